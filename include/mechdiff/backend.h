@@ -1,0 +1,85 @@
+/* backend.h — the small compute interface the forward pass runs on.
+ *
+ * The forward loop (src/model/forward.c) only calls these ops; the CPU
+ * backend (OpenBLAS, fp32) is the reference, a CUDA backend implements the
+ * same table. All float pointers passed to ops are backend memory (host
+ * memory for the CPU backend). Matrices are row-major; a weight W is stored
+ * as Hugging Face stores it, [out][in], and matmul computes Y = X · Wᵀ. */
+#ifndef MECHDIFF_BACKEND_H
+#define MECHDIFF_BACKEND_H
+
+#include <stddef.h>
+
+#include "mechdiff/dtype.h"
+#include "mechdiff/error.h"
+
+/* One weight matrix or vector as the backend sees it. `host` points into the
+ * mmap'd checkpoint (never owned); `prepared` is backend-owned (an fp32 copy
+ * or a device buffer), or NULL when the backend converts on the fly. */
+typedef struct md_weight {
+    const void *host;
+    md_dtype dtype;
+    int rows;        /* out features (1 for vectors) */
+    int cols;        /* in features */
+    void *prepared;
+} md_weight;
+
+typedef struct md_backend md_backend;
+
+typedef struct md_backend_ops {
+    const char *name;
+    void *(*alloc)(md_backend *be, size_t bytes);                 /* zeroed */
+    void (*free)(md_backend *be, void *p);
+    void (*to_device)(md_backend *be, void *dst, const void *src, size_t bytes);
+    void (*to_host)(md_backend *be, void *dst, const void *src, size_t bytes);
+    void (*copy)(md_backend *be, void *dst, const void *src, size_t bytes);
+    int (*prepare)(md_backend *be, md_weight *w, md_error *err);
+    void (*release)(md_backend *be, md_weight *w);
+    /* y[n][w->rows] = x[n][w->cols] · Wᵀ  (fp32 accumulation) */
+    void (*matmul)(md_backend *be, float *y, const float *x, const md_weight *w, int n);
+    /* y[n][d] = x / rms(x) * g   (y may alias x) */
+    void (*rmsnorm)(md_backend *be, float *y, const float *x, const md_weight *g, int n, int d, float eps);
+    /* rotates n rows of n_heads heads of head_dim at positions pos[n] (half-split
+     * layout as in HF's rotate_half); inv_freq[head_dim/2] */
+    void (*rope)(md_backend *be, float *x, int n, int n_heads, int head_dim,
+                 const int *pos, const float *inv_freq);
+    /* Causal attention for one sequence: q[nq][n_heads*hd] at absolute
+     * positions q_pos0 .. q_pos0+nq-1; keys/values are k0/v0 for positions
+     * [0, n0) (the shared prefix) then k1/v1 for positions [n0, n0+n1);
+     * keys before `pad` are masked; out[nq][n_heads*hd]. */
+    void (*attention)(md_backend *be, float *out, const float *q, int nq, int q_pos0,
+                      const float *k0, const float *v0, int n0,
+                      const float *k1, const float *v1, int n1,
+                      int pad, int n_heads, int n_kv_heads, int head_dim);
+    /* h[i] = silu(gate[i]) * up[i] */
+    void (*swiglu)(md_backend *be, float *h, const float *gate, const float *up, size_t n);
+    /* y[i] += x[i] */
+    void (*add)(md_backend *be, float *y, const float *x, size_t n);
+    /* x[i][:] = E[tokens[i]][:] */
+    void (*embed)(md_backend *be, float *x, const int *tokens, int n, const md_weight *e);
+    /* x[row][:] += coef * v  for each of n rows (v: host pointer, d floats) */
+    void (*add_vec)(md_backend *be, float *x, int n, int d, const float *v, float coef);
+    /* x[row][:] -= (x·v) v for each of n rows (v: host pointer, unit) */
+    void (*ablate)(md_backend *be, float *x, int n, int d, const float *v);
+    void (*destroy)(md_backend *be);
+} md_backend_ops;
+
+struct md_backend {
+    const md_backend_ops *ops;
+    void *impl;
+};
+
+typedef enum md_backend_kind {
+    MD_BACKEND_CPU = 0,
+    MD_BACKEND_CUDA = 1
+} md_backend_kind;
+
+/* Creates a backend. fp32_cache_bytes: the CPU backend keeps an fp32 copy of
+ * bf16/f16 weights while the total stays below this budget and converts the
+ * rest on the fly, one matrix at a time, so big checkpoints are never copied
+ * whole. device: GPU ordinal for CUDA (ignored on CPU). */
+int md_backend_create(md_backend **out, md_backend_kind kind, size_t fp32_cache_bytes,
+                      int device, md_error *err);
+void md_backend_destroy(md_backend *be);
+
+#endif

@@ -1,0 +1,97 @@
+/* forward.h — the batched, hookable, resumable forward pass.
+ *
+ * One call runs n_seq sequences of equal length over positions [t0, t1)
+ * through layers [layer_start, layer_end), reading the KV cache for positions
+ * [0, t0) and writing it for [t0, t1). Starting at layer_start > 0 from given
+ * residual states is a "partial forward": a patch at (l, t) cannot change
+ * layers < l or positions < t, so experiments start there. */
+#ifndef MECHDIFF_FORWARD_H
+#define MECHDIFF_FORWARD_H
+
+#include "mechdiff/error.h"
+#include "mechdiff/model.h"
+
+/* Hook points, named as in TransformerLens. */
+typedef enum md_hook_point {
+    MD_HOOK_RESID_PRE = 0,   /* block input */
+    MD_HOOK_ATTN_OUT,        /* attention output (after o_proj) */
+    MD_HOOK_RESID_MID,       /* resid_pre + attn_out */
+    MD_HOOK_MLP_OUT,         /* MLP output (after down_proj) */
+    MD_HOOK_RESID_POST,      /* resid_mid + mlp_out = block output */
+    MD_HOOK_MLP_POST,        /* MLP hidden: silu(gate) * up  [d_ff] */
+    MD_HOOK_COUNT
+} md_hook_point;
+
+typedef enum md_hook_op {
+    MD_HOOK_READ = 0,        /* copy to `out` */
+    MD_HOOK_REPLACE,         /* x = vec */
+    MD_HOOK_ADD,             /* x += coef * vec */
+    MD_HOOK_ABLATE           /* x -= (x·vec) vec   (vec unit) */
+} md_hook_op;
+
+#define MD_ALL (-1)
+
+/* One hook. layer/seq/pos select cells (MD_ALL = every one); pos is an
+ * absolute position. READ writes out[L][S][P][width] where L, S, P are 1 for
+ * a fixed layer/seq/pos, else n_layers (absolute layer index), n_seq, and
+ * t1 - t0 (index pos - t0). REPLACE reads vec[width] (same value in every
+ * selected cell) unless vec_per_seq != 0, then vec[seq][width]. */
+typedef struct md_hook {
+    md_hook_point point;
+    md_hook_op op;
+    int layer;
+    int seq;
+    int pos;
+    const float *vec;        /* host memory */
+    int vec_per_seq;
+    float coef;
+    float *out;              /* host memory, READ only */
+} md_hook;
+
+typedef enum md_logits_mode {
+    MD_LOGITS_NONE = 0,
+    MD_LOGITS_LAST,          /* logits_out[n_seq][vocab] at position t1-1 */
+    MD_LOGITS_ALL            /* logits_out[n_seq][t1-t0][vocab] */
+} md_logits_mode;
+
+/* The KV cache of n_seq sequences for the layers a model holds. A forked
+ * cache shares positions [0, prefix_len) with its parent (read-only; the
+ * parent must outlive it and hold 1 sequence, broadcast to all, or n_seq). */
+typedef struct md_kvcache md_kvcache;
+int md_kvcache_create(md_kvcache **out, const md_model *m, int n_seq, int max_len, md_error *err);
+int md_kvcache_fork(md_kvcache **out, const md_kvcache *parent, int prefix_len, int n_seq,
+                    int max_extra, md_error *err);
+void md_kvcache_free(md_kvcache *c);
+int md_kvcache_len(const md_kvcache *c);
+/* Drops positions >= len (to reuse a cache). */
+void md_kvcache_truncate(md_kvcache *c, int len);
+
+typedef struct md_forward {
+    int n_seq;
+    int t0, t1;
+    const int *tokens;            /* [n_seq][t1-t0], when starting from the embedding */
+    const float *resid_in;        /* [n_seq][t1-t0][d], resid_pre of the start layer (host) */
+    int layer_start;              /* first layer computed (0 = from tokens) */
+    const int *seq_layer_start;   /* optional per-sequence start layer, non-decreasing;
+                                     rows of a sequence are skipped below it */
+    int layer_end;                /* one past the last layer computed; n_layers = all */
+    float *resid_out;             /* optional host [n_seq][t1-t0][d] after layer_end-1 */
+    md_logits_mode logits;
+    float *logits_out;            /* host */
+    const int *n_pad;             /* optional left padding per sequence */
+    const md_hook *hooks;
+    int n_hooks;
+    md_kvcache *cache;
+} md_forward;
+
+/* Sets defaults: layer_end = n_layers, logits = LAST, everything else 0/NULL. */
+void md_forward_init(md_forward *f, const md_model *m);
+int md_model_forward(md_model *m, const md_forward *f, md_error *err);
+
+const char *md_hook_point_name(md_hook_point p);
+/* -1 when unknown. */
+int md_hook_point_parse(const char *name);
+/* Floats a READ hook writes for this forward. */
+size_t md_hook_read_count(const md_model *m, const md_forward *f, const md_hook *h);
+
+#endif

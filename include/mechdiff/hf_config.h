@@ -1,0 +1,53 @@
+/* hf_config.h — the architecture hyper-parameters of a Hugging Face
+ * LlamaForCausalLM / MistralForCausalLM folder (config.json, plus BOS/EOS
+ * from generation_config.json when config.json lacks them). Anything the
+ * engine does not implement (other architectures, biases, other activations,
+ * other rope_scaling types, sliding windows shorter than the context...) is
+ * an error naming the key, never a silent guess. Plain data, no heap. */
+#ifndef MECHDIFF_HF_CONFIG_H
+#define MECHDIFF_HF_CONFIG_H
+
+#include "mechdiff/dtype.h"
+#include "mechdiff/error.h"
+
+#define MD_MAX_EOS 8
+
+typedef enum md_rope_type {
+    MD_ROPE_DEFAULT = 0,   /* no scaling */
+    MD_ROPE_LINEAR = 1,    /* positions divided by factor */
+    MD_ROPE_LLAMA3 = 2     /* Llama-3.1 frequency-dependent scaling */
+} md_rope_type;
+
+typedef struct md_config {
+    char architecture[64];       /* "LlamaForCausalLM" or "MistralForCausalLM" */
+    char model_type[32];         /* "llama" / "mistral" */
+    int d_model;                 /* hidden_size */
+    int d_ff;                    /* intermediate_size */
+    int n_layers;                /* num_hidden_layers */
+    int n_heads;                 /* num_attention_heads */
+    int n_kv_heads;              /* num_key_value_heads (defaults to n_heads) */
+    int head_dim;                /* head_dim (defaults to d_model / n_heads) */
+    int vocab_size;
+    int max_position;            /* max_position_embeddings */
+    float rms_eps;               /* rms_norm_eps */
+    double rope_theta;
+    md_rope_type rope_type;
+    double rope_factor;
+    double rope_low_freq_factor;
+    double rope_high_freq_factor;
+    int rope_original_max_position;
+    int tie_word_embeddings;
+    int bos_id;                  /* -1 when none */
+    int eos_ids[MD_MAX_EOS];
+    int n_eos;
+    md_dtype torch_dtype;        /* as declared (weights may differ) */
+} md_config;
+
+/* Reads DIR/config.json (and DIR/generation_config.json if present). */
+int md_config_load_dir(md_config *cfg, const char *dir, md_error *err);
+/* Parses config.json text; `source` names it in errors. */
+int md_config_parse(md_config *cfg, const char *json_text, const char *source, md_error *err);
+/* Writes a config.json for cfg (used by make-model). */
+int md_config_write(const md_config *cfg, const char *path, md_error *err);
+
+#endif

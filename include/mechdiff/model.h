@@ -1,0 +1,61 @@
+/* model.h — a loaded Hugging Face Llama/Mistral folder: config, tokenizer,
+ * mmap'd weights bound to the backend, for a layer range (a shard).
+ * Ownership: md_model owns its safetensors mapping, tokenizer, backend and
+ * workspace; md_model_free releases all. */
+#ifndef MECHDIFF_MODEL_H
+#define MECHDIFF_MODEL_H
+
+#include <stddef.h>
+
+#include "mechdiff/backend.h"
+#include "mechdiff/chat.h"
+#include "mechdiff/error.h"
+#include "mechdiff/hf_config.h"
+#include "mechdiff/safetensors.h"
+#include "mechdiff/tokenizer.h"
+
+typedef struct md_layer {
+    md_weight attn_norm;   /* input_layernorm.weight [d] */
+    md_weight wq;          /* [n_heads*hd][d] */
+    md_weight wk;          /* [n_kv*hd][d] */
+    md_weight wv;          /* [n_kv*hd][d] */
+    md_weight wo;          /* [d][n_heads*hd] */
+    md_weight mlp_norm;    /* post_attention_layernorm.weight [d] */
+    md_weight w_gate;      /* [ff][d] */
+    md_weight w_up;        /* [ff][d] */
+    md_weight w_down;      /* [d][ff] */
+} md_layer;
+
+typedef struct md_model_options {
+    int layer_lo;              /* first layer held (default 0) */
+    int layer_hi;              /* one past the last layer held (-1: all) */
+    md_backend_kind backend;   /* default CPU */
+    int device;                /* GPU ordinal */
+    size_t fp32_cache_bytes;   /* see md_backend_create; 0 → default 1 GiB */
+    int skip_tokenizer;        /* 1: do not load tokenizer files */
+} md_model_options;
+
+typedef struct md_model {
+    md_config cfg;
+    char dir[1024];
+    md_safetensors *st;        /* owned */
+    md_tokenizer *tok;         /* owned; NULL when skipped */
+    md_chat_kind chat;         /* recognised chat template */
+    md_backend *be;            /* owned */
+    int layer_lo, layer_hi;
+    int has_embed, has_head;   /* first / last shard */
+    md_weight embed;           /* [vocab][d] */
+    md_weight final_norm;      /* [d] */
+    md_weight lm_head;         /* [vocab][d] (= embed when tied) */
+    md_layer *layers;          /* [n_layers]; only [layer_lo, layer_hi) bound */
+    float *inv_freq;           /* [head_dim/2], host, rope scaling applied */
+} md_model;
+
+void md_model_options_init(md_model_options *opt);
+int md_model_load(md_model **out, const char *dir, const md_model_options *opt, md_error *err);
+void md_model_free(md_model *m);
+
+/* Width of a hook point's activation (d_model, or d_ff for mlp_post). */
+int md_model_hook_width(const md_model *m, int hook_point);
+
+#endif

@@ -1,0 +1,50 @@
+/* tokenizer.h — Hugging Face tokenizer.json BPE tokenizers:
+ *   - byte-level BPE with the Llama-3 split regex (PCRE2), and
+ *   - SentencePiece-style BPE with "▁" metaspace and <0xNN> byte fallback
+ *     (Llama-2, Mistral);
+ * plus added/special tokens, BOS from the post-processor, and decoding.
+ * Ownership: md_tokenizer owns all its tables; returned arrays/strings are
+ * malloc'd and owned by the caller. */
+#ifndef MECHDIFF_TOKENIZER_H
+#define MECHDIFF_TOKENIZER_H
+
+#include <stddef.h>
+
+#include "mechdiff/error.h"
+
+typedef enum md_tokenizer_kind {
+    MD_TOKENIZER_BYTE_LEVEL = 0,
+    MD_TOKENIZER_SENTENCEPIECE = 1
+} md_tokenizer_kind;
+
+typedef struct md_tokenizer md_tokenizer;
+
+/* Loads DIR/tokenizer.json (and DIR/tokenizer_config.json when present, for
+ * the chat template and the BOS/EOS token names). */
+int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err);
+void md_tokenizer_free(md_tokenizer *tok);
+
+md_tokenizer_kind md_tokenizer_get_kind(const md_tokenizer *tok);
+int md_tokenizer_vocab_size(const md_tokenizer *tok);
+int md_tokenizer_bos_id(const md_tokenizer *tok);   /* -1 if none */
+int md_tokenizer_eos_id(const md_tokenizer *tok);   /* -1 if none */
+
+/* Encodes UTF-8 text. add_special != 0 adds what the post-processor adds
+ * (BOS). Special/added tokens in the text are recognised. *ids is malloc'd. */
+int md_tokenizer_encode(const md_tokenizer *tok, const char *text, int add_special,
+                        int **ids, size_t *n_ids, md_error *err);
+/* Decodes ids to UTF-8 (skip_special != 0 drops special tokens). *text is malloc'd. */
+int md_tokenizer_decode(const md_tokenizer *tok, const int *ids, size_t n_ids,
+                        int skip_special, char **text, md_error *err);
+/* The vocabulary string of one id (NULL if out of range). */
+const char *md_tokenizer_piece(const md_tokenizer *tok, int id);
+/* The id of an exact vocabulary string or added token; -1 when unknown. */
+int md_tokenizer_lookup(const md_tokenizer *tok, const char *piece);
+/* Id of WORD (e.g. " TRUE") when it is exactly one token after a preceding
+ * text, as in "...is: TRUE"; -1 (and err set, naming the word and the
+ * pieces it splits into) otherwise. */
+int md_tokenizer_single_token(const md_tokenizer *tok, const char *word, md_error *err);
+/* The raw chat_template string of tokenizer_config.json, or NULL. */
+const char *md_tokenizer_chat_template(const md_tokenizer *tok);
+
+#endif

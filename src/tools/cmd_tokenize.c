@@ -1,0 +1,9 @@
+/* cmd_tokenize.c — placeholder until its module lands (replaced by the owner). */
+#include <stdio.h>
+#include "tools/cmds.h"
+int cmd_tokenize(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    fprintf(stderr, "mechdiff: 'tokenize' is not built yet\n");
+    return 2;
+}

@@ -1,0 +1,61 @@
+/* mechdiff.c — the command: dispatches to one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "mechdiff/version.h"
+#include "tools/cmds.h"
+
+typedef struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} subcommand;
+
+static const subcommand SUBCOMMANDS[] = {
+    {"inspect", cmd_inspect, "architecture, sizes, dtype, tokenizer and chat template of a model folder"},
+    {"tokenize", cmd_tokenize, "token ids and pieces of a text"},
+    {"forward", cmd_forward, "one forward pass; logits and hook activations to HDF5"},
+    {"generate", cmd_generate, "greedy continuation of a prompt"},
+    {"make-model", cmd_make_model, "write a random-weights HF checkpoint with real widths"},
+    {"run", cmd_run, "run (or resume) a job file, alone or under mpirun/srun"},
+    {"validate", cmd_validate, "check a job file without running it"},
+    {"status", cmd_status, "progress of a running or stopped job's output file"},
+    {"merge", cmd_merge, "combine the output files of a job split over a Slurm array"},
+};
+
+int cmd_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "mechdiff %s (%s) — compare a base LLM with its post-trained version\n\n"
+               "usage: mechdiff <command> [args]   (mechdiff <command> --help for details)\n\n",
+            MECHDIFF_VERSION, MECHDIFF_GIT_REV);
+    for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++)
+        fprintf(f, "  %-11s %s\n", SUBCOMMANDS[i].name, SUBCOMMANDS[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("mechdiff %s (%s)\n", MECHDIFF_VERSION, MECHDIFF_GIT_REV);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++)
+        if (strcmp(argv[1], SUBCOMMANDS[i].name) == 0) return SUBCOMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "mechdiff: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
