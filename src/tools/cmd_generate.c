@@ -1,9 +1,79 @@
-/* cmd_generate.c — placeholder until its module lands (replaced by the owner). */
+/* cmd_generate.c — `mechdiff generate DIR (--prompt TEXT | --chat TEXT) [-n 16]`. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/generate.h"
 #include "tools/cmds.h"
+#include "tools/prompt_args.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mechdiff generate DIR (--prompt TEXT | --chat TEXT | --ids 1,2,3) [-n N]\n"
+               "                         [--chat-template NAME|FORMAT] [--ids-out]\n\n"
+               "Greedy continuation of a prompt, printed as text (stops at EOS or after N new\n"
+               "tokens, default 16). --chat renders TEXT as one user turn of the model's chat\n"
+               "template (recognised from tokenizer_config.json, or named with --chat-template:\n"
+               "llama3, llama2, mistral, tulu, base, or a format string with {instruction}).\n"
+               "--ids-out prints the new token ids instead of text.\n");
+}
+
 int cmd_generate(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "mechdiff: 'generate' is not built yet\n");
-    return 2;
+    if (cmd_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    prompt_args pa = {0};
+    const char *dir = NULL;
+    int n_new = 16, ids_out = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = prompt_args_parse(&pa, argc, argv, &i);
+        if (r < 0) {
+            fprintf(stderr, "mechdiff generate: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (r) continue;
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) n_new = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--ids-out") == 0) ids_out = 1;
+        else if (argv[i][0] != '-' && !dir) dir = argv[i];
+        else {
+            fprintf(stderr, "mechdiff generate: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!dir || n_new <= 0) {
+        usage(stderr);
+        return 2;
+    }
+    md_error err = {0};
+    md_model *m = NULL;
+    int *ids = NULL;
+    size_t n = 0;
+    md_generation g = {0};
+    char *text = NULL;
+    int rc = 1;
+    if (md_model_load(&m, dir, NULL, &err) != MD_OK) goto fail;
+    if (prompt_args_tokens(&pa, m, &ids, &n, &err) != MD_OK) goto fail;
+    const int *prompts[1] = {ids};
+    int len = (int)n;
+    if (md_generate_greedy(m, 1, prompts, &len, n_new, NULL, 0, &g, &err) != MD_OK) goto fail;
+    if (ids_out || !m->tok) {
+        for (int i = 0; i < g.out_len[0]; i++) printf("%s%d", i ? "," : "", g.out_ids[0][i]);
+        printf("\n");
+    } else {
+        if (md_tokenizer_decode(m->tok, g.out_ids[0], (size_t)g.out_len[0], 1, &text, &err) != MD_OK) goto fail;
+        printf("%s\n", text);
+    }
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "mechdiff generate: %s\n", err.msg);
+done:
+    free(text);
+    md_generation_free(&g);
+    free(ids);
+    md_model_free(m);
+    return rc;
 }

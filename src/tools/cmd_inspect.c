@@ -1,9 +1,67 @@
-/* cmd_inspect.c — placeholder until its module lands (replaced by the owner). */
+/* cmd_inspect.c — `mechdiff inspect DIR`: architecture, sizes, dtypes,
+ * tokenizer kind and recognised chat template of a model folder. */
 #include <stdio.h>
+#include <string.h>
+
+#include "mechdiff/model.h"
 #include "tools/cmds.h"
+
+static const char *rope_name(md_rope_type t)
+{
+    return t == MD_ROPE_LLAMA3 ? "llama3" : t == MD_ROPE_LINEAR ? "linear" : "none";
+}
+
 int cmd_inspect(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "mechdiff: 'inspect' is not built yet\n");
-    return 2;
+    if (cmd_wants_help(argc, argv) || argc != 2) {
+        fprintf(argc == 2 ? stdout : stderr,
+                "usage: mechdiff inspect DIR\n\nPrints the architecture, sizes, weight dtypes, tokenizer kind and\n"
+                "recognised chat template of a Hugging Face model folder.\n");
+        return argc == 2 ? 0 : 2;
+    }
+    md_error err = {0};
+    md_model *m = NULL;
+    if (md_model_load(&m, argv[1], NULL, &err) != MD_OK) {
+        fprintf(stderr, "mechdiff inspect: %s\n", err.msg);
+        return 1;
+    }
+    const md_config *c = &m->cfg;
+    size_t params = 0, counts[3] = {0, 0, 0};
+    for (size_t i = 0; i < md_safetensors_count(m->st); i++) {
+        const md_tensor_info *t = md_safetensors_at(m->st, i);
+        size_t n = 1;
+        for (int j = 0; j < t->ndim; j++) n *= (size_t)t->shape[j];
+        params += n;
+        if (t->dtype >= 0 && t->dtype < 3) counts[t->dtype]++;
+    }
+    printf("model:          %s\n", m->dir);
+    printf("architecture:   %s (%s)\n", c->architecture, c->model_type);
+    printf("layers:         %d\n", c->n_layers);
+    printf("d_model:        %d\n", c->d_model);
+    printf("d_ff:           %d\n", c->d_ff);
+    printf("heads:          %d (kv %d, head_dim %d)%s\n", c->n_heads, c->n_kv_heads, c->head_dim,
+           c->n_kv_heads < c->n_heads ? " grouped-query" : "");
+    printf("vocab:          %d\n", c->vocab_size);
+    printf("rope:           theta %g, scaling %s", c->rope_theta, rope_name(c->rope_type));
+    if (c->rope_type != MD_ROPE_DEFAULT) printf(" (factor %g)", c->rope_factor);
+    printf("\nrms_norm_eps:   %g\n", c->rms_eps);
+    printf("tied embedding: %s\n", c->tie_word_embeddings ? "yes" : "no");
+    printf("bos / eos:      %d /", c->bos_id);
+    for (int i = 0; i < c->n_eos; i++) printf(" %d", c->eos_ids[i]);
+    printf("\nparameters:     %zu (%.2f M)\n", params, params / 1e6);
+    printf("weights:        %zu tensors in %zu file(s), %.1f MB (F32 %zu, F16 %zu, BF16 %zu)\n",
+           md_safetensors_count(m->st), md_safetensors_file_count(m->st),
+           md_safetensors_total_bytes(m->st) / 1e6, counts[0], counts[1], counts[2]);
+    if (m->tok) {
+        printf("tokenizer:      %s BPE, %d tokens, bos %d, eos %d\n",
+               md_tokenizer_get_kind(m->tok) == MD_TOKENIZER_BYTE_LEVEL ? "byte-level" : "sentencepiece",
+               md_tokenizer_vocab_size(m->tok), md_tokenizer_bos_id(m->tok), md_tokenizer_eos_id(m->tok));
+        const char *tmpl = md_tokenizer_chat_template(m->tok);
+        printf("chat template:  %s\n", !tmpl ? "none" : m->chat == MD_CHAT_UNKNOWN ? "present, not recognised"
+                                                                                    : md_chat_name(m->chat));
+    } else {
+        printf("tokenizer:      none (no tokenizer.json)\n");
+    }
+    md_model_free(m);
+    return 0;
 }

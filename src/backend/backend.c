@@ -1,0 +1,31 @@
+/* backend.c — picks a backend by kind (see include/mechdiff/backend.h). */
+#include "mechdiff/backend.h"
+
+int md_backend_cpu_create(md_backend **out, size_t fp32_cache_bytes, md_error *err);
+#ifdef MECHDIFF_HAVE_CUDA
+int md_backend_cuda_create(md_backend **out, int device, md_error *err);
+#endif
+
+int md_backend_create(md_backend **out, md_backend_kind kind, size_t fp32_cache_bytes, int device,
+                      md_error *err)
+{
+    *out = NULL;
+    switch (kind) {
+    case MD_BACKEND_CPU:
+        return md_backend_cpu_create(out, fp32_cache_bytes, err);
+    case MD_BACKEND_CUDA:
+#ifdef MECHDIFF_HAVE_CUDA
+        return md_backend_cuda_create(out, device, err);
+#else
+        (void)device;
+        return md_error_set(err, "backend 'cuda' requested but this mechdiff was built without CUDA "
+                                 "(rebuild with -DMECHDIFF_CUDA=ON)");
+#endif
+    }
+    return md_error_set(err, "unknown backend kind %d", (int)kind);
+}
+
+void md_backend_destroy(md_backend *be)
+{
+    if (be) be->ops->destroy(be);
+}

@@ -1,0 +1,288 @@
+/* cpu.c — the reference backend: fp32 on the host, GEMMs on OpenBLAS.
+ *
+ * bf16/f16 weights: an fp32 copy is kept while the running total stays under
+ * the budget given at creation; beyond it a matrix is converted on the fly in
+ * blocks of rows into a small scratch buffer, so a big checkpoint is never
+ * copied whole (peak memory ≈ mapped file + scratch). fp32 weights are used
+ * in place from the mapping when 4-byte aligned. */
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/backend.h"
+
+#define CPU_BLOCK_ROWS 256
+
+typedef struct cpu_impl {
+    size_t cache_budget;   /* bytes of fp32 copies allowed */
+    size_t cache_used;
+    float *scratch;        /* on-the-fly conversion block; owned */
+    size_t scratch_floats;
+} cpu_impl;
+
+static void *cpu_alloc(md_backend *be, size_t bytes)
+{
+    (void)be;
+    void *p = NULL;
+    if (bytes == 0) bytes = 64;
+    if (posix_memalign(&p, 64, (bytes + 63) & ~(size_t)63) != 0) return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+static void cpu_free(md_backend *be, void *p)
+{
+    (void)be;
+    free(p);
+}
+
+static void cpu_memcpy(md_backend *be, void *dst, const void *src, size_t bytes)
+{
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+
+static int cpu_prepare(md_backend *be, md_weight *w, md_error *err)
+{
+    cpu_impl *c = be->impl;
+    size_t n = (size_t)w->rows * (size_t)w->cols;
+    int aligned = ((uintptr_t)w->host % sizeof(float)) == 0;
+    w->prepared = NULL;
+    if (w->dtype == MD_DTYPE_F32 && aligned) return MD_OK;
+    int is_vector = w->rows == 1;
+    if (!is_vector && w->dtype != MD_DTYPE_F32 && c->cache_used + n * sizeof(float) > c->cache_budget) {
+        /* converted block by block in matmul: make the scratch wide enough */
+        size_t need = (size_t)CPU_BLOCK_ROWS * (size_t)w->cols;
+        if (need > c->scratch_floats) {
+            float *s = realloc(c->scratch, need * sizeof(float));
+            if (!s) return md_error_set(err, "cpu backend: out of memory for a %zu-float scratch", need);
+            c->scratch = s;
+            c->scratch_floats = need;
+        }
+        return MD_OK;
+    }
+    float *p = cpu_alloc(be, n * sizeof(float));
+    if (!p) return md_error_set(err, "cpu backend: out of memory converting a %dx%d weight to fp32",
+                                w->rows, w->cols);
+    md_dtype_to_f32(p, w->host, w->dtype, n);
+    if (!is_vector) c->cache_used += n * sizeof(float);
+    w->prepared = p;
+    return MD_OK;
+}
+
+static void cpu_release(md_backend *be, md_weight *w)
+{
+    cpu_impl *c = be->impl;
+    if (w->prepared) {
+        if (w->rows != 1) c->cache_used -= (size_t)w->rows * (size_t)w->cols * sizeof(float);
+        free(w->prepared);
+        w->prepared = NULL;
+    }
+}
+
+/* fp32 view of a weight or NULL when it must be converted on the fly. */
+static const float *cpu_weight_f32(const md_weight *w)
+{
+    if (w->prepared) return w->prepared;
+    if (w->dtype == MD_DTYPE_F32 && ((uintptr_t)w->host % sizeof(float)) == 0) return w->host;
+    return NULL;
+}
+
+static void cpu_matmul(md_backend *be, float *y, const float *x, const md_weight *w, int n)
+{
+    cpu_impl *c = be->impl;
+    const float *wf = cpu_weight_f32(w);
+    if (n <= 0) return;
+    if (wf) {
+        /* y[n][rows] = x[n][cols] · W[rows][cols]ᵀ */
+        if (n == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, w->rows, w->cols, 1.0f, wf, w->cols, x, 1, 0.0f, y, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, w->rows, w->cols, 1.0f, x, w->cols,
+                        wf, w->cols, 0.0f, y, w->rows);
+        return;
+    }
+    /* On the fly: convert CPU_BLOCK_ROWS rows of W at a time; y's columns
+     * [r0, r0+nr) come from that block (ldc = rows). */
+    size_t esz = md_dtype_size(w->dtype);
+    for (int r0 = 0; r0 < w->rows; r0 += CPU_BLOCK_ROWS) {
+        int nr = w->rows - r0 < CPU_BLOCK_ROWS ? w->rows - r0 : CPU_BLOCK_ROWS;
+        md_dtype_to_f32(c->scratch, (const char *)w->host + (size_t)r0 * w->cols * esz, w->dtype,
+                        (size_t)nr * w->cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, w->cols, 1.0f, x, w->cols,
+                    c->scratch, w->cols, 0.0f, y + r0, w->rows);
+    }
+}
+
+static void cpu_rmsnorm(md_backend *be, float *y, const float *x, const md_weight *g, int n, int d, float eps)
+{
+    (void)be;
+    const float *gf = cpu_weight_f32(g);
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d;
+        float *yi = y + (size_t)i * d;
+        double ss = 0.0;
+        for (int j = 0; j < d; j++) ss += (double)xi[j] * xi[j];
+        float inv = (float)(1.0 / sqrt(ss / d + eps));
+        for (int j = 0; j < d; j++) yi[j] = gf[j] * (xi[j] * inv);
+    }
+}
+
+static void cpu_rope(md_backend *be, float *x, int n, int n_heads, int head_dim, const int *pos,
+                     const float *inv_freq)
+{
+    (void)be;
+    int half = head_dim / 2;
+    for (int i = 0; i < n; i++) {
+        for (int f = 0; f < half; f++) {
+            float angle = (float)pos[i] * inv_freq[f];
+            float cs = (float)cos((double)angle), sn = (float)sin((double)angle);
+            for (int h = 0; h < n_heads; h++) {
+                float *v = x + ((size_t)i * n_heads + h) * head_dim;
+                float a = v[f], b = v[f + half];
+                v[f] = a * cs - b * sn;
+                v[f + half] = b * cs + a * sn;
+            }
+        }
+    }
+}
+
+static void cpu_attention(md_backend *be, float *out, const float *q, int nq, int q_pos0,
+                          const float *k0, const float *v0, int n0, const float *k1, const float *v1,
+                          int n1, int pad, int n_heads, int n_kv_heads, int head_dim)
+{
+    (void)be;
+    int n_keys = n0 + n1;
+    int group = n_heads / n_kv_heads;
+    int kv_dim = n_kv_heads * head_dim;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    float *scores = malloc((size_t)(n_keys > 0 ? n_keys : 1) * sizeof(float));
+    if (!scores) abort(); /* a few KB; out of memory here is unrecoverable */
+    for (int i = 0; i < nq; i++) {
+        int p = q_pos0 + i;
+        int lo = p < pad ? p : pad; /* a padding query attends to itself only */
+        for (int h = 0; h < n_heads; h++) {
+            const float *qh = q + ((size_t)i * n_heads + h) * head_dim;
+            int kvh = h / group;
+            float maxs = -INFINITY;
+            for (int s = lo; s <= p; s++) {
+                const float *ks = s < n0 ? k0 + (size_t)s * kv_dim : k1 + (size_t)(s - n0) * kv_dim;
+                ks += (size_t)kvh * head_dim;
+                float dot = 0.0f;
+                for (int j = 0; j < head_dim; j++) dot += qh[j] * ks[j];
+                scores[s] = dot * scale;
+                if (scores[s] > maxs) maxs = scores[s];
+            }
+            float sum = 0.0f;
+            for (int s = lo; s <= p; s++) {
+                scores[s] = expf(scores[s] - maxs);
+                sum += scores[s];
+            }
+            float inv = 1.0f / sum;
+            float *oh = out + ((size_t)i * n_heads + h) * head_dim;
+            memset(oh, 0, (size_t)head_dim * sizeof(float));
+            for (int s = lo; s <= p; s++) {
+                const float *vs = s < n0 ? v0 + (size_t)s * kv_dim : v1 + (size_t)(s - n0) * kv_dim;
+                vs += (size_t)kvh * head_dim;
+                float a = scores[s] * inv;
+                for (int j = 0; j < head_dim; j++) oh[j] += a * vs[j];
+            }
+        }
+    }
+    free(scores);
+}
+
+static void cpu_swiglu(md_backend *be, float *h, const float *gate, const float *up, size_t n)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        h[i] = (g / (1.0f + expf(-g))) * up[i];
+    }
+}
+
+static void cpu_add(md_backend *be, float *y, const float *x, size_t n)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+static void cpu_embed(md_backend *be, float *x, const int *tokens, int n, const md_weight *e)
+{
+    (void)be;
+    size_t esz = md_dtype_size(e->dtype);
+    const float *ef = cpu_weight_f32(e);
+    for (int i = 0; i < n; i++) {
+        size_t off = (size_t)tokens[i] * e->cols;
+        if (ef) memcpy(x + (size_t)i * e->cols, ef + off, (size_t)e->cols * sizeof(float));
+        else md_dtype_to_f32(x + (size_t)i * e->cols, (const char *)e->host + off * esz, e->dtype, e->cols);
+    }
+}
+
+static void cpu_add_vec(md_backend *be, float *x, int n, int d, const float *v, float coef)
+{
+    (void)be;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) x[(size_t)i * d + j] += coef * v[j];
+}
+
+static void cpu_ablate(md_backend *be, float *x, int n, int d, const float *v)
+{
+    (void)be;
+    for (int i = 0; i < n; i++) {
+        float *xi = x + (size_t)i * d;
+        double dot = 0.0;
+        for (int j = 0; j < d; j++) dot += (double)xi[j] * v[j];
+        for (int j = 0; j < d; j++) xi[j] -= (float)dot * v[j];
+    }
+}
+
+static void cpu_destroy(md_backend *be)
+{
+    cpu_impl *c = be->impl;
+    if (c) free(c->scratch);
+    free(c);
+    free(be);
+}
+
+static const md_backend_ops CPU_OPS = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .to_device = cpu_memcpy,
+    .to_host = cpu_memcpy,
+    .copy = cpu_memcpy,
+    .prepare = cpu_prepare,
+    .release = cpu_release,
+    .matmul = cpu_matmul,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .attention = cpu_attention,
+    .swiglu = cpu_swiglu,
+    .add = cpu_add,
+    .embed = cpu_embed,
+    .add_vec = cpu_add_vec,
+    .ablate = cpu_ablate,
+    .destroy = cpu_destroy,
+};
+
+/* The scratch for on-the-fly conversion grows in cpu_prepare to
+ * CPU_BLOCK_ROWS rows of the widest matrix that is not cached. */
+int md_backend_cpu_create(md_backend **out, size_t fp32_cache_bytes, md_error *err)
+{
+    md_backend *be = calloc(1, sizeof *be);
+    cpu_impl *c = calloc(1, sizeof *c);
+    if (!be || !c) goto oom;
+    c->cache_budget = fp32_cache_bytes;
+    be->ops = &CPU_OPS;
+    be->impl = c;
+    *out = be;
+    return MD_OK;
+oom:
+    if (c) free(c->scratch);
+    free(c);
+    free(be);
+    return md_error_set(err, "cpu backend: out of memory");
+}

@@ -1,0 +1,258 @@
+/* make_model.c — random-weights checkpoints with real family widths (see
+ * include/mechdiff/make_model.h). */
+#include "mechdiff/make_model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mechdiff/safetensors.h"
+
+#define MM_CHUNK (1u << 20) /* elements generated per write */
+#define MM_STD 0.02f
+
+const char *const md_make_model_families[] = {"llama3-8b", "llama2-13b", "mistral-7b", NULL};
+
+/* ------------------------------------------------------------------ rng */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t xoshiro_next(uint64_t s[4])
+{
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+void md_normal_rng_init(md_normal_rng *r, uint64_t seed, const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the name */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
+    uint64_t x = seed ^ splitmix64(&h);
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    r->has_spare = 0;
+    r->spare = 0;
+}
+
+void md_normal_rng_fill(md_normal_rng *r, float *out, size_t n, float std)
+{
+    const double two_pi = 6.283185307179586476925286766559;
+    size_t i = 0;
+    if (n && r->has_spare) {
+        out[i++] = (float)(r->spare * std);
+        r->has_spare = 0;
+    }
+    while (i < n) {
+        /* u1 in (0, 1], u2 in [0, 1): 53-bit uniforms. */
+        double u1 = ((xoshiro_next(r->s) >> 11) + 1) * 0x1.0p-53;
+        double u2 = (xoshiro_next(r->s) >> 11) * 0x1.0p-53;
+        double rad = sqrt(-2.0 * log(u1));
+        double z0 = rad * cos(two_pi * u2), z1 = rad * sin(two_pi * u2);
+        out[i++] = (float)(z0 * std);
+        if (i < n) {
+            out[i++] = (float)(z1 * std);
+        } else {
+            r->spare = z1;
+            r->has_spare = 1;
+        }
+    }
+}
+
+/* ------------------------------------------------------------- families */
+
+int md_make_model_config(md_config *cfg, const char *like, md_error *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->head_dim = 128;
+    cfg->rms_eps = 1e-5f;
+    cfg->rope_type = MD_ROPE_DEFAULT;
+    cfg->rope_factor = 1.0;
+    cfg->tie_word_embeddings = 0;
+    cfg->torch_dtype = MD_DTYPE_BF16;
+    cfg->n_eos = 1;
+    if (strcmp(like, "llama3-8b") == 0) { /* Llama-3.1-8B */
+        snprintf(cfg->architecture, sizeof cfg->architecture, "LlamaForCausalLM");
+        snprintf(cfg->model_type, sizeof cfg->model_type, "llama");
+        cfg->d_model = 4096, cfg->d_ff = 14336, cfg->n_layers = 32, cfg->n_heads = 32, cfg->n_kv_heads = 8;
+        cfg->vocab_size = 128256, cfg->max_position = 131072, cfg->rope_theta = 500000.0;
+        cfg->rope_type = MD_ROPE_LLAMA3, cfg->rope_factor = 8.0, cfg->rope_low_freq_factor = 1.0;
+        cfg->rope_high_freq_factor = 4.0, cfg->rope_original_max_position = 8192;
+        cfg->bos_id = 128000, cfg->eos_ids[0] = 128001;
+    } else if (strcmp(like, "llama2-13b") == 0) {
+        snprintf(cfg->architecture, sizeof cfg->architecture, "LlamaForCausalLM");
+        snprintf(cfg->model_type, sizeof cfg->model_type, "llama");
+        cfg->d_model = 5120, cfg->d_ff = 13824, cfg->n_layers = 40, cfg->n_heads = 40, cfg->n_kv_heads = 40;
+        cfg->vocab_size = 32000, cfg->max_position = 4096, cfg->rope_theta = 10000.0;
+        cfg->bos_id = 1, cfg->eos_ids[0] = 2;
+    } else if (strcmp(like, "mistral-7b") == 0) { /* Mistral-7B-v0.3 */
+        snprintf(cfg->architecture, sizeof cfg->architecture, "MistralForCausalLM");
+        snprintf(cfg->model_type, sizeof cfg->model_type, "mistral");
+        cfg->d_model = 4096, cfg->d_ff = 14336, cfg->n_layers = 32, cfg->n_heads = 32, cfg->n_kv_heads = 8;
+        cfg->vocab_size = 32768, cfg->max_position = 32768, cfg->rope_theta = 1000000.0;
+        cfg->bos_id = 1, cfg->eos_ids[0] = 2;
+    } else {
+        return md_error_set(err, "make-model: unknown family '%s' for --like (use llama3-8b, llama2-13b or "
+                            "mistral-7b)", like);
+    }
+    return MD_OK;
+}
+
+/* ---------------------------------------------------------------- write */
+
+typedef struct mm_tensor {
+    char name[128];
+    int ndim;
+    int64_t shape[2];
+    int is_norm;             /* gains of 1.0 instead of random values */
+} mm_tensor;
+
+static void add(mm_tensor *t, size_t *n, const char *name, int64_t d0, int64_t d1, int is_norm)
+{
+    mm_tensor *x = &t[(*n)++];
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->ndim = d1 ? 2 : 1;
+    x->shape[0] = d0;
+    x->shape[1] = d1;
+    x->is_norm = is_norm;
+}
+
+static int mkdir_p(const char *dir, md_error *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return md_error_set(err, "%s: path too long", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return md_error_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return md_error_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
+    return MD_OK;
+}
+
+static int write_tensor(md_safetensors_writer *w, const mm_tensor *t, const md_make_model_opts *o,
+                        float *fbuf, void *obuf, md_error *err)
+{
+    size_t n = (size_t)t->shape[0] * (size_t)(t->ndim == 2 ? t->shape[1] : 1);
+    size_t esz = md_dtype_size(o->dtype);
+    md_normal_rng rng;
+    md_normal_rng_init(&rng, o->seed, t->name);
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < MM_CHUNK ? n - done : MM_CHUNK;
+        if (t->is_norm) {
+            for (size_t i = 0; i < k; i++) fbuf[i] = 1.0f;
+        } else {
+            md_normal_rng_fill(&rng, fbuf, k, MM_STD);
+        }
+        md_dtype_from_f32(obuf, fbuf, o->dtype, k);
+        if (md_safetensors_writer_put(w, obuf, k * esz, err) != MD_OK) return MD_ERR;
+        done += k;
+    }
+    return MD_OK;
+}
+
+int md_make_model(const md_make_model_opts *o, md_error *err)
+{
+    int rc = MD_ERR;
+    md_config cfg;
+    mm_tensor *tensors = NULL;
+    float *fbuf = NULL;
+    void *obuf = NULL;
+    md_safetensors_writer *w = NULL; /* owned until finish/abort */
+    char path[4096];
+
+    if (md_make_model_config(&cfg, o->like, err) != MD_OK) return MD_ERR;
+    if (o->n_layers <= 0 || o->n_layers > 1000)
+        return md_error_set(err, "make-model: --layers %d out of range (1..1000)", o->n_layers);
+    if (md_dtype_size(o->dtype) == 0) return md_error_set(err, "make-model: invalid --dtype");
+    if (o->vocab < 0) return md_error_set(err, "make-model: --vocab %d must be positive", o->vocab);
+    cfg.n_layers = o->n_layers;
+    cfg.torch_dtype = o->dtype;
+    if (o->vocab > 0) {
+        if (o->vocab < 2) return md_error_set(err, "make-model: --vocab %d is too small (need >= 2)", o->vocab);
+        cfg.vocab_size = o->vocab;
+        if (cfg.bos_id >= cfg.vocab_size) cfg.bos_id = cfg.vocab_size - 2;
+        if (cfg.eos_ids[0] >= cfg.vocab_size) cfg.eos_ids[0] = cfg.vocab_size - 1;
+    }
+    if (mkdir_p(o->out_dir, err) != MD_OK) return MD_ERR;
+
+    snprintf(path, sizeof path, "%s/config.json", o->out_dir);
+    if (md_config_write(&cfg, path, err) != MD_OK) goto fail;
+    snprintf(path, sizeof path, "%s/generation_config.json", o->out_dir);
+    if (md_config_write_generation(&cfg, path, err) != MD_OK) goto fail;
+
+    /* Tensor list in HF names; shapes are [out, in]. */
+    size_t cap = 3 + 9 * (size_t)cfg.n_layers, nt = 0;
+    tensors = calloc(cap, sizeof *tensors);
+    fbuf = malloc(MM_CHUNK * sizeof(float));
+    obuf = malloc(MM_CHUNK * sizeof(float));
+    if (!tensors || !fbuf || !obuf) {
+        md_error_set(err, "make-model: out of memory");
+        goto fail;
+    }
+    int64_t d = cfg.d_model, f = cfg.d_ff, V = cfg.vocab_size;
+    int64_t q = (int64_t)cfg.n_heads * cfg.head_dim, kv = (int64_t)cfg.n_kv_heads * cfg.head_dim;
+    char name[128];
+    add(tensors, &nt, "model.embed_tokens.weight", V, d, 0);
+    for (int l = 0; l < cfg.n_layers; l++) {
+#define LAYER(suffix, d0, d1, norm) \
+    (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), add(tensors, &nt, name, d0, d1, norm))
+        LAYER("input_layernorm.weight", d, 0, 1);
+        LAYER("self_attn.q_proj.weight", q, d, 0);
+        LAYER("self_attn.k_proj.weight", kv, d, 0);
+        LAYER("self_attn.v_proj.weight", kv, d, 0);
+        LAYER("self_attn.o_proj.weight", d, q, 0);
+        LAYER("post_attention_layernorm.weight", d, 0, 1);
+        LAYER("mlp.gate_proj.weight", f, d, 0);
+        LAYER("mlp.up_proj.weight", f, d, 0);
+        LAYER("mlp.down_proj.weight", d, f, 0);
+#undef LAYER
+    }
+    add(tensors, &nt, "model.norm.weight", d, 0, 1);
+    if (!cfg.tie_word_embeddings) add(tensors, &nt, "lm_head.weight", V, d, 0);
+
+    snprintf(path, sizeof path, "%s/model.safetensors", o->out_dir);
+    if (md_safetensors_writer_create(&w, path, err) != MD_OK) goto fail;
+    char seed_text[32];
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)o->seed);
+    if (md_safetensors_writer_set_metadata(w, "mechdiff_make_model_like", o->like, err) != MD_OK ||
+        md_safetensors_writer_set_metadata(w, "mechdiff_make_model_seed", seed_text, err) != MD_OK)
+        goto fail;
+    for (size_t i = 0; i < nt; i++)
+        if (md_safetensors_writer_declare(w, tensors[i].name, o->dtype, tensors[i].ndim, tensors[i].shape, err) !=
+            MD_OK)
+            goto fail;
+    if (md_safetensors_writer_begin(w, err) != MD_OK) goto fail;
+    for (size_t i = 0; i < nt; i++)
+        if (write_tensor(w, &tensors[i], o, fbuf, obuf, err) != MD_OK) goto fail;
+    md_safetensors_writer *fin = w;
+    w = NULL;
+    if (md_safetensors_writer_finish(fin, err) != MD_OK) goto fail;
+    rc = MD_OK;
+fail:
+    md_safetensors_writer_abort(w);
+    free(tensors);
+    free(fbuf);
+    free(obuf);
+    return rc;
+}

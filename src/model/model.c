@@ -1,0 +1,191 @@
+/* model.c — binds a Hugging Face Llama/Mistral folder to the backend:
+ * config, tokenizer (when its files are there), and the mmap'd weights of the
+ * layer range a rank holds. Shapes are checked against config.json with
+ * errors naming the tensor. */
+#include "mechdiff/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mechdiff/forward.h"
+
+void md_model_options_init(md_model_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->layer_lo = 0;
+    opt->layer_hi = -1;
+    opt->backend = MD_BACKEND_CPU;
+}
+
+/* Finds `name` in the checkpoint, checks its shape is [rows][cols] (or [cols]
+ * for a vector, rows == 1) and prepares it on the backend. */
+static int bind_weight(md_model *m, md_weight *w, const char *name, int rows, int cols, md_error *err)
+{
+    const md_tensor_info *t = md_safetensors_find(m->st, name);
+    if (!t)
+        return md_error_set(err, "%s: tensor '%s' is missing from the checkpoint (is the folder complete?)",
+                            m->dir, name);
+    int ok = rows == 1 ? (t->ndim == 1 && t->shape[0] == cols)
+                       : (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols);
+    if (!ok) {
+        char got[128] = "";
+        size_t off = 0;
+        for (int i = 0; i < t->ndim && off < sizeof got - 24; i++)
+            off += (size_t)snprintf(got + off, sizeof got - off, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        if (rows == 1)
+            return md_error_set(err, "%s: tensor '%s' has shape [%s], config.json implies [%d]", m->dir, name,
+                                got, cols);
+        return md_error_set(err, "%s: tensor '%s' has shape [%s], config.json implies [%d, %d]", m->dir, name,
+                            got, rows, cols);
+    }
+    w->host = t->data;
+    w->dtype = t->dtype;
+    w->rows = rows;
+    w->cols = cols;
+    w->prepared = NULL;
+    if (m->be->ops->prepare(m->be, w, err) != MD_OK) return md_error_prefix(err, "%s: %s", m->dir, name);
+    return MD_OK;
+}
+
+/* inv_freq[i] = theta^(-2i/hd), then the config's rope scaling (as
+ * transformers' _compute_default/linear/llama3_rope_parameters). */
+static void compute_inv_freq(const md_config *c, float *inv_freq)
+{
+    int half = c->head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double f = 1.0 / pow(c->rope_theta, (double)(2 * i) / c->head_dim);
+        if (c->rope_type == MD_ROPE_LINEAR) {
+            f /= c->rope_factor;
+        } else if (c->rope_type == MD_ROPE_LLAMA3) {
+            double old_ctx = c->rope_original_max_position;
+            double low_wl = old_ctx / c->rope_low_freq_factor;
+            double high_wl = old_ctx / c->rope_high_freq_factor;
+            double wl = 2.0 * M_PI / f;
+            if (wl > low_wl) {
+                f = f / c->rope_factor;
+            } else if (wl >= high_wl) { /* medium band: interpolate */
+                double smooth = (old_ctx / wl - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                f = (1.0 - smooth) * f / c->rope_factor + smooth * f;
+            }
+        }
+        inv_freq[i] = (float)f;
+    }
+}
+
+int md_model_load(md_model **out, const char *dir, const md_model_options *opt_in, md_error *err)
+{
+    md_model_options opt;
+    if (opt_in) opt = *opt_in;
+    else md_model_options_init(&opt);
+    *out = NULL;
+    md_model *m = calloc(1, sizeof *m);
+    if (!m) return md_error_set(err, "out of memory loading %s", dir);
+    snprintf(m->dir, sizeof m->dir, "%s", dir);
+    if (md_config_load_dir(&m->cfg, dir, err) != MD_OK) goto fail;
+    const md_config *c = &m->cfg;
+    int lo = opt.layer_lo, hi = opt.layer_hi < 0 ? c->n_layers : opt.layer_hi;
+    if (lo < 0 || hi > c->n_layers || lo >= hi) {
+        md_error_set(err, "%s: layer range [%d, %d) is not inside the model's %d layers", dir, lo, hi,
+                     c->n_layers);
+        goto fail;
+    }
+    m->layer_lo = lo;
+    m->layer_hi = hi;
+    m->has_embed = lo == 0;
+    m->has_head = hi == c->n_layers;
+
+    char path[1200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (!opt.skip_tokenizer && access(path, R_OK) == 0) {
+        if (md_tokenizer_load(&m->tok, dir, err) != MD_OK) goto fail;
+        const char *tmpl = md_tokenizer_chat_template(m->tok);
+        m->chat = tmpl ? md_chat_detect(tmpl) : MD_CHAT_UNKNOWN;
+        if (md_tokenizer_vocab_size(m->tok) > c->vocab_size) {
+            md_error_set(err, "%s: tokenizer has %d tokens but config.json vocab_size is %d", dir,
+                         md_tokenizer_vocab_size(m->tok), c->vocab_size);
+            goto fail;
+        }
+    }
+
+    if (md_safetensors_open_dir(&m->st, dir, err) != MD_OK) goto fail;
+    size_t budget = opt.fp32_cache_bytes ? opt.fp32_cache_bytes : ((size_t)1 << 30);
+    if (md_backend_create(&m->be, opt.backend, budget, opt.device, err) != MD_OK) goto fail;
+
+    int d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, ff = c->d_ff;
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    m->inv_freq = malloc((size_t)(hd / 2) * sizeof(float));
+    if (!m->layers || !m->inv_freq) {
+        md_error_set(err, "out of memory loading %s", dir);
+        goto fail;
+    }
+    compute_inv_freq(c, m->inv_freq);
+
+    if (m->has_embed || (m->has_head && c->tie_word_embeddings))
+        if (bind_weight(m, &m->embed, "model.embed_tokens.weight", c->vocab_size, d, err) != MD_OK) goto fail;
+    if (m->has_head) {
+        if (bind_weight(m, &m->final_norm, "model.norm.weight", 1, d, err) != MD_OK) goto fail;
+        if (c->tie_word_embeddings) {
+            m->lm_head = m->embed;
+            m->lm_head.prepared = NULL; /* shares embed's; never released twice */
+            if (m->be->ops->prepare(m->be, &m->lm_head, err) != MD_OK) goto fail;
+        } else if (bind_weight(m, &m->lm_head, "lm_head.weight", c->vocab_size, d, err) != MD_OK) {
+            goto fail;
+        }
+    }
+    for (int l = lo; l < hi; l++) {
+        md_layer *L = &m->layers[l];
+        char n[160];
+#define BIND(field, suffix, r, cc) \
+    snprintf(n, sizeof n, "model.layers.%d.%s", l, suffix); \
+    if (bind_weight(m, &L->field, n, r, cc, err) != MD_OK) goto fail;
+        BIND(attn_norm, "input_layernorm.weight", 1, d);
+        BIND(wq, "self_attn.q_proj.weight", qd, d);
+        BIND(wk, "self_attn.k_proj.weight", kvd, d);
+        BIND(wv, "self_attn.v_proj.weight", kvd, d);
+        BIND(wo, "self_attn.o_proj.weight", d, qd);
+        BIND(mlp_norm, "post_attention_layernorm.weight", 1, d);
+        BIND(w_gate, "mlp.gate_proj.weight", ff, d);
+        BIND(w_up, "mlp.up_proj.weight", ff, d);
+        BIND(w_down, "mlp.down_proj.weight", d, ff);
+#undef BIND
+    }
+    *out = m;
+    return MD_OK;
+fail:
+    md_model_free(m);
+    return MD_ERR;
+}
+
+void md_model_free(md_model *m)
+{
+    if (!m) return;
+    if (m->be) {
+        if (m->layers) {
+            for (int l = 0; l < m->cfg.n_layers; l++) {
+                md_layer *L = &m->layers[l];
+                md_weight *ws[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo,
+                                   &L->mlp_norm, &L->w_gate, &L->w_up, &L->w_down};
+                for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) m->be->ops->release(m->be, ws[i]);
+            }
+        }
+        m->be->ops->release(m->be, &m->embed);
+        m->be->ops->release(m->be, &m->final_norm);
+        m->be->ops->release(m->be, &m->lm_head);
+        if (m->ws) m->be->ops->free(m->be, m->ws);
+        md_backend_destroy(m->be);
+    }
+    free(m->layers);
+    free(m->inv_freq);
+    md_safetensors_close(m->st);
+    md_tokenizer_free(m->tok);
+    free(m);
+}
+
+int md_model_hook_width(const md_model *m, int hook_point)
+{
+    return hook_point == MD_HOOK_MLP_POST ? m->cfg.d_ff : m->cfg.d_model;
+}

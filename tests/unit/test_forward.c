@@ -1,0 +1,405 @@
+/* test_forward.c — the forward pass against transformers' golden outputs
+ * (tests/golden/models, made by scripts/dev/make_golden.py), and the hook,
+ * cache and partial-forward invariants.
+ *
+ * Tolerances: fp32 weights and fp32 math on both sides; the only differences
+ * are summation order in GEMMs/softmax and libm's exp/cos, a few ulps per op
+ * on values of size O(1) through a few layers: 1e-4 absolute on logits and
+ * activations is ~100x that noise and ~1000x below any real bug's effect.
+ * The bf16 checkpoint is compared with a reference computed in fp32 from the
+ * same bf16-rounded weights, so the same 1e-4 applies; against transformers
+ * running entirely in bf16 (8-bit mantissa: relative error 2^-8 ≈ 0.4% per
+ * rounding, accumulated over ~10 roundings per layer) we only check that the
+ * deviation stays below 5% of the logit range, and print it. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/forward.h"
+#include "mechdiff/generate.h"
+#include "mechdiff/safetensors.h"
+#include "testutil.h"
+
+typedef struct golden {
+    md_safetensors *st;
+    md_model *m;
+    int B, T, V;
+} golden;
+
+static const float *gt(const golden *g, const char *name, size_t *n)
+{
+    const md_tensor_info *t = md_safetensors_find(g->st, name);
+    if (!t || t->dtype != MD_DTYPE_F32) return NULL;
+    if (n) *n = t->nbytes / 4;
+    return t->data;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates as a failure */
+    }
+    return m;
+}
+
+static int golden_open(golden *g, const char *name)
+{
+    char dir[512], path[600];
+    md_error err = {0};
+    memset(g, 0, sizeof *g);
+    snprintf(dir, sizeof dir, "tests/golden/models/%s", name);
+    snprintf(path, sizeof path, "%s/golden.safetensors", dir);
+    if (md_safetensors_open_file(&g->st, path, &err) != MD_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    if (md_model_load(&g->m, dir, NULL, &err) != MD_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    const md_tensor_info *ids = md_safetensors_find(g->st, "input_ids");
+    if (!ids) return -1;
+    g->B = (int)ids->shape[0];
+    g->T = (int)ids->shape[1];
+    g->V = g->m->cfg.vocab_size;
+    return 0;
+}
+
+static void golden_close(golden *g)
+{
+    md_model_free(g->m);
+    md_safetensors_close(g->st);
+}
+
+/* Full forward of the golden batch with READ hooks on every point. */
+static void check_against_golden(const char *name, double tol)
+{
+    golden g;
+    if (golden_open(&g, name) != 0) {
+        CHECK_MSG(0, "cannot open golden model %s", name);
+        golden_close(&g);
+        return;
+    }
+    md_model *m = g.m;
+    const md_config *c = &m->cfg;
+    md_error err = {0};
+    int N = g.B * g.T;
+    int *tokens = malloc((size_t)N * sizeof(int));
+    const float *idsf = gt(&g, "input_ids", NULL);
+    for (int i = 0; i < N; i++) tokens[i] = (int)idsf[i];
+    float *logits = malloc((size_t)N * g.V * sizeof(float));
+    md_hook hooks[MD_HOOK_COUNT];
+    md_kvcache *kc = NULL;
+    CHECK(md_kvcache_create(&kc, m, g.B, g.T, &err) == MD_OK);
+    md_forward f;
+    md_forward_init(&f, m);
+    f.n_seq = g.B;
+    f.t0 = 0;
+    f.t1 = g.T;
+    f.tokens = tokens;
+    f.logits = MD_LOGITS_ALL;
+    f.logits_out = logits;
+    f.cache = kc;
+    f.hooks = hooks;
+    f.n_hooks = MD_HOOK_COUNT;
+    for (int p = 0; p < MD_HOOK_COUNT; p++) {
+        hooks[p] = (md_hook){.point = p, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL};
+        hooks[p].out = malloc(md_hook_read_count(m, &f, &hooks[p]) * sizeof(float));
+    }
+    int ok = md_model_forward(m, &f, &err) == MD_OK;
+    CHECK_MSG(ok, "%s: %s", name, err.msg);
+    size_t n = 0;
+    const float *ref = gt(&g, "logits", &n);
+    CHECK(ref && n == (size_t)N * g.V);
+    double dl = ref ? max_abs_diff(logits, ref, n) : 1e9;
+    CHECK_MSG(dl <= tol, "%s: max |dlogit| %.3g > %.3g", name, dl, tol);
+    printf("%-22s max|dlogit| %.2e", name, dl);
+    for (int p = 0; p < MD_HOOK_COUNT; p++) {
+        char key[64];
+        snprintf(key, sizeof key, "acts.%s", md_hook_point_name(p));
+        const float *a = gt(&g, key, &n);
+        CHECK_MSG(a && n == md_hook_read_count(m, &f, &hooks[p]), "%s: %s missing or wrong size", name, key);
+        if (!a) continue;
+        double da = max_abs_diff(hooks[p].out, a, n);
+        CHECK_MSG(da <= tol, "%s: %s max |d| %.3g > %.3g", name, key, da, tol);
+        printf("  %s %.1e", md_hook_point_name(p), da);
+    }
+    printf("\n");
+    const float *ref16 = gt(&g, "logits_bf16compute", &n);
+    if (ref16) {
+        double lo = 1e30, hi = -1e30;
+        for (size_t i = 0; i < n; i++) {
+            if (ref[i] < lo) lo = ref[i];
+            if (ref[i] > hi) hi = ref[i];
+        }
+        double d16 = max_abs_diff(logits, ref16, n);
+        printf("%-22s vs transformers in bf16: max|dlogit| %.3g (logit range %.3g)\n", name, d16, hi - lo);
+        CHECK(d16 <= 0.05 * (hi - lo));
+    }
+
+    /* Greedy generation. */
+    size_t np = 0, ng = 0;
+    const float *gp = gt(&g, "generate.prompt", &np), *gi = gt(&g, "generate.ids", &ng);
+    if (gp && gi) {
+        int prompt[64];
+        for (size_t i = 0; i < np; i++) prompt[i] = (int)gp[i];
+        const int *pp[1] = {prompt};
+        int len = (int)np;
+        md_generation gen;
+        CHECK(md_generate_greedy(m, 1, pp, &len, (int)ng, NULL, 0, &gen, &err) == MD_OK);
+        int same = gen.out_len[0] == (int)ng;
+        for (size_t i = 0; same && i < ng; i++) same = gen.out_ids[0][i] == (int)gi[i];
+        CHECK_MSG(same, "%s: greedy generation differs from transformers", name);
+        md_generation_free(&gen);
+    }
+
+    /* Patching reference: resid_post of layer 1 at position 5 of seq 1 into seq 0. */
+    const float *pl = gt(&g, "patch.logits", &n);
+    if (pl && c->n_layers > 1) {
+        int d = c->d_model;
+        const md_hook *rp = &hooks[MD_HOOK_RESID_POST];
+        /* out layout [layer][seq][pos][d] */
+        const float *src = rp->out + (((size_t)1 * g.B + 1) * g.T + 5) * d;
+        md_hook patch = {.point = MD_HOOK_RESID_POST, .op = MD_HOOK_REPLACE, .layer = 1, .seq = 0, .pos = 5,
+                         .vec = src};
+        md_kvcache *k1 = NULL;
+        CHECK(md_kvcache_create(&k1, m, 1, g.T, &err) == MD_OK);
+        md_forward pf;
+        md_forward_init(&pf, m);
+        pf.n_seq = 1;
+        pf.t0 = 0;
+        pf.t1 = g.T;
+        pf.tokens = tokens;
+        pf.logits = MD_LOGITS_ALL;
+        float *plog = malloc((size_t)g.T * g.V * sizeof(float));
+        pf.logits_out = plog;
+        pf.cache = k1;
+        pf.hooks = &patch;
+        pf.n_hooks = 1;
+        CHECK(md_model_forward(m, &pf, &err) == MD_OK);
+        double dp = max_abs_diff(plog, pl, (size_t)g.T * g.V);
+        CHECK_MSG(dp <= tol, "%s: patched logits max |d| %.3g", name, dp);
+        free(plog);
+        md_kvcache_free(k1);
+    }
+    for (int p = 0; p < MD_HOOK_COUNT; p++) free(hooks[p].out);
+    free(logits);
+    free(tokens);
+    md_kvcache_free(kc);
+    golden_close(&g);
+}
+
+/* Hook and partial-forward invariants on one model. */
+static void check_invariants(const char *name)
+{
+    golden g;
+    if (golden_open(&g, name) != 0) {
+        CHECK_MSG(0, "cannot open %s", name);
+        golden_close(&g);
+        return;
+    }
+    md_model *m = g.m;
+    md_error err = {0};
+    int T = g.T, V = g.V, d = m->cfg.d_model, L = m->cfg.n_layers;
+    int tokens[64];
+    const float *idsf = gt(&g, "input_ids", NULL);
+    for (int i = 0; i < T; i++) tokens[i] = (int)idsf[i];
+
+    /* Clean run of sequence 0, reading resid_pre and resid_post everywhere. */
+    float *clean_logits = malloc((size_t)V * sizeof(float));
+    float *pre = malloc((size_t)L * T * d * sizeof(float)), *post = malloc((size_t)L * T * d * sizeof(float));
+    md_hook rd[2] = {{.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL, .out = pre},
+                     {.point = MD_HOOK_RESID_POST, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL, .out = post}};
+    md_kvcache *root = NULL;
+    CHECK(md_kvcache_create(&root, m, 1, T, &err) == MD_OK);
+    md_forward f;
+    md_forward_init(&f, m);
+    f.n_seq = 1;
+    f.t0 = 0;
+    f.t1 = T;
+    f.tokens = tokens;
+    f.logits_out = clean_logits;
+    f.cache = root;
+    f.hooks = rd;
+    f.n_hooks = 2;
+    CHECK(md_model_forward(m, &f, &err) == MD_OK);
+
+    /* 1. Replacing a cell with its own clean value changes nothing, bit for bit. */
+    {
+        int l = L / 2, t = T - 3;
+        md_hook same = {.point = MD_HOOK_RESID_POST, .op = MD_HOOK_REPLACE, .layer = l, .seq = 0, .pos = t,
+                        .vec = post + ((size_t)l * T + t) * d};
+        md_kvcache *kc = NULL;
+        float *lg = malloc((size_t)V * sizeof(float));
+        CHECK(md_kvcache_create(&kc, m, 1, T, &err) == MD_OK);
+        md_forward h = f;
+        h.cache = kc;
+        h.hooks = &same;
+        h.n_hooks = 1;
+        h.logits_out = lg;
+        CHECK(md_model_forward(m, &h, &err) == MD_OK);
+        CHECK_MSG(memcmp(lg, clean_logits, (size_t)V * sizeof(float)) == 0, "%s: self-patch changed logits", name);
+        free(lg);
+        md_kvcache_free(kc);
+    }
+    /* 2. A hook at layer l changes nothing before l. */
+    {
+        int l = L - 1;
+        float *pre2 = malloc((size_t)L * T * d * sizeof(float));
+        float *dir = calloc((size_t)d, sizeof(float));
+        dir[0] = 1.0f;
+        md_hook hk[2] = {{.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_ADD, .layer = l, .seq = MD_ALL, .pos = MD_ALL, .vec = dir, .coef = 5.0f},
+                         {.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL, .out = pre2}};
+        /* the READ hook is registered after the ADD one, so at layer l it sees the addition */
+        md_kvcache *kc = NULL;
+        float *lg = malloc((size_t)V * sizeof(float));
+        CHECK(md_kvcache_create(&kc, m, 1, T, &err) == MD_OK);
+        md_forward h = f;
+        h.cache = kc;
+        h.hooks = hk;
+        h.n_hooks = 2;
+        h.logits_out = lg;
+        CHECK(md_model_forward(m, &h, &err) == MD_OK);
+        CHECK(memcmp(pre2, pre, (size_t)l * T * d * sizeof(float)) == 0);
+        CHECK(pre2[((size_t)l * T) * d] != pre[((size_t)l * T) * d]);
+        CHECK(memcmp(lg, clean_logits, (size_t)V * sizeof(float)) != 0);
+        free(pre2);
+        free(dir);
+        free(lg);
+        md_kvcache_free(kc);
+    }
+    /* 3. Partial forward from (l, t) with the cache for positions < t equals
+     *    the full forward (a batch of per-sequence start layers, one per l). */
+    {
+        int t = T - 4, np = T - t;
+        md_kvcache *fork = NULL;
+        CHECK(md_kvcache_fork(&fork, root, t, L, np, &err) == MD_OK);
+        int *starts = malloc((size_t)L * sizeof(int));
+        float *rin = malloc((size_t)L * np * d * sizeof(float));
+        float *lg = malloc((size_t)L * V * sizeof(float));
+        for (int l = 0; l < L; l++) {
+            starts[l] = l;
+            memcpy(rin + (size_t)l * np * d, pre + ((size_t)l * T + t) * d, (size_t)np * d * sizeof(float));
+        }
+        md_forward p;
+        md_forward_init(&p, m);
+        p.n_seq = L;
+        p.t0 = t;
+        p.t1 = T;
+        p.resid_in = rin;
+        p.seq_layer_start = starts;
+        p.cache = fork;
+        p.logits_out = lg;
+        CHECK_MSG(md_model_forward(m, &p, &err) == MD_OK, "%s", err.msg);
+        double worst = 0;
+        for (int l = 0; l < L; l++) {
+            double dd = max_abs_diff(lg + (size_t)l * V, clean_logits, (size_t)V);
+            if (dd > worst) worst = dd;
+        }
+        /* Not bitwise: a GEMM over fewer rows may block differently in OpenBLAS. */
+        CHECK_MSG(worst <= 1e-5, "%s: partial forward differs by %.3g", name, worst);
+        printf("%-22s partial forward vs full: max|dlogit| %.2e\n", name, worst);
+        free(starts);
+        free(rin);
+        free(lg);
+        md_kvcache_free(fork);
+    }
+    /* 4. Ablating a unit direction leaves the hooked residual orthogonal to it. */
+    {
+        float *dir = malloc((size_t)d * sizeof(float));
+        double nn = 0;
+        for (int i = 0; i < d; i++) {
+            dir[i] = (float)sin(i + 1.0);
+            nn += (double)dir[i] * dir[i];
+        }
+        for (int i = 0; i < d; i++) dir[i] /= (float)sqrt(nn);
+        float *got = malloc((size_t)L * T * d * sizeof(float));
+        md_hook hk[2] = {{.point = MD_HOOK_RESID_MID, .op = MD_HOOK_ABLATE, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL, .vec = dir},
+                         {.point = MD_HOOK_RESID_MID, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL, .out = got}};
+        md_kvcache *kc = NULL;
+        float *lg = malloc((size_t)V * sizeof(float));
+        CHECK(md_kvcache_create(&kc, m, 1, T, &err) == MD_OK);
+        md_forward h = f;
+        h.cache = kc;
+        h.hooks = hk;
+        h.n_hooks = 2;
+        h.logits_out = lg;
+        CHECK(md_model_forward(m, &h, &err) == MD_OK);
+        double worst = 0;
+        for (int r = 0; r < L * T; r++) {
+            double dot = 0, nx = 0;
+            for (int i = 0; i < d; i++) {
+                dot += (double)got[(size_t)r * d + i] * dir[i];
+                nx += (double)got[(size_t)r * d + i] * got[(size_t)r * d + i];
+            }
+            double rel = fabs(dot) / (sqrt(nx) + 1e-30);
+            if (rel > worst) worst = rel;
+        }
+        CHECK_MSG(worst < 1e-5, "%s: ablated residual has cosine %.3g with the direction", name, worst);
+        free(dir);
+        free(got);
+        free(lg);
+        md_kvcache_free(kc);
+    }
+    /* 5. Generation with a zero-coefficient addition equals plain generation. */
+    {
+        float *dir = calloc((size_t)d, sizeof(float));
+        dir[1] = 1.0f;
+        md_hook add0 = {.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_ADD, .layer = 0, .vec = dir, .coef = 0.0f};
+        const int *pp[2] = {tokens, tokens + 2};
+        int len[2] = {T, T - 2};
+        md_generation a, b;
+        CHECK(md_generate_greedy(m, 2, pp, len, 6, NULL, 0, &a, &err) == MD_OK);
+        CHECK(md_generate_greedy(m, 2, pp, len, 6, &add0, 1, &b, &err) == MD_OK);
+        for (int s = 0; s < 2; s++) {
+            CHECK(a.out_len[s] == b.out_len[s]);
+            CHECK(memcmp(a.out_ids[s], b.out_ids[s], (size_t)a.out_len[s] * sizeof(int)) == 0);
+        }
+        /* A left-padded prompt generates what it generates alone. */
+        md_generation c1;
+        CHECK(md_generate_greedy(m, 1, pp + 1, len + 1, 6, NULL, 0, &c1, &err) == MD_OK);
+        CHECK(c1.out_len[0] == a.out_len[1] &&
+              memcmp(c1.out_ids[0], a.out_ids[1], (size_t)c1.out_len[0] * sizeof(int)) == 0);
+        md_generation_free(&a);
+        md_generation_free(&b);
+        md_generation_free(&c1);
+        free(dir);
+    }
+    /* 6. Bad inputs: a token outside the vocabulary, a cache too short. */
+    {
+        int bad[2] = {0, V + 5};
+        md_kvcache *kc = NULL;
+        float lg[1];
+        CHECK(md_kvcache_create(&kc, m, 1, 2, &err) == MD_OK);
+        md_forward h;
+        md_forward_init(&h, m);
+        h.n_seq = 1;
+        h.t0 = 0;
+        h.t1 = 2;
+        h.tokens = bad;
+        h.cache = kc;
+        h.logits_out = lg;
+        CHECK(md_model_forward(m, &h, &err) == MD_ERR && strstr(err.msg, "vocabulary"));
+        h.t1 = 3;
+        CHECK(md_model_forward(m, &h, &err) == MD_ERR && strstr(err.msg, "capacity"));
+        md_kvcache_free(kc);
+    }
+    free(clean_logits);
+    free(pre);
+    free(post);
+    md_kvcache_free(root);
+    golden_close(&g);
+}
+
+int main(void)
+{
+    const char *models[] = {"llama3_f32", "llama3_bf16", "llama2_tied_f32", "llama2_f32", "mistral_f32",
+                            "llama3_sharded_f32"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) check_against_golden(models[i], 1e-4);
+    check_invariants("llama3_f32");
+    check_invariants("mistral_f32");
+    TEST_MAIN_END();
+}
