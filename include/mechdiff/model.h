@@ -31,7 +31,7 @@ typedef struct md_model_options {
     int layer_hi;              /* one past the last layer held (-1: all) */
     md_backend_kind backend;   /* default CPU */
     int device;                /* GPU ordinal */
-    size_t fp32_cache_bytes;   /* see md_backend_create; 0 → default 1 GiB */
+    size_t fp32_cache_bytes;   /* see md_backend_create; 0 → default 256 MiB */
     int skip_tokenizer;        /* 1: do not load tokenizer files */
 } md_model_options;
 

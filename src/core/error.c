@@ -23,9 +23,15 @@ int md_error_prefix(md_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
-    char old[sizeof err->msg];
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+    size_t hl = strlen(head);
+    if (hl + 2 >= sizeof err->msg) hl = sizeof err->msg - 3;
+    size_t ol = strnlen(err->msg, sizeof err->msg - 1);
+    if (hl + 2 + ol >= sizeof err->msg) ol = sizeof err->msg - 1 - hl - 2;
+    memmove(err->msg + hl + 2, err->msg, ol); /* keep the old message, truncated at the end */
+    memcpy(err->msg, head, hl);
+    err->msg[hl] = ':';
+    err->msg[hl + 1] = ' ';
+    err->msg[hl + 2 + ol] = '\0';
     return MD_ERR;
 }
 
