@@ -44,6 +44,17 @@ size_t md_safetensors_file_count(const md_safetensors *st);
 const char *md_safetensors_file_path(const md_safetensors *st, size_t i);
 /* Total bytes of all mapped files. */
 size_t md_safetensors_total_bytes(const md_safetensors *st);
+/* Number of elements (product of the shape; 1 for a scalar). */
+size_t md_tensor_numel(const md_tensor_info *t);
+
+/* Notes on the reader:
+ * - md_safetensors_at() orders tensors by shard, then by data offset;
+ *   md_safetensors_find() is a binary search over a by-name index.
+ * - Every tensor's `data` is aligned to its element size (files whose header
+ *   length breaks that are rejected; the safetensors library pads headers to
+ *   8 bytes, so real checkpoints always pass).
+ * - Sharded folders: tensors present in a shard but absent from weight_map are
+ *   still exposed; a name present in two shards is an error. */
 
 /* Streaming writer: declare every tensor first (name, dtype, shape), then
  * md_safetensors_writer_begin() writes the header, then the data of each
@@ -55,6 +66,10 @@ int md_safetensors_writer_declare(md_safetensors_writer *w, const char *name, md
                                   int ndim, const int64_t *shape, md_error *err);
 int md_safetensors_writer_begin(md_safetensors_writer *w, md_error *err);
 int md_safetensors_writer_put(md_safetensors_writer *w, const void *data, size_t nbytes, md_error *err);
+/* Adds a "__metadata__" string entry (before begin; "format":"pt" is set by
+ * default). */
+int md_safetensors_writer_set_metadata(md_safetensors_writer *w, const char *key, const char *value,
+                                       md_error *err);
 /* Checks every declared byte was written, closes, renames. Frees w. */
 int md_safetensors_writer_finish(md_safetensors_writer *w, md_error *err);
 /* Frees w without finishing (removes the temporary file). */
