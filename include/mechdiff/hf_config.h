@@ -47,7 +47,17 @@ typedef struct md_config {
 int md_config_load_dir(md_config *cfg, const char *dir, md_error *err);
 /* Parses config.json text; `source` names it in errors. */
 int md_config_parse(md_config *cfg, const char *json_text, const char *source, md_error *err);
-/* Writes a config.json for cfg (used by make-model). */
+/* Writes a config.json for cfg (used by make-model); transformers loads it
+ * as LlamaForCausalLM / MistralForCausalLM. Written to PATH.tmp, renamed. */
 int md_config_write(const md_config *cfg, const char *path, md_error *err);
+/* Writes a generation_config.json with cfg's BOS/EOS ids (greedy). */
+int md_config_write_generation(const md_config *cfg, const char *path, md_error *err);
+
+/* Notes: torch_dtype is MD_DTYPE_INVALID when config.json declares none.
+ * Widths (hidden_size, intermediate_size, num_hidden_layers,
+ * num_attention_heads, vocab_size) are required; other keys default as in
+ * transformers (MistralConfig: max_position_embeddings 131072 and
+ * sliding_window 4096 when absent). `rope_parameters` (transformers >= 5,
+ * rope_theta inside) takes precedence over rope_theta / rope_scaling. */
 
 #endif

@@ -1,9 +1,108 @@
-/* cmd_make_model.c — placeholder until its module lands (replaced by the owner). */
+/* cmd_make_model.c — `mechdiff make-model`: a random-weights HF checkpoint
+ * with the real widths of a model family (logic in src/model/make_model.c). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/make_model.h"
 #include "tools/cmds.h"
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: mechdiff make-model --like FAMILY --layers N --seed S -o DIR\n"
+            "                           [--dtype bf16|f16|f32] [--vocab V]\n\n"
+            "Writes DIR/config.json, DIR/generation_config.json and DIR/model.safetensors: a\n"
+            "LlamaForCausalLM / MistralForCausalLM checkpoint with the real widths of FAMILY\n"
+            "and random weights (normal, std 0.02; RMSNorm gains 1.0), deterministic from S.\n"
+            "Tensors are streamed to disk, so GB-sized outputs need little memory.\n\n"
+            "  --like FAMILY   llama3-8b  (Llama-3.1-8B: d 4096, ffn 14336, 32/8 heads, vocab 128256,\n"
+            "                              rope llama3 x8, theta 500000)\n"
+            "                  llama2-13b (d 5120, ffn 13824, 40/40 heads, vocab 32000, theta 10000)\n"
+            "                  mistral-7b (Mistral-7B-v0.3: d 4096, ffn 14336, 32/8 heads, vocab 32768,\n"
+            "                              theta 1e6)\n"
+            "  --layers N      number of decoder layers (1..1000)\n"
+            "  --seed S        random seed (unsigned integer)\n"
+            "  -o, --out DIR   output folder (created if absent; existing files are replaced)\n"
+            "  --dtype T       bf16 (default), f16 or f32\n"
+            "  --vocab V       override the vocabulary size to keep files small; BOS/EOS ids\n"
+            "                  outside it become V-2 / V-1\n\n"
+            "No tokenizer is written: drive the model with token ids (e.g. forward --ids).\n");
+}
+
+static int parse_u64(const char *s, unsigned long long *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-') return -1;
+    *out = strtoull(s, &end, 0);
+    return *end ? -1 : 0;
+}
+
 int cmd_make_model(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "mechdiff: 'make_model' is not built yet\n");
-    return 2;
+    if (cmd_wants_help(argc, argv)) {
+        help(stdout);
+        return 0;
+    }
+    md_make_model_opts o = {.like = NULL, .n_layers = 0, .seed = 0, .dtype = MD_DTYPE_BF16, .vocab = 0,
+                            .out_dir = NULL};
+    int have_seed = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned long long x;
+        if (!v) {
+            fprintf(stderr, "mechdiff make-model: '%s' needs a value (see --help)\n", a);
+            return 2;
+        }
+        if (strcmp(a, "--like") == 0) {
+            o.like = v;
+        } else if (strcmp(a, "--layers") == 0) {
+            if (parse_u64(v, &x) || x == 0 || x > 1000) {
+                fprintf(stderr, "mechdiff make-model: --layers '%s' must be an integer in 1..1000\n", v);
+                return 2;
+            }
+            o.n_layers = (int)x;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (parse_u64(v, &x)) {
+                fprintf(stderr, "mechdiff make-model: --seed '%s' must be an unsigned integer\n", v);
+                return 2;
+            }
+            o.seed = x;
+            have_seed = 1;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--out") == 0) {
+            o.out_dir = v;
+        } else if (strcmp(a, "--dtype") == 0) {
+            if (strcmp(v, "bf16") == 0) o.dtype = MD_DTYPE_BF16;
+            else if (strcmp(v, "f16") == 0) o.dtype = MD_DTYPE_F16;
+            else if (strcmp(v, "f32") == 0) o.dtype = MD_DTYPE_F32;
+            else {
+                fprintf(stderr, "mechdiff make-model: --dtype '%s' must be bf16, f16 or f32\n", v);
+                return 2;
+            }
+        } else if (strcmp(a, "--vocab") == 0) {
+            if (parse_u64(v, &x) || x < 2 || x > 0x7fffffff) {
+                fprintf(stderr, "mechdiff make-model: --vocab '%s' must be an integer >= 2\n", v);
+                return 2;
+            }
+            o.vocab = (int)x;
+        } else {
+            fprintf(stderr, "mechdiff make-model: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+        i++;
+    }
+    if (!o.like || !o.n_layers || !have_seed || !o.out_dir) {
+        fprintf(stderr, "mechdiff make-model: --like, --layers, --seed and -o are required (see --help)\n");
+        return 2;
+    }
+    md_error err;
+    md_error_clear(&err);
+    if (md_make_model(&o, &err) != MD_OK) {
+        fprintf(stderr, "mechdiff make-model: %s\n", err.msg);
+        return 1;
+    }
+    printf("wrote %s (%s-like, %d layers, seed %llu, %s)\n", o.out_dir, o.like, o.n_layers,
+           (unsigned long long)o.seed, md_dtype_name(o.dtype));
+    return 0;
 }
