@@ -38,6 +38,13 @@ int md_tokenizer_decode(const md_tokenizer *tok, const int *ids, size_t n_ids,
                         int skip_special, char **text, md_error *err);
 /* The vocabulary string of one id (NULL if out of range). */
 const char *md_tokenizer_piece(const md_tokenizer *tok, int id);
+/* Non-zero when id is an added token marked special (BOS, <|eot_id|>, ...). */
+int md_tokenizer_is_special(const md_tokenizer *tok, int id);
+/* The text one id stands for on its own: byte-level pieces mapped back to
+ * bytes, the metaspace "▁" (U+2581) shown as a space, <0xNN> as its byte. The result
+ * may be a partial UTF-8 sequence; *out (malloc'd, NUL-terminated) holds
+ * *len bytes. */
+int md_tokenizer_piece_text(const md_tokenizer *tok, int id, char **out, size_t *len, md_error *err);
 /* The id of an exact vocabulary string or added token; -1 when unknown. */
 int md_tokenizer_lookup(const md_tokenizer *tok, const char *piece);
 /* Id of WORD (e.g. " TRUE") when it is exactly one token after a preceding
