@@ -78,6 +78,10 @@ typedef struct md_forward {
     float *resid_out;             /* optional host [n_seq][t1-t0][d] after layer_end-1 */
     md_logits_mode logits;
     float *logits_out;            /* host */
+    const int *logit_ids;         /* optional: only these vocabulary ids; logits_out
+                                     is then [rows][n_logit_ids] (a patching metric
+                                     needs 2 of 128k logits) */
+    int n_logit_ids;
     const int *n_pad;             /* optional left padding per sequence */
     const md_hook *hooks;
     int n_hooks;

@@ -14,13 +14,13 @@
 #include "mechdiff/dtype.h"
 #include "mechdiff/error.h"
 
-#define MD_MAX_DIMS 8
+#define MD_TENSOR_MAX_DIMS 8
 
 typedef struct md_tensor_info {
     const char *name;          /* tensor name as in the header */
     md_dtype dtype;
     int ndim;
-    int64_t shape[MD_MAX_DIMS];
+    int64_t shape[MD_TENSOR_MAX_DIMS];
     const void *data;          /* into the mapping (read-only) */
     size_t nbytes;
     int file_index;            /* which shard file */

@@ -94,10 +94,10 @@ static int parse_entry(md_safetensors *st, size_t fi, const char *name, json_t *
     if (!json_is_array(js))
         return md_error_set(err, "%s: tensor '%s': missing or non-array \"shape\"", path, name);
     size_t ndim = json_array_size(js);
-    if (ndim > MD_MAX_DIMS)
+    if (ndim > MD_TENSOR_MAX_DIMS)
         return md_error_set(err, "%s: tensor '%s': %zu dimensions, at most %d supported", path, name, ndim,
-                            MD_MAX_DIMS);
-    int64_t shape[MD_MAX_DIMS];
+                            MD_TENSOR_MAX_DIMS);
+    int64_t shape[MD_TENSOR_MAX_DIMS];
     uint64_t nelem = 1;
     int overflow = 0;
     for (size_t i = 0; i < ndim; i++) {
@@ -495,7 +495,7 @@ typedef struct st_decl {
     char *name;              /* owned */
     md_dtype dtype;
     int ndim;
-    int64_t shape[MD_MAX_DIMS];
+    int64_t shape[MD_TENSOR_MAX_DIMS];
     uint64_t nbytes;
 } st_decl;
 
@@ -544,8 +544,8 @@ int md_safetensors_writer_declare(md_safetensors_writer *w, const char *name, md
     if (w->begun) return md_error_set(err, "%s: tensor '%s' declared after the header was written", w->path, name);
     if (md_dtype_size(dtype) == 0)
         return md_error_set(err, "%s: tensor '%s': invalid dtype", w->path, name);
-    if (ndim < 0 || ndim > MD_MAX_DIMS)
-        return md_error_set(err, "%s: tensor '%s': %d dimensions (0..%d allowed)", w->path, name, ndim, MD_MAX_DIMS);
+    if (ndim < 0 || ndim > MD_TENSOR_MAX_DIMS)
+        return md_error_set(err, "%s: tensor '%s': %d dimensions (0..%d allowed)", w->path, name, ndim, MD_TENSOR_MAX_DIMS);
     if (strcmp(name, "__metadata__") == 0)
         return md_error_set(err, "%s: '__metadata__' is reserved and cannot name a tensor", w->path);
     for (size_t i = 0; i < w->n_decls; i++)

@@ -121,6 +121,9 @@ static int check_args(const md_model *m, const md_forward *f, md_error *err)
     }
     if (f->logits != MD_LOGITS_NONE && (f->layer_end != c->n_layers || !m->has_head || !f->logits_out))
         return md_error_set(err, "forward: logits need layer_end == n_layers, the head, and logits_out");
+    for (int j = 0; f->logit_ids && j < f->n_logit_ids; j++)
+        if (f->logit_ids[j] < 0 || f->logit_ids[j] >= c->vocab_size)
+            return md_error_set(err, "forward: logit id %d is outside the vocabulary", f->logit_ids[j]);
     for (int i = 0; i < f->n_hooks; i++) {
         const md_hook *h = &f->hooks[i];
         if (h->point < 0 || h->point >= MD_HOOK_COUNT) return md_error_set(err, "forward: hook %d: bad point", i);
@@ -227,8 +230,34 @@ int md_model_forward(md_model *m, const md_forward *f, md_error *err)
             src = xb;
         }
         be->ops->rmsnorm(be, xb, src, &m->final_norm, n_logit_rows, d, c->rms_eps);
-        be->ops->matmul(be, lg, xb, &m->lm_head, n_logit_rows); /* [rows][vocab] */
-        be->ops->to_host(be, f->logits_out, lg, (size_t)n_logit_rows * c->vocab_size * sizeof(float));
+        if (f->logit_ids) {
+            /* one lm_head row per requested id: lg[j][r] = xb[r]·W_U[id_j] */
+            const md_weight *U = &m->lm_head;
+            for (int j = 0; j < f->n_logit_ids; j++) {
+                md_weight row = *U;
+                row.rows = 1;
+                if (U->prepared) {
+                    row.prepared = (float *)U->prepared + (size_t)f->logit_ids[j] * d;
+                } else {
+                    row.host = (const char *)U->host + (size_t)f->logit_ids[j] * d * md_dtype_size(U->dtype);
+                    row.prepared = NULL;
+                }
+                be->ops->matmul(be, lg + (size_t)j * n_logit_rows, xb, &row, n_logit_rows);
+            }
+            float *tmp = malloc((size_t)n_logit_rows * f->n_logit_ids * sizeof(float));
+            if (!tmp) {
+                free(pos);
+                return md_error_set(err, "forward: out of memory");
+            }
+            be->ops->to_host(be, tmp, lg, (size_t)n_logit_rows * f->n_logit_ids * sizeof(float));
+            for (int j = 0; j < f->n_logit_ids; j++)
+                for (int r = 0; r < n_logit_rows; r++)
+                    f->logits_out[(size_t)r * f->n_logit_ids + j] = tmp[(size_t)j * n_logit_rows + r];
+            free(tmp);
+        } else {
+            be->ops->matmul(be, lg, xb, &m->lm_head, n_logit_rows); /* [rows][vocab] */
+            be->ops->to_host(be, f->logits_out, lg, (size_t)n_logit_rows * c->vocab_size * sizeof(float));
+        }
     }
     free(pos);
     return MD_OK;

@@ -1,0 +1,262 @@
+/* kn_pairs.c — few-shot prompts and TRUE/FALSE pair curation for the
+ * knowledge experiment (METHODS.md "Knowledge"):
+ *   prompt = n_shots lines "<statement> This statement is: TRUE|FALSE\n"
+ *            (examples drawn and shuffled with shot_seed, half true, half
+ *            false, excluded from the pairs) + "<statement>" + suffix;
+ *   pair   = a TRUE and a FALSE statement with the same token template:
+ *            same number of tokens, same last word, tokens differing in one
+ *            contiguous span (the subject). No filter on model correctness. */
+#include "mechdiff/knowledge.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mechdiff/csv.h"
+
+/* splitmix64 — the deterministic random source. */
+static uint64_t kn_rand(uint64_t *s)
+{
+    uint64_t x = (*s += 0x9e3779b97f4a7c15ull);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static void shuffle(int *v, int n, uint64_t *s)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(kn_rand(s) % (uint64_t)(i + 1));
+        int t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+/* The last whitespace-separated word without trailing punctuation. */
+static void last_word(const char *s, char *out, size_t cap)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (ispunct((unsigned char)s[n - 1]) || isspace((unsigned char)s[n - 1]))) n--;
+    size_t b = n;
+    while (b > 0 && !isspace((unsigned char)s[b - 1])) b--;
+    size_t len = n - b < cap - 1 ? n - b : cap - 1;
+    memcpy(out, s + b, len);
+    out[len] = '\0';
+}
+
+/* 1 when a and b (same length n) differ in exactly one contiguous span. */
+static int one_span(const int *a, const int *b, int n, int *first, int *last)
+{
+    int f = -1, l = -1;
+    for (int i = 0; i < n; i++)
+        if (a[i] != b[i]) {
+            if (f < 0) f = i;
+            l = i;
+        }
+    if (f < 0) return 0;
+    for (int i = f; i <= l; i++)
+        if (a[i] == b[i]) return 0;
+    *first = f;
+    *last = l;
+    return 1;
+}
+
+static int encode_prompt(const md_tokenizer *tok, const char *prefix, const char *stmt, const char *suffix,
+                         int **ids, size_t *n, md_error *err)
+{
+    size_t len = strlen(prefix) + strlen(stmt) + strlen(suffix) + 1;
+    char *text = malloc(len);
+    if (!text) return md_error_set(err, "out of memory");
+    snprintf(text, len, "%s%s%s", prefix, stmt, suffix);
+    int rc = md_tokenizer_encode(tok, text, 1, ids, n, err);
+    free(text);
+    return rc;
+}
+
+int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_path, const md_tokenizer *tok,
+                        const md_kn_options *opt, md_error *err)
+{
+    memset(ds, 0, sizeof *ds);
+    md_csv *csv = NULL;
+    int **tmpl = NULL;
+    size_t *tlen = NULL;
+    int *used = NULL, *order = NULL;
+    if (md_csv_read(&csv, csv_path, err) != MD_OK) return MD_ERR;
+    int cs = md_csv_column(csv, "statement", err), cl = cs < 0 ? -1 : md_csv_column(csv, "label", err);
+    if (cs < 0 || cl < 0) goto fail;
+    ds->name = strdup(name);
+    ds->n_rows = csv->n_rows;
+    ds->statements = calloc((size_t)csv->n_rows + 1, sizeof(char *));
+    ds->labels = calloc((size_t)csv->n_rows + 1, sizeof(int));
+    if (!ds->name || !ds->statements || !ds->labels) goto oom;
+    int n_true = 0, n_false = 0;
+    for (int r = 0; r < csv->n_rows; r++) {
+        const char *lab = md_csv_cell(csv, r, cl);
+        if (strcmp(lab, "1") != 0 && strcmp(lab, "0") != 0 && strcmp(lab, "1.0") != 0 && strcmp(lab, "0.0") != 0 &&
+            strcasecmp(lab, "true") != 0 && strcasecmp(lab, "false") != 0) {
+            md_error_set(err, "%s: row %d: label '%s' is not 1/0 (or true/false)", csv_path, r + 2, lab);
+            goto fail;
+        }
+        ds->labels[r] = lab[0] == '1' || strcasecmp(lab, "true") == 0;
+        if (!(ds->statements[r] = strdup(md_csv_cell(csv, r, cs)))) goto oom;
+        if (ds->labels[r]) n_true++;
+        else n_false++;
+    }
+    int half = opt->n_shots / 2;
+    if (n_true < half + 1 || n_false < opt->n_shots - half + 1) {
+        md_error_set(err, "%s: %d true and %d false statements are too few for %d few-shot examples and a pair",
+                     csv_path, n_true, n_false, opt->n_shots);
+        goto fail;
+    }
+
+    /* Few-shot examples: walk a seeded permutation, take half true, half false. */
+    used = calloc((size_t)csv->n_rows, sizeof(int));
+    order = malloc((size_t)csv->n_rows * sizeof(int));
+    if (!used || !order) goto oom;
+    uint64_t rng = (uint64_t)opt->shot_seed;
+    for (int r = 0; r < csv->n_rows; r++) order[r] = r;
+    shuffle(order, csv->n_rows, &rng);
+    int shots[64], ns = 0, want_t = half, want_f = opt->n_shots - half;
+    for (int i = 0; i < csv->n_rows && ns < opt->n_shots && ns < 64; i++) {
+        int r = order[i];
+        if (ds->labels[r] ? want_t-- > 0 : want_f-- > 0) {
+            shots[ns++] = r;
+            used[r] = 1;
+        }
+    }
+    shuffle(shots, ns, &rng);
+    size_t cap = 1;
+    for (int i = 0; i < ns; i++) cap += strlen(ds->statements[shots[i]]) + strlen(opt->suffix) + 16;
+    if (!(ds->few_shot = malloc(cap))) goto oom;
+    ds->few_shot[0] = '\0';
+    for (int i = 0; i < ns; i++) {
+        size_t off = strlen(ds->few_shot);
+        snprintf(ds->few_shot + off, cap - off, "%s%s%s\n", ds->statements[shots[i]], opt->suffix,
+                 ds->labels[shots[i]] ? opt->true_word : opt->false_word);
+    }
+
+    /* Token templates of the bare statements. */
+    tmpl = calloc((size_t)csv->n_rows, sizeof(int *));
+    tlen = calloc((size_t)csv->n_rows, sizeof(size_t));
+    ds->pairs = calloc((size_t)(n_true > 0 ? n_true : 1), sizeof(md_kn_pair));
+    if (!tmpl || !tlen || !ds->pairs) goto oom;
+    for (int r = 0; r < csv->n_rows; r++)
+        if (md_tokenizer_encode(tok, ds->statements[r], 0, &tmpl[r], &tlen[r], err) != MD_OK) goto fail;
+
+    int min_window = 1 << 30;
+    for (int t = 0; t < csv->n_rows; t++) {
+        if (!ds->labels[t] || used[t]) continue;
+        char wt[256], wf[256];
+        last_word(ds->statements[t], wt, sizeof wt);
+        int partner = -1, f0, l0;
+        for (int f = 0; f < csv->n_rows && partner < 0; f++) {
+            if (ds->labels[f] || used[f] || tlen[f] != tlen[t]) continue;
+            last_word(ds->statements[f], wf, sizeof wf);
+            if (strcmp(wt, wf) == 0 && one_span(tmpl[t], tmpl[f], (int)tlen[t], &f0, &l0)) partner = f;
+        }
+        if (partner < 0) {
+            ds->dropped_no_partner++;
+            continue;
+        }
+        if (opt->max_pairs > 0 && ds->n_pairs >= opt->max_pairs) {
+            ds->dropped_max_pairs++;
+            continue;
+        }
+        md_kn_pair *p = &ds->pairs[ds->n_pairs];
+        size_t nt = 0, nf = 0;
+        if (encode_prompt(tok, ds->few_shot, ds->statements[t], opt->suffix, &p->true_ids, &nt, err) != MD_OK ||
+            encode_prompt(tok, ds->few_shot, ds->statements[partner], opt->suffix, &p->false_ids, &nf, err) != MD_OK) {
+            free(p->true_ids);
+            free(p->false_ids);
+            goto fail;
+        }
+        if (nt != nf || !one_span(p->true_ids, p->false_ids, (int)nt, &p->diff_first, &p->diff_last)) {
+            free(p->true_ids);
+            free(p->false_ids);
+            p->true_ids = p->false_ids = NULL;
+            ds->dropped_prompt_mismatch++;
+            continue;
+        }
+        p->true_row = t;
+        p->false_row = partner;
+        p->len = (int)nt;
+        int suffix_and_stmt = (int)tlen[t];
+        int *sfx = NULL;
+        size_t nsfx = 0;
+        if (md_tokenizer_encode(tok, opt->suffix, 0, &sfx, &nsfx, err) != MD_OK) goto fail;
+        free(sfx);
+        suffix_and_stmt += (int)nsfx;
+        p->stmt_first = p->len - suffix_and_stmt;
+        if (suffix_and_stmt < min_window) min_window = suffix_and_stmt;
+        used[t] = used[partner] = 1;
+        ds->n_pairs++;
+    }
+    for (int r = 0; r < csv->n_rows; r++)
+        if (!ds->labels[r] && !used[r]) ds->unpaired_false++;
+    if (ds->n_pairs == 0) {
+        md_error_set(err, "%s: no TRUE/FALSE pair has the same token template (%d TRUE statements had no "
+                          "partner, %d tokenised differently in the prompt)",
+                     csv_path, ds->dropped_no_partner, ds->dropped_prompt_mismatch);
+        goto fail;
+    }
+    ds->n_toks = opt->n_toks > 0 ? opt->n_toks : min_window;
+    for (int i = 0; i < ds->n_pairs; i++)
+        if (ds->n_toks > ds->pairs[i].len - 1) ds->n_toks = ds->pairs[i].len - 1;
+    for (int r = 0; r < csv->n_rows; r++) free(tmpl[r]);
+    free(tmpl);
+    free(tlen);
+    free(used);
+    free(order);
+    md_csv_free(csv);
+    return MD_OK;
+oom:
+    md_error_set(err, "out of memory curating pairs of %s", csv_path);
+fail:
+    if (tmpl)
+        for (int r = 0; r < csv->n_rows; r++) free(tmpl[r]);
+    free(tmpl);
+    free(tlen);
+    free(used);
+    free(order);
+    md_csv_free(csv);
+    md_kn_dataset_free(ds);
+    return MD_ERR;
+}
+
+void md_kn_dataset_free(md_kn_dataset *ds)
+{
+    if (!ds) return;
+    for (int i = 0; i < ds->n_pairs; i++) {
+        free(ds->pairs[i].true_ids);
+        free(ds->pairs[i].false_ids);
+    }
+    free(ds->pairs);
+    if (ds->statements)
+        for (int r = 0; r < ds->n_rows; r++) free(ds->statements[r]);
+    free(ds->statements);
+    free(ds->labels);
+    free(ds->few_shot);
+    free(ds->name);
+    memset(ds, 0, sizeof *ds);
+}
+
+void md_kn_normalise(float *map, int n)
+{
+    if (n <= 0) return;
+    float lo = map[0], hi = map[0];
+    for (int i = 1; i < n; i++) {
+        if (map[i] < lo) lo = map[i];
+        if (map[i] > hi) hi = map[i];
+    }
+    double a = lo - 1e-5, w = ((double)hi + 1e-5 - a) / 20.0;
+    for (int i = 0; i < n; i++) {
+        int bin = (int)((map[i] - a) / w);
+        if (bin > 19) bin = 19;
+        if (bin < 0) bin = 0;
+        map[i] = bin < 10 ? 0.0f : (float)(bin - 9) / 10.0f;
+    }
+}

@@ -1,0 +1,26 @@
+/* registry.c — the experiment kinds the runner knows (see experiment.h).
+ * To add a kind: declare its md_kind here and add one line to KINDS. */
+#include <string.h>
+
+#include "mechdiff/experiment.h"
+
+extern const md_kind md_kind_selftest; /* src/exp/selftest.c */
+extern const md_kind md_kind_knowledge; /* src/exp/knowledge.c */
+
+static const md_kind *const KINDS[] = {
+    &md_kind_selftest,
+    &md_kind_knowledge,
+    NULL,
+};
+
+const md_kind *const *md_kinds(void)
+{
+    return KINDS;
+}
+
+const md_kind *md_kind_find(const char *name)
+{
+    for (const md_kind *const *k = KINDS; *k; k++)
+        if (strcmp((*k)->name, name) == 0) return *k;
+    return NULL;
+}
