@@ -1,9 +1,152 @@
-/* cmd_tokenize.c — placeholder until its module lands (replaced by the owner). */
+/* cmd_tokenize.c — `mechdiff tokenize DIR TEXT [--json] [--no-special]`:
+ * encodes TEXT with DIR/tokenizer.json and prints the ids and pieces. */
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/tokenizer.h"
 #include "tools/cmds.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mechdiff tokenize DIR TEXT [--json] [--no-special]\n\n"
+            "Encodes TEXT (\"-\" reads standard input) with DIR/tokenizer.json (and\n"
+            "DIR/tokenizer_config.json when present); DIR may hold only tokenizer files.\n\n"
+            "  --json        print {\"ids\": [...], \"pieces\": [...]} with the vocabulary pieces\n"
+            "  --no-special  add no BOS (or other post-processor tokens)\n"
+            "  -h, --help    this help\n\n"
+            "Default output: one line per token, id<TAB>text, where text is what the\n"
+            "piece stands for with \\n, \\t, \\r, \\\\ and bytes that are not valid UTF-8\n"
+            "(\\xNN) escaped.\n");
+}
+
+/* Prints s[0..n) with control characters and invalid UTF-8 escaped. */
+static void print_readable(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        if (c == '\n') fputs("\\n", stdout);
+        else if (c == '\t') fputs("\\t", stdout);
+        else if (c == '\r') fputs("\\r", stdout);
+        else if (c == '\\') fputs("\\\\", stdout);
+        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+        else if (c < 0x80) putchar(c);
+        else {
+            size_t l = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+            int ok = l && i + l <= n && c >= 0xC2 && c <= 0xF4;
+            for (size_t k = 1; ok && k < l; k++) ok = (u[i + k] & 0xC0) == 0x80;
+            if (ok) {
+                fwrite(s + i, 1, l, stdout);
+                i += l;
+                continue;
+            }
+            printf("\\x%02x", c);
+        }
+        i++;
+    }
+}
+
+static char *read_stdin(void)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
+        n += r;
+        if (n + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) { free(buf); return NULL; }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "mechdiff: 'tokenize' is not built yet\n");
-    return 2;
+    if (cmd_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    const char *pos[2] = {NULL, NULL};
+    int npos = 0, json = 0, special = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (strcmp(argv[i], "--no-special") == 0) special = 0;
+        else if (strncmp(argv[i], "--", 2) == 0) {
+            fprintf(stderr, "mechdiff tokenize: unknown option '%s'\n\n", argv[i]);
+            usage(stderr);
+            return 2;
+        } else if (npos < 2) pos[npos++] = argv[i];
+        else {
+            fprintf(stderr, "mechdiff tokenize: unexpected argument '%s' (quote TEXT as one argument)\n\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (npos != 2) {
+        usage(stderr);
+        return 2;
+    }
+    int status = 1;
+    md_error err = {{0}};
+    md_tokenizer *tok = NULL;
+    int *ids = NULL;
+    size_t n = 0;
+    char *owned = NULL;
+    const char *text = pos[1];
+    if (strcmp(text, "-") == 0) {
+        owned = read_stdin();
+        if (!owned) {
+            fprintf(stderr, "mechdiff tokenize: cannot read standard input\n");
+            goto out;
+        }
+        text = owned;
+    }
+    if (md_tokenizer_load(&tok, pos[0], &err) || md_tokenizer_encode(tok, text, special, &ids, &n, &err)) {
+        fprintf(stderr, "mechdiff tokenize: %s\n", err.msg);
+        goto out;
+    }
+    if (json) {
+        fputs("{\"ids\": [", stdout);
+        for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
+        fputs("], \"pieces\": [", stdout);
+        for (size_t i = 0; i < n; i++) {
+            json_t *s = json_string(md_tokenizer_piece(tok, ids[i]));
+            char *d = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+            json_decref(s);
+            if (!d) {
+                fprintf(stderr, "mechdiff tokenize: cannot format piece of id %d\n", ids[i]);
+                goto out;
+            }
+            printf("%s%s", i ? ", " : "", d);
+            free(d);
+        }
+        fputs("]}\n", stdout);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            char *pt = NULL;
+            size_t pl = 0;
+            if (md_tokenizer_piece_text(tok, ids[i], &pt, &pl, &err)) {
+                fprintf(stderr, "mechdiff tokenize: %s\n", err.msg);
+                goto out;
+            }
+            printf("%d\t", ids[i]);
+            print_readable(pt, pl);
+            putchar('\n');
+            free(pt);
+        }
+    }
+    status = fflush(stdout) == 0 ? 0 : 1;
+out:
+    free(ids);
+    free(owned);
+    md_tokenizer_free(tok);
+    return status;
 }

@@ -98,14 +98,14 @@ static int dir_exists(const char *p)
 static void run_set(const char *set)
 {
     char path[512];
-    snprintf(path, sizeof path, GOLDEN "/%s/cases.json", set);
+    snprintf(path, sizeof path, GOLDEN "/%.200s/cases.json", set);
     json_error_t je;
     json_t *doc = json_load_file(path, 0, &je);
     CHECK_MSG(doc != NULL, "cannot read %s: %s", path, je.text);
     if (!doc) return;
     char tdir[4608];
     const char *other = json_string_value(json_object_get(doc, "tokenizer_dir"));
-    snprintf(tdir, sizeof tdir, "%s", other ? other : path);
+    snprintf(tdir, sizeof tdir, "%.4000s", other ? other : path);
     if (!other) *strrchr(tdir, '/') = '\0';
     if (!dir_exists(tdir)) {
         printf("%s: skipped (%s is absent)\n", set, tdir);
@@ -218,7 +218,7 @@ static void test_errors(void)
 static md_tokenizer *load_set(const char *set)
 {
     char d[512];
-    snprintf(d, sizeof d, GOLDEN "/%s", set);
+    snprintf(d, sizeof d, GOLDEN "/%.200s", set);
     md_tokenizer *tok = NULL;
     md_error err = {{0}};
     CHECK_MSG(md_tokenizer_load(&tok, d, &err) == MD_OK, "%s", err.msg);
