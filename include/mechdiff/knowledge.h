@@ -26,6 +26,7 @@ typedef struct md_kn_dataset {
     md_kn_pair *pairs;
     int n_pairs;
     int n_toks;                  /* positions patched, counted from the end */
+    int suffix_tokens;           /* tokens of the suffix (" This statement is:") */
     int dropped_no_partner;      /* TRUE statements with no FALSE partner of the same template */
     int dropped_prompt_mismatch; /* template matched but full prompts tokenised differently */
     int dropped_max_pairs;       /* beyond max_pairs */

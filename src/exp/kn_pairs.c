@@ -190,6 +190,7 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
         if (md_tokenizer_encode(tok, opt->suffix, 0, &sfx, &nsfx, err) != MD_OK) goto fail;
         free(sfx);
         suffix_and_stmt += (int)nsfx;
+        ds->suffix_tokens = (int)nsfx;
         p->stmt_first = p->len - suffix_and_stmt;
         if (suffix_and_stmt < min_window) min_window = suffix_and_stmt;
         used[t] = used[partner] = 1;

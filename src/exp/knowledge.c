@@ -335,6 +335,29 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         if (md_plan_attr(plan, path, "few_shot_prefix", ds->few_shot, err) != MD_OK) goto done;
         snprintf(val, sizeof val, "%d", ds->n_toks);
         if (md_plan_attr(plan, path, "n_toks", val, err) != MD_OK) goto done;
+        snprintf(val, sizeof val, "%d", ds->suffix_tokens);
+        if (md_plan_attr(plan, path, "suffix_tokens", val, err) != MD_OK) goto done;
+        /* The window of pair 0 as decoded token texts (heatmap axis labels). */
+        {
+            size_t off = 0;
+            const md_kn_pair *p0 = &ds->pairs[0];
+            off += (size_t)snprintf(val + off, sizeof val - off, "[");
+            for (int j = 0; j < ds->n_toks && off < sizeof val - 64; j++) {
+                char *piece = NULL;
+                if (md_tokenizer_decode(tok, &p0->true_ids[p0->len - ds->n_toks + j], 1, 0, &piece, err) != MD_OK)
+                    goto done;
+                off += (size_t)snprintf(val + off, sizeof val - off, "%s\"", j ? ", " : "");
+                for (const char *c = piece; *c && off < sizeof val - 16; c++) {
+                    if (*c == '"' || *c == '\\') off += (size_t)snprintf(val + off, sizeof val - off, "\\%c", *c);
+                    else if ((unsigned char)*c < 0x20) off += (size_t)snprintf(val + off, sizeof val - off, "\\u%04x", *c);
+                    else val[off++] = *c;
+                }
+                off += (size_t)snprintf(val + off, sizeof val - off, "\"");
+                free(piece);
+            }
+            snprintf(val + off, sizeof val - off, "]");
+            if (md_plan_attr(plan, path, "window_tokens_json", val, err) != MD_OK) goto done;
+        }
 
         /* pair tables, known now */
         ia = malloc((size_t)P * sizeof(int));
