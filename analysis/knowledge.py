@@ -137,7 +137,7 @@ def heatmap(m, toks, title, path):
 
 
 def analyse(path, outdir, quiet=False):
-    """Returns (table rows, figure paths, per-dataset notes)."""
+    """Returns (table rows, [(is_within_model, figure path)], per-dataset notes)."""
     os.makedirs(outdir, exist_ok=True)
     table, figures, notes = [], [], []
     with h5py.File(path, "r") as f:
@@ -155,7 +155,7 @@ def analyse(path, outdir, quiet=False):
             for (target, source), (m, done) in sorted(maps.items()):
                 fig = os.path.join(outdir, f"knowledge_{exp_name}_{ds_name}_{source}_to_{target}.png")
                 heatmap(normalise(m), toks, f"{ds_name}: {label(target, source)} ({done} pairs)", fig)
-                figures.append(fig)
+                figures.append((target == source, fig))
             for row in compare(maps, subj, obj):
                 row.update({"experiment": exp_name, "dataset": ds_name})
                 table.append(row)
@@ -192,14 +192,13 @@ def report_sections(h5file, outdir):
         return []
     self_rows = [r for r in table if "->" not in r["map_a"] and "->" not in r["map_b"]]
     cross_rows = [r for r in table if r not in self_rows]
-    rel = [os.path.relpath(p, outdir) for p in figures]
     sections = [{
         "title": "Knowledge: activation patching maps",
         "markdown": ("Mean effect of patching the TRUE run's state into the FALSE run, normalised as in the "
                      "study; Pearson correlation of the normalised maps (paper, base vs post-trained: "
                      f"{PAPER_CORRELATION}).\n\n" + markdown_table(self_rows) + "\n" +
                      "\n".join(f"- {n}" for n in notes) + "\n"),
-        "figures": [p for p in rel if "_to_" in p and p.split("_to_")[0].rsplit("_", 1)[-1] == p.split("_to_")[1][:-4]],
+        "figures": [os.path.relpath(p, outdir) for within, p in figures if within],
     }]
     if cross_rows:
         sections.append({
@@ -207,7 +206,7 @@ def report_sections(h5file, outdir):
             "markdown": ("States of one model patched into the other (source->target) compared with the "
                          "within-model maps; the study finds cross-model patching works (maps close to the "
                          "within-model ones).\n\n" + markdown_table(cross_rows)),
-            "figures": [p for p in rel if p not in sections[0]["figures"]],
+            "figures": [os.path.relpath(p, outdir) for within, p in figures if not within],
         })
     return sections
 
