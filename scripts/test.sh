@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh Debian machine:
+# installs what is missing (Slurm and munge included), builds, runs every
+# ctest test (unit, MPI, end-to-end, Slurm), then builds again with
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit tests there.
+#   scripts/test.sh            (as root, or with sudo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps-ok.sh --slurm || scripts/install-deps.sh
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+scripts/build.sh build
+(cd build && ctest --output-on-failure -j 2)
+scripts/build.sh build-asan -DMECHDIFF_SANITIZE=ON -DMECHDIFF_NATIVE=OFF
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L unit)
