@@ -10,7 +10,8 @@ Needs the dev venv (tokenizers); CI never runs this, the outputs are committed.
 
     /tmp/venv/bin/python scripts/dev/make_tokenizer_golden.py
     # also pin a real model's tokenizer (files are not copied; the C test
-    # skips the set when the directory is absent):
+    # skips the set when the directory is absent or its tokenizer.json no
+    # longer has the recorded sha256):
     /tmp/venv/bin/python scripts/dev/make_tokenizer_golden.py \
         --model-dir models/organism-base --model-name organism-base
 
@@ -23,6 +24,7 @@ Outputs (deterministic):
 each with tokenizer.json, tokenizer_config.json and cases.json.
 """
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -188,6 +190,19 @@ def cases_for(tok, strings):
     return out
 
 
+def decode_cases_for(tok):
+    """Random id sequences (partial UTF-8 pieces, lone byte tokens, specials)
+    and what HF decodes them to, with and without special tokens."""
+    rng = random.Random(99)
+    n = tok.get_vocab_size(with_added_tokens=True)
+    out = []
+    for _ in range(120):
+        ids = [rng.randrange(n) for _ in range(rng.randint(1, 6))]
+        out.append({"ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False),
+                    "decoded_skip": tok.decode(ids, skip_special_tokens=True)})
+    return out
+
+
 def write_set(root, name, tok, config, strings, tokenizer_dir=None):
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
@@ -197,9 +212,12 @@ def write_set(root, name, tok, config, strings, tokenizer_dir=None):
             f.write(json.dumps(json.loads(tok.to_str()), ensure_ascii=False, separators=(",", ":")))
         with open(os.path.join(d, "tokenizer_config.json"), "w", encoding="utf-8") as f:
             json.dump(config, f, ensure_ascii=False, indent=1)
-    doc = {"generator": "scripts/dev/make_tokenizer_golden.py", "cases": cases_for(tok, strings)}
+    doc = {"generator": "scripts/dev/make_tokenizer_golden.py", "cases": cases_for(tok, strings),
+           "decode_cases": decode_cases_for(tok)}
     if tokenizer_dir is not None:
         doc["tokenizer_dir"] = tokenizer_dir
+        with open(os.path.join(tokenizer_dir, "tokenizer.json"), "rb") as f:
+            doc["tokenizer_sha256"] = hashlib.sha256(f.read()).hexdigest()
     with open(os.path.join(d, "cases.json"), "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, separators=(",", ":"))
         f.write("\n")

@@ -11,11 +11,12 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mechdiff tokenize DIR TEXT [--json] [--no-special]\n\n"
+            "usage: mechdiff tokenize [--json] [--no-special] [--] DIR TEXT\n\n"
             "Encodes TEXT (\"-\" reads standard input) with DIR/tokenizer.json (and\n"
             "DIR/tokenizer_config.json when present); DIR may hold only tokenizer files.\n\n"
             "  --json        print {\"ids\": [...], \"pieces\": [...]} with the vocabulary pieces\n"
             "  --no-special  add no BOS (or other post-processor tokens)\n"
+            "  --            end of options (for a TEXT that starts with \"--\")\n"
             "  -h, --help    this help\n\n"
             "Default output: one line per token, id<TAB>text, where text is what the\n"
             "piece stands for with \\n, \\t, \\r, \\\\ and bytes that are not valid UTF-8\n"
@@ -70,14 +71,17 @@ static char *read_stdin(void)
 
 int cmd_tokenize(int argc, char **argv)
 {
-    if (cmd_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
     const char *pos[2] = {NULL, NULL};
-    int npos = 0, json = 0, special = 1;
+    int npos = 0, json = 0, special = 1, opts = 1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) json = 1;
+        if (opts && strcmp(argv[i], "--") == 0) opts = 0;
+        else if (!opts && npos < 2) pos[npos++] = argv[i];
+        else if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--no-special") == 0) special = 0;
         else if (strncmp(argv[i], "--", 2) == 0) {
             fprintf(stderr, "mechdiff tokenize: unknown option '%s'\n\n", argv[i]);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "mechdiff/chat.h"
+#include "mechdiff/sha256.h"
 #include "mechdiff/tokenizer.h"
 #include "testutil.h"
 
@@ -112,8 +113,19 @@ static void run_set(const char *set)
         json_decref(doc);
         return;
     }
-    md_tokenizer *tok = NULL;
     md_error err = {{0}};
+    const char *want_sha = json_string_value(json_object_get(doc, "tokenizer_sha256"));
+    if (want_sha) {
+        char file[4700], hex[MD_SHA256_HEX_SIZE];
+        snprintf(file, sizeof file, "%s/tokenizer.json", tdir);
+        if (md_sha256_file(file, hex, &err) || strcmp(hex, want_sha) != 0) {
+            printf("%s: skipped (%s changed since the golden was made; rerun "
+                   "scripts/dev/make_tokenizer_golden.py --model-dir)\n", set, file);
+            json_decref(doc);
+            return;
+        }
+    }
+    md_tokenizer *tok = NULL;
     int rc = md_tokenizer_load(&tok, tdir, &err);
     CHECK_MSG(rc == MD_OK, "load %s: %s", tdir, err.msg);
     if (rc == MD_OK) {
@@ -123,8 +135,23 @@ static void run_set(const char *set)
         int n_rt = 0;
         int before = tu_failures;
         json_array_foreach(cases, i, c) check_case(tok, set, c, &n_rt);
-        printf("%s: %zu cases, %d failures, %d strings HF does not round-trip either\n", set, json_array_size(cases),
-               tu_failures - before, n_rt);
+        json_t *dc = json_object_get(doc, "decode_cases");
+        json_array_foreach(dc, i, c) {
+            json_t *jids = json_object_get(c, "ids");
+            size_t n = json_array_size(jids);
+            int ids[64];
+            for (size_t k = 0; k < n && k < 64; k++) ids[k] = (int)json_integer_value(json_array_get(jids, k));
+            for (int skip = 0; skip < 2; skip++) {
+                char *d = NULL;
+                const char *want = json_string_value(json_object_get(c, skip ? "decoded_skip" : "decoded"));
+                int r = md_tokenizer_decode(tok, ids, n < 64 ? n : 64, skip, &d, &err);
+                CHECK_MSG(r == MD_OK && strcmp(d, want) == 0, "%s: decode_cases[%zu] skip=%d: \"%s\", want \"%s\"",
+                          set, i, skip, d ? d : err.msg, want);
+                free(d);
+            }
+        }
+        printf("%s: %zu cases + %zu decode cases, %d failures, %d strings HF does not round-trip either\n", set,
+               json_array_size(cases), json_array_size(dc), tu_failures - before, n_rt);
     }
     md_tokenizer_free(tok);
     json_decref(doc);
