@@ -1,9 +1,95 @@
-/* cmd_run.c — placeholder until its module lands (replaced by the owner). */
+/* cmd_run.c — `mechdiff run JOB.yaml [-o OUT.h5] [--force-new] [--part i/n]`:
+ * runs or resumes a job, alone or under mpirun/srun (see mechdiff/runner.h). */
+#include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/runner.h"
 #include "tools/cmds.h"
+
+/* Set by SIGTERM/SIGUSR1; the runner polls it. The one global of the command
+ * (a signal handler can reach nothing else). */
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mechdiff run JOB.yaml [-o OUT.h5] [--force-new] [--part I/N] [--quiet]\n"
+            "       mpirun -np N mechdiff run JOB.yaml ...   |   srun mechdiff run JOB.yaml ...\n\n"
+            "Runs the job's experiments: rank 0 coordinates and writes OUT.h5, the other ranks compute\n"
+            "(one rank does both). If OUT.h5 exists it resumes: finished units are skipped. An OUT.h5\n"
+            "of a different job is refused unless --force-new.\n\n"
+            "  -o OUT.h5     output file (default: the job's `output`)\n"
+            "  --force-new   replace an output written by a different job\n"
+            "  --part I/N    compute only part I of N (units u with u %% N == I), for Slurm arrays;\n"
+            "                the default output becomes OUT.partIofN.h5; combine with `mechdiff merge`\n"
+            "  --quiet       no progress output\n\n"
+            "Progress: a bar on a terminal, one line every runtime.progress_interval s otherwise.\n"
+            "Signals: SIGTERM or SIGUSR1 stop handing out units, wait up to runtime.stop_grace s for\n"
+            "units in flight, save, and exit with status %d (resumable: requeue and run again).\n"
+            "Under mpirun send SIGUSR1 (mpirun forwards it; on SIGTERM mpirun kills the ranks).\n"
+            "Exit status: 0 done, 1 error (message names rank and unit), 2 bad usage or job file,\n"
+            "%d stopped by a signal.\n",
+            MD_EXIT_REQUEUE, MD_EXIT_REQUEUE);
+}
+
 int cmd_run(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "mechdiff: 'run' is not built yet\n");
-    return 2;
+    if (cmd_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    md_run_opts opts = {.part_index = -1, .progress = 1, .stop = &g_stop};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            opts.output = argv[++i];
+        } else if (strcmp(argv[i], "--force-new") == 0) {
+            opts.force_new = 1;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            opts.progress = 0;
+        } else if (strcmp(argv[i], "--part") == 0 && i + 1 < argc) {
+            if (sscanf(argv[++i], "%d/%d", &opts.part_index, &opts.part_count) != 2 || opts.part_count < 1 ||
+                opts.part_index < 0 || opts.part_index >= opts.part_count) {
+                fprintf(stderr, "mechdiff run: --part expects I/N with 0 <= I < N, got '%s'\n", argv[i]);
+                return MD_EXIT_USAGE;
+            }
+        } else if (argv[i][0] == '-' || opts.job_path) {
+            fprintf(stderr, "mechdiff run: unexpected argument '%s'\n\n", argv[i]);
+            usage(stderr);
+            return MD_EXIT_USAGE;
+        } else {
+            opts.job_path = argv[i];
+        }
+    }
+    if (!opts.job_path) {
+        usage(stderr);
+        return MD_EXIT_USAGE;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+
+    MPI_Init(&argc, &argv);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    md_run_stats stats;
+    md_error err;
+    int status = md_run(&opts, MPI_COMM_WORLD, &stats, &err);
+    if (rank == 0 && status != MD_EXIT_OK && err.msg[0]) fprintf(stderr, "mechdiff: %s\n", err.msg);
+    if (rank == 0 && status == MD_EXIT_REQUEUE)
+        fprintf(stderr, "mechdiff: stopped by a signal after saving; run the same command again to resume "
+                        "(exit status %d)\n", MD_EXIT_REQUEUE);
+    MPI_Finalize();
+    return status;
 }

@@ -1,0 +1,168 @@
+/* experiment.h — the plug-in interface of experiment kinds.
+ *
+ * An experiment kind (src/exp/<kind>.c, one line in src/exp/registry.c) is a
+ * static md_kind: its keys (schema), a semantic validate hook, and three
+ * callbacks the runner drives; the runner knows nothing else about it.
+ *
+ *   rank 0    plan(stage, input)          declare datasets + number of units
+ *   workers   compute(stage, input, unit) -> result pieces (dataset, hyperslab, data)
+ *   rank 0    finish_stage(stage, input, reader) -> next stage's input blob, or done
+ *
+ * Rules that make results independent of the number of ranks and of the order
+ * units finish in (and make resume exact):
+ *  - units are defined by the job and the stage input only, never by ranks;
+ *  - compute(unit) depends only on (job, stage, input, unit) and writes only
+ *    its own fixed hyperslabs; no two units write the same element;
+ *  - finish_stage reads what it needs from the results file (the reader), so
+ *    after a resume the blob is recomputed from the file, identically;
+ *  - plan, compute and finish_stage are deterministic.
+ * Stage inputs are small blobs (a direction, a mean vector), not datasets.
+ * Ownership: the runner owns plans, results and blobs passed in; callbacks fill
+ * the out-structures through the md_plan_* / md_result_* / md_blob_* helpers. */
+#ifndef MECHDIFF_EXPERIMENT_H
+#define MECHDIFF_EXPERIMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mechdiff/error.h"
+#include "mechdiff/job.h"
+#include "mechdiff/schema.h"
+
+#define MD_MAX_DIMS 6
+#define MD_PATH_MAX 256
+
+struct md_model;
+
+/* Element types of output datasets. MD_H5_STR = variable-length UTF-8 string
+ * (result data: NUL-terminated strings back to back). */
+typedef enum md_h5type {
+    MD_H5_F32 = 0, MD_H5_F64, MD_H5_I32, MD_H5_I64, MD_H5_U8, MD_H5_STR
+} md_h5type;
+
+/* Bytes per element in result data (0 for MD_H5_STR). */
+size_t md_h5type_size(md_h5type t);
+const char *md_h5type_name(md_h5type t);
+
+/* One output dataset, declared by plan. path is relative to the experiment's
+ * group (/<experiment name>/<path>); intermediate groups are created. */
+typedef struct md_dset_decl {
+    char path[MD_PATH_MAX];
+    md_h5type type;
+    int rank;
+    int64_t dims[MD_MAX_DIMS];
+    const char *dim_names[MD_MAX_DIMS]; /* HDF5 dimension scale names ("pair", "layer") */
+    int64_t chunk[MD_MAX_DIMS];         /* 0 = whole dim, capped to ~1 MiB chunks */
+    int deflate;                        /* 0 = none, 1..9 = gzip level */
+    const char *units;                  /* attribute "units" ("logit", "" for none) */
+    const char *description;            /* attribute "description" */
+} md_dset_decl;
+
+/* Everything a callback may look at: the job, this experiment, its index. */
+typedef struct md_kind_ctx {
+    const md_job *job;
+    const md_exp_spec *exp;
+    int exp_index;
+} md_kind_ctx;
+
+/* A stage's input (output of the previous finish_stage). */
+typedef struct md_blob {
+    void *data;   /* owned by whoever holds the blob */
+    size_t size;
+} md_blob;
+
+int md_blob_set(md_blob *b, const void *data, size_t size, md_error *err);
+void md_blob_free(md_blob *b);
+
+/* ---- plan (rank 0) ---------------------------------------------------- */
+typedef struct md_plan md_plan;
+
+/* Declares a dataset of this stage (copied). Paths must be new. */
+int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err);
+/* Attribute on the experiment group or on a declared dataset ("" = group). */
+int md_plan_attr(md_plan *p, const char *path, const char *name, const char *value, md_error *err);
+/* Number of work units of this stage (at least 1). */
+int md_plan_units(md_plan *p, int64_t n, md_error *err);
+/* Relative cost hint of a unit (default 1): the coordinator hands out costly
+ * units first so that ranks finish together. */
+void md_plan_cost(md_plan *p, int64_t unit, double cost);
+/* Data known at plan time (pair tables, labels): written at the start of the
+ * stage, rewritten identically on resume. Same layout as md_result_put. */
+int md_plan_put(md_plan *p, const char *path, const int64_t *offset, const int64_t *count,
+                const void *data, size_t nbytes, md_error *err);
+
+/* ---- results (workers) ------------------------------------------------ */
+typedef struct md_result md_result;
+
+/* Adds a piece: data for dataset `path` at hyperslab offset/count (rank =
+ * the dataset's rank). Data is copied, row-major, type of the dataset;
+ * for MD_H5_STR, prod(count) NUL-terminated strings back to back. The runner
+ * checks path, type size and bounds against the plan. */
+int md_result_put(md_result *r, const char *path, int rank, const int64_t *offset,
+                  const int64_t *count, const void *data, size_t nbytes, md_error *err);
+
+/* ---- worker context ---------------------------------------------------- */
+typedef struct md_worker md_worker;
+
+/* The model of a role (job's `models:`), loaded on first use with the job's
+ * runtime backend and kept for the life of the rank. The worker owns it. */
+int md_worker_model(md_worker *w, const char *role, struct md_model **out, md_error *err);
+int md_worker_rank(const md_worker *w);
+
+/* ---- reading results back (rank 0, finish_stage) ---------------------- */
+typedef struct md_reader md_reader;
+
+/* Shape of a dataset of this experiment; returns its rank or MD_ERR. */
+int md_reader_dims(md_reader *r, const char *path, int64_t dims[MD_MAX_DIMS], md_error *err);
+/* Reads a hyperslab converted to double / float (numeric datasets). */
+int md_reader_f64(md_reader *r, const char *path, const int64_t *offset, const int64_t *count,
+                  double *out, md_error *err);
+int md_reader_f32(md_reader *r, const char *path, const int64_t *offset, const int64_t *count,
+                  float *out, md_error *err);
+
+/* ---- the kind --------------------------------------------------------- */
+typedef struct md_kind {
+    const char *name;        /* value of `kind:` */
+    const char *doc;         /* one paragraph for jobs/README.md */
+    const md_key *keys;      /* kind-specific keys, {0}-terminated */
+
+    /* Semantic checks beyond the schema (models pair, " TRUE" is one token).
+     * Optional. Errors should start with the experiment's file:line:col. */
+    int (*validate)(const md_kind_ctx *ctx, md_error *err);
+
+    /* Rank 0: declare the datasets and units of `stage` (0, 1, ...). input is
+     * empty for stage 0. */
+    int (*plan)(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan,
+                md_error *err);
+
+    /* Optional, every worker: prepare per-stage state once (tokenised
+     * prompts, a cached clean run); *state is passed to compute and released
+     * with release_state. */
+    int (*prepare)(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input,
+                   void **state, md_error *err);
+    void (*release_state)(void *state);
+
+    /* A worker: compute one unit. Must not depend on anything but its
+     * arguments (no order, no rank). */
+    int (*compute)(const md_kind_ctx *ctx, md_worker *w, void *state, int stage,
+                   const md_blob *input, int64_t unit, md_result *out, md_error *err);
+
+    /* Rank 0, after every unit of `stage` is in the file: set *next (input of
+     * stage+1) and *done = 0, or *done = 1 when this was the last stage.
+     * Optional: absent means one stage. */
+    int (*finish_stage)(const md_kind_ctx *ctx, int stage, const md_blob *input,
+                        md_reader *reader, md_blob *next, int *done, md_error *err);
+
+    /* Optional: a readable unit name for messages ("cities/base/pair 17").
+     * Default "unit <n>". */
+    void (*unit_name)(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len);
+} md_kind;
+
+/* The registry (src/exp/registry.c): NULL-terminated list; lookup by name. */
+const md_kind *const *md_kinds(void);
+const md_kind *md_kind_find(const char *name);
+
+/* Keys every experiment has (kind, name), before the kind's own keys. */
+extern const md_key MD_EXP_COMMON_KEYS[];
+
+#endif

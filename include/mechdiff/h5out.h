@@ -1,0 +1,129 @@
+/* h5out.h — the results file, written by rank 0 only (serial HDF5).
+ *
+ * Layout (readable with h5py, xarray, h5dump; no mechdiff code needed):
+ *   /                        attrs: title, mechdiff_version, job_name, job_sha256
+ *   /provenance              attrs: job_yaml (resolved), job_sha256, mechdiff_version,
+ *                            git_revision, created, world_size, hostname, start_time,
+ *                            end_time, finished, generation, part_index, part_count
+ *   /provenance/models/<role>     attrs: path, config_json; datasets weight_files, weight_sha256
+ *   /provenance/datasets/<name>   attrs: path, sha256
+ *   /provenance/segments/<k>      attrs of each run segment (start, end, ranks, host, exit)
+ *   /<experiment>/<path>     the kind's datasets: chunked, deflate, attrs units and
+ *                            description, dimension scales named after the dims
+ *   /completion/<experiment>/stage<k>/done     uint8[unit]  1 = the unit's data is in this file
+ *   /completion/<experiment>/stage<k>/regions  string[unit] hyperslabs the unit wrote
+ *                            ("values[17+1,0+4,0+8];label[17+1]"), used by merge
+ * Everything that varies between runs of the same job (times, host, ranks)
+ * lives under /provenance, so `h5diff --exclude-path /provenance` compares
+ * results only.
+ *
+ * Writes happen only inside a snapshot: md_h5out_begin copies OUT.h5 to
+ * OUT.h5.tmp (or creates it), the caller defines/applies, md_h5out_commit
+ * closes, fsyncs and renames it over OUT.h5 (see journal.h for why).
+ * Ownership: md_h5out owns its HDF5 handles and caches. */
+#ifndef MECHDIFF_H5OUT_H
+#define MECHDIFF_H5OUT_H
+
+#include <stdint.h>
+
+#include "mechdiff/error.h"
+#include "mechdiff/plan.h"
+
+typedef struct md_model_prov {
+    char role[64];
+    char dir[4096];
+    char *config_json;       /* owned */
+    char **files;            /* weight file names (owned) */
+    char **sha256;           /* hex digests (owned) */
+    int n_files;
+} md_model_prov;
+
+typedef struct md_data_prov {
+    char name[64];
+    char path[4096];
+    char sha256[65];
+} md_data_prov;
+
+/* Written when the file is created. */
+typedef struct md_provenance {
+    const char *job_yaml;
+    const char *job_sha256;
+    const char *job_name;
+    int part_index, part_count;   /* -1, 0 = whole job */
+    const md_model_prov *models;
+    int n_models;
+    const md_data_prov *data;
+    int n_data;
+} md_provenance;
+
+/* One run segment (one `mechdiff run` invocation), updated at every commit. */
+typedef struct md_segment {
+    int id;                  /* -1 = next free id, chosen by begin */
+    double start_time, end_time;
+    int world_size;
+    char hostname[256];
+    const char *exit;        /* "running", "finished", "stopped (signal)", "part done", "error" */
+    int finished;            /* the whole job (or this part) is complete */
+} md_segment;
+
+/* Collects the provenance of a job (rank 0): per model role config.json and
+ * the SHA-256 of every weight file (when runtime.hash_weights), per dataset
+ * the SHA-256 of the CSV, and the identity hash that the resume check
+ * compares: SHA-256 of the resolved job without runtime/output plus all of
+ * those hashes. Arrays malloc'd; md_prov_free. */
+struct md_job;
+int md_prov_collect(const struct md_job *job, md_model_prov **models, int *n_models, md_data_prov **data,
+                    int *n_data, char identity[65], md_error *err);
+void md_prov_free(md_model_prov *models, int n_models, md_data_prov *data);
+
+typedef struct md_h5info {
+    char job_sha256[65];
+    uint64_t generation;
+    int part_index, part_count;
+    int finished;
+    char *job_yaml;          /* owned; md_h5info_free */
+} md_h5info;
+
+typedef struct md_h5out md_h5out;
+
+/* Reads the identity of an existing results file. */
+int md_h5out_info(const char *path, md_h5info *info, md_error *err);
+void md_h5out_info_free(md_h5info *info);
+
+/* Starts a snapshot of `path`: copies `source` (NULL = path itself, when it
+ * exists) to path.tmp and opens it, or creates path.tmp from prov. */
+int md_h5out_begin(md_h5out **out, const char *path, const char *source, const md_provenance *prov,
+                   md_error *err);
+/* Creates what a stage's plan declares (when absent), its completion arrays
+ * and attributes, and writes the plan-time data. */
+int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char *kind, const md_plan *plan,
+                    md_error *err);
+/* Writes one unit's encoded result (md_result bytes) and marks it done.
+ * Datasets must have been defined (this or an earlier snapshot). */
+int md_h5out_apply(md_h5out *h, const char *exp_name, int stage, int64_t unit, const void *result, size_t len,
+                   md_error *err);
+/* Done flags of a stage ([n_units], owned by h) or NULL when not defined. */
+const uint8_t *md_h5out_done(md_h5out *h, const char *exp_name, int stage, int64_t *n_units, md_error *err);
+/* Sets the part identity (merge clears it: -1, 0). */
+int md_h5out_set_part(md_h5out *h, int part_index, int part_count, md_error *err);
+/* Records the segment, stores generation+1, closes, fsyncs, renames to path. */
+int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err);
+/* Abandons the snapshot (removes path.tmp). */
+void md_h5out_discard(md_h5out *h);
+
+/* Done flags of a stage of an existing file: *done malloc'd (caller frees),
+ * NULL with *n_units = 0 when the stage is not in the file yet. */
+int md_h5out_read_done(const char *path, const char *exp_name, int stage, uint8_t **done, int64_t *n_units,
+                       md_error *err);
+
+/* Reader for finish_stage: the experiment's datasets of a committed file. */
+int md_reader_open(md_reader **out, const char *path, const char *exp_name, md_error *err);
+void md_reader_close(md_reader *r);
+
+/* Done flags of a stage through a reader (*done malloc'd; NULL, 0 when the
+ * stage is absent), and one done unit read back as encoded result bytes
+ * (from its regions) into out: merge uses these. */
+int md_reader_done(md_reader *r, int stage, uint8_t **done, int64_t *n_units, md_error *err);
+int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_error *err);
+
+#endif

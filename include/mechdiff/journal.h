@@ -1,0 +1,51 @@
+/* journal.h — the append-only result journal OUT.h5.journal.
+ *
+ * Why a journal (the crash-safety design, see also src/dist/runner.c):
+ * serial HDF5 cannot promise a readable file if the writer is killed in the
+ * middle of an update (metadata cache, free-space state). So OUT.h5 is never
+ * modified in place: it is only ever replaced by rename(2) of a complete,
+ * closed, fsync'd OUT.h5.tmp (a "snapshot"), so at every instant OUT.h5 is a
+ * valid file. Results between snapshots go to this journal: each record is
+ *     u32 magic 'MDRC', u32 crc32(time, len, payload), u64 len, f64 time, payload
+ * appended and fsync'd in batches (runtime.flush_units / flush_interval); a
+ * unit is "finished" only once its record is durable. kill -9 can tear only
+ * the tail record, which the CRC detects; replay stops there.
+ * The header carries the generation of the snapshot the journal extends:
+ * a snapshot folds the journal into OUT.h5.tmp, stores generation g+1 in it,
+ * renames, then resets the journal to g+1. A crash between rename and reset
+ * leaves a journal of generation g = file - 1, whose records are all in the
+ * file already: it is discarded (no unit counted twice; replay is also
+ * idempotent since every unit owns its hyperslab and done flags are set,
+ * not added).
+ * Ownership: md_journal owns its fd and buffer. */
+#ifndef MECHDIFF_JOURNAL_H
+#define MECHDIFF_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mechdiff/error.h"
+
+typedef struct md_journal md_journal;
+
+/* Creates (truncates) the journal at path with header `generation`, fsync'd. */
+int md_journal_create(md_journal **out, const char *path, uint64_t generation, md_error *err);
+/* Appends one record (buffered; durable after md_journal_sync). */
+int md_journal_append(md_journal *j, double time, const void *payload, size_t len, md_error *err);
+/* Writes the buffered records and fsyncs: they are durable on return. */
+int md_journal_sync(md_journal *j, md_error *err);
+/* Records appended but not yet durable. */
+int64_t md_journal_pending(const md_journal *j);
+void md_journal_close(md_journal *j);
+
+/* Called per valid record by md_journal_replay; return MD_ERR to stop. */
+typedef int (*md_journal_fn)(void *arg, double time, const void *payload, size_t len, md_error *err);
+
+/* Reads the journal at path: *generation from the header (0 and no records
+ * when the file is missing or has no valid header), fn for every valid
+ * record in order, stopping at a torn/corrupt tail (*n_records valid ones,
+ * *torn = 1 when the tail was bad). fn may be NULL (count only). */
+int md_journal_replay(const char *path, uint64_t *generation, md_journal_fn fn, void *arg, int64_t *n_records,
+                      int *torn, md_error *err);
+
+#endif

@@ -1,0 +1,97 @@
+/* plan.h — what the runner keeps of a kind's plan, and the result wire format.
+ *
+ * A result (md_result) is a byte string, the same bytes in the MPI message
+ * from a worker, in the journal record and in the writer's apply step:
+ *   piece := u16 path_len, path, u8 type, u8 rank, i64 offset[rank],
+ *            i64 count[rank], u64 nbytes, data[nbytes]
+ *   result := u32 n_pieces, piece...
+ * (little-endian host order: every rank of a job runs on the same kind of
+ * machine.) The runner wraps it with (experiment, stage, unit) — md_unit_msg.
+ * Ownership: md_plan and md_result own their buffers; *_free releases them. */
+#ifndef MECHDIFF_PLAN_H
+#define MECHDIFF_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mechdiff/experiment.h"
+
+/* A declared dataset with its strings copied in. */
+typedef struct md_dset {
+    char path[MD_PATH_MAX];
+    md_h5type type;
+    int rank;
+    int64_t dims[MD_MAX_DIMS];
+    int64_t chunk[MD_MAX_DIMS];
+    char dim_names[MD_MAX_DIMS][64];
+    int deflate;
+    char units[64];
+    char description[512];
+    int stage;                 /* stage that declared it */
+} md_dset;
+
+typedef struct md_attr_decl {
+    char path[MD_PATH_MAX];
+    char name[64];
+    char *value;               /* owned */
+} md_attr_decl;
+
+struct md_result {
+    unsigned char *buf;        /* u32 n_pieces then pieces (owned) */
+    size_t len, cap;
+    uint32_t n_pieces;
+};
+
+struct md_plan {
+    int stage;
+    md_dset *dsets;            /* this stage's new datasets (owned) */
+    int n_dsets;
+    md_attr_decl *attrs;       /* owned */
+    int n_attrs;
+    int64_t n_units;
+    double *cost;              /* [n_units] (owned) */
+    md_result puts;            /* plan-time data */
+};
+
+/* A decoded piece (pointers into the result bytes). */
+typedef struct md_piece {
+    char path[MD_PATH_MAX];
+    md_h5type type;
+    int rank;
+    int64_t offset[MD_MAX_DIMS];
+    int64_t count[MD_MAX_DIMS];
+    const void *data;
+    size_t nbytes;
+} md_piece;
+
+void md_plan_init(md_plan *p, int stage);
+void md_plan_free(md_plan *p);
+const md_dset *md_plan_find(const md_plan *p, const char *path);
+
+void md_result_init(md_result *r);
+void md_result_reset(md_result *r);  /* empty, keeps the buffer */
+void md_result_free(md_result *r);
+/* Encoded bytes of the result (u32 n_pieces first). */
+const void *md_result_bytes(md_result *r, size_t *len);
+
+/* Iterates the pieces of encoded result bytes: *pos starts at 0; returns 1
+ * and fills piece, 0 at the end, MD_ERR when malformed. */
+int md_result_next(const void *bytes, size_t len, size_t *pos, md_piece *piece, md_error *err);
+
+/* Checks a piece against the datasets declared so far (type, rank, bounds,
+ * string count). Returns the dataset or NULL with err set. */
+const md_dset *md_piece_check(const md_piece *pc, const md_dset *dsets, int n_dsets, md_error *err);
+
+/* The unit header that prefixes a result in messages and journal records. */
+typedef struct md_unit_hdr {
+    uint32_t exp;
+    uint32_t stage;
+    int64_t unit;
+    uint32_t status;           /* 0 = ok; else the payload is an error message */
+    uint32_t reserved;
+} md_unit_hdr;
+
+/* CRC-32 (IEEE, as zlib) of a buffer, continuing from crc (start with 0). */
+uint32_t md_crc32(uint32_t crc, const void *data, size_t len);
+
+#endif

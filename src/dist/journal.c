@@ -1,0 +1,176 @@
+/* journal.c — append-only, checksummed result records (see
+ * include/mechdiff/journal.h for the format and why it is crash safe). */
+#include "mechdiff/journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mechdiff/plan.h"
+
+#define JOURNAL_MAGIC "MDJRNL01"
+#define RECORD_MAGIC 0x4352444du /* "MDRC" */
+#define HEADER_SIZE 24           /* magic[8], u64 generation, u32 crc, u32 pad */
+#define RECORD_HEAD 24           /* u32 magic, u32 crc, u64 len, f64 time */
+
+struct md_journal {
+    int fd;
+    char path[4096];
+    unsigned char *buf;  /* records not yet written (owned) */
+    size_t len, cap;
+    int64_t pending;
+};
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return MD_ERR;
+        c += w;
+        n -= (size_t)w;
+    }
+    return MD_OK;
+}
+
+int md_journal_create(md_journal **out, const char *path, uint64_t generation, md_error *err)
+{
+    *out = NULL;
+    md_journal *j = calloc(1, sizeof *j);
+    if (!j) return md_error_set(err, "journal: out of memory");
+    snprintf(j->path, sizeof j->path, "%s", path);
+    j->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (j->fd < 0) {
+        md_error_set(err, "%s: cannot create journal: %s", path, strerror(errno));
+        free(j);
+        return MD_ERR;
+    }
+    unsigned char h[HEADER_SIZE] = {0};
+    memcpy(h, JOURNAL_MAGIC, 8);
+    memcpy(h + 8, &generation, 8);
+    uint32_t crc = md_crc32(0, h, 16);
+    memcpy(h + 16, &crc, 4);
+    if (write_all(j->fd, h, sizeof h) != MD_OK || fsync(j->fd) != 0) {
+        md_error_set(err, "%s: cannot write journal header: %s", path, strerror(errno));
+        md_journal_close(j);
+        return MD_ERR;
+    }
+    *out = j;
+    return MD_OK;
+}
+
+int md_journal_append(md_journal *j, double time, const void *payload, size_t len, md_error *err)
+{
+    size_t need = RECORD_HEAD + len;
+    if (j->len + need > j->cap) {
+        size_t cap = j->cap ? j->cap : 1 << 16;
+        while (cap < j->len + need) cap *= 2;
+        unsigned char *b = realloc(j->buf, cap);
+        if (!b) return md_error_set(err, "journal: out of memory (%zu bytes)", cap);
+        j->buf = b;
+        j->cap = cap;
+    }
+    unsigned char *r = j->buf + j->len;
+    uint32_t magic = RECORD_MAGIC;
+    uint64_t l64 = len;
+    memcpy(r, &magic, 4);
+    memcpy(r + 8, &l64, 8);
+    memcpy(r + 16, &time, 8);
+    memcpy(r + RECORD_HEAD, payload, len);
+    uint32_t crc = md_crc32(0, r + 8, 16 + len);
+    memcpy(r + 4, &crc, 4);
+    j->len += need;
+    j->pending++;
+    return MD_OK;
+}
+
+int md_journal_sync(md_journal *j, md_error *err)
+{
+    if (j->len && write_all(j->fd, j->buf, j->len) != MD_OK)
+        return md_error_set(err, "%s: journal write failed: %s", j->path, strerror(errno));
+    if (fdatasync(j->fd) != 0) return md_error_set(err, "%s: journal fsync failed: %s", j->path, strerror(errno));
+    j->len = 0;
+    j->pending = 0;
+    return MD_OK;
+}
+
+int64_t md_journal_pending(const md_journal *j)
+{
+    return j->pending;
+}
+
+void md_journal_close(md_journal *j)
+{
+    if (!j) return;
+    if (j->fd >= 0) close(j->fd);
+    free(j->buf);
+    free(j);
+}
+
+int md_journal_replay(const char *path, uint64_t *generation, md_journal_fn fn, void *arg, int64_t *n_records,
+                      int *torn, md_error *err)
+{
+    *generation = 0;
+    *n_records = 0;
+    *torn = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT) return MD_OK;
+        return md_error_set(err, "%s: cannot open journal: %s", path, strerror(errno));
+    }
+    unsigned char h[HEADER_SIZE];
+    uint32_t crc;
+    if (fread(h, 1, sizeof h, f) != sizeof h || memcmp(h, JOURNAL_MAGIC, 8) != 0 ||
+        (memcpy(&crc, h + 16, 4), crc != md_crc32(0, h, 16))) {
+        fclose(f);
+        *torn = 1; /* a header torn by a crash right after creation: nothing in it */
+        return MD_OK;
+    }
+    memcpy(generation, h + 8, 8);
+    unsigned char *payload = NULL;
+    size_t cap = 0;
+    int rc = MD_OK;
+    for (;;) {
+        unsigned char rh[RECORD_HEAD];
+        size_t got = fread(rh, 1, sizeof rh, f);
+        if (got == 0 && feof(f)) break;
+        uint32_t magic;
+        uint64_t len;
+        double time;
+        memcpy(&magic, rh, 4);
+        memcpy(&crc, rh + 4, 4);
+        memcpy(&len, rh + 8, 8);
+        memcpy(&time, rh + 16, 8);
+        if (got != sizeof rh || magic != RECORD_MAGIC || len > ((uint64_t)1 << 40)) {
+            *torn = 1;
+            break;
+        }
+        if (len > cap) {
+            unsigned char *p = realloc(payload, (size_t)len);
+            if (!p) {
+                rc = md_error_set(err, "%s: out of memory reading a %llu-byte record", path,
+                                  (unsigned long long)len);
+                break;
+            }
+            payload = p;
+            cap = (size_t)len;
+        }
+        if (fread(payload, 1, (size_t)len, f) != len ||
+            md_crc32(md_crc32(0, rh + 8, 16), payload, (size_t)len) != crc) {
+            *torn = 1;
+            break;
+        }
+        if (fn && fn(arg, time, payload, (size_t)len, err) != MD_OK) {
+            rc = MD_ERR;
+            break;
+        }
+        (*n_records)++;
+    }
+    free(payload);
+    fclose(f);
+    return rc;
+}

@@ -1,0 +1,793 @@
+/* runner.c — the coordinator (rank 0) and the job life cycle (see
+ * include/mechdiff/runner.h).
+ *
+ * Crash safety, in one place:
+ *  - OUT.h5 is only ever replaced by rename of a complete, closed, fsync'd
+ *    OUT.h5.tmp (md_h5out_commit), so it is readable at every instant, also
+ *    after kill -9 of every rank (what it holds is the last snapshot).
+ *  - Each result is checked against the plan, then appended to
+ *    OUT.h5.journal; the journal is fsync'd every runtime.flush_units units or
+ *    flush_interval seconds. Only then does a unit count as finished (progress,
+ *    status). A torn tail record (kill during write) fails its CRC and is
+ *    dropped: that unit is simply computed again.
+ *  - Snapshots (stage ends, every snapshot_interval s, exit) fold the journal
+ *    into a copy of OUT.h5: data first, then the unit's done flag and region,
+ *    in the same file that is renamed atomically — a done flag can never be
+ *    visible without its data. The journal then restarts at the snapshot's
+ *    generation; a journal of an older generation is already in the file and
+ *    is ignored, so no unit is applied or counted twice (and applying one
+ *    twice would be harmless anyway: fixed hyperslab, flag not counter).
+ *  - On start, a journal matching the file's generation is folded first, so
+ *    resume sees everything that was durable when the job died.
+ * Determinism: a unit's result depends only on (job, stage, input, unit);
+ * stage inputs are recomputed by finish_stage from the file; so 1, 2 or N
+ * ranks, and any number of interruptions, give the same datasets. */
+#include "mechdiff/runner.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mechdiff/experiment.h"
+#include "mechdiff/h5out.h"
+#include "mechdiff/job.h"
+#include "mechdiff/journal.h"
+#include "mechdiff/plan.h"
+#include "worker.h"
+
+enum { EXP_RUNNING = 0, EXP_PART_DONE, EXP_DONE };
+
+typedef struct exp_state {
+    int stage;
+    md_blob input;             /* input of the current stage (owned) */
+    md_plan plan;              /* plan of the current stage (owned) */
+    md_dset *dsets;            /* every dataset declared so far (owned) */
+    int n_dsets;
+    uint8_t *done;             /* [plan.n_units] (owned) */
+    int64_t remaining;         /* units of this part not yet done */
+    int status;
+    int needs_define;          /* plan not yet in the file */
+} exp_state;
+
+typedef struct queue_item {
+    int exp;
+    int stage;
+    int64_t unit;
+    double cost;
+} queue_item;
+
+typedef struct coord {
+    const md_run_opts *opts;
+    md_job *job;
+    MPI_Comm comm;
+    int world;
+    char out[4096], jpath[4200];
+    int part_index, part_count;
+    exp_state *exps;
+    queue_item *queue;         /* owned */
+    int64_t q_head, q_len, q_cap;
+    int *in_flight;            /* per rank */
+    int **have_stage;          /* [rank][exp]: stage whose input the rank holds */
+    md_journal *journal;
+    uint64_t generation;
+    md_provenance prov;
+    md_model_prov *models;
+    int n_models;
+    md_data_prov *data;
+    int n_data;
+    char identity[65];
+    char *job_yaml;
+    md_segment seg;
+    md_worker self;            /* rank 0's own worker (one-rank runs) */
+    int failed;
+    md_error fail;
+    /* progress */
+    int64_t done_units, total_units, run_units;
+    double t_start, t_last_flush, t_last_progress, t_last_snapshot;
+    int tty;
+} coord;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void md_run_journal_path(const char *output, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s.journal", output);
+}
+
+static int in_part(const coord *c, int64_t unit)
+{
+    return c->part_count <= 0 || unit % c->part_count == c->part_index;
+}
+
+static void unit_name(const coord *c, int exp, int stage, int64_t unit, char *buf, size_t len)
+{
+    const md_exp_spec *e = &c->job->exps[exp];
+    md_kind_ctx ctx = {.job = c->job, .exp = e, .exp_index = exp};
+    if (e->impl->unit_name)
+        e->impl->unit_name(&ctx, stage, unit, buf, len);
+    else
+        snprintf(buf, len, "%s/stage %d/unit %lld", e->name, stage, (long long)unit);
+}
+
+/* ---- snapshots --------------------------------------------------------- */
+
+typedef struct fold_ctx {
+    coord *c;
+    md_h5out *h;
+} fold_ctx;
+
+static int fold_record(void *arg, double time, const void *payload, size_t len, md_error *err)
+{
+    (void)time;
+    fold_ctx *f = arg;
+    md_unit_hdr hdr;
+    if (len < sizeof hdr) return md_error_set(err, "journal record of %zu bytes", len);
+    memcpy(&hdr, payload, sizeof hdr);
+    if (hdr.exp >= (uint32_t)f->c->job->n_exps) return md_error_set(err, "journal record for experiment %u", hdr.exp);
+    return md_h5out_apply(f->h, f->c->job->exps[hdr.exp].name, (int)hdr.stage, hdr.unit,
+                          (const char *)payload + sizeof hdr, len - sizeof hdr, err);
+}
+
+static int all_done(const coord *c)
+{
+    for (int i = 0; i < c->job->n_exps; i++)
+        if (c->exps[i].status == EXP_RUNNING) return 0;
+    return 1;
+}
+
+/* Folds the journal (when its generation matches the file) and pending stage
+ * definitions into a new snapshot of OUT.h5; restarts the journal. */
+static int snapshot(coord *c, const char *exit_reason, md_error *err)
+{
+    if (c->journal && md_journal_sync(c->journal, err) != MD_OK) return MD_ERR;
+    md_h5out *h = NULL;
+    if (md_h5out_begin(&h, c->out, NULL, &c->prov, err) != MD_OK) return MD_ERR;
+    uint64_t jgen = 0;
+    int64_t n_rec = 0;
+    int torn = 0;
+    struct stat st;
+    if (stat(c->out, &st) == 0) { /* a journal can only extend an existing file */
+        fold_ctx f = {.c = c, .h = h};
+        md_journal_replay(c->jpath, &jgen, NULL, NULL, &n_rec, &torn, err);
+        if (n_rec > 0 && jgen == c->generation &&
+            md_journal_replay(c->jpath, &jgen, fold_record, &f, &n_rec, &torn, err) != MD_OK) {
+            md_h5out_discard(h);
+            return md_error_prefix(err, "folding %s", c->jpath);
+        }
+    }
+    for (int i = 0; i < c->job->n_exps; i++) {
+        exp_state *e = &c->exps[i];
+        if (!e->needs_define) continue;
+        if (md_h5out_define(h, c->job->exps[i].name, i, c->job->exps[i].kind, &e->plan, err) != MD_OK) {
+            md_h5out_discard(h);
+            return MD_ERR;
+        }
+        e->needs_define = 0;
+    }
+    c->seg.end_time = wall_s();
+    c->seg.exit = exit_reason;
+    c->seg.finished = all_done(c);
+    if (md_h5out_commit(h, &c->seg, err) != MD_OK) return MD_ERR;
+    c->generation++;
+    md_journal_close(c->journal);
+    c->journal = NULL;
+    c->t_last_snapshot = now_s();
+    return md_journal_create(&c->journal, c->jpath, c->generation, err);
+}
+
+/* ---- planning ---------------------------------------------------------- */
+
+static int add_dsets(exp_state *e, md_error *err)
+{
+    md_dset *g = realloc(e->dsets, (size_t)(e->n_dsets + e->plan.n_dsets + 1) * sizeof *g);
+    if (!g) return md_error_set(err, "out of memory");
+    e->dsets = g;
+    for (int i = 0; i < e->plan.n_dsets; i++) e->dsets[e->n_dsets++] = e->plan.dsets[i];
+    return MD_OK;
+}
+
+static int queue_push(coord *c, queue_item it, md_error *err)
+{
+    if (c->q_len == c->q_cap) {
+        int64_t cap = c->q_cap ? c->q_cap * 2 : 1024;
+        queue_item *g = realloc(c->queue, (size_t)cap * sizeof *g);
+        if (!g) return md_error_set(err, "out of memory (queue of %lld units)", (long long)cap);
+        c->queue = g;
+        c->q_cap = cap;
+    }
+    c->queue[c->q_len++] = it;
+    return MD_OK;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+    const queue_item *x = a, *y = b;
+    if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1; /* costly first */
+    if (x->exp != y->exp) return x->exp - y->exp;
+    return x->unit < y->unit ? -1 : x->unit > y->unit;
+}
+
+/* Queues the not-done units of this part of e's current stage. */
+static int queue_stage(coord *c, int exp, md_error *err)
+{
+    exp_state *e = &c->exps[exp];
+    int64_t before = c->q_len;
+    for (int64_t u = 0; u < e->plan.n_units; u++) {
+        if (e->done[u] || !in_part(c, u)) continue;
+        queue_item it = {.exp = exp, .stage = e->stage, .unit = u, .cost = e->plan.cost[u]};
+        if (queue_push(c, it, err) != MD_OK) return MD_ERR;
+    }
+    c->total_units += c->q_len - before;
+    qsort(c->queue + c->q_head, (size_t)(c->q_len - c->q_head), sizeof *c->queue, cmp_item);
+    return MD_OK;
+}
+
+static int run_finish_stage(coord *c, int exp, int *done, md_blob *next, md_error *err)
+{
+    const md_exp_spec *spec = &c->job->exps[exp];
+    exp_state *e = &c->exps[exp];
+    *done = 1;
+    if (!spec->impl->finish_stage) return MD_OK;
+    md_kind_ctx ctx = {.job = c->job, .exp = spec, .exp_index = exp};
+    md_reader *rd = NULL;
+    if (md_reader_open(&rd, c->out, spec->name, err) != MD_OK) return MD_ERR;
+    int rc = spec->impl->finish_stage(&ctx, e->stage, &e->input, rd, next, done, err);
+    md_reader_close(rd);
+    if (rc != MD_OK) md_error_prefix(err, "rank 0, %s, finish of stage %d", spec->name, e->stage);
+    return rc;
+}
+
+/* Plans e's current stage and reads its done flags from the file. */
+static int plan_stage(coord *c, int exp, md_error *err)
+{
+    const md_exp_spec *spec = &c->job->exps[exp];
+    exp_state *e = &c->exps[exp];
+    md_kind_ctx ctx = {.job = c->job, .exp = spec, .exp_index = exp};
+    md_plan_free(&e->plan);
+    md_plan_init(&e->plan, e->stage);
+    if (spec->impl->plan(&ctx, e->stage, &e->input, &e->plan, err) != MD_OK)
+        return md_error_prefix(err, "rank 0, %s, plan of stage %d", spec->name, e->stage);
+    if (e->plan.n_units < 1)
+        return md_error_set(err, "rank 0, %s, plan of stage %d: no units (call md_plan_units)", spec->name, e->stage);
+    if (add_dsets(e, err) != MD_OK) return MD_ERR;
+    free(e->done);
+    e->done = NULL;
+    int64_t n = 0;
+    struct stat st;
+    if (stat(c->out, &st) == 0) {
+        md_reader *rd = NULL;
+        if (md_reader_open(&rd, c->out, spec->name, err) != MD_OK) return MD_ERR;
+        int rc = md_reader_done(rd, e->stage, &e->done, &n, err);
+        md_reader_close(rd);
+        if (rc != MD_OK) return MD_ERR;
+    }
+    if (e->done && n != e->plan.n_units)
+        return md_error_set(err, "%s: %s stage %d has %lld units in the file but %lld in the plan (use --force-new)",
+                            c->out, spec->name, e->stage, (long long)n, (long long)e->plan.n_units);
+    if (!e->done) {
+        e->done = calloc((size_t)e->plan.n_units, 1);
+        if (!e->done) return md_error_set(err, "out of memory");
+        e->needs_define = 1;
+    }
+    e->remaining = 0;
+    for (int64_t u = 0; u < e->plan.n_units; u++) e->remaining += !e->done[u] && in_part(c, u);
+    return MD_OK;
+}
+
+/* Moves e forward over stages that are complete in the file, planning the
+ * first incomplete one. With define_now, new stage definitions are written
+ * (a snapshot) before units are queued. */
+static int advance(coord *c, int exp, int define_now, md_error *err)
+{
+    exp_state *e = &c->exps[exp];
+    for (;;) {
+        if (plan_stage(c, exp, err) != MD_OK) return MD_ERR;
+        if (e->remaining > 0) break;
+        int64_t all = 0;
+        for (int64_t u = 0; u < e->plan.n_units; u++) all += e->done[u];
+        if (all < e->plan.n_units) { /* this part is done; the rest belongs to other parts */
+            e->status = EXP_PART_DONE;
+            return MD_OK;
+        }
+        if (e->needs_define && snapshot(c, "running", err) != MD_OK) return MD_ERR;
+        int done = 1;
+        md_blob next = {0};
+        if (run_finish_stage(c, exp, &done, &next, err) != MD_OK) return MD_ERR;
+        if (done) {
+            md_blob_free(&next);
+            e->status = EXP_DONE;
+            return MD_OK;
+        }
+        md_blob_free(&e->input);
+        e->input = next;
+        e->stage++;
+    }
+    if (define_now && e->needs_define && snapshot(c, "running", err) != MD_OK) return MD_ERR;
+    return MD_OK;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+static void progress(coord *c, int final)
+{
+    if (!c->opts->progress) return;
+    double t = now_s();
+    double interval = c->tty ? 0.2 : md_params_float(&c->job->runtime, "progress_interval");
+    if (!final && t - c->t_last_progress < interval) return;
+    c->t_last_progress = t;
+    double el = t - c->t_start, rate = el > 0 ? (double)c->run_units / el : 0;
+    int64_t left = c->total_units - c->done_units;
+    double eta = rate > 0 ? (double)left / rate : 0;
+    double frac = c->total_units ? (double)c->done_units / (double)c->total_units : 1;
+    if (c->tty) {
+        char bar[31];
+        int fill = (int)(frac * 30);
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r[%s] %5.1f%% %lld/%lld units  %.1f units/s  ETA %dm%02ds ", bar, frac * 100,
+                (long long)c->done_units, (long long)c->total_units, rate, (int)(eta / 60), (int)fmod(eta, 60));
+        if (final) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "mechdiff: %s: %lld/%lld units (%.1f%%), %.1f units/s, ETA %.0f s\n",
+                md_params_str(&c->job->top, "name"), (long long)c->done_units, (long long)c->total_units,
+                frac * 100, rate, eta);
+    }
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+static int maybe_flush(coord *c, int force, md_error *err)
+{
+    double t = now_s();
+    if (!c->journal || !md_journal_pending(c->journal)) return MD_OK;
+    if (!force && md_journal_pending(c->journal) < md_params_int(&c->job->runtime, "flush_units") &&
+        t - c->t_last_flush < md_params_float(&c->job->runtime, "flush_interval"))
+        return MD_OK;
+    c->t_last_flush = t;
+    return md_journal_sync(c->journal, err);
+}
+
+static void set_failed(coord *c, const char *where, const char *what)
+{
+    if (c->failed) return;
+    c->failed = 1;
+    snprintf(c->fail.msg, sizeof c->fail.msg, "%.300s: %.1700s", where, what);
+}
+
+static int stage_end(coord *c, int exp, md_error *err)
+{
+    if (snapshot(c, "running", err) != MD_OK) return MD_ERR; /* the stage's data is in the file now */
+    exp_state *e = &c->exps[exp];
+    int64_t all = 0;
+    for (int64_t u = 0; u < e->plan.n_units; u++) all += e->done[u];
+    if (all < e->plan.n_units) {
+        e->status = EXP_PART_DONE;
+        return MD_OK;
+    }
+    int done = 1;
+    md_blob next = {0};
+    if (run_finish_stage(c, exp, &done, &next, err) != MD_OK) return MD_ERR;
+    if (done) {
+        md_blob_free(&next);
+        e->status = EXP_DONE;
+        return MD_OK;
+    }
+    md_blob_free(&e->input);
+    e->input = next;
+    e->stage++;
+    if (advance(c, exp, 1, err) != MD_OK) return MD_ERR;
+    return e->status == EXP_RUNNING ? queue_stage(c, exp, err) : MD_OK;
+}
+
+/* A result message from rank src (the journal record is the same bytes). */
+static int handle_result(coord *c, int src, const unsigned char *msg, size_t len, md_error *err)
+{
+    md_unit_hdr hdr;
+    char name[256], where[320];
+    if (len < sizeof hdr) return md_error_set(err, "rank %d sent a %zu-byte result", src, len);
+    memcpy(&hdr, msg, sizeof hdr);
+    if (hdr.exp >= (uint32_t)c->job->n_exps) return md_error_set(err, "rank %d: result for experiment %u", src, hdr.exp);
+    c->in_flight[src]--;
+    unit_name(c, (int)hdr.exp, (int)hdr.stage, hdr.unit, name, sizeof name);
+    snprintf(where, sizeof where, "rank %d, unit %s", src, name);
+    if (hdr.status != 0) {
+        char text[1800];
+        snprintf(text, sizeof text, "%.*s", (int)(len - sizeof hdr), (const char *)msg + sizeof hdr);
+        set_failed(c, where, text);
+        return MD_OK;
+    }
+    exp_state *e = &c->exps[hdr.exp];
+    if ((int)hdr.stage != e->stage || hdr.unit < 0 || hdr.unit >= e->plan.n_units || e->done[hdr.unit])
+        return md_error_set(err, "%s: unexpected result (stage %u; runner bug)", where, hdr.stage);
+    size_t pos = 0;
+    md_piece pc;
+    int r;
+    md_error perr;
+    const unsigned char *bytes = msg + sizeof hdr;
+    while ((r = md_result_next(bytes, len - sizeof hdr, &pos, &pc, &perr)) == 1)
+        if (!md_piece_check(&pc, e->dsets, e->n_dsets, &perr)) {
+            r = MD_ERR;
+            break;
+        }
+    if (r == MD_ERR) {
+        set_failed(c, where, perr.msg);
+        return MD_OK;
+    }
+    if (md_journal_append(c->journal, wall_s(), msg, len, err) != MD_OK) return MD_ERR;
+    e->done[hdr.unit] = 1;
+    e->remaining--;
+    c->done_units++;
+    c->run_units++;
+    if (maybe_flush(c, 0, err) != MD_OK) return MD_ERR;
+    if (e->remaining == 0 && !c->failed) return stage_end(c, (int)hdr.exp, err);
+    return MD_OK;
+}
+
+/* Sends the next queued unit to rank w (with the stage input if w lacks it). */
+static int send_unit(coord *c, int w, md_error *err)
+{
+    queue_item it = c->queue[c->q_head++];
+    exp_state *e = &c->exps[it.exp];
+    md_unit_hdr hdr = {.exp = (uint32_t)it.exp, .stage = (uint32_t)it.stage, .unit = it.unit};
+    size_t extra = 0;
+    if (c->have_stage[w][it.exp] != it.stage) {
+        hdr.reserved = 1;
+        extra = e->input.size;
+        c->have_stage[w][it.exp] = it.stage;
+    }
+    unsigned char small[sizeof hdr];
+    unsigned char *buf = extra ? malloc(sizeof hdr + extra) : small;
+    if (!buf) return md_error_set(err, "out of memory");
+    memcpy(buf, &hdr, sizeof hdr);
+    if (extra) memcpy(buf + sizeof hdr, e->input.data, extra);
+    MPI_Send(buf, (int)(sizeof hdr + extra), MPI_BYTE, w, MD_TAG_UNIT, c->comm);
+    if (buf != small) free(buf);
+    c->in_flight[w]++;
+    return MD_OK;
+}
+
+/* One-rank runs: rank 0 computes the next unit itself. */
+static int compute_local(coord *c, md_error *err)
+{
+    queue_item it = c->queue[c->q_head++];
+    exp_state *e = &c->exps[it.exp];
+    if (!md_worker_has_input(&c->self, it.exp, it.stage) &&
+        md_worker_set_input(&c->self, it.exp, it.stage, e->input.data, e->input.size, err) != MD_OK)
+        return MD_ERR;
+    const unsigned char *msg;
+    size_t len;
+    if (md_worker_compute(&c->self, it.exp, it.stage, it.unit, &msg, &len) != MD_OK)
+        return md_error_set(err, "rank 0: out of memory");
+    c->in_flight[0]++;
+    return handle_result(c, 0, msg, len, err);
+}
+
+static int64_t total_in_flight(const coord *c)
+{
+    int64_t n = 0;
+    for (int i = 0; i < c->world; i++) n += c->in_flight[i];
+    return n;
+}
+
+/* The dispatch loop. Returns MD_OK; *abandoned = units still out on workers
+ * when it had to give up waiting (stop/failure grace elapsed). */
+static int dispatch(coord *c, int64_t *abandoned, md_error *err)
+{
+    int depth = c->opts->max_in_flight > 0 ? c->opts->max_in_flight : 2;
+    double grace = md_params_float(&c->job->runtime, "stop_grace"), deadline = 0;
+    double snap_every = md_params_float(&c->job->runtime, "snapshot_interval");
+    int stopping = 0, idle = 0;
+    unsigned char *buf = NULL;
+    int cap = 0;
+    *abandoned = 0;
+    for (;;) {
+        if (!stopping && ((c->opts->stop && *c->opts->stop) || c->failed)) {
+            stopping = 1;
+            deadline = now_s() + grace;
+            if (c->opts->progress && !c->failed)
+                fprintf(stderr, "\nmechdiff: rank 0: stop requested: finishing %lld units in flight (up to %.0f s), "
+                                "then saving\n", (long long)total_in_flight(c), grace);
+        }
+        if (c->world == 1) {
+            if (stopping || c->q_head == c->q_len) break;
+            if (compute_local(c, err) != MD_OK) return MD_ERR;
+        } else {
+            for (int w = 1; !stopping && w < c->world && c->q_head < c->q_len; w++)
+                while (c->in_flight[w] < depth && c->q_head < c->q_len)
+                    if (send_unit(c, w, err) != MD_OK) return MD_ERR;
+            int64_t out = total_in_flight(c);
+            if (out == 0 && (stopping || c->q_head == c->q_len)) break;
+            if (stopping && now_s() > deadline) {
+                *abandoned = out;
+                break;
+            }
+            int flag = 0;
+            MPI_Status st;
+            MPI_Iprobe(MPI_ANY_SOURCE, MD_TAG_RESULT, c->comm, &flag, &st);
+            if (flag) {
+                int n = 0;
+                MPI_Get_count(&st, MPI_BYTE, &n);
+                if (n > cap) {
+                    unsigned char *g = realloc(buf, (size_t)n);
+                    if (!g) return md_error_set(err, "rank 0: out of memory for a %d-byte result", n);
+                    buf = g;
+                    cap = n;
+                }
+                MPI_Recv(buf, n, MPI_BYTE, st.MPI_SOURCE, MD_TAG_RESULT, c->comm, MPI_STATUS_IGNORE);
+                if (handle_result(c, st.MPI_SOURCE, buf, (size_t)n, err) != MD_OK) {
+                    free(buf);
+                    return MD_ERR;
+                }
+                idle = 0;
+            } else if (++idle > 200) {
+                struct timespec ts = {0, 100000}; /* nothing to do: yield the core to the workers */
+                nanosleep(&ts, NULL);
+            }
+        }
+        if (maybe_flush(c, 0, err) != MD_OK) break;
+        progress(c, 0);
+        if (!stopping && now_s() - c->t_last_snapshot > snap_every && snapshot(c, "running", err) != MD_OK) break;
+    }
+    free(buf);
+    return err->msg[0] ? MD_ERR : MD_OK;
+}
+
+/* ---- job life cycle ---------------------------------------------------- */
+
+static void set_output(md_job *job, const char *path)
+{
+    md_value *v = (md_value *)md_params_find(&job->top, "output");
+    char *copy = strdup(path);
+    if (!v || !copy) {
+        free(copy);
+        return;
+    }
+    free(v->s);
+    v->s = copy;
+}
+
+/* Rank 0: parse, validate, resolve output and part; returns the YAML text. */
+static int load_job(coord *c, md_error *err)
+{
+    if (md_job_parse_file(c->opts->job_path, &c->job, err) != MD_OK) return MD_ERR;
+    if (md_job_validate(c->job, err) != MD_OK) return MD_ERR;
+    c->part_index = (int)md_params_int(&c->job->runtime, "array_index");
+    c->part_count = (int)md_params_int(&c->job->runtime, "array_count");
+    if (c->opts->part_count > 0) {
+        c->part_index = c->opts->part_index;
+        c->part_count = c->opts->part_count;
+    }
+    if (c->part_count <= 0) {
+        c->part_index = -1;
+        c->part_count = 0;
+    } else if (c->part_index < 0 || c->part_index >= c->part_count) {
+        return md_error_set(err, "part %d/%d: the index must be in [0, %d)", c->part_index, c->part_count,
+                            c->part_count);
+    }
+    if (c->opts->output) {
+        char abs[4096];
+        if (c->opts->output[0] == '/' || !getcwd(abs, sizeof abs))
+            snprintf(abs, sizeof abs, "%s", c->opts->output);
+        else {
+            size_t n = strlen(abs);
+            snprintf(abs + n, sizeof abs - n, "/%s", c->opts->output);
+        }
+        set_output(c->job, abs);
+    } else if (c->part_count > 0) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s", md_job_output(c->job));
+        char *dot = strrchr(p, '.');
+        if (dot && strcmp(dot, ".h5") == 0) *dot = '\0';
+        size_t n = strlen(p);
+        snprintf(p + n, sizeof p - n, ".part%dof%d.h5", c->part_index, c->part_count);
+        set_output(c->job, p);
+    }
+    c->job_yaml = md_job_to_yaml(c->job, 0);
+    return c->job_yaml ? MD_OK : md_error_set(err, "out of memory");
+}
+
+/* Broadcasts the resolved job (length -1 = rank 0 failed). */
+static int share_job(coord *c, int rank, int ok, md_error *err)
+{
+    long long len = ok && rank == 0 ? (long long)strlen(c->job_yaml) + 1 : -1;
+    MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, c->comm);
+    if (len < 0) return MD_ERR;
+    if (rank != 0) {
+        c->job_yaml = malloc((size_t)len);
+        if (!c->job_yaml) MPI_Abort(c->comm, MD_EXIT_ERROR);
+    }
+    MPI_Bcast(c->job_yaml, (int)len, MPI_CHAR, 0, c->comm);
+    int part[2] = {c->part_index, c->part_count};
+    MPI_Bcast(part, 2, MPI_INT, 0, c->comm);
+    if (rank == 0) return MD_OK;
+    c->part_index = part[0];
+    c->part_count = part[1];
+    if (md_job_parse_string(c->job_yaml, "<broadcast job>", NULL, 0, &c->job, err) != MD_OK)
+        return md_error_prefix(err, "rank %d: parsing the broadcast job (a bug)", rank);
+    return MD_OK;
+}
+
+/* Rank 0: refuse another job's file, fold a killed run's journal. */
+static int recover(coord *c, md_error *err)
+{
+    struct stat st;
+    if (stat(c->out, &st) != 0) {
+        unlink(c->jpath); /* a journal without its file predates the first snapshot */
+        return MD_OK;
+    }
+    md_h5info info;
+    if (md_h5out_info(c->out, &info, err) != MD_OK) return MD_ERR;
+    int same = strcmp(info.job_sha256, c->identity) == 0 && info.part_index == c->part_index &&
+               info.part_count == c->part_count;
+    md_h5out_info_free(&info);
+    if (!same && !c->opts->force_new) {
+        if (info.part_count != c->part_count || info.part_index != c->part_index)
+            return md_error_set(err, "%s holds part %d/%d of a job, this run is part %d/%d: refusing to mix them "
+                                "(another -o, or --force-new to start over)", c->out, info.part_index,
+                                info.part_count, c->part_index, c->part_count);
+        return md_error_set(err, "%s was written by a different job (job hash %.12s, this job %.12s: parameters, "
+                            "models or datasets changed): refusing to resume; use another -o, or --force-new to "
+                            "start over", c->out, info.job_sha256, c->identity);
+    }
+    if (!same) {
+        fprintf(stderr, "mechdiff: rank 0: --force-new: replacing %s\n", c->out);
+        unlink(c->out);
+        unlink(c->jpath);
+        return MD_OK;
+    }
+    c->generation = info.generation;
+    uint64_t jgen = 0;
+    int64_t n = 0;
+    int torn = 0;
+    if (md_journal_replay(c->jpath, &jgen, NULL, NULL, &n, &torn, err) != MD_OK) return MD_ERR;
+    if (n > 0 && jgen == c->generation) {
+        if (c->opts->progress)
+            fprintf(stderr, "mechdiff: rank 0: recovering %lld finished units from %s\n", (long long)n, c->jpath);
+        return snapshot(c, "recovered", err);
+    }
+    return MD_OK;
+}
+
+static void coord_free(coord *c)
+{
+    for (int i = 0; c->exps && c->job && i < c->job->n_exps; i++) {
+        md_blob_free(&c->exps[i].input);
+        md_plan_free(&c->exps[i].plan);
+        free(c->exps[i].dsets);
+        free(c->exps[i].done);
+    }
+    free(c->exps);
+    free(c->queue);
+    free(c->in_flight);
+    for (int i = 0; c->have_stage && i < c->world; i++) free(c->have_stage[i]);
+    free(c->have_stage);
+    md_journal_close(c->journal);
+    md_prov_free(c->models, c->n_models, c->data);
+    if (c->self.exps) md_worker_free(&c->self);
+    free(c->job_yaml);
+    md_job_free(c->job);
+}
+
+static void stop_workers(coord *c)
+{
+    for (int w = 1; w < c->world; w++) MPI_Send(NULL, 0, MPI_BYTE, w, MD_TAG_STOP, c->comm);
+}
+
+static int coordinator(coord *c, md_run_stats *stats, md_error *err)
+{
+    int n = c->job->n_exps;
+    snprintf(c->out, sizeof c->out, "%s", md_job_output(c->job));
+    md_run_journal_path(c->out, c->jpath, sizeof c->jpath);
+    c->exps = calloc((size_t)n, sizeof *c->exps);
+    c->in_flight = calloc((size_t)c->world, sizeof *c->in_flight);
+    c->have_stage = calloc((size_t)c->world, sizeof *c->have_stage);
+    if (!c->exps || !c->in_flight || !c->have_stage) return md_error_set(err, "rank 0: out of memory");
+    for (int w = 0; w < c->world; w++) {
+        c->have_stage[w] = malloc((size_t)n * sizeof **c->have_stage);
+        if (!c->have_stage[w]) return md_error_set(err, "rank 0: out of memory");
+        for (int i = 0; i < n; i++) c->have_stage[w][i] = -1;
+    }
+    if (c->world == 1 && md_worker_init(&c->self, c->job, 0, err) != MD_OK) return MD_ERR;
+    if (md_prov_collect(c->job, &c->models, &c->n_models, &c->data, &c->n_data, c->identity, err) != MD_OK)
+        return md_error_prefix(err, "rank 0");
+    c->prov = (md_provenance){.job_yaml = c->job_yaml, .job_sha256 = c->identity,
+                              .job_name = md_params_str(&c->job->top, "name"), .part_index = c->part_index,
+                              .part_count = c->part_count, .models = c->models, .n_models = c->n_models,
+                              .data = c->data, .n_data = c->n_data};
+    c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world};
+    gethostname(c->seg.hostname, sizeof c->seg.hostname - 1);
+    c->t_start = c->t_last_flush = c->t_last_progress = c->t_last_snapshot = now_s();
+    c->tty = isatty(2);
+
+    if (recover(c, err) != MD_OK) return MD_ERR;
+    for (int i = 0; i < n; i++)
+        if (advance(c, i, 0, err) != MD_OK) return MD_ERR;
+    if (snapshot(c, "running", err) != MD_OK) return MD_ERR; /* creates the file, defines stages */
+    for (int i = 0; i < n; i++) {
+        exp_state *e = &c->exps[i];
+        for (int64_t u = 0; u < e->plan.n_units; u++) c->done_units += e->done[u] && in_part(c, u);
+        if (e->status == EXP_RUNNING && queue_stage(c, i, err) != MD_OK) return MD_ERR;
+    }
+    c->total_units += c->done_units;
+    if (c->opts->progress && c->done_units)
+        fprintf(stderr, "mechdiff: rank 0: resuming %s: %lld units already done\n", c->out, (long long)c->done_units);
+
+    int64_t abandoned = 0;
+    double t0 = now_s();
+    int rc = dispatch(c, &abandoned, err);
+    stats->units = c->run_units;
+    stats->seconds = now_s() - t0;
+    progress(c, 1);
+    int stopped = c->opts->stop && *c->opts->stop;
+    const char *why = rc != MD_OK || c->failed ? "error" : stopped && !all_done(c) ? "stopped (signal)"
+                      : c->part_count > 0 ? "part done" : "finished";
+    md_error serr;
+    md_error_clear(&serr);
+    if (snapshot(c, why, &serr) != MD_OK) { /* results in the journal stay safe for the next run */
+        if (rc == MD_OK) *err = serr;
+        rc = MD_ERR;
+    }
+    stats->finished = all_done(c) && !c->failed && rc == MD_OK;
+    if (abandoned > 0) {
+        fprintf(stderr, "mechdiff: rank 0: %lld units still computing after the grace period; their results are "
+                        "dropped (recomputed on resume); aborting the other ranks\n", (long long)abandoned);
+        MPI_Abort(c->comm, c->failed || rc != MD_OK ? MD_EXIT_ERROR : MD_EXIT_REQUEUE);
+    }
+    if (rc != MD_OK) return MD_EXIT_ERROR;
+    if (c->failed) {
+        *err = c->fail;
+        return MD_EXIT_ERROR;
+    }
+    if (!stats->finished && stopped) return MD_EXIT_REQUEUE;
+    return MD_EXIT_OK;
+}
+
+int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error *err)
+{
+    coord c;
+    memset(&c, 0, sizeof c);
+    memset(stats, 0, sizeof *stats);
+    md_error_clear(err);
+    c.opts = opts;
+    c.comm = comm;
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &c.world);
+    int ok = rank != 0 || load_job(&c, err) == MD_OK;
+    if (share_job(&c, rank, ok, err) != MD_OK) {
+        coord_free(&c);
+        return rank == 0 && !ok ? MD_EXIT_USAGE : MD_EXIT_ERROR;
+    }
+    int status;
+    if (rank == 0) {
+        status = coordinator(&c, stats, err);
+        stop_workers(&c); /* every path out of the coordinator releases the workers */
+        if (status == MD_EXIT_ERROR && err->msg[0] && strncmp(err->msg, "rank ", 5) != 0)
+            md_error_prefix(err, "rank 0");
+    } else {
+        md_worker w;
+        status = md_worker_init(&w, c.job, rank, err) == MD_OK && md_worker_loop(&w, comm, err) == MD_OK
+                     ? MD_EXIT_OK : MD_EXIT_ERROR;
+        md_worker_free(&w);
+    }
+    /* Every rank leaves with rank 0's status. */
+    MPI_Bcast(&status, 1, MPI_INT, 0, comm);
+    coord_free(&c);
+    return status;
+}

@@ -1,0 +1,730 @@
+/* job.c — the YAML job file (see include/mechdiff/job.h).
+ *
+ * libyaml's document API gives a node tree with start marks; every value is
+ * checked against a schema (md_key tables: top level, runtime, the kind's) and
+ * every problem is appended to the error as "file:line:col: key 'k': ...". */
+#include "mechdiff/job.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "mechdiff/experiment.h"
+
+const md_key MD_JOB_TOP_KEYS[] = {
+    {.name = "name", .type = MD_KEY_STRING, .def = "job", .doc = "Name of the job (provenance, progress lines)."},
+    {.name = "output", .type = MD_KEY_STRING, .def = "",
+     .doc = "Output HDF5 file; empty = `<job file stem>.h5` next to the job file. `run -o` overrides."},
+    {.name = "seed", .type = MD_KEY_INT, .def = "1", .doc = "Seed for every random choice (few-shot shuffles, splits).",
+     .min = 0, .max = 4294967295.0},
+    {.name = "models", .type = MD_KEY_MAP, .def = "", .item = MD_KEY_DIR,
+     .doc = "Role -> Hugging Face model folder (`base`, `sft`, `instruct`, ...)."},
+    {.name = "datasets", .type = MD_KEY_MAP, .def = "", .item = MD_KEY_FILE,
+     .doc = "Dataset name -> CSV file."},
+    {0}};
+
+const md_key MD_JOB_RUNTIME_KEYS[] = {
+    {.name = "progress_interval", .type = MD_KEY_FLOAT, .def = "10",
+     .doc = "Seconds between progress lines when stderr is not a terminal.", .min = 0.1, .max = 86400},
+    {.name = "flush_units", .type = MD_KEY_INT, .def = "64",
+     .doc = "Results are made durable (journal fsync) at least every this many units.", .min = 1, .max = 1e9},
+    {.name = "flush_interval", .type = MD_KEY_FLOAT, .def = "5",
+     .doc = "... and at least every this many seconds.", .min = 0.01, .max = 86400},
+    {.name = "snapshot_interval", .type = MD_KEY_FLOAT, .def = "300",
+     .doc = "Seconds between folds of the journal into the HDF5 file (also at stage ends and exit).",
+     .min = 1, .max = 1e7},
+    {.name = "backend", .type = MD_KEY_STRING, .def = "cpu", .allowed = "cpu|cuda",
+     .doc = "Compute backend of the workers."},
+    {.name = "stop_grace", .type = MD_KEY_FLOAT, .def = "5",
+     .doc = "On SIGTERM/SIGUSR1, seconds to wait for units in flight before dropping them.", .min = 0, .max = 8},
+    {.name = "array_index", .type = MD_KEY_INT, .def = "-1",
+     .doc = "This part of a job split over a Slurm array (-1 = whole job); `run --part i/n` overrides.",
+     .min = -1, .max = 1e6},
+    {.name = "array_count", .type = MD_KEY_INT, .def = "0", .doc = "Number of parts (0 = whole job).",
+     .min = 0, .max = 1e6},
+    {.name = "hash_weights", .type = MD_KEY_BOOL, .def = "true",
+     .doc = "SHA-256 every weight file for provenance and the resume check."},
+    {0}};
+
+const md_key MD_EXP_COMMON_KEYS[] = {
+    {.name = "kind", .type = MD_KEY_STRING, .def = NULL, .doc = "Experiment kind (see the kinds below)."},
+    {.name = "name", .type = MD_KEY_STRING, .def = "",
+     .doc = "Output group `/<name>`; empty = the kind. Must be unique in the job."},
+    {0}};
+
+/* Parse context: the document, where it came from, the error being built. */
+typedef struct parse_ctx {
+    yaml_document_t doc;
+    const char *source;
+    const char *dir;
+    int check_paths;
+    md_error *err;
+    int n_errors;
+} parse_ctx;
+
+static void add_error(parse_ctx *pc, const yaml_node_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_error(parse_ctx *pc, const yaml_node_t *at, const char *fmt, ...)
+{
+    char line[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t used = strlen(pc->err->msg);
+    if (used + 2 >= sizeof pc->err->msg) return;
+    snprintf(pc->err->msg + used, sizeof pc->err->msg - used, "%s%s:%d:%d: %s", used ? "\n" : "",
+             pc->source, at ? (int)at->start_mark.line + 1 : 1, at ? (int)at->start_mark.column + 1 : 1,
+             line);
+    pc->n_errors++;
+}
+
+static yaml_node_t *node_at(parse_ctx *pc, int index)
+{
+    return yaml_document_get_node(&pc->doc, index);
+}
+
+static const char *node_text(const yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : "";
+}
+
+static const char *node_kind_name(const yaml_node_t *n)
+{
+    if (n->type == YAML_SEQUENCE_NODE) return "a list";
+    if (n->type == YAML_MAPPING_NODE) return "a map";
+    return "a scalar";
+}
+
+/* Shows what was found, for "expected X, got Y". */
+static void describe(const yaml_node_t *n, char *buf, size_t len)
+{
+    if (n->type == YAML_SCALAR_NODE)
+        snprintf(buf, len, "'%.200s'", node_text(n));
+    else
+        snprintf(buf, len, "%s", node_kind_name(n));
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* dir/rel, or rel when absolute; canonicalised when it exists. Returns malloc'd. */
+static char *resolve_path(const char *dir, const char *rel)
+{
+    char joined[PATH_MAX];
+    if (rel[0] == '/' || !dir || !dir[0])
+        snprintf(joined, sizeof joined, "%s", rel);
+    else
+        snprintf(joined, sizeof joined, "%s/%s", dir, rel);
+    char canon[PATH_MAX];
+    if (realpath(joined, canon)) return xstrdup(canon);
+    return xstrdup(joined);
+}
+
+static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, const char *path,
+                      md_key_type type)
+{
+    if (!pc->check_paths || (type != MD_KEY_FILE && type != MD_KEY_DIR)) return MD_OK;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        add_error(pc, at, "key '%s': %s '%s' does not exist (relative paths are relative to the job file's folder)",
+                  key, type == MD_KEY_DIR ? "folder" : "file", path);
+        return MD_ERR;
+    }
+    if (type == MD_KEY_DIR && !S_ISDIR(st.st_mode)) {
+        add_error(pc, at, "key '%s': expected a folder, got file '%s'", key, path);
+        return MD_ERR;
+    }
+    if (type == MD_KEY_FILE && S_ISDIR(st.st_mode)) {
+        add_error(pc, at, "key '%s': expected a file, got folder '%s'", key, path);
+        return MD_ERR;
+    }
+    return MD_OK;
+}
+
+static int parse_bool_text(const char *s, int64_t *out)
+{
+    static const char *yes[] = {"true", "yes", "on"}, *no[] = {"false", "no", "off"};
+    for (int i = 0; i < 3; i++) {
+        if (strcasecmp(s, yes[i]) == 0) { *out = 1; return MD_OK; }
+        if (strcasecmp(s, no[i]) == 0) { *out = 0; return MD_OK; }
+    }
+    return MD_ERR;
+}
+
+static int allowed_has(const char *allowed, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = allowed; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, s, n) == 0) return 1;
+        p = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Converts scalar text to a scalar-typed value. Returns MD_ERR (message in
+ * why) when the text is not of the key's type or out of range. */
+static int scalar_value(const md_key *k, const char *text, md_value *v, char *why, size_t len)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (k->type) {
+    case MD_KEY_INT:
+        v->i = strtoll(text, &end, 10);
+        if (!text[0] || *end || errno) { snprintf(why, len, "expected int"); return MD_ERR; }
+        if (k->min < k->max && ((double)v->i < k->min || (double)v->i > k->max)) {
+            snprintf(why, len, "expected int in [%.17g, %.17g]", k->min, k->max);
+            return MD_ERR;
+        }
+        return MD_OK;
+    case MD_KEY_FLOAT:
+        v->f = strtod(text, &end);
+        if (!text[0] || *end || errno) { snprintf(why, len, "expected float"); return MD_ERR; }
+        if (k->min < k->max && (v->f < k->min || v->f > k->max)) {
+            snprintf(why, len, "expected float in [%g, %g]", k->min, k->max);
+            return MD_ERR;
+        }
+        return MD_OK;
+    case MD_KEY_BOOL:
+        if (parse_bool_text(text, &v->i) != MD_OK) { snprintf(why, len, "expected bool (true/false)"); return MD_ERR; }
+        return MD_OK;
+    case MD_KEY_STRING:
+    case MD_KEY_FILE:
+    case MD_KEY_DIR:
+        if (k->allowed && !allowed_has(k->allowed, text)) {
+            snprintf(why, len, "expected one of %s", k->allowed);
+            return MD_ERR;
+        }
+        v->s = xstrdup(text);
+        return v->s ? MD_OK : (snprintf(why, len, "out of memory"), MD_ERR);
+    default:
+        snprintf(why, len, "expected %s", md_key_type_name(k->type));
+        return MD_ERR;
+    }
+}
+
+static int push_item(md_value *v, const char *key, const char *val)
+{
+    char **l = realloc(v->list, (size_t)(v->n + 1) * sizeof *l);
+    if (!l) return MD_ERR;
+    v->list = l;
+    l[v->n] = xstrdup(key);
+    if (val) {
+        char **vs = realloc(v->vals, (size_t)(v->n + 1) * sizeof *vs);
+        if (!vs) return MD_ERR;
+        v->vals = vs;
+        vs[v->n] = xstrdup(val);
+    }
+    v->n++;
+    return MD_OK;
+}
+
+/* The default of a key (schema text). Lists: comma-separated; maps: empty. */
+static int default_value(const md_key *k, md_value *v)
+{
+    char why[128];
+    if (k->type == MD_KEY_STRLIST) {
+        for (const char *p = k->def; p && *p;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            char item[256];
+            snprintf(item, sizeof item, "%.*s", (int)len, p);
+            if (push_item(v, item, NULL) != MD_OK) return MD_ERR;
+            p = comma ? comma + 1 : NULL;
+        }
+        return MD_OK;
+    }
+    if (k->type == MD_KEY_MAP) return MD_OK;
+    if ((k->type == MD_KEY_STRING || k->type == MD_KEY_FILE || k->type == MD_KEY_DIR) && !k->def[0]) {
+        v->s = xstrdup("");
+        return v->s ? MD_OK : MD_ERR;
+    }
+    return scalar_value(k, k->def, v, why, sizeof why);
+}
+
+/* Parses one node as the value of key k into v (positions recorded). */
+static void parse_value(parse_ctx *pc, const md_key *k, yaml_node_t *n, md_value *v)
+{
+    char why[160], got[256];
+    v->line = (int)n->start_mark.line + 1;
+    v->col = (int)n->start_mark.column + 1;
+    if (k->type == MD_KEY_STRLIST) {
+        if (n->type == YAML_SCALAR_NODE) {
+            push_item(v, node_text(n), NULL);
+            return;
+        }
+        if (n->type != YAML_SEQUENCE_NODE) {
+            add_error(pc, n, "key '%s': expected a list of strings, got %s", k->name, node_kind_name(n));
+            return;
+        }
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+            yaml_node_t *item = node_at(pc, *it);
+            if (item->type != YAML_SCALAR_NODE) {
+                add_error(pc, item, "key '%s': expected a list of strings, got %s in the list", k->name,
+                          node_kind_name(item));
+                continue;
+            }
+            push_item(v, node_text(item), NULL);
+        }
+        return;
+    }
+    if (k->type == MD_KEY_MAP) {
+        if (n->type == YAML_SCALAR_NODE && !node_text(n)[0]) return; /* `key:` with nothing = empty */
+        if (n->type != YAML_MAPPING_NODE) {
+            add_error(pc, n, "key '%s': expected a map, got %s", k->name, node_kind_name(n));
+            return;
+        }
+        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+            yaml_node_t *kn = node_at(pc, pr->key), *vn = node_at(pc, pr->value);
+            if (kn->type != YAML_SCALAR_NODE || vn->type != YAML_SCALAR_NODE) {
+                add_error(pc, vn, "key '%s': expected a map of scalars, got %s", k->name, node_kind_name(vn));
+                continue;
+            }
+            if (md_params_map_get(&(md_params){.v = v, .n = 1}, k->name, node_text(kn))) {
+                add_error(pc, kn, "key '%s': '%s' given twice", k->name, node_text(kn));
+                continue;
+            }
+            char full[300];
+            snprintf(full, sizeof full, "%s.%s", k->name, node_text(kn));
+            if (k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) {
+                char *path = resolve_path(pc->dir, node_text(vn));
+                if (path) check_path(pc, vn, full, path, k->item);
+                push_item(v, node_text(kn), path ? path : "");
+                free(path);
+            } else {
+                push_item(v, node_text(kn), node_text(vn));
+            }
+        }
+        return;
+    }
+    if (n->type != YAML_SCALAR_NODE) {
+        add_error(pc, n, "key '%s': expected %s, got %s", k->name, md_key_type_name(k->type), node_kind_name(n));
+        return;
+    }
+    if (scalar_value(k, node_text(n), v, why, sizeof why) != MD_OK) {
+        describe(n, got, sizeof got);
+        add_error(pc, n, "key '%s': %s, got %s", k->name, why, got);
+        return;
+    }
+    if (k->type == MD_KEY_FILE || k->type == MD_KEY_DIR) {
+        char *path = resolve_path(pc->dir, v->s);
+        if (!path) return;
+        free(v->s);
+        v->s = path;
+        check_path(pc, n, k->name, path, k->type);
+    }
+}
+
+static const md_key *schema_find(const md_key *const *schemas, const char *name)
+{
+    for (int s = 0; schemas[s]; s++)
+        for (const md_key *k = schemas[s]; k->name; k++)
+            if (strcmp(k->name, name) == 0) return k;
+    return NULL;
+}
+
+static void list_keys(const md_key *const *schemas, const char *const *extra, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int s = 0; schemas[s]; s++)
+        for (const md_key *k = schemas[s]; k->name && used < len; k++)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", k->name);
+    for (int i = 0; extra && extra[i] && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", extra[i]);
+}
+
+/* Parses a mapping against the concatenated schemas into out (one value per
+ * key, schema order). Keys listed in `extra` are allowed and skipped (the
+ * caller handles them). `where` names the mapping in messages. */
+static int parse_mapping(parse_ctx *pc, yaml_node_t *map, const md_key *const *schemas,
+                         const char *const *extra, const char *where, md_params *out)
+{
+    int n_keys = 0;
+    for (int s = 0; schemas[s]; s++)
+        for (const md_key *k = schemas[s]; k->name; k++) n_keys++;
+    out->v = calloc((size_t)n_keys, sizeof *out->v);
+    if (!out->v) return MD_ERR;
+    out->n = n_keys;
+    int i = 0;
+    for (int s = 0; schemas[s]; s++)
+        for (const md_key *k = schemas[s]; k->name; k++) out->v[i++].key = k;
+
+    int errors_before = pc->n_errors;
+    if (map && map->type != YAML_MAPPING_NODE && !(map->type == YAML_SCALAR_NODE && !node_text(map)[0])) {
+        add_error(pc, map, "%s: expected a map, got %s", where, node_kind_name(map));
+        map = NULL;
+    }
+    if (map && map->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++) {
+            yaml_node_t *kn = node_at(pc, pr->key), *vn = node_at(pc, pr->value);
+            const char *name = node_text(kn);
+            int is_extra = 0;
+            for (int e = 0; extra && extra[e]; e++) is_extra |= strcmp(extra[e], name) == 0;
+            if (is_extra) continue;
+            const md_key *k = schema_find(schemas, name);
+            if (!k) {
+                char keys[512];
+                list_keys(schemas, extra, keys, sizeof keys);
+                add_error(pc, kn, "key '%s': unknown key in %s (known: %s)", name, where, keys);
+                continue;
+            }
+            md_value *v = (md_value *)md_params_find(out, name);
+            if (v->line) {
+                add_error(pc, kn, "key '%s': given twice in %s (first at line %d)", name, where, v->line);
+                continue;
+            }
+            parse_value(pc, k, vn, v);
+            if (!v->line) v->line = (int)vn->start_mark.line + 1;
+        }
+    }
+    for (i = 0; i < out->n; i++) {
+        md_value *v = &out->v[i];
+        if (v->line) continue;
+        if (!v->key->def) {
+            add_error(pc, map, "key '%s': required in %s (%s)", v->key->name, where, v->key->doc);
+            continue;
+        }
+        if (default_value(v->key, v) != MD_OK) add_error(pc, map, "key '%s': bad default (bug)", v->key->name);
+    }
+    return pc->n_errors == errors_before ? MD_OK : MD_ERR;
+}
+
+static yaml_node_t *map_get(parse_ctx *pc, yaml_node_t *map, const char *name)
+{
+    if (!map || map->type != YAML_MAPPING_NODE) return NULL;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++)
+        if (strcmp(node_text(node_at(pc, pr->key)), name) == 0) return node_at(pc, pr->value);
+    return NULL;
+}
+
+static void kinds_list(char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const md_kind *const *k = md_kinds(); *k && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "|" : "", (*k)->name);
+}
+
+static void parse_experiment(parse_ctx *pc, yaml_node_t *n, md_exp_spec *e, int index)
+{
+    char where[64];
+    snprintf(where, sizeof where, "experiments[%d]", index);
+    e->line = (int)n->start_mark.line + 1;
+    e->col = (int)n->start_mark.column + 1;
+    if (n->type != YAML_MAPPING_NODE) {
+        add_error(pc, n, "%s: expected a map with a 'kind' key, got %s", where, node_kind_name(n));
+        return;
+    }
+    yaml_node_t *kn = map_get(pc, n, "kind");
+    if (!kn) {
+        add_error(pc, n, "key 'kind': required in %s", where);
+        return;
+    }
+    e->impl = md_kind_find(node_text(kn));
+    if (!e->impl) {
+        char kinds[256], got[256];
+        kinds_list(kinds, sizeof kinds);
+        describe(kn, got, sizeof got);
+        add_error(pc, kn, "key 'kind': expected one of %s, got %s", kinds, got);
+        return;
+    }
+    const md_key *schemas[] = {MD_EXP_COMMON_KEYS, e->impl->keys, NULL};
+    snprintf(where, sizeof where, "experiments[%d] (kind %s)", index, e->impl->name);
+    parse_mapping(pc, n, schemas, NULL, where, &e->params);
+    e->kind = xstrdup(e->impl->name);
+    const char *name = md_params_str(&e->params, "name");
+    e->name = xstrdup(name[0] ? name : e->impl->name);
+    md_value *nv = (md_value *)md_params_find(&e->params, "name");
+    if (nv && e->name && !name[0]) {
+        free(nv->s);
+        nv->s = xstrdup(e->name);
+    }
+}
+
+/* Default output: <job dir>/<job file stem>.h5. */
+static void default_output(md_job *job, md_params *top)
+{
+    md_value *v = (md_value *)md_params_find(top, "output");
+    if (!v) return;
+    if (v->s && v->s[0]) {
+        char *p = resolve_path(job->dir, v->s);
+        free(v->s);
+        v->s = p;
+        return;
+    }
+    const char *base = strrchr(job->source, '/');
+    base = base ? base + 1 : job->source;
+    char stem[256];
+    snprintf(stem, sizeof stem, "%s", base);
+    char *dot = strrchr(stem, '.');
+    if (dot && dot != stem) *dot = '\0';
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.h5", job->dir, stem);
+    free(v->s);
+    v->s = xstrdup(path);
+}
+
+int md_job_parse_string(const char *text, const char *source, const char *base_dir, int check_paths,
+                        md_job **out, md_error *err)
+{
+    *out = NULL;
+    md_error_clear(err);
+    md_error local;
+    if (!err) err = &local;
+    md_error_clear(err);
+    parse_ctx pc = {.source = source, .check_paths = check_paths, .err = err};
+    md_job *job = calloc(1, sizeof *job);
+    yaml_parser_t parser;
+    int have_doc = 0;
+    if (!job || !yaml_parser_initialize(&parser)) {
+        free(job);
+        return md_error_set(err, "%s: out of memory", source);
+    }
+    job->source = xstrdup(source);
+    char cwd[PATH_MAX];
+    job->dir = resolve_path(getcwd(cwd, sizeof cwd) ? cwd : ".", base_dir ? base_dir : ".");
+    pc.dir = job->dir;
+
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+    if (!yaml_parser_load(&parser, &pc.doc)) {
+        md_error_set(err, "%s:%d:%d: YAML syntax error: %s %s", source, (int)parser.problem_mark.line + 1,
+                     (int)parser.problem_mark.column + 1, parser.problem ? parser.problem : "",
+                     parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        goto fail;
+    }
+    yaml_parser_delete(&parser);
+    have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&pc.doc);
+    if (!root) {
+        md_error_set(err, "%s:1:1: the job file is empty (expected a map with 'experiments')", source);
+        goto fail;
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        add_error(&pc, root, "top level: expected a map, got %s", node_kind_name(root));
+        goto fail;
+    }
+    static const char *const structural[] = {"runtime", "experiments", NULL};
+    const md_key *top_schemas[] = {MD_JOB_TOP_KEYS, NULL};
+    const md_key *rt_schemas[] = {MD_JOB_RUNTIME_KEYS, NULL};
+    parse_mapping(&pc, root, top_schemas, structural, "the top level", &job->top);
+    parse_mapping(&pc, map_get(&pc, root, "runtime"), rt_schemas, NULL, "runtime", &job->runtime);
+    default_output(job, &job->top);
+
+    yaml_node_t *exps = map_get(&pc, root, "experiments");
+    if (!exps || exps->type != YAML_SEQUENCE_NODE) {
+        add_error(&pc, exps ? exps : root, "key 'experiments': expected a list of experiments, got %s",
+                  exps ? node_kind_name(exps) : "nothing");
+        goto fail;
+    }
+    int n = (int)(exps->data.sequence.items.top - exps->data.sequence.items.start);
+    job->exps = calloc((size_t)(n ? n : 1), sizeof *job->exps);
+    if (!job->exps) goto fail;
+    job->n_exps = n;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *en = node_at(&pc, exps->data.sequence.items.start[i]);
+        parse_experiment(&pc, en, &job->exps[i], i);
+        for (int j = 0; j < i; j++)
+            if (job->exps[i].name && job->exps[j].name && strcmp(job->exps[i].name, job->exps[j].name) == 0)
+                add_error(&pc, en, "key 'name': experiment name '%s' already used at line %d (set distinct names)",
+                          job->exps[i].name, job->exps[j].line);
+    }
+    if (n == 0) add_error(&pc, exps, "key 'experiments': the list is empty");
+    if (pc.n_errors) goto fail;
+    yaml_document_delete(&pc.doc);
+    *out = job;
+    return MD_OK;
+
+fail:
+    if (have_doc) yaml_document_delete(&pc.doc);
+    md_job_free(job);
+    return MD_ERR;
+}
+
+int md_job_parse_file(const char *path, md_job **out, md_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return md_error_set(err, "%s: cannot open job file: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *t = realloc(text, cap);
+            if (!t) {
+                free(text);
+                fclose(f);
+                return md_error_set(err, "%s: out of memory", path);
+            }
+            text = t;
+        }
+        size_t got = fread(text + len, 1, 4096, f);
+        len += got;
+        if (got < 4096) break;
+    }
+    fclose(f);
+    text[len] = '\0';
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0'; else snprintf(dir, sizeof dir, ".");
+    if (slash == dir) snprintf(dir, sizeof dir, "/");
+    int rc = md_job_parse_string(text, path, dir, 1, out, err);
+    free(text);
+    return rc;
+}
+
+int md_job_validate(const md_job *job, md_error *err)
+{
+    md_error_clear(err);
+    int bad = 0;
+    for (int i = 0; i < job->n_exps; i++) {
+        const md_exp_spec *e = &job->exps[i];
+        if (!e->impl->validate) continue;
+        md_kind_ctx ctx = {.job = job, .exp = e, .exp_index = i};
+        md_error one;
+        md_error_clear(&one);
+        if (e->impl->validate(&ctx, &one) == MD_OK) continue;
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", one.msg);
+        bad = 1;
+    }
+    return bad ? MD_ERR : MD_OK;
+}
+
+const char *md_job_output(const md_job *job)
+{
+    return md_params_str(&job->top, "output");
+}
+
+void md_job_free(md_job *job)
+{
+    if (!job) return;
+    for (int i = 0; i < job->n_exps; i++) {
+        free(job->exps[i].kind);
+        free(job->exps[i].name);
+        md_params_free(&job->exps[i].params);
+    }
+    free(job->exps);
+    md_params_free(&job->top);
+    md_params_free(&job->runtime);
+    free(job->source);
+    free(job->dir);
+    free(job);
+}
+
+/* ---- serialisation ---------------------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = 1; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* A YAML double-quoted scalar. */
+static void sb_quoted(sbuf *b, const char *s)
+{
+    sb_printf(b, "\"");
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') sb_printf(b, "\\%c", *c);
+        else if (*c == '\n') sb_printf(b, "\\n");
+        else if (*c == '\t') sb_printf(b, "\\t");
+        else if (*c < 0x20 || *c == 0x7f) sb_printf(b, "\\x%02x", *c);
+        else sb_printf(b, "%c", *c);
+    }
+    sb_printf(b, "\"");
+}
+
+static void emit_params(sbuf *b, const md_params *p, const char *indent, const char *first_indent,
+                        const char *skip)
+{
+    int first = 1;
+    for (int i = 0; i < p->n; i++) {
+        const md_value *v = &p->v[i];
+        if (skip && strcmp(skip, v->key->name) == 0) continue;
+        sb_printf(b, "%s%s: ", first ? first_indent : indent, v->key->name);
+        first = 0;
+        switch (v->key->type) {
+        case MD_KEY_INT: sb_printf(b, "%lld\n", (long long)v->i); break;
+        case MD_KEY_FLOAT: sb_printf(b, "%.17g\n", v->f); break;
+        case MD_KEY_BOOL: sb_printf(b, "%s\n", v->i ? "true" : "false"); break;
+        case MD_KEY_STRLIST:
+            sb_printf(b, "[");
+            for (int j = 0; j < v->n; j++) {
+                if (j) sb_printf(b, ", ");
+                sb_quoted(b, v->list[j]);
+            }
+            sb_printf(b, "]\n");
+            break;
+        case MD_KEY_MAP:
+            if (!v->n) { sb_printf(b, "{}\n"); break; }
+            sb_printf(b, "\n");
+            for (int j = 0; j < v->n; j++) {
+                sb_printf(b, "%s  ", indent);
+                sb_quoted(b, v->list[j]);
+                sb_printf(b, ": ");
+                sb_quoted(b, v->vals[j]);
+                sb_printf(b, "\n");
+            }
+            break;
+        default: sb_quoted(b, v->s ? v->s : ""); sb_printf(b, "\n"); break;
+        }
+    }
+}
+
+char *md_job_to_yaml(const md_job *job, int flags)
+{
+    sbuf b = {0};
+    sb_printf(&b, "# resolved mechdiff job (every key, defaults filled in)\n");
+    emit_params(&b, &job->top, "", "", (flags & MD_JOB_YAML_IDENTITY) ? "output" : NULL);
+    if (!(flags & MD_JOB_YAML_IDENTITY)) {
+        sb_printf(&b, "runtime:\n");
+        emit_params(&b, &job->runtime, "  ", "  ", NULL);
+    }
+    sb_printf(&b, "experiments:\n");
+    for (int i = 0; i < job->n_exps; i++) emit_params(&b, &job->exps[i].params, "    ", "  - ", NULL);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}

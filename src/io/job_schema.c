@@ -1,0 +1,112 @@
+/* job_schema.c — resolved key values (md_params) and the schema table
+ * printer (see include/mechdiff/schema.h). */
+#include "mechdiff/schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const md_value *md_params_find(const md_params *p, const char *name)
+{
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->v[i].key->name, name) == 0) return &p->v[i];
+    return NULL;
+}
+
+int64_t md_params_int(const md_params *p, const char *name)
+{
+    const md_value *v = md_params_find(p, name);
+    return v ? v->i : 0;
+}
+
+double md_params_float(const md_params *p, const char *name)
+{
+    const md_value *v = md_params_find(p, name);
+    return v ? v->f : 0.0;
+}
+
+int md_params_bool(const md_params *p, const char *name)
+{
+    const md_value *v = md_params_find(p, name);
+    return v ? (int)v->i : 0;
+}
+
+const char *md_params_str(const md_params *p, const char *name)
+{
+    const md_value *v = md_params_find(p, name);
+    return v && v->s ? v->s : "";
+}
+
+int md_params_count(const md_params *p, const char *name)
+{
+    const md_value *v = md_params_find(p, name);
+    return v ? v->n : 0;
+}
+
+const char *md_params_item(const md_params *p, const char *name, int i)
+{
+    const md_value *v = md_params_find(p, name);
+    return v && i >= 0 && i < v->n ? v->list[i] : NULL;
+}
+
+const char *md_params_map_val(const md_params *p, const char *name, int i)
+{
+    const md_value *v = md_params_find(p, name);
+    return v && v->vals && i >= 0 && i < v->n ? v->vals[i] : NULL;
+}
+
+const char *md_params_map_get(const md_params *p, const char *name, const char *k)
+{
+    const md_value *v = md_params_find(p, name);
+    if (!v || !v->vals) return NULL;
+    for (int i = 0; i < v->n; i++)
+        if (strcmp(v->list[i], k) == 0) return v->vals[i];
+    return NULL;
+}
+
+void md_params_free(md_params *p)
+{
+    if (!p || !p->v) return;
+    for (int i = 0; i < p->n; i++) {
+        md_value *v = &p->v[i];
+        free(v->s);
+        for (int j = 0; j < v->n; j++) {
+            free(v->list[j]);
+            if (v->vals) free(v->vals[j]);
+        }
+        free(v->list);
+        free(v->vals);
+    }
+    free(p->v);
+    p->v = NULL;
+    p->n = 0;
+}
+
+const char *md_key_type_name(md_key_type t)
+{
+    switch (t) {
+    case MD_KEY_INT: return "int";
+    case MD_KEY_FLOAT: return "float";
+    case MD_KEY_BOOL: return "bool";
+    case MD_KEY_STRING: return "string";
+    case MD_KEY_STRLIST: return "list of strings";
+    case MD_KEY_MAP: return "map";
+    case MD_KEY_FILE: return "file";
+    case MD_KEY_DIR: return "folder";
+    }
+    return "?";
+}
+
+void md_schema_print(const md_key *keys, const char *title, void *file)
+{
+    FILE *f = file;
+    fprintf(f, "### %s\n\n| key | type | default | description |\n|---|---|---|---|\n", title);
+    for (const md_key *k = keys; k->name; k++) {
+        fprintf(f, "| `%s` | %s | `%s` | %s", k->name, md_key_type_name(k->type),
+                k->def ? k->def : "(required)", k->doc ? k->doc : "");
+        if (k->allowed) fprintf(f, " One of: `%s`.", k->allowed);
+        if (k->min < k->max) fprintf(f, " Range [%g, %g].", k->min, k->max);
+        fprintf(f, " |\n");
+    }
+    fprintf(f, "\n");
+}
