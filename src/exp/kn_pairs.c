@@ -4,8 +4,8 @@
  *            (examples drawn and shuffled with shot_seed, half true, half
  *            false, excluded from the pairs) + "<statement>" + suffix;
  *   pair   = a TRUE and a FALSE statement with the same token template:
- *            same number of tokens, same last word, tokens differing in one
- *            contiguous span (the subject). No filter on model correctness. */
+ *            same number of tokens, same last word; the tokens that differ
+ *            span the subject. No filter on model correctness. */
 #include "mechdiff/knowledge.h"
 
 #include <ctype.h>
@@ -48,8 +48,10 @@ static void last_word(const char *s, char *out, size_t cap)
     out[len] = '\0';
 }
 
-/* 1 when a and b (same length n) differ in exactly one contiguous span. */
-static int one_span(const int *a, const int *b, int n, int *first, int *last)
+/* 1 when a and b (same length n) differ at all; [first, last] is the span
+ * that holds every difference (the subject; equal tokens inside it are
+ * allowed: "Lima" and "Rome" may share a middle piece). */
+static int diff_span(const int *a, const int *b, int n, int *first, int *last)
 {
     int f = -1, l = -1;
     for (int i = 0; i < n; i++)
@@ -58,8 +60,6 @@ static int one_span(const int *a, const int *b, int n, int *first, int *last)
             l = i;
         }
     if (f < 0) return 0;
-    for (int i = f; i <= l; i++)
-        if (a[i] == b[i]) return 0;
     *first = f;
     *last = l;
     return 1;
@@ -156,7 +156,7 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
         for (int f = 0; f < csv->n_rows && partner < 0; f++) {
             if (ds->labels[f] || used[f] || tlen[f] != tlen[t]) continue;
             last_word(ds->statements[f], wf, sizeof wf);
-            if (strcmp(wt, wf) == 0 && one_span(tmpl[t], tmpl[f], (int)tlen[t], &f0, &l0)) partner = f;
+            if (strcmp(wt, wf) == 0 && diff_span(tmpl[t], tmpl[f], (int)tlen[t], &f0, &l0)) partner = f;
         }
         if (partner < 0) {
             ds->dropped_no_partner++;
@@ -174,7 +174,7 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
             free(p->false_ids);
             goto fail;
         }
-        if (nt != nf || !one_span(p->true_ids, p->false_ids, (int)nt, &p->diff_first, &p->diff_last)) {
+        if (nt != nf || !diff_span(p->true_ids, p->false_ids, (int)nt, &p->diff_first, &p->diff_last)) {
             free(p->true_ids);
             free(p->false_ids);
             p->true_ids = p->false_ids = NULL;
