@@ -699,7 +699,8 @@ static int load_config(md_tokenizer *t, const char *dir, int *add_bos, md_error 
     if (!f) { free(path); return MD_OK; } /* optional */
     fclose(f);
     json_error_t je;
-    json_t *cfg = json_load_file(path, 0, &je);
+    /* INT_AS_REAL: real configs hold model_max_length = 1e30 as an integer. */
+    json_t *cfg = json_load_file(path, JSON_DECODE_INT_AS_REAL, &je);
     int rc = MD_ERR;
     if (!cfg) {
         md_error_set(err, "%s: invalid JSON at line %d: %s; fix or remove the file", path, je.line, je.text);

@@ -216,7 +216,9 @@ static void test_errors(void)
                "\"abab\": 3}, \"merges\": [[\"a\", \"b\"], \"ab ab\"]}}");
     write_file(d, "tokenizer_config.json", "{\"bos_token\": \"<nope>\"}");
     expect_load_error(d, "tokenizer_config.json", "<nope>");
-    write_file(d, "tokenizer_config.json", "{\"chat_template\": \"<|user|> <|assistant|>\"}");
+    /* Real configs carry model_max_length = 1e30 as a JSON integer. */
+    write_file(d, "tokenizer_config.json", "{\"model_max_length\": 1000000000000000019884624838656, "
+               "\"chat_template\": \"<|user|> <|assistant|>\"}");
     md_tokenizer *tok = NULL;
     md_error err = {{0}};
     CHECK_MSG(md_tokenizer_load(&tok, d, &err) == MD_OK, "%s", err.msg);
