@@ -6,10 +6,12 @@
 
 extern const md_kind md_kind_selftest; /* src/exp/selftest.c */
 extern const md_kind md_kind_knowledge; /* src/exp/knowledge.c */
+extern const md_kind md_kind_confidence; /* src/exp/confidence.c */
 
 static const md_kind *const KINDS[] = {
     &md_kind_selftest,
     &md_kind_knowledge,
+    &md_kind_confidence,
     NULL,
 };
 

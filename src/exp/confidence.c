@@ -1,0 +1,805 @@
+/* confidence.c — the `confidence` kind: entropy neurons (METHODS.md
+ * "Confidence") per model, their overlap across models, and (beyond the
+ * study) what they do on a prompt set.
+ *
+ * Stage 0, unit = (role, block of `neuron_block` last-layer neurons): the
+ *   neurons' norm and LogitVar (src/exp/entropy.c). Reads only the last
+ *   layer's down_proj, model.norm and W_U straight from the mmap'd checkpoint
+ *   (no model is loaded; W_U is streamed in `wu_block`-row blocks).
+ * finish 0: selection per role (norm > percentile, then top_k smallest
+ *   LogitVar) -> blob.
+ * Stage 1 (plan puts the selection and every pair's comparison); when
+ *   `prompts` names a dataset, unit = (role, batch of `prompt_batch` prompts):
+ *   one forward per batch reading mlp_post of the last layer at the last
+ *   token (the entropy neurons' activations) and the next-token entropy.
+ * finish 1: mean activation of each entropy neuron over the prompts -> blob.
+ * Stage 2, same units: mean-ablation of each entropy neuron in turn at the
+ *   last token (mlp_post REPLACE with the clean row where that one neuron is
+ *   set to its mean), next-token entropy again. The last layer's MLP only
+ *   acts on its own position, so the ablated run is a partial forward of the
+ *   last layer at the last position from the clean run's residual and cache.
+ * Units depend on the job only, never on the number of ranks.
+ *
+ * Output (/<name>/...):
+ *   <role>/norm [neuron]               f64  ||W_down[:, i]||
+ *   <role>/logitvar [neuron]           f64  unbiased var over vocab of cos(w_i, Uc[v])
+ *   <role>/selected [rank]             i32  entropy neurons, ascending LogitVar (-1 = fewer qualified)
+ *   <role>/norm_threshold [1]          f64  the percentile of the norms
+ *   pairs/<a>__<b>/overlap [1]         i32  |A ∩ B|
+ *   pairs/<a>__<b>/iou [1]             f64
+ *   pairs/<a>__<b>/d_norm, d_logitvar [neuron]  f64  b - a
+ *   prompts [prompt]                   str  (when `prompts` is set)
+ *   <role>/activation [prompt, rank]   f32  mlp_post of the entropy neuron, last token
+ *   <role>/entropy [prompt]            f64  next-token entropy (nats)
+ *   <role>/act_mean [rank]             f64  mean activation over the prompts
+ *   <role>/entropy_ablated [prompt, rank] f64  entropy with that neuron mean-ablated */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/csv.h"
+#include "mechdiff/entropy.h"
+#include "mechdiff/experiment.h"
+#include "mechdiff/forward.h"
+#include "mechdiff/hf_config.h"
+#include "mechdiff/model.h"
+
+#define CONF_MAX_ROLES 16
+
+static const md_key CONFIDENCE_KEYS[] = {
+    {.name = "models", .type = MD_KEY_STRLIST, .def = "",
+     .doc = "Roles analysed (empty = every role in `models`); every pair of them is compared."},
+    {.name = "percentile", .type = MD_KEY_FLOAT, .def = "75", .min = 0, .max = 100,
+     .doc = "Norm filter: keep neurons whose ||w_out|| is strictly above this percentile (linear interpolation, as numpy)."},
+    {.name = "top_k", .type = MD_KEY_INT, .def = "10", .min = 1, .max = 4096,
+     .doc = "Entropy neurons per model: the top_k smallest LogitVar among the kept neurons."},
+    {.name = "neuron_block", .type = MD_KEY_INT, .def = "1024", .min = 1, .max = 1e7,
+     .doc = "Neurons per work unit of the static stage (each unit streams W_U once)."},
+    {.name = "wu_block", .type = MD_KEY_INT, .def = "1024", .min = 1, .max = 1e7,
+     .doc = "Rows of W_U converted to fp32 at a time (memory: wu_block x d_model floats)."},
+    {.name = "prompts", .type = MD_KEY_STRING, .def = "",
+     .doc = "Dataset (top-level `datasets` name) whose prompts measure activations, entropy and mean-ablation; empty = static analysis only."},
+    {.name = "prompt_column", .type = MD_KEY_STRING, .def = "statement", .doc = "CSV column holding the prompts."},
+    {.name = "max_prompts", .type = MD_KEY_INT, .def = "64", .min = 0, .max = 1e7,
+     .doc = "First N rows of the prompt dataset (0 = all)."},
+    {.name = "prompt_batch", .type = MD_KEY_INT, .def = "8", .min = 1, .max = 4096,
+     .doc = "Prompts per work unit of the behavioural stages."},
+    {0}};
+
+/* ---- roles ------------------------------------------------------------- */
+
+static int n_roles(const md_kind_ctx *ctx)
+{
+    int n = md_params_count(&ctx->exp->params, "models");
+    return n > 0 ? n : md_params_count(&ctx->job->top, "models");
+}
+
+static const char *role_name(const md_kind_ctx *ctx, int r)
+{
+    return md_params_count(&ctx->exp->params, "models") > 0 ? md_params_item(&ctx->exp->params, "models", r)
+                                                              : md_params_item(&ctx->job->top, "models", r);
+}
+
+static const char *role_dir(const md_kind_ctx *ctx, int r)
+{
+    return md_params_map_get(&ctx->job->top, "models", role_name(ctx, r));
+}
+
+static int64_t n_blocks(int d_ff, int64_t nb)
+{
+    return (d_ff + nb - 1) / nb;
+}
+
+/* ---- prompts ----------------------------------------------------------- */
+
+/* The prompt texts (first max_prompts rows of the column). *out is a malloc'd
+ * array of pointers into *csv (caller frees the array and the csv). */
+static int load_prompts(const md_kind_ctx *ctx, md_csv **csv, const char ***out, int *n, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    const char *ds = md_params_str(p, "prompts");
+    const char *path = md_params_map_get(&ctx->job->top, "datasets", ds);
+    *csv = NULL;
+    *out = NULL;
+    *n = 0;
+    if (!path) return md_error_set(err, "confidence: prompts '%s' is not in the job's datasets", ds);
+    if (md_csv_read(csv, path, err) != MD_OK) return MD_ERR;
+    int col = md_csv_column(*csv, md_params_str(p, "prompt_column"), err);
+    if (col < 0) goto fail;
+    int64_t mx = md_params_int(p, "max_prompts");
+    int np = (*csv)->n_rows;
+    if (mx > 0 && mx < np) np = (int)mx;
+    if (np < 1) {
+        md_error_set(err, "confidence: %s has no prompts", path);
+        goto fail;
+    }
+    *out = malloc((size_t)np * sizeof **out);
+    if (!*out) {
+        md_error_set(err, "confidence: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < np; i++) (*out)[i] = md_csv_cell(*csv, i, col);
+    *n = np;
+    return MD_OK;
+fail:
+    md_csv_free(*csv);
+    *csv = NULL;
+    return MD_ERR;
+}
+
+static int n_prompts(const md_kind_ctx *ctx, int *n, md_error *err)
+{
+    md_csv *csv = NULL;
+    const char **pr = NULL;
+    if (load_prompts(ctx, &csv, &pr, n, err) != MD_OK) return MD_ERR;
+    free(pr);
+    md_csv_free(csv);
+    return MD_OK;
+}
+
+static int has_prompts(const md_kind_ctx *ctx)
+{
+    return md_params_str(&ctx->exp->params, "prompts")[0] != '\0';
+}
+
+/* ---- blobs --------------------------------------------------------------
+ * Stage 1 input: header, then int32 selected[R][k], then per role
+ * double norm[d_ff], logitvar[d_ff]. Stage 2 input: the same, then double
+ * act_mean[R][k]. */
+typedef struct conf_hdr {
+    int32_t n_roles, k;
+    int32_t d_ff[CONF_MAX_ROLES];
+    int32_t n_sel[CONF_MAX_ROLES];
+    double threshold[CONF_MAX_ROLES];
+} conf_hdr;
+
+typedef struct conf_view { /* pointers into a blob (not owned) */
+    const conf_hdr *h;
+    const int32_t *sel;           /* [R][k] */
+    const double *norm[CONF_MAX_ROLES], *lv[CONF_MAX_ROLES];
+    const double *act_mean;       /* [R][k] or NULL */
+} conf_view;
+
+static size_t blob1_size(const conf_hdr *h)
+{
+    size_t s = sizeof *h + (size_t)h->n_roles * h->k * sizeof(int32_t);
+    s = (s + 7) / 8 * 8;
+    for (int r = 0; r < h->n_roles; r++) s += 2 * (size_t)h->d_ff[r] * sizeof(double);
+    return s;
+}
+
+static int view_blob(const md_blob *b, int with_means, conf_view *v, md_error *err)
+{
+    memset(v, 0, sizeof *v);
+    if (b->size < sizeof(conf_hdr)) return md_error_set(err, "confidence: stage input too small");
+    v->h = b->data;
+    if (v->h->n_roles < 1 || v->h->n_roles > CONF_MAX_ROLES) return md_error_set(err, "confidence: bad stage input");
+    size_t need = blob1_size(v->h) + (with_means ? (size_t)v->h->n_roles * v->h->k * sizeof(double) : 0);
+    if (b->size != need) return md_error_set(err, "confidence: stage input has %zu bytes, expected %zu", b->size, need);
+    const char *p = (const char *)b->data + sizeof(conf_hdr);
+    v->sel = (const int32_t *)p;
+    size_t off = sizeof(conf_hdr) + (size_t)v->h->n_roles * v->h->k * sizeof(int32_t);
+    off = (off + 7) / 8 * 8;
+    for (int r = 0; r < v->h->n_roles; r++) {
+        v->norm[r] = (const double *)((const char *)b->data + off);
+        off += (size_t)v->h->d_ff[r] * sizeof(double);
+        v->lv[r] = (const double *)((const char *)b->data + off);
+        off += (size_t)v->h->d_ff[r] * sizeof(double);
+    }
+    if (with_means) v->act_mean = (const double *)((const char *)b->data + off);
+    return MD_OK;
+}
+
+/* ---- validate / plan ---------------------------------------------------- */
+
+static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
+{
+    const char *src = ctx->job->source;
+    int R = n_roles(ctx);
+    if (R < 1) return md_error_set(err, "%s:%d:%d: confidence: no models", src, ctx->exp->line, ctx->exp->col);
+    if (R > CONF_MAX_ROLES)
+        return md_error_set(err, "%s:%d:%d: confidence: at most %d models", src, ctx->exp->line, ctx->exp->col,
+                            CONF_MAX_ROLES);
+    for (int r = 0; r < R; r++)
+        if (!role_dir(ctx, r))
+            return md_error_set(err, "%s:%d:%d: confidence: model '%s' is not in the job's models", src,
+                                ctx->exp->line, ctx->exp->col, role_name(ctx, r));
+    if (has_prompts(ctx)) {
+        int n;
+        if (n_prompts(ctx, &n, err) != MD_OK)
+            return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
+    }
+    return MD_OK;
+}
+
+static int role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
+{
+    if (md_config_load_dir(cfg, role_dir(ctx, r), err) != MD_OK)
+        return md_error_prefix(err, "confidence: model '%s'", role_name(ctx, r));
+    return MD_OK;
+}
+
+static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    int64_t nb = md_params_int(p, "neuron_block"), units = 0;
+    char path[MD_PATH_MAX], roles[1024] = "";
+    for (int r = 0; r < n_roles(ctx); r++) {
+        md_config cfg;
+        if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
+        const char *role = role_name(ctx, r);
+        snprintf(path, sizeof path, "%s/norm", role);
+        md_dset_decl norm = {.type = MD_H5_F64, .rank = 1, .dims = {cfg.d_ff}, .dim_names = {"neuron"},
+                             .units = "1", .description = "||w_out||: L2 norm of the neuron's column of the last layer's down_proj"};
+        snprintf(norm.path, sizeof norm.path, "%s/norm", role);
+        md_dset_decl lv = norm;
+        snprintf(lv.path, sizeof lv.path, "%s/logitvar", role);
+        lv.description = "LogitVar: unbiased variance over the vocabulary of cos(w_out, W_U[v]) with W_U "
+                         "gain-folded and centred over the vocabulary";
+        if (md_plan_dataset(plan, &norm, err) != MD_OK || md_plan_dataset(plan, &lv, err) != MD_OK) return MD_ERR;
+        for (int64_t b = 0; b < n_blocks(cfg.d_ff, nb); b++, units++) {
+            int64_t n = (b + 1) * nb <= cfg.d_ff ? nb : cfg.d_ff - b * nb;
+            md_plan_cost(plan, units, (double)n);
+        }
+        if (strlen(roles) + strlen(role) + 2 < sizeof roles) {
+            if (r) strcat(roles, ",");
+            strcat(roles, role);
+        }
+    }
+    char num[64];
+    snprintf(num, sizeof num, "%g", md_params_float(p, "percentile"));
+    if (md_plan_attr(plan, "", "roles", roles, err) != MD_OK || md_plan_attr(plan, "", "percentile", num, err) != MD_OK)
+        return MD_ERR;
+    snprintf(num, sizeof num, "%lld", (long long)md_params_int(p, "top_k"));
+    if (md_plan_attr(plan, "", "top_k", num, err) != MD_OK) return MD_ERR;
+    if (md_plan_attr(plan, "", "percentile_method",
+                     "linear interpolation between order statistics (numpy default); norm strictly above", err) != MD_OK)
+        return MD_ERR;
+    return md_plan_units(plan, units, err);
+}
+
+static int64_t n_batches(const md_kind_ctx *ctx, int np)
+{
+    int64_t b = md_params_int(&ctx->exp->params, "prompt_batch");
+    return (np + b - 1) / b;
+}
+
+static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan, md_error *err)
+{
+    int R = v->h->n_roles, k = v->h->k;
+    char path[MD_PATH_MAX];
+    double *dn = NULL, *dl = NULL;
+    int rc = MD_ERR;
+    for (int a = 0; a < R; a++)
+        for (int b = a + 1; b < R; b++) {
+            const char *ra = role_name(ctx, a), *rb = role_name(ctx, b);
+            int64_t one = 1, zero = 0;
+            double iou;
+            int32_t ov = md_entropy_overlap(v->sel + a * k, k, v->sel + b * k, k, &iou);
+            md_dset_decl d_ov = {.type = MD_H5_I32, .rank = 1, .dims = {1}, .dim_names = {"one"}, .units = "neurons",
+                                 .description = "|A ∩ B|: entropy neurons shared by the two models"};
+            snprintf(d_ov.path, sizeof d_ov.path, "pairs/%s__%s/overlap", ra, rb);
+            md_dset_decl d_iou = {.type = MD_H5_F64, .rank = 1, .dims = {1}, .dim_names = {"one"}, .units = "1",
+                                  .description = "|A ∩ B| / |A ∪ B| of the entropy-neuron sets"};
+            snprintf(d_iou.path, sizeof d_iou.path, "pairs/%s__%s/iou", ra, rb);
+            if (md_plan_dataset(plan, &d_ov, err) != MD_OK || md_plan_dataset(plan, &d_iou, err) != MD_OK ||
+                md_plan_put(plan, d_ov.path, &zero, &one, &ov, sizeof ov, err) != MD_OK ||
+                md_plan_put(plan, d_iou.path, &zero, &one, &iou, sizeof iou, err) != MD_OK ||
+                md_plan_attr(plan, d_ov.path, "a", ra, err) != MD_OK || md_plan_attr(plan, d_ov.path, "b", rb, err) != MD_OK)
+                goto done;
+            if (v->h->d_ff[a] != v->h->d_ff[b]) continue; /* different widths: no per-neuron change */
+            int64_t n = v->h->d_ff[a];
+            free(dn);
+            free(dl);
+            dn = malloc((size_t)n * sizeof *dn);
+            dl = malloc((size_t)n * sizeof *dl);
+            if (!dn || !dl) {
+                md_error_set(err, "confidence: out of memory");
+                goto done;
+            }
+            for (int64_t i = 0; i < n; i++) {
+                dn[i] = v->norm[b][i] - v->norm[a][i];
+                dl[i] = v->lv[b][i] - v->lv[a][i];
+            }
+            md_dset_decl d_dn = {.type = MD_H5_F64, .rank = 1, .dims = {n}, .dim_names = {"neuron"}, .units = "1",
+                                 .description = "norm(b) - norm(a) per neuron"};
+            snprintf(d_dn.path, sizeof d_dn.path, "pairs/%s__%s/d_norm", ra, rb);
+            md_dset_decl d_dl = d_dn;
+            d_dl.description = "LogitVar(b) - LogitVar(a) per neuron";
+            snprintf(d_dl.path, sizeof d_dl.path, "pairs/%s__%s/d_logitvar", ra, rb);
+            if (md_plan_dataset(plan, &d_dn, err) != MD_OK || md_plan_dataset(plan, &d_dl, err) != MD_OK ||
+                md_plan_put(plan, d_dn.path, &zero, &n, dn, (size_t)n * sizeof *dn, err) != MD_OK ||
+                md_plan_put(plan, d_dl.path, &zero, &n, dl, (size_t)n * sizeof *dl, err) != MD_OK)
+                goto done;
+        }
+    (void)path;
+    rc = MD_OK;
+done:
+    free(dn);
+    free(dl);
+    return rc;
+}
+
+static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *plan, md_error *err)
+{
+    conf_view v;
+    if (view_blob(input, 0, &v, err) != MD_OK) return MD_ERR;
+    int R = v.h->n_roles, k = v.h->k;
+    int64_t zero = 0, one = 1, kk = k;
+    for (int r = 0; r < R; r++) {
+        const char *role = role_name(ctx, r);
+        md_dset_decl sel = {.type = MD_H5_I32, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "neuron index",
+                            .description = "entropy neurons: norm above the percentile, then the smallest LogitVar, "
+                                           "ascending LogitVar (-1: fewer neurons qualified)"};
+        snprintf(sel.path, sizeof sel.path, "%s/selected", role);
+        md_dset_decl thr = {.type = MD_H5_F64, .rank = 1, .dims = {1}, .dim_names = {"one"}, .units = "1",
+                            .description = "the norm percentile (neurons strictly above it are kept)"};
+        snprintf(thr.path, sizeof thr.path, "%s/norm_threshold", role);
+        if (md_plan_dataset(plan, &sel, err) != MD_OK || md_plan_dataset(plan, &thr, err) != MD_OK ||
+            md_plan_put(plan, sel.path, &zero, &kk, v.sel + r * k, (size_t)k * sizeof(int32_t), err) != MD_OK ||
+            md_plan_put(plan, thr.path, &zero, &one, &v.h->threshold[r], sizeof(double), err) != MD_OK)
+            return MD_ERR;
+    }
+    if (plan_pairs(ctx, &v, plan, err) != MD_OK) return MD_ERR;
+    if (!has_prompts(ctx)) return md_plan_units(plan, 1, err); /* one empty unit: nothing to measure */
+
+    md_csv *csv = NULL;
+    const char **pr = NULL;
+    int np = 0, rc = MD_ERR;
+    if (load_prompts(ctx, &csv, &pr, &np, err) != MD_OK) return MD_ERR;
+    md_dset_decl dp = {.path = "prompts", .type = MD_H5_STR, .rank = 1, .dims = {np}, .dim_names = {"prompt"},
+                       .units = "", .description = "prompts of the behavioural measurements (bare text, BOS added)"};
+    size_t bytes = 0;
+    for (int i = 0; i < np; i++) bytes += strlen(pr[i]) + 1;
+    char *all = malloc(bytes ? bytes : 1), *q = all;
+    if (!all) {
+        md_error_set(err, "confidence: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < np; i++) {
+        size_t l = strlen(pr[i]) + 1;
+        memcpy(q, pr[i], l);
+        q += l;
+    }
+    int64_t n64 = np;
+    if (md_plan_dataset(plan, &dp, err) != MD_OK || md_plan_put(plan, "prompts", &zero, &n64, all, bytes, err) != MD_OK)
+        goto done;
+    for (int r = 0; r < R; r++) {
+        const char *role = role_name(ctx, r);
+        md_dset_decl act = {.type = MD_H5_F32, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"},
+                            .units = "activation", .description = "mlp_post of the entropy neuron (selected[rank]) at the last token"};
+        snprintf(act.path, sizeof act.path, "%s/activation", role);
+        md_dset_decl ent = {.type = MD_H5_F64, .rank = 1, .dims = {np}, .dim_names = {"prompt"}, .units = "nats",
+                            .description = "entropy of the next-token distribution at the last token"};
+        snprintf(ent.path, sizeof ent.path, "%s/entropy", role);
+        if (md_plan_dataset(plan, &act, err) != MD_OK || md_plan_dataset(plan, &ent, err) != MD_OK) goto done;
+    }
+    rc = md_plan_units(plan, R * n_batches(ctx, np), err);
+done:
+    free(all);
+    free(pr);
+    md_csv_free(csv);
+    return rc;
+}
+
+static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *plan, md_error *err)
+{
+    conf_view v;
+    int np;
+    if (view_blob(input, 1, &v, err) != MD_OK || n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
+    int R = v.h->n_roles, k = v.h->k;
+    int64_t zero = 0, kk = k;
+    for (int r = 0; r < R; r++) {
+        const char *role = role_name(ctx, r);
+        md_dset_decl mean = {.type = MD_H5_F64, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "activation",
+                             .description = "mean activation of the entropy neuron over the prompts (the ablation value)"};
+        snprintf(mean.path, sizeof mean.path, "%s/act_mean", role);
+        md_dset_decl abl = {.type = MD_H5_F64, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"},
+                            .units = "nats",
+                            .description = "next-token entropy with entropy neuron selected[rank] mean-ablated at the last token"};
+        snprintf(abl.path, sizeof abl.path, "%s/entropy_ablated", role);
+        if (md_plan_dataset(plan, &mean, err) != MD_OK || md_plan_dataset(plan, &abl, err) != MD_OK ||
+            md_plan_put(plan, mean.path, &zero, &kk, v.act_mean + r * k, (size_t)k * sizeof(double), err) != MD_OK)
+            return MD_ERR;
+    }
+    return md_plan_units(plan, R * n_batches(ctx, np), err);
+}
+
+static int confidence_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
+{
+    if (stage == 0) return plan_stage0(ctx, plan, err);
+    if (stage == 1) return plan_stage1(ctx, input, plan, err);
+    return plan_stage2(ctx, input, plan, err);
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+typedef struct conf_role { /* static stage: a role's checkpoint, opened lazily */
+    md_safetensors *st;    /* owned */
+    md_config cfg;
+    double *mean;          /* [d] W_U mean (owned), NULL until computed */
+} conf_role;
+
+typedef struct conf_state {
+    conf_role roles[CONF_MAX_ROLES];
+    md_csv *csv;           /* owned (behavioural stages) */
+    const char **prompts;  /* [n_prompts] into csv (array owned) */
+    int n_prompts;
+} conf_state;
+
+static void confidence_release(void *state)
+{
+    conf_state *s = state;
+    if (!s) return;
+    for (int r = 0; r < CONF_MAX_ROLES; r++) {
+        md_safetensors_close(s->roles[r].st);
+        free(s->roles[r].mean);
+    }
+    free(s->prompts);
+    md_csv_free(s->csv);
+    free(s);
+}
+
+static int confidence_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
+                              md_error *err)
+{
+    (void)w;
+    (void)input;
+    conf_state *s = calloc(1, sizeof *s);
+    if (!s) return md_error_set(err, "confidence: out of memory");
+    if (stage > 0 && has_prompts(ctx) && load_prompts(ctx, &s->csv, &s->prompts, &s->n_prompts, err) != MD_OK) {
+        confidence_release(s);
+        return MD_ERR;
+    }
+    *state = s;
+    return MD_OK;
+}
+
+/* The three tensors of role r's checkpoint (opened on first use). */
+static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src *src, md_error *err)
+{
+    conf_role *cr = &s->roles[r];
+    const char *role = role_name(ctx, r), *dir = role_dir(ctx, r);
+    if (!cr->st) {
+        if (md_config_load_dir(&cr->cfg, dir, err) != MD_OK || md_safetensors_open_dir(&cr->st, dir, err) != MD_OK)
+            return md_error_prefix(err, "confidence: model '%s'", role);
+    }
+    char name[128];
+    snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", cr->cfg.n_layers - 1);
+    const char *head = cr->cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+    const md_tensor_info *wd = md_safetensors_find(cr->st, name), *g = md_safetensors_find(cr->st, "model.norm.weight"),
+                         *wu = md_safetensors_find(cr->st, head);
+    if (!wd || !g || !wu)
+        return md_error_set(err, "confidence: model '%s' (%s) lacks %s", role, dir,
+                            !wd ? name : !g ? "model.norm.weight" : head);
+    if (wd->ndim != 2 || wd->shape[0] != cr->cfg.d_model || wd->shape[1] != cr->cfg.d_ff || wu->ndim != 2 ||
+        wu->shape[1] != cr->cfg.d_model || g->ndim != 1 || g->shape[0] != cr->cfg.d_model)
+        return md_error_set(err, "confidence: model '%s': %s, model.norm.weight or %s has an unexpected shape", role,
+                            name, head);
+    *src = (md_entropy_src){.w_u = wu->data, .w_u_dtype = wu->dtype, .vocab = wu->shape[0], .d = cr->cfg.d_model,
+                            .gain = g->data, .gain_dtype = g->dtype, .w_down = wd->data, .w_down_dtype = wd->dtype,
+                            .d_ff = cr->cfg.d_ff, .drop_pages = 1};
+    return MD_OK;
+}
+
+/* Unit u of stage 0 -> (role, first neuron, count). */
+static int unit_block(const md_kind_ctx *ctx, int64_t unit, int *role, int *n0, int *n, md_error *err)
+{
+    int64_t nb = md_params_int(&ctx->exp->params, "neuron_block");
+    for (int r = 0; r < n_roles(ctx); r++) {
+        md_config cfg;
+        if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
+        int64_t b = n_blocks(cfg.d_ff, nb);
+        if (unit < b) {
+            *role = r;
+            *n0 = (int)(unit * nb);
+            *n = (int)((unit + 1) * nb <= cfg.d_ff ? nb : cfg.d_ff - unit * nb);
+            return MD_OK;
+        }
+        unit -= b;
+    }
+    return md_error_set(err, "confidence: unit out of range");
+}
+
+static int compute_static(const md_kind_ctx *ctx, conf_state *s, int64_t unit, md_result *out, md_error *err)
+{
+    int r, n0, n;
+    md_entropy_src src;
+    if (unit_block(ctx, unit, &r, &n0, &n, err) != MD_OK || role_src(ctx, s, r, &src, err) != MD_OK) return MD_ERR;
+    int wb = (int)md_params_int(&ctx->exp->params, "wu_block");
+    conf_role *cr = &s->roles[r];
+    if (!cr->mean) {
+        cr->mean = malloc((size_t)src.d * sizeof *cr->mean);
+        if (!cr->mean) return md_error_set(err, "confidence: out of memory");
+        if (md_entropy_wu_mean(&src, wb, cr->mean, err) != MD_OK) {
+            free(cr->mean);
+            cr->mean = NULL;
+            return MD_ERR;
+        }
+    }
+    double *norm = malloc((size_t)n * sizeof *norm), *lv = malloc((size_t)n * sizeof *lv);
+    int rc = MD_ERR;
+    char path[MD_PATH_MAX];
+    int64_t off = n0, cnt = n;
+    if (!norm || !lv) {
+        md_error_set(err, "confidence: out of memory");
+        goto done;
+    }
+    if (md_entropy_neurons(&src, cr->mean, n0, n0 + n, wb, norm, lv, err) != MD_OK) goto done;
+    snprintf(path, sizeof path, "%s/norm", role_name(ctx, r));
+    if (md_result_put(out, path, 1, &off, &cnt, norm, (size_t)n * sizeof *norm, err) != MD_OK) goto done;
+    snprintf(path, sizeof path, "%s/logitvar", role_name(ctx, r));
+    if (md_result_put(out, path, 1, &off, &cnt, lv, (size_t)n * sizeof *lv, err) != MD_OK) goto done;
+    rc = MD_OK;
+done:
+    free(norm);
+    free(lv);
+    return rc;
+}
+
+/* One batch of prompts through role's model: tokenised with BOS, left-padded
+ * to the longest. Clean run: mlp_post and resid_pre of the last layer at the
+ * last token, next-token entropy. stage 2: then one partial forward of the
+ * last layer at the last token per entropy neuron, with that neuron's
+ * mlp_post set to its mean. */
+static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, int stage, const conf_view *v,
+                         int64_t unit, md_result *out, md_error *err)
+{
+    int k = v->h->k;
+    int64_t nbat = n_batches(ctx, s->n_prompts), pb = md_params_int(&ctx->exp->params, "prompt_batch");
+    int r = (int)(unit / nbat);
+    int64_t p0 = (unit % nbat) * pb;
+    int S = (int)(p0 + pb <= s->n_prompts ? pb : s->n_prompts - p0);
+    const char *role = role_name(ctx, r);
+    md_model *m = NULL;
+    if (md_worker_model(w, role, &m, err) != MD_OK) return MD_ERR;
+    if (!m->tok) return md_error_set(err, "confidence: model '%s' has no tokenizer", role);
+    const md_config *c = &m->cfg;
+    int L = c->n_layers - 1, d = c->d_model, ff = c->d_ff, V = c->vocab_size;
+    int **ids = calloc((size_t)S, sizeof *ids);
+    size_t *len = calloc((size_t)S, sizeof *len);
+    int *tokens = NULL, *pad = calloc((size_t)S, sizeof *pad);
+    float *post = NULL, *rpre = NULL, *logits = NULL, *vec = NULL, *act = NULL;
+    double *ent = NULL, *abl = NULL;
+    md_kvcache *kc = NULL;
+    int rc = MD_ERR, T = 0;
+    char path[MD_PATH_MAX];
+    if (!ids || !len || !pad) goto oom;
+    for (int i = 0; i < S; i++) {
+        if (md_tokenizer_encode(m->tok, s->prompts[p0 + i], 1, &ids[i], &len[i], err) != MD_OK) goto done;
+        if ((int)len[i] > T) T = (int)len[i];
+    }
+    if (T < 1) {
+        md_error_set(err, "confidence: empty prompt");
+        goto done;
+    }
+    tokens = calloc((size_t)S * T, sizeof *tokens);
+    post = malloc((size_t)S * ff * sizeof *post);
+    rpre = malloc((size_t)S * d * sizeof *rpre);
+    logits = malloc((size_t)S * V * sizeof *logits);
+    act = malloc((size_t)S * k * sizeof *act);
+    ent = malloc((size_t)S * sizeof *ent);
+    if (!tokens || !post || !rpre || !logits || !act || !ent) goto oom;
+    for (int i = 0; i < S; i++) {
+        pad[i] = T - (int)len[i];
+        for (int t = 0; t < T; t++) tokens[(size_t)i * T + t] = t < pad[i] ? ids[i][0] : ids[i][t - pad[i]];
+    }
+    if (md_kvcache_create(&kc, m, S, T, err) != MD_OK) goto done;
+    md_hook hk[2] = {
+        {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = post},
+        {.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = rpre}};
+    md_forward f;
+    md_forward_init(&f, m);
+    f.n_seq = S;
+    f.t0 = 0;
+    f.t1 = T;
+    f.tokens = tokens;
+    f.n_pad = pad;
+    f.logits = MD_LOGITS_LAST;
+    f.logits_out = logits;
+    f.cache = kc;
+    f.hooks = hk;
+    f.n_hooks = 2;
+    if (md_model_forward(m, &f, err) != MD_OK) goto done;
+    for (int i = 0; i < S; i++) {
+        ent[i] = md_entropy_softmax(logits + (size_t)i * V, V);
+        for (int j = 0; j < k; j++) {
+            int32_t nj = v->sel[r * k + j];
+            act[(size_t)i * k + j] = nj >= 0 && nj < ff ? post[(size_t)i * ff + nj] : NAN;
+        }
+    }
+    int64_t off2[2] = {p0, 0}, cnt2[2] = {S, k}, off1 = p0, cnt1 = S;
+    if (stage == 1) {
+        snprintf(path, sizeof path, "%s/activation", role);
+        if (md_result_put(out, path, 2, off2, cnt2, act, (size_t)S * k * sizeof *act, err) != MD_OK) goto done;
+        snprintf(path, sizeof path, "%s/entropy", role);
+        if (md_result_put(out, path, 1, &off1, &cnt1, ent, (size_t)S * sizeof *ent, err) != MD_OK) goto done;
+        rc = MD_OK;
+        goto done;
+    }
+    /* Stage 2: mean-ablation, one neuron at a time. */
+    vec = malloc((size_t)S * ff * sizeof *vec);
+    abl = malloc((size_t)S * k * sizeof *abl);
+    if (!vec || !abl) goto oom;
+    for (int j = 0; j < k; j++) {
+        int32_t nj = v->sel[r * k + j];
+        if (nj < 0 || nj >= ff) {
+            for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = NAN;
+            continue;
+        }
+        memcpy(vec, post, (size_t)S * ff * sizeof *vec);
+        for (int i = 0; i < S; i++) vec[(size_t)i * ff + nj] = (float)v->act_mean[r * k + j];
+        md_hook rep = {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_REPLACE, .layer = L, .seq = MD_ALL, .pos = T - 1,
+                       .vec = vec, .vec_per_seq = 1};
+        md_kvcache_truncate(kc, T - 1);
+        md_forward g;
+        md_forward_init(&g, m);
+        g.n_seq = S;
+        g.t0 = T - 1;
+        g.t1 = T;
+        g.resid_in = rpre; /* [S][1][d] */
+        g.layer_start = L;
+        g.n_pad = pad;
+        g.logits = MD_LOGITS_LAST;
+        g.logits_out = logits;
+        g.cache = kc;
+        g.hooks = &rep;
+        g.n_hooks = 1;
+        if (md_model_forward(m, &g, err) != MD_OK) goto done;
+        for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = md_entropy_softmax(logits + (size_t)i * V, V);
+    }
+    snprintf(path, sizeof path, "%s/entropy_ablated", role);
+    if (md_result_put(out, path, 2, off2, cnt2, abl, (size_t)S * k * sizeof *abl, err) != MD_OK) goto done;
+    rc = MD_OK;
+    goto done;
+oom:
+    md_error_set(err, "confidence: out of memory (batch of %d prompts)", S);
+done:
+    if (rc != MD_OK) md_error_prefix(err, "confidence: model '%s', prompts %lld..", role, (long long)p0);
+    for (int i = 0; ids && i < S; i++) free(ids[i]);
+    free(ids);
+    free(len);
+    free(pad);
+    free(tokens);
+    free(post);
+    free(rpre);
+    free(logits);
+    free(vec);
+    free(act);
+    free(ent);
+    free(abl);
+    md_kvcache_free(kc);
+    return rc;
+}
+
+static int confidence_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
+                              int64_t unit, md_result *out, md_error *err)
+{
+    conf_state *s = state;
+    if (stage == 0) return compute_static(ctx, s, unit, out, err);
+    if (!has_prompts(ctx)) return MD_OK; /* stage 1 without prompts: the plan wrote everything */
+    conf_view v;
+    if (view_blob(input, stage == 2, &v, err) != MD_OK) return MD_ERR;
+    return compute_batch(ctx, w, s, stage, &v, unit, out, err);
+}
+
+/* ---- finish ------------------------------------------------------------- */
+
+static int finish_stage0(const md_kind_ctx *ctx, md_reader *rd, md_blob *next, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    conf_hdr h = {.n_roles = n_roles(ctx), .k = (int32_t)md_params_int(p, "top_k")};
+    for (int r = 0; r < h.n_roles; r++) {
+        md_config cfg;
+        if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
+        h.d_ff[r] = cfg.d_ff;
+    }
+    size_t size = blob1_size(&h);
+    char *b = calloc(1, size);
+    int rc = MD_ERR;
+    if (!b) return md_error_set(err, "confidence: out of memory");
+    int32_t *sel = (int32_t *)(b + sizeof h);
+    size_t off = (sizeof h + (size_t)h.n_roles * h.k * sizeof(int32_t) + 7) / 8 * 8;
+    int *tmp = malloc((size_t)h.k * sizeof *tmp);
+    if (!tmp) {
+        md_error_set(err, "confidence: out of memory");
+        goto done;
+    }
+    for (int r = 0; r < h.n_roles; r++) {
+        double *norm = (double *)(b + off), *lv = norm + h.d_ff[r];
+        int64_t zero = 0, n = h.d_ff[r];
+        char path[MD_PATH_MAX];
+        snprintf(path, sizeof path, "%s/norm", role_name(ctx, r));
+        if (md_reader_f64(rd, path, &zero, &n, norm, err) != MD_OK) goto done;
+        snprintf(path, sizeof path, "%s/logitvar", role_name(ctx, r));
+        if (md_reader_f64(rd, path, &zero, &n, lv, err) != MD_OK) goto done;
+        int ns;
+        if (md_entropy_select(norm, lv, h.d_ff[r], md_params_float(p, "percentile"), h.k, tmp, &ns, &h.threshold[r],
+                              err) != MD_OK)
+            goto done;
+        h.n_sel[r] = ns;
+        for (int j = 0; j < h.k; j++) sel[r * h.k + j] = tmp[j];
+        off += 2 * (size_t)h.d_ff[r] * sizeof(double);
+    }
+    memcpy(b, &h, sizeof h);
+    rc = md_blob_set(next, b, size, err);
+done:
+    free(tmp);
+    free(b);
+    return rc;
+}
+
+static int finish_stage1(const md_kind_ctx *ctx, const md_blob *input, md_reader *rd, md_blob *next, md_error *err)
+{
+    conf_view v;
+    int np;
+    if (view_blob(input, 0, &v, err) != MD_OK || n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
+    int R = v.h->n_roles, k = v.h->k;
+    size_t extra = (size_t)R * k * sizeof(double);
+    char *b = malloc(input->size + extra);
+    double *act = malloc((size_t)np * k * sizeof *act);
+    int rc = MD_ERR;
+    if (!b || !act) {
+        md_error_set(err, "confidence: out of memory");
+        goto done;
+    }
+    memcpy(b, input->data, input->size);
+    double *mean = (double *)(b + input->size);
+    for (int r = 0; r < R; r++) {
+        char path[MD_PATH_MAX];
+        int64_t off[2] = {0, 0}, cnt[2] = {np, k};
+        snprintf(path, sizeof path, "%s/activation", role_name(ctx, r));
+        if (md_reader_f64(rd, path, off, cnt, act, err) != MD_OK) goto done;
+        for (int j = 0; j < k; j++) { /* prompt order: the same whatever order units finished in */
+            double s = 0;
+            for (int i = 0; i < np; i++) s += act[(size_t)i * k + j];
+            mean[r * k + j] = s / np;
+        }
+    }
+    rc = md_blob_set(next, b, input->size + extra, err);
+done:
+    free(b);
+    free(act);
+    return rc;
+}
+
+static int confidence_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
+                             int *done, md_error *err)
+{
+    *done = 0;
+    if (stage == 0) return finish_stage0(ctx, rd, next, err);
+    if (stage == 1 && has_prompts(ctx)) return finish_stage1(ctx, input, rd, next, err);
+    *done = 1;
+    return MD_OK;
+}
+
+static void confidence_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len)
+{
+    if (stage == 0) {
+        int r, n0, n;
+        md_error err;
+        if (unit_block(ctx, unit, &r, &n0, &n, &err) == MD_OK) {
+            snprintf(buf, len, "%s/%s/neurons %d..%d", ctx->exp->name, role_name(ctx, r), n0, n0 + n - 1);
+            return;
+        }
+    }
+    snprintf(buf, len, "%s/stage %d/unit %lld", ctx->exp->name, stage, (long long)unit);
+}
+
+const md_kind md_kind_confidence = {
+    .name = "confidence",
+    .doc = "Entropy neurons (METHODS.md \"Confidence\"): per model the norm and LogitVar of every last-layer MLP "
+           "neuron (W_U gain-folded, centred, streamed from the checkpoint), the entropy-neuron set (norm above "
+           "`percentile`, then the `top_k` smallest LogitVar), overlap/IoU and per-neuron changes for every pair "
+           "of models; with `prompts`, the neurons' activations, next-token entropy and the entropy after "
+           "mean-ablating each entropy neuron.",
+    .keys = CONFIDENCE_KEYS,
+    .validate = confidence_validate,
+    .plan = confidence_plan,
+    .prepare = confidence_prepare,
+    .release_state = confidence_release,
+    .compute = confidence_compute,
+    .finish_stage = confidence_finish,
+    .unit_name = confidence_unit_name,
+};
