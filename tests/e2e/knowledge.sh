@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# knowledge kind on the shipped model pair:
+#  1. the prefix-reuse batched path equals the naive path (one full forward
+#     per cell) within 1e-4 logits (fp32 math, different GEMM row counts);
+#  2. 1 rank and 3 MPI ranks give bit-identical datasets;
+#  3. patching the last position at the last layer reproduces the TRUE run
+#     exactly (a check of where the patch lands);
+#  4. a target word that is not one token is an error at file:line:col.
+set -euo pipefail
+BUILD=${1:?build dir}
+MD=${MECHDIFF:-$BUILD/mechdiff}
+ROOT=$(pwd)
+for m in models/organism-base models/organism-instruct; do
+  [ -f "$m/model.safetensors" ] || { echo "SKIP: $m is not there"; exit 77; }
+done
+T=$(mktemp -d "$BUILD/knowledge.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+job() { # $1 = file, $2 = naive
+  cat > "$1" <<YAML
+name: knowledge-test
+models: {base: $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
+datasets: {cities: $ROOT/data/cities.csv}
+experiments:
+  - kind: knowledge
+    datasets: [cities]
+    cross: [all]
+    max_pairs: 6
+    naive: $2
+YAML
+}
+job "$T/fast.yaml" false
+job "$T/naive.yaml" true
+"$MD" validate "$T/fast.yaml"
+"$MD" run "$T/fast.yaml" -o "$T/fast.h5"
+"$MD" run "$T/naive.yaml" -o "$T/naive.h5"
+mpirun --oversubscribe -np 3 "$MD" run "$T/fast.yaml" -o "$T/fast3.h5"
+h5diff "$T/fast.h5" "$T/fast3.h5" /knowledge /knowledge
+echo "1 rank == 3 ranks (h5diff)"
+"${PYTHON:-/usr/bin/python3}" - "$T/fast.h5" "$T/naive.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+g = a["knowledge/cities"]
+n = 0
+for target in ("base", "instruct"):
+    for source in ("base", "instruct"):
+        k = f"knowledge/cities/{target}/{source}"
+        ea, eb = a[k + "/effect"][...], b[k + "/effect"][...]
+        assert not np.isnan(ea).any(), k
+        d = np.abs(ea - eb).max()
+        assert d <= 1e-4, f"{k}: fast vs naive differ by {d}"
+        # last layer, last position: the patched run is the source's TRUE run
+        ct = a[k + "/clean_true"][...]
+        assert np.abs(ea[:, -1, -1] - ct).max() <= 1e-4, k
+        n += 1
+        print(f"{k}: fast vs naive max |d| {d:.2e}, |effect| max {np.abs(ea).max():.2f}")
+assert n == 4
+PY
+sed 's/max_pairs: 6/max_pairs: 6\n    true_word: " MAYBE TRUE"/' "$T/fast.yaml" > "$T/bad.yaml"
+if "$MD" validate "$T/bad.yaml" 2> "$T/err"; then echo "bad target word accepted"; exit 1; fi
+grep -q "bad.yaml:[0-9]*:[0-9]*: .*true_word" "$T/err" || { cat "$T/err"; exit 1; }
+echo "knowledge: ok"
