@@ -1,0 +1,110 @@
+"""common.py — shared helpers of the analysis scripts: the study's published
+numbers (METHODS.md), finding experiment groups in a results file, and a
+small Markdown -> HTML converter (headings, paragraphs, lists, pipe tables,
+images, `code`, **bold**) so the report needs no extra package.
+
+The report contract (analysis/report.py): a module exposes
+    report_sections(h5file, outdir) -> list of dict(title=str, markdown=str,
+        figures=[png paths relative to outdir], headline=[optional rows])
+where h5file is an open, read-only h5py.File and figures are written under
+outdir. `headline` rows are (finding, ours, paper) strings collected into the
+report's "at a glance" table.
+"""
+import html
+import re
+
+# Published numbers (Du et al. 2025 via METHODS.md); text as a reader sees it.
+PAPER = {
+    "knowledge_corr": "0.98–0.99 (Pearson, normalised maps, base vs post-trained)",
+    "truth_transfer": {"base→base": 0.83, "base→inst": 0.90, "inst→base": 0.82, "inst→inst": 0.88},
+    "refusal_harmful": {"base": 0.21, "base, base dir. ablated": 0.17, "instruct": 0.98,
+                        "instruct, instruct dir. ablated": 0.01, "instruct, base dir. ablated": 0.95},
+    "refusal_harmless": {"base": 0.01, "base + base dir.": 0.59, "instruct": 0.00,
+                         "instruct + instruct dir.": 1.00, "instruct + base dir.": 0.08},
+    "refusal_cos": 0.25,
+    "entropy_overlap": "8–10 of 10 (Llama-3.1: 8/10)",
+}
+
+
+def experiment_groups(h5, kind):
+    """Top-level groups of the file whose attribute kind == `kind`, by name."""
+    out = []
+    for name, obj in h5.items():
+        k = obj.attrs.get("kind") if hasattr(obj, "attrs") else None
+        if isinstance(k, bytes):
+            k = k.decode()
+        if k == kind:
+            out.append((name, obj))
+    return out
+
+
+def attr_str(obj, name, default=""):
+    v = obj.attrs.get(name, default)
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def md_table(header, rows):
+    """A Markdown pipe table."""
+    lines = ["| " + " | ".join(str(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _inline(text):
+    t = html.escape(text, quote=False)
+    t = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", r'<img alt="\1" src="\2">', t)
+    t = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', t)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
+    return t
+
+
+def markdown_to_html(md, title="report"):
+    """Converts the subset of Markdown the report writes into one HTML page."""
+    out, para, lines, i = [], [], md.splitlines(), 0
+
+    def flush():
+        if para:
+            out.append("<p>" + _inline(" ".join(para)) + "</p>")
+            para.clear()
+
+    while i < len(lines):
+        line = lines[i]
+        m = re.match(r"^(#{1,6})\s+(.*)$", line)
+        if m:
+            flush()
+            n = len(m.group(1))
+            out.append("<h%d>%s</h%d>" % (n, _inline(m.group(2)), n))
+        elif line.startswith("|"):
+            flush()
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
+                i += 1
+            i -= 1
+            out.append("<table>")
+            for j, r in enumerate(rows):
+                if j == 1 and all(re.fullmatch(r":?-+:?", c or "-") for c in r):
+                    continue
+                tag = "th" if j == 0 else "td"
+                out.append("<tr>" + "".join("<%s>%s</%s>" % (tag, _inline(c), tag) for c in r) + "</tr>")
+            out.append("</table>")
+        elif re.match(r"^\s*[-*]\s+", line):
+            flush()
+            out.append("<ul>")
+            while i < len(lines) and re.match(r"^\s*[-*]\s+", lines[i]):
+                out.append("<li>" + _inline(re.sub(r"^\s*[-*]\s+", "", lines[i])) + "</li>")
+                i += 1
+            i -= 1
+            out.append("</ul>")
+        elif not line.strip():
+            flush()
+        else:
+            para.append(line.strip())
+        i += 1
+    flush()
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #bbb;padding:2px 8px;"
+             "text-align:right}th{background:#eee}img{max-width:100%}code{background:#f4f4f4}")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title><style>%s</style></head>"
+            "<body>\n%s\n</body></html>\n" % (html.escape(title), style, "\n".join(out)))

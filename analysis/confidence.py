@@ -1,0 +1,142 @@
+"""confidence.py — entropy neurons (the `confidence` kind's output): overlap
+table across models beside the study's number, the entropy neurons of each
+model, norm vs LogitVar scatter per model with the entropy neurons marked, and
+(when the job measured them) activations, entropy and mean-ablation effects.
+
+    python3 analysis/confidence.py OUT.h5 [-o outdir]   prints the Markdown
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import PAPER, attr_str, experiment_groups, md_table  # noqa: E402
+
+
+def _roles(g):
+    roles = [r for r in attr_str(g, "roles").split(",") if r]
+    return roles or [k for k in g if k not in ("pairs", "prompts") and hasattr(g[k], "keys") and "norm" in g[k]]
+
+
+def _scatter(g, name, roles, outdir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(roles), figsize=(4.5 * len(roles), 4), squeeze=False)
+    for ax, role in zip(axes[0], roles):
+        r = g[role]
+        norm, lv = r["norm"][()], r["logitvar"][()]
+        sel = [int(i) for i in r["selected"][()] if i >= 0] if "selected" in r else []
+        ax.scatter(norm, lv, s=4, c="0.6", label="neurons")
+        if sel:
+            ax.scatter(norm[sel], lv[sel], s=30, c="red", marker="x", label="entropy neurons")
+        if "norm_threshold" in r:
+            ax.axvline(float(r["norm_threshold"][0]), ls="--", c="k", lw=0.8,
+                       label="%s%% percentile" % attr_str(g, "percentile", "75"))
+        ax.set_yscale("log")
+        ax.set_xlabel("||w_out||")
+        ax.set_ylabel("LogitVar")
+        ax.set_title(role)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    rel = os.path.join("figures", "confidence_%s_scatter.png" % name)
+    os.makedirs(os.path.join(outdir, "figures"), exist_ok=True)
+    fig.savefig(os.path.join(outdir, rel), dpi=110)
+    plt.close(fig)
+    return rel
+
+
+def _section(name, g, outdir):
+    roles = _roles(g)
+    k = attr_str(g, "top_k", "10")
+    md, headline = [], []
+    md.append("Last-layer MLP neurons: norm of the output weight and LogitVar (variance over the vocabulary of "
+              "the cosine with the gain-folded, centred unembedding); entropy neurons = norm above the %sth "
+              "percentile (%s), then the %s smallest LogitVar. Paper: overlap base vs post-trained %s.\n"
+              % (attr_str(g, "percentile", "75"), attr_str(g, "percentile_method", "linear interpolation"), k,
+                 PAPER["entropy_overlap"]))
+    rows = []
+    if "pairs" in g:
+        for pname, p in g["pairs"].items():
+            a, b = (attr_str(p["overlap"], "a"), attr_str(p["overlap"], "b")) if "overlap" in p else pname.split("__")
+            ov, iou = int(p["overlap"][0]), float(p["iou"][0])
+            nsel = sum(1 for i in g[a]["selected"][()] if i >= 0) if a in g and "selected" in g[a] else int(k)
+            extra = ""
+            if "d_norm" in p:
+                extra = "%.3g / %.3g" % (float(np.mean(np.abs(p["d_norm"][()]))),
+                                         float(np.mean(np.abs(p["d_logitvar"][()]))))
+            rows.append([a, b, "%d/%d" % (ov, nsel), "%.2f" % iou, extra, PAPER["entropy_overlap"]])
+            headline.append(("Entropy-neuron overlap %s vs %s" % (a, b), "%d/%d" % (ov, nsel),
+                             PAPER["entropy_overlap"]))
+    if rows:
+        md.append("### Overlap of the entropy-neuron sets\n")
+        md.append(md_table(["model A", "model B", "shared (A ∩ B)", "IoU", "mean abs Δnorm / ΔLogitVar", "paper"], rows))
+    else:
+        md.append("Only one model: no overlap to compare.\n")
+    md.append("### Entropy neurons per model\n")
+    for role in roles:
+        r = g[role]
+        if "selected" not in r:
+            continue
+        sel = [int(i) for i in r["selected"][()] if i >= 0]
+        norm, lv = r["norm"][()], r["logitvar"][()]
+        rank = {int(i): j for j, i in enumerate(np.argsort(lv, kind="stable"))}
+        others = [o for o in roles if o != role and "selected" in g[o]]
+        trows = []
+        for i in sel:
+            row = [i, "%.4g" % norm[i], "%.4g" % lv[i], rank[i] + 1]
+            for o in others:
+                row.append("yes" if i in set(int(x) for x in g[o]["selected"][()]) else "no")
+            trows.append(row)
+        md.append("**%s** (norm threshold %.4g, %d neurons):\n" % (role, float(r["norm_threshold"][0]), len(norm)))
+        md.append(md_table(["neuron", "norm", "LogitVar", "LogitVar rank (all)"] + ["in %s" % o for o in others],
+                           trows))
+    # Behaviour (beyond the study).
+    brows = []
+    for role in roles:
+        r = g[role]
+        if "entropy" not in r or "activation" not in r:
+            continue
+        ent, act = r["entropy"][()], r["activation"][()]
+        abl = r["entropy_ablated"][()] if "entropy_ablated" in r else None
+        for j, i in enumerate(int(x) for x in r["selected"][()]):
+            if i < 0:
+                continue
+            d = "" if abl is None else "%+.4f" % float(np.mean(abl[:, j] - ent))
+            brows.append([role, i, "%.4f" % float(np.mean(act[:, j])), "%.4f" % float(np.mean(ent)), d])
+    if brows:
+        n = len(g["prompts"]) if "prompts" in g else "?"
+        md.append("### What the entropy neurons do (beyond the study)\n")
+        md.append("Over %s prompts: mean activation (mlp_post, last token), mean next-token entropy (nats), and the "
+                  "mean change of that entropy when the neuron is mean-ablated at the last token.\n" % n)
+        md.append(md_table(["model", "neuron", "mean activation", "entropy", "Δentropy (ablated)"], brows))
+    fig = _scatter(g, name, [r for r in roles if "norm" in g[r]], outdir) if roles else None
+    md.append("![norm vs LogitVar](%s)\n" % fig if fig else "")
+    return {"title": "Confidence: entropy-neuron overlap" + ("" if name == "confidence" else " (%s)" % name),
+            "markdown": "\n".join(md), "figures": [fig] if fig else [], "headline": headline}
+
+
+def report_sections(h5file, outdir):
+    """Sections for analysis/report.py; h5file: open h5py.File or a path."""
+    import h5py
+    f = h5py.File(h5file, "r") if isinstance(h5file, str) else h5file
+    try:
+        return [_section(name, g, outdir) for name, g in experiment_groups(f, "confidence")]
+    finally:
+        if isinstance(h5file, str):
+            f.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("h5")
+    ap.add_argument("-o", "--outdir", default=".")
+    a = ap.parse_args()
+    for s in report_sections(a.h5, a.outdir):
+        print("## " + s["title"] + "\n\n" + s["markdown"])
+
+
+if __name__ == "__main__":
+    main()

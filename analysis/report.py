@@ -1,0 +1,125 @@
+"""report.py — one report of every finding present in a results file.
+
+    python3 analysis/report.py OUT.h5 -o report/
+
+Writes report/report.md and report/report.html (figures under report/figures/).
+Each finding comes from its module's report_sections(h5file, outdir) (see
+common.py for the contract): knowledge.py (patching maps and correlations,
+cross-model patching), truth.py (truth transfer and IE), refusal.py (refusal
+scores), confidence.py (entropy-neuron overlap). A module that is missing,
+that finds nothing in the file, or that fails is skipped with a note under its
+heading, so the report always has the same five headings. Published numbers
+(METHODS.md) sit beside ours; the "at a glance" table collects them.
+"""
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+import h5py
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import PAPER, markdown_to_html, md_table  # noqa: E402
+
+# (module, heading used when the module gives nothing, what it covers, paper)
+FINDINGS = [
+    ("knowledge", "Knowledge: patching maps and correlations", "knowledge maps and their correlations",
+     PAPER["knowledge_corr"]),
+    ("knowledge", "Knowledge: cross-model patching", "cross-model patching (base→instruct, instruct→base)",
+     PAPER["knowledge_corr"]),
+    ("truth", "Truthfulness: truth-direction transfer and IE", "truth-direction transfer and intervention effect",
+     ", ".join("%s %.2f" % kv for kv in PAPER["truth_transfer"].items())),
+    ("refusal", "Refusal: refusal scores", "refusal scores with ablation and activation addition",
+     "harmful: instruct %.2f → %.2f ablated; cos(base, instruct) ≈ %.2f" % (
+         PAPER["refusal_harmful"]["instruct"], PAPER["refusal_harmful"]["instruct, instruct dir. ablated"],
+         PAPER["refusal_cos"])),
+    ("confidence", "Confidence: entropy-neuron overlap", "entropy neurons and their overlap",
+     PAPER["entropy_overlap"]),
+]
+
+
+def collect(h5, outdir):
+    """Returns (sections, notes) in FINDINGS order; one call per module."""
+    results, notes = {}, []
+    for mod in dict.fromkeys(m for m, _, _, _ in FINDINGS):
+        try:
+            m = importlib.import_module(mod)
+        except ImportError as e:
+            results[mod] = (None, "analysis/%s.py is not available (%s)" % (mod, e))
+            continue
+        if not hasattr(m, "report_sections"):
+            results[mod] = (None, "analysis/%s.py has no report_sections yet" % mod)
+            continue
+        try:
+            results[mod] = (m.report_sections(h5, outdir) or [], None)
+        except Exception as e:  # a broken section must not sink the report
+            traceback.print_exc()
+            results[mod] = (None, "analysis/%s.py failed: %s: %s" % (mod, type(e).__name__, e))
+    out, used = [], set()
+    for mod, heading, what, paper in FINDINGS:
+        secs, err = results[mod]
+        if err:
+            notes.append(err)
+        if mod in used:
+            continue
+        if secs:
+            out.extend(secs)
+            used.add(mod)
+            continue
+        why = err or "no %s in this file" % what
+        # One placeholder per expected heading of a module that gave nothing.
+        out.append({"title": heading, "markdown": "*Skipped: %s.* Paper: %s.\n" % (why, paper), "figures": [],
+                    "skipped": True})
+    return out, notes
+
+
+def build(h5path, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    with h5py.File(h5path, "r") as h5:
+        sections, notes = collect(h5, outdir)
+        prov = {}
+        if "provenance" in h5:
+            prov = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5["provenance"].attrs.items()}
+    md = ["# mechdiff report", "",
+          "Results file: `%s`. Reproduction of Du et al. 2025 (arXiv 2504.02904); published numbers from "
+          "docs/METHODS.md are shown beside ours." % os.path.abspath(h5path), ""]
+    for k in ("git_revision", "job_name", "created"):
+        if k in prov:
+            md.append("- %s: `%s`" % (k, prov[k]))
+    head = [r for s in sections for r in s.get("headline", [])]
+    md += ["", "## At a glance", ""]
+    if head:
+        md.append(md_table(["finding", "ours", "paper"], [list(map(str, r)) for r in head]))
+    else:
+        md.append("No headline numbers in this file.\n")
+    present = [s["title"] for s in sections if not s.get("skipped")]
+    skipped = [s["title"] for s in sections if s.get("skipped")]
+    md.append("Sections with results: %s. Skipped: %s.\n" % (", ".join(present) or "none", ", ".join(skipped) or "none"))
+    for s in sections:
+        md += ["## " + s["title"], "", s["markdown"].rstrip(), ""]
+        for fig in s.get("figures", []):
+            if "(%s)" % fig not in s["markdown"]:
+                md += ["![%s](%s)" % (os.path.basename(fig), fig), ""]
+    if notes:
+        md += ["## Notes", ""] + ["- " + n for n in notes] + [""]
+    text = "\n".join(md)
+    with open(os.path.join(outdir, "report.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(outdir, "report.html"), "w") as f:
+        f.write(markdown_to_html(text, "mechdiff report"))
+    return sections
+
+
+def main():
+    ap = argparse.ArgumentParser(description="One Markdown + HTML report of every finding in a results file.")
+    ap.add_argument("h5")
+    ap.add_argument("-o", "--outdir", default="report")
+    a = ap.parse_args()
+    secs = build(a.h5, a.outdir)
+    print("wrote %s/report.md and report.html: %d sections (%d skipped)"
+          % (a.outdir, len(secs), sum(1 for s in secs if s.get("skipped"))))
+
+
+if __name__ == "__main__":
+    main()
