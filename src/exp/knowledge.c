@@ -288,7 +288,7 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     md_config cfg;
     kn_state *s = NULL;
     int rc = MD_ERR;
-    int *ia = NULL, *ib = NULL, *ti = NULL, *fi = NULL, *sf = NULL, *sl = NULL;
+    int *ia = NULL, *ib = NULL, *ti = NULL, *fi = NULL, *sf = NULL, *sl = NULL, *pl = NULL;
     char *ts = NULL, *fs = NULL;
     if (kn_first_model(ctx, &tok, &cfg, err) != MD_OK) goto done;
     if (kn_state_build(ctx, tok, &cfg, &s, err) != MD_OK) goto done;
@@ -312,11 +312,12 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
             snprintf(dd.path, sizeof dd.path, "%s/pairs/%s", ds->name, ints[k]);
             if (md_plan_dataset(plan, &dd, err) != MD_OK) goto done;
         }
-        const char *spans[] = {"subject_first", "subject_last"};
-        for (int k = 0; k < 2; k++) {
+        const char *spans[] = {"subject_first", "subject_last", "prompt_len"};
+        for (int k = 0; k < 3; k++) {
             md_dset_decl dd = {.type = MD_H5_I32, .rank = 1, .dims = {P}, .dim_names = {"pair"},
-                               .description = "window index of the first/last position where the prompts differ "
-                                              "(the subject); -1 = before the window"};
+                               .description = k < 2 ? "window index of the first/last position where the prompts "
+                                                      "differ (the subject); -1 = before the window"
+                                                    : "tokens in the prompt (BOS included)"};
             snprintf(dd.path, sizeof dd.path, "%s/pairs/%s", ds->name, spans[k]);
             if (md_plan_dataset(plan, &dd, err) != MD_OK) goto done;
         }
@@ -366,7 +367,8 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         fi = malloc((size_t)(P * N) * sizeof(int));
         sf = malloc((size_t)P * sizeof(int));
         sl = malloc((size_t)P * sizeof(int));
-        if (!ia || !ib || !ti || !fi || !sf || !sl) {
+        pl = malloc((size_t)P * sizeof(int));
+        if (!ia || !ib || !ti || !fi || !sf || !sl || !pl) {
             md_error_set(err, "out of memory");
             goto done;
         }
@@ -379,6 +381,7 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
             memcpy(fi + (size_t)i * N, pr->false_ids + w0, (size_t)N * sizeof(int));
             sf[i] = pr->diff_first >= w0 ? pr->diff_first - w0 : -1;
             sl[i] = pr->diff_last >= w0 ? pr->diff_last - w0 : -1;
+            pl[i] = pr->len;
         }
         size_t nts = 0, nfs = 0;
         ts = join_strings(ds->statements, ia, (int)P, &nts);
@@ -397,9 +400,10 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         PUT("false_ids", 2, off2, cnt2, fi, (size_t)(P * N) * sizeof(int));
         PUT("subject_first", 1, off1, cnt1, sf, (size_t)P * sizeof(int));
         PUT("subject_last", 1, off1, cnt1, sl, (size_t)P * sizeof(int));
+        PUT("prompt_len", 1, off1, cnt1, pl, (size_t)P * sizeof(int));
 #undef PUT
-        free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(ts), free(fs);
-        ia = ib = ti = fi = sf = sl = NULL;
+        free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
+        ia = ib = ti = fi = sf = sl = pl = NULL;
         ts = fs = NULL;
 
         for (int c = 0; c < s->n_combos; c++) {
@@ -439,7 +443,7 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
             md_plan_cost(plan, u, (double)s->ds[d].pairs[(u - s->unit_base[d]) % s->ds[d].n_pairs].len);
     rc = MD_OK;
 done:
-    free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(ts), free(fs);
+    free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
     kn_state_free(s);
     md_tokenizer_free(tok);
     return rc;
