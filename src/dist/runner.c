@@ -24,7 +24,10 @@
  * ranks, and any number of interruptions, give the same datasets. */
 #include "mechdiff/runner.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +76,7 @@ typedef struct coord {
     int *in_flight;            /* per rank */
     int **have_stage;          /* [rank][exp]: stage whose input the rank holds */
     md_journal *journal;
+    int lock_fd;               /* flock on OUT.h5.lock held for the run (owned) */
     uint64_t generation;
     md_provenance prov;
     md_model_prov *models;
@@ -623,6 +627,28 @@ static int share_job(coord *c, int rank, int ok, md_error *err)
     return MD_OK;
 }
 
+/* Rank 0: one writer per output. A second run on the same output (a
+ * duplicate submission, or ranks of a killed mpirun that are still alive)
+ * would interleave snapshots and journal records; the kernel drops the lock
+ * when its holder dies, so a crashed run never blocks the next one. */
+static int lock_output(coord *c, md_error *err)
+{
+    char path[4200], info[512], host[256] = "";
+    snprintf(path, sizeof path, "%s.lock", c->out);
+    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (c->lock_fd < 0) return md_error_set(err, "%s: cannot create: %s", path, strerror(errno));
+    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        ssize_t n = pread(c->lock_fd, info, sizeof info - 1, 0);
+        info[n > 0 ? n : 0] = '\0';
+        return md_error_set(err, "%s is being written by another run (%s): wait for it to end or stop it first",
+                            c->out, n > 0 ? info : "unknown process");
+    }
+    gethostname(host, sizeof host - 1);
+    int n = snprintf(info, sizeof info, "pid %ld on %s", (long)getpid(), host);
+    if (ftruncate(c->lock_fd, 0) != 0 || pwrite(c->lock_fd, info, (size_t)n, 0) != n) { /* informative only */ }
+    return MD_OK;
+}
+
 /* Rank 0: refuse another job's file, fold a killed run's journal. */
 static int recover(coord *c, md_error *err)
 {
@@ -678,6 +704,7 @@ static void coord_free(coord *c)
     for (int i = 0; c->have_stage && i < c->world; i++) free(c->have_stage[i]);
     free(c->have_stage);
     md_journal_close(c->journal);
+    if (c->lock_fd > 0) close(c->lock_fd);
     md_prov_free(c->models, c->n_models, c->data);
     if (c->self.exps) md_worker_free(&c->self);
     free(c->job_yaml);
@@ -715,7 +742,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     c->t_start = c->t_last_flush = c->t_last_progress = c->t_last_snapshot = now_s();
     c->tty = isatty(2);
 
-    if (recover(c, err) != MD_OK) return MD_ERR;
+    if (lock_output(c, err) != MD_OK || recover(c, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < n; i++)
         if (advance(c, i, 0, err) != MD_OK) return MD_ERR;
     if (snapshot(c, "running", err) != MD_OK) return MD_ERR; /* creates the file, defines stages */

@@ -159,7 +159,7 @@ int cmd_status(int argc, char **argv)
     if (journal_current && s->records > 1) {
         double now = (double)time(NULL);
         printf("  journal: %lld units since the last snapshot, %.1f units/s, last %.0f s ago\n",
-               (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9), now - s->t_last);
+               (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9), now > s->t_last ? now - s->t_last : 0.0);
     }
     printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
     int rc = info.finished ? 0 : 3;
