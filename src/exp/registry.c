@@ -7,11 +7,13 @@
 extern const md_kind md_kind_selftest; /* src/exp/selftest.c */
 extern const md_kind md_kind_knowledge; /* src/exp/knowledge.c */
 extern const md_kind md_kind_confidence; /* src/exp/confidence.c */
+extern const md_kind md_kind_refusal; /* src/exp/refusal.c */
 
 static const md_kind *const KINDS[] = {
     &md_kind_selftest,
     &md_kind_knowledge,
     &md_kind_confidence,
+    &md_kind_refusal,
     NULL,
 };
 

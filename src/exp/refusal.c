@@ -1,0 +1,769 @@
+/* refusal.c — the `refusal` kind (METHODS.md, "Refusal"): a refusal
+ * direction per model, its cosine across models, and its effect on greedy
+ * generation within and across models.
+ *
+ * Stages and units (all defined by the job, never by ranks):
+ *   0  activations   unit = (model, set ∈ {harmful, harmless}, batch of train rows):
+ *                    the hook point at (layer, position) of each templated prompt
+ *   1  generations   unit = (target model, intervention, set, batch of test rows):
+ *                    interventions: none; ablate_<src> (x -= (x·r̂)r̂ at resid_pre,
+ *                    resid_mid, resid_post of every layer and position); add_<src>
+ *                    (x += c·v at one layer, every position; harmless set only)
+ *   2  summary       one unit; the plan writes the refusal scores read back
+ * finish_stage(0) reads the activations back and computes the directions
+ * (mean(harmful) − mean(harmless), normalised), finish_stage(1) the scores.
+ *
+ * Output (/<name>/...):
+ *   split/<set>/instruction [row] str, split/<set>/csv_row [row] i32   (train rows, then test)
+ *   acts/<model>/<set> [row, hidden] f32                                stage 0
+ *   direction [model, hidden] f64 (unit), mean_diff [model, hidden] f64,
+ *   mean_diff_norm [model] f64, cosine [model, model] f64               stage 1 plan
+ *   gen/<set>/<target>/<intervention>/text [row] str, refused [row] i32 stage 1
+ *   refusal_score [target, intervention, set] f64 (NaN = not run)       stage 2 plan */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/csv.h"
+#include "mechdiff/directions.h"
+#include "mechdiff/experiment.h"
+#include "mechdiff/forward.h"
+#include "mechdiff/generate.h"
+#include "mechdiff/hf_config.h"
+#include "mechdiff/model.h"
+
+static const md_key REFUSAL_KEYS[] = {
+    {.name = "models", .type = MD_KEY_STRLIST, .def = "", .doc = "Roles compared (empty = every role in `models`)."},
+    {.name = "harmful", .type = MD_KEY_STRING, .def = "harmful",
+     .doc = "Name (top-level datasets map) of the harmful instruction CSV (column `instruction`)."},
+    {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",
+     .doc = "Name (top-level datasets map) of the harmless instruction CSV (column `instruction`)."},
+    {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,
+     .doc = "Fraction of each set held out for generation (METHODS: 0.2)."},
+    {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,
+     .doc = "Seed of the train/test shuffle (METHODS: 42)."},
+    {.name = "n_train", .type = MD_KEY_INT, .def = "128", .min = 1, .max = 1e7,
+     .doc = "Train instructions per set (direction)."},
+    {.name = "n_test", .type = MD_KEY_INT, .def = "100", .min = 1, .max = 1e7,
+     .doc = "Test instructions per set (generation)."},
+    {.name = "templates", .type = MD_KEY_MAP, .def = "",
+     .doc = "Prompt template per role: 'base' (\"User: {instruction}\\nAssistant:\"), 'chat' (the model's own chat "
+            "template), a template name (llama3, llama2, mistral, tulu) or a format string with {instruction}. "
+            "Default: 'base' for roles whose name contains 'base', else 'chat'."},
+    {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",
+     .doc = "Hook point of the direction (METHODS: resid_pre)."},
+    {.name = "layer", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 4096,
+     .doc = "Layer of the direction (-1 = round(11/32 of the layers): Llama-3.1-8B 11)."},
+    {.name = "position", .type = MD_KEY_INT, .def = "-1", .min = -4096, .max = -1,
+     .doc = "Prompt position of the direction, counted from the end (-1 = last token)."},
+    {.name = "positions", .type = MD_KEY_MAP, .def = "",
+     .doc = "Per-role override of `position` (METHODS, Llama-3.1: {base: -4, instruct: -2})."},
+    {.name = "addition_layer", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 4096,
+     .doc = "Layer of activation addition (-1 = the direction's layer)."},
+    {.name = "coefficients", .type = MD_KEY_MAP, .def = "",
+     .doc = "Activation-addition coefficient per target role (METHODS: base 1.2, instruct 2.4, SFT 1.8); "
+            "missing roles use 1.0."},
+    {.name = "addition_vector", .type = MD_KEY_STRING, .def = "unit", .allowed = "unit|mean_diff",
+     .doc = "What the coefficient multiplies: the unit direction r̂ (METHODS) or the raw mean difference."},
+    {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
+     .doc = "Greedy new tokens per generation (METHODS: 16)."},
+    {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
+     .doc = "Instructions per work unit (one batched forward / generation)."},
+    {.name = "sweep", .type = MD_KEY_BOOL, .def = "false",
+     .doc = "Refusal score vs layer/position of the direction (not implemented yet: must be false)."},
+    {0}};
+
+#define RF_MAX_ROLES 16
+enum { RF_HARMFUL = 0, RF_HARMLESS = 1 };
+static const char *const SET_NAMES[2] = {"harmful", "harmless"};
+
+/* Derived from the job and the CSVs only (identical on every rank). Owned. */
+typedef struct rf_state {
+    const char *roles[RF_MAX_ROLES]; /* point into the job */
+    int n_roles;
+    md_csv *csv[2];
+    int col[2];
+    int *train[2], *test[2];
+    int n_train, n_test, batch;
+    int hook;
+    /* stage 1 unit table */
+    int n_gen_units;
+    int *gu_target, *gu_interv, *gu_set, *gu_batch;
+} rf_state;
+
+static void rf_state_free(void *p)
+{
+    rf_state *s = p;
+    if (!s) return;
+    for (int k = 0; k < 2; k++) {
+        md_csv_free(s->csv[k]);
+        free(s->train[k]);
+        free(s->test[k]);
+    }
+    free(s->gu_target), free(s->gu_interv), free(s->gu_set), free(s->gu_batch);
+    free(s);
+}
+
+static const char *rf_where(const md_kind_ctx *ctx, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s:%d:%d: experiment '%s'", ctx->job->source, ctx->exp->line, ctx->exp->col, ctx->exp->name);
+    return buf;
+}
+
+static int n_batches(int n, int b)
+{
+    return (n + b - 1) / b;
+}
+
+/* Interventions of a target: 0 none, 1..M ablate_<src>, M+1..2M add_<src>. */
+static void interv_name(const rf_state *s, int iv, char *buf, size_t n)
+{
+    if (iv == 0) snprintf(buf, n, "none");
+    else if (iv <= s->n_roles) snprintf(buf, n, "ablate_%s", s->roles[iv - 1]);
+    else snprintf(buf, n, "add_%s", s->roles[iv - 1 - s->n_roles]);
+}
+
+static int rf_state_build(const md_kind_ctx *ctx, rf_state **out, md_error *err)
+{
+    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
+    char where[512];
+    rf_where(ctx, where, sizeof where);
+    rf_state *s = calloc(1, sizeof *s);
+    if (!s) return md_error_set(err, "out of memory");
+    int nr = md_params_count(p, "models") ? md_params_count(p, "models") : md_params_count(top, "models");
+    if (nr < 1 || nr > RF_MAX_ROLES) {
+        md_error_set(err, "%s: key 'models': %d roles (1 to %d allowed)", where, nr, RF_MAX_ROLES);
+        goto fail;
+    }
+    for (int i = 0; i < nr; i++) {
+        s->roles[i] = md_params_count(p, "models") ? md_params_item(p, "models", i) : md_params_item(top, "models", i);
+        if (!md_params_map_get(top, "models", s->roles[i])) {
+            md_error_set(err, "%s: key 'models': role '%s' is not in the job's models map", where, s->roles[i]);
+            goto fail;
+        }
+    }
+    s->n_roles = nr;
+    s->n_train = (int)md_params_int(p, "n_train");
+    s->n_test = (int)md_params_int(p, "n_test");
+    s->batch = (int)md_params_int(p, "batch");
+    s->hook = md_hook_point_parse(md_params_str(p, "hook"));
+    for (int k = 0; k < 2; k++) {
+        const char *key = SET_NAMES[k], *name = md_params_str(p, key);
+        const char *path = md_params_map_get(top, "datasets", name);
+        if (!path) {
+            md_error_set(err, "%s: key '%s': '%s' is not in the job's datasets map (add it under datasets:)", where,
+                         key, name);
+            goto fail;
+        }
+        if (md_csv_read(&s->csv[k], path, err) != MD_OK) {
+            md_error_prefix(err, "%s: key '%s'", where, key);
+            goto fail;
+        }
+        if ((s->col[k] = md_csv_column(s->csv[k], "instruction", err)) < 0) {
+            md_error_prefix(err, "%s: key '%s'", where, key);
+            goto fail;
+        }
+        s->train[k] = malloc((size_t)s->n_train * sizeof(int));
+        s->test[k] = malloc((size_t)s->n_test * sizeof(int));
+        if (!s->train[k] || !s->test[k]) {
+            md_error_set(err, "out of memory");
+            goto fail;
+        }
+        if (md_dir_split(s->csv[k]->n_rows, md_params_float(p, "test_fraction"),
+                         (uint64_t)md_params_int(p, "split_seed"), s->n_train, s->n_test, s->train[k], s->test[k],
+                         err) != MD_OK) {
+            md_error_prefix(err, "%s: key '%s' (%s)", where, key, path);
+            goto fail;
+        }
+    }
+    /* stage 1 units: target × intervention × set × batch */
+    int nb = n_batches(s->n_test, s->batch), ni = 1 + 2 * nr, cap = nr * ni * 2 * nb;
+    s->gu_target = malloc((size_t)cap * sizeof(int));
+    s->gu_interv = malloc((size_t)cap * sizeof(int));
+    s->gu_set = malloc((size_t)cap * sizeof(int));
+    s->gu_batch = malloc((size_t)cap * sizeof(int));
+    if (!s->gu_target || !s->gu_interv || !s->gu_set || !s->gu_batch) {
+        md_error_set(err, "out of memory");
+        goto fail;
+    }
+    for (int t = 0; t < nr; t++)
+        for (int iv = 0; iv < ni; iv++)
+            for (int k = 0; k < 2; k++) {
+                if (iv > nr && k == RF_HARMFUL) continue; /* addition: harmless prompts only */
+                for (int b = 0; b < nb; b++) {
+                    int u = s->n_gen_units++;
+                    s->gu_target[u] = t, s->gu_interv[u] = iv, s->gu_set[u] = k, s->gu_batch[u] = b;
+                }
+            }
+    *out = s;
+    return MD_OK;
+fail:
+    rf_state_free(s);
+    return MD_ERR;
+}
+
+/* The template of a role: kind + format (fmt NULL unless MD_CHAT_FORMAT). */
+static int rf_template(const md_kind_ctx *ctx, const char *role, md_chat_kind model_chat, md_chat_kind *kind,
+                       const char **fmt, md_error *err)
+{
+    char where[512];
+    rf_where(ctx, where, sizeof where);
+    const char *t = md_params_map_get(&ctx->exp->params, "templates", role);
+    if (!t) t = strstr(role, "base") ? "base" : "chat";
+    *fmt = NULL;
+    if (strcmp(t, "chat") == 0) {
+        if (model_chat == MD_CHAT_UNKNOWN)
+            return md_error_set(err,
+                                "%s: key 'templates': model '%s' has no chat template mechdiff recognises; set "
+                                "templates: {%s: <llama3|llama2|mistral|tulu|base>} or a format string with "
+                                "{instruction}",
+                                where, role, role);
+        *kind = model_chat;
+        return MD_OK;
+    }
+    md_chat_kind k = md_chat_parse_name(t);
+    if (k != MD_CHAT_UNKNOWN) {
+        *kind = k;
+        return MD_OK;
+    }
+    const char *a = strstr(t, "{instruction}");
+    if (!a || strstr(a + 1, "{instruction}"))
+        return md_error_set(err,
+                            "%s: key 'templates': '%s' for role '%s' is neither 'base', 'chat', a template name "
+                            "(llama3, llama2, mistral, tulu) nor a format string with {instruction} exactly once",
+                            where, t, role);
+    *kind = MD_CHAT_FORMAT;
+    *fmt = t;
+    return MD_OK;
+}
+
+static int rf_layer(const md_params *p, const md_config *c, const char *key)
+{
+    int64_t l = md_params_int(p, key);
+    if (l < 0 && strcmp(key, "addition_layer") == 0) l = md_params_int(p, "layer");
+    if (l < 0) l = (int64_t)floor(c->n_layers * 11.0 / 32.0 + 0.5);
+    return (int)l;
+}
+
+static int rf_position(const md_params *p, const char *role)
+{
+    const char *v = md_params_map_get(p, "positions", role);
+    return v ? atoi(v) : (int)md_params_int(p, "position");
+}
+
+static int rf_validate(const md_kind_ctx *ctx, md_error *err)
+{
+    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
+    char where[512];
+    rf_where(ctx, where, sizeof where);
+    if (md_params_bool(p, "sweep"))
+        return md_error_set(err, "%s: key 'sweep': the layer/position sweep is not implemented yet; set it to false "
+                                 "and pick layer/positions by hand",
+                            where);
+    rf_state *s = NULL;
+    if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    int rc = MD_OK;
+    md_config c0 = {0};
+    for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
+        const char *dir = md_params_map_get(top, "models", s->roles[i]);
+        md_config c;
+        md_tokenizer *tok = NULL;
+        if (md_config_load_dir(&c, dir, err) != MD_OK || md_tokenizer_load(&tok, dir, err) != MD_OK) {
+            rc = md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
+            break;
+        }
+        const char *jt = md_tokenizer_chat_template(tok);
+        md_chat_kind kind;
+        const char *fmt;
+        rc = rf_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+        md_tokenizer_free(tok);
+        if (rc != MD_OK) break;
+        if (i == 0) c0 = c;
+        else if (c.d_model != c0.d_model)
+            rc = md_error_set(err, "%s: models do not pair: '%s' has d_model %d, '%s' has %d (directions cross "
+                                   "between models: use a base model and its own post-trained version)",
+                              where, s->roles[0], c0.d_model, s->roles[i], c.d_model);
+        int l = rf_layer(p, &c, "layer"), la = rf_layer(p, &c, "addition_layer");
+        if (rc == MD_OK && (l >= c.n_layers || la >= c.n_layers))
+            rc = md_error_set(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l,
+                              la, s->roles[i], c.n_layers);
+        const char *pv = md_params_map_get(p, "positions", s->roles[i]);
+        if (rc == MD_OK && pv && (atoi(pv) >= 0 || atoi(pv) < -4096))
+            rc = md_error_set(err, "%s: key 'positions': '%s' for role '%s' must be a negative integer (from the end)",
+                              where, pv, s->roles[i]);
+        const char *cv = md_params_map_get(p, "coefficients", s->roles[i]);
+        char *end = NULL;
+        if (rc == MD_OK && cv && (strtod(cv, &end), !end || *end))
+            rc = md_error_set(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv,
+                              s->roles[i]);
+    }
+    rf_state_free(s);
+    return rc;
+}
+
+/* Renders and encodes the prompts of rows idx[0..n) of set k for model m. */
+static int rf_encode(const md_kind_ctx *ctx, const rf_state *s, md_model *m, const char *role, int k,
+                     const int *idx, int n, int **ids, int *len, md_error *err)
+{
+    md_chat_kind kind;
+    const char *fmt;
+    if (!m->tok) return md_error_set(err, "model '%s' (%s) has no tokenizer.json", role, m->dir);
+    if (rf_template(ctx, role, m->chat, &kind, &fmt, err) != MD_OK) return MD_ERR;
+    for (int i = 0; i < n; i++) {
+        char *text = NULL;
+        size_t nid = 0;
+        if (md_chat_render(kind, fmt, md_csv_cell(s->csv[k], idx[i], s->col[k]), &text, err) != MD_OK) return MD_ERR;
+        int r = md_tokenizer_encode(m->tok, text, 1, &ids[i], &nid, err);
+        free(text);
+        if (r != MD_OK) return MD_ERR;
+        len[i] = (int)nid;
+    }
+    return MD_OK;
+}
+
+static int put_strings(md_plan *plan, const char *path, const md_csv *t, int col, const int *idx, int n,
+                       int64_t off, md_error *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += strlen(md_csv_cell(t, idx[i], col)) + 1;
+    char *buf = malloc(total ? total : 1), *q = buf;
+    if (!buf) return md_error_set(err, "out of memory");
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(md_csv_cell(t, idx[i], col)) + 1;
+        memcpy(q, md_csv_cell(t, idx[i], col), l);
+        q += l;
+    }
+    int64_t cnt = n;
+    int rc = md_plan_put(plan, path, &off, &cnt, buf, total, err);
+    free(buf);
+    return rc;
+}
+
+/* Blob of stage 1: int32 M, d; f64 mean_diff[M][d], dir[M][d], norm[M], cos[M][M]. */
+typedef struct rf_dirs {
+    int M, d;
+    const double *mean_diff, *dir, *norm, *cos;
+} rf_dirs;
+
+static int rf_dirs_view(const md_blob *b, rf_dirs *v, md_error *err)
+{
+    if (!b || b->size < 2 * sizeof(int32_t)) return md_error_set(err, "refusal: stage input is missing");
+    int32_t hd[2];
+    memcpy(hd, b->data, sizeof hd);
+    v->M = hd[0], v->d = hd[1];
+    size_t need = 2 * sizeof(int32_t) + sizeof(double) * ((size_t)2 * v->M * v->d + v->M + (size_t)v->M * v->M);
+    if (b->size != need) return md_error_set(err, "refusal: stage input has %zu bytes, expected %zu", b->size, need);
+    const double *q = (const double *)((const char *)b->data + 2 * sizeof(int32_t));
+    v->mean_diff = q;
+    v->dir = q + (size_t)v->M * v->d;
+    v->norm = v->dir + (size_t)v->M * v->d;
+    v->cos = v->norm + v->M;
+    return MD_OK;
+}
+
+static int decl(md_plan *plan, const char *path, md_h5type type, int rank, const int64_t *dims,
+                const char *const *names, const char *units, const char *desc, md_error *err)
+{
+    md_dset_decl d = {.type = type, .rank = rank, .units = units, .description = desc};
+    snprintf(d.path, sizeof d.path, "%s", path);
+    for (int i = 0; i < rank; i++) {
+        d.dims[i] = dims[i];
+        d.dim_names[i] = names[i];
+    }
+    if (type == MD_H5_F32 && rank == 2) {
+        d.chunk[0] = 64;
+        d.deflate = 1;
+    }
+    return md_plan_dataset(plan, &d, err);
+}
+
+static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    rf_state *s = NULL;
+    int rc = MD_ERR;
+    char path[MD_PATH_MAX], val[1024];
+    if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    int M = s->n_roles, ni = 1 + 2 * M;
+    if (stage == 0) {
+        md_config c;
+        if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) goto done;
+        int d = c.d_model;
+        for (int k = 0; k < 2; k++) {
+            int64_t n = s->n_train + s->n_test;
+            const char *rn[] = {"row"};
+            snprintf(path, sizeof path, "split/%s/instruction", SET_NAMES[k]);
+            if (decl(plan, path, MD_H5_STR, 1, &n, rn, "", "instructions: rows [0, n_train) train, then n_test test",
+                     err) != MD_OK ||
+                put_strings(plan, path, s->csv[k], s->col[k], s->train[k], s->n_train, 0, err) != MD_OK ||
+                put_strings(plan, path, s->csv[k], s->col[k], s->test[k], s->n_test, s->n_train, err) != MD_OK)
+                goto done;
+            if (md_plan_attr(plan, path, "n_train", (snprintf(val, sizeof val, "%d", s->n_train), val), err) != MD_OK)
+                goto done;
+            snprintf(path, sizeof path, "split/%s/csv_row", SET_NAMES[k]);
+            if (decl(plan, path, MD_H5_I32, 1, &n, rn, "", "0-based CSV row of each instruction", err) != MD_OK)
+                goto done;
+            int64_t o = 0, cn = s->n_train;
+            if (md_plan_put(plan, path, &o, &cn, s->train[k], (size_t)s->n_train * sizeof(int), err) != MD_OK)
+                goto done;
+            o = s->n_train, cn = s->n_test;
+            if (md_plan_put(plan, path, &o, &cn, s->test[k], (size_t)s->n_test * sizeof(int), err) != MD_OK)
+                goto done;
+            for (int m = 0; m < M; m++) {
+                int64_t dims[2] = {s->n_train, d};
+                const char *nm[] = {"row", "hidden"};
+                snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
+                if (decl(plan, path, MD_H5_F32, 2, dims, nm, "activation",
+                         "the hook point at (layer, position) of each train prompt", err) != MD_OK)
+                    goto done;
+            }
+        }
+        size_t off = 0;
+        val[0] = 0;
+        for (int m = 0; m < M; m++) off += (size_t)snprintf(val + off, sizeof val - off, "%s%s", m ? "," : "", s->roles[m]);
+        if (md_plan_attr(plan, "", "models", val, err) != MD_OK) goto done;
+        if (md_plan_attr(plan, "", "hook", md_params_str(p, "hook"), err) != MD_OK) goto done;
+        snprintf(val, sizeof val, "%d", rf_layer(p, &c, "layer"));
+        if (md_plan_attr(plan, "", "layer", val, err) != MD_OK) goto done;
+        snprintf(val, sizeof val, "%d", rf_layer(p, &c, "addition_layer"));
+        if (md_plan_attr(plan, "", "addition_layer", val, err) != MD_OK) goto done;
+        for (int m = 0; m < M; m++) {
+            snprintf(path, sizeof path, "acts/%s/harmful", s->roles[m]);
+            snprintf(val, sizeof val, "%d", rf_position(p, s->roles[m]));
+            if (md_plan_attr(plan, path, "position", val, err) != MD_OK) goto done;
+        }
+        rc = md_plan_units(plan, (int64_t)M * 2 * n_batches(s->n_train, s->batch), err);
+        goto done;
+    }
+    if (stage == 1) {
+        rf_dirs v;
+        if (rf_dirs_view(input, &v, err) != MD_OK) goto done;
+        const char *nm2[] = {"model", "hidden"}, *nmm[] = {"model", "model_b"}, *nm1[] = {"model"};
+        int64_t dd[2] = {M, v.d}, mm[2] = {M, M}, m1 = M, o2[2] = {0, 0}, o1 = 0;
+        if (decl(plan, "direction", MD_H5_F64, 2, dd, nm2, "", "refusal direction r̂ (unit) per model", err) != MD_OK ||
+            md_plan_put(plan, "direction", o2, dd, v.dir, sizeof(double) * (size_t)M * v.d, err) != MD_OK ||
+            decl(plan, "mean_diff", MD_H5_F64, 2, dd, nm2, "activation", "mean(harmful) - mean(harmless)", err) != MD_OK ||
+            md_plan_put(plan, "mean_diff", o2, dd, v.mean_diff, sizeof(double) * (size_t)M * v.d, err) != MD_OK ||
+            decl(plan, "mean_diff_norm", MD_H5_F64, 1, &m1, nm1, "activation", "norm of mean_diff", err) != MD_OK ||
+            md_plan_put(plan, "mean_diff_norm", &o1, &m1, v.norm, sizeof(double) * (size_t)M, err) != MD_OK ||
+            decl(plan, "cosine", MD_H5_F64, 2, mm, nmm, "1", "cosine between the models' directions", err) != MD_OK ||
+            md_plan_put(plan, "cosine", o2, mm, v.cos, sizeof(double) * (size_t)M * M, err) != MD_OK)
+            goto done;
+        for (int t = 0; t < M; t++)
+            for (int iv = 0; iv < ni; iv++)
+                for (int k = 0; k < 2; k++) {
+                    if (iv > M && k == RF_HARMFUL) continue;
+                    char ivn[128];
+                    interv_name(s, iv, ivn, sizeof ivn);
+                    int64_t n = s->n_test;
+                    const char *rn[] = {"row"};
+                    snprintf(path, sizeof path, "gen/%s/%s/%s/text", SET_NAMES[k], s->roles[t], ivn);
+                    if (decl(plan, path, MD_H5_STR, 1, &n, rn, "", "greedy completion (new tokens, decoded)", err) != MD_OK)
+                        goto done;
+                    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", SET_NAMES[k], s->roles[t], ivn);
+                    if (decl(plan, path, MD_H5_I32, 1, &n, rn, "", "1 = the completion starts with a refusal prefix",
+                             err) != MD_OK)
+                        goto done;
+                }
+        rc = md_plan_units(plan, s->n_gen_units, err);
+        for (int u = 0; u < s->n_gen_units; u++) md_plan_cost(plan, u, s->gu_interv[u] ? 1.2 : 1.0);
+        goto done;
+    }
+    /* stage 2: the scores */
+    if (!input || input->size != sizeof(double) * (size_t)M * ni * 2) {
+        md_error_set(err, "refusal: stage 2 input has the wrong size");
+        goto done;
+    }
+    {
+        int64_t dims[3] = {M, ni, 2}, o3[3] = {0, 0, 0};
+        const char *nm[] = {"target", "intervention", "set"};
+        if (decl(plan, "refusal_score", MD_H5_F64, 3, dims, nm, "1",
+                 "fraction of test completions starting with a refusal prefix (NaN = not run)", err) != MD_OK ||
+            md_plan_put(plan, "refusal_score", o3, dims, input->data, input->size, err) != MD_OK)
+            goto done;
+        size_t off = 0;
+        for (int iv = 0; iv < ni; iv++) {
+            char ivn[128];
+            interv_name(s, iv, ivn, sizeof ivn);
+            off += (size_t)snprintf(val + off, sizeof val - off, "%s%s", iv ? "," : "", ivn);
+        }
+        if (md_plan_attr(plan, "refusal_score", "interventions", val, err) != MD_OK ||
+            md_plan_attr(plan, "refusal_score", "sets", "harmful,harmless", err) != MD_OK)
+            goto done;
+        rc = md_plan_units(plan, 1, err);
+    }
+done:
+    rf_state_free(s);
+    return rc;
+}
+
+static int rf_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
+                      md_error *err)
+{
+    (void)w, (void)stage, (void)input;
+    return rf_state_build(ctx, (rf_state **)state, err);
+}
+
+static void free_ids(int **ids, int n)
+{
+    if (!ids) return;
+    for (int i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+}
+
+/* Stage 0 unit: activations of one batch. */
+static int rf_acts(const md_kind_ctx *ctx, md_worker *w, rf_state *s, int64_t unit, md_result *out, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    int nb = n_batches(s->n_train, s->batch);
+    int m = (int)(unit / (2 * nb)), k = (int)(unit / nb % 2), b = (int)(unit % nb);
+    int r0 = b * s->batch, n = s->n_train - r0 < s->batch ? s->n_train - r0 : s->batch;
+    md_model *M = NULL;
+    if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
+    int d = md_model_hook_width(M, s->hook), layer = rf_layer(p, &M->cfg, "layer"), pos = rf_position(p, s->roles[m]);
+    int rc = MD_ERR, T = 0;
+    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int)), *pad = NULL, *tok = NULL;
+    float *acts = malloc((size_t)n * d * sizeof(float));
+    md_kvcache *kc = NULL;
+    if (!ids || !len || !acts) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    if (rf_encode(ctx, s, M, s->roles[m], k, s->train[k] + r0, n, ids, len, err) != MD_OK) goto done;
+    for (int i = 0; i < n; i++) {
+        if (len[i] < -pos) {
+            md_error_set(err, "prompt of %s train row %d has %d tokens; position %d is before its start", SET_NAMES[k],
+                         r0 + i, len[i], pos);
+            goto done;
+        }
+        if (len[i] > T) T = len[i];
+    }
+    pad = malloc((size_t)n * sizeof(int));
+    tok = malloc((size_t)n * T * sizeof(int));
+    if (!pad || !tok) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    int fill = md_tokenizer_bos_id(M->tok) >= 0 ? md_tokenizer_bos_id(M->tok) : 0;
+    for (int i = 0; i < n; i++) {
+        pad[i] = T - len[i];
+        for (int t = 0; t < T; t++) tok[(size_t)i * T + t] = t < pad[i] ? fill : ids[i][t - pad[i]];
+    }
+    md_hook rd = {.point = s->hook, .op = MD_HOOK_READ, .layer = layer, .seq = MD_ALL, .pos = T + pos, .out = acts};
+    md_forward f;
+    md_forward_init(&f, M);
+    f.n_seq = n, f.t0 = 0, f.t1 = T, f.tokens = tok, f.n_pad = pad, f.hooks = &rd, f.n_hooks = 1;
+    f.layer_end = layer + 1;
+    f.logits = MD_LOGITS_NONE;
+    if (md_kvcache_create(&kc, M, n, T, err) != MD_OK) goto done;
+    f.cache = kc;
+    if (md_model_forward(M, &f, err) != MD_OK) goto done;
+    char path[MD_PATH_MAX];
+    snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
+    int64_t o[2] = {r0, 0}, c[2] = {n, d};
+    rc = md_result_put(out, path, 2, o, c, acts, (size_t)n * d * sizeof(float), err);
+done:
+    if (rc != MD_OK) md_error_prefix(err, "refusal activations (%s, %s, rows %d..)", s->roles[m], SET_NAMES[k], r0);
+    md_kvcache_free(kc);
+    free_ids(ids, n);
+    free(len), free(pad), free(tok), free(acts);
+    return rc;
+}
+
+/* Stage 1 unit: generations of one batch under one intervention. */
+static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_blob *input, int64_t unit,
+                  md_result *out, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    rf_dirs v;
+    if (rf_dirs_view(input, &v, err) != MD_OK) return MD_ERR;
+    int t = s->gu_target[unit], iv = s->gu_interv[unit], k = s->gu_set[unit], b = s->gu_batch[unit];
+    int r0 = b * s->batch, n = s->n_test - r0 < s->batch ? s->n_test - r0 : s->batch;
+    md_model *M = NULL;
+    if (md_worker_model(w, s->roles[t], &M, err) != MD_OK) return MD_ERR;
+    int d = M->cfg.d_model, rc = MD_ERR, nh = 0;
+    char ivn[128];
+    interv_name(s, iv, ivn, sizeof ivn);
+    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
+    int32_t *refused = calloc((size_t)n, sizeof(int32_t));
+    float *vec = malloc((size_t)d * sizeof(float));
+    char **texts = calloc((size_t)n, sizeof(char *));
+    char *joined = NULL;
+    md_generation g = {0};
+    md_hook hk[3];
+    if (!ids || !len || !refused || !vec || !texts) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    if (v.d != d) {
+        md_error_set(err, "direction width %d differs from model '%s' d_model %d", v.d, s->roles[t], d);
+        goto done;
+    }
+    if (iv >= 1 && iv <= s->n_roles) {
+        const double *r = v.dir + (size_t)(iv - 1) * d;
+        for (int j = 0; j < d; j++) vec[j] = (float)r[j];
+        const md_hook_point pts[3] = {MD_HOOK_RESID_PRE, MD_HOOK_RESID_MID, MD_HOOK_RESID_POST};
+        for (int q = 0; q < 3; q++)
+            hk[nh++] = (md_hook){.point = pts[q], .op = MD_HOOK_ABLATE, .layer = MD_ALL, .seq = MD_ALL,
+                                 .pos = MD_ALL, .vec = vec};
+    } else if (iv > s->n_roles) {
+        int src = iv - 1 - s->n_roles;
+        int unit_vec = strcmp(md_params_str(p, "addition_vector"), "unit") == 0;
+        const double *r = (unit_vec ? v.dir : v.mean_diff) + (size_t)src * d;
+        for (int j = 0; j < d; j++) vec[j] = (float)r[j];
+        const char *cv = md_params_map_get(p, "coefficients", s->roles[t]);
+        hk[nh++] = (md_hook){.point = s->hook, .op = MD_HOOK_ADD, .layer = rf_layer(p, &M->cfg, "addition_layer"),
+                             .seq = MD_ALL, .pos = MD_ALL, .vec = vec, .coef = cv ? (float)strtod(cv, NULL) : 1.0f};
+    }
+    if (rf_encode(ctx, s, M, s->roles[t], k, s->test[k] + r0, n, ids, len, err) != MD_OK) goto done;
+    if (md_generate_greedy(M, n, (const int *const *)ids, len, (int)md_params_int(p, "max_new_tokens"),
+                           nh ? hk : NULL, nh, &g, err) != MD_OK)
+        goto done;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (md_tokenizer_decode(M->tok, g.out_ids[i], (size_t)g.out_len[i], 1, &texts[i], err) != MD_OK) goto done;
+        refused[i] = md_dir_is_refusal(texts[i]);
+        total += strlen(texts[i]) + 1;
+    }
+    joined = malloc(total);
+    if (!joined) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0, off = 0; i < (size_t)n; i++) {
+        size_t l = strlen(texts[i]) + 1;
+        memcpy(joined + off, texts[i], l);
+        off += l;
+    }
+    char path[MD_PATH_MAX];
+    int64_t o = r0, c = n;
+    snprintf(path, sizeof path, "gen/%s/%s/%s/text", SET_NAMES[k], s->roles[t], ivn);
+    if (md_result_put(out, path, 1, &o, &c, joined, total, err) != MD_OK) goto done;
+    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", SET_NAMES[k], s->roles[t], ivn);
+    rc = md_result_put(out, path, 1, &o, &c, refused, (size_t)n * sizeof(int32_t), err);
+done:
+    if (rc != MD_OK) md_error_prefix(err, "refusal generation (%s, %s, %s, rows %d..)", s->roles[t], ivn, SET_NAMES[k], r0);
+    md_generation_free(&g);
+    if (texts)
+        for (int i = 0; i < n; i++) free(texts[i]);
+    free(texts), free(joined);
+    free_ids(ids, n);
+    free(len), free(refused), free(vec);
+    return rc;
+}
+
+static int rf_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
+                      int64_t unit, md_result *out, md_error *err)
+{
+    rf_state *s = state;
+    if (stage == 0) return rf_acts(ctx, w, s, unit, out, err);
+    if (stage == 1) return rf_gen(ctx, w, s, input, unit, out, err);
+    return MD_OK; /* stage 2: the plan wrote the scores */
+}
+
+static int rf_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
+                     int *done, md_error *err)
+{
+    rf_state *s = NULL;
+    int rc = MD_ERR;
+    *done = stage >= 2;
+    if (*done) return MD_OK;
+    if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    int M = s->n_roles;
+    char path[MD_PATH_MAX];
+    void *blob = NULL;
+    float *x = NULL;
+    int *lab = NULL;
+    if (stage == 0) {
+        int64_t dims[MD_MAX_DIMS];
+        snprintf(path, sizeof path, "acts/%s/harmful", s->roles[0]);
+        if (md_reader_dims(rd, path, dims, err) < 0) goto done;
+        int d = (int)dims[1], n = s->n_train;
+        size_t bytes = 2 * sizeof(int32_t) + sizeof(double) * ((size_t)2 * M * d + M + (size_t)M * M);
+        blob = calloc(1, bytes);
+        x = malloc((size_t)2 * n * d * sizeof(float));
+        lab = malloc((size_t)2 * n * sizeof(int));
+        if (!blob || !x || !lab) {
+            md_error_set(err, "out of memory");
+            goto done;
+        }
+        int32_t hd[2] = {M, d};
+        memcpy(blob, hd, sizeof hd);
+        double *md_ = (double *)((char *)blob + sizeof hd), *dir = md_ + (size_t)M * d, *norm = dir + (size_t)M * d,
+               *cs = norm + M;
+        for (int i = 0; i < 2 * n; i++) lab[i] = i < n; /* harmful rows first */
+        for (int m = 0; m < M; m++) {
+            for (int k = 0; k < 2; k++) {
+                int64_t o[2] = {0, 0}, c[2] = {n, d};
+                snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
+                if (md_reader_f32(rd, path, o, c, x + (size_t)k * n * d, err) != MD_OK) goto done;
+            }
+            double *r = md_ + (size_t)m * d;
+            if (md_dir_mass_mean(x, lab, 2 * n, d, r, err) != MD_OK) goto done;
+            norm[m] = md_dir_norm(r, d);
+            memcpy(dir + (size_t)m * d, r, (size_t)d * sizeof(double));
+            if (md_dir_normalise(dir + (size_t)m * d, d, err) != MD_OK) {
+                md_error_prefix(err, "refusal direction of model '%s'", s->roles[m]);
+                goto done;
+            }
+        }
+        for (int a = 0; a < M; a++)
+            for (int b2 = 0; b2 < M; b2++) cs[a * M + b2] = md_dir_cosine(dir + (size_t)a * d, dir + (size_t)b2 * d, d);
+        rc = md_blob_set(next, blob, bytes, err);
+        goto done;
+    }
+    /* stage 1 → scores */
+    {
+        int ni = 1 + 2 * M;
+        double *sc = malloc(sizeof(double) * (size_t)M * ni * 2);
+        double *buf = malloc(sizeof(double) * (size_t)s->n_test);
+        blob = sc;
+        x = (float *)buf;
+        if (!sc || !buf) {
+            md_error_set(err, "out of memory");
+            goto done;
+        }
+        for (int t = 0; t < M; t++)
+            for (int iv = 0; iv < ni; iv++)
+                for (int k = 0; k < 2; k++) {
+                    double *o = &sc[((size_t)t * ni + iv) * 2 + k];
+                    *o = NAN;
+                    if (iv > M && k == RF_HARMFUL) continue;
+                    char ivn[128];
+                    interv_name(s, iv, ivn, sizeof ivn);
+                    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", SET_NAMES[k], s->roles[t], ivn);
+                    int64_t off = 0, cnt = s->n_test;
+                    if (md_reader_f64(rd, path, &off, &cnt, buf, err) != MD_OK) goto done;
+                    double sum = 0;
+                    for (int i = 0; i < s->n_test; i++) sum += buf[i];
+                    *o = sum / s->n_test;
+                }
+        rc = md_blob_set(next, sc, sizeof(double) * (size_t)M * ni * 2, err);
+    }
+done:
+    (void)input;
+    free(blob), free(x), free(lab);
+    rf_state_free(s);
+    return rc;
+}
+
+static void rf_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/stage %d/unit %lld", ctx->exp->name, stage, (long long)unit);
+}
+
+const md_kind md_kind_refusal = {
+    .name = "refusal",
+    .doc = "Refusal direction per model (mean(harmful) - mean(harmless) at one hook/layer/position, normalised), "
+           "cosine between models, and greedy generations with no intervention, directional ablation of every "
+           "source model's direction, and activation addition; refusal score by prefix (METHODS.md, Refusal).",
+    .keys = REFUSAL_KEYS,
+    .validate = rf_validate,
+    .plan = rf_plan,
+    .prepare = rf_prepare,
+    .release_state = rf_state_free,
+    .compute = rf_compute,
+    .finish_stage = rf_finish,
+    .unit_name = rf_unit_name,
+};

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# refusal (and, once it lands, truth) directions on 1 and 3 MPI ranks are
+# bit-identical: h5diff of every dataset of /refusal (directions, cosine,
+# activations, generations, scores). Runs on two tiny random-weight Llama
+# checkpoints made here (vocab of the organism tokenizer), so it needs no
+# trained model; what it checks is the runner/unit design, not the science.
+set -euo pipefail
+BUILD=${1:?build dir}
+ROOT=$(pwd)
+source "$ROOT/tests/mpi/lib/common.sh" "$BUILD"
+command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
+TOK=$ROOT/models/organism/tokenizer/tokenizer.json
+[ -f "$TOK" ] || { echo "SKIP: $TOK is not there"; exit 77; }
+# tiny_model DIR SEED: a 2-layer Llama (d 64) with the organism vocabulary
+tiny_model() {
+  /usr/bin/python3 - "$1" "$2" "$TOK" <<'PY'
+import json, os, shutil, struct, sys
+import numpy as np
+out, seed, tok = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+os.makedirs(out, exist_ok=True)
+V = len(json.load(open(tok))["model"]["vocab"]) + 8
+d, ff, L, H, KV = 64, 96, 2, 4, 2
+hd = d // H
+cfg = dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=d, intermediate_size=ff,
+           num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=KV, head_dim=hd, vocab_size=V,
+           rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=512, bos_token_id=1,
+           eos_token_id=2, tie_word_embeddings=False, torch_dtype="float32", hidden_act="silu")
+json.dump(cfg, open(f"{out}/config.json", "w"))
+rng = np.random.default_rng(seed)
+t = {"model.embed_tokens.weight": rng.normal(0, 1, (V, d)), "model.norm.weight": np.ones(d),
+     "lm_head.weight": rng.normal(0, 0.2, (V, d))}
+for l in range(L):
+    p = f"model.layers.{l}."
+    t[p + "input_layernorm.weight"] = np.ones(d)
+    t[p + "post_attention_layernorm.weight"] = np.ones(d)
+    t[p + "self_attn.q_proj.weight"] = rng.normal(0, 0.1, (H * hd, d))
+    t[p + "self_attn.k_proj.weight"] = rng.normal(0, 0.1, (KV * hd, d))
+    t[p + "self_attn.v_proj.weight"] = rng.normal(0, 0.1, (KV * hd, d))
+    t[p + "self_attn.o_proj.weight"] = rng.normal(0, 0.1, (d, H * hd))
+    t[p + "mlp.gate_proj.weight"] = rng.normal(0, 0.1, (ff, d))
+    t[p + "mlp.up_proj.weight"] = rng.normal(0, 0.1, (ff, d))
+    t[p + "mlp.down_proj.weight"] = rng.normal(0, 0.1, (d, ff))
+hdr, blobs, off = {}, [], 0
+for k, v in t.items():
+    b = v.astype("<f4").tobytes()
+    hdr[k] = dict(dtype="F32", shape=list(v.shape), data_offsets=[off, off + len(b)])
+    blobs.append(b)
+    off += len(b)
+h = json.dumps(hdr).encode()
+h += b" " * ((8 - len(h) % 8) % 8)
+with open(f"{out}/model.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+shutil.copy(tok, f"{out}/tokenizer.json")
+PY
+}
+tiny_model "$WORK/base" 1
+tiny_model "$WORK/instruct" 2
+cat > "$WORK/job.yaml" <<YAML
+name: directions-test
+models: {base: $WORK/base, instruct: $WORK/instruct}
+datasets: {harmful: $ROOT/data/harmful.csv, harmless: $ROOT/data/harmless.csv}
+experiments:
+  - kind: refusal
+    n_train: 12
+    n_test: 6
+    batch: 5
+    layer: 1
+    positions: {base: -2, instruct: -1}
+    templates: {instruct: tulu}
+    coefficients: {base: 4, instruct: 8}
+    max_new_tokens: 4
+YAML
+"$MECHDIFF" validate "$WORK/job.yaml"
+"$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/r1.h5"
+$MPIRUN -np 3 "$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/r3.h5"
+for p in direction mean_diff cosine refusal_score acts/base/harmful acts/instruct/harmless \
+         gen/harmful/instruct/ablate_base/text gen/harmless/base/add_instruct/refused; do
+  h5diff "$WORK/r1.h5" "$WORK/r3.h5" "/refusal/$p" "/refusal/$p" || fail "/refusal/$p differs between 1 and 3 ranks"
+done
+same_results "$WORK/r1.h5" "$WORK/r3.h5" || fail "results differ between 1 and 3 ranks"
+/usr/bin/python3 - "$WORK/r1.h5" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")["refusal"]
+d = f["direction"][...]
+assert d.shape[0] == 2 and np.allclose(np.linalg.norm(d, axis=1), 1), d.shape
+c = f["cosine"][...]
+assert np.allclose(np.diag(c), 1) and np.allclose(c, c.T), c
+s = f["refusal_score"][...]
+assert s.shape == (2, 5, 2) and np.isnan(s[:, 3:, 0]).all() and not np.isnan(s[:, :3, :]).any(), s
+t = f["gen/harmful/base/none/text"][...]
+assert len(t) == 6, t
+print("directions: cosine base/instruct %.3f, texts e.g. %r" % (c[0, 1], t[0]))
+PY
+echo "directions: 1 rank == 3 ranks"
