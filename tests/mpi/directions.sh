@@ -91,4 +91,5 @@ t = f["gen/harmful/base/none/text"][...]
 assert len(t) == 6, t
 print("directions: cosine base/instruct %.3f, texts e.g. %r" % (c[0, 1], t[0]))
 PY
+/usr/bin/python3 "$ROOT/analysis/refusal.py" "$WORK/r1.h5" -o "$WORK/an" > /dev/null && [ -s "$WORK/an/refusal_scores.png" ] || fail "analysis/refusal.py"
 echo "directions: 1 rank == 3 ranks"

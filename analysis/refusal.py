@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""refusal.py — tables and plots of the `refusal` kind (METHODS.md, Refusal).
+
+    python3 analysis/refusal.py RESULTS.h5 [-o OUTDIR]
+
+Writes OUTDIR/refusal_scores.csv and .md (refusal score per target model x
+intervention x set, beside the study's Llama-3.1 numbers where they exist),
+refusal_cosine.md, and refusal_scores.png (bars). report_sections(h5, outdir)
+gives the same as sections for analysis/report.py.
+"""
+import argparse
+import csv
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import PAPER, experiment_groups  # noqa: E402
+
+
+def _s(x):
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def paper_value(target, interv, setname, roles):
+    """The study's number for this cell (Llama-3.1 base vs Instruct), or ''."""
+    base = roles[0]
+    kind = "base" if target == base else "instruct"
+    src = None
+    if interv.startswith(("ablate_", "add_")):
+        src = "base" if interv.split("_", 1)[1] == base else "instruct"
+    if setname == "harmful":
+        key = {None: kind}.get(src, f"{kind}, {src} dir. ablated") if not interv.startswith("add_") else None
+        return PAPER["refusal_harmful"].get(key, "") if key else ""
+    if interv == "none":
+        return PAPER["refusal_harmless"].get(kind, "")
+    if interv.startswith("add_"):
+        return PAPER["refusal_harmless"].get(f"{kind} + {src} dir.", "")
+    return ""
+
+
+def tables(g):
+    roles = _s(g.attrs["models"]).split(",")
+    sc = g["refusal_score"]
+    ivs = _s(sc.attrs["interventions"]).split(",")
+    sets = _s(sc.attrs["sets"]).split(",")
+    s = sc[...]
+    rows = []
+    for t, target in enumerate(roles):
+        for i, iv in enumerate(ivs):
+            for k, setname in enumerate(sets):
+                if np.isnan(s[t, i, k]):
+                    continue
+                rows.append(dict(target=target, intervention=iv, set=setname, score=float(s[t, i, k]),
+                                 paper=paper_value(target, iv, setname, roles)))
+    return roles, rows, g["cosine"][...]
+
+
+def write(g, name, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    roles, rows, cos = tables(g)
+    with open(os.path.join(outdir, f"{name}_scores.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    md = "| target | intervention | set | refusal score | paper (Llama-3.1) |\n|---|---|---|---|---|\n"
+    md += "".join(f"| {r['target']} | {r['intervention']} | {r['set']} | {r['score']:.2f} | {r['paper']} |\n"
+                  for r in rows)
+    cmd = "| | " + " | ".join(roles) + " |\n|" + "---|" * (len(roles) + 1) + "\n"
+    cmd += "".join(f"| {a} | " + " | ".join(f"{cos[i, j]:.3f}" for j in range(len(roles))) + " |\n"
+                   for i, a in enumerate(roles))
+    with open(os.path.join(outdir, f"{name}_scores.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(outdir, f"{name}_cosine.md"), "w") as f:
+        f.write(cmd)
+    fig = os.path.join(outdir, f"{name}_scores.png")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig_, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, setname in zip(axes, ("harmful", "harmless")):
+        sub = [r for r in rows if r["set"] == setname]
+        ax.bar(range(len(sub)), [r["score"] for r in sub], color="tab:red" if setname == "harmful" else "tab:blue")
+        ax.set_xticks(range(len(sub)))
+        ax.set_xticklabels([f"{r['target']}\n{r['intervention']}" for r in sub], rotation=60, fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{setname} test prompts")
+        ax.set_ylabel("refusal score")
+    fig_.tight_layout()
+    fig_.savefig(fig, dpi=120)
+    plt.close(fig_)
+    return md, cmd, fig, roles, cos
+
+
+def report_sections(h5file, outdir):
+    import h5py
+    f = h5py.File(h5file, "r") if isinstance(h5file, str) else h5file
+    out = []
+    for name, g in experiment_groups(f, "refusal"):
+        if "refusal_score" not in g:
+            continue
+        md, cmd, fig, roles, cos = write(g, name, outdir)
+        headline = []
+        if len(roles) >= 2:
+            headline.append(("refusal direction cosine base vs post-trained", f"{cos[0, 1]:.2f}",
+                             str(PAPER["refusal_cos"])))
+        out.append(dict(title=f"Refusal: direction ablation and addition ({name})",
+                        markdown=("Refusal score = fraction of greedy completions (test split) starting with a "
+                                  "refusal prefix. Paper column: Llama-3.1-8B vs Instruct.\n\n" + md +
+                                  "\nCosine between the models' refusal directions (paper ≈ "
+                                  f"{PAPER['refusal_cos']}):\n\n" + cmd),
+                        figures=[os.path.relpath(fig, outdir)], headline=headline))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("h5")
+    ap.add_argument("-o", "--outdir", default="refusal_out")
+    a = ap.parse_args()
+    secs = report_sections(a.h5, a.outdir)
+    if not secs:
+        sys.exit(f"{a.h5}: no finished refusal experiment (no refusal_score dataset)")
+    for s in secs:
+        print("## " + s["title"] + "\n\n" + s["markdown"])
+
+
+if __name__ == "__main__":
+    main()
