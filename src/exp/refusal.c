@@ -39,6 +39,8 @@ static const md_key REFUSAL_KEYS[] = {
      .doc = "Name (top-level datasets map) of the harmful instruction CSV (column `instruction`)."},
     {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",
      .doc = "Name (top-level datasets map) of the harmless instruction CSV (column `instruction`)."},
+    {.name = "column", .type = MD_KEY_STRING, .def = "instruction",
+     .doc = "CSV column holding the instruction (AdvBench harmful_behaviors.csv: goal)."},
     {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,
      .doc = "Fraction of each set held out for generation (METHODS: 0.2)."},
     {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,
@@ -160,7 +162,7 @@ static int rf_state_build(const md_kind_ctx *ctx, rf_state **out, md_error *err)
             md_error_prefix(err, "%s: key '%s'", where, key);
             goto fail;
         }
-        if ((s->col[k] = md_csv_column(s->csv[k], "instruction", err)) < 0) {
+        if ((s->col[k] = md_csv_column(s->csv[k], md_params_str(p, "column"), err)) < 0) {
             md_error_prefix(err, "%s: key '%s'", where, key);
             goto fail;
         }
