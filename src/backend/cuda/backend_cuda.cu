@@ -878,7 +878,11 @@ extern "C" int md_cuda_device_count(int *n, char *why, size_t why_len)
     if (e != cudaSuccess) {
         cudaGetLastError();
         *n = 0;
-        if (why && why_len) snprintf(why, why_len, "the CUDA runtime reports: %s", cudaGetErrorString(e));
+        if (why && why_len)
+            snprintf(why, why_len, "the CUDA runtime reports: %s%s", cudaGetErrorString(e),
+                     e == cudaErrorInsufficientDriver
+                         ? " (no NVIDIA driver on this machine, or one older than this build's CUDA runtime)"
+                         : "");
         return MD_OK;
     }
     if (*n == 0 && why && why_len) snprintf(why, why_len, "the CUDA runtime reports no device");

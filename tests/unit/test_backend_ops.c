@@ -1,0 +1,617 @@
+/* test_backend_ops.c — every backend op against the CPU reference, in the
+ * style of llama.cpp's test-backend-ops: random inputs, the op run on the
+ * reference (CPU, fp32 weight cache) and on the backend under test, and the
+ * normalised mean squared error NMSE = Σ(out - ref)² / Σ ref² checked
+ * against a per-op threshold that follows from the dtypes involved:
+ *
+ *   exact fp32 path (element-wise ops, RMSNorm, RoPE, attention, a GEMM
+ *   whose inputs reach the multiplier unrounded): only the summation order
+ *   differs, relative error ~ 2^-24·√K per element, NMSE ~ 1e-13
+ *                                                      → threshold 1e-9;
+ *   a GEMM or gather with operands rounded to bf16 (f16/f32 weights stored
+ *   bf16, or MECHDIFF_CUDA_GEMM=bf16 rounding X): a rounded value carries a
+ *   relative error <= 2^-9 whose mean square over random significands is
+ *   ≈ 2.3e-6 (measured by the emulation below), and that carries over to a
+ *   dot product of independent terms; two rounded operands ≈ 5e-6
+ *                                                      → threshold 2e-5;
+ *   CPU vs CPU (fp32 cache vs on-the-fly conversion)  → threshold 1e-12.
+ *
+ * Parts:
+ *   1. CPU self check (always): cached vs on-the-fly CPU backends.
+ *   2. CPU emulation of the CUDA GEMM numerics (always): the bf16x3 split of
+ *      fp32 activations is exact, bf16x3 GEMM matches fp32, and the measured
+ *      NMSE of bf16 rounding sits under the 1e-5 threshold.
+ *   3. Device binding (always): local-rank variables, error messages.
+ *   4. CUDA vs CPU for each weight/GEMM mode, when built with CUDA and a GPU
+ *      is visible; otherwise prints "cuda: skipped (no device)".
+ *
+ *   test_backend_ops          parts 1-4; no GPU is not a failure
+ *   test_backend_ops --gpu    (ctest gpu.test_backend_ops) exits 77 = skip
+ *                             without a GPU, else fails unless part 4 ran */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/backend.h"
+#include "mechdiff/device.h"
+#include "mechdiff/dtype.h"
+#include "testutil.h"
+
+#define TOL_EXACT 1e-9
+#define TOL_BF16 2e-5
+#define TOL_CPU 1e-12
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static double urand(void) /* [0, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static float frand(float lo, float hi) { return lo + (hi - lo) * (float)urand(); }
+
+static float *rand_vec(size_t n, float lo, float hi)
+{
+    float *v = malloc((n ? n : 1) * sizeof(float));
+    if (!v) abort();
+    for (size_t i = 0; i < n; i++) v[i] = frand(lo, hi);
+    return v;
+}
+
+static double nmse(const float *out, const float *ref, size_t n)
+{
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)out[i] - (double)ref[i];
+        num += e * e;
+        den += (double)ref[i] * ref[i];
+    }
+    if (!(num == num)) return INFINITY; /* NaN */
+    return den > 0.0 ? num / den : num;
+}
+
+/* A pair of backends under comparison. */
+typedef struct pair {
+    md_backend *ref, *be;
+    const char *label;
+    md_dtype wstore;   /* how `be` stores weight matrices: F32 or BF16 (CUDA), F32 for CPU */
+    int x_rounded;     /* `be` rounds GEMM activations to bf16 */
+    int is_cpu;
+} pair;
+
+static void report(const pair *p, const char *op, const char *what, double e, double tol)
+{
+    int ok = e <= tol;
+    printf("  %-5s %-8s %-40s nmse=%.3e  max %.0e  %s\n", p->label, op, what, e, tol, ok ? "OK" : "FAIL");
+    CHECK_MSG(ok, "%s %s %s: nmse %.3e > %.0e", p->label, op, what, e, tol);
+}
+
+/* Device copies of a host array on a backend. */
+static float *dev_from(md_backend *be, const float *h, size_t n)
+{
+    float *d = be->ops->alloc(be, (n ? n : 1) * sizeof(float));
+    if (!d) abort();
+    be->ops->to_device(be, d, h, n * sizeof(float));
+    return d;
+}
+
+static float *host_from(md_backend *be, const float *d, size_t n)
+{
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    if (!h) abort();
+    be->ops->to_host(be, h, d, n * sizeof(float));
+    return h;
+}
+
+/* A weight of `dtype` holding vals (converted); host buffer owned by caller. */
+static void *weight_host(const float *vals, size_t n, md_dtype dtype)
+{
+    void *h = malloc(n * md_dtype_size(dtype) + 8);
+    if (!h) abort();
+    md_dtype_from_f32(h, vals, dtype, n);
+    return h;
+}
+
+static double tol_weighted(const pair *p, md_dtype src, int gemm)
+{
+    if (p->is_cpu) return TOL_CPU;
+    int w_rounded = p->wstore == MD_DTYPE_BF16 && src != MD_DTYPE_BF16;
+    int x_rounded = gemm && p->x_rounded;
+    return (w_rounded || x_rounded) ? TOL_BF16 : TOL_EXACT;
+}
+
+/* ------------------------------------------------------------------- ops */
+
+static void op_memory(const pair *p)
+{
+    size_t n = 1000;
+    float *d = p->be->ops->alloc(p->be, n * sizeof(float));
+    float *h = host_from(p->be, d, n);
+    int zeroed = 1;
+    for (size_t i = 0; i < n; i++) zeroed &= h[i] == 0.0f;
+    CHECK_MSG(zeroed, "%s: alloc did not zero", p->label);
+    float *v = rand_vec(n, -1, 1);
+    float *d2 = p->be->ops->alloc(p->be, n * sizeof(float));
+    p->be->ops->to_device(p->be, d, v, n * sizeof(float));
+    p->be->ops->copy(p->be, d2, d, n * sizeof(float));
+    float *back = host_from(p->be, d2, n);
+    CHECK_MSG(memcmp(back, v, n * sizeof(float)) == 0, "%s: to_device/copy/to_host round trip", p->label);
+    printf("  %-5s %-8s alloc zeroed %s, round trip %s\n", p->label, "memory", zeroed ? "OK" : "FAIL",
+           memcmp(back, v, n * sizeof(float)) == 0 ? "OK" : "FAIL");
+    p->be->ops->free(p->be, d);
+    p->be->ops->free(p->be, d2);
+    free(h);
+    free(v);
+    free(back);
+}
+
+/* y = x·Wᵀ on both; also the forward's lm_head row views (logit ids). */
+static void op_matmul(const pair *p, md_dtype dt, int n, int rows, int cols)
+{
+    size_t nw = (size_t)rows * cols, nx = (size_t)n * cols, ny = (size_t)n * rows;
+    float *wv = rand_vec(nw, -0.1f, 0.1f), *x = rand_vec(nx, -2, 2);
+    void *wh = weight_host(wv, nw, dt);
+    md_weight wr = {wh, dt, rows, cols, NULL}, wb = wr;
+    md_error err;
+    CHECK(p->ref->ops->prepare(p->ref, &wr, &err) == MD_OK);
+    CHECK_MSG(p->be->ops->prepare(p->be, &wb, &err) == MD_OK, "%s", err.msg);
+    float *xr = dev_from(p->ref, x, nx), *xb = dev_from(p->be, x, nx);
+    float *yr = p->ref->ops->alloc(p->ref, ny * sizeof(float)), *yb = p->be->ops->alloc(p->be, ny * sizeof(float));
+    p->ref->ops->matmul(p->ref, yr, xr, &wr, n);
+    p->be->ops->matmul(p->be, yb, xb, &wb, n);
+    float *hr = host_from(p->ref, yr, ny), *hb = host_from(p->be, yb, ny);
+    char what[96];
+    snprintf(what, sizeof what, "%s n=%d out=%d in=%d", md_dtype_name(dt), n, rows, cols);
+    report(p, "matmul", what, nmse(hb, hr, ny), tol_weighted(p, dt, 1));
+    free(hr);
+    free(hb);
+
+    /* row views, built exactly as forward.c does for logit ids */
+    int ids[3] = {0, rows / 2, rows - 1};
+    float *lr = malloc(3 * (size_t)n * sizeof(float)), *lb = malloc(3 * (size_t)n * sizeof(float));
+    for (int j = 0; j < 3; j++) {
+        const md_weight *Us[2] = {&wr, &wb};
+        md_backend *bes[2] = {p->ref, p->be};
+        float *outs[2] = {lr, lb};
+        for (int k = 0; k < 2; k++) {
+            md_weight row = *Us[k];
+            row.rows = 1;
+            if (Us[k]->prepared) {
+                row.prepared = (float *)Us[k]->prepared + (size_t)ids[j] * cols;
+            } else {
+                row.host = (const char *)Us[k]->host + (size_t)ids[j] * cols * md_dtype_size(dt);
+                row.prepared = NULL;
+            }
+            bes[k]->ops->matmul(bes[k], k ? yb : yr, k ? xb : xr, &row, n);
+            bes[k]->ops->to_host(bes[k], outs[k] + (size_t)j * n, k ? yb : yr, (size_t)n * sizeof(float));
+        }
+    }
+    snprintf(what, sizeof what, "%s row views (logit ids) n=%d", md_dtype_name(dt), n);
+    report(p, "matmul", what, nmse(lb, lr, 3 * (size_t)n), tol_weighted(p, dt, 1));
+    free(lr);
+    free(lb);
+
+    p->ref->ops->free(p->ref, xr);
+    p->ref->ops->free(p->ref, yr);
+    p->be->ops->free(p->be, xb);
+    p->be->ops->free(p->be, yb);
+    p->ref->ops->release(p->ref, &wr);
+    p->be->ops->release(p->be, &wb);
+    free(wh);
+    free(wv);
+    free(x);
+}
+
+static void op_rmsnorm(const pair *p, md_dtype gdt, int n, int d, int in_place)
+{
+    size_t nx = (size_t)n * d;
+    float *gv = rand_vec((size_t)d, 0.5f, 1.5f), *x = rand_vec(nx, -3, 3);
+    void *gh = weight_host(gv, (size_t)d, gdt);
+    md_weight gr = {gh, gdt, 1, d, NULL}, gb = gr;
+    md_error err;
+    CHECK(p->ref->ops->prepare(p->ref, &gr, &err) == MD_OK);
+    CHECK_MSG(p->be->ops->prepare(p->be, &gb, &err) == MD_OK, "%s", err.msg);
+    float *xr = dev_from(p->ref, x, nx), *xb = dev_from(p->be, x, nx);
+    float *yr = in_place ? xr : p->ref->ops->alloc(p->ref, nx * sizeof(float));
+    float *yb = in_place ? xb : p->be->ops->alloc(p->be, nx * sizeof(float));
+    p->ref->ops->rmsnorm(p->ref, yr, xr, &gr, n, d, 1e-5f);
+    p->be->ops->rmsnorm(p->be, yb, xb, &gb, n, d, 1e-5f);
+    float *hr = host_from(p->ref, yr, nx), *hb = host_from(p->be, yb, nx);
+    char what[96];
+    snprintf(what, sizeof what, "gain %s n=%d d=%d%s", md_dtype_name(gdt), n, d, in_place ? " in place" : "");
+    report(p, "rmsnorm", what, nmse(hb, hr, nx), p->is_cpu ? TOL_CPU : TOL_EXACT);
+    if (!in_place) {
+        p->ref->ops->free(p->ref, yr);
+        p->be->ops->free(p->be, yb);
+    }
+    p->ref->ops->free(p->ref, xr);
+    p->be->ops->free(p->be, xb);
+    p->ref->ops->release(p->ref, &gr);
+    p->be->ops->release(p->be, &gb);
+    free(hr);
+    free(hb);
+    free(gh);
+    free(gv);
+    free(x);
+}
+
+static void op_rope(const pair *p, int n, int n_heads, int hd, int pos_shift)
+{
+    size_t nx = (size_t)n * n_heads * hd;
+    float *x = rand_vec(nx, -2, 2);
+    int *pos = malloc((size_t)n * sizeof(int));
+    float *inv = malloc((size_t)(hd / 2) * sizeof(float));
+    for (int i = 0; i < n; i++) pos[i] = i - 3 + pos_shift; /* padded rows have negative positions */
+    for (int f = 0; f < hd / 2; f++) inv[f] = (float)(1.0 / pow(500000.0, 2.0 * f / hd));
+    float *xr = dev_from(p->ref, x, nx), *xb = dev_from(p->be, x, nx);
+    p->ref->ops->rope(p->ref, xr, n, n_heads, hd, pos, inv);
+    p->be->ops->rope(p->be, xb, n, n_heads, hd, pos, inv);
+    float *hr = host_from(p->ref, xr, nx), *hb = host_from(p->be, xb, nx);
+    char what[96];
+    snprintf(what, sizeof what, "n=%d heads=%d hd=%d pos from %d", n, n_heads, hd, pos[0]);
+    report(p, "rope", what, nmse(hb, hr, nx), p->is_cpu ? TOL_CPU : TOL_EXACT);
+    p->ref->ops->free(p->ref, xr);
+    p->be->ops->free(p->be, xb);
+    free(hr);
+    free(hb);
+    free(x);
+    free(pos);
+    free(inv);
+}
+
+/* Queries at positions q_pos0.. ; keys [0, n0) in k0/v0, [n0, n0+n1) in k1/v1. */
+static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int pad, int nh, int nkv, int hd)
+{
+    size_t nqv = (size_t)nq * nh * hd, kv0 = (size_t)n0 * nkv * hd, kv1 = (size_t)n1 * nkv * hd;
+    float *q = rand_vec(nqv, -1, 1), *k0 = rand_vec(kv0, -1, 1), *v0 = rand_vec(kv0, -1, 1);
+    float *k1 = rand_vec(kv1, -1, 1), *v1 = rand_vec(kv1, -1, 1);
+    md_backend *bes[2] = {p->ref, p->be};
+    float *res[2];
+    for (int b = 0; b < 2; b++) {
+        md_backend *be = bes[b];
+        float *qd = dev_from(be, q, nqv), *k0d = n0 ? dev_from(be, k0, kv0) : NULL;
+        float *v0d = n0 ? dev_from(be, v0, kv0) : NULL;
+        float *k1d = dev_from(be, k1, kv1), *v1d = dev_from(be, v1, kv1);
+        float *od = be->ops->alloc(be, nqv * sizeof(float));
+        be->ops->attention(be, od, qd, nq, q_pos0, k0d, v0d, n0, k1d, v1d, n1, pad, nh, nkv, hd);
+        res[b] = host_from(be, od, nqv);
+        be->ops->free(be, qd);
+        if (n0) {
+            be->ops->free(be, k0d);
+            be->ops->free(be, v0d);
+        }
+        be->ops->free(be, k1d);
+        be->ops->free(be, v1d);
+        be->ops->free(be, od);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "nq=%d pos0=%d prefix=%d own=%d pad=%d h=%d/%d hd=%d", nq, q_pos0, n0, n1, pad, nh,
+             nkv, hd);
+    report(p, "attn", what, nmse(res[1], res[0], nqv), p->is_cpu ? TOL_CPU : TOL_EXACT);
+    free(res[0]);
+    free(res[1]);
+    free(q);
+    free(k0);
+    free(v0);
+    free(k1);
+    free(v1);
+}
+
+/* swiglu (in place, as forward.c calls it), add, add_vec, ablate */
+static void op_elementwise(const pair *p, int n, int d)
+{
+    size_t nx = (size_t)n * d;
+    float *a = rand_vec(nx, -8, 8), *b = rand_vec(nx, -2, 2), *v = rand_vec((size_t)d, -1, 1);
+    double norm = 0.0;
+    for (int j = 0; j < d; j++) norm += (double)v[j] * v[j];
+    for (int j = 0; j < d; j++) v[j] = (float)(v[j] / sqrt(norm));
+    const char *names[4] = {"swiglu", "add", "add_vec", "ablate"};
+    for (int op = 0; op < 4; op++) {
+        md_backend *bes[2] = {p->ref, p->be};
+        float *res[2];
+        for (int k = 0; k < 2; k++) {
+            md_backend *be = bes[k];
+            float *ad = dev_from(be, a, nx), *bd = dev_from(be, b, nx);
+            switch (op) {
+            case 0: be->ops->swiglu(be, ad, ad, bd, nx); break;
+            case 1: be->ops->add(be, ad, bd, nx); break;
+            case 2: be->ops->add_vec(be, ad, n, d, v, -2.5f); break;
+            default: be->ops->ablate(be, ad, n, d, v); break;
+            }
+            res[k] = host_from(be, ad, nx);
+            be->ops->free(be, ad);
+            be->ops->free(be, bd);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "n=%d d=%d", n, d);
+        report(p, names[op], what, nmse(res[1], res[0], nx), p->is_cpu ? TOL_CPU : TOL_EXACT);
+        free(res[0]);
+        free(res[1]);
+    }
+    free(a);
+    free(b);
+    free(v);
+}
+
+/* embed from each dtype; the tied lm_head (same host tensor prepared twice). */
+static void op_embed(const pair *p, md_dtype dt, int vocab, int d, int n)
+{
+    size_t ne = (size_t)vocab * d, nx = (size_t)n * d;
+    float *ev = rand_vec(ne, -1, 1);
+    void *eh = weight_host(ev, ne, dt);
+    int *tok = malloc((size_t)n * sizeof(int));
+    for (int i = 0; i < n; i++) tok[i] = (int)(urand() * vocab);
+    tok[0] = vocab - 1;
+    md_weight er = {eh, dt, vocab, d, NULL}, eb = er, tied = er;
+    md_error err;
+    CHECK(p->ref->ops->prepare(p->ref, &er, &err) == MD_OK);
+    CHECK_MSG(p->be->ops->prepare(p->be, &eb, &err) == MD_OK, "%s", err.msg);
+    CHECK_MSG(p->be->ops->prepare(p->be, &tied, &err) == MD_OK, "%s", err.msg);
+    float *xr = p->ref->ops->alloc(p->ref, nx * sizeof(float)), *xb = p->be->ops->alloc(p->be, nx * sizeof(float));
+    p->ref->ops->embed(p->ref, xr, tok, n, &er);
+    p->be->ops->embed(p->be, xb, tok, n, &eb);
+    float *hr = host_from(p->ref, xr, nx), *hb = host_from(p->be, xb, nx);
+    char what[64];
+    snprintf(what, sizeof what, "%s vocab=%d d=%d n=%d", md_dtype_name(dt), vocab, d, n);
+    report(p, "embed", what, nmse(hb, hr, nx), tol_weighted(p, dt, 0));
+    p->be->ops->release(p->be, &tied);
+    p->be->ops->embed(p->be, xb, tok, n, &eb); /* still usable after the tied copy's release */
+    float *hb2 = host_from(p->be, xb, nx);
+    CHECK_MSG(memcmp(hb, hb2, nx * sizeof(float)) == 0, "%s: embed changed after releasing a shared upload",
+              p->label);
+    p->ref->ops->free(p->ref, xr);
+    p->be->ops->free(p->be, xb);
+    p->ref->ops->release(p->ref, &er);
+    p->be->ops->release(p->be, &eb);
+    free(hr);
+    free(hb);
+    free(hb2);
+    free(eh);
+    free(ev);
+    free(tok);
+}
+
+static void run_suite(const pair *p)
+{
+    op_memory(p);
+    md_dtype dts[3] = {MD_DTYPE_F32, MD_DTYPE_F16, MD_DTYPE_BF16};
+    for (int i = 0; i < 3; i++) {
+        op_matmul(p, dts[i], 1, 64, 96);
+        op_matmul(p, dts[i], 7, 130, 96);
+        op_matmul(p, dts[i], 33, 300, 257);
+        op_embed(p, dts[i], 50, 64, 9);
+    }
+    op_matmul(p, MD_DTYPE_BF16, 600, 96, 128);   /* many rows: x3 partials stacked in one GEMM */
+    op_matmul(p, MD_DTYPE_BF16, 200, 30000, 64); /* wide output: x3 partials exceed 64 MiB → 3 GEMMs */
+    op_rmsnorm(p, MD_DTYPE_F32, 5, 96, 0);
+    op_rmsnorm(p, MD_DTYPE_BF16, 5, 1000, 1);
+    op_rope(p, 6, 3, 16, 0);
+    op_rope(p, 6, 3, 16, 40); /* same n, new positions: the device copy must refresh */
+    op_rope(p, 9, 4, 128, 0);
+    op_attention(p, 5, 0, 0, 5, 0, 4, 2, 16);         /* plain causal, GQA */
+    op_attention(p, 4, 6, 4, 6, 0, 4, 4, 16);         /* shared prefix of 4, queries at 6..9 */
+    op_attention(p, 7, 0, 0, 7, 3, 4, 1, 32);         /* left padding 3 */
+    op_attention(p, 3, 5, 5, 3, 2, 2, 2, 16);         /* prefix + padding */
+    op_attention(p, 300, 0, 0, 300, 0, 8, 2, 64);     /* many keys per block */
+    op_attention(p, 2, 2100, 2000, 102, 0, 2, 1, 128); /* long prefix */
+    op_elementwise(p, 5, 96);
+    op_elementwise(p, 3, 4099);
+}
+
+/* ------------------------------------------------------- CPU emulation */
+
+static void emulation(void)
+{
+    /* (a) the bf16x3 split of k_split_bf16 is exact: x == hi + mid + lo */
+    size_t bad = 0, n = 200000;
+    for (size_t i = 0; i < n; i++) {
+        float x = (float)((urand() - 0.5) * pow(2.0, (double)(int)(urand() * 160) - 80));
+        if (i < 8) x = (float[]){0.0f, -0.0f, 1.0f, -1.0f, 3.14159265f, 1e-30f, 6.5e37f, 1.00000012f}[i];
+        float r = x, sum[3];
+        for (int p = 0; p < 3; p++) {
+            float b = md_bf16_to_f32(md_f32_to_bf16(r));
+            sum[p] = b;
+            r = r - b;
+        }
+        float back = (sum[2] + sum[1]) + sum[0];
+        if (back != x || r != 0.0f) bad++;
+    }
+    printf("  emul  split    x == hi+mid+lo exactly for %zu values (|x| in 2^-80..2^80 + edge cases): %s\n", n,
+           bad ? "FAIL" : "OK");
+    CHECK_MSG(bad == 0, "%zu values not split exactly", bad);
+
+    /* (b) GEMM numerics on random data: K = 512, bf16 weights */
+    int N = 16, M = 64, K = 512;
+    float *x = rand_vec((size_t)N * K, -2, 2), *w = rand_vec((size_t)M * K, -0.1f, 0.1f);
+    float *wb = malloc((size_t)M * K * sizeof(float)), *xb = malloc((size_t)N * K * sizeof(float));
+    float *ref = malloc((size_t)N * M * sizeof(float)), *x3 = malloc((size_t)N * M * sizeof(float));
+    float *r1 = malloc((size_t)N * M * sizeof(float)), *r2 = malloc((size_t)N * M * sizeof(float));
+    for (size_t i = 0; i < (size_t)M * K; i++) wb[i] = md_bf16_to_f32(md_f32_to_bf16(w[i]));
+    for (size_t i = 0; i < (size_t)N * K; i++) xb[i] = md_bf16_to_f32(md_f32_to_bf16(x[i]));
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < M; j++) {
+            float acc = 0.0f, accb = 0.0f, part[3] = {0, 0, 0};
+            double both = 0.0;
+            for (int k = 0; k < K; k++) {
+                float xv = x[(size_t)i * K + k], wv = wb[(size_t)j * K + k];
+                acc += xv * wv; /* the CPU reference on a bf16 checkpoint */
+                float r = xv;
+                for (int p = 0; p < 3; p++) {
+                    float b = md_bf16_to_f32(md_f32_to_bf16(r));
+                    part[p] += b * wv; /* bf16·bf16 product: exact in fp32 */
+                    r -= b;
+                }
+                accb += xb[(size_t)i * K + k] * wv;                 /* X rounded (GEMM=bf16) */
+                both += (double)xb[(size_t)i * K + k] * wv;        /* f32 checkpoint: both rounded */
+            }
+            ref[(size_t)i * M + j] = acc;
+            x3[(size_t)i * M + j] = (part[2] + part[1]) + part[0];
+            r1[(size_t)i * M + j] = accb;
+            r2[(size_t)i * M + j] = (float)both;
+        }
+    double e_x3 = nmse(x3, ref, (size_t)N * M), e_b = nmse(r1, ref, (size_t)N * M);
+    /* r2 against the f32 checkpoint's product in double */
+    float *exact = malloc((size_t)N * M * sizeof(float));
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < M; j++) {
+            double s = 0.0;
+            for (int k = 0; k < K; k++) s += (double)x[(size_t)i * K + k] * w[(size_t)j * K + k];
+            exact[(size_t)i * M + j] = (float)s;
+        }
+    double e_bb = nmse(r2, exact, (size_t)N * M);
+    printf("  emul  matmul   bf16x3 vs fp32 reference (bf16 weights)    nmse=%.3e  max %.0e  %s\n", e_x3, TOL_EXACT,
+           e_x3 <= TOL_EXACT ? "OK" : "FAIL");
+    printf("  emul  matmul   X rounded to bf16 (GEMM=bf16)              nmse=%.3e  max %.0e  %s\n", e_b, TOL_BF16,
+           e_b <= TOL_BF16 ? "OK" : "FAIL");
+    printf("  emul  matmul   X and f32 weights both rounded to bf16     nmse=%.3e  max %.0e  %s\n", e_bb, TOL_BF16,
+           e_bb <= TOL_BF16 ? "OK" : "FAIL");
+    CHECK(e_x3 <= TOL_EXACT);
+    CHECK(e_b <= TOL_BF16 && e_b > 1e-8);  /* rounding is visible, and well under the threshold */
+    CHECK(e_bb <= TOL_BF16 && e_bb > 1e-8);
+    free(x);
+    free(w);
+    free(wb);
+    free(xb);
+    free(ref);
+    free(x3);
+    free(r1);
+    free(r2);
+    free(exact);
+}
+
+/* ------------------------------------------------------- device binding */
+
+static void device_binding(void)
+{
+    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID",
+                                 "MV2_COMM_WORLD_LOCAL_RANK", "PMI_LOCAL_RANK", "PALS_LOCAL_RANKID"};
+    char *saved[6];
+    for (int i = 0; i < 6; i++) {
+        const char *s = getenv(vars[i]);
+        saved[i] = s ? strdup(s) : NULL;
+        unsetenv(vars[i]);
+    }
+    CHECK(md_device_local_rank() == -1);
+    setenv("SLURM_LOCALID", "2", 1);
+    CHECK(md_device_local_rank() == 2);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "5", 1);
+    CHECK(md_device_local_rank() == 5); /* Open MPI's variable wins */
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x", 1);
+    CHECK(md_device_local_rank() == 2); /* malformed: ignored */
+    for (int i = 0; i < 6; i++) {
+        if (saved[i]) setenv(vars[i], saved[i], 1);
+        else unsetenv(vars[i]);
+        free(saved[i]);
+    }
+    int n = -1;
+    char why[512] = "";
+    CHECK(md_device_count(&n, why, sizeof why) == MD_OK && n >= 0);
+    md_error err;
+    md_error_clear(&err);
+    int dev = -7;
+    if (n == 0) {
+        CHECK(md_device_pick(&dev, &err) == MD_ERR && dev == -1);
+        CHECK_MSG(strstr(err.msg, "no GPU visible") && strstr(err.msg, "backend: cpu"), "%s", err.msg);
+        printf("  device pick without a GPU: %s\n", err.msg);
+        md_backend *be = NULL;
+        CHECK(md_backend_create(&be, MD_BACKEND_CUDA, 0, 0, &err) == MD_ERR && be == NULL);
+        printf("  cuda backend without a GPU: %s\n", err.msg);
+        CHECK(strstr(err.msg, "no GPU visible") || strstr(err.msg, "built without CUDA"));
+    } else {
+        CHECK(md_device_pick(&dev, &err) == MD_OK && dev >= 0 && dev < n);
+        md_device_info info;
+        CHECK_MSG(md_device_query(dev, &info, &err) == MD_OK, "%s", err.msg);
+        printf("  device pick: %d of %d (%s, cc %d.%d, build archs %s)\n", dev, n, info.name, info.cc_major,
+               info.cc_minor, md_device_build_archs());
+        setenv("MECHDIFF_CUDA_DEVICE", "999", 1);
+        CHECK(md_device_pick(&dev, &err) == MD_ERR && strstr(err.msg, "MECHDIFF_CUDA_DEVICE"));
+        unsetenv("MECHDIFF_CUDA_DEVICE");
+    }
+}
+
+/* --------------------------------------------------------------- main */
+
+static int cuda_part(int *ran)
+{
+    *ran = 0;
+    int n = 0;
+    char why[512] = "";
+    md_device_count(&n, why, sizeof why);
+    if (n <= 0) {
+        printf("cuda: skipped (no device): %s\n", why);
+        return 0;
+    }
+    int dev = 0;
+    md_error err;
+    if (md_device_pick(&dev, &err) != MD_OK) dev = 0;
+    struct {
+        const char *weights, *gemm, *label;
+        md_dtype wstore;
+        int x_rounded;
+    } modes[3] = {
+        {"bf16", "x3", "cu-x3", MD_DTYPE_BF16, 0},
+        {"bf16", "bf16", "cu-bf", MD_DTYPE_BF16, 1},
+        {"f32", "x3", "cu-32", MD_DTYPE_F32, 0},
+    };
+    md_backend *ref = NULL;
+    if (md_backend_create(&ref, MD_BACKEND_CPU, (size_t)1 << 30, 0, &err) != MD_OK) {
+        CHECK_MSG(0, "%s", err.msg);
+        return 0;
+    }
+    for (int m = 0; m < 3; m++) {
+        setenv("MECHDIFF_CUDA_WEIGHTS", modes[m].weights, 1);
+        setenv("MECHDIFF_CUDA_GEMM", modes[m].gemm, 1);
+        md_backend *be = NULL;
+        int rc = md_backend_create(&be, MD_BACKEND_CUDA, 0, dev, &err);
+        CHECK_MSG(rc == MD_OK, "cuda backend on device %d: %s", dev, err.msg);
+        if (rc != MD_OK) break;
+        printf("cuda (device %d, weights %s, gemm %s):\n", dev, modes[m].weights, modes[m].gemm);
+        pair p = {ref, be, modes[m].label, modes[m].wstore, modes[m].x_rounded, 0};
+        run_suite(&p);
+        md_backend_destroy(be);
+        *ran = 1;
+    }
+    unsetenv("MECHDIFF_CUDA_WEIGHTS");
+    unsetenv("MECHDIFF_CUDA_GEMM");
+    md_backend_destroy(ref);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int gpu_only = argc > 1 && strcmp(argv[1], "--gpu") == 0;
+    if (gpu_only) {
+        int n = 0;
+        char why[512] = "";
+        md_device_count(&n, why, sizeof why);
+        if (n <= 0) {
+            printf("cuda: skipped (no device): %s\n", why);
+            return 77;
+        }
+    } else {
+        md_backend *a = NULL, *b = NULL;
+        md_error err;
+        CHECK(md_backend_create(&a, MD_BACKEND_CPU, (size_t)1 << 30, 0, &err) == MD_OK);
+        CHECK(md_backend_create(&b, MD_BACKEND_CPU, 0, 0, &err) == MD_OK);
+        printf("cpu self check (fp32 cache vs on-the-fly conversion):\n");
+        pair p = {a, b, "cpu", MD_DTYPE_F32, 0, 1};
+        run_suite(&p);
+        md_backend_destroy(a);
+        md_backend_destroy(b);
+        printf("cpu emulation of the cuda GEMM numerics:\n");
+        emulation();
+        printf("device binding:\n");
+        device_binding();
+    }
+    int ran = 0;
+    cuda_part(&ran);
+    if (gpu_only) CHECK_MSG(ran, "the GPU comparison did not run");
+    TEST_MAIN_END();
+}
