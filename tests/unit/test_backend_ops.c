@@ -37,6 +37,7 @@
 #include "mechdiff/backend.h"
 #include "mechdiff/device.h"
 #include "mechdiff/dtype.h"
+#include "mechdiff/forward.h"
 #include "testutil.h"
 
 #define TOL_EXACT 1e-9
@@ -405,6 +406,100 @@ static void run_suite(const pair *p)
     op_elementwise(p, 3, 4099);
 }
 
+/* ----------------------------------------------- whole forward, with hooks */
+
+/* One golden model's forward on the reference (CPU) and on `kind` (with
+ * `cache_bytes` for a CPU test backend): left padding, every hook op, all
+ * logits, then logit ids (the row-view path). Compares logits and reads. */
+static void op_forward(const pair *p, const char *dir, md_backend_kind kind, size_t cache_bytes, int device)
+{
+    md_model *mr = NULL, *mb = NULL;
+    md_model_options o;
+    md_error err;
+    md_model_options_init(&o);
+    o.skip_tokenizer = 1;
+    if (md_model_load(&mr, dir, &o, &err) != MD_OK) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    o.backend = kind;
+    o.device = device;
+    o.fp32_cache_bytes = cache_bytes;
+    if (md_model_load(&mb, dir, &o, &err) != MD_OK) {
+        CHECK_MSG(0, "%s", err.msg);
+        md_model_free(mr);
+        return;
+    }
+    const md_config *c = &mr->cfg;
+    int S = 2, T = 6, d = c->d_model, V = c->vocab_size;
+    int tokens[12], pad[2] = {0, 2}, ids[2] = {5, V - 1};
+    for (int i = 0; i < S * T; i++) tokens[i] = (int)(urand() * V);
+    float *vec = rand_vec((size_t)d, -0.5f, 0.5f), *unit = rand_vec((size_t)d, -1, 1);
+    double nn = 0.0;
+    for (int j = 0; j < d; j++) nn += (double)unit[j] * unit[j];
+    for (int j = 0; j < d; j++) unit[j] = (float)(unit[j] / sqrt(nn));
+    size_t nread = (size_t)c->n_layers * S * T * d;
+    float *lg[2], *rd[2], *li[2];
+    md_model *ms[2] = {mr, mb};
+    for (int k = 0; k < 2; k++) {
+        md_model *m = ms[k];
+        lg[k] = calloc((size_t)S * T * V, sizeof(float));
+        rd[k] = calloc(nread, sizeof(float));
+        li[k] = calloc((size_t)S * 2, sizeof(float));
+        md_hook h[4] = {
+            {MD_HOOK_RESID_MID, MD_HOOK_ADD, 0, MD_ALL, 3, vec, 0, 1.5f, NULL},
+            {MD_HOOK_MLP_OUT, MD_HOOK_ABLATE, c->n_layers - 1, MD_ALL, MD_ALL, unit, 0, 0.0f, NULL},
+            {MD_HOOK_RESID_PRE, MD_HOOK_REPLACE, c->n_layers - 1, 1, 2, vec, 0, 0.0f, NULL},
+            {MD_HOOK_RESID_POST, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, rd[k]},
+        };
+        md_kvcache *kc = NULL;
+        CHECK_MSG(md_kvcache_create(&kc, m, S, T, &err) == MD_OK, "%s", err.msg);
+        md_forward f;
+        md_forward_init(&f, m);
+        f.n_seq = S;
+        f.t0 = 0;
+        f.t1 = T;
+        f.tokens = tokens;
+        f.cache = kc;
+        f.n_pad = pad;
+        f.hooks = h;
+        f.n_hooks = 4;
+        f.logits = MD_LOGITS_ALL;
+        f.logits_out = lg[k];
+        CHECK_MSG(md_model_forward(m, &f, &err) == MD_OK, "%s", err.msg);
+        md_kvcache_truncate(kc, 0);
+        f.logits = MD_LOGITS_LAST;
+        f.logit_ids = ids;
+        f.n_logit_ids = 2;
+        f.logits_out = li[k];
+        f.n_hooks = 0;
+        CHECK_MSG(md_model_forward(m, &f, &err) == MD_OK, "%s", err.msg);
+        md_kvcache_free(kc);
+    }
+    md_dtype wdt = mr->layers[0].wq.dtype;
+    double tol = tol_weighted(p, wdt, 1) * 10; /* errors compound over layers and the head */
+    char what[128];
+    const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    snprintf(what, sizeof what, "%s logits (hooks, padding)", base);
+    report(p, "forward", what, nmse(lg[1], lg[0], (size_t)S * T * V), tol);
+    snprintf(what, sizeof what, "%s hook reads resid_post", base);
+    report(p, "forward", what, nmse(rd[1], rd[0], nread), tol);
+    snprintf(what, sizeof what, "%s logit ids", base);
+    report(p, "forward", what, nmse(li[1], li[0], (size_t)S * 2), tol);
+    for (int k = 0; k < 2; k++) {
+        free(lg[k]);
+        free(rd[k]);
+        free(li[k]);
+    }
+    free(vec);
+    free(unit);
+    md_model_free(mb);
+    md_model_free(mr);
+}
+
+static const char *const GOLDEN_MODELS[] = {"tests/golden/models/llama3_bf16", "tests/golden/models/llama2_tied_f32",
+                                            "tests/golden/models/mistral_f32", NULL};
+
 /* ------------------------------------------------------- CPU emulation */
 
 static void emulation(void)
@@ -575,6 +670,7 @@ static int cuda_part(int *ran)
         printf("cuda (device %d, weights %s, gemm %s):\n", dev, modes[m].weights, modes[m].gemm);
         pair p = {ref, be, modes[m].label, modes[m].wstore, modes[m].x_rounded, 0};
         run_suite(&p);
+        for (int i = 0; GOLDEN_MODELS[i]; i++) op_forward(&p, GOLDEN_MODELS[i], MD_BACKEND_CUDA, 0, dev);
         md_backend_destroy(be);
         *ran = 1;
     }
@@ -603,6 +699,7 @@ int main(int argc, char **argv)
         printf("cpu self check (fp32 cache vs on-the-fly conversion):\n");
         pair p = {a, b, "cpu", MD_DTYPE_F32, 0, 1};
         run_suite(&p);
+        for (int i = 0; GOLDEN_MODELS[i]; i++) op_forward(&p, GOLDEN_MODELS[i], MD_BACKEND_CPU, 1, 0);
         md_backend_destroy(a);
         md_backend_destroy(b);
         printf("cpu emulation of the cuda GEMM numerics:\n");
