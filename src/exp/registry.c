@@ -8,12 +8,14 @@ extern const md_kind md_kind_selftest; /* src/exp/selftest.c */
 extern const md_kind md_kind_knowledge; /* src/exp/knowledge.c */
 extern const md_kind md_kind_confidence; /* src/exp/confidence.c */
 extern const md_kind md_kind_refusal; /* src/exp/refusal.c */
+extern const md_kind md_kind_truth; /* src/exp/truth.c */
 
 static const md_kind *const KINDS[] = {
     &md_kind_selftest,
     &md_kind_knowledge,
     &md_kind_confidence,
     &md_kind_refusal,
+    &md_kind_truth,
     NULL,
 };
 

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# truth kind end to end: a small truth job (train on two datasets, test on
+# cities) runs on 1 and 3 MPI ranks with bit-identical /truth datasets; the
+# transfer table has every source x target cell in [0, 1]; PD / IE are
+# finite; an intervention with coefficient 0 equals the clean run; the
+# probe's train accuracy and the accuracy table agree with a numpy
+# recomputation from the stored activations; analysis/truth.py writes its
+# tables and plot. Runs on the organism pair when models/organism-base and
+# -instruct exist, else on two tiny random-weight Llama checkpoints with the
+# organism tokenizer (what it checks is then the runner/unit design and the
+# math, not the science).
+set -euo pipefail
+BUILD=${1:?build dir}
+ROOT=$(pwd)
+source "$ROOT/tests/mpi/lib/common.sh" "$BUILD"
+command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
+TOK=$ROOT/models/organism/tokenizer/tokenizer.json
+# tiny_model DIR SEED: a 2-layer Llama (d 64) with the organism vocabulary
+tiny_model() {
+  /usr/bin/python3 - "$1" "$2" "$TOK" <<'PY'
+import json, os, shutil, struct, sys
+import numpy as np
+out, seed, tok = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+os.makedirs(out, exist_ok=True)
+V = len(json.load(open(tok))["model"]["vocab"]) + 8
+d, ff, L, H, KV = 64, 96, 2, 4, 2
+hd = d // H
+cfg = dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=d, intermediate_size=ff,
+           num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=KV, head_dim=hd, vocab_size=V,
+           rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=512, bos_token_id=1,
+           eos_token_id=2, tie_word_embeddings=False, torch_dtype="float32", hidden_act="silu")
+json.dump(cfg, open(f"{out}/config.json", "w"))
+rng = np.random.default_rng(seed)
+t = {"model.embed_tokens.weight": rng.normal(0, 1, (V, d)), "model.norm.weight": np.ones(d),
+     "lm_head.weight": rng.normal(0, 0.2, (V, d))}
+for l in range(L):
+    p = f"model.layers.{l}."
+    t[p + "input_layernorm.weight"] = np.ones(d)
+    t[p + "post_attention_layernorm.weight"] = np.ones(d)
+    t[p + "self_attn.q_proj.weight"] = rng.normal(0, 0.1, (H * hd, d))
+    t[p + "self_attn.k_proj.weight"] = rng.normal(0, 0.1, (KV * hd, d))
+    t[p + "self_attn.v_proj.weight"] = rng.normal(0, 0.1, (KV * hd, d))
+    t[p + "self_attn.o_proj.weight"] = rng.normal(0, 0.1, (d, H * hd))
+    t[p + "mlp.gate_proj.weight"] = rng.normal(0, 0.1, (ff, d))
+    t[p + "mlp.up_proj.weight"] = rng.normal(0, 0.1, (ff, d))
+    t[p + "mlp.down_proj.weight"] = rng.normal(0, 0.1, (d, ff))
+hdr, blobs, off = {}, [], 0
+for k, v in t.items():
+    b = v.astype("<f4").tobytes()
+    hdr[k] = dict(dtype="F32", shape=list(v.shape), data_offsets=[off, off + len(b)])
+    blobs.append(b)
+    off += len(b)
+h = json.dumps(hdr).encode()
+h += b" " * ((8 - len(h) % 8) % 8)
+with open(f"{out}/model.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+shutil.copy(tok, f"{out}/tokenizer.json")
+PY
+}
+if [ -f "$ROOT/models/organism-base/config.json" ] && [ -f "$ROOT/models/organism-instruct/config.json" ]; then
+  BASE=$ROOT/models/organism-base INST=$ROOT/models/organism-instruct LAYERS=""
+  echo "truth: on the organism pair"
+else
+  [ -f "$TOK" ] || { echo "SKIP: neither the organism models nor $TOK are there"; exit 77; }
+  tiny_model "$WORK/base" 1
+  tiny_model "$WORK/instruct" 2
+  BASE=$WORK/base INST=$WORK/instruct LAYERS="layer: 1
+    intervention_layers: 0-1"
+fi
+job() { # $1 file, $2 coefficient
+  cat > "$1" <<YAML
+name: truth-test
+models: {base: $BASE, instruct: $INST}
+datasets: {cities: $ROOT/data/cities.csv, sp_en_trans: $ROOT/data/sp_en_trans.csv,
+           animal_class: $ROOT/data/animal_class.csv}
+experiments:
+  - kind: truth
+    train_datasets: [sp_en_trans, animal_class]
+    test_datasets: [cities]
+    max_statements: 30
+    batch: 7
+    coefficient: $2
+    $LAYERS
+YAML
+}
+job "$WORK/job.yaml" 1
+job "$WORK/zero.yaml" 0
+"$MECHDIFF" validate "$WORK/job.yaml"
+"$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/r1.h5"
+$MPIRUN -np 3 "$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/r3.h5"
+for p in direction/base direction/instruct probe/base cosine accuracy train_accuracy acts/instruct/cities \
+         interv/cities/p_true interv/cities/p_false pd ie fewshot_accuracy; do
+  h5diff "$WORK/r1.h5" "$WORK/r3.h5" "/truth/$p" "/truth/$p" || fail "/truth/$p differs between 1 and 3 ranks"
+done
+same_results "$WORK/r1.h5" "$WORK/r3.h5" || fail "results differ between 1 and 3 ranks"
+"$MECHDIFF" run "$WORK/zero.yaml" -o "$WORK/z.h5"
+/usr/bin/python3 - "$WORK/r1.h5" "$WORK/z.h5" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")["truth"]
+z = h5py.File(sys.argv[2], "r")["truth"]
+acc = f["accuracy"][...]
+assert acc.shape == (2, 2, 1) and np.isfinite(acc).all() and (acc >= 0).all() and (acc <= 1).all(), acc
+ie, pd = f["ie"][...], f["pd"][...]
+assert ie.shape == (2, 2, 1, 3) and np.isfinite(ie).all(), ie
+assert pd.shape == (2, 1, 3, 2) and np.isfinite(pd).all(), pd
+assert np.allclose(ie[..., 2], ie[..., :2].mean(-1))
+# recompute direction, probe accuracy and transfer table from the stored activations
+train = ["sp_en_trans", "animal_class"]
+def centred(m, ds):
+    x = f[f"acts/{m}/{ds}"][...].astype(np.float64)
+    return x - x.mean(0)
+for a, m in enumerate(["base", "instruct"]):
+    x = np.concatenate([centred(m, ds) for ds in train])
+    y = np.concatenate([f[f"labels/{ds}"][...] for ds in train])
+    th = x[y == 1].mean(0) - x[y == 0].mean(0)
+    assert np.allclose(th, f[f"direction/{m}"][...], rtol=1e-4, atol=1e-6), m
+    w, b = f[f"probe/{m}"][...]
+    s = x @ th
+    assert abs(((w * s + b > 0) == (y == 1)).mean() - f["train_accuracy"][a]) < 1e-12
+    for t, mt in enumerate(["base", "instruct"]):
+        xt, yt = centred(mt, "cities"), f["labels/cities"][...]
+        ours = ((w * (xt @ th) + b > 0) == (yt == 1)).mean()
+        assert abs(ours - acc[a, t, 0]) < 1e-9, (m, mt, ours, acc[a, t, 0])
+# PD / IE from the stored probabilities
+idx = f["interv/cities/index"][...]
+lab = f["labels/cities"][...][idx]
+pt, pf = f["interv/cities/p_true"][...], f["interv/cities/p_false"][...]
+for t in range(2):
+    for a in range(2):
+        d0 = (pt[t, 0] - pf[t, 0]).astype(np.float64); d1 = (pt[t, 1 + a] - pf[t, 1 + a]).astype(np.float64)
+        pdf, pdt = d0[lab == 0].mean(), d0[lab == 1].mean()
+        e_ft = (d1[lab == 0].mean() - pdf) / (1 - pdf)
+        e_tf = (d1[lab == 1].mean() - pdt) / (-1 - pdt)
+        assert abs(e_ft - ie[a, t, 0, 0]) < 1e-5 and abs(e_tf - ie[a, t, 0, 1]) < 1e-5, (a, t, e_ft, e_tf, ie[a, t, 0])
+# the intervention moves PD the intended way within each model (direction + sign checks)
+assert (pt[:, 1:] != pt[:, :1]).any(), "intervention changed nothing"
+# coefficient 0: every intervened run equals the clean run
+zt = z["interv/cities/p_true"][...]
+assert np.array_equal(zt[:, 1:], np.broadcast_to(zt[:, :1], zt[:, 1:].shape)), "coefficient 0 != clean"
+assert np.allclose(z["ie"][...], 0), z["ie"][...]
+print("truth: accuracy base->base %.2f base->inst %.2f inst->base %.2f inst->inst %.2f; IE avg %s"
+      % (acc[0, 0, 0], acc[0, 1, 0], acc[1, 0, 0], acc[1, 1, 0], np.round(ie[:, :, 0, 2].ravel(), 3)))
+PY
+if [ -f "$ROOT/analysis/truth.py" ]; then
+  /usr/bin/python3 "$ROOT/analysis/truth.py" "$WORK/r1.h5" -o "$WORK/an" > /dev/null || fail "analysis/truth.py"
+  [ -s "$WORK/an/truth_transfer.csv" ] && [ -s "$WORK/an/truth_pca.png" ] || fail "analysis/truth.py outputs missing"
+fi
+echo "truth: 1 rank == 3 ranks"
