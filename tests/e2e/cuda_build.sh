@@ -16,6 +16,7 @@ if [ -z "$NVCC" ]; then
     exit 77
 fi
 OUT="$BUILD/cuda-build"
+mkdir -p "$OUT" || exit 1
 JOBS=${MECHDIFF_BUILD_JOBS:-2}
 PY=${PYTHON:-/usr/bin/python3}
 start=$(date +%s)
