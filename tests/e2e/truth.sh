@@ -145,4 +145,15 @@ if [ -f "$ROOT/analysis/truth.py" ]; then
   /usr/bin/python3 "$ROOT/analysis/truth.py" "$WORK/r1.h5" -o "$WORK/an" > /dev/null || fail "analysis/truth.py"
   [ -s "$WORK/an/truth_transfer.csv" ] && [ -s "$WORK/an/truth_pca.png" ] || fail "analysis/truth.py outputs missing"
 fi
+# bad input is a clear error naming the file:line:col and the key
+expect_fail() { # $1 job, $2 grep pattern
+  if "$MECHDIFF" validate "$1" > "$WORK/out" 2> "$WORK/err"; then fail "$1 accepted"; fi
+  grep -q -- "$2" "$WORK/err" || { cat "$WORK/err"; fail "message does not match '$2'"; }
+}
+sed 's|test_datasets: \[cities\]|test_datasets: [towns]|' "$WORK/job.yaml" > "$WORK/bad1.yaml"
+expect_fail "$WORK/bad1.yaml" "bad1.yaml:[0-9]*:[0-9]*: .*key 'test_datasets': 'towns' is not in the job's datasets map"
+sed 's|max_statements: 30|max_statements: 30\n    intervention_layers: "3-1"|' "$WORK/job.yaml" | grep -v '^    intervention_layers: 0-1' > "$WORK/bad2.yaml"
+expect_fail "$WORK/bad2.yaml" "key 'intervention_layers': '3-1' is not"
+sed 's|max_statements: 30|max_statements: 30\n    true_word: " TRUTHY"|' "$WORK/job.yaml" > "$WORK/bad3.yaml"
+expect_fail "$WORK/bad3.yaml" "key 'true_word': model 'base'.*not a single token"
 echo "truth: 1 rank == 3 ranks"
