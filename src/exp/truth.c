@@ -485,7 +485,7 @@ static int put_all(md_plan *plan, const char *path, int rank, const int64_t *dim
     return md_plan_put(plan, path, o, dims, data, nbytes, err);
 }
 
-/* Blob of stage 1: int32 M, d, T (test datasets); f64 theta[M][d], norm[M],
+/* Blob of stage 1: int32 M, d, T (test datasets), 0 (keeps the doubles 8-byte aligned); f64 theta[M][d], norm[M],
  * cos[M][M], probe[M][2], train_acc[M], acc[M][M][T]. */
 typedef struct tr_dirs {
     int M, d, T;
@@ -494,14 +494,14 @@ typedef struct tr_dirs {
 
 static size_t tr_dirs_size(int M, int d, int T)
 {
-    return 3 * sizeof(int32_t) + sizeof(double) * ((size_t)M * d + M + (size_t)M * M + 2 * (size_t)M + M +
+    return 4 * sizeof(int32_t) + sizeof(double) * ((size_t)M * d + M + (size_t)M * M + 2 * (size_t)M + M +
                                                    (size_t)M * M * T);
 }
 
 static int tr_dirs_view(const md_blob *b, tr_dirs *v, md_error *err)
 {
-    if (!b || b->size < 3 * sizeof(int32_t)) return md_error_set(err, "truth: stage input is missing");
-    int32_t hd[3];
+    if (!b || b->size < 4 * sizeof(int32_t)) return md_error_set(err, "truth: stage input is missing");
+    int32_t hd[4];
     memcpy(hd, b->data, sizeof hd);
     v->M = hd[0], v->d = hd[1], v->T = hd[2];
     if (b->size != tr_dirs_size(v->M, v->d, v->T))
@@ -962,7 +962,7 @@ static int tr_finish0(tr_state *s, md_reader *rd, md_blob *next, md_error *err)
         md_error_set(err, "out of memory");
         goto done;
     }
-    int32_t hd[3] = {M, d, T};
+    int32_t hd[4] = {M, d, T, 0};
     memcpy(blob, hd, sizeof hd);
     double *theta = (double *)((char *)blob + sizeof hd), *norm = theta + (size_t)M * d, *cs = norm + M,
            *probe = cs + (size_t)M * M, *tacc = probe + 2 * (size_t)M, *acc = tacc + M;
