@@ -6,6 +6,7 @@ set -u
 BUILD=${1:-build}
 MECHDIFF=${MECHDIFF:-$BUILD/mechdiff}
 [ -x "$MECHDIFF" ] || { echo "SKIP: $MECHDIFF not built"; exit 77; }
+MECHDIFF=$(realpath "$MECHDIFF")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export HDF5_USE_FILE_LOCKING=FALSE
 export OMPI_MCA_rmaps_base_oversubscribe=1
