@@ -49,6 +49,8 @@ typedef struct md_model {
     md_weight lm_head;         /* [vocab][d] (= embed when tied) */
     md_layer *layers;          /* [n_layers]; only [layer_lo, layer_hi) bound */
     float *inv_freq;           /* [head_dim/2], host, rope scaling applied */
+    struct md_shard_link *shard; /* owned; non-NULL on the leader of a layer-sharded
+                                    model (see shard.h): forward/caches span the group */
     void *ws;                  /* forward scratch (backend memory), owned, grows */
     size_t ws_bytes;
 } md_model;

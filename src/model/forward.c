@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "model/kvcache_impl.h"
+#include "model/shard_impl.h"
 
 static const char *HOOK_NAMES[MD_HOOK_COUNT] = {"resid_pre", "attn_out", "resid_mid",
                                                 "mlp_out", "resid_post", "mlp_post"};
@@ -84,7 +85,10 @@ static void run_hooks(md_model *m, const md_forward *f, md_hook_point point, int
     }
 }
 
-static int check_args(const md_model *m, const md_forward *f, md_error *err)
+/* lo_bound/hi_bound: the layers this call may cover (the held range, or the
+ * whole model for the leader of a sharded one); with_head: logits possible. */
+static int check_args(const md_model *m, const md_forward *f, int lo_bound, int hi_bound, int with_head,
+                      md_error *err)
 {
     const md_config *c = &m->cfg;
     const md_kvcache *kc = f->cache;
@@ -103,9 +107,9 @@ static int check_args(const md_model *m, const md_forward *f, md_error *err)
         return md_error_set(err, "forward: %d positions exceed max_position_embeddings %d of %s", f->t1,
                             c->max_position, m->dir);
     int lo = f->seq_layer_start ? f->seq_layer_start[0] : f->layer_start;
-    if (lo < m->layer_lo || f->layer_end > m->layer_hi || lo > f->layer_end)
+    if (lo < lo_bound || f->layer_end > hi_bound || lo > f->layer_end)
         return md_error_set(err, "forward: layers [%d, %d) are not inside the held range [%d, %d)", lo,
-                            f->layer_end, m->layer_lo, m->layer_hi);
+                            f->layer_end, lo_bound, hi_bound);
     if (f->seq_layer_start)
         for (int s = 1; s < f->n_seq; s++)
             if (f->seq_layer_start[s] < f->seq_layer_start[s - 1] || f->seq_layer_start[s] > f->layer_end)
@@ -119,7 +123,7 @@ static int check_args(const md_model *m, const md_forward *f, md_error *err)
                 return md_error_set(err, "forward: token id %d is outside the vocabulary [0, %d) of %s",
                                     f->tokens[i], c->vocab_size, m->dir);
     }
-    if (f->logits != MD_LOGITS_NONE && (f->layer_end != c->n_layers || !m->has_head || !f->logits_out))
+    if (f->logits != MD_LOGITS_NONE && (f->layer_end != c->n_layers || !with_head || !f->logits_out))
         return md_error_set(err, "forward: logits need layer_end == n_layers, the head, and logits_out");
     for (int j = 0; f->logit_ids && j < f->n_logit_ids; j++)
         if (f->logit_ids[j] < 0 || f->logit_ids[j] >= c->vocab_size)
@@ -140,7 +144,16 @@ static int check_args(const md_model *m, const md_forward *f, md_error *err)
 
 int md_model_forward(md_model *m, const md_forward *f, md_error *err)
 {
-    if (check_args(m, f, err) != MD_OK) return MD_ERR;
+    if (m->shard) {
+        if (check_args(m, f, 0, m->cfg.n_layers, 1, err) != MD_OK) return MD_ERR;
+        return md_shard_forward(m, f, err);
+    }
+    return md_forward_local(m, f, err);
+}
+
+int md_forward_local(md_model *m, const md_forward *f, md_error *err)
+{
+    if (check_args(m, f, m->layer_lo, m->layer_hi, m->has_head, err) != MD_OK) return MD_ERR;
     const md_config *c = &m->cfg;
     md_backend *be = m->be;
     md_kvcache *kc = f->cache;

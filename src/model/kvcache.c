@@ -7,6 +7,7 @@
 
 #include "mechdiff/forward.h"
 #include "model/kvcache_impl.h"
+#include "model/shard_impl.h"
 
 int md_kvcache_create(md_kvcache **out, const md_model *m, int n_seq, int max_len, md_error *err)
 {
@@ -28,6 +29,10 @@ int md_kvcache_create(md_kvcache **out, const md_model *m, int n_seq, int max_le
         md_kvcache_free(c);
         return md_error_set(err, "kv cache: out of memory for %d sequences x %d positions (%zu MB)", n_seq,
                             max_len, 2 * n * sizeof(float) >> 20);
+    }
+    if (m->shard && md_shard_cache_create(m->shard, c, n_seq, max_len, err) != MD_OK) {
+        md_kvcache_free(c);
+        return MD_ERR;
     }
     *out = c;
     return MD_OK;
@@ -63,6 +68,10 @@ int md_kvcache_fork(md_kvcache **out, const md_kvcache *parent, int prefix_len, 
         md_kvcache_free(c);
         return md_error_set(err, "kv cache: out of memory forking %d sequences", n_seq);
     }
+    if (parent->shard && md_shard_cache_fork(c, parent, prefix_len, n_seq, c->max_len, err) != MD_OK) {
+        md_kvcache_free(c);
+        return MD_ERR;
+    }
     *out = c;
     return MD_OK;
 }
@@ -70,6 +79,7 @@ int md_kvcache_fork(md_kvcache **out, const md_kvcache *parent, int prefix_len, 
 void md_kvcache_free(md_kvcache *c)
 {
     if (!c) return;
+    if (c->shard) md_shard_cache_free(c);
     if (c->k) c->be->ops->free(c->be, c->k);
     if (c->v) c->be->ops->free(c->be, c->v);
     free(c);
@@ -84,4 +94,5 @@ void md_kvcache_truncate(md_kvcache *c, int len)
 {
     if (len < c->prefix_len) len = c->prefix_len;
     if (len < c->len) c->len = len;
+    if (c->shard) md_shard_cache_truncate(c, len);
 }

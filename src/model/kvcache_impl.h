@@ -13,6 +13,8 @@ struct md_kvcache {
     int len;                          /* positions filled, prefix included */
     const struct md_kvcache *parent;  /* shared prefix, not owned */
     int prefix_len;
+    int id;                           /* name of the members' twins (sharded models) */
+    struct md_shard_link *shard;      /* not owned; NULL for a local model */
 };
 
 /* Own storage of (layer, seq): row r holds position prefix_len + r. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mechdiff/forward.h"
+#include "model/shard_impl.h"
 
 void md_model_options_init(md_model_options *opt)
 {
@@ -163,6 +164,7 @@ fail:
 void md_model_free(md_model *m)
 {
     if (!m) return;
+    md_shard_link_free(m->shard);
     if (m->be) {
         if (m->layers) {
             for (int l = 0; l < m->cfg.n_layers; l++) {
