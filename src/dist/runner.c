@@ -41,6 +41,7 @@
 #include "mechdiff/journal.h"
 #include "mechdiff/plan.h"
 #include "worker.h"
+#include "mechdiff/shard.h"
 
 enum { EXP_RUNNING = 0, EXP_PART_DONE, EXP_DONE };
 
@@ -68,6 +69,7 @@ typedef struct coord {
     md_job *job;
     MPI_Comm comm;
     int world;
+    int shard_k;               /* ranks per model copy (runtime.shard_ranks); units go to group leaders */
     char out[4096], jpath[4200];
     int part_index, part_count;
     exp_state *exps;
@@ -512,7 +514,7 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
             if (stopping || c->q_head == c->q_len) break;
             if (compute_local(c, err) != MD_OK) return MD_ERR;
         } else {
-            for (int w = 1; !stopping && w < c->world && c->q_head < c->q_len; w++)
+            for (int w = 1; !stopping && w < c->world && c->q_head < c->q_len; w += c->shard_k)
                 while (c->in_flight[w] < depth && c->q_head < c->q_len)
                     if (send_unit(c, w, err) != MD_OK) return MD_ERR;
             int64_t out = total_in_flight(c);
@@ -801,18 +803,44 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
         coord_free(&c);
         return rank == 0 && !ok ? MD_EXIT_USAGE : MD_EXIT_ERROR;
     }
+    /* Layer-sharded model copies: worker ranks form groups of shard_k
+     * consecutive ranks; the first of each leads (gets units, runs the
+     * kinds), the others serve its model's later layers. */
+    c.shard_k = (int)md_params_int(&c.job->runtime, "shard_ranks");
+    if (c.shard_k > 1 && (c.world == 1 || (c.world - 1) % c.shard_k != 0)) {
+        if (rank == 0)
+            md_error_set(err, "runtime.shard_ranks is %d: run with 1 + a multiple of %d ranks (rank 0 coordinates, "
+                              "each group of %d holds one copy of the models), not %d",
+                         c.shard_k, c.shard_k, c.shard_k, c.world);
+        coord_free(&c);
+        return MD_EXIT_USAGE;
+    }
+    if (c.shard_k < 1) c.shard_k = 1;
+    MPI_Comm group = MPI_COMM_NULL;
+    if (c.shard_k > 1)
+        MPI_Comm_split(comm, rank == 0 ? MPI_UNDEFINED : (rank - 1) / c.shard_k, rank, &group);
     int status;
     if (rank == 0) {
         status = coordinator(&c, stats, err);
         stop_workers(&c); /* every path out of the coordinator releases the workers */
         if (status == MD_EXIT_ERROR && err->msg[0] && strncmp(err->msg, "rank ", 5) != 0)
             md_error_prefix(err, "rank 0");
+    } else if (c.shard_k > 1 && (rank - 1) % c.shard_k != 0) {
+        status = md_shard_serve(group, err) == MD_OK ? MD_EXIT_OK : MD_EXIT_ERROR;
     } else {
         md_worker w;
-        status = md_worker_init(&w, c.job, rank, err) == MD_OK && md_worker_loop(&w, comm, err) == MD_OK
-                     ? MD_EXIT_OK : MD_EXIT_ERROR;
-        md_worker_free(&w);
+        md_shard_group *g = NULL;
+        status = MD_EXIT_ERROR;
+        if (md_worker_init(&w, c.job, rank, err) == MD_OK) {
+            if (c.shard_k == 1 || md_shard_group_create(&g, group, err) == MD_OK) {
+                w.shard = g;
+                if (md_worker_loop(&w, comm, err) == MD_OK) status = MD_EXIT_OK;
+            }
+            md_worker_free(&w); /* frees the group's models before the group */
+        }
+        md_shard_group_close(g);
     }
+    if (group != MPI_COMM_NULL) MPI_Comm_free(&group);
     /* Every rank leaves with rank 0's status. */
     MPI_Bcast(&status, 1, MPI_INT, 0, comm);
     coord_free(&c);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/device.h"
 #include "mechdiff/model.h"
+#include "mechdiff/shard.h"
 
 int md_worker_init(md_worker *w, const md_job *job, int rank, md_error *err)
 {
@@ -60,16 +62,15 @@ int md_worker_model(md_worker *w, const char *role, struct md_model **out, md_er
     md_model_options_init(&opt);
     if (strcmp(md_params_str(&w->job->runtime, "backend"), "cuda") == 0) {
         /* One GPU per rank on a node: the node-local rank picks the device. */
-        const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-        if (!lr) lr = getenv("SLURM_LOCALID");
         opt.backend = MD_BACKEND_CUDA;
-        opt.device = lr ? atoi(lr) : 0;
+        if (md_device_pick(&opt.device, err) != MD_OK) return md_error_prefix(err, "rank %d", w->rank);
     }
     worker_model *g = realloc(w->models, (size_t)(w->n_models + 1) * sizeof *g);
     if (!g) return md_error_set(err, "out of memory");
     w->models = g;
     md_model *m = NULL;
-    if (md_model_load(&m, dir, &opt, err) != MD_OK) return md_error_prefix(err, "model '%s' (%s)", role, dir);
+    int rc = w->shard ? md_shard_load(w->shard, &m, dir, &opt, err) : md_model_load(&m, dir, &opt, err);
+    if (rc != MD_OK) return md_error_prefix(err, "model '%s' (%s)", role, dir);
     snprintf(w->models[w->n_models].role, sizeof w->models[0].role, "%s", role);
     w->models[w->n_models++].model = m;
     *out = m;

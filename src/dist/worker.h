@@ -27,6 +27,7 @@ typedef struct worker_exp {
 struct md_worker {
     const md_job *job;         /* borrowed */
     int rank;
+    struct md_shard_group *shard; /* borrowed; non-NULL: this rank leads a layer-sharded group */
     worker_model *models;
     int n_models;
     worker_exp *exps;          /* [job->n_exps] */

@@ -49,6 +49,11 @@ const md_key MD_JOB_RUNTIME_KEYS[] = {
      .min = -1, .max = 1e6},
     {.name = "array_count", .type = MD_KEY_INT, .def = "0", .doc = "Number of parts (0 = whole job).",
      .min = 0, .max = 1e6},
+    {.name = "shard_ranks", .type = MD_KEY_INT, .def = "1",
+     .doc = "Worker ranks per model copy: > 1 splits each model's layers over a group of this many ranks (a "
+            "pipeline; for models too big for one rank's memory or GPU). Needs 1 + a multiple of it ranks; "
+            "results are identical.",
+     .min = 1, .max = 4096},
     {.name = "hash_weights", .type = MD_KEY_BOOL, .def = "true",
      .doc = "SHA-256 every weight file for provenance and the resume check."},
     {0}};

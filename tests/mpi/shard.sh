@@ -1,10 +1,41 @@
 #!/usr/bin/env bash
-# A layer-sharded model over 3 CPU ranks gives the same numbers as one rank
-# (tests/mpi/shard_test.c), on the shipped base model (4 layers: the leader
-# holds 2, each member 1).
+# Layer-sharded models on CPU ranks give the same numbers as one rank:
+#  1. the engine (tests/mpi/shard_test.c, 3 ranks: the leader holds 2 of the 4
+#     layers of the shipped base model, each member 1): full forward with every
+#     hook read, fork + per-sequence-start patching, generation with hooks;
+#  2. the runner: a knowledge job with runtime.shard_ranks: 2 on 5 ranks (the
+#     coordinator + 2 groups of 2) equals the same job on 1 rank (h5diff), and
+#     a rank count that does not fit the groups is a clear error.
 set -euo pipefail
 BUILD=${1:?build dir}
-MODEL=models/organism-base
-[ -f "$MODEL/model.safetensors" ] || { echo "SKIP: $MODEL is not there"; exit 77; }
+MD=${MECHDIFF:-$BUILD/mechdiff}
+ROOT=$(pwd)
+for m in models/organism-base models/organism-instruct; do
+  [ -f "$m/model.safetensors" ] || { echo "SKIP: $m is not there"; exit 77; }
+done
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-mpirun --oversubscribe -np 3 "$BUILD/tests/shard_test" "$MODEL"
+mpirun --oversubscribe -np 3 "$BUILD/tests/shard_test" models/organism-base
+
+T=$(mktemp -d "$(cd "$BUILD" && pwd)/shard.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+job() { # $1 = file, $2 = shard_ranks
+  cat > "$1" <<YAML
+name: shard-test
+models: {base: $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
+datasets: {cities: $ROOT/data/cities.csv}
+runtime: {shard_ranks: $2, hash_weights: false}
+experiments:
+  - {kind: knowledge, datasets: [cities], cross: [all], max_pairs: 4}
+YAML
+}
+job "$T/one.yaml" 1
+job "$T/sharded.yaml" 2
+"$MD" run "$T/one.yaml" -o "$T/one.h5"
+mpirun --oversubscribe -np 5 "$MD" run "$T/sharded.yaml" -o "$T/sharded.h5"
+h5diff "$T/one.h5" "$T/sharded.h5" /knowledge /knowledge
+echo "sharded (2 groups of 2 ranks) == 1 rank"
+if mpirun --oversubscribe -np 4 "$MD" run "$T/sharded.yaml" -o "$T/bad.h5" 2> "$T/err"; then
+  echo "FAIL: 4 ranks accepted with shard_ranks 2"; exit 1
+fi
+grep -q "shard_ranks is 2" "$T/err" || { cat "$T/err"; exit 1; }
+echo "shard: ok"
