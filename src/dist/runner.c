@@ -37,6 +37,7 @@
 
 #include "mechdiff/experiment.h"
 #include "mechdiff/h5out.h"
+#include "mechdiff/inflight.h"
 #include "mechdiff/job.h"
 #include "mechdiff/journal.h"
 #include "mechdiff/plan.h"
@@ -78,6 +79,7 @@ typedef struct coord {
     int *in_flight;            /* per rank */
     int **have_stage;          /* [rank][exp]: stage whose input the rank holds */
     md_journal *journal;
+    md_inflight *inflight;     /* OUT.h5.inflight: units per rank, for a post-mortem (owned) */
     int lock_fd;               /* flock on OUT.h5.lock held for the run (owned) */
     uint64_t generation;
     md_provenance prov;
@@ -411,6 +413,7 @@ static int handle_result(coord *c, int src, const unsigned char *msg, size_t len
     if (hdr.exp >= (uint32_t)c->job->n_exps) return md_error_set(err, "rank %d: result for experiment %u", src, hdr.exp);
     c->in_flight[src]--;
     unit_name(c, (int)hdr.exp, (int)hdr.stage, hdr.unit, name, sizeof name);
+    md_inflight_remove(c->inflight, src, name);
     snprintf(where, sizeof where, "rank %d, unit %s", src, name);
     if (hdr.status != 0) {
         char text[1800];
@@ -465,6 +468,11 @@ static int send_unit(coord *c, int w, md_error *err)
     MPI_Send(buf, (int)(sizeof hdr + extra), MPI_BYTE, w, MD_TAG_UNIT, c->comm);
     if (buf != small) free(buf);
     c->in_flight[w]++;
+    if (c->inflight) {
+        char name[256];
+        unit_name(c, it.exp, it.stage, it.unit, name, sizeof name);
+        md_inflight_add(c->inflight, w, name);
+    }
     return MD_OK;
 }
 
@@ -506,9 +514,13 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
         if (!stopping && ((c->opts->stop && *c->opts->stop) || c->failed)) {
             stopping = 1;
             deadline = now_s() + grace;
-            if (c->opts->progress && !c->failed)
+            if (c->opts->progress && !c->failed) {
                 fprintf(stderr, "\nmechdiff: rank 0: stop requested: finishing %lld units in flight (up to %.0f s), "
                                 "then saving\n", (long long)total_in_flight(c), grace);
+                char *held = c->inflight ? md_inflight_read(c->out) : NULL; /* names them if a rank died */
+                if (held) fprintf(stderr, "mechdiff: rank 0: in flight now:\n%s", held);
+                free(held);
+            }
         }
         if (c->world == 1) {
             if (stopping || c->q_head == c->q_len) break;
@@ -745,6 +757,12 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     c->tty = isatty(2);
 
     if (lock_output(c, err) != MD_OK || recover(c, err) != MD_OK) return MD_ERR;
+    char *left = md_inflight_read(c->out);
+    if (left && c->opts->progress)
+        fprintf(stderr, "mechdiff: rank 0: the previous run on %s stopped while these units were in flight "
+                        "(they are computed again now):\n%s", c->out, left);
+    free(left);
+    if (c->world > 1 && md_inflight_open(&c->inflight, c->out, c->world, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < n; i++)
         if (advance(c, i, 0, err) != MD_OK) return MD_ERR;
     if (snapshot(c, "running", err) != MD_OK) return MD_ERR; /* creates the file, defines stages */
@@ -773,6 +791,8 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         rc = MD_ERR;
     }
     stats->finished = all_done(c) && !c->failed && rc == MD_OK;
+    md_inflight_close(c->inflight, total_in_flight(c) == 0);
+    c->inflight = NULL;
     if (abandoned > 0) {
         fprintf(stderr, "mechdiff: rank 0: %lld units still computing after the grace period; their results are "
                         "dropped (recomputed on resume); aborting the other ranks\n", (long long)abandoned);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "mechdiff/h5out.h"
+#include "mechdiff/inflight.h"
 #include "mechdiff/journal.h"
 #include "mechdiff/plan.h"
 #include "mechdiff/runner.h"
@@ -102,7 +103,7 @@ int cmd_status(int argc, char **argv)
                 "usage: mechdiff status OUT.h5\n\n"
                 "Shows done/total units per experiment and stage, the units finished since the last\n"
                 "snapshot (from OUT.h5.journal), the rate, and whether the job finished. Works while the\n"
-                "job runs, after it stopped or died. Exit status: 0 finished, 3 not finished, 1 error.\n");
+                "job runs, after it stopped or died (then also the units each rank held when it stopped).\nExit status: 0 finished, 3 not finished, 1 error.\n");
         return argc == 2 ? 0 : 2;
     }
     const char *path = argv[1];
@@ -162,6 +163,12 @@ int cmd_status(int argc, char **argv)
                (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9), now > s->t_last ? now - s->t_last : 0.0);
     }
     printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
+    char *left = info.finished ? NULL : md_inflight_read(path);
+    if (left) {
+        printf("  in flight when the last run stopped (a rank that died was computing these):\n");
+        for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
+        free(left);
+    }
     int rc = info.finished ? 0 : 3;
     free(s);
     md_h5out_info_free(&info);

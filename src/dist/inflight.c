@@ -1,0 +1,136 @@
+/* inflight.c — see include/mechdiff/inflight.h. */
+#include "mechdiff/inflight.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE 512     /* bytes per rank line, '\n'-terminated, space-padded */
+#define SLOTS 8      /* units remembered per rank (more are counted) */
+
+typedef struct rank_units {
+    char name[SLOTS][160];
+    int n, extra;
+    time_t since;
+} rank_units;
+
+struct md_inflight {
+    int fd;
+    int world;
+    rank_units *r;   /* [world] */
+    char path[4200];
+};
+
+int md_inflight_open(md_inflight **out, const char *output, int world, md_error *err)
+{
+    *out = NULL;
+    md_inflight *f = calloc(1, sizeof *f);
+    if (!f || !(f->r = calloc((size_t)world, sizeof *f->r))) {
+        free(f);
+        return md_error_set(err, "out of memory");
+    }
+    snprintf(f->path, sizeof f->path, "%s.inflight", output);
+    f->world = world;
+    f->fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (f->fd < 0) {
+        free(f->r);
+        free(f);
+        return md_error_set(err, "cannot create %s.inflight (is the folder writable?)", output);
+    }
+    *out = f;
+    return MD_OK;
+}
+
+static void write_line(md_inflight *f, int rank)
+{
+    char line[LINE];
+    rank_units *u = &f->r[rank];
+    int n = 0;
+    if (u->n > 0 || u->extra > 0) {
+        char when[32];
+        struct tm tm;
+        localtime_r(&u->since, &tm);
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        n = snprintf(line, sizeof line, "rank %d:", rank);
+        for (int i = 0; i < u->n && n < LINE - 1; i++)
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s %s", i ? "," : "", u->name[i]);
+        if (u->extra && n < LINE - 1) n += snprintf(line + n, sizeof line - (size_t)n, " (+%d more)", u->extra);
+        if (n < LINE - 1) n += snprintf(line + n, sizeof line - (size_t)n, " (since %s)", when);
+        if (n > LINE - 1) n = LINE - 1;
+    }
+    memset(line + n, ' ', (size_t)(LINE - 1 - n));
+    line[LINE - 1] = '\n';
+    if (pwrite(f->fd, line, LINE, (off_t)rank * LINE) != LINE) { /* best effort: a report, never a result */
+    }
+}
+
+void md_inflight_add(md_inflight *f, int rank, const char *unit)
+{
+    if (!f || rank < 0 || rank >= f->world) return;
+    rank_units *u = &f->r[rank];
+    if (u->n == 0 && u->extra == 0) u->since = time(NULL);
+    if (u->n < SLOTS) snprintf(u->name[u->n++], sizeof u->name[0], "%s", unit);
+    else u->extra++;
+    write_line(f, rank);
+}
+
+void md_inflight_remove(md_inflight *f, int rank, const char *unit)
+{
+    if (!f || rank < 0 || rank >= f->world) return;
+    rank_units *u = &f->r[rank];
+    for (int i = 0; i < u->n; i++)
+        if (strncmp(u->name[i], unit, sizeof u->name[0] - 1) == 0) {
+            memmove(u->name[i], u->name[i + 1], (size_t)(u->n - i - 1) * sizeof u->name[0]);
+            u->n--;
+            write_line(f, rank);
+            return;
+        }
+    if (u->extra > 0) u->extra--;
+    write_line(f, rank);
+}
+
+void md_inflight_close(md_inflight *f, int remove)
+{
+    if (!f) return;
+    close(f->fd);
+    if (remove) unlink(f->path);
+    free(f->r);
+    free(f);
+}
+
+char *md_inflight_read(const char *output)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s.inflight", output);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap), line[LINE + 1];
+    if (!out) {
+        fclose(fp);
+        return NULL;
+    }
+    while (fgets(line, sizeof line, fp)) {
+        size_t n = strlen(line);
+        while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\n')) n--;
+        if (n == 0) continue;
+        if (len + n + 2 > cap) {
+            char *g = realloc(out, cap = 2 * (len + n + 2));
+            if (!g) break;
+            out = g;
+        }
+        memcpy(out + len, line, n);
+        len += n;
+        out[len++] = '\n';
+    }
+    fclose(fp);
+    if (len == 0) {
+        free(out);
+        return NULL;
+    }
+    out[len] = '\0';
+    return out;
+}
