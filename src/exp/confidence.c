@@ -40,6 +40,7 @@
 
 #include "mechdiff/csv.h"
 #include "mechdiff/entropy.h"
+#include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
@@ -69,21 +70,10 @@ static const md_key CONFIDENCE_KEYS[] = {
 
 /* ---- roles ------------------------------------------------------------- */
 
-static int n_roles(const md_kind_ctx *ctx)
-{
-    int n = md_params_count(&ctx->exp->params, "models");
-    return n > 0 ? n : md_params_count(&ctx->job->top, "models");
-}
-
-static const char *role_name(const md_kind_ctx *ctx, int r)
-{
-    return md_params_count(&ctx->exp->params, "models") > 0 ? md_params_item(&ctx->exp->params, "models", r)
-                                                              : md_params_item(&ctx->job->top, "models", r);
-}
-
+/* Model folder of role r (md_exp_get_role: the experiment's models, else the job's). */
 static const char *role_dir(const md_kind_ctx *ctx, int r)
 {
-    return md_params_map_get(&ctx->job->top, "models", role_name(ctx, r));
+    return md_params_map_get(&ctx->job->top, "models", md_exp_get_role(ctx, r));
 }
 
 static int64_t n_blocks(int d_ff, int64_t nb)
@@ -196,7 +186,7 @@ static int view_blob(const md_blob *b, int with_means, conf_view *v, md_error *e
 static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 {
     const char *src = ctx->job->source;
-    int R = n_roles(ctx);
+    int R = md_exp_count_roles(ctx);
     if (R < 1) return md_error_set(err, "%s:%d:%d: confidence: no models", src, ctx->exp->line, ctx->exp->col);
     if (R > CONF_MAX_ROLES)
         return md_error_set(err, "%s:%d:%d: confidence: at most %d models", src, ctx->exp->line, ctx->exp->col,
@@ -204,7 +194,7 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
     for (int r = 0; r < R; r++)
         if (!role_dir(ctx, r))
             return md_error_set(err, "%s:%d:%d: confidence: model '%s' is not in the job's models", src,
-                                ctx->exp->line, ctx->exp->col, role_name(ctx, r));
+                                ctx->exp->line, ctx->exp->col, md_exp_get_role(ctx, r));
     if (has_prompts(ctx)) {
         int n;
         if (n_prompts(ctx, &n, err) != MD_OK)
@@ -216,7 +206,7 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 static int role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
 {
     if (md_config_load_dir(cfg, role_dir(ctx, r), err) != MD_OK)
-        return md_error_prefix(err, "confidence: model '%s'", role_name(ctx, r));
+        return md_error_prefix(err, "confidence: model '%s'", md_exp_get_role(ctx, r));
     return MD_OK;
 }
 
@@ -225,10 +215,10 @@ static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
     const md_params *p = &ctx->exp->params;
     int64_t nb = md_params_int(p, "neuron_block"), units = 0;
     char path[MD_PATH_MAX], roles[1024] = "";
-    for (int r = 0; r < n_roles(ctx); r++) {
+    for (int r = 0; r < md_exp_count_roles(ctx); r++) {
         md_config cfg;
         if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
-        const char *role = role_name(ctx, r);
+        const char *role = md_exp_get_role(ctx, r);
         snprintf(path, sizeof path, "%s/norm", role);
         md_dset_decl norm = {.type = MD_H5_F64, .rank = 1, .dims = {cfg.d_ff}, .dim_names = {"neuron"},
                              .units = "1", .description = "||w_out||: L2 norm of the neuron's column of the last layer's down_proj"};
@@ -273,7 +263,7 @@ static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan,
     int rc = MD_ERR;
     for (int a = 0; a < R; a++)
         for (int b = a + 1; b < R; b++) {
-            const char *ra = role_name(ctx, a), *rb = role_name(ctx, b);
+            const char *ra = md_exp_get_role(ctx, a), *rb = md_exp_get_role(ctx, b);
             int64_t one = 1, zero = 0;
             double iou;
             int32_t ov = md_entropy_overlap(v->sel + a * k, k, v->sel + b * k, k, &iou);
@@ -328,7 +318,7 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
     int R = v.h->n_roles, k = v.h->k;
     int64_t zero = 0, one = 1, kk = k;
     for (int r = 0; r < R; r++) {
-        const char *role = role_name(ctx, r);
+        const char *role = md_exp_get_role(ctx, r);
         md_dset_decl sel = {.type = MD_H5_I32, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "neuron index",
                             .description = "entropy neurons: norm above the percentile, then the smallest LogitVar, "
                                            "ascending LogitVar (-1: fewer neurons qualified)"};
@@ -366,7 +356,7 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
     if (md_plan_dataset(plan, &dp, err) != MD_OK || md_plan_put(plan, "prompts", &zero, &n64, all, bytes, err) != MD_OK)
         goto done;
     for (int r = 0; r < R; r++) {
-        const char *role = role_name(ctx, r);
+        const char *role = md_exp_get_role(ctx, r);
         md_dset_decl act = {.type = MD_H5_F32, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"},
                             .units = "activation", .description = "mlp_post of the entropy neuron (selected[rank]) at the last token"};
         snprintf(act.path, sizeof act.path, "%s/activation", role);
@@ -391,7 +381,7 @@ static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
     int R = v.h->n_roles, k = v.h->k;
     int64_t zero = 0, kk = k;
     for (int r = 0; r < R; r++) {
-        const char *role = role_name(ctx, r);
+        const char *role = md_exp_get_role(ctx, r);
         md_dset_decl mean = {.type = MD_H5_F64, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "activation",
                              .description = "mean activation of the entropy neuron over the prompts (the ablation value)"};
         snprintf(mean.path, sizeof mean.path, "%s/act_mean", role);
@@ -460,7 +450,7 @@ static int confidence_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, c
 static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src *src, md_error *err)
 {
     conf_role *cr = &s->roles[r];
-    const char *role = role_name(ctx, r), *dir = role_dir(ctx, r);
+    const char *role = md_exp_get_role(ctx, r), *dir = role_dir(ctx, r);
     if (!cr->st) {
         if (md_config_load_dir(&cr->cfg, dir, err) != MD_OK || md_safetensors_open_dir(&cr->st, dir, err) != MD_OK)
             return md_error_prefix(err, "confidence: model '%s'", role);
@@ -487,7 +477,7 @@ static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src
 static int unit_block(const md_kind_ctx *ctx, int64_t unit, int *role, int *n0, int *n, md_error *err)
 {
     int64_t nb = md_params_int(&ctx->exp->params, "neuron_block");
-    for (int r = 0; r < n_roles(ctx); r++) {
+    for (int r = 0; r < md_exp_count_roles(ctx); r++) {
         md_config cfg;
         if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
         int64_t b = n_blocks(cfg.d_ff, nb);
@@ -527,9 +517,9 @@ static int compute_static(const md_kind_ctx *ctx, conf_state *s, int64_t unit, m
         goto done;
     }
     if (md_entropy_neurons(&src, cr->mean, n0, n0 + n, wb, norm, lv, err) != MD_OK) goto done;
-    snprintf(path, sizeof path, "%s/norm", role_name(ctx, r));
+    snprintf(path, sizeof path, "%s/norm", md_exp_get_role(ctx, r));
     if (md_result_put(out, path, 1, &off, &cnt, norm, (size_t)n * sizeof *norm, err) != MD_OK) goto done;
-    snprintf(path, sizeof path, "%s/logitvar", role_name(ctx, r));
+    snprintf(path, sizeof path, "%s/logitvar", md_exp_get_role(ctx, r));
     if (md_result_put(out, path, 1, &off, &cnt, lv, (size_t)n * sizeof *lv, err) != MD_OK) goto done;
     rc = MD_OK;
 done:
@@ -551,7 +541,7 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
     int r = (int)(unit / nbat);
     int64_t p0 = (unit % nbat) * pb;
     int S = (int)(p0 + pb <= s->n_prompts ? pb : s->n_prompts - p0);
-    const char *role = role_name(ctx, r);
+    const char *role = md_exp_get_role(ctx, r);
     md_model *m = NULL;
     if (md_worker_model(w, role, &m, err) != MD_OK) return MD_ERR;
     if (!m->tok) return md_error_set(err, "confidence: model '%s' has no tokenizer", role);
@@ -689,7 +679,7 @@ static int confidence_compute(const md_kind_ctx *ctx, md_worker *w, void *state,
 static int finish_stage0(const md_kind_ctx *ctx, md_reader *rd, md_blob *next, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
-    conf_hdr h = {.n_roles = n_roles(ctx), .k = (int32_t)md_params_int(p, "top_k")};
+    conf_hdr h = {.n_roles = md_exp_count_roles(ctx), .k = (int32_t)md_params_int(p, "top_k")};
     for (int r = 0; r < h.n_roles; r++) {
         md_config cfg;
         if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
@@ -710,9 +700,9 @@ static int finish_stage0(const md_kind_ctx *ctx, md_reader *rd, md_blob *next, m
         double *norm = (double *)(b + off), *lv = norm + h.d_ff[r];
         int64_t zero = 0, n = h.d_ff[r];
         char path[MD_PATH_MAX];
-        snprintf(path, sizeof path, "%s/norm", role_name(ctx, r));
+        snprintf(path, sizeof path, "%s/norm", md_exp_get_role(ctx, r));
         if (md_reader_f64(rd, path, &zero, &n, norm, err) != MD_OK) goto done;
-        snprintf(path, sizeof path, "%s/logitvar", role_name(ctx, r));
+        snprintf(path, sizeof path, "%s/logitvar", md_exp_get_role(ctx, r));
         if (md_reader_f64(rd, path, &zero, &n, lv, err) != MD_OK) goto done;
         int ns;
         if (md_entropy_select(norm, lv, h.d_ff[r], md_params_float(p, "percentile"), h.k, tmp, &ns, &h.threshold[r],
@@ -749,7 +739,7 @@ static int finish_stage1(const md_kind_ctx *ctx, const md_blob *input, md_reader
     for (int r = 0; r < R; r++) {
         char path[MD_PATH_MAX];
         int64_t off[2] = {0, 0}, cnt[2] = {np, k};
-        snprintf(path, sizeof path, "%s/activation", role_name(ctx, r));
+        snprintf(path, sizeof path, "%s/activation", md_exp_get_role(ctx, r));
         if (md_reader_f64(rd, path, off, cnt, act, err) != MD_OK) goto done;
         for (int j = 0; j < k; j++) { /* prompt order: the same whatever order units finished in */
             double s = 0;
@@ -780,11 +770,11 @@ static void confidence_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit
         int r, n0, n;
         md_error err;
         if (unit_block(ctx, unit, &r, &n0, &n, &err) == MD_OK) {
-            snprintf(buf, len, "%s/%s/neurons %d..%d", ctx->exp->name, role_name(ctx, r), n0, n0 + n - 1);
+            snprintf(buf, len, "%s/%s/neurons %d..%d", ctx->exp->name, md_exp_get_role(ctx, r), n0, n0 + n - 1);
             return;
         }
     }
-    snprintf(buf, len, "%s/stage %d/unit %lld", ctx->exp->name, stage, (long long)unit);
+    md_exp_name_unit(ctx, stage, unit, buf, len);
 }
 
 const md_kind md_kind_confidence = {

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
@@ -80,19 +81,13 @@ static void kn_state_free(void *p)
     free(s);
 }
 
-static const char *exp_where(const md_kind_ctx *ctx, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s:%d:%d: experiment '%s'", ctx->job->source, ctx->exp->line, ctx->exp->col, ctx->exp->name);
-    return buf;
-}
-
 /* Roles patched within themselves, then the cross pairs. */
 static int kn_combos(const md_kind_ctx *ctx, kn_state *s, md_error *err)
 {
     const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
-    char where[512];
-    exp_where(ctx, where, sizeof where);
-    int n_roles = md_params_count(p, "models") ? md_params_count(p, "models") : md_params_count(top, "models");
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    int n_roles = md_exp_count_roles(ctx);
     int n_cross = md_params_count(p, "cross");
     int all = n_cross == 1 && strcmp(md_params_item(p, "cross", 0), "all") == 0;
     int cap = n_roles + (all ? n_roles * n_roles : n_cross);
@@ -100,12 +95,9 @@ static int kn_combos(const md_kind_ctx *ctx, kn_state *s, md_error *err)
     if (!s->combos) return md_error_set(err, "out of memory");
     const char *roles[64];
     if (n_roles > 64) return md_error_set(err, "%s: at most 64 model roles", where);
-    for (int i = 0; i < n_roles; i++) {
-        roles[i] = md_params_count(p, "models") ? md_params_item(p, "models", i) : md_params_item(top, "models", i);
-        if (!md_params_map_get(top, "models", roles[i]))
-            return md_error_set(err, "%s: key 'models': role '%s' is not in the job's models map", where, roles[i]);
-        s->combos[s->n_combos++] = (kn_combo){roles[i], roles[i]};
-    }
+    /* no roles is allowed here (only cross pairs) */
+    if (n_roles > 0 && md_exp_resolve_roles(ctx, where, roles, 64, &n_roles, err) != MD_OK) return MD_ERR;
+    for (int i = 0; i < n_roles; i++) s->combos[s->n_combos++] = (kn_combo){roles[i], roles[i]};
     s->n_self = s->n_combos;
     if (all) {
         for (int a = 0; a < n_roles; a++)
@@ -151,8 +143,8 @@ static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const
                           md_error *err)
 {
     const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
-    char where[512];
-    exp_where(ctx, where, sizeof where);
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
     kn_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
     s->hook = md_hook_point_parse(md_params_str(p, "hook"));
@@ -202,8 +194,8 @@ fail:
 static int kn_validate(const md_kind_ctx *ctx, md_error *err)
 {
     const md_params *top = &ctx->job->top;
-    char where[512];
-    exp_where(ctx, where, sizeof where);
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
     kn_state tmp = {0};
     if (kn_combos(ctx, &tmp, err) != MD_OK) {
         free(tmp.combos);
@@ -219,15 +211,8 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
         for (int j = 0; j < 2 && rc == MD_OK; j++) {
             const char *dir = md_params_map_get(top, "models", roles[j]);
             md_config c;
-            if (md_config_load_dir(&c, dir, err) != MD_OK) {
-                rc = md_error_prefix(err, "%s: model '%s'", where, roles[j]);
-                break;
-            }
             md_tokenizer *tok = NULL;
-            if (md_tokenizer_load(&tok, dir, err) != MD_OK) {
-                rc = md_error_prefix(err, "%s: model '%s'", where, roles[j]);
-                break;
-            }
+            if ((rc = md_exp_load_role(ctx, where, roles[j], &c, &tok, err)) != MD_OK) break;
             md_error e2 = {0};
             const char *words[2] = {md_params_str(&ctx->exp->params, "true_word"),
                                     md_params_str(&ctx->exp->params, "false_word")};
@@ -257,9 +242,8 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
 /* The tokenizer and config of the first model of the experiment. */
 static int kn_first_model(const md_kind_ctx *ctx, md_tokenizer **tok, md_config *cfg, md_error *err)
 {
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
-    const char *role = md_params_count(p, "models") ? md_params_item(p, "models", 0) : md_params_item(top, "models", 0);
-    const char *dir = role ? md_params_map_get(top, "models", role) : NULL;
+    const char *role = md_exp_get_role(ctx, 0);
+    const char *dir = role ? md_params_map_get(&ctx->job->top, "models", role) : NULL;
     if (!dir) return md_error_set(err, "experiment '%s': no model roles", ctx->exp->name);
     if (md_config_load_dir(cfg, dir, err) != MD_OK) return MD_ERR;
     return md_tokenizer_load(tok, dir, err);
@@ -454,8 +438,7 @@ static int kn_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_
 {
     (void)stage;
     (void)input;
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
-    const char *role = md_params_count(p, "models") ? md_params_item(p, "models", 0) : md_params_item(top, "models", 0);
+    const char *role = md_exp_get_role(ctx, 0);
     struct md_model *m = NULL;
     if (md_worker_model(w, role, &m, err) != MD_OK) return MD_ERR;
     if (!m->tok) return md_error_set(err, "model '%s' (%s) has no tokenizer.json", role, m->dir);

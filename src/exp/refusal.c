@@ -27,6 +27,7 @@
 
 #include "mechdiff/csv.h"
 #include "mechdiff/directions.h"
+#include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/generate.h"
@@ -89,9 +90,7 @@ typedef struct rf_state {
     int *train[2], *test[2];
     int n_train, n_test, batch;
     int hook;
-    /* stage 1 unit table */
-    int n_gen_units;
-    int *gu_target, *gu_interv, *gu_set, *gu_batch;
+    md_exp_units gen; /* stage 1: (target, intervention, set, batch) */
 } rf_state;
 
 static void rf_state_free(void *p)
@@ -103,19 +102,8 @@ static void rf_state_free(void *p)
         free(s->train[k]);
         free(s->test[k]);
     }
-    free(s->gu_target), free(s->gu_interv), free(s->gu_set), free(s->gu_batch);
+    md_exp_free_units(&s->gen);
     free(s);
-}
-
-static const char *rf_where(const md_kind_ctx *ctx, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s:%d:%d: experiment '%s'", ctx->job->source, ctx->exp->line, ctx->exp->col, ctx->exp->name);
-    return buf;
-}
-
-static int n_batches(int n, int b)
-{
-    return (n + b - 1) / b;
 }
 
 /* Interventions of a target: 0 none, 1..M ablate_<src>, M+1..2M add_<src>. */
@@ -128,36 +116,20 @@ static void interv_name(const rf_state *s, int iv, char *buf, size_t n)
 
 static int rf_state_build(const md_kind_ctx *ctx, rf_state **out, md_error *err)
 {
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
-    char where[512];
-    rf_where(ctx, where, sizeof where);
+    const md_params *p = &ctx->exp->params;
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
     rf_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    int nr = md_params_count(p, "models") ? md_params_count(p, "models") : md_params_count(top, "models");
-    if (nr < 1 || nr > RF_MAX_ROLES) {
-        md_error_set(err, "%s: key 'models': %d roles (1 to %d allowed)", where, nr, RF_MAX_ROLES);
-        goto fail;
-    }
-    for (int i = 0; i < nr; i++) {
-        s->roles[i] = md_params_count(p, "models") ? md_params_item(p, "models", i) : md_params_item(top, "models", i);
-        if (!md_params_map_get(top, "models", s->roles[i])) {
-            md_error_set(err, "%s: key 'models': role '%s' is not in the job's models map", where, s->roles[i]);
-            goto fail;
-        }
-    }
-    s->n_roles = nr;
+    if (md_exp_resolve_roles(ctx, where, s->roles, RF_MAX_ROLES, &s->n_roles, err) != MD_OK) goto fail;
+    int nr = s->n_roles;
     s->n_train = (int)md_params_int(p, "n_train");
     s->n_test = (int)md_params_int(p, "n_test");
     s->batch = (int)md_params_int(p, "batch");
     s->hook = md_hook_point_parse(md_params_str(p, "hook"));
     for (int k = 0; k < 2; k++) {
-        const char *key = SET_NAMES[k], *name = md_params_str(p, key);
-        const char *path = md_params_map_get(top, "datasets", name);
-        if (!path) {
-            md_error_set(err, "%s: key '%s': '%s' is not in the job's datasets map (add it under datasets:)", where,
-                         key, name);
-            goto fail;
-        }
+        const char *key = SET_NAMES[k], *path = md_exp_find_dataset(ctx, where, key, md_params_str(p, key), err);
+        if (!path) goto fail;
         if (md_csv_read(&s->csv[k], path, err) != MD_OK) {
             md_error_prefix(err, "%s: key '%s'", where, key);
             goto fail;
@@ -180,23 +152,13 @@ static int rf_state_build(const md_kind_ctx *ctx, rf_state **out, md_error *err)
         }
     }
     /* stage 1 units: target × intervention × set × batch */
-    int nb = n_batches(s->n_test, s->batch), ni = 1 + 2 * nr, cap = nr * ni * 2 * nb;
-    s->gu_target = malloc((size_t)cap * sizeof(int));
-    s->gu_interv = malloc((size_t)cap * sizeof(int));
-    s->gu_set = malloc((size_t)cap * sizeof(int));
-    s->gu_batch = malloc((size_t)cap * sizeof(int));
-    if (!s->gu_target || !s->gu_interv || !s->gu_set || !s->gu_batch) {
-        md_error_set(err, "out of memory");
-        goto fail;
-    }
+    int nb = md_exp_count_batches(s->n_test, s->batch), ni = 1 + 2 * nr;
+    if (md_exp_alloc_units(&s->gen, nr * ni * 2 * nb, err) != MD_OK) goto fail;
     for (int t = 0; t < nr; t++)
         for (int iv = 0; iv < ni; iv++)
             for (int k = 0; k < 2; k++) {
                 if (iv > nr && k == RF_HARMFUL) continue; /* addition: harmless prompts only */
-                for (int b = 0; b < nb; b++) {
-                    int u = s->n_gen_units++;
-                    s->gu_target[u] = t, s->gu_interv[u] = iv, s->gu_set[u] = k, s->gu_batch[u] = b;
-                }
+                for (int b = 0; b < nb; b++) md_exp_add_unit(&s->gen, t, iv, k, b);
             }
     *out = s;
     return MD_OK;
@@ -209,8 +171,8 @@ fail:
 static int rf_template(const md_kind_ctx *ctx, const char *role, md_chat_kind model_chat, md_chat_kind *kind,
                        const char **fmt, md_error *err)
 {
-    char where[512];
-    rf_where(ctx, where, sizeof where);
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
     const char *t = md_params_map_get(&ctx->exp->params, "templates", role);
     if (!t) t = strstr(role, "base") ? "base" : "chat";
     *fmt = NULL;
@@ -256,9 +218,9 @@ static int rf_position(const md_params *p, const char *role)
 
 static int rf_validate(const md_kind_ctx *ctx, md_error *err)
 {
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
-    char where[512];
-    rf_where(ctx, where, sizeof where);
+    const md_params *p = &ctx->exp->params;
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
     if (md_params_bool(p, "sweep"))
         return md_error_set(err, "%s: key 'sweep': the layer/position sweep is not implemented yet; set it to false "
                                  "and pick layer/positions by hand",
@@ -268,13 +230,9 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
     int rc = MD_OK;
     md_config c0 = {0};
     for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
-        const char *dir = md_params_map_get(top, "models", s->roles[i]);
         md_config c;
         md_tokenizer *tok = NULL;
-        if (md_config_load_dir(&c, dir, err) != MD_OK || md_tokenizer_load(&tok, dir, err) != MD_OK) {
-            rc = md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
-            break;
-        }
+        if ((rc = md_exp_load_role(ctx, where, s->roles[i], &c, &tok, err)) != MD_OK) break;
         const char *jt = md_tokenizer_chat_template(tok);
         md_chat_kind kind;
         const char *fmt;
@@ -282,10 +240,7 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
         md_tokenizer_free(tok);
         if (rc != MD_OK) break;
         if (i == 0) c0 = c;
-        else if (c.d_model != c0.d_model)
-            rc = md_error_set(err, "%s: models do not pair: '%s' has d_model %d, '%s' has %d (directions cross "
-                                   "between models: use a base model and its own post-trained version)",
-                              where, s->roles[0], c0.d_model, s->roles[i], c.d_model);
+        else rc = md_exp_check_widths(where, s->roles[0], &c0, s->roles[i], &c, err);
         int l = rf_layer(p, &c, "layer"), la = rf_layer(p, &c, "addition_layer");
         if (rc == MD_OK && (l >= c.n_layers || la >= c.n_layers))
             rc = md_error_set(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l,
@@ -364,22 +319,6 @@ static int rf_dirs_view(const md_blob *b, rf_dirs *v, md_error *err)
     return MD_OK;
 }
 
-static int decl(md_plan *plan, const char *path, md_h5type type, int rank, const int64_t *dims,
-                const char *const *names, const char *units, const char *desc, md_error *err)
-{
-    md_dset_decl d = {.type = type, .rank = rank, .units = units, .description = desc};
-    snprintf(d.path, sizeof d.path, "%s", path);
-    for (int i = 0; i < rank; i++) {
-        d.dims[i] = dims[i];
-        d.dim_names[i] = names[i];
-    }
-    if (type == MD_H5_F32 && rank == 2) {
-        d.chunk[0] = 64;
-        d.deflate = 1;
-    }
-    return md_plan_dataset(plan, &d, err);
-}
-
 static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
@@ -396,15 +335,17 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
             int64_t n = s->n_train + s->n_test;
             const char *rn[] = {"row"};
             snprintf(path, sizeof path, "split/%s/instruction", SET_NAMES[k]);
-            if (decl(plan, path, MD_H5_STR, 1, &n, rn, "", "instructions: rows [0, n_train) train, then n_test test",
-                     err) != MD_OK ||
+            if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
+                                    "instructions: rows [0, n_train) train, then n_test test",
+                                    err) != MD_OK ||
                 put_strings(plan, path, s->csv[k], s->col[k], s->train[k], s->n_train, 0, err) != MD_OK ||
                 put_strings(plan, path, s->csv[k], s->col[k], s->test[k], s->n_test, s->n_train, err) != MD_OK)
                 goto done;
             if (md_plan_attr(plan, path, "n_train", (snprintf(val, sizeof val, "%d", s->n_train), val), err) != MD_OK)
                 goto done;
             snprintf(path, sizeof path, "split/%s/csv_row", SET_NAMES[k]);
-            if (decl(plan, path, MD_H5_I32, 1, &n, rn, "", "0-based CSV row of each instruction", err) != MD_OK)
+            if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "",
+                                    "0-based CSV row of each instruction", err) != MD_OK)
                 goto done;
             int64_t o = 0, cn = s->n_train;
             if (md_plan_put(plan, path, &o, &cn, s->train[k], (size_t)s->n_train * sizeof(int), err) != MD_OK)
@@ -416,14 +357,12 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
                 int64_t dims[2] = {s->n_train, d};
                 const char *nm[] = {"row", "hidden"};
                 snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
-                if (decl(plan, path, MD_H5_F32, 2, dims, nm, "activation",
-                         "the hook point at (layer, position) of each train prompt", err) != MD_OK)
+                if (md_exp_declare_dset(plan, path, MD_H5_F32, 2, dims, nm, "activation",
+                                        "the hook point at (layer, position) of each train prompt", err) != MD_OK)
                     goto done;
             }
         }
-        size_t off = 0;
-        val[0] = 0;
-        for (int m = 0; m < M; m++) off += (size_t)snprintf(val + off, sizeof val - off, "%s%s", m ? "," : "", s->roles[m]);
+        md_exp_join_names(val, sizeof val, s->roles, M);
         if (md_plan_attr(plan, "", "models", val, err) != MD_OK) goto done;
         if (md_plan_attr(plan, "", "hook", md_params_str(p, "hook"), err) != MD_OK) goto done;
         snprintf(val, sizeof val, "%d", rf_layer(p, &c, "layer"));
@@ -435,7 +374,7 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
             snprintf(val, sizeof val, "%d", rf_position(p, s->roles[m]));
             if (md_plan_attr(plan, path, "position", val, err) != MD_OK) goto done;
         }
-        rc = md_plan_units(plan, (int64_t)M * 2 * n_batches(s->n_train, s->batch), err);
+        rc = md_plan_units(plan, (int64_t)M * 2 * md_exp_count_batches(s->n_train, s->batch), err);
         goto done;
     }
     if (stage == 1) {
@@ -443,13 +382,17 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         if (rf_dirs_view(input, &v, err) != MD_OK) goto done;
         const char *nm2[] = {"model", "hidden"}, *nmm[] = {"model", "model_b"}, *nm1[] = {"model"};
         int64_t dd[2] = {M, v.d}, mm[2] = {M, M}, m1 = M, o2[2] = {0, 0}, o1 = 0;
-        if (decl(plan, "direction", MD_H5_F64, 2, dd, nm2, "", "refusal direction r̂ (unit) per model", err) != MD_OK ||
+        if (md_exp_declare_dset(plan, "direction", MD_H5_F64, 2, dd, nm2, "",
+                                "refusal direction r̂ (unit) per model", err) != MD_OK ||
             md_plan_put(plan, "direction", o2, dd, v.dir, sizeof(double) * (size_t)M * v.d, err) != MD_OK ||
-            decl(plan, "mean_diff", MD_H5_F64, 2, dd, nm2, "activation", "mean(harmful) - mean(harmless)", err) != MD_OK ||
+            md_exp_declare_dset(plan, "mean_diff", MD_H5_F64, 2, dd, nm2, "activation",
+                                "mean(harmful) - mean(harmless)", err) != MD_OK ||
             md_plan_put(plan, "mean_diff", o2, dd, v.mean_diff, sizeof(double) * (size_t)M * v.d, err) != MD_OK ||
-            decl(plan, "mean_diff_norm", MD_H5_F64, 1, &m1, nm1, "activation", "norm of mean_diff", err) != MD_OK ||
+            md_exp_declare_dset(plan, "mean_diff_norm", MD_H5_F64, 1, &m1, nm1, "activation",
+                                "norm of mean_diff", err) != MD_OK ||
             md_plan_put(plan, "mean_diff_norm", &o1, &m1, v.norm, sizeof(double) * (size_t)M, err) != MD_OK ||
-            decl(plan, "cosine", MD_H5_F64, 2, mm, nmm, "1", "cosine between the models' directions", err) != MD_OK ||
+            md_exp_declare_dset(plan, "cosine", MD_H5_F64, 2, mm, nmm, "1",
+                                "cosine between the models' directions", err) != MD_OK ||
             md_plan_put(plan, "cosine", o2, mm, v.cos, sizeof(double) * (size_t)M * M, err) != MD_OK)
             goto done;
         for (int t = 0; t < M; t++)
@@ -461,15 +404,17 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
                     int64_t n = s->n_test;
                     const char *rn[] = {"row"};
                     snprintf(path, sizeof path, "gen/%s/%s/%s/text", SET_NAMES[k], s->roles[t], ivn);
-                    if (decl(plan, path, MD_H5_STR, 1, &n, rn, "", "greedy completion (new tokens, decoded)", err) != MD_OK)
+                    if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
+                                            "greedy completion (new tokens, decoded)", err) != MD_OK)
                         goto done;
                     snprintf(path, sizeof path, "gen/%s/%s/%s/refused", SET_NAMES[k], s->roles[t], ivn);
-                    if (decl(plan, path, MD_H5_I32, 1, &n, rn, "", "1 = the completion starts with a refusal prefix",
-                             err) != MD_OK)
+                    if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "",
+                                            "1 = the completion starts with a refusal prefix",
+                                            err) != MD_OK)
                         goto done;
                 }
-        rc = md_plan_units(plan, s->n_gen_units, err);
-        for (int u = 0; u < s->n_gen_units; u++) md_plan_cost(plan, u, s->gu_interv[u] ? 1.2 : 1.0);
+        rc = md_plan_units(plan, s->gen.n, err);
+        for (int u = 0; u < s->gen.n; u++) md_plan_cost(plan, u, s->gen.key[u][1] ? 1.2 : 1.0);
         goto done;
     }
     /* stage 2: the scores */
@@ -480,8 +425,9 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     {
         int64_t dims[3] = {M, ni, 2}, o3[3] = {0, 0, 0};
         const char *nm[] = {"target", "intervention", "set"};
-        if (decl(plan, "refusal_score", MD_H5_F64, 3, dims, nm, "1",
-                 "fraction of test completions starting with a refusal prefix (NaN = not run)", err) != MD_OK ||
+        if (md_exp_declare_dset(plan, "refusal_score", MD_H5_F64, 3, dims, nm, "1",
+                                "fraction of test completions starting with a refusal prefix (NaN = not run)",
+                                err) != MD_OK ||
             md_plan_put(plan, "refusal_score", o3, dims, input->data, input->size, err) != MD_OK)
             goto done;
         size_t off = 0;
@@ -507,27 +453,19 @@ static int rf_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_
     return rf_state_build(ctx, (rf_state **)state, err);
 }
 
-static void free_ids(int **ids, int n)
-{
-    if (!ids) return;
-    for (int i = 0; i < n; i++) free(ids[i]);
-    free(ids);
-}
-
 /* Stage 0 unit: activations of one batch. */
 static int rf_acts(const md_kind_ctx *ctx, md_worker *w, rf_state *s, int64_t unit, md_result *out, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
-    int nb = n_batches(s->n_train, s->batch);
-    int m = (int)(unit / (2 * nb)), k = (int)(unit / nb % 2), b = (int)(unit % nb);
-    int r0 = b * s->batch, n = s->n_train - r0 < s->batch ? s->n_train - r0 : s->batch;
+    int nb = md_exp_count_batches(s->n_train, s->batch);
+    int m = (int)(unit / (2 * nb)), k = (int)(unit / nb % 2), b = (int)(unit % nb), r0;
+    int n = md_exp_slice_batch(s->n_train, s->batch, b, &r0);
     md_model *M = NULL;
     if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
     int d = md_model_hook_width(M, s->hook), layer = rf_layer(p, &M->cfg, "layer"), pos = rf_position(p, s->roles[m]);
-    int rc = MD_ERR, T = 0;
-    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int)), *pad = NULL, *tok = NULL;
+    int rc = MD_ERR;
+    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
     float *acts = malloc((size_t)n * d * sizeof(float));
-    md_kvcache *kc = NULL;
     if (!ids || !len || !acts) {
         md_error_set(err, "out of memory");
         goto done;
@@ -539,37 +477,16 @@ static int rf_acts(const md_kind_ctx *ctx, md_worker *w, rf_state *s, int64_t un
                          r0 + i, len[i], pos);
             goto done;
         }
-        if (len[i] > T) T = len[i];
     }
-    pad = malloc((size_t)n * sizeof(int));
-    tok = malloc((size_t)n * T * sizeof(int));
-    if (!pad || !tok) {
-        md_error_set(err, "out of memory");
-        goto done;
-    }
-    int fill = md_tokenizer_bos_id(M->tok) >= 0 ? md_tokenizer_bos_id(M->tok) : 0;
-    for (int i = 0; i < n; i++) {
-        pad[i] = T - len[i];
-        for (int t = 0; t < T; t++) tok[(size_t)i * T + t] = t < pad[i] ? fill : ids[i][t - pad[i]];
-    }
-    md_hook rd = {.point = s->hook, .op = MD_HOOK_READ, .layer = layer, .seq = MD_ALL, .pos = T + pos, .out = acts};
-    md_forward f;
-    md_forward_init(&f, M);
-    f.n_seq = n, f.t0 = 0, f.t1 = T, f.tokens = tok, f.n_pad = pad, f.hooks = &rd, f.n_hooks = 1;
-    f.layer_end = layer + 1;
-    f.logits = MD_LOGITS_NONE;
-    if (md_kvcache_create(&kc, M, n, T, err) != MD_OK) goto done;
-    f.cache = kc;
-    if (md_model_forward(M, &f, err) != MD_OK) goto done;
+    if (md_exp_read_acts(M, ids, len, n, s->hook, layer, pos, acts, err) != MD_OK) goto done;
     char path[MD_PATH_MAX];
     snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
     int64_t o[2] = {r0, 0}, c[2] = {n, d};
     rc = md_result_put(out, path, 2, o, c, acts, (size_t)n * d * sizeof(float), err);
 done:
     if (rc != MD_OK) md_error_prefix(err, "refusal activations (%s, %s, rows %d..)", s->roles[m], SET_NAMES[k], r0);
-    md_kvcache_free(kc);
-    free_ids(ids, n);
-    free(len), free(pad), free(tok), free(acts);
+    md_exp_free_ids(ids, n);
+    free(len), free(acts);
     return rc;
 }
 
@@ -580,8 +497,8 @@ static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_bl
     const md_params *p = &ctx->exp->params;
     rf_dirs v;
     if (rf_dirs_view(input, &v, err) != MD_OK) return MD_ERR;
-    int t = s->gu_target[unit], iv = s->gu_interv[unit], k = s->gu_set[unit], b = s->gu_batch[unit];
-    int r0 = b * s->batch, n = s->n_test - r0 < s->batch ? s->n_test - r0 : s->batch;
+    const int *key = s->gen.key[unit];
+    int t = key[0], iv = key[1], k = key[2], r0, n = md_exp_slice_batch(s->n_test, s->batch, key[3], &r0);
     md_model *M = NULL;
     if (md_worker_model(w, s->roles[t], &M, err) != MD_OK) return MD_ERR;
     int d = M->cfg.d_model, rc = MD_ERR, nh = 0;
@@ -650,7 +567,7 @@ done:
     if (texts)
         for (int i = 0; i < n; i++) free(texts[i]);
     free(texts), free(joined);
-    free_ids(ids, n);
+    md_exp_free_ids(ids, n);
     free(len), free(refused), free(vec);
     return rc;
 }
@@ -750,11 +667,6 @@ done:
     return rc;
 }
 
-static void rf_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/stage %d/unit %lld", ctx->exp->name, stage, (long long)unit);
-}
-
 const md_kind md_kind_refusal = {
     .name = "refusal",
     .doc = "Refusal direction per model (mean(harmful) - mean(harmless) at one hook/layer/position, normalised), "
@@ -767,5 +679,5 @@ const md_kind md_kind_refusal = {
     .release_state = rf_state_free,
     .compute = rf_compute,
     .finish_stage = rf_finish,
-    .unit_name = rf_unit_name,
+    .unit_name = md_exp_name_unit,
 };

@@ -43,6 +43,7 @@
 
 #include "mechdiff/csv.h"
 #include "mechdiff/directions.h"
+#include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
@@ -109,9 +110,8 @@ typedef struct tr_state {
     int test[TR_MAX_DS], n_test;
     int pos[TR_MAX_POS], n_pos;
     int batch, hook, token;
-    /* unit tables: stage 0 (model, ds, batch), stage 1 (target, test, condition, batch) */
-    int n_u0, *u0_model, *u0_ds, *u0_batch;
-    int n_u1, *u1_target, *u1_test, *u1_cond, *u1_batch;
+    md_exp_units u0; /* stage 0: (model, ds, batch) */
+    md_exp_units u1; /* stage 1: (target, test, condition, batch) */
 } tr_state;
 
 static void tr_state_free(void *p)
@@ -122,20 +122,9 @@ static void tr_state_free(void *p)
         md_csv_free(s->ds[k].csv);
         free(s->ds[k].row), free(s->ds[k].label), free(s->ds[k].few_shot), free(s->ds[k].iv);
     }
-    free(s->u0_model), free(s->u0_ds), free(s->u0_batch);
-    free(s->u1_target), free(s->u1_test), free(s->u1_cond), free(s->u1_batch);
+    md_exp_free_units(&s->u0);
+    md_exp_free_units(&s->u1);
     free(s);
-}
-
-static const char *tr_where(const md_kind_ctx *ctx, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s:%d:%d: experiment '%s'", ctx->job->source, ctx->exp->line, ctx->exp->col, ctx->exp->name);
-    return buf;
-}
-
-static int n_batches(int n, int b)
-{
-    return (n + b - 1) / b;
 }
 
 /* splitmix64 as a stream: the same sequence as the knowledge kind's few-shot draw. */
@@ -305,16 +294,11 @@ static const char *tr_stmt(const tr_state *s, int k, int i)
 /* Adds dataset `name` (once) and returns its index, or -1 with err set. */
 static int tr_add_ds(const md_kind_ctx *ctx, tr_state *s, const char *key, const char *name, md_error *err)
 {
-    char where[512];
-    tr_where(ctx, where, sizeof where);
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
     for (int k = 0; k < s->n_ds; k++)
         if (!strcmp(s->ds[k].name, name)) return k;
-    const char *path = md_params_map_get(&ctx->job->top, "datasets", name);
-    if (!path) {
-        md_error_set(err, "%s: key '%s': '%s' is not in the job's datasets map (add it under datasets:)", where, key,
-                     name);
-        return -1;
-    }
+    if (!md_exp_find_dataset(ctx, where, key, name, err)) return -1;
     if (s->n_ds >= TR_MAX_DS) {
         md_error_set(err, "%s: key '%s': at most %d datasets", where, key, TR_MAX_DS);
         return -1;
@@ -325,23 +309,12 @@ static int tr_add_ds(const md_kind_ctx *ctx, tr_state *s, const char *key, const
 static int tr_state_build(const md_kind_ctx *ctx, tr_state **out, md_error *err)
 {
     const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
-    char where[512];
-    tr_where(ctx, where, sizeof where);
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
     tr_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    int nr = md_params_count(p, "models") ? md_params_count(p, "models") : md_params_count(top, "models");
-    if (nr < 1 || nr > TR_MAX_ROLES) {
-        md_error_set(err, "%s: key 'models': %d roles (1 to %d allowed)", where, nr, TR_MAX_ROLES);
-        goto fail;
-    }
-    for (int i = 0; i < nr; i++) {
-        s->roles[i] = md_params_count(p, "models") ? md_params_item(p, "models", i) : md_params_item(top, "models", i);
-        if (!md_params_map_get(top, "models", s->roles[i])) {
-            md_error_set(err, "%s: key 'models': role '%s' is not in the job's models map", where, s->roles[i]);
-            goto fail;
-        }
-    }
-    s->n_roles = nr;
+    if (md_exp_resolve_roles(ctx, where, s->roles, TR_MAX_ROLES, &s->n_roles, err) != MD_OK) goto fail;
+    int nr = s->n_roles;
     s->batch = (int)md_params_int(p, "batch");
     s->hook = md_hook_point_parse(md_params_str(p, "hook"));
     s->token = (int)md_params_int(p, "token");
@@ -389,29 +362,17 @@ static int tr_state_build(const md_kind_ctx *ctx, tr_state **out, md_error *err)
     }
     /* unit tables */
     int c0 = 0, c1 = 0, nc = 1 + nr;
-    for (int k = 0; k < s->n_ds; k++) c0 += nr * n_batches(s->ds[k].n, s->batch);
-    for (int j = 0; j < s->n_test; j++) c1 += nr * nc * n_batches(s->ds[s->test[j]].n_iv, s->batch);
-    s->u0_model = malloc((size_t)c0 * sizeof(int)), s->u0_ds = malloc((size_t)c0 * sizeof(int));
-    s->u0_batch = malloc((size_t)c0 * sizeof(int));
-    s->u1_target = malloc((size_t)c1 * sizeof(int)), s->u1_test = malloc((size_t)c1 * sizeof(int));
-    s->u1_cond = malloc((size_t)c1 * sizeof(int)), s->u1_batch = malloc((size_t)c1 * sizeof(int));
-    if (!s->u0_model || !s->u0_ds || !s->u0_batch || !s->u1_target || !s->u1_test || !s->u1_cond || !s->u1_batch) {
-        md_error_set(err, "out of memory");
-        goto fail;
-    }
+    for (int k = 0; k < s->n_ds; k++) c0 += nr * md_exp_count_batches(s->ds[k].n, s->batch);
+    for (int j = 0; j < s->n_test; j++) c1 += nr * nc * md_exp_count_batches(s->ds[s->test[j]].n_iv, s->batch);
+    if (md_exp_alloc_units(&s->u0, c0, err) != MD_OK || md_exp_alloc_units(&s->u1, c1, err) != MD_OK) goto fail;
     for (int m = 0; m < nr; m++)
         for (int k = 0; k < s->n_ds; k++)
-            for (int b = 0; b < n_batches(s->ds[k].n, s->batch); b++) {
-                int u = s->n_u0++;
-                s->u0_model[u] = m, s->u0_ds[u] = k, s->u0_batch[u] = b;
-            }
+            for (int b = 0; b < md_exp_count_batches(s->ds[k].n, s->batch); b++) md_exp_add_unit(&s->u0, m, k, b, 0);
     for (int t = 0; t < nr; t++)
         for (int j = 0; j < s->n_test; j++)
             for (int c = 0; c < nc; c++)
-                for (int b = 0; b < n_batches(s->ds[s->test[j]].n_iv, s->batch); b++) {
-                    int u = s->n_u1++;
-                    s->u1_target[u] = t, s->u1_test[u] = j, s->u1_cond[u] = c, s->u1_batch[u] = b;
-                }
+                for (int b = 0; b < md_exp_count_batches(s->ds[s->test[j]].n_iv, s->batch); b++)
+                    md_exp_add_unit(&s->u1, t, j, c, b);
     *out = s;
     return MD_OK;
 fail:
@@ -421,21 +382,17 @@ fail:
 
 static int tr_validate(const md_kind_ctx *ctx, md_error *err)
 {
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
-    char where[512];
-    tr_where(ctx, where, sizeof where);
+    const md_params *p = &ctx->exp->params;
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
     tr_state *s = NULL;
     if (tr_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
     int rc = MD_OK;
     md_config c0 = {0};
     for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
-        const char *dir = md_params_map_get(top, "models", s->roles[i]);
         md_config c;
         md_tokenizer *tok = NULL;
-        if (md_config_load_dir(&c, dir, err) != MD_OK || md_tokenizer_load(&tok, dir, err) != MD_OK) {
-            rc = md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
-            break;
-        }
+        if ((rc = md_exp_load_role(ctx, where, s->roles[i], &c, &tok, err)) != MD_OK) break;
         md_error e2 = {0};
         const char *words[2] = {"true_word", "false_word"};
         for (int w = 0; w < 2 && rc == MD_OK; w++)
@@ -444,10 +401,7 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
         md_tokenizer_free(tok);
         if (rc != MD_OK) break;
         if (i == 0) c0 = c;
-        else if (c.d_model != c0.d_model)
-            rc = md_error_set(err, "%s: models do not pair: '%s' has d_model %d, '%s' has %d (directions cross "
-                                   "between models: use a base model and its own post-trained version)",
-                              where, s->roles[0], c0.d_model, s->roles[i], c.d_model);
+        else rc = md_exp_check_widths(where, s->roles[0], &c0, s->roles[i], &c, err);
         int l = tr_layer(p, c.n_layers), lo, hi;
         if (rc == MD_OK && l >= c.n_layers)
             rc = md_error_set(err, "%s: key 'layer': %d but model '%s' has %d layers", where, l, s->roles[i],
@@ -459,22 +413,6 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
     }
     tr_state_free(s);
     return rc;
-}
-
-static int decl(md_plan *plan, const char *path, md_h5type type, int rank, const int64_t *dims,
-                const char *const *names, const char *units, const char *desc, md_error *err)
-{
-    md_dset_decl d = {.type = type, .rank = rank, .units = units, .description = desc};
-    snprintf(d.path, sizeof d.path, "%s", path);
-    for (int i = 0; i < rank; i++) {
-        d.dims[i] = dims[i];
-        d.dim_names[i] = names[i];
-    }
-    if (type == MD_H5_F32 && rank == 2) {
-        d.chunk[0] = 64;
-        d.deflate = 1;
-    }
-    return md_plan_dataset(plan, &d, err);
 }
 
 static int put_all(md_plan *plan, const char *path, int rank, const int64_t *dims, const void *data, size_t nbytes,
@@ -517,13 +455,6 @@ static int tr_dirs_view(const md_blob *b, tr_dirs *v, md_error *err)
     return MD_OK;
 }
 
-static void list_attr(char *val, size_t cap, const char *const *items, int n)
-{
-    size_t off = 0;
-    val[0] = '\0';
-    for (int i = 0; i < n && off < cap; i++) off += (size_t)snprintf(val + off, cap - off, "%s%s", i ? "," : "", items[i]);
-}
-
 static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
@@ -558,35 +489,38 @@ static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
             }
             for (int i = 0, off = 0; i < ds->n; i++) off += sprintf(buf + off, "%s", tr_stmt(s, k, i)) + 1;
             snprintf(path, sizeof path, "statements/%s", ds->name);
-            if (decl(plan, path, MD_H5_STR, 1, &n, rn, "", "the bare statements kept (CSV order)", err) != MD_OK ||
+            if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
+                                    "the bare statements kept (CSV order)", err) != MD_OK ||
                 put_all(plan, path, 1, &n, buf, total, err) != MD_OK)
                 goto done;
             for (int i = 0; i < ds->n; i++) ibuf[i] = ds->label[i];
             snprintf(path, sizeof path, "labels/%s", ds->name);
-            if (decl(plan, path, MD_H5_I32, 1, &n, rn, "", "1 = true statement", err) != MD_OK ||
+            if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "", "1 = true statement", err) != MD_OK ||
                 put_all(plan, path, 1, &n, ibuf, (size_t)n * sizeof(int32_t), err) != MD_OK)
                 goto done;
             for (int i = 0; i < ds->n; i++) ibuf[i] = ds->row[i];
             snprintf(path, sizeof path, "csv_row/%s", ds->name);
-            if (decl(plan, path, MD_H5_I32, 1, &n, rn, "", "0-based CSV row (header excluded)", err) != MD_OK ||
+            if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "",
+                                    "0-based CSV row (header excluded)", err) != MD_OK ||
                 put_all(plan, path, 1, &n, ibuf, (size_t)n * sizeof(int32_t), err) != MD_OK)
                 goto done;
             for (int m = 0; m < M; m++) {
                 int64_t dims[2] = {n, d};
                 const char *nm[] = {"statement", "hidden"};
                 snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], ds->name);
-                if (decl(plan, path, MD_H5_F32, 2, dims, nm, "activation",
-                         "the hook point at (layer, token) of BOS + the bare statement (not centred)", err) != MD_OK)
+                if (md_exp_declare_dset(plan, path, MD_H5_F32, 2, dims, nm, "activation",
+                                        "the hook point at (layer, token) of BOS + the bare statement (not centred)",
+                                        err) != MD_OK)
                     goto done;
             }
         }
-        list_attr(val, sizeof val, s->roles, M);
+        md_exp_join_names(val, sizeof val, s->roles, M);
         if (md_plan_attr(plan, "", "models", val, err) != MD_OK) goto done;
         const char *tr[TR_MAX_DS];
         for (int i = 0; i < s->n_train; i++) tr[i] = s->ds[s->train[i]].name;
-        list_attr(val, sizeof val, tr, s->n_train);
+        md_exp_join_names(val, sizeof val, tr, s->n_train);
         if (md_plan_attr(plan, "", "train_datasets", val, err) != MD_OK) goto done;
-        list_attr(val, sizeof val, tnames, T);
+        md_exp_join_names(val, sizeof val, tnames, T);
         if (md_plan_attr(plan, "", "test_datasets", val, err) != MD_OK) goto done;
         if (md_plan_attr(plan, "", "hook", md_params_str(p, "hook"), err) != MD_OK) goto done;
         snprintf(val, sizeof val, "%d", tr_layer(p, c.n_layers));
@@ -602,7 +536,7 @@ static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         if (md_plan_attr(plan, "", "intervention_positions", val, err) != MD_OK) goto done;
         snprintf(val, sizeof val, "%.17g", md_params_float(p, "coefficient"));
         if (md_plan_attr(plan, "", "coefficient", val, err) != MD_OK) goto done;
-        rc = md_plan_units(plan, s->n_u0, err);
+        rc = md_plan_units(plan, s->u0.n, err);
         goto done;
     }
     if (stage == 1) {
@@ -617,63 +551,65 @@ static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
                    *na[] = {"source", "target", "test_dataset"};
         for (int m = 0; m < M; m++) {
             snprintf(path, sizeof path, "direction/%s", s->roles[m]);
-            if (decl(plan, path, MD_H5_F64, 1, &dd, nh, "activation",
-                     "truth direction theta = mean(true) - mean(false) of the centred train activations (not "
-                     "normalised; the intervention vector)",
-                     err) != MD_OK ||
+            if (md_exp_declare_dset(plan, path, MD_H5_F64, 1, &dd, nh, "activation",
+                                    "truth direction theta = mean(true) - mean(false) of the centred train activations (not "
+                                    "normalised; the intervention vector)",
+                                    err) != MD_OK ||
                 put_all(plan, path, 1, &dd, v.theta + (size_t)m * v.d, sizeof(double) * (size_t)v.d, err) != MD_OK)
                 goto done;
             snprintf(path, sizeof path, "probe/%s", s->roles[m]);
-            if (decl(plan, path, MD_H5_F64, 1, &two, np, "",
-                     "1-D logistic probe P(true) = sigmoid(weight * (x . theta) + bias) on centred activations", err) !=
+            if (md_exp_declare_dset(plan, path, MD_H5_F64, 1, &two, np, "",
+                                    "1-D logistic probe P(true) = sigmoid(weight * (x . theta) + bias) on centred activations",
+                                    err) !=
                     MD_OK ||
                 put_all(plan, path, 1, &two, v.probe + 2 * (size_t)m, 2 * sizeof(double), err) != MD_OK ||
                 md_plan_attr(plan, path, "params", "weight,bias", err) != MD_OK)
                 goto done;
         }
-        if (decl(plan, "direction_norm", MD_H5_F64, 1, &m1, nm1, "activation", "norm of direction/<model>", err) !=
-                MD_OK ||
+        if (md_exp_declare_dset(plan, "direction_norm", MD_H5_F64, 1, &m1, nm1, "activation",
+                                "norm of direction/<model>", err) != MD_OK ||
             put_all(plan, "direction_norm", 1, &m1, v.norm, sizeof(double) * (size_t)M, err) != MD_OK ||
-            decl(plan, "cosine", MD_H5_F64, 2, mm, nmm, "1", "cosine between the models' truth directions", err) !=
-                MD_OK ||
+            md_exp_declare_dset(plan, "cosine", MD_H5_F64, 2, mm, nmm, "1",
+                                "cosine between the models' truth directions", err) != MD_OK ||
             put_all(plan, "cosine", 2, mm, v.cos, sizeof(double) * (size_t)M * M, err) != MD_OK ||
-            decl(plan, "train_accuracy", MD_H5_F64, 1, &m1, nm1, "1",
-                 "accuracy of each model's probe on its own (pooled, centred) train activations", err) != MD_OK ||
+            md_exp_declare_dset(plan, "train_accuracy", MD_H5_F64, 1, &m1, nm1, "1",
+                                "accuracy of each model's probe on its own (pooled, centred) train activations",
+                                err) != MD_OK ||
             put_all(plan, "train_accuracy", 1, &m1, v.train_acc, sizeof(double) * (size_t)M, err) != MD_OK ||
-            decl(plan, "accuracy", MD_H5_F64, 3, acc, na, "1",
-                 "accuracy of the source model's direction + probe on the target model's centred activations of "
-                 "each test dataset (transfer table)",
-                 err) != MD_OK ||
+            md_exp_declare_dset(plan, "accuracy", MD_H5_F64, 3, acc, na, "1",
+                                "accuracy of the source model's direction + probe on the target model's centred activations of "
+                                "each test dataset (transfer table)",
+                                err) != MD_OK ||
             put_all(plan, "accuracy", 3, acc, v.acc, sizeof(double) * (size_t)M * M * T, err) != MD_OK)
             goto done;
-        list_attr(val, sizeof val, tnames, T);
+        md_exp_join_names(val, sizeof val, tnames, T);
         if (md_plan_attr(plan, "accuracy", "test_datasets", val, err) != MD_OK) goto done;
-        list_attr(val, sizeof val, s->roles, M);
+        md_exp_join_names(val, sizeof val, s->roles, M);
         if (md_plan_attr(plan, "accuracy", "models", val, err) != MD_OK) goto done;
         for (int j = 0; j < T; j++) {
             tr_ds *ds = &s->ds[s->test[j]];
             int64_t n = ds->n_iv, dims[3] = {M, nc, n};
             const char *rn[] = {"statement"}, *nm3[] = {"target", "condition", "statement"};
             snprintf(path, sizeof path, "interv/%s/index", ds->name);
-            if (decl(plan, path, MD_H5_I32, 1, &n, rn, "",
-                     "index into statements/<ds> of each statement intervened on (few-shot examples excluded)",
-                     err) != MD_OK ||
+            if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "",
+                                    "index into statements/<ds> of each statement intervened on (few-shot examples excluded)",
+                                    err) != MD_OK ||
                 put_all(plan, path, 1, &n, ds->iv, (size_t)n * sizeof(int32_t), err) != MD_OK ||
                 md_plan_attr(plan, path, "few_shot", ds->few_shot, err) != MD_OK)
                 goto done;
             const char *pn[] = {"p_true", "p_false"};
             for (int q = 0; q < 2; q++) {
                 snprintf(path, sizeof path, "interv/%s/%s", ds->name, pn[q]);
-                if (decl(plan, path, MD_H5_F32, 3, dims, nm3, "probability",
-                         q ? "P(false_word) at the last prompt position (softmax over the full vocabulary)"
-                           : "P(true_word) at the last prompt position (softmax over the full vocabulary)",
-                         err) != MD_OK)
+                if (md_exp_declare_dset(plan, path, MD_H5_F32, 3, dims, nm3, "probability",
+                                        q ? "P(false_word) at the last prompt position (softmax over the full vocabulary)"
+                                        : "P(true_word) at the last prompt position (softmax over the full vocabulary)",
+                                        err) != MD_OK)
                     goto done;
-                list_attr(val, sizeof val, cnames, nc);
+                md_exp_join_names(val, sizeof val, cnames, nc);
                 if (md_plan_attr(plan, path, "conditions", val, err) != MD_OK) goto done;
             }
         }
-        rc = md_plan_units(plan, s->n_u1, err);
+        rc = md_plan_units(plan, s->u1.n, err);
         goto done;
     }
     /* stage 2: PD / IE */
@@ -687,26 +623,27 @@ static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         int64_t dpd[4] = {M, T, nc, 2}, die[4] = {M, M, T, 3}, dfa[2] = {M, T};
         const char *npd_[] = {"target", "test_dataset", "condition", "class"},
                    *nie_[] = {"source", "target", "test_dataset", "effect"}, *nfa_[] = {"target", "test_dataset"};
-        if (decl(plan, "pd", MD_H5_F64, 4, dpd, npd_, "probability",
-                 "PD = mean P(true_word) - P(false_word) over the statements of one class (0 false, 1 true), clean "
-                 "or with a source direction (added to false, subtracted from true statements)",
-                 err) != MD_OK ||
+        if (md_exp_declare_dset(plan, "pd", MD_H5_F64, 4, dpd, npd_, "probability",
+                                "PD = mean P(true_word) - P(false_word) over the statements of one class (0 false, 1 true), clean "
+                                "or with a source direction (added to false, subtracted from true statements)",
+                                err) != MD_OK ||
             put_all(plan, "pd", 4, dpd, pd, sizeof(double) * npd, err) != MD_OK ||
-            decl(plan, "ie", MD_H5_F64, 4, die, nie_, "1",
-                 "intervention effect: false_to_true = (PD_int - PD)/(1 - PD) on false statements, true_to_false = "
-                 "(PD_int - PD)/(-1 - PD) on true statements, average of the two",
-                 err) != MD_OK ||
+            md_exp_declare_dset(plan, "ie", MD_H5_F64, 4, die, nie_, "1",
+                                "intervention effect: false_to_true = (PD_int - PD)/(1 - PD) on false statements, true_to_false = "
+                                "(PD_int - PD)/(-1 - PD) on true statements, average of the two",
+                                err) != MD_OK ||
             put_all(plan, "ie", 4, die, ie, sizeof(double) * nie, err) != MD_OK ||
-            decl(plan, "fewshot_accuracy", MD_H5_F64, 2, dfa, nfa_, "1",
-                 "clean few-shot accuracy: P(true_word) > P(false_word) matches the label", err) != MD_OK ||
+            md_exp_declare_dset(plan, "fewshot_accuracy", MD_H5_F64, 2, dfa, nfa_, "1",
+                                "clean few-shot accuracy: P(true_word) > P(false_word) matches the label",
+                                err) != MD_OK ||
             put_all(plan, "fewshot_accuracy", 2, dfa, fa, sizeof(double) * nfa, err) != MD_OK)
             goto done;
-        list_attr(val, sizeof val, cnames, nc);
+        md_exp_join_names(val, sizeof val, cnames, nc);
         if (md_plan_attr(plan, "pd", "conditions", val, err) != MD_OK ||
             md_plan_attr(plan, "pd", "classes", "false,true", err) != MD_OK ||
             md_plan_attr(plan, "ie", "effects", "false_to_true,true_to_false,average", err) != MD_OK)
             goto done;
-        list_attr(val, sizeof val, tnames, T);
+        md_exp_join_names(val, sizeof val, tnames, T);
         if (md_plan_attr(plan, "ie", "test_datasets", val, err) != MD_OK) goto done;
         rc = md_plan_units(plan, 1, err);
     }
@@ -723,44 +660,17 @@ static int tr_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_
     return tr_state_build(ctx, (tr_state **)state, err);
 }
 
-/* Left-padded token matrix [n][T] of n encoded prompts. Owned by the caller. */
-static int pad_batch(const md_model *M, int **ids, const int *len, int n, int *T_out, int **pad, int **tok,
-                     md_error *err)
-{
-    int T = 0;
-    for (int i = 0; i < n; i++)
-        if (len[i] > T) T = len[i];
-    *pad = malloc((size_t)n * sizeof(int));
-    *tok = malloc((size_t)n * T * sizeof(int));
-    if (!*pad || !*tok) return md_error_set(err, "out of memory");
-    int fill = md_tokenizer_bos_id(M->tok) >= 0 ? md_tokenizer_bos_id(M->tok) : 0;
-    for (int i = 0; i < n; i++) {
-        (*pad)[i] = T - len[i];
-        for (int t = 0; t < T; t++) (*tok)[(size_t)i * T + t] = t < (*pad)[i] ? fill : ids[i][t - (*pad)[i]];
-    }
-    *T_out = T;
-    return MD_OK;
-}
-
-static void free_ids(int **ids, int n)
-{
-    if (!ids) return;
-    for (int i = 0; i < n; i++) free(ids[i]);
-    free(ids);
-}
-
 /* Stage 0 unit: activations of one batch of bare statements. */
 static int tr_acts(const md_kind_ctx *ctx, md_worker *w, tr_state *s, int64_t unit, md_result *out, md_error *err)
 {
-    int m = s->u0_model[unit], k = s->u0_ds[unit], b = s->u0_batch[unit];
+    int m = s->u0.key[unit][0], k = s->u0.key[unit][1], r0;
     tr_ds *ds = &s->ds[k];
-    int r0 = b * s->batch, n = ds->n - r0 < s->batch ? ds->n - r0 : s->batch;
+    int n = md_exp_slice_batch(ds->n, s->batch, s->u0.key[unit][2], &r0);
     md_model *M = NULL;
     if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
-    int d = md_model_hook_width(M, s->hook), layer = tr_layer(&ctx->exp->params, M->cfg.n_layers), rc = MD_ERR, T = 0;
-    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int)), *pad = NULL, *tok = NULL;
+    int d = md_model_hook_width(M, s->hook), layer = tr_layer(&ctx->exp->params, M->cfg.n_layers), rc = MD_ERR;
+    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
     float *acts = malloc((size_t)n * d * sizeof(float));
-    md_kvcache *kc = NULL;
     if (!ids || !len || !acts) {
         md_error_set(err, "out of memory");
         goto done;
@@ -775,25 +685,15 @@ static int tr_acts(const md_kind_ctx *ctx, md_worker *w, tr_state *s, int64_t un
             goto done;
         }
     }
-    if (pad_batch(M, ids, len, n, &T, &pad, &tok, err) != MD_OK) goto done;
-    md_hook rd = {.point = s->hook, .op = MD_HOOK_READ, .layer = layer, .seq = MD_ALL, .pos = T + s->token, .out = acts};
-    md_forward f;
-    md_forward_init(&f, M);
-    f.n_seq = n, f.t0 = 0, f.t1 = T, f.tokens = tok, f.n_pad = pad, f.hooks = &rd, f.n_hooks = 1;
-    f.layer_end = layer + 1;
-    f.logits = MD_LOGITS_NONE;
-    if (md_kvcache_create(&kc, M, n, T, err) != MD_OK) goto done;
-    f.cache = kc;
-    if (md_model_forward(M, &f, err) != MD_OK) goto done;
+    if (md_exp_read_acts(M, ids, len, n, s->hook, layer, s->token, acts, err) != MD_OK) goto done;
     char path[MD_PATH_MAX];
     snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], ds->name);
     int64_t o[2] = {r0, 0}, c[2] = {n, d};
     rc = md_result_put(out, path, 2, o, c, acts, (size_t)n * d * sizeof(float), err);
 done:
     if (rc != MD_OK) md_error_prefix(err, "truth activations (%s, %s, statements %d..)", s->roles[m], ds->name, r0);
-    md_kvcache_free(kc);
-    free_ids(ids, n);
-    free(len), free(pad), free(tok), free(acts);
+    md_exp_free_ids(ids, n);
+    free(len), free(acts);
     return rc;
 }
 
@@ -828,9 +728,10 @@ static int tr_interv(const md_kind_ctx *ctx, md_worker *w, tr_state *s, const md
     const md_params *p = &ctx->exp->params;
     tr_dirs v;
     if (tr_dirs_view(input, &v, err) != MD_OK) return MD_ERR;
-    int t = s->u1_target[unit], j = s->u1_test[unit], cond = s->u1_cond[unit], b = s->u1_batch[unit];
+    const int *key = s->u1.key[unit];
+    int t = key[0], j = key[1], cond = key[2], r0;
     tr_ds *ds = &s->ds[s->test[j]];
-    int r0 = b * s->batch, n = ds->n_iv - r0 < s->batch ? ds->n_iv - r0 : s->batch;
+    int n = md_exp_slice_batch(ds->n_iv, s->batch, key[3], &r0);
     md_model *M = NULL;
     if (md_worker_model(w, s->roles[t], &M, err) != MD_OK) return MD_ERR;
     int d = M->cfg.d_model, V = M->cfg.vocab_size, rc = MD_ERR, T = 0, nh = 0, lo = 0, hi = 0;
@@ -868,7 +769,7 @@ static int tr_interv(const md_kind_ctx *ctx, md_worker *w, tr_state *s, const md
                 goto done;
             }
     }
-    if (pad_batch(M, ids, len, n, &T, &pad, &tok, err) != MD_OK) goto done;
+    if (md_exp_pad_batch(M, ids, len, n, &T, &pad, &tok, err) != MD_OK) goto done;
     if (cond > 0) {
         const double *th = v.theta + (size_t)(cond - 1) * d;
         for (int q = 0; q < d; q++) vec[q] = (float)th[q];
@@ -915,7 +816,7 @@ done:
         md_error_prefix(err, "truth intervention (target %s, %s, condition %d, statements %d..)", s->roles[t],
                         ds->name, cond, r0);
     md_kvcache_free(kc);
-    free_ids(ids, n);
+    md_exp_free_ids(ids, n);
     free(len), free(end), free(pad), free(tok), free(vec), free(logits), free(pt), free(pf), free(hk);
     return rc;
 }
@@ -1073,11 +974,6 @@ static int tr_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
     return rc;
 }
 
-static void tr_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/stage %d/unit %lld", ctx->exp->name, stage, (long long)unit);
-}
-
 const md_kind md_kind_truth = {
     .name = "truth",
     .doc = "Truth direction per model (mass mean of per-dataset centred activations of bare statements at one "
@@ -1092,5 +988,5 @@ const md_kind md_kind_truth = {
     .release_state = tr_state_free,
     .compute = tr_compute,
     .finish_stage = tr_finish,
-    .unit_name = tr_unit_name,
+    .unit_name = md_exp_name_unit,
 };

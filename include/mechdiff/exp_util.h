@@ -1,0 +1,94 @@
+/* exp_util.h — helpers shared by the experiment kinds (src/exp/<kind>.c): the
+ * "file:line:col: experiment 'x'" prefix of their errors, the roles an
+ * experiment compares (its `models` key, else every role of the job's
+ * `models` map), batch bookkeeping and unit tables, the shared dataset
+ * declaration of a plan, and the batched left-padded forward that reads one
+ * hook point of every prompt.
+ *
+ * Everything here is deterministic and depends only on its arguments (the
+ * rules of experiment.h). Ownership: stated per function; nothing keeps a
+ * pointer to its arguments. */
+#ifndef MECHDIFF_EXP_UTIL_H
+#define MECHDIFF_EXP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mechdiff/error.h"
+#include "mechdiff/experiment.h"
+#include "mechdiff/hf_config.h"
+#include "mechdiff/tokenizer.h"
+
+struct md_model;
+
+/* Size of a buffer for md_exp_format_where. */
+#define MD_EXP_WHERE_MAX 512
+
+/* "<job file>:<line>:<col>: experiment '<name>'" into buf[n]; returns buf. */
+const char *md_exp_format_where(const md_kind_ctx *ctx, char *buf, size_t n);
+
+/* Number of roles of the experiment: its `models` list, or (when that is
+ * empty) every role of the job's `models` map. */
+int md_exp_count_roles(const md_kind_ctx *ctx);
+/* Role i of that list (points into the job), NULL past its end. */
+const char *md_exp_get_role(const md_kind_ctx *ctx, int i);
+/* roles[0..*n) = the experiment's roles (pointers into the job). Errors
+ * (starting with `where`): fewer than 1 or more than max roles, a role that is
+ * not in the job's models map. */
+int md_exp_resolve_roles(const md_kind_ctx *ctx, const char *where, const char **roles, int max, int *n,
+                         md_error *err);
+/* Config and tokenizer of a role's model folder (*tok owned by the caller,
+ * md_tokenizer_free). Errors are prefixed "<where>: model '<role>'". */
+int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role, md_config *cfg,
+                     md_tokenizer **tok, md_error *err);
+/* MD_OK when the models of role0 and role have the same d_model (directions
+ * cross between them), else an error starting with `where`. */
+int md_exp_check_widths(const char *where, const char *role0, const md_config *c0, const char *role,
+                        const md_config *c, md_error *err);
+/* Path of dataset `name` in the job's datasets map, or NULL with err set
+ * ("<where>: key '<key>': '<name>' is not in the job's datasets map ..."). */
+const char *md_exp_find_dataset(const md_kind_ctx *ctx, const char *where, const char *key, const char *name,
+                                md_error *err);
+
+/* Batches of `batch` items that cover n items. */
+int md_exp_count_batches(int n, int batch);
+/* Batch b of n items: *first = its first item; returns how many it holds. */
+int md_exp_slice_batch(int n, int batch, int b, int *first);
+
+/* A stage's unit table: unit u stands for the tuple key[u][0..4) (model, set,
+ * batch ... as the kind defines them; unused columns 0). Owned by the kind's
+ * state: md_exp_free_units. */
+typedef struct md_exp_units {
+    int n;         /* units added */
+    int (*key)[4]; /* [capacity][4] */
+} md_exp_units;
+/* Room for cap units (n = 0). */
+int md_exp_alloc_units(md_exp_units *u, int cap, md_error *err);
+/* Appends a unit (the caller allocated room for it). */
+void md_exp_add_unit(md_exp_units *u, int k0, int k1, int k2, int k3);
+void md_exp_free_units(md_exp_units *u);
+
+/* "a,b,c" of items[0..n) into val[cap] (cut at cap). */
+void md_exp_join_names(char *val, size_t cap, const char *const *items, int n);
+/* Declares dataset `path` of a plan: dims and dimension names [rank]; f32
+ * matrices are chunked by 64 rows and deflated. */
+int md_exp_declare_dset(md_plan *plan, const char *path, md_h5type type, int rank, const int64_t *dims,
+                        const char *const *names, const char *units, const char *desc, md_error *err);
+/* The name of a unit in progress lines and errors: "<exp>/stage <s>/unit <u>". */
+void md_exp_name_unit(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len);
+
+/* Frees ids[0..n) and ids (NULL allowed). */
+void md_exp_free_ids(int **ids, int n);
+/* Left-pads n encoded prompts ids[i][0..len[i]) to the longest (*T) with the
+ * model's BOS (0 without one): *pad [n] pad lengths, *tok [n][T]; both owned
+ * by the caller (free, also on error). */
+int md_exp_pad_batch(const struct md_model *m, int **ids, const int *len, int n, int *T, int **pad, int **tok,
+                     md_error *err);
+/* One left-padded batched forward of n prompts, stopped after `layer`, that
+ * reads hook point `hook` of `layer` at position `pos` counted from the end of
+ * every prompt (-1 = last token; the caller checks len[i] >= -pos) into
+ * acts[n][hook width] (caller's). */
+int md_exp_read_acts(struct md_model *m, int **ids, const int *len, int n, int hook, int layer, int pos,
+                     float *acts, md_error *err);
+
+#endif

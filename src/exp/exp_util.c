@@ -1,0 +1,175 @@
+/* exp_util.c — helpers shared by the experiment kinds (see exp_util.h). */
+#include "mechdiff/exp_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/forward.h"
+#include "mechdiff/model.h"
+
+const char *md_exp_format_where(const md_kind_ctx *ctx, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s:%d:%d: experiment '%s'", ctx->job->source, ctx->exp->line, ctx->exp->col, ctx->exp->name);
+    return buf;
+}
+
+int md_exp_count_roles(const md_kind_ctx *ctx)
+{
+    int n = md_params_count(&ctx->exp->params, "models");
+    return n > 0 ? n : md_params_count(&ctx->job->top, "models");
+}
+
+const char *md_exp_get_role(const md_kind_ctx *ctx, int i)
+{
+    return md_params_count(&ctx->exp->params, "models") > 0 ? md_params_item(&ctx->exp->params, "models", i)
+                                                              : md_params_item(&ctx->job->top, "models", i);
+}
+
+int md_exp_resolve_roles(const md_kind_ctx *ctx, const char *where, const char **roles, int max, int *n,
+                         md_error *err)
+{
+    int nr = md_exp_count_roles(ctx);
+    if (nr < 1 || nr > max) return md_error_set(err, "%s: key 'models': %d roles (1 to %d allowed)", where, nr, max);
+    for (int i = 0; i < nr; i++) {
+        roles[i] = md_exp_get_role(ctx, i);
+        if (!md_params_map_get(&ctx->job->top, "models", roles[i]))
+            return md_error_set(err, "%s: key 'models': role '%s' is not in the job's models map", where, roles[i]);
+    }
+    *n = nr;
+    return MD_OK;
+}
+
+int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role, md_config *cfg,
+                     md_tokenizer **tok, md_error *err)
+{
+    const char *dir = md_params_map_get(&ctx->job->top, "models", role);
+    if (md_config_load_dir(cfg, dir, err) != MD_OK || md_tokenizer_load(tok, dir, err) != MD_OK)
+        return md_error_prefix(err, "%s: model '%s'", where, role);
+    return MD_OK;
+}
+
+int md_exp_check_widths(const char *where, const char *role0, const md_config *c0, const char *role,
+                        const md_config *c, md_error *err)
+{
+    if (c->d_model == c0->d_model) return MD_OK;
+    return md_error_set(err, "%s: models do not pair: '%s' has d_model %d, '%s' has %d (directions cross "
+                             "between models: use a base model and its own post-trained version)",
+                        where, role0, c0->d_model, role, c->d_model);
+}
+
+const char *md_exp_find_dataset(const md_kind_ctx *ctx, const char *where, const char *key, const char *name,
+                                md_error *err)
+{
+    const char *path = md_params_map_get(&ctx->job->top, "datasets", name);
+    if (!path)
+        md_error_set(err, "%s: key '%s': '%s' is not in the job's datasets map (add it under datasets:)", where, key,
+                     name);
+    return path;
+}
+
+int md_exp_count_batches(int n, int batch)
+{
+    return (n + batch - 1) / batch;
+}
+
+int md_exp_slice_batch(int n, int batch, int b, int *first)
+{
+    *first = b * batch;
+    return n - *first < batch ? n - *first : batch;
+}
+
+int md_exp_alloc_units(md_exp_units *u, int cap, md_error *err)
+{
+    u->n = 0;
+    u->key = malloc((size_t)cap * sizeof *u->key);
+    if (!u->key) return md_error_set(err, "out of memory");
+    return MD_OK;
+}
+
+void md_exp_add_unit(md_exp_units *u, int k0, int k1, int k2, int k3)
+{
+    int *k = u->key[u->n++];
+    k[0] = k0, k[1] = k1, k[2] = k2, k[3] = k3;
+}
+
+void md_exp_free_units(md_exp_units *u)
+{
+    free(u->key);
+    u->key = NULL;
+    u->n = 0;
+}
+
+void md_exp_join_names(char *val, size_t cap, const char *const *items, int n)
+{
+    size_t off = 0;
+    val[0] = '\0';
+    for (int i = 0; i < n && off < cap; i++) off += (size_t)snprintf(val + off, cap - off, "%s%s", i ? "," : "", items[i]);
+}
+
+int md_exp_declare_dset(md_plan *plan, const char *path, md_h5type type, int rank, const int64_t *dims,
+                        const char *const *names, const char *units, const char *desc, md_error *err)
+{
+    md_dset_decl d = {.type = type, .rank = rank, .units = units, .description = desc};
+    snprintf(d.path, sizeof d.path, "%s", path);
+    for (int i = 0; i < rank; i++) {
+        d.dims[i] = dims[i];
+        d.dim_names[i] = names[i];
+    }
+    if (type == MD_H5_F32 && rank == 2) {
+        d.chunk[0] = 64;
+        d.deflate = 1;
+    }
+    return md_plan_dataset(plan, &d, err);
+}
+
+void md_exp_name_unit(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/stage %d/unit %lld", ctx->exp->name, stage, (long long)unit);
+}
+
+void md_exp_free_ids(int **ids, int n)
+{
+    if (!ids) return;
+    for (int i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+}
+
+int md_exp_pad_batch(const md_model *m, int **ids, const int *len, int n, int *T_out, int **pad, int **tok,
+                     md_error *err)
+{
+    int T = 0;
+    for (int i = 0; i < n; i++)
+        if (len[i] > T) T = len[i];
+    *pad = malloc((size_t)n * sizeof(int));
+    *tok = malloc((size_t)n * T * sizeof(int));
+    if (!*pad || !*tok) return md_error_set(err, "out of memory");
+    int fill = md_tokenizer_bos_id(m->tok) >= 0 ? md_tokenizer_bos_id(m->tok) : 0;
+    for (int i = 0; i < n; i++) {
+        (*pad)[i] = T - len[i];
+        for (int t = 0; t < T; t++) (*tok)[(size_t)i * T + t] = t < (*pad)[i] ? fill : ids[i][t - (*pad)[i]];
+    }
+    *T_out = T;
+    return MD_OK;
+}
+
+int md_exp_read_acts(md_model *m, int **ids, const int *len, int n, int hook, int layer, int pos, float *acts,
+                     md_error *err)
+{
+    int T = 0, *pad = NULL, *tok = NULL, rc = MD_ERR;
+    md_kvcache *kc = NULL;
+    if (md_exp_pad_batch(m, ids, len, n, &T, &pad, &tok, err) != MD_OK) goto done;
+    md_hook rd = {.point = hook, .op = MD_HOOK_READ, .layer = layer, .seq = MD_ALL, .pos = T + pos, .out = acts};
+    md_forward f;
+    md_forward_init(&f, m);
+    f.n_seq = n, f.t0 = 0, f.t1 = T, f.tokens = tok, f.n_pad = pad, f.hooks = &rd, f.n_hooks = 1;
+    f.layer_end = layer + 1;
+    f.logits = MD_LOGITS_NONE;
+    if (md_kvcache_create(&kc, m, n, T, err) != MD_OK) goto done;
+    f.cache = kc;
+    rc = md_model_forward(m, &f, err);
+done:
+    md_kvcache_free(kc);
+    free(pad), free(tok);
+    return rc;
+}
