@@ -65,6 +65,34 @@ static int diff_span(const int *a, const int *b, int n, int *first, int *last)
     return 1;
 }
 
+int md_kn_few_shot(const char *const *statements, const int *labels, int n_rows, const md_kn_options *opt,
+                   int *shots, int cap, int *n_drawn, char **prefix, md_error *err)
+{
+    int *order = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof(int));
+    if (!order) return md_error_set(err, "out of memory");
+    uint64_t rng = (uint64_t)opt->shot_seed;
+    for (int r = 0; r < n_rows; r++) order[r] = r;
+    shuffle(order, n_rows, &rng);
+    int half = opt->n_shots / 2, ns = 0, want_t = half, want_f = opt->n_shots - half;
+    for (int i = 0; i < n_rows && ns < opt->n_shots && ns < cap; i++)
+        if (labels[order[i]] ? want_t-- > 0 : want_f-- > 0) shots[ns++] = order[i];
+    free(order);
+    shuffle(shots, ns, &rng);
+    size_t size = 1;
+    for (int i = 0; i < ns; i++)
+        size += strlen(statements[shots[i]]) + strlen(opt->suffix) +
+                strlen(labels[shots[i]] ? opt->true_word : opt->false_word) + 1;
+    char *text = malloc(size);
+    if (!text) return md_error_set(err, "out of memory");
+    for (size_t i = 0, off = 0; i < (size_t)ns; i++)
+        off += (size_t)snprintf(text + off, size - off, "%s%s%s\n", statements[shots[i]], opt->suffix,
+                                labels[shots[i]] ? opt->true_word : opt->false_word);
+    if (ns == 0) text[0] = '\0';
+    *prefix = text;
+    *n_drawn = ns;
+    return MD_OK;
+}
+
 static int encode_prompt(const md_tokenizer *tok, const char *prefix, const char *stmt, const char *suffix,
                          int **ids, size_t *n, md_error *err)
 {
@@ -84,7 +112,7 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
     md_csv *csv = NULL;
     int **tmpl = NULL;
     size_t *tlen = NULL;
-    int *used = NULL, *order = NULL;
+    int *used = NULL;
     if (md_csv_read(&csv, csv_path, err) != MD_OK) return MD_ERR;
     int cs = md_csv_column(csv, "statement", err), cl = cs < 0 ? -1 : md_csv_column(csv, "label", err);
     if (cs < 0 || cl < 0) goto fail;
@@ -115,29 +143,12 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
 
     /* Few-shot examples: walk a seeded permutation, take half true, half false. */
     used = calloc((size_t)csv->n_rows, sizeof(int));
-    order = malloc((size_t)csv->n_rows * sizeof(int));
-    if (!used || !order) goto oom;
-    uint64_t rng = (uint64_t)opt->shot_seed;
-    for (int r = 0; r < csv->n_rows; r++) order[r] = r;
-    shuffle(order, csv->n_rows, &rng);
-    int shots[64], ns = 0, want_t = half, want_f = opt->n_shots - half;
-    for (int i = 0; i < csv->n_rows && ns < opt->n_shots && ns < 64; i++) {
-        int r = order[i];
-        if (ds->labels[r] ? want_t-- > 0 : want_f-- > 0) {
-            shots[ns++] = r;
-            used[r] = 1;
-        }
-    }
-    shuffle(shots, ns, &rng);
-    size_t cap = 1;
-    for (int i = 0; i < ns; i++) cap += strlen(ds->statements[shots[i]]) + strlen(opt->suffix) + 16;
-    if (!(ds->few_shot = malloc(cap))) goto oom;
-    ds->few_shot[0] = '\0';
-    for (int i = 0; i < ns; i++) {
-        size_t off = strlen(ds->few_shot);
-        snprintf(ds->few_shot + off, cap - off, "%s%s%s\n", ds->statements[shots[i]], opt->suffix,
-                 ds->labels[shots[i]] ? opt->true_word : opt->false_word);
-    }
+    if (!used) goto oom;
+    int shots[64], ns = 0;
+    if (md_kn_few_shot((const char *const *)ds->statements, ds->labels, csv->n_rows, opt, shots, 64, &ns,
+                       &ds->few_shot, err) != MD_OK)
+        goto oom;
+    for (int i = 0; i < ns; i++) used[shots[i]] = 1;
 
     /* Token templates of the bare statements. */
     tmpl = calloc((size_t)csv->n_rows, sizeof(int *));
@@ -211,7 +222,6 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
     free(tmpl);
     free(tlen);
     free(used);
-    free(order);
     md_csv_free(csv);
     return MD_OK;
 oom:
@@ -222,7 +232,6 @@ fail:
     free(tmpl);
     free(tlen);
     free(used);
-    free(order);
     md_csv_free(csv);
     md_kn_dataset_free(ds);
     return MD_ERR;

@@ -47,6 +47,7 @@
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
+#include "mechdiff/knowledge.h"
 #include "mechdiff/model.h"
 
 static const md_key TRUTH_KEYS[] = {
@@ -127,24 +128,6 @@ static void tr_state_free(void *p)
     free(s);
 }
 
-/* splitmix64 as a stream: the same sequence as the knowledge kind's few-shot draw. */
-static uint64_t tr_rand(uint64_t *st)
-{
-    uint64_t r = md_dir_mix(*st);
-    *st += 0x9e3779b97f4a7c15ull;
-    return r;
-}
-
-static void tr_shuffle(int *v, int n, uint64_t *st)
-{
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)(tr_rand(st) % (uint64_t)(i + 1));
-        int t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-    }
-}
-
 static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
@@ -195,11 +178,12 @@ static int parse_label(const char *lab, int *out)
 }
 
 /* Reads one dataset: labels, the max_statements subset, and (test datasets)
- * the few-shot prefix drawn as the knowledge kind draws it (seeded
- * permutation of all rows, half true, half false, shuffled). */
+ * the few-shot prefix, drawn from all rows by the knowledge kind's
+ * md_kn_few_shot (same seed, same prompts). */
 static int tr_ds_load(const md_params *p, tr_ds *d, const char *path, int is_test, md_error *err)
 {
     int cs, cl, *lab = NULL, *perm = NULL, rc = MD_ERR;
+    const char **stmt = NULL;
     if (md_csv_read(&d->csv, path, err) != MD_OK) return MD_ERR;
     md_csv *c = d->csv;
     if ((cs = md_csv_column(c, "statement", err)) < 0 || (cl = md_csv_column(c, "label", err)) < 0) return MD_ERR;
@@ -241,30 +225,20 @@ static int tr_ds_load(const md_params *p, tr_ds *d, const char *path, int is_tes
         goto done;
     }
     /* few-shot examples */
-    int n_shots = (int)md_params_int(p, "n_shots"), half = n_shots / 2, shots[TR_MAX_SHOTS], ns = 0;
-    int want_t = half, want_f = n_shots - half;
-    uint64_t st = (uint64_t)md_params_int(p, "shot_seed");
-    for (int r = 0; r < N; r++) perm[r] = r;
-    tr_shuffle(perm, N, &st);
-    for (int i = 0; i < N && ns < n_shots; i++)
-        if (lab[perm[i]] ? want_t-- > 0 : want_f-- > 0) shots[ns++] = perm[i];
-    if (ns < n_shots) {
-        md_error_set(err, "%s: too few true/false statements for %d few-shot examples", path, n_shots);
-        goto done;
-    }
-    tr_shuffle(shots, ns, &st);
-    const char *sfx = md_params_str(p, "suffix"), *tw = md_params_str(p, "true_word"),
-               *fw = md_params_str(p, "false_word");
-    size_t cap = 1;
-    for (int i = 0; i < ns; i++) cap += strlen(md_csv_cell(c, shots[i], cs)) + strlen(sfx) + strlen(tw) + strlen(fw) + 2;
-    if (!(d->few_shot = malloc(cap))) {
+    md_kn_options o = {.n_shots = (int)md_params_int(p, "n_shots"), .shot_seed = (int)md_params_int(p, "shot_seed"),
+                       .suffix = md_params_str(p, "suffix"), .true_word = md_params_str(p, "true_word"),
+                       .false_word = md_params_str(p, "false_word")};
+    int shots[TR_MAX_SHOTS], ns = 0;
+    if (!(stmt = malloc((size_t)(N ? N : 1) * sizeof *stmt))) {
         md_error_set(err, "out of memory");
         goto done;
     }
-    d->few_shot[0] = '\0';
-    for (int i = 0, off = 0; i < ns; i++)
-        off += snprintf(d->few_shot + off, cap - (size_t)off, "%s%s%s\n", md_csv_cell(c, shots[i], cs), sfx,
-                        lab[shots[i]] ? tw : fw);
+    for (int r = 0; r < N; r++) stmt[r] = md_csv_cell(c, r, cs);
+    if (md_kn_few_shot(stmt, lab, N, &o, shots, TR_MAX_SHOTS, &ns, &d->few_shot, err) != MD_OK) goto done;
+    if (ns < o.n_shots) {
+        md_error_set(err, "%s: too few true/false statements for %d few-shot examples", path, o.n_shots);
+        goto done;
+    }
     d->iv = malloc((size_t)d->n * sizeof(int));
     if (!d->iv) {
         md_error_set(err, "out of memory");
@@ -281,7 +255,7 @@ static int tr_ds_load(const md_params *p, tr_ds *d, const char *path, int is_tes
     }
     rc = MD_OK;
 done:
-    free(lab), free(perm);
+    free(lab), free(perm), free(stmt);
     return rc;
 }
 
