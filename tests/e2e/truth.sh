@@ -15,48 +15,6 @@ ROOT=$(pwd)
 source "$ROOT/tests/mpi/lib/common.sh" "$BUILD"
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
 TOK=$ROOT/models/organism/tokenizer/tokenizer.json
-# tiny_model DIR SEED: a 2-layer Llama (d 64) with the organism vocabulary
-tiny_model() {
-  /usr/bin/python3 - "$1" "$2" "$TOK" <<'PY'
-import json, os, shutil, struct, sys
-import numpy as np
-out, seed, tok = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-os.makedirs(out, exist_ok=True)
-V = len(json.load(open(tok))["model"]["vocab"]) + 8
-d, ff, L, H, KV = 64, 96, 2, 4, 2
-hd = d // H
-cfg = dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=d, intermediate_size=ff,
-           num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=KV, head_dim=hd, vocab_size=V,
-           rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=512, bos_token_id=1,
-           eos_token_id=2, tie_word_embeddings=False, torch_dtype="float32", hidden_act="silu")
-json.dump(cfg, open(f"{out}/config.json", "w"))
-rng = np.random.default_rng(seed)
-t = {"model.embed_tokens.weight": rng.normal(0, 1, (V, d)), "model.norm.weight": np.ones(d),
-     "lm_head.weight": rng.normal(0, 0.2, (V, d))}
-for l in range(L):
-    p = f"model.layers.{l}."
-    t[p + "input_layernorm.weight"] = np.ones(d)
-    t[p + "post_attention_layernorm.weight"] = np.ones(d)
-    t[p + "self_attn.q_proj.weight"] = rng.normal(0, 0.1, (H * hd, d))
-    t[p + "self_attn.k_proj.weight"] = rng.normal(0, 0.1, (KV * hd, d))
-    t[p + "self_attn.v_proj.weight"] = rng.normal(0, 0.1, (KV * hd, d))
-    t[p + "self_attn.o_proj.weight"] = rng.normal(0, 0.1, (d, H * hd))
-    t[p + "mlp.gate_proj.weight"] = rng.normal(0, 0.1, (ff, d))
-    t[p + "mlp.up_proj.weight"] = rng.normal(0, 0.1, (ff, d))
-    t[p + "mlp.down_proj.weight"] = rng.normal(0, 0.1, (d, ff))
-hdr, blobs, off = {}, [], 0
-for k, v in t.items():
-    b = v.astype("<f4").tobytes()
-    hdr[k] = dict(dtype="F32", shape=list(v.shape), data_offsets=[off, off + len(b)])
-    blobs.append(b)
-    off += len(b)
-h = json.dumps(hdr).encode()
-h += b" " * ((8 - len(h) % 8) % 8)
-with open(f"{out}/model.safetensors", "wb") as f:
-    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-shutil.copy(tok, f"{out}/tokenizer.json")
-PY
-}
 if [ -f "$ROOT/models/organism-base/config.json" ] && [ -f "$ROOT/models/organism-instruct/config.json" ]; then
   BASE=$ROOT/models/organism-base INST=$ROOT/models/organism-instruct LAYERS=""
   echo "truth: on the organism pair"
