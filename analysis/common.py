@@ -8,10 +8,14 @@ The report contract (analysis/report.py): a module exposes
         figures=[png paths relative to outdir], headline=[optional rows])
 where h5file is an open, read-only h5py.File and figures are written under
 outdir. `headline` rows are (finding, ours, paper) strings collected into the
-report's "at a glance" table.
+report's "at a glance" table. run_cli is the command line of a kind's script
+(RESULTS.h5 [-o OUTDIR], the sections printed as Markdown).
 """
+import argparse
+import csv
 import html
 import re
+import sys
 
 # Published numbers (Du et al. 2025 via METHODS.md); text as a reader sees it.
 PAPER = {
@@ -36,6 +40,43 @@ def experiment_groups(h5, kind):
         if k == kind:
             out.append((name, obj))
     return out
+
+
+def open_results(h5file):
+    """An h5py.File opened read-only from a path, or h5file itself when it is already open."""
+    import h5py
+    return h5py.File(h5file, "r") if isinstance(h5file, str) else h5file
+
+
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (imported on first use)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def write_csv(path, rows):
+    """rows (dicts with the same keys, at least one) as a CSV file with a header."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def run_cli(doc, report_sections, default_outdir, missing=None):
+    """The command line of a kind's script: RESULTS.h5 [-o OUTDIR]; prints every
+    section of report_sections(h5, outdir) as Markdown. With `missing` (a
+    message with {h5}), no section at all is an error exit with that message."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("h5")
+    ap.add_argument("-o", "--outdir", default=default_outdir)
+    a = ap.parse_args()
+    secs = report_sections(a.h5, a.outdir)
+    if not secs and missing:
+        sys.exit(missing.format(h5=a.h5))
+    for s in secs:
+        print("## " + s["title"] + "\n\n" + s["markdown"])
 
 
 def attr_str(obj, name, default=""):

@@ -5,14 +5,13 @@ model, norm vs LogitVar scatter per model with the entropy neurons marked, and
 
     python3 analysis/confidence.py OUT.h5 [-o outdir]   prints the Markdown
 """
-import argparse
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import PAPER, attr_str, experiment_groups, md_table  # noqa: E402
+from common import PAPER, attr_str, experiment_groups, md_table, open_results, pyplot, run_cli  # noqa: E402
 
 
 def _roles(g):
@@ -21,9 +20,7 @@ def _roles(g):
 
 
 def _scatter(g, name, roles, outdir):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(roles), figsize=(4.5 * len(roles), 4), squeeze=False)
     for ax, role in zip(axes[0], roles):
         r = g[role]
@@ -120,8 +117,7 @@ def _section(name, g, outdir):
 
 def report_sections(h5file, outdir):
     """Sections for analysis/report.py; h5file: open h5py.File or a path."""
-    import h5py
-    f = h5py.File(h5file, "r") if isinstance(h5file, str) else h5file
+    f = open_results(h5file)
     try:
         return [_section(name, g, outdir) for name, g in experiment_groups(f, "confidence")]
     finally:
@@ -130,12 +126,7 @@ def report_sections(h5file, outdir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("h5")
-    ap.add_argument("-o", "--outdir", default=".")
-    a = ap.parse_args()
-    for s in report_sections(a.h5, a.outdir):
-        print("## " + s["title"] + "\n\n" + s["markdown"])
+    run_cli(__doc__, report_sections, ".")
 
 
 if __name__ == "__main__":

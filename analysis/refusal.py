@@ -8,15 +8,13 @@ intervention x set, beside the study's Llama-3.1 numbers where they exist),
 refusal_cosine.md, and refusal_scores.png (bars). report_sections(h5, outdir)
 gives the same as sections for analysis/report.py.
 """
-import argparse
-import csv
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import PAPER, experiment_groups  # noqa: E402
+from common import PAPER, experiment_groups, md_table, open_results, pyplot, run_cli, write_csv  # noqa: E402
 
 
 def _s(x):
@@ -60,13 +58,9 @@ def tables(g):
 def write(g, name, outdir):
     os.makedirs(outdir, exist_ok=True)
     roles, rows, cos = tables(g)
-    with open(os.path.join(outdir, f"{name}_scores.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        w.writeheader()
-        w.writerows(rows)
-    md = "| target | intervention | set | refusal score | paper (Llama-3.1) |\n|---|---|---|---|---|\n"
-    md += "".join(f"| {r['target']} | {r['intervention']} | {r['set']} | {r['score']:.2f} | {r['paper']} |\n"
-                  for r in rows)
+    write_csv(os.path.join(outdir, f"{name}_scores.csv"), rows)
+    md = md_table(["target", "intervention", "set", "refusal score", "paper (Llama-3.1)"],
+                  [[r["target"], r["intervention"], r["set"], f"{r['score']:.2f}", r["paper"]] for r in rows])
     cmd = "| | " + " | ".join(roles) + " |\n|" + "---|" * (len(roles) + 1) + "\n"
     cmd += "".join(f"| {a} | " + " | ".join(f"{cos[i, j]:.3f}" for j in range(len(roles))) + " |\n"
                    for i, a in enumerate(roles))
@@ -75,9 +69,7 @@ def write(g, name, outdir):
     with open(os.path.join(outdir, f"{name}_cosine.md"), "w") as f:
         f.write(cmd)
     fig = os.path.join(outdir, f"{name}_scores.png")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig_, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, setname in zip(axes, ("harmful", "harmless")):
         sub = [r for r in rows if r["set"] == setname]
@@ -94,8 +86,7 @@ def write(g, name, outdir):
 
 
 def report_sections(h5file, outdir):
-    import h5py
-    f = h5py.File(h5file, "r") if isinstance(h5file, str) else h5file
+    f = open_results(h5file)
     out = []
     for name, g in experiment_groups(f, "refusal"):
         if "refusal_score" not in g:
@@ -115,15 +106,8 @@ def report_sections(h5file, outdir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("h5")
-    ap.add_argument("-o", "--outdir", default="refusal_out")
-    a = ap.parse_args()
-    secs = report_sections(a.h5, a.outdir)
-    if not secs:
-        sys.exit(f"{a.h5}: no finished refusal experiment (no refusal_score dataset)")
-    for s in secs:
-        print("## " + s["title"] + "\n\n" + s["markdown"])
+    run_cli(__doc__, report_sections, "refusal_out",
+            "{h5}: no finished refusal experiment (no refusal_score dataset)")
 
 
 if __name__ == "__main__":

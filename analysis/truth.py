@@ -14,15 +14,14 @@ each model's direction drawn). The first model of the experiment is taken as
 the base model when the rows are matched to the paper's cells.
 report_sections(h5, outdir) gives the same as sections for analysis/report.py.
 """
-import argparse
-import csv
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import PAPER, attr_str, experiment_groups, md_table  # noqa: E402
+from common import (PAPER, attr_str, experiment_groups, md_table, open_results, pyplot,  # noqa: E402
+                    run_cli, write_csv)
 
 
 def _split(s):
@@ -65,9 +64,7 @@ def _f(x):
 
 
 def pca_plot(g, roles, tests, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     ds = tests[0]
     lab = g[f"labels/{ds}"][...]
     fig, axes = plt.subplots(1, len(roles), figsize=(4.5 * len(roles), 4), squeeze=False)
@@ -104,10 +101,7 @@ def pca_plot(g, roles, tests, path):
 def write(g, name, outdir):
     os.makedirs(outdir, exist_ok=True)
     roles, tests, rows = tables(g)
-    with open(os.path.join(outdir, f"{name}_transfer.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(os.path.join(outdir, f"{name}_transfer.csv"), rows)
     keys = list(rows[0].keys())
     md = md_table(keys, [[_f(r[k]) for k in keys] for r in rows])
     cos = g["cosine"][...]
@@ -122,8 +116,7 @@ def write(g, name, outdir):
 
 
 def report_sections(h5file, outdir):
-    import h5py
-    f = h5py.File(h5file, "r") if isinstance(h5file, str) else h5file
+    f = open_results(h5file)
     out = []
     for name, g in experiment_groups(f, "truth"):
         if "accuracy" not in g:
@@ -158,15 +151,7 @@ def report_sections(h5file, outdir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("h5")
-    ap.add_argument("-o", "--outdir", default="truth_out")
-    a = ap.parse_args()
-    secs = report_sections(a.h5, a.outdir)
-    if not secs:
-        sys.exit(f"{a.h5}: no finished truth experiment (no accuracy dataset)")
-    for s in secs:
-        print("## " + s["title"] + "\n\n" + s["markdown"])
+    run_cli(__doc__, report_sections, "truth_out", "{h5}: no finished truth experiment (no accuracy dataset)")
 
 
 if __name__ == "__main__":
