@@ -77,6 +77,9 @@ typedef struct coord {
     queue_item *queue;         /* owned */
     int64_t q_head, q_len, q_cap;
     int *in_flight;            /* per rank */
+    MPI_Request *send_req;     /* unit messages still being sent (owned) */
+    unsigned char **send_buf;  /* their buffers, freed when the send completes (owned) */
+    int n_send, cap_send;
     int **have_stage;          /* [rank][exp]: stage whose input the rank holds */
     md_journal *journal;
     md_inflight *inflight;     /* OUT.h5.inflight: units per rank, for a post-mortem (owned) */
@@ -448,7 +451,29 @@ static int handle_result(coord *c, int src, const unsigned char *msg, size_t len
     return MD_OK;
 }
 
-/* Sends the next queued unit to rank w (with the stage input if w lacks it). */
+/* Frees the buffers of unit messages whose sends completed; wait != 0
+ * blocks until all have (at the end, when every worker is receiving). */
+static void reap_sends(coord *c, int wait)
+{
+    int k = 0;
+    for (int i = 0; i < c->n_send; i++) {
+        int done = 0;
+        if (wait) MPI_Wait(&c->send_req[i], MPI_STATUS_IGNORE), done = 1;
+        else MPI_Test(&c->send_req[i], &done, MPI_STATUS_IGNORE);
+        if (done) {
+            free(c->send_buf[i]);
+        } else {
+            c->send_req[k] = c->send_req[i];
+            c->send_buf[k++] = c->send_buf[i];
+        }
+    }
+    c->n_send = k;
+}
+
+/* Sends the next queued unit to rank w (with the stage input if w lacks it).
+ * Non-blocking: a unit message with a large stage input goes by rendezvous,
+ * and a blocking send would deadlock against a worker blocked sending a big
+ * result back; rank 0 must always stay free to receive. */
 static int send_unit(coord *c, int w, md_error *err)
 {
     queue_item it = c->queue[c->q_head++];
@@ -460,13 +485,21 @@ static int send_unit(coord *c, int w, md_error *err)
         extra = e->input.size;
         c->have_stage[w][it.exp] = it.stage;
     }
-    unsigned char small[sizeof hdr];
-    unsigned char *buf = extra ? malloc(sizeof hdr + extra) : small;
-    if (!buf) return md_error_set(err, "out of memory");
+    if (c->n_send == c->cap_send) {
+        int cap = c->cap_send ? 2 * c->cap_send : 64;
+        MPI_Request *r = realloc(c->send_req, (size_t)cap * sizeof *r);
+        if (r) c->send_req = r;
+        unsigned char **b = r ? realloc(c->send_buf, (size_t)cap * sizeof *b) : NULL;
+        if (!b) return md_error_set(err, "rank 0: out of memory");
+        c->send_buf = b;
+        c->cap_send = cap;
+    }
+    unsigned char *buf = malloc(sizeof hdr + extra);
+    if (!buf) return md_error_set(err, "rank 0: out of memory");
     memcpy(buf, &hdr, sizeof hdr);
     if (extra) memcpy(buf + sizeof hdr, e->input.data, extra);
-    MPI_Send(buf, (int)(sizeof hdr + extra), MPI_BYTE, w, MD_TAG_UNIT, c->comm);
-    if (buf != small) free(buf);
+    MPI_Isend(buf, (int)(sizeof hdr + extra), MPI_BYTE, w, MD_TAG_UNIT, c->comm, &c->send_req[c->n_send]);
+    c->send_buf[c->n_send++] = buf;
     c->in_flight[w]++;
     if (c->inflight) {
         char name[256];
@@ -529,6 +562,7 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
             for (int w = 1; !stopping && w < c->world && c->q_head < c->q_len; w += c->shard_k)
                 while (c->in_flight[w] < depth && c->q_head < c->q_len)
                     if (send_unit(c, w, err) != MD_OK) return MD_ERR;
+            reap_sends(c, 0);
             int64_t out = total_in_flight(c);
             if (out == 0 && (stopping || c->q_head == c->q_len)) break;
             if (stopping && now_s() > deadline) {
@@ -706,6 +740,8 @@ static int recover(coord *c, md_error *err)
 
 static void coord_free(coord *c)
 {
+    free(c->send_req);
+    free(c->send_buf);
     for (int i = 0; c->exps && c->job && i < c->job->n_exps; i++) {
         md_blob_free(&c->exps[i].input);
         md_plan_free(&c->exps[i].plan);
@@ -727,6 +763,7 @@ static void coord_free(coord *c)
 
 static void stop_workers(coord *c)
 {
+    reap_sends(c, 1); /* workers receive every unit message before the stop */
     for (int w = 1; w < c->world; w++) MPI_Send(NULL, 0, MPI_BYTE, w, MD_TAG_STOP, c->comm);
 }
 
