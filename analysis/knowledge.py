@@ -192,7 +192,16 @@ def report_sections(h5file, outdir):
         return []
     self_rows = [r for r in table if "->" not in r["map_a"] and "->" not in r["map_b"]]
     cross_rows = [r for r in table if r not in self_rows]
+    headline = [(f"knowledge map {r['map_a']} vs {r['map_b']} ({r['dataset']}), Pearson", f"{r['pearson']:.2f}",
+                 PAPER_CORRELATION) for r in self_rows]
+    def same_target(r):  # "t" vs "s->t": the target's own map against the cross-patched one
+        a, b = r["map_a"], r["map_b"]
+        return ("->" in b and "->" not in a and b.split("->")[1] == a) or \
+               ("->" in a and "->" not in b and a.split("->")[1] == b)
+    headline += [(f"cross-model patching: {r['map_a']} vs {r['map_b']} ({r['dataset']}), Pearson",
+                  f"{r['pearson']:.2f}", "works (maps close)") for r in cross_rows if same_target(r)]
     sections = [{
+        "headline": headline,
         "title": "Knowledge: activation patching maps",
         "markdown": ("Mean effect of patching the TRUE run's state into the FALSE run, normalised as in the "
                      "study; Pearson correlation of the normalised maps (paper, base vs post-trained: "
