@@ -191,6 +191,24 @@ fail:
     return MD_ERR;
 }
 
+/* 1 when two tokenizers agree: same vocabulary size and the same ids for a
+ * probe text mixing the prompt format, digits, punctuation and Unicode. */
+static int kn_same_tokenizer(const md_tokenizer *a, const md_tokenizer *b)
+{
+    static const char probe[] = "The city of Paris is in France. This statement is: TRUE\n"
+                                "Fifty-one is larger than 12345, isn't it? \xc3\xbc" "ber caf\xc3\xa9 \xe2\x80\x94 ok";
+    if (md_tokenizer_vocab_size(a) != md_tokenizer_vocab_size(b)) return 0;
+    int *ia = NULL, *ib = NULL;
+    size_t na = 0, nb = 0;
+    md_error e = {0};
+    int same = md_tokenizer_encode(a, probe, 1, &ia, &na, &e) == MD_OK &&
+               md_tokenizer_encode(b, probe, 1, &ib, &nb, &e) == MD_OK && na == nb &&
+               memcmp(ia, ib, na * sizeof(int)) == 0;
+    free(ia);
+    free(ib);
+    return same;
+}
+
 static int kn_validate(const md_kind_ctx *ctx, md_error *err)
 {
     const md_params *top = &ctx->job->top;
@@ -204,8 +222,10 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
     int rc = MD_OK;
     md_config c0 = {0};
     const char *dir0 = NULL;
+    md_tokenizer *tok0 = NULL; /* the first model's, owned here */
     /* Every model involved must load its config and tokenizer, and those
-     * patched across must pair: same width, layers and vocabulary. */
+     * patched across must pair: same width, layers, vocabulary and
+     * tokenizer (prompts are tokenised once and fed to both). */
     for (int i = 0; i < tmp.n_combos && rc == MD_OK; i++) {
         const char *roles[2] = {tmp.combos[i].target, tmp.combos[i].source};
         for (int j = 0; j < 2 && rc == MD_OK; j++) {
@@ -220,11 +240,16 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
                 if (md_tokenizer_single_token(tok, words[w], &e2) < 0)
                     rc = md_error_set(err, "%s: key '%s': model '%s': %s", where, w ? "false_word" : "true_word",
                                       roles[j], e2.msg);
-            md_tokenizer_free(tok);
+            if (rc == MD_OK && tok0 && i >= tmp.n_self && !kn_same_tokenizer(tok0, tok))
+                rc = md_error_set(err, "%s: key 'cross': models do not pair for cross-model patching: the tokenizer "
+                                       "of %s differs from that of %s (use a base model and its own post-trained "
+                                       "version)", where, dir, dir0);
+            if (rc != MD_OK || tok0) md_tokenizer_free(tok);
             if (rc != MD_OK) break;
             if (!dir0) {
                 c0 = c;
                 dir0 = dir;
+                tok0 = tok;
             } else if (i >= tmp.n_self &&
                        (c.d_model != c0.d_model || c.n_layers != c0.n_layers || c.vocab_size != c0.vocab_size)) {
                 rc = md_error_set(err, "%s: key 'cross': models do not pair for cross-model patching: %s has d_model "
@@ -235,6 +260,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
             }
         }
     }
+    md_tokenizer_free(tok0);
     free(tmp.combos);
     return rc;
 }

@@ -5,7 +5,8 @@
 #  2. 1 rank and 3 MPI ranks give bit-identical datasets;
 #  3. patching the last position at the last layer reproduces the TRUE run
 #     exactly (a check of where the patch lands);
-#  4. a target word that is not one token is an error at file:line:col.
+#  4. a target word that is not one token, and a model pair whose tokenizers
+#     differ, are errors at file:line:col.
 set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
@@ -59,4 +60,11 @@ PY
 sed 's/max_pairs: 6/max_pairs: 6\n    true_word: " MAYBE TRUE"/' "$T/fast.yaml" > "$T/bad.yaml"
 if "$MD" validate "$T/bad.yaml" 2> "$T/err"; then echo "bad target word accepted"; exit 1; fi
 grep -q "bad.yaml:[0-9]*:[0-9]*: .*true_word" "$T/err" || { cat "$T/err"; exit 1; }
+# a pair whose tokenizers differ does not pair for cross-model patching
+mkdir -p "$T/other"
+cp models/organism-instruct/* "$T/other/"
+cp tests/golden/tokenizers/bytelevel/tokenizer.json "$T/other/tokenizer.json"
+sed "s#$ROOT/models/organism-instruct#$T/other#" "$T/fast.yaml" > "$T/unpaired.yaml"
+if "$MD" validate "$T/unpaired.yaml" 2> "$T/err"; then echo "unpaired models accepted"; exit 1; fi
+grep -q "unpaired.yaml:[0-9]*:[0-9]*: .*do not pair" "$T/err" || { cat "$T/err"; exit 1; }
 echo "knowledge: ok"
