@@ -182,6 +182,14 @@ static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const
             md_error_prefix(err, "%s: dataset '%s'", where, name);
             goto fail;
         }
+        for (int k = 0; k < s->ds[i].n_pairs; k++)
+            if (cfg->max_position > 0 && s->ds[i].pairs[k].len > cfg->max_position) {
+                md_error_set(err, "%s: dataset '%s': the prompt of pair %d (\"%s\") has %d tokens, more than the "
+                                  "model's max_position_embeddings %d (use fewer n_shots or shorter statements)",
+                             where, name, k, s->ds[i].statements[s->ds[i].pairs[k].true_row], s->ds[i].pairs[k].len,
+                             cfg->max_position);
+                goto fail;
+            }
         s->unit_base[i + 1] = s->unit_base[i] + (int64_t)s->n_combos * s->ds[i].n_pairs;
     }
     *out = s;

@@ -69,7 +69,6 @@ int cmd_validate(int argc, char **argv)
         return 2;
     }
     int rc = 0;
-    printf("%s: valid; output %s\n", path, md_job_output(job));
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
         md_kind_ctx ctx = {.job = job, .exp = e, .exp_index = i};
@@ -77,7 +76,10 @@ int cmd_validate(int argc, char **argv)
         md_plan_init(&plan, 0);
         md_blob none = {0};
         if (e->impl->plan(&ctx, 0, &none, &plan, &err) != MD_OK) {
-            fprintf(stderr, "%s:%d:%d: experiment '%s': plan failed: %s\n", path, e->line, e->col, e->name, err.msg);
+            if (strncmp(err.msg, path, strlen(path)) == 0) /* the kind named the place already */
+                fprintf(stderr, "%s\n", err.msg);
+            else
+                fprintf(stderr, "%s:%d:%d: experiment '%s': %s\n", path, e->line, e->col, e->name, err.msg);
             rc = 2;
         } else {
             printf("  /%s (kind %s): stage 0: %lld units\n", e->name, e->kind, (long long)plan.n_units);
@@ -90,6 +92,7 @@ int cmd_validate(int argc, char **argv)
         }
         md_plan_free(&plan);
     }
+    if (rc == 0) printf("%s: valid; output %s\n", path, md_job_output(job));
     if (print) {
         char *y = md_job_to_yaml(job, 0);
         if (y) fputs(y, stdout);
