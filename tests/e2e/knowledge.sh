@@ -4,7 +4,8 @@
 #     per cell) within 1e-4 logits (fp32 math, different GEMM row counts);
 #  2. 1 rank and 3 MPI ranks give bit-identical datasets;
 #  3. patching the last position at the last layer reproduces the TRUE run
-#     exactly (a check of where the patch lands);
+#     exactly (a check of where the patch lands); analysis/knowledge.py
+#     writes its table and heatmaps;
 #  4. a target word that is not one token, and a model pair whose tokenizers
 #     differ, are errors at file:line:col.
 set -euo pipefail
@@ -57,6 +58,11 @@ for target in ("base", "instruct"):
         print(f"{k}: fast vs naive max |d| {d:.2e}, |effect| max {np.abs(ea).max():.2f}")
 assert n == 4
 PY
+# the analysis: normalised maps, correlation table, heatmaps
+"${PYTHON:-/usr/bin/python3}" analysis/knowledge.py "$T/fast.h5" -o "$T/analysis" > "$T/analysis.txt"
+for f in knowledge_table.csv knowledge_table.md; do [ -s "$T/analysis/$f" ] || { echo "missing $f"; exit 1; }; done
+[ "$(ls "$T/analysis"/*.png | wc -l)" -eq 4 ] || { echo "expected 4 heatmaps"; ls "$T/analysis"; exit 1; }
+grep -q "| cities | base | instruct |" "$T/analysis/knowledge_table.md" || { cat "$T/analysis/knowledge_table.md"; exit 1; }
 sed 's/max_pairs: 6/max_pairs: 6\n    true_word: " MAYBE TRUE"/' "$T/fast.yaml" > "$T/bad.yaml"
 if "$MD" validate "$T/bad.yaml" 2> "$T/err"; then echo "bad target word accepted"; exit 1; fi
 grep -q "bad.yaml:[0-9]*:[0-9]*: .*true_word" "$T/err" || { cat "$T/err"; exit 1; }
