@@ -15,7 +15,7 @@ ROOT=$(pwd)
 for m in models/organism-base models/organism-instruct; do
   [ -f "$m/model.safetensors" ] || { echo "SKIP: $m is not there"; exit 77; }
 done
-T=$(mktemp -d "$BUILD/knowledge.XXXXXX")
+T=$(mktemp -d "$(cd "$BUILD" && pwd)/knowledge.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 job() { # $1 = file, $2 = naive
@@ -51,9 +51,10 @@ for target in ("base", "instruct"):
         assert not np.isnan(ea).any(), k
         d = np.abs(ea - eb).max()
         assert d <= 1e-4, f"{k}: fast vs naive differ by {d}"
-        # last layer, last position: the patched run is the source's TRUE run
-        ct = a[k + "/clean_true"][...]
-        assert np.abs(ea[:, -1, -1] - ct).max() <= 1e-4, k
+        # within a model, last layer and last position: the patched run is the TRUE run
+        if target == source:
+            ct = a[k + "/clean_true"][...]
+            assert np.abs(ea[:, -1, -1] - ct).max() <= 1e-4, k
         n += 1
         print(f"{k}: fast vs naive max |d| {d:.2e}, |effect| max {np.abs(ea).max():.2f}")
 assert n == 4
