@@ -64,6 +64,8 @@ expect_fail() { # $1 = pattern expected in stderr, rest = command
   local pat=$1; shift
   if "$@" > "$T/out" 2> "$T/err"; then fail "accepted: $*"; fi
   grep -q -- "$pat" "$T/err" || fail "message for '$*' lacks '$pat': $(cat "$T/err")"
+  # under the ASan build: the error path leaks nothing and touches nothing it should not
+  if grep -q "Sanitizer" "$T/err"; then cat "$T/err"; fail "sanitizer report on the error path of: $*"; fi
 }
 cp -r "$G/llama3_f32" "$T/trunc"
 truncate -s 5000 "$T/trunc/model.safetensors"
