@@ -57,9 +57,16 @@ int cmd_merge(int argc, char **argv)
                     parts[0], i->job_sha256, info[0].job_sha256);
             goto done;
         }
-        if (i->part_count != n_parts || i->part_index < 0 || i->part_index >= n_parts || seen[i->part_index]++) {
-            fprintf(stderr, "mechdiff merge: %s is part %d/%d; expected each of parts 0..%d of %d exactly once\n",
-                    parts[p], i->part_index, i->part_count, n_parts - 1, n_parts);
+        if (i->part_count != n_parts) {
+            fprintf(stderr, "mechdiff merge: %s is part %d of a job split into %d parts, but %d part files were "
+                            "given: give all %d (the outputs of --part 0/%d .. %d/%d)\n",
+                    parts[p], i->part_index, i->part_count, n_parts, i->part_count, i->part_count,
+                    i->part_count - 1, i->part_count);
+            goto done;
+        }
+        if (i->part_index < 0 || i->part_index >= n_parts || seen[i->part_index]++) {
+            fprintf(stderr, "mechdiff merge: %s is part %d/%d, which was given twice; give each part once\n",
+                    parts[p], i->part_index, i->part_count);
             goto done;
         }
         if (!i->finished) {
