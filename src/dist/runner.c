@@ -265,6 +265,26 @@ static int run_finish_stage(coord *c, int exp, int *done, md_blob *next, md_erro
 }
 
 /* Plans e's current stage and reads its done flags from the file. */
+/* After every unit of the current stage is in: the kind's finish_stage
+ * either ends the experiment (*done = 1) or gives the next stage's input,
+ * which becomes current. */
+static int close_stage(coord *c, int exp, int *done, md_error *err)
+{
+    exp_state *e = &c->exps[exp];
+    md_blob next = {0};
+    *done = 1;
+    if (run_finish_stage(c, exp, done, &next, err) != MD_OK) return MD_ERR;
+    if (*done) {
+        md_blob_free(&next);
+        e->status = EXP_DONE;
+        return MD_OK;
+    }
+    md_blob_free(&e->input);
+    e->input = next;
+    e->stage++;
+    return MD_OK;
+}
+
 static int plan_stage(coord *c, int exp, md_error *err)
 {
     const md_exp_spec *spec = &c->job->exps[exp];
@@ -317,17 +337,9 @@ static int advance(coord *c, int exp, int define_now, md_error *err)
             return MD_OK;
         }
         if (e->needs_define && snapshot(c, "running", err) != MD_OK) return MD_ERR;
-        int done = 1;
-        md_blob next = {0};
-        if (run_finish_stage(c, exp, &done, &next, err) != MD_OK) return MD_ERR;
-        if (done) {
-            md_blob_free(&next);
-            e->status = EXP_DONE;
-            return MD_OK;
-        }
-        md_blob_free(&e->input);
-        e->input = next;
-        e->stage++;
+        int done = 0;
+        if (close_stage(c, exp, &done, err) != MD_OK) return MD_ERR;
+        if (done) return MD_OK;
     }
     if (define_now && e->needs_define && snapshot(c, "running", err) != MD_OK) return MD_ERR;
     return MD_OK;
@@ -391,17 +403,9 @@ static int stage_end(coord *c, int exp, md_error *err)
         e->status = EXP_PART_DONE;
         return MD_OK;
     }
-    int done = 1;
-    md_blob next = {0};
-    if (run_finish_stage(c, exp, &done, &next, err) != MD_OK) return MD_ERR;
-    if (done) {
-        md_blob_free(&next);
-        e->status = EXP_DONE;
-        return MD_OK;
-    }
-    md_blob_free(&e->input);
-    e->input = next;
-    e->stage++;
+    int done = 0;
+    if (close_stage(c, exp, &done, err) != MD_OK) return MD_ERR;
+    if (done) return MD_OK;
     if (advance(c, exp, 1, err) != MD_OK) return MD_ERR;
     return e->status == EXP_RUNNING ? queue_stage(c, exp, err) : MD_OK;
 }
