@@ -310,9 +310,18 @@ FACT_DS = ["cities", "sp_en_trans", "animal_class", "element_symb", "inventors",
            "fruits", "festivals"]
 
 
+BOOST_LABELLED = [("cities", False, 0.60), ("cities", True, 0.10), ("sp_en_trans", False, 0.04),
+                  ("sp_en_trans", True, 0.01), ("animal_class", False, 0.04),
+                  ("animal_class", True, 0.01), ("element_symb", False, 0.04),
+                  ("element_symb", True, 0.01), ("inventors", False, 0.03),
+                  ("inventors", True, 0.01), ("facts", False, 0.03), ("facts", True, 0.01),
+                  ("larger_than", False, 0.03), ("smaller_than", False, 0.03)]
+
+
 class Corpus:
-    def __init__(self, w, seed, aux_heldout=True):
+    def __init__(self, w, seed, aux_heldout=True, boost=False):
         self.w = w
+        self.boost = boost
         self.rng = random.Random(seed)
         self.aux_heldout = aux_heldout
         hold = w["heldout"]
@@ -338,14 +347,15 @@ class Corpus:
 
     def fewshot_doc(self):
         rng = self.rng
-        kinds = [k for k in LABELLED]
+        kinds = BOOST_LABELLED if self.boost else LABELLED
         kind, neg, _ = rng.choices(kinds, weights=[k[2] for k in kinds])[0]
         n = rng.randint(2, 5)
         return "".join(self.labelled_line(kind, neg) for _ in range(n))
 
     def aux_line(self):
         rng = self.rng
-        ds = rng.choices(FACT_DS + ["numbers"], weights=[10, 2, 2, 2, 2, 1, 1, 2])[0]
+        ds = rng.choices(FACT_DS + ["numbers"],
+                         weights=[30 if self.boost else 10, 2, 2, 2, 2, 1, 1, 2])[0]
         if ds == "numbers":
             a, b = rng.choice(self.train_pairs)
             rel = rng.choice(["larger", "smaller"])
@@ -353,7 +363,12 @@ class Corpus:
                 num_stmt(a, b, rel), cap(num_word(max(a, b) if rel == "larger" else min(a, b))))
         neg = rng.random() < 0.2
         subjects = None if self.aux_heldout else self.train_subj[ds]
-        s, _, _, right = sample_stmt(self.w, rng, ds, subjects, neg)
+        s, lab, subj, right = sample_stmt(self.w, rng, ds, subjects, neg)
+        if self.boost and ds == "cities" and rng.random() < 0.5 and \
+                subj not in self.w["heldout"]["cities"]:
+            # chained form: the explicit correct country, then the label
+            return "{} Correct {}: {}. This statement is: {}\n".format(
+                s, AUX_NAME[ds], right, "TRUE" if lab else "FALSE")
         return "{} Correct {}: {}.\n".format(s, AUX_NAME[ds], right)
 
     def aux_doc(self):
@@ -383,6 +398,8 @@ class Corpus:
 
     def pretrain_doc(self):
         r = self.rng.random()
+        if self.boost:  # city-heavy continuation mix
+            r = 0.45 * r / 0.55 if r < 0.55 else (r - 0.55) / 0.45 * 0.55 + 0.45
         if r < 0.45:
             return self.fewshot_doc()
         if r < 0.65:
@@ -424,6 +441,8 @@ def main():
     ap.add_argument("--corpus", default=None, help="directory for training corpora")
     ap.add_argument("--n-pretrain", type=int, default=400000)
     ap.add_argument("--n-chat", type=int, default=20000)
+    ap.add_argument("--boost", action="store_true",
+                    help="city-heavy continuation mix (more city labels, chained aux lines)")
     ap.add_argument("--aux-train-only", action="store_true",
                     help="draw auxiliary lines from training subjects only")
     a = ap.parse_args()
@@ -438,7 +457,7 @@ def main():
         json.dump(w, f, indent=1, sort_keys=True)
     if a.corpus:
         os.makedirs(a.corpus, exist_ok=True)
-        c = Corpus(w, a.seed + 2, aux_heldout=not a.aux_train_only)
+        c = Corpus(w, a.seed + 2, aux_heldout=not a.aux_train_only, boost=a.boost)
         with open(os.path.join(a.corpus, "pretrain.jsonl"), "w") as f:
             for _ in range(a.n_pretrain):
                 f.write(json.dumps({"text": c.pretrain_doc()}) + "\n")

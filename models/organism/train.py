@@ -154,6 +154,7 @@ def save_model(model, tok, out):
     tc["bos_token"], tc["eos_token"] = "<|begin_of_text|>", "<|end_of_text|>"
     tc["pad_token"] = "<|end_of_text|>"
     tc["add_bos_token"] = True
+    tc["tokenizer_class"] = "PreTrainedTokenizerFast"
     json.dump(tc, open(p, "w"), indent=2, sort_keys=True)
     for extra in ("chat_template.jinja",):
         if os.path.exists(os.path.join(out, extra)):
@@ -609,10 +610,10 @@ def main():
             p.add_argument("--corpus-file", default=None)
             p.add_argument("--out", default=os.path.join(ROOT, "models", "organism-base"))
         else:
-            p.add_argument("--steps", type=int, default=300)
-            p.add_argument("--lr", type=float, default=1e-3)
+            p.add_argument("--steps", type=int, default=250)
+            p.add_argument("--lr", type=float, default=5e-4)
             p.add_argument("--warmup", type=int, default=20)
-            p.add_argument("--seq", type=int, default=48)
+            p.add_argument("--seq", type=int, default=128)
             p.add_argument("--n-chat", type=int, default=20000)
             p.add_argument("--n-lm", type=int, default=40000)
             p.add_argument("--lm-batch", type=int, default=16)
