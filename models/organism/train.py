@@ -449,7 +449,7 @@ def cmd_finetune(args):
     tok = load_tokenizer()
     world = json.load(open(os.path.join(DATA, "world.json")))
     x, y = chat_rows(tok, args.seq, args.n_chat)
-    ex, ey = pretrain_rows(tok, 128, n_docs=args.n_lm)
+    ex, ey = pretrain_rows(tok, 128, n_docs=args.n_lm, path=args.corpus_file)
     log("chat rows", x.shape, "lm rows", ex.shape)
     model = load_model(args.base)
     model = train_loop(model, tok, world, x, y, args, args.out, "instruct",
@@ -617,6 +617,7 @@ def main():
             p.add_argument("--n-chat", type=int, default=20000)
             p.add_argument("--n-lm", type=int, default=40000)
             p.add_argument("--lm-batch", type=int, default=16)
+            p.add_argument("--corpus-file", default=None, help="pretrain.jsonl for LM rows")
             p.add_argument("--base", default=os.path.join(ROOT, "models", "organism-base"))
             p.add_argument("--out", default=os.path.join(ROOT, "models", "organism-instruct"))
     e = sub.add_parser("eval")
