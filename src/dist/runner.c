@@ -683,9 +683,31 @@ static int share_job(coord *c, int rank, int ok, md_error *err)
  * duplicate submission, or ranks of a killed mpirun that are still alive)
  * would interleave snapshots and journal records; the kernel drops the lock
  * when its holder dies, so a crashed run never blocks the next one. */
+/* Creates the folders of a path's parent (mkdir -p), as users expect for
+ * an output like out/job.h5. */
+static int make_parent_dirs(const char *file, md_error *err)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return MD_OK;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return md_error_set(err, "cannot create the output folder %s: %s", dir, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return md_error_set(err, "cannot create the output folder %s: %s", dir, strerror(errno));
+    return MD_OK;
+}
+
 static int lock_output(coord *c, md_error *err)
 {
     char path[4200], info[512], host[256] = "";
+    if (make_parent_dirs(c->out, err) != MD_OK) return MD_ERR;
     snprintf(path, sizeof path, "%s.lock", c->out);
     c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (c->lock_fd < 0) return md_error_set(err, "%s: cannot create: %s", path, strerror(errno));
