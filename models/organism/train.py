@@ -486,7 +486,7 @@ def patch_eval(model, tok, world, max_pairs=100):
     random.Random(0).shuffle(pairs)
     pairs = pairs[:max_pairs]
     nl = model.config.num_hidden_layers
-    flips = [0] * nl
+    flips = {k: [0] * nl for k in ("last", "span", "last_clean_ok", "span_clean_ok")}
     clean_ok = 0
     for t, f in pairs:
         pt = tok(prefix + t + " This statement is:", return_tensors="pt")["input_ids"]
@@ -495,7 +495,9 @@ def patch_eval(model, tok, world, max_pairs=100):
         # position of the last token of the city name: statement ends with
         # " is in <Country>." + " This statement is:" (country 1 token)
         diff = (pt != pf).nonzero()[:, 1]
-        pos = diff.max().item()
+        # last city token: " is in <Country>. This statement is:" follows (8 tokens)
+        last = pt.shape[1] - 9
+        span = list(range(diff.min().item(), last + 1))
         cache = {}
         hs = [hook_layer(model, l, (lambda l: lambda h: cache.__setitem__(l, h.clone()) or h)(l))
               for l in range(nl)]
@@ -503,18 +505,26 @@ def patch_eval(model, tok, world, max_pairs=100):
         for h in hs:
             h.remove()
         lf = model(input_ids=pf).logits[0, -1]
-        clean_ok += int(lt[ti] > lt[fi] and lf[ti] < lf[fi])
+        ok = bool(lt[ti] > lt[fi] and lf[ti] < lf[fi])
+        clean_ok += int(ok)
         for l in range(nl):
-            def rep(h, l=l):
-                h = h.clone()
-                h[:, pos] = cache[l][:, pos]
-                return h
-            hk = hook_layer(model, l, rep)
-            lp = model(input_ids=pf).logits[0, -1]
-            hk.remove()
-            flips[l] += int(lp[ti] > lp[fi])
-    return {"pairs": len(pairs), "clean_correct": clean_ok,
-            "flip_frac_by_layer": [round(f / max(1, len(pairs)), 3) for f in flips]}
+            for key, poss in (("last", [last]), ("span", span)):
+                def rep(h, l=l, poss=poss):
+                    h = h.clone()
+                    h[:, poss] = cache[l][:, poss]
+                    return h
+                hk = hook_layer(model, l, rep)
+                lp = model(input_ids=pf).logits[0, -1]
+                hk.remove()
+                fl = int(lp[ti] > lp[fi])
+                flips[key][l] += fl
+                if ok:
+                    flips[key + "_clean_ok"][l] += fl
+    r = {"pairs": len(pairs), "clean_correct": clean_ok}
+    for k, v in flips.items():
+        n = clean_ok if k.endswith("clean_ok") else len(pairs)
+        r["flip_frac_" + k] = [round(f / max(1, n), 3) for f in v]
+    return r
 
 
 @torch.no_grad()
