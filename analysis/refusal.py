@@ -96,6 +96,16 @@ def report_sections(h5file, outdir):
         if len(roles) >= 2:
             headline.append(("refusal direction cosine base vs post-trained", f"{cos[0, 1]:.2f}",
                              str(PAPER["refusal_cos"])))
+            # the study's refusal finding: harmful refusal of the post-trained
+            # model, plain / its own direction ablated / the base's ablated
+            _, rows, _ = tables(g)
+            post, base = roles[-1], roles[0]
+            cell = {(r["target"], r["intervention"], r["set"]): (r["score"], r["paper"]) for r in rows}
+            for iv, what in (("none", "no intervention"), (f"ablate_{post}", "its own direction ablated"),
+                             (f"ablate_{base}", "the base direction ablated")):
+                if (post, iv, "harmful") in cell:
+                    score, paper = cell[(post, iv, "harmful")]
+                    headline.append((f"harmful refusal of {post}, {what}", f"{score:.2f}", str(paper)))
         out.append(dict(title=f"Refusal: direction ablation and addition ({name})",
                         markdown=("Refusal score = fraction of greedy completions (test split) starting with a "
                                   "refusal prefix. Paper column: Llama-3.1-8B vs Instruct.\n\n" + md +
