@@ -4,9 +4,9 @@
 # forward per cell). Prints cells/s of both, the wall-clock ratio (goal >= 8x
 # on the quickstart grid), the FLOP ratio of the two paths, and checks the
 # results agree (max |d effect| <= 1e-4).
-#   bench/bench_patching.sh BUILD_DIR [PAIRS=40] [RANKS=1] [BASE MODEL] [DATASET CSV]
+#   bench/bench_patching.sh BUILD_DIR [PAIRS=60, the quickstart grid] [RANKS=1] [BASE MODEL] [DATASET CSV]
 set -euo pipefail
-BUILD=${1:?build dir}; PAIRS=${2:-40}; RANKS=${3:-1}
+BUILD=${1:?build dir}; PAIRS=${2:-60}; RANKS=${3:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODEL=${4:-$ROOT/models/organism-base}; CSV=${5:-$ROOT/data/cities.csv}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
