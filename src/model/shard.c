@@ -213,7 +213,6 @@ int md_shard_load(md_shard_group *g, md_model **out, const char *dir, const md_m
     }
     if (rc != MD_OK || lrc != MD_OK) {
         if (rc == MD_OK) *err = lerr;
-        m = m ? m : NULL;
         if (m) {
             m->shard = link; /* md_model_free tells the members */
             md_model_free(m);
