@@ -74,7 +74,7 @@ static const md_key REFUSAL_KEYS[] = {
     {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
      .doc = "Instructions per work unit (one batched forward / generation)."},
     {.name = "sweep", .type = MD_KEY_BOOL, .def = "false",
-     .doc = "Refusal score vs layer/position of the direction (not implemented yet: must be false)."},
+     .doc = "Must be false: the refusal score vs layer/position of the direction is the `refusal_sweep` kind."},
     {0}};
 
 #define RF_MAX_ROLES 16
@@ -222,8 +222,9 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     if (md_params_bool(p, "sweep"))
-        return md_error_set(err, "%s: key 'sweep': the layer/position sweep is not implemented yet; set it to false "
-                                 "and pick layer/positions by hand",
+        return md_error_set(err, "%s: key 'sweep': the layer/position sweep is its own kind: add an experiment with "
+                                 "kind: refusal_sweep (same keys, plus layers and positions), read its score and "
+                                 "best_<model> attributes, then set layer/positions here and sweep: false",
                             where);
     rf_state *s = NULL;
     if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;

@@ -1,0 +1,690 @@
+/* refusal_sweep.c — the `refusal_sweep` kind (METHODS.md, "Refusal"; issue 6):
+ * refusal score vs the layer and position of the refusal direction, to pick
+ * them as Arditi et al. do. The best candidate per model is reported (as
+ * attributes), never used by anything automatically: the `refusal` kind still
+ * takes its layer/positions from the job.
+ *
+ * Same conventions as the `refusal` kind (split, templates, hook, ablation).
+ * Stages and units (all defined by the job, never by ranks):
+ *   0  activations   unit = (model, set ∈ {harmful, harmless}, batch of train rows):
+ *                    the hook point at every candidate (layer, position)
+ *   1  generations   unit = (model, candidate layer, candidate position, batch of
+ *                    harmful test rows): greedy generation with that direction
+ *                    ablated (x -= (x·r̂)r̂ at resid_pre, resid_mid, resid_post of
+ *                    every layer and position); refusal by prefix
+ *   2  summary       one unit; the plan writes the scores read back
+ * finish_stage(0) computes the directions (mean(harmful) − mean(harmless),
+ * normalised) per (model, layer, position), finish_stage(1) the scores.
+ *
+ * Output (/<name>/...):
+ *   split/<set>/instruction [row] str, split/<set>/csv_row [row] i32   (train rows, then test)
+ *   acts/<model>/<set> [row, layer, position, hidden] f32              stage 0
+ *   direction [model, layer, position, hidden] f64 (unit; 0 where the two
+ *             means coincide, e.g. layer 0 at a template token)          stage 1 plan
+ *   refused [model, layer, position, row] i32                          stage 1
+ *   gen/<model>/layer<l>_pos<p>/text [row] str                         stage 1
+ *   score [model, layer, position] f64 (NaN where the direction is 0;
+ *         attributes best_<model>: the lowest, reported only)          stage 2 plan */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/csv.h"
+#include "mechdiff/directions.h"
+#include "mechdiff/exp_util.h"
+#include "mechdiff/experiment.h"
+#include "mechdiff/forward.h"
+#include "mechdiff/generate.h"
+#include "mechdiff/hf_config.h"
+#include "mechdiff/model.h"
+
+static const md_key SWEEP_KEYS[] = {
+    {.name = "models", .type = MD_KEY_STRLIST, .def = "", .doc = "Roles swept (empty = every role in `models`)."},
+    {.name = "harmful", .type = MD_KEY_STRING, .def = "harmful",
+     .doc = "Name (top-level datasets map) of the harmful instruction CSV."},
+    {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",
+     .doc = "Name (top-level datasets map) of the harmless instruction CSV."},
+    {.name = "column", .type = MD_KEY_STRING, .def = "instruction", .doc = "CSV column holding the instruction."},
+    {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,
+     .doc = "Fraction of each set held out for generation."},
+    {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,
+     .doc = "Seed of the train/test shuffle (the refusal kind's split for the same seed and sizes)."},
+    {.name = "n_train", .type = MD_KEY_INT, .def = "64", .min = 1, .max = 1e7,
+     .doc = "Train instructions per set (directions)."},
+    {.name = "n_test", .type = MD_KEY_INT, .def = "32", .min = 1, .max = 1e7,
+     .doc = "Harmful test instructions generated per candidate."},
+    {.name = "templates", .type = MD_KEY_MAP, .def = "",
+     .doc = "Prompt template per role, as in the refusal kind ('base', 'chat', a template name or a format "
+            "string with {instruction})."},
+    {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",
+     .doc = "Hook point of the directions."},
+    {.name = "layers", .type = MD_KEY_STRLIST, .def = "all",
+     .doc = "Candidate layers: 'all' (every layer; the models must have as many) or a list of layer indices."},
+    {.name = "positions", .type = MD_KEY_STRLIST, .def = "-1,-2,-3,-4,-5",
+     .doc = "Candidate prompt positions, counted from the end (negative)."},
+    {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
+     .doc = "Greedy new tokens per generation."},
+    {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
+     .doc = "Instructions per work unit (one batched forward / generation)."},
+    {0}};
+
+#define SW_MAX_ROLES 16
+#define SW_MAX_CAND 4096
+enum { SW_HARMFUL = 0, SW_HARMLESS = 1 };
+static const char *const SW_SETS[2] = {"harmful", "harmless"};
+
+/* Derived from the job, the first model's config and the CSVs only (identical
+ * on every rank). Owned; sw_state_free. */
+typedef struct sw_state {
+    const char *roles[SW_MAX_ROLES]; /* point into the job */
+    int n_roles;
+    md_csv *csv[2];
+    int col[2];
+    int *train[2], *test[2];
+    int n_train, n_test, batch, hook;
+    int *layers, n_layers;    /* candidate layers (owned) */
+    int *positions, n_pos;    /* candidate positions, negative (owned) */
+    md_exp_units gen;         /* stage 1: (model, layer index, position index, batch) */
+} sw_state;
+
+static void sw_state_free(void *p)
+{
+    sw_state *s = p;
+    if (!s) return;
+    for (int k = 0; k < 2; k++) {
+        md_csv_free(s->csv[k]);
+        free(s->train[k]);
+        free(s->test[k]);
+    }
+    free(s->layers), free(s->positions);
+    md_exp_free_units(&s->gen);
+    free(s);
+}
+
+/* Integer item of a list key; MD_ERR with err naming the key and the item. */
+static int sw_parse_int(const char *where, const char *key, const char *v, long lo, long hi, int *out, md_error *err)
+{
+    char *end = NULL;
+    long x = strtol(v, &end, 10);
+    if (!*v || !end || *end || x < lo || x > hi)
+        return md_error_set(err, "%s: key '%s': '%s' is not an integer in [%ld, %ld]", where, key, v, lo, hi);
+    *out = (int)x;
+    return MD_OK;
+}
+
+/* Candidate layers and positions; n_model_layers = layers of the first model. */
+static int sw_candidates(const md_kind_ctx *ctx, const char *where, int n_model_layers, sw_state *s, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    int nl = md_params_count(p, "layers"), np = md_params_count(p, "positions");
+    int all = nl == 1 && strcmp(md_params_item(p, "layers", 0), "all") == 0;
+    if (nl < 1) return md_error_set(err, "%s: key 'layers': empty; use 'all' or a list of layers", where);
+    if (np < 1) return md_error_set(err, "%s: key 'positions': empty; list at least one negative position", where);
+    s->n_layers = all ? n_model_layers : nl;
+    s->n_pos = np;
+    if ((int64_t)s->n_layers * s->n_pos > SW_MAX_CAND)
+        return md_error_set(err, "%s: keys 'layers'/'positions': %d x %d candidates, at most %d", where, s->n_layers,
+                            s->n_pos, SW_MAX_CAND);
+    s->layers = malloc((size_t)s->n_layers * sizeof(int));
+    s->positions = malloc((size_t)s->n_pos * sizeof(int));
+    if (!s->layers || !s->positions) return md_error_set(err, "out of memory");
+    for (int i = 0; i < s->n_layers; i++) {
+        if (all) s->layers[i] = i;
+        else if (sw_parse_int(where, "layers", md_params_item(p, "layers", i), 0, n_model_layers - 1, &s->layers[i],
+                              err) != MD_OK)
+            return MD_ERR;
+    }
+    for (int i = 0; i < s->n_pos; i++)
+        if (sw_parse_int(where, "positions", md_params_item(p, "positions", i), -4096, -1, &s->positions[i], err) !=
+            MD_OK)
+            return MD_ERR;
+    return MD_OK;
+}
+
+static int sw_state_build(const md_kind_ctx *ctx, sw_state **out, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    sw_state *s = calloc(1, sizeof *s);
+    if (!s) return md_error_set(err, "out of memory");
+    if (md_exp_resolve_roles(ctx, where, s->roles, SW_MAX_ROLES, &s->n_roles, err) != MD_OK) goto fail;
+    s->n_train = (int)md_params_int(p, "n_train");
+    s->n_test = (int)md_params_int(p, "n_test");
+    s->batch = (int)md_params_int(p, "batch");
+    s->hook = md_hook_point_parse(md_params_str(p, "hook"));
+    md_config c;
+    if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) {
+        md_error_prefix(err, "%s: model '%s'", where, s->roles[0]);
+        goto fail;
+    }
+    if (sw_candidates(ctx, where, c.n_layers, s, err) != MD_OK) goto fail;
+    for (int k = 0; k < 2; k++) {
+        const char *key = SW_SETS[k], *path = md_exp_find_dataset(ctx, where, key, md_params_str(p, key), err);
+        if (!path) goto fail;
+        if (md_csv_read(&s->csv[k], path, err) != MD_OK ||
+            (s->col[k] = md_csv_column(s->csv[k], md_params_str(p, "column"), err)) < 0) {
+            md_error_prefix(err, "%s: key '%s'", where, key);
+            goto fail;
+        }
+        s->train[k] = malloc((size_t)s->n_train * sizeof(int));
+        s->test[k] = malloc((size_t)s->n_test * sizeof(int));
+        if (!s->train[k] || !s->test[k]) {
+            md_error_set(err, "out of memory");
+            goto fail;
+        }
+        if (md_dir_split(s->csv[k]->n_rows, md_params_float(p, "test_fraction"),
+                         (uint64_t)md_params_int(p, "split_seed"), s->n_train, s->n_test, s->train[k], s->test[k],
+                         err) != MD_OK) {
+            md_error_prefix(err, "%s: key '%s' (%s)", where, key, path);
+            goto fail;
+        }
+    }
+    int nb = md_exp_count_batches(s->n_test, s->batch);
+    if (md_exp_alloc_units(&s->gen, s->n_roles * s->n_layers * s->n_pos * nb, err) != MD_OK) goto fail;
+    for (int m = 0; m < s->n_roles; m++)
+        for (int li = 0; li < s->n_layers; li++)
+            for (int pi = 0; pi < s->n_pos; pi++)
+                for (int b = 0; b < nb; b++) md_exp_add_unit(&s->gen, m, li, pi, b);
+    *out = s;
+    return MD_OK;
+fail:
+    sw_state_free(s);
+    return MD_ERR;
+}
+
+/* The template of a role: kind + format (fmt NULL unless MD_CHAT_FORMAT).
+ * Same rules and messages as the refusal kind's. */
+static int sw_template(const md_kind_ctx *ctx, const char *role, md_chat_kind model_chat, md_chat_kind *kind,
+                       const char **fmt, md_error *err)
+{
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    const char *t = md_params_map_get(&ctx->exp->params, "templates", role);
+    if (!t) t = strstr(role, "base") ? "base" : "chat";
+    *fmt = NULL;
+    if (strcmp(t, "chat") == 0) {
+        if (model_chat == MD_CHAT_UNKNOWN)
+            return md_error_set(err,
+                                "%s: key 'templates': model '%s' has no chat template mechdiff recognises; set "
+                                "templates: {%s: <llama3|llama2|mistral|tulu|base>} or a format string with "
+                                "{instruction}",
+                                where, role, role);
+        *kind = model_chat;
+        return MD_OK;
+    }
+    md_chat_kind k = md_chat_parse_name(t);
+    if (k != MD_CHAT_UNKNOWN) {
+        *kind = k;
+        return MD_OK;
+    }
+    const char *a = strstr(t, "{instruction}");
+    if (!a || strstr(a + 1, "{instruction}"))
+        return md_error_set(err,
+                            "%s: key 'templates': '%s' for role '%s' is neither 'base', 'chat', a template name "
+                            "(llama3, llama2, mistral, tulu) nor a format string with {instruction} exactly once",
+                            where, t, role);
+    *kind = MD_CHAT_FORMAT;
+    *fmt = t;
+    return MD_OK;
+}
+
+static int sw_validate(const md_kind_ctx *ctx, md_error *err)
+{
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    sw_state *s = NULL;
+    if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    int rc = MD_OK, all = md_params_count(&ctx->exp->params, "layers") == 1 &&
+                          strcmp(md_params_item(&ctx->exp->params, "layers", 0), "all") == 0;
+    md_config c0 = {0};
+    for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
+        md_config c;
+        md_tokenizer *tok = NULL;
+        if ((rc = md_exp_load_role(ctx, where, s->roles[i], &c, &tok, err)) != MD_OK) break;
+        const char *jt = md_tokenizer_chat_template(tok);
+        md_chat_kind kind;
+        const char *fmt;
+        rc = sw_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+        md_tokenizer_free(tok);
+        if (rc != MD_OK) break;
+        if (i == 0) c0 = c;
+        else rc = md_exp_check_widths(where, s->roles[0], &c0, s->roles[i], &c, err);
+        if (rc == MD_OK && all && c.n_layers != c0.n_layers)
+            rc = md_error_set(err, "%s: key 'layers': 'all' but model '%s' has %d layers and '%s' %d; list the layers",
+                              where, s->roles[0], c0.n_layers, s->roles[i], c.n_layers);
+        for (int li = 0; rc == MD_OK && li < s->n_layers; li++)
+            if (s->layers[li] >= c.n_layers)
+                rc = md_error_set(err, "%s: key 'layers': %d but model '%s' has %d layers", where, s->layers[li],
+                                  s->roles[i], c.n_layers);
+    }
+    sw_state_free(s);
+    return rc;
+}
+
+/* Renders and encodes the prompts of rows idx[0..n) of set k for model m. */
+static int sw_encode(const md_kind_ctx *ctx, const sw_state *s, md_model *m, const char *role, int k,
+                     const int *idx, int n, int **ids, int *len, md_error *err)
+{
+    md_chat_kind kind;
+    const char *fmt;
+    if (!m->tok) return md_error_set(err, "model '%s' (%s) has no tokenizer.json", role, m->dir);
+    if (sw_template(ctx, role, m->chat, &kind, &fmt, err) != MD_OK) return MD_ERR;
+    for (int i = 0; i < n; i++) {
+        char *text = NULL;
+        size_t nid = 0;
+        if (md_chat_render(kind, fmt, md_csv_cell(s->csv[k], idx[i], s->col[k]), &text, err) != MD_OK) return MD_ERR;
+        int r = md_tokenizer_encode(m->tok, text, 1, &ids[i], &nid, err);
+        free(text);
+        if (r != MD_OK) return MD_ERR;
+        len[i] = (int)nid;
+    }
+    return MD_OK;
+}
+
+/* Strings of rows idx[0..n) of a CSV column at offset off of a 1-D dataset. */
+static int sw_put_strings(md_plan *plan, const char *path, const md_csv *t, int col, const int *idx, int n,
+                          int64_t off, md_error *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += strlen(md_csv_cell(t, idx[i], col)) + 1;
+    char *buf = malloc(total ? total : 1), *q = buf;
+    if (!buf) return md_error_set(err, "out of memory");
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(md_csv_cell(t, idx[i], col)) + 1;
+        memcpy(q, md_csv_cell(t, idx[i], col), l);
+        q += l;
+    }
+    int64_t cnt = n;
+    int rc = md_plan_put(plan, path, &off, &cnt, buf, total, err);
+    free(buf);
+    return rc;
+}
+
+/* Blob of stage 1: int32 M, L, P, d; f64 dir[M][L][P][d] (unit). */
+typedef struct sw_dirs {
+    int M, L, P, d;
+    const double *dir;
+} sw_dirs;
+
+static int sw_dirs_view(const md_blob *b, sw_dirs *v, md_error *err)
+{
+    int32_t hd[4];
+    if (!b || b->size < sizeof hd) return md_error_set(err, "refusal_sweep: stage input is missing");
+    memcpy(hd, b->data, sizeof hd);
+    v->M = hd[0], v->L = hd[1], v->P = hd[2], v->d = hd[3];
+    size_t need = sizeof hd + sizeof(double) * (size_t)v->M * v->L * v->P * v->d;
+    if (b->size != need)
+        return md_error_set(err, "refusal_sweep: stage input has %zu bytes, expected %zu", b->size, need);
+    v->dir = (const double *)((const char *)b->data + sizeof hd);
+    return MD_OK;
+}
+
+static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    sw_state *s = NULL;
+    int rc = MD_ERR;
+    char path[MD_PATH_MAX], val[1024];
+    if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    int M = s->n_roles, L = s->n_layers, P = s->n_pos;
+    if (stage == 0) {
+        md_config c;
+        if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) goto done;
+        int d = c.d_model;
+        for (int k = 0; k < 2; k++) {
+            int64_t n = s->n_train + s->n_test;
+            const char *rn[] = {"row"};
+            snprintf(path, sizeof path, "split/%s/instruction", SW_SETS[k]);
+            if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
+                                    "instructions: rows [0, n_train) train, then n_test test", err) != MD_OK ||
+                sw_put_strings(plan, path, s->csv[k], s->col[k], s->train[k], s->n_train, 0, err) != MD_OK ||
+                sw_put_strings(plan, path, s->csv[k], s->col[k], s->test[k], s->n_test, s->n_train, err) != MD_OK)
+                goto done;
+            if (md_plan_attr(plan, path, "n_train", (snprintf(val, sizeof val, "%d", s->n_train), val), err) != MD_OK)
+                goto done;
+            snprintf(path, sizeof path, "split/%s/csv_row", SW_SETS[k]);
+            if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "", "0-based CSV row of each instruction",
+                                    err) != MD_OK)
+                goto done;
+            int64_t o = 0, cn = s->n_train;
+            if (md_plan_put(plan, path, &o, &cn, s->train[k], (size_t)s->n_train * sizeof(int), err) != MD_OK)
+                goto done;
+            o = s->n_train, cn = s->n_test;
+            if (md_plan_put(plan, path, &o, &cn, s->test[k], (size_t)s->n_test * sizeof(int), err) != MD_OK)
+                goto done;
+            for (int m = 0; m < M; m++) {
+                int64_t dims[4] = {s->n_train, L, P, d};
+                const char *nm[] = {"row", "layer", "position", "hidden"};
+                snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SW_SETS[k]);
+                if (md_exp_declare_dset(plan, path, MD_H5_F32, 4, dims, nm, "activation",
+                                        "the hook point at every candidate (layer, position) of each train prompt",
+                                        err) != MD_OK)
+                    goto done;
+            }
+        }
+        md_exp_join_names(val, sizeof val, s->roles, M);
+        if (md_plan_attr(plan, "", "models", val, err) != MD_OK ||
+            md_plan_attr(plan, "", "hook", md_params_str(p, "hook"), err) != MD_OK)
+            goto done;
+        size_t off = 0;
+        for (int i = 0; i < L && off < sizeof val; i++)
+            off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->layers[i]);
+        if (md_plan_attr(plan, "", "layers", val, err) != MD_OK) goto done;
+        off = 0;
+        for (int i = 0; i < P && off < sizeof val; i++)
+            off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->positions[i]);
+        if (md_plan_attr(plan, "", "positions", val, err) != MD_OK) goto done;
+        rc = md_plan_units(plan, (int64_t)M * 2 * md_exp_count_batches(s->n_train, s->batch), err);
+        goto done;
+    }
+    if (stage == 1) {
+        sw_dirs v;
+        if (sw_dirs_view(input, &v, err) != MD_OK) goto done;
+        const char *nmd[] = {"model", "layer", "position", "hidden"}, *nmr[] = {"model", "layer", "position", "row"};
+        int64_t dd[4] = {M, L, P, v.d}, dr[4] = {M, L, P, s->n_test}, o4[4] = {0, 0, 0, 0};
+        if (md_exp_declare_dset(plan, "direction", MD_H5_F64, 4, dd, nmd, "",
+                                "refusal direction r̂ (unit) per model and candidate (layer, position)",
+                                err) != MD_OK ||
+            md_plan_put(plan, "direction", o4, dd, v.dir, sizeof(double) * (size_t)M * L * P * v.d, err) != MD_OK ||
+            md_exp_declare_dset(plan, "refused", MD_H5_I32, 4, dr, nmr, "",
+                                "1 = the completion of the harmful test prompt, with the candidate direction "
+                                "ablated, starts with a refusal prefix",
+                                err) != MD_OK)
+            goto done;
+        for (int m = 0; m < M; m++)
+            for (int li = 0; li < L; li++)
+                for (int pi = 0; pi < P; pi++) {
+                    int64_t n = s->n_test;
+                    const char *rn[] = {"row"};
+                    snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", s->roles[m], s->layers[li],
+                             s->positions[pi]);
+                    if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
+                                            "greedy completion (new tokens, decoded) with the direction ablated",
+                                            err) != MD_OK)
+                        goto done;
+                }
+        rc = md_plan_units(plan, s->gen.n, err);
+        goto done;
+    }
+    /* stage 2: the scores, and the best candidate per model (reported only) */
+    if (!input || input->size != sizeof(double) * (size_t)M * L * P) {
+        md_error_set(err, "refusal_sweep: stage 2 input has the wrong size");
+        goto done;
+    }
+    {
+        const double *sc = input->data;
+        int64_t dims[3] = {M, L, P}, o3[3] = {0, 0, 0};
+        const char *nm[] = {"model", "layer", "position"};
+        if (md_exp_declare_dset(plan, "score", MD_H5_F64, 3, dims, nm, "1",
+                                "refusal rate of the harmful test prompts with the candidate direction ablated "
+                                "(lower = the direction matters more; NaN = mean(harmful) = mean(harmless) there, "
+                                "e.g. layer 0 at a template token: no direction)",
+                                err) != MD_OK ||
+            md_plan_put(plan, "score", o3, dims, sc, input->size, err) != MD_OK)
+            goto done;
+        for (int m = 0; m < M; m++) {
+            int best = -1; /* lowest score; ties: earliest layer, then position, in the order listed; NaN skipped */
+            for (int c = 0; c < L * P; c++) {
+                double x = sc[(size_t)m * L * P + c];
+                if (!isnan(x) && (best < 0 || x < sc[(size_t)m * L * P + best])) best = c;
+            }
+            char name[160];
+            if (best < 0) snprintf(val, sizeof val, "none (no candidate has a direction)");
+            else
+                snprintf(val, sizeof val, "layer %d position %d score %.17g", s->layers[best / P],
+                         s->positions[best % P], sc[(size_t)m * L * P + best]);
+            snprintf(name, sizeof name, "best_%s", s->roles[m]);
+            if (md_plan_attr(plan, "score", name, val, err) != MD_OK) goto done;
+        }
+        /* the dimension scales hold indices: name the candidates' values */
+        md_exp_join_names(val, sizeof val, s->roles, M);
+        if (md_plan_attr(plan, "score", "models", val, err) != MD_OK) goto done;
+        size_t off = 0;
+        for (int i = 0; i < L && off < sizeof val; i++)
+            off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->layers[i]);
+        if (md_plan_attr(plan, "score", "layers", val, err) != MD_OK) goto done;
+        off = 0;
+        for (int i = 0; i < P && off < sizeof val; i++)
+            off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->positions[i]);
+        if (md_plan_attr(plan, "score", "positions", val, err) != MD_OK) goto done;
+        if (md_plan_attr(plan, "score", "note",
+                         "best_<model>: the lowest score (reported, not used; ties: first layer, then position; NaN skipped)",
+                         err) != MD_OK)
+            goto done;
+        rc = md_plan_units(plan, 1, err);
+    }
+done:
+    sw_state_free(s);
+    return rc;
+}
+
+static int sw_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
+                      md_error *err)
+{
+    (void)w, (void)stage, (void)input;
+    return sw_state_build(ctx, (sw_state **)state, err);
+}
+
+/* Stage 0 unit: activations of one batch at every candidate. */
+static int sw_acts(const md_kind_ctx *ctx, md_worker *w, sw_state *s, int64_t unit, md_result *out, md_error *err)
+{
+    int nb = md_exp_count_batches(s->n_train, s->batch), L = s->n_layers, P = s->n_pos;
+    int m = (int)(unit / (2 * nb)), k = (int)(unit / nb % 2), b = (int)(unit % nb), r0;
+    int n = md_exp_slice_batch(s->n_train, s->batch, b, &r0);
+    md_model *M = NULL;
+    if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
+    int d = md_model_hook_width(M, s->hook), rc = MD_ERR;
+    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
+    float *one = malloc((size_t)n * d * sizeof(float)), *acts = malloc((size_t)n * L * P * d * sizeof(float));
+    if (!ids || !len || !one || !acts) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    if (sw_encode(ctx, s, M, s->roles[m], k, s->train[k] + r0, n, ids, len, err) != MD_OK) goto done;
+    for (int pi = 0; pi < P; pi++)
+        for (int i = 0; i < n; i++)
+            if (len[i] < -s->positions[pi]) {
+                md_error_set(err, "prompt of %s train row %d has %d tokens; position %d is before its start",
+                             SW_SETS[k], r0 + i, len[i], s->positions[pi]);
+                goto done;
+            }
+    for (int li = 0; li < L; li++)
+        for (int pi = 0; pi < P; pi++) {
+            if (md_exp_read_acts(M, ids, len, n, s->hook, s->layers[li], s->positions[pi], one, err) != MD_OK)
+                goto done;
+            for (int i = 0; i < n; i++)
+                memcpy(acts + (((size_t)i * L + li) * P + pi) * d, one + (size_t)i * d, (size_t)d * sizeof(float));
+        }
+    char path[MD_PATH_MAX];
+    snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SW_SETS[k]);
+    int64_t o[4] = {r0, 0, 0, 0}, c[4] = {n, L, P, d};
+    rc = md_result_put(out, path, 4, o, c, acts, (size_t)n * L * P * d * sizeof(float), err);
+done:
+    if (rc != MD_OK)
+        md_error_prefix(err, "refusal_sweep activations (%s, %s, rows %d..)", s->roles[m], SW_SETS[k], r0);
+    md_exp_free_ids(ids, n);
+    free(len), free(one), free(acts);
+    return rc;
+}
+
+/* Stage 1 unit: generations of one batch of harmful test prompts with one
+ * candidate direction ablated at every layer (as the refusal kind's ablate_). */
+static int sw_gen(const md_kind_ctx *ctx, md_worker *w, sw_state *s, const md_blob *input, int64_t unit,
+                  md_result *out, md_error *err)
+{
+    sw_dirs v;
+    if (sw_dirs_view(input, &v, err) != MD_OK) return MD_ERR;
+    const int *key = s->gen.key[unit];
+    int m = key[0], li = key[1], pi = key[2], r0, n = md_exp_slice_batch(s->n_test, s->batch, key[3], &r0);
+    md_model *M = NULL;
+    if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
+    int d = M->cfg.d_model, rc = MD_ERR;
+    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
+    int32_t *refused = calloc((size_t)n, sizeof(int32_t));
+    float *vec = malloc((size_t)d * sizeof(float));
+    char **texts = calloc((size_t)n, sizeof(char *));
+    char *joined = NULL;
+    md_generation g = {0};
+    md_hook hk[3];
+    if (!ids || !len || !refused || !vec || !texts) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    if (v.d != d || v.M != s->n_roles || v.L != s->n_layers || v.P != s->n_pos) {
+        md_error_set(err, "direction blob (%d models, %d x %d candidates, width %d) does not fit model '%s' (%d)", v.M,
+                     v.L, v.P, v.d, s->roles[m], d);
+        goto done;
+    }
+    const double *r = v.dir + (((size_t)m * v.L + li) * v.P + pi) * d;
+    for (int j = 0; j < d; j++) vec[j] = (float)r[j];
+    const md_hook_point pts[3] = {MD_HOOK_RESID_PRE, MD_HOOK_RESID_MID, MD_HOOK_RESID_POST};
+    for (int q = 0; q < 3; q++)
+        hk[q] = (md_hook){.point = pts[q], .op = MD_HOOK_ABLATE, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL,
+                          .vec = vec};
+    if (sw_encode(ctx, s, M, s->roles[m], SW_HARMFUL, s->test[SW_HARMFUL] + r0, n, ids, len, err) != MD_OK) goto done;
+    if (md_generate_greedy(M, n, (const int *const *)ids, len, (int)md_params_int(&ctx->exp->params, "max_new_tokens"),
+                           hk, 3, &g, err) != MD_OK)
+        goto done;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (md_tokenizer_decode(M->tok, g.out_ids[i], (size_t)g.out_len[i], 1, &texts[i], err) != MD_OK) goto done;
+        refused[i] = md_dir_is_refusal(texts[i]);
+        total += strlen(texts[i]) + 1;
+    }
+    if (!(joined = malloc(total))) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0, off = 0; i < (size_t)n; i++) {
+        size_t l = strlen(texts[i]) + 1;
+        memcpy(joined + off, texts[i], l);
+        off += l;
+    }
+    char path[MD_PATH_MAX];
+    int64_t o = r0, c = n, o4[4] = {m, li, pi, r0}, c4[4] = {1, 1, 1, n};
+    snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", s->roles[m], s->layers[li], s->positions[pi]);
+    if (md_result_put(out, path, 1, &o, &c, joined, total, err) != MD_OK) goto done;
+    rc = md_result_put(out, "refused", 4, o4, c4, refused, (size_t)n * sizeof(int32_t), err);
+done:
+    if (rc != MD_OK)
+        md_error_prefix(err, "refusal_sweep generation (%s, layer %d, position %d, rows %d..)", s->roles[m],
+                        s->layers[li], s->positions[pi], r0);
+    md_generation_free(&g);
+    if (texts)
+        for (int i = 0; i < n; i++) free(texts[i]);
+    free(texts), free(joined);
+    md_exp_free_ids(ids, n);
+    free(len), free(refused), free(vec);
+    return rc;
+}
+
+static int sw_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
+                      int64_t unit, md_result *out, md_error *err)
+{
+    sw_state *s = state;
+    if (stage == 0) return sw_acts(ctx, w, s, unit, out, err);
+    if (stage == 1) return sw_gen(ctx, w, s, input, unit, out, err);
+    return MD_OK; /* stage 2: the plan wrote the scores */
+}
+
+static int sw_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
+                     int *done, md_error *err)
+{
+    sw_state *s = NULL;
+    int rc = MD_ERR;
+    (void)input;
+    *done = stage >= 2;
+    if (*done) return MD_OK;
+    if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    int M = s->n_roles, L = s->n_layers, P = s->n_pos, n = s->n_train;
+    char path[MD_PATH_MAX];
+    void *blob = NULL; /* owned here */
+    float *x = NULL;
+    int *lab = NULL;
+    double *buf = NULL;
+    if (stage == 0) {
+        int64_t dims[MD_MAX_DIMS];
+        snprintf(path, sizeof path, "acts/%s/harmful", s->roles[0]);
+        if (md_reader_dims(rd, path, dims, err) < 0) goto done;
+        int d = (int)dims[3];
+        size_t bytes = 4 * sizeof(int32_t) + sizeof(double) * (size_t)M * L * P * d;
+        blob = calloc(1, bytes);
+        x = malloc((size_t)2 * n * d * sizeof(float));
+        lab = malloc((size_t)2 * n * sizeof(int));
+        if (!blob || !x || !lab) {
+            md_error_set(err, "out of memory");
+            goto done;
+        }
+        int32_t hd[4] = {M, L, P, d};
+        memcpy(blob, hd, sizeof hd);
+        double *dir = (double *)((char *)blob + sizeof hd);
+        for (int i = 0; i < 2 * n; i++) lab[i] = i < n; /* harmful rows first */
+        for (int m = 0; m < M; m++)
+            for (int li = 0; li < L; li++)
+                for (int pi = 0; pi < P; pi++) {
+                    for (int k = 0; k < 2; k++) {
+                        int64_t o[4] = {0, li, pi, 0}, c[4] = {n, 1, 1, d};
+                        snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SW_SETS[k]);
+                        if (md_reader_f32(rd, path, o, c, x + (size_t)k * n * d, err) != MD_OK) goto done;
+                    }
+                    double *r = dir + (((size_t)m * L + li) * P + pi) * d;
+                    if (md_dir_mass_mean(x, lab, 2 * n, d, r, err) != MD_OK) goto done;
+                    if (md_dir_norm(r, d) == 0) { /* no direction: stays 0 (ablation a no-op, score NaN) */
+                        memset(r, 0, (size_t)d * sizeof(double));
+                        continue;
+                    }
+                    if (md_dir_normalise(r, d, err) != MD_OK) {
+                        md_error_prefix(err, "refusal direction of model '%s' at layer %d, position %d",
+                                        s->roles[m], s->layers[li], s->positions[pi]);
+                        goto done;
+                    }
+                }
+        rc = md_blob_set(next, blob, bytes, err);
+        goto done;
+    }
+    /* stage 1 → scores [M][L][P]; NaN where the direction is 0 */
+    sw_dirs v;
+    if (sw_dirs_view(input, &v, err) != MD_OK) goto done;
+    double *sc = malloc(sizeof(double) * (size_t)M * L * P);
+    blob = sc;
+    buf = malloc(sizeof(double) * (size_t)s->n_test);
+    if (!sc || !buf) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    for (int m = 0; m < M; m++)
+        for (int li = 0; li < L; li++)
+            for (int pi = 0; pi < P; pi++) {
+                int64_t o[4] = {m, li, pi, 0}, c[4] = {1, 1, 1, s->n_test};
+                if (md_reader_f64(rd, "refused", o, c, buf, err) != MD_OK) goto done;
+                double sum = 0;
+                for (int i = 0; i < s->n_test; i++) sum += buf[i];
+                const double *r = v.dir + (((size_t)m * L + li) * P + pi) * v.d;
+                int zero = 1;
+                for (int j = 0; j < v.d && zero; j++) zero = r[j] == 0;
+                sc[((size_t)m * L + li) * P + pi] = zero ? NAN : sum / s->n_test;
+            }
+    rc = md_blob_set(next, sc, sizeof(double) * (size_t)M * L * P, err);
+done:
+    free(blob), free(x), free(lab), free(buf);
+    sw_state_free(s);
+    return rc;
+}
+
+const md_kind md_kind_refusal_sweep = {
+    .name = "refusal_sweep",
+    .doc = "Refusal score vs the layer and position of the refusal direction (Arditi et al.): a direction per "
+           "model and candidate (layer, position), and the refusal rate of harmful test prompts with it ablated "
+           "at every layer; the lowest per model is reported as an attribute, never used automatically "
+           "(METHODS.md, Refusal).",
+    .keys = SWEEP_KEYS,
+    .validate = sw_validate,
+    .plan = sw_plan,
+    .prepare = sw_prepare,
+    .release_state = sw_state_free,
+    .compute = sw_compute,
+    .finish_stage = sw_finish,
+    .unit_name = md_exp_name_unit,
+};
