@@ -85,9 +85,35 @@ def write(g, name, outdir):
     return md, cmd, fig, roles, cos
 
 
+def sweep_markdown(g):
+    """The refusal_sweep kind's score [model, layer, position] as one table
+    per model (refusal rate with the candidate direction ablated; lower =
+    the direction matters more) and the best candidate it reported."""
+    sc = g["score"]
+    models = _s(sc.attrs["models"]).split(",")
+    layers = _s(sc.attrs["layers"]).split(",")
+    positions = _s(sc.attrs["positions"]).split(",")
+    s = sc[...]
+    md = []
+    for m, model in enumerate(models):
+        rows = [[f"layer {l}"] + ["" if np.isnan(s[m, i, j]) else f"{s[m, i, j]:.2f}" for j in range(len(positions))]
+                for i, l in enumerate(layers)]
+        md.append(f"**{model}** (best: {_s(sc.attrs.get('best_' + model, '?'))})\n\n" +
+                  md_table([""] + [f"position {p}" for p in positions], rows))
+    return "\n".join(md)
+
+
 def report_sections(h5file, outdir):
     f = open_results(h5file)
     out = []
+    for name, g in experiment_groups(f, "refusal_sweep"):
+        if "score" not in g:
+            continue
+        out.append(dict(title=f"Refusal: direction layer/position sweep ({name})",
+                        markdown=("Harmful refusal rate with the direction of each candidate (layer, position) "
+                                  "ablated at every layer, as Arditi et al. pick the direction; the lowest is "
+                                  "reported, not used (empty: no direction there).\n\n" + sweep_markdown(g)),
+                        figures=[]))
     for name, g in experiment_groups(f, "refusal"):
         if "refusal_score" not in g:
             continue
