@@ -16,6 +16,8 @@
 
 #include "mechdiff/error.h"
 #include "mechdiff/experiment.h"
+#include "mechdiff/chat.h"
+#include "mechdiff/csv.h"
 #include "mechdiff/hf_config.h"
 #include "mechdiff/tokenizer.h"
 
@@ -90,5 +92,20 @@ int md_exp_pad_batch(const struct md_model *m, int **ids, const int *len, int n,
  * acts[n][hook width] (caller's). */
 int md_exp_read_acts(struct md_model *m, int **ids, const int *len, int n, int hook, int layer, int pos,
                      float *acts, md_error *err);
+
+/* Instruction prompts (refusal kinds). The template of a role from the
+ * experiment's `templates` map: "base", "chat" (the model's own, recognised
+ * from its tokenizer_config.json), a template name, or a format string with
+ * {instruction} once; *fmt is NULL unless *kind is MD_CHAT_FORMAT. */
+int md_exp_instruction_template(const md_kind_ctx *ctx, const char *role, md_chat_kind model_chat, md_chat_kind *kind,
+                                const char **fmt, md_error *err);
+/* Renders and encodes the instructions of rows idx[0..n) of column col of
+ * csv in the role's template, BOS added: ids[i] malloc'd, len[i]. */
+int md_exp_encode_instructions(const md_kind_ctx *ctx, struct md_model *m, const char *role, const md_csv *csv, int col,
+                               const int *idx, int n, int **ids, int *len, md_error *err);
+/* md_plan_put of the strings of rows idx[0..n) of a CSV column at offset off
+ * of a 1-D string dataset. */
+int md_exp_put_csv_strings(md_plan *plan, const char *path, const md_csv *t, int col, const int *idx, int n, int64_t off,
+                           md_error *err);
 
 #endif

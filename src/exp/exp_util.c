@@ -173,3 +173,77 @@ done:
     free(pad), free(tok);
     return rc;
 }
+
+/* The template of a role: kind + format (fmt NULL unless MD_CHAT_FORMAT). */
+int md_exp_instruction_template(const md_kind_ctx *ctx, const char *role, md_chat_kind model_chat, md_chat_kind *kind,
+                                const char **fmt, md_error *err)
+{
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    const char *t = md_params_map_get(&ctx->exp->params, "templates", role);
+    if (!t) t = strstr(role, "base") ? "base" : "chat";
+    *fmt = NULL;
+    if (strcmp(t, "chat") == 0) {
+        if (model_chat == MD_CHAT_UNKNOWN)
+            return md_error_set(err,
+                                "%s: key 'templates': model '%s' has no chat template mechdiff recognises; set "
+                                "templates: {%s: <llama3|llama2|mistral|tulu|base>} or a format string with "
+                                "{instruction}",
+                                where, role, role);
+        *kind = model_chat;
+        return MD_OK;
+    }
+    md_chat_kind k = md_chat_parse_name(t);
+    if (k != MD_CHAT_UNKNOWN) {
+        *kind = k;
+        return MD_OK;
+    }
+    const char *a = strstr(t, "{instruction}");
+    if (!a || strstr(a + 1, "{instruction}"))
+        return md_error_set(err,
+                            "%s: key 'templates': '%s' for role '%s' is neither 'base', 'chat', a template name "
+                            "(llama3, llama2, mistral, tulu) nor a format string with {instruction} exactly once",
+                            where, t, role);
+    *kind = MD_CHAT_FORMAT;
+    *fmt = t;
+    return MD_OK;
+}
+
+/* Renders (in the role's template) and encodes the instructions of rows idx[0..n) of a CSV column. */
+int md_exp_encode_instructions(const md_kind_ctx *ctx, struct md_model *m, const char *role, const md_csv *csv, int col,
+                               const int *idx, int n, int **ids, int *len, md_error *err)
+{
+    md_chat_kind kind;
+    const char *fmt;
+    if (!m->tok) return md_error_set(err, "model '%s' (%s) has no tokenizer.json", role, m->dir);
+    if (md_exp_instruction_template(ctx, role, m->chat, &kind, &fmt, err) != MD_OK) return MD_ERR;
+    for (int i = 0; i < n; i++) {
+        char *text = NULL;
+        size_t nid = 0;
+        if (md_chat_render(kind, fmt, md_csv_cell(csv, idx[i], col), &text, err) != MD_OK) return MD_ERR;
+        int r = md_tokenizer_encode(m->tok, text, 1, &ids[i], &nid, err);
+        free(text);
+        if (r != MD_OK) return MD_ERR;
+        len[i] = (int)nid;
+    }
+    return MD_OK;
+}
+
+/* Strings of rows idx[0..n) of a CSV column at offset off of a 1-D dataset. */
+int md_exp_put_csv_strings(md_plan *plan, const char *path, const md_csv *t, int col, const int *idx, int n, int64_t off,
+                           md_error *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += strlen(md_csv_cell(t, idx[i], col)) + 1;
+    char *buf = malloc(total ? total : 1), *q = buf;
+    if (!buf) return md_error_set(err, "out of memory");
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(md_csv_cell(t, idx[i], col)) + 1;
+        memcpy(q, md_csv_cell(t, idx[i], col), l);
+        q += l;
+    }
+    int64_t cnt = n;
+    int rc = md_plan_put(plan, path, &off, &cnt, buf, total, err);
+    free(buf);
+    return rc;
+}

@@ -194,42 +194,6 @@ fail:
     return MD_ERR;
 }
 
-/* The template of a role: kind + format (fmt NULL unless MD_CHAT_FORMAT).
- * Same rules and messages as the refusal kind's. */
-static int sw_template(const md_kind_ctx *ctx, const char *role, md_chat_kind model_chat, md_chat_kind *kind,
-                       const char **fmt, md_error *err)
-{
-    char where[MD_EXP_WHERE_MAX];
-    md_exp_format_where(ctx, where, sizeof where);
-    const char *t = md_params_map_get(&ctx->exp->params, "templates", role);
-    if (!t) t = strstr(role, "base") ? "base" : "chat";
-    *fmt = NULL;
-    if (strcmp(t, "chat") == 0) {
-        if (model_chat == MD_CHAT_UNKNOWN)
-            return md_error_set(err,
-                                "%s: key 'templates': model '%s' has no chat template mechdiff recognises; set "
-                                "templates: {%s: <llama3|llama2|mistral|tulu|base>} or a format string with "
-                                "{instruction}",
-                                where, role, role);
-        *kind = model_chat;
-        return MD_OK;
-    }
-    md_chat_kind k = md_chat_parse_name(t);
-    if (k != MD_CHAT_UNKNOWN) {
-        *kind = k;
-        return MD_OK;
-    }
-    const char *a = strstr(t, "{instruction}");
-    if (!a || strstr(a + 1, "{instruction}"))
-        return md_error_set(err,
-                            "%s: key 'templates': '%s' for role '%s' is neither 'base', 'chat', a template name "
-                            "(llama3, llama2, mistral, tulu) nor a format string with {instruction} exactly once",
-                            where, t, role);
-    *kind = MD_CHAT_FORMAT;
-    *fmt = t;
-    return MD_OK;
-}
-
 static int sw_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
@@ -246,7 +210,7 @@ static int sw_validate(const md_kind_ctx *ctx, md_error *err)
         const char *jt = md_tokenizer_chat_template(tok);
         md_chat_kind kind;
         const char *fmt;
-        rc = sw_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+        rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
         md_tokenizer_free(tok);
         if (rc != MD_OK) break;
         if (i == 0) c0 = c;
@@ -260,45 +224,6 @@ static int sw_validate(const md_kind_ctx *ctx, md_error *err)
                                   s->roles[i], c.n_layers);
     }
     sw_state_free(s);
-    return rc;
-}
-
-/* Renders and encodes the prompts of rows idx[0..n) of set k for model m. */
-static int sw_encode(const md_kind_ctx *ctx, const sw_state *s, md_model *m, const char *role, int k,
-                     const int *idx, int n, int **ids, int *len, md_error *err)
-{
-    md_chat_kind kind;
-    const char *fmt;
-    if (!m->tok) return md_error_set(err, "model '%s' (%s) has no tokenizer.json", role, m->dir);
-    if (sw_template(ctx, role, m->chat, &kind, &fmt, err) != MD_OK) return MD_ERR;
-    for (int i = 0; i < n; i++) {
-        char *text = NULL;
-        size_t nid = 0;
-        if (md_chat_render(kind, fmt, md_csv_cell(s->csv[k], idx[i], s->col[k]), &text, err) != MD_OK) return MD_ERR;
-        int r = md_tokenizer_encode(m->tok, text, 1, &ids[i], &nid, err);
-        free(text);
-        if (r != MD_OK) return MD_ERR;
-        len[i] = (int)nid;
-    }
-    return MD_OK;
-}
-
-/* Strings of rows idx[0..n) of a CSV column at offset off of a 1-D dataset. */
-static int sw_put_strings(md_plan *plan, const char *path, const md_csv *t, int col, const int *idx, int n,
-                          int64_t off, md_error *err)
-{
-    size_t total = 0;
-    for (int i = 0; i < n; i++) total += strlen(md_csv_cell(t, idx[i], col)) + 1;
-    char *buf = malloc(total ? total : 1), *q = buf;
-    if (!buf) return md_error_set(err, "out of memory");
-    for (int i = 0; i < n; i++) {
-        size_t l = strlen(md_csv_cell(t, idx[i], col)) + 1;
-        memcpy(q, md_csv_cell(t, idx[i], col), l);
-        q += l;
-    }
-    int64_t cnt = n;
-    int rc = md_plan_put(plan, path, &off, &cnt, buf, total, err);
-    free(buf);
     return rc;
 }
 
@@ -339,8 +264,8 @@ static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
             snprintf(path, sizeof path, "split/%s/instruction", SW_SETS[k]);
             if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
                                     "instructions: rows [0, n_train) train, then n_test test", err) != MD_OK ||
-                sw_put_strings(plan, path, s->csv[k], s->col[k], s->train[k], s->n_train, 0, err) != MD_OK ||
-                sw_put_strings(plan, path, s->csv[k], s->col[k], s->test[k], s->n_test, s->n_train, err) != MD_OK)
+                md_exp_put_csv_strings(plan, path, s->csv[k], s->col[k], s->train[k], s->n_train, 0, err) != MD_OK ||
+                md_exp_put_csv_strings(plan, path, s->csv[k], s->col[k], s->test[k], s->n_test, s->n_train, err) != MD_OK)
                 goto done;
             if (md_plan_attr(plan, path, "n_train", (snprintf(val, sizeof val, "%d", s->n_train), val), err) != MD_OK)
                 goto done;
@@ -482,7 +407,7 @@ static int sw_acts(const md_kind_ctx *ctx, md_worker *w, sw_state *s, int64_t un
         md_error_set(err, "out of memory");
         goto done;
     }
-    if (sw_encode(ctx, s, M, s->roles[m], k, s->train[k] + r0, n, ids, len, err) != MD_OK) goto done;
+    if (md_exp_encode_instructions(ctx, M, s->roles[m], s->csv[k], s->col[k], s->train[k] + r0, n, ids, len, err) != MD_OK) goto done;
     for (int pi = 0; pi < P; pi++)
         for (int i = 0; i < n; i++)
             if (len[i] < -s->positions[pi]) {
@@ -543,7 +468,7 @@ static int sw_gen(const md_kind_ctx *ctx, md_worker *w, sw_state *s, const md_bl
     for (int q = 0; q < 3; q++)
         hk[q] = (md_hook){.point = pts[q], .op = MD_HOOK_ABLATE, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL,
                           .vec = vec};
-    if (sw_encode(ctx, s, M, s->roles[m], SW_HARMFUL, s->test[SW_HARMFUL] + r0, n, ids, len, err) != MD_OK) goto done;
+    if (md_exp_encode_instructions(ctx, M, s->roles[m], s->csv[SW_HARMFUL], s->col[SW_HARMFUL], s->test[SW_HARMFUL] + r0, n, ids, len, err) != MD_OK) goto done;
     if (md_generate_greedy(M, n, (const int *const *)ids, len, (int)md_params_int(&ctx->exp->params, "max_new_tokens"),
                            hk, 3, &g, err) != MD_OK)
         goto done;
