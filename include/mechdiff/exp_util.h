@@ -16,6 +16,7 @@
 
 #include "mechdiff/error.h"
 #include "mechdiff/experiment.h"
+#include "mechdiff/forward.h"
 #include "mechdiff/chat.h"
 #include "mechdiff/csv.h"
 #include "mechdiff/hf_config.h"
@@ -107,5 +108,11 @@ int md_exp_encode_instructions(const md_kind_ctx *ctx, struct md_model *m, const
  * of a 1-D string dataset. */
 int md_exp_put_csv_strings(md_plan *plan, const char *path, const md_csv *t, int col, const int *idx, int n, int64_t off,
                            md_error *err);
+/* Greedy generation of n prompts (hooks applied at every step, may be none),
+ * decoded without special tokens: refused[i] = starts with a refusal prefix,
+ * *joined = the n texts NUL-terminated back to back (*total bytes; malloc'd,
+ * the caller frees, NULL on error). */
+int md_exp_generate_refusals(struct md_model *m, int **ids, const int *len, int n, int max_new, const md_hook *hooks,
+                             int n_hooks, int32_t *refused, char **joined, size_t *total, md_error *err);
 
 #endif

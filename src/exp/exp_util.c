@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/directions.h"
 #include "mechdiff/forward.h"
+#include "mechdiff/generate.h"
 #include "mechdiff/model.h"
 
 const char *md_exp_format_where(const md_kind_ctx *ctx, char *buf, size_t n)
@@ -245,5 +247,39 @@ int md_exp_put_csv_strings(md_plan *plan, const char *path, const md_csv *t, int
     int64_t cnt = n;
     int rc = md_plan_put(plan, path, &off, &cnt, buf, total, err);
     free(buf);
+    return rc;
+}
+
+int md_exp_generate_refusals(struct md_model *m, int **ids, const int *len, int n, int max_new, const md_hook *hooks,
+                             int n_hooks, int32_t *refused, char **joined, size_t *total, md_error *err)
+{
+    md_generation g = {0};
+    char **texts = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+    int rc = MD_ERR;
+    *joined = NULL;
+    *total = 0;
+    if (!texts) return md_error_set(err, "out of memory");
+    if (md_generate_greedy(m, n, (const int *const *)ids, len, max_new, n_hooks ? hooks : NULL, n_hooks, &g, err) !=
+        MD_OK)
+        goto done;
+    for (int i = 0; i < n; i++) {
+        if (md_tokenizer_decode(m->tok, g.out_ids[i], (size_t)g.out_len[i], 1, &texts[i], err) != MD_OK) goto done;
+        refused[i] = md_dir_is_refusal(texts[i]);
+        *total += strlen(texts[i]) + 1;
+    }
+    if (!(*joined = malloc(*total ? *total : 1))) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0, off = 0; i < (size_t)n; i++) {
+        size_t l = strlen(texts[i]) + 1;
+        memcpy(*joined + off, texts[i], l);
+        off += l;
+    }
+    rc = MD_OK;
+done:
+    md_generation_free(&g);
+    for (int i = 0; i < n; i++) free(texts[i]);
+    free(texts);
     return rc;
 }

@@ -435,11 +435,9 @@ static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_bl
     int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
     int32_t *refused = calloc((size_t)n, sizeof(int32_t));
     float *vec = malloc((size_t)d * sizeof(float));
-    char **texts = calloc((size_t)n, sizeof(char *));
     char *joined = NULL;
-    md_generation g = {0};
     md_hook hk[3];
-    if (!ids || !len || !refused || !vec || !texts) {
+    if (!ids || !len || !refused || !vec) {
         md_error_set(err, "out of memory");
         goto done;
     }
@@ -464,25 +462,10 @@ static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_bl
                              .seq = MD_ALL, .pos = MD_ALL, .vec = vec, .coef = cv ? (float)strtod(cv, NULL) : 1.0f};
     }
     if (md_exp_encode_instructions(ctx, M, s->roles[t], s->csv[k], s->col[k], s->test[k] + r0, n, ids, len, err) != MD_OK) goto done;
-    if (md_generate_greedy(M, n, (const int *const *)ids, len, (int)md_params_int(p, "max_new_tokens"),
-                           nh ? hk : NULL, nh, &g, err) != MD_OK)
-        goto done;
     size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        if (md_tokenizer_decode(M->tok, g.out_ids[i], (size_t)g.out_len[i], 1, &texts[i], err) != MD_OK) goto done;
-        refused[i] = md_dir_is_refusal(texts[i]);
-        total += strlen(texts[i]) + 1;
-    }
-    joined = malloc(total);
-    if (!joined) {
-        md_error_set(err, "out of memory");
+    if (md_exp_generate_refusals(M, ids, len, n, (int)md_params_int(p, "max_new_tokens"),
+                           nh ? hk : NULL, nh, refused, &joined, &total, err) != MD_OK)
         goto done;
-    }
-    for (size_t i = 0, off = 0; i < (size_t)n; i++) {
-        size_t l = strlen(texts[i]) + 1;
-        memcpy(joined + off, texts[i], l);
-        off += l;
-    }
     char path[MD_PATH_MAX];
     int64_t o = r0, c = n;
     snprintf(path, sizeof path, "gen/%s/%s/%s/text", SET_NAMES[k], s->roles[t], ivn);
@@ -491,10 +474,7 @@ static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_bl
     rc = md_result_put(out, path, 1, &o, &c, refused, (size_t)n * sizeof(int32_t), err);
 done:
     if (rc != MD_OK) md_error_prefix(err, "refusal generation (%s, %s, %s, rows %d..)", s->roles[t], ivn, SET_NAMES[k], r0);
-    md_generation_free(&g);
-    if (texts)
-        for (int i = 0; i < n; i++) free(texts[i]);
-    free(texts), free(joined);
+    free(joined);
     md_exp_free_ids(ids, n);
     free(len), free(refused), free(vec);
     return rc;

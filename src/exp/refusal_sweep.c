@@ -449,11 +449,9 @@ static int sw_gen(const md_kind_ctx *ctx, md_worker *w, sw_state *s, const md_bl
     int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
     int32_t *refused = calloc((size_t)n, sizeof(int32_t));
     float *vec = malloc((size_t)d * sizeof(float));
-    char **texts = calloc((size_t)n, sizeof(char *));
     char *joined = NULL;
-    md_generation g = {0};
     md_hook hk[3];
-    if (!ids || !len || !refused || !vec || !texts) {
+    if (!ids || !len || !refused || !vec) {
         md_error_set(err, "out of memory");
         goto done;
     }
@@ -469,24 +467,10 @@ static int sw_gen(const md_kind_ctx *ctx, md_worker *w, sw_state *s, const md_bl
         hk[q] = (md_hook){.point = pts[q], .op = MD_HOOK_ABLATE, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL,
                           .vec = vec};
     if (md_exp_encode_instructions(ctx, M, s->roles[m], s->csv[SW_HARMFUL], s->col[SW_HARMFUL], s->test[SW_HARMFUL] + r0, n, ids, len, err) != MD_OK) goto done;
-    if (md_generate_greedy(M, n, (const int *const *)ids, len, (int)md_params_int(&ctx->exp->params, "max_new_tokens"),
-                           hk, 3, &g, err) != MD_OK)
-        goto done;
     size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        if (md_tokenizer_decode(M->tok, g.out_ids[i], (size_t)g.out_len[i], 1, &texts[i], err) != MD_OK) goto done;
-        refused[i] = md_dir_is_refusal(texts[i]);
-        total += strlen(texts[i]) + 1;
-    }
-    if (!(joined = malloc(total))) {
-        md_error_set(err, "out of memory");
+    if (md_exp_generate_refusals(M, ids, len, n, (int)md_params_int(&ctx->exp->params, "max_new_tokens"),
+                           hk, 3, refused, &joined, &total, err) != MD_OK)
         goto done;
-    }
-    for (size_t i = 0, off = 0; i < (size_t)n; i++) {
-        size_t l = strlen(texts[i]) + 1;
-        memcpy(joined + off, texts[i], l);
-        off += l;
-    }
     char path[MD_PATH_MAX];
     int64_t o = r0, c = n, o4[4] = {m, li, pi, r0}, c4[4] = {1, 1, 1, n};
     snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", s->roles[m], s->layers[li], s->positions[pi]);
@@ -496,10 +480,7 @@ done:
     if (rc != MD_OK)
         md_error_prefix(err, "refusal_sweep generation (%s, layer %d, position %d, rows %d..)", s->roles[m],
                         s->layers[li], s->positions[pi], r0);
-    md_generation_free(&g);
-    if (texts)
-        for (int i = 0; i < n; i++) free(texts[i]);
-    free(texts), free(joined);
+    free(joined);
     md_exp_free_ids(ids, n);
     free(len), free(refused), free(vec);
     return rc;
