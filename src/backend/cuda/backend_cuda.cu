@@ -241,7 +241,7 @@ __global__ static void k_sum3(float *y, const float *t, size_t n)
 
 /* Block-wide reductions (blockDim.x a multiple of 32, <= 1024); red holds 32
  * slots. Every thread gets the result. */
-__device__ static double block_sum_d(double v, double *red)
+template <typename T> __device__ static T block_sum(T v, T *red)
 {
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -249,23 +249,7 @@ __device__ static double block_sum_d(double v, double *red)
     if (lane == 0) red[w] = v;
     __syncthreads();
     if (w == 0) {
-        v = lane < nw ? red[lane] : 0.0;
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-        if (lane == 0) red[0] = v;
-    }
-    __syncthreads();
-    return red[0];
-}
-
-__device__ static float block_sum_f(float v, float *red)
-{
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads();
-    if (lane == 0) red[w] = v;
-    __syncthreads();
-    if (w == 0) {
-        v = lane < nw ? red[lane] : 0.0f;
+        v = lane < nw ? red[lane] : T(0);
         for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
         if (lane == 0) red[0] = v;
     }
@@ -299,7 +283,7 @@ __global__ static void k_rmsnorm(float *y, const float *x, const float *g, int d
     float *yi = y + (size_t)blockIdx.x * d;
     double ss = 0.0;
     for (int j = threadIdx.x; j < d; j += blockDim.x) ss += (double)xi[j] * xi[j];
-    ss = block_sum_d(ss, red);
+    ss = block_sum<double>(ss, red);
     float inv = (float)(1.0 / sqrt(ss / d + eps));
     for (int j = threadIdx.x; j < d; j += blockDim.x) yi[j] = g[j] * (xi[j] * inv);
 }
@@ -363,7 +347,7 @@ __global__ static void k_attention(float *out, const float *q, int q_pos0, const
         sc[t] = e;
         part += e;
     }
-    float sum = block_sum_f(part, red); /* its barriers also publish sc[] */
+    float sum = block_sum<float>(part, red); /* its barriers also publish sc[] */
     float inv = 1.0f / sum;
     float *oh = out + ((size_t)i * n_heads + h) * head_dim;
     for (int j = threadIdx.x; j < head_dim; j += blockDim.x) {
@@ -415,7 +399,7 @@ __global__ static void k_ablate(float *x, int d, const float *v)
     float *xi = x + (size_t)blockIdx.x * d;
     double dot = 0.0;
     for (int j = threadIdx.x; j < d; j += blockDim.x) dot += (double)xi[j] * v[j];
-    dot = block_sum_d(dot, red);
+    dot = block_sum<double>(dot, red);
     float fd = (float)dot;
     for (int j = threadIdx.x; j < d; j += blockDim.x) xi[j] -= fd * v[j];
 }
