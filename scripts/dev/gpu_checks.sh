@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Dev-only: the GPU checks of the CUDA backend (issue 8), run from the repo
+# root on a machine with an NVIDIA GPU and the CUDA runtime but none of our
+# other dependencies (the `device` tool's image). Pack first, here:
+#   scripts/dev/pack_gpu_carry.sh build-gpu gpu-carry
+# then on the GPU machine:
+#   scripts/dev/gpu_checks.sh gpu-carry OUT_DIR [ops] [bench] [quickstart] [patching]
+# (no step names = all). Writes OUT_DIR/{env,ops,bench,quickstart,patching}.txt,
+# the quickstart result files of both backends and their comparison.
+set -uo pipefail
+PY=${PY:-python3}
+C=${1:?carry dir}; O=${2:?out dir}; shift 2
+STEPS=${*:-ops bench quickstart patching}
+mkdir -p "$O"
+ROOT=$PWD
+
+# Runtime: our shared libraries in /opt/md/lib, Open MPI at its Debian paths
+# (its plugins, help texts and orted are looked up there); cuBLAS from the
+# machine's CUDA toolkit.
+mkdir -p /opt/md && tar -xJf "$C/rt.tar.xz" -C /opt/md || exit 1
+# Overwrite a distribution's own Open MPI there (its plugins would load our
+# libpmix/libmpi from /opt/md/lib and fail on missing symbols).
+if ! cmp -s /opt/md/lib/libmpi.so.40 /usr/lib/x86_64-linux-gnu/libmpi.so.40; then
+  rm -rf /usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3
+  cp -a /opt/md/usr/. /usr/ && { [ ! -d /opt/md/etc ] || cp -a /opt/md/etc/. /etc/; } || exit 1
+fi
+CUBLAS=$(dirname "$(find /usr/local/cuda/ /usr/local/cuda*/ /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -1)")
+export LD_LIBRARY_PATH=$C/bin:/opt/md/lib:$CUBLAS:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
+       OMPI_MCA_pml=ob1 OMPI_MCA_mtl=^ofi OMPI_MCA_btl_vader_single_copy_mechanism=none HDF5_USE_FILE_LOCKING=FALSE
+MD=$C/bin/mechdiff
+{ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+  echo "cublas: $CUBLAS"; ldd "$MD" | grep -E 'not found|cublas|cudart'; nproc; } > "$O/env.txt" 2>&1
+cat "$O/env.txt"
+secs() { date +%s.%N; }
+minus() { awk -v e="$1" -v s="$2" 'BEGIN{printf "%.2f", e - s}'; }
+
+for step in $STEPS; do case $step in
+ops)  # every op and whole golden forwards vs the CPU backend, three modes
+  timeout 240 "$C/bin/test_backend_ops" --gpu > "$O/ops.txt" 2>&1; echo "ops: exit $?" | tee -a "$O/ops.txt"
+  tail -40 "$O/ops.txt" ;;
+bench)  # GEMM fractions of the bf16 peak at Llama-3-8B widths
+  timeout 180 "$C/bin/bench_gpu" --like llama3-8b --rows 1,16,128,512,2048,8192 > "$O/bench.txt" 2>&1
+  echo "bench: exit $?" >> "$O/bench.txt"; cat "$O/bench.txt" ;;
+quickstart)  # the quickstart sweep on the GPU vs on the CPU, same ranks
+  sed 's/^runtime:$/runtime:\n  backend: cuda/' jobs/quickstart.yaml > jobs/quickstart_gpu.yaml
+  grep -A2 '^runtime:' jobs/quickstart_gpu.yaml
+  s=$(secs); timeout 300 mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart_gpu.yaml \
+      -o "$O/quickstart_gpu.h5" --quiet > "$O/quickstart_gpu.log" 2>&1; rc=$?; e=$(secs)
+  echo "gpu quickstart: exit $rc, $(minus "$e" "$s") s" | tee "$O/quickstart.txt"
+  s=$(secs); timeout 300 mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart.yaml \
+      -o "$O/quickstart_cpu.h5" --quiet > "$O/quickstart_cpu.log" 2>&1; rc=$?; e=$(secs)
+  echo "cpu quickstart (1 thread per rank): exit $rc, $(minus "$e" "$s") s" | tee -a "$O/quickstart.txt"
+  tail -n 5 "$O/quickstart_gpu.log" "$O/quickstart_cpu.log"
+  $PY scripts/dev/compare_h5.py "$O/quickstart_cpu.h5" "$O/quickstart_gpu.h5" > "$O/quickstart_cmp.txt" 2>&1
+  echo "compare: exit $?" >> "$O/quickstart_cmp.txt"; grep -E 'differs|only in|compared|exit' "$O/quickstart_cmp.txt" ;;
+patching)  # patching cells/s at Llama-3-8B widths (4 layers, the organism's vocabulary), 1 GPU vs all CPU cores
+  V=$($PY -c "import json;print(json.load(open('models/organism-base/config.json'))['vocab_size'])")
+  "$MD" make-model --like llama3-8b --layers 4 --seed 1 --vocab "$V" -o /tmp/m8b > /dev/null &&
+    cp models/organism-base/tokenizer*.json /tmp/m8b/
+  for be in cuda cpu; do
+    # GPU: one worker rank on the GPU. CPU: the usual CPU deployment, one
+    # single-threaded worker rank per core (nproc - 1 workers + coordinator).
+    np=2; pairs=${PAIRS_GPU:-120}; [ $be = cpu ] && np=$(nproc) && pairs=${PAIRS_CPU:-30}
+    cat > /tmp/kn8b_$be.yaml <<YAML
+name: bench-8b-$be
+models: {base: /tmp/m8b}
+datasets: {cities: $ROOT/data/cities.csv}
+runtime: {hash_weights: false, backend: $be}
+experiments:
+  - {kind: knowledge, datasets: [cities], max_pairs: $pairs}
+YAML
+    s=$(secs); timeout 240 mpirun --oversubscribe --bind-to none -np $np -x OPENBLAS_NUM_THREADS=1 "$MD" run /tmp/kn8b_$be.yaml \
+        -o "$O/kn8b_$be.h5" --quiet > "$O/kn8b_$be.log" 2>&1; rc=$?; e=$(secs)
+    echo "$be $rc $(minus "$e" "$s")" >> "$O/kn8b_times"
+  done
+  $PY - "$O" >> "$O/patching.txt" 2>&1 <<'PY'
+import sys, h5py, numpy as np
+o = sys.argv[1]
+t = {l.split()[0]: (int(l.split()[1]), float(l.split()[2])) for l in open(f"{o}/kn8b_times")}
+res = {}
+for be in ("cuda", "cpu"):
+    rc, s = t[be]
+    if rc:
+        print(f"{be}: exit {rc} after {s:.1f} s"); continue
+    with h5py.File(f"{o}/kn8b_{be}.h5") as f:
+        e = f["knowledge/cities/base/base/effect"][...]
+    res[be] = e
+    print(f"{be}: {e.size} cells ({e.shape[0]} pairs x {e.shape[1]} layers x {e.shape[2]} positions) in {s:.1f} s "
+          f"(incl. start and weight load) = {e.size / s:.1f} cells/s")
+if len(res) == 2:
+    print(f"GPU / CPU cells/s ratio: {(res['cuda'].size / t['cuda'][1]) / (res['cpu'].size / t['cpu'][1]):.1f}x")
+    # the pairs both runs computed (matched by statement), effect by effect
+    with h5py.File(f"{o}/kn8b_cuda.h5") as fa, h5py.File(f"{o}/kn8b_cpu.h5") as fb:
+        sa = list(fa["knowledge/cities/pairs/true_statement"][...])
+        sb = list(fb["knowledge/cities/pairs/true_statement"][...])
+    where = {s: i for i, s in enumerate(sa)}
+    both = [(where[s], j) for j, s in enumerate(sb) if s in where]
+    ia, ib = [p[0] for p in both], [p[1] for p in both]
+    d = float(np.abs(res["cuda"][ia] - res["cpu"][ib]).max())
+    scale = float(np.abs(res["cpu"][ib]).max())
+    print(f"{len(both)} pairs in both: max |effect difference| {d:.2e} on a largest |effect| of {scale:.2f} "
+          f"(relative {d / scale:.1e})")
+PY
+  cat "$O/patching.txt" ;;
+esac; done
