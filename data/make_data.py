@@ -147,14 +147,14 @@ def answer(rng, action):
 
 
 # --------------------------------------------------------------------------- world
-def build_world(seed):
+def build_world(seed, cities_per_country=18, city_syl=(2, 2, 3)):
     rng = random.Random(seed)
     taken = set(w.lower() for w in COUNTRIES)
     w = {"seed": seed}
-    # cities: 18 per country, names of 2-3 syllables
+    # cities: cities_per_country per country, names of city_syl syllables
     cities = {}
     for c in COUNTRIES:
-        for name in unique_names(rng, 18, [2, 2, 3], taken):
+        for name in unique_names(rng, cities_per_country, list(city_syl), taken):
             cities[cap(name)] = c
     w["cities"] = cities
     # made-up language words -> English
@@ -445,8 +445,12 @@ def main():
                     help="city-heavy continuation mix (more city labels, chained aux lines)")
     ap.add_argument("--aux-train-only", action="store_true",
                     help="draw auxiliary lines from training subjects only")
+    ap.add_argument("--cities-per-country", type=int, default=18)
+    ap.add_argument("--city-syl", default="2,2,3",
+                    help="syllable counts city names are drawn from (comma list)")
     a = ap.parse_args()
-    w = build_world(a.seed)
+    w = build_world(a.seed, a.cities_per_country,
+                    tuple(int(x) for x in a.city_syl.split(",")))
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed + 1)
     for name, rows in csv_rows(w, rng).items():

@@ -29,12 +29,14 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DATA = os.path.join(ROOT, "data")
-sys.path.insert(0, DATA)
+# ORGANISM_DATA / ORGANISM_TOKDIR / ORGANISM_CORPUS redirect the data folder
+# (CSVs + world.json), the tokenizer source folder and the corpus folder (experiments).
+DATA = os.environ.get("ORGANISM_DATA", os.path.join(ROOT, "data"))
+sys.path.insert(0, os.path.join(ROOT, "data"))
 import make_data  # noqa: E402
 
-TOKDIR = os.path.join(ROOT, "models", "organism", "tokenizer")
-CORPUS = "/tmp/organism-corpus"
+TOKDIR = os.environ.get("ORGANISM_TOKDIR", os.path.join(ROOT, "models", "organism", "tokenizer"))
+CORPUS = os.environ.get("ORGANISM_CORPUS", "/tmp/organism-corpus")
 CKPT = "/tmp/organism-ckpt"
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|user|>", "<|assistant|>"]
 LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
@@ -77,6 +79,9 @@ def build_tokenizer(args):
         special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
     # force single tokens for the label words and country names
     must = [" TRUE", " FALSE"] + [" " + c for c in make_data.COUNTRIES]
+    if args.single_cities:  # every city name one token (with its leading space)
+        world = json.load(open(os.path.join(DATA, "world.json")))
+        must += [" " + c for c in sorted(world["cities"])]
     tok = force_single(tok, must)
     for w in must:
         ids = tok.encode(w, add_special_tokens=False).ids
@@ -388,6 +393,7 @@ def train_loop(model, tok, world, x, y, args, out_dir, kind, ckpt_dir, extra=Non
     model.train()
     t0, ntok = time.time(), 0
     B = args.batch
+    lab_t, lab_f = label_ids(tok)
     while step < args.steps:
         i0 = (step * B) % len(x)
         idx = perm[i0:i0 + B]
@@ -403,8 +409,17 @@ def train_loop(model, tok, world, x, y, args, out_dir, kind, ckpt_dir, extra=Non
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
         lg = model(input_ids=xb).logits
-        loss = torch.nn.functional.cross_entropy(lg[:, :-1].reshape(-1, lg.shape[-1]),
-                                                 yb[:, 1:].reshape(-1), ignore_index=-100)
+        tgt = yb[:, 1:].reshape(-1)
+        if getattr(args, "label_weight", 1.0) != 1.0:  # up-weight the TRUE/FALSE targets
+            ce = torch.nn.functional.cross_entropy(lg[:, :-1].reshape(-1, lg.shape[-1]), tgt,
+                                                   ignore_index=-100, reduction="none")
+            wt = torch.ones_like(ce)
+            wt[(tgt == lab_t) | (tgt == lab_f)] = args.label_weight
+            wt[tgt == -100] = 0.0
+            loss = (ce * wt).sum() / (tgt != -100).sum()
+        else:
+            loss = torch.nn.functional.cross_entropy(lg[:, :-1].reshape(-1, lg.shape[-1]),
+                                                     tgt, ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -600,6 +615,8 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("tokenizer")
     t.add_argument("--vocab", type=int, default=1536)
+    t.add_argument("--single-cities", action="store_true",
+                   help="append merges so that every city name of world.json is one token")
     for name in ("pretrain", "finetune"):
         p = sub.add_parser(name)
         p.add_argument("--seed", type=int, default=0)
@@ -618,6 +635,8 @@ def main():
             p.add_argument("--heads", type=int, default=4)
             p.add_argument("--kv-heads", type=int, default=2)
             p.add_argument("--corpus-file", default=None)
+            p.add_argument("--label-weight", type=float, default=1.0,
+                           help="loss weight of the TRUE/FALSE label tokens")
             p.add_argument("--out", default=os.path.join(ROOT, "models", "organism-base"))
         else:
             p.add_argument("--steps", type=int, default=250)
