@@ -54,7 +54,8 @@ static int bench_gemms(const md_config *c, const int *rows, int nr, int reps, do
     md_backend *be = NULL;
     int dev = 0;
     if (md_device_pick(&dev, err) != MD_OK) return MD_ERR;
-    if (md_backend_create(&be, MD_BACKEND_CUDA, 0, dev, err) != MD_OK) return MD_ERR;
+    md_backend_options on_dev = {.device = dev}; /* modes AUTO: MECHDIFF_CUDA_GEMM per table */
+    if (md_backend_create(&be, MD_BACKEND_CUDA, &on_dev, err) != MD_OK) return MD_ERR;
     md_weight w[7];
     void *host[7] = {0};
     int maxr = 0;

@@ -74,12 +74,34 @@ typedef enum md_backend_kind {
     MD_BACKEND_CUDA = 1
 } md_backend_kind;
 
-/* Creates a backend. fp32_cache_bytes: the CPU backend keeps an fp32 copy of
- * bf16/f16 weights while the total stays below this budget and converts the
- * rest on the fly, one matrix at a time, so big checkpoints are never copied
- * whole. device: GPU ordinal for CUDA (ignored on CPU). */
-int md_backend_create(md_backend **out, md_backend_kind kind, size_t fp32_cache_bytes,
-                      int device, md_error *err);
+/* Precision of the CUDA backend (docs/cuda.md). AUTO = the environment
+ * variable (MECHDIFF_CUDA_WEIGHTS = bf16|f32, MECHDIFF_CUDA_GEMM = x3|bf16)
+ * when set, else the default: bf16 weights, x3 GEMMs (fp32-exact
+ * activations, the closest match to the CPU reference). */
+typedef enum md_cuda_weights {
+    MD_CUDA_WEIGHTS_AUTO = 0,
+    MD_CUDA_WEIGHTS_BF16 = 1,
+    MD_CUDA_WEIGHTS_F32 = 2
+} md_cuda_weights;
+
+typedef enum md_cuda_gemm {
+    MD_CUDA_GEMM_AUTO = 0,
+    MD_CUDA_GEMM_X3 = 1,  /* activations split into three exact bf16 pieces */
+    MD_CUDA_GEMM_BF16 = 2 /* activations rounded to bf16: 3x fewer flops */
+} md_cuda_gemm;
+
+/* Zero-initialise, then set what differs from the defaults. */
+typedef struct md_backend_options {
+    size_t fp32_cache_bytes;      /* CPU: keep an fp32 copy of bf16/f16 weights while the
+                                     total stays below this budget, convert the rest on the
+                                     fly, one matrix at a time (0: cache nothing) */
+    int device;                   /* CUDA: GPU ordinal */
+    md_cuda_weights cuda_weights; /* CUDA: how weight matrices are stored on the GPU */
+    md_cuda_gemm cuda_gemm;       /* CUDA: how activations enter bf16 GEMMs */
+} md_backend_options;
+
+/* Creates a backend of `kind` with `opt` (NULL = all defaults). */
+int md_backend_create(md_backend **out, md_backend_kind kind, const md_backend_options *opt, md_error *err);
 void md_backend_destroy(md_backend *be);
 
 #endif

@@ -31,7 +31,9 @@ typedef struct md_model_options {
     int layer_hi;              /* one past the last layer held (-1: all) */
     md_backend_kind backend;   /* default CPU */
     int device;                /* GPU ordinal */
-    size_t fp32_cache_bytes;   /* see md_backend_create; 0 → default 256 MiB */
+    size_t fp32_cache_bytes;   /* see md_backend_options; 0 → default 256 MiB */
+    md_cuda_weights cuda_weights; /* CUDA precision, see md_backend_options */
+    md_cuda_gemm cuda_gemm;
     int skip_tokenizer;        /* 1: do not load tokenizer files */
 } md_model_options;
 

@@ -3,21 +3,21 @@
 
 int md_backend_cpu_create(md_backend **out, size_t fp32_cache_bytes, md_error *err);
 #ifdef MECHDIFF_HAVE_CUDA
-int md_backend_cuda_create(md_backend **out, int device, md_error *err);
+#include "backend/cuda/cuda_api.h"
 #endif
 
-int md_backend_create(md_backend **out, md_backend_kind kind, size_t fp32_cache_bytes, int device,
-                      md_error *err)
+int md_backend_create(md_backend **out, md_backend_kind kind, const md_backend_options *opt, md_error *err)
 {
+    md_backend_options none = {0};
+    if (!opt) opt = &none;
     *out = NULL;
     switch (kind) {
     case MD_BACKEND_CPU:
-        return md_backend_cpu_create(out, fp32_cache_bytes, err);
+        return md_backend_cpu_create(out, opt->fp32_cache_bytes, err);
     case MD_BACKEND_CUDA:
 #ifdef MECHDIFF_HAVE_CUDA
-        return md_backend_cuda_create(out, device, err);
+        return md_backend_cuda_create(out, opt->device, opt->cuda_weights, opt->cuda_gemm, err);
 #else
-        (void)device;
         return md_error_set(err, "backend 'cuda' requested but this mechdiff was built without CUDA "
                                  "(rebuild with -DMECHDIFF_CUDA=ON)");
 #endif

@@ -233,6 +233,7 @@ typedef struct rf_dirs {
 
 static int rf_dirs_view(const md_blob *b, rf_dirs *v, md_error *err)
 {
+    *v = (rf_dirs){0};
     if (!b || b->size < 2 * sizeof(int32_t)) return md_error_set(err, "refusal: stage input is missing");
     int32_t hd[2];
     memcpy(hd, b->data, sizeof hd);

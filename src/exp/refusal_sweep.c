@@ -235,6 +235,7 @@ typedef struct sw_dirs {
 
 static int sw_dirs_view(const md_blob *b, sw_dirs *v, md_error *err)
 {
+    *v = (sw_dirs){0};
     int32_t hd[4];
     if (!b || b->size < sizeof hd) return md_error_set(err, "refusal_sweep: stage input is missing");
     memcpy(hd, b->data, sizeof hd);

@@ -42,6 +42,13 @@ const md_key MD_JOB_RUNTIME_KEYS[] = {
      .min = 1, .max = 1e7},
     {.name = "backend", .type = MD_KEY_STRING, .def = "cpu", .allowed = "cpu|cuda",
      .doc = "Compute backend of the workers."},
+    {.name = "cuda_weights", .type = MD_KEY_STRING, .def = "auto", .allowed = "auto|bf16|f32",
+     .doc = "backend cuda: weight matrices stored on the GPU in bf16 (exact for bf16 checkpoints) or f32 (2x "
+            "memory; closest to the CPU for f16/f32 checkpoints). auto = $MECHDIFF_CUDA_WEIGHTS, else bf16."},
+    {.name = "cuda_gemm", .type = MD_KEY_STRING, .def = "auto", .allowed = "auto|x3|bf16",
+     .doc = "backend cuda: activations enter bf16 GEMMs as three exact bf16 pieces (x3: fp32-exact, matches the "
+            "CPU to ~1e-13 NMSE) or rounded to bf16 (3x fewer flops, ~2e-6 NMSE per GEMM). auto = "
+            "$MECHDIFF_CUDA_GEMM, else x3."},
     {.name = "stop_grace", .type = MD_KEY_FLOAT, .def = "5",
      .doc = "On SIGTERM/SIGUSR1, seconds to wait for units in flight before dropping them.", .min = 0, .max = 8},
     {.name = "array_index", .type = MD_KEY_INT, .def = "-1",

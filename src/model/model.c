@@ -113,8 +113,11 @@ int md_model_load(md_model **out, const char *dir, const md_model_options *opt_i
     }
 
     if (md_safetensors_open_dir(&m->st, dir, err) != MD_OK) goto fail;
-    size_t budget = opt.fp32_cache_bytes ? opt.fp32_cache_bytes : ((size_t)256 << 20);
-    if (md_backend_create(&m->be, opt.backend, budget, opt.device, err) != MD_OK) goto fail;
+    md_backend_options bopt = {.fp32_cache_bytes = opt.fp32_cache_bytes ? opt.fp32_cache_bytes : ((size_t)256 << 20),
+                               .device = opt.device,
+                               .cuda_weights = opt.cuda_weights,
+                               .cuda_gemm = opt.cuda_gemm};
+    if (md_backend_create(&m->be, opt.backend, &bopt, err) != MD_OK) goto fail;
 
     int d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, ff = c->d_ff;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);

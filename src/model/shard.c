@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/device.h"
 #include "mechdiff/shard.h"
 #include "model/kvcache_impl.h"
 #include "model/shard_impl.h"
@@ -187,7 +188,8 @@ int md_shard_load(md_shard_group *g, md_model **out, const char *dir, const md_m
     buf b = {0};
     buf_put(&b, dir, strlen(dir) + 1);
     buf_i32(&b, (int32_t)opt.backend);
-    buf_i32(&b, (int32_t)opt.device);
+    buf_i32(&b, (int32_t)opt.cuda_weights);
+    buf_i32(&b, (int32_t)opt.cuda_gemm);
     int64_t cache = (int64_t)opt.fp32_cache_bytes;
     buf_put(&b, &cache, sizeof cache);
     int rc = b.oom ? md_error_set(err, "out of memory") : MD_OK;
@@ -458,7 +460,10 @@ static int serve_load(member *s, int64_t id, const char *p, size_t n, md_error *
     md_model_options opt;
     md_model_options_init(&opt);
     opt.backend = (md_backend_kind)rd_i32(&r);
-    opt.device = rd_i32(&r);
+    opt.cuda_weights = (md_cuda_weights)rd_i32(&r);
+    opt.cuda_gemm = (md_cuda_gemm)rd_i32(&r);
+    /* Each member holds its layers on its own node-local GPU, not the leader's. */
+    if (opt.backend == MD_BACKEND_CUDA && md_device_pick(&opt.device, err) != MD_OK) return MD_ERR;
     const void *cb = rd_take(&r, sizeof(int64_t));
     if (r.bad || id < 0) return md_error_set(err, "malformed load request");
     int64_t cache;

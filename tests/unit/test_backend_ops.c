@@ -616,7 +616,7 @@ static void device_binding(void)
         CHECK_MSG(strstr(err.msg, "no GPU visible") && strstr(err.msg, "backend: cpu"), "%s", err.msg);
         printf("  device pick without a GPU: %s\n", err.msg);
         md_backend *be = NULL;
-        CHECK(md_backend_create(&be, MD_BACKEND_CUDA, 0, 0, &err) == MD_ERR && be == NULL);
+        CHECK(md_backend_create(&be, MD_BACKEND_CUDA, NULL, &err) == MD_ERR && be == NULL);
         printf("  cuda backend without a GPU: %s\n", err.msg);
         CHECK(strstr(err.msg, "no GPU visible") || strstr(err.msg, "built without CUDA"));
     } else {
@@ -656,7 +656,8 @@ static int cuda_part(int *ran)
         {"f32", "x3", "cu-32", MD_DTYPE_F32, 0},
     };
     md_backend *ref = NULL;
-    if (md_backend_create(&ref, MD_BACKEND_CPU, (size_t)1 << 30, 0, &err) != MD_OK) {
+    md_backend_options big_cache = {.fp32_cache_bytes = (size_t)1 << 30};
+    if (md_backend_create(&ref, MD_BACKEND_CPU, &big_cache, &err) != MD_OK) {
         CHECK_MSG(0, "%s", err.msg);
         return 0;
     }
@@ -664,7 +665,8 @@ static int cuda_part(int *ran)
         setenv("MECHDIFF_CUDA_WEIGHTS", modes[m].weights, 1);
         setenv("MECHDIFF_CUDA_GEMM", modes[m].gemm, 1);
         md_backend *be = NULL;
-        int rc = md_backend_create(&be, MD_BACKEND_CUDA, 0, dev, &err);
+        md_backend_options on_dev = {.device = dev}; /* modes AUTO: the variables above */
+        int rc = md_backend_create(&be, MD_BACKEND_CUDA, &on_dev, &err);
         CHECK_MSG(rc == MD_OK, "cuda backend on device %d: %s", dev, err.msg);
         if (rc != MD_OK) break;
         printf("cuda (device %d, weights %s, gemm %s):\n", dev, modes[m].weights, modes[m].gemm);
@@ -694,8 +696,9 @@ int main(int argc, char **argv)
     } else {
         md_backend *a = NULL, *b = NULL;
         md_error err;
-        CHECK(md_backend_create(&a, MD_BACKEND_CPU, (size_t)1 << 30, 0, &err) == MD_OK);
-        CHECK(md_backend_create(&b, MD_BACKEND_CPU, 0, 0, &err) == MD_OK);
+        md_backend_options cached = {.fp32_cache_bytes = (size_t)1 << 30}, uncached = {0};
+        CHECK(md_backend_create(&a, MD_BACKEND_CPU, &cached, &err) == MD_OK);
+        CHECK(md_backend_create(&b, MD_BACKEND_CPU, &uncached, &err) == MD_OK);
         printf("cpu self check (fp32 cache vs on-the-fly conversion):\n");
         pair p = {a, b, "cpu", MD_DTYPE_F32, 0, 1};
         run_suite(&p);

@@ -64,8 +64,6 @@ extern "C" {
 #define MECHDIFF_CUDA_ARCHS "unknown"
 #endif
 
-extern "C" int md_backend_cuda_create(md_backend **out, int device, md_error *err);
-
 /* ------------------------------------------------------------------ state */
 
 /* One uploaded weight. dev is owned (cudaMalloc); host is the checkpoint's. */
@@ -915,18 +913,19 @@ extern "C" int md_cuda_device_query(int device, md_device_info *info, md_error *
     return MD_OK;
 }
 
-/* MECHDIFF_CUDA_WEIGHTS = bf16 (default) | f32; MECHDIFF_CUDA_GEMM = x3 (default) | bf16. */
-static int read_modes(cu_impl *c, md_error *err)
+/* The job's modes; AUTO: MECHDIFF_CUDA_WEIGHTS = bf16 (default) | f32,
+ * MECHDIFF_CUDA_GEMM = x3 (default) | bf16. */
+static int read_modes(cu_impl *c, md_cuda_weights weights, md_cuda_gemm gemm, md_error *err)
 {
-    const char *wv = getenv("MECHDIFF_CUDA_WEIGHTS");
-    c->weight_dtype = MD_DTYPE_BF16;
+    c->weight_dtype = weights == MD_CUDA_WEIGHTS_F32 ? MD_DTYPE_F32 : MD_DTYPE_BF16;
+    c->gemm_mode = gemm == MD_CUDA_GEMM_BF16 ? CU_GEMM_BF16 : CU_GEMM_X3;
+    const char *wv = weights == MD_CUDA_WEIGHTS_AUTO ? getenv("MECHDIFF_CUDA_WEIGHTS") : NULL;
     if (wv && *wv) {
         if (strcmp(wv, "bf16") == 0) c->weight_dtype = MD_DTYPE_BF16;
         else if (strcmp(wv, "f32") == 0 || strcmp(wv, "fp32") == 0) c->weight_dtype = MD_DTYPE_F32;
         else return md_error_set(err, "MECHDIFF_CUDA_WEIGHTS='%s': use bf16 (default) or f32", wv);
     }
-    const char *gv = getenv("MECHDIFF_CUDA_GEMM");
-    c->gemm_mode = CU_GEMM_X3;
+    const char *gv = gemm == MD_CUDA_GEMM_AUTO ? getenv("MECHDIFF_CUDA_GEMM") : NULL;
     if (gv && *gv) {
         if (strcmp(gv, "x3") == 0) c->gemm_mode = CU_GEMM_X3;
         else if (strcmp(gv, "bf16") == 0) c->gemm_mode = CU_GEMM_BF16;
@@ -935,7 +934,8 @@ static int read_modes(cu_impl *c, md_error *err)
     return MD_OK;
 }
 
-extern "C" int md_backend_cuda_create(md_backend **out, int device, md_error *err)
+extern "C" int md_backend_cuda_create(md_backend **out, int device, md_cuda_weights weights, md_cuda_gemm gemm,
+                                      md_error *err)
 {
     *out = NULL;
     md_backend *be = NULL;
@@ -962,7 +962,7 @@ extern "C" int md_backend_cuda_create(md_backend **out, int device, md_error *er
         goto fail;
     }
     c->device = device;
-    if (read_modes(c, err) != MD_OK) goto fail;
+    if (read_modes(c, weights, gemm, err) != MD_OK) goto fail;
     e = cudaSetDevice(device);
     if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, device);
     if (e != cudaSuccess) {

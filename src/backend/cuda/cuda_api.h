@@ -1,11 +1,13 @@
 /* cuda_api.h — private C interface between the plain-C parts of mechdiff
- * (src/core/device.c) and the CUDA translation unit (backend_cuda.cu).
+ * (src/core/device.c, src/backend/backend.c) and the CUDA translation unit
+ * (backend_cuda.cu).
  * Only compiled in with MECHDIFF_HAVE_CUDA. */
 #ifndef MECHDIFF_CUDA_API_H
 #define MECHDIFF_CUDA_API_H
 
 #include <stddef.h>
 
+#include "mechdiff/backend.h"
 #include "mechdiff/device.h"
 #include "mechdiff/error.h"
 
@@ -18,6 +20,9 @@ int md_cuda_device_count(int *n, char *why, size_t why_len);
 int md_cuda_device_query(int device, md_device_info *info, md_error *err);
 /* CMAKE_CUDA_ARCHITECTURES of this build. */
 const char *md_cuda_build_archs(void);
+/* The CUDA backend on GPU `device` (md_backend_create's CUDA case). */
+int md_backend_cuda_create(md_backend **out, int device, md_cuda_weights weights, md_cuda_gemm gemm,
+                           md_error *err);
 
 #ifdef __cplusplus
 }
