@@ -104,11 +104,7 @@ int main(int argc, char **argv)
             return 1;
         }
         md_forward f;
-        md_forward_init(&f, m);
-        f.n_seq = B;
-        f.t0 = 0;
-        f.t1 = T;
-        f.tokens = tokens;
+        md_forward_init_tokens(&f, m, B, T, tokens);
         f.cache = kc;
         f.logits_out = logits;
         double best = 1e30;

@@ -156,11 +156,7 @@ static int bench_forward(const char *dir, md_backend_kind kind, int T, const int
         }
         for (int i = 0; i < B * T; i++) tokens[i] = (int)((i % T) * 7919u % (unsigned)c->vocab_size);
         md_forward f;
-        md_forward_init(&f, m);
-        f.n_seq = B;
-        f.t0 = 0;
-        f.t1 = T;
-        f.tokens = tokens;
+        md_forward_init_tokens(&f, m, B, T, tokens);
         f.cache = kc;
         f.logits_out = logits;
         double best = 1e30;

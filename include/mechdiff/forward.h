@@ -90,6 +90,9 @@ typedef struct md_forward {
 
 /* Sets defaults: layer_end = n_layers, logits = LAST, everything else 0/NULL. */
 void md_forward_init(md_forward *f, const md_model *m);
+/* md_forward_init, then a run of n_seq sequences over positions [0, t1) from
+ * the embedding of `tokens` ([n_seq][t1], not copied). */
+void md_forward_init_tokens(md_forward *f, const md_model *m, int n_seq, int t1, const int *tokens);
 int md_model_forward(md_model *m, const md_forward *f, md_error *err);
 
 const char *md_hook_point_name(md_hook_point p);

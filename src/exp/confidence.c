@@ -580,11 +580,7 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
         {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = post},
         {.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = rpre}};
     md_forward f;
-    md_forward_init(&f, m);
-    f.n_seq = S;
-    f.t0 = 0;
-    f.t1 = T;
-    f.tokens = tokens;
+    md_forward_init_tokens(&f, m, S, T, tokens);
     f.n_pad = pad;
     f.logits = MD_LOGITS_LAST;
     f.logits_out = logits;

@@ -503,11 +503,7 @@ static int clean_run(md_model *m, const int *ids, int T, const md_hook *reads, i
 {
     float lg[2];
     md_forward f;
-    md_forward_init(&f, m);
-    f.n_seq = 1;
-    f.t0 = 0;
-    f.t1 = T;
-    f.tokens = ids;
+    md_forward_init_tokens(&f, m, 1, T, ids);
     f.cache = kc;
     f.hooks = reads;
     f.n_hooks = n_reads;

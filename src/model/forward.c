@@ -35,6 +35,15 @@ void md_forward_init(md_forward *f, const md_model *m)
     f->logits = MD_LOGITS_LAST;
 }
 
+void md_forward_init_tokens(md_forward *f, const md_model *m, int n_seq, int t1, const int *tokens)
+{
+    md_forward_init(f, m);
+    f->n_seq = n_seq;
+    f->t0 = 0;
+    f->t1 = t1;
+    f->tokens = tokens;
+}
+
 size_t md_hook_read_count(const md_model *m, const md_forward *f, const md_hook *h)
 {
     size_t L = h->layer == MD_ALL ? (size_t)m->cfg.n_layers : 1;

@@ -72,11 +72,7 @@ int md_generate_greedy(md_model *m, int n_seq, const int *const *ids, const int 
     if (md_kvcache_create(&kc, m, n_seq, T + max_new, err) != MD_OK) goto done;
 
     md_forward f;
-    md_forward_init(&f, m);
-    f.n_seq = n_seq;
-    f.t0 = 0;
-    f.t1 = T;
-    f.tokens = tokens;
+    md_forward_init_tokens(&f, m, n_seq, T, tokens);
     f.n_pad = pad;
     f.hooks = hk;
     f.n_hooks = n_hooks;

@@ -106,11 +106,7 @@ int cmd_forward(int argc, char **argv)
         free(list);
     }
     md_forward f;
-    md_forward_init(&f, m);
-    f.n_seq = 1;
-    f.t0 = 0;
-    f.t1 = (int)n;
-    f.tokens = ids;
+    md_forward_init_tokens(&f, m, 1, (int)n, ids);
     f.logits = MD_LOGITS_ALL;
     f.hooks = hooks;
     f.n_hooks = n_hooks;

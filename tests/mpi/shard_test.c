@@ -19,11 +19,7 @@ static int run(md_model *m, int T, const int *ids, float *logits, float **reads,
     if (md_kvcache_create(&kc, m, 1, T, err) != MD_OK) return MD_ERR;
     md_hook hooks[MD_HOOK_COUNT];
     md_forward f;
-    md_forward_init(&f, m);
-    f.n_seq = 1;
-    f.t0 = 0;
-    f.t1 = T;
-    f.tokens = ids;
+    md_forward_init_tokens(&f, m, 1, T, ids);
     f.cache = kc;
     f.logits = MD_LOGITS_ALL;
     f.logits_out = logits;
@@ -48,11 +44,7 @@ static int patch_grid(md_model *m, int T, const int *ids, int t, float *out, md_
     md_hook rd = {.point = MD_HOOK_RESID_POST, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = post};
     int two[2] = {3, 4};
     md_forward f;
-    md_forward_init(&f, m);
-    f.n_seq = 1;
-    f.t0 = 0;
-    f.t1 = T;
-    f.tokens = ids;
+    md_forward_init_tokens(&f, m, 1, T, ids);
     f.logit_ids = two;
     f.n_logit_ids = 2;
     f.logits_out = lg;

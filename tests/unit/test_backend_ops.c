@@ -455,11 +455,7 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
         md_kvcache *kc = NULL;
         CHECK_MSG(md_kvcache_create(&kc, m, S, T, &err) == MD_OK, "%s", err.msg);
         md_forward f;
-        md_forward_init(&f, m);
-        f.n_seq = S;
-        f.t0 = 0;
-        f.t1 = T;
-        f.tokens = tokens;
+        md_forward_init_tokens(&f, m, S, T, tokens);
         f.cache = kc;
         f.n_pad = pad;
         f.hooks = h;

@@ -158,11 +158,7 @@ static void test_engine(void)
     }
     md_kvcache *kc = NULL;
     md_forward f;
-    md_forward_init(&f, m);
-    f.n_seq = 1;
-    f.t0 = 0;
-    f.t1 = T;
-    f.tokens = ids;
+    md_forward_init_tokens(&f, m, 1, T, ids);
     f.hooks = hk;
     f.n_hooks = 6;
     f.logits = MD_LOGITS_NONE;
