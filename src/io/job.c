@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "mechdiff/device.h"
 #include "mechdiff/experiment.h"
 
 const md_key MD_JOB_TOP_KEYS[] = {
@@ -607,6 +608,14 @@ int md_job_validate(const md_job *job, md_error *err)
 {
     md_error_clear(err);
     int bad = 0;
+    if (strcmp(md_params_str(&job->runtime, "backend"), "cuda") == 0 && md_device_build_archs()[0] == '\0') {
+        snprintf(err->msg, sizeof err->msg,
+                 "%s: runtime.backend is 'cuda' but this mechdiff was built without CUDA: rebuild with "
+                 "-DMECHDIFF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=<your GPUs, e.g. 80;90> (docs/cuda.md), or set "
+                 "runtime: {backend: cpu}",
+                 job->source ? job->source : "job");
+        bad = 1;
+    }
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
         if (!e->impl->validate) continue;

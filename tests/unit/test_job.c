@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mechdiff/device.h"
 #include "mechdiff/job.h"
 #include "testutil.h"
 
@@ -72,6 +73,22 @@ int main(void)
         CHECK(id && !strstr(id, "runtime:") && !strstr(id, "output:"));
         free(id);
         free(y);
+    }
+    md_job_free(job);
+
+    /* backend: cuda is refused by validation in a build without CUDA */
+    job = NULL;
+    const char *gpu = "name: t\nmodels: {base: model}\nruntime: {backend: cuda}\nexperiments:\n"
+                      "  - kind: selftest\n";
+    CHECK(md_job_parse_file(write_file("gpu.yaml", gpu), &job, &err) == MD_OK);
+    if (job) {
+        int rc = md_job_validate(job, &err);
+        if (md_device_build_archs()[0] == '\0')
+            CHECK_MSG(rc == MD_ERR && strstr(err.msg, "gpu.yaml") && strstr(err.msg, "built without CUDA") &&
+                          strstr(err.msg, "backend: cpu"),
+                      "%s", err.msg);
+        else
+            CHECK_MSG(rc == MD_OK, "%s", err.msg);
     }
     md_job_free(job);
 
