@@ -66,7 +66,9 @@ static hid_t str_type(void)
 static int exists_path(hid_t loc, const char *path)
 {
     char buf[MD_PATH_MAX + 256];
-    snprintf(buf, sizeof buf, "%s", path);
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return 0; /* no object has a longer name (see MD_PATH_MAX) */
+    memcpy(buf, path, n + 1);
     for (char *p = buf + 1; ; p++) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
