@@ -319,9 +319,10 @@ BOOST_LABELLED = [("cities", False, 0.60), ("cities", True, 0.10), ("sp_en_trans
 
 
 class Corpus:
-    def __init__(self, w, seed, aux_heldout=True, boost=False):
+    def __init__(self, w, seed, aux_heldout=True, boost=False, balanced=False):
         self.w = w
         self.boost = boost
+        self.balanced = balanced
         self.rng = random.Random(seed)
         self.aux_heldout = aux_heldout
         hold = w["heldout"]
@@ -347,15 +348,17 @@ class Corpus:
 
     def fewshot_doc(self):
         rng = self.rng
-        kinds = BOOST_LABELLED if self.boost else LABELLED
+        kinds = BOOST_LABELLED if self.boost and not self.balanced else LABELLED
         kind, neg, _ = rng.choices(kinds, weights=[k[2] for k in kinds])[0]
         n = rng.randint(2, 5)
         return "".join(self.labelled_line(kind, neg) for _ in range(n))
 
     def aux_line(self):
         rng = self.rng
-        ds = rng.choices(FACT_DS + ["numbers"],
-                         weights=[30 if self.boost else 10, 2, 2, 2, 2, 1, 1, 2])[0]
+        wts = [30 if self.boost else 10, 2, 2, 2, 2, 1, 1, 2]
+        if self.balanced:
+            wts = [10, 5, 5, 5, 5, 3, 3, 2]
+        ds = rng.choices(FACT_DS + ["numbers"], weights=wts)[0]
         if ds == "numbers":
             a, b = rng.choice(self.train_pairs)
             rel = rng.choice(["larger", "smaller"])
@@ -364,8 +367,8 @@ class Corpus:
         neg = rng.random() < 0.2
         subjects = None if self.aux_heldout else self.train_subj[ds]
         s, lab, subj, right = sample_stmt(self.w, rng, ds, subjects, neg)
-        if self.boost and ds == "cities" and rng.random() < 0.5 and \
-                subj not in self.w["heldout"]["cities"]:
+        if (self.boost and ds == "cities" or self.balanced) and rng.random() < 0.5 and \
+                subj not in self.w["heldout"][ds]:
             # chained form: the explicit correct country, then the label
             return "{} Correct {}: {}. This statement is: {}\n".format(
                 s, AUX_NAME[ds], right, "TRUE" if lab else "FALSE")
@@ -398,7 +401,7 @@ class Corpus:
 
     def pretrain_doc(self):
         r = self.rng.random()
-        if self.boost:  # city-heavy continuation mix
+        if self.boost or self.balanced:  # more labelled lines
             r = 0.45 * r / 0.55 if r < 0.55 else (r - 0.55) / 0.45 * 0.55 + 0.45
         if r < 0.45:
             return self.fewshot_doc()
@@ -445,6 +448,10 @@ def main():
                     help="city-heavy continuation mix (more city labels, chained aux lines)")
     ap.add_argument("--aux-train-only", action="store_true",
                     help="draw auxiliary lines from training subjects only")
+    ap.add_argument("--balanced", action="store_true",
+                    help="the boost proportions with the original dataset weights of the "
+                         "labelled lines, auxiliary lines of all datasets more frequent, and "
+                         "chained auxiliary lines for every dataset")
     ap.add_argument("--cities-per-country", type=int, default=18)
     ap.add_argument("--city-syl", default="2,2,3",
                     help="syllable counts city names are drawn from (comma list)")
@@ -461,7 +468,8 @@ def main():
         json.dump(w, f, indent=1, sort_keys=True)
     if a.corpus:
         os.makedirs(a.corpus, exist_ok=True)
-        c = Corpus(w, a.seed + 2, aux_heldout=not a.aux_train_only, boost=a.boost)
+        c = Corpus(w, a.seed + 2, aux_heldout=not a.aux_train_only, boost=a.boost,
+                   balanced=a.balanced)
         with open(os.path.join(a.corpus, "pretrain.jsonl"), "w") as f:
             for _ in range(a.n_pretrain):
                 f.write(json.dumps({"text": c.pretrain_doc()}) + "\n")
