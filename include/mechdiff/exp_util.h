@@ -80,6 +80,20 @@ int md_exp_declare_dset(md_plan *plan, const char *path, md_h5type type, int ran
 /* The name of a unit in progress lines and errors: "<exp>/stage <s>/unit <u>". */
 void md_exp_name_unit(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len);
 
+/* Stage blobs of n_hd int32 (a header: sizes) then doubles; n_hd even keeps
+ * the doubles 8-byte aligned. A zeroed blob with header hd[0..n_hd) and room
+ * for n_f64 doubles (*f64 points at them), *bytes its size; owned by the
+ * caller (free), NULL when out of memory. */
+void *md_exp_alloc_blob(const int32_t *hd, int n_hd, size_t n_f64, double **f64, size_t *bytes);
+/* Copies the header of stage input b into hd[0..n_hd); the error "<kind>:
+ * stage input is missing" when b is NULL or shorter than that. */
+int md_exp_read_blob_header(const md_blob *b, const char *kind, int32_t *hd, int n_hd, md_error *err);
+/* *f64 = the doubles after the header when b holds n_hd int32 and exactly
+ * n_f64 doubles, else the error "<kind>: stage input has <size> bytes,
+ * expected <size>". */
+int md_exp_view_blob_f64(const md_blob *b, const char *kind, int n_hd, size_t n_f64, const double **f64,
+                         md_error *err);
+
 /* Frees ids[0..n) and ids (NULL allowed). */
 void md_exp_free_ids(int **ids, int n);
 /* Left-pads n encoded prompts ids[i][0..len[i]) to the longest (*T) with the

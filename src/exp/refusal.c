@@ -12,6 +12,8 @@
  *   2  summary       one unit; the plan writes the refusal scores read back
  * finish_stage(0) reads the activations back and computes the directions
  * (mean(harmful) − mean(harmless), normalised), finish_stage(1) the scores.
+ * What the refusal_sweep kind does alike (split, activations, generation,
+ * mean difference, rates) is in refusal_common.c.
  *
  * Output (/<name>/...):
  *   split/<set>/instruction [row] str, split/<set>/csv_row [row] i32   (train rows, then test)
@@ -25,12 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mechdiff/csv.h"
+#include "exp/refusal_common.h"
 #include "mechdiff/directions.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
-#include "mechdiff/generate.h"
 #include "mechdiff/hf_config.h"
 #include "mechdiff/model.h"
 
@@ -77,31 +78,17 @@ static const md_key REFUSAL_KEYS[] = {
      .doc = "Must be false: the refusal score vs layer/position of the direction is the `refusal_sweep` kind."},
     {0}};
 
-#define RF_MAX_ROLES 16
-enum { RF_HARMFUL = 0, RF_HARMLESS = 1 };
-static const char *const SET_NAMES[2] = {"harmful", "harmless"};
-
 /* Derived from the job and the CSVs only (identical on every rank). Owned. */
 typedef struct rf_state {
-    const char *roles[RF_MAX_ROLES]; /* point into the job */
-    int n_roles;
-    md_csv *csv[2];
-    int col[2];
-    int *train[2], *test[2];
-    int n_train, n_test, batch;
-    int hook;
-    md_exp_units gen; /* stage 1: (target, intervention, set, batch) */
+    md_refusal_sets sets; /* roles, CSVs, train/test rows (owned) */
+    md_exp_units gen;     /* stage 1: (target, intervention, set, batch) */
 } rf_state;
 
 static void rf_state_free(void *p)
 {
     rf_state *s = p;
     if (!s) return;
-    for (int k = 0; k < 2; k++) {
-        md_csv_free(s->csv[k]);
-        free(s->train[k]);
-        free(s->test[k]);
-    }
+    md_refusal_free_sets(&s->sets);
     md_exp_free_units(&s->gen);
     free(s);
 }
@@ -110,54 +97,26 @@ static void rf_state_free(void *p)
 static void interv_name(const rf_state *s, int iv, char *buf, size_t n)
 {
     if (iv == 0) snprintf(buf, n, "none");
-    else if (iv <= s->n_roles) snprintf(buf, n, "ablate_%s", s->roles[iv - 1]);
-    else snprintf(buf, n, "add_%s", s->roles[iv - 1 - s->n_roles]);
+    else if (iv <= s->sets.n_roles) snprintf(buf, n, "ablate_%s", s->sets.roles[iv - 1]);
+    else snprintf(buf, n, "add_%s", s->sets.roles[iv - 1 - s->sets.n_roles]);
 }
 
 static int rf_state_build(const md_kind_ctx *ctx, rf_state **out, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     rf_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    if (md_exp_resolve_roles(ctx, where, s->roles, RF_MAX_ROLES, &s->n_roles, err) != MD_OK) goto fail;
-    int nr = s->n_roles;
-    s->n_train = (int)md_params_int(p, "n_train");
-    s->n_test = (int)md_params_int(p, "n_test");
-    s->batch = (int)md_params_int(p, "batch");
-    s->hook = md_hook_point_parse(md_params_str(p, "hook"));
-    for (int k = 0; k < 2; k++) {
-        const char *key = SET_NAMES[k], *path = md_exp_find_dataset(ctx, where, key, md_params_str(p, key), err);
-        if (!path) goto fail;
-        if (md_csv_read(&s->csv[k], path, err) != MD_OK) {
-            md_error_prefix(err, "%s: key '%s'", where, key);
-            goto fail;
-        }
-        if ((s->col[k] = md_csv_column(s->csv[k], md_params_str(p, "column"), err)) < 0) {
-            md_error_prefix(err, "%s: key '%s'", where, key);
-            goto fail;
-        }
-        s->train[k] = malloc((size_t)s->n_train * sizeof(int));
-        s->test[k] = malloc((size_t)s->n_test * sizeof(int));
-        if (!s->train[k] || !s->test[k]) {
-            md_error_set(err, "out of memory");
-            goto fail;
-        }
-        if (md_dir_split(s->csv[k]->n_rows, md_params_float(p, "test_fraction"),
-                         (uint64_t)md_params_int(p, "split_seed"), s->n_train, s->n_test, s->train[k], s->test[k],
-                         err) != MD_OK) {
-            md_error_prefix(err, "%s: key '%s' (%s)", where, key, path);
-            goto fail;
-        }
-    }
+    if (md_refusal_init_sets(ctx, where, &s->sets, err) != MD_OK ||
+        md_refusal_load_sets(ctx, where, &s->sets, err) != MD_OK)
+        goto fail;
     /* stage 1 units: target × intervention × set × batch */
-    int nb = md_exp_count_batches(s->n_test, s->batch), ni = 1 + 2 * nr;
+    int nr = s->sets.n_roles, nb = md_exp_count_batches(s->sets.n_test, s->sets.batch), ni = 1 + 2 * nr;
     if (md_exp_alloc_units(&s->gen, nr * ni * 2 * nb, err) != MD_OK) goto fail;
     for (int t = 0; t < nr; t++)
         for (int iv = 0; iv < ni; iv++)
             for (int k = 0; k < 2; k++) {
-                if (iv > nr && k == RF_HARMFUL) continue; /* addition: harmless prompts only */
+                if (iv > nr && k == MD_REFUSAL_HARMFUL) continue; /* addition: harmless prompts only */
                 for (int b = 0; b < nb; b++) md_exp_add_unit(&s->gen, t, iv, k, b);
             }
     *out = s;
@@ -193,33 +152,25 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
                             where);
     rf_state *s = NULL;
     if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    const char *const *roles = s->sets.roles;
     int rc = MD_OK;
     md_config c0 = {0};
-    for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
+    for (int i = 0; i < s->sets.n_roles && rc == MD_OK; i++) {
         md_config c;
-        md_tokenizer *tok = NULL;
-        if ((rc = md_exp_load_role(ctx, where, s->roles[i], &c, &tok, err)) != MD_OK) break;
-        const char *jt = md_tokenizer_chat_template(tok);
-        md_chat_kind kind;
-        const char *fmt;
-        rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
-        md_tokenizer_free(tok);
-        if (rc != MD_OK) break;
-        if (i == 0) c0 = c;
-        else rc = md_exp_check_widths(where, s->roles[0], &c0, s->roles[i], &c, err);
+        if ((rc = md_refusal_check_role(ctx, where, &s->sets, i, &c0, &c, err)) != MD_OK) break;
         int l = rf_layer(p, &c, "layer"), la = rf_layer(p, &c, "addition_layer");
         if (rc == MD_OK && (l >= c.n_layers || la >= c.n_layers))
             rc = md_error_set(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l,
-                              la, s->roles[i], c.n_layers);
-        const char *pv = md_params_map_get(p, "positions", s->roles[i]);
+                              la, roles[i], c.n_layers);
+        const char *pv = md_params_map_get(p, "positions", roles[i]);
         if (rc == MD_OK && pv && (atoi(pv) >= 0 || atoi(pv) < -4096))
             rc = md_error_set(err, "%s: key 'positions': '%s' for role '%s' must be a negative integer (from the end)",
-                              where, pv, s->roles[i]);
-        const char *cv = md_params_map_get(p, "coefficients", s->roles[i]);
+                              where, pv, roles[i]);
+        const char *cv = md_params_map_get(p, "coefficients", roles[i]);
         char *end = NULL;
         if (rc == MD_OK && cv && (strtod(cv, &end), !end || *end))
             rc = md_error_set(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv,
-                              s->roles[i]);
+                              roles[i]);
     }
     rf_state_free(s);
     return rc;
@@ -231,16 +182,20 @@ typedef struct rf_dirs {
     const double *mean_diff, *dir, *norm, *cos;
 } rf_dirs;
 
+/* Doubles of that blob. */
+static size_t rf_dirs_count(int M, int d)
+{
+    return (size_t)2 * M * d + M + (size_t)M * M;
+}
+
 static int rf_dirs_view(const md_blob *b, rf_dirs *v, md_error *err)
 {
     *v = (rf_dirs){0};
-    if (!b || b->size < 2 * sizeof(int32_t)) return md_error_set(err, "refusal: stage input is missing");
     int32_t hd[2];
-    memcpy(hd, b->data, sizeof hd);
+    const double *q = NULL;
+    if (md_exp_read_blob_header(b, "refusal", hd, 2, err) != MD_OK) return MD_ERR;
     v->M = hd[0], v->d = hd[1];
-    size_t need = 2 * sizeof(int32_t) + sizeof(double) * ((size_t)2 * v->M * v->d + v->M + (size_t)v->M * v->M);
-    if (b->size != need) return md_error_set(err, "refusal: stage input has %zu bytes, expected %zu", b->size, need);
-    const double *q = (const double *)((const char *)b->data + 2 * sizeof(int32_t));
+    if (md_exp_view_blob_f64(b, "refusal", 2, rf_dirs_count(v->M, v->d), &q, err) != MD_OK) return MD_ERR;
     v->mean_diff = q;
     v->dir = q + (size_t)v->M * v->d;
     v->norm = v->dir + (size_t)v->M * v->d;
@@ -255,55 +210,23 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     int rc = MD_ERR;
     char path[MD_PATH_MAX], val[1024];
     if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
-    int M = s->n_roles, ni = 1 + 2 * M;
+    const md_refusal_sets *rs = &s->sets;
+    int M = rs->n_roles, ni = 1 + 2 * M;
     if (stage == 0) {
         md_config c;
-        if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) goto done;
-        int d = c.d_model;
-        for (int k = 0; k < 2; k++) {
-            int64_t n = s->n_train + s->n_test;
-            const char *rn[] = {"row"};
-            snprintf(path, sizeof path, "split/%s/instruction", SET_NAMES[k]);
-            if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
-                                    "instructions: rows [0, n_train) train, then n_test test",
-                                    err) != MD_OK ||
-                md_exp_put_csv_strings(plan, path, s->csv[k], s->col[k], s->train[k], s->n_train, 0, err) != MD_OK ||
-                md_exp_put_csv_strings(plan, path, s->csv[k], s->col[k], s->test[k], s->n_test, s->n_train, err) != MD_OK)
-                goto done;
-            if (md_plan_attr(plan, path, "n_train", (snprintf(val, sizeof val, "%d", s->n_train), val), err) != MD_OK)
-                goto done;
-            snprintf(path, sizeof path, "split/%s/csv_row", SET_NAMES[k]);
-            if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "",
-                                    "0-based CSV row of each instruction", err) != MD_OK)
-                goto done;
-            int64_t o = 0, cn = s->n_train;
-            if (md_plan_put(plan, path, &o, &cn, s->train[k], (size_t)s->n_train * sizeof(int), err) != MD_OK)
-                goto done;
-            o = s->n_train, cn = s->n_test;
-            if (md_plan_put(plan, path, &o, &cn, s->test[k], (size_t)s->n_test * sizeof(int), err) != MD_OK)
-                goto done;
-            for (int m = 0; m < M; m++) {
-                int64_t dims[2] = {s->n_train, d};
-                const char *nm[] = {"row", "hidden"};
-                snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
-                if (md_exp_declare_dset(plan, path, MD_H5_F32, 2, dims, nm, "activation",
-                                        "the hook point at (layer, position) of each train prompt", err) != MD_OK)
-                    goto done;
-            }
-        }
-        md_exp_join_names(val, sizeof val, s->roles, M);
-        if (md_plan_attr(plan, "", "models", val, err) != MD_OK) goto done;
-        if (md_plan_attr(plan, "", "hook", md_params_str(p, "hook"), err) != MD_OK) goto done;
+        if (md_refusal_plan_acts(plan, ctx, rs, 2, 1, 1, "the hook point at (layer, position) of each train prompt", &c,
+                                 err) != MD_OK)
+            goto done;
         snprintf(val, sizeof val, "%d", rf_layer(p, &c, "layer"));
         if (md_plan_attr(plan, "", "layer", val, err) != MD_OK) goto done;
         snprintf(val, sizeof val, "%d", rf_layer(p, &c, "addition_layer"));
         if (md_plan_attr(plan, "", "addition_layer", val, err) != MD_OK) goto done;
         for (int m = 0; m < M; m++) {
-            snprintf(path, sizeof path, "acts/%s/harmful", s->roles[m]);
-            snprintf(val, sizeof val, "%d", rf_position(p, s->roles[m]));
+            snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[m]);
+            snprintf(val, sizeof val, "%d", rf_position(p, rs->roles[m]));
             if (md_plan_attr(plan, path, "position", val, err) != MD_OK) goto done;
         }
-        rc = md_plan_units(plan, (int64_t)M * 2 * md_exp_count_batches(s->n_train, s->batch), err);
+        rc = md_plan_units(plan, md_refusal_count_act_units(rs), err);
         goto done;
     }
     if (stage == 1) {
@@ -327,16 +250,16 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         for (int t = 0; t < M; t++)
             for (int iv = 0; iv < ni; iv++)
                 for (int k = 0; k < 2; k++) {
-                    if (iv > M && k == RF_HARMFUL) continue;
+                    if (iv > M && k == MD_REFUSAL_HARMFUL) continue;
                     char ivn[128];
                     interv_name(s, iv, ivn, sizeof ivn);
-                    int64_t n = s->n_test;
+                    int64_t n = rs->n_test;
                     const char *rn[] = {"row"};
-                    snprintf(path, sizeof path, "gen/%s/%s/%s/text", SET_NAMES[k], s->roles[t], ivn);
+                    snprintf(path, sizeof path, "gen/%s/%s/%s/text", md_refusal_set_name(k), rs->roles[t], ivn);
                     if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
                                             "greedy completion (new tokens, decoded)", err) != MD_OK)
                         goto done;
-                    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", SET_NAMES[k], s->roles[t], ivn);
+                    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", md_refusal_set_name(k), rs->roles[t], ivn);
                     if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "",
                                             "1 = the completion starts with a refusal prefix",
                                             err) != MD_OK)
@@ -382,41 +305,15 @@ static int rf_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_
     return rf_state_build(ctx, (rf_state **)state, err);
 }
 
-/* Stage 0 unit: activations of one batch. */
+/* Stage 0 unit: activations of one batch at the role's (layer, position). */
 static int rf_acts(const md_kind_ctx *ctx, md_worker *w, rf_state *s, int64_t unit, md_result *out, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
-    int nb = md_exp_count_batches(s->n_train, s->batch);
-    int m = (int)(unit / (2 * nb)), k = (int)(unit / nb % 2), b = (int)(unit % nb), r0;
-    int n = md_exp_slice_batch(s->n_train, s->batch, b, &r0);
+    const char *role = s->sets.roles[md_refusal_act_role(&s->sets, unit)];
     md_model *M = NULL;
-    if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
-    int d = md_model_hook_width(M, s->hook), layer = rf_layer(p, &M->cfg, "layer"), pos = rf_position(p, s->roles[m]);
-    int rc = MD_ERR;
-    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
-    float *acts = malloc((size_t)n * d * sizeof(float));
-    if (!ids || !len || !acts) {
-        md_error_set(err, "out of memory");
-        goto done;
-    }
-    if (md_exp_encode_instructions(ctx, M, s->roles[m], s->csv[k], s->col[k], s->train[k] + r0, n, ids, len, err) != MD_OK) goto done;
-    for (int i = 0; i < n; i++) {
-        if (len[i] < -pos) {
-            md_error_set(err, "prompt of %s train row %d has %d tokens; position %d is before its start", SET_NAMES[k],
-                         r0 + i, len[i], pos);
-            goto done;
-        }
-    }
-    if (md_exp_read_acts(M, ids, len, n, s->hook, layer, pos, acts, err) != MD_OK) goto done;
-    char path[MD_PATH_MAX];
-    snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
-    int64_t o[2] = {r0, 0}, c[2] = {n, d};
-    rc = md_result_put(out, path, 2, o, c, acts, (size_t)n * d * sizeof(float), err);
-done:
-    if (rc != MD_OK) md_error_prefix(err, "refusal activations (%s, %s, rows %d..)", s->roles[m], SET_NAMES[k], r0);
-    md_exp_free_ids(ids, n);
-    free(len), free(acts);
-    return rc;
+    if (md_worker_model(w, role, &M, err) != MD_OK) return MD_ERR;
+    int layer = rf_layer(p, &M->cfg, "layer"), pos = rf_position(p, role);
+    return md_refusal_compute_acts(ctx, w, &s->sets, unit, &layer, 1, &pos, 1, 2, "refusal", out, err);
 }
 
 /* Stage 1 unit: generations of one batch under one intervention. */
@@ -424,60 +321,54 @@ static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_bl
                   md_result *out, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
+    const md_refusal_sets *rs = &s->sets;
     rf_dirs v;
     if (rf_dirs_view(input, &v, err) != MD_OK) return MD_ERR;
     const int *key = s->gen.key[unit];
-    int t = key[0], iv = key[1], k = key[2], r0, n = md_exp_slice_batch(s->n_test, s->batch, key[3], &r0);
+    int t = key[0], iv = key[1], k = key[2], r0, n = md_exp_slice_batch(rs->n_test, rs->batch, key[3], &r0);
     md_model *M = NULL;
-    if (md_worker_model(w, s->roles[t], &M, err) != MD_OK) return MD_ERR;
+    if (md_worker_model(w, rs->roles[t], &M, err) != MD_OK) return MD_ERR;
     int d = M->cfg.d_model, rc = MD_ERR, nh = 0;
     char ivn[128];
     interv_name(s, iv, ivn, sizeof ivn);
-    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
     int32_t *refused = calloc((size_t)n, sizeof(int32_t));
     float *vec = malloc((size_t)d * sizeof(float));
     char *joined = NULL;
     md_hook hk[3];
-    if (!ids || !len || !refused || !vec) {
+    if (!refused || !vec) {
         md_error_set(err, "out of memory");
         goto done;
     }
     if (v.d != d) {
-        md_error_set(err, "direction width %d differs from model '%s' d_model %d", v.d, s->roles[t], d);
+        md_error_set(err, "direction width %d differs from model '%s' d_model %d", v.d, rs->roles[t], d);
         goto done;
     }
-    if (iv >= 1 && iv <= s->n_roles) {
+    if (iv >= 1 && iv <= rs->n_roles) {
         const double *r = v.dir + (size_t)(iv - 1) * d;
         for (int j = 0; j < d; j++) vec[j] = (float)r[j];
-        const md_hook_point pts[3] = {MD_HOOK_RESID_PRE, MD_HOOK_RESID_MID, MD_HOOK_RESID_POST};
-        for (int q = 0; q < 3; q++)
-            hk[nh++] = (md_hook){.point = pts[q], .op = MD_HOOK_ABLATE, .layer = MD_ALL, .seq = MD_ALL,
-                                 .pos = MD_ALL, .vec = vec};
-    } else if (iv > s->n_roles) {
-        int src = iv - 1 - s->n_roles;
+        nh = md_refusal_ablation_hooks(vec, hk);
+    } else if (iv > rs->n_roles) {
+        int src = iv - 1 - rs->n_roles;
         int unit_vec = strcmp(md_params_str(p, "addition_vector"), "unit") == 0;
         const double *r = (unit_vec ? v.dir : v.mean_diff) + (size_t)src * d;
         for (int j = 0; j < d; j++) vec[j] = (float)r[j];
-        const char *cv = md_params_map_get(p, "coefficients", s->roles[t]);
-        hk[nh++] = (md_hook){.point = s->hook, .op = MD_HOOK_ADD, .layer = rf_layer(p, &M->cfg, "addition_layer"),
+        const char *cv = md_params_map_get(p, "coefficients", rs->roles[t]);
+        hk[nh++] = (md_hook){.point = rs->hook, .op = MD_HOOK_ADD, .layer = rf_layer(p, &M->cfg, "addition_layer"),
                              .seq = MD_ALL, .pos = MD_ALL, .vec = vec, .coef = cv ? (float)strtod(cv, NULL) : 1.0f};
     }
-    if (md_exp_encode_instructions(ctx, M, s->roles[t], s->csv[k], s->col[k], s->test[k] + r0, n, ids, len, err) != MD_OK) goto done;
     size_t total = 0;
-    if (md_exp_generate_refusals(M, ids, len, n, (int)md_params_int(p, "max_new_tokens"),
-                           nh ? hk : NULL, nh, refused, &joined, &total, err) != MD_OK)
-        goto done;
+    if (md_refusal_generate(ctx, M, rs, t, k, r0, n, hk, nh, refused, &joined, &total, err) != MD_OK) goto done;
     char path[MD_PATH_MAX];
     int64_t o = r0, c = n;
-    snprintf(path, sizeof path, "gen/%s/%s/%s/text", SET_NAMES[k], s->roles[t], ivn);
+    snprintf(path, sizeof path, "gen/%s/%s/%s/text", md_refusal_set_name(k), rs->roles[t], ivn);
     if (md_result_put(out, path, 1, &o, &c, joined, total, err) != MD_OK) goto done;
-    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", SET_NAMES[k], s->roles[t], ivn);
+    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", md_refusal_set_name(k), rs->roles[t], ivn);
     rc = md_result_put(out, path, 1, &o, &c, refused, (size_t)n * sizeof(int32_t), err);
 done:
-    if (rc != MD_OK) md_error_prefix(err, "refusal generation (%s, %s, %s, rows %d..)", s->roles[t], ivn, SET_NAMES[k], r0);
-    free(joined);
-    md_exp_free_ids(ids, n);
-    free(len), free(refused), free(vec);
+    if (rc != MD_OK)
+        md_error_prefix(err, "refusal generation (%s, %s, %s, rows %d..)", rs->roles[t], ivn, md_refusal_set_name(k),
+                        r0);
+    free(joined), free(refused), free(vec);
     return rc;
 }
 
@@ -495,44 +386,34 @@ static int rf_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
 {
     rf_state *s = NULL;
     int rc = MD_ERR;
+    (void)input;
     *done = stage >= 2;
     if (*done) return MD_OK;
     if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
-    int M = s->n_roles;
+    const md_refusal_sets *rs = &s->sets;
+    int M = rs->n_roles;
     char path[MD_PATH_MAX];
-    void *blob = NULL;
-    float *x = NULL;
-    int *lab = NULL;
+    void *blob = NULL; /* owned here */
     if (stage == 0) {
         int64_t dims[MD_MAX_DIMS];
-        snprintf(path, sizeof path, "acts/%s/harmful", s->roles[0]);
+        snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[0]);
         if (md_reader_dims(rd, path, dims, err) < 0) goto done;
-        int d = (int)dims[1], n = s->n_train;
-        size_t bytes = 2 * sizeof(int32_t) + sizeof(double) * ((size_t)2 * M * d + M + (size_t)M * M);
-        blob = calloc(1, bytes);
-        x = malloc((size_t)2 * n * d * sizeof(float));
-        lab = malloc((size_t)2 * n * sizeof(int));
-        if (!blob || !x || !lab) {
+        int d = (int)dims[1];
+        int32_t hd[2] = {M, d};
+        double *md_ = NULL;
+        size_t bytes = 0;
+        if (!(blob = md_exp_alloc_blob(hd, 2, rf_dirs_count(M, d), &md_, &bytes))) {
             md_error_set(err, "out of memory");
             goto done;
         }
-        int32_t hd[2] = {M, d};
-        memcpy(blob, hd, sizeof hd);
-        double *md_ = (double *)((char *)blob + sizeof hd), *dir = md_ + (size_t)M * d, *norm = dir + (size_t)M * d,
-               *cs = norm + M;
-        for (int i = 0; i < 2 * n; i++) lab[i] = i < n; /* harmful rows first */
+        double *dir = md_ + (size_t)M * d, *norm = dir + (size_t)M * d, *cs = norm + M;
         for (int m = 0; m < M; m++) {
-            for (int k = 0; k < 2; k++) {
-                int64_t o[2] = {0, 0}, c[2] = {n, d};
-                snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
-                if (md_reader_f32(rd, path, o, c, x + (size_t)k * n * d, err) != MD_OK) goto done;
-            }
             double *r = md_ + (size_t)m * d;
-            if (md_dir_mass_mean(x, lab, 2 * n, d, r, err) != MD_OK) goto done;
+            if (md_refusal_read_mean_diff(rd, rs, m, 2, 0, 0, d, r, err) != MD_OK) goto done;
             norm[m] = md_dir_norm(r, d);
             memcpy(dir + (size_t)m * d, r, (size_t)d * sizeof(double));
             if (md_dir_normalise(dir + (size_t)m * d, d, err) != MD_OK) {
-                md_error_prefix(err, "refusal direction of model '%s'", s->roles[m]);
+                md_error_prefix(err, "refusal direction of model '%s'", rs->roles[m]);
                 goto done;
             }
         }
@@ -542,36 +423,27 @@ static int rf_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
         goto done;
     }
     /* stage 1 → scores */
-    {
-        int ni = 1 + 2 * M;
-        double *sc = malloc(sizeof(double) * (size_t)M * ni * 2);
-        double *buf = malloc(sizeof(double) * (size_t)s->n_test);
-        blob = sc;
-        x = (float *)buf;
-        if (!sc || !buf) {
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        for (int t = 0; t < M; t++)
-            for (int iv = 0; iv < ni; iv++)
-                for (int k = 0; k < 2; k++) {
-                    double *o = &sc[((size_t)t * ni + iv) * 2 + k];
-                    *o = NAN;
-                    if (iv > M && k == RF_HARMFUL) continue;
-                    char ivn[128];
-                    interv_name(s, iv, ivn, sizeof ivn);
-                    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", SET_NAMES[k], s->roles[t], ivn);
-                    int64_t off = 0, cnt = s->n_test;
-                    if (md_reader_f64(rd, path, &off, &cnt, buf, err) != MD_OK) goto done;
-                    double sum = 0;
-                    for (int i = 0; i < s->n_test; i++) sum += buf[i];
-                    *o = sum / s->n_test;
-                }
-        rc = md_blob_set(next, sc, sizeof(double) * (size_t)M * ni * 2, err);
+    int ni = 1 + 2 * M;
+    double *sc = malloc(sizeof(double) * (size_t)M * ni * 2);
+    if (!(blob = sc)) {
+        md_error_set(err, "out of memory");
+        goto done;
     }
+    for (int t = 0; t < M; t++)
+        for (int iv = 0; iv < ni; iv++)
+            for (int k = 0; k < 2; k++) {
+                double *o = &sc[((size_t)t * ni + iv) * 2 + k];
+                *o = NAN;
+                if (iv > M && k == MD_REFUSAL_HARMFUL) continue;
+                char ivn[128];
+                interv_name(s, iv, ivn, sizeof ivn);
+                snprintf(path, sizeof path, "gen/%s/%s/%s/refused", md_refusal_set_name(k), rs->roles[t], ivn);
+                int64_t off = 0, cnt = rs->n_test;
+                if (md_refusal_read_rate(rd, path, &off, &cnt, rs->n_test, o, err) != MD_OK) goto done;
+            }
+    rc = md_blob_set(next, sc, sizeof(double) * (size_t)M * ni * 2, err);
 done:
-    (void)input;
-    free(blob), free(x), free(lab);
+    free(blob);
     rf_state_free(s);
     return rc;
 }

@@ -4,7 +4,8 @@
  * attributes), never used by anything automatically: the `refusal` kind still
  * takes its layer/positions from the job.
  *
- * Same conventions as the `refusal` kind (split, templates, hook, ablation).
+ * Same conventions as the `refusal` kind (split, templates, hook, ablation),
+ * from the same code: refusal_common.c.
  * Stages and units (all defined by the job, never by ranks):
  *   0  activations   unit = (model, set ∈ {harmful, harmless}, batch of train rows):
  *                    the hook point at every candidate (layer, position)
@@ -30,12 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mechdiff/csv.h"
+#include "exp/refusal_common.h"
 #include "mechdiff/directions.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
-#include "mechdiff/generate.h"
 #include "mechdiff/hf_config.h"
 #include "mechdiff/model.h"
 
@@ -69,34 +69,22 @@ static const md_key SWEEP_KEYS[] = {
      .doc = "Instructions per work unit (one batched forward / generation)."},
     {0}};
 
-#define SW_MAX_ROLES 16
 #define SW_MAX_CAND 4096
-enum { SW_HARMFUL = 0, SW_HARMLESS = 1 };
-static const char *const SW_SETS[2] = {"harmful", "harmless"};
 
 /* Derived from the job, the first model's config and the CSVs only (identical
  * on every rank). Owned; sw_state_free. */
 typedef struct sw_state {
-    const char *roles[SW_MAX_ROLES]; /* point into the job */
-    int n_roles;
-    md_csv *csv[2];
-    int col[2];
-    int *train[2], *test[2];
-    int n_train, n_test, batch, hook;
-    int *layers, n_layers;    /* candidate layers (owned) */
-    int *positions, n_pos;    /* candidate positions, negative (owned) */
-    md_exp_units gen;         /* stage 1: (model, layer index, position index, batch) */
+    md_refusal_sets sets;  /* roles, CSVs, train/test rows (owned) */
+    int *layers, n_layers; /* candidate layers (owned) */
+    int *positions, n_pos; /* candidate positions, negative (owned) */
+    md_exp_units gen;      /* stage 1: (model, layer index, position index, batch) */
 } sw_state;
 
 static void sw_state_free(void *p)
 {
     sw_state *s = p;
     if (!s) return;
-    for (int k = 0; k < 2; k++) {
-        md_csv_free(s->csv[k]);
-        free(s->train[k]);
-        free(s->test[k]);
-    }
+    md_refusal_free_sets(&s->sets);
     free(s->layers), free(s->positions);
     md_exp_free_units(&s->gen);
     free(s);
@@ -144,46 +132,22 @@ static int sw_candidates(const md_kind_ctx *ctx, const char *where, int n_model_
 
 static int sw_state_build(const md_kind_ctx *ctx, sw_state **out, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     sw_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    if (md_exp_resolve_roles(ctx, where, s->roles, SW_MAX_ROLES, &s->n_roles, err) != MD_OK) goto fail;
-    s->n_train = (int)md_params_int(p, "n_train");
-    s->n_test = (int)md_params_int(p, "n_test");
-    s->batch = (int)md_params_int(p, "batch");
-    s->hook = md_hook_point_parse(md_params_str(p, "hook"));
+    if (md_refusal_init_sets(ctx, where, &s->sets, err) != MD_OK) goto fail;
     md_config c;
-    if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) {
-        md_error_prefix(err, "%s: model '%s'", where, s->roles[0]);
+    if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->sets.roles[0]), err) != MD_OK) {
+        md_error_prefix(err, "%s: model '%s'", where, s->sets.roles[0]);
         goto fail;
     }
-    if (sw_candidates(ctx, where, c.n_layers, s, err) != MD_OK) goto fail;
-    for (int k = 0; k < 2; k++) {
-        const char *key = SW_SETS[k], *path = md_exp_find_dataset(ctx, where, key, md_params_str(p, key), err);
-        if (!path) goto fail;
-        if (md_csv_read(&s->csv[k], path, err) != MD_OK ||
-            (s->col[k] = md_csv_column(s->csv[k], md_params_str(p, "column"), err)) < 0) {
-            md_error_prefix(err, "%s: key '%s'", where, key);
-            goto fail;
-        }
-        s->train[k] = malloc((size_t)s->n_train * sizeof(int));
-        s->test[k] = malloc((size_t)s->n_test * sizeof(int));
-        if (!s->train[k] || !s->test[k]) {
-            md_error_set(err, "out of memory");
-            goto fail;
-        }
-        if (md_dir_split(s->csv[k]->n_rows, md_params_float(p, "test_fraction"),
-                         (uint64_t)md_params_int(p, "split_seed"), s->n_train, s->n_test, s->train[k], s->test[k],
-                         err) != MD_OK) {
-            md_error_prefix(err, "%s: key '%s' (%s)", where, key, path);
-            goto fail;
-        }
-    }
-    int nb = md_exp_count_batches(s->n_test, s->batch);
-    if (md_exp_alloc_units(&s->gen, s->n_roles * s->n_layers * s->n_pos * nb, err) != MD_OK) goto fail;
-    for (int m = 0; m < s->n_roles; m++)
+    if (sw_candidates(ctx, where, c.n_layers, s, err) != MD_OK ||
+        md_refusal_load_sets(ctx, where, &s->sets, err) != MD_OK)
+        goto fail;
+    int nb = md_exp_count_batches(s->sets.n_test, s->sets.batch);
+    if (md_exp_alloc_units(&s->gen, s->sets.n_roles * s->n_layers * s->n_pos * nb, err) != MD_OK) goto fail;
+    for (int m = 0; m < s->sets.n_roles; m++)
         for (int li = 0; li < s->n_layers; li++)
             for (int pi = 0; pi < s->n_pos; pi++)
                 for (int b = 0; b < nb; b++) md_exp_add_unit(&s->gen, m, li, pi, b);
@@ -200,28 +164,20 @@ static int sw_validate(const md_kind_ctx *ctx, md_error *err)
     md_exp_format_where(ctx, where, sizeof where);
     sw_state *s = NULL;
     if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    const char *const *roles = s->sets.roles;
     int rc = MD_OK, all = md_params_count(&ctx->exp->params, "layers") == 1 &&
                           strcmp(md_params_item(&ctx->exp->params, "layers", 0), "all") == 0;
     md_config c0 = {0};
-    for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
+    for (int i = 0; i < s->sets.n_roles && rc == MD_OK; i++) {
         md_config c;
-        md_tokenizer *tok = NULL;
-        if ((rc = md_exp_load_role(ctx, where, s->roles[i], &c, &tok, err)) != MD_OK) break;
-        const char *jt = md_tokenizer_chat_template(tok);
-        md_chat_kind kind;
-        const char *fmt;
-        rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
-        md_tokenizer_free(tok);
-        if (rc != MD_OK) break;
-        if (i == 0) c0 = c;
-        else rc = md_exp_check_widths(where, s->roles[0], &c0, s->roles[i], &c, err);
-        if (rc == MD_OK && all && c.n_layers != c0.n_layers)
+        if ((rc = md_refusal_check_role(ctx, where, &s->sets, i, &c0, &c, err)) != MD_OK) break;
+        if (all && c.n_layers != c0.n_layers)
             rc = md_error_set(err, "%s: key 'layers': 'all' but model '%s' has %d layers and '%s' %d; list the layers",
-                              where, s->roles[0], c0.n_layers, s->roles[i], c.n_layers);
+                              where, roles[0], c0.n_layers, roles[i], c.n_layers);
         for (int li = 0; rc == MD_OK && li < s->n_layers; li++)
             if (s->layers[li] >= c.n_layers)
                 rc = md_error_set(err, "%s: key 'layers': %d but model '%s' has %d layers", where, s->layers[li],
-                                  s->roles[i], c.n_layers);
+                                  roles[i], c.n_layers);
     }
     sw_state_free(s);
     return rc;
@@ -237,79 +193,51 @@ static int sw_dirs_view(const md_blob *b, sw_dirs *v, md_error *err)
 {
     *v = (sw_dirs){0};
     int32_t hd[4];
-    if (!b || b->size < sizeof hd) return md_error_set(err, "refusal_sweep: stage input is missing");
-    memcpy(hd, b->data, sizeof hd);
+    if (md_exp_read_blob_header(b, "refusal_sweep", hd, 4, err) != MD_OK) return MD_ERR;
     v->M = hd[0], v->L = hd[1], v->P = hd[2], v->d = hd[3];
-    size_t need = sizeof hd + sizeof(double) * (size_t)v->M * v->L * v->P * v->d;
-    if (b->size != need)
-        return md_error_set(err, "refusal_sweep: stage input has %zu bytes, expected %zu", b->size, need);
-    v->dir = (const double *)((const char *)b->data + sizeof hd);
-    return MD_OK;
+    return md_exp_view_blob_f64(b, "refusal_sweep", 4, (size_t)v->M * v->L * v->P * v->d, &v->dir, err);
+}
+
+/* Attributes layers and positions (the candidates, comma-separated) of `path`
+ * ("" = the group). */
+static int sw_plan_candidates(md_plan *plan, const sw_state *s, const char *path, md_error *err)
+{
+    char val[1024];
+    size_t off = 0;
+    val[0] = '\0';
+    for (int i = 0; i < s->n_layers && off < sizeof val; i++)
+        off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->layers[i]);
+    if (md_plan_attr(plan, path, "layers", val, err) != MD_OK) return MD_ERR;
+    off = 0;
+    val[0] = '\0';
+    for (int i = 0; i < s->n_pos && off < sizeof val; i++)
+        off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->positions[i]);
+    return md_plan_attr(plan, path, "positions", val, err);
 }
 
 static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
     sw_state *s = NULL;
     int rc = MD_ERR;
     char path[MD_PATH_MAX], val[1024];
     if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
-    int M = s->n_roles, L = s->n_layers, P = s->n_pos;
+    const md_refusal_sets *rs = &s->sets;
+    int M = rs->n_roles, L = s->n_layers, P = s->n_pos;
     if (stage == 0) {
         md_config c;
-        if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) goto done;
-        int d = c.d_model;
-        for (int k = 0; k < 2; k++) {
-            int64_t n = s->n_train + s->n_test;
-            const char *rn[] = {"row"};
-            snprintf(path, sizeof path, "split/%s/instruction", SW_SETS[k]);
-            if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
-                                    "instructions: rows [0, n_train) train, then n_test test", err) != MD_OK ||
-                md_exp_put_csv_strings(plan, path, s->csv[k], s->col[k], s->train[k], s->n_train, 0, err) != MD_OK ||
-                md_exp_put_csv_strings(plan, path, s->csv[k], s->col[k], s->test[k], s->n_test, s->n_train, err) != MD_OK)
-                goto done;
-            if (md_plan_attr(plan, path, "n_train", (snprintf(val, sizeof val, "%d", s->n_train), val), err) != MD_OK)
-                goto done;
-            snprintf(path, sizeof path, "split/%s/csv_row", SW_SETS[k]);
-            if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "", "0-based CSV row of each instruction",
-                                    err) != MD_OK)
-                goto done;
-            int64_t o = 0, cn = s->n_train;
-            if (md_plan_put(plan, path, &o, &cn, s->train[k], (size_t)s->n_train * sizeof(int), err) != MD_OK)
-                goto done;
-            o = s->n_train, cn = s->n_test;
-            if (md_plan_put(plan, path, &o, &cn, s->test[k], (size_t)s->n_test * sizeof(int), err) != MD_OK)
-                goto done;
-            for (int m = 0; m < M; m++) {
-                int64_t dims[4] = {s->n_train, L, P, d};
-                const char *nm[] = {"row", "layer", "position", "hidden"};
-                snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SW_SETS[k]);
-                if (md_exp_declare_dset(plan, path, MD_H5_F32, 4, dims, nm, "activation",
-                                        "the hook point at every candidate (layer, position) of each train prompt",
-                                        err) != MD_OK)
-                    goto done;
-            }
-        }
-        md_exp_join_names(val, sizeof val, s->roles, M);
-        if (md_plan_attr(plan, "", "models", val, err) != MD_OK ||
-            md_plan_attr(plan, "", "hook", md_params_str(p, "hook"), err) != MD_OK)
+        if (md_refusal_plan_acts(plan, ctx, rs, 4, L, P,
+                                 "the hook point at every candidate (layer, position) of each train prompt", &c,
+                                 err) != MD_OK ||
+            sw_plan_candidates(plan, s, "", err) != MD_OK)
             goto done;
-        size_t off = 0;
-        for (int i = 0; i < L && off < sizeof val; i++)
-            off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->layers[i]);
-        if (md_plan_attr(plan, "", "layers", val, err) != MD_OK) goto done;
-        off = 0;
-        for (int i = 0; i < P && off < sizeof val; i++)
-            off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->positions[i]);
-        if (md_plan_attr(plan, "", "positions", val, err) != MD_OK) goto done;
-        rc = md_plan_units(plan, (int64_t)M * 2 * md_exp_count_batches(s->n_train, s->batch), err);
+        rc = md_plan_units(plan, md_refusal_count_act_units(rs), err);
         goto done;
     }
     if (stage == 1) {
         sw_dirs v;
         if (sw_dirs_view(input, &v, err) != MD_OK) goto done;
         const char *nmd[] = {"model", "layer", "position", "hidden"}, *nmr[] = {"model", "layer", "position", "row"};
-        int64_t dd[4] = {M, L, P, v.d}, dr[4] = {M, L, P, s->n_test}, o4[4] = {0, 0, 0, 0};
+        int64_t dd[4] = {M, L, P, v.d}, dr[4] = {M, L, P, rs->n_test}, o4[4] = {0, 0, 0, 0};
         if (md_exp_declare_dset(plan, "direction", MD_H5_F64, 4, dd, nmd, "",
                                 "refusal direction r̂ (unit) per model and candidate (layer, position)",
                                 err) != MD_OK ||
@@ -322,9 +250,9 @@ static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         for (int m = 0; m < M; m++)
             for (int li = 0; li < L; li++)
                 for (int pi = 0; pi < P; pi++) {
-                    int64_t n = s->n_test;
+                    int64_t n = rs->n_test;
                     const char *rn[] = {"row"};
-                    snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", s->roles[m], s->layers[li],
+                    snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", rs->roles[m], s->layers[li],
                              s->positions[pi]);
                     if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
                                             "greedy completion (new tokens, decoded) with the direction ablated",
@@ -361,20 +289,14 @@ static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
             else
                 snprintf(val, sizeof val, "layer %d position %d score %.17g", s->layers[best / P],
                          s->positions[best % P], sc[(size_t)m * L * P + best]);
-            snprintf(name, sizeof name, "best_%s", s->roles[m]);
+            snprintf(name, sizeof name, "best_%s", rs->roles[m]);
             if (md_plan_attr(plan, "score", name, val, err) != MD_OK) goto done;
         }
         /* the dimension scales hold indices: name the candidates' values */
-        md_exp_join_names(val, sizeof val, s->roles, M);
-        if (md_plan_attr(plan, "score", "models", val, err) != MD_OK) goto done;
-        size_t off = 0;
-        for (int i = 0; i < L && off < sizeof val; i++)
-            off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->layers[i]);
-        if (md_plan_attr(plan, "score", "layers", val, err) != MD_OK) goto done;
-        off = 0;
-        for (int i = 0; i < P && off < sizeof val; i++)
-            off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->positions[i]);
-        if (md_plan_attr(plan, "score", "positions", val, err) != MD_OK) goto done;
+        md_exp_join_names(val, sizeof val, rs->roles, M);
+        if (md_plan_attr(plan, "score", "models", val, err) != MD_OK ||
+            sw_plan_candidates(plan, s, "score", err) != MD_OK)
+            goto done;
         if (md_plan_attr(plan, "score", "note",
                          "best_<model>: the lowest score (reported, not used; ties: first layer, then position; NaN skipped)",
                          err) != MD_OK)
@@ -396,43 +318,8 @@ static int sw_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_
 /* Stage 0 unit: activations of one batch at every candidate. */
 static int sw_acts(const md_kind_ctx *ctx, md_worker *w, sw_state *s, int64_t unit, md_result *out, md_error *err)
 {
-    int nb = md_exp_count_batches(s->n_train, s->batch), L = s->n_layers, P = s->n_pos;
-    int m = (int)(unit / (2 * nb)), k = (int)(unit / nb % 2), b = (int)(unit % nb), r0;
-    int n = md_exp_slice_batch(s->n_train, s->batch, b, &r0);
-    md_model *M = NULL;
-    if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
-    int d = md_model_hook_width(M, s->hook), rc = MD_ERR;
-    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
-    float *one = malloc((size_t)n * d * sizeof(float)), *acts = malloc((size_t)n * L * P * d * sizeof(float));
-    if (!ids || !len || !one || !acts) {
-        md_error_set(err, "out of memory");
-        goto done;
-    }
-    if (md_exp_encode_instructions(ctx, M, s->roles[m], s->csv[k], s->col[k], s->train[k] + r0, n, ids, len, err) != MD_OK) goto done;
-    for (int pi = 0; pi < P; pi++)
-        for (int i = 0; i < n; i++)
-            if (len[i] < -s->positions[pi]) {
-                md_error_set(err, "prompt of %s train row %d has %d tokens; position %d is before its start",
-                             SW_SETS[k], r0 + i, len[i], s->positions[pi]);
-                goto done;
-            }
-    for (int li = 0; li < L; li++)
-        for (int pi = 0; pi < P; pi++) {
-            if (md_exp_read_acts(M, ids, len, n, s->hook, s->layers[li], s->positions[pi], one, err) != MD_OK)
-                goto done;
-            for (int i = 0; i < n; i++)
-                memcpy(acts + (((size_t)i * L + li) * P + pi) * d, one + (size_t)i * d, (size_t)d * sizeof(float));
-        }
-    char path[MD_PATH_MAX];
-    snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SW_SETS[k]);
-    int64_t o[4] = {r0, 0, 0, 0}, c[4] = {n, L, P, d};
-    rc = md_result_put(out, path, 4, o, c, acts, (size_t)n * L * P * d * sizeof(float), err);
-done:
-    if (rc != MD_OK)
-        md_error_prefix(err, "refusal_sweep activations (%s, %s, rows %d..)", s->roles[m], SW_SETS[k], r0);
-    md_exp_free_ids(ids, n);
-    free(len), free(one), free(acts);
-    return rc;
+    return md_refusal_compute_acts(ctx, w, &s->sets, unit, s->layers, s->n_layers, s->positions, s->n_pos, 4,
+                                   "refusal_sweep", out, err);
 }
 
 /* Stage 1 unit: generations of one batch of harmful test prompts with one
@@ -440,50 +327,43 @@ done:
 static int sw_gen(const md_kind_ctx *ctx, md_worker *w, sw_state *s, const md_blob *input, int64_t unit,
                   md_result *out, md_error *err)
 {
+    const md_refusal_sets *rs = &s->sets;
     sw_dirs v;
     if (sw_dirs_view(input, &v, err) != MD_OK) return MD_ERR;
     const int *key = s->gen.key[unit];
-    int m = key[0], li = key[1], pi = key[2], r0, n = md_exp_slice_batch(s->n_test, s->batch, key[3], &r0);
+    int m = key[0], li = key[1], pi = key[2], r0, n = md_exp_slice_batch(rs->n_test, rs->batch, key[3], &r0);
     md_model *M = NULL;
-    if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
+    if (md_worker_model(w, rs->roles[m], &M, err) != MD_OK) return MD_ERR;
     int d = M->cfg.d_model, rc = MD_ERR;
-    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
     int32_t *refused = calloc((size_t)n, sizeof(int32_t));
     float *vec = malloc((size_t)d * sizeof(float));
     char *joined = NULL;
     md_hook hk[3];
-    if (!ids || !len || !refused || !vec) {
+    if (!refused || !vec) {
         md_error_set(err, "out of memory");
         goto done;
     }
-    if (v.d != d || v.M != s->n_roles || v.L != s->n_layers || v.P != s->n_pos) {
+    if (v.d != d || v.M != rs->n_roles || v.L != s->n_layers || v.P != s->n_pos) {
         md_error_set(err, "direction blob (%d models, %d x %d candidates, width %d) does not fit model '%s' (%d)", v.M,
-                     v.L, v.P, v.d, s->roles[m], d);
+                     v.L, v.P, v.d, rs->roles[m], d);
         goto done;
     }
     const double *r = v.dir + (((size_t)m * v.L + li) * v.P + pi) * d;
     for (int j = 0; j < d; j++) vec[j] = (float)r[j];
-    const md_hook_point pts[3] = {MD_HOOK_RESID_PRE, MD_HOOK_RESID_MID, MD_HOOK_RESID_POST};
-    for (int q = 0; q < 3; q++)
-        hk[q] = (md_hook){.point = pts[q], .op = MD_HOOK_ABLATE, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL,
-                          .vec = vec};
-    if (md_exp_encode_instructions(ctx, M, s->roles[m], s->csv[SW_HARMFUL], s->col[SW_HARMFUL], s->test[SW_HARMFUL] + r0, n, ids, len, err) != MD_OK) goto done;
+    int nh = md_refusal_ablation_hooks(vec, hk);
     size_t total = 0;
-    if (md_exp_generate_refusals(M, ids, len, n, (int)md_params_int(&ctx->exp->params, "max_new_tokens"),
-                           hk, 3, refused, &joined, &total, err) != MD_OK)
+    if (md_refusal_generate(ctx, M, rs, m, MD_REFUSAL_HARMFUL, r0, n, hk, nh, refused, &joined, &total, err) != MD_OK)
         goto done;
     char path[MD_PATH_MAX];
     int64_t o = r0, c = n, o4[4] = {m, li, pi, r0}, c4[4] = {1, 1, 1, n};
-    snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", s->roles[m], s->layers[li], s->positions[pi]);
+    snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", rs->roles[m], s->layers[li], s->positions[pi]);
     if (md_result_put(out, path, 1, &o, &c, joined, total, err) != MD_OK) goto done;
     rc = md_result_put(out, "refused", 4, o4, c4, refused, (size_t)n * sizeof(int32_t), err);
 done:
     if (rc != MD_OK)
-        md_error_prefix(err, "refusal_sweep generation (%s, layer %d, position %d, rows %d..)", s->roles[m],
+        md_error_prefix(err, "refusal_sweep generation (%s, layer %d, position %d, rows %d..)", rs->roles[m],
                         s->layers[li], s->positions[pi], r0);
-    free(joined);
-    md_exp_free_ids(ids, n);
-    free(len), free(refused), free(vec);
+    free(joined), free(refused), free(vec);
     return rc;
 }
 
@@ -505,46 +385,34 @@ static int sw_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
     *done = stage >= 2;
     if (*done) return MD_OK;
     if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
-    int M = s->n_roles, L = s->n_layers, P = s->n_pos, n = s->n_train;
+    const md_refusal_sets *rs = &s->sets;
+    int M = rs->n_roles, L = s->n_layers, P = s->n_pos;
     char path[MD_PATH_MAX];
     void *blob = NULL; /* owned here */
-    float *x = NULL;
-    int *lab = NULL;
-    double *buf = NULL;
     if (stage == 0) {
         int64_t dims[MD_MAX_DIMS];
-        snprintf(path, sizeof path, "acts/%s/harmful", s->roles[0]);
+        snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[0]);
         if (md_reader_dims(rd, path, dims, err) < 0) goto done;
         int d = (int)dims[3];
-        size_t bytes = 4 * sizeof(int32_t) + sizeof(double) * (size_t)M * L * P * d;
-        blob = calloc(1, bytes);
-        x = malloc((size_t)2 * n * d * sizeof(float));
-        lab = malloc((size_t)2 * n * sizeof(int));
-        if (!blob || !x || !lab) {
+        int32_t hd[4] = {M, L, P, d};
+        double *dir = NULL;
+        size_t bytes = 0;
+        if (!(blob = md_exp_alloc_blob(hd, 4, (size_t)M * L * P * d, &dir, &bytes))) {
             md_error_set(err, "out of memory");
             goto done;
         }
-        int32_t hd[4] = {M, L, P, d};
-        memcpy(blob, hd, sizeof hd);
-        double *dir = (double *)((char *)blob + sizeof hd);
-        for (int i = 0; i < 2 * n; i++) lab[i] = i < n; /* harmful rows first */
         for (int m = 0; m < M; m++)
             for (int li = 0; li < L; li++)
                 for (int pi = 0; pi < P; pi++) {
-                    for (int k = 0; k < 2; k++) {
-                        int64_t o[4] = {0, li, pi, 0}, c[4] = {n, 1, 1, d};
-                        snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SW_SETS[k]);
-                        if (md_reader_f32(rd, path, o, c, x + (size_t)k * n * d, err) != MD_OK) goto done;
-                    }
                     double *r = dir + (((size_t)m * L + li) * P + pi) * d;
-                    if (md_dir_mass_mean(x, lab, 2 * n, d, r, err) != MD_OK) goto done;
+                    if (md_refusal_read_mean_diff(rd, rs, m, 4, li, pi, d, r, err) != MD_OK) goto done;
                     if (md_dir_norm(r, d) == 0) { /* no direction: stays 0 (ablation a no-op, score NaN) */
                         memset(r, 0, (size_t)d * sizeof(double));
                         continue;
                     }
                     if (md_dir_normalise(r, d, err) != MD_OK) {
                         md_error_prefix(err, "refusal direction of model '%s' at layer %d, position %d",
-                                        s->roles[m], s->layers[li], s->positions[pi]);
+                                        rs->roles[m], s->layers[li], s->positions[pi]);
                         goto done;
                     }
                 }
@@ -555,27 +423,24 @@ static int sw_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
     sw_dirs v;
     if (sw_dirs_view(input, &v, err) != MD_OK) goto done;
     double *sc = malloc(sizeof(double) * (size_t)M * L * P);
-    blob = sc;
-    buf = malloc(sizeof(double) * (size_t)s->n_test);
-    if (!sc || !buf) {
+    if (!(blob = sc)) {
         md_error_set(err, "out of memory");
         goto done;
     }
     for (int m = 0; m < M; m++)
         for (int li = 0; li < L; li++)
             for (int pi = 0; pi < P; pi++) {
-                int64_t o[4] = {m, li, pi, 0}, c[4] = {1, 1, 1, s->n_test};
-                if (md_reader_f64(rd, "refused", o, c, buf, err) != MD_OK) goto done;
-                double sum = 0;
-                for (int i = 0; i < s->n_test; i++) sum += buf[i];
+                int64_t o[4] = {m, li, pi, 0}, c[4] = {1, 1, 1, rs->n_test};
+                double rate;
+                if (md_refusal_read_rate(rd, "refused", o, c, rs->n_test, &rate, err) != MD_OK) goto done;
                 const double *r = v.dir + (((size_t)m * L + li) * P + pi) * v.d;
                 int zero = 1;
                 for (int j = 0; j < v.d && zero; j++) zero = r[j] == 0;
-                sc[((size_t)m * L + li) * P + pi] = zero ? NAN : sum / s->n_test;
+                sc[((size_t)m * L + li) * P + pi] = zero ? NAN : rate;
             }
     rc = md_blob_set(next, sc, sizeof(double) * (size_t)M * L * P, err);
 done:
-    free(blob), free(x), free(lab), free(buf);
+    free(blob);
     sw_state_free(s);
     return rc;
 }

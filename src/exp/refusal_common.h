@@ -1,0 +1,109 @@
+/* refusal_common.h — private to src/exp: what the two refusal kinds
+ * (refusal.c, refusal_sweep.c) do alike. Both take a harmful and a harmless
+ * instruction CSV, split each into train and test rows with the same seeded
+ * shuffle, read the hook point of the templated train prompts (stage 0),
+ * compute mean(harmful) − mean(harmless) from them (finish_stage 0), and score
+ * greedy generations of test prompts by refusal prefix (stage 1).
+ *
+ * Everything here is deterministic and depends only on its arguments (the
+ * rules of experiment.h). Ownership: md_refusal_sets owns its CSVs and row
+ * tables (md_refusal_free_sets); the functions keep no pointer to their
+ * arguments; stated per function otherwise. */
+#ifndef MECHDIFF_EXP_REFUSAL_COMMON_H
+#define MECHDIFF_EXP_REFUSAL_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mechdiff/csv.h"
+#include "mechdiff/error.h"
+#include "mechdiff/experiment.h"
+#include "mechdiff/forward.h"
+#include "mechdiff/hf_config.h"
+
+struct md_model;
+
+#define MD_REFUSAL_MAX_ROLES 16
+enum { MD_REFUSAL_HARMFUL = 0, MD_REFUSAL_HARMLESS = 1 };
+
+/* "harmful" / "harmless": the keys of the CSVs and the <set> of the paths. */
+const char *md_refusal_set_name(int set);
+
+/* The roles and the two instruction sets of a refusal experiment, derived
+ * from the job and the CSVs only (identical on every rank). */
+typedef struct md_refusal_sets {
+    const char *roles[MD_REFUSAL_MAX_ROLES]; /* point into the job */
+    int n_roles;
+    md_csv *csv[2];          /* [set], owned */
+    int col[2];              /* the `column` key's column of each CSV */
+    int *train[2], *test[2]; /* [set][n_train], [set][n_test]: CSV rows (owned) */
+    int n_train, n_test, batch, hook;
+} md_refusal_sets;
+
+/* First step of filling a zeroed s: the roles (md_exp_resolve_roles) and the
+ * keys n_train, n_test, batch and hook. Errors start with `where`. */
+int md_refusal_init_sets(const md_kind_ctx *ctx, const char *where, md_refusal_sets *s, md_error *err);
+/* Second step: reads the CSVs of the keys harmful and harmless, finds the
+ * `column` key's column and draws the train/test rows (md_dir_split with the
+ * keys test_fraction and split_seed). On error s holds what was read so far
+ * (md_refusal_free_sets frees it). */
+int md_refusal_load_sets(const md_kind_ctx *ctx, const char *where, md_refusal_sets *s, md_error *err);
+/* Frees what s owns (not s itself); s may be partly filled. */
+void md_refusal_free_sets(md_refusal_sets *s);
+
+/* Validation of role i: loads its config (*c) and tokenizer, resolves its
+ * instruction template, and checks its width against role 0's (*c0, set
+ * when i is 0). Errors start with `where`. */
+int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_sets *s, int i, md_config *c0,
+                          md_config *c, md_error *err);
+
+/* ---- plan ----------------------------------------------------------- */
+/* The datasets of stage 0 and the group attributes both kinds share:
+ * split/<set>/instruction [row] str (attribute n_train) and
+ * split/<set>/csv_row [row] i32 (the train rows, then the test rows), then
+ * acts/<role>/<set> f32 for every role, [row, hidden] when rank is 2,
+ * [row, layer, position, hidden] when rank is 4 (n_layers x n_pos
+ * candidates), described as `desc`; then the group attributes models (the
+ * roles, comma-separated) and hook. *c = the config of role 0 (its d_model is
+ * the width of acts). */
+int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_sets *s, int rank, int n_layers,
+                         int n_pos, const char *desc, md_config *c, md_error *err);
+/* Units of stage 0: (role, set, batch of train rows), in that order. */
+int64_t md_refusal_count_act_units(const md_refusal_sets *s);
+
+/* ---- compute -------------------------------------------------------- */
+/* The role of stage-0 unit `unit`. */
+int md_refusal_act_role(const md_refusal_sets *s, int64_t unit);
+/* Stage-0 unit: encodes the unit's train prompts in the role's template, reads
+ * the hook point at every (layers[i], positions[j]) (positions negative,
+ * counted from the end of each prompt) and puts it into acts/<role>/<set>:
+ * [row, hidden] when rank is 2 (then n_layers = n_pos = 1), [row, layer,
+ * position, hidden] when rank is 4. Errors are prefixed "<kind> activations
+ * (<role>, <set>, rows <r0>..)". */
+int md_refusal_compute_acts(const md_kind_ctx *ctx, md_worker *w, const md_refusal_sets *s, int64_t unit,
+                            const int *layers, int n_layers, const int *positions, int n_pos, int rank,
+                            const char *kind, md_result *out, md_error *err);
+/* hk[0..3) = directional ablation of vec (x -= (x·v)v, v unit) at resid_pre,
+ * resid_mid and resid_post of every layer and position; returns 3. The hooks
+ * point at vec (the caller's, kept alive while they are used). */
+int md_refusal_ablation_hooks(const float *vec, md_hook hk[3]);
+/* Greedy generation (key max_new_tokens) of test rows [r0, r0 + n) of `set`
+ * in the role's template, hooks applied (may be none): refused[n] and the
+ * decoded texts as md_exp_generate_refusals (*joined malloc'd, the caller
+ * frees; NULL on error). */
+int md_refusal_generate(const md_kind_ctx *ctx, struct md_model *m, const md_refusal_sets *s, int role, int set,
+                        int r0, int n, const md_hook *hooks, int n_hooks, int32_t *refused, char **joined,
+                        size_t *total, md_error *err);
+
+/* ---- finish_stage --------------------------------------------------- */
+/* mean(harmful) − mean(harmless) of the train activations of role m into
+ * r[d]: rows [0, n_train) of acts/<role>/<set>, all of it when rank is 2,
+ * candidate (li, pi) when rank is 4. */
+int md_refusal_read_mean_diff(md_reader *rd, const md_refusal_sets *s, int m, int rank, int li, int pi, int d,
+                              double *r, md_error *err);
+/* Mean of the n values of `path` at offset/count (the count's product is
+ * n): the refusal rate of n 0/1 flags. */
+int md_refusal_read_rate(md_reader *rd, const char *path, const int64_t *offset, const int64_t *count, int n,
+                         double *rate, md_error *err);
+
+#endif
