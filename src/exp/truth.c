@@ -404,22 +404,19 @@ typedef struct tr_dirs {
     const double *theta, *norm, *cos, *probe, *train_acc, *acc;
 } tr_dirs;
 
-static size_t tr_dirs_size(int M, int d, int T)
+/* Doubles of that blob. */
+static size_t tr_dirs_count(int M, int d, int T)
 {
-    return 4 * sizeof(int32_t) + sizeof(double) * ((size_t)M * d + M + (size_t)M * M + 2 * (size_t)M + M +
-                                                   (size_t)M * M * T);
+    return (size_t)M * d + M + (size_t)M * M + 2 * (size_t)M + M + (size_t)M * M * T;
 }
 
 static int tr_dirs_view(const md_blob *b, tr_dirs *v, md_error *err)
 {
-    if (!b || b->size < 4 * sizeof(int32_t)) return md_error_set(err, "truth: stage input is missing");
     int32_t hd[4];
-    memcpy(hd, b->data, sizeof hd);
+    const double *q = NULL;
+    if (md_exp_read_blob_header(b, "truth", hd, 4, err) != MD_OK) return MD_ERR;
     v->M = hd[0], v->d = hd[1], v->T = hd[2];
-    if (b->size != tr_dirs_size(v->M, v->d, v->T))
-        return md_error_set(err, "truth: stage input has %zu bytes, expected %zu", b->size,
-                            tr_dirs_size(v->M, v->d, v->T));
-    const double *q = (const double *)((const char *)b->data + sizeof hd);
+    if (md_exp_view_blob_f64(b, "truth", 4, tr_dirs_count(v->M, v->d, v->T), &q, err) != MD_OK) return MD_ERR;
     v->theta = q;
     v->norm = v->theta + (size_t)v->M * v->d;
     v->cos = v->norm + v->M;
@@ -827,8 +824,10 @@ static int tr_finish0(tr_state *s, md_reader *rd, md_blob *next, md_error *err)
     for (int i = 0; i < s->n_train; i++) n_tr += s->ds[s->train[i]].n;
     for (int k = 0; k < s->n_ds; k++)
         if (s->ds[k].n > n_max) n_max = s->ds[k].n;
-    size_t bytes = tr_dirs_size(M, d, T);
-    void *blob = calloc(1, bytes);
+    int32_t hd[4] = {M, d, T, 0};
+    double *theta = NULL;
+    size_t bytes = 0;
+    void *blob = md_exp_alloc_blob(hd, 4, tr_dirs_count(M, d, T), &theta, &bytes);
     float *x = malloc((size_t)(n_tr > n_max ? n_tr : n_max) * d * sizeof(float));
     int *lab = malloc((size_t)(n_tr > n_max ? n_tr : n_max) * sizeof(int));
     double *proj = malloc((size_t)(n_tr > n_max ? n_tr : n_max) * sizeof(double));
@@ -837,10 +836,8 @@ static int tr_finish0(tr_state *s, md_reader *rd, md_blob *next, md_error *err)
         md_error_set(err, "out of memory");
         goto done;
     }
-    int32_t hd[4] = {M, d, T, 0};
-    memcpy(blob, hd, sizeof hd);
-    double *theta = (double *)((char *)blob + sizeof hd), *norm = theta + (size_t)M * d, *cs = norm + M,
-           *probe = cs + (size_t)M * M, *tacc = probe + 2 * (size_t)M, *acc = tacc + M;
+    double *norm = theta + (size_t)M * d, *cs = norm + M, *probe = cs + (size_t)M * M, *tacc = probe + 2 * (size_t)M,
+           *acc = tacc + M;
     for (int m = 0; m < M; m++) {
         int off = 0;
         for (int i = 0; i < s->n_train; i++) {
