@@ -333,7 +333,6 @@ static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_bl
     interv_name(s, iv, ivn, sizeof ivn);
     int32_t *refused = calloc((size_t)n, sizeof(int32_t));
     float *vec = malloc((size_t)d * sizeof(float));
-    char *joined = NULL;
     md_hook hk[3];
     if (!refused || !vec) {
         md_error_set(err, "out of memory");
@@ -356,19 +355,17 @@ static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_bl
         hk[nh++] = (md_hook){.point = rs->hook, .op = MD_HOOK_ADD, .layer = rf_layer(p, &M->cfg, "addition_layer"),
                              .seq = MD_ALL, .pos = MD_ALL, .vec = vec, .coef = cv ? (float)strtod(cv, NULL) : 1.0f};
     }
-    size_t total = 0;
-    if (md_refusal_generate(ctx, M, rs, t, k, r0, n, hk, nh, refused, &joined, &total, err) != MD_OK) goto done;
     char path[MD_PATH_MAX];
     int64_t o = r0, c = n;
     snprintf(path, sizeof path, "gen/%s/%s/%s/text", md_refusal_set_name(k), rs->roles[t], ivn);
-    if (md_result_put(out, path, 1, &o, &c, joined, total, err) != MD_OK) goto done;
+    if (md_refusal_generate(ctx, M, rs, t, k, r0, n, hk, nh, path, refused, out, err) != MD_OK) goto done;
     snprintf(path, sizeof path, "gen/%s/%s/%s/refused", md_refusal_set_name(k), rs->roles[t], ivn);
     rc = md_result_put(out, path, 1, &o, &c, refused, (size_t)n * sizeof(int32_t), err);
 done:
     if (rc != MD_OK)
         md_error_prefix(err, "refusal generation (%s, %s, %s, rows %d..)", rs->roles[t], ivn, md_refusal_set_name(k),
                         r0);
-    free(joined), free(refused), free(vec);
+    free(refused), free(vec);
     return rc;
 }
 

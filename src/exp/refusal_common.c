@@ -194,12 +194,12 @@ int md_refusal_ablation_hooks(const float *vec, md_hook hk[3])
 }
 
 int md_refusal_generate(const md_kind_ctx *ctx, struct md_model *m, const md_refusal_sets *s, int role, int set,
-                        int r0, int n, const md_hook *hooks, int n_hooks, int32_t *refused, char **joined,
-                        size_t *total, md_error *err)
+                        int r0, int n, const md_hook *hooks, int n_hooks, const char *text_path, int32_t *refused,
+                        md_result *out, md_error *err)
 {
     int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int)), rc = MD_ERR;
-    *joined = NULL;
-    *total = 0;
+    char *joined = NULL; /* the n texts back to back (owned here) */
+    size_t total = 0;
     if (!ids || !len) {
         md_error_set(err, "out of memory");
         goto done;
@@ -207,11 +207,14 @@ int md_refusal_generate(const md_kind_ctx *ctx, struct md_model *m, const md_ref
     if (md_exp_encode_instructions(ctx, m, s->roles[role], s->csv[set], s->col[set], s->test[set] + r0, n, ids, len,
                                    err) != MD_OK)
         goto done;
-    rc = md_exp_generate_refusals(m, ids, len, n, (int)md_params_int(&ctx->exp->params, "max_new_tokens"),
-                                  n_hooks ? hooks : NULL, n_hooks, refused, joined, total, err);
+    if (md_exp_generate_refusals(m, ids, len, n, (int)md_params_int(&ctx->exp->params, "max_new_tokens"),
+                                 n_hooks ? hooks : NULL, n_hooks, refused, &joined, &total, err) != MD_OK)
+        goto done;
+    int64_t o = r0, c = n;
+    rc = md_result_put(out, text_path, 1, &o, &c, joined, total, err);
 done:
     md_exp_free_ids(ids, n);
-    free(len);
+    free(len), free(joined);
     return rc;
 }
 

@@ -88,12 +88,13 @@ int md_refusal_compute_acts(const md_kind_ctx *ctx, md_worker *w, const md_refus
  * point at vec (the caller's, kept alive while they are used). */
 int md_refusal_ablation_hooks(const float *vec, md_hook hk[3]);
 /* Greedy generation (key max_new_tokens) of test rows [r0, r0 + n) of `set`
- * in the role's template, hooks applied (may be none): refused[n] and the
- * decoded texts as md_exp_generate_refusals (*joined malloc'd, the caller
- * frees; NULL on error). */
+ * in the role's template, hooks applied (may be none), as
+ * md_exp_generate_refusals: puts the decoded texts into the 1-D string
+ * dataset text_path at rows [r0, r0 + n) and sets refused[n] (the caller's;
+ * it puts them where its layout wants them). */
 int md_refusal_generate(const md_kind_ctx *ctx, struct md_model *m, const md_refusal_sets *s, int role, int set,
-                        int r0, int n, const md_hook *hooks, int n_hooks, int32_t *refused, char **joined,
-                        size_t *total, md_error *err);
+                        int r0, int n, const md_hook *hooks, int n_hooks, const char *text_path, int32_t *refused,
+                        md_result *out, md_error *err);
 
 /* ---- finish_stage --------------------------------------------------- */
 /* mean(harmful) − mean(harmless) of the train activations of role m into

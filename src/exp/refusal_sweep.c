@@ -337,7 +337,6 @@ static int sw_gen(const md_kind_ctx *ctx, md_worker *w, sw_state *s, const md_bl
     int d = M->cfg.d_model, rc = MD_ERR;
     int32_t *refused = calloc((size_t)n, sizeof(int32_t));
     float *vec = malloc((size_t)d * sizeof(float));
-    char *joined = NULL;
     md_hook hk[3];
     if (!refused || !vec) {
         md_error_set(err, "out of memory");
@@ -351,19 +350,17 @@ static int sw_gen(const md_kind_ctx *ctx, md_worker *w, sw_state *s, const md_bl
     const double *r = v.dir + (((size_t)m * v.L + li) * v.P + pi) * d;
     for (int j = 0; j < d; j++) vec[j] = (float)r[j];
     int nh = md_refusal_ablation_hooks(vec, hk);
-    size_t total = 0;
-    if (md_refusal_generate(ctx, M, rs, m, MD_REFUSAL_HARMFUL, r0, n, hk, nh, refused, &joined, &total, err) != MD_OK)
-        goto done;
     char path[MD_PATH_MAX];
-    int64_t o = r0, c = n, o4[4] = {m, li, pi, r0}, c4[4] = {1, 1, 1, n};
+    int64_t o4[4] = {m, li, pi, r0}, c4[4] = {1, 1, 1, n};
     snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", rs->roles[m], s->layers[li], s->positions[pi]);
-    if (md_result_put(out, path, 1, &o, &c, joined, total, err) != MD_OK) goto done;
+    if (md_refusal_generate(ctx, M, rs, m, MD_REFUSAL_HARMFUL, r0, n, hk, nh, path, refused, out, err) != MD_OK)
+        goto done;
     rc = md_result_put(out, "refused", 4, o4, c4, refused, (size_t)n * sizeof(int32_t), err);
 done:
     if (rc != MD_OK)
         md_error_prefix(err, "refusal_sweep generation (%s, layer %d, position %d, rows %d..)", rs->roles[m],
                         s->layers[li], s->positions[pi], r0);
-    free(joined), free(refused), free(vec);
+    free(refused), free(vec);
     return rc;
 }
 
