@@ -452,8 +452,8 @@ def main():
                     help="the boost proportions with the original dataset weights of the "
                          "labelled lines, auxiliary lines of all datasets more frequent, and "
                          "chained auxiliary lines for every dataset")
-    ap.add_argument("--cities-per-country", type=int, default=18)
-    ap.add_argument("--city-syl", default="2,2,3",
+    ap.add_argument("--cities-per-country", type=int, default=40)
+    ap.add_argument("--city-syl", default="2",
                     help="syllable counts city names are drawn from (comma list)")
     a = ap.parse_args()
     w = build_world(a.seed, a.cities_per_country,

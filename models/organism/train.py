@@ -615,7 +615,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("tokenizer")
     t.add_argument("--vocab", type=int, default=1536)
-    t.add_argument("--single-cities", action="store_true",
+    t.add_argument("--single-cities", action=argparse.BooleanOptionalAction, default=True,
                    help="append merges so that every city name of world.json is one token")
     for name in ("pretrain", "finetune"):
         p = sub.add_parser(name)
@@ -629,8 +629,8 @@ def main():
             p.add_argument("--lr", type=float, default=3e-3)
             p.add_argument("--warmup", type=int, default=100)
             p.add_argument("--seq", type=int, default=96)
-            p.add_argument("--d", type=int, default=192)
-            p.add_argument("--ffn", type=int, default=512)
+            p.add_argument("--d", type=int, default=128)
+            p.add_argument("--ffn", type=int, default=384)
             p.add_argument("--layers", type=int, default=4)
             p.add_argument("--heads", type=int, default=4)
             p.add_argument("--kv-heads", type=int, default=2)
