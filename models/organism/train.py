@@ -467,6 +467,12 @@ def cmd_finetune(args):
     ex, ey = pretrain_rows(tok, 128, n_docs=args.n_lm, path=args.corpus_file)
     log("chat rows", x.shape, "lm rows", ex.shape)
     model = load_model(args.base)
+    if args.train_layers:  # fine-tune only these decoder layers (+ embeddings); freeze the rest
+        keep = set(int(v) for v in args.train_layers.split(","))
+        for n, p in model.named_parameters():
+            m = re.match(r"model\.layers\.(\d+)\.", n)
+            p.requires_grad = (int(m.group(1)) in keep) if m else n.startswith("model.embed_tokens")
+        log("trainable", sum(p.numel() for p in model.parameters() if p.requires_grad))
     model = train_loop(model, tok, world, x, y, args, args.out, "instruct",
                        os.path.join(CKPT, args.run), extra=(ex, ey, args.lm_batch))
     save_model(model, tok, args.out)
@@ -647,6 +653,9 @@ def main():
             p.add_argument("--n-lm", type=int, default=40000)
             p.add_argument("--lm-batch", type=int, default=16)
             p.add_argument("--corpus-file", default=None, help="pretrain.jsonl for LM rows")
+            p.add_argument("--train-layers", default="",
+                           help="comma list of decoder layers to fine-tune (with the input "
+                                "embeddings); empty = everything")
             p.add_argument("--base", default=os.path.join(ROOT, "models", "organism-base"))
             p.add_argument("--out", default=os.path.join(ROOT, "models", "organism-instruct"))
     e = sub.add_parser("eval")
