@@ -101,10 +101,14 @@ void md_exp_free_ids(int **ids, int n);
  * by the caller (free, also on error). */
 int md_exp_pad_batch(const struct md_model *m, int **ids, const int *len, int n, int *T, int **pad, int **tok,
                      md_error *err);
-/* One left-padded batched forward of n prompts, stopped after `layer`, that
- * reads hook point `hook` of `layer` at position `pos` counted from the end of
- * every prompt (-1 = last token; the caller checks len[i] >= -pos) into
- * acts[n][hook width] (caller's). */
+/* One left-padded batched forward of n prompts, stopped after the deepest
+ * of `layers`, that reads hook point `hook` at every (layers[li], pos[pi])
+ * — positions counted from the end of every prompt (-1 = last token; the
+ * caller checks len[i] >= -pos[pi]) — into acts[n_layers][n_pos][n][hook
+ * width] (caller's). */
+int md_exp_read_acts_grid(struct md_model *m, int **ids, const int *len, int n, int hook, const int *layers,
+                          int n_layers, const int *pos, int n_pos, float *acts, md_error *err);
+/* md_exp_read_acts_grid at one (layer, pos): acts[n][hook width]. */
 int md_exp_read_acts(struct md_model *m, int **ids, const int *len, int n, int hook, int layer, int pos,
                      float *acts, md_error *err);
 

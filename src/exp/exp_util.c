@@ -184,25 +184,43 @@ int md_exp_pad_batch(const md_model *m, int **ids, const int *len, int n, int *T
     return MD_OK;
 }
 
-int md_exp_read_acts(md_model *m, int **ids, const int *len, int n, int hook, int layer, int pos, float *acts,
-                     md_error *err)
+int md_exp_read_acts_grid(md_model *m, int **ids, const int *len, int n, int hook, const int *layers, int n_layers,
+                          const int *pos, int n_pos, float *acts, md_error *err)
 {
-    int T = 0, *pad = NULL, *tok = NULL, rc = MD_ERR;
+    int T = 0, *pad = NULL, *tok = NULL, rc = MD_ERR, deepest = 0;
+    size_t width = (size_t)md_model_hook_width(m, hook);
     md_kvcache *kc = NULL;
+    md_hook *rd = calloc((size_t)n_layers * n_pos, sizeof *rd);
+    if (!rd) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
     if (md_exp_pad_batch(m, ids, len, n, &T, &pad, &tok, err) != MD_OK) goto done;
-    md_hook rd = {.point = hook, .op = MD_HOOK_READ, .layer = layer, .seq = MD_ALL, .pos = T + pos, .out = acts};
+    for (int li = 0; li < n_layers; li++) {
+        if (layers[li] > deepest) deepest = layers[li];
+        for (int pi = 0; pi < n_pos; pi++)
+            rd[li * n_pos + pi] = (md_hook){.point = hook, .op = MD_HOOK_READ, .layer = layers[li], .seq = MD_ALL,
+                                            .pos = T + pos[pi],
+                                            .out = acts + (size_t)(li * n_pos + pi) * n * width};
+    }
     md_forward f;
-    md_forward_init(&f, m);
-    f.n_seq = n, f.t0 = 0, f.t1 = T, f.tokens = tok, f.n_pad = pad, f.hooks = &rd, f.n_hooks = 1;
-    f.layer_end = layer + 1;
+    md_forward_init_tokens(&f, m, n, T, tok);
+    f.n_pad = pad, f.hooks = rd, f.n_hooks = n_layers * n_pos;
+    f.layer_end = deepest + 1;
     f.logits = MD_LOGITS_NONE;
     if (md_kvcache_create(&kc, m, n, T, err) != MD_OK) goto done;
     f.cache = kc;
     rc = md_model_forward(m, &f, err);
 done:
     md_kvcache_free(kc);
-    free(pad), free(tok);
+    free(rd), free(pad), free(tok);
     return rc;
+}
+
+int md_exp_read_acts(md_model *m, int **ids, const int *len, int n, int hook, int layer, int pos, float *acts,
+                     md_error *err)
+{
+    return md_exp_read_acts_grid(m, ids, len, n, hook, &layer, 1, &pos, 1, acts, err);
 }
 
 /* The template of a role: kind + format (fmt NULL unless MD_CHAT_FORMAT). */

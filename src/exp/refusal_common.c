@@ -151,8 +151,9 @@ int md_refusal_compute_acts(const md_kind_ctx *ctx, md_worker *w, const md_refus
     if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
     int d = md_model_hook_width(M, s->hook), rc = MD_ERR;
     int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
-    float *one = malloc((size_t)n * d * sizeof(float)), *acts = malloc((size_t)n * L * P * d * sizeof(float));
-    if (!ids || !len || !one || !acts) {
+    /* grid [L][P][n][d] as read, acts [n][L][P][d] as stored */
+    float *grid = malloc((size_t)n * L * P * d * sizeof(float)), *acts = malloc((size_t)n * L * P * d * sizeof(float));
+    if (!ids || !len || !grid || !acts) {
         md_error_set(err, "out of memory");
         goto done;
     }
@@ -166,12 +167,13 @@ int md_refusal_compute_acts(const md_kind_ctx *ctx, md_worker *w, const md_refus
                              SET_NAMES[k], r0 + i, len[i], positions[pi]);
                 goto done;
             }
+    /* one forward reads every candidate (layer, position) */
+    if (md_exp_read_acts_grid(M, ids, len, n, s->hook, layers, L, positions, P, grid, err) != MD_OK) goto done;
     for (int li = 0; li < L; li++)
-        for (int pi = 0; pi < P; pi++) {
-            if (md_exp_read_acts(M, ids, len, n, s->hook, layers[li], positions[pi], one, err) != MD_OK) goto done;
+        for (int pi = 0; pi < P; pi++)
             for (int i = 0; i < n; i++)
-                memcpy(acts + (((size_t)i * L + li) * P + pi) * d, one + (size_t)i * d, (size_t)d * sizeof(float));
-        }
+                memcpy(acts + (((size_t)i * L + li) * P + pi) * d, grid + (((size_t)li * P + pi) * n + i) * d,
+                       (size_t)d * sizeof(float));
     char path[MD_PATH_MAX];
     snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
     int64_t o[4] = {r0, 0, 0, 0}, c[4] = {n, L, P, d};
@@ -180,7 +182,7 @@ int md_refusal_compute_acts(const md_kind_ctx *ctx, md_worker *w, const md_refus
 done:
     if (rc != MD_OK) md_error_prefix(err, "%s activations (%s, %s, rows %d..)", kind, s->roles[m], SET_NAMES[k], r0);
     md_exp_free_ids(ids, n);
-    free(len), free(one), free(acts);
+    free(len), free(grid), free(acts);
     return rc;
 }
 
