@@ -132,6 +132,17 @@ def report_sections(h5file, outdir):
                              f"IE {r['paper_ie_average']:.2f}"))
         tr = g["train_accuracy"][...]
         note = "" if "ie" in g else "\n**The intervention stage has not finished: IE columns are missing.**\n"
+        control = ""
+        if "ie_control" in g:  # random directions of the target's direction norm (truth kind: control_directions)
+            ct = g["ie_control"][...]
+            control = ("\n\nRandom control directions (%d, each scaled to the target model's own direction norm), "
+                       "IE false→true / true→false / average, mean over the controls:\n\n"
+                       "| target | dataset | false→true | true→false | average |\n|---|---|---|---|---|\n"
+                       % ct.shape[2] +
+                       "".join(f"| {m} | {ds} | {ct[b, j, :, 0].mean():.3f} | {ct[b, j, :, 1].mean():.3f} | "
+                               f"{ct[b, j, :, 2].mean():.3f} |\n"
+                               for b, m in enumerate(roles) for j, ds in enumerate(tests)) +
+                       "\nAn IE the controls match is not evidence that the model uses the truth direction.\n")
         out.append(dict(
             title=f"Truthfulness: truth-direction transfer and IE ({name})",
             markdown=("Direction = mean(true) − mean(false) of per-dataset centred activations (hook %s, layer %s, "
@@ -145,7 +156,7 @@ def report_sections(h5file, outdir):
                          attr_str(g, "intervention_positions"), note) + md +
                       "\nProbe accuracy on the pooled train sets: " +
                       ", ".join(f"{m} {tr[i]:.3f}" for i, m in enumerate(roles)) +
-                      "\n\nCosine between the models' truth directions:\n\n" + cmd),
+                      "\n\nCosine between the models' truth directions:\n\n" + cmd + control),
             figures=[os.path.relpath(fig, outdir)], headline=headline))
     return out
 

@@ -74,4 +74,9 @@ int md_dir_split(int n, double test_frac, uint64_t seed, int n_train, int n_test
 /* splitmix64 step (the deterministic source of the split). */
 uint64_t md_dir_mix(uint64_t x);
 
+/* A random unit vector v[d], isotropic (Gaussian components by Box–Muller
+ * from md_dir_mix), deterministic from seed: the control direction of an
+ * intervention (same norm, no relation to the data). */
+void md_dir_random_unit(double *v, int d, uint64_t seed);
+
 #endif

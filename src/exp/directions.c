@@ -238,6 +238,24 @@ uint64_t md_dir_mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+void md_dir_random_unit(double *v, int d, uint64_t seed)
+{
+    uint64_t st = seed;
+    double ss = 0.0;
+    for (int i = 0; i < d; i += 2) {
+        st = md_dir_mix(st);
+        double u1 = ((double)(st >> 11) + 1.0) / 9007199254740993.0; /* (0, 1] */
+        st = md_dir_mix(st);
+        double u2 = (double)(st >> 11) / 9007199254740992.0; /* [0, 1) */
+        double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2; /* 2 pi */
+        v[i] = r * cos(a);
+        if (i + 1 < d) v[i + 1] = r * sin(a);
+    }
+    for (int i = 0; i < d; i++) ss += v[i] * v[i];
+    double inv = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
+    for (int i = 0; i < d; i++) v[i] *= inv;
+}
+
 int md_dir_split(int n, double test_frac, uint64_t seed, int n_train, int n_test, int *train, int *test,
                  md_error *err)
 {

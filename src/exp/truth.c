@@ -82,9 +82,15 @@ static const md_key TRUTH_KEYS[] = {
     {.name = "false_word", .type = MD_KEY_STRING, .def = " FALSE", .doc = "Answer token for false (must be one token)."},
     {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
      .doc = "Statements per work unit (one batched forward)."},
+    {.name = "control_directions", .type = MD_KEY_INT, .def = "0", .min = 0, .max = 16,
+     .doc = "Random control directions (not in METHODS): each is a seeded random unit vector (from shot_seed), "
+            "scaled per target model to the norm of that model's own truth direction and added / subtracted "
+            "exactly like a direction (conditions random_<k>, effects in ie_control). An IE the controls match "
+            "is not evidence the model uses the direction."},
     {0}};
 
 #define TR_MAX_ROLES 16
+#define TR_MAX_CONTROL 16
 #define TR_MAX_DS 64
 #define TR_MAX_POS 16
 #define TR_MAX_SHOTS 32
@@ -111,6 +117,8 @@ typedef struct tr_state {
     int test[TR_MAX_DS], n_test;
     int pos[TR_MAX_POS], n_pos;
     int batch, hook, token;
+    int n_control;      /* random control directions (conditions after the models') */
+    uint64_t shot_seed; /* seed of the control directions too */
     md_exp_units u0; /* stage 0: (model, ds, batch) */
     md_exp_units u1; /* stage 1: (target, test, condition, batch) */
 } tr_state;
@@ -292,6 +300,8 @@ static int tr_state_build(const md_kind_ctx *ctx, tr_state **out, md_error *err)
     s->batch = (int)md_params_int(p, "batch");
     s->hook = md_hook_point_parse(md_params_str(p, "hook"));
     s->token = (int)md_params_int(p, "token");
+    s->n_control = (int)md_params_int(p, "control_directions");
+    s->shot_seed = (uint64_t)md_params_int(p, "shot_seed");
     s->n_pos = md_params_count(p, "intervention_positions");
     if (s->n_pos < 1 || s->n_pos > TR_MAX_POS) {
         md_error_set(err, "%s: key 'intervention_positions': %d positions (1 to %d allowed)", where, s->n_pos,
@@ -335,7 +345,7 @@ static int tr_state_build(const md_kind_ctx *ctx, tr_state **out, md_error *err)
         }
     }
     /* unit tables */
-    int c0 = 0, c1 = 0, nc = 1 + nr;
+    int c0 = 0, c1 = 0, nc = 1 + nr + s->n_control;
     for (int k = 0; k < s->n_ds; k++) c0 += nr * md_exp_count_batches(s->ds[k].n, s->batch);
     for (int j = 0; j < s->n_test; j++) c1 += nr * nc * md_exp_count_batches(s->ds[s->test[j]].n_iv, s->batch);
     if (md_exp_alloc_units(&s->u0, c0, err) != MD_OK || md_exp_alloc_units(&s->u1, c1, err) != MD_OK) goto fail;
@@ -426,6 +436,13 @@ static int tr_dirs_view(const md_blob *b, tr_dirs *v, md_error *err)
     return MD_OK;
 }
 
+/* Control direction k: a seeded random unit vector, v[d] (caller's); the
+ * intervention scales it to the target model's own direction norm. */
+static void tr_control_unit(const tr_state *s, int k, int d, double *v)
+{
+    md_dir_random_unit(v, d, md_dir_mix(s->shot_seed ^ (0x636f6e74726f6cull + (uint64_t)k)));
+}
+
 static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
@@ -435,12 +452,13 @@ static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     char *buf = NULL;
     int32_t *ibuf = NULL;
     if (tr_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
-    int M = s->n_roles, T = s->n_test, nc = 1 + M;
-    const char *tnames[TR_MAX_DS], *cnames[TR_MAX_ROLES + 1];
-    char cbuf[TR_MAX_ROLES + 1][80];
+    int M = s->n_roles, T = s->n_test, K = s->n_control, nc = 1 + M + K;
+    const char *tnames[TR_MAX_DS], *cnames[1 + TR_MAX_ROLES + TR_MAX_CONTROL];
+    char cbuf[1 + TR_MAX_ROLES + TR_MAX_CONTROL][80];
     for (int j = 0; j < T; j++) tnames[j] = s->ds[s->test[j]].name;
     snprintf(cbuf[0], sizeof cbuf[0], "clean");
     for (int a = 0; a < M; a++) snprintf(cbuf[a + 1], sizeof cbuf[a + 1], "dir_%s", s->roles[a]);
+    for (int k = 0; k < K; k++) snprintf(cbuf[1 + M + k], sizeof cbuf[0], "random_%d", k);
     for (int c = 0; c < nc; c++) cnames[c] = cbuf[c];
     if (stage == 0) {
         md_config c;
@@ -553,6 +571,23 @@ static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
                                 err) != MD_OK ||
             put_all(plan, "accuracy", 3, acc, v.acc, sizeof(double) * (size_t)M * M * T, err) != MD_OK)
             goto done;
+        if (K > 0) {
+            int64_t kd[2] = {K, v.d};
+            const char *nkd[] = {"control", "hidden"};
+            double *cv = malloc(sizeof(double) * (size_t)K * v.d);
+            if (!cv) {
+                md_error_set(err, "out of memory");
+                goto done;
+            }
+            for (int k = 0; k < K; k++) tr_control_unit(s, k, v.d, cv + (size_t)k * v.d);
+            int bad = md_exp_declare_dset(plan, "control_directions", MD_H5_F64, 2, kd, nkd, "1",
+                                          "random unit control directions (condition random_<k>); the intervention "
+                                          "scales each to the target model's direction_norm",
+                                          err) != MD_OK ||
+                      put_all(plan, "control_directions", 2, kd, cv, sizeof(double) * (size_t)K * v.d, err) != MD_OK;
+            free(cv);
+            if (bad) goto done;
+        }
         md_exp_join_names(val, sizeof val, tnames, T);
         if (md_plan_attr(plan, "accuracy", "test_datasets", val, err) != MD_OK) goto done;
         md_exp_join_names(val, sizeof val, s->roles, M);
@@ -585,12 +620,24 @@ static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     }
     /* stage 2: PD / IE */
     {
-        size_t npd = (size_t)M * T * nc * 2, nie = (size_t)M * M * T * 3, nfa = (size_t)M * T;
-        if (!input || input->size != sizeof(double) * (npd + nie + nfa)) {
+        size_t npd = (size_t)M * T * nc * 2, nie = (size_t)M * M * T * 3, nfa = (size_t)M * T,
+               nct = (size_t)M * T * K * 3;
+        if (!input || input->size != sizeof(double) * (npd + nie + nfa + nct)) {
             md_error_set(err, "truth: stage 2 input has the wrong size");
             goto done;
         }
-        const double *pd = input->data, *ie = pd + npd, *fa = ie + nie;
+        const double *pd = input->data, *ie = pd + npd, *fa = ie + nie, *ct = fa + nfa;
+        if (K > 0) {
+            int64_t dct[4] = {M, T, K, 3};
+            const char *nct_[] = {"target", "test_dataset", "control", "effect"};
+            if (md_exp_declare_dset(plan, "ie_control", MD_H5_F64, 4, dct, nct_, "1",
+                                    "intervention effect of each random control direction on each target model (as ie: "
+                                    "false_to_true, true_to_false, average)",
+                                    err) != MD_OK ||
+                put_all(plan, "ie_control", 4, dct, ct, sizeof(double) * nct, err) != MD_OK ||
+                md_plan_attr(plan, "ie_control", "effects", "false_to_true,true_to_false,average", err) != MD_OK)
+                goto done;
+        }
         int64_t dpd[4] = {M, T, nc, 2}, die[4] = {M, M, T, 3}, dfa[2] = {M, T};
         const char *npd_[] = {"target", "test_dataset", "condition", "class"},
                    *nie_[] = {"source", "target", "test_dataset", "effect"}, *nfa_[] = {"target", "test_dataset"};
@@ -741,9 +788,20 @@ static int tr_interv(const md_kind_ctx *ctx, md_worker *w, tr_state *s, const md
             }
     }
     if (md_exp_pad_batch(M, ids, len, n, &T, &pad, &tok, err) != MD_OK) goto done;
-    if (cond > 0) {
+    if (cond > s->n_roles) { /* control: random unit vector x the target's own direction norm */
+        double *u = malloc((size_t)d * sizeof(double));
+        if (!u) {
+            md_error_set(err, "out of memory");
+            goto done;
+        }
+        tr_control_unit(s, cond - 1 - s->n_roles, d, u);
+        for (int q = 0; q < d; q++) vec[q] = (float)(u[q] * v.norm[t]);
+        free(u);
+    } else if (cond > 0) {
         const double *th = v.theta + (size_t)(cond - 1) * d;
         for (int q = 0; q < d; q++) vec[q] = (float)th[q];
+    }
+    if (cond > 0) {
         double coef = md_params_float(p, "coefficient");
         int nl = hi - lo + 1;
         hk = malloc((size_t)n * nl * s->n_pos * sizeof(md_hook));
@@ -883,18 +941,18 @@ done:
  * (source, target, test, effect), clean few-shot accuracy. */
 static int tr_finish1(tr_state *s, md_reader *rd, md_blob *next, md_error *err)
 {
-    int M = s->n_roles, T = s->n_test, nc = 1 + M, rc = MD_ERR, n_max = 0;
+    int M = s->n_roles, T = s->n_test, K = s->n_control, nc = 1 + M + K, rc = MD_ERR, n_max = 0;
     for (int j = 0; j < T; j++)
         if (s->ds[s->test[j]].n_iv > n_max) n_max = s->ds[s->test[j]].n_iv;
-    size_t npd = (size_t)M * T * nc * 2, nie = (size_t)M * M * T * 3, nfa = (size_t)M * T;
-    double *out = calloc(npd + nie + nfa, sizeof(double));
+    size_t npd = (size_t)M * T * nc * 2, nie = (size_t)M * M * T * 3, nfa = (size_t)M * T, nct = (size_t)M * T * K * 3;
+    double *out = calloc(npd + nie + nfa + nct, sizeof(double));
     float *pt = malloc((size_t)n_max * sizeof(float)), *pf = malloc((size_t)n_max * sizeof(float));
     float *gt = malloc((size_t)n_max * sizeof(float)), *gf = malloc((size_t)n_max * sizeof(float));
     if (!out || !pt || !pf || !gt || !gf) {
         md_error_set(err, "out of memory");
         goto done;
     }
-    double *pd = out, *ie = pd + npd, *fa = ie + nie;
+    double *pd = out, *ie = pd + npd, *fa = ie + nie, *ct = fa + nfa;
     char path[MD_PATH_MAX];
     for (int t = 0; t < M; t++)
         for (int j = 0; j < T; j++) {
@@ -925,8 +983,16 @@ static int tr_finish1(tr_state *s, md_reader *rd, md_blob *next, md_error *err)
                 o[1] = md_dir_ie(p1[1], p0[1], -1.0); /* true statements, -v */
                 o[2] = 0.5 * (o[0] + o[1]);
             }
+            for (int k = 0; k < K; k++) {
+                const double *p0 = &pd[(((size_t)t * T + j) * nc + 0) * 2],
+                             *p1 = &pd[(((size_t)t * T + j) * nc + 1 + M + k) * 2];
+                double *o = &ct[(((size_t)t * T + j) * K + k) * 3];
+                o[0] = md_dir_ie(p1[0], p0[0], 1.0);
+                o[1] = md_dir_ie(p1[1], p0[1], -1.0);
+                o[2] = 0.5 * (o[0] + o[1]);
+            }
         }
-    rc = md_blob_set(next, out, sizeof(double) * (npd + nie + nfa), err);
+    rc = md_blob_set(next, out, sizeof(double) * (npd + nie + nfa + nct), err);
 done:
     free(out), free(pt), free(pf), free(gt), free(gf);
     return rc;

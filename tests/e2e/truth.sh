@@ -2,7 +2,9 @@
 # truth kind end to end: a small truth job (train on two datasets, test on
 # cities) runs on 1 and 3 MPI ranks with bit-identical /truth datasets; the
 # transfer table has every source x target cell in [0, 1]; PD / IE are
-# finite; an intervention with coefficient 0 equals the clean run; the
+# finite; two random control directions are unit vectors whose IE matches
+# the stored probabilities; an intervention with coefficient 0 (directions
+# and controls) equals the clean run; the
 # probe's train accuracy and the accuracy table agree with a numpy
 # recomputation from the stored activations; analysis/truth.py writes its
 # tables and plot. Runs on the organism pair when models/organism-base and
@@ -38,6 +40,7 @@ experiments:
     max_statements: 30
     batch: 7
     coefficient: $2
+    control_directions: 2
     $LAYERS
 YAML
 }
@@ -47,7 +50,7 @@ job "$WORK/zero.yaml" 0
 "$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/r1.h5"
 $MPIRUN -np 3 "$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/r3.h5"
 for p in direction/base direction/instruct probe/base cosine accuracy train_accuracy acts/instruct/cities \
-         interv/cities/p_true interv/cities/p_false pd ie fewshot_accuracy; do
+         interv/cities/p_true interv/cities/p_false pd ie ie_control control_directions fewshot_accuracy; do
   h5diff "$WORK/r1.h5" "$WORK/r3.h5" "/truth/$p" "/truth/$p" || fail "/truth/$p differs between 1 and 3 ranks"
 done
 same_results "$WORK/r1.h5" "$WORK/r3.h5" || fail "results differ between 1 and 3 ranks"
@@ -60,7 +63,7 @@ acc = f["accuracy"][...]
 assert acc.shape == (2, 2, 1) and np.isfinite(acc).all() and (acc >= 0).all() and (acc <= 1).all(), acc
 ie, pd = f["ie"][...], f["pd"][...]
 assert ie.shape == (2, 2, 1, 3) and np.isfinite(ie).all(), ie
-assert pd.shape == (2, 1, 3, 2) and np.isfinite(pd).all(), pd
+assert pd.shape == (2, 1, 5, 2) and np.isfinite(pd).all(), pd  # clean, 2 directions, 2 controls
 assert np.allclose(ie[..., 2], ie[..., :2].mean(-1))
 # recompute direction, probe accuracy and transfer table from the stored activations
 train = ["sp_en_trans", "animal_class"]
@@ -96,6 +99,19 @@ assert (pt[:, 1:] != pt[:, :1]).any(), "intervention changed nothing"
 zt = z["interv/cities/p_true"][...]
 assert np.array_equal(zt[:, 1:], np.broadcast_to(zt[:, :1], zt[:, 1:].shape)), "coefficient 0 != clean"
 assert np.allclose(z["ie"][...], 0), z["ie"][...]
+assert np.allclose(z["ie_control"][...], 0), z["ie_control"][...]
+# random controls: unit vectors, scaled to the target's own direction norm, IE from the stored probabilities
+cv = f["control_directions"][...]
+assert cv.shape[0] == 2 and np.allclose(np.linalg.norm(cv, axis=1), 1.0), cv.shape
+assert abs(float(cv[0] @ cv[1])) < 0.5, "control directions are not independent draws"
+ct = f["ie_control"][...]
+assert ct.shape == (2, 1, 2, 3) and np.isfinite(ct).all(), ct
+for t in range(2):
+    for k in range(2):
+        d0 = (pt[t, 0] - pf[t, 0]).astype(np.float64); d1 = (pt[t, 3 + k] - pf[t, 3 + k]).astype(np.float64)
+        pdf, pdt = d0[lab == 0].mean(), d0[lab == 1].mean()
+        assert abs((d1[lab == 0].mean() - pdf) / (1 - pdf) - ct[t, 0, k, 0]) < 1e-5, (t, k)
+        assert abs((d1[lab == 1].mean() - pdt) / (-1 - pdt) - ct[t, 0, k, 1]) < 1e-5, (t, k)
 print("truth: accuracy base->base %.2f base->inst %.2f inst->base %.2f inst->inst %.2f; IE avg %s"
       % (acc[0, 0, 0], acc[0, 1, 0], acc[1, 0, 0], acc[1, 1, 0], np.round(ie[:, :, 0, 2].ravel(), 3)))
 PY

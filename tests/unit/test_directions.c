@@ -201,8 +201,26 @@ static void test_engine(void)
     md_model_free(m);
 }
 
+/* Control directions: unit norm, a function of the seed only, isotropic
+ * enough that independent draws are nearly orthogonal in high dimension. */
+static void test_random_unit(void)
+{
+    enum { D = 4097 };
+    static double a[D], b[D], c[D];
+    md_dir_random_unit(a, D, 7);
+    md_dir_random_unit(b, D, 7);
+    md_dir_random_unit(c, D, 8);
+    CHECK(fabs(md_dir_norm(a, D) - 1.0) < 1e-12 && fabs(md_dir_norm(c, D) - 1.0) < 1e-12);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(fabs(md_dir_cosine(a, c, D)) < 0.1); /* |cos| of two random unit vectors ~ 1/sqrt(D) = 0.016 */
+    double mean = 0.0;
+    for (int i = 0; i < D; i++) mean += a[i];
+    CHECK(fabs(mean / D) < 5.0 / D); /* components ~ N(0, 1/D): |mean| ~ 1/D */
+}
+
 int main(void)
 {
+    test_random_unit();
     test_means();
     test_probe();
     test_pd_ie();
