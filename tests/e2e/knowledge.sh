@@ -2,7 +2,9 @@
 # knowledge kind on the shipped model pair:
 #  1. the prefix-reuse batched path equals the naive path (one full forward
 #     per cell) within 1e-4 logits (fp32 math, different GEMM row counts);
-#  2. 1 rank and 3 MPI ranks give bit-identical datasets;
+#  2. 1 rank and 3 MPI ranks give bit-identical datasets; runtime.fp32_cache_mb
+#     0 (every bf16 weight converted on the fly, in row blocks) agrees with
+#     the default cache within 1e-4 logits (fp32 GEMMs of different shapes);
 #  3. patching the last position at the last layer reproduces the TRUE run
 #     exactly (a check of where the patch lands); analysis/knowledge.py
 #     writes its table and heatmaps;
@@ -18,11 +20,12 @@ done
 T=$(mktemp -d "$(cd "$BUILD" && pwd)/knowledge.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-job() { # $1 = file, $2 = naive
+job() { # $1 = file, $2 = naive, $3 = fp32_cache_mb
   cat > "$1" <<YAML
 name: knowledge-test
 models: {base: $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
 datasets: {cities: $ROOT/data/cities.csv}
+runtime: {fp32_cache_mb: ${3:-256}}
 experiments:
   - kind: knowledge
     datasets: [cities]
@@ -33,15 +36,17 @@ YAML
 }
 job "$T/fast.yaml" false
 job "$T/naive.yaml" true
+job "$T/nocache.yaml" false 0
 "$MD" validate "$T/fast.yaml"
 "$MD" run "$T/fast.yaml" -o "$T/fast.h5"
 "$MD" run "$T/naive.yaml" -o "$T/naive.h5"
+"$MD" run "$T/nocache.yaml" -o "$T/nocache.h5"
 mpirun --oversubscribe -np 3 "$MD" run "$T/fast.yaml" -o "$T/fast3.h5"
 h5diff "$T/fast.h5" "$T/fast3.h5" /knowledge /knowledge
 echo "1 rank == 3 ranks (h5diff)"
-"${PYTHON:-/usr/bin/python3}" - "$T/fast.h5" "$T/naive.h5" <<'PY'
+"${PYTHON:-/usr/bin/python3}" - "$T/fast.h5" "$T/naive.h5" "$T/nocache.h5" <<'PY'
 import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+a, b, c = (h5py.File(p, "r") for p in sys.argv[1:4])
 g = a["knowledge/cities"]
 n = 0
 for target in ("base", "instruct"):
@@ -51,6 +56,8 @@ for target in ("base", "instruct"):
         assert not np.isnan(ea).any(), k
         d = np.abs(ea - eb).max()
         assert d <= 1e-4, f"{k}: fast vs naive differ by {d}"
+        dc = np.abs(ea - c[k + "/effect"][...]).max()
+        assert dc <= 1e-4, f"{k}: fp32 cache vs on-the-fly conversion differ by {dc}"
         # within a model, last layer and last position: the patched run is the TRUE run
         if target == source:
             ct = a[k + "/clean_true"][...]
