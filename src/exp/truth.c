@@ -937,6 +937,16 @@ done:
     return rc;
 }
 
+/* IE of one intervention from the clean and intervened PD per class
+ * (0 false, 1 true): false_to_true (+v on false statements), true_to_false
+ * (-v on true statements), their average. */
+static void tr_ie(const double *pd_clean, const double *pd_int, double out[3])
+{
+    out[0] = md_dir_ie(pd_int[0], pd_clean[0], 1.0);
+    out[1] = md_dir_ie(pd_int[1], pd_clean[1], -1.0);
+    out[2] = 0.5 * (out[0] + out[1]);
+}
+
 /* finish_stage(1): PD per (target, test, condition, class), IE per
  * (source, target, test, effect), clean few-shot accuracy. */
 static int tr_finish1(tr_state *s, md_reader *rd, md_blob *next, md_error *err)
@@ -976,21 +986,11 @@ static int tr_finish1(tr_state *s, md_reader *rd, md_blob *next, md_error *err)
                     pd[(((size_t)t * T + j) * nc + c) * 2 + cls] = ng ? md_dir_pd(gt, gf, ng) : NAN;
                 }
             }
-            for (int a = 0; a < M; a++) {
-                const double *p0 = &pd[(((size_t)t * T + j) * nc + 0) * 2], *p1 = &pd[(((size_t)t * T + j) * nc + 1 + a) * 2];
-                double *o = &ie[(((size_t)a * M + t) * T + j) * 3];
-                o[0] = md_dir_ie(p1[0], p0[0], 1.0);  /* false statements, +v */
-                o[1] = md_dir_ie(p1[1], p0[1], -1.0); /* true statements, -v */
-                o[2] = 0.5 * (o[0] + o[1]);
-            }
-            for (int k = 0; k < K; k++) {
-                const double *p0 = &pd[(((size_t)t * T + j) * nc + 0) * 2],
-                             *p1 = &pd[(((size_t)t * T + j) * nc + 1 + M + k) * 2];
-                double *o = &ct[(((size_t)t * T + j) * K + k) * 3];
-                o[0] = md_dir_ie(p1[0], p0[0], 1.0);
-                o[1] = md_dir_ie(p1[1], p0[1], -1.0);
-                o[2] = 0.5 * (o[0] + o[1]);
-            }
+            const double *clean = &pd[(((size_t)t * T + j) * nc + 0) * 2];
+            for (int a = 0; a < M; a++)
+                tr_ie(clean, &pd[(((size_t)t * T + j) * nc + 1 + a) * 2], &ie[(((size_t)a * M + t) * T + j) * 3]);
+            for (int k = 0; k < K; k++)
+                tr_ie(clean, &pd[(((size_t)t * T + j) * nc + 1 + M + k) * 2], &ct[(((size_t)t * T + j) * K + k) * 3]);
         }
     rc = md_blob_set(next, out, sizeof(double) * (npd + nie + nfa + nct), err);
 done:
