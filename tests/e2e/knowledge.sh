@@ -14,12 +14,9 @@ set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
 ROOT=$(pwd)
-for m in models/organism-base models/organism-instruct; do
-  [ -f "$m/model.safetensors" ] || { echo "SKIP: $m is not there"; exit 77; }
-done
-T=$(mktemp -d "$(cd "$BUILD" && pwd)/knowledge.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+source tests/mpi/lib/common.sh "$BUILD"
+need_pair
+T=$WORK
 job() { # $1 = file, $2 = naive, $3 = fp32_cache_mb
   cat > "$1" <<YAML
 name: knowledge-test

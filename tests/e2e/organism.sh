@@ -15,12 +15,9 @@ BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
 PY=${PYTHON:-/usr/bin/python3}
 ROOT=$(pwd)
-for m in models/organism-base models/organism-instruct; do
-  [ -f "$m/model.safetensors" ] || { echo "SKIP: $m is not there"; exit 77; }
-done
-export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-T=$(mktemp -d "$(cd "$BUILD" && pwd)/organism.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+source tests/mpi/lib/common.sh "$BUILD"
+need_pair
+T=$WORK
 
 # The held-out rows of cities.csv (header kept).
 "$PY" - "$ROOT/data" "$T/heldout_cities.csv" <<'PY'

@@ -6,12 +6,9 @@
 set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
-for m in models/organism-base models/organism-instruct; do
-  [ -f "$m/model.safetensors" ] || { echo "SKIP: $m is not there"; exit 77; }
-done
-export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-T=$(mktemp -d "$(cd "$BUILD" && pwd)/quickstart.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+source tests/mpi/lib/common.sh "$BUILD"
+need_pair
+T=$WORK
 "$MD" validate jobs/quickstart.yaml > /dev/null
 start=$(date +%s)
 mpirun --oversubscribe -np 3 "$MD" run jobs/quickstart.yaml -o "$T/quickstart.h5" --quiet

@@ -10,14 +10,11 @@ set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
 ROOT=$(pwd)
-for m in models/organism-base models/organism-instruct; do
-  [ -f "$m/model.safetensors" ] || { echo "SKIP: $m is not there"; exit 77; }
-done
-export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+source tests/mpi/lib/common.sh "$BUILD"
+need_pair
 mpirun --oversubscribe -np 3 "$BUILD/tests/shard_test" models/organism-base
 
-T=$(mktemp -d "$(cd "$BUILD" && pwd)/shard.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+T=$WORK
 job() { # $1 = file, $2 = shard_ranks
   cat > "$1" <<YAML
 name: shard-test

@@ -2,7 +2,7 @@
 # the ctest glob, so this is not a test itself).
 # Provides: $MECHDIFF, $WORK (scratch dir, removed at exit), mpirun settings,
 # same_results A B (h5diff of everything but /provenance), fail MSG,
-# tiny_model DIR SEED [TOKENIZER] (a random-weight checkpoint).
+# tiny_model DIR SEED [TOKENIZER] (a random-weight checkpoint), need_pair.
 set -u
 BUILD=${1:-build}
 MECHDIFF=${MECHDIFF:-$BUILD/mechdiff}
@@ -15,6 +15,13 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/mechdiff-test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 MPIRUN="mpirun --oversubscribe"
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# need_pair: skip (exit 77) unless the shipped model pair is there.
+need_pair() {
+    local m
+    for m in models/organism-base models/organism-instruct; do
+        [ -f "$m/model.safetensors" ] || { echo "SKIP: $m is not there"; exit 77; }
+    done
+}
 # h5diff of all results. Excluded: /provenance (times, host, ranks) and the
 # REFERENCE_LIST/DIMENSION_LIST attributes of dimension scales, which hold
 # object addresses that depend on the order a file was built in, not results.
