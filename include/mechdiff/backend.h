@@ -90,6 +90,12 @@ typedef enum md_cuda_gemm {
     MD_CUDA_GEMM_BF16 = 2 /* activations rounded to bf16: 3x fewer flops */
 } md_cuda_gemm;
 
+/* The spellings used by the job keys and the environment variables:
+ * "auto" | "bf16" | "f32" (or "fp32"), and "auto" | "x3" | "bf16".
+ * Return 0 and set *out, or -1 (and leave *out alone) for any other string. */
+int md_cuda_weights_parse(const char *s, md_cuda_weights *out);
+int md_cuda_gemm_parse(const char *s, md_cuda_gemm *out);
+
 /* Zero-initialise, then set what differs from the defaults. */
 typedef struct md_backend_options {
     size_t fp32_cache_bytes;      /* CPU: keep an fp32 copy of bf16/f16 weights while the

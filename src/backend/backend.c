@@ -1,6 +1,8 @@
 /* backend.c — picks a backend by kind (see include/mechdiff/backend.h). */
 #include "mechdiff/backend.h"
 
+#include <string.h>
+
 int md_backend_cpu_create(md_backend **out, size_t fp32_cache_bytes, md_error *err);
 #ifdef MECHDIFF_HAVE_CUDA
 #include "backend/cuda/cuda_api.h"
@@ -28,4 +30,24 @@ int md_backend_create(md_backend **out, md_backend_kind kind, const md_backend_o
 void md_backend_destroy(md_backend *be)
 {
     if (be) be->ops->destroy(be);
+}
+
+int md_cuda_weights_parse(const char *s, md_cuda_weights *out)
+{
+    if (!s) return -1;
+    if (strcmp(s, "auto") == 0) *out = MD_CUDA_WEIGHTS_AUTO;
+    else if (strcmp(s, "bf16") == 0) *out = MD_CUDA_WEIGHTS_BF16;
+    else if (strcmp(s, "f32") == 0 || strcmp(s, "fp32") == 0) *out = MD_CUDA_WEIGHTS_F32;
+    else return -1;
+    return 0;
+}
+
+int md_cuda_gemm_parse(const char *s, md_cuda_gemm *out)
+{
+    if (!s) return -1;
+    if (strcmp(s, "auto") == 0) *out = MD_CUDA_GEMM_AUTO;
+    else if (strcmp(s, "x3") == 0) *out = MD_CUDA_GEMM_X3;
+    else if (strcmp(s, "bf16") == 0) *out = MD_CUDA_GEMM_BF16;
+    else return -1;
+    return 0;
 }

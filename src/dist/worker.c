@@ -68,12 +68,10 @@ int md_worker_model(md_worker *w, const char *role, struct md_model **out, md_er
         if (md_device_pick(&opt.device, err) != MD_OK) return md_error_prefix(err, "rank %d", w->rank);
         const char *wv = md_params_str(&w->job->runtime, "cuda_weights");
         const char *gv = md_params_str(&w->job->runtime, "cuda_gemm");
-        opt.cuda_weights = strcmp(wv, "bf16") == 0  ? MD_CUDA_WEIGHTS_BF16
-                           : strcmp(wv, "f32") == 0 ? MD_CUDA_WEIGHTS_F32
-                                                    : MD_CUDA_WEIGHTS_AUTO;
-        opt.cuda_gemm = strcmp(gv, "x3") == 0     ? MD_CUDA_GEMM_X3
-                        : strcmp(gv, "bf16") == 0 ? MD_CUDA_GEMM_BF16
-                                                  : MD_CUDA_GEMM_AUTO;
+        if (md_cuda_weights_parse(wv, &opt.cuda_weights) != 0)
+            return md_error_set(err, "runtime.cuda_weights: '%s' is not auto, bf16 or f32", wv ? wv : "");
+        if (md_cuda_gemm_parse(gv, &opt.cuda_gemm) != 0)
+            return md_error_set(err, "runtime.cuda_gemm: '%s' is not auto, x3 or bf16", gv ? gv : "");
     }
     worker_model *g = realloc(w->models, (size_t)(w->n_models + 1) * sizeof *g);
     if (!g) return md_error_set(err, "out of memory");

@@ -678,6 +678,23 @@ static int cuda_part(int *ran)
     return 0;
 }
 
+/* The job keys and the environment variables share one spelling of the modes. */
+static void cuda_mode_parse(void)
+{
+    md_cuda_weights w = MD_CUDA_WEIGHTS_BF16;
+    md_cuda_gemm g = MD_CUDA_GEMM_X3;
+    CHECK(md_cuda_weights_parse("auto", &w) == 0 && w == MD_CUDA_WEIGHTS_AUTO);
+    CHECK(md_cuda_weights_parse("f32", &w) == 0 && w == MD_CUDA_WEIGHTS_F32);
+    CHECK(md_cuda_weights_parse("fp32", &w) == 0 && w == MD_CUDA_WEIGHTS_F32);
+    CHECK(md_cuda_weights_parse("bf16", &w) == 0 && w == MD_CUDA_WEIGHTS_BF16);
+    CHECK(md_cuda_weights_parse("fp16", &w) == -1 && w == MD_CUDA_WEIGHTS_BF16);
+    CHECK(md_cuda_weights_parse(NULL, &w) == -1);
+    CHECK(md_cuda_gemm_parse("bf16", &g) == 0 && g == MD_CUDA_GEMM_BF16);
+    CHECK(md_cuda_gemm_parse("x3", &g) == 0 && g == MD_CUDA_GEMM_X3);
+    CHECK(md_cuda_gemm_parse("auto", &g) == 0 && g == MD_CUDA_GEMM_AUTO);
+    CHECK(md_cuda_gemm_parse("X3", &g) == -1 && g == MD_CUDA_GEMM_AUTO);
+}
+
 int main(int argc, char **argv)
 {
     int gpu_only = argc > 1 && strcmp(argv[1], "--gpu") == 0;
@@ -705,6 +722,7 @@ int main(int argc, char **argv)
         emulation();
         printf("device binding:\n");
         device_binding();
+        cuda_mode_parse();
     }
     int ran = 0;
     cuda_part(&ran);

@@ -917,20 +917,14 @@ extern "C" int md_cuda_device_query(int device, md_device_info *info, md_error *
  * MECHDIFF_CUDA_GEMM = x3 (default) | bf16. */
 static int read_modes(cu_impl *c, md_cuda_weights weights, md_cuda_gemm gemm, md_error *err)
 {
+    const char *wv = weights == MD_CUDA_WEIGHTS_AUTO ? getenv("MECHDIFF_CUDA_WEIGHTS") : NULL;
+    if (wv && *wv && md_cuda_weights_parse(wv, &weights) != 0)
+        return md_error_set(err, "MECHDIFF_CUDA_WEIGHTS='%s': use bf16 (default) or f32", wv);
+    const char *gv = gemm == MD_CUDA_GEMM_AUTO ? getenv("MECHDIFF_CUDA_GEMM") : NULL;
+    if (gv && *gv && md_cuda_gemm_parse(gv, &gemm) != 0)
+        return md_error_set(err, "MECHDIFF_CUDA_GEMM='%s': use x3 (default, fp32-exact inputs) or bf16", gv);
     c->weight_dtype = weights == MD_CUDA_WEIGHTS_F32 ? MD_DTYPE_F32 : MD_DTYPE_BF16;
     c->gemm_mode = gemm == MD_CUDA_GEMM_BF16 ? CU_GEMM_BF16 : CU_GEMM_X3;
-    const char *wv = weights == MD_CUDA_WEIGHTS_AUTO ? getenv("MECHDIFF_CUDA_WEIGHTS") : NULL;
-    if (wv && *wv) {
-        if (strcmp(wv, "bf16") == 0) c->weight_dtype = MD_DTYPE_BF16;
-        else if (strcmp(wv, "f32") == 0 || strcmp(wv, "fp32") == 0) c->weight_dtype = MD_DTYPE_F32;
-        else return md_error_set(err, "MECHDIFF_CUDA_WEIGHTS='%s': use bf16 (default) or f32", wv);
-    }
-    const char *gv = gemm == MD_CUDA_GEMM_AUTO ? getenv("MECHDIFF_CUDA_GEMM") : NULL;
-    if (gv && *gv) {
-        if (strcmp(gv, "x3") == 0) c->gemm_mode = CU_GEMM_X3;
-        else if (strcmp(gv, "bf16") == 0) c->gemm_mode = CU_GEMM_BF16;
-        else return md_error_set(err, "MECHDIFF_CUDA_GEMM='%s': use x3 (default, fp32-exact inputs) or bf16", gv);
-    }
     return MD_OK;
 }
 
