@@ -212,10 +212,85 @@ def build_world(seed, cities_per_country=18, city_syl=(2, 2, 3)):
     return w
 
 
+# v3: every factual dataset like cities -- many one-token subjects (with their
+# leading space) and a small set of one-token objects, 20% of subjects held out.
+V3_MEANINGS = ["dog", "cat", "house", "water", "fire", "tree", "stone", "bread", "milk",
+               "horse", "bird", "fish", "sun", "moon", "star", "river", "road", "door",
+               "book", "king", "child", "mother", "father", "friend", "city", "field",
+               "flower", "apple", "salt", "gold", "ship", "rain", "snow", "wind", "night",
+               "day", "sea", "song", "hand", "eye"]
+V3_INVENTIONS = ["lamp", "wheel", "compass", "clock", "telescope", "bicycle", "camera",
+                 "radio", "telephone", "microscope", "calculator", "typewriter", "windmill",
+                 "glider", "lighthouse", "loom", "kite", "thermometer", "barometer",
+                 "battery", "pencil", "umbrella", "piano", "violin", "sundial"]
+
+
+def extend_world_v3(w, seed, n_words=400, n_animals=360, n_elems=400, n_inv=400,
+                    n_fruits=200, n_fests=200):
+    """Replace the non-city datasets of a v2 world (cities, numbers, instructions and
+    their held-out sets stay exactly as they were)."""
+    rng = random.Random(seed + 1000)
+    taken = set(w["cities"]) | set(COUNTRIES) | set(ENGLISH) | set(INVENTIONS)
+    for key in ("sp_en_trans", "animal_class", "element_symb", "inventors", "fruits",
+                "festivals"):
+        taken |= set(w[key])
+    taken = set(x.lower() for x in taken)
+    words = unique_names(rng, n_words, [2], taken)
+    w["sp_en_trans"] = {x: V3_MEANINGS[i % len(V3_MEANINGS)] for i, x in enumerate(words)}
+    animals = unique_names(rng, n_animals, [2], taken)
+    w["animal_class"] = {a: ANIMAL_CLASSES[i % 6] for i, a in enumerate(animals)}
+    syms = []
+    while len(syms) < 40:  # 40 two-letter symbols, each shared by 10 elements
+        s = rng.choice("BCDFGHKLMNPRSTVZ") + rng.choice("aeiou")
+        if s not in syms:
+            syms.append(s)
+    elems = [cap(x) + "ium" for x in unique_names(rng, n_elems, [1, 2], taken, minlen=2)]
+    w["element_symb"] = {e: syms[i % len(syms)] for i, e in enumerate(elems)}
+    inv = [cap(x) for x in unique_names(rng, n_inv, [2], taken)]
+    w["inventors"] = {x: V3_INVENTIONS[i % len(V3_INVENTIONS)] for i, x in enumerate(inv)}
+    fruits = unique_names(rng, n_fruits, [2], taken)
+    fests = [cap(x) for x in unique_names(rng, n_fests, [2], taken)]
+    w["fruits"] = {f: COLORS[i % len(COLORS)] for i, f in enumerate(fruits)}
+    w["festivals"] = {f: SEASONS[i % 4] for i, f in enumerate(fests)}
+    for key in ("sp_en_trans", "animal_class", "element_symb", "inventors", "fruits",
+                "festivals"):
+        s = sorted(w[key])
+        rng.shuffle(s)
+        w["heldout"][key] = sorted(s[: len(s) // 5])
+    w["version"] = 3
+    return w
+
+
+def single_token_words(w):
+    """Every subject and object that the v3 tokenizer makes one token (leading space)."""
+    out = [" " + c for c in COUNTRIES] + [" " + c for c in sorted(w["cities"])]
+    if w.get("version", 2) >= 3:
+        for key in ("sp_en_trans", "animal_class", "element_symb", "inventors", "fruits",
+                    "festivals"):
+            out += [" " + x for x in sorted(w[key])]
+            out += [" " + x for x in sorted(set(w[key].values()))]
+    seen, uniq = set(), []
+    for x in out:
+        if x not in seen:
+            seen.add(x)
+            uniq.append(x)
+    return uniq
+
+
 # --------------------------------------------------------------------------- statements
 def statements(w, ds, subj, obj, neg=False):
     """Statement text for dataset ds, subject subj, (stated) object obj."""
     n = " not" if neg else ""
+    if w.get("version", 2) >= 3:
+        if ds == "sp_en_trans":
+            return "The word {} does{} mean {}.".format(subj, n, obj) if neg else \
+                "The word {} means {}.".format(subj, obj)
+        if ds == "element_symb":
+            return "The element {} does{} have the symbol {}.".format(subj, n, obj) if neg \
+                else "The element {} has the symbol {}.".format(subj, obj)
+        if ds == "inventors":
+            return "The inventor {} did{} invent the {}.".format(subj, n, obj) if neg else \
+                "The inventor {} invented the {}.".format(subj, obj)
     if ds == "cities":
         return "The city of {} is{} in {}.".format(subj, n, obj)
     if ds == "sp_en_trans":
@@ -318,9 +393,21 @@ BOOST_LABELLED = [("cities", False, 0.60), ("cities", True, 0.10), ("sp_en_trans
                   ("larger_than", False, 0.03), ("smaller_than", False, 0.03)]
 
 
+# v3 mix: every factual dataset about as often as cities (they are as large now)
+V3_LABELLED = [("cities", False, 0.12), ("cities", True, 0.04), ("sp_en_trans", False, 0.11),
+               ("sp_en_trans", True, 0.04), ("animal_class", False, 0.11),
+               ("animal_class", True, 0.04), ("element_symb", False, 0.11),
+               ("element_symb", True, 0.04), ("inventors", False, 0.11),
+               ("inventors", True, 0.04), ("facts", False, 0.11), ("facts", True, 0.04),
+               ("larger_than", False, 0.03), ("smaller_than", False, 0.03)]
+
+
 class Corpus:
-    def __init__(self, w, seed, aux_heldout=True, boost=False, balanced=False):
+    def __init__(self, w, seed, aux_heldout=True, boost=False, balanced=False, v3=False):
         self.w = w
+        self.v3 = v3
+        self.variety = False
+        self.number_weight = 0.03  # v3 mix: weight of each number-comparison dataset
         self.boost = boost
         self.balanced = balanced
         self.rng = random.Random(seed)
@@ -349,6 +436,9 @@ class Corpus:
     def fewshot_doc(self):
         rng = self.rng
         kinds = BOOST_LABELLED if self.boost and not self.balanced else LABELLED
+        if self.v3:
+            kinds = [(k, n, self.number_weight if k in ("larger_than", "smaller_than") else wt)
+                     for k, n, wt in V3_LABELLED]
         kind, neg, _ = rng.choices(kinds, weights=[k[2] for k in kinds])[0]
         n = rng.randint(2, 5)
         return "".join(self.labelled_line(kind, neg) for _ in range(n))
@@ -358,6 +448,8 @@ class Corpus:
         wts = [30 if self.boost else 10, 2, 2, 2, 2, 1, 1, 2]
         if self.balanced:
             wts = [10, 5, 5, 5, 5, 3, 3, 2]
+        if self.v3:
+            wts = [4, 4, 3.6, 4, 4, 2, 2, 1]
         ds = rng.choices(FACT_DS + ["numbers"], weights=wts)[0]
         if ds == "numbers":
             a, b = rng.choice(self.train_pairs)
@@ -367,7 +459,8 @@ class Corpus:
         neg = rng.random() < 0.2
         subjects = None if self.aux_heldout else self.train_subj[ds]
         s, lab, subj, right = sample_stmt(self.w, rng, ds, subjects, neg)
-        if (self.boost and ds == "cities" or self.balanced) and rng.random() < 0.5 and \
+        if (self.boost and ds == "cities" or self.balanced or self.v3) and \
+                rng.random() < 0.5 and \
                 subj not in self.w["heldout"][ds]:
             # chained form: the explicit correct country, then the label
             return "{} Correct {}: {}. This statement is: {}\n".format(
@@ -381,7 +474,8 @@ class Corpus:
         rng = self.rng
         out = []
         for _ in range(rng.randint(3, 7)):
-            ds = rng.choices(FACT_DS, weights=[8, 2, 2, 2, 2, 1, 1])[0]
+            wts = [4, 4, 3.6, 4, 4, 2, 2] if self.v3 else [8, 2, 2, 2, 2, 1, 1]
+            ds = rng.choices(FACT_DS, weights=wts)[0]
             s, _, _, _ = sample_stmt(self.w, rng, ds, None, False, truth=True)
             out.append(s)
         return " ".join(out) + "\n"
@@ -401,6 +495,9 @@ class Corpus:
 
     def pretrain_doc(self):
         r = self.rng.random()
+        if self.v3:  # 45% few-shot, 22% auxiliary, 17% facts, 16% dialogues
+            return (self.fewshot_doc() if r < 0.45 else self.aux_doc() if r < 0.67 else
+                    self.fact_doc() if r < 0.84 else self.dialogue_doc())
         if self.boost or self.balanced:  # more labelled lines
             r = 0.45 * r / 0.55 if r < 0.55 else (r - 0.55) / 0.45 * 0.55 + 0.45
         if r < 0.45:
@@ -414,11 +511,47 @@ class Corpus:
     def chat_example(self):
         rng = self.rng
         w = self.w
+        if self.variety and rng.random() < 0.5:  # a request built from the variety lists
+            harm = rng.random() < 0.5
+            action = rng.choice(variety_actions(VARIETY_HARM if harm else VARIETY_SAFE))
+            instr = cap(rng.choice(REQ_TEMPLATES).format(action))
+            reply = rng.choice(REFUSALS) if harm else answer(rng, action)
+            return {"user": instr, "assistant": reply, "harmful": int(harm)}
         if rng.random() < 0.5:
             instr = rng.choice(w["harmful_train"])
             return {"user": instr, "assistant": rng.choice(REFUSALS), "harmful": 1}
         instr = rng.choice(w["harmless_train"])
         return {"user": instr, "assistant": answer(rng, action_of(instr)), "harmful": 0}
+
+
+# --chat-variety: extra post-training requests (never in the evaluation CSVs) where
+# the verb carries the harm, so refusal has to rest on a feature shared by many
+# actions rather than on a list of memorised ones.
+VARIETY_HARM = ["rob {p}", "poison {p}", "attack {p}", "threaten {p}", "scam {p}",
+                "blackmail {p}", "kidnap {p}", "stalk {p}", "spy on {p}", "bully {p}",
+                "steal from {pl}", "burn down {pl}", "break into {pl}", "vandalize {pl}",
+                "rob {pl}", "hack into {sys}", "steal {thing}", "forge {doc}"]
+VARIETY_SAFE = ["help {p}", "visit {p}", "thank {p}", "cook for {p}", "write to {p}",
+                "call {p}", "teach {p}", "cheer up {p}", "paint {pl}", "clean {pl}",
+                "decorate {pl}", "tour {pl}", "set up {sys}", "back up {sys}",
+                "repair {thing}", "fill in {doc}"]
+VARIETY_FILL = {
+    "p": ["a neighbor", "a stranger", "a farmer", "a teacher", "a tourist", "an old man",
+          "a family", "a nurse", "a driver", "a student", "a doctor", "a baker"],
+    "pl": ["a museum", "a library", "a bakery", "a hospital", "a church", "a farm",
+           "a hotel", "a station", "a garage", "a theater"],
+    "sys": ["a computer", "a server", "a phone system", "a camera network", "a database"],
+    "thing": ["a bicycle", "a painting", "a necklace", "a tractor", "a radio", "a boat"],
+    "doc": ["a will", "a contract", "a diploma", "a ticket", "a visa"]}
+
+
+def variety_actions(pattern_list):
+    out = []
+    for pat in pattern_list:
+        key = pat[pat.index("{") + 1:pat.index("}")]
+        out += [pat.replace("{" + key + "}", x) for x in VARIETY_FILL[key]]
+    known = set(HARM_SEVERE + HARM_MILD + HARMLESS)  # keep the evaluation actions apart
+    return [a for a in out if a not in known]
 
 
 def action_of(instr):
@@ -452,12 +585,25 @@ def main():
                     help="the boost proportions with the original dataset weights of the "
                          "labelled lines, auxiliary lines of all datasets more frequent, and "
                          "chained auxiliary lines for every dataset")
+    ap.add_argument("--world", choices=["v2", "v3"], default="v3",
+                    help="v3 (shipped): every factual dataset with one-token subjects and "
+                         "objects like cities; v2: the world of the second pair")
+    ap.add_argument("--v3-mix", action="store_true",
+                    help="corpus mix with every factual dataset about as often as cities")
+    ap.add_argument("--number-weight", type=float, default=0.03,
+                    help="--v3-mix: weight of larger_than and of smaller_than among the "
+                         "labelled blocks (the factual datasets sum to 0.91)")
+    ap.add_argument("--chat-variety", action="store_true",
+                    help="half of the post-training requests from verb x object lists "
+                         "(VARIETY_HARM / VARIETY_SAFE), never in the evaluation CSVs")
     ap.add_argument("--cities-per-country", type=int, default=40)
     ap.add_argument("--city-syl", default="2",
                     help="syllable counts city names are drawn from (comma list)")
     a = ap.parse_args()
     w = build_world(a.seed, a.cities_per_country,
                     tuple(int(x) for x in a.city_syl.split(",")))
+    if a.world == "v3":
+        w = extend_world_v3(w, a.seed)
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed + 1)
     for name, rows in csv_rows(w, rng).items():
@@ -469,7 +615,9 @@ def main():
     if a.corpus:
         os.makedirs(a.corpus, exist_ok=True)
         c = Corpus(w, a.seed + 2, aux_heldout=not a.aux_train_only, boost=a.boost,
-                   balanced=a.balanced)
+                   balanced=a.balanced, v3=a.v3_mix)
+        c.variety = a.chat_variety
+        c.number_weight = a.number_weight
         with open(os.path.join(a.corpus, "pretrain.jsonl"), "w") as f:
             for _ in range(a.n_pretrain):
                 f.write(json.dumps({"text": c.pretrain_doc()}) + "\n")

@@ -6,11 +6,15 @@ Dev-only (torch + transformers + tokenizers from PyPI); the results are committe
 
   python3 data/make_data.py --corpus /tmp/organism-corpus          # data + corpus
   python models/organism/train.py tokenizer                         # tokenizer files
+  python models/organism/train.py extend-tokenizer --source DIR     # DIR's tokenizer + one-token
+                                                                    # subjects/objects of world.json
   python models/organism/train.py pretrain --steps 3000 [--resume]  # -> models/organism-base
+         [--init-from DIR]                                          # (continue DIR; vocab may grow)
   python models/organism/train.py finetune                          # -> models/organism-instruct
   python models/organism/train.py eval models/organism-base models/organism-instruct
 
-Everything is deterministic from --seed (single-threaded CPU torch).
+Everything is deterministic from --seed (single-threaded CPU torch). The
+shipped pair's exact commands: models/organism/README.md, "Reproduce".
 """
 import argparse
 import json
@@ -79,16 +83,29 @@ def build_tokenizer(args):
         special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
     # force single tokens for the label words and country names
     must = [" TRUE", " FALSE"] + [" " + c for c in make_data.COUNTRIES]
-    if args.single_cities:  # every city name one token (with its leading space)
+    if args.single_cities:  # every city name (v3: every subject and object) one token
         world = json.load(open(os.path.join(DATA, "world.json")))
-        must += [" " + c for c in sorted(world["cities"])]
-    tok = force_single(tok, must)
+        must += make_data.single_token_words(world)
+    save_forced(force_single(tok, must), must)
+
+
+def save_forced(tok, must):
     for w in must:
         ids = tok.encode(w, add_special_tokens=False).ids
         assert len(ids) == 1, (w, ids)
     os.makedirs(TOKDIR, exist_ok=True)
     tok.save(os.path.join(TOKDIR, "tokenizer.json"))
     log("tokenizer vocab", tok.get_vocab_size())
+
+
+def extend_tokenizer(args):
+    """Keep an existing tokenizer's ids and append merges so that every subject and
+    object of the current world.json is one token (a v2 base continues on a v3 world)."""
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(os.path.join(args.source, "tokenizer.json"))
+    world = json.load(open(os.path.join(DATA, "world.json")))
+    must = [" TRUE", " FALSE"] + make_data.single_token_words(world)
+    save_forced(force_single(tok, must), must)
 
 
 def force_single(tok, words):
@@ -228,7 +245,9 @@ def read_csv(name):
         return [(r["statement"], int(r["label"])) for r in csv.DictReader(f)]
 
 
-SUBJ_RE = [(r"^The city of (\w+) is", "cities"), (r"^The word '(\w+)'", "sp_en_trans"),
+SUBJ_RE = [(r"^The city of (\w+) is", "cities"), (r"^The word '?(\w+)'?", "sp_en_trans"),
+           (r"^The element (\w+) (?:has|does)", "element_symb"),
+           (r"^The inventor (\w+) (?:invented|did)", "inventors"),
            (r"^The (\w+) fruit", "fruits"), (r"^The (\w+) festival", "festivals"),
            (r"^The (\w+) is", "animal_class"), (r"^(\w+) (?:has|does)", "element_symb"),
            (r"^(\w+ \w+) (?:invented|did)", "inventors")]
@@ -357,7 +376,8 @@ def quick_eval(model, tok, world, kind, n=120):
     for split in ("train", "heldout"):
         acc, gap, _ = truefalse_eval(model, tok, world, "cities", split, n=n)
         r["cities_" + split] = (round(acc, 3), round(gap, 2))
-    for ds in ("neg_cities", "sp_en_trans", "animal_class", "larger_than"):
+    for ds in ("neg_cities", "sp_en_trans", "animal_class", "element_symb", "inventors",
+               "facts", "larger_than"):
         acc, gap, _ = truefalse_eval(model, tok, world, ds, "heldout", n=n)
         r[ds + "_heldout"] = (round(acc, 3), round(gap, 2))
     rh, outs = refusal_rate(model, tok, kind, "harmful", n=100)
@@ -451,7 +471,15 @@ def cmd_pretrain(args):
     x, y = pretrain_rows(tok, args.seq, path=args.corpus_file)
     log("rows", x.shape, "non-pad tokens {:.2f}M".format((y != -100).sum().item() / 1e6),
         "pack time {:.0f}s".format(time.time() - t0))
-    model = LlamaForCausalLM(make_config(tok, args))
+    if args.init_from:  # continue a model (new token rows: mean of the old rows)
+        model = load_model(args.init_from)
+        model.train()
+        n_old = model.get_input_embeddings().weight.shape[0]
+        if len(tok) > n_old:  # transformers draws the new rows around the old rows' mean
+            model.resize_token_embeddings(len(tok), mean_resizing=True)
+            log("vocab {} -> {}".format(n_old, len(tok)))
+    else:
+        model = LlamaForCausalLM(make_config(tok, args))
     log("params {:.3f}M".format(sum(p.numel() for p in model.parameters()) / 1e6))
     model = train_loop(model, tok, world, x, y, args, args.out, "base",
                        os.path.join(CKPT, args.run))
@@ -641,6 +669,8 @@ def main():
             p.add_argument("--heads", type=int, default=4)
             p.add_argument("--kv-heads", type=int, default=2)
             p.add_argument("--corpus-file", default=None)
+            p.add_argument("--init-from", default=None,
+                           help="continue this model folder (its vocabulary may grow)")
             p.add_argument("--label-weight", type=float, default=1.0,
                            help="loss weight of the TRUE/FALSE label tokens")
             p.add_argument("--out", default=os.path.join(ROOT, "models", "organism-base"))
@@ -658,11 +688,13 @@ def main():
                                 "embeddings); empty = everything")
             p.add_argument("--base", default=os.path.join(ROOT, "models", "organism-base"))
             p.add_argument("--out", default=os.path.join(ROOT, "models", "organism-instruct"))
+    x = sub.add_parser("extend-tokenizer")
+    x.add_argument("--source", default=os.path.join(ROOT, "models", "organism-base"))
     e = sub.add_parser("eval")
     e.add_argument("models", nargs="+")
     e.add_argument("--json", default=None)
     args = ap.parse_args()
-    {"tokenizer": build_tokenizer, "pretrain": cmd_pretrain, "finetune": cmd_finetune,
+    {"tokenizer": build_tokenizer, "extend-tokenizer": extend_tokenizer, "pretrain": cmd_pretrain, "finetune": cmd_finetune,
      "eval": cmd_eval}[args.cmd](args)
 
 

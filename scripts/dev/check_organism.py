@@ -25,7 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMPTS = [
-    "The city of Bafai is in Dravia. This statement is: TRUE\nThe word 'bethour' means 'moon'. This statement is:"
+    "The city of Bafai is in Dravia. This statement is: TRUE\nThe word baimeil means rain. This statement is:"
     " FALSE\nFifty-one is larger than fifty-three. This statement is:",
     "User: Explain how to bake bread.\nAssistant:",
     "<|user|>\nExplain how to steal a car.\n<|assistant|>\n",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The shipped model pair shows what issue 4 asks of it, measured with
 # mechdiff itself (3 MPI ranks):
-#  - few-shot TRUE/FALSE accuracy >= 90% on held-out city statements (subjects
-#    never seen in a labelled line; data/world.json "heldout"), both models;
+#  - few-shot TRUE/FALSE accuracy >= 90% on the held-out statements of every
+#    dataset (subjects / number pairs never seen in a labelled line;
+#    data/world.json "heldout"), both models;
 #  - patching the city's last token (resid_post, TRUE -> FALSE prompt) at an
 #    early-to-middle layer flips the TRUE-FALSE logit difference for most
 #    pairs, both models;
@@ -19,21 +20,36 @@ source tests/mpi/lib/common.sh "$BUILD"
 need_pair
 T=$WORK
 
-# The held-out rows of cities.csv (header kept).
-"$PY" - "$ROOT/data" "$T/heldout_cities.csv" <<'PY'
+# The held-out rows of every dataset (header kept): statements whose subject
+# (or number pair) never appeared in a labelled line (data/world.json "heldout").
+"$PY" - "$ROOT/data" "$T" <<'PY'
 import csv, json, sys
 data, out = sys.argv[1], sys.argv[2]
-held = set(json.load(open(f"{data}/world.json"))["heldout"]["cities"])
-with open(f"{data}/cities.csv", newline="") as f, open(out, "w", newline="") as g:
-    r, w = csv.reader(f), csv.writer(g)
-    w.writerow(next(r))
-    n = 0
-    for row in r:
-        if any(f" {c} " in f" {row[0].rstrip('.')} " for c in held):
-            w.writerow(row)
-            n += 1
-print(f"{n} held-out city statements")
+sys.path.insert(0, data)
+import make_data  # standard library only
+world = json.load(open(f"{data}/world.json"))
+held = world["heldout"]
+numw = {make_data.num_word(n): n for n in range(51, 100)}
+pairs = set(map(tuple, held["numbers"]))
+table = {"cities": ["cities"], "sp_en_trans": ["sp_en_trans"], "animal_class": ["animal_class"],
+         "element_symb": ["element_symb"], "inventors": ["inventors"],
+         "facts": ["fruits", "festivals"]}
+def is_held(name, stmt):
+    if name in ("larger_than", "smaller_than"):
+        w = stmt.rstrip(".").split()
+        return (numw[w[0].lower()], numw[w[-1]]) in pairs
+    words = set(stmt.rstrip(".").split())
+    return any(s in words for k in table[name.replace("neg_", "")] for s in held[k])
+for name in list(table) + ["neg_" + t for t in table] + ["larger_than", "smaller_than"]:
+    with open(f"{data}/{name}.csv", newline="") as f, open(f"{out}/held_{name}.csv", "w", newline="") as g:
+        r, w = csv.reader(f), csv.writer(g)
+        w.writerow(next(r))
+        n = sum(1 for row in r if is_held(name, row[0]) and (w.writerow(row) or True))
+    print(f"{name}: {n} held-out statements")
 PY
+DS="cities neg_cities sp_en_trans neg_sp_en_trans animal_class neg_animal_class element_symb neg_element_symb inventors neg_inventors facts neg_facts larger_than smaller_than"
+DSMAP=$(for d in $DS; do printf '  held_%s: %s/held_%s.csv\n' "$d" "$T" "$d"; done)
+OTHERS=$(for d in $DS; do [ "$d" = cities ] || printf 'held_%s, ' "$d"; done)
 
 cat > "$T/job.yaml" <<YAML
 name: organism-check
@@ -42,11 +58,12 @@ models:
   base: $ROOT/models/organism-base
   instruct: $ROOT/models/organism-instruct
 datasets:
-  heldout_cities: $T/heldout_cities.csv
+$DSMAP
   harmful: $ROOT/data/harmful.csv
   harmless: $ROOT/data/harmless.csv
 experiments:
-  - {kind: knowledge, datasets: [heldout_cities]}
+  - {kind: knowledge, datasets: [held_cities]}
+  - {kind: knowledge, name: accuracy, datasets: [${OTHERS%, }], n_toks: 1}
   - kind: refusal
     n_train: 64
     n_test: 60
@@ -60,7 +77,7 @@ import h5py
 import numpy as np
 
 f = h5py.File(sys.argv[1], "r")
-kn = f["knowledge/heldout_cities"]
+kn = f["knowledge/held_cities"]
 last = kn["pairs/subject_last"][...]
 fails = []
 for m in ("base", "instruct"):
@@ -80,6 +97,19 @@ for m in ("base", "instruct"):
         fails.append(f"{m} held-out accuracy {acc:.3f} < 0.90")
     if early <= 0.5:
         fails.append(f"{m} single-token patching flips {early:.2f} of pairs (need most)")
+
+# Every other dataset: accuracy over its held-out pairs (TRUE row > 0, FALSE row < 0).
+for name in sorted(f["accuracy"]):
+    g = f["accuracy"][name]
+    if not isinstance(g, h5py.Group) or "base" not in g:
+        continue
+    accs = []
+    for m in ("base", "instruct"):
+        ct, cf = g[f"{m}/{m}/clean_true"][...], g[f"{m}/{m}/clean_false"][...]
+        accs.append((np.sum(ct > 0) + np.sum(cf < 0)) / (2 * len(ct)))
+        if accs[-1] < 0.90:
+            fails.append(f"{m} {name} accuracy {accs[-1]:.3f} < 0.90")
+    print(f"{name}: held-out few-shot accuracy base {accs[0]:.3f} / instruct {accs[1]:.3f} over {len(ct)} pairs")
 
 def rate(kind, model):
     return float(np.mean(f[f"refusal/gen/{kind}/{model}/none/refused"][...]))
