@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The shipped model pair shows what issue 4 asks of it, measured with
 # mechdiff itself (3 MPI ranks):
-#  - few-shot TRUE/FALSE accuracy >= 90% on the held-out statements of every
+#  - few-shot TRUE/FALSE accuracy >= 90% on all held-out statements of every
 #    dataset (subjects / number pairs never seen in a labelled line;
 #    data/world.json "heldout"), both models;
 #  - patching the city's last token (resid_post, TRUE -> FALSE prompt) at an
@@ -49,7 +49,7 @@ for name in list(table) + ["neg_" + t for t in table] + ["larger_than", "smaller
 PY
 DS="cities neg_cities sp_en_trans neg_sp_en_trans animal_class neg_animal_class element_symb neg_element_symb inventors neg_inventors facts neg_facts larger_than smaller_than"
 DSMAP=$(for d in $DS; do printf '  held_%s: %s/held_%s.csv\n' "$d" "$T" "$d"; done)
-OTHERS=$(for d in $DS; do [ "$d" = cities ] || printf 'held_%s, ' "$d"; done)
+ALL=$(for d in $DS; do printf 'held_%s, ' "$d"; done)
 
 cat > "$T/job.yaml" <<YAML
 name: organism-check
@@ -63,7 +63,12 @@ $DSMAP
   harmless: $ROOT/data/harmless.csv
 experiments:
   - {kind: knowledge, datasets: [held_cities]}
-  - {kind: knowledge, name: accuracy, datasets: [${OTHERS%, }], n_toks: 1}
+  # few-shot accuracy on every held-out statement (the truth kind's
+  # fewshot_accuracy: METHODS prompts, shots drawn from the same CSV)
+  - kind: truth
+    name: accuracy
+    train_datasets: [held_sp_en_trans, held_animal_class]
+    test_datasets: [${ALL%, }]
   - kind: refusal
     n_train: 64
     n_test: 60
@@ -98,18 +103,16 @@ for m in ("base", "instruct"):
     if early <= 0.5:
         fails.append(f"{m} single-token patching flips {early:.2f} of pairs (need most)")
 
-# Every other dataset: accuracy over its held-out pairs (TRUE row > 0, FALSE row < 0).
-for name in sorted(f["accuracy"]):
-    g = f["accuracy"][name]
-    if not isinstance(g, h5py.Group) or "base" not in g:
-        continue
-    accs = []
-    for m in ("base", "instruct"):
-        ct, cf = g[f"{m}/{m}/clean_true"][...], g[f"{m}/{m}/clean_false"][...]
-        accs.append((np.sum(ct > 0) + np.sum(cf < 0)) / (2 * len(ct)))
-        if accs[-1] < 0.90:
-            fails.append(f"{m} {name} accuracy {accs[-1]:.3f} < 0.90")
-    print(f"{name}: held-out few-shot accuracy base {accs[0]:.3f} / instruct {accs[1]:.3f} over {len(ct)} pairs")
+# Every dataset: few-shot accuracy over all its held-out statements.
+acc = f["accuracy/fewshot_accuracy"][...]  # [model, test dataset]
+models = f["accuracy"].attrs["models"].split(",")
+names = f["accuracy"].attrs["test_datasets"].split(",")
+for j, name in enumerate(names):
+    print(f"{name}: held-out few-shot accuracy " +
+          " / ".join(f"{m} {acc[i, j]:.3f}" for i, m in enumerate(models)))
+    for i, m in enumerate(models):
+        if acc[i, j] < 0.90:
+            fails.append(f"{m} {name} accuracy {acc[i, j]:.3f} < 0.90")
 
 def rate(kind, model):
     return float(np.mean(f[f"refusal/gen/{kind}/{model}/none/refused"][...]))
