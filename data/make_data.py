@@ -375,31 +375,25 @@ def csv_rows(w, rng):
 
 
 # --------------------------------------------------------------------------- corpus
-LABELLED = [("cities", False, 0.34), ("cities", True, 0.08), ("sp_en_trans", False, 0.08),
-            ("sp_en_trans", True, 0.03), ("animal_class", False, 0.07),
-            ("animal_class", True, 0.03), ("element_symb", False, 0.07),
-            ("element_symb", True, 0.02), ("inventors", False, 0.06),
-            ("inventors", True, 0.02), ("facts", False, 0.06), ("facts", True, 0.02),
-            ("larger_than", False, 0.06), ("smaller_than", False, 0.06)]
+def labelled_mix(weights, numbers):
+    """Weights of the labelled few-shot blocks, in the order rng.choices sees them:
+    (plain, negated) for cities, sp_en_trans, animal_class, element_symb,
+    inventors and facts, then larger_than and smaller_than."""
+    out = []
+    for ds, (plain, neg) in zip(["cities", "sp_en_trans", "animal_class", "element_symb",
+                                 "inventors", "facts"], weights):
+        out += [(ds, False, plain), (ds, True, neg)]
+    return out + [("larger_than", False, numbers), ("smaller_than", False, numbers)]
+
+
+LABELLED = labelled_mix([(0.34, 0.08), (0.08, 0.03), (0.07, 0.03), (0.07, 0.02), (0.06, 0.02),
+                         (0.06, 0.02)], 0.06)
+BOOST_LABELLED = labelled_mix([(0.60, 0.10), (0.04, 0.01), (0.04, 0.01), (0.04, 0.01),
+                               (0.03, 0.01), (0.03, 0.01)], 0.03)
+# v3 mix: every factual dataset about as often as cities (they are as large now)
+V3_LABELLED = labelled_mix([(0.12, 0.04)] + [(0.11, 0.04)] * 5, 0.03)
 FACT_DS = ["cities", "sp_en_trans", "animal_class", "element_symb", "inventors",
            "fruits", "festivals"]
-
-
-BOOST_LABELLED = [("cities", False, 0.60), ("cities", True, 0.10), ("sp_en_trans", False, 0.04),
-                  ("sp_en_trans", True, 0.01), ("animal_class", False, 0.04),
-                  ("animal_class", True, 0.01), ("element_symb", False, 0.04),
-                  ("element_symb", True, 0.01), ("inventors", False, 0.03),
-                  ("inventors", True, 0.01), ("facts", False, 0.03), ("facts", True, 0.01),
-                  ("larger_than", False, 0.03), ("smaller_than", False, 0.03)]
-
-
-# v3 mix: every factual dataset about as often as cities (they are as large now)
-V3_LABELLED = [("cities", False, 0.12), ("cities", True, 0.04), ("sp_en_trans", False, 0.11),
-               ("sp_en_trans", True, 0.04), ("animal_class", False, 0.11),
-               ("animal_class", True, 0.04), ("element_symb", False, 0.11),
-               ("element_symb", True, 0.04), ("inventors", False, 0.11),
-               ("inventors", True, 0.04), ("facts", False, 0.11), ("facts", True, 0.04),
-               ("larger_than", False, 0.03), ("smaller_than", False, 0.03)]
 
 
 class Corpus:
