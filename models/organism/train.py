@@ -694,8 +694,8 @@ def main():
     e.add_argument("models", nargs="+")
     e.add_argument("--json", default=None)
     args = ap.parse_args()
-    {"tokenizer": build_tokenizer, "extend-tokenizer": extend_tokenizer, "pretrain": cmd_pretrain, "finetune": cmd_finetune,
-     "eval": cmd_eval}[args.cmd](args)
+    {"tokenizer": build_tokenizer, "extend-tokenizer": extend_tokenizer,
+     "pretrain": cmd_pretrain, "finetune": cmd_finetune, "eval": cmd_eval}[args.cmd](args)
 
 
 if __name__ == "__main__":
