@@ -128,7 +128,8 @@ def report_sections(h5file, outdir):
                 continue
             ours = f"IE {r['ie_average']:.2f}, probe {r['probe_accuracy']:.2f}" if "ie_average" in r \
                 else f"probe {r['probe_accuracy']:.2f}"
-            headline.append((f"truth direction {r['source']}→{r['target']} ({tests[0]})", ours,
+            where = tests[0] if name == "truth" else f"{tests[0]}, {name}"
+            headline.append((f"truth direction {r['source']}→{r['target']} ({where})", ours,
                              f"IE {r['paper_ie_average']:.2f}"))
         tr = g["train_accuracy"][...]
         note = "" if "ie" in g else "\n**The intervention stage has not finished: IE columns are missing.**\n"

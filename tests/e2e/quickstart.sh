@@ -23,4 +23,24 @@ done
 grep -q "Skipped: none" "$T/report/report.md" || { grep "Skipped" "$T/report/report.md"; exit 1; }
 grep -q "0.98-0.99" "$T/report/report.md" && grep -q "Llama-3.1: 8/10" "$T/report/report.md"
 [ -s "$T/report/report.html" ] && ls "$T/report"/*.png > /dev/null
+# The organism's truth direction, read at the stated object (truth_at_object),
+# must work as an intervention within and across models, and clearly beyond
+# random directions of the same norm (the METHODS-settings experiment is
+# reported, not checked: on this organism it is a readout only).
+"${PYTHON:-/usr/bin/python3}" - "$T/quickstart.h5" <<'PY'
+import sys
+import h5py
+g = h5py.File(sys.argv[1], "r")["truth_at_object"]
+ie, ctrl = g["ie"][...], g["ie_control"][...]  # [source, target, test, 3], [target, test, control, 3]
+roles = g.attrs["models"].split(",")
+bad = []
+for a, src in enumerate(roles):
+    for b, tgt in enumerate(roles):
+        avg, c = float(ie[a, b, 0, 2]), float(ctrl[b, 0, :, 2].mean())
+        print(f"truth_at_object {src}->{tgt}: IE {avg:.2f}, random controls {c:.2f}")
+        if avg < 0.5 or avg < c + 0.3:
+            bad.append(f"{src}->{tgt} IE {avg:.2f} (controls {c:.2f})")
+if bad:
+    sys.exit("FAIL: truth intervention too weak: " + "; ".join(bad))
+PY
 echo "quickstart: ok"
