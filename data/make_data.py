@@ -336,6 +336,23 @@ def sample_stmt(w, rng, ds, subjects=None, neg=False, truth=None):
     return statements(w, ds, subj, obj, neg), int(truth), subj, right
 
 
+# Which world tables hold the subjects of each TRUE/FALSE CSV (neg_ variants alike).
+HELD_TABLES = {"cities": ["cities"], "sp_en_trans": ["sp_en_trans"],
+               "animal_class": ["animal_class"], "element_symb": ["element_symb"],
+               "inventors": ["inventors"], "facts": ["fruits", "festivals"]}
+NUM_OF_WORD = {num_word(n): n for n in range(51, 100)}
+
+
+def is_heldout(w, dataset, statement):
+    """True when the statement's subject (number pair) never appears in a labelled
+    line: world "heldout". dataset = the CSV's name (cities, neg_cities, ...)."""
+    words = statement.rstrip(".").split()
+    if dataset in ("larger_than", "smaller_than"):
+        return [NUM_OF_WORD[words[0].lower()], NUM_OF_WORD[words[-1]]] in w["heldout"]["numbers"]
+    held = w["heldout"]
+    return any(s in words for k in HELD_TABLES[dataset.replace("neg_", "")] for s in held[k])
+
+
 def num_stmt(a, b, rel):
     return "{} is {} than {}.".format(cap(num_word(a)), rel, num_word(b))
 

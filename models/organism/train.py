@@ -245,30 +245,9 @@ def read_csv(name):
         return [(r["statement"], int(r["label"])) for r in csv.DictReader(f)]
 
 
-SUBJ_RE = [(r"^The city of (\w+) is", "cities"), (r"^The word '?(\w+)'?", "sp_en_trans"),
-           (r"^The element (\w+) (?:has|does)", "element_symb"),
-           (r"^The inventor (\w+) (?:invented|did)", "inventors"),
-           (r"^The (\w+) fruit", "fruits"), (r"^The (\w+) festival", "festivals"),
-           (r"^The (\w+) is", "animal_class"), (r"^(\w+) (?:has|does)", "element_symb"),
-           (r"^(\w+ \w+) (?:invented|did)", "inventors")]
-NUMW = {make_data.num_word(n): n for n in range(51, 100)}
-
-
-def is_heldout(world, stmt):
-    m = re.match(r"^([\w-]+) is (?:larger|smaller) than ([\w-]+)\.$", stmt)
-    if m:
-        a, b = NUMW[m.group(1).lower()], NUMW[m.group(2)]
-        return [a, b] in world["heldout"]["numbers"]
-    for rx, key in SUBJ_RE:
-        m = re.match(rx, stmt)
-        if m:
-            return m.group(1) in world["heldout"][key]
-    raise ValueError(stmt)
-
-
-def fewshot_prefix(world, rows):
+def fewshot_prefix(world, name, rows):
     """4 fixed few-shot lines (2 TRUE, 2 FALSE, training subjects) shuffled with seed 1."""
-    tr = [r for r in rows if not is_heldout(world, r[0])]
+    tr = [r for r in rows if not make_data.is_heldout(world, name, r[0])]
     t = [r for r in tr if r[1] == 1][:2]
     f = [r for r in tr if r[1] == 0][:2]
     ex = t + f
@@ -299,8 +278,9 @@ def label_ids(tok):
 
 def truefalse_eval(model, tok, world, name, split="heldout", n=None, seed=0):
     rows = read_csv(name)
-    prefix, used = fewshot_prefix(world, rows)
-    sel = [r for r in rows if r[0] not in used and is_heldout(world, r[0]) == (split == "heldout")]
+    prefix, used = fewshot_prefix(world, name, rows)
+    sel = [r for r in rows if r[0] not in used and
+           make_data.is_heldout(world, name, r[0]) == (split == "heldout")]
     if n is not None and len(sel) > n:
         sel = random.Random(seed).sample(sel, n)
     prompts = [prefix + s + " This statement is:" for s, _ in sel]

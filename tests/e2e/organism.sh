@@ -28,24 +28,14 @@ data, out = sys.argv[1], sys.argv[2]
 sys.path.insert(0, data)
 import make_data  # standard library only
 world = json.load(open(f"{data}/world.json"))
-held = world["heldout"]
-numw = {make_data.num_word(n): n for n in range(51, 100)}
-pairs = set(map(tuple, held["numbers"]))
-table = {"cities": ["cities"], "sp_en_trans": ["sp_en_trans"], "animal_class": ["animal_class"],
-         "element_symb": ["element_symb"], "inventors": ["inventors"],
-         "facts": ["fruits", "festivals"]}
-def is_held(name, stmt):
-    if name in ("larger_than", "smaller_than"):
-        w = stmt.rstrip(".").split()
-        return (numw[w[0].lower()], numw[w[-1]]) in pairs
-    words = set(stmt.rstrip(".").split())
-    return any(s in words for k in table[name.replace("neg_", "")] for s in held[k])
-for name in list(table) + ["neg_" + t for t in table] + ["larger_than", "smaller_than"]:
+tables = list(make_data.HELD_TABLES)
+for name in tables + ["neg_" + t for t in tables] + ["larger_than", "smaller_than"]:
     with open(f"{data}/{name}.csv", newline="") as f, open(f"{out}/held_{name}.csv", "w", newline="") as g:
         r, w = csv.reader(f), csv.writer(g)
         w.writerow(next(r))
-        n = sum(1 for row in r if is_held(name, row[0]) and (w.writerow(row) or True))
-    print(f"{name}: {n} held-out statements")
+        held = [row for row in r if make_data.is_heldout(world, name, row[0])]
+        w.writerows(held)
+    print(f"{name}: {len(held)} held-out statements")
 PY
 DS="cities neg_cities sp_en_trans neg_sp_en_trans animal_class neg_animal_class element_symb neg_element_symb inventors neg_inventors facts neg_facts larger_than smaller_than"
 DSMAP=$(for d in $DS; do printf '  held_%s: %s/held_%s.csv\n' "$d" "$T" "$d"; done)
