@@ -1,5 +1,5 @@
 """common.py — shared helpers of the analysis scripts: the study's published
-numbers (METHODS.md), finding experiment groups in a results file, and a
+numbers (docs/methods.md), finding experiment groups in a results file, and a
 small Markdown -> HTML converter (headings, paragraphs, lists, pipe tables,
 images, `code`, **bold**) so the report needs no extra package.
 
@@ -17,7 +17,7 @@ import html
 import re
 import sys
 
-# Published numbers (Du et al. 2025 via METHODS.md); text as a reader sees it.
+# Published numbers (Du et al. 2025 via docs/methods.md); text as a reader sees it.
 PAPER = {
     "knowledge_corr": "0.98–0.99 (Pearson, normalised maps, base vs post-trained)",
     "truth_transfer": {"base→base": 0.83, "base→inst": 0.90, "inst→base": 0.82, "inst→inst": 0.88},

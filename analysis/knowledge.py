@@ -24,7 +24,7 @@ import sys
 import h5py
 import numpy as np
 
-PAPER_CORRELATION = "0.98-0.99"  # METHODS.md: base vs post-trained maps
+PAPER_CORRELATION = "0.98-0.99"  # docs/methods.md: base vs post-trained maps
 
 
 def normalise(m):

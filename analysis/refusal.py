@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""refusal.py — tables and plots of the `refusal` kind (METHODS.md, Refusal).
+"""refusal.py — tables and plots of the `refusal` kind (docs/methods.md, Refusal).
 
     python3 analysis/refusal.py RESULTS.h5 [-o OUTDIR]
 

@@ -9,7 +9,7 @@ cross-model patching), truth.py (truth transfer and IE), refusal.py (refusal
 scores), confidence.py (entropy-neuron overlap). A module that is missing,
 that finds nothing in the file, or that fails is skipped with a note under its
 heading, so the report always has the same five headings. Published numbers
-(METHODS.md) sit beside ours; the "at a glance" table collects them.
+(docs/methods.md) sit beside ours; the "at a glance" table collects them.
 """
 import argparse
 import importlib
@@ -83,7 +83,7 @@ def build(h5path, outdir):
             prov = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5["provenance"].attrs.items()}
     md = ["# mechdiff report", "",
           "Results file: `%s`. Reproduction of Du et al. 2025 (arXiv 2504.02904); published numbers from "
-          "docs/METHODS.md are shown beside ours." % os.path.abspath(h5path), ""]
+          "docs/methods.md are shown beside ours." % os.path.abspath(h5path), ""]
     for k in ("git_revision", "job_name", "created"):
         if k in prov:
             md.append("- %s: `%s`" % (k, prov[k]))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""truth.py — tables and plots of the `truth` kind (METHODS.md, Truthfulness).
+"""truth.py — tables and plots of the `truth` kind (docs/methods.md, Truthfulness).
 
     python3 analysis/truth.py RESULTS.h5 [-o OUTDIR]
 

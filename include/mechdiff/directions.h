@@ -1,4 +1,4 @@
-/* directions.h — the pure math of the direction experiments (METHODS.md,
+/* directions.h — the pure math of the direction experiments (docs/methods.md,
  * "Truthfulness" and "Refusal"): mass-mean directions, the 1-D logistic
  * probe on x·θ, PD / IE of the truth intervention, cosine and normalisation,
  * refusal-prefix matching and the seeded train/test split.
@@ -63,7 +63,7 @@ int md_dir_is_refusal(const char *text);
 /* The prefix list (NULL-terminated, ASCII apostrophes). */
 extern const char *const md_dir_refusal_prefixes[];
 
-/* Seeded split of rows 0..n-1 (METHODS: test fraction 0.2, seed 42): the rows
+/* Seeded split of rows 0..n-1 (docs/methods.md: test fraction 0.2, seed 42): the rows
  * are shuffled (Fisher-Yates, splitmix64(seed)); the first round(n·test_frac)
  * form the test pool, the rest the train pool; train[0..n_train) and
  * test[0..n_test) are the first rows of each pool, in shuffled order.

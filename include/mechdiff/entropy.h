@@ -1,4 +1,4 @@
-/* entropy.h — entropy neurons (METHODS.md, "Confidence"): pure math on
+/* entropy.h — entropy neurons (docs/methods.md, "Confidence"): pure math on
  * checkpoint tensors, no model, no forward pass.
  *
  * Definitions (W_U = unembedding [vocab][d], g = final RMSNorm gain [d],

@@ -1,6 +1,6 @@
 /* journal.h — the append-only result journal OUT.h5.journal.
  *
- * Why a journal (the crash-safety design, see also src/dist/runner.c):
+ * Why a journal (the crash-safety design, see also src/runner/runner.c):
  * serial HDF5 cannot promise a readable file if the writer is killed in the
  * middle of an update (metadata cache, free-space state). So OUT.h5 is never
  * modified in place: it is only ever replaced by rename(2) of a complete,

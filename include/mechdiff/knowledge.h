@@ -1,4 +1,4 @@
-/* knowledge.h — the knowledge experiment's data preparation (METHODS.md,
+/* knowledge.h — the knowledge experiment's data preparation (docs/methods.md,
  * "Knowledge"): few-shot prompts and TRUE/FALSE pair curation from a
  * `statement,label` CSV. Shared by the `knowledge` kind's plan (rank 0) and
  * compute (workers), which must derive identical pairs from the same job.

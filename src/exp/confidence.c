@@ -1,4 +1,4 @@
-/* confidence.c — the `confidence` kind: entropy neurons (METHODS.md
+/* confidence.c — the `confidence` kind: entropy neurons (docs/methods.md
  * "Confidence") per model, their overlap across models, and (beyond the
  * study) what they do on a prompt set.
  *
@@ -775,7 +775,7 @@ static void confidence_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit
 
 const md_kind md_kind_confidence = {
     .name = "confidence",
-    .doc = "Entropy neurons (METHODS.md \"Confidence\"): per model the norm and LogitVar of every last-layer MLP "
+    .doc = "Entropy neurons (docs/methods.md \"Confidence\"): per model the norm and LogitVar of every last-layer MLP "
            "neuron (W_U gain-folded, centred, streamed from the checkpoint), the entropy-neuron set (norm above "
            "`percentile`, then the `top_k` smallest LogitVar), overlap/IoU and per-neuron changes for every pair "
            "of models; with `prompts`, the neurons' activations, next-token entropy and the entropy after "

@@ -1,5 +1,5 @@
 /* kn_pairs.c — few-shot prompts and TRUE/FALSE pair curation for the
- * knowledge experiment (METHODS.md "Knowledge"):
+ * knowledge experiment (docs/methods.md "Knowledge"):
  *   prompt = n_shots lines "<statement> This statement is: TRUE|FALSE\n"
  *            (examples drawn and shuffled with shot_seed, half true, half
  *            false, excluded from the pairs) + "<statement>" + suffix;

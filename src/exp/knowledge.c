@@ -1,5 +1,5 @@
 /* knowledge.c — the `knowledge` kind: activation patching between TRUE and
- * FALSE statements (METHODS.md "Knowledge"), within a model and across
+ * FALSE statements (docs/methods.md "Knowledge"), within a model and across
  * models.
  *
  * Unit = (dataset, patched model B, source model A, pair). A unit runs A on
@@ -42,7 +42,7 @@ static const md_key KNOWLEDGE_KEYS[] = {
      .doc = "Positions patched, counted from the end (0 = statement + suffix of the shortest pair)."},
     {.name = "n_shots", .type = MD_KEY_INT, .def = "4", .min = 0, .max = 32, .doc = "Few-shot lines before the statement."},
     {.name = "shot_seed", .type = MD_KEY_INT, .def = "1", .min = 0, .max = 2147483647,
-     .doc = "Seed of the few-shot draw and shuffle (METHODS.md: 1)."},
+     .doc = "Seed of the few-shot draw and shuffle (docs/methods.md: 1)."},
     {.name = "max_pairs", .type = MD_KEY_INT, .def = "0", .min = 0, .max = 1e9, .doc = "Keep at most this many pairs per dataset (0 = all)."},
     {.name = "suffix", .type = MD_KEY_STRING, .def = " This statement is:", .doc = "Text after the statement."},
     {.name = "true_word", .type = MD_KEY_STRING, .def = " TRUE", .doc = "Answer token for true (must be one token)."},
@@ -682,7 +682,7 @@ const md_kind md_kind_knowledge = {
     .name = "knowledge",
     .doc = "Activation patching between TRUE and FALSE statements (causal tracing), within each model and "
            "across models: effect[pair, layer, position] = logit(TRUE) - logit(FALSE) with the TRUE run's "
-           "state patched into the FALSE run (METHODS.md, Knowledge).",
+           "state patched into the FALSE run (docs/methods.md, Knowledge).",
     .keys = KNOWLEDGE_KEYS,
     .validate = kn_validate,
     .plan = kn_plan,

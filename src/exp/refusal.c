@@ -1,4 +1,4 @@
-/* refusal.c — the `refusal` kind (METHODS.md, "Refusal"): a refusal
+/* refusal.c — the `refusal` kind (docs/methods.md, "Refusal"): a refusal
  * direction per model, its cosine across models, and its effect on greedy
  * generation within and across models.
  *
@@ -44,9 +44,9 @@ static const md_key REFUSAL_KEYS[] = {
     {.name = "column", .type = MD_KEY_STRING, .def = "instruction",
      .doc = "CSV column holding the instruction (AdvBench harmful_behaviors.csv: goal)."},
     {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,
-     .doc = "Fraction of each set held out for generation (METHODS: 0.2)."},
+     .doc = "Fraction of each set held out for generation (docs/methods.md: 0.2)."},
     {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,
-     .doc = "Seed of the train/test shuffle (METHODS: 42)."},
+     .doc = "Seed of the train/test shuffle (docs/methods.md: 42)."},
     {.name = "n_train", .type = MD_KEY_INT, .def = "128", .min = 1, .max = 1e7,
      .doc = "Train instructions per set (direction)."},
     {.name = "n_test", .type = MD_KEY_INT, .def = "100", .min = 1, .max = 1e7,
@@ -56,22 +56,22 @@ static const md_key REFUSAL_KEYS[] = {
             "template), a template name (llama3, llama2, mistral, tulu) or a format string with {instruction}. "
             "Default: 'base' for roles whose name contains 'base', else 'chat'."},
     {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",
-     .doc = "Hook point of the direction (METHODS: resid_pre)."},
+     .doc = "Hook point of the direction (docs/methods.md: resid_pre)."},
     {.name = "layer", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 4096,
      .doc = "Layer of the direction (-1 = round(11/32 of the layers): Llama-3.1-8B 11)."},
     {.name = "position", .type = MD_KEY_INT, .def = "-1", .min = -4096, .max = -1,
      .doc = "Prompt position of the direction, counted from the end (-1 = last token)."},
     {.name = "positions", .type = MD_KEY_MAP, .def = "",
-     .doc = "Per-role override of `position` (METHODS, Llama-3.1: {base: -4, instruct: -2})."},
+     .doc = "Per-role override of `position` (docs/methods.md, Llama-3.1: {base: -4, instruct: -2})."},
     {.name = "addition_layer", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 4096,
      .doc = "Layer of activation addition (-1 = the direction's layer)."},
     {.name = "coefficients", .type = MD_KEY_MAP, .def = "",
-     .doc = "Activation-addition coefficient per target role (METHODS: base 1.2, instruct 2.4, SFT 1.8); "
+     .doc = "Activation-addition coefficient per target role (docs/methods.md: base 1.2, instruct 2.4, SFT 1.8); "
             "missing roles use 1.0."},
     {.name = "addition_vector", .type = MD_KEY_STRING, .def = "unit", .allowed = "unit|mean_diff",
-     .doc = "What the coefficient multiplies: the unit direction r̂ (METHODS) or the raw mean difference."},
+     .doc = "What the coefficient multiplies: the unit direction r̂ (docs/methods.md) or the raw mean difference."},
     {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
-     .doc = "Greedy new tokens per generation (METHODS: 16)."},
+     .doc = "Greedy new tokens per generation (docs/methods.md: 16)."},
     {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
      .doc = "Instructions per work unit (one batched forward / generation)."},
     {.name = "sweep", .type = MD_KEY_BOOL, .def = "false",
@@ -449,7 +449,7 @@ const md_kind md_kind_refusal = {
     .name = "refusal",
     .doc = "Refusal direction per model (mean(harmful) - mean(harmless) at one hook/layer/position, normalised), "
            "cosine between models, and greedy generations with no intervention, directional ablation of every "
-           "source model's direction, and activation addition; refusal score by prefix (METHODS.md, Refusal).",
+           "source model's direction, and activation addition; refusal score by prefix (docs/methods.md, Refusal).",
     .keys = REFUSAL_KEYS,
     .validate = rf_validate,
     .plan = rf_plan,

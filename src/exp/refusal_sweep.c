@@ -1,4 +1,4 @@
-/* refusal_sweep.c — the `refusal_sweep` kind (METHODS.md, "Refusal"; issue 6):
+/* refusal_sweep.c — the `refusal_sweep` kind (docs/methods.md, "Refusal"; issue 6):
  * refusal score vs the layer and position of the refusal direction, to pick
  * them as Arditi et al. do. The best candidate per model is reported (as
  * attributes), never used by anything automatically: the `refusal` kind still
@@ -447,7 +447,7 @@ const md_kind md_kind_refusal_sweep = {
     .doc = "Refusal score vs the layer and position of the refusal direction (Arditi et al.): a direction per "
            "model and candidate (layer, position), and the refusal rate of harmful test prompts with it ablated "
            "at every layer; the lowest per model is reported as an attribute, never used automatically "
-           "(METHODS.md, Refusal).",
+           "(docs/methods.md, Refusal).",
     .keys = SWEEP_KEYS,
     .validate = sw_validate,
     .plan = sw_plan,

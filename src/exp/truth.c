@@ -1,4 +1,4 @@
-/* truth.c — the `truth` kind (METHODS.md, "Truthfulness"): a truth direction
+/* truth.c — the `truth` kind (docs/methods.md, "Truthfulness"): a truth direction
  * per model (mass mean of centred activations of bare statements), its 1-D
  * logistic probe, the transfer of direction + probe between models, and the
  * intervention effect (IE) of adding / subtracting the direction in every
@@ -70,7 +70,7 @@ static const md_key TRUTH_KEYS[] = {
      .doc = "Statement positions intervened on, counted from the end of the statement inside the few-shot prompt "
             "(-1 = the period, -2 = the token before)."},
     {.name = "coefficient", .type = MD_KEY_FLOAT, .def = "1", .min = 0, .max = 1e6,
-     .doc = "Multiplier of mean(true) - mean(false) in the intervention (METHODS: 1)."},
+     .doc = "Multiplier of mean(true) - mean(false) in the intervention (docs/methods.md: 1)."},
     {.name = "n_shots", .type = MD_KEY_INT, .def = "4", .min = 0, .max = 32,
      .doc = "Few-shot lines before the statement (drawn from the same dataset, excluded from the intervention)."},
     {.name = "shot_seed", .type = MD_KEY_INT, .def = "1", .min = 0, .max = 2147483647,
@@ -83,7 +83,7 @@ static const md_key TRUTH_KEYS[] = {
     {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
      .doc = "Statements per work unit (one batched forward)."},
     {.name = "control_directions", .type = MD_KEY_INT, .def = "0", .min = 0, .max = 16,
-     .doc = "Random control directions (not in METHODS): each is a seeded random unit vector (from shot_seed), "
+     .doc = "Random control directions (not in the study): each is a seeded random unit vector (from shot_seed), "
             "scaled per target model to the norm of that model's own truth direction and added / subtracted "
             "exactly like a direction (conditions random_<k>, effects in ie_control). An IE the controls match "
             "is not evidence the model uses the direction."},
@@ -1016,7 +1016,7 @@ const md_kind md_kind_truth = {
     .doc = "Truth direction per model (mass mean of per-dataset centred activations of bare statements at one "
            "layer and token), 1-D logistic probe, transfer accuracy of every source model's direction + probe on "
            "every target model, and the intervention effect of adding / subtracting mean(true) - mean(false) in "
-           "a few-shot prompt: PD, IE(false->true), IE(true->false) per source x target (METHODS.md, "
+           "a few-shot prompt: PD, IE(false->true), IE(true->false) per source x target (docs/methods.md, "
            "Truthfulness).",
     .keys = TRUTH_KEYS,
     .validate = tr_validate,

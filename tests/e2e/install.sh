@@ -10,6 +10,10 @@ trap 'rm -rf "$T"' EXIT
 cmake --install "$BUILD" --prefix "$T/prefix" >/dev/null
 "$T/prefix/bin/mechdiff" --version
 test -f "$T/prefix/include/mechdiff/forward.h"
+# internal headers stay out of the prefix
+for h in plan journal h5out exp_util inflight shard; do
+  if [ -e "$T/prefix/include/mechdiff/$h.h" ]; then echo "internal header $h.h installed" >&2; exit 1; fi
+done
 mkdir -p "$T/consumer"
 cat > "$T/consumer/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.25)

@@ -7,7 +7,7 @@
 #  - patching the city's last token (resid_post, TRUE -> FALSE prompt) at an
 #    early-to-middle layer flips the TRUE-FALSE logit difference for most
 #    pairs, both models;
-#  - refusal (greedy 16 tokens, METHODS prefix list, held-out instructions):
+#  - refusal (greedy 16 tokens, the study's prefix list (docs/methods.md), held-out instructions):
 #    instruct with its chat template >= 90% harmful, <= 5% harmless; base with
 #    the "User:/Assistant:" template between 10% and 40% harmful.
 # Thresholds are the issue's; the figures are printed either way.
@@ -54,7 +54,7 @@ $DSMAP
 experiments:
   - {kind: knowledge, datasets: [held_cities]}
   # few-shot accuracy on every held-out statement (the truth kind's
-  # fewshot_accuracy: METHODS prompts, shots drawn from the same CSV)
+  # fewshot_accuracy: the study's prompts (docs/methods.md), shots drawn from the same CSV)
   - kind: truth
     name: accuracy
     train_datasets: [held_sp_en_trans, held_animal_class]

@@ -25,7 +25,7 @@ grep -q "0.98-0.99" "$T/report/report.md" && grep -q "Llama-3.1: 8/10" "$T/repor
 [ -s "$T/report/report.html" ] && ls "$T/report"/*.png > /dev/null
 # The organism's truth direction, read at the stated object (truth_at_object),
 # must work as an intervention within and across models, and clearly beyond
-# random directions of the same norm (the METHODS-settings experiment is
+# random directions of the same norm (the study-settings experiment is
 # reported, not checked: on this organism it is a readout only).
 "${PYTHON:-/usr/bin/python3}" - "$T/quickstart.h5" <<'PY'
 import sys

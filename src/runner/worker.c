@@ -1,4 +1,4 @@
-/* worker.c — computes units (see src/dist/worker.h). */
+/* worker.c — computes units (see src/runner/worker.h). */
 #include "worker.h"
 
 #include <stdio.h>
