@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mechdiff/experiment.h"
 
@@ -52,6 +53,16 @@ struct md_plan {
     double *cost;              /* [n_units] (owned) */
     md_result puts;            /* plan-time data */
 };
+
+/* The entry of a kind's outputs table (experiment.h) that dataset d is an
+ * instance of (path, type, dims, units, description, deflate, stage), or
+ * NULL. */
+const md_output *md_output_match(const md_output *outputs, const md_dset *d);
+/* MD_OK when every dataset of plan p is an instance of an entry of outputs;
+ * else an internal error naming the kind, stage and dataset. */
+int md_plan_check_outputs(const md_plan *p, const char *kind, const md_output *outputs, md_error *err);
+/* A kind's outputs table as Markdown (jobs/README.md), under `title`. */
+void md_output_print(const md_output *outputs, const char *title, FILE *f);
 
 /* A decoded piece (pointers into the result bytes). */
 typedef struct md_piece {

@@ -54,9 +54,11 @@ typedef struct md_params {
     int n;
 } md_params;
 
-/* Lookup of a resolved key. The key must exist in the schema (a missing name
- * is a programming error: these return 0/""/NULL and the value lookup
- * md_params_find returns NULL). */
+/* Lookup of a resolved key. md_params_find returns NULL for a name the
+ * schema lacks. The typed getters treat a missing name or a key of another
+ * type as a programming error: they abort naming the key (a misspelt
+ * "max_pair" must not read as 0; tests/unit/test_params.c). int reads INT and
+ * BOOL keys, str STRING/FILE/DIR, count/item STRLIST/MAP, map_* MAP. */
 const md_value *md_params_find(const md_params *p, const char *name);
 int64_t md_params_int(const md_params *p, const char *name);
 double md_params_float(const md_params *p, const char *name);

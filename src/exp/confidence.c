@@ -40,6 +40,8 @@
 
 #include "mechdiff/csv.h"
 #include "mechdiff/entropy.h"
+#include "mechdiff/exp_batch.h"
+#include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
@@ -548,45 +550,37 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
     const md_config *c = &m->cfg;
     int L = c->n_layers - 1, d = c->d_model, ff = c->d_ff, V = c->vocab_size;
     int **ids = calloc((size_t)S, sizeof *ids);
-    size_t *len = calloc((size_t)S, sizeof *len);
-    int *tokens = NULL, *pad = calloc((size_t)S, sizeof *pad);
+    int *len = calloc((size_t)S, sizeof *len), *tokens = NULL, *pad = NULL;
     float *post = NULL, *rpre = NULL, *logits = NULL, *vec = NULL, *act = NULL;
     double *ent = NULL, *abl = NULL;
     md_kvcache *kc = NULL;
     int rc = MD_ERR, T = 0;
     char path[MD_PATH_MAX];
-    if (!ids || !len || !pad) goto oom;
+    if (!ids || !len) goto oom;
     for (int i = 0; i < S; i++) {
-        if (md_tokenizer_encode(m->tok, s->prompts[p0 + i], 1, &ids[i], &len[i], err) != MD_OK) goto done;
-        if ((int)len[i] > T) T = (int)len[i];
+        size_t n_ids = 0;
+        if (md_tokenizer_encode(m->tok, s->prompts[p0 + i], 1, &ids[i], &n_ids, err) != MD_OK) goto done;
+        len[i] = (int)n_ids;
     }
+    if (md_exp_pad_batch(m, ids, len, S, &T, &pad, &tokens, err) != MD_OK) goto done;
     if (T < 1) {
         md_error_set(err, "confidence: empty prompt");
         goto done;
     }
-    tokens = calloc((size_t)S * T, sizeof *tokens);
     post = malloc((size_t)S * ff * sizeof *post);
     rpre = malloc((size_t)S * d * sizeof *rpre);
     logits = malloc((size_t)S * V * sizeof *logits);
     act = malloc((size_t)S * k * sizeof *act);
     ent = malloc((size_t)S * sizeof *ent);
-    if (!tokens || !post || !rpre || !logits || !act || !ent) goto oom;
-    for (int i = 0; i < S; i++) {
-        pad[i] = T - (int)len[i];
-        for (int t = 0; t < T; t++) tokens[(size_t)i * T + t] = t < pad[i] ? ids[i][0] : ids[i][t - pad[i]];
-    }
+    if (!post || !rpre || !logits || !act || !ent) goto oom;
     if (md_kvcache_create(&kc, m, S, T, err) != MD_OK) goto done;
     md_hook hk[2] = {
         {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = post},
         {.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = rpre}};
     md_forward f;
-    md_forward_init_tokens(&f, m, S, T, tokens);
-    f.n_pad = pad;
-    f.logits = MD_LOGITS_LAST;
-    f.logits_out = logits;
-    f.cache = kc;
-    f.hooks = hk;
-    f.n_hooks = 2;
+    md_forward_init_batch(&f, m, S, T, tokens, pad, kc);
+    md_forward_set_hooks(&f, hk, 2);
+    md_forward_set_logits(&f, MD_LOGITS_LAST, logits, NULL, 0);
     if (md_model_forward(m, &f, err) != MD_OK) goto done;
     for (int i = 0; i < S; i++) {
         ent[i] = md_entropy_softmax(logits + (size_t)i * V, V);
@@ -620,18 +614,9 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
                        .vec = vec, .vec_per_seq = 1};
         md_kvcache_truncate(kc, T - 1);
         md_forward g;
-        md_forward_init(&g, m);
-        g.n_seq = S;
-        g.t0 = T - 1;
-        g.t1 = T;
-        g.resid_in = rpre; /* [S][1][d] */
-        g.layer_start = L;
-        g.n_pad = pad;
-        g.logits = MD_LOGITS_LAST;
-        g.logits_out = logits;
-        g.cache = kc;
-        g.hooks = &rep;
-        g.n_hooks = 1;
+        md_forward_init_partial(&g, m, S, T - 1, T, L, rpre /* [S][1][d] */, pad, kc);
+        md_forward_set_hooks(&g, &rep, 1);
+        md_forward_set_logits(&g, MD_LOGITS_LAST, logits, NULL, 0);
         if (md_model_forward(m, &g, err) != MD_OK) goto done;
         for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = md_entropy_softmax(logits + (size_t)i * V, V);
     }

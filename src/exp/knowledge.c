@@ -503,13 +503,9 @@ static int clean_run(md_model *m, const int *ids, int T, const md_hook *reads, i
 {
     float lg[2];
     md_forward f;
-    md_forward_init_tokens(&f, m, 1, T, ids);
-    f.cache = kc;
-    f.hooks = reads;
-    f.n_hooks = n_reads;
-    f.logit_ids = metric_ids;
-    f.n_logit_ids = 2;
-    f.logits_out = lg;
+    md_forward_init_batch(&f, m, 1, T, ids, NULL, kc);
+    md_forward_set_hooks(&f, reads, n_reads);
+    md_forward_set_logits(&f, MD_LOGITS_LAST, lg, metric_ids, 2);
     if (md_model_forward(m, &f, err) != MD_OK) return MD_ERR;
     *diff = lg[0] - lg[1];
     return MD_OK;
@@ -615,16 +611,9 @@ static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int sta
         }
         if (md_kvcache_fork(&fork, root, t, L, np, err) != MD_OK) goto done;
         md_forward f;
-        md_forward_init(&f, B);
-        f.n_seq = L;
-        f.t0 = t;
-        f.t1 = T;
-        f.cache = fork;
+        md_forward_init_partial(&f, B, L, t, T, 0, rin, NULL, fork);
         f.seq_layer_start = starts;
-        f.resid_in = rin;
-        f.logit_ids = V2;
-        f.n_logit_ids = 2;
-        f.logits_out = lg;
+        md_forward_set_logits(&f, MD_LOGITS_LAST, lg, V2, 2);
         for (int l = 0; l < L; l++) {
             /* sequence l: B's clean residual at positions [t, T) ... */
             memcpy(rin + (size_t)l * np * d, pre + ((size_t)l * N + j) * d, (size_t)np * d * sizeof(float));
@@ -639,8 +628,7 @@ static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int sta
                                      .vec = src + ((size_t)l * N + j) * W};
             }
         }
-        f.hooks = fast_post ? NULL : hooks;
-        f.n_hooks = fast_post ? 0 : L;
+        md_forward_set_hooks(&f, fast_post ? NULL : hooks, fast_post ? 0 : L);
         int r = md_model_forward(B, &f, err);
         md_kvcache_free(fork);
         fork = NULL;

@@ -29,6 +29,9 @@
 
 #include "exp/refusal_common.h"
 #include "mechdiff/directions.h"
+#include "mechdiff/exp_blob.h"
+#include "mechdiff/exp_output.h"
+#include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"

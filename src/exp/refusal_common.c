@@ -1,4 +1,9 @@
 /* refusal_common.c — what the refusal kinds do alike (see refusal_common.h). */
+#include "mechdiff/exp_units.h"
+#include "mechdiff/exp_batch.h"
+#include "mechdiff/exp_prompt.h"
+#include "mechdiff/exp_output.h"
+#include "mechdiff/exp_util.h"
 #include "exp/refusal_common.h"
 
 #include <stdio.h>
@@ -6,7 +11,6 @@
 #include <string.h>
 
 #include "mechdiff/directions.h"
-#include "mechdiff/exp_util.h"
 #include "mechdiff/model.h"
 #include "mechdiff/tokenizer.h"
 
