@@ -206,6 +206,36 @@ static int rf_dirs_view(const md_blob *b, rf_dirs *v, md_error *err)
     return MD_OK;
 }
 
+enum { RO_DIRECTION = MD_REFUSAL_OUT_ACTS + 1, RO_MEAN_DIFF, RO_MEAN_DIFF_NORM, RO_COSINE, RO_TEXT, RO_REFUSED,
+       RO_SCORE };
+
+static const md_output REFUSAL_OUTPUTS[] = {
+    MD_REFUSAL_SPLIT_OUTPUTS,
+    [MD_REFUSAL_OUT_ACTS] = {.path = "acts/{model}/{set}", .type = MD_H5_F32, .dims = "row,hidden",
+                             .axes = "split/{set} train rows, d_model", .units = "activation",
+                             .description = "the hook point at (layer, position) of each train prompt", .stage = 0,
+                             .chunk_rows = 64, .deflate = 1},
+    [RO_DIRECTION] = {.path = "direction", .type = MD_H5_F64, .dims = "model,hidden", .axes = "attribute models, d_model",
+                      .units = "", .description = "refusal direction r̂ (unit) per model", .stage = 1, .at_plan = 1},
+    [RO_MEAN_DIFF] = {.path = "mean_diff", .type = MD_H5_F64, .dims = "model,hidden",
+                      .axes = "attribute models, d_model", .units = "activation",
+                      .description = "mean(harmful) - mean(harmless)", .stage = 1, .at_plan = 1},
+    [RO_MEAN_DIFF_NORM] = {.path = "mean_diff_norm", .type = MD_H5_F64, .dims = "model", .axes = "attribute models",
+                           .units = "activation", .description = "norm of mean_diff", .stage = 1, .at_plan = 1},
+    [RO_COSINE] = {.path = "cosine", .type = MD_H5_F64, .dims = "model,model_b", .axes = "attribute models (both)",
+                   .units = "1", .description = "cosine between the models' directions", .stage = 1, .at_plan = 1},
+    [RO_TEXT] = {.path = "gen/{set}/{target}/{intervention}/text", .type = MD_H5_STR, .dims = "row",
+                 .axes = "test rows of split/{set}", .units = "", .description = "greedy completion (new tokens, decoded)",
+                 .stage = 1},
+    [RO_REFUSED] = {.path = "gen/{set}/{target}/{intervention}/refused", .type = MD_H5_I32, .dims = "row",
+                    .axes = "test rows of split/{set}", .units = "",
+                    .description = "1 = the completion starts with a refusal prefix", .stage = 1},
+    [RO_SCORE] = {.path = "refusal_score", .type = MD_H5_F64, .dims = "target,intervention,set",
+                  .axes = "attribute models, attribute interventions, attribute sets", .units = "1",
+                  .description = "fraction of test completions starting with a refusal prefix (NaN = not run)",
+                  .stage = 2, .at_plan = 1},
+    {0}};
+
 static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
@@ -217,8 +247,7 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     int M = rs->n_roles, ni = 1 + 2 * M;
     if (stage == 0) {
         md_config c;
-        if (md_refusal_plan_acts(plan, ctx, rs, 2, 1, 1, "the hook point at (layer, position) of each train prompt", &c,
-                                 err) != MD_OK)
+        if (md_refusal_plan_acts(plan, ctx, rs, REFUSAL_OUTPUTS, 2, 1, 1, &c, err) != MD_OK)
             goto done;
         snprintf(val, sizeof val, "%d", rf_layer(p, &c, "layer"));
         if (md_plan_attr(plan, "", "layer", val, err) != MD_OK) goto done;
@@ -235,20 +264,13 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     if (stage == 1) {
         rf_dirs v;
         if (rf_dirs_view(input, &v, err) != MD_OK) goto done;
-        const char *nm2[] = {"model", "hidden"}, *nmm[] = {"model", "model_b"}, *nm1[] = {"model"};
-        int64_t dd[2] = {M, v.d}, mm[2] = {M, M}, m1 = M, o2[2] = {0, 0}, o1 = 0;
-        if (md_exp_declare_dset(plan, "direction", MD_H5_F64, 2, dd, nm2, "",
-                                "refusal direction r̂ (unit) per model", err) != MD_OK ||
-            md_plan_put(plan, "direction", o2, dd, v.dir, sizeof(double) * (size_t)M * v.d, err) != MD_OK ||
-            md_exp_declare_dset(plan, "mean_diff", MD_H5_F64, 2, dd, nm2, "activation",
-                                "mean(harmful) - mean(harmless)", err) != MD_OK ||
-            md_plan_put(plan, "mean_diff", o2, dd, v.mean_diff, sizeof(double) * (size_t)M * v.d, err) != MD_OK ||
-            md_exp_declare_dset(plan, "mean_diff_norm", MD_H5_F64, 1, &m1, nm1, "activation",
-                                "norm of mean_diff", err) != MD_OK ||
-            md_plan_put(plan, "mean_diff_norm", &o1, &m1, v.norm, sizeof(double) * (size_t)M, err) != MD_OK ||
-            md_exp_declare_dset(plan, "cosine", MD_H5_F64, 2, mm, nmm, "1",
-                                "cosine between the models' directions", err) != MD_OK ||
-            md_plan_put(plan, "cosine", o2, mm, v.cos, sizeof(double) * (size_t)M * M, err) != MD_OK)
+        int64_t dd[2] = {M, v.d}, mm[2] = {M, M}, m1 = M;
+        size_t md_bytes = sizeof(double) * (size_t)M * v.d;
+        if (md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_DIRECTION], NULL, dd, v.dir, md_bytes, err) != MD_OK ||
+            md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_MEAN_DIFF], NULL, dd, v.mean_diff, md_bytes, err) != MD_OK ||
+            md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_MEAN_DIFF_NORM], NULL, &m1, v.norm, sizeof(double) * M, err) !=
+                MD_OK ||
+            md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_COSINE], NULL, mm, v.cos, sizeof(double) * M * M, err) != MD_OK)
             goto done;
         for (int t = 0; t < M; t++)
             for (int iv = 0; iv < ni; iv++)
@@ -257,15 +279,9 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
                     char ivn[128];
                     interv_name(s, iv, ivn, sizeof ivn);
                     int64_t n = rs->n_test;
-                    const char *rn[] = {"row"};
-                    snprintf(path, sizeof path, "gen/%s/%s/%s/text", md_refusal_set_name(k), rs->roles[t], ivn);
-                    if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
-                                            "greedy completion (new tokens, decoded)", err) != MD_OK)
-                        goto done;
-                    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", md_refusal_set_name(k), rs->roles[t], ivn);
-                    if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "",
-                                            "1 = the completion starts with a refusal prefix",
-                                            err) != MD_OK)
+                    const char *args[] = {md_refusal_set_name(k), rs->roles[t], ivn};
+                    if (md_plan_output(plan, &REFUSAL_OUTPUTS[RO_TEXT], args, &n, err) != MD_OK ||
+                        md_plan_output(plan, &REFUSAL_OUTPUTS[RO_REFUSED], args, &n, err) != MD_OK)
                         goto done;
                 }
         rc = md_plan_units(plan, s->gen.n, err);
@@ -278,12 +294,8 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         goto done;
     }
     {
-        int64_t dims[3] = {M, ni, 2}, o3[3] = {0, 0, 0};
-        const char *nm[] = {"target", "intervention", "set"};
-        if (md_exp_declare_dset(plan, "refusal_score", MD_H5_F64, 3, dims, nm, "1",
-                                "fraction of test completions starting with a refusal prefix (NaN = not run)",
-                                err) != MD_OK ||
-            md_plan_put(plan, "refusal_score", o3, dims, input->data, input->size, err) != MD_OK)
+        int64_t dims[3] = {M, ni, 2};
+        if (md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_SCORE], NULL, dims, input->data, input->size, err) != MD_OK)
             goto done;
         size_t off = 0;
         for (int iv = 0; iv < ni; iv++) {
@@ -454,6 +466,7 @@ const md_kind md_kind_refusal = {
            "cosine between models, and greedy generations with no intervention, directional ablation of every "
            "source model's direction, and activation addition; refusal score by prefix (docs/methods.md, Refusal).",
     .keys = REFUSAL_KEYS,
+    .outputs = REFUSAL_OUTPUTS,
     .validate = rf_validate,
     .plan = rf_plan,
     .prepare = rf_prepare,

@@ -1,9 +1,4 @@
 /* refusal_common.c — what the refusal kinds do alike (see refusal_common.h). */
-#include "mechdiff/exp_units.h"
-#include "mechdiff/exp_batch.h"
-#include "mechdiff/exp_prompt.h"
-#include "mechdiff/exp_output.h"
-#include "mechdiff/exp_util.h"
 #include "exp/refusal_common.h"
 
 #include <stdio.h>
@@ -11,6 +6,11 @@
 #include <string.h>
 
 #include "mechdiff/directions.h"
+#include "mechdiff/exp_batch.h"
+#include "mechdiff/exp_output.h"
+#include "mechdiff/exp_prompt.h"
+#include "mechdiff/exp_units.h"
+#include "mechdiff/exp_util.h"
 #include "mechdiff/model.h"
 #include "mechdiff/tokenizer.h"
 
@@ -84,15 +84,14 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
 }
 
 /* split/<set>/instruction and split/<set>/csv_row. */
-static int plan_split(md_plan *plan, const md_refusal_sets *s, int set, md_error *err)
+static int plan_split(md_plan *plan, const md_refusal_sets *s, const md_output *outputs, int set, md_error *err)
 {
     char path[MD_PATH_MAX], val[32];
     int64_t n = s->n_train + s->n_test;
-    const char *rn[] = {"row"};
+    const char *args[] = {SET_NAMES[set]};
     snprintf(path, sizeof path, "split/%s/instruction", SET_NAMES[set]);
     snprintf(val, sizeof val, "%d", s->n_train);
-    if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
-                            "instructions: rows [0, n_train) train, then n_test test", err) != MD_OK ||
+    if (md_plan_output(plan, &outputs[MD_REFUSAL_OUT_INSTRUCTION], args, &n, err) != MD_OK ||
         md_exp_put_csv_strings(plan, path, s->csv[set], s->col[set], s->train[set], s->n_train, 0, err) != MD_OK ||
         md_exp_put_csv_strings(plan, path, s->csv[set], s->col[set], s->test[set], s->n_test, s->n_train, err) !=
             MD_OK ||
@@ -100,29 +99,26 @@ static int plan_split(md_plan *plan, const md_refusal_sets *s, int set, md_error
         return MD_ERR;
     snprintf(path, sizeof path, "split/%s/csv_row", SET_NAMES[set]);
     int64_t o = 0, cn = s->n_train, ot = s->n_train, ct = s->n_test;
-    if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "", "0-based CSV row of each instruction", err) !=
-            MD_OK ||
+    if (md_plan_output(plan, &outputs[MD_REFUSAL_OUT_CSV_ROW], args, &n, err) != MD_OK ||
         md_plan_put(plan, path, &o, &cn, s->train[set], (size_t)s->n_train * sizeof(int), err) != MD_OK ||
         md_plan_put(plan, path, &ot, &ct, s->test[set], (size_t)s->n_test * sizeof(int), err) != MD_OK)
         return MD_ERR;
     return MD_OK;
 }
 
-int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_sets *s, int rank, int n_layers,
-                         int n_pos, const char *desc, md_config *c, md_error *err)
+int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_sets *s, const md_output *outputs,
+                         int rank, int n_layers, int n_pos, md_config *c, md_error *err)
 {
-    char path[MD_PATH_MAX], val[1024];
+    char val[1024];
     if (md_config_load_dir(c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
     int64_t dims[4] = {s->n_train, n_layers, n_pos, c->d_model};
-    const char *nm[4] = {"row", "layer", "position", "hidden"};
-    if (rank == 2) dims[1] = c->d_model, nm[1] = "hidden";
+    if (rank == 2) dims[1] = c->d_model;
     for (int k = 0; k < 2; k++) {
-        if (plan_split(plan, s, k, err) != MD_OK) return MD_ERR;
-        for (int m = 0; m < s->n_roles; m++) {
-            snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
-            if (md_exp_declare_dset(plan, path, MD_H5_F32, rank, dims, nm, "activation", desc, err) != MD_OK)
+        if (plan_split(plan, s, outputs, k, err) != MD_OK) return MD_ERR;
+        for (int m = 0; m < s->n_roles; m++)
+            if (md_plan_output(plan, &outputs[MD_REFUSAL_OUT_ACTS], (const char *const[]){s->roles[m], SET_NAMES[k]},
+                               dims, err) != MD_OK)
                 return MD_ERR;
-        }
     }
     md_exp_join_names(val, sizeof val, s->roles, s->n_roles);
     if (md_plan_attr(plan, "", "models", val, err) != MD_OK ||

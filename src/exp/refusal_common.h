@@ -58,16 +58,26 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
                           md_config *c, md_error *err);
 
 /* ---- plan ----------------------------------------------------------- */
+/* The first entries of both kinds' outputs tables (experiment.h): the split
+ * (same in both), then each kind's own acts/{model}/{set} entry. */
+enum { MD_REFUSAL_OUT_INSTRUCTION = 0, MD_REFUSAL_OUT_CSV_ROW = 1, MD_REFUSAL_OUT_ACTS = 2 };
+#define MD_REFUSAL_SPLIT_OUTPUTS                                                                                      \
+    [MD_REFUSAL_OUT_INSTRUCTION] = {.path = "split/{set}/instruction", .type = MD_H5_STR, .dims = "row",             \
+                                    .axes = "train rows, then test rows (attribute n_train)", .units = "",           \
+                                    .description = "instructions: rows [0, n_train) train, then n_test test",        \
+                                    .stage = 0, .at_plan = 1},                                                       \
+    [MD_REFUSAL_OUT_CSV_ROW] = {.path = "split/{set}/csv_row", .type = MD_H5_I32, .dims = "row", .units = "",         \
+                                .description = "0-based CSV row of each instruction", .stage = 0, .at_plan = 1}
 /* The datasets of stage 0 and the group attributes both kinds share:
- * split/<set>/instruction [row] str (attribute n_train) and
- * split/<set>/csv_row [row] i32 (the train rows, then the test rows), then
- * acts/<role>/<set> f32 for every role, [row, hidden] when rank is 2,
- * [row, layer, position, hidden] when rank is 4 (n_layers x n_pos
- * candidates), described as `desc`; then the group attributes models (the
- * roles, comma-separated) and hook. *c = the config of role 0 (its d_model is
- * the width of acts). */
-int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_sets *s, int rank, int n_layers,
-                         int n_pos, const char *desc, md_config *c, md_error *err);
+ * split/<set>/instruction (attribute n_train) and split/<set>/csv_row (the
+ * train rows, then the test rows), then the kind's acts/<role>/<set>
+ * (outputs[MD_REFUSAL_OUT_ACTS]) for every role, [row, hidden] when rank is
+ * 2, [row, layer, position, hidden] when rank is 4 (n_layers x n_pos
+ * candidates); then the group attributes models (the roles,
+ * comma-separated) and hook. *c = the config of role 0 (its d_model is the
+ * width of acts). */
+int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_sets *s, const md_output *outputs,
+                         int rank, int n_layers, int n_pos, md_config *c, md_error *err);
 /* Units of stage 0: (role, set, batch of train rows), in that order. */
 int64_t md_refusal_count_act_units(const md_refusal_sets *s);
 

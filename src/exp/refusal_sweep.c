@@ -218,19 +218,46 @@ static int sw_plan_candidates(md_plan *plan, const sw_state *s, const char *path
     return md_plan_attr(plan, path, "positions", val, err);
 }
 
+enum { SO_DIRECTION = MD_REFUSAL_OUT_ACTS + 1, SO_REFUSED, SO_TEXT, SO_SCORE };
+
+static const md_output SWEEP_OUTPUTS[] = {
+    MD_REFUSAL_SPLIT_OUTPUTS,
+    [MD_REFUSAL_OUT_ACTS] = {.path = "acts/{model}/{set}", .type = MD_H5_F32, .dims = "row,layer,position,hidden",
+                             .axes = "split/{set} train rows, attributes layers, positions, d_model",
+                             .units = "activation",
+                             .description = "the hook point at every candidate (layer, position) of each train prompt",
+                             .stage = 0},
+    [SO_DIRECTION] = {.path = "direction", .type = MD_H5_F64, .dims = "model,layer,position,hidden",
+                      .axes = "attributes models, layers, positions; d_model", .units = "",
+                      .description = "refusal direction r̂ (unit) per model and candidate (layer, position)",
+                      .stage = 1, .at_plan = 1},
+    [SO_REFUSED] = {.path = "refused", .type = MD_H5_I32, .dims = "model,layer,position,row",
+                    .axes = "attributes models, layers, positions; harmful test rows", .units = "",
+                    .description = "1 = the completion of the harmful test prompt, with the candidate direction "
+                                   "ablated, starts with a refusal prefix",
+                    .stage = 1},
+    [SO_TEXT] = {.path = "gen/{model}/layer{layer}_pos{position}/text", .type = MD_H5_STR, .dims = "row",
+                 .axes = "harmful test rows", .units = "",
+                 .description = "greedy completion (new tokens, decoded) with the direction ablated", .stage = 1},
+    [SO_SCORE] = {.path = "score", .type = MD_H5_F64, .dims = "model,layer,position",
+                  .axes = "attributes models, layers, positions", .units = "1",
+                  .description = "refusal rate of the harmful test prompts with the candidate direction ablated "
+                                 "(lower = the direction matters more; NaN = mean(harmful) = mean(harmless) there, "
+                                 "e.g. layer 0 at a template token: no direction)",
+                  .stage = 2, .at_plan = 1},
+    {0}};
+
 static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     sw_state *s = NULL;
     int rc = MD_ERR;
-    char path[MD_PATH_MAX], val[1024];
+    char val[1024];
     if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
     const md_refusal_sets *rs = &s->sets;
     int M = rs->n_roles, L = s->n_layers, P = s->n_pos;
     if (stage == 0) {
         md_config c;
-        if (md_refusal_plan_acts(plan, ctx, rs, 4, L, P,
-                                 "the hook point at every candidate (layer, position) of each train prompt", &c,
-                                 err) != MD_OK ||
+        if (md_refusal_plan_acts(plan, ctx, rs, SWEEP_OUTPUTS, 4, L, P, &c, err) != MD_OK ||
             sw_plan_candidates(plan, s, "", err) != MD_OK)
             goto done;
         rc = md_plan_units(plan, md_refusal_count_act_units(rs), err);
@@ -239,27 +266,20 @@ static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     if (stage == 1) {
         sw_dirs v;
         if (sw_dirs_view(input, &v, err) != MD_OK) goto done;
-        const char *nmd[] = {"model", "layer", "position", "hidden"}, *nmr[] = {"model", "layer", "position", "row"};
-        int64_t dd[4] = {M, L, P, v.d}, dr[4] = {M, L, P, rs->n_test}, o4[4] = {0, 0, 0, 0};
-        if (md_exp_declare_dset(plan, "direction", MD_H5_F64, 4, dd, nmd, "",
-                                "refusal direction r̂ (unit) per model and candidate (layer, position)",
-                                err) != MD_OK ||
-            md_plan_put(plan, "direction", o4, dd, v.dir, sizeof(double) * (size_t)M * L * P * v.d, err) != MD_OK ||
-            md_exp_declare_dset(plan, "refused", MD_H5_I32, 4, dr, nmr, "",
-                                "1 = the completion of the harmful test prompt, with the candidate direction "
-                                "ablated, starts with a refusal prefix",
-                                err) != MD_OK)
+        int64_t dd[4] = {M, L, P, v.d}, dr[4] = {M, L, P, rs->n_test};
+        if (md_plan_output_put(plan, &SWEEP_OUTPUTS[SO_DIRECTION], NULL, dd, v.dir,
+                               sizeof(double) * (size_t)M * L * P * v.d, err) != MD_OK ||
+            md_plan_output(plan, &SWEEP_OUTPUTS[SO_REFUSED], NULL, dr, err) != MD_OK)
             goto done;
         for (int m = 0; m < M; m++)
             for (int li = 0; li < L; li++)
                 for (int pi = 0; pi < P; pi++) {
                     int64_t n = rs->n_test;
-                    const char *rn[] = {"row"};
-                    snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", rs->roles[m], s->layers[li],
-                             s->positions[pi]);
-                    if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
-                                            "greedy completion (new tokens, decoded) with the direction ablated",
-                                            err) != MD_OK)
+                    char ls[16], ps[16];
+                    snprintf(ls, sizeof ls, "%d", s->layers[li]);
+                    snprintf(ps, sizeof ps, "%d", s->positions[pi]);
+                    if (md_plan_output(plan, &SWEEP_OUTPUTS[SO_TEXT], (const char *const[]){rs->roles[m], ls, ps}, &n,
+                                       err) != MD_OK)
                         goto done;
                 }
         rc = md_plan_units(plan, s->gen.n, err);
@@ -272,14 +292,8 @@ static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     }
     {
         const double *sc = input->data;
-        int64_t dims[3] = {M, L, P}, o3[3] = {0, 0, 0};
-        const char *nm[] = {"model", "layer", "position"};
-        if (md_exp_declare_dset(plan, "score", MD_H5_F64, 3, dims, nm, "1",
-                                "refusal rate of the harmful test prompts with the candidate direction ablated "
-                                "(lower = the direction matters more; NaN = mean(harmful) = mean(harmless) there, "
-                                "e.g. layer 0 at a template token: no direction)",
-                                err) != MD_OK ||
-            md_plan_put(plan, "score", o3, dims, sc, input->size, err) != MD_OK)
+        int64_t dims[3] = {M, L, P};
+        if (md_plan_output_put(plan, &SWEEP_OUTPUTS[SO_SCORE], NULL, dims, sc, input->size, err) != MD_OK)
             goto done;
         for (int m = 0; m < M; m++) {
             int best = -1; /* lowest score; ties: earliest layer, then position, in the order listed; NaN skipped */
@@ -452,6 +466,7 @@ const md_kind md_kind_refusal_sweep = {
            "at every layer; the lowest per model is reported as an attribute, never used automatically "
            "(docs/methods.md, Refusal).",
     .keys = SWEEP_KEYS,
+    .outputs = SWEEP_OUTPUTS,
     .validate = sw_validate,
     .plan = sw_plan,
     .prepare = sw_prepare,
