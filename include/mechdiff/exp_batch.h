@@ -5,6 +5,7 @@
 #define MECHDIFF_EXP_BATCH_H
 
 #include <stddef.h>
+
 #include "mechdiff/error.h"
 
 struct md_model;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
 #include "mechdiff/error.h"
 #include "mechdiff/experiment.h"
 

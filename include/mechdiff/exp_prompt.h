@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
 #include "mechdiff/chat.h"
 #include "mechdiff/csv.h"
 #include "mechdiff/error.h"

@@ -44,19 +44,6 @@ typedef enum md_h5type {
 size_t md_h5type_size(md_h5type t);
 const char *md_h5type_name(md_h5type t);
 
-/* One output dataset, declared by plan. path is relative to the experiment's
- * group (/<experiment name>/<path>); intermediate groups are created. */
-typedef struct md_dset_decl {
-    char path[MD_PATH_MAX];
-    md_h5type type;
-    int rank;
-    int64_t dims[MD_MAX_DIMS];
-    const char *dim_names[MD_MAX_DIMS]; /* HDF5 dimension scale names ("pair", "layer") */
-    int64_t chunk[MD_MAX_DIMS];         /* 0 = whole dim, capped to ~1 MiB chunks */
-    int deflate;                        /* 0 = none, 1..9 = gzip level */
-    const char *units;                  /* attribute "units" ("logit", "" for none) */
-    const char *description;            /* attribute "description" */
-} md_dset_decl;
 
 /* One declared output of a kind: the output-side twin of md_key. A kind lists
  * every dataset it writes in a static table (terminated by {0}); its plan
@@ -96,8 +83,6 @@ void md_blob_free(md_blob *b);
 /* ---- plan (rank 0) ---------------------------------------------------- */
 typedef struct md_plan md_plan;
 
-/* Declares a dataset of this stage (copied). Paths must be new. */
-int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err);
 /* Declares an instance of output o (an entry of the kind's table): its path
  * is o->path with each {placeholder} replaced, in order, by args[i]; its rank
  * is the number of o->dims, dims[] their sizes. */

@@ -17,6 +17,24 @@
 
 #include "mechdiff/experiment.h"
 
+/* One output dataset (md_plan_output fills it from a kind's md_output
+ * entry; kinds do not declare datasets directly). path is relative to the experiment's
+ * group (/<experiment name>/<path>); intermediate groups are created. */
+typedef struct md_dset_decl {
+    char path[MD_PATH_MAX];
+    md_h5type type;
+    int rank;
+    int64_t dims[MD_MAX_DIMS];
+    const char *dim_names[MD_MAX_DIMS]; /* HDF5 dimension scale names ("pair", "layer") */
+    int64_t chunk[MD_MAX_DIMS];         /* 0 = whole dim, capped to ~1 MiB chunks */
+    int deflate;                        /* 0 = none, 1..9 = gzip level */
+    const char *units;                  /* attribute "units" ("logit", "" for none) */
+    const char *description;            /* attribute "description" */
+} md_dset_decl;
+
+/* Declares a dataset of this stage (copied). Paths must be new. */
+int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err);
+
 /* A declared dataset with its strings copied in. */
 typedef struct md_dset {
     char path[MD_PATH_MAX];

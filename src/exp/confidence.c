@@ -212,24 +212,70 @@ static int role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err
     return MD_OK;
 }
 
+enum {
+    CO_NORM, CO_LOGITVAR, CO_SELECTED, CO_THRESHOLD, CO_OVERLAP, CO_IOU, CO_D_NORM, CO_D_LOGITVAR, CO_PROMPTS,
+    CO_ACTIVATION, CO_ENTROPY, CO_ACT_MEAN, CO_ENTROPY_ABLATED
+};
+
+static const md_output CONFIDENCE_OUTPUTS[] = {
+    [CO_NORM] = {.path = "{model}/norm", .type = MD_H5_F64, .dims = "neuron", .axes = "last-layer MLP neurons",
+                 .units = "1", .description = "||w_out||: L2 norm of the neuron's column of the last layer's down_proj",
+                 .stage = 0},
+    [CO_LOGITVAR] = {.path = "{model}/logitvar", .type = MD_H5_F64, .dims = "neuron", .axes = "last-layer MLP neurons",
+                     .units = "1",
+                     .description = "LogitVar: unbiased variance over the vocabulary of cos(w_out, W_U[v]) with W_U "
+                                    "gain-folded and centred over the vocabulary",
+                     .stage = 0},
+    [CO_SELECTED] = {.path = "{model}/selected", .type = MD_H5_I32, .dims = "rank", .units = "neuron index",
+                     .description = "entropy neurons: norm above the percentile, then the smallest LogitVar, "
+                                    "ascending LogitVar (-1: fewer neurons qualified)",
+                     .stage = 1, .at_plan = 1},
+    [CO_THRESHOLD] = {.path = "{model}/norm_threshold", .type = MD_H5_F64, .dims = "one", .units = "1",
+                      .description = "the norm percentile (neurons strictly above it are kept)", .stage = 1,
+                      .at_plan = 1},
+    [CO_OVERLAP] = {.path = "pairs/{a}__{b}/overlap", .type = MD_H5_I32, .dims = "one", .units = "neurons",
+                    .description = "|A ∩ B|: entropy neurons shared by the two models", .stage = 1, .at_plan = 1},
+    [CO_IOU] = {.path = "pairs/{a}__{b}/iou", .type = MD_H5_F64, .dims = "one", .units = "1",
+                .description = "|A ∩ B| / |A ∪ B| of the entropy-neuron sets", .stage = 1, .at_plan = 1},
+    [CO_D_NORM] = {.path = "pairs/{a}__{b}/d_norm", .type = MD_H5_F64, .dims = "neuron", .units = "1",
+                   .description = "norm(b) - norm(a) per neuron", .stage = 1, .at_plan = 1},
+    [CO_D_LOGITVAR] = {.path = "pairs/{a}__{b}/d_logitvar", .type = MD_H5_F64, .dims = "neuron", .units = "1",
+                       .description = "LogitVar(b) - LogitVar(a) per neuron", .stage = 1, .at_plan = 1},
+    [CO_PROMPTS] = {.path = "prompts", .type = MD_H5_STR, .dims = "prompt", .units = "",
+                    .description = "prompts of the behavioural measurements (bare text, BOS added)", .stage = 1,
+                    .at_plan = 1},
+    [CO_ACTIVATION] = {.path = "{model}/activation", .type = MD_H5_F32, .dims = "prompt,rank",
+                       .axes = "prompts, {model}/selected", .units = "activation",
+                       .description = "mlp_post of the entropy neuron (selected[rank]) at the last token", .stage = 1},
+    [CO_ENTROPY] = {.path = "{model}/entropy", .type = MD_H5_F64, .dims = "prompt", .axes = "prompts",
+                    .units = "nats", .description = "entropy of the next-token distribution at the last token",
+                    .stage = 1},
+    [CO_ACT_MEAN] = {.path = "{model}/act_mean", .type = MD_H5_F64, .dims = "rank", .axes = "{model}/selected",
+                     .units = "activation",
+                     .description = "mean activation of the entropy neuron over the prompts (the ablation value)",
+                     .stage = 2, .at_plan = 1},
+    [CO_ENTROPY_ABLATED] = {.path = "{model}/entropy_ablated", .type = MD_H5_F64, .dims = "prompt,rank",
+                            .axes = "prompts, {model}/selected", .units = "nats",
+                            .description = "next-token entropy with entropy neuron selected[rank] mean-ablated at the "
+                                           "last token",
+                            .stage = 2},
+    {0}};
+
+#define OUT(x) (&CONFIDENCE_OUTPUTS[x])
+
 static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
     int64_t nb = md_params_int(p, "neuron_block"), units = 0;
-    char path[MD_PATH_MAX], roles[1024] = "";
+    char roles[1024] = "";
     for (int r = 0; r < md_exp_count_roles(ctx); r++) {
         md_config cfg;
         if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
         const char *role = md_exp_get_role(ctx, r);
-        snprintf(path, sizeof path, "%s/norm", role);
-        md_dset_decl norm = {.type = MD_H5_F64, .rank = 1, .dims = {cfg.d_ff}, .dim_names = {"neuron"},
-                             .units = "1", .description = "||w_out||: L2 norm of the neuron's column of the last layer's down_proj"};
-        snprintf(norm.path, sizeof norm.path, "%s/norm", role);
-        md_dset_decl lv = norm;
-        snprintf(lv.path, sizeof lv.path, "%s/logitvar", role);
-        lv.description = "LogitVar: unbiased variance over the vocabulary of cos(w_out, W_U[v]) with W_U "
-                         "gain-folded and centred over the vocabulary";
-        if (md_plan_dataset(plan, &norm, err) != MD_OK || md_plan_dataset(plan, &lv, err) != MD_OK) return MD_ERR;
+        int64_t ff = cfg.d_ff;
+        if (md_plan_output(plan, OUT(CO_NORM), &role, &ff, err) != MD_OK ||
+            md_plan_output(plan, OUT(CO_LOGITVAR), &role, &ff, err) != MD_OK)
+            return MD_ERR;
         for (int64_t b = 0; b < n_blocks(cfg.d_ff, nb); b++, units++) {
             int64_t n = (b + 1) * nb <= cfg.d_ff ? nb : cfg.d_ff - b * nb;
             md_plan_cost(plan, units, (double)n);
@@ -266,19 +312,14 @@ static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan,
     for (int a = 0; a < R; a++)
         for (int b = a + 1; b < R; b++) {
             const char *ra = md_exp_get_role(ctx, a), *rb = md_exp_get_role(ctx, b);
-            int64_t one = 1, zero = 0;
+            int64_t one = 1;
             double iou;
             int32_t ov = md_entropy_overlap(v->sel + a * k, k, v->sel + b * k, k, &iou);
-            md_dset_decl d_ov = {.type = MD_H5_I32, .rank = 1, .dims = {1}, .dim_names = {"one"}, .units = "neurons",
-                                 .description = "|A ∩ B|: entropy neurons shared by the two models"};
-            snprintf(d_ov.path, sizeof d_ov.path, "pairs/%s__%s/overlap", ra, rb);
-            md_dset_decl d_iou = {.type = MD_H5_F64, .rank = 1, .dims = {1}, .dim_names = {"one"}, .units = "1",
-                                  .description = "|A ∩ B| / |A ∪ B| of the entropy-neuron sets"};
-            snprintf(d_iou.path, sizeof d_iou.path, "pairs/%s__%s/iou", ra, rb);
-            if (md_plan_dataset(plan, &d_ov, err) != MD_OK || md_plan_dataset(plan, &d_iou, err) != MD_OK ||
-                md_plan_put(plan, d_ov.path, &zero, &one, &ov, sizeof ov, err) != MD_OK ||
-                md_plan_put(plan, d_iou.path, &zero, &one, &iou, sizeof iou, err) != MD_OK ||
-                md_plan_attr(plan, d_ov.path, "a", ra, err) != MD_OK || md_plan_attr(plan, d_ov.path, "b", rb, err) != MD_OK)
+            const char *ab[] = {ra, rb};
+            snprintf(path, sizeof path, "pairs/%s__%s/overlap", ra, rb);
+            if (md_plan_output_put(plan, OUT(CO_OVERLAP), ab, &one, &ov, sizeof ov, err) != MD_OK ||
+                md_plan_output_put(plan, OUT(CO_IOU), ab, &one, &iou, sizeof iou, err) != MD_OK ||
+                md_plan_attr(plan, path, "a", ra, err) != MD_OK || md_plan_attr(plan, path, "b", rb, err) != MD_OK)
                 goto done;
             if (v->h->d_ff[a] != v->h->d_ff[b]) continue; /* different widths: no per-neuron change */
             int64_t n = v->h->d_ff[a];
@@ -294,18 +335,10 @@ static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan,
                 dn[i] = v->norm[b][i] - v->norm[a][i];
                 dl[i] = v->lv[b][i] - v->lv[a][i];
             }
-            md_dset_decl d_dn = {.type = MD_H5_F64, .rank = 1, .dims = {n}, .dim_names = {"neuron"}, .units = "1",
-                                 .description = "norm(b) - norm(a) per neuron"};
-            snprintf(d_dn.path, sizeof d_dn.path, "pairs/%s__%s/d_norm", ra, rb);
-            md_dset_decl d_dl = d_dn;
-            d_dl.description = "LogitVar(b) - LogitVar(a) per neuron";
-            snprintf(d_dl.path, sizeof d_dl.path, "pairs/%s__%s/d_logitvar", ra, rb);
-            if (md_plan_dataset(plan, &d_dn, err) != MD_OK || md_plan_dataset(plan, &d_dl, err) != MD_OK ||
-                md_plan_put(plan, d_dn.path, &zero, &n, dn, (size_t)n * sizeof *dn, err) != MD_OK ||
-                md_plan_put(plan, d_dl.path, &zero, &n, dl, (size_t)n * sizeof *dl, err) != MD_OK)
+            if (md_plan_output_put(plan, OUT(CO_D_NORM), ab, &n, dn, (size_t)n * sizeof *dn, err) != MD_OK ||
+                md_plan_output_put(plan, OUT(CO_D_LOGITVAR), ab, &n, dl, (size_t)n * sizeof *dl, err) != MD_OK)
                 goto done;
         }
-    (void)path;
     rc = MD_OK;
 done:
     free(dn);
@@ -318,19 +351,12 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
     conf_view v;
     if (view_blob(input, 0, &v, err) != MD_OK) return MD_ERR;
     int R = v.h->n_roles, k = v.h->k;
-    int64_t zero = 0, one = 1, kk = k;
+    int64_t one = 1, kk = k;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
-        md_dset_decl sel = {.type = MD_H5_I32, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "neuron index",
-                            .description = "entropy neurons: norm above the percentile, then the smallest LogitVar, "
-                                           "ascending LogitVar (-1: fewer neurons qualified)"};
-        snprintf(sel.path, sizeof sel.path, "%s/selected", role);
-        md_dset_decl thr = {.type = MD_H5_F64, .rank = 1, .dims = {1}, .dim_names = {"one"}, .units = "1",
-                            .description = "the norm percentile (neurons strictly above it are kept)"};
-        snprintf(thr.path, sizeof thr.path, "%s/norm_threshold", role);
-        if (md_plan_dataset(plan, &sel, err) != MD_OK || md_plan_dataset(plan, &thr, err) != MD_OK ||
-            md_plan_put(plan, sel.path, &zero, &kk, v.sel + r * k, (size_t)k * sizeof(int32_t), err) != MD_OK ||
-            md_plan_put(plan, thr.path, &zero, &one, &v.h->threshold[r], sizeof(double), err) != MD_OK)
+        if (md_plan_output_put(plan, OUT(CO_SELECTED), &role, &kk, v.sel + r * k, (size_t)k * sizeof(int32_t), err) !=
+                MD_OK ||
+            md_plan_output_put(plan, OUT(CO_THRESHOLD), &role, &one, &v.h->threshold[r], sizeof(double), err) != MD_OK)
             return MD_ERR;
     }
     if (plan_pairs(ctx, &v, plan, err) != MD_OK) return MD_ERR;
@@ -340,8 +366,6 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
     const char **pr = NULL;
     int np = 0, rc = MD_ERR;
     if (load_prompts(ctx, &csv, &pr, &np, err) != MD_OK) return MD_ERR;
-    md_dset_decl dp = {.path = "prompts", .type = MD_H5_STR, .rank = 1, .dims = {np}, .dim_names = {"prompt"},
-                       .units = "", .description = "prompts of the behavioural measurements (bare text, BOS added)"};
     size_t bytes = 0;
     for (int i = 0; i < np; i++) bytes += strlen(pr[i]) + 1;
     char *all = malloc(bytes ? bytes : 1), *q = all;
@@ -355,17 +379,13 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
         q += l;
     }
     int64_t n64 = np;
-    if (md_plan_dataset(plan, &dp, err) != MD_OK || md_plan_put(plan, "prompts", &zero, &n64, all, bytes, err) != MD_OK)
-        goto done;
+    if (md_plan_output_put(plan, OUT(CO_PROMPTS), NULL, &n64, all, bytes, err) != MD_OK) goto done;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
-        md_dset_decl act = {.type = MD_H5_F32, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"},
-                            .units = "activation", .description = "mlp_post of the entropy neuron (selected[rank]) at the last token"};
-        snprintf(act.path, sizeof act.path, "%s/activation", role);
-        md_dset_decl ent = {.type = MD_H5_F64, .rank = 1, .dims = {np}, .dim_names = {"prompt"}, .units = "nats",
-                            .description = "entropy of the next-token distribution at the last token"};
-        snprintf(ent.path, sizeof ent.path, "%s/entropy", role);
-        if (md_plan_dataset(plan, &act, err) != MD_OK || md_plan_dataset(plan, &ent, err) != MD_OK) goto done;
+        int64_t dims[2] = {np, k};
+        if (md_plan_output(plan, OUT(CO_ACTIVATION), &role, dims, err) != MD_OK ||
+            md_plan_output(plan, OUT(CO_ENTROPY), &role, dims, err) != MD_OK)
+            goto done;
     }
     rc = md_plan_units(plan, R * n_batches(ctx, np), err);
 done:
@@ -381,18 +401,13 @@ static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
     int np;
     if (view_blob(input, 1, &v, err) != MD_OK || n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
     int R = v.h->n_roles, k = v.h->k;
-    int64_t zero = 0, kk = k;
+    int64_t kk = k;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
-        md_dset_decl mean = {.type = MD_H5_F64, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "activation",
-                             .description = "mean activation of the entropy neuron over the prompts (the ablation value)"};
-        snprintf(mean.path, sizeof mean.path, "%s/act_mean", role);
-        md_dset_decl abl = {.type = MD_H5_F64, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"},
-                            .units = "nats",
-                            .description = "next-token entropy with entropy neuron selected[rank] mean-ablated at the last token"};
-        snprintf(abl.path, sizeof abl.path, "%s/entropy_ablated", role);
-        if (md_plan_dataset(plan, &mean, err) != MD_OK || md_plan_dataset(plan, &abl, err) != MD_OK ||
-            md_plan_put(plan, mean.path, &zero, &kk, v.act_mean + r * k, (size_t)k * sizeof(double), err) != MD_OK)
+        int64_t dims[2] = {np, k};
+        if (md_plan_output_put(plan, OUT(CO_ACT_MEAN), &role, &kk, v.act_mean + r * k, (size_t)k * sizeof(double),
+                               err) != MD_OK ||
+            md_plan_output(plan, OUT(CO_ENTROPY_ABLATED), &role, dims, err) != MD_OK)
             return MD_ERR;
     }
     return md_plan_units(plan, R * n_batches(ctx, np), err);
@@ -766,6 +781,7 @@ const md_kind md_kind_confidence = {
            "of models; with `prompts`, the neurons' activations, next-token entropy and the entropy after "
            "mean-ablating each entropy neuron.",
     .keys = CONFIDENCE_KEYS,
+    .outputs = CONFIDENCE_OUTPUTS,
     .validate = confidence_validate,
     .plan = confidence_plan,
     .prepare = confidence_prepare,

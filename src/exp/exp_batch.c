@@ -2,6 +2,7 @@
 #include "mechdiff/exp_batch.h"
 
 #include <stdlib.h>
+
 #include "mechdiff/forward.h"
 #include "mechdiff/model.h"
 

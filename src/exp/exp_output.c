@@ -12,22 +12,6 @@ void md_exp_join_names(char *val, size_t cap, const char *const *items, int n)
     for (int i = 0; i < n && off < cap; i++) off += (size_t)snprintf(val + off, cap - off, "%s%s", i ? "," : "", items[i]);
 }
 
-int md_exp_declare_dset(md_plan *plan, const char *path, md_h5type type, int rank, const int64_t *dims,
-                        const char *const *names, const char *units, const char *desc, md_error *err)
-{
-    md_dset_decl d = {.type = type, .rank = rank, .units = units, .description = desc};
-    snprintf(d.path, sizeof d.path, "%s", path);
-    for (int i = 0; i < rank; i++) {
-        d.dims[i] = dims[i];
-        d.dim_names[i] = names[i];
-    }
-    if (type == MD_H5_F32 && rank == 2) {
-        d.chunk[0] = 64;
-        d.deflate = 1;
-    }
-    return md_plan_dataset(plan, &d, err);
-}
-
 /* Strings of rows idx[0..n) of a CSV column at offset off of a 1-D dataset. */
 int md_exp_put_csv_strings(md_plan *plan, const char *path, const md_csv *t, int col, const int *idx, int n, int64_t off,
                            md_error *err)

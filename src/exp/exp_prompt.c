@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+
 #include "mechdiff/directions.h"
 #include "mechdiff/generate.h"
 #include "mechdiff/model.h"

@@ -298,6 +298,159 @@ static char *join_strings(char **v, const int *idx, int n, size_t *total)
     return out;
 }
 
+enum {
+    KO_TRUE_STATEMENT, KO_FALSE_STATEMENT, KO_TRUE_IDS, KO_FALSE_IDS, KO_SUBJECT_FIRST, KO_SUBJECT_LAST,
+    KO_PROMPT_LEN, KO_EFFECT, KO_CLEAN_TRUE, KO_CLEAN_FALSE, KO_ACTS_TRUE, KO_ACTS_FALSE
+};
+
+#define KO_SUBJECT_DOC "window index of the first/last position where the prompts differ (the subject); -1 = before the window"
+#define KO_IDS_DOC "token ids of the patched window (the last n_toks prompt positions)"
+static const md_output KNOWLEDGE_OUTPUTS[] = {
+    [KO_TRUE_STATEMENT] = {.path = "{dataset}/pairs/true_statement", .type = MD_H5_STR, .dims = "pair",
+                           .description = "the TRUE statement of each pair", .stage = 0, .at_plan = 1},
+    [KO_FALSE_STATEMENT] = {.path = "{dataset}/pairs/false_statement", .type = MD_H5_STR, .dims = "pair",
+                            .description = "the FALSE statement of each pair", .stage = 0, .at_plan = 1},
+    [KO_TRUE_IDS] = {.path = "{dataset}/pairs/true_ids", .type = MD_H5_I32, .dims = "pair,position",
+                     .description = KO_IDS_DOC, .stage = 0, .at_plan = 1},
+    [KO_FALSE_IDS] = {.path = "{dataset}/pairs/false_ids", .type = MD_H5_I32, .dims = "pair,position",
+                      .description = KO_IDS_DOC, .stage = 0, .at_plan = 1},
+    [KO_SUBJECT_FIRST] = {.path = "{dataset}/pairs/subject_first", .type = MD_H5_I32, .dims = "pair",
+                          .description = KO_SUBJECT_DOC, .stage = 0, .at_plan = 1},
+    [KO_SUBJECT_LAST] = {.path = "{dataset}/pairs/subject_last", .type = MD_H5_I32, .dims = "pair",
+                         .description = KO_SUBJECT_DOC, .stage = 0, .at_plan = 1},
+    [KO_PROMPT_LEN] = {.path = "{dataset}/pairs/prompt_len", .type = MD_H5_I32, .dims = "pair",
+                       .description = "tokens in the prompt (BOS included)", .stage = 0, .at_plan = 1},
+    [KO_EFFECT] = {.path = "{dataset}/{target}/{source}/effect", .type = MD_H5_F32, .dims = "pair,layer,position",
+                   .axes = "pairs, layers, window positions (attribute window_tokens_json)", .units = "logit",
+                   .description = "logit(TRUE) - logit(FALSE) at the last position of the target's FALSE run with the "
+                                  "source's TRUE state patched in at (layer, position)",
+                   .stage = 0, .chunk_rows = 16, .deflate = 1},
+    [KO_CLEAN_TRUE] = {.path = "{dataset}/{target}/{source}/clean_true", .type = MD_H5_F32, .dims = "pair",
+                       .units = "logit",
+                       .description = "logit(TRUE) - logit(FALSE) of the source model on the TRUE prompt", .stage = 0},
+    [KO_CLEAN_FALSE] = {.path = "{dataset}/{target}/{source}/clean_false", .type = MD_H5_F32, .dims = "pair",
+                        .units = "logit",
+                        .description = "logit(TRUE) - logit(FALSE) of the target model on the FALSE prompt", .stage = 0},
+    [KO_ACTS_TRUE] = {.path = "{dataset}/{target}/{source}/acts_true", .type = MD_H5_F32,
+                      .dims = "pair,layer,position,hidden", .units = "activation",
+                      .description = "clean activations at the hook point (window positions)", .stage = 0,
+                      .chunk_rows = 1, .deflate = 4},
+    [KO_ACTS_FALSE] = {.path = "{dataset}/{target}/{source}/acts_false", .type = MD_H5_F32,
+                       .dims = "pair,layer,position,hidden", .units = "activation",
+                       .description = "clean activations at the hook point (window positions)", .stage = 0,
+                       .chunk_rows = 1, .deflate = 4},
+    {0}};
+
+/* The window of pair 0 as decoded token texts, a JSON list (heatmap axis
+ * labels), into val[cap]. */
+static int kn_window_json(const md_kn_dataset *ds, const md_tokenizer *tok, char *val, size_t cap, md_error *err)
+{
+    size_t off = 0;
+    const md_kn_pair *p0 = &ds->pairs[0];
+    off += (size_t)snprintf(val + off, cap - off, "[");
+    for (int j = 0; j < ds->n_toks && off < cap - 64; j++) {
+        char *piece = NULL;
+        if (md_tokenizer_decode(tok, &p0->true_ids[p0->len - ds->n_toks + j], 1, 0, &piece, err) != MD_OK)
+            return MD_ERR;
+        off += (size_t)snprintf(val + off, cap - off, "%s\"", j ? ", " : "");
+        for (const char *c = piece; *c && off < cap - 16; c++) {
+            if (*c == '"' || *c == '\\') off += (size_t)snprintf(val + off, cap - off, "\\%c", *c);
+            else if ((unsigned char)*c < 0x20) off += (size_t)snprintf(val + off, cap - off, "\\u%04x", *c);
+            else val[off++] = *c;
+        }
+        off += (size_t)snprintf(val + off, cap - off, "\"");
+        free(piece);
+    }
+    snprintf(val + off, cap - off, "]");
+    return MD_OK;
+}
+
+/* The curation counts, prompt facts and window tokens of dataset ds, as
+ * attributes of <ds>/pairs/true_statement. */
+static int kn_plan_pair_attrs(md_plan *plan, const md_kn_dataset *ds, const md_tokenizer *tok, md_error *err)
+{
+    char path[MD_PATH_MAX], val[4096];
+    snprintf(path, sizeof path, "%s/pairs/true_statement", ds->name);
+    const char *names[] = {"pairs_kept", "dropped_no_partner", "dropped_prompt_mismatch", "dropped_max_pairs",
+                           "unpaired_false"};
+    const int counts[] = {ds->n_pairs, ds->dropped_no_partner, ds->dropped_prompt_mismatch, ds->dropped_max_pairs,
+                          ds->unpaired_false};
+    for (int i = 0; i < 5; i++) {
+        snprintf(val, sizeof val, "%d", counts[i]);
+        if (md_plan_attr(plan, path, names[i], val, err) != MD_OK) return MD_ERR;
+    }
+    if (md_plan_attr(plan, path, "few_shot_prefix", ds->few_shot, err) != MD_OK) return MD_ERR;
+    snprintf(val, sizeof val, "%d", ds->n_toks);
+    if (md_plan_attr(plan, path, "n_toks", val, err) != MD_OK) return MD_ERR;
+    snprintf(val, sizeof val, "%d", ds->suffix_tokens);
+    if (md_plan_attr(plan, path, "suffix_tokens", val, err) != MD_OK) return MD_ERR;
+    if (kn_window_json(ds, tok, val, sizeof val, err) != MD_OK) return MD_ERR;
+    return md_plan_attr(plan, path, "window_tokens_json", val, err);
+}
+
+/* The pair tables of dataset ds (known at plan time). */
+static int kn_plan_pairs(md_plan *plan, const md_kn_dataset *ds, md_error *err)
+{
+    int64_t P = ds->n_pairs, N = ds->n_toks, pn[2] = {P, N};
+    int *ia = malloc((size_t)P * sizeof(int)), *ib = malloc((size_t)P * sizeof(int));
+    int *ti = malloc((size_t)(P * N) * sizeof(int)), *fi = malloc((size_t)(P * N) * sizeof(int));
+    int *sf = malloc((size_t)P * sizeof(int)), *sl = malloc((size_t)P * sizeof(int)), *pl = malloc((size_t)P * sizeof(int));
+    char *ts = NULL, *fs = NULL;
+    size_t nts = 0, nfs = 0, b1 = (size_t)P * sizeof(int), b2 = (size_t)(P * N) * sizeof(int);
+    int rc = MD_ERR;
+    if (!ia || !ib || !ti || !fi || !sf || !sl || !pl) goto oom;
+    for (int i = 0; i < P; i++) {
+        const md_kn_pair *pr = &ds->pairs[i];
+        int w0 = pr->len - (int)N;
+        ia[i] = pr->true_row, ib[i] = pr->false_row;
+        memcpy(ti + (size_t)i * N, pr->true_ids + w0, (size_t)N * sizeof(int));
+        memcpy(fi + (size_t)i * N, pr->false_ids + w0, (size_t)N * sizeof(int));
+        sf[i] = pr->diff_first >= w0 ? pr->diff_first - w0 : -1;
+        sl[i] = pr->diff_last >= w0 ? pr->diff_last - w0 : -1;
+        pl[i] = pr->len;
+    }
+    ts = join_strings(ds->statements, ia, (int)P, &nts);
+    fs = join_strings(ds->statements, ib, (int)P, &nfs);
+    if (!ts || !fs) goto oom;
+    const char *const args[] = {ds->name};
+    const md_output *o = KNOWLEDGE_OUTPUTS;
+    if (md_plan_output_put(plan, &o[KO_TRUE_STATEMENT], args, &P, ts, nts, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_FALSE_STATEMENT], args, &P, fs, nfs, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_TRUE_IDS], args, pn, ti, b2, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_FALSE_IDS], args, pn, fi, b2, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_SUBJECT_FIRST], args, &P, sf, b1, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_SUBJECT_LAST], args, &P, sl, b1, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_PROMPT_LEN], args, &P, pl, b1, err) != MD_OK)
+        goto done;
+    rc = MD_OK;
+    goto done;
+oom:
+    md_error_set(err, "out of memory");
+done:
+    free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
+    return rc;
+}
+
+/* The result datasets of dataset ds for every (target, source) combination. */
+static int kn_plan_combos(md_plan *plan, const kn_state *s, const md_kn_dataset *ds, int store, md_error *err)
+{
+    int64_t P = ds->n_pairs, L = s->n_layers, N = ds->n_toks, eff[3] = {P, L, N}, acts[4] = {P, L, N, s->width};
+    const md_output *o = KNOWLEDGE_OUTPUTS;
+    for (int c = 0; c < s->n_combos; c++) {
+        const kn_combo *cb = &s->combos[c];
+        const char *const args[] = {ds->name, cb->target, cb->source};
+        if (md_plan_output(plan, &o[KO_EFFECT], args, eff, err) != MD_OK ||
+            md_plan_output(plan, &o[KO_CLEAN_TRUE], args, &P, err) != MD_OK ||
+            md_plan_output(plan, &o[KO_CLEAN_FALSE], args, &P, err) != MD_OK)
+            return MD_ERR;
+        if (store && c < s->n_self &&
+            (md_plan_output(plan, &o[KO_ACTS_TRUE], args, acts, err) != MD_OK ||
+             md_plan_output(plan, &o[KO_ACTS_FALSE], args, acts, err) != MD_OK))
+            return MD_ERR;
+    }
+    return MD_OK;
+}
+
 static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     (void)stage;
@@ -306,154 +459,13 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     md_config cfg;
     kn_state *s = NULL;
     int rc = MD_ERR;
-    int *ia = NULL, *ib = NULL, *ti = NULL, *fi = NULL, *sf = NULL, *sl = NULL, *pl = NULL;
-    char *ts = NULL, *fs = NULL;
     if (kn_first_model(ctx, &tok, &cfg, err) != MD_OK) goto done;
     if (kn_state_build(ctx, tok, &cfg, &s, err) != MD_OK) goto done;
     int store = md_params_bool(&ctx->exp->params, "store_activations");
-    for (int d = 0; d < s->n_ds; d++) {
-        md_kn_dataset *ds = &s->ds[d];
-        int64_t P = ds->n_pairs, L = s->n_layers, N = ds->n_toks;
-        char path[MD_PATH_MAX];
-        const char *strs[] = {"true_statement", "false_statement"};
-        for (int k = 0; k < 2; k++) {
-            snprintf(path, sizeof path, "%s/pairs/%s", ds->name, strs[k]);
-            md_dset_decl dd = {.type = MD_H5_STR, .rank = 1, .dims = {P}, .dim_names = {"pair"},
-                               .description = k ? "the FALSE statement of each pair" : "the TRUE statement of each pair"};
-            snprintf(dd.path, sizeof dd.path, "%s", path);
-            if (md_plan_dataset(plan, &dd, err) != MD_OK) goto done;
-        }
-        const char *ints[] = {"true_ids", "false_ids"};
-        for (int k = 0; k < 2; k++) {
-            md_dset_decl dd = {.type = MD_H5_I32, .rank = 2, .dims = {P, N}, .dim_names = {"pair", "position"},
-                               .description = "token ids of the patched window (the last n_toks prompt positions)"};
-            snprintf(dd.path, sizeof dd.path, "%s/pairs/%s", ds->name, ints[k]);
-            if (md_plan_dataset(plan, &dd, err) != MD_OK) goto done;
-        }
-        const char *spans[] = {"subject_first", "subject_last", "prompt_len"};
-        for (int k = 0; k < 3; k++) {
-            md_dset_decl dd = {.type = MD_H5_I32, .rank = 1, .dims = {P}, .dim_names = {"pair"},
-                               .description = k < 2 ? "window index of the first/last position where the prompts "
-                                                      "differ (the subject); -1 = before the window"
-                                                    : "tokens in the prompt (BOS included)"};
-            snprintf(dd.path, sizeof dd.path, "%s/pairs/%s", ds->name, spans[k]);
-            if (md_plan_dataset(plan, &dd, err) != MD_OK) goto done;
-        }
-        char val[4096];
-        snprintf(path, sizeof path, "%s/pairs/true_statement", ds->name);
-        snprintf(val, sizeof val, "%d", ds->n_pairs);
-        if (md_plan_attr(plan, path, "pairs_kept", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->dropped_no_partner);
-        if (md_plan_attr(plan, path, "dropped_no_partner", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->dropped_prompt_mismatch);
-        if (md_plan_attr(plan, path, "dropped_prompt_mismatch", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->dropped_max_pairs);
-        if (md_plan_attr(plan, path, "dropped_max_pairs", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->unpaired_false);
-        if (md_plan_attr(plan, path, "unpaired_false", val, err) != MD_OK) goto done;
-        if (md_plan_attr(plan, path, "few_shot_prefix", ds->few_shot, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->n_toks);
-        if (md_plan_attr(plan, path, "n_toks", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->suffix_tokens);
-        if (md_plan_attr(plan, path, "suffix_tokens", val, err) != MD_OK) goto done;
-        /* The window of pair 0 as decoded token texts (heatmap axis labels). */
-        {
-            size_t off = 0;
-            const md_kn_pair *p0 = &ds->pairs[0];
-            off += (size_t)snprintf(val + off, sizeof val - off, "[");
-            for (int j = 0; j < ds->n_toks && off < sizeof val - 64; j++) {
-                char *piece = NULL;
-                if (md_tokenizer_decode(tok, &p0->true_ids[p0->len - ds->n_toks + j], 1, 0, &piece, err) != MD_OK)
-                    goto done;
-                off += (size_t)snprintf(val + off, sizeof val - off, "%s\"", j ? ", " : "");
-                for (const char *c = piece; *c && off < sizeof val - 16; c++) {
-                    if (*c == '"' || *c == '\\') off += (size_t)snprintf(val + off, sizeof val - off, "\\%c", *c);
-                    else if ((unsigned char)*c < 0x20) off += (size_t)snprintf(val + off, sizeof val - off, "\\u%04x", *c);
-                    else val[off++] = *c;
-                }
-                off += (size_t)snprintf(val + off, sizeof val - off, "\"");
-                free(piece);
-            }
-            snprintf(val + off, sizeof val - off, "]");
-            if (md_plan_attr(plan, path, "window_tokens_json", val, err) != MD_OK) goto done;
-        }
-
-        /* pair tables, known now */
-        ia = malloc((size_t)P * sizeof(int));
-        ib = malloc((size_t)P * sizeof(int));
-        ti = malloc((size_t)(P * N) * sizeof(int));
-        fi = malloc((size_t)(P * N) * sizeof(int));
-        sf = malloc((size_t)P * sizeof(int));
-        sl = malloc((size_t)P * sizeof(int));
-        pl = malloc((size_t)P * sizeof(int));
-        if (!ia || !ib || !ti || !fi || !sf || !sl || !pl) {
-            md_error_set(err, "out of memory");
+    for (int d = 0; d < s->n_ds; d++)
+        if (kn_plan_pairs(plan, &s->ds[d], err) != MD_OK || kn_plan_pair_attrs(plan, &s->ds[d], tok, err) != MD_OK ||
+            kn_plan_combos(plan, s, &s->ds[d], store, err) != MD_OK)
             goto done;
-        }
-        for (int i = 0; i < P; i++) {
-            const md_kn_pair *pr = &ds->pairs[i];
-            ia[i] = pr->true_row;
-            ib[i] = pr->false_row;
-            int w0 = pr->len - (int)N;
-            memcpy(ti + (size_t)i * N, pr->true_ids + w0, (size_t)N * sizeof(int));
-            memcpy(fi + (size_t)i * N, pr->false_ids + w0, (size_t)N * sizeof(int));
-            sf[i] = pr->diff_first >= w0 ? pr->diff_first - w0 : -1;
-            sl[i] = pr->diff_last >= w0 ? pr->diff_last - w0 : -1;
-            pl[i] = pr->len;
-        }
-        size_t nts = 0, nfs = 0;
-        ts = join_strings(ds->statements, ia, (int)P, &nts);
-        fs = join_strings(ds->statements, ib, (int)P, &nfs);
-        if (!ts || !fs) {
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        int64_t off1[1] = {0}, cnt1[1] = {P}, off2[2] = {0, 0}, cnt2[2] = {P, N};
-#define PUT(nm, rank, off, cnt, data, bytes) \
-    snprintf(path, sizeof path, "%s/pairs/%s", ds->name, nm); \
-    if (md_plan_put(plan, path, off, cnt, data, bytes, err) != MD_OK) goto done;
-        PUT("true_statement", 1, off1, cnt1, ts, nts);
-        PUT("false_statement", 1, off1, cnt1, fs, nfs);
-        PUT("true_ids", 2, off2, cnt2, ti, (size_t)(P * N) * sizeof(int));
-        PUT("false_ids", 2, off2, cnt2, fi, (size_t)(P * N) * sizeof(int));
-        PUT("subject_first", 1, off1, cnt1, sf, (size_t)P * sizeof(int));
-        PUT("subject_last", 1, off1, cnt1, sl, (size_t)P * sizeof(int));
-        PUT("prompt_len", 1, off1, cnt1, pl, (size_t)P * sizeof(int));
-#undef PUT
-        free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
-        ia = ib = ti = fi = sf = sl = pl = NULL;
-        ts = fs = NULL;
-
-        for (int c = 0; c < s->n_combos; c++) {
-            const kn_combo *cb = &s->combos[c];
-            md_dset_decl eff = {.type = MD_H5_F32, .rank = 3, .dims = {P, L, N},
-                                .dim_names = {"pair", "layer", "position"}, .chunk = {16, L, N}, .deflate = 1,
-                                .units = "logit",
-                                .description = "logit(TRUE) - logit(FALSE) at the last position of the target's "
-                                               "FALSE run with the source's TRUE state patched in at (layer, position)"};
-            snprintf(eff.path, sizeof eff.path, "%s/%s/%s/effect", ds->name, cb->target, cb->source);
-            if (md_plan_dataset(plan, &eff, err) != MD_OK) goto done;
-            md_dset_decl ct = {.type = MD_H5_F32, .rank = 1, .dims = {P}, .dim_names = {"pair"}, .units = "logit",
-                               .description = "logit(TRUE) - logit(FALSE) of the source model on the TRUE prompt"};
-            snprintf(ct.path, sizeof ct.path, "%s/%s/%s/clean_true", ds->name, cb->target, cb->source);
-            if (md_plan_dataset(plan, &ct, err) != MD_OK) goto done;
-            md_dset_decl cf = ct;
-            cf.description = "logit(TRUE) - logit(FALSE) of the target model on the FALSE prompt";
-            snprintf(cf.path, sizeof cf.path, "%s/%s/%s/clean_false", ds->name, cb->target, cb->source);
-            if (md_plan_dataset(plan, &cf, err) != MD_OK) goto done;
-            if (store && c < s->n_self) {
-                const char *which[] = {"acts_true", "acts_false"};
-                for (int k = 0; k < 2; k++) {
-                    md_dset_decl ad = {.type = MD_H5_F32, .rank = 4, .dims = {P, L, N, s->width},
-                                       .dim_names = {"pair", "layer", "position", "hidden"},
-                                       .chunk = {1, L, N, s->width}, .deflate = 4, .units = "activation",
-                                       .description = "clean activations at the hook point (window positions)"};
-                    snprintf(ad.path, sizeof ad.path, "%s/%s/%s/%s", ds->name, cb->target, cb->source, which[k]);
-                    if (md_plan_dataset(plan, &ad, err) != MD_OK) goto done;
-                }
-            }
-        }
-    }
     if (md_plan_attr(plan, "", "hook", md_params_str(&ctx->exp->params, "hook"), err) != MD_OK) goto done;
     if (md_plan_units(plan, s->unit_base[s->n_ds] > 0 ? s->unit_base[s->n_ds] : 1, err) != MD_OK) goto done;
     for (int d = 0; d < s->n_ds; d++)
@@ -461,7 +473,6 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
             md_plan_cost(plan, u, (double)s->ds[d].pairs[(u - s->unit_base[d]) % s->ds[d].n_pairs].len);
     rc = MD_OK;
 done:
-    free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
     kn_state_free(s);
     md_tokenizer_free(tok);
     return rc;
@@ -672,6 +683,7 @@ const md_kind md_kind_knowledge = {
            "across models: effect[pair, layer, position] = logit(TRUE) - logit(FALSE) with the TRUE run's "
            "state patched into the FALSE run (docs/methods.md, Knowledge).",
     .keys = KNOWLEDGE_KEYS,
+    .outputs = KNOWLEDGE_OUTPUTS,
     .validate = kn_validate,
     .plan = kn_plan,
     .prepare = kn_prepare,

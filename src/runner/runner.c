@@ -296,8 +296,7 @@ static int plan_stage(coord *c, int exp, md_error *err)
         return md_error_prefix(err, "rank 0, %s, plan of stage %d", spec->name, e->stage);
     if (e->plan.n_units < 1)
         return md_error_set(err, "rank 0, %s, plan of stage %d: no units (call md_plan_units)", spec->name, e->stage);
-    if (spec->impl->outputs && md_plan_check_outputs(&e->plan, spec->kind, spec->impl->outputs, err) != MD_OK)
-        return MD_ERR;
+    if (md_plan_check_outputs(&e->plan, spec->kind, spec->impl->outputs, err) != MD_OK) return MD_ERR;
     if (add_dsets(e, err) != MD_OK) return MD_ERR;
     free(e->done);
     e->done = NULL;
