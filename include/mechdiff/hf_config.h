@@ -13,6 +13,37 @@
 
 #define MD_MAX_EOS 8
 
+#define MD_MAX_LAYERS 512
+
+/* The model family (config.json "architectures"). */
+typedef enum md_family {
+    MD_FAMILY_LLAMA = 0,   /* LlamaForCausalLM, MistralForCausalLM */
+    MD_FAMILY_QWEN2 = 1,   /* Qwen2ForCausalLM (Qwen2, Qwen2.5) */
+    MD_FAMILY_QWEN3 = 2,   /* Qwen3ForCausalLM */
+    MD_FAMILY_GEMMA2 = 3,  /* Gemma2ForCausalLM */
+    MD_FAMILY_OLMO2 = 4    /* Olmo2ForCausalLM */
+} md_family;
+
+/* Where a decoder layer's RMSNorms sit. */
+typedef enum md_norm_place {
+    MD_NORM_PRE = 0,       /* before attention and MLP (Llama, Mistral, Qwen) */
+    MD_NORM_PRE_POST = 1,  /* before and after both (Gemma-2) */
+    MD_NORM_POST = 2       /* after both, on the branch (OLMo-2) */
+} md_norm_place;
+
+/* hidden_act / hidden_activation. */
+typedef enum md_hidden_act {
+    MD_HIDDEN_SILU = 0,       /* "silu" */
+    MD_HIDDEN_GELU_TANH = 1   /* "gelu_pytorch_tanh" (Gemma-2) */
+} md_hidden_act;
+
+/* Where q and k are RMS-normalised before RoPE. */
+typedef enum md_qk_norm {
+    MD_QK_NORM_NONE = 0,
+    MD_QK_NORM_HEAD = 1,   /* per head, weight [head_dim] (Qwen3) */
+    MD_QK_NORM_FULL = 2    /* over the whole projection, weight [n_heads*head_dim] (OLMo-2) */
+} md_qk_norm;
+
 typedef enum md_rope_type {
     MD_ROPE_DEFAULT = 0,   /* no scaling */
     MD_ROPE_LINEAR = 1,    /* positions divided by factor */
@@ -42,6 +73,19 @@ typedef struct md_config {
     int eos_ids[MD_MAX_EOS];
     int n_eos;
     md_dtype torch_dtype;        /* as declared (weights may differ) */
+    /* Architecture variants beyond Llama (all 0 for Llama/Mistral): */
+    md_family family;
+    int qkv_bias;                /* q/k/v projections carry biases (Qwen2) */
+    md_qk_norm qk_norm;          /* RMSNorm of q and k before RoPE (Qwen3, OLMo-2) */
+    md_norm_place norm_place;    /* where the layer norms sit */
+    int norm_plus_one;           /* RMSNorm scales by (1 + w) (Gemma) */
+    md_hidden_act hidden_act;    /* gate activation of the MLP */
+    float embed_scale;           /* embeddings multiplied by this (Gemma: √d); 0 = none */
+    double query_pre_attn_scalar; /* scores scaled by its ^-1/2 (Gemma-2); 0 = head_dim */
+    float attn_softcap;          /* attention logit soft-capping (Gemma-2); 0 = none */
+    float final_softcap;         /* final logit soft-capping (Gemma-2); 0 = none */
+    int sliding_window;          /* keys per query on sliding layers; 0 = none */
+    unsigned char layer_sliding[MD_MAX_LAYERS]; /* 1: layer l uses the sliding window */
 } md_config;
 
 /* Reads DIR/config.json (and DIR/generation_config.json if present). */
