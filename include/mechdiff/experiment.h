@@ -83,6 +83,12 @@ void md_blob_free(md_blob *b);
 /* ---- plan (rank 0) ---------------------------------------------------- */
 typedef struct md_plan md_plan;
 
+/* What one job can hold: units per stage (the coordinator keeps a few bytes
+ * per unit) and bytes per dataset (at 8 bytes per element). A plan beyond
+ * them is an error before anything is allocated. */
+#define MD_PLAN_MAX_UNITS ((int64_t)1 << 24)
+#define MD_PLAN_MAX_DSET_BYTES ((double)(1ull << 40))
+
 /* Declares an instance of output o (an entry of the kind's table): its path
  * is o->path with each {placeholder} replaced, in order, by args[i]; its rank
  * is the number of o->dims, dims[] their sizes. */
@@ -92,7 +98,7 @@ int md_plan_output_put(md_plan *p, const md_output *o, const char *const *args, 
                        const void *data, size_t nbytes, md_error *err);
 /* Attribute on the experiment group or on a declared dataset ("" = group). */
 int md_plan_attr(md_plan *p, const char *path, const char *name, const char *value, md_error *err);
-/* Number of work units of this stage (at least 1). */
+/* Number of work units of this stage (1..MD_PLAN_MAX_UNITS). */
 int md_plan_units(md_plan *p, int64_t n, md_error *err);
 /* Relative cost hint of a unit (default 1): the coordinator hands out costly
  * units first so that ranks finish together. */

@@ -110,7 +110,7 @@ int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal
                          int rank, int n_layers, int n_pos, md_config *c, md_error *err)
 {
     char val[1024];
-    if (md_config_load_dir(c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
+    if (md_hf_config_load_dir(c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
     int64_t dims[4] = {s->n_train, n_layers, n_pos, c->d_model};
     if (rank == 2) dims[1] = c->d_model;
     for (int k = 0; k < 2; k++) {

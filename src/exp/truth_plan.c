@@ -160,7 +160,7 @@ static int plan_acts(const md_kind_ctx *ctx, const md_truth_state *s, const tr_n
     const md_params *p = &ctx->exp->params;
     md_config c;
     char val[4096];
-    if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
+    if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
     for (int k = 0; k < s->n_ds; k++)
         if (plan_dataset(s, k, c.d_model, plan, err) != MD_OK) return MD_ERR;
     const char *tr[TR_MAX_DS];

@@ -13,6 +13,7 @@
 #include "mechdiff/inflight.h"
 #include "mechdiff/job.h"
 #include "mechdiff/journal.h"
+#include "mechdiff/outlock.h"
 #include "mechdiff/plan.h"
 #include "mechdiff/runner.h"
 #include "worker.h"
@@ -57,6 +58,7 @@ typedef struct coord {
     md_journal *journal;
     md_inflight *inflight;     /* OUT.h5.inflight: units per rank, for a post-mortem (owned) */
     int lock_fd;               /* flock on OUT.h5.lock held for the run (owned) */
+    int lock_held;             /* 1 when another run holds that lock */
     uint64_t generation;
     md_provenance prov;
     md_model_prov *models;

@@ -40,6 +40,7 @@
 #include "mechdiff/inflight.h"
 #include "mechdiff/job.h"
 #include "mechdiff/journal.h"
+#include "mechdiff/outlock.h"
 #include "mechdiff/plan.h"
 #include "worker.h"
 #include "mechdiff/shard.h"
@@ -552,7 +553,7 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
 static int coordinator(coord *c, md_run_stats *stats, md_error *err)
 {
     int n = c->job->n_exps;
-    snprintf(c->out, sizeof c->out, "%s", md_job_output(c->job));
+    if (md_outlock_resolve(md_job_output(c->job), c->out, sizeof c->out, err) != MD_OK) return MD_ERR;
     md_run_journal_path(c->out, c->jpath, sizeof c->jpath);
     c->exps = calloc((size_t)n, sizeof *c->exps);
     c->in_flight = calloc((size_t)c->world, sizeof *c->in_flight);
@@ -564,7 +565,8 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         for (int i = 0; i < n; i++) c->have_stage[w][i] = -1;
     }
     if (c->world == 1 && md_worker_init(&c->self, c->job, 0, err) != MD_OK) return MD_ERR;
-    if (md_prov_collect(c->job, &c->models, &c->n_models, &c->data, &c->n_data, c->identity, err) != MD_OK)
+    if (md_prov_collect(c->job, &c->models, &c->n_models, &c->data, &c->n_data, c->identity, c->opts->progress, err) !=
+        MD_OK)
         return md_error_prefix(err, "rank 0");
     c->prov = (md_provenance){.job_yaml = c->job_yaml, .job_sha256 = c->identity,
                               .job_name = md_params_str(&c->job->top, "name"), .part_index = c->part_index,
@@ -639,8 +641,9 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
     MPI_Comm_size(comm, &c.world);
     int ok = rank != 0 || md_coord_load_job(&c, err) == MD_OK;
     if (md_coord_share_job(&c, rank, ok, err) != MD_OK) {
+        int refused = !c.job_yaml; /* rank 0 refused the job: every rank exits as it does */
         md_coord_free(&c);
-        return rank == 0 && !ok ? MD_EXIT_USAGE : MD_EXIT_ERROR;
+        return refused ? MD_EXIT_USAGE : MD_EXIT_ERROR;
     }
     /* Layer-sharded model copies: worker ranks form groups of shard_k
      * consecutive ranks; the first of each leads (gets units, runs the
@@ -661,6 +664,7 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
     int status;
     if (rank == 0) {
         status = coordinator(&c, stats, err);
+        if (status == MD_ERR) status = c.lock_held ? MD_EXIT_LOCKED : MD_EXIT_ERROR; /* never -1 (exit 255) */
         md_coord_stop_workers(&c); /* every path out of the coordinator releases the workers */
         if (status == MD_EXIT_ERROR && err->msg[0] && strncmp(err->msg, "rank ", 5) != 0)
             md_error_prefix(err, "rank 0");

@@ -1,13 +1,12 @@
 /* runner_job.c — the job life cycle around the coordinator (see
  * include/mechdiff/runner.h and runner/coord.h): load and share the job,
- * create and lock the output, recover the journal of a killed run, and free
- * the coordinator. */
+ * lock the output, recover the journal of a killed run, and free the
+ * coordinator. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,48 +85,13 @@ int md_coord_share_job(coord *c, int rank, int ok, md_error *err)
     return MD_OK;
 }
 
-/* Creates the folders of a path's parent (mkdir -p), as users expect for
- * an output like out/job.h5. */
-static int make_parent_dirs(const char *file, md_error *err)
-{
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", file);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return MD_OK;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return md_error_set(err, "cannot create the output folder %s: %s", dir, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return md_error_set(err, "cannot create the output folder %s: %s", dir, strerror(errno));
-    return MD_OK;
-}
-
 /* Rank 0: one writer per output. A second run on the same output (a
  * duplicate submission, or ranks of a killed mpirun that are still alive)
  * would interleave snapshots and journal records; the kernel drops the lock
  * when its holder dies, so a crashed run never blocks the next one. */
 int md_coord_lock_output(coord *c, md_error *err)
 {
-    char path[4200], info[512], host[256] = "";
-    if (make_parent_dirs(c->out, err) != MD_OK) return MD_ERR;
-    snprintf(path, sizeof path, "%s.lock", c->out);
-    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (c->lock_fd < 0) return md_error_set(err, "%s: cannot create: %s", path, strerror(errno));
-    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        ssize_t n = pread(c->lock_fd, info, sizeof info - 1, 0);
-        info[n > 0 ? n : 0] = '\0';
-        return md_error_set(err, "%s is being written by another run (%s): wait for it to end or stop it first",
-                            c->out, n > 0 ? info : "unknown process");
-    }
-    gethostname(host, sizeof host - 1);
-    int n = snprintf(info, sizeof info, "pid %ld on %s", (long)getpid(), host);
-    if (ftruncate(c->lock_fd, 0) != 0 || pwrite(c->lock_fd, info, (size_t)n, 0) != n) { /* informative only */ }
-    return MD_OK;
+    return md_outlock_acquire(c->out, &c->lock_fd, &c->lock_held, err);
 }
 
 /* Rank 0: refuse another job's file, fold a killed run's journal. */
