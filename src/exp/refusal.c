@@ -81,52 +81,29 @@ static const md_key REFUSAL_KEYS[] = {
      .doc = "Must be false: the refusal score vs layer/position of the direction is the `refusal_sweep` kind."},
     {0}};
 
-/* Derived from the job and the CSVs only (identical on every rank). Owned. */
-typedef struct rf_state {
-    md_refusal_sets sets; /* roles, CSVs, train/test rows (owned) */
-    md_exp_units gen;     /* stage 1: (target, intervention, set, batch) */
-} rf_state;
-
-static void rf_state_free(void *p)
-{
-    rf_state *s = p;
-    if (!s) return;
-    md_refusal_free_sets(&s->sets);
-    md_exp_free_units(&s->gen);
-    free(s);
-}
+static const md_refusal_variant RF_VARIANT;
 
 /* Interventions of a target: 0 none, 1..M ablate_<src>, M+1..2M add_<src>. */
-static void interv_name(const rf_state *s, int iv, char *buf, size_t n)
+static void interv_name(const md_refusal_state *s, int iv, char *buf, size_t n)
 {
     if (iv == 0) snprintf(buf, n, "none");
     else if (iv <= s->sets.n_roles) snprintf(buf, n, "ablate_%s", s->sets.roles[iv - 1]);
     else snprintf(buf, n, "add_%s", s->sets.roles[iv - 1 - s->sets.n_roles]);
 }
 
-static int rf_state_build(const md_kind_ctx *ctx, rf_state **out, md_error *err)
+/* Stage 1 units: target × intervention × set × batch; activation addition
+ * (interventions after the ablations) runs on harmless prompts only. */
+static int rf_gen_units(md_refusal_state *s, md_error *err)
 {
-    char where[MD_EXP_WHERE_MAX];
-    md_exp_format_where(ctx, where, sizeof where);
-    rf_state *s = calloc(1, sizeof *s);
-    if (!s) return md_error_set(err, "out of memory");
-    if (md_refusal_init_sets(ctx, where, &s->sets, err) != MD_OK ||
-        md_refusal_load_sets(ctx, where, &s->sets, err) != MD_OK)
-        goto fail;
-    /* stage 1 units: target × intervention × set × batch */
     int nr = s->sets.n_roles, nb = md_exp_count_batches(s->sets.n_test, s->sets.batch), ni = 1 + 2 * nr;
-    if (md_exp_alloc_units(&s->gen, nr * ni * 2 * nb, err) != MD_OK) goto fail;
+    if (md_exp_alloc_units(&s->gen, nr * ni * 2 * nb, err) != MD_OK) return MD_ERR;
     for (int t = 0; t < nr; t++)
         for (int iv = 0; iv < ni; iv++)
             for (int k = 0; k < 2; k++) {
-                if (iv > nr && k == MD_REFUSAL_HARMFUL) continue; /* addition: harmless prompts only */
+                if (iv > nr && k == MD_REFUSAL_HARMFUL) continue;
                 for (int b = 0; b < nb; b++) md_exp_add_unit(&s->gen, t, iv, k, b);
             }
-    *out = s;
     return MD_OK;
-fail:
-    rf_state_free(s);
-    return MD_ERR;
 }
 
 static int rf_layer(const md_params *p, const md_config *c, const char *key)
@@ -153,8 +130,8 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
                                  "kind: refusal_sweep (same keys, plus layers and positions), read its score and "
                                  "best_<model> attributes, then set layer/positions here and sweep: false",
                             where);
-    rf_state *s = NULL;
-    if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    md_refusal_state *s = NULL;
+    if (md_refusal_build_state(ctx, &RF_VARIANT, &s, err) != MD_OK) return MD_ERR;
     const char *const *roles = s->sets.roles;
     int rc = MD_OK;
     md_config c0 = {0};
@@ -175,7 +152,7 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
             rc = md_error_set(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv,
                               roles[i]);
     }
-    rf_state_free(s);
+    md_refusal_free_state(s);
     return rc;
 }
 
@@ -239,10 +216,10 @@ static const md_output REFUSAL_OUTPUTS[] = {
 static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
-    rf_state *s = NULL;
+    md_refusal_state *s = NULL;
     int rc = MD_ERR;
     char path[MD_PATH_MAX], val[1024];
-    if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    if (md_refusal_build_state(ctx, &RF_VARIANT, &s, err) != MD_OK) return MD_ERR;
     const md_refusal_sets *rs = &s->sets;
     int M = rs->n_roles, ni = 1 + 2 * M;
     if (stage == 0) {
@@ -309,19 +286,12 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         rc = md_plan_units(plan, 1, err);
     }
 done:
-    rf_state_free(s);
+    md_refusal_free_state(s);
     return rc;
 }
 
-static int rf_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
-                      md_error *err)
-{
-    (void)w, (void)stage, (void)input;
-    return rf_state_build(ctx, (rf_state **)state, err);
-}
-
 /* Stage 0 unit: activations of one batch at the role's (layer, position). */
-static int rf_acts(const md_kind_ctx *ctx, md_worker *w, rf_state *s, int64_t unit, md_result *out, md_error *err)
+static int rf_acts(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, int64_t unit, md_result *out, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
     const char *role = s->sets.roles[md_refusal_act_role(&s->sets, unit)];
@@ -332,7 +302,7 @@ static int rf_acts(const md_kind_ctx *ctx, md_worker *w, rf_state *s, int64_t un
 }
 
 /* Stage 1 unit: generations of one batch under one intervention. */
-static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_blob *input, int64_t unit,
+static int rf_gen(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, const md_blob *input, int64_t unit,
                   md_result *out, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
@@ -384,63 +354,46 @@ done:
     return rc;
 }
 
-static int rf_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
-                      int64_t unit, md_result *out, md_error *err)
+/* finish_stage(0): mean difference, unit direction, norm per model; cosines. */
+static int rf_directions(md_refusal_state *s, md_reader *rd, md_blob *next, md_error *err)
 {
-    rf_state *s = state;
-    if (stage == 0) return rf_acts(ctx, w, s, unit, out, err);
-    if (stage == 1) return rf_gen(ctx, w, s, input, unit, out, err);
-    return MD_OK; /* stage 2: the plan wrote the scores */
-}
-
-static int rf_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
-                     int *done, md_error *err)
-{
-    rf_state *s = NULL;
-    int rc = MD_ERR;
-    (void)input;
-    *done = stage >= 2;
-    if (*done) return MD_OK;
-    if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
     const md_refusal_sets *rs = &s->sets;
-    int M = rs->n_roles;
+    int M = rs->n_roles, rc = MD_ERR;
     char path[MD_PATH_MAX];
-    void *blob = NULL; /* owned here */
-    if (stage == 0) {
-        int64_t dims[MD_MAX_DIMS];
-        snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[0]);
-        if (md_reader_dims(rd, path, dims, err) < 0) goto done;
-        int d = (int)dims[1];
-        int32_t hd[2] = {M, d};
-        double *md_ = NULL;
-        size_t bytes = 0;
-        if (!(blob = md_exp_alloc_blob(hd, 2, rf_dirs_count(M, d), &md_, &bytes))) {
-            md_error_set(err, "out of memory");
+    int64_t dims[MD_MAX_DIMS];
+    snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[0]);
+    if (md_reader_dims(rd, path, dims, err) < 0) return MD_ERR;
+    int d = (int)dims[1];
+    int32_t hd[2] = {M, d};
+    double *md_ = NULL;
+    size_t bytes = 0;
+    void *blob = md_exp_alloc_blob(hd, 2, rf_dirs_count(M, d), &md_, &bytes);
+    if (!blob) return md_error_set(err, "out of memory");
+    double *dir = md_ + (size_t)M * d, *norm = dir + (size_t)M * d, *cs = norm + M;
+    for (int m = 0; m < M; m++)
+        if (md_refusal_direction(rd, rs, m, 2, 0, 0, d, md_ + (size_t)m * d, dir + (size_t)m * d, &norm[m], 0, err) !=
+            MD_OK) {
+            md_error_prefix(err, "refusal direction of model '%s'", rs->roles[m]);
             goto done;
         }
-        double *dir = md_ + (size_t)M * d, *norm = dir + (size_t)M * d, *cs = norm + M;
-        for (int m = 0; m < M; m++) {
-            double *r = md_ + (size_t)m * d;
-            if (md_refusal_read_mean_diff(rd, rs, m, 2, 0, 0, d, r, err) != MD_OK) goto done;
-            norm[m] = md_dir_norm(r, d);
-            memcpy(dir + (size_t)m * d, r, (size_t)d * sizeof(double));
-            if (md_dir_normalise(dir + (size_t)m * d, d, err) != MD_OK) {
-                md_error_prefix(err, "refusal direction of model '%s'", rs->roles[m]);
-                goto done;
-            }
-        }
-        for (int a = 0; a < M; a++)
-            for (int b2 = 0; b2 < M; b2++) cs[a * M + b2] = md_dir_cosine(dir + (size_t)a * d, dir + (size_t)b2 * d, d);
-        rc = md_blob_set(next, blob, bytes, err);
-        goto done;
-    }
-    /* stage 1 → scores */
-    int ni = 1 + 2 * M;
+    for (int a = 0; a < M; a++)
+        for (int b2 = 0; b2 < M; b2++) cs[a * M + b2] = md_dir_cosine(dir + (size_t)a * d, dir + (size_t)b2 * d, d);
+    rc = md_blob_set(next, blob, bytes, err);
+done:
+    free(blob);
+    return rc;
+}
+
+/* finish_stage(1): the refusal score of every (target, intervention, set);
+ * NaN where not run. */
+static int rf_scores(md_refusal_state *s, const md_blob *input, md_reader *rd, md_blob *next, md_error *err)
+{
+    (void)input;
+    const md_refusal_sets *rs = &s->sets;
+    int M = rs->n_roles, ni = 1 + 2 * M, rc = MD_ERR;
+    char path[MD_PATH_MAX];
     double *sc = malloc(sizeof(double) * (size_t)M * ni * 2);
-    if (!(blob = sc)) {
-        md_error_set(err, "out of memory");
-        goto done;
-    }
+    if (!sc) return md_error_set(err, "out of memory");
     for (int t = 0; t < M; t++)
         for (int iv = 0; iv < ni; iv++)
             for (int k = 0; k < 2; k++) {
@@ -455,9 +408,31 @@ static int rf_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
             }
     rc = md_blob_set(next, sc, sizeof(double) * (size_t)M * ni * 2, err);
 done:
-    free(blob);
-    rf_state_free(s);
+    free(sc);
     return rc;
+}
+
+static const md_refusal_variant RF_VARIANT = {
+    .kind = "refusal", .gen_units = rf_gen_units, .acts = rf_acts, .gen = rf_gen, .directions = rf_directions,
+    .scores = rf_scores};
+
+static int rf_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
+                      md_error *err)
+{
+    (void)w, (void)stage, (void)input;
+    return md_refusal_build_state(ctx, &RF_VARIANT, (md_refusal_state **)state, err);
+}
+
+static int rf_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
+                      int64_t unit, md_result *out, md_error *err)
+{
+    return md_refusal_compute(&RF_VARIANT, ctx, w, state, stage, input, unit, out, err);
+}
+
+static int rf_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
+                     int *done, md_error *err)
+{
+    return md_refusal_finish(&RF_VARIANT, ctx, stage, input, rd, next, done, err);
 }
 
 const md_kind md_kind_refusal = {
@@ -470,7 +445,7 @@ const md_kind md_kind_refusal = {
     .validate = rf_validate,
     .plan = rf_plan,
     .prepare = rf_prepare,
-    .release_state = rf_state_free,
+    .release_state = md_refusal_free_state,
     .compute = rf_compute,
     .finish_stage = rf_finish,
     .unit_name = md_exp_name_unit,

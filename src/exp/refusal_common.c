@@ -258,3 +258,63 @@ int md_refusal_read_rate(md_reader *rd, const char *path, const int64_t *offset,
     free(buf);
     return rc;
 }
+
+void md_refusal_free_state(void *state)
+{
+    md_refusal_state *s = state;
+    if (!s) return;
+    md_refusal_free_sets(&s->sets);
+    free(s->layers), free(s->positions);
+    md_exp_free_units(&s->gen);
+    free(s);
+}
+
+int md_refusal_build_state(const md_kind_ctx *ctx, const md_refusal_variant *v, md_refusal_state **out,
+                           md_error *err)
+{
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    md_refusal_state *s = calloc(1, sizeof *s);
+    if (!s) return md_error_set(err, "out of memory");
+    if (md_refusal_init_sets(ctx, where, &s->sets, err) != MD_OK ||
+        (v->candidates && v->candidates(ctx, where, s, err) != MD_OK) ||
+        md_refusal_load_sets(ctx, where, &s->sets, err) != MD_OK || v->gen_units(s, err) != MD_OK) {
+        md_refusal_free_state(s);
+        return MD_ERR;
+    }
+    *out = s;
+    return MD_OK;
+}
+
+int md_refusal_compute(const md_refusal_variant *v, const md_kind_ctx *ctx, md_worker *w, void *state, int stage,
+                       const md_blob *input, int64_t unit, md_result *out, md_error *err)
+{
+    if (stage == 0) return v->acts(ctx, w, state, unit, out, err);
+    if (stage == 1) return v->gen(ctx, w, state, input, unit, out, err);
+    return MD_OK; /* stage 2: the plan wrote the scores */
+}
+
+int md_refusal_finish(const md_refusal_variant *v, const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd,
+                      md_blob *next, int *done, md_error *err)
+{
+    *done = stage >= 2;
+    if (*done) return MD_OK;
+    md_refusal_state *s = NULL;
+    if (md_refusal_build_state(ctx, v, &s, err) != MD_OK) return MD_ERR;
+    int rc = stage == 0 ? v->directions(s, rd, next, err) : v->scores(s, input, rd, next, err);
+    md_refusal_free_state(s);
+    return rc;
+}
+
+int md_refusal_direction(md_reader *rd, const md_refusal_sets *s, int m, int rank, int li, int pi, int d, double *raw,
+                         double *dir, double *norm, int zero_ok, md_error *err)
+{
+    if (md_refusal_read_mean_diff(rd, s, m, rank, li, pi, d, raw, err) != MD_OK) return MD_ERR;
+    *norm = md_dir_norm(raw, d);
+    if (dir != raw) memcpy(dir, raw, (size_t)d * sizeof(double));
+    if (*norm == 0 && zero_ok) { /* no direction: stays 0 (ablation a no-op) */
+        memset(dir, 0, (size_t)d * sizeof(double));
+        return MD_OK;
+    }
+    return md_dir_normalise(dir, d, err);
+}

@@ -17,6 +17,7 @@
 
 #include "mechdiff/csv.h"
 #include "mechdiff/error.h"
+#include "mechdiff/exp_units.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
@@ -116,5 +117,52 @@ int md_refusal_read_mean_diff(md_reader *rd, const md_refusal_sets *s, int m, in
  * n): the refusal rate of n 0/1 flags. */
 int md_refusal_read_rate(md_reader *rd, const char *path, const int64_t *offset, const int64_t *count, int n,
                          double *rate, md_error *err);
+
+/* ---- the shared stage sequence ------------------------------------- */
+/* Both kinds run: stage 0 activations of the train prompts, finish_stage(0)
+ * directions, stage 1 greedy generations under an intervention, finish_stage
+ * (1) refusal rates, stage 2 (one unit) the scores written by the plan. The
+ * state, prepare, compute and finish_stage below are that sequence once; a
+ * kind supplies what differs as an md_refusal_variant. */
+typedef struct md_refusal_state {
+    md_refusal_sets sets;  /* roles, CSVs, train/test rows (owned) */
+    int *layers, n_layers; /* candidate layers (refusal_sweep; owned) */
+    int *positions, n_pos; /* candidate positions, negative (refusal_sweep; owned) */
+    md_exp_units gen;      /* stage 1: the variant's unit tuples */
+} md_refusal_state;
+
+typedef struct md_refusal_variant {
+    const char *kind; /* for errors */
+    /* Optional, between md_refusal_init_sets and md_refusal_load_sets: the
+     * candidates (layers, positions). */
+    int (*candidates)(const md_kind_ctx *ctx, const char *where, md_refusal_state *s, md_error *err);
+    /* The stage-1 unit table (s->gen). */
+    int (*gen_units)(md_refusal_state *s, md_error *err);
+    /* Stage 0 and stage 1 units. */
+    int (*acts)(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, int64_t unit, md_result *out,
+                md_error *err);
+    int (*gen)(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, const md_blob *input, int64_t unit,
+               md_result *out, md_error *err);
+    /* finish_stage(0): the directions blob; finish_stage(1): the scores blob. */
+    int (*directions)(md_refusal_state *s, md_reader *rd, md_blob *next, md_error *err);
+    int (*scores)(md_refusal_state *s, const md_blob *input, md_reader *rd, md_blob *next, md_error *err);
+} md_refusal_variant;
+
+/* The state of an experiment of variant v (*out owned by the caller:
+ * md_refusal_free_state). Errors start with the experiment's file:line:col. */
+int md_refusal_build_state(const md_kind_ctx *ctx, const md_refusal_variant *v, md_refusal_state **out,
+                           md_error *err);
+void md_refusal_free_state(void *state);
+/* The md_kind callbacks of variant v. */
+int md_refusal_compute(const md_refusal_variant *v, const md_kind_ctx *ctx, md_worker *w, void *state, int stage,
+                       const md_blob *input, int64_t unit, md_result *out, md_error *err);
+int md_refusal_finish(const md_refusal_variant *v, const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd,
+                      md_blob *next, int *done, md_error *err);
+/* The unit direction of model m at candidate (li, pi) (acts of `rank`, as
+ * md_refusal_read_mean_diff): raw[d] = mean(harmful) - mean(harmless),
+ * *norm its norm, dir[d] = raw / norm (raw and dir may be the same buffer).
+ * A zero difference gives dir = 0 when zero_ok, else an error. */
+int md_refusal_direction(md_reader *rd, const md_refusal_sets *s, int m, int rank, int li, int pi, int d, double *raw,
+                         double *dir, double *norm, int zero_ok, md_error *err);
 
 #endif
