@@ -143,6 +143,8 @@ typedef struct md_kind {
     const char *doc;         /* one paragraph for jobs/README.md */
     const md_key *keys;      /* kind-specific keys, {0}-terminated */
     const md_output *outputs; /* every dataset it writes, {0}-terminated */
+    const void *data;         /* optional: what callbacks shared by several kinds read
+                                 (ctx->exp->impl->data), e.g. md_refusal_variant */
 
     /* Semantic checks beyond the schema (models pair, " TRUE" is one token).
      * Optional. Errors should start with the experiment's file:line:col. */

@@ -40,26 +40,12 @@
 
 static const md_key REFUSAL_KEYS[] = {
     {.name = "models", .type = MD_KEY_STRLIST, .def = "", .doc = "Roles compared (empty = every role in `models`)."},
-    {.name = "harmful", .type = MD_KEY_STRING, .def = "harmful",
-     .doc = "Name (top-level datasets map) of the harmful instruction CSV (column `instruction`)."},
-    {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",
-     .doc = "Name (top-level datasets map) of the harmless instruction CSV (column `instruction`)."},
-    {.name = "column", .type = MD_KEY_STRING, .def = "instruction",
-     .doc = "CSV column holding the instruction (AdvBench harmful_behaviors.csv: goal)."},
-    {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,
-     .doc = "Fraction of each set held out for generation (docs/methods.md: 0.2)."},
-    {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,
-     .doc = "Seed of the train/test shuffle (docs/methods.md: 42)."},
+    MD_REFUSAL_KEY_SETS,
     {.name = "n_train", .type = MD_KEY_INT, .def = "128", .min = 1, .max = 1e7,
      .doc = "Train instructions per set (direction)."},
     {.name = "n_test", .type = MD_KEY_INT, .def = "100", .min = 1, .max = 1e7,
      .doc = "Test instructions per set (generation)."},
-    {.name = "templates", .type = MD_KEY_MAP, .def = "",
-     .doc = "Prompt template per role: 'base' (\"User: {instruction}\\nAssistant:\"), 'chat' (the model's own chat "
-            "template), a template name (llama3, llama2, mistral, tulu) or a format string with {instruction}. "
-            "Default: 'base' for roles whose name contains 'base', else 'chat'."},
-    {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",
-     .doc = "Hook point of the direction (docs/methods.md: resid_pre)."},
+    MD_REFUSAL_KEY_TEMPLATES,
     {.name = "layer", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 4096,
      .doc = "Layer of the direction (-1 = round(11/32 of the layers): Llama-3.1-8B 11)."},
     {.name = "position", .type = MD_KEY_INT, .def = "-1", .min = -4096, .max = -1,
@@ -73,10 +59,7 @@ static const md_key REFUSAL_KEYS[] = {
             "missing roles use 1.0."},
     {.name = "addition_vector", .type = MD_KEY_STRING, .def = "unit", .allowed = "unit|mean_diff",
      .doc = "What the coefficient multiplies: the unit direction r̂ (docs/methods.md) or the raw mean difference."},
-    {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
-     .doc = "Greedy new tokens per generation (docs/methods.md: 16)."},
-    {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
-     .doc = "Instructions per work unit (one batched forward / generation)."},
+    MD_REFUSAL_KEY_GENERATION,
     {.name = "sweep", .type = MD_KEY_BOOL, .def = "false",
      .doc = "Must be false: the refusal score vs layer/position of the direction is the `refusal_sweep` kind."},
     {0}};
@@ -416,37 +399,19 @@ static const md_refusal_variant RF_VARIANT = {
     .kind = "refusal", .gen_units = rf_gen_units, .acts = rf_acts, .gen = rf_gen, .directions = rf_directions,
     .scores = rf_scores};
 
-static int rf_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
-                      md_error *err)
-{
-    (void)w, (void)stage, (void)input;
-    return md_refusal_build_state(ctx, &RF_VARIANT, (md_refusal_state **)state, err);
-}
-
-static int rf_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
-                      int64_t unit, md_result *out, md_error *err)
-{
-    return md_refusal_compute(&RF_VARIANT, ctx, w, state, stage, input, unit, out, err);
-}
-
-static int rf_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
-                     int *done, md_error *err)
-{
-    return md_refusal_finish(&RF_VARIANT, ctx, stage, input, rd, next, done, err);
-}
-
 const md_kind md_kind_refusal = {
     .name = "refusal",
     .doc = "Refusal direction per model (mean(harmful) - mean(harmless) at one hook/layer/position, normalised), "
            "cosine between models, and greedy generations with no intervention, directional ablation of every "
            "source model's direction, and activation addition; refusal score by prefix (docs/methods.md, Refusal).",
     .keys = REFUSAL_KEYS,
+    .data = &RF_VARIANT,
     .outputs = REFUSAL_OUTPUTS,
     .validate = rf_validate,
     .plan = rf_plan,
-    .prepare = rf_prepare,
+    .prepare = md_refusal_prepare,
     .release_state = md_refusal_free_state,
-    .compute = rf_compute,
-    .finish_stage = rf_finish,
+    .compute = md_refusal_compute,
+    .finish_stage = md_refusal_finish,
     .unit_name = md_exp_name_unit,
 };

@@ -286,17 +286,32 @@ int md_refusal_build_state(const md_kind_ctx *ctx, const md_refusal_variant *v, 
     return MD_OK;
 }
 
-int md_refusal_compute(const md_refusal_variant *v, const md_kind_ctx *ctx, md_worker *w, void *state, int stage,
-                       const md_blob *input, int64_t unit, md_result *out, md_error *err)
+/* The variant of the experiment's kind. */
+static const md_refusal_variant *variant_of(const md_kind_ctx *ctx)
 {
+    return ctx->exp->impl->data;
+}
+
+int md_refusal_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
+                       md_error *err)
+{
+    (void)w, (void)stage, (void)input;
+    return md_refusal_build_state(ctx, variant_of(ctx), (md_refusal_state **)state, err);
+}
+
+int md_refusal_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
+                       int64_t unit, md_result *out, md_error *err)
+{
+    const md_refusal_variant *v = variant_of(ctx);
     if (stage == 0) return v->acts(ctx, w, state, unit, out, err);
     if (stage == 1) return v->gen(ctx, w, state, input, unit, out, err);
     return MD_OK; /* stage 2: the plan wrote the scores */
 }
 
-int md_refusal_finish(const md_refusal_variant *v, const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd,
-                      md_blob *next, int *done, md_error *err)
+int md_refusal_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next, int *done,
+                      md_error *err)
 {
+    const md_refusal_variant *v = variant_of(ctx);
     *done = stage >= 2;
     if (*done) return MD_OK;
     md_refusal_state *s = NULL;

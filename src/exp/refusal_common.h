@@ -27,6 +27,33 @@ struct md_model;
 #define MD_REFUSAL_MAX_ROLES 16
 enum { MD_REFUSAL_HARMFUL = 0, MD_REFUSAL_HARMLESS = 1 };
 
+/* Keys both kinds have, with the same meaning and default (one entry each,
+ * spliced into their key tables). */
+#define MD_REFUSAL_KEY_SETS                                                                                           \
+    {.name = "harmful", .type = MD_KEY_STRING, .def = "harmful",                                                     \
+     .doc = "Name (top-level datasets map) of the harmful instruction CSV (column `instruction`)."},                 \
+    {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",                                                   \
+     .doc = "Name (top-level datasets map) of the harmless instruction CSV (column `instruction`)."},               \
+    {.name = "column", .type = MD_KEY_STRING, .def = "instruction",                                                  \
+     .doc = "CSV column holding the instruction (AdvBench harmful_behaviors.csv: goal)."},                          \
+    {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,                          \
+     .doc = "Fraction of each set held out for generation (docs/methods.md: 0.2)."},                                \
+    {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,                             \
+     .doc = "Seed of the train/test shuffle (docs/methods.md: 42; the same split in both refusal kinds for the "     \
+            "same seed and sizes)."}
+#define MD_REFUSAL_KEY_TEMPLATES                                                                                      \
+    {.name = "templates", .type = MD_KEY_MAP, .def = "",                                                             \
+     .doc = "Prompt template per role: 'base' (\"User: {instruction}\\nAssistant:\"), 'chat' (the model's own chat "  \
+            "template), a template name (llama3, llama2, mistral, tulu) or a format string with {instruction}. "     \
+            "Default: 'base' for roles whose name contains 'base', else 'chat'."},                                 \
+    {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",        \
+     .doc = "Hook point of the direction (docs/methods.md: resid_pre)."}
+#define MD_REFUSAL_KEY_GENERATION                                                                                     \
+    {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,                               \
+     .doc = "Greedy new tokens per generation (docs/methods.md: 16)."},                                             \
+    {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,                                        \
+     .doc = "Instructions per work unit (one batched forward / generation)."}
+
 /* "harmful" / "harmless": the keys of the CSVs and the <set> of the paths. */
 const char *md_refusal_set_name(int set);
 
@@ -153,11 +180,13 @@ typedef struct md_refusal_variant {
 int md_refusal_build_state(const md_kind_ctx *ctx, const md_refusal_variant *v, md_refusal_state **out,
                            md_error *err);
 void md_refusal_free_state(void *state);
-/* The md_kind callbacks of variant v. */
-int md_refusal_compute(const md_refusal_variant *v, const md_kind_ctx *ctx, md_worker *w, void *state, int stage,
-                       const md_blob *input, int64_t unit, md_result *out, md_error *err);
-int md_refusal_finish(const md_refusal_variant *v, const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd,
-                      md_blob *next, int *done, md_error *err);
+/* The md_kind callbacks of both kinds; the variant is the kind's .data. */
+int md_refusal_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
+                       md_error *err);
+int md_refusal_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
+                       int64_t unit, md_result *out, md_error *err);
+int md_refusal_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next, int *done,
+                      md_error *err);
 /* The unit direction of model m at candidate (li, pi) (acts of `rank`, as
  * md_refusal_read_mean_diff): raw[d] = mean(harmful) - mean(harmless),
  * *norm its norm, dir[d] = raw / norm (raw and dir may be the same buffer).

@@ -44,32 +44,17 @@
 
 static const md_key SWEEP_KEYS[] = {
     {.name = "models", .type = MD_KEY_STRLIST, .def = "", .doc = "Roles swept (empty = every role in `models`)."},
-    {.name = "harmful", .type = MD_KEY_STRING, .def = "harmful",
-     .doc = "Name (top-level datasets map) of the harmful instruction CSV."},
-    {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",
-     .doc = "Name (top-level datasets map) of the harmless instruction CSV."},
-    {.name = "column", .type = MD_KEY_STRING, .def = "instruction", .doc = "CSV column holding the instruction."},
-    {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,
-     .doc = "Fraction of each set held out for generation."},
-    {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,
-     .doc = "Seed of the train/test shuffle (the refusal kind's split for the same seed and sizes)."},
+    MD_REFUSAL_KEY_SETS,
     {.name = "n_train", .type = MD_KEY_INT, .def = "64", .min = 1, .max = 1e7,
      .doc = "Train instructions per set (directions)."},
     {.name = "n_test", .type = MD_KEY_INT, .def = "32", .min = 1, .max = 1e7,
      .doc = "Harmful test instructions generated per candidate."},
-    {.name = "templates", .type = MD_KEY_MAP, .def = "",
-     .doc = "Prompt template per role, as in the refusal kind ('base', 'chat', a template name or a format "
-            "string with {instruction})."},
-    {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",
-     .doc = "Hook point of the directions."},
+    MD_REFUSAL_KEY_TEMPLATES,
     {.name = "layers", .type = MD_KEY_STRLIST, .def = "all",
      .doc = "Candidate layers: 'all' (every layer; the models must have as many) or a list of layer indices."},
     {.name = "positions", .type = MD_KEY_STRLIST, .def = "-1,-2,-3,-4,-5",
      .doc = "Candidate prompt positions, counted from the end (negative)."},
-    {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
-     .doc = "Greedy new tokens per generation."},
-    {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
-     .doc = "Instructions per work unit (one batched forward / generation)."},
+    MD_REFUSAL_KEY_GENERATION,
     {0}};
 
 #define SW_MAX_CAND 4096
@@ -407,25 +392,6 @@ static const md_refusal_variant SW_VARIANT = {
     .kind = "refusal_sweep", .candidates = sw_candidates, .gen_units = sw_gen_units, .acts = sw_acts, .gen = sw_gen,
     .directions = sw_directions, .scores = sw_scores};
 
-static int sw_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
-                      md_error *err)
-{
-    (void)w, (void)stage, (void)input;
-    return md_refusal_build_state(ctx, &SW_VARIANT, (md_refusal_state **)state, err);
-}
-
-static int sw_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
-                      int64_t unit, md_result *out, md_error *err)
-{
-    return md_refusal_compute(&SW_VARIANT, ctx, w, state, stage, input, unit, out, err);
-}
-
-static int sw_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
-                     int *done, md_error *err)
-{
-    return md_refusal_finish(&SW_VARIANT, ctx, stage, input, rd, next, done, err);
-}
-
 const md_kind md_kind_refusal_sweep = {
     .name = "refusal_sweep",
     .doc = "Refusal score vs the layer and position of the refusal direction (Arditi et al.): a direction per "
@@ -433,12 +399,13 @@ const md_kind md_kind_refusal_sweep = {
            "at every layer; the lowest per model is reported as an attribute, never used automatically "
            "(docs/methods.md, Refusal).",
     .keys = SWEEP_KEYS,
+    .data = &SW_VARIANT,
     .outputs = SWEEP_OUTPUTS,
     .validate = sw_validate,
     .plan = sw_plan,
-    .prepare = sw_prepare,
+    .prepare = md_refusal_prepare,
     .release_state = md_refusal_free_state,
-    .compute = sw_compute,
-    .finish_stage = sw_finish,
+    .compute = md_refusal_compute,
+    .finish_stage = md_refusal_finish,
     .unit_name = md_exp_name_unit,
 };
