@@ -522,6 +522,171 @@ static int clean_run(md_model *m, const int *ids, int T, const md_hook *reads, i
     return MD_OK;
 }
 
+/* One unit's work: pair pr of dataset ds, source A's TRUE run patched into
+ * target B's FALSE run. Buffers owned (kn_unit_free). */
+typedef struct kn_unit {
+    const kn_state *s;
+    const md_kn_dataset *ds;
+    const md_kn_pair *pr;
+    md_model *A, *B;
+    int L, T, N, w0, W, d, V2[2], naive, store, fast_post;
+    float *src;      /* A's TRUE states at the hook point [L][N][W] */
+    float *fal;      /* B's FALSE states at the hook point (store) */
+    float *pre;      /* B's FALSE residual each partial forward starts from [L][N][d] */
+    float *effect;   /* [L][N] */
+    float *rin, *lg; /* partial-forward input [L][np][d], logits [L][2] */
+    int *starts;     /* per-sequence start layers [L] */
+    md_hook *hooks;  /* [L] */
+    md_kvcache *root; /* B's FALSE cache */
+    float ct, cf;    /* clean logit differences */
+} kn_unit;
+
+static void kn_unit_free(kn_unit *u)
+{
+    md_kvcache_free(u->root);
+    free(u->src), free(u->fal), free(u->pre), free(u->effect), free(u->rin), free(u->lg), free(u->starts);
+    free(u->hooks);
+}
+
+static int kn_unit_alloc(kn_unit *u, md_error *err)
+{
+    size_t win = (size_t)u->L * u->N * u->W, res = (size_t)u->L * u->N * u->d;
+    u->src = malloc(win * sizeof(float));
+    u->fal = u->store ? malloc(win * sizeof(float)) : NULL;
+    u->pre = malloc(res * sizeof(float));
+    u->effect = malloc((size_t)u->L * u->N * sizeof(float));
+    u->rin = malloc(res * sizeof(float));
+    u->lg = malloc((size_t)u->L * 2 * sizeof(float));
+    u->starts = malloc((size_t)u->L * sizeof(int));
+    u->hooks = malloc((size_t)u->L * sizeof(md_hook));
+    if (!u->src || (u->store && !u->fal) || !u->pre || !u->effect || !u->rin || !u->lg || !u->starts || !u->hooks)
+        return md_error_set(err, "out of memory");
+    return MD_OK;
+}
+
+/* 1. A on TRUE: the hook point in the window. Hooks read one position
+ *    each, so the buffers are [L][N][W] = layer-major per position. */
+static int kn_read_source(kn_unit *u, md_error *err)
+{
+    int L = u->L, T = u->T, N = u->N, W = u->W;
+    md_hook rd = {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL};
+    md_kvcache *kc = NULL;
+    float *all = malloc((size_t)L * T * W * sizeof(float));
+    int rc = MD_ERR;
+    if (!all) return md_error_set(err, "out of memory");
+    rd.out = all;
+    if (md_kvcache_create(&kc, u->A, 1, T, err) == MD_OK &&
+        clean_run(u->A, u->pr->true_ids, T, &rd, 1, kc, u->V2, &u->ct, err) == MD_OK) {
+        for (int l = 0; l < L; l++)
+            memcpy(u->src + (size_t)l * N * W, all + ((size_t)l * T + u->w0) * W, (size_t)N * W * sizeof(float));
+        rc = MD_OK;
+    }
+    md_kvcache_free(kc);
+    free(all);
+    return rc;
+}
+
+/* 2. B on FALSE: its cache, and the residual each partial forward starts
+ *    from (resid_post of l for the resid_post fast path, else resid_pre of l). */
+static int kn_read_target(kn_unit *u, md_error *err)
+{
+    int L = u->L, T = u->T, N = u->N, W = u->W, d = u->d, rc = MD_ERR;
+    float *all = malloc((size_t)L * T * d * sizeof(float));
+    float *allh = u->store ? malloc((size_t)L * T * W * sizeof(float)) : NULL;
+    md_hook rd[2] = {{.point = u->fast_post ? MD_HOOK_RESID_POST : MD_HOOK_RESID_PRE, .op = MD_HOOK_READ,
+                      .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = all},
+                     {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = allh}};
+    if (!all || (u->store && !allh)) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    if (md_kvcache_create(&u->root, u->B, 1, T, err) != MD_OK ||
+        clean_run(u->B, u->pr->false_ids, T, rd, u->store ? 2 : 1, u->root, u->V2, &u->cf, err) != MD_OK)
+        goto done;
+    for (int l = 0; l < L; l++) {
+        memcpy(u->pre + (size_t)l * N * d, all + ((size_t)l * T + u->w0) * d, (size_t)N * d * sizeof(float));
+        if (u->store)
+            memcpy(u->fal + (size_t)l * N * W, allh + ((size_t)l * T + u->w0) * W, (size_t)N * W * sizeof(float));
+    }
+    rc = MD_OK;
+done:
+    free(all), free(allh);
+    return rc;
+}
+
+/* 3, naive: one full forward of B per (layer, position j) cell. */
+static int kn_column_naive(kn_unit *u, int j, md_error *err)
+{
+    int t = u->w0 + j;
+    for (int l = 0; l < u->L; l++) {
+        md_hook h = {.point = u->s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = 0, .pos = t,
+                     .vec = u->src + ((size_t)l * u->N + j) * u->W};
+        md_kvcache *kc = NULL;
+        float diff;
+        if (md_kvcache_create(&kc, u->B, 1, u->T, err) != MD_OK) return MD_ERR;
+        int r = clean_run(u->B, u->pr->false_ids, u->T, &h, 1, kc, u->V2, &diff, err);
+        md_kvcache_free(kc);
+        if (r != MD_OK) return MD_ERR;
+        u->effect[(size_t)l * u->N + j] = diff;
+    }
+    return MD_OK;
+}
+
+/* 3: every layer at position j in one batched partial forward of B from
+ *    the FALSE cache's prefix (sequence l = the patch at layer l). */
+static int kn_column(kn_unit *u, int j, md_error *err)
+{
+    int L = u->L, N = u->N, W = u->W, d = u->d, t = u->w0 + j, T = u->T, np = T - t;
+    md_kvcache *fork = NULL;
+    if (md_kvcache_fork(&fork, u->root, t, L, np, err) != MD_OK) return MD_ERR;
+    md_forward f;
+    md_forward_init_partial(&f, u->B, L, t, T, 0, u->rin, NULL, fork);
+    f.seq_layer_start = u->starts;
+    md_forward_set_logits(&f, MD_LOGITS_LAST, u->lg, u->V2, 2);
+    for (int l = 0; l < L; l++) {
+        /* sequence l: B's clean residual at positions [t, T) ... */
+        memcpy(u->rin + (size_t)l * np * d, u->pre + ((size_t)l * N + j) * d, (size_t)np * d * sizeof(float));
+        if (u->fast_post) {
+            /* ... after layer l, with A's TRUE state at t: start at l+1 */
+            u->starts[l] = l + 1;
+            memcpy(u->rin + (size_t)l * np * d, u->src + ((size_t)l * N + j) * W, (size_t)d * sizeof(float));
+        } else {
+            /* ... before layer l; the hook puts A's state in at (l, t) */
+            u->starts[l] = l;
+            u->hooks[l] = (md_hook){.point = u->s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = l, .pos = t,
+                                    .vec = u->src + ((size_t)l * N + j) * W};
+        }
+    }
+    md_forward_set_hooks(&f, u->fast_post ? NULL : u->hooks, u->fast_post ? 0 : L);
+    int r = md_model_forward(u->B, &f, err);
+    md_kvcache_free(fork);
+    if (r != MD_OK) return MD_ERR;
+    for (int l = 0; l < L; l++) u->effect[(size_t)l * N + j] = u->lg[2 * l] - u->lg[2 * l + 1];
+    return MD_OK;
+}
+
+/* The unit's results: effect, clean differences, (store) activations. */
+static int kn_put(const kn_unit *u, const kn_combo *cb, int pi, md_result *out, md_error *err)
+{
+    char path[MD_PATH_MAX];
+    const char *nm = u->ds->name;
+    int64_t o3[3] = {pi, 0, 0}, c3[3] = {1, u->L, u->N}, o1[1] = {pi}, c1[1] = {1};
+    size_t win = (size_t)u->L * u->N * u->W * sizeof(float);
+    snprintf(path, sizeof path, "%s/%s/%s/effect", nm, cb->target, cb->source);
+    if (md_result_put(out, path, 3, o3, c3, u->effect, (size_t)u->L * u->N * sizeof(float), err) != MD_OK)
+        return MD_ERR;
+    snprintf(path, sizeof path, "%s/%s/%s/clean_true", nm, cb->target, cb->source);
+    if (md_result_put(out, path, 1, o1, c1, &u->ct, sizeof u->ct, err) != MD_OK) return MD_ERR;
+    snprintf(path, sizeof path, "%s/%s/%s/clean_false", nm, cb->target, cb->source);
+    if (md_result_put(out, path, 1, o1, c1, &u->cf, sizeof u->cf, err) != MD_OK) return MD_ERR;
+    if (!u->store) return MD_OK;
+    int64_t o4[4] = {pi, 0, 0, 0}, c4[4] = {1, u->L, u->N, u->W};
+    snprintf(path, sizeof path, "%s/%s/%s/acts_true", nm, cb->target, cb->source);
+    if (md_result_put(out, path, 4, o4, c4, u->src, win, err) != MD_OK) return MD_ERR;
+    snprintf(path, sizeof path, "%s/%s/%s/acts_false", nm, cb->target, cb->source);
+    return md_result_put(out, path, 4, o4, c4, u->fal, win, err);
+}
+
 static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
                       int64_t unit, md_result *out, md_error *err)
 {
@@ -530,150 +695,21 @@ static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int sta
     kn_state *s = state;
     int di, ci, pi;
     kn_locate(s, unit, &di, &ci, &pi);
-    const md_kn_dataset *ds = &s->ds[di];
-    const md_kn_pair *pr = &ds->pairs[pi];
     const kn_combo *cb = &s->combos[ci];
-    int naive = md_params_bool(&ctx->exp->params, "naive");
-    int store = md_params_bool(&ctx->exp->params, "store_activations") && ci < s->n_self;
-    md_model *A = NULL, *B = NULL;
-    if (md_worker_model(w, cb->source, &A, err) != MD_OK || md_worker_model(w, cb->target, &B, err) != MD_OK)
+    kn_unit u = {.s = s, .ds = &s->ds[di], .pr = &s->ds[di].pairs[pi], .L = s->n_layers, .W = s->width,
+                 .V2 = {s->id_true, s->id_false}, .naive = md_params_bool(&ctx->exp->params, "naive")};
+    u.store = md_params_bool(&ctx->exp->params, "store_activations") && ci < s->n_self;
+    if (md_worker_model(w, cb->source, &u.A, err) != MD_OK || md_worker_model(w, cb->target, &u.B, err) != MD_OK)
         return MD_ERR;
-    int L = s->n_layers, T = pr->len, N = ds->n_toks, w0 = T - N, W = s->width, d = B->cfg.d_model;
-    int V2[2] = {s->id_true, s->id_false};
-    int rc = MD_ERR;
-    size_t win = (size_t)L * N * W;
-    float *src = malloc(win * sizeof(float));          /* A's TRUE states [L][N][W] */
-    float *fal = store ? malloc(win * sizeof(float)) : NULL; /* B's FALSE states at the hook point */
-    float *pre = malloc((size_t)L * N * d * sizeof(float)); /* B's FALSE residual [L][N][d] */
-    float *effect = malloc((size_t)L * N * sizeof(float));
-    float *rin = malloc((size_t)L * N * d * sizeof(float));
-    float *lg = malloc((size_t)L * 2 * sizeof(float));
-    int *starts = malloc((size_t)L * sizeof(int));
-    md_hook *hooks = malloc((size_t)L * sizeof(md_hook));
-    md_kvcache *root = NULL, *fork = NULL;
-    if (!src || (store && !fal) || !pre || !effect || !rin || !lg || !starts || !hooks) {
-        md_error_set(err, "out of memory");
-        goto done;
-    }
-    int fast_post = s->hook == MD_HOOK_RESID_POST && !naive;
-    float ct = 0, cf = 0;
-    /* 1. A on TRUE: the hook point in the window. Hooks read one position
-     *    each, so the buffers are [L][N][W] = layer-major per position. */
-    {
-        md_hook rd = {.point = s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL};
-        md_kvcache *kc = NULL;
-        float *all = malloc((size_t)L * T * W * sizeof(float));
-        if (!all) {
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        rd.out = all;
-        if (md_kvcache_create(&kc, A, 1, T, err) != MD_OK || clean_run(A, pr->true_ids, T, &rd, 1, kc, V2, &ct, err) != MD_OK) {
-            md_kvcache_free(kc);
-            free(all);
-            goto done;
-        }
-        for (int l = 0; l < L; l++) memcpy(src + (size_t)l * N * W, all + ((size_t)l * T + w0) * W, (size_t)N * W * sizeof(float));
-        md_kvcache_free(kc);
-        free(all);
-    }
-    /* 2. B on FALSE: its cache, and the residual each partial forward starts
-     *    from (resid_post of l for the resid_post fast path, else resid_pre of l). */
-    {
-        float *all = malloc((size_t)L * T * d * sizeof(float)), *allh = store ? malloc((size_t)L * T * W * sizeof(float)) : NULL;
-        md_hook rd[2] = {{.point = fast_post ? MD_HOOK_RESID_POST : MD_HOOK_RESID_PRE, .op = MD_HOOK_READ,
-                          .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = all},
-                         {.point = s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = allh}};
-        if (!all || (store && !allh)) {
-            free(all);
-            free(allh);
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        if (md_kvcache_create(&root, B, 1, T, err) != MD_OK ||
-            clean_run(B, pr->false_ids, T, rd, store ? 2 : 1, root, V2, &cf, err) != MD_OK) {
-            free(all);
-            free(allh);
-            goto done;
-        }
-        for (int l = 0; l < L; l++) {
-            memcpy(pre + (size_t)l * N * d, all + ((size_t)l * T + w0) * d, (size_t)N * d * sizeof(float));
-            if (store) memcpy(fal + (size_t)l * N * W, allh + ((size_t)l * T + w0) * W, (size_t)N * W * sizeof(float));
-        }
-        free(all);
-        free(allh);
-    }
-    /* 3. The grid. */
-    for (int j = 0; j < N; j++) {
-        int t = w0 + j, np = T - t;
-        if (naive) {
-            for (int l = 0; l < L; l++) {
-                md_hook h = {.point = s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = 0, .pos = t,
-                             .vec = src + ((size_t)l * N + j) * W};
-                md_kvcache *kc = NULL;
-                float diff;
-                if (md_kvcache_create(&kc, B, 1, T, err) != MD_OK) goto done;
-                int r = clean_run(B, pr->false_ids, T, &h, 1, kc, V2, &diff, err);
-                md_kvcache_free(kc);
-                if (r != MD_OK) goto done;
-                effect[(size_t)l * N + j] = diff;
-            }
-            continue;
-        }
-        if (md_kvcache_fork(&fork, root, t, L, np, err) != MD_OK) goto done;
-        md_forward f;
-        md_forward_init_partial(&f, B, L, t, T, 0, rin, NULL, fork);
-        f.seq_layer_start = starts;
-        md_forward_set_logits(&f, MD_LOGITS_LAST, lg, V2, 2);
-        for (int l = 0; l < L; l++) {
-            /* sequence l: B's clean residual at positions [t, T) ... */
-            memcpy(rin + (size_t)l * np * d, pre + ((size_t)l * N + j) * d, (size_t)np * d * sizeof(float));
-            if (fast_post) {
-                /* ... after layer l, with A's TRUE state at t: start at l+1 */
-                starts[l] = l + 1;
-                memcpy(rin + (size_t)l * np * d, src + ((size_t)l * N + j) * W, (size_t)d * sizeof(float));
-            } else {
-                /* ... before layer l; the hook puts A's state in at (l, t) */
-                starts[l] = l;
-                hooks[l] = (md_hook){.point = s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = l, .pos = t,
-                                     .vec = src + ((size_t)l * N + j) * W};
-            }
-        }
-        md_forward_set_hooks(&f, fast_post ? NULL : hooks, fast_post ? 0 : L);
-        int r = md_model_forward(B, &f, err);
-        md_kvcache_free(fork);
-        fork = NULL;
-        if (r != MD_OK) goto done;
-        for (int l = 0; l < L; l++) effect[(size_t)l * N + j] = lg[2 * l] - lg[2 * l + 1];
-    }
-    char path[MD_PATH_MAX];
-    int64_t o3[3] = {pi, 0, 0}, c3[3] = {1, L, N}, o1[1] = {pi}, c1[1] = {1};
-    snprintf(path, sizeof path, "%s/%s/%s/effect", ds->name, cb->target, cb->source);
-    if (md_result_put(out, path, 3, o3, c3, effect, (size_t)L * N * sizeof(float), err) != MD_OK) goto done;
-    snprintf(path, sizeof path, "%s/%s/%s/clean_true", ds->name, cb->target, cb->source);
-    if (md_result_put(out, path, 1, o1, c1, &ct, sizeof ct, err) != MD_OK) goto done;
-    snprintf(path, sizeof path, "%s/%s/%s/clean_false", ds->name, cb->target, cb->source);
-    if (md_result_put(out, path, 1, o1, c1, &cf, sizeof cf, err) != MD_OK) goto done;
-    if (store) {
-        int64_t o4[4] = {pi, 0, 0, 0}, c4[4] = {1, L, N, W};
-        snprintf(path, sizeof path, "%s/%s/%s/acts_true", ds->name, cb->target, cb->source);
-        if (md_result_put(out, path, 4, o4, c4, src, win * sizeof(float), err) != MD_OK) goto done;
-        snprintf(path, sizeof path, "%s/%s/%s/acts_false", ds->name, cb->target, cb->source);
-        if (md_result_put(out, path, 4, o4, c4, fal, win * sizeof(float), err) != MD_OK) goto done;
-    }
-    rc = MD_OK;
-done:
-    if (rc != MD_OK) md_error_prefix(err, "%s pair %d (%s -> %s)", ds->name, pi, cb->source, cb->target);
-    md_kvcache_free(fork);
-    md_kvcache_free(root);
-    free(src);
-    free(fal);
-    free(pre);
-    free(effect);
-    free(rin);
-    free(lg);
-    free(starts);
-    free(hooks);
+    u.T = u.pr->len, u.N = u.ds->n_toks, u.w0 = u.T - u.N, u.d = u.B->cfg.d_model;
+    u.fast_post = s->hook == MD_HOOK_RESID_POST && !u.naive;
+    int rc = kn_unit_alloc(&u, err);
+    if (rc == MD_OK) rc = kn_read_source(&u, err);
+    if (rc == MD_OK) rc = kn_read_target(&u, err);
+    for (int j = 0; j < u.N && rc == MD_OK; j++) rc = u.naive ? kn_column_naive(&u, j, err) : kn_column(&u, j, err);
+    if (rc == MD_OK) rc = kn_put(&u, cb, pi, out, err);
+    if (rc != MD_OK) md_error_prefix(err, "%s pair %d (%s -> %s)", u.ds->name, pi, cb->source, cb->target);
+    kn_unit_free(&u);
     return rc;
 }
 
