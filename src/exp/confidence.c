@@ -545,6 +545,42 @@ done:
     return rc;
 }
 
+/* Stage 2 of one batch of S prompts (padded to T, their clean cache kc, the
+ * last layer's mlp_post post[S][ff] and resid_pre rpre[S][d] at the last
+ * token): for each entropy neuron j of role r, the next-token entropy with
+ * its mlp_post set to its mean, abl[S][k] (NaN for no neuron), from one
+ * partial forward of the last layer at the last token. */
+static int ablate_each(md_model *m, const conf_view *v, int r, int S, int T, const int *pad, md_kvcache *kc,
+                       const float *post, const float *rpre, float *logits, double *abl, md_error *err)
+{
+    int k = v->h->k, L = m->cfg.n_layers - 1, ff = m->cfg.d_ff, V = m->cfg.vocab_size;
+    float *vec = malloc((size_t)S * ff * sizeof *vec);
+    if (!vec) return md_error_set(err, "confidence: out of memory (batch of %d prompts)", S);
+    for (int j = 0; j < k; j++) {
+        int32_t nj = v->sel[r * k + j];
+        if (nj < 0 || nj >= ff) {
+            for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = NAN;
+            continue;
+        }
+        memcpy(vec, post, (size_t)S * ff * sizeof *vec);
+        for (int i = 0; i < S; i++) vec[(size_t)i * ff + nj] = (float)v->act_mean[r * k + j];
+        md_hook rep = {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_REPLACE, .layer = L, .seq = MD_ALL, .pos = T - 1,
+                       .vec = vec, .vec_per_seq = 1};
+        md_kvcache_truncate(kc, T - 1);
+        md_forward g;
+        md_forward_init_partial(&g, m, S, T - 1, T, L, rpre /* [S][1][d] */, pad, kc);
+        md_forward_set_hooks(&g, &rep, 1);
+        md_forward_set_logits(&g, MD_LOGITS_LAST, logits, NULL, 0);
+        if (md_model_forward(m, &g, err) != MD_OK) {
+            free(vec);
+            return MD_ERR;
+        }
+        for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = md_entropy_softmax(logits + (size_t)i * V, V);
+    }
+    free(vec);
+    return MD_OK;
+}
+
 /* One batch of prompts through role's model: tokenised with BOS, left-padded
  * to the longest. Clean run: mlp_post and resid_pre of the last layer at the
  * last token, next-token entropy. stage 2: then one partial forward of the
@@ -566,7 +602,7 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
     int L = c->n_layers - 1, d = c->d_model, ff = c->d_ff, V = c->vocab_size;
     int **ids = calloc((size_t)S, sizeof *ids);
     int *len = calloc((size_t)S, sizeof *len), *tokens = NULL, *pad = NULL;
-    float *post = NULL, *rpre = NULL, *logits = NULL, *vec = NULL, *act = NULL;
+    float *post = NULL, *rpre = NULL, *logits = NULL, *act = NULL;
     double *ent = NULL, *abl = NULL;
     md_kvcache *kc = NULL;
     int rc = MD_ERR, T = 0;
@@ -614,27 +650,9 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
         goto done;
     }
     /* Stage 2: mean-ablation, one neuron at a time. */
-    vec = malloc((size_t)S * ff * sizeof *vec);
     abl = malloc((size_t)S * k * sizeof *abl);
-    if (!vec || !abl) goto oom;
-    for (int j = 0; j < k; j++) {
-        int32_t nj = v->sel[r * k + j];
-        if (nj < 0 || nj >= ff) {
-            for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = NAN;
-            continue;
-        }
-        memcpy(vec, post, (size_t)S * ff * sizeof *vec);
-        for (int i = 0; i < S; i++) vec[(size_t)i * ff + nj] = (float)v->act_mean[r * k + j];
-        md_hook rep = {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_REPLACE, .layer = L, .seq = MD_ALL, .pos = T - 1,
-                       .vec = vec, .vec_per_seq = 1};
-        md_kvcache_truncate(kc, T - 1);
-        md_forward g;
-        md_forward_init_partial(&g, m, S, T - 1, T, L, rpre /* [S][1][d] */, pad, kc);
-        md_forward_set_hooks(&g, &rep, 1);
-        md_forward_set_logits(&g, MD_LOGITS_LAST, logits, NULL, 0);
-        if (md_model_forward(m, &g, err) != MD_OK) goto done;
-        for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = md_entropy_softmax(logits + (size_t)i * V, V);
-    }
+    if (!abl) goto oom;
+    if (ablate_each(m, v, r, S, T, pad, kc, post, rpre, logits, abl, err) != MD_OK) goto done;
     snprintf(path, sizeof path, "%s/entropy_ablated", role);
     if (md_result_put(out, path, 2, off2, cnt2, abl, (size_t)S * k * sizeof *abl, err) != MD_OK) goto done;
     rc = MD_OK;
@@ -651,7 +669,6 @@ done:
     free(post);
     free(rpre);
     free(logits);
-    free(vec);
     free(act);
     free(ent);
     free(abl);

@@ -467,6 +467,79 @@ done:
     return rc;
 }
 
+/* The vector condition cond adds (1 + a: source a's direction; after the
+ * models: a random control unit vector x the target t's own direction
+ * norm) into vec[d]; nothing for cond 0 (clean). */
+static int tr_condition_vec(const md_truth_state *s, const md_truth_dirs *v, int t, int cond, int d, float *vec,
+                            md_error *err)
+{
+    if (cond > s->n_roles) {
+        double *u = malloc((size_t)d * sizeof(double));
+        if (!u) return md_error_set(err, "out of memory");
+        md_truth_control_unit(s, cond - 1 - s->n_roles, d, u);
+        for (int q = 0; q < d; q++) vec[q] = (float)(u[q] * v->norm[t]);
+        free(u);
+    } else if (cond > 0) {
+        const double *th = v->theta + (size_t)(cond - 1) * d;
+        for (int q = 0; q < d; q++) vec[q] = (float)th[q];
+    }
+    return MD_OK;
+}
+
+/* Hooks adding coef x vec at layers [lo, hi] and the statement positions of
+ * each prompt (added to false, subtracted from true statements): *hk
+ * malloc'd, *nh of them. */
+static int tr_condition_hooks(const md_truth_state *s, const tr_ds *ds, int r0, int n, const int *pad, const int *end,
+                              int lo, int hi, const float *vec, double coef, md_hook **hk, int *nh, md_error *err)
+{
+    *hk = malloc((size_t)n * (hi - lo + 1) * s->n_pos * sizeof(md_hook));
+    if (!*hk) return md_error_set(err, "out of memory");
+    *nh = 0;
+    for (int i = 0; i < n; i++) {
+        int lab = ds->label[ds->iv[r0 + i]];
+        for (int l = lo; l <= hi; l++)
+            for (int q = 0; q < s->n_pos; q++)
+                (*hk)[(*nh)++] = (md_hook){.point = s->hook, .op = MD_HOOK_ADD, .layer = l, .seq = i,
+                                           .pos = pad[i] + end[i] + 1 + s->pos[q], .vec = vec,
+                                           .coef = (float)(lab ? -coef : coef)};
+    }
+    return MD_OK;
+}
+
+/* Encodes the unit's few-shot prompts: ids[i], len[i], end[i] (the
+ * statement's last token), checking every intervention position. */
+static int tr_encode_batch(const md_truth_state *s, const md_model *M, const char *suffix, int j, int r0, int n,
+                           int **ids, int *len, int *end, md_error *err)
+{
+    const tr_ds *ds = &s->ds[s->test[j]];
+    for (int i = 0; i < n; i++) {
+        int si = ds->iv[r0 + i];
+        if (tr_encode_prompt(M, ds->few_shot, md_truth_stmt(s, s->test[j], si), suffix, &ids[i], &len[i], &end[i],
+                             err) != MD_OK)
+            return MD_ERR;
+        for (int q = 0; q < s->n_pos; q++)
+            if (end[i] + 1 + s->pos[q] < 1)
+                return md_error_set(err, "statement %d: intervention position %d is before the prompt's start", si,
+                                    s->pos[q]);
+    }
+    return MD_OK;
+}
+
+/* P(id_t), P(id_f) of the softmax over the full vocabulary (double) of each
+ * of n rows of logits [n][V]. */
+static void tr_answer_probs(const float *logits, int n, int V, int id_t, int id_f, float *pt, float *pf)
+{
+    for (int i = 0; i < n; i++) {
+        const float *lg = logits + (size_t)i * V;
+        double mx = lg[0], z = 0;
+        for (int q = 1; q < V; q++)
+            if (lg[q] > mx) mx = lg[q];
+        for (int q = 0; q < V; q++) z += exp((double)lg[q] - mx);
+        pt[i] = (float)(exp((double)lg[id_t] - mx) / z);
+        pf[i] = (float)(exp((double)lg[id_f] - mx) / z);
+    }
+}
+
 /* Stage 1 unit: clean or intervened P(TRUE), P(FALSE) of one batch. */
 static int tr_interv(const md_kind_ctx *ctx, md_worker *w, md_truth_state *s, const md_blob *input, int64_t unit,
                      md_result *out, md_error *err)
@@ -503,64 +576,20 @@ static int tr_interv(const md_kind_ctx *ctx, md_worker *w, md_truth_state *s, co
         md_error_set(err, "direction width %d differs from model '%s' d_model %d", v.d, s->roles[t], d);
         goto done;
     }
-    for (int i = 0; i < n; i++) {
-        int si = ds->iv[r0 + i];
-        if (tr_encode_prompt(M, ds->few_shot, md_truth_stmt(s, s->test[j], si), md_params_str(p, "suffix"), &ids[i], &len[i],
-                             &end[i], err) != MD_OK)
-            goto done;
-        for (int q = 0; q < s->n_pos; q++)
-            if (end[i] + 1 + s->pos[q] < 1) {
-                md_error_set(err, "statement %d: intervention position %d is before the prompt's start", si,
-                             s->pos[q]);
-                goto done;
-            }
-    }
-    if (md_exp_pad_batch(M, ids, len, n, &T, &pad, &tok, err) != MD_OK) goto done;
-    if (cond > s->n_roles) { /* control: random unit vector x the target's own direction norm */
-        double *u = malloc((size_t)d * sizeof(double));
-        if (!u) {
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        md_truth_control_unit(s, cond - 1 - s->n_roles, d, u);
-        for (int q = 0; q < d; q++) vec[q] = (float)(u[q] * v.norm[t]);
-        free(u);
-    } else if (cond > 0) {
-        const double *th = v.theta + (size_t)(cond - 1) * d;
-        for (int q = 0; q < d; q++) vec[q] = (float)th[q];
-    }
-    if (cond > 0) {
-        double coef = md_params_float(p, "coefficient");
-        int nl = hi - lo + 1;
-        hk = malloc((size_t)n * nl * s->n_pos * sizeof(md_hook));
-        if (!hk) {
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        for (int i = 0; i < n; i++) {
-            int lab = ds->label[ds->iv[r0 + i]];
-            for (int l = lo; l <= hi; l++)
-                for (int q = 0; q < s->n_pos; q++)
-                    hk[nh++] = (md_hook){.point = s->hook, .op = MD_HOOK_ADD, .layer = l, .seq = i,
-                                         .pos = pad[i] + end[i] + 1 + s->pos[q], .vec = vec,
-                                         .coef = (float)(lab ? -coef : coef)};
-        }
-    }
+    if (tr_encode_batch(s, M, md_params_str(p, "suffix"), j, r0, n, ids, len, end, err) != MD_OK ||
+        md_exp_pad_batch(M, ids, len, n, &T, &pad, &tok, err) != MD_OK ||
+        tr_condition_vec(s, &v, t, cond, d, vec, err) != MD_OK)
+        goto done;
+    if (cond > 0 && tr_condition_hooks(s, ds, r0, n, pad, end, lo, hi, vec, md_params_float(p, "coefficient"), &hk,
+                                       &nh, err) != MD_OK)
+        goto done;
     if (md_kvcache_create(&kc, M, n, T, err) != MD_OK) goto done;
     md_forward f;
     md_forward_init_batch(&f, M, n, T, tok, pad, kc);
     md_forward_set_hooks(&f, hk, nh);
     md_forward_set_logits(&f, MD_LOGITS_LAST, logits, NULL, 0);
     if (md_model_forward(M, &f, err) != MD_OK) goto done;
-    for (int i = 0; i < n; i++) { /* softmax over the full vocabulary, in double */
-        const float *lg = logits + (size_t)i * V;
-        double mx = lg[0], z = 0;
-        for (int q = 1; q < V; q++)
-            if (lg[q] > mx) mx = lg[q];
-        for (int q = 0; q < V; q++) z += exp((double)lg[q] - mx);
-        pt[i] = (float)(exp((double)lg[id_t] - mx) / z);
-        pf[i] = (float)(exp((double)lg[id_f] - mx) / z);
-    }
+    tr_answer_probs(logits, n, V, id_t, id_f, pt, pf);
     char path[MD_PATH_MAX];
     int64_t o[3] = {t, cond, r0}, c[3] = {1, 1, n};
     snprintf(path, sizeof path, "interv/%s/p_true", ds->name);
