@@ -58,6 +58,76 @@ static int encode_prompt(const md_tokenizer *tok, const char *prefix, const char
     return rc;
 }
 
+/* Statements and labels of every CSV row into ds; *n_true, *n_false. */
+static int kn_read_rows(md_kn_dataset *ds, const md_csv *csv, int cs, int cl, const char *csv_path, int *n_true,
+                        int *n_false, md_error *err)
+{
+    *n_true = *n_false = 0;
+    for (int r = 0; r < csv->n_rows; r++) {
+        const char *lab = md_csv_cell(csv, r, cl);
+        if (strcmp(lab, "1") != 0 && strcmp(lab, "0") != 0 && strcmp(lab, "1.0") != 0 && strcmp(lab, "0.0") != 0 &&
+            strcasecmp(lab, "true") != 0 && strcasecmp(lab, "false") != 0)
+            return md_error_set(err, "%s: row %d: label '%s' is not 1/0 (or true/false)", csv_path, r + 2, lab);
+        ds->labels[r] = lab[0] == '1' || strcasecmp(lab, "true") == 0;
+        if (!(ds->statements[r] = strdup(md_csv_cell(csv, r, cs))))
+            return md_error_set(err, "out of memory curating pairs of %s", csv_path);
+        if (ds->labels[r]) (*n_true)++;
+        else (*n_false)++;
+    }
+    return MD_OK;
+}
+
+/* The first unused FALSE row with TRUE row t's token template (same length,
+ * same last word, some difference), or -1. */
+static int kn_find_partner(const md_kn_dataset *ds, int *const *tmpl, const size_t *tlen, const int *used, int t)
+{
+    char wt[256], wf[256];
+    int f0, l0;
+    last_word(ds->statements[t], wt, sizeof wt);
+    for (int f = 0; f < ds->n_rows; f++) {
+        if (ds->labels[f] || used[f] || tlen[f] != tlen[t]) continue;
+        last_word(ds->statements[f], wf, sizeof wf);
+        if (strcmp(wt, wf) == 0 && diff_span(tmpl[t], tmpl[f], (int)tlen[t], &f0, &l0)) return f;
+    }
+    return -1;
+}
+
+/* Encodes the prompts of pair (t, f) as ds->pairs[ds->n_pairs]: 1 when kept,
+ * 0 when the full prompts tokenise differently (counted), MD_ERR on error.
+ * *window = statement + suffix tokens of the pair. */
+static int kn_add_pair(md_kn_dataset *ds, const md_tokenizer *tok, const md_kn_options *opt, int t, int f,
+                       int stmt_tokens, int *window, md_error *err)
+{
+    md_kn_pair *p = &ds->pairs[ds->n_pairs];
+    size_t nt = 0, nf = 0, nsfx = 0;
+    int *sfx = NULL;
+    if (encode_prompt(tok, ds->few_shot, ds->statements[t], opt->suffix, &p->true_ids, &nt, err) != MD_OK ||
+        encode_prompt(tok, ds->few_shot, ds->statements[f], opt->suffix, &p->false_ids, &nf, err) != MD_OK)
+        goto fail;
+    if (nt != nf || !diff_span(p->true_ids, p->false_ids, (int)nt, &p->diff_first, &p->diff_last)) {
+        free(p->true_ids), free(p->false_ids);
+        p->true_ids = p->false_ids = NULL;
+        ds->dropped_prompt_mismatch++;
+        return 0;
+    }
+    p->true_row = t;
+    p->false_row = f;
+    p->len = (int)nt;
+    if (md_tokenizer_encode(tok, opt->suffix, 0, &sfx, &nsfx, err) != MD_OK) goto fail_kept;
+    free(sfx);
+    ds->suffix_tokens = (int)nsfx;
+    *window = stmt_tokens + (int)nsfx;
+    p->stmt_first = p->len - *window;
+    return 1;
+fail:
+    free(p->true_ids), free(p->false_ids);
+    p->true_ids = p->false_ids = NULL;
+    return MD_ERR;
+fail_kept: /* the ids stay with the pair table (freed with ds); count it */
+    ds->n_pairs++;
+    return MD_ERR;
+}
+
 int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_path, const md_tokenizer *tok,
                         const md_kn_options *opt, md_error *err)
 {
@@ -75,18 +145,7 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
     ds->labels = calloc((size_t)csv->n_rows + 1, sizeof(int));
     if (!ds->name || !ds->statements || !ds->labels) goto oom;
     int n_true = 0, n_false = 0;
-    for (int r = 0; r < csv->n_rows; r++) {
-        const char *lab = md_csv_cell(csv, r, cl);
-        if (strcmp(lab, "1") != 0 && strcmp(lab, "0") != 0 && strcmp(lab, "1.0") != 0 && strcmp(lab, "0.0") != 0 &&
-            strcasecmp(lab, "true") != 0 && strcasecmp(lab, "false") != 0) {
-            md_error_set(err, "%s: row %d: label '%s' is not 1/0 (or true/false)", csv_path, r + 2, lab);
-            goto fail;
-        }
-        ds->labels[r] = lab[0] == '1' || strcasecmp(lab, "true") == 0;
-        if (!(ds->statements[r] = strdup(md_csv_cell(csv, r, cs)))) goto oom;
-        if (ds->labels[r]) n_true++;
-        else n_false++;
-    }
+    if (kn_read_rows(ds, csv, cs, cl, csv_path, &n_true, &n_false, err) != MD_OK) goto fail;
     int half = opt->n_shots / 2;
     if (n_true < half + 1 || n_false < opt->n_shots - half + 1) {
         md_error_set(err, "%s: %d true and %d false statements are too few for %d few-shot examples and a pair",
@@ -116,14 +175,7 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
     int min_window = 1 << 30;
     for (int t = 0; t < csv->n_rows; t++) {
         if (!ds->labels[t] || used[t]) continue;
-        char wt[256], wf[256];
-        last_word(ds->statements[t], wt, sizeof wt);
-        int partner = -1, f0, l0;
-        for (int f = 0; f < csv->n_rows && partner < 0; f++) {
-            if (ds->labels[f] || used[f] || tlen[f] != tlen[t]) continue;
-            last_word(ds->statements[f], wf, sizeof wf);
-            if (strcmp(wt, wf) == 0 && diff_span(tmpl[t], tmpl[f], (int)tlen[t], &f0, &l0)) partner = f;
-        }
+        int partner = kn_find_partner(ds, tmpl, tlen, used, t), window = 0;
         if (partner < 0) {
             ds->dropped_no_partner++;
             continue;
@@ -132,33 +184,10 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
             ds->dropped_max_pairs++;
             continue;
         }
-        md_kn_pair *p = &ds->pairs[ds->n_pairs];
-        size_t nt = 0, nf = 0;
-        if (encode_prompt(tok, ds->few_shot, ds->statements[t], opt->suffix, &p->true_ids, &nt, err) != MD_OK ||
-            encode_prompt(tok, ds->few_shot, ds->statements[partner], opt->suffix, &p->false_ids, &nf, err) != MD_OK) {
-            free(p->true_ids);
-            free(p->false_ids);
-            goto fail;
-        }
-        if (nt != nf || !diff_span(p->true_ids, p->false_ids, (int)nt, &p->diff_first, &p->diff_last)) {
-            free(p->true_ids);
-            free(p->false_ids);
-            p->true_ids = p->false_ids = NULL;
-            ds->dropped_prompt_mismatch++;
-            continue;
-        }
-        p->true_row = t;
-        p->false_row = partner;
-        p->len = (int)nt;
-        int suffix_and_stmt = (int)tlen[t];
-        int *sfx = NULL;
-        size_t nsfx = 0;
-        if (md_tokenizer_encode(tok, opt->suffix, 0, &sfx, &nsfx, err) != MD_OK) goto fail;
-        free(sfx);
-        suffix_and_stmt += (int)nsfx;
-        ds->suffix_tokens = (int)nsfx;
-        p->stmt_first = p->len - suffix_and_stmt;
-        if (suffix_and_stmt < min_window) min_window = suffix_and_stmt;
+        int kept = kn_add_pair(ds, tok, opt, t, partner, (int)tlen[t], &window, err);
+        if (kept == MD_ERR) goto fail;
+        if (!kept) continue;
+        if (window < min_window) min_window = window;
         used[t] = used[partner] = 1;
         ds->n_pairs++;
     }
