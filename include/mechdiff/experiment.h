@@ -143,6 +143,8 @@ typedef struct md_kind {
     const char *doc;         /* one paragraph for jobs/README.md */
     const md_key *keys;      /* kind-specific keys, {0}-terminated */
     const md_output *outputs; /* every dataset it writes, {0}-terminated */
+    const md_opt_bind *opts;  /* its typed options: key -> field of its options struct
+                                 (schema.h; every key bound once, test_params) */
     const void *data;         /* optional: what callbacks shared by several kinds read
                                  (ctx->exp->impl->data), e.g. md_refusal_variant */
 

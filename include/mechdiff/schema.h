@@ -73,6 +73,20 @@ const char *md_params_map_get(const md_params *p, const char *name, const char *
 
 void md_params_free(md_params *p);
 
+/* Typed options: a kind's options struct is filled from its keys once
+ * (md_params_bind), through a table of {key, offsetof(struct, field)}
+ * terminated by {0}. The field's C type follows the key's type: INT int64_t,
+ * FLOAT double, BOOL int, STRING/FILE/DIR const char * (points into p),
+ * STRLIST/MAP const md_value * (points into p). A binding of a key the
+ * schema lacks aborts (as the getters); tests/unit/test_params.c checks
+ * that each kind binds every key of its schema exactly once. */
+typedef struct md_opt_bind {
+    const char *key;
+    size_t offset;
+} md_opt_bind;
+
+void md_params_bind(const md_params *p, const md_opt_bind *bind, void *opts);
+
 /* "int", "float", "bool", "string", "list of strings", "map", "file", "folder". */
 const char *md_key_type_name(md_key_type t);
 

@@ -36,6 +36,7 @@
  *   ie [source, target, test_dataset, effect] f64,
  *   fewshot_accuracy [target, test_dataset] f64                    stage 2 plan */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,13 @@ static const md_key TRUTH_KEYS[] = {
             "is not evidence the model uses the direction."},
     {0}};
 
+#define TO(f) {#f, offsetof(md_truth_opts, f)}
+const md_opt_bind MD_TRUTH_OPTS[] = {
+    TO(models), TO(train_datasets), TO(test_datasets), TO(hook), TO(layer), TO(token), TO(intervention_layers),
+    TO(intervention_positions), TO(coefficient), TO(n_shots), TO(shot_seed), TO(max_statements), TO(suffix),
+    TO(true_word), TO(false_word), TO(batch), TO(control_directions), {0}};
+#undef TO
+
 void md_truth_free_state(void *p)
 {
     md_truth_state *s = p;
@@ -119,16 +127,16 @@ static int scaled(int n_layers, double of32)
     return (int)floor(n_layers * of32 / 32.0 + 0.5);
 }
 
-int md_truth_layer(const md_params *p, int n_layers)
+int md_truth_layer(const md_truth_opts *o, int n_layers)
 {
-    int64_t l = md_params_int(p, "layer");
+    int64_t l = o->layer;
     return l >= 0 ? (int)l : scaled(n_layers, 12);
 }
 
 /* Intervention layers [*lo, *hi] (inclusive); MD_ERR when the key is malformed. */
-int md_truth_iv_layers(const md_params *p, int n_layers, int *lo, int *hi)
+int md_truth_iv_layers(const md_truth_opts *o, int n_layers, int *lo, int *hi)
 {
-    const char *v = md_params_str(p, "intervention_layers");
+    const char *v = o->intervention_layers;
     char *end = NULL;
     long a = strtol(v, &end, 10);
     if (end == v) return MD_ERR;
@@ -159,14 +167,14 @@ static int parse_label(const char *lab, int *out)
 /* Reads one dataset: labels, the max_statements subset, and (test datasets)
  * the few-shot prefix, drawn from all rows by
  * md_fewshot_draw (same seed, same prompts as the knowledge kind). */
-static int tr_ds_load(const md_params *p, tr_ds *d, const char *path, int is_test, md_error *err)
+static int tr_ds_load(const md_truth_opts *o, tr_ds *d, const char *path, int is_test, md_error *err)
 {
     int cs, cl, *lab = NULL, *perm = NULL, rc = MD_ERR;
     const char **stmt = NULL;
     if (md_csv_read(&d->csv, path, err) != MD_OK) return MD_ERR;
     md_csv *c = d->csv;
     if ((cs = md_csv_column(c, "statement", err)) < 0 || (cl = md_csv_column(c, "label", err)) < 0) return MD_ERR;
-    int N = c->n_rows, max = (int)md_params_int(p, "max_statements");
+    int N = c->n_rows, max = (int)o->max_statements;
     lab = malloc((size_t)(N ? N : 1) * sizeof(int));
     perm = malloc((size_t)(N ? N : 1) * sizeof(int));
     if (!lab || !perm) {
@@ -186,7 +194,7 @@ static int tr_ds_load(const md_params *p, tr_ds *d, const char *path, int is_tes
         goto done;
     }
     if (d->n < N) { /* seeded subset, back in CSV order */
-        if (md_dir_split(N, 0.0, (uint64_t)md_params_int(p, "shot_seed"), d->n, 0, d->row, perm, err) != MD_OK)
+        if (md_dir_split(N, 0.0, (uint64_t)o->shot_seed, d->n, 0, d->row, perm, err) != MD_OK)
             goto done;
         qsort(d->row, (size_t)d->n, sizeof(int), cmp_int);
     } else {
@@ -204,18 +212,17 @@ static int tr_ds_load(const md_params *p, tr_ds *d, const char *path, int is_tes
         goto done;
     }
     /* few-shot examples */
-    md_fewshot_opts o = {.n_shots = (int)md_params_int(p, "n_shots"), .shot_seed = (int)md_params_int(p, "shot_seed"),
-                       .suffix = md_params_str(p, "suffix"), .true_word = md_params_str(p, "true_word"),
-                       .false_word = md_params_str(p, "false_word")};
+    md_fewshot_opts fo = {.n_shots = (int)o->n_shots, .shot_seed = (int)o->shot_seed, .suffix = o->suffix,
+                          .true_word = o->true_word, .false_word = o->false_word};
     int shots[TR_MAX_SHOTS], ns = 0;
     if (!(stmt = malloc((size_t)(N ? N : 1) * sizeof *stmt))) {
         md_error_set(err, "out of memory");
         goto done;
     }
     for (int r = 0; r < N; r++) stmt[r] = md_csv_cell(c, r, cs);
-    if (md_fewshot_draw(stmt, lab, N, &o, shots, TR_MAX_SHOTS, &ns, &d->few_shot, err) != MD_OK) goto done;
-    if (ns < o.n_shots) {
-        md_error_set(err, "%s: too few true/false statements for %d few-shot examples", path, o.n_shots);
+    if (md_fewshot_draw(stmt, lab, N, &fo, shots, TR_MAX_SHOTS, &ns, &d->few_shot, err) != MD_OK) goto done;
+    if (ns < fo.n_shots) {
+        md_error_set(err, "%s: too few true/false statements for %d few-shot examples", path, fo.n_shots);
         goto done;
     }
     d->iv = malloc((size_t)d->n * sizeof(int));
@@ -261,26 +268,28 @@ static int tr_add_ds(const md_kind_ctx *ctx, md_truth_state *s, const char *key,
 
 int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error *err)
 {
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
+    const md_params *top = &ctx->job->top;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     md_truth_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
+    md_params_bind(&ctx->exp->params, MD_TRUTH_OPTS, &s->opt);
+    const md_truth_opts *o = &s->opt;
     if (md_exp_resolve_roles(ctx, where, s->roles, TR_MAX_ROLES, &s->n_roles, err) != MD_OK) goto fail;
     int nr = s->n_roles;
-    s->batch = (int)md_params_int(p, "batch");
-    s->hook = md_hook_point_parse(md_params_str(p, "hook"));
-    s->token = (int)md_params_int(p, "token");
-    s->n_control = (int)md_params_int(p, "control_directions");
-    s->shot_seed = (uint64_t)md_params_int(p, "shot_seed");
-    s->n_pos = md_params_count(p, "intervention_positions");
+    s->batch = (int)o->batch;
+    s->hook = md_hook_point_parse(o->hook);
+    s->token = (int)o->token;
+    s->n_control = (int)o->control_directions;
+    s->shot_seed = (uint64_t)o->shot_seed;
+    s->n_pos = o->intervention_positions->n;
     if (s->n_pos < 1 || s->n_pos > TR_MAX_POS) {
         md_error_set(err, "%s: key 'intervention_positions': %d positions (1 to %d allowed)", where, s->n_pos,
                      TR_MAX_POS);
         goto fail;
     }
     for (int i = 0; i < s->n_pos; i++) {
-        const char *v = md_params_item(p, "intervention_positions", i);
+        const char *v = o->intervention_positions->list[i];
         char *end = NULL;
         long q = strtol(v, &end, 10);
         if (end == v || *end || q >= 0 || q < -4096) {
@@ -292,14 +301,15 @@ int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error 
         s->pos[i] = (int)q;
     }
     const char *lists[2] = {"train_datasets", "test_datasets"};
+    const md_value *vals[2] = {o->train_datasets, o->test_datasets};
     for (int l = 0; l < 2; l++) {
-        int n = md_params_count(p, lists[l]);
+        int n = vals[l]->n;
         if (n < 1) {
             md_error_set(err, "%s: key '%s': at least one dataset is needed", where, lists[l]);
             goto fail;
         }
         for (int i = 0; i < n; i++) {
-            int k = tr_add_ds(ctx, s, lists[l], md_params_item(p, lists[l], i), err);
+            int k = tr_add_ds(ctx, s, lists[l], vals[l]->list[i], err);
             if (k < 0) goto fail;
             int *v = l ? s->test : s->train, *nv = l ? &s->n_test : &s->n_train, dup = 0;
             for (int j = 0; j < *nv; j++) dup |= v[j] == k;
@@ -310,7 +320,7 @@ int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error 
         int is_test = 0;
         for (int j = 0; j < s->n_test; j++) is_test |= s->test[j] == k;
         const char *path = md_params_map_get(top, "datasets", s->ds[k].name);
-        if (tr_ds_load(p, &s->ds[k], path, is_test, err) != MD_OK) {
+        if (tr_ds_load(o, &s->ds[k], path, is_test, err) != MD_OK) {
             md_error_prefix(err, "%s: dataset '%s'", where, s->ds[k].name);
             goto fail;
         }
@@ -337,11 +347,11 @@ fail:
 
 static int tr_validate(const md_kind_ctx *ctx, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     md_truth_state *s = NULL;
     if (md_truth_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
+    const md_truth_opts *o = &s->opt;
     int rc = MD_OK;
     md_config c0 = {0};
     for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
@@ -349,22 +359,22 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
         md_tokenizer *tok = NULL;
         if ((rc = md_exp_load_role(ctx, where, s->roles[i], &c, &tok, err)) != MD_OK) break;
         md_error e2 = {0};
-        const char *words[2] = {"true_word", "false_word"};
+        const char *keys[2] = {"true_word", "false_word"}, *words[2] = {o->true_word, o->false_word};
         for (int w = 0; w < 2 && rc == MD_OK; w++)
-            if (md_tokenizer_single_token(tok, md_params_str(p, words[w]), &e2) < 0)
-                rc = md_error_set(err, "%s: key '%s': model '%s': %s", where, words[w], s->roles[i], e2.msg);
+            if (md_tokenizer_single_token(tok, words[w], &e2) < 0)
+                rc = md_error_set(err, "%s: key '%s': model '%s': %s", where, keys[w], s->roles[i], e2.msg);
         md_tokenizer_free(tok);
         if (rc != MD_OK) break;
         if (i == 0) c0 = c;
         else rc = md_exp_check_widths(where, s->roles[0], &c0, s->roles[i], &c, err);
-        int l = md_truth_layer(p, c.n_layers), lo, hi;
+        int l = md_truth_layer(o, c.n_layers), lo, hi;
         if (rc == MD_OK && l >= c.n_layers)
             rc = md_error_set(err, "%s: key 'layer': %d but model '%s' has %d layers", where, l, s->roles[i],
                               c.n_layers);
-        if (rc == MD_OK && (md_truth_iv_layers(p, c.n_layers, &lo, &hi) != MD_OK || hi >= c.n_layers))
+        if (rc == MD_OK && (md_truth_iv_layers(o, c.n_layers, &lo, &hi) != MD_OK || hi >= c.n_layers))
             rc = md_error_set(err, "%s: key 'intervention_layers': '%s' is not -1, 'a' or 'a-b' with 0 <= a <= b < "
                                    "%d (layers of model '%s')",
-                              where, md_params_str(p, "intervention_layers"), c.n_layers, s->roles[i]);
+                              where, o->intervention_layers, c.n_layers, s->roles[i]);
     }
     md_truth_free_state(s);
     return rc;
@@ -407,14 +417,14 @@ static int tr_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_
 }
 
 /* Stage 0 unit: activations of one batch of bare statements. */
-static int tr_acts(const md_kind_ctx *ctx, md_worker *w, md_truth_state *s, int64_t unit, md_result *out, md_error *err)
+static int tr_acts(md_worker *w, md_truth_state *s, int64_t unit, md_result *out, md_error *err)
 {
     int m = s->u0.key[unit][0], k = s->u0.key[unit][1], r0;
     tr_ds *ds = &s->ds[k];
     int n = md_exp_slice_batch(ds->n, s->batch, s->u0.key[unit][2], &r0);
     md_model *M = NULL;
     if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
-    int d = md_model_hook_width(M, s->hook), layer = md_truth_layer(&ctx->exp->params, M->cfg.n_layers), rc = MD_ERR;
+    int d = md_model_hook_width(M, s->hook), layer = md_truth_layer(&s->opt, M->cfg.n_layers), rc = MD_ERR;
     int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
     float *acts = malloc((size_t)n * d * sizeof(float));
     if (!ids || !len || !acts) {
@@ -541,10 +551,10 @@ static void tr_answer_probs(const float *logits, int n, int V, int id_t, int id_
 }
 
 /* Stage 1 unit: clean or intervened P(TRUE), P(FALSE) of one batch. */
-static int tr_interv(const md_kind_ctx *ctx, md_worker *w, md_truth_state *s, const md_blob *input, int64_t unit,
-                     md_result *out, md_error *err)
+static int tr_interv(md_worker *w, md_truth_state *s, const md_blob *input, int64_t unit, md_result *out,
+                     md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
+    const md_truth_opts *o = &s->opt;
     md_truth_dirs v;
     if (md_truth_view_dirs(input, &v, err) != MD_OK) return MD_ERR;
     const int *key = s->u1.key[unit];
@@ -554,7 +564,7 @@ static int tr_interv(const md_kind_ctx *ctx, md_worker *w, md_truth_state *s, co
     md_model *M = NULL;
     if (md_worker_model(w, s->roles[t], &M, err) != MD_OK) return MD_ERR;
     int d = M->cfg.d_model, V = M->cfg.vocab_size, rc = MD_ERR, T = 0, nh = 0, lo = 0, hi = 0;
-    md_truth_iv_layers(p, M->cfg.n_layers, &lo, &hi);
+    md_truth_iv_layers(o, M->cfg.n_layers, &lo, &hi);
     int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
     int *end = calloc((size_t)n, sizeof(int)), *pad = NULL, *tok = NULL;
     float *vec = malloc((size_t)d * sizeof(float)), *logits = malloc((size_t)n * V * sizeof(float));
@@ -566,8 +576,8 @@ static int tr_interv(const md_kind_ctx *ctx, md_worker *w, md_truth_state *s, co
         md_error_set(err, "out of memory");
         goto done;
     }
-    int id_t = md_tokenizer_single_token(M->tok, md_params_str(p, "true_word"), &e2);
-    int id_f = md_tokenizer_single_token(M->tok, md_params_str(p, "false_word"), &e2);
+    int id_t = md_tokenizer_single_token(M->tok, o->true_word, &e2);
+    int id_f = md_tokenizer_single_token(M->tok, o->false_word, &e2);
     if (id_t < 0 || id_f < 0) {
         md_error_set(err, "model '%s': %s", s->roles[t], e2.msg);
         goto done;
@@ -576,11 +586,11 @@ static int tr_interv(const md_kind_ctx *ctx, md_worker *w, md_truth_state *s, co
         md_error_set(err, "direction width %d differs from model '%s' d_model %d", v.d, s->roles[t], d);
         goto done;
     }
-    if (tr_encode_batch(s, M, md_params_str(p, "suffix"), j, r0, n, ids, len, end, err) != MD_OK ||
+    if (tr_encode_batch(s, M, o->suffix, j, r0, n, ids, len, end, err) != MD_OK ||
         md_exp_pad_batch(M, ids, len, n, &T, &pad, &tok, err) != MD_OK ||
         tr_condition_vec(s, &v, t, cond, d, vec, err) != MD_OK)
         goto done;
-    if (cond > 0 && tr_condition_hooks(s, ds, r0, n, pad, end, lo, hi, vec, md_params_float(p, "coefficient"), &hk,
+    if (cond > 0 && tr_condition_hooks(s, ds, r0, n, pad, end, lo, hi, vec, o->coefficient, &hk,
                                        &nh, err) != MD_OK)
         goto done;
     if (md_kvcache_create(&kc, M, n, T, err) != MD_OK) goto done;
@@ -591,11 +601,11 @@ static int tr_interv(const md_kind_ctx *ctx, md_worker *w, md_truth_state *s, co
     if (md_model_forward(M, &f, err) != MD_OK) goto done;
     tr_answer_probs(logits, n, V, id_t, id_f, pt, pf);
     char path[MD_PATH_MAX];
-    int64_t o[3] = {t, cond, r0}, c[3] = {1, 1, n};
+    int64_t at[3] = {t, cond, r0}, c[3] = {1, 1, n};
     snprintf(path, sizeof path, "interv/%s/p_true", ds->name);
-    if (md_result_put(out, path, 3, o, c, pt, (size_t)n * sizeof(float), err) != MD_OK) goto done;
+    if (md_result_put(out, path, 3, at, c, pt, (size_t)n * sizeof(float), err) != MD_OK) goto done;
     snprintf(path, sizeof path, "interv/%s/p_false", ds->name);
-    rc = md_result_put(out, path, 3, o, c, pf, (size_t)n * sizeof(float), err);
+    rc = md_result_put(out, path, 3, at, c, pf, (size_t)n * sizeof(float), err);
 done:
     if (rc != MD_OK)
         md_error_prefix(err, "truth intervention (target %s, %s, condition %d, statements %d..)", s->roles[t],
@@ -609,9 +619,10 @@ done:
 static int tr_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
                       int64_t unit, md_result *out, md_error *err)
 {
+    (void)ctx;
     md_truth_state *s = state;
-    if (stage == 0) return tr_acts(ctx, w, s, unit, out, err);
-    if (stage == 1) return tr_interv(ctx, w, s, input, unit, out, err);
+    if (stage == 0) return tr_acts(w, s, unit, out, err);
+    if (stage == 1) return tr_interv(w, s, input, unit, out, err);
     return MD_OK; /* stage 2: the plan wrote PD / IE */
 }
 
@@ -623,6 +634,7 @@ const md_kind md_kind_truth = {
            "a few-shot prompt: PD, IE(false->true), IE(true->false) per source x target (docs/methods.md, "
            "Truthfulness).",
     .keys = TRUTH_KEYS,
+    .opts = MD_TRUTH_OPTS,
     .outputs = MD_TRUTH_OUTPUTS,
     .validate = tr_validate,
     .plan = md_truth_plan,

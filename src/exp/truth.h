@@ -31,8 +31,19 @@ typedef struct tr_ds {
     int *iv;           /* [n_iv] indices into [0, n) */
 } tr_ds;
 
+/* The kind's keys, parsed once (md_params_bind with MD_TRUTH_OPTS). Strings
+ * and lists point into the job. */
+typedef struct md_truth_opts {
+    const md_value *models, *train_datasets, *test_datasets, *intervention_positions;
+    const char *hook, *intervention_layers, *suffix, *true_word, *false_word;
+    int64_t layer, token, n_shots, shot_seed, max_statements, batch, control_directions;
+    double coefficient;
+} md_truth_opts;
+extern const md_opt_bind MD_TRUTH_OPTS[];
+
 /* Derived from the job and the CSVs only (identical on every rank). Owned. */
 typedef struct md_truth_state {
+    md_truth_opts opt;
     const char *roles[TR_MAX_ROLES];
     int n_roles;
     tr_ds ds[TR_MAX_DS];
@@ -60,9 +71,9 @@ void md_truth_free_state(void *p);
 /* The statement of kept row i of dataset k. */
 const char *md_truth_stmt(const md_truth_state *s, int k, int i);
 /* The `layer` key resolved for a model of n_layers. */
-int md_truth_layer(const md_params *p, int n_layers);
+int md_truth_layer(const md_truth_opts *o, int n_layers);
 /* The `intervention_layers` key: [*lo, *hi] inclusive; MD_ERR when malformed. */
-int md_truth_iv_layers(const md_params *p, int n_layers, int *lo, int *hi);
+int md_truth_iv_layers(const md_truth_opts *o, int n_layers, int *lo, int *hi);
 /* Doubles of the stage-1 blob, and a view of it. */
 size_t md_truth_count_dirs(int M, int d, int T);
 int md_truth_view_dirs(const md_blob *b, md_truth_dirs *v, md_error *err);

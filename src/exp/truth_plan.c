@@ -157,7 +157,7 @@ done:
 static int plan_acts(const md_kind_ctx *ctx, const md_truth_state *s, const tr_names *nm, md_plan *plan,
                      md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
+    const md_truth_opts *o = &s->opt;
     md_config c;
     char val[4096];
     if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
@@ -166,13 +166,13 @@ static int plan_acts(const md_kind_ctx *ctx, const md_truth_state *s, const tr_n
     const char *tr[TR_MAX_DS];
     for (int i = 0; i < s->n_train; i++) tr[i] = s->ds[s->train[i]].name;
     int lo = 0, hi = 0;
-    md_truth_iv_layers(p, c.n_layers, &lo, &hi);
+    md_truth_iv_layers(o, c.n_layers, &lo, &hi);
     if (attr_list(plan, "", "models", s->roles, s->n_roles, err) != MD_OK ||
         attr_list(plan, "", "train_datasets", tr, s->n_train, err) != MD_OK ||
         attr_list(plan, "", "test_datasets", nm->test, s->n_test, err) != MD_OK ||
-        md_plan_attr(plan, "", "hook", md_params_str(p, "hook"), err) != MD_OK)
+        md_plan_attr(plan, "", "hook", o->hook, err) != MD_OK)
         return MD_ERR;
-    snprintf(val, sizeof val, "%d", md_truth_layer(p, c.n_layers));
+    snprintf(val, sizeof val, "%d", md_truth_layer(o, c.n_layers));
     if (md_plan_attr(plan, "", "layer", val, err) != MD_OK) return MD_ERR;
     snprintf(val, sizeof val, "%d", s->token);
     if (md_plan_attr(plan, "", "token", val, err) != MD_OK) return MD_ERR;
@@ -181,7 +181,7 @@ static int plan_acts(const md_kind_ctx *ctx, const md_truth_state *s, const tr_n
     size_t off = 0;
     for (int i = 0; i < s->n_pos; i++) off += (size_t)snprintf(val + off, sizeof val - off, "%s%d", i ? "," : "", s->pos[i]);
     if (md_plan_attr(plan, "", "intervention_positions", val, err) != MD_OK) return MD_ERR;
-    snprintf(val, sizeof val, "%.17g", md_params_float(p, "coefficient"));
+    snprintf(val, sizeof val, "%.17g", o->coefficient);
     if (md_plan_attr(plan, "", "coefficient", val, err) != MD_OK) return MD_ERR;
     return md_plan_units(plan, s->u0.n, err);
 }

@@ -80,6 +80,30 @@ const char *md_params_map_get(const md_params *p, const char *name, const char *
     return NULL;
 }
 
+void md_params_bind(const md_params *p, const md_opt_bind *bind, void *opts)
+{
+    const unsigned any = ~0u;
+    for (const md_opt_bind *b = bind; b->key; b++) {
+        const md_value *v = must_find(p, b->key, any, __func__);
+        char *field = (char *)opts + b->offset;
+        switch (v->key->type) {
+        case MD_KEY_INT: memcpy(field, &v->i, sizeof v->i); break;
+        case MD_KEY_FLOAT: memcpy(field, &v->f, sizeof v->f); break;
+        case MD_KEY_BOOL: {
+            int x = (int)v->i;
+            memcpy(field, &x, sizeof x);
+            break;
+        }
+        case MD_KEY_STRING: case MD_KEY_FILE: case MD_KEY_DIR: {
+            const char *x = v->s ? v->s : "";
+            memcpy(field, &x, sizeof x);
+            break;
+        }
+        case MD_KEY_STRLIST: case MD_KEY_MAP: memcpy(field, &v, sizeof v); break;
+        }
+    }
+}
+
 void md_params_free(md_params *p)
 {
     if (!p || !p->v) return;

@@ -76,5 +76,40 @@ int main(void)
         CHECK_MSG(aborts(get_int, &q, "no_such_key"), "kind %s", (*k)->name);
         free(q.v);
     }
+    /* typed options: a kind with an options table binds every key of its
+     * schema exactly once and nothing else, and binding reads the values */
+    int with_opts = 0;
+    for (const md_kind *const *k = md_kinds(); *k; k++) {
+        if (!(*k)->opts) continue;
+        with_opts++;
+        for (const md_key *key = (*k)->keys; key->name; key++) {
+            int n = 0;
+            for (const md_opt_bind *b = (*k)->opts; b->key; b++) n += strcmp(b->key, key->name) == 0;
+            CHECK_MSG(n == 1, "kind %s: key %s bound %d times", (*k)->name, key->name, n);
+        }
+        for (const md_opt_bind *b = (*k)->opts; b->key; b++) {
+            int n = 0;
+            for (const md_key *key = (*k)->keys; key->name; key++) n += strcmp(b->key, key->name) == 0;
+            CHECK_MSG(n == 1, "kind %s: binding %s names no key", (*k)->name, b->key);
+        }
+        md_params q = params_of((*k)->keys);
+        for (int i = 0; i < q.n; i++) q.v[i].i = 1000 + i, q.v[i].f = 0.5 + i;
+        unsigned char opts[4096] = {0};
+        md_params_bind(&q, (*k)->opts, opts);
+        for (const md_opt_bind *b = (*k)->opts; b->key; b++) {
+            const md_value *v = md_params_find(&q, b->key);
+            if (v->key->type == MD_KEY_INT) {
+                int64_t x;
+                memcpy(&x, opts + b->offset, sizeof x);
+                CHECK_MSG(x == v->i, "kind %s: %s bound as %lld", (*k)->name, b->key, (long long)x);
+            } else if (v->key->type == MD_KEY_FLOAT) {
+                double x;
+                memcpy(&x, opts + b->offset, sizeof x);
+                CHECK_MSG(x == v->f, "kind %s: %s bound as %g", (*k)->name, b->key, x);
+            }
+        }
+        free(q.v);
+    }
+    CHECK(with_opts >= 1);
     TEST_MAIN_END();
 }
