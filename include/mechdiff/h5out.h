@@ -64,6 +64,7 @@ typedef struct md_segment {
     char hostname[256];
     const char *exit;        /* "running", "finished", "stopped (signal)", "part done", "error" */
     int finished;            /* the whole job (or this part) is complete */
+    const struct md_prov_numerics *numerics; /* resolved numeric setup written with the segment (provenance.h), or NULL */
 } md_segment;
 
 /* Collects the provenance of a job (rank 0): per model role config.json and
