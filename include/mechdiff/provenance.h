@@ -45,6 +45,10 @@ typedef struct md_prov_numerics {
  * bf16 / x3). Worker ranks resolve "auto" from their own environment, which
  * mpirun and srun pass on from the launching shell. */
 int md_prov_resolve_numerics(const struct md_job *job, md_prov_numerics *out, md_error *err);
+/* The same from the three runtime values (NULL = cpu / auto / auto): for
+ * commands that run without a job (`mechdiff forward`). */
+int md_prov_resolve_numerics_for(const char *backend, const char *cuda_weights, const char *cuda_gemm,
+                                 md_prov_numerics *out, md_error *err);
 
 /* Before resuming `path`: MD_ERR (message names both setups and the way
  * out) when its latest segment recorded another numeric setup and
@@ -57,5 +61,11 @@ int md_prov_check_resume(const char *path, md_prov_numerics *now, int allow_mixe
 int md_prov_write_numerics(int64_t group, const md_prov_numerics *n);
 
 void md_prov_free_numerics(md_prov_numerics *n);
+
+/* One model folder's config.json, weight files and their SHA-256 through
+ * the digest cache (m->role and m->dir set by the caller, the rest zero;
+ * md_prov_free(m, 1, NULL) of h5out.h releases it): `mechdiff forward`. */
+struct md_model_prov;
+int md_prov_hash_model(struct md_model_prov *m, int progress, md_error *err);
 
 #endif

@@ -158,6 +158,12 @@ int md_prov_collect(const md_job *job, md_model_prov **models, int *n_models, md
     return MD_OK;
 }
 
+int md_prov_hash_model(md_model_prov *m, int progress, md_error *err)
+{
+    if (model_files(m, err) != MD_OK) return MD_ERR;
+    return hash_all(m, 1, NULL, 0, 1, progress, err);
+}
+
 void md_prov_free(md_model_prov *models, int n_models, md_data_prov *data)
 {
     for (int i = 0; models && i < n_models; i++) {
@@ -234,8 +240,15 @@ static void gpu_names(char *buf, size_t len)
 
 int md_prov_resolve_numerics(const md_job *job, md_prov_numerics *out, md_error *err)
 {
+    return md_prov_resolve_numerics_for(md_params_str(&job->runtime, "backend"),
+                                        md_params_str(&job->runtime, "cuda_weights"),
+                                        md_params_str(&job->runtime, "cuda_gemm"), out, err);
+}
+
+int md_prov_resolve_numerics_for(const char *be, const char *cuda_weights, const char *cuda_gemm,
+                                 md_prov_numerics *out, md_error *err)
+{
     memset(out, 0, sizeof *out);
-    const char *be = md_params_str(&job->runtime, "backend");
     snprintf(out->backend, sizeof out->backend, "%s", be && *be ? be : "cpu");
     const char *threads = getenv("OPENBLAS_NUM_THREADS");
     snprintf(out->blas, sizeof out->blas, "%s; OPENBLAS_NUM_THREADS=%s", openblas_get_config(),
@@ -248,8 +261,8 @@ int md_prov_resolve_numerics(const md_job *job, md_prov_numerics *out, md_error 
         return MD_OK;
     }
     const char *wf, *gf;
-    const char *w = resolve_auto(md_params_str(&job->runtime, "cuda_weights"), "MECHDIFF_CUDA_WEIGHTS", "bf16", &wf);
-    const char *g = resolve_auto(md_params_str(&job->runtime, "cuda_gemm"), "MECHDIFF_CUDA_GEMM", "x3", &gf);
+    const char *w = resolve_auto(cuda_weights, "MECHDIFF_CUDA_WEIGHTS", "bf16", &wf);
+    const char *g = resolve_auto(cuda_gemm, "MECHDIFF_CUDA_GEMM", "x3", &gf);
     md_cuda_weights cw;
     md_cuda_gemm cg;
     if (md_cuda_weights_parse(w, &cw) != 0 || cw == MD_CUDA_WEIGHTS_AUTO)
