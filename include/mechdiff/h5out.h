@@ -7,7 +7,8 @@
  *                            end_time, finished, generation, part_index, part_count
  *   /provenance/models/<role>     attrs: path, config_json; datasets weight_files, weight_sha256
  *   /provenance/datasets/<name>   attrs: path, sha256
- *   /provenance/segments/<k>      attrs of each run segment (start, end, ranks, host, exit)
+ *   /provenance/segments/<k>      attrs of each run segment (start, end, ranks, host, exit,
+ *                                 numeric setup: provenance.h)
  *   /<experiment>/<path>     the kind's datasets: chunked, deflate, attrs units and
  *                            description, dimension scales named after the dims
  *   /completion/<experiment>/stage<k>/done     uint8[unit]  1 = the unit's data is in this file
