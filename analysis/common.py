@@ -31,15 +31,9 @@ PAPER = {
 
 
 def experiment_groups(h5, kind):
-    """Top-level groups of the file whose attribute kind == `kind`, by name."""
-    out = []
-    for name, obj in h5.items():
-        k = obj.attrs.get("kind") if hasattr(obj, "attrs") else None
-        if isinstance(k, bytes):
-            k = k.decode()
-        if k == kind:
-            out.append((name, obj))
-    return out
+    """Top-level groups of the file whose attribute kind == `kind` (mdread.py knows the layout)."""
+    import mdread
+    return mdread.experiment_groups(h5, kind)
 
 
 def open_results(h5file):

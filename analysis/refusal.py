@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mdread  # noqa: E402
 import stats  # noqa: E402
 from common import PAPER, experiment_groups, md_table, open_results, pyplot, run_cli, write_csv  # noqa: E402
 
@@ -52,10 +53,10 @@ def counts(g, setname, target, iv):
 
 
 def tables(g):
-    roles = _s(g.attrs["models"]).split(",")
     sc = g["refusal_score"]
-    ivs = _s(sc.attrs["interventions"]).split(",")
-    sets = _s(sc.attrs["sets"]).split(",")
+    roles = mdread.axis_labels(sc, "target")
+    ivs = mdread.axis_labels(sc, "intervention")
+    sets = mdread.axis_labels(sc, "set")
     s = sc[...]
     rows = []
     for t, target in enumerate(roles):

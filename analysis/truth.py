@@ -25,13 +25,10 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mdread  # noqa: E402
 import stats  # noqa: E402
 from common import (PAPER, attr_str, experiment_groups, md_table, open_results, pyplot,  # noqa: E402
                     run_cli, write_csv)
-
-
-def _split(s):
-    return [x for x in s.split(",") if x]
 
 
 def paper_cell(src, tgt, roles):
@@ -87,14 +84,14 @@ def ie_samples(g, ds, a_cond, b, opts, salt):
 def tables(g, opts=None):
     """Rows of the transfer table (one per source, target, test dataset),
     with 95 % bootstrap intervals (keys *_low, *_high)."""
-    roles = _split(attr_str(g, "models"))
-    tests = _split(attr_str(g, "test_datasets"))
+    roles = mdread.axis_labels(g["accuracy"], "source")
+    tests = mdread.axis_labels(g["accuracy"], "test_dataset")
     acc = g["accuracy"][...]
     have_ie = "ie" in g
     ie = g["ie"][...] if have_ie else None
     pd = g["pd"][...] if "pd" in g else None
     fa = g["fewshot_accuracy"][...] if "fewshot_accuracy" in g else None
-    conds = _split(attr_str(g["pd"], "conditions")) if pd is not None else []
+    conds = mdread.axis_labels(g["pd"], "condition") if pd is not None else []
     o = stats.options(opts)
     rows = []
     for a, src in enumerate(roles):
