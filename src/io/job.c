@@ -18,6 +18,7 @@
 
 #include "mechdiff/device.h"
 #include "mechdiff/experiment.h"
+#include "mechdiff/folder_check.h"
 #include "mechdiff/hub.h"
 
 const md_key MD_JOB_TOP_KEYS[] = {
@@ -665,6 +666,18 @@ int md_job_validate(const md_job *job, md_error *err)
                  "-DMECHDIFF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=<your GPUs, e.g. 80;90> (docs/cuda.md), or set "
                  "runtime: {backend: cpu} (or MECHDIFF_BACKEND=cpu in the environment)",
                  job->source ? job->source : "job");
+        bad = 1;
+    }
+    /* every model folder holds what a worker will load (folder_check.h) */
+    for (int i = 0; i < md_params_count(&job->top, "models"); i++) {
+        md_error one;
+        md_error_clear(&one);
+        if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
+                            &one) == MD_OK)
+            continue;
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s: %s", used ? "\n" : "",
+                 job->source ? job->source : "job", one.msg);
         bad = 1;
     }
     for (int i = 0; i < job->n_exps; i++) {
