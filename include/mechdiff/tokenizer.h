@@ -29,11 +29,21 @@ int md_tokenizer_vocab_size(const md_tokenizer *tok);
 int md_tokenizer_bos_id(const md_tokenizer *tok);   /* -1 if none */
 int md_tokenizer_eos_id(const md_tokenizer *tok);   /* -1 if none */
 
-/* Encodes UTF-8 text. add_special != 0 adds what the post-processor adds
- * (BOS). Special/added tokens in the text are recognised. *ids is malloc'd. */
+/* Encodes the UTF-8 text[0..len); the text may hold NUL bytes (U+0000),
+ * which are encoded like any other character. add_special != 0 adds what the
+ * post-processor adds (BOS). Special/added tokens in the text are
+ * recognised. *ids is malloc'd. */
+int md_tokenizer_encode_n(const md_tokenizer *tok, const char *text, size_t len, int add_special,
+                          int **ids, size_t *n_ids, md_error *err);
+/* md_tokenizer_encode_n of the NUL-terminated text. */
 int md_tokenizer_encode(const md_tokenizer *tok, const char *text, int add_special,
                         int **ids, size_t *n_ids, md_error *err);
-/* Decodes ids to UTF-8 (skip_special != 0 drops special tokens). *text is malloc'd. */
+/* Decodes ids to UTF-8 (skip_special != 0 drops special tokens). *text is
+ * malloc'd and NUL-terminated; *len (when len is not NULL) is its length in
+ * bytes, which counts any NUL the ids decode to. */
+int md_tokenizer_decode_n(const md_tokenizer *tok, const int *ids, size_t n_ids,
+                          int skip_special, char **text, size_t *len, md_error *err);
+/* md_tokenizer_decode_n without the length. */
 int md_tokenizer_decode(const md_tokenizer *tok, const int *ids, size_t n_ids,
                         int skip_special, char **text, md_error *err);
 /* The vocabulary string of one id (NULL if out of range). */

@@ -84,6 +84,8 @@ TRICKY = [
     "<|begin_of_text|>", "<|eot_id|>", "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>",
     "text<|eot_id|>more", " <|eot_id|> ", "<|eot_id|><|eot_id|>", "<|notatoken|>", "<|eot_id",
     "<custom>", "x<custom>y", " <custom> ", "<custom><custom>",
+    # NUL bytes (U+0000) are ordinary characters (issue 14): never cut the text there.
+    "\0null", "\0", "a\0b", "x \0 y", "\0\0", "end\0",
 ]
 
 

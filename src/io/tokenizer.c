@@ -1062,9 +1062,14 @@ out:
 int md_tokenizer_encode(const md_tokenizer *t, const char *text, int add_special, int **ids, size_t *n_ids,
                         md_error *err)
 {
+    return md_tokenizer_encode_n(t, text, strlen(text), add_special, ids, n_ids, err);
+}
+
+int md_tokenizer_encode_n(const md_tokenizer *t, const char *text, size_t n, int add_special, int **ids,
+                          size_t *n_ids, md_error *err)
+{
     *ids = NULL;
     *n_ids = 0;
-    size_t n = strlen(text);
     size_t bad = u8invalid(text, n);
     if (bad != (size_t)-1)
         return md_error_set(err, "text is not valid UTF-8 (byte 0x%02x at offset %zu); convert it to UTF-8",
@@ -1196,7 +1201,14 @@ oom:
 int md_tokenizer_decode(const md_tokenizer *t, const int *ids, size_t n_ids, int skip_special, char **text,
                         md_error *err)
 {
+    return md_tokenizer_decode_n(t, ids, n_ids, skip_special, text, NULL, err);
+}
+
+int md_tokenizer_decode_n(const md_tokenizer *t, const int *ids, size_t n_ids, int skip_special, char **text,
+                          size_t *len, md_error *err)
+{
     *text = NULL;
+    if (len) *len = 0;
     slist toks = {0};
     sbuf out = {0};
     for (size_t i = 0; i < n_ids; i++) {
@@ -1216,6 +1228,7 @@ int md_tokenizer_decode(const md_tokenizer *t, const int *ids, size_t n_ids, int
     if (!out.s && sb_add(&out, "", 0)) goto oom;
     sl_free(&toks);
     *text = out.s;
+    if (len) *len = out.n;
     return MD_OK;
 oom:
     md_error_set(err, "out of memory while decoding");
