@@ -18,6 +18,8 @@
 
 #include "mechdiff/device.h"
 #include "mechdiff/experiment.h"
+#include "mechdiff/folder_check.h"
+#include "mechdiff/hub.h"
 
 const md_key MD_JOB_TOP_KEYS[] = {
     {.name = "name", .type = MD_KEY_STRING, .def = "job", .doc = "Name of the job (provenance, progress lines)."},
@@ -175,6 +177,24 @@ static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, con
     return MD_OK;
 }
 
+/* A Hugging Face cache repo folder (models--org--name) becomes the snapshot
+ * refs/main names (hub.h); the job keeps that path, so provenance records
+ * which snapshot ran. Takes and returns ownership of path. */
+static char *resolve_hub(parse_ctx *pc, const yaml_node_t *at, const char *key, char *path)
+{
+    char snap[PATH_MAX];
+    md_error e;
+    if (md_hub_resolve_dir(path, snap, sizeof snap, &e) != MD_OK) {
+        add_error(pc, at, "key '%s': %s", key, e.msg);
+        return path;
+    }
+    if (strcmp(snap, path) == 0) return path;
+    char *s = xstrdup(snap);
+    if (!s) return path;
+    free(path);
+    return s;
+}
+
 static int parse_bool_text(const char *s, int64_t *out)
 {
     static const char *yes[] = {"true", "yes", "on"}, *no[] = {"false", "no", "off"};
@@ -323,6 +343,7 @@ static void parse_value(parse_ctx *pc, const md_key *k, yaml_node_t *n, md_value
             snprintf(full, sizeof full, "%s.%s", k->name, node_text(kn));
             if (k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) {
                 char *path = resolve_path(pc->dir, node_text(vn));
+                if (path && k->item == MD_KEY_DIR && pc->check_paths) path = resolve_hub(pc, vn, full, path);
                 if (path) check_path(pc, vn, full, path, k->item);
                 push_item(v, node_text(kn), path ? path : "");
                 free(path);
@@ -747,6 +768,18 @@ int md_job_validate(const md_job *job, md_error *err)
                  "-DMECHDIFF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=<your GPUs, e.g. 80;90> (docs/cuda.md), or set "
                  "runtime: {backend: cpu} (or MECHDIFF_BACKEND=cpu in the environment)",
                  job->source ? job->source : "job");
+        bad = 1;
+    }
+    /* every model folder holds what a worker will load (folder_check.h) */
+    for (int i = 0; i < md_params_count(&job->top, "models"); i++) {
+        md_error one;
+        md_error_clear(&one);
+        if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
+                            &one) == MD_OK)
+            continue;
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s: %s", used ? "\n" : "",
+                 job->source ? job->source : "job", one.msg);
         bad = 1;
     }
     for (int i = 0; i < job->n_exps; i++) {
