@@ -84,6 +84,7 @@ struct md_tokenizer {
     int has_post;
     int bos_id, eos_id;
     char *chat_template;                /* owned, may be NULL */
+    char *chat_template_origin;         /* the file it came from (owned, may be NULL) */
     char *path;                         /* tokenizer.json path, for messages (owned) */
     char byte_char[256][3];             /* byte-level: byte -> UTF-8 of its stand-in char */
     int char_byte[324];                 /* byte-level: code point -> byte or -1 */
@@ -720,7 +721,10 @@ static int load_config(md_tokenizer *t, const char *dir, int *add_bos, md_error 
             goto out;
         }
     }
-    if (tmpl && !(t->chat_template = xstrdup(tmpl))) { md_error_set(err, "out of memory"); goto out; }
+    if (tmpl && (!(t->chat_template = xstrdup(tmpl)) || !(t->chat_template_origin = xstrdup(path)))) {
+        md_error_set(err, "out of memory");
+        goto out;
+    }
     const char *names[2] = {config_token(cfg, "bos_token"), config_token(cfg, "eos_token")};
     int *ids[2] = {&t->bos_id, &t->eos_id};
     for (int k = 0; k < 2; k++) {
@@ -737,6 +741,38 @@ static int load_config(md_tokenizer *t, const char *dir, int *add_bos, md_error 
     rc = MD_OK;
 out:
     json_decref(cfg);
+    free(path);
+    return rc;
+}
+
+/* DIR/chat_template.jinja (where recent transformers saves the template)
+ * replaces the chat_template of tokenizer_config.json, as in transformers. */
+static int load_chat_template_file(md_tokenizer *t, const char *dir, md_error *err)
+{
+    char *path = path_join(dir, "chat_template.jinja");
+    if (!path) return md_error_set(err, "out of memory");
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        free(path);
+        return MD_OK; /* optional */
+    }
+    sbuf b = {0};
+    char chunk[4096];
+    size_t r;
+    int rc = MD_OK;
+    while (rc == MD_OK && (r = fread(chunk, 1, sizeof chunk, f)) > 0) rc = sb_add(&b, chunk, r);
+    if (rc == MD_OK && ferror(f)) rc = md_error_set(err, "%s: read error", path);
+    else if (rc != MD_OK) rc = md_error_set(err, "out of memory");
+    else if (memchr(b.s ? b.s : "", '\0', b.n)) rc = md_error_set(err, "%s: holds a NUL byte; is it a text file?", path);
+    fclose(f);
+    if (rc == MD_OK) {
+        free(t->chat_template);
+        free(t->chat_template_origin);
+        t->chat_template = b.s ? b.s : xstrdup("");
+        t->chat_template_origin = path;
+        return t->chat_template ? MD_OK : md_error_set(err, "out of memory");
+    }
+    free(b.s);
     free(path);
     return rc;
 }
@@ -809,7 +845,7 @@ int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err)
     if (!byte_level) t->kind = MD_TOKENIZER_SENTENCEPIECE;
     /* Config; BOS defaults to the post-processor's first token. */
     int add_bos = -1;
-    if (load_config(t, dir, &add_bos, err)) goto fail;
+    if (load_config(t, dir, &add_bos, err) || load_chat_template_file(t, dir, err)) goto fail;
     if (t->bos_id < 0 && t->post_prefix.n) t->bos_id = t->post_prefix.v[0];
     if (!t->has_post && add_bos == 1 && t->bos_id >= 0 && md_ivec_push(&t->post_prefix, t->bos_id)) {
         md_error_set(err, "out of memory");
@@ -840,6 +876,7 @@ void md_tokenizer_free(md_tokenizer *t)
     free(t->post_prefix.v);
     free(t->post_suffix.v);
     free(t->chat_template);
+    free(t->chat_template_origin);
     free(t->path);
     free(t);
 }
@@ -849,6 +886,7 @@ int md_tokenizer_vocab_size(const md_tokenizer *t) { return t->n_vocab; }
 int md_tokenizer_bos_id(const md_tokenizer *t) { return t->bos_id; }
 int md_tokenizer_eos_id(const md_tokenizer *t) { return t->eos_id; }
 const char *md_tokenizer_chat_template(const md_tokenizer *t) { return t->chat_template; }
+const char *md_tokenizer_chat_template_origin(const md_tokenizer *t) { return t->chat_template_origin; }
 
 const char *md_tokenizer_piece(const md_tokenizer *t, int id)
 {
