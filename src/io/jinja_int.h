@@ -51,6 +51,28 @@ typedef struct jbuf {
 
 int jbuf_add(jbuf *b, const char *s, size_t n);
 
+/* Tokens (src/io/jinja_lex.c): text between tags, a tag's start ({% or {{),
+ * the expression tokens inside it, and its end. */
+enum { TK_EOF, TK_TEXT, TK_BLOCK, TK_VAR, TK_END, TK_NAME, TK_STR, TK_INT, TK_FLOAT, TK_OP };
+
+typedef struct jtok {
+    int type, line;
+    char *s; /* text, name, string value or operator (owned) */
+    size_t len;
+    long long i;
+    double f;
+} jtok;
+
+typedef struct jparser {
+    jtok *t;
+    size_t n, cap, pos;
+    const char *name;
+    md_error *err;
+} jparser;
+
+/* Appends the tokens of s[0..n) to p->t, ending with TK_EOF. */
+int jinja_tokenize(jparser *p, const char *s, size_t n);
+
 void jnode_free(jnode *n);
 
 /* Python truthiness of a value; v NULL is undefined (false). */

@@ -1,10 +1,7 @@
-/* jinja_parse.c — tokenises a Jinja template and parses it into a tree
- * (see src/io/jinja_int.h).
- *
- * Whitespace follows transformers' environment: trim_blocks (the first
- * newline after a {% %} or {# #} tag is dropped), lstrip_blocks (spaces and
- * tabs before such a tag at the start of a line are dropped; "{%+" keeps
- * them) and "-" on a tag side strips all whitespace on that side.
+/* jinja_parse.c — parses the tokens of a Jinja template (src/io/jinja_lex.c)
+ * into a tree (see src/io/jinja_int.h) by recursive descent, with Jinja's
+ * operator precedence: if-else, or, and, not, comparisons and in, + -, ~,
+ * * / // %, **, unary -, then filters and tests, then . [] () postfixes.
  * Ownership: tokens own their strings until the parser moves them into
  * nodes; the tree is owned by md_jinja. */
 #include <ctype.h>
@@ -12,226 +9,6 @@
 #include <string.h>
 
 #include "io/jinja_int.h"
-
-enum { TK_EOF, TK_TEXT, TK_BLOCK, TK_VAR, TK_END, TK_NAME, TK_STR, TK_INT, TK_FLOAT, TK_OP };
-
-typedef struct tok {
-    int type, line;
-    char *s; /* text, name, string value or operator (owned) */
-    size_t len;
-    long long i;
-    double f;
-} tok;
-
-typedef struct parser {
-    tok *t;
-    size_t n, cap, pos;
-    const char *name;
-    md_error *err;
-} parser;
-
-int jbuf_add(jbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) return MD_ERR;
-        b->s = p;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-    return MD_OK;
-}
-
-/* --- tokens ------------------------------------------------------------------ */
-
-static int push(parser *p, int type, int line, const char *s, size_t len)
-{
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 256;
-        tok *nt = realloc(p->t, cap * sizeof *nt);
-        if (!nt) return md_error_set(p->err, "out of memory parsing %s", p->name);
-        p->t = nt;
-        p->cap = cap;
-    }
-    tok *t = &p->t[p->n];
-    memset(t, 0, sizeof *t);
-    t->type = type;
-    t->line = line;
-    if (s) {
-        if (!(t->s = malloc(len + 1))) return md_error_set(p->err, "out of memory parsing %s", p->name);
-        memcpy(t->s, s, len);
-        t->s[len] = '\0';
-        t->len = len;
-    }
-    p->n++;
-    return MD_OK;
-}
-
-static int count_lines(const char *s, size_t a, size_t b)
-{
-    int k = 0;
-    for (size_t i = a; i < b; i++) k += s[i] == '\n';
-    return k;
-}
-
-/* Python string literal at s[*i] (quote q); appends the value to b. */
-static int lex_string(parser *p, const char *s, size_t n, size_t *i, int line, jbuf *b)
-{
-    char q = s[(*i)++];
-    while (*i < n && s[*i] != q) {
-        char c = s[(*i)++];
-        if (c != '\\' || *i >= n) {
-            if (jbuf_add(b, &c, 1)) return MD_ERR;
-            continue;
-        }
-        char e = s[(*i)++];
-        const char *r = e == 'n' ? "\n" : e == 't' ? "\t" : e == 'r' ? "\r" : e == '\\' ? "\\" : e == '\'' ? "'"
-                      : e == '"' ? "\"" : e == '0' ? "" : NULL;
-        if (e == '0' && jbuf_add(b, "", 1)) return MD_ERR;
-        if (r) {
-            if (jbuf_add(b, r, strlen(r))) return MD_ERR;
-        } else if (e == 'u' || e == 'x') {
-            int nd = e == 'u' ? 4 : 2;
-            unsigned cp = 0;
-            for (int k = 0; k < nd; k++, (*i)++) {
-                if (*i >= n || !isxdigit((unsigned char)s[*i]))
-                    return md_error_set(p->err, "%s:%d: bad \\%c escape in a string", p->name, line, e);
-                char h = s[*i];
-                cp = cp * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower((unsigned char)h) - 'a' + 10));
-            }
-            char u[4];
-            size_t ul = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
-            if (ul == 1) u[0] = (char)cp;
-            else if (ul == 2) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3F)); }
-            else { u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[2] = (char)(0x80 | (cp & 0x3F)); }
-            if (jbuf_add(b, u, ul)) return MD_ERR;
-        } else {
-            char two[2] = {'\\', e};
-            if (jbuf_add(b, two, 2)) return MD_ERR;
-        }
-    }
-    if (*i >= n) return md_error_set(p->err, "%s:%d: string literal is not closed", p->name, line);
-    (*i)++;
-    return MD_OK;
-}
-
-static const char *OPS[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "=",
-                            "(", ")", "[", "]", "{", "}", ".", ",", ":", "|"};
-
-/* Tokens of one tag from s[*i] to its closer; *minus and *plus: the closer had "-" or "+". */
-static int lex_tag(parser *p, const char *s, size_t n, size_t *i, int *line, int var, int *minus, int *plus)
-{
-    const char *close = var ? "}}" : "%}";
-    int depth = 0;
-    for (;;) {
-        while (*i < n && isspace((unsigned char)s[*i])) *line += s[(*i)++] == '\n';
-        if (*i >= n) return md_error_set(p->err, "%s:%d: tag is not closed with '%s'", p->name, *line, close);
-        size_t k = *i;
-        *minus = *plus = 0;
-        if ((s[k] == '-' || s[k] == '+') && k + 2 < n + 0 && memcmp(s + k + 1, close, 2) == 0) {
-            *minus = s[k] == '-';
-            *plus = s[k] == '+';
-            k++;
-        }
-        if (depth == 0 && k + 2 <= n && memcmp(s + k, close, 2) == 0) {
-            *i = k + 2;
-            return push(p, TK_END, *line, NULL, 0);
-        }
-        char c = s[*i];
-        if (isalpha((unsigned char)c) || c == '_') {
-            size_t a = *i;
-            while (*i < n && (isalnum((unsigned char)s[*i]) || s[*i] == '_')) (*i)++;
-            if (push(p, TK_NAME, *line, s + a, *i - a)) return MD_ERR;
-        } else if (isdigit((unsigned char)c)) {
-            size_t a = *i;
-            while (*i < n && isdigit((unsigned char)s[*i])) (*i)++;
-            int fl = *i + 1 < n && s[*i] == '.' && isdigit((unsigned char)s[*i + 1]);
-            if (fl) {
-                (*i)++;
-                while (*i < n && isdigit((unsigned char)s[*i])) (*i)++;
-            }
-            if (push(p, fl ? TK_FLOAT : TK_INT, *line, s + a, *i - a)) return MD_ERR;
-            tok *t = &p->t[p->n - 1];
-            if (fl) t->f = strtod(t->s, NULL);
-            else t->i = strtoll(t->s, NULL, 10);
-        } else if (c == '\'' || c == '"') {
-            jbuf b = {0};
-            int rc = lex_string(p, s, n, i, *line, &b);
-            if (rc == MD_OK) rc = push(p, TK_STR, *line, b.s ? b.s : "", b.n);
-            free(b.s);
-            if (rc) return rc == MD_ERR && !p->err->msg[0] ? md_error_set(p->err, "out of memory") : MD_ERR;
-        } else {
-            size_t k2 = 0;
-            for (; k2 < sizeof OPS / sizeof OPS[0]; k2++)
-                if (*i + strlen(OPS[k2]) <= n && memcmp(s + *i, OPS[k2], strlen(OPS[k2])) == 0) break;
-            if (k2 == sizeof OPS / sizeof OPS[0])
-                return md_error_set(p->err, "%s:%d: unexpected character '%c' in a tag", p->name, *line, c);
-            depth += (c == '{' || c == '(' || c == '[') - (c == '}' || c == ')' || c == ']');
-            if (push(p, TK_OP, *line, OPS[k2], strlen(OPS[k2]))) return MD_ERR;
-            *i += strlen(OPS[k2]);
-        }
-    }
-}
-
-/* Cuts the text between tags per the whitespace rules and emits it. */
-static int emit_text(parser *p, const char *s, size_t a, size_t b, int line, int lstrip_all, int trim_nl,
-                     int tag_minus, int tag_lstrip)
-{
-    if (lstrip_all)
-        while (a < b && isspace((unsigned char)s[a])) a++;
-    else if (trim_nl && a < b && s[a] == '\n') a++;
-    else if (trim_nl && a + 1 < b && s[a] == '\r' && s[a + 1] == '\n') a += 2;
-    if (tag_minus) {
-        while (b > a && isspace((unsigned char)s[b - 1])) b--;
-    } else if (tag_lstrip) {
-        size_t j = b;
-        while (j > a && (s[j - 1] == ' ' || s[j - 1] == '\t')) j--;
-        if (j == 0 || s[j - 1] == '\n') b = j;
-    }
-    return b > a ? push(p, TK_TEXT, line, s + a, b - a) : MD_OK;
-}
-
-static int tokenize(parser *p, const char *s, size_t n)
-{
-    size_t pos = 0;
-    int line = 1, lstrip_all = 0, trim_nl = 0;
-    while (pos <= n) {
-        size_t o = pos;
-        while (o + 1 < n && !(s[o] == '{' && (s[o + 1] == '{' || s[o + 1] == '%' || s[o + 1] == '#'))) o++;
-        if (o + 1 >= n) o = n;
-        int found = o < n;
-        char kind = found ? s[o + 1] : 0;
-        int minus = found && o + 2 < n && s[o + 2] == '-';
-        int plus = found && o + 2 < n && s[o + 2] == '+';
-        if (emit_text(p, s, pos, o, line, lstrip_all, trim_nl, minus, found && kind != '{' && !plus)) return MD_ERR;
-        line += count_lines(s, pos, o);
-        if (!found) break;
-        size_t i = o + 2 + (minus || plus);
-        if (kind == '#') {
-            const char *e = NULL;
-            for (size_t k = i; k + 1 < n; k++)
-                if (s[k] == '#' && s[k + 1] == '}') { e = s + k; break; }
-            if (!e) return md_error_set(p->err, "%s:%d: comment is not closed with '#}'", p->name, line);
-            size_t end = (size_t)(e - s);
-            lstrip_all = end > i && s[end - 1] == '-';
-            trim_nl = !lstrip_all;
-            line += count_lines(s, o, end);
-            pos = end + 2;
-            continue;
-        }
-        if (push(p, kind == '{' ? TK_VAR : TK_BLOCK, line, NULL, 0)) return MD_ERR;
-        int cm = 0, cp = 0;
-        if (lex_tag(p, s, n, &i, &line, kind == '{', &cm, &cp)) return MD_ERR;
-        lstrip_all = cm;
-        trim_nl = kind == '%' && !cm && !cp;
-        pos = i;
-    }
-    return push(p, TK_EOF, line, NULL, 0);
-}
 
 /* --- tree ---------------------------------------------------------------------- */
 
@@ -259,7 +36,7 @@ void jnode_free(jnode *n)
     }
 }
 
-static jnode *mk(parser *p, jnode_kind kind)
+static jnode *mk(jparser *p, jnode_kind kind)
 {
     jnode *n = calloc(1, sizeof *n);
     if (!n) {
@@ -271,28 +48,28 @@ static jnode *mk(parser *p, jnode_kind kind)
     return n;
 }
 
-static tok *cur(parser *p) { return &p->t[p->pos]; }
+static jtok *cur(jparser *p) { return &p->t[p->pos]; }
 
-static int is_op(parser *p, const char *op)
+static int is_op(jparser *p, const char *op)
 {
     return cur(p)->type == TK_OP && strcmp(cur(p)->s, op) == 0;
 }
 
-static int is_name(parser *p, const char *nm)
+static int is_name(jparser *p, const char *nm)
 {
     return cur(p)->type == TK_NAME && strcmp(cur(p)->s, nm) == 0;
 }
 
-static int fail_at(parser *p, const char *what)
+static int fail_at(jparser *p, const char *what)
 {
-    tok *t = cur(p);
+    jtok *t = cur(p);
     const char *got = t->type == TK_EOF ? "end of template" : t->type == TK_END ? "end of tag"
                     : t->type == TK_TEXT ? "text" : t->s ? t->s : "tag";
     return md_error_set(p->err, "%s:%d: expected %s, found '%s' (this Jinja construct is not supported)", p->name,
                         t->line, what, got);
 }
 
-static int expect_op(parser *p, const char *op)
+static int expect_op(jparser *p, const char *op)
 {
     if (!is_op(p, op)) {
         char w[16];
@@ -303,7 +80,7 @@ static int expect_op(parser *p, const char *op)
     return MD_OK;
 }
 
-static int expect_end(parser *p)
+static int expect_end(jparser *p)
 {
     if (cur(p)->type != TK_END) return fail_at(p, "end of tag");
     p->pos++;
@@ -311,7 +88,7 @@ static int expect_end(parser *p)
 }
 
 /* Moves the current token's string into *dst. */
-static char *take(parser *p)
+static char *take(jparser *p)
 {
     char *s = cur(p)->s;
     cur(p)->s = NULL;
@@ -319,7 +96,7 @@ static char *take(parser *p)
     return s;
 }
 
-static int add_arg(parser *p, jnode *n, jnode *arg, char *kw)
+static int add_arg(jparser *p, jnode *n, jnode *arg, char *kw)
 {
     jnode **na = realloc(n->args, (n->n_args + 1) * sizeof *na);
     char **nk = na ? realloc(n->kw, (n->n_args + 1) * sizeof *nk) : NULL;
@@ -335,7 +112,7 @@ static int add_arg(parser *p, jnode *n, jnode *arg, char *kw)
     return MD_OK;
 }
 
-static int add_target(parser *p, jnode *n, char *name)
+static int add_target(jparser *p, jnode *n, char *name)
 {
     char **nt = realloc(n->targets, (n->n_targets + 1) * sizeof *nt);
     if (!nt) {
@@ -349,9 +126,9 @@ static int add_target(parser *p, jnode *n, char *name)
 
 /* --- expressions ----------------------------------------------------------------- */
 
-static jnode *parse_expr(parser *p);
+static jnode *parse_expr(jparser *p);
 
-static jnode *bin(parser *p, jnode_kind kind, const char *op, jnode *a, jnode *b)
+static jnode *bin(jparser *p, jnode_kind kind, const char *op, jnode *a, jnode *b)
 {
     if (!a || !b) {
         jnode_free(a);
@@ -371,7 +148,7 @@ static jnode *bin(parser *p, jnode_kind kind, const char *op, jnode *a, jnode *b
 }
 
 /* Arguments of a call, filter or test: "(" [expr | name=expr] {"," ...} ")". */
-static int parse_args(parser *p, jnode *n)
+static int parse_args(jparser *p, jnode *n)
 {
     if (expect_op(p, "(")) return MD_ERR;
     while (!is_op(p, ")")) {
@@ -393,7 +170,7 @@ static int parse_args(parser *p, jnode *n)
 }
 
 /* "[" items "]", "(" items ")" (a tuple, kept as a list) and "{" k: v "}". */
-static jnode *parse_collection(parser *p, const char *close, int dict)
+static jnode *parse_collection(jparser *p, const char *close, int dict)
 {
     jnode *n = mk(p, dict ? JE_DICT : JE_LIST);
     if (!n) return NULL;
@@ -415,9 +192,9 @@ fail:
     return NULL;
 }
 
-static jnode *parse_primary(parser *p)
+static jnode *parse_primary(jparser *p)
 {
-    tok *t = cur(p);
+    jtok *t = cur(p);
     jnode *n = NULL;
     if (t->type == TK_STR) {
         jbuf b = {0};
@@ -475,7 +252,7 @@ static jnode *parse_primary(parser *p)
 }
 
 /* Subscript after "[": an index or a slice a:b:c (parts may be empty). */
-static jnode *parse_subscript(parser *p, jnode *obj)
+static jnode *parse_subscript(jparser *p, jnode *obj)
 {
     jnode *parts[3] = {NULL, NULL, NULL};
     int k = 0, slice = 0;
@@ -514,7 +291,7 @@ fail:
     return NULL;
 }
 
-static jnode *parse_postfix(parser *p, jnode *n)
+static jnode *parse_postfix(jparser *p, jnode *n)
 {
     while (n) {
         if (is_op(p, ".")) {
@@ -544,10 +321,10 @@ static jnode *parse_postfix(parser *p, jnode *n)
     return n;
 }
 
-static int starts_bare_test_arg(parser *p)
+static int starts_bare_test_arg(jparser *p)
 {
     static const char *stop[] = {"and", "or", "else", "if", "in", "is", "not", "recursive"};
-    tok *t = cur(p);
+    jtok *t = cur(p);
     if (t->type == TK_STR || t->type == TK_INT || t->type == TK_FLOAT) return 1;
     if (t->type != TK_NAME) return 0;
     for (size_t i = 0; i < sizeof stop / sizeof stop[0]; i++)
@@ -556,7 +333,7 @@ static int starts_bare_test_arg(parser *p)
 }
 
 /* "| filter(args)" and "is [not] test [arg]" after a unary expression. */
-static jnode *parse_filters(parser *p, jnode *n)
+static jnode *parse_filters(jparser *p, jnode *n)
 {
     while (n && (is_op(p, "|") || is_name(p, "is"))) {
         int filter = is_op(p, "|");
@@ -585,7 +362,7 @@ static jnode *parse_filters(parser *p, jnode *n)
     return n;
 }
 
-static jnode *parse_unary(parser *p)
+static jnode *parse_unary(jparser *p)
 {
     if (is_op(p, "-") || is_op(p, "+")) {
         int neg = is_op(p, "-");
@@ -601,7 +378,7 @@ static jnode *parse_unary(parser *p)
 }
 
 /* Binary levels, loosest first: compare, + -, ~, * / // %, **. */
-static jnode *parse_level(parser *p, int level)
+static jnode *parse_level(jparser *p, int level)
 {
     static const char *ops[][5] = {{"+", "-", NULL}, {"~", NULL}, {"*", "/", "//", "%", NULL}, {"**", NULL}};
     if (level == 4) return parse_unary(p);
@@ -616,7 +393,7 @@ static jnode *parse_level(parser *p, int level)
     }
 }
 
-static jnode *parse_compare(parser *p)
+static jnode *parse_compare(jparser *p)
 {
     static const char *ops[] = {"==", "!=", "<=", ">=", "<", ">"};
     jnode *n = parse_level(p, 0);
@@ -639,7 +416,7 @@ static jnode *parse_compare(parser *p)
     return n;
 }
 
-static jnode *parse_not(parser *p)
+static jnode *parse_not(jparser *p)
 {
     if (!is_name(p, "not")) return parse_compare(p);
     p->pos++;
@@ -651,7 +428,7 @@ static jnode *parse_not(parser *p)
     return n;
 }
 
-static jnode *parse_andor(parser *p, int is_or)
+static jnode *parse_andor(jparser *p, int is_or)
 {
     jnode *n = is_or ? parse_andor(p, 0) : parse_not(p);
     while (n && is_name(p, is_or ? "or" : "and")) {
@@ -662,7 +439,7 @@ static jnode *parse_andor(parser *p, int is_or)
 }
 
 /* a if cond [else b] */
-static jnode *parse_expr(parser *p)
+static jnode *parse_expr(jparser *p)
 {
     jnode *n = parse_andor(p, 1);
     while (n && is_name(p, "if")) {
@@ -682,7 +459,7 @@ static jnode *parse_expr(parser *p)
 
 /* --- statements ------------------------------------------------------------------ */
 
-static int parse_list(parser *p, const char *const *stops, const char **which, jnode **out);
+static int parse_list(jparser *p, const char *const *stops, const char **which, jnode **out);
 
 static const char *const IF_STOPS[] = {"elif", "else", "endif", NULL};
 static const char *const ENDIF[] = {"endif", NULL};
@@ -693,7 +470,7 @@ static const char *const ENDMACRO[] = {"endmacro", NULL};
 static const char *const ENDGEN[] = {"endgeneration", NULL};
 
 /* After "if"/"elif": cond %} body {elif ...|else ...} endif %}. */
-static jnode *parse_if(parser *p)
+static jnode *parse_if(jparser *p)
 {
     jnode *n = mk(p, JN_IF);
     const char *which = NULL;
@@ -711,7 +488,7 @@ fail:
 }
 
 /* After "for": a[, b] in expr %} body [else ...] endfor %}. */
-static jnode *parse_for(parser *p)
+static jnode *parse_for(jparser *p)
 {
     jnode *n = mk(p, JN_FOR);
     const char *which = NULL;
@@ -732,7 +509,7 @@ fail:
 }
 
 /* After "set": name[.attr] = expr %}, or name %} body endset %}. */
-static jnode *parse_set(parser *p)
+static jnode *parse_set(jparser *p)
 {
     jnode *n = mk(p, JN_SET);
     const char *which = NULL;
@@ -757,7 +534,7 @@ fail:
 }
 
 /* After "macro": name(a, b=default) %} body endmacro %}. */
-static jnode *parse_macro(parser *p)
+static jnode *parse_macro(jparser *p)
 {
     jnode *n = mk(p, JN_MACRO);
     const char *which = NULL;
@@ -784,9 +561,9 @@ fail:
     return NULL;
 }
 
-static jnode *parse_stmt(parser *p)
+static jnode *parse_stmt(jparser *p)
 {
-    tok *t = cur(p);
+    jtok *t = cur(p);
     if (t->type != TK_NAME) {
         fail_at(p, "a tag name");
         return NULL;
@@ -814,14 +591,14 @@ static jnode *parse_stmt(parser *p)
 
 /* Statements up to "{% stop" (one of stops; *which = it, the tag's rest not
  * consumed) or the end of the template (stops == NULL). */
-static int parse_list(parser *p, const char *const *stops, const char **which, jnode **out)
+static int parse_list(jparser *p, const char *const *stops, const char **which, jnode **out)
 {
     jnode *head = NULL, **tail = &head;
     int open_line = cur(p)->line;
     *which = NULL;
     *out = NULL;
     for (;;) {
-        tok *t = cur(p);
+        jtok *t = cur(p);
         jnode *n = NULL;
         if (t->type == TK_EOF) {
             if (!stops) break;
@@ -870,7 +647,7 @@ fail:
 int md_jinja_parse(md_jinja **out, const char *src, size_t len, const char *name, md_error *err)
 {
     *out = NULL;
-    parser p = {0};
+    jparser p = {0};
     p.name = name ? name : "template";
     p.err = err;
     md_jinja *t = calloc(1, sizeof *t);
@@ -879,7 +656,7 @@ int md_jinja_parse(md_jinja **out, const char *src, size_t len, const char *name
         md_error_set(err, "out of memory parsing %s", p.name);
         goto out;
     }
-    if (tokenize(&p, src, len)) goto out;
+    if (jinja_tokenize(&p, src, len)) goto out;
     const char *which = NULL;
     if (parse_list(&p, NULL, &which, &t->root)) goto out;
     rc = MD_OK;
