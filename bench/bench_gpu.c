@@ -87,13 +87,14 @@ static int bench_gemms(const md_config *c, const int *rows, int nr, int reps, do
         int n = rows[i];
         double flops = 0.0, per[7];
         for (int s = 0; s < 7; s++) flops += 2.0 * n * shapes[s][0] * shapes[s][1];
-        for (int s = 0; s < 7; s++) be->ops->matmul(be, y, x, &w[s], n); /* warm-up */
-        be->ops->to_host(be, &sink, y, sizeof sink);
+        for (int s = 0; s < 7; s++) /* warm-up; a failing op fails here (the timed repeats skip the checks) */
+            if (be->ops->matmul(be, y, x, &w[s], n, err) != MD_OK) goto done;
+        if (be->ops->to_host(be, &sink, y, sizeof sink, err) != MD_OK) goto done;
         double best = 1e30;
         for (int r = 0; r < reps; r++) {
             double t0 = now();
-            for (int s = 0; s < 7; s++) be->ops->matmul(be, y, x, &w[s], n);
-            be->ops->to_host(be, &sink, y, sizeof sink);
+            for (int s = 0; s < 7; s++) be->ops->matmul(be, y, x, &w[s], n, NULL);
+            be->ops->to_host(be, &sink, y, sizeof sink, NULL);
             double t = now() - t0;
             if (t < best) best = t;
         }
@@ -101,8 +102,8 @@ static int bench_gemms(const md_config *c, const int *rows, int nr, int reps, do
             double b = 1e30;
             for (int r = 0; r < reps; r++) {
                 double t0 = now();
-                be->ops->matmul(be, y, x, &w[s], n);
-                be->ops->to_host(be, &sink, y, sizeof sink);
+                be->ops->matmul(be, y, x, &w[s], n, NULL);
+                be->ops->to_host(be, &sink, y, sizeof sink, NULL);
                 double t = now() - t0;
                 if (t < b) b = t;
             }

@@ -26,41 +26,72 @@ typedef struct md_weight {
 
 typedef struct md_backend md_backend;
 
+/* 1 when a model binds w (optional tensors such as biases are absent: zeroed). */
+static inline int md_weight_present(const md_weight *w)
+{
+    return w->host != NULL || w->prepared != NULL;
+}
+
+/* The gate activation of a gated MLP: h = act(gate) * up. */
+typedef enum md_act {
+    MD_ACT_SILU = 0,       /* Llama, Mistral, Qwen, OLMo-2 (SwiGLU) */
+    MD_ACT_GELU_TANH = 1   /* Gemma-2: gelu with the tanh approximation */
+} md_act;
+
+/* What the attention op computes besides the causal softmax. */
+typedef struct md_attn_shape {
+    int n_heads, n_kv_heads, head_dim;
+    float scale;      /* score = (q·k) * scale; 1/sqrtf(head_dim) for Llama */
+    float softcap;    /* 0: none; else score = softcap * tanh(score / softcap) */
+    int window;       /* 0: every earlier key; else only keys s with p - s < window */
+} md_attn_shape;
+
+/* Every op but alloc/free/release/destroy returns MD_OK, or MD_ERR with a
+ * message in err that names the backend, the op and what failed (a CUDA
+ * launch failure, out of device memory, an unsupported shape). The caller
+ * (forward.c) adds the layer, the experiment runner the unit. After an
+ * error the outputs of the op are undefined; the backend stays usable for
+ * freeing. */
 typedef struct md_backend_ops {
     const char *name;
-    void *(*alloc)(md_backend *be, size_t bytes);                 /* zeroed */
+    void *(*alloc)(md_backend *be, size_t bytes);                 /* zeroed; NULL when out of memory */
     void (*free)(md_backend *be, void *p);
-    void (*to_device)(md_backend *be, void *dst, const void *src, size_t bytes);
-    void (*to_host)(md_backend *be, void *dst, const void *src, size_t bytes);
-    void (*copy)(md_backend *be, void *dst, const void *src, size_t bytes);
+    int (*to_device)(md_backend *be, void *dst, const void *src, size_t bytes, md_error *err);
+    int (*to_host)(md_backend *be, void *dst, const void *src, size_t bytes, md_error *err);
+    int (*copy)(md_backend *be, void *dst, const void *src, size_t bytes, md_error *err);
     int (*prepare)(md_backend *be, md_weight *w, md_error *err);
     void (*release)(md_backend *be, md_weight *w);
     /* y[n][w->rows] = x[n][w->cols] · Wᵀ  (fp32 accumulation) */
-    void (*matmul)(md_backend *be, float *y, const float *x, const md_weight *w, int n);
+    int (*matmul)(md_backend *be, float *y, const float *x, const md_weight *w, int n, md_error *err);
+    /* y[n][b->cols] += b  (a bias vector, rows == 1) */
+    int (*add_bias)(md_backend *be, float *y, const md_weight *b, int n, md_error *err);
     /* y[n][d] = x / rms(x) * g   (y may alias x) */
-    void (*rmsnorm)(md_backend *be, float *y, const float *x, const md_weight *g, int n, int d, float eps);
+    int (*rmsnorm)(md_backend *be, float *y, const float *x, const md_weight *g, int n, int d, float eps,
+                   md_error *err);
     /* rotates n rows of n_heads heads of head_dim at positions pos[n] (half-split
      * layout as in HF's rotate_half); inv_freq[head_dim/2] */
-    void (*rope)(md_backend *be, float *x, int n, int n_heads, int head_dim,
-                 const int *pos, const float *inv_freq);
+    int (*rope)(md_backend *be, float *x, int n, int n_heads, int head_dim, const int *pos, const float *inv_freq,
+                md_error *err);
     /* Causal attention for one sequence: q[nq][n_heads*hd] at absolute
      * positions q_pos0 .. q_pos0+nq-1; keys/values are k0/v0 for positions
      * [0, n0) (the shared prefix) then k1/v1 for positions [n0, n0+n1);
      * keys before `pad` are masked; out[nq][n_heads*hd]. */
-    void (*attention)(md_backend *be, float *out, const float *q, int nq, int q_pos0,
-                      const float *k0, const float *v0, int n0,
-                      const float *k1, const float *v1, int n1,
-                      int pad, int n_heads, int n_kv_heads, int head_dim);
-    /* h[i] = silu(gate[i]) * up[i] */
-    void (*swiglu)(md_backend *be, float *h, const float *gate, const float *up, size_t n);
+    int (*attention)(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
+                     const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
+                     const md_attn_shape *shape, md_error *err);
+    /* h[i] = act(gate[i]) * up[i]  (h may alias gate) */
+    int (*gated_act)(md_backend *be, float *h, const float *gate, const float *up, size_t n, md_act act,
+                     md_error *err);
     /* y[i] += x[i] */
-    void (*add)(md_backend *be, float *y, const float *x, size_t n);
+    int (*add)(md_backend *be, float *y, const float *x, size_t n, md_error *err);
+    /* x[i] *= s */
+    int (*scale)(md_backend *be, float *x, size_t n, float s, md_error *err);
     /* x[i][:] = E[tokens[i]][:] */
-    void (*embed)(md_backend *be, float *x, const int *tokens, int n, const md_weight *e);
+    int (*embed)(md_backend *be, float *x, const int *tokens, int n, const md_weight *e, md_error *err);
     /* x[row][:] += coef * v  for each of n rows (v: host pointer, d floats) */
-    void (*add_vec)(md_backend *be, float *x, int n, int d, const float *v, float coef);
+    int (*add_vec)(md_backend *be, float *x, int n, int d, const float *v, float coef, md_error *err);
     /* x[row][:] -= (x·v) v for each of n rows (v: host pointer, unit) */
-    void (*ablate)(md_backend *be, float *x, int n, int d, const float *v);
+    int (*ablate)(md_backend *be, float *x, int n, int d, const float *v, md_error *err);
     void (*destroy)(md_backend *be);
 } md_backend_ops;
 

@@ -70,10 +70,11 @@ typedef struct md_segment {
  * the SHA-256 of every weight file (when runtime.hash_weights), per dataset
  * the SHA-256 of the CSV, and the identity hash that the resume check
  * compares: SHA-256 of the resolved job without runtime/output plus all of
- * those hashes. Arrays malloc'd; md_prov_free. */
+ * those hashes (cached, parallel: filehash.h; progress = lines on stderr).
+ * Arrays malloc'd; md_prov_free. */
 struct md_job;
 int md_prov_collect(const struct md_job *job, md_model_prov **models, int *n_models, md_data_prov **data,
-                    int *n_data, char identity[65], md_error *err);
+                    int *n_data, char identity[65], int progress, md_error *err);
 void md_prov_free(md_model_prov *models, int n_models, md_data_prov *data);
 
 typedef struct md_h5info {

@@ -14,16 +14,22 @@
 #include "mechdiff/safetensors.h"
 #include "mechdiff/tokenizer.h"
 
+/* One decoder layer. Optional tensors (absent in a family) are zeroed, see
+ * md_weight_present; which ones a family has: docs/architecture-model.md. */
 typedef struct md_layer {
-    md_weight attn_norm;   /* input_layernorm.weight [d] */
-    md_weight wq;          /* [n_heads*hd][d] */
-    md_weight wk;          /* [n_kv*hd][d] */
-    md_weight wv;          /* [n_kv*hd][d] */
-    md_weight wo;          /* [d][n_heads*hd] */
-    md_weight mlp_norm;    /* post_attention_layernorm.weight [d] */
-    md_weight w_gate;      /* [ff][d] */
-    md_weight w_up;        /* [ff][d] */
-    md_weight w_down;      /* [d][ff] */
+    md_weight attn_norm;      /* pre-attention norm [d] (input_layernorm; not in OLMo-2) */
+    md_weight wq;             /* [n_heads*hd][d] */
+    md_weight wk;             /* [n_kv*hd][d] */
+    md_weight wv;             /* [n_kv*hd][d] */
+    md_weight bq, bk, bv;     /* q/k/v biases [n_heads*hd], [n_kv*hd] (Qwen2) */
+    md_weight q_norm, k_norm; /* [hd] (Qwen3) or [n_heads*hd], [n_kv*hd] (OLMo-2) */
+    md_weight wo;             /* [d][n_heads*hd] */
+    md_weight attn_post_norm; /* norm of the attention output [d] (Gemma-2, OLMo-2) */
+    md_weight mlp_norm;       /* pre-MLP norm [d] (Llama's post_attention_layernorm) */
+    md_weight w_gate;         /* [ff][d] */
+    md_weight w_up;           /* [ff][d] */
+    md_weight w_down;         /* [d][ff] */
+    md_weight mlp_post_norm;  /* norm of the MLP output [d] (Gemma-2, OLMo-2) */
 } md_layer;
 
 typedef struct md_model_options {
@@ -51,8 +57,12 @@ typedef struct md_model {
     md_weight lm_head;         /* [vocab][d] (= embed when tied) */
     md_layer *layers;          /* [n_layers]; only [layer_lo, layer_hi) bound */
     float *inv_freq;           /* [head_dim/2], host, rope scaling applied */
-    struct md_shard_link *shard; /* owned; non-NULL on the leader of a layer-sharded
-                                    model (see shard.h): forward/caches span the group */
+    void **host_bufs;          /* owned: host tensors the model made (Gemma's 1 + w norm gains) */
+    int n_host_bufs;
+    const struct md_model_exec *exec; /* how the model runs: NULL = locally; else another
+                                    implementation (src/model/exec_impl.h), e.g. the leader of
+                                    a layer-sharded model (shard.h): forward/caches span the group */
+    void *exec_ctx;            /* owned by exec (exec->free) */
     void *ws;                  /* forward scratch (backend memory), owned, grows */
     size_t ws_bytes;
 } md_model;
@@ -63,5 +73,9 @@ void md_model_free(md_model *m);
 
 /* Width of a hook point's activation (d_model, or d_ff for mlp_post). */
 int md_model_hook_width(const md_model *m, int hook_point);
+/* The attention score scale: 1/sqrtf(head_dim), or query_pre_attn_scalar^-1/2. */
+float md_model_attn_scale(const md_model *m);
+/* Keys a query of layer l sees at most (0 = all). */
+int md_model_layer_window(const md_model *m, int layer);
 
 #endif

@@ -38,10 +38,12 @@ static void cpu_free(md_backend *be, void *p)
     free(p);
 }
 
-static void cpu_memcpy(md_backend *be, void *dst, const void *src, size_t bytes)
+static int cpu_memcpy(md_backend *be, void *dst, const void *src, size_t bytes, md_error *err)
 {
     (void)be;
+    (void)err;
     if (bytes) memmove(dst, src, bytes);
+    return MD_OK;
 }
 
 static int cpu_prepare(md_backend *be, md_weight *w, md_error *err)
@@ -90,11 +92,13 @@ static const float *cpu_weight_f32(const md_weight *w)
     return NULL;
 }
 
-static void cpu_matmul(md_backend *be, float *y, const float *x, const md_weight *w, int n)
+static int cpu_matmul(md_backend *be, float *y, const float *x, const md_weight *w, int n, md_error *err)
 {
     cpu_impl *c = be->impl;
     const float *wf = cpu_weight_f32(w);
-    if (n <= 0) return;
+    if (n <= 0) return MD_OK;
+    if (!wf && !c->scratch)
+        return md_error_set(err, "cpu backend: matmul: a %dx%d weight that was never prepared", w->rows, w->cols);
     if (wf) {
         /* y[n][rows] = x[n][cols] · W[rows][cols]ᵀ */
         if (n == 1)
@@ -102,7 +106,7 @@ static void cpu_matmul(md_backend *be, float *y, const float *x, const md_weight
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, w->rows, w->cols, 1.0f, x, w->cols,
                         wf, w->cols, 0.0f, y, w->rows);
-        return;
+        return MD_OK;
     }
     /* On the fly: convert CPU_BLOCK_ROWS rows of W at a time; y's columns
      * [r0, r0+nr) come from that block (ldc = rows). */
@@ -114,12 +118,25 @@ static void cpu_matmul(md_backend *be, float *y, const float *x, const md_weight
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, w->cols, 1.0f, x, w->cols,
                     c->scratch, w->cols, 0.0f, y + r0, w->rows);
     }
+    return MD_OK;
 }
 
-static void cpu_rmsnorm(md_backend *be, float *y, const float *x, const md_weight *g, int n, int d, float eps)
+static int cpu_add_bias(md_backend *be, float *y, const md_weight *b, int n, md_error *err)
+{
+    (void)be;
+    const float *bf = cpu_weight_f32(b);
+    if (!bf) return md_error_set(err, "cpu backend: add_bias: the bias vector was never prepared");
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < b->cols; j++) y[(size_t)i * b->cols + j] += bf[j];
+    return MD_OK;
+}
+
+static int cpu_rmsnorm(md_backend *be, float *y, const float *x, const md_weight *g, int n, int d, float eps,
+                       md_error *err)
 {
     (void)be;
     const float *gf = cpu_weight_f32(g);
+    if (!gf) return md_error_set(err, "cpu backend: rmsnorm: the gain vector was never prepared");
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d;
         float *yi = y + (size_t)i * d;
@@ -128,12 +145,14 @@ static void cpu_rmsnorm(md_backend *be, float *y, const float *x, const md_weigh
         float inv = (float)(1.0 / sqrt(ss / d + eps));
         for (int j = 0; j < d; j++) yi[j] = gf[j] * (xi[j] * inv);
     }
+    return MD_OK;
 }
 
-static void cpu_rope(md_backend *be, float *x, int n, int n_heads, int head_dim, const int *pos,
-                     const float *inv_freq)
+static int cpu_rope(md_backend *be, float *x, int n, int n_heads, int head_dim, const int *pos,
+                    const float *inv_freq, md_error *err)
 {
     (void)be;
+    (void)err;
     int half = head_dim / 2;
     for (int i = 0; i < n; i++) {
         for (int f = 0; f < half; f++) {
@@ -147,22 +166,34 @@ static void cpu_rope(md_backend *be, float *x, int n, int n_heads, int head_dim,
             }
         }
     }
+    return MD_OK;
 }
 
-static void cpu_attention(md_backend *be, float *out, const float *q, int nq, int q_pos0,
-                          const float *k0, const float *v0, int n0, const float *k1, const float *v1,
-                          int n1, int pad, int n_heads, int n_kv_heads, int head_dim)
+/* The first key position a query at p may see: itself only while it is a
+ * padding token, else from the first real token, within the window. */
+static int first_key(int p, int pad, int window)
+{
+    if (p < pad) return p;
+    int lo = pad;
+    if (window > 0 && p - window + 1 > lo) lo = p - window + 1;
+    return lo;
+}
+
+static int cpu_attention(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
+                         const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
+                         const md_attn_shape *sh, md_error *err)
 {
     (void)be;
     int n_keys = n0 + n1;
-    int group = n_heads / n_kv_heads;
-    int kv_dim = n_kv_heads * head_dim;
-    float scale = 1.0f / sqrtf((float)head_dim);
+    int n_heads = sh->n_heads, head_dim = sh->head_dim;
+    int group = n_heads / sh->n_kv_heads;
+    int kv_dim = sh->n_kv_heads * head_dim;
+    float scale = sh->scale, cap = sh->softcap;
     float *scores = malloc((size_t)(n_keys > 0 ? n_keys : 1) * sizeof(float));
-    if (!scores) abort(); /* a few KB; out of memory here is unrecoverable */
+    if (!scores) return md_error_set(err, "cpu backend: attention: out of memory for %d scores", n_keys);
     for (int i = 0; i < nq; i++) {
         int p = q_pos0 + i;
-        int lo = p < pad ? p : pad; /* a padding query attends to itself only */
+        int lo = first_key(p, pad, sh->window);
         for (int h = 0; h < n_heads; h++) {
             const float *qh = q + ((size_t)i * n_heads + h) * head_dim;
             int kvh = h / group;
@@ -173,6 +204,7 @@ static void cpu_attention(md_backend *be, float *out, const float *q, int nq, in
                 float dot = 0.0f;
                 for (int j = 0; j < head_dim; j++) dot += qh[j] * ks[j];
                 scores[s] = dot * scale;
+                if (cap > 0.0f) scores[s] = tanhf(scores[s] / cap) * cap;
                 if (scores[s] > maxs) maxs = scores[s];
             }
             float sum = 0.0f;
@@ -192,26 +224,52 @@ static void cpu_attention(md_backend *be, float *out, const float *q, int nq, in
         }
     }
     free(scores);
+    return MD_OK;
 }
 
-static void cpu_swiglu(md_backend *be, float *h, const float *gate, const float *up, size_t n)
+/* gelu with the tanh approximation, as torch's gelu(approximate="tanh") */
+static float gelu_tanh(float x)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+static int cpu_gated_act(md_backend *be, float *h, const float *gate, const float *up, size_t n, md_act act,
+                         md_error *err)
 {
     (void)be;
+    if (act == MD_ACT_GELU_TANH) {
+        for (size_t i = 0; i < n; i++) h[i] = gelu_tanh(gate[i]) * up[i];
+        return MD_OK;
+    }
+    if (act != MD_ACT_SILU) return md_error_set(err, "cpu backend: gated_act: unknown activation %d", (int)act);
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         h[i] = (g / (1.0f + expf(-g))) * up[i];
     }
+    return MD_OK;
 }
 
-static void cpu_add(md_backend *be, float *y, const float *x, size_t n)
+static int cpu_add(md_backend *be, float *y, const float *x, size_t n, md_error *err)
 {
     (void)be;
+    (void)err;
     for (size_t i = 0; i < n; i++) y[i] += x[i];
+    return MD_OK;
 }
 
-static void cpu_embed(md_backend *be, float *x, const int *tokens, int n, const md_weight *e)
+static int cpu_scale(md_backend *be, float *x, size_t n, float s, md_error *err)
 {
     (void)be;
+    (void)err;
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+    return MD_OK;
+}
+
+static int cpu_embed(md_backend *be, float *x, const int *tokens, int n, const md_weight *e, md_error *err)
+{
+    (void)be;
+    (void)err;
     size_t esz = md_dtype_size(e->dtype);
     const float *ef = cpu_weight_f32(e);
     for (int i = 0; i < n; i++) {
@@ -219,24 +277,29 @@ static void cpu_embed(md_backend *be, float *x, const int *tokens, int n, const 
         if (ef) memcpy(x + (size_t)i * e->cols, ef + off, (size_t)e->cols * sizeof(float));
         else md_dtype_to_f32(x + (size_t)i * e->cols, (const char *)e->host + off * esz, e->dtype, e->cols);
     }
+    return MD_OK;
 }
 
-static void cpu_add_vec(md_backend *be, float *x, int n, int d, const float *v, float coef)
+static int cpu_add_vec(md_backend *be, float *x, int n, int d, const float *v, float coef, md_error *err)
 {
     (void)be;
+    (void)err;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < d; j++) x[(size_t)i * d + j] += coef * v[j];
+    return MD_OK;
 }
 
-static void cpu_ablate(md_backend *be, float *x, int n, int d, const float *v)
+static int cpu_ablate(md_backend *be, float *x, int n, int d, const float *v, md_error *err)
 {
     (void)be;
+    (void)err;
     for (int i = 0; i < n; i++) {
         float *xi = x + (size_t)i * d;
         double dot = 0.0;
         for (int j = 0; j < d; j++) dot += (double)xi[j] * v[j];
         for (int j = 0; j < d; j++) xi[j] -= (float)dot * v[j];
     }
+    return MD_OK;
 }
 
 static void cpu_destroy(md_backend *be)
@@ -257,11 +320,13 @@ static const md_backend_ops CPU_OPS = {
     .prepare = cpu_prepare,
     .release = cpu_release,
     .matmul = cpu_matmul,
+    .add_bias = cpu_add_bias,
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,
     .attention = cpu_attention,
-    .swiglu = cpu_swiglu,
+    .gated_act = cpu_gated_act,
     .add = cpu_add,
+    .scale = cpu_scale,
     .embed = cpu_embed,
     .add_vec = cpu_add_vec,
     .ablate = cpu_ablate,

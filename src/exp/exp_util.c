@@ -46,7 +46,7 @@ int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role
                      md_tokenizer **tok, md_error *err)
 {
     const char *dir = md_params_map_get(&ctx->job->top, "models", role);
-    if (md_config_load_dir(cfg, dir, err) != MD_OK || md_tokenizer_load(tok, dir, err) != MD_OK)
+    if (md_hf_config_load_dir(cfg, dir, err) != MD_OK || md_tokenizer_load(tok, dir, err) != MD_OK)
         return md_error_prefix(err, "%s: model '%s'", where, role);
     return MD_OK;
 }

@@ -279,7 +279,7 @@ static int kn_first_model(const md_kind_ctx *ctx, md_tokenizer **tok, md_config 
     const char *role = md_exp_get_role(ctx, 0);
     const char *dir = role ? md_params_map_get(&ctx->job->top, "models", role) : NULL;
     if (!dir) return md_error_set(err, "experiment '%s': no model roles", ctx->exp->name);
-    if (md_config_load_dir(cfg, dir, err) != MD_OK) return MD_ERR;
+    if (md_hf_config_load_dir(cfg, dir, err) != MD_OK) return MD_ERR;
     return md_tokenizer_load(tok, dir, err);
 }
 

@@ -574,6 +574,28 @@ fail:
     return MD_ERR;
 }
 
+/* $MECHDIFF_BACKEND (cpu|cuda), when set, replaces runtime.backend: the Slurm
+ * templates pick the hardware (slurm/gpu.sbatch exports cuda, slurm/cpu.sbatch
+ * cpu), whatever the job file says. runtime: keys never change results. Rank 0
+ * only (workers read the broadcast job, which carries the choice). */
+static int apply_backend_env(md_job *job, md_error *err)
+{
+    const char *want = getenv("MECHDIFF_BACKEND");
+    if (!want || !want[0]) return MD_OK;
+    if (strcmp(want, "cpu") != 0 && strcmp(want, "cuda") != 0)
+        return md_error_set(err, "environment variable MECHDIFF_BACKEND='%s': expected cpu or cuda (or unset it)",
+                            want);
+    for (int i = 0; i < job->runtime.n; i++) {
+        md_value *v = &job->runtime.v[i];
+        if (strcmp(v->key->name, "backend") != 0) continue;
+        char *s = xstrdup(want);
+        if (!s) return md_error_set(err, "out of memory");
+        free(v->s);
+        v->s = s;
+    }
+    return MD_OK;
+}
+
 int md_job_parse_file(const char *path, md_job **out, md_error *err)
 {
     *out = NULL;
@@ -605,6 +627,11 @@ int md_job_parse_file(const char *path, md_job **out, md_error *err)
     if (slash == dir) snprintf(dir, sizeof dir, "/");
     int rc = md_job_parse_string(text, path, dir, 1, out, err);
     free(text);
+    if (rc == MD_OK && apply_backend_env(*out, err) != MD_OK) {
+        md_job_free(*out);
+        *out = NULL;
+        rc = MD_ERR;
+    }
     return rc;
 }
 
@@ -616,7 +643,7 @@ int md_job_validate(const md_job *job, md_error *err)
         snprintf(err->msg, sizeof err->msg,
                  "%s: runtime.backend is 'cuda' but this mechdiff was built without CUDA: rebuild with "
                  "-DMECHDIFF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=<your GPUs, e.g. 80;90> (docs/cuda.md), or set "
-                 "runtime: {backend: cpu}",
+                 "runtime: {backend: cpu} (or MECHDIFF_BACKEND=cpu in the environment)",
                  job->source ? job->source : "job");
         bad = 1;
     }

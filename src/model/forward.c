@@ -7,14 +7,17 @@
  * rows only: a patch at (l, t) computes nothing below l and before t. */
 #include "mechdiff/forward.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/kvcache_impl.h"
-#include "model/shard_impl.h"
+#include "model/exec_impl.h"
 
 static const char *HOOK_NAMES[MD_HOOK_COUNT] = {"resid_pre", "attn_out", "resid_mid",
                                                 "mlp_out", "resid_post", "mlp_post"};
+
+static const char *HOOK_OPS[] = {"read", "replace", "add", "ablate"};
 
 const char *md_hook_point_name(md_hook_point p)
 {
@@ -54,12 +57,13 @@ size_t md_hook_read_count(const md_model *m, const md_forward *f, const md_hook 
 
 /* Applies every hook registered at (point, layer) to buf, whose rows are
  * [seq][pos - t0] of `width` floats; only the first na sequences are live. */
-static void run_hooks(md_model *m, const md_forward *f, md_hook_point point, int layer, float *buf,
-                      int width, int na)
+static int run_hooks(md_model *m, const md_forward *f, md_hook_point point, int layer, float *buf, int width,
+                     int na, md_error *err)
 {
     md_backend *be = m->be;
-    int np = f->t1 - f->t0;
-    for (int i = 0; i < f->n_hooks; i++) {
+    const md_backend_ops *ops = be->ops;
+    int np = f->t1 - f->t0, rc = MD_OK;
+    for (int i = 0; i < f->n_hooks && rc == MD_OK; i++) {
         const md_hook *h = &f->hooks[i];
         if (h->point != point || (h->layer != MD_ALL && h->layer != layer)) continue;
         if (h->pos != MD_ALL && (h->pos < f->t0 || h->pos >= f->t1)) continue;
@@ -67,31 +71,33 @@ static void run_hooks(md_model *m, const md_forward *f, md_hook_point point, int
         if (s_hi > na) s_hi = na;
         int p_lo = h->pos == MD_ALL ? 0 : h->pos - f->t0;
         int p_n = h->pos == MD_ALL ? np : 1;
-        for (int s = s_lo; s < s_hi; s++) {
+        for (int s = s_lo; s < s_hi && rc == MD_OK; s++) {
             float *rows = buf + ((size_t)s * np + p_lo) * width;
             size_t bytes = (size_t)p_n * width * sizeof(float);
             switch (h->op) {
             case MD_HOOK_READ: {
                 size_t S = h->seq == MD_ALL ? (size_t)f->n_seq : 1, P = (size_t)p_n;
                 size_t li = h->layer == MD_ALL ? (size_t)layer : 0, si = h->seq == MD_ALL ? (size_t)s : 0;
-                be->ops->to_host(be, h->out + ((li * S + si) * P) * width, rows, bytes);
+                rc = ops->to_host(be, h->out + ((li * S + si) * P) * width, rows, bytes, err);
                 break;
             }
             case MD_HOOK_REPLACE: {
                 const float *v = h->vec + (h->vec_per_seq ? (size_t)s * width : 0);
-                for (int p = 0; p < p_n; p++)
-                    be->ops->to_device(be, rows + (size_t)p * width, v, (size_t)width * sizeof(float));
+                for (int p = 0; p < p_n && rc == MD_OK; p++)
+                    rc = ops->to_device(be, rows + (size_t)p * width, v, (size_t)width * sizeof(float), err);
                 break;
             }
             case MD_HOOK_ADD:
-                be->ops->add_vec(be, rows, p_n, width, h->vec, h->coef);
+                rc = ops->add_vec(be, rows, p_n, width, h->vec, h->coef, err);
                 break;
             case MD_HOOK_ABLATE:
-                be->ops->ablate(be, rows, p_n, width, h->vec);
+                rc = ops->ablate(be, rows, p_n, width, h->vec, err);
                 break;
             }
         }
+        if (rc != MD_OK) md_error_prefix(err, "hook %d (%s %s)", i, HOOK_NAMES[point], HOOK_OPS[h->op]);
     }
+    return rc;
 }
 
 /* lo_bound/hi_bound: the layers this call may cover (the held range, or the
@@ -153,134 +159,271 @@ static int check_args(const md_model *m, const md_forward *f, int lo_bound, int 
 
 int md_model_forward(md_model *m, const md_forward *f, md_error *err)
 {
-    if (m->shard) {
+    if (m->exec) {
         if (check_args(m, f, 0, m->cfg.n_layers, 1, err) != MD_OK) return MD_ERR;
-        return md_shard_forward(m, f, err);
+        return m->exec->forward(m->exec_ctx, m, f, err);
     }
     return md_forward_local(m, f, err);
 }
+
+/* The forward's scratch (backend memory, carved from m->ws) and positions. */
+typedef struct fw_bufs {
+    float *x;      /* [N][d]   the residual stream */
+    float *xb;     /* [N][d]   a normed copy of it */
+    float *q;      /* [N][qd]  */
+    float *k, *v;  /* [N][kvd] */
+    float *att;    /* [N][qd]  attention output before o_proj */
+    float *o;      /* [N][d]   a branch output (attn_out, mlp_out) */
+    float *g, *u;  /* [N][ff]  gate / up; g becomes mlp_post */
+    float *lg;     /* [rows][vocab or n_logit_ids] */
+    int *pos;      /* [N] rope positions (host) */
+} fw_bufs;
+
+/* Each step of a block: on failure the backend's message gets the step. */
+#define STEP(name, call)                                                     \
+    do {                                                                     \
+        if ((call) != MD_OK) return md_error_prefix(err, "%s", name);        \
+    } while (0)
+
+/* q, k, v of the first n rows from x (with the pre-norm, biases and q/k
+ * norms the family has), rotated; k, v written to the cache. */
+static int qkv_block(md_model *m, const md_forward *f, int l, int na, fw_bufs *b, md_error *err)
+{
+    const md_config *c = &m->cfg;
+    const md_layer *L = &m->layers[l];
+    md_backend *be = m->be;
+    const md_backend_ops *ops = be->ops;
+    md_kvcache *kc = f->cache;
+    int np = f->t1 - f->t0, n = na * np, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
+    int kvd = nkv * hd;
+    const float *in = b->x;
+    if (md_weight_present(&L->attn_norm)) { /* pre-norm families: xb = norm(x) */
+        STEP("input norm", ops->rmsnorm(be, b->xb, b->x, &L->attn_norm, n, c->d_model, c->rms_eps, err));
+        in = b->xb;
+    }
+    STEP("q projection", ops->matmul(be, b->q, in, &L->wq, n, err)); /* [n][qd]  */
+    STEP("k projection", ops->matmul(be, b->k, in, &L->wk, n, err)); /* [n][kvd] */
+    STEP("v projection", ops->matmul(be, b->v, in, &L->wv, n, err)); /* [n][kvd] */
+    if (md_weight_present(&L->bq)) { /* Qwen2 */
+        STEP("q bias", ops->add_bias(be, b->q, &L->bq, n, err));
+        STEP("k bias", ops->add_bias(be, b->k, &L->bk, n, err));
+        STEP("v bias", ops->add_bias(be, b->v, &L->bv, n, err));
+    }
+    if (md_weight_present(&L->q_norm)) { /* per head (Qwen3) or over the whole projection (OLMo-2) */
+        int per_head = c->qk_norm == MD_QK_NORM_HEAD;
+        STEP("q norm", ops->rmsnorm(be, b->q, b->q, &L->q_norm, per_head ? n * nh : n, per_head ? hd : nh * hd,
+                                    c->rms_eps, err));
+        STEP("k norm", ops->rmsnorm(be, b->k, b->k, &L->k_norm, per_head ? n * nkv : n, per_head ? hd : kvd,
+                                    c->rms_eps, err));
+    }
+    STEP("rope q", ops->rope(be, b->q, n, nh, hd, b->pos, m->inv_freq, err));
+    STEP("rope k", ops->rope(be, b->k, n, nkv, hd, b->pos, m->inv_freq, err));
+    for (int s = 0; s < na; s++) {
+        size_t off = (size_t)(f->t0 - kc->prefix_len) * kvd, bytes = (size_t)np * kvd * sizeof(float);
+        STEP("kv cache", ops->copy(be, md_kvcache_k_at(kc, l, s) + off, b->k + (size_t)s * np * kvd, bytes, err));
+        STEP("kv cache", ops->copy(be, md_kvcache_v_at(kc, l, s) + off, b->v + (size_t)s * np * kvd, bytes, err));
+    }
+    return MD_OK;
+}
+
+/* o = the attention branch's output for the first na sequences: attention
+ * over the cache, o_proj, and the post-attention norm where the family has
+ * one (so o is what is added to the residual: TransformerLens's attn_out). */
+static int attn_block(md_model *m, const md_forward *f, int l, int na, fw_bufs *b, md_error *err)
+{
+    const md_config *c = &m->cfg;
+    const md_layer *L = &m->layers[l];
+    md_backend *be = m->be;
+    md_kvcache *kc = f->cache;
+    int np = f->t1 - f->t0, n = na * np, qd = c->n_heads * c->head_dim;
+    if (qkv_block(m, f, l, na, b, err) != MD_OK) return MD_ERR;
+    md_attn_shape sh = {.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
+                        .scale = md_model_attn_scale(m), .softcap = c->attn_softcap,
+                        .window = md_model_layer_window(m, l)};
+    for (int s = 0; s < na; s++) {
+        const float *k0 = NULL, *v0 = NULL;
+        if (kc->parent) {
+            int ps = kc->parent->n_seq == 1 ? 0 : s;
+            k0 = md_kvcache_k_at(kc->parent, l, ps);
+            v0 = md_kvcache_v_at(kc->parent, l, ps);
+        }
+        STEP("attention", be->ops->attention(be, b->att + (size_t)s * np * qd, b->q + (size_t)s * np * qd, np, f->t0,
+                                             k0, v0, kc->prefix_len, md_kvcache_k_at(kc, l, s),
+                                             md_kvcache_v_at(kc, l, s), f->t1 - kc->prefix_len,
+                                             f->n_pad ? f->n_pad[s] : 0, &sh, err));
+    }
+    STEP("o projection", be->ops->matmul(be, b->o, b->att, &L->wo, n, err)); /* [n][d] */
+    if (md_weight_present(&L->attn_post_norm))
+        STEP("post-attention norm", be->ops->rmsnorm(be, b->o, b->o, &L->attn_post_norm, n, c->d_model,
+                                                      c->rms_eps, err));
+    return MD_OK;
+}
+
+/* g = act(norm(x)·Wgᵀ) * (norm(x)·Wuᵀ)  (mlp_post), the norm where the
+ * family has one before the MLP. */
+static int mlp_in_block(md_model *m, int l, int n, fw_bufs *b, md_error *err)
+{
+    const md_config *c = &m->cfg;
+    const md_layer *L = &m->layers[l];
+    md_backend *be = m->be;
+    const float *in = b->x;
+    if (md_weight_present(&L->mlp_norm)) {
+        STEP("pre-MLP norm", be->ops->rmsnorm(be, b->xb, b->x, &L->mlp_norm, n, c->d_model, c->rms_eps, err));
+        in = b->xb;
+    }
+    STEP("gate projection", be->ops->matmul(be, b->g, in, &L->w_gate, n, err)); /* [n][ff] */
+    STEP("up projection", be->ops->matmul(be, b->u, in, &L->w_up, n, err));     /* [n][ff] */
+    STEP("gated activation", be->ops->gated_act(be, b->g, b->g, b->u, (size_t)n * c->d_ff,
+                                                   c->hidden_act == MD_HIDDEN_GELU_TANH ? MD_ACT_GELU_TANH : MD_ACT_SILU, err));
+    return MD_OK;
+}
+
+/* o = g·Wdᵀ, then the post-MLP norm where the family has one (mlp_out). */
+static int mlp_out_block(md_model *m, int l, int n, fw_bufs *b, md_error *err)
+{
+    const md_layer *L = &m->layers[l];
+    md_backend *be = m->be;
+    STEP("down projection", be->ops->matmul(be, b->o, b->g, &L->w_down, n, err)); /* [n][d] */
+    if (md_weight_present(&L->mlp_post_norm))
+        STEP("post-MLP norm", be->ops->rmsnorm(be, b->o, b->o, &L->mlp_post_norm, n, m->cfg.d_model, m->cfg.rms_eps,
+                                                err));
+    return MD_OK;
+}
+
+/* logits = softcap(norm(x)·W_Uᵀ), at the last position of each sequence or
+ * everywhere, for the whole vocabulary or f->logit_ids; written to host. */
+static int head_block(md_model *m, const md_forward *f, int rows, fw_bufs *b, md_error *err)
+{
+    const md_config *c = &m->cfg;
+    md_backend *be = m->be;
+    const md_backend_ops *ops = be->ops;
+    int d = c->d_model, np = f->t1 - f->t0;
+    float *src = b->x;
+    if (f->logits == MD_LOGITS_LAST) {
+        for (int s = 0; s < f->n_seq; s++)
+            STEP("last rows", ops->copy(be, b->xb + (size_t)s * d, b->x + ((size_t)s * np + np - 1) * d,
+                                        (size_t)d * sizeof(float), err));
+        src = b->xb;
+    }
+    STEP("final norm", ops->rmsnorm(be, b->xb, src, &m->final_norm, rows, d, c->rms_eps, err));
+    size_t n_out = (size_t)rows * (f->logit_ids ? (size_t)f->n_logit_ids : (size_t)c->vocab_size);
+    if (!f->logit_ids) {
+        STEP("lm_head", ops->matmul(be, b->lg, b->xb, &m->lm_head, rows, err)); /* [rows][vocab] */
+        STEP("logits to host", ops->to_host(be, f->logits_out, b->lg, n_out * sizeof(float), err));
+    } else {
+        /* one lm_head row per requested id: lg[j][r] = xb[r]·W_U[id_j] */
+        const md_weight *U = &m->lm_head;
+        for (int j = 0; j < f->n_logit_ids; j++) {
+            md_weight row = *U;
+            row.rows = 1;
+            if (U->prepared) {
+                row.prepared = (float *)U->prepared + (size_t)f->logit_ids[j] * d;
+            } else {
+                row.host = (const char *)U->host + (size_t)f->logit_ids[j] * d * md_dtype_size(U->dtype);
+                row.prepared = NULL;
+            }
+            STEP("lm_head row", ops->matmul(be, b->lg + (size_t)j * rows, b->xb, &row, rows, err));
+        }
+        float *tmp = malloc(n_out * sizeof(float));
+        if (!tmp) return md_error_set(err, "out of memory for %zu logits", n_out);
+        int rc = ops->to_host(be, tmp, b->lg, n_out * sizeof(float), err);
+        for (int j = 0; rc == MD_OK && j < f->n_logit_ids; j++)
+            for (int r = 0; r < rows; r++)
+                f->logits_out[(size_t)r * f->n_logit_ids + j] = tmp[(size_t)j * rows + r];
+        free(tmp);
+        if (rc != MD_OK) return md_error_prefix(err, "logits to host");
+    }
+    if (c->final_softcap > 0.0f) /* Gemma-2: cap * tanh(logit / cap), as transformers */
+        for (size_t i = 0; i < n_out; i++) f->logits_out[i] = tanhf(f->logits_out[i] / c->final_softcap) *
+                                                             c->final_softcap;
+    return MD_OK;
+}
+
+/* Carves the scratch for N rows out of m->ws (grown when too small). */
+static int bufs_get(md_model *m, int N, int n_logit_rows, int n_logit_cols, fw_bufs *b, md_error *err)
+{
+    const md_config *c = &m->cfg;
+    md_backend *be = m->be;
+    int d = c->d_model, ff = c->d_ff, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    size_t need = (size_t)N * (3 * d + 2 * qd + 2 * kvd + 2 * ff) + (size_t)n_logit_rows * n_logit_cols;
+    if (need * sizeof(float) > m->ws_bytes) {
+        if (m->ws) be->ops->free(be, m->ws);
+        m->ws = be->ops->alloc(be, need * sizeof(float));
+        m->ws_bytes = m->ws ? need * sizeof(float) : 0;
+        if (!m->ws) return md_error_set(err, "out of %s memory for %d rows of scratch (%zu MiB)", be->ops->name, N,
+                                        need * sizeof(float) >> 20);
+    }
+    b->x = m->ws;
+    b->xb = b->x + (size_t)N * d;
+    b->q = b->xb + (size_t)N * d;
+    b->k = b->q + (size_t)N * qd;
+    b->v = b->k + (size_t)N * kvd;
+    b->att = b->v + (size_t)N * kvd;
+    b->o = b->att + (size_t)N * qd;
+    b->g = b->o + (size_t)N * d;
+    b->u = b->g + (size_t)N * ff;
+    b->lg = b->u + (size_t)N * ff;
+    return MD_OK;
+}
+
+/* Layer l's step failed: say where (the backend said what). */
+#define LAYER_STEP(call)                                                           \
+    do {                                                                           \
+        if ((call) != MD_OK) {                                                     \
+            rc = l < 0 ? md_error_prefix(err, "forward of %s: input", m->dir)      \
+                       : md_error_prefix(err, "forward of %s: layer %d", m->dir, l); \
+            goto done;                                                             \
+        }                                                                          \
+    } while (0)
 
 int md_forward_local(md_model *m, const md_forward *f, md_error *err)
 {
     if (check_args(m, f, m->layer_lo, m->layer_hi, m->has_head, err) != MD_OK) return MD_ERR;
     const md_config *c = &m->cfg;
     md_backend *be = m->be;
-    md_kvcache *kc = f->cache;
-    int d = c->d_model, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads, ff = c->d_ff;
-    int qd = nh * hd, kvd = nkv * hd;
+    int d = c->d_model, ff = c->d_ff;
     int np = f->t1 - f->t0, N = f->n_seq * np;
     int n_logit_rows = f->logits == MD_LOGITS_ALL ? N : f->logits == MD_LOGITS_LAST ? f->n_seq : 0;
-
-    /* Scratch (backend memory, grows in m->ws):
-     * x[N][d] xb[N][d] q[N][qd] k[N][kvd] v[N][kvd] att[N][qd] o[N][d] g[N][ff] u[N][ff] lg[rows][vocab] */
-    size_t need = (size_t)N * (3 * d + 2 * qd + 2 * kvd + 2 * ff) + (size_t)n_logit_rows * c->vocab_size;
-    if (need * sizeof(float) > m->ws_bytes) {
-        if (m->ws) be->ops->free(be, m->ws);
-        m->ws = be->ops->alloc(be, need * sizeof(float));
-        m->ws_bytes = m->ws ? need * sizeof(float) : 0;
-        if (!m->ws) return md_error_set(err, "forward: out of memory for %d rows of scratch", N);
-    }
-    float *x = m->ws, *xb = x + (size_t)N * d, *q = xb + (size_t)N * d, *k = q + (size_t)N * qd;
-    float *v = k + (size_t)N * kvd, *att = v + (size_t)N * kvd, *o = att + (size_t)N * qd;
-    float *g = o + (size_t)N * d, *u = g + (size_t)N * ff, *lg = u + (size_t)N * ff;
-    int *pos = malloc((size_t)N * sizeof(int));
-    if (!pos) return md_error_set(err, "forward: out of memory");
+    int n_logit_cols = f->logit_ids ? f->n_logit_ids : c->vocab_size;
+    fw_bufs b = {0};
+    if (bufs_get(m, N, n_logit_rows, n_logit_cols, &b, err) != MD_OK) return md_error_prefix(err, "forward");
+    b.pos = malloc((size_t)N * sizeof(int));
+    if (!b.pos) return md_error_set(err, "forward: out of memory");
     for (int s = 0; s < f->n_seq; s++)
-        for (int p = 0; p < np; p++) pos[s * np + p] = f->t0 + p - (f->n_pad ? f->n_pad[s] : 0);
+        for (int p = 0; p < np; p++) b.pos[s * np + p] = f->t0 + p - (f->n_pad ? f->n_pad[s] : 0);
+    int rc = MD_OK, l = -1;
 
-    /* Input: the embedding, or the given residual of the start layer. */
-    if (f->resid_in) be->ops->to_device(be, x, f->resid_in, (size_t)N * d * sizeof(float));
-    else be->ops->embed(be, x, f->tokens, N, &m->embed);
+    /* Input: the embedding (scaled by √d in Gemma), or the given residual. */
+    if (f->resid_in) LAYER_STEP(be->ops->to_device(be, b.x, f->resid_in, (size_t)N * d * sizeof(float), err));
+    else LAYER_STEP(be->ops->embed(be, b.x, f->tokens, N, &m->embed, err));
+    if (!f->resid_in && c->embed_scale > 0.0f)
+        LAYER_STEP(be->ops->scale(be, b.x, (size_t)N * d, c->embed_scale, err));
 
     int l0 = f->seq_layer_start ? f->seq_layer_start[0] : f->layer_start;
     int na = f->n_seq;
-    for (int l = l0; l < f->layer_end; l++) {
-        const md_layer *L = &m->layers[l];
+    for (l = l0; l < f->layer_end; l++) {
         if (f->seq_layer_start)
             for (na = 0; na < f->n_seq && f->seq_layer_start[na] <= l; na++) {}
         int n = na * np;
-        run_hooks(m, f, MD_HOOK_RESID_PRE, l, x, d, na);
-
-        /* attention: xb = norm(x); q,k,v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ; rope; cache k,v */
-        be->ops->rmsnorm(be, xb, x, &L->attn_norm, n, d, c->rms_eps);
-        be->ops->matmul(be, q, xb, &L->wq, n);   /* [n][qd]  */
-        be->ops->matmul(be, k, xb, &L->wk, n);   /* [n][kvd] */
-        be->ops->matmul(be, v, xb, &L->wv, n);   /* [n][kvd] */
-        be->ops->rope(be, q, n, nh, hd, pos, m->inv_freq);
-        be->ops->rope(be, k, n, nkv, hd, pos, m->inv_freq);
-        for (int s = 0; s < na; s++) {
-            size_t off = (size_t)(f->t0 - kc->prefix_len) * kvd, bytes = (size_t)np * kvd * sizeof(float);
-            be->ops->copy(be, md_kvcache_k_at(kc, l, s) + off, k + (size_t)s * np * kvd, bytes);
-            be->ops->copy(be, md_kvcache_v_at(kc, l, s) + off, v + (size_t)s * np * kvd, bytes);
-        }
-        for (int s = 0; s < na; s++) {
-            const float *k0 = NULL, *v0 = NULL;
-            if (kc->parent) {
-                int ps = kc->parent->n_seq == 1 ? 0 : s;
-                k0 = md_kvcache_k_at(kc->parent, l, ps);
-                v0 = md_kvcache_v_at(kc->parent, l, ps);
-            }
-            be->ops->attention(be, att + (size_t)s * np * qd, q + (size_t)s * np * qd, np, f->t0, k0, v0,
-                               kc->prefix_len, md_kvcache_k_at(kc, l, s), md_kvcache_v_at(kc, l, s),
-                               f->t1 - kc->prefix_len, f->n_pad ? f->n_pad[s] : 0, nh, nkv, hd);
-        }
-        be->ops->matmul(be, o, att, &L->wo, n);  /* [n][d] */
-        run_hooks(m, f, MD_HOOK_ATTN_OUT, l, o, d, na);
-        be->ops->add(be, x, o, (size_t)n * d);
-        run_hooks(m, f, MD_HOOK_RESID_MID, l, x, d, na);
-
-        /* MLP: h = silu(xb·Wgᵀ) * (xb·Wuᵀ); o = h·Wdᵀ */
-        be->ops->rmsnorm(be, xb, x, &L->mlp_norm, n, d, c->rms_eps);
-        be->ops->matmul(be, g, xb, &L->w_gate, n); /* [n][ff] */
-        be->ops->matmul(be, u, xb, &L->w_up, n);   /* [n][ff] */
-        be->ops->swiglu(be, g, g, u, (size_t)n * ff);
-        run_hooks(m, f, MD_HOOK_MLP_POST, l, g, ff, na);
-        be->ops->matmul(be, o, g, &L->w_down, n);  /* [n][d] */
-        run_hooks(m, f, MD_HOOK_MLP_OUT, l, o, d, na);
-        be->ops->add(be, x, o, (size_t)n * d);
-        run_hooks(m, f, MD_HOOK_RESID_POST, l, x, d, na);
+        LAYER_STEP(run_hooks(m, f, MD_HOOK_RESID_PRE, l, b.x, d, na, err));
+        LAYER_STEP(attn_block(m, f, l, na, &b, err));                  /* o = attention branch */
+        LAYER_STEP(run_hooks(m, f, MD_HOOK_ATTN_OUT, l, b.o, d, na, err));
+        LAYER_STEP(be->ops->add(be, b.x, b.o, (size_t)n * d, err));   /* x += attn_out */
+        LAYER_STEP(run_hooks(m, f, MD_HOOK_RESID_MID, l, b.x, d, na, err));
+        LAYER_STEP(mlp_in_block(m, l, n, &b, err));                     /* g = act(gate) * up */
+        LAYER_STEP(run_hooks(m, f, MD_HOOK_MLP_POST, l, b.g, ff, na, err));
+        LAYER_STEP(mlp_out_block(m, l, n, &b, err));                    /* o = MLP branch */
+        LAYER_STEP(run_hooks(m, f, MD_HOOK_MLP_OUT, l, b.o, d, na, err));
+        LAYER_STEP(be->ops->add(be, b.x, b.o, (size_t)n * d, err));   /* x += mlp_out */
+        LAYER_STEP(run_hooks(m, f, MD_HOOK_RESID_POST, l, b.x, d, na, err));
     }
-    if (f->t1 > kc->len) kc->len = f->t1;
+    if (f->t1 > f->cache->len) f->cache->len = f->t1;
 
-    if (f->resid_out) be->ops->to_host(be, f->resid_out, x, (size_t)N * d * sizeof(float));
-    if (f->logits != MD_LOGITS_NONE) {
-        /* logits = norm(x)·W_Uᵀ, at the last position of each sequence or everywhere */
-        float *src = x;
-        if (f->logits == MD_LOGITS_LAST) {
-            for (int s = 0; s < f->n_seq; s++)
-                be->ops->copy(be, xb + (size_t)s * d, x + ((size_t)s * np + np - 1) * d, (size_t)d * sizeof(float));
-            src = xb;
-        }
-        be->ops->rmsnorm(be, xb, src, &m->final_norm, n_logit_rows, d, c->rms_eps);
-        if (f->logit_ids) {
-            /* one lm_head row per requested id: lg[j][r] = xb[r]·W_U[id_j] */
-            const md_weight *U = &m->lm_head;
-            for (int j = 0; j < f->n_logit_ids; j++) {
-                md_weight row = *U;
-                row.rows = 1;
-                if (U->prepared) {
-                    row.prepared = (float *)U->prepared + (size_t)f->logit_ids[j] * d;
-                } else {
-                    row.host = (const char *)U->host + (size_t)f->logit_ids[j] * d * md_dtype_size(U->dtype);
-                    row.prepared = NULL;
-                }
-                be->ops->matmul(be, lg + (size_t)j * n_logit_rows, xb, &row, n_logit_rows);
-            }
-            float *tmp = malloc((size_t)n_logit_rows * f->n_logit_ids * sizeof(float));
-            if (!tmp) {
-                free(pos);
-                return md_error_set(err, "forward: out of memory");
-            }
-            be->ops->to_host(be, tmp, lg, (size_t)n_logit_rows * f->n_logit_ids * sizeof(float));
-            for (int j = 0; j < f->n_logit_ids; j++)
-                for (int r = 0; r < n_logit_rows; r++)
-                    f->logits_out[(size_t)r * f->n_logit_ids + j] = tmp[(size_t)j * n_logit_rows + r];
-            free(tmp);
-        } else {
-            be->ops->matmul(be, lg, xb, &m->lm_head, n_logit_rows); /* [rows][vocab] */
-            be->ops->to_host(be, f->logits_out, lg, (size_t)n_logit_rows * c->vocab_size * sizeof(float));
-        }
-    }
-    free(pos);
-    return MD_OK;
+    if (f->resid_out && be->ops->to_host(be, f->resid_out, b.x, (size_t)N * d * sizeof(float), err) != MD_OK)
+        rc = md_error_prefix(err, "forward of %s: residual to host", m->dir);
+    if (rc == MD_OK && f->logits != MD_LOGITS_NONE && head_block(m, f, n_logit_rows, &b, err) != MD_OK)
+        rc = md_error_prefix(err, "forward of %s: head", m->dir);
+done:
+    free(b.pos);
+    return rc;
 }

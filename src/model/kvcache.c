@@ -7,7 +7,7 @@
 
 #include "mechdiff/forward.h"
 #include "model/kvcache_impl.h"
-#include "model/shard_impl.h"
+#include "model/exec_impl.h"
 
 int md_kvcache_create(md_kvcache **out, const md_model *m, int n_seq, int max_len, md_error *err)
 {
@@ -30,9 +30,14 @@ int md_kvcache_create(md_kvcache **out, const md_model *m, int n_seq, int max_le
         return md_error_set(err, "kv cache: out of memory for %d sequences x %d positions (%zu MB)", n_seq,
                             max_len, 2 * n * sizeof(float) >> 20);
     }
-    if (m->shard && md_shard_cache_create(m->shard, c, n_seq, max_len, err) != MD_OK) {
-        md_kvcache_free(c);
-        return MD_ERR;
+    if (m->exec) {
+        c->exec = m->exec;
+        c->exec_ctx = m->exec_ctx;
+        if (c->exec->cache_create(c->exec_ctx, c, err) != MD_OK) {
+            c->exec = NULL; /* not made on the other side: nothing to free there */
+            md_kvcache_free(c);
+            return MD_ERR;
+        }
     }
     *out = c;
     return MD_OK;
@@ -68,9 +73,14 @@ int md_kvcache_fork(md_kvcache **out, const md_kvcache *parent, int prefix_len, 
         md_kvcache_free(c);
         return md_error_set(err, "kv cache: out of memory forking %d sequences", n_seq);
     }
-    if (parent->shard && md_shard_cache_fork(c, parent, prefix_len, n_seq, c->max_len, err) != MD_OK) {
-        md_kvcache_free(c);
-        return MD_ERR;
+    if (parent->exec) {
+        c->exec = parent->exec;
+        c->exec_ctx = parent->exec_ctx;
+        if (c->exec->cache_fork(c->exec_ctx, c, parent, err) != MD_OK) {
+            c->exec = NULL;
+            md_kvcache_free(c);
+            return MD_ERR;
+        }
     }
     *out = c;
     return MD_OK;
@@ -79,7 +89,7 @@ int md_kvcache_fork(md_kvcache **out, const md_kvcache *parent, int prefix_len, 
 void md_kvcache_free(md_kvcache *c)
 {
     if (!c) return;
-    if (c->shard) md_shard_cache_free(c);
+    if (c->exec) c->exec->cache_free(c->exec_ctx, c);
     if (c->k) c->be->ops->free(c->be, c->k);
     if (c->v) c->be->ops->free(c->be, c->v);
     free(c);
@@ -94,5 +104,5 @@ void md_kvcache_truncate(md_kvcache *c, int len)
 {
     if (len < c->prefix_len) len = c->prefix_len;
     if (len < c->len) c->len = len;
-    if (c->shard) md_shard_cache_truncate(c, len);
+    if (c->exec) c->exec->cache_truncate(c->exec_ctx, c, len);
 }

@@ -13,8 +13,9 @@ struct md_kvcache {
     int len;                          /* positions filled, prefix included */
     const struct md_kvcache *parent;  /* shared prefix, not owned */
     int prefix_len;
-    int id;                           /* name of the members' twins (sharded models) */
-    struct md_shard_link *shard;      /* not owned; NULL for a local model */
+    const struct md_model_exec *exec; /* the model's exec, NULL for a local model */
+    void *exec_ctx;                   /* not owned */
+    int exec_id;                      /* the exec's name for this cache (sharded: the members' twins) */
 };
 
 /* Own storage of (layer, seq): row r holds position prefix_len + r. */

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "mechdiff/forward.h"
-#include "model/shard_impl.h"
+#include "model/exec_impl.h"
 
 void md_model_options_init(md_model_options *opt)
 {
@@ -21,9 +21,9 @@ void md_model_options_init(md_model_options *opt)
     opt->backend = MD_BACKEND_CPU;
 }
 
-/* Finds `name` in the checkpoint, checks its shape is [rows][cols] (or [cols]
- * for a vector, rows == 1) and prepares it on the backend. */
-static int bind_weight(md_model *m, md_weight *w, const char *name, int rows, int cols, md_error *err)
+/* Finds `name` in the checkpoint and checks its shape is [rows][cols] (or
+ * [cols] for a vector, rows == 1); w points into the mapping. */
+static int find_weight(md_model *m, md_weight *w, const char *name, int rows, int cols, md_error *err)
 {
     const md_tensor_info *t = md_safetensors_find(m->st, name);
     if (!t)
@@ -47,7 +47,79 @@ static int bind_weight(md_model *m, md_weight *w, const char *name, int rows, in
     w->rows = rows;
     w->cols = cols;
     w->prepared = NULL;
+    return MD_OK;
+}
+
+static int bind_weight(md_model *m, md_weight *w, const char *name, int rows, int cols, md_error *err)
+{
+    if (find_weight(m, w, name, rows, cols, err) != MD_OK) return MD_ERR;
     if (m->be->ops->prepare(m->be, w, err) != MD_OK) return md_error_prefix(err, "%s: %s", m->dir, name);
+    return MD_OK;
+}
+
+/* An RMSNorm gain [cols]. Gemma scales by (1 + w): the model keeps an fp32
+ * host copy of 1 + w (as transformers computes it, in fp32) and binds that. */
+static int bind_norm(md_model *m, md_weight *w, const char *name, int cols, md_error *err)
+{
+    if (!m->cfg.norm_plus_one) return bind_weight(m, w, name, 1, cols, err);
+    if (find_weight(m, w, name, 1, cols, err) != MD_OK) return MD_ERR;
+    float *g = malloc((size_t)cols * sizeof(float));
+    void **list = realloc(m->host_bufs, (size_t)(m->n_host_bufs + 1) * sizeof *list);
+    if (!g || !list) {
+        free(g);
+        if (list) m->host_bufs = list;
+        return md_error_set(err, "out of memory loading %s", m->dir);
+    }
+    m->host_bufs = list;
+    m->host_bufs[m->n_host_bufs++] = g;
+    md_dtype_to_f32(g, w->host, w->dtype, (size_t)cols);
+    for (int j = 0; j < cols; j++) g[j] = 1.0f + g[j];
+    w->host = g;
+    w->dtype = MD_DTYPE_F32;
+    if (m->be->ops->prepare(m->be, w, err) != MD_OK) return md_error_prefix(err, "%s: %s", m->dir, name);
+    return MD_OK;
+}
+
+/* Binds layer l's tensors; which ones follow from the family's config flags
+ * (docs/architecture-model.md lists them per family). */
+static int bind_layer(md_model *m, int l, md_error *err)
+{
+    const md_config *c = &m->cfg;
+    md_layer *L = &m->layers[l];
+    int d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, ff = c->d_ff;
+    char n[160];
+#define NAME(suffix) (snprintf(n, sizeof n, "model.layers.%d.%s", l, suffix), n)
+#define TRY(call) \
+    if ((call) != MD_OK) return MD_ERR
+    TRY(bind_weight(m, &L->wq, NAME("self_attn.q_proj.weight"), qd, d, err));
+    TRY(bind_weight(m, &L->wk, NAME("self_attn.k_proj.weight"), kvd, d, err));
+    TRY(bind_weight(m, &L->wv, NAME("self_attn.v_proj.weight"), kvd, d, err));
+    TRY(bind_weight(m, &L->wo, NAME("self_attn.o_proj.weight"), d, qd, err));
+    TRY(bind_weight(m, &L->w_gate, NAME("mlp.gate_proj.weight"), ff, d, err));
+    TRY(bind_weight(m, &L->w_up, NAME("mlp.up_proj.weight"), ff, d, err));
+    TRY(bind_weight(m, &L->w_down, NAME("mlp.down_proj.weight"), d, ff, err));
+    if (c->qkv_bias) {
+        TRY(bind_weight(m, &L->bq, NAME("self_attn.q_proj.bias"), 1, qd, err));
+        TRY(bind_weight(m, &L->bk, NAME("self_attn.k_proj.bias"), 1, kvd, err));
+        TRY(bind_weight(m, &L->bv, NAME("self_attn.v_proj.bias"), 1, kvd, err));
+    }
+    if (c->qk_norm != MD_QK_NORM_NONE) {
+        int per_head = c->qk_norm == MD_QK_NORM_HEAD;
+        TRY(bind_norm(m, &L->q_norm, NAME("self_attn.q_norm.weight"), per_head ? hd : qd, err));
+        TRY(bind_norm(m, &L->k_norm, NAME("self_attn.k_norm.weight"), per_head ? hd : kvd, err));
+    }
+    int pre = c->norm_place != MD_NORM_POST, post = c->norm_place != MD_NORM_PRE;
+    if (pre) {
+        TRY(bind_norm(m, &L->attn_norm, NAME("input_layernorm.weight"), d, err));
+        TRY(bind_norm(m, &L->mlp_norm, NAME(post ? "pre_feedforward_layernorm.weight"
+                                                         : "post_attention_layernorm.weight"), d, err));
+    }
+    if (post) {
+        TRY(bind_norm(m, &L->attn_post_norm, NAME("post_attention_layernorm.weight"), d, err));
+        TRY(bind_norm(m, &L->mlp_post_norm, NAME("post_feedforward_layernorm.weight"), d, err));
+    }
+#undef TRY
+#undef NAME
     return MD_OK;
 }
 
@@ -86,7 +158,7 @@ int md_model_load(md_model **out, const char *dir, const md_model_options *opt_i
     md_model *m = calloc(1, sizeof *m);
     if (!m) return md_error_set(err, "out of memory loading %s", dir);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
-    if (md_config_load_dir(&m->cfg, dir, err) != MD_OK) goto fail;
+    if (md_hf_config_load_dir(&m->cfg, dir, err) != MD_OK) goto fail;
     const md_config *c = &m->cfg;
     int lo = opt.layer_lo, hi = opt.layer_hi < 0 ? c->n_layers : opt.layer_hi;
     if (lo < 0 || hi > c->n_layers || lo >= hi) {
@@ -113,13 +185,14 @@ int md_model_load(md_model **out, const char *dir, const md_model_options *opt_i
     }
 
     if (md_safetensors_open_dir(&m->st, dir, err) != MD_OK) goto fail;
+    if (md_hf_config_check_tensors(c, m->st, dir, err) != MD_OK) goto fail;
     md_backend_options bopt = {.fp32_cache_bytes = opt.fp32_cache_bytes ? opt.fp32_cache_bytes : ((size_t)256 << 20),
                                .device = opt.device,
                                .cuda_weights = opt.cuda_weights,
                                .cuda_gemm = opt.cuda_gemm};
     if (md_backend_create(&m->be, opt.backend, &bopt, err) != MD_OK) goto fail;
 
-    int d = c->d_model, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, ff = c->d_ff;
+    int d = c->d_model, hd = c->head_dim;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     m->inv_freq = malloc((size_t)(hd / 2) * sizeof(float));
     if (!m->layers || !m->inv_freq) {
@@ -131,7 +204,7 @@ int md_model_load(md_model **out, const char *dir, const md_model_options *opt_i
     if (m->has_embed || (m->has_head && c->tie_word_embeddings))
         if (bind_weight(m, &m->embed, "model.embed_tokens.weight", c->vocab_size, d, err) != MD_OK) goto fail;
     if (m->has_head) {
-        if (bind_weight(m, &m->final_norm, "model.norm.weight", 1, d, err) != MD_OK) goto fail;
+        if (bind_norm(m, &m->final_norm, "model.norm.weight", d, err) != MD_OK) goto fail;
         if (c->tie_word_embeddings) {
             m->lm_head = m->embed;
             m->lm_head.prepared = NULL; /* shares embed's; never released twice */
@@ -140,23 +213,8 @@ int md_model_load(md_model **out, const char *dir, const md_model_options *opt_i
             goto fail;
         }
     }
-    for (int l = lo; l < hi; l++) {
-        md_layer *L = &m->layers[l];
-        char n[160];
-#define BIND(field, suffix, r, cc) \
-    snprintf(n, sizeof n, "model.layers.%d.%s", l, suffix); \
-    if (bind_weight(m, &L->field, n, r, cc, err) != MD_OK) goto fail;
-        BIND(attn_norm, "input_layernorm.weight", 1, d);
-        BIND(wq, "self_attn.q_proj.weight", qd, d);
-        BIND(wk, "self_attn.k_proj.weight", kvd, d);
-        BIND(wv, "self_attn.v_proj.weight", kvd, d);
-        BIND(wo, "self_attn.o_proj.weight", d, qd);
-        BIND(mlp_norm, "post_attention_layernorm.weight", 1, d);
-        BIND(w_gate, "mlp.gate_proj.weight", ff, d);
-        BIND(w_up, "mlp.up_proj.weight", ff, d);
-        BIND(w_down, "mlp.down_proj.weight", d, ff);
-#undef BIND
-    }
+    for (int l = lo; l < hi; l++)
+        if (bind_layer(m, l, err) != MD_OK) goto fail;
     *out = m;
     return MD_OK;
 fail:
@@ -167,13 +225,14 @@ fail:
 void md_model_free(md_model *m)
 {
     if (!m) return;
-    md_shard_link_free(m->shard);
+    if (m->exec) m->exec->free(m->exec_ctx);
     if (m->be) {
         if (m->layers) {
             for (int l = 0; l < m->cfg.n_layers; l++) {
                 md_layer *L = &m->layers[l];
-                md_weight *ws[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo,
-                                   &L->mlp_norm, &L->w_gate, &L->w_up, &L->w_down};
+                md_weight *ws[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->bq, &L->bk, &L->bv,
+                                   &L->q_norm, &L->k_norm, &L->wo, &L->attn_post_norm, &L->mlp_norm,
+                                   &L->w_gate, &L->w_up, &L->w_down, &L->mlp_post_norm};
                 for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) m->be->ops->release(m->be, ws[i]);
             }
         }
@@ -185,6 +244,8 @@ void md_model_free(md_model *m)
     }
     free(m->layers);
     free(m->inv_freq);
+    for (int i = 0; i < m->n_host_bufs; i++) free(m->host_bufs[i]);
+    free(m->host_bufs);
     md_safetensors_close(m->st);
     md_tokenizer_free(m->tok);
     free(m);
@@ -193,4 +254,18 @@ void md_model_free(md_model *m)
 int md_model_hook_width(const md_model *m, int hook_point)
 {
     return hook_point == MD_HOOK_MLP_POST ? m->cfg.d_ff : m->cfg.d_model;
+}
+
+float md_model_attn_scale(const md_model *m)
+{
+    if (m->cfg.query_pre_attn_scalar > 0.0) return (float)(1.0 / sqrt(m->cfg.query_pre_attn_scalar));
+    return 1.0f / sqrtf((float)m->cfg.head_dim);
+}
+
+int md_model_layer_window(const md_model *m, int layer)
+{
+    const md_config *c = &m->cfg;
+    return c->sliding_window > 0 && layer >= 0 && layer < MD_MAX_LAYERS && c->layer_sliding[layer]
+               ? c->sliding_window
+               : 0;
 }

@@ -16,11 +16,21 @@
 #include "mechdiff/device.h"
 #include "mechdiff/shard.h"
 #include "model/kvcache_impl.h"
-#include "model/shard_impl.h"
+#include "model/exec_impl.h"
 
 enum { TAG_REQ = 7101, TAG_REP = 7102, TAG_DATA = 7103 };
 enum { OP_LOAD = 1, OP_MODEL_FREE, OP_CACHE_CREATE, OP_CACHE_FORK, OP_CACHE_FREE, OP_CACHE_TRUNC,
        OP_FORWARD, OP_CLOSE };
+
+/* The leader's side of one sharded model (m->exec_ctx; owned by the model). */
+typedef struct md_shard_link {
+    md_shard_group *group;  /* not owned */
+    int model_id;           /* the members' name for this model */
+    int size;               /* ranks in the group */
+    int *lo, *hi;           /* [size] layer range of each member (owned) */
+} md_shard_link;
+
+static const md_model_exec SHARD_EXEC;
 
 struct md_shard_group {
     MPI_Comm comm;          /* not owned; the group's alone */
@@ -171,7 +181,7 @@ int md_shard_load(md_shard_group *g, md_model **out, const char *dir, const md_m
     if (opt_in) opt = *opt_in;
     else md_model_options_init(&opt);
     md_config cfg;
-    if (md_config_load_dir(&cfg, dir, err) != MD_OK) return MD_ERR;
+    if (md_hf_config_load_dir(&cfg, dir, err) != MD_OK) return MD_ERR;
     if (g->size > cfg.n_layers)
         return md_error_set(err, "shard: %d ranks cannot split the %d layers of %s", g->size, cfg.n_layers, dir);
     md_shard_link *link = calloc(1, sizeof *link);
@@ -216,20 +226,23 @@ int md_shard_load(md_shard_group *g, md_model **out, const char *dir, const md_m
     if (rc != MD_OK || lrc != MD_OK) {
         if (rc == MD_OK) *err = lerr;
         if (m) {
-            m->shard = link; /* md_model_free tells the members */
+            m->exec = &SHARD_EXEC; /* md_model_free tells the members */
+            m->exec_ctx = link;
             md_model_free(m);
         } else {
-            md_shard_link_free(link);
+            SHARD_EXEC.free(link);
         }
         return MD_ERR;
     }
-    m->shard = link;
+    m->exec = &SHARD_EXEC;
+    m->exec_ctx = link;
     *out = m;
     return MD_OK;
 }
 
-void md_shard_link_free(md_shard_link *link)
+static void shard_link_free(void *ctx)
 {
+    md_shard_link *link = ctx;
     if (!link) return;
     for (int j = 1; j < link->size; j++)
         send_req(link->group->comm, j, OP_MODEL_FREE, link->model_id, 0, 0, 0, 0, 0, NULL, 0);
@@ -259,41 +272,37 @@ static int cache_op_all(md_shard_link *link, int op, int cache, int64_t a, int64
     return rc;
 }
 
-int md_shard_cache_create(md_shard_link *link, struct md_kvcache *c, int n_seq, int max_len, md_error *err)
+/* On failure the caller drops c->exec: the members that made a twin free it
+ * with the group. */
+static int shard_cache_create(void *ctx, struct md_kvcache *c, md_error *err)
 {
-    c->shard = link;
-    c->id = link->group->next_cache_id++;
-    if (cache_op_all(link, OP_CACHE_CREATE, c->id, n_seq, max_len, 0, 0, err) != MD_OK) {
-        c->shard = NULL; /* the members that made one free it with the group */
-        return MD_ERR;
-    }
-    return MD_OK;
+    md_shard_link *link = ctx;
+    c->exec_id = link->group->next_cache_id++;
+    return cache_op_all(link, OP_CACHE_CREATE, c->exec_id, c->n_seq, c->max_len, 0, 0, err);
 }
 
-int md_shard_cache_fork(struct md_kvcache *c, const struct md_kvcache *parent, int prefix_len, int n_seq,
-                        int max_extra, md_error *err)
+static int shard_cache_fork(void *ctx, struct md_kvcache *c, const struct md_kvcache *parent, md_error *err)
 {
-    c->shard = parent->shard;
-    c->id = parent->shard->group->next_cache_id++;
-    if (cache_op_all(parent->shard, OP_CACHE_FORK, c->id, parent->id, prefix_len, n_seq, max_extra, err) != MD_OK) {
-        c->shard = NULL;
-        return MD_ERR;
-    }
-    return MD_OK;
+    md_shard_link *link = ctx;
+    c->exec_id = link->group->next_cache_id++;
+    return cache_op_all(link, OP_CACHE_FORK, c->exec_id, parent->exec_id, c->prefix_len, c->n_seq, c->max_len,
+                        err);
 }
 
-void md_shard_cache_free(struct md_kvcache *c)
+static void shard_cache_free(void *ctx, struct md_kvcache *c)
 {
-    md_shard_group *g = c->shard->group;
+    md_shard_link *link = ctx;
+    md_shard_group *g = link->group;
     for (int j = 1; j < g->size; j++)
-        send_req(g->comm, j, OP_CACHE_FREE, c->shard->model_id, c->id, 0, 0, 0, 0, NULL, 0);
+        send_req(g->comm, j, OP_CACHE_FREE, link->model_id, c->exec_id, 0, 0, 0, 0, NULL, 0);
 }
 
-void md_shard_cache_truncate(struct md_kvcache *c, int len)
+static void shard_cache_truncate(void *ctx, struct md_kvcache *c, int len)
 {
-    md_shard_group *g = c->shard->group;
+    md_shard_link *link = ctx;
+    md_shard_group *g = link->group;
     for (int j = 1; j < g->size; j++)
-        send_req(g->comm, j, OP_CACHE_TRUNC, c->shard->model_id, c->id, len, 0, 0, 0, NULL, 0);
+        send_req(g->comm, j, OP_CACHE_TRUNC, link->model_id, c->exec_id, len, 0, 0, 0, NULL, 0);
 }
 
 static int clampi(int v, int lo, int hi)
@@ -345,9 +354,9 @@ static int build_request(const md_model *m, const md_forward *f, int lo, int hi,
     return b->oom ? MD_ERR : MD_OK;
 }
 
-int md_shard_forward(md_model *m, const md_forward *f, md_error *err)
+static int shard_forward(void *ctx, md_model *m, const md_forward *f, md_error *err)
 {
-    md_shard_link *link = m->shard;
+    md_shard_link *link = ctx;
     md_shard_group *g = link->group;
     int N = f->n_seq * (f->t1 - f->t0), d = m->cfg.d_model, L = m->cfg.n_layers;
     int l0 = f->seq_layer_start ? f->seq_layer_start[0] : f->layer_start;
@@ -378,7 +387,7 @@ int md_shard_forward(md_model *m, const md_forward *f, md_error *err)
         if (l0 >= link->hi[j]) continue;
         buf b = {0};
         if (build_request(m, f, link->lo[j], link->hi[j], x, &b) != MD_OK ||
-            send_req(g->comm, j, OP_FORWARD, link->model_id, f->cache->id, 0, 0, 0, 0, b.p, b.n) != MD_OK) {
+            send_req(g->comm, j, OP_FORWARD, link->model_id, f->cache->exec_id, 0, 0, 0, 0, b.p, b.n) != MD_OK) {
             free(b.p);
             md_error_set(err, "shard: cannot send a forward to member %d", j);
             goto done;
@@ -428,6 +437,16 @@ done:
     return rc;
 }
 
+static const md_model_exec SHARD_EXEC = {
+    .name = "shard",
+    .forward = shard_forward,
+    .cache_create = shard_cache_create,
+    .cache_fork = shard_cache_fork,
+    .cache_free = shard_cache_free,
+    .cache_truncate = shard_cache_truncate,
+    .free = shard_link_free,
+};
+
 /* ---- member ------------------------------------------------------------- */
 typedef struct member {
     MPI_Comm comm;
@@ -471,7 +490,7 @@ static int serve_load(member *s, int64_t id, const char *p, size_t n, md_error *
     opt.fp32_cache_bytes = (size_t)cache;
     opt.skip_tokenizer = 1;
     md_config cfg;
-    if (md_config_load_dir(&cfg, dir, err) != MD_OK) return MD_ERR;
+    if (md_hf_config_load_dir(&cfg, dir, err) != MD_OK) return MD_ERR;
     int size;
     MPI_Comm_size(s->comm, &size);
     md_shard_layer_range(cfg.n_layers, size, s->rank, &opt.layer_lo, &opt.layer_hi);

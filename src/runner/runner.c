@@ -808,7 +808,8 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         for (int i = 0; i < n; i++) c->have_stage[w][i] = -1;
     }
     if (c->world == 1 && md_worker_init(&c->self, c->job, 0, err) != MD_OK) return MD_ERR;
-    if (md_prov_collect(c->job, &c->models, &c->n_models, &c->data, &c->n_data, c->identity, err) != MD_OK)
+    if (md_prov_collect(c->job, &c->models, &c->n_models, &c->data, &c->n_data, c->identity, c->opts->progress, err) !=
+        MD_OK)
         return md_error_prefix(err, "rank 0");
     c->prov = (md_provenance){.job_yaml = c->job_yaml, .job_sha256 = c->identity,
                               .job_name = md_params_str(&c->job->top, "name"), .part_index = c->part_index,

@@ -2,7 +2,8 @@
 # The README's quickstart, as CI runs it: jobs/quickstart.yaml (all four
 # experiments on the shipped model pair) on 3 MPI ranks, then the report,
 # which must contain every section (knowledge maps, cross-model patching,
-# truth, refusal, confidence), none skipped, each beside the paper's numbers.
+# truth, refusal, confidence), none skipped, each beside the paper's numbers;
+# the output reads by names through xarray and ncdump (tests/e2e/lib/read_results.py).
 set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
@@ -14,6 +15,8 @@ start=$(date +%s)
 mpirun --oversubscribe -np 3 "$MD" run jobs/quickstart.yaml -o "$T/quickstart.h5" --quiet
 echo "quickstart sweep: $(( $(date +%s) - start )) s on 3 ranks"
 "$MD" status "$T/quickstart.h5" | grep -q FINISHED
+# Read without mechdiff: xarray/h5netcdf, analysis/mdread.py by names, ncdump -h.
+"${PYTHON:-/usr/bin/python3}" tests/e2e/lib/read_results.py "$T/quickstart.h5"
 "${PYTHON:-/usr/bin/python3}" analysis/report.py "$T/quickstart.h5" -o "$T/report" > "$T/log"
 cat "$T/log"
 for section in "## At a glance" "## Knowledge: activation patching maps" "## Knowledge: cross-model patching" \

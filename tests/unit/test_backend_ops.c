@@ -40,6 +40,15 @@
 #include "mechdiff/forward.h"
 #include "testutil.h"
 
+/* Runs a backend op (its last argument &op_err); a failure fails the test
+ * with the backend's message. */
+#define OP_OK(call)                                                              \
+    do {                                                                         \
+        md_error op_err;                                                         \
+        md_error_clear(&op_err);                                                 \
+        CHECK_MSG((call) == MD_OK, "op failed: %s", op_err.msg);                 \
+    } while (0)
+
 #define TOL_EXACT 1e-9
 #define TOL_BF16 2e-5
 #define TOL_CPU 1e-12
@@ -99,7 +108,7 @@ static float *dev_from(md_backend *be, const float *h, size_t n)
 {
     float *d = be->ops->alloc(be, (n ? n : 1) * sizeof(float));
     if (!d) abort();
-    be->ops->to_device(be, d, h, n * sizeof(float));
+    OP_OK(be->ops->to_device(be, d, h, n * sizeof(float), &op_err));
     return d;
 }
 
@@ -107,7 +116,7 @@ static float *host_from(md_backend *be, const float *d, size_t n)
 {
     float *h = malloc((n ? n : 1) * sizeof(float));
     if (!h) abort();
-    be->ops->to_host(be, h, d, n * sizeof(float));
+    OP_OK(be->ops->to_host(be, h, d, n * sizeof(float), &op_err));
     return h;
 }
 
@@ -140,8 +149,8 @@ static void op_memory(const pair *p)
     CHECK_MSG(zeroed, "%s: alloc did not zero", p->label);
     float *v = rand_vec(n, -1, 1);
     float *d2 = p->be->ops->alloc(p->be, n * sizeof(float));
-    p->be->ops->to_device(p->be, d, v, n * sizeof(float));
-    p->be->ops->copy(p->be, d2, d, n * sizeof(float));
+    OP_OK(p->be->ops->to_device(p->be, d, v, n * sizeof(float), &op_err));
+    OP_OK(p->be->ops->copy(p->be, d2, d, n * sizeof(float), &op_err));
     float *back = host_from(p->be, d2, n);
     CHECK_MSG(memcmp(back, v, n * sizeof(float)) == 0, "%s: to_device/copy/to_host round trip", p->label);
     printf("  %-5s %-8s alloc zeroed %s, round trip %s\n", p->label, "memory", zeroed ? "OK" : "FAIL",
@@ -165,8 +174,8 @@ static void op_matmul(const pair *p, md_dtype dt, int n, int rows, int cols)
     CHECK_MSG(p->be->ops->prepare(p->be, &wb, &err) == MD_OK, "%s", err.msg);
     float *xr = dev_from(p->ref, x, nx), *xb = dev_from(p->be, x, nx);
     float *yr = p->ref->ops->alloc(p->ref, ny * sizeof(float)), *yb = p->be->ops->alloc(p->be, ny * sizeof(float));
-    p->ref->ops->matmul(p->ref, yr, xr, &wr, n);
-    p->be->ops->matmul(p->be, yb, xb, &wb, n);
+    OP_OK(p->ref->ops->matmul(p->ref, yr, xr, &wr, n, &op_err));
+    OP_OK(p->be->ops->matmul(p->be, yb, xb, &wb, n, &op_err));
     float *hr = host_from(p->ref, yr, ny), *hb = host_from(p->be, yb, ny);
     char what[96];
     snprintf(what, sizeof what, "%s n=%d out=%d in=%d", md_dtype_name(dt), n, rows, cols);
@@ -190,8 +199,8 @@ static void op_matmul(const pair *p, md_dtype dt, int n, int rows, int cols)
                 row.host = (const char *)Us[k]->host + (size_t)ids[j] * cols * md_dtype_size(dt);
                 row.prepared = NULL;
             }
-            bes[k]->ops->matmul(bes[k], k ? yb : yr, k ? xb : xr, &row, n);
-            bes[k]->ops->to_host(bes[k], outs[k] + (size_t)j * n, k ? yb : yr, (size_t)n * sizeof(float));
+            OP_OK(bes[k]->ops->matmul(bes[k], k ? yb : yr, k ? xb : xr, &row, n, &op_err));
+            OP_OK(bes[k]->ops->to_host(bes[k], outs[k] + (size_t)j * n, k ? yb : yr, (size_t)n * sizeof(float), &op_err));
         }
     }
     snprintf(what, sizeof what, "%s row views (logit ids) n=%d", md_dtype_name(dt), n);
@@ -222,8 +231,8 @@ static void op_rmsnorm(const pair *p, md_dtype gdt, int n, int d, int in_place)
     float *xr = dev_from(p->ref, x, nx), *xb = dev_from(p->be, x, nx);
     float *yr = in_place ? xr : p->ref->ops->alloc(p->ref, nx * sizeof(float));
     float *yb = in_place ? xb : p->be->ops->alloc(p->be, nx * sizeof(float));
-    p->ref->ops->rmsnorm(p->ref, yr, xr, &gr, n, d, 1e-5f);
-    p->be->ops->rmsnorm(p->be, yb, xb, &gb, n, d, 1e-5f);
+    OP_OK(p->ref->ops->rmsnorm(p->ref, yr, xr, &gr, n, d, 1e-5f, &op_err));
+    OP_OK(p->be->ops->rmsnorm(p->be, yb, xb, &gb, n, d, 1e-5f, &op_err));
     float *hr = host_from(p->ref, yr, nx), *hb = host_from(p->be, yb, nx);
     char what[96];
     snprintf(what, sizeof what, "gain %s n=%d d=%d%s", md_dtype_name(gdt), n, d, in_place ? " in place" : "");
@@ -252,8 +261,8 @@ static void op_rope(const pair *p, int n, int n_heads, int hd, int pos_shift)
     for (int i = 0; i < n; i++) pos[i] = i - 3 + pos_shift; /* padded rows have negative positions */
     for (int f = 0; f < hd / 2; f++) inv[f] = (float)(1.0 / pow(500000.0, 2.0 * f / hd));
     float *xr = dev_from(p->ref, x, nx), *xb = dev_from(p->be, x, nx);
-    p->ref->ops->rope(p->ref, xr, n, n_heads, hd, pos, inv);
-    p->be->ops->rope(p->be, xb, n, n_heads, hd, pos, inv);
+    OP_OK(p->ref->ops->rope(p->ref, xr, n, n_heads, hd, pos, inv, &op_err));
+    OP_OK(p->be->ops->rope(p->be, xb, n, n_heads, hd, pos, inv, &op_err));
     float *hr = host_from(p->ref, xr, nx), *hb = host_from(p->be, xb, nx);
     char what[96];
     snprintf(what, sizeof what, "n=%d heads=%d hd=%d pos from %d", n, n_heads, hd, pos[0]);
@@ -268,8 +277,12 @@ static void op_rope(const pair *p, int n, int n_heads, int hd, int pos_shift)
 }
 
 /* Queries at positions q_pos0.. ; keys [0, n0) in k0/v0, [n0, n0+n1) in k1/v1. */
-static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int pad, int nh, int nkv, int hd)
+static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int pad, int nh, int nkv, int hd,
+                         float softcap, int window)
 {
+    md_attn_shape sh = {.n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
+                        .softcap = softcap, .window = window};
+    if (softcap > 0.0f) sh.scale = 0.0625f; /* Gemma-2's query_pre_attn_scalar 256 */
     size_t nqv = (size_t)nq * nh * hd, kv0 = (size_t)n0 * nkv * hd, kv1 = (size_t)n1 * nkv * hd;
     float *q = rand_vec(nqv, -1, 1), *k0 = rand_vec(kv0, -1, 1), *v0 = rand_vec(kv0, -1, 1);
     float *k1 = rand_vec(kv1, -1, 1), *v1 = rand_vec(kv1, -1, 1);
@@ -281,7 +294,7 @@ static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int 
         float *v0d = n0 ? dev_from(be, v0, kv0) : NULL;
         float *k1d = dev_from(be, k1, kv1), *v1d = dev_from(be, v1, kv1);
         float *od = be->ops->alloc(be, nqv * sizeof(float));
-        be->ops->attention(be, od, qd, nq, q_pos0, k0d, v0d, n0, k1d, v1d, n1, pad, nh, nkv, hd);
+        OP_OK(be->ops->attention(be, od, qd, nq, q_pos0, k0d, v0d, n0, k1d, v1d, n1, pad, &sh, &op_err));
         res[b] = host_from(be, od, nqv);
         be->ops->free(be, qd);
         if (n0) {
@@ -293,8 +306,8 @@ static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int 
         be->ops->free(be, od);
     }
     char what[96];
-    snprintf(what, sizeof what, "nq=%d pos0=%d prefix=%d own=%d pad=%d h=%d/%d hd=%d", nq, q_pos0, n0, n1, pad, nh,
-             nkv, hd);
+    snprintf(what, sizeof what, "nq=%d pos0=%d prefix=%d own=%d pad=%d h=%d/%d hd=%d cap=%g win=%d", nq, q_pos0,
+             n0, n1, pad, nh, nkv, hd, softcap, window);
     report(p, "attn", what, nmse(res[1], res[0], nqv), p->is_cpu ? TOL_CPU : TOL_EXACT);
     free(res[0]);
     free(res[1]);
@@ -305,7 +318,8 @@ static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int 
     free(v1);
 }
 
-/* swiglu (in place, as forward.c calls it), add, add_vec, ablate */
+/* gated activations (in place, as forward.c calls them), add, scale,
+ * add_vec, ablate */
 static void op_elementwise(const pair *p, int n, int d)
 {
     size_t nx = (size_t)n * d;
@@ -313,18 +327,20 @@ static void op_elementwise(const pair *p, int n, int d)
     double norm = 0.0;
     for (int j = 0; j < d; j++) norm += (double)v[j] * v[j];
     for (int j = 0; j < d; j++) v[j] = (float)(v[j] / sqrt(norm));
-    const char *names[4] = {"swiglu", "add", "add_vec", "ablate"};
-    for (int op = 0; op < 4; op++) {
+    const char *names[6] = {"swiglu", "geglu", "add", "scale", "add_vec", "ablate"};
+    for (int op = 0; op < 6; op++) {
         md_backend *bes[2] = {p->ref, p->be};
         float *res[2];
         for (int k = 0; k < 2; k++) {
             md_backend *be = bes[k];
             float *ad = dev_from(be, a, nx), *bd = dev_from(be, b, nx);
             switch (op) {
-            case 0: be->ops->swiglu(be, ad, ad, bd, nx); break;
-            case 1: be->ops->add(be, ad, bd, nx); break;
-            case 2: be->ops->add_vec(be, ad, n, d, v, -2.5f); break;
-            default: be->ops->ablate(be, ad, n, d, v); break;
+            case 0: OP_OK(be->ops->gated_act(be, ad, ad, bd, nx, MD_ACT_SILU, &op_err)); break;
+            case 1: OP_OK(be->ops->gated_act(be, ad, ad, bd, nx, MD_ACT_GELU_TANH, &op_err)); break;
+            case 2: OP_OK(be->ops->add(be, ad, bd, nx, &op_err)); break;
+            case 3: OP_OK(be->ops->scale(be, ad, nx, 7.9372539f, &op_err)); break;
+            case 4: OP_OK(be->ops->add_vec(be, ad, n, d, v, -2.5f, &op_err)); break;
+            default: OP_OK(be->ops->ablate(be, ad, n, d, v, &op_err)); break;
             }
             res[k] = host_from(be, ad, nx);
             be->ops->free(be, ad);
@@ -339,6 +355,34 @@ static void op_elementwise(const pair *p, int n, int d)
     free(a);
     free(b);
     free(v);
+}
+
+/* y += bias for a bias of each dtype (Qwen2's q/k/v biases). */
+static void op_add_bias(const pair *p, md_dtype dt, int n, int d)
+{
+    size_t ny = (size_t)n * d;
+    float *y = rand_vec(ny, -2, 2), *bias = rand_vec((size_t)d, -1, 1);
+    void *bh = weight_host(bias, (size_t)d, dt);
+    md_weight br = {bh, dt, 1, d, NULL}, bb = br;
+    md_error err;
+    CHECK(p->ref->ops->prepare(p->ref, &br, &err) == MD_OK);
+    CHECK_MSG(p->be->ops->prepare(p->be, &bb, &err) == MD_OK, "%s", err.msg);
+    float *yr = dev_from(p->ref, y, ny), *yb = dev_from(p->be, y, ny);
+    OP_OK(p->ref->ops->add_bias(p->ref, yr, &br, n, &op_err));
+    OP_OK(p->be->ops->add_bias(p->be, yb, &bb, n, &op_err));
+    float *hr = host_from(p->ref, yr, ny), *hb = host_from(p->be, yb, ny);
+    char what[64];
+    snprintf(what, sizeof what, "%s n=%d d=%d", md_dtype_name(dt), n, d);
+    report(p, "bias", what, nmse(hb, hr, ny), p->is_cpu ? TOL_CPU : TOL_EXACT);
+    free(hr);
+    free(hb);
+    p->ref->ops->free(p->ref, yr);
+    p->be->ops->free(p->be, yb);
+    p->ref->ops->release(p->ref, &br);
+    p->be->ops->release(p->be, &bb);
+    free(bh);
+    free(y);
+    free(bias);
 }
 
 /* embed from each dtype; the tied lm_head (same host tensor prepared twice). */
@@ -356,14 +400,14 @@ static void op_embed(const pair *p, md_dtype dt, int vocab, int d, int n)
     CHECK_MSG(p->be->ops->prepare(p->be, &eb, &err) == MD_OK, "%s", err.msg);
     CHECK_MSG(p->be->ops->prepare(p->be, &tied, &err) == MD_OK, "%s", err.msg);
     float *xr = p->ref->ops->alloc(p->ref, nx * sizeof(float)), *xb = p->be->ops->alloc(p->be, nx * sizeof(float));
-    p->ref->ops->embed(p->ref, xr, tok, n, &er);
-    p->be->ops->embed(p->be, xb, tok, n, &eb);
+    OP_OK(p->ref->ops->embed(p->ref, xr, tok, n, &er, &op_err));
+    OP_OK(p->be->ops->embed(p->be, xb, tok, n, &eb, &op_err));
     float *hr = host_from(p->ref, xr, nx), *hb = host_from(p->be, xb, nx);
     char what[64];
     snprintf(what, sizeof what, "%s vocab=%d d=%d n=%d", md_dtype_name(dt), vocab, d, n);
     report(p, "embed", what, nmse(hb, hr, nx), tol_weighted(p, dt, 0));
     p->be->ops->release(p->be, &tied);
-    p->be->ops->embed(p->be, xb, tok, n, &eb); /* still usable after the tied copy's release */
+    OP_OK(p->be->ops->embed(p->be, xb, tok, n, &eb, &op_err)); /* still usable after the tied copy's release */
     float *hb2 = host_from(p->be, xb, nx);
     CHECK_MSG(memcmp(hb, hb2, nx * sizeof(float)) == 0, "%s: embed changed after releasing a shared upload",
               p->label);
@@ -396,14 +440,19 @@ static void run_suite(const pair *p)
     op_rope(p, 6, 3, 16, 0);
     op_rope(p, 6, 3, 16, 40); /* same n, new positions: the device copy must refresh */
     op_rope(p, 9, 4, 128, 0);
-    op_attention(p, 5, 0, 0, 5, 0, 4, 2, 16);         /* plain causal, GQA */
-    op_attention(p, 4, 6, 4, 6, 0, 4, 4, 16);         /* shared prefix of 4, queries at 6..9 */
-    op_attention(p, 7, 0, 0, 7, 3, 4, 1, 32);         /* left padding 3 */
-    op_attention(p, 3, 5, 5, 3, 2, 2, 2, 16);         /* prefix + padding */
-    op_attention(p, 300, 0, 0, 300, 0, 8, 2, 64);     /* many keys per block */
-    op_attention(p, 2, 2100, 2000, 102, 0, 2, 1, 128); /* long prefix */
+    op_attention(p, 5, 0, 0, 5, 0, 4, 2, 16, 0, 0);         /* plain causal, GQA */
+    op_attention(p, 4, 6, 4, 6, 0, 4, 4, 16, 0, 0);         /* shared prefix of 4, queries at 6..9 */
+    op_attention(p, 7, 0, 0, 7, 3, 4, 1, 32, 0, 0);         /* left padding 3 */
+    op_attention(p, 3, 5, 5, 3, 2, 2, 2, 16, 0, 0);         /* prefix + padding */
+    op_attention(p, 300, 0, 0, 300, 0, 8, 2, 64, 0, 0);     /* many keys per block */
+    op_attention(p, 2, 2100, 2000, 102, 0, 2, 1, 128, 0, 0); /* long prefix */
+    op_attention(p, 9, 0, 0, 9, 0, 4, 2, 16, 50.0f, 0);     /* Gemma-2 soft-capping */
+    op_attention(p, 12, 0, 0, 12, 2, 4, 2, 16, 0, 4);       /* sliding window 4, padding 2 */
+    op_attention(p, 4, 6, 4, 6, 0, 4, 2, 16, 50.0f, 3);     /* window across the prefix */
     op_elementwise(p, 5, 96);
     op_elementwise(p, 3, 4099);
+    op_add_bias(p, MD_DTYPE_F32, 5, 96);
+    op_add_bias(p, MD_DTYPE_BF16, 3, 1000);
 }
 
 /* ----------------------------------------------- whole forward, with hooks */

@@ -378,6 +378,97 @@ static void check_invariants(const char *name)
     golden_close(&g);
 }
 
+/* ---- a backend op that fails: the forward must return an md_error naming
+ * the model, the layer (or the head), the step and the backend's message,
+ * and the model must run again afterwards. A test backend wraps the CPU
+ * ops and fails the k-th call of one op (the CUDA paths cannot run here;
+ * their ops return their errors the same way). */
+static const md_backend_ops *fault_real;
+static int fault_countdown;
+
+static int fault_hit(md_error *err, const char *op)
+{
+    if (fault_countdown-- != 0) return MD_OK;
+    return md_error_set(err, "test backend: %s: injected launch failure", op);
+}
+
+static int faulty_attention(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
+                            const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
+                            const md_attn_shape *sh, md_error *err)
+{
+    if (fault_hit(err, "attention") != MD_OK) return MD_ERR;
+    return fault_real->attention(be, out, q, nq, q_pos0, k0, v0, n0, k1, v1, n1, pad, sh, err);
+}
+
+static int faulty_matmul(md_backend *be, float *y, const float *x, const md_weight *w, int n, md_error *err)
+{
+    if (fault_hit(err, "matmul") != MD_OK) return MD_ERR;
+    return fault_real->matmul(be, y, x, w, n, err);
+}
+
+static int run_with_fault(md_model *m, const int *tokens, int B, int T, float *logits, md_error *err)
+{
+    md_kvcache *kc = NULL;
+    if (md_kvcache_create(&kc, m, B, T, err) != MD_OK) return MD_ERR;
+    md_forward f;
+    md_forward_init_tokens(&f, m, B, T, tokens);
+    f.logits_out = logits;
+    f.cache = kc;
+    int rc = md_model_forward(m, &f, err);
+    md_kvcache_free(kc);
+    return rc;
+}
+
+static void check_op_errors(const char *name)
+{
+    golden g;
+    if (golden_open(&g, name) != 0) {
+        CHECK_MSG(0, "cannot open golden model %s", name);
+        golden_close(&g);
+        return;
+    }
+    md_model *m = g.m;
+    int N = g.B * g.T;
+    int *tokens = malloc((size_t)N * sizeof(int));
+    float *logits = malloc((size_t)g.B * g.V * sizeof(float)), *ref = malloc((size_t)g.B * g.V * sizeof(float));
+    const float *idsf = gt(&g, "input_ids", NULL);
+    for (int i = 0; i < N; i++) tokens[i] = (int)idsf[i];
+    md_error err = {0};
+    CHECK(run_with_fault(m, tokens, g.B, g.T, ref, &err) == MD_OK);
+
+    md_backend_ops faulty = *m->be->ops;
+    fault_real = m->be->ops;
+    faulty.attention = faulty_attention;
+    faulty.matmul = faulty_matmul;
+    m->be->ops = &faulty;
+    /* attention runs once per sequence and layer: call 2 is layer 1's first */
+    struct { int attn, matmul; const char *want[4]; } cases[] = {
+        {2, -1, {"layer 1", "attention", "injected launch failure", name}},
+        /* 7 matmuls per layer (q k v o gate up down), then lm_head */
+        {-1, 7 * m->cfg.n_layers, {"head", "lm_head", "matmul: injected", name}},
+        {-1, 3, {"layer 0", "o projection", "matmul: injected", name}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        md_error_clear(&err);
+        faulty.attention = cases[i].attn >= 0 ? faulty_attention : fault_real->attention;
+        faulty.matmul = cases[i].matmul >= 0 ? faulty_matmul : fault_real->matmul;
+        fault_countdown = cases[i].attn >= 0 ? cases[i].attn : cases[i].matmul;
+        CHECK_MSG(run_with_fault(m, tokens, g.B, g.T, logits, &err) == MD_ERR, "case %zu: the fault was ignored", i);
+        for (int w = 0; w < 4; w++)
+            CHECK_MSG(strstr(err.msg, cases[i].want[w]) != NULL, "case %zu: '%s' lacks '%s'", i, err.msg,
+                      cases[i].want[w]);
+        printf("op error %zu: %s\n", i, err.msg);
+    }
+    /* the backend is still usable and gives the same numbers */
+    m->be->ops = fault_real;
+    CHECK(run_with_fault(m, tokens, g.B, g.T, logits, &err) == MD_OK);
+    CHECK(memcmp(logits, ref, (size_t)g.B * g.V * sizeof(float)) == 0);
+    free(tokens);
+    free(logits);
+    free(ref);
+    golden_close(&g);
+}
+
 int main(void)
 {
     const char *models[] = {"llama3_f32", "llama3_bf16", "llama2_tied_f32", "llama2_f32", "mistral_f32",
@@ -385,5 +476,6 @@ int main(void)
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) check_against_golden(models[i], 1e-4);
     check_invariants("llama3_f32");
     check_invariants("mistral_f32");
+    check_op_errors("llama3_f32");
     TEST_MAIN_END();
 }
