@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "io/tokenizer_int.h"
 
 /* GPT-2's split regex, used by ByteLevel when use_regex is true. */
@@ -18,7 +20,7 @@ static pcre2_code *compile_regex(const char *pat, int literal, md_error *err)
 {
     int ec;
     PCRE2_SIZE eo;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, &ec, &eo, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
@@ -81,8 +83,14 @@ int md_tk_parse_normalizer(md_tokenizer *t, json_t *n, md_error *err)
         op.kind = NORM_REPLACE;
         op.a = md_tk_strdup(p);
         op.b = md_tk_strdup(c);
+    } else if (!strcmp(type, "NFC") || !strcmp(type, "NFD") || !strcmp(type, "NFKC") || !strcmp(type, "NFKD")) {
+        op.kind = NORM_UNICODE;
+        op.uform = UTF8PROC_STABLE | (type[2] == 'K' ? UTF8PROC_COMPAT : 0) |
+                   (type[strlen(type) - 1] == 'C' ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE);
+        op.a = md_tk_strdup(type);
     } else {
-        return md_error_set(err, "unsupported normalizer \"%s\" (supported: Sequence, Prepend, Replace)", type);
+        return md_error_set(err, "unsupported normalizer \"%s\" (supported: Sequence, Prepend, Replace, NFC, NFD, "
+                            "NFKC, NFKD)", type);
     }
     norm_op *nn = realloc(t->norm, (t->n_norm + 1) * sizeof *nn);
     if (!nn || !op.a || (op.kind == NORM_REPLACE && !op.b)) {
@@ -94,6 +102,21 @@ int md_tk_parse_normalizer(md_tokenizer *t, json_t *n, md_error *err)
     t->norm = nn;
     t->norm[t->n_norm++] = op;
     return MD_OK;
+}
+
+/* A Split "behavior" name; -1 (err set) when unknown. */
+static int parse_behavior(const char *beh, md_error *err)
+{
+    static const struct {
+        const char *name;
+        int behavior;
+    } names[] = {{"Isolated", SPLIT_ISOLATED}, {"Removed", SPLIT_REMOVED}, {"MergedWithPrevious", SPLIT_MERGED_PREV},
+                 {"MergedWithNext", SPLIT_MERGED_NEXT}, {"Contiguous", SPLIT_CONTIGUOUS}};
+    for (size_t i = 0; beh && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(beh, names[i].name) == 0) return names[i].behavior;
+    md_error_set(err, "pre_tokenizer Split: behavior \"%s\" is not one of Isolated, Removed, MergedWithPrevious, "
+                 "MergedWithNext, Contiguous", beh ? beh : "(missing)");
+    return -1;
 }
 
 static int add_pre(md_tokenizer *t, pre_op op, md_error *err)
@@ -122,18 +145,19 @@ int md_tk_parse_pre_tokenizer(md_tokenizer *t, json_t *p, md_error *err)
         json_array_foreach(arr, i, v) if (md_tk_parse_pre_tokenizer(t, v, err)) return MD_ERR;
         return MD_OK;
     } else if (strcmp(type, "Split") == 0) {
-        const char *beh = json_string_value(json_object_get(p, "behavior"));
-        if (!beh || strcmp(beh, "Isolated") != 0)
-            return md_error_set(err, "pre_tokenizer Split: behavior \"%s\" is not supported (only Isolated)",
-                                beh ? beh : "(missing)");
-        if (md_tk_get_bool(p, "invert", 0))
-            return md_error_set(err, "pre_tokenizer Split: invert=true is not supported");
         int is_re;
         const char *pat = get_pattern(p, &is_re);
         if (!pat) return md_error_set(err, "pre_tokenizer Split has no pattern");
         op.kind = PRE_SPLIT;
+        op.invert = md_tk_get_bool(p, "invert", 0);
+        if ((op.behavior = parse_behavior(json_string_value(json_object_get(p, "behavior")), err)) < 0) return MD_ERR;
         op.re = compile_regex(pat, !is_re, err);
         if (!op.re) return md_error_prefix(err, "pre_tokenizer Split");
+    } else if (strcmp(type, "Digits") == 0) { /* numeric characters, one by one or in runs */
+        op.kind = PRE_SPLIT;
+        op.behavior = md_tk_get_bool(p, "individual_digits", 0) ? SPLIT_ISOLATED : SPLIT_CONTIGUOUS;
+        op.re = compile_regex("\\p{N}", 0, err);
+        if (!op.re) return md_error_prefix(err, "pre_tokenizer Digits");
     } else if (strcmp(type, "ByteLevel") == 0) {
         op.kind = PRE_BYTELEVEL;
         op.add_prefix_space = md_tk_get_bool(p, "add_prefix_space", 1);
@@ -149,8 +173,8 @@ int md_tk_parse_pre_tokenizer(md_tokenizer *t, json_t *p, md_error *err)
         op.split = md_tk_get_bool(p, "split", 1);
         if (!op.repl) return md_error_set(err, "out of memory");
     } else {
-        return md_error_set(err, "unsupported pre_tokenizer \"%s\" (supported: Sequence, Split, ByteLevel, "
-                            "Metaspace)", type);
+        return md_error_set(err, "unsupported pre_tokenizer \"%s\" (supported: Sequence, Split, Digits, "
+                            "ByteLevel, Metaspace)", type);
     }
     return add_pre(t, op, err);
 }

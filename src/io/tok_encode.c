@@ -12,7 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "io/tokenizer_int.h"
+
+/* NFC/NFD/NFKC/NFKD of s[0..n) (valid UTF-8, may hold NULs) appended to out. */
+static int unicode_normalize(const char *s, size_t n, int options, md_sbuf *out)
+{
+    utf8proc_uint8_t *r = NULL;
+    utf8proc_ssize_t len = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &r, (utf8proc_option_t)options);
+    int rc = len < 0 ? MD_ERR : md_sb_add(out, (const char *)r, (size_t)len);
+    free(r);
+    return rc;
+}
 
 int md_tk_apply_normalizer(const md_tokenizer *t, const char *s, size_t n, md_sbuf *out)
 {
@@ -24,6 +36,8 @@ int md_tk_apply_normalizer(const md_tokenizer *t, const char *s, size_t n, md_sb
         int rc;
         if (op->kind == NORM_PREPEND) {
             rc = cur.n ? (md_sb_add(&next, op->a, strlen(op->a)) || md_sb_add(&next, cur.s, cur.n)) : md_sb_add(&next, "", 0);
+        } else if (op->kind == NORM_UNICODE) {
+            rc = unicode_normalize(cur.s ? cur.s : "", cur.n, op->uform, &next);
         } else {
             rc = md_sb_replace(&next, cur.s, cur.n, op->a, op->b);
         }
@@ -81,13 +95,23 @@ static int find_added(const md_tokenizer *t, const char *s, size_t n, size_t fro
     return 0;
 }
 
-/* Splits s into regex matches and the gaps between them (Isolated). */
-static int regex_split(pcre2_code *re, const char *s, size_t n, int origin, md_slist *out, md_error *err)
+/* One piece of a split: s[a..b), a regex match or a gap. */
+typedef struct piece {
+    size_t a, b;
+    int match;
+} piece;
+
+/* The matches of re in s[0..n) and the gaps between them, in order. */
+static int find_pieces(pcre2_code *re, const char *s, size_t n, piece **out, size_t *np, md_error *err)
 {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    if (!md) return md_error_set(err, "out of memory");
-    size_t prev = 0, off = 0;
+    piece *v = malloc((2 * n + 2) * sizeof *v); /* at most a gap and a match per byte, plus the tail */
+    size_t k = 0, prev = 0, off = 0;
     int rc = MD_OK;
+    if (!md || !v) {
+        rc = md_error_set(err, "out of memory");
+        goto out;
+    }
     while (off < n) {
         int r = pcre2_match(re, (PCRE2_SPTR)s, n, off, PCRE2_NO_UTF_CHECK, md, NULL);
         if (r == PCRE2_ERROR_NOMATCH) break;
@@ -103,30 +127,84 @@ static int regex_split(pcre2_code *re, const char *s, size_t n, int origin, md_s
             off = a + md_u8_len((unsigned char)s[a]);
             continue;
         }
-        if (a > prev && md_sl_add(out, s + prev, a - prev, origin && prev == 0)) goto oom;
-        if (md_sl_add(out, s + a, b - a, origin && a == 0)) goto oom;
+        if (a > prev) v[k++] = (piece){prev, a, 0};
+        v[k++] = (piece){a, b, 1};
         prev = off = b;
     }
-    if (n > prev && md_sl_add(out, s + prev, n - prev, origin && prev == 0)) goto oom;
-    goto out;
-oom:
-    rc = md_error_set(err, "out of memory");
+    if (n > prev) v[k++] = (piece){prev, n, 0};
 out:
     pcre2_match_data_free(md);
+    if (rc) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *np = k;
+    return rc;
+}
+
+/* Applies a Split behaviour (as tokenizers' SplitDelimiterBehavior) to the
+ * pieces in place; *np shrinks. Removed pieces get a == b. */
+static void apply_behavior(piece *v, size_t *np, int behavior)
+{
+    size_t k = 0, n = *np;
+    int prev_match = 0;
+    if (behavior == SPLIT_MERGED_NEXT) { /* walk backwards, merging a match into the piece after it */
+        size_t w = n;
+        for (size_t i = n; i-- > 0;) {
+            piece p = v[i];
+            if (p.match && !prev_match && w < n) v[w].a = p.a;
+            else v[--w] = (piece){p.a, p.b, 0};
+            prev_match = p.match;
+        }
+        for (size_t i = w; i < n; i++) v[k++] = v[i];
+        *np = k;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        piece p = v[i];
+        if (behavior == SPLIT_REMOVED) {
+            if (!p.match) v[k++] = p;
+        } else if (behavior == SPLIT_MERGED_PREV && p.match && !prev_match && k) {
+            v[k - 1].b = p.b;
+        } else if (behavior == SPLIT_CONTIGUOUS && p.match == prev_match && k) {
+            v[k - 1].b = p.b;
+        } else {
+            v[k++] = p;
+        }
+        prev_match = p.match;
+    }
+    *np = k;
+}
+
+/* Splits s by the Split step op (regex, behaviour, invert). */
+static int regex_split(const pre_op *op, const char *s, size_t n, int origin, md_slist *out, md_error *err)
+{
+    piece *v = NULL;
+    size_t k = 0;
+    if (find_pieces(op->re, s, n, &v, &k, err)) return MD_ERR;
+    if (op->invert)
+        for (size_t i = 0; i < k; i++) v[i].match = !v[i].match;
+    apply_behavior(v, &k, op->behavior);
+    int rc = MD_OK;
+    for (size_t i = 0; rc == MD_OK && i < k; i++)
+        if (v[i].b > v[i].a && md_sl_add(out, s + v[i].a, v[i].b - v[i].a, origin && v[i].a == 0))
+            rc = md_error_set(err, "out of memory");
+    free(v);
     return rc;
 }
 
 static int pre_step(const md_tokenizer *t, const pre_op *op, const char *s, size_t n, int origin, md_slist *out,
                     md_error *err)
 {
-    if (op->kind == PRE_SPLIT) return regex_split(op->re, s, n, origin, out, err);
+    if (op->kind == PRE_SPLIT) return regex_split(op, s, n, origin, out, err);
     if (op->kind == PRE_BYTELEVEL) {
         md_sbuf pre = {0};
         md_slist parts = {0};
         int rc = MD_ERR;
         if ((op->add_prefix_space && (n == 0 || s[0] != ' ') && md_sb_addc(&pre, ' ')) || md_sb_add(&pre, s, n)) goto bl_oom;
         if (op->re) {
-            if (regex_split(op->re, pre.s, pre.n, origin, &parts, err)) goto bl_out;
+            if (regex_split(op, pre.s, pre.n, origin, &parts, err)) goto bl_out;
         } else if (md_sl_add(&parts, pre.s, pre.n, origin)) goto bl_oom;
         for (size_t i = 0; i < parts.n; i++) {
             md_sbuf m = {0};

@@ -16,7 +16,9 @@
 
 #define METASPACE "\xe2\x96\x81" /* U+2581 LOWER ONE EIGHTH BLOCK */
 
-enum { NORM_PREPEND, NORM_REPLACE };
+enum { NORM_PREPEND, NORM_REPLACE, NORM_UNICODE };
+/* Split behaviours of tokenizers' SplitDelimiterBehavior. */
+enum { SPLIT_ISOLATED, SPLIT_REMOVED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS };
 enum { PRE_SPLIT, PRE_BYTELEVEL, PRE_METASPACE };
 enum { DEC_BYTELEVEL, DEC_REPLACE, DEC_BYTEFALLBACK, DEC_FUSE, DEC_STRIP, DEC_METASPACE };
 enum { PREPEND_NEVER, PREPEND_FIRST, PREPEND_ALWAYS };
@@ -24,11 +26,13 @@ enum { PREPEND_NEVER, PREPEND_FIRST, PREPEND_ALWAYS };
 typedef struct norm_op {
     int kind;
     char *a, *b; /* prepend: a; replace: a -> b (owned) */
+    int uform;   /* NORM_UNICODE: utf8proc options of NFC, NFD, NFKC or NFKD */
 } norm_op;
 
 typedef struct pre_op {
     int kind;
     pcre2_code *re;        /* split regex (owned); ByteLevel: GPT-2 regex when use_regex */
+    int behavior, invert;  /* Split (and Digits): SPLIT_*, invert the matches */
     int add_prefix_space;  /* ByteLevel */
     char *repl;            /* Metaspace replacement (owned) */
     int prepend, split;    /* Metaspace */

@@ -207,9 +207,9 @@ static void test_errors(void)
     expect_load_error(d, "tok_wordpiece/tokenizer.json", "WordPiece");
 
     snprintf(d, sizeof d, "%s/tok_badnorm", tu_tmpdir());
-    write_file(d, "tokenizer.json", "{\"normalizer\": {\"type\": \"NFKC\"}, \"model\": {\"type\": \"BPE\", "
+    write_file(d, "tokenizer.json", "{\"normalizer\": {\"type\": \"BertNormalizer\"}, \"model\": {\"type\": \"BPE\", "
                "\"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\"]}}");
-    expect_load_error(d, "tok_badnorm/tokenizer.json", "normalizer \"NFKC\"");
+    expect_load_error(d, "tok_badnorm/tokenizer.json", "normalizer \"BertNormalizer\"");
 
     snprintf(d, sizeof d, "%s/tok_badpre", tu_tmpdir());
     write_file(d, "tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"Whitespace\"}, \"model\": {\"type\": \"BPE\", "
