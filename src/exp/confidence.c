@@ -357,7 +357,7 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
         goto done;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
-        md_dset_decl act = {.type = MD_H5_F32, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"},
+        md_dset_decl act = {.type = MD_H5_F32, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"}, .nan_ok = 1,
                             .units = "activation", .description = "mlp_post of the entropy neuron (selected[rank]) at the last token"};
         snprintf(act.path, sizeof act.path, "%s/activation", role);
         md_dset_decl ent = {.type = MD_H5_F64, .rank = 1, .dims = {np}, .dim_names = {"prompt"}, .units = "nats",
@@ -385,7 +385,7 @@ static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
         md_dset_decl mean = {.type = MD_H5_F64, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "activation",
                              .description = "mean activation of the entropy neuron over the prompts (the ablation value)"};
         snprintf(mean.path, sizeof mean.path, "%s/act_mean", role);
-        md_dset_decl abl = {.type = MD_H5_F64, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"},
+        md_dset_decl abl = {.type = MD_H5_F64, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"}, .nan_ok = 1,
                             .units = "nats",
                             .description = "next-token entropy with entropy neuron selected[rank] mean-ablated at the last token"};
         snprintf(abl.path, sizeof abl.path, "%s/entropy_ablated", role);
