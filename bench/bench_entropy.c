@@ -49,7 +49,7 @@ int main(int argc, char **argv)
     md_safetensors *st = NULL;
     double *mean = NULL, *norm = NULL, *var = NULL;
     int rc = 1;
-    if (md_config_load_dir(&cfg, argv[1], &err) != MD_OK || md_safetensors_open_dir(&st, argv[1], &err) != MD_OK) {
+    if (md_hf_config_load_dir(&cfg, argv[1], &err) != MD_OK || md_safetensors_open_dir(&st, argv[1], &err) != MD_OK) {
         fprintf(stderr, "%s\n", err.msg);
         goto done;
     }

@@ -13,6 +13,7 @@
 
 #include "mechdiff/dtype.h"
 #include "mechdiff/error.h"
+#include "mechdiff/safetensors.h"
 
 #define MD_MAX_EOS 8
 
@@ -92,27 +93,37 @@ typedef struct md_config {
 } md_config;
 
 /* Reads DIR/config.json (and DIR/generation_config.json if present). */
-int md_config_load_dir(md_config *cfg, const char *dir, md_error *err);
+int md_hf_config_load_dir(md_config *cfg, const char *dir, md_error *err);
 /* Parses config.json text; `source` names it in errors. */
-int md_config_parse(md_config *cfg, const char *json_text, const char *source, md_error *err);
+int md_hf_config_parse(md_config *cfg, const char *json_text, const char *source, md_error *err);
+/* Checks that the checkpoint's layer tensors match cfg: every
+ * "model.layers.N.*" tensor has N < n_layers, every layer below n_layers has
+ * tensors, and no layer tensor is a bias except the q/k/v biases of qkv_bias configs.
+ * `dir` names the checkpoint in errors. Missing or misshaped weights of a
+ * layer are reported when the model binds them. */
+int md_hf_config_check_tensors(const md_config *cfg, const md_safetensors *st, const char *dir, md_error *err);
 /* Writes a config.json for cfg (used by make-model); transformers loads it
  * as LlamaForCausalLM / MistralForCausalLM. Written to PATH.tmp, renamed. */
-int md_config_write(const md_config *cfg, const char *path, md_error *err);
+int md_hf_config_write(const md_config *cfg, const char *path, md_error *err);
 /* Writes a generation_config.json with cfg's BOS/EOS ids (greedy). */
-int md_config_write_generation(const md_config *cfg, const char *path, md_error *err);
+int md_hf_config_write_generation(const md_config *cfg, const char *path, md_error *err);
 
 /* Whether a residual of model a means the same in model b (cross-model
  * patching): every architectural field that changes the forward must agree
  * (family, widths, heads, RoPE, norms and their placement, biases, q/k norms,
  * activation, scales, soft-caps, sliding windows per layer); the vocabulary
  * too. MD_OK, or MD_ERR with the first difference in why. */
-int md_config_check_pair(const md_config *a, const md_config *b, char *why, size_t why_len);
+int md_hf_config_check_pair(const md_config *a, const md_config *b, char *why, size_t why_len);
 
 /* Notes: torch_dtype is MD_DTYPE_INVALID when config.json declares none.
  * Widths (hidden_size, intermediate_size, num_hidden_layers,
  * num_attention_heads, vocab_size) are required; other keys default as in
  * transformers (MistralConfig: max_position_embeddings 131072 and
- * sliding_window 4096 when absent). `rope_parameters` (transformers >= 5,
- * rope_theta inside) takes precedence over rope_theta / rope_scaling. */
+ * sliding_window 4096 when absent). Every number is range-checked: counts
+ * and widths are positive ints with generous upper bounds, rms_norm_eps is a
+ * normal float32 in [FLT_MIN, 1], rope_theta is in [1, 1e30], rope factors
+ * are finite and original_max_position_embeddings is an int.
+ * `rope_parameters` (transformers >= 5, rope_theta inside) takes precedence
+ * over rope_theta / rope_scaling. */
 
 #endif

@@ -20,7 +20,8 @@ typedef enum md_tokenizer_kind {
 typedef struct md_tokenizer md_tokenizer;
 
 /* Loads DIR/tokenizer.json (and DIR/tokenizer_config.json when present, for
- * the chat template and the BOS/EOS token names). */
+ * the chat template and the BOS/EOS token names; DIR/chat_template.jinja,
+ * when present, is the chat template, as in transformers). */
 int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err);
 void md_tokenizer_free(md_tokenizer *tok);
 
@@ -29,11 +30,21 @@ int md_tokenizer_vocab_size(const md_tokenizer *tok);
 int md_tokenizer_bos_id(const md_tokenizer *tok);   /* -1 if none */
 int md_tokenizer_eos_id(const md_tokenizer *tok);   /* -1 if none */
 
-/* Encodes UTF-8 text. add_special != 0 adds what the post-processor adds
- * (BOS). Special/added tokens in the text are recognised. *ids is malloc'd. */
+/* Encodes the UTF-8 text[0..len); the text may hold NUL bytes (U+0000),
+ * which are encoded like any other character. add_special != 0 adds what the
+ * post-processor adds (BOS). Special/added tokens in the text are
+ * recognised. *ids is malloc'd. */
+int md_tokenizer_encode_n(const md_tokenizer *tok, const char *text, size_t len, int add_special,
+                          int **ids, size_t *n_ids, md_error *err);
+/* md_tokenizer_encode_n of the NUL-terminated text. */
 int md_tokenizer_encode(const md_tokenizer *tok, const char *text, int add_special,
                         int **ids, size_t *n_ids, md_error *err);
-/* Decodes ids to UTF-8 (skip_special != 0 drops special tokens). *text is malloc'd. */
+/* Decodes ids to UTF-8 (skip_special != 0 drops special tokens). *text is
+ * malloc'd and NUL-terminated; *len (when len is not NULL) is its length in
+ * bytes, which counts any NUL the ids decode to. */
+int md_tokenizer_decode_n(const md_tokenizer *tok, const int *ids, size_t n_ids,
+                          int skip_special, char **text, size_t *len, md_error *err);
+/* md_tokenizer_decode_n without the length. */
 int md_tokenizer_decode(const md_tokenizer *tok, const int *ids, size_t n_ids,
                         int skip_special, char **text, md_error *err);
 /* The vocabulary string of one id (NULL if out of range). */
@@ -51,7 +62,10 @@ int md_tokenizer_lookup(const md_tokenizer *tok, const char *piece);
  * text, as in "...is: TRUE"; -1 (and err set, naming the word and the
  * pieces it splits into) otherwise. */
 int md_tokenizer_single_token(const md_tokenizer *tok, const char *word, md_error *err);
-/* The raw chat_template string of tokenizer_config.json, or NULL. */
+/* The raw Jinja chat template (chat_template.jinja, else the
+ * chat_template of tokenizer_config.json), or NULL. */
 const char *md_tokenizer_chat_template(const md_tokenizer *tok);
+/* The path of the file the chat template came from (for messages), or NULL. */
+const char *md_tokenizer_chat_template_origin(const md_tokenizer *tok);
 
 #endif

@@ -205,7 +205,7 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 
 static int role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
 {
-    if (md_config_load_dir(cfg, role_dir(ctx, r), err) != MD_OK)
+    if (md_hf_config_load_dir(cfg, role_dir(ctx, r), err) != MD_OK)
         return md_error_prefix(err, "confidence: model '%s'", md_exp_get_role(ctx, r));
     return MD_OK;
 }
@@ -452,7 +452,7 @@ static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src
     conf_role *cr = &s->roles[r];
     const char *role = md_exp_get_role(ctx, r), *dir = role_dir(ctx, r);
     if (!cr->st) {
-        if (md_config_load_dir(&cr->cfg, dir, err) != MD_OK || md_safetensors_open_dir(&cr->st, dir, err) != MD_OK)
+        if (md_hf_config_load_dir(&cr->cfg, dir, err) != MD_OK || md_safetensors_open_dir(&cr->st, dir, err) != MD_OK)
             return md_error_prefix(err, "confidence: model '%s'", role);
     }
     if (cr->cfg.norm_plus_one || cr->cfg.final_softcap > 0.0f) /* Gemma-2: not in the entropy kernel */

@@ -259,7 +259,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
                 c0 = c;
                 dir0 = dir;
                 tok0 = tok;
-            } else if (i >= tmp.n_self && md_config_check_pair(&c0, &c, why, sizeof why) != MD_OK) {
+            } else if (i >= tmp.n_self && md_hf_config_check_pair(&c0, &c, why, sizeof why) != MD_OK) {
                 rc = md_error_set(err, "%s: key 'cross': models do not pair for cross-model patching: %s and %s: %s "
                                        "(use a base model and its own post-trained version)",
                                   where, dir0, dir, why);
@@ -277,7 +277,7 @@ static int kn_first_model(const md_kind_ctx *ctx, md_tokenizer **tok, md_config 
     const char *role = md_exp_get_role(ctx, 0);
     const char *dir = role ? md_params_map_get(&ctx->job->top, "models", role) : NULL;
     if (!dir) return md_error_set(err, "experiment '%s': no model roles", ctx->exp->name);
-    if (md_config_load_dir(cfg, dir, err) != MD_OK) return MD_ERR;
+    if (md_hf_config_load_dir(cfg, dir, err) != MD_OK) return MD_ERR;
     return md_tokenizer_load(tok, dir, err);
 }
 

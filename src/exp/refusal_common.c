@@ -108,7 +108,7 @@ int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal
                          int n_pos, const char *desc, md_config *c, md_error *err)
 {
     char path[MD_PATH_MAX], val[1024];
-    if (md_config_load_dir(c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
+    if (md_hf_config_load_dir(c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
     int64_t dims[4] = {s->n_train, n_layers, n_pos, c->d_model};
     const char *nm[4] = {"row", "layer", "position", "hidden"};
     if (rank == 2) dims[1] = c->d_model, nm[1] = "hidden";

@@ -138,7 +138,7 @@ static int sw_state_build(const md_kind_ctx *ctx, sw_state **out, md_error *err)
     if (!s) return md_error_set(err, "out of memory");
     if (md_refusal_init_sets(ctx, where, &s->sets, err) != MD_OK) goto fail;
     md_config c;
-    if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->sets.roles[0]), err) != MD_OK) {
+    if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->sets.roles[0]), err) != MD_OK) {
         md_error_prefix(err, "%s: model '%s'", where, s->sets.roles[0]);
         goto fail;
     }

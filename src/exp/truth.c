@@ -462,7 +462,8 @@ static int tr_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     for (int c = 0; c < nc; c++) cnames[c] = cbuf[c];
     if (stage == 0) {
         md_config c;
-        if (md_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) goto done;
+        if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK)
+            goto done;
         int d = c.d_model;
         for (int k = 0; k < s->n_ds; k++) {
             tr_ds *ds = &s->ds[k];

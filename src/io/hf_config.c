@@ -10,14 +10,32 @@
 #include "io/hf_family.h"
 
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int get_int(json_t *root, const char *key, int required, int def, int *out, const char *src,
-                   md_error *err)
+#include "mechdiff/fsutil.h"
+
+/* Upper bounds of the integer widths: far above every released model, low
+ * enough that products such as n_heads * head_dim and d_model * vocab_size
+ * cannot overflow the int / size_t arithmetic that uses them. */
+#define MAX_WIDTH (1 << 20)     /* hidden_size, intermediate_size */
+#define MAX_COUNT 4096          /* layers, heads, kv heads */
+#define MAX_HEAD_DIM 65536
+#define MAX_VOCAB (1 << 24)
+#define MAX_POSITION 0x7fffffff /* int */
+#define MAX_CONFIG_BYTES (16u << 20) /* config.json, generation_config.json */
+#define MAX_ROPE_FACTOR 1e6
+#define MAX_ROPE_THETA 1e30
+
+/* Reads an integer key into *out, which must lie in [1, max]. */
+static int get_int(json_t *root, const char *key, int required, int def, long long max, int *out,
+                   const char *src, md_error *err)
 {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) {
@@ -28,24 +46,30 @@ static int get_int(json_t *root, const char *key, int required, int def, int *ou
     if (!json_is_integer(v))
         return md_error_set(err, "%s: key '%s' must be an integer", src, key);
     json_int_t x = json_integer_value(v);
-    if (x <= 0 || x > 0x7fffffff)
-        return md_error_set(err, "%s: key '%s' = %lld is out of range (must be a positive int)", src, key,
-                            (long long)x);
+    if (x <= 0 || x > max)
+        return md_error_set(err, "%s: key '%s' = %lld is out of range (must be an integer in 1..%lld)", src, key,
+                            (long long)x, max);
     *out = (int)x;
     return MD_OK;
 }
 
-static int get_num(json_t *root, const char *key, int required, double def, double *out, const char *src,
-                   md_error *err)
+/* Reads the number obj[key] into *out, which must be finite and lie in
+ * [lo, hi]; `parent` ("" or "rope_scaling.") prefixes the key in errors. */
+static int get_num(json_t *obj, const char *parent, const char *key, int required, double def, double lo,
+                   double hi, double *out, const char *src, md_error *err)
 {
-    json_t *v = json_object_get(root, key);
+    json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
-        if (required) return md_error_set(err, "%s: missing required key '%s'", src, key);
+        if (required) return md_error_set(err, "%s: missing required key '%s%s'", src, parent, key);
         *out = def;
         return MD_OK;
     }
-    if (!json_is_number(v)) return md_error_set(err, "%s: key '%s' must be a number", src, key);
-    *out = json_number_value(v);
+    if (!json_is_number(v)) return md_error_set(err, "%s: key '%s%s' must be a number", src, parent, key);
+    double x = json_number_value(v);
+    if (!isfinite(x) || x < lo || x > hi)
+        return md_error_set(err, "%s: key '%s%s' = %g is out of range (must be in [%g, %g])", src, parent, key, x,
+                            lo, hi);
+    *out = x;
     return MD_OK;
 }
 
@@ -77,7 +101,8 @@ static int parse_rope(md_config *cfg, json_t *rs, const char *key, const char *s
         if (!json_is_string(t)) return md_error_set(err, "%s: '%s.%s' must be a string", src, key, tkey);
         type = json_string_value(t);
     }
-    char sub[128];
+    char parent[64];
+    snprintf(parent, sizeof parent, "%s.", key);
     if (strcmp(type, "default") == 0) {
         cfg->rope_type = MD_ROPE_DEFAULT;
         cfg->rope_factor = 1.0;
@@ -85,33 +110,25 @@ static int parse_rope(md_config *cfg, json_t *rs, const char *key, const char *s
     }
     if (strcmp(type, "linear") == 0) {
         cfg->rope_type = MD_ROPE_LINEAR;
-        snprintf(sub, sizeof sub, "%s.factor", key);
-        json_t *f = json_object_get(rs, "factor");
-        if (!json_is_number(f)) return md_error_set(err, "%s: missing or non-numeric '%s'", src, sub);
-        cfg->rope_factor = json_number_value(f);
-        if (!(cfg->rope_factor >= 1.0))
-            return md_error_set(err, "%s: '%s' = %g must be >= 1", src, sub, cfg->rope_factor);
-        return MD_OK;
+        return get_num(rs, parent, "factor", 1, 0, 1.0, MAX_ROPE_FACTOR, &cfg->rope_factor, src, err);
     }
     if (strcmp(type, "llama3") == 0) {
         cfg->rope_type = MD_ROPE_LLAMA3;
-        static const char *const keys[] = {"factor", "low_freq_factor", "high_freq_factor",
-                                           "original_max_position_embeddings"};
-        double vals[4];
-        for (int i = 0; i < 4; i++) {
-            json_t *f = json_object_get(rs, keys[i]);
-            if (!json_is_number(f))
-                return md_error_set(err, "%s: rope type llama3 needs numeric '%s.%s'", src, key, keys[i]);
-            vals[i] = json_number_value(f);
-        }
-        cfg->rope_factor = vals[0];
-        cfg->rope_low_freq_factor = vals[1];
-        cfg->rope_high_freq_factor = vals[2];
-        cfg->rope_original_max_position = (int)vals[3];
-        if (!(vals[0] > 0) || !(vals[1] > 0) || !(vals[2] > vals[1]) || !(vals[3] > 0))
-            return md_error_set(err, "%s: '%s' llama3 parameters out of range (need factor > 0, "
-                                "0 < low_freq_factor < high_freq_factor, original_max_position_embeddings > 0)",
-                                src, key);
+        double orig = 0;
+        if (get_num(rs, parent, "factor", 1, 0, 1.0, MAX_ROPE_FACTOR, &cfg->rope_factor, src, err) ||
+            get_num(rs, parent, "low_freq_factor", 1, 0, DBL_MIN, MAX_ROPE_FACTOR, &cfg->rope_low_freq_factor, src,
+                    err) ||
+            get_num(rs, parent, "high_freq_factor", 1, 0, DBL_MIN, MAX_ROPE_FACTOR, &cfg->rope_high_freq_factor,
+                    src, err) ||
+            get_num(rs, parent, "original_max_position_embeddings", 1, 0, 1, MAX_POSITION, &orig, src, err))
+            return MD_ERR;
+        if (orig != floor(orig))
+            return md_error_set(err, "%s: '%soriginal_max_position_embeddings' = %g must be an integer", src, parent,
+                                orig);
+        cfg->rope_original_max_position = (int)orig;
+        if (!(cfg->rope_high_freq_factor > cfg->rope_low_freq_factor))
+            return md_error_set(err, "%s: '%s' llama3 parameters out of range (need low_freq_factor < "
+                                "high_freq_factor)", src, key);
         return MD_OK;
     }
     return md_error_set(err, "%s: '%s.%s' = '%s' is not supported (only default, linear, llama3); "
@@ -171,7 +188,7 @@ static int parse_torch_dtype(md_config *cfg, json_t *root, const char *src, md_e
     return MD_OK;
 }
 
-int md_config_parse(md_config *cfg, const char *json_text, const char *source, md_error *err)
+int md_hf_config_parse(md_config *cfg, const char *json_text, const char *source, md_error *err)
 {
     const char *src = source ? source : "config.json";
     int rc = MD_ERR;
@@ -205,13 +222,14 @@ int md_config_parse(md_config *cfg, const char *json_text, const char *source, m
     snprintf(cfg->model_type, sizeof cfg->model_type, "%s", model_type);
 
     /* Widths. */
-    if (get_int(root, "hidden_size", 1, 0, &cfg->d_model, src, err) ||
-        get_int(root, "intermediate_size", 1, 0, &cfg->d_ff, src, err) ||
-        get_int(root, "num_hidden_layers", 1, 0, &cfg->n_layers, src, err) ||
-        get_int(root, "num_attention_heads", 1, 0, &cfg->n_heads, src, err) ||
-        get_int(root, "vocab_size", 1, 0, &cfg->vocab_size, src, err) ||
-        get_int(root, "num_key_value_heads", 0, cfg->n_heads, &cfg->n_kv_heads, src, err) ||
-        get_int(root, "max_position_embeddings", 0, mistral ? 4096 * 32 : 2048, &cfg->max_position, src, err))
+    if (get_int(root, "hidden_size", 1, 0, MAX_WIDTH, &cfg->d_model, src, err) ||
+        get_int(root, "intermediate_size", 1, 0, MAX_WIDTH, &cfg->d_ff, src, err) ||
+        get_int(root, "num_hidden_layers", 1, 0, MAX_COUNT, &cfg->n_layers, src, err) ||
+        get_int(root, "num_attention_heads", 1, 0, MAX_COUNT, &cfg->n_heads, src, err) ||
+        get_int(root, "vocab_size", 1, 0, MAX_VOCAB, &cfg->vocab_size, src, err) ||
+        get_int(root, "num_key_value_heads", 0, cfg->n_heads, MAX_COUNT, &cfg->n_kv_heads, src, err) ||
+        get_int(root, "max_position_embeddings", 0, mistral ? 4096 * 32 : 2048, MAX_POSITION,
+                &cfg->max_position, src, err))
         goto fail;
     if (!json_object_get(root, "head_dim") || json_is_null(json_object_get(root, "head_dim"))) {
         if (cfg->d_model % cfg->n_heads != 0) {
@@ -220,7 +238,7 @@ int md_config_parse(md_config *cfg, const char *json_text, const char *source, m
             goto fail;
         }
         cfg->head_dim = cfg->d_model / cfg->n_heads;
-    } else if (get_int(root, "head_dim", 1, 0, &cfg->head_dim, src, err)) {
+    } else if (get_int(root, "head_dim", 1, 0, MAX_HEAD_DIM, &cfg->head_dim, src, err)) {
         goto fail;
     }
     if (cfg->n_heads % cfg->n_kv_heads != 0) {
@@ -228,17 +246,20 @@ int md_config_parse(md_config *cfg, const char *json_text, const char *source, m
                      cfg->n_heads, cfg->n_kv_heads);
         goto fail;
     }
+    if ((long long)cfg->n_heads * cfg->head_dim > MAX_WIDTH) {
+        md_error_set(err, "%s: 'num_attention_heads' %d x 'head_dim' %d exceeds %d", src, cfg->n_heads,
+                     cfg->head_dim, MAX_WIDTH);
+        goto fail;
+    }
     if (cfg->head_dim % 2 != 0) {
         md_error_set(err, "%s: 'head_dim' %d must be even for rotary embeddings", src, cfg->head_dim);
         goto fail;
     }
 
+    /* Stored as a float32 (as transformers adds it): a normal float32, so that
+     * it neither rounds to 0 nor to infinity and writes back as itself. */
     double eps = 0;
-    if (get_num(root, "rms_norm_eps", 0, 1e-6, &eps, src, err)) goto fail;
-    if (!(eps > 0)) {
-        md_error_set(err, "%s: 'rms_norm_eps' must be positive", src);
-        goto fail;
-    }
+    if (get_num(root, "", "rms_norm_eps", 0, 1e-6, FLT_MIN, 1.0, &eps, src, err)) goto fail;
     cfg->rms_eps = (float)eps;
     if (get_bool(root, "tie_word_embeddings", 0, &cfg->tie_word_embeddings, src, err)) goto fail;
 
@@ -272,7 +293,13 @@ int md_config_parse(md_config *cfg, const char *json_text, const char *source, m
             md_error_set(err, "%s: 'sliding_window' must be an integer or null", src);
             goto fail;
         }
-        window = (int)json_integer_value(sw);
+        json_int_t w = json_integer_value(sw);
+        if (w < 0 || w > MAX_POSITION) {
+            md_error_set(err, "%s: 'sliding_window' = %lld is out of range (0..%d, or null)", src, (long long)w,
+                         MAX_POSITION);
+            goto fail;
+        }
+        window = (int)w;
     }
     if (window > 0 && window < cfg->max_position) {
         md_error_set(err, "%s: 'sliding_window' = %d is smaller than 'max_position_embeddings' = %d; sliding-window "
@@ -286,29 +313,19 @@ int md_config_parse(md_config *cfg, const char *json_text, const char *source, m
     json_t *rs = json_object_get(root, "rope_scaling");
     cfg->rope_type = MD_ROPE_DEFAULT;
     cfg->rope_factor = 1.0;
-    if (get_num(root, "rope_theta", 0, 10000.0, &cfg->rope_theta, src, err)) goto fail;
+    if (get_num(root, "", "rope_theta", 0, 10000.0, 1.0, MAX_ROPE_THETA, &cfg->rope_theta, src, err)) goto fail;
     if (rp && !json_is_null(rp)) {
         if (!json_is_object(rp)) {
             md_error_set(err, "%s: 'rope_parameters' must be an object", src);
             goto fail;
         }
-        json_t *th = json_object_get(rp, "rope_theta");
-        if (th && !json_is_null(th)) {
-            if (!json_is_number(th)) {
-                md_error_set(err, "%s: 'rope_parameters.rope_theta' must be a number", src);
-                goto fail;
-            }
-            cfg->rope_theta = json_number_value(th);
-        }
+        if (get_num(rp, "rope_parameters.", "rope_theta", 0, cfg->rope_theta, 1.0, MAX_ROPE_THETA,
+                    &cfg->rope_theta, src, err))
+            goto fail;
         if (parse_rope(cfg, rp, "rope_parameters", src, err)) goto fail;
     } else if (rs && !json_is_null(rs)) {
         if (parse_rope(cfg, rs, "rope_scaling", src, err)) goto fail;
     }
-    if (!(cfg->rope_theta > 0)) {
-        md_error_set(err, "%s: 'rope_theta' must be positive", src);
-        goto fail;
-    }
-
     if (parse_special_ids(cfg, root, src, err)) goto fail;
     if (parse_torch_dtype(cfg, root, src, err)) goto fail;
     rc = MD_OK;
@@ -317,52 +334,81 @@ fail:
     return rc;
 }
 
-static char *read_text(const char *path, md_error *err)
+/* If name is "model.layers.<N>.<rest>", returns N (or LLONG_MAX when N does
+ * not fit) and points *rest at <rest>; else returns -1. */
+static long long layer_of(const char *name, const char **rest)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    if (!f) {
-        md_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0) goto io;
-    long n = ftell(f);
-    if (n < 0 || n > 64L * 1024 * 1024) {
-        md_error_set(err, "%s: unreadable or larger than 64 MB", path);
-        goto fail;
-    }
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    if (!buf) {
-        md_error_set(err, "%s: out of memory", path);
-        goto fail;
-    }
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) goto io;
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-io:
-    md_error_set(err, "%s: read error: %s", path, strerror(errno));
-fail:
-    free(buf);
-    fclose(f);
-    return NULL;
+    static const char prefix[] = "model.layers.";
+    if (strncmp(name, prefix, sizeof prefix - 1) != 0) return -1;
+    const char *p = name + sizeof prefix - 1;
+    long long n = 0;
+    if (*p < '0' || *p > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++) n = n > LLONG_MAX / 10 - 10 ? LLONG_MAX : n * 10 + (*p - '0');
+    if (*p != '.') return -1;
+    *rest = p + 1;
+    return n;
 }
 
-int md_config_load_dir(md_config *cfg, const char *dir, md_error *err)
+/* rest ends in ".bias". */
+static int is_bias(const char *rest)
+{
+    size_t n = strlen(rest);
+    return n >= 5 && strcmp(rest + n - 5, ".bias") == 0;
+}
+
+/* rest is the bias of a q/k/v projection ("self_attn.{q,k,v}_proj.bias"). */
+static int is_qkv_bias(const char *rest)
+{
+    return strcmp(rest, "self_attn.q_proj.bias") == 0 || strcmp(rest, "self_attn.k_proj.bias") == 0 ||
+           strcmp(rest, "self_attn.v_proj.bias") == 0;
+}
+
+int md_hf_config_check_tensors(const md_config *cfg, const md_safetensors *st, const char *dir, md_error *err)
+{
+    unsigned char *seen = calloc((size_t)cfg->n_layers, 1);
+    if (!seen) return md_error_set(err, "%s: out of memory", dir);
+    int rc = MD_OK;
+    size_t n = md_safetensors_count(st);
+    for (size_t i = 0; i < n && rc == MD_OK; i++) {
+        const char *name = md_safetensors_at(st, i)->name, *rest = NULL;
+        long long l = layer_of(name, &rest);
+        if (l < 0) continue;
+        if (l >= cfg->n_layers)
+            rc = md_error_set(err, "%s: tensor '%s' belongs to layer %lld, but config.json has "
+                              "num_hidden_layers = %d: the config and the weights disagree (fix the config or use "
+                              "the matching checkpoint)", dir, name, l, cfg->n_layers);
+        else if (is_bias(rest) && !(cfg->qkv_bias && is_qkv_bias(rest)))
+            rc = md_error_set(err, "%s: tensor '%s' is a bias, but the config declares none for it (only Qwen2's "
+                              "q/k/v projections carry biases) and the engine would ignore it", dir, name);
+        else
+            seen[l] = 1;
+    }
+    for (int l = 0; l < cfg->n_layers && rc == MD_OK; l++)
+        if (!seen[l])
+            rc = md_error_set(err, "%s: config.json has num_hidden_layers = %d, but the checkpoint has no tensors "
+                              "of layer %d (model.layers.%d.*): the config and the weights disagree", dir,
+                              cfg->n_layers, l, l);
+    free(seen);
+    return rc;
+}
+
+int md_hf_config_load_dir(md_config *cfg, const char *dir, md_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    char *text = read_text(path, err);
+    char *text = md_fsutil_read_input(path, MAX_CONFIG_BYTES, NULL, err);
     if (!text) return MD_ERR;
-    int rc = md_config_parse(cfg, text, path, err);
+    int rc = md_hf_config_parse(cfg, text, path, err);
     free(text);
     if (rc != MD_OK) return rc;
     if (cfg->bos_id >= 0 && cfg->n_eos > 0) return MD_OK;
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
     if (access(path, F_OK) != 0) return MD_OK;
     json_error_t jerr;
-    json_t *g = json_load_file(path, 0, &jerr);
+    text = md_fsutil_read_input(path, MAX_CONFIG_BYTES, NULL, err);
+    if (!text) return MD_ERR;
+    json_t *g = json_loads(text, 0, &jerr);
+    free(text);
     if (!g || !json_is_object(g)) {
         json_decref(g);
         return md_error_set(err, "%s: not a valid JSON object (%s, line %d)", path, g ? "" : jerr.text,
@@ -412,7 +458,7 @@ static int dump_atomic(json_t *root, const char *path, md_error *err)
     return rc;
 }
 
-int md_config_write(const md_config *cfg, const char *path, md_error *err)
+int md_hf_config_write(const md_config *cfg, const char *path, md_error *err)
 {
     int mistral = strcmp(cfg->model_type, "mistral") == 0;
     json_t *r = json_object();
@@ -466,7 +512,7 @@ int md_config_write(const md_config *cfg, const char *path, md_error *err)
     return rc;
 }
 
-int md_config_write_generation(const md_config *cfg, const char *path, md_error *err)
+int md_hf_config_write_generation(const md_config *cfg, const char *path, md_error *err)
 {
     json_t *r = json_object();
     if (!r) return md_error_set(err, "%s: out of memory", path);

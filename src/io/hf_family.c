@@ -261,7 +261,7 @@ void md_family_write(const md_config *cfg, json_t *r)
 
 /* ------------------------------------------------------------ pairing */
 
-int md_config_check_pair(const md_config *a, const md_config *b, char *why, size_t why_len)
+int md_hf_config_check_pair(const md_config *a, const md_config *b, char *why, size_t why_len)
 {
 #define SAME(field, fmt)                                                                                    \
     if (a->field != b->field) {                                                                             \

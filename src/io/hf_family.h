@@ -1,6 +1,6 @@
 /* hf_family.h — the model families of config.json beyond Llama/Mistral
  * (Qwen2, Qwen3, Gemma-2, OLMo-2): used by hf_config.c only (not
- * installed). md_config_check_pair is public (hf_config.h). */
+ * installed). md_hf_config_check_pair is public (hf_config.h). */
 #ifndef MECHDIFF_HF_FAMILY_H
 #define MECHDIFF_HF_FAMILY_H
 

@@ -18,7 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mechdiff/fsutil.h"
+
 #define ST_MAX_HEADER (100u * 1024u * 1024u) /* larger headers are treated as corrupt */
+#define ST_MAX_INDEX (64u * 1024u * 1024u)  /* model.safetensors.index.json */
 #define ST_INDEX_NAME "model.safetensors.index.json"
 #define ST_SINGLE_NAME "model.safetensors"
 
@@ -121,10 +124,13 @@ static int parse_entry(md_safetensors *st, size_t fi, const char *name, json_t *
         return md_error_set(err, "%s: tensor '%s': data_offsets end %lld is beyond the data section (%zu bytes); "
                             "the file is truncated or corrupt", path, name, (long long)e, f->data_size);
     size_t esz = md_dtype_size(dt);
-    if (overflow || nelem > UINT64_MAX / esz || nelem * esz != (uint64_t)(e - b))
+    if (overflow || nelem > UINT64_MAX / esz)
+        return md_error_set(err, "%s: tensor '%s': the shape's size overflows 64 bits; the header is corrupt", path,
+                            name);
+    if (nelem * esz != (uint64_t)(e - b))
         return md_error_set(err, "%s: tensor '%s': shape x %s size = %llu bytes but data_offsets span %lld bytes; "
                             "the header is inconsistent", path, name, md_dtype_name(dt),
-                            overflow ? 0ull : (unsigned long long)(nelem * esz), (long long)(e - b));
+                            (unsigned long long)(nelem * esz), (long long)(e - b));
     const uint8_t *data = f->data + b;
     if (((uintptr_t)data % esz) != 0)
         return md_error_set(err, "%s: tensor '%s': data is not aligned to its %zu-byte elements (header length "
@@ -156,18 +162,11 @@ static int load_file(md_safetensors *st, size_t fi, md_error *err)
     int rc = MD_ERR;
     json_t *root = NULL;
     st_range *ranges = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        md_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
+    int fd = md_fsutil_open_input(path, err); /* a FIFO or device is refused, never read */
+    if (fd < 0) goto fail;
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         md_error_set(err, "%s: cannot stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        md_error_set(err, "%s: not a regular file", path);
         goto fail;
     }
     f->size = (size_t)sb.st_size;
@@ -330,9 +329,14 @@ fail:
 static int open_sharded(md_safetensors **out, const char *dir, const char *index_path, md_error *err)
 {
     json_error_t jerr;
-    json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &jerr);
+    size_t text_len = 0;
+    char *text = md_fsutil_read_input(index_path, ST_MAX_INDEX, &text_len, err);
+    json_t *root = text ? json_loadb(text, text_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     md_safetensors *st = NULL;
     const char **shard_names = NULL; /* borrowed from root */
+    if (!text) goto fail;
+    free(text);
+    text = NULL;
     if (!root) {
         md_error_set(err, "%s: not valid JSON (%s, line %d)", index_path, jerr.text, jerr.line);
         goto fail;
@@ -616,9 +620,12 @@ int md_safetensors_writer_begin(md_safetensors_writer *w, md_error *err)
     if (!text) goto oom;
     size_t len = strlen(text);
     size_t padded = (len + 7) & ~(size_t)7; /* data section starts 8-byte aligned */
-    w->fp = fopen(w->tmp_path, "wb");
+    int fd = md_fsutil_open_output(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0644, err); /* no symlinks */
+    if (fd < 0) goto fail;
+    w->fp = fdopen(fd, "wb");
     if (!w->fp) {
         md_error_set(err, "%s: cannot create: %s", w->tmp_path, strerror(errno));
+        close(fd);
         goto fail;
     }
     uint8_t lenbuf[8];

@@ -284,9 +284,9 @@ int md_make_model(const md_make_model_opts *o, md_error *err)
     if (mkdir_p(o->out_dir, err) != MD_OK) return MD_ERR;
 
     snprintf(path, sizeof path, "%s/config.json", o->out_dir);
-    if (md_config_write(&cfg, path, err) != MD_OK) goto fail;
+    if (md_hf_config_write(&cfg, path, err) != MD_OK) goto fail;
     snprintf(path, sizeof path, "%s/generation_config.json", o->out_dir);
-    if (md_config_write_generation(&cfg, path, err) != MD_OK) goto fail;
+    if (md_hf_config_write_generation(&cfg, path, err) != MD_OK) goto fail;
 
     tensors = calloc(3 + 16 * (size_t)cfg.n_layers, sizeof *tensors);
     fbuf = malloc(MM_CHUNK * sizeof(float));

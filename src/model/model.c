@@ -158,7 +158,7 @@ int md_model_load(md_model **out, const char *dir, const md_model_options *opt_i
     md_model *m = calloc(1, sizeof *m);
     if (!m) return md_error_set(err, "out of memory loading %s", dir);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
-    if (md_config_load_dir(&m->cfg, dir, err) != MD_OK) goto fail;
+    if (md_hf_config_load_dir(&m->cfg, dir, err) != MD_OK) goto fail;
     const md_config *c = &m->cfg;
     int lo = opt.layer_lo, hi = opt.layer_hi < 0 ? c->n_layers : opt.layer_hi;
     if (lo < 0 || hi > c->n_layers || lo >= hi) {
@@ -185,6 +185,7 @@ int md_model_load(md_model **out, const char *dir, const md_model_options *opt_i
     }
 
     if (md_safetensors_open_dir(&m->st, dir, err) != MD_OK) goto fail;
+    if (md_hf_config_check_tensors(c, m->st, dir, err) != MD_OK) goto fail;
     md_backend_options bopt = {.fp32_cache_bytes = opt.fp32_cache_bytes ? opt.fp32_cache_bytes : ((size_t)256 << 20),
                                .device = opt.device,
                                .cuda_weights = opt.cuda_weights,

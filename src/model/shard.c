@@ -181,7 +181,7 @@ int md_shard_load(md_shard_group *g, md_model **out, const char *dir, const md_m
     if (opt_in) opt = *opt_in;
     else md_model_options_init(&opt);
     md_config cfg;
-    if (md_config_load_dir(&cfg, dir, err) != MD_OK) return MD_ERR;
+    if (md_hf_config_load_dir(&cfg, dir, err) != MD_OK) return MD_ERR;
     if (g->size > cfg.n_layers)
         return md_error_set(err, "shard: %d ranks cannot split the %d layers of %s", g->size, cfg.n_layers, dir);
     md_shard_link *link = calloc(1, sizeof *link);
@@ -490,7 +490,7 @@ static int serve_load(member *s, int64_t id, const char *p, size_t n, md_error *
     opt.fp32_cache_bytes = (size_t)cache;
     opt.skip_tokenizer = 1;
     md_config cfg;
-    if (md_config_load_dir(&cfg, dir, err) != MD_OK) return MD_ERR;
+    if (md_hf_config_load_dir(&cfg, dir, err) != MD_OK) return MD_ERR;
     int size;
     MPI_Comm_size(s->comm, &size);
     md_shard_layer_range(cfg.n_layers, size, s->rank, &opt.layer_lo, &opt.layer_hi);

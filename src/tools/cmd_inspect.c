@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mechdiff/hub.h"
 #include "mechdiff/model.h"
 #include "tools/cmds.h"
 
@@ -42,7 +43,8 @@ int cmd_inspect(int argc, char **argv)
     }
     md_error err = {0};
     md_model *m = NULL;
-    if (md_model_load(&m, argv[1], NULL, &err) != MD_OK) {
+    char dir[4096];
+    if (md_hub_resolve_dir(argv[1], dir, sizeof dir, &err) != MD_OK || md_model_load(&m, dir, NULL, &err) != MD_OK) {
         fprintf(stderr, "mechdiff inspect: %s\n", err.msg);
         return 1;
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/hub.h"
 #include "mechdiff/tokenizer.h"
 #include "tools/cmds.h"
 
@@ -12,7 +13,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: mechdiff tokenize [--json] [--no-special] [--] DIR TEXT\n\n"
-            "Encodes TEXT (\"-\" reads standard input) with DIR/tokenizer.json (and\n"
+            "Encodes TEXT (\"-\" reads standard input, which may hold NUL bytes) with\n"
+            "DIR/tokenizer.json (and "
             "DIR/tokenizer_config.json when present); DIR may hold only tokenizer files.\n\n"
             "  --json        print {\"ids\": [...], \"pieces\": [...]} with the vocabulary pieces\n"
             "  --no-special  add no BOS (or other post-processor tokens)\n"
@@ -50,7 +52,8 @@ static void print_readable(const char *s, size_t n)
     }
 }
 
-static char *read_stdin(void)
+/* All of standard input (which may hold NUL bytes); *len its length. */
+static char *read_stdin(size_t *len)
 {
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
@@ -65,7 +68,12 @@ static char *read_stdin(void)
             cap *= 2;
         }
     }
+    if (ferror(stdin)) {
+        free(buf);
+        return NULL;
+    }
     buf[n] = '\0';
+    *len = n;
     return buf;
 }
 
@@ -105,15 +113,18 @@ int cmd_tokenize(int argc, char **argv)
     size_t n = 0;
     char *owned = NULL;
     const char *text = pos[1];
+    size_t text_len = strlen(text);
     if (strcmp(text, "-") == 0) {
-        owned = read_stdin();
+        owned = read_stdin(&text_len);
         if (!owned) {
             fprintf(stderr, "mechdiff tokenize: cannot read standard input\n");
             goto out;
         }
         text = owned;
     }
-    if (md_tokenizer_load(&tok, pos[0], &err) || md_tokenizer_encode(tok, text, special, &ids, &n, &err)) {
+    char dir[4096];
+    if (md_hub_resolve_dir(pos[0], dir, sizeof dir, &err) || md_tokenizer_load(&tok, dir, &err) ||
+        md_tokenizer_encode_n(tok, text, text_len, special, &ids, &n, &err)) {
         fprintf(stderr, "mechdiff tokenize: %s\n", err.msg);
         goto out;
     }

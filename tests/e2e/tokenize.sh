@@ -41,6 +41,18 @@ check bytelevel "$(idx_of bytelevel "family: 👨‍👩‍👧")"
 check sentencepiece "$(idx_of sentencepiece "The answer is: TRUE")"
 check metaspace "$(idx_of metaspace "ꙮ rare")"
 
+# Standard input keeps NUL bytes (issue 14): "\0null" is not cut at the NUL.
+for set in bytelevel sentencepiece; do
+    printf '\0null' | "$MECHDIFF" tokenize "$G/$set" - --json --no-special >"$tmp/nul.json"
+    "$PY" - "$G/$set/cases.json" "$tmp/nul.json" <<'PYEOF'
+import json, sys
+case = [c for c in json.load(open(sys.argv[1]))["cases"] if c["text"] == "\0null"][0]
+got = json.load(open(sys.argv[2]))
+assert got["ids"] == case["ids"] and len(got["ids"]) > 1, (got["ids"], case["ids"])
+print("ok: NUL on stdin", got["ids"])
+PYEOF
+done
+
 # TSV output: one id<TAB>text line per token, BOS first.
 "$MECHDIFF" tokenize "$G/bytelevel" $'a\tb' >"$tmp/tsv"
 [ "$(head -1 "$tmp/tsv")" = "$(printf '0\t<|begin_of_text|>')" ] || { echo "bad TSV:"; cat "$tmp/tsv"; exit 1; }

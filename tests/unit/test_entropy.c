@@ -126,7 +126,7 @@ static void test_golden_self_overlap(void)
     md_error err = {0};
     md_config cfg;
     md_safetensors *st = NULL;
-    if (md_config_load_dir(&cfg, dir, &err) != MD_OK || md_safetensors_open_dir(&st, dir, &err) != MD_OK) {
+    if (md_hf_config_load_dir(&cfg, dir, &err) != MD_OK || md_safetensors_open_dir(&st, dir, &err) != MD_OK) {
         CHECK_MSG(0, "%s", err.msg);
         return;
     }

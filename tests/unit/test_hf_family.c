@@ -17,7 +17,7 @@ static int parse(md_config *c, const char *arch, const char *extra, md_error *er
 {
     char text[2048];
     snprintf(text, sizeof text, "{\"architectures\": [\"%s\"], " WIDTHS "%s%s}", arch, extra[0] ? ", " : "", extra);
-    return md_config_parse(c, text, "m/config.json", err);
+    return md_hf_config_parse(c, text, "m/config.json", err);
 }
 
 static void expect_error(const char *arch, const char *extra, const char *want)
@@ -86,16 +86,16 @@ int main(void)
     /* The pair check: every architectural field, not only shapes. */
     CHECK(parse(&c, "Gemma2ForCausalLM", "", &err) == MD_OK);
     CHECK(parse(&d, "Gemma2ForCausalLM", "", &err) == MD_OK);
-    CHECK(md_config_check_pair(&c, &d, why, sizeof why) == MD_OK);
+    CHECK(md_hf_config_check_pair(&c, &d, why, sizeof why) == MD_OK);
     CHECK(parse(&d, "Gemma2ForCausalLM", "\"final_logit_softcapping\": 20.0", &err) == MD_OK);
-    CHECK(md_config_check_pair(&c, &d, why, sizeof why) == MD_ERR && strstr(why, "final_softcap"));
+    CHECK(md_hf_config_check_pair(&c, &d, why, sizeof why) == MD_ERR && strstr(why, "final_softcap"));
     CHECK(parse(&d, "Gemma2ForCausalLM", "\"layer_types\": [\"full_attention\", \"sliding_attention\", "
                 "\"full_attention\", \"sliding_attention\"]", &err) == MD_OK);
-    CHECK(md_config_check_pair(&c, &d, why, sizeof why) == MD_ERR && strstr(why, "layer 0"));
+    CHECK(md_hf_config_check_pair(&c, &d, why, sizeof why) == MD_ERR && strstr(why, "layer 0"));
     CHECK(parse(&c, "Qwen2ForCausalLM", "", &err) == MD_OK);
     CHECK(parse(&d, "Qwen3ForCausalLM", "\"head_dim\": 16", &err) == MD_OK);
-    CHECK(md_config_check_pair(&c, &d, why, sizeof why) == MD_ERR && strstr(why, "architecture"));
+    CHECK(md_hf_config_check_pair(&c, &d, why, sizeof why) == MD_ERR && strstr(why, "architecture"));
     CHECK(parse(&d, "Qwen2ForCausalLM", "\"rope_theta\": 5000.0", &err) == MD_OK);
-    CHECK(md_config_check_pair(&c, &d, why, sizeof why) == MD_ERR && strstr(why, "rope_theta"));
+    CHECK(md_hf_config_check_pair(&c, &d, why, sizeof why) == MD_ERR && strstr(why, "rope_theta"));
     TEST_MAIN_END();
 }

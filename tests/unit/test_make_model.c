@@ -71,20 +71,20 @@ int main(void)
         int fd = mkstemp(path);
         CHECK(fd >= 0);
         if (fd >= 0) close(fd);
-        CHECK_MSG(md_config_write(&cfg, path, &err) == MD_OK, "%s", err.msg);
+        CHECK_MSG(md_hf_config_write(&cfg, path, &err) == MD_OK, "%s", err.msg);
         FILE *f = fopen(path, "rb");
         char text[8192] = "";
         size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
         text[len] = '\0';
         if (f) fclose(f);
         remove(path);
-        CHECK_MSG(md_config_parse(&back, text, md_make_model_families[i], &err) == MD_OK, "%s: %s",
+        CHECK_MSG(md_hf_config_parse(&back, text, md_make_model_families[i], &err) == MD_OK, "%s: %s",
                   md_make_model_families[i], err.msg);
-        CHECK_MSG(md_config_check_pair(&cfg, &back, why, sizeof why) == MD_OK, "%s: %s", md_make_model_families[i],
+        CHECK_MSG(md_hf_config_check_pair(&cfg, &back, why, sizeof why) == MD_OK, "%s: %s", md_make_model_families[i],
                   why);
         CHECK(back.tie_word_embeddings == cfg.tie_word_embeddings && back.bos_id == cfg.bos_id);
         if (i == 0) first = back;
-        else CHECK(md_config_check_pair(&first, &back, why, sizeof why) == MD_ERR);
+        else CHECK(md_hf_config_check_pair(&first, &back, why, sizeof why) == MD_ERR);
     }
     CHECK(md_make_model_config(&cfg, "gemma2-9b", &err) == MD_OK);
     CHECK(cfg.head_dim == 256 && cfg.norm_plus_one && cfg.layer_sliding[0] && !cfg.layer_sliding[1] &&

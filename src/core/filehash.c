@@ -1,0 +1,270 @@
+/* filehash.c — cached, parallel SHA-256 of files (see include/mechdiff/filehash.h). */
+#include "mechdiff/filehash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHE_MAGIC "mechdiff sha256 cache v1"
+
+void md_filehash_default_dir(char *buf, size_t len)
+{
+    const char *env = getenv("MECHDIFF_DIGEST_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (env && *env) snprintf(buf, len, "%s", strcmp(env, "off") == 0 ? "" : env);
+    else if (xdg && *xdg) snprintf(buf, len, "%s/mechdiff/sha256", xdg);
+    else if (home && *home) snprintf(buf, len, "%s/.cache/mechdiff/sha256", home);
+    else snprintf(buf, len, "%s", "");
+}
+
+static int cache_off(const char *dir)
+{
+    return !dir || !*dir || strcmp(dir, "off") == 0;
+}
+
+/* The key line of a file's identity: changes with any write, replacement or rename. */
+static void cache_key(const struct stat *st, char *key, size_t len)
+{
+    snprintf(key, len, "dev %ju ino %ju size %jd mtime %lld.%09ld ctime %lld.%09ld", (uintmax_t)st->st_dev,
+             (uintmax_t)st->st_ino, (intmax_t)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+             (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+static int is_hex64(const char *s)
+{
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+/* dir/<sha256 of key> into path; MD_ERR when it does not fit. */
+static int entry_path(const char *dir, const char *key, char *path, size_t len)
+{
+    char name[MD_SHA256_HEX_SIZE];
+    if (md_sha256_hex(key, strlen(key), name, NULL) != MD_OK) return MD_ERR;
+    return (size_t)snprintf(path, len, "%s/%s", dir, name) < len ? MD_OK : MD_ERR;
+}
+
+/* The cache is used only when dir is a real directory (not a symlink)
+ * owned by this user. */
+static int cache_dir_trusted(const char *dir)
+{
+    struct stat st;
+    return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid();
+}
+
+/* Creates dir and its parents (0700) when absent; then as cache_dir_trusted. */
+static int cache_dir_ready(const char *dir)
+{
+    char p[4096];
+    if ((size_t)snprintf(p, sizeof p, "%s", dir) >= sizeof p) return 0;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) return 0;
+        *s = '/';
+    }
+    if (mkdir(p, 0700) != 0 && errno != EEXIST) return 0;
+    return cache_dir_trusted(dir);
+}
+
+static int cache_lookup(const char *dir, const char *key, char hex[MD_SHA256_HEX_SIZE])
+{
+    char path[4200], buf[512];
+    if (entry_path(dir, key, path, sizeof path) != MD_OK) return 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct stat st;
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, sizeof buf - 1) : -1;
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    /* CACHE_MAGIC \n key \n hex \n, nothing else */
+    size_t lm = strlen(CACHE_MAGIC), lk = strlen(key);
+    if ((size_t)n != lm + 1 + lk + 1 + 64 + 1) return 0;
+    if (memcmp(buf, CACHE_MAGIC "\n", lm + 1) != 0 || memcmp(buf + lm + 1, key, lk) != 0 || buf[lm + 1 + lk] != '\n')
+        return 0;
+    const char *h = buf + lm + lk + 2;
+    if (!is_hex64(h) || h[64] != '\n') return 0;
+    memcpy(hex, h, 64);
+    hex[64] = '\0';
+    return 1;
+}
+
+/* Best effort: write to a private temporary file, rename into place. */
+static void cache_store(const char *dir, const char *key, const char hex[MD_SHA256_HEX_SIZE])
+{
+    static const char *hexd = "0123456789abcdef";
+    char path[4200], tmp[4300], text[512];
+    if (entry_path(dir, key, path, sizeof path) != MD_OK) return;
+    unsigned r = (unsigned)getpid() ^ (unsigned)(uintptr_t)&r ^ (unsigned)clock();
+    char tag[9];
+    for (int i = 0; i < 8; i++) tag[i] = hexd[(r >> (4 * i)) & 15];
+    tag[8] = '\0';
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%s", path, (long)getpid(), tag);
+    int n = snprintf(text, sizeof text, "%s\n%s\n%s\n", CACHE_MAGIC, key, hex);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    int ok = n > 0 && (size_t)n < sizeof text && write(fd, text, (size_t)n) == n;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+}
+
+static int same_identity(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+int md_filehash_one(const char *path, const char *cache_dir, char hex[MD_SHA256_HEX_SIZE], int *from_cache,
+                    md_error *err)
+{
+    if (from_cache) *from_cache = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return md_error_set(err, "%s: cannot open for hashing: %s", path, strerror(errno));
+    struct stat before, after;
+    if (fstat(fd, &before) != 0) {
+        close(fd);
+        return md_error_set(err, "%s: cannot stat: %s", path, strerror(errno));
+    }
+    char key[256];
+    cache_key(&before, key, sizeof key);
+    int use_cache = !cache_off(cache_dir) && S_ISREG(before.st_mode);
+    if (use_cache && cache_dir_trusted(cache_dir) && cache_lookup(cache_dir, key, hex)) {
+        close(fd);
+        if (from_cache) *from_cache = 1;
+        return MD_OK;
+    }
+    int rc = md_sha256_fd(fd, path, hex, err);
+    int unchanged = rc == MD_OK && fstat(fd, &after) == 0 && same_identity(&before, &after);
+    close(fd);
+    if (unchanged && use_cache && before.st_mtim.tv_sec < time(NULL) - 2 && cache_dir_ready(cache_dir))
+        cache_store(cache_dir, key, hex);
+    return rc;
+}
+
+/* Work shared by the hashing threads (guarded by mu). */
+typedef struct pool {
+    const char *const *paths;
+    char (*hex)[MD_SHA256_HEX_SIZE];
+    const uint64_t *sizes;
+    const char *cache_dir;
+    int n, next, finished, failed;
+    uint64_t bytes_read, bytes_cached;
+    int n_cached;
+    md_error err;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} pool;
+
+static void *hash_thread(void *arg)
+{
+    pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int i = p->failed || p->next >= p->n ? p->n : p->next++;
+        pthread_mutex_unlock(&p->mu);
+        if (i >= p->n) return NULL;
+        md_error e;
+        md_error_clear(&e);
+        int cached = 0;
+        int rc = md_filehash_one(p->paths[i], p->cache_dir, p->hex[i], &cached, &e);
+        pthread_mutex_lock(&p->mu);
+        if (rc != MD_OK && !p->failed) {
+            p->failed = 1;
+            p->err = e;
+        }
+        p->n_cached += cached;
+        if (cached) p->bytes_cached += p->sizes[i];
+        else p->bytes_read += p->sizes[i];
+        p->finished++;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Waits for the threads, printing a line every 10 s when asked. */
+static void wait_progress(pool *p, const char *prefix, uint64_t total, double t0)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->failed ? p->finished < p->next : p->finished < p->n) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT && prefix) {
+            double dt = mono_s() - t0;
+            fprintf(stderr, "%shashing: %d of %d files, %.2f of %.2f GB (%.2f GB/s)\n", prefix, p->finished, p->n,
+                    (double)(p->bytes_read + p->bytes_cached) / 1e9, (double)total / 1e9,
+                    (double)p->bytes_read / 1e9 / (dt > 0 ? dt : 1));
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+int md_filehash_many(const char *const *paths, int n, char (*hex)[MD_SHA256_HEX_SIZE], const md_filehash_opts *opt,
+                     md_filehash_stats *stats, md_error *err)
+{
+    md_filehash_opts none = {0};
+    if (!opt) opt = &none;
+    char dir[4096];
+    if (opt->cache_dir) snprintf(dir, sizeof dir, "%s", cache_off(opt->cache_dir) ? "" : opt->cache_dir);
+    else md_filehash_default_dir(dir, sizeof dir);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = opt->threads > 0 ? opt->threads : (int)(cpus > 8 ? 8 : cpus < 1 ? 1 : cpus);
+    if (nt > n) nt = n;
+    uint64_t *sizes = calloc((size_t)(n ? n : 1), sizeof *sizes);          /* owned */
+    pthread_t *tids = calloc((size_t)(nt ? nt : 1), sizeof *tids);         /* owned */
+    if (!sizes || !tids) {
+        free(sizes);
+        free(tids);
+        return md_error_set(err, "out of memory");
+    }
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        sizes[i] = stat(paths[i], &st) == 0 ? (uint64_t)st.st_size : 0;
+        total += sizes[i];
+    }
+    if (opt->progress && n)
+        fprintf(stderr, "%shashing %d files (%.2f GB) on %d threads; digest cache: %s\n", opt->progress, n,
+                (double)total / 1e9, nt, *dir ? dir : "off");
+    pool p = {.paths = paths, .hex = hex, .sizes = sizes, .cache_dir = dir, .n = n};
+    md_error_clear(&p.err);
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    double t0 = mono_s();
+    int started = 0;
+    for (; started < nt; started++)
+        if (pthread_create(&tids[started], NULL, hash_thread, &p) != 0) break;
+    if (started == 0) hash_thread(&p); /* no thread could start: hash here */
+    else wait_progress(&p, opt->progress, total, t0);
+    for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
+    double dt = mono_s() - t0;
+    if (opt->progress && n && !p.failed)
+        fprintf(stderr, "%shashed %d files in %.1f s: %d from the cache (%.2f GB not read), %.2f GB read at %.2f GB/s\n",
+                opt->progress, n, dt, p.n_cached, (double)p.bytes_cached / 1e9, (double)p.bytes_read / 1e9,
+                dt > 0 ? (double)p.bytes_read / 1e9 / dt : 0.0);
+    if (stats)
+        *stats = (md_filehash_stats){.n_files = n, .n_cached = p.n_cached, .bytes_read = p.bytes_read,
+                                     .bytes_cached = p.bytes_cached, .seconds = dt, .threads = started ? started : 1};
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    free(sizes);
+    free(tids);
+    if (p.failed && err) *err = p.err;
+    return p.failed ? MD_ERR : MD_OK;
+}

@@ -1,0 +1,131 @@
+/* test_filehash.c — the cached, parallel file digests (filehash.h): results
+ * equal the plain digest; a second pass comes from the cache; a file
+ * rewritten with the same size (new mtime) or replaced (new inode) is read
+ * again and gives its new digest; a file modified less than 2 s ago is not
+ * cached; a cache folder that is a symlink or a corrupt entry is never
+ * trusted; a missing file names itself. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mechdiff/filehash.h"
+#include "testutil.h"
+
+static void write_file(const char *path, const char *text, time_t mtime)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+    if (mtime) {
+        struct timespec ts[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
+        CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+    }
+}
+
+static void plain(const char *path, char hex[MD_SHA256_HEX_SIZE])
+{
+    CHECK(md_sha256_file(path, hex, NULL) == MD_OK);
+}
+
+static int count_entries(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' 2>/dev/null | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1) n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+int main(void)
+{
+    char root[1024], cache[1100], a[1100], b[1100], c[1100], cmd[4000];
+    snprintf(root, sizeof root, "%s/filehash_test.%ld", tu_tmpdir(), (long)getpid());
+    snprintf(cache, sizeof cache, "%s/cache/sha256", root);
+    snprintf(a, sizeof a, "%s/a.bin", root);
+    snprintf(b, sizeof b, "%s/b.bin", root);
+    snprintf(c, sizeof c, "%s/c.bin", root);
+    CHECK(mkdir(root, 0700) == 0);
+    time_t old = time(NULL) - 100;
+    write_file(a, "first contents", old);
+    write_file(b, "abc", old);
+    write_file(c, "recently written", 0);
+
+    const char *paths[3] = {a, b, c};
+    char hex[3][MD_SHA256_HEX_SIZE], want[3][MD_SHA256_HEX_SIZE];
+    for (int i = 0; i < 3; i++) plain(paths[i], want[i]);
+    CHECK(strcmp(want[1], "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+
+    md_filehash_opts opt = {.cache_dir = cache, .threads = 2};
+    md_filehash_stats st;
+    md_error err;
+    md_error_clear(&err);
+    CHECK(md_filehash_many(paths, 3, hex, &opt, &st, &err) == MD_OK);
+    for (int i = 0; i < 3; i++) CHECK_MSG(strcmp(hex[i], want[i]) == 0, "file %d: %s vs %s", i, hex[i], want[i]);
+    CHECK(st.n_cached == 0 && st.n_files == 3);
+    CHECK_MSG(count_entries(cache) == 2, "%d cache entries, want 2 (c.bin is too recent)", count_entries(cache));
+
+    /* Warm: a and b from the cache, c read again. */
+    CHECK(md_filehash_many(paths, 3, hex, &opt, &st, &err) == MD_OK);
+    CHECK_MSG(st.n_cached == 2, "%d from cache, want 2", st.n_cached);
+    for (int i = 0; i < 3; i++) CHECK(strcmp(hex[i], want[i]) == 0);
+
+    /* Same size, new contents and a new (still old) mtime: re-hashed. */
+    write_file(a, "other contents", old + 1);
+    char want_a2[MD_SHA256_HEX_SIZE];
+    plain(a, want_a2);
+    CHECK(strcmp(want_a2, want[0]) != 0);
+    int cached = -1;
+    CHECK(md_filehash_one(a, cache, hex[0], &cached, &err) == MD_OK);
+    CHECK_MSG(cached == 0 && strcmp(hex[0], want_a2) == 0, "changed file: cached=%d %s", cached, hex[0]);
+
+    /* Same size, same mtime restored (as `touch -d` or rsync -t would): the
+     * ctime still changed, so the old digest is not used. */
+    write_file(a, "third contents", old + 1);
+    char want_a3[MD_SHA256_HEX_SIZE];
+    plain(a, want_a3);
+    CHECK(md_filehash_one(a, cache, hex[0], &cached, &err) == MD_OK);
+    CHECK_MSG(cached == 0 && strcmp(hex[0], want_a3) == 0, "mtime restored: cached=%d", cached);
+
+    /* Replaced by a new file (new inode) with b's size and time. */
+    snprintf(cmd, sizeof cmd, "%s.new", b);
+    write_file(cmd, "xyz", old);
+    CHECK(rename(cmd, b) == 0);
+    CHECK(md_filehash_one(b, cache, hex[1], &cached, &err) == MD_OK);
+    plain(b, want[1]);
+    CHECK(cached == 0 && strcmp(hex[1], want[1]) == 0);
+
+    /* A corrupted entry is ignored (and the digest is right). */
+    snprintf(cmd, sizeof cmd, "for f in '%s'/*; do printf 'garbage' > \"$f\"; done", cache);
+    CHECK(system(cmd) == 0);
+    CHECK(md_filehash_one(b, cache, hex[1], &cached, &err) == MD_OK);
+    CHECK(cached == 0 && strcmp(hex[1], want[1]) == 0);
+
+    /* A cache folder that is a symlink is not used. */
+    char link[1200];
+    snprintf(link, sizeof link, "%s/link", root);
+    CHECK(symlink(cache, link) == 0);
+    CHECK(md_filehash_one(b, link, hex[1], NULL, &err) == MD_OK);
+    CHECK(md_filehash_one(b, link, hex[1], &cached, &err) == MD_OK);
+    CHECK_MSG(cached == 0, "entry read through a symlinked cache folder");
+
+    /* No cache at all, and a missing file. */
+    opt.cache_dir = "off";
+    CHECK(md_filehash_many(paths, 3, hex, &opt, &st, &err) == MD_OK && st.n_cached == 0);
+    const char *missing[2] = {a, "/nonexistent/x.safetensors"};
+    CHECK(md_filehash_many(missing, 2, hex, &opt, NULL, &err) == MD_ERR);
+    CHECK(strstr(err.msg, "/nonexistent/x.safetensors") != NULL);
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    CHECK(system(cmd) == 0);
+    TEST_MAIN_END();
+}
