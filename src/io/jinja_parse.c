@@ -197,9 +197,9 @@ static jnode *parse_primary(jparser *p)
     jtok *t = cur(p);
     jnode *n = NULL;
     if (t->type == TK_STR) {
-        jbuf b = {0};
+        md_sbuf b = {0};
         while (cur(p)->type == TK_STR) { /* adjacent literals concatenate */
-            if (jbuf_add(&b, cur(p)->s, cur(p)->len)) break;
+            if (md_sb_add(&b, cur(p)->s, cur(p)->len)) break;
             p->pos++;
         }
         if ((n = mk(p, JE_LIT))) n->lit = json_stringn(b.s ? b.s : "", b.n);
