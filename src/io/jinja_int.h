@@ -60,6 +60,7 @@ typedef struct jtok {
 typedef struct jparser {
     jtok *t;
     size_t n, cap, pos;
+    int depth; /* nesting of expressions and blocks, bounded (no stack overflow) */
     const char *name;
     md_error *err;
 } jparser;
