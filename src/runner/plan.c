@@ -91,6 +91,12 @@ int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err)
     s->rank = d->rank;
     s->deflate = d->deflate;
     s->stage = p->stage;
+    double bytes = 8;
+    for (int i = 0; i < d->rank; i++) bytes *= d->dims[i] > 0 ? (double)d->dims[i] : 1.0;
+    if (bytes > MD_PLAN_MAX_DSET_BYTES)
+        return md_error_set(err, "plan: dataset '%s' would hold %.3g bytes, more than a job can hold (at most "
+                            "%.3g per dataset): lower the experiment's size keys", d->path, bytes,
+                            (double)MD_PLAN_MAX_DSET_BYTES);
     for (int i = 0; i < d->rank; i++) {
         if (d->dims[i] < 1)
             return md_error_set(err, "plan: dataset '%s' dimension %d has size %lld", d->path, i,
@@ -122,6 +128,9 @@ int md_plan_attr(md_plan *p, const char *path, const char *name, const char *val
 int md_plan_units(md_plan *p, int64_t n, md_error *err)
 {
     if (n < 1) return md_error_set(err, "plan: %lld units (at least 1)", (long long)n);
+    if (n > MD_PLAN_MAX_UNITS)
+        return md_error_set(err, "plan: %lld units in one stage, more than a job can hold (at most %lld): lower "
+                            "the experiment's size keys", (long long)n, (long long)MD_PLAN_MAX_UNITS);
     double *c = malloc((size_t)n * sizeof *c);
     if (!c) return md_error_set(err, "plan: out of memory for %lld units", (long long)n);
     for (int64_t i = 0; i < n; i++) c[i] = 1.0;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/hub.h"
 #include "mechdiff/generate.h"
 #include "tools/cmds.h"
 #include "tools/prompt_args.h"
@@ -56,7 +57,9 @@ int cmd_generate(int argc, char **argv)
     md_generation g = {0};
     char *text = NULL;
     int rc = 1;
-    if (md_model_load(&m, dir, NULL, &err) != MD_OK) goto fail;
+    char snap[4096];
+    if (md_hub_resolve_dir(dir, snap, sizeof snap, &err) != MD_OK || md_model_load(&m, snap, NULL, &err) != MD_OK)
+        goto fail;
     if (prompt_args_tokens(&pa, m, &ids, &n, &err) != MD_OK) goto fail;
     const int *prompts[1] = {ids};
     int len = (int)n;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mechdiff/chat.h"
+#include "mechdiff/hub.h"
 #include "mechdiff/tokenizer.h"
 #include "tools/cmds.h"
 
@@ -155,8 +156,9 @@ int cmd_tokenize(int argc, char **argv)
         }
         text = owned;
     }
-    if (md_tokenizer_load(&tok, pos[0], &err) || encode(tok, text, text_len, special, chat, chat_template, &ids, &n,
-                                                        &err)) {
+    char dir[4096];
+    if (md_hub_resolve_dir(pos[0], dir, sizeof dir, &err) || md_tokenizer_load(&tok, dir, &err) ||
+        encode(tok, text, text_len, special, chat, chat_template, &ids, &n, &err)) {
         fprintf(stderr, "mechdiff tokenize: %s\n", err.msg);
         goto out;
     }
