@@ -55,10 +55,15 @@ experiments:
     cross: [all]
     max_pairs: 2
 YAML
-  expect 1 "$T/instruct: tensor 'model.layers.2.self_attn.o_proj.weight' holds NaN" \
+  # validate binds every model folder (folder_check), so the NaN is a job
+  # error (status 2) before any worker starts, and run refuses the same way
+  expect 2 "$T/instruct: tensor 'model.layers.2.self_attn.o_proj.weight' holds NaN" \
+    "$MD" validate "$T/job.yaml"
+  expect 2 "$T/instruct: tensor 'model.layers.2.self_attn.o_proj.weight' holds NaN" \
     "$MD" run "$T/job.yaml" -o "$T/k.h5" --quiet
-  expect 1 "model.layers.2.self_attn.o_proj.weight' holds NaN" \
+  expect 2 "model.layers.2.self_attn.o_proj.weight' holds NaN" \
     $MPIRUN -np 2 "$MD" run "$T/job.yaml" -o "$T/k2.h5" --quiet
+  [ ! -e "$T/k.h5" ] && [ ! -e "$T/k2.h5" ] || fail "a refused run left an output"
 else
   echo "(organism pair absent: the knowledge-run case is skipped)"
 fi
