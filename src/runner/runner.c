@@ -37,6 +37,7 @@
 
 #include "mechdiff/experiment.h"
 #include "mechdiff/h5out.h"
+#include "mechdiff/provenance.h"
 #include "mechdiff/inflight.h"
 #include "mechdiff/job.h"
 #include "mechdiff/journal.h"
@@ -96,6 +97,7 @@ typedef struct coord {
     char identity[65];
     char *job_yaml;
     md_segment seg;
+    md_prov_numerics numerics; /* this run's resolved backend/precision, recorded per segment (owned) */
     md_worker self;            /* rank 0's own worker (one-rank runs) */
     int failed;
     md_error fail;
@@ -719,6 +721,7 @@ static int recover(coord *c, md_error *err)
         unlink(c->jpath);
         return MD_OK;
     }
+    if (md_prov_check_resume(c->out, &c->numerics, c->opts->allow_mixed_numerics, err) != MD_OK) return MD_ERR;
     c->generation = info.generation;
     uint64_t jgen = 0;
     int64_t n = 0;
@@ -750,6 +753,7 @@ static void coord_free(coord *c)
     md_journal_close(c->journal);
     if (c->lock_fd > 0) close(c->lock_fd);
     md_prov_free(c->models, c->n_models, c->data);
+    md_prov_free_numerics(&c->numerics);
     if (c->self.exps) md_worker_free(&c->self);
     free(c->job_yaml);
     md_job_free(c->job);
@@ -783,7 +787,8 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
                               .job_name = md_params_str(&c->job->top, "name"), .part_index = c->part_index,
                               .part_count = c->part_count, .models = c->models, .n_models = c->n_models,
                               .data = c->data, .n_data = c->n_data};
-    c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world};
+    if (md_prov_resolve_numerics(c->job, &c->numerics, err) != MD_OK) return md_error_prefix(err, "rank 0");
+    c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world, .numerics = &c->numerics};
     gethostname(c->seg.hostname, sizeof c->seg.hostname - 1);
     c->t_start = c->t_last_flush = c->t_last_progress = c->t_last_snapshot = now_s();
     c->tty = isatty(2);

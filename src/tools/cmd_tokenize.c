@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/hub.h"
 #include "mechdiff/tokenizer.h"
 #include "tools/cmds.h"
 
@@ -121,7 +122,9 @@ int cmd_tokenize(int argc, char **argv)
         }
         text = owned;
     }
-    if (md_tokenizer_load(&tok, pos[0], &err) || md_tokenizer_encode_n(tok, text, text_len, special, &ids, &n, &err)) {
+    char dir[4096];
+    if (md_hub_resolve_dir(pos[0], dir, sizeof dir, &err) || md_tokenizer_load(&tok, dir, &err) ||
+        md_tokenizer_encode_n(tok, text, text_len, special, &ids, &n, &err)) {
         fprintf(stderr, "mechdiff tokenize: %s\n", err.msg);
         goto out;
     }
