@@ -455,6 +455,10 @@ static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src
         if (md_hf_config_load_dir(&cr->cfg, dir, err) != MD_OK || md_safetensors_open_dir(&cr->st, dir, err) != MD_OK)
             return md_error_prefix(err, "confidence: model '%s'", role);
     }
+    if (cr->cfg.norm_plus_one || cr->cfg.final_softcap > 0.0f) /* Gemma-2: not in the entropy kernel */
+        return md_error_set(err, "confidence: model '%s' (%s) is %s: its final norm gain (1 + w) and logit "
+                                 "soft-capping are not implemented by the entropy-neuron analysis",
+                            role, dir, cr->cfg.architecture);
     char name[128];
     snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", cr->cfg.n_layers - 1);
     const char *head = cr->cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";

@@ -20,7 +20,7 @@ typedef struct jctx {
     int depth;
     const jnode *macros[64];
     int n_macros;
-    jbuf out;
+    md_sbuf out;
     time_t now;
     int brk; /* 1 break, 2 continue */
     md_error *err;
@@ -72,9 +72,9 @@ static int arith(jctx *c, const jnode *n, const char *op, json_t *a, json_t *b, 
 {
     double x, y;
     if (!strcmp(op, "+") && json_is_string(a) && json_is_string(b)) {
-        jbuf s = {0};
-        if (jbuf_add(&s, json_string_value(a), json_string_length(a)) ||
-            jbuf_add(&s, json_string_value(b), json_string_length(b))) { free(s.s); return oom(c); }
+        md_sbuf s = {0};
+        if (md_sb_add(&s, json_string_value(a), json_string_length(a)) ||
+            md_sb_add(&s, json_string_value(b), json_string_length(b))) { free(s.s); return oom(c); }
         *out = json_stringn(s.s ? s.s : "", s.n);
         free(s.s);
         return *out ? MD_OK : oom(c);
@@ -175,7 +175,7 @@ static int ev_bin(jctx *c, const jnode *n, json_t **out)
     if (ev(c, n->a, &a) || ev(c, n->b, &b)) goto out;
     const char *op = n->str;
     if (!strcmp(op, "~")) {
-        jbuf s = {0};
+        md_sbuf s = {0};
         if (jv_str(&s, a) || jv_str(&s, b) || !(*out = json_stringn(s.s ? s.s : "", s.n))) {
             free(s.s);
             rc = oom(c);
@@ -254,10 +254,10 @@ static int ev_slice(jctx *c, const jnode *n, json_t **out)
         else hi = v;
     }
     json_t *res = json_array();
-    jbuf s = {0};
+    md_sbuf s = {0};
     for (long long i = lo; res && (step > 0 ? i < hi : i > hi); i += step) {
         json_t *v = json_array_get(items, (size_t)i);
-        if (json_is_string(obj) ? jbuf_add(&s, json_string_value(v), json_string_length(v)) : json_array_append(res, v)) {
+        if (json_is_string(obj) ? md_sb_add(&s, json_string_value(v), json_string_length(v)) : json_array_append(res, v)) {
             json_decref(res);
             res = NULL;
         }
@@ -327,7 +327,7 @@ static int call_macro(jctx *c, const jnode *call, const jnode *m, argv_ *a, json
         rc = ev(c, m->args[i], &d);
         if (rc == MD_OK && d && json_object_set_new(frame, m->targets[i], d)) rc = oom(c);
     }
-    jbuf saved = c->out;
+    md_sbuf saved = c->out;
     memset(&c->out, 0, sizeof c->out);
     if (rc == MD_OK) rc = exec_list(c, m->body);
     c->brk = 0;
@@ -341,7 +341,7 @@ static int call_macro(jctx *c, const jnode *call, const jnode *m, argv_ *a, json
 static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, json_t **out)
 {
     if (!strcmp(name, "raise_exception")) {
-        jbuf s = {0};
+        md_sbuf s = {0};
         if (a->n) jv_str(&s, a->v[0]);
         md_error_set(c->err, "%s:%d: the template raised an exception: %s", c->t->name, call->line, s.s ? s.s : "");
         free(s.s);
@@ -571,7 +571,7 @@ static int exec_set(jctx *c, const jnode *n)
     if (n->a) {
         if (ev(c, n->a, &v)) return MD_ERR;
     } else {
-        jbuf saved = c->out;
+        md_sbuf saved = c->out;
         memset(&c->out, 0, sizeof c->out);
         int rc = exec_list(c, n->body);
         v = rc == MD_OK ? json_stringn(c->out.s ? c->out.s : "", c->out.n) : NULL;
@@ -601,7 +601,7 @@ static int exec_one(jctx *c, const jnode *n)
     json_t *v = NULL;
     int rc = MD_OK;
     switch (n->kind) {
-    case JN_TEXT: return jbuf_add(&c->out, n->str, n->len) ? oom(c) : MD_OK;
+    case JN_TEXT: return md_sb_add(&c->out, n->str, n->len) ? oom(c) : MD_OK;
     case JN_OUT:
         if (ev(c, n->a, &v)) return MD_ERR;
         rc = jv_str(&c->out, v) ? oom(c) : MD_OK;
@@ -647,7 +647,7 @@ int md_jinja_render(const md_jinja *t, json_t *ctx, time_t now, char **out, size
     if (!c.frames[1]) return oom(&c);
     int rc = exec_list(&c, t->root);
     json_decref(c.frames[1]);
-    if (rc == MD_OK && !c.out.s && jbuf_add(&c.out, "", 0)) rc = oom(&c);
+    if (rc == MD_OK && !c.out.s && md_sb_add(&c.out, "", 0)) rc = oom(&c);
     if (rc) {
         free(c.out.s);
         return MD_ERR;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "io/tok_text.h" /* md_sbuf */
 #include "mechdiff/error.h"
 #include "mechdiff/jinja.h"
 
@@ -43,13 +44,6 @@ struct md_jinja {
     char *name; /* for messages (owned) */
 };
 
-/* A growing byte buffer (s malloc'd, always NUL-terminated once used). */
-typedef struct jbuf {
-    char *s;
-    size_t n, cap;
-} jbuf;
-
-int jbuf_add(jbuf *b, const char *s, size_t n);
 
 /* Tokens (src/io/jinja_lex.c): text between tags, a tag's start ({% or {{),
  * the expression tokens inside it, and its end. */
@@ -66,6 +60,7 @@ typedef struct jtok {
 typedef struct jparser {
     jtok *t;
     size_t n, cap, pos;
+    int depth; /* nesting of expressions and blocks, bounded (no stack overflow) */
     const char *name;
     md_error *err;
 } jparser;
@@ -78,7 +73,7 @@ void jnode_free(jnode *n);
 /* Python truthiness of a value; v NULL is undefined (false). */
 int jv_truthy(const json_t *v);
 /* Appends str(v) as Python prints it (None, True, 1.5, ['a'], {'k': 1}). */
-int jv_str(jbuf *b, const json_t *v);
+int jv_str(md_sbuf *b, const json_t *v);
 /* Python ==. */
 int jv_equal(const json_t *a, const json_t *b);
 /* The type name used in messages ("string", "list", ...). */

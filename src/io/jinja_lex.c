@@ -12,22 +12,6 @@
 
 #include "io/jinja_int.h"
 
-int jbuf_add(jbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) return MD_ERR;
-        b->s = p;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-    return MD_OK;
-}
-
 /* --- tokens ------------------------------------------------------------------ */
 
 static int push(jparser *p, int type, int line, const char *s, size_t len)
@@ -61,21 +45,21 @@ static int count_lines(const char *s, size_t a, size_t b)
 }
 
 /* Python string literal at s[*i] (quote q); appends the value to b. */
-static int lex_string(jparser *p, const char *s, size_t n, size_t *i, int line, jbuf *b)
+static int lex_string(jparser *p, const char *s, size_t n, size_t *i, int line, md_sbuf *b)
 {
     char q = s[(*i)++];
     while (*i < n && s[*i] != q) {
         char c = s[(*i)++];
         if (c != '\\' || *i >= n) {
-            if (jbuf_add(b, &c, 1)) return MD_ERR;
+            if (md_sb_add(b, &c, 1)) return MD_ERR;
             continue;
         }
         char e = s[(*i)++];
         const char *r = e == 'n' ? "\n" : e == 't' ? "\t" : e == 'r' ? "\r" : e == '\\' ? "\\" : e == '\'' ? "'"
                       : e == '"' ? "\"" : e == '0' ? "" : NULL;
-        if (e == '0' && jbuf_add(b, "", 1)) return MD_ERR;
+        if (e == '0' && md_sb_add(b, "", 1)) return MD_ERR;
         if (r) {
-            if (jbuf_add(b, r, strlen(r))) return MD_ERR;
+            if (md_sb_add(b, r, strlen(r))) return MD_ERR;
         } else if (e == 'u' || e == 'x') {
             int nd = e == 'u' ? 4 : 2;
             unsigned cp = 0;
@@ -90,10 +74,10 @@ static int lex_string(jparser *p, const char *s, size_t n, size_t *i, int line, 
             if (ul == 1) u[0] = (char)cp;
             else if (ul == 2) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3F)); }
             else { u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[2] = (char)(0x80 | (cp & 0x3F)); }
-            if (jbuf_add(b, u, ul)) return MD_ERR;
+            if (md_sb_add(b, u, ul)) return MD_ERR;
         } else {
             char two[2] = {'\\', e};
-            if (jbuf_add(b, two, 2)) return MD_ERR;
+            if (md_sb_add(b, two, 2)) return MD_ERR;
         }
     }
     if (*i >= n) return md_error_set(p->err, "%s:%d: string literal is not closed", p->name, line);
@@ -141,7 +125,7 @@ static int lex_tag(jparser *p, const char *s, size_t n, size_t *i, int *line, in
             if (fl) t->f = strtod(t->s, NULL);
             else t->i = strtoll(t->s, NULL, 10);
         } else if (c == '\'' || c == '"') {
-            jbuf b = {0};
+            md_sbuf b = {0};
             int rc = lex_string(p, s, n, i, *line, &b);
             if (rc == MD_OK) rc = push(p, TK_STR, *line, b.s ? b.s : "", b.n);
             free(b.s);

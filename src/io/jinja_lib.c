@@ -51,67 +51,67 @@ int jv_equal(const json_t *a, const json_t *b)
     return json_equal((json_t *)a, (json_t *)b);
 }
 
-static int repr_str(jbuf *b, const char *s, size_t n)
+static int repr_str(md_sbuf *b, const char *s, size_t n)
 {
     int dq = memchr(s, '\'', n) && !memchr(s, '"', n);
     char q = dq ? '"' : '\'';
-    if (jbuf_add(b, &q, 1)) return MD_ERR;
+    if (md_sb_add(b, &q, 1)) return MD_ERR;
     for (size_t i = 0; i < n; i++) {
         const char *e = s[i] == '\\' ? "\\\\" : s[i] == '\n' ? "\\n" : s[i] == '\t' ? "\\t" : s[i] == '\r' ? "\\r"
                       : s[i] == q ? (dq ? "\\\"" : "\\'") : NULL;
-        if (e ? jbuf_add(b, e, 2) : jbuf_add(b, s + i, 1)) return MD_ERR;
+        if (e ? md_sb_add(b, e, 2) : md_sb_add(b, s + i, 1)) return MD_ERR;
     }
-    return jbuf_add(b, &q, 1);
+    return md_sb_add(b, &q, 1);
 }
 
-static int repr(jbuf *b, const json_t *v)
+static int repr(md_sbuf *b, const json_t *v)
 {
     return json_is_string(v) ? repr_str(b, json_string_value(v), json_string_length(v)) : jv_str(b, v);
 }
 
-static int float_str(jbuf *b, double d)
+static int float_str(md_sbuf *b, double d)
 {
     char s[40];
-    if (isnan(d)) return jbuf_add(b, "nan", 3);
-    if (isinf(d)) return d > 0 ? jbuf_add(b, "inf", 3) : jbuf_add(b, "-inf", 4);
+    if (isnan(d)) return md_sb_add(b, "nan", 3);
+    if (isinf(d)) return d > 0 ? md_sb_add(b, "inf", 3) : md_sb_add(b, "-inf", 4);
     for (int p = 1; p <= 17; p++) {
         snprintf(s, sizeof s, "%.*g", p, d);
         if (strtod(s, NULL) == d) break;
     }
     if (!strpbrk(s, ".e")) strcat(s, ".0");
-    return jbuf_add(b, s, strlen(s));
+    return md_sb_add(b, s, strlen(s));
 }
 
-int jv_str(jbuf *b, const json_t *v)
+int jv_str(md_sbuf *b, const json_t *v)
 {
     char s[32];
-    if (!v) return jbuf_add(b, "", 0);
+    if (!v) return md_sb_add(b, "", 0);
     switch (json_typeof(v)) {
-    case JSON_STRING: return jbuf_add(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER: snprintf(s, sizeof s, "%lld", (long long)json_integer_value(v)); return jbuf_add(b, s, strlen(s));
+    case JSON_STRING: return md_sb_add(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: snprintf(s, sizeof s, "%lld", (long long)json_integer_value(v)); return md_sb_add(b, s, strlen(s));
     case JSON_REAL: return float_str(b, json_real_value(v));
-    case JSON_TRUE: return jbuf_add(b, "True", 4);
-    case JSON_FALSE: return jbuf_add(b, "False", 5);
-    case JSON_NULL: return jbuf_add(b, "None", 4);
+    case JSON_TRUE: return md_sb_add(b, "True", 4);
+    case JSON_FALSE: return md_sb_add(b, "False", 5);
+    case JSON_NULL: return md_sb_add(b, "None", 4);
     case JSON_ARRAY: {
         size_t i;
         json_t *x;
-        if (jbuf_add(b, "[", 1)) return MD_ERR;
-        json_array_foreach((json_t *)v, i, x) if ((i && jbuf_add(b, ", ", 2)) || repr(b, x)) return MD_ERR;
-        return jbuf_add(b, "]", 1);
+        if (md_sb_add(b, "[", 1)) return MD_ERR;
+        json_array_foreach((json_t *)v, i, x) if ((i && md_sb_add(b, ", ", 2)) || repr(b, x)) return MD_ERR;
+        return md_sb_add(b, "]", 1);
     }
     case JSON_OBJECT: {
         const char *k;
         json_t *x;
         int first = 1;
-        if (jbuf_add(b, "{", 1)) return MD_ERR;
+        if (md_sb_add(b, "{", 1)) return MD_ERR;
         json_object_foreach((json_t *)v, k, x) {
             if (HIDDEN_KEY(k)) continue;
-            if ((!first && jbuf_add(b, ", ", 2)) || repr_str(b, k, strlen(k)) || jbuf_add(b, ": ", 2) || repr(b, x))
+            if ((!first && md_sb_add(b, ", ", 2)) || repr_str(b, k, strlen(k)) || md_sb_add(b, ": ", 2) || repr(b, x))
                 return MD_ERR;
             first = 0;
         }
-        return jbuf_add(b, "}", 1);
+        return md_sb_add(b, "}", 1);
     }
     }
     return MD_ERR;
@@ -179,15 +179,15 @@ static json_t *replace(const json_t *v, const json_t *from, const json_t *to, lo
 {
     const char *s = json_string_value(v), *f = json_string_value(from), *t = json_string_value(to);
     size_t n = json_string_length(v), fl = json_string_length(from), tl = json_string_length(to);
-    jbuf b = {0};
+    md_sbuf b = {0};
     int bad_ = 0;
     for (size_t i = 0; i <= n && !bad_;) {
         if (count != 0 && fl && i + fl <= n && memcmp(s + i, f, fl) == 0) {
-            bad_ = jbuf_add(&b, t, tl);
+            bad_ = md_sb_add(&b, t, tl);
             i += fl;
             count--;
         } else if (i < n) {
-            bad_ = jbuf_add(&b, s + i, 1);
+            bad_ = md_sb_add(&b, s + i, 1);
             i++;
         } else {
             break;
@@ -260,12 +260,12 @@ static int join(json_t *v, json_t *sep, json_t *attr, json_t **out, md_error *er
 {
     json_t *l = to_list(v);
     if (!l) return bad(err, "filter", "join", v);
-    jbuf b = {0};
+    md_sbuf b = {0};
     size_t i;
     json_t *x;
     int rc = MD_OK;
     json_array_foreach(l, i, x) {
-        if (i && json_is_string(sep) && jbuf_add(&b, json_string_value(sep), json_string_length(sep))) rc = MD_ERR;
+        if (i && json_is_string(sep) && md_sb_add(&b, json_string_value(sep), json_string_length(sep))) rc = MD_ERR;
         if (jv_str(&b, json_is_string(attr) ? json_object_get(x, json_string_value(attr)) : x)) rc = MD_ERR;
     }
     json_decref(l);
@@ -379,7 +379,7 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
         return MD_OK;
     }
     if (!strcmp(name, "string")) {
-        jbuf b = {0};
+        md_sbuf b = {0};
         if (jv_str(&b, v)) { free(b.s); return md_error_set(err, "out of memory"); }
         *out = json_stringn(b.s ? b.s : "", b.n);
         free(b.s);

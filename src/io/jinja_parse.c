@@ -10,6 +10,8 @@
 
 #include "io/jinja_int.h"
 
+#define MAX_NESTING 200 /* expressions and blocks; deeper templates are refused, not a stack overflow */
+
 /* --- tree ---------------------------------------------------------------------- */
 
 void jnode_free(jnode *n)
@@ -127,6 +129,7 @@ static int add_target(jparser *p, jnode *n, char *name)
 /* --- expressions ----------------------------------------------------------------- */
 
 static jnode *parse_expr(jparser *p);
+static jnode *parse_expr_inner(jparser *p);
 
 static jnode *bin(jparser *p, jnode_kind kind, const char *op, jnode *a, jnode *b)
 {
@@ -197,9 +200,9 @@ static jnode *parse_primary(jparser *p)
     jtok *t = cur(p);
     jnode *n = NULL;
     if (t->type == TK_STR) {
-        jbuf b = {0};
+        md_sbuf b = {0};
         while (cur(p)->type == TK_STR) { /* adjacent literals concatenate */
-            if (jbuf_add(&b, cur(p)->s, cur(p)->len)) break;
+            if (md_sb_add(&b, cur(p)->s, cur(p)->len)) break;
             p->pos++;
         }
         if ((n = mk(p, JE_LIT))) n->lit = json_stringn(b.s ? b.s : "", b.n);
@@ -367,7 +370,13 @@ static jnode *parse_unary(jparser *p)
     if (is_op(p, "-") || is_op(p, "+")) {
         int neg = is_op(p, "-");
         p->pos++;
+        if (p->depth >= MAX_NESTING) {
+            md_error_set(p->err, "%s:%d: more than %d signs in a row", p->name, cur(p)->line, MAX_NESTING);
+            return NULL;
+        }
+        p->depth++;
         jnode *a = parse_unary(p);
+        p->depth--;
         if (!a || !neg) return a;
         jnode *n = mk(p, JE_NEG);
         if (!n) { jnode_free(a); return NULL; }
@@ -420,7 +429,13 @@ static jnode *parse_not(jparser *p)
 {
     if (!is_name(p, "not")) return parse_compare(p);
     p->pos++;
+    if (p->depth >= MAX_NESTING) {
+        md_error_set(p->err, "%s:%d: more than %d 'not' in a row", p->name, cur(p)->line, MAX_NESTING);
+        return NULL;
+    }
+    p->depth++;
     jnode *a = parse_not(p);
+    p->depth--;
     if (!a) return NULL;
     jnode *n = mk(p, JE_NOT);
     if (!n) { jnode_free(a); return NULL; }
@@ -440,6 +455,18 @@ static jnode *parse_andor(jparser *p, int is_or)
 
 /* a if cond [else b] */
 static jnode *parse_expr(jparser *p)
+{
+    if (p->depth >= MAX_NESTING) {
+        md_error_set(p->err, "%s:%d: expressions nest more than %d deep", p->name, cur(p)->line, MAX_NESTING);
+        return NULL;
+    }
+    p->depth++;
+    jnode *n = parse_expr_inner(p);
+    p->depth--;
+    return n;
+}
+
+static jnode *parse_expr_inner(jparser *p)
 {
     jnode *n = parse_andor(p, 1);
     while (n && is_name(p, "if")) {
@@ -561,7 +588,21 @@ fail:
     return NULL;
 }
 
+static jnode *parse_stmt_inner(jparser *p);
+
 static jnode *parse_stmt(jparser *p)
+{
+    if (p->depth >= MAX_NESTING) {
+        md_error_set(p->err, "%s:%d: blocks nest more than %d deep", p->name, cur(p)->line, MAX_NESTING);
+        return NULL;
+    }
+    p->depth++;
+    jnode *n = parse_stmt_inner(p);
+    p->depth--;
+    return n;
+}
+
+static jnode *parse_stmt_inner(jparser *p)
 {
     jtok *t = cur(p);
     if (t->type != TK_NAME) {

@@ -194,38 +194,42 @@ static int regex_split(const pre_op *op, const char *s, size_t n, int origin, md
     return rc;
 }
 
-static int pre_step(const md_tokenizer *t, const pre_op *op, const char *s, size_t n, int origin, md_slist *out,
-                    md_error *err)
+/* ByteLevel: optional prefix space, the GPT-2 regex split when use_regex,
+ * then every byte mapped to its stand-in character. */
+static int bytelevel_step(const md_tokenizer *t, const pre_op *op, const char *s, size_t n, int origin,
+                          md_slist *out, md_error *err)
 {
-    if (op->kind == PRE_SPLIT) return regex_split(op, s, n, origin, out, err);
-    if (op->kind == PRE_BYTELEVEL) {
-        md_sbuf pre = {0};
-        md_slist parts = {0};
-        int rc = MD_ERR;
-        if ((op->add_prefix_space && (n == 0 || s[0] != ' ') && md_sb_addc(&pre, ' ')) || md_sb_add(&pre, s, n)) goto bl_oom;
-        if (op->re) {
-            if (regex_split(op, pre.s, pre.n, origin, &parts, err)) goto bl_out;
-        } else if (md_sl_add(&parts, pre.s, pre.n, origin)) goto bl_oom;
-        for (size_t i = 0; i < parts.n; i++) {
-            md_sbuf m = {0};
-            for (size_t k = 0; k < parts.len[i]; k++) {
-                const char *c = t->byte_char[(unsigned char)parts.s[i][k]];
-                if (md_sb_add(&m, c, strlen(c))) { free(m.s); goto bl_oom; }
-            }
-            int r = md_sl_add(out, m.s ? m.s : "", m.n, parts.origin[i]);
-            free(m.s);
-            if (r) goto bl_oom;
+    md_sbuf pre = {0};
+    md_slist parts = {0};
+    int rc = MD_ERR;
+    if ((op->add_prefix_space && (n == 0 || s[0] != ' ') && md_sb_addc(&pre, ' ')) || md_sb_add(&pre, s, n)) goto bl_oom;
+    if (op->re) {
+        if (regex_split(op, pre.s, pre.n, origin, &parts, err)) goto bl_out;
+    } else if (md_sl_add(&parts, pre.s, pre.n, origin)) goto bl_oom;
+    for (size_t i = 0; i < parts.n; i++) {
+        md_sbuf m = {0};
+        for (size_t k = 0; k < parts.len[i]; k++) {
+            const char *c = t->byte_char[(unsigned char)parts.s[i][k]];
+            if (md_sb_add(&m, c, strlen(c))) { free(m.s); goto bl_oom; }
         }
-        rc = MD_OK;
-        goto bl_out;
-    bl_oom:
-        md_error_set(err, "out of memory");
-    bl_out:
-        free(pre.s);
-        md_sl_free(&parts);
-        return rc;
+        int r = md_sl_add(out, m.s ? m.s : "", m.n, parts.origin[i]);
+        free(m.s);
+        if (r) goto bl_oom;
     }
-    /* Metaspace */
+    rc = MD_OK;
+    goto bl_out;
+bl_oom:
+    md_error_set(err, "out of memory");
+bl_out:
+    free(pre.s);
+    md_sl_free(&parts);
+    return rc;
+}
+
+/* Metaspace: spaces become the replacement, prepended per the scheme, then
+ * optionally split before each replacement. */
+static int metaspace_step(const pre_op *op, const char *s, size_t n, int origin, md_slist *out, md_error *err)
+{
     md_sbuf m = {0};
     size_t rl = strlen(op->repl);
     int rc = MD_ERR;
@@ -255,6 +259,14 @@ ms_oom:
 ms_out:
     free(m.s);
     return rc;
+}
+
+static int pre_step(const md_tokenizer *t, const pre_op *op, const char *s, size_t n, int origin, md_slist *out,
+                    md_error *err)
+{
+    if (op->kind == PRE_SPLIT) return regex_split(op, s, n, origin, out, err);
+    if (op->kind == PRE_BYTELEVEL) return bytelevel_step(t, op, s, n, origin, out, err);
+    return metaspace_step(op, s, n, origin, out, err);
 }
 
 /* Pre-tokenizes and BPE-encodes one normalized segment without added tokens. */

@@ -1,6 +1,6 @@
 /* tok_text.h — internal: byte buffers, string lists and UTF-8 helpers of the
  * tokenizer (src/io/tokenizer.c, tok_components.c, tok_encode.c,
- * tok_decode.c). Functions return MD_OK / MD_ERR (out of memory) unless
+ * tok_decode.c) and of the Jinja interpreter (src/io/jinja_*.c). Functions return MD_OK / MD_ERR (out of memory) unless
  * said otherwise.
  * Ownership: an md_sbuf owns s (free it); an md_slist owns its strings
  * (md_sl_free); returned strings are malloc'd for the caller. */

@@ -337,7 +337,8 @@ int main(void)
         char names[32][256];
         int n = 0;
         while ((e = readdir(d)) && n < 32)
-            if (e->d_name[0] != '.') snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+            if (e->d_name[0] != '.' && !strchr(e->d_name, '.')) /* the set folders, not README.md */
+                snprintf(names[n++], sizeof names[0], "%s", e->d_name);
         closedir(d);
         for (int i = 0; i < n; i++) run_set(names[i]);
         CHECK(n >= 3);
