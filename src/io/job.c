@@ -20,6 +20,7 @@
 #include "mechdiff/experiment.h"
 #include "mechdiff/folder_check.h"
 #include "mechdiff/hub.h"
+#include "io/job_yaml.h"
 
 const md_key MD_JOB_TOP_KEYS[] = {
     {.name = "name", .type = MD_KEY_STRING, .def = "job", .doc = "Name of the job (provenance, progress lines)."},
@@ -527,47 +528,6 @@ static void default_output(md_job *job, md_params *top)
 #define JOB_MAX_BYTES (1u << 20)
 #define JOB_MAX_DEPTH 64
 
-/* Nesting depth of YAML text, overestimated cheaply: '[' and '{' outside
- * quotes and comments, plus a level per "- " / "? " / ": " indicator and per
- * 4 columns of indentation before a line's first content character.
- * Reports the first line deeper than JOB_MAX_DEPTH. */
-static int check_depth(const char *text, const char *source, md_error *err)
-{
-    int flow = 0, line = 1;
-    const char *p = text;
-    while (*p) {
-        long spaces = 0, indicators = 0;
-        for (;; p++) {
-            if (*p == ' ' || *p == '\t') spaces++;
-            else if ((*p == '-' || *p == '?' || *p == ':') && (p[1] == ' ' || p[1] == '\t')) indicators++;
-            else break;
-        }
-        long depth = indicators + spaces / 4; /* block nesting; flow nesting is added */
-        char quote = 0;
-        for (; *p && *p != '\n'; p++) {
-            if (quote) {
-                if (*p == '\\' && quote == '"' && p[1] && p[1] != '\n') p++;
-                else if (*p == quote) quote = 0;
-            } else if (*p == '"' || *p == '\'') {
-                quote = *p;
-            } else if (*p == '#' && (p == text || p[-1] == ' ' || p[-1] == '\t')) {
-                while (*p && *p != '\n') p++;
-                break;
-            } else if (*p == '[' || *p == '{') {
-                if (++flow + depth > JOB_MAX_DEPTH) break;
-            } else if ((*p == ']' || *p == '}') && flow > 0) {
-                flow--;
-            }
-        }
-        if (depth + flow > JOB_MAX_DEPTH)
-            return md_error_set(err, "%s:%d: nesting deeper than %d levels; a job file is a few levels of maps and "
-                                "lists", source, line, JOB_MAX_DEPTH);
-        if (*p == '\n') p++;
-        line++;
-    }
-    return MD_OK;
-}
-
 /* md_job_parse_string; keep_soft = 1 also returns the job in *out when its
  * only problems are missing files/folders (with MD_ERR and the messages). */
 static int parse_text(const char *text, const char *source, const char *base_dir, int check_paths, int keep_soft,
@@ -579,7 +539,7 @@ static int parse_text(const char *text, const char *source, const char *base_dir
     if (!err) err = &local;
     md_error_clear(err);
     parse_ctx pc = {.source = source, .check_paths = check_paths, .err = err};
-    if (check_depth(text, source, err) != MD_OK) return MD_ERR;
+    if (md_job_yaml_check_depth(text, source, JOB_MAX_DEPTH, err) != MD_OK) return MD_ERR;
     md_job *job = calloc(1, sizeof *job);
     yaml_parser_t parser;
     int have_doc = 0;
@@ -815,109 +775,4 @@ void md_job_free(md_job *job)
     free(job->source);
     free(job->dir);
     free(job);
-}
-
-/* ---- serialisation ---------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    if (!b->p) { /* vsnprintf(NULL + 0, 0, ...) would be pointer arithmetic on NULL */
-        b->p = malloc(256);
-        if (!b->p) { b->oom = 1; return; }
-        b->cap = 256;
-        b->len = 0;
-    }
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-/* A YAML double-quoted scalar. */
-static void sb_quoted(sbuf *b, const char *s)
-{
-    sb_printf(b, "\"");
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') sb_printf(b, "\\%c", *c);
-        else if (*c == '\n') sb_printf(b, "\\n");
-        else if (*c == '\t') sb_printf(b, "\\t");
-        else if (*c < 0x20 || *c == 0x7f) sb_printf(b, "\\x%02x", *c);
-        else sb_printf(b, "%c", *c);
-    }
-    sb_printf(b, "\"");
-}
-
-static void emit_params(sbuf *b, const md_params *p, const char *indent, const char *first_indent,
-                        const char *skip)
-{
-    int first = 1;
-    for (int i = 0; i < p->n; i++) {
-        const md_value *v = &p->v[i];
-        if (skip && strcmp(skip, v->key->name) == 0) continue;
-        sb_printf(b, "%s%s: ", first ? first_indent : indent, v->key->name);
-        first = 0;
-        switch (v->key->type) {
-        case MD_KEY_INT: sb_printf(b, "%lld\n", (long long)v->i); break;
-        case MD_KEY_FLOAT: sb_printf(b, "%.17g\n", v->f); break;
-        case MD_KEY_BOOL: sb_printf(b, "%s\n", v->i ? "true" : "false"); break;
-        case MD_KEY_STRLIST:
-            sb_printf(b, "[");
-            for (int j = 0; j < v->n; j++) {
-                if (j) sb_printf(b, ", ");
-                sb_quoted(b, v->list[j]);
-            }
-            sb_printf(b, "]\n");
-            break;
-        case MD_KEY_MAP:
-            if (!v->n) { sb_printf(b, "{}\n"); break; }
-            sb_printf(b, "\n");
-            for (int j = 0; j < v->n; j++) {
-                sb_printf(b, "%s  ", indent);
-                sb_quoted(b, v->list[j]);
-                sb_printf(b, ": ");
-                sb_quoted(b, v->vals[j]);
-                sb_printf(b, "\n");
-            }
-            break;
-        default: sb_quoted(b, v->s ? v->s : ""); sb_printf(b, "\n"); break;
-        }
-    }
-}
-
-char *md_job_to_yaml(const md_job *job, int flags)
-{
-    sbuf b = {0};
-    sb_printf(&b, "# resolved mechdiff job (every key, defaults filled in)\n");
-    emit_params(&b, &job->top, "", "", (flags & MD_JOB_YAML_IDENTITY) ? "output" : NULL);
-    if (!(flags & MD_JOB_YAML_IDENTITY)) {
-        sb_printf(&b, "runtime:\n");
-        emit_params(&b, &job->runtime, "  ", "  ", NULL);
-    }
-    sb_printf(&b, "experiments:\n");
-    for (int i = 0; i < job->n_exps; i++) emit_params(&b, &job->exps[i].params, "    ", "  - ", NULL);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
 }
