@@ -181,6 +181,24 @@ static int view_blob(const md_blob *b, int with_means, conf_view *v, md_error *e
     return MD_OK;
 }
 
+/* The entropy kernel reads the final norm gain and W_U itself: Gemma-2's
+ * (1 + w) gain and logit soft-cap are not in it. */
+static int check_family(const md_config *cfg, const char *role, const char *dir, md_error *err)
+{
+    if (cfg->norm_plus_one || cfg->final_softcap > 0.0f)
+        return md_error_set(err, "confidence: model '%s' (%s) is %s: its final norm gain (1 + w) and logit "
+                                 "soft-capping are not implemented by the entropy-neuron analysis",
+                            role, dir, cfg->architecture);
+    return MD_OK;
+}
+
+static int role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
+{
+    if (md_hf_config_load_dir(cfg, role_dir(ctx, r), err) != MD_OK)
+        return md_error_prefix(err, "confidence: model '%s'", md_exp_get_role(ctx, r));
+    return check_family(cfg, md_exp_get_role(ctx, r), role_dir(ctx, r), err);
+}
+
 /* ---- validate / plan ---------------------------------------------------- */
 
 static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
@@ -195,18 +213,16 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
         if (!role_dir(ctx, r))
             return md_error_set(err, "%s:%d:%d: confidence: model '%s' is not in the job's models", src,
                                 ctx->exp->line, ctx->exp->col, md_exp_get_role(ctx, r));
+    for (int r = 0; r < R; r++) {
+        md_config cfg;
+        if (role_cfg(ctx, r, &cfg, err) != MD_OK)
+            return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
+    }
     if (has_prompts(ctx)) {
         int n;
         if (n_prompts(ctx, &n, err) != MD_OK)
             return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
     }
-    return MD_OK;
-}
-
-static int role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
-{
-    if (md_hf_config_load_dir(cfg, role_dir(ctx, r), err) != MD_OK)
-        return md_error_prefix(err, "confidence: model '%s'", md_exp_get_role(ctx, r));
     return MD_OK;
 }
 
@@ -455,10 +471,7 @@ static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src
         if (md_hf_config_load_dir(&cr->cfg, dir, err) != MD_OK || md_safetensors_open_dir(&cr->st, dir, err) != MD_OK)
             return md_error_prefix(err, "confidence: model '%s'", role);
     }
-    if (cr->cfg.norm_plus_one || cr->cfg.final_softcap > 0.0f) /* Gemma-2: not in the entropy kernel */
-        return md_error_set(err, "confidence: model '%s' (%s) is %s: its final norm gain (1 + w) and logit "
-                                 "soft-capping are not implemented by the entropy-neuron analysis",
-                            role, dir, cr->cfg.architecture);
+    if (check_family(&cr->cfg, role, dir, err) != MD_OK) return MD_ERR;
     char name[128];
     snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", cr->cfg.n_layers - 1);
     const char *head = cr->cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
