@@ -22,6 +22,8 @@
 #define MD_EXIT_OK 0        /* job (or this part) complete */
 #define MD_EXIT_ERROR 1     /* an error: message names the rank and unit */
 #define MD_EXIT_USAGE 2     /* bad command line or job file */
+#define MD_EXIT_LOCKED 73   /* the output is being written by another run (its lock
+                               is held): wait for that run, or use another -o */
 #define MD_EXIT_REQUEUE 75  /* stopped by SIGTERM/SIGUSR1 after saving everything
                                finished: run the same command again (Slurm requeue) */
 

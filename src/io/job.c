@@ -18,6 +18,8 @@
 
 #include "mechdiff/device.h"
 #include "mechdiff/experiment.h"
+#include "mechdiff/folder_check.h"
+#include "mechdiff/hub.h"
 
 const md_key MD_JOB_TOP_KEYS[] = {
     {.name = "name", .type = MD_KEY_STRING, .def = "job", .doc = "Name of the job (provenance, progress lines)."},
@@ -84,6 +86,7 @@ typedef struct parse_ctx {
     int check_paths;
     md_error *err;
     int n_errors;
+    int n_path_errors;         /* of n_errors: files/folders that do not exist */
 } parse_ctx;
 
 static void add_error(parse_ctx *pc, const yaml_node_t *at, const char *fmt, ...)
@@ -156,6 +159,7 @@ static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, con
 {
     if (!pc->check_paths || (type != MD_KEY_FILE && type != MD_KEY_DIR)) return MD_OK;
     struct stat st;
+    pc->n_path_errors++; /* undone below when the path is fine */
     if (stat(path, &st) != 0) {
         add_error(pc, at, "key '%s': %s '%s' does not exist (relative paths are relative to the job file's folder)",
                   key, type == MD_KEY_DIR ? "folder" : "file", path);
@@ -169,7 +173,26 @@ static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, con
         add_error(pc, at, "key '%s': expected a file, got folder '%s'", key, path);
         return MD_ERR;
     }
+    pc->n_path_errors--;
     return MD_OK;
+}
+
+/* A Hugging Face cache repo folder (models--org--name) becomes the snapshot
+ * refs/main names (hub.h); the job keeps that path, so provenance records
+ * which snapshot ran. Takes and returns ownership of path. */
+static char *resolve_hub(parse_ctx *pc, const yaml_node_t *at, const char *key, char *path)
+{
+    char snap[PATH_MAX];
+    md_error e;
+    if (md_hub_resolve_dir(path, snap, sizeof snap, &e) != MD_OK) {
+        add_error(pc, at, "key '%s': %s", key, e.msg);
+        return path;
+    }
+    if (strcmp(snap, path) == 0) return path;
+    char *s = xstrdup(snap);
+    if (!s) return path;
+    free(path);
+    return s;
 }
 
 static int parse_bool_text(const char *s, int64_t *out)
@@ -320,6 +343,7 @@ static void parse_value(parse_ctx *pc, const md_key *k, yaml_node_t *n, md_value
             snprintf(full, sizeof full, "%s.%s", k->name, node_text(kn));
             if (k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) {
                 char *path = resolve_path(pc->dir, node_text(vn));
+                if (path && k->item == MD_KEY_DIR && pc->check_paths) path = resolve_hub(pc, vn, full, path);
                 if (path) check_path(pc, vn, full, path, k->item);
                 push_item(v, node_text(kn), path ? path : "");
                 free(path);
@@ -497,8 +521,57 @@ static void default_output(md_job *job, md_params *top)
     v->s = xstrdup(path);
 }
 
-int md_job_parse_string(const char *text, const char *source, const char *base_dir, int check_paths,
-                        md_job **out, md_error *err)
+/* Limits checked before libyaml sees the text: a job file is a page of
+ * settings, and libyaml spends quadratic time on deep nesting (40 000
+ * nested '[' took 23 s). */
+#define JOB_MAX_BYTES (1u << 20)
+#define JOB_MAX_DEPTH 64
+
+/* Nesting depth of YAML text, overestimated cheaply: '[' and '{' outside
+ * quotes and comments, plus a level per "- " / "? " / ": " indicator and per
+ * 4 columns of indentation before a line's first content character.
+ * Reports the first line deeper than JOB_MAX_DEPTH. */
+static int check_depth(const char *text, const char *source, md_error *err)
+{
+    int flow = 0, line = 1;
+    const char *p = text;
+    while (*p) {
+        long spaces = 0, indicators = 0;
+        for (;; p++) {
+            if (*p == ' ' || *p == '\t') spaces++;
+            else if ((*p == '-' || *p == '?' || *p == ':') && (p[1] == ' ' || p[1] == '\t')) indicators++;
+            else break;
+        }
+        long depth = indicators + spaces / 4; /* block nesting; flow nesting is added */
+        char quote = 0;
+        for (; *p && *p != '\n'; p++) {
+            if (quote) {
+                if (*p == '\\' && quote == '"' && p[1] && p[1] != '\n') p++;
+                else if (*p == quote) quote = 0;
+            } else if (*p == '"' || *p == '\'') {
+                quote = *p;
+            } else if (*p == '#' && (p == text || p[-1] == ' ' || p[-1] == '\t')) {
+                while (*p && *p != '\n') p++;
+                break;
+            } else if (*p == '[' || *p == '{') {
+                if (++flow + depth > JOB_MAX_DEPTH) break;
+            } else if ((*p == ']' || *p == '}') && flow > 0) {
+                flow--;
+            }
+        }
+        if (depth + flow > JOB_MAX_DEPTH)
+            return md_error_set(err, "%s:%d: nesting deeper than %d levels; a job file is a few levels of maps and "
+                                "lists", source, line, JOB_MAX_DEPTH);
+        if (*p == '\n') p++;
+        line++;
+    }
+    return MD_OK;
+}
+
+/* md_job_parse_string; keep_soft = 1 also returns the job in *out when its
+ * only problems are missing files/folders (with MD_ERR and the messages). */
+static int parse_text(const char *text, const char *source, const char *base_dir, int check_paths, int keep_soft,
+                      md_job **out, md_error *err)
 {
     *out = NULL;
     md_error_clear(err);
@@ -506,6 +579,7 @@ int md_job_parse_string(const char *text, const char *source, const char *base_d
     if (!err) err = &local;
     md_error_clear(err);
     parse_ctx pc = {.source = source, .check_paths = check_paths, .err = err};
+    if (check_depth(text, source, err) != MD_OK) return MD_ERR;
     md_job *job = calloc(1, sizeof *job);
     yaml_parser_t parser;
     int have_doc = 0;
@@ -526,8 +600,24 @@ int md_job_parse_string(const char *text, const char *source, const char *base_d
         yaml_parser_delete(&parser);
         goto fail;
     }
-    yaml_parser_delete(&parser);
     have_doc = 1;
+    yaml_document_t extra;
+    if (!yaml_parser_load(&parser, &extra)) {
+        md_error_set(err, "%s:%d:%d: YAML syntax error: %s %s", source, (int)parser.problem_mark.line + 1,
+                     (int)parser.problem_mark.column + 1, parser.problem ? parser.problem : "",
+                     parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        goto fail;
+    }
+    yaml_node_t *second = yaml_document_get_root_node(&extra);
+    int second_line = second ? (int)extra.start_mark.line + 1 : 0;
+    yaml_document_delete(&extra);
+    yaml_parser_delete(&parser);
+    if (second) {
+        md_error_set(err, "%s:%d:1: a second YAML document: a job file holds one (remove the '---' and what "
+                     "follows, or merge them)", source, second_line);
+        goto fail;
+    }
     yaml_node_t *root = yaml_document_get_root_node(&pc.doc);
     if (!root) {
         md_error_set(err, "%s:1:1: the job file is empty (expected a map with 'experiments')", source);
@@ -563,10 +653,10 @@ int md_job_parse_string(const char *text, const char *source, const char *base_d
                           job->exps[i].name, job->exps[j].line);
     }
     if (n == 0) add_error(&pc, exps, "key 'experiments': the list is empty");
-    if (pc.n_errors) goto fail;
+    if (pc.n_errors && !(keep_soft && pc.n_errors == pc.n_path_errors)) goto fail;
     yaml_document_delete(&pc.doc);
     *out = job;
-    return MD_OK;
+    return pc.n_errors ? MD_ERR : MD_OK;
 
 fail:
     if (have_doc) yaml_document_delete(&pc.doc);
@@ -596,40 +686,73 @@ static int apply_backend_env(md_job *job, md_error *err)
     return MD_OK;
 }
 
-int md_job_parse_file(const char *path, md_job **out, md_error *err)
+int md_job_parse_string(const char *text, const char *source, const char *base_dir, int check_paths,
+                        md_job **out, md_error *err)
+{
+    return parse_text(text, source, base_dir, check_paths, 0, out, err);
+}
+
+/* The text of a job file: a regular file or a pipe (`<(...)`), at most
+ * JOB_MAX_BYTES (so /dev/zero or a huge file is an error, not an endless
+ * read). Returns malloc'd text or NULL. */
+static char *read_job_text(const char *path, md_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return md_error_set(err, "%s: cannot open job file: %s", path, strerror(errno)), NULL;
+    if (S_ISDIR(st.st_mode))
+        return md_error_set(err, "%s: is a folder; give the path of a job file (.yaml)", path), NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return md_error_set(err, "%s: cannot open job file: %s", path, strerror(errno)), NULL;
+    char *text = malloc(JOB_MAX_BYTES + 2);
+    size_t len = text ? fread(text, 1, JOB_MAX_BYTES + 1, f) : 0;
+    int bad = text && ferror(f);
+    fclose(f);
+    if (!text) return md_error_set(err, "%s: out of memory", path), NULL;
+    if (bad || len > JOB_MAX_BYTES || memchr(text, '\0', len)) {
+        md_error_set(err, "%s: %s", path, bad ? "read error" : len > JOB_MAX_BYTES
+                     ? "larger than the 1 MiB a job file may have" : "contains NUL bytes: not a YAML text file");
+        free(text);
+        return NULL;
+    }
+    text[len] = '\0';
+    return text;
+}
+
+static int parse_file(const char *path, int keep_soft, md_job **out, md_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return md_error_set(err, "%s: cannot open job file: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *t = realloc(text, cap);
-            if (!t) {
-                free(text);
-                fclose(f);
-                return md_error_set(err, "%s: out of memory", path);
-            }
-            text = t;
-        }
-        size_t got = fread(text + len, 1, 4096, f);
-        len += got;
-        if (got < 4096) break;
-    }
-    fclose(f);
-    text[len] = '\0';
+    char *text = read_job_text(path, err);
+    if (!text) return MD_ERR;
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0'; else snprintf(dir, sizeof dir, ".");
     if (slash == dir) snprintf(dir, sizeof dir, "/");
-    int rc = md_job_parse_string(text, path, dir, 1, out, err);
+    int rc = parse_text(text, path, dir, 1, keep_soft, out, err);
     free(text);
-    if (rc == MD_OK && apply_backend_env(*out, err) != MD_OK) {
+    if (*out && apply_backend_env(*out, err) != MD_OK) {
         md_job_free(*out);
         *out = NULL;
+        rc = MD_ERR;
+    }
+    return rc;
+}
+
+int md_job_parse_file(const char *path, md_job **out, md_error *err)
+{
+    return parse_file(path, 0, out, err);
+}
+
+int md_job_check_file(const char *path, md_job **out, md_error *err)
+{
+    int rc = parse_file(path, 1, out, err);
+    if (!*out) return MD_ERR;
+    md_error more;
+    if (md_job_validate(*out, &more) != MD_OK) {
+        size_t used = rc == MD_OK ? 0 : strlen(err->msg);
+        if (rc == MD_OK) err->msg[0] = '\0';
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", more.msg);
         rc = MD_ERR;
     }
     return rc;
@@ -645,6 +768,18 @@ int md_job_validate(const md_job *job, md_error *err)
                  "-DMECHDIFF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=<your GPUs, e.g. 80;90> (docs/cuda.md), or set "
                  "runtime: {backend: cpu} (or MECHDIFF_BACKEND=cpu in the environment)",
                  job->source ? job->source : "job");
+        bad = 1;
+    }
+    /* every model folder holds what a worker will load (folder_check.h) */
+    for (int i = 0; i < md_params_count(&job->top, "models"); i++) {
+        md_error one;
+        md_error_clear(&one);
+        if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
+                            &one) == MD_OK)
+            continue;
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s: %s", used ? "\n" : "",
+                 job->source ? job->source : "job", one.msg);
         bad = 1;
     }
     for (int i = 0; i < job->n_exps; i++) {
@@ -695,6 +830,12 @@ static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(print
 static void sb_printf(sbuf *b, const char *fmt, ...)
 {
     if (b->oom) return;
+    if (!b->p) { /* vsnprintf(NULL + 0, 0, ...) would be pointer arithmetic on NULL */
+        b->p = malloc(256);
+        if (!b->p) { b->oom = 1; return; }
+        b->cap = 256;
+        b->len = 0;
+    }
     for (;;) {
         va_list ap;
         va_start(ap, fmt);

@@ -260,7 +260,7 @@ static int copy_file(const char *from, const char *to, md_error *err)
 {
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0) return md_error_set(err, "%s: cannot open: %s", from, strerror(errno));
-    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644); /* `to` was unlinked */
     if (out < 0) {
         close(in);
         return md_error_set(err, "%s: cannot create: %s", to, strerror(errno));

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mechdiff/hub.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/h5out.h"
 #include "mechdiff/provenance.h"
@@ -295,7 +296,9 @@ int cmd_forward(int argc, char **argv)
     char tmp[4096];
     hid_t file = -1;
     int rc = 1;
-    if (md_model_load(&m, dir, NULL, &err) != MD_OK) goto fail;
+    char snap[4096];
+    if (md_hub_resolve_dir(dir, snap, sizeof snap, &err) != MD_OK || md_model_load(&m, snap, NULL, &err) != MD_OK)
+        goto fail;
     if (prompt_args_tokens(&pa, m, &ids, &n, &err) != MD_OK) goto fail;
     if (hooks_arg && parse_hooks(hooks_arg, hooks, &n_hooks, &err) != MD_OK) goto fail;
     md_forward f;

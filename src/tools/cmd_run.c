@@ -39,9 +39,10 @@ static void usage(FILE *f)
             "Signals: SIGTERM or SIGUSR1 stop handing out units, wait up to runtime.stop_grace s for\n"
             "units in flight, save, and exit with status %d (resumable: requeue and run again).\n"
             "Under mpirun send SIGUSR1 (mpirun forwards it; on SIGTERM mpirun kills the ranks).\n"
-            "Exit status: 0 done, 1 error (message names rank and unit), 2 bad usage or job file,\n"
-            "%d stopped by a signal.\n",
-            MD_EXIT_REQUEUE, MD_EXIT_REQUEUE);
+            "Exit status (every rank, also under mpirun/srun): 0 done, 1 error while running (message\n"
+            "names rank and unit), 2 bad usage or job file, %d output locked by another run (wait for\n"
+            "it or use another -o), %d stopped by a signal (resumable).\n",
+            MD_EXIT_REQUEUE, MD_EXIT_LOCKED, MD_EXIT_REQUEUE);
 }
 
 int cmd_run(int argc, char **argv)
