@@ -143,10 +143,10 @@ def cosine_ci(g, a, b, opts):
         return float("nan"), float("nan")
     xa_h, xa_l, xb_h, xb_l = (g[p][...].astype(np.float64) for p in paths)
     gen = stats.rng(opts, "refusal_cosine", *sorted((a, b)))
-    ih = stats.bootstrap_indices(gen, len(xa_h), o["boot"])
-    il = stats.bootstrap_indices(gen, len(xa_l), o["boot"])
-    ra = xa_h[ih].mean(axis=1) - xa_l[il].mean(axis=1)
-    rb = xb_h[ih].mean(axis=1) - xb_l[il].mean(axis=1)
+    wh = stats.bootstrap_counts(gen, len(xa_h), o["boot"]) / len(xa_h)
+    wl = stats.bootstrap_counts(gen, len(xa_l), o["boot"]) / len(xa_l)
+    ra = wh @ xa_h - wl @ xa_l  # [boot, hidden]
+    rb = wh @ xb_h - wl @ xb_l
     cos = (ra * rb).sum(-1) / np.sqrt((ra * ra).sum(-1) * (rb * rb).sum(-1))
     return stats.percentile_ci(cos)
 
