@@ -56,6 +56,9 @@ typedef struct md_dset_decl {
     int deflate;                        /* 0 = none, 1..9 = gzip level */
     const char *units;                  /* attribute "units" ("logit", "" for none) */
     const char *description;            /* attribute "description" */
+    int nan_ok;                         /* 1 = NaN marks "no value" here (documented in the
+                                           description); otherwise a NaN or infinity in a
+                                           result is an error (never an infinity) */
 } md_dset_decl;
 
 /* Everything a callback may look at: the job, this experiment, its index. */
@@ -85,6 +88,9 @@ typedef struct md_plan md_plan;
 
 /* Declares a dataset of this stage (copied). Paths must be new. */
 int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err);
+/* Lets the declared dataset at path hold NaN as its "no value" marker (as
+ * md_dset_decl.nan_ok, for datasets declared through helpers). */
+int md_plan_allow_nan(md_plan *p, const char *path, md_error *err);
 /* Attribute on the experiment group or on a declared dataset ("" = group). */
 int md_plan_attr(md_plan *p, const char *path, const char *name, const char *value, md_error *err);
 /* Number of work units of this stage (1..MD_PLAN_MAX_UNITS). */

@@ -1,10 +1,11 @@
 /* hf_config.h — the architecture hyper-parameters of a Hugging Face
- * LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM /
- * Qwen3ForCausalLM / Gemma2ForCausalLM / Olmo2ForCausalLM folder (config.json, plus BOS/EOS
+ * LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
+ * Gemma2ForCausalLM or Olmo2ForCausalLM folder (config.json, plus BOS/EOS
  * from generation_config.json when config.json lacks them). Anything the
- * engine does not implement (other architectures, biases, other activations,
- * other rope_scaling types, sliding windows shorter than the context...) is
- * an error naming the key, never a silent guess. Plain data, no heap. */
+ * engine does not implement (other architectures, MLP or o_proj biases,
+ * other activations, other rope_scaling types, Mistral's sliding window
+ * shorter than the context, ...) is an error naming the key, never a silent
+ * guess. The families' own keys: src/io/hf_family.c. Plain data, no heap. */
 #ifndef MECHDIFF_HF_CONFIG_H
 #define MECHDIFF_HF_CONFIG_H
 
@@ -76,7 +77,7 @@ typedef struct md_config {
     int eos_ids[MD_MAX_EOS];
     int n_eos;
     md_dtype torch_dtype;        /* as declared (weights may differ) */
-    /* Architecture variants beyond Llama (all 0 for Llama/Mistral): */
+    /* Architecture variants beyond Llama (all 0 for Llama and Mistral): */
     md_family family;
     int qkv_bias;                /* q/k/v projections carry biases (Qwen2) */
     md_qk_norm qk_norm;          /* RMSNorm of q and k before RoPE (Qwen3, OLMo-2) */

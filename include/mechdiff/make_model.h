@@ -26,6 +26,8 @@ typedef struct md_make_model_opts {
     md_dtype dtype;          /* weights dtype (BF16 by default in the command) */
     int vocab;               /* 0: the family's vocabulary; else overrides it */
     const char *out_dir;     /* created if absent */
+    const md_config *config; /* optional: write this architecture (widths of a benchmark)
+                                instead of like's; n_layers/dtype/vocab still apply */
 } md_make_model_opts;
 
 /* Names of the supported families, NULL-terminated (for --help). */

@@ -267,7 +267,8 @@ int md_make_model(const md_make_model_opts *o, md_error *err)
     md_safetensors_writer *w = NULL; /* owned until finish/abort */
     char path[4096];
 
-    if (md_make_model_config(&cfg, o->like, err) != MD_OK) return MD_ERR;
+    if (o->config) cfg = *o->config;
+    else if (md_make_model_config(&cfg, o->like, err) != MD_OK) return MD_ERR;
     if (o->n_layers <= 0 || o->n_layers > 1000)
         return md_error_set(err, "make-model: --layers %d out of range (1..1000)", o->n_layers);
     if (md_dtype_size(o->dtype) == 0) return md_error_set(err, "make-model: invalid --dtype");

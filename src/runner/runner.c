@@ -42,6 +42,7 @@
 #include "mechdiff/job.h"
 #include "mechdiff/journal.h"
 #include "mechdiff/outlock.h"
+#include "mechdiff/result_check.h"
 #include "mechdiff/plan.h"
 #include "worker.h"
 #include "mechdiff/shard.h"
@@ -441,7 +442,7 @@ static int handle_result(coord *c, int src, const unsigned char *msg, size_t len
     md_error perr;
     const unsigned char *bytes = msg + sizeof hdr;
     while ((r = md_result_next(bytes, len - sizeof hdr, &pos, &pc, &perr)) == 1)
-        if (!md_piece_check(&pc, e->dsets, e->n_dsets, &perr)) {
+        if (md_result_check_piece(&pc, e->dsets, e->n_dsets, &perr) != MD_OK) { /* fits the plan, no NaN */
             r = MD_ERR;
             break;
         }
