@@ -62,6 +62,8 @@ typedef struct md_output {
     int at_plan;             /* 1 = the plan writes the data, 0 = the stage's units */
     int chunk_rows;          /* chunk rows of the first dimension (0 = whole) */
     int deflate;             /* 0 = none, 1..9 = gzip level */
+    int nan_ok;              /* 1 = NaN marks "no value" here (say so in the description);
+                                otherwise a NaN or infinity in a result is an error */
 } md_output;
 
 /* Everything a callback may look at: the job, this experiment, its index. */

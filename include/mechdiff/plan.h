@@ -30,10 +30,16 @@ typedef struct md_dset_decl {
     int deflate;                        /* 0 = none, 1..9 = gzip level */
     const char *units;                  /* attribute "units" ("logit", "" for none) */
     const char *description;            /* attribute "description" */
+    int nan_ok;                         /* 1 = NaN marks "no value" here (documented in the
+                                           description); otherwise a NaN or infinity in a
+                                           result is an error (never an infinity) */
 } md_dset_decl;
 
 /* Declares a dataset of this stage (copied). Paths must be new. */
 int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err);
+/* Lets the declared dataset at path hold NaN as its "no value" marker (as
+ * md_dset_decl.nan_ok; kinds set md_output.nan_ok instead). */
+int md_plan_allow_nan(md_plan *p, const char *path, md_error *err);
 
 /* A declared dataset with its strings copied in. */
 typedef struct md_dset {
@@ -47,6 +53,7 @@ typedef struct md_dset {
     char units[64];
     char description[512];
     int stage;                 /* stage that declared it */
+    int nan_ok;                /* NaN is this dataset's "no value" marker (result_check.h) */
 } md_dset;
 
 typedef struct md_attr_decl {

@@ -31,6 +31,7 @@ typedef struct md_run_opts {
     const char *job_path;              /* rank 0 reads it */
     const char *output;                /* -o (NULL = the job's output) */
     int force_new;                     /* replace an output of a different job */
+    int allow_mixed_numerics;          /* resume even when the numeric setup changed (provenance.h) */
     int part_index, part_count;        /* --part i/n (-1, 0 = the job's runtime keys) */
     volatile sig_atomic_t *stop;       /* set by SIGTERM/SIGUSR1 (owned by cmd_run) */
     int progress;                      /* 1 = progress bar / lines on stderr */

@@ -54,12 +54,9 @@ int md_exp_encode_instructions(const md_kind_ctx *ctx, struct md_model *m, const
     if (!m->tok) return md_error_set(err, "model '%s' (%s) has no tokenizer.json", role, m->dir);
     if (md_exp_instruction_template(ctx, role, m->chat, &kind, &fmt, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < n; i++) {
-        char *text = NULL;
         size_t nid = 0;
-        if (md_chat_render(kind, fmt, md_csv_cell(csv, idx[i], col), &text, err) != MD_OK) return MD_ERR;
-        int r = md_tokenizer_encode(m->tok, text, 1, &ids[i], &nid, err);
-        free(text);
-        if (r != MD_OK) return MD_ERR;
+        if (md_chat_encode(m->tok, kind, fmt, md_csv_cell(csv, idx[i], col), &ids[i], &nid, err) != MD_OK)
+            return md_error_prefix(err, "model '%s'", role);
         len[i] = (int)nid;
     }
     return MD_OK;

@@ -193,7 +193,7 @@ static const md_output REFUSAL_OUTPUTS[] = {
     [RO_SCORE] = {.path = "refusal_score", .type = MD_H5_F64, .dims = "target,intervention,set",
                   .axes = "attribute models, attribute interventions, attribute sets", .units = "1",
                   .description = "fraction of test completions starting with a refusal prefix (NaN = not run)",
-                  .stage = 2, .at_plan = 1},
+                  .stage = 2, .at_plan = 1, .nan_ok = 1},
     {0}};
 
 static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)

@@ -200,7 +200,7 @@ static const md_output SWEEP_OUTPUTS[] = {
                   .description = "refusal rate of the harmful test prompts with the candidate direction ablated "
                                  "(lower = the direction matters more; NaN = mean(harmful) = mean(harmless) there, "
                                  "e.g. layer 0 at a template token: no direction)",
-                  .stage = 2, .at_plan = 1},
+                  .stage = 2, .at_plan = 1, .nan_ok = 1},
     {0}};
 
 static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)

@@ -18,6 +18,9 @@
 
 #include "mechdiff/device.h"
 #include "mechdiff/experiment.h"
+#include "mechdiff/folder_check.h"
+#include "mechdiff/hub.h"
+#include "io/job_yaml.h"
 
 const md_key MD_JOB_TOP_KEYS[] = {
     {.name = "name", .type = MD_KEY_STRING, .def = "job", .doc = "Name of the job (provenance, progress lines)."},
@@ -175,6 +178,24 @@ static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, con
     return MD_OK;
 }
 
+/* A Hugging Face cache repo folder (models--org--name) becomes the snapshot
+ * refs/main names (hub.h); the job keeps that path, so provenance records
+ * which snapshot ran. Takes and returns ownership of path. */
+static char *resolve_hub(parse_ctx *pc, const yaml_node_t *at, const char *key, char *path)
+{
+    char snap[PATH_MAX];
+    md_error e;
+    if (md_hub_resolve_dir(path, snap, sizeof snap, &e) != MD_OK) {
+        add_error(pc, at, "key '%s': %s", key, e.msg);
+        return path;
+    }
+    if (strcmp(snap, path) == 0) return path;
+    char *s = xstrdup(snap);
+    if (!s) return path;
+    free(path);
+    return s;
+}
+
 static int parse_bool_text(const char *s, int64_t *out)
 {
     static const char *yes[] = {"true", "yes", "on"}, *no[] = {"false", "no", "off"};
@@ -323,6 +344,7 @@ static void parse_value(parse_ctx *pc, const md_key *k, yaml_node_t *n, md_value
             snprintf(full, sizeof full, "%s.%s", k->name, node_text(kn));
             if (k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) {
                 char *path = resolve_path(pc->dir, node_text(vn));
+                if (path && k->item == MD_KEY_DIR && pc->check_paths) path = resolve_hub(pc, vn, full, path);
                 if (path) check_path(pc, vn, full, path, k->item);
                 push_item(v, node_text(kn), path ? path : "");
                 free(path);
@@ -506,47 +528,6 @@ static void default_output(md_job *job, md_params *top)
 #define JOB_MAX_BYTES (1u << 20)
 #define JOB_MAX_DEPTH 64
 
-/* Nesting depth of YAML text, overestimated cheaply: '[' and '{' outside
- * quotes and comments, plus a level per "- " / "? " / ": " indicator and per
- * 4 columns of indentation before a line's first content character.
- * Reports the first line deeper than JOB_MAX_DEPTH. */
-static int check_depth(const char *text, const char *source, md_error *err)
-{
-    int flow = 0, line = 1;
-    const char *p = text;
-    while (*p) {
-        long spaces = 0, indicators = 0;
-        for (;; p++) {
-            if (*p == ' ' || *p == '\t') spaces++;
-            else if ((*p == '-' || *p == '?' || *p == ':') && (p[1] == ' ' || p[1] == '\t')) indicators++;
-            else break;
-        }
-        long depth = indicators + spaces / 4; /* block nesting; flow nesting is added */
-        char quote = 0;
-        for (; *p && *p != '\n'; p++) {
-            if (quote) {
-                if (*p == '\\' && quote == '"' && p[1] && p[1] != '\n') p++;
-                else if (*p == quote) quote = 0;
-            } else if (*p == '"' || *p == '\'') {
-                quote = *p;
-            } else if (*p == '#' && (p == text || p[-1] == ' ' || p[-1] == '\t')) {
-                while (*p && *p != '\n') p++;
-                break;
-            } else if (*p == '[' || *p == '{') {
-                if (++flow + depth > JOB_MAX_DEPTH) break;
-            } else if ((*p == ']' || *p == '}') && flow > 0) {
-                flow--;
-            }
-        }
-        if (depth + flow > JOB_MAX_DEPTH)
-            return md_error_set(err, "%s:%d: nesting deeper than %d levels; a job file is a few levels of maps and "
-                                "lists", source, line, JOB_MAX_DEPTH);
-        if (*p == '\n') p++;
-        line++;
-    }
-    return MD_OK;
-}
-
 /* md_job_parse_string; keep_soft = 1 also returns the job in *out when its
  * only problems are missing files/folders (with MD_ERR and the messages). */
 static int parse_text(const char *text, const char *source, const char *base_dir, int check_paths, int keep_soft,
@@ -558,7 +539,7 @@ static int parse_text(const char *text, const char *source, const char *base_dir
     if (!err) err = &local;
     md_error_clear(err);
     parse_ctx pc = {.source = source, .check_paths = check_paths, .err = err};
-    if (check_depth(text, source, err) != MD_OK) return MD_ERR;
+    if (md_job_yaml_check_depth(text, source, JOB_MAX_DEPTH, err) != MD_OK) return MD_ERR;
     md_job *job = calloc(1, sizeof *job);
     yaml_parser_t parser;
     int have_doc = 0;
@@ -749,6 +730,18 @@ int md_job_validate(const md_job *job, md_error *err)
                  job->source ? job->source : "job");
         bad = 1;
     }
+    /* every model folder holds what a worker will load (folder_check.h) */
+    for (int i = 0; i < md_params_count(&job->top, "models"); i++) {
+        md_error one;
+        md_error_clear(&one);
+        if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
+                            &one) == MD_OK)
+            continue;
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s: %s", used ? "\n" : "",
+                 job->source ? job->source : "job", one.msg);
+        bad = 1;
+    }
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
         if (!e->impl->validate) continue;
@@ -782,109 +775,4 @@ void md_job_free(md_job *job)
     free(job->source);
     free(job->dir);
     free(job);
-}
-
-/* ---- serialisation ---------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    if (!b->p) { /* vsnprintf(NULL + 0, 0, ...) would be pointer arithmetic on NULL */
-        b->p = malloc(256);
-        if (!b->p) { b->oom = 1; return; }
-        b->cap = 256;
-        b->len = 0;
-    }
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-/* A YAML double-quoted scalar. */
-static void sb_quoted(sbuf *b, const char *s)
-{
-    sb_printf(b, "\"");
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') sb_printf(b, "\\%c", *c);
-        else if (*c == '\n') sb_printf(b, "\\n");
-        else if (*c == '\t') sb_printf(b, "\\t");
-        else if (*c < 0x20 || *c == 0x7f) sb_printf(b, "\\x%02x", *c);
-        else sb_printf(b, "%c", *c);
-    }
-    sb_printf(b, "\"");
-}
-
-static void emit_params(sbuf *b, const md_params *p, const char *indent, const char *first_indent,
-                        const char *skip)
-{
-    int first = 1;
-    for (int i = 0; i < p->n; i++) {
-        const md_value *v = &p->v[i];
-        if (skip && strcmp(skip, v->key->name) == 0) continue;
-        sb_printf(b, "%s%s: ", first ? first_indent : indent, v->key->name);
-        first = 0;
-        switch (v->key->type) {
-        case MD_KEY_INT: sb_printf(b, "%lld\n", (long long)v->i); break;
-        case MD_KEY_FLOAT: sb_printf(b, "%.17g\n", v->f); break;
-        case MD_KEY_BOOL: sb_printf(b, "%s\n", v->i ? "true" : "false"); break;
-        case MD_KEY_STRLIST:
-            sb_printf(b, "[");
-            for (int j = 0; j < v->n; j++) {
-                if (j) sb_printf(b, ", ");
-                sb_quoted(b, v->list[j]);
-            }
-            sb_printf(b, "]\n");
-            break;
-        case MD_KEY_MAP:
-            if (!v->n) { sb_printf(b, "{}\n"); break; }
-            sb_printf(b, "\n");
-            for (int j = 0; j < v->n; j++) {
-                sb_printf(b, "%s  ", indent);
-                sb_quoted(b, v->list[j]);
-                sb_printf(b, ": ");
-                sb_quoted(b, v->vals[j]);
-                sb_printf(b, "\n");
-            }
-            break;
-        default: sb_quoted(b, v->s ? v->s : ""); sb_printf(b, "\n"); break;
-        }
-    }
-}
-
-char *md_job_to_yaml(const md_job *job, int flags)
-{
-    sbuf b = {0};
-    sb_printf(&b, "# resolved mechdiff job (every key, defaults filled in)\n");
-    emit_params(&b, &job->top, "", "", (flags & MD_JOB_YAML_IDENTITY) ? "output" : NULL);
-    if (!(flags & MD_JOB_YAML_IDENTITY)) {
-        sb_printf(&b, "runtime:\n");
-        emit_params(&b, &job->runtime, "  ", "  ", NULL);
-    }
-    sb_printf(&b, "experiments:\n");
-    for (int i = 0; i < job->n_exps; i++) emit_params(&b, &job->exps[i].params, "    ", "  - ", NULL);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
 }

@@ -15,6 +15,7 @@
 #include "mechdiff/journal.h"
 #include "mechdiff/outlock.h"
 #include "mechdiff/plan.h"
+#include "mechdiff/provenance.h"
 #include "mechdiff/runner.h"
 #include "worker.h"
 
@@ -68,6 +69,7 @@ typedef struct coord {
     char identity[65];
     char *job_yaml;
     md_segment seg;
+    md_prov_numerics numerics; /* this run's resolved backend/precision, recorded per segment (owned) */
     md_worker self;            /* rank 0's own worker (one-rank runs) */
     int failed;
     md_error fail;

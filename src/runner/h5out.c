@@ -1,6 +1,7 @@
 /* h5out.c — the results file (see include/mechdiff/h5out.h for the layout and
  * include/mechdiff/journal.h for why it is only replaced by rename). */
 #include "mechdiff/h5out.h"
+#include "mechdiff/provenance.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -580,6 +581,7 @@ static int write_segment(md_h5out *h, md_segment *seg)
     int rc = md_h5_attr_str(g, "start_time", t0) | md_h5_attr_str(g, "end_time", t1) |
              md_h5_attr_i64(g, "world_size", seg->world_size) | md_h5_attr_str(g, "hostname", seg->hostname) |
              md_h5_attr_str(g, "exit", seg->exit ? seg->exit : "") | md_h5_attr_str(g, "git_revision", MECHDIFF_GIT_REV);
+    if (seg->numerics) rc |= md_prov_write_numerics(g, seg->numerics);
     H5Gclose(g);
     H5Gclose(segs);
     hid_t p = H5Gopen2(h->file, "/provenance", H5P_DEFAULT);

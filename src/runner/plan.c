@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/result_check.h"
+
 size_t md_h5type_size(md_h5type t)
 {
     switch (t) {
@@ -91,6 +93,7 @@ int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err)
     s->rank = d->rank;
     s->deflate = d->deflate;
     s->stage = p->stage;
+    s->nan_ok = d->nan_ok;
     double bytes = 8;
     for (int i = 0; i < d->rank; i++) bytes *= d->dims[i] > 0 ? (double)d->dims[i] : 1.0;
     if (bytes > MD_PLAN_MAX_DSET_BYTES)
@@ -155,7 +158,8 @@ int md_plan_output(md_plan *p, const md_output *o, const char *const *args, cons
 {
     char buf[256];
     const char *names[MD_MAX_DIMS];
-    md_dset_decl d = {.type = o->type, .units = o->units, .description = o->description, .deflate = o->deflate};
+    md_dset_decl d = {.type = o->type, .units = o->units, .description = o->description, .deflate = o->deflate,
+                      .nan_ok = o->nan_ok};
     if ((d.rank = split_dims(o, buf, names)) < 1) return md_error_set(err, "plan: output '%s': bad dims", o->path);
     if (fill_path(o, args, d.path, sizeof d.path, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < d.rank; i++) {
@@ -197,7 +201,8 @@ const md_output *md_output_match(const md_output *outputs, const md_dset *d)
         if (!path_matches(o->path, d->path) || o->type != d->type || o->stage != d->stage) continue;
         if (split_dims(o, buf, names) != d->rank) continue;
         int same = !strcmp(o->units ? o->units : "", d->units) &&
-                   !strcmp(o->description ? o->description : "", d->description) && o->deflate == d->deflate;
+                   !strcmp(o->description ? o->description : "", d->description) && o->deflate == d->deflate &&
+                   o->nan_ok == d->nan_ok;
         for (int i = 0; i < d->rank && same; i++) same = !strcmp(names[i], d->dim_names[i]);
         if (same) return o;
     }
@@ -245,6 +250,14 @@ void md_output_print(const md_output *outputs, const char *title, FILE *f)
     fputc('\n', f);
 }
 
+int md_plan_allow_nan(md_plan *p, const char *path, md_error *err)
+{
+    md_dset *d = (md_dset *)md_plan_find(p, path);
+    if (!d) return md_error_set(err, "plan: md_plan_allow_nan on '%s', which this stage did not declare", path);
+    d->nan_ok = 1;
+    return MD_OK;
+}
+
 int md_plan_attr(md_plan *p, const char *path, const char *name, const char *value, md_error *err)
 {
     md_attr_decl *grown = realloc(p->attrs, (size_t)(p->n_attrs + 1) * sizeof *grown);
@@ -284,6 +297,7 @@ int md_plan_put(md_plan *p, const char *path, const int64_t *offset, const int64
 {
     const md_dset *d = md_plan_find(p, path);
     if (!d) return md_error_set(err, "plan: md_plan_put to '%s', which this stage did not declare", path);
+    if (md_result_check_values(d, offset, count, data, nbytes, err) != MD_OK) return md_error_prefix(err, "plan");
     return md_result_put(&p->puts, path, d->rank, offset, count, data, nbytes, err);
 }
 

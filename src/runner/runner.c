@@ -37,10 +37,12 @@
 
 #include "mechdiff/experiment.h"
 #include "mechdiff/h5out.h"
+#include "mechdiff/provenance.h"
 #include "mechdiff/inflight.h"
 #include "mechdiff/job.h"
 #include "mechdiff/journal.h"
 #include "mechdiff/outlock.h"
+#include "mechdiff/result_check.h"
 #include "mechdiff/plan.h"
 #include "worker.h"
 #include "mechdiff/shard.h"
@@ -383,7 +385,7 @@ static int handle_result(coord *c, int src, const unsigned char *msg, size_t len
     md_error perr;
     const unsigned char *bytes = msg + sizeof hdr;
     while ((r = md_result_next(bytes, len - sizeof hdr, &pos, &pc, &perr)) == 1)
-        if (!md_piece_check(&pc, e->dsets, e->n_dsets, &perr)) {
+        if (md_result_check_piece(&pc, e->dsets, e->n_dsets, &perr) != MD_OK) { /* fits the plan, no NaN */
             r = MD_ERR;
             break;
         }
@@ -572,7 +574,8 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
                               .job_name = md_params_str(&c->job->top, "name"), .part_index = c->part_index,
                               .part_count = c->part_count, .models = c->models, .n_models = c->n_models,
                               .data = c->data, .n_data = c->n_data};
-    c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world};
+    if (md_prov_resolve_numerics(c->job, &c->numerics, err) != MD_OK) return md_error_prefix(err, "rank 0");
+    c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world, .numerics = &c->numerics};
     gethostname(c->seg.hostname, sizeof c->seg.hostname - 1);
     c->t_start = c->t_last_flush = c->t_last_progress = c->t_last_snapshot = now_s();
     c->tty = isatty(2);

@@ -122,6 +122,7 @@ int md_coord_recover(coord *c, md_error *err)
         unlink(c->jpath);
         return MD_OK;
     }
+    if (md_prov_check_resume(c->out, &c->numerics, c->opts->allow_mixed_numerics, err) != MD_OK) return MD_ERR;
     c->generation = info.generation;
     uint64_t jgen = 0;
     int64_t n = 0;
@@ -153,6 +154,7 @@ void md_coord_free(coord *c)
     md_journal_close(c->journal);
     if (c->lock_fd > 0) close(c->lock_fd);
     md_prov_free(c->models, c->n_models, c->data);
+    md_prov_free_numerics(&c->numerics);
     if (c->self.exps) md_worker_free(&c->self);
     free(c->job_yaml);
     md_job_free(c->job);

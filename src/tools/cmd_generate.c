@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/hub.h"
 #include "mechdiff/generate.h"
 #include "tools/cmds.h"
 #include "tools/prompt_args.h"
@@ -12,9 +13,11 @@ static void usage(FILE *f)
     fprintf(f, "usage: mechdiff generate DIR (--prompt TEXT | --chat TEXT | --ids 1,2,3) [-n N]\n"
                "                         [--chat-template NAME|FORMAT] [--ids-out]\n\n"
                "Greedy continuation of a prompt, printed as text (stops at EOS or after N new\n"
-               "tokens, default 16). --chat renders TEXT as one user turn of the model's chat\n"
-               "template (recognised from tokenizer_config.json, or named with --chat-template:\n"
-               "llama3, llama2, mistral, tulu, base, or a format string with {instruction}).\n"
+               "tokens, default 16). --chat renders TEXT as one user turn of the model's own\n"
+               "chat template (chat_template.jinja or tokenizer_config.json), exactly as\n"
+               "transformers' apply_chat_template does; --chat-template picks another: base,\n"
+               "llama3, llama2, mistral, tulu, or a format string with {instruction} in which\n"
+               "\\n is a newline and \\t a tab.\n"
                "--ids-out prints the new token ids instead of text.\n");
 }
 
@@ -54,7 +57,9 @@ int cmd_generate(int argc, char **argv)
     md_generation g = {0};
     char *text = NULL;
     int rc = 1;
-    if (md_model_load(&m, dir, NULL, &err) != MD_OK) goto fail;
+    char snap[4096];
+    if (md_hub_resolve_dir(dir, snap, sizeof snap, &err) != MD_OK || md_model_load(&m, snap, NULL, &err) != MD_OK)
+        goto fail;
     if (prompt_args_tokens(&pa, m, &ids, &n, &err) != MD_OK) goto fail;
     const int *prompts[1] = {ids};
     int len = (int)n;

@@ -5,8 +5,8 @@
 #  2. an instruction set with too few rows for the split (names the counts
 #     and says what to change);
 #  3. a role with no recognised chat template and no override.
-# `validate` loads only config.json and the tokenizer, so the models here are
-# a golden config plus a golden tokenizer (no weights needed).
+# The models are tiny random checkpoints (validate checks the weights too)
+# with a golden tokenizer and no chat template.
 set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
@@ -14,10 +14,10 @@ ROOT=$(pwd)
 [ -x "$MD" ] || { echo "SKIP: $MD not built"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/refusal-bad.XXXXXX")
 trap 'rm -rf "$T"' EXIT
+source "$ROOT/tests/mpi/lib/common.sh" "$BUILD" # tiny_model
+trap 'rm -rf "$T" "$WORK"' EXIT
 for r in base instruct; do
-  mkdir -p "$T/$r"
-  cp "$ROOT/tests/golden/models/llama3_f32/config.json" "$T/$r/"
-  cp "$ROOT/tests/golden/tokenizers/bytelevel/tokenizer.json" "$T/$r/"
+  tiny_model "$T/$r" 1 "$ROOT/tests/golden/tokenizers/bytelevel/tokenizer.json"
 done
 printf 'instruction\n' > "$T/small.csv"
 for i in 1 2 3 4 5 6 7 8 9 10; do echo "Explain thing number $i." >> "$T/small.csv"; done

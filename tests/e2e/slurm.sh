@@ -1,16 +1,31 @@
 #!/bin/bash
-# slurm.sh — a one-node Slurm on localhost runs a selftest job through
-# slurm/sweep.sbatch; midway the batch script gets the time-limit warning
-# (scancel --signal=USR1 --batch, what --signal=B:USR1@120 delivers), mechdiff
-# saves and exits 75, the script requeues the job, the job resumes; the final
-# file must equal an uninterrupted run. munged, slurmctld and slurmd are
-# started by this script (as root, config in a temp dir) and stopped at the end.
-# The node is declared with 8 CPUs whatever the hardware (config_overrides) so
-# that a 3-rank job fits on a 2-core machine.
+# slurm.sh — a one-node Slurm on localhost runs the shipped templates as
+# shipped (only counts are passed on the sbatch line: -n, --mem, --time):
+#  1. slurm/cpu.sbatch from a clone whose build/mechdiff is the binary
+#     (MECHDIFF unset, mechdiff not on PATH): a selftest job; midway the batch
+#     script gets the time-limit warning (scancel --signal=USR1 --batch, what
+#     --signal=B:USR1@120 delivers), mechdiff saves and exits 75, the script
+#     requeues the job, the job resumes; the file must equal an uninterrupted run.
+#  2. slurm/gpu.sbatch (its --gpus-per-node=4 met by 4 declared GPUs of the
+#     test node; MECHDIFF set, MECHDIFF_BACKEND=cpu because there is no GPU
+#     here) as a 2-task array on a knowledge job of the shipped pair, then
+#     slurm/merge.sbatch after it (--dependency=afterok): equal to one run.
+# munged, slurmctld and slurmd are started by this script (as root, config in
+# a temp dir) and stopped at the end. The node is declared with 8 CPUs
+# whatever the hardware (config_overrides) so that the jobs fit on 2 cores.
 # Exit 77 (skip) with a message when Slurm cannot start here.
 . "$(dirname "$0")/../mpi/lib/common.sh"
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 skip() { echo "SKIP: $*"; exit 77; }
+
+# Without Slurm: a template that finds no binary says how to point at one
+# (exit 2; before, `mechdiff` was looked up on PATH only and srun failed with
+# "processes failed to start", exit 134).
+mkdir -p "$WORK/nobin"
+cp -r "$SRC/slurm" "$WORK/nobin/"
+env -u MECHDIFF PATH=/usr/bin:/bin SLURM_SUBMIT_DIR="$WORK/nobin" bash "$WORK/nobin/slurm/cpu.sbatch" x.yaml \
+    >"$WORK/nobin.out" 2>&1 && fail "cpu.sbatch ran without a binary"
+grep -q "MECHDIFF=/path/to/mechdiff sbatch" "$WORK/nobin.out" || { cat "$WORK/nobin.out"; fail "no hint at MECHDIFF"; }
 [ "$(id -u)" = 0 ] || skip "needs root to start slurmctld/slurmd"
 for b in munged slurmctld slurmd sbatch scontrol squeue; do
     command -v $b >/dev/null || [ -x /usr/sbin/$b ] || skip "$b not installed (scripts/install-deps.sh)"
@@ -70,9 +85,13 @@ ReturnToService=2
 JobRequeue=1
 MinJobAge=600
 SlurmdParameters=config_overrides
-NodeName=$HOST CPUs=8 RealMemory=8000 State=UNKNOWN
+GresTypes=gpu
+NodeName=$HOST CPUs=8 RealMemory=8000 Gres=gpu:4 State=UNKNOWN
 PartitionName=test Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 CONF
+# four GPUs without device files: enough for the scheduler to grant
+# --gpus-per-node=4 (nothing here touches them: MECHDIFF_BACKEND=cpu)
+for f in /dev/null /dev/zero /dev/full /dev/urandom; do echo "NodeName=$HOST Name=gpu File=$f"; done > "$S/gres.conf"
 export SLURM_CONF="$S/slurm.conf"
 slurmctld -i -f "$SLURM_CONF" 2>"$S/log/slurmctld.err" || skip "slurmctld does not start: $(tail -3 "$S/log/slurmctld.err")"
 slurmd -f "$SLURM_CONF" -N "$HOST" 2>"$S/log/slurmd.err" || skip "slurmd does not start: $(tail -3 "$S/log/slurmd.err")"
@@ -95,13 +114,14 @@ experiments:
 YAML
 $MPIRUN -np 3 "$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/ref.h5" --quiet || fail "reference run"
 
-# srun --mpi=pmix when it works here, else mpirun inside the allocation
-LAUNCH=mpirun
-srun -n1 --mpi=pmix true 2>/dev/null && LAUNCH=srun
-echo "launcher: $LAUNCH"
+# 1. the CPU template from a clone: the binary is found next to it
+mkdir -p "$WORK/clone/build"
+cp -r "$SRC/slurm" "$WORK/clone/"
+ln -s "$MECHDIFF" "$WORK/clone/build/mechdiff"
 cd "$WORK"
-ID=$(MECHDIFF="$MECHDIFF" MECHDIFF_LAUNCH=$LAUNCH sbatch --parsable -n 3 -c 1 --mem-per-cpu=200M --time=10 --chdir="$WORK" \
-    --output="$WORK/slurm-%j.out" "$SRC/slurm/sweep.sbatch" "$WORK/job.yaml" -o "$WORK/out.h5") || fail "sbatch"
+ID=$(env -u MECHDIFF PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin sbatch --parsable -n 3 --mem-per-cpu=200M --time=10 \
+    --chdir="$WORK" --output="$WORK/slurm-%j.out" "$WORK/clone/slurm/cpu.sbatch" "$WORK/job.yaml" -o "$WORK/out.h5") ||
+    fail "sbatch"
 echo "submitted job $ID"
 # wait for real progress, then send the time-limit warning to the batch script
 for i in $(seq 1 120); do
@@ -131,6 +151,39 @@ cat "$WORK"/slurm-"$ID".out
 [ "$state" = COMPLETED ] || { scontrol show job "$ID" | grep -E "JobState|Reason"; fail "job $ID ended $state"; }
 [ "${restarts:-0}" -ge 1 ] || fail "job $ID was not requeued (Restarts=${restarts:-0})"
 grep -q "requeueing" "$WORK"/slurm-"$ID".out || fail "the batch script did not requeue"
+grep -q "$WORK/clone/build/mechdiff via" "$WORK"/slurm-"$ID".out || fail "cpu.sbatch did not use the clone's build/mechdiff"
+grep -q "backend cpu" "$WORK"/slurm-"$ID".out || fail "cpu.sbatch did not set the cpu backend"
 same_results "$WORK/ref.h5" "$WORK/out.h5"
 "$MECHDIFF" status "$WORK/out.h5"
-echo "PASS: Slurm job $ID requeued $restarts time(s) and finished with the uninterrupted result"
+echo "ok: cpu.sbatch job $ID requeued $restarts time(s) and finished with the uninterrupted result"
+
+# 2. the GPU template as an array of 2 parts, then merge.sbatch
+cat > "$WORK/kn.yaml" <<YAML
+name: slurm-gpu-template
+models: {base: $SRC/models/organism-base, instruct: $SRC/models/organism-instruct}
+datasets: {cities: $SRC/data/cities.csv}
+runtime: {backend: cuda, progress_interval: 1}
+experiments:
+  - kind: knowledge
+    datasets: [cities]
+    cross: [all]
+    max_pairs: 2
+YAML
+MECHDIFF_BACKEND=cpu $MPIRUN -np 2 "$MECHDIFF" run "$WORK/kn.yaml" -o "$WORK/kn_ref.h5" --quiet || fail "reference knowledge run"
+A=$(MECHDIFF="$MECHDIFF" MECHDIFF_BACKEND=cpu sbatch --parsable --array=0-1 -n 2 --mem=1G --time=10 --chdir="$WORK" \
+    --output="$WORK/gpu-%A_%a.out" "$SRC/slurm/gpu.sbatch" "$WORK/kn.yaml" -o "$WORK/kn.h5") || fail "sbatch gpu.sbatch"
+M=$(MECHDIFF="$MECHDIFF" sbatch --parsable --dependency=afterok:"$A" --mem-per-cpu=500M --time=10 --chdir="$WORK" \
+    --output="$WORK/merge-%j.out" "$SRC/slurm/merge.sbatch" "$WORK/kn.yaml" 2 "$WORK/kn.h5") || fail "sbatch merge.sbatch"
+echo "submitted array $A and merge $M"
+for i in $(seq 1 480); do
+    state=$(scontrol show job "$M" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+    case "$state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
+    sleep 0.5
+done
+cat "$WORK"/gpu-*.out "$WORK"/merge-*.out
+[ "$state" = COMPLETED ] || { scontrol show job "$A"; scontrol show job "$M"; fail "merge job $M ended ${state:-?}"; }
+grep -q "backend cpu" "$WORK"/gpu-"$A"_0.out || fail "gpu.sbatch did not take MECHDIFF_BACKEND=cpu"
+scontrol show job "${A}_0" | grep -q "TresPerNode=gres:gpu:4" || { scontrol show job "${A}_0"; fail "gpu.sbatch did not ask for its 4 GPUs"; }
+grep -q -- "--part 1/2" "$WORK"/gpu-"$A"_1.out || fail "array task 1 did not run part 1/2"
+same_results "$WORK/kn_ref.h5" "$WORK/kn.h5"
+echo "PASS: cpu.sbatch requeued and resumed; gpu.sbatch array + merge.sbatch equal one run"

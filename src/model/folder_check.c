@@ -1,0 +1,81 @@
+/* folder_check.c — a model folder holds what workers need (folder_check.h).
+ * The weights are checked by md_model_load itself (the worker's binding of
+ * every tensor, same names and shapes) with a 1-byte fp32 cache, so nothing
+ * but the headers and the norm vectors is read. */
+#include "mechdiff/folder_check.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mechdiff/model.h"
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int has_file(const char *dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, R_OK) == 0;
+}
+
+/* First file of DIR ending in .bin or .pth (PyTorch weights) into name. */
+static int find_pytorch_weights(const char *dir, char *name, size_t len)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d)))
+        if (ends_with(e->d_name, ".bin") || ends_with(e->d_name, ".pth")) {
+            snprintf(name, len, "%s", e->d_name);
+            found = 1;
+        }
+    closedir(d);
+    return found;
+}
+
+static int check_files(const char *role, const char *dir, md_error *err)
+{
+    char bin[256];
+    if (!has_file(dir, "model.safetensors") && !has_file(dir, "model.safetensors.index.json")) {
+        if (find_pytorch_weights(dir, bin, sizeof bin))
+            return md_error_set(
+                err,
+                "model '%s' (%s): only PyTorch weights (%s); mechdiff reads safetensors. Download the "
+                "safetensors files (huggingface-cli download ORG/NAME --include '*.safetensors' '*.json'), or "
+                "convert once with transformers: python3 -c \"import transformers as t; "
+                "t.AutoModelForCausalLM.from_pretrained('%s', torch_dtype='auto').save_pretrained('OUT', "
+                "safe_serialization=True); t.AutoTokenizer.from_pretrained('%s').save_pretrained('OUT')\" and "
+                "point the job at OUT (docs/cluster.md)",
+                role, dir, bin, dir, dir);
+        return md_error_set(err, "model '%s' (%s): no weights: expected model.safetensors or "
+                                 "model.safetensors.index.json with its shards (incomplete download?)",
+                            role, dir);
+    }
+    if (!has_file(dir, "tokenizer.json") && has_file(dir, "tokenizer.model"))
+        return md_error_set(err,
+                            "model '%s' (%s): only tokenizer.model (SentencePiece); mechdiff reads tokenizer.json. "
+                            "Download it (huggingface-cli download ORG/NAME tokenizer.json) or write it once: "
+                            "python3 -c \"import transformers as t; "
+                            "t.AutoTokenizer.from_pretrained('%s').save_pretrained('%s')\"",
+                            role, dir, dir, dir);
+    return MD_OK;
+}
+
+int md_folder_check(const char *role, const char *dir, md_error *err)
+{
+    if (check_files(role, dir, err) != MD_OK) return MD_ERR;
+    md_model_options opt;
+    md_model_options_init(&opt);
+    opt.fp32_cache_bytes = 1; /* bind every tensor, convert none but the vectors */
+    md_model *m = NULL;
+    if (md_model_load(&m, dir, &opt, err) != MD_OK) return md_error_prefix(err, "model '%s'", role);
+    md_model_free(m);
+    return MD_OK;
+}
