@@ -256,6 +256,33 @@ static int parse_hooks(const char *arg, md_hook *hooks, int *n_hooks, md_error *
     return MD_OK;
 }
 
+/* 0, or 2 (usage printed) for a bad command line. */
+static int parse_args(int argc, char **argv, prompt_args *pa, const char **dir, const char **out,
+                      const char **hooks_arg)
+{
+    for (int i = 1; i < argc; i++) {
+        int r = prompt_args_parse(pa, argc, argv, &i);
+        if (r < 0) {
+            fprintf(stderr, "mechdiff forward: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (r) continue;
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) *out = argv[++i];
+        else if (strcmp(argv[i], "--hooks") == 0 && i + 1 < argc) *hooks_arg = argv[++i];
+        else if (argv[i][0] != '-' && !*dir) *dir = argv[i];
+        else {
+            fprintf(stderr, "mechdiff forward: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!*dir || !*out) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
 int cmd_forward(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
@@ -264,26 +291,7 @@ int cmd_forward(int argc, char **argv)
     }
     prompt_args pa = {0};
     const char *dir = NULL, *out = NULL, *hooks_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        int r = prompt_args_parse(&pa, argc, argv, &i);
-        if (r < 0) {
-            fprintf(stderr, "mechdiff forward: %s needs a value\n", argv[i]);
-            return 2;
-        }
-        if (r) continue;
-        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out = argv[++i];
-        else if (strcmp(argv[i], "--hooks") == 0 && i + 1 < argc) hooks_arg = argv[++i];
-        else if (argv[i][0] != '-' && !dir) dir = argv[i];
-        else {
-            fprintf(stderr, "mechdiff forward: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!dir || !out) {
-        usage(stderr);
-        return 2;
-    }
+    if (parse_args(argc, argv, &pa, &dir, &out, &hooks_arg) != 0) return 2;
     md_error err = {0};
     md_model *m = NULL;
     md_kvcache *kc = NULL;
