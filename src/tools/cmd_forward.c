@@ -157,31 +157,19 @@ static int write_provenance(hid_t file, const char *dir, int argc, char **argv, 
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     gethostname(host, sizeof host - 1);
-    size_t cap = 1;
-    for (int k = 0; k < m->n_files; k++) cap += strlen(m->files[k]) + 70;
-    char *list = calloc(cap, 1);
-    for (int k = 0; list && k < m->n_files; k++) {
-        strcat(list, m->sha256[k]);
-        strcat(list, "  ");
-        strcat(list, m->files[k]);
-        strcat(list, "\n");
-    }
     hid_t g = H5Gcreate2(file, "provenance", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t mg = g >= 0 ? H5Gcreate2(g, "models", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     hid_t one = mg >= 0 ? H5Gcreate2(mg, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    int bad = one < 0 || !list;
+    int bad = one < 0;
     if (!bad) {
         bad |= attr_str(g, "command", cmd) | attr_str(g, "mechdiff_version", MECHDIFF_VERSION) |
                attr_str(g, "git_revision", MECHDIFF_GIT_REV) | attr_str(g, "created", when) |
                attr_str(g, "hostname", host) | md_prov_write_numerics(g, &num);
-        bad |= attr_str(one, "path", dir) | attr_str(one, "config_json", m->config_json ? m->config_json : "") |
-               attr_str(one, "weight_sha256", list) |
-               attr_str(one, "weight_sha256_format", "sha256sum -c format, file names relative to path");
+        bad |= md_prov_write_model(one, m);
     }
     if (one >= 0) H5Gclose(one);
     if (mg >= 0) H5Gclose(mg);
     if (g >= 0) H5Gclose(g);
-    free(list);
     md_prov_free_numerics(&num);
     md_prov_free(m, 1, NULL);
     return bad ? md_error_set(err, "cannot write /provenance") : MD_OK;
