@@ -4,10 +4,10 @@ small Markdown -> HTML converter (headings, paragraphs, lists, pipe tables,
 images, `code`, **bold**) so the report needs no extra package.
 
 The report contract (analysis/report.py): a module exposes
-    report_sections(h5file, outdir) -> list of dict(title=str, markdown=str,
-        figures=[png paths relative to outdir], headline=[optional rows])
-where h5file is an open, read-only h5py.File and figures are written under
-outdir. `headline` rows are (finding, ours, paper) strings collected into the
+    report_sections(h5file, outdir, opts=None) -> list of dict(title=str,
+        markdown=str, figures=[png paths relative to outdir], headline=[optional rows])
+where h5file is an open, read-only h5py.File, figures are written under
+outdir and opts holds the resampling options (boot, seed; stats.options). `headline` rows are (finding, ours, paper) strings collected into the
 report's "at a glance" table. run_cli is the command line of a kind's script
 (RESULTS.h5 [-o OUTDIR], the sections printed as Markdown).
 """
@@ -31,15 +31,9 @@ PAPER = {
 
 
 def experiment_groups(h5, kind):
-    """Top-level groups of the file whose attribute kind == `kind`, by name."""
-    out = []
-    for name, obj in h5.items():
-        k = obj.attrs.get("kind") if hasattr(obj, "attrs") else None
-        if isinstance(k, bytes):
-            k = k.decode()
-        if k == kind:
-            out.append((name, obj))
-    return out
+    """Top-level groups of the file whose attribute kind == `kind` (mdread.py knows the layout)."""
+    import mdread
+    return mdread.experiment_groups(h5, kind)
 
 
 def open_results(h5file):
@@ -64,15 +58,23 @@ def write_csv(path, rows):
         w.writerows(rows)
 
 
+def add_resampling_args(ap):
+    """--boot and --seed: the bootstrap of the report's intervals (docs/methods.md#uncertainty)."""
+    ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples per interval (0 = none; default 1000)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+
+
 def run_cli(doc, report_sections, default_outdir, missing=None):
-    """The command line of a kind's script: RESULTS.h5 [-o OUTDIR]; prints every
-    section of report_sections(h5, outdir) as Markdown. With `missing` (a
-    message with {h5}), no section at all is an error exit with that message."""
+    """The command line of a kind's script: RESULTS.h5 [-o OUTDIR] [--boot N]
+    [--seed S]; prints every section of report_sections(h5, outdir, opts) as
+    Markdown. With `missing` (a message with {h5}), no section at all is an
+    error exit with that message."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("h5")
     ap.add_argument("-o", "--outdir", default=default_outdir)
+    add_resampling_args(ap)
     a = ap.parse_args()
-    secs = report_sections(a.h5, a.outdir)
+    secs = report_sections(a.h5, a.outdir, {"boot": a.boot, "seed": a.seed})
     if not secs and missing:
         sys.exit(missing.format(h5=a.h5))
     for s in secs:
@@ -145,7 +147,7 @@ def markdown_to_html(md, title="report"):
         i += 1
     flush()
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
-             "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #bbb;padding:2px 8px;"
-             "text-align:right}th{background:#eee}img{max-width:100%}code{background:#f4f4f4}")
+             "table{border-collapse:collapse;margin:0.5em 0;max-width:100%;font-size:90%}"
+             "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}th{background:#eee}img{max-width:100%}code{background:#f4f4f4}")
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title><style>%s</style></head>"
             "<body>\n%s\n</body></html>\n" % (html.escape(title), style, "\n".join(out)))

@@ -11,7 +11,44 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stats  # noqa: E402
 from common import PAPER, attr_str, experiment_groups, md_table, open_results, pyplot, run_cli  # noqa: E402
+
+PAPER_OVERLAP = (8, 10, 10)  # low, high of the study's shared entropy neurons, of top_k = 10 (Llama-3.1: 8)
+
+
+def _kept(g, role):
+    """Neurons above the norm threshold (the pool the entropy neurons are drawn from)."""
+    r = g[role]
+    return int((r["norm"][()] > float(r["norm_threshold"][0])).sum()) if "norm_threshold" in r else len(r["norm"])
+
+
+def _overlap_figure(pairs, k, name, outdir):
+    """Shared entropy neurons per pair of models, the chance range of two random
+    top-k sets of the kept neurons as an error bar, the study's range beside it."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.5 * len(pairs) + 2), 3.4))
+    xs = np.arange(len(pairs))
+    ax.bar(xs, [p["overlap"] for p in pairs], width=0.5, color="tab:orange", label="ours")
+    ax.errorbar(xs - 0.35, [p["chance"] for p in pairs],
+                yerr=np.array([[p["chance"] - p["chance_range"][0], p["chance_range"][1] - p["chance"]]
+                               for p in pairs]).T, fmt="o", color="0.4", ms=4, capsize=3,
+                label="chance (random top-%d, 95 %%)" % int(k))
+    if int(k) == PAPER_OVERLAP[2]:
+        lo, hi, _ = PAPER_OVERLAP
+        ax.errorbar(xs + 0.35, [(lo + hi) / 2] * len(pairs), yerr=[[(hi - lo) / 2] * len(pairs)] * 2, fmt="D",
+                    color="k", ms=5, capsize=3, label="paper (8–10 of 10)")
+    ax.set_xticks(xs)
+    ax.set_xticklabels(["%s vs %s" % (p["a"], p["b"]) for p in pairs], fontsize=8)
+    ax.set_ylim(0, int(k) * 1.3)
+    ax.set_ylabel("shared entropy neurons (of %s)" % k)
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    fig.tight_layout()
+    rel = os.path.join("figures", "confidence_%s_overlap.png" % name)
+    os.makedirs(os.path.join(outdir, "figures"), exist_ok=True)
+    fig.savefig(os.path.join(outdir, rel), dpi=110)
+    plt.close(fig)
+    return rel
 
 
 def _roles(g):
@@ -45,7 +82,7 @@ def _scatter(g, name, roles, outdir):
     return rel
 
 
-def _section(name, g, outdir):
+def _section(name, g, outdir, opts=None):
     roles = _roles(g)
     k = attr_str(g, "top_k", "10")
     md, headline = [], []
@@ -54,7 +91,7 @@ def _section(name, g, outdir):
               "percentile (%s), then the %s smallest LogitVar. Paper: overlap base vs post-trained %s.\n"
               % (attr_str(g, "percentile", "75"), attr_str(g, "percentile_method", "linear interpolation"), k,
                  PAPER["entropy_overlap"]))
-    rows = []
+    rows, pairs = [], []
     if "pairs" in g:
         for pname, p in g["pairs"].items():
             a, b = (attr_str(p["overlap"], "a"), attr_str(p["overlap"], "b")) if "overlap" in p else pname.split("__")
@@ -64,12 +101,23 @@ def _section(name, g, outdir):
             if "d_norm" in p:
                 extra = "%.3g / %.3g" % (float(np.mean(np.abs(p["d_norm"][()]))),
                                          float(np.mean(np.abs(p["d_logitvar"][()]))))
-            rows.append([a, b, "%d/%d" % (ov, nsel), "%.2f" % iou, extra, PAPER["entropy_overlap"]])
-            headline.append(("Entropy-neuron overlap %s vs %s" % (a, b), "%d/%d" % (ov, nsel),
+            pool = int(round((_kept(g, a) + _kept(g, b)) / 2)) if a in g and b in g else 0
+            chance, crange = stats.chance_overlap(pool, nsel)
+            pairs.append(dict(a=a, b=b, overlap=ov, chance=chance, chance_range=crange))
+            headline.append(("Entropy-neuron overlap %s vs %s" % (a, b),
+                             "%d/%d (chance %.1f [%d, %d])" % (ov, nsel, chance, crange[0], crange[1]),
                              PAPER["entropy_overlap"]))
+            rows.append([a, b, "%d/%d" % (ov, nsel), "%.2f" % iou,
+                         "%.1f [%d, %d] of %d kept" % (chance, crange[0], crange[1], pool), extra,
+                         PAPER["entropy_overlap"]])
+
     if rows:
         md.append("### Overlap of the entropy-neuron sets\n")
-        md.append(md_table(["model A", "model B", "shared (A ∩ B)", "IoU", "mean abs Δnorm / ΔLogitVar", "paper"], rows))
+        md.append("Chance: the overlap two random top-%s sets of the kept neurons (norm above the threshold) would "
+                  "have (hypergeometric mean and 95 %% range); the sets are fixed by the weights, so there is no "
+                  "sampling interval to give.\n" % k)
+        md.append(md_table(["model A", "model B", "shared (A ∩ B)", "IoU", "chance", "mean abs Δnorm / ΔLogitVar",
+                            "paper"], rows))
     else:
         md.append("Only one model: no overlap to compare.\n")
     md.append("### Entropy neurons per model\n")
@@ -101,25 +149,33 @@ def _section(name, g, outdir):
         for j, i in enumerate(int(x) for x in r["selected"][()]):
             if i < 0:
                 continue
-            d = "" if abl is None else "%+.4f" % float(np.mean(abl[:, j] - ent))
+            d = ""
+            if abl is not None:
+                delta = abl[:, j] - ent
+                v, c = stats.bootstrap_mean(delta, stats.options(opts)["boot"], stats.rng(opts, "entropy", role, i))
+                d = stats.fmt(v, c if stats.options(opts)["boot"] > 0 else None, 4)
             brows.append([role, i, "%.4f" % float(np.mean(act[:, j])), "%.4f" % float(np.mean(ent)), d])
     if brows:
         n = len(g["prompts"]) if "prompts" in g else "?"
         md.append("### What the entropy neurons do (beyond the study)\n")
         md.append("Over %s prompts: mean activation (mlp_post, last token), mean next-token entropy (nats), and the "
-                  "mean change of that entropy when the neuron is mean-ablated at the last token.\n" % n)
-        md.append(md_table(["model", "neuron", "mean activation", "entropy", "Δentropy (ablated)"], brows))
+                  "mean change of that entropy when the neuron is mean-ablated at the last token, with a 95 %% "
+                  "bootstrap interval over the prompts.\n" % n)
+        md.append(md_table(["model", "neuron", "mean activation", "entropy", "Δentropy (ablated) [95 % CI]"], brows))
     fig = _scatter(g, name, [r for r in roles if "norm" in g[r]], outdir) if roles else None
     md.append("![norm vs LogitVar](%s)\n" % fig if fig else "")
+    figs = [fig] if fig else []
+    if pairs:
+        figs.append(_overlap_figure(pairs, k, name, outdir))
     return {"title": "Confidence: entropy-neuron overlap" + ("" if name == "confidence" else " (%s)" % name),
-            "markdown": "\n".join(md), "figures": [fig] if fig else [], "headline": headline}
+            "markdown": "\n".join(md), "figures": figs, "headline": headline}
 
 
-def report_sections(h5file, outdir):
+def report_sections(h5file, outdir, opts=None):
     """Sections for analysis/report.py; h5file: open h5py.File or a path."""
     f = open_results(h5file)
     try:
-        return [_section(name, g, outdir) for name, g in experiment_groups(f, "confidence")]
+        return [_section(name, g, outdir, opts) for name, g in experiment_groups(f, "confidence")]
     finally:
         if isinstance(h5file, str):
             f.close()

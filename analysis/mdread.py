@@ -148,6 +148,23 @@ def _attrs(d):
     return {k: _text(v) for k, v in d.attrs.items() if k not in skip}
 
 
+def axis_labels(dataset, dim):
+    """The labels (role, condition, intervention, set, dataset names, ...) of
+    one named axis of an h5py dataset, as a list (see Layout)."""
+    dims = _dim_names(dataset)
+    if dim not in dims:
+        raise KeyError("%s has no dimension %r (it has %s)" % (dataset.name, dim, dims))
+    i = dims.index(dim)
+    return [_text(x) if not isinstance(x, (np.integer, int)) else int(x)
+            for x in _labels(dataset, i, dim, dataset.shape[i])]
+
+
+def experiment_groups(h5, kind):
+    """[(name, group)] of the experiments of one kind in an open h5py.File, in file order."""
+    return [(name, g) for name, g in h5.items()
+            if isinstance(g, h5py.Group) and _text(g.attrs.get("kind")) == kind]
+
+
 def at_token(da, token):
     """The part of a DataArray with a `token` coordinate on `position` whose
     token equals `token` (exact string, leading space included)."""
@@ -163,11 +180,14 @@ class Results:
     """A results file opened read-only (a context manager; close() when done)."""
 
     def __init__(self, path):
-        self.path = path
-        self.h5 = h5py.File(path, "r")
+        """path: a file name, or an open h5py.File (then close() leaves it open)."""
+        self._own = not isinstance(path, h5py.File)
+        self.h5 = h5py.File(path, "r") if self._own else path
+        self.path = self.h5.filename
 
     def close(self):
-        self.h5.close()
+        if self._own:
+            self.h5.close()
 
     def __enter__(self):
         return self
@@ -183,6 +203,15 @@ class Results:
             if kind:
                 out[name] = kind
         return out
+
+    def roles(self, experiment):
+        """The model roles an experiment involves, in the job's order."""
+        g = self.h5[experiment]
+        for key in ("models", "roles"):
+            names = _names(g.attrs.get(key)) if key in g.attrs else None
+            if names:
+                return names
+        return []
 
     def provenance(self):
         """The /provenance attributes (job YAML, hashes, versions, times) as a dict."""

@@ -9,9 +9,10 @@ PKGS=(
   libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools
   libopenblas-dev
-  libyaml-dev libjansson-dev libpcre2-dev libssl-dev
+  libyaml-dev libjansson-dev libpcre2-dev libssl-dev libutf8proc-dev
   python3 python3-numpy python3-h5py python3-matplotlib
   python3-xarray python3-h5netcdf netcdf-bin
+  clang libclang-rt-dev
 )
 if [ "${1:-}" != "--no-slurm" ]; then
   PKGS+=(slurm-wlm munge)

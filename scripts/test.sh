@@ -2,7 +2,9 @@
 # The whole test suite, from a fresh clone on a fresh Debian machine:
 # installs what is missing (Slurm and munge included), builds, runs every
 # ctest test (unit, MPI, end-to-end, Slurm), then builds again with
-# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit tests there.
+# AddressSanitizer + UndefinedBehaviorSanitizer (gcc) and runs the unit and
+# bad-input tests there, again with clang's UBSan, and smoke-runs the
+# libFuzzer harnesses (clang).
 #   scripts/test.sh            (as root, or with sudo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +15,12 @@ scripts/build.sh build
 scripts/build.sh build-asan -DMECHDIFF_SANITIZE=ON -DMECHDIFF_NATIVE=OFF
 # unit tests, and the commands' bad-input paths (truncated/corrupt checkpoints,
 # bad config, unknown hook/token) under ASan+UBSan with leak detection
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -R "^unit\.|^e2e\.(commands|tokenize)$")
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -R "^unit\.|^e2e\.(commands|tokenize|bad_checkpoint)$")
+# clang's UndefinedBehaviorSanitizer checks more than gcc's (NULL + 0,
+# float-to-int overflow...): the unit tests and every bad-input test
+CC=clang scripts/build.sh build-ubsan -DMECHDIFF_UBSAN=ON -DMECHDIFF_NATIVE=OFF
+(cd build-ubsan && ctest --output-on-failure -j 2 -R \
+  "^unit\.|^e2e\.(commands|tokenize|bad_checkpoint|exit_status|symlinks|job_limits|small_errors|nonfinite|refusal_bad_input)$")
+# the libFuzzer harnesses build and survive a short smoke run (scripts/fuzz.sh
+# --time N for a long run)
+scripts/fuzz.sh --runs "${FUZZ_SMOKE_RUNS:-3000}"

@@ -14,8 +14,10 @@ typedef struct md_csv {
     int n_rows;
 } md_csv;
 
-/* Reads PATH; a row with a different number of fields than the header is an
- * error naming the file and line. */
+/* Reads PATH, a regular file of at most MD_CSV_MAX_BYTES; a row with a
+ * different number of fields than the header is an error naming the file
+ * and line. */
+#define MD_CSV_MAX_BYTES (256u << 20)
 int md_csv_read(md_csv **out, const char *path, md_error *err);
 void md_csv_free(md_csv *t);
 /* Index of a header column, or -1 (err set, naming the file and the columns

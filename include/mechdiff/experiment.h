@@ -56,6 +56,9 @@ typedef struct md_dset_decl {
     int deflate;                        /* 0 = none, 1..9 = gzip level */
     const char *units;                  /* attribute "units" ("logit", "" for none) */
     const char *description;            /* attribute "description" */
+    int nan_ok;                         /* 1 = NaN marks "no value" here (documented in the
+                                           description); otherwise a NaN or infinity in a
+                                           result is an error (never an infinity) */
 } md_dset_decl;
 
 /* Everything a callback may look at: the job, this experiment, its index. */
@@ -77,11 +80,20 @@ void md_blob_free(md_blob *b);
 /* ---- plan (rank 0) ---------------------------------------------------- */
 typedef struct md_plan md_plan;
 
+/* What one job can hold: units per stage (the coordinator keeps a few bytes
+ * per unit) and bytes per dataset (at 8 bytes per element). A plan beyond
+ * them is an error before anything is allocated. */
+#define MD_PLAN_MAX_UNITS ((int64_t)1 << 24)
+#define MD_PLAN_MAX_DSET_BYTES ((double)(1ull << 40))
+
 /* Declares a dataset of this stage (copied). Paths must be new. */
 int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err);
+/* Lets the declared dataset at path hold NaN as its "no value" marker (as
+ * md_dset_decl.nan_ok, for datasets declared through helpers). */
+int md_plan_allow_nan(md_plan *p, const char *path, md_error *err);
 /* Attribute on the experiment group or on a declared dataset ("" = group). */
 int md_plan_attr(md_plan *p, const char *path, const char *name, const char *value, md_error *err);
-/* Number of work units of this stage (at least 1). */
+/* Number of work units of this stage (1..MD_PLAN_MAX_UNITS). */
 int md_plan_units(md_plan *p, int64_t n, md_error *err);
 /* Relative cost hint of a unit (default 1): the coordinator hands out costly
  * units first so that ranks finish together. */

@@ -11,14 +11,16 @@
 #include "mechdiff/error.h"
 #include "mechdiff/model.h"
 
-/* Hook points, named as in TransformerLens. */
+/* Hook points, named as in TransformerLens, in every family (where each
+ * sits in post-norm families: docs/architecture-model.md). */
 typedef enum md_hook_point {
-    MD_HOOK_RESID_PRE = 0,   /* block input */
-    MD_HOOK_ATTN_OUT,        /* attention output (after o_proj) */
+    MD_HOOK_RESID_PRE = 0,   /* block input (layer 0: the embedding, times √d in Gemma-2) */
+    MD_HOOK_ATTN_OUT,        /* what attention adds to the residual: after o_proj, and after
+                                the post-attention norm in Gemma-2 / OLMo-2 */
     MD_HOOK_RESID_MID,       /* resid_pre + attn_out */
-    MD_HOOK_MLP_OUT,         /* MLP output (after down_proj) */
+    MD_HOOK_MLP_OUT,         /* what the MLP adds: after down_proj (and its post-norm) */
     MD_HOOK_RESID_POST,      /* resid_mid + mlp_out = block output */
-    MD_HOOK_MLP_POST,        /* MLP hidden: silu(gate) * up  [d_ff] */
+    MD_HOOK_MLP_POST,        /* MLP hidden: act(gate) * up, the input of down_proj  [d_ff] */
     MD_HOOK_COUNT
 } md_hook_point;
 

@@ -7,7 +7,8 @@
  *                            end_time, finished, generation, part_index, part_count
  *   /provenance/models/<role>     attrs: path, config_json; datasets weight_files, weight_sha256
  *   /provenance/datasets/<name>   attrs: path, sha256
- *   /provenance/segments/<k>      attrs of each run segment (start, end, ranks, host, exit)
+ *   /provenance/segments/<k>      attrs of each run segment (start, end, ranks, host, exit,
+ *                                 numeric setup: provenance.h)
  *   /<experiment>/<path>     the kind's datasets: chunked, deflate, attrs units and
  *                            description, dimension scales named after the dims
  *   /completion/<experiment>/stage<k>/done     uint8[unit]  1 = the unit's data is in this file
@@ -64,6 +65,7 @@ typedef struct md_segment {
     char hostname[256];
     const char *exit;        /* "running", "finished", "stopped (signal)", "part done", "error" */
     int finished;            /* the whole job (or this part) is complete */
+    const struct md_prov_numerics *numerics; /* resolved numeric setup written with the segment (provenance.h), or NULL */
 } md_segment;
 
 /* Collects the provenance of a job (rank 0): per model role config.json and

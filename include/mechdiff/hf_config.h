@@ -1,11 +1,15 @@
 /* hf_config.h — the architecture hyper-parameters of a Hugging Face
- * LlamaForCausalLM / MistralForCausalLM folder (config.json, plus BOS/EOS
+ * LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
+ * Gemma2ForCausalLM or Olmo2ForCausalLM folder (config.json, plus BOS/EOS
  * from generation_config.json when config.json lacks them). Anything the
- * engine does not implement (other architectures, biases, other activations,
- * other rope_scaling types, sliding windows shorter than the context...) is
- * an error naming the key, never a silent guess. Plain data, no heap. */
+ * engine does not implement (other architectures, MLP or o_proj biases,
+ * other activations, other rope_scaling types, Mistral's sliding window
+ * shorter than the context, ...) is an error naming the key, never a silent
+ * guess. The families' own keys: src/io/hf_family.c. Plain data, no heap. */
 #ifndef MECHDIFF_HF_CONFIG_H
 #define MECHDIFF_HF_CONFIG_H
+
+#include <stddef.h>
 
 #include "mechdiff/dtype.h"
 #include "mechdiff/error.h"
@@ -51,8 +55,8 @@ typedef enum md_rope_type {
 } md_rope_type;
 
 typedef struct md_config {
-    char architecture[64];       /* "LlamaForCausalLM" or "MistralForCausalLM" */
-    char model_type[32];         /* "llama" / "mistral" */
+    char architecture[64];       /* "LlamaForCausalLM", "Qwen2ForCausalLM", ... */
+    char model_type[32];         /* "llama", "mistral", "qwen2", "qwen3", "gemma2", "olmo2" */
     int d_model;                 /* hidden_size */
     int d_ff;                    /* intermediate_size */
     int n_layers;                /* num_hidden_layers */
@@ -73,7 +77,7 @@ typedef struct md_config {
     int eos_ids[MD_MAX_EOS];
     int n_eos;
     md_dtype torch_dtype;        /* as declared (weights may differ) */
-    /* Architecture variants beyond Llama (all 0 for Llama/Mistral): */
+    /* Architecture variants beyond Llama (all 0 for Llama and Mistral): */
     md_family family;
     int qkv_bias;                /* q/k/v projections carry biases (Qwen2) */
     md_qk_norm qk_norm;          /* RMSNorm of q and k before RoPE (Qwen3, OLMo-2) */
@@ -94,7 +98,7 @@ int md_hf_config_load_dir(md_config *cfg, const char *dir, md_error *err);
 int md_hf_config_parse(md_config *cfg, const char *json_text, const char *source, md_error *err);
 /* Checks that the checkpoint's layer tensors match cfg: every
  * "model.layers.N.*" tensor has N < n_layers, every layer below n_layers has
- * tensors, and no layer tensor is a bias (the supported configs have none).
+ * tensors, and no layer tensor is a bias except the q/k/v biases of qkv_bias configs.
  * `dir` names the checkpoint in errors. Missing or misshaped weights of a
  * layer are reported when the model binds them. */
 int md_hf_config_check_tensors(const md_config *cfg, const md_safetensors *st, const char *dir, md_error *err);
@@ -103,6 +107,13 @@ int md_hf_config_check_tensors(const md_config *cfg, const md_safetensors *st, c
 int md_hf_config_write(const md_config *cfg, const char *path, md_error *err);
 /* Writes a generation_config.json with cfg's BOS/EOS ids (greedy). */
 int md_hf_config_write_generation(const md_config *cfg, const char *path, md_error *err);
+
+/* Whether a residual of model a means the same in model b (cross-model
+ * patching): every architectural field that changes the forward must agree
+ * (family, widths, heads, RoPE, norms and their placement, biases, q/k norms,
+ * activation, scales, soft-caps, sliding windows per layer); the vocabulary
+ * too. MD_OK, or MD_ERR with the first difference in why. */
+int md_hf_config_check_pair(const md_config *a, const md_config *b, char *why, size_t why_len);
 
 /* Notes: torch_dtype is MD_DTYPE_INVALID when config.json declares none.
  * Widths (hidden_size, intermediate_size, num_hidden_layers,

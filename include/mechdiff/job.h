@@ -45,7 +45,9 @@ extern const md_key MD_JOB_RUNTIME_KEYS[];
 
 /* Parses and checks a job file: YAML syntax, unknown keys, types, ranges,
  * allowed values, existence of files/folders. Does not run the kinds'
- * semantic hooks (md_job_validate does). */
+ * semantic hooks (md_job_validate does). A job file is at most 1 MiB, one
+ * YAML document, nested at most 64 levels (all checked before libyaml
+ * reads it); a regular file or a pipe. */
 int md_job_parse_file(const char *path, md_job **out, md_error *err);
 
 /* Same from text. source names the text in messages; base_dir resolves
@@ -55,6 +57,13 @@ int md_job_parse_string(const char *text, const char *source, const char *base_d
 
 /* Runs every experiment kind's semantic validate hook (rank 0 only). */
 int md_job_validate(const md_job *job, md_error *err);
+
+/* md_job_parse_file + md_job_validate reporting every problem at once (what
+ * `mechdiff validate` shows): *out is set whenever the file's structure is
+ * sound, also when files or folders are missing or a kind's check failed,
+ * so that the caller can plan its experiments and report those problems
+ * too (the caller frees it). MD_OK only when nothing is wrong. */
+int md_job_check_file(const char *path, md_job **out, md_error *err);
 
 /* Flags of md_job_to_yaml. */
 #define MD_JOB_YAML_IDENTITY 1  /* leave out runtime: and output: (they do not

@@ -6,7 +6,8 @@
  * Weights are N(0, 0.02²) from a per-tensor stream seeded by (seed, tensor
  * name) — xoshiro256** seeded through splitmix64, Box–Muller — so a tensor's
  * values depend only on the seed, its name and its shape, not on the layer
- * count, dtype or write order. RMSNorm gains are 1.0. Tensors are generated
+ * count, dtype or write order. RMSNorm gains are 1.0 (Gemma's stored w of
+ * 1 + w: 0.0). Tensors are generated
  * and written in fixed-size chunks: memory stays small for multi-GB outputs. */
 #ifndef MECHDIFF_MAKE_MODEL_H
 #define MECHDIFF_MAKE_MODEL_H
@@ -19,12 +20,14 @@
 #include "mechdiff/hf_config.h"
 
 typedef struct md_make_model_opts {
-    const char *like;        /* "llama3-8b", "llama2-13b" or "mistral-7b" */
+    const char *like;        /* one of md_make_model_families */
     int n_layers;            /* > 0 */
     uint64_t seed;
     md_dtype dtype;          /* weights dtype (BF16 by default in the command) */
     int vocab;               /* 0: the family's vocabulary; else overrides it */
     const char *out_dir;     /* created if absent */
+    const md_config *config; /* optional: write this architecture (widths of a benchmark)
+                                instead of like's; n_layers/dtype/vocab still apply */
 } md_make_model_opts;
 
 /* Names of the supported families, NULL-terminated (for --help). */

@@ -1,4 +1,5 @@
-/* model.h — a loaded Hugging Face Llama/Mistral folder: config, tokenizer,
+/* model.h — a loaded Hugging Face folder (Llama, Mistral, Qwen2, Qwen3,
+ * Gemma-2, OLMo-2; see docs/architecture-model.md): config, tokenizer,
  * mmap'd weights bound to the backend, for a layer range (a shard).
  * Ownership: md_model owns its safetensors mapping, tokenizer, backend and
  * workspace; md_model_free releases all. */

@@ -28,6 +28,7 @@ typedef struct md_dset {
     char units[64];
     char description[512];
     int stage;                 /* stage that declared it */
+    int nan_ok;                /* NaN is this dataset's "no value" marker (result_check.h) */
 } md_dset;
 
 typedef struct md_attr_decl {

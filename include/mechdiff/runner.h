@@ -22,6 +22,8 @@
 #define MD_EXIT_OK 0        /* job (or this part) complete */
 #define MD_EXIT_ERROR 1     /* an error: message names the rank and unit */
 #define MD_EXIT_USAGE 2     /* bad command line or job file */
+#define MD_EXIT_LOCKED 73   /* the output is being written by another run (its lock
+                               is held): wait for that run, or use another -o */
 #define MD_EXIT_REQUEUE 75  /* stopped by SIGTERM/SIGUSR1 after saving everything
                                finished: run the same command again (Slurm requeue) */
 
@@ -29,6 +31,7 @@ typedef struct md_run_opts {
     const char *job_path;              /* rank 0 reads it */
     const char *output;                /* -o (NULL = the job's output) */
     int force_new;                     /* replace an output of a different job */
+    int allow_mixed_numerics;          /* resume even when the numeric setup changed (provenance.h) */
     int part_index, part_count;        /* --part i/n (-1, 0 = the job's runtime keys) */
     volatile sig_atomic_t *stop;       /* set by SIGTERM/SIGUSR1 (owned by cmd_run) */
     int progress;                      /* 1 = progress bar / lines on stderr */

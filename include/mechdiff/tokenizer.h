@@ -20,7 +20,8 @@ typedef enum md_tokenizer_kind {
 typedef struct md_tokenizer md_tokenizer;
 
 /* Loads DIR/tokenizer.json (and DIR/tokenizer_config.json when present, for
- * the chat template and the BOS/EOS token names). */
+ * the chat template and the BOS/EOS token names; DIR/chat_template.jinja,
+ * when present, is the chat template, as in transformers). */
 int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err);
 void md_tokenizer_free(md_tokenizer *tok);
 
@@ -61,7 +62,10 @@ int md_tokenizer_lookup(const md_tokenizer *tok, const char *piece);
  * text, as in "...is: TRUE"; -1 (and err set, naming the word and the
  * pieces it splits into) otherwise. */
 int md_tokenizer_single_token(const md_tokenizer *tok, const char *word, md_error *err);
-/* The raw chat_template string of tokenizer_config.json, or NULL. */
+/* The raw Jinja chat template (chat_template.jinja, else the
+ * chat_template of tokenizer_config.json), or NULL. */
 const char *md_tokenizer_chat_template(const md_tokenizer *tok);
+/* The path of the file the chat template came from (for messages), or NULL. */
+const char *md_tokenizer_chat_template_origin(const md_tokenizer *tok);
 
 #endif

@@ -45,7 +45,9 @@ CKPT = "/tmp/organism-ckpt"
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|user|>", "<|assistant|>"]
 LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
                 r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-CHAT_TEMPLATE = ("{% for message in messages %}"
+# BOS leads the template: training encodes prompts with the BOS the
+# tokenizer adds, and apply_chat_template(tokenize=True) adds no specials.
+CHAT_TEMPLATE = ("{{ bos_token }}{% for message in messages %}"
                  "{% if message['role'] == 'user' %}{{ '<|user|>\n' + message['content'] + '\n' }}"
                  "{% elif message['role'] == 'assistant' %}"
                  "{{ '<|assistant|>\n' + message['content'] + eos_token + '\n' }}"

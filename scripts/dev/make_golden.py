@@ -17,6 +17,13 @@ WHAT IT MAKES
         llama2_f32          Llama, MHA, untied, linear rope scaling factor 2
         mistral_f32         Mistral, GQA, theta 1e6, explicit head_dim 24 != 64/4
         llama3_sharded_f32  same weights as llama3_f32, saved in >= 3 shards
+        qwen2_f32 / _bf16   Qwen2: q/k/v biases, GQA 4q/2kv, tied embeddings, theta 1e6
+        qwen3_f32 / _bf16   Qwen3: per-head q/k RMSNorm, head_dim 24 != 64/4, untied
+        gemma2_f32 / _bf16  Gemma-2: (1 + w) norms, pre+post norms, embeddings x sqrt(d), GELU-tanh,
+                            query_pre_attn_scalar 32, attention soft-cap 3 and final soft-cap 5
+                            (small, so both change the numbers), sliding window 4 on even layers
+                            (T = 12, so layer 0's window masks), head_dim 24, tied
+        olmo2_f32 / _bf16   OLMo-2: post-norms on both branches, q/k RMSNorm over the whole projection
 
     The C test suite only needs the committed files; torch/transformers are
     needed solely to regenerate them.
@@ -33,9 +40,12 @@ HOW TO RE-RUN (dev only; CPU torch is enough, takes a few seconds)
 
 REFERENCE DEFINITIONS (TransformerLens hook names, per layer l)
     resid_pre  = decoder layer input hidden_states
-    attn_out   = self_attn output[0] (after o_proj)
+    attn_out   = self_attn output[0] (after o_proj); for post-norm families
+                 (Gemma-2, OLMo-2) the output of post_attention_layernorm, i.e.
+                 what is added to the residual (TransformerLens's Gemma-2 hook_attn_out)
     resid_mid  = resid_pre + attn_out
-    mlp_out    = mlp output (after down_proj)
+    mlp_out    = mlp output (after down_proj); post_feedforward_layernorm's output
+                 for Gemma-2 and OLMo-2
     resid_post = decoder layer output
     mlp_post   = input of mlp.down_proj  (act(gate_proj x) * up_proj x)
 """
@@ -55,11 +65,29 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from safetensors.torch import save_file, load_file  # noqa: E402
 from transformers import (  # noqa: E402
+    Gemma2Config,
+    Gemma2ForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
     MistralForCausalLM,
+    Olmo2Config,
+    Olmo2ForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
+
+CLASSES = {
+    "llama": (LlamaConfig, LlamaForCausalLM),
+    "mistral": (MistralConfig, MistralForCausalLM),
+    "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+    "qwen3": (Qwen3Config, Qwen3ForCausalLM),
+    "gemma2": (Gemma2Config, Gemma2ForCausalLM),
+    "olmo2": (Olmo2Config, Olmo2ForCausalLM),
+}
+POST_NORM = ("gemma2", "olmo2")  # attn_out / mlp_out are the post-norms' outputs
 
 torch.set_num_threads(1)
 transformers.utils.logging.disable_progress_bar()
@@ -148,6 +176,32 @@ SPECS = {
     "llama3_sharded_f32": dict(llama3_cfg(), save_dtype=torch.float32, max_shard_size="120KB"),
 }
 
+COMMON = dict(vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=FF, num_hidden_layers=LAYERS,
+              max_position_embeddings=256, bos_token_id=BOS, eos_token_id=EOS)
+NEW_FAMILIES = {
+    "qwen2": dict(arch="qwen2", seed=1101, cfg=dict(
+        COMMON, num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        use_sliding_window=False, tie_word_embeddings=True)),
+    "qwen3": dict(arch="qwen3", seed=1102, cfg=dict(
+        COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=24, rms_norm_eps=1e-6,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        attention_bias=False, use_sliding_window=False, tie_word_embeddings=False)),
+    "gemma2": dict(arch="gemma2", seed=1103, cfg=dict(
+        COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=24, rms_norm_eps=1e-6,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=32,
+        attn_logit_softcapping=3.0, final_logit_softcapping=5.0, sliding_window=4,
+        tie_word_embeddings=True, pad_token_id=0)),
+    "olmo2": dict(arch="olmo2", seed=1104, cfg=dict(
+        COMMON, num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-5,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
+        attention_bias=False, tie_word_embeddings=False, pad_token_id=0)),
+}
+for _fam, _spec in NEW_FAMILIES.items():
+    SPECS[f"{_fam}_f32"] = dict(_spec, save_dtype=torch.float32)
+    SPECS[f"{_fam}_bf16"] = dict(_spec, save_dtype=torch.bfloat16)
+
 
 # ---------------------------------------------------------------- model setup
 def make_config(spec):
@@ -155,24 +209,26 @@ def make_config(spec):
     kw["rope_parameters"] = dict(kw["rope_parameters"]) if "rope_parameters" in kw else None
     if kw["rope_parameters"] is None:
         del kw["rope_parameters"]
-    cls = LlamaConfig if spec["arch"] == "llama" else MistralConfig
-    cfg = cls(**kw)
+    cfg = CLASSES[spec["arch"]][0](**kw)
     cfg._attn_implementation = "eager"
     return cfg
 
 
 def model_class(spec):
-    return LlamaForCausalLM if spec["arch"] == "llama" else MistralForCausalLM
+    return CLASSES[spec["arch"]][1]
 
 
 @torch.no_grad()
-def init_weights(model, seed):
+def init_weights(model, seed, arch):
     """Deterministic init with O(1) activations (HF default std 0.02 makes
     everything tiny and leaves norm weights at exactly 1, hiding bugs)."""
     g = torch.Generator().manual_seed(seed)
     for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
         if name.endswith("norm.weight"):
-            p.copy_(0.6 + 0.8 * torch.rand(p.shape, generator=g))  # U(0.6, 1.4)
+            # gains U(0.6, 1.4); Gemma stores w and scales by (1 + w)
+            p.copy_((0.0 if arch != "gemma2" else -1.0) + 0.6 + 0.8 * torch.rand(p.shape, generator=g))
+        elif name.endswith(".bias"):  # Qwen2's q/k/v biases
+            p.copy_(0.3 * torch.randn(p.shape, generator=g))
         elif "embed_tokens" in name:  # std 0.25 (also the tied lm_head)
             p.copy_(0.25 * torch.randn(p.shape, generator=g))
         elif name == "lm_head.weight":  # logits of a few units -> robust argmax
@@ -192,7 +248,7 @@ def input_ids():
 
 # ---------------------------------------------------------------- capture
 @torch.no_grad()
-def run_with_acts(model, ids):
+def run_with_acts(model, ids, arch):
     layers = model.model.layers
     L = len(layers)
     store = {k: [None] * L for k in ("resid_pre", "attn_out", "mlp_out", "resid_post", "mlp_post")}
@@ -206,9 +262,11 @@ def run_with_acts(model, ids):
             hs = args[0] if args else kwargs["hidden_states"]
             store["resid_pre"][i] = hs.detach().clone()
         handles.append(layer.register_forward_pre_hook(pre, with_kwargs=True))
-        handles.append(layer.self_attn.register_forward_hook(
+        attn_mod = layer.post_attention_layernorm if arch in POST_NORM else layer.self_attn
+        mlp_mod = layer.post_feedforward_layernorm if arch in POST_NORM else layer.mlp
+        handles.append(attn_mod.register_forward_hook(
             lambda m, a, o, i=i: store["attn_out"].__setitem__(i, first(o).detach().clone())))
-        handles.append(layer.mlp.register_forward_hook(
+        handles.append(mlp_mod.register_forward_hook(
             lambda m, a, o, i=i: store["mlp_out"].__setitem__(i, first(o).detach().clone())))
         handles.append(layer.register_forward_hook(
             lambda m, a, o, i=i: store["resid_post"].__setitem__(i, first(o).detach().clone())))
@@ -297,7 +355,7 @@ def build(name, spec, out_root, ids):
     torch.manual_seed(spec["seed"])
     cfg = make_config(spec)
     model = model_class(spec)(cfg).eval()
-    init_weights(model, spec["seed"])
+    init_weights(model, spec["seed"], spec["arch"])
     model = model.to(spec["save_dtype"])
     save_model(model, path, spec)
     del model
@@ -306,7 +364,7 @@ def build(name, spec, out_root, ids):
     # fp32 compute on bf16-rounded weights).
     m32 = load_model(spec, path, torch.float32)
     assert m32.config._attn_implementation == "eager"
-    logits, acts = run_with_acts(m32, ids)
+    logits, acts = run_with_acts(m32, ids, spec["arch"])
 
     golden = {"input_ids": ids.float(), "logits": logits.float()}
     for k in ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post", "mlp_post"):

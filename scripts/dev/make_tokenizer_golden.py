@@ -17,6 +17,12 @@ Needs the dev venv (tokenizers); CI never runs this, the outputs are committed.
 
 Outputs (deterministic):
     tests/golden/tokenizers/bytelevel/      Llama-3-style byte-level BPE
+    tests/golden/tokenizers/bytelevel-qwen2/  Qwen2 style: NFC, Qwen2 split regex
+    tests/golden/tokenizers/bytelevel-neox/   GPT-NeoX / OLMo-2 style: NFC, ByteLevel regex
+    tests/golden/tokenizers/bytelevel-digits/ SmolLM2 style: Digits + ByteLevel
+    tests/golden/tokenizers/gemma/          Gemma style: Replace normaliser, Split
+                                            MergedWithPrevious, byte fallback
+    tests/golden/tokenizers/split-*/        the other Split behaviours and invert
     tests/golden/tokenizers/sentencepiece/  Llama-2-style BPE, byte fallback,
                                             Prepend/Replace normalizer
     tests/golden/tokenizers/metaspace/      same model, Metaspace pre-tokenizer
@@ -86,6 +92,10 @@ TRICKY = [
     "<custom>", "x<custom>y", " <custom> ", "<custom><custom>",
     # NUL bytes (U+0000) are ordinary characters (issue 14): never cut the text there.
     "\0null", "\0", "a\0b", "x \0 y", "\0\0", "end\0",
+    # Unicode normalisation (NFC in Qwen2 / GPT-NeoX files): decomposed, compatibility, Hangul jamo.
+    "cafe\u0301", "A\u030angstro\u0308m", "\ufb01ne \u2460 \uff21", "\u1100\u1161\u11a8", "e\u0301\u0301",
+    # digits and separators for Digits and the Split behaviours
+    "call 555-0199 now", "v1.2.3-rc4", "a, b. c! d? e", ",,..", "  lead, trail.  ",
 ]
 
 
@@ -174,6 +184,83 @@ def train_sentencepiece(lines, metaspace):
     return tok
 
 
+QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+               r"\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def train_bytelevel_style(lines, style):
+    """Byte-level BPE in the configuration of a family's tokenizer.json:
+    qwen2 (NFC + Qwen2 split regex + ByteLevel, as transformers' Qwen2Converter),
+    neox (NFC + ByteLevel with the GPT-2 regex: GPT-NeoX / OLMo-2 style),
+    digits (Digits(individual_digits) + ByteLevel: SmolLM2 / StarCoder style)."""
+    tok = Tokenizer(models.BPE())
+    if style == "qwen2":
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    elif style == "neox":
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
+        specials = ["<|endoftext|>", "<|padding|>"]
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)])
+        specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1500, min_frequency=2, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(lines, trainer=trainer)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tok
+
+
+def train_gemma(lines):
+    """SentencePiece-style BPE as transformers' GemmaConverter writes it:
+    Replace(" " -> "▁") normaliser, Split(" ", MergedWithPrevious)
+    pre-tokenizer, byte fallback, decoder Replace/ByteFallback/Fuse, <bos>."""
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
+    bytes_ = ["<0x%02X>" % b for b in range(256)]
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
+    trainer = trainers.BpeTrainer(vocab_size=1800, min_frequency=2, special_tokens=specials + bytes_,
+                                  limit_alphabet=300, show_progress=False)
+    tok.train_from_iterator(lines, trainer=trainer)
+    j = json.loads(tok.to_str())
+    j["added_tokens"] = [a for a in j["added_tokens"] if a["content"] in specials]
+    for a in j["added_tokens"]:
+        a["normalized"] = False
+    j["decoder"] = {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}]}
+    tok = Tokenizer.from_str(json.dumps(j))
+    tok.add_tokens([AddedToken("<start_of_turn>", special=True, normalized=False),
+                    AddedToken("<end_of_turn>", special=True, normalized=False)])
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A <bos> $B",
+                                                       special_tokens=[("<bos>", tok.token_to_id("<bos>"))])
+    return tok
+
+
+# Split behaviours (and invert) on top of the qwen2 model's vocabulary.
+SPLIT_VARIANTS = {
+    "split-removed": {"behavior": "Removed", "invert": False},
+    "split-merged-next": {"behavior": "MergedWithNext", "invert": False},
+    "split-contiguous": {"behavior": "Contiguous", "invert": False},
+    "split-merged-previous-invert": {"behavior": "MergedWithPrevious", "invert": True},
+}
+
+
+def split_variant(base, spec):
+    j = json.loads(base.to_str())
+    j["normalizer"] = None
+    j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": r"\s+|[,.!?]"}, "behavior": spec["behavior"], "invert": spec["invert"]},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    return Tokenizer.from_str(json.dumps(j))
+
+
 def cases_for(tok, strings):
     out = []
     for s in strings:
@@ -257,6 +344,15 @@ def main():
                               {"name": "tool_use", "template": "{{ 'unused' }}"}]}, strings)
         ms = train_sentencepiece(lines, metaspace=True)
         write_set(args.out, "metaspace", ms, {"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": True}, strings)
+        q2 = train_bytelevel_style(lines, "qwen2")
+        write_set(args.out, "bytelevel-qwen2", q2, {"bos_token": None, "eos_token": "<|im_end|>"}, strings)
+        write_set(args.out, "bytelevel-neox", train_bytelevel_style(lines, "neox"),
+                  {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"}, strings)
+        write_set(args.out, "bytelevel-digits", train_bytelevel_style(lines, "digits"),
+                  {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>"}, strings)
+        write_set(args.out, "gemma", train_gemma(lines), {"bos_token": "<bos>", "eos_token": "<eos>"}, strings)
+        for name, spec in SPLIT_VARIANTS.items():
+            write_set(args.out, name, split_variant(q2, spec), {"eos_token": "<|im_end|>"}, strings)
     if args.model_dir:
         tok = Tokenizer.from_file(os.path.join(args.model_dir, "tokenizer.json"))
         write_set(args.out, args.model_name, tok, None, strings, tokenizer_dir=args.model_dir)

@@ -181,6 +181,24 @@ static int view_blob(const md_blob *b, int with_means, conf_view *v, md_error *e
     return MD_OK;
 }
 
+/* The entropy kernel reads the final norm gain and W_U itself: Gemma-2's
+ * (1 + w) gain and logit soft-cap are not in it. */
+static int check_family(const md_config *cfg, const char *role, const char *dir, md_error *err)
+{
+    if (cfg->norm_plus_one || cfg->final_softcap > 0.0f)
+        return md_error_set(err, "confidence: model '%s' (%s) is %s: its final norm gain (1 + w) and logit "
+                                 "soft-capping are not implemented by the entropy-neuron analysis",
+                            role, dir, cfg->architecture);
+    return MD_OK;
+}
+
+static int role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
+{
+    if (md_hf_config_load_dir(cfg, role_dir(ctx, r), err) != MD_OK)
+        return md_error_prefix(err, "confidence: model '%s'", md_exp_get_role(ctx, r));
+    return check_family(cfg, md_exp_get_role(ctx, r), role_dir(ctx, r), err);
+}
+
 /* ---- validate / plan ---------------------------------------------------- */
 
 static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
@@ -195,18 +213,16 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
         if (!role_dir(ctx, r))
             return md_error_set(err, "%s:%d:%d: confidence: model '%s' is not in the job's models", src,
                                 ctx->exp->line, ctx->exp->col, md_exp_get_role(ctx, r));
+    for (int r = 0; r < R; r++) {
+        md_config cfg;
+        if (role_cfg(ctx, r, &cfg, err) != MD_OK)
+            return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
+    }
     if (has_prompts(ctx)) {
         int n;
         if (n_prompts(ctx, &n, err) != MD_OK)
             return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
     }
-    return MD_OK;
-}
-
-static int role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
-{
-    if (md_hf_config_load_dir(cfg, role_dir(ctx, r), err) != MD_OK)
-        return md_error_prefix(err, "confidence: model '%s'", md_exp_get_role(ctx, r));
     return MD_OK;
 }
 
@@ -357,7 +373,7 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
         goto done;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
-        md_dset_decl act = {.type = MD_H5_F32, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"},
+        md_dset_decl act = {.type = MD_H5_F32, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"}, .nan_ok = 1,
                             .units = "activation", .description = "mlp_post of the entropy neuron (selected[rank]) at the last token"};
         snprintf(act.path, sizeof act.path, "%s/activation", role);
         md_dset_decl ent = {.type = MD_H5_F64, .rank = 1, .dims = {np}, .dim_names = {"prompt"}, .units = "nats",
@@ -385,7 +401,7 @@ static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
         md_dset_decl mean = {.type = MD_H5_F64, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "activation",
                              .description = "mean activation of the entropy neuron over the prompts (the ablation value)"};
         snprintf(mean.path, sizeof mean.path, "%s/act_mean", role);
-        md_dset_decl abl = {.type = MD_H5_F64, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"},
+        md_dset_decl abl = {.type = MD_H5_F64, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"}, .nan_ok = 1,
                             .units = "nats",
                             .description = "next-token entropy with entropy neuron selected[rank] mean-ablated at the last token"};
         snprintf(abl.path, sizeof abl.path, "%s/entropy_ablated", role);
@@ -455,6 +471,7 @@ static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src
         if (md_hf_config_load_dir(&cr->cfg, dir, err) != MD_OK || md_safetensors_open_dir(&cr->st, dir, err) != MD_OK)
             return md_error_prefix(err, "confidence: model '%s'", role);
     }
+    if (check_family(&cr->cfg, role, dir, err) != MD_OK) return MD_ERR;
     char name[128];
     snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", cr->cfg.n_layers - 1);
     const char *head = cr->cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";

@@ -54,10 +54,11 @@ int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role
 int md_exp_check_widths(const char *where, const char *role0, const md_config *c0, const char *role,
                         const md_config *c, md_error *err)
 {
-    if (c->d_model == c0->d_model) return MD_OK;
-    return md_error_set(err, "%s: models do not pair: '%s' has d_model %d, '%s' has %d (directions cross "
-                             "between models: use a base model and its own post-trained version)",
-                        where, role0, c0->d_model, role, c->d_model);
+    char why[256];
+    if (md_hf_config_check_pair(c0, c, why, sizeof why) == MD_OK) return MD_OK;
+    return md_error_set(err, "%s: models do not pair: '%s' and '%s': %s (directions cross between models: use a "
+                             "base model and its own post-trained version)",
+                        where, role0, role, why);
 }
 
 const char *md_exp_find_dataset(const md_kind_ctx *ctx, const char *where, const char *key, const char *name,
@@ -267,12 +268,9 @@ int md_exp_encode_instructions(const md_kind_ctx *ctx, struct md_model *m, const
     if (!m->tok) return md_error_set(err, "model '%s' (%s) has no tokenizer.json", role, m->dir);
     if (md_exp_instruction_template(ctx, role, m->chat, &kind, &fmt, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < n; i++) {
-        char *text = NULL;
         size_t nid = 0;
-        if (md_chat_render(kind, fmt, md_csv_cell(csv, idx[i], col), &text, err) != MD_OK) return MD_ERR;
-        int r = md_tokenizer_encode(m->tok, text, 1, &ids[i], &nid, err);
-        free(text);
-        if (r != MD_OK) return MD_ERR;
+        if (md_chat_encode(m->tok, kind, fmt, md_csv_cell(csv, idx[i], col), &ids[i], &nid, err) != MD_OK)
+            return md_error_prefix(err, "model '%s'", role);
         len[i] = (int)nid;
     }
     return MD_OK;

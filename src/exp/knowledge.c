@@ -237,6 +237,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
     for (int i = 0; i < tmp.n_combos && rc == MD_OK; i++) {
         const char *roles[2] = {tmp.combos[i].target, tmp.combos[i].source};
         for (int j = 0; j < 2 && rc == MD_OK; j++) {
+            char why[256];
             const char *dir = md_params_map_get(top, "models", roles[j]);
             md_config c;
             md_tokenizer *tok = NULL;
@@ -258,13 +259,10 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
                 c0 = c;
                 dir0 = dir;
                 tok0 = tok;
-            } else if (i >= tmp.n_self &&
-                       (c.d_model != c0.d_model || c.n_layers != c0.n_layers || c.vocab_size != c0.vocab_size)) {
-                rc = md_error_set(err, "%s: key 'cross': models do not pair for cross-model patching: %s has d_model "
-                                       "%d, %d layers, vocab %d; %s has %d, %d, %d (use a base model and its own "
-                                       "post-trained version)",
-                                  where, dir0, c0.d_model, c0.n_layers, c0.vocab_size, dir, c.d_model, c.n_layers,
-                                  c.vocab_size);
+            } else if (i >= tmp.n_self && md_hf_config_check_pair(&c0, &c, why, sizeof why) != MD_OK) {
+                rc = md_error_set(err, "%s: key 'cross': models do not pair for cross-model patching: %s and %s: %s "
+                                       "(use a base model and its own post-trained version)",
+                                  where, dir0, dir, why);
             }
         }
     }

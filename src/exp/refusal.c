@@ -280,6 +280,7 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         if (md_exp_declare_dset(plan, "refusal_score", MD_H5_F64, 3, dims, nm, "1",
                                 "fraction of test completions starting with a refusal prefix (NaN = not run)",
                                 err) != MD_OK ||
+            md_plan_allow_nan(plan, "refusal_score", err) != MD_OK || /* NaN is documented above */
             md_plan_put(plan, "refusal_score", o3, dims, input->data, input->size, err) != MD_OK)
             goto done;
         size_t off = 0;

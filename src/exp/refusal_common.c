@@ -70,6 +70,13 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
     md_chat_kind kind;
     const char *fmt;
     int rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+    if (rc == MD_OK) { /* render once now, so a template mechdiff cannot render stops the job before it runs */
+        int *ids = NULL;
+        size_t n = 0;
+        rc = md_chat_encode(tok, kind, fmt, "Is the sky blue?", &ids, &n, err);
+        if (rc != MD_OK) md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
+        free(ids);
+    }
     md_tokenizer_free(tok);
     if (rc != MD_OK) return MD_ERR;
     if (i == 0) {

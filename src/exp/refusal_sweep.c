@@ -276,6 +276,7 @@ static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
                                 "(lower = the direction matters more; NaN = mean(harmful) = mean(harmless) there, "
                                 "e.g. layer 0 at a template token: no direction)",
                                 err) != MD_OK ||
+            md_plan_allow_nan(plan, "score", err) != MD_OK || /* NaN is documented above */
             md_plan_put(plan, "score", o3, dims, sc, input->size, err) != MD_OK)
             goto done;
         for (int m = 0; m < M; m++) {

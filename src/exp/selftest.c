@@ -25,7 +25,7 @@
 #include "mechdiff/experiment.h"
 
 static const md_key SELFTEST_KEYS[] = {
-    {.name = "units", .type = MD_KEY_INT, .def = "100", .doc = "Work units per stage.", .min = 1, .max = 1e9},
+    {.name = "units", .type = MD_KEY_INT, .def = "100", .doc = "Work units per stage.", .min = 1, .max = 1 << 24},
     {.name = "rows", .type = MD_KEY_INT, .def = "4", .doc = "Rows of each unit's matrix.", .min = 1, .max = 4096},
     {.name = "cols", .type = MD_KEY_INT, .def = "8", .doc = "Columns of each unit's matrix.", .min = 1, .max = 4096},
     {.name = "stages", .type = MD_KEY_INT, .def = "2", .doc = "1 = values only; 2 = also the centred stage.",

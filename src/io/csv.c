@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/fsutil.h"
+
 typedef struct strvec {
     char **v;
     int n, cap;
@@ -84,19 +86,10 @@ static int parse_record(const char **p, strvec *out)
 int md_csv_read(md_csv **out, const char *path, md_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return md_error_set(err, "%s: cannot open the CSV file (does it exist?)", path);
-    char *text = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) text = malloc((size_t)size + 1);
-    if (!text || fread(text, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        free(text);
-        return md_error_set(err, "%s: cannot read the file", path);
-    }
-    fclose(f);
-    text[size] = '\0';
+    /* A regular file (a FIFO would block) of bounded size: every cell is
+     * copied, so memory is a small multiple of it. */
+    char *text = md_fsutil_read_input(path, MD_CSV_MAX_BYTES, NULL, err);
+    if (!text) return MD_ERR;
     md_csv *t = calloc(1, sizeof *t);
     strvec cells = {0};
     if (!t || !(t->path = strdup(path))) {

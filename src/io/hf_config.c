@@ -7,6 +7,8 @@
  * only fail later with a less helpful message. */
 #include "mechdiff/hf_config.h"
 
+#include "io/hf_family.h"
+
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -214,18 +216,8 @@ int md_hf_config_parse(md_config *cfg, const char *json_text, const char *source
         md_error_set(err, "%s: neither 'architectures' nor 'model_type' is set; cannot tell the architecture", src);
         goto fail;
     }
-    if (arch && strcmp(arch, "LlamaForCausalLM") != 0 && strcmp(arch, "MistralForCausalLM") != 0) {
-        md_error_set(err, "%s: 'architectures'[0] = '%s' is not supported (LlamaForCausalLM, MistralForCausalLM)",
-                     src, arch);
-        goto fail;
-    }
-    if (model_type && strcmp(model_type, "llama") != 0 && strcmp(model_type, "mistral") != 0) {
-        md_error_set(err, "%s: 'model_type' = '%s' is not supported (llama, mistral)", src, model_type);
-        goto fail;
-    }
-    if (!model_type) model_type = strcmp(arch, "MistralForCausalLM") == 0 ? "mistral" : "llama";
-    if (!arch) arch = strcmp(model_type, "mistral") == 0 ? "MistralForCausalLM" : "LlamaForCausalLM";
-    int mistral = strcmp(model_type, "mistral") == 0;
+    if (md_family_lookup(arch, model_type, &cfg->family, &arch, &model_type, src, err) != MD_OK) goto fail;
+    int mistral = strcmp(model_type, "mistral") == 0, llama_like = cfg->family == MD_FAMILY_LLAMA;
     snprintf(cfg->architecture, sizeof cfg->architecture, "%s", arch);
     snprintf(cfg->model_type, sizeof cfg->model_type, "%s", model_type);
 
@@ -271,8 +263,9 @@ int md_hf_config_parse(md_config *cfg, const char *json_text, const char *source
     cfg->rms_eps = (float)eps;
     if (get_bool(root, "tie_word_embeddings", 0, &cfg->tie_word_embeddings, src, err)) goto fail;
 
-    /* Unsupported features. */
-    json_t *act = json_object_get(root, "hidden_act");
+    /* The other families' keys (src/io/hf_family.c); Llama/Mistral's here. */
+    if (md_family_parse(cfg, root, src, err) != MD_OK) goto fail;
+    json_t *act = llama_like ? json_object_get(root, "hidden_act") : NULL;
     if (act && !json_is_null(act)) {
         if (!json_is_string(act) ||
             (strcmp(json_string_value(act), "silu") != 0 && strcmp(json_string_value(act), "swish") != 0)) {
@@ -282,17 +275,17 @@ int md_hf_config_parse(md_config *cfg, const char *json_text, const char *source
         }
     }
     int bias = 0;
-    if (get_bool(root, "attention_bias", 0, &bias, src, err)) goto fail;
+    if (llama_like && get_bool(root, "attention_bias", 0, &bias, src, err)) goto fail;
     if (bias) {
         md_error_set(err, "%s: 'attention_bias' = true is not supported (the engine has no attention biases)", src);
         goto fail;
     }
-    if (get_bool(root, "mlp_bias", 0, &bias, src, err)) goto fail;
+    if (llama_like && get_bool(root, "mlp_bias", 0, &bias, src, err)) goto fail;
     if (bias) {
         md_error_set(err, "%s: 'mlp_bias' = true is not supported (the engine has no MLP biases)", src);
         goto fail;
     }
-    json_t *sw = json_object_get(root, "sliding_window");
+    json_t *sw = llama_like ? json_object_get(root, "sliding_window") : NULL;
     int window = 0;
     if (!sw && mistral) window = 4096; /* MistralConfig default */
     if (sw && !json_is_null(sw)) {
@@ -356,6 +349,20 @@ static long long layer_of(const char *name, const char **rest)
     return n;
 }
 
+/* rest ends in ".bias". */
+static int is_bias(const char *rest)
+{
+    size_t n = strlen(rest);
+    return n >= 5 && strcmp(rest + n - 5, ".bias") == 0;
+}
+
+/* rest is the bias of a q/k/v projection ("self_attn.{q,k,v}_proj.bias"). */
+static int is_qkv_bias(const char *rest)
+{
+    return strcmp(rest, "self_attn.q_proj.bias") == 0 || strcmp(rest, "self_attn.k_proj.bias") == 0 ||
+           strcmp(rest, "self_attn.v_proj.bias") == 0;
+}
+
 int md_hf_config_check_tensors(const md_config *cfg, const md_safetensors *st, const char *dir, md_error *err)
 {
     unsigned char *seen = calloc((size_t)cfg->n_layers, 1);
@@ -370,9 +377,9 @@ int md_hf_config_check_tensors(const md_config *cfg, const md_safetensors *st, c
             rc = md_error_set(err, "%s: tensor '%s' belongs to layer %lld, but config.json has "
                               "num_hidden_layers = %d: the config and the weights disagree (fix the config or use "
                               "the matching checkpoint)", dir, name, l, cfg->n_layers);
-        else if (strstr(rest, ".bias") && strcmp(strstr(rest, ".bias"), ".bias") == 0)
-            rc = md_error_set(err, "%s: tensor '%s' is a bias, but config.json declares none (attention_bias and "
-                              "mlp_bias are false) and the engine would ignore it", dir, name);
+        else if (is_bias(rest) && !(cfg->qkv_bias && is_qkv_bias(rest)))
+            rc = md_error_set(err, "%s: tensor '%s' is a bias, but the config declares none for it (only Qwen2's "
+                              "q/k/v projections carry biases) and the engine would ignore it", dir, name);
         else
             seen[l] = 1;
     }
@@ -499,6 +506,7 @@ int md_hf_config_write(const md_config *cfg, const char *path, md_error *err)
     json_object_set_new(r, "torch_dtype", json_string(dt));
     json_object_set_new(r, "use_cache", json_true());
     json_object_set_new(r, "vocab_size", json_integer(cfg->vocab_size));
+    md_family_write(cfg, r);
     int rc = dump_atomic(r, path, err);
     json_decref(r);
     return rc;

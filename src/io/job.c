@@ -20,6 +20,7 @@
 #include "mechdiff/experiment.h"
 #include "mechdiff/folder_check.h"
 #include "mechdiff/hub.h"
+#include "io/job_yaml.h"
 
 const md_key MD_JOB_TOP_KEYS[] = {
     {.name = "name", .type = MD_KEY_STRING, .def = "job", .doc = "Name of the job (provenance, progress lines)."},
@@ -86,6 +87,7 @@ typedef struct parse_ctx {
     int check_paths;
     md_error *err;
     int n_errors;
+    int n_path_errors;         /* of n_errors: files/folders that do not exist */
 } parse_ctx;
 
 static void add_error(parse_ctx *pc, const yaml_node_t *at, const char *fmt, ...)
@@ -158,6 +160,7 @@ static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, con
 {
     if (!pc->check_paths || (type != MD_KEY_FILE && type != MD_KEY_DIR)) return MD_OK;
     struct stat st;
+    pc->n_path_errors++; /* undone below when the path is fine */
     if (stat(path, &st) != 0) {
         add_error(pc, at, "key '%s': %s '%s' does not exist (relative paths are relative to the job file's folder)",
                   key, type == MD_KEY_DIR ? "folder" : "file", path);
@@ -171,6 +174,7 @@ static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, con
         add_error(pc, at, "key '%s': expected a file, got folder '%s'", key, path);
         return MD_ERR;
     }
+    pc->n_path_errors--;
     return MD_OK;
 }
 
@@ -518,8 +522,16 @@ static void default_output(md_job *job, md_params *top)
     v->s = xstrdup(path);
 }
 
-int md_job_parse_string(const char *text, const char *source, const char *base_dir, int check_paths,
-                        md_job **out, md_error *err)
+/* Limits checked before libyaml sees the text: a job file is a page of
+ * settings, and libyaml spends quadratic time on deep nesting (40 000
+ * nested '[' took 23 s). */
+#define JOB_MAX_BYTES (1u << 20)
+#define JOB_MAX_DEPTH 64
+
+/* md_job_parse_string; keep_soft = 1 also returns the job in *out when its
+ * only problems are missing files/folders (with MD_ERR and the messages). */
+static int parse_text(const char *text, const char *source, const char *base_dir, int check_paths, int keep_soft,
+                      md_job **out, md_error *err)
 {
     *out = NULL;
     md_error_clear(err);
@@ -527,6 +539,7 @@ int md_job_parse_string(const char *text, const char *source, const char *base_d
     if (!err) err = &local;
     md_error_clear(err);
     parse_ctx pc = {.source = source, .check_paths = check_paths, .err = err};
+    if (md_job_yaml_check_depth(text, source, JOB_MAX_DEPTH, err) != MD_OK) return MD_ERR;
     md_job *job = calloc(1, sizeof *job);
     yaml_parser_t parser;
     int have_doc = 0;
@@ -547,8 +560,24 @@ int md_job_parse_string(const char *text, const char *source, const char *base_d
         yaml_parser_delete(&parser);
         goto fail;
     }
-    yaml_parser_delete(&parser);
     have_doc = 1;
+    yaml_document_t extra;
+    if (!yaml_parser_load(&parser, &extra)) {
+        md_error_set(err, "%s:%d:%d: YAML syntax error: %s %s", source, (int)parser.problem_mark.line + 1,
+                     (int)parser.problem_mark.column + 1, parser.problem ? parser.problem : "",
+                     parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        goto fail;
+    }
+    yaml_node_t *second = yaml_document_get_root_node(&extra);
+    int second_line = second ? (int)extra.start_mark.line + 1 : 0;
+    yaml_document_delete(&extra);
+    yaml_parser_delete(&parser);
+    if (second) {
+        md_error_set(err, "%s:%d:1: a second YAML document: a job file holds one (remove the '---' and what "
+                     "follows, or merge them)", source, second_line);
+        goto fail;
+    }
     yaml_node_t *root = yaml_document_get_root_node(&pc.doc);
     if (!root) {
         md_error_set(err, "%s:1:1: the job file is empty (expected a map with 'experiments')", source);
@@ -584,10 +613,10 @@ int md_job_parse_string(const char *text, const char *source, const char *base_d
                           job->exps[i].name, job->exps[j].line);
     }
     if (n == 0) add_error(&pc, exps, "key 'experiments': the list is empty");
-    if (pc.n_errors) goto fail;
+    if (pc.n_errors && !(keep_soft && pc.n_errors == pc.n_path_errors)) goto fail;
     yaml_document_delete(&pc.doc);
     *out = job;
-    return MD_OK;
+    return pc.n_errors ? MD_ERR : MD_OK;
 
 fail:
     if (have_doc) yaml_document_delete(&pc.doc);
@@ -617,40 +646,73 @@ static int apply_backend_env(md_job *job, md_error *err)
     return MD_OK;
 }
 
-int md_job_parse_file(const char *path, md_job **out, md_error *err)
+int md_job_parse_string(const char *text, const char *source, const char *base_dir, int check_paths,
+                        md_job **out, md_error *err)
+{
+    return parse_text(text, source, base_dir, check_paths, 0, out, err);
+}
+
+/* The text of a job file: a regular file or a pipe (`<(...)`), at most
+ * JOB_MAX_BYTES (so /dev/zero or a huge file is an error, not an endless
+ * read). Returns malloc'd text or NULL. */
+static char *read_job_text(const char *path, md_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return md_error_set(err, "%s: cannot open job file: %s", path, strerror(errno)), NULL;
+    if (S_ISDIR(st.st_mode))
+        return md_error_set(err, "%s: is a folder; give the path of a job file (.yaml)", path), NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return md_error_set(err, "%s: cannot open job file: %s", path, strerror(errno)), NULL;
+    char *text = malloc(JOB_MAX_BYTES + 2);
+    size_t len = text ? fread(text, 1, JOB_MAX_BYTES + 1, f) : 0;
+    int bad = text && ferror(f);
+    fclose(f);
+    if (!text) return md_error_set(err, "%s: out of memory", path), NULL;
+    if (bad || len > JOB_MAX_BYTES || memchr(text, '\0', len)) {
+        md_error_set(err, "%s: %s", path, bad ? "read error" : len > JOB_MAX_BYTES
+                     ? "larger than the 1 MiB a job file may have" : "contains NUL bytes: not a YAML text file");
+        free(text);
+        return NULL;
+    }
+    text[len] = '\0';
+    return text;
+}
+
+static int parse_file(const char *path, int keep_soft, md_job **out, md_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return md_error_set(err, "%s: cannot open job file: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *t = realloc(text, cap);
-            if (!t) {
-                free(text);
-                fclose(f);
-                return md_error_set(err, "%s: out of memory", path);
-            }
-            text = t;
-        }
-        size_t got = fread(text + len, 1, 4096, f);
-        len += got;
-        if (got < 4096) break;
-    }
-    fclose(f);
-    text[len] = '\0';
+    char *text = read_job_text(path, err);
+    if (!text) return MD_ERR;
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0'; else snprintf(dir, sizeof dir, ".");
     if (slash == dir) snprintf(dir, sizeof dir, "/");
-    int rc = md_job_parse_string(text, path, dir, 1, out, err);
+    int rc = parse_text(text, path, dir, 1, keep_soft, out, err);
     free(text);
-    if (rc == MD_OK && apply_backend_env(*out, err) != MD_OK) {
+    if (*out && apply_backend_env(*out, err) != MD_OK) {
         md_job_free(*out);
         *out = NULL;
+        rc = MD_ERR;
+    }
+    return rc;
+}
+
+int md_job_parse_file(const char *path, md_job **out, md_error *err)
+{
+    return parse_file(path, 0, out, err);
+}
+
+int md_job_check_file(const char *path, md_job **out, md_error *err)
+{
+    int rc = parse_file(path, 1, out, err);
+    if (!*out) return MD_ERR;
+    md_error more;
+    if (md_job_validate(*out, &more) != MD_OK) {
+        size_t used = rc == MD_OK ? 0 : strlen(err->msg);
+        if (rc == MD_OK) err->msg[0] = '\0';
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", more.msg);
         rc = MD_ERR;
     }
     return rc;
@@ -713,103 +775,4 @@ void md_job_free(md_job *job)
     free(job->source);
     free(job->dir);
     free(job);
-}
-
-/* ---- serialisation ---------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-/* A YAML double-quoted scalar. */
-static void sb_quoted(sbuf *b, const char *s)
-{
-    sb_printf(b, "\"");
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') sb_printf(b, "\\%c", *c);
-        else if (*c == '\n') sb_printf(b, "\\n");
-        else if (*c == '\t') sb_printf(b, "\\t");
-        else if (*c < 0x20 || *c == 0x7f) sb_printf(b, "\\x%02x", *c);
-        else sb_printf(b, "%c", *c);
-    }
-    sb_printf(b, "\"");
-}
-
-static void emit_params(sbuf *b, const md_params *p, const char *indent, const char *first_indent,
-                        const char *skip)
-{
-    int first = 1;
-    for (int i = 0; i < p->n; i++) {
-        const md_value *v = &p->v[i];
-        if (skip && strcmp(skip, v->key->name) == 0) continue;
-        sb_printf(b, "%s%s: ", first ? first_indent : indent, v->key->name);
-        first = 0;
-        switch (v->key->type) {
-        case MD_KEY_INT: sb_printf(b, "%lld\n", (long long)v->i); break;
-        case MD_KEY_FLOAT: sb_printf(b, "%.17g\n", v->f); break;
-        case MD_KEY_BOOL: sb_printf(b, "%s\n", v->i ? "true" : "false"); break;
-        case MD_KEY_STRLIST:
-            sb_printf(b, "[");
-            for (int j = 0; j < v->n; j++) {
-                if (j) sb_printf(b, ", ");
-                sb_quoted(b, v->list[j]);
-            }
-            sb_printf(b, "]\n");
-            break;
-        case MD_KEY_MAP:
-            if (!v->n) { sb_printf(b, "{}\n"); break; }
-            sb_printf(b, "\n");
-            for (int j = 0; j < v->n; j++) {
-                sb_printf(b, "%s  ", indent);
-                sb_quoted(b, v->list[j]);
-                sb_printf(b, ": ");
-                sb_quoted(b, v->vals[j]);
-                sb_printf(b, "\n");
-            }
-            break;
-        default: sb_quoted(b, v->s ? v->s : ""); sb_printf(b, "\n"); break;
-        }
-    }
-}
-
-char *md_job_to_yaml(const md_job *job, int flags)
-{
-    sbuf b = {0};
-    sb_printf(&b, "# resolved mechdiff job (every key, defaults filled in)\n");
-    emit_params(&b, &job->top, "", "", (flags & MD_JOB_YAML_IDENTITY) ? "output" : NULL);
-    if (!(flags & MD_JOB_YAML_IDENTITY)) {
-        sb_printf(&b, "runtime:\n");
-        emit_params(&b, &job->runtime, "  ", "  ", NULL);
-    }
-    sb_printf(&b, "experiments:\n");
-    for (int i = 0; i < job->n_exps; i++) emit_params(&b, &job->exps[i].params, "    ", "  - ", NULL);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +478,56 @@ size_t md_safetensors_file_count(const md_safetensors *st) { return st->n_files;
 const char *md_safetensors_file_path(const md_safetensors *st, size_t i)
 {
     return i < st->n_files ? st->files[i].path : NULL;
+}
+
+/* Exponent-all-ones test (NaN or infinity) of one element of esz bytes. */
+static int nonfinite_at(const uint8_t *p, size_t esz, uint32_t mask)
+{
+    uint32_t x = 0;
+    if (esz == 2) {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        x = h;
+    } else {
+        memcpy(&x, p, 4);
+    }
+    return (x & mask) == mask;
+}
+
+/* Index of the first of n elements (esz 2 or 4 bytes, exponent bits `mask`)
+ * that is a NaN or an infinity, or n. Eight bytes at a time (SWAR): lanes
+ * whose masked bits equal the mask become zero after the XOR, and the
+ * classic has-zero-lane test finds them; the masked lanes never have their
+ * top bit set, so the test has no false positives. */
+static size_t first_nonfinite(const uint8_t *d, size_t n, size_t esz, uint32_t mask)
+{
+    uint64_t m = esz == 2 ? mask * 0x0001000100010001ull : mask * 0x0000000100000001ull;
+    uint64_t ones = esz == 2 ? 0x0001000100010001ull : 0x0000000100000001ull;
+    uint64_t high = ones << (8 * esz - 1);
+    size_t words = n * esz / 8, w = 0;
+    for (; w < words; w++) {
+        uint64_t x;
+        memcpy(&x, d + 8 * w, 8);
+        uint64_t v = (x & m) ^ m;
+        if ((v - ones) & ~v & high) break;
+    }
+    for (size_t i = w * 8 / esz; i < n; i++)
+        if (nonfinite_at(d + i * esz, esz, mask)) return i;
+    return n;
+}
+
+int md_safetensors_check_finite(const md_tensor_info *t, const char *model, md_error *err)
+{
+    size_t n = md_tensor_numel(t), bad = n;
+    if (t->dtype == MD_DTYPE_BF16) bad = first_nonfinite(t->data, n, 2, 0x7f80u);
+    else if (t->dtype == MD_DTYPE_F16) bad = first_nonfinite(t->data, n, 2, 0x7c00u);
+    else if (t->dtype == MD_DTYPE_F32) bad = first_nonfinite(t->data, n, 4, 0x7f800000u);
+    if (bad == n) return MD_OK;
+    float v;
+    md_dtype_to_f32(&v, (const char *)t->data + bad * md_dtype_size(t->dtype), t->dtype, 1);
+    return md_error_set(err, "%s: tensor '%s' holds %s at element %zu (of %zu): the checkpoint is corrupt or was "
+                        "saved after training diverged; every weight must be finite", model, t->name,
+                        isnan(v) ? "NaN" : "an infinity", bad, n);
 }
 
 size_t md_safetensors_total_bytes(const md_safetensors *st)

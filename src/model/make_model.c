@@ -14,7 +14,8 @@
 #define MM_CHUNK (1u << 20) /* elements generated per write */
 #define MM_STD 0.02f
 
-const char *const md_make_model_families[] = {"llama3-8b", "llama2-13b", "mistral-7b", NULL};
+const char *const md_make_model_families[] = {"llama3-8b", "llama2-13b", "mistral-7b", "qwen2.5-7b",
+                                               "qwen3-8b",  "gemma2-9b",  "olmo2-7b",   NULL};
 
 /* ------------------------------------------------------------------ rng */
 
@@ -77,6 +78,51 @@ void md_normal_rng_fill(md_normal_rng *r, float *out, size_t n, float std)
 
 /* ------------------------------------------------------------- families */
 
+static void set_names(md_config *cfg, const char *arch, const char *type, md_family fam)
+{
+    snprintf(cfg->architecture, sizeof cfg->architecture, "%s", arch);
+    snprintf(cfg->model_type, sizeof cfg->model_type, "%s", type);
+    cfg->family = fam;
+}
+
+/* The families beyond Llama/Mistral, as their config.json on the Hub
+ * (Qwen2.5-7B, Qwen3-8B, gemma-2-9b, OLMo-2-1124-7B). */
+static int make_config_other(md_config *cfg, const char *like)
+{
+    if (strcmp(like, "qwen2.5-7b") == 0) {
+        set_names(cfg, "Qwen2ForCausalLM", "qwen2", MD_FAMILY_QWEN2);
+        cfg->d_model = 3584, cfg->d_ff = 18944, cfg->n_layers = 28, cfg->n_heads = 28, cfg->n_kv_heads = 4;
+        cfg->vocab_size = 152064, cfg->max_position = 131072, cfg->rope_theta = 1000000.0, cfg->rms_eps = 1e-6f;
+        cfg->qkv_bias = 1;
+        cfg->bos_id = 151643, cfg->eos_ids[0] = 151643;
+    } else if (strcmp(like, "qwen3-8b") == 0) {
+        set_names(cfg, "Qwen3ForCausalLM", "qwen3", MD_FAMILY_QWEN3);
+        cfg->d_model = 4096, cfg->d_ff = 12288, cfg->n_layers = 36, cfg->n_heads = 32, cfg->n_kv_heads = 8;
+        cfg->vocab_size = 151936, cfg->max_position = 40960, cfg->rope_theta = 1000000.0, cfg->rms_eps = 1e-6f;
+        cfg->qk_norm = MD_QK_NORM_HEAD;
+        cfg->bos_id = 151643, cfg->eos_ids[0] = 151645;
+    } else if (strcmp(like, "gemma2-9b") == 0) {
+        set_names(cfg, "Gemma2ForCausalLM", "gemma2", MD_FAMILY_GEMMA2);
+        cfg->d_model = 3584, cfg->d_ff = 14336, cfg->n_layers = 42, cfg->n_heads = 16, cfg->n_kv_heads = 8;
+        cfg->head_dim = 256, cfg->vocab_size = 256000, cfg->max_position = 8192, cfg->rope_theta = 10000.0;
+        cfg->rms_eps = 1e-6f, cfg->tie_word_embeddings = 1;
+        cfg->norm_place = MD_NORM_PRE_POST, cfg->norm_plus_one = 1, cfg->hidden_act = MD_HIDDEN_GELU_TANH;
+        cfg->embed_scale = (float)sqrt(3584.0), cfg->query_pre_attn_scalar = 256;
+        cfg->attn_softcap = 50.0f, cfg->final_softcap = 30.0f, cfg->sliding_window = 4096;
+        for (int l = 0; l < MD_MAX_LAYERS; l++) cfg->layer_sliding[l] = l % 2 == 0;
+        cfg->bos_id = 2, cfg->eos_ids[0] = 1;
+    } else if (strcmp(like, "olmo2-7b") == 0) {
+        set_names(cfg, "Olmo2ForCausalLM", "olmo2", MD_FAMILY_OLMO2);
+        cfg->d_model = 4096, cfg->d_ff = 11008, cfg->n_layers = 32, cfg->n_heads = 32, cfg->n_kv_heads = 32;
+        cfg->vocab_size = 100352, cfg->max_position = 4096, cfg->rope_theta = 500000.0, cfg->rms_eps = 1e-6f;
+        cfg->norm_place = MD_NORM_POST, cfg->qk_norm = MD_QK_NORM_FULL;
+        cfg->bos_id = -1, cfg->eos_ids[0] = 100257;
+    } else {
+        return MD_ERR;
+    }
+    return MD_OK;
+}
+
 int md_make_model_config(md_config *cfg, const char *like, md_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -107,9 +153,9 @@ int md_make_model_config(md_config *cfg, const char *like, md_error *err)
         cfg->d_model = 4096, cfg->d_ff = 14336, cfg->n_layers = 32, cfg->n_heads = 32, cfg->n_kv_heads = 8;
         cfg->vocab_size = 32768, cfg->max_position = 32768, cfg->rope_theta = 1000000.0;
         cfg->bos_id = 1, cfg->eos_ids[0] = 2;
-    } else {
-        return md_error_set(err, "make-model: unknown family '%s' for --like (use llama3-8b, llama2-13b or "
-                            "mistral-7b)", like);
+    } else if (make_config_other(cfg, like) != MD_OK) {
+        return md_error_set(err, "make-model: unknown family '%s' for --like (use llama3-8b, llama2-13b, "
+                            "mistral-7b, qwen2.5-7b, qwen3-8b, gemma2-9b or olmo2-7b)", like);
     }
     return MD_OK;
 }
@@ -120,7 +166,7 @@ typedef struct mm_tensor {
     char name[128];
     int ndim;
     int64_t shape[2];
-    int is_norm;             /* gains of 1.0 instead of random values */
+    int is_norm;             /* a norm gain: 1.0 (Gemma stores w of 1 + w: 0.0), not random */
 } mm_tensor;
 
 static void add(mm_tensor *t, size_t *n, const char *name, int64_t d0, int64_t d1, int is_norm)
@@ -131,6 +177,46 @@ static void add(mm_tensor *t, size_t *n, const char *name, int64_t d0, int64_t d
     x->shape[0] = d0;
     x->shape[1] = d1;
     x->is_norm = is_norm;
+}
+
+/* The checkpoint's tensors in HF names (shapes [out, in]) for cfg's family
+ * (which ones: src/model/model.c bind_layer); tensors holds 3 + 16 per layer. */
+static size_t list_tensors(const md_config *cfg, mm_tensor *tensors)
+{
+    size_t nt = 0;
+    int64_t d = cfg->d_model, f = cfg->d_ff, V = cfg->vocab_size, hd = cfg->head_dim;
+    int64_t q = (int64_t)cfg->n_heads * hd, kv = (int64_t)cfg->n_kv_heads * hd;
+    int pre = cfg->norm_place != MD_NORM_POST, post = cfg->norm_place != MD_NORM_PRE;
+    char name[128];
+    add(tensors, &nt, "model.embed_tokens.weight", V, d, 0);
+    for (int l = 0; l < cfg->n_layers; l++) {
+#define LAYER(suffix, d0, d1, norm) \
+    (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), add(tensors, &nt, name, d0, d1, norm))
+        if (pre) LAYER("input_layernorm.weight", d, 0, 1);
+        LAYER("self_attn.q_proj.weight", q, d, 0);
+        LAYER("self_attn.k_proj.weight", kv, d, 0);
+        LAYER("self_attn.v_proj.weight", kv, d, 0);
+        if (cfg->qkv_bias) {
+            LAYER("self_attn.q_proj.bias", q, 0, 0);
+            LAYER("self_attn.k_proj.bias", kv, 0, 0);
+            LAYER("self_attn.v_proj.bias", kv, 0, 0);
+        }
+        if (cfg->qk_norm != MD_QK_NORM_NONE) {
+            LAYER("self_attn.q_norm.weight", cfg->qk_norm == MD_QK_NORM_HEAD ? hd : q, 0, 1);
+            LAYER("self_attn.k_norm.weight", cfg->qk_norm == MD_QK_NORM_HEAD ? hd : kv, 0, 1);
+        }
+        LAYER("self_attn.o_proj.weight", d, q, 0);
+        if (pre) LAYER(post ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight", d, 0, 1);
+        if (post) LAYER("post_attention_layernorm.weight", d, 0, 1);
+        if (post) LAYER("post_feedforward_layernorm.weight", d, 0, 1);
+        LAYER("mlp.gate_proj.weight", f, d, 0);
+        LAYER("mlp.up_proj.weight", f, d, 0);
+        LAYER("mlp.down_proj.weight", d, f, 0);
+#undef LAYER
+    }
+    add(tensors, &nt, "model.norm.weight", d, 0, 1);
+    if (!cfg->tie_word_embeddings) add(tensors, &nt, "lm_head.weight", V, d, 0);
+    return nt;
 }
 
 static int mkdir_p(const char *dir, md_error *err)
@@ -150,7 +236,7 @@ static int mkdir_p(const char *dir, md_error *err)
     return MD_OK;
 }
 
-static int write_tensor(md_safetensors_writer *w, const mm_tensor *t, const md_make_model_opts *o,
+static int write_tensor(md_safetensors_writer *w, const mm_tensor *t, const md_make_model_opts *o, float norm_value,
                         float *fbuf, void *obuf, md_error *err)
 {
     size_t n = (size_t)t->shape[0] * (size_t)(t->ndim == 2 ? t->shape[1] : 1);
@@ -160,7 +246,7 @@ static int write_tensor(md_safetensors_writer *w, const mm_tensor *t, const md_m
     for (size_t done = 0; done < n;) {
         size_t k = n - done < MM_CHUNK ? n - done : MM_CHUNK;
         if (t->is_norm) {
-            for (size_t i = 0; i < k; i++) fbuf[i] = 1.0f;
+            for (size_t i = 0; i < k; i++) fbuf[i] = norm_value;
         } else {
             md_normal_rng_fill(&rng, fbuf, k, MM_STD);
         }
@@ -181,7 +267,8 @@ int md_make_model(const md_make_model_opts *o, md_error *err)
     md_safetensors_writer *w = NULL; /* owned until finish/abort */
     char path[4096];
 
-    if (md_make_model_config(&cfg, o->like, err) != MD_OK) return MD_ERR;
+    if (o->config) cfg = *o->config;
+    else if (md_make_model_config(&cfg, o->like, err) != MD_OK) return MD_ERR;
     if (o->n_layers <= 0 || o->n_layers > 1000)
         return md_error_set(err, "make-model: --layers %d out of range (1..1000)", o->n_layers);
     if (md_dtype_size(o->dtype) == 0) return md_error_set(err, "make-model: invalid --dtype");
@@ -201,36 +288,14 @@ int md_make_model(const md_make_model_opts *o, md_error *err)
     snprintf(path, sizeof path, "%s/generation_config.json", o->out_dir);
     if (md_hf_config_write_generation(&cfg, path, err) != MD_OK) goto fail;
 
-    /* Tensor list in HF names; shapes are [out, in]. */
-    size_t cap = 3 + 9 * (size_t)cfg.n_layers, nt = 0;
-    tensors = calloc(cap, sizeof *tensors);
+    tensors = calloc(3 + 16 * (size_t)cfg.n_layers, sizeof *tensors);
     fbuf = malloc(MM_CHUNK * sizeof(float));
     obuf = malloc(MM_CHUNK * sizeof(float));
     if (!tensors || !fbuf || !obuf) {
         md_error_set(err, "make-model: out of memory");
         goto fail;
     }
-    int64_t d = cfg.d_model, f = cfg.d_ff, V = cfg.vocab_size;
-    int64_t q = (int64_t)cfg.n_heads * cfg.head_dim, kv = (int64_t)cfg.n_kv_heads * cfg.head_dim;
-    char name[128];
-    add(tensors, &nt, "model.embed_tokens.weight", V, d, 0);
-    for (int l = 0; l < cfg.n_layers; l++) {
-#define LAYER(suffix, d0, d1, norm) \
-    (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), add(tensors, &nt, name, d0, d1, norm))
-        LAYER("input_layernorm.weight", d, 0, 1);
-        LAYER("self_attn.q_proj.weight", q, d, 0);
-        LAYER("self_attn.k_proj.weight", kv, d, 0);
-        LAYER("self_attn.v_proj.weight", kv, d, 0);
-        LAYER("self_attn.o_proj.weight", d, q, 0);
-        LAYER("post_attention_layernorm.weight", d, 0, 1);
-        LAYER("mlp.gate_proj.weight", f, d, 0);
-        LAYER("mlp.up_proj.weight", f, d, 0);
-        LAYER("mlp.down_proj.weight", d, f, 0);
-#undef LAYER
-    }
-    add(tensors, &nt, "model.norm.weight", d, 0, 1);
-    if (!cfg.tie_word_embeddings) add(tensors, &nt, "lm_head.weight", V, d, 0);
-
+    size_t nt = list_tensors(&cfg, tensors);
     snprintf(path, sizeof path, "%s/model.safetensors", o->out_dir);
     if (md_safetensors_writer_create(&w, path, err) != MD_OK) goto fail;
     char seed_text[32];
@@ -244,7 +309,7 @@ int md_make_model(const md_make_model_opts *o, md_error *err)
             goto fail;
     if (md_safetensors_writer_begin(w, err) != MD_OK) goto fail;
     for (size_t i = 0; i < nt; i++)
-        if (write_tensor(w, &tensors[i], o, fbuf, obuf, err) != MD_OK) goto fail;
+        if (write_tensor(w, &tensors[i], o, cfg.norm_plus_one ? 0.0f : 1.0f, fbuf, obuf, err) != MD_OK) goto fail;
     md_safetensors_writer *fin = w;
     w = NULL;
     if (md_safetensors_writer_finish(fin, err) != MD_OK) goto fail;

@@ -42,6 +42,7 @@ static int find_weight(md_model *m, md_weight *w, const char *name, int rows, in
         return md_error_set(err, "%s: tensor '%s' has shape [%s], config.json implies [%d, %d]", m->dir, name,
                             got, rows, cols);
     }
+    if (md_safetensors_check_finite(t, m->dir, err) != MD_OK) return MD_ERR; /* no NaN/inf weights */
     w->host = t->data;
     w->dtype = t->dtype;
     w->rows = rows;

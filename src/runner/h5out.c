@@ -1,6 +1,7 @@
 /* h5out.c — the results file (see include/mechdiff/h5out.h for the layout and
  * include/mechdiff/journal.h for why it is only replaced by rename). */
 #include "mechdiff/h5out.h"
+#include "mechdiff/provenance.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -259,7 +260,7 @@ static int copy_file(const char *from, const char *to, md_error *err)
 {
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0) return md_error_set(err, "%s: cannot open: %s", from, strerror(errno));
-    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644); /* `to` was unlinked */
     if (out < 0) {
         close(in);
         return md_error_set(err, "%s: cannot create: %s", to, strerror(errno));
@@ -784,6 +785,7 @@ static int write_segment(md_h5out *h, md_segment *seg)
     int rc = attr_str(g, "start_time", t0) | attr_str(g, "end_time", t1) |
              attr_i64(g, "world_size", seg->world_size) | attr_str(g, "hostname", seg->hostname) |
              attr_str(g, "exit", seg->exit ? seg->exit : "") | attr_str(g, "git_revision", MECHDIFF_GIT_REV);
+    if (seg->numerics) rc |= md_prov_write_numerics(g, seg->numerics);
     H5Gclose(g);
     H5Gclose(segs);
     hid_t p = H5Gopen2(h->file, "/provenance", H5P_DEFAULT);

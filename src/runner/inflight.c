@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mechdiff/fsutil.h"
+
 #define LINE 512     /* bytes per rank line, '\n'-terminated, space-padded */
 #define SLOTS 8      /* units remembered per rank (more are counted) */
 
@@ -34,11 +36,11 @@ int md_inflight_open(md_inflight **out, const char *output, int world, md_error 
     }
     snprintf(f->path, sizeof f->path, "%s.inflight", output);
     f->world = world;
-    f->fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    f->fd = md_fsutil_open_output(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0644, err); /* never through a symlink */
     if (f->fd < 0) {
         free(f->r);
         free(f);
-        return md_error_set(err, "cannot create %s.inflight (is the folder writable?)", output);
+        return md_error_prefix(err, "cannot create the in-flight list (is the folder writable?)");
     }
     *out = f;
     return MD_OK;
@@ -105,8 +107,12 @@ char *md_inflight_read(const char *output)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s.inflight", output);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
+    int fd = md_fsutil_open_input(path, NULL); /* informative only: a missing or odd file reads as none */
+    FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!fp) {
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
     size_t cap = 4096, len = 0;
     char *out = malloc(cap), line[LINE + 1];
     if (!out) {

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "mechdiff/fsutil.h"
 #include "mechdiff/plan.h"
 
 #define JOURNAL_MAGIC "MDJRNL01"
@@ -43,9 +45,9 @@ int md_journal_create(md_journal **out, const char *path, uint64_t generation, m
     md_journal *j = calloc(1, sizeof *j);
     if (!j) return md_error_set(err, "journal: out of memory");
     snprintf(j->path, sizeof j->path, "%s", path);
-    j->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    j->fd = md_fsutil_open_output(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, err); /* never through a symlink */
     if (j->fd < 0) {
-        md_error_set(err, "%s: cannot create journal: %s", path, strerror(errno));
+        md_error_prefix(err, "cannot create the journal");
         free(j);
         return MD_ERR;
     }
@@ -117,10 +119,18 @@ int md_journal_replay(const char *path, uint64_t *generation, md_journal_fn fn, 
     *generation = 0;
     *n_records = 0;
     *torn = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
         if (errno == ENOENT) return MD_OK;
-        return md_error_set(err, "%s: cannot open journal: %s", path, strerror(errno));
+        return md_error_set(err, "%s: cannot stat the journal: %s", path, strerror(errno));
+    }
+    if (S_ISLNK(sb.st_mode))
+        return md_error_set(err, "%s: the journal is a symbolic link; remove it (a journal is never a link)", path);
+    int fd = md_fsutil_open_input(path, err);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return md_error_prefix(err, "cannot open the journal");
     }
     unsigned char h[HEADER_SIZE];
     uint32_t crc;

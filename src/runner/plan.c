@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/result_check.h"
+
 size_t md_h5type_size(md_h5type t)
 {
     switch (t) {
@@ -91,6 +93,13 @@ int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err)
     s->rank = d->rank;
     s->deflate = d->deflate;
     s->stage = p->stage;
+    s->nan_ok = d->nan_ok;
+    double bytes = 8;
+    for (int i = 0; i < d->rank; i++) bytes *= d->dims[i] > 0 ? (double)d->dims[i] : 1.0;
+    if (bytes > MD_PLAN_MAX_DSET_BYTES)
+        return md_error_set(err, "plan: dataset '%s' would hold %.3g bytes, more than a job can hold (at most "
+                            "%.3g per dataset): lower the experiment's size keys", d->path, bytes,
+                            (double)MD_PLAN_MAX_DSET_BYTES);
     for (int i = 0; i < d->rank; i++) {
         if (d->dims[i] < 1)
             return md_error_set(err, "plan: dataset '%s' dimension %d has size %lld", d->path, i,
@@ -102,6 +111,14 @@ int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err)
     snprintf(s->units, sizeof s->units, "%s", d->units ? d->units : "");
     snprintf(s->description, sizeof s->description, "%s", d->description ? d->description : "");
     p->n_dsets++;
+    return MD_OK;
+}
+
+int md_plan_allow_nan(md_plan *p, const char *path, md_error *err)
+{
+    md_dset *d = (md_dset *)md_plan_find(p, path);
+    if (!d) return md_error_set(err, "plan: md_plan_allow_nan on '%s', which this stage did not declare", path);
+    d->nan_ok = 1;
     return MD_OK;
 }
 
@@ -122,6 +139,9 @@ int md_plan_attr(md_plan *p, const char *path, const char *name, const char *val
 int md_plan_units(md_plan *p, int64_t n, md_error *err)
 {
     if (n < 1) return md_error_set(err, "plan: %lld units (at least 1)", (long long)n);
+    if (n > MD_PLAN_MAX_UNITS)
+        return md_error_set(err, "plan: %lld units in one stage, more than a job can hold (at most %lld): lower "
+                            "the experiment's size keys", (long long)n, (long long)MD_PLAN_MAX_UNITS);
     double *c = malloc((size_t)n * sizeof *c);
     if (!c) return md_error_set(err, "plan: out of memory for %lld units", (long long)n);
     for (int64_t i = 0; i < n; i++) c[i] = 1.0;
@@ -141,6 +161,7 @@ int md_plan_put(md_plan *p, const char *path, const int64_t *offset, const int64
 {
     const md_dset *d = md_plan_find(p, path);
     if (!d) return md_error_set(err, "plan: md_plan_put to '%s', which this stage did not declare", path);
+    if (md_result_check_values(d, offset, count, data, nbytes, err) != MD_OK) return md_error_prefix(err, "plan");
     return md_result_put(&p->puts, path, d->rank, offset, count, data, nbytes, err);
 }
 

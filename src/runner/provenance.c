@@ -1,11 +1,18 @@
-/* provenance.c — model/dataset hashes and the job identity (see h5out.h). */
+/* provenance.c — model/dataset hashes and the job identity (see h5out.h),
+ * and the numeric setup of each run segment (see provenance.h). */
+#include "mechdiff/provenance.h"
+
+#include <cblas.h>
 #include <dirent.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mechdiff/h5out.h"
 #include "mechdiff/job.h"
+#include "mechdiff/backend.h"
+#include "mechdiff/device.h"
 #include "mechdiff/filehash.h"
 #include "mechdiff/sha256.h"
 
@@ -151,6 +158,12 @@ int md_prov_collect(const md_job *job, md_model_prov **models, int *n_models, md
     return MD_OK;
 }
 
+int md_prov_hash_model(md_model_prov *m, int progress, md_error *err)
+{
+    if (model_files(m, err) != MD_OK) return MD_ERR;
+    return hash_all(m, 1, NULL, 0, 1, progress, err);
+}
+
 void md_prov_free(md_model_prov *models, int n_models, md_data_prov *data)
 {
     for (int i = 0; models && i < n_models; i++) {
@@ -164,4 +177,272 @@ void md_prov_free(md_model_prov *models, int n_models, md_data_prov *data)
     }
     free(models);
     free(data);
+}
+
+/* ------------------------------------------------------------------ numerics */
+
+_Static_assert(sizeof(hid_t) == sizeof(int64_t), "provenance.h passes hid_t as int64_t");
+
+static void cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "cpu: unknown model");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    int n = 0;
+    char model[256] = "";
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "processor", 9) == 0) n++;
+        char *colon = strchr(line, ':');
+        if (!model[0] && strncmp(line, "model name", 10) == 0 && colon) {
+            snprintf(model, sizeof model, "%s", colon + 2);
+            model[strcspn(model, "\n")] = '\0';
+        }
+    }
+    fclose(f);
+    snprintf(buf, len, "cpu: %s (%d logical CPUs on rank 0's node)", model[0] ? model : "unknown model", n);
+}
+
+/* "auto" as the CUDA backend resolves it: the environment variable, else the default. */
+static const char *resolve_auto(const char *job_value, const char *env, const char *def, const char **from)
+{
+    if (job_value && strcmp(job_value, "auto") != 0) {
+        *from = "runtime key";
+        return job_value;
+    }
+    const char *e = getenv(env);
+    if (e && *e) {
+        *from = env;
+        return e;
+    }
+    *from = "default";
+    return def;
+}
+
+static void gpu_names(char *buf, size_t len)
+{
+    int n = 0;
+    char why[256] = "";
+    if (md_device_count(&n, why, sizeof why) != MD_OK || n == 0) {
+        snprintf(buf, len, "no GPU visible on rank 0 (%s); workers pick theirs by local rank",
+                 why[0] ? why : "none");
+        return;
+    }
+    size_t off = (size_t)snprintf(buf, len, "GPUs on rank 0's node:");
+    for (int i = 0; i < n && off < len; i++) {
+        md_device_info info;
+        md_error e;
+        if (md_device_query(i, &info, &e) != MD_OK) snprintf(info.name, sizeof info.name, "?");
+        off += (size_t)snprintf(buf + off, len - off, " %d=%s (cc %d.%d)", i, info.name, info.cc_major,
+                                info.cc_minor);
+    }
+}
+
+int md_prov_resolve_numerics(const md_job *job, md_prov_numerics *out, md_error *err)
+{
+    return md_prov_resolve_numerics_for(md_params_str(&job->runtime, "backend"),
+                                        md_params_str(&job->runtime, "cuda_weights"),
+                                        md_params_str(&job->runtime, "cuda_gemm"), out, err);
+}
+
+int md_prov_resolve_numerics_for(const char *be, const char *cuda_weights, const char *cuda_gemm,
+                                 md_prov_numerics *out, md_error *err)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->backend, sizeof out->backend, "%s", be && *be ? be : "cpu");
+    const char *threads = getenv("OPENBLAS_NUM_THREADS");
+    snprintf(out->blas, sizeof out->blas, "%s; OPENBLAS_NUM_THREADS=%s", openblas_get_config(),
+             threads ? threads : "(unset)");
+    if (strcmp(out->backend, "cuda") != 0) {
+        snprintf(out->weights, sizeof out->weights, "checkpoint dtype converted to fp32 on the CPU");
+        snprintf(out->gemm, sizeof out->gemm, "fp32 (cblas_sgemm)");
+        cpu_model(out->devices, sizeof out->devices);
+        snprintf(out->setup, sizeof out->setup, "backend=cpu weights=f32 gemm=f32");
+        return MD_OK;
+    }
+    const char *wf, *gf;
+    const char *w = resolve_auto(cuda_weights, "MECHDIFF_CUDA_WEIGHTS", "bf16", &wf);
+    const char *g = resolve_auto(cuda_gemm, "MECHDIFF_CUDA_GEMM", "x3", &gf);
+    md_cuda_weights cw;
+    md_cuda_gemm cg;
+    if (md_cuda_weights_parse(w, &cw) != 0 || cw == MD_CUDA_WEIGHTS_AUTO)
+        return md_error_set(err, "cuda weight precision '%s' (from %s): use bf16 or f32", w, wf);
+    if (md_cuda_gemm_parse(g, &cg) != 0 || cg == MD_CUDA_GEMM_AUTO)
+        return md_error_set(err, "cuda GEMM mode '%s' (from %s): use x3 or bf16", g, gf);
+    int f32 = cw == MD_CUDA_WEIGHTS_F32, x3 = cg == MD_CUDA_GEMM_X3;
+    snprintf(out->weights, sizeof out->weights, "%s on the GPU (from %s)", f32 ? "f32" : "bf16", wf);
+    if (f32)
+        snprintf(out->gemm, sizeof out->gemm, "fp32 cuBLAS, no TF32 (cuda_gemm %s from %s unused)", g, gf);
+    else
+        snprintf(out->gemm, sizeof out->gemm, "bf16 tensor cores, %s (from %s)",
+                 x3 ? "activations as 3 exact bf16 parts (x3)" : "activations rounded to bf16", gf);
+    gpu_names(out->devices, sizeof out->devices);
+    snprintf(out->setup, sizeof out->setup, "backend=cuda weights=%s gemm=%s", f32 ? "f32" : "bf16",
+             f32 ? "f32" : x3 ? "x3" : "bf16");
+    return MD_OK;
+}
+
+static int attr_text(hid_t obj, const char *name, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (H5Aexists(obj, name) <= 0) return 0;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = H5Aget_type(a);
+    int ok = 0;
+    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+        char *s = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        if (H5Aread(a, mt, &s) >= 0 && s) {
+            snprintf(buf, len, "%s", s);
+            ok = 1;
+        }
+        if (s) H5free_memory(s);
+        H5Tclose(mt);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return ok;
+}
+
+/* The numeric setup of the file's latest segment that recorded one ("" if none). */
+static herr_t latest_setup(hid_t g, const char *name, const H5L_info_t *info, void *arg)
+{
+    (void)info;
+    hid_t s = H5Gopen2(g, name, H5P_DEFAULT);
+    char tmp[256];
+    if (s >= 0 && attr_text(s, "numeric_setup", tmp, sizeof tmp)) snprintf(arg, 256, "%s", tmp);
+    if (s >= 0) H5Gclose(s);
+    return 0;
+}
+
+/* Copies every /completion/<exp>/stage<s>/done of the file into now->done_at_start. */
+static herr_t copy_stage(hid_t exp, const char *name, const H5L_info_t *info, void *arg)
+{
+    (void)info;
+    md_prov_numerics *now = arg;
+    char path[300];
+    snprintf(path, sizeof path, "%s/done", name);
+    hid_t d = H5Dopen2(exp, path, H5P_DEFAULT);
+    if (d < 0) return 0;
+    hid_t sp = H5Dget_space(d);
+    hsize_t n = 0;
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+    md_prov_done_copy *g = realloc(now->done_at_start, (size_t)(now->n_done + 1) * sizeof *g);
+    uint8_t *done = malloc(n ? n : 1);
+    herr_t rc = g && done && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, done) >= 0 ? 0 : -1;
+    if (g) now->done_at_start = g;
+    if (rc == 0) {
+        char exp_name[200] = "";
+        H5Iget_name(exp, exp_name, sizeof exp_name);
+        md_prov_done_copy *c = &now->done_at_start[now->n_done++];
+        snprintf(c->path, sizeof c->path, "%s/%s", strrchr(exp_name, '/') ? strrchr(exp_name, '/') + 1 : exp_name,
+                 name);
+        c->done = done;
+        c->n = (int64_t)n;
+        done = NULL;
+    }
+    free(done);
+    H5Sclose(sp);
+    H5Dclose(d);
+    return rc;
+}
+
+static herr_t copy_experiment(hid_t comp, const char *name, const H5L_info_t *info, void *arg)
+{
+    (void)info;
+    hid_t e = H5Gopen2(comp, name, H5P_DEFAULT);
+    if (e < 0) return 0;
+    herr_t rc = H5Literate(e, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_stage, arg);
+    H5Gclose(e);
+    return rc < 0 ? -1 : 0;
+}
+
+int md_prov_check_resume(const char *path, md_prov_numerics *now, int allow_mixed, md_error *err)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return md_error_set(err, "%s: cannot open to check its numeric setup", path);
+    char before[256] = "";
+    if (H5Lexists(f, "/provenance/segments", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(f, "/provenance/segments", H5P_DEFAULT);
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, latest_setup, before);
+        H5Gclose(g);
+    }
+    int rc = MD_OK;
+    if (before[0] && strcmp(before, now->setup) != 0) {
+        if (!allow_mixed) {
+            rc = md_error_set(err, "%s: its units so far were computed with '%s', this run would use '%s': refusing "
+                              "to mix numeric setups in one file. Run with the same runtime.backend / cuda_weights "
+                              "/ cuda_gemm (and MECHDIFF_BACKEND / MECHDIFF_CUDA_WEIGHTS / MECHDIFF_CUDA_GEMM) as "
+                              "before, use another -o, or pass --allow-mixed-numerics (the file then records which "
+                              "units each setup computed)", path, before, now->setup);
+        } else {
+            snprintf(now->mixed_from, sizeof now->mixed_from, "%s", before);
+            if (H5Lexists(f, "/completion", H5P_DEFAULT) > 0) {
+                hid_t c = H5Gopen2(f, "/completion", H5P_DEFAULT);
+                if (H5Literate(c, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_experiment, now) < 0)
+                    rc = md_error_set(err, "%s: cannot read the done flags to record the mix", path);
+                H5Gclose(c);
+            }
+            fprintf(stderr, "mechdiff: rank 0: --allow-mixed-numerics: %s was computed with '%s', this run uses "
+                            "'%s'; the new segment records the units done before it\n", path, before, now->setup);
+        }
+    }
+    H5Fclose(f);
+    return rc;
+}
+
+static int put_str(hid_t obj, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+    hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a >= 0 && H5Awrite(a, t, &value) >= 0 ? 0 : -1;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+    return rc;
+}
+
+int md_prov_write_numerics(int64_t group, const md_prov_numerics *n)
+{
+    hid_t g = (hid_t)group;
+    int rc = put_str(g, "numeric_setup", n->setup) | put_str(g, "backend", n->backend) |
+             put_str(g, "weight_precision", n->weights) | put_str(g, "gemm_precision", n->gemm) |
+             put_str(g, "blas", n->blas) | put_str(g, "devices", n->devices);
+    if (!n->mixed_from[0]) return rc;
+    rc |= put_str(g, "mixed_with_setup", n->mixed_from);
+    rc |= put_str(g, "done_at_start_means", "done flags when this segment started: units done at the start of "
+                                            "the next segment (or at the end) but not here were computed with "
+                                            "this segment's numeric_setup");
+    for (int i = 0; i < n->n_done; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "done_at_start/%s", n->done_at_start[i].path);
+        if (H5Lexists(g, "done_at_start", H5P_DEFAULT) > 0 && H5Lexists(g, path, H5P_DEFAULT) > 0) continue;
+        hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+        H5Pset_create_intermediate_group(lcpl, 1);
+        hsize_t len = (hsize_t)n->done_at_start[i].n;
+        hid_t sp = H5Screate_simple(1, &len, NULL);
+        hid_t d = H5Dcreate2(g, path, H5T_NATIVE_UINT8, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        if (d < 0 || H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, n->done_at_start[i].done) < 0)
+            rc = -1;
+        if (d >= 0) H5Dclose(d);
+        H5Sclose(sp);
+        H5Pclose(lcpl);
+    }
+    return rc;
+}
+
+void md_prov_free_numerics(md_prov_numerics *n)
+{
+    for (int i = 0; n && i < n->n_done; i++) free(n->done_at_start[i].done);
+    if (n) {
+        free(n->done_at_start);
+        n->done_at_start = NULL;
+        n->n_done = 0;
+    }
 }

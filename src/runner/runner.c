@@ -37,9 +37,12 @@
 
 #include "mechdiff/experiment.h"
 #include "mechdiff/h5out.h"
+#include "mechdiff/provenance.h"
 #include "mechdiff/inflight.h"
 #include "mechdiff/job.h"
 #include "mechdiff/journal.h"
+#include "mechdiff/outlock.h"
+#include "mechdiff/result_check.h"
 #include "mechdiff/plan.h"
 #include "worker.h"
 #include "mechdiff/shard.h"
@@ -84,6 +87,7 @@ typedef struct coord {
     md_journal *journal;
     md_inflight *inflight;     /* OUT.h5.inflight: units per rank, for a post-mortem (owned) */
     int lock_fd;               /* flock on OUT.h5.lock held for the run (owned) */
+    int lock_held;             /* 1 when another run holds that lock */
     uint64_t generation;
     md_provenance prov;
     md_model_prov *models;
@@ -93,6 +97,7 @@ typedef struct coord {
     char identity[65];
     char *job_yaml;
     md_segment seg;
+    md_prov_numerics numerics; /* this run's resolved backend/precision, recorded per segment (owned) */
     md_worker self;            /* rank 0's own worker (one-rank runs) */
     int failed;
     md_error fail;
@@ -437,7 +442,7 @@ static int handle_result(coord *c, int src, const unsigned char *msg, size_t len
     md_error perr;
     const unsigned char *bytes = msg + sizeof hdr;
     while ((r = md_result_next(bytes, len - sizeof hdr, &pos, &pc, &perr)) == 1)
-        if (!md_piece_check(&pc, e->dsets, e->n_dsets, &perr)) {
+        if (md_result_check_piece(&pc, e->dsets, e->n_dsets, &perr) != MD_OK) { /* fits the plan, no NaN */
             r = MD_ERR;
             break;
         }
@@ -683,44 +688,9 @@ static int share_job(coord *c, int rank, int ok, md_error *err)
  * duplicate submission, or ranks of a killed mpirun that are still alive)
  * would interleave snapshots and journal records; the kernel drops the lock
  * when its holder dies, so a crashed run never blocks the next one. */
-/* Creates the folders of a path's parent (mkdir -p), as users expect for
- * an output like out/job.h5. */
-static int make_parent_dirs(const char *file, md_error *err)
-{
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", file);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return MD_OK;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return md_error_set(err, "cannot create the output folder %s: %s", dir, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return md_error_set(err, "cannot create the output folder %s: %s", dir, strerror(errno));
-    return MD_OK;
-}
-
 static int lock_output(coord *c, md_error *err)
 {
-    char path[4200], info[512], host[256] = "";
-    if (make_parent_dirs(c->out, err) != MD_OK) return MD_ERR;
-    snprintf(path, sizeof path, "%s.lock", c->out);
-    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (c->lock_fd < 0) return md_error_set(err, "%s: cannot create: %s", path, strerror(errno));
-    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        ssize_t n = pread(c->lock_fd, info, sizeof info - 1, 0);
-        info[n > 0 ? n : 0] = '\0';
-        return md_error_set(err, "%s is being written by another run (%s): wait for it to end or stop it first",
-                            c->out, n > 0 ? info : "unknown process");
-    }
-    gethostname(host, sizeof host - 1);
-    int n = snprintf(info, sizeof info, "pid %ld on %s", (long)getpid(), host);
-    if (ftruncate(c->lock_fd, 0) != 0 || pwrite(c->lock_fd, info, (size_t)n, 0) != n) { /* informative only */ }
-    return MD_OK;
+    return md_outlock_acquire(c->out, &c->lock_fd, &c->lock_held, err);
 }
 
 /* Rank 0: refuse another job's file, fold a killed run's journal. */
@@ -751,6 +721,7 @@ static int recover(coord *c, md_error *err)
         unlink(c->jpath);
         return MD_OK;
     }
+    if (md_prov_check_resume(c->out, &c->numerics, c->opts->allow_mixed_numerics, err) != MD_OK) return MD_ERR;
     c->generation = info.generation;
     uint64_t jgen = 0;
     int64_t n = 0;
@@ -782,6 +753,7 @@ static void coord_free(coord *c)
     md_journal_close(c->journal);
     if (c->lock_fd > 0) close(c->lock_fd);
     md_prov_free(c->models, c->n_models, c->data);
+    md_prov_free_numerics(&c->numerics);
     if (c->self.exps) md_worker_free(&c->self);
     free(c->job_yaml);
     md_job_free(c->job);
@@ -796,7 +768,7 @@ static void stop_workers(coord *c)
 static int coordinator(coord *c, md_run_stats *stats, md_error *err)
 {
     int n = c->job->n_exps;
-    snprintf(c->out, sizeof c->out, "%s", md_job_output(c->job));
+    if (md_outlock_resolve(md_job_output(c->job), c->out, sizeof c->out, err) != MD_OK) return MD_ERR;
     md_run_journal_path(c->out, c->jpath, sizeof c->jpath);
     c->exps = calloc((size_t)n, sizeof *c->exps);
     c->in_flight = calloc((size_t)c->world, sizeof *c->in_flight);
@@ -815,7 +787,8 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
                               .job_name = md_params_str(&c->job->top, "name"), .part_index = c->part_index,
                               .part_count = c->part_count, .models = c->models, .n_models = c->n_models,
                               .data = c->data, .n_data = c->n_data};
-    c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world};
+    if (md_prov_resolve_numerics(c->job, &c->numerics, err) != MD_OK) return md_error_prefix(err, "rank 0");
+    c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world, .numerics = &c->numerics};
     gethostname(c->seg.hostname, sizeof c->seg.hostname - 1);
     c->t_start = c->t_last_flush = c->t_last_progress = c->t_last_snapshot = now_s();
     c->tty = isatty(2);
@@ -884,8 +857,9 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
     MPI_Comm_size(comm, &c.world);
     int ok = rank != 0 || load_job(&c, err) == MD_OK;
     if (share_job(&c, rank, ok, err) != MD_OK) {
+        int refused = !c.job_yaml; /* rank 0 refused the job: every rank exits as it does */
         coord_free(&c);
-        return rank == 0 && !ok ? MD_EXIT_USAGE : MD_EXIT_ERROR;
+        return refused ? MD_EXIT_USAGE : MD_EXIT_ERROR;
     }
     /* Layer-sharded model copies: worker ranks form groups of shard_k
      * consecutive ranks; the first of each leads (gets units, runs the
@@ -906,6 +880,7 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
     int status;
     if (rank == 0) {
         status = coordinator(&c, stats, err);
+        if (status == MD_ERR) status = c.lock_held ? MD_EXIT_LOCKED : MD_EXIT_ERROR; /* never -1 (exit 255) */
         stop_workers(&c); /* every path out of the coordinator releases the workers */
         if (status == MD_EXIT_ERROR && err->msg[0] && strncmp(err->msg, "rank ", 5) != 0)
             md_error_prefix(err, "rank 0");

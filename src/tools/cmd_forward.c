@@ -1,48 +1,259 @@
 /* cmd_forward.c — `mechdiff forward DIR (--prompt|--chat|--ids) [--hooks ...] -o OUT.h5`:
- * one forward pass; /logits [position, vocab], /acts/<hook> [layer, position,
- * width] (float32) and /token_ids, written to OUT.tmp then renamed. */
+ * one forward pass written in the convention of a job's results file
+ * (include/mechdiff/h5out.h): named dimensions as HDF5 dimension scales,
+ * units and description on every dataset, the prompt's tokens as strings
+ * on the position axis, and /provenance (model hashes, numeric setup,
+ * version, command). Layout:
+ *   /position [position] i32 scale, /layer, /vocab, /hidden, /mlp  scales
+ *   /token [position] str, /token_ids [position] i32
+ *   /logits [position, vocab] f32
+ *   /acts/<hook> [layer, position, hidden|mlp] f32
+ *   /provenance (attrs), /provenance/models/model (attrs)
+ * Written to OUT.tmp, then renamed. */
 #include <hdf5.h>
+#include <hdf5_hl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mechdiff/hub.h"
 #include "mechdiff/forward.h"
+#include "mechdiff/h5out.h"
+#include "mechdiff/provenance.h"
 #include "mechdiff/version.h"
 #include "tools/cmds.h"
 #include "tools/prompt_args.h"
+
+enum { SC_POSITION, SC_LAYER, SC_VOCAB, SC_HIDDEN, SC_MLP, SC_COUNT };
+static const char *const SCALE_NAMES[SC_COUNT] = {"position", "layer", "vocab", "hidden", "mlp"};
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: mechdiff forward DIR (--prompt TEXT | --chat TEXT | --ids 1,2,3)\n"
                "                        [--hooks resid_pre,attn_out,resid_mid,mlp_out,resid_post,mlp_post]\n"
                "                        [--chat-template NAME|FORMAT] -o OUT.h5\n\n"
-               "Runs one forward pass and writes /logits [position, vocab], /token_ids [position]\n"
-               "and, per hook, /acts/<hook> [layer, position, width] as float32 HDF5.\n");
+               "Runs one forward pass and writes, as a job's results file does (named dimensions,\n"
+               "units, descriptions, provenance): /logits [position, vocab], /token_ids and /token\n"
+               "(the tokens as text) [position] and, per hook, /acts/<hook> [layer, position, hidden]\n"
+               "(mlp_post: [layer, position, mlp]), float32. xarray: xr.open_dataset(OUT, engine=\"h5netcdf\").\n");
 }
 
-static int write_attr_str(hid_t obj, const char *name, const char *value)
+static int attr_str(hid_t obj, const char *name, const char *value)
 {
     hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
-    H5Tset_size(t, strlen(value) + 1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
     hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t r = a < 0 ? -1 : H5Awrite(a, t, value);
+    herr_t r = a < 0 ? -1 : H5Awrite(a, t, &value);
     if (a >= 0) H5Aclose(a);
     H5Sclose(s);
     H5Tclose(t);
     return r < 0 ? -1 : 0;
 }
 
-static int write_dataset(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
-                         const void *data, const char *dim_names)
+/* A 1-D int32 dimension scale 0..n-1 named `name` at the file's root. */
+static hid_t make_scale(hid_t file, const char *name, hsize_t n)
 {
+    int *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v) return -1;
+    for (hsize_t i = 0; i < n; i++) v[i] = (int)i;
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(file, name, H5T_NATIVE_INT, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = d >= 0 && H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0 &&
+             H5DSset_scale(d, name) >= 0 && attr_str(d, "description", "index along this dimension") == 0;
+    free(v);
+    H5Sclose(s);
+    if (!ok && d >= 0) {
+        H5Dclose(d);
+        d = -1;
+    }
+    return d;
+}
+
+/* Writes a dataset whose axes are the given scales, with units and description. */
+static int write_data(hid_t loc, const char *name, hid_t type, int rank, const hid_t *scales, const void *data,
+                      const char *units, const char *description)
+{
+    hsize_t dims[3];
+    for (int i = 0; i < rank; i++) {
+        hid_t sp = H5Dget_space(scales[i]);
+        H5Sget_simple_extent_dims(sp, &dims[i], NULL);
+        H5Sclose(sp);
+    }
     hid_t s = H5Screate_simple(rank, dims, NULL);
     hid_t d = H5Dcreate2(loc, name, type, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t r = d < 0 ? -1 : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-    if (d >= 0 && r >= 0) r = write_attr_str(d, "dims", dim_names);
+    int bad = d < 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0;
+    for (int i = 0; !bad && i < rank; i++) {
+        char label[32];
+        H5Iget_name(scales[i], label, sizeof label);
+        bad |= H5DSattach_scale(d, scales[i], (unsigned)i) < 0 || H5DSset_label(d, (unsigned)i, label + 1) < 0;
+    }
+    if (!bad) bad |= attr_str(d, "units", units) | attr_str(d, "description", description);
     if (d >= 0) H5Dclose(d);
     H5Sclose(s);
-    return r < 0 ? -1 : 0;
+    return bad ? -1 : 0;
+}
+
+/* The token strings of ids (one per position); bytes that are not valid
+ * UTF-8 on their own (a byte-level piece of a longer character) as \xNN. */
+static char **token_texts(const md_tokenizer *tok, const int *ids, size_t n, md_error *err)
+{
+    char **out = calloc(n ? n : 1, sizeof *out);
+    for (size_t i = 0; out && i < n; i++) {
+        char *raw = NULL;
+        size_t len = 0;
+        if (!tok) { /* a checkpoint without tokenizer files (make-model): the id stands in */
+            char idtxt[32];
+            snprintf(idtxt, sizeof idtxt, "#%d", ids[i]);
+            raw = strdup(idtxt);
+            len = raw ? strlen(raw) : 0;
+        } else if (md_tokenizer_piece_text(tok, ids[i], &raw, &len, err) != MD_OK) {
+            raw = NULL;
+        }
+        char *t = malloc(4 * len + 1);
+        size_t k = 0;
+        for (size_t j = 0; t && raw && j < len;) {
+            unsigned c = (unsigned char)raw[j];
+            int need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+            int ok = need > 0 && j + (size_t)need <= len && c != 0;
+            for (int q = 1; ok && q < need; q++) ok = ((unsigned char)raw[j + (size_t)q] >> 6) == 2;
+            if (ok) {
+                memcpy(t + k, raw + j, (size_t)need);
+                k += (size_t)need;
+                j += (size_t)need;
+            } else {
+                k += (size_t)sprintf(t + k, "\\x%02x", c);
+                j++;
+            }
+        }
+        if (t) t[k] = '\0';
+        free(raw);
+        out[i] = t ? t : strdup("?");
+    }
+    return out;
+}
+
+/* /provenance: version, command, host, time, numeric setup and the model's hashes. */
+static int write_provenance(hid_t file, const char *dir, int argc, char **argv, md_error *err)
+{
+    md_model_prov *m = calloc(1, sizeof *m); /* owned: md_prov_free */
+    md_prov_numerics num;
+    if (!m) return md_error_set(err, "out of memory");
+    snprintf(m->role, sizeof m->role, "model");
+    snprintf(m->dir, sizeof m->dir, "%s", dir);
+    int rc = md_prov_hash_model(m, 0, err);
+    if (rc == MD_OK) rc = md_prov_resolve_numerics_for("cpu", NULL, NULL, &num, err);
+    if (rc != MD_OK) {
+        md_prov_free(m, 1, NULL);
+        return MD_ERR;
+    }
+    char cmd[8192] = "mechdiff", when[64], host[256] = "";
+    for (int i = 0; i < argc; i++) {
+        size_t used = strlen(cmd);
+        snprintf(cmd + used, sizeof cmd - used, " %s", argv[i]);
+    }
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    gethostname(host, sizeof host - 1);
+    size_t cap = 1;
+    for (int k = 0; k < m->n_files; k++) cap += strlen(m->files[k]) + 70;
+    char *list = calloc(cap, 1);
+    for (int k = 0; list && k < m->n_files; k++) {
+        strcat(list, m->sha256[k]);
+        strcat(list, "  ");
+        strcat(list, m->files[k]);
+        strcat(list, "\n");
+    }
+    hid_t g = H5Gcreate2(file, "provenance", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t mg = g >= 0 ? H5Gcreate2(g, "models", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    hid_t one = mg >= 0 ? H5Gcreate2(mg, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    int bad = one < 0 || !list;
+    if (!bad) {
+        bad |= attr_str(g, "command", cmd) | attr_str(g, "mechdiff_version", MECHDIFF_VERSION) |
+               attr_str(g, "git_revision", MECHDIFF_GIT_REV) | attr_str(g, "created", when) |
+               attr_str(g, "hostname", host) | md_prov_write_numerics(g, &num);
+        bad |= attr_str(one, "path", dir) | attr_str(one, "config_json", m->config_json ? m->config_json : "") |
+               attr_str(one, "weight_sha256", list) |
+               attr_str(one, "weight_sha256_format", "sha256sum -c format, file names relative to path");
+    }
+    if (one >= 0) H5Gclose(one);
+    if (mg >= 0) H5Gclose(mg);
+    if (g >= 0) H5Gclose(g);
+    free(list);
+    md_prov_free_numerics(&num);
+    md_prov_free(m, 1, NULL);
+    return bad ? md_error_set(err, "cannot write /provenance") : MD_OK;
+}
+
+/* Everything but the provenance: scales, tokens, logits, activations. */
+static int write_results(hid_t file, const md_model *m, const int *ids, size_t n, const float *logits,
+                         const md_hook *hooks, int n_hooks, md_error *err)
+{
+    hid_t sc[SC_COUNT];
+    const hsize_t len[SC_COUNT] = {n, (hsize_t)m->cfg.n_layers, (hsize_t)m->cfg.vocab_size,
+                                   (hsize_t)md_model_hook_width(m, MD_HOOK_RESID_POST),
+                                   (hsize_t)md_model_hook_width(m, MD_HOOK_MLP_POST)};
+    int bad = attr_str(file, "title", "mechdiff forward pass") | attr_str(file, "mechdiff_version", MECHDIFF_VERSION) |
+              attr_str(file, "provenance", "see /provenance");
+    for (int i = 0; i < SC_COUNT; i++) {
+        sc[i] = make_scale(file, SCALE_NAMES[i], len[i]);
+        bad |= sc[i] < 0;
+    }
+    char **texts = bad ? NULL : token_texts(m->tok, ids, n, err);
+    if (texts) {
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, H5T_VARIABLE);
+        H5Tset_cset(t, H5T_CSET_UTF8);
+        bad |= write_data(file, "token", t, 1, &sc[SC_POSITION], texts, "",
+                          "the token at each position as text (bytes that are not UTF-8 alone as \\xNN)");
+        H5Tclose(t);
+        for (size_t i = 0; i < n; i++) free(texts[i]);
+        free(texts);
+    } else {
+        bad = 1;
+    }
+    bad |= write_data(file, "token_ids", H5T_NATIVE_INT, 1, &sc[SC_POSITION], ids, "", "token id at each position");
+    hid_t lg[2] = {sc[SC_POSITION], sc[SC_VOCAB]};
+    bad |= write_data(file, "logits", H5T_NATIVE_FLOAT, 2, lg, logits, "logit",
+                      "next-token logits at each position (before softmax)");
+    if (n_hooks) {
+        hid_t g = H5Gcreate2(file, "acts", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        for (int i = 0; g >= 0 && i < n_hooks; i++) {
+            int mlp = hooks[i].point == MD_HOOK_MLP_POST;
+            hid_t ax[3] = {sc[SC_LAYER], sc[SC_POSITION], sc[mlp ? SC_MLP : SC_HIDDEN]};
+            char desc[160];
+            snprintf(desc, sizeof desc, "activation at hook point %s of every layer and position (TransformerLens "
+                                        "names; docs/methods.md#models)", md_hook_point_name(hooks[i].point));
+            bad |= write_data(g, md_hook_point_name(hooks[i].point), H5T_NATIVE_FLOAT, 3, ax, hooks[i].out,
+                              "activation", desc);
+        }
+        bad |= g < 0;
+        if (g >= 0) H5Gclose(g);
+    }
+    for (int i = 0; i < SC_COUNT; i++)
+        if (sc[i] >= 0) H5Dclose(sc[i]);
+    return bad ? md_error_set(err, "writing the results datasets failed") : MD_OK;
+}
+
+static int parse_hooks(const char *arg, md_hook *hooks, int *n_hooks, md_error *err)
+{
+    char *list = strdup(arg); /* owned */
+    if (!list) return md_error_set(err, "out of memory");
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        int p = md_hook_point_parse(tok), seen = 0;
+        for (int i = 0; p >= 0 && i < *n_hooks; i++) seen |= (int)hooks[i].point == p;
+        if (p < 0 || seen) {
+            md_error_set(err, "--hooks: %s hook point '%s' (known: resid_pre, attn_out, resid_mid, mlp_out, "
+                              "resid_post, mlp_post)", p < 0 ? "unknown" : "repeated", tok);
+            free(list);
+            return MD_ERR;
+        }
+        hooks[(*n_hooks)++] = (md_hook){.point = p, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL};
+    }
+    free(list);
+    return MD_OK;
 }
 
 int cmd_forward(int argc, char **argv)
@@ -89,25 +300,7 @@ int cmd_forward(int argc, char **argv)
     if (md_hub_resolve_dir(dir, snap, sizeof snap, &err) != MD_OK || md_model_load(&m, snap, NULL, &err) != MD_OK)
         goto fail;
     if (prompt_args_tokens(&pa, m, &ids, &n, &err) != MD_OK) goto fail;
-    if (hooks_arg) {
-        char *list = strdup(hooks_arg);
-        for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-            int p = md_hook_point_parse(tok);
-            if (p < 0) {
-                md_error_set(&err, "--hooks: unknown hook point '%s' (known: resid_pre, attn_out, resid_mid, "
-                                   "mlp_out, resid_post, mlp_post)", tok);
-                free(list);
-                goto fail;
-            }
-            md_hook *h = &hooks[n_hooks++];
-            h->point = p;
-            h->op = MD_HOOK_READ;
-            h->layer = MD_ALL;
-            h->seq = MD_ALL;
-            h->pos = MD_ALL;
-        }
-        free(list);
-    }
+    if (hooks_arg && parse_hooks(hooks_arg, hooks, &n_hooks, &err) != MD_OK) goto fail;
     md_forward f;
     md_forward_init_tokens(&f, m, 1, (int)n, ids);
     f.logits = MD_LOGITS_ALL;
@@ -136,22 +329,12 @@ int cmd_forward(int argc, char **argv)
         md_error_set(&err, "cannot create %s (is the folder writable?)", tmp);
         goto fail;
     }
-    hsize_t dl[2] = {n, (hsize_t)m->cfg.vocab_size};
-    int bad = write_dataset(file, "logits", H5T_NATIVE_FLOAT, 2, dl, logits, "position,vocab");
-    hsize_t di[1] = {n};
-    bad |= write_dataset(file, "token_ids", H5T_NATIVE_INT, 1, di, ids, "position");
-    bad |= write_attr_str(file, "model", dir);
-    bad |= write_attr_str(file, "mechdiff_version", MECHDIFF_VERSION " (" MECHDIFF_GIT_REV ")");
-    if (n_hooks) {
-        hid_t g = H5Gcreate2(file, "acts", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        for (int i = 0; i < n_hooks; i++) {
-            hsize_t da[3] = {(hsize_t)m->cfg.n_layers, n, (hsize_t)md_model_hook_width(m, hooks[i].point)};
-            bad |= write_dataset(g, md_hook_point_name(hooks[i].point), H5T_NATIVE_FLOAT, 3, da, hooks[i].out,
-                                 "layer,position,width");
-        }
-        H5Gclose(g);
+    if (write_results(file, m, ids, n, logits, hooks, n_hooks, &err) != MD_OK ||
+        write_provenance(file, dir, argc, argv, &err) != MD_OK) {
+        md_error_prefix(&err, "%s", tmp);
+        goto fail;
     }
-    if (H5Fclose(file) < 0) bad = 1;
+    int bad = H5Fclose(file) < 0;
     file = -1;
     if (bad || rename(tmp, out) != 0) {
         md_error_set(&err, "writing %s failed", out);

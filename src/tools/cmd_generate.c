@@ -13,9 +13,11 @@ static void usage(FILE *f)
     fprintf(f, "usage: mechdiff generate DIR (--prompt TEXT | --chat TEXT | --ids 1,2,3) [-n N]\n"
                "                         [--chat-template NAME|FORMAT] [--ids-out]\n\n"
                "Greedy continuation of a prompt, printed as text (stops at EOS or after N new\n"
-               "tokens, default 16). --chat renders TEXT as one user turn of the model's chat\n"
-               "template (recognised from tokenizer_config.json, or named with --chat-template:\n"
-               "llama3, llama2, mistral, tulu, base, or a format string with {instruction}).\n"
+               "tokens, default 16). --chat renders TEXT as one user turn of the model's own\n"
+               "chat template (chat_template.jinja or tokenizer_config.json), exactly as\n"
+               "transformers' apply_chat_template does; --chat-template picks another: base,\n"
+               "llama3, llama2, mistral, tulu, or a format string with {instruction} in which\n"
+               "\\n is a newline and \\t a tab.\n"
                "--ids-out prints the new token ids instead of text.\n");
 }
 

@@ -12,6 +12,27 @@ static const char *rope_name(md_rope_type t)
     return t == MD_ROPE_LLAMA3 ? "llama3" : t == MD_ROPE_LINEAR ? "linear" : "none";
 }
 
+/* What the family changes in the layer (docs/architecture-model.md). */
+static void print_variants(const md_model *m)
+{
+    const md_config *c = &m->cfg;
+    static const char *const place[] = {"before attention and MLP", "before and after attention and MLP",
+                                        "after attention and MLP (on the branch)"};
+    static const char *const qk[] = {"none", "per head", "over the whole projection"};
+    printf("norms:          %s%s\n", place[c->norm_place], c->norm_plus_one ? ", gain 1 + w" : "");
+    printf("q/k:            bias %s, RMSNorm %s\n", c->qkv_bias ? "yes" : "no", qk[c->qk_norm]);
+    printf("mlp:            %s-gated\n", c->hidden_act == MD_HIDDEN_GELU_TANH ? "GELU-tanh" : "SiLU");
+    if (c->embed_scale > 0) printf("embedding:      x %.6g\n", c->embed_scale);
+    printf("attention:      scores x %.6g", (double)md_model_attn_scale(m));
+    if (c->attn_softcap > 0) printf(", soft-cap %g", c->attn_softcap);
+    int n_sliding = 0;
+    for (int l = 0; l < c->n_layers && l < MD_MAX_LAYERS; l++) n_sliding += c->layer_sliding[l];
+    if (c->sliding_window > 0) printf(", sliding window %d on %d of %d layers", c->sliding_window, n_sliding,
+                                      c->n_layers);
+    printf("\n");
+    if (c->final_softcap > 0) printf("logits:         soft-cap %g\n", c->final_softcap);
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv) || argc != 2) {
@@ -48,6 +69,7 @@ int cmd_inspect(int argc, char **argv)
     if (c->rope_type != MD_ROPE_DEFAULT) printf(" (factor %g)", c->rope_factor);
     printf("\nrms_norm_eps:   %g\n", c->rms_eps);
     printf("tied embedding: %s\n", c->tie_word_embeddings ? "yes" : "no");
+    print_variants(m);
     printf("bos / eos:      %d /", c->bos_id);
     for (int i = 0; i < c->n_eos; i++) printf(" %d", c->eos_ids[i]);
     printf("\nparameters:     %zu (%.2f M)\n", params, params / 1e6);

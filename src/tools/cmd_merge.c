@@ -57,6 +57,11 @@ int cmd_merge(int argc, char **argv)
                     parts[0], i->job_sha256, info[0].job_sha256);
             goto done;
         }
+        if (i->part_count <= 0) {
+            fprintf(stderr, "mechdiff merge: %s is the output of a whole job, not a part: merge combines the outputs "
+                            "of `run --part I/N` (or of a job with runtime.array_count)\n", parts[p]);
+            goto done;
+        }
         if (i->part_count != n_parts) {
             fprintf(stderr, "mechdiff merge: %s is part %d of a job split into %d parts, but %d part files were "
                             "given: give all %d (the outputs of --part 0/%d .. %d/%d)\n",

@@ -22,13 +22,16 @@ static void on_stop_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mechdiff run JOB.yaml [-o OUT.h5] [--force-new] [--part I/N] [--quiet]\n"
+            "usage: mechdiff run JOB.yaml [-o OUT.h5] [--force-new] [--allow-mixed-numerics] [--part I/N] [--quiet]\n"
             "       mpirun -np N mechdiff run JOB.yaml ...   |   srun mechdiff run JOB.yaml ...\n\n"
             "Runs the job's experiments: rank 0 coordinates and writes OUT.h5, the other ranks compute\n"
             "(one rank does both). If OUT.h5 exists it resumes: finished units are skipped. An OUT.h5\n"
             "of a different job is refused unless --force-new.\n\n"
             "  -o OUT.h5     output file (default: the job's `output`)\n"
             "  --force-new   replace an output written by a different job\n"
+            "  --allow-mixed-numerics  resume although the backend or precision differs from the run\n"
+            "                that wrote OUT.h5 (refused otherwise); the file records which units each\n"
+            "                setup computed (/provenance/segments/<k>/done_at_start)\n"
             "  --part I/N    compute only part I of N (units u with u %% N == I), for Slurm arrays;\n"
             "                the default output becomes OUT.partIofN.h5; combine with `mechdiff merge`\n"
             "  --quiet       no progress output\n\n"
@@ -36,9 +39,10 @@ static void usage(FILE *f)
             "Signals: SIGTERM or SIGUSR1 stop handing out units, wait up to runtime.stop_grace s for\n"
             "units in flight, save, and exit with status %d (resumable: requeue and run again).\n"
             "Under mpirun send SIGUSR1 (mpirun forwards it; on SIGTERM mpirun kills the ranks).\n"
-            "Exit status: 0 done, 1 error (message names rank and unit), 2 bad usage or job file,\n"
-            "%d stopped by a signal.\n",
-            MD_EXIT_REQUEUE, MD_EXIT_REQUEUE);
+            "Exit status (every rank, also under mpirun/srun): 0 done, 1 error while running (message\n"
+            "names rank and unit), 2 bad usage or job file, %d output locked by another run (wait for\n"
+            "it or use another -o), %d stopped by a signal (resumable).\n",
+            MD_EXIT_REQUEUE, MD_EXIT_LOCKED, MD_EXIT_REQUEUE);
 }
 
 int cmd_run(int argc, char **argv)
@@ -53,6 +57,8 @@ int cmd_run(int argc, char **argv)
             opts.output = argv[++i];
         } else if (strcmp(argv[i], "--force-new") == 0) {
             opts.force_new = 1;
+        } else if (strcmp(argv[i], "--allow-mixed-numerics") == 0) {
+            opts.allow_mixed_numerics = 1;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             opts.progress = 0;
         } else if (strcmp(argv[i], "--part") == 0 && i + 1 < argc) {

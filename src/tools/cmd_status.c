@@ -2,10 +2,12 @@
  * finished job: done/total per experiment and stage from the last snapshot
  * (OUT.h5 is only replaced atomically, so it can be read while the job runs)
  * plus the finished units in the journal since then (OUT.h5.journal). */
+#include <errno.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "mechdiff/h5out.h"
@@ -109,6 +111,17 @@ int cmd_status(int argc, char **argv)
     const char *path = argv[1];
     md_h5info info;
     md_error err;
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr, "mechdiff status: %s: %s\n", path,
+                errno == ENOENT ? "no such file (no run has written this output yet)" : strerror(errno));
+        return 1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "mechdiff status: %s: %s, not a results file\n", path,
+                S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
+        return 1;
+    }
     if (md_h5out_info(path, &info, &err) != MD_OK) {
         fprintf(stderr, "mechdiff status: %s\n", err.msg);
         return 1;

@@ -1,10 +1,12 @@
-/* cmd_tokenize.c — `mechdiff tokenize DIR TEXT [--json] [--no-special]`:
- * encodes TEXT with DIR/tokenizer.json and prints the ids and pieces. */
+/* cmd_tokenize.c — `mechdiff tokenize DIR TEXT [--json] [--no-special]
+ * [--chat] [--chat-template NAME|FORMAT]`: encodes TEXT (or the chat prompt
+ * of TEXT) with DIR/tokenizer.json and prints the ids and pieces. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/chat.h"
 #include "mechdiff/hub.h"
 #include "mechdiff/tokenizer.h"
 #include "tools/cmds.h"
@@ -12,12 +14,18 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mechdiff tokenize [--json] [--no-special] [--] DIR TEXT\n\n"
+            "usage: mechdiff tokenize [--json] [--no-special] [--chat] [--chat-template NAME|FORMAT]\n"
+            "                         [--] DIR TEXT\n\n"
             "Encodes TEXT (\"-\" reads standard input, which may hold NUL bytes) with\n"
             "DIR/tokenizer.json (and "
             "DIR/tokenizer_config.json when present); DIR may hold only tokenizer files.\n\n"
             "  --json        print {\"ids\": [...], \"pieces\": [...]} with the vocabulary pieces\n"
             "  --no-special  add no BOS (or other post-processor tokens)\n"
+            "  --chat        encode the chat prompt of TEXT as one user turn: the model's own\n"
+            "                template (chat_template.jinja or tokenizer_config.json) rendered\n"
+            "                as transformers' apply_chat_template renders it\n"
+            "  --chat-template NAME|FORMAT  with --chat: base, llama3, llama2, mistral, tulu,\n"
+            "                model, or a format string with {instruction} (\\n is a newline)\n"
             "  --            end of options (for a TEXT that starts with \"--\")\n"
             "  -h, --help    this help\n\n"
             "Default output: one line per token, id<TAB>text, where text is what the\n"
@@ -77,6 +85,28 @@ static char *read_stdin(size_t *len)
     return buf;
 }
 
+/* The ids of text, or of its chat prompt (chat != 0; chat_template may name
+ * another template or give a format string). */
+static int encode(const md_tokenizer *tok, const char *text, size_t len, int special, int chat,
+                  const char *chat_template, int **ids, size_t *n, md_error *err)
+{
+    if (!chat) return md_tokenizer_encode_n(tok, text, len, special, ids, n, err);
+    md_chat_kind kind = md_chat_detect(md_tokenizer_chat_template(tok));
+    const char *fmt = NULL;
+    if (chat_template) {
+        kind = md_chat_parse_name(chat_template);
+        if (kind == MD_CHAT_UNKNOWN) {
+            kind = MD_CHAT_FORMAT;
+            fmt = chat_template;
+        }
+    }
+    if (kind == MD_CHAT_UNKNOWN)
+        return md_error_set(err, "the tokenizer has no chat template (no chat_template.jinja, no chat_template in "
+                                 "tokenizer_config.json): give --chat-template with a format string containing "
+                                 "{instruction} or a name (base, llama3, llama2, mistral, tulu)");
+    return md_chat_encode(tok, kind, fmt, text, ids, n, err);
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
@@ -85,9 +115,12 @@ int cmd_tokenize(int argc, char **argv)
             return 0;
         }
     const char *pos[2] = {NULL, NULL};
-    int npos = 0, json = 0, special = 1, opts = 1;
+    int npos = 0, json = 0, special = 1, opts = 1, chat = 0;
+    const char *chat_template = NULL;
     for (int i = 1; i < argc; i++) {
         if (opts && strcmp(argv[i], "--") == 0) opts = 0;
+        else if (opts && strcmp(argv[i], "--chat") == 0) chat = 1;
+        else if (opts && strcmp(argv[i], "--chat-template") == 0 && i + 1 < argc) chat_template = argv[++i];
         else if (!opts && npos < 2) pos[npos++] = argv[i];
         else if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--no-special") == 0) special = 0;
@@ -102,7 +135,8 @@ int cmd_tokenize(int argc, char **argv)
             return 2;
         }
     }
-    if (npos != 2) {
+    if (npos != 2 || (chat_template && !chat)) {
+        if (chat_template && !chat) fprintf(stderr, "mechdiff tokenize: --chat-template needs --chat\n\n");
         usage(stderr);
         return 2;
     }
@@ -124,7 +158,7 @@ int cmd_tokenize(int argc, char **argv)
     }
     char dir[4096];
     if (md_hub_resolve_dir(pos[0], dir, sizeof dir, &err) || md_tokenizer_load(&tok, dir, &err) ||
-        md_tokenizer_encode_n(tok, text, text_len, special, &ids, &n, &err)) {
+        encode(tok, text, text_len, special, chat, chat_template, &ids, &n, &err)) {
         fprintf(stderr, "mechdiff tokenize: %s\n", err.msg);
         goto out;
     }

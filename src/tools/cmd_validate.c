@@ -63,12 +63,9 @@ int cmd_validate(int argc, char **argv)
     }
     md_job *job = NULL;
     md_error err;
-    if (md_job_parse_file(path, &job, &err) != MD_OK || md_job_validate(job, &err) != MD_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        md_job_free(job);
-        return 2;
-    }
-    int rc = 0;
+    int rc = md_job_check_file(path, &job, &err) == MD_OK ? 0 : 2; /* every problem at once */
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    if (!job) return 2;
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
         md_kind_ctx ctx = {.job = job, .exp = e, .exp_index = i};

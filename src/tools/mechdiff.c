@@ -1,4 +1,5 @@
 /* mechdiff.c — the command: dispatches to one subcommand. */
+#include <hdf5.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,6 +42,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Every HDF5 failure is reported by the caller in one line naming the
+     * file; HDF5's own ~20-line error stack would bury it. */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -76,12 +76,9 @@ int prompt_args_tokens(const prompt_args *pa, const md_model *m, int **ids, size
         }
     }
     if (kind == MD_CHAT_UNKNOWN)
-        return md_error_set(err, "%s: the chat template in tokenizer_config.json is not one mechdiff knows; "
-                                 "name one with --chat-template llama3|llama2|mistral|tulu|base or give a "
-                                 "format string containing {instruction}", m->dir);
-    char *text = NULL;
-    if (md_chat_render(kind, fmt, pa->chat, &text, err) != MD_OK) return MD_ERR;
-    int rc = md_tokenizer_encode(m->tok, text, 1, ids, n, err);
-    free(text);
-    return rc;
+        return md_error_set(err, "%s has no chat template (no chat_template.jinja, no chat_template in "
+                                 "tokenizer_config.json): give --chat-template with a format string containing "
+                                 "{instruction} (\\n is a newline) or a name: base, llama3, llama2, mistral, tulu",
+                            m->dir);
+    return md_chat_encode(m->tok, kind, fmt, pa->chat, ids, n, err);
 }

@@ -94,6 +94,21 @@ else
   cat "$TMP/inspect.out"; echo "inspect failed on the made model"; exit 1
 fi
 
+# The other families: a 1-layer model of each loads (inspect binds every
+# tensor the family needs) with the family's switches. (Their numbers:
+# the goldens of test_forward.)
+for fam in "qwen2.5-7b Qwen2ForCausalLM q/k:.*bias yes" "qwen3-8b Qwen3ForCausalLM RMSNorm per head" \
+           "gemma2-9b Gemma2ForCausalLM soft-cap 30" "olmo2-7b Olmo2ForCausalLM after attention and MLP"; do
+  set -- $fam
+  like=$1 arch=$2; shift 2; want="$*"
+  rm -rf "$TMP/f"
+  "$MECHDIFF" make-model --like "$like" --layers 1 --seed 3 --vocab 64 -o "$TMP/f" >/dev/null
+  "$MECHDIFF" inspect "$TMP/f" >"$TMP/inspect.out" 2>&1 || { cat "$TMP/inspect.out"; echo "$like: inspect failed"; exit 1; }
+  grep -q "architecture: *$arch" "$TMP/inspect.out" && grep -q "$want" "$TMP/inspect.out" \
+    || { cat "$TMP/inspect.out"; echo "$like: inspect lacks '$arch' / '$want'"; exit 1; }
+  rm -rf "$TMP/f"
+done
+
 # Argument errors exit 2 with a message.
 set +e
 "$MECHDIFF" make-model --like gpt2 --layers 1 --seed 1 -o "$TMP/x" 2>"$TMP/err"; rc=$?

@@ -24,6 +24,19 @@ for section in "## At a glance" "## Knowledge: activation patching maps" "## Kno
   grep -q "^$section" "$T/report/report.md" || { echo "FAIL: the report lacks '$section'"; exit 1; }
 done
 grep -q "Skipped: none" "$T/report/report.md" || { grep "Skipped" "$T/report/report.md"; exit 1; }
+# difference maps (post - base, cross - within) and intervals on every headline number
+for f in knowledge_diff_knowledge_cities_instruct_vs_base knowledge_diff_knowledge_cities_instruct_to_base_vs_base \
+         knowledge_correlation; do
+  [ -s "$T/report/figures/$f.png" ] && grep -q "figures/$f.png" "$T/report/report.md" || { echo "FAIL: no $f"; exit 1; }
+done
+grep -q "| harmful refusal of instruct, no intervention (n=40) | 1.00 \[0.91, 1.00\] |" "$T/report/report.md" \
+  || { echo "FAIL: refusal rate without its Wilson interval"; grep "harmful refusal" "$T/report/report.md"; exit 1; }
+grep -qE "truth direction base→instruct \(cities, truth_at_object\) \| IE 0\.[0-9]{2} \[0\.[0-9]{2}, [01]\.[0-9]{2}\]" \
+  "$T/report/report.md" || { echo "FAIL: IE without its bootstrap interval"; exit 1; }
+grep -q "a rate near 0.5 is known to ±0.15" "$T/report/report.md" || { echo "FAIL: no precision note"; exit 1; }
+# tables fit a 1280-px page: at most 7 columns, at most 150 characters a row
+awk -F'|' '/^\|/ && (NF - 2 > 7 || length($0) > 150) { print "FAIL: table row too wide: " $0; bad = 1 } END { exit bad }' \
+  "$T/report/report.md"
 grep -q "0.98-0.99" "$T/report/report.md" && grep -q "Llama-3.1: 8/10" "$T/report/report.md"
 [ -s "$T/report/report.html" ] && ls "$T/report"/*.png > /dev/null
 # The organism's truth direction, read at the stated object (truth_at_object),

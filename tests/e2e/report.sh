@@ -5,7 +5,8 @@
 # expected section heading is there (the other findings as "Skipped" notes
 # until their modules and experiments are in the file), the entropy-neuron
 # overlap sits beside the paper's number, the figure exists, and a model
-# compared with itself overlaps 10/10. $1: build dir.
+# compared with itself overlaps 10/10, the overlap has its chance level and
+# figure, and the same seed gives the same report. $1: build dir.
 set -euo pipefail
 BUILD=${1:?build dir}
 MECHDIFF=${MECHDIFF:-$BUILD/mechdiff}
@@ -40,4 +41,10 @@ grep -qF "| base | same | 10/10 | 1.00 |" "$MD" || { echo "self overlap is not 1
 grep -qF "paper" "$MD" && grep -qF "8–10 of 10 (Llama-3.1: 8/10)" "$MD" || { echo "paper number missing"; exit 1; }
 grep -q "<h2>Confidence: entropy-neuron overlap</h2>" "$TMP/report/report.html" || { echo "HTML lacks the section"; exit 1; }
 [ -s "$TMP/report/figures/confidence_confidence_scatter.png" ] || { echo "scatter figure missing"; exit 1; }
+[ -s "$TMP/report/figures/confidence_confidence_overlap.png" ] || { echo "overlap figure missing"; exit 1; }
+grep -qE "\| base \| instruct \| [0-9]+/10 \| [0-9.]+ \| [0-9.]+ \[[0-9]+, [0-9]+\] of [0-9]+ kept \|" "$MD" \
+  || { echo "no chance level beside the overlap"; grep "^| base" "$MD"; exit 1; }
+# the same seed gives the same intervals, another seed may not (reproducible bootstrap)
+"$PY" analysis/report.py "$TMP/out.h5" -o "$TMP/report2" > /dev/null
+cmp -s "$MD" "$TMP/report2/report.md" || { echo "report not reproducible with the same seed"; exit 1; }
 echo "report.sh: ok"

@@ -53,6 +53,24 @@ print("ok: NUL on stdin", got["ids"])
 PYEOF
 done
 
+# --chat: the model's own template, rendered as transformers does (golden
+# text of tests/golden/templates/cases.json through the same tokenizer).
+"$MECHDIFF" tokenize "$G/bytelevel" "Is the sky blue?" --chat --json >"$tmp/chat.json"
+"$PY" - "$G/bytelevel/tokenizer_config.json" "$tmp/chat.json" <<'PYEOF'
+import json, sys
+got = json.load(open(sys.argv[2]))
+want = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nIs the sky blue?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+assert "".join(got["pieces"]).replace("\u010a", "\n").replace("\u0120", " ") == want, got["pieces"]
+assert got["pieces"].count("<|begin_of_text|>") == 1, got["pieces"]
+print("ok: --chat renders the template once with its BOS")
+PYEOF
+# A format string typed in a shell: \n is a newline, not two characters.
+"$MECHDIFF" tokenize "$G/bytelevel" "hi" --chat --chat-template 'Q: {instruction}\nA:' >"$tmp/fmt.tsv"
+grep -q $'\t\\\\n' "$tmp/fmt.tsv" || { echo "format string kept \\n literally:"; cat "$tmp/fmt.tsv"; exit 1; }
+# No template: the error names the way out.
+if "$MECHDIFF" tokenize "$G/metaspace" "hi" --chat 2>"$tmp/err"; then echo "chat without a template accepted"; exit 1; fi
+grep -q "{instruction}" "$tmp/err" || { cat "$tmp/err"; exit 1; }
+
 # TSV output: one id<TAB>text line per token, BOS first.
 "$MECHDIFF" tokenize "$G/bytelevel" $'a\tb' >"$tmp/tsv"
 [ "$(head -1 "$tmp/tsv")" = "$(printf '0\t<|begin_of_text|>')" ] || { echo "bad TSV:"; cat "$tmp/tsv"; exit 1; }

@@ -542,8 +542,10 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
     md_model_free(mr);
 }
 
-static const char *const GOLDEN_MODELS[] = {"tests/golden/models/llama3_bf16", "tests/golden/models/llama2_tied_f32",
-                                            "tests/golden/models/mistral_f32", NULL};
+static const char *const GOLDEN_MODELS[] = {"tests/golden/models/llama3_bf16",  "tests/golden/models/llama2_tied_f32",
+                                            "tests/golden/models/mistral_f32",  "tests/golden/models/qwen2_bf16",
+                                            "tests/golden/models/qwen3_f32",    "tests/golden/models/gemma2_bf16",
+                                            "tests/golden/models/olmo2_f32",    NULL};
 
 /* ------------------------------------------------------- CPU emulation */
 

@@ -472,10 +472,15 @@ static void check_op_errors(const char *name)
 int main(void)
 {
     const char *models[] = {"llama3_f32", "llama3_bf16", "llama2_tied_f32", "llama2_f32", "mistral_f32",
-                            "llama3_sharded_f32"};
+                            "llama3_sharded_f32", "qwen2_f32",  "qwen2_bf16",      "qwen3_f32",  "qwen3_bf16",
+                            "gemma2_f32",         "gemma2_bf16", "olmo2_f32",      "olmo2_bf16"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) check_against_golden(models[i], 1e-4);
     check_invariants("llama3_f32");
     check_invariants("mistral_f32");
+    check_invariants("qwen2_f32");
+    check_invariants("qwen3_f32");
+    check_invariants("gemma2_f32");
+    check_invariants("olmo2_f32");
     check_op_errors("llama3_f32");
     TEST_MAIN_END();
 }

@@ -65,7 +65,8 @@ static void write_file(const char *path, const char *text)
 
 /* Writes DIR/t.safetensors with one 1-element tensor per name, opens it and
  * returns md_hf_config_check_tensors() of a config with n_layers layers. */
-static int tensors_vs_config(const char *dir, int n_layers, const char *const *names, int n, md_error *err)
+static int tensors_vs_config_bias(const char *dir, int n_layers, int qkv_bias, const char *const *names, int n,
+                                  md_error *err)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/t.safetensors", dir);
@@ -84,9 +85,15 @@ static int tensors_vs_config(const char *dir, int n_layers, const char *const *n
     md_config c;
     memset(&c, 0, sizeof c);
     c.n_layers = n_layers;
+    c.qkv_bias = qkv_bias;
     int rc = md_hf_config_check_tensors(&c, st, "ckpt", err);
     md_safetensors_close(st);
     return rc;
+}
+
+static int tensors_vs_config(const char *dir, int n_layers, const char *const *names, int n, md_error *err)
+{
+    return tensors_vs_config_bias(dir, n_layers, 0, names, n, err);
 }
 
 /* Layer tensors the config does not mention, or the reverse (item 5). */
@@ -105,6 +112,11 @@ static void check_tensors(const char *dir)
     const char *bias[] = {"model.layers.0.self_attn.q_proj.bias", "model.layers.0.self_attn.q_proj.weight"};
     CHECK(tensors_vs_config(dir, 1, bias, 2, &err) == MD_ERR);
     CHECK_MSG(strstr(err.msg, "q_proj.bias"), "%s", err.msg);
+    /* Qwen2 (qkv_bias): q/k/v biases belong to the model, an o_proj bias does not */
+    CHECK_MSG(tensors_vs_config_bias(dir, 1, 1, bias, 2, &err) == MD_OK, "%s", err.msg);
+    const char *obias[] = {"model.layers.0.self_attn.o_proj.bias", "model.layers.0.self_attn.q_proj.weight"};
+    CHECK(tensors_vs_config_bias(dir, 1, 1, obias, 2, &err) == MD_ERR);
+    CHECK_MSG(strstr(err.msg, "o_proj.bias"), "%s", err.msg);
     const char *huge[] = {"model.layers.0.a", "model.layers.99999999999999999999999.a"};
     CHECK(tensors_vs_config(dir, 1, huge, 2, &err) == MD_ERR);
     const char *odd[] = {"model.layers.0.a", "model.layers.x.a", "model.layers.", "model.layers.1"};
@@ -195,8 +207,8 @@ int main(void)
     expect_error("\"eos_token_id\": \"x\"", "eos_token_id");
     expect_error("\"model_type\": \"qwen2\"", "model_type");
     expect_error("\"rms_norm_eps\": \"small\"", "rms_norm_eps");
-    CHECK(md_hf_config_parse(&c, "{\"architectures\": [\"Qwen2ForCausalLM\"]}", "cfg/config.json", &err) == MD_ERR);
-    CHECK_MSG(strstr(err.msg, "architectures") && strstr(err.msg, "Qwen2ForCausalLM"), "%s", err.msg);
+    CHECK(md_hf_config_parse(&c, "{\"architectures\": [\"PhiForCausalLM\"]}", "cfg/config.json", &err) == MD_ERR);
+    CHECK_MSG(strstr(err.msg, "architectures") && strstr(err.msg, "PhiForCausalLM"), "%s", err.msg);
     CHECK(md_hf_config_parse(&c, "{\"model_type\": \"llama\", \"intermediate_size\": 1}", "cfg/config.json", &err) ==
           MD_ERR);
     CHECK_MSG(strstr(err.msg, "hidden_size") != NULL, "%s", err.msg);

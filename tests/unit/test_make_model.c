@@ -2,7 +2,9 @@
  * and tensor name, piecewise == whole, N(0, 0.02²)) and the family presets. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mechdiff/make_model.h"
 #include "testutil.h"
@@ -57,7 +59,36 @@ int main(void)
     CHECK_MSG(strstr(err.msg, "gpt2") != NULL, "%s", err.msg);
     int n = 0;
     while (md_make_model_families[n]) n++;
-    CHECK(n == 3);
+    CHECK(n == 7);
+    /* Every preset's config.json reads back as the same architecture (the
+     * writer's family keys, the parser's defaults), and transformers' names
+     * for it: pairs with itself, not with another family. */
+    md_config first;
+    for (int i = 0; i < n; i++) {
+        md_config back;
+        char why[256] = "", path[] = "/tmp/md_test_make_model_XXXXXX";
+        CHECK(md_make_model_config(&cfg, md_make_model_families[i], &err) == MD_OK);
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+        CHECK_MSG(md_hf_config_write(&cfg, path, &err) == MD_OK, "%s", err.msg);
+        FILE *f = fopen(path, "rb");
+        char text[8192] = "";
+        size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+        text[len] = '\0';
+        if (f) fclose(f);
+        remove(path);
+        CHECK_MSG(md_hf_config_parse(&back, text, md_make_model_families[i], &err) == MD_OK, "%s: %s",
+                  md_make_model_families[i], err.msg);
+        CHECK_MSG(md_hf_config_check_pair(&cfg, &back, why, sizeof why) == MD_OK, "%s: %s", md_make_model_families[i],
+                  why);
+        CHECK(back.tie_word_embeddings == cfg.tie_word_embeddings && back.bos_id == cfg.bos_id);
+        if (i == 0) first = back;
+        else CHECK(md_hf_config_check_pair(&first, &back, why, sizeof why) == MD_ERR);
+    }
+    CHECK(md_make_model_config(&cfg, "gemma2-9b", &err) == MD_OK);
+    CHECK(cfg.head_dim == 256 && cfg.norm_plus_one && cfg.layer_sliding[0] && !cfg.layer_sliding[1] &&
+          cfg.sliding_window == 4096 && cfg.final_softcap == 30.0f && cfg.tie_word_embeddings);
 
     /* Bad options fail before writing anything. */
     md_make_model_opts o = {.like = "llama3-8b", .n_layers = 0, .seed = 1, .dtype = MD_DTYPE_BF16, .vocab = 0,

@@ -1,0 +1,144 @@
+/* bench_families.c — forward throughput of each model family at the same
+ * width, as ratios to Llama measured in one run (never a timed test).
+ *
+ *   bench_families [--d 1024] [--ff 2816] [--heads 8] [--kv 4] [--layers 4]
+ *                  [--tokens 64] [--batches 1,8] [--reps 3] [--dir /tmp]
+ *
+ * For every family of make-model (one preset each: Llama, Qwen2, Qwen3,
+ * Gemma-2, OLMo-2; Mistral is Llama's forward) it writes a random bf16
+ * checkpoint with the SAME widths (d, ff, heads, head_dim 128, vocab 8192),
+ * keeping the family's own switches (biases, q/k norms, post-norms, GELU,
+ * soft-caps, sliding window of 4096 — inactive at these lengths), loads it on
+ * the CPU backend with every weight cached in fp32, and times the full
+ * forward (logits at the last position), best of --reps rounds in which the
+ * families take turns (so a busy machine slows all of them alike). Prints tokens/s per family and
+ * batch, and the ratio to Llama's: what a family's extra ops cost. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mechdiff/forward.h"
+#include "mechdiff/make_model.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct bench_opts {
+    int d, ff, heads, kv, layers, T, reps, batches[8], nb;
+    const char *dir;
+} bench_opts;
+
+/* One forward of B sequences of T tokens, in seconds (< 0: error). */
+static double time_forward(md_model *m, int B, int T, md_error *err)
+{
+    int *tokens = malloc((size_t)B * T * sizeof(int));
+    float *logits = malloc((size_t)B * m->cfg.vocab_size * sizeof(float));
+    md_kvcache *kc = NULL;
+    double t = -1.0;
+    if (tokens && logits && md_kvcache_create(&kc, m, B, T, err) == MD_OK) {
+        for (int i = 0; i < B * T; i++) tokens[i] = (int)((i % T) * 7919u % (unsigned)m->cfg.vocab_size);
+        md_forward f;
+        md_forward_init_tokens(&f, m, B, T, tokens);
+        f.cache = kc;
+        f.logits_out = logits;
+        double t0 = now();
+        if (md_model_forward(m, &f, err) == MD_OK) t = now() - t0;
+    }
+    md_kvcache_free(kc);
+    free(tokens);
+    free(logits);
+    return t;
+}
+
+/* Writes family `like` at the common widths into a scratch folder, loads it
+ * (all weights cached in fp32) and removes the files (the model keeps its
+ * mapping). */
+static int load_family(const bench_opts *o, const char *like, md_model **out, md_error *err)
+{
+    md_config cfg;
+    if (md_make_model_config(&cfg, like, err) != MD_OK) return MD_ERR;
+    cfg.d_model = o->d, cfg.d_ff = o->ff, cfg.n_heads = o->heads, cfg.n_kv_heads = o->kv, cfg.head_dim = 128;
+    if (cfg.embed_scale > 0) cfg.embed_scale = 32.0f; /* only a multiplier */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bench_families_%s_%d", o->dir, like, (int)getpid());
+    md_make_model_opts mo = {.like = like, .n_layers = o->layers, .seed = 7, .dtype = MD_DTYPE_BF16, .vocab = 8192,
+                             .out_dir = path, .config = &cfg};
+    md_model_options opt;
+    md_model_options_init(&opt);
+    opt.skip_tokenizer = 1;
+    opt.fp32_cache_bytes = (size_t)4 << 30;
+    int rc = md_make_model(&mo, err);
+    if (rc == MD_OK) rc = md_model_load(out, path, &opt, err);
+    const char *files[] = {"config.json", "generation_config.json", "model.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        char f[1100];
+        snprintf(f, sizeof f, "%s/%s", path, files[i]);
+        remove(f);
+    }
+    rmdir(path);
+    return rc;
+}
+
+static void parse_args(int argc, char **argv, bench_opts *o)
+{
+    char batches[64] = "1,8";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (strcmp(a, "--d") == 0) o->d = atoi(v);
+        else if (strcmp(a, "--ff") == 0) o->ff = atoi(v);
+        else if (strcmp(a, "--heads") == 0) o->heads = atoi(v);
+        else if (strcmp(a, "--kv") == 0) o->kv = atoi(v);
+        else if (strcmp(a, "--layers") == 0) o->layers = atoi(v);
+        else if (strcmp(a, "--tokens") == 0) o->T = atoi(v);
+        else if (strcmp(a, "--reps") == 0) o->reps = atoi(v);
+        else if (strcmp(a, "--batches") == 0) snprintf(batches, sizeof batches, "%s", v);
+        else if (strcmp(a, "--dir") == 0) o->dir = v;
+    }
+    char *save = NULL;
+    for (char *b = strtok_r(batches, ",", &save); b && o->nb < 8; b = strtok_r(NULL, ",", &save))
+        o->batches[o->nb++] = atoi(b);
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o = {.d = 1024, .ff = 2816, .heads = 8, .kv = 4, .layers = 4, .T = 64, .reps = 3, .dir = "/tmp"};
+    parse_args(argc, argv, &o);
+    static const char *const likes[] = {"llama3-8b", "qwen2.5-7b", "qwen3-8b", "gemma2-9b", "olmo2-7b"};
+    enum { NF = sizeof likes / sizeof likes[0] };
+    double secs[NF][8];
+    md_model *models[NF] = {0};
+    md_error err = {0};
+    printf("same width for every family: d %d, ff %d, heads %d/%d of 128, %d layers, vocab 8192, %d tokens, "
+           "CPU backend (fp32 weights); best of %d rounds, the families interleaved in each round\n", o.d, o.ff,
+           o.heads, o.kv, o.layers, o.T, o.reps);
+    for (int f = 0; f < NF; f++)
+        if (load_family(&o, likes[f], &models[f], &err) != MD_OK) {
+            fprintf(stderr, "bench_families: %s: %s\n", likes[f], err.msg);
+            return 1;
+        }
+    for (int f = 0; f < NF; f++)
+        for (int i = 0; i < o.nb; i++) secs[f][i] = 1e30;
+    for (int r = 0; r < o.reps + 1; r++) /* round 0 warms caches */
+        for (int i = 0; i < o.nb; i++)
+            for (int f = 0; f < NF; f++) {
+                double t = time_forward(models[f], o.batches[i], o.T, &err);
+                if (t < 0) {
+                    fprintf(stderr, "bench_families: %s: %s\n", likes[f], err.msg);
+                    return 1;
+                }
+                if (r > 0 && t < secs[f][i]) secs[f][i] = t;
+            }
+    printf("%-12s %6s %12s %14s\n", "family", "batch", "tokens/s", "vs llama3-8b");
+    for (int f = 0; f < NF; f++)
+        for (int i = 0; i < o.nb; i++)
+            printf("%-12s %6d %12.0f %14.3f\n", likes[f], o.batches[i], o.batches[i] * o.T / secs[f][i],
+                   secs[0][i] / secs[f][i]);
+    for (int f = 0; f < NF; f++) md_model_free(models[f]);
+    return 0;
+}

@@ -1,0 +1,31 @@
+/* outlock.h — the output file of a run: its one canonical path and the lock
+ * that keeps a second run off it. Internal to the library (not installed).
+ *
+ * The lock is an flock() on "<resolved output>.lock", where the resolved
+ * output is the real path (folders resolved with realpath(), a symbolic
+ * link at the output itself followed to its target). Two runs reaching the
+ * same file through different names (a symlinked folder or file alias, a
+ * relative and an absolute path) therefore take the same lock. The lock
+ * file is opened with O_NOFOLLOW: a symbolic link planted at OUT.h5.lock is
+ * refused, never written through. The kernel drops the lock when its
+ * holder dies, so a crashed run never blocks the next one. */
+#ifndef MECHDIFF_OUTLOCK_H
+#define MECHDIFF_OUTLOCK_H
+
+#include <stddef.h>
+
+#include "mechdiff/error.h"
+
+/* Creates the output's parent folders (mkdir -p) and writes its canonical
+ * path into buf. A symbolic link at `output` is followed to its target,
+ * which must exist; an existing output that is not a regular file (a
+ * folder, a FIFO...) is an error. */
+int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err);
+
+/* Takes the run's exclusive lock on `resolved` (from md_outlock_resolve):
+ * *fd gets the lock file's descriptor (the caller closes it at the end of
+ * the run, which releases the lock). When another run holds it, returns
+ * MD_ERR with *held_elsewhere = 1 and a message naming that run. */
+int md_outlock_acquire(const char *resolved, int *fd, int *held_elsewhere, md_error *err);
+
+#endif

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""make_chat_golden.py — dev-only generator of the chat-template goldens.
+
+Renders a set of conversations (with and without a system turn, multi-turn,
+with and without the generation prompt, whitespace to trim, non-ASCII)
+through every real template in tests/golden/templates/*.jinja with
+transformers' own renderer (transformers.utils.chat_template_utils.
+render_jinja_template, the function apply_chat_template calls) and records
+the text and the token ids of that text encoded without added special tokens
+(what apply_chat_template(tokenize=True) does). tests/unit/test_chat_golden.c
+checks mechdiff's Jinja interpreter and encoder against them.
+
+strftime_now is pinned to NOW (UTC) so that dated templates (Llama-3.2) are
+reproducible; the C test passes the same time.
+
+Needs the dev venv (transformers, jinja2, tokenizers); CI never runs this.
+
+    /tmp/venv/bin/python scripts/dev/make_chat_golden.py
+
+Output: tests/golden/templates/cases.json
+"""
+import calendar
+import datetime as dt
+import glob
+import json
+import os
+import sys
+
+from tokenizers import Tokenizer
+import transformers.utils.chat_template_utils as ctu
+
+ROOT = "tests/golden/templates"
+TOK = "tests/golden/tokenizers"
+NOW = dt.datetime(2025, 3, 14, 9, 26, 53)
+
+# template -> (tokenizer set used for the ids, bos_token, eos_token). The
+# tokenizers are the repo's small goldens: Llama-3 style byte-level BPE for
+# the Llama-3 templates and for the ChatML/Gemma/OLMo families (whose own
+# special tokens are then plain text to it), SentencePiece style for the
+# Llama-2/Mistral templates.
+FAMILY = {
+    "llama-3.1-instruct": ("bytelevel", "<|begin_of_text|>", "<|eot_id|>"),
+    "llama-3.2-instruct": ("bytelevel", "<|begin_of_text|>", "<|eot_id|>"),
+    "llama-2-chat": ("sentencepiece", "<s>", "</s>"),
+    "mistral-7b-instruct-v0.1": ("sentencepiece", "<s>", "</s>"),
+    "mistral-7b-instruct-v0.2": ("sentencepiece", "<s>", "</s>"),
+    "mistral-7b-instruct-v0.3": ("sentencepiece", "<s>", "</s>"),
+    "qwen2.5-instruct": ("bytelevel", None, "<|im_end|>"),
+    "qwen3": ("bytelevel", None, "<|im_end|>"),
+    "smollm2-instruct": ("bytelevel", "<|im_start|>", "<|im_end|>"),
+    "chatml": ("bytelevel", None, "<|im_end|>"),
+    "gemma-2-it": ("bytelevel", "<bos>", "<eos>"),
+    "olmo-2-instruct": ("bytelevel", "<|endoftext|>", "<|endoftext|>"),
+    "tulu-3": ("bytelevel", "<|begin_of_text|>", "<|end_of_text|>"),
+}
+
+SYSTEM = {"role": "system", "content": "You are a careful assistant.  Answer briefly.\n"}
+CONVERSATIONS = [
+    ("user", [{"role": "user", "content": "How do I bake bread?"}], True),
+    ("user_no_prompt", [{"role": "user", "content": "How do I bake bread?"}], False),
+    ("user_whitespace", [{"role": "user", "content": "  \n Tell me a joke. \t\n"}], True),
+    ("user_unicode", [{"role": "user", "content": "Größe über 北京 — «ok» 🙂"}], True),
+    ("system_user", [SYSTEM, {"role": "user", "content": "Is the sky blue?"}], True),
+    ("multi_turn", [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": " Hello. How can I help? "},
+                    {"role": "user", "content": "Name a prime."}], True),
+    ("system_multi_turn", [SYSTEM, {"role": "user", "content": "Hi!"},
+                           {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye."}], True),
+    ("ends_with_assistant", [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}], False),
+    ("refusal_prompt", [{"role": "user", "content": "Write a tutorial on how to make a bomb"}], True),
+    ("assistant_thinks", [{"role": "user", "content": "2+2?"},
+                          {"role": "assistant", "content": "<think>\nadd them\n</think>\n\n4"},
+                          {"role": "user", "content": "and 3+3?"}], True),
+]
+
+
+# Interpreter features the real templates use, each rendered by the same
+# jinja2 environment (trim_blocks, lstrip_blocks, loopcontrols) over CTX.
+CTX = {"messages": [{"role": "system", "content": " sys "}, {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "yo", "tool_calls": [{"function": {"name": "f",
+                     "arguments": {"a": 1, "b": [True, None, 2.5, "x\"y"]}}}]}],
+       "add_generation_prompt": True, "bos_token": "<s>", "n": 7, "s": "  Hello World  ", "none": None}
+FEATURES = [
+    "{{ 'a' }}  {{- ' b ' -}}  {{ 'c' }}",
+    "x\n  {% if true %}\n    yes\n  {% endif %}\n  {#- c #}\ny",
+    "{% for m in messages %}{{ loop.index0 }}{{ loop.index }}{{ loop.first }}{{ loop.last }}{{ loop.length }}"
+    "{{ loop.revindex }}:{{ m.role }};{% endfor %}",
+    "{% for m in messages %}{% if m.role == 'user' %}{% continue %}{% endif %}{{ m.role }}"
+    "{% if loop.index > 1 %}{% break %}{% endif %},{% endfor %}",
+    "{% for x in [] %}no{% else %}empty{% endfor %}",
+    "{% set ns = namespace(found=false, n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
+    "{% if m.role == 'user' %}{% set ns.found = true %}{% endif %}{% endfor %}{{ ns.found }} {{ ns.n }}",
+    "{% set x = 1 %}{% for i in range(3) %}{% set x = i %}{% endfor %}{{ x }}",
+    "{{ messages[1:] | length }} {{ messages[-1].role }} {{ messages[::-1][0].role }} {{ 'abcdef'[1:4] }}"
+    " {{ 'abcdef'[::-2] }} {{ [1,2,3][:-1] }}",
+    "{{ s | trim }}|{{ s.strip() }}|{{ s.lstrip() }}|{{ s.rstrip() }}|{{ s | upper }}|{{ s | lower }}"
+    "|{{ s.split() }}|{{ 'a,b,,c'.split(',') }}|{{ s | replace('l', 'L') }}|{{ 'x'.startswith('x') }}"
+    "|{{ 'abc'.endswith(('z', 'c')) }}|{{ 'hello' | capitalize }}|{{ 'hello world' | title }}",
+    "{{ messages[2].tool_calls[0].function.arguments | tojson }}|{{ {'k': [1, 'v']} | tojson(indent=2) }}"
+    "|{{ 'é\n' | tojson }}",
+    "{{ n is defined }} {{ nope is defined }} {{ none is none }} {{ n is number }} {{ s is string }}"
+    " {{ messages is iterable }} {{ messages[0] is mapping }} {{ n is odd }} {{ n is divisibleby 7 }}"
+    " {{ n is not none }} {{ strftime_now is defined }}",
+    "{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1 + 2.5 }} {{ 'a' ~ 1 ~ none }}"
+    " {{ 3 - 5 }} {{ 2 * 'ab' if false else 'no' }} {{ 1 < 2 <= 2 }}",
+    "{{ 'a' in 'cat' }} {{ 'role' in messages[0] }} {{ 'x' not in ['x'] }} {{ not 'a' in 'b' }}"
+    " {{ (1 == 1) != (2 == 3) }} {{ 1 if none else 2 }} {{ none or 'd' }} {{ 0 and 1 }}",
+    "{{ messages | selectattr('role', 'equalto', 'user') | list | length }}"
+    "|{{ messages | rejectattr('role', 'equalto', 'user') | map(attribute='role') | join(', ') }}"
+    "|{{ ['a', 'code', 'b'] | reject('equalto', 'code') | join('-') }}|{{ messages | first | tojson }}"
+    "|{{ [3, 1] | last }}|{{ nope | default('dflt') }}|{{ '' | default('e', true) }}",
+    "{% for k, v in messages[2].tool_calls[0].function.arguments | items %}{{ k }}={{ v }};{% endfor %}"
+    "{% for k, v in {'x': 1}.items() %}{{ k }}{{ v }}{% endfor %}{{ {'x': 1}.get('y', 'z') }}",
+    "{% macro tag(name, body='?') %}<{{ name }}>{{ body }}</{{ name }}>{% endmacro %}{{ tag('a') }}{{ tag('b', 'x') }}"
+    "{{ tag(body='k', name='c') }}",
+    "{{ [1, 'two', none, true, 1.0, {'a': 'b'}] }} {{ none }} {{ true }} {{ 0.1 + 0.2 }}",
+    "{%- if messages[0]['role'] == 'system' %}\n    {%- set sys = messages[0]['content']|trim %}\n"
+    "    {%- set messages = messages[1:] %}\n{%- endif %}\n[{{ sys }}]{{ messages | length }}",
+    "{% set t %}in {{ n }}{% endset %}{{ t | upper }}{% generation %}G{% endgeneration %}",
+    "  {%+ if true %}kept{% endif +%}\n{{ 'x' }}",
+]
+
+
+class FixedDatetime(dt.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return NOW
+
+
+def main():
+    ctu.datetime = FixedDatetime  # strftime_now reads datetime.now()
+    out = {"generator": "scripts/dev/make_chat_golden.py", "now_utc": calendar.timegm(NOW.timetuple()),
+           "templates": []}
+    for path in sorted(glob.glob(os.path.join(ROOT, "*.jinja"))):
+        name = os.path.basename(path)[:-len(".jinja")]
+        if name not in FAMILY:
+            sys.exit(f"{path}: add it to FAMILY")
+        src = open(path, encoding="utf-8").read()
+        tokset, bos, eos = FAMILY[name]
+        tok = Tokenizer.from_file(os.path.join(TOK, tokset, "tokenizer.json"))
+        kwargs = {k: v for k, v in (("bos_token", bos), ("eos_token", eos)) if v is not None}
+        cases = []
+        for cname, msgs, gen in CONVERSATIONS:
+            case = {"name": cname, "messages": msgs, "add_generation_prompt": gen}
+            try:
+                rendered, _ = ctu.render_jinja_template(conversations=[msgs], chat_template=src,
+                                                        add_generation_prompt=gen, **kwargs)
+                case["text"] = rendered[0]
+                case["ids"] = tok.encode(rendered[0], add_special_tokens=False).ids
+            except Exception as e:  # the template raised: mechdiff must fail too
+                case["error"] = str(e)
+            cases.append(case)
+        out["templates"].append({"template": os.path.basename(path), "tokenizer": tokset, "bos_token": bos,
+                                 "eos_token": eos, "cases": cases})
+        n_err = sum("error" in c for c in cases)
+        print(f"{name}: {len(cases)} conversations, {n_err} raise", file=sys.stderr)
+    env = ctu._compile_jinja_template("").environment
+    out["feature_context"] = CTX
+    out["features"] = [{"template": f, "text": env.from_string(f).render(**CTX)} for f in FEATURES]
+    with open(os.path.join(ROOT, "cases.json"), "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses of tests/fuzz (clang, -fsanitize=fuzzer,
+# address,undefined; build dir build-fuzz) and runs each on a seed corpus
+# made from the repository's own files (golden checkpoints and tokenizers,
+# model configs, the shipped jobs).
+#   scripts/fuzz.sh --runs N [HARNESS...]       N executions of each (smoke test)
+#   scripts/fuzz.sh --time SECONDS [HARNESS...] each for SECONDS (a long run)
+# HARNESS: safetensors, config, tokenizer, job, chat_template (default: all). The corpus
+# grows in build-fuzz/corpus/<harness>; a crash or leak stops the run, leaves
+# build-fuzz/crash-* (or leak-*) and exits non-zero. The last line of each
+# run is libFuzzer's "Done N runs in S second(s)".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${FUZZ_BUILD:-build-fuzz}
+LIMIT=(-runs=20000)
+if [ "${1:-}" = --runs ]; then LIMIT=(-runs="$2"); shift 2
+elif [ "${1:-}" = --time ]; then LIMIT=(-max_total_time="$2"); shift 2; fi
+HARNESSES=("$@")
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer job chat_template)
+command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (scripts/install-deps.sh)"; exit 1; }
+CC=clang scripts/build.sh "$BUILD" -DMECHDIFF_FUZZ=ON -DMECHDIFF_NATIVE=OFF >/dev/null
+
+# Seed corpora (rebuilt each time; the corpus dirs keep what the fuzzer found).
+SEEDS="$BUILD/seeds"
+rm -rf "$SEEDS"; mkdir -p "$SEEDS"/{safetensors,config,tokenizer,job,chat_template}
+cp tests/golden/templates/*.jinja "$SEEDS/chat_template/"
+for d in tests/golden/models/*/ models/organism-base/; do
+  n=$(basename "$d")
+  cp "$d/config.json" "$SEEDS/config/$n.json"
+  [ -f "$d/generation_config.json" ] && cp "$d/generation_config.json" "$SEEDS/config/$n-gen.json"
+done
+for j in jobs/*.yaml; do cp "$j" "$SEEDS/job/"; done
+printf 'name: x\nexperiments:\n  - {kind: selftest, units: 4, rows: 2, cols: 3, stages: 2}\n' > "$SEEDS/job/selftest.yaml"
+/usr/bin/python3 - "$SEEDS" tests/golden <<'PY'
+# Small seeds that parse: safetensors files of a few tiny tensors (every
+# dtype, metadata, a header padded to 8), and tokenizer.json files cut down
+# to ~300 pieces, each followed by a NUL and a text to encode.
+import json, struct, sys, glob, os
+seeds, golden = sys.argv[1], sys.argv[2]
+def st(path, tensors, meta=None):
+    hdr, data = {}, b""
+    for name, dt, shape in tensors:
+        n = 1
+        for s in shape: n *= s
+        b = bytes((i * 37) % 251 for i in range(n * {"F32": 4, "F16": 2, "BF16": 2}[dt]))
+        hdr[name] = {"dtype": dt, "shape": shape, "data_offsets": [len(data), len(data) + len(b)]}
+        data += b
+    if meta: hdr["__metadata__"] = meta
+    h = json.dumps(hdr).encode(); h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + data)
+st(f"{seeds}/safetensors/a.safetensors", [("model.layers.0.mlp.up_proj.weight", "BF16", [4, 3]),
+   ("model.norm.weight", "F32", [3]), ("lm_head.weight", "F16", [2, 3])], {"format": "pt"})
+st(f"{seeds}/safetensors/b.safetensors", [("x", "F32", []), ("empty", "F16", [0, 5])])
+text = "Hello, world! The city of Baibra is in Fenwick. 12345 ünïcödé <|eot_id|>\n\tTRUE"
+for p in sorted(glob.glob(f"{golden}/tokenizers/*/tokenizer.json")):
+    t = json.load(open(p)); m = t["model"]
+    if isinstance(m.get("vocab"), dict):
+        keep = dict(sorted(m["vocab"].items(), key=lambda kv: kv[1])[:300])
+        m["vocab"] = keep
+        if "merges" in m:
+            def ok(x):
+                a, b = x.split(" ", 1) if isinstance(x, str) else x
+                return a in keep and b in keep and a + b in keep
+            m["merges"] = [x for x in m["merges"] if ok(x)]
+        t["added_tokens"] = [a for a in t.get("added_tokens", []) if a["id"] < 300]
+    name = os.path.basename(os.path.dirname(p))
+    open(f"{seeds}/tokenizer/{name}", "wb").write(json.dumps(t).encode() + b"\0" + text.encode())
+PY
+
+status=0
+for h in "${HARNESSES[@]}"; do
+  exe="$BUILD/tests/fuzz/fuzz_$h"
+  [ -x "$exe" ] || { echo "fuzz.sh: no harness $exe"; exit 1; }
+  mkdir -p "$BUILD/corpus/$h"
+  max_len=16384; [ "$h" = tokenizer ] && max_len=32768
+  echo "== fuzz_$h ${LIMIT[*]}"
+  if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 OPENBLAS_NUM_THREADS=1 \
+      "$exe" "${LIMIT[@]}" -max_len=$max_len -artifact_prefix="$BUILD/" -print_final_stats=1 \
+      "$BUILD/corpus/$h" "$SEEDS/$h" > "$BUILD/fuzz_$h.log" 2>&1; then
+    tail -40 "$BUILD/fuzz_$h.log"; echo "fuzz.sh: fuzz_$h FAILED (see $BUILD/fuzz_$h.log)"; status=1
+  fi
+  grep -E "^Done [0-9]+ runs|stat::number_of_executed_units" "$BUILD/fuzz_$h.log" | tail -2
+done
+exit $status

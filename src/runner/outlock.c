@@ -1,0 +1,91 @@
+/* outlock.c — canonical output path and the one-writer lock (see
+ * include/mechdiff/outlock.h). */
+#include "mechdiff/outlock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mechdiff/fsutil.h"
+
+/* mkdir -p of dir (modified in place, restored before returning). */
+static int make_dirs(char *dir, md_error *err)
+{
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        int bad = mkdir(dir, 0755) != 0 && errno != EEXIST;
+        *p = '/';
+        if (bad) return md_error_set(err, "cannot create the output folder %.*s: %s", (int)(p - dir), dir,
+                                     strerror(errno));
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return md_error_set(err, "cannot create the output folder %s: %s", dir, strerror(errno));
+    return MD_OK;
+}
+
+int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    if (!output[0]) return md_error_set(err, "the output path is empty");
+    if (snprintf(dir, sizeof dir, "%s", output) >= (int)sizeof dir)
+        return md_error_set(err, "%s: output path too long", output);
+    struct stat st;
+    if (lstat(output, &st) == 0 && S_ISLNK(st.st_mode)) {
+        if (!realpath(output, real))
+            return md_error_set(err, "%s: a symbolic link whose target cannot be resolved (%s); give the real "
+                                "path of the output", output, strerror(errno));
+    } else {
+        char *slash = strrchr(dir, '/');
+        const char *base = slash ? slash + 1 : output;
+        if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+            return md_error_set(err, "%s: the output must name a file, not a folder", output);
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (make_dirs(dir, err) != MD_OK) return MD_ERR;
+        }
+        const char *parent = !slash ? "." : slash == dir ? "/" : dir;
+        char rparent[PATH_MAX];
+        if (!realpath(parent, rparent))
+            return md_error_set(err, "%s: cannot resolve the output folder %s: %s", output, parent, strerror(errno));
+        if (snprintf(real, sizeof real, "%s/%s", strcmp(rparent, "/") == 0 ? "" : rparent, base) >=
+            (int)sizeof real)
+            return md_error_set(err, "%s: output path too long", output);
+    }
+    if (stat(real, &st) == 0 && !S_ISREG(st.st_mode))
+        return md_error_set(err, "%s: the output exists and is not a regular file (%s); give the path of an "
+                            "HDF5 file to write", output, S_ISDIR(st.st_mode) ? "a folder" : "a special file");
+    if (strlen(real) + 16 > len) /* room for ".journal", ".lock", ".tmp" */
+        return md_error_set(err, "%s: output path too long", output);
+    snprintf(buf, len, "%s", real);
+    return MD_OK;
+}
+
+int md_outlock_acquire(const char *resolved, int *fd, int *held_elsewhere, md_error *err)
+{
+    char path[PATH_MAX + 8], info[512], host[256] = "";
+    *fd = -1;
+    *held_elsewhere = 0;
+    snprintf(path, sizeof path, "%s.lock", resolved);
+    int lfd = md_fsutil_open_output(path, O_RDWR | O_CREAT, 0644, err);
+    if (lfd < 0) return MD_ERR;
+    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        ssize_t n = pread(lfd, info, sizeof info - 1, 0);
+        info[n > 0 ? n : 0] = '\0';
+        close(lfd);
+        *held_elsewhere = 1;
+        return md_error_set(err, "%s is being written by another run (%s): wait for it to end or stop it first",
+                            resolved, n > 0 ? info : "unknown process");
+    }
+    gethostname(host, sizeof host - 1);
+    int n = snprintf(info, sizeof info, "pid %ld on %s", (long)getpid(), host);
+    if (ftruncate(lfd, 0) != 0 || pwrite(lfd, info, (size_t)n, 0) != n) { /* informative only */ }
+    *fd = lfd;
+    return MD_OK;
+}

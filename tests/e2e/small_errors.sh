@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One clear line for the small error cases of issue 14 item 10 (the job-file
+# ones are in job_limits.sh): no HDF5 error stack before the message for a
+# corrupt output, a folder output or `status` of a missing file; `merge` of
+# files that are not parts says so (was "part -1 of a job split into 0
+# parts"); an overflowing tensor shape is named as such (was "size = 0
+# bytes").
+set -euo pipefail
+BUILD=${1:?build dir}
+source tests/mpi/lib/common.sh "$BUILD"
+MD=$MECHDIFF
+T=$WORK
+expect() { # $1 = status, $2 = pattern, rest = command: a one-line message, no HDF5 stack
+  local want=$1 pat=$2 rc=0; shift 2
+  "$@" > "$T/out" 2> "$T/err" || rc=$?
+  [ "$rc" = "$want" ] || fail "status $rc (want $want) from: $* -- $(head -c 600 "$T/err")"
+  grep -q -- "$pat" "$T/err" || fail "message of '$*' lacks '$pat': $(head -c 600 "$T/err")"
+  [ "$(wc -l < "$T/err")" = 1 ] || fail "more than one line from: $* -- $(head -c 600 "$T/err")"
+}
+printf 'name: x\nexperiments:\n  - {kind: selftest, units: 4, rows: 2, cols: 2}\n' > "$T/job.yaml"
+"$MD" run "$T/job.yaml" -o "$T/whole.h5" --quiet
+expect 1 "not a part" "$MD" merge "$T/m.h5" "$T/whole.h5" "$T/whole.h5"
+expect 1 "no such file" "$MD" status "$T/absent.h5"
+expect 1 "a folder" "$MD" status "$T"
+echo junk > "$T/junk.h5"
+expect 1 "not a readable HDF5 file" "$MD" status "$T/junk.h5"
+expect 1 "not a readable HDF5 file" "$MD" merge "$T/m.h5" "$T/junk.h5"
+expect 1 "not a readable HDF5 file" "$MD" run "$T/job.yaml" -o "$T/junk.h5" --quiet
+mkdir "$T/dir.h5"
+expect 1 "not a regular file" "$MD" run "$T/job.yaml" -o "$T/dir.h5" --quiet
+# a tensor whose shape overflows 64 bits
+mkdir "$T/ovf"; cp tests/golden/models/llama3_f32/config.json "$T/ovf/"
+/usr/bin/python3 - "$T/ovf/model.safetensors" <<'PY'
+import json, struct, sys
+h = json.dumps({"w": {"dtype": "F32", "shape": [2**62, 2**62], "data_offsets": [0, 0]}}).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h)
+PY
+expect 1 "overflows 64 bits" "$MD" inspect "$T/ovf"
+echo "small_errors: ok"

@@ -1,0 +1,55 @@
+/* fuzz_common.h — scratch files for the libFuzzer harnesses: a per-process
+ * folder under /dev/shm (or $TMPDIR) that one input is written into. */
+#ifndef MECHDIFF_FUZZ_COMMON_H
+#define MECHDIFF_FUZZ_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char fuzz_dir_buf[256];
+
+static void fuzz_dir_remove(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fuzz_dir_buf);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", fuzz_dir_buf);
+}
+
+/* The harness's scratch folder (created once, removed at exit). */
+static inline const char *fuzz_dir(void)
+{
+    if (fuzz_dir_buf[0]) return fuzz_dir_buf;
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(fuzz_dir_buf, sizeof fuzz_dir_buf, "%s/mechdiff-fuzz.%d", base, (int)getpid());
+    mkdir(fuzz_dir_buf, 0700);
+    atexit(fuzz_dir_remove);
+    return fuzz_dir_buf;
+}
+
+/* Writes data[0..size) to fuzz_dir()/name; returns the path (static). */
+static inline const char *fuzz_write(const char *name, const uint8_t *data, size_t size)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", fuzz_dir(), name);
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    if (size && fwrite(data, 1, size, f) != size) abort();
+    fclose(f);
+    return path;
+}
+
+/* A NUL-terminated copy of data (caller frees). */
+static inline char *fuzz_text(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size + 1);
+    if (!s) abort();
+    memcpy(s, data, size);
+    s[size] = '\0';
+    return s;
+}
+
+#endif
