@@ -75,10 +75,19 @@ typedef struct md_backend_ops {
     /* Causal attention for one sequence: q[nq][n_heads*hd] at absolute
      * positions q_pos0 .. q_pos0+nq-1; keys/values are k0/v0 for positions
      * [0, n0) (the shared prefix) then k1/v1 for positions [n0, n0+n1);
-     * keys before `pad` are masked; out[nq][n_heads*hd]. */
+     * keys before `pad` are masked; out[nq][n_heads*hd]. probs (NULL: not
+     * written) gets the attention probabilities [nq][n_heads][n0+n1], 0 at
+     * the keys a query does not see. */
     int (*attention)(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
                      const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
-                     const md_attn_shape *shape, md_error *err);
+                     const md_attn_shape *shape, float *probs, md_error *err);
+    /* out = probs · V: the second half of attention from given probabilities
+     * probs[nq][n_heads][n0+n1] (a patched pattern), over the keys each query
+     * sees (as attention: causal, window, pad; other entries ignored), in
+     * attention's summation order, so unedited probs give attention's out
+     * bit for bit. */
+    int (*attn_mix)(md_backend *be, float *out, const float *probs, int nq, int q_pos0, const float *v0, int n0,
+                    const float *v1, int n1, int pad, const md_attn_shape *shape, md_error *err);
     /* h[i] = act(gate[i]) * up[i]  (h may alias gate) */
     int (*gated_act)(md_backend *be, float *h, const float *gate, const float *up, size_t n, md_act act,
                      md_error *err);

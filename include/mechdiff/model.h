@@ -72,7 +72,9 @@ void md_model_options_init(md_model_options *opt);
 int md_model_load(md_model **out, const char *dir, const md_model_options *opt, md_error *err);
 void md_model_free(md_model *m);
 
-/* Width of a hook point's activation (d_model, or d_ff for mlp_post). */
+/* Width of a hook point's activation per position: d_model, d_ff for
+ * mlp_post, n_heads * head_dim for z; 0 for pattern, whose width depends
+ * on the forward (md_hook_cell_width). */
 int md_model_hook_width(const md_model *m, int hook_point);
 /* The attention score scale: 1/sqrtf(head_dim), or query_pre_attn_scalar^-1/2. */
 float md_model_attn_scale(const md_model *m);

@@ -179,9 +179,23 @@ static int first_key(int p, int pad, int window)
     return lo;
 }
 
+/* oh[hd] = sum over keys s in [lo, p] of w[s] * v_s (the head's value
+ * slice), in key order: attention and attn_mix share it, so equal weights
+ * give equal bits. */
+static void mix_head(float *oh, const float *w, int lo, int p, const float *v0, int n0, const float *v1,
+                     int kv_dim, int kv_off, int head_dim)
+{
+    memset(oh, 0, (size_t)head_dim * sizeof(float));
+    for (int s = lo; s <= p; s++) {
+        const float *vs = (s < n0 ? v0 + (size_t)s * kv_dim : v1 + (size_t)(s - n0) * kv_dim) + kv_off;
+        float a = w[s];
+        for (int j = 0; j < head_dim; j++) oh[j] += a * vs[j];
+    }
+}
+
 static int cpu_attention(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
                          const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
-                         const md_attn_shape *sh, md_error *err)
+                         const md_attn_shape *sh, float *probs, md_error *err)
 {
     (void)be;
     int n_keys = n0 + n1;
@@ -213,17 +227,33 @@ static int cpu_attention(md_backend *be, float *out, const float *q, int nq, int
                 sum += scores[s];
             }
             float inv = 1.0f / sum;
-            float *oh = out + ((size_t)i * n_heads + h) * head_dim;
-            memset(oh, 0, (size_t)head_dim * sizeof(float));
-            for (int s = lo; s <= p; s++) {
-                const float *vs = s < n0 ? v0 + (size_t)s * kv_dim : v1 + (size_t)(s - n0) * kv_dim;
-                vs += (size_t)kvh * head_dim;
-                float a = scores[s] * inv;
-                for (int j = 0; j < head_dim; j++) oh[j] += a * vs[j];
+            for (int s = lo; s <= p; s++) scores[s] *= inv;
+            if (probs) {
+                float *ph = probs + ((size_t)i * n_heads + h) * n_keys;
+                memset(ph, 0, (size_t)n_keys * sizeof(float));
+                memcpy(ph + lo, scores + lo, (size_t)(p - lo + 1) * sizeof(float));
             }
+            mix_head(out + ((size_t)i * n_heads + h) * head_dim, scores, lo, p, v0, n0, v1, kv_dim,
+                     kvh * head_dim, head_dim);
         }
     }
     free(scores);
+    return MD_OK;
+}
+
+static int cpu_attn_mix(md_backend *be, float *out, const float *probs, int nq, int q_pos0, const float *v0,
+                        int n0, const float *v1, int n1, int pad, const md_attn_shape *sh, md_error *err)
+{
+    (void)be;
+    (void)err;
+    int n_keys = n0 + n1, n_heads = sh->n_heads, head_dim = sh->head_dim;
+    int group = n_heads / sh->n_kv_heads, kv_dim = sh->n_kv_heads * head_dim;
+    for (int i = 0; i < nq; i++) {
+        int p = q_pos0 + i, lo = first_key(p, pad, sh->window);
+        for (int h = 0; h < n_heads; h++)
+            mix_head(out + ((size_t)i * n_heads + h) * head_dim, probs + ((size_t)i * n_heads + h) * n_keys, lo, p,
+                     v0, n0, v1, kv_dim, (h / group) * head_dim, head_dim);
+    }
     return MD_OK;
 }
 
@@ -324,6 +354,7 @@ static const md_backend_ops CPU_OPS = {
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,
     .attention = cpu_attention,
+    .attn_mix = cpu_attn_mix,
     .gated_act = cpu_gated_act,
     .add = cpu_add,
     .scale = cpu_scale,

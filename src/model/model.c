@@ -254,7 +254,12 @@ void md_model_free(md_model *m)
 
 int md_model_hook_width(const md_model *m, int hook_point)
 {
-    return hook_point == MD_HOOK_MLP_POST ? m->cfg.d_ff : m->cfg.d_model;
+    switch (hook_point) {
+    case MD_HOOK_MLP_POST: return m->cfg.d_ff;
+    case MD_HOOK_Z: return m->cfg.n_heads * m->cfg.head_dim;
+    case MD_HOOK_PATTERN: return 0;
+    default: return m->cfg.d_model;
+    }
 }
 
 float md_model_attn_scale(const md_model *m)

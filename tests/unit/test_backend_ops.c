@@ -17,7 +17,8 @@
  *   CPU vs CPU (fp32 cache vs on-the-fly conversion)  → threshold 1e-12.
  *
  * Parts:
- *   1. CPU self check (always): cached vs on-the-fly CPU backends.
+ *   1. CPU self check (always): cached vs on-the-fly CPU backends (ops, and
+ *      golden-model forwards with every hook point, z and pattern included).
  *   2. CPU emulation of the CUDA GEMM numerics (always): the bf16x3 split of
  *      fp32 activations is exact, bf16x3 GEMM matches fp32, and the measured
  *      NMSE of bf16 rounding sits under the 1e-5 threshold.
@@ -276,26 +277,39 @@ static void op_rope(const pair *p, int n, int n_heads, int hd, int pos_shift)
     free(inv);
 }
 
-/* Queries at positions q_pos0.. ; keys [0, n0) in k0/v0, [n0, n0+n1) in k1/v1. */
+/* Queries at positions q_pos0.. ; keys [0, n0) in k0/v0, [n0, n0+n1) in k1/v1.
+ * Also the pattern: attention's probabilities (backend vs reference), each
+ * row sums to 1 and is 0 outside the keys the query sees, and attn_mix on
+ * them gives attention's output bit for bit on each backend (what lets a
+ * pattern hook that writes back what it read leave the forward unchanged). */
 static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int pad, int nh, int nkv, int hd,
                          float softcap, int window)
 {
     md_attn_shape sh = {.n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
                         .softcap = softcap, .window = window};
     if (softcap > 0.0f) sh.scale = 0.0625f; /* Gemma-2's query_pre_attn_scalar 256 */
+    int nk = n0 + n1;
     size_t nqv = (size_t)nq * nh * hd, kv0 = (size_t)n0 * nkv * hd, kv1 = (size_t)n1 * nkv * hd;
+    size_t npr = (size_t)nq * nh * nk;
     float *q = rand_vec(nqv, -1, 1), *k0 = rand_vec(kv0, -1, 1), *v0 = rand_vec(kv0, -1, 1);
     float *k1 = rand_vec(kv1, -1, 1), *v1 = rand_vec(kv1, -1, 1);
     md_backend *bes[2] = {p->ref, p->be};
-    float *res[2];
+    float *res[2], *pr[2];
+    int mix_same[2];
     for (int b = 0; b < 2; b++) {
         md_backend *be = bes[b];
         float *qd = dev_from(be, q, nqv), *k0d = n0 ? dev_from(be, k0, kv0) : NULL;
         float *v0d = n0 ? dev_from(be, v0, kv0) : NULL;
         float *k1d = dev_from(be, k1, kv1), *v1d = dev_from(be, v1, kv1);
-        float *od = be->ops->alloc(be, nqv * sizeof(float));
-        OP_OK(be->ops->attention(be, od, qd, nq, q_pos0, k0d, v0d, n0, k1d, v1d, n1, pad, &sh, &op_err));
+        float *od = be->ops->alloc(be, nqv * sizeof(float)), *md = be->ops->alloc(be, nqv * sizeof(float));
+        float *pd = be->ops->alloc(be, npr * sizeof(float));
+        OP_OK(be->ops->attention(be, od, qd, nq, q_pos0, k0d, v0d, n0, k1d, v1d, n1, pad, &sh, pd, &op_err));
+        OP_OK(be->ops->attn_mix(be, md, pd, nq, q_pos0, v0d, n0, v1d, n1, pad, &sh, &op_err));
         res[b] = host_from(be, od, nqv);
+        pr[b] = host_from(be, pd, npr);
+        float *mh = host_from(be, md, nqv);
+        mix_same[b] = memcmp(mh, res[b], nqv * sizeof(float)) == 0;
+        free(mh);
         be->ops->free(be, qd);
         if (n0) {
             be->ops->free(be, k0d);
@@ -304,13 +318,36 @@ static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int 
         be->ops->free(be, k1d);
         be->ops->free(be, v1d);
         be->ops->free(be, od);
+        be->ops->free(be, md);
+        be->ops->free(be, pd);
     }
     char what[96];
     snprintf(what, sizeof what, "nq=%d pos0=%d prefix=%d own=%d pad=%d h=%d/%d hd=%d cap=%g win=%d", nq, q_pos0,
              n0, n1, pad, nh, nkv, hd, softcap, window);
     report(p, "attn", what, nmse(res[1], res[0], nqv), p->is_cpu ? TOL_CPU : TOL_EXACT);
+    report(p, "attn pattern", what, nmse(pr[1], pr[0], npr), p->is_cpu ? TOL_CPU : TOL_EXACT);
+    CHECK_MSG(mix_same[0] && mix_same[1], "attn_mix(pattern) != attention bit for bit (%s)", what);
+    double worst = 0.0;
+    int outside = 0;
+    for (int i = 0; i < nq; i++) {
+        int pos = q_pos0 + i, lo = pos < pad ? pos : pad;
+        if (pos >= pad && window > 0 && pos - window + 1 > lo) lo = pos - window + 1;
+        for (int h = 0; h < nh; h++) {
+            const float *row = pr[1] + ((size_t)i * nh + h) * nk;
+            double sum = 0.0;
+            for (int s = 0; s < nk; s++) {
+                sum += row[s];
+                outside += (s < lo || s > pos) && row[s] != 0.0f;
+            }
+            if (fabs(sum - 1.0) > worst) worst = fabs(sum - 1.0);
+        }
+    }
+    CHECK_MSG(worst < 1e-5 && outside == 0, "pattern rows: max |sum - 1| %.2e, %d nonzero masked keys (%s)", worst,
+              outside, what);
     free(res[0]);
     free(res[1]);
+    free(pr[0]);
+    free(pr[1]);
     free(q);
     free(k0);
     free(v0);
@@ -488,18 +525,27 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
     for (int j = 0; j < d; j++) nn += (double)unit[j] * unit[j];
     for (int j = 0; j < d; j++) unit[j] = (float)(unit[j] / sqrt(nn));
     size_t nread = (size_t)c->n_layers * S * T * d;
-    float *lg[2], *rd[2], *li[2];
+    size_t nz = (size_t)c->n_layers * S * T * c->n_heads * c->head_dim, npat = (size_t)c->n_layers * S * T * c->n_heads * T;
+    float *lg[2], *rd[2], *li[2], *zr[2], *pr[2];
     md_model *ms[2] = {mr, mb};
     for (int k = 0; k < 2; k++) {
         md_model *m = ms[k];
         lg[k] = calloc((size_t)S * T * V, sizeof(float));
         rd[k] = calloc(nread, sizeof(float));
         li[k] = calloc((size_t)S * 2, sizeof(float));
-        md_hook h[4] = {
-            {MD_HOOK_RESID_MID, MD_HOOK_ADD, 0, MD_ALL, 3, vec, 0, 1.5f, NULL},
-            {MD_HOOK_MLP_OUT, MD_HOOK_ABLATE, c->n_layers - 1, MD_ALL, MD_ALL, unit, 0, 0.0f, NULL},
-            {MD_HOOK_RESID_PRE, MD_HOOK_REPLACE, c->n_layers - 1, 1, 2, vec, 0, 0.0f, NULL},
-            {MD_HOOK_RESID_POST, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, rd[k]},
+        zr[k] = calloc(nz, sizeof(float));
+        pr[k] = calloc(npat, sizeof(float));
+        md_hook h[8] = {
+            {MD_HOOK_RESID_MID, MD_HOOK_ADD, 0, MD_ALL, 3, vec, 0, 1.5f, NULL, 0},
+            {MD_HOOK_MLP_OUT, MD_HOOK_ABLATE, c->n_layers - 1, MD_ALL, MD_ALL, unit, 0, 0.0f, NULL, 0},
+            {MD_HOOK_RESID_PRE, MD_HOOK_REPLACE, c->n_layers - 1, 1, 2, vec, 0, 0.0f, NULL, 0},
+            {MD_HOOK_RESID_POST, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, rd[k], 0},
+            /* per head: z and pattern read everywhere (before the edits below), one head's
+             * z shifted at layer 0, one head's pattern shifted at the last layer */
+            {MD_HOOK_Z, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, zr[k], MD_ALL},
+            {MD_HOOK_PATTERN, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, pr[k], MD_ALL},
+            {MD_HOOK_Z, MD_HOOK_ADD, 0, MD_ALL, MD_ALL, vec, 0, 0.7f, NULL, 1},
+            {MD_HOOK_PATTERN, MD_HOOK_ADD, c->n_layers - 1, 0, MD_ALL, vec, 0, 0.2f, NULL, c->n_heads - 1},
         };
         md_kvcache *kc = NULL;
         CHECK_MSG(md_kvcache_create(&kc, m, S, T, &err) == MD_OK, "%s", err.msg);
@@ -508,7 +554,7 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
         f.cache = kc;
         f.n_pad = pad;
         f.hooks = h;
-        f.n_hooks = 4;
+        f.n_hooks = 8;
         f.logits = MD_LOGITS_ALL;
         f.logits_out = lg[k];
         CHECK_MSG(md_model_forward(m, &f, &err) == MD_OK, "%s", err.msg);
@@ -531,7 +577,13 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
     report(p, "forward", what, nmse(rd[1], rd[0], nread), tol);
     snprintf(what, sizeof what, "%s logit ids", base);
     report(p, "forward", what, nmse(li[1], li[0], (size_t)S * 2), tol);
+    snprintf(what, sizeof what, "%s hook reads z", base);
+    report(p, "forward", what, nmse(zr[1], zr[0], nz), tol);
+    snprintf(what, sizeof what, "%s hook reads pattern", base);
+    report(p, "forward", what, nmse(pr[1], pr[0], npat), tol);
     for (int k = 0; k < 2; k++) {
+        free(zr[k]);
+        free(pr[k]);
         free(lg[k]);
         free(rd[k]);
         free(li[k]);
