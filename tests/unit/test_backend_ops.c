@@ -22,7 +22,7 @@
  *   2. CPU emulation of the CUDA GEMM numerics (always): the bf16x3 split of
  *      fp32 activations is exact, bf16x3 GEMM matches fp32, and the measured
  *      NMSE of bf16 rounding sits under the 1e-5 threshold.
- *   3. Device binding (always): local-rank variables, error messages.
+ *   3. (Device binding and mode spellings: test_device.c.)
  *   4. CUDA vs CPU for each weight/GEMM mode, when built with CUDA and a GPU
  *      is visible; otherwise prints "cuda: skipped (no device)".
  *
@@ -310,16 +310,9 @@ static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int 
         float *mh = host_from(be, md, nqv);
         mix_same[b] = memcmp(mh, res[b], nqv * sizeof(float)) == 0;
         free(mh);
-        be->ops->free(be, qd);
-        if (n0) {
-            be->ops->free(be, k0d);
-            be->ops->free(be, v0d);
-        }
-        be->ops->free(be, k1d);
-        be->ops->free(be, v1d);
-        be->ops->free(be, od);
-        be->ops->free(be, md);
-        be->ops->free(be, pd);
+        float *bufs[8] = {qd, k0d, v0d, k1d, v1d, od, md, pd};
+        for (int i = 0; i < 8; i++)
+            if (bufs[i]) be->ops->free(be, bufs[i]);
     }
     char what[96];
     snprintf(what, sizeof what, "nq=%d pos0=%d prefix=%d own=%d pad=%d h=%d/%d hd=%d cap=%g win=%d", nq, q_pos0,
@@ -335,24 +328,14 @@ static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int 
         for (int h = 0; h < nh; h++) {
             const float *row = pr[1] + ((size_t)i * nh + h) * nk;
             double sum = 0.0;
-            for (int s = 0; s < nk; s++) {
-                sum += row[s];
-                outside += (s < lo || s > pos) && row[s] != 0.0f;
-            }
-            if (fabs(sum - 1.0) > worst) worst = fabs(sum - 1.0);
+            for (int s = 0; s < nk; s++) sum += row[s], outside += (s < lo || s > pos) && row[s] != 0.0f;
+            worst = fmax(worst, fabs(sum - 1.0));
         }
     }
     CHECK_MSG(worst < 1e-5 && outside == 0, "pattern rows: max |sum - 1| %.2e, %d nonzero masked keys (%s)", worst,
               outside, what);
-    free(res[0]);
-    free(res[1]);
-    free(pr[0]);
-    free(pr[1]);
-    free(q);
-    free(k0);
-    free(v0);
-    free(k1);
-    free(v1);
+    float *host[9] = {res[0], res[1], pr[0], pr[1], q, k0, v0, k1, v1};
+    for (int i = 0; i < 9; i++) free(host[i]);
 }
 
 /* gated activations (in place, as forward.c calls them), add, scale,
@@ -582,11 +565,8 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
     snprintf(what, sizeof what, "%s hook reads pattern", base);
     report(p, "forward", what, nmse(pr[1], pr[0], npat), tol);
     for (int k = 0; k < 2; k++) {
-        free(zr[k]);
-        free(pr[k]);
-        free(lg[k]);
-        free(rd[k]);
-        free(li[k]);
+        float *bufs[5] = {zr[k], pr[k], lg[k], rd[k], li[k]};
+        for (int i = 0; i < 5; i++) free(bufs[i]);
     }
     free(vec);
     free(unit);
@@ -680,56 +660,6 @@ static void emulation(void)
     free(exact);
 }
 
-/* ------------------------------------------------------- device binding */
-
-static void device_binding(void)
-{
-    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID",
-                                 "MV2_COMM_WORLD_LOCAL_RANK", "PMI_LOCAL_RANK", "PALS_LOCAL_RANKID"};
-    char *saved[6];
-    for (int i = 0; i < 6; i++) {
-        const char *s = getenv(vars[i]);
-        saved[i] = s ? strdup(s) : NULL;
-        unsetenv(vars[i]);
-    }
-    CHECK(md_device_local_rank() == -1);
-    setenv("SLURM_LOCALID", "2", 1);
-    CHECK(md_device_local_rank() == 2);
-    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "5", 1);
-    CHECK(md_device_local_rank() == 5); /* Open MPI's variable wins */
-    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x", 1);
-    CHECK(md_device_local_rank() == 2); /* malformed: ignored */
-    for (int i = 0; i < 6; i++) {
-        if (saved[i]) setenv(vars[i], saved[i], 1);
-        else unsetenv(vars[i]);
-        free(saved[i]);
-    }
-    int n = -1;
-    char why[512] = "";
-    CHECK(md_device_count(&n, why, sizeof why) == MD_OK && n >= 0);
-    md_error err;
-    md_error_clear(&err);
-    int dev = -7;
-    if (n == 0) {
-        CHECK(md_device_pick(&dev, &err) == MD_ERR && dev == -1);
-        CHECK_MSG(strstr(err.msg, "no GPU visible") && strstr(err.msg, "backend: cpu"), "%s", err.msg);
-        printf("  device pick without a GPU: %s\n", err.msg);
-        md_backend *be = NULL;
-        CHECK(md_backend_create(&be, MD_BACKEND_CUDA, NULL, &err) == MD_ERR && be == NULL);
-        printf("  cuda backend without a GPU: %s\n", err.msg);
-        CHECK(strstr(err.msg, "no GPU visible") || strstr(err.msg, "built without CUDA"));
-    } else {
-        CHECK(md_device_pick(&dev, &err) == MD_OK && dev >= 0 && dev < n);
-        md_device_info info;
-        CHECK_MSG(md_device_query(dev, &info, &err) == MD_OK, "%s", err.msg);
-        printf("  device pick: %d of %d (%s, cc %d.%d, build archs %s)\n", dev, n, info.name, info.cc_major,
-               info.cc_minor, md_device_build_archs());
-        setenv("MECHDIFF_CUDA_DEVICE", "999", 1);
-        CHECK(md_device_pick(&dev, &err) == MD_ERR && strstr(err.msg, "MECHDIFF_CUDA_DEVICE"));
-        unsetenv("MECHDIFF_CUDA_DEVICE");
-    }
-}
-
 /* --------------------------------------------------------------- main */
 
 static int cuda_part(int *ran)
@@ -781,23 +711,6 @@ static int cuda_part(int *ran)
     return 0;
 }
 
-/* The job keys and the environment variables share one spelling of the modes. */
-static void cuda_mode_parse(void)
-{
-    md_cuda_weights w = MD_CUDA_WEIGHTS_BF16;
-    md_cuda_gemm g = MD_CUDA_GEMM_X3;
-    CHECK(md_cuda_weights_parse("auto", &w) == 0 && w == MD_CUDA_WEIGHTS_AUTO);
-    CHECK(md_cuda_weights_parse("f32", &w) == 0 && w == MD_CUDA_WEIGHTS_F32);
-    CHECK(md_cuda_weights_parse("fp32", &w) == 0 && w == MD_CUDA_WEIGHTS_F32);
-    CHECK(md_cuda_weights_parse("bf16", &w) == 0 && w == MD_CUDA_WEIGHTS_BF16);
-    CHECK(md_cuda_weights_parse("fp16", &w) == -1 && w == MD_CUDA_WEIGHTS_BF16);
-    CHECK(md_cuda_weights_parse(NULL, &w) == -1);
-    CHECK(md_cuda_gemm_parse("bf16", &g) == 0 && g == MD_CUDA_GEMM_BF16);
-    CHECK(md_cuda_gemm_parse("x3", &g) == 0 && g == MD_CUDA_GEMM_X3);
-    CHECK(md_cuda_gemm_parse("auto", &g) == 0 && g == MD_CUDA_GEMM_AUTO);
-    CHECK(md_cuda_gemm_parse("X3", &g) == -1 && g == MD_CUDA_GEMM_AUTO);
-}
-
 int main(int argc, char **argv)
 {
     int gpu_only = argc > 1 && strcmp(argv[1], "--gpu") == 0;
@@ -823,9 +736,6 @@ int main(int argc, char **argv)
         md_backend_destroy(b);
         printf("cpu emulation of the cuda GEMM numerics:\n");
         emulation();
-        printf("device binding:\n");
-        device_binding();
-        cuda_mode_parse();
     }
     int ran = 0;
     cuda_part(&ran);
