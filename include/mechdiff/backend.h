@@ -139,8 +139,10 @@ int md_cuda_gemm_parse(const char *s, md_cuda_gemm *out);
 /* Zero-initialise, then set what differs from the defaults. */
 typedef struct md_backend_options {
     size_t fp32_cache_bytes;      /* CPU: keep an fp32 copy of bf16/f16 weights while the
-                                     total stays below this budget, convert the rest on the
-                                     fly, one matrix at a time (0: cache nothing) */
+                                     total stays below this budget, stream the rest: converted
+                                     for each matmul on the GEMM's threads (0: cache nothing) */
+    size_t cpu_panel_bytes;       /* CPU: largest fp32 panel of a streamed matrix (0: 256 MiB);
+                                     a matrix that fits runs the cached path's exact GEMM */
     int device;                   /* CUDA: GPU ordinal */
     md_cuda_weights cuda_weights; /* CUDA: how weight matrices are stored on the GPU */
     md_cuda_gemm cuda_gemm;       /* CUDA: how activations enter bf16 GEMMs */

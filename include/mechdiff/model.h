@@ -38,7 +38,7 @@ typedef struct md_model_options {
     int layer_hi;              /* one past the last layer held (-1: all) */
     md_backend_kind backend;   /* default CPU */
     int device;                /* GPU ordinal */
-    size_t fp32_cache_bytes;   /* see md_backend_options; 0 → default 256 MiB */
+    size_t fp32_cache_bytes;   /* see md_backend_options; 0 → md_model_default_fp32_cache() */
     md_cuda_weights cuda_weights; /* CUDA precision, see md_backend_options */
     md_cuda_gemm cuda_gemm;
     int skip_tokenizer;        /* 1: do not load tokenizer files */
@@ -69,6 +69,12 @@ typedef struct md_model {
 } md_model;
 
 void md_model_options_init(md_model_options *opt);
+/* The CPU fp32 weight cache a model gets when its options say 0: half the
+ * memory available at the call (MemAvailable, capped by the room under a
+ * cgroup v2 limit), divided among the node's ranks (OMPI_COMM_WORLD_LOCAL_SIZE),
+ * at least 256 MiB. A pair loaded one after the other: the second model sees
+ * what the first left. */
+size_t md_model_default_fp32_cache(void);
 int md_model_load(md_model **out, const char *dir, const md_model_options *opt, md_error *err);
 void md_model_free(md_model *m);
 
