@@ -9,12 +9,13 @@
  * GFLOPS (2·n·rows·cols / best time) of
  *   sgemm     plain cblas_sgemm on fp32 copies of the weights,
  *   cached    the backend's matmul with the fp32 cache holding the weight,
- *   streamed  the backend's matmul with no cache (bf16 → fp32 panel on the
- *             GEMM's threads, then the same sgemm),
+ *   streamed  the backend's matmul with no cache (bf16 → fp32 on the GEMM's
+ *             threads: the whole matrix, then the same sgemm, from 64 rows;
+ *             4 MiB blocks, each multiplied while in cache, below),
  *   old       the previous streaming (emulated here: blocks of 256 rows
  *             converted on one thread, one sgemm per block),
  * the ratios streamed/cached, cached/sgemm and old/cached, and whether the
- * streamed output equals the cached one bit for bit. Threads: OpenBLAS's
+ * streamed output equals the cached one bit for bit (else its NMSE). Threads: OpenBLAS's
  * (OPENBLAS_NUM_THREADS, or --threads). */
 #include <cblas.h>
 #include <stdio.h>
@@ -132,10 +133,17 @@ int main(int argc, char **argv)
             double gf[N_WAYS], flop = 2.0 * n * shapes[s].rows * shapes[s].cols;
             for (int k = 0; k < N_WAYS; k++)
                 gf[k] = flop / time_way(k, cached, streamed, &wc, &ws, y[k], x, n, scratch, reps) * 1e-9;
-            int same = memcmp(y[STREAMED], y[CACHED], (size_t)n * shapes[s].rows * sizeof(float)) == 0;
-            printf("%-16s %5d %9.1f %9.1f %9.1f %9.1f   %-9.3f %-10.3f %-9.3f %s\n", shapes[s].name, n, gf[SGEMM],
-                   gf[CACHED], gf[STREAMED], gf[OLD], gf[STREAMED] / gf[CACHED], gf[CACHED] / gf[SGEMM],
-                   gf[OLD] / gf[CACHED], same ? "bit-identical" : "DIFFERS");
+            size_t ny = (size_t)n * shapes[s].rows;
+            int same = memcmp(y[STREAMED], y[CACHED], ny * sizeof(float)) == 0;
+            double num = 0.0, den = 0.0;
+            for (size_t j = 0; j < ny; j++) {
+                double dd = (double)y[STREAMED][j] - y[CACHED][j];
+                num += dd * dd;
+                den += (double)y[CACHED][j] * y[CACHED][j];
+            }
+            printf("%-16s %5d %9.1f %9.1f %9.1f %9.1f   %-9.3f %-10.3f %-9.3f %s (nmse %.1e)\n", shapes[s].name, n,
+                   gf[SGEMM], gf[CACHED], gf[STREAMED], gf[OLD], gf[STREAMED] / gf[CACHED], gf[CACHED] / gf[SGEMM],
+                   gf[OLD] / gf[CACHED], same ? "bit-identical" : "differs", den > 0 ? num / den : 0.0);
         }
         cached->ops->release(cached, &wc);
         streamed->ops->release(streamed, &ws);

@@ -3,11 +3,13 @@
  * bf16/f16 weights: an fp32 copy is kept while the running total stays under
  * the budget given at creation; beyond it a matrix is streamed: converted
  * for every matmul, on the GEMM's threads (cpu_convert.c), into an fp32
- * panel of up to CPU_PANEL_BYTES, then multiplied. A matrix whose fp32 copy
- * fits in one panel (every layer matrix up to 8B widths: 14336 x 4096 x 4 B
- * = 224 MiB) goes through the very sgemm/sgemv call the cached path makes,
- * with the same fp32 values, so streamed and cached results are equal bit
- * for bit; bigger ones (a 128k-vocabulary lm_head) run panel by panel
+ * panel of up to CPU_PANEL_BYTES, then multiplied. With >= CPU_WIDE_N rows
+ * a matrix whose fp32 copy fits in one panel (every layer matrix up to 8B
+ * widths: 14336 x 4096 x 4 B = 224 MiB) goes through the very sgemm call the
+ * cached path makes, with the same fp32 values, so streamed and cached
+ * results are equal bit for bit. Fewer rows (memory bound: decoding, short
+ * batches) use cache-sized blocks of CPU_BLOCK_BYTES instead, and bigger
+ * matrices (a 128k-vocabulary lm_head) run panel by panel
  * (other GEMM shapes: OpenBLAS may pick other kernels, NMSE <= 1e-13, not
  * always bit-identical; test_backend_ops measures it).
  * Peak memory ≈ mapped file + cache + one panel (allocated at the first
@@ -24,6 +26,11 @@
 #include "mechdiff/backend.h"
 
 #define CPU_PANEL_BYTES ((size_t)256 << 20) /* default of md_backend_options.cpu_panel_bytes */
+/* Below CPU_WIDE_N rows of x a matmul is memory bound: the panel is then a
+ * cache-sized block (CPU_BLOCK_BYTES), converted and multiplied while it is
+ * in cache, instead of a whole matrix written to and read back from DRAM. */
+#define CPU_WIDE_N 64
+#define CPU_BLOCK_BYTES ((size_t)4 << 20)
 
 typedef struct cpu_impl {
     size_t cache_budget;   /* bytes of fp32 copies allowed */
@@ -111,7 +118,8 @@ static void gemm_f32(float *y, int ldy, const float *x, const float *w, int n, i
  * GEMM's threads, each multiplied into its columns of y. */
 static int matmul_streamed(cpu_impl *c, float *y, const float *x, const md_weight *w, int n, md_error *err)
 {
-    size_t per = c->panel_cap / ((size_t)w->cols * sizeof(float));
+    size_t cap = n >= CPU_WIDE_N || c->panel_cap < CPU_BLOCK_BYTES ? c->panel_cap : CPU_BLOCK_BYTES;
+    size_t per = cap / ((size_t)w->cols * sizeof(float));
     int rows = per == 0 ? 1 : per >= (size_t)w->rows ? w->rows : (int)per;
     size_t need = (size_t)rows * (size_t)w->cols;
     if (need > c->panel_floats) {
