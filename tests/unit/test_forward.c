@@ -511,6 +511,35 @@ static void check_heads(const char *name, double tol)
         free(hk);
         free(vecs);
     }
+    /* positions [t, T) after a cached prefix [0, t): pattern rows keep all T
+     * keys (the prefix's included) and equal the full run's */
+    {
+        int t = T - 4;
+        float *pt = malloc((size_t)L * 4 * pw * sizeof(float));
+        md_hook hp = {.point = MD_HOOK_PATTERN, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL,
+                      .out = pt, .head = MD_ALL};
+        md_kvcache *kc = NULL;
+        CHECK(md_kvcache_create(&kc, m, 1, T, &err) == MD_OK);
+        md_forward f;
+        md_forward_init_tokens(&f, m, 1, t, tokens);
+        f.cache = kc;
+        f.logits = MD_LOGITS_NONE;
+        CHECK(md_model_forward(m, &f, &err) == MD_OK);
+        f.t0 = t;
+        f.t1 = T;
+        f.tokens = tokens + t;
+        f.hooks = &hp;
+        f.n_hooks = 1;
+        f.logits = MD_LOGITS_LAST;
+        f.logits_out = lg; /* [V] of it */
+        CHECK_MSG(md_model_forward(m, &f, &err) == MD_OK, "%s: %s", name, err.msg);
+        double dpat = 0.0;
+        for (int l = 0; l < L; l++)
+            dpat = fmax(dpat, max_abs_diff(pt + (size_t)l * 4 * pw, pat + ((size_t)l * N + t) * pw, (size_t)4 * pw));
+        CHECK_MSG(dpat <= 1e-6, "%s: pattern after a cached prefix differs by %.3g", name, dpat);
+        md_kvcache_free(kc);
+        free(pt);
+    }
     /* an edited pattern does change them; a bad head is refused */
     {
         float *bump = calloc((size_t)T, sizeof(float));
