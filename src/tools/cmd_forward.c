@@ -231,6 +231,7 @@ static int parse_hooks(const char *arg, md_hook *hooks, int *n_hooks, md_error *
     if (!list) return md_error_set(err, "out of memory");
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
         int p = md_hook_point_parse(tok), seen = 0;
+        if (p == MD_HOOK_Z || p == MD_HOOK_PATTERN) p = -1; /* per-head points: [L][P][d] layout only here */
         for (int i = 0; p >= 0 && i < *n_hooks; i++) seen |= (int)hooks[i].point == p;
         if (p < 0 || seen) {
             md_error_set(err, "--hooks: %s hook point '%s' (known: resid_pre, attn_out, resid_mid, mlp_out, "
