@@ -41,8 +41,9 @@ int md_exp_resolve_roles(const md_kind_ctx *ctx, const char *where, const char *
  * md_tokenizer_free). Errors are prefixed "<where>: model '<role>'". */
 int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role, md_config *cfg,
                      md_tokenizer **tok, md_error *err);
-/* MD_OK when the models of role0 and role have the same d_model (directions
- * cross between them), else an error starting with `where`. */
+/* MD_OK when the models of role0 and role pair (directions cross between
+ * them): the same architecture in every field that changes the forward
+ * (md_hf_config_check_pair), else an error starting with `where`. */
 int md_exp_check_widths(const char *where, const char *role0, const md_config *c0, const char *role,
                         const md_config *c, md_error *err);
 /* Path of dataset `name` in the job's datasets map, or NULL with err set
