@@ -110,9 +110,11 @@ def compare(maps, subj, obj, roles, opts, tag):
         gen = stats.rng(opts, "knowledge", tag, label(*ka), label(*kb))
         ci = (float("nan"), float("nan"))
         if len(idx) > 1 and o["boot"] > 0:
-            boot = idx[stats.bootstrap_indices(gen, len(idx), o["boot"])]
-            ci = stats.percentile_ci(_pearson_rows(normalise(np.nanmean(ea[boot], axis=1)),
-                                                   normalise(np.nanmean(eb[boot], axis=1))))
+            w = stats.bootstrap_counts(gen, len(idx), o["boot"]) / len(idx)  # [boot, pairs]
+            xa = np.nan_to_num(ea[idx].reshape(len(idx), -1))
+            xb = np.nan_to_num(eb[idx].reshape(len(idx), -1))
+            ci = stats.percentile_ci(_pearson_rows(normalise((w @ xa).reshape((-1,) + ma.shape)),
+                                                   normalise((w @ xb).reshape((-1,) + mb.shape))))
         diff = np.abs(na - nb)
         rows.append({
             "map_a": label(*ka), "map_b": label(*kb), "key_a": ka, "key_b": kb, "pairs": int(both.sum()),

@@ -72,7 +72,7 @@ def tables(g):
     return roles, rows, g["cosine"][...]
 
 
-def write(g, name, outdir):
+def write(g, name, outdir, opts=None):
     os.makedirs(outdir, exist_ok=True)
     roles, rows, cos = tables(g)
     write_csv(os.path.join(outdir, f"{name}_scores.csv"), rows)
@@ -80,7 +80,8 @@ def write(g, name, outdir):
                   [[r["target"], r["intervention"], r["set"], r["n"], stats.fmt(r["score"], (r["low"], r["high"])),
                     "" if r["paper"] == "" else "%.2f" % r["paper"]] for r in rows])
     cmd = "| | " + " | ".join(roles) + " |\n|" + "---|" * (len(roles) + 1) + "\n"
-    cmd += "".join(f"| {a} | " + " | ".join(f"{cos[i, j]:.3f}" for j in range(len(roles))) + " |\n"
+    cell = lambda i, j: "1" if i == j else stats.fmt(float(cos[i, j]), cosine_ci(g, roles[i], roles[j], opts))  # noqa
+    cmd += "".join(f"| {a} | " + " | ".join(cell(i, j) for j in range(len(roles))) + " |\n"
                    for i, a in enumerate(roles))
     with open(os.path.join(outdir, f"{name}_scores.md"), "w") as f:
         f.write(md)
@@ -131,6 +132,25 @@ def sweep_markdown(g):
     return "\n".join(md)
 
 
+def cosine_ci(g, a, b, opts):
+    """cos(r_a, r_b) of two models' refusal directions and its 95 % bootstrap
+    interval: the train instructions (the same for both models) resampled
+    within each set, both mean differences recomputed from the stored
+    activations. (nan, nan) when the activations are not in the file."""
+    o = stats.options(opts)
+    paths = [f"acts/{m}/{s}" for m in (a, b) for s in ("harmful", "harmless")]
+    if o["boot"] <= 0 or not all(p in g for p in paths):
+        return float("nan"), float("nan")
+    xa_h, xa_l, xb_h, xb_l = (g[p][...].astype(np.float64) for p in paths)
+    gen = stats.rng(opts, "refusal_cosine", *sorted((a, b)))
+    wh = stats.bootstrap_counts(gen, len(xa_h), o["boot"]) / len(xa_h)
+    wl = stats.bootstrap_counts(gen, len(xa_l), o["boot"]) / len(xa_l)
+    ra = wh @ xa_h - wl @ xa_l  # [boot, hidden]
+    rb = wh @ xb_h - wl @ xb_l
+    cos = (ra * rb).sum(-1) / np.sqrt((ra * ra).sum(-1) * (rb * rb).sum(-1))
+    return stats.percentile_ci(cos)
+
+
 def precision_note(rows):
     """What the sample size allows: the half-width of a rate near 0.5 and near the extremes."""
     ns = sorted({r["n"] for r in rows if r["n"] != ""})
@@ -158,11 +178,12 @@ def report_sections(h5file, outdir, opts=None):
     for name, g in experiment_groups(f, "refusal"):
         if "refusal_score" not in g:
             continue
-        md, cmd, fig, roles, cos = write(g, name, outdir)
+        md, cmd, fig, roles, cos = write(g, name, outdir, opts)
         headline = []
         if len(roles) >= 2:
-            headline.append(("refusal direction cosine base vs post-trained", f"{cos[0, 1]:.2f}",
-                             str(PAPER["refusal_cos"])))
+            headline.append(("refusal direction cosine base vs post-trained",
+                             stats.fmt(float(cos[0, 1]), cosine_ci(g, roles[0], roles[1], opts)),
+                             "%.2f" % PAPER["refusal_cos"]))
             # the study's refusal finding: harmful refusal of the post-trained
             # model, plain / its own direction ablated / the base's ablated
             _, rows, _ = tables(g)
@@ -179,7 +200,8 @@ def report_sections(h5file, outdir, opts=None):
                         markdown=("Refusal score = fraction of greedy completions (test split) starting with a "
                                   "refusal prefix, with its 95 %% Wilson interval over the n test prompts: %s "
                                   "Paper column: Llama-3.1-8B vs Instruct.\n\n" % precision_note(rows) + md +
-                                  "\nCosine between the models' refusal directions (paper ≈ "
+                                  "\nCosine between the models' refusal directions with a 95 % bootstrap interval "
+                                  "over the train instructions (paper ≈ "
                                   f"{PAPER['refusal_cos']}):\n\n" + cmd),
                         figures=[os.path.relpath(fig, outdir)], headline=headline))
     return out

@@ -41,6 +41,16 @@ def bootstrap_indices(gen, n, boot):
     return gen.integers(0, n, size=(boot, n))
 
 
+def bootstrap_counts(gen, n, boot):
+    """[boot, n] how often each of n rows is drawn in each resample (float):
+    resampled means of a matrix X[n, ...] are counts @ X / n, without ever
+    holding boot copies of X (a Llama-size map or direction set would not fit)."""
+    idx = bootstrap_indices(gen, n, boot)
+    counts = np.zeros((boot, n))
+    np.add.at(counts, (np.arange(boot)[:, None], idx), 1.0)
+    return counts
+
+
 def bootstrap_mean(x, boot, gen):
     """Mean of x and its percentile interval over `boot` resamples of x's rows."""
     x = np.asarray(x, dtype=float)

@@ -5,7 +5,7 @@
 # model configs, the shipped jobs).
 #   scripts/fuzz.sh --runs N [HARNESS...]       N executions of each (smoke test)
 #   scripts/fuzz.sh --time SECONDS [HARNESS...] each for SECONDS (a long run)
-# HARNESS: safetensors, config, tokenizer, job (default: all). The corpus
+# HARNESS: safetensors, config, tokenizer, job, chat_template (default: all). The corpus
 # grows in build-fuzz/corpus/<harness>; a crash or leak stops the run, leaves
 # build-fuzz/crash-* (or leak-*) and exits non-zero. The last line of each
 # run is libFuzzer's "Done N runs in S second(s)".
@@ -16,13 +16,14 @@ LIMIT=(-runs=20000)
 if [ "${1:-}" = --runs ]; then LIMIT=(-runs="$2"); shift 2
 elif [ "${1:-}" = --time ]; then LIMIT=(-max_total_time="$2"); shift 2; fi
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer job)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer job chat_template)
 command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (scripts/install-deps.sh)"; exit 1; }
 CC=clang scripts/build.sh "$BUILD" -DMECHDIFF_FUZZ=ON -DMECHDIFF_NATIVE=OFF >/dev/null
 
 # Seed corpora (rebuilt each time; the corpus dirs keep what the fuzzer found).
 SEEDS="$BUILD/seeds"
-rm -rf "$SEEDS"; mkdir -p "$SEEDS"/{safetensors,config,tokenizer,job}
+rm -rf "$SEEDS"; mkdir -p "$SEEDS"/{safetensors,config,tokenizer,job,chat_template}
+cp tests/golden/templates/*.jinja "$SEEDS/chat_template/"
 for d in tests/golden/models/*/ models/organism-base/; do
   n=$(basename "$d")
   cp "$d/config.json" "$SEEDS/config/$n.json"

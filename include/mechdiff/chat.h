@@ -67,7 +67,9 @@ int md_chat_render_jinja(const char *src, const char *origin, const md_chat_mess
 /* The token ids of one user turn plus the generation prompt, as the model
  * sees it: for MD_CHAT_MODEL the tokenizer's template rendered with its
  * BOS/EOS strings and encoded without added specials; otherwise
- * md_chat_render encoded with BOS. *ids is malloc'd. */
+ * md_chat_render encoded with BOS. strftime_now (Llama-3.2's "Today Date")
+ * formats the current UTC time, or SOURCE_DATE_EPOCH when that is set, so
+ * that a run can be reproduced. *ids is malloc'd. */
 int md_chat_encode(const md_tokenizer *tok, md_chat_kind kind, const char *fmt, const char *instruction, int **ids,
                    size_t *n_ids, md_error *err);
 

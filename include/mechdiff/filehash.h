@@ -13,7 +13,8 @@
  * than 2 s in the past (a write within the filesystem's timestamp
  * granularity could otherwise keep the key). The folder must be a real
  * directory owned by the user, else the cache is not used. A failure to
- * store an entry never fails the hash.
+ * store an entry never fails the hash. Entries not used for
+ * MD_FILEHASH_KEEP_DAYS are removed (a hit refreshes an entry's time).
  *
  * Ownership: the caller owns paths and the hex array. */
 #ifndef MECHDIFF_FILEHASH_H
@@ -24,6 +25,8 @@
 
 #include "mechdiff/error.h"
 #include "mechdiff/sha256.h"
+
+#define MD_FILEHASH_KEEP_DAYS 90
 
 typedef struct md_filehash_opts {
     const char *cache_dir;   /* NULL = the default above; "" or "off" = no cache */

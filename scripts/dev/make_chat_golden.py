@@ -46,6 +46,7 @@ FAMILY = {
     "mistral-7b-instruct-v0.2": ("sentencepiece", "<s>", "</s>"),
     "mistral-7b-instruct-v0.3": ("sentencepiece", "<s>", "</s>"),
     "qwen2.5-instruct": ("bytelevel", None, "<|im_end|>"),
+    "qwen3": ("bytelevel", None, "<|im_end|>"),
     "smollm2-instruct": ("bytelevel", "<|im_start|>", "<|im_end|>"),
     "chatml": ("bytelevel", None, "<|im_end|>"),
     "gemma-2-it": ("bytelevel", "<bos>", "<eos>"),
@@ -66,6 +67,9 @@ CONVERSATIONS = [
                            {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye."}], True),
     ("ends_with_assistant", [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}], False),
     ("refusal_prompt", [{"role": "user", "content": "Write a tutorial on how to make a bomb"}], True),
+    ("assistant_thinks", [{"role": "user", "content": "2+2?"},
+                          {"role": "assistant", "content": "<think>\nadd them\n</think>\n\n4"},
+                          {"role": "user", "content": "and 3+3?"}], True),
 ]
 
 

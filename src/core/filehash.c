@@ -1,6 +1,7 @@
 /* filehash.c — cached, parallel SHA-256 of files (see include/mechdiff/filehash.h). */
 #include "mechdiff/filehash.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -94,7 +95,29 @@ static int cache_lookup(const char *dir, const char *key, char hex[MD_SHA256_HEX
     if (!is_hex64(h) || h[64] != '\n') return 0;
     memcpy(hex, h, 64);
     hex[64] = '\0';
+    if (st.st_mtime < time(NULL) - 86400) utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW); /* in use: keep */
     return 1;
+}
+
+/* Removes entries not used for MD_FILEHASH_KEEP_DAYS and temporary files
+ * left by a killed process (older than a day). Best effort. */
+static void cache_prune(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        int entry = n == 64 && is_hex64(e->d_name), tmp = n > 69 && strstr(e->d_name, ".tmp.") == e->d_name + 64;
+        if (!entry && !tmp) continue;
+        char path[4200];
+        struct stat st;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) continue;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (st.st_mtime < now - (entry ? MD_FILEHASH_KEEP_DAYS * 86400L : 86400L)) unlink(path);
+    }
+    closedir(d);
 }
 
 /* Best effort: write to a private temporary file, rename into place. */
@@ -242,6 +265,7 @@ int md_filehash_many(const char *const *paths, int n, char (*hex)[MD_SHA256_HEX_
     if (opt->progress && n)
         fprintf(stderr, "%shashing %d files (%.2f GB) on %d threads; digest cache: %s\n", opt->progress, n,
                 (double)total / 1e9, nt, *dir ? dir : "off");
+    if (*dir && n && cache_dir_trusted(dir)) cache_prune(dir);
     pool p = {.paths = paths, .hex = hex, .sizes = sizes, .cache_dir = dir, .n = n};
     md_error_clear(&p.err);
     pthread_mutex_init(&p.mu, NULL);

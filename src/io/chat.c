@@ -207,6 +207,8 @@ static int encode_model(const md_tokenizer *tok, const char *instruction, int **
                                  "tokenizer_config.json); give a format string with {instruction} instead");
     md_chat_message msg = {"user", instruction};
     md_chat_opts o = {0};
+    const char *epoch = getenv("SOURCE_DATE_EPOCH"); /* reproducible dates (strftime_now), as for builds */
+    if (epoch && *epoch) o.now = (time_t)strtoll(epoch, NULL, 10);
     o.bos_token = md_tokenizer_piece(tok, md_tokenizer_bos_id(tok));
     o.eos_token = md_tokenizer_piece(tok, md_tokenizer_eos_id(tok));
     o.add_generation_prompt = 1;

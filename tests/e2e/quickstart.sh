@@ -17,6 +17,8 @@ echo "quickstart sweep: $(( $(date +%s) - start )) s on 3 ranks"
 "$MD" status "$T/quickstart.h5" | grep -q FINISHED
 # Read without mechdiff: xarray/h5netcdf, analysis/mdread.py by names, ncdump -h.
 "${PYTHON:-/usr/bin/python3}" tests/e2e/lib/read_results.py "$T/quickstart.h5"
+# The report's intervals are of the file's numbers (statistics recomputed from the stored data).
+"${PYTHON:-/usr/bin/python3}" tests/e2e/lib/report_stats.py "$T/quickstart.h5"
 "${PYTHON:-/usr/bin/python3}" analysis/report.py "$T/quickstart.h5" -o "$T/report" > "$T/log"
 cat "$T/log"
 for section in "## At a glance" "## Knowledge: activation patching maps" "## Knowledge: cross-model patching" \
@@ -34,6 +36,9 @@ grep -q "| harmful refusal of instruct, no intervention (n=40) | 1.00 \[0.91, 1.
 grep -qE "truth direction base→instruct \(cities, truth_at_object\) \| IE 0\.[0-9]{2} \[0\.[0-9]{2}, [01]\.[0-9]{2}\]" \
   "$T/report/report.md" || { echo "FAIL: IE without its bootstrap interval"; exit 1; }
 grep -q "a rate near 0.5 is known to ±0.15" "$T/report/report.md" || { echo "FAIL: no precision note"; exit 1; }
+# tables fit a 1280-px page: at most 7 columns, at most 150 characters a row
+awk -F'|' '/^\|/ && (NF - 2 > 7 || length($0) > 150) { print "FAIL: table row too wide: " $0; bad = 1 } END { exit bad }' \
+  "$T/report/report.md"
 grep -q "0.98-0.99" "$T/report/report.md" && grep -q "Llama-3.1: 8/10" "$T/report/report.md"
 [ -s "$T/report/report.html" ] && ls "$T/report"/*.png > /dev/null
 # The organism's truth direction, read at the stated object (truth_at_object),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Layer-sharded models on CPU ranks give the same numbers as one rank:
 #  1. the engine (tests/mpi/shard_test.c, 3 ranks: the leader holds 2 of the 4
-#     layers of the shipped base model, each member 1): full forward with every
-#     hook read, fork + per-sequence-start patching, generation with hooks;
+#     layers of the shipped base model, each member 1; and 2 ranks on the
+#     Gemma-2 and OLMo-2 goldens): full forward with every hook read, fork +
+#     per-sequence-start patching, generation with hooks;
 #  2. the runner: a knowledge job with runtime.shard_ranks: 2 on 5 ranks (the
 #     coordinator + 2 groups of 2) equals the same job on 1 rank (h5diff), and
 #     a rank count that does not fit the groups is a clear error.
@@ -13,6 +14,10 @@ ROOT=$(pwd)
 source tests/mpi/lib/common.sh "$BUILD"
 need_pair
 mpirun --oversubscribe -np 3 "$BUILD/tests/shard_test" models/organism-base
+# the post-norm families (Gemma-2, OLMo-2) split over 2 ranks (their goldens hold 2 layers)
+for m in gemma2_f32 olmo2_bf16; do
+  mpirun --oversubscribe -np 2 "$BUILD/tests/shard_test" "tests/golden/models/$m"
+done
 
 T=$WORK
 job() { # $1 = file, $2 = shard_ranks

@@ -94,6 +94,22 @@ static void test_model_template(void)
     free(want);
     md_tokenizer_free(tok);
 
+    /* Llama-3.2's strftime_now date comes from SOURCE_DATE_EPOCH when set. */
+    copy_file("tests/golden/templates/llama-3.2-instruct.jinja", p);
+    setenv("SOURCE_DATE_EPOCH", "1741944413", 1); /* 2025-03-14 09:26:53 UTC */
+    CHECK_MSG(md_tokenizer_load(&tok, dir, &err) == MD_OK, "%s", err.msg);
+    if (!tok) return;
+    CHECK(md_chat_encode(tok, MD_CHAT_MODEL, NULL, "hi", &ids, &n, &err) == MD_OK);
+    text = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+           "Today Date: 14 Mar 2025\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"
+           "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    CHECK(md_tokenizer_encode(tok, text, 0, &want, &nw, &err) == MD_OK);
+    CHECK(n == nw && ids && want && memcmp(ids, want, n * sizeof *ids) == 0);
+    unsetenv("SOURCE_DATE_EPOCH");
+    free(ids);
+    free(want);
+    md_tokenizer_free(tok);
+
     write_file(p, "{{ bos_token }}\n{% for m in messages %}{{ m.content | wordwrap }}{% endfor %}");
     CHECK_MSG(md_tokenizer_load(&tok, dir, &err) == MD_OK, "%s", err.msg);
     if (!tok) return;

@@ -3,7 +3,8 @@
  * rewritten with the same size (new mtime) or replaced (new inode) is read
  * again and gives its new digest; a file modified less than 2 s ago is not
  * cached; a cache folder that is a symlink or a corrupt entry is never
- * trusted; a missing file names itself. */
+ * trusted; entries unused for MD_FILEHASH_KEEP_DAYS are pruned, used ones
+ * kept; a missing file names itself. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,18 @@ int main(void)
     CHECK(md_filehash_many(paths, 3, hex, &opt, &st, &err) == MD_OK);
     CHECK_MSG(st.n_cached == 2, "%d from cache, want 2", st.n_cached);
     for (int i = 0; i < 3; i++) CHECK(strcmp(hex[i], want[i]) == 0);
+
+    /* Pruning: an entry unused for longer than MD_FILEHASH_KEEP_DAYS goes at
+     * the next pass, a stray file that is not an entry stays. */
+    snprintf(cmd, sizeof cmd, "%s/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", cache);
+    write_file(cmd, "stale", time(NULL) - (MD_FILEHASH_KEEP_DAYS + 1) * 86400L);
+    char keep[1200];
+    snprintf(keep, sizeof keep, "%s/README", cache);
+    write_file(keep, "not an entry", time(NULL) - (MD_FILEHASH_KEEP_DAYS + 1) * 86400L);
+    CHECK(md_filehash_many(paths, 3, hex, &opt, &st, &err) == MD_OK && st.n_cached == 2);
+    CHECK_MSG(access(cmd, F_OK) != 0, "a stale cache entry was not pruned");
+    CHECK(access(keep, F_OK) == 0);
+    CHECK(unlink(keep) == 0);
 
     /* Same size, new contents and a new (still old) mtime: re-hashed. */
     write_file(a, "other contents", old + 1);
