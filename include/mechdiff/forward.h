@@ -123,4 +123,22 @@ size_t md_hook_cell_width(const md_model *m, const md_forward *f, const md_hook 
 /* Floats a READ hook writes for this forward. */
 size_t md_hook_read_count(const md_model *m, const md_forward *f, const md_hook *h);
 
+/* ---- builder (used by src/exp): one call per concern instead of filling
+ * md_forward field by field. Each keeps what it does not set. */
+/* md_forward_init, then n_seq left-padded sequences (n_pad [n_seq] or NULL)
+ * over positions [0, t1) from tokens [n_seq][t1]; cache may be NULL. */
+void md_forward_init_batch(md_forward *f, const md_model *m, int n_seq, int t1, const int *tokens,
+                           const int *n_pad, md_kvcache *cache);
+/* md_forward_init, then a partial forward: n_seq rows over positions
+ * [t0, t1) from resid_in [n_seq][t1-t0][d] at layer layer_start (0 with
+ * per-sequence starts, set seq_layer_start after), reading the cache for
+ * positions before t0; n_pad may be NULL. */
+void md_forward_init_partial(md_forward *f, const md_model *m, int n_seq, int t0, int t1, int layer_start,
+                             const float *resid_in, const int *n_pad, md_kvcache *cache);
+/* The hooks of the run (not copied). */
+void md_forward_set_hooks(md_forward *f, const md_hook *hooks, int n_hooks);
+/* What the run returns: logits mode, its buffer, and (ids non-NULL) only the
+ * logits of ids[0..n_ids). */
+void md_forward_set_logits(md_forward *f, md_logits_mode mode, float *out, const int *ids, int n_ids);
+
 #endif

@@ -496,3 +496,38 @@ done:
     free(b.pos);
     return rc;
 }
+
+void md_forward_init_batch(md_forward *f, const md_model *m, int n_seq, int t1, const int *tokens,
+                           const int *n_pad, md_kvcache *cache)
+{
+    md_forward_init_tokens(f, m, n_seq, t1, tokens);
+    f->n_pad = n_pad;
+    f->cache = cache;
+}
+
+void md_forward_init_partial(md_forward *f, const md_model *m, int n_seq, int t0, int t1, int layer_start,
+                             const float *resid_in, const int *n_pad, md_kvcache *cache)
+{
+    md_forward_init(f, m);
+    f->n_seq = n_seq;
+    f->t0 = t0;
+    f->t1 = t1;
+    f->layer_start = layer_start;
+    f->resid_in = resid_in;
+    f->n_pad = n_pad;
+    f->cache = cache;
+}
+
+void md_forward_set_hooks(md_forward *f, const md_hook *hooks, int n_hooks)
+{
+    f->hooks = hooks;
+    f->n_hooks = n_hooks;
+}
+
+void md_forward_set_logits(md_forward *f, md_logits_mode mode, float *out, const int *ids, int n_ids)
+{
+    f->logits = mode;
+    f->logits_out = out;
+    f->logit_ids = ids;
+    f->n_logit_ids = n_ids;
+}
