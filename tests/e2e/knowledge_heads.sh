@@ -5,7 +5,9 @@
 #  2. the batched path (per layer one partial forward of n_heads sequences
 #     from the FALSE cache's prefix) equals the naive path (one full forward
 #     per cell) within 1e-4 logits (fp32 math, different GEMM row counts);
-#  3. `component: resid_post` writes what `hook: resid_post` writes, bit for bit.
+#  3. `component: resid_post` writes what `hook: resid_post` writes, bit for bit;
+#  4. analysis/report.py puts the head maps (one per combination) and the
+#     top-heads table into the report.
 set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
@@ -54,3 +56,8 @@ for target in ("base", "instruct"):
         assert np.abs(ea - ea[:, :, :1, :]).max() > 1e-3, k
         print(f"{k}: effect_head {ea.shape}, fast vs naive max |d| {d:.2e}, |effect| max {np.abs(ea).max():.2f}")
 PY
+"${PYTHON:-/usr/bin/python3}" analysis/report.py "$T/fast.h5" -o "$T/report" --boot 0 > /dev/null
+grep -q "## Knowledge: attention heads" "$T/report/report.md" || { echo "no head section"; exit 1; }
+[ "$(grep -c 'knowledge_heads_.*png' "$T/report/report.md")" -eq 4 ] || { grep png "$T/report/report.md"; exit 1; }
+grep -q "| cities | base | " "$T/report/report.md" || { echo "no top-heads table"; exit 1; }
+echo "report: head section with 4 maps"
