@@ -10,13 +10,16 @@
  * positions [t, T), with the cache of B's clean run for positions < t, and
  * A's TRUE state put in at (l, t). Only logit(" TRUE") and logit(" FALSE")
  * at the last position are computed. `naive: true` runs one full forward per
- * cell instead (the reference; tests compare both).
+ * cell instead (the reference; tests compare both). `component: head`
+ * patches one head's z (the input of o_proj) at a time: per (layer l,
+ * position t) one partial forward of n_heads sequences from layer l.
  *
  * Output (/<name>/<dataset>/...):
  *   pairs/true_statement, false_statement [pair]         str
  *   pairs/true_ids, false_ids [pair, position]            i32 (the window)
  *   pairs/subject_first, subject_last [pair]              i32 (window index, -1 = before it)
  *   <B>/<A>/effect [pair, layer, position]                f32 logit(TRUE)-logit(FALSE)
+ *   <B>/<A>/effect_head [pair, layer, head, position]     f32 (component: head, instead of effect)
  *   <B>/<A>/clean_true [pair]  (A on TRUE), clean_false [pair] (B on FALSE)
  *   <B>/<B>/acts_true, acts_false [pair, layer, position, width]  f32 (store_activations) */
 #include <stddef.h>
@@ -39,6 +42,9 @@ static const md_key KNOWLEDGE_KEYS[] = {
      .doc = "Cross-model patches 'source->target' (A's TRUE states into B's FALSE run); 'all' = every ordered pair of `models`."},
     {.name = "hook", .type = MD_KEY_STRING, .def = "resid_post", .allowed = "resid_pre|attn_out|resid_mid|mlp_out|resid_post|mlp_post",
      .doc = "Hook point patched."},
+    {.name = "component", .type = MD_KEY_STRING, .def = "hook", .allowed = "hook|resid_post|attn_out|mlp_out|head",
+     .doc = "What is patched: 'hook' = the `hook` point; resid_post, attn_out, mlp_out = that point; 'head' = each "
+            "attention head's output z (input of o_proj) alone: effect_head[pair, layer, head, position]."},
     {.name = "n_toks", .type = MD_KEY_INT, .def = "0", .min = 0, .max = 4096,
      .doc = "Positions patched, counted from the end (0 = statement + suffix of the shortest pair)."},
     {.name = "n_shots", .type = MD_KEY_INT, .def = "4", .min = 0, .max = 32, .doc = "Few-shot lines before the statement."},
@@ -62,14 +68,14 @@ typedef struct kn_combo {
  * into the job. */
 typedef struct kn_opts {
     const md_value *datasets, *models, *cross;
-    const char *hook, *suffix, *true_word, *false_word;
+    const char *hook, *component, *suffix, *true_word, *false_word;
     int64_t n_toks, n_shots, shot_seed, max_pairs;
     int naive, store_activations;
 } kn_opts;
 
 #define KO(f) {#f, offsetof(kn_opts, f)}
 static const md_opt_bind KNOWLEDGE_OPTS[] = {
-    KO(datasets), KO(models), KO(cross), KO(hook), KO(n_toks), KO(n_shots), KO(shot_seed), KO(max_pairs),
+    KO(datasets), KO(models), KO(cross), KO(hook), KO(component), KO(n_toks), KO(n_shots), KO(shot_seed), KO(max_pairs),
     KO(suffix), KO(true_word), KO(false_word), KO(naive), KO(store_activations), {0}};
 #undef KO
 
@@ -83,6 +89,7 @@ typedef struct kn_state {
     int n_self;                  /* the first n_self combos are target == source */
     int64_t *unit_base;          /* [n_ds + 1]: first unit of each dataset */
     int hook;
+    int n_heads;                 /* component head: heads patched one at a time; else 1 */
     int id_true, id_false;
     int n_layers, width;
 } kn_state;
@@ -168,9 +175,11 @@ static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const
     if (!s) return md_error_set(err, "out of memory");
     md_params_bind(&ctx->exp->params, KNOWLEDGE_OPTS, &s->opt);
     const kn_opts *ko = &s->opt;
-    s->hook = md_hook_point_parse(ko->hook);
+    int head = strcmp(ko->component, "head") == 0;
+    s->hook = head ? MD_HOOK_Z : md_hook_point_parse(strcmp(ko->component, "hook") == 0 ? ko->hook : ko->component);
+    s->n_heads = head ? cfg->n_heads : 1;
     s->n_layers = cfg->n_layers;
-    s->width = s->hook == MD_HOOK_MLP_POST ? cfg->d_ff : cfg->d_model;
+    s->width = head ? cfg->n_heads * cfg->head_dim : s->hook == MD_HOOK_MLP_POST ? cfg->d_ff : cfg->d_model;
     md_error e2 = {0};
     s->id_true = md_tokenizer_single_token(tok, ko->true_word, &e2);
     if (s->id_true < 0) {
@@ -319,7 +328,7 @@ static char *join_strings(char **v, const int *idx, int n, size_t *total)
 
 enum {
     KO_TRUE_STATEMENT, KO_FALSE_STATEMENT, KO_TRUE_IDS, KO_FALSE_IDS, KO_SUBJECT_FIRST, KO_SUBJECT_LAST,
-    KO_PROMPT_LEN, KO_EFFECT, KO_CLEAN_TRUE, KO_CLEAN_FALSE, KO_ACTS_TRUE, KO_ACTS_FALSE
+    KO_PROMPT_LEN, KO_EFFECT, KO_EFFECT_HEAD, KO_CLEAN_TRUE, KO_CLEAN_FALSE, KO_ACTS_TRUE, KO_ACTS_FALSE
 };
 
 #define KO_SUBJECT_DOC "window index of the first/last position where the prompts differ (the subject); -1 = before the window"
@@ -344,6 +353,12 @@ static const md_output KNOWLEDGE_OUTPUTS[] = {
                    .description = "logit(TRUE) - logit(FALSE) at the last position of the target's FALSE run with the "
                                   "source's TRUE state patched in at (layer, position)",
                    .stage = 0, .chunk_rows = 16, .deflate = 1},
+    [KO_EFFECT_HEAD] = {.path = "{dataset}/{target}/{source}/effect_head", .type = MD_H5_F32,
+                        .dims = "pair,layer,head,position", .units = "logit",
+                        .axes = "pairs, layers, attention heads, window positions (attribute window_tokens_json)",
+                        .description = "logit(TRUE) - logit(FALSE) at the last position of the target's FALSE run with "
+                                       "the source's TRUE output z of one head patched in at (layer, head, position)",
+                        .stage = 0, .chunk_rows = 4, .deflate = 1},
     [KO_CLEAN_TRUE] = {.path = "{dataset}/{target}/{source}/clean_true", .type = MD_H5_F32, .dims = "pair",
                        .units = "logit",
                        .description = "logit(TRUE) - logit(FALSE) of the source model on the TRUE prompt", .stage = 0},
@@ -453,12 +468,14 @@ done:
 /* The result datasets of dataset ds for every (target, source) combination. */
 static int kn_plan_combos(md_plan *plan, const kn_state *s, const md_kn_dataset *ds, int store, md_error *err)
 {
-    int64_t P = ds->n_pairs, L = s->n_layers, N = ds->n_toks, eff[3] = {P, L, N}, acts[4] = {P, L, N, s->width};
+    int64_t P = ds->n_pairs, L = s->n_layers, N = ds->n_toks, eff[4] = {P, L, s->n_heads, N};
+    int64_t acts[4] = {P, L, N, s->width};
     const md_output *o = KNOWLEDGE_OUTPUTS;
     for (int c = 0; c < s->n_combos; c++) {
         const kn_combo *cb = &s->combos[c];
         const char *const args[] = {ds->name, cb->target, cb->source};
-        if (md_plan_output(plan, &o[KO_EFFECT], args, eff, err) != MD_OK ||
+        if ((s->n_heads > 1 ? md_plan_output(plan, &o[KO_EFFECT_HEAD], args, eff, err)
+                            : md_plan_output(plan, &o[KO_EFFECT], args, (int64_t[3]){P, L, N}, err)) != MD_OK ||
             md_plan_output(plan, &o[KO_CLEAN_TRUE], args, &P, err) != MD_OK ||
             md_plan_output(plan, &o[KO_CLEAN_FALSE], args, &P, err) != MD_OK)
             return MD_ERR;
@@ -485,7 +502,9 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         if (kn_plan_pairs(plan, &s->ds[d], err) != MD_OK || kn_plan_pair_attrs(plan, &s->ds[d], tok, err) != MD_OK ||
             kn_plan_combos(plan, s, &s->ds[d], store, err) != MD_OK)
             goto done;
-    if (md_plan_attr(plan, "", "hook", s->opt.hook, err) != MD_OK) goto done;
+    if (md_plan_attr(plan, "", "hook", md_hook_point_name(s->hook), err) != MD_OK ||
+        md_plan_attr(plan, "", "component", s->opt.component, err) != MD_OK)
+        goto done;
     if (md_plan_units(plan, s->unit_base[s->n_ds] > 0 ? s->unit_base[s->n_ds] : 1, err) != MD_OK) goto done;
     for (int d = 0; d < s->n_ds; d++)
         for (int64_t u = s->unit_base[d]; u < s->unit_base[d + 1]; u++)
@@ -548,14 +567,14 @@ typedef struct kn_unit {
     const md_kn_dataset *ds;
     const md_kn_pair *pr;
     md_model *A, *B;
-    int L, T, N, w0, W, d, V2[2], naive, store, fast_post;
+    int L, T, N, w0, W, d, V2[2], naive, store, fast_post, H; /* H: heads patched one by one (else 1) */
     float *src;      /* A's TRUE states at the hook point [L][N][W] */
     float *fal;      /* B's FALSE states at the hook point (store) */
     float *pre;      /* B's FALSE residual each partial forward starts from [L][N][d] */
-    float *effect;   /* [L][N] */
-    float *rin, *lg; /* partial-forward input [L][np][d], logits [L][2] */
+    float *effect;   /* [L][H][N] */
+    float *rin, *lg; /* partial-forward input [S][np][d], logits [S][2]; S = max(L, H) sequences */
     int *starts;     /* per-sequence start layers [L] */
-    md_hook *hooks;  /* [L] */
+    md_hook *hooks;  /* [S] */
     md_kvcache *root; /* B's FALSE cache */
     float ct, cf;    /* clean logit differences */
 } kn_unit;
@@ -569,15 +588,15 @@ static void kn_unit_free(kn_unit *u)
 
 static int kn_unit_alloc(kn_unit *u, md_error *err)
 {
-    size_t win = (size_t)u->L * u->N * u->W, res = (size_t)u->L * u->N * u->d;
+    size_t win = (size_t)u->L * u->N * u->W, res = (size_t)u->L * u->N * u->d, S = u->H > u->L ? u->H : u->L;
     u->src = malloc(win * sizeof(float));
     u->fal = u->store ? malloc(win * sizeof(float)) : NULL;
     u->pre = malloc(res * sizeof(float));
-    u->effect = malloc((size_t)u->L * u->N * sizeof(float));
-    u->rin = malloc(res * sizeof(float));
-    u->lg = malloc((size_t)u->L * 2 * sizeof(float));
+    u->effect = malloc((size_t)u->L * u->H * u->N * sizeof(float));
+    u->rin = malloc(S * u->N * u->d * sizeof(float));
+    u->lg = malloc(S * 2 * sizeof(float));
     u->starts = malloc((size_t)u->L * sizeof(int));
-    u->hooks = malloc((size_t)u->L * sizeof(md_hook));
+    u->hooks = malloc(S * sizeof(md_hook));
     if (!u->src || (u->store && !u->fal) || !u->pre || !u->effect || !u->rin || !u->lg || !u->starts || !u->hooks)
         return md_error_set(err, "out of memory");
     return MD_OK;
@@ -588,7 +607,7 @@ static int kn_unit_alloc(kn_unit *u, md_error *err)
 static int kn_read_source(kn_unit *u, md_error *err)
 {
     int L = u->L, T = u->T, N = u->N, W = u->W;
-    md_hook rd = {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL};
+    md_hook rd = {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .head = MD_ALL};
     md_kvcache *kc = NULL;
     float *all = malloc((size_t)L * T * W * sizeof(float));
     int rc = MD_ERR;
@@ -614,7 +633,8 @@ static int kn_read_target(kn_unit *u, md_error *err)
     float *allh = u->store ? malloc((size_t)L * T * W * sizeof(float)) : NULL;
     md_hook rd[2] = {{.point = u->fast_post ? MD_HOOK_RESID_POST : MD_HOOK_RESID_PRE, .op = MD_HOOK_READ,
                       .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = all},
-                     {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = allh}};
+                     {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = allh,
+                      .head = MD_ALL}};
     if (!all || (u->store && !allh)) {
         md_error_set(err, "out of memory");
         goto done;
@@ -633,22 +653,49 @@ done:
     return rc;
 }
 
-/* 3, naive: one full forward of B per (layer, position j) cell. */
+/* 3, naive: one full forward of B per (layer, [head,] position j) cell. */
 static int kn_column_naive(kn_unit *u, int j, md_error *err)
 {
-    int t = u->w0 + j;
-    for (int l = 0; l < u->L; l++) {
+    int t = u->w0 + j, hw = u->W / u->H; /* a head's slice of z (the whole width when H = 1) */
+    for (int c = 0; c < u->L * u->H; c++) {
+        int l = c / u->H, hh = c % u->H;
         md_hook h = {.point = u->s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = 0, .pos = t,
-                     .vec = u->src + ((size_t)l * u->N + j) * u->W};
+                     .vec = u->src + ((size_t)l * u->N + j) * u->W + (size_t)hh * hw, .head = u->H > 1 ? hh : MD_ALL};
         md_kvcache *kc = NULL;
         float diff;
         if (md_kvcache_create(&kc, u->B, 1, u->T, err) != MD_OK) return MD_ERR;
         int r = clean_run(u->B, u->pr->false_ids, u->T, &h, 1, kc, u->V2, &diff, err);
         md_kvcache_free(kc);
         if (r != MD_OK) return MD_ERR;
-        u->effect[(size_t)l * u->N + j] = diff;
+        u->effect[(size_t)c * u->N + j] = diff;
     }
     return MD_OK;
+}
+
+/* 3, heads: per layer l, one partial forward of B from layer l at positions
+ *    [t, T) (the FALSE cache's prefix shared) with n_heads sequences,
+ *    sequence h getting A's TRUE z of head h at (l, t). */
+static int kn_column_heads(kn_unit *u, int j, md_error *err)
+{
+    int H = u->H, N = u->N, d = u->d, t = u->w0 + j, np = u->T - t, hd = u->W / H, rc = MD_OK;
+    for (int l = 0; l < u->L && rc == MD_OK; l++) {
+        md_kvcache *fork = NULL;
+        if (md_kvcache_fork(&fork, u->root, t, H, np, err) != MD_OK) return MD_ERR;
+        for (int h = 0; h < H; h++) {
+            memcpy(u->rin + (size_t)h * np * d, u->pre + ((size_t)l * N + j) * d, (size_t)np * d * sizeof(float));
+            u->hooks[h] = (md_hook){.point = MD_HOOK_Z, .op = MD_HOOK_REPLACE, .layer = l, .seq = h, .pos = t,
+                                    .head = h, .vec = u->src + ((size_t)l * N + j) * u->W + (size_t)h * hd};
+        }
+        md_forward f;
+        md_forward_init_partial(&f, u->B, H, t, u->T, l, u->rin, NULL, fork);
+        md_forward_set_logits(&f, MD_LOGITS_LAST, u->lg, u->V2, 2);
+        md_forward_set_hooks(&f, u->hooks, H);
+        rc = md_model_forward(u->B, &f, err);
+        for (int h = 0; rc == MD_OK && h < H; h++)
+            u->effect[((size_t)l * H + h) * N + j] = u->lg[2 * h] - u->lg[2 * h + 1];
+        md_kvcache_free(fork);
+    }
+    return rc;
 }
 
 /* 3: every layer at position j in one batched partial forward of B from
@@ -689,10 +736,13 @@ static int kn_put(const kn_unit *u, const kn_combo *cb, int pi, md_result *out, 
 {
     char path[MD_PATH_MAX];
     const char *nm = u->ds->name;
-    int64_t o3[3] = {pi, 0, 0}, c3[3] = {1, u->L, u->N}, o1[1] = {pi}, c1[1] = {1};
+    int64_t o4e[4] = {pi, 0, 0, 0}, c4e[4] = {1, u->L, u->H, u->N}, o1[1] = {pi}, c1[1] = {1};
     size_t win = (size_t)u->L * u->N * u->W * sizeof(float);
-    snprintf(path, sizeof path, "%s/%s/%s/effect", nm, cb->target, cb->source);
-    if (md_result_put(out, path, 3, o3, c3, u->effect, (size_t)u->L * u->N * sizeof(float), err) != MD_OK)
+    int heads = u->H > 1;
+    if (!heads) c4e[2] = u->N; /* effect [pair, layer, position] */
+    snprintf(path, sizeof path, "%s/%s/%s/%s", nm, cb->target, cb->source, heads ? "effect_head" : "effect");
+    if (md_result_put(out, path, heads ? 4 : 3, o4e, c4e, u->effect, (size_t)u->L * u->H * u->N * sizeof(float),
+                      err) != MD_OK)
         return MD_ERR;
     snprintf(path, sizeof path, "%s/%s/%s/clean_true", nm, cb->target, cb->source);
     if (md_result_put(out, path, 1, o1, c1, &u->ct, sizeof u->ct, err) != MD_OK) return MD_ERR;
@@ -714,7 +764,7 @@ static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int sta
     int di, ci, pi;
     kn_locate(s, unit, &di, &ci, &pi);
     const kn_combo *cb = &s->combos[ci];
-    kn_unit u = {.s = s, .ds = &s->ds[di], .pr = &s->ds[di].pairs[pi], .L = s->n_layers, .W = s->width,
+    kn_unit u = {.s = s, .ds = &s->ds[di], .pr = &s->ds[di].pairs[pi], .L = s->n_layers, .W = s->width, .H = s->n_heads,
                  .V2 = {s->id_true, s->id_false}, .naive = s->opt.naive};
     u.store = s->opt.store_activations && ci < s->n_self;
     if (md_worker_model(w, cb->source, &u.A, err) != MD_OK || md_worker_model(w, cb->target, &u.B, err) != MD_OK)
@@ -724,7 +774,8 @@ static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int sta
     int rc = kn_unit_alloc(&u, err);
     if (rc == MD_OK) rc = kn_read_source(&u, err);
     if (rc == MD_OK) rc = kn_read_target(&u, err);
-    for (int j = 0; j < u.N && rc == MD_OK; j++) rc = u.naive ? kn_column_naive(&u, j, err) : kn_column(&u, j, err);
+    for (int j = 0; j < u.N && rc == MD_OK; j++)
+        rc = u.naive ? kn_column_naive(&u, j, err) : u.H > 1 ? kn_column_heads(&u, j, err) : kn_column(&u, j, err);
     if (rc == MD_OK) rc = kn_put(&u, cb, pi, out, err);
     if (rc != MD_OK) md_error_prefix(err, "%s pair %d (%s -> %s)", u.ds->name, pi, cb->source, cb->target);
     kn_unit_free(&u);

@@ -475,7 +475,7 @@ int md_forward_local(md_model *m, const md_forward *f, md_error *err)
             for (na = 0; na < f->n_seq && f->seq_layer_start[na] <= l; na++) {}
         int n = na * np;
         LAYER_STEP(run_hooks(m, f, MD_HOOK_RESID_PRE, l, b.x, na, err));
-        LAYER_STEP(attn_block(m, f, l, na, &b, err));                  /* o = attention branch */
+        LAYER_STEP(attn_block(m, f, l, na, &b, err)); /* o = attention branch; pattern, z hooks inside */
         LAYER_STEP(run_hooks(m, f, MD_HOOK_ATTN_OUT, l, b.o, na, err));
         LAYER_STEP(be->ops->add(be, b.x, b.o, (size_t)n * d, err));   /* x += attn_out */
         LAYER_STEP(run_hooks(m, f, MD_HOOK_RESID_MID, l, b.x, na, err));
