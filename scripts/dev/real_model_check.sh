@@ -38,7 +38,7 @@ done
 "$MECHDIFF" inspect "$scratch/hf-float32"
 
 # 2. Tokenizer, chat template, logits, hooks, generation vs transformers.
-"$PY" scripts/dev/real_model_check.py --mechdiff "$MECHDIFF" \
+"$PY" -u scripts/dev/real_model_check.py --mechdiff "$MECHDIFF" \
     --model "$scratch/hf-float32" --bf16-model "$scratch/hf-bfloat16" \
     --scratch "$scratch" --strings tests/golden/tokenizers/bytelevel/cases.json \
     --skip "${SKIP:-}"
