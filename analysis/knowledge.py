@@ -27,6 +27,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import knowledge_heads  # noqa: E402
 import mdread  # noqa: E402
 import stats  # noqa: E402
 from common import pyplot  # noqa: E402
@@ -264,9 +265,10 @@ def markdown_table(table):
 def report_sections(h5file, outdir, opts=None):
     """Sections for analysis/report.py: knowledge maps and cross-model patching."""
     path = h5file if isinstance(h5file, str) else h5file.filename
+    heads = knowledge_heads.report_sections(path, outdir)  # component: head runs
     table, figures, notes, diffs, corr = analyse(path, outdir, quiet=True, opts=opts)
     if not figures:
-        return []
+        return heads
     self_rows = [r for r in table if "->" not in r["map_a"] and "->" not in r["map_b"]]
     cross_rows = [r for r in table if r not in self_rows]
     ci = lambda r: stats.fmt(r["pearson"], (r["pearson_low"], r["pearson_high"]))  # noqa: E731
@@ -302,7 +304,7 @@ def report_sections(h5file, outdir, opts=None):
             "figures": [rel(p) for within, p in figures if not within] +
                        [rel(p) for r, p in diffs if r in cross_rows and same_target(r)],
         })
-    return sections
+    return sections + heads
 
 
 def main():

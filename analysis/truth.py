@@ -116,6 +116,34 @@ def tables(g, opts=None):
     return roles, tests, rows
 
 
+def cosine_ci(g, a, b, opts):
+    """95 % bootstrap interval of cos(θ_a, θ_b): the train statements
+    resampled within each (dataset, class), the same rows for both models,
+    both directions recomputed from the stored centred activations.
+    (nan, nan) when the activations are not in the file."""
+    o = stats.options(opts)
+    train = [d for d in attr_str(g, "train_datasets").split(",") if d]
+    if o["boot"] <= 0 or not train or not all(f"acts/{m}/{d}" in g for m in (a, b) for d in train):
+        return float("nan"), float("nan")
+    gen = stats.rng(opts, "truth_cosine", *sorted((a, b)))
+    theta = {a: 0.0, b: 0.0}
+    n_class = {c: sum(int(((g[f"labels/{d}"][...] != 0) == c).sum()) for d in train) for c in (True, False)}
+    for d in train:
+        lab = g[f"labels/{d}"][...] != 0
+        for c in (True, False):
+            rows = np.nonzero(lab == c)[0]
+            if rows.size == 0:
+                continue
+            w = stats.bootstrap_counts(gen, rows.size, o["boot"]) / n_class[c]  # [boot, rows]: share of the pooled mean
+            for m in (a, b):
+                x = g[f"acts/{m}/{d}"][...].astype(np.float64)
+                x -= x.mean(axis=0)
+                theta[m] = theta[m] + (1 if c else -1) * (w @ x[rows])
+    ta, tb = theta[a], theta[b]
+    cos = (ta * tb).sum(-1) / np.sqrt((ta * ta).sum(-1) * (tb * tb).sum(-1))
+    return stats.percentile_ci(cos)
+
+
 def ci(r, key, digits=2):
     """'0.93 [0.90, 0.95]' of a row's value and its interval."""
     return stats.fmt(r.get(key, np.nan), (r.get(key + "_low", np.nan), r.get(key + "_high", np.nan)), digits)
@@ -212,7 +240,8 @@ def write(g, name, outdir, opts=None):
                                 f"{r['clean_pd_false']:.2f} / {r['clean_pd_true']:.2f}",
                                 f"{r['fewshot_accuracy']:.2f}"] for r in rows])
     cos = g["cosine"][...]
-    cmd = md_table([""] + roles, [[a] + [f"{cos[i, j]:.3f}" for j in range(len(roles))] for i, a in enumerate(roles)])
+    cell = lambda i, j: "1" if i == j else stats.fmt(float(cos[i, j]), cosine_ci(g, roles[i], roles[j], opts), 3)  # noqa
+    cmd = md_table([""] + roles, [[a] + [cell(i, j) for j in range(len(roles))] for i, a in enumerate(roles)])
     with open(os.path.join(outdir, f"{name}_transfer.md"), "w") as f:
         f.write(md)
     with open(os.path.join(outdir, f"{name}_cosine.md"), "w") as f:
@@ -269,7 +298,8 @@ def report_sections(h5file, outdir, opts=None):
                          attr_str(g, "intervention_positions"), stats.options(opts)["boot"], note) + md +
                       "\nProbe accuracy on the pooled train sets: " +
                       ", ".join(f"{m} {tr[i]:.3f}" for i, m in enumerate(roles)) +
-                      "\n\nCosine between the models' truth directions:\n\n" + cmd + control),
+                      "\n\nCosine between the models' truth directions (95 % bootstrap interval over the train "
+                      "statements):\n\n" + cmd + control),
             figures=[os.path.relpath(p, outdir) for p in figs], headline=headline))
     return out
 

@@ -10,13 +10,15 @@
 # 238 pairs, 3 models + 4 cross-model directions as in
 # jobs/knowledge_cities.yaml) on N CPU cores and on one GPU (the H200 rate
 # of docs/cuda.md scaled by FLOPs per cell).
-#   bench/bench_paper_cpu.sh BUILD_DIR [PAIRS=3] [MODEL_DIR]
+#   bench/bench_paper_cpu.sh BUILD_DIR [PAIRS=3] [MODEL_DIR] [FP32_CACHE_MB=256]
 # MODEL_DIR: where the checkpoint is (generated there if absent; kept).
+# FP32_CACHE_MB: runtime.fp32_cache_mb (256 = default: most weights converted
+# from bf16 on the fly; 4096 holds the 4 layers in fp32).
 set -euo pipefail
 BUILD=$(cd "${1:?build dir}" && pwd); PAIRS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-M=${3:-$T/model}
+M=${3:-$T/model}; CACHE=${4:-256}
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 if [ ! -f "$M/model.safetensors" ]; then
   "$BUILD/mechdiff" make-model --like llama3-8b --layers 4 --seed 1 -o "$M" >/dev/null
@@ -27,7 +29,7 @@ for p in 1 "$PAIRS"; do
 name: bench-paper-cpu
 models: {base: $M}
 datasets: {cities: $ROOT/data/cities.csv}
-runtime: {hash_weights: false}
+runtime: {hash_weights: false, fp32_cache_mb: $CACHE}
 experiments:
   - {kind: knowledge, datasets: [cities], max_pairs: $p, n_toks: 14, n_shots: 4, shot_seed: 1}
 YAML
@@ -36,6 +38,7 @@ YAML
   e=$(date +%s.%N)
   echo "$p $(echo "$e - $s" | bc)" >> "$T/times"
 done
+echo "runtime.fp32_cache_mb $CACHE"
 /usr/bin/python3 - "$T" "$M" "$PAIRS" <<'PY'
 import json, sys, time
 import h5py, numpy as np

@@ -75,10 +75,19 @@ typedef struct md_backend_ops {
     /* Causal attention for one sequence: q[nq][n_heads*hd] at absolute
      * positions q_pos0 .. q_pos0+nq-1; keys/values are k0/v0 for positions
      * [0, n0) (the shared prefix) then k1/v1 for positions [n0, n0+n1);
-     * keys before `pad` are masked; out[nq][n_heads*hd]. */
+     * keys before `pad` are masked; out[nq][n_heads*hd]. probs (NULL: not
+     * written) gets the attention probabilities [nq][n_heads][n0+n1], 0 at
+     * the keys a query does not see. */
     int (*attention)(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
                      const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
-                     const md_attn_shape *shape, md_error *err);
+                     const md_attn_shape *shape, float *probs, md_error *err);
+    /* out = probs · V: the second half of attention from given probabilities
+     * probs[nq][n_heads][n0+n1] (a patched pattern), over the keys each query
+     * sees (as attention: causal, window, pad; other entries ignored), in
+     * attention's summation order, so unedited probs give attention's out
+     * bit for bit. */
+    int (*attn_mix)(md_backend *be, float *out, const float *probs, int nq, int q_pos0, const float *v0, int n0,
+                    const float *v1, int n1, int pad, const md_attn_shape *shape, md_error *err);
     /* h[i] = act(gate[i]) * up[i]  (h may alias gate) */
     int (*gated_act)(md_backend *be, float *h, const float *gate, const float *up, size_t n, md_act act,
                      md_error *err);
@@ -130,8 +139,10 @@ int md_cuda_gemm_parse(const char *s, md_cuda_gemm *out);
 /* Zero-initialise, then set what differs from the defaults. */
 typedef struct md_backend_options {
     size_t fp32_cache_bytes;      /* CPU: keep an fp32 copy of bf16/f16 weights while the
-                                     total stays below this budget, convert the rest on the
-                                     fly, one matrix at a time (0: cache nothing) */
+                                     total stays below this budget, stream the rest: converted
+                                     for each matmul on the GEMM's threads (0: cache nothing) */
+    size_t cpu_panel_bytes;       /* CPU: largest fp32 panel of a streamed matrix (0: 256 MiB);
+                                     a matrix that fits runs the cached path's exact GEMM */
     int device;                   /* CUDA: GPU ordinal */
     md_cuda_weights cuda_weights; /* CUDA: how weight matrices are stored on the GPU */
     md_cuda_gemm cuda_gemm;       /* CUDA: how activations enter bf16 GEMMs */

@@ -4,7 +4,7 @@
  * static md_kind: its keys (schema), a semantic validate hook, and three
  * callbacks the runner drives; the runner knows nothing else about it.
  *
- *   rank 0    plan(stage, input)          declare datasets + number of units
+ *   rank 0    plan(stage, input)          instantiate declared outputs + number of units
  *   workers   compute(stage, input, unit) -> result pieces (dataset, hyperslab, data)
  *   rank 0    finish_stage(stage, input, reader) -> next stage's input blob, or done
  *
@@ -44,22 +44,27 @@ typedef enum md_h5type {
 size_t md_h5type_size(md_h5type t);
 const char *md_h5type_name(md_h5type t);
 
-/* One output dataset, declared by plan. path is relative to the experiment's
- * group (/<experiment name>/<path>); intermediate groups are created. */
-typedef struct md_dset_decl {
-    char path[MD_PATH_MAX];
+
+/* One declared output of a kind: the output-side twin of md_key. A kind lists
+ * every dataset it writes in a static table (terminated by {0}); its plan
+ * instantiates an entry with md_plan_output (sizes and the names that fill
+ * the path's {placeholders}); the runner checks every dataset a plan
+ * declares against the table, and `mechdiff validate --keys` prints it into
+ * jobs/README.md. */
+typedef struct md_output {
+    const char *path;        /* template under /<experiment>/: "acts/{model}/{set}" */
     md_h5type type;
-    int rank;
-    int64_t dims[MD_MAX_DIMS];
-    const char *dim_names[MD_MAX_DIMS]; /* HDF5 dimension scale names ("pair", "layer") */
-    int64_t chunk[MD_MAX_DIMS];         /* 0 = whole dim, capped to ~1 MiB chunks */
-    int deflate;                        /* 0 = none, 1..9 = gzip level */
-    const char *units;                  /* attribute "units" ("logit", "" for none) */
-    const char *description;            /* attribute "description" */
-    int nan_ok;                         /* 1 = NaN marks "no value" here (documented in the
-                                           description); otherwise a NaN or infinity in a
-                                           result is an error (never an infinity) */
-} md_dset_decl;
+    const char *dims;        /* named dimensions, comma-separated: "statement,hidden" */
+    const char *axes;        /* what indexes each dimension (docs): "statements/{set} rows, d_model" */
+    const char *units;       /* attribute "units" ("" for none) */
+    const char *description; /* attribute "description" */
+    int stage;               /* stage whose plan declares it */
+    int at_plan;             /* 1 = the plan writes the data, 0 = the stage's units */
+    int chunk_rows;          /* chunk rows of the first dimension (0 = whole) */
+    int deflate;             /* 0 = none, 1..9 = gzip level */
+    int nan_ok;              /* 1 = NaN marks "no value" here (say so in the description);
+                                otherwise a NaN or infinity in a result is an error */
+} md_output;
 
 /* Everything a callback may look at: the job, this experiment, its index. */
 typedef struct md_kind_ctx {
@@ -86,11 +91,13 @@ typedef struct md_plan md_plan;
 #define MD_PLAN_MAX_UNITS ((int64_t)1 << 24)
 #define MD_PLAN_MAX_DSET_BYTES ((double)(1ull << 40))
 
-/* Declares a dataset of this stage (copied). Paths must be new. */
-int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err);
-/* Lets the declared dataset at path hold NaN as its "no value" marker (as
- * md_dset_decl.nan_ok, for datasets declared through helpers). */
-int md_plan_allow_nan(md_plan *p, const char *path, md_error *err);
+/* Declares an instance of output o (an entry of the kind's table): its path
+ * is o->path with each {placeholder} replaced, in order, by args[i]; its rank
+ * is the number of o->dims, dims[] their sizes. */
+int md_plan_output(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims, md_error *err);
+/* md_plan_output, then its whole data (md_plan_put at offset 0). */
+int md_plan_output_put(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims,
+                       const void *data, size_t nbytes, md_error *err);
 /* Attribute on the experiment group or on a declared dataset ("" = group). */
 int md_plan_attr(md_plan *p, const char *path, const char *name, const char *value, md_error *err);
 /* Number of work units of this stage (1..MD_PLAN_MAX_UNITS). */
@@ -137,6 +144,11 @@ typedef struct md_kind {
     const char *name;        /* value of `kind:` */
     const char *doc;         /* one paragraph for jobs/README.md */
     const md_key *keys;      /* kind-specific keys, {0}-terminated */
+    const md_output *outputs; /* every dataset it writes, {0}-terminated */
+    const md_opt_bind *opts;  /* its typed options: key -> field of its options struct
+                                 (schema.h; every key bound once, test_params) */
+    const void *data;         /* optional: what callbacks shared by several kinds read
+                                 (ctx->exp->impl->data), e.g. md_refusal_variant */
 
     /* Semantic checks beyond the schema (models pair, " TRUE" is one token).
      * Optional. Errors should start with the experiment's file:line:col. */

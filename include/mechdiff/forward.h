@@ -21,6 +21,11 @@ typedef enum md_hook_point {
     MD_HOOK_MLP_OUT,         /* what the MLP adds: after down_proj (and its post-norm) */
     MD_HOOK_RESID_POST,      /* resid_mid + mlp_out = block output */
     MD_HOOK_MLP_POST,        /* MLP hidden: act(gate) * up, the input of down_proj  [d_ff] */
+    MD_HOOK_Z,               /* per-head attention output before o_proj (TransformerLens
+                                hook_z): [n_heads][head_dim] per position, the input of
+                                o_proj in every family; sum_h z_h · W_O[:, h]ᵀ = o_proj's output */
+    MD_HOOK_PATTERN,         /* attention probabilities (hook_pattern): [n_heads][t1] per query
+                                position, key positions 0..t1-1 (0 where masked) */
     MD_HOOK_COUNT
 } md_hook_point;
 
@@ -37,7 +42,18 @@ typedef enum md_hook_op {
  * absolute position. READ writes out[L][S][P][width] where L, S, P are 1 for
  * a fixed layer/seq/pos, else n_layers (absolute layer index), n_seq, and
  * t1 - t0 (index pos - t0). REPLACE reads vec[width] (same value in every
- * selected cell) unless vec_per_seq != 0, then vec[seq][width]. */
+ * selected cell) unless vec_per_seq != 0, then vec[seq][width]. ADD adds
+ * coef * vec[width]; ABLATE projects the cell off the unit vec[width].
+ *
+ * The per-head points (z, pattern) also select a head: `head` is a head
+ * index or MD_ALL; the cell of a position is then that head's slice
+ * ([head_dim] of z, [t1] key probabilities of pattern) or, for MD_ALL, the
+ * whole row [n_heads][head_dim | t1]: width = md_hook_cell_width. `head` is
+ * ignored by the other points (a zeroed hook selects head 0).
+ * Pattern rows hold key positions 0..t1-1 of the whole sequence (the shared
+ * prefix of a forked cache included). Editing a pattern (replace/add/ablate)
+ * recomputes that layer's z as pattern · V over the keys the query may see
+ * (causal, window, padding); values at other keys are ignored. */
 typedef struct md_hook {
     md_hook_point point;
     md_hook_op op;
@@ -48,6 +64,7 @@ typedef struct md_hook {
     int vec_per_seq;
     float coef;
     float *out;              /* host memory, READ only */
+    int head;                /* z / pattern: head index or MD_ALL */
 } md_hook;
 
 typedef enum md_logits_mode {
@@ -100,7 +117,28 @@ int md_model_forward(md_model *m, const md_forward *f, md_error *err);
 const char *md_hook_point_name(md_hook_point p);
 /* -1 when unknown. */
 int md_hook_point_parse(const char *name);
+/* Floats of one (layer, seq, pos) cell of h in this forward: the width of
+ * its vec and of a READ's rows (pattern's depends on f->t1). */
+size_t md_hook_cell_width(const md_model *m, const md_forward *f, const md_hook *h);
 /* Floats a READ hook writes for this forward. */
 size_t md_hook_read_count(const md_model *m, const md_forward *f, const md_hook *h);
+
+/* ---- builder (used by src/exp): one call per concern instead of filling
+ * md_forward field by field. Each keeps what it does not set. */
+/* md_forward_init, then n_seq left-padded sequences (n_pad [n_seq] or NULL)
+ * over positions [0, t1) from tokens [n_seq][t1]; cache may be NULL. */
+void md_forward_init_batch(md_forward *f, const md_model *m, int n_seq, int t1, const int *tokens,
+                           const int *n_pad, md_kvcache *cache);
+/* md_forward_init, then a partial forward: n_seq rows over positions
+ * [t0, t1) from resid_in [n_seq][t1-t0][d] at layer layer_start (0 with
+ * per-sequence starts, set seq_layer_start after), reading the cache for
+ * positions before t0; n_pad may be NULL. */
+void md_forward_init_partial(md_forward *f, const md_model *m, int n_seq, int t0, int t1, int layer_start,
+                             const float *resid_in, const int *n_pad, md_kvcache *cache);
+/* The hooks of the run (not copied). */
+void md_forward_set_hooks(md_forward *f, const md_hook *hooks, int n_hooks);
+/* What the run returns: logits mode, its buffer, and (ids non-NULL) only the
+ * logits of ids[0..n_ids). */
+void md_forward_set_logits(md_forward *f, md_logits_mode mode, float *out, const int *ids, int n_ids);
 
 #endif

@@ -43,19 +43,7 @@ typedef struct md_kn_options {
     const char *false_word;      /* " FALSE" */
 } md_kn_options;
 
-/* The few-shot draw (shared with the truth kind, whose prompts must be the
- * same): walks a splitmix64 permutation (seed opt->shot_seed) of rows
- * [0, n_rows), takes the first n_shots/2 true and n_shots - n_shots/2 false
- * rows (at most cap in all), shuffles them with the same stream, and renders
- * "<statement><suffix><true_word|false_word>\n" per example.
- * shots[0..*n_drawn) = the rows drawn, in prompt order (fewer than
- * opt->n_shots when the rows run out: the caller decides whether that is an
- * error). *prefix is malloc'd, owned by the caller. MD_ERR only when out of
- * memory. */
-int md_kn_few_shot(const char *const *statements, const int *labels, int n_rows, const md_kn_options *opt,
-                   int *shots, int cap, int *n_drawn, char **prefix, md_error *err);
-
-/* Reads the CSV, builds the few-shot prefix (md_kn_few_shot), curates pairs. */
+/* Reads the CSV, builds the few-shot prefix (md_fewshot_draw, fewshot.h), curates pairs. */
 int md_kn_dataset_build(md_kn_dataset *out, const char *name, const char *csv_path,
                         const md_tokenizer *tok, const md_kn_options *opt, md_error *err);
 void md_kn_dataset_free(md_kn_dataset *ds);

@@ -38,10 +38,12 @@ typedef struct md_model_options {
     int layer_hi;              /* one past the last layer held (-1: all) */
     md_backend_kind backend;   /* default CPU */
     int device;                /* GPU ordinal */
-    size_t fp32_cache_bytes;   /* see md_backend_options; 0 → default 256 MiB */
+    size_t fp32_cache_bytes;   /* see md_backend_options; 0 → md_model_default_fp32_cache() */
     md_cuda_weights cuda_weights; /* CUDA precision, see md_backend_options */
     md_cuda_gemm cuda_gemm;
     int skip_tokenizer;        /* 1: do not load tokenizer files */
+    int skip_finite_check;     /* 1: do not read every weight for NaN/inf when binding
+                                  (a structure-only check such as validate's) */
 } md_model_options;
 
 typedef struct md_model {
@@ -52,6 +54,7 @@ typedef struct md_model {
     md_chat_kind chat;         /* recognised chat template */
     md_backend *be;            /* owned */
     int layer_lo, layer_hi;
+    int skip_finite_check;     /* md_model_options.skip_finite_check */
     int has_embed, has_head;   /* first / last shard */
     md_weight embed;           /* [vocab][d] */
     md_weight final_norm;      /* [d] */
@@ -69,10 +72,18 @@ typedef struct md_model {
 } md_model;
 
 void md_model_options_init(md_model_options *opt);
+/* The CPU fp32 weight cache a model gets when its options say 0: half the
+ * memory available at the call (MemAvailable, capped by the room under a
+ * cgroup v2 limit), divided among the node's ranks (OMPI_COMM_WORLD_LOCAL_SIZE),
+ * at least 256 MiB. A pair loaded one after the other: the second model sees
+ * what the first left. */
+size_t md_model_default_fp32_cache(void);
 int md_model_load(md_model **out, const char *dir, const md_model_options *opt, md_error *err);
 void md_model_free(md_model *m);
 
-/* Width of a hook point's activation (d_model, or d_ff for mlp_post). */
+/* Width of a hook point's activation per position: d_model, d_ff for
+ * mlp_post, n_heads * head_dim for z; 0 for pattern, whose width depends
+ * on the forward (md_hook_cell_width). */
 int md_model_hook_width(const md_model *m, int hook_point);
 /* The attention score scale: 1/sqrtf(head_dim), or query_pre_attn_scalar^-1/2. */
 float md_model_attn_scale(const md_model *m);

@@ -13,8 +13,33 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mechdiff/experiment.h"
+
+/* One output dataset (md_plan_output fills it from a kind's md_output
+ * entry; kinds do not declare datasets directly). path is relative to the experiment's
+ * group (/<experiment name>/<path>); intermediate groups are created. */
+typedef struct md_dset_decl {
+    char path[MD_PATH_MAX];
+    md_h5type type;
+    int rank;
+    int64_t dims[MD_MAX_DIMS];
+    const char *dim_names[MD_MAX_DIMS]; /* HDF5 dimension scale names ("pair", "layer") */
+    int64_t chunk[MD_MAX_DIMS];         /* 0 = whole dim, capped to ~1 MiB chunks */
+    int deflate;                        /* 0 = none, 1..9 = gzip level */
+    const char *units;                  /* attribute "units" ("logit", "" for none) */
+    const char *description;            /* attribute "description" */
+    int nan_ok;                         /* 1 = NaN marks "no value" here (documented in the
+                                           description); otherwise a NaN or infinity in a
+                                           result is an error (never an infinity) */
+} md_dset_decl;
+
+/* Declares a dataset of this stage (copied). Paths must be new. */
+int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err);
+/* Lets the declared dataset at path hold NaN as its "no value" marker (as
+ * md_dset_decl.nan_ok; kinds set md_output.nan_ok instead). */
+int md_plan_allow_nan(md_plan *p, const char *path, md_error *err);
 
 /* A declared dataset with its strings copied in. */
 typedef struct md_dset {
@@ -53,6 +78,16 @@ struct md_plan {
     double *cost;              /* [n_units] (owned) */
     md_result puts;            /* plan-time data */
 };
+
+/* The entry of a kind's outputs table (experiment.h) that dataset d is an
+ * instance of (path, type, dims, units, description, deflate, stage), or
+ * NULL. */
+const md_output *md_output_match(const md_output *outputs, const md_dset *d);
+/* MD_OK when every dataset of plan p is an instance of an entry of outputs;
+ * else an internal error naming the kind, stage and dataset. */
+int md_plan_check_outputs(const md_plan *p, const char *kind, const md_output *outputs, md_error *err);
+/* A kind's outputs table as Markdown (jobs/README.md), under `title`. */
+void md_output_print(const md_output *outputs, const char *title, FILE *f);
 
 /* A decoded piece (pointers into the result bytes). */
 typedef struct md_piece {

@@ -67,5 +67,8 @@ void md_prov_free_numerics(md_prov_numerics *n);
  * md_prov_free(m, 1, NULL) of h5out.h releases it): `mechdiff forward`. */
 struct md_model_prov;
 int md_prov_hash_model(struct md_model_prov *m, int progress, md_error *err);
+/* Its attributes (path, config_json, weight_sha256 in sha256sum format) on
+ * an open group (an hid_t), as /provenance/models/<role> of a job's file. */
+int md_prov_write_model(int64_t group, const struct md_model_prov *m);
 
 #endif

@@ -54,9 +54,11 @@ typedef struct md_params {
     int n;
 } md_params;
 
-/* Lookup of a resolved key. The key must exist in the schema (a missing name
- * is a programming error: these return 0/""/NULL and the value lookup
- * md_params_find returns NULL). */
+/* Lookup of a resolved key. md_params_find returns NULL for a name the
+ * schema lacks. The typed getters treat a missing name or a key of another
+ * type as a programming error: they abort naming the key (a misspelt
+ * "max_pair" must not read as 0; tests/unit/test_params.c). int reads INT and
+ * BOOL keys, str STRING/FILE/DIR, count/item STRLIST/MAP, map_* MAP. */
 const md_value *md_params_find(const md_params *p, const char *name);
 int64_t md_params_int(const md_params *p, const char *name);
 double md_params_float(const md_params *p, const char *name);
@@ -70,6 +72,20 @@ const char *md_params_map_val(const md_params *p, const char *name, int i);
 const char *md_params_map_get(const md_params *p, const char *name, const char *k);
 
 void md_params_free(md_params *p);
+
+/* Typed options: a kind's options struct is filled from its keys once
+ * (md_params_bind), through a table of {key, offsetof(struct, field)}
+ * terminated by {0}. The field's C type follows the key's type: INT int64_t,
+ * FLOAT double, BOOL int, STRING/FILE/DIR const char * (points into p),
+ * STRLIST/MAP const md_value * (points into p). A binding of a key the
+ * schema lacks aborts (as the getters); tests/unit/test_params.c checks
+ * that each kind binds every key of its schema exactly once. */
+typedef struct md_opt_bind {
+    const char *key;
+    size_t offset;
+} md_opt_bind;
+
+void md_params_bind(const md_params *p, const md_opt_bind *bind, void *opts);
 
 /* "int", "float", "bool", "string", "list of strings", "map", "file", "folder". */
 const char *md_key_type_name(md_key_type t);

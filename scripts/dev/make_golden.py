@@ -48,6 +48,17 @@ REFERENCE DEFINITIONS (TransformerLens hook names, per layer l)
                  for Gemma-2 and OLMo-2
     resid_post = decoder layer output
     mlp_post   = input of mlp.down_proj  (act(gate_proj x) * up_proj x)
+    z          = input of self_attn.o_proj (forward pre-hook): [n_heads * head_dim]
+                 per position, head-major (TransformerLens hook_z flattened)
+    pattern    = output_attentions of the eager attention, [B][heads][query][key]
+                 transposed to mechdiff's row order [query][heads][key]
+
+    Per-head goldens only (existing folders, weights untouched):
+        OMP_NUM_THREADS=1 /tmp/venv/bin/python scripts/dev/make_golden.py --heads-only
+    re-runs the reference forward from the committed checkpoint, asserts it
+    reproduces the committed logits bit for bit, and adds the acts.z,
+    acts.pattern and head_patch.* tensors to golden.safetensors (every other
+    tensor is kept as it is).
 """
 
 import argparse
@@ -105,6 +116,7 @@ B, T = 2, 12
 GEN_PROMPT_LEN, GEN_NEW = 6, 8
 PATCH_LAYER, PATCH_POS, PATCH_SRC, PATCH_DST = 1, 5, 1, 0
 PATCH0_LAYER = 0  # extra patch at layer 0 so the change propagates through layer 1
+HEAD_PATCH_LAYER, HEAD_PATCH_HEAD = 0, 1  # one head's z at (layer 0, PATCH_POS), src -> dst
 BOS, EOS = 1, 2
 
 # llama3 rope: theta 5e5, head_dim 16 -> wavelengths 2*pi*5e5^(i/8), i=0..7:
@@ -286,6 +298,78 @@ def run_with_acts(model, ids, arch):
 
 
 @torch.no_grad()
+def run_heads(model, ids):
+    """z (the input of each layer's o_proj) [L][B][T][heads*hd] and the
+    attention pattern [L][B][T][heads][T] (eager output_attentions)."""
+    L = len(model.model.layers)
+    z = [None] * L
+    handles = [layer.self_attn.o_proj.register_forward_pre_hook(
+        lambda m, a, i=i: z.__setitem__(i, a[0].detach().clone()))
+        for i, layer in enumerate(model.model.layers)]
+    try:
+        out = model(input_ids=ids, use_cache=False, output_attentions=True)
+    finally:
+        for h in handles:
+            h.remove()
+    pattern = torch.stack([a.detach().permute(0, 2, 1, 3).contiguous() for a in out.attentions])
+    return out.logits.detach().clone(), torch.stack(z), pattern
+
+
+@torch.no_grad()
+def run_head_patched(model, ids_dst, replacement, layer, head, pos):
+    """Run ids_dst ([1,T]) with z[layer][pos] of one head replaced by `replacement` ([hd])."""
+    hd = replacement.numel()
+
+    def pre(mod, args):
+        x = args[0].clone()
+        x[:, pos, head * hd:(head + 1) * hd] = replacement.to(x.dtype)
+        return (x,) + tuple(args[1:])
+    h = model.model.layers[layer].self_attn.o_proj.register_forward_pre_hook(pre)
+    try:
+        return model(input_ids=ids_dst, use_cache=False).logits[0].detach().clone()
+    finally:
+        h.remove()
+
+
+def head_goldens(model, ids, logits_ref):
+    """acts.z, acts.pattern, head_patch.*; checks the decomposition
+    sum_h z_h W_O,h = o_proj output and that the run matches logits_ref."""
+    logits, z, pattern = run_heads(model, ids)
+    assert torch.equal(logits, logits_ref), "output_attentions changed the logits"
+    nh = model.config.num_attention_heads
+    hd = z.shape[-1] // nh
+    g = {"acts.z": z.float(), "acts.pattern": pattern.float()}
+    repl = z[HEAD_PATCH_LAYER, PATCH_SRC, PATCH_POS, HEAD_PATCH_HEAD * hd:(HEAD_PATCH_HEAD + 1) * hd]
+    pl = run_head_patched(model, ids[PATCH_DST:PATCH_DST + 1], repl, HEAD_PATCH_LAYER, HEAD_PATCH_HEAD, PATCH_POS)
+    diff = (pl - logits[PATCH_DST]).abs().amax(-1)
+    assert diff[:PATCH_POS].max() == 0 and diff[PATCH_POS] > 1e-3, diff
+    g["head_patch.logits"] = pl.float()
+    for k, v in (("layer", HEAD_PATCH_LAYER), ("head", HEAD_PATCH_HEAD), ("pos", PATCH_POS),
+                 ("src_batch", PATCH_SRC), ("dst_batch", PATCH_DST)):
+        g[f"head_patch.{k}"] = torch.tensor([v], dtype=torch.float32)
+    return g, float(diff[PATCH_POS:].max())
+
+
+def add_heads(name, spec, out_root, ids):
+    """--heads-only: add the per-head tensors to an existing folder's golden."""
+    path = os.path.join(out_root, name)
+    gpath = os.path.join(path, "golden.safetensors")
+    golden = load_file(gpath)
+    m32 = load_model(spec, path, torch.float32)
+    with torch.no_grad():
+        logits = m32(input_ids=ids, use_cache=False).logits
+    assert torch.equal(logits.float(), golden["logits"]), f"{name}: the reference no longer reproduces its logits"
+    extra, dmax = head_goldens(m32, ids, logits)
+    golden.update(extra)
+    golden = {k: v.contiguous() for k, v in golden.items()}
+    save_file(golden, gpath, metadata={
+        "generator": f"scripts/dev/make_golden.py torch={torch.__version__} "
+                     f"transformers={transformers.__version__}",
+    })
+    return {"head_patch_max_dlogit": dmax, "max_abs_z": float(extra["acts.z"].abs().max())}
+
+
+@torch.no_grad()
 def run_patched(model, ids_dst, replacement, layer, pos):
     """Run ids_dst ([1,T]); replace resid_post[layer][:, pos, :] by `replacement` ([d])."""
     def hook(mod, args, out):
@@ -369,6 +453,7 @@ def build(name, spec, out_root, ids):
     golden = {"input_ids": ids.float(), "logits": logits.float()}
     for k in ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post", "mlp_post"):
         golden[f"acts.{k}"] = acts[k].float()
+    golden.update(head_goldens(m32, ids, logits)[0])
 
     prompt, new, gap, attempt = greedy(m32, 777)
     golden["generate.prompt"] = prompt.float()
@@ -446,11 +531,18 @@ def main():
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--only", default="")
     ap.add_argument("--summary", default="", help="also write a JSON summary here (dev aid)")
+    ap.add_argument("--heads-only", action="store_true",
+                    help="only add acts.z / acts.pattern / head_patch.* to existing folders")
     a = ap.parse_args()
     names = [n for n in SPECS if not a.only or n in a.only.split(",")]
     os.makedirs(a.out, exist_ok=True)
     ids = input_ids()
     summary = {}
+    if a.heads_only:
+        for n in names:
+            summary[n] = add_heads(n, SPECS[n], a.out, ids)
+            print(f"{n:20s} heads: {summary[n]}")
+        return summary
     for n in names:
         summary[n] = build(n, SPECS[n], a.out, ids)
         s = summary[n]

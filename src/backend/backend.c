@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-int md_backend_cpu_create(md_backend **out, size_t fp32_cache_bytes, md_error *err);
+int md_backend_cpu_create(md_backend **out, const md_backend_options *opt, md_error *err);
 #ifdef MECHDIFF_HAVE_CUDA
 #include "backend/cuda/cuda_api.h"
 #endif
@@ -15,7 +15,7 @@ int md_backend_create(md_backend **out, md_backend_kind kind, const md_backend_o
     *out = NULL;
     switch (kind) {
     case MD_BACKEND_CPU:
-        return md_backend_cpu_create(out, opt->fp32_cache_bytes, err);
+        return md_backend_cpu_create(out, opt, err);
     case MD_BACKEND_CUDA:
 #ifdef MECHDIFF_HAVE_CUDA
         return md_backend_cuda_create(out, opt->device, opt->cuda_weights, opt->cuda_gemm, err);

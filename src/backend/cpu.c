@@ -1,25 +1,44 @@
 /* cpu.c — the reference backend: fp32 on the host, GEMMs on OpenBLAS.
  *
  * bf16/f16 weights: an fp32 copy is kept while the running total stays under
- * the budget given at creation; beyond it a matrix is converted on the fly in
- * blocks of rows into a small scratch buffer, so a big checkpoint is never
- * copied whole (peak memory ≈ mapped file + scratch). fp32 weights are used
- * in place from the mapping when 4-byte aligned. */
+ * the budget given at creation; beyond it a matrix is streamed: converted
+ * for every matmul, on the GEMM's threads (cpu_convert.c), into an fp32
+ * panel of up to CPU_PANEL_BYTES, then multiplied. With >= CPU_WIDE_N rows
+ * a matrix whose fp32 copy fits in one panel (every layer matrix up to 8B
+ * widths: 14336 x 4096 x 4 B = 224 MiB) goes through the very sgemm call the
+ * cached path makes, with the same fp32 values, so streamed and cached
+ * results are equal bit for bit. Fewer rows (memory bound: decoding, short
+ * batches) use cache-sized blocks of CPU_BLOCK_BYTES instead, and bigger
+ * matrices (a 128k-vocabulary lm_head) run panel by panel
+ * (other GEMM shapes: OpenBLAS may pick other kernels, NMSE <= 1e-13, not
+ * always bit-identical; test_backend_ops measures it).
+ * Peak memory ≈ mapped file + cache + one panel (allocated at the first
+ * streamed matmul, grown to the largest streamed matrix, at most
+ * CPU_PANEL_BYTES). fp32 weights are used in place from the mapping when
+ * 4-byte aligned. */
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu_convert.h"
 #include "mechdiff/backend.h"
 
-#define CPU_BLOCK_ROWS 256
+#define CPU_PANEL_BYTES ((size_t)256 << 20) /* default of md_backend_options.cpu_panel_bytes */
+/* Below CPU_WIDE_N rows of x a matmul is memory bound: the panel is then a
+ * cache-sized block (CPU_BLOCK_BYTES), converted and multiplied while it is
+ * in cache, instead of a whole matrix written to and read back from DRAM. */
+#define CPU_WIDE_N 64
+#define CPU_BLOCK_BYTES ((size_t)4 << 20)
 
 typedef struct cpu_impl {
     size_t cache_budget;   /* bytes of fp32 copies allowed */
     size_t cache_used;
-    float *scratch;        /* on-the-fly conversion block; owned */
-    size_t scratch_floats;
+    size_t panel_cap;      /* bytes of the largest panel */
+    int streaming;         /* some matrix was left to be streamed */
+    float *panel;          /* fp32 panel of a streamed matrix; owned */
+    size_t panel_floats;
 } cpu_impl;
 
 static void *cpu_alloc(md_backend *be, size_t bytes)
@@ -55,14 +74,7 @@ static int cpu_prepare(md_backend *be, md_weight *w, md_error *err)
     if (w->dtype == MD_DTYPE_F32 && aligned) return MD_OK;
     int is_vector = w->rows == 1;
     if (!is_vector && w->dtype != MD_DTYPE_F32 && c->cache_used + n * sizeof(float) > c->cache_budget) {
-        /* converted block by block in matmul: make the scratch wide enough */
-        size_t need = (size_t)CPU_BLOCK_ROWS * (size_t)w->cols;
-        if (need > c->scratch_floats) {
-            float *s = realloc(c->scratch, need * sizeof(float));
-            if (!s) return md_error_set(err, "cpu backend: out of memory for a %zu-float scratch", need);
-            c->scratch = s;
-            c->scratch_floats = need;
-        }
+        c->streaming = 1; /* converted panel by panel in matmul */
         return MD_OK;
     }
     float *p = cpu_alloc(be, n * sizeof(float));
@@ -92,33 +104,58 @@ static const float *cpu_weight_f32(const md_weight *w)
     return NULL;
 }
 
+/* y[n][rows] = x[n][cols] · W[rows][cols]ᵀ, y's row stride ldy (one
+ * panel of W's rows writes columns of y). */
+static void gemm_f32(float *y, int ldy, const float *x, const float *w, int n, int rows, int cols)
+{
+    if (n == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, x, 1, 0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, cols, 1.0f, x, cols, w, cols, 0.0f, y, ldy);
+}
+
+/* Streams a matrix that is not cached: panels of its rows converted on the
+ * GEMM's threads, each multiplied into its columns of y. */
+static int matmul_streamed(cpu_impl *c, float *y, const float *x, const md_weight *w, int n, md_error *err)
+{
+    size_t cap = n >= CPU_WIDE_N || c->panel_cap < CPU_BLOCK_BYTES ? c->panel_cap : CPU_BLOCK_BYTES;
+    size_t per = cap / ((size_t)w->cols * sizeof(float));
+    int rows = per == 0 ? 1 : per >= (size_t)w->rows ? w->rows : (int)per;
+    size_t need = (size_t)rows * (size_t)w->cols;
+    if (need > c->panel_floats) {
+        free(c->panel);
+        c->panel_floats = 0;
+        if (posix_memalign((void **)&c->panel, 64, need * sizeof(float)) != 0) {
+            c->panel = NULL;
+            return md_error_set(err, "cpu backend: matmul: out of memory for a %zu MiB weight panel "
+                                     "(raise runtime.fp32_cache_mb to cache the weights instead)",
+                                need * sizeof(float) >> 20);
+        }
+        c->panel_floats = need;
+    }
+    size_t esz = md_dtype_size(w->dtype);
+    int threads = openblas_get_num_threads();
+    for (int r0 = 0; r0 < w->rows; r0 += rows) {
+        int nr = w->rows - r0 < rows ? w->rows - r0 : rows;
+        md_cpu_convert_f32(c->panel, (const char *)w->host + (size_t)r0 * w->cols * esz, w->dtype,
+                           (size_t)nr * w->cols, threads);
+        gemm_f32(y + r0, w->rows, x, c->panel, n, nr, w->cols);
+    }
+    return MD_OK;
+}
+
 static int cpu_matmul(md_backend *be, float *y, const float *x, const md_weight *w, int n, md_error *err)
 {
     cpu_impl *c = be->impl;
     const float *wf = cpu_weight_f32(w);
     if (n <= 0) return MD_OK;
-    if (!wf && !c->scratch)
-        return md_error_set(err, "cpu backend: matmul: a %dx%d weight that was never prepared", w->rows, w->cols);
     if (wf) {
-        /* y[n][rows] = x[n][cols] · W[rows][cols]ᵀ */
-        if (n == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, w->rows, w->cols, 1.0f, wf, w->cols, x, 1, 0.0f, y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, w->rows, w->cols, 1.0f, x, w->cols,
-                        wf, w->cols, 0.0f, y, w->rows);
+        gemm_f32(y, w->rows, x, wf, n, w->rows, w->cols);
         return MD_OK;
     }
-    /* On the fly: convert CPU_BLOCK_ROWS rows of W at a time; y's columns
-     * [r0, r0+nr) come from that block (ldc = rows). */
-    size_t esz = md_dtype_size(w->dtype);
-    for (int r0 = 0; r0 < w->rows; r0 += CPU_BLOCK_ROWS) {
-        int nr = w->rows - r0 < CPU_BLOCK_ROWS ? w->rows - r0 : CPU_BLOCK_ROWS;
-        md_dtype_to_f32(c->scratch, (const char *)w->host + (size_t)r0 * w->cols * esz, w->dtype,
-                        (size_t)nr * w->cols);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, w->cols, 1.0f, x, w->cols,
-                    c->scratch, w->cols, 0.0f, y + r0, w->rows);
-    }
-    return MD_OK;
+    if (!c->streaming || w->dtype == MD_DTYPE_F32)
+        return md_error_set(err, "cpu backend: matmul: a %dx%d weight that was never prepared", w->rows, w->cols);
+    return matmul_streamed(c, y, x, w, n, err);
 }
 
 static int cpu_add_bias(md_backend *be, float *y, const md_weight *b, int n, md_error *err)
@@ -179,9 +216,23 @@ static int first_key(int p, int pad, int window)
     return lo;
 }
 
+/* oh[hd] = sum over keys s in [lo, p] of w[s] * v_s (the head's value
+ * slice), in key order: attention and attn_mix share it, so equal weights
+ * give equal bits. */
+static void mix_head(float *oh, const float *w, int lo, int p, const float *v0, int n0, const float *v1,
+                     int kv_dim, int kv_off, int head_dim)
+{
+    memset(oh, 0, (size_t)head_dim * sizeof(float));
+    for (int s = lo; s <= p; s++) {
+        const float *vs = (s < n0 ? v0 + (size_t)s * kv_dim : v1 + (size_t)(s - n0) * kv_dim) + kv_off;
+        float a = w[s];
+        for (int j = 0; j < head_dim; j++) oh[j] += a * vs[j];
+    }
+}
+
 static int cpu_attention(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
                          const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
-                         const md_attn_shape *sh, md_error *err)
+                         const md_attn_shape *sh, float *probs, md_error *err)
 {
     (void)be;
     int n_keys = n0 + n1;
@@ -213,17 +264,33 @@ static int cpu_attention(md_backend *be, float *out, const float *q, int nq, int
                 sum += scores[s];
             }
             float inv = 1.0f / sum;
-            float *oh = out + ((size_t)i * n_heads + h) * head_dim;
-            memset(oh, 0, (size_t)head_dim * sizeof(float));
-            for (int s = lo; s <= p; s++) {
-                const float *vs = s < n0 ? v0 + (size_t)s * kv_dim : v1 + (size_t)(s - n0) * kv_dim;
-                vs += (size_t)kvh * head_dim;
-                float a = scores[s] * inv;
-                for (int j = 0; j < head_dim; j++) oh[j] += a * vs[j];
+            for (int s = lo; s <= p; s++) scores[s] *= inv;
+            if (probs) {
+                float *ph = probs + ((size_t)i * n_heads + h) * n_keys;
+                memset(ph, 0, (size_t)n_keys * sizeof(float));
+                memcpy(ph + lo, scores + lo, (size_t)(p - lo + 1) * sizeof(float));
             }
+            mix_head(out + ((size_t)i * n_heads + h) * head_dim, scores, lo, p, v0, n0, v1, kv_dim,
+                     kvh * head_dim, head_dim);
         }
     }
     free(scores);
+    return MD_OK;
+}
+
+static int cpu_attn_mix(md_backend *be, float *out, const float *probs, int nq, int q_pos0, const float *v0,
+                        int n0, const float *v1, int n1, int pad, const md_attn_shape *sh, md_error *err)
+{
+    (void)be;
+    (void)err;
+    int n_keys = n0 + n1, n_heads = sh->n_heads, head_dim = sh->head_dim;
+    int group = n_heads / sh->n_kv_heads, kv_dim = sh->n_kv_heads * head_dim;
+    for (int i = 0; i < nq; i++) {
+        int p = q_pos0 + i, lo = first_key(p, pad, sh->window);
+        for (int h = 0; h < n_heads; h++)
+            mix_head(out + ((size_t)i * n_heads + h) * head_dim, probs + ((size_t)i * n_heads + h) * n_keys, lo, p,
+                     v0, n0, v1, kv_dim, (h / group) * head_dim, head_dim);
+    }
     return MD_OK;
 }
 
@@ -305,7 +372,7 @@ static int cpu_ablate(md_backend *be, float *x, int n, int d, const float *v, md
 static void cpu_destroy(md_backend *be)
 {
     cpu_impl *c = be->impl;
-    if (c) free(c->scratch);
+    if (c) free(c->panel);
     free(c);
     free(be);
 }
@@ -324,6 +391,7 @@ static const md_backend_ops CPU_OPS = {
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,
     .attention = cpu_attention,
+    .attn_mix = cpu_attn_mix,
     .gated_act = cpu_gated_act,
     .add = cpu_add,
     .scale = cpu_scale,
@@ -333,21 +401,20 @@ static const md_backend_ops CPU_OPS = {
     .destroy = cpu_destroy,
 };
 
-/* The scratch for on-the-fly conversion grows in cpu_prepare to
- * CPU_BLOCK_ROWS rows of the widest matrix that is not cached. */
-int md_backend_cpu_create(md_backend **out, size_t fp32_cache_bytes, md_error *err)
+/* The streaming panel is allocated by the first streamed matmul. */
+int md_backend_cpu_create(md_backend **out, const md_backend_options *opt, md_error *err)
 {
     md_backend *be = calloc(1, sizeof *be);
     cpu_impl *c = calloc(1, sizeof *c);
-    if (!be || !c) goto oom;
-    c->cache_budget = fp32_cache_bytes;
+    if (!be || !c) {
+        free(c);
+        free(be);
+        return md_error_set(err, "cpu backend: out of memory");
+    }
+    c->cache_budget = opt->fp32_cache_bytes;
+    c->panel_cap = opt->cpu_panel_bytes ? opt->cpu_panel_bytes : CPU_PANEL_BYTES;
     be->ops = &CPU_OPS;
     be->impl = c;
     *out = be;
     return MD_OK;
-oom:
-    if (c) free(c->scratch);
-    free(c);
-    free(be);
-    return md_error_set(err, "cpu backend: out of memory");
 }

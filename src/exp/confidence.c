@@ -38,15 +38,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp/confidence.h"
 #include "mechdiff/csv.h"
 #include "mechdiff/entropy.h"
+#include "mechdiff/exp_batch.h"
+#include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
 #include "mechdiff/model.h"
 
-#define CONF_MAX_ROLES 16
 
 static const md_key CONFIDENCE_KEYS[] = {
     {.name = "models", .type = MD_KEY_STRLIST, .def = "",
@@ -71,12 +73,12 @@ static const md_key CONFIDENCE_KEYS[] = {
 /* ---- roles ------------------------------------------------------------- */
 
 /* Model folder of role r (md_exp_get_role: the experiment's models, else the job's). */
-static const char *role_dir(const md_kind_ctx *ctx, int r)
+const char *md_conf_role_dir(const md_kind_ctx *ctx, int r)
 {
     return md_params_map_get(&ctx->job->top, "models", md_exp_get_role(ctx, r));
 }
 
-static int64_t n_blocks(int d_ff, int64_t nb)
+int64_t md_conf_n_blocks(int d_ff, int64_t nb)
 {
     return (d_ff + nb - 1) / nb;
 }
@@ -85,7 +87,7 @@ static int64_t n_blocks(int d_ff, int64_t nb)
 
 /* The prompt texts (first max_prompts rows of the column). *out is a malloc'd
  * array of pointers into *csv (caller frees the array and the csv). */
-static int load_prompts(const md_kind_ctx *ctx, md_csv **csv, const char ***out, int *n, md_error *err)
+int md_conf_load_prompts(const md_kind_ctx *ctx, md_csv **csv, const char ***out, int *n, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
     const char *ds = md_params_str(p, "prompts");
@@ -118,40 +120,24 @@ fail:
     return MD_ERR;
 }
 
-static int n_prompts(const md_kind_ctx *ctx, int *n, md_error *err)
+int md_conf_n_prompts(const md_kind_ctx *ctx, int *n, md_error *err)
 {
     md_csv *csv = NULL;
     const char **pr = NULL;
-    if (load_prompts(ctx, &csv, &pr, n, err) != MD_OK) return MD_ERR;
+    if (md_conf_load_prompts(ctx, &csv, &pr, n, err) != MD_OK) return MD_ERR;
     free(pr);
     md_csv_free(csv);
     return MD_OK;
 }
 
-static int has_prompts(const md_kind_ctx *ctx)
+int md_conf_has_prompts(const md_kind_ctx *ctx)
 {
     return md_params_str(&ctx->exp->params, "prompts")[0] != '\0';
 }
 
-/* ---- blobs --------------------------------------------------------------
- * Stage 1 input: header, then int32 selected[R][k], then per role
- * double norm[d_ff], logitvar[d_ff]. Stage 2 input: the same, then double
- * act_mean[R][k]. */
-typedef struct conf_hdr {
-    int32_t n_roles, k;
-    int32_t d_ff[CONF_MAX_ROLES];
-    int32_t n_sel[CONF_MAX_ROLES];
-    double threshold[CONF_MAX_ROLES];
-} conf_hdr;
+/* ---- blobs (layout in confidence.h) ------------------------------------ */
 
-typedef struct conf_view { /* pointers into a blob (not owned) */
-    const conf_hdr *h;
-    const int32_t *sel;           /* [R][k] */
-    const double *norm[CONF_MAX_ROLES], *lv[CONF_MAX_ROLES];
-    const double *act_mean;       /* [R][k] or NULL */
-} conf_view;
-
-static size_t blob1_size(const conf_hdr *h)
+size_t md_conf_blob1_size(const conf_hdr *h)
 {
     size_t s = sizeof *h + (size_t)h->n_roles * h->k * sizeof(int32_t);
     s = (s + 7) / 8 * 8;
@@ -159,13 +145,13 @@ static size_t blob1_size(const conf_hdr *h)
     return s;
 }
 
-static int view_blob(const md_blob *b, int with_means, conf_view *v, md_error *err)
+int md_conf_view_blob(const md_blob *b, int with_means, conf_view *v, md_error *err)
 {
     memset(v, 0, sizeof *v);
     if (b->size < sizeof(conf_hdr)) return md_error_set(err, "confidence: stage input too small");
     v->h = b->data;
     if (v->h->n_roles < 1 || v->h->n_roles > CONF_MAX_ROLES) return md_error_set(err, "confidence: bad stage input");
-    size_t need = blob1_size(v->h) + (with_means ? (size_t)v->h->n_roles * v->h->k * sizeof(double) : 0);
+    size_t need = md_conf_blob1_size(v->h) + (with_means ? (size_t)v->h->n_roles * v->h->k * sizeof(double) : 0);
     if (b->size != need) return md_error_set(err, "confidence: stage input has %zu bytes, expected %zu", b->size, need);
     const char *p = (const char *)b->data + sizeof(conf_hdr);
     v->sel = (const int32_t *)p;
@@ -192,14 +178,14 @@ static int check_family(const md_config *cfg, const char *role, const char *dir,
     return MD_OK;
 }
 
-static int role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
+int md_conf_role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
 {
-    if (md_hf_config_load_dir(cfg, role_dir(ctx, r), err) != MD_OK)
+    if (md_hf_config_load_dir(cfg, md_conf_role_dir(ctx, r), err) != MD_OK)
         return md_error_prefix(err, "confidence: model '%s'", md_exp_get_role(ctx, r));
-    return check_family(cfg, md_exp_get_role(ctx, r), role_dir(ctx, r), err);
+    return check_family(cfg, md_exp_get_role(ctx, r), md_conf_role_dir(ctx, r), err);
 }
 
-/* ---- validate / plan ---------------------------------------------------- */
+/* ---- validate (the plans are confidence_plan.c) ------------------------ */
 
 static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 {
@@ -210,213 +196,26 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
         return md_error_set(err, "%s:%d:%d: confidence: at most %d models", src, ctx->exp->line, ctx->exp->col,
                             CONF_MAX_ROLES);
     for (int r = 0; r < R; r++)
-        if (!role_dir(ctx, r))
+        if (!md_conf_role_dir(ctx, r))
             return md_error_set(err, "%s:%d:%d: confidence: model '%s' is not in the job's models", src,
                                 ctx->exp->line, ctx->exp->col, md_exp_get_role(ctx, r));
     for (int r = 0; r < R; r++) {
         md_config cfg;
-        if (role_cfg(ctx, r, &cfg, err) != MD_OK)
+        if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK)
             return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
     }
-    if (has_prompts(ctx)) {
+    if (md_conf_has_prompts(ctx)) {
         int n;
-        if (n_prompts(ctx, &n, err) != MD_OK)
+        if (md_conf_n_prompts(ctx, &n, err) != MD_OK)
             return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
     }
     return MD_OK;
 }
 
-static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
-{
-    const md_params *p = &ctx->exp->params;
-    int64_t nb = md_params_int(p, "neuron_block"), units = 0;
-    char path[MD_PATH_MAX], roles[1024] = "";
-    for (int r = 0; r < md_exp_count_roles(ctx); r++) {
-        md_config cfg;
-        if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
-        const char *role = md_exp_get_role(ctx, r);
-        snprintf(path, sizeof path, "%s/norm", role);
-        md_dset_decl norm = {.type = MD_H5_F64, .rank = 1, .dims = {cfg.d_ff}, .dim_names = {"neuron"},
-                             .units = "1", .description = "||w_out||: L2 norm of the neuron's column of the last layer's down_proj"};
-        snprintf(norm.path, sizeof norm.path, "%s/norm", role);
-        md_dset_decl lv = norm;
-        snprintf(lv.path, sizeof lv.path, "%s/logitvar", role);
-        lv.description = "LogitVar: unbiased variance over the vocabulary of cos(w_out, W_U[v]) with W_U "
-                         "gain-folded and centred over the vocabulary";
-        if (md_plan_dataset(plan, &norm, err) != MD_OK || md_plan_dataset(plan, &lv, err) != MD_OK) return MD_ERR;
-        for (int64_t b = 0; b < n_blocks(cfg.d_ff, nb); b++, units++) {
-            int64_t n = (b + 1) * nb <= cfg.d_ff ? nb : cfg.d_ff - b * nb;
-            md_plan_cost(plan, units, (double)n);
-        }
-        if (strlen(roles) + strlen(role) + 2 < sizeof roles) {
-            if (r) strcat(roles, ",");
-            strcat(roles, role);
-        }
-    }
-    char num[64];
-    snprintf(num, sizeof num, "%g", md_params_float(p, "percentile"));
-    if (md_plan_attr(plan, "", "roles", roles, err) != MD_OK || md_plan_attr(plan, "", "percentile", num, err) != MD_OK)
-        return MD_ERR;
-    snprintf(num, sizeof num, "%lld", (long long)md_params_int(p, "top_k"));
-    if (md_plan_attr(plan, "", "top_k", num, err) != MD_OK) return MD_ERR;
-    if (md_plan_attr(plan, "", "percentile_method",
-                     "linear interpolation between order statistics (numpy default); norm strictly above", err) != MD_OK)
-        return MD_ERR;
-    return md_plan_units(plan, units, err);
-}
-
-static int64_t n_batches(const md_kind_ctx *ctx, int np)
+int64_t md_conf_n_batches(const md_kind_ctx *ctx, int np)
 {
     int64_t b = md_params_int(&ctx->exp->params, "prompt_batch");
     return (np + b - 1) / b;
-}
-
-static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan, md_error *err)
-{
-    int R = v->h->n_roles, k = v->h->k;
-    char path[MD_PATH_MAX];
-    double *dn = NULL, *dl = NULL;
-    int rc = MD_ERR;
-    for (int a = 0; a < R; a++)
-        for (int b = a + 1; b < R; b++) {
-            const char *ra = md_exp_get_role(ctx, a), *rb = md_exp_get_role(ctx, b);
-            int64_t one = 1, zero = 0;
-            double iou;
-            int32_t ov = md_entropy_overlap(v->sel + a * k, k, v->sel + b * k, k, &iou);
-            md_dset_decl d_ov = {.type = MD_H5_I32, .rank = 1, .dims = {1}, .dim_names = {"one"}, .units = "neurons",
-                                 .description = "|A ∩ B|: entropy neurons shared by the two models"};
-            snprintf(d_ov.path, sizeof d_ov.path, "pairs/%s__%s/overlap", ra, rb);
-            md_dset_decl d_iou = {.type = MD_H5_F64, .rank = 1, .dims = {1}, .dim_names = {"one"}, .units = "1",
-                                  .description = "|A ∩ B| / |A ∪ B| of the entropy-neuron sets"};
-            snprintf(d_iou.path, sizeof d_iou.path, "pairs/%s__%s/iou", ra, rb);
-            if (md_plan_dataset(plan, &d_ov, err) != MD_OK || md_plan_dataset(plan, &d_iou, err) != MD_OK ||
-                md_plan_put(plan, d_ov.path, &zero, &one, &ov, sizeof ov, err) != MD_OK ||
-                md_plan_put(plan, d_iou.path, &zero, &one, &iou, sizeof iou, err) != MD_OK ||
-                md_plan_attr(plan, d_ov.path, "a", ra, err) != MD_OK || md_plan_attr(plan, d_ov.path, "b", rb, err) != MD_OK)
-                goto done;
-            if (v->h->d_ff[a] != v->h->d_ff[b]) continue; /* different widths: no per-neuron change */
-            int64_t n = v->h->d_ff[a];
-            free(dn);
-            free(dl);
-            dn = malloc((size_t)n * sizeof *dn);
-            dl = malloc((size_t)n * sizeof *dl);
-            if (!dn || !dl) {
-                md_error_set(err, "confidence: out of memory");
-                goto done;
-            }
-            for (int64_t i = 0; i < n; i++) {
-                dn[i] = v->norm[b][i] - v->norm[a][i];
-                dl[i] = v->lv[b][i] - v->lv[a][i];
-            }
-            md_dset_decl d_dn = {.type = MD_H5_F64, .rank = 1, .dims = {n}, .dim_names = {"neuron"}, .units = "1",
-                                 .description = "norm(b) - norm(a) per neuron"};
-            snprintf(d_dn.path, sizeof d_dn.path, "pairs/%s__%s/d_norm", ra, rb);
-            md_dset_decl d_dl = d_dn;
-            d_dl.description = "LogitVar(b) - LogitVar(a) per neuron";
-            snprintf(d_dl.path, sizeof d_dl.path, "pairs/%s__%s/d_logitvar", ra, rb);
-            if (md_plan_dataset(plan, &d_dn, err) != MD_OK || md_plan_dataset(plan, &d_dl, err) != MD_OK ||
-                md_plan_put(plan, d_dn.path, &zero, &n, dn, (size_t)n * sizeof *dn, err) != MD_OK ||
-                md_plan_put(plan, d_dl.path, &zero, &n, dl, (size_t)n * sizeof *dl, err) != MD_OK)
-                goto done;
-        }
-    (void)path;
-    rc = MD_OK;
-done:
-    free(dn);
-    free(dl);
-    return rc;
-}
-
-static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *plan, md_error *err)
-{
-    conf_view v;
-    if (view_blob(input, 0, &v, err) != MD_OK) return MD_ERR;
-    int R = v.h->n_roles, k = v.h->k;
-    int64_t zero = 0, one = 1, kk = k;
-    for (int r = 0; r < R; r++) {
-        const char *role = md_exp_get_role(ctx, r);
-        md_dset_decl sel = {.type = MD_H5_I32, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "neuron index",
-                            .description = "entropy neurons: norm above the percentile, then the smallest LogitVar, "
-                                           "ascending LogitVar (-1: fewer neurons qualified)"};
-        snprintf(sel.path, sizeof sel.path, "%s/selected", role);
-        md_dset_decl thr = {.type = MD_H5_F64, .rank = 1, .dims = {1}, .dim_names = {"one"}, .units = "1",
-                            .description = "the norm percentile (neurons strictly above it are kept)"};
-        snprintf(thr.path, sizeof thr.path, "%s/norm_threshold", role);
-        if (md_plan_dataset(plan, &sel, err) != MD_OK || md_plan_dataset(plan, &thr, err) != MD_OK ||
-            md_plan_put(plan, sel.path, &zero, &kk, v.sel + r * k, (size_t)k * sizeof(int32_t), err) != MD_OK ||
-            md_plan_put(plan, thr.path, &zero, &one, &v.h->threshold[r], sizeof(double), err) != MD_OK)
-            return MD_ERR;
-    }
-    if (plan_pairs(ctx, &v, plan, err) != MD_OK) return MD_ERR;
-    if (!has_prompts(ctx)) return md_plan_units(plan, 1, err); /* one empty unit: nothing to measure */
-
-    md_csv *csv = NULL;
-    const char **pr = NULL;
-    int np = 0, rc = MD_ERR;
-    if (load_prompts(ctx, &csv, &pr, &np, err) != MD_OK) return MD_ERR;
-    md_dset_decl dp = {.path = "prompts", .type = MD_H5_STR, .rank = 1, .dims = {np}, .dim_names = {"prompt"},
-                       .units = "", .description = "prompts of the behavioural measurements (bare text, BOS added)"};
-    size_t bytes = 0;
-    for (int i = 0; i < np; i++) bytes += strlen(pr[i]) + 1;
-    char *all = malloc(bytes ? bytes : 1), *q = all;
-    if (!all) {
-        md_error_set(err, "confidence: out of memory");
-        goto done;
-    }
-    for (int i = 0; i < np; i++) {
-        size_t l = strlen(pr[i]) + 1;
-        memcpy(q, pr[i], l);
-        q += l;
-    }
-    int64_t n64 = np;
-    if (md_plan_dataset(plan, &dp, err) != MD_OK || md_plan_put(plan, "prompts", &zero, &n64, all, bytes, err) != MD_OK)
-        goto done;
-    for (int r = 0; r < R; r++) {
-        const char *role = md_exp_get_role(ctx, r);
-        md_dset_decl act = {.type = MD_H5_F32, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"}, .nan_ok = 1,
-                            .units = "activation", .description = "mlp_post of the entropy neuron (selected[rank]) at the last token"};
-        snprintf(act.path, sizeof act.path, "%s/activation", role);
-        md_dset_decl ent = {.type = MD_H5_F64, .rank = 1, .dims = {np}, .dim_names = {"prompt"}, .units = "nats",
-                            .description = "entropy of the next-token distribution at the last token"};
-        snprintf(ent.path, sizeof ent.path, "%s/entropy", role);
-        if (md_plan_dataset(plan, &act, err) != MD_OK || md_plan_dataset(plan, &ent, err) != MD_OK) goto done;
-    }
-    rc = md_plan_units(plan, R * n_batches(ctx, np), err);
-done:
-    free(all);
-    free(pr);
-    md_csv_free(csv);
-    return rc;
-}
-
-static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *plan, md_error *err)
-{
-    conf_view v;
-    int np;
-    if (view_blob(input, 1, &v, err) != MD_OK || n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
-    int R = v.h->n_roles, k = v.h->k;
-    int64_t zero = 0, kk = k;
-    for (int r = 0; r < R; r++) {
-        const char *role = md_exp_get_role(ctx, r);
-        md_dset_decl mean = {.type = MD_H5_F64, .rank = 1, .dims = {k}, .dim_names = {"rank"}, .units = "activation",
-                             .description = "mean activation of the entropy neuron over the prompts (the ablation value)"};
-        snprintf(mean.path, sizeof mean.path, "%s/act_mean", role);
-        md_dset_decl abl = {.type = MD_H5_F64, .rank = 2, .dims = {np, k}, .dim_names = {"prompt", "rank"}, .nan_ok = 1,
-                            .units = "nats",
-                            .description = "next-token entropy with entropy neuron selected[rank] mean-ablated at the last token"};
-        snprintf(abl.path, sizeof abl.path, "%s/entropy_ablated", role);
-        if (md_plan_dataset(plan, &mean, err) != MD_OK || md_plan_dataset(plan, &abl, err) != MD_OK ||
-            md_plan_put(plan, mean.path, &zero, &kk, v.act_mean + r * k, (size_t)k * sizeof(double), err) != MD_OK)
-            return MD_ERR;
-    }
-    return md_plan_units(plan, R * n_batches(ctx, np), err);
-}
-
-static int confidence_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
-{
-    if (stage == 0) return plan_stage0(ctx, plan, err);
-    if (stage == 1) return plan_stage1(ctx, input, plan, err);
-    return plan_stage2(ctx, input, plan, err);
 }
 
 /* ---- workers ------------------------------------------------------------ */
@@ -454,7 +253,7 @@ static int confidence_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, c
     (void)input;
     conf_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "confidence: out of memory");
-    if (stage > 0 && has_prompts(ctx) && load_prompts(ctx, &s->csv, &s->prompts, &s->n_prompts, err) != MD_OK) {
+    if (stage > 0 && md_conf_has_prompts(ctx) && md_conf_load_prompts(ctx, &s->csv, &s->prompts, &s->n_prompts, err) != MD_OK) {
         confidence_release(s);
         return MD_ERR;
     }
@@ -466,7 +265,7 @@ static int confidence_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, c
 static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src *src, md_error *err)
 {
     conf_role *cr = &s->roles[r];
-    const char *role = md_exp_get_role(ctx, r), *dir = role_dir(ctx, r);
+    const char *role = md_exp_get_role(ctx, r), *dir = md_conf_role_dir(ctx, r);
     if (!cr->st) {
         if (md_hf_config_load_dir(&cr->cfg, dir, err) != MD_OK || md_safetensors_open_dir(&cr->st, dir, err) != MD_OK)
             return md_error_prefix(err, "confidence: model '%s'", role);
@@ -496,8 +295,8 @@ static int unit_block(const md_kind_ctx *ctx, int64_t unit, int *role, int *n0, 
     int64_t nb = md_params_int(&ctx->exp->params, "neuron_block");
     for (int r = 0; r < md_exp_count_roles(ctx); r++) {
         md_config cfg;
-        if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
-        int64_t b = n_blocks(cfg.d_ff, nb);
+        if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
+        int64_t b = md_conf_n_blocks(cfg.d_ff, nb);
         if (unit < b) {
             *role = r;
             *n0 = (int)(unit * nb);
@@ -545,6 +344,42 @@ done:
     return rc;
 }
 
+/* Stage 2 of one batch of S prompts (padded to T, their clean cache kc, the
+ * last layer's mlp_post post[S][ff] and resid_pre rpre[S][d] at the last
+ * token): for each entropy neuron j of role r, the next-token entropy with
+ * its mlp_post set to its mean, abl[S][k] (NaN for no neuron), from one
+ * partial forward of the last layer at the last token. */
+static int ablate_each(md_model *m, const conf_view *v, int r, int S, int T, const int *pad, md_kvcache *kc,
+                       const float *post, const float *rpre, float *logits, double *abl, md_error *err)
+{
+    int k = v->h->k, L = m->cfg.n_layers - 1, ff = m->cfg.d_ff, V = m->cfg.vocab_size;
+    float *vec = malloc((size_t)S * ff * sizeof *vec);
+    if (!vec) return md_error_set(err, "confidence: out of memory (batch of %d prompts)", S);
+    for (int j = 0; j < k; j++) {
+        int32_t nj = v->sel[r * k + j];
+        if (nj < 0 || nj >= ff) {
+            for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = NAN;
+            continue;
+        }
+        memcpy(vec, post, (size_t)S * ff * sizeof *vec);
+        for (int i = 0; i < S; i++) vec[(size_t)i * ff + nj] = (float)v->act_mean[r * k + j];
+        md_hook rep = {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_REPLACE, .layer = L, .seq = MD_ALL, .pos = T - 1,
+                       .vec = vec, .vec_per_seq = 1};
+        md_kvcache_truncate(kc, T - 1);
+        md_forward g;
+        md_forward_init_partial(&g, m, S, T - 1, T, L, rpre /* [S][1][d] */, pad, kc);
+        md_forward_set_hooks(&g, &rep, 1);
+        md_forward_set_logits(&g, MD_LOGITS_LAST, logits, NULL, 0);
+        if (md_model_forward(m, &g, err) != MD_OK) {
+            free(vec);
+            return MD_ERR;
+        }
+        for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = md_entropy_softmax(logits + (size_t)i * V, V);
+    }
+    free(vec);
+    return MD_OK;
+}
+
 /* One batch of prompts through role's model: tokenised with BOS, left-padded
  * to the longest. Clean run: mlp_post and resid_pre of the last layer at the
  * last token, next-token entropy. stage 2: then one partial forward of the
@@ -554,7 +389,7 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
                          int64_t unit, md_result *out, md_error *err)
 {
     int k = v->h->k;
-    int64_t nbat = n_batches(ctx, s->n_prompts), pb = md_params_int(&ctx->exp->params, "prompt_batch");
+    int64_t nbat = md_conf_n_batches(ctx, s->n_prompts), pb = md_params_int(&ctx->exp->params, "prompt_batch");
     int r = (int)(unit / nbat);
     int64_t p0 = (unit % nbat) * pb;
     int S = (int)(p0 + pb <= s->n_prompts ? pb : s->n_prompts - p0);
@@ -565,45 +400,37 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
     const md_config *c = &m->cfg;
     int L = c->n_layers - 1, d = c->d_model, ff = c->d_ff, V = c->vocab_size;
     int **ids = calloc((size_t)S, sizeof *ids);
-    size_t *len = calloc((size_t)S, sizeof *len);
-    int *tokens = NULL, *pad = calloc((size_t)S, sizeof *pad);
-    float *post = NULL, *rpre = NULL, *logits = NULL, *vec = NULL, *act = NULL;
+    int *len = calloc((size_t)S, sizeof *len), *tokens = NULL, *pad = NULL;
+    float *post = NULL, *rpre = NULL, *logits = NULL, *act = NULL;
     double *ent = NULL, *abl = NULL;
     md_kvcache *kc = NULL;
     int rc = MD_ERR, T = 0;
     char path[MD_PATH_MAX];
-    if (!ids || !len || !pad) goto oom;
+    if (!ids || !len) goto oom;
     for (int i = 0; i < S; i++) {
-        if (md_tokenizer_encode(m->tok, s->prompts[p0 + i], 1, &ids[i], &len[i], err) != MD_OK) goto done;
-        if ((int)len[i] > T) T = (int)len[i];
+        size_t n_ids = 0;
+        if (md_tokenizer_encode(m->tok, s->prompts[p0 + i], 1, &ids[i], &n_ids, err) != MD_OK) goto done;
+        len[i] = (int)n_ids;
     }
+    if (md_exp_pad_batch(m, ids, len, S, &T, &pad, &tokens, err) != MD_OK) goto done;
     if (T < 1) {
         md_error_set(err, "confidence: empty prompt");
         goto done;
     }
-    tokens = calloc((size_t)S * T, sizeof *tokens);
     post = malloc((size_t)S * ff * sizeof *post);
     rpre = malloc((size_t)S * d * sizeof *rpre);
     logits = malloc((size_t)S * V * sizeof *logits);
     act = malloc((size_t)S * k * sizeof *act);
     ent = malloc((size_t)S * sizeof *ent);
-    if (!tokens || !post || !rpre || !logits || !act || !ent) goto oom;
-    for (int i = 0; i < S; i++) {
-        pad[i] = T - (int)len[i];
-        for (int t = 0; t < T; t++) tokens[(size_t)i * T + t] = t < pad[i] ? ids[i][0] : ids[i][t - pad[i]];
-    }
+    if (!post || !rpre || !logits || !act || !ent) goto oom;
     if (md_kvcache_create(&kc, m, S, T, err) != MD_OK) goto done;
     md_hook hk[2] = {
         {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = post},
         {.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = rpre}};
     md_forward f;
-    md_forward_init_tokens(&f, m, S, T, tokens);
-    f.n_pad = pad;
-    f.logits = MD_LOGITS_LAST;
-    f.logits_out = logits;
-    f.cache = kc;
-    f.hooks = hk;
-    f.n_hooks = 2;
+    md_forward_init_batch(&f, m, S, T, tokens, pad, kc);
+    md_forward_set_hooks(&f, hk, 2);
+    md_forward_set_logits(&f, MD_LOGITS_LAST, logits, NULL, 0);
     if (md_model_forward(m, &f, err) != MD_OK) goto done;
     for (int i = 0; i < S; i++) {
         ent[i] = md_entropy_softmax(logits + (size_t)i * V, V);
@@ -622,36 +449,9 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
         goto done;
     }
     /* Stage 2: mean-ablation, one neuron at a time. */
-    vec = malloc((size_t)S * ff * sizeof *vec);
     abl = malloc((size_t)S * k * sizeof *abl);
-    if (!vec || !abl) goto oom;
-    for (int j = 0; j < k; j++) {
-        int32_t nj = v->sel[r * k + j];
-        if (nj < 0 || nj >= ff) {
-            for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = NAN;
-            continue;
-        }
-        memcpy(vec, post, (size_t)S * ff * sizeof *vec);
-        for (int i = 0; i < S; i++) vec[(size_t)i * ff + nj] = (float)v->act_mean[r * k + j];
-        md_hook rep = {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_REPLACE, .layer = L, .seq = MD_ALL, .pos = T - 1,
-                       .vec = vec, .vec_per_seq = 1};
-        md_kvcache_truncate(kc, T - 1);
-        md_forward g;
-        md_forward_init(&g, m);
-        g.n_seq = S;
-        g.t0 = T - 1;
-        g.t1 = T;
-        g.resid_in = rpre; /* [S][1][d] */
-        g.layer_start = L;
-        g.n_pad = pad;
-        g.logits = MD_LOGITS_LAST;
-        g.logits_out = logits;
-        g.cache = kc;
-        g.hooks = &rep;
-        g.n_hooks = 1;
-        if (md_model_forward(m, &g, err) != MD_OK) goto done;
-        for (int i = 0; i < S; i++) abl[(size_t)i * k + j] = md_entropy_softmax(logits + (size_t)i * V, V);
-    }
+    if (!abl) goto oom;
+    if (ablate_each(m, v, r, S, T, pad, kc, post, rpre, logits, abl, err) != MD_OK) goto done;
     snprintf(path, sizeof path, "%s/entropy_ablated", role);
     if (md_result_put(out, path, 2, off2, cnt2, abl, (size_t)S * k * sizeof *abl, err) != MD_OK) goto done;
     rc = MD_OK;
@@ -668,7 +468,6 @@ done:
     free(post);
     free(rpre);
     free(logits);
-    free(vec);
     free(act);
     free(ent);
     free(abl);
@@ -681,9 +480,9 @@ static int confidence_compute(const md_kind_ctx *ctx, md_worker *w, void *state,
 {
     conf_state *s = state;
     if (stage == 0) return compute_static(ctx, s, unit, out, err);
-    if (!has_prompts(ctx)) return MD_OK; /* stage 1 without prompts: the plan wrote everything */
+    if (!md_conf_has_prompts(ctx)) return MD_OK; /* stage 1 without prompts: the plan wrote everything */
     conf_view v;
-    if (view_blob(input, stage == 2, &v, err) != MD_OK) return MD_ERR;
+    if (md_conf_view_blob(input, stage == 2, &v, err) != MD_OK) return MD_ERR;
     return compute_batch(ctx, w, s, stage, &v, unit, out, err);
 }
 
@@ -695,10 +494,10 @@ static int finish_stage0(const md_kind_ctx *ctx, md_reader *rd, md_blob *next, m
     conf_hdr h = {.n_roles = md_exp_count_roles(ctx), .k = (int32_t)md_params_int(p, "top_k")};
     for (int r = 0; r < h.n_roles; r++) {
         md_config cfg;
-        if (role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
+        if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
         h.d_ff[r] = cfg.d_ff;
     }
-    size_t size = blob1_size(&h);
+    size_t size = md_conf_blob1_size(&h);
     char *b = calloc(1, size);
     int rc = MD_ERR;
     if (!b) return md_error_set(err, "confidence: out of memory");
@@ -737,7 +536,7 @@ static int finish_stage1(const md_kind_ctx *ctx, const md_blob *input, md_reader
 {
     conf_view v;
     int np;
-    if (view_blob(input, 0, &v, err) != MD_OK || n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
+    if (md_conf_view_blob(input, 0, &v, err) != MD_OK || md_conf_n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
     int R = v.h->n_roles, k = v.h->k;
     size_t extra = (size_t)R * k * sizeof(double);
     char *b = malloc(input->size + extra);
@@ -772,7 +571,7 @@ static int confidence_finish(const md_kind_ctx *ctx, int stage, const md_blob *i
 {
     *done = 0;
     if (stage == 0) return finish_stage0(ctx, rd, next, err);
-    if (stage == 1 && has_prompts(ctx)) return finish_stage1(ctx, input, rd, next, err);
+    if (stage == 1 && md_conf_has_prompts(ctx)) return finish_stage1(ctx, input, rd, next, err);
     *done = 1;
     return MD_OK;
 }
@@ -798,8 +597,9 @@ const md_kind md_kind_confidence = {
            "of models; with `prompts`, the neurons' activations, next-token entropy and the entropy after "
            "mean-ablating each entropy neuron.",
     .keys = CONFIDENCE_KEYS,
+    .outputs = MD_CONF_OUTPUTS,
     .validate = confidence_validate,
-    .plan = confidence_plan,
+    .plan = md_conf_plan,
     .prepare = confidence_prepare,
     .release_state = confidence_release,
     .compute = confidence_compute,

@@ -9,32 +9,13 @@
 #include "mechdiff/knowledge.h"
 
 #include <ctype.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "mechdiff/csv.h"
-
-/* splitmix64 — the deterministic random source. */
-static uint64_t kn_rand(uint64_t *s)
-{
-    uint64_t x = (*s += 0x9e3779b97f4a7c15ull);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static void shuffle(int *v, int n, uint64_t *s)
-{
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)(kn_rand(s) % (uint64_t)(i + 1));
-        int t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-    }
-}
+#include "mechdiff/fewshot.h"
 
 /* The last whitespace-separated word without trailing punctuation. */
 static void last_word(const char *s, char *out, size_t cap)
@@ -65,34 +46,6 @@ static int diff_span(const int *a, const int *b, int n, int *first, int *last)
     return 1;
 }
 
-int md_kn_few_shot(const char *const *statements, const int *labels, int n_rows, const md_kn_options *opt,
-                   int *shots, int cap, int *n_drawn, char **prefix, md_error *err)
-{
-    int *order = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof(int));
-    if (!order) return md_error_set(err, "out of memory");
-    uint64_t rng = (uint64_t)opt->shot_seed;
-    for (int r = 0; r < n_rows; r++) order[r] = r;
-    shuffle(order, n_rows, &rng);
-    int half = opt->n_shots / 2, ns = 0, want_t = half, want_f = opt->n_shots - half;
-    for (int i = 0; i < n_rows && ns < opt->n_shots && ns < cap; i++)
-        if (labels[order[i]] ? want_t-- > 0 : want_f-- > 0) shots[ns++] = order[i];
-    free(order);
-    shuffle(shots, ns, &rng);
-    size_t size = 1;
-    for (int i = 0; i < ns; i++)
-        size += strlen(statements[shots[i]]) + strlen(opt->suffix) +
-                strlen(labels[shots[i]] ? opt->true_word : opt->false_word) + 1;
-    char *text = malloc(size);
-    if (!text) return md_error_set(err, "out of memory");
-    for (size_t i = 0, off = 0; i < (size_t)ns; i++)
-        off += (size_t)snprintf(text + off, size - off, "%s%s%s\n", statements[shots[i]], opt->suffix,
-                                labels[shots[i]] ? opt->true_word : opt->false_word);
-    if (ns == 0) text[0] = '\0';
-    *prefix = text;
-    *n_drawn = ns;
-    return MD_OK;
-}
-
 static int encode_prompt(const md_tokenizer *tok, const char *prefix, const char *stmt, const char *suffix,
                          int **ids, size_t *n, md_error *err)
 {
@@ -103,6 +56,76 @@ static int encode_prompt(const md_tokenizer *tok, const char *prefix, const char
     int rc = md_tokenizer_encode(tok, text, 1, ids, n, err);
     free(text);
     return rc;
+}
+
+/* Statements and labels of every CSV row into ds; *n_true, *n_false. */
+static int kn_read_rows(md_kn_dataset *ds, const md_csv *csv, int cs, int cl, const char *csv_path, int *n_true,
+                        int *n_false, md_error *err)
+{
+    *n_true = *n_false = 0;
+    for (int r = 0; r < csv->n_rows; r++) {
+        const char *lab = md_csv_cell(csv, r, cl);
+        if (strcmp(lab, "1") != 0 && strcmp(lab, "0") != 0 && strcmp(lab, "1.0") != 0 && strcmp(lab, "0.0") != 0 &&
+            strcasecmp(lab, "true") != 0 && strcasecmp(lab, "false") != 0)
+            return md_error_set(err, "%s: row %d: label '%s' is not 1/0 (or true/false)", csv_path, r + 2, lab);
+        ds->labels[r] = lab[0] == '1' || strcasecmp(lab, "true") == 0;
+        if (!(ds->statements[r] = strdup(md_csv_cell(csv, r, cs))))
+            return md_error_set(err, "out of memory curating pairs of %s", csv_path);
+        if (ds->labels[r]) (*n_true)++;
+        else (*n_false)++;
+    }
+    return MD_OK;
+}
+
+/* The first unused FALSE row with TRUE row t's token template (same length,
+ * same last word, some difference), or -1. */
+static int kn_find_partner(const md_kn_dataset *ds, int *const *tmpl, const size_t *tlen, const int *used, int t)
+{
+    char wt[256], wf[256];
+    int f0, l0;
+    last_word(ds->statements[t], wt, sizeof wt);
+    for (int f = 0; f < ds->n_rows; f++) {
+        if (ds->labels[f] || used[f] || tlen[f] != tlen[t]) continue;
+        last_word(ds->statements[f], wf, sizeof wf);
+        if (strcmp(wt, wf) == 0 && diff_span(tmpl[t], tmpl[f], (int)tlen[t], &f0, &l0)) return f;
+    }
+    return -1;
+}
+
+/* Encodes the prompts of pair (t, f) as ds->pairs[ds->n_pairs]: 1 when kept,
+ * 0 when the full prompts tokenise differently (counted), MD_ERR on error.
+ * *window = statement + suffix tokens of the pair. */
+static int kn_add_pair(md_kn_dataset *ds, const md_tokenizer *tok, const md_kn_options *opt, int t, int f,
+                       int stmt_tokens, int *window, md_error *err)
+{
+    md_kn_pair *p = &ds->pairs[ds->n_pairs];
+    size_t nt = 0, nf = 0, nsfx = 0;
+    int *sfx = NULL;
+    if (encode_prompt(tok, ds->few_shot, ds->statements[t], opt->suffix, &p->true_ids, &nt, err) != MD_OK ||
+        encode_prompt(tok, ds->few_shot, ds->statements[f], opt->suffix, &p->false_ids, &nf, err) != MD_OK)
+        goto fail;
+    if (nt != nf || !diff_span(p->true_ids, p->false_ids, (int)nt, &p->diff_first, &p->diff_last)) {
+        free(p->true_ids), free(p->false_ids);
+        p->true_ids = p->false_ids = NULL;
+        ds->dropped_prompt_mismatch++;
+        return 0;
+    }
+    p->true_row = t;
+    p->false_row = f;
+    p->len = (int)nt;
+    if (md_tokenizer_encode(tok, opt->suffix, 0, &sfx, &nsfx, err) != MD_OK) goto fail_kept;
+    free(sfx);
+    ds->suffix_tokens = (int)nsfx;
+    *window = stmt_tokens + (int)nsfx;
+    p->stmt_first = p->len - *window;
+    return 1;
+fail:
+    free(p->true_ids), free(p->false_ids);
+    p->true_ids = p->false_ids = NULL;
+    return MD_ERR;
+fail_kept: /* the ids stay with the pair table (freed with ds); count it */
+    ds->n_pairs++;
+    return MD_ERR;
 }
 
 int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_path, const md_tokenizer *tok,
@@ -122,18 +145,7 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
     ds->labels = calloc((size_t)csv->n_rows + 1, sizeof(int));
     if (!ds->name || !ds->statements || !ds->labels) goto oom;
     int n_true = 0, n_false = 0;
-    for (int r = 0; r < csv->n_rows; r++) {
-        const char *lab = md_csv_cell(csv, r, cl);
-        if (strcmp(lab, "1") != 0 && strcmp(lab, "0") != 0 && strcmp(lab, "1.0") != 0 && strcmp(lab, "0.0") != 0 &&
-            strcasecmp(lab, "true") != 0 && strcasecmp(lab, "false") != 0) {
-            md_error_set(err, "%s: row %d: label '%s' is not 1/0 (or true/false)", csv_path, r + 2, lab);
-            goto fail;
-        }
-        ds->labels[r] = lab[0] == '1' || strcasecmp(lab, "true") == 0;
-        if (!(ds->statements[r] = strdup(md_csv_cell(csv, r, cs)))) goto oom;
-        if (ds->labels[r]) n_true++;
-        else n_false++;
-    }
+    if (kn_read_rows(ds, csv, cs, cl, csv_path, &n_true, &n_false, err) != MD_OK) goto fail;
     int half = opt->n_shots / 2;
     if (n_true < half + 1 || n_false < opt->n_shots - half + 1) {
         md_error_set(err, "%s: %d true and %d false statements are too few for %d few-shot examples and a pair",
@@ -145,8 +157,10 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
     used = calloc((size_t)csv->n_rows, sizeof(int));
     if (!used) goto oom;
     int shots[64], ns = 0;
-    if (md_kn_few_shot((const char *const *)ds->statements, ds->labels, csv->n_rows, opt, shots, 64, &ns,
-                       &ds->few_shot, err) != MD_OK)
+    md_fewshot_opts fo = {.n_shots = opt->n_shots, .shot_seed = opt->shot_seed, .suffix = opt->suffix,
+                          .true_word = opt->true_word, .false_word = opt->false_word};
+    if (md_fewshot_draw((const char *const *)ds->statements, ds->labels, csv->n_rows, &fo, shots, 64, &ns,
+                        &ds->few_shot, err) != MD_OK)
         goto oom;
     for (int i = 0; i < ns; i++) used[shots[i]] = 1;
 
@@ -161,14 +175,7 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
     int min_window = 1 << 30;
     for (int t = 0; t < csv->n_rows; t++) {
         if (!ds->labels[t] || used[t]) continue;
-        char wt[256], wf[256];
-        last_word(ds->statements[t], wt, sizeof wt);
-        int partner = -1, f0, l0;
-        for (int f = 0; f < csv->n_rows && partner < 0; f++) {
-            if (ds->labels[f] || used[f] || tlen[f] != tlen[t]) continue;
-            last_word(ds->statements[f], wf, sizeof wf);
-            if (strcmp(wt, wf) == 0 && diff_span(tmpl[t], tmpl[f], (int)tlen[t], &f0, &l0)) partner = f;
-        }
+        int partner = kn_find_partner(ds, tmpl, tlen, used, t), window = 0;
         if (partner < 0) {
             ds->dropped_no_partner++;
             continue;
@@ -177,33 +184,10 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
             ds->dropped_max_pairs++;
             continue;
         }
-        md_kn_pair *p = &ds->pairs[ds->n_pairs];
-        size_t nt = 0, nf = 0;
-        if (encode_prompt(tok, ds->few_shot, ds->statements[t], opt->suffix, &p->true_ids, &nt, err) != MD_OK ||
-            encode_prompt(tok, ds->few_shot, ds->statements[partner], opt->suffix, &p->false_ids, &nf, err) != MD_OK) {
-            free(p->true_ids);
-            free(p->false_ids);
-            goto fail;
-        }
-        if (nt != nf || !diff_span(p->true_ids, p->false_ids, (int)nt, &p->diff_first, &p->diff_last)) {
-            free(p->true_ids);
-            free(p->false_ids);
-            p->true_ids = p->false_ids = NULL;
-            ds->dropped_prompt_mismatch++;
-            continue;
-        }
-        p->true_row = t;
-        p->false_row = partner;
-        p->len = (int)nt;
-        int suffix_and_stmt = (int)tlen[t];
-        int *sfx = NULL;
-        size_t nsfx = 0;
-        if (md_tokenizer_encode(tok, opt->suffix, 0, &sfx, &nsfx, err) != MD_OK) goto fail;
-        free(sfx);
-        suffix_and_stmt += (int)nsfx;
-        ds->suffix_tokens = (int)nsfx;
-        p->stmt_first = p->len - suffix_and_stmt;
-        if (suffix_and_stmt < min_window) min_window = suffix_and_stmt;
+        int kept = kn_add_pair(ds, tok, opt, t, partner, (int)tlen[t], &window, err);
+        if (kept == MD_ERR) goto fail;
+        if (!kept) continue;
+        if (window < min_window) min_window = window;
         used[t] = used[partner] = 1;
         ds->n_pairs++;
     }

@@ -10,15 +10,19 @@
  * positions [t, T), with the cache of B's clean run for positions < t, and
  * A's TRUE state put in at (l, t). Only logit(" TRUE") and logit(" FALSE")
  * at the last position are computed. `naive: true` runs one full forward per
- * cell instead (the reference; tests compare both).
+ * cell instead (the reference; tests compare both). `component: head`
+ * patches one head's z (the input of o_proj) at a time: per (layer l,
+ * position t) one partial forward of n_heads sequences from layer l.
  *
  * Output (/<name>/<dataset>/...):
  *   pairs/true_statement, false_statement [pair]         str
  *   pairs/true_ids, false_ids [pair, position]            i32 (the window)
  *   pairs/subject_first, subject_last [pair]              i32 (window index, -1 = before it)
  *   <B>/<A>/effect [pair, layer, position]                f32 logit(TRUE)-logit(FALSE)
+ *   <B>/<A>/effect_head [pair, layer, head, position]     f32 (component: head, instead of effect)
  *   <B>/<A>/clean_true [pair]  (A on TRUE), clean_false [pair] (B on FALSE)
  *   <B>/<B>/acts_true, acts_false [pair, layer, position, width]  f32 (store_activations) */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +42,9 @@ static const md_key KNOWLEDGE_KEYS[] = {
      .doc = "Cross-model patches 'source->target' (A's TRUE states into B's FALSE run); 'all' = every ordered pair of `models`."},
     {.name = "hook", .type = MD_KEY_STRING, .def = "resid_post", .allowed = "resid_pre|attn_out|resid_mid|mlp_out|resid_post|mlp_post",
      .doc = "Hook point patched."},
+    {.name = "component", .type = MD_KEY_STRING, .def = "hook", .allowed = "hook|resid_post|attn_out|mlp_out|head",
+     .doc = "What is patched: 'hook' = the `hook` point; resid_post, attn_out, mlp_out = that point; 'head' = each "
+            "attention head's output z (input of o_proj) alone: effect_head[pair, layer, head, position]."},
     {.name = "n_toks", .type = MD_KEY_INT, .def = "0", .min = 0, .max = 4096,
      .doc = "Positions patched, counted from the end (0 = statement + suffix of the shortest pair)."},
     {.name = "n_shots", .type = MD_KEY_INT, .def = "4", .min = 0, .max = 32, .doc = "Few-shot lines before the statement."},
@@ -57,8 +64,24 @@ typedef struct kn_combo {
     const char *target, *source; /* roles (point into the job) */
 } kn_combo;
 
+/* The kind's keys, parsed once (md_params_bind); strings and lists point
+ * into the job. */
+typedef struct kn_opts {
+    const md_value *datasets, *models, *cross;
+    const char *hook, *component, *suffix, *true_word, *false_word;
+    int64_t n_toks, n_shots, shot_seed, max_pairs;
+    int naive, store_activations;
+} kn_opts;
+
+#define KO(f) {#f, offsetof(kn_opts, f)}
+static const md_opt_bind KNOWLEDGE_OPTS[] = {
+    KO(datasets), KO(models), KO(cross), KO(hook), KO(component), KO(n_toks), KO(n_shots), KO(shot_seed), KO(max_pairs),
+    KO(suffix), KO(true_word), KO(false_word), KO(naive), KO(store_activations), {0}};
+#undef KO
+
 /* Everything derived from the job (same on every rank). Owned. */
 typedef struct kn_state {
+    kn_opts opt;
     md_kn_dataset *ds;
     int n_ds;
     kn_combo *combos;
@@ -66,6 +89,7 @@ typedef struct kn_state {
     int n_self;                  /* the first n_self combos are target == source */
     int64_t *unit_base;          /* [n_ds + 1]: first unit of each dataset */
     int hook;
+    int n_heads;                 /* component head: heads patched one at a time; else 1 */
     int id_true, id_false;
     int n_layers, width;
 } kn_state;
@@ -84,12 +108,13 @@ static void kn_state_free(void *p)
 /* Roles patched within themselves, then the cross pairs. */
 static int kn_combos(const md_kind_ctx *ctx, kn_state *s, md_error *err)
 {
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
+    const md_params *top = &ctx->job->top;
+    const md_value *cross = s->opt.cross;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     int n_roles = md_exp_count_roles(ctx);
-    int n_cross = md_params_count(p, "cross");
-    int all = n_cross == 1 && strcmp(md_params_item(p, "cross", 0), "all") == 0;
+    int n_cross = cross->n;
+    int all = n_cross == 1 && strcmp(cross->list[0], "all") == 0;
     int cap = n_roles + (all ? n_roles * n_roles : n_cross);
     s->combos = calloc((size_t)(cap > 0 ? cap : 1), sizeof(kn_combo));
     if (!s->combos) return md_error_set(err, "out of memory");
@@ -106,7 +131,7 @@ static int kn_combos(const md_kind_ctx *ctx, kn_state *s, md_error *err)
         return MD_OK;
     }
     for (int i = 0; i < n_cross; i++) {
-        const char *item = md_params_item(p, "cross", i);
+        const char *item = cross->list[i];
         const char *arrow = strstr(item, "->");
         if (!arrow)
             return md_error_set(err, "%s: key 'cross': item '%s' is not 'source->target' (or 'all')", where, item);
@@ -127,42 +152,47 @@ static int kn_combos(const md_kind_ctx *ctx, kn_state *s, md_error *err)
     return MD_OK;
 }
 
-static void kn_options(const md_params *p, md_kn_options *o)
+/* The options of the pair curation (kn_pairs.c). */
+static void kn_pair_options(const kn_opts *k, md_kn_options *o)
 {
-    o->n_shots = (int)md_params_int(p, "n_shots");
-    o->shot_seed = (int)md_params_int(p, "shot_seed");
-    o->max_pairs = (int)md_params_int(p, "max_pairs");
-    o->n_toks = (int)md_params_int(p, "n_toks");
-    o->suffix = md_params_str(p, "suffix");
-    o->true_word = md_params_str(p, "true_word");
-    o->false_word = md_params_str(p, "false_word");
+    o->n_shots = (int)k->n_shots;
+    o->shot_seed = (int)k->shot_seed;
+    o->max_pairs = (int)k->max_pairs;
+    o->n_toks = (int)k->n_toks;
+    o->suffix = k->suffix;
+    o->true_word = k->true_word;
+    o->false_word = k->false_word;
 }
 
 /* Builds the state from the job and a tokenizer (rank 0 plan and workers). */
 static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const md_config *cfg, kn_state **out,
                           md_error *err)
 {
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
+    const md_params *top = &ctx->job->top;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     kn_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    s->hook = md_hook_point_parse(md_params_str(p, "hook"));
+    md_params_bind(&ctx->exp->params, KNOWLEDGE_OPTS, &s->opt);
+    const kn_opts *ko = &s->opt;
+    int head = strcmp(ko->component, "head") == 0;
+    s->hook = head ? MD_HOOK_Z : md_hook_point_parse(strcmp(ko->component, "hook") == 0 ? ko->hook : ko->component);
+    s->n_heads = head ? cfg->n_heads : 1;
     s->n_layers = cfg->n_layers;
-    s->width = s->hook == MD_HOOK_MLP_POST ? cfg->d_ff : cfg->d_model;
+    s->width = head ? cfg->n_heads * cfg->head_dim : s->hook == MD_HOOK_MLP_POST ? cfg->d_ff : cfg->d_model;
     md_error e2 = {0};
-    s->id_true = md_tokenizer_single_token(tok, md_params_str(p, "true_word"), &e2);
+    s->id_true = md_tokenizer_single_token(tok, ko->true_word, &e2);
     if (s->id_true < 0) {
         md_error_set(err, "%s: key 'true_word': %s", where, e2.msg);
         goto fail;
     }
-    s->id_false = md_tokenizer_single_token(tok, md_params_str(p, "false_word"), &e2);
+    s->id_false = md_tokenizer_single_token(tok, ko->false_word, &e2);
     if (s->id_false < 0) {
         md_error_set(err, "%s: key 'false_word': %s", where, e2.msg);
         goto fail;
     }
     if (kn_combos(ctx, s, err) != MD_OK) goto fail;
-    s->n_ds = md_params_count(p, "datasets");
+    s->n_ds = ko->datasets->n;
     s->ds = calloc((size_t)s->n_ds, sizeof *s->ds);
     s->unit_base = calloc((size_t)s->n_ds + 1, sizeof(int64_t));
     if (!s->ds || !s->unit_base) {
@@ -170,9 +200,9 @@ static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const
         goto fail;
     }
     md_kn_options o;
-    kn_options(p, &o);
+    kn_pair_options(ko, &o);
     for (int i = 0; i < s->n_ds; i++) {
-        const char *name = md_params_item(p, "datasets", i);
+        const char *name = ko->datasets->list[i];
         const char *path = md_params_map_get(top, "datasets", name);
         if (!path) {
             md_error_set(err, "%s: key 'datasets': '%s' is not in the job's datasets map", where, name);
@@ -223,6 +253,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     kn_state tmp = {0};
+    md_params_bind(&ctx->exp->params, KNOWLEDGE_OPTS, &tmp.opt);
     if (kn_combos(ctx, &tmp, err) != MD_OK) {
         free(tmp.combos);
         return MD_ERR;
@@ -243,8 +274,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
             md_tokenizer *tok = NULL;
             if ((rc = md_exp_load_role(ctx, where, roles[j], &c, &tok, err)) != MD_OK) break;
             md_error e2 = {0};
-            const char *words[2] = {md_params_str(&ctx->exp->params, "true_word"),
-                                    md_params_str(&ctx->exp->params, "false_word")};
+            const char *words[2] = {tmp.opt.true_word, tmp.opt.false_word};
             for (int w = 0; w < 2 && rc == MD_OK; w++)
                 if (md_tokenizer_single_token(tok, words[w], &e2) < 0)
                     rc = md_error_set(err, "%s: key '%s': model '%s': %s", where, w ? "false_word" : "true_word",
@@ -296,6 +326,167 @@ static char *join_strings(char **v, const int *idx, int n, size_t *total)
     return out;
 }
 
+enum {
+    KO_TRUE_STATEMENT, KO_FALSE_STATEMENT, KO_TRUE_IDS, KO_FALSE_IDS, KO_SUBJECT_FIRST, KO_SUBJECT_LAST,
+    KO_PROMPT_LEN, KO_EFFECT, KO_EFFECT_HEAD, KO_CLEAN_TRUE, KO_CLEAN_FALSE, KO_ACTS_TRUE, KO_ACTS_FALSE
+};
+
+#define KO_SUBJECT_DOC "window index of the first/last position where the prompts differ (the subject); -1 = before the window"
+#define KO_IDS_DOC "token ids of the patched window (the last n_toks prompt positions)"
+static const md_output KNOWLEDGE_OUTPUTS[] = {
+    [KO_TRUE_STATEMENT] = {.path = "{dataset}/pairs/true_statement", .type = MD_H5_STR, .dims = "pair",
+                           .description = "the TRUE statement of each pair", .stage = 0, .at_plan = 1},
+    [KO_FALSE_STATEMENT] = {.path = "{dataset}/pairs/false_statement", .type = MD_H5_STR, .dims = "pair",
+                            .description = "the FALSE statement of each pair", .stage = 0, .at_plan = 1},
+    [KO_TRUE_IDS] = {.path = "{dataset}/pairs/true_ids", .type = MD_H5_I32, .dims = "pair,position",
+                     .description = KO_IDS_DOC, .stage = 0, .at_plan = 1},
+    [KO_FALSE_IDS] = {.path = "{dataset}/pairs/false_ids", .type = MD_H5_I32, .dims = "pair,position",
+                      .description = KO_IDS_DOC, .stage = 0, .at_plan = 1},
+    [KO_SUBJECT_FIRST] = {.path = "{dataset}/pairs/subject_first", .type = MD_H5_I32, .dims = "pair",
+                          .description = KO_SUBJECT_DOC, .stage = 0, .at_plan = 1},
+    [KO_SUBJECT_LAST] = {.path = "{dataset}/pairs/subject_last", .type = MD_H5_I32, .dims = "pair",
+                         .description = KO_SUBJECT_DOC, .stage = 0, .at_plan = 1},
+    [KO_PROMPT_LEN] = {.path = "{dataset}/pairs/prompt_len", .type = MD_H5_I32, .dims = "pair",
+                       .description = "tokens in the prompt (BOS included)", .stage = 0, .at_plan = 1},
+    [KO_EFFECT] = {.path = "{dataset}/{target}/{source}/effect", .type = MD_H5_F32, .dims = "pair,layer,position",
+                   .axes = "pairs, layers, window positions (attribute window_tokens_json)", .units = "logit",
+                   .description = "logit(TRUE) - logit(FALSE) at the last position of the target's FALSE run with the "
+                                  "source's TRUE state patched in at (layer, position)",
+                   .stage = 0, .chunk_rows = 16, .deflate = 1},
+    [KO_EFFECT_HEAD] = {.path = "{dataset}/{target}/{source}/effect_head", .type = MD_H5_F32,
+                        .dims = "pair,layer,head,position", .units = "logit",
+                        .axes = "pairs, layers, attention heads, window positions (attribute window_tokens_json)",
+                        .description = "logit(TRUE) - logit(FALSE) at the last position of the target's FALSE run with "
+                                       "the source's TRUE output z of one head patched in at (layer, head, position)",
+                        .stage = 0, .chunk_rows = 4, .deflate = 1},
+    [KO_CLEAN_TRUE] = {.path = "{dataset}/{target}/{source}/clean_true", .type = MD_H5_F32, .dims = "pair",
+                       .units = "logit",
+                       .description = "logit(TRUE) - logit(FALSE) of the source model on the TRUE prompt", .stage = 0},
+    [KO_CLEAN_FALSE] = {.path = "{dataset}/{target}/{source}/clean_false", .type = MD_H5_F32, .dims = "pair",
+                        .units = "logit",
+                        .description = "logit(TRUE) - logit(FALSE) of the target model on the FALSE prompt", .stage = 0},
+    [KO_ACTS_TRUE] = {.path = "{dataset}/{target}/{source}/acts_true", .type = MD_H5_F32,
+                      .dims = "pair,layer,position,hidden", .units = "activation",
+                      .description = "clean activations at the hook point (window positions)", .stage = 0,
+                      .chunk_rows = 1, .deflate = 4},
+    [KO_ACTS_FALSE] = {.path = "{dataset}/{target}/{source}/acts_false", .type = MD_H5_F32,
+                       .dims = "pair,layer,position,hidden", .units = "activation",
+                       .description = "clean activations at the hook point (window positions)", .stage = 0,
+                       .chunk_rows = 1, .deflate = 4},
+    {0}};
+
+/* The window of pair 0 as decoded token texts, a JSON list (heatmap axis
+ * labels), into val[cap]. */
+static int kn_window_json(const md_kn_dataset *ds, const md_tokenizer *tok, char *val, size_t cap, md_error *err)
+{
+    size_t off = 0;
+    const md_kn_pair *p0 = &ds->pairs[0];
+    off += (size_t)snprintf(val + off, cap - off, "[");
+    for (int j = 0; j < ds->n_toks && off < cap - 64; j++) {
+        char *piece = NULL;
+        if (md_tokenizer_decode(tok, &p0->true_ids[p0->len - ds->n_toks + j], 1, 0, &piece, err) != MD_OK)
+            return MD_ERR;
+        off += (size_t)snprintf(val + off, cap - off, "%s\"", j ? ", " : "");
+        for (const char *c = piece; *c && off < cap - 16; c++) {
+            if (*c == '"' || *c == '\\') off += (size_t)snprintf(val + off, cap - off, "\\%c", *c);
+            else if ((unsigned char)*c < 0x20) off += (size_t)snprintf(val + off, cap - off, "\\u%04x", *c);
+            else val[off++] = *c;
+        }
+        off += (size_t)snprintf(val + off, cap - off, "\"");
+        free(piece);
+    }
+    snprintf(val + off, cap - off, "]");
+    return MD_OK;
+}
+
+/* The curation counts, prompt facts and window tokens of dataset ds, as
+ * attributes of <ds>/pairs/true_statement. */
+static int kn_plan_pair_attrs(md_plan *plan, const md_kn_dataset *ds, const md_tokenizer *tok, md_error *err)
+{
+    char path[MD_PATH_MAX], val[4096];
+    snprintf(path, sizeof path, "%s/pairs/true_statement", ds->name);
+    const char *names[] = {"pairs_kept", "dropped_no_partner", "dropped_prompt_mismatch", "dropped_max_pairs",
+                           "unpaired_false"};
+    const int counts[] = {ds->n_pairs, ds->dropped_no_partner, ds->dropped_prompt_mismatch, ds->dropped_max_pairs,
+                          ds->unpaired_false};
+    for (int i = 0; i < 5; i++) {
+        snprintf(val, sizeof val, "%d", counts[i]);
+        if (md_plan_attr(plan, path, names[i], val, err) != MD_OK) return MD_ERR;
+    }
+    if (md_plan_attr(plan, path, "few_shot_prefix", ds->few_shot, err) != MD_OK) return MD_ERR;
+    snprintf(val, sizeof val, "%d", ds->n_toks);
+    if (md_plan_attr(plan, path, "n_toks", val, err) != MD_OK) return MD_ERR;
+    snprintf(val, sizeof val, "%d", ds->suffix_tokens);
+    if (md_plan_attr(plan, path, "suffix_tokens", val, err) != MD_OK) return MD_ERR;
+    if (kn_window_json(ds, tok, val, sizeof val, err) != MD_OK) return MD_ERR;
+    return md_plan_attr(plan, path, "window_tokens_json", val, err);
+}
+
+/* The pair tables of dataset ds (known at plan time). */
+static int kn_plan_pairs(md_plan *plan, const md_kn_dataset *ds, md_error *err)
+{
+    int64_t P = ds->n_pairs, N = ds->n_toks, pn[2] = {P, N};
+    int *ia = malloc((size_t)P * sizeof(int)), *ib = malloc((size_t)P * sizeof(int));
+    int *ti = malloc((size_t)(P * N) * sizeof(int)), *fi = malloc((size_t)(P * N) * sizeof(int));
+    int *sf = malloc((size_t)P * sizeof(int)), *sl = malloc((size_t)P * sizeof(int)), *pl = malloc((size_t)P * sizeof(int));
+    char *ts = NULL, *fs = NULL;
+    size_t nts = 0, nfs = 0, b1 = (size_t)P * sizeof(int), b2 = (size_t)(P * N) * sizeof(int);
+    int rc = MD_ERR;
+    if (!ia || !ib || !ti || !fi || !sf || !sl || !pl) goto oom;
+    for (int i = 0; i < P; i++) {
+        const md_kn_pair *pr = &ds->pairs[i];
+        int w0 = pr->len - (int)N;
+        ia[i] = pr->true_row, ib[i] = pr->false_row;
+        memcpy(ti + (size_t)i * N, pr->true_ids + w0, (size_t)N * sizeof(int));
+        memcpy(fi + (size_t)i * N, pr->false_ids + w0, (size_t)N * sizeof(int));
+        sf[i] = pr->diff_first >= w0 ? pr->diff_first - w0 : -1;
+        sl[i] = pr->diff_last >= w0 ? pr->diff_last - w0 : -1;
+        pl[i] = pr->len;
+    }
+    ts = join_strings(ds->statements, ia, (int)P, &nts);
+    fs = join_strings(ds->statements, ib, (int)P, &nfs);
+    if (!ts || !fs) goto oom;
+    const char *const args[] = {ds->name};
+    const md_output *o = KNOWLEDGE_OUTPUTS;
+    if (md_plan_output_put(plan, &o[KO_TRUE_STATEMENT], args, &P, ts, nts, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_FALSE_STATEMENT], args, &P, fs, nfs, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_TRUE_IDS], args, pn, ti, b2, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_FALSE_IDS], args, pn, fi, b2, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_SUBJECT_FIRST], args, &P, sf, b1, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_SUBJECT_LAST], args, &P, sl, b1, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_PROMPT_LEN], args, &P, pl, b1, err) != MD_OK)
+        goto done;
+    rc = MD_OK;
+    goto done;
+oom:
+    md_error_set(err, "out of memory");
+done:
+    free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
+    return rc;
+}
+
+/* The result datasets of dataset ds for every (target, source) combination. */
+static int kn_plan_combos(md_plan *plan, const kn_state *s, const md_kn_dataset *ds, int store, md_error *err)
+{
+    int64_t P = ds->n_pairs, L = s->n_layers, N = ds->n_toks, eff[4] = {P, L, s->n_heads, N};
+    int64_t acts[4] = {P, L, N, s->width};
+    const md_output *o = KNOWLEDGE_OUTPUTS;
+    for (int c = 0; c < s->n_combos; c++) {
+        const kn_combo *cb = &s->combos[c];
+        const char *const args[] = {ds->name, cb->target, cb->source};
+        if ((s->n_heads > 1 ? md_plan_output(plan, &o[KO_EFFECT_HEAD], args, eff, err)
+                            : md_plan_output(plan, &o[KO_EFFECT], args, (int64_t[3]){P, L, N}, err)) != MD_OK ||
+            md_plan_output(plan, &o[KO_CLEAN_TRUE], args, &P, err) != MD_OK ||
+            md_plan_output(plan, &o[KO_CLEAN_FALSE], args, &P, err) != MD_OK)
+            return MD_ERR;
+        if (store && c < s->n_self &&
+            (md_plan_output(plan, &o[KO_ACTS_TRUE], args, acts, err) != MD_OK ||
+             md_plan_output(plan, &o[KO_ACTS_FALSE], args, acts, err) != MD_OK))
+            return MD_ERR;
+    }
+    return MD_OK;
+}
+
 static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     (void)stage;
@@ -304,162 +495,22 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     md_config cfg;
     kn_state *s = NULL;
     int rc = MD_ERR;
-    int *ia = NULL, *ib = NULL, *ti = NULL, *fi = NULL, *sf = NULL, *sl = NULL, *pl = NULL;
-    char *ts = NULL, *fs = NULL;
     if (kn_first_model(ctx, &tok, &cfg, err) != MD_OK) goto done;
     if (kn_state_build(ctx, tok, &cfg, &s, err) != MD_OK) goto done;
-    int store = md_params_bool(&ctx->exp->params, "store_activations");
-    for (int d = 0; d < s->n_ds; d++) {
-        md_kn_dataset *ds = &s->ds[d];
-        int64_t P = ds->n_pairs, L = s->n_layers, N = ds->n_toks;
-        char path[MD_PATH_MAX];
-        const char *strs[] = {"true_statement", "false_statement"};
-        for (int k = 0; k < 2; k++) {
-            snprintf(path, sizeof path, "%s/pairs/%s", ds->name, strs[k]);
-            md_dset_decl dd = {.type = MD_H5_STR, .rank = 1, .dims = {P}, .dim_names = {"pair"},
-                               .description = k ? "the FALSE statement of each pair" : "the TRUE statement of each pair"};
-            snprintf(dd.path, sizeof dd.path, "%s", path);
-            if (md_plan_dataset(plan, &dd, err) != MD_OK) goto done;
-        }
-        const char *ints[] = {"true_ids", "false_ids"};
-        for (int k = 0; k < 2; k++) {
-            md_dset_decl dd = {.type = MD_H5_I32, .rank = 2, .dims = {P, N}, .dim_names = {"pair", "position"},
-                               .description = "token ids of the patched window (the last n_toks prompt positions)"};
-            snprintf(dd.path, sizeof dd.path, "%s/pairs/%s", ds->name, ints[k]);
-            if (md_plan_dataset(plan, &dd, err) != MD_OK) goto done;
-        }
-        const char *spans[] = {"subject_first", "subject_last", "prompt_len"};
-        for (int k = 0; k < 3; k++) {
-            md_dset_decl dd = {.type = MD_H5_I32, .rank = 1, .dims = {P}, .dim_names = {"pair"},
-                               .description = k < 2 ? "window index of the first/last position where the prompts "
-                                                      "differ (the subject); -1 = before the window"
-                                                    : "tokens in the prompt (BOS included)"};
-            snprintf(dd.path, sizeof dd.path, "%s/pairs/%s", ds->name, spans[k]);
-            if (md_plan_dataset(plan, &dd, err) != MD_OK) goto done;
-        }
-        char val[4096];
-        snprintf(path, sizeof path, "%s/pairs/true_statement", ds->name);
-        snprintf(val, sizeof val, "%d", ds->n_pairs);
-        if (md_plan_attr(plan, path, "pairs_kept", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->dropped_no_partner);
-        if (md_plan_attr(plan, path, "dropped_no_partner", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->dropped_prompt_mismatch);
-        if (md_plan_attr(plan, path, "dropped_prompt_mismatch", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->dropped_max_pairs);
-        if (md_plan_attr(plan, path, "dropped_max_pairs", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->unpaired_false);
-        if (md_plan_attr(plan, path, "unpaired_false", val, err) != MD_OK) goto done;
-        if (md_plan_attr(plan, path, "few_shot_prefix", ds->few_shot, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->n_toks);
-        if (md_plan_attr(plan, path, "n_toks", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", ds->suffix_tokens);
-        if (md_plan_attr(plan, path, "suffix_tokens", val, err) != MD_OK) goto done;
-        /* The window of pair 0 as decoded token texts (heatmap axis labels). */
-        {
-            size_t off = 0;
-            const md_kn_pair *p0 = &ds->pairs[0];
-            off += (size_t)snprintf(val + off, sizeof val - off, "[");
-            for (int j = 0; j < ds->n_toks && off < sizeof val - 64; j++) {
-                char *piece = NULL;
-                if (md_tokenizer_decode(tok, &p0->true_ids[p0->len - ds->n_toks + j], 1, 0, &piece, err) != MD_OK)
-                    goto done;
-                off += (size_t)snprintf(val + off, sizeof val - off, "%s\"", j ? ", " : "");
-                for (const char *c = piece; *c && off < sizeof val - 16; c++) {
-                    if (*c == '"' || *c == '\\') off += (size_t)snprintf(val + off, sizeof val - off, "\\%c", *c);
-                    else if ((unsigned char)*c < 0x20) off += (size_t)snprintf(val + off, sizeof val - off, "\\u%04x", *c);
-                    else val[off++] = *c;
-                }
-                off += (size_t)snprintf(val + off, sizeof val - off, "\"");
-                free(piece);
-            }
-            snprintf(val + off, sizeof val - off, "]");
-            if (md_plan_attr(plan, path, "window_tokens_json", val, err) != MD_OK) goto done;
-        }
-
-        /* pair tables, known now */
-        ia = malloc((size_t)P * sizeof(int));
-        ib = malloc((size_t)P * sizeof(int));
-        ti = malloc((size_t)(P * N) * sizeof(int));
-        fi = malloc((size_t)(P * N) * sizeof(int));
-        sf = malloc((size_t)P * sizeof(int));
-        sl = malloc((size_t)P * sizeof(int));
-        pl = malloc((size_t)P * sizeof(int));
-        if (!ia || !ib || !ti || !fi || !sf || !sl || !pl) {
-            md_error_set(err, "out of memory");
+    int store = s->opt.store_activations;
+    for (int d = 0; d < s->n_ds; d++)
+        if (kn_plan_pairs(plan, &s->ds[d], err) != MD_OK || kn_plan_pair_attrs(plan, &s->ds[d], tok, err) != MD_OK ||
+            kn_plan_combos(plan, s, &s->ds[d], store, err) != MD_OK)
             goto done;
-        }
-        for (int i = 0; i < P; i++) {
-            const md_kn_pair *pr = &ds->pairs[i];
-            ia[i] = pr->true_row;
-            ib[i] = pr->false_row;
-            int w0 = pr->len - (int)N;
-            memcpy(ti + (size_t)i * N, pr->true_ids + w0, (size_t)N * sizeof(int));
-            memcpy(fi + (size_t)i * N, pr->false_ids + w0, (size_t)N * sizeof(int));
-            sf[i] = pr->diff_first >= w0 ? pr->diff_first - w0 : -1;
-            sl[i] = pr->diff_last >= w0 ? pr->diff_last - w0 : -1;
-            pl[i] = pr->len;
-        }
-        size_t nts = 0, nfs = 0;
-        ts = join_strings(ds->statements, ia, (int)P, &nts);
-        fs = join_strings(ds->statements, ib, (int)P, &nfs);
-        if (!ts || !fs) {
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        int64_t off1[1] = {0}, cnt1[1] = {P}, off2[2] = {0, 0}, cnt2[2] = {P, N};
-#define PUT(nm, rank, off, cnt, data, bytes) \
-    snprintf(path, sizeof path, "%s/pairs/%s", ds->name, nm); \
-    if (md_plan_put(plan, path, off, cnt, data, bytes, err) != MD_OK) goto done;
-        PUT("true_statement", 1, off1, cnt1, ts, nts);
-        PUT("false_statement", 1, off1, cnt1, fs, nfs);
-        PUT("true_ids", 2, off2, cnt2, ti, (size_t)(P * N) * sizeof(int));
-        PUT("false_ids", 2, off2, cnt2, fi, (size_t)(P * N) * sizeof(int));
-        PUT("subject_first", 1, off1, cnt1, sf, (size_t)P * sizeof(int));
-        PUT("subject_last", 1, off1, cnt1, sl, (size_t)P * sizeof(int));
-        PUT("prompt_len", 1, off1, cnt1, pl, (size_t)P * sizeof(int));
-#undef PUT
-        free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
-        ia = ib = ti = fi = sf = sl = pl = NULL;
-        ts = fs = NULL;
-
-        for (int c = 0; c < s->n_combos; c++) {
-            const kn_combo *cb = &s->combos[c];
-            md_dset_decl eff = {.type = MD_H5_F32, .rank = 3, .dims = {P, L, N},
-                                .dim_names = {"pair", "layer", "position"}, .chunk = {16, L, N}, .deflate = 1,
-                                .units = "logit",
-                                .description = "logit(TRUE) - logit(FALSE) at the last position of the target's "
-                                               "FALSE run with the source's TRUE state patched in at (layer, position)"};
-            snprintf(eff.path, sizeof eff.path, "%s/%s/%s/effect", ds->name, cb->target, cb->source);
-            if (md_plan_dataset(plan, &eff, err) != MD_OK) goto done;
-            md_dset_decl ct = {.type = MD_H5_F32, .rank = 1, .dims = {P}, .dim_names = {"pair"}, .units = "logit",
-                               .description = "logit(TRUE) - logit(FALSE) of the source model on the TRUE prompt"};
-            snprintf(ct.path, sizeof ct.path, "%s/%s/%s/clean_true", ds->name, cb->target, cb->source);
-            if (md_plan_dataset(plan, &ct, err) != MD_OK) goto done;
-            md_dset_decl cf = ct;
-            cf.description = "logit(TRUE) - logit(FALSE) of the target model on the FALSE prompt";
-            snprintf(cf.path, sizeof cf.path, "%s/%s/%s/clean_false", ds->name, cb->target, cb->source);
-            if (md_plan_dataset(plan, &cf, err) != MD_OK) goto done;
-            if (store && c < s->n_self) {
-                const char *which[] = {"acts_true", "acts_false"};
-                for (int k = 0; k < 2; k++) {
-                    md_dset_decl ad = {.type = MD_H5_F32, .rank = 4, .dims = {P, L, N, s->width},
-                                       .dim_names = {"pair", "layer", "position", "hidden"},
-                                       .chunk = {1, L, N, s->width}, .deflate = 4, .units = "activation",
-                                       .description = "clean activations at the hook point (window positions)"};
-                    snprintf(ad.path, sizeof ad.path, "%s/%s/%s/%s", ds->name, cb->target, cb->source, which[k]);
-                    if (md_plan_dataset(plan, &ad, err) != MD_OK) goto done;
-                }
-            }
-        }
-    }
-    if (md_plan_attr(plan, "", "hook", md_params_str(&ctx->exp->params, "hook"), err) != MD_OK) goto done;
+    if (md_plan_attr(plan, "", "hook", md_hook_point_name(s->hook), err) != MD_OK ||
+        md_plan_attr(plan, "", "component", s->opt.component, err) != MD_OK)
+        goto done;
     if (md_plan_units(plan, s->unit_base[s->n_ds] > 0 ? s->unit_base[s->n_ds] : 1, err) != MD_OK) goto done;
     for (int d = 0; d < s->n_ds; d++)
         for (int64_t u = s->unit_base[d]; u < s->unit_base[d + 1]; u++)
             md_plan_cost(plan, u, (double)s->ds[d].pairs[(u - s->unit_base[d]) % s->ds[d].n_pairs].len);
     rc = MD_OK;
 done:
-    free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
     kn_state_free(s);
     md_tokenizer_free(tok);
     return rc;
@@ -501,178 +552,233 @@ static int clean_run(md_model *m, const int *ids, int T, const md_hook *reads, i
 {
     float lg[2];
     md_forward f;
-    md_forward_init_tokens(&f, m, 1, T, ids);
-    f.cache = kc;
-    f.hooks = reads;
-    f.n_hooks = n_reads;
-    f.logit_ids = metric_ids;
-    f.n_logit_ids = 2;
-    f.logits_out = lg;
+    md_forward_init_batch(&f, m, 1, T, ids, NULL, kc);
+    md_forward_set_hooks(&f, reads, n_reads);
+    md_forward_set_logits(&f, MD_LOGITS_LAST, lg, metric_ids, 2);
     if (md_model_forward(m, &f, err) != MD_OK) return MD_ERR;
     *diff = lg[0] - lg[1];
     return MD_OK;
 }
 
-static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
-                      int64_t unit, md_result *out, md_error *err)
+/* One unit's work: pair pr of dataset ds, source A's TRUE run patched into
+ * target B's FALSE run. Buffers owned (kn_unit_free). */
+typedef struct kn_unit {
+    const kn_state *s;
+    const md_kn_dataset *ds;
+    const md_kn_pair *pr;
+    md_model *A, *B;
+    int L, T, N, w0, W, d, V2[2], naive, store, fast_post, H; /* H: heads patched one by one (else 1) */
+    float *src;      /* A's TRUE states at the hook point [L][N][W] */
+    float *fal;      /* B's FALSE states at the hook point (store) */
+    float *pre;      /* B's FALSE residual each partial forward starts from [L][N][d] */
+    float *effect;   /* [L][H][N] */
+    float *rin, *lg; /* partial-forward input [S][np][d], logits [S][2]; S = max(L, H) sequences */
+    int *starts;     /* per-sequence start layers [L] */
+    md_hook *hooks;  /* [S] */
+    md_kvcache *root; /* B's FALSE cache */
+    float ct, cf;    /* clean logit differences */
+} kn_unit;
+
+static void kn_unit_free(kn_unit *u)
 {
-    (void)stage;
-    (void)input;
-    kn_state *s = state;
-    int di, ci, pi;
-    kn_locate(s, unit, &di, &ci, &pi);
-    const md_kn_dataset *ds = &s->ds[di];
-    const md_kn_pair *pr = &ds->pairs[pi];
-    const kn_combo *cb = &s->combos[ci];
-    int naive = md_params_bool(&ctx->exp->params, "naive");
-    int store = md_params_bool(&ctx->exp->params, "store_activations") && ci < s->n_self;
-    md_model *A = NULL, *B = NULL;
-    if (md_worker_model(w, cb->source, &A, err) != MD_OK || md_worker_model(w, cb->target, &B, err) != MD_OK)
-        return MD_ERR;
-    int L = s->n_layers, T = pr->len, N = ds->n_toks, w0 = T - N, W = s->width, d = B->cfg.d_model;
-    int V2[2] = {s->id_true, s->id_false};
+    md_kvcache_free(u->root);
+    free(u->src), free(u->fal), free(u->pre), free(u->effect), free(u->rin), free(u->lg), free(u->starts);
+    free(u->hooks);
+}
+
+static int kn_unit_alloc(kn_unit *u, md_error *err)
+{
+    size_t win = (size_t)u->L * u->N * u->W, res = (size_t)u->L * u->N * u->d, S = u->H > u->L ? u->H : u->L;
+    u->src = malloc(win * sizeof(float));
+    u->fal = u->store ? malloc(win * sizeof(float)) : NULL;
+    u->pre = malloc(res * sizeof(float));
+    u->effect = malloc((size_t)u->L * u->H * u->N * sizeof(float));
+    u->rin = malloc(S * u->N * u->d * sizeof(float));
+    u->lg = malloc(S * 2 * sizeof(float));
+    u->starts = malloc((size_t)u->L * sizeof(int));
+    u->hooks = malloc(S * sizeof(md_hook));
+    if (!u->src || (u->store && !u->fal) || !u->pre || !u->effect || !u->rin || !u->lg || !u->starts || !u->hooks)
+        return md_error_set(err, "out of memory");
+    return MD_OK;
+}
+
+/* 1. A on TRUE: the hook point in the window. Hooks read one position
+ *    each, so the buffers are [L][N][W] = layer-major per position. */
+static int kn_read_source(kn_unit *u, md_error *err)
+{
+    int L = u->L, T = u->T, N = u->N, W = u->W;
+    md_hook rd = {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .head = MD_ALL};
+    md_kvcache *kc = NULL;
+    float *all = malloc((size_t)L * T * W * sizeof(float));
     int rc = MD_ERR;
-    size_t win = (size_t)L * N * W;
-    float *src = malloc(win * sizeof(float));          /* A's TRUE states [L][N][W] */
-    float *fal = store ? malloc(win * sizeof(float)) : NULL; /* B's FALSE states at the hook point */
-    float *pre = malloc((size_t)L * N * d * sizeof(float)); /* B's FALSE residual [L][N][d] */
-    float *effect = malloc((size_t)L * N * sizeof(float));
-    float *rin = malloc((size_t)L * N * d * sizeof(float));
-    float *lg = malloc((size_t)L * 2 * sizeof(float));
-    int *starts = malloc((size_t)L * sizeof(int));
-    md_hook *hooks = malloc((size_t)L * sizeof(md_hook));
-    md_kvcache *root = NULL, *fork = NULL;
-    if (!src || (store && !fal) || !pre || !effect || !rin || !lg || !starts || !hooks) {
+    if (!all) return md_error_set(err, "out of memory");
+    rd.out = all;
+    if (md_kvcache_create(&kc, u->A, 1, T, err) == MD_OK &&
+        clean_run(u->A, u->pr->true_ids, T, &rd, 1, kc, u->V2, &u->ct, err) == MD_OK) {
+        for (int l = 0; l < L; l++)
+            memcpy(u->src + (size_t)l * N * W, all + ((size_t)l * T + u->w0) * W, (size_t)N * W * sizeof(float));
+        rc = MD_OK;
+    }
+    md_kvcache_free(kc);
+    free(all);
+    return rc;
+}
+
+/* 2. B on FALSE: its cache, and the residual each partial forward starts
+ *    from (resid_post of l for the resid_post fast path, else resid_pre of l). */
+static int kn_read_target(kn_unit *u, md_error *err)
+{
+    int L = u->L, T = u->T, N = u->N, W = u->W, d = u->d, rc = MD_ERR;
+    float *all = malloc((size_t)L * T * d * sizeof(float));
+    float *allh = u->store ? malloc((size_t)L * T * W * sizeof(float)) : NULL;
+    md_hook rd[2] = {{.point = u->fast_post ? MD_HOOK_RESID_POST : MD_HOOK_RESID_PRE, .op = MD_HOOK_READ,
+                      .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = all},
+                     {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = allh,
+                      .head = MD_ALL}};
+    if (!all || (u->store && !allh)) {
         md_error_set(err, "out of memory");
         goto done;
     }
-    int fast_post = s->hook == MD_HOOK_RESID_POST && !naive;
-    float ct = 0, cf = 0;
-    /* 1. A on TRUE: the hook point in the window. Hooks read one position
-     *    each, so the buffers are [L][N][W] = layer-major per position. */
-    {
-        md_hook rd = {.point = s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL};
-        md_kvcache *kc = NULL;
-        float *all = malloc((size_t)L * T * W * sizeof(float));
-        if (!all) {
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        rd.out = all;
-        if (md_kvcache_create(&kc, A, 1, T, err) != MD_OK || clean_run(A, pr->true_ids, T, &rd, 1, kc, V2, &ct, err) != MD_OK) {
-            md_kvcache_free(kc);
-            free(all);
-            goto done;
-        }
-        for (int l = 0; l < L; l++) memcpy(src + (size_t)l * N * W, all + ((size_t)l * T + w0) * W, (size_t)N * W * sizeof(float));
-        md_kvcache_free(kc);
-        free(all);
-    }
-    /* 2. B on FALSE: its cache, and the residual each partial forward starts
-     *    from (resid_post of l for the resid_post fast path, else resid_pre of l). */
-    {
-        float *all = malloc((size_t)L * T * d * sizeof(float)), *allh = store ? malloc((size_t)L * T * W * sizeof(float)) : NULL;
-        md_hook rd[2] = {{.point = fast_post ? MD_HOOK_RESID_POST : MD_HOOK_RESID_PRE, .op = MD_HOOK_READ,
-                          .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = all},
-                         {.point = s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = allh}};
-        if (!all || (store && !allh)) {
-            free(all);
-            free(allh);
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        if (md_kvcache_create(&root, B, 1, T, err) != MD_OK ||
-            clean_run(B, pr->false_ids, T, rd, store ? 2 : 1, root, V2, &cf, err) != MD_OK) {
-            free(all);
-            free(allh);
-            goto done;
-        }
-        for (int l = 0; l < L; l++) {
-            memcpy(pre + (size_t)l * N * d, all + ((size_t)l * T + w0) * d, (size_t)N * d * sizeof(float));
-            if (store) memcpy(fal + (size_t)l * N * W, allh + ((size_t)l * T + w0) * W, (size_t)N * W * sizeof(float));
-        }
-        free(all);
-        free(allh);
-    }
-    /* 3. The grid. */
-    for (int j = 0; j < N; j++) {
-        int t = w0 + j, np = T - t;
-        if (naive) {
-            for (int l = 0; l < L; l++) {
-                md_hook h = {.point = s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = 0, .pos = t,
-                             .vec = src + ((size_t)l * N + j) * W};
-                md_kvcache *kc = NULL;
-                float diff;
-                if (md_kvcache_create(&kc, B, 1, T, err) != MD_OK) goto done;
-                int r = clean_run(B, pr->false_ids, T, &h, 1, kc, V2, &diff, err);
-                md_kvcache_free(kc);
-                if (r != MD_OK) goto done;
-                effect[(size_t)l * N + j] = diff;
-            }
-            continue;
-        }
-        if (md_kvcache_fork(&fork, root, t, L, np, err) != MD_OK) goto done;
-        md_forward f;
-        md_forward_init(&f, B);
-        f.n_seq = L;
-        f.t0 = t;
-        f.t1 = T;
-        f.cache = fork;
-        f.seq_layer_start = starts;
-        f.resid_in = rin;
-        f.logit_ids = V2;
-        f.n_logit_ids = 2;
-        f.logits_out = lg;
-        for (int l = 0; l < L; l++) {
-            /* sequence l: B's clean residual at positions [t, T) ... */
-            memcpy(rin + (size_t)l * np * d, pre + ((size_t)l * N + j) * d, (size_t)np * d * sizeof(float));
-            if (fast_post) {
-                /* ... after layer l, with A's TRUE state at t: start at l+1 */
-                starts[l] = l + 1;
-                memcpy(rin + (size_t)l * np * d, src + ((size_t)l * N + j) * W, (size_t)d * sizeof(float));
-            } else {
-                /* ... before layer l; the hook puts A's state in at (l, t) */
-                starts[l] = l;
-                hooks[l] = (md_hook){.point = s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = l, .pos = t,
-                                     .vec = src + ((size_t)l * N + j) * W};
-            }
-        }
-        f.hooks = fast_post ? NULL : hooks;
-        f.n_hooks = fast_post ? 0 : L;
-        int r = md_model_forward(B, &f, err);
-        md_kvcache_free(fork);
-        fork = NULL;
-        if (r != MD_OK) goto done;
-        for (int l = 0; l < L; l++) effect[(size_t)l * N + j] = lg[2 * l] - lg[2 * l + 1];
-    }
-    char path[MD_PATH_MAX];
-    int64_t o3[3] = {pi, 0, 0}, c3[3] = {1, L, N}, o1[1] = {pi}, c1[1] = {1};
-    snprintf(path, sizeof path, "%s/%s/%s/effect", ds->name, cb->target, cb->source);
-    if (md_result_put(out, path, 3, o3, c3, effect, (size_t)L * N * sizeof(float), err) != MD_OK) goto done;
-    snprintf(path, sizeof path, "%s/%s/%s/clean_true", ds->name, cb->target, cb->source);
-    if (md_result_put(out, path, 1, o1, c1, &ct, sizeof ct, err) != MD_OK) goto done;
-    snprintf(path, sizeof path, "%s/%s/%s/clean_false", ds->name, cb->target, cb->source);
-    if (md_result_put(out, path, 1, o1, c1, &cf, sizeof cf, err) != MD_OK) goto done;
-    if (store) {
-        int64_t o4[4] = {pi, 0, 0, 0}, c4[4] = {1, L, N, W};
-        snprintf(path, sizeof path, "%s/%s/%s/acts_true", ds->name, cb->target, cb->source);
-        if (md_result_put(out, path, 4, o4, c4, src, win * sizeof(float), err) != MD_OK) goto done;
-        snprintf(path, sizeof path, "%s/%s/%s/acts_false", ds->name, cb->target, cb->source);
-        if (md_result_put(out, path, 4, o4, c4, fal, win * sizeof(float), err) != MD_OK) goto done;
+    if (md_kvcache_create(&u->root, u->B, 1, T, err) != MD_OK ||
+        clean_run(u->B, u->pr->false_ids, T, rd, u->store ? 2 : 1, u->root, u->V2, &u->cf, err) != MD_OK)
+        goto done;
+    for (int l = 0; l < L; l++) {
+        memcpy(u->pre + (size_t)l * N * d, all + ((size_t)l * T + u->w0) * d, (size_t)N * d * sizeof(float));
+        if (u->store)
+            memcpy(u->fal + (size_t)l * N * W, allh + ((size_t)l * T + u->w0) * W, (size_t)N * W * sizeof(float));
     }
     rc = MD_OK;
 done:
-    if (rc != MD_OK) md_error_prefix(err, "%s pair %d (%s -> %s)", ds->name, pi, cb->source, cb->target);
+    free(all), free(allh);
+    return rc;
+}
+
+/* 3, naive: one full forward of B per (layer, [head,] position j) cell. */
+static int kn_column_naive(kn_unit *u, int j, md_error *err)
+{
+    int t = u->w0 + j, hw = u->W / u->H; /* a head's slice of z (the whole width when H = 1) */
+    for (int c = 0; c < u->L * u->H; c++) {
+        int l = c / u->H, hh = c % u->H;
+        md_hook h = {.point = u->s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = 0, .pos = t,
+                     .vec = u->src + ((size_t)l * u->N + j) * u->W + (size_t)hh * hw, .head = u->H > 1 ? hh : MD_ALL};
+        md_kvcache *kc = NULL;
+        float diff;
+        if (md_kvcache_create(&kc, u->B, 1, u->T, err) != MD_OK) return MD_ERR;
+        int r = clean_run(u->B, u->pr->false_ids, u->T, &h, 1, kc, u->V2, &diff, err);
+        md_kvcache_free(kc);
+        if (r != MD_OK) return MD_ERR;
+        u->effect[(size_t)c * u->N + j] = diff;
+    }
+    return MD_OK;
+}
+
+/* 3, heads: per layer l, one partial forward of B from layer l at positions
+ *    [t, T) (the FALSE cache's prefix shared) with n_heads sequences,
+ *    sequence h getting A's TRUE z of head h at (l, t). */
+static int kn_column_heads(kn_unit *u, int j, md_error *err)
+{
+    int H = u->H, N = u->N, d = u->d, t = u->w0 + j, np = u->T - t, hd = u->W / H, rc = MD_OK;
+    for (int l = 0; l < u->L && rc == MD_OK; l++) {
+        md_kvcache *fork = NULL;
+        if (md_kvcache_fork(&fork, u->root, t, H, np, err) != MD_OK) return MD_ERR;
+        for (int h = 0; h < H; h++) {
+            memcpy(u->rin + (size_t)h * np * d, u->pre + ((size_t)l * N + j) * d, (size_t)np * d * sizeof(float));
+            u->hooks[h] = (md_hook){.point = MD_HOOK_Z, .op = MD_HOOK_REPLACE, .layer = l, .seq = h, .pos = t,
+                                    .head = h, .vec = u->src + ((size_t)l * N + j) * u->W + (size_t)h * hd};
+        }
+        md_forward f;
+        md_forward_init_partial(&f, u->B, H, t, u->T, l, u->rin, NULL, fork);
+        md_forward_set_logits(&f, MD_LOGITS_LAST, u->lg, u->V2, 2);
+        md_forward_set_hooks(&f, u->hooks, H);
+        rc = md_model_forward(u->B, &f, err);
+        for (int h = 0; rc == MD_OK && h < H; h++)
+            u->effect[((size_t)l * H + h) * N + j] = u->lg[2 * h] - u->lg[2 * h + 1];
+        md_kvcache_free(fork);
+    }
+    return rc;
+}
+
+/* 3: every layer at position j in one batched partial forward of B from
+ *    the FALSE cache's prefix (sequence l = the patch at layer l). */
+static int kn_column(kn_unit *u, int j, md_error *err)
+{
+    int L = u->L, N = u->N, W = u->W, d = u->d, t = u->w0 + j, T = u->T, np = T - t;
+    md_kvcache *fork = NULL;
+    if (md_kvcache_fork(&fork, u->root, t, L, np, err) != MD_OK) return MD_ERR;
+    md_forward f;
+    md_forward_init_partial(&f, u->B, L, t, T, 0, u->rin, NULL, fork);
+    f.seq_layer_start = u->starts;
+    md_forward_set_logits(&f, MD_LOGITS_LAST, u->lg, u->V2, 2);
+    for (int l = 0; l < L; l++) {
+        /* sequence l: B's clean residual at positions [t, T) ... */
+        memcpy(u->rin + (size_t)l * np * d, u->pre + ((size_t)l * N + j) * d, (size_t)np * d * sizeof(float));
+        if (u->fast_post) {
+            /* ... after layer l, with A's TRUE state at t: start at l+1 */
+            u->starts[l] = l + 1;
+            memcpy(u->rin + (size_t)l * np * d, u->src + ((size_t)l * N + j) * W, (size_t)d * sizeof(float));
+        } else {
+            /* ... before layer l; the hook puts A's state in at (l, t) */
+            u->starts[l] = l;
+            u->hooks[l] = (md_hook){.point = u->s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = l, .pos = t,
+                                    .vec = u->src + ((size_t)l * N + j) * W};
+        }
+    }
+    md_forward_set_hooks(&f, u->fast_post ? NULL : u->hooks, u->fast_post ? 0 : L);
+    int r = md_model_forward(u->B, &f, err);
     md_kvcache_free(fork);
-    md_kvcache_free(root);
-    free(src);
-    free(fal);
-    free(pre);
-    free(effect);
-    free(rin);
-    free(lg);
-    free(starts);
-    free(hooks);
+    if (r != MD_OK) return MD_ERR;
+    for (int l = 0; l < L; l++) u->effect[(size_t)l * N + j] = u->lg[2 * l] - u->lg[2 * l + 1];
+    return MD_OK;
+}
+
+/* The unit's results: effect, clean differences, (store) activations. */
+static int kn_put(const kn_unit *u, const kn_combo *cb, int pi, md_result *out, md_error *err)
+{
+    char path[MD_PATH_MAX];
+    const char *nm = u->ds->name;
+    int64_t o4e[4] = {pi, 0, 0, 0}, c4e[4] = {1, u->L, u->H, u->N}, o1[1] = {pi}, c1[1] = {1};
+    size_t win = (size_t)u->L * u->N * u->W * sizeof(float);
+    int heads = u->H > 1;
+    if (!heads) c4e[2] = u->N; /* effect [pair, layer, position] */
+    snprintf(path, sizeof path, "%s/%s/%s/%s", nm, cb->target, cb->source, heads ? "effect_head" : "effect");
+    if (md_result_put(out, path, heads ? 4 : 3, o4e, c4e, u->effect, (size_t)u->L * u->H * u->N * sizeof(float),
+                      err) != MD_OK)
+        return MD_ERR;
+    snprintf(path, sizeof path, "%s/%s/%s/clean_true", nm, cb->target, cb->source);
+    if (md_result_put(out, path, 1, o1, c1, &u->ct, sizeof u->ct, err) != MD_OK) return MD_ERR;
+    snprintf(path, sizeof path, "%s/%s/%s/clean_false", nm, cb->target, cb->source);
+    if (md_result_put(out, path, 1, o1, c1, &u->cf, sizeof u->cf, err) != MD_OK) return MD_ERR;
+    if (!u->store) return MD_OK;
+    int64_t o4[4] = {pi, 0, 0, 0}, c4[4] = {1, u->L, u->N, u->W};
+    snprintf(path, sizeof path, "%s/%s/%s/acts_true", nm, cb->target, cb->source);
+    if (md_result_put(out, path, 4, o4, c4, u->src, win, err) != MD_OK) return MD_ERR;
+    snprintf(path, sizeof path, "%s/%s/%s/acts_false", nm, cb->target, cb->source);
+    return md_result_put(out, path, 4, o4, c4, u->fal, win, err);
+}
+
+static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
+                      int64_t unit, md_result *out, md_error *err)
+{
+    (void)ctx, (void)stage, (void)input;
+    kn_state *s = state;
+    int di, ci, pi;
+    kn_locate(s, unit, &di, &ci, &pi);
+    const kn_combo *cb = &s->combos[ci];
+    kn_unit u = {.s = s, .ds = &s->ds[di], .pr = &s->ds[di].pairs[pi], .L = s->n_layers, .W = s->width, .H = s->n_heads,
+                 .V2 = {s->id_true, s->id_false}, .naive = s->opt.naive};
+    u.store = s->opt.store_activations && ci < s->n_self;
+    if (md_worker_model(w, cb->source, &u.A, err) != MD_OK || md_worker_model(w, cb->target, &u.B, err) != MD_OK)
+        return MD_ERR;
+    u.T = u.pr->len, u.N = u.ds->n_toks, u.w0 = u.T - u.N, u.d = u.B->cfg.d_model;
+    u.fast_post = s->hook == MD_HOOK_RESID_POST && !u.naive;
+    int rc = kn_unit_alloc(&u, err);
+    if (rc == MD_OK) rc = kn_read_source(&u, err);
+    if (rc == MD_OK) rc = kn_read_target(&u, err);
+    for (int j = 0; j < u.N && rc == MD_OK; j++)
+        rc = u.naive ? kn_column_naive(&u, j, err) : u.H > 1 ? kn_column_heads(&u, j, err) : kn_column(&u, j, err);
+    if (rc == MD_OK) rc = kn_put(&u, cb, pi, out, err);
+    if (rc != MD_OK) md_error_prefix(err, "%s pair %d (%s -> %s)", u.ds->name, pi, cb->source, cb->target);
+    kn_unit_free(&u);
     return rc;
 }
 
@@ -682,6 +788,8 @@ const md_kind md_kind_knowledge = {
            "across models: effect[pair, layer, position] = logit(TRUE) - logit(FALSE) with the TRUE run's "
            "state patched into the FALSE run (docs/methods.md, Knowledge).",
     .keys = KNOWLEDGE_KEYS,
+    .opts = KNOWLEDGE_OPTS,
+    .outputs = KNOWLEDGE_OUTPUTS,
     .validate = kn_validate,
     .plan = kn_plan,
     .prepare = kn_prepare,

@@ -29,6 +29,9 @@
 
 #include "exp/refusal_common.h"
 #include "mechdiff/directions.h"
+#include "mechdiff/exp_blob.h"
+#include "mechdiff/exp_output.h"
+#include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
@@ -37,26 +40,12 @@
 
 static const md_key REFUSAL_KEYS[] = {
     {.name = "models", .type = MD_KEY_STRLIST, .def = "", .doc = "Roles compared (empty = every role in `models`)."},
-    {.name = "harmful", .type = MD_KEY_STRING, .def = "harmful",
-     .doc = "Name (top-level datasets map) of the harmful instruction CSV (column `instruction`)."},
-    {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",
-     .doc = "Name (top-level datasets map) of the harmless instruction CSV (column `instruction`)."},
-    {.name = "column", .type = MD_KEY_STRING, .def = "instruction",
-     .doc = "CSV column holding the instruction (AdvBench harmful_behaviors.csv: goal)."},
-    {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,
-     .doc = "Fraction of each set held out for generation (docs/methods.md: 0.2)."},
-    {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,
-     .doc = "Seed of the train/test shuffle (docs/methods.md: 42)."},
+    MD_REFUSAL_KEY_SETS,
     {.name = "n_train", .type = MD_KEY_INT, .def = "128", .min = 1, .max = 1e7,
      .doc = "Train instructions per set (direction)."},
     {.name = "n_test", .type = MD_KEY_INT, .def = "100", .min = 1, .max = 1e7,
      .doc = "Test instructions per set (generation)."},
-    {.name = "templates", .type = MD_KEY_MAP, .def = "",
-     .doc = "Prompt template per role: 'base' (\"User: {instruction}\\nAssistant:\"), 'chat' (the model's own chat "
-            "template), a template name (llama3, llama2, mistral, tulu) or a format string with {instruction}. "
-            "Default: 'base' for roles whose name contains 'base', else 'chat'."},
-    {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",
-     .doc = "Hook point of the direction (docs/methods.md: resid_pre)."},
+    MD_REFUSAL_KEY_TEMPLATES,
     {.name = "layer", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 4096,
      .doc = "Layer of the direction (-1 = round(11/32 of the layers): Llama-3.1-8B 11)."},
     {.name = "position", .type = MD_KEY_INT, .def = "-1", .min = -4096, .max = -1,
@@ -70,60 +59,34 @@ static const md_key REFUSAL_KEYS[] = {
             "missing roles use 1.0."},
     {.name = "addition_vector", .type = MD_KEY_STRING, .def = "unit", .allowed = "unit|mean_diff",
      .doc = "What the coefficient multiplies: the unit direction r̂ (docs/methods.md) or the raw mean difference."},
-    {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
-     .doc = "Greedy new tokens per generation (docs/methods.md: 16)."},
-    {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
-     .doc = "Instructions per work unit (one batched forward / generation)."},
+    MD_REFUSAL_KEY_GENERATION,
     {.name = "sweep", .type = MD_KEY_BOOL, .def = "false",
      .doc = "Must be false: the refusal score vs layer/position of the direction is the `refusal_sweep` kind."},
     {0}};
 
-/* Derived from the job and the CSVs only (identical on every rank). Owned. */
-typedef struct rf_state {
-    md_refusal_sets sets; /* roles, CSVs, train/test rows (owned) */
-    md_exp_units gen;     /* stage 1: (target, intervention, set, batch) */
-} rf_state;
-
-static void rf_state_free(void *p)
-{
-    rf_state *s = p;
-    if (!s) return;
-    md_refusal_free_sets(&s->sets);
-    md_exp_free_units(&s->gen);
-    free(s);
-}
+static const md_refusal_variant RF_VARIANT;
 
 /* Interventions of a target: 0 none, 1..M ablate_<src>, M+1..2M add_<src>. */
-static void interv_name(const rf_state *s, int iv, char *buf, size_t n)
+static void interv_name(const md_refusal_state *s, int iv, char *buf, size_t n)
 {
     if (iv == 0) snprintf(buf, n, "none");
     else if (iv <= s->sets.n_roles) snprintf(buf, n, "ablate_%s", s->sets.roles[iv - 1]);
     else snprintf(buf, n, "add_%s", s->sets.roles[iv - 1 - s->sets.n_roles]);
 }
 
-static int rf_state_build(const md_kind_ctx *ctx, rf_state **out, md_error *err)
+/* Stage 1 units: target × intervention × set × batch; activation addition
+ * (interventions after the ablations) runs on harmless prompts only. */
+static int rf_gen_units(md_refusal_state *s, md_error *err)
 {
-    char where[MD_EXP_WHERE_MAX];
-    md_exp_format_where(ctx, where, sizeof where);
-    rf_state *s = calloc(1, sizeof *s);
-    if (!s) return md_error_set(err, "out of memory");
-    if (md_refusal_init_sets(ctx, where, &s->sets, err) != MD_OK ||
-        md_refusal_load_sets(ctx, where, &s->sets, err) != MD_OK)
-        goto fail;
-    /* stage 1 units: target × intervention × set × batch */
     int nr = s->sets.n_roles, nb = md_exp_count_batches(s->sets.n_test, s->sets.batch), ni = 1 + 2 * nr;
-    if (md_exp_alloc_units(&s->gen, nr * ni * 2 * nb, err) != MD_OK) goto fail;
+    if (md_exp_alloc_units(&s->gen, nr * ni * 2 * nb, err) != MD_OK) return MD_ERR;
     for (int t = 0; t < nr; t++)
         for (int iv = 0; iv < ni; iv++)
             for (int k = 0; k < 2; k++) {
-                if (iv > nr && k == MD_REFUSAL_HARMFUL) continue; /* addition: harmless prompts only */
+                if (iv > nr && k == MD_REFUSAL_HARMFUL) continue;
                 for (int b = 0; b < nb; b++) md_exp_add_unit(&s->gen, t, iv, k, b);
             }
-    *out = s;
     return MD_OK;
-fail:
-    rf_state_free(s);
-    return MD_ERR;
 }
 
 static int rf_layer(const md_params *p, const md_config *c, const char *key)
@@ -150,8 +113,8 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
                                  "kind: refusal_sweep (same keys, plus layers and positions), read its score and "
                                  "best_<model> attributes, then set layer/positions here and sweep: false",
                             where);
-    rf_state *s = NULL;
-    if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    md_refusal_state *s = NULL;
+    if (md_refusal_build_state(ctx, &RF_VARIANT, &s, err) != MD_OK) return MD_ERR;
     const char *const *roles = s->sets.roles;
     int rc = MD_OK;
     md_config c0 = {0};
@@ -172,7 +135,7 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
             rc = md_error_set(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv,
                               roles[i]);
     }
-    rf_state_free(s);
+    md_refusal_free_state(s);
     return rc;
 }
 
@@ -203,19 +166,48 @@ static int rf_dirs_view(const md_blob *b, rf_dirs *v, md_error *err)
     return MD_OK;
 }
 
+enum { RO_DIRECTION = MD_REFUSAL_OUT_ACTS + 1, RO_MEAN_DIFF, RO_MEAN_DIFF_NORM, RO_COSINE, RO_TEXT, RO_REFUSED,
+       RO_SCORE };
+
+static const md_output REFUSAL_OUTPUTS[] = {
+    MD_REFUSAL_SPLIT_OUTPUTS,
+    [MD_REFUSAL_OUT_ACTS] = {.path = "acts/{model}/{set}", .type = MD_H5_F32, .dims = "row,hidden",
+                             .axes = "split/{set} train rows, d_model", .units = "activation",
+                             .description = "the hook point at (layer, position) of each train prompt", .stage = 0,
+                             .chunk_rows = 64, .deflate = 1},
+    [RO_DIRECTION] = {.path = "direction", .type = MD_H5_F64, .dims = "model,hidden", .axes = "attribute models, d_model",
+                      .units = "", .description = "refusal direction r̂ (unit) per model", .stage = 1, .at_plan = 1},
+    [RO_MEAN_DIFF] = {.path = "mean_diff", .type = MD_H5_F64, .dims = "model,hidden",
+                      .axes = "attribute models, d_model", .units = "activation",
+                      .description = "mean(harmful) - mean(harmless)", .stage = 1, .at_plan = 1},
+    [RO_MEAN_DIFF_NORM] = {.path = "mean_diff_norm", .type = MD_H5_F64, .dims = "model", .axes = "attribute models",
+                           .units = "activation", .description = "norm of mean_diff", .stage = 1, .at_plan = 1},
+    [RO_COSINE] = {.path = "cosine", .type = MD_H5_F64, .dims = "model,model_b", .axes = "attribute models (both)",
+                   .units = "1", .description = "cosine between the models' directions", .stage = 1, .at_plan = 1},
+    [RO_TEXT] = {.path = "gen/{set}/{target}/{intervention}/text", .type = MD_H5_STR, .dims = "row",
+                 .axes = "test rows of split/{set}", .units = "", .description = "greedy completion (new tokens, decoded)",
+                 .stage = 1},
+    [RO_REFUSED] = {.path = "gen/{set}/{target}/{intervention}/refused", .type = MD_H5_I32, .dims = "row",
+                    .axes = "test rows of split/{set}", .units = "",
+                    .description = "1 = the completion starts with a refusal prefix", .stage = 1},
+    [RO_SCORE] = {.path = "refusal_score", .type = MD_H5_F64, .dims = "target,intervention,set",
+                  .axes = "attribute models, attribute interventions, attribute sets", .units = "1",
+                  .description = "fraction of test completions starting with a refusal prefix (NaN = not run)",
+                  .stage = 2, .at_plan = 1, .nan_ok = 1},
+    {0}};
+
 static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
-    rf_state *s = NULL;
+    md_refusal_state *s = NULL;
     int rc = MD_ERR;
     char path[MD_PATH_MAX], val[1024];
-    if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    if (md_refusal_build_state(ctx, &RF_VARIANT, &s, err) != MD_OK) return MD_ERR;
     const md_refusal_sets *rs = &s->sets;
     int M = rs->n_roles, ni = 1 + 2 * M;
     if (stage == 0) {
         md_config c;
-        if (md_refusal_plan_acts(plan, ctx, rs, 2, 1, 1, "the hook point at (layer, position) of each train prompt", &c,
-                                 err) != MD_OK)
+        if (md_refusal_plan_acts(plan, ctx, rs, REFUSAL_OUTPUTS, 2, 1, 1, &c, err) != MD_OK)
             goto done;
         snprintf(val, sizeof val, "%d", rf_layer(p, &c, "layer"));
         if (md_plan_attr(plan, "", "layer", val, err) != MD_OK) goto done;
@@ -232,20 +224,13 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     if (stage == 1) {
         rf_dirs v;
         if (rf_dirs_view(input, &v, err) != MD_OK) goto done;
-        const char *nm2[] = {"model", "hidden"}, *nmm[] = {"model", "model_b"}, *nm1[] = {"model"};
-        int64_t dd[2] = {M, v.d}, mm[2] = {M, M}, m1 = M, o2[2] = {0, 0}, o1 = 0;
-        if (md_exp_declare_dset(plan, "direction", MD_H5_F64, 2, dd, nm2, "",
-                                "refusal direction r̂ (unit) per model", err) != MD_OK ||
-            md_plan_put(plan, "direction", o2, dd, v.dir, sizeof(double) * (size_t)M * v.d, err) != MD_OK ||
-            md_exp_declare_dset(plan, "mean_diff", MD_H5_F64, 2, dd, nm2, "activation",
-                                "mean(harmful) - mean(harmless)", err) != MD_OK ||
-            md_plan_put(plan, "mean_diff", o2, dd, v.mean_diff, sizeof(double) * (size_t)M * v.d, err) != MD_OK ||
-            md_exp_declare_dset(plan, "mean_diff_norm", MD_H5_F64, 1, &m1, nm1, "activation",
-                                "norm of mean_diff", err) != MD_OK ||
-            md_plan_put(plan, "mean_diff_norm", &o1, &m1, v.norm, sizeof(double) * (size_t)M, err) != MD_OK ||
-            md_exp_declare_dset(plan, "cosine", MD_H5_F64, 2, mm, nmm, "1",
-                                "cosine between the models' directions", err) != MD_OK ||
-            md_plan_put(plan, "cosine", o2, mm, v.cos, sizeof(double) * (size_t)M * M, err) != MD_OK)
+        int64_t dd[2] = {M, v.d}, mm[2] = {M, M}, m1 = M;
+        size_t md_bytes = sizeof(double) * (size_t)M * v.d;
+        if (md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_DIRECTION], NULL, dd, v.dir, md_bytes, err) != MD_OK ||
+            md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_MEAN_DIFF], NULL, dd, v.mean_diff, md_bytes, err) != MD_OK ||
+            md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_MEAN_DIFF_NORM], NULL, &m1, v.norm, sizeof(double) * M, err) !=
+                MD_OK ||
+            md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_COSINE], NULL, mm, v.cos, sizeof(double) * M * M, err) != MD_OK)
             goto done;
         for (int t = 0; t < M; t++)
             for (int iv = 0; iv < ni; iv++)
@@ -254,15 +239,9 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
                     char ivn[128];
                     interv_name(s, iv, ivn, sizeof ivn);
                     int64_t n = rs->n_test;
-                    const char *rn[] = {"row"};
-                    snprintf(path, sizeof path, "gen/%s/%s/%s/text", md_refusal_set_name(k), rs->roles[t], ivn);
-                    if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
-                                            "greedy completion (new tokens, decoded)", err) != MD_OK)
-                        goto done;
-                    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", md_refusal_set_name(k), rs->roles[t], ivn);
-                    if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "",
-                                            "1 = the completion starts with a refusal prefix",
-                                            err) != MD_OK)
+                    const char *args[] = {md_refusal_set_name(k), rs->roles[t], ivn};
+                    if (md_plan_output(plan, &REFUSAL_OUTPUTS[RO_TEXT], args, &n, err) != MD_OK ||
+                        md_plan_output(plan, &REFUSAL_OUTPUTS[RO_REFUSED], args, &n, err) != MD_OK)
                         goto done;
                 }
         rc = md_plan_units(plan, s->gen.n, err);
@@ -275,13 +254,8 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         goto done;
     }
     {
-        int64_t dims[3] = {M, ni, 2}, o3[3] = {0, 0, 0};
-        const char *nm[] = {"target", "intervention", "set"};
-        if (md_exp_declare_dset(plan, "refusal_score", MD_H5_F64, 3, dims, nm, "1",
-                                "fraction of test completions starting with a refusal prefix (NaN = not run)",
-                                err) != MD_OK ||
-            md_plan_allow_nan(plan, "refusal_score", err) != MD_OK || /* NaN is documented above */
-            md_plan_put(plan, "refusal_score", o3, dims, input->data, input->size, err) != MD_OK)
+        int64_t dims[3] = {M, ni, 2};
+        if (md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_SCORE], NULL, dims, input->data, input->size, err) != MD_OK)
             goto done;
         size_t off = 0;
         for (int iv = 0; iv < ni; iv++) {
@@ -295,19 +269,12 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         rc = md_plan_units(plan, 1, err);
     }
 done:
-    rf_state_free(s);
+    md_refusal_free_state(s);
     return rc;
 }
 
-static int rf_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
-                      md_error *err)
-{
-    (void)w, (void)stage, (void)input;
-    return rf_state_build(ctx, (rf_state **)state, err);
-}
-
 /* Stage 0 unit: activations of one batch at the role's (layer, position). */
-static int rf_acts(const md_kind_ctx *ctx, md_worker *w, rf_state *s, int64_t unit, md_result *out, md_error *err)
+static int rf_acts(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, int64_t unit, md_result *out, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
     const char *role = s->sets.roles[md_refusal_act_role(&s->sets, unit)];
@@ -318,7 +285,7 @@ static int rf_acts(const md_kind_ctx *ctx, md_worker *w, rf_state *s, int64_t un
 }
 
 /* Stage 1 unit: generations of one batch under one intervention. */
-static int rf_gen(const md_kind_ctx *ctx, md_worker *w, rf_state *s, const md_blob *input, int64_t unit,
+static int rf_gen(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, const md_blob *input, int64_t unit,
                   md_result *out, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
@@ -370,63 +337,46 @@ done:
     return rc;
 }
 
-static int rf_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
-                      int64_t unit, md_result *out, md_error *err)
+/* finish_stage(0): mean difference, unit direction, norm per model; cosines. */
+static int rf_directions(md_refusal_state *s, md_reader *rd, md_blob *next, md_error *err)
 {
-    rf_state *s = state;
-    if (stage == 0) return rf_acts(ctx, w, s, unit, out, err);
-    if (stage == 1) return rf_gen(ctx, w, s, input, unit, out, err);
-    return MD_OK; /* stage 2: the plan wrote the scores */
-}
-
-static int rf_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
-                     int *done, md_error *err)
-{
-    rf_state *s = NULL;
-    int rc = MD_ERR;
-    (void)input;
-    *done = stage >= 2;
-    if (*done) return MD_OK;
-    if (rf_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
     const md_refusal_sets *rs = &s->sets;
-    int M = rs->n_roles;
+    int M = rs->n_roles, rc = MD_ERR;
     char path[MD_PATH_MAX];
-    void *blob = NULL; /* owned here */
-    if (stage == 0) {
-        int64_t dims[MD_MAX_DIMS];
-        snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[0]);
-        if (md_reader_dims(rd, path, dims, err) < 0) goto done;
-        int d = (int)dims[1];
-        int32_t hd[2] = {M, d};
-        double *md_ = NULL;
-        size_t bytes = 0;
-        if (!(blob = md_exp_alloc_blob(hd, 2, rf_dirs_count(M, d), &md_, &bytes))) {
-            md_error_set(err, "out of memory");
+    int64_t dims[MD_MAX_DIMS];
+    snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[0]);
+    if (md_reader_dims(rd, path, dims, err) < 0) return MD_ERR;
+    int d = (int)dims[1];
+    int32_t hd[2] = {M, d};
+    double *md_ = NULL;
+    size_t bytes = 0;
+    void *blob = md_exp_alloc_blob(hd, 2, rf_dirs_count(M, d), &md_, &bytes);
+    if (!blob) return md_error_set(err, "out of memory");
+    double *dir = md_ + (size_t)M * d, *norm = dir + (size_t)M * d, *cs = norm + M;
+    for (int m = 0; m < M; m++)
+        if (md_refusal_direction(rd, rs, m, 2, 0, 0, d, md_ + (size_t)m * d, dir + (size_t)m * d, &norm[m], 0, err) !=
+            MD_OK) {
+            md_error_prefix(err, "refusal direction of model '%s'", rs->roles[m]);
             goto done;
         }
-        double *dir = md_ + (size_t)M * d, *norm = dir + (size_t)M * d, *cs = norm + M;
-        for (int m = 0; m < M; m++) {
-            double *r = md_ + (size_t)m * d;
-            if (md_refusal_read_mean_diff(rd, rs, m, 2, 0, 0, d, r, err) != MD_OK) goto done;
-            norm[m] = md_dir_norm(r, d);
-            memcpy(dir + (size_t)m * d, r, (size_t)d * sizeof(double));
-            if (md_dir_normalise(dir + (size_t)m * d, d, err) != MD_OK) {
-                md_error_prefix(err, "refusal direction of model '%s'", rs->roles[m]);
-                goto done;
-            }
-        }
-        for (int a = 0; a < M; a++)
-            for (int b2 = 0; b2 < M; b2++) cs[a * M + b2] = md_dir_cosine(dir + (size_t)a * d, dir + (size_t)b2 * d, d);
-        rc = md_blob_set(next, blob, bytes, err);
-        goto done;
-    }
-    /* stage 1 → scores */
-    int ni = 1 + 2 * M;
+    for (int a = 0; a < M; a++)
+        for (int b2 = 0; b2 < M; b2++) cs[a * M + b2] = md_dir_cosine(dir + (size_t)a * d, dir + (size_t)b2 * d, d);
+    rc = md_blob_set(next, blob, bytes, err);
+done:
+    free(blob);
+    return rc;
+}
+
+/* finish_stage(1): the refusal score of every (target, intervention, set);
+ * NaN where not run. */
+static int rf_scores(md_refusal_state *s, const md_blob *input, md_reader *rd, md_blob *next, md_error *err)
+{
+    (void)input;
+    const md_refusal_sets *rs = &s->sets;
+    int M = rs->n_roles, ni = 1 + 2 * M, rc = MD_ERR;
+    char path[MD_PATH_MAX];
     double *sc = malloc(sizeof(double) * (size_t)M * ni * 2);
-    if (!(blob = sc)) {
-        md_error_set(err, "out of memory");
-        goto done;
-    }
+    if (!sc) return md_error_set(err, "out of memory");
     for (int t = 0; t < M; t++)
         for (int iv = 0; iv < ni; iv++)
             for (int k = 0; k < 2; k++) {
@@ -441,10 +391,13 @@ static int rf_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
             }
     rc = md_blob_set(next, sc, sizeof(double) * (size_t)M * ni * 2, err);
 done:
-    free(blob);
-    rf_state_free(s);
+    free(sc);
     return rc;
 }
+
+static const md_refusal_variant RF_VARIANT = {
+    .kind = "refusal", .gen_units = rf_gen_units, .acts = rf_acts, .gen = rf_gen, .directions = rf_directions,
+    .scores = rf_scores};
 
 const md_kind md_kind_refusal = {
     .name = "refusal",
@@ -452,11 +405,13 @@ const md_kind md_kind_refusal = {
            "cosine between models, and greedy generations with no intervention, directional ablation of every "
            "source model's direction, and activation addition; refusal score by prefix (docs/methods.md, Refusal).",
     .keys = REFUSAL_KEYS,
+    .data = &RF_VARIANT,
+    .outputs = REFUSAL_OUTPUTS,
     .validate = rf_validate,
     .plan = rf_plan,
-    .prepare = rf_prepare,
-    .release_state = rf_state_free,
-    .compute = rf_compute,
-    .finish_stage = rf_finish,
+    .prepare = md_refusal_prepare,
+    .release_state = md_refusal_free_state,
+    .compute = md_refusal_compute,
+    .finish_stage = md_refusal_finish,
     .unit_name = md_exp_name_unit,
 };

@@ -6,6 +6,10 @@
 #include <string.h>
 
 #include "mechdiff/directions.h"
+#include "mechdiff/exp_batch.h"
+#include "mechdiff/exp_output.h"
+#include "mechdiff/exp_prompt.h"
+#include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/model.h"
 #include "mechdiff/tokenizer.h"
@@ -87,15 +91,14 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
 }
 
 /* split/<set>/instruction and split/<set>/csv_row. */
-static int plan_split(md_plan *plan, const md_refusal_sets *s, int set, md_error *err)
+static int plan_split(md_plan *plan, const md_refusal_sets *s, const md_output *outputs, int set, md_error *err)
 {
     char path[MD_PATH_MAX], val[32];
     int64_t n = s->n_train + s->n_test;
-    const char *rn[] = {"row"};
+    const char *args[] = {SET_NAMES[set]};
     snprintf(path, sizeof path, "split/%s/instruction", SET_NAMES[set]);
     snprintf(val, sizeof val, "%d", s->n_train);
-    if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
-                            "instructions: rows [0, n_train) train, then n_test test", err) != MD_OK ||
+    if (md_plan_output(plan, &outputs[MD_REFUSAL_OUT_INSTRUCTION], args, &n, err) != MD_OK ||
         md_exp_put_csv_strings(plan, path, s->csv[set], s->col[set], s->train[set], s->n_train, 0, err) != MD_OK ||
         md_exp_put_csv_strings(plan, path, s->csv[set], s->col[set], s->test[set], s->n_test, s->n_train, err) !=
             MD_OK ||
@@ -103,29 +106,26 @@ static int plan_split(md_plan *plan, const md_refusal_sets *s, int set, md_error
         return MD_ERR;
     snprintf(path, sizeof path, "split/%s/csv_row", SET_NAMES[set]);
     int64_t o = 0, cn = s->n_train, ot = s->n_train, ct = s->n_test;
-    if (md_exp_declare_dset(plan, path, MD_H5_I32, 1, &n, rn, "", "0-based CSV row of each instruction", err) !=
-            MD_OK ||
+    if (md_plan_output(plan, &outputs[MD_REFUSAL_OUT_CSV_ROW], args, &n, err) != MD_OK ||
         md_plan_put(plan, path, &o, &cn, s->train[set], (size_t)s->n_train * sizeof(int), err) != MD_OK ||
         md_plan_put(plan, path, &ot, &ct, s->test[set], (size_t)s->n_test * sizeof(int), err) != MD_OK)
         return MD_ERR;
     return MD_OK;
 }
 
-int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_sets *s, int rank, int n_layers,
-                         int n_pos, const char *desc, md_config *c, md_error *err)
+int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_sets *s, const md_output *outputs,
+                         int rank, int n_layers, int n_pos, md_config *c, md_error *err)
 {
-    char path[MD_PATH_MAX], val[1024];
+    char val[1024];
     if (md_hf_config_load_dir(c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
     int64_t dims[4] = {s->n_train, n_layers, n_pos, c->d_model};
-    const char *nm[4] = {"row", "layer", "position", "hidden"};
-    if (rank == 2) dims[1] = c->d_model, nm[1] = "hidden";
+    if (rank == 2) dims[1] = c->d_model;
     for (int k = 0; k < 2; k++) {
-        if (plan_split(plan, s, k, err) != MD_OK) return MD_ERR;
-        for (int m = 0; m < s->n_roles; m++) {
-            snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
-            if (md_exp_declare_dset(plan, path, MD_H5_F32, rank, dims, nm, "activation", desc, err) != MD_OK)
+        if (plan_split(plan, s, outputs, k, err) != MD_OK) return MD_ERR;
+        for (int m = 0; m < s->n_roles; m++)
+            if (md_plan_output(plan, &outputs[MD_REFUSAL_OUT_ACTS], (const char *const[]){s->roles[m], SET_NAMES[k]},
+                               dims, err) != MD_OK)
                 return MD_ERR;
-        }
     }
     md_exp_join_names(val, sizeof val, s->roles, s->n_roles);
     if (md_plan_attr(plan, "", "models", val, err) != MD_OK ||
@@ -264,4 +264,79 @@ int md_refusal_read_rate(md_reader *rd, const char *path, const int64_t *offset,
     }
     free(buf);
     return rc;
+}
+
+void md_refusal_free_state(void *state)
+{
+    md_refusal_state *s = state;
+    if (!s) return;
+    md_refusal_free_sets(&s->sets);
+    free(s->layers), free(s->positions);
+    md_exp_free_units(&s->gen);
+    free(s);
+}
+
+int md_refusal_build_state(const md_kind_ctx *ctx, const md_refusal_variant *v, md_refusal_state **out,
+                           md_error *err)
+{
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    md_refusal_state *s = calloc(1, sizeof *s);
+    if (!s) return md_error_set(err, "out of memory");
+    if (md_refusal_init_sets(ctx, where, &s->sets, err) != MD_OK ||
+        (v->candidates && v->candidates(ctx, where, s, err) != MD_OK) ||
+        md_refusal_load_sets(ctx, where, &s->sets, err) != MD_OK || v->gen_units(s, err) != MD_OK) {
+        md_refusal_free_state(s);
+        return MD_ERR;
+    }
+    *out = s;
+    return MD_OK;
+}
+
+/* The variant of the experiment's kind. */
+static const md_refusal_variant *variant_of(const md_kind_ctx *ctx)
+{
+    return ctx->exp->impl->data;
+}
+
+int md_refusal_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
+                       md_error *err)
+{
+    (void)w, (void)stage, (void)input;
+    return md_refusal_build_state(ctx, variant_of(ctx), (md_refusal_state **)state, err);
+}
+
+int md_refusal_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
+                       int64_t unit, md_result *out, md_error *err)
+{
+    const md_refusal_variant *v = variant_of(ctx);
+    if (stage == 0) return v->acts(ctx, w, state, unit, out, err);
+    if (stage == 1) return v->gen(ctx, w, state, input, unit, out, err);
+    return MD_OK; /* stage 2: the plan wrote the scores */
+}
+
+int md_refusal_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next, int *done,
+                      md_error *err)
+{
+    const md_refusal_variant *v = variant_of(ctx);
+    *done = stage >= 2;
+    if (*done) return MD_OK;
+    md_refusal_state *s = NULL;
+    if (md_refusal_build_state(ctx, v, &s, err) != MD_OK) return MD_ERR;
+    int rc = stage == 0 ? v->directions(s, rd, next, err) : v->scores(s, input, rd, next, err);
+    md_refusal_free_state(s);
+    return rc;
+}
+
+int md_refusal_direction(md_reader *rd, const md_refusal_sets *s, int m, int rank, int li, int pi, int d, double *raw,
+                         double *dir, double *norm, int zero_ok, md_error *err)
+{
+    if (md_refusal_read_mean_diff(rd, s, m, rank, li, pi, d, raw, err) != MD_OK) return MD_ERR;
+    *norm = md_dir_norm(raw, d);
+    if (dir != raw) memcpy(dir, raw, (size_t)d * sizeof(double));
+    if (*norm == 0 && zero_ok) { /* no direction: stays 0 (ablation a no-op) */
+        memset(dir, 0, (size_t)d * sizeof(double));
+        return MD_OK;
+    }
+    return md_dir_normalise(dir, d, err);
 }

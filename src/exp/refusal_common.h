@@ -17,6 +17,7 @@
 
 #include "mechdiff/csv.h"
 #include "mechdiff/error.h"
+#include "mechdiff/exp_units.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
@@ -25,6 +26,33 @@ struct md_model;
 
 #define MD_REFUSAL_MAX_ROLES 16
 enum { MD_REFUSAL_HARMFUL = 0, MD_REFUSAL_HARMLESS = 1 };
+
+/* Keys both kinds have, with the same meaning and default (one entry each,
+ * spliced into their key tables). */
+#define MD_REFUSAL_KEY_SETS                                                                                           \
+    {.name = "harmful", .type = MD_KEY_STRING, .def = "harmful",                                                     \
+     .doc = "Name (top-level datasets map) of the harmful instruction CSV (column `instruction`)."},                 \
+    {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",                                                   \
+     .doc = "Name (top-level datasets map) of the harmless instruction CSV (column `instruction`)."},               \
+    {.name = "column", .type = MD_KEY_STRING, .def = "instruction",                                                  \
+     .doc = "CSV column holding the instruction (AdvBench harmful_behaviors.csv: goal)."},                          \
+    {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,                          \
+     .doc = "Fraction of each set held out for generation (docs/methods.md: 0.2)."},                                \
+    {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,                             \
+     .doc = "Seed of the train/test shuffle (docs/methods.md: 42; the same split in both refusal kinds for the "     \
+            "same seed and sizes)."}
+#define MD_REFUSAL_KEY_TEMPLATES                                                                                      \
+    {.name = "templates", .type = MD_KEY_MAP, .def = "",                                                             \
+     .doc = "Prompt template per role: 'base' (\"User: {instruction}\\nAssistant:\"), 'chat' (the model's own chat "  \
+            "template), a template name (llama3, llama2, mistral, tulu) or a format string with {instruction}. "     \
+            "Default: 'base' for roles whose name contains 'base', else 'chat'."},                                 \
+    {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",        \
+     .doc = "Hook point of the direction (docs/methods.md: resid_pre)."}
+#define MD_REFUSAL_KEY_GENERATION                                                                                     \
+    {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,                               \
+     .doc = "Greedy new tokens per generation (docs/methods.md: 16)."},                                             \
+    {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,                                        \
+     .doc = "Instructions per work unit (one batched forward / generation)."}
 
 /* "harmful" / "harmless": the keys of the CSVs and the <set> of the paths. */
 const char *md_refusal_set_name(int set);
@@ -58,16 +86,26 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
                           md_config *c, md_error *err);
 
 /* ---- plan ----------------------------------------------------------- */
+/* The first entries of both kinds' outputs tables (experiment.h): the split
+ * (same in both), then each kind's own acts/{model}/{set} entry. */
+enum { MD_REFUSAL_OUT_INSTRUCTION = 0, MD_REFUSAL_OUT_CSV_ROW = 1, MD_REFUSAL_OUT_ACTS = 2 };
+#define MD_REFUSAL_SPLIT_OUTPUTS                                                                                      \
+    [MD_REFUSAL_OUT_INSTRUCTION] = {.path = "split/{set}/instruction", .type = MD_H5_STR, .dims = "row",             \
+                                    .axes = "train rows, then test rows (attribute n_train)", .units = "",           \
+                                    .description = "instructions: rows [0, n_train) train, then n_test test",        \
+                                    .stage = 0, .at_plan = 1},                                                       \
+    [MD_REFUSAL_OUT_CSV_ROW] = {.path = "split/{set}/csv_row", .type = MD_H5_I32, .dims = "row", .units = "",         \
+                                .description = "0-based CSV row of each instruction", .stage = 0, .at_plan = 1}
 /* The datasets of stage 0 and the group attributes both kinds share:
- * split/<set>/instruction [row] str (attribute n_train) and
- * split/<set>/csv_row [row] i32 (the train rows, then the test rows), then
- * acts/<role>/<set> f32 for every role, [row, hidden] when rank is 2,
- * [row, layer, position, hidden] when rank is 4 (n_layers x n_pos
- * candidates), described as `desc`; then the group attributes models (the
- * roles, comma-separated) and hook. *c = the config of role 0 (its d_model is
- * the width of acts). */
-int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_sets *s, int rank, int n_layers,
-                         int n_pos, const char *desc, md_config *c, md_error *err);
+ * split/<set>/instruction (attribute n_train) and split/<set>/csv_row (the
+ * train rows, then the test rows), then the kind's acts/<role>/<set>
+ * (outputs[MD_REFUSAL_OUT_ACTS]) for every role, [row, hidden] when rank is
+ * 2, [row, layer, position, hidden] when rank is 4 (n_layers x n_pos
+ * candidates); then the group attributes models (the roles,
+ * comma-separated) and hook. *c = the config of role 0 (its d_model is the
+ * width of acts). */
+int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_sets *s, const md_output *outputs,
+                         int rank, int n_layers, int n_pos, md_config *c, md_error *err);
 /* Units of stage 0: (role, set, batch of train rows), in that order. */
 int64_t md_refusal_count_act_units(const md_refusal_sets *s);
 
@@ -106,5 +144,54 @@ int md_refusal_read_mean_diff(md_reader *rd, const md_refusal_sets *s, int m, in
  * n): the refusal rate of n 0/1 flags. */
 int md_refusal_read_rate(md_reader *rd, const char *path, const int64_t *offset, const int64_t *count, int n,
                          double *rate, md_error *err);
+
+/* ---- the shared stage sequence ------------------------------------- */
+/* Both kinds run: stage 0 activations of the train prompts, finish_stage(0)
+ * directions, stage 1 greedy generations under an intervention, finish_stage
+ * (1) refusal rates, stage 2 (one unit) the scores written by the plan. The
+ * state, prepare, compute and finish_stage below are that sequence once; a
+ * kind supplies what differs as an md_refusal_variant. */
+typedef struct md_refusal_state {
+    md_refusal_sets sets;  /* roles, CSVs, train/test rows (owned) */
+    int *layers, n_layers; /* candidate layers (refusal_sweep; owned) */
+    int *positions, n_pos; /* candidate positions, negative (refusal_sweep; owned) */
+    md_exp_units gen;      /* stage 1: the variant's unit tuples */
+} md_refusal_state;
+
+typedef struct md_refusal_variant {
+    const char *kind; /* for errors */
+    /* Optional, between md_refusal_init_sets and md_refusal_load_sets: the
+     * candidates (layers, positions). */
+    int (*candidates)(const md_kind_ctx *ctx, const char *where, md_refusal_state *s, md_error *err);
+    /* The stage-1 unit table (s->gen). */
+    int (*gen_units)(md_refusal_state *s, md_error *err);
+    /* Stage 0 and stage 1 units. */
+    int (*acts)(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, int64_t unit, md_result *out,
+                md_error *err);
+    int (*gen)(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, const md_blob *input, int64_t unit,
+               md_result *out, md_error *err);
+    /* finish_stage(0): the directions blob; finish_stage(1): the scores blob. */
+    int (*directions)(md_refusal_state *s, md_reader *rd, md_blob *next, md_error *err);
+    int (*scores)(md_refusal_state *s, const md_blob *input, md_reader *rd, md_blob *next, md_error *err);
+} md_refusal_variant;
+
+/* The state of an experiment of variant v (*out owned by the caller:
+ * md_refusal_free_state). Errors start with the experiment's file:line:col. */
+int md_refusal_build_state(const md_kind_ctx *ctx, const md_refusal_variant *v, md_refusal_state **out,
+                           md_error *err);
+void md_refusal_free_state(void *state);
+/* The md_kind callbacks of both kinds; the variant is the kind's .data. */
+int md_refusal_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
+                       md_error *err);
+int md_refusal_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
+                       int64_t unit, md_result *out, md_error *err);
+int md_refusal_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next, int *done,
+                      md_error *err);
+/* The unit direction of model m at candidate (li, pi) (acts of `rank`, as
+ * md_refusal_read_mean_diff): raw[d] = mean(harmful) - mean(harmless),
+ * *norm its norm, dir[d] = raw / norm (raw and dir may be the same buffer).
+ * A zero difference gives dir = 0 when zero_ok, else an error. */
+int md_refusal_direction(md_reader *rd, const md_refusal_sets *s, int m, int rank, int li, int pi, int d, double *raw,
+                         double *dir, double *norm, int zero_ok, md_error *err);
 
 #endif

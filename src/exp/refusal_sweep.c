@@ -33,6 +33,9 @@
 
 #include "exp/refusal_common.h"
 #include "mechdiff/directions.h"
+#include "mechdiff/exp_blob.h"
+#include "mechdiff/exp_output.h"
+#include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
@@ -41,54 +44,20 @@
 
 static const md_key SWEEP_KEYS[] = {
     {.name = "models", .type = MD_KEY_STRLIST, .def = "", .doc = "Roles swept (empty = every role in `models`)."},
-    {.name = "harmful", .type = MD_KEY_STRING, .def = "harmful",
-     .doc = "Name (top-level datasets map) of the harmful instruction CSV."},
-    {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",
-     .doc = "Name (top-level datasets map) of the harmless instruction CSV."},
-    {.name = "column", .type = MD_KEY_STRING, .def = "instruction", .doc = "CSV column holding the instruction."},
-    {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,
-     .doc = "Fraction of each set held out for generation."},
-    {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,
-     .doc = "Seed of the train/test shuffle (the refusal kind's split for the same seed and sizes)."},
+    MD_REFUSAL_KEY_SETS,
     {.name = "n_train", .type = MD_KEY_INT, .def = "64", .min = 1, .max = 1e7,
      .doc = "Train instructions per set (directions)."},
     {.name = "n_test", .type = MD_KEY_INT, .def = "32", .min = 1, .max = 1e7,
      .doc = "Harmful test instructions generated per candidate."},
-    {.name = "templates", .type = MD_KEY_MAP, .def = "",
-     .doc = "Prompt template per role, as in the refusal kind ('base', 'chat', a template name or a format "
-            "string with {instruction})."},
-    {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",
-     .doc = "Hook point of the directions."},
+    MD_REFUSAL_KEY_TEMPLATES,
     {.name = "layers", .type = MD_KEY_STRLIST, .def = "all",
      .doc = "Candidate layers: 'all' (every layer; the models must have as many) or a list of layer indices."},
     {.name = "positions", .type = MD_KEY_STRLIST, .def = "-1,-2,-3,-4,-5",
      .doc = "Candidate prompt positions, counted from the end (negative)."},
-    {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
-     .doc = "Greedy new tokens per generation."},
-    {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,
-     .doc = "Instructions per work unit (one batched forward / generation)."},
+    MD_REFUSAL_KEY_GENERATION,
     {0}};
 
 #define SW_MAX_CAND 4096
-
-/* Derived from the job, the first model's config and the CSVs only (identical
- * on every rank). Owned; sw_state_free. */
-typedef struct sw_state {
-    md_refusal_sets sets;  /* roles, CSVs, train/test rows (owned) */
-    int *layers, n_layers; /* candidate layers (owned) */
-    int *positions, n_pos; /* candidate positions, negative (owned) */
-    md_exp_units gen;      /* stage 1: (model, layer index, position index, batch) */
-} sw_state;
-
-static void sw_state_free(void *p)
-{
-    sw_state *s = p;
-    if (!s) return;
-    md_refusal_free_sets(&s->sets);
-    free(s->layers), free(s->positions);
-    md_exp_free_units(&s->gen);
-    free(s);
-}
 
 /* Integer item of a list key; MD_ERR with err naming the key and the item. */
 static int sw_parse_int(const char *where, const char *key, const char *v, long lo, long hi, int *out, md_error *err)
@@ -102,9 +71,13 @@ static int sw_parse_int(const char *where, const char *key, const char *v, long 
 }
 
 /* Candidate layers and positions; n_model_layers = layers of the first model. */
-static int sw_candidates(const md_kind_ctx *ctx, const char *where, int n_model_layers, sw_state *s, md_error *err)
+static int sw_candidates(const md_kind_ctx *ctx, const char *where, md_refusal_state *s, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
+    md_config c;
+    if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->sets.roles[0]), err) != MD_OK)
+        return md_error_prefix(err, "%s: model '%s'", where, s->sets.roles[0]);
+    int n_model_layers = c.n_layers;
     int nl = md_params_count(p, "layers"), np = md_params_count(p, "positions");
     int all = nl == 1 && strcmp(md_params_item(p, "layers", 0), "all") == 0;
     if (nl < 1) return md_error_set(err, "%s: key 'layers': empty; use 'all' or a list of layers", where);
@@ -130,40 +103,26 @@ static int sw_candidates(const md_kind_ctx *ctx, const char *where, int n_model_
     return MD_OK;
 }
 
-static int sw_state_build(const md_kind_ctx *ctx, sw_state **out, md_error *err)
+/* Stage 1 units: model × candidate layer × candidate position × batch. */
+static int sw_gen_units(md_refusal_state *s, md_error *err)
 {
-    char where[MD_EXP_WHERE_MAX];
-    md_exp_format_where(ctx, where, sizeof where);
-    sw_state *s = calloc(1, sizeof *s);
-    if (!s) return md_error_set(err, "out of memory");
-    if (md_refusal_init_sets(ctx, where, &s->sets, err) != MD_OK) goto fail;
-    md_config c;
-    if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->sets.roles[0]), err) != MD_OK) {
-        md_error_prefix(err, "%s: model '%s'", where, s->sets.roles[0]);
-        goto fail;
-    }
-    if (sw_candidates(ctx, where, c.n_layers, s, err) != MD_OK ||
-        md_refusal_load_sets(ctx, where, &s->sets, err) != MD_OK)
-        goto fail;
     int nb = md_exp_count_batches(s->sets.n_test, s->sets.batch);
-    if (md_exp_alloc_units(&s->gen, s->sets.n_roles * s->n_layers * s->n_pos * nb, err) != MD_OK) goto fail;
+    if (md_exp_alloc_units(&s->gen, s->sets.n_roles * s->n_layers * s->n_pos * nb, err) != MD_OK) return MD_ERR;
     for (int m = 0; m < s->sets.n_roles; m++)
         for (int li = 0; li < s->n_layers; li++)
             for (int pi = 0; pi < s->n_pos; pi++)
                 for (int b = 0; b < nb; b++) md_exp_add_unit(&s->gen, m, li, pi, b);
-    *out = s;
     return MD_OK;
-fail:
-    sw_state_free(s);
-    return MD_ERR;
 }
+
+static const md_refusal_variant SW_VARIANT;
 
 static int sw_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
-    sw_state *s = NULL;
-    if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    md_refusal_state *s = NULL;
+    if (md_refusal_build_state(ctx, &SW_VARIANT, &s, err) != MD_OK) return MD_ERR;
     const char *const *roles = s->sets.roles;
     int rc = MD_OK, all = md_params_count(&ctx->exp->params, "layers") == 1 &&
                           strcmp(md_params_item(&ctx->exp->params, "layers", 0), "all") == 0;
@@ -179,7 +138,7 @@ static int sw_validate(const md_kind_ctx *ctx, md_error *err)
                 rc = md_error_set(err, "%s: key 'layers': %d but model '%s' has %d layers", where, s->layers[li],
                                   roles[i], c.n_layers);
     }
-    sw_state_free(s);
+    md_refusal_free_state(s);
     return rc;
 }
 
@@ -200,7 +159,7 @@ static int sw_dirs_view(const md_blob *b, sw_dirs *v, md_error *err)
 
 /* Attributes layers and positions (the candidates, comma-separated) of `path`
  * ("" = the group). */
-static int sw_plan_candidates(md_plan *plan, const sw_state *s, const char *path, md_error *err)
+static int sw_plan_candidates(md_plan *plan, const md_refusal_state *s, const char *path, md_error *err)
 {
     char val[1024];
     size_t off = 0;
@@ -215,19 +174,46 @@ static int sw_plan_candidates(md_plan *plan, const sw_state *s, const char *path
     return md_plan_attr(plan, path, "positions", val, err);
 }
 
+enum { SO_DIRECTION = MD_REFUSAL_OUT_ACTS + 1, SO_REFUSED, SO_TEXT, SO_SCORE };
+
+static const md_output SWEEP_OUTPUTS[] = {
+    MD_REFUSAL_SPLIT_OUTPUTS,
+    [MD_REFUSAL_OUT_ACTS] = {.path = "acts/{model}/{set}", .type = MD_H5_F32, .dims = "row,layer,position,hidden",
+                             .axes = "split/{set} train rows, attributes layers, positions, d_model",
+                             .units = "activation",
+                             .description = "the hook point at every candidate (layer, position) of each train prompt",
+                             .stage = 0},
+    [SO_DIRECTION] = {.path = "direction", .type = MD_H5_F64, .dims = "model,layer,position,hidden",
+                      .axes = "attributes models, layers, positions; d_model", .units = "",
+                      .description = "refusal direction r̂ (unit) per model and candidate (layer, position)",
+                      .stage = 1, .at_plan = 1},
+    [SO_REFUSED] = {.path = "refused", .type = MD_H5_I32, .dims = "model,layer,position,row",
+                    .axes = "attributes models, layers, positions; harmful test rows", .units = "",
+                    .description = "1 = the completion of the harmful test prompt, with the candidate direction "
+                                   "ablated, starts with a refusal prefix",
+                    .stage = 1},
+    [SO_TEXT] = {.path = "gen/{model}/layer{layer}_pos{position}/text", .type = MD_H5_STR, .dims = "row",
+                 .axes = "harmful test rows", .units = "",
+                 .description = "greedy completion (new tokens, decoded) with the direction ablated", .stage = 1},
+    [SO_SCORE] = {.path = "score", .type = MD_H5_F64, .dims = "model,layer,position",
+                  .axes = "attributes models, layers, positions", .units = "1",
+                  .description = "refusal rate of the harmful test prompts with the candidate direction ablated "
+                                 "(lower = the direction matters more; NaN = mean(harmful) = mean(harmless) there, "
+                                 "e.g. layer 0 at a template token: no direction)",
+                  .stage = 2, .at_plan = 1, .nan_ok = 1},
+    {0}};
+
 static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
-    sw_state *s = NULL;
+    md_refusal_state *s = NULL;
     int rc = MD_ERR;
-    char path[MD_PATH_MAX], val[1024];
-    if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
+    char val[1024];
+    if (md_refusal_build_state(ctx, &SW_VARIANT, &s, err) != MD_OK) return MD_ERR;
     const md_refusal_sets *rs = &s->sets;
     int M = rs->n_roles, L = s->n_layers, P = s->n_pos;
     if (stage == 0) {
         md_config c;
-        if (md_refusal_plan_acts(plan, ctx, rs, 4, L, P,
-                                 "the hook point at every candidate (layer, position) of each train prompt", &c,
-                                 err) != MD_OK ||
+        if (md_refusal_plan_acts(plan, ctx, rs, SWEEP_OUTPUTS, 4, L, P, &c, err) != MD_OK ||
             sw_plan_candidates(plan, s, "", err) != MD_OK)
             goto done;
         rc = md_plan_units(plan, md_refusal_count_act_units(rs), err);
@@ -236,27 +222,20 @@ static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     if (stage == 1) {
         sw_dirs v;
         if (sw_dirs_view(input, &v, err) != MD_OK) goto done;
-        const char *nmd[] = {"model", "layer", "position", "hidden"}, *nmr[] = {"model", "layer", "position", "row"};
-        int64_t dd[4] = {M, L, P, v.d}, dr[4] = {M, L, P, rs->n_test}, o4[4] = {0, 0, 0, 0};
-        if (md_exp_declare_dset(plan, "direction", MD_H5_F64, 4, dd, nmd, "",
-                                "refusal direction r̂ (unit) per model and candidate (layer, position)",
-                                err) != MD_OK ||
-            md_plan_put(plan, "direction", o4, dd, v.dir, sizeof(double) * (size_t)M * L * P * v.d, err) != MD_OK ||
-            md_exp_declare_dset(plan, "refused", MD_H5_I32, 4, dr, nmr, "",
-                                "1 = the completion of the harmful test prompt, with the candidate direction "
-                                "ablated, starts with a refusal prefix",
-                                err) != MD_OK)
+        int64_t dd[4] = {M, L, P, v.d}, dr[4] = {M, L, P, rs->n_test};
+        if (md_plan_output_put(plan, &SWEEP_OUTPUTS[SO_DIRECTION], NULL, dd, v.dir,
+                               sizeof(double) * (size_t)M * L * P * v.d, err) != MD_OK ||
+            md_plan_output(plan, &SWEEP_OUTPUTS[SO_REFUSED], NULL, dr, err) != MD_OK)
             goto done;
         for (int m = 0; m < M; m++)
             for (int li = 0; li < L; li++)
                 for (int pi = 0; pi < P; pi++) {
                     int64_t n = rs->n_test;
-                    const char *rn[] = {"row"};
-                    snprintf(path, sizeof path, "gen/%s/layer%d_pos%d/text", rs->roles[m], s->layers[li],
-                             s->positions[pi]);
-                    if (md_exp_declare_dset(plan, path, MD_H5_STR, 1, &n, rn, "",
-                                            "greedy completion (new tokens, decoded) with the direction ablated",
-                                            err) != MD_OK)
+                    char ls[16], ps[16];
+                    snprintf(ls, sizeof ls, "%d", s->layers[li]);
+                    snprintf(ps, sizeof ps, "%d", s->positions[pi]);
+                    if (md_plan_output(plan, &SWEEP_OUTPUTS[SO_TEXT], (const char *const[]){rs->roles[m], ls, ps}, &n,
+                                       err) != MD_OK)
                         goto done;
                 }
         rc = md_plan_units(plan, s->gen.n, err);
@@ -269,15 +248,8 @@ static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     }
     {
         const double *sc = input->data;
-        int64_t dims[3] = {M, L, P}, o3[3] = {0, 0, 0};
-        const char *nm[] = {"model", "layer", "position"};
-        if (md_exp_declare_dset(plan, "score", MD_H5_F64, 3, dims, nm, "1",
-                                "refusal rate of the harmful test prompts with the candidate direction ablated "
-                                "(lower = the direction matters more; NaN = mean(harmful) = mean(harmless) there, "
-                                "e.g. layer 0 at a template token: no direction)",
-                                err) != MD_OK ||
-            md_plan_allow_nan(plan, "score", err) != MD_OK || /* NaN is documented above */
-            md_plan_put(plan, "score", o3, dims, sc, input->size, err) != MD_OK)
+        int64_t dims[3] = {M, L, P};
+        if (md_plan_output_put(plan, &SWEEP_OUTPUTS[SO_SCORE], NULL, dims, sc, input->size, err) != MD_OK)
             goto done;
         for (int m = 0; m < M; m++) {
             int best = -1; /* lowest score; ties: earliest layer, then position, in the order listed; NaN skipped */
@@ -305,19 +277,12 @@ static int sw_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         rc = md_plan_units(plan, 1, err);
     }
 done:
-    sw_state_free(s);
+    md_refusal_free_state(s);
     return rc;
 }
 
-static int sw_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
-                      md_error *err)
-{
-    (void)w, (void)stage, (void)input;
-    return sw_state_build(ctx, (sw_state **)state, err);
-}
-
 /* Stage 0 unit: activations of one batch at every candidate. */
-static int sw_acts(const md_kind_ctx *ctx, md_worker *w, sw_state *s, int64_t unit, md_result *out, md_error *err)
+static int sw_acts(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, int64_t unit, md_result *out, md_error *err)
 {
     return md_refusal_compute_acts(ctx, w, &s->sets, unit, s->layers, s->n_layers, s->positions, s->n_pos, 4,
                                    "refusal_sweep", out, err);
@@ -325,7 +290,7 @@ static int sw_acts(const md_kind_ctx *ctx, md_worker *w, sw_state *s, int64_t un
 
 /* Stage 1 unit: generations of one batch of harmful test prompts with one
  * candidate direction ablated at every layer (as the refusal kind's ablate_). */
-static int sw_gen(const md_kind_ctx *ctx, md_worker *w, sw_state *s, const md_blob *input, int64_t unit,
+static int sw_gen(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, const md_blob *input, int64_t unit,
                   md_result *out, md_error *err)
 {
     const md_refusal_sets *rs = &s->sets;
@@ -365,66 +330,47 @@ done:
     return rc;
 }
 
-static int sw_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
-                      int64_t unit, md_result *out, md_error *err)
+/* finish_stage(0): the unit direction per (model, layer, position); 0 where
+ * the two means coincide. */
+static int sw_directions(md_refusal_state *s, md_reader *rd, md_blob *next, md_error *err)
 {
-    sw_state *s = state;
-    if (stage == 0) return sw_acts(ctx, w, s, unit, out, err);
-    if (stage == 1) return sw_gen(ctx, w, s, input, unit, out, err);
-    return MD_OK; /* stage 2: the plan wrote the scores */
+    const md_refusal_sets *rs = &s->sets;
+    int M = rs->n_roles, L = s->n_layers, P = s->n_pos, rc = MD_ERR;
+    char path[MD_PATH_MAX];
+    int64_t dims[MD_MAX_DIMS];
+    snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[0]);
+    if (md_reader_dims(rd, path, dims, err) < 0) return MD_ERR;
+    int d = (int)dims[3];
+    int32_t hd[4] = {M, L, P, d};
+    double *dir = NULL, norm;
+    size_t bytes = 0;
+    void *blob = md_exp_alloc_blob(hd, 4, (size_t)M * L * P * d, &dir, &bytes);
+    if (!blob) return md_error_set(err, "out of memory");
+    for (int m = 0; m < M; m++)
+        for (int li = 0; li < L; li++)
+            for (int pi = 0; pi < P; pi++) {
+                double *r = dir + (((size_t)m * L + li) * P + pi) * d;
+                if (md_refusal_direction(rd, rs, m, 4, li, pi, d, r, r, &norm, 1, err) != MD_OK) {
+                    md_error_prefix(err, "refusal direction of model '%s' at layer %d, position %d", rs->roles[m],
+                                    s->layers[li], s->positions[pi]);
+                    goto done;
+                }
+            }
+    rc = md_blob_set(next, blob, bytes, err);
+done:
+    free(blob);
+    return rc;
 }
 
-static int sw_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
-                     int *done, md_error *err)
+/* finish_stage(1): scores [M][L][P]; NaN where the direction is 0. */
+static int sw_scores(md_refusal_state *s, const md_blob *input, md_reader *rd, md_blob *next, md_error *err)
 {
-    sw_state *s = NULL;
-    int rc = MD_ERR;
-    (void)input;
-    *done = stage >= 2;
-    if (*done) return MD_OK;
-    if (sw_state_build(ctx, &s, err) != MD_OK) return MD_ERR;
     const md_refusal_sets *rs = &s->sets;
-    int M = rs->n_roles, L = s->n_layers, P = s->n_pos;
-    char path[MD_PATH_MAX];
-    void *blob = NULL; /* owned here */
-    if (stage == 0) {
-        int64_t dims[MD_MAX_DIMS];
-        snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[0]);
-        if (md_reader_dims(rd, path, dims, err) < 0) goto done;
-        int d = (int)dims[3];
-        int32_t hd[4] = {M, L, P, d};
-        double *dir = NULL;
-        size_t bytes = 0;
-        if (!(blob = md_exp_alloc_blob(hd, 4, (size_t)M * L * P * d, &dir, &bytes))) {
-            md_error_set(err, "out of memory");
-            goto done;
-        }
-        for (int m = 0; m < M; m++)
-            for (int li = 0; li < L; li++)
-                for (int pi = 0; pi < P; pi++) {
-                    double *r = dir + (((size_t)m * L + li) * P + pi) * d;
-                    if (md_refusal_read_mean_diff(rd, rs, m, 4, li, pi, d, r, err) != MD_OK) goto done;
-                    if (md_dir_norm(r, d) == 0) { /* no direction: stays 0 (ablation a no-op, score NaN) */
-                        memset(r, 0, (size_t)d * sizeof(double));
-                        continue;
-                    }
-                    if (md_dir_normalise(r, d, err) != MD_OK) {
-                        md_error_prefix(err, "refusal direction of model '%s' at layer %d, position %d",
-                                        rs->roles[m], s->layers[li], s->positions[pi]);
-                        goto done;
-                    }
-                }
-        rc = md_blob_set(next, blob, bytes, err);
-        goto done;
-    }
-    /* stage 1 → scores [M][L][P]; NaN where the direction is 0 */
+    int M = rs->n_roles, L = s->n_layers, P = s->n_pos, rc = MD_ERR;
     sw_dirs v;
-    if (sw_dirs_view(input, &v, err) != MD_OK) goto done;
+    if (sw_dirs_view(input, &v, err) != MD_OK) return MD_ERR;
     double *sc = malloc(sizeof(double) * (size_t)M * L * P);
-    if (!(blob = sc)) {
-        md_error_set(err, "out of memory");
-        goto done;
-    }
+    if (!sc) return md_error_set(err, "out of memory");
     for (int m = 0; m < M; m++)
         for (int li = 0; li < L; li++)
             for (int pi = 0; pi < P; pi++) {
@@ -438,10 +384,13 @@ static int sw_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
             }
     rc = md_blob_set(next, sc, sizeof(double) * (size_t)M * L * P, err);
 done:
-    free(blob);
-    sw_state_free(s);
+    free(sc);
     return rc;
 }
+
+static const md_refusal_variant SW_VARIANT = {
+    .kind = "refusal_sweep", .candidates = sw_candidates, .gen_units = sw_gen_units, .acts = sw_acts, .gen = sw_gen,
+    .directions = sw_directions, .scores = sw_scores};
 
 const md_kind md_kind_refusal_sweep = {
     .name = "refusal_sweep",
@@ -450,11 +399,13 @@ const md_kind md_kind_refusal_sweep = {
            "at every layer; the lowest per model is reported as an attribute, never used automatically "
            "(docs/methods.md, Refusal).",
     .keys = SWEEP_KEYS,
+    .data = &SW_VARIANT,
+    .outputs = SWEEP_OUTPUTS,
     .validate = sw_validate,
     .plan = sw_plan,
-    .prepare = sw_prepare,
-    .release_state = sw_state_free,
-    .compute = sw_compute,
-    .finish_stage = sw_finish,
+    .prepare = md_refusal_prepare,
+    .release_state = md_refusal_free_state,
+    .compute = md_refusal_compute,
+    .finish_stage = md_refusal_finish,
     .unit_name = md_exp_name_unit,
 };

@@ -70,6 +70,23 @@ static double unit_cost(const md_kind_ctx *ctx, int64_t unit)
     return 1.0 + v * unit_value(job_seed(ctx) ^ 0x5eed, unit, 0, 0);
 }
 
+enum { ST_VALUES, ST_LABEL, ST_CHECKSUM, ST_COLUMN_MEAN, ST_CENTRED };
+
+/* What selftest writes (with `payload: true`). */
+static const md_output SELFTEST_OUTPUTS[] = {
+    [ST_VALUES] = {.path = "values", .type = MD_H5_F64, .dims = "unit,row,col", .units = "1",
+                   .description = "hash(seed, unit, row, col) in [0, 1)", .stage = 0, .chunk_rows = 64, .deflate = 1},
+    [ST_LABEL] = {.path = "label", .type = MD_H5_STR, .dims = "unit", .units = "", .description = "name of the unit",
+                  .stage = 0, .chunk_rows = 1024},
+    [ST_CHECKSUM] = {.path = "checksum", .type = MD_H5_I64, .dims = "unit", .units = "",
+                     .description = "integer hash of the unit", .stage = 0, .chunk_rows = 4096},
+    [ST_COLUMN_MEAN] = {.path = "column_mean", .type = MD_H5_F64, .dims = "col", .units = "1",
+                        .description = "mean of values over unit and row", .stage = 1, .at_plan = 1},
+    [ST_CENTRED] = {.path = "centred", .type = MD_H5_F32, .dims = "unit,col", .units = "1",
+                    .description = "row-mean of values(unit) minus column_mean", .stage = 1, .chunk_rows = 256,
+                    .deflate = 1},
+    {0}};
+
 static int selftest_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     const md_params *p = &ctx->exp->params;
@@ -81,29 +98,20 @@ static int selftest_plan(const md_kind_ctx *ctx, int stage, const md_blob *input
         return MD_ERR;
     if (!md_params_bool(p, "payload")) return MD_OK;
     if (stage == 0) {
-        md_dset_decl values = {.path = "values", .type = MD_H5_F64, .rank = 3, .dims = {n, rows, cols},
-                               .dim_names = {"unit", "row", "col"}, .chunk = {64, rows, cols}, .deflate = 1,
-                               .units = "1", .description = "hash(seed, unit, row, col) in [0, 1)"};
-        md_dset_decl label = {.path = "label", .type = MD_H5_STR, .rank = 1, .dims = {n},
-                              .dim_names = {"unit"}, .chunk = {1024}, .units = "",
-                              .description = "name of the unit"};
-        md_dset_decl sum = {.path = "checksum", .type = MD_H5_I64, .rank = 1, .dims = {n},
-                            .dim_names = {"unit"}, .chunk = {4096}, .units = "",
-                            .description = "integer hash of the unit"};
-        if (md_plan_dataset(plan, &values, err) != MD_OK || md_plan_dataset(plan, &label, err) != MD_OK ||
-            md_plan_dataset(plan, &sum, err) != MD_OK)
+        int64_t dv[3] = {n, rows, cols};
+        if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_VALUES], NULL, dv, err) != MD_OK ||
+            md_plan_output(plan, &SELFTEST_OUTPUTS[ST_LABEL], NULL, &n, err) != MD_OK ||
+            md_plan_output(plan, &SELFTEST_OUTPUTS[ST_CHECKSUM], NULL, &n, err) != MD_OK)
             return MD_ERR;
         return MD_OK;
     }
     if (input->size != (size_t)cols * sizeof(double))
         return md_error_set(err, "selftest: stage 1 input has %zu bytes, expected %lld", input->size,
                             (long long)(cols * 8));
-    md_dset_decl mean = {.path = "column_mean", .type = MD_H5_F64, .rank = 1, .dims = {cols},
-                         .dim_names = {"col"}, .units = "1", .description = "mean of values over unit and row"};
-    md_dset_decl centred = {.path = "centred", .type = MD_H5_F32, .rank = 2, .dims = {n, cols},
-                            .dim_names = {"unit", "col"}, .chunk = {256, cols}, .deflate = 1, .units = "1",
-                            .description = "row-mean of values(unit) minus column_mean"};
-    if (md_plan_dataset(plan, &mean, err) != MD_OK || md_plan_dataset(plan, &centred, err) != MD_OK) return MD_ERR;
+    int64_t dc[2] = {n, cols};
+    if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_COLUMN_MEAN], NULL, &cols, err) != MD_OK ||
+        md_plan_output(plan, &SELFTEST_OUTPUTS[ST_CENTRED], NULL, dc, err) != MD_OK)
+        return MD_ERR;
     int64_t off = 0;
     return md_plan_put(plan, "column_mean", &off, &cols, input->data, input->size, err);
 }
@@ -216,6 +224,7 @@ const md_kind md_kind_selftest = {
            "unit, configurable cost, two stages; used by the MPI/resume/Slurm tests and the coordinator "
            "benchmark.",
     .keys = SELFTEST_KEYS,
+    .outputs = SELFTEST_OUTPUTS,
     .plan = selftest_plan,
     .compute = selftest_compute,
     .finish_stage = selftest_finish,

@@ -46,10 +46,11 @@ const md_key MD_JOB_RUNTIME_KEYS[] = {
      .min = 1, .max = 1e7},
     {.name = "backend", .type = MD_KEY_STRING, .def = "cpu", .allowed = "cpu|cuda",
      .doc = "Compute backend of the workers."},
-    {.name = "fp32_cache_mb", .type = MD_KEY_INT, .def = "256", .min = 0, .max = 1e8,
+    {.name = "fp32_cache_mb", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 1e8,
      .doc = "backend cpu: MiB of bf16/f16 weights each worker keeps converted to fp32 (4 bytes per parameter); "
-            "the rest is converted on the fly for every matmul, on one thread. Raise it to hold the whole model "
-            "when a worker runs several OpenBLAS threads or memory is plentiful; 0 = convert everything on the fly."},
+            "the rest is streamed: converted for every matmul on the GEMM's threads (from 64 rows the same GEMM "
+            "and result as cached). -1 = auto: half the memory available when the model loads (cgroup limit "
+            "included), divided among the node's ranks, at least 256; 0 = stream everything."},
     {.name = "cuda_weights", .type = MD_KEY_STRING, .def = "auto", .allowed = "auto|bf16|f32",
      .doc = "backend cuda: weight matrices stored on the GPU in bf16 (exact for bf16 checkpoints) or f32 (2x "
             "memory; closest to the CPU for f16/f32 checkpoints). auto = $MECHDIFF_CUDA_WEIGHTS, else bf16."},

@@ -74,6 +74,7 @@ int md_folder_check(const char *role, const char *dir, md_error *err)
     md_model_options opt;
     md_model_options_init(&opt);
     opt.fp32_cache_bytes = 1; /* bind every tensor, convert none but the vectors */
+    opt.skip_finite_check = 1; /* reading every weight is the workers' job, when they load them */
     md_model *m = NULL;
     if (md_model_load(&m, dir, &opt, err) != MD_OK) return md_error_prefix(err, "model '%s'", role);
     md_model_free(m);

@@ -5,6 +5,7 @@
 #include "mechdiff/model.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,45 @@
 
 #include "mechdiff/forward.h"
 #include "model/exec_impl.h"
+
+/* Bytes of "MemAvailable:" in /proc/meminfo (0 when unreadable). */
+static size_t meminfo_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return (size_t)kb * 1024;
+}
+
+/* Room left under a cgroup v2 memory limit (SIZE_MAX: no limit / no cgroup). */
+static size_t cgroup_room(void)
+{
+    unsigned long long max = 0, cur = 0;
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+    int have_max = f && fscanf(f, "%llu", &max) == 1; /* "max" (no limit) does not parse */
+    if (f) fclose(f);
+    f = fopen("/sys/fs/cgroup/memory.current", "r");
+    int have_cur = f && fscanf(f, "%llu", &cur) == 1;
+    if (f) fclose(f);
+    if (!have_max || !have_cur) return SIZE_MAX;
+    return max > cur ? (size_t)(max - cur) : 0;
+}
+
+size_t md_model_default_fp32_cache(void)
+{
+    size_t avail = meminfo_available();
+    if (avail == 0) avail = (size_t)sysconf(_SC_AVPHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+    size_t room = cgroup_room();
+    if (room < avail) avail = room;
+    const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long ranks = ls ? strtol(ls, NULL, 10) : 1;
+    if (ranks < 1) ranks = 1;
+    size_t budget = avail / 2 / (size_t)ranks, floor = (size_t)256 << 20;
+    return budget > floor ? budget : floor;
+}
 
 void md_model_options_init(md_model_options *opt)
 {
@@ -42,7 +82,8 @@ static int find_weight(md_model *m, md_weight *w, const char *name, int rows, in
         return md_error_set(err, "%s: tensor '%s' has shape [%s], config.json implies [%d, %d]", m->dir, name,
                             got, rows, cols);
     }
-    if (md_safetensors_check_finite(t, m->dir, err) != MD_OK) return MD_ERR; /* no NaN/inf weights */
+    if (!m->skip_finite_check && md_safetensors_check_finite(t, m->dir, err) != MD_OK)
+        return MD_ERR; /* NaN/inf weights would make every result NaN */
     w->host = t->data;
     w->dtype = t->dtype;
     w->rows = rows;
@@ -159,6 +200,7 @@ int md_model_load(md_model **out, const char *dir, const md_model_options *opt_i
     md_model *m = calloc(1, sizeof *m);
     if (!m) return md_error_set(err, "out of memory loading %s", dir);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
+    m->skip_finite_check = opt.skip_finite_check;
     if (md_hf_config_load_dir(&m->cfg, dir, err) != MD_OK) goto fail;
     const md_config *c = &m->cfg;
     int lo = opt.layer_lo, hi = opt.layer_hi < 0 ? c->n_layers : opt.layer_hi;
@@ -187,7 +229,8 @@ int md_model_load(md_model **out, const char *dir, const md_model_options *opt_i
 
     if (md_safetensors_open_dir(&m->st, dir, err) != MD_OK) goto fail;
     if (md_hf_config_check_tensors(c, m->st, dir, err) != MD_OK) goto fail;
-    md_backend_options bopt = {.fp32_cache_bytes = opt.fp32_cache_bytes ? opt.fp32_cache_bytes : ((size_t)256 << 20),
+    md_backend_options bopt = {.fp32_cache_bytes = opt.fp32_cache_bytes ? opt.fp32_cache_bytes
+                                                                        : md_model_default_fp32_cache(),
                                .device = opt.device,
                                .cuda_weights = opt.cuda_weights,
                                .cuda_gemm = opt.cuda_gemm};
@@ -254,7 +297,12 @@ void md_model_free(md_model *m)
 
 int md_model_hook_width(const md_model *m, int hook_point)
 {
-    return hook_point == MD_HOOK_MLP_POST ? m->cfg.d_ff : m->cfg.d_model;
+    switch (hook_point) {
+    case MD_HOOK_MLP_POST: return m->cfg.d_ff;
+    case MD_HOOK_Z: return m->cfg.n_heads * m->cfg.head_dim;
+    case MD_HOOK_PATTERN: return 0;
+    default: return m->cfg.d_model;
+    }
 }
 
 float md_model_attn_scale(const md_model *m)

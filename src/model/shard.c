@@ -337,7 +337,7 @@ static int build_request(const md_model *m, const md_forward *f, int lo, int hi,
     for (int i = 0; i < f->n_hooks; i++) {
         const md_hook *h = &f->hooks[i];
         if (!(h->layer == MD_ALL || (h->layer >= lo && h->layer < hi))) continue;
-        int w = md_model_hook_width(m, h->point);
+        int w = (int)md_hook_cell_width(m, f, h);
         int nv = h->op == MD_HOOK_READ ? 0 : (h->vec_per_seq ? f->n_seq : 1) * w;
         buf_i32(b, i);
         buf_i32(b, h->point);
@@ -346,6 +346,7 @@ static int build_request(const md_model *m, const md_forward *f, int lo, int hi,
         buf_i32(b, h->seq);
         buf_i32(b, h->pos);
         buf_i32(b, h->vec_per_seq);
+        buf_i32(b, h->head);
         buf_put(b, &h->coef, sizeof h->coef);
         buf_i32(b, nv);
         buf_put(b, h->vec, (size_t)nv * sizeof(float));
@@ -550,6 +551,7 @@ static int serve_forward(member *s, md_model *m, md_kvcache *kc, const char *p, 
         h->seq = rd_i32(&r);
         h->pos = rd_i32(&r);
         h->vec_per_seq = rd_i32(&r);
+        h->head = rd_i32(&r);
         const void *c = rd_take(&r, sizeof(float));
         if (c) memcpy(&h->coef, c, sizeof(float));
         int nv = rd_i32(&r);

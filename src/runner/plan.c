@@ -114,6 +114,142 @@ int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err)
     return MD_OK;
 }
 
+/* Splits the comma-separated dims of o into names[] (pointers into buf);
+ * returns their number, or -1 when more than MD_MAX_DIMS. */
+static int split_dims(const md_output *o, char buf[256], const char *names[MD_MAX_DIMS])
+{
+    int n = 0;
+    snprintf(buf, 256, "%s", o->dims ? o->dims : "");
+    if (!buf[0]) return 0;
+    names[n++] = buf;
+    for (char *q = buf; *q; q++)
+        if (*q == ',') {
+            if (n == MD_MAX_DIMS) return -1;
+            *q = '\0';
+            names[n++] = q + 1;
+        }
+    return n;
+}
+
+/* o->path with each {placeholder} replaced by the next of args. */
+static int fill_path(const md_output *o, const char *const *args, char *out, size_t cap, md_error *err)
+{
+    size_t n = 0;
+    int a = 0;
+    for (const char *c = o->path; *c; c++) {
+        if (*c == '{') {
+            const char *end = strchr(c, '}');
+            if (!end || !args || !args[a]) return md_error_set(err, "plan: output '%s': too few names", o->path);
+            n += (size_t)snprintf(out + (n < cap ? n : cap), n < cap ? cap - n : 0, "%s", args[a++]);
+            c = end;
+        } else if (n + 1 < cap) {
+            out[n++] = *c;
+            out[n] = '\0';
+        } else {
+            n++;
+        }
+    }
+    if (n >= cap) return md_error_set(err, "plan: output '%s': path too long", o->path);
+    out[n] = '\0';
+    return MD_OK;
+}
+
+int md_plan_output(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims, md_error *err)
+{
+    char buf[256];
+    const char *names[MD_MAX_DIMS];
+    md_dset_decl d = {.type = o->type, .units = o->units, .description = o->description, .deflate = o->deflate,
+                      .nan_ok = o->nan_ok};
+    if ((d.rank = split_dims(o, buf, names)) < 1) return md_error_set(err, "plan: output '%s': bad dims", o->path);
+    if (fill_path(o, args, d.path, sizeof d.path, err) != MD_OK) return MD_ERR;
+    for (int i = 0; i < d.rank; i++) {
+        d.dims[i] = dims[i];
+        d.dim_names[i] = names[i];
+    }
+    d.chunk[0] = o->chunk_rows;
+    return md_plan_dataset(p, &d, err);
+}
+
+int md_plan_output_put(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims,
+                       const void *data, size_t nbytes, md_error *err)
+{
+    int64_t zero[MD_MAX_DIMS] = {0};
+    if (md_plan_output(p, o, args, dims, err) != MD_OK) return MD_ERR;
+    return md_plan_put(p, p->dsets[p->n_dsets - 1].path, zero, dims, data, nbytes, err);
+}
+
+/* 1 when path is an instance of template t: each {placeholder} stands for a
+ * non-empty run of characters without '/'. */
+static int path_matches(const char *t, const char *path)
+{
+    if (!*t) return !*path;
+    if (*t == '{') {
+        const char *end = strchr(t, '}');
+        if (!end) return 0;
+        for (const char *q = path + 1; q[-1] && q[-1] != '/'; q++)
+            if (path_matches(end + 1, q)) return 1;
+        return 0;
+    }
+    return *t == *path && path_matches(t + 1, path + 1);
+}
+
+const md_output *md_output_match(const md_output *outputs, const md_dset *d)
+{
+    char buf[256];
+    const char *names[MD_MAX_DIMS];
+    for (const md_output *o = outputs; o && o->path; o++) {
+        if (!path_matches(o->path, d->path) || o->type != d->type || o->stage != d->stage) continue;
+        if (split_dims(o, buf, names) != d->rank) continue;
+        int same = !strcmp(o->units ? o->units : "", d->units) &&
+                   !strcmp(o->description ? o->description : "", d->description) && o->deflate == d->deflate &&
+                   o->nan_ok == d->nan_ok;
+        for (int i = 0; i < d->rank && same; i++) same = !strcmp(names[i], d->dim_names[i]);
+        if (same) return o;
+    }
+    return NULL;
+}
+
+int md_plan_check_outputs(const md_plan *p, const char *kind, const md_output *outputs, md_error *err)
+{
+    for (int i = 0; i < p->n_dsets; i++)
+        if (!md_output_match(outputs, &p->dsets[i]))
+            return md_error_set(err,
+                                "internal error: kind '%s', stage %d declares dataset '%s' that its outputs table "
+                                "does not list (path, type, dims, units, description, stage)",
+                                kind, p->stage, p->dsets[i].path);
+    return MD_OK;
+}
+
+/* Markdown cell text: '|' escaped. */
+static void print_cell(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|') fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+void md_output_print(const md_output *outputs, const char *title, FILE *f)
+{
+    fprintf(f, "%s\n\n| dataset | type | dims | units | stage | description |\n|---|---|---|---|---|---|\n", title);
+    for (const md_output *o = outputs; o && o->path; o++) {
+        fprintf(f, "| `%s` | %s | [", o->path, md_h5type_name(o->type));
+        print_cell(f, o->dims);
+        fputs("]", f);
+        if (o->axes && o->axes[0]) {
+            fputs(" (", f);
+            print_cell(f, o->axes);
+            fputs(")", f);
+        }
+        fputs(" | ", f);
+        print_cell(f, o->units && o->units[0] ? o->units : "-");
+        fprintf(f, " | %d%s | ", o->stage, o->at_plan ? " plan" : "");
+        print_cell(f, o->description);
+        fputs(" |\n", f);
+    }
+    fputc('\n', f);
+}
+
 int md_plan_allow_nan(md_plan *p, const char *path, md_error *err)
 {
     md_dset *d = (md_dset *)md_plan_find(p, path);

@@ -437,6 +437,26 @@ int md_prov_write_numerics(int64_t group, const md_prov_numerics *n)
     return rc;
 }
 
+int md_prov_write_model(int64_t group, const md_model_prov *m)
+{
+    size_t cap = 1;
+    for (int k = 0; k < m->n_files; k++) cap += strlen(m->files[k]) + strlen(m->sha256[k]) + 4;
+    char *list = calloc(cap, 1); /* owned: "<sha256>  <file>\n" per weight file */
+    if (!list) return -1;
+    for (int k = 0; k < m->n_files; k++) {
+        strcat(list, m->sha256[k]);
+        strcat(list, "  ");
+        strcat(list, m->files[k]);
+        strcat(list, "\n");
+    }
+    hid_t g = (hid_t)group;
+    int rc = put_str(g, "path", m->dir) | put_str(g, "config_json", m->config_json ? m->config_json : "") |
+             put_str(g, "weight_sha256", list) |
+             put_str(g, "weight_sha256_format", "sha256sum -c format, file names relative to path");
+    free(list);
+    return rc;
+}
+
 void md_prov_free_numerics(md_prov_numerics *n)
 {
     for (int i = 0; n && i < n->n_done; i++) free(n->done_at_start[i].done);

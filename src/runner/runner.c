@@ -1,5 +1,5 @@
-/* runner.c — the coordinator (rank 0) and the job life cycle (see
- * include/mechdiff/runner.h).
+/* runner.c — the coordinator (rank 0) and md_run (see
+ * include/mechdiff/runner.h; the job life cycle around it is runner_job.c).
  *
  * Crash safety, in one place:
  *  - OUT.h5 is only ever replaced by rename of a complete, closed, fsync'd
@@ -47,65 +47,7 @@
 #include "worker.h"
 #include "mechdiff/shard.h"
 
-enum { EXP_RUNNING = 0, EXP_PART_DONE, EXP_DONE };
-
-typedef struct exp_state {
-    int stage;
-    md_blob input;             /* input of the current stage (owned) */
-    md_plan plan;              /* plan of the current stage (owned) */
-    md_dset *dsets;            /* every dataset declared so far (owned) */
-    int n_dsets;
-    uint8_t *done;             /* [plan.n_units] (owned) */
-    int64_t remaining;         /* units of this part not yet done */
-    int status;
-    int needs_define;          /* plan not yet in the file */
-} exp_state;
-
-typedef struct queue_item {
-    int exp;
-    int stage;
-    int64_t unit;
-    double cost;
-} queue_item;
-
-typedef struct coord {
-    const md_run_opts *opts;
-    md_job *job;
-    MPI_Comm comm;
-    int world;
-    int shard_k;               /* ranks per model copy (runtime.shard_ranks); units go to group leaders */
-    char out[4096], jpath[4200];
-    int part_index, part_count;
-    exp_state *exps;
-    queue_item *queue;         /* owned */
-    int64_t q_head, q_len, q_cap;
-    int *in_flight;            /* per rank */
-    MPI_Request *send_req;     /* unit messages still being sent (owned) */
-    unsigned char **send_buf;  /* their buffers, freed when the send completes (owned) */
-    int n_send, cap_send;
-    int **have_stage;          /* [rank][exp]: stage whose input the rank holds */
-    md_journal *journal;
-    md_inflight *inflight;     /* OUT.h5.inflight: units per rank, for a post-mortem (owned) */
-    int lock_fd;               /* flock on OUT.h5.lock held for the run (owned) */
-    int lock_held;             /* 1 when another run holds that lock */
-    uint64_t generation;
-    md_provenance prov;
-    md_model_prov *models;
-    int n_models;
-    md_data_prov *data;
-    int n_data;
-    char identity[65];
-    char *job_yaml;
-    md_segment seg;
-    md_prov_numerics numerics; /* this run's resolved backend/precision, recorded per segment (owned) */
-    md_worker self;            /* rank 0's own worker (one-rank runs) */
-    int failed;
-    md_error fail;
-    /* progress */
-    int64_t done_units, total_units, run_units;
-    double t_start, t_last_flush, t_last_progress, t_last_snapshot;
-    int tty;
-} coord;
+#include "runner/coord.h"
 
 static double now_s(void)
 {
@@ -169,7 +111,7 @@ static int all_done(const coord *c)
 
 /* Folds the journal (when its generation matches the file) and pending stage
  * definitions into a new snapshot of OUT.h5; restarts the journal. */
-static int snapshot(coord *c, const char *exit_reason, md_error *err)
+int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
 {
     if (c->journal && md_journal_sync(c->journal, err) != MD_OK) return MD_ERR;
     md_h5out *h = NULL;
@@ -301,6 +243,7 @@ static int plan_stage(coord *c, int exp, md_error *err)
         return md_error_prefix(err, "rank 0, %s, plan of stage %d", spec->name, e->stage);
     if (e->plan.n_units < 1)
         return md_error_set(err, "rank 0, %s, plan of stage %d: no units (call md_plan_units)", spec->name, e->stage);
+    if (md_plan_check_outputs(&e->plan, spec->kind, spec->impl->outputs, err) != MD_OK) return MD_ERR;
     if (add_dsets(e, err) != MD_OK) return MD_ERR;
     free(e->done);
     e->done = NULL;
@@ -341,12 +284,12 @@ static int advance(coord *c, int exp, int define_now, md_error *err)
             e->status = EXP_PART_DONE;
             return MD_OK;
         }
-        if (e->needs_define && snapshot(c, "running", err) != MD_OK) return MD_ERR;
+        if (e->needs_define && md_coord_snapshot(c, "running", err) != MD_OK) return MD_ERR;
         int done = 0;
         if (close_stage(c, exp, &done, err) != MD_OK) return MD_ERR;
         if (done) return MD_OK;
     }
-    if (define_now && e->needs_define && snapshot(c, "running", err) != MD_OK) return MD_ERR;
+    if (define_now && e->needs_define && md_coord_snapshot(c, "running", err) != MD_OK) return MD_ERR;
     return MD_OK;
 }
 
@@ -400,7 +343,7 @@ static void set_failed(coord *c, const char *where, const char *what)
 
 static int stage_end(coord *c, int exp, md_error *err)
 {
-    if (snapshot(c, "running", err) != MD_OK) return MD_ERR; /* the stage's data is in the file now */
+    if (md_coord_snapshot(c, "running", err) != MD_OK) return MD_ERR; /* the stage's data is in the file now */
     exp_state *e = &c->exps[exp];
     int64_t all = 0;
     for (int64_t u = 0; u < e->plan.n_units; u++) all += e->done[u];
@@ -462,7 +405,7 @@ static int handle_result(coord *c, int src, const unsigned char *msg, size_t len
 
 /* Frees the buffers of unit messages whose sends completed; wait != 0
  * blocks until all have (at the end, when every worker is receiving). */
-static void reap_sends(coord *c, int wait)
+void md_coord_reap_sends(coord *c, int wait)
 {
     int k = 0;
     for (int i = 0; i < c->n_send; i++) {
@@ -571,7 +514,7 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
             for (int w = 1; !stopping && w < c->world && c->q_head < c->q_len; w += c->shard_k)
                 while (c->in_flight[w] < depth && c->q_head < c->q_len)
                     if (send_unit(c, w, err) != MD_OK) return MD_ERR;
-            reap_sends(c, 0);
+            md_coord_reap_sends(c, 0);
             int64_t out = total_in_flight(c);
             if (out == 0 && (stopping || c->q_head == c->q_len)) break;
             if (stopping && now_s() > deadline) {
@@ -603,166 +546,10 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
         }
         if (maybe_flush(c, 0, err) != MD_OK) break;
         progress(c, 0);
-        if (!stopping && now_s() - c->t_last_snapshot > snap_every && snapshot(c, "running", err) != MD_OK) break;
+        if (!stopping && now_s() - c->t_last_snapshot > snap_every && md_coord_snapshot(c, "running", err) != MD_OK) break;
     }
     free(buf);
     return err->msg[0] ? MD_ERR : MD_OK;
-}
-
-/* ---- job life cycle ---------------------------------------------------- */
-
-static void set_output(md_job *job, const char *path)
-{
-    md_value *v = (md_value *)md_params_find(&job->top, "output");
-    char *copy = strdup(path);
-    if (!v || !copy) {
-        free(copy);
-        return;
-    }
-    free(v->s);
-    v->s = copy;
-}
-
-/* Rank 0: parse, validate, resolve output and part; returns the YAML text. */
-static int load_job(coord *c, md_error *err)
-{
-    if (md_job_parse_file(c->opts->job_path, &c->job, err) != MD_OK) return MD_ERR;
-    if (md_job_validate(c->job, err) != MD_OK) return MD_ERR;
-    c->part_index = (int)md_params_int(&c->job->runtime, "array_index");
-    c->part_count = (int)md_params_int(&c->job->runtime, "array_count");
-    if (c->opts->part_count > 0) {
-        c->part_index = c->opts->part_index;
-        c->part_count = c->opts->part_count;
-    }
-    if (c->part_count <= 0) {
-        c->part_index = -1;
-        c->part_count = 0;
-    } else if (c->part_index < 0 || c->part_index >= c->part_count) {
-        return md_error_set(err, "part %d/%d: the index must be in [0, %d)", c->part_index, c->part_count,
-                            c->part_count);
-    }
-    if (c->opts->output) {
-        char abs[4096];
-        if (c->opts->output[0] == '/' || !getcwd(abs, sizeof abs))
-            snprintf(abs, sizeof abs, "%s", c->opts->output);
-        else {
-            size_t n = strlen(abs);
-            snprintf(abs + n, sizeof abs - n, "/%s", c->opts->output);
-        }
-        set_output(c->job, abs);
-    } else if (c->part_count > 0) {
-        char p[4096];
-        snprintf(p, sizeof p, "%s", md_job_output(c->job));
-        char *dot = strrchr(p, '.');
-        if (dot && strcmp(dot, ".h5") == 0) *dot = '\0';
-        size_t n = strlen(p);
-        snprintf(p + n, sizeof p - n, ".part%dof%d.h5", c->part_index, c->part_count);
-        set_output(c->job, p);
-    }
-    c->job_yaml = md_job_to_yaml(c->job, 0);
-    return c->job_yaml ? MD_OK : md_error_set(err, "out of memory");
-}
-
-/* Broadcasts the resolved job (length -1 = rank 0 failed). */
-static int share_job(coord *c, int rank, int ok, md_error *err)
-{
-    long long len = ok && rank == 0 ? (long long)strlen(c->job_yaml) + 1 : -1;
-    MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, c->comm);
-    if (len < 0) return MD_ERR;
-    if (rank != 0) {
-        c->job_yaml = malloc((size_t)len);
-        if (!c->job_yaml) MPI_Abort(c->comm, MD_EXIT_ERROR);
-    }
-    MPI_Bcast(c->job_yaml, (int)len, MPI_CHAR, 0, c->comm);
-    int part[2] = {c->part_index, c->part_count};
-    MPI_Bcast(part, 2, MPI_INT, 0, c->comm);
-    if (rank == 0) return MD_OK;
-    c->part_index = part[0];
-    c->part_count = part[1];
-    if (md_job_parse_string(c->job_yaml, "<broadcast job>", NULL, 0, &c->job, err) != MD_OK)
-        return md_error_prefix(err, "rank %d: parsing the broadcast job (a bug)", rank);
-    return MD_OK;
-}
-
-/* Rank 0: one writer per output. A second run on the same output (a
- * duplicate submission, or ranks of a killed mpirun that are still alive)
- * would interleave snapshots and journal records; the kernel drops the lock
- * when its holder dies, so a crashed run never blocks the next one. */
-static int lock_output(coord *c, md_error *err)
-{
-    return md_outlock_acquire(c->out, &c->lock_fd, &c->lock_held, err);
-}
-
-/* Rank 0: refuse another job's file, fold a killed run's journal. */
-static int recover(coord *c, md_error *err)
-{
-    struct stat st;
-    if (stat(c->out, &st) != 0) {
-        unlink(c->jpath); /* a journal without its file predates the first snapshot */
-        return MD_OK;
-    }
-    md_h5info info;
-    if (md_h5out_info(c->out, &info, err) != MD_OK) return MD_ERR;
-    int same = strcmp(info.job_sha256, c->identity) == 0 && info.part_index == c->part_index &&
-               info.part_count == c->part_count;
-    md_h5out_info_free(&info);
-    if (!same && !c->opts->force_new) {
-        if (info.part_count != c->part_count || info.part_index != c->part_index)
-            return md_error_set(err, "%s holds part %d/%d of a job, this run is part %d/%d: refusing to mix them "
-                                "(another -o, or --force-new to start over)", c->out, info.part_index,
-                                info.part_count, c->part_index, c->part_count);
-        return md_error_set(err, "%s was written by a different job (job hash %.12s, this job %.12s: parameters, "
-                            "models or datasets changed): refusing to resume; use another -o, or --force-new to "
-                            "start over", c->out, info.job_sha256, c->identity);
-    }
-    if (!same) {
-        fprintf(stderr, "mechdiff: rank 0: --force-new: replacing %s\n", c->out);
-        unlink(c->out);
-        unlink(c->jpath);
-        return MD_OK;
-    }
-    if (md_prov_check_resume(c->out, &c->numerics, c->opts->allow_mixed_numerics, err) != MD_OK) return MD_ERR;
-    c->generation = info.generation;
-    uint64_t jgen = 0;
-    int64_t n = 0;
-    int torn = 0;
-    if (md_journal_replay(c->jpath, &jgen, NULL, NULL, &n, &torn, err) != MD_OK) return MD_ERR;
-    if (n > 0 && jgen == c->generation) {
-        if (c->opts->progress)
-            fprintf(stderr, "mechdiff: rank 0: recovering %lld finished units from %s\n", (long long)n, c->jpath);
-        return snapshot(c, "recovered", err);
-    }
-    return MD_OK;
-}
-
-static void coord_free(coord *c)
-{
-    free(c->send_req);
-    free(c->send_buf);
-    for (int i = 0; c->exps && c->job && i < c->job->n_exps; i++) {
-        md_blob_free(&c->exps[i].input);
-        md_plan_free(&c->exps[i].plan);
-        free(c->exps[i].dsets);
-        free(c->exps[i].done);
-    }
-    free(c->exps);
-    free(c->queue);
-    free(c->in_flight);
-    for (int i = 0; c->have_stage && i < c->world; i++) free(c->have_stage[i]);
-    free(c->have_stage);
-    md_journal_close(c->journal);
-    if (c->lock_fd > 0) close(c->lock_fd);
-    md_prov_free(c->models, c->n_models, c->data);
-    md_prov_free_numerics(&c->numerics);
-    if (c->self.exps) md_worker_free(&c->self);
-    free(c->job_yaml);
-    md_job_free(c->job);
-}
-
-static void stop_workers(coord *c)
-{
-    reap_sends(c, 1); /* workers receive every unit message before the stop */
-    for (int w = 1; w < c->world; w++) MPI_Send(NULL, 0, MPI_BYTE, w, MD_TAG_STOP, c->comm);
 }
 
 static int coordinator(coord *c, md_run_stats *stats, md_error *err)
@@ -793,7 +580,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     c->t_start = c->t_last_flush = c->t_last_progress = c->t_last_snapshot = now_s();
     c->tty = isatty(2);
 
-    if (lock_output(c, err) != MD_OK || recover(c, err) != MD_OK) return MD_ERR;
+    if (md_coord_lock_output(c, err) != MD_OK || md_coord_recover(c, err) != MD_OK) return MD_ERR;
     char *left = md_inflight_read(c->out);
     if (left && c->opts->progress)
         fprintf(stderr, "mechdiff: rank 0: the previous run on %s stopped while these units were in flight "
@@ -802,7 +589,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     if (c->world > 1 && md_inflight_open(&c->inflight, c->out, c->world, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < n; i++)
         if (advance(c, i, 0, err) != MD_OK) return MD_ERR;
-    if (snapshot(c, "running", err) != MD_OK) return MD_ERR; /* creates the file, defines stages */
+    if (md_coord_snapshot(c, "running", err) != MD_OK) return MD_ERR; /* creates the file, defines stages */
     for (int i = 0; i < n; i++) {
         exp_state *e = &c->exps[i];
         for (int64_t u = 0; u < e->plan.n_units; u++) c->done_units += e->done[u] && in_part(c, u);
@@ -823,7 +610,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
                       : c->part_count > 0 ? "part done" : "finished";
     md_error serr;
     md_error_clear(&serr);
-    if (snapshot(c, why, &serr) != MD_OK) { /* results in the journal stay safe for the next run */
+    if (md_coord_snapshot(c, why, &serr) != MD_OK) { /* results in the journal stay safe for the next run */
         if (rc == MD_OK) *err = serr;
         rc = MD_ERR;
     }
@@ -855,10 +642,10 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
     int rank;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &c.world);
-    int ok = rank != 0 || load_job(&c, err) == MD_OK;
-    if (share_job(&c, rank, ok, err) != MD_OK) {
+    int ok = rank != 0 || md_coord_load_job(&c, err) == MD_OK;
+    if (md_coord_share_job(&c, rank, ok, err) != MD_OK) {
         int refused = !c.job_yaml; /* rank 0 refused the job: every rank exits as it does */
-        coord_free(&c);
+        md_coord_free(&c);
         return refused ? MD_EXIT_USAGE : MD_EXIT_ERROR;
     }
     /* Layer-sharded model copies: worker ranks form groups of shard_k
@@ -870,7 +657,7 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
             md_error_set(err, "runtime.shard_ranks is %d: run with 1 + a multiple of %d ranks (rank 0 coordinates, "
                               "each group of %d holds one copy of the models), not %d",
                          c.shard_k, c.shard_k, c.shard_k, c.world);
-        coord_free(&c);
+        md_coord_free(&c);
         return MD_EXIT_USAGE;
     }
     if (c.shard_k < 1) c.shard_k = 1;
@@ -881,7 +668,7 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
     if (rank == 0) {
         status = coordinator(&c, stats, err);
         if (status == MD_ERR) status = c.lock_held ? MD_EXIT_LOCKED : MD_EXIT_ERROR; /* never -1 (exit 255) */
-        stop_workers(&c); /* every path out of the coordinator releases the workers */
+        md_coord_stop_workers(&c); /* every path out of the coordinator releases the workers */
         if (status == MD_EXIT_ERROR && err->msg[0] && strncmp(err->msg, "rank ", 5) != 0)
             md_error_prefix(err, "rank 0");
     } else if (c.shard_k > 1 && (rank - 1) % c.shard_k != 0) {
@@ -902,6 +689,6 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
     if (group != MPI_COMM_NULL) MPI_Comm_free(&group);
     /* Every rank leaves with rank 0's status. */
     MPI_Bcast(&status, 1, MPI_INT, 0, comm);
-    coord_free(&c);
+    md_coord_free(&c);
     return status;
 }

@@ -61,7 +61,8 @@ int md_worker_model(md_worker *w, const char *role, struct md_model **out, md_er
     md_model_options opt;
     md_model_options_init(&opt);
     int64_t cache_mb = md_params_int(&w->job->runtime, "fp32_cache_mb");
-    opt.fp32_cache_bytes = cache_mb > 0 ? (size_t)cache_mb << 20 : 1; /* 1 byte: cache nothing */
+    /* -1: auto (0 in the options: md_model_default_fp32_cache); 0: 1 byte, cache nothing */
+    opt.fp32_cache_bytes = cache_mb < 0 ? 0 : cache_mb > 0 ? (size_t)cache_mb << 20 : 1;
     if (strcmp(md_params_str(&w->job->runtime, "backend"), "cuda") == 0) {
         /* One GPU per rank on a node: the node-local rank picks the device. */
         opt.backend = MD_BACKEND_CUDA;

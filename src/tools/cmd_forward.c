@@ -157,31 +157,19 @@ static int write_provenance(hid_t file, const char *dir, int argc, char **argv, 
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     gethostname(host, sizeof host - 1);
-    size_t cap = 1;
-    for (int k = 0; k < m->n_files; k++) cap += strlen(m->files[k]) + 70;
-    char *list = calloc(cap, 1);
-    for (int k = 0; list && k < m->n_files; k++) {
-        strcat(list, m->sha256[k]);
-        strcat(list, "  ");
-        strcat(list, m->files[k]);
-        strcat(list, "\n");
-    }
     hid_t g = H5Gcreate2(file, "provenance", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t mg = g >= 0 ? H5Gcreate2(g, "models", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     hid_t one = mg >= 0 ? H5Gcreate2(mg, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    int bad = one < 0 || !list;
+    int bad = one < 0;
     if (!bad) {
         bad |= attr_str(g, "command", cmd) | attr_str(g, "mechdiff_version", MECHDIFF_VERSION) |
                attr_str(g, "git_revision", MECHDIFF_GIT_REV) | attr_str(g, "created", when) |
                attr_str(g, "hostname", host) | md_prov_write_numerics(g, &num);
-        bad |= attr_str(one, "path", dir) | attr_str(one, "config_json", m->config_json ? m->config_json : "") |
-               attr_str(one, "weight_sha256", list) |
-               attr_str(one, "weight_sha256_format", "sha256sum -c format, file names relative to path");
+        bad |= md_prov_write_model(one, m);
     }
     if (one >= 0) H5Gclose(one);
     if (mg >= 0) H5Gclose(mg);
     if (g >= 0) H5Gclose(g);
-    free(list);
     md_prov_free_numerics(&num);
     md_prov_free(m, 1, NULL);
     return bad ? md_error_set(err, "cannot write /provenance") : MD_OK;
@@ -243,6 +231,7 @@ static int parse_hooks(const char *arg, md_hook *hooks, int *n_hooks, md_error *
     if (!list) return md_error_set(err, "out of memory");
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
         int p = md_hook_point_parse(tok), seen = 0;
+        if (p == MD_HOOK_Z || p == MD_HOOK_PATTERN) p = -1; /* per-head points: [L][P][d] layout only here */
         for (int i = 0; p >= 0 && i < *n_hooks; i++) seen |= (int)hooks[i].point == p;
         if (p < 0 || seen) {
             md_error_set(err, "--hooks: %s hook point '%s' (known: resid_pre, attn_out, resid_mid, mlp_out, "
@@ -256,6 +245,33 @@ static int parse_hooks(const char *arg, md_hook *hooks, int *n_hooks, md_error *
     return MD_OK;
 }
 
+/* 0, or 2 (usage printed) for a bad command line. */
+static int parse_args(int argc, char **argv, prompt_args *pa, const char **dir, const char **out,
+                      const char **hooks_arg)
+{
+    for (int i = 1; i < argc; i++) {
+        int r = prompt_args_parse(pa, argc, argv, &i);
+        if (r < 0) {
+            fprintf(stderr, "mechdiff forward: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (r) continue;
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) *out = argv[++i];
+        else if (strcmp(argv[i], "--hooks") == 0 && i + 1 < argc) *hooks_arg = argv[++i];
+        else if (argv[i][0] != '-' && !*dir) *dir = argv[i];
+        else {
+            fprintf(stderr, "mechdiff forward: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!*dir || !*out) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
 int cmd_forward(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
@@ -264,26 +280,7 @@ int cmd_forward(int argc, char **argv)
     }
     prompt_args pa = {0};
     const char *dir = NULL, *out = NULL, *hooks_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        int r = prompt_args_parse(&pa, argc, argv, &i);
-        if (r < 0) {
-            fprintf(stderr, "mechdiff forward: %s needs a value\n", argv[i]);
-            return 2;
-        }
-        if (r) continue;
-        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out = argv[++i];
-        else if (strcmp(argv[i], "--hooks") == 0 && i + 1 < argc) hooks_arg = argv[++i];
-        else if (argv[i][0] != '-' && !dir) dir = argv[i];
-        else {
-            fprintf(stderr, "mechdiff forward: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!dir || !out) {
-        usage(stderr);
-        return 2;
-    }
+    if (parse_args(argc, argv, &pa, &dir, &out, &hooks_arg) != 0) return 2;
     md_error err = {0};
     md_model *m = NULL;
     md_kvcache *kc = NULL;

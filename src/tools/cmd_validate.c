@@ -1,6 +1,7 @@
 /* cmd_validate.c — `mechdiff validate JOB.yaml`: checks a job file (schema,
  * files, the kinds' semantic checks) and shows what it would compute;
- * `mechdiff validate --keys` prints every key with type, default and doc. */
+ * `mechdiff validate --keys` prints every key with type, default and doc,
+ * and every kind's declared outputs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,8 @@ static void usage(FILE *f)
                "folders, and each experiment kind's own checks; errors are file:line:column: key ...\n"
                "Then shows each experiment's stage-0 units and datasets.\n"
                "  --print  also print the resolved job (every key, defaults filled in)\n"
-               "  --keys   print the reference of every key (Markdown, as in jobs/README.md)\n"
+               "  --keys   print the reference of every key and every kind's outputs (Markdown, as in\n"
+               "           jobs/README.md)\n"
                "Exit status: 0 valid, 2 invalid.\n");
 }
 
@@ -34,6 +36,8 @@ static void print_keys(void)
         snprintf(title, sizeof title, "`kind: %s`", (*k)->name);
         printf("%s\n\n", (*k)->doc ? (*k)->doc : "");
         md_schema_print((*k)->keys, title, stdout);
+        snprintf(title, sizeof title, "Outputs of `kind: %s` (under `/<name>/`)", (*k)->name);
+        md_output_print((*k)->outputs, title, stdout);
     }
 }
 

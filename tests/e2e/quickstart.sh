@@ -17,6 +17,8 @@ echo "quickstart sweep: $(( $(date +%s) - start )) s on 3 ranks"
 "$MD" status "$T/quickstart.h5" | grep -q FINISHED
 # Read without mechdiff: xarray/h5netcdf, analysis/mdread.py by names, ncdump -h.
 "${PYTHON:-/usr/bin/python3}" tests/e2e/lib/read_results.py "$T/quickstart.h5"
+# The report's intervals are of the file's numbers (statistics recomputed from the stored data).
+"${PYTHON:-/usr/bin/python3}" tests/e2e/lib/report_stats.py "$T/quickstart.h5"
 "${PYTHON:-/usr/bin/python3}" analysis/report.py "$T/quickstart.h5" -o "$T/report" > "$T/log"
 cat "$T/log"
 for section in "## At a glance" "## Knowledge: activation patching maps" "## Knowledge: cross-model patching" \

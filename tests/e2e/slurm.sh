@@ -186,4 +186,20 @@ grep -q "backend cpu" "$WORK"/gpu-"$A"_0.out || fail "gpu.sbatch did not take ME
 scontrol show job "${A}_0" | grep -q "TresPerNode=gres:gpu:4" || { scontrol show job "${A}_0"; fail "gpu.sbatch did not ask for its 4 GPUs"; }
 grep -q -- "--part 1/2" "$WORK"/gpu-"$A"_1.out || fail "array task 1 did not run part 1/2"
 same_results "$WORK/kn_ref.h5" "$WORK/kn.h5"
+# 3. exit statuses through srun (issue 14 item 1): a bad job file (2) and an
+# output locked by another run (73) come back as srun's status
+MPIFLAG=--mpi=none
+srun --mpi=list 2>&1 | grep -qw pmix && MPIFLAG=--mpi=pmix
+printf 'name: x\nno_such_key: 1\nexperiments: []\n' > "$WORK/badkey.yaml"
+rc=0; srun $MPIFLAG -n 2 --mem-per-cpu=200M --time=2 --chdir="$WORK" "$MECHDIFF" run "$WORK/badkey.yaml" \
+    -o "$WORK/bad.h5" 2> "$WORK/srun.err" || rc=$?
+[ "$rc" = 2 ] || fail "srun, bad job file: status $rc (want 2): $(tail -3 "$WORK/srun.err")"
+/usr/bin/python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "w"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(60)' "$WORK/busy.h5.lock" & holder=$!
+sleep 0.5
+rc=0; srun $MPIFLAG -n 2 --mem-per-cpu=200M --time=2 --chdir="$WORK" "$MECHDIFF" run "$WORK/job.yaml" \
+    -o "$WORK/busy.h5" --quiet 2> "$WORK/srun.err" || rc=$?
+kill $holder; wait $holder 2>/dev/null || true
+[ "$rc" = 73 ] || fail "srun, locked output: status $rc (want 73): $(tail -3 "$WORK/srun.err")"
+echo "ok: srun returns status 2 for a bad job file and 73 for a locked output ($MPIFLAG)"
 echo "PASS: cpu.sbatch requeued and resumed; gpu.sbatch array + merge.sbatch equal one run"

@@ -17,11 +17,12 @@
  *   CPU vs CPU (fp32 cache vs on-the-fly conversion)  → threshold 1e-12.
  *
  * Parts:
- *   1. CPU self check (always): cached vs on-the-fly CPU backends.
+ *   1. CPU self check (always): cached vs on-the-fly CPU backends (ops, and
+ *      golden-model forwards with every hook point, z and pattern included).
  *   2. CPU emulation of the CUDA GEMM numerics (always): the bf16x3 split of
  *      fp32 activations is exact, bf16x3 GEMM matches fp32, and the measured
  *      NMSE of bf16 rounding sits under the 1e-5 threshold.
- *   3. Device binding (always): local-rank variables, error messages.
+ *   3. (Device binding and mode spellings: test_device.c.)
  *   4. CUDA vs CPU for each weight/GEMM mode, when built with CUDA and a GPU
  *      is visible; otherwise prints "cuda: skipped (no device)".
  *
@@ -38,6 +39,7 @@
 #include "mechdiff/device.h"
 #include "mechdiff/dtype.h"
 #include "mechdiff/forward.h"
+#include "backend/cpu_convert.h"
 #include "testutil.h"
 
 /* Runs a backend op (its last argument &op_err); a failure fails the test
@@ -276,46 +278,65 @@ static void op_rope(const pair *p, int n, int n_heads, int hd, int pos_shift)
     free(inv);
 }
 
-/* Queries at positions q_pos0.. ; keys [0, n0) in k0/v0, [n0, n0+n1) in k1/v1. */
+/* Queries at positions q_pos0.. ; keys [0, n0) in k0/v0, [n0, n0+n1) in k1/v1.
+ * Also the pattern: attention's probabilities (backend vs reference), each
+ * row sums to 1 and is 0 outside the keys the query sees, and attn_mix on
+ * them gives attention's output bit for bit on each backend (what lets a
+ * pattern hook that writes back what it read leave the forward unchanged). */
 static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int pad, int nh, int nkv, int hd,
                          float softcap, int window)
 {
     md_attn_shape sh = {.n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
                         .softcap = softcap, .window = window};
     if (softcap > 0.0f) sh.scale = 0.0625f; /* Gemma-2's query_pre_attn_scalar 256 */
+    int nk = n0 + n1;
     size_t nqv = (size_t)nq * nh * hd, kv0 = (size_t)n0 * nkv * hd, kv1 = (size_t)n1 * nkv * hd;
+    size_t npr = (size_t)nq * nh * nk;
     float *q = rand_vec(nqv, -1, 1), *k0 = rand_vec(kv0, -1, 1), *v0 = rand_vec(kv0, -1, 1);
     float *k1 = rand_vec(kv1, -1, 1), *v1 = rand_vec(kv1, -1, 1);
     md_backend *bes[2] = {p->ref, p->be};
-    float *res[2];
+    float *res[2], *pr[2];
+    int mix_same[2];
     for (int b = 0; b < 2; b++) {
         md_backend *be = bes[b];
         float *qd = dev_from(be, q, nqv), *k0d = n0 ? dev_from(be, k0, kv0) : NULL;
         float *v0d = n0 ? dev_from(be, v0, kv0) : NULL;
         float *k1d = dev_from(be, k1, kv1), *v1d = dev_from(be, v1, kv1);
-        float *od = be->ops->alloc(be, nqv * sizeof(float));
-        OP_OK(be->ops->attention(be, od, qd, nq, q_pos0, k0d, v0d, n0, k1d, v1d, n1, pad, &sh, &op_err));
+        float *od = be->ops->alloc(be, nqv * sizeof(float)), *md = be->ops->alloc(be, nqv * sizeof(float));
+        float *pd = be->ops->alloc(be, npr * sizeof(float));
+        OP_OK(be->ops->attention(be, od, qd, nq, q_pos0, k0d, v0d, n0, k1d, v1d, n1, pad, &sh, pd, &op_err));
+        OP_OK(be->ops->attn_mix(be, md, pd, nq, q_pos0, v0d, n0, v1d, n1, pad, &sh, &op_err));
         res[b] = host_from(be, od, nqv);
-        be->ops->free(be, qd);
-        if (n0) {
-            be->ops->free(be, k0d);
-            be->ops->free(be, v0d);
-        }
-        be->ops->free(be, k1d);
-        be->ops->free(be, v1d);
-        be->ops->free(be, od);
+        pr[b] = host_from(be, pd, npr);
+        float *mh = host_from(be, md, nqv);
+        mix_same[b] = memcmp(mh, res[b], nqv * sizeof(float)) == 0;
+        free(mh);
+        float *bufs[8] = {qd, k0d, v0d, k1d, v1d, od, md, pd};
+        for (int i = 0; i < 8; i++)
+            if (bufs[i]) be->ops->free(be, bufs[i]);
     }
     char what[96];
     snprintf(what, sizeof what, "nq=%d pos0=%d prefix=%d own=%d pad=%d h=%d/%d hd=%d cap=%g win=%d", nq, q_pos0,
              n0, n1, pad, nh, nkv, hd, softcap, window);
     report(p, "attn", what, nmse(res[1], res[0], nqv), p->is_cpu ? TOL_CPU : TOL_EXACT);
-    free(res[0]);
-    free(res[1]);
-    free(q);
-    free(k0);
-    free(v0);
-    free(k1);
-    free(v1);
+    report(p, "attn pattern", what, nmse(pr[1], pr[0], npr), p->is_cpu ? TOL_CPU : TOL_EXACT);
+    CHECK_MSG(mix_same[0] && mix_same[1], "attn_mix(pattern) != attention bit for bit (%s)", what);
+    double worst = 0.0;
+    int outside = 0;
+    for (int i = 0; i < nq; i++) {
+        int pos = q_pos0 + i, lo = pos < pad ? pos : pad;
+        if (pos >= pad && window > 0 && pos - window + 1 > lo) lo = pos - window + 1;
+        for (int h = 0; h < nh; h++) {
+            const float *row = pr[1] + ((size_t)i * nh + h) * nk;
+            double sum = 0.0;
+            for (int s = 0; s < nk; s++) sum += row[s], outside += (s < lo || s > pos) && row[s] != 0.0f;
+            worst = fmax(worst, fabs(sum - 1.0));
+        }
+    }
+    CHECK_MSG(worst < 1e-5 && outside == 0, "pattern rows: max |sum - 1| %.2e, %d nonzero masked keys (%s)", worst,
+              outside, what);
+    float *host[9] = {res[0], res[1], pr[0], pr[1], q, k0, v0, k1, v1};
+    for (int i = 0; i < 9; i++) free(host[i]);
 }
 
 /* gated activations (in place, as forward.c calls them), add, scale,
@@ -488,18 +509,27 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
     for (int j = 0; j < d; j++) nn += (double)unit[j] * unit[j];
     for (int j = 0; j < d; j++) unit[j] = (float)(unit[j] / sqrt(nn));
     size_t nread = (size_t)c->n_layers * S * T * d;
-    float *lg[2], *rd[2], *li[2];
+    size_t nz = (size_t)c->n_layers * S * T * c->n_heads * c->head_dim, npat = (size_t)c->n_layers * S * T * c->n_heads * T;
+    float *lg[2], *rd[2], *li[2], *zr[2], *pr[2];
     md_model *ms[2] = {mr, mb};
     for (int k = 0; k < 2; k++) {
         md_model *m = ms[k];
         lg[k] = calloc((size_t)S * T * V, sizeof(float));
         rd[k] = calloc(nread, sizeof(float));
         li[k] = calloc((size_t)S * 2, sizeof(float));
-        md_hook h[4] = {
-            {MD_HOOK_RESID_MID, MD_HOOK_ADD, 0, MD_ALL, 3, vec, 0, 1.5f, NULL},
-            {MD_HOOK_MLP_OUT, MD_HOOK_ABLATE, c->n_layers - 1, MD_ALL, MD_ALL, unit, 0, 0.0f, NULL},
-            {MD_HOOK_RESID_PRE, MD_HOOK_REPLACE, c->n_layers - 1, 1, 2, vec, 0, 0.0f, NULL},
-            {MD_HOOK_RESID_POST, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, rd[k]},
+        zr[k] = calloc(nz, sizeof(float));
+        pr[k] = calloc(npat, sizeof(float));
+        md_hook h[8] = {
+            {MD_HOOK_RESID_MID, MD_HOOK_ADD, 0, MD_ALL, 3, vec, 0, 1.5f, NULL, 0},
+            {MD_HOOK_MLP_OUT, MD_HOOK_ABLATE, c->n_layers - 1, MD_ALL, MD_ALL, unit, 0, 0.0f, NULL, 0},
+            {MD_HOOK_RESID_PRE, MD_HOOK_REPLACE, c->n_layers - 1, 1, 2, vec, 0, 0.0f, NULL, 0},
+            {MD_HOOK_RESID_POST, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, rd[k], 0},
+            /* per head: z and pattern read everywhere (before the edits below), one head's
+             * z shifted at layer 0, one head's pattern shifted at the last layer */
+            {MD_HOOK_Z, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, zr[k], MD_ALL},
+            {MD_HOOK_PATTERN, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, pr[k], MD_ALL},
+            {MD_HOOK_Z, MD_HOOK_ADD, 0, MD_ALL, MD_ALL, vec, 0, 0.7f, NULL, 1},
+            {MD_HOOK_PATTERN, MD_HOOK_ADD, c->n_layers - 1, 0, MD_ALL, vec, 0, 0.2f, NULL, c->n_heads - 1},
         };
         md_kvcache *kc = NULL;
         CHECK_MSG(md_kvcache_create(&kc, m, S, T, &err) == MD_OK, "%s", err.msg);
@@ -508,7 +538,7 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
         f.cache = kc;
         f.n_pad = pad;
         f.hooks = h;
-        f.n_hooks = 4;
+        f.n_hooks = 8;
         f.logits = MD_LOGITS_ALL;
         f.logits_out = lg[k];
         CHECK_MSG(md_model_forward(m, &f, &err) == MD_OK, "%s", err.msg);
@@ -531,10 +561,13 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
     report(p, "forward", what, nmse(rd[1], rd[0], nread), tol);
     snprintf(what, sizeof what, "%s logit ids", base);
     report(p, "forward", what, nmse(li[1], li[0], (size_t)S * 2), tol);
+    snprintf(what, sizeof what, "%s hook reads z", base);
+    report(p, "forward", what, nmse(zr[1], zr[0], nz), tol);
+    snprintf(what, sizeof what, "%s hook reads pattern", base);
+    report(p, "forward", what, nmse(pr[1], pr[0], npat), tol);
     for (int k = 0; k < 2; k++) {
-        free(lg[k]);
-        free(rd[k]);
-        free(li[k]);
+        float *bufs[5] = {zr[k], pr[k], lg[k], rd[k], li[k]};
+        for (int i = 0; i < 5; i++) free(bufs[i]);
     }
     free(vec);
     free(unit);
@@ -546,6 +579,53 @@ static const char *const GOLDEN_MODELS[] = {"tests/golden/models/llama3_bf16",  
                                             "tests/golden/models/mistral_f32",  "tests/golden/models/qwen2_bf16",
                                             "tests/golden/models/qwen3_f32",    "tests/golden/models/gemma2_bf16",
                                             "tests/golden/models/olmo2_f32",    NULL};
+
+/* Streamed bf16 weights (no fp32 cache) equal cached ones bit for bit in
+ * one panel (the cached path's very GEMM), within TOL_CPU in panels of 64
+ * rows (other sgemm/sgemv shapes); the threaded conversion equals
+ * md_dtype_to_f32. */
+static void stream_check(void)
+{
+    md_backend *be[3] = {NULL, NULL, NULL};
+    md_backend_options o[3] = {{.fp32_cache_bytes = (size_t)1 << 30}, {0}, {.cpu_panel_bytes = 64 * 257 * 4}};
+    md_error err;
+    for (int k = 0; k < 3; k++) CHECK(md_backend_create(&be[k], MD_BACKEND_CPU, &o[k], &err) == MD_OK);
+    int rows = 300, cols = 257, ns[3] = {1, 7, 64};
+    float *wv = rand_vec((size_t)rows * cols, -0.1f, 0.1f), *x = rand_vec((size_t)64 * cols, -2, 2);
+    void *wh = weight_host(wv, (size_t)rows * cols, MD_DTYPE_BF16);
+    for (int i = 0; i < 3; i++) {
+        float *y[3];
+        for (int k = 0; k < 3; k++) {
+            md_weight w = {wh, MD_DTYPE_BF16, rows, cols, NULL};
+            y[k] = calloc((size_t)ns[i] * rows, sizeof(float));
+            OP_OK(be[k]->ops->prepare(be[k], &w, &op_err));
+            OP_OK(be[k]->ops->matmul(be[k], y[k], x, &w, ns[i], &op_err));
+            be[k]->ops->release(be[k], &w);
+        }
+        size_t bytes = (size_t)ns[i] * rows * sizeof(float);
+        CHECK_MSG(memcmp(y[1], y[0], bytes) == 0, "streamed (one panel) != cached, n=%d", ns[i]);
+        double e = nmse(y[2], y[0], (size_t)ns[i] * rows); /* other GEMM shapes: summation may differ */
+        CHECK_MSG(e <= TOL_CPU, "streamed (64-row panels) vs cached, n=%d: nmse %.3g", ns[i], e);
+        printf("  streamed in 64-row panels vs cached, n=%d: %s (nmse %.1e)\n", ns[i],
+               memcmp(y[2], y[0], bytes) == 0 ? "bit-identical" : "differs", e);
+        for (int k = 0; k < 3; k++) free(y[k]);
+    }
+    size_t n = (size_t)3 << 20;
+    uint16_t *h = malloc(n * sizeof(uint16_t));
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) h[i] = (uint16_t)(urand() * 65536.0);
+    md_dtype_to_f32(a, h, MD_DTYPE_BF16, n);
+    CHECK(md_cpu_convert_f32(b, h, MD_DTYPE_BF16, n - 5, 5) == 0); /* uneven split */
+    CHECK(memcmp(a, b, (n - 5) * sizeof(float)) == 0);
+    printf("  streamed vs cached bf16 matmul (n = 1, 7, 64; 1 and 5 panels), threaded conversion: checked\n");
+    free(h);
+    free(a);
+    free(b);
+    free(wh);
+    free(wv);
+    free(x);
+    for (int k = 0; k < 3; k++) md_backend_destroy(be[k]);
+}
 
 /* ------------------------------------------------------- CPU emulation */
 
@@ -628,56 +708,6 @@ static void emulation(void)
     free(exact);
 }
 
-/* ------------------------------------------------------- device binding */
-
-static void device_binding(void)
-{
-    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID",
-                                 "MV2_COMM_WORLD_LOCAL_RANK", "PMI_LOCAL_RANK", "PALS_LOCAL_RANKID"};
-    char *saved[6];
-    for (int i = 0; i < 6; i++) {
-        const char *s = getenv(vars[i]);
-        saved[i] = s ? strdup(s) : NULL;
-        unsetenv(vars[i]);
-    }
-    CHECK(md_device_local_rank() == -1);
-    setenv("SLURM_LOCALID", "2", 1);
-    CHECK(md_device_local_rank() == 2);
-    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "5", 1);
-    CHECK(md_device_local_rank() == 5); /* Open MPI's variable wins */
-    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x", 1);
-    CHECK(md_device_local_rank() == 2); /* malformed: ignored */
-    for (int i = 0; i < 6; i++) {
-        if (saved[i]) setenv(vars[i], saved[i], 1);
-        else unsetenv(vars[i]);
-        free(saved[i]);
-    }
-    int n = -1;
-    char why[512] = "";
-    CHECK(md_device_count(&n, why, sizeof why) == MD_OK && n >= 0);
-    md_error err;
-    md_error_clear(&err);
-    int dev = -7;
-    if (n == 0) {
-        CHECK(md_device_pick(&dev, &err) == MD_ERR && dev == -1);
-        CHECK_MSG(strstr(err.msg, "no GPU visible") && strstr(err.msg, "backend: cpu"), "%s", err.msg);
-        printf("  device pick without a GPU: %s\n", err.msg);
-        md_backend *be = NULL;
-        CHECK(md_backend_create(&be, MD_BACKEND_CUDA, NULL, &err) == MD_ERR && be == NULL);
-        printf("  cuda backend without a GPU: %s\n", err.msg);
-        CHECK(strstr(err.msg, "no GPU visible") || strstr(err.msg, "built without CUDA"));
-    } else {
-        CHECK(md_device_pick(&dev, &err) == MD_OK && dev >= 0 && dev < n);
-        md_device_info info;
-        CHECK_MSG(md_device_query(dev, &info, &err) == MD_OK, "%s", err.msg);
-        printf("  device pick: %d of %d (%s, cc %d.%d, build archs %s)\n", dev, n, info.name, info.cc_major,
-               info.cc_minor, md_device_build_archs());
-        setenv("MECHDIFF_CUDA_DEVICE", "999", 1);
-        CHECK(md_device_pick(&dev, &err) == MD_ERR && strstr(err.msg, "MECHDIFF_CUDA_DEVICE"));
-        unsetenv("MECHDIFF_CUDA_DEVICE");
-    }
-}
-
 /* --------------------------------------------------------------- main */
 
 static int cuda_part(int *ran)
@@ -729,23 +759,6 @@ static int cuda_part(int *ran)
     return 0;
 }
 
-/* The job keys and the environment variables share one spelling of the modes. */
-static void cuda_mode_parse(void)
-{
-    md_cuda_weights w = MD_CUDA_WEIGHTS_BF16;
-    md_cuda_gemm g = MD_CUDA_GEMM_X3;
-    CHECK(md_cuda_weights_parse("auto", &w) == 0 && w == MD_CUDA_WEIGHTS_AUTO);
-    CHECK(md_cuda_weights_parse("f32", &w) == 0 && w == MD_CUDA_WEIGHTS_F32);
-    CHECK(md_cuda_weights_parse("fp32", &w) == 0 && w == MD_CUDA_WEIGHTS_F32);
-    CHECK(md_cuda_weights_parse("bf16", &w) == 0 && w == MD_CUDA_WEIGHTS_BF16);
-    CHECK(md_cuda_weights_parse("fp16", &w) == -1 && w == MD_CUDA_WEIGHTS_BF16);
-    CHECK(md_cuda_weights_parse(NULL, &w) == -1);
-    CHECK(md_cuda_gemm_parse("bf16", &g) == 0 && g == MD_CUDA_GEMM_BF16);
-    CHECK(md_cuda_gemm_parse("x3", &g) == 0 && g == MD_CUDA_GEMM_X3);
-    CHECK(md_cuda_gemm_parse("auto", &g) == 0 && g == MD_CUDA_GEMM_AUTO);
-    CHECK(md_cuda_gemm_parse("X3", &g) == -1 && g == MD_CUDA_GEMM_AUTO);
-}
-
 int main(int argc, char **argv)
 {
     int gpu_only = argc > 1 && strcmp(argv[1], "--gpu") == 0;
@@ -769,11 +782,9 @@ int main(int argc, char **argv)
         for (int i = 0; GOLDEN_MODELS[i]; i++) op_forward(&p, GOLDEN_MODELS[i], MD_BACKEND_CPU, 1, 0);
         md_backend_destroy(a);
         md_backend_destroy(b);
+        stream_check();
         printf("cpu emulation of the cuda GEMM numerics:\n");
         emulation();
-        printf("device binding:\n");
-        device_binding();
-        cuda_mode_parse();
     }
     int ran = 0;
     cuda_part(&ran);

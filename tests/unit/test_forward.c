@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/dtype.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/generate.h"
 #include "mechdiff/safetensors.h"
@@ -102,7 +103,8 @@ static void check_against_golden(const char *name, double tol)
     f.hooks = hooks;
     f.n_hooks = MD_HOOK_COUNT;
     for (int p = 0; p < MD_HOOK_COUNT; p++) {
-        hooks[p] = (md_hook){.point = p, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL};
+        hooks[p] = (md_hook){.point = p, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL,
+                             .head = MD_ALL};
         hooks[p].out = malloc(md_hook_read_count(m, &f, &hooks[p]) * sizeof(float));
     }
     int ok = md_model_forward(m, &f, &err) == MD_OK;
@@ -378,6 +380,189 @@ static void check_invariants(const char *name)
     golden_close(&g);
 }
 
+/* A weight as fp32 (malloc'd): the CPU backend's copy, or converted. */
+static float *weight_f32(const md_weight *w)
+{
+    size_t n = (size_t)w->rows * w->cols;
+    float *out = malloc(n * sizeof(float));
+    if (!out) abort();
+    if (w->prepared) memcpy(out, w->prepared, n * sizeof(float));
+    else md_dtype_to_f32(out, w->host, w->dtype, n);
+    return out;
+}
+
+/* Runs the B golden sequences with `hooks`; all logits into lg. */
+static int run_hooked(golden *g, const int *tokens, const md_hook *hooks, int n_hooks, float *lg, md_error *err)
+{
+    md_kvcache *kc = NULL;
+    if (md_kvcache_create(&kc, g->m, g->B, g->T, err) != MD_OK) return MD_ERR;
+    md_forward f;
+    md_forward_init_tokens(&f, g->m, g->B, g->T, tokens);
+    f.logits = MD_LOGITS_ALL;
+    f.logits_out = lg;
+    f.cache = kc;
+    f.hooks = hooks;
+    f.n_hooks = n_hooks;
+    int rc = md_model_forward(g->m, &f, err);
+    md_kvcache_free(kc);
+    return rc;
+}
+
+/* Per-head hooks (z, pattern) on one golden model: sum over heads of
+ * z_h · W_O,hᵀ (then the post-attention norm where the family has one)
+ * equals attn_out; one head's z patched as transformers did (head_patch.*);
+ * writing back z or the pattern as read leaves the logits bit-identical;
+ * a one-head READ is the slice of the all-heads read; a bad head is an error. */
+static void check_heads(const char *name, double tol)
+{
+    golden g;
+    if (golden_open(&g, name) != 0) {
+        CHECK_MSG(0, "cannot open %s", name);
+        golden_close(&g);
+        return;
+    }
+    md_model *m = g.m;
+    const md_config *c = &m->cfg;
+    md_error err = {0};
+    int B = g.B, T = g.T, V = g.V, L = c->n_layers, d = c->d_model, nh = c->n_heads, hd = c->head_dim;
+    int qd = nh * hd, pw = nh * T, N = B * T;
+    int *tokens = malloc((size_t)N * sizeof(int));
+    const float *idsf = gt(&g, "input_ids", NULL);
+    for (int i = 0; i < N; i++) tokens[i] = (int)idsf[i];
+    float *z = malloc((size_t)L * N * qd * sizeof(float)), *pat = malloc((size_t)L * N * pw * sizeof(float));
+    float *ao = malloc((size_t)L * N * d * sizeof(float)), *z2 = malloc((size_t)L * N * hd * sizeof(float));
+    float *clean = malloc((size_t)N * V * sizeof(float)), *lg = malloc((size_t)N * V * sizeof(float));
+    md_hook rd[4] = {
+        {.point = MD_HOOK_Z, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL, .out = z, .head = MD_ALL},
+        {.point = MD_HOOK_PATTERN, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL, .out = pat,
+         .head = MD_ALL},
+        {.point = MD_HOOK_ATTN_OUT, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL, .out = ao},
+        {.point = MD_HOOK_Z, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL, .out = z2, .head = 2},
+    };
+    CHECK_MSG(run_hooked(&g, tokens, rd, 4, clean, &err) == MD_OK, "%s: %s", name, err.msg);
+
+    /* decomposition over heads, in double */
+    double worst = 0.0;
+    int slice_ok = 1;
+    for (int l = 0; l < L; l++) {
+        const md_layer *Ly = &m->layers[l];
+        float *wo = weight_f32(&Ly->wo), *gain = md_weight_present(&Ly->attn_post_norm)
+                                                     ? weight_f32(&Ly->attn_post_norm) : NULL;
+        for (int r = 0; r < N; r++) {
+            const float *zr = z + ((size_t)l * N + r) * qd;
+            double o[512] = {0}, ss = 0.0;
+            for (int h = 0; h < nh; h++)
+                for (int j = 0; j < d; j++) {
+                    double acc = 0.0;
+                    for (int k = 0; k < hd; k++) acc += (double)zr[h * hd + k] * wo[(size_t)j * qd + h * hd + k];
+                    o[j] += acc;
+                }
+            for (int j = 0; j < d; j++) ss += o[j] * o[j];
+            double inv = gain ? 1.0 / sqrt(ss / d + c->rms_eps) : 1.0;
+            for (int j = 0; j < d; j++) {
+                double want = gain ? o[j] * inv * gain[j] : o[j];
+                double dd = fabs(want - ao[((size_t)l * N + r) * d + j]);
+                if (!(dd <= worst)) worst = dd;
+            }
+            slice_ok &= memcmp(z2 + ((size_t)l * N + r) * hd, zr + 2 * hd, (size_t)hd * sizeof(float)) == 0;
+        }
+        free(wo);
+        free(gain);
+    }
+    CHECK_MSG(worst <= tol, "%s: sum_h z_h W_O,h vs attn_out max |d| %.3g", name, worst);
+    CHECK_MSG(slice_ok, "%s: a one-head z read is not the slice of the all-heads read", name);
+
+    /* one head's z from sequence src into dst, as transformers (head_patch.*) */
+    size_t n = 0;
+    const float *hpl = gt(&g, "head_patch.logits", &n);
+    CHECK_MSG(hpl && n == (size_t)T * V, "%s: head_patch.logits missing", name);
+    double dp = 1e9;
+    if (hpl) {
+        int hl = (int)gt(&g, "head_patch.layer", NULL)[0], hh = (int)gt(&g, "head_patch.head", NULL)[0];
+        int hp = (int)gt(&g, "head_patch.pos", NULL)[0], src = (int)gt(&g, "head_patch.src_batch", NULL)[0];
+        int dst = (int)gt(&g, "head_patch.dst_batch", NULL)[0];
+        md_hook ph = {.point = MD_HOOK_Z, .op = MD_HOOK_REPLACE, .layer = hl, .seq = dst, .pos = hp, .head = hh,
+                      .vec = z + (((size_t)hl * N + (size_t)src * T + hp) * qd + (size_t)hh * hd)};
+        CHECK_MSG(run_hooked(&g, tokens, &ph, 1, lg, &err) == MD_OK, "%s: %s", name, err.msg);
+        dp = max_abs_diff(lg + (size_t)dst * T * V, hpl, (size_t)T * V);
+        CHECK_MSG(dp <= tol, "%s: head-patched logits max |d| %.3g > %.3g", name, dp, tol);
+    }
+
+    /* z written back per (layer, pos, head), and the pattern per (layer, pos):
+     * the logits stay bit-identical (the pattern path recomputes z = P·V) */
+    for (int which = 0; which < 2; which++) {
+        int per = which == 0 ? nh : 1, cw = which == 0 ? hd : pw, rw = which == 0 ? qd : pw;
+        const float *src = which == 0 ? z : pat;
+        int nhk = L * T * per;
+        md_hook *hk = calloc((size_t)nhk, sizeof *hk);
+        float *vecs = malloc((size_t)nhk * B * cw * sizeof(float));
+        for (int i = 0; i < nhk; i++) {
+            int l = i / (T * per), t = i / per % T, h = i % per;
+            for (int s = 0; s < B; s++)
+                memcpy(vecs + ((size_t)i * B + s) * cw, src + (((size_t)l * N + (size_t)s * T + t) * rw + (size_t)h * cw),
+                       (size_t)cw * sizeof(float));
+            hk[i] = (md_hook){.point = which == 0 ? MD_HOOK_Z : MD_HOOK_PATTERN, .op = MD_HOOK_REPLACE, .layer = l,
+                              .seq = MD_ALL, .pos = t, .head = which == 0 ? h : MD_ALL,
+                              .vec = vecs + (size_t)i * B * cw, .vec_per_seq = 1};
+        }
+        CHECK_MSG(run_hooked(&g, tokens, hk, nhk, lg, &err) == MD_OK, "%s: %s", name, err.msg);
+        CHECK_MSG(memcmp(lg, clean, (size_t)N * V * sizeof(float)) == 0, "%s: %s written back changed the logits",
+                  name, which == 0 ? "z" : "pattern");
+        free(hk);
+        free(vecs);
+    }
+    /* positions [t, T) after a cached prefix [0, t): pattern rows keep all T
+     * keys (the prefix's included) and equal the full run's */
+    {
+        int t = T - 4;
+        float *pt = malloc((size_t)L * 4 * pw * sizeof(float));
+        md_hook hp = {.point = MD_HOOK_PATTERN, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL,
+                      .out = pt, .head = MD_ALL};
+        md_kvcache *kc = NULL;
+        CHECK(md_kvcache_create(&kc, m, 1, T, &err) == MD_OK);
+        md_forward f;
+        md_forward_init_tokens(&f, m, 1, t, tokens);
+        f.cache = kc;
+        f.logits = MD_LOGITS_NONE;
+        CHECK(md_model_forward(m, &f, &err) == MD_OK);
+        f.t0 = t;
+        f.t1 = T;
+        f.tokens = tokens + t;
+        f.hooks = &hp;
+        f.n_hooks = 1;
+        f.logits = MD_LOGITS_LAST;
+        f.logits_out = lg; /* [V] of it */
+        CHECK_MSG(md_model_forward(m, &f, &err) == MD_OK, "%s: %s", name, err.msg);
+        double dpat = 0.0;
+        for (int l = 0; l < L; l++)
+            dpat = fmax(dpat, max_abs_diff(pt + (size_t)l * 4 * pw, pat + ((size_t)l * N + t) * pw, (size_t)4 * pw));
+        CHECK_MSG(dpat <= 1e-6, "%s: pattern after a cached prefix differs by %.3g", name, dpat);
+        md_kvcache_free(kc);
+        free(pt);
+    }
+    /* an edited pattern does change them; a bad head is refused */
+    {
+        float *bump = calloc((size_t)T, sizeof(float));
+        bump[0] = 0.5f;
+        md_hook pa = {.point = MD_HOOK_PATTERN, .op = MD_HOOK_ADD, .layer = 0, .seq = MD_ALL, .pos = MD_ALL, .head = 1,
+                      .vec = bump, .coef = 1.0f};
+        CHECK_MSG(run_hooked(&g, tokens, &pa, 1, lg, &err) == MD_OK, "%s: %s", name, err.msg);
+        CHECK_MSG(memcmp(lg, clean, (size_t)N * V * sizeof(float)) != 0, "%s: a pattern edit changed nothing", name);
+        pa.head = nh;
+        CHECK(run_hooked(&g, tokens, &pa, 1, lg, &err) == MD_ERR && strstr(err.msg, "head"));
+        free(bump);
+    }
+    printf("%-22s heads: sum_h z W_O vs attn_out %.1e, head patch max|dlogit| %.1e\n", name, worst, dp);
+    free(tokens);
+    free(z);
+    free(pat);
+    free(ao);
+    free(z2);
+    free(clean);
+    free(lg);
+    golden_close(&g);
+}
+
 /* ---- a backend op that fails: the forward must return an md_error naming
  * the model, the layer (or the head), the step and the backend's message,
  * and the model must run again afterwards. A test backend wraps the CPU
@@ -394,10 +579,10 @@ static int fault_hit(md_error *err, const char *op)
 
 static int faulty_attention(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
                             const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
-                            const md_attn_shape *sh, md_error *err)
+                            const md_attn_shape *sh, float *probs, md_error *err)
 {
     if (fault_hit(err, "attention") != MD_OK) return MD_ERR;
-    return fault_real->attention(be, out, q, nq, q_pos0, k0, v0, n0, k1, v1, n1, pad, sh, err);
+    return fault_real->attention(be, out, q, nq, q_pos0, k0, v0, n0, k1, v1, n1, pad, sh, probs, err);
 }
 
 static int faulty_matmul(md_backend *be, float *y, const float *x, const md_weight *w, int n, md_error *err)
@@ -481,6 +666,7 @@ int main(void)
     check_invariants("qwen3_f32");
     check_invariants("gemma2_f32");
     check_invariants("olmo2_f32");
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) check_heads(models[i], 1e-4);
     check_op_errors("llama3_f32");
     TEST_MAIN_END();
 }

@@ -196,7 +196,7 @@ static int cu_rope(md_backend *be, float *x, int n, int n_heads, int head_dim, c
 
 static int cu_attention(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
                         const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
-                        const md_attn_shape *sh, md_error *err)
+                        const md_attn_shape *sh, float *probs, md_error *err)
 {
     cu_impl *c = cu_impl_of(be);
     if (nq <= 0) return MD_OK;
@@ -209,8 +209,17 @@ static int cu_attention(md_backend *be, float *out, const float *q, int nq, int 
                  c->attn_smem_max / sizeof(float) - 32 - (size_t)sh->head_dim, sh->head_dim);
         return cu_fail(c, err, "attention", msg);
     }
-    return cu_check(c, cu_launch_attention(c->stream, smem, out, q, nq, q_pos0, k0, v0, n0, k1, v1, pad, sh),
+    return cu_check(c, cu_launch_attention(c->stream, smem, out, q, nq, q_pos0, k0, v0, n0, k1, v1, n1, pad, sh, probs),
                     "attention", err);
+}
+
+static int cu_attn_mix(md_backend *be, float *out, const float *probs, int nq, int q_pos0, const float *v0, int n0,
+                       const float *v1, int n1, int pad, const md_attn_shape *sh, md_error *err)
+{
+    cu_impl *c = cu_impl_of(be);
+    if (nq <= 0) return MD_OK;
+    return cu_check(c, cu_launch_attn_mix(c->stream, out, probs, nq, q_pos0, v0, n0, v1, n1, pad, sh),
+                    "attention from pattern", err);
 }
 
 static int cu_gated_act(md_backend *be, float *h, const float *gate, const float *up, size_t n, md_act act,
@@ -321,6 +330,7 @@ static const md_backend_ops CUDA_OPS = {
     /* .rmsnorm */ cu_rmsnorm,
     /* .rope */ cu_rope,
     /* .attention */ cu_attention,
+    /* .attn_mix */ cu_attn_mix,
     /* .gated_act */ cu_gated_act,
     /* .add */ cu_add,
     /* .scale */ cu_scale,

@@ -109,8 +109,10 @@ cudaError_t cu_launch_rmsnorm(cudaStream_t st, float *y, const float *x, const f
 cudaError_t cu_launch_rope(cudaStream_t st, float *x, int n, int n_heads, int head_dim, const int *pos,
                            const float *inv_freq);
 cudaError_t cu_launch_attention(cudaStream_t st, size_t smem, float *out, const float *q, int nq, int q_pos0,
-                                const float *k0, const float *v0, int n0, const float *k1, const float *v1, int pad,
-                                const md_attn_shape *sh);
+                                const float *k0, const float *v0, int n0, const float *k1, const float *v1, int n1,
+                                int pad, const md_attn_shape *sh, float *probs);
+cudaError_t cu_launch_attn_mix(cudaStream_t st, float *out, const float *probs, int nq, int q_pos0, const float *v0,
+                               int n0, const float *v1, int n1, int pad, const md_attn_shape *sh);
 /* The attention kernel's attributes; raising its dynamic shared memory. */
 cudaError_t cu_attention_attributes(cudaFuncAttributes *fa);
 cudaError_t cu_attention_set_smem(int bytes);

@@ -133,16 +133,25 @@ __global__ static void k_rope(float *x, int n, int n_heads, int head_dim, const 
  * scores[p - lo + 1]. Scores, max, exp and sum as cpu.c (the dot products and
  * the sum are reduced in a different order); the weighted sum of values runs
  * over keys in cpu.c's order, one output element per thread. */
+/* The first key a query at p sees (as cpu.c's first_key). */
+__device__ static int attn_first_key(int p, int pad, int window)
+{
+    int lo = p < pad ? p : pad; /* a padding query attends to itself only */
+    if (p >= pad && window > 0 && p - window + 1 > lo) lo = p - window + 1; /* sliding window */
+    return lo;
+}
+
+/* probs (optional) gets the probabilities [nq][n_heads][n_keys], 0 at the
+ * keys the query does not see. */
 __global__ static void k_attention(float *out, const float *q, int q_pos0, const float *k0, const float *v0, int n0,
                                    const float *k1, const float *v1, int pad, int n_heads, int n_kv_heads,
-                                   int head_dim, float scale, float softcap, int window)
+                                   int head_dim, float scale, float softcap, int window, float *probs, int n_keys)
 {
     extern __shared__ float sm[];
     float *red = sm, *qs = sm + 32, *sc = qs + head_dim;
     int i = blockIdx.x, h = blockIdx.y;
     int p = q_pos0 + i;
-    int lo = p < pad ? p : pad; /* a padding query attends to itself only */
-    if (p >= pad && window > 0 && p - window + 1 > lo) lo = p - window + 1; /* sliding window */
+    int lo = attn_first_key(p, pad, window);
     int cnt = p - lo + 1;
     int kvh = h / (n_heads / n_kv_heads);
     int kv_dim = n_kv_heads * head_dim;
@@ -174,6 +183,10 @@ __global__ static void k_attention(float *out, const float *q, int q_pos0, const
     }
     float sum = block_sum<float>(part, red); /* its barriers also publish sc[] */
     float inv = 1.0f / sum;
+    if (probs) {
+        float *ph = probs + ((size_t)i * n_heads + h) * n_keys;
+        for (int s = threadIdx.x; s < n_keys; s += blockDim.x) ph[s] = s >= lo && s <= p ? sc[s - lo] * inv : 0.0f;
+    }
     float *oh = out + ((size_t)i * n_heads + h) * head_dim;
     for (int j = threadIdx.x; j < head_dim; j += blockDim.x) {
         float acc = 0.0f;
@@ -181,6 +194,26 @@ __global__ static void k_attention(float *out, const float *q, int q_pos0, const
             int s = lo + t;
             const float *vs = (s < n0 ? v0 + (size_t)s * kv_dim : v1 + (size_t)(s - n0) * kv_dim) + (size_t)kvh * head_dim;
             acc += (sc[t] * inv) * vs[j];
+        }
+        oh[j] = acc;
+    }
+}
+
+/* out = probs · V over the keys each query sees, in k_attention's order
+ * (equal probabilities give its bits). One block per (query i, head h). */
+__global__ static void k_attn_mix(float *out, const float *probs, int q_pos0, const float *v0, int n0, const float *v1,
+                                  int pad, int n_heads, int n_kv_heads, int head_dim, int window, int n_keys)
+{
+    int i = blockIdx.x, h = blockIdx.y;
+    int p = q_pos0 + i, lo = attn_first_key(p, pad, window);
+    int kvh = h / (n_heads / n_kv_heads), kv_dim = n_kv_heads * head_dim;
+    const float *ph = probs + ((size_t)i * n_heads + h) * n_keys;
+    float *oh = out + ((size_t)i * n_heads + h) * head_dim;
+    for (int j = threadIdx.x; j < head_dim; j += blockDim.x) {
+        float acc = 0.0f;
+        for (int s = lo; s <= p; s++) {
+            const float *vs = (s < n0 ? v0 + (size_t)s * kv_dim : v1 + (size_t)(s - n0) * kv_dim) + (size_t)kvh * head_dim;
+            acc += ph[s] * vs[j];
         }
         oh[j] = acc;
     }
@@ -280,12 +313,21 @@ cudaError_t cu_launch_rope(cudaStream_t st, float *x, int n, int n_heads, int he
 }
 
 cudaError_t cu_launch_attention(cudaStream_t st, size_t smem, float *out, const float *q, int nq, int q_pos0,
-                                const float *k0, const float *v0, int n0, const float *k1, const float *v1, int pad,
-                                const md_attn_shape *sh)
+                                const float *k0, const float *v0, int n0, const float *k1, const float *v1, int n1,
+                                int pad, const md_attn_shape *sh, float *probs)
 {
     dim3 grid((unsigned)nq, (unsigned)sh->n_heads);
     k_attention<<<grid, 128, smem, st>>>(out, q, q_pos0, k0, v0, n0, k1, v1, pad, sh->n_heads, sh->n_kv_heads,
-                                         sh->head_dim, sh->scale, sh->softcap, sh->window);
+                                         sh->head_dim, sh->scale, sh->softcap, sh->window, probs, n0 + n1);
+    return cudaGetLastError();
+}
+
+cudaError_t cu_launch_attn_mix(cudaStream_t st, float *out, const float *probs, int nq, int q_pos0, const float *v0,
+                               int n0, const float *v1, int n1, int pad, const md_attn_shape *sh)
+{
+    dim3 grid((unsigned)nq, (unsigned)sh->n_heads);
+    k_attn_mix<<<grid, 128, 0, st>>>(out, probs, q_pos0, v0, n0, v1, pad, sh->n_heads, sh->n_kv_heads, sh->head_dim,
+                                      sh->window, n0 + n1);
     return cudaGetLastError();
 }
 

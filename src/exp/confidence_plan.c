@@ -1,0 +1,212 @@
+/* confidence_plan.c — the outputs of the `confidence` kind and its plans
+ * (see confidence.c for the stages). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp/confidence.h"
+#include "mechdiff/entropy.h"
+#include "mechdiff/exp_util.h"
+
+enum {
+    CO_NORM, CO_LOGITVAR, CO_SELECTED, CO_THRESHOLD, CO_OVERLAP, CO_IOU, CO_D_NORM, CO_D_LOGITVAR, CO_PROMPTS,
+    CO_ACTIVATION, CO_ENTROPY, CO_ACT_MEAN, CO_ENTROPY_ABLATED
+};
+
+const md_output MD_CONF_OUTPUTS[] = {
+    [CO_NORM] = {.path = "{model}/norm", .type = MD_H5_F64, .dims = "neuron", .axes = "last-layer MLP neurons",
+                 .units = "1", .description = "||w_out||: L2 norm of the neuron's column of the last layer's down_proj",
+                 .stage = 0},
+    [CO_LOGITVAR] = {.path = "{model}/logitvar", .type = MD_H5_F64, .dims = "neuron", .axes = "last-layer MLP neurons",
+                     .units = "1",
+                     .description = "LogitVar: unbiased variance over the vocabulary of cos(w_out, W_U[v]) with W_U "
+                                    "gain-folded and centred over the vocabulary",
+                     .stage = 0},
+    [CO_SELECTED] = {.path = "{model}/selected", .type = MD_H5_I32, .dims = "rank", .units = "neuron index",
+                     .description = "entropy neurons: norm above the percentile, then the smallest LogitVar, "
+                                    "ascending LogitVar (-1: fewer neurons qualified)",
+                     .stage = 1, .at_plan = 1},
+    [CO_THRESHOLD] = {.path = "{model}/norm_threshold", .type = MD_H5_F64, .dims = "one", .units = "1",
+                      .description = "the norm percentile (neurons strictly above it are kept)", .stage = 1,
+                      .at_plan = 1},
+    [CO_OVERLAP] = {.path = "pairs/{a}__{b}/overlap", .type = MD_H5_I32, .dims = "one", .units = "neurons",
+                    .description = "|A ∩ B|: entropy neurons shared by the two models", .stage = 1, .at_plan = 1},
+    [CO_IOU] = {.path = "pairs/{a}__{b}/iou", .type = MD_H5_F64, .dims = "one", .units = "1",
+                .description = "|A ∩ B| / |A ∪ B| of the entropy-neuron sets", .stage = 1, .at_plan = 1},
+    [CO_D_NORM] = {.path = "pairs/{a}__{b}/d_norm", .type = MD_H5_F64, .dims = "neuron", .units = "1",
+                   .description = "norm(b) - norm(a) per neuron", .stage = 1, .at_plan = 1},
+    [CO_D_LOGITVAR] = {.path = "pairs/{a}__{b}/d_logitvar", .type = MD_H5_F64, .dims = "neuron", .units = "1",
+                       .description = "LogitVar(b) - LogitVar(a) per neuron", .stage = 1, .at_plan = 1},
+    [CO_PROMPTS] = {.path = "prompts", .type = MD_H5_STR, .dims = "prompt", .units = "",
+                    .description = "prompts of the behavioural measurements (bare text, BOS added)", .stage = 1,
+                    .at_plan = 1},
+    [CO_ACTIVATION] = {.path = "{model}/activation", .type = MD_H5_F32, .dims = "prompt,rank",
+                       .axes = "prompts, {model}/selected", .units = "activation",
+                       .description = "mlp_post of the entropy neuron (selected[rank]) at the last token", .stage = 1,
+                       .nan_ok = 1},
+    [CO_ENTROPY] = {.path = "{model}/entropy", .type = MD_H5_F64, .dims = "prompt", .axes = "prompts",
+                    .units = "nats", .description = "entropy of the next-token distribution at the last token",
+                    .stage = 1},
+    [CO_ACT_MEAN] = {.path = "{model}/act_mean", .type = MD_H5_F64, .dims = "rank", .axes = "{model}/selected",
+                     .units = "activation",
+                     .description = "mean activation of the entropy neuron over the prompts (the ablation value)",
+                     .stage = 2, .at_plan = 1},
+    [CO_ENTROPY_ABLATED] = {.path = "{model}/entropy_ablated", .type = MD_H5_F64, .dims = "prompt,rank",
+                            .axes = "prompts, {model}/selected", .units = "nats",
+                            .description = "next-token entropy with entropy neuron selected[rank] mean-ablated at the "
+                                           "last token",
+                            .stage = 2, .nan_ok = 1},
+    {0}};
+
+#define OUT(x) (&MD_CONF_OUTPUTS[x])
+
+static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
+{
+    const md_params *p = &ctx->exp->params;
+    int64_t nb = md_params_int(p, "neuron_block"), units = 0;
+    char roles[1024] = "";
+    for (int r = 0; r < md_exp_count_roles(ctx); r++) {
+        md_config cfg;
+        if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
+        const char *role = md_exp_get_role(ctx, r);
+        int64_t ff = cfg.d_ff;
+        if (md_plan_output(plan, OUT(CO_NORM), &role, &ff, err) != MD_OK ||
+            md_plan_output(plan, OUT(CO_LOGITVAR), &role, &ff, err) != MD_OK)
+            return MD_ERR;
+        for (int64_t b = 0; b < md_conf_n_blocks(cfg.d_ff, nb); b++, units++) {
+            int64_t n = (b + 1) * nb <= cfg.d_ff ? nb : cfg.d_ff - b * nb;
+            md_plan_cost(plan, units, (double)n);
+        }
+        if (strlen(roles) + strlen(role) + 2 < sizeof roles) {
+            if (r) strcat(roles, ",");
+            strcat(roles, role);
+        }
+    }
+    char num[64];
+    snprintf(num, sizeof num, "%g", md_params_float(p, "percentile"));
+    if (md_plan_attr(plan, "", "roles", roles, err) != MD_OK || md_plan_attr(plan, "", "percentile", num, err) != MD_OK)
+        return MD_ERR;
+    snprintf(num, sizeof num, "%lld", (long long)md_params_int(p, "top_k"));
+    if (md_plan_attr(plan, "", "top_k", num, err) != MD_OK) return MD_ERR;
+    if (md_plan_attr(plan, "", "percentile_method",
+                     "linear interpolation between order statistics (numpy default); norm strictly above", err) != MD_OK)
+        return MD_ERR;
+    return md_plan_units(plan, units, err);
+}
+
+static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan, md_error *err)
+{
+    int R = v->h->n_roles, k = v->h->k;
+    char path[MD_PATH_MAX];
+    double *dn = NULL, *dl = NULL;
+    int rc = MD_ERR;
+    for (int a = 0; a < R; a++)
+        for (int b = a + 1; b < R; b++) {
+            const char *ra = md_exp_get_role(ctx, a), *rb = md_exp_get_role(ctx, b);
+            int64_t one = 1;
+            double iou;
+            int32_t ov = md_entropy_overlap(v->sel + a * k, k, v->sel + b * k, k, &iou);
+            const char *ab[] = {ra, rb};
+            snprintf(path, sizeof path, "pairs/%s__%s/overlap", ra, rb);
+            if (md_plan_output_put(plan, OUT(CO_OVERLAP), ab, &one, &ov, sizeof ov, err) != MD_OK ||
+                md_plan_output_put(plan, OUT(CO_IOU), ab, &one, &iou, sizeof iou, err) != MD_OK ||
+                md_plan_attr(plan, path, "a", ra, err) != MD_OK || md_plan_attr(plan, path, "b", rb, err) != MD_OK)
+                goto done;
+            if (v->h->d_ff[a] != v->h->d_ff[b]) continue; /* different widths: no per-neuron change */
+            int64_t n = v->h->d_ff[a];
+            free(dn);
+            free(dl);
+            dn = malloc((size_t)n * sizeof *dn);
+            dl = malloc((size_t)n * sizeof *dl);
+            if (!dn || !dl) {
+                md_error_set(err, "confidence: out of memory");
+                goto done;
+            }
+            for (int64_t i = 0; i < n; i++) {
+                dn[i] = v->norm[b][i] - v->norm[a][i];
+                dl[i] = v->lv[b][i] - v->lv[a][i];
+            }
+            if (md_plan_output_put(plan, OUT(CO_D_NORM), ab, &n, dn, (size_t)n * sizeof *dn, err) != MD_OK ||
+                md_plan_output_put(plan, OUT(CO_D_LOGITVAR), ab, &n, dl, (size_t)n * sizeof *dl, err) != MD_OK)
+                goto done;
+        }
+    rc = MD_OK;
+done:
+    free(dn);
+    free(dl);
+    return rc;
+}
+
+static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *plan, md_error *err)
+{
+    conf_view v;
+    if (md_conf_view_blob(input, 0, &v, err) != MD_OK) return MD_ERR;
+    int R = v.h->n_roles, k = v.h->k;
+    int64_t one = 1, kk = k;
+    for (int r = 0; r < R; r++) {
+        const char *role = md_exp_get_role(ctx, r);
+        if (md_plan_output_put(plan, OUT(CO_SELECTED), &role, &kk, v.sel + r * k, (size_t)k * sizeof(int32_t), err) !=
+                MD_OK ||
+            md_plan_output_put(plan, OUT(CO_THRESHOLD), &role, &one, &v.h->threshold[r], sizeof(double), err) != MD_OK)
+            return MD_ERR;
+    }
+    if (plan_pairs(ctx, &v, plan, err) != MD_OK) return MD_ERR;
+    if (!md_conf_has_prompts(ctx)) return md_plan_units(plan, 1, err); /* one empty unit: nothing to measure */
+
+    md_csv *csv = NULL;
+    const char **pr = NULL;
+    int np = 0, rc = MD_ERR;
+    if (md_conf_load_prompts(ctx, &csv, &pr, &np, err) != MD_OK) return MD_ERR;
+    size_t bytes = 0;
+    for (int i = 0; i < np; i++) bytes += strlen(pr[i]) + 1;
+    char *all = malloc(bytes ? bytes : 1), *q = all;
+    if (!all) {
+        md_error_set(err, "confidence: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < np; i++) {
+        size_t l = strlen(pr[i]) + 1;
+        memcpy(q, pr[i], l);
+        q += l;
+    }
+    int64_t n64 = np;
+    if (md_plan_output_put(plan, OUT(CO_PROMPTS), NULL, &n64, all, bytes, err) != MD_OK) goto done;
+    for (int r = 0; r < R; r++) {
+        const char *role = md_exp_get_role(ctx, r);
+        int64_t dims[2] = {np, k};
+        if (md_plan_output(plan, OUT(CO_ACTIVATION), &role, dims, err) != MD_OK ||
+            md_plan_output(plan, OUT(CO_ENTROPY), &role, dims, err) != MD_OK)
+            goto done;
+    }
+    rc = md_plan_units(plan, R * md_conf_n_batches(ctx, np), err);
+done:
+    free(all);
+    free(pr);
+    md_csv_free(csv);
+    return rc;
+}
+
+static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *plan, md_error *err)
+{
+    conf_view v;
+    int np;
+    if (md_conf_view_blob(input, 1, &v, err) != MD_OK || md_conf_n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
+    int R = v.h->n_roles, k = v.h->k;
+    int64_t kk = k;
+    for (int r = 0; r < R; r++) {
+        const char *role = md_exp_get_role(ctx, r);
+        int64_t dims[2] = {np, k};
+        if (md_plan_output_put(plan, OUT(CO_ACT_MEAN), &role, &kk, v.act_mean + r * k, (size_t)k * sizeof(double),
+                               err) != MD_OK ||
+            md_plan_output(plan, OUT(CO_ENTROPY_ABLATED), &role, dims, err) != MD_OK)
+            return MD_ERR;
+    }
+    return md_plan_units(plan, R * md_conf_n_batches(ctx, np), err);
+}
+
+int md_conf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
+{
+    if (stage == 0) return plan_stage0(ctx, plan, err);
+    if (stage == 1) return plan_stage1(ctx, input, plan, err);
+    return plan_stage2(ctx, input, plan, err);
+}

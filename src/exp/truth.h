@@ -1,0 +1,90 @@
+/* truth.h — private to the `truth` kind (truth.c: keys, state, validate,
+ * compute; truth_plan.c: outputs table and plans; truth_finish.c: the
+ * finish_stage math). See truth.c for the stages and docs/methods.md,
+ * "Truthfulness", for the method.
+ * Ownership: md_truth_state owns its CSVs and tables (md_truth_free_state). */
+#ifndef MECHDIFF_EXP_TRUTH_H
+#define MECHDIFF_EXP_TRUTH_H
+
+#include <stdint.h>
+
+#include "mechdiff/csv.h"
+#include "mechdiff/error.h"
+#include "mechdiff/exp_units.h"
+#include "mechdiff/experiment.h"
+
+#define TR_MAX_ROLES 16
+#define TR_MAX_CONTROL 16
+#define TR_MAX_DS 64
+#define TR_MAX_POS 16
+#define TR_MAX_SHOTS 32
+
+/* One dataset (train and/or test). Owned by md_truth_state. */
+typedef struct tr_ds {
+    const char *name;  /* points into the job */
+    md_csv *csv;       /* owned */
+    int n;             /* statements kept */
+    int *row;          /* [n] CSV row (0-based, header excluded) */
+    int *label;        /* [n] 1 = true */
+    char *few_shot;    /* the few-shot prefix (test datasets) */
+    int n_iv;          /* statements intervened on: kept minus few-shot rows */
+    int *iv;           /* [n_iv] indices into [0, n) */
+} tr_ds;
+
+/* The kind's keys, parsed once (md_params_bind with MD_TRUTH_OPTS). Strings
+ * and lists point into the job. */
+typedef struct md_truth_opts {
+    const md_value *models, *train_datasets, *test_datasets, *intervention_positions;
+    const char *hook, *intervention_layers, *suffix, *true_word, *false_word;
+    int64_t layer, token, n_shots, shot_seed, max_statements, batch, control_directions;
+    double coefficient;
+} md_truth_opts;
+extern const md_opt_bind MD_TRUTH_OPTS[];
+
+/* Derived from the job and the CSVs only (identical on every rank). Owned. */
+typedef struct md_truth_state {
+    md_truth_opts opt;
+    const char *roles[TR_MAX_ROLES];
+    int n_roles;
+    tr_ds ds[TR_MAX_DS];
+    int n_ds;
+    int train[TR_MAX_DS], n_train; /* indices into ds */
+    int test[TR_MAX_DS], n_test;
+    int pos[TR_MAX_POS], n_pos;
+    int batch, hook, token;
+    int n_control;      /* random control directions (conditions after the models') */
+    uint64_t shot_seed; /* seed of the control directions too */
+    md_exp_units u0;    /* stage 0: (model, ds, batch) */
+    md_exp_units u1;    /* stage 1: (target, test, condition, batch) */
+} md_truth_state;
+
+/* Stage-1 input: int32 M, d, T (test datasets), 0 (keeps the doubles 8-byte
+ * aligned); f64 theta[M][d], norm[M], cos[M][M], probe[M][2], train_acc[M],
+ * acc[M][M][T]. */
+typedef struct md_truth_dirs {
+    int M, d, T;
+    const double *theta, *norm, *cos, *probe, *train_acc, *acc;
+} md_truth_dirs;
+
+int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error *err);
+void md_truth_free_state(void *p);
+/* The statement of kept row i of dataset k. */
+const char *md_truth_stmt(const md_truth_state *s, int k, int i);
+/* The `layer` key resolved for a model of n_layers. */
+int md_truth_layer(const md_truth_opts *o, int n_layers);
+/* The `intervention_layers` key: [*lo, *hi] inclusive; MD_ERR when malformed. */
+int md_truth_iv_layers(const md_truth_opts *o, int n_layers, int *lo, int *hi);
+/* Doubles of the stage-1 blob, and a view of it. */
+size_t md_truth_count_dirs(int M, int d, int T);
+int md_truth_view_dirs(const md_blob *b, md_truth_dirs *v, md_error *err);
+/* Control direction k: a seeded random unit vector v[d] (caller's). */
+void md_truth_control_unit(const md_truth_state *s, int k, int d, double *v);
+
+/* truth_plan.c */
+extern const md_output MD_TRUTH_OUTPUTS[];
+int md_truth_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err);
+/* truth_finish.c */
+int md_truth_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
+                    int *done, md_error *err);
+
+#endif

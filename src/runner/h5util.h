@@ -1,0 +1,38 @@
+/* h5util.h — private to src/runner (h5out.c, h5read.c): the small HDF5
+ * helpers both the results-file writer and its readers use. Every hid_t
+ * returned is owned by the caller (close it); strings are malloc'd. */
+#ifndef MECHDIFF_RUNNER_H5UTIL_H
+#define MECHDIFF_RUNNER_H5UTIL_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mechdiff/experiment.h"
+
+/* Variable-length UTF-8 string type. */
+hid_t md_h5_str_type(void);
+/* 1 when every link of the absolute path exists. */
+int md_h5_exists(hid_t loc, const char *path);
+/* (Re)writes a scalar attribute: string, number of file/memory type, int64. */
+int md_h5_attr_str(hid_t loc, const char *name, const char *value);
+int md_h5_attr_num(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, const void *value);
+int md_h5_attr_i64(hid_t loc, const char *name, int64_t v);
+/* Reads a string attribute into a malloc'd copy (NULL when absent). */
+char *md_h5_attr_read_str(hid_t loc, const char *name);
+/* Reads an integer attribute, def when absent. */
+int64_t md_h5_attr_read_i64(hid_t loc, const char *name, int64_t def);
+/* Opens group path, creating it (and its parents) when absent. */
+hid_t md_h5_group_open_or_create(hid_t loc, const char *path);
+/* File and memory HDF5 types of an md_h5type. */
+hid_t md_h5_file_type(md_h5type t);
+hid_t md_h5_mem_type(md_h5type t);
+/* The md_h5type of a dataset in a file. */
+int md_h5_dataset_type(hid_t d, md_h5type *out);
+/* Wall-clock seconds, and their ISO-8601 UTC text. */
+double md_h5_now(void);
+void md_h5_iso_time(double t, char *buf, size_t len);
+/* File access properties without HDF5 file locking (NFS, Lustre). */
+hid_t md_h5_fapl_unlocked(void);
+
+#endif

@@ -1,0 +1,167 @@
+/* runner_job.c — the job life cycle around the coordinator (see
+ * include/mechdiff/runner.h and runner/coord.h): load and share the job,
+ * lock the output, recover the journal of a killed run, and free the
+ * coordinator. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runner/coord.h"
+
+static void set_output(md_job *job, const char *path)
+{
+    md_value *v = (md_value *)md_params_find(&job->top, "output");
+    char *copy = strdup(path);
+    if (!v || !copy) {
+        free(copy);
+        return;
+    }
+    free(v->s);
+    v->s = copy;
+}
+
+/* Rank 0: parse, validate, resolve output and part; returns the YAML text. */
+int md_coord_load_job(coord *c, md_error *err)
+{
+    if (md_job_parse_file(c->opts->job_path, &c->job, err) != MD_OK) return MD_ERR;
+    if (md_job_validate(c->job, err) != MD_OK) return MD_ERR;
+    c->part_index = (int)md_params_int(&c->job->runtime, "array_index");
+    c->part_count = (int)md_params_int(&c->job->runtime, "array_count");
+    if (c->opts->part_count > 0) {
+        c->part_index = c->opts->part_index;
+        c->part_count = c->opts->part_count;
+    }
+    if (c->part_count <= 0) {
+        c->part_index = -1;
+        c->part_count = 0;
+    } else if (c->part_index < 0 || c->part_index >= c->part_count) {
+        return md_error_set(err, "part %d/%d: the index must be in [0, %d)", c->part_index, c->part_count,
+                            c->part_count);
+    }
+    if (c->opts->output) {
+        char abs[4096];
+        if (c->opts->output[0] == '/' || !getcwd(abs, sizeof abs))
+            snprintf(abs, sizeof abs, "%s", c->opts->output);
+        else {
+            size_t n = strlen(abs);
+            snprintf(abs + n, sizeof abs - n, "/%s", c->opts->output);
+        }
+        set_output(c->job, abs);
+    } else if (c->part_count > 0) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s", md_job_output(c->job));
+        char *dot = strrchr(p, '.');
+        if (dot && strcmp(dot, ".h5") == 0) *dot = '\0';
+        size_t n = strlen(p);
+        snprintf(p + n, sizeof p - n, ".part%dof%d.h5", c->part_index, c->part_count);
+        set_output(c->job, p);
+    }
+    c->job_yaml = md_job_to_yaml(c->job, 0);
+    return c->job_yaml ? MD_OK : md_error_set(err, "out of memory");
+}
+
+/* Broadcasts the resolved job (length -1 = rank 0 failed). */
+int md_coord_share_job(coord *c, int rank, int ok, md_error *err)
+{
+    long long len = ok && rank == 0 ? (long long)strlen(c->job_yaml) + 1 : -1;
+    MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, c->comm);
+    if (len < 0) return MD_ERR;
+    if (rank != 0) {
+        c->job_yaml = malloc((size_t)len);
+        if (!c->job_yaml) MPI_Abort(c->comm, MD_EXIT_ERROR);
+    }
+    MPI_Bcast(c->job_yaml, (int)len, MPI_CHAR, 0, c->comm);
+    int part[2] = {c->part_index, c->part_count};
+    MPI_Bcast(part, 2, MPI_INT, 0, c->comm);
+    if (rank == 0) return MD_OK;
+    c->part_index = part[0];
+    c->part_count = part[1];
+    if (md_job_parse_string(c->job_yaml, "<broadcast job>", NULL, 0, &c->job, err) != MD_OK)
+        return md_error_prefix(err, "rank %d: parsing the broadcast job (a bug)", rank);
+    return MD_OK;
+}
+
+/* Rank 0: one writer per output. A second run on the same output (a
+ * duplicate submission, or ranks of a killed mpirun that are still alive)
+ * would interleave snapshots and journal records; the kernel drops the lock
+ * when its holder dies, so a crashed run never blocks the next one. */
+int md_coord_lock_output(coord *c, md_error *err)
+{
+    return md_outlock_acquire(c->out, &c->lock_fd, &c->lock_held, err);
+}
+
+/* Rank 0: refuse another job's file, fold a killed run's journal. */
+int md_coord_recover(coord *c, md_error *err)
+{
+    struct stat st;
+    if (stat(c->out, &st) != 0) {
+        unlink(c->jpath); /* a journal without its file predates the first snapshot */
+        return MD_OK;
+    }
+    md_h5info info;
+    if (md_h5out_info(c->out, &info, err) != MD_OK) return MD_ERR;
+    int same = strcmp(info.job_sha256, c->identity) == 0 && info.part_index == c->part_index &&
+               info.part_count == c->part_count;
+    md_h5out_info_free(&info);
+    if (!same && !c->opts->force_new) {
+        if (info.part_count != c->part_count || info.part_index != c->part_index)
+            return md_error_set(err, "%s holds part %d/%d of a job, this run is part %d/%d: refusing to mix them "
+                                "(another -o, or --force-new to start over)", c->out, info.part_index,
+                                info.part_count, c->part_index, c->part_count);
+        return md_error_set(err, "%s was written by a different job (job hash %.12s, this job %.12s: parameters, "
+                            "models or datasets changed): refusing to resume; use another -o, or --force-new to "
+                            "start over", c->out, info.job_sha256, c->identity);
+    }
+    if (!same) {
+        fprintf(stderr, "mechdiff: rank 0: --force-new: replacing %s\n", c->out);
+        unlink(c->out);
+        unlink(c->jpath);
+        return MD_OK;
+    }
+    if (md_prov_check_resume(c->out, &c->numerics, c->opts->allow_mixed_numerics, err) != MD_OK) return MD_ERR;
+    c->generation = info.generation;
+    uint64_t jgen = 0;
+    int64_t n = 0;
+    int torn = 0;
+    if (md_journal_replay(c->jpath, &jgen, NULL, NULL, &n, &torn, err) != MD_OK) return MD_ERR;
+    if (n > 0 && jgen == c->generation) {
+        if (c->opts->progress)
+            fprintf(stderr, "mechdiff: rank 0: recovering %lld finished units from %s\n", (long long)n, c->jpath);
+        return md_coord_snapshot(c, "recovered", err);
+    }
+    return MD_OK;
+}
+
+void md_coord_free(coord *c)
+{
+    free(c->send_req);
+    free(c->send_buf);
+    for (int i = 0; c->exps && c->job && i < c->job->n_exps; i++) {
+        md_blob_free(&c->exps[i].input);
+        md_plan_free(&c->exps[i].plan);
+        free(c->exps[i].dsets);
+        free(c->exps[i].done);
+    }
+    free(c->exps);
+    free(c->queue);
+    free(c->in_flight);
+    for (int i = 0; c->have_stage && i < c->world; i++) free(c->have_stage[i]);
+    free(c->have_stage);
+    md_journal_close(c->journal);
+    if (c->lock_fd > 0) close(c->lock_fd);
+    md_prov_free(c->models, c->n_models, c->data);
+    md_prov_free_numerics(&c->numerics);
+    if (c->self.exps) md_worker_free(&c->self);
+    free(c->job_yaml);
+    md_job_free(c->job);
+}
+
+void md_coord_stop_workers(coord *c)
+{
+    md_coord_reap_sends(c, 1); /* workers receive every unit message before the stop */
+    for (int w = 1; w < c->world; w++) MPI_Send(NULL, 0, MPI_BYTE, w, MD_TAG_STOP, c->comm);
+}
