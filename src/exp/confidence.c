@@ -34,6 +34,7 @@
  *   <role>/act_mean [rank]             f64  mean activation over the prompts
  *   <role>/entropy_ablated [prompt, rank] f64  entropy with that neuron mean-ablated */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,19 @@ static const md_key CONFIDENCE_KEYS[] = {
      .doc = "Prompts per work unit of the behavioural stages."},
     {0}};
 
+#define CO(f) {#f, offsetof(md_conf_opts, f)}
+const md_opt_bind MD_CONF_OPTS[] = {
+    CO(models), CO(percentile), CO(top_k), CO(neuron_block), CO(wu_block), CO(prompts), CO(prompt_column),
+    CO(max_prompts), CO(prompt_batch), {0}};
+#undef CO
+
+md_conf_opts md_conf_get_opts(const md_kind_ctx *ctx)
+{
+    md_conf_opts o;
+    md_params_bind(&ctx->exp->params, MD_CONF_OPTS, &o);
+    return o;
+}
+
 /* ---- roles ------------------------------------------------------------- */
 
 /* Model folder of role r (md_exp_get_role: the experiment's models, else the job's). */
@@ -89,17 +103,17 @@ int64_t md_conf_n_blocks(int d_ff, int64_t nb)
  * array of pointers into *csv (caller frees the array and the csv). */
 int md_conf_load_prompts(const md_kind_ctx *ctx, md_csv **csv, const char ***out, int *n, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
-    const char *ds = md_params_str(p, "prompts");
+    const md_conf_opts o = md_conf_get_opts(ctx);
+    const char *ds = o.prompts;
     const char *path = md_params_map_get(&ctx->job->top, "datasets", ds);
     *csv = NULL;
     *out = NULL;
     *n = 0;
     if (!path) return md_error_set(err, "confidence: prompts '%s' is not in the job's datasets", ds);
     if (md_csv_read(csv, path, err) != MD_OK) return MD_ERR;
-    int col = md_csv_column(*csv, md_params_str(p, "prompt_column"), err);
+    int col = md_csv_column(*csv, o.prompt_column, err);
     if (col < 0) goto fail;
-    int64_t mx = md_params_int(p, "max_prompts");
+    int64_t mx = o.max_prompts;
     int np = (*csv)->n_rows;
     if (mx > 0 && mx < np) np = (int)mx;
     if (np < 1) {
@@ -132,7 +146,7 @@ int md_conf_n_prompts(const md_kind_ctx *ctx, int *n, md_error *err)
 
 int md_conf_has_prompts(const md_kind_ctx *ctx)
 {
-    return md_params_str(&ctx->exp->params, "prompts")[0] != '\0';
+    return md_conf_get_opts(ctx).prompts[0] != '\0';
 }
 
 /* ---- blobs (layout in confidence.h) ------------------------------------ */
@@ -214,7 +228,7 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 
 int64_t md_conf_n_batches(const md_kind_ctx *ctx, int np)
 {
-    int64_t b = md_params_int(&ctx->exp->params, "prompt_batch");
+    int64_t b = md_conf_get_opts(ctx).prompt_batch;
     return (np + b - 1) / b;
 }
 
@@ -292,7 +306,7 @@ static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src
 /* Unit u of stage 0 -> (role, first neuron, count). */
 static int unit_block(const md_kind_ctx *ctx, int64_t unit, int *role, int *n0, int *n, md_error *err)
 {
-    int64_t nb = md_params_int(&ctx->exp->params, "neuron_block");
+    int64_t nb = md_conf_get_opts(ctx).neuron_block;
     for (int r = 0; r < md_exp_count_roles(ctx); r++) {
         md_config cfg;
         if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
@@ -313,7 +327,7 @@ static int compute_static(const md_kind_ctx *ctx, conf_state *s, int64_t unit, m
     int r, n0, n;
     md_entropy_src src;
     if (unit_block(ctx, unit, &r, &n0, &n, err) != MD_OK || role_src(ctx, s, r, &src, err) != MD_OK) return MD_ERR;
-    int wb = (int)md_params_int(&ctx->exp->params, "wu_block");
+    int wb = (int)md_conf_get_opts(ctx).wu_block;
     conf_role *cr = &s->roles[r];
     if (!cr->mean) {
         cr->mean = malloc((size_t)src.d * sizeof *cr->mean);
@@ -389,7 +403,7 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
                          int64_t unit, md_result *out, md_error *err)
 {
     int k = v->h->k;
-    int64_t nbat = md_conf_n_batches(ctx, s->n_prompts), pb = md_params_int(&ctx->exp->params, "prompt_batch");
+    int64_t nbat = md_conf_n_batches(ctx, s->n_prompts), pb = md_conf_get_opts(ctx).prompt_batch;
     int r = (int)(unit / nbat);
     int64_t p0 = (unit % nbat) * pb;
     int S = (int)(p0 + pb <= s->n_prompts ? pb : s->n_prompts - p0);
@@ -490,8 +504,8 @@ static int confidence_compute(const md_kind_ctx *ctx, md_worker *w, void *state,
 
 static int finish_stage0(const md_kind_ctx *ctx, md_reader *rd, md_blob *next, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
-    conf_hdr h = {.n_roles = md_exp_count_roles(ctx), .k = (int32_t)md_params_int(p, "top_k")};
+    const md_conf_opts o = md_conf_get_opts(ctx);
+    conf_hdr h = {.n_roles = md_exp_count_roles(ctx), .k = (int32_t)o.top_k};
     for (int r = 0; r < h.n_roles; r++) {
         md_config cfg;
         if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
@@ -517,7 +531,7 @@ static int finish_stage0(const md_kind_ctx *ctx, md_reader *rd, md_blob *next, m
         snprintf(path, sizeof path, "%s/logitvar", md_exp_get_role(ctx, r));
         if (md_reader_f64(rd, path, &zero, &n, lv, err) != MD_OK) goto done;
         int ns;
-        if (md_entropy_select(norm, lv, h.d_ff[r], md_params_float(p, "percentile"), h.k, tmp, &ns, &h.threshold[r],
+        if (md_entropy_select(norm, lv, h.d_ff[r], o.percentile, h.k, tmp, &ns, &h.threshold[r],
                               err) != MD_OK)
             goto done;
         h.n_sel[r] = ns;
@@ -597,6 +611,7 @@ const md_kind md_kind_confidence = {
            "of models; with `prompts`, the neurons' activations, next-token entropy and the entropy after "
            "mean-ablating each entropy neuron.",
     .keys = CONFIDENCE_KEYS,
+    .opts = MD_CONF_OPTS,
     .outputs = MD_CONF_OUTPUTS,
     .validate = confidence_validate,
     .plan = md_conf_plan,

@@ -62,8 +62,8 @@ const md_output MD_CONF_OUTPUTS[] = {
 
 static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
-    int64_t nb = md_params_int(p, "neuron_block"), units = 0;
+    const md_conf_opts o = md_conf_get_opts(ctx);
+    int64_t nb = o.neuron_block, units = 0;
     char roles[1024] = "";
     for (int r = 0; r < md_exp_count_roles(ctx); r++) {
         md_config cfg;
@@ -83,10 +83,10 @@ static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
         }
     }
     char num[64];
-    snprintf(num, sizeof num, "%g", md_params_float(p, "percentile"));
+    snprintf(num, sizeof num, "%g", o.percentile);
     if (md_plan_attr(plan, "", "roles", roles, err) != MD_OK || md_plan_attr(plan, "", "percentile", num, err) != MD_OK)
         return MD_ERR;
-    snprintf(num, sizeof num, "%lld", (long long)md_params_int(p, "top_k"));
+    snprintf(num, sizeof num, "%lld", (long long)o.top_k);
     if (md_plan_attr(plan, "", "top_k", num, err) != MD_OK) return MD_ERR;
     if (md_plan_attr(plan, "", "percentile_method",
                      "linear interpolation between order statistics (numpy default); norm strictly above", err) != MD_OK)

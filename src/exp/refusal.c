@@ -23,6 +23,7 @@
  *   gen/<set>/<target>/<intervention>/text [row] str, refused [row] i32 stage 1
  *   refusal_score [target, intervention, set] f64 (NaN = not run)       stage 2 plan */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,29 @@ static const md_key REFUSAL_KEYS[] = {
      .doc = "Must be false: the refusal score vs layer/position of the direction is the `refusal_sweep` kind."},
     {0}};
 
+/* The kind's keys, parsed in one call (md_params_bind; rf_get_opts binds a
+ * copy): the shared ones (c) and the kind's own. */
+typedef struct rf_opts {
+    md_refusal_opts c;
+    int64_t layer, position, addition_layer;
+    const md_value *positions, *coefficients;
+    const char *addition_vector;
+    int sweep;
+} rf_opts;
+
+#define RO(f) {#f, offsetof(rf_opts, f)}
+static const md_opt_bind REFUSAL_OPTS[] = {
+    MD_REFUSAL_OPTS_BIND(rf_opts), RO(layer), RO(position), RO(positions), RO(addition_layer), RO(coefficients),
+    RO(addition_vector), RO(sweep), {0}};
+#undef RO
+
+static rf_opts rf_get_opts(const md_kind_ctx *ctx)
+{
+    rf_opts o;
+    md_params_bind(&ctx->exp->params, REFUSAL_OPTS, &o);
+    return o;
+}
+
 static const md_refusal_variant RF_VARIANT;
 
 /* Interventions of a target: 0 none, 1..M ablate_<src>, M+1..2M add_<src>. */
@@ -89,26 +113,27 @@ static int rf_gen_units(md_refusal_state *s, md_error *err)
     return MD_OK;
 }
 
-static int rf_layer(const md_params *p, const md_config *c, const char *key)
+/* The direction's layer, or (addition) the activation-addition layer. */
+static int rf_layer(const rf_opts *o, const md_config *c, int addition)
 {
-    int64_t l = md_params_int(p, key);
-    if (l < 0 && strcmp(key, "addition_layer") == 0) l = md_params_int(p, "layer");
+    int64_t l = addition ? o->addition_layer : o->layer;
+    if (l < 0 && addition) l = o->layer;
     if (l < 0) l = (int64_t)floor(c->n_layers * 11.0 / 32.0 + 0.5);
     return (int)l;
 }
 
-static int rf_position(const md_params *p, const char *role)
+static int rf_position(const rf_opts *o, const char *role)
 {
-    const char *v = md_params_map_get(p, "positions", role);
-    return v ? atoi(v) : (int)md_params_int(p, "position");
+    const char *v = md_refusal_map_get(o->positions, role);
+    return v ? atoi(v) : (int)o->position;
 }
 
 static int rf_validate(const md_kind_ctx *ctx, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
+    const rf_opts o = rf_get_opts(ctx);
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
-    if (md_params_bool(p, "sweep"))
+    if (o.sweep)
         return md_error_set(err, "%s: key 'sweep': the layer/position sweep is its own kind: add an experiment with "
                                  "kind: refusal_sweep (same keys, plus layers and positions), read its score and "
                                  "best_<model> attributes, then set layer/positions here and sweep: false",
@@ -121,15 +146,15 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
     for (int i = 0; i < s->sets.n_roles && rc == MD_OK; i++) {
         md_config c;
         if ((rc = md_refusal_check_role(ctx, where, &s->sets, i, &c0, &c, err)) != MD_OK) break;
-        int l = rf_layer(p, &c, "layer"), la = rf_layer(p, &c, "addition_layer");
+        int l = rf_layer(&o, &c, 0), la = rf_layer(&o, &c, 1);
         if (rc == MD_OK && (l >= c.n_layers || la >= c.n_layers))
             rc = md_error_set(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l,
                               la, roles[i], c.n_layers);
-        const char *pv = md_params_map_get(p, "positions", roles[i]);
+        const char *pv = md_refusal_map_get(o.positions, roles[i]);
         if (rc == MD_OK && pv && (atoi(pv) >= 0 || atoi(pv) < -4096))
             rc = md_error_set(err, "%s: key 'positions': '%s' for role '%s' must be a negative integer (from the end)",
                               where, pv, roles[i]);
-        const char *cv = md_params_map_get(p, "coefficients", roles[i]);
+        const char *cv = md_refusal_map_get(o.coefficients, roles[i]);
         char *end = NULL;
         if (rc == MD_OK && cv && (strtod(cv, &end), !end || *end))
             rc = md_error_set(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv,
@@ -198,7 +223,7 @@ static const md_output REFUSAL_OUTPUTS[] = {
 
 static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
+    const rf_opts o = rf_get_opts(ctx);
     md_refusal_state *s = NULL;
     int rc = MD_ERR;
     char path[MD_PATH_MAX], val[1024];
@@ -209,13 +234,13 @@ static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         md_config c;
         if (md_refusal_plan_acts(plan, ctx, rs, REFUSAL_OUTPUTS, 2, 1, 1, &c, err) != MD_OK)
             goto done;
-        snprintf(val, sizeof val, "%d", rf_layer(p, &c, "layer"));
+        snprintf(val, sizeof val, "%d", rf_layer(&o, &c, 0));
         if (md_plan_attr(plan, "", "layer", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", rf_layer(p, &c, "addition_layer"));
+        snprintf(val, sizeof val, "%d", rf_layer(&o, &c, 1));
         if (md_plan_attr(plan, "", "addition_layer", val, err) != MD_OK) goto done;
         for (int m = 0; m < M; m++) {
             snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[m]);
-            snprintf(val, sizeof val, "%d", rf_position(p, rs->roles[m]));
+            snprintf(val, sizeof val, "%d", rf_position(&o, rs->roles[m]));
             if (md_plan_attr(plan, path, "position", val, err) != MD_OK) goto done;
         }
         rc = md_plan_units(plan, md_refusal_count_act_units(rs), err);
@@ -276,11 +301,11 @@ done:
 /* Stage 0 unit: activations of one batch at the role's (layer, position). */
 static int rf_acts(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, int64_t unit, md_result *out, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
+    const rf_opts o = rf_get_opts(ctx);
     const char *role = s->sets.roles[md_refusal_act_role(&s->sets, unit)];
     md_model *M = NULL;
     if (md_worker_model(w, role, &M, err) != MD_OK) return MD_ERR;
-    int layer = rf_layer(p, &M->cfg, "layer"), pos = rf_position(p, role);
+    int layer = rf_layer(&o, &M->cfg, 0), pos = rf_position(&o, role);
     return md_refusal_compute_acts(ctx, w, &s->sets, unit, &layer, 1, &pos, 1, 2, "refusal", out, err);
 }
 
@@ -288,7 +313,7 @@ static int rf_acts(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, in
 static int rf_gen(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, const md_blob *input, int64_t unit,
                   md_result *out, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
+    const rf_opts opt = rf_get_opts(ctx);
     const md_refusal_sets *rs = &s->sets;
     rf_dirs v;
     if (rf_dirs_view(input, &v, err) != MD_OK) return MD_ERR;
@@ -316,11 +341,11 @@ static int rf_gen(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, con
         nh = md_refusal_ablation_hooks(vec, hk);
     } else if (iv > rs->n_roles) {
         int src = iv - 1 - rs->n_roles;
-        int unit_vec = strcmp(md_params_str(p, "addition_vector"), "unit") == 0;
+        int unit_vec = strcmp(opt.addition_vector, "unit") == 0;
         const double *r = (unit_vec ? v.dir : v.mean_diff) + (size_t)src * d;
         for (int j = 0; j < d; j++) vec[j] = (float)r[j];
-        const char *cv = md_params_map_get(p, "coefficients", rs->roles[t]);
-        hk[nh++] = (md_hook){.point = rs->hook, .op = MD_HOOK_ADD, .layer = rf_layer(p, &M->cfg, "addition_layer"),
+        const char *cv = md_refusal_map_get(opt.coefficients, rs->roles[t]);
+        hk[nh++] = (md_hook){.point = rs->hook, .op = MD_HOOK_ADD, .layer = rf_layer(&opt, &M->cfg, 1),
                              .seq = MD_ALL, .pos = MD_ALL, .vec = vec, .coef = cv ? (float)strtod(cv, NULL) : 1.0f};
     }
     char path[MD_PATH_MAX];
@@ -405,6 +430,7 @@ const md_kind md_kind_refusal = {
            "cosine between models, and greedy generations with no intervention, directional ablation of every "
            "source model's direction, and activation addition; refusal score by prefix (docs/methods.md, Refusal).",
     .keys = REFUSAL_KEYS,
+    .opts = REFUSAL_OPTS,
     .data = &RF_VARIANT,
     .outputs = REFUSAL_OUTPUTS,
     .validate = rf_validate,

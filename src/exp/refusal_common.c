@@ -21,31 +21,47 @@ const char *md_refusal_set_name(int set)
     return SET_NAMES[set];
 }
 
+/* The shared keys alone (offsets of md_refusal_opts as a struct's `c`). */
+typedef struct rc_opts {
+    md_refusal_opts c;
+} rc_opts;
+static const md_opt_bind REFUSAL_SHARED_OPTS[] = {MD_REFUSAL_OPTS_BIND(rc_opts), {0}};
+
+const char *md_refusal_map_get(const md_value *map, const char *k)
+{
+    if (!map->vals) return NULL;
+    for (int i = 0; i < map->n; i++)
+        if (strcmp(map->list[i], k) == 0) return map->vals[i];
+    return NULL;
+}
+
 int md_refusal_init_sets(const md_kind_ctx *ctx, const char *where, md_refusal_sets *s, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
+    rc_opts o;
+    md_params_bind(&ctx->exp->params, REFUSAL_SHARED_OPTS, &o);
+    s->opt = o.c;
     if (md_exp_resolve_roles(ctx, where, s->roles, MD_REFUSAL_MAX_ROLES, &s->n_roles, err) != MD_OK) return MD_ERR;
-    s->n_train = (int)md_params_int(p, "n_train");
-    s->n_test = (int)md_params_int(p, "n_test");
-    s->batch = (int)md_params_int(p, "batch");
-    s->hook = md_hook_point_parse(md_params_str(p, "hook"));
+    s->n_train = (int)s->opt.n_train;
+    s->n_test = (int)s->opt.n_test;
+    s->batch = (int)s->opt.batch;
+    s->hook = md_hook_point_parse(s->opt.hook);
     return MD_OK;
 }
 
 int md_refusal_load_sets(const md_kind_ctx *ctx, const char *where, md_refusal_sets *s, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
+    const md_refusal_opts *o = &s->opt;
     for (int k = 0; k < 2; k++) {
-        const char *key = SET_NAMES[k], *path = md_exp_find_dataset(ctx, where, key, md_params_str(p, key), err);
+        const char *key = SET_NAMES[k], *name = k == MD_REFUSAL_HARMFUL ? o->harmful : o->harmless;
+        const char *path = md_exp_find_dataset(ctx, where, key, name, err);
         if (!path) return MD_ERR;
         if (md_csv_read(&s->csv[k], path, err) != MD_OK ||
-            (s->col[k] = md_csv_column(s->csv[k], md_params_str(p, "column"), err)) < 0)
+            (s->col[k] = md_csv_column(s->csv[k], o->column, err)) < 0)
             return md_error_prefix(err, "%s: key '%s'", where, key);
         s->train[k] = malloc((size_t)s->n_train * sizeof(int));
         s->test[k] = malloc((size_t)s->n_test * sizeof(int));
         if (!s->train[k] || !s->test[k]) return md_error_set(err, "out of memory");
-        if (md_dir_split(s->csv[k]->n_rows, md_params_float(p, "test_fraction"),
-                         (uint64_t)md_params_int(p, "split_seed"), s->n_train, s->n_test, s->train[k], s->test[k],
+        if (md_dir_split(s->csv[k]->n_rows, o->test_fraction, (uint64_t)o->split_seed, s->n_train, s->n_test, s->train[k], s->test[k],
                          err) != MD_OK)
             return md_error_prefix(err, "%s: key '%s' (%s)", where, key, path);
     }
@@ -129,7 +145,7 @@ int md_refusal_plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal
     }
     md_exp_join_names(val, sizeof val, s->roles, s->n_roles);
     if (md_plan_attr(plan, "", "models", val, err) != MD_OK ||
-        md_plan_attr(plan, "", "hook", md_params_str(&ctx->exp->params, "hook"), err) != MD_OK)
+        md_plan_attr(plan, "", "hook", s->opt.hook, err) != MD_OK)
         return MD_ERR;
     return MD_OK;
 }
@@ -216,7 +232,7 @@ int md_refusal_generate(const md_kind_ctx *ctx, struct md_model *m, const md_ref
     if (md_exp_encode_instructions(ctx, m, s->roles[role], s->csv[set], s->col[set], s->test[set] + r0, n, ids, len,
                                    err) != MD_OK)
         goto done;
-    if (md_exp_generate_refusals(m, ids, len, n, (int)md_params_int(&ctx->exp->params, "max_new_tokens"),
+    if (md_exp_generate_refusals(m, ids, len, n, (int)s->opt.max_new_tokens,
                                  n_hooks ? hooks : NULL, n_hooks, refused, &joined, &total, err) != MD_OK)
         goto done;
     int64_t o = r0, c = n;

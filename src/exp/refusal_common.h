@@ -54,6 +54,25 @@ enum { MD_REFUSAL_HARMFUL = 0, MD_REFUSAL_HARMLESS = 1 };
     {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,                                        \
      .doc = "Instructions per work unit (one batched forward / generation)."}
 
+/* The keys both kinds have, parsed once (md_params_bind). A kind's options
+ * struct has this as its member `c`; MD_REFUSAL_OPTS_BIND(T) lists the
+ * bindings of these keys into T. Strings and lists point into the job. */
+typedef struct md_refusal_opts {
+    const md_value *models, *templates;
+    const char *harmful, *harmless, *column, *hook;
+    double test_fraction;
+    int64_t split_seed, n_train, n_test, max_new_tokens, batch;
+} md_refusal_opts;
+#define MD_REFUSAL_OPT(T, f) {#f, offsetof(T, c) + offsetof(md_refusal_opts, f)}
+#define MD_REFUSAL_OPTS_BIND(T)                                                                                       \
+    MD_REFUSAL_OPT(T, models), MD_REFUSAL_OPT(T, harmful), MD_REFUSAL_OPT(T, harmless), MD_REFUSAL_OPT(T, column),   \
+        MD_REFUSAL_OPT(T, test_fraction), MD_REFUSAL_OPT(T, split_seed), MD_REFUSAL_OPT(T, n_train),                \
+        MD_REFUSAL_OPT(T, n_test), MD_REFUSAL_OPT(T, templates), MD_REFUSAL_OPT(T, hook),                           \
+        MD_REFUSAL_OPT(T, max_new_tokens), MD_REFUSAL_OPT(T, batch)
+
+/* Value of key k of a MAP option, or NULL. */
+const char *md_refusal_map_get(const md_value *map, const char *k);
+
 /* "harmful" / "harmless": the keys of the CSVs and the <set> of the paths. */
 const char *md_refusal_set_name(int set);
 
@@ -66,10 +85,12 @@ typedef struct md_refusal_sets {
     int col[2];              /* the `column` key's column of each CSV */
     int *train[2], *test[2]; /* [set][n_train], [set][n_test]: CSV rows (owned) */
     int n_train, n_test, batch, hook;
+    md_refusal_opts opt;     /* the shared keys (md_refusal_init_sets) */
 } md_refusal_sets;
 
 /* First step of filling a zeroed s: the roles (md_exp_resolve_roles) and the
- * keys n_train, n_test, batch and hook. Errors start with `where`. */
+ * shared keys (s->opt; n_train, n_test, batch and hook also as ints). Errors
+ * start with `where`. */
 int md_refusal_init_sets(const md_kind_ctx *ctx, const char *where, md_refusal_sets *s, md_error *err);
 /* Second step: reads the CSVs of the keys harmful and harmless, finds the
  * `column` key's column and draws the train/test rows (md_dir_split with the

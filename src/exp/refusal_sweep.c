@@ -27,6 +27,7 @@
  *   score [model, layer, position] f64 (NaN where the direction is 0;
  *         attributes best_<model>: the lowest, reported only)          stage 2 plan */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,30 @@ static const md_key SWEEP_KEYS[] = {
     MD_REFUSAL_KEY_GENERATION,
     {0}};
 
+/* The kind's keys, parsed in one call (md_params_bind; sw_get_opts binds a
+ * copy): the shared ones (c) and the candidate lists. */
+typedef struct sw_opts {
+    md_refusal_opts c;
+    const md_value *layers, *positions;
+} sw_opts;
+
+#define SO(f) {#f, offsetof(sw_opts, f)}
+static const md_opt_bind SWEEP_OPTS[] = {MD_REFUSAL_OPTS_BIND(sw_opts), SO(layers), SO(positions), {0}};
+#undef SO
+
+static sw_opts sw_get_opts(const md_kind_ctx *ctx)
+{
+    sw_opts o;
+    md_params_bind(&ctx->exp->params, SWEEP_OPTS, &o);
+    return o;
+}
+
+/* `layers` is the one item 'all'. */
+static int sw_all_layers(const sw_opts *o)
+{
+    return o->layers->n == 1 && strcmp(o->layers->list[0], "all") == 0;
+}
+
 #define SW_MAX_CAND 4096
 
 /* Integer item of a list key; MD_ERR with err naming the key and the item. */
@@ -73,13 +98,13 @@ static int sw_parse_int(const char *where, const char *key, const char *v, long 
 /* Candidate layers and positions; n_model_layers = layers of the first model. */
 static int sw_candidates(const md_kind_ctx *ctx, const char *where, md_refusal_state *s, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
+    const sw_opts o = sw_get_opts(ctx);
     md_config c;
     if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->sets.roles[0]), err) != MD_OK)
         return md_error_prefix(err, "%s: model '%s'", where, s->sets.roles[0]);
     int n_model_layers = c.n_layers;
-    int nl = md_params_count(p, "layers"), np = md_params_count(p, "positions");
-    int all = nl == 1 && strcmp(md_params_item(p, "layers", 0), "all") == 0;
+    int nl = o.layers->n, np = o.positions->n;
+    int all = sw_all_layers(&o);
     if (nl < 1) return md_error_set(err, "%s: key 'layers': empty; use 'all' or a list of layers", where);
     if (np < 1) return md_error_set(err, "%s: key 'positions': empty; list at least one negative position", where);
     s->n_layers = all ? n_model_layers : nl;
@@ -92,12 +117,12 @@ static int sw_candidates(const md_kind_ctx *ctx, const char *where, md_refusal_s
     if (!s->layers || !s->positions) return md_error_set(err, "out of memory");
     for (int i = 0; i < s->n_layers; i++) {
         if (all) s->layers[i] = i;
-        else if (sw_parse_int(where, "layers", md_params_item(p, "layers", i), 0, n_model_layers - 1, &s->layers[i],
+        else if (sw_parse_int(where, "layers", o.layers->list[i], 0, n_model_layers - 1, &s->layers[i],
                               err) != MD_OK)
             return MD_ERR;
     }
     for (int i = 0; i < s->n_pos; i++)
-        if (sw_parse_int(where, "positions", md_params_item(p, "positions", i), -4096, -1, &s->positions[i], err) !=
+        if (sw_parse_int(where, "positions", o.positions->list[i], -4096, -1, &s->positions[i], err) !=
             MD_OK)
             return MD_ERR;
     return MD_OK;
@@ -124,8 +149,8 @@ static int sw_validate(const md_kind_ctx *ctx, md_error *err)
     md_refusal_state *s = NULL;
     if (md_refusal_build_state(ctx, &SW_VARIANT, &s, err) != MD_OK) return MD_ERR;
     const char *const *roles = s->sets.roles;
-    int rc = MD_OK, all = md_params_count(&ctx->exp->params, "layers") == 1 &&
-                          strcmp(md_params_item(&ctx->exp->params, "layers", 0), "all") == 0;
+    const sw_opts o = sw_get_opts(ctx);
+    int rc = MD_OK, all = sw_all_layers(&o);
     md_config c0 = {0};
     for (int i = 0; i < s->sets.n_roles && rc == MD_OK; i++) {
         md_config c;
@@ -399,6 +424,7 @@ const md_kind md_kind_refusal_sweep = {
            "at every layer; the lowest per model is reported as an attribute, never used automatically "
            "(docs/methods.md, Refusal).",
     .keys = SWEEP_KEYS,
+    .opts = SWEEP_OPTS,
     .data = &SW_VARIANT,
     .outputs = SWEEP_OUTPUTS,
     .validate = sw_validate,

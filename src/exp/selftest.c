@@ -17,6 +17,7 @@
  *   centred[unit, col]      f32   stage 1: row-mean of values(unit) - column_mean */
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,27 @@ static const md_key SELFTEST_KEYS[] = {
      .doc = "Unit (stage 0) whose worker dies with SIGKILL (-1 = none): tests a dead rank.", .min = -1, .max = 1e9},
     {0}};
 
+/* The kind's keys, parsed in one call (md_params_bind; selftest keeps no
+ * state, so each callback binds its own copy on the stack). */
+typedef struct st_opts {
+    int64_t units, rows, cols, stages, spin, fail_unit, die_unit;
+    double sleep_ms, cost_variation;
+    int payload;
+} st_opts;
+
+#define SO(f) {#f, offsetof(st_opts, f)}
+static const md_opt_bind SELFTEST_OPTS[] = {
+    SO(units), SO(rows), SO(cols), SO(stages), SO(payload), SO(sleep_ms), SO(spin), SO(cost_variation),
+    SO(fail_unit), SO(die_unit), {0}};
+#undef SO
+
+static st_opts st_opts_bind(const md_kind_ctx *ctx)
+{
+    st_opts o;
+    md_params_bind(&ctx->exp->params, SELFTEST_OPTS, &o);
+    return o;
+}
+
 /* splitmix64: the deterministic source of every value. */
 static uint64_t mix(uint64_t x)
 {
@@ -64,10 +86,9 @@ static uint64_t job_seed(const md_kind_ctx *ctx)
     return (uint64_t)md_params_int(&ctx->job->top, "seed") * 1000003u + (uint64_t)ctx->exp_index;
 }
 
-static double unit_cost(const md_kind_ctx *ctx, int64_t unit)
+static double unit_cost(const md_kind_ctx *ctx, const st_opts *o, int64_t unit)
 {
-    double v = md_params_float(&ctx->exp->params, "cost_variation");
-    return 1.0 + v * unit_value(job_seed(ctx) ^ 0x5eed, unit, 0, 0);
+    return 1.0 + o->cost_variation * unit_value(job_seed(ctx) ^ 0x5eed, unit, 0, 0);
 }
 
 enum { ST_VALUES, ST_LABEL, ST_CHECKSUM, ST_COLUMN_MEAN, ST_CENTRED };
@@ -89,14 +110,14 @@ static const md_output SELFTEST_OUTPUTS[] = {
 
 static int selftest_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
-    const md_params *p = &ctx->exp->params;
-    int64_t n = md_params_int(p, "units"), rows = md_params_int(p, "rows"), cols = md_params_int(p, "cols");
+    const st_opts o = st_opts_bind(ctx);
+    int64_t n = o.units, rows = o.rows, cols = o.cols;
     if (md_plan_units(plan, n, err) != MD_OK) return MD_ERR;
-    for (int64_t u = 0; u < n; u++) md_plan_cost(plan, u, unit_cost(ctx, u));
+    for (int64_t u = 0; u < n; u++) md_plan_cost(plan, u, unit_cost(ctx, &o, u));
     if (md_plan_attr(plan, "", "note", "selftest: runner test infrastructure, not an experiment of the study",
                      err) != MD_OK)
         return MD_ERR;
-    if (!md_params_bool(p, "payload")) return MD_OK;
+    if (!o.payload) return MD_OK;
     if (stage == 0) {
         int64_t dv[3] = {n, rows, cols};
         if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_VALUES], NULL, dv, err) != MD_OK ||
@@ -116,16 +137,15 @@ static int selftest_plan(const md_kind_ctx *ctx, int stage, const md_blob *input
     return md_plan_put(plan, "column_mean", &off, &cols, input->data, input->size, err);
 }
 
-static void burn(const md_kind_ctx *ctx, int64_t unit)
+static void burn(const md_kind_ctx *ctx, const st_opts *o, int64_t unit)
 {
-    const md_params *p = &ctx->exp->params;
-    double factor = unit_cost(ctx, unit);
-    double ms = md_params_float(p, "sleep_ms") * factor;
+    double factor = unit_cost(ctx, o, unit);
+    double ms = o->sleep_ms * factor;
     if (ms > 0) {
         struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(fmod(ms, 1000.0) * 1e6)};
         nanosleep(&ts, NULL);
     }
-    int64_t spin = (int64_t)((double)md_params_int(p, "spin") * factor);
+    int64_t spin = (int64_t)((double)o->spin * factor);
     volatile uint64_t acc = 0;
     for (int64_t i = 0; i < spin; i++) acc = acc * 6364136223846793005ull + 1442695040888963407ull;
 }
@@ -135,13 +155,13 @@ static int selftest_compute(const md_kind_ctx *ctx, md_worker *w, void *state, i
 {
     (void)w;
     (void)state;
-    const md_params *p = &ctx->exp->params;
-    int64_t rows = md_params_int(p, "rows"), cols = md_params_int(p, "cols");
-    burn(ctx, unit);
-    if (stage == 0 && unit == md_params_int(p, "fail_unit"))
+    const st_opts o = st_opts_bind(ctx);
+    int64_t rows = o.rows, cols = o.cols;
+    burn(ctx, &o, unit);
+    if (stage == 0 && unit == o.fail_unit)
         return md_error_set(err, "selftest: injected failure (fail_unit: %lld)", (long long)unit);
-    if (stage == 0 && unit == md_params_int(p, "die_unit")) raise(SIGKILL);
-    if (!md_params_bool(p, "payload")) return MD_OK;
+    if (stage == 0 && unit == o.die_unit) raise(SIGKILL);
+    if (!o.payload) return MD_OK;
 
     uint64_t seed = job_seed(ctx);
     size_t n = (size_t)(rows * cols);
@@ -186,10 +206,10 @@ static int selftest_finish(const md_kind_ctx *ctx, int stage, const md_blob *inp
                            int *done, md_error *err)
 {
     (void)input;
-    const md_params *p = &ctx->exp->params;
-    *done = stage + 1 >= md_params_int(p, "stages") || !md_params_bool(p, "payload");
+    const st_opts o = st_opts_bind(ctx);
+    *done = stage + 1 >= o.stages || !o.payload;
     if (*done) return MD_OK;
-    int64_t n = md_params_int(p, "units"), rows = md_params_int(p, "rows"), cols = md_params_int(p, "cols");
+    int64_t n = o.units, rows = o.rows, cols = o.cols;
     int64_t block = 1024;
     double *buf = malloc((size_t)(block * rows * cols) * sizeof *buf);
     double *mean = calloc((size_t)cols, sizeof *mean);
@@ -224,6 +244,7 @@ const md_kind md_kind_selftest = {
            "unit, configurable cost, two stages; used by the MPI/resume/Slurm tests and the coordinator "
            "benchmark.",
     .keys = SELFTEST_KEYS,
+    .opts = SELFTEST_OPTS,
     .outputs = SELFTEST_OUTPUTS,
     .plan = selftest_plan,
     .compute = selftest_compute,
