@@ -70,6 +70,8 @@ const char *md_params_item(const md_params *p, const char *name, int i);
 const char *md_params_map_val(const md_params *p, const char *name, int i);
 /* MAP value for key k, or NULL. */
 const char *md_params_map_get(const md_params *p, const char *name, const char *k);
+/* The same on a bound MAP option (md_params_bind's const md_value *). */
+const char *md_value_map_get(const md_value *map, const char *k);
 
 void md_params_free(md_params *p);
 

@@ -124,7 +124,7 @@ static int rf_layer(const rf_opts *o, const md_config *c, int addition)
 
 static int rf_position(const rf_opts *o, const char *role)
 {
-    const char *v = md_refusal_map_get(o->positions, role);
+    const char *v = md_value_map_get(o->positions, role);
     return v ? atoi(v) : (int)o->position;
 }
 
@@ -150,11 +150,11 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
         if (rc == MD_OK && (l >= c.n_layers || la >= c.n_layers))
             rc = md_error_set(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l,
                               la, roles[i], c.n_layers);
-        const char *pv = md_refusal_map_get(o.positions, roles[i]);
+        const char *pv = md_value_map_get(o.positions, roles[i]);
         if (rc == MD_OK && pv && (atoi(pv) >= 0 || atoi(pv) < -4096))
             rc = md_error_set(err, "%s: key 'positions': '%s' for role '%s' must be a negative integer (from the end)",
                               where, pv, roles[i]);
-        const char *cv = md_refusal_map_get(o.coefficients, roles[i]);
+        const char *cv = md_value_map_get(o.coefficients, roles[i]);
         char *end = NULL;
         if (rc == MD_OK && cv && (strtod(cv, &end), !end || *end))
             rc = md_error_set(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv,
@@ -344,7 +344,7 @@ static int rf_gen(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, con
         int unit_vec = strcmp(opt.addition_vector, "unit") == 0;
         const double *r = (unit_vec ? v.dir : v.mean_diff) + (size_t)src * d;
         for (int j = 0; j < d; j++) vec[j] = (float)r[j];
-        const char *cv = md_refusal_map_get(opt.coefficients, rs->roles[t]);
+        const char *cv = md_value_map_get(opt.coefficients, rs->roles[t]);
         hk[nh++] = (md_hook){.point = rs->hook, .op = MD_HOOK_ADD, .layer = rf_layer(&opt, &M->cfg, 1),
                              .seq = MD_ALL, .pos = MD_ALL, .vec = vec, .coef = cv ? (float)strtod(cv, NULL) : 1.0f};
     }

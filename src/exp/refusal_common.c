@@ -27,14 +27,6 @@ typedef struct rc_opts {
 } rc_opts;
 static const md_opt_bind REFUSAL_SHARED_OPTS[] = {MD_REFUSAL_OPTS_BIND(rc_opts), {0}};
 
-const char *md_refusal_map_get(const md_value *map, const char *k)
-{
-    if (!map->vals) return NULL;
-    for (int i = 0; i < map->n; i++)
-        if (strcmp(map->list[i], k) == 0) return map->vals[i];
-    return NULL;
-}
-
 int md_refusal_init_sets(const md_kind_ctx *ctx, const char *where, md_refusal_sets *s, md_error *err)
 {
     rc_opts o;

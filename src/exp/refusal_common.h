@@ -70,8 +70,6 @@ typedef struct md_refusal_opts {
         MD_REFUSAL_OPT(T, n_test), MD_REFUSAL_OPT(T, templates), MD_REFUSAL_OPT(T, hook),                           \
         MD_REFUSAL_OPT(T, max_new_tokens), MD_REFUSAL_OPT(T, batch)
 
-/* Value of key k of a MAP option, or NULL. */
-const char *md_refusal_map_get(const md_value *map, const char *k);
 
 /* "harmful" / "harmless": the keys of the CSVs and the <set> of the paths. */
 const char *md_refusal_set_name(int set);

@@ -73,10 +73,14 @@ const char *md_params_map_val(const md_params *p, const char *name, int i)
 
 const char *md_params_map_get(const md_params *p, const char *name, const char *k)
 {
-    const md_value *v = must_find(p, name, BIT(MD_KEY_MAP), __func__);
-    if (!v->vals) return NULL;
-    for (int i = 0; i < v->n; i++)
-        if (strcmp(v->list[i], k) == 0) return v->vals[i];
+    return md_value_map_get(must_find(p, name, BIT(MD_KEY_MAP), __func__), k);
+}
+
+const char *md_value_map_get(const md_value *map, const char *k)
+{
+    if (!map->vals) return NULL;
+    for (int i = 0; i < map->n; i++)
+        if (strcmp(map->list[i], k) == 0) return map->vals[i];
     return NULL;
 }
 
