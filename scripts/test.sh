@@ -20,7 +20,7 @@ scripts/build.sh build-asan -DMECHDIFF_SANITIZE=ON -DMECHDIFF_NATIVE=OFF
 # float-to-int overflow...): the unit tests and every bad-input test
 CC=clang scripts/build.sh build-ubsan -DMECHDIFF_UBSAN=ON -DMECHDIFF_NATIVE=OFF
 (cd build-ubsan && ctest --output-on-failure -j 2 -R \
-  "^unit\.|^e2e\.(commands|tokenize|bad_checkpoint|exit_status|symlinks|job_limits|small_errors|nonfinite|refusal_bad_input)$")
+  "^unit\.|^e2e\.(commands|tokenize|bad_checkpoint|exit_status|symlinks|job_limits|small_errors|nonfinite|refusal_bad_input|folder_check)$")
 # the libFuzzer harnesses build and survive a short smoke run (scripts/fuzz.sh
 # --time N for a long run)
 scripts/fuzz.sh --runs "${FUZZ_SMOKE_RUNS:-3000}"

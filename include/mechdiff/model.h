@@ -42,6 +42,8 @@ typedef struct md_model_options {
     md_cuda_weights cuda_weights; /* CUDA precision, see md_backend_options */
     md_cuda_gemm cuda_gemm;
     int skip_tokenizer;        /* 1: do not load tokenizer files */
+    int skip_finite_check;     /* 1: do not read every weight for NaN/inf when binding
+                                  (a structure-only check such as validate's) */
 } md_model_options;
 
 typedef struct md_model {
@@ -52,6 +54,7 @@ typedef struct md_model {
     md_chat_kind chat;         /* recognised chat template */
     md_backend *be;            /* owned */
     int layer_lo, layer_hi;
+    int skip_finite_check;     /* md_model_options.skip_finite_check */
     int has_embed, has_head;   /* first / last shard */
     md_weight embed;           /* [vocab][d] */
     md_weight final_norm;      /* [d] */

@@ -22,6 +22,7 @@
  *   <B>/<A>/effect_head [pair, layer, head, position]     f32 (component: head, instead of effect)
  *   <B>/<A>/clean_true [pair]  (A on TRUE), clean_false [pair] (B on FALSE)
  *   <B>/<B>/acts_true, acts_false [pair, layer, position, width]  f32 (store_activations) */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,8 +64,24 @@ typedef struct kn_combo {
     const char *target, *source; /* roles (point into the job) */
 } kn_combo;
 
+/* The kind's keys, parsed once (md_params_bind); strings and lists point
+ * into the job. */
+typedef struct kn_opts {
+    const md_value *datasets, *models, *cross;
+    const char *hook, *component, *suffix, *true_word, *false_word;
+    int64_t n_toks, n_shots, shot_seed, max_pairs;
+    int naive, store_activations;
+} kn_opts;
+
+#define KO(f) {#f, offsetof(kn_opts, f)}
+static const md_opt_bind KNOWLEDGE_OPTS[] = {
+    KO(datasets), KO(models), KO(cross), KO(hook), KO(component), KO(n_toks), KO(n_shots), KO(shot_seed), KO(max_pairs),
+    KO(suffix), KO(true_word), KO(false_word), KO(naive), KO(store_activations), {0}};
+#undef KO
+
 /* Everything derived from the job (same on every rank). Owned. */
 typedef struct kn_state {
+    kn_opts opt;
     md_kn_dataset *ds;
     int n_ds;
     kn_combo *combos;
@@ -91,12 +108,13 @@ static void kn_state_free(void *p)
 /* Roles patched within themselves, then the cross pairs. */
 static int kn_combos(const md_kind_ctx *ctx, kn_state *s, md_error *err)
 {
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
+    const md_params *top = &ctx->job->top;
+    const md_value *cross = s->opt.cross;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     int n_roles = md_exp_count_roles(ctx);
-    int n_cross = md_params_count(p, "cross");
-    int all = n_cross == 1 && strcmp(md_params_item(p, "cross", 0), "all") == 0;
+    int n_cross = cross->n;
+    int all = n_cross == 1 && strcmp(cross->list[0], "all") == 0;
     int cap = n_roles + (all ? n_roles * n_roles : n_cross);
     s->combos = calloc((size_t)(cap > 0 ? cap : 1), sizeof(kn_combo));
     if (!s->combos) return md_error_set(err, "out of memory");
@@ -113,7 +131,7 @@ static int kn_combos(const md_kind_ctx *ctx, kn_state *s, md_error *err)
         return MD_OK;
     }
     for (int i = 0; i < n_cross; i++) {
-        const char *item = md_params_item(p, "cross", i);
+        const char *item = cross->list[i];
         const char *arrow = strstr(item, "->");
         if (!arrow)
             return md_error_set(err, "%s: key 'cross': item '%s' is not 'source->target' (or 'all')", where, item);
@@ -134,45 +152,47 @@ static int kn_combos(const md_kind_ctx *ctx, kn_state *s, md_error *err)
     return MD_OK;
 }
 
-static void kn_options(const md_params *p, md_kn_options *o)
+/* The options of the pair curation (kn_pairs.c). */
+static void kn_pair_options(const kn_opts *k, md_kn_options *o)
 {
-    o->n_shots = (int)md_params_int(p, "n_shots");
-    o->shot_seed = (int)md_params_int(p, "shot_seed");
-    o->max_pairs = (int)md_params_int(p, "max_pairs");
-    o->n_toks = (int)md_params_int(p, "n_toks");
-    o->suffix = md_params_str(p, "suffix");
-    o->true_word = md_params_str(p, "true_word");
-    o->false_word = md_params_str(p, "false_word");
+    o->n_shots = (int)k->n_shots;
+    o->shot_seed = (int)k->shot_seed;
+    o->max_pairs = (int)k->max_pairs;
+    o->n_toks = (int)k->n_toks;
+    o->suffix = k->suffix;
+    o->true_word = k->true_word;
+    o->false_word = k->false_word;
 }
 
 /* Builds the state from the job and a tokenizer (rank 0 plan and workers). */
 static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const md_config *cfg, kn_state **out,
                           md_error *err)
 {
-    const md_params *p = &ctx->exp->params, *top = &ctx->job->top;
+    const md_params *top = &ctx->job->top;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     kn_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    const char *comp = md_params_str(p, "component");
-    int head = strcmp(comp, "head") == 0;
-    s->hook = head ? MD_HOOK_Z : md_hook_point_parse(strcmp(comp, "hook") == 0 ? md_params_str(p, "hook") : comp);
+    md_params_bind(&ctx->exp->params, KNOWLEDGE_OPTS, &s->opt);
+    const kn_opts *ko = &s->opt;
+    int head = strcmp(ko->component, "head") == 0;
+    s->hook = head ? MD_HOOK_Z : md_hook_point_parse(strcmp(ko->component, "hook") == 0 ? ko->hook : ko->component);
     s->n_heads = head ? cfg->n_heads : 1;
     s->n_layers = cfg->n_layers;
     s->width = head ? cfg->n_heads * cfg->head_dim : s->hook == MD_HOOK_MLP_POST ? cfg->d_ff : cfg->d_model;
     md_error e2 = {0};
-    s->id_true = md_tokenizer_single_token(tok, md_params_str(p, "true_word"), &e2);
+    s->id_true = md_tokenizer_single_token(tok, ko->true_word, &e2);
     if (s->id_true < 0) {
         md_error_set(err, "%s: key 'true_word': %s", where, e2.msg);
         goto fail;
     }
-    s->id_false = md_tokenizer_single_token(tok, md_params_str(p, "false_word"), &e2);
+    s->id_false = md_tokenizer_single_token(tok, ko->false_word, &e2);
     if (s->id_false < 0) {
         md_error_set(err, "%s: key 'false_word': %s", where, e2.msg);
         goto fail;
     }
     if (kn_combos(ctx, s, err) != MD_OK) goto fail;
-    s->n_ds = md_params_count(p, "datasets");
+    s->n_ds = ko->datasets->n;
     s->ds = calloc((size_t)s->n_ds, sizeof *s->ds);
     s->unit_base = calloc((size_t)s->n_ds + 1, sizeof(int64_t));
     if (!s->ds || !s->unit_base) {
@@ -180,9 +200,9 @@ static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const
         goto fail;
     }
     md_kn_options o;
-    kn_options(p, &o);
+    kn_pair_options(ko, &o);
     for (int i = 0; i < s->n_ds; i++) {
-        const char *name = md_params_item(p, "datasets", i);
+        const char *name = ko->datasets->list[i];
         const char *path = md_params_map_get(top, "datasets", name);
         if (!path) {
             md_error_set(err, "%s: key 'datasets': '%s' is not in the job's datasets map", where, name);
@@ -233,6 +253,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     kn_state tmp = {0};
+    md_params_bind(&ctx->exp->params, KNOWLEDGE_OPTS, &tmp.opt);
     if (kn_combos(ctx, &tmp, err) != MD_OK) {
         free(tmp.combos);
         return MD_ERR;
@@ -253,8 +274,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
             md_tokenizer *tok = NULL;
             if ((rc = md_exp_load_role(ctx, where, roles[j], &c, &tok, err)) != MD_OK) break;
             md_error e2 = {0};
-            const char *words[2] = {md_params_str(&ctx->exp->params, "true_word"),
-                                    md_params_str(&ctx->exp->params, "false_word")};
+            const char *words[2] = {tmp.opt.true_word, tmp.opt.false_word};
             for (int w = 0; w < 2 && rc == MD_OK; w++)
                 if (md_tokenizer_single_token(tok, words[w], &e2) < 0)
                     rc = md_error_set(err, "%s: key '%s': model '%s': %s", where, w ? "false_word" : "true_word",
@@ -477,13 +497,13 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     int rc = MD_ERR;
     if (kn_first_model(ctx, &tok, &cfg, err) != MD_OK) goto done;
     if (kn_state_build(ctx, tok, &cfg, &s, err) != MD_OK) goto done;
-    int store = md_params_bool(&ctx->exp->params, "store_activations");
+    int store = s->opt.store_activations;
     for (int d = 0; d < s->n_ds; d++)
         if (kn_plan_pairs(plan, &s->ds[d], err) != MD_OK || kn_plan_pair_attrs(plan, &s->ds[d], tok, err) != MD_OK ||
             kn_plan_combos(plan, s, &s->ds[d], store, err) != MD_OK)
             goto done;
     if (md_plan_attr(plan, "", "hook", md_hook_point_name(s->hook), err) != MD_OK ||
-        md_plan_attr(plan, "", "component", md_params_str(&ctx->exp->params, "component"), err) != MD_OK)
+        md_plan_attr(plan, "", "component", s->opt.component, err) != MD_OK)
         goto done;
     if (md_plan_units(plan, s->unit_base[s->n_ds] > 0 ? s->unit_base[s->n_ds] : 1, err) != MD_OK) goto done;
     for (int d = 0; d < s->n_ds; d++)
@@ -739,15 +759,14 @@ static int kn_put(const kn_unit *u, const kn_combo *cb, int pi, md_result *out, 
 static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
                       int64_t unit, md_result *out, md_error *err)
 {
-    (void)stage;
-    (void)input;
+    (void)ctx, (void)stage, (void)input;
     kn_state *s = state;
     int di, ci, pi;
     kn_locate(s, unit, &di, &ci, &pi);
     const kn_combo *cb = &s->combos[ci];
     kn_unit u = {.s = s, .ds = &s->ds[di], .pr = &s->ds[di].pairs[pi], .L = s->n_layers, .W = s->width, .H = s->n_heads,
-                 .V2 = {s->id_true, s->id_false}, .naive = md_params_bool(&ctx->exp->params, "naive")};
-    u.store = md_params_bool(&ctx->exp->params, "store_activations") && ci < s->n_self;
+                 .V2 = {s->id_true, s->id_false}, .naive = s->opt.naive};
+    u.store = s->opt.store_activations && ci < s->n_self;
     if (md_worker_model(w, cb->source, &u.A, err) != MD_OK || md_worker_model(w, cb->target, &u.B, err) != MD_OK)
         return MD_ERR;
     u.T = u.pr->len, u.N = u.ds->n_toks, u.w0 = u.T - u.N, u.d = u.B->cfg.d_model;
@@ -769,6 +788,7 @@ const md_kind md_kind_knowledge = {
            "across models: effect[pair, layer, position] = logit(TRUE) - logit(FALSE) with the TRUE run's "
            "state patched into the FALSE run (docs/methods.md, Knowledge).",
     .keys = KNOWLEDGE_KEYS,
+    .opts = KNOWLEDGE_OPTS,
     .outputs = KNOWLEDGE_OUTPUTS,
     .validate = kn_validate,
     .plan = kn_plan,

@@ -7,8 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/tokenizer_int.h"
+#include "mechdiff/fsutil.h"
+
+/* Largest tokenizer.json / tokenizer_config.json / chat_template.jinja read
+ * (real tokenizer.json files are 2-35 MB). */
+#define MD_TK_MAX_FILE ((size_t)512 << 20)
 
 /* --- byte-level map (GPT-2 bytes_to_unicode) --------------------------------- */
 
@@ -135,12 +141,14 @@ static int load_config(md_tokenizer *t, const char *dir, int *add_bos, md_error 
 {
     char *path = md_tk_path_join(dir, "tokenizer_config.json");
     if (!path) return md_error_set(err, "out of memory");
-    FILE *f = fopen(path, "rb");
-    if (!f) { free(path); return MD_OK; } /* optional */
-    fclose(f);
+    if (access(path, F_OK) != 0) { free(path); return MD_OK; } /* optional */
+    size_t len = 0;
+    char *text = md_fsutil_read_input(path, MD_TK_MAX_FILE, &len, err); /* a FIFO is refused, never read */
+    if (!text) { free(path); return MD_ERR; }
     json_error_t je;
     /* INT_AS_REAL: real configs hold model_max_length = 1e30 as an integer. */
-    json_t *cfg = json_load_file(path, JSON_DECODE_INT_AS_REAL, &je);
+    json_t *cfg = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &je);
+    free(text);
     int rc = MD_ERR;
     if (!cfg) {
         md_error_set(err, "%s: invalid JSON at line %d: %s; fix or remove the file", path, je.line, je.text);
@@ -190,28 +198,22 @@ static int load_chat_template_file(md_tokenizer *t, const char *dir, md_error *e
 {
     char *path = md_tk_path_join(dir, "chat_template.jinja");
     if (!path) return md_error_set(err, "out of memory");
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    if (access(path, F_OK) != 0) {
         free(path);
         return MD_OK; /* optional */
     }
-    md_sbuf b = {0};
-    char chunk[4096];
-    size_t r;
-    int rc = MD_OK;
-    while (rc == MD_OK && (r = fread(chunk, 1, sizeof chunk, f)) > 0) rc = md_sb_add(&b, chunk, r);
-    if (rc == MD_OK && ferror(f)) rc = md_error_set(err, "%s: read error", path);
-    else if (rc != MD_OK) rc = md_error_set(err, "out of memory");
-    else if (memchr(b.s ? b.s : "", '\0', b.n)) rc = md_error_set(err, "%s: holds a NUL byte; is it a text file?", path);
-    fclose(f);
+    size_t len = 0;
+    char *text = md_fsutil_read_input(path, MD_TK_MAX_FILE, &len, err); /* a FIFO is refused, never read */
+    int rc = text ? MD_OK : MD_ERR;
+    if (text && memchr(text, '\0', len)) rc = md_error_set(err, "%s: holds a NUL byte; is it a text file?", path);
     if (rc == MD_OK) {
         free(t->chat_template);
         free(t->chat_template_origin);
-        t->chat_template = b.s ? b.s : md_tk_strdup("");
+        t->chat_template = text;
         t->chat_template_origin = path;
-        return t->chat_template ? MD_OK : md_error_set(err, "out of memory");
+        return MD_OK;
     }
-    free(b.s);
+    free(text);
     free(path);
     return rc;
 }
@@ -228,14 +230,17 @@ int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err)
     t->path = md_tk_path_join(dir, "tokenizer.json");
     if (!t->path) { md_error_set(err, "out of memory"); goto fail; }
     json_error_t je;
-    root = json_load_file(t->path, 0, &je);
+    if (access(t->path, F_OK) != 0) {
+        md_error_set(err, "%s: cannot open (does DIR hold a Hugging Face tokenizer.json?)", t->path);
+        goto fail;
+    }
+    size_t len = 0;
+    char *text = md_fsutil_read_input(t->path, MD_TK_MAX_FILE, &len, err); /* a FIFO is refused, never read */
+    if (!text) goto fail;
+    root = json_loadb(text, len, 0, &je);
+    free(text);
     if (!root) {
-        FILE *f = fopen(t->path, "rb");
-        if (!f) md_error_set(err, "%s: cannot open (does DIR hold a Hugging Face tokenizer.json?)", t->path);
-        else {
-            fclose(f);
-            md_error_set(err, "%s: invalid JSON at line %d: %s", t->path, je.line, je.text);
-        }
+        md_error_set(err, "%s: invalid JSON at line %d: %s", t->path, je.line, je.text);
         goto fail;
     }
     if (!json_is_object(root) || !json_is_object(json_object_get(root, "model"))) {

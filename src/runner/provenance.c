@@ -14,24 +14,8 @@
 #include "mechdiff/backend.h"
 #include "mechdiff/device.h"
 #include "mechdiff/filehash.h"
+#include "mechdiff/fsutil.h"
 #include "mechdiff/sha256.h"
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -49,7 +33,8 @@ static int model_files(md_model_prov *m, md_error *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", m->dir);
-    m->config_json = read_text(path);
+    md_error ignored = {0}; /* a missing or unreadable config.json: no config in provenance */
+    m->config_json = md_fsutil_read_input(path, (size_t)16 << 20, NULL, &ignored);
     DIR *d = opendir(m->dir);
     if (!d) return md_error_set(err, "model '%s': cannot list folder %s", m->role, m->dir);
     struct dirent *e;

@@ -61,4 +61,10 @@ cp -r "$G/llama3_sharded_f32" "$T/fifoshard"
 shard=$(ls "$T/fifoshard"/model-0000*-of-*.safetensors | tail -1)
 rm "$shard"; mkfifo "$shard"
 expect_fail "not a regular file" "$MD" inspect "$T/fifoshard"
+# a FIFO as tokenizer.json, tokenizer_config.json or chat_template.jinja
+# (read by tokenize, inspect and every job) is refused, never read
+for f in tokenizer.json tokenizer_config.json chat_template.jinja; do
+  rm -rf "$T/fifotok"; cp -r tests/golden/tokenizers/bytelevel "$T/fifotok"; rm -f "$T/fifotok/$f"; mkfifo "$T/fifotok/$f"
+  expect_fail "$f.*not a regular file" "$MD" tokenize "$T/fifotok" hello
+done
 echo "bad_checkpoint: ok"

@@ -12,26 +12,10 @@
 #include "mechdiff/chat.h"
 #include "mechdiff/jinja.h"
 #include "mechdiff/tokenizer.h"
+#include "mechdiff/fsutil.h"
 #include "testutil.h"
 
 #define ROOT "tests/golden/templates"
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 static int ids_equal(const int *a, size_t na, json_t *b)
 {
@@ -127,10 +111,10 @@ int main(void)
         char path[512], tdir[512];
         snprintf(path, sizeof path, ROOT "/%s", file);
         snprintf(tdir, sizeof tdir, "tests/golden/tokenizers/%s", json_string_value(json_object_get(t, "tokenizer")));
-        char *src = read_text(path);
-        md_tokenizer *tok = NULL;
         md_error err = {{0}};
-        CHECK_MSG(src != NULL, "cannot read %s", path);
+        char *src = md_fsutil_read_input(path, (size_t)1 << 20, NULL, &err);
+        md_tokenizer *tok = NULL;
+        CHECK_MSG(src != NULL, "%s", err.msg);
         CHECK_MSG(md_tokenizer_load(&tok, tdir, &err) == MD_OK, "%s", err.msg);
         if (src && tok) {
             size_t k, good = 0;
