@@ -74,7 +74,8 @@ typedef struct md_model {
 void md_model_options_init(md_model_options *opt);
 /* The CPU fp32 weight cache a model gets when its options say 0: half the
  * memory available at the call (MemAvailable, capped by the room under a
- * cgroup v2 limit), divided among the node's ranks (OMPI_COMM_WORLD_LOCAL_SIZE),
+ * cgroup v2 limit), divided among the node's ranks (OMPI_COMM_WORLD_LOCAL_SIZE,
+ * else MPI_LOCALNRANKS, else SLURM_NTASKS_PER_NODE),
  * at least 256 MiB. A pair loaded one after the other: the second model sees
  * what the first left. */
 size_t md_model_default_fp32_cache(void);

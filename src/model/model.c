@@ -46,9 +46,13 @@ size_t md_model_default_fp32_cache(void)
     if (avail == 0) avail = (size_t)sysconf(_SC_AVPHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
     size_t room = cgroup_room();
     if (room < avail) avail = room;
-    const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-    long ranks = ls ? strtol(ls, NULL, 10) : 1;
-    if (ranks < 1) ranks = 1;
+    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"};
+    long ranks = 1;
+    for (int i = 0; i < 3 && ranks == 1; i++) { /* ranks sharing this node (the first launcher's word) */
+        const char *ls = getenv(vars[i]);
+        long v = ls ? strtol(ls, NULL, 10) : 1;
+        ranks = v > 1 ? v : 1;
+    }
     size_t budget = avail / 2 / (size_t)ranks, floor = (size_t)256 << 20;
     return budget > floor ? budget : floor;
 }

@@ -563,6 +563,23 @@ static void check_heads(const char *name, double tol)
     golden_close(&g);
 }
 
+/* The default fp32 cache: half the available memory per local rank, never
+ * below 256 MiB (a million ranks on the node get exactly the floor). */
+static void check_default_cache(void)
+{
+    const char *keep = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    char *saved = keep ? strdup(keep) : NULL;
+    unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    size_t one = md_model_default_fp32_cache();
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "1000000", 1);
+    size_t many = md_model_default_fp32_cache();
+    if (saved) setenv("OMPI_COMM_WORLD_LOCAL_SIZE", saved, 1);
+    else unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    free(saved);
+    CHECK(one >= ((size_t)256 << 20) && many == ((size_t)256 << 20));
+    printf("default fp32 cache: %zu MiB (1 rank), %zu MiB (10^6 ranks)\n", one >> 20, many >> 20);
+}
+
 /* ---- a backend op that fails: the forward must return an md_error naming
  * the model, the layer (or the head), the step and the backend's message,
  * and the model must run again afterwards. A test backend wraps the CPU
@@ -668,5 +685,6 @@ int main(void)
     check_invariants("olmo2_f32");
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) check_heads(models[i], 1e-4);
     check_op_errors("llama3_f32");
+    check_default_cache();
     TEST_MAIN_END();
 }
