@@ -2,7 +2,8 @@
  * model folder, so that a job fails in seconds on the login node instead of
  * at unit 8 on the cluster: config.json; safetensors weights (single or
  * sharded, every shard present, every tensor the config implies with its
- * shape — the worker's own binding, without reading the weights); the
+ * shape — the worker's own binding, without the NaN/inf scan the workers do
+ * when they load); the
  * tokenizer (tokenizer.json loads, fits the vocabulary). Chat templates are
  * checked by the kinds that use them (refusal's `templates`).
  * A folder with only PyTorch .bin / .pth weights, or only tokenizer.model,
@@ -14,7 +15,8 @@
 
 /* Checks model folder DIR of role ROLE (for the message). MD_OK or MD_ERR
  * with "model 'ROLE' (DIR): what is wrong; what to do". Maps the weight
- * files and reads their headers and the norm vectors only. */
+ * files without reading every weight (nothing is converted but the norm
+ * vectors). */
 int md_folder_check(const char *role, const char *dir, md_error *err);
 
 #endif
