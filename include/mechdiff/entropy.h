@@ -2,10 +2,16 @@
  * checkpoint tensors, no model, no forward pass.
  *
  * Definitions (W_U = unembedding [vocab][d], g = final RMSNorm gain [d],
- * W_down = last-layer down_proj.weight [d][d_ff]):
+ * W_down = last-layer down_proj.weight [d][d_ff], p = the last layer's
+ * post_feedforward_layernorm gain [d] where the model normalises the MLP
+ * output (Gemma-2, OLMo-2), else ones; with plus_one (Gemma-2) both norms
+ * multiply by 1 + weight, so g and p are 1 + the stored tensors):
  *   U[v, :]   = W_U[v, :] * g                      (gain folded in)
  *   Uc[v, :]  = U[v, :] - mean_v U[v, :]           (centred over the vocabulary)
- *   w_i       = W_down[:, i]                       (neuron i's output direction)
+ *   w_i       = p * W_down[:, i]                   (neuron i's output direction;
+ *               the post-MLP norm's division by the RMS of the whole MLP
+ *               output is one positive factor per token, common to all
+ *               neurons, so it changes no cosine and no ranking of norms)
  *   norm_i    = ||w_i||_2
  *   cos_iv    = w_i . Uc[v] / (||w_i|| ||Uc[v]||)  (0 when either norm is 0)
  *   LogitVar_i = unbiased variance over v of cos_iv  (divide by vocab - 1)
@@ -38,6 +44,9 @@ typedef struct md_entropy_src {
     int d;
     const void *gain;     /* [d] model.norm.weight; NULL = all ones */
     md_dtype gain_dtype;
+    int plus_one;         /* 1: the norms multiply by 1 + gain (Gemma-2) */
+    const void *post_gain; /* [d] last layer post_feedforward_layernorm.weight; NULL = none */
+    md_dtype post_gain_dtype;
     const void *w_down;   /* [d][d_ff] last layer mlp.down_proj.weight */
     md_dtype w_down_dtype;
     int d_ff;

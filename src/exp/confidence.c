@@ -181,22 +181,11 @@ int md_conf_view_blob(const md_blob *b, int with_means, conf_view *v, md_error *
     return MD_OK;
 }
 
-/* The entropy kernel reads the final norm gain and W_U itself: Gemma-2's
- * (1 + w) gain and logit soft-cap are not in it. */
-static int check_family(const md_config *cfg, const char *role, const char *dir, md_error *err)
-{
-    if (cfg->norm_plus_one || cfg->final_softcap > 0.0f)
-        return md_error_set(err, "confidence: model '%s' (%s) is %s: its final norm gain (1 + w) and logit "
-                                 "soft-capping are not implemented by the entropy-neuron analysis",
-                            role, dir, cfg->architecture);
-    return MD_OK;
-}
-
 int md_conf_role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
 {
     if (md_hf_config_load_dir(cfg, md_conf_role_dir(ctx, r), err) != MD_OK)
         return md_error_prefix(err, "confidence: model '%s'", md_exp_get_role(ctx, r));
-    return check_family(cfg, md_exp_get_role(ctx, r), md_conf_role_dir(ctx, r), err);
+    return MD_OK;
 }
 
 /* ---- validate (the plans are confidence_plan.c) ------------------------ */
@@ -284,9 +273,21 @@ static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src
         if (md_hf_config_load_dir(&cr->cfg, dir, err) != MD_OK || md_safetensors_open_dir(&cr->st, dir, err) != MD_OK)
             return md_error_prefix(err, "confidence: model '%s'", role);
     }
-    if (check_family(&cr->cfg, role, dir, err) != MD_OK) return MD_ERR;
-    char name[128];
+    /* Gemma-2: RMSNorms multiply by 1 + w; Gemma-2 and OLMo-2 normalise the MLP
+     * output (post_feedforward_layernorm) before the residual add. The final
+     * logit soft-cap (Gemma-2) is monotone and applies after W_U: LogitVar
+     * reads the pre-cap unembedding directions (as TransformerLens's weights),
+     * entropies come from the model's capped logits (docs/methods.md). */
+    char name[128], post[128];
     snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", cr->cfg.n_layers - 1);
+    snprintf(post, sizeof post, "model.layers.%d.post_feedforward_layernorm.weight", cr->cfg.n_layers - 1);
+    const md_tensor_info *pg = NULL;
+    if (cr->cfg.norm_place != MD_NORM_PRE) {
+        pg = md_safetensors_find(cr->st, post);
+        if (!pg || pg->ndim != 1 || pg->shape[0] != cr->cfg.d_model)
+            return md_error_set(err, "confidence: model '%s' (%s): %s is missing or not [%d]", role, dir, post,
+                                cr->cfg.d_model);
+    }
     const char *head = cr->cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
     const md_tensor_info *wd = md_safetensors_find(cr->st, name), *g = md_safetensors_find(cr->st, "model.norm.weight"),
                          *wu = md_safetensors_find(cr->st, head);
@@ -298,8 +299,9 @@ static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src
         return md_error_set(err, "confidence: model '%s': %s, model.norm.weight or %s has an unexpected shape", role,
                             name, head);
     *src = (md_entropy_src){.w_u = wu->data, .w_u_dtype = wu->dtype, .vocab = wu->shape[0], .d = cr->cfg.d_model,
-                            .gain = g->data, .gain_dtype = g->dtype, .w_down = wd->data, .w_down_dtype = wd->dtype,
-                            .d_ff = cr->cfg.d_ff, .drop_pages = 1};
+                            .gain = g->data, .gain_dtype = g->dtype, .plus_one = cr->cfg.norm_plus_one,
+                            .post_gain = pg ? pg->data : NULL, .post_gain_dtype = pg ? pg->dtype : MD_DTYPE_F32,
+                            .w_down = wd->data, .w_down_dtype = wd->dtype, .d_ff = cr->cfg.d_ff, .drop_pages = 1};
     return MD_OK;
 }
 

@@ -29,18 +29,27 @@ static int check_src(const md_entropy_src *s, md_error *err)
     if (!s || !s->w_u || !s->w_down || s->vocab < 2 || s->d < 1 || s->d_ff < 1)
         return md_error_set(err, "entropy: need W_U with >= 2 rows, d >= 1 and a down_proj with d_ff >= 1");
     if (md_dtype_size(s->w_u_dtype) == 0 || md_dtype_size(s->w_down_dtype) == 0 ||
-        (s->gain && md_dtype_size(s->gain_dtype) == 0))
+        (s->gain && md_dtype_size(s->gain_dtype) == 0) || (s->post_gain && md_dtype_size(s->post_gain_dtype) == 0))
         return md_error_set(err, "entropy: unsupported tensor dtype");
     return MD_OK;
 }
 
-/* g[d] in fp32 (ones when absent). */
+/* A norm's effective gain g[d] in fp32: the tensor v (1 + v with plus_one),
+ * ones when v is absent. */
+static void load_norm_gain(const md_entropy_src *s, const void *v, md_dtype dt, float *g)
+{
+    if (v) {
+        md_dtype_to_f32(g, v, dt, (size_t)s->d);
+        if (s->plus_one)
+            for (int j = 0; j < s->d; j++) g[j] += 1.0f;
+    } else {
+        for (int j = 0; j < s->d; j++) g[j] = 1.0f;
+    }
+}
+
 static void load_gain(const md_entropy_src *s, float *g)
 {
-    if (s->gain)
-        md_dtype_to_f32(g, s->gain, s->gain_dtype, (size_t)s->d);
-    else
-        for (int j = 0; j < s->d; j++) g[j] = 1.0f;
+    load_norm_gain(s, s->gain, s->gain_dtype, g);
 }
 
 /* Rows [r0, r0+nr) of W_U, gain folded, into blk[nr][d] (fp32). */
@@ -105,16 +114,18 @@ int md_entropy_neurons(const md_entropy_src *s, const double *wu_mean, int n0, i
         md_error_set(err, "entropy: out of memory (%d neurons x %zu, W_U block of %d rows)", nn, d, block_rows);
         goto done;
     }
-    load_gain(s, g);
-
-    /* w_i = W_down[:, i]: row r of W_down holds component r of every neuron. */
+    /* w_i = p * W_down[:, i]: row r of W_down holds component r of every
+     * neuron; g holds p here, then the final norm's gain. */
+    load_norm_gain(s, s->post_gain, s->post_gain_dtype, g);
     for (size_t r = 0; r < d; r++) {
         md_dtype_to_f32(row, (const char *)s->w_down + (r * ff + (size_t)n0) * es, s->w_down_dtype, (size_t)nn);
         for (int i = 0; i < nn; i++) {
+            if (s->post_gain) row[i] *= g[r];
             wn[(size_t)i * d + r] = row[i];
             nsq[i] += (double)row[i] * row[i];
         }
     }
+    load_gain(s, g);
     for (int i = 0; i < nn; i++) {
         norm[i] = sqrt(nsq[i]);
         double inv = norm[i] > 0 ? 1.0 / norm[i] : 0.0;

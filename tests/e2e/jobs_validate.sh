@@ -37,6 +37,12 @@ model_of() {
         Mistral-7B-Instruct-v0.3) echo "mistral-7b mistral" ;;
         Llama-2-13b-hf) echo "llama2-13b none" ;;
         Llama-2-13b-chat-hf) echo "llama2-13b llama2" ;;
+        OLMo-2-1124-7B) echo "olmo2-7b none" ;;
+        OLMo-2-1124-7B-SFT | OLMo-2-1124-7B-DPO | OLMo-2-1124-7B-Instruct) echo "olmo2-7b olmo2" ;;
+        Qwen2.5-7B) echo "qwen2.5-7b none" ;;
+        Qwen2.5-7B-Instruct) echo "qwen2.5-7b qwen2.5" ;;
+        gemma-2-9b) echo "gemma2-9b none" ;;
+        gemma-2-9b-it) echo "gemma2-9b gemma2" ;;
         *) return 1 ;;
     esac
 }

@@ -88,6 +88,41 @@ static void test_hand_example(void)
     CHECK(md_entropy_select(want_norm, want_lv, 4, 101, 3, sel, &nsel, &thr, &err) == MD_ERR);
 }
 
+/* Gemma-2 / OLMo-2 forms: a (1 + w) gain and a post-MLP norm gain p give
+ * exactly the numbers of the plain kernel on the folded tensors (every value
+ * here is a power of two times a small integer, exact in fp32, and the kernel
+ * does the same operations in the same order). */
+static void test_gain_forms(void)
+{
+    md_error err = {0};
+    static const float GM1[2] = {1, 0};      /* 1 + w = G */
+    static const float P[2] = {.5f, 4};      /* post-MLP norm gain */
+    static const float PM1[2] = {-.5f, 3};   /* 1 + w = P */
+    static const float WDP[8] = {.5f, 0, 1, .0625f, 0, 12, 8, -.5f}; /* P[r] * WD[r][i] */
+    md_entropy_src ref = {.w_u = WU, .w_u_dtype = MD_DTYPE_F32, .vocab = 4, .d = 2, .gain = G,
+                          .gain_dtype = MD_DTYPE_F32, .w_down = WDP, .w_down_dtype = MD_DTYPE_F32, .d_ff = 4};
+    md_entropy_src gemma = ref, olmo = ref;
+    gemma.gain = GM1, gemma.plus_one = 1, gemma.post_gain = PM1, gemma.post_gain_dtype = MD_DTYPE_F32;
+    gemma.w_down = WD;
+    olmo.post_gain = P, olmo.post_gain_dtype = MD_DTYPE_F32, olmo.w_down = WD;
+    double m0[2], m1[2], n0[4], v0[4], n1[4], v1[4];
+    CHECK(md_entropy_wu_mean(&ref, 0, m0, &err) == MD_OK);
+    CHECK(md_entropy_neurons(&ref, m0, 0, 4, 0, n0, v0, &err) == MD_OK);
+    CHECK_NEAR(n0[1], 12.0, 0); /* p * (0, 3) = (0, 12) */
+    const md_entropy_src *forms[2] = {&gemma, &olmo};
+    for (int f = 0; f < 2; f++) {
+        CHECK(md_entropy_wu_mean(forms[f], 0, m1, &err) == MD_OK);
+        CHECK(m1[0] == m0[0] && m1[1] == m0[1]);
+        CHECK(md_entropy_neurons(forms[f], m1, 0, 4, 1, n1, v1, &err) == MD_OK);
+        for (int i = 0; i < 4; i++) CHECK(n1[i] == n0[i] && v1[i] == v0[i]);
+    }
+    /* The post gain changes the directions: LogitVar differs from the plain W_down's. */
+    md_entropy_src plain = ref;
+    plain.w_down = WD;
+    CHECK(md_entropy_neurons(&plain, m0, 0, 4, 0, n1, v1, &err) == MD_OK);
+    CHECK(fabs(v1[3] - v0[3]) > 1e-3);
+}
+
 static void test_percentile_ties_overlap_softmax(void)
 {
     const double x[6] = {0.3, 0.1, 0.9, 0.5, 0.7, 0.2};
@@ -167,6 +202,7 @@ done:
 int main(void)
 {
     test_hand_example();
+    test_gain_forms();
     test_percentile_ties_overlap_softmax();
     test_golden_self_overlap();
     TEST_MAIN_END();

@@ -5,9 +5,15 @@
 #       a `mechdiff make-model --like FAMILY` checkpoint (random weights, real
 #       widths) with LAYERS layers (default 16, enough for every shipped job) and a
 #       tokenizer of the family's kind (byte-level BPE for llama3-8b,
-#       SentencePiece-style for mistral-7b / llama2-13b; the small golden test
-#       vocabularies) whose tokenizer_config.json carries the chat TEMPLATE
-#       (llama3 | llama2 | mistral | tulu | none). Layer 0 holds random
+#       SentencePiece-style for mistral-7b / llama2-13b and gemma2-9b,
+#       bytelevel-qwen2 for qwen2.5-7b, bytelevel-neox for olmo2-7b; the small
+#       golden test vocabularies. Not the `gemma` golden set for gemma2-9b: it
+#       has Gemma's configuration but a vocabulary trained here across word
+#       boundaries (':▁' is one piece), so no ' WORD' is one token after a
+#       colon there, while the real 256k Gemma pieces start with ▁ as the
+#       SentencePiece set's do) whose tokenizer_config.json carries the chat
+#       TEMPLATE (llama3 | llama2 | mistral | tulu | none, or the real texts of
+#       tests/golden/templates: qwen2.5 | gemma2 | olmo2). Layer 0 holds random
 #       weights; layers 1.. are sparse (zero) regions of the file, so a
 #       32-layer 8B-width folder costs one layer of disk and seconds.
 #   model_variant SRC OUT TEMPLATE
@@ -25,6 +31,9 @@ family_model() {
         llama3-8b) tok=$SRC/tests/golden/tokenizers/bytelevel; n=32 ;;
         mistral-7b) tok=$SRC/tests/golden/tokenizers/sentencepiece; n=32 ;;
         llama2-13b) tok=$SRC/tests/golden/tokenizers/sentencepiece; n=40 ;;
+        qwen2.5-7b) tok=$SRC/tests/golden/tokenizers/bytelevel-qwen2; n=28 ;;
+        gemma2-9b) tok=$SRC/tests/golden/tokenizers/sentencepiece; n=42 ;;
+        olmo2-7b) tok=$SRC/tests/golden/tokenizers/bytelevel-neox; n=32 ;;
         *) echo "family_model: unknown family $family" >&2; return 1 ;;
     esac
     # every shipped job fits in 16 layers (the deepest setting is truth's
@@ -35,11 +44,18 @@ family_model() {
     vocab=$(/usr/bin/python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print(len(t["model"]["vocab"]) + len(t["added_tokens"]))' "$tok/tokenizer.json") || return 1
     "$MECHDIFF" make-model --like "$family" --layers 1 --seed 1 --vocab "$vocab" -o "$out.1" >/dev/null || return 1
     mkdir -p "$out"
-    /usr/bin/python3 - "$out.1" "$out" "$layers" "$tok" "$template" <<'PY' || return 1
+    /usr/bin/python3 - "$out.1" "$out" "$layers" "$tok" "$template" "$SRC/tests/golden/templates" <<'PY' || return 1
 import json, os, shutil, struct, sys
 src, dst, L, tok, template = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 cfg = json.load(open(os.path.join(src, "config.json")))
 cfg["num_hidden_layers"] = L
+# per-layer keys of the newer families, written by make-model for 1 layer:
+# all full attention (Qwen2), or Gemma-2's sliding (even) / global (odd) layers
+if "layer_types" in cfg:
+    cfg["layer_types"] = ["full_attention" if cfg["layer_types"] == ["full_attention"] or l % 2 else
+                          "sliding_attention" for l in range(L)]
+if "max_window_layers" in cfg:
+    cfg["max_window_layers"] = L
 # the tokenizer's special ids (make-model put BOS/EOS at V-2 / V-1)
 tc = json.load(open(os.path.join(tok, "tokenizer_config.json")))
 added = {t["content"]: t["id"] for t in json.load(open(os.path.join(tok, "tokenizer.json")))["added_tokens"]}
@@ -55,6 +71,9 @@ templates = {
     "mistral": "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + '[/INST]' }}{% else %}{{ message['content'] + eos_token }}{% endif %}{% endfor %}",
     "tulu": "{% for message in messages %}{% if message['role'] == 'user' %}{{ '<|user|>\\n' + message['content'] + '\\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}",
 }
+# the real templates (byte for byte, tests/golden/templates/README.md)
+for k, f in {"qwen2.5": "qwen2.5-instruct.jinja", "gemma2": "gemma-2-it.jinja", "olmo2": "olmo-2-instruct.jinja"}.items():
+    templates[k] = open(os.path.join(sys.argv[6], f), encoding="utf-8").read()
 tc.pop("chat_template", None)
 if template != "none":
     tc["chat_template"] = templates[template]
