@@ -12,7 +12,19 @@
  * the CPU backend with every weight cached in fp32, and times the full
  * forward (logits at the last position), best of --reps rounds in which the
  * families take turns (so a busy machine slows all of them alike). Prints tokens/s per family and
- * batch, and the ratio to Llama's: what a family's extra ops cost. */
+ * batch, and the ratio to Llama's: what a family's extra ops cost.
+ *
+ * GEMM share (issue 18): in the same rounds it times plain OpenBLAS
+ * cblas_sgemm on the forward's weight shapes (per layer q, k, v, o, gate, up,
+ * down at B·T rows; the LM head at B rows) and prints, per family and batch,
+ * share = (forward matmul FLOPs / forward time) / (the same FLOPs / sgemm
+ * time) = sgemm time / forward time, i.e. the fraction of plain-sgemm
+ * throughput the whole forward reaches; goal >= 0.70 at 8B widths, e.g.
+ *   bench_families --d 4096 --ff 14336 --heads 32 --kv 8 --layers 1 --tokens 256 --batches 1
+ * (memory: per family ~0.5 GB bf16 mapping + ~1 GB fp32 cache per layer, the
+ * five families loaded at once; the sgemm reference needs d*max(ff,vocab)
+ * fp32 more). */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +66,47 @@ static double time_forward(md_model *m, int B, int T, md_error *err)
     free(tokens);
     free(logits);
     return t;
+}
+
+/* The forward's weight matmuls: [rows, cols] of W, and the row count is
+ * B*T (per layer) or B (LM head, logits at the last position only). */
+typedef struct gemm_shapes {
+    int rows[8], cols[8], per_layer[8], n;
+} gemm_shapes;
+
+static gemm_shapes forward_shapes(const bench_opts *o)
+{
+    int qd = o->heads * 128, kvd = o->kv * 128;
+    gemm_shapes g = {{qd, kvd, kvd, o->d, o->ff, o->ff, o->d, 8192}, {o->d, o->d, o->d, qd, o->d, o->d, o->ff, o->d},
+                     {1, 1, 1, 1, 1, 1, 1, 0}, 8};
+    return g;
+}
+
+/* FLOPs of the forward's weight matmuls for B sequences of T tokens. */
+static double gemm_flops(const bench_opts *o, int B)
+{
+    gemm_shapes g = forward_shapes(o);
+    double f = 0.0;
+    for (int i = 0; i < g.n; i++)
+        f += 2.0 * g.rows[i] * g.cols[i] * (g.per_layer[i] ? (double)B * o->T * o->layers : (double)B);
+    return f;
+}
+
+/* Seconds plain cblas_sgemm takes for the forward's weight matmuls (each
+ * shape timed once, per-layer shapes counted n_layers times); w, x and y are
+ * scratch of at least max rows*cols, B*T*max cols and B*T*max rows floats. */
+static double time_sgemm(const bench_opts *o, int B, const float *w, const float *x, float *y)
+{
+    gemm_shapes g = forward_shapes(o);
+    double total = 0.0;
+    for (int i = 0; i < g.n; i++) {
+        int n = g.per_layer[i] ? B * o->T : B;
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, g.rows[i], g.cols[i], 1.0f, x, g.cols[i], w,
+                    g.cols[i], 0.0f, y, g.rows[i]);
+        total += (now() - t0) * (g.per_layer[i] ? o->layers : 1);
+    }
+    return total;
 }
 
 /* Writes family `like` at the common widths into a scratch folder, loads it
@@ -111,7 +164,7 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &o);
     static const char *const likes[] = {"llama3-8b", "qwen2.5-7b", "qwen3-8b", "gemma2-9b", "olmo2-7b"};
     enum { NF = sizeof likes / sizeof likes[0] };
-    double secs[NF][8];
+    double secs[NF][8], ref[8];
     md_model *models[NF] = {0};
     md_error err = {0};
     printf("same width for every family: d %d, ff %d, heads %d/%d of 128, %d layers, vocab 8192, %d tokens, "
@@ -122,6 +175,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_families: %s: %s\n", likes[f], err.msg);
             return 1;
         }
+    int bmax = 1, wide = o.ff > o.d ? o.ff : o.d;
+    for (int i = 0; i < o.nb; i++) bmax = o.batches[i] > bmax ? o.batches[i] : bmax;
+    size_t nw = (size_t)o.d * (wide > 8192 ? wide : 8192), nx = (size_t)bmax * o.T * (wide > 8192 ? wide : 8192);
+    float *w = malloc(nw * sizeof(float)), *x = malloc(nx * sizeof(float)), *y = malloc(nx * sizeof(float));
+    if (!w || !x || !y) {
+        fprintf(stderr, "bench_families: out of memory for the sgemm reference (%zu floats)\n", nw + 2 * nx);
+        return 1;
+    }
+    for (size_t i = 0; i < nw; i++) w[i] = (float)((i * 2654435761u) % 2000) * 1e-5f - 0.01f;
+    for (size_t i = 0; i < nx; i++) x[i] = (float)((i * 40503u) % 2000) * 1e-3f - 1.0f;
+    for (int i = 0; i < o.nb; i++) ref[i] = 1e30;
     for (int f = 0; f < NF; f++)
         for (int i = 0; i < o.nb; i++) secs[f][i] = 1e30;
     for (int r = 0; r < o.reps + 1; r++) /* round 0 warms caches */
@@ -133,12 +197,28 @@ int main(int argc, char **argv)
                     return 1;
                 }
                 if (r > 0 && t < secs[f][i]) secs[f][i] = t;
+                if (f == NF - 1) {
+                    double ts = time_sgemm(&o, o.batches[i], w, x, y);
+                    if (r > 0 && ts < ref[i]) ref[i] = ts;
+                }
             }
-    printf("%-12s %6s %12s %14s\n", "family", "batch", "tokens/s", "vs llama3-8b");
+    for (int i = 0; i < o.nb; i++)
+        printf("plain sgemm on the forward's matmul shapes, batch %d: %.2f GFLOP in %.3f s = %.1f GFLOPS "
+               "(OpenBLAS threads %d)\n", o.batches[i], gemm_flops(&o, o.batches[i]) * 1e-9, ref[i],
+               gemm_flops(&o, o.batches[i]) / ref[i] * 1e-9, openblas_get_num_threads());
+    printf("%-12s %6s %12s %14s %12s %11s %s\n", "family", "batch", "tokens/s", "vs llama3-8b", "fwd GFLOPS",
+           "GEMM share", ">= 0.70");
     for (int f = 0; f < NF; f++)
-        for (int i = 0; i < o.nb; i++)
-            printf("%-12s %6d %12.0f %14.3f\n", likes[f], o.batches[i], o.batches[i] * o.T / secs[f][i],
-                   secs[0][i] / secs[f][i]);
+        for (int i = 0; i < o.nb; i++) {
+            double share = ref[i] / secs[f][i];
+            printf("%-12s %6d %12.0f %14.3f %12.1f %11.3f %s\n", likes[f], o.batches[i],
+                   o.batches[i] * o.T / secs[f][i], secs[0][i] / secs[f][i],
+                   gemm_flops(&o, o.batches[i]) / secs[f][i] * 1e-9, share, share >= 0.70 ? "yes" : "NO");
+        }
+    printf("GEMM share = (matmul FLOPs / forward time) / (matmul FLOPs / plain sgemm time on the same shapes)\n");
+    free(w);
+    free(x);
+    free(y);
     for (int f = 0; f < NF; f++) md_model_free(models[f]);
     return 0;
 }
