@@ -3,7 +3,7 @@
 # checked here without network.
 #   family_model OUT FAMILY [LAYERS] [TEMPLATE]
 #       a `mechdiff make-model --like FAMILY` checkpoint (random weights, real
-#       widths) with LAYERS layers (default 16, enough for every shipped job) and a
+#       widths) with LAYERS layers (default: the family's real count) and a
 #       tokenizer of the family's kind (byte-level BPE for llama3-8b,
 #       SentencePiece-style for mistral-7b / llama2-13b and gemma2-9b,
 #       bytelevel-qwen2 for qwen2.5-7b, bytelevel-neox for olmo2-7b; the small
@@ -36,10 +36,10 @@ family_model() {
         olmo2-7b) tok=$SRC/tests/golden/tokenizers/bytelevel-neox; n=32 ;;
         *) echo "family_model: unknown family $family" >&2; return 1 ;;
     esac
-    # every shipped job fits in 16 layers (the deepest setting is truth's
-    # layer 14); validate scans every weight for NaN/inf, so the stand-ins
-    # stop there instead of the real 32/40 to keep the tests short
-    layers=${layers:-16}
+    # the family's real layer count: validate maps the weights without
+    # reading them (the workers scan them for NaN/inf), and layers 1.. are
+    # sparse, so the real 32/40/42 layers cost one layer of disk and time
+    layers=${layers:-$n}
     local vocab
     vocab=$(/usr/bin/python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print(len(t["model"]["vocab"]) + len(t["added_tokens"]))' "$tok/tokenizer.json") || return 1
     "$MECHDIFF" make-model --like "$family" --layers 1 --seed 1 --vocab "$vocab" -o "$out.1" >/dev/null || return 1
