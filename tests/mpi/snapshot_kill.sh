@@ -11,8 +11,11 @@
 #     uninterrupted run (compare_h5.py --rtol 0 and h5diff);
 #  2. readers (h5py, analysis/mdread.py) open OUT.h5 again and again while a
 #     job takes a snapshot every second: every open works and shows data for
-#     every done unit;
-#  3. a finished run leaves no OUT.h5.prev, OUT.h5.journal.prev or OUT.h5.tmp.
+#     every done unit; a version held open by mdread for 4 s (several
+#     snapshots, file locking off) stays the version it was (never taken
+#     back as OUT.h5.tmp);
+#  3. a finished run leaves no OUT.h5.prev, OUT.h5.journal.prev or OUT.h5.tmp,
+#     and links planted at those names are replaced, never written through.
 . "$(dirname "$0")/lib/common.sh"
 cat > "$WORK/job.yaml" <<'YAML'
 name: snapshot_kill
@@ -58,7 +61,7 @@ run_kill() { # NAME GEN:N RANKS
     if [ "$3" = 1 ]; then cmd=("$MECHDIFF" run "$WORK/job.yaml" -o "$out" --quiet)
     else cmd=($MPIRUN -np "$3" "$MECHDIFF" run "$WORK/job.yaml" -o "$out" --quiet); fi
     # (in a subshell, whose stderr takes the shell's "Killed" notice)
-    (MECHDIFF_TEST_KILL_SNAPSHOT=$2 MECHDIFF_SNAPSHOT_LOG=1 setsid "${cmd[@]}" >"$WORK/$1.log" 2>&1) 2>/dev/null &&
+    (MECHDIFF_TEST_KILL_SNAPSHOT=$2 MECHDIFF_SNAPSHOT_LOG=1 setsid "${cmd[@]}" >"$WORK/$1.log" 2>&1; exit $?) 2>/dev/null &&
         fail "$1: not killed"
     grep -q "snapshot $((${2%%:*} - 1)) (incremental)" "$WORK/$1.log" ||
         { cat "$WORK/$1.log"; fail "$1: the snapshot before the killed one was not incremental"; }
@@ -102,6 +105,13 @@ import os, sys, time, h5py, numpy as np
 import mdread
 path, pid = sys.argv[1], int(sys.argv[2])
 opens = 0
+held = None
+def state(h5):
+    done = h5["completion/selftest/stage0/done"][...].astype(bool)
+    vals = h5["selftest/values"][...]
+    assert np.isfinite(vals[done]).all() and np.isnan(vals[~done]).all(), "done flags and data disagree"
+    fd = h5.id.get_vfd_handle()                  # the bytes of this version, past HDF5's caches
+    return done, os.pread(fd, os.fstat(fd).st_size, 0)
 while True:
     alive = os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
     if os.path.exists(path):
@@ -109,11 +119,24 @@ while True:
             done = f["completion/selftest/stage0/done"][...].astype(bool)
             vals = f["selftest/values"][...]
             assert np.isfinite(vals[done]).all(), "a done unit without its data"
-        mdread.Results(path).close()
+        if held is False:
+            mdread.Results(path).close()
+        elif held is None and opens > 5:
+            held = mdread.Results(path)
+            held_at, held_state = time.time(), state(held.h5)
+        elif held is not None and time.time() - held_at > 4:
+            again = state(held.h5)
+            assert (again[0] == held_state[0]).all() and again[1] == held_state[1], "the version held open was rewritten"
+            held.close()
+            held = False
+            print("a version held open for 4 s stayed unchanged")
+        else:
+            mdread.Results(path).close()
         opens += 1
     if not alive:
         break
     time.sleep(0.05)
+assert held is False, "the held version was not checked"
 assert opens > 20, f"only {opens} reads"
 print(f"{opens} reads while the job ran, all consistent")
 PY
@@ -121,6 +144,12 @@ wait $pid || fail "live run: status $?"
 n_inc=$(grep -c "(incremental)" "$WORK/live.log")
 [ "$n_inc" -ge 2 ] || { cat "$WORK/live.log"; fail "only $n_inc incremental snapshots in the live run"; }
 /usr/bin/python3 scripts/dev/compare_h5.py "$WORK/ref.h5" "$out" --rtol 0 >/dev/null || fail "live: result differs"
-# 3. nothing left behind
+# 3. nothing left behind; planted links are replaced, never written through
 for f in live.h5.prev live.h5.journal.prev live.h5.tmp; do [ ! -e "$WORK/$f" ] || fail "a finished run left $f"; done
 echo "ok: readers during $n_inc incremental snapshots; nothing left behind"
+echo victim > "$WORK/victim"
+ln -s "$WORK/victim" "$WORK/planted.h5.prev"; ln -s "$WORK/victim" "$WORK/planted.h5.journal.prev"
+"$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/planted.h5" --quiet || fail "run with planted links"
+[ "$(cat "$WORK/victim")" = victim ] || fail "a planted link was written through"
+/usr/bin/python3 scripts/dev/compare_h5.py "$WORK/ref.h5" "$WORK/planted.h5" --rtol 0 >/dev/null || fail "planted: result differs"
+echo "ok: links planted as OUT.h5.prev and OUT.h5.journal.prev are not followed"
