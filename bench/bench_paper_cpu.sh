@@ -50,7 +50,7 @@ h = c.get("head_dim") or d // c["num_attention_heads"]
 qd, kvd = c["num_attention_heads"] * h, c["num_key_value_heads"] * h
 row = 2 * (d * qd + 2 * d * kvd + qd * d + 3 * d * ff)   # GEMM FLOPs of one row through one layer
 with h5py.File(f"{t}/out{P}.h5") as f:
-    eff = f["knowledge/cities/base/base/effect"][...]
+    eff = f["knowledge/cities/base->base/effect"][...]
     lens = f["knowledge/cities/pairs/prompt_len"][...]
 pairs, _, N = eff.shape
 def flops(T, layers):  # two clean runs + each cell's partial forward from layer l+1 on, rows T-t; logits of 1 row

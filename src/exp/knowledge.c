@@ -14,19 +14,21 @@
  * patches one head's z (the input of o_proj) at a time: per (layer l,
  * position t) one partial forward of n_heads sequences from layer l.
  *
- * Output (/<name>/<dataset>/...):
+ * Output (/<name>/<dataset>/..., the table in kn_output.c):
  *   pairs/true_statement, false_statement [pair]         str
- *   pairs/true_ids, false_ids [pair, position]            i32 (the window)
+ *   pairs/true_ids, false_ids, true_tokens, false_tokens, window_position
+ *                                 [pair, position]        the window (position = -n_toks..-1)
  *   pairs/subject_first, subject_last [pair]              i32 (window index, -1 = before it)
- *   <B>/<A>/effect [pair, layer, position]                f32 logit(TRUE)-logit(FALSE)
- *   <B>/<A>/effect_head [pair, layer, head, position]     f32 (component: head, instead of effect)
- *   <B>/<A>/clean_true [pair]  (A on TRUE), clean_false [pair] (B on FALSE)
- *   <B>/<B>/acts_true, acts_false [pair, layer, position, width]  f32 (store_activations) */
+ *   <A>-><B>/effect [pair, layer, position]               f32 logit(TRUE)-logit(FALSE)
+ *   <A>-><B>/effect_head [pair, layer, head, position]    f32 (component: head, instead of effect)
+ *   <A>-><B>/clean_true [pair]  (A on TRUE), clean_false [pair] (B on FALSE)
+ *   <B>-><B>/acts_true, acts_false [pair, layer, position, width]  f32 (store_activations) */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp/kn_output.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
@@ -311,169 +313,29 @@ static int kn_first_model(const md_kind_ctx *ctx, md_tokenizer **tok, md_config 
     return md_tokenizer_load(tok, dir, err);
 }
 
-static char *join_strings(char **v, const int *idx, int n, size_t *total)
+/* The layer axis: every layer of the model, 0 = the first block. */
+static int kn_plan_layers(md_plan *plan, int n_layers, md_error *err)
 {
-    size_t len = 0;
-    for (int i = 0; i < n; i++) len += strlen(v[idx[i]]) + 1;
-    char *out = malloc(len ? len : 1), *p = out;
-    if (!out) return NULL;
-    for (int i = 0; i < n; i++) {
-        size_t l = strlen(v[idx[i]]) + 1;
-        memcpy(p, v[idx[i]], l);
-        p += l;
-    }
-    *total = len;
-    return out;
-}
-
-enum {
-    KO_TRUE_STATEMENT, KO_FALSE_STATEMENT, KO_TRUE_IDS, KO_FALSE_IDS, KO_SUBJECT_FIRST, KO_SUBJECT_LAST,
-    KO_PROMPT_LEN, KO_EFFECT, KO_EFFECT_HEAD, KO_CLEAN_TRUE, KO_CLEAN_FALSE, KO_ACTS_TRUE, KO_ACTS_FALSE
-};
-
-#define KO_SUBJECT_DOC "window index of the first/last position where the prompts differ (the subject); -1 = before the window"
-#define KO_IDS_DOC "token ids of the patched window (the last n_toks prompt positions)"
-static const md_output KNOWLEDGE_OUTPUTS[] = {
-    [KO_TRUE_STATEMENT] = {.path = "{dataset}/pairs/true_statement", .type = MD_H5_STR, .dims = "pair",
-                           .description = "the TRUE statement of each pair", .stage = 0, .at_plan = 1},
-    [KO_FALSE_STATEMENT] = {.path = "{dataset}/pairs/false_statement", .type = MD_H5_STR, .dims = "pair",
-                            .description = "the FALSE statement of each pair", .stage = 0, .at_plan = 1},
-    [KO_TRUE_IDS] = {.path = "{dataset}/pairs/true_ids", .type = MD_H5_I32, .dims = "pair,position",
-                     .description = KO_IDS_DOC, .stage = 0, .at_plan = 1},
-    [KO_FALSE_IDS] = {.path = "{dataset}/pairs/false_ids", .type = MD_H5_I32, .dims = "pair,position",
-                      .description = KO_IDS_DOC, .stage = 0, .at_plan = 1},
-    [KO_SUBJECT_FIRST] = {.path = "{dataset}/pairs/subject_first", .type = MD_H5_I32, .dims = "pair",
-                          .description = KO_SUBJECT_DOC, .stage = 0, .at_plan = 1},
-    [KO_SUBJECT_LAST] = {.path = "{dataset}/pairs/subject_last", .type = MD_H5_I32, .dims = "pair",
-                         .description = KO_SUBJECT_DOC, .stage = 0, .at_plan = 1},
-    [KO_PROMPT_LEN] = {.path = "{dataset}/pairs/prompt_len", .type = MD_H5_I32, .dims = "pair",
-                       .description = "tokens in the prompt (BOS included)", .stage = 0, .at_plan = 1},
-    [KO_EFFECT] = {.path = "{dataset}/{target}/{source}/effect", .type = MD_H5_F32, .dims = "pair,layer,position",
-                   .axes = "pairs, layers, window positions (attribute window_tokens_json)", .units = "logit",
-                   .description = "logit(TRUE) - logit(FALSE) at the last position of the target's FALSE run with the "
-                                  "source's TRUE state patched in at (layer, position)",
-                   .stage = 0, .chunk_rows = 16, .deflate = 1},
-    [KO_EFFECT_HEAD] = {.path = "{dataset}/{target}/{source}/effect_head", .type = MD_H5_F32,
-                        .dims = "pair,layer,head,position", .units = "logit",
-                        .axes = "pairs, layers, attention heads, window positions (attribute window_tokens_json)",
-                        .description = "logit(TRUE) - logit(FALSE) at the last position of the target's FALSE run with "
-                                       "the source's TRUE output z of one head patched in at (layer, head, position)",
-                        .stage = 0, .chunk_rows = 4, .deflate = 1},
-    [KO_CLEAN_TRUE] = {.path = "{dataset}/{target}/{source}/clean_true", .type = MD_H5_F32, .dims = "pair",
-                       .units = "logit",
-                       .description = "logit(TRUE) - logit(FALSE) of the source model on the TRUE prompt", .stage = 0},
-    [KO_CLEAN_FALSE] = {.path = "{dataset}/{target}/{source}/clean_false", .type = MD_H5_F32, .dims = "pair",
-                        .units = "logit",
-                        .description = "logit(TRUE) - logit(FALSE) of the target model on the FALSE prompt", .stage = 0},
-    [KO_ACTS_TRUE] = {.path = "{dataset}/{target}/{source}/acts_true", .type = MD_H5_F32,
-                      .dims = "pair,layer,position,hidden", .units = "activation",
-                      .description = "clean activations at the hook point (window positions)", .stage = 0,
-                      .chunk_rows = 1, .deflate = 4},
-    [KO_ACTS_FALSE] = {.path = "{dataset}/{target}/{source}/acts_false", .type = MD_H5_F32,
-                       .dims = "pair,layer,position,hidden", .units = "activation",
-                       .description = "clean activations at the hook point (window positions)", .stage = 0,
-                       .chunk_rows = 1, .deflate = 4},
-    {0}};
-
-/* The window of pair 0 as decoded token texts, a JSON list (heatmap axis
- * labels), into val[cap]. */
-static int kn_window_json(const md_kn_dataset *ds, const md_tokenizer *tok, char *val, size_t cap, md_error *err)
-{
-    size_t off = 0;
-    const md_kn_pair *p0 = &ds->pairs[0];
-    off += (size_t)snprintf(val + off, cap - off, "[");
-    for (int j = 0; j < ds->n_toks && off < cap - 64; j++) {
-        char *piece = NULL;
-        if (md_tokenizer_decode(tok, &p0->true_ids[p0->len - ds->n_toks + j], 1, 0, &piece, err) != MD_OK)
-            return MD_ERR;
-        off += (size_t)snprintf(val + off, cap - off, "%s\"", j ? ", " : "");
-        for (const char *c = piece; *c && off < cap - 16; c++) {
-            if (*c == '"' || *c == '\\') off += (size_t)snprintf(val + off, cap - off, "\\%c", *c);
-            else if ((unsigned char)*c < 0x20) off += (size_t)snprintf(val + off, cap - off, "\\u%04x", *c);
-            else val[off++] = *c;
-        }
-        off += (size_t)snprintf(val + off, cap - off, "\"");
-        free(piece);
-    }
-    snprintf(val + off, cap - off, "]");
-    return MD_OK;
-}
-
-/* The curation counts, prompt facts and window tokens of dataset ds, as
- * attributes of <ds>/pairs/true_statement. */
-static int kn_plan_pair_attrs(md_plan *plan, const md_kn_dataset *ds, const md_tokenizer *tok, md_error *err)
-{
-    char path[MD_PATH_MAX], val[4096];
-    snprintf(path, sizeof path, "%s/pairs/true_statement", ds->name);
-    const char *names[] = {"pairs_kept", "dropped_no_partner", "dropped_prompt_mismatch", "dropped_max_pairs",
-                           "unpaired_false"};
-    const int counts[] = {ds->n_pairs, ds->dropped_no_partner, ds->dropped_prompt_mismatch, ds->dropped_max_pairs,
-                          ds->unpaired_false};
-    for (int i = 0; i < 5; i++) {
-        snprintf(val, sizeof val, "%d", counts[i]);
-        if (md_plan_attr(plan, path, names[i], val, err) != MD_OK) return MD_ERR;
-    }
-    if (md_plan_attr(plan, path, "few_shot_prefix", ds->few_shot, err) != MD_OK) return MD_ERR;
-    snprintf(val, sizeof val, "%d", ds->n_toks);
-    if (md_plan_attr(plan, path, "n_toks", val, err) != MD_OK) return MD_ERR;
-    snprintf(val, sizeof val, "%d", ds->suffix_tokens);
-    if (md_plan_attr(plan, path, "suffix_tokens", val, err) != MD_OK) return MD_ERR;
-    if (kn_window_json(ds, tok, val, sizeof val, err) != MD_OK) return MD_ERR;
-    return md_plan_attr(plan, path, "window_tokens_json", val, err);
-}
-
-/* The pair tables of dataset ds (known at plan time). */
-static int kn_plan_pairs(md_plan *plan, const md_kn_dataset *ds, md_error *err)
-{
-    int64_t P = ds->n_pairs, N = ds->n_toks, pn[2] = {P, N};
-    int *ia = malloc((size_t)P * sizeof(int)), *ib = malloc((size_t)P * sizeof(int));
-    int *ti = malloc((size_t)(P * N) * sizeof(int)), *fi = malloc((size_t)(P * N) * sizeof(int));
-    int *sf = malloc((size_t)P * sizeof(int)), *sl = malloc((size_t)P * sizeof(int)), *pl = malloc((size_t)P * sizeof(int));
-    char *ts = NULL, *fs = NULL;
-    size_t nts = 0, nfs = 0, b1 = (size_t)P * sizeof(int), b2 = (size_t)(P * N) * sizeof(int);
-    int rc = MD_ERR;
-    if (!ia || !ib || !ti || !fi || !sf || !sl || !pl) goto oom;
-    for (int i = 0; i < P; i++) {
-        const md_kn_pair *pr = &ds->pairs[i];
-        int w0 = pr->len - (int)N;
-        ia[i] = pr->true_row, ib[i] = pr->false_row;
-        memcpy(ti + (size_t)i * N, pr->true_ids + w0, (size_t)N * sizeof(int));
-        memcpy(fi + (size_t)i * N, pr->false_ids + w0, (size_t)N * sizeof(int));
-        sf[i] = pr->diff_first >= w0 ? pr->diff_first - w0 : -1;
-        sl[i] = pr->diff_last >= w0 ? pr->diff_last - w0 : -1;
-        pl[i] = pr->len;
-    }
-    ts = join_strings(ds->statements, ia, (int)P, &nts);
-    fs = join_strings(ds->statements, ib, (int)P, &nfs);
-    if (!ts || !fs) goto oom;
-    const char *const args[] = {ds->name};
-    const md_output *o = KNOWLEDGE_OUTPUTS;
-    if (md_plan_output_put(plan, &o[KO_TRUE_STATEMENT], args, &P, ts, nts, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_FALSE_STATEMENT], args, &P, fs, nfs, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_TRUE_IDS], args, pn, ti, b2, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_FALSE_IDS], args, pn, fi, b2, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_SUBJECT_FIRST], args, &P, sf, b1, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_SUBJECT_LAST], args, &P, sl, b1, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_PROMPT_LEN], args, &P, pl, b1, err) != MD_OK)
-        goto done;
-    rc = MD_OK;
-    goto done;
-oom:
-    md_error_set(err, "out of memory");
-done:
-    free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
+    int64_t *v = malloc((size_t)n_layers * sizeof *v);
+    if (!v) return md_error_set(err, "out of memory");
+    for (int l = 0; l < n_layers; l++) v[l] = l;
+    int rc = md_plan_axis_values(plan, "", "layer", v, n_layers,
+                                 "transformer block index (0 = the first block) whose hook point is patched", err);
+    free(v);
     return rc;
 }
 
-/* The result datasets of dataset ds for every (target, source) combination. */
+/* The result datasets (and group attributes) of dataset ds for every
+ * (source, target) combination. */
 static int kn_plan_combos(md_plan *plan, const kn_state *s, const md_kn_dataset *ds, int store, md_error *err)
 {
     int64_t P = ds->n_pairs, L = s->n_layers, N = ds->n_toks, eff[4] = {P, L, s->n_heads, N};
     int64_t acts[4] = {P, L, N, s->width};
-    const md_output *o = KNOWLEDGE_OUTPUTS;
+    const md_output *o = MD_KN_OUTPUTS;
     for (int c = 0; c < s->n_combos; c++) {
         const kn_combo *cb = &s->combos[c];
-        const char *const args[] = {ds->name, cb->target, cb->source};
+        const char *const args[] = {ds->name, cb->source, cb->target};
+        if (md_kn_plan_group_attrs(plan, ds->name, cb->source, cb->target, err) != MD_OK) return MD_ERR;
         if ((s->n_heads > 1 ? md_plan_output(plan, &o[KO_EFFECT_HEAD], args, eff, err)
                             : md_plan_output(plan, &o[KO_EFFECT], args, (int64_t[3]){P, L, N}, err)) != MD_OK ||
             md_plan_output(plan, &o[KO_CLEAN_TRUE], args, &P, err) != MD_OK ||
@@ -498,9 +360,9 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     if (kn_first_model(ctx, &tok, &cfg, err) != MD_OK) goto done;
     if (kn_state_build(ctx, tok, &cfg, &s, err) != MD_OK) goto done;
     int store = s->opt.store_activations;
+    if (kn_plan_layers(plan, s->n_layers, err) != MD_OK) goto done;
     for (int d = 0; d < s->n_ds; d++)
-        if (kn_plan_pairs(plan, &s->ds[d], err) != MD_OK || kn_plan_pair_attrs(plan, &s->ds[d], tok, err) != MD_OK ||
-            kn_plan_combos(plan, s, &s->ds[d], store, err) != MD_OK)
+        if (md_kn_plan_pairs(plan, &s->ds[d], tok, err) != MD_OK || kn_plan_combos(plan, s, &s->ds[d], store, err) != MD_OK)
             goto done;
     if (md_plan_attr(plan, "", "hook", md_hook_point_name(s->hook), err) != MD_OK ||
         md_plan_attr(plan, "", "component", s->opt.component, err) != MD_OK)
@@ -734,25 +596,25 @@ static int kn_column(kn_unit *u, int j, md_error *err)
 /* The unit's results: effect, clean differences, (store) activations. */
 static int kn_put(const kn_unit *u, const kn_combo *cb, int pi, md_result *out, md_error *err)
 {
-    char path[MD_PATH_MAX];
-    const char *nm = u->ds->name;
+    char grp[MD_PATH_MAX], path[MD_PATH_MAX + 16]; /* md_result_put refuses a path over MD_PATH_MAX */
+    md_kn_group(grp, sizeof grp, u->ds->name, cb->source, cb->target);
     int64_t o4e[4] = {pi, 0, 0, 0}, c4e[4] = {1, u->L, u->H, u->N}, o1[1] = {pi}, c1[1] = {1};
     size_t win = (size_t)u->L * u->N * u->W * sizeof(float);
     int heads = u->H > 1;
     if (!heads) c4e[2] = u->N; /* effect [pair, layer, position] */
-    snprintf(path, sizeof path, "%s/%s/%s/%s", nm, cb->target, cb->source, heads ? "effect_head" : "effect");
+    snprintf(path, sizeof path, "%s/%s", grp, heads ? "effect_head" : "effect");
     if (md_result_put(out, path, heads ? 4 : 3, o4e, c4e, u->effect, (size_t)u->L * u->H * u->N * sizeof(float),
                       err) != MD_OK)
         return MD_ERR;
-    snprintf(path, sizeof path, "%s/%s/%s/clean_true", nm, cb->target, cb->source);
+    snprintf(path, sizeof path, "%s/clean_true", grp);
     if (md_result_put(out, path, 1, o1, c1, &u->ct, sizeof u->ct, err) != MD_OK) return MD_ERR;
-    snprintf(path, sizeof path, "%s/%s/%s/clean_false", nm, cb->target, cb->source);
+    snprintf(path, sizeof path, "%s/clean_false", grp);
     if (md_result_put(out, path, 1, o1, c1, &u->cf, sizeof u->cf, err) != MD_OK) return MD_ERR;
     if (!u->store) return MD_OK;
     int64_t o4[4] = {pi, 0, 0, 0}, c4[4] = {1, u->L, u->N, u->W};
-    snprintf(path, sizeof path, "%s/%s/%s/acts_true", nm, cb->target, cb->source);
+    snprintf(path, sizeof path, "%s/acts_true", grp);
     if (md_result_put(out, path, 4, o4, c4, u->src, win, err) != MD_OK) return MD_ERR;
-    snprintf(path, sizeof path, "%s/%s/%s/acts_false", nm, cb->target, cb->source);
+    snprintf(path, sizeof path, "%s/acts_false", grp);
     return md_result_put(out, path, 4, o4, c4, u->fal, win, err);
 }
 
@@ -789,7 +651,7 @@ const md_kind md_kind_knowledge = {
            "state patched into the FALSE run (docs/methods.md, Knowledge).",
     .keys = KNOWLEDGE_KEYS,
     .opts = KNOWLEDGE_OPTS,
-    .outputs = KNOWLEDGE_OUTPUTS,
+    .outputs = MD_KN_OUTPUTS,
     .validate = kn_validate,
     .plan = kn_plan,
     .prepare = kn_prepare,

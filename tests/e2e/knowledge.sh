@@ -48,7 +48,7 @@ g = a["knowledge/cities"]
 n = 0
 for target in ("base", "instruct"):
     for source in ("base", "instruct"):
-        k = f"knowledge/cities/{target}/{source}"
+        k = f"knowledge/cities/{source}->{target}"
         ea, eb = a[k + "/effect"][...], b[k + "/effect"][...]
         assert not np.isnan(ea).any(), k
         d = np.abs(ea - eb).max()
