@@ -90,6 +90,7 @@
 #include <unistd.h>
 
 #include "mechdiff/version.h"
+#include "runner/h5scale.h"
 #include "runner/h5util.h"
 
 typedef struct dset_cache {
@@ -339,46 +340,7 @@ static hid_t cached_dataset(md_h5out *h, const char *full)
     return id;
 }
 
-/* Attaches a dimension scale named `name` of length n next to dataset d. */
-static void attach_scale(hid_t parent, hid_t d, unsigned dim, const char *name, int64_t n)
-{
-    char sname[128];
-    snprintf(sname, sizeof sname, "%s", name);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (H5Lexists(parent, sname, H5P_DEFAULT) > 0) {
-            hid_t s = H5Dopen2(parent, sname, H5P_DEFAULT);
-            hid_t sp = H5Dget_space(s);
-            hsize_t len = 0;
-            int ok = H5DSis_scale(s) > 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
-                     H5Sget_simple_extent_dims(sp, &len, NULL) == 1 && (int64_t)len == n;
-            H5Sclose(sp);
-            if (ok && H5DSis_attached(d, s, dim) <= 0) H5DSattach_scale(d, s, dim);
-            H5Dclose(s);
-            if (ok) return;
-            snprintf(sname, sizeof sname, "%s_%lld", name, (long long)n); /* clash: size-qualified name */
-            continue;
-        }
-        hsize_t len = (hsize_t)n;
-        hid_t sp = H5Screate_simple(1, &len, NULL);
-        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        hsize_t ch = len < 65536 ? len : 65536;
-        H5Pset_chunk(dcpl, 1, &ch);
-        hid_t s = H5Dcreate2(parent, sname, H5T_STD_I64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        int64_t *idx = malloc((size_t)n * sizeof *idx);
-        for (int64_t i = 0; idx && i < n; i++) idx[i] = i;
-        if (idx) H5Dwrite(s, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx);
-        free(idx);
-        H5DSset_scale(s, name);
-        md_h5_attr_str(s, "description", "index along this dimension");
-        H5DSattach_scale(d, s, dim);
-        H5Dclose(s);
-        H5Pclose(dcpl);
-        H5Sclose(sp);
-        return;
-    }
-}
-
-static int create_dataset(md_h5out *h, const char *full, const md_dset *ds, md_error *err)
+static int create_dataset(md_h5out *h, const char *full, const md_dset *ds, const md_plan *plan, md_error *err)
 {
     hsize_t dims[MD_MAX_DIMS], chunk[MD_MAX_DIMS];
     size_t esize = ds->type == MD_H5_STR ? 16 : md_h5type_size(ds->type), bytes = esize;
@@ -422,14 +384,17 @@ static int create_dataset(md_h5out *h, const char *full, const md_dset *ds, md_e
     snprintf(parent_path, sizeof parent_path, "%s", full);
     *strrchr(parent_path, '/') = '\0';
     hid_t parent = H5Gopen2(h->file, parent_path[0] ? parent_path : "/", H5P_DEFAULT);
-    for (int i = 0; i < ds->rank; i++) {
+    int rc = MD_OK;
+    for (int i = 0; i < ds->rank && rc == MD_OK; i++) {
         if (!ds->dim_names[i][0]) continue;
         H5DSset_label(d, (unsigned)i, ds->dim_names[i]);
-        attach_scale(parent, d, (unsigned)i, ds->dim_names[i], ds->dims[i]);
+        if (md_h5scale_attach(parent, d, (unsigned)i, ds->dim_names[i], ds->dims[i],
+                              md_plan_axis_find(plan, ds->path, ds->dim_names[i])) != MD_OK)
+            rc = md_error_set(err, "%s: cannot attach the dimension scale '%s' of %s", h->tmp, ds->dim_names[i], full);
     }
     H5Gclose(parent);
     H5Dclose(d);
-    return MD_OK;
+    return rc;
 }
 
 static stage_cache *get_stage(md_h5out *h, const char *exp, int stage, md_error *err)
@@ -538,7 +503,7 @@ int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char
         char full[MD_PATH_MAX + 160];
         snprintf(full, sizeof full, "/%s/%s", exp_name, plan->dsets[i].path);
         if (md_h5_exists(h->file, full)) continue;
-        if (create_dataset(h, full, &plan->dsets[i], err) != MD_OK) return MD_ERR;
+        if (create_dataset(h, full, &plan->dsets[i], plan, err) != MD_OK) return MD_ERR;
     }
     for (int i = 0; i < plan->n_attrs; i++) {
         const md_attr_decl *a = &plan->attrs[i];
