@@ -112,8 +112,11 @@ for size in sizes:
         kinds = "/".join(sorted({k[:4] for k, _, _, _ in rest}))
         print(f"{first[2] / 1024:8.2f} {mode:>7} {first[1]:8.2f} {len(later):>3} {kinds:<5} {mean:8.3f} "
               f"{max(later or [0]):8.3f} {compute:9.1f} {walls[(size, mode)]:7.1f} {100 * res[(size, mode)][1]:8.2f}%")
-    same = open(f"{t}/sum.{size}.before").read() == open(f"{t}/sum.{size}.after").read()
-    print(f"  {open(f'{t}/sum.{size}.after').readline().strip()}; /knowledge identical before/after: {same}")
+    sb, sa = (open(f"{t}/sum.{size}.{m}").read().splitlines() for m in ("before", "after"))
+    print(f"  {sa[0]}; /knowledge datasets identical before/after (SHA-256): {sb == sa}")
+    for x, y in zip(sb, sa):
+        if x != y:
+            print(f"    differs: {x.split()[0]}")
 for size in sizes:
     b, a = res[(size, "before")], res[(size, "after")]
     print(f"size {size} GB: later snapshot before/after = {b[0] / max(a[0], 1e-9):.0f}x; "
