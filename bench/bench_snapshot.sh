@@ -10,9 +10,9 @@
 # ~30 KB/s, far from the tens of GB an 8B job writes on GPUs, so after a
 # short seed run (which defines the datasets) the bench adds an uncompressed
 # SIZE-GB dataset /bench_filler to the stopped file, standing in for the
-# activations a long run would have stored. From that file (copied, so both
-# designs start from the same bytes) the job is resumed twice with the same
-# remaining PAIRS pairs:
+# activations a long run would have stored. From that file (rebuilt the same
+# way for each design) the job is resumed twice with the same remaining
+# PAIRS (+1 if the seed run finished none) pairs:
 #   before: MECHDIFF_SNAPSHOT_COPY=1, every snapshot copies OUT.h5 (the old design)
 #   after:  the default, OUT.h5.prev + the last two journals
 # MECHDIFF_SNAPSHOT_LOG=1 reports each snapshot's seconds and file size.
@@ -23,7 +23,7 @@
 # minus the snapshots in it); the ratios before/after and large/small size;
 # and whether both designs wrote the same /knowledge datasets (SHA-256).
 #   bench/bench_snapshot.sh BUILD_DIR [SIZES_GB="1 10"] [PAIRS=3] [INTERVAL_S=20] [MODEL_DIR]
-# Disk: up to 3 x the largest size + the 3.6 GB checkpoint (deleted at exit
+# Disk: up to 2 x the largest size + the 3.6 GB checkpoint (deleted at exit
 # unless MODEL_DIR is given). Not a test: ratios measured in one run.
 set -euo pipefail
 BUILD=$(cd "${1:?build dir}" && pwd); SIZES=${2:-"1 10"}; PAIRS=${3:-3}; INTERVAL=${4:-20}
@@ -46,14 +46,16 @@ experiments:
      store_activations: true}
 YAML
 
+cut -d' ' -f1-3 /proc/loadavg > "$T/load0"
 # Seed: define the datasets, then stop (SIGTERM: status 75, resumable).
 "$MD" run "$T/job.yaml" -o "$T/seed.h5" --quiet & pid=$!
 while [ ! -e "$T/seed.h5" ]; do sleep 0.5; done
 kill -TERM $pid; wait $pid || [ $? = 75 ] || { echo "seed run failed" >&2; exit 1; }
 
 for size in $SIZES; do
-  cp "$T/seed.h5" "$T/start.h5"
-  /usr/bin/python3 - "$T/start.h5" "$size" <<'PY'
+  for mode in after before; do
+    cp "$T/seed.h5" "$T/run.h5"   # the same bytes for both designs; the filler is written
+    /usr/bin/python3 - "$T/run.h5" "$size" <<'PY'   # (not copied) to keep the disk peak at 2 x SIZE
 import sys, h5py, numpy as np
 path, gb = sys.argv[1], float(sys.argv[2])
 n = int(gb * 1e9) // 4
@@ -63,8 +65,6 @@ with h5py.File(path, "r+") as f:
     for i in range(0, n, block.size):
         d[i:i + block.size] = block[: min(block.size, n - i)]
 PY
-  for mode in after before; do
-    cp "$T/start.h5" "$T/run.h5"
     sync
     s=$(date +%s.%N)
     if [ $mode = before ]; then
@@ -84,7 +84,6 @@ with h5py.File(sys.argv[1], "r") as f:
 PY
     rm -f "$T/run.h5"*
   done
-  rm -f "$T/start.h5"
 done
 /usr/bin/python3 - "$T" "$PAIRS" "$INTERVAL" <<'PY'
 import re, sys
@@ -95,7 +94,8 @@ for line in open(f"{t}/walls"):
     walls[(size, mode)] = float(w)
 pat = re.compile(r"snapshot (\d+) \((\w+)\): ([\d.]+) s, (\d+) units, ([\d.]+) MiB applied, file ([\d.]+) MiB, at ([\d.]+)")
 print(f"knowledge, store_activations, 4-layer Llama-3-8B widths, 1 rank (computes and writes), "
-      f"snapshot_interval {interval} s")
+      f"snapshot_interval {interval} s; load average {open(f'{t}/load0').read().strip()} at the start, "
+      f"{' '.join(open('/proc/loadavg').read().split()[:3])} at the end")
 print(f"{'file GB':>8} {'design':>7} {'first s':>8} {'later':>6} {'mean s':>8} {'max s':>8} {'compute s':>9} "
       f"{'wall s':>7} {'overhead':>9}")
 res = {}
