@@ -42,8 +42,8 @@ models: {base: $M}
 datasets: {cities: $ROOT/data/cities.csv}
 runtime: {hash_weights: false, snapshot_interval: $INTERVAL, progress_interval: 600}
 experiments:
-  - {kind: knowledge, datasets: [cities], max_pairs: $((PAIRS + 1)), n_toks: 14, n_shots: 4, shot_seed: 1,
-     store_activations: true}
+  - {kind: knowledge, datasets: [cities], max_pairs: $((PAIRS + 1)), pair_block: 1, n_toks: 14, n_shots: 4,
+     shot_seed: 1, store_activations: true}
 YAML
 
 cut -d' ' -f1-3 /proc/loadavg > "$T/load0"
@@ -79,8 +79,12 @@ import hashlib, sys, h5py
 with h5py.File(sys.argv[1], "r") as f:
     done = f["completion/knowledge/stage0/done"][...]
     print("pairs done", int(done.sum()), "of", done.size)
-    f["knowledge"].visititems(lambda n, o: print(n, hashlib.sha256(o[...].tobytes()).hexdigest())
-                              if isinstance(o, h5py.Dataset) else None)
+    def digest(n, o):
+        if isinstance(o, h5py.Dataset):
+            v = o[...]
+            b = b"\0".join(x for x in v.ravel()) if v.dtype.kind == "O" else v.tobytes()
+            print(n, hashlib.sha256(b).hexdigest())
+    f["knowledge"].visititems(digest)
 PY
     rm -f "$T/run.h5"*
   done
