@@ -47,6 +47,19 @@ int md_dirseq_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
     return rc;
 }
 
+int64_t md_dirseq_estimate_units(const md_kind_ctx *ctx, int stage)
+{
+    const md_dirseq *q = seq_of(ctx);
+    void *s = NULL;
+    md_error err;
+    if (stage > 2) return 0;
+    if (stage == 2) return 1; /* the plan writes the scores */
+    if (q->build(ctx, &s, &err) != MD_OK) return -1;
+    int64_t n = q->units(s, stage);
+    q->release(s);
+    return n;
+}
+
 int md_dirseq_collect_units(md_exp_units *u, int n_models, int n_sets, const int *rows, int batch, md_error *err)
 {
     int n = 0;

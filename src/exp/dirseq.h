@@ -46,6 +46,8 @@ typedef struct md_dirseq {
     /* finish_stage(0): the directions blob; finish_stage(1): the scores blob */
     int (*directions)(void *state, md_reader *rd, md_blob *next, md_error *err);
     int (*scores)(void *state, const md_blob *input, md_reader *rd, md_blob *next, md_error *err);
+    /* the number of units of stage 0 or 1, from the state */
+    int64_t (*units)(const void *state, int stage);
 } md_dirseq;
 
 /* The md_kind callbacks of a kind whose .data is its md_dirseq. */
@@ -55,6 +57,9 @@ int md_dirseq_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int sta
                       int64_t unit, md_result *out, md_error *err);
 int md_dirseq_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
                      int *done, md_error *err);
+/* md_kind.estimate_units: stages 0 and 1 from the state (units), stage 2
+ * one, none after; -1 when the state cannot be built. */
+int64_t md_dirseq_estimate_units(const md_kind_ctx *ctx, int stage);
 
 /* ---- stage 0: collect ------------------------------------------------ */
 /* The units of stage 0 into a zeroed u: (model, set, batch) for every model

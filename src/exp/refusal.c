@@ -305,15 +305,23 @@ static int rf_build(const md_kind_ctx *ctx, void **state, md_error *err)
     return md_refusal_build_state(ctx, (md_refusal_state **)state, err);
 }
 
+/* Units of stage 0 (activation batches) and 1 (generation batches). */
+static int64_t rf_units(const void *state, int stage)
+{
+    const md_refusal_state *s = state;
+    return stage == 0 ? s->acts.n : s->gen.n;
+}
+
 const md_dirseq MD_REFUSAL_SEQ = {
     .kind = "refusal", .build = rf_build, .release = md_refusal_free_state, .collect = md_refusal_run_collect,
-    .intervene = md_refusal_run_intervene, .directions = md_refusal_run_directions, .scores = md_refusal_run_scores};
+    .intervene = md_refusal_run_intervene, .directions = md_refusal_run_directions, .scores = md_refusal_run_scores,
+    .units = rf_units};
 
 /* What the kind and its alias share: everything but the name, doc and keys. */
 #define RF_KIND_CALLBACKS                                                                                              \
     .data = &MD_REFUSAL_SEQ, .outputs = MD_REFUSAL_OUTPUTS, .validate = rf_validate, .plan = md_refusal_plan,         \
     .prepare = md_dirseq_prepare, .release_state = md_refusal_free_state, .compute = md_dirseq_compute,               \
-    .finish_stage = md_dirseq_finish, .unit_name = md_exp_name_unit
+    .finish_stage = md_dirseq_finish, .unit_name = md_exp_name_unit, .estimate_units = md_dirseq_estimate_units
 
 const md_kind md_kind_refusal = {
     .name = "refusal",

@@ -603,9 +603,16 @@ static int tr_build(const md_kind_ctx *ctx, void **state, md_error *err)
     return md_truth_build_state(ctx, (md_truth_state **)state, err);
 }
 
+/* Units of stage 0 (activation batches) and 1 (intervention batches). */
+static int64_t tr_units(const void *state, int stage)
+{
+    const md_truth_state *s = state;
+    return stage == 0 ? s->u0.n : s->u1.n;
+}
+
 static const md_dirseq TRUTH_SEQ = {.kind = "truth", .build = tr_build, .release = md_truth_free_state,
                                     .collect = tr_acts, .intervene = tr_interv, .directions = md_truth_directions,
-                                    .scores = md_truth_scores};
+                                    .scores = md_truth_scores, .units = tr_units};
 
 const md_kind md_kind_truth = {
     .name = "truth",
@@ -625,4 +632,5 @@ const md_kind md_kind_truth = {
     .compute = md_dirseq_compute,
     .finish_stage = md_dirseq_finish,
     .unit_name = md_exp_name_unit,
+    .estimate_units = md_dirseq_estimate_units,
 };
