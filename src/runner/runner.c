@@ -79,7 +79,7 @@ static int in_part(const coord *c, int64_t unit)
 static void unit_name(const coord *c, int exp, int stage, int64_t unit, char *buf, size_t len)
 {
     const md_exp_spec *e = &c->job->exps[exp];
-    md_kind_ctx ctx = {.job = c->job, .exp = e, .exp_index = exp};
+    md_kind_ctx ctx = md_kind_ctx_of(c->job, c->exp_opts, exp);
     if (e->impl->unit_name)
         e->impl->unit_name(&ctx, stage, unit, buf, len);
     else
@@ -234,7 +234,7 @@ static int run_finish_stage(coord *c, int exp, int *done, md_blob *next, md_erro
     exp_state *e = &c->exps[exp];
     *done = 1;
     if (!spec->impl->finish_stage) return MD_OK;
-    md_kind_ctx ctx = {.job = c->job, .exp = spec, .exp_index = exp};
+    md_kind_ctx ctx = md_kind_ctx_of(c->job, c->exp_opts, exp);
     md_reader *rd = NULL;
     if (md_reader_open(&rd, c->out, spec->name, err) != MD_OK) return MD_ERR;
     int rc = spec->impl->finish_stage(&ctx, e->stage, &e->input, rd, next, done, err);
@@ -269,7 +269,7 @@ static int plan_stage(coord *c, int exp, md_error *err)
 {
     const md_exp_spec *spec = &c->job->exps[exp];
     exp_state *e = &c->exps[exp];
-    md_kind_ctx ctx = {.job = c->job, .exp = spec, .exp_index = exp};
+    md_kind_ctx ctx = md_kind_ctx_of(c->job, c->exp_opts, exp);
     md_plan_free(&e->plan);
     md_plan_init(&e->plan, e->stage);
     if (spec->impl->plan(&ctx, e->stage, &e->input, &e->plan, err) != MD_OK)
@@ -575,7 +575,8 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         if (!c->have_stage[w]) return md_error_set(err, "rank 0: out of memory");
         for (int i = 0; i < n; i++) c->have_stage[w][i] = -1;
     }
-    md_progress_opts po = {.job = c->job, .output = c->out, .world = c->world, .shard_k = c->shard_k,
+    if (md_kind_bind_opts(c->job, &c->exp_opts, err) != MD_OK) return md_error_prefix(err, "rank 0");
+    md_progress_opts po = {.job = c->job, .exp_opts = c->exp_opts, .output = c->out, .world = c->world, .shard_k = c->shard_k,
                            .part_index = c->part_index, .part_count = c->part_count, .enabled = c->opts->progress};
     if (md_progress_create(&c->progress, &po, err) != MD_OK) return MD_ERR;
     md_progress_print_start(c->progress);
