@@ -166,7 +166,9 @@ typedef struct md_kind {
     const md_opt_bind *opts;  /* its typed options: key -> field of its options struct
                                  (schema.h; every key bound once, test_params) */
     const void *data;         /* optional: what callbacks shared by several kinds read
-                                 (ctx->exp->impl->data), e.g. md_refusal_variant */
+                                 (ctx->exp->impl->data), e.g. the md_dirseq of truth and refusal */
+    const char *alias;        /* optional: this entry is another kind under an old name; what it
+                                 maps to, in words (`validate` prints it) */
 
     /* Semantic checks beyond the schema (models pair, " TRUE" is one token).
      * Optional. Errors should start with the experiment's file:line:col. */

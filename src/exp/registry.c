@@ -8,7 +8,7 @@ extern const md_kind md_kind_selftest; /* src/exp/selftest.c */
 extern const md_kind md_kind_knowledge; /* src/exp/knowledge.c */
 extern const md_kind md_kind_confidence; /* src/exp/confidence.c */
 extern const md_kind md_kind_refusal; /* src/exp/refusal.c */
-extern const md_kind md_kind_refusal_sweep; /* src/exp/refusal_sweep.c */
+extern const md_kind md_kind_refusal_sweep; /* src/exp/refusal.c: alias of refusal with sweep: true */
 extern const md_kind md_kind_truth; /* src/exp/truth.c */
 
 static const md_kind *const KINDS[] = {

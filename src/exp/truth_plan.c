@@ -249,9 +249,9 @@ static int plan_summary(const md_truth_state *s, const tr_names *nm, const md_bl
 {
     int M = s->n_roles, T = s->n_test, K = s->n_control, nc = nm->n_cond;
     size_t npd = (size_t)M * T * nc * 2, nie = (size_t)M * M * T * 3, nfa = (size_t)M * T, nct = (size_t)M * T * K * 3;
-    if (!input || input->size != sizeof(double) * (npd + nie + nfa + nct))
-        return md_error_set(err, "truth: stage 2 input has the wrong size");
-    const double *pd = input->data, *ie = pd + npd, *fa = ie + nie, *ct = fa + nfa;
+    const double *pd = NULL;
+    if (md_dirseq_view_scores(input, "truth", npd + nie + nfa + nct, &pd, err) != MD_OK) return MD_ERR;
+    const double *ie = pd + npd, *fa = ie + nie, *ct = fa + nfa;
     int64_t dct[4] = {M, T, K, 3}, dpd[4] = {M, T, nc, 2}, die[4] = {M, M, T, 3}, dfa[2] = {M, T};
     if (K > 0 && (md_plan_output_put(plan, OUT(TO_IE_CONTROL), NULL, dct, ct, sizeof(double) * nct, err) != MD_OK ||
                   md_plan_attr(plan, "ie_control", "effects", "false_to_true,true_to_false,average", err) != MD_OK))

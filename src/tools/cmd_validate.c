@@ -36,6 +36,12 @@ static void print_keys(void)
         snprintf(title, sizeof title, "`kind: %s`", (*k)->name);
         printf("%s\n\n", (*k)->doc ? (*k)->doc : "");
         md_schema_print((*k)->keys, title, stdout);
+        const md_kind *const *same = md_kinds(); /* an alias shares its kind's outputs table */
+        while (same < k && (*same)->outputs != (*k)->outputs) same++;
+        if (same < k) {
+            printf("Outputs of `kind: %s`: those of `kind: %s` above.\n\n", (*k)->name, (*same)->name);
+            continue;
+        }
         snprintf(title, sizeof title, "Outputs of `kind: %s` (under `/<name>/`)", (*k)->name);
         md_output_print((*k)->outputs, title, stdout);
     }
@@ -84,6 +90,7 @@ int cmd_validate(int argc, char **argv)
             rc = 2;
         } else {
             printf("  /%s (kind %s): stage 0: %lld units\n", e->name, e->kind, (long long)plan.n_units);
+            if (e->impl->alias) printf("    note: kind %s is an alias: %s\n", e->kind, e->impl->alias);
             for (int d = 0; d < plan.n_dsets; d++) {
                 printf("    %s %s[", plan.dsets[d].path, md_h5type_name(plan.dsets[d].type));
                 for (int k = 0; k < plan.dsets[d].rank; k++)
