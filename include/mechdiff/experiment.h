@@ -198,6 +198,14 @@ typedef struct md_kind {
     /* Optional: a readable unit name for messages ("cities/base/pair 17").
      * Default "unit <n>". */
     void (*unit_name)(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len);
+
+    /* Optional, rank 0: the number of units `stage` will have, from the job
+     * alone (before the earlier stages ran), so that progress shows the whole
+     * job's total from the start: >= 1 = exactly what plan will declare for
+     * that stage; 0 = the job has no such stage; -1 = not known before the
+     * earlier stages finish. Absent: stage 0 only when the kind has no
+     * finish_stage, else later stages unknown. Cheap: no model weights. */
+    int64_t (*estimate_units)(const md_kind_ctx *ctx, int stage);
 } md_kind;
 
 /* The registry (src/exp/registry.c): NULL-terminated list; lookup by name. */

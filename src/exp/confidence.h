@@ -59,6 +59,10 @@ int64_t md_conf_n_batches(const md_kind_ctx *ctx, int np);
 
 /* confidence_plan.c */
 extern const md_output MD_CONF_OUTPUTS[];
+/* md_kind.estimate_units: stage 0 the neuron blocks of every role, stage 1
+ * the prompt batches per role (one empty unit without prompts), stage 2 the
+ * same batches (only with prompts). */
+int64_t md_conf_estimate_units(const md_kind_ctx *ctx, int stage);
 int md_conf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err);
 
 #endif

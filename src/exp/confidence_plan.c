@@ -248,3 +248,22 @@ int md_conf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_pla
     if (stage == 1) return plan_stage1(ctx, input, plan, err);
     return plan_stage2(ctx, input, plan, err);
 }
+
+int64_t md_conf_estimate_units(const md_kind_ctx *ctx, int stage)
+{
+    md_error err;
+    int np = 0, R = md_exp_count_roles(ctx);
+    if (stage == 0) {
+        int64_t units = 0;
+        for (int r = 0; r < R; r++) {
+            md_config cfg;
+            if (md_conf_role_cfg(ctx, r, &cfg, &err) != MD_OK) return -1;
+            units += md_conf_n_blocks(cfg.d_ff, md_conf_get_opts(ctx).neuron_block);
+        }
+        return units;
+    }
+    if (stage > 2 || (stage == 2 && !md_conf_has_prompts(ctx))) return 0;
+    if (!md_conf_has_prompts(ctx)) return 1; /* stage 1 without prompts: one empty unit */
+    if (md_conf_n_prompts(ctx, &np, &err) != MD_OK) return -1;
+    return R * md_conf_n_batches(ctx, np);
+}

@@ -314,6 +314,17 @@ int md_refusal_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md
     return md_refusal_build_state(ctx, variant_of(ctx), (md_refusal_state **)state, err);
 }
 
+int64_t md_refusal_estimate_units(const md_kind_ctx *ctx, int stage)
+{
+    md_refusal_state *s = NULL;
+    md_error err;
+    if (stage > 2) return 0;
+    if (md_refusal_build_state(ctx, variant_of(ctx), &s, &err) != MD_OK) return -1;
+    int64_t n = stage == 0 ? md_refusal_count_act_units(&s->sets) : stage == 1 ? s->gen.n : 1;
+    md_refusal_free_state(s);
+    return n;
+}
+
 int md_refusal_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
                        int64_t unit, md_result *out, md_error *err)
 {

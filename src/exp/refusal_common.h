@@ -202,6 +202,9 @@ void md_refusal_free_state(void *state);
 /* The md_kind callbacks of both kinds; the variant is the kind's .data. */
 int md_refusal_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
                        md_error *err);
+/* md_kind.estimate_units of both kinds: stage 0 the activation batches,
+ * stage 1 the generation units, stage 2 one (from the job: state only). */
+int64_t md_refusal_estimate_units(const md_kind_ctx *ctx, int stage);
 int md_refusal_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
                        int64_t unit, md_result *out, md_error *err);
 int md_refusal_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next, int *done,

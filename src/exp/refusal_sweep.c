@@ -434,4 +434,5 @@ const md_kind md_kind_refusal_sweep = {
     .compute = md_refusal_compute,
     .finish_stage = md_refusal_finish,
     .unit_name = md_exp_name_unit,
+    .estimate_units = md_refusal_estimate_units,
 };

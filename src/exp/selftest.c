@@ -261,6 +261,13 @@ static void selftest_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit, 
     snprintf(buf, len, "%s/stage %d/unit %lld", ctx->exp->name, stage, (long long)unit);
 }
 
+/* Every stage has `units` units; stage 1 only with `stages: 2` and a payload. */
+static int64_t selftest_estimate_units(const md_kind_ctx *ctx, int stage)
+{
+    const st_opts o = st_opts_bind(ctx);
+    return stage < o.stages && (stage == 0 || o.payload) ? o.units : 0;
+}
+
 const md_kind md_kind_selftest = {
     .name = "selftest",
     .doc = "Runner test infrastructure (not an experiment of the study): deterministic pseudo-results per "
@@ -273,4 +280,5 @@ const md_kind md_kind_selftest = {
     .compute = selftest_compute,
     .finish_stage = selftest_finish,
     .unit_name = selftest_unit_name,
+    .estimate_units = selftest_estimate_units,
 };

@@ -626,6 +626,19 @@ static int tr_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int sta
     return MD_OK; /* stage 2: the plan wrote PD / IE */
 }
 
+/* Stage 0 the activation batches, stage 1 the intervention units, stage 2
+ * one (the plan writes PD / IE): all from the job's state. */
+static int64_t tr_estimate_units(const md_kind_ctx *ctx, int stage)
+{
+    md_truth_state *s = NULL;
+    md_error err;
+    if (stage > 2) return 0;
+    if (md_truth_build_state(ctx, &s, &err) != MD_OK) return -1;
+    int64_t n = stage == 0 ? s->u0.n : stage == 1 ? s->u1.n : 1;
+    md_truth_free_state(s);
+    return n;
+}
+
 const md_kind md_kind_truth = {
     .name = "truth",
     .doc = "Truth direction per model (mass mean of per-dataset centred activations of bare statements at one "
@@ -643,4 +656,5 @@ const md_kind md_kind_truth = {
     .compute = tr_compute,
     .finish_stage = md_truth_finish,
     .unit_name = md_exp_name_unit,
+    .estimate_units = tr_estimate_units,
 };

@@ -15,6 +15,7 @@
 #include "mechdiff/journal.h"
 #include "mechdiff/outlock.h"
 #include "mechdiff/plan.h"
+#include "mechdiff/progress.h"
 #include "mechdiff/provenance.h"
 #include "mechdiff/runner.h"
 #include "worker.h"
@@ -74,9 +75,9 @@ typedef struct coord {
     int failed;
     md_error fail;
     /* progress */
-    int64_t done_units, total_units, run_units;
-    double t_start, t_last_flush, t_last_progress, t_last_snapshot;
-    int tty;
+    int64_t done_units, run_units;
+    double t_start, t_last_flush, t_last_snapshot;
+    md_progress *progress;     /* rank 0's progress lines (owned; freed by md_run) */
 } coord;
 
 /* runner.c: a snapshot of the output (fold the journal, commit), and the

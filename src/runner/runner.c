@@ -11,7 +11,9 @@
  *    status). A torn tail record (kill during write) fails its CRC and is
  *    dropped: that unit is simply computed again.
  *  - Snapshots (stage ends, every snapshot_interval s, exit) fold the journal
- *    into a copy of OUT.h5: data first, then the unit's done flag and region,
+ *    into OUT.h5.tmp — a copy of OUT.h5, or OUT.h5.prev brought up to date
+ *    (O(new data); why that is safe: src/runner/h5out.c): data first, then
+ *    the unit's done flag and region,
  *    in the same file that is renamed atomically — a done flag can never be
  *    visible without its data. The journal then restarts at the snapshot's
  *    generation; a journal of an older generation is already in the file and
@@ -44,6 +46,7 @@
 #include "mechdiff/outlock.h"
 #include "mechdiff/result_check.h"
 #include "mechdiff/plan.h"
+#include "mechdiff/progress.h"
 #include "worker.h"
 #include "mechdiff/shard.h"
 
@@ -109,25 +112,52 @@ static int all_done(const coord *c)
     return 1;
 }
 
-/* Folds the journal (when its generation matches the file) and pending stage
- * definitions into a new snapshot of OUT.h5; restarts the journal. */
-int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
+/* Applies the journal at path when it is of generation gen; *used = 1 then. */
+static int fold_journal(coord *c, md_h5out *h, const char *path, uint64_t gen, int *used, md_error *err)
 {
-    if (c->journal && md_journal_sync(c->journal, err) != MD_OK) return MD_ERR;
-    md_h5out *h = NULL;
-    if (md_h5out_begin(&h, c->out, NULL, &c->prov, err) != MD_OK) return MD_ERR;
     uint64_t jgen = 0;
     int64_t n_rec = 0;
     int torn = 0;
+    fold_ctx f = {.c = c, .h = h};
     struct stat st;
-    if (stat(c->out, &st) == 0) { /* a journal can only extend an existing file */
-        fold_ctx f = {.c = c, .h = h};
-        md_journal_replay(c->jpath, &jgen, NULL, NULL, &n_rec, &torn, err);
-        if (n_rec > 0 && jgen == c->generation &&
-            md_journal_replay(c->jpath, &jgen, fold_record, &f, &n_rec, &torn, err) != MD_OK) {
-            md_h5out_discard(h);
-            return md_error_prefix(err, "folding %s", c->jpath);
-        }
+    *used = 0;
+    if (lstat(path, &st) != 0) return MD_OK;
+    if (md_journal_replay(path, &jgen, NULL, NULL, &n_rec, &torn, err) != MD_OK) {
+        md_error_clear(err); /* unreadable (a link?): nothing to fold; creating it anew reports it */
+        return MD_OK;
+    }
+    if (jgen != gen || (n_rec == 0 && torn)) return MD_OK;
+    *used = 1;
+    if (n_rec > 0 && md_journal_replay(path, &jgen, fold_record, &f, &n_rec, &torn, err) != MD_OK)
+        return md_error_prefix(err, "folding %s", path);
+    return MD_OK;
+}
+
+/* Folds the journal (when its generation matches the file) and pending stage
+ * definitions into a new snapshot of OUT.h5; rotates the journal. The
+ * snapshot starts from OUT.h5.prev plus OUT.h5.journal.prev when that is
+ * possible (O(new data)), else from a copy of OUT.h5 (src/runner/h5out.c). */
+int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
+{
+    if (c->journal && md_journal_sync(c->journal, err) != MD_OK) return MD_ERR;
+    char jprev[4300];
+    snprintf(jprev, sizeof jprev, "%s.prev", c->jpath);
+    int last = strcmp(exit_reason, "running") != 0 && strcmp(exit_reason, "recovered") != 0;
+    md_h5out *h = NULL;
+    int used = 0;
+    /* A run's first snapshot numbers its segment from the file: copy. */
+    if (c->seg.id >= 0 && c->generation >= 1 && md_h5out_begin_incremental(&h, c->out, err) != MD_OK) return MD_ERR;
+    if (h && (fold_journal(c, h, jprev, c->generation - 1, &used, err) != MD_OK || !used)) {
+        md_h5out_discard(h); /* OUT.h5.prev cannot catch up: copy */
+        h = NULL;
+        md_error_clear(err);
+    }
+    if (!h && md_h5out_begin(&h, c->out, NULL, &c->prov, err) != MD_OK) return MD_ERR;
+    struct stat st;
+    if (stat(c->out, &st) == 0 && /* a journal can only extend an existing file */
+        fold_journal(c, h, c->jpath, c->generation, &used, err) != MD_OK) {
+        md_h5out_discard(h);
+        return MD_ERR;
     }
     for (int i = 0; i < c->job->n_exps; i++) {
         exp_state *e = &c->exps[i];
@@ -141,12 +171,16 @@ int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
     c->seg.end_time = wall_s();
     c->seg.exit = exit_reason;
     c->seg.finished = all_done(c);
+    if (!last) md_h5out_keep_previous(h);
     if (md_h5out_commit(h, &c->seg, err) != MD_OK) return MD_ERR;
     c->generation++;
-    md_journal_close(c->journal);
-    c->journal = NULL;
     c->t_last_snapshot = now_s();
-    return md_journal_create(&c->journal, c->jpath, c->generation, err);
+    if (md_journal_rotate(&c->journal, c->jpath, jprev, c->generation, err) != MD_OK) return MD_ERR;
+    if (last) { /* the run ends: free the space of the head start */
+        md_h5out_drop_previous(c->out);
+        unlink(jprev);
+    }
+    return MD_OK;
 }
 
 /* ---- planning ---------------------------------------------------------- */
@@ -185,13 +219,11 @@ static int cmp_item(const void *a, const void *b)
 static int queue_stage(coord *c, int exp, md_error *err)
 {
     exp_state *e = &c->exps[exp];
-    int64_t before = c->q_len;
     for (int64_t u = 0; u < e->plan.n_units; u++) {
         if (e->done[u] || !in_part(c, u)) continue;
         queue_item it = {.exp = exp, .stage = e->stage, .unit = u, .cost = e->plan.cost[u]};
         if (queue_push(c, it, err) != MD_OK) return MD_ERR;
     }
-    c->total_units += c->q_len - before;
     qsort(c->queue + c->q_head, (size_t)(c->q_len - c->q_head), sizeof *c->queue, cmp_item);
     return MD_OK;
 }
@@ -224,6 +256,7 @@ static int close_stage(coord *c, int exp, int *done, md_error *err)
     if (*done) {
         md_blob_free(&next);
         e->status = EXP_DONE;
+        md_progress_end_exp(c->progress, exp, e->stage);
         return MD_OK;
     }
     md_blob_free(&e->input);
@@ -266,6 +299,8 @@ static int plan_stage(coord *c, int exp, md_error *err)
     }
     e->remaining = 0;
     for (int64_t u = 0; u < e->plan.n_units; u++) e->remaining += !e->done[u] && in_part(c, u);
+    int64_t part = md_progress_units_in_part(e->plan.n_units, c->part_index, c->part_count);
+    md_progress_set_stage(c->progress, exp, e->stage, part, part - e->remaining);
     return MD_OK;
 }
 
@@ -291,34 +326,6 @@ static int advance(coord *c, int exp, int define_now, md_error *err)
     }
     if (define_now && e->needs_define && md_coord_snapshot(c, "running", err) != MD_OK) return MD_ERR;
     return MD_OK;
-}
-
-/* ---- progress ---------------------------------------------------------- */
-
-static void progress(coord *c, int final)
-{
-    if (!c->opts->progress) return;
-    double t = now_s();
-    double interval = c->tty ? 0.2 : md_params_float(&c->job->runtime, "progress_interval");
-    if (!final && t - c->t_last_progress < interval) return;
-    c->t_last_progress = t;
-    double el = t - c->t_start, rate = el > 0 ? (double)c->run_units / el : 0;
-    int64_t left = c->total_units - c->done_units;
-    double eta = rate > 0 ? (double)left / rate : 0;
-    double frac = c->total_units ? (double)c->done_units / (double)c->total_units : 1;
-    if (c->tty) {
-        char bar[31];
-        int fill = (int)(frac * 30);
-        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-        bar[30] = '\0';
-        fprintf(stderr, "\r[%s] %5.1f%% %lld/%lld units  %.1f units/s  ETA %dm%02ds ", bar, frac * 100,
-                (long long)c->done_units, (long long)c->total_units, rate, (int)(eta / 60), (int)fmod(eta, 60));
-        if (final) fputc('\n', stderr);
-    } else {
-        fprintf(stderr, "mechdiff: %s: %lld/%lld units (%.1f%%), %.1f units/s, ETA %.0f s\n",
-                md_params_str(&c->job->top, "name"), (long long)c->done_units, (long long)c->total_units,
-                frac * 100, rate, eta);
-    }
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -398,6 +405,7 @@ static int handle_result(coord *c, int src, const unsigned char *msg, size_t len
     e->remaining--;
     c->done_units++;
     c->run_units++;
+    md_progress_unit_done(c->progress, (int)hdr.exp, (int)hdr.stage);
     if (maybe_flush(c, 0, err) != MD_OK) return MD_ERR;
     if (e->remaining == 0 && !c->failed) return stage_end(c, (int)hdr.exp, err);
     return MD_OK;
@@ -500,7 +508,8 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
             stopping = 1;
             deadline = now_s() + grace;
             if (c->opts->progress && !c->failed) {
-                fprintf(stderr, "\nmechdiff: rank 0: stop requested: finishing %lld units in flight (up to %.0f s), "
+                md_progress_break_line(c->progress);
+                fprintf(stderr, "mechdiff: rank 0: stop requested: finishing %lld units in flight (up to %.0f s), "
                                 "then saving\n", (long long)total_in_flight(c), grace);
                 char *held = c->inflight ? md_inflight_read(c->out) : NULL; /* names them if a rank died */
                 if (held) fprintf(stderr, "mechdiff: rank 0: in flight now:\n%s", held);
@@ -545,7 +554,7 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
             }
         }
         if (maybe_flush(c, 0, err) != MD_OK) break;
-        progress(c, 0);
+        md_progress_tick(c->progress, 0);
         if (!stopping && now_s() - c->t_last_snapshot > snap_every && md_coord_snapshot(c, "running", err) != MD_OK) break;
     }
     free(buf);
@@ -566,6 +575,10 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         if (!c->have_stage[w]) return md_error_set(err, "rank 0: out of memory");
         for (int i = 0; i < n; i++) c->have_stage[w][i] = -1;
     }
+    md_progress_opts po = {.job = c->job, .output = c->out, .world = c->world, .shard_k = c->shard_k,
+                           .part_index = c->part_index, .part_count = c->part_count, .enabled = c->opts->progress};
+    if (md_progress_create(&c->progress, &po, err) != MD_OK) return MD_ERR;
+    md_progress_print_start(c->progress);
     if (c->world == 1 && md_worker_init(&c->self, c->job, 0, err) != MD_OK) return MD_ERR;
     if (md_prov_collect(c->job, &c->models, &c->n_models, &c->data, &c->n_data, c->identity, c->opts->progress, err) !=
         MD_OK)
@@ -577,8 +590,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     if (md_prov_resolve_numerics(c->job, &c->numerics, err) != MD_OK) return md_error_prefix(err, "rank 0");
     c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world, .numerics = &c->numerics};
     gethostname(c->seg.hostname, sizeof c->seg.hostname - 1);
-    c->t_start = c->t_last_flush = c->t_last_progress = c->t_last_snapshot = now_s();
-    c->tty = isatty(2);
+    c->t_start = c->t_last_flush = c->t_last_snapshot = now_s();
 
     if (md_coord_lock_output(c, err) != MD_OK || md_coord_recover(c, err) != MD_OK) return MD_ERR;
     char *left = md_inflight_read(c->out);
@@ -595,7 +607,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         for (int64_t u = 0; u < e->plan.n_units; u++) c->done_units += e->done[u] && in_part(c, u);
         if (e->status == EXP_RUNNING && queue_stage(c, i, err) != MD_OK) return MD_ERR;
     }
-    c->total_units += c->done_units;
+    md_progress_print_plan(c->progress);
     if (c->opts->progress && c->done_units)
         fprintf(stderr, "mechdiff: rank 0: resuming %s: %lld units already done\n", c->out, (long long)c->done_units);
 
@@ -604,7 +616,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     int rc = dispatch(c, &abandoned, err);
     stats->units = c->run_units;
     stats->seconds = now_s() - t0;
-    progress(c, 1);
+    md_progress_tick(c->progress, 1);
     int stopped = c->opts->stop && *c->opts->stop;
     const char *why = rc != MD_OK || c->failed ? "error" : stopped && !all_done(c) ? "stopped (signal)"
                       : c->part_count > 0 ? "part done" : "finished";
@@ -615,6 +627,9 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         rc = MD_ERR;
     }
     stats->finished = all_done(c) && !c->failed && rc == MD_OK;
+    int n_dsets = 0;
+    for (int i = 0; i < n; i++) n_dsets += c->exps[i].n_dsets;
+    md_progress_print_end(c->progress, why, n_dsets);
     md_inflight_close(c->inflight, total_in_flight(c) == 0);
     c->inflight = NULL;
     if (abandoned > 0) {
@@ -667,6 +682,8 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
     int status;
     if (rank == 0) {
         status = coordinator(&c, stats, err);
+        md_progress_free(c.progress);
+        c.progress = NULL;
         if (status == MD_ERR) status = c.lock_held ? MD_EXIT_LOCKED : MD_EXIT_ERROR; /* never -1 (exit 255) */
         md_coord_stop_workers(&c); /* every path out of the coordinator releases the workers */
         if (status == MD_EXIT_ERROR && err->msg[0] && strncmp(err->msg, "rank ", 5) != 0)

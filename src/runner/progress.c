@@ -1,0 +1,281 @@
+/* progress.c — a run's progress on stderr (see include/mechdiff/progress.h). */
+#include "mechdiff/progress.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mechdiff/experiment.h"
+
+typedef struct stage_count {
+    int64_t units;   /* units of this part; -1 = not known yet; 0 = no such stage */
+    int64_t done;    /* of them done (in the file or in this run) */
+    int planned;     /* 1 = planned by the coordinator, 0 = an estimate */
+} stage_count;
+
+struct md_progress {
+    const md_job *job;                          /* borrowed */
+    char output[4096];
+    int world, shard_k, part_index, part_count, enabled, live;
+    double interval;                            /* seconds between lines (bar: 0.2) */
+    stage_count (*st)[MD_PROGRESS_MAX_STAGES];  /* [n_exps] (owned) */
+    int *ended;                                 /* [n_exps]: no later stage runs here (owned) */
+    int64_t run_units;                          /* units finished in this run */
+    double t_start, t_last;
+    int bar_open;                               /* a bar line without its newline */
+};
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void md_progress_utc(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int64_t md_progress_units_in_part(int64_t n, int part_index, int part_count)
+{
+    if (part_count <= 0) return n;
+    return n > part_index ? (n - 1 - part_index) / part_count + 1 : 0;
+}
+
+static int env_above_one(const char *name)
+{
+    const char *v = getenv(name);
+    return v && atoi(v) > 1;
+}
+
+/* The live bar: a terminal, and no launcher forwarding several ranks' output. */
+static int want_bar(int world)
+{
+    const char *o = getenv("MECHDIFF_PROGRESS");
+    if (o && strcmp(o, "bar") == 0) return 1;
+    if (o && strcmp(o, "lines") == 0) return 0;
+    if (!isatty(STDERR_FILENO) || world > 1) return 0;
+    return !env_above_one("OMPI_COMM_WORLD_SIZE") && !env_above_one("PMI_SIZE") && !getenv("SLURM_STEP_ID");
+}
+
+int md_progress_create(md_progress **out, const md_progress_opts *opt, md_error *err)
+{
+    md_progress *p = calloc(1, sizeof *p);
+    int n = opt->job->n_exps > 0 ? opt->job->n_exps : 1;
+    if (p) p->st = calloc((size_t)n, sizeof *p->st);
+    if (p) p->ended = calloc((size_t)n, sizeof *p->ended);
+    if (!p || !p->st || !p->ended) {
+        md_progress_free(p);
+        return md_error_set(err, "rank 0: out of memory");
+    }
+    p->job = opt->job;
+    snprintf(p->output, sizeof p->output, "%s", opt->output ? opt->output : "");
+    p->world = opt->world;
+    p->shard_k = opt->shard_k > 1 ? opt->shard_k : 1;
+    p->part_index = opt->part_index;
+    p->part_count = opt->part_count;
+    p->enabled = opt->enabled;
+    p->live = opt->enabled && want_bar(opt->world);
+    p->interval = p->live ? 0.2 : md_params_float(&opt->job->runtime, "progress_interval");
+    for (int i = 0; i < opt->job->n_exps; i++)
+        for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++) p->st[i][s].units = -1;
+    p->t_start = p->t_last = mono_s();
+    *out = p;
+    return MD_OK;
+}
+
+void md_progress_free(md_progress *p)
+{
+    if (!p) return;
+    free(p->st);
+    free(p->ended);
+    free(p);
+}
+
+/* "mechdiff: <UTC> " on a fresh line. */
+static void line_start(md_progress *p)
+{
+    char t[32];
+    md_progress_break_line(p);
+    md_progress_utc(t, sizeof t);
+    fprintf(stderr, "mechdiff: %s ", t);
+}
+
+void md_progress_break_line(md_progress *p)
+{
+    if (p && p->bar_open) fputc('\n', stderr);
+    if (p) p->bar_open = 0;
+}
+
+static const char *job_name(const md_progress *p)
+{
+    return md_params_str(&p->job->top, "name");
+}
+
+void md_progress_print_start(md_progress *p)
+{
+    if (!p || !p->enabled) return;
+    line_start(p);
+    fprintf(stderr, "starting job '%s' (%s) on %d rank%s", job_name(p), p->job->source ? p->job->source : "-",
+            p->world, p->world == 1 ? " (coordinates and computes)" : "s");
+    if (p->world > 1)
+        fprintf(stderr, " (1 coordinator + %d workers%s)", p->world - 1, p->shard_k > 1 ? ", sharded" : "");
+    if (p->shard_k > 1) fprintf(stderr, " in groups of %d holding one model copy", p->shard_k);
+    if (p->part_count > 0) fprintf(stderr, ", part %d of %d", p->part_index, p->part_count);
+    fprintf(stderr, "; models:");
+    int nm = md_params_count(&p->job->top, "models");
+    for (int i = 0; i < nm; i++)
+        fprintf(stderr, "%s %s=%s", i ? "," : "", md_params_item(&p->job->top, "models", i),
+                md_params_map_val(&p->job->top, "models", i));
+    fprintf(stderr, "; %d experiment%s; output %s\n", p->job->n_exps, p->job->n_exps == 1 ? "" : "s", p->output);
+}
+
+void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t units, int64_t done)
+{
+    if (!p || exp < 0 || exp >= p->job->n_exps || stage < 0 || stage >= MD_PROGRESS_MAX_STAGES) return;
+    stage_count *sc = &p->st[exp][stage];
+    if (p->enabled && !sc->planned && sc->units >= 0 && sc->units != units) {
+        line_start(p);
+        fprintf(stderr, "note: %s stage %d has %lld units, its kind estimated %lld at the start (a wrong "
+                        "estimate_units of kind '%s')\n", p->job->exps[exp].name, stage, (long long)units,
+                (long long)sc->units, p->job->exps[exp].kind);
+    }
+    *sc = (stage_count){.units = units, .done = done, .planned = 1};
+}
+
+void md_progress_end_exp(md_progress *p, int exp, int stage)
+{
+    if (!p || exp < 0 || exp >= p->job->n_exps) return;
+    p->ended[exp] = 1;
+    for (int s = stage + 1; s < MD_PROGRESS_MAX_STAGES; s++) p->st[exp][s] = (stage_count){0};
+}
+
+/* Sizes the stages after the last planned one of experiment i. */
+static void estimate_exp(md_progress *p, int i)
+{
+    const md_exp_spec *e = &p->job->exps[i];
+    md_kind_ctx ctx = {.job = p->job, .exp = e, .exp_index = i};
+    int last = -1;
+    for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++)
+        if (p->st[i][s].planned) last = s;
+    for (int s = last + 1; s < MD_PROGRESS_MAX_STAGES; s++) {
+        int64_t n;
+        if (p->ended[i] || p->part_count > 0) n = 0; /* a part run ends with its current stage */
+        else if (e->impl->estimate_units) n = e->impl->estimate_units(&ctx, s);
+        else n = e->impl->finish_stage ? -1 : 0;     /* no finish_stage: one stage */
+        p->st[i][s] = (stage_count){.units = n > 0 ? md_progress_units_in_part(n, p->part_index, p->part_count) : n};
+        if (n <= 0) { /* none, or not known: later stages are not sized either */
+            for (int k = s + 1; k < MD_PROGRESS_MAX_STAGES; k++) p->st[i][k] = (stage_count){0};
+            return;
+        }
+    }
+}
+
+void md_progress_counts(const md_progress *p, int64_t *done, int64_t *total, int *unsized_stages)
+{
+    int64_t d = 0, t = 0;
+    int u = 0;
+    for (int i = 0; i < p->job->n_exps; i++)
+        for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++) {
+            const stage_count *sc = &p->st[i][s];
+            if (sc->units < 0) u++;
+            if (sc->units > 0) t += sc->units, d += sc->done;
+        }
+    *done = d;
+    *total = t;
+    if (unsized_stages) *unsized_stages = u;
+}
+
+void md_progress_print_plan(md_progress *p)
+{
+    if (!p) return;
+    for (int i = 0; i < p->job->n_exps; i++) estimate_exp(p, i);
+    if (!p->enabled) return;
+    int64_t done, total;
+    int unsized;
+    md_progress_counts(p, &done, &total, &unsized);
+    line_start(p);
+    fprintf(stderr, "%s: units per experiment and stage:", job_name(p));
+    for (int i = 0; i < p->job->n_exps; i++) {
+        fprintf(stderr, " %s=", p->job->exps[i].name);
+        for (int s = 0; s < MD_PROGRESS_MAX_STAGES && p->st[i][s].units != 0; s++) {
+            if (s) fputc('+', stderr);
+            if (p->st[i][s].units < 0) fputc('?', stderr);
+            else fprintf(stderr, "%lld", (long long)p->st[i][s].units);
+        }
+    }
+    fprintf(stderr, "; total %lld units (%lld already in the file)", (long long)total, (long long)done);
+    if (unsized) fprintf(stderr, "; %d stage%s not sized until the stage before ends ('?', not counted)", unsized,
+                         unsized == 1 ? "" : "s");
+    fputc('\n', stderr);
+}
+
+void md_progress_unit_done(md_progress *p, int exp, int stage)
+{
+    if (!p || exp < 0 || exp >= p->job->n_exps || stage < 0 || stage >= MD_PROGRESS_MAX_STAGES) return;
+    p->st[exp][stage].done++;
+    p->run_units++;
+}
+
+static void fmt_duration(double s, char *buf, size_t len)
+{
+    if (s < 0 || !isfinite(s)) s = 0;
+    long v = lround(s);
+    if (v >= 3600) snprintf(buf, len, "%ldh%02ldm%02lds", v / 3600, v / 60 % 60, v % 60);
+    else if (v >= 60) snprintf(buf, len, "%ldm%02lds", v / 60, v % 60);
+    else snprintf(buf, len, "%lds", v);
+}
+
+void md_progress_tick(md_progress *p, int final)
+{
+    if (!p || !p->enabled) return;
+    double t = mono_s();
+    if (!final && t - p->t_last < p->interval) return;
+    p->t_last = t;
+    int64_t done, total;
+    int unsized;
+    md_progress_counts(p, &done, &total, &unsized);
+    double el = t - p->t_start, rate = el > 0 ? (double)p->run_units / el : 0;
+    double frac = total > 0 ? (double)done / (double)total : 1;
+    char eta[32], more[64] = "";
+    fmt_duration(rate > 0 ? (double)(total - done) / rate : 0, eta, sizeof eta);
+    if (unsized) snprintf(more, sizeof more, " + %d stage%s not sized yet", unsized, unsized == 1 ? "" : "s");
+    if (p->live) {
+        char bar[31], now[32];
+        int fill = (int)(frac * 30);
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        md_progress_utc(now, sizeof now);
+        fprintf(stderr, "\r[%s] %5.1f%% %lld/%lld units%s  %.1f units/s  ETA %s  %s ", bar, frac * 100,
+                (long long)done, (long long)total, more, rate, eta, now + 11);
+        p->bar_open = 1;
+        if (final) md_progress_break_line(p);
+        return;
+    }
+    line_start(p);
+    fprintf(stderr, "%s: %lld/%lld units (%.1f%%)%s, %.1f units/s, ETA %s\n", job_name(p), (long long)done,
+            (long long)total, frac * 100, more, rate, eta);
+}
+
+void md_progress_print_end(md_progress *p, const char *how, int n_datasets)
+{
+    if (!p || !p->enabled) return;
+    int64_t done, total;
+    md_progress_counts(p, &done, &total, NULL);
+    struct stat st;
+    double mb = stat(p->output, &st) == 0 ? (double)st.st_size / 1e6 : 0;
+    char wall[32];
+    fmt_duration(mono_s() - p->t_start, wall, sizeof wall);
+    line_start(p);
+    fprintf(stderr, "%s: %s: wrote %s (%d datasets, %.1f MB); %lld/%lld units done (%lld in this run); wall time %s\n",
+            job_name(p), how, p->output, n_datasets, mb, (long long)done, (long long)total, (long long)p->run_units,
+            wall);
+}
