@@ -20,6 +20,11 @@ void md_exp_join_names(char *val, size_t cap, const char *const *items, int n);
 int md_exp_put_csv_strings(md_plan *plan, const char *path, const md_csv *t, int col, const int *idx, int n, int64_t off,
                            md_error *err);
 
+/* Declares the role axes of a plan (md_plan_axis, scope ""): the model
+ * roles roles[0..n) label every dimension named model, model_b, source,
+ * target (a kind whose result compares or transfers between models). */
+int md_exp_axis_roles(md_plan *plan, const char *const *roles, int n, md_error *err);
+
 /* The decoded text of each of ids[0..n) (one token each), NUL-terminated
  * strings back to back as md_plan_put takes them for a string dataset: a
  * NUL or a byte that is not valid UTF-8 (part of a character split over

@@ -105,3 +105,14 @@ int md_exp_bos_note(const md_tokenizer *tok, char *buf, size_t cap, md_error *er
     free(ids);
     return MD_OK;
 }
+
+int md_exp_axis_roles(md_plan *plan, const char *const *roles, int n, md_error *err)
+{
+    static const char *const dims[] = {"model", "model_b", "source", "target"};
+    static const char *const docs[] = {"model role", "model role (second operand)",
+                                       "model role whose direction (or probe) is applied",
+                                       "model role it is applied to (measured in)"};
+    for (int i = 0; i < 4; i++)
+        if (md_plan_axis(plan, "", dims[i], roles, n, docs[i], err) != MD_OK) return MD_ERR;
+    return MD_OK;
+}
