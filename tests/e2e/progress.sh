@@ -60,7 +60,7 @@ for m in ("base", "instruct"):
     if f" {m}={root}/models/organism-{m}" not in first: fail(f"model {m} and its folder not in the first line")
 if not first.endswith("output " + out): fail("output not in the first line")
 for l in lines:
-    if l.startswith("mechdiff: ") and not l.startswith("mechdiff: rank 0: hash") and not re.match(TS, l):
+    if l.startswith("mechdiff: ") and not re.match(TS, l):
         fail("line without a UTC timestamp: " + l)
 if any("note:" in l for l in lines): fail("an estimate differed from the plan")
 plan = [l for l in lines if "units per experiment and stage:" in l]
