@@ -94,7 +94,9 @@ def _section(name, g, outdir, opts=None):
     rows, pairs = [], []
     if "pairs" in g:
         for pname, p in g["pairs"].items():
-            a, b = (attr_str(p["overlap"], "a"), attr_str(p["overlap"], "b")) if "overlap" in p else pname.split("__")
+            # pairs/<a>-><b> (group attributes source, target); files before 2026-12-07: pairs/<a>__<b>
+            sep = "->" if "->" in pname else "__"
+            a, b = attr_str(p, "source", pname.split(sep)[0]), attr_str(p, "target", pname.split(sep)[-1])
             ov, iou = int(p["overlap"][0]), float(p["iou"][0])
             nsel = sum(1 for i in g[a]["selected"][()] if i >= 0) if a in g and "selected" in g[a] else int(k)
             extra = ""

@@ -33,17 +33,14 @@ def head_effects(path):
             if kind != "knowledge":
                 continue
             for ds_name in res.knowledge_datasets(exp_name):
-                for target, tg in res.h5[exp_name][ds_name].items():
-                    if target == "pairs" or not hasattr(tg, "items"):
+                for source, target, sg in res.knowledge_groups(exp_name, ds_name):
+                    if "effect_head" not in sg:
                         continue
-                    for source, sg in tg.items():
-                        if not hasattr(sg, "items") or "effect_head" not in sg:
-                            continue
-                        e = sg["effect_head"][()] - sg["clean_false"][()][:, None, None, None]
-                        done = ~np.all(np.isnan(e.reshape(e.shape[0], -1)), axis=1)
-                        if done.any():
-                            out.append((exp_name, ds_name, target, source, np.nanmean(e[done], axis=0),
-                                        int(done.sum())))
+                    e = sg["effect_head"][()] - sg["clean_false"][()][:, None, None, None]
+                    done = ~np.all(np.isnan(e.reshape(e.shape[0], -1)), axis=1)
+                    if done.any():
+                        out.append((exp_name, ds_name, target, source, np.nanmean(e[done], axis=0),
+                                    int(done.sum())))
     return out
 
 

@@ -51,14 +51,16 @@ AXIS_LABEL_ATTRS = {
 
 def _knowledge_children(ds_group):
     """(source, target, group holding `effect`) of a knowledge dataset group:
-    today /<exp>/<dataset>/<target>/<source>/effect; also accepts
-    /<exp>/<dataset>/<source>-><target>/effect."""
+    /<exp>/<dataset>/<source>-><target>/effect (the group's attributes
+    `source` and `target` say the same); files of mechdiff before 2026-12-07
+    used /<exp>/<dataset>/<target>/<source>/effect, read too."""
     for name, g in ds_group.items():
         if name == "pairs" or not isinstance(g, h5py.Group):
             continue
         if "->" in name:
             source, target = name.split("->", 1)
-            if "effect" in g:
+            source, target = _text(g.attrs.get("source", source)), _text(g.attrs.get("target", target))
+            if "effect" in g or "effect_head" in g:
                 yield source, target, g
             continue
         for source, sg in g.items():
@@ -67,10 +69,14 @@ def _knowledge_children(ds_group):
 
 
 def _window_tokens(ds_group, n):
-    """Tokens of the knowledge window (the first pair's TRUE prompt), or None."""
+    """Tokens of the knowledge window (the first pair's TRUE prompt), or None:
+    pairs/true_tokens[0] (pairs/true_tokens[pair, position] has every pair's),
+    else the older attribute window_tokens_json."""
     pairs = ds_group.get("pairs")
     if pairs is None:
         return None
+    if "true_tokens" in pairs and pairs["true_tokens"].shape[1:] == (n,):
+        return [_text(x) for x in pairs["true_tokens"][0]]
     for holder in (pairs, pairs.get("true_statement")):
         raw = holder.attrs.get("window_tokens_json") if holder is not None else None
         if raw is not None:
@@ -237,14 +243,21 @@ class Results:
         g = self.h5[experiment]
         return [n for n, x in g.items() if isinstance(x, h5py.Group) and "pairs" in x]
 
+    def knowledge_groups(self, experiment, dataset):
+        """[(source, target, h5py group)] of the patching results of one
+        dataset of a knowledge experiment (the group /<exp>/<dataset>/<source>-><target>)."""
+        return list(_knowledge_children(self.h5[experiment][dataset]))
+
     def knowledge_effect(self, experiment, dataset):
         """effect[target, source, pair, layer, position] of a knowledge
         experiment (NaN where a (target, source) was not patched or a pair not
         computed), with coordinates: role names, pair statements, layer,
-        position (relative, -n..-1) and its token."""
+        position (relative, -n..-1) and its token (the first pair's; every
+        pair's in true_token / false_token [pair, position], the absolute
+        index in window_position [pair, position])."""
         import xarray as xr
         g = self.h5[experiment][dataset]
-        parts = {(t, s): sg["effect"] for s, t, sg in _knowledge_children(g)}
+        parts = {(t, s): sg["effect"] for s, t, sg in _knowledge_children(g) if "effect" in sg}
         if not parts:
             raise KeyError("%s/%s holds no patching results" % (experiment, dataset))
         roles = list(dict.fromkeys([t for t, _ in parts] + [s for _, s in parts]))
@@ -263,6 +276,10 @@ class Results:
         toks = _window_tokens(g, n_pos)
         if toks is not None:
             coords["token"] = ("position", toks)
+        for key, coord in (("true_tokens", "true_token"), ("false_tokens", "false_token"),
+                           ("window_position", "window_position")):
+            if pairs is not None and key in pairs and pairs[key].shape == (shape[0], n_pos):
+                coords[coord] = (("pair", "position"), _value(pairs[key]))
         first = next(iter(parts.values()))
         return xr.DataArray(out, dims=["target", "source", "pair", "layer", "position"], coords=coords,
                             name="effect", attrs=_attrs(first))

@@ -40,7 +40,7 @@ h = c.get("head_dim") or d // c["num_attention_heads"]
 qd, kvd = c["num_attention_heads"] * h, c.get("num_key_value_heads", c["num_attention_heads"]) * h
 row = 2 * (d * qd + 2 * d * kvd + qd * d + 3 * d * ff)   # GEMM FLOPs of one row through one layer
 with h5py.File(f"{t}/false.h5") as a, h5py.File(f"{t}/true.h5") as b:
-    ea, eb = a["knowledge/cities/base/base/effect"][...], b["knowledge/cities/base/base/effect"][...]
+    ea, eb = a["knowledge/cities/base->base/effect"][...], b["knowledge/cities/base->base/effect"][...]
     lens = a["knowledge/cities/pairs/prompt_len"][...]
 P, _, N = ea.shape
 cells = P * L * N

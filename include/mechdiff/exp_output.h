@@ -11,6 +11,7 @@
 #include "mechdiff/csv.h"
 #include "mechdiff/error.h"
 #include "mechdiff/experiment.h"
+#include "mechdiff/tokenizer.h"
 
 /* "a,b,c" of items[0..n) into val[cap] (cut at cap). */
 void md_exp_join_names(char *val, size_t cap, const char *const *items, int n);
@@ -18,5 +19,16 @@ void md_exp_join_names(char *val, size_t cap, const char *const *items, int n);
  * of a 1-D string dataset. */
 int md_exp_put_csv_strings(md_plan *plan, const char *path, const md_csv *t, int col, const int *idx, int n, int64_t off,
                            md_error *err);
+
+/* The decoded text of each of ids[0..n) (one token each), NUL-terminated
+ * strings back to back as md_plan_put takes them for a string dataset: a
+ * NUL or a byte that is not valid UTF-8 (part of a character split over
+ * tokens) reads as U+FFFD. *out is malloc'd (the caller frees), *nbytes its
+ * length. */
+int md_exp_token_strings(const md_tokenizer *tok, const int *ids, int64_t n, char **out, size_t *nbytes,
+                         md_error *err);
+/* What the tokenizer puts before a prompt, for descriptions: "the BOS token
+ * '<s>' first" or "no BOS token: this tokenizer adds none". */
+int md_exp_bos_note(const md_tokenizer *tok, char *buf, size_t cap, md_error *err);
 
 #endif

@@ -93,11 +93,29 @@ typedef struct md_plan md_plan;
 
 /* Declares an instance of output o (an entry of the kind's table): its path
  * is o->path with each {placeholder} replaced, in order, by args[i]; its rank
- * is the number of o->dims, dims[] their sizes. */
+ * is the number of o->dims, dims[] their sizes (0 = the size of the declared
+ * axis of that name, md_plan_axis; dims may be NULL when every dimension has
+ * one). */
 int md_plan_output(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims, md_error *err);
 /* md_plan_output, then its whole data (md_plan_put at offset 0). */
 int md_plan_output_put(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims,
                        const void *data, size_t nbytes, md_error *err);
+/* Named axes: a category axis (model roles, conditions, interventions,
+ * sets) gets string labels, a numeric axis (layers, positions) its real
+ * values where they are not 0..n-1. They label (as the HDF5 dimension scale)
+ * the dimension of that name of every output this plan declares under
+ * `scope` ("" = the whole experiment, "cities" = under cities/; the longest
+ * scope wins). md_plan_output takes a dimension's size from its axis where
+ * dims[i] is 0, and refuses a size that differs from it. description ("" =
+ * a default) is the scale's attribute. Labels and values are copied. */
+int md_plan_axis(md_plan *p, const char *scope, const char *name, const char *const *labels, int64_t n,
+                 const char *description, md_error *err);
+/* md_plan_axis with the labels comma-separated in one string ("a,b,c"). */
+int md_plan_axis_csv(md_plan *p, const char *scope, const char *name, const char *csv, const char *description,
+                     md_error *err);
+int md_plan_axis_values(md_plan *p, const char *scope, const char *name, const int64_t *values, int64_t n,
+                        const char *description, md_error *err);
+
 /* Attribute on the experiment group or on a declared dataset ("" = group). */
 int md_plan_attr(md_plan *p, const char *path, const char *name, const char *value, md_error *err);
 /* Number of work units of this stage (1..MD_PLAN_MAX_UNITS). */

@@ -75,7 +75,10 @@ typedef enum md_logits_mode {
 
 /* The KV cache of n_seq sequences for the layers a model holds. A forked
  * cache shares positions [0, prefix_len) with its parent (read-only; the
- * parent must outlive it and hold 1 sequence, broadcast to all, or n_seq). */
+ * parent must outlive it). The parent holds P sequences, P dividing n_seq:
+ * the fork's sequence s continues the parent's sequence s mod P (P = 1: one
+ * prefix broadcast to all; P = n_seq: one each; else groups of P, e.g. a
+ * block of P prompts times L variants, sequence l*P + p from prompt p). */
 typedef struct md_kvcache md_kvcache;
 int md_kvcache_create(md_kvcache **out, const md_model *m, int n_seq, int max_len, md_error *err);
 int md_kvcache_fork(md_kvcache **out, const md_kvcache *parent, int prefix_len, int n_seq,

@@ -18,9 +18,15 @@
  * lives under /provenance, so `h5diff --exclude-path /provenance` compares
  * results only.
  *
- * Writes happen only inside a snapshot: md_h5out_begin copies OUT.h5 to
- * OUT.h5.tmp (or creates it), the caller defines/applies, md_h5out_commit
- * closes, fsyncs and renames it over OUT.h5 (see journal.h for why).
+ *   /provenance attr layout_generation: the generation whose snapshot last
+ *                            created datasets or stages (h5out.c)
+ *
+ * Writes happen only inside a snapshot, on the private OUT.h5.tmp: either
+ * md_h5out_begin_incremental takes back OUT.h5.prev (the version the last
+ * commit replaced) to bring it up to date, or md_h5out_begin copies OUT.h5
+ * (or creates it); the caller defines/applies; md_h5out_commit closes,
+ * fsyncs and renames it over OUT.h5. Why this is crash safe and costs
+ * O(new data): the comment at the top of src/runner/h5out.c.
  * Ownership: md_h5out owns its HDF5 handles and caches. */
 #ifndef MECHDIFF_H5OUT_H
 #define MECHDIFF_H5OUT_H
@@ -97,6 +103,13 @@ void md_h5out_info_free(md_h5info *info);
  * exists) to path.tmp and opens it, or creates path.tmp from prov. */
 int md_h5out_begin(md_h5out **out, const char *path, const char *source, const md_provenance *prov,
                    md_error *err);
+/* Starts a snapshot of `path` from path.prev, the version the last commit
+ * replaced (md_h5out_keep_previous), when that is safe and still one
+ * generation behind with the same layout (h5out.c says which checks): the
+ * caller then applies the records of the journal of generation gen(path)-1
+ * and of gen(path). *out = NULL with MD_OK when it cannot (copy instead:
+ * md_h5out_begin); MD_ERR only when out of memory. */
+int md_h5out_begin_incremental(md_h5out **out, const char *path, md_error *err);
 /* Creates what a stage's plan declares (when absent), its completion arrays
  * and attributes, and writes the plan-time data. */
 int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char *kind, const md_plan *plan,
@@ -113,6 +126,11 @@ int md_h5out_set_part(md_h5out *h, int part_index, int part_count, md_error *err
 int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err);
 /* Abandons the snapshot (removes path.tmp). */
 void md_h5out_discard(md_h5out *h);
+/* Makes the commit keep the file it replaces as path.prev (a hard link),
+ * for the next md_h5out_begin_incremental. */
+void md_h5out_keep_previous(md_h5out *h);
+/* Removes path.prev (the end of a run: it is only a head start). */
+void md_h5out_drop_previous(const char *path);
 
 /* Done flags of a stage of an existing file: *done malloc'd (caller frees),
  * NULL with *n_units = 0 when the stage is not in the file yet. */

@@ -12,11 +12,14 @@
  * the tail record, which the CRC detects; replay stops there.
  * The header carries the generation of the snapshot the journal extends:
  * a snapshot folds the journal into OUT.h5.tmp, stores generation g+1 in it,
- * renames, then resets the journal to g+1. A crash between rename and reset
- * leaves a journal of generation g = file - 1, whose records are all in the
- * file already: it is discarded (no unit counted twice; replay is also
- * idempotent since every unit owns its hyperslab and done flags are set,
- * not added).
+ * renames, then rotates: the journal of g becomes OUT.h5.journal.prev (the
+ * next incremental snapshot brings OUT.h5.prev, generation g, up to date
+ * with it: src/runner/h5out.c) and a new journal of g+1 starts. A crash
+ * between rename and rotation leaves a journal of generation g = file - 1,
+ * whose records are all in the file already: it is discarded (no unit
+ * counted twice; replay is also idempotent since every unit owns its
+ * hyperslab and done flags are set, not added). OUT.h5.journal.prev only
+ * ever holds records that OUT.h5 has.
  * Ownership: md_journal owns its fd and buffer. */
 #ifndef MECHDIFF_JOURNAL_H
 #define MECHDIFF_JOURNAL_H
@@ -36,6 +39,10 @@ int md_journal_append(md_journal *j, double time, const void *payload, size_t le
 int md_journal_sync(md_journal *j, md_error *err);
 /* Records appended but not yet durable. */
 int64_t md_journal_pending(const md_journal *j);
+/* Closes *j (may be NULL), renames the journal at path to prev_path (when
+ * *j was open; otherwise removes prev_path: a journal this process did not
+ * write is never kept) and creates a new one of `generation` at path. */
+int md_journal_rotate(md_journal **j, const char *path, const char *prev_path, uint64_t generation, md_error *err);
 void md_journal_close(md_journal *j);
 
 /* Called per valid record by md_journal_replay; return MD_ERR to stop. */

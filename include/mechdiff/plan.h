@@ -68,8 +68,23 @@ struct md_result {
     uint32_t n_pieces;
 };
 
+/* A named axis of a plan (md_plan_axis*, experiment.h): the labels of a
+ * category axis or the values of a numeric one, for every dataset of the
+ * plan under `scope` whose dimension has that name. The writer stores them
+ * as the dimension scale (src/runner/h5scale.c). */
+typedef struct md_axis {
+    char scope[MD_PATH_MAX];   /* "" = the whole experiment, else a group path ("cities") */
+    char name[64];             /* the dimension name ("condition", "position") */
+    int64_t n;
+    char **labels;             /* [n] category axis (owned), else NULL */
+    int64_t *values;           /* [n] numeric axis (owned), else NULL */
+    char description[256];     /* attribute "description" of the scale */
+} md_axis;
+
 struct md_plan {
     int stage;
+    md_axis *axes;             /* declared axes (owned) */
+    int n_axes;
     md_dset *dsets;            /* this stage's new datasets (owned) */
     int n_dsets;
     md_attr_decl *attrs;       /* owned */
@@ -100,7 +115,14 @@ typedef struct md_piece {
     size_t nbytes;
 } md_piece;
 
+/* The axis of plan p that labels dimension `dim` of the dataset at path:
+ * the one of that name with the longest scope that holds path; NULL when
+ * none (the writer then stores 0..n-1). */
+const md_axis *md_plan_axis_find(const md_plan *p, const char *path, const char *dim);
+
 void md_plan_init(md_plan *p, int stage);
+/* Frees the declared axes (md_plan_free does). */
+void md_plan_axes_free(md_plan *p);
 void md_plan_free(md_plan *p);
 const md_dset *md_plan_find(const md_plan *p, const char *path);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare two mechdiff result files dataset by dataset (dev tool).
 
-    compare_h5.py REFERENCE.h5 OTHER.h5 [--rtol 1e-4]
+    compare_h5.py REFERENCE.h5 OTHER.h5 [--rtol 1e-4] [--rename REGEX=REPLACEMENT ...]
 
 For every dataset present in both files: numeric ones get the maximum
 absolute difference, that difference relative to the reference's largest
@@ -10,9 +10,13 @@ test-backend-ops); string / byte ones get the number of differing elements.
 Used to check a sweep run on the CUDA backend against the CPU reference
 (scripts/dev/gpu_checks.sh). Exit status 1 when a numeric dataset's relative
 difference exceeds --rtol or any string differs, else 0; the table is printed
-either way. Needs numpy and h5py only.
+either way. --rename rewrites the reference's dataset paths (re.sub, in the
+order given) before they are matched with OTHER's, to compare files across a
+change of the layout (e.g. 'knowledge/(\w+)/(\w+)/(\w+)/=knowledge/\1/\3->\2/').
+Needs numpy and h5py only.
 """
 import argparse
+import re
 import sys
 
 import h5py
@@ -52,10 +56,15 @@ def main():
     ap.add_argument("reference")
     ap.add_argument("other")
     ap.add_argument("--rtol", type=float, default=1e-4)
+    ap.add_argument("--rename", action="append", default=[], metavar="REGEX=REPLACEMENT",
+                    help="rewrite the reference's paths before matching (repeatable)")
     args = ap.parse_args()
+    renames = [r.split("=", 1) for r in args.rename]
     bad = 0
     with h5py.File(args.reference, "r") as fr, h5py.File(args.other, "r") as fo:
         dr, do = walk(fr), walk(fo)
+        for pattern, repl in renames:
+            dr = {re.sub(pattern, repl, name): d for name, d in dr.items()}
         only = sorted(set(dr) ^ set(do))
         for name in only:
             print(f"{name}: only in {'reference' if name in dr else 'other'}")

@@ -84,7 +84,7 @@ for be in ("cuda", "cpu"):
     if rc:
         print(f"{be}: exit {rc} after {s:.1f} s"); continue
     with h5py.File(f"{o}/kn8b_{be}.h5") as f:
-        e = f["knowledge/cities/base/base/effect"][...]
+        e = f["knowledge/cities/base->base/effect"][...]
     res[be] = e
     print(f"{be}: {e.size} cells ({e.shape[0]} pairs x {e.shape[1]} layers x {e.shape[2]} positions) in {s:.1f} s "
           f"(incl. start and weight load) = {e.size / s:.1f} cells/s")

@@ -25,9 +25,9 @@
  *   <role>/logitvar [neuron]           f64  unbiased var over vocab of cos(w_i, Uc[v])
  *   <role>/selected [rank]             i32  entropy neurons, ascending LogitVar (-1 = fewer qualified)
  *   <role>/norm_threshold [1]          f64  the percentile of the norms
- *   pairs/<a>__<b>/overlap [1]         i32  |A ∩ B|
- *   pairs/<a>__<b>/iou [1]             f64
- *   pairs/<a>__<b>/d_norm, d_logitvar [neuron]  f64  b - a
+ *   pairs/<a>-><b>/overlap [1]         i32  |A ∩ B|
+ *   pairs/<a>-><b>/iou [1]             f64
+ *   pairs/<a>-><b>/d_norm, d_logitvar [neuron]  f64  b - a
  *   prompts [prompt]                   str  (when `prompts` is set)
  *   <role>/activation [prompt, rank]   f32  mlp_post of the entropy neuron, last token
  *   <role>/entropy [prompt]            f64  next-token entropy (nats)

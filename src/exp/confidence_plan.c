@@ -6,6 +6,7 @@
 
 #include "exp/confidence.h"
 #include "mechdiff/entropy.h"
+#include "mechdiff/exp_output.h"
 #include "mechdiff/exp_util.h"
 
 enum {
@@ -29,16 +30,18 @@ const md_output MD_CONF_OUTPUTS[] = {
     [CO_THRESHOLD] = {.path = "{model}/norm_threshold", .type = MD_H5_F64, .dims = "one", .units = "1",
                       .description = "the norm percentile (neurons strictly above it are kept)", .stage = 1,
                       .at_plan = 1},
-    [CO_OVERLAP] = {.path = "pairs/{a}__{b}/overlap", .type = MD_H5_I32, .dims = "one", .units = "neurons",
+    [CO_OVERLAP] = {.path = "pairs/{a}->{b}/overlap", .type = MD_H5_I32, .dims = "one", .units = "neurons",
                     .description = "|A ∩ B|: entropy neurons shared by the two models", .stage = 1, .at_plan = 1},
-    [CO_IOU] = {.path = "pairs/{a}__{b}/iou", .type = MD_H5_F64, .dims = "one", .units = "1",
+    [CO_IOU] = {.path = "pairs/{a}->{b}/iou", .type = MD_H5_F64, .dims = "one", .units = "1",
                 .description = "|A ∩ B| / |A ∪ B| of the entropy-neuron sets", .stage = 1, .at_plan = 1},
-    [CO_D_NORM] = {.path = "pairs/{a}__{b}/d_norm", .type = MD_H5_F64, .dims = "neuron", .units = "1",
+    [CO_D_NORM] = {.path = "pairs/{a}->{b}/d_norm", .type = MD_H5_F64, .dims = "neuron", .units = "1",
                    .description = "norm(b) - norm(a) per neuron", .stage = 1, .at_plan = 1},
-    [CO_D_LOGITVAR] = {.path = "pairs/{a}__{b}/d_logitvar", .type = MD_H5_F64, .dims = "neuron", .units = "1",
+    [CO_D_LOGITVAR] = {.path = "pairs/{a}->{b}/d_logitvar", .type = MD_H5_F64, .dims = "neuron", .units = "1",
                        .description = "LogitVar(b) - LogitVar(a) per neuron", .stage = 1, .at_plan = 1},
     [CO_PROMPTS] = {.path = "prompts", .type = MD_H5_STR, .dims = "prompt", .units = "",
-                    .description = "prompts of the behavioural measurements (bare text, BOS added)", .stage = 1,
+                    .description = "prompts of the behavioural measurements (bare text; what each model's tokenizer puts before "
+                                   "it: the file's description)",
+                    .stage = 1,
                     .at_plan = 1},
     [CO_ACTIVATION] = {.path = "{model}/activation", .type = MD_H5_F32, .dims = "prompt,rank",
                        .axes = "prompts, {model}/selected", .units = "activation",
@@ -94,6 +97,38 @@ static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
     return md_plan_units(plan, units, err);
 }
 
+/* Roles of the group pairs/<a>-><b> (a = source, the earlier role of the
+ * job; b = target): the changes are b's minus a's. */
+static int pair_attrs(md_plan *plan, const char *a, const char *b, md_error *err)
+{
+    char path[MD_PATH_MAX], desc[512];
+    snprintf(path, sizeof path, "pairs/%s->%s", a, b);
+    snprintf(desc, sizeof desc, "entropy neurons of %s (source) against %s (target): shared neurons, and per "
+             "neuron target minus source", a, b);
+    if (md_plan_attr(plan, path, "source", a, err) != MD_OK || md_plan_attr(plan, path, "target", b, err) != MD_OK)
+        return MD_ERR;
+    return md_plan_attr(plan, path, "description", desc, err);
+}
+
+/* The description of `prompts`: what each role's tokenizer puts before them. */
+static int prompts_description(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
+{
+    char desc[1024], note[256];
+    size_t off = (size_t)snprintf(desc, sizeof desc, "prompts of the behavioural measurements (bare text; before it");
+    for (int r = 0; r < md_exp_count_roles(ctx) && off < sizeof desc; r++) {
+        const char *role = md_exp_get_role(ctx, r);
+        md_config cfg;
+        md_tokenizer *tok = NULL;
+        if (md_exp_load_role(ctx, ctx->exp->name, role, &cfg, &tok, err) != MD_OK) return MD_ERR;
+        int rc = md_exp_bos_note(tok, note, sizeof note, err);
+        md_tokenizer_free(tok);
+        if (rc != MD_OK) return MD_ERR;
+        off += (size_t)snprintf(desc + off, sizeof desc - off, "%s %s: %s", r ? ";" : "", role, note);
+    }
+    if (off < sizeof desc) snprintf(desc + off, sizeof desc - off, ")");
+    return md_plan_attr(plan, "prompts", "description", desc, err);
+}
+
 static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan, md_error *err)
 {
     int R = v->h->n_roles, k = v->h->k;
@@ -107,10 +142,11 @@ static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan,
             double iou;
             int32_t ov = md_entropy_overlap(v->sel + a * k, k, v->sel + b * k, k, &iou);
             const char *ab[] = {ra, rb};
-            snprintf(path, sizeof path, "pairs/%s__%s/overlap", ra, rb);
+            snprintf(path, sizeof path, "pairs/%s->%s/overlap", ra, rb);
             if (md_plan_output_put(plan, OUT(CO_OVERLAP), ab, &one, &ov, sizeof ov, err) != MD_OK ||
                 md_plan_output_put(plan, OUT(CO_IOU), ab, &one, &iou, sizeof iou, err) != MD_OK ||
-                md_plan_attr(plan, path, "a", ra, err) != MD_OK || md_plan_attr(plan, path, "b", rb, err) != MD_OK)
+                md_plan_attr(plan, path, "a", ra, err) != MD_OK || md_plan_attr(plan, path, "b", rb, err) != MD_OK ||
+                pair_attrs(plan, ra, rb, err) != MD_OK)
                 goto done;
             if (v->h->d_ff[a] != v->h->d_ff[b]) continue; /* different widths: no per-neuron change */
             int64_t n = v->h->d_ff[a];
@@ -170,7 +206,9 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
         q += l;
     }
     int64_t n64 = np;
-    if (md_plan_output_put(plan, OUT(CO_PROMPTS), NULL, &n64, all, bytes, err) != MD_OK) goto done;
+    if (md_plan_output_put(plan, OUT(CO_PROMPTS), NULL, &n64, all, bytes, err) != MD_OK ||
+        prompts_description(ctx, plan, err) != MD_OK)
+        goto done;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
         int64_t dims[2] = {np, k};

@@ -30,3 +30,78 @@ int md_exp_put_csv_strings(md_plan *plan, const char *path, const md_csv *t, int
     free(buf);
     return rc;
 }
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when s starts an
+ * invalid or truncated one (overlong forms and surrogates included). */
+static int utf8_len(const unsigned char *s, size_t left)
+{
+    int n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || (size_t)n > left || (n == 2 && s[0] < 0xc2)) return 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (n == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
+    if (n == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || s[0] > 0xf4 || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
+    return n;
+}
+
+int md_exp_token_strings(const md_tokenizer *tok, const int *ids, int64_t n, char **out, size_t *nbytes,
+                         md_error *err)
+{
+    size_t cap = 256, len = 0;
+    char *buf = malloc(cap);
+    *out = NULL;
+    *nbytes = 0;
+    if (!buf) return md_error_set(err, "out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        char *piece = NULL;
+        size_t plen = 0;
+        if (md_tokenizer_decode_n(tok, &ids[i], 1, 0, &piece, &plen, err) != MD_OK) {
+            free(buf);
+            return MD_ERR;
+        }
+        if (len + 3 * plen + 1 > cap) { /* every byte may become U+FFFD (3 bytes) */
+            while (len + 3 * plen + 1 > cap) cap *= 2;
+            char *g = realloc(buf, cap);
+            if (!g) {
+                free(piece);
+                free(buf);
+                return md_error_set(err, "out of memory");
+            }
+            buf = g;
+        }
+        for (size_t k = 0; k < plen;) {
+            int c = piece[k] ? utf8_len((const unsigned char *)piece + k, plen - k) : 0;
+            if (c) {
+                memcpy(buf + len, piece + k, (size_t)c);
+                len += (size_t)c;
+                k += (size_t)c;
+            } else {
+                memcpy(buf + len, "\xef\xbf\xbd", 3);
+                len += 3;
+                k++;
+            }
+        }
+        buf[len++] = '\0';
+        free(piece);
+    }
+    *out = buf;
+    *nbytes = len;
+    return MD_OK;
+}
+
+int md_exp_bos_note(const md_tokenizer *tok, char *buf, size_t cap, md_error *err)
+{
+    int *ids = NULL;
+    size_t n = 0;
+    if (md_tokenizer_encode(tok, "", 1, &ids, &n, err) != MD_OK) return MD_ERR;
+    int bos = md_tokenizer_bos_id(tok);
+    const char *name = n > 0 ? md_tokenizer_piece(tok, ids[0]) : NULL;
+    if (n > 0 && bos >= 0 && ids[0] == bos)
+        snprintf(buf, cap, "the BOS token '%s' first", name ? name : "?");
+    else if (n > 0)
+        snprintf(buf, cap, "the tokenizer's prefix token '%s' first", name ? name : "?");
+    else
+        snprintf(buf, cap, "no BOS token: this tokenizer adds none");
+    free(ids);
+    return MD_OK;
+}

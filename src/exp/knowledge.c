@@ -1,32 +1,36 @@
 /* knowledge.c — the `knowledge` kind: activation patching between TRUE and
  * FALSE statements (docs/methods.md "Knowledge"), within a model and across
- * models.
+ * models: keys, validation, the outputs table and the plan. A unit's
+ * compute is kn_compute.c.
  *
- * Unit = (dataset, patched model B, source model A, pair). A unit runs A on
- * the TRUE prompt (caching the hook point in the window of the last n_toks
- * positions), B on the FALSE prompt (its clean cache), then for each window
- * position t one batched partial forward of n_layers sequences: sequence l
- * starts at layer l (l+1 for resid_post) from B's clean residual at
- * positions [t, T), with the cache of B's clean run for positions < t, and
- * A's TRUE state put in at (l, t). Only logit(" TRUE") and logit(" FALSE")
- * at the last position are computed. `naive: true` runs one full forward per
- * cell instead (the reference; tests compare both). `component: head`
- * patches one head's z (the input of o_proj) at a time: per (layer l,
- * position t) one partial forward of n_heads sequences from layer l.
+ * Unit = (dataset, patched model B, source model A, block of `pair_block`
+ * consecutive pairs). For each pair, A runs on the TRUE prompt (caching the
+ * hook point in the window of the last n_toks positions), B on the FALSE
+ * prompt (its clean cache), then every (layer l, window position t) cell is
+ * a partial forward from layer l (l+1 for resid_post) over positions
+ * [t, T) from B's clean residual, with A's TRUE state put in at (l, t); the
+ * partial forwards of every pair of the block that start at the same
+ * position go through the weights together. Only logit(" TRUE") and
+ * logit(" FALSE") at the last position are computed. `naive: true` runs one
+ * full forward per cell instead (the reference; tests compare both).
+ * `component: head` patches one head's z (the input of o_proj) at a time.
  *
- * Output (/<name>/<dataset>/...):
+ * Output (/<name>/<dataset>/..., the table in kn_output.c):
  *   pairs/true_statement, false_statement [pair]         str
- *   pairs/true_ids, false_ids [pair, position]            i32 (the window)
+ *   pairs/true_ids, false_ids, true_tokens, false_tokens, window_position
+ *                                 [pair, position]        the window (position = -n_toks..-1)
  *   pairs/subject_first, subject_last [pair]              i32 (window index, -1 = before it)
- *   <B>/<A>/effect [pair, layer, position]                f32 logit(TRUE)-logit(FALSE)
- *   <B>/<A>/effect_head [pair, layer, head, position]     f32 (component: head, instead of effect)
- *   <B>/<A>/clean_true [pair]  (A on TRUE), clean_false [pair] (B on FALSE)
- *   <B>/<B>/acts_true, acts_false [pair, layer, position, width]  f32 (store_activations) */
+ *   <A>-><B>/effect [pair, layer, position]               f32 logit(TRUE)-logit(FALSE)
+ *   <A>-><B>/effect_head [pair, layer, head, position]    f32 (component: head, instead of effect)
+ *   <A>-><B>/clean_true [pair]  (A on TRUE), clean_false [pair] (B on FALSE)
+ *   <B>-><B>/acts_true, acts_false [pair, layer, position, width]  f32 (store_activations) */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp/kn_compute.h"
+#include "exp/kn_output.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
@@ -54,45 +58,22 @@ static const md_key KNOWLEDGE_KEYS[] = {
     {.name = "suffix", .type = MD_KEY_STRING, .def = " This statement is:", .doc = "Text after the statement."},
     {.name = "true_word", .type = MD_KEY_STRING, .def = " TRUE", .doc = "Answer token for true (must be one token)."},
     {.name = "false_word", .type = MD_KEY_STRING, .def = " FALSE", .doc = "Answer token for false (must be one token)."},
+    {.name = "pair_block", .type = MD_KEY_INT, .def = "0", .min = 0, .max = 4096,
+     .doc = "Pairs per unit: the partial forwards of a block's pairs go through the weights together (wider GEMMs). "
+            "0 = the backend's default (cpu 16, cuda 64). Part of the job: results do not depend on the ranks; a "
+            "different block size changes effects by at most float32 rounding (docs/architecture-model.md, Batching "
+            "across pairs)."},
     {.name = "naive", .type = MD_KEY_BOOL, .def = "false",
      .doc = "One full forward per cell (the reference) instead of prefix reuse + batched partial forwards."},
     {.name = "store_activations", .type = MD_KEY_BOOL, .def = "false",
      .doc = "Also store the clean TRUE/FALSE activations at the hook point (window positions, every layer)."},
     {0}};
 
-typedef struct kn_combo {
-    const char *target, *source; /* roles (point into the job) */
-} kn_combo;
-
-/* The kind's keys, parsed once (md_params_bind); strings and lists point
- * into the job. */
-typedef struct kn_opts {
-    const md_value *datasets, *models, *cross;
-    const char *hook, *component, *suffix, *true_word, *false_word;
-    int64_t n_toks, n_shots, shot_seed, max_pairs;
-    int naive, store_activations;
-} kn_opts;
-
 #define KO(f) {#f, offsetof(kn_opts, f)}
 static const md_opt_bind KNOWLEDGE_OPTS[] = {
     KO(datasets), KO(models), KO(cross), KO(hook), KO(component), KO(n_toks), KO(n_shots), KO(shot_seed), KO(max_pairs),
-    KO(suffix), KO(true_word), KO(false_word), KO(naive), KO(store_activations), {0}};
+    KO(pair_block), KO(suffix), KO(true_word), KO(false_word), KO(naive), KO(store_activations), {0}};
 #undef KO
-
-/* Everything derived from the job (same on every rank). Owned. */
-typedef struct kn_state {
-    kn_opts opt;
-    md_kn_dataset *ds;
-    int n_ds;
-    kn_combo *combos;
-    int n_combos;
-    int n_self;                  /* the first n_self combos are target == source */
-    int64_t *unit_base;          /* [n_ds + 1]: first unit of each dataset */
-    int hook;
-    int n_heads;                 /* component head: heads patched one at a time; else 1 */
-    int id_true, id_false;
-    int n_layers, width;
-} kn_state;
 
 static void kn_state_free(void *p)
 {
@@ -192,6 +173,10 @@ static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const
         goto fail;
     }
     if (kn_combos(ctx, s, err) != MD_OK) goto fail;
+    s->block = (int)ko->pair_block;
+    if (s->block == 0) /* the backend's default: a job key, so units stay fixed by the job */
+        s->block = strcmp(md_params_str(&ctx->job->runtime, "backend"), "cuda") == 0 ? KN_PAIR_BLOCK_CUDA
+                                                                                       : KN_PAIR_BLOCK_CPU;
     s->n_ds = ko->datasets->n;
     s->ds = calloc((size_t)s->n_ds, sizeof *s->ds);
     s->unit_base = calloc((size_t)s->n_ds + 1, sizeof(int64_t));
@@ -220,7 +205,7 @@ static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const
                              cfg->max_position);
                 goto fail;
             }
-        s->unit_base[i + 1] = s->unit_base[i] + (int64_t)s->n_combos * s->ds[i].n_pairs;
+        s->unit_base[i + 1] = s->unit_base[i] + (int64_t)s->n_combos * kn_blocks(s, &s->ds[i]);
     }
     *out = s;
     return MD_OK;
@@ -311,169 +296,29 @@ static int kn_first_model(const md_kind_ctx *ctx, md_tokenizer **tok, md_config 
     return md_tokenizer_load(tok, dir, err);
 }
 
-static char *join_strings(char **v, const int *idx, int n, size_t *total)
+/* The layer axis: every layer of the model, 0 = the first block. */
+static int kn_plan_layers(md_plan *plan, int n_layers, md_error *err)
 {
-    size_t len = 0;
-    for (int i = 0; i < n; i++) len += strlen(v[idx[i]]) + 1;
-    char *out = malloc(len ? len : 1), *p = out;
-    if (!out) return NULL;
-    for (int i = 0; i < n; i++) {
-        size_t l = strlen(v[idx[i]]) + 1;
-        memcpy(p, v[idx[i]], l);
-        p += l;
-    }
-    *total = len;
-    return out;
-}
-
-enum {
-    KO_TRUE_STATEMENT, KO_FALSE_STATEMENT, KO_TRUE_IDS, KO_FALSE_IDS, KO_SUBJECT_FIRST, KO_SUBJECT_LAST,
-    KO_PROMPT_LEN, KO_EFFECT, KO_EFFECT_HEAD, KO_CLEAN_TRUE, KO_CLEAN_FALSE, KO_ACTS_TRUE, KO_ACTS_FALSE
-};
-
-#define KO_SUBJECT_DOC "window index of the first/last position where the prompts differ (the subject); -1 = before the window"
-#define KO_IDS_DOC "token ids of the patched window (the last n_toks prompt positions)"
-static const md_output KNOWLEDGE_OUTPUTS[] = {
-    [KO_TRUE_STATEMENT] = {.path = "{dataset}/pairs/true_statement", .type = MD_H5_STR, .dims = "pair",
-                           .description = "the TRUE statement of each pair", .stage = 0, .at_plan = 1},
-    [KO_FALSE_STATEMENT] = {.path = "{dataset}/pairs/false_statement", .type = MD_H5_STR, .dims = "pair",
-                            .description = "the FALSE statement of each pair", .stage = 0, .at_plan = 1},
-    [KO_TRUE_IDS] = {.path = "{dataset}/pairs/true_ids", .type = MD_H5_I32, .dims = "pair,position",
-                     .description = KO_IDS_DOC, .stage = 0, .at_plan = 1},
-    [KO_FALSE_IDS] = {.path = "{dataset}/pairs/false_ids", .type = MD_H5_I32, .dims = "pair,position",
-                      .description = KO_IDS_DOC, .stage = 0, .at_plan = 1},
-    [KO_SUBJECT_FIRST] = {.path = "{dataset}/pairs/subject_first", .type = MD_H5_I32, .dims = "pair",
-                          .description = KO_SUBJECT_DOC, .stage = 0, .at_plan = 1},
-    [KO_SUBJECT_LAST] = {.path = "{dataset}/pairs/subject_last", .type = MD_H5_I32, .dims = "pair",
-                         .description = KO_SUBJECT_DOC, .stage = 0, .at_plan = 1},
-    [KO_PROMPT_LEN] = {.path = "{dataset}/pairs/prompt_len", .type = MD_H5_I32, .dims = "pair",
-                       .description = "tokens in the prompt (BOS included)", .stage = 0, .at_plan = 1},
-    [KO_EFFECT] = {.path = "{dataset}/{target}/{source}/effect", .type = MD_H5_F32, .dims = "pair,layer,position",
-                   .axes = "pairs, layers, window positions (attribute window_tokens_json)", .units = "logit",
-                   .description = "logit(TRUE) - logit(FALSE) at the last position of the target's FALSE run with the "
-                                  "source's TRUE state patched in at (layer, position)",
-                   .stage = 0, .chunk_rows = 16, .deflate = 1},
-    [KO_EFFECT_HEAD] = {.path = "{dataset}/{target}/{source}/effect_head", .type = MD_H5_F32,
-                        .dims = "pair,layer,head,position", .units = "logit",
-                        .axes = "pairs, layers, attention heads, window positions (attribute window_tokens_json)",
-                        .description = "logit(TRUE) - logit(FALSE) at the last position of the target's FALSE run with "
-                                       "the source's TRUE output z of one head patched in at (layer, head, position)",
-                        .stage = 0, .chunk_rows = 4, .deflate = 1},
-    [KO_CLEAN_TRUE] = {.path = "{dataset}/{target}/{source}/clean_true", .type = MD_H5_F32, .dims = "pair",
-                       .units = "logit",
-                       .description = "logit(TRUE) - logit(FALSE) of the source model on the TRUE prompt", .stage = 0},
-    [KO_CLEAN_FALSE] = {.path = "{dataset}/{target}/{source}/clean_false", .type = MD_H5_F32, .dims = "pair",
-                        .units = "logit",
-                        .description = "logit(TRUE) - logit(FALSE) of the target model on the FALSE prompt", .stage = 0},
-    [KO_ACTS_TRUE] = {.path = "{dataset}/{target}/{source}/acts_true", .type = MD_H5_F32,
-                      .dims = "pair,layer,position,hidden", .units = "activation",
-                      .description = "clean activations at the hook point (window positions)", .stage = 0,
-                      .chunk_rows = 1, .deflate = 4},
-    [KO_ACTS_FALSE] = {.path = "{dataset}/{target}/{source}/acts_false", .type = MD_H5_F32,
-                       .dims = "pair,layer,position,hidden", .units = "activation",
-                       .description = "clean activations at the hook point (window positions)", .stage = 0,
-                       .chunk_rows = 1, .deflate = 4},
-    {0}};
-
-/* The window of pair 0 as decoded token texts, a JSON list (heatmap axis
- * labels), into val[cap]. */
-static int kn_window_json(const md_kn_dataset *ds, const md_tokenizer *tok, char *val, size_t cap, md_error *err)
-{
-    size_t off = 0;
-    const md_kn_pair *p0 = &ds->pairs[0];
-    off += (size_t)snprintf(val + off, cap - off, "[");
-    for (int j = 0; j < ds->n_toks && off < cap - 64; j++) {
-        char *piece = NULL;
-        if (md_tokenizer_decode(tok, &p0->true_ids[p0->len - ds->n_toks + j], 1, 0, &piece, err) != MD_OK)
-            return MD_ERR;
-        off += (size_t)snprintf(val + off, cap - off, "%s\"", j ? ", " : "");
-        for (const char *c = piece; *c && off < cap - 16; c++) {
-            if (*c == '"' || *c == '\\') off += (size_t)snprintf(val + off, cap - off, "\\%c", *c);
-            else if ((unsigned char)*c < 0x20) off += (size_t)snprintf(val + off, cap - off, "\\u%04x", *c);
-            else val[off++] = *c;
-        }
-        off += (size_t)snprintf(val + off, cap - off, "\"");
-        free(piece);
-    }
-    snprintf(val + off, cap - off, "]");
-    return MD_OK;
-}
-
-/* The curation counts, prompt facts and window tokens of dataset ds, as
- * attributes of <ds>/pairs/true_statement. */
-static int kn_plan_pair_attrs(md_plan *plan, const md_kn_dataset *ds, const md_tokenizer *tok, md_error *err)
-{
-    char path[MD_PATH_MAX], val[4096];
-    snprintf(path, sizeof path, "%s/pairs/true_statement", ds->name);
-    const char *names[] = {"pairs_kept", "dropped_no_partner", "dropped_prompt_mismatch", "dropped_max_pairs",
-                           "unpaired_false"};
-    const int counts[] = {ds->n_pairs, ds->dropped_no_partner, ds->dropped_prompt_mismatch, ds->dropped_max_pairs,
-                          ds->unpaired_false};
-    for (int i = 0; i < 5; i++) {
-        snprintf(val, sizeof val, "%d", counts[i]);
-        if (md_plan_attr(plan, path, names[i], val, err) != MD_OK) return MD_ERR;
-    }
-    if (md_plan_attr(plan, path, "few_shot_prefix", ds->few_shot, err) != MD_OK) return MD_ERR;
-    snprintf(val, sizeof val, "%d", ds->n_toks);
-    if (md_plan_attr(plan, path, "n_toks", val, err) != MD_OK) return MD_ERR;
-    snprintf(val, sizeof val, "%d", ds->suffix_tokens);
-    if (md_plan_attr(plan, path, "suffix_tokens", val, err) != MD_OK) return MD_ERR;
-    if (kn_window_json(ds, tok, val, sizeof val, err) != MD_OK) return MD_ERR;
-    return md_plan_attr(plan, path, "window_tokens_json", val, err);
-}
-
-/* The pair tables of dataset ds (known at plan time). */
-static int kn_plan_pairs(md_plan *plan, const md_kn_dataset *ds, md_error *err)
-{
-    int64_t P = ds->n_pairs, N = ds->n_toks, pn[2] = {P, N};
-    int *ia = malloc((size_t)P * sizeof(int)), *ib = malloc((size_t)P * sizeof(int));
-    int *ti = malloc((size_t)(P * N) * sizeof(int)), *fi = malloc((size_t)(P * N) * sizeof(int));
-    int *sf = malloc((size_t)P * sizeof(int)), *sl = malloc((size_t)P * sizeof(int)), *pl = malloc((size_t)P * sizeof(int));
-    char *ts = NULL, *fs = NULL;
-    size_t nts = 0, nfs = 0, b1 = (size_t)P * sizeof(int), b2 = (size_t)(P * N) * sizeof(int);
-    int rc = MD_ERR;
-    if (!ia || !ib || !ti || !fi || !sf || !sl || !pl) goto oom;
-    for (int i = 0; i < P; i++) {
-        const md_kn_pair *pr = &ds->pairs[i];
-        int w0 = pr->len - (int)N;
-        ia[i] = pr->true_row, ib[i] = pr->false_row;
-        memcpy(ti + (size_t)i * N, pr->true_ids + w0, (size_t)N * sizeof(int));
-        memcpy(fi + (size_t)i * N, pr->false_ids + w0, (size_t)N * sizeof(int));
-        sf[i] = pr->diff_first >= w0 ? pr->diff_first - w0 : -1;
-        sl[i] = pr->diff_last >= w0 ? pr->diff_last - w0 : -1;
-        pl[i] = pr->len;
-    }
-    ts = join_strings(ds->statements, ia, (int)P, &nts);
-    fs = join_strings(ds->statements, ib, (int)P, &nfs);
-    if (!ts || !fs) goto oom;
-    const char *const args[] = {ds->name};
-    const md_output *o = KNOWLEDGE_OUTPUTS;
-    if (md_plan_output_put(plan, &o[KO_TRUE_STATEMENT], args, &P, ts, nts, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_FALSE_STATEMENT], args, &P, fs, nfs, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_TRUE_IDS], args, pn, ti, b2, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_FALSE_IDS], args, pn, fi, b2, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_SUBJECT_FIRST], args, &P, sf, b1, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_SUBJECT_LAST], args, &P, sl, b1, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_PROMPT_LEN], args, &P, pl, b1, err) != MD_OK)
-        goto done;
-    rc = MD_OK;
-    goto done;
-oom:
-    md_error_set(err, "out of memory");
-done:
-    free(ia), free(ib), free(ti), free(fi), free(sf), free(sl), free(pl), free(ts), free(fs);
+    int64_t *v = malloc((size_t)n_layers * sizeof *v);
+    if (!v) return md_error_set(err, "out of memory");
+    for (int l = 0; l < n_layers; l++) v[l] = l;
+    int rc = md_plan_axis_values(plan, "", "layer", v, n_layers,
+                                 "transformer block index (0 = the first block) whose hook point is patched", err);
+    free(v);
     return rc;
 }
 
-/* The result datasets of dataset ds for every (target, source) combination. */
+/* The result datasets (and group attributes) of dataset ds for every
+ * (source, target) combination. */
 static int kn_plan_combos(md_plan *plan, const kn_state *s, const md_kn_dataset *ds, int store, md_error *err)
 {
     int64_t P = ds->n_pairs, L = s->n_layers, N = ds->n_toks, eff[4] = {P, L, s->n_heads, N};
     int64_t acts[4] = {P, L, N, s->width};
-    const md_output *o = KNOWLEDGE_OUTPUTS;
+    const md_output *o = MD_KN_OUTPUTS;
     for (int c = 0; c < s->n_combos; c++) {
         const kn_combo *cb = &s->combos[c];
-        const char *const args[] = {ds->name, cb->target, cb->source};
+        const char *const args[] = {ds->name, cb->source, cb->target};
+        if (md_kn_plan_group_attrs(plan, ds->name, cb->source, cb->target, err) != MD_OK) return MD_ERR;
         if ((s->n_heads > 1 ? md_plan_output(plan, &o[KO_EFFECT_HEAD], args, eff, err)
                             : md_plan_output(plan, &o[KO_EFFECT], args, (int64_t[3]){P, L, N}, err)) != MD_OK ||
             md_plan_output(plan, &o[KO_CLEAN_TRUE], args, &P, err) != MD_OK ||
@@ -498,17 +343,21 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     if (kn_first_model(ctx, &tok, &cfg, err) != MD_OK) goto done;
     if (kn_state_build(ctx, tok, &cfg, &s, err) != MD_OK) goto done;
     int store = s->opt.store_activations;
+    if (kn_plan_layers(plan, s->n_layers, err) != MD_OK) goto done;
     for (int d = 0; d < s->n_ds; d++)
-        if (kn_plan_pairs(plan, &s->ds[d], err) != MD_OK || kn_plan_pair_attrs(plan, &s->ds[d], tok, err) != MD_OK ||
-            kn_plan_combos(plan, s, &s->ds[d], store, err) != MD_OK)
+        if (md_kn_plan_pairs(plan, &s->ds[d], tok, err) != MD_OK || kn_plan_combos(plan, s, &s->ds[d], store, err) != MD_OK)
             goto done;
     if (md_plan_attr(plan, "", "hook", md_hook_point_name(s->hook), err) != MD_OK ||
         md_plan_attr(plan, "", "component", s->opt.component, err) != MD_OK)
         goto done;
     if (md_plan_units(plan, s->unit_base[s->n_ds] > 0 ? s->unit_base[s->n_ds] : 1, err) != MD_OK) goto done;
-    for (int d = 0; d < s->n_ds; d++)
-        for (int64_t u = s->unit_base[d]; u < s->unit_base[d + 1]; u++)
-            md_plan_cost(plan, u, (double)s->ds[d].pairs[(u - s->unit_base[d]) % s->ds[d].n_pairs].len);
+    for (int64_t u = 0; u < s->unit_base[s->n_ds]; u++) { /* cost: the block's prompt tokens */
+        int d, c, p0, nb;
+        double tokens = 0;
+        md_kn_locate_unit(s, u, &d, &c, &p0, &nb);
+        for (int p = p0; p < p0 + nb; p++) tokens += s->ds[d].pairs[p].len;
+        md_plan_cost(plan, u, tokens);
+    }
     rc = MD_OK;
 done:
     kn_state_free(s);
@@ -528,258 +377,11 @@ static int kn_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_
     return kn_state_build(ctx, m->tok, &m->cfg, (kn_state **)state, err);
 }
 
-static void kn_locate(const kn_state *s, int64_t unit, int *d, int *c, int *pair)
-{
-    int i = 0;
-    while (i + 1 < s->n_ds && unit >= s->unit_base[i + 1]) i++;
-    int64_t r = unit - s->unit_base[i];
-    *d = i;
-    *c = (int)(r / s->ds[i].n_pairs);
-    *pair = (int)(r % s->ds[i].n_pairs);
-}
-
 static void kn_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len)
 {
     (void)stage;
     /* Without state here, name the unit by its index and the experiment. */
     snprintf(buf, len, "%s/unit %lld", ctx->exp->name, (long long)unit);
-}
-
-/* One clean run: logit diff at the last position, and READ hooks filling
- * `reads` (may be NULL) for the window [w0, T). */
-static int clean_run(md_model *m, const int *ids, int T, const md_hook *reads, int n_reads, md_kvcache *kc,
-                     const int *metric_ids, float *diff, md_error *err)
-{
-    float lg[2];
-    md_forward f;
-    md_forward_init_batch(&f, m, 1, T, ids, NULL, kc);
-    md_forward_set_hooks(&f, reads, n_reads);
-    md_forward_set_logits(&f, MD_LOGITS_LAST, lg, metric_ids, 2);
-    if (md_model_forward(m, &f, err) != MD_OK) return MD_ERR;
-    *diff = lg[0] - lg[1];
-    return MD_OK;
-}
-
-/* One unit's work: pair pr of dataset ds, source A's TRUE run patched into
- * target B's FALSE run. Buffers owned (kn_unit_free). */
-typedef struct kn_unit {
-    const kn_state *s;
-    const md_kn_dataset *ds;
-    const md_kn_pair *pr;
-    md_model *A, *B;
-    int L, T, N, w0, W, d, V2[2], naive, store, fast_post, H; /* H: heads patched one by one (else 1) */
-    float *src;      /* A's TRUE states at the hook point [L][N][W] */
-    float *fal;      /* B's FALSE states at the hook point (store) */
-    float *pre;      /* B's FALSE residual each partial forward starts from [L][N][d] */
-    float *effect;   /* [L][H][N] */
-    float *rin, *lg; /* partial-forward input [S][np][d], logits [S][2]; S = max(L, H) sequences */
-    int *starts;     /* per-sequence start layers [L] */
-    md_hook *hooks;  /* [S] */
-    md_kvcache *root; /* B's FALSE cache */
-    float ct, cf;    /* clean logit differences */
-} kn_unit;
-
-static void kn_unit_free(kn_unit *u)
-{
-    md_kvcache_free(u->root);
-    free(u->src), free(u->fal), free(u->pre), free(u->effect), free(u->rin), free(u->lg), free(u->starts);
-    free(u->hooks);
-}
-
-static int kn_unit_alloc(kn_unit *u, md_error *err)
-{
-    size_t win = (size_t)u->L * u->N * u->W, res = (size_t)u->L * u->N * u->d, S = u->H > u->L ? u->H : u->L;
-    u->src = malloc(win * sizeof(float));
-    u->fal = u->store ? malloc(win * sizeof(float)) : NULL;
-    u->pre = malloc(res * sizeof(float));
-    u->effect = malloc((size_t)u->L * u->H * u->N * sizeof(float));
-    u->rin = malloc(S * u->N * u->d * sizeof(float));
-    u->lg = malloc(S * 2 * sizeof(float));
-    u->starts = malloc((size_t)u->L * sizeof(int));
-    u->hooks = malloc(S * sizeof(md_hook));
-    if (!u->src || (u->store && !u->fal) || !u->pre || !u->effect || !u->rin || !u->lg || !u->starts || !u->hooks)
-        return md_error_set(err, "out of memory");
-    return MD_OK;
-}
-
-/* 1. A on TRUE: the hook point in the window. Hooks read one position
- *    each, so the buffers are [L][N][W] = layer-major per position. */
-static int kn_read_source(kn_unit *u, md_error *err)
-{
-    int L = u->L, T = u->T, N = u->N, W = u->W;
-    md_hook rd = {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .head = MD_ALL};
-    md_kvcache *kc = NULL;
-    float *all = malloc((size_t)L * T * W * sizeof(float));
-    int rc = MD_ERR;
-    if (!all) return md_error_set(err, "out of memory");
-    rd.out = all;
-    if (md_kvcache_create(&kc, u->A, 1, T, err) == MD_OK &&
-        clean_run(u->A, u->pr->true_ids, T, &rd, 1, kc, u->V2, &u->ct, err) == MD_OK) {
-        for (int l = 0; l < L; l++)
-            memcpy(u->src + (size_t)l * N * W, all + ((size_t)l * T + u->w0) * W, (size_t)N * W * sizeof(float));
-        rc = MD_OK;
-    }
-    md_kvcache_free(kc);
-    free(all);
-    return rc;
-}
-
-/* 2. B on FALSE: its cache, and the residual each partial forward starts
- *    from (resid_post of l for the resid_post fast path, else resid_pre of l). */
-static int kn_read_target(kn_unit *u, md_error *err)
-{
-    int L = u->L, T = u->T, N = u->N, W = u->W, d = u->d, rc = MD_ERR;
-    float *all = malloc((size_t)L * T * d * sizeof(float));
-    float *allh = u->store ? malloc((size_t)L * T * W * sizeof(float)) : NULL;
-    md_hook rd[2] = {{.point = u->fast_post ? MD_HOOK_RESID_POST : MD_HOOK_RESID_PRE, .op = MD_HOOK_READ,
-                      .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = all},
-                     {.point = u->s->hook, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = 0, .pos = MD_ALL, .out = allh,
-                      .head = MD_ALL}};
-    if (!all || (u->store && !allh)) {
-        md_error_set(err, "out of memory");
-        goto done;
-    }
-    if (md_kvcache_create(&u->root, u->B, 1, T, err) != MD_OK ||
-        clean_run(u->B, u->pr->false_ids, T, rd, u->store ? 2 : 1, u->root, u->V2, &u->cf, err) != MD_OK)
-        goto done;
-    for (int l = 0; l < L; l++) {
-        memcpy(u->pre + (size_t)l * N * d, all + ((size_t)l * T + u->w0) * d, (size_t)N * d * sizeof(float));
-        if (u->store)
-            memcpy(u->fal + (size_t)l * N * W, allh + ((size_t)l * T + u->w0) * W, (size_t)N * W * sizeof(float));
-    }
-    rc = MD_OK;
-done:
-    free(all), free(allh);
-    return rc;
-}
-
-/* 3, naive: one full forward of B per (layer, [head,] position j) cell. */
-static int kn_column_naive(kn_unit *u, int j, md_error *err)
-{
-    int t = u->w0 + j, hw = u->W / u->H; /* a head's slice of z (the whole width when H = 1) */
-    for (int c = 0; c < u->L * u->H; c++) {
-        int l = c / u->H, hh = c % u->H;
-        md_hook h = {.point = u->s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = 0, .pos = t,
-                     .vec = u->src + ((size_t)l * u->N + j) * u->W + (size_t)hh * hw, .head = u->H > 1 ? hh : MD_ALL};
-        md_kvcache *kc = NULL;
-        float diff;
-        if (md_kvcache_create(&kc, u->B, 1, u->T, err) != MD_OK) return MD_ERR;
-        int r = clean_run(u->B, u->pr->false_ids, u->T, &h, 1, kc, u->V2, &diff, err);
-        md_kvcache_free(kc);
-        if (r != MD_OK) return MD_ERR;
-        u->effect[(size_t)c * u->N + j] = diff;
-    }
-    return MD_OK;
-}
-
-/* 3, heads: per layer l, one partial forward of B from layer l at positions
- *    [t, T) (the FALSE cache's prefix shared) with n_heads sequences,
- *    sequence h getting A's TRUE z of head h at (l, t). */
-static int kn_column_heads(kn_unit *u, int j, md_error *err)
-{
-    int H = u->H, N = u->N, d = u->d, t = u->w0 + j, np = u->T - t, hd = u->W / H, rc = MD_OK;
-    for (int l = 0; l < u->L && rc == MD_OK; l++) {
-        md_kvcache *fork = NULL;
-        if (md_kvcache_fork(&fork, u->root, t, H, np, err) != MD_OK) return MD_ERR;
-        for (int h = 0; h < H; h++) {
-            memcpy(u->rin + (size_t)h * np * d, u->pre + ((size_t)l * N + j) * d, (size_t)np * d * sizeof(float));
-            u->hooks[h] = (md_hook){.point = MD_HOOK_Z, .op = MD_HOOK_REPLACE, .layer = l, .seq = h, .pos = t,
-                                    .head = h, .vec = u->src + ((size_t)l * N + j) * u->W + (size_t)h * hd};
-        }
-        md_forward f;
-        md_forward_init_partial(&f, u->B, H, t, u->T, l, u->rin, NULL, fork);
-        md_forward_set_logits(&f, MD_LOGITS_LAST, u->lg, u->V2, 2);
-        md_forward_set_hooks(&f, u->hooks, H);
-        rc = md_model_forward(u->B, &f, err);
-        for (int h = 0; rc == MD_OK && h < H; h++)
-            u->effect[((size_t)l * H + h) * N + j] = u->lg[2 * h] - u->lg[2 * h + 1];
-        md_kvcache_free(fork);
-    }
-    return rc;
-}
-
-/* 3: every layer at position j in one batched partial forward of B from
- *    the FALSE cache's prefix (sequence l = the patch at layer l). */
-static int kn_column(kn_unit *u, int j, md_error *err)
-{
-    int L = u->L, N = u->N, W = u->W, d = u->d, t = u->w0 + j, T = u->T, np = T - t;
-    md_kvcache *fork = NULL;
-    if (md_kvcache_fork(&fork, u->root, t, L, np, err) != MD_OK) return MD_ERR;
-    md_forward f;
-    md_forward_init_partial(&f, u->B, L, t, T, 0, u->rin, NULL, fork);
-    f.seq_layer_start = u->starts;
-    md_forward_set_logits(&f, MD_LOGITS_LAST, u->lg, u->V2, 2);
-    for (int l = 0; l < L; l++) {
-        /* sequence l: B's clean residual at positions [t, T) ... */
-        memcpy(u->rin + (size_t)l * np * d, u->pre + ((size_t)l * N + j) * d, (size_t)np * d * sizeof(float));
-        if (u->fast_post) {
-            /* ... after layer l, with A's TRUE state at t: start at l+1 */
-            u->starts[l] = l + 1;
-            memcpy(u->rin + (size_t)l * np * d, u->src + ((size_t)l * N + j) * W, (size_t)d * sizeof(float));
-        } else {
-            /* ... before layer l; the hook puts A's state in at (l, t) */
-            u->starts[l] = l;
-            u->hooks[l] = (md_hook){.point = u->s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = l, .pos = t,
-                                    .vec = u->src + ((size_t)l * N + j) * W};
-        }
-    }
-    md_forward_set_hooks(&f, u->fast_post ? NULL : u->hooks, u->fast_post ? 0 : L);
-    int r = md_model_forward(u->B, &f, err);
-    md_kvcache_free(fork);
-    if (r != MD_OK) return MD_ERR;
-    for (int l = 0; l < L; l++) u->effect[(size_t)l * N + j] = u->lg[2 * l] - u->lg[2 * l + 1];
-    return MD_OK;
-}
-
-/* The unit's results: effect, clean differences, (store) activations. */
-static int kn_put(const kn_unit *u, const kn_combo *cb, int pi, md_result *out, md_error *err)
-{
-    char path[MD_PATH_MAX];
-    const char *nm = u->ds->name;
-    int64_t o4e[4] = {pi, 0, 0, 0}, c4e[4] = {1, u->L, u->H, u->N}, o1[1] = {pi}, c1[1] = {1};
-    size_t win = (size_t)u->L * u->N * u->W * sizeof(float);
-    int heads = u->H > 1;
-    if (!heads) c4e[2] = u->N; /* effect [pair, layer, position] */
-    snprintf(path, sizeof path, "%s/%s/%s/%s", nm, cb->target, cb->source, heads ? "effect_head" : "effect");
-    if (md_result_put(out, path, heads ? 4 : 3, o4e, c4e, u->effect, (size_t)u->L * u->H * u->N * sizeof(float),
-                      err) != MD_OK)
-        return MD_ERR;
-    snprintf(path, sizeof path, "%s/%s/%s/clean_true", nm, cb->target, cb->source);
-    if (md_result_put(out, path, 1, o1, c1, &u->ct, sizeof u->ct, err) != MD_OK) return MD_ERR;
-    snprintf(path, sizeof path, "%s/%s/%s/clean_false", nm, cb->target, cb->source);
-    if (md_result_put(out, path, 1, o1, c1, &u->cf, sizeof u->cf, err) != MD_OK) return MD_ERR;
-    if (!u->store) return MD_OK;
-    int64_t o4[4] = {pi, 0, 0, 0}, c4[4] = {1, u->L, u->N, u->W};
-    snprintf(path, sizeof path, "%s/%s/%s/acts_true", nm, cb->target, cb->source);
-    if (md_result_put(out, path, 4, o4, c4, u->src, win, err) != MD_OK) return MD_ERR;
-    snprintf(path, sizeof path, "%s/%s/%s/acts_false", nm, cb->target, cb->source);
-    return md_result_put(out, path, 4, o4, c4, u->fal, win, err);
-}
-
-static int kn_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
-                      int64_t unit, md_result *out, md_error *err)
-{
-    (void)ctx, (void)stage, (void)input;
-    kn_state *s = state;
-    int di, ci, pi;
-    kn_locate(s, unit, &di, &ci, &pi);
-    const kn_combo *cb = &s->combos[ci];
-    kn_unit u = {.s = s, .ds = &s->ds[di], .pr = &s->ds[di].pairs[pi], .L = s->n_layers, .W = s->width, .H = s->n_heads,
-                 .V2 = {s->id_true, s->id_false}, .naive = s->opt.naive};
-    u.store = s->opt.store_activations && ci < s->n_self;
-    if (md_worker_model(w, cb->source, &u.A, err) != MD_OK || md_worker_model(w, cb->target, &u.B, err) != MD_OK)
-        return MD_ERR;
-    u.T = u.pr->len, u.N = u.ds->n_toks, u.w0 = u.T - u.N, u.d = u.B->cfg.d_model;
-    u.fast_post = s->hook == MD_HOOK_RESID_POST && !u.naive;
-    int rc = kn_unit_alloc(&u, err);
-    if (rc == MD_OK) rc = kn_read_source(&u, err);
-    if (rc == MD_OK) rc = kn_read_target(&u, err);
-    for (int j = 0; j < u.N && rc == MD_OK; j++)
-        rc = u.naive ? kn_column_naive(&u, j, err) : u.H > 1 ? kn_column_heads(&u, j, err) : kn_column(&u, j, err);
-    if (rc == MD_OK) rc = kn_put(&u, cb, pi, out, err);
-    if (rc != MD_OK) md_error_prefix(err, "%s pair %d (%s -> %s)", u.ds->name, pi, cb->source, cb->target);
-    kn_unit_free(&u);
-    return rc;
 }
 
 const md_kind md_kind_knowledge = {
@@ -789,11 +391,11 @@ const md_kind md_kind_knowledge = {
            "state patched into the FALSE run (docs/methods.md, Knowledge).",
     .keys = KNOWLEDGE_KEYS,
     .opts = KNOWLEDGE_OPTS,
-    .outputs = KNOWLEDGE_OUTPUTS,
+    .outputs = MD_KN_OUTPUTS,
     .validate = kn_validate,
     .plan = kn_plan,
     .prepare = kn_prepare,
     .release_state = kn_state_free,
-    .compute = kn_compute,
+    .compute = md_kn_compute_unit,
     .unit_name = kn_unit_name,
 };

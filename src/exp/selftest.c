@@ -108,18 +108,41 @@ static const md_output SELFTEST_OUTPUTS[] = {
                     .deflate = 1},
     {0}};
 
+/* The runner's axes, exercised: a category axis (col: "c0", "c1", ...) and
+ * a numeric one whose values are not 0..n-1 (row: 1, 2, ...); the datasets
+ * take their sizes from them. */
+static int selftest_axes(md_plan *plan, const st_opts *o, md_error *err)
+{
+    char *labels = malloc((size_t)o->cols * 24);
+    const char **names = malloc((size_t)o->cols * sizeof *names);
+    int64_t *rows = malloc((size_t)o->rows * sizeof *rows);
+    int rc = labels && names && rows ? MD_OK : md_error_set(err, "selftest: out of memory");
+    for (int64_t c = 0; rc == MD_OK && c < o->cols; c++) {
+        snprintf(labels + c * 24, 24, "c%lld", (long long)c);
+        names[c] = labels + c * 24;
+    }
+    for (int64_t r = 0; rc == MD_OK && r < o->rows; r++) rows[r] = r + 1;
+    if (rc == MD_OK) rc = md_plan_axis(plan, "", "col", names, o->cols, "column name", err);
+    if (rc == MD_OK) rc = md_plan_axis_values(plan, "", "row", rows, o->rows, "row number (from 1)", err);
+    free(labels);
+    free(names);
+    free(rows);
+    return rc;
+}
+
 static int selftest_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     const st_opts o = st_opts_bind(ctx);
-    int64_t n = o.units, rows = o.rows, cols = o.cols;
+    int64_t n = o.units, cols = o.cols;
     if (md_plan_units(plan, n, err) != MD_OK) return MD_ERR;
     for (int64_t u = 0; u < n; u++) md_plan_cost(plan, u, unit_cost(ctx, &o, u));
     if (md_plan_attr(plan, "", "note", "selftest: runner test infrastructure, not an experiment of the study",
                      err) != MD_OK)
         return MD_ERR;
     if (!o.payload) return MD_OK;
+    if (selftest_axes(plan, &o, err) != MD_OK) return MD_ERR;
     if (stage == 0) {
-        int64_t dv[3] = {n, rows, cols};
+        int64_t dv[3] = {n, 0, 0}; /* rows and cols: from the axes */
         if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_VALUES], NULL, dv, err) != MD_OK ||
             md_plan_output(plan, &SELFTEST_OUTPUTS[ST_LABEL], NULL, &n, err) != MD_OK ||
             md_plan_output(plan, &SELFTEST_OUTPUTS[ST_CHECKSUM], NULL, &n, err) != MD_OK)
@@ -129,8 +152,8 @@ static int selftest_plan(const md_kind_ctx *ctx, int stage, const md_blob *input
     if (input->size != (size_t)cols * sizeof(double))
         return md_error_set(err, "selftest: stage 1 input has %zu bytes, expected %lld", input->size,
                             (long long)(cols * 8));
-    int64_t dc[2] = {n, cols};
-    if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_COLUMN_MEAN], NULL, &cols, err) != MD_OK ||
+    int64_t dc[2] = {n, 0};
+    if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_COLUMN_MEAN], NULL, NULL, err) != MD_OK ||
         md_plan_output(plan, &SELFTEST_OUTPUTS[ST_CENTRED], NULL, dc, err) != MD_OK)
         return MD_ERR;
     int64_t off = 0;

@@ -296,7 +296,7 @@ static int attn_block(md_model *m, const md_forward *f, int l, int na, fw_bufs *
     for (int s = 0; s < na; s++) {
         const float *k0 = NULL, *v0 = NULL;
         if (kc->parent) {
-            int ps = kc->parent->n_seq == 1 ? 0 : s;
+            int ps = s % kc->parent->n_seq; /* the fork's sequence s continues the parent's s mod n */
             k0 = md_kvcache_k_at(kc->parent, l, ps);
             v0 = md_kvcache_v_at(kc->parent, l, ps);
         }
@@ -308,7 +308,7 @@ static int attn_block(md_model *m, const md_forward *f, int l, int na, fw_bufs *
     }
     if (want_pat) STEP("pattern hooks", run_hooks(m, f, MD_HOOK_PATTERN, l, b->pat, na, err));
     for (int s = 0; edit_pat && s < na; s++) { /* z = edited pattern · V */
-        const float *v0 = kc->parent ? md_kvcache_v_at(kc->parent, l, kc->parent->n_seq == 1 ? 0 : s) : NULL;
+        const float *v0 = kc->parent ? md_kvcache_v_at(kc->parent, l, s % kc->parent->n_seq) : NULL;
         STEP("attention from pattern", be->ops->attn_mix(be, b->att + (size_t)s * np * qd, b->pat + s * pat_rows, np,
                                                          f->t0, v0, kc->prefix_len, md_kvcache_v_at(kc, l, s),
                                                          f->t1 - kc->prefix_len, f->n_pad ? f->n_pad[s] : 0, &sh,

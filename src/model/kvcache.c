@@ -52,9 +52,9 @@ int md_kvcache_fork(md_kvcache **out, const md_kvcache *parent, int prefix_len, 
     if (prefix_len < 0 || prefix_len > parent->len)
         return md_error_set(err, "kv cache: fork prefix %d is beyond the parent's %d filled positions",
                             prefix_len, parent->len);
-    if (parent->n_seq != 1 && parent->n_seq != n_seq)
-        return md_error_set(err, "kv cache: a parent of %d sequences can only be forked into 1 or %d",
-                            parent->n_seq, parent->n_seq);
+    if (n_seq <= 0 || n_seq % parent->n_seq != 0)
+        return md_error_set(err, "kv cache: a parent of %d sequences can only be forked into a multiple of %d "
+                                 "sequences (got %d)", parent->n_seq, parent->n_seq, n_seq);
     md_kvcache *c = calloc(1, sizeof *c);
     if (!c) return md_error_set(err, "kv cache: out of memory");
     c->be = parent->be;

@@ -1,7 +1,78 @@
 /* h5out.c — the results file (see include/mechdiff/h5out.h for the layout and
- * include/mechdiff/journal.h for why it is only replaced by rename). */
+ * include/mechdiff/journal.h for the journal).
+ *
+ * Durable writes: why a snapshot costs O(new data) and what guarantees hold.
+ *
+ * The HDF5 library never writes OUT.h5 itself. Serial HDF5 updates its
+ * metadata (chunk B-trees, object headers, heaps, free space) in place and in
+ * no particular order, so a writer killed inside H5Dwrite/H5Fflush/H5Fclose
+ * can leave a file no reader opens. SWMR orders those writes, but only SWMR
+ * readers may open the file while it is written or after its writer died
+ * (plain h5py/h5dump get "file is already open for write" until h5clear),
+ * and a SWMR writer cannot create datasets or attributes; so mechdiff does
+ * not use it. Instead every snapshot writes a private file OUT.h5.tmp and
+ * publishes it with rename(2) after H5Fclose and fsync, as before. What
+ * changed is where OUT.h5.tmp comes from:
+ *
+ *   - copy (md_h5out_begin): OUT.h5 is copied (copy_file_range: a reflink
+ *     where the file system has them), then the journal is applied. O(file).
+ *   - incremental (md_h5out_begin_incremental): each commit keeps the file it
+ *     replaces as OUT.h5.prev (a hard link made before the rename), which is
+ *     generation g-1 when OUT.h5 is g. The next snapshot renames OUT.h5.prev
+ *     to OUT.h5.tmp and applies the journal of generation g-1 (kept as
+ *     OUT.h5.journal.prev) and of g: exactly the units that OUT.h5 has and
+ *     the old file lacks, plus the new ones. O(data of the last two snapshot
+ *     intervals), independent of the size of the file.
+ *
+ * An incremental start is taken only when every check holds; otherwise the
+ * snapshot copies (never wrong, only slower): OUT.h5.prev is a regular file,
+ * not the same inode as OUT.h5 (a commit killed between link and rename
+ * leaves both names on one file), no reader holds an HDF5 file lock on it,
+ * it is the same job, its generation is OUT.h5's minus 1 and its layout
+ * generation (the snapshot that last created datasets or stages, attribute
+ * /provenance/layout_generation) equals OUT.h5's: a snapshot that defined a
+ * stage is always followed by a copy, since the journals cannot recreate
+ * the definitions. The caller checks that OUT.h5.journal.prev is generation
+ * g-1 before folding it.
+ *
+ * Guarantees, and why they hold:
+ *   - OUT.h5 is readable at every instant: it is only ever a file that was
+ *     completely written, closed and fsync'd before rename(2) made it OUT.h5,
+ *     and a published file is never written again while it is OUT.h5. The
+ *     file written in place is OUT.h5.tmp, which no reader opens; a kill -9
+ *     anywhere in a snapshot leaves OUT.h5 as the last published version
+ *     (and OUT.h5.tmp is discarded by the next start; the next snapshot then
+ *     copies). Done flags and regions are written after the data into the
+ *     same file, so a unit is never marked done without its data.
+ *   - No finished unit is lost: a unit is finished once its journal record
+ *     is fsync'd (journal.h); the journal of generation g is renamed to
+ *     OUT.h5.journal.prev only after generation g+1, which holds all its
+ *     records, has been published. On start, a journal of the file's
+ *     generation is folded; an older one is already in the file.
+ *   - Resume is bit-identical: a unit owns its hyperslab and its done flag
+ *     is set, not counted, so applying a record twice (OUT.h5.prev catches
+ *     up through records it may partly have) writes the same bytes, and
+ *     datasets hold the same values whichever way a snapshot started.
+ *   - The price: while a job runs, the folder holds two versions of the
+ *     results (OUT.h5, OUT.h5.prev; the copy design needed the same space
+ *     at every snapshot) and two journals; the last snapshot of a run (exit,
+ *     stop, error) removes OUT.h5.prev and OUT.h5.journal.prev. A reader
+ *     that keeps one version open across two snapshots with HDF5 file
+ *     locking OFF may see it rewritten (open it afresh per read, or keep
+ *     file locking on: a locked file is never reused).
+ *
+ * Test and benchmark switches (environment, not job keys; never needed):
+ *   MECHDIFF_SNAPSHOT_COPY=1      always copy (the pre-incremental design,
+ *                                 for bench/bench_snapshot.sh's "before").
+ *   MECHDIFF_SNAPSHOT_LOG=1       one line per snapshot on stderr: mode,
+ *                                 seconds, units and bytes applied, file size.
+ *   MECHDIFF_TEST_KILL_SNAPSHOT=G:N  SIGKILL this process in the snapshot
+ *                                 that writes generation G, after N units
+ *                                 were written (N = 0: after OUT.h5.prev is
+ *                                 kept, just before the rename). Test only. */
 #include "mechdiff/h5out.h"
 #include "mechdiff/provenance.h"
+#include "mechdiff/snapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +80,7 @@
 #include <hdf5_hl.h>
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +89,7 @@
 #include <unistd.h>
 
 #include "mechdiff/version.h"
+#include "runner/h5scale.h"
 #include "runner/h5util.h"
 
 typedef struct dset_cache {
@@ -41,9 +114,14 @@ typedef struct stage_cache {
 
 struct md_h5out {
     char path[4096];
-    char tmp[4200];
+    char tmp[4200], prev[4200];
     hid_t file;
     uint64_t generation;
+    int incremental;           /* started from OUT.h5.prev */
+    int keep_prev;             /* commit keeps the replaced file as OUT.h5.prev */
+    int layout_changed;        /* md_h5out_define was called */
+    int64_t kill_gen, kill_after, n_applied; /* MECHDIFF_TEST_KILL_SNAPSHOT */
+    double t0, bytes_applied;  /* MECHDIFF_SNAPSHOT_LOG */
     dset_cache *dsets;
     int n_dsets;
     stage_cache *stages;
@@ -51,36 +129,6 @@ struct md_h5out {
 };
 
 /* ---- snapshot -------------------------------------------------------- */
-
-static int copy_file(const char *from, const char *to, md_error *err)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0) return md_error_set(err, "%s: cannot open: %s", from, strerror(errno));
-    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644); /* `to` was unlinked */
-    if (out < 0) {
-        close(in);
-        return md_error_set(err, "%s: cannot create: %s", to, strerror(errno));
-    }
-    size_t cap = 4 << 20;
-    char *buf = malloc(cap);
-    int rc = buf ? MD_OK : md_error_set(err, "out of memory");
-    while (rc == MD_OK) {
-        ssize_t n = read(in, buf, cap);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) rc = md_error_set(err, "%s: read failed: %s", from, strerror(errno));
-        if (n <= 0) break;
-        for (ssize_t done = 0; done < n && rc == MD_OK;) {
-            ssize_t w = write(out, buf + done, (size_t)(n - done));
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) rc = md_error_set(err, "%s: write failed: %s", to, strerror(errno));
-            else done += w;
-        }
-    }
-    free(buf);
-    close(in);
-    close(out);
-    return rc;
-}
 
 static int write_provenance(hid_t f, const md_provenance *prov)
 {
@@ -138,21 +186,45 @@ static int write_provenance(hid_t f, const md_provenance *prov)
     return rc ? MD_ERR : MD_OK;
 }
 
+/* A handle for a snapshot of path (no file open yet). */
+static md_h5out *new_handle(const char *path)
+{
+    md_h5out *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->file = -1;
+    snprintf(h->path, sizeof h->path, "%s", path);
+    snprintf(h->tmp, sizeof h->tmp, "%s.tmp", path);
+    snprintf(h->prev, sizeof h->prev, "%s.prev", path);
+    h->t0 = md_h5_now();
+    h->kill_gen = -1;
+    const char *kill = getenv("MECHDIFF_TEST_KILL_SNAPSHOT");
+    long long g, n;
+    if (kill && sscanf(kill, "%lld:%lld", &g, &n) == 2) {
+        h->kill_gen = g;
+        h->kill_after = n;
+    }
+    return h;
+}
+
+/* The test hook: SIGKILL when this snapshot writes generation kill_gen and
+ * `count` reached kill_after. */
+static void test_kill_point(const md_h5out *h, int64_t count)
+{
+    if (h->kill_gen == (int64_t)h->generation + 1 && count == h->kill_after) raise(SIGKILL);
+}
+
 int md_h5out_begin(md_h5out **out, const char *path, const char *source, const md_provenance *prov,
                    md_error *err)
 {
     *out = NULL;
-    md_h5out *h = calloc(1, sizeof *h);
+    md_h5out *h = new_handle(path);
     if (!h) return md_error_set(err, "out of memory");
-    h->file = -1;
-    snprintf(h->path, sizeof h->path, "%s", path);
-    snprintf(h->tmp, sizeof h->tmp, "%s.tmp", path);
     unlink(h->tmp);
     struct stat st;
     if (!source && stat(path, &st) == 0) source = path;
     hid_t fapl = md_h5_fapl_unlocked();
     if (source) {
-        if (copy_file(source, h->tmp, err) != MD_OK) goto fail;
+        if (md_snapfile_copy(source, h->tmp, err) != MD_OK) goto fail;
         h->file = H5Fopen(h->tmp, H5F_ACC_RDWR, fapl);
         if (h->file < 0) {
             md_error_set(err, "%s: cannot open the copy of %s as HDF5", h->tmp, source);
@@ -185,6 +257,70 @@ fail:
     return MD_ERR;
 }
 
+/* Identity of a results file for the incremental check. */
+typedef struct version_id {
+    int64_t generation, layout;
+    char *job;                 /* owned */
+} version_id;
+
+static int read_version(hid_t f, version_id *v)
+{
+    hid_t g = H5Gopen2(f, "/provenance", H5P_DEFAULT);
+    if (g < 0) return MD_ERR;
+    v->generation = md_h5_attr_read_i64(g, "generation", -1);
+    v->layout = md_h5_attr_read_i64(g, "layout_generation", -1);
+    v->job = md_h5_attr_read_str(g, "job_sha256");
+    H5Gclose(g);
+    return v->job ? MD_OK : MD_ERR;
+}
+
+int md_h5out_begin_incremental(md_h5out **out, const char *path, md_error *err)
+{
+    *out = NULL;
+    const char *copy = getenv("MECHDIFF_SNAPSHOT_COPY");
+    if (copy && strcmp(copy, "1") == 0) return MD_OK;
+    md_h5out *h = new_handle(path);
+    if (!h) return md_error_set(err, "out of memory");
+    version_id cur = {0}, old = {0};
+    hid_t fapl = md_h5_fapl_unlocked(), f = -1;
+    int ok = 0;
+    H5E_BEGIN_TRY
+    {
+        f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+        ok = f >= 0 && read_version(f, &cur) == MD_OK && cur.layout >= 0 && cur.generation >= 1;
+        if (f >= 0) H5Fclose(f);
+        ok = ok && md_snapfile_take_previous(path, h->prev, h->tmp);
+        if (ok) h->file = H5Fopen(h->tmp, H5F_ACC_RDWR, fapl);
+        ok = ok && h->file >= 0 && read_version(h->file, &old) == MD_OK && old.generation == cur.generation - 1 &&
+             old.layout == cur.layout && strcmp(old.job, cur.job) == 0;
+    }
+    H5E_END_TRY;
+    H5Pclose(fapl);
+    free(cur.job);
+    free(old.job);
+    if (!ok) { /* not usable: the snapshot copies instead (h->tmp, if taken, is removed) */
+        md_h5out_discard(h);
+        return MD_OK;
+    }
+    h->generation = (uint64_t)cur.generation;
+    h->incremental = 1;
+    *out = h;
+    return MD_OK;
+}
+
+void md_h5out_keep_previous(md_h5out *h)
+{
+    h->keep_prev = 1;
+}
+
+void md_h5out_drop_previous(const char *path)
+{
+    char prev[4200];
+    snprintf(prev, sizeof prev, "%s.prev", path);
+    struct stat st;
+    if (lstat(prev, &st) == 0 && !S_ISDIR(st.st_mode)) unlink(prev);
+}
+
 static hid_t cached_dataset(md_h5out *h, const char *full)
 {
     for (int i = 0; i < h->n_dsets; i++)
@@ -203,46 +339,7 @@ static hid_t cached_dataset(md_h5out *h, const char *full)
     return id;
 }
 
-/* Attaches a dimension scale named `name` of length n next to dataset d. */
-static void attach_scale(hid_t parent, hid_t d, unsigned dim, const char *name, int64_t n)
-{
-    char sname[128];
-    snprintf(sname, sizeof sname, "%s", name);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (H5Lexists(parent, sname, H5P_DEFAULT) > 0) {
-            hid_t s = H5Dopen2(parent, sname, H5P_DEFAULT);
-            hid_t sp = H5Dget_space(s);
-            hsize_t len = 0;
-            int ok = H5DSis_scale(s) > 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
-                     H5Sget_simple_extent_dims(sp, &len, NULL) == 1 && (int64_t)len == n;
-            H5Sclose(sp);
-            if (ok && H5DSis_attached(d, s, dim) <= 0) H5DSattach_scale(d, s, dim);
-            H5Dclose(s);
-            if (ok) return;
-            snprintf(sname, sizeof sname, "%s_%lld", name, (long long)n); /* clash: size-qualified name */
-            continue;
-        }
-        hsize_t len = (hsize_t)n;
-        hid_t sp = H5Screate_simple(1, &len, NULL);
-        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        hsize_t ch = len < 65536 ? len : 65536;
-        H5Pset_chunk(dcpl, 1, &ch);
-        hid_t s = H5Dcreate2(parent, sname, H5T_STD_I64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        int64_t *idx = malloc((size_t)n * sizeof *idx);
-        for (int64_t i = 0; idx && i < n; i++) idx[i] = i;
-        if (idx) H5Dwrite(s, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx);
-        free(idx);
-        H5DSset_scale(s, name);
-        md_h5_attr_str(s, "description", "index along this dimension");
-        H5DSattach_scale(d, s, dim);
-        H5Dclose(s);
-        H5Pclose(dcpl);
-        H5Sclose(sp);
-        return;
-    }
-}
-
-static int create_dataset(md_h5out *h, const char *full, const md_dset *ds, md_error *err)
+static int create_dataset(md_h5out *h, const char *full, const md_dset *ds, const md_plan *plan, md_error *err)
 {
     hsize_t dims[MD_MAX_DIMS], chunk[MD_MAX_DIMS];
     size_t esize = ds->type == MD_H5_STR ? 16 : md_h5type_size(ds->type), bytes = esize;
@@ -286,14 +383,17 @@ static int create_dataset(md_h5out *h, const char *full, const md_dset *ds, md_e
     snprintf(parent_path, sizeof parent_path, "%s", full);
     *strrchr(parent_path, '/') = '\0';
     hid_t parent = H5Gopen2(h->file, parent_path[0] ? parent_path : "/", H5P_DEFAULT);
-    for (int i = 0; i < ds->rank; i++) {
+    int rc = MD_OK;
+    for (int i = 0; i < ds->rank && rc == MD_OK; i++) {
         if (!ds->dim_names[i][0]) continue;
         H5DSset_label(d, (unsigned)i, ds->dim_names[i]);
-        attach_scale(parent, d, (unsigned)i, ds->dim_names[i], ds->dims[i]);
+        if (md_h5scale_attach(parent, d, (unsigned)i, ds->dim_names[i], ds->dims[i],
+                              md_plan_axis_find(plan, ds->path, ds->dim_names[i])) != MD_OK)
+            rc = md_error_set(err, "%s: cannot attach the dimension scale '%s' of %s", h->tmp, ds->dim_names[i], full);
     }
     H5Gclose(parent);
     H5Dclose(d);
-    return MD_OK;
+    return rc;
 }
 
 static stage_cache *get_stage(md_h5out *h, const char *exp, int stage, md_error *err)
@@ -392,6 +492,7 @@ int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char
                     md_error *err)
 {
     char path[512];
+    h->layout_changed = 1; /* OUT.h5.prev lacks this: the next snapshot copies */
     snprintf(path, sizeof path, "/%s", exp_name);
     hid_t g = md_h5_group_open_or_create(h->file, path);
     if (g < 0) return md_error_set(err, "%s: cannot create group %s", h->tmp, path);
@@ -401,7 +502,7 @@ int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char
         char full[MD_PATH_MAX + 160];
         snprintf(full, sizeof full, "/%s/%s", exp_name, plan->dsets[i].path);
         if (md_h5_exists(h->file, full)) continue;
-        if (create_dataset(h, full, &plan->dsets[i], err) != MD_OK) return MD_ERR;
+        if (create_dataset(h, full, &plan->dsets[i], plan, err) != MD_OK) return MD_ERR;
     }
     for (int i = 0; i < plan->n_attrs; i++) {
         const md_attr_decl *a = &plan->attrs[i];
@@ -471,6 +572,8 @@ int md_h5out_apply(md_h5out *h, const char *exp_name, int stage, int64_t unit, c
     while ((r = md_result_next(result, len, &pos, &pc, err)) == 1)
         if (write_piece(h, exp_name, &pc, region, sizeof region, err) != MD_OK) return MD_ERR;
     if (r == MD_ERR) return MD_ERR;
+    h->bytes_applied += (double)len;
+    test_kill_point(h, ++h->n_applied);
     s->done[unit] = 1;
     if (s->n_regions == s->cap_regions) {
         int cap = s->cap_regions ? s->cap_regions * 2 : 256;
@@ -588,18 +691,25 @@ static int write_segment(md_h5out *h, md_segment *seg)
     rc |= md_h5_attr_str(p, "end_time", t1) | md_h5_attr_i64(p, "world_size", seg->world_size) |
           md_h5_attr_str(p, "hostname", seg->hostname) | md_h5_attr_i64(p, "finished", seg->finished) |
           md_h5_attr_i64(p, "generation", (int64_t)(h->generation + 1));
+    /* The generation whose snapshot last created datasets or stages (see the
+     * top of this file); absent in files of older versions: set now. */
+    if (h->layout_changed || md_h5_attr_read_i64(p, "layout_generation", -1) < 0)
+        rc |= md_h5_attr_i64(p, "layout_generation", (int64_t)(h->generation + 1));
     if (H5Aexists(p, "start_time") <= 0) rc |= md_h5_attr_str(p, "start_time", t0);
     H5Gclose(p);
     return rc ? MD_ERR : MD_OK;
 }
 
-static int fsync_path(const char *path)
+/* MECHDIFF_SNAPSHOT_LOG=1: one line per snapshot on stderr. */
+static void log_snapshot(const md_h5out *h)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return MD_ERR;
-    int rc = fsync(fd) == 0 ? MD_OK : MD_ERR;
-    close(fd);
-    return rc;
+    const char *on = getenv("MECHDIFF_SNAPSHOT_LOG");
+    if (!on || strcmp(on, "1") != 0) return;
+    struct stat st;
+    double mib = stat(h->path, &st) == 0 ? (double)st.st_size / 1048576.0 : 0;
+    fprintf(stderr, "mechdiff: snapshot %llu (%s): %.3f s, %lld units, %.1f MiB applied, file %.1f MiB\n",
+            (unsigned long long)(h->generation + 1), h->incremental ? "incremental" : "copy", md_h5_now() - h->t0,
+            (long long)h->n_applied, h->bytes_applied / 1048576.0, mib);
 }
 
 int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
@@ -610,13 +720,16 @@ int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
     if (rc == MD_OK && write_segment(h, seg) != MD_OK) rc = md_error_set(err, "%s: cannot write provenance", h->tmp);
     if (H5Fclose(h->file) < 0 && rc == MD_OK) rc = md_error_set(err, "%s: closing the HDF5 file failed", h->tmp);
     h->file = -1;
-    if (rc == MD_OK && fsync_path(h->tmp) != MD_OK) rc = md_error_set(err, "%s: fsync failed", h->tmp);
+    if (rc == MD_OK && md_snapfile_fsync(h->tmp) != MD_OK) rc = md_error_set(err, "%s: fsync failed", h->tmp);
+    if (rc == MD_OK && h->keep_prev) md_snapfile_keep_previous(h->path, h->prev); /* the old OUT.h5 lives on */
+    if (rc == MD_OK) test_kill_point(h, 0);
     if (rc == MD_OK && rename(h->tmp, h->path) != 0)
         rc = md_error_set(err, "%s: rename to %s failed: %s", h->tmp, h->path, strerror(errno));
     if (rc == MD_OK) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", h->path);
-        fsync_path(dirname(dir));
+        md_snapfile_fsync(dirname(dir));
+        log_snapshot(h);
     }
     if (rc != MD_OK) unlink(h->tmp);
     free(h);

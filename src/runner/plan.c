@@ -52,6 +52,7 @@ void md_plan_init(md_plan *p, int stage)
 
 void md_plan_free(md_plan *p)
 {
+    md_plan_axes_free(p);
     for (int i = 0; i < p->n_attrs; i++) free(p->attrs[i].value);
     free(p->attrs);
     free(p->dsets);
@@ -163,8 +164,12 @@ int md_plan_output(md_plan *p, const md_output *o, const char *const *args, cons
     if ((d.rank = split_dims(o, buf, names)) < 1) return md_error_set(err, "plan: output '%s': bad dims", o->path);
     if (fill_path(o, args, d.path, sizeof d.path, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < d.rank; i++) {
-        d.dims[i] = dims[i];
+        const md_axis *a = md_plan_axis_find(p, d.path, names[i]);
+        d.dims[i] = dims && dims[i] > 0 ? dims[i] : a ? a->n : 0;
         d.dim_names[i] = names[i];
+        if (a && d.dims[i] != a->n)
+            return md_error_set(err, "plan: dataset '%s' dimension '%s' has size %lld, its axis (scope '%s') has %lld "
+                                "entries", d.path, names[i], (long long)d.dims[i], a->scope, (long long)a->n);
     }
     d.chunk[0] = o->chunk_rows;
     return md_plan_dataset(p, &d, err);
@@ -175,7 +180,8 @@ int md_plan_output_put(md_plan *p, const md_output *o, const char *const *args, 
 {
     int64_t zero[MD_MAX_DIMS] = {0};
     if (md_plan_output(p, o, args, dims, err) != MD_OK) return MD_ERR;
-    return md_plan_put(p, p->dsets[p->n_dsets - 1].path, zero, dims, data, nbytes, err);
+    const md_dset *d = &p->dsets[p->n_dsets - 1];
+    return md_plan_put(p, d->path, zero, d->dims, data, nbytes, err);
 }
 
 /* 1 when path is an instance of template t: each {placeholder} stands for a

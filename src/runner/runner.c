@@ -11,7 +11,9 @@
  *    status). A torn tail record (kill during write) fails its CRC and is
  *    dropped: that unit is simply computed again.
  *  - Snapshots (stage ends, every snapshot_interval s, exit) fold the journal
- *    into a copy of OUT.h5: data first, then the unit's done flag and region,
+ *    into OUT.h5.tmp — a copy of OUT.h5, or OUT.h5.prev brought up to date
+ *    (O(new data); why that is safe: src/runner/h5out.c): data first, then
+ *    the unit's done flag and region,
  *    in the same file that is renamed atomically — a done flag can never be
  *    visible without its data. The journal then restarts at the snapshot's
  *    generation; a journal of an older generation is already in the file and
@@ -111,25 +113,52 @@ static int all_done(const coord *c)
     return 1;
 }
 
-/* Folds the journal (when its generation matches the file) and pending stage
- * definitions into a new snapshot of OUT.h5; restarts the journal. */
-int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
+/* Applies the journal at path when it is of generation gen; *used = 1 then. */
+static int fold_journal(coord *c, md_h5out *h, const char *path, uint64_t gen, int *used, md_error *err)
 {
-    if (c->journal && md_journal_sync(c->journal, err) != MD_OK) return MD_ERR;
-    md_h5out *h = NULL;
-    if (md_h5out_begin(&h, c->out, NULL, &c->prov, err) != MD_OK) return MD_ERR;
     uint64_t jgen = 0;
     int64_t n_rec = 0;
     int torn = 0;
+    fold_ctx f = {.c = c, .h = h};
     struct stat st;
-    if (stat(c->out, &st) == 0) { /* a journal can only extend an existing file */
-        fold_ctx f = {.c = c, .h = h};
-        md_journal_replay(c->jpath, &jgen, NULL, NULL, &n_rec, &torn, err);
-        if (n_rec > 0 && jgen == c->generation &&
-            md_journal_replay(c->jpath, &jgen, fold_record, &f, &n_rec, &torn, err) != MD_OK) {
-            md_h5out_discard(h);
-            return md_error_prefix(err, "folding %s", c->jpath);
-        }
+    *used = 0;
+    if (lstat(path, &st) != 0) return MD_OK;
+    if (md_journal_replay(path, &jgen, NULL, NULL, &n_rec, &torn, err) != MD_OK) {
+        md_error_clear(err); /* unreadable (a link?): nothing to fold; creating it anew reports it */
+        return MD_OK;
+    }
+    if (jgen != gen || (n_rec == 0 && torn)) return MD_OK;
+    *used = 1;
+    if (n_rec > 0 && md_journal_replay(path, &jgen, fold_record, &f, &n_rec, &torn, err) != MD_OK)
+        return md_error_prefix(err, "folding %s", path);
+    return MD_OK;
+}
+
+/* Folds the journal (when its generation matches the file) and pending stage
+ * definitions into a new snapshot of OUT.h5; rotates the journal. The
+ * snapshot starts from OUT.h5.prev plus OUT.h5.journal.prev when that is
+ * possible (O(new data)), else from a copy of OUT.h5 (src/runner/h5out.c). */
+int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
+{
+    if (c->journal && md_journal_sync(c->journal, err) != MD_OK) return MD_ERR;
+    char jprev[4300];
+    snprintf(jprev, sizeof jprev, "%s.prev", c->jpath);
+    int last = strcmp(exit_reason, "running") != 0 && strcmp(exit_reason, "recovered") != 0;
+    md_h5out *h = NULL;
+    int used = 0;
+    /* A run's first snapshot numbers its segment from the file: copy. */
+    if (c->seg.id >= 0 && c->generation >= 1 && md_h5out_begin_incremental(&h, c->out, err) != MD_OK) return MD_ERR;
+    if (h && (fold_journal(c, h, jprev, c->generation - 1, &used, err) != MD_OK || !used)) {
+        md_h5out_discard(h); /* OUT.h5.prev cannot catch up: copy */
+        h = NULL;
+        md_error_clear(err);
+    }
+    if (!h && md_h5out_begin(&h, c->out, NULL, &c->prov, err) != MD_OK) return MD_ERR;
+    struct stat st;
+    if (stat(c->out, &st) == 0 && /* a journal can only extend an existing file */
+        fold_journal(c, h, c->jpath, c->generation, &used, err) != MD_OK) {
+        md_h5out_discard(h);
+        return MD_ERR;
     }
     for (int i = 0; i < c->job->n_exps; i++) {
         exp_state *e = &c->exps[i];
@@ -143,12 +172,16 @@ int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
     c->seg.end_time = wall_s();
     c->seg.exit = exit_reason;
     c->seg.finished = all_done(c);
+    if (!last) md_h5out_keep_previous(h);
     if (md_h5out_commit(h, &c->seg, err) != MD_OK) return MD_ERR;
     c->generation++;
-    md_journal_close(c->journal);
-    c->journal = NULL;
     c->t_last_snapshot = now_s();
-    return md_journal_create(&c->journal, c->jpath, c->generation, err);
+    if (md_journal_rotate(&c->journal, c->jpath, jprev, c->generation, err) != MD_OK) return MD_ERR;
+    if (last) { /* the run ends: free the space of the head start */
+        md_h5out_drop_previous(c->out);
+        unlink(jprev);
+    }
+    return MD_OK;
 }
 
 /* ---- planning ---------------------------------------------------------- */

@@ -43,7 +43,7 @@ a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
 L = H = None
 for target in ("base", "instruct"):
     for source in ("base", "instruct"):
-        k = f"knowledge/cities/{target}/{source}"
+        k = f"knowledge/cities/{source}->{target}"
         assert "effect" not in a[k], k
         ea, eb = a[k + "/effect_head"][...], b[k + "/effect_head"][...]
         assert ea.ndim == 4 and ea.shape[0] == 3 and ea.shape[3] == 4, ea.shape

@@ -28,10 +28,12 @@ def check(ok, what):
 
 
 # (1) plain xarray / h5netcdf
-ds = xr.open_dataset(path, engine="h5netcdf", group="knowledge/cities/base/instruct")
+ds = xr.open_dataset(path, engine="h5netcdf", group="knowledge/cities/instruct->base")
 check(ds["effect"].dims == ("pair", "layer", "position"), "effect dims %s" % (ds["effect"].dims,))
-v = float(ds["effect"].sel(pair=0, layer=2, position=5))
-check(v == float(raw["knowledge/cities/base/instruct/effect"][0, 2, 5]), "xarray .sel value")
+n_pos = ds["effect"].shape[2]
+v = float(ds["effect"].sel(pair=0, layer=2, position=5 - n_pos))  # positions count from the end: -n..-1
+check(v == float(raw["knowledge/cities/instruct->base/effect"][0, 2, 5]), "xarray .sel value")
+check((ds.attrs["source"], ds.attrs["target"]) == ("instruct", "base"), "group roles %s" % dict(ds.attrs))
 tr = xr.open_dataset(path, engine="h5netcdf", group="truth")
 check(tr["ie"].dims == ("source", "target", "test_dataset", "effect"), "truth ie dims %s" % (tr["ie"].dims,))
 rf = xr.open_dataset(path, engine="h5netcdf", group="refusal")
@@ -44,14 +46,14 @@ with mdread.open_results(path) as res:
     eff = res.knowledge_effect("knowledge", "cities")
     roles = list(raw["truth"].attrs["models"].split(","))
     check(list(eff.coords["target"].values) == roles, "knowledge roles %s" % list(eff.coords["target"].values))
-    # cross-model cell: instruct's TRUE states patched into base (file: /<target>/<source>)
+    # cross-model cell: instruct's TRUE states patched into base (file: /<source>-><target>)
     x = eff.sel(target="base", source="instruct", pair=3, layer=1).values
-    check(np.array_equal(x, raw["knowledge/cities/base/instruct/effect"][3, 1, :]), "reader cross-model cell")
+    check(np.array_equal(x, raw["knowledge/cities/instruct->base/effect"][3, 1, :]), "reader cross-model cell")
     # token strings: the window's last token is ':' and the period sits 5 before the end
     colon = mdread.at_token(eff, ":")
     check(colon.sizes["position"] == 1 and int(colon.position) == -1, "token ':' is not at position -1")
     dot = mdread.at_token(eff, ".").sel(target="instruct", source="instruct")
-    check(np.array_equal(dot.values[..., 0], raw["knowledge/cities/instruct/instruct/effect"][:, :, -5]),
+    check(np.array_equal(dot.values[..., 0], raw["knowledge/cities/instruct->instruct/effect"][:, :, -5]),
           "token '.' column")
     check(eff.coords["true_statement"].values[0] == raw["knowledge/cities/pairs/true_statement"][0].decode(),
           "pair statements")

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""The figures of bench/bench_paper_cpu.sh (read its header): called by it as
+    paper_cpu_report.py WORK_DIR MODEL_DIR PEER_OK
+WORK_DIR holds `times` (name seconds), startup.h5, batched.h5 [, perpair.h5]
+[, peer.json]. FLOPs are the GEMM FLOPs of the useful rows (the left padding
+of a block's shorter prompts is not counted: the rate is a lower bound)."""
+import json
+import sys
+import time
+
+import h5py
+import numpy as np
+
+t, model, peer_ok = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+times = {k: float(v) for k, v in (l.split() for l in open(f"{t}/times"))}
+c = json.load(open(f"{model}/config.json"))
+d, ff, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
+hd = c.get("head_dim") or d // c["num_attention_heads"]
+qd, kvd = c["num_attention_heads"] * hd, c["num_key_value_heads"] * hd
+ROW = 2 * (d * qd + 2 * d * kvd + qd * d + 3 * d * ff)   # GEMM FLOPs of one row through one layer
+
+
+def grid_flops(T, layers, N):
+    """mechdiff, one pair: two clean runs, each cell's partial forward from
+    layer l+1 over positions [t, T), two logits per row."""
+    cells = sum((layers - l - 1) * (T - tt) for tt in range(T - N, T) for l in range(layers))
+    return 2 * T * layers * ROW + cells * ROW + (2 + layers * N) * 2 * 2 * d
+
+
+def naive_flops(T, layers, N):
+    """one full forward per cell (+ the two clean runs), two logits."""
+    return (2 + layers * N) * (T * layers * ROW + 2 * 2 * d)
+
+
+def read(name):
+    with h5py.File(f"{t}/{name}.h5") as f:
+        return f["knowledge/cities/base->base/effect"][...], f["knowledge/cities/pairs/prompt_len"][...]
+
+
+eff, lens = read("batched")
+_, lens1 = read("startup")
+P, _, N = eff.shape
+F = sum(grid_flops(int(T), L, N) for T in lens)
+F1 = grid_flops(int(lens1[0]), L, 1)
+rate = (F - F1) / (times["batched"] - times["startup"])   # GEMM FLOP/s of the grid, start-up removed
+startup = times["startup"] - F1 / rate
+net = times["batched"] - startup
+cells = P * L * N
+pad = sum(max(lens[i:i + 16]) - lens[i + k] for i in range(0, P, 16) for k in range(min(16, P - i)))
+print(f"model {model}: {L} layers, d {d}, ff {ff}, vocab {V}; cities, 4 shots: prompts {lens.min()}-{lens.max()} "
+      f"tokens (mean {lens.mean():.0f}), last {N} positions, every layer; 1 worker, 1 thread")
+print(f"start-up (MPI, load, fp32 cache, curation) {startup:.1f} s (from a 1-pair, 1-position run of "
+      f"{times['startup']:.1f} s)")
+print(f"grid, pair_block default: {P} pairs = {cells} cells in {times['batched']:.1f} s; net of start-up "
+      f"{net:.1f} s = {cells / net:.2f} cells/s, {net / P:.1f} s per pair; {F / 1e9:.0f} GFLOP "
+      f"(left padding adds {100 * pad / lens.sum():.1f} % rows to the clean runs, not counted)")
+if "perpair" in times:
+    net1 = times["perpair"] - startup
+    print(f"grid, pair_block 1 (one pair per unit): {times['perpair']:.1f} s; net {net1:.1f} s = "
+          f"{cells / net1:.2f} cells/s -> batching across pairs: {net1 / net:.2f}x")
+    e1, _ = read("perpair")
+    print(f"  max |effect(pair_block default) - effect(pair_block 1)| {np.abs(eff - e1).max():.2e} "
+          f"(max |effect| {np.abs(e1).max():.2f})")
+
+res = {}
+for rows in (64, 256, 1024):
+    x = np.random.standard_normal((rows, d)).astype(np.float32)
+    ws = [np.random.standard_normal((d, n)).astype(np.float32) for n in (qd, kvd, kvd, d, ff, ff)]
+    wd = np.random.standard_normal((ff, d)).astype(np.float32)
+    xf = np.random.standard_normal((rows, ff)).astype(np.float32)
+    s, n = time.perf_counter(), 0
+    while time.perf_counter() - s < 2.0:
+        for w in ws:
+            x @ w
+        xf @ wd
+        n += 1
+    res[rows] = n * rows * ROW / (time.perf_counter() - s)
+print(f"GEMM rate of the grid {rate / 1e9:.1f} GFLOP/s = {rate / res[64]:.2f} / {rate / res[256]:.2f} / "
+      f"{rate / res[1024]:.2f} of plain sgemm on the layer's shapes at 64 / 256 / 1024 rows "
+      f"({res[64] / 1e9:.1f} / {res[256] / 1e9:.1f} / {res[1024] / 1e9:.1f} GFLOP/s; goal >= 0.7 of 1024 rows: "
+      f"{'met' if rate >= 0.7 * res[1024] else 'NOT met'})")
+Fn = sum(naive_flops(int(T), L, N) for T in lens)
+print(f"FLOPs naive / mechdiff: {Fn / F:.1f}x ({Fn / 1e12:.1f} vs {F / 1e12:.2f} TFLOP)")
+
+if peer_ok:
+    pj = json.load(open(f"{t}/peer.json"))
+    n = pj["pairs"]
+    pe = np.array(pj["effect"])
+    per_peer, per_md = pj["grid_s"] / n, net / P
+    d_eff = np.abs(pe - eff[:n]).max()
+    print(f"hf peer (forward hooks, batched per pair, {pj['threads']} thread): {n} pairs, grid {pj['grid_s']:.1f} s "
+          f"= {per_peer:.1f} s per pair, {pj['flops'] / pj['grid_s'] / 1e9:.1f} GFLOP/s, "
+          f"{pj['flops'] / n / 1e12:.2f} TFLOP per pair (load {pj['load_s']:.1f} s)")
+    print(f"mechdiff vs peer per pair (start-up and load excluded): {per_peer / per_md:.1f}x (goal >= 10x: "
+          f"{'met' if per_peer >= 10 * per_md else 'NOT met'}); max |effect difference| {d_eff:.2e} "
+          f"over the {n} pairs (max |effect| {np.abs(pe).max():.2f})")
+
+# The whole study on CPU at the measured rate: Llama-3.1-8B (32 layers, these widths), base/SFT/instruct.
+L8, Tm = 32, int(round(lens.mean()))
+s_per_flop = 1.0 / rate
+kn_pairs, kn_combos = 238, 7   # cities pairs of Llama-3 (the study); 3 models + 4 cross directions
+kn = kn_pairs * kn_combos * grid_flops(Tm, L8, N)
+cell_s = net / cells * (grid_flops(Tm, L8, N) / (L8 * N)) / (F / cells)
+fwd = lambda tokens: tokens * L8 * ROW           # a forward of `tokens` rows through 32 layers
+rows = lambda f: sum(1 for _ in open(f"{sys.path[0]}/../data/{f}.csv")) - 1
+train = sum(rows(f) for f in ("sp_en_trans", "animal_class", "inventors", "element_symb", "facts"))
+test = rows("cities")
+truth = 3 * fwd(12 * (train + test)) + 3 * (1 + 3) * test * fwd(Tm)   # acts; PD + 3 sources' interventions (full forwards)
+refusal = 3 * fwd(25 * 256) + 3 * (4 + 7) * 100 * fwd(25 + 16)        # directions; 11 generation conditions x 100
+confidence = 3 * 2.0 * ff * V * d                                      # cosines of every neuron with W_U
+total = kn + truth + refusal + confidence
+print(f"estimate, the whole study on CPU (Llama-3.1-8B, 3 models, at the grid's measured {rate / 1e9:.1f} GFLOP/s "
+      f"per core; a knowledge cell at 32 layers ~{cell_s:.2f} core-s):")
+for name, fl, what in (("knowledge", kn, f"cities {kn_pairs} pairs x {kn_combos} combinations x {L8 * N} cells"),
+                       ("truth", truth, f"{train + test} statements' activations; {test} test prompts x 3 targets "
+                                        f"x 4 conditions, full forwards (upper bound)"),
+                       ("refusal", refusal, "256 train prompts; 100 test prompts x 11 conditions x 3 targets, "
+                                            "25 + 16 tokens (decoding at the GEMM rate: optimistic)"),
+                       ("confidence", confidence, "every neuron x the vocabulary, 3 models")):
+    print(f"  {name:10s} {fl / 1e15:8.2f} PFLOP  {fl * s_per_flop / 3600:8.1f} core-h   ({what})")
+print(f"  total      {total / 1e15:8.2f} PFLOP  {total * s_per_flop / 3600:8.1f} core-h = "
+      f"{total * s_per_flop / 3600 / 15:.1f} h on a 16-core node (15 workers)")
