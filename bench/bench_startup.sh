@@ -49,9 +49,9 @@ run() { # name cache_dir
   local s e; s=$(date +%s.%N)
   MECHDIFF_DIGEST_CACHE=$2 "$BUILD/mechdiff" run "$T/job.yaml" -o "$T/out.h5" 2>"$T/$1.log"
   e=$(date +%s.%N)
-  local hashed; hashed=$(grep -o 'hashed [0-9]* files in [0-9.]* s' "$T/$1.log" | awk '{print $5}')
+  local hashed; hashed=$(grep -o 'hashed [0-9]* files in [0-9.]* s' "$T/$1.log" | awk '{print $5}' || true)
   hashed=${hashed:-0}  # every digest from a cache: nothing hashed
-  local line; line=$(grep -E 'hashing [0-9]+ files \(' "$T/$1.log" | head -1 | sed 's/^mechdiff: [^ ]* //')
+  local line; line=$(grep -E 'hashing [0-9]+ files \(' "$T/$1.log" | head -1 | sed 's/^mechdiff: [^ ]* //' || true)
   printf '%-5s hashing %6.2f s   start-up (whole run) %6.2f s   (%s)\n' "$1" "$hashed" "$(echo "$e - $s" | bc)" "$line"
   echo "$1 $hashed $(echo "$e - $s" | bc)" >> "$T/times"
 }
