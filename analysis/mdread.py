@@ -22,6 +22,7 @@ knowledge groups are named): when the layout changes, only that section
 changes. Needs h5py and numpy; xarray for the labelled objects (Debian:
 python3-xarray); `res.numpy(path)` gives (array, {dim: labels}) without it.
 """
+import fcntl
 import json
 
 import h5py
@@ -182,6 +183,17 @@ def at_token(da, token):
     return da.isel(position=np.nonzero(hit)[0])
 
 
+def _hold_version(h5):
+    """A shared lock on the open file while it is read, also with
+    HDF5_USE_FILE_LOCKING=FALSE: a running job then never takes this version
+    back to write the next snapshot into (src/runner/h5out.c). Best effort:
+    file systems without flock simply do not get it."""
+    try:
+        fcntl.flock(h5.id.get_vfd_handle(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except (OSError, ValueError, TypeError):
+        pass
+
+
 class Results:
     """A results file opened read-only (a context manager; close() when done)."""
 
@@ -190,6 +202,8 @@ class Results:
         self._own = not isinstance(path, h5py.File)
         self.h5 = h5py.File(path, "r") if self._own else path
         self.path = self.h5.filename
+        if self._own:
+            _hold_version(self.h5)
 
     def close(self):
         if self._own:

@@ -5,10 +5,15 @@
 # LAYERS layers each, random bf16 weights), 1 coordinator + 1 worker, one
 # pair: the wall time of MPI start + SHA-256 of every weight file + loading
 # the three models + the first unit of each role, run three ways:
-#   cold  no digest cache, the files' pages evicted (posix_fadvise DONTNEED)
+#   cold  no digest cache, the page cache dropped (echo 3 >
+#         /proc/sys/vm/drop_caches where permitted, else the files' pages
+#         evicted with posix_fadvise DONTNEED)
 #   hot   no digest cache, files in the page cache (hashing from memory)
-#   warm  the digest cache of the cold run, files in the page cache (what a
+#   warm  the digest caches of the cold run, files in the page cache (what a
 #         requeued or resumed run sees)
+#   other an empty user cache, the cache next to the output of the cold run
+#         (a requeue on a node whose home is not shared), files in the page
+#         cache
 # and the worker's peak RSS (VmHWM, RssAnon, RssFile sampled every 50 ms)
 # with the three roles mapped vs the weights it touches (every layer tensor
 # and the final norm of each role; of the embedding the prompt's rows and of
@@ -65,6 +70,9 @@ exit $rc
 EOF
 chmod +x "$T/sample.sh"
 evict() {
+  sync
+  if (echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null; then echo "cold: page cache dropped (drop_caches)"; return; fi
+  echo "cold: drop_caches not permitted; the checkpoints' pages evicted (posix_fadvise DONTNEED)"
   /usr/bin/python3 - "$M" <<'PY'
 import glob, os, sys
 for p in glob.glob(f"{sys.argv[1]}/*/*"):
@@ -83,9 +91,11 @@ run() { # name digest-cache
 }
 sync
 sleep 3  # the digest cache stores only files older than 2 s
+rm -rf "$T/cache" "$T/.mechdiff-digests"
 evict; run cold "$T/cache"
 run hot off
 run warm "$T/cache"
+run other "$T/empty-cache"
 s=$(date +%s.%N); sha256sum "$M/base/model.safetensors" >/dev/null; e=$(date +%s.%N)
 echo "sha $(echo "$e - $s" | bc)" >> "$T/times"
 /usr/bin/python3 - "$T" "$M" <<'PY'
@@ -107,12 +117,13 @@ cfg = json.load(open(os.path.join(m, "base", "config.json")))
 one = os.path.getsize(os.path.join(m, "base", "model.safetensors"))
 scratch = 3 * 256 * 2**20
 GB = 1e9
-rss = {n: [int(x) * 1024 for x in open(f"{t}/rss_{n}.1").read().split()] for n in ("cold", "hot", "warm")}
+rss = {n: [int(x) * 1024 for x in open(f"{t}/rss_{n}.1").read().split()] for n in ("cold", "hot", "warm", "other")}
 print(f"3 roles x Llama-3-8B widths, {cfg['num_hidden_layers']} layers, vocab {cfg['vocab_size']}: "
       f"{total / GB:.2f} GB of weights ({one / GB:.2f} GB per role), 1 coordinator + 1 worker, 1 pair")
 print("MPI start + hash + load of 3 roles + first unit of each role:")
 print(f"  cold {times['cold']:.2f} s (no digest cache, pages evicted)   hot {times['hot']:.2f} s (no digest cache)"
-      f"   warm {times['warm']:.2f} s (digest cache)")
+      f"   warm {times['warm']:.2f} s (digest caches)   other node {times['other']:.2f} s (only the cache next to "
+      f"the output)")
 hash_s, read_s = times["hot"] - times["warm"], times["cold"] - times["hot"]
 print(f"  hashing {total / GB:.2f} GB from memory: {hash_s:.2f} s ({total / max(hash_s, 1e-9) / GB:.2f} GB/s; "
       f"sha256sum of one file {one / times['sha'] / GB:.2f} GB/s); reading it from disk adds "
@@ -131,5 +142,6 @@ rest = times["warm"]
 print(f"extrapolated to 3 x Llama-3.1-8B ({real / GB:.1f} GB bf16) on this machine's rates: first run hashes "
       f"{real / (total / max(hash_s, 1e-9)):.0f} s from memory + reads {real / (total / max(read_s, 1e-9)):.0f} s "
       f"from disk (per GB: {hash_s / (total / GB):.2f} s + {read_s / (total / GB):.2f} s); requeued/resumed runs "
-      f"skip the hash (digest cache); warm start-up here {rest:.2f} s incl. MPI and the first units")
+      f"skip the hash (digest caches); warm start-up here {rest:.2f} s incl. MPI, loading and the first units "
+      f"({rest / (total / GB):.2f} s per GB of weights)")
 PY

@@ -36,7 +36,8 @@ const md_key MD_JOB_TOP_KEYS[] = {
 
 const md_key MD_JOB_RUNTIME_KEYS[] = {
     {.name = "progress_interval", .type = MD_KEY_FLOAT, .def = "10",
-     .doc = "Seconds between progress lines when stderr is not a terminal.", .min = 0.1, .max = 86400},
+     .doc = "Seconds between progress lines (a terminal without mpirun/srun gets a live bar instead; "
+            "MECHDIFF_PROGRESS=lines|bar chooses).", .min = 0.1, .max = 86400},
     {.name = "flush_units", .type = MD_KEY_INT, .def = "64",
      .doc = "Results are made durable (journal fsync) at least every this many units.", .min = 1, .max = 1e9},
     {.name = "flush_interval", .type = MD_KEY_FLOAT, .def = "5",

@@ -65,7 +65,8 @@
  *   MECHDIFF_SNAPSHOT_COPY=1      always copy (the pre-incremental design,
  *                                 for bench/bench_snapshot.sh's "before").
  *   MECHDIFF_SNAPSHOT_LOG=1       one line per snapshot on stderr: mode,
- *                                 seconds, units and bytes applied, file size.
+ *                                 seconds, units and bytes applied, file
+ *                                 size, wall-clock time at its end.
  *   MECHDIFF_TEST_KILL_SNAPSHOT=G:N  SIGKILL this process in the snapshot
  *                                 that writes generation G, after N units
  *                                 were written (N = 0: after OUT.h5.prev is
@@ -707,9 +708,10 @@ static void log_snapshot(const md_h5out *h)
     if (!on || strcmp(on, "1") != 0) return;
     struct stat st;
     double mib = stat(h->path, &st) == 0 ? (double)st.st_size / 1048576.0 : 0;
-    fprintf(stderr, "mechdiff: snapshot %llu (%s): %.3f s, %lld units, %.1f MiB applied, file %.1f MiB\n",
-            (unsigned long long)(h->generation + 1), h->incremental ? "incremental" : "copy", md_h5_now() - h->t0,
-            (long long)h->n_applied, h->bytes_applied / 1048576.0, mib);
+    double now = md_h5_now();
+    fprintf(stderr, "mechdiff: snapshot %llu (%s): %.3f s, %lld units, %.1f MiB applied, file %.1f MiB, at %.3f\n",
+            (unsigned long long)(h->generation + 1), h->incremental ? "incremental" : "copy", now - h->t0,
+            (long long)h->n_applied, h->bytes_applied / 1048576.0, mib, now);
 }
 
 int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)

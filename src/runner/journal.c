@@ -107,8 +107,7 @@ int64_t md_journal_pending(const md_journal *j)
 
 int md_journal_rotate(md_journal **j, const char *path, const char *prev_path, uint64_t generation, md_error *err)
 {
-    int kept = *j && rename(path, prev_path) == 0;
-    if (!kept) unlink(prev_path);
+    if (rename(path, prev_path) != 0) unlink(prev_path); /* the journal just folded, open here or not */
     md_journal_close(*j);
     *j = NULL;
     return md_journal_create(j, path, generation, err);

@@ -267,17 +267,18 @@ void md_progress_tick(md_progress *p, int final)
             (long long)total, frac * 100, more, rate, eta);
 }
 
-void md_progress_print_end(md_progress *p, const char *how, int n_datasets)
+void md_progress_print_end(md_progress *p, const char *how, const char *file, int n_datasets)
 {
     if (!p || !p->enabled) return;
     int64_t done, total;
     md_progress_counts(p, &done, &total, NULL);
     struct stat st;
-    double mb = stat(p->output, &st) == 0 ? (double)st.st_size / 1e6 : 0;
+    if (!file) file = p->output;
+    double mb = stat(file, &st) == 0 ? (double)st.st_size / 1e6 : 0;
     char wall[32];
     fmt_duration(mono_s() - p->t_start, wall, sizeof wall);
     line_start(p);
     fprintf(stderr, "%s: %s: wrote %s (%d datasets, %.1f MB); %lld/%lld units done (%lld in this run); wall time %s\n",
-            job_name(p), how, p->output, n_datasets, mb, (long long)done, (long long)total, (long long)p->run_units,
+            job_name(p), how, file, n_datasets, mb, (long long)done, (long long)total, (long long)p->run_units,
             wall);
 }

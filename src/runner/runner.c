@@ -39,6 +39,7 @@
 
 #include "mechdiff/experiment.h"
 #include "mechdiff/h5out.h"
+#include "mechdiff/hashshare.h"
 #include "mechdiff/provenance.h"
 #include "mechdiff/inflight.h"
 #include "mechdiff/job.h"
@@ -575,14 +576,11 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         if (!c->have_stage[w]) return md_error_set(err, "rank 0: out of memory");
         for (int i = 0; i < n; i++) c->have_stage[w][i] = -1;
     }
-    if (md_kind_bind_opts(c->job, &c->exp_opts, err) != MD_OK) return md_error_prefix(err, "rank 0");
-    md_progress_opts po = {.job = c->job, .exp_opts = c->exp_opts, .output = c->out, .world = c->world, .shard_k = c->shard_k,
-                           .part_index = c->part_index, .part_count = c->part_count, .enabled = c->opts->progress};
-    if (md_progress_create(&c->progress, &po, err) != MD_OK) return MD_ERR;
-    md_progress_print_start(c->progress);
+    if (!c->exp_opts && md_kind_bind_opts(c->job, &c->exp_opts, err) != MD_OK) /* md_run binds them first */
+        return md_error_prefix(err, "rank 0");
     if (c->world == 1 && md_worker_init(&c->self, c->job, 0, err) != MD_OK) return MD_ERR;
-    if (md_prov_collect(c->job, &c->models, &c->n_models, &c->data, &c->n_data, c->identity, c->opts->progress, err) !=
-        MD_OK)
+    if (md_prov_collect_with(c->job, &c->digests, &c->models, &c->n_models, &c->data, &c->n_data, c->identity,
+                             c->opts->progress, err) != MD_OK)
         return md_error_prefix(err, "rank 0");
     c->prov = (md_provenance){.job_yaml = c->job_yaml, .job_sha256 = c->identity,
                               .job_name = md_params_str(&c->job->top, "name"), .part_index = c->part_index,
@@ -630,7 +628,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     stats->finished = all_done(c) && !c->failed && rc == MD_OK;
     int n_dsets = 0;
     for (int i = 0; i < n; i++) n_dsets += c->exps[i].n_dsets;
-    md_progress_print_end(c->progress, why, n_dsets);
+    md_progress_print_end(c->progress, why, c->out, n_dsets);
     md_inflight_close(c->inflight, total_in_flight(c) == 0);
     c->inflight = NULL;
     if (abandoned > 0) {
@@ -677,6 +675,17 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
         return MD_EXIT_USAGE;
     }
     if (c.shard_k < 1) c.shard_k = 1;
+    if (rank == 0) { /* the first line, before the start-up hashing; no progress if this fails */
+        md_error perr; /* the experiments' options: bound once, for the coordinator and its progress */
+        if (md_kind_bind_opts(c.job, &c.exp_opts, &perr) == MD_OK) {
+            md_progress_opts po = {.job = c.job, .exp_opts = c.exp_opts, .output = md_job_output(c.job),
+                                   .world = c.world, .shard_k = c.shard_k, .part_index = c.part_index,
+                                   .part_count = c.part_count, .enabled = opts->progress};
+            if (md_progress_create(&c.progress, &po, &perr) == MD_OK) md_progress_print_start(c.progress);
+        }
+    }
+    md_error herr; /* a failure here is met again, and reported, by md_prov_collect_with on rank 0 */
+    md_hashshare_run(c.job, comm, rank == 0 && opts->progress, &c.digests, &herr);
     MPI_Comm group = MPI_COMM_NULL;
     if (c.shard_k > 1)
         MPI_Comm_split(comm, rank == 0 ? MPI_UNDEFINED : (rank - 1) / c.shard_k, rank, &group);
@@ -685,6 +694,7 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
         status = coordinator(&c, stats, err);
         md_progress_free(c.progress);
         c.progress = NULL;
+        md_prov_free_digests(&c.digests);
         if (status == MD_ERR) status = c.lock_held ? MD_EXIT_LOCKED : MD_EXIT_ERROR; /* never -1 (exit 255) */
         md_coord_stop_workers(&c); /* every path out of the coordinator releases the workers */
         if (status == MD_EXIT_ERROR && err->msg[0] && strncmp(err->msg, "rank ", 5) != 0)

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Snapshot cost vs results-file size, before and after the incremental
+# snapshot (src/runner/h5out.c), in one invocation.
+#
+# Workload: the knowledge kind with store_activations (14 positions, every
+# layer: 1.75 MiB of activations per pair) on a generated 4-layer
+# Llama-3-8B-width checkpoint (`make-model --like llama3-8b --layers 4`), one
+# rank (rank 0 computes the units itself, so every second a snapshot takes
+# is a second of wall time). What grows the file: on a CPU this job writes
+# ~30 KB/s, far from the tens of GB an 8B job writes on GPUs, so after a
+# short seed run (which defines the datasets) the bench adds an uncompressed
+# SIZE-GB dataset /bench_filler to the stopped file, standing in for the
+# activations a long run would have stored. From that file (copied, so both
+# designs start from the same bytes) the job is resumed twice with the same
+# remaining PAIRS pairs:
+#   before: MECHDIFF_SNAPSHOT_COPY=1, every snapshot copies OUT.h5 (the old design)
+#   after:  the default, OUT.h5.prev + the last two journals
+# MECHDIFF_SNAPSHOT_LOG=1 reports each snapshot's seconds and file size.
+# Prints per size and design: the first snapshot of the run (a copy in both
+# designs: it numbers the run's segment), the later snapshots (periodic and
+# the final one: count, mean, max), and the write overhead = their seconds /
+# the compute seconds between the first and the last snapshot (that window
+# minus the snapshots in it); the ratios before/after and large/small size;
+# and whether both designs wrote the same /knowledge datasets (SHA-256).
+#   bench/bench_snapshot.sh BUILD_DIR [SIZES_GB="1 10"] [PAIRS=3] [INTERVAL_S=20] [MODEL_DIR]
+# Disk: up to 3 x the largest size + the 3.6 GB checkpoint (deleted at exit
+# unless MODEL_DIR is given). Not a test: ratios measured in one run.
+set -euo pipefail
+BUILD=$(cd "${1:?build dir}" && pwd); SIZES=${2:-"1 10"}; PAIRS=${3:-3}; INTERVAL=${4:-20}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/bench_snapshot.XXXXXX"); trap 'rm -rf "$T"' EXIT
+M=${5:-$T/model}
+MD=$BUILD/mechdiff
+export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HDF5_USE_FILE_LOCKING=FALSE
+if [ ! -f "$M/model.safetensors" ]; then
+  "$MD" make-model --like llama3-8b --layers 4 --seed 1 -o "$M" >/dev/null
+fi
+cp "$ROOT/models/organism-base/tokenizer.json" "$ROOT/models/organism-base/tokenizer_config.json" "$M/"
+cat > "$T/job.yaml" <<YAML
+name: bench-snapshot
+models: {base: $M}
+datasets: {cities: $ROOT/data/cities.csv}
+runtime: {hash_weights: false, snapshot_interval: $INTERVAL, progress_interval: 600}
+experiments:
+  - {kind: knowledge, datasets: [cities], max_pairs: $((PAIRS + 1)), n_toks: 14, n_shots: 4, shot_seed: 1,
+     store_activations: true}
+YAML
+
+# Seed: define the datasets, then stop (SIGTERM: status 75, resumable).
+"$MD" run "$T/job.yaml" -o "$T/seed.h5" --quiet & pid=$!
+while [ ! -e "$T/seed.h5" ]; do sleep 0.5; done
+kill -TERM $pid; wait $pid || [ $? = 75 ] || { echo "seed run failed" >&2; exit 1; }
+
+for size in $SIZES; do
+  cp "$T/seed.h5" "$T/start.h5"
+  /usr/bin/python3 - "$T/start.h5" "$size" <<'PY'
+import sys, h5py, numpy as np
+path, gb = sys.argv[1], float(sys.argv[2])
+n = int(gb * 1e9) // 4
+block = np.full(1 << 24, 0.5, np.float32)          # 64 MiB
+with h5py.File(path, "r+") as f:
+    d = f.create_dataset("bench_filler/data", (n,), np.float32, chunks=(1 << 20,))
+    for i in range(0, n, block.size):
+        d[i:i + block.size] = block[: min(block.size, n - i)]
+PY
+  for mode in after before; do
+    cp "$T/start.h5" "$T/run.h5"
+    sync
+    s=$(date +%s.%N)
+    if [ $mode = before ]; then
+      MECHDIFF_SNAPSHOT_COPY=1 MECHDIFF_SNAPSHOT_LOG=1 "$MD" run "$T/job.yaml" -o "$T/run.h5" --quiet 2>"$T/log.$size.$mode"
+    else
+      MECHDIFF_SNAPSHOT_LOG=1 "$MD" run "$T/job.yaml" -o "$T/run.h5" --quiet 2>"$T/log.$size.$mode"
+    fi
+    e=$(date +%s.%N)
+    echo "$size $mode $(echo "$e - $s" | bc)" >> "$T/walls"
+    /usr/bin/python3 - "$T/run.h5" > "$T/sum.$size.$mode" <<'PY'
+import hashlib, sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    done = f["completion/knowledge/stage0/done"][...]
+    print("pairs done", int(done.sum()), "of", done.size)
+    f["knowledge"].visititems(lambda n, o: print(n, hashlib.sha256(o[...].tobytes()).hexdigest())
+                              if isinstance(o, h5py.Dataset) else None)
+PY
+    rm -f "$T/run.h5"*
+  done
+  rm -f "$T/start.h5"
+done
+/usr/bin/python3 - "$T" "$PAIRS" "$INTERVAL" <<'PY'
+import re, sys
+t, pairs, interval = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+walls = {}
+for line in open(f"{t}/walls"):
+    size, mode, w = line.split()
+    walls[(size, mode)] = float(w)
+pat = re.compile(r"snapshot (\d+) \((\w+)\): ([\d.]+) s, (\d+) units, ([\d.]+) MiB applied, file ([\d.]+) MiB, at ([\d.]+)")
+print(f"knowledge, store_activations, 4-layer Llama-3-8B widths, 1 rank (computes and writes), "
+      f"snapshot_interval {interval} s")
+print(f"{'file GB':>8} {'design':>7} {'first s':>8} {'later':>6} {'mean s':>8} {'max s':>8} {'compute s':>9} "
+      f"{'wall s':>7} {'overhead':>9}")
+res = {}
+sizes = sorted({s for s, _ in walls}, key=float)
+for size in sizes:
+    for mode in ("before", "after"):
+        snaps = [(kind, float(s), float(mib), float(at))
+                 for g, kind, s, u, a, mib, at in pat.findall(open(f"{t}/log.{size}.{mode}").read())]
+        first, rest = snaps[0], snaps[1:]
+        later = [s for _, s, _, _ in rest]
+        compute = (rest[-1][3] - first[3]) - sum(later) if rest else 0.0
+        mean = sum(later) / len(later) if later else 0.0
+        res[(size, mode)] = (mean, sum(later) / compute if compute > 0 else 0.0)
+        kinds = "/".join(sorted({k[:4] for k, _, _, _ in rest}))
+        print(f"{first[2] / 1024:8.2f} {mode:>7} {first[1]:8.2f} {len(later):>3} {kinds:<5} {mean:8.3f} "
+              f"{max(later or [0]):8.3f} {compute:9.1f} {walls[(size, mode)]:7.1f} {100 * res[(size, mode)][1]:8.2f}%")
+    same = open(f"{t}/sum.{size}.before").read() == open(f"{t}/sum.{size}.after").read()
+    print(f"  {open(f'{t}/sum.{size}.after').readline().strip()}; /knowledge identical before/after: {same}")
+for size in sizes:
+    b, a = res[(size, "before")], res[(size, "after")]
+    print(f"size {size} GB: later snapshot before/after = {b[0] / max(a[0], 1e-9):.0f}x; "
+          f"write overhead before {100 * b[1]:.1f}%, after {100 * a[1]:.2f}% of compute")
+if len(sizes) > 1:
+    lo, hi = sizes[0], sizes[-1]
+    for mode in ("before", "after"):
+        print(f"{mode}: later snapshot at {hi} GB / at {lo} GB = {res[(hi, mode)][0] / max(res[(lo, mode)][0], 1e-9):.2f}x")
+PY
