@@ -576,8 +576,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         if (!c->have_stage[w]) return md_error_set(err, "rank 0: out of memory");
         for (int i = 0; i < n; i++) c->have_stage[w][i] = -1;
     }
-    if (!c->exp_opts && md_kind_bind_opts(c->job, &c->exp_opts, err) != MD_OK) /* md_run binds them first */
-        return md_error_prefix(err, "rank 0");
+    if (!c->exp_opts) return md_error_set(err, "rank 0: out of memory (options)"); /* md_run binds them */
     if (c->world == 1 && md_worker_init(&c->self, c->job, 0, err) != MD_OK) return MD_ERR;
     if (md_prov_collect_with(c->job, &c->digests, &c->models, &c->n_models, &c->data, &c->n_data, c->identity,
                              c->opts->progress, err) != MD_OK)
