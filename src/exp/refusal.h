@@ -115,7 +115,10 @@ enum {
     MD_RO_INSTRUCTION, MD_RO_CSV_ROW,                                           /* both */
     MD_RO_ACTS, MD_RO_DIRECTION, MD_RO_MEAN_DIFF, MD_RO_MEAN_DIFF_NORM, MD_RO_COSINE, MD_RO_TEXT, MD_RO_REFUSED,
     MD_RO_SCORE,                                                                /* point */
-    MD_RO_SW_ACTS, MD_RO_SW_DIRECTION, MD_RO_SW_REFUSED, MD_RO_SW_TEXT, MD_RO_SW_SCORE /* sweep */
+    MD_RO_SW_ACTS, MD_RO_SW_DIRECTION, MD_RO_SW_REFUSED, MD_RO_SW_TEXT, MD_RO_SW_SCORE, /* sweep */
+    MD_RO_TOKEN_ID, MD_RO_TOKEN, MD_RO_TOKEN_POSITION,                          /* both (refusal_labels.c) */
+    MD_RO_GEN_INSTRUCTION, MD_RO_GEN_CSV_ROW,                                   /* point */
+    MD_RO_SW_TEST_INSTRUCTION, MD_RO_SW_TEST_CSV_ROW                            /* sweep */
 };
 extern const md_output MD_REFUSAL_OUTPUTS[];
 int md_refusal_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err);
