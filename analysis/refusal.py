@@ -167,7 +167,8 @@ def precision_note(rows):
 def report_sections(h5file, outdir, opts=None):
     f = open_results(h5file)
     out = []
-    for name, g in experiment_groups(f, "refusal_sweep"):
+    # the sweep: kind refusal_sweep, or kind refusal with sweep: true (its alias)
+    for name, g in experiment_groups(f, "refusal_sweep") + experiment_groups(f, "refusal"):
         if "score" not in g:
             continue
         out.append(dict(title=f"Refusal: direction layer/position sweep ({name})",

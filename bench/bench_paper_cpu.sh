@@ -2,8 +2,8 @@
 # The study's knowledge grid at real widths on the CPU (issue 19): few-shot
 # cities prompts (4 shots, ~80 tokens), the last 14 positions, every layer,
 # on a generated 4-layer Llama-3-8B-width checkpoint (real 128256
-# vocabulary, random bf16 weights; `make-model --like llama3-8b`), one
-# worker, one thread (OPENBLAS_NUM_THREADS=1). In one invocation:
+# vocabulary, random bf16 weights; `make-model --like llama3-8b`), one rank,
+# one thread (OPENBLAS_NUM_THREADS=1). In one invocation:
 #   1. a start-up run (1 pair, n_toks 1), the grid with the default
 #      pair_block (pairs batched through the weights together) and, unless
 #      PERPAIR=0, the grid with pair_block 1 (the previous per-pair units);
@@ -18,8 +18,9 @@
 # speed-up over the peer per pair at equal threads (goal >= 10x) with the
 # largest effect difference between the two, and the estimate of the whole
 # study's CPU cost (four analyses, Llama-3.1-8B base/SFT/instruct) from the
-# measured rate. The machine is shared: run it nice'd and read the ratios,
-# which come from the same run.
+# measured rate. Every figure is given in CPU seconds (user + system of the
+# one-thread process: robust to other jobs on a shared machine) and in
+# wall-clock seconds; on a quiet machine the two agree. Run it nice'd.
 #   bench/bench_paper_cpu.sh BUILD_DIR [PAIRS=16] [MODEL_DIR] [FP32_CACHE_MB=-1] [PEER_PAIRS=2]
 # MODEL_DIR: where the checkpoint is (generated there if absent; kept).
 # FP32_CACHE_MB: runtime.fp32_cache_mb (-1 = auto, from available memory;
@@ -46,11 +47,10 @@ runtime: {hash_weights: false, fp32_cache_mb: $CACHE}
 experiments:
   - {kind: knowledge, datasets: [cities], max_pairs: $2, n_toks: $3, n_shots: 4, shot_seed: 1, pair_block: $4}
 YAML
-  local s e
-  s=$(date +%s.%N)
-  mpirun --oversubscribe -np 2 "$BUILD/mechdiff" run "$T/$1.yaml" -o "$T/$1.h5" --quiet
-  e=$(date +%s.%N)
-  echo "$1 $(echo "$e - $s" | bc)" >> "$T/times"
+  local TIMEFORMAT='%R %U %S' tm  # wall, user and system seconds of the one-rank run
+  tm=$( { time "$BUILD/mechdiff" run "$T/$1.yaml" -o "$T/$1.h5" --quiet 2>"$T/$1.err" >/dev/null; } 2>&1 ) \
+    || { cat "$T/$1.err"; exit 1; }
+  echo "$1 $tm" >> "$T/times"
 }
 run startup 1 1 0
 run batched "$PAIRS" 14 0

@@ -102,6 +102,18 @@ typedef struct md_backend_ops {
     /* x[row][:] -= (x·v) v for each of n rows (v: host pointer, unit) */
     int (*ablate)(md_backend *be, float *x, int n, int d, const float *v, md_error *err);
     void (*destroy)(md_backend *be);
+    /* Optional (NULL: the caller runs attention once per sequence):
+     * attention for n_seq sequences of nq queries in one call, with exactly
+     * the numbers of attention per sequence and no probs. Sequence s reads
+     * q and writes out at row s * nq, reads its prefix keys/values k0/v0
+     * (NULL when n0 == 0) at (s mod n_par) * kv0_stride floats and its own
+     * k1/v1 at s * kv1_stride floats; pads[n_seq] (host, NULL = none). The
+     * partial forwards of batched patching run hundreds of sequences per
+     * layer: one launch instead of one per sequence on a GPU. */
+    int (*attention_seqs)(md_backend *be, float *out, const float *q, int n_seq, int nq, int q_pos0,
+                          const float *k0, const float *v0, int n0, size_t kv0_stride, int n_par, const float *k1,
+                          const float *v1, int n1, size_t kv1_stride, const int *pads, const md_attn_shape *shape,
+                          md_error *err);
 } md_backend_ops;
 
 struct md_backend {

@@ -34,6 +34,7 @@ typedef struct md_progress md_progress;
 
 typedef struct md_progress_opts {
     const md_job *job;       /* the job (borrowed; outlives the progress) */
+    void *const *exp_opts;   /* its experiments' bound options (md_kind_bind_opts; borrowed) */
     const char *output;      /* the results file */
     int world;               /* MPI ranks */
     int shard_k;             /* ranks per model copy (runtime.shard_ranks) */
@@ -65,9 +66,10 @@ void md_progress_unit_done(md_progress *p, int exp, int stage);
 void md_progress_tick(md_progress *p, int final);
 /* Ends a live bar's line before another message (no-op for lines). */
 void md_progress_break_line(md_progress *p);
-/* The last line: how the run ended, the file, its datasets and size, units
- * done (this run and in all), wall time since md_progress_create. */
-void md_progress_print_end(md_progress *p, const char *how, int n_datasets);
+/* The last line: how the run ended, the file written (NULL = the output
+ * given at create), its datasets and size, units done (this run and in
+ * all), wall time since md_progress_create. */
+void md_progress_print_end(md_progress *p, const char *how, const char *file, int n_datasets);
 
 /* Units done / known total (also the figures of the lines; unit tests). */
 void md_progress_counts(const md_progress *p, int64_t *done, int64_t *total, int *unsized_stages);

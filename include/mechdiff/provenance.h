@@ -62,6 +62,30 @@ int md_prov_write_numerics(int64_t group, const md_prov_numerics *n);
 
 void md_prov_free_numerics(md_prov_numerics *n);
 
+/* Digests of the files the provenance hashes, computed before
+ * md_prov_collect_with (by one reader per node: hashshare.h). paths in
+ * md_prov_collect's order; hex[i] "" = not computed (md_prov_collect_with
+ * hashes it then). Owned (md_prov_free_digests). */
+typedef struct md_prov_digests {
+    char output_dir[4096];   /* the digest cache next to the output (filehash.h; "" = none) */
+    char **paths;
+    char (*hex)[65];
+    int n;
+} md_prov_digests;
+
+/* Every file md_prov_collect hashes (the weight files of each model role
+ * when runtime.hash_weights, then the datasets), hex all "". */
+int md_prov_list_inputs(const struct md_job *job, md_prov_digests *out, md_error *err);
+void md_prov_free_digests(md_prov_digests *d);
+
+/* md_prov_collect (h5out.h) taking the digests in pre (may be NULL) as they
+ * are and hashing only the rest. */
+struct md_model_prov;
+struct md_data_prov;
+int md_prov_collect_with(const struct md_job *job, const md_prov_digests *pre, struct md_model_prov **models,
+                         int *n_models, struct md_data_prov **data, int *n_data, char identity[65], int progress,
+                         md_error *err);
+
 /* One model folder's config.json, weight files and their SHA-256 through
  * the digest cache (m->role and m->dir set by the caller, the rest zero;
  * md_prov_free(m, 1, NULL) of h5out.h releases it): `mechdiff forward`. */

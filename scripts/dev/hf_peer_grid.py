@@ -16,8 +16,9 @@ This is the usual way to do activation patching with transformers: every
 cell is a full forward. Computed in float32 (weights upcast), torch threads
 as given.
 
-Prints and writes {"load_s", "grid_s", "pairs", "effect": [pair][layer][pos],
-"flops"}: grid_s covers the pairs' runs only (model load excluded); flops
+Prints and writes {"load_s", "grid_s", "grid_cpu_s", "pairs", "effect":
+[pair][layer][pos], "flops"}: grid_s (wall) and grid_cpu_s (process CPU time)
+cover the pairs' runs only (model load excluded); flops
 counts the GEMM FLOPs of those runs (projections, MLP, the kept logits row).
 """
 import argparse
@@ -86,17 +87,18 @@ def main():
     hd = getattr(c, "head_dim", None) or d // c.num_attention_heads
     qd, kvd = c.num_attention_heads * hd, c.num_key_value_heads * hd
     row = 2 * (d * qd + 2 * d * kvd + qd * d + 3 * d * ff)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     effect, flops = [], 0
     with torch.inference_mode():
         for p in pairs:
             effect.append(pair_grid(model, layers, p, a.n_toks, a.ids[0], a.ids[1], torch))
             runs = 1 + L * a.n_toks
             flops += runs * (len(p["true_ids"]) * L * row + 2 * d * V)
-    grid_s = time.perf_counter() - t0
-    res = {"load_s": load_s, "grid_s": grid_s, "pairs": len(pairs), "effect": effect, "flops": flops,
+    grid_s, grid_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    res = {"load_s": load_s, "grid_s": grid_s, "grid_cpu_s": grid_cpu_s, "pairs": len(pairs), "effect": effect,
+           "flops": flops,
            "threads": torch.get_num_threads()}
-    print(f"hf peer: {len(pairs)} pairs, load {load_s:.1f} s, grid {grid_s:.1f} s, "
+    print(f"hf peer: {len(pairs)} pairs, load {load_s:.1f} s, grid {grid_s:.1f} s ({grid_cpu_s:.1f} CPU s), "
           f"{flops / grid_s / 1e9:.1f} GFLOP/s ({torch.get_num_threads()} thread(s))")
     if a.out:
         json.dump(res, open(a.out, "w"))

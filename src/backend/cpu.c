@@ -278,6 +278,22 @@ static int cpu_attention(md_backend *be, float *out, const float *q, int nq, int
     return MD_OK;
 }
 
+/* attention_seqs: the per-sequence op in a loop (the same numbers). */
+static int cpu_attention_seqs(md_backend *be, float *out, const float *q, int n_seq, int nq, int q_pos0,
+                              const float *k0, const float *v0, int n0, size_t kv0_stride, int n_par,
+                              const float *k1, const float *v1, int n1, size_t kv1_stride, const int *pads,
+                              const md_attn_shape *sh, md_error *err)
+{
+    size_t rows = (size_t)nq * sh->n_heads * sh->head_dim;
+    for (int s = 0; s < n_seq; s++) {
+        size_t o0 = (size_t)(s % n_par) * kv0_stride, o1 = (size_t)s * kv1_stride;
+        if (cpu_attention(be, out + s * rows, q + s * rows, nq, q_pos0, k0 ? k0 + o0 : NULL, v0 ? v0 + o0 : NULL, n0,
+                          k1 + o1, v1 + o1, n1, pads ? pads[s] : 0, sh, NULL, err) != MD_OK)
+            return MD_ERR;
+    }
+    return MD_OK;
+}
+
 static int cpu_attn_mix(md_backend *be, float *out, const float *probs, int nq, int q_pos0, const float *v0,
                         int n0, const float *v1, int n1, int pad, const md_attn_shape *sh, md_error *err)
 {
@@ -392,6 +408,7 @@ static const md_backend_ops CPU_OPS = {
     .rope = cpu_rope,
     .attention = cpu_attention,
     .attn_mix = cpu_attn_mix,
+    .attention_seqs = cpu_attention_seqs,
     .gated_act = cpu_gated_act,
     .add = cpu_add,
     .scale = cpu_scale,

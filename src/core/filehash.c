@@ -13,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "mechdiff sha256 cache v1"
+#define CACHE_MAGIC "mechdiff sha256 cache v2"
+#define KEY_MAX 4400
 
 void md_filehash_default_dir(char *buf, size_t len)
 {
@@ -29,12 +30,35 @@ static int cache_off(const char *dir)
     return !dir || !*dir || strcmp(dir, "off") == 0;
 }
 
-/* The key line of a file's identity: changes with any write, replacement or rename. */
-static void cache_key(const struct stat *st, char *key, size_t len)
+void md_filehash_output_dir(const char *output, char *buf, size_t len)
 {
-    snprintf(key, len, "dev %ju ino %ju size %jd mtime %lld.%09ld ctime %lld.%09ld", (uintmax_t)st->st_dev,
-             (uintmax_t)st->st_ino, (intmax_t)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-             (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+    const char *env = getenv("MECHDIFF_DIGEST_CACHE");
+    const char *slash = strrchr(output, '/');
+    if (!output[0] || (env && strcmp(env, "off") == 0)) snprintf(buf, len, "%s", "");
+    else if (!slash) snprintf(buf, len, ".mechdiff-digests");
+    else snprintf(buf, len, "%.*s/.mechdiff-digests", (int)(slash - output), output);
+}
+
+/* "2026-12-07T06:31:02Z " into buf: the time stamp of progress lines. */
+static void utc_now(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+}
+
+/* The key line of a file's identity: changes with any write, replacement or
+ * rename. No st_dev: a network filesystem gets another device number on
+ * each node, and the cache next to the output must work on any node; the
+ * resolved path stands for the filesystem instead. */
+static void cache_key(const char *path, const struct stat *st, char *key, size_t len)
+{
+    char real[4096];
+    if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
+    snprintf(key, len, "path %s ino %ju size %jd mtime %lld.%09ld ctime %lld.%09ld", real, (uintmax_t)st->st_ino,
+             (intmax_t)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
+             st->st_ctim.tv_nsec);
 }
 
 static int is_hex64(const char *s)
@@ -77,7 +101,7 @@ static int cache_dir_ready(const char *dir)
 
 static int cache_lookup(const char *dir, const char *key, char hex[MD_SHA256_HEX_SIZE])
 {
-    char path[4200], buf[512];
+    char path[4200], buf[KEY_MAX + 128];
     if (entry_path(dir, key, path, sizeof path) != MD_OK) return 0;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return 0;
@@ -124,7 +148,7 @@ static void cache_prune(const char *dir)
 static void cache_store(const char *dir, const char *key, const char hex[MD_SHA256_HEX_SIZE])
 {
     static const char *hexd = "0123456789abcdef";
-    char path[4200], tmp[4300], text[512];
+    char path[4200], tmp[4300], text[KEY_MAX + 128];
     if (entry_path(dir, key, path, sizeof path) != MD_OK) return;
     unsigned r = (unsigned)getpid() ^ (unsigned)(uintptr_t)&r ^ (unsigned)clock();
     char tag[9];
@@ -146,7 +170,28 @@ static int same_identity(const struct stat *a, const struct stat *b)
            a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-int md_filehash_one(const char *path, const char *cache_dir, char hex[MD_SHA256_HEX_SIZE], int *from_cache,
+/* The two caches of a pass: the user's and the one next to the output. */
+typedef struct cache_pair {
+    const char *dir[2];
+} cache_pair;
+
+/* Looks key up in each cache; a hit is copied into the cache that missed
+ * (so both know it afterwards). */
+static int pair_lookup(const cache_pair *cp, const char *key, char hex[MD_SHA256_HEX_SIZE])
+{
+    for (int k = 0; k < 2; k++) {
+        if (cache_off(cp->dir[k]) || !cache_dir_trusted(cp->dir[k]) || !cache_lookup(cp->dir[k], key, hex)) continue;
+        const char *other = cp->dir[1 - k];
+        char again[MD_SHA256_HEX_SIZE];
+        if (!cache_off(other) && !(cache_dir_trusted(other) && cache_lookup(other, key, again)) &&
+            cache_dir_ready(other))
+            cache_store(other, key, hex);
+        return 1;
+    }
+    return 0;
+}
+
+static int hash_one(const char *path, const cache_pair *cp, char hex[MD_SHA256_HEX_SIZE], int *from_cache,
                     md_error *err)
 {
     if (from_cache) *from_cache = 0;
@@ -157,10 +202,10 @@ int md_filehash_one(const char *path, const char *cache_dir, char hex[MD_SHA256_
         close(fd);
         return md_error_set(err, "%s: cannot stat: %s", path, strerror(errno));
     }
-    char key[256];
-    cache_key(&before, key, sizeof key);
-    int use_cache = !cache_off(cache_dir) && S_ISREG(before.st_mode);
-    if (use_cache && cache_dir_trusted(cache_dir) && cache_lookup(cache_dir, key, hex)) {
+    char key[KEY_MAX];
+    cache_key(path, &before, key, sizeof key);
+    int use_cache = S_ISREG(before.st_mode);
+    if (use_cache && pair_lookup(cp, key, hex)) {
         close(fd);
         if (from_cache) *from_cache = 1;
         return MD_OK;
@@ -168,9 +213,45 @@ int md_filehash_one(const char *path, const char *cache_dir, char hex[MD_SHA256_
     int rc = md_sha256_fd(fd, path, hex, err);
     int unchanged = rc == MD_OK && fstat(fd, &after) == 0 && same_identity(&before, &after);
     close(fd);
-    if (unchanged && use_cache && before.st_mtim.tv_sec < time(NULL) - 2 && cache_dir_ready(cache_dir))
-        cache_store(cache_dir, key, hex);
+    for (int k = 0; k < 2; k++)
+        if (unchanged && use_cache && !cache_off(cp->dir[k]) && before.st_mtim.tv_sec < time(NULL) - 2 &&
+            cache_dir_ready(cp->dir[k]))
+            cache_store(cp->dir[k], key, hex);
     return rc;
+}
+
+int md_filehash_one(const char *path, const char *cache_dir, char hex[MD_SHA256_HEX_SIZE], int *from_cache,
+                    md_error *err)
+{
+    cache_pair cp = {{cache_dir, NULL}};
+    return hash_one(path, &cp, hex, from_cache, err);
+}
+
+int md_filehash_lookup(const char *path, const char *cache_dir, const char *output_dir, char hex[MD_SHA256_HEX_SIZE])
+{
+    struct stat st;
+    char key[KEY_MAX];
+    cache_pair cp = {{cache_dir, output_dir}};
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    cache_key(path, &st, key, sizeof key);
+    return pair_lookup(&cp, key, hex);
+}
+
+void md_filehash_assign(const uint64_t *sizes, int n, int n_readers, int *owner)
+{
+    uint64_t load[256] = {0};
+    int r_max = n_readers < 1 ? 1 : n_readers > 256 ? 256 : n_readers;
+    for (int i = 0; i < n; i++) owner[i] = -1;
+    for (int done = 0; done < n; done++) {
+        int big = -1; /* the largest file not yet given, first of equals */
+        for (int i = 0; i < n; i++)
+            if (owner[i] < 0 && (big < 0 || sizes[i] > sizes[big])) big = i;
+        int r = 0; /* to the least loaded reader, lowest index of equals */
+        for (int k = 1; k < r_max; k++)
+            if (load[k] < load[r]) r = k;
+        owner[big] = r;
+        load[r] += sizes[big];
+    }
 }
 
 /* Work shared by the hashing threads (guarded by mu). */
@@ -178,7 +259,7 @@ typedef struct pool {
     const char *const *paths;
     char (*hex)[MD_SHA256_HEX_SIZE];
     const uint64_t *sizes;
-    const char *cache_dir;
+    cache_pair caches;
     int n, next, finished, failed;
     uint64_t bytes_read, bytes_cached;
     int n_cached;
@@ -198,7 +279,7 @@ static void *hash_thread(void *arg)
         md_error e;
         md_error_clear(&e);
         int cached = 0;
-        int rc = md_filehash_one(p->paths[i], p->cache_dir, p->hex[i], &cached, &e);
+        int rc = hash_one(p->paths[i], &p->caches, p->hex[i], &cached, &e);
         pthread_mutex_lock(&p->mu);
         if (rc != MD_OK && !p->failed) {
             p->failed = 1;
@@ -230,8 +311,10 @@ static void wait_progress(pool *p, const char *prefix, uint64_t total, double t0
         until.tv_sec += 10;
         if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT && prefix) {
             double dt = mono_s() - t0;
-            fprintf(stderr, "%shashing: %d of %d files, %.2f of %.2f GB (%.2f GB/s)\n", prefix, p->finished, p->n,
-                    (double)(p->bytes_read + p->bytes_cached) / 1e9, (double)total / 1e9,
+            char ts[32];
+            utc_now(ts, sizeof ts);
+            fprintf(stderr, "%s%shashing: %d of %d files, %.2f of %.2f GB (%.2f GB/s)\n", prefix, ts, p->finished,
+                    p->n, (double)(p->bytes_read + p->bytes_cached) / 1e9, (double)total / 1e9,
                     (double)p->bytes_read / 1e9 / (dt > 0 ? dt : 1));
         }
     }
@@ -262,11 +345,15 @@ int md_filehash_many(const char *const *paths, int n, char (*hex)[MD_SHA256_HEX_
         sizes[i] = stat(paths[i], &st) == 0 ? (uint64_t)st.st_size : 0;
         total += sizes[i];
     }
+    char odir[4096], ts[32];
+    snprintf(odir, sizeof odir, "%s", opt->output_dir && !cache_off(opt->output_dir) ? opt->output_dir : "");
+    utc_now(ts, sizeof ts);
     if (opt->progress && n)
-        fprintf(stderr, "%shashing %d files (%.2f GB) on %d threads; digest cache: %s\n", opt->progress, n,
-                (double)total / 1e9, nt, *dir ? dir : "off");
+        fprintf(stderr, "%s%shashing %d files (%.2f GB) on %d threads; digest caches: %s and %s\n", opt->progress, ts,
+                n, (double)total / 1e9, nt, *dir ? dir : "off", *odir ? odir : "none next to the output");
     if (*dir && n && cache_dir_trusted(dir)) cache_prune(dir);
-    pool p = {.paths = paths, .hex = hex, .sizes = sizes, .cache_dir = dir, .n = n};
+    if (*odir && n && cache_dir_trusted(odir)) cache_prune(odir);
+    pool p = {.paths = paths, .hex = hex, .sizes = sizes, .caches = {{dir, odir}}, .n = n};
     md_error_clear(&p.err);
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
@@ -278,9 +365,10 @@ int md_filehash_many(const char *const *paths, int n, char (*hex)[MD_SHA256_HEX_
     else wait_progress(&p, opt->progress, total, t0);
     for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
     double dt = mono_s() - t0;
+    utc_now(ts, sizeof ts);
     if (opt->progress && n && !p.failed)
-        fprintf(stderr, "%shashed %d files in %.1f s: %d from the cache (%.2f GB not read), %.2f GB read at %.2f GB/s\n",
-                opt->progress, n, dt, p.n_cached, (double)p.bytes_cached / 1e9, (double)p.bytes_read / 1e9,
+        fprintf(stderr, "%s%shashed %d files in %.1f s: %d from the cache (%.2f GB not read), %.2f GB read at %.2f GB/s\n",
+                opt->progress, ts, n, dt, p.n_cached, (double)p.bytes_cached / 1e9, (double)p.bytes_read / 1e9,
                 dt > 0 ? (double)p.bytes_read / 1e9 / dt : 0.0);
     if (stats)
         *stats = (md_filehash_stats){.n_files = n, .n_cached = p.n_cached, .bytes_read = p.bytes_read,

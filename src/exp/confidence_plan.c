@@ -11,7 +11,7 @@
 
 enum {
     CO_NORM, CO_LOGITVAR, CO_SELECTED, CO_THRESHOLD, CO_OVERLAP, CO_IOU, CO_D_NORM, CO_D_LOGITVAR, CO_PROMPTS,
-    CO_ACTIVATION, CO_ENTROPY, CO_ACT_MEAN, CO_ENTROPY_ABLATED
+    CO_ACTIVATION, CO_ENTROPY, CO_ACT_MEAN, CO_ENTROPY_ABLATED, CO_PROMPT_LEN, CO_LAST_TOKEN_ID, CO_LAST_TOKEN
 };
 
 const md_output MD_CONF_OUTPUTS[] = {
@@ -59,13 +59,25 @@ const md_output MD_CONF_OUTPUTS[] = {
                             .description = "next-token entropy with entropy neuron selected[rank] mean-ablated at the "
                                            "last token",
                             .stage = 2, .nan_ok = 1},
+    [CO_PROMPT_LEN] = {.path = "{model}/prompt_len", .type = MD_H5_I32, .dims = "prompt", .axes = "prompts",
+                       .units = "tokens",
+                       .description = "tokens of the prompt as this model reads it (the measured position is "
+                                      "prompt_len - 1; BOS or not: the file's description)",
+                       .stage = 1, .at_plan = 1},
+    [CO_LAST_TOKEN_ID] = {.path = "{model}/last_token_id", .type = MD_H5_I32, .dims = "prompt", .axes = "prompts",
+                          .description = "token id at the measured position (the prompt's last token)", .stage = 1,
+                          .at_plan = 1},
+    [CO_LAST_TOKEN] = {.path = "{model}/last_token", .type = MD_H5_STR, .dims = "prompt", .axes = "prompts",
+                       .description = "decoded text of last_token_id (U+FFFD marks a byte of a character split over "
+                                      "tokens)",
+                       .stage = 1, .at_plan = 1},
     {0}};
 
 #define OUT(x) (&MD_CONF_OUTPUTS[x])
 
 static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
 {
-    const md_conf_opts o = md_conf_get_opts(ctx);
+    const md_conf_opts o = *md_conf_opts_of(ctx);
     int64_t nb = o.neuron_block, units = 0;
     char roles[1024] = "";
     for (int r = 0; r < md_exp_count_roles(ctx); r++) {
@@ -110,20 +122,63 @@ static int pair_attrs(md_plan *plan, const char *a, const char *b, md_error *err
     return md_plan_attr(plan, path, "description", desc, err);
 }
 
-/* The description of `prompts`: what each role's tokenizer puts before them. */
-static int prompts_description(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
+/* What role r's tokenizer makes of the prompts: {model}/prompt_len,
+ * last_token_id, last_token (the measured position) and, into note[cap],
+ * what it puts before the text. */
+static int plan_role_tokens(const md_kind_ctx *ctx, int r, const char **pr, int np, md_plan *plan, char *note,
+                            size_t cap, md_error *err)
+{
+    const char *role = md_exp_get_role(ctx, r);
+    md_config cfg;
+    md_tokenizer *tok = NULL;
+    int32_t *len = malloc((size_t)np * sizeof *len), *last = malloc((size_t)np * sizeof *last);
+    char *txt = NULL;
+    size_t nb = 0;
+    int rc = len && last ? MD_OK : md_error_set(err, "confidence: out of memory");
+    if (rc == MD_OK) rc = md_exp_load_role(ctx, ctx->exp->name, role, &cfg, &tok, err);
+    if (rc == MD_OK) rc = md_exp_bos_note(tok, note, cap, err);
+    for (int i = 0; rc == MD_OK && i < np; i++) {
+        int *ids = NULL;
+        size_t n = 0;
+        rc = md_tokenizer_encode(tok, pr[i], 1, &ids, &n, err); /* as compute_batch (confidence.c) */
+        if (rc == MD_OK && n == 0) rc = md_error_set(err, "confidence: prompt %d is empty", i);
+        if (rc == MD_OK) {
+            len[i] = (int32_t)n;
+            last[i] = ids[n - 1];
+        }
+        free(ids);
+    }
+    if (rc == MD_OK) rc = md_exp_token_strings(tok, last, np, &txt, &nb, err);
+    int64_t n64 = np;
+    if (rc == MD_OK)
+        rc = md_plan_output_put(plan, OUT(CO_PROMPT_LEN), &role, &n64, len, (size_t)np * sizeof *len, err) ||
+             md_plan_output_put(plan, OUT(CO_LAST_TOKEN_ID), &role, &n64, last, (size_t)np * sizeof *last, err) ||
+             md_plan_output_put(plan, OUT(CO_LAST_TOKEN), &role, &n64, txt, nb, err) ? MD_ERR : MD_OK;
+    if (rc == MD_OK) {
+        char path[MD_PATH_MAX], desc[512];
+        snprintf(path, sizeof path, "%s/prompt_len", role);
+        snprintf(desc, sizeof desc, "tokens of the prompt as %s reads it, %s (the measured position is prompt_len - 1)",
+                 role, note);
+        rc = md_plan_attr(plan, path, "description", desc, err);
+    }
+    md_tokenizer_free(tok);
+    free(len);
+    free(last);
+    free(txt);
+    return rc;
+}
+
+/* Every role's prompt tokens, and the description of `prompts`: what each
+ * role's tokenizer puts before them. */
+static int plan_prompt_tokens(const md_kind_ctx *ctx, const char **pr, int np, md_plan *plan, md_error *err)
 {
     char desc[1024], note[256];
     size_t off = (size_t)snprintf(desc, sizeof desc, "prompts of the behavioural measurements (bare text; before it");
-    for (int r = 0; r < md_exp_count_roles(ctx) && off < sizeof desc; r++) {
-        const char *role = md_exp_get_role(ctx, r);
-        md_config cfg;
-        md_tokenizer *tok = NULL;
-        if (md_exp_load_role(ctx, ctx->exp->name, role, &cfg, &tok, err) != MD_OK) return MD_ERR;
-        int rc = md_exp_bos_note(tok, note, sizeof note, err);
-        md_tokenizer_free(tok);
-        if (rc != MD_OK) return MD_ERR;
-        off += (size_t)snprintf(desc + off, sizeof desc - off, "%s %s: %s", r ? ";" : "", role, note);
+    for (int r = 0; r < md_exp_count_roles(ctx); r++) {
+        if (plan_role_tokens(ctx, r, pr, np, plan, note, sizeof note, err) != MD_OK) return MD_ERR;
+        if (off < sizeof desc)
+            off += (size_t)snprintf(desc + off, sizeof desc - off, "%s %s: %s", r ? ";" : "",
+                                    md_exp_get_role(ctx, r), note);
     }
     if (off < sizeof desc) snprintf(desc + off, sizeof desc - off, ")");
     return md_plan_attr(plan, "prompts", "description", desc, err);
@@ -207,7 +262,7 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
     }
     int64_t n64 = np;
     if (md_plan_output_put(plan, OUT(CO_PROMPTS), NULL, &n64, all, bytes, err) != MD_OK ||
-        prompts_description(ctx, plan, err) != MD_OK)
+        plan_prompt_tokens(ctx, pr, np, plan, err) != MD_OK)
         goto done;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
@@ -258,7 +313,7 @@ int64_t md_conf_estimate_units(const md_kind_ctx *ctx, int stage)
         for (int r = 0; r < R; r++) {
             md_config cfg;
             if (md_conf_role_cfg(ctx, r, &cfg, &err) != MD_OK) return -1;
-            units += md_conf_n_blocks(cfg.d_ff, md_conf_get_opts(ctx).neuron_block);
+            units += md_conf_n_blocks(cfg.d_ff, md_conf_opts_of(ctx)->neuron_block);
         }
         return units;
     }

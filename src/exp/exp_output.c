@@ -55,6 +55,18 @@ int md_exp_token_strings(const md_tokenizer *tok, const int *ids, int64_t n, cha
     for (int64_t i = 0; i < n; i++) {
         char *piece = NULL;
         size_t plen = 0;
+        if (ids[i] < 0) { /* no token there: "" */
+            if (len + 1 > cap) {
+                char *g = realloc(buf, cap *= 2);
+                if (!g) {
+                    free(buf);
+                    return md_error_set(err, "out of memory");
+                }
+                buf = g;
+            }
+            buf[len++] = '\0';
+            continue;
+        }
         if (md_tokenizer_decode_n(tok, &ids[i], 1, 0, &piece, &plen, err) != MD_OK) {
             free(buf);
             return MD_ERR;
@@ -104,4 +116,32 @@ int md_exp_bos_note(const md_tokenizer *tok, char *buf, size_t cap, md_error *er
         snprintf(buf, cap, "no BOS token: this tokenizer adds none");
     free(ids);
     return MD_OK;
+}
+
+int md_exp_axis_roles(md_plan *plan, const char *const *roles, int n, md_error *err)
+{
+    static const char *const dims[] = {"model", "model_b", "source", "target"};
+    static const char *const docs[] = {"model role", "model role (second operand)",
+                                       "model role whose direction (or probe) is applied",
+                                       "model role it is applied to (measured in)"};
+    for (int i = 0; i < 4; i++)
+        if (md_plan_axis(plan, "", dims[i], roles, n, docs[i], err) != MD_OK) return MD_ERR;
+    return MD_OK;
+}
+
+int md_exp_tokens_at(const md_tokenizer *tok, const char *const *texts, int n, int add_special, const int *rel,
+                     int n_rel, int32_t *ids, int32_t *pos, char **strs, size_t *nbytes, md_error *err)
+{
+    for (int i = 0; i < n; i++) {
+        int *t = NULL;
+        size_t nt = 0;
+        if (md_tokenizer_encode(tok, texts[i], add_special, &t, &nt, err) != MD_OK) return MD_ERR;
+        for (int j = 0; j < n_rel; j++) {
+            int64_t p = (int64_t)nt + rel[j];
+            pos[(size_t)i * n_rel + j] = p >= 0 && p < (int64_t)nt ? (int32_t)p : -1;
+            ids[(size_t)i * n_rel + j] = p >= 0 && p < (int64_t)nt ? t[p] : -1;
+        }
+        free(t);
+    }
+    return md_exp_token_strings(tok, ids, (int64_t)n * n_rel, strs, nbytes, err);
 }

@@ -1,56 +1,98 @@
 /* refusal.c — the `refusal` kind (docs/methods.md, "Refusal"): a refusal
  * direction per model, its cosine across models, and its effect on greedy
- * generation within and across models.
+ * generation within and across models; with `sweep: true`, the refusal score
+ * vs the layer and position of the direction instead, to pick them as Arditi
+ * et al. do. `kind: refusal_sweep` is an alias: refusal with sweep: true,
+ * its keys `layers` / `positions` being sweep_layers / sweep_positions (and
+ * n_train / n_test defaulting to 64 / 32).
  *
- * Stages and units (all defined by the job, never by ranks):
- *   0  activations   unit = (model, set ∈ {harmful, harmless}, batch of train rows):
- *                    the hook point at (layer, position) of each templated prompt
- *   1  generations   unit = (target model, intervention, set, batch of test rows):
- *                    interventions: none; ablate_<src> (x -= (x·r̂)r̂ at resid_pre,
- *                    resid_mid, resid_post of every layer and position); add_<src>
- *                    (x += c·v at one layer, every position; harmless set only)
- *   2  summary       one unit; the plan writes the refusal scores read back
+ * The direction sequence of dirseq.h; stages and units (all defined by the
+ * job, never by ranks):
+ *   0  activations   unit = (model, set ∈ {harmful, harmless}, batch of train
+ *                    rows): the hook point of each templated prompt at
+ *                    (layer, position), or at every candidate (sweep)
+ *   1  generations   point: unit = (target model, intervention, set, batch of
+ *                    test rows); interventions: none; ablate_<src> (x -=
+ *                    (x·r̂)r̂ at resid_pre, resid_mid, resid_post of every
+ *                    layer and position); add_<src> (x += c·v at one layer,
+ *                    every position; harmless set only).
+ *                    sweep: unit = (model, candidate layer, candidate
+ *                    position, batch of harmful test rows), that candidate's
+ *                    direction ablated
+ *   2  summary       one unit; the plan writes the scores read back
  * finish_stage(0) reads the activations back and computes the directions
  * (mean(harmful) − mean(harmless), normalised), finish_stage(1) the scores.
- * What the refusal_sweep kind does alike (split, activations, generation,
- * mean difference, rates) is in refusal_common.c.
  *
- * Output (/<name>/...):
+ * Output (/<name>/...), point mode:
  *   split/<set>/instruction [row] str, split/<set>/csv_row [row] i32   (train rows, then test)
  *   acts/<model>/<set> [row, hidden] f32                                stage 0
  *   direction [model, hidden] f64 (unit), mean_diff [model, hidden] f64,
  *   mean_diff_norm [model] f64, cosine [model, model] f64               stage 1 plan
  *   gen/<set>/<target>/<intervention>/text [row] str, refused [row] i32 stage 1
- *   refusal_score [target, intervention, set] f64 (NaN = not run)       stage 2 plan */
+ *   refusal_score [target, intervention, set] f64 (NaN = not run)       stage 2 plan
+ * sweep mode:
+ *   split/... as above
+ *   acts/<model>/<set> [row, layer, position, hidden] f32              stage 0
+ *   direction [model, layer, position, hidden] f64 (unit; 0 where the two
+ *             means coincide, e.g. layer 0 at a template token)          stage 1 plan
+ *   refused [model, layer, position, row] i32                          stage 1
+ *   gen/<model>/layer<l>_pos<p>/text [row] str                         stage 1
+ *   score [model, layer, position] f64 (NaN where the direction is 0;
+ *         attributes best_<model>: the lowest, reported only)          stage 2 plan */
+#include "exp/refusal.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "exp/refusal_common.h"
-#include "mechdiff/directions.h"
-#include "mechdiff/exp_blob.h"
-#include "mechdiff/exp_output.h"
 #include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
-#include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
-#include "mechdiff/model.h"
+
+/* Keys of both spellings (refusal and its refusal_sweep alias), same meaning
+ * and default. */
+#define KEY_SETS                                                                                                      \
+    {.name = "harmful", .type = MD_KEY_STRING, .def = "harmful",                                                     \
+     .doc = "Name (top-level datasets map) of the harmful instruction CSV (column `instruction`)."},                 \
+    {.name = "harmless", .type = MD_KEY_STRING, .def = "harmless",                                                   \
+     .doc = "Name (top-level datasets map) of the harmless instruction CSV (column `instruction`)."},               \
+    {.name = "column", .type = MD_KEY_STRING, .def = "instruction",                                                  \
+     .doc = "CSV column holding the instruction (AdvBench harmful_behaviors.csv: goal)."},                          \
+    {.name = "test_fraction", .type = MD_KEY_FLOAT, .def = "0.2", .min = 0.01, .max = 0.99,                          \
+     .doc = "Fraction of each set held out for generation (docs/methods.md: 0.2)."},                                \
+    {.name = "split_seed", .type = MD_KEY_INT, .def = "42", .min = 0, .max = 2147483647,                             \
+     .doc = "Seed of the train/test shuffle (docs/methods.md: 42; the same split with and without the sweep for "    \
+            "the same seed and sizes)."}
+#define KEY_TEMPLATES                                                                                                 \
+    {.name = "templates", .type = MD_KEY_MAP, .def = "",                                                             \
+     .doc = "Prompt template per role: 'base' (\"User: {instruction}\\nAssistant:\"), 'chat' (the model's own chat "  \
+            "template), a template name (llama3, llama2, mistral, tulu) or a format string with {instruction}. "     \
+            "Default: 'base' for roles whose name contains 'base', else 'chat'."},                                 \
+    {.name = "hook", .type = MD_KEY_STRING, .def = "resid_pre", .allowed = "resid_pre|resid_mid|resid_post",        \
+     .doc = "Hook point of the direction (docs/methods.md: resid_pre)."}
+#define KEY_GENERATION                                                                                                \
+    {.name = "max_new_tokens", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,                               \
+     .doc = "Greedy new tokens per generation (docs/methods.md: 16)."},                                             \
+    {.name = "batch", .type = MD_KEY_INT, .def = "16", .min = 1, .max = 4096,                                        \
+     .doc = "Instructions per work unit (one batched forward / generation)."}
+#define DOC_LAYERS "Candidate layers of the sweep: 'all' (every layer; the models must have as many) or a list of layer indices."
+#define DOC_POSITIONS "Candidate prompt positions of the sweep, counted from the end (negative)."
 
 static const md_key REFUSAL_KEYS[] = {
     {.name = "models", .type = MD_KEY_STRLIST, .def = "", .doc = "Roles compared (empty = every role in `models`)."},
-    MD_REFUSAL_KEY_SETS,
+    KEY_SETS,
     {.name = "n_train", .type = MD_KEY_INT, .def = "128", .min = 1, .max = 1e7,
      .doc = "Train instructions per set (direction)."},
     {.name = "n_test", .type = MD_KEY_INT, .def = "100", .min = 1, .max = 1e7,
-     .doc = "Test instructions per set (generation)."},
-    MD_REFUSAL_KEY_TEMPLATES,
+     .doc = "Test instructions per set (generation; sweep: harmful test instructions per candidate)."},
+    KEY_TEMPLATES,
     {.name = "layer", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 4096,
-     .doc = "Layer of the direction (-1 = round(11/32 of the layers): Llama-3.1-8B 11)."},
+     .doc = "Layer of the direction (-1 = round(11/32 of the layers): Llama-3.1-8B 11). Not used by the sweep."},
     {.name = "position", .type = MD_KEY_INT, .def = "-1", .min = -4096, .max = -1,
-     .doc = "Prompt position of the direction, counted from the end (-1 = last token)."},
+     .doc = "Prompt position of the direction, counted from the end (-1 = last token). Not used by the sweep."},
     {.name = "positions", .type = MD_KEY_MAP, .def = "",
      .doc = "Per-role override of `position` (docs/methods.md, Llama-3.1: {base: -4, instruct: -2})."},
     {.name = "addition_layer", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 4096,
@@ -60,385 +102,252 @@ static const md_key REFUSAL_KEYS[] = {
             "missing roles use 1.0."},
     {.name = "addition_vector", .type = MD_KEY_STRING, .def = "unit", .allowed = "unit|mean_diff",
      .doc = "What the coefficient multiplies: the unit direction r̂ (docs/methods.md) or the raw mean difference."},
-    MD_REFUSAL_KEY_GENERATION,
+    KEY_GENERATION,
     {.name = "sweep", .type = MD_KEY_BOOL, .def = "false",
-     .doc = "Must be false: the refusal score vs layer/position of the direction is the `refusal_sweep` kind."},
+     .doc = "Sweep instead: a direction per model and candidate (sweep_layers x sweep_positions), the refusal "
+            "rate of harmful test prompts with each ablated (`score`), the lowest per model reported as "
+            "attribute best_<model> of `score`; then set layer/positions from it and sweep: false."},
+    {.name = "sweep_layers", .type = MD_KEY_STRLIST, .def = "all", .doc = DOC_LAYERS},
+    {.name = "sweep_positions", .type = MD_KEY_STRLIST, .def = "-1,-2,-3,-4,-5", .doc = DOC_POSITIONS},
     {0}};
 
-/* The kind's keys, parsed in one call (md_params_bind; rf_get_opts binds a
- * copy): the shared ones (c) and the kind's own. */
-typedef struct rf_opts {
-    md_refusal_opts c;
-    int64_t layer, position, addition_layer;
-    const md_value *positions, *coefficients;
-    const char *addition_vector;
-    int sweep;
-} rf_opts;
+/* The alias `kind: refusal_sweep`: the keys it has always had. */
+static const md_key SWEEP_KEYS[] = {
+    {.name = "models", .type = MD_KEY_STRLIST, .def = "", .doc = "Roles swept (empty = every role in `models`)."},
+    KEY_SETS,
+    {.name = "n_train", .type = MD_KEY_INT, .def = "64", .min = 1, .max = 1e7,
+     .doc = "Train instructions per set (directions)."},
+    {.name = "n_test", .type = MD_KEY_INT, .def = "32", .min = 1, .max = 1e7,
+     .doc = "Harmful test instructions generated per candidate."},
+    KEY_TEMPLATES,
+    {.name = "layers", .type = MD_KEY_STRLIST, .def = "all", .doc = DOC_LAYERS " (refusal: sweep_layers)"},
+    {.name = "positions", .type = MD_KEY_STRLIST, .def = "-1,-2,-3,-4,-5", .doc = DOC_POSITIONS
+                                                                                  " (refusal: sweep_positions)"},
+    KEY_GENERATION,
+    {0}};
 
-#define RO(f) {#f, offsetof(rf_opts, f)}
+#define RO(f) {#f, offsetof(md_refusal_opts, f)}
+#define RO_SHARED                                                                                                     \
+    RO(models), RO(harmful), RO(harmless), RO(column), RO(test_fraction), RO(split_seed), RO(n_train), RO(n_test),   \
+        RO(templates), RO(hook), RO(max_new_tokens), RO(batch)
 static const md_opt_bind REFUSAL_OPTS[] = {
-    MD_REFUSAL_OPTS_BIND(rf_opts), RO(layer), RO(position), RO(positions), RO(addition_layer), RO(coefficients),
-    RO(addition_vector), RO(sweep), {0}};
+    RO_SHARED,           RO(layer), RO(position), RO(positions), RO(addition_layer), RO(coefficients),
+    RO(addition_vector), RO(sweep), RO(sweep_layers), RO(sweep_positions), {0}};
+static const md_opt_bind SWEEP_OPTS[] = {
+    RO_SHARED, {"layers", offsetof(md_refusal_opts, sweep_layers)},
+    {"positions", offsetof(md_refusal_opts, sweep_positions)}, {0}};
+#undef RO_SHARED
 #undef RO
 
-static rf_opts rf_get_opts(const md_kind_ctx *ctx)
+const md_kind md_kind_refusal_sweep;
+
+/* The experiment's options (either spelling, bound by the caller of the
+ * kind: ctx->opts) and whether it sweeps. */
+static int rf_opts_of(const md_kind_ctx *ctx, md_refusal_opts *o)
 {
-    rf_opts o;
-    md_params_bind(&ctx->exp->params, REFUSAL_OPTS, &o);
-    return o;
+    *o = *(const md_refusal_opts *)ctx->opts;
+    return o->sweep || ctx->exp->impl == &md_kind_refusal_sweep;
 }
 
-static const md_refusal_variant RF_VARIANT;
-
-/* Interventions of a target: 0 none, 1..M ablate_<src>, M+1..2M add_<src>. */
-static void interv_name(const md_refusal_state *s, int iv, char *buf, size_t n)
-{
-    if (iv == 0) snprintf(buf, n, "none");
-    else if (iv <= s->sets.n_roles) snprintf(buf, n, "ablate_%s", s->sets.roles[iv - 1]);
-    else snprintf(buf, n, "add_%s", s->sets.roles[iv - 1 - s->sets.n_roles]);
-}
-
-/* Stage 1 units: target × intervention × set × batch; activation addition
- * (interventions after the ablations) runs on harmless prompts only. */
-static int rf_gen_units(md_refusal_state *s, md_error *err)
-{
-    int nr = s->sets.n_roles, nb = md_exp_count_batches(s->sets.n_test, s->sets.batch), ni = 1 + 2 * nr;
-    if (md_exp_alloc_units(&s->gen, nr * ni * 2 * nb, err) != MD_OK) return MD_ERR;
-    for (int t = 0; t < nr; t++)
-        for (int iv = 0; iv < ni; iv++)
-            for (int k = 0; k < 2; k++) {
-                if (iv > nr && k == MD_REFUSAL_HARMFUL) continue;
-                for (int b = 0; b < nb; b++) md_exp_add_unit(&s->gen, t, iv, k, b);
-            }
-    return MD_OK;
-}
-
-/* The direction's layer, or (addition) the activation-addition layer. */
-static int rf_layer(const rf_opts *o, const md_config *c, int addition)
+int md_refusal_layer(const md_refusal_opts *o, int n_layers, int addition)
 {
     int64_t l = addition ? o->addition_layer : o->layer;
     if (l < 0 && addition) l = o->layer;
-    if (l < 0) l = (int64_t)floor(c->n_layers * 11.0 / 32.0 + 0.5);
+    if (l < 0) l = (int64_t)floor(n_layers * 11.0 / 32.0 + 0.5);
     return (int)l;
 }
 
-static int rf_position(const rf_opts *o, const char *role)
+int md_refusal_position(const md_refusal_opts *o, const char *role)
 {
     const char *v = md_value_map_get(o->positions, role);
     return v ? atoi(v) : (int)o->position;
 }
 
-static int rf_validate(const md_kind_ctx *ctx, md_error *err)
+void md_refusal_interv_name(const md_refusal_state *s, int iv, char *buf, size_t n)
 {
-    const rf_opts o = rf_get_opts(ctx);
-    char where[MD_EXP_WHERE_MAX];
-    md_exp_format_where(ctx, where, sizeof where);
-    if (o.sweep)
-        return md_error_set(err, "%s: key 'sweep': the layer/position sweep is its own kind: add an experiment with "
-                                 "kind: refusal_sweep (same keys, plus layers and positions), read its score and "
-                                 "best_<model> attributes, then set layer/positions here and sweep: false",
-                            where);
-    md_refusal_state *s = NULL;
-    if (md_refusal_build_state(ctx, &RF_VARIANT, &s, err) != MD_OK) return MD_ERR;
-    const char *const *roles = s->sets.roles;
-    int rc = MD_OK;
-    md_config c0 = {0};
-    for (int i = 0; i < s->sets.n_roles && rc == MD_OK; i++) {
-        md_config c;
-        if ((rc = md_refusal_check_role(ctx, where, &s->sets, i, &c0, &c, err)) != MD_OK) break;
-        int l = rf_layer(&o, &c, 0), la = rf_layer(&o, &c, 1);
-        if (rc == MD_OK && (l >= c.n_layers || la >= c.n_layers))
-            rc = md_error_set(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l,
-                              la, roles[i], c.n_layers);
-        const char *pv = md_value_map_get(o.positions, roles[i]);
-        if (rc == MD_OK && pv && (atoi(pv) >= 0 || atoi(pv) < -4096))
-            rc = md_error_set(err, "%s: key 'positions': '%s' for role '%s' must be a negative integer (from the end)",
-                              where, pv, roles[i]);
-        const char *cv = md_value_map_get(o.coefficients, roles[i]);
-        char *end = NULL;
-        if (rc == MD_OK && cv && (strtod(cv, &end), !end || *end))
-            rc = md_error_set(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv,
-                              roles[i]);
-    }
-    md_refusal_free_state(s);
-    return rc;
+    if (iv == 0) snprintf(buf, n, "none");
+    else if (iv <= s->n_roles) snprintf(buf, n, "ablate_%s", s->roles[iv - 1]);
+    else snprintf(buf, n, "add_%s", s->roles[iv - 1 - s->n_roles]);
 }
 
-/* Blob of stage 1: int32 M, d; f64 mean_diff[M][d], dir[M][d], norm[M], cos[M][M]. */
-typedef struct rf_dirs {
-    int M, d;
-    const double *mean_diff, *dir, *norm, *cos;
-} rf_dirs;
-
-/* Doubles of that blob. */
-static size_t rf_dirs_count(int M, int d)
+/* Integer item of a list key; MD_ERR with err naming the key and the item. */
+static int parse_item(const char *where, const char *key, const char *v, long lo, long hi, int *out, md_error *err)
 {
-    return (size_t)2 * M * d + M + (size_t)M * M;
-}
-
-static int rf_dirs_view(const md_blob *b, rf_dirs *v, md_error *err)
-{
-    *v = (rf_dirs){0};
-    int32_t hd[2];
-    const double *q = NULL;
-    if (md_exp_read_blob_header(b, "refusal", hd, 2, err) != MD_OK) return MD_ERR;
-    v->M = hd[0], v->d = hd[1];
-    if (md_exp_view_blob_f64(b, "refusal", 2, rf_dirs_count(v->M, v->d), &q, err) != MD_OK) return MD_ERR;
-    v->mean_diff = q;
-    v->dir = q + (size_t)v->M * v->d;
-    v->norm = v->dir + (size_t)v->M * v->d;
-    v->cos = v->norm + v->M;
+    char *end = NULL;
+    long x = strtol(v, &end, 10);
+    if (!*v || !end || *end || x < lo || x > hi)
+        return md_error_set(err, "%s: key '%s': '%s' is not an integer in [%ld, %ld]", where, key, v, lo, hi);
+    *out = (int)x;
     return MD_OK;
 }
 
-enum { RO_DIRECTION = MD_REFUSAL_OUT_ACTS + 1, RO_MEAN_DIFF, RO_MEAN_DIFF_NORM, RO_COSINE, RO_TEXT, RO_REFUSED,
-       RO_SCORE };
-
-static const md_output REFUSAL_OUTPUTS[] = {
-    MD_REFUSAL_SPLIT_OUTPUTS,
-    [MD_REFUSAL_OUT_ACTS] = {.path = "acts/{model}/{set}", .type = MD_H5_F32, .dims = "row,hidden",
-                             .axes = "split/{set} train rows, d_model", .units = "activation",
-                             .description = "the hook point at (layer, position) of each train prompt", .stage = 0,
-                             .chunk_rows = 64, .deflate = 1},
-    [RO_DIRECTION] = {.path = "direction", .type = MD_H5_F64, .dims = "model,hidden", .axes = "attribute models, d_model",
-                      .units = "", .description = "refusal direction r̂ (unit) per model", .stage = 1, .at_plan = 1},
-    [RO_MEAN_DIFF] = {.path = "mean_diff", .type = MD_H5_F64, .dims = "model,hidden",
-                      .axes = "attribute models, d_model", .units = "activation",
-                      .description = "mean(harmful) - mean(harmless)", .stage = 1, .at_plan = 1},
-    [RO_MEAN_DIFF_NORM] = {.path = "mean_diff_norm", .type = MD_H5_F64, .dims = "model", .axes = "attribute models",
-                           .units = "activation", .description = "norm of mean_diff", .stage = 1, .at_plan = 1},
-    [RO_COSINE] = {.path = "cosine", .type = MD_H5_F64, .dims = "model,model_b", .axes = "attribute models (both)",
-                   .units = "1", .description = "cosine between the models' directions", .stage = 1, .at_plan = 1},
-    [RO_TEXT] = {.path = "gen/{set}/{target}/{intervention}/text", .type = MD_H5_STR, .dims = "row",
-                 .axes = "test rows of split/{set}", .units = "", .description = "greedy completion (new tokens, decoded)",
-                 .stage = 1},
-    [RO_REFUSED] = {.path = "gen/{set}/{target}/{intervention}/refused", .type = MD_H5_I32, .dims = "row",
-                    .axes = "test rows of split/{set}", .units = "",
-                    .description = "1 = the completion starts with a refusal prefix", .stage = 1},
-    [RO_SCORE] = {.path = "refusal_score", .type = MD_H5_F64, .dims = "target,intervention,set",
-                  .axes = "attribute models, attribute interventions, attribute sets", .units = "1",
-                  .description = "fraction of test completions starting with a refusal prefix (NaN = not run)",
-                  .stage = 2, .at_plan = 1, .nan_ok = 1},
-    {0}};
-
-static int rf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
+/* Sweep mode: the candidate layers and positions ('all' = every layer of
+ * the first model). kl / kp: the keys' names in the experiment's spelling. */
+static int rf_candidates(const md_kind_ctx *ctx, const char *where, md_refusal_state *s, md_error *err)
 {
-    const rf_opts o = rf_get_opts(ctx);
+    const md_refusal_opts *o = &s->opt;
+    const char *kl = s->opt.sweep ? "sweep_layers" : "layers", *kp = s->opt.sweep ? "sweep_positions" : "positions";
+    md_config c;
+    if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK)
+        return md_error_prefix(err, "%s: model '%s'", where, s->roles[0]);
+    int nl = o->sweep_layers->n, np = o->sweep_positions->n;
+    int all = nl == 1 && strcmp(o->sweep_layers->list[0], "all") == 0;
+    if (nl < 1) return md_error_set(err, "%s: key '%s': empty; use 'all' or a list of layers", where, kl);
+    if (np < 1) return md_error_set(err, "%s: key '%s': empty; list at least one negative position", where, kp);
+    s->n_layers = all ? c.n_layers : nl;
+    s->n_pos = np;
+    if ((int64_t)s->n_layers * s->n_pos > MD_REFUSAL_MAX_CAND)
+        return md_error_set(err, "%s: keys '%s'/'%s': %d x %d candidates, at most %d", where, kl, kp, s->n_layers,
+                            s->n_pos, MD_REFUSAL_MAX_CAND);
+    s->layers = malloc((size_t)s->n_layers * sizeof(int));
+    s->positions = malloc((size_t)s->n_pos * sizeof(int));
+    if (!s->layers || !s->positions) return md_error_set(err, "out of memory");
+    for (int i = 0; i < s->n_layers; i++) {
+        if (all) s->layers[i] = i;
+        else if (parse_item(where, kl, o->sweep_layers->list[i], 0, c.n_layers - 1, &s->layers[i], err) != MD_OK)
+            return MD_ERR;
+    }
+    for (int i = 0; i < s->n_pos; i++)
+        if (parse_item(where, kp, o->sweep_positions->list[i], -4096, -1, &s->positions[i], err) != MD_OK)
+            return MD_ERR;
+    return MD_OK;
+}
+
+void md_refusal_free_state(void *state)
+{
+    md_refusal_state *s = state;
+    if (!s) return;
+    md_refusal_free_sets(s);
+    free(s->layers), free(s->positions);
+    md_exp_free_units(&s->acts);
+    md_exp_free_units(&s->gen);
+    free(s);
+}
+
+int md_refusal_build_state(const md_kind_ctx *ctx, md_refusal_state **out, md_error *err)
+{
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    md_refusal_state *s = calloc(1, sizeof *s);
+    if (!s) return md_error_set(err, "out of memory");
+    s->sweep = rf_opts_of(ctx, &s->opt);
+    s->n_train = (int)s->opt.n_train;
+    s->n_test = (int)s->opt.n_test;
+    s->batch = (int)s->opt.batch;
+    s->hook = md_hook_point_parse(s->opt.hook);
+    const int rows[2] = {s->n_train, s->n_train};
+    if (md_exp_resolve_roles(ctx, where, s->roles, MD_REFUSAL_MAX_ROLES, &s->n_roles, err) != MD_OK ||
+        (s->sweep && rf_candidates(ctx, where, s, err) != MD_OK) || md_refusal_load_sets(ctx, where, s, err) != MD_OK ||
+        md_dirseq_collect_units(&s->acts, s->n_roles, 2, rows, s->batch, err) != MD_OK ||
+        md_refusal_gen_units(s, err) != MD_OK) {
+        md_refusal_free_state(s);
+        return MD_ERR;
+    }
+    *out = s;
+    return MD_OK;
+}
+
+/* Point mode: the layers, positions and coefficients for model i (config c). */
+static int rf_check_point(const char *where, const md_refusal_state *s, int i, const md_config *c, md_error *err)
+{
+    const md_refusal_opts *o = &s->opt;
+    const char *role = s->roles[i];
+    int l = md_refusal_layer(o, c->n_layers, 0), la = md_refusal_layer(o, c->n_layers, 1);
+    if (l >= c->n_layers || la >= c->n_layers)
+        return md_error_set(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l, la,
+                            role, c->n_layers);
+    const char *pv = md_value_map_get(o->positions, role);
+    if (pv && (atoi(pv) >= 0 || atoi(pv) < -4096))
+        return md_error_set(err, "%s: key 'positions': '%s' for role '%s' must be a negative integer (from the end)",
+                            where, pv, role);
+    const char *cv = md_value_map_get(o->coefficients, role);
+    char *end = NULL;
+    if (cv && (strtod(cv, &end), !end || *end))
+        return md_error_set(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv, role);
+    return MD_OK;
+}
+
+/* Sweep mode: every candidate layer exists in model i (config c; c0 role 0's). */
+static int rf_check_sweep(const char *where, const md_refusal_state *s, int i, const md_config *c0,
+                          const md_config *c, md_error *err)
+{
+    const char *kl = s->opt.sweep ? "sweep_layers" : "layers";
+    const md_value *lv = s->opt.sweep_layers;
+    if (lv->n == 1 && strcmp(lv->list[0], "all") == 0 && c->n_layers != c0->n_layers)
+        return md_error_set(err, "%s: key '%s': 'all' but model '%s' has %d layers and '%s' %d; list the layers",
+                            where, kl, s->roles[0], c0->n_layers, s->roles[i], c->n_layers);
+    for (int li = 0; li < s->n_layers; li++)
+        if (s->layers[li] >= c->n_layers)
+            return md_error_set(err, "%s: key '%s': %d but model '%s' has %d layers", where, kl, s->layers[li],
+                                s->roles[i], c->n_layers);
+    return MD_OK;
+}
+
+static int rf_validate(const md_kind_ctx *ctx, md_error *err)
+{
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
     md_refusal_state *s = NULL;
-    int rc = MD_ERR;
-    char path[MD_PATH_MAX], val[1024];
-    if (md_refusal_build_state(ctx, &RF_VARIANT, &s, err) != MD_OK) return MD_ERR;
-    const md_refusal_sets *rs = &s->sets;
-    int M = rs->n_roles, ni = 1 + 2 * M;
-    if (stage == 0) {
+    if (md_refusal_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
+    int rc = MD_OK;
+    md_config c0 = {0};
+    for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
         md_config c;
-        if (md_refusal_plan_acts(plan, ctx, rs, REFUSAL_OUTPUTS, 2, 1, 1, &c, err) != MD_OK)
-            goto done;
-        snprintf(val, sizeof val, "%d", rf_layer(&o, &c, 0));
-        if (md_plan_attr(plan, "", "layer", val, err) != MD_OK) goto done;
-        snprintf(val, sizeof val, "%d", rf_layer(&o, &c, 1));
-        if (md_plan_attr(plan, "", "addition_layer", val, err) != MD_OK) goto done;
-        for (int m = 0; m < M; m++) {
-            snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[m]);
-            snprintf(val, sizeof val, "%d", rf_position(&o, rs->roles[m]));
-            if (md_plan_attr(plan, path, "position", val, err) != MD_OK) goto done;
-        }
-        rc = md_plan_units(plan, md_refusal_count_act_units(rs), err);
-        goto done;
+        if ((rc = md_refusal_check_role(ctx, where, s, i, &c0, &c, err)) != MD_OK) break;
+        rc = s->sweep ? rf_check_sweep(where, s, i, &c0, &c, err) : rf_check_point(where, s, i, &c, err);
     }
-    if (stage == 1) {
-        rf_dirs v;
-        if (rf_dirs_view(input, &v, err) != MD_OK) goto done;
-        int64_t dd[2] = {M, v.d}, mm[2] = {M, M}, m1 = M;
-        size_t md_bytes = sizeof(double) * (size_t)M * v.d;
-        if (md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_DIRECTION], NULL, dd, v.dir, md_bytes, err) != MD_OK ||
-            md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_MEAN_DIFF], NULL, dd, v.mean_diff, md_bytes, err) != MD_OK ||
-            md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_MEAN_DIFF_NORM], NULL, &m1, v.norm, sizeof(double) * M, err) !=
-                MD_OK ||
-            md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_COSINE], NULL, mm, v.cos, sizeof(double) * M * M, err) != MD_OK)
-            goto done;
-        for (int t = 0; t < M; t++)
-            for (int iv = 0; iv < ni; iv++)
-                for (int k = 0; k < 2; k++) {
-                    if (iv > M && k == MD_REFUSAL_HARMFUL) continue;
-                    char ivn[128];
-                    interv_name(s, iv, ivn, sizeof ivn);
-                    int64_t n = rs->n_test;
-                    const char *args[] = {md_refusal_set_name(k), rs->roles[t], ivn};
-                    if (md_plan_output(plan, &REFUSAL_OUTPUTS[RO_TEXT], args, &n, err) != MD_OK ||
-                        md_plan_output(plan, &REFUSAL_OUTPUTS[RO_REFUSED], args, &n, err) != MD_OK)
-                        goto done;
-                }
-        rc = md_plan_units(plan, s->gen.n, err);
-        for (int u = 0; u < s->gen.n; u++) md_plan_cost(plan, u, s->gen.key[u][1] ? 1.2 : 1.0);
-        goto done;
-    }
-    /* stage 2: the scores */
-    if (!input || input->size != sizeof(double) * (size_t)M * ni * 2) {
-        md_error_set(err, "refusal: stage 2 input has the wrong size");
-        goto done;
-    }
-    {
-        int64_t dims[3] = {M, ni, 2};
-        if (md_plan_output_put(plan, &REFUSAL_OUTPUTS[RO_SCORE], NULL, dims, input->data, input->size, err) != MD_OK)
-            goto done;
-        size_t off = 0;
-        for (int iv = 0; iv < ni; iv++) {
-            char ivn[128];
-            interv_name(s, iv, ivn, sizeof ivn);
-            off += (size_t)snprintf(val + off, sizeof val - off, "%s%s", iv ? "," : "", ivn);
-        }
-        if (md_plan_attr(plan, "refusal_score", "interventions", val, err) != MD_OK ||
-            md_plan_attr(plan, "refusal_score", "sets", "harmful,harmless", err) != MD_OK)
-            goto done;
-        rc = md_plan_units(plan, 1, err);
-    }
-done:
     md_refusal_free_state(s);
     return rc;
 }
 
-/* Stage 0 unit: activations of one batch at the role's (layer, position). */
-static int rf_acts(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, int64_t unit, md_result *out, md_error *err)
+static int rf_build(const md_kind_ctx *ctx, void **state, md_error *err)
 {
-    const rf_opts o = rf_get_opts(ctx);
-    const char *role = s->sets.roles[md_refusal_act_role(&s->sets, unit)];
-    md_model *M = NULL;
-    if (md_worker_model(w, role, &M, err) != MD_OK) return MD_ERR;
-    int layer = rf_layer(&o, &M->cfg, 0), pos = rf_position(&o, role);
-    return md_refusal_compute_acts(ctx, w, &s->sets, unit, &layer, 1, &pos, 1, 2, "refusal", out, err);
+    return md_refusal_build_state(ctx, (md_refusal_state **)state, err);
 }
 
-/* Stage 1 unit: generations of one batch under one intervention. */
-static int rf_gen(const md_kind_ctx *ctx, md_worker *w, md_refusal_state *s, const md_blob *input, int64_t unit,
-                  md_result *out, md_error *err)
+/* Units of stage 0 (activation batches) and 1 (generation batches). */
+static int64_t rf_units(const void *state, int stage)
 {
-    const rf_opts opt = rf_get_opts(ctx);
-    const md_refusal_sets *rs = &s->sets;
-    rf_dirs v;
-    if (rf_dirs_view(input, &v, err) != MD_OK) return MD_ERR;
-    const int *key = s->gen.key[unit];
-    int t = key[0], iv = key[1], k = key[2], r0, n = md_exp_slice_batch(rs->n_test, rs->batch, key[3], &r0);
-    md_model *M = NULL;
-    if (md_worker_model(w, rs->roles[t], &M, err) != MD_OK) return MD_ERR;
-    int d = M->cfg.d_model, rc = MD_ERR, nh = 0;
-    char ivn[128];
-    interv_name(s, iv, ivn, sizeof ivn);
-    int32_t *refused = calloc((size_t)n, sizeof(int32_t));
-    float *vec = malloc((size_t)d * sizeof(float));
-    md_hook hk[3];
-    if (!refused || !vec) {
-        md_error_set(err, "out of memory");
-        goto done;
-    }
-    if (v.d != d) {
-        md_error_set(err, "direction width %d differs from model '%s' d_model %d", v.d, rs->roles[t], d);
-        goto done;
-    }
-    if (iv >= 1 && iv <= rs->n_roles) {
-        const double *r = v.dir + (size_t)(iv - 1) * d;
-        for (int j = 0; j < d; j++) vec[j] = (float)r[j];
-        nh = md_refusal_ablation_hooks(vec, hk);
-    } else if (iv > rs->n_roles) {
-        int src = iv - 1 - rs->n_roles;
-        int unit_vec = strcmp(opt.addition_vector, "unit") == 0;
-        const double *r = (unit_vec ? v.dir : v.mean_diff) + (size_t)src * d;
-        for (int j = 0; j < d; j++) vec[j] = (float)r[j];
-        const char *cv = md_value_map_get(opt.coefficients, rs->roles[t]);
-        hk[nh++] = (md_hook){.point = rs->hook, .op = MD_HOOK_ADD, .layer = rf_layer(&opt, &M->cfg, 1),
-                             .seq = MD_ALL, .pos = MD_ALL, .vec = vec, .coef = cv ? (float)strtod(cv, NULL) : 1.0f};
-    }
-    char path[MD_PATH_MAX];
-    int64_t o = r0, c = n;
-    snprintf(path, sizeof path, "gen/%s/%s/%s/text", md_refusal_set_name(k), rs->roles[t], ivn);
-    if (md_refusal_generate(ctx, M, rs, t, k, r0, n, hk, nh, path, refused, out, err) != MD_OK) goto done;
-    snprintf(path, sizeof path, "gen/%s/%s/%s/refused", md_refusal_set_name(k), rs->roles[t], ivn);
-    rc = md_result_put(out, path, 1, &o, &c, refused, (size_t)n * sizeof(int32_t), err);
-done:
-    if (rc != MD_OK)
-        md_error_prefix(err, "refusal generation (%s, %s, %s, rows %d..)", rs->roles[t], ivn, md_refusal_set_name(k),
-                        r0);
-    free(refused), free(vec);
-    return rc;
+    const md_refusal_state *s = state;
+    return stage == 0 ? s->acts.n : s->gen.n;
 }
 
-/* finish_stage(0): mean difference, unit direction, norm per model; cosines. */
-static int rf_directions(md_refusal_state *s, md_reader *rd, md_blob *next, md_error *err)
-{
-    const md_refusal_sets *rs = &s->sets;
-    int M = rs->n_roles, rc = MD_ERR;
-    char path[MD_PATH_MAX];
-    int64_t dims[MD_MAX_DIMS];
-    snprintf(path, sizeof path, "acts/%s/harmful", rs->roles[0]);
-    if (md_reader_dims(rd, path, dims, err) < 0) return MD_ERR;
-    int d = (int)dims[1];
-    int32_t hd[2] = {M, d};
-    double *md_ = NULL;
-    size_t bytes = 0;
-    void *blob = md_exp_alloc_blob(hd, 2, rf_dirs_count(M, d), &md_, &bytes);
-    if (!blob) return md_error_set(err, "out of memory");
-    double *dir = md_ + (size_t)M * d, *norm = dir + (size_t)M * d, *cs = norm + M;
-    for (int m = 0; m < M; m++)
-        if (md_refusal_direction(rd, rs, m, 2, 0, 0, d, md_ + (size_t)m * d, dir + (size_t)m * d, &norm[m], 0, err) !=
-            MD_OK) {
-            md_error_prefix(err, "refusal direction of model '%s'", rs->roles[m]);
-            goto done;
-        }
-    for (int a = 0; a < M; a++)
-        for (int b2 = 0; b2 < M; b2++) cs[a * M + b2] = md_dir_cosine(dir + (size_t)a * d, dir + (size_t)b2 * d, d);
-    rc = md_blob_set(next, blob, bytes, err);
-done:
-    free(blob);
-    return rc;
-}
+const md_dirseq MD_REFUSAL_SEQ = {
+    .kind = "refusal", .build = rf_build, .release = md_refusal_free_state, .collect = md_refusal_run_collect,
+    .intervene = md_refusal_run_intervene, .directions = md_refusal_run_directions, .scores = md_refusal_run_scores,
+    .units = rf_units};
 
-/* finish_stage(1): the refusal score of every (target, intervention, set);
- * NaN where not run. */
-static int rf_scores(md_refusal_state *s, const md_blob *input, md_reader *rd, md_blob *next, md_error *err)
-{
-    (void)input;
-    const md_refusal_sets *rs = &s->sets;
-    int M = rs->n_roles, ni = 1 + 2 * M, rc = MD_ERR;
-    char path[MD_PATH_MAX];
-    double *sc = malloc(sizeof(double) * (size_t)M * ni * 2);
-    if (!sc) return md_error_set(err, "out of memory");
-    for (int t = 0; t < M; t++)
-        for (int iv = 0; iv < ni; iv++)
-            for (int k = 0; k < 2; k++) {
-                double *o = &sc[((size_t)t * ni + iv) * 2 + k];
-                *o = NAN;
-                if (iv > M && k == MD_REFUSAL_HARMFUL) continue;
-                char ivn[128];
-                interv_name(s, iv, ivn, sizeof ivn);
-                snprintf(path, sizeof path, "gen/%s/%s/%s/refused", md_refusal_set_name(k), rs->roles[t], ivn);
-                int64_t off = 0, cnt = rs->n_test;
-                if (md_refusal_read_rate(rd, path, &off, &cnt, rs->n_test, o, err) != MD_OK) goto done;
-            }
-    rc = md_blob_set(next, sc, sizeof(double) * (size_t)M * ni * 2, err);
-done:
-    free(sc);
-    return rc;
-}
-
-static const md_refusal_variant RF_VARIANT = {
-    .kind = "refusal", .gen_units = rf_gen_units, .acts = rf_acts, .gen = rf_gen, .directions = rf_directions,
-    .scores = rf_scores};
+/* What the kind and its alias share: everything but the name, doc and keys. */
+#define RF_KIND_CALLBACKS                                                                                              \
+    .opts_size = sizeof(md_refusal_opts), .data = &MD_REFUSAL_SEQ, .outputs = MD_REFUSAL_OUTPUTS, .validate = rf_validate, .plan = md_refusal_plan,         \
+    .prepare = md_dirseq_prepare, .release_state = md_refusal_free_state, .compute = md_dirseq_compute,               \
+    .finish_stage = md_dirseq_finish, .unit_name = md_exp_name_unit, .estimate_units = md_dirseq_estimate_units
 
 const md_kind md_kind_refusal = {
     .name = "refusal",
     .doc = "Refusal direction per model (mean(harmful) - mean(harmless) at one hook/layer/position, normalised), "
            "cosine between models, and greedy generations with no intervention, directional ablation of every "
-           "source model's direction, and activation addition; refusal score by prefix (docs/methods.md, Refusal).",
+           "source model's direction, and activation addition; refusal score by prefix. With sweep: true, the "
+           "refusal score vs the layer and position of the direction instead (Arditi et al.): a direction per "
+           "model and candidate, the refusal rate of harmful test prompts with it ablated at every layer, the "
+           "lowest per model reported as an attribute (docs/methods.md, Refusal).",
     .keys = REFUSAL_KEYS,
     .opts = REFUSAL_OPTS,
-    .data = &RF_VARIANT,
-    .outputs = REFUSAL_OUTPUTS,
-    .validate = rf_validate,
-    .plan = rf_plan,
-    .prepare = md_refusal_prepare,
-    .release_state = md_refusal_free_state,
-    .compute = md_refusal_compute,
-    .finish_stage = md_refusal_finish,
-    .unit_name = md_exp_name_unit,
-    .estimate_units = md_refusal_estimate_units,
+    RF_KIND_CALLBACKS,
+};
+
+/* The alias: the same kind, sweep on, the keys refusal_sweep always had. */
+const md_kind md_kind_refusal_sweep = {
+    .name = "refusal_sweep",
+    .alias = "kind: refusal with sweep: true (its keys layers and positions are refusal's sweep_layers and "
+             "sweep_positions; n_train / n_test default to 64 / 32)",
+    .doc = "Alias of `kind: refusal` with `sweep: true` (its `layers` / `positions` are refusal's `sweep_layers` / "
+           "`sweep_positions`; n_train / n_test default to 64 / 32; the group's kind attribute stays "
+           "refusal_sweep). Refusal score vs the layer and position of the refusal direction (Arditi et al.): a "
+           "direction per model and candidate (layer, position), and the refusal rate of harmful test prompts "
+           "with it ablated at every layer; the lowest per model is reported as an attribute, never used "
+           "automatically (docs/methods.md, Refusal).",
+    .keys = SWEEP_KEYS,
+    .opts = SWEEP_OPTS,
+    RF_KIND_CALLBACKS,
 };

@@ -46,7 +46,6 @@
 #include "mechdiff/csv.h"
 #include "mechdiff/directions.h"
 #include "mechdiff/exp_batch.h"
-#include "mechdiff/exp_blob.h"
 #include "mechdiff/exp_output.h"
 #include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
@@ -273,7 +272,7 @@ int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error 
     md_exp_format_where(ctx, where, sizeof where);
     md_truth_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    md_params_bind(&ctx->exp->params, MD_TRUTH_OPTS, &s->opt);
+    s->opt = *(const md_truth_opts *)ctx->opts;
     const md_truth_opts *o = &s->opt;
     if (md_exp_resolve_roles(ctx, where, s->roles, TR_MAX_ROLES, &s->n_roles, err) != MD_OK) goto fail;
     int nr = s->n_roles;
@@ -326,13 +325,12 @@ int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error 
         }
     }
     /* unit tables */
-    int c0 = 0, c1 = 0, nc = 1 + nr + s->n_control;
-    for (int k = 0; k < s->n_ds; k++) c0 += nr * md_exp_count_batches(s->ds[k].n, s->batch);
+    int c1 = 0, nc = 1 + nr + s->n_control, rows[TR_MAX_DS];
+    for (int k = 0; k < s->n_ds; k++) rows[k] = s->ds[k].n;
     for (int j = 0; j < s->n_test; j++) c1 += nr * nc * md_exp_count_batches(s->ds[s->test[j]].n_iv, s->batch);
-    if (md_exp_alloc_units(&s->u0, c0, err) != MD_OK || md_exp_alloc_units(&s->u1, c1, err) != MD_OK) goto fail;
-    for (int m = 0; m < nr; m++)
-        for (int k = 0; k < s->n_ds; k++)
-            for (int b = 0; b < md_exp_count_batches(s->ds[k].n, s->batch); b++) md_exp_add_unit(&s->u0, m, k, b, 0);
+    if (md_dirseq_collect_units(&s->u0, nr, s->n_ds, rows, s->batch, err) != MD_OK ||
+        md_exp_alloc_units(&s->u1, c1, err) != MD_OK)
+        goto fail;
     for (int t = 0; t < nr; t++)
         for (int j = 0; j < s->n_test; j++)
             for (int c = 0; c < nc; c++)
@@ -380,25 +378,23 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
     return rc;
 }
 
-/* Doubles of that blob. */
-size_t md_truth_count_dirs(int M, int d, int T)
+size_t md_truth_count_extra(int M, int T)
 {
-    return (size_t)M * d + M + (size_t)M * M + 2 * (size_t)M + M + (size_t)M * M * T;
+    return 2 * (size_t)M + M + (size_t)M * M * T;
 }
 
 int md_truth_view_dirs(const md_blob *b, md_truth_dirs *v, md_error *err)
 {
-    int32_t hd[4];
-    const double *q = NULL;
-    if (md_exp_read_blob_header(b, "truth", hd, 4, err) != MD_OK) return MD_ERR;
-    v->M = hd[0], v->d = hd[1], v->T = hd[2];
-    if (md_exp_view_blob_f64(b, "truth", 4, md_truth_count_dirs(v->M, v->d, v->T), &q, err) != MD_OK) return MD_ERR;
-    v->theta = q;
-    v->norm = v->theta + (size_t)v->M * v->d;
-    v->cos = v->norm + v->M;
-    v->probe = v->cos + (size_t)v->M * v->M;
-    v->train_acc = v->probe + 2 * (size_t)v->M;
-    v->acc = v->train_acc + v->M;
+    md_dirseq_dirs *a = &v->all;
+    if (md_dirseq_view_dirs(b, "truth", a, err) != MD_OK) return MD_ERR;
+    size_t M = (size_t)a->M, fixed = md_truth_count_extra(a->M, 0);
+    if (a->L != 1 || a->P != 1 || (size_t)a->n_extra < fixed || ((size_t)a->n_extra - fixed) % (M * M))
+        return md_error_set(err, "truth: stage input does not hold one direction per model and its probes");
+    v->M = a->M, v->d = a->d, v->T = (int)(((size_t)a->n_extra - fixed) / (M * M));
+    v->theta = a->raw, v->norm = a->norm, v->cos = a->cos;
+    v->probe = a->extra;
+    v->train_acc = v->probe + 2 * M;
+    v->acc = v->train_acc + M;
     return MD_OK;
 }
 
@@ -409,25 +405,19 @@ void md_truth_control_unit(const md_truth_state *s, int k, int d, double *v)
     md_dir_random_unit(v, d, md_dir_mix(s->shot_seed ^ (0x636f6e74726f6cull + (uint64_t)k)));
 }
 
-static int tr_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
-                      md_error *err)
-{
-    (void)w, (void)stage, (void)input;
-    return md_truth_build_state(ctx, (md_truth_state **)state, err);
-}
-
 /* Stage 0 unit: activations of one batch of bare statements. */
-static int tr_acts(md_worker *w, md_truth_state *s, int64_t unit, md_result *out, md_error *err)
+static int tr_acts(const md_kind_ctx *ctx, md_worker *w, void *state, int64_t unit, md_result *out, md_error *err)
 {
+    (void)ctx;
+    const md_truth_state *s = state;
     int m = s->u0.key[unit][0], k = s->u0.key[unit][1], r0;
-    tr_ds *ds = &s->ds[k];
+    const tr_ds *ds = &s->ds[k];
     int n = md_exp_slice_batch(ds->n, s->batch, s->u0.key[unit][2], &r0);
     md_model *M = NULL;
     if (md_worker_model(w, s->roles[m], &M, err) != MD_OK) return MD_ERR;
-    int d = md_model_hook_width(M, s->hook), layer = md_truth_layer(&s->opt, M->cfg.n_layers), rc = MD_ERR;
+    int layer = md_truth_layer(&s->opt, M->cfg.n_layers), rc = MD_ERR;
     int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
-    float *acts = malloc((size_t)n * d * sizeof(float));
-    if (!ids || !len || !acts) {
+    if (!ids || !len) {
         md_error_set(err, "out of memory");
         goto done;
     }
@@ -435,21 +425,15 @@ static int tr_acts(md_worker *w, md_truth_state *s, int64_t unit, md_result *out
         size_t nid = 0;
         if (md_tokenizer_encode(M->tok, md_truth_stmt(s, k, r0 + i), 1, &ids[i], &nid, err) != MD_OK) goto done;
         len[i] = (int)nid;
-        if (len[i] < -s->token) {
-            md_error_set(err, "statement %d ('%s') has %d tokens; token %d is before its start", r0 + i,
-                         md_truth_stmt(s, k, r0 + i), len[i], s->token);
-            goto done;
-        }
     }
-    if (md_exp_read_acts(M, ids, len, n, s->hook, layer, s->token, acts, err) != MD_OK) goto done;
     char path[MD_PATH_MAX];
     snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], ds->name);
-    int64_t o[2] = {r0, 0}, c[2] = {n, d};
-    rc = md_result_put(out, path, 2, o, c, acts, (size_t)n * d * sizeof(float), err);
+    md_dirseq_at at = {.hook = s->hook, .layers = &layer, .n_layers = 1, .positions = &s->token, .n_pos = 1, .rank = 2};
+    rc = md_dirseq_put_acts(M, ids, len, n, &at, path, r0, out, err);
 done:
     if (rc != MD_OK) md_error_prefix(err, "truth activations (%s, %s, statements %d..)", s->roles[m], ds->name, r0);
     md_exp_free_ids(ids, n);
-    free(len), free(acts);
+    free(len);
     return rc;
 }
 
@@ -479,19 +463,19 @@ done:
 
 /* The vector condition cond adds (1 + a: source a's direction; after the
  * models: a random control unit vector x the target t's own direction
- * norm) into vec[d]; nothing for cond 0 (clean). */
+ * norm) into vec[d]; nothing for cond 0 (clean). An error when the
+ * directions' width is not d. */
 static int tr_condition_vec(const md_truth_state *s, const md_truth_dirs *v, int t, int cond, int d, float *vec,
                             md_error *err)
 {
+    int src = cond > 0 && cond <= s->n_roles ? cond - 1 : 0;
+    if (md_dirseq_source_vec(&v->all, src, 0, 1, d, s->roles[t], vec, err) != MD_OK) return MD_ERR;
     if (cond > s->n_roles) {
         double *u = malloc((size_t)d * sizeof(double));
         if (!u) return md_error_set(err, "out of memory");
         md_truth_control_unit(s, cond - 1 - s->n_roles, d, u);
         for (int q = 0; q < d; q++) vec[q] = (float)(u[q] * v->norm[t]);
         free(u);
-    } else if (cond > 0) {
-        const double *th = v->theta + (size_t)(cond - 1) * d;
-        for (int q = 0; q < d; q++) vec[q] = (float)th[q];
     }
     return MD_OK;
 }
@@ -551,9 +535,11 @@ static void tr_answer_probs(const float *logits, int n, int V, int id_t, int id_
 }
 
 /* Stage 1 unit: clean or intervened P(TRUE), P(FALSE) of one batch. */
-static int tr_interv(md_worker *w, md_truth_state *s, const md_blob *input, int64_t unit, md_result *out,
-                     md_error *err)
+static int tr_interv(const md_kind_ctx *ctx, md_worker *w, void *state, const md_blob *input, int64_t unit,
+                     md_result *out, md_error *err)
 {
+    (void)ctx;
+    md_truth_state *s = state;
     const md_truth_opts *o = &s->opt;
     md_truth_dirs v;
     if (md_truth_view_dirs(input, &v, err) != MD_OK) return MD_ERR;
@@ -580,10 +566,6 @@ static int tr_interv(md_worker *w, md_truth_state *s, const md_blob *input, int6
     int id_f = md_tokenizer_single_token(M->tok, o->false_word, &e2);
     if (id_t < 0 || id_f < 0) {
         md_error_set(err, "model '%s': %s", s->roles[t], e2.msg);
-        goto done;
-    }
-    if (v.d != d) {
-        md_error_set(err, "direction width %d differs from model '%s' d_model %d", v.d, s->roles[t], d);
         goto done;
     }
     if (tr_encode_batch(s, M, o->suffix, j, r0, n, ids, len, end, err) != MD_OK ||
@@ -616,28 +598,21 @@ done:
     return rc;
 }
 
-static int tr_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int stage, const md_blob *input,
-                      int64_t unit, md_result *out, md_error *err)
+static int tr_build(const md_kind_ctx *ctx, void **state, md_error *err)
 {
-    (void)ctx;
-    md_truth_state *s = state;
-    if (stage == 0) return tr_acts(w, s, unit, out, err);
-    if (stage == 1) return tr_interv(w, s, input, unit, out, err);
-    return MD_OK; /* stage 2: the plan wrote PD / IE */
+    return md_truth_build_state(ctx, (md_truth_state **)state, err);
 }
 
-/* Stage 0 the activation batches, stage 1 the intervention units, stage 2
- * one (the plan writes PD / IE): all from the job's state. */
-static int64_t tr_estimate_units(const md_kind_ctx *ctx, int stage)
+/* Units of stage 0 (activation batches) and 1 (intervention batches). */
+static int64_t tr_units(const void *state, int stage)
 {
-    md_truth_state *s = NULL;
-    md_error err;
-    if (stage > 2) return 0;
-    if (md_truth_build_state(ctx, &s, &err) != MD_OK) return -1;
-    int64_t n = stage == 0 ? s->u0.n : stage == 1 ? s->u1.n : 1;
-    md_truth_free_state(s);
-    return n;
+    const md_truth_state *s = state;
+    return stage == 0 ? s->u0.n : s->u1.n;
 }
+
+static const md_dirseq TRUTH_SEQ = {.kind = "truth", .build = tr_build, .release = md_truth_free_state,
+                                    .collect = tr_acts, .intervene = tr_interv, .directions = md_truth_directions,
+                                    .scores = md_truth_scores, .units = tr_units};
 
 const md_kind md_kind_truth = {
     .name = "truth",
@@ -648,13 +623,15 @@ const md_kind md_kind_truth = {
            "Truthfulness).",
     .keys = TRUTH_KEYS,
     .opts = MD_TRUTH_OPTS,
+    .opts_size = sizeof(md_truth_opts),
     .outputs = MD_TRUTH_OUTPUTS,
     .validate = tr_validate,
     .plan = md_truth_plan,
-    .prepare = tr_prepare,
+    .data = &TRUTH_SEQ,
+    .prepare = md_dirseq_prepare,
     .release_state = md_truth_free_state,
-    .compute = tr_compute,
-    .finish_stage = md_truth_finish,
+    .compute = md_dirseq_compute,
+    .finish_stage = md_dirseq_finish,
     .unit_name = md_exp_name_unit,
-    .estimate_units = tr_estimate_units,
+    .estimate_units = md_dirseq_estimate_units,
 };

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "exp/dirseq.h"
 #include "mechdiff/csv.h"
 #include "mechdiff/error.h"
 #include "mechdiff/exp_units.h"
@@ -31,7 +32,8 @@ typedef struct tr_ds {
     int *iv;           /* [n_iv] indices into [0, n) */
 } tr_ds;
 
-/* The kind's keys, parsed once (md_params_bind with MD_TRUTH_OPTS). Strings
+/* The kind's keys, bound once by the caller of the kind (md_kind_bind_opts
+ * with MD_TRUTH_OPTS: ctx->opts; the state keeps a copy). Strings
  * and lists point into the job. */
 typedef struct md_truth_opts {
     const md_value *models, *train_datasets, *test_datasets, *intervention_positions;
@@ -58,12 +60,13 @@ typedef struct md_truth_state {
     md_exp_units u1;    /* stage 1: (target, test, condition, batch) */
 } md_truth_state;
 
-/* Stage-1 input: int32 M, d, T (test datasets), 0 (keeps the doubles 8-byte
- * aligned); f64 theta[M][d], norm[M], cos[M][M], probe[M][2], train_acc[M],
- * acc[M][M][T]. */
+/* Stage-1 input: the directions blob of dirseq.h with one candidate (raw =
+ * theta, the mass mean; dir = theta / norm) and extra = probe[M][2],
+ * train_acc[M], acc[M][M][T] (T test datasets); a view of it. */
 typedef struct md_truth_dirs {
     int M, d, T;
     const double *theta, *norm, *cos, *probe, *train_acc, *acc;
+    md_dirseq_dirs all; /* the whole blob (md_dirseq_source_vec) */
 } md_truth_dirs;
 
 int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error *err);
@@ -74,17 +77,26 @@ const char *md_truth_stmt(const md_truth_state *s, int k, int i);
 int md_truth_layer(const md_truth_opts *o, int n_layers);
 /* The `intervention_layers` key: [*lo, *hi] inclusive; MD_ERR when malformed. */
 int md_truth_iv_layers(const md_truth_opts *o, int n_layers, int *lo, int *hi);
-/* Doubles of the stage-1 blob, and a view of it. */
-size_t md_truth_count_dirs(int M, int d, int T);
+/* Extra doubles of the stage-1 blob, and a view of it. */
+size_t md_truth_count_extra(int M, int T);
 int md_truth_view_dirs(const md_blob *b, md_truth_dirs *v, md_error *err);
+/* truth_labels.c: the named axes of a plan (roles, test datasets,
+ * conditions conds[0..n_cond), classes, effects, controls, probe params). */
+int md_truth_plan_axes(const md_truth_state *s, const char *const *conds, int n_cond, const char *const *tests,
+                       md_plan *plan, md_error *err);
+/* truth_labels.c: per role and dataset, the token each activation is read
+ * at (out[0..2]: the token_id, token and position entries of the outputs
+ * table) and the acts' descriptions from the role's tokenizer. */
+int md_truth_plan_tokens(const md_kind_ctx *ctx, const md_truth_state *s, const md_output *out, md_plan *plan,
+                         md_error *err);
 /* Control direction k: a seeded random unit vector v[d] (caller's). */
 void md_truth_control_unit(const md_truth_state *s, int k, int d, double *v);
 
 /* truth_plan.c */
 extern const md_output MD_TRUTH_OUTPUTS[];
 int md_truth_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err);
-/* truth_finish.c */
-int md_truth_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
-                    int *done, md_error *err);
+/* truth_finish.c: finish_stage(0) and (1) of the sequence (md_dirseq) */
+int md_truth_directions(void *state, md_reader *rd, md_blob *next, md_error *err);
+int md_truth_scores(void *state, const md_blob *input, md_reader *rd, md_blob *next, md_error *err);
 
 #endif

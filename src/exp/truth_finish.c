@@ -10,7 +10,6 @@
 
 #include "exp/truth.h"
 #include "mechdiff/directions.h"
-#include "mechdiff/exp_blob.h"
 
 /* Reads acts/<role>/<ds> [n][d] into x and centres it. */
 static int read_centred(md_reader *rd, const md_truth_state *s, int m, int k, int d, float *x, md_error *err)
@@ -24,8 +23,9 @@ static int read_centred(md_reader *rd, const md_truth_state *s, int m, int k, in
 }
 
 /* finish_stage(0): directions, probes, cosine, transfer accuracy. */
-static int tr_finish0(md_truth_state *s, md_reader *rd, md_blob *next, md_error *err)
+int md_truth_directions(void *state, md_reader *rd, md_blob *next, md_error *err)
 {
+    const md_truth_state *s = state;
     int M = s->n_roles, T = s->n_test, rc = MD_ERR;
     char path[MD_PATH_MAX];
     int64_t dims[MD_MAX_DIMS];
@@ -35,19 +35,17 @@ static int tr_finish0(md_truth_state *s, md_reader *rd, md_blob *next, md_error 
     for (int i = 0; i < s->n_train; i++) n_tr += s->ds[s->train[i]].n;
     for (int k = 0; k < s->n_ds; k++)
         if (s->ds[k].n > n_max) n_max = s->ds[k].n;
-    int32_t hd[4] = {M, d, T, 0};
-    double *theta = NULL;
+    md_dirseq_dirs v;
     size_t bytes = 0;
-    void *blob = md_exp_alloc_blob(hd, 4, md_truth_count_dirs(M, d, T), &theta, &bytes);
+    void *blob = md_dirseq_alloc_dirs(M, 1, 1, d, (int)md_truth_count_extra(M, T), &v, &bytes);
     float *x = malloc((size_t)(n_tr > n_max ? n_tr : n_max) * d * sizeof(float));
     int *lab = malloc((size_t)(n_tr > n_max ? n_tr : n_max) * sizeof(int));
     double *proj = malloc((size_t)(n_tr > n_max ? n_tr : n_max) * sizeof(double));
-    double *unit = malloc((size_t)M * d * sizeof(double));
-    if (!blob || !x || !lab || !proj || !unit) {
+    if (!blob || !x || !lab || !proj) {
         md_error_set(err, "out of memory");
         goto done;
     }
-    double *norm = theta + (size_t)M * d, *cs = norm + M, *probe = cs + (size_t)M * M, *tacc = probe + 2 * (size_t)M,
+    double *theta = v.raw, *unit = v.dir, *norm = v.norm, *probe = v.extra, *tacc = probe + 2 * (size_t)M,
            *acc = tacc + M;
     for (int m = 0; m < M; m++) {
         int off = 0;
@@ -72,8 +70,7 @@ static int tr_finish0(md_truth_state *s, md_reader *rd, md_blob *next, md_error 
         md_error_prefix(err, "truth direction of model '%s'", s->roles[m]);
         goto done;
     }
-    for (int a = 0; a < M; a++)
-        for (int b = 0; b < M; b++) cs[a * M + b] = md_dir_cosine(unit + (size_t)a * d, unit + (size_t)b * d, d);
+    md_dirseq_fill_cosines(&v);
     for (int b = 0; b < M; b++)
         for (int j = 0; j < T; j++) {
             int k = s->test[j], n = s->ds[k].n;
@@ -86,7 +83,7 @@ static int tr_finish0(md_truth_state *s, md_reader *rd, md_blob *next, md_error 
         }
     rc = md_blob_set(next, blob, bytes, err);
 done:
-    free(blob), free(x), free(lab), free(proj), free(unit);
+    free(blob), free(x), free(lab), free(proj);
     return rc;
 }
 
@@ -102,8 +99,10 @@ static void tr_ie(const double *pd_clean, const double *pd_int, double out[3])
 
 /* finish_stage(1): PD per (target, test, condition, class), IE per
  * (source, target, test, effect), clean few-shot accuracy. */
-static int tr_finish1(md_truth_state *s, md_reader *rd, md_blob *next, md_error *err)
+int md_truth_scores(void *state, const md_blob *input, md_reader *rd, md_blob *next, md_error *err)
 {
+    (void)input;
+    const md_truth_state *s = state;
     int M = s->n_roles, T = s->n_test, K = s->n_control, nc = 1 + M + K, rc = MD_ERR, n_max = 0;
     for (int j = 0; j < T; j++)
         if (s->ds[s->test[j]].n_iv > n_max) n_max = s->ds[s->test[j]].n_iv;
@@ -119,7 +118,7 @@ static int tr_finish1(md_truth_state *s, md_reader *rd, md_blob *next, md_error 
     char path[MD_PATH_MAX];
     for (int t = 0; t < M; t++)
         for (int j = 0; j < T; j++) {
-            tr_ds *ds = &s->ds[s->test[j]];
+            const tr_ds *ds = &s->ds[s->test[j]];
             int n = ds->n_iv;
             for (int c = 0; c < nc; c++) {
                 int64_t o[3] = {t, c, 0}, cnt[3] = {1, 1, n};
@@ -148,18 +147,5 @@ static int tr_finish1(md_truth_state *s, md_reader *rd, md_blob *next, md_error 
     rc = md_blob_set(next, out, sizeof(double) * (npd + nie + nfa + nct), err);
 done:
     free(out), free(pt), free(pf), free(gt), free(gf);
-    return rc;
-}
-
-int md_truth_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next, int *done,
-                    md_error *err)
-{
-    (void)input;
-    *done = stage >= 2;
-    if (*done) return MD_OK;
-    md_truth_state *s = NULL;
-    if (md_truth_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
-    int rc = stage == 0 ? tr_finish0(s, rd, next, err) : tr_finish1(s, rd, next, err);
-    md_truth_free_state(s);
     return rc;
 }

@@ -36,7 +36,8 @@ const md_key MD_JOB_TOP_KEYS[] = {
 
 const md_key MD_JOB_RUNTIME_KEYS[] = {
     {.name = "progress_interval", .type = MD_KEY_FLOAT, .def = "10",
-     .doc = "Seconds between progress lines when stderr is not a terminal.", .min = 0.1, .max = 86400},
+     .doc = "Seconds between progress lines (a terminal without mpirun/srun gets a live bar instead; "
+            "MECHDIFF_PROGRESS=lines|bar chooses).", .min = 0.1, .max = 86400},
     {.name = "flush_units", .type = MD_KEY_INT, .def = "64",
      .doc = "Results are made durable (journal fsync) at least every this many units.", .min = 1, .max = 1e9},
     {.name = "flush_interval", .type = MD_KEY_FLOAT, .def = "5",
@@ -743,10 +744,12 @@ int md_job_validate(const md_job *job, md_error *err)
                  job->source ? job->source : "job", one.msg);
         bad = 1;
     }
+    void **opts = NULL; /* the experiments' options, bound once for their validate hooks */
+    if (md_kind_bind_opts(job, &opts, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
         if (!e->impl->validate) continue;
-        md_kind_ctx ctx = {.job = job, .exp = e, .exp_index = i};
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
         md_error one;
         md_error_clear(&one);
         if (e->impl->validate(&ctx, &one) == MD_OK) continue;
@@ -754,6 +757,7 @@ int md_job_validate(const md_job *job, md_error *err)
         snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", one.msg);
         bad = 1;
     }
+    md_kind_free_opts(job, opts);
     return bad ? MD_ERR : MD_OK;
 }
 

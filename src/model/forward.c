@@ -268,8 +268,13 @@ static int qkv_block(md_model *m, const md_forward *f, int l, int na, fw_bufs *b
     }
     STEP("rope q", ops->rope(be, b->q, n, nh, hd, b->pos, m->inv_freq, err));
     STEP("rope k", ops->rope(be, b->k, n, nkv, hd, b->pos, m->inv_freq, err));
+    size_t off = (size_t)(f->t0 - kc->prefix_len) * kvd, bytes = (size_t)np * kvd * sizeof(float);
+    if (off == 0 && kc->max_len == np) { /* the sequences' rows are contiguous in the cache: one copy */
+        STEP("kv cache", ops->copy(be, md_kvcache_k_at(kc, l, 0), b->k, na * bytes, err));
+        STEP("kv cache", ops->copy(be, md_kvcache_v_at(kc, l, 0), b->v, na * bytes, err));
+        return MD_OK;
+    }
     for (int s = 0; s < na; s++) {
-        size_t off = (size_t)(f->t0 - kc->prefix_len) * kvd, bytes = (size_t)np * kvd * sizeof(float);
         STEP("kv cache", ops->copy(be, md_kvcache_k_at(kc, l, s) + off, b->k + (size_t)s * np * kvd, bytes, err));
         STEP("kv cache", ops->copy(be, md_kvcache_v_at(kc, l, s) + off, b->v + (size_t)s * np * kvd, bytes, err));
     }
@@ -293,7 +298,17 @@ static int attn_block(md_model *m, const md_forward *f, int l, int na, fw_bufs *
     /* the pattern is written only when a hook at this layer wants it */
     int want_pat = hooks_at(f, MD_HOOK_PATTERN, l, 0), edit_pat = hooks_at(f, MD_HOOK_PATTERN, l, 1);
     size_t pat_rows = (size_t)np * c->n_heads * f->t1; /* one sequence's [np][n_heads][t1] */
-    for (int s = 0; s < na; s++) {
+    if (!want_pat && be->ops->attention_seqs) { /* every sequence in one call (own keys: stride max_len rows) */
+        const md_kvcache *pc = kc->parent;
+        int kvd = c->n_kv_heads * c->head_dim;
+        STEP("attention", be->ops->attention_seqs(be, b->att, b->q, na, np, f->t0, pc ? md_kvcache_k_at(pc, l, 0) : NULL,
+                                                  pc ? md_kvcache_v_at(pc, l, 0) : NULL, kc->prefix_len,
+                                                  pc ? (size_t)pc->max_len * kvd : 0, pc ? pc->n_seq : 1,
+                                                  md_kvcache_k_at(kc, l, 0), md_kvcache_v_at(kc, l, 0),
+                                                  f->t1 - kc->prefix_len, (size_t)kc->max_len * kvd, f->n_pad, &sh,
+                                                  err));
+    }
+    for (int s = 0; (want_pat || !be->ops->attention_seqs) && s < na; s++) {
         const float *k0 = NULL, *v0 = NULL;
         if (kc->parent) {
             int ps = s % kc->parent->n_seq; /* the fork's sequence s continues the parent's s mod n */

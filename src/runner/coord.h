@@ -44,6 +44,7 @@ typedef struct queue_item {
 typedef struct coord {
     const md_run_opts *opts;
     md_job *job;
+    void **exp_opts;           /* [exp]: each experiment's options, bound once (md_kind_bind_opts; owned) */
     MPI_Comm comm;
     int world;
     int shard_k;               /* ranks per model copy (runtime.shard_ranks); units go to group leaders */
@@ -78,6 +79,7 @@ typedef struct coord {
     int64_t done_units, run_units;
     double t_start, t_last_flush, t_last_snapshot;
     md_progress *progress;     /* rank 0's progress lines (owned; freed by md_run) */
+    md_prov_digests digests;   /* rank 0: start-up digests read by every node (hashshare.h; owned, freed by md_run) */
 } coord;
 
 /* runner.c: a snapshot of the output (fold the journal, commit), and the

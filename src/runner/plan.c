@@ -76,6 +76,19 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* 1 when dataset a and b are in the same group and a is named like a
+ * dimension of b (the dimension scale of b would take a's name). */
+static int name_clash(const char *a_path, const md_dset *b)
+{
+    const char *a_base = strrchr(a_path, '/'), *b_base = strrchr(b->path, '/');
+    size_t a_dir = a_base ? (size_t)(a_base - a_path) : 0, b_dir = b_base ? (size_t)(b_base - b->path) : 0;
+    if (a_dir != b_dir || strncmp(a_path, b->path, a_dir) != 0) return 0;
+    a_base = a_base ? a_base + 1 : a_path;
+    for (int i = 0; i < b->rank; i++)
+        if (strcmp(a_base, b->dim_names[i]) == 0) return 1;
+    return 0;
+}
+
 int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err)
 {
     if (!valid_name(d->path))
@@ -109,6 +122,13 @@ int md_plan_dataset(md_plan *p, const md_dset_decl *d, md_error *err)
         s->chunk[i] = d->chunk[i] > 0 && d->chunk[i] < d->dims[i] ? d->chunk[i] : d->dims[i];
         snprintf(s->dim_names[i], sizeof s->dim_names[i], "%s", d->dim_names[i] ? d->dim_names[i] : "");
     }
+    if (name_clash(s->path, s))
+        return md_error_set(err, "internal error: plan: dataset '%s' is named like one of its dimensions", s->path);
+    for (int i = 0; i < p->n_dsets; i++)
+        if (name_clash(s->path, &p->dsets[i]) || name_clash(p->dsets[i].path, s))
+            return md_error_set(err, "internal error: plan: datasets '%s' and '%s' are in one group and one is named "
+                                "like a dimension of the other (its dimension scale takes that name)",
+                                p->dsets[i].path, s->path);
     snprintf(s->units, sizeof s->units, "%s", d->units ? d->units : "");
     snprintf(s->description, sizeof s->description, "%s", d->description ? d->description : "");
     p->n_dsets++;

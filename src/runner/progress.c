@@ -19,6 +19,7 @@ typedef struct stage_count {
 
 struct md_progress {
     const md_job *job;                          /* borrowed */
+    void *const *exp_opts;                      /* bound options per experiment (borrowed) */
     char output[4096];
     int world, shard_k, part_index, part_count, enabled, live;
     double interval;                            /* seconds between lines (bar: 0.2) */
@@ -77,6 +78,7 @@ int md_progress_create(md_progress **out, const md_progress_opts *opt, md_error 
         return md_error_set(err, "rank 0: out of memory");
     }
     p->job = opt->job;
+    p->exp_opts = opt->exp_opts;
     snprintf(p->output, sizeof p->output, "%s", opt->output ? opt->output : "");
     p->world = opt->world;
     p->shard_k = opt->shard_k > 1 ? opt->shard_k : 1;
@@ -162,7 +164,7 @@ void md_progress_end_exp(md_progress *p, int exp, int stage)
 static void estimate_exp(md_progress *p, int i)
 {
     const md_exp_spec *e = &p->job->exps[i];
-    md_kind_ctx ctx = {.job = p->job, .exp = e, .exp_index = i};
+    md_kind_ctx ctx = md_kind_ctx_of(p->job, p->exp_opts, i);
     int last = -1;
     for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++)
         if (p->st[i][s].planned) last = s;
@@ -265,17 +267,18 @@ void md_progress_tick(md_progress *p, int final)
             (long long)total, frac * 100, more, rate, eta);
 }
 
-void md_progress_print_end(md_progress *p, const char *how, int n_datasets)
+void md_progress_print_end(md_progress *p, const char *how, const char *file, int n_datasets)
 {
     if (!p || !p->enabled) return;
     int64_t done, total;
     md_progress_counts(p, &done, &total, NULL);
     struct stat st;
-    double mb = stat(p->output, &st) == 0 ? (double)st.st_size / 1e6 : 0;
+    if (!file) file = p->output;
+    double mb = stat(file, &st) == 0 ? (double)st.st_size / 1e6 : 0;
     char wall[32];
     fmt_duration(mono_s() - p->t_start, wall, sizeof wall);
     line_start(p);
     fprintf(stderr, "%s: %s: wrote %s (%d datasets, %.1f MB); %lld/%lld units done (%lld in this run); wall time %s\n",
-            job_name(p), how, p->output, n_datasets, mb, (long long)done, (long long)total, (long long)p->run_units,
+            job_name(p), how, file, n_datasets, mb, (long long)done, (long long)total, (long long)p->run_units,
             wall);
 }

@@ -57,46 +57,86 @@ static int model_files(md_model_prov *m, md_error *err)
     return m->sha256 ? MD_OK : md_error_set(err, "out of memory");
 }
 
-/* SHA-256 of every weight file (when hash) and dataset: one parallel,
- * cached pass over all of them (filehash.h). */
-static int hash_all(md_model_prov *models, int nm, md_data_prov *data, int nd, int hash, int progress,
-                    md_error *err)
+/* The paths of every file the provenance hashes, in order: each model's
+ * weight files (when hash), then the datasets. *out (and its strings) owned
+ * by the caller. */
+static int input_paths(const md_model_prov *models, int nm, const md_data_prov *data, int nd, int hash, char ***out,
+                       int *n_out, md_error *err)
 {
     int n = nd;
     for (int i = 0; hash && i < nm; i++) n += models[i].n_files;
-    char **paths = calloc((size_t)(n ? n : 1), sizeof *paths);            /* owned, with its strings */
-    char(*hex)[MD_SHA256_HEX_SIZE] = calloc((size_t)(n ? n : 1), sizeof *hex); /* owned */
-    int rc = paths && hex ? MD_OK : md_error_set(err, "out of memory");
-    int k = 0;
+    char **paths = calloc((size_t)(n ? n : 1), sizeof *paths);
+    if (!paths) return md_error_set(err, "out of memory");
+    int k = 0, rc = MD_OK;
     for (int i = 0; rc == MD_OK && hash && i < nm; i++)
         for (int f = 0; rc == MD_OK && f < models[i].n_files; f++) {
             size_t len = strlen(models[i].dir) + strlen(models[i].files[f]) + 2;
-            paths[k] = malloc(len);
-            if (!paths[k]) rc = md_error_set(err, "out of memory");
+            if (!(paths[k] = malloc(len))) rc = md_error_set(err, "out of memory");
             else snprintf(paths[k++], len, "%s/%s", models[i].dir, models[i].files[f]);
         }
     for (int i = 0; rc == MD_OK && i < nd; i++)
         if (!(paths[k++] = strdup(data[i].path))) rc = md_error_set(err, "out of memory");
-    md_filehash_opts opt = {.progress = progress ? "mechdiff: rank 0: " : NULL};
-    if (rc == MD_OK) rc = md_filehash_many((const char *const *)paths, n, hex, &opt, NULL, err);
-    k = 0;
+    if (rc != MD_OK) {
+        for (int i = 0; i < n; i++) free(paths[i]);
+        free(paths);
+        return rc;
+    }
+    *out = paths;
+    *n_out = n;
+    return MD_OK;
+}
+
+/* Digest of path in pre (already computed by the ranks together), or NULL. */
+static const char *pre_digest(const md_prov_digests *pre, const char *path)
+{
+    for (int i = 0; pre && i < pre->n; i++)
+        if (pre->hex[i][0] && strcmp(pre->paths[i], path) == 0) return pre->hex[i];
+    return NULL;
+}
+
+/* SHA-256 of every weight file (when hash) and dataset: those in pre as
+ * they are, the others in one parallel, cached pass (filehash.h). */
+static int hash_all(md_model_prov *models, int nm, md_data_prov *data, int nd, int hash, const md_prov_digests *pre,
+                    const char *output_dir, int progress, md_error *err)
+{
+    char **paths = NULL; /* owned, with its strings */
+    int n = 0;
+    if (input_paths(models, nm, data, nd, hash, &paths, &n, err) != MD_OK) return MD_ERR;
+    char(*hex)[MD_SHA256_HEX_SIZE] = calloc((size_t)(n ? n : 1), sizeof *hex); /* owned */
+    const char **todo = calloc((size_t)(n ? n : 1), sizeof *todo);            /* owned; strings of paths */
+    int *at = calloc((size_t)(n ? n : 1), sizeof *at), m = 0;                  /* owned: index of todo[j] */
+    int rc = hex && todo && at ? MD_OK : md_error_set(err, "out of memory");
+    for (int k = 0; rc == MD_OK && k < n; k++) {
+        const char *d = pre_digest(pre, paths[k]);
+        if (d) memcpy(hex[k], d, MD_SHA256_HEX_SIZE);
+        else todo[m] = paths[k], at[m++] = k;
+    }
+    char(*got)[MD_SHA256_HEX_SIZE] = rc == MD_OK ? calloc((size_t)(m ? m : 1), sizeof *got) : NULL; /* owned */
+    md_filehash_opts opt = {.progress = progress ? "mechdiff: " : NULL, .output_dir = output_dir};
+    if (rc == MD_OK && !got) rc = md_error_set(err, "out of memory");
+    if (rc == MD_OK && m) rc = md_filehash_many(todo, m, got, &opt, NULL, err);
+    for (int j = 0; rc == MD_OK && j < m; j++) memcpy(hex[at[j]], got[j], MD_SHA256_HEX_SIZE);
+    int k = 0;
     for (int i = 0; rc == MD_OK && i < nm; i++)
         for (int f = 0; rc == MD_OK && f < models[i].n_files; f++) {
             models[i].sha256[f] = strdup(hash ? hex[k++] : "not-hashed (runtime.hash_weights: false)");
             if (!models[i].sha256[f]) rc = md_error_set(err, "out of memory");
         }
     for (int i = 0; rc == MD_OK && i < nd; i++) memcpy(data[i].sha256, hex[k++], MD_SHA256_HEX_SIZE);
-    for (int i = 0; paths && i < n; i++) free(paths[i]);
+    for (int i = 0; i < n; i++) free(paths[i]);
     free(paths);
     free(hex);
+    free(todo);
+    free(at);
+    free(got);
     return rc;
 }
 
-int md_prov_collect(const md_job *job, md_model_prov **models, int *n_models, md_data_prov **data, int *n_data,
-                    char identity[65], int progress, md_error *err)
+/* Each model role's folder listing and each dataset's path (no hashing). */
+static int collect_lists(const md_job *job, md_model_prov **models, int *n_models, md_data_prov **data, int *n_data,
+                         md_error *err)
 {
     int nm = md_params_count(&job->top, "models"), nd = md_params_count(&job->top, "datasets");
-    int hash = md_params_bool(&job->runtime, "hash_weights");
     *models = calloc((size_t)(nm ? nm : 1), sizeof **models);
     *data = calloc((size_t)(nd ? nd : 1), sizeof **data);
     *n_models = nm;
@@ -113,7 +153,53 @@ int md_prov_collect(const md_job *job, md_model_prov **models, int *n_models, md
         snprintf(dp->name, sizeof dp->name, "%s", md_params_item(&job->top, "datasets", i));
         snprintf(dp->path, sizeof dp->path, "%s", md_params_map_val(&job->top, "datasets", i));
     }
-    if (hash_all(*models, nm, *data, nd, hash, progress, err) != MD_OK) return MD_ERR;
+    return MD_OK;
+}
+
+int md_prov_list_inputs(const md_job *job, md_prov_digests *out, md_error *err)
+{
+    md_model_prov *models = NULL;
+    md_data_prov *data = NULL;
+    int nm = 0, nd = 0;
+    memset(out, 0, sizeof *out);
+    md_filehash_output_dir(md_job_output(job), out->output_dir, sizeof out->output_dir);
+    int rc = collect_lists(job, &models, &nm, &data, &nd, err);
+    if (rc == MD_OK)
+        rc = input_paths(models, nm, data, nd, md_params_bool(&job->runtime, "hash_weights"), &out->paths, &out->n, err);
+    out->hex = rc == MD_OK ? calloc((size_t)(out->n ? out->n : 1), sizeof *out->hex) : NULL;
+    if (rc == MD_OK && !out->hex) rc = md_error_set(err, "out of memory");
+    md_prov_free(models, nm, data);
+    if (rc != MD_OK) md_prov_free_digests(out);
+    return rc;
+}
+
+void md_prov_free_digests(md_prov_digests *d)
+{
+    for (int i = 0; d && d->paths && i < d->n; i++) free(d->paths[i]);
+    if (!d) return;
+    free(d->paths);
+    free(d->hex);
+    d->paths = NULL;
+    d->hex = NULL;
+    d->n = 0;
+}
+
+int md_prov_collect(const md_job *job, md_model_prov **models, int *n_models, md_data_prov **data, int *n_data,
+                    char identity[65], int progress, md_error *err)
+{
+    return md_prov_collect_with(job, NULL, models, n_models, data, n_data, identity, progress, err);
+}
+
+int md_prov_collect_with(const md_job *job, const md_prov_digests *pre, md_model_prov **models, int *n_models,
+                         md_data_prov **data, int *n_data, char identity[65], int progress, md_error *err)
+{
+    int hash = md_params_bool(&job->runtime, "hash_weights");
+    if (collect_lists(job, models, n_models, data, n_data, err) != MD_OK) return MD_ERR;
+    int nm = *n_models, nd = *n_data;
+    char odir[4096];
+    if (pre) snprintf(odir, sizeof odir, "%s", pre->output_dir);
+    else md_filehash_output_dir(md_job_output(job), odir, sizeof odir);
+    if (hash_all(*models, nm, *data, nd, hash, pre, odir, progress, err) != MD_OK) return MD_ERR;
 
     char *yaml = md_job_to_yaml(job, MD_JOB_YAML_IDENTITY); /* owned */
     md_sha256 ctx;
@@ -146,7 +232,7 @@ int md_prov_collect(const md_job *job, md_model_prov **models, int *n_models, md
 int md_prov_hash_model(md_model_prov *m, int progress, md_error *err)
 {
     if (model_files(m, err) != MD_OK) return MD_ERR;
-    return hash_all(m, 1, NULL, 0, 1, progress, err);
+    return hash_all(m, 1, NULL, 0, 1, NULL, NULL, progress, err);
 }
 
 void md_prov_free(md_model_prov *models, int n_models, md_data_prov *data)

@@ -36,6 +36,12 @@ static void print_keys(void)
         snprintf(title, sizeof title, "`kind: %s`", (*k)->name);
         printf("%s\n\n", (*k)->doc ? (*k)->doc : "");
         md_schema_print((*k)->keys, title, stdout);
+        const md_kind *const *same = md_kinds(); /* an alias shares its kind's outputs table */
+        while (same < k && (*same)->outputs != (*k)->outputs) same++;
+        if (same < k) {
+            printf("Outputs of `kind: %s`: those of `kind: %s` above.\n\n", (*k)->name, (*same)->name);
+            continue;
+        }
         snprintf(title, sizeof title, "Outputs of `kind: %s` (under `/<name>/`)", (*k)->name);
         md_output_print((*k)->outputs, title, stdout);
     }
@@ -70,9 +76,15 @@ int cmd_validate(int argc, char **argv)
     int rc = md_job_check_file(path, &job, &err) == MD_OK ? 0 : 2; /* every problem at once */
     if (rc) fprintf(stderr, "%s\n", err.msg);
     if (!job) return 2;
+    void **opts = NULL; /* the experiments' options, bound once for their plans */
+    if (md_kind_bind_opts(job, &opts, &err) != MD_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        md_job_free(job);
+        return 2;
+    }
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
-        md_kind_ctx ctx = {.job = job, .exp = e, .exp_index = i};
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
         md_plan plan;
         md_plan_init(&plan, 0);
         md_blob none = {0};
@@ -84,6 +96,7 @@ int cmd_validate(int argc, char **argv)
             rc = 2;
         } else {
             printf("  /%s (kind %s): stage 0: %lld units\n", e->name, e->kind, (long long)plan.n_units);
+            if (e->impl->alias) printf("    note: kind %s is an alias: %s\n", e->kind, e->impl->alias);
             for (int d = 0; d < plan.n_dsets; d++) {
                 printf("    %s %s[", plan.dsets[d].path, md_h5type_name(plan.dsets[d].type));
                 for (int k = 0; k < plan.dsets[d].rank; k++)
@@ -99,6 +112,7 @@ int cmd_validate(int argc, char **argv)
         if (y) fputs(y, stdout);
         free(y);
     }
+    md_kind_free_opts(job, opts);
     md_job_free(job);
     return rc;
 }

@@ -76,7 +76,7 @@ kn = f["knowledge/held_cities"]
 last = kn["pairs/subject_last"][...]
 fails = []
 for m in ("base", "instruct"):
-    g = kn[f"{m}/{m}"]
+    g = kn[f"{m}->{m}"]
     ct, cf, eff = g["clean_true"][...], g["clean_false"][...], g["effect"][...]
     n = len(ct)
     acc = (np.sum(ct > 0) + np.sum(cf < 0)) / (2 * n)

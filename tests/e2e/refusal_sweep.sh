@@ -5,8 +5,9 @@
 # exactly where the direction is 0: layer 0 at a template token); the
 # best (layer, position) per model is reported as an attribute of `score` and
 # agrees with the scores and with the stored `refused` flags; the directions
-# are unit mean differences of the stored activations; it takes < 60 s; the
-# refusal kind's `sweep: true` points to this kind.
+# are unit mean differences of the stored activations; it takes < 60 s;
+# `kind: refusal` with `sweep: true` (the kind this alias maps to) writes the
+# same datasets.
 set -euo pipefail
 BUILD=${1:?build dir}
 ROOT=$(pwd)
@@ -68,10 +69,17 @@ for m, role in enumerate(["base", "instruct"]):
     assert len(txt) == 8
     print(f"refusal_sweep: {role} scores by layer x position {np.round(sc[m], 2).tolist()}; best: {a}")
 PY
-# the refusal kind's sweep key names the new kind
-sed 's/kind: refusal_sweep/kind: refusal\n    sweep: true/; /positions:/d' "$WORK/job.yaml" > "$WORK/old.yaml"
-if "$MECHDIFF" validate "$WORK/old.yaml" > /dev/null 2> "$WORK/err"; then fail "refusal sweep: true accepted"; fi
-grep -q "old.yaml:[0-9]*:[0-9]*: .*key 'sweep'.*refusal_sweep" "$WORK/err" || { cat "$WORK/err"; fail "sweep message"; }
+# refusal_sweep is an alias: kind: refusal with sweep: true (layers/positions
+# spelt sweep_layers/sweep_positions) writes the very same datasets
+"$MECHDIFF" validate "$WORK/job.yaml" | grep -q "alias: kind: refusal with sweep: true" || fail "validate does not name the alias"
+sed 's/kind: refusal_sweep/kind: refusal\n    name: refusal_sweep\n    sweep: true/; s/positions:/sweep_positions:/' "$WORK/job.yaml" > "$WORK/new.yaml"
+"$MECHDIFF" run "$WORK/new.yaml" -o "$WORK/new.h5" > "$WORK/lognew" 2>&1 || { cat "$WORK/lognew"; fail "refusal sweep: true"; }
+/usr/bin/python3 "$ROOT/scripts/dev/compare_h5.py" "$WORK/r1.h5" "$WORK/new.h5" --rtol 0 > "$WORK/cmp" ||
+  { cat "$WORK/cmp"; fail "refusal sweep: true differs from kind: refusal_sweep"; }
+grep -qE "compared [6-9][0-9] datasets" "$WORK/cmp" || { cat "$WORK/cmp"; fail "too few datasets compared"; }
+sed 's/kind: refusal_sweep/kind: refusal\n    sweep: true/; s/positions: \[-1, -2\]/sweep_positions: [-1, 2]/' "$WORK/job.yaml" > "$WORK/bad3.yaml"
+if "$MECHDIFF" validate "$WORK/bad3.yaml" > /dev/null 2> "$WORK/err"; then fail "sweep position 2 accepted"; fi
+grep -q "key 'sweep_positions': '2'" "$WORK/err" || { cat "$WORK/err"; fail "sweep_positions message"; }
 # bad candidates are clear errors naming the key
 sed 's/positions: \[-1, -2\]/positions: [-1, 2]/' "$WORK/job.yaml" > "$WORK/bad.yaml"
 if "$MECHDIFF" validate "$WORK/bad.yaml" > /dev/null 2> "$WORK/err"; then fail "position 2 accepted"; fi

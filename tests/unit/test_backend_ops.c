@@ -339,6 +339,56 @@ static void op_attention(const pair *p, int nq, int q_pos0, int n0, int n1, int 
     for (int i = 0; i < 9; i++) free(host[i]);
 }
 
+/* attention_seqs (one call for n_seq sequences, batched patching's partial
+ * forwards) against the reference's attention run once per sequence: n_par
+ * prefixes (sequence s reads prefix s mod n_par, as a forked cache's), own
+ * keys at a stride of max_len >= n1 rows, per-sequence left padding. A
+ * backend without the op (NULL) has nothing to check. */
+static void op_attention_seqs(const pair *p, int n_seq, int n_par, int nq, int n0, int n1, int max_len, int nh,
+                              int nkv, int hd)
+{
+    if (!p->be->ops->attention_seqs) return;
+    md_attn_shape sh = {.n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd)};
+    int kvd = nkv * hd, q_pos0 = n0 + n1 - nq;
+    size_t nqv = (size_t)n_seq * nq * nh * hd, s0 = (size_t)n0 * kvd, s1 = (size_t)max_len * kvd;
+    size_t kv0 = (n0 ? (size_t)n_par : 0) * s0, kv1 = (size_t)n_seq * s1, rows = (size_t)nq * nh * hd;
+    float *q = rand_vec(nqv, -1, 1), *k0 = rand_vec(kv0, -1, 1), *v0 = rand_vec(kv0, -1, 1);
+    float *k1 = rand_vec(kv1, -1, 1), *v1 = rand_vec(kv1, -1, 1);
+    int *pads = malloc((size_t)n_seq * sizeof(int));
+    for (int s = 0; s < n_seq; s++) pads[s] = (s * 7) % (n0 > 0 ? n0 : 1); /* 0 .. n0-1 */
+    md_backend *bes[2] = {p->ref, p->be};
+    float *res[2];
+    for (int b = 0; b < 2; b++) {
+        md_backend *be = bes[b];
+        float *qd = dev_from(be, q, nqv), *k0d = n0 ? dev_from(be, k0, kv0) : NULL;
+        float *v0d = n0 ? dev_from(be, v0, kv0) : NULL, *k1d = dev_from(be, k1, kv1), *v1d = dev_from(be, v1, kv1);
+        float *od = be->ops->alloc(be, nqv * sizeof(float));
+        if (b == 0) {
+            for (int s = 0; s < n_seq; s++) {
+                size_t o0 = (size_t)(s % n_par) * s0, o1 = (size_t)s * s1;
+                OP_OK(be->ops->attention(be, od + s * rows, qd + s * rows, nq, q_pos0, n0 ? k0d + o0 : NULL,
+                                         n0 ? v0d + o0 : NULL, n0, k1d + o1, v1d + o1, n1, pads[s], &sh, NULL,
+                                         &op_err));
+            }
+        } else {
+            OP_OK(be->ops->attention_seqs(be, od, qd, n_seq, nq, q_pos0, k0d, v0d, n0, s0, n_par, k1d, v1d, n1, s1,
+                                          pads, &sh, &op_err));
+        }
+        res[b] = host_from(be, od, nqv);
+        float *bufs[6] = {qd, k0d, v0d, k1d, v1d, od};
+        for (int i = 0; i < 6; i++)
+            if (bufs[i]) be->ops->free(be, bufs[i]);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "seqs=%d prefixes=%d nq=%d prefix=%d own=%d/%d h=%d/%d", n_seq, n_par, nq, n0, n1,
+             max_len, nh, nkv);
+    report(p, "attn seq", what, nmse(res[1], res[0], nqv), p->is_cpu ? TOL_CPU : TOL_EXACT);
+    if (p->is_cpu) CHECK_MSG(memcmp(res[0], res[1], nqv * sizeof(float)) == 0, "cpu attention_seqs not bit-identical");
+    float *host[7] = {res[0], res[1], q, k0, v0, k1, v1};
+    for (int i = 0; i < 7; i++) free(host[i]);
+    free(pads);
+}
+
 /* gated activations (in place, as forward.c calls them), add, scale,
  * add_vec, ablate */
 static void op_elementwise(const pair *p, int n, int d)
@@ -470,6 +520,9 @@ static void run_suite(const pair *p)
     op_attention(p, 9, 0, 0, 9, 0, 4, 2, 16, 50.0f, 0);     /* Gemma-2 soft-capping */
     op_attention(p, 12, 0, 0, 12, 2, 4, 2, 16, 0, 4);       /* sliding window 4, padding 2 */
     op_attention(p, 4, 6, 4, 6, 0, 4, 2, 16, 50.0f, 3);     /* window across the prefix */
+    op_attention_seqs(p, 12, 3, 4, 9, 4, 4, 4, 2, 16);      /* 4 pairs x 3 layers, own keys contiguous */
+    op_attention_seqs(p, 5, 5, 2, 6, 3, 5, 4, 4, 32);       /* own keys at a stride of 5 rows */
+    op_attention_seqs(p, 6, 1, 3, 0, 3, 3, 2, 1, 16);       /* no prefix */
     op_elementwise(p, 5, 96);
     op_elementwise(p, 3, 4099);
     op_add_bias(p, MD_DTYPE_F32, 5, 96);
@@ -749,6 +802,12 @@ static int cuda_part(int *ran)
         printf("cuda (device %d, weights %s, gemm %s):\n", dev, modes[m].weights, modes[m].gemm);
         pair p = {ref, be, modes[m].label, modes[m].wstore, modes[m].x_rounded, 0};
         run_suite(&p);
+        /* large M, as batched patching's partial forwards (a block of pairs x layers x positions):
+         * x3 partials stacked (< 64 MiB) and accumulated in three GEMMs (> 64 MiB); 1024 sequences
+         * of attention in one launch */
+        op_matmul(&p, MD_DTYPE_BF16, 1536, 1024, 1024);
+        op_matmul(&p, MD_DTYPE_BF16, 4096, 2048, 1024);
+        op_attention_seqs(&p, 1024, 64, 6, 80, 6, 6, 8, 2, 128);
         for (int i = 0; GOLDEN_MODELS[i]; i++) op_forward(&p, GOLDEN_MODELS[i], MD_BACKEND_CUDA, 0, dev);
         md_backend_destroy(be);
         *ran = 1;

@@ -4,7 +4,9 @@
  * again and gives its new digest; a file modified less than 2 s ago is not
  * cached; a cache folder that is a symlink or a corrupt entry is never
  * trusted; entries unused for MD_FILEHASH_KEEP_DAYS are pruned, used ones
- * kept; a missing file names itself. */
+ * kept; a missing file names itself; the cache next to the output: its
+ * folder, a hit there is copied into the user's cache (md_filehash_lookup);
+ * the sharing of files among readers is balanced and deterministic. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +139,40 @@ int main(void)
     const char *missing[2] = {a, "/nonexistent/x.safetensors"};
     CHECK(md_filehash_many(missing, 2, hex, &opt, NULL, &err) == MD_ERR);
     CHECK(strstr(err.msg, "/nonexistent/x.safetensors") != NULL);
+
+    /* The cache next to the output, and a lookup through both caches. */
+    char odir[1200], user2[1200], got[MD_SHA256_HEX_SIZE];
+    md_filehash_output_dir("/data/run/out.h5", odir, sizeof odir);
+    CHECK(strcmp(odir, "/data/run/.mechdiff-digests") == 0);
+    md_filehash_output_dir("out.h5", odir, sizeof odir);
+    CHECK(strcmp(odir, ".mechdiff-digests") == 0);
+    snprintf(odir, sizeof odir, "%s/out/.mechdiff-digests", root);
+    snprintf(user2, sizeof user2, "%s/user2", root);
+    opt = (md_filehash_opts){.cache_dir = "off", .output_dir = odir};
+    CHECK(md_filehash_many(paths, 2, hex, &opt, &st, &err) == MD_OK && st.n_cached == 0);
+    CHECK(md_filehash_lookup(a, user2, odir, got) == 1 && strcmp(got, want_a3) == 0);
+    CHECK_MSG(count_entries(user2) == 1, "the hit next to the output was not copied: %d", count_entries(user2));
+    CHECK(md_filehash_lookup(a, user2, "", got) == 1);
+    CHECK(md_filehash_lookup(c, user2, odir, got) == 0); /* too recent to be cached */
+
+    /* Sharing: largest first to the least loaded reader. */
+    uint64_t sizes[6] = {5, 9, 1, 9, 4, 2};
+    int owner[6], again[6];
+    md_filehash_assign(sizes, 6, 2, owner);
+    uint64_t load[2] = {0, 0};
+    for (int i = 0; i < 6; i++) {
+        CHECK(owner[i] == 0 || owner[i] == 1);
+        load[owner[i] < 0 ? 0 : owner[i]] += sizes[i];
+    }
+    CHECK_MSG(load[0] == 15 && load[1] == 15, "loads %llu %llu", (unsigned long long)load[0],
+              (unsigned long long)load[1]);
+    CHECK(owner[1] == 0 && owner[3] == 1); /* the two 9s go to different readers, the first to reader 0 */
+    md_filehash_assign(sizes, 6, 2, again);
+    CHECK(memcmp(owner, again, sizeof owner) == 0);
+    md_filehash_assign(sizes, 6, 1, owner);
+    for (int i = 0; i < 6; i++) CHECK(owner[i] == 0);
+    md_filehash_assign(sizes, 2, 8, owner);
+    CHECK(owner[0] != owner[1]);
 
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     CHECK(system(cmd) == 0);

@@ -642,6 +642,7 @@ static void check_op_errors(const char *name)
     fault_real = m->be->ops;
     faulty.attention = faulty_attention;
     faulty.matmul = faulty_matmul;
+    faulty.attention_seqs = NULL; /* attention once per sequence: the countdown counts (layer, sequence) */
     m->be->ops = &faulty;
     /* attention runs once per sequence and layer: call 2 is layer 1's first */
     struct { int attn, matmul; const char *want[4]; } cases[] = {

@@ -56,8 +56,10 @@ int main(void)
             CHECK_MSG(nd >= 1 && nd <= MD_MAX_DIMS, "%s %s: %d dims", k->name, o->path, nd);
             CHECK_MSG(o->description && o->description[0], "%s %s: no description", k->name, o->path);
             CHECK_MSG(o->path[0] && o->path[0] != '/', "%s: bad path '%s'", k->name, o->path);
+            /* a path twice only with other dims (the refusal kind's point and sweep modes) */
             for (const md_output *q = k->outputs; q < o; q++)
-                CHECK_MSG(strcmp(q->path, o->path) != 0, "%s: '%s' listed twice", k->name, o->path);
+                CHECK_MSG(strcmp(q->path, o->path) != 0 || strcmp(q->dims, o->dims) != 0, "%s: '%s' listed twice",
+                          k->name, o->path);
             check_instance(k, o);
         }
         /* a dataset the table does not list */

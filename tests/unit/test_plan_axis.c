@@ -49,6 +49,12 @@ static void test_plan(void)
     CHECK_MSG(md_plan_output(&p, &OUT_COND, args2, dims, &err) == MD_OK, "%s", err.msg);
     d = md_plan_find(&p, "other/instruct->base/score");
     CHECK(d && d->dims[1] == 5);
+    /* a dataset named like a dimension of another in its group: refused (the scale takes that name) */
+    static const md_output OUT_POS = {.path = "{ds}/{src}->{dst}/position", .type = MD_H5_I32, .dims = "pair",
+                                      .description = "test"};
+    int64_t two = 2;
+    CHECK(md_plan_output(&p, &OUT_POS, args, &two, &err) == MD_ERR && strstr(err.msg, "named like"));
+    CHECK(md_plan_output(&p, &OUT_POS, (const char *[]){"x", "a", "b"}, &two, &err) == MD_OK);
     md_plan_free(&p);
     CHECK(p.n_axes == 0 && p.axes == NULL);
 }

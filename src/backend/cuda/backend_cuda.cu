@@ -213,6 +213,32 @@ static int cu_attention(md_backend *be, float *out, const float *q, int nq, int 
                     "attention", err);
 }
 
+/* attention for n_seq sequences in one launch (backend.h: attention_seqs). */
+static int cu_attention_seqs(md_backend *be, float *out, const float *q, int n_seq, int nq, int q_pos0,
+                             const float *k0, const float *v0, int n0, size_t kv0_stride, int n_par, const float *k1,
+                             const float *v1, int n1, size_t kv1_stride, const int *pads, const md_attn_shape *sh,
+                             md_error *err)
+{
+    cu_impl *c = cu_impl_of(be);
+    if (nq <= 0 || n_seq <= 0) return MD_OK;
+    if (n_seq > 65535 || n_par <= 0) return cu_fail(c, err, "attention (sequences)", "n_seq must be in [1, 65535]");
+    int n_keys = n0 + n1;
+    size_t smem = (size_t)(32 + sh->head_dim + (n_keys > 0 ? n_keys : 1)) * sizeof(float);
+    if (smem > c->attn_smem_max) /* too many keys: fails with cu_attention's message */
+        return cu_attention(be, out, q, nq, q_pos0, k0, v0, n0, k1, v1, n1, 0, sh, NULL, err);
+    int *pd = NULL;
+    if (pads) {
+        pd = (int *)cu_scratch_get(c, &c->pads, (size_t)n_seq * sizeof(int), "attention: padding scratch", err);
+        if (!pd) return MD_ERR;
+        if (cu_check(c, cudaMemcpyAsync(pd, pads, (size_t)n_seq * sizeof(int), cudaMemcpyHostToDevice, c->stream),
+                     "attention: padding to device", err) != MD_OK)
+            return MD_ERR;
+    }
+    return cu_check(c, cu_launch_attention_seqs(c->stream, smem, out, q, n_seq, nq, q_pos0, k0, v0, n0, kv0_stride,
+                                                n_par, k1, v1, n1, kv1_stride, pd, sh),
+                    "attention (sequences)", err);
+}
+
 static int cu_attn_mix(md_backend *be, float *out, const float *probs, int nq, int q_pos0, const float *v0, int n0,
                        const float *v1, int n1, int pad, const md_attn_shape *sh, md_error *err)
 {
@@ -301,6 +327,7 @@ static void impl_free(cu_impl *c)
     cu_scratch_free(&c->stage);
     cu_scratch_free(&c->vec);
     cu_scratch_free(&c->ints);
+    cu_scratch_free(&c->pads);
     cu_scratch_free(&c->posd);
     cu_scratch_free(&c->freqd);
     free(c->pos_h);
@@ -338,6 +365,7 @@ static const md_backend_ops CUDA_OPS = {
     /* .add_vec */ cu_add_vec,
     /* .ablate */ cu_ablate,
     /* .destroy */ cu_destroy,
+    /* .attention_seqs */ cu_attention_seqs,
 };
 
 extern "C" const char *md_cuda_build_archs(void) { return MECHDIFF_CUDA_ARCHS; }

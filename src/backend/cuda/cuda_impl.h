@@ -52,6 +52,7 @@ typedef struct cu_impl {
     cu_scratch stage;          /* upload staging for dtype conversion */
     cu_scratch vec;            /* host vector of add_vec/ablate */
     cu_scratch ints;           /* token ids */
+    cu_scratch pads;           /* left padding per sequence (attention_seqs) */
     cu_scratch posd;           /* positions (device copy of pos_h) */
     cu_scratch freqd;          /* inv_freq (device copy of freq_h) */
     int *pos_h;                /* host mirror of what posd holds; owned */
@@ -111,9 +112,15 @@ cudaError_t cu_launch_rope(cudaStream_t st, float *x, int n, int n_heads, int he
 cudaError_t cu_launch_attention(cudaStream_t st, size_t smem, float *out, const float *q, int nq, int q_pos0,
                                 const float *k0, const float *v0, int n0, const float *k1, const float *v1, int n1,
                                 int pad, const md_attn_shape *sh, float *probs);
+/* n_seq sequences in one launch (grid z = sequence; see attention_seqs in
+ * backend.h); no probabilities. */
+cudaError_t cu_launch_attention_seqs(cudaStream_t st, size_t smem, float *out, const float *q, int n_seq, int nq,
+                                     int q_pos0, const float *k0, const float *v0, int n0, size_t kv0_stride,
+                                     int n_par, const float *k1, const float *v1, int n1, size_t kv1_stride,
+                                     const int *pads, const md_attn_shape *sh);
 cudaError_t cu_launch_attn_mix(cudaStream_t st, float *out, const float *probs, int nq, int q_pos0, const float *v0,
                                int n0, const float *v1, int n1, int pad, const md_attn_shape *sh);
-/* The attention kernel's attributes; raising its dynamic shared memory. */
+/* The attention kernel's attributes; raising its (and attention_seqs') dynamic shared memory. */
 cudaError_t cu_attention_attributes(cudaFuncAttributes *fa);
 cudaError_t cu_attention_set_smem(int bytes);
 cudaError_t cu_launch_gated_act(cudaStream_t st, float *h, const float *gate, const float *up, size_t n, md_act act);

@@ -141,15 +141,14 @@ __device__ static int attn_first_key(int p, int pad, int window)
     return lo;
 }
 
-/* probs (optional) gets the probabilities [nq][n_heads][n_keys], 0 at the
- * keys the query does not see. */
-__global__ static void k_attention(float *out, const float *q, int q_pos0, const float *k0, const float *v0, int n0,
-                                   const float *k1, const float *v1, int pad, int n_heads, int n_kv_heads,
-                                   int head_dim, float scale, float softcap, int window, float *probs, int n_keys)
+/* Query i, head h of one sequence (one block): probs (optional) gets the
+ * probabilities [nq][n_heads][n_keys], 0 at the keys the query does not see. */
+__device__ static void attend(float *out, const float *q, int i, int h, int q_pos0, const float *k0, const float *v0,
+                              int n0, const float *k1, const float *v1, int pad, int n_heads, int n_kv_heads,
+                              int head_dim, float scale, float softcap, int window, float *probs, int n_keys)
 {
     extern __shared__ float sm[];
     float *red = sm, *qs = sm + 32, *sc = qs + head_dim;
-    int i = blockIdx.x, h = blockIdx.y;
     int p = q_pos0 + i;
     int lo = attn_first_key(p, pad, window);
     int cnt = p - lo + 1;
@@ -197,6 +196,30 @@ __global__ static void k_attention(float *out, const float *q, int q_pos0, const
         }
         oh[j] = acc;
     }
+}
+
+__global__ static void k_attention(float *out, const float *q, int q_pos0, const float *k0, const float *v0, int n0,
+                                   const float *k1, const float *v1, int pad, int n_heads, int n_kv_heads,
+                                   int head_dim, float scale, float softcap, int window, float *probs, int n_keys)
+{
+    attend(out, q, blockIdx.x, blockIdx.y, q_pos0, k0, v0, n0, k1, v1, pad, n_heads, n_kv_heads, head_dim, scale,
+           softcap, window, probs, n_keys);
+}
+
+/* attention_seqs: sequence z = blockIdx.z reads q/out at z * nq rows, its
+ * prefix at (z mod n_par) * kv0_stride, its own keys at z * kv1_stride,
+ * pads[z]; each block computes exactly what k_attention's would. */
+__global__ static void k_attention_seqs(float *out, const float *q, int nq, int q_pos0, const float *k0,
+                                        const float *v0, int n0, size_t kv0_stride, int n_par, const float *k1,
+                                        const float *v1, size_t kv1_stride, const int *pads, int n_heads,
+                                        int n_kv_heads, int head_dim, float scale, float softcap, int window,
+                                        int n_keys)
+{
+    int z = blockIdx.z;
+    size_t rows = (size_t)z * nq * n_heads * head_dim, o0 = (size_t)(z % n_par) * kv0_stride,
+           o1 = (size_t)z * kv1_stride;
+    attend(out + rows, q + rows, blockIdx.x, blockIdx.y, q_pos0, k0 ? k0 + o0 : k0, v0 ? v0 + o0 : v0, n0, k1 + o1,
+           v1 + o1, pads ? pads[z] : 0, n_heads, n_kv_heads, head_dim, scale, softcap, window, NULL, n_keys);
 }
 
 /* out = probs · V over the keys each query sees, in k_attention's order
@@ -322,6 +345,18 @@ cudaError_t cu_launch_attention(cudaStream_t st, size_t smem, float *out, const 
     return cudaGetLastError();
 }
 
+cudaError_t cu_launch_attention_seqs(cudaStream_t st, size_t smem, float *out, const float *q, int n_seq, int nq,
+                                     int q_pos0, const float *k0, const float *v0, int n0, size_t kv0_stride,
+                                     int n_par, const float *k1, const float *v1, int n1, size_t kv1_stride,
+                                     const int *pads, const md_attn_shape *sh)
+{
+    dim3 grid((unsigned)nq, (unsigned)sh->n_heads, (unsigned)n_seq);
+    k_attention_seqs<<<grid, 128, smem, st>>>(out, q, nq, q_pos0, k0, v0, n0, kv0_stride, n_par, k1, v1, kv1_stride,
+                                              pads, sh->n_heads, sh->n_kv_heads, sh->head_dim, sh->scale,
+                                              sh->softcap, sh->window, n0 + n1);
+    return cudaGetLastError();
+}
+
 cudaError_t cu_launch_attn_mix(cudaStream_t st, float *out, const float *probs, int nq, int q_pos0, const float *v0,
                                int n0, const float *v1, int n1, int pad, const md_attn_shape *sh)
 {
@@ -338,7 +373,9 @@ cudaError_t cu_attention_attributes(cudaFuncAttributes *fa)
 
 cudaError_t cu_attention_set_smem(int bytes)
 {
-    return cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    cudaError_t e = cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) return e;
+    return cudaFuncSetAttribute(k_attention_seqs, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
 
 cudaError_t cu_launch_gated_act(cudaStream_t st, float *h, const float *gate, const float *up, size_t n, md_act act)

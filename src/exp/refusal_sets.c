@@ -1,0 +1,173 @@
+/* refusal_sets.c — the instruction sets of the refusal kind: their split,
+ * templated prompts, activations and generations (see refusal.h). */
+#include "exp/refusal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/directions.h"
+#include "mechdiff/exp_batch.h"
+#include "mechdiff/exp_output.h"
+#include "mechdiff/exp_prompt.h"
+#include "mechdiff/exp_units.h"
+#include "mechdiff/exp_util.h"
+#include "mechdiff/model.h"
+#include "mechdiff/tokenizer.h"
+
+static const char *const SET_NAMES[2] = {"harmful", "harmless"};
+
+const char *md_refusal_set_name(int set)
+{
+    return SET_NAMES[set];
+}
+
+int md_refusal_load_sets(const md_kind_ctx *ctx, const char *where, md_refusal_state *s, md_error *err)
+{
+    const md_refusal_opts *o = &s->opt;
+    for (int k = 0; k < 2; k++) {
+        const char *key = SET_NAMES[k], *name = k == MD_REFUSAL_HARMFUL ? o->harmful : o->harmless;
+        const char *path = md_exp_find_dataset(ctx, where, key, name, err);
+        if (!path) return MD_ERR;
+        if (md_csv_read(&s->csv[k], path, err) != MD_OK ||
+            (s->col[k] = md_csv_column(s->csv[k], o->column, err)) < 0)
+            return md_error_prefix(err, "%s: key '%s'", where, key);
+        s->train[k] = malloc((size_t)s->n_train * sizeof(int));
+        s->test[k] = malloc((size_t)s->n_test * sizeof(int));
+        if (!s->train[k] || !s->test[k]) return md_error_set(err, "out of memory");
+        if (md_dir_split(s->csv[k]->n_rows, o->test_fraction, (uint64_t)o->split_seed, s->n_train, s->n_test, s->train[k], s->test[k],
+                         err) != MD_OK)
+            return md_error_prefix(err, "%s: key '%s' (%s)", where, key, path);
+    }
+    return MD_OK;
+}
+
+void md_refusal_free_sets(md_refusal_state *s)
+{
+    for (int k = 0; k < 2; k++) {
+        md_csv_free(s->csv[k]);
+        free(s->train[k]);
+        free(s->test[k]);
+        s->csv[k] = NULL, s->train[k] = NULL, s->test[k] = NULL;
+    }
+}
+
+int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c0,
+                          md_config *c, md_error *err)
+{
+    md_tokenizer *tok = NULL;
+    if (md_exp_load_role(ctx, where, s->roles[i], c, &tok, err) != MD_OK) {
+        md_tokenizer_free(tok);
+        return MD_ERR;
+    }
+    const char *jt = md_tokenizer_chat_template(tok);
+    md_chat_kind kind;
+    const char *fmt;
+    int rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+    if (rc == MD_OK) { /* render once now, so a template mechdiff cannot render stops the job before it runs */
+        int *ids = NULL;
+        size_t n = 0;
+        rc = md_chat_encode(tok, kind, fmt, "Is the sky blue?", &ids, &n, err);
+        if (rc != MD_OK) md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
+        free(ids);
+    }
+    md_tokenizer_free(tok);
+    if (rc != MD_OK) return MD_ERR;
+    if (i == 0) {
+        *c0 = *c;
+        return MD_OK;
+    }
+    return md_exp_check_widths(where, s->roles[0], c0, s->roles[i], c, err);
+}
+
+int md_refusal_collect(const md_kind_ctx *ctx, md_model *m, const md_refusal_state *s, int64_t unit,
+                       const md_dirseq_at *at, md_result *out, md_error *err)
+{
+    const int *key = s->acts.key[unit];
+    int role = key[0], k = key[1], r0, n = md_exp_slice_batch(s->n_train, s->batch, key[2], &r0), rc = MD_ERR;
+    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int));
+    char path[MD_PATH_MAX];
+    snprintf(path, sizeof path, "acts/%s/%s", s->roles[role], SET_NAMES[k]);
+    if (!ids || !len) md_error_set(err, "out of memory");
+    else if (md_exp_encode_instructions(ctx, m, s->roles[role], s->csv[k], s->col[k], s->train[k] + r0, n, ids, len,
+                                        err) == MD_OK)
+        rc = md_dirseq_put_acts(m, ids, len, n, at, path, r0, out, err);
+    if (rc != MD_OK) md_error_prefix(err, "refusal activations (%s, %s, rows %d..)", s->roles[role], SET_NAMES[k], r0);
+    md_exp_free_ids(ids, n);
+    free(len);
+    return rc;
+}
+
+int md_refusal_ablation_hooks(const float *vec, md_hook hk[3])
+{
+    const md_hook_point pts[3] = {MD_HOOK_RESID_PRE, MD_HOOK_RESID_MID, MD_HOOK_RESID_POST};
+    for (int q = 0; q < 3; q++)
+        hk[q] = (md_hook){.point = pts[q], .op = MD_HOOK_ABLATE, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL,
+                          .vec = vec};
+    return 3;
+}
+
+int md_refusal_generate(const md_kind_ctx *ctx, struct md_model *m, const md_refusal_state *s, int role, int set,
+                        int r0, int n, const md_hook *hooks, int n_hooks, const char *text_path, int32_t *refused,
+                        md_result *out, md_error *err)
+{
+    int **ids = calloc((size_t)n, sizeof(int *)), *len = calloc((size_t)n, sizeof(int)), rc = MD_ERR;
+    char *joined = NULL; /* the n texts back to back (owned here) */
+    size_t total = 0;
+    if (!ids || !len) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    if (md_exp_encode_instructions(ctx, m, s->roles[role], s->csv[set], s->col[set], s->test[set] + r0, n, ids, len,
+                                   err) != MD_OK)
+        goto done;
+    if (md_exp_generate_refusals(m, ids, len, n, (int)s->opt.max_new_tokens,
+                                 n_hooks ? hooks : NULL, n_hooks, refused, &joined, &total, err) != MD_OK)
+        goto done;
+    int64_t o = r0, c = n;
+    rc = md_result_put(out, text_path, 1, &o, &c, joined, total, err);
+done:
+    md_exp_free_ids(ids, n);
+    free(len), free(joined);
+    return rc;
+}
+
+/* mean(harmful) − mean(harmless) of the train activations of role m into
+ * r[d]: rows [0, n_train) of acts/<role>/<set>, at candidate (li, pi) in
+ * sweep mode. */
+static int read_mean_diff(md_reader *rd, const md_refusal_state *s, int m, int li, int pi, int d, double *r,
+                          md_error *err)
+{
+    int n = s->n_train, rc = MD_ERR;
+    float *x = malloc((size_t)2 * n * d * sizeof(float));
+    int *lab = malloc((size_t)2 * n * sizeof(int));
+    if (!x || !lab) {
+        md_error_set(err, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < 2 * n; i++) lab[i] = i < n; /* harmful rows first */
+    int64_t o[4] = {0, 0, 0, 0}, c[4] = {n, d, 0, 0};
+    if (s->sweep) o[1] = li, o[2] = pi, c[1] = 1, c[2] = 1, c[3] = d;
+    for (int k = 0; k < 2; k++) {
+        char path[MD_PATH_MAX];
+        snprintf(path, sizeof path, "acts/%s/%s", s->roles[m], SET_NAMES[k]);
+        if (md_reader_f32(rd, path, o, c, x + (size_t)k * n * d, err) != MD_OK) goto done;
+    }
+    rc = md_dir_mass_mean(x, lab, 2 * n, d, r, err);
+done:
+    free(x), free(lab);
+    return rc;
+}
+
+int md_refusal_direction(md_reader *rd, const md_refusal_state *s, int m, int li, int pi, int d, double *raw,
+                         double *dir, double *norm, int zero_ok, md_error *err)
+{
+    if (read_mean_diff(rd, s, m, li, pi, d, raw, err) != MD_OK) return MD_ERR;
+    *norm = md_dir_norm(raw, d);
+    if (dir != raw) memcpy(dir, raw, (size_t)d * sizeof(double));
+    if (*norm == 0 && zero_ok) { /* no direction: stays 0 (ablation a no-op) */
+        memset(dir, 0, (size_t)d * sizeof(double));
+        return MD_OK;
+    }
+    return md_dir_normalise(dir, d, err);
+}
