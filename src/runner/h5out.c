@@ -73,7 +73,9 @@
  *   MECHDIFF_TEST_KILL_SNAPSHOT=G:N  SIGKILL this process in the snapshot
  *                                 that writes generation G, after N units
  *                                 were written (N = 0: after OUT.h5.prev is
- *                                 kept, just before the rename). Test only. */
+ *                                 kept, just before the rename; N = -1:
+ *                                 after the rename, before the journal is
+ *                                 rotated). Test only. */
 #include "mechdiff/h5out.h"
 #include "mechdiff/provenance.h"
 #include "mechdiff/snapfile.h"
@@ -735,6 +737,7 @@ int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
         snprintf(dir, sizeof dir, "%s", h->path);
         md_snapfile_fsync(dirname(dir));
         log_snapshot(h);
+        test_kill_point(h, -1); /* published, the journal not yet rotated */
     }
     if (rc != MD_OK) unlink(h->tmp);
     free(h);

@@ -3,8 +3,9 @@
 # from the journals, src/runner/h5out.c) under kill -9:
 #  1. the coordinator is SIGKILLed inside an incremental snapshot, after N
 #     units were written into OUT.h5.tmp (MECHDIFF_TEST_KILL_SNAPSHOT=G:N, a
-#     test-only switch), on 1 and on 3 ranks, and just before the rename
-#     (N = 0: OUT.h5.prev and OUT.h5 are then one file). Each time OUT.h5 is
+#     test-only switch), on 1 and on 3 ranks, just before the rename
+#     (N = 0: OUT.h5.prev and OUT.h5 are then one file), and just after it
+#     (N = -1: the journal is a generation behind). Each time OUT.h5 is
 #     a readable HDF5 file (h5dump, plain h5py) whose done units all have
 #     their data, the journal still holds every unit finished since (status),
 #     the resume starts from exactly those units and ends equal to an
@@ -26,7 +27,7 @@ experiments:
     units: 500
     rows: 3
     cols: 40
-    sleep_ms: 12
+    sleep_ms: 25   # stage 0 spans 6+ snapshots also on 3 ranks (the kill generations below)
 YAML
 "$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/ref.h5" --quiet || fail "reference run: status $?"
 for f in ref.h5.prev ref.h5.journal.prev ref.h5.tmp; do [ ! -e "$WORK/$f" ] || fail "a finished run left $f"; done
@@ -95,6 +96,22 @@ MECHDIFF_SNAPSHOT_LOG=1 "$MECHDIFF" run "$WORK/job.yaml" -o "$out" --quiet 2>"$W
 grep -q "snapshot 5 (copy)" "$WORK/link.resume" || { cat "$WORK/link.resume"; fail "link: first snapshot of the resume"; }
 /usr/bin/python3 scripts/dev/compare_h5.py "$WORK/ref.h5" "$out" --rtol 0 >/dev/null || fail "link: resumed result differs"
 echo "ok: killed between link and rename: resume equals the uninterrupted run"
+
+# 1c. killed after the rename, before the journal rotation: the journal is a generation behind
+run_kill rot 5:-1 1
+out="$WORK/rot.h5"
+readable "$out"
+[ ! -e "$out.tmp" ] || fail "rot: OUT.h5.tmp left although the rename happened"
+/usr/bin/python3 - "$out" "$out.journal" <<'PY' || fail "rot: state after the kill"
+import struct, sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    gen = int(f["provenance"].attrs["generation"])
+jgen = struct.unpack("<Q", open(sys.argv[2], "rb").read()[8:16])[0]
+assert gen == 5 and jgen == 4, (gen, jgen)
+PY
+"$MECHDIFF" run "$WORK/job.yaml" -o "$out" --quiet || fail "rot: resume"
+/usr/bin/python3 scripts/dev/compare_h5.py "$WORK/ref.h5" "$out" --rtol 0 >/dev/null || fail "rot: resumed result differs"
+echo "ok: killed between the rename and the journal rotation: resume equals the uninterrupted run"
 
 # 2. readers while snapshots are taken every second
 out="$WORK/live.h5"
