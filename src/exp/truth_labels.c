@@ -23,6 +23,18 @@ int md_truth_plan_axes(const md_truth_state *s, const char *const *conds, int n_
             MD_OK ||
         md_plan_axis_csv(plan, "", "param", "weight,bias", "probe parameter", err) != MD_OK)
         return MD_ERR;
+    for (int j = 0; j < s->n_test; j++) { /* interv/<ds>: statements by their index into statements/<ds> */
+        const tr_ds *ds = &s->ds[s->test[j]];
+        char scope[MD_PATH_MAX], desc[256];
+        int64_t *v = malloc((size_t)(ds->n_iv > 0 ? ds->n_iv : 1) * sizeof *v);
+        if (!v) return md_error_set(err, "out of memory");
+        for (int i = 0; i < ds->n_iv; i++) v[i] = ds->iv[i];
+        snprintf(scope, sizeof scope, "interv/%s", ds->name);
+        snprintf(desc, sizeof desc, "the statement's row in statements/%s (few-shot examples excluded)", ds->name);
+        int rc = ds->n_iv > 0 ? md_plan_axis_values(plan, scope, "statement", v, ds->n_iv, desc, err) : MD_OK;
+        free(v);
+        if (rc != MD_OK) return MD_ERR;
+    }
     if (s->n_control == 0) return MD_OK;
     const char *const *ctl = conds + 1 + s->n_roles; /* random_<k> follow clean and dir_<role> */
     return md_plan_axis(plan, "", "control", ctl, s->n_control, "random control direction (condition)", err);
