@@ -58,28 +58,34 @@ patching)  # patching cells/s at Llama-3-8B widths (4 layers, the organism's voc
   V=$($PY -c "import json;print(json.load(open('models/organism-base/config.json'))['vocab_size'])")
   "$MD" make-model --like llama3-8b --layers 4 --seed 1 --vocab "$V" -o /tmp/m8b > /dev/null &&
     cp models/organism-base/tokenizer*.json /tmp/m8b/
-  for be in cuda cpu; do
-    # GPU: one worker rank on the GPU. CPU: the usual CPU deployment, one
+  for run in cuda cpu cuda1; do
+    # GPU: one worker rank on the GPU (cuda: the default pair_block, 64 pairs
+    # per unit batched through the weights; cuda1: pair_block 1, one pair per
+    # unit, issue 19's before). CPU: the usual CPU deployment, one
     # single-threaded worker rank per core (nproc - 1 workers + coordinator).
-    np=2; pairs=${PAIRS_GPU:-120}; [ $be = cpu ] && np=$(nproc) && pairs=${PAIRS_CPU:-30}
-    cat > /tmp/kn8b_$be.yaml <<YAML
-name: bench-8b-$be
+    be=${run%1}; block=0; [ $run = cuda1 ] && block=1
+    np=2; pairs=${PAIRS_GPU:-128}; [ $be = cpu ] && np=$(nproc) && pairs=${PAIRS_CPU:-30}
+    [ $run = cuda1 ] && pairs=${PAIRS_GPU1:-32}
+    cat > /tmp/kn8b_$run.yaml <<YAML
+name: bench-8b-$run
 models: {base: /tmp/m8b}
 datasets: {cities: $ROOT/data/cities.csv}
 runtime: {hash_weights: false, backend: $be}
 experiments:
-  - {kind: knowledge, datasets: [cities], max_pairs: $pairs}
+  - {kind: knowledge, datasets: [cities], max_pairs: $pairs, pair_block: $block}
 YAML
-    s=$(secs); timeout 240 mpirun --oversubscribe --bind-to none -np $np -x OPENBLAS_NUM_THREADS=1 "$MD" run /tmp/kn8b_$be.yaml \
-        -o "$O/kn8b_$be.h5" --quiet > "$O/kn8b_$be.log" 2>&1; rc=$?; e=$(secs)
-    echo "$be $rc $(minus "$e" "$s")" >> "$O/kn8b_times"
+    s=$(secs); timeout 240 mpirun --oversubscribe --bind-to none -np $np -x OPENBLAS_NUM_THREADS=1 "$MD" run /tmp/kn8b_$run.yaml \
+        -o "$O/kn8b_$run.h5" --quiet > "$O/kn8b_$run.log" 2>&1; rc=$?; e=$(secs)
+    echo "$run $rc $(minus "$e" "$s")" >> "$O/kn8b_times"
   done
   $PY - "$O" >> "$O/patching.txt" 2>&1 <<'PY'
 import sys, h5py, numpy as np
 o = sys.argv[1]
 t = {l.split()[0]: (int(l.split()[1]), float(l.split()[2])) for l in open(f"{o}/kn8b_times")}
 res = {}
-for be in ("cuda", "cpu"):
+for be in ("cuda", "cpu", "cuda1"):
+    if be not in t:
+        continue
     rc, s = t[be]
     if rc:
         print(f"{be}: exit {rc} after {s:.1f} s"); continue
@@ -88,7 +94,11 @@ for be in ("cuda", "cpu"):
     res[be] = e
     print(f"{be}: {e.size} cells ({e.shape[0]} pairs x {e.shape[1]} layers x {e.shape[2]} positions) in {s:.1f} s "
           f"(incl. start and weight load) = {e.size / s:.1f} cells/s")
-if len(res) == 2:
+if "cuda" in res and "cuda1" in res:
+    print(f"GPU pair_block 64 / pair_block 1 cells/s (start-up included in both): "
+          f"{(res['cuda'].size / t['cuda'][1]) / (res['cuda1'].size / t['cuda1'][1]):.1f}x; max |effect difference| "
+          f"over the first {res['cuda1'].shape[0]} pairs {np.abs(res['cuda'][:res['cuda1'].shape[0]] - res['cuda1']).max():.2e}")
+if "cuda" in res and "cpu" in res:
     print(f"GPU / CPU cells/s ratio: {(res['cuda'].size / t['cuda'][1]) / (res['cpu'].size / t['cpu'][1]):.1f}x")
     # the pairs both runs computed (matched by statement), effect by effect
     with h5py.File(f"{o}/kn8b_cuda.h5") as fa, h5py.File(f"{o}/kn8b_cpu.h5") as fb:

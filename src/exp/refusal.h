@@ -36,8 +36,9 @@ struct md_model;
 #define MD_REFUSAL_MAX_CAND 4096
 enum { MD_REFUSAL_HARMFUL = 0, MD_REFUSAL_HARMLESS = 1 };
 
-/* The kind's keys, parsed once (md_params_bind with the kind's .opts; the
- * alias binds its layers/positions to sweep_layers/sweep_positions).
+/* The kind's keys, bound once by the caller of the kind (md_kind_bind_opts
+ * with the kind's .opts: ctx->opts; the alias binds its layers/positions to
+ * sweep_layers/sweep_positions).
  * Strings and lists point into the job. */
 typedef struct md_refusal_opts {
     const md_value *models, *templates, *positions, *coefficients, *sweep_layers, *sweep_positions;

@@ -32,7 +32,8 @@ typedef struct tr_ds {
     int *iv;           /* [n_iv] indices into [0, n) */
 } tr_ds;
 
-/* The kind's keys, parsed once (md_params_bind with MD_TRUTH_OPTS). Strings
+/* The kind's keys, bound once by the caller of the kind (md_kind_bind_opts
+ * with MD_TRUTH_OPTS: ctx->opts; the state keeps a copy). Strings
  * and lists point into the job. */
 typedef struct md_truth_opts {
     const md_value *models, *train_datasets, *test_datasets, *intervention_positions;

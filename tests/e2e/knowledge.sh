@@ -8,7 +8,8 @@
 #     logit differences agree within 1e-5 x max |effect|: only the rounding
 #     of fp32 sums changes with the GEMM's row count (measured: <= 6.6e-7
 #     relative, a few float32 ulps); naive is computed pair by pair, so its
-#     results do not depend on pair_block at all;
+#     results do not depend on pair_block at all; the same with left padding
+#     (larger_than: a block whose prompts differ in length), and against naive;
 #     1 rank and 3 MPI ranks give bit-identical datasets; runtime.fp32_cache_mb
 #     0 (every bf16 weight converted on the fly, in row blocks) agrees with
 #     the default cache within 1e-4 logits (fp32 GEMMs of different shapes);
@@ -67,6 +68,33 @@ for o, name in zip(others, ("pair_block 4", "pair_block 16")):
             tol = 1e-5 * np.abs(ref[f"{g}/effect"][...]).max()
             assert np.abs(r - x).max() <= tol, f"{name}: {g}/{ds} differs by {np.abs(r - x).max()} > {tol}"
     print(f"{name} vs pair_block 1: activations identical, effects within 1e-5 x max|effect|")
+PY
+# left padding inside a block: larger_than's pairs 17 and 22 are one token
+# shorter than the others, so the block of pairs 16-23 is padded
+for v in "pad8:pair_block: 8" "pad1:pair_block: 1" "padnaive:naive: true"; do
+  cat > "$T/${v%%:*}.yaml" <<YAML
+name: knowledge-padding
+models: {base: $ROOT/models/organism-base}
+datasets: {larger_than: $ROOT/data/larger_than.csv}
+experiments:
+  - {kind: knowledge, datasets: [larger_than], max_pairs: 24, store_activations: true, ${v#*:}}
+YAML
+  "$MD" run "$T/${v%%:*}.yaml" -o "$T/${v%%:*}.h5" --quiet
+done
+"${PYTHON:-/usr/bin/python3}" - "$T/pad1.h5" "$T/pad8.h5" "$T/padnaive.h5" <<'PY'
+import sys, h5py, numpy as np
+one, eight, naive = (h5py.File(p, "r") for p in sys.argv[1:4])
+g = "knowledge/larger_than/base->base"
+lens = one["knowledge/larger_than/pairs/prompt_len"][...]
+assert len(set(lens[16:24])) > 1, f"no padding in the block of pairs 16-23: lengths {lens[16:24]}"
+for a in ("acts_true", "acts_false"):
+    assert np.array_equal(one[f"{g}/{a}"][...], eight[f"{g}/{a}"][...]), f"padded block: {a} not bit-identical"
+e1, e8, en = (f[f"{g}/effect"][...] for f in (one, eight, naive))
+tol = 1e-5 * np.abs(e1).max()
+assert np.abs(e8 - e1).max() <= tol, f"padded block: effects differ by {np.abs(e8 - e1).max()} > {tol}"
+assert np.abs(e8 - en).max() <= 1e-4, f"padded block vs naive: {np.abs(e8 - en).max()}"
+print(f"padded block (lengths {sorted(set(lens[16:24]))}): activations identical, effects within {np.abs(e8 - e1).max():.1e} "
+      f"of pair_block 1 and {np.abs(e8 - en).max():.1e} of naive")
 PY
 "${PYTHON:-/usr/bin/python3}" - "$T/fast.h5" "$T/naive.h5" "$T/nocache.h5" <<'PY'
 import sys, h5py, numpy as np
