@@ -101,6 +101,12 @@ check(bool((tk["token"] == ".").all()), "truth reads the period (token -1) of ev
 check(len(set(tk["token_id"].values.tolist())) == 1 and bool((tk["token_position"] >= 2).all()),
       "truth: one id for '.', after the BOS token and a word")
 check(list(iv["statement"].values) == list(iv["index"].values), "truth interv statements by their index")
+it = group("truth/interv/cities/tokens/instruct")
+check(list(it["position"].values) == [-2, -1] and list(it["statement"].values) == list(iv["index"].values),
+      "truth intervention token axes")
+check(bool((it["token"].sel(position=-1) == ".").all()) and
+      bool((it["token_position"].sel(position=-1) - it["token_position"].sel(position=-2) == 1).all()),
+      "truth: the intervention adds at the period and the token before it")
 acts = group("truth/acts/base")
 check("BOS token" in acts["cities"].attrs["description"], "truth acts: %s" % acts["cities"].attrs["description"])
 
