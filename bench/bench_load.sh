@@ -18,14 +18,17 @@
 # with the three roles mapped vs the weights it touches (every layer tensor
 # and the final norm of each role; of the embedding the prompt's rows and of
 # lm_head the answer words' rows only — the knowledge kind needs two logits —
-# both not counted) plus its scratch (one fp32 cache of runtime.fp32_cache_mb
-# = 256 MiB per role). Goal: peak RSS <= 1.2 x (touched + scratch). Then
-# extrapolates per GB to the real 3 x Llama-3.1-8B job.
+# both not counted) plus its scratch: per role the fp32 cache
+# (runtime.fp32_cache_mb, CACHE_MB=256 here: the default -1 sizes it from
+# the node's free memory, which would make the figure depend on the machine)
+# and one streaming panel of at most 256 MiB (docs/architecture-model.md).
+# Goal: peak RSS <= 1.2 x (touched + scratch). Then extrapolates per GB to
+# the real 3 x Llama-3.1-8B job.
 # (bench/bench_startup.sh times the hashing part alone, on a selftest job.)
 #   bench/bench_load.sh BUILD_DIR [LAYERS=2] [MODELS_DIR]
 # MODELS_DIR: where the checkpoints are (generated there if absent; kept).
 set -euo pipefail
-BUILD=$(cd "${1:?build dir}" && pwd); LAYERS=${2:-2}
+BUILD=$(cd "${1:?build dir}" && pwd); LAYERS=${2:-2}; CACHE_MB=${CACHE_MB:-256}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 M=${3:-$T/models}
@@ -45,6 +48,7 @@ cat > "$T/job.yaml" <<YAML
 name: bench-load
 models: {base: $M/base, sft: $M/sft, instruct: $M/instruct}
 datasets: {cities: $ROOT/data/cities.csv}
+runtime: {fp32_cache_mb: $CACHE_MB}
 experiments:
   - {kind: knowledge, datasets: [cities], models: [base, sft, instruct], max_pairs: 1, n_toks: 2}
 YAML
@@ -98,9 +102,9 @@ run warm "$T/cache"
 run other "$T/empty-cache"
 s=$(date +%s.%N); sha256sum "$M/base/model.safetensors" >/dev/null; e=$(date +%s.%N)
 echo "sha $(echo "$e - $s" | bc)" >> "$T/times"
-/usr/bin/python3 - "$T" "$M" <<'PY'
+/usr/bin/python3 - "$T" "$M" "$CACHE_MB" <<'PY'
 import json, os, struct, sys
-t, m = sys.argv[1], sys.argv[2]
+t, m, cache_mb = sys.argv[1], sys.argv[2], int(sys.argv[3])
 times = {k: float(v) for k, v in (l.split() for l in open(f"{t}/times"))}
 def header(path):
     with open(path, "rb") as f:
@@ -115,7 +119,7 @@ for r in ("base", "sft", "instruct"):
             touched += v["data_offsets"][1] - v["data_offsets"][0]
 cfg = json.load(open(os.path.join(m, "base", "config.json")))
 one = os.path.getsize(os.path.join(m, "base", "model.safetensors"))
-scratch = 3 * 256 * 2**20
+scratch = 3 * (cache_mb + 256) * 2**20  # per role: fp32 cache + one streaming panel
 GB = 1e9
 rss = {n: [int(x) * 1024 for x in open(f"{t}/rss_{n}.1").read().split()] for n in ("cold", "hot", "warm", "other")}
 print(f"3 roles x Llama-3-8B widths, {cfg['num_hidden_layers']} layers, vocab {cfg['vocab_size']}: "
@@ -135,8 +139,11 @@ print(f"worker peak RSS: warm {hwm / GB:.2f} GB (anon {anon / GB:.2f} + file {rf
       f"cold {rss['cold'][0] / GB:.2f} GB; hot {rss['hot'][0] / GB:.2f} GB")
 need = touched + scratch
 worst = max(r[0] for r in rss.values())
-print(f"  touched weights {touched / GB:.2f} GB + scratch {scratch / GB:.2f} GB = {need / GB:.2f} GB; "
+print(f"  touched weights {touched / GB:.2f} GB + scratch {scratch / GB:.2f} GB (3 x ({cache_mb} MiB fp32 cache + "
+      f"256 MiB panel)) = {need / GB:.2f} GB; "
       f"max RSS / (touched + scratch) = {worst / need:.2f} (goal <= 1.2: {'met' if worst <= 1.2 * need else 'NOT met'})")
+print(f"  of it anonymous {anon / GB:.2f} GB (scratch {scratch / GB:.2f} GB) and file-backed {rfile / GB:.2f} GB of the "
+      f"{total / GB:.2f} GB mapped; RSS / (every mapped weight + scratch) = {worst / (total + scratch):.2f}")
 real = 3 * 16.06e9
 rest = times["warm"]
 print(f"extrapolated to 3 x Llama-3.1-8B ({real / GB:.1f} GB bf16) on this machine's rates: first run hashes "

@@ -10,9 +10,9 @@
 # ~30 KB/s, far from the tens of GB an 8B job writes on GPUs, so after a
 # short seed run (which defines the datasets) the bench adds an uncompressed
 # SIZE-GB dataset /bench_filler to the stopped file, standing in for the
-# activations a long run would have stored. From that file (copied, so both
-# designs start from the same bytes) the job is resumed twice with the same
-# remaining PAIRS pairs:
+# activations a long run would have stored. From that file (rebuilt the same
+# way for each design) the job is resumed twice with the same remaining
+# PAIRS (+1 if the seed run finished none) pairs:
 #   before: MECHDIFF_SNAPSHOT_COPY=1, every snapshot copies OUT.h5 (the old design)
 #   after:  the default, OUT.h5.prev + the last two journals
 # MECHDIFF_SNAPSHOT_LOG=1 reports each snapshot's seconds and file size.
@@ -23,7 +23,7 @@
 # minus the snapshots in it); the ratios before/after and large/small size;
 # and whether both designs wrote the same /knowledge datasets (SHA-256).
 #   bench/bench_snapshot.sh BUILD_DIR [SIZES_GB="1 10"] [PAIRS=3] [INTERVAL_S=20] [MODEL_DIR]
-# Disk: up to 3 x the largest size + the 3.6 GB checkpoint (deleted at exit
+# Disk: up to 2 x the largest size + the 3.6 GB checkpoint (deleted at exit
 # unless MODEL_DIR is given). Not a test: ratios measured in one run.
 set -euo pipefail
 BUILD=$(cd "${1:?build dir}" && pwd); SIZES=${2:-"1 10"}; PAIRS=${3:-3}; INTERVAL=${4:-20}
@@ -42,18 +42,20 @@ models: {base: $M}
 datasets: {cities: $ROOT/data/cities.csv}
 runtime: {hash_weights: false, snapshot_interval: $INTERVAL, progress_interval: 600}
 experiments:
-  - {kind: knowledge, datasets: [cities], max_pairs: $((PAIRS + 1)), n_toks: 14, n_shots: 4, shot_seed: 1,
-     store_activations: true}
+  - {kind: knowledge, datasets: [cities], max_pairs: $((PAIRS + 1)), pair_block: 1, n_toks: 14, n_shots: 4,
+     shot_seed: 1, store_activations: true}
 YAML
 
+cut -d' ' -f1-3 /proc/loadavg > "$T/load0"
 # Seed: define the datasets, then stop (SIGTERM: status 75, resumable).
 "$MD" run "$T/job.yaml" -o "$T/seed.h5" --quiet & pid=$!
 while [ ! -e "$T/seed.h5" ]; do sleep 0.5; done
 kill -TERM $pid; wait $pid || [ $? = 75 ] || { echo "seed run failed" >&2; exit 1; }
 
 for size in $SIZES; do
-  cp "$T/seed.h5" "$T/start.h5"
-  /usr/bin/python3 - "$T/start.h5" "$size" <<'PY'
+  for mode in after before; do
+    cp "$T/seed.h5" "$T/run.h5"   # the same bytes for both designs; the filler is written
+    /usr/bin/python3 - "$T/run.h5" "$size" <<'PY'   # (not copied) to keep the disk peak at 2 x SIZE
 import sys, h5py, numpy as np
 path, gb = sys.argv[1], float(sys.argv[2])
 n = int(gb * 1e9) // 4
@@ -63,8 +65,6 @@ with h5py.File(path, "r+") as f:
     for i in range(0, n, block.size):
         d[i:i + block.size] = block[: min(block.size, n - i)]
 PY
-  for mode in after before; do
-    cp "$T/start.h5" "$T/run.h5"
     sync
     s=$(date +%s.%N)
     if [ $mode = before ]; then
@@ -79,12 +79,15 @@ import hashlib, sys, h5py
 with h5py.File(sys.argv[1], "r") as f:
     done = f["completion/knowledge/stage0/done"][...]
     print("pairs done", int(done.sum()), "of", done.size)
-    f["knowledge"].visititems(lambda n, o: print(n, hashlib.sha256(o[...].tobytes()).hexdigest())
-                              if isinstance(o, h5py.Dataset) else None)
+    def digest(n, o):
+        if isinstance(o, h5py.Dataset):
+            v = o[...]
+            b = b"\0".join(x for x in v.ravel()) if v.dtype.kind == "O" else v.tobytes()
+            print(n, hashlib.sha256(b).hexdigest())
+    f["knowledge"].visititems(digest)
 PY
     rm -f "$T/run.h5"*
   done
-  rm -f "$T/start.h5"
 done
 /usr/bin/python3 - "$T" "$PAIRS" "$INTERVAL" <<'PY'
 import re, sys
@@ -95,7 +98,8 @@ for line in open(f"{t}/walls"):
     walls[(size, mode)] = float(w)
 pat = re.compile(r"snapshot (\d+) \((\w+)\): ([\d.]+) s, (\d+) units, ([\d.]+) MiB applied, file ([\d.]+) MiB, at ([\d.]+)")
 print(f"knowledge, store_activations, 4-layer Llama-3-8B widths, 1 rank (computes and writes), "
-      f"snapshot_interval {interval} s")
+      f"snapshot_interval {interval} s; load average {open(f'{t}/load0').read().strip()} at the start, "
+      f"{' '.join(open('/proc/loadavg').read().split()[:3])} at the end")
 print(f"{'file GB':>8} {'design':>7} {'first s':>8} {'later':>6} {'mean s':>8} {'max s':>8} {'compute s':>9} "
       f"{'wall s':>7} {'overhead':>9}")
 res = {}
@@ -112,8 +116,11 @@ for size in sizes:
         kinds = "/".join(sorted({k[:4] for k, _, _, _ in rest}))
         print(f"{first[2] / 1024:8.2f} {mode:>7} {first[1]:8.2f} {len(later):>3} {kinds:<5} {mean:8.3f} "
               f"{max(later or [0]):8.3f} {compute:9.1f} {walls[(size, mode)]:7.1f} {100 * res[(size, mode)][1]:8.2f}%")
-    same = open(f"{t}/sum.{size}.before").read() == open(f"{t}/sum.{size}.after").read()
-    print(f"  {open(f'{t}/sum.{size}.after').readline().strip()}; /knowledge identical before/after: {same}")
+    sb, sa = (open(f"{t}/sum.{size}.{m}").read().splitlines() for m in ("before", "after"))
+    print(f"  {sa[0]}; /knowledge datasets identical before/after (SHA-256): {sb == sa}")
+    for x, y in zip(sb, sa):
+        if x != y:
+            print(f"    differs: {x.split()[0]}")
 for size in sizes:
     b, a = res[(size, "before")], res[(size, "after")]
     print(f"size {size} GB: later snapshot before/after = {b[0] / max(a[0], 1e-9):.0f}x; "

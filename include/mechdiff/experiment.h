@@ -66,11 +66,15 @@ typedef struct md_output {
                                 otherwise a NaN or infinity in a result is an error */
 } md_output;
 
-/* Everything a callback may look at: the job, this experiment, its index. */
+/* Everything a callback may look at: the job, this experiment, its index,
+ * and its options: the kind's options struct (md_kind.opts, .opts_size),
+ * bound once by whoever built the context (md_kind_bind_opts) and owned
+ * there; NULL for a kind without options. */
 typedef struct md_kind_ctx {
     const md_job *job;
     const md_exp_spec *exp;
     int exp_index;
+    const void *opts;
 } md_kind_ctx;
 
 /* A stage's input (output of the previous finish_stage). */
@@ -165,6 +169,7 @@ typedef struct md_kind {
     const md_output *outputs; /* every dataset it writes, {0}-terminated */
     const md_opt_bind *opts;  /* its typed options: key -> field of its options struct
                                  (schema.h; every key bound once, test_params) */
+    size_t opts_size;         /* sizeof that struct; callbacks read it as ctx->opts */
     const void *data;         /* optional: what callbacks shared by several kinds read
                                  (ctx->exp->impl->data), e.g. the md_dirseq of truth and refusal */
     const char *alias;        /* optional: this entry is another kind under an old name; what it
@@ -213,6 +218,17 @@ typedef struct md_kind {
 /* The registry (src/exp/registry.c): NULL-terminated list; lookup by name. */
 const md_kind *const *md_kinds(void);
 const md_kind *md_kind_find(const char *name);
+
+/* Typed options, bound once per job by whoever calls the kinds (runner,
+ * worker, validate): (*opts)[i] = experiment i's options struct, zeroed
+ * storage of its kind's opts_size filled by md_params_bind (NULL for a kind
+ * without options). Pointers inside point into the job, which must outlive
+ * them. Owned by the caller: md_kind_free_opts (NULL-safe). */
+int md_kind_bind_opts(const md_job *job, void ***opts, md_error *err);
+void md_kind_free_opts(const md_job *job, void **opts);
+/* The context of experiment i of job with its bound options (opts from
+ * md_kind_bind_opts). */
+md_kind_ctx md_kind_ctx_of(const md_job *job, void *const *opts, int i);
 
 /* Keys every experiment has (kind, name), before the kind's own keys. */
 extern const md_key MD_EXP_COMMON_KEYS[];

@@ -39,11 +39,12 @@ int md_journal_append(md_journal *j, double time, const void *payload, size_t le
 int md_journal_sync(md_journal *j, md_error *err);
 /* Records appended but not yet durable. */
 int64_t md_journal_pending(const md_journal *j);
-/* Closes *j (may be NULL), renames the journal at path (the one the
- * snapshot just folded; after a recovery, one this process did not write)
- * to prev_path, or removes prev_path when there is none, and creates a new
- * journal of `generation` at path. The next snapshot checks prev_path's
- * generation before using it. */
+/* After the snapshot that published `generation`: closes *j (may be NULL),
+ * renames the journal at path (the one the snapshot just folded; after a
+ * recovery, one this process did not write) to prev_path — or, when there
+ * is none, writes an empty journal of generation-1 there (no records were
+ * folded) — and creates a new journal of `generation` at path. The next
+ * snapshot checks prev_path's generation before using it. */
 int md_journal_rotate(md_journal **j, const char *path, const char *prev_path, uint64_t generation, md_error *err);
 void md_journal_close(md_journal *j);
 

@@ -34,6 +34,7 @@ typedef struct md_progress md_progress;
 
 typedef struct md_progress_opts {
     const md_job *job;       /* the job (borrowed; outlives the progress) */
+    void *const *exp_opts;   /* its experiments' bound options (md_kind_bind_opts; borrowed) */
     const char *output;      /* the results file */
     int world;               /* MPI ranks */
     int shard_k;             /* ranks per model copy (runtime.shard_ranks) */

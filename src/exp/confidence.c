@@ -77,11 +77,9 @@ const md_opt_bind MD_CONF_OPTS[] = {
     CO(max_prompts), CO(prompt_batch), {0}};
 #undef CO
 
-md_conf_opts md_conf_get_opts(const md_kind_ctx *ctx)
+const md_conf_opts *md_conf_opts_of(const md_kind_ctx *ctx)
 {
-    md_conf_opts o;
-    md_params_bind(&ctx->exp->params, MD_CONF_OPTS, &o);
-    return o;
+    return ctx->opts;
 }
 
 /* ---- roles ------------------------------------------------------------- */
@@ -103,7 +101,7 @@ int64_t md_conf_n_blocks(int d_ff, int64_t nb)
  * array of pointers into *csv (caller frees the array and the csv). */
 int md_conf_load_prompts(const md_kind_ctx *ctx, md_csv **csv, const char ***out, int *n, md_error *err)
 {
-    const md_conf_opts o = md_conf_get_opts(ctx);
+    const md_conf_opts o = *md_conf_opts_of(ctx);
     const char *ds = o.prompts;
     const char *path = md_params_map_get(&ctx->job->top, "datasets", ds);
     *csv = NULL;
@@ -146,7 +144,7 @@ int md_conf_n_prompts(const md_kind_ctx *ctx, int *n, md_error *err)
 
 int md_conf_has_prompts(const md_kind_ctx *ctx)
 {
-    return md_conf_get_opts(ctx).prompts[0] != '\0';
+    return md_conf_opts_of(ctx)->prompts[0] != '\0';
 }
 
 /* ---- blobs (layout in confidence.h) ------------------------------------ */
@@ -217,7 +215,7 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 
 int64_t md_conf_n_batches(const md_kind_ctx *ctx, int np)
 {
-    int64_t b = md_conf_get_opts(ctx).prompt_batch;
+    int64_t b = md_conf_opts_of(ctx)->prompt_batch;
     return (np + b - 1) / b;
 }
 
@@ -308,7 +306,7 @@ static int role_src(const md_kind_ctx *ctx, conf_state *s, int r, md_entropy_src
 /* Unit u of stage 0 -> (role, first neuron, count). */
 static int unit_block(const md_kind_ctx *ctx, int64_t unit, int *role, int *n0, int *n, md_error *err)
 {
-    int64_t nb = md_conf_get_opts(ctx).neuron_block;
+    int64_t nb = md_conf_opts_of(ctx)->neuron_block;
     for (int r = 0; r < md_exp_count_roles(ctx); r++) {
         md_config cfg;
         if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
@@ -329,7 +327,7 @@ static int compute_static(const md_kind_ctx *ctx, conf_state *s, int64_t unit, m
     int r, n0, n;
     md_entropy_src src;
     if (unit_block(ctx, unit, &r, &n0, &n, err) != MD_OK || role_src(ctx, s, r, &src, err) != MD_OK) return MD_ERR;
-    int wb = (int)md_conf_get_opts(ctx).wu_block;
+    int wb = (int)md_conf_opts_of(ctx)->wu_block;
     conf_role *cr = &s->roles[r];
     if (!cr->mean) {
         cr->mean = malloc((size_t)src.d * sizeof *cr->mean);
@@ -405,7 +403,7 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
                          int64_t unit, md_result *out, md_error *err)
 {
     int k = v->h->k;
-    int64_t nbat = md_conf_n_batches(ctx, s->n_prompts), pb = md_conf_get_opts(ctx).prompt_batch;
+    int64_t nbat = md_conf_n_batches(ctx, s->n_prompts), pb = md_conf_opts_of(ctx)->prompt_batch;
     int r = (int)(unit / nbat);
     int64_t p0 = (unit % nbat) * pb;
     int S = (int)(p0 + pb <= s->n_prompts ? pb : s->n_prompts - p0);
@@ -506,7 +504,7 @@ static int confidence_compute(const md_kind_ctx *ctx, md_worker *w, void *state,
 
 static int finish_stage0(const md_kind_ctx *ctx, md_reader *rd, md_blob *next, md_error *err)
 {
-    const md_conf_opts o = md_conf_get_opts(ctx);
+    const md_conf_opts o = *md_conf_opts_of(ctx);
     conf_hdr h = {.n_roles = md_exp_count_roles(ctx), .k = (int32_t)o.top_k};
     for (int r = 0; r < h.n_roles; r++) {
         md_config cfg;
@@ -614,6 +612,7 @@ const md_kind md_kind_confidence = {
            "mean-ablating each entropy neuron.",
     .keys = CONFIDENCE_KEYS,
     .opts = MD_CONF_OPTS,
+    .opts_size = sizeof(md_conf_opts),
     .outputs = MD_CONF_OUTPUTS,
     .validate = confidence_validate,
     .plan = md_conf_plan,

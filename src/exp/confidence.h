@@ -14,8 +14,9 @@
 
 #define CONF_MAX_ROLES 16
 
-/* The kind's keys, parsed in one call (md_params_bind with MD_CONF_OPTS;
- * md_conf_get_opts binds a copy). Strings and lists point into the job. */
+/* The kind's keys, parsed once by the caller of the kind (md_kind_bind_opts
+ * with MD_CONF_OPTS; md_conf_opts_of = ctx->opts). Strings and lists point
+ * into the job. */
 typedef struct md_conf_opts {
     const md_value *models;
     double percentile;
@@ -23,7 +24,7 @@ typedef struct md_conf_opts {
     const char *prompts, *prompt_column;
 } md_conf_opts;
 extern const md_opt_bind MD_CONF_OPTS[];
-md_conf_opts md_conf_get_opts(const md_kind_ctx *ctx);
+const md_conf_opts *md_conf_opts_of(const md_kind_ctx *ctx);
 
 /* Stage 1 input: header, then int32 selected[R][k], then per role double
  * norm[d_ff], logitvar[d_ff]. Stage 2 input: the same, then double

@@ -77,7 +77,7 @@ const md_output MD_CONF_OUTPUTS[] = {
 
 static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
 {
-    const md_conf_opts o = md_conf_get_opts(ctx);
+    const md_conf_opts o = *md_conf_opts_of(ctx);
     int64_t nb = o.neuron_block, units = 0;
     char roles[1024] = "";
     for (int r = 0; r < md_exp_count_roles(ctx); r++) {
@@ -313,7 +313,7 @@ int64_t md_conf_estimate_units(const md_kind_ctx *ctx, int stage)
         for (int r = 0; r < R; r++) {
             md_config cfg;
             if (md_conf_role_cfg(ctx, r, &cfg, &err) != MD_OK) return -1;
-            units += md_conf_n_blocks(cfg.d_ff, md_conf_get_opts(ctx).neuron_block);
+            units += md_conf_n_blocks(cfg.d_ff, md_conf_opts_of(ctx)->neuron_block);
         }
         return units;
     }

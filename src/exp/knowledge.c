@@ -154,7 +154,7 @@ static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const
     md_exp_format_where(ctx, where, sizeof where);
     kn_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    md_params_bind(&ctx->exp->params, KNOWLEDGE_OPTS, &s->opt);
+    s->opt = *(const kn_opts *)ctx->opts;
     const kn_opts *ko = &s->opt;
     int head = strcmp(ko->component, "head") == 0;
     s->hook = head ? MD_HOOK_Z : md_hook_point_parse(strcmp(ko->component, "hook") == 0 ? ko->hook : ko->component);
@@ -238,7 +238,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     kn_state tmp = {0};
-    md_params_bind(&ctx->exp->params, KNOWLEDGE_OPTS, &tmp.opt);
+    tmp.opt = *(const kn_opts *)ctx->opts;
     if (kn_combos(ctx, &tmp, err) != MD_OK) {
         free(tmp.combos);
         return MD_ERR;
@@ -391,6 +391,7 @@ const md_kind md_kind_knowledge = {
            "state patched into the FALSE run (docs/methods.md, Knowledge).",
     .keys = KNOWLEDGE_KEYS,
     .opts = KNOWLEDGE_OPTS,
+    .opts_size = sizeof(kn_opts),
     .outputs = MD_KN_OUTPUTS,
     .validate = kn_validate,
     .plan = kn_plan,

@@ -141,11 +141,11 @@ static const md_opt_bind SWEEP_OPTS[] = {
 
 const md_kind md_kind_refusal_sweep;
 
-/* The experiment's options (either spelling) and whether it sweeps. */
-static int rf_bind(const md_kind_ctx *ctx, md_refusal_opts *o)
+/* The experiment's options (either spelling, bound by the caller of the
+ * kind: ctx->opts) and whether it sweeps. */
+static int rf_opts_of(const md_kind_ctx *ctx, md_refusal_opts *o)
 {
-    memset(o, 0, sizeof *o);
-    md_params_bind(&ctx->exp->params, ctx->exp->impl->opts, o);
+    *o = *(const md_refusal_opts *)ctx->opts;
     return o->sweep || ctx->exp->impl == &md_kind_refusal_sweep;
 }
 
@@ -230,7 +230,7 @@ int md_refusal_build_state(const md_kind_ctx *ctx, md_refusal_state **out, md_er
     md_exp_format_where(ctx, where, sizeof where);
     md_refusal_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    s->sweep = rf_bind(ctx, &s->opt);
+    s->sweep = rf_opts_of(ctx, &s->opt);
     s->n_train = (int)s->opt.n_train;
     s->n_test = (int)s->opt.n_test;
     s->batch = (int)s->opt.batch;
@@ -319,7 +319,7 @@ const md_dirseq MD_REFUSAL_SEQ = {
 
 /* What the kind and its alias share: everything but the name, doc and keys. */
 #define RF_KIND_CALLBACKS                                                                                              \
-    .data = &MD_REFUSAL_SEQ, .outputs = MD_REFUSAL_OUTPUTS, .validate = rf_validate, .plan = md_refusal_plan,         \
+    .opts_size = sizeof(md_refusal_opts), .data = &MD_REFUSAL_SEQ, .outputs = MD_REFUSAL_OUTPUTS, .validate = rf_validate, .plan = md_refusal_plan,         \
     .prepare = md_dirseq_prepare, .release_state = md_refusal_free_state, .compute = md_dirseq_compute,               \
     .finish_stage = md_dirseq_finish, .unit_name = md_exp_name_unit, .estimate_units = md_dirseq_estimate_units
 

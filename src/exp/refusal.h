@@ -36,8 +36,9 @@ struct md_model;
 #define MD_REFUSAL_MAX_CAND 4096
 enum { MD_REFUSAL_HARMFUL = 0, MD_REFUSAL_HARMLESS = 1 };
 
-/* The kind's keys, parsed once (md_params_bind with the kind's .opts; the
- * alias binds its layers/positions to sweep_layers/sweep_positions).
+/* The kind's keys, bound once by the caller of the kind (md_kind_bind_opts
+ * with the kind's .opts: ctx->opts; the alias binds its layers/positions to
+ * sweep_layers/sweep_positions).
  * Strings and lists point into the job. */
 typedef struct md_refusal_opts {
     const md_value *models, *templates, *positions, *coefficients, *sweep_layers, *sweep_positions;
@@ -114,7 +115,10 @@ enum {
     MD_RO_INSTRUCTION, MD_RO_CSV_ROW,                                           /* both */
     MD_RO_ACTS, MD_RO_DIRECTION, MD_RO_MEAN_DIFF, MD_RO_MEAN_DIFF_NORM, MD_RO_COSINE, MD_RO_TEXT, MD_RO_REFUSED,
     MD_RO_SCORE,                                                                /* point */
-    MD_RO_SW_ACTS, MD_RO_SW_DIRECTION, MD_RO_SW_REFUSED, MD_RO_SW_TEXT, MD_RO_SW_SCORE /* sweep */
+    MD_RO_SW_ACTS, MD_RO_SW_DIRECTION, MD_RO_SW_REFUSED, MD_RO_SW_TEXT, MD_RO_SW_SCORE, /* sweep */
+    MD_RO_TOKEN_ID, MD_RO_TOKEN, MD_RO_TOKEN_POSITION,                          /* both (refusal_labels.c) */
+    MD_RO_GEN_INSTRUCTION, MD_RO_GEN_CSV_ROW,                                   /* point */
+    MD_RO_SW_TEST_INSTRUCTION, MD_RO_SW_TEST_CSV_ROW                            /* sweep */
 };
 extern const md_output MD_REFUSAL_OUTPUTS[];
 int md_refusal_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err);

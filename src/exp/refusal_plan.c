@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "exp/refusal.h"
+#include "exp/refusal_labels.h"
 #include "mechdiff/exp_output.h"
 #include "mechdiff/hf_config.h"
 
@@ -70,6 +71,25 @@ const md_output MD_REFUSAL_OUTPUTS[] = {
                                        "ablated (lower = the direction matters more; NaN = mean(harmful) = "
                                        "mean(harmless) there, e.g. layer 0 at a template token: no direction)",
                         .stage = 2, .at_plan = 1, .nan_ok = 1},
+    MD_REFUSAL_TOKEN_OUTPUTS(MD_RO_TOKEN_ID, MD_RO_TOKEN, MD_RO_TOKEN_POSITION, 0),
+    [MD_RO_GEN_INSTRUCTION] = {.path = "gen/{set}/{target}/{intervention}/instruction", .type = MD_H5_STR,
+                               .dims = "row", .axes = "test rows of split/{set}", .units = "",
+                               .description = "the test instruction of each completion (split/<set>/instruction row "
+                                              "n_train + row)",
+                               .stage = 1, .at_plan = 1},
+    [MD_RO_GEN_CSV_ROW] = {.path = "gen/{set}/{target}/{intervention}/csv_row", .type = MD_H5_I32, .dims = "row",
+                           .axes = "test rows of split/{set}", .units = "",
+                           .description = "0-based CSV row of the instruction of each completion", .stage = 1,
+                           .at_plan = 1},
+    [MD_RO_SW_TEST_INSTRUCTION] = {.path = "test_instruction", .type = MD_H5_STR, .dims = "row",
+                                   .axes = "harmful test rows (the row of refused and gen/*/text)", .units = "",
+                                   .description = "the harmful test instruction of each row of refused and "
+                                                  "gen/<model>/layer<l>_pos<p>/text (split/harmful/instruction row "
+                                                  "n_train + row)",
+                                   .stage = 1, .at_plan = 1},
+    [MD_RO_SW_TEST_CSV_ROW] = {.path = "test_csv_row", .type = MD_H5_I32, .dims = "row",
+                               .axes = "harmful test rows", .units = "",
+                               .description = "0-based CSV row of test_instruction", .stage = 1, .at_plan = 1},
     {0}};
 
 #define OUT(i) (&MD_REFUSAL_OUTPUTS[i])
@@ -144,6 +164,12 @@ static int plan_stage0(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_s
     char path[MD_PATH_MAX], val[64];
     md_config c;
     if (plan_acts(plan, ctx, s, &c, err) != MD_OK) return MD_ERR;
+    for (int m = 0; m < s->n_roles; m++) {
+        int rel = s->sweep ? 0 : md_refusal_position(&s->opt, s->roles[m]);
+        if (md_refusal_plan_tokens(plan, ctx, s, m, s->sweep ? s->positions : &rel, s->sweep ? s->n_pos : 1,
+                                   OUT(MD_RO_TOKEN_ID), err) != MD_OK)
+            return MD_ERR;
+    }
     if (s->sweep) {
         if (plan_candidates(plan, s, "", err) != MD_OK) return MD_ERR;
         return md_plan_units(plan, s->acts.n, err);
@@ -181,7 +207,9 @@ static int plan_point_gen(md_plan *plan, const md_refusal_state *s, const md_dir
                 int64_t n = s->n_test;
                 const char *args[] = {md_refusal_set_name(k), s->roles[t], ivn};
                 if (md_plan_output(plan, OUT(MD_RO_TEXT), args, &n, err) != MD_OK ||
-                    md_plan_output(plan, OUT(MD_RO_REFUSED), args, &n, err) != MD_OK)
+                    md_plan_output(plan, OUT(MD_RO_REFUSED), args, &n, err) != MD_OK ||
+                    md_refusal_plan_gen_group(plan, s, OUT(MD_RO_GEN_INSTRUCTION), OUT(MD_RO_GEN_CSV_ROW), k,
+                                              s->roles[t], ivn, err) != MD_OK)
                     return MD_ERR;
             }
     if (md_plan_units(plan, s->gen.n, err) != MD_OK) return MD_ERR;
@@ -210,6 +238,9 @@ static int plan_sweep_gen(md_plan *plan, const md_refusal_state *s, const md_dir
                     MD_OK)
                     return MD_ERR;
             }
+    if (md_refusal_plan_sweep_labels(plan, s, OUT(MD_RO_SW_TEST_INSTRUCTION), OUT(MD_RO_SW_TEST_CSV_ROW), err) !=
+        MD_OK)
+        return MD_ERR;
     return md_plan_units(plan, s->gen.n, err);
 }
 
@@ -275,6 +306,7 @@ int md_refusal_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_
     if (md_refusal_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
     int rc = MD_ERR, L = s->sweep ? s->n_layers : 1, P = s->sweep ? s->n_pos : 1;
     md_dirseq_dirs v;
+    if (md_refusal_plan_axes(plan, s, err) != MD_OK) goto done;
     if (stage == 0) {
         rc = plan_stage0(plan, ctx, s, err);
     } else if (stage == 1) {

@@ -1,5 +1,7 @@
-/* registry.c — the experiment kinds the runner knows (see experiment.h).
- * To add a kind: declare its md_kind here and add one line to KINDS. */
+/* registry.c — the experiment kinds the runner knows (see experiment.h), and
+ * the binding of an experiment's options (the one md_params_bind of a kind's
+ * keys). To add a kind: declare its md_kind here and add one line to KINDS. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "mechdiff/experiment.h"
@@ -31,4 +33,33 @@ const md_kind *md_kind_find(const char *name)
     for (const md_kind *const *k = KINDS; *k; k++)
         if (strcmp((*k)->name, name) == 0) return *k;
     return NULL;
+}
+
+int md_kind_bind_opts(const md_job *job, void ***opts, md_error *err)
+{
+    *opts = calloc((size_t)(job->n_exps > 0 ? job->n_exps : 1), sizeof(void *));
+    if (!*opts) return md_error_set(err, "out of memory");
+    for (int i = 0; i < job->n_exps; i++) {
+        const md_exp_spec *e = &job->exps[i];
+        if (!e->impl->opts) continue;
+        if (!((*opts)[i] = calloc(1, e->impl->opts_size))) {
+            md_kind_free_opts(job, *opts);
+            *opts = NULL;
+            return md_error_set(err, "out of memory");
+        }
+        md_params_bind(&e->params, e->impl->opts, (*opts)[i]);
+    }
+    return MD_OK;
+}
+
+void md_kind_free_opts(const md_job *job, void **opts)
+{
+    if (!opts) return;
+    for (int i = 0; i < job->n_exps; i++) free(opts[i]);
+    free(opts);
+}
+
+md_kind_ctx md_kind_ctx_of(const md_job *job, void *const *opts, int i)
+{
+    return (md_kind_ctx){.job = job, .exp = &job->exps[i], .exp_index = i, .opts = opts ? opts[i] : NULL};
 }

@@ -45,8 +45,7 @@ static const md_key SELFTEST_KEYS[] = {
      .doc = "Unit (stage 0) whose worker dies with SIGKILL (-1 = none): tests a dead rank.", .min = -1, .max = 1e9},
     {0}};
 
-/* The kind's keys, parsed in one call (md_params_bind; selftest keeps no
- * state, so each callback binds its own copy on the stack). */
+/* The kind's keys, parsed once by the caller of the kind (ctx->opts). */
 typedef struct st_opts {
     int64_t units, rows, cols, stages, spin, fail_unit, die_unit;
     double sleep_ms, cost_variation;
@@ -59,11 +58,9 @@ static const md_opt_bind SELFTEST_OPTS[] = {
     SO(fail_unit), SO(die_unit), {0}};
 #undef SO
 
-static st_opts st_opts_bind(const md_kind_ctx *ctx)
+static const st_opts *st_opts_of(const md_kind_ctx *ctx)
 {
-    st_opts o;
-    md_params_bind(&ctx->exp->params, SELFTEST_OPTS, &o);
-    return o;
+    return ctx->opts;
 }
 
 /* splitmix64: the deterministic source of every value. */
@@ -132,7 +129,7 @@ static int selftest_axes(md_plan *plan, const st_opts *o, md_error *err)
 
 static int selftest_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
-    const st_opts o = st_opts_bind(ctx);
+    const st_opts o = *st_opts_of(ctx);
     int64_t n = o.units, cols = o.cols;
     if (md_plan_units(plan, n, err) != MD_OK) return MD_ERR;
     for (int64_t u = 0; u < n; u++) md_plan_cost(plan, u, unit_cost(ctx, &o, u));
@@ -178,7 +175,7 @@ static int selftest_compute(const md_kind_ctx *ctx, md_worker *w, void *state, i
 {
     (void)w;
     (void)state;
-    const st_opts o = st_opts_bind(ctx);
+    const st_opts o = *st_opts_of(ctx);
     int64_t rows = o.rows, cols = o.cols;
     burn(ctx, &o, unit);
     if (stage == 0 && unit == o.fail_unit)
@@ -229,7 +226,7 @@ static int selftest_finish(const md_kind_ctx *ctx, int stage, const md_blob *inp
                            int *done, md_error *err)
 {
     (void)input;
-    const st_opts o = st_opts_bind(ctx);
+    const st_opts o = *st_opts_of(ctx);
     *done = stage + 1 >= o.stages || !o.payload;
     if (*done) return MD_OK;
     int64_t n = o.units, rows = o.rows, cols = o.cols;
@@ -264,7 +261,7 @@ static void selftest_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit, 
 /* Every stage has `units` units; stage 1 only with `stages: 2` and a payload. */
 static int64_t selftest_estimate_units(const md_kind_ctx *ctx, int stage)
 {
-    const st_opts o = st_opts_bind(ctx);
+    const st_opts o = *st_opts_of(ctx);
     return stage < o.stages && (stage == 0 || o.payload) ? o.units : 0;
 }
 
@@ -275,6 +272,7 @@ const md_kind md_kind_selftest = {
            "benchmark.",
     .keys = SELFTEST_KEYS,
     .opts = SELFTEST_OPTS,
+    .opts_size = sizeof(st_opts),
     .outputs = SELFTEST_OUTPUTS,
     .plan = selftest_plan,
     .compute = selftest_compute,

@@ -272,7 +272,7 @@ int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error 
     md_exp_format_where(ctx, where, sizeof where);
     md_truth_state *s = calloc(1, sizeof *s);
     if (!s) return md_error_set(err, "out of memory");
-    md_params_bind(&ctx->exp->params, MD_TRUTH_OPTS, &s->opt);
+    s->opt = *(const md_truth_opts *)ctx->opts;
     const md_truth_opts *o = &s->opt;
     if (md_exp_resolve_roles(ctx, where, s->roles, TR_MAX_ROLES, &s->n_roles, err) != MD_OK) goto fail;
     int nr = s->n_roles;
@@ -623,6 +623,7 @@ const md_kind md_kind_truth = {
            "Truthfulness).",
     .keys = TRUTH_KEYS,
     .opts = MD_TRUTH_OPTS,
+    .opts_size = sizeof(md_truth_opts),
     .outputs = MD_TRUTH_OUTPUTS,
     .validate = tr_validate,
     .plan = md_truth_plan,

@@ -32,7 +32,8 @@ typedef struct tr_ds {
     int *iv;           /* [n_iv] indices into [0, n) */
 } tr_ds;
 
-/* The kind's keys, parsed once (md_params_bind with MD_TRUTH_OPTS). Strings
+/* The kind's keys, bound once by the caller of the kind (md_kind_bind_opts
+ * with MD_TRUTH_OPTS: ctx->opts; the state keeps a copy). Strings
  * and lists point into the job. */
 typedef struct md_truth_opts {
     const md_value *models, *train_datasets, *test_datasets, *intervention_positions;
@@ -79,6 +80,15 @@ int md_truth_iv_layers(const md_truth_opts *o, int n_layers, int *lo, int *hi);
 /* Extra doubles of the stage-1 blob, and a view of it. */
 size_t md_truth_count_extra(int M, int T);
 int md_truth_view_dirs(const md_blob *b, md_truth_dirs *v, md_error *err);
+/* truth_labels.c: the named axes of a plan (roles, test datasets,
+ * conditions conds[0..n_cond), classes, effects, controls, probe params). */
+int md_truth_plan_axes(const md_truth_state *s, const char *const *conds, int n_cond, const char *const *tests,
+                       md_plan *plan, md_error *err);
+/* truth_labels.c: per role and dataset, the token each activation is read
+ * at (out[0..2]: the token_id, token and position entries of the outputs
+ * table) and the acts' descriptions from the role's tokenizer. */
+int md_truth_plan_tokens(const md_kind_ctx *ctx, const md_truth_state *s, const md_output *out, md_plan *plan,
+                         md_error *err);
 /* Control direction k: a seeded random unit vector v[d] (caller's). */
 void md_truth_control_unit(const md_truth_state *s, int k, int d, double *v);
 

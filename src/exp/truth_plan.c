@@ -14,7 +14,7 @@
 enum {
     TO_STATEMENTS, TO_LABELS, TO_CSV_ROW, TO_ACTS, TO_DIRECTION, TO_PROBE, TO_DIRECTION_NORM, TO_COSINE,
     TO_TRAIN_ACCURACY, TO_ACCURACY, TO_CONTROL_DIRECTIONS, TO_INDEX, TO_P_TRUE, TO_P_FALSE, TO_IE_CONTROL, TO_PD,
-    TO_IE, TO_FEWSHOT_ACCURACY
+    TO_IE, TO_FEWSHOT_ACCURACY, TO_TOKEN_ID, TO_TOKEN, TO_POSITION
 };
 
 const md_output MD_TRUTH_OUTPUTS[] = {
@@ -26,7 +26,8 @@ const md_output MD_TRUTH_OUTPUTS[] = {
                     .description = "0-based CSV row (header excluded)", .stage = 0, .at_plan = 1},
     [TO_ACTS] = {.path = "acts/{model}/{dataset}", .type = MD_H5_F32, .dims = "statement,hidden",
                  .axes = "statements/{dataset}, d_model", .units = "activation",
-                 .description = "the hook point at (layer, token) of BOS + the bare statement (not centred)",
+                 .description = "the hook point at (layer, token) of the bare statement as the model reads it "
+                                "(with the BOS token where its tokenizer adds one: the file's description)",
                  .stage = 0, .chunk_rows = 64, .deflate = 1},
     [TO_DIRECTION] = {.path = "direction/{model}", .type = MD_H5_F64, .dims = "hidden", .units = "activation",
                       .description = "truth direction theta = mean(true) - mean(false) of the centred train "
@@ -90,6 +91,20 @@ const md_output MD_TRUTH_OUTPUTS[] = {
                              .axes = "models, test_datasets", .units = "1",
                              .description = "clean few-shot accuracy: P(true_word) > P(false_word) matches the label",
                              .stage = 2, .at_plan = 1},
+    [TO_TOKEN_ID] = {.path = "tokens/{model}/{dataset}/token_id", .type = MD_H5_I32, .dims = "statement",
+                     .axes = "statements/{dataset}",
+                     .description = "id of the token acts/<model>/<dataset> is read at (the experiment's attribute "
+                                    "token counts it from the end of the statement)",
+                     .stage = 0, .at_plan = 1},
+    [TO_TOKEN] = {.path = "tokens/{model}/{dataset}/token", .type = MD_H5_STR, .dims = "statement",
+                  .axes = "statements/{dataset}",
+                  .description = "decoded text of token_id (U+FFFD marks a byte of a character split over tokens)",
+                  .stage = 0, .at_plan = 1},
+    [TO_POSITION] = {.path = "tokens/{model}/{dataset}/token_position", .type = MD_H5_I32, .dims = "statement",
+                     .axes = "statements/{dataset}", .units = "token index",
+                     .description = "absolute index of that token in the prompt as the model reads it (0 = its first "
+                                    "token)",
+                     .stage = 0, .at_plan = 1},
     {0}};
 
 #define OUT(x) (&MD_TRUTH_OUTPUTS[x])
@@ -274,8 +289,10 @@ int md_truth_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_pl
     tr_names nm;
     tr_names_fill(s, &nm);
     int rc = MD_ERR;
+    if (md_truth_plan_axes(s, nm.cond, nm.n_cond, nm.test, plan, err) != MD_OK) goto done;
     if (stage == 0) {
-        rc = plan_acts(ctx, s, &nm, plan, err);
+        rc = plan_acts(ctx, s, &nm, plan, err) == MD_OK ? md_truth_plan_tokens(ctx, s, OUT(TO_TOKEN_ID), plan, err)
+                                                         : MD_ERR;
     } else if (stage == 1) {
         md_truth_dirs v;
         if (md_truth_view_dirs(input, &v, err) != MD_OK) goto done;

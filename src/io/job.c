@@ -744,10 +744,12 @@ int md_job_validate(const md_job *job, md_error *err)
                  job->source ? job->source : "job", one.msg);
         bad = 1;
     }
+    void **opts = NULL; /* the experiments' options, bound once for their validate hooks */
+    if (md_kind_bind_opts(job, &opts, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
         if (!e->impl->validate) continue;
-        md_kind_ctx ctx = {.job = job, .exp = e, .exp_index = i};
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
         md_error one;
         md_error_clear(&one);
         if (e->impl->validate(&ctx, &one) == MD_OK) continue;
@@ -755,6 +757,7 @@ int md_job_validate(const md_job *job, md_error *err)
         snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", one.msg);
         bad = 1;
     }
+    md_kind_free_opts(job, opts);
     return bad ? MD_ERR : MD_OK;
 }
 

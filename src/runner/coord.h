@@ -44,6 +44,7 @@ typedef struct queue_item {
 typedef struct coord {
     const md_run_opts *opts;
     md_job *job;
+    void **exp_opts;           /* [exp]: each experiment's options, bound once (md_kind_bind_opts; owned) */
     MPI_Comm comm;
     int world;
     int shard_k;               /* ranks per model copy (runtime.shard_ranks); units go to group leaders */

@@ -33,7 +33,9 @@
  * /provenance/layout_generation) equals OUT.h5's: a snapshot that defined a
  * stage is always followed by a copy, since the journals cannot recreate
  * the definitions. The caller checks that OUT.h5.journal.prev is generation
- * g-1 before folding it.
+ * g-1 before folding it, and copies in a run's first snapshot (it numbers
+ * the run's segment from OUT.h5), so an OUT.h5.prev left by a killed run is
+ * never taken back: only the run that kept it uses it.
  *
  * Guarantees, and why they hold:
  *   - OUT.h5 is readable at every instant: it is only ever a file that was
@@ -58,8 +60,9 @@
  *     at every snapshot) and two journals; the last snapshot of a run (exit,
  *     stop, error) removes OUT.h5.prev and OUT.h5.journal.prev. A reader
  *     that keeps one version open across two snapshots with HDF5 file
- *     locking OFF may see it rewritten (open it afresh per read, or keep
- *     file locking on: a locked file is never reused).
+ *     locking OFF and without a lock of its own may see it rewritten; a
+ *     version under a shared flock (HDF5's file locking, analysis/mdread.py
+ *     always) is never taken back.
  *
  * Test and benchmark switches (environment, not job keys; never needed):
  *   MECHDIFF_SNAPSHOT_COPY=1      always copy (the pre-incremental design,

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 
 #include "mechdiff/plan.h"
 #include "runner/h5util.h"
@@ -64,6 +65,10 @@ int md_reader_open(md_reader **out, const char *path, const char *exp_name, md_e
         free(r);
         return md_error_set(err, "%s: cannot open results file", path);
     }
+    /* Hold this version while reading it: a run writing `path` never takes a
+     * locked version back as its next OUT.h5.tmp (h5out.c). Best effort. */
+    void *fd = NULL;
+    if (H5Fget_vfd_handle(r->file, H5P_DEFAULT, &fd) >= 0 && fd) flock(*(int *)fd, LOCK_SH | LOCK_NB);
     snprintf(r->exp, sizeof r->exp, "%s", exp_name);
     *out = r;
     return MD_OK;

@@ -107,7 +107,14 @@ int64_t md_journal_pending(const md_journal *j)
 
 int md_journal_rotate(md_journal **j, const char *path, const char *prev_path, uint64_t generation, md_error *err)
 {
-    if (rename(path, prev_path) != 0) unlink(prev_path); /* the journal just folded, open here or not */
+    if (rename(path, prev_path) != 0) { /* the journal just folded, open here or not */
+        int none = errno == ENOENT;
+        unlink(prev_path);
+        md_journal *empty = NULL; /* none on disk: generation-1 had no records, say so */
+        if (none && generation > 0 && md_journal_create(&empty, prev_path, generation - 1, err) != MD_OK)
+            md_error_clear(err); /* without it the next snapshot copies: slower, not wrong */
+        md_journal_close(empty);
+    }
     md_journal_close(*j);
     *j = NULL;
     return md_journal_create(j, path, generation, err);

@@ -19,6 +19,7 @@ typedef struct stage_count {
 
 struct md_progress {
     const md_job *job;                          /* borrowed */
+    void *const *exp_opts;                      /* bound options per experiment (borrowed) */
     char output[4096];
     int world, shard_k, part_index, part_count, enabled, live;
     double interval;                            /* seconds between lines (bar: 0.2) */
@@ -77,6 +78,7 @@ int md_progress_create(md_progress **out, const md_progress_opts *opt, md_error 
         return md_error_set(err, "rank 0: out of memory");
     }
     p->job = opt->job;
+    p->exp_opts = opt->exp_opts;
     snprintf(p->output, sizeof p->output, "%s", opt->output ? opt->output : "");
     p->world = opt->world;
     p->shard_k = opt->shard_k > 1 ? opt->shard_k : 1;
@@ -162,7 +164,7 @@ void md_progress_end_exp(md_progress *p, int exp, int stage)
 static void estimate_exp(md_progress *p, int i)
 {
     const md_exp_spec *e = &p->job->exps[i];
-    md_kind_ctx ctx = {.job = p->job, .exp = e, .exp_index = i};
+    md_kind_ctx ctx = md_kind_ctx_of(p->job, p->exp_opts, i);
     int last = -1;
     for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++)
         if (p->st[i][s].planned) last = s;

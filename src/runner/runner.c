@@ -80,7 +80,7 @@ static int in_part(const coord *c, int64_t unit)
 static void unit_name(const coord *c, int exp, int stage, int64_t unit, char *buf, size_t len)
 {
     const md_exp_spec *e = &c->job->exps[exp];
-    md_kind_ctx ctx = {.job = c->job, .exp = e, .exp_index = exp};
+    md_kind_ctx ctx = md_kind_ctx_of(c->job, c->exp_opts, exp);
     if (e->impl->unit_name)
         e->impl->unit_name(&ctx, stage, unit, buf, len);
     else
@@ -235,7 +235,7 @@ static int run_finish_stage(coord *c, int exp, int *done, md_blob *next, md_erro
     exp_state *e = &c->exps[exp];
     *done = 1;
     if (!spec->impl->finish_stage) return MD_OK;
-    md_kind_ctx ctx = {.job = c->job, .exp = spec, .exp_index = exp};
+    md_kind_ctx ctx = md_kind_ctx_of(c->job, c->exp_opts, exp);
     md_reader *rd = NULL;
     if (md_reader_open(&rd, c->out, spec->name, err) != MD_OK) return MD_ERR;
     int rc = spec->impl->finish_stage(&ctx, e->stage, &e->input, rd, next, done, err);
@@ -270,7 +270,7 @@ static int plan_stage(coord *c, int exp, md_error *err)
 {
     const md_exp_spec *spec = &c->job->exps[exp];
     exp_state *e = &c->exps[exp];
-    md_kind_ctx ctx = {.job = c->job, .exp = spec, .exp_index = exp};
+    md_kind_ctx ctx = md_kind_ctx_of(c->job, c->exp_opts, exp);
     md_plan_free(&e->plan);
     md_plan_init(&e->plan, e->stage);
     if (spec->impl->plan(&ctx, e->stage, &e->input, &e->plan, err) != MD_OK)
@@ -576,6 +576,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         if (!c->have_stage[w]) return md_error_set(err, "rank 0: out of memory");
         for (int i = 0; i < n; i++) c->have_stage[w][i] = -1;
     }
+    if (!c->exp_opts) return md_error_set(err, "rank 0: out of memory (options)"); /* md_run binds them */
     if (c->world == 1 && md_worker_init(&c->self, c->job, 0, err) != MD_OK) return MD_ERR;
     if (md_prov_collect_with(c->job, &c->digests, &c->models, &c->n_models, &c->data, &c->n_data, c->identity,
                              c->opts->progress, err) != MD_OK)
@@ -674,10 +675,13 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
     }
     if (c.shard_k < 1) c.shard_k = 1;
     if (rank == 0) { /* the first line, before the start-up hashing; no progress if this fails */
-        md_progress_opts po = {.job = c.job, .output = md_job_output(c.job), .world = c.world, .shard_k = c.shard_k,
-                               .part_index = c.part_index, .part_count = c.part_count, .enabled = opts->progress};
-        md_error perr;
-        if (md_progress_create(&c.progress, &po, &perr) == MD_OK) md_progress_print_start(c.progress);
+        md_error perr; /* the experiments' options: bound once, for the coordinator and its progress */
+        if (md_kind_bind_opts(c.job, &c.exp_opts, &perr) == MD_OK) {
+            md_progress_opts po = {.job = c.job, .exp_opts = c.exp_opts, .output = md_job_output(c.job),
+                                   .world = c.world, .shard_k = c.shard_k, .part_index = c.part_index,
+                                   .part_count = c.part_count, .enabled = opts->progress};
+            if (md_progress_create(&c.progress, &po, &perr) == MD_OK) md_progress_print_start(c.progress);
+        }
     }
     md_error herr; /* a failure here is met again, and reported, by md_prov_collect_with on rank 0 */
     md_hashshare_run(c.job, comm, rank == 0 && opts->progress, &c.digests, &herr);

@@ -151,6 +151,7 @@ void md_coord_free(coord *c)
     free(c->in_flight);
     for (int i = 0; c->have_stage && i < c->world; i++) free(c->have_stage[i]);
     free(c->have_stage);
+    md_kind_free_opts(c->job, c->exp_opts);
     md_journal_close(c->journal);
     if (c->lock_fd > 0) close(c->lock_fd);
     md_prov_free(c->models, c->n_models, c->data);

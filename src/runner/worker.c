@@ -18,6 +18,7 @@ int md_worker_init(md_worker *w, const md_job *job, int rank, md_error *err)
     w->exps = calloc((size_t)(job->n_exps ? job->n_exps : 1), sizeof *w->exps);
     if (!w->exps) return md_error_set(err, "rank %d: out of memory", rank);
     for (int i = 0; i < job->n_exps; i++) w->exps[i].stage = -1;
+    if (md_kind_bind_opts(job, &w->exp_opts, err) != MD_OK) return md_error_prefix(err, "rank %d", rank);
     return MD_OK;
 }
 
@@ -36,6 +37,7 @@ void md_worker_free(md_worker *w)
 {
     for (int i = 0; w->exps && i < w->job->n_exps; i++) release_exp(w, i);
     free(w->exps);
+    if (w->job) md_kind_free_opts(w->job, w->exp_opts);
     for (int i = 0; i < w->n_models; i++) md_model_free(w->models[i].model);
     free(w->models);
     md_result_free(&w->result);
@@ -112,7 +114,7 @@ static int msg_reserve(md_worker *w, size_t n)
 int md_worker_compute(md_worker *w, int exp, int stage, int64_t unit, const unsigned char **msg, size_t *len)
 {
     const md_exp_spec *spec = &w->job->exps[exp];
-    md_kind_ctx ctx = {.job = w->job, .exp = spec, .exp_index = exp};
+    md_kind_ctx ctx = md_kind_ctx_of(w->job, w->exp_opts, exp);
     worker_exp *e = &w->exps[exp];
     md_unit_hdr hdr = {.exp = (uint32_t)exp, .stage = (uint32_t)stage, .unit = unit};
     md_error err;

@@ -31,6 +31,7 @@ struct md_worker {
     worker_model *models;
     int n_models;
     worker_exp *exps;          /* [job->n_exps] */
+    void **exp_opts;           /* [job->n_exps]: options bound once (md_kind_bind_opts; owned) */
     md_result result;          /* reused per unit */
     unsigned char *msg;        /* reused message buffer */
     size_t msg_cap;

@@ -76,9 +76,15 @@ int cmd_validate(int argc, char **argv)
     int rc = md_job_check_file(path, &job, &err) == MD_OK ? 0 : 2; /* every problem at once */
     if (rc) fprintf(stderr, "%s\n", err.msg);
     if (!job) return 2;
+    void **opts = NULL; /* the experiments' options, bound once for their plans */
+    if (md_kind_bind_opts(job, &opts, &err) != MD_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        md_job_free(job);
+        return 2;
+    }
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
-        md_kind_ctx ctx = {.job = job, .exp = e, .exp_index = i};
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
         md_plan plan;
         md_plan_init(&plan, 0);
         md_blob none = {0};
@@ -106,6 +112,7 @@ int cmd_validate(int argc, char **argv)
         if (y) fputs(y, stdout);
         free(y);
     }
+    md_kind_free_opts(job, opts);
     md_job_free(job);
     return rc;
 }

@@ -75,6 +75,30 @@ int main(void)
     CHECK(md_journal_replay(path, &gen, on_rec, &s, &n, &torn, &err) == MD_OK);
     CHECK(gen == 0 && n == 0);
 
+    /* rotation: the journal just folded becomes prev (records and generation
+     * kept), a new empty one of the next generation starts; with no journal
+     * on disk, prev says "generation-1, no records" */
+    char prev[700];
+    snprintf(prev, sizeof prev, "%s.prev", path);
+    md_journal *j2 = NULL;
+    CHECK(md_journal_create(&j2, path, 8, &err) == MD_OK);
+    unsigned char rec2[100] = {0};
+    int64_t v2 = 3;
+    memcpy(rec2, &v2, sizeof v2);
+    CHECK(md_journal_append(j2, 3.0, rec2, sizeof rec2, &err) == MD_OK && md_journal_sync(j2, &err) == MD_OK);
+    CHECK(md_journal_rotate(&j2, path, prev, 9, &err) == MD_OK && j2);
+    s = (seen){0};
+    CHECK(md_journal_replay(prev, &gen, on_rec, &s, &n, &torn, &err) == MD_OK);
+    CHECK(gen == 8 && n == 1 && s.sum == 3 && !torn);
+    CHECK(md_journal_replay(path, &gen, NULL, NULL, &n, &torn, &err) == MD_OK && gen == 9 && n == 0);
+    md_journal_close(j2);
+    j2 = NULL;
+    unlink(path);
+    CHECK(md_journal_rotate(&j2, path, prev, 10, &err) == MD_OK);
+    CHECK(md_journal_replay(prev, &gen, NULL, NULL, &n, &torn, &err) == MD_OK && gen == 9 && n == 0 && !torn);
+    md_journal_close(j2);
+    unlink(path);
+
     /* wire format and plan checks */
     md_plan plan;
     md_plan_init(&plan, 0);

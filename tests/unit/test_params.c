@@ -1,7 +1,10 @@
 /* test_params.c — key lookups of md_params: every kind's key table resolves
  * through the typed getters with its defaults, and asking for a key the
  * schema does not have (a misspelt "max_pair" where "max_pairs" is meant) or
- * for the wrong type aborts instead of reading as 0. */
+ * for the wrong type aborts instead of reading as 0. Typed options: every
+ * key bound once into a struct of the kind's opts_size, bound once per job
+ * by md_kind_bind_opts, and no kind binds its options itself (per call). */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +46,56 @@ static void get_str(const md_params *p, const char *n) { (void)md_params_str(p, 
 static void get_float(const md_params *p, const char *n) { (void)md_params_float(p, n); }
 static void get_count(const md_params *p, const char *n) { (void)md_params_count(p, n); }
 static void get_map(const md_params *p, const char *n) { (void)md_params_map_get(p, n, "x"); }
+
+/* Bytes of the options field a key of type t is bound to (schema.h). */
+static size_t field_size(md_key_type t)
+{
+    switch (t) {
+    case MD_KEY_INT: return sizeof(int64_t);
+    case MD_KEY_FLOAT: return sizeof(double);
+    case MD_KEY_BOOL: return sizeof(int);
+    default: return sizeof(void *);
+    }
+}
+
+/* 1 when the file at path contains s. */
+static int file_has(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, s) != NULL;
+}
+
+/* Options are bound once, by md_kind_bind_opts (src/exp/registry.c) for
+ * whoever calls a kind: no file under src/exp or src/runner binds them
+ * itself (md_params_bind per call), and every kind's callbacks read
+ * ctx->opts. Returns the files read. */
+static int check_no_binding_per_call(void)
+{
+    const char *dirs[] = {"src/exp", "src/runner", "src/tools"};
+    int files = 0;
+    for (int d = 0; d < 3; d++) {
+        DIR *dir = opendir(dirs[d]);
+        CHECK_MSG(dir != NULL, "%s (the test runs in the source tree)", dirs[d]);
+        if (!dir) continue;
+        for (struct dirent *de; (de = readdir(dir));) {
+            size_t n = strlen(de->d_name);
+            if (n < 3 || (strcmp(de->d_name + n - 2, ".c") && strcmp(de->d_name + n - 2, ".h"))) continue;
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dirs[d], de->d_name);
+            files++;
+            if (strcmp(path, "src/exp/registry.c") == 0) continue;
+            CHECK_MSG(!file_has(path, "md_params_bind("), "%s binds options itself", path);
+            CHECK_MSG(!file_has(path, "_get_opts("), "%s re-binds options per call", path);
+        }
+        closedir(dir);
+    }
+    return files;
+}
 
 int main(void)
 {
@@ -111,5 +164,37 @@ int main(void)
         free(q.v);
     }
     CHECK(with_opts >= 1);
+    /* the options struct holds every binding, and md_kind_bind_opts fills
+     * one per experiment exactly as md_params_bind does */
+    for (const md_kind *const *k = md_kinds(); *k; k++) {
+        CHECK_MSG(!(*k)->opts == !(*k)->opts_size, "kind %s: opts and opts_size go together", (*k)->name);
+        if (!(*k)->opts) continue;
+        for (const md_opt_bind *b = (*k)->opts; b->key; b++) {
+            const md_key *key = (*k)->keys;
+            while (key->name && strcmp(key->name, b->key)) key++;
+            if (key->name)
+                CHECK_MSG(b->offset + field_size(key->type) <= (*k)->opts_size, "kind %s: %s beyond opts_size %zu",
+                          (*k)->name, b->key, (*k)->opts_size);
+        }
+        md_params q = params_of((*k)->keys);
+        for (int i = 0; i < q.n; i++) q.v[i].i = 7 * i + 1, q.v[i].f = 0.25 * i;
+        md_exp_spec specs[2] = {{.impl = *k, .params = q}, {.impl = *k, .params = q}};
+        md_job job = {.exps = specs, .n_exps = 2};
+        void **opts = NULL;
+        md_error err;
+        CHECK(md_kind_bind_opts(&job, &opts, &err) == MD_OK);
+        unsigned char *want = calloc(1, (*k)->opts_size);
+        md_params_bind(&q, (*k)->opts, want);
+        for (int i = 0; opts && want && i < 2; i++) {
+            CHECK_MSG(opts[i] && memcmp(opts[i], want, (*k)->opts_size) == 0, "kind %s: bound options differ",
+                      (*k)->name);
+            md_kind_ctx ctx = md_kind_ctx_of(&job, opts, i);
+            CHECK(ctx.opts == opts[i] && ctx.exp == &specs[i] && ctx.exp_index == i);
+        }
+        free(want);
+        md_kind_free_opts(&job, opts);
+        free(q.v);
+    }
+    CHECK(check_no_binding_per_call() > 20);
     TEST_MAIN_END();
 }

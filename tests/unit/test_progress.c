@@ -48,9 +48,9 @@ static void test_parts(void)
     CHECK(sum == 23);
 }
 
-static int64_t planned_stage0(const md_job *job, int i)
+static int64_t planned_stage0(const md_job *job, void *const *opts, int i)
 {
-    md_kind_ctx ctx = {.job = job, .exp = &job->exps[i], .exp_index = i};
+    md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
     md_blob none = {0};
     md_plan plan;
     md_error err;
@@ -62,12 +62,12 @@ static int64_t planned_stage0(const md_job *job, int i)
     return n;
 }
 
-static void test_estimates(const md_job *job, int64_t stage0[])
+static void test_estimates(const md_job *job, void *const *opts, int64_t stage0[])
 {
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
-        md_kind_ctx ctx = {.job = job, .exp = e, .exp_index = i};
-        stage0[i] = planned_stage0(job, i);
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
+        stage0[i] = planned_stage0(job, opts, i);
         if (!e->impl->estimate_units) { /* one stage: the runner needs no estimate */
             CHECK_MSG(!e->impl->finish_stage, "%s: several stages and no estimate_units", e->kind);
             continue;
@@ -81,11 +81,11 @@ static void test_estimates(const md_job *job, int64_t stage0[])
     }
 }
 
-static void test_totals(md_job *job, const int64_t stage0[])
+static void test_totals(md_job *job, void *const *opts, const int64_t stage0[])
 {
     md_progress *p = NULL;
     md_error err;
-    md_progress_opts o = {.job = job, .output = "x.h5", .world = 1};
+    md_progress_opts o = {.job = job, .exp_opts = opts, .output = "x.h5", .world = 1};
     CHECK(md_progress_create(&p, &o, &err) == MD_OK);
     if (!p) return;
     int64_t want = 0;
@@ -100,7 +100,7 @@ static void test_totals(md_job *job, const int64_t stage0[])
     CHECK(done == 2 && unsized == 0);
     int64_t later = 0;
     for (int i = 0; i < job->n_exps; i++) {
-        md_kind_ctx ctx = {.job = job, .exp = &job->exps[i], .exp_index = i};
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
         for (int s = 1; s <= LAST_STAGE[i]; s++) later += job->exps[i].impl->estimate_units(&ctx, s);
     }
     CHECK_MSG(total == want + later, "total %lld, planned %lld + estimated %lld", (long long)total, (long long)want,
@@ -131,8 +131,11 @@ int main(void)
     CHECK_MSG(rc == MD_OK, "%s", err.msg);
     if (rc == MD_OK) {
         int64_t stage0[16];
-        test_estimates(job, stage0);
-        test_totals(job, stage0);
+        void **opts = NULL; /* bound once, as the runner does */
+        CHECK(md_kind_bind_opts(job, &opts, &err) == MD_OK);
+        test_estimates(job, opts, stage0);
+        test_totals(job, opts, stage0);
+        md_kind_free_opts(job, opts);
         md_job_free(job);
     }
     TEST_MAIN_END();
