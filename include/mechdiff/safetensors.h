@@ -46,7 +46,9 @@ const char *md_safetensors_file_path(const md_safetensors *st, size_t i);
 size_t md_safetensors_total_bytes(const md_safetensors *st);
 /* MD_OK when every element of t is finite; else an error naming `model`,
  * the tensor (whose name names the layer), the element and NaN/infinity.
- * Reads the whole tensor (a vectorised pass over the mapping). */
+ * Reads the whole tensor (a vectorised pass over the mapping), then drops
+ * the pages it read from the caller's resident set (madvise DONTNEED on the
+ * read-only mapping: later reads fault them back in from the page cache). */
 int md_safetensors_check_finite(const md_tensor_info *t, const char *model, md_error *err);
 /* Number of elements (product of the shape; 1 for a scalar). */
 size_t md_tensor_numel(const md_tensor_info *t);

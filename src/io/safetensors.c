@@ -516,12 +516,28 @@ static size_t first_nonfinite(const uint8_t *d, size_t n, size_t esz, uint32_t m
     return n;
 }
 
+/* Drops the pages wholly inside [p, p + n) from this process's resident set.
+ * The mapping is read-only and private (never written), so a later access
+ * faults the same bytes back in from the page cache: the scan below reads
+ * every weight once, and without this a worker's RSS would count every
+ * byte of every mapped checkpoint (embedding and lm_head included), not the
+ * rows it uses (bench/bench_load.sh). Advisory: a failure changes nothing. */
+static void release_pages(const void *p, size_t n)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0 || n == 0) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~((uintptr_t)ps - 1);
+    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 int md_safetensors_check_finite(const md_tensor_info *t, const char *model, md_error *err)
 {
     size_t n = md_tensor_numel(t), bad = n;
     if (t->dtype == MD_DTYPE_BF16) bad = first_nonfinite(t->data, n, 2, 0x7f80u);
     else if (t->dtype == MD_DTYPE_F16) bad = first_nonfinite(t->data, n, 2, 0x7c00u);
     else if (t->dtype == MD_DTYPE_F32) bad = first_nonfinite(t->data, n, 4, 0x7f800000u);
+    release_pages(t->data, n * md_dtype_size(t->dtype));
     if (bad == n) return MD_OK;
     float v;
     md_dtype_to_f32(&v, (const char *)t->data + bad * md_dtype_size(t->dtype), t->dtype, 1);
