@@ -7,6 +7,7 @@
 #   1. a start-up run (1 pair, n_toks 1), the grid with the default
 #      pair_block (pairs batched through the weights together) and, unless
 #      PERPAIR=0, the grid with pair_block 1 (the previous per-pair units);
+#      BLOCKS="4 8" adds those block sizes;
 #   2. plain cblas_sgemm (numpy on the same OpenBLAS, one thread) on the
 #      layer's shapes at 64 / 256 / 1024 rows;
 #   3. unless PEER=0, the same grid for the first PEER_PAIRS pairs in a
@@ -55,6 +56,7 @@ YAML
 run startup 1 1 0
 run batched "$PAIRS" 14 0
 [ "${PERPAIR:-1}" = 1 ] && run perpair "$PAIRS" 14 1
+for b in ${BLOCKS:-}; do run "block$b" "$PAIRS" 14 "$b"; done  # BLOCKS="4 8": more block sizes
 # the peer reads the very token ids mechdiff used (mechdiff tokenize on the same prompts)
 PEER_OK=0
 if [ "${PEER:-1}" = 1 ] && "$PEER_PYTHON" -c "import torch, transformers" 2>/dev/null; then

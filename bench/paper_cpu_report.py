@@ -77,6 +77,12 @@ if "perpair" in cpu:
     print(f"  max |effect(pair_block default) - effect(pair_block 1)| {np.abs(eff - e1).max():.2e} "
           f"(max |effect| {np.abs(e1).max():.2f})")
 
+for name in sorted((k for k in cpu if k.startswith("block")), key=lambda k: int(k[5:])):
+    nb, _, _ = net_of(cpu, name)
+    eb, _ = read(name)
+    print(f"grid, pair_block {name[5:]}: net {nb:.1f} s = {cells / nb:.2f} cells/s ({nb / net:.2f}x the default's "
+          f"time); max |effect - effect(default)| {np.abs(eb - eff).max():.2e}")
+
 res = {}
 for rows in (64, 256, 1024):
     x = np.random.standard_normal((rows, d)).astype(np.float32)

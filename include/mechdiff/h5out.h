@@ -85,7 +85,18 @@ int md_prov_collect(const struct md_job *job, md_model_prov **models, int *n_mod
                     int *n_data, char identity[65], int progress, md_error *err);
 void md_prov_free(md_model_prov *models, int n_models, md_data_prov *data);
 
+/* Version of the results layout this mechdiff writes (root and /provenance
+ * attribute `layout_version`; a file without it is layout 1):
+ *   1  cross-model groups <target>/<source>, category axes 0..n-1 with the
+ *      names in comma-separated attributes (mechdiff before 2026-12-07);
+ *   2  groups <source>-><target> with role attributes, string-valued
+ *      dimension scales, token datasets beside the results.
+ * A run refuses to resume a file of another layout (runner_job.c). */
+#define MD_RESULTS_LAYOUT 2
+
 typedef struct md_h5info {
+    int layout;              /* layout_version (1 when absent) */
+    char mechdiff_version[32];
     char job_sha256[65];
     uint64_t generation;
     int part_index, part_count;

@@ -39,10 +39,9 @@ const md_output MD_CONF_OUTPUTS[] = {
     [CO_D_LOGITVAR] = {.path = "pairs/{a}->{b}/d_logitvar", .type = MD_H5_F64, .dims = "neuron", .units = "1",
                        .description = "LogitVar(b) - LogitVar(a) per neuron", .stage = 1, .at_plan = 1},
     [CO_PROMPTS] = {.path = "prompts", .type = MD_H5_STR, .dims = "prompt", .units = "",
-                    .description = "prompts of the behavioural measurements (bare text; what each model's tokenizer puts before "
-                                   "it: the file's description)",
-                    .stage = 1,
-                    .at_plan = 1},
+                    .description = "prompts of the behavioural measurements (bare text; what each model's "
+                                   "tokenizer puts before it: the file's description)",
+                    .stage = 1, .at_plan = 1},
     [CO_ACTIVATION] = {.path = "{model}/activation", .type = MD_H5_F32, .dims = "prompt,rank",
                        .axes = "prompts, {model}/selected", .units = "activation",
                        .description = "mlp_post of the entropy neuron (selected[rank]) at the last token", .stage = 1,

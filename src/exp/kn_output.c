@@ -10,7 +10,9 @@
 
 #define KO_SUBJECT_DOC "window index of the first/last position where the prompts differ (the subject); -1 = before the window"
 #define KO_IDS_DOC "token ids of the patched window (the last n_toks prompt positions)"
-#define KO_TOKENS_DOC "decoded text of each token of the window (one token each; U+FFFD marks a byte of a character split over tokens)"
+#define KO_TOKENS_DOC                                                                                        \
+    "decoded text of each token of the window (one token each; U+FFFD marks a byte of a character split over " \
+    "tokens)"
 #define KO_WINDOW_AXES "pairs, layers, window positions (-n_toks..-1 from the end; tokens: pairs/true_tokens)"
 const md_output MD_KN_OUTPUTS[] = {
     [KO_TRUE_STATEMENT] = {.path = "{dataset}/pairs/true_statement", .type = MD_H5_STR, .dims = "pair",

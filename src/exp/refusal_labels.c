@@ -98,6 +98,15 @@ int md_refusal_plan_gen_group(md_plan *plan, const md_refusal_state *s, const md
         snprintf(desc, sizeof desc, "greedy completions of %s on the %s test instructions, no intervention", target,
                  set_name);
     snprintf(path, sizeof path, "%s/instruction", group);
+    int64_t *rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
+    if (!rows) return md_error_set(err, "out of memory");
+    for (int64_t i = 0; i < n; i++) rows[i] = s->n_train + i;
+    char doc[128];
+    snprintf(doc, sizeof doc, "the instruction's row in split/%s/instruction (test rows follow the n_train train rows)",
+             set_name);
+    int rc = md_plan_axis_values(plan, group, "row", rows, n, doc, err);
+    free(rows);
+    if (rc != MD_OK) return MD_ERR;
     if (md_plan_output(plan, instruction, args, &n, err) != MD_OK ||
         md_exp_put_csv_strings(plan, path, s->csv[set], s->col[set], s->test[set], s->n_test, 0, err) != MD_OK ||
         md_plan_output_put(plan, csv_row, args, &n, s->test[set], (size_t)s->n_test * sizeof(int), err) != MD_OK)

@@ -35,7 +35,9 @@ int md_refusal_plan_sweep_labels(md_plan *plan, const md_refusal_state *s, const
  * target, intervention, operation (none, ablate, add), source (the role
  * whose direction is applied; "" for none), description; and beside the
  * completions the test instruction of each row and its CSV row (outputs
- * `instruction` and `csv_row` of the kind's table, [row]). */
+ * `instruction` and `csv_row` of the kind's table, [row]); the group's row
+ * axis holds each row's index into split/<set>/instruction (n_train + i).
+ * Call it before declaring the group's other datasets. */
 int md_refusal_plan_gen_group(md_plan *plan, const md_refusal_state *s, const md_output *instruction,
                               const md_output *csv_row, int set, const char *target, const char *intervention,
                               md_error *err);

@@ -206,10 +206,10 @@ static int plan_point_gen(md_plan *plan, const md_refusal_state *s, const md_dir
                 md_refusal_interv_name(s, iv, ivn, sizeof ivn);
                 int64_t n = s->n_test;
                 const char *args[] = {md_refusal_set_name(k), s->roles[t], ivn};
-                if (md_plan_output(plan, OUT(MD_RO_TEXT), args, &n, err) != MD_OK ||
-                    md_plan_output(plan, OUT(MD_RO_REFUSED), args, &n, err) != MD_OK ||
-                    md_refusal_plan_gen_group(plan, s, OUT(MD_RO_GEN_INSTRUCTION), OUT(MD_RO_GEN_CSV_ROW), k,
-                                              s->roles[t], ivn, err) != MD_OK)
+                if (md_refusal_plan_gen_group(plan, s, OUT(MD_RO_GEN_INSTRUCTION), OUT(MD_RO_GEN_CSV_ROW), k,
+                                              s->roles[t], ivn, err) != MD_OK ||
+                    md_plan_output(plan, OUT(MD_RO_TEXT), args, &n, err) != MD_OK ||
+                    md_plan_output(plan, OUT(MD_RO_REFUSED), args, &n, err) != MD_OK)
                     return MD_ERR;
             }
     if (md_plan_units(plan, s->gen.n, err) != MD_OK) return MD_ERR;

@@ -440,18 +440,18 @@ done:
 /* Encodes "<few_shot><statement><suffix>" and finds the statement's last
  * token: the encoding of "<few_shot><statement>" must be a prefix of the
  * prompt's (else the statement's end is len − suffix tokens). */
-static int tr_encode_prompt(const md_model *M, const char *few_shot, const char *stmt, const char *suffix, int **ids,
-                            int *len, int *stmt_end, md_error *err)
+int md_truth_encode_prompt(const md_tokenizer *tok, const char *few_shot, const char *stmt, const char *suffix,
+                           int **ids, int *len, int *stmt_end, md_error *err)
 {
     size_t cap = strlen(few_shot) + strlen(stmt) + strlen(suffix) + 1, np = 0, nh = 0, ns = 0;
     char *text = malloc(cap);
     int *head = NULL, *sfx = NULL, rc = MD_ERR;
     if (!text) return md_error_set(err, "out of memory");
     snprintf(text, cap, "%s%s%s", few_shot, stmt, suffix);
-    if (md_tokenizer_encode(M->tok, text, 1, ids, &np, err) != MD_OK) goto done;
+    if (md_tokenizer_encode(tok, text, 1, ids, &np, err) != MD_OK) goto done;
     snprintf(text, cap, "%s%s", few_shot, stmt);
-    if (md_tokenizer_encode(M->tok, text, 1, &head, &nh, err) != MD_OK) goto done;
-    if (md_tokenizer_encode(M->tok, suffix, 0, &sfx, &ns, err) != MD_OK) goto done;
+    if (md_tokenizer_encode(tok, text, 1, &head, &nh, err) != MD_OK) goto done;
+    if (md_tokenizer_encode(tok, suffix, 0, &sfx, &ns, err) != MD_OK) goto done;
     *len = (int)np;
     if (nh <= np && !memcmp(head, *ids, nh * sizeof(int))) *stmt_end = (int)nh - 1;
     else *stmt_end = (int)np - (int)ns - 1;
@@ -508,8 +508,8 @@ static int tr_encode_batch(const md_truth_state *s, const md_model *M, const cha
     const tr_ds *ds = &s->ds[s->test[j]];
     for (int i = 0; i < n; i++) {
         int si = ds->iv[r0 + i];
-        if (tr_encode_prompt(M, ds->few_shot, md_truth_stmt(s, s->test[j], si), suffix, &ids[i], &len[i], &end[i],
-                             err) != MD_OK)
+        if (md_truth_encode_prompt(M->tok, ds->few_shot, md_truth_stmt(s, s->test[j], si), suffix, &ids[i], &len[i],
+                                   &end[i], err) != MD_OK)
             return MD_ERR;
         for (int q = 0; q < s->n_pos; q++)
             if (end[i] + 1 + s->pos[q] < 1)

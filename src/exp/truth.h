@@ -13,6 +13,7 @@
 #include "mechdiff/error.h"
 #include "mechdiff/exp_units.h"
 #include "mechdiff/experiment.h"
+#include "mechdiff/tokenizer.h"
 
 #define TR_MAX_ROLES 16
 #define TR_MAX_CONTROL 16
@@ -80,6 +81,16 @@ int md_truth_iv_layers(const md_truth_opts *o, int n_layers, int *lo, int *hi);
 /* Extra doubles of the stage-1 blob, and a view of it. */
 size_t md_truth_count_extra(int M, int T);
 int md_truth_view_dirs(const md_blob *b, md_truth_dirs *v, md_error *err);
+/* truth.c: encodes "<few_shot><statement><suffix>" with tok (BOS as the
+ * tokenizer adds it): *ids malloc'd, *len, *stmt_end = the statement's last
+ * token (intervention positions count from it: stmt_end + 1 + pos). */
+int md_truth_encode_prompt(const md_tokenizer *tok, const char *few_shot, const char *stmt, const char *suffix,
+                           int **ids, int *len, int *stmt_end, md_error *err);
+/* truth_labels.c: stage 1, per role and test dataset, the tokens the
+ * intervention is added at (out[0..2]: the entries of
+ * interv/{dataset}/tokens/{model}/token_id, token, token_position). */
+int md_truth_plan_interv_tokens(const md_kind_ctx *ctx, const md_truth_state *s, const md_output *out, md_plan *plan,
+                                md_error *err);
 /* truth_labels.c: the named axes of a plan (roles, test datasets,
  * conditions conds[0..n_cond), classes, effects, controls, probe params). */
 int md_truth_plan_axes(const md_truth_state *s, const char *const *conds, int n_cond, const char *const *tests,

@@ -14,7 +14,7 @@
 enum {
     TO_STATEMENTS, TO_LABELS, TO_CSV_ROW, TO_ACTS, TO_DIRECTION, TO_PROBE, TO_DIRECTION_NORM, TO_COSINE,
     TO_TRAIN_ACCURACY, TO_ACCURACY, TO_CONTROL_DIRECTIONS, TO_INDEX, TO_P_TRUE, TO_P_FALSE, TO_IE_CONTROL, TO_PD,
-    TO_IE, TO_FEWSHOT_ACCURACY, TO_TOKEN_ID, TO_TOKEN, TO_POSITION
+    TO_IE, TO_FEWSHOT_ACCURACY, TO_TOKEN_ID, TO_TOKEN, TO_POSITION, TO_IV_TOKEN_ID, TO_IV_TOKEN, TO_IV_POSITION
 };
 
 const md_output MD_TRUTH_OUTPUTS[] = {
@@ -105,6 +105,22 @@ const md_output MD_TRUTH_OUTPUTS[] = {
                      .description = "absolute index of that token in the prompt as the model reads it (0 = its first "
                                     "token)",
                      .stage = 0, .at_plan = 1},
+    [TO_IV_TOKEN_ID] = {.path = "interv/{dataset}/tokens/{model}/token_id", .type = MD_H5_I32,
+                        .dims = "statement,position", .axes = "interv/{dataset}/index, intervention_positions",
+                        .description = "id of each token the intervention adds at (its position counts from the "
+                                       "statement's last token, -1 = that token) in the few-shot prompt",
+                        .stage = 1, .at_plan = 1},
+    [TO_IV_TOKEN] = {.path = "interv/{dataset}/tokens/{model}/token", .type = MD_H5_STR, .dims = "statement,position",
+                     .axes = "interv/{dataset}/index, intervention_positions",
+                     .description = "decoded text of token_id (U+FFFD marks a byte of a character split over "
+                                    "tokens)",
+                     .stage = 1, .at_plan = 1},
+    [TO_IV_POSITION] = {.path = "interv/{dataset}/tokens/{model}/token_position", .type = MD_H5_I32,
+                        .dims = "statement,position", .axes = "interv/{dataset}/index, intervention_positions",
+                        .units = "token index",
+                        .description = "absolute index of that token in the few-shot prompt as the model reads it "
+                                       "(0 = its first token)",
+                        .stage = 1, .at_plan = 1},
     {0}};
 
 #define OUT(x) (&MD_TRUTH_OUTPUTS[x])
@@ -301,7 +317,9 @@ int md_truth_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_pl
                          s->n_roles, s->n_test);
             goto done;
         }
-        rc = plan_dirs(s, &v, plan, err) == MD_OK ? plan_interv(s, &nm, plan, err) : MD_ERR;
+        rc = plan_dirs(s, &v, plan, err) == MD_OK && plan_interv(s, &nm, plan, err) == MD_OK
+                 ? md_truth_plan_interv_tokens(ctx, s, OUT(TO_IV_TOKEN_ID), plan, err)
+                 : MD_ERR;
     } else {
         rc = plan_summary(s, &nm, input, plan, err);
     }

@@ -145,6 +145,7 @@ static int write_provenance(hid_t f, const md_provenance *prov)
     rc |= md_h5_attr_str(f, "mechdiff_version", MECHDIFF_VERSION);
     rc |= md_h5_attr_str(f, "job_name", prov->job_name);
     rc |= md_h5_attr_str(f, "job_sha256", prov->job_sha256);
+    rc |= md_h5_attr_i64(f, "layout_version", MD_RESULTS_LAYOUT);
     rc |= md_h5_attr_str(f, "provenance", "see /provenance (run-dependent: times, host, ranks)");
     hid_t g = md_h5_group_open_or_create(f, "/provenance");
     if (g < 0) return MD_ERR;

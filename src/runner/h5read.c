@@ -31,7 +31,11 @@ int md_h5out_info(const char *path, md_h5info *info, md_error *err)
         H5Fclose(f);
         return md_error_set(err, "%s: no /provenance group: not a mechdiff results file", path);
     }
+    info->layout = (int)md_h5_attr_read_i64(f, "layout_version", 1);
     hid_t g = H5Gopen2(f, "/provenance", H5P_DEFAULT);
+    char *ver = md_h5_attr_read_str(g, "mechdiff_version");
+    snprintf(info->mechdiff_version, sizeof info->mechdiff_version, "%s", ver ? ver : "unknown");
+    free(ver);
     char *sha = md_h5_attr_read_str(g, "job_sha256");
     snprintf(info->job_sha256, sizeof info->job_sha256, "%s", sha ? sha : "");
     free(sha);

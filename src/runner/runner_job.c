@@ -104,6 +104,14 @@ int md_coord_recover(coord *c, md_error *err)
     }
     md_h5info info;
     if (md_h5out_info(c->out, &info, err) != MD_OK) return MD_ERR;
+    if (info.layout != MD_RESULTS_LAYOUT && !c->opts->force_new) {
+        md_error_set(err, "%s was written in results layout %d (mechdiff %s); this mechdiff writes layout %d "
+                     "(include/mechdiff/h5out.h): refusing to resume it; finish it with the mechdiff that "
+                     "started it, or use another -o, or --force-new to start over",
+                     c->out, info.layout, info.mechdiff_version, MD_RESULTS_LAYOUT);
+        md_h5out_info_free(&info);
+        return MD_ERR;
+    }
     int same = strcmp(info.job_sha256, c->identity) == 0 && info.part_index == c->part_index &&
                info.part_count == c->part_count;
     md_h5out_info_free(&info);

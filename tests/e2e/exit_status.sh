@@ -48,6 +48,10 @@ for np in 1 2; do
   expect 1 "not a readable HDF5 file" "${R[@]}" run "$T/job.yaml" -o "$O/corrupt.h5" --quiet
   "${R[@]}" run "$T/job.yaml" -o "$O/done.h5" --quiet || fail "a good run failed"
   expect 1 "different job" "${R[@]}" run "$T/other.yaml" -o "$O/done.h5" --quiet
+  # a file of an older results layout (no layout_version attribute) is not resumed
+  cp "$O/done.h5" "$O/old.h5"
+  /usr/bin/python3 -c 'import h5py, sys; f = h5py.File(sys.argv[1], "a"); del f.attrs["layout_version"]' "$O/old.h5"
+  expect 1 "results layout 1" "${R[@]}" run "$T/job.yaml" -o "$O/old.h5" --quiet
   # 73: the output is being written by another run (a process holds its lock)
   hold_lock "$O/busy.h5.lock" & holder=$!
   sleep 0.5

@@ -100,6 +100,13 @@ tk = group("truth/tokens/base/cities")
 check(bool((tk["token"] == ".").all()), "truth reads the period (token -1) of every statement")
 check(len(set(tk["token_id"].values.tolist())) == 1 and bool((tk["token_position"] >= 2).all()),
       "truth: one id for '.', after the BOS token and a word")
+check(list(iv["statement"].values) == list(iv["index"].values), "truth interv statements by their index")
+it = group("truth/interv/cities/tokens/instruct")
+check(list(it["position"].values) == [-2, -1] and list(it["statement"].values) == list(iv["index"].values),
+      "truth intervention token axes")
+check(bool((it["token"].sel(position=-1) == ".").all()) and
+      bool((it["token_position"].sel(position=-1) - it["token_position"].sel(position=-2) == 1).all()),
+      "truth: the intervention adds at the period and the token before it")
 acts = group("truth/acts/base")
 check("BOS token" in acts["cities"].attrs["description"], "truth acts: %s" % acts["cities"].attrs["description"])
 
@@ -121,6 +128,9 @@ inst = [text(s) for s in split["instruction"][n_train:]]
 check([text(s) for s in g["instruction"].values] == inst, "refusal gen: instruction beside each completion")
 check(list(g["csv_row"].values) == list(split["csv_row"][n_train:]), "refusal gen: csv_row beside each completion")
 check(g["text"].sizes["row"] == len(inst), "refusal gen rows")
+check(list(g["row"].values) == list(range(n_train, n_train + len(inst))), "refusal gen row = split row")
+check(text(g["instruction"].sel(row=n_train + 2).values) == text(split["instruction"][n_train + 2]),
+      "refusal gen: select a completion by its split row")
 rt = group("refusal/tokens/instruct/harmful")
 check(rt["token"].dims == ("row", "position") and list(rt["position"].values) == [-1],
       "refusal tokens dims %s" % (rt["token"].dims,))
