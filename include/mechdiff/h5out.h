@@ -18,7 +18,7 @@
  * lives under /provenance, so `h5diff --exclude-path /provenance` compares
  * results only.
  *
- *   /provenance attr layout_generation: the generation whose snapshot last
+ *   /provenance attr defined_generation: the generation whose snapshot last
  *                            created datasets or stages (h5out.c)
  *
  * Writes happen only inside a snapshot, on the private OUT.h5.tmp: either
@@ -116,7 +116,7 @@ int md_h5out_begin(md_h5out **out, const char *path, const char *source, const m
                    md_error *err);
 /* Starts a snapshot of `path` from path.prev, the version the last commit
  * replaced (md_h5out_keep_previous), when that is safe and still one
- * generation behind with the same layout (h5out.c says which checks): the
+ * generation behind with the same datasets (h5out.c says which checks): the
  * caller then applies the records of the journal of generation gen(path)-1
  * and of gen(path). *out = NULL with MD_OK when it cannot (copy instead:
  * md_h5out_begin); MD_ERR only when out of memory. */

@@ -28,9 +28,9 @@
  * snapshot copies (never wrong, only slower): OUT.h5.prev is a regular file,
  * not the same inode as OUT.h5 (a commit killed between link and rename
  * leaves both names on one file), no reader holds an HDF5 file lock on it,
- * it is the same job, its generation is OUT.h5's minus 1 and its layout
+ * it is the same job, its generation is OUT.h5's minus 1 and its defined
  * generation (the snapshot that last created datasets or stages, attribute
- * /provenance/layout_generation) equals OUT.h5's: a snapshot that defined a
+ * /provenance/defined_generation) equals OUT.h5's: a snapshot that defined a
  * stage is always followed by a copy, since the journals cannot recreate
  * the definitions. The caller checks that OUT.h5.journal.prev is generation
  * g-1 before folding it, and copies in a run's first snapshot (it numbers
@@ -125,7 +125,7 @@ struct md_h5out {
     uint64_t generation;
     int incremental;           /* started from OUT.h5.prev */
     int keep_prev;             /* commit keeps the replaced file as OUT.h5.prev */
-    int layout_changed;        /* md_h5out_define was called */
+    int defined;               /* md_h5out_define was called */
     int64_t kill_gen, kill_after, n_applied; /* MECHDIFF_TEST_KILL_SNAPSHOT */
     double t0, bytes_applied;  /* MECHDIFF_SNAPSHOT_LOG */
     dset_cache *dsets;
@@ -266,7 +266,7 @@ fail:
 
 /* Identity of a results file for the incremental check. */
 typedef struct version_id {
-    int64_t generation, layout;
+    int64_t generation, defined;
     char *job;                 /* owned */
 } version_id;
 
@@ -275,7 +275,7 @@ static int read_version(hid_t f, version_id *v)
     hid_t g = H5Gopen2(f, "/provenance", H5P_DEFAULT);
     if (g < 0) return MD_ERR;
     v->generation = md_h5_attr_read_i64(g, "generation", -1);
-    v->layout = md_h5_attr_read_i64(g, "layout_generation", -1);
+    v->defined = md_h5_attr_read_i64(g, "defined_generation", -1);
     v->job = md_h5_attr_read_str(g, "job_sha256");
     H5Gclose(g);
     return v->job ? MD_OK : MD_ERR;
@@ -294,12 +294,12 @@ int md_h5out_begin_incremental(md_h5out **out, const char *path, md_error *err)
     H5E_BEGIN_TRY
     {
         f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-        ok = f >= 0 && read_version(f, &cur) == MD_OK && cur.layout >= 0 && cur.generation >= 1;
+        ok = f >= 0 && read_version(f, &cur) == MD_OK && cur.defined >= 0 && cur.generation >= 1;
         if (f >= 0) H5Fclose(f);
         ok = ok && md_snapfile_take_previous(path, h->prev, h->tmp);
         if (ok) h->file = H5Fopen(h->tmp, H5F_ACC_RDWR, fapl);
         ok = ok && h->file >= 0 && read_version(h->file, &old) == MD_OK && old.generation == cur.generation - 1 &&
-             old.layout == cur.layout && strcmp(old.job, cur.job) == 0;
+             old.defined == cur.defined && strcmp(old.job, cur.job) == 0;
     }
     H5E_END_TRY;
     H5Pclose(fapl);
@@ -499,7 +499,7 @@ int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char
                     md_error *err)
 {
     char path[512];
-    h->layout_changed = 1; /* OUT.h5.prev lacks this: the next snapshot copies */
+    h->defined = 1; /* OUT.h5.prev lacks this: the next snapshot copies */
     snprintf(path, sizeof path, "/%s", exp_name);
     hid_t g = md_h5_group_open_or_create(h->file, path);
     if (g < 0) return md_error_set(err, "%s: cannot create group %s", h->tmp, path);
@@ -700,8 +700,8 @@ static int write_segment(md_h5out *h, md_segment *seg)
           md_h5_attr_i64(p, "generation", (int64_t)(h->generation + 1));
     /* The generation whose snapshot last created datasets or stages (see the
      * top of this file); absent in files of older versions: set now. */
-    if (h->layout_changed || md_h5_attr_read_i64(p, "layout_generation", -1) < 0)
-        rc |= md_h5_attr_i64(p, "layout_generation", (int64_t)(h->generation + 1));
+    if (h->defined || md_h5_attr_read_i64(p, "defined_generation", -1) < 0)
+        rc |= md_h5_attr_i64(p, "defined_generation", (int64_t)(h->generation + 1));
     if (H5Aexists(p, "start_time") <= 0) rc |= md_h5_attr_str(p, "start_time", t0);
     H5Gclose(p);
     return rc ? MD_ERR : MD_OK;
