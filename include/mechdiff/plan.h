@@ -83,6 +83,7 @@ typedef struct md_axis {
 
 struct md_plan {
     int stage;
+    const char *kind;          /* the kind whose plan this is, named in errors (borrowed; NULL = unnamed) */
     md_axis *axes;             /* declared axes (owned) */
     int n_axes;
     md_dset *dsets;            /* this stage's new datasets (owned) */
