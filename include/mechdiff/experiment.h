@@ -47,8 +47,9 @@ const char *md_h5type_name(md_h5type t);
 
 /* One declared output of a kind: the output-side twin of md_key. A kind lists
  * every dataset it writes in a static table (terminated by {0}); its plan
- * instantiates an entry with md_plan_output (sizes and the names that fill
- * the path's {placeholders}); the runner checks every dataset a plan
+ * declares the named axes (md_plan_axis*: labels, values or sizes) and
+ * instantiates an entry with md_plan_output (the names that fill the path's
+ * {placeholders}; every size from the axes); the runner checks every dataset a plan
  * declares against the table, and `mechdiff validate --keys` prints it into
  * jobs/README.md. */
 typedef struct md_output {
