@@ -47,8 +47,9 @@ const char *md_h5type_name(md_h5type t);
 
 /* One declared output of a kind: the output-side twin of md_key. A kind lists
  * every dataset it writes in a static table (terminated by {0}); its plan
- * instantiates an entry with md_plan_output (sizes and the names that fill
- * the path's {placeholders}); the runner checks every dataset a plan
+ * declares the named axes (md_plan_axis*: labels, values or sizes) and
+ * instantiates an entry with md_plan_output (the names that fill the path's
+ * {placeholders}; every size from the axes); the runner checks every dataset a plan
  * declares against the table, and `mechdiff validate --keys` prints it into
  * jobs/README.md. */
 typedef struct md_output {
@@ -96,22 +97,25 @@ typedef struct md_plan md_plan;
 #define MD_PLAN_MAX_DSET_BYTES ((double)(1ull << 40))
 
 /* Declares an instance of output o (an entry of the kind's table): its path
- * is o->path with each {placeholder} replaced, in order, by args[i]; its rank
- * is the number of o->dims, dims[] their sizes (0 = the size of the declared
- * axis of that name, md_plan_axis; dims may be NULL when every dimension has
- * one). */
-int md_plan_output(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims, md_error *err);
+ * is o->path with each {placeholder} replaced, in order, by args[i] (NULL
+ * when it has none); its rank is the number of o->dims and each dimension's
+ * size is that of the plan's axis of that name (md_plan_axis*, below), the
+ * only place a size comes from. A dimension without a declared axis is an
+ * internal error naming the kind, the dataset and the dimension. */
+int md_plan_output(md_plan *p, const md_output *o, const char *const *args, md_error *err);
 /* md_plan_output, then its whole data (md_plan_put at offset 0). */
-int md_plan_output_put(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims,
-                       const void *data, size_t nbytes, md_error *err);
+int md_plan_output_put(md_plan *p, const md_output *o, const char *const *args, const void *data, size_t nbytes,
+                       md_error *err);
 /* Named axes: a category axis (model roles, conditions, interventions,
  * sets) gets string labels, a numeric axis (layers, positions) its real
- * values where they are not 0..n-1. They label (as the HDF5 dimension scale)
- * the dimension of that name of every output this plan declares under
- * `scope` ("" = the whole experiment, "cities" = under cities/; the longest
- * scope wins). md_plan_output takes a dimension's size from its axis where
- * dims[i] is 0, and refuses a size that differs from it. description ("" =
- * a default) is the scale's attribute. Labels and values are copied. */
+ * values where they are not 0..n-1, a width or count (hidden, neuron, pair)
+ * only its size. A kind's plan declares each once, before the outputs that
+ * use it; they size, and label (as the HDF5 dimension scale), the dimension
+ * of that name of every output this plan declares under `scope` ("" = the
+ * whole experiment, "cities" = the dataset cities and everything under
+ * cities/; the longest scope wins, so one dimension name can have a
+ * different size per group). description ("" = a default) is the scale's
+ * attribute. Labels and values are copied. */
 int md_plan_axis(md_plan *p, const char *scope, const char *name, const char *const *labels, int64_t n,
                  const char *description, md_error *err);
 /* md_plan_axis with the labels comma-separated in one string ("a,b,c"). */
@@ -119,6 +123,10 @@ int md_plan_axis_csv(md_plan *p, const char *scope, const char *name, const char
                      md_error *err);
 int md_plan_axis_values(md_plan *p, const char *scope, const char *name, const int64_t *values, int64_t n,
                         const char *description, md_error *err);
+/* An axis that is only a size (widths: hidden, neuron; counts: pair, row):
+ * its scale holds 0..n-1, as the writer stores for a dimension without
+ * labels or values. */
+int md_plan_axis_size(md_plan *p, const char *scope, const char *name, int64_t n, md_error *err);
 
 /* Attribute on the experiment group or on a declared dataset ("" = group). */
 int md_plan_attr(md_plan *p, const char *path, const char *name, const char *value, md_error *err);

@@ -68,10 +68,11 @@ struct md_result {
     uint32_t n_pieces;
 };
 
-/* A named axis of a plan (md_plan_axis*, experiment.h): the labels of a
- * category axis or the values of a numeric one, for every dataset of the
- * plan under `scope` whose dimension has that name. The writer stores them
- * as the dimension scale (src/runner/h5scale.c). */
+/* A named axis of a plan (md_plan_axis*, experiment.h): the size, and the
+ * labels of a category axis or the values of a numeric one (neither: a
+ * size-only axis, md_plan_axis_size), of the dimension of that name of every
+ * dataset of the plan under `scope`; md_plan_output takes every size from
+ * it. The writer stores it as the dimension scale (src/runner/h5scale.c). */
 typedef struct md_axis {
     char scope[MD_PATH_MAX];   /* "" = the whole experiment, else a group path ("cities") */
     char name[64];             /* the dimension name ("condition", "position") */
@@ -83,6 +84,7 @@ typedef struct md_axis {
 
 struct md_plan {
     int stage;
+    const char *kind;          /* the kind whose plan this is, named in errors (borrowed; NULL = unnamed) */
     md_axis *axes;             /* declared axes (owned) */
     int n_axes;
     md_dset *dsets;            /* this stage's new datasets (owned) */

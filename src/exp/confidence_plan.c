@@ -83,9 +83,9 @@ static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
         md_config cfg;
         if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK) return MD_ERR;
         const char *role = md_exp_get_role(ctx, r);
-        int64_t ff = cfg.d_ff;
-        if (md_plan_output(plan, OUT(CO_NORM), &role, &ff, err) != MD_OK ||
-            md_plan_output(plan, OUT(CO_LOGITVAR), &role, &ff, err) != MD_OK)
+        if (md_plan_axis_size(plan, role, "neuron", cfg.d_ff, err) != MD_OK || /* widths may differ per role */
+            md_plan_output(plan, OUT(CO_NORM), &role, err) != MD_OK ||
+            md_plan_output(plan, OUT(CO_LOGITVAR), &role, err) != MD_OK)
             return MD_ERR;
         for (int64_t b = 0; b < md_conf_n_blocks(cfg.d_ff, nb); b++, units++) {
             int64_t n = (b + 1) * nb <= cfg.d_ff ? nb : cfg.d_ff - b * nb;
@@ -148,11 +148,10 @@ static int plan_role_tokens(const md_kind_ctx *ctx, int r, const char **pr, int 
         free(ids);
     }
     if (rc == MD_OK) rc = md_exp_token_strings(tok, last, np, &txt, &nb, err);
-    int64_t n64 = np;
     if (rc == MD_OK)
-        rc = md_plan_output_put(plan, OUT(CO_PROMPT_LEN), &role, &n64, len, (size_t)np * sizeof *len, err) ||
-             md_plan_output_put(plan, OUT(CO_LAST_TOKEN_ID), &role, &n64, last, (size_t)np * sizeof *last, err) ||
-             md_plan_output_put(plan, OUT(CO_LAST_TOKEN), &role, &n64, txt, nb, err) ? MD_ERR : MD_OK;
+        rc = md_plan_output_put(plan, OUT(CO_PROMPT_LEN), &role, len, (size_t)np * sizeof *len, err) ||
+             md_plan_output_put(plan, OUT(CO_LAST_TOKEN_ID), &role, last, (size_t)np * sizeof *last, err) ||
+             md_plan_output_put(plan, OUT(CO_LAST_TOKEN), &role, txt, nb, err) ? MD_ERR : MD_OK;
     if (rc == MD_OK) {
         char path[MD_PATH_MAX], desc[512];
         snprintf(path, sizeof path, "%s/prompt_len", role);
@@ -192,18 +191,19 @@ static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan,
     for (int a = 0; a < R; a++)
         for (int b = a + 1; b < R; b++) {
             const char *ra = md_exp_get_role(ctx, a), *rb = md_exp_get_role(ctx, b);
-            int64_t one = 1;
             double iou;
             int32_t ov = md_entropy_overlap(v->sel + a * k, k, v->sel + b * k, k, &iou);
             const char *ab[] = {ra, rb};
             snprintf(path, sizeof path, "pairs/%s->%s/overlap", ra, rb);
-            if (md_plan_output_put(plan, OUT(CO_OVERLAP), ab, &one, &ov, sizeof ov, err) != MD_OK ||
-                md_plan_output_put(plan, OUT(CO_IOU), ab, &one, &iou, sizeof iou, err) != MD_OK ||
+            if (md_plan_output_put(plan, OUT(CO_OVERLAP), ab, &ov, sizeof ov, err) != MD_OK ||
+                md_plan_output_put(plan, OUT(CO_IOU), ab, &iou, sizeof iou, err) != MD_OK ||
                 md_plan_attr(plan, path, "a", ra, err) != MD_OK || md_plan_attr(plan, path, "b", rb, err) != MD_OK ||
                 pair_attrs(plan, ra, rb, err) != MD_OK)
                 goto done;
             if (v->h->d_ff[a] != v->h->d_ff[b]) continue; /* different widths: no per-neuron change */
             int64_t n = v->h->d_ff[a];
+            snprintf(path, sizeof path, "pairs/%s->%s", ra, rb);
+            if (md_plan_axis_size(plan, path, "neuron", n, err) != MD_OK) goto done;
             free(dn);
             free(dl);
             dn = malloc((size_t)n * sizeof *dn);
@@ -216,8 +216,8 @@ static int plan_pairs(const md_kind_ctx *ctx, const conf_view *v, md_plan *plan,
                 dn[i] = v->norm[b][i] - v->norm[a][i];
                 dl[i] = v->lv[b][i] - v->lv[a][i];
             }
-            if (md_plan_output_put(plan, OUT(CO_D_NORM), ab, &n, dn, (size_t)n * sizeof *dn, err) != MD_OK ||
-                md_plan_output_put(plan, OUT(CO_D_LOGITVAR), ab, &n, dl, (size_t)n * sizeof *dl, err) != MD_OK)
+            if (md_plan_output_put(plan, OUT(CO_D_NORM), ab, dn, (size_t)n * sizeof *dn, err) != MD_OK ||
+                md_plan_output_put(plan, OUT(CO_D_LOGITVAR), ab, dl, (size_t)n * sizeof *dl, err) != MD_OK)
                 goto done;
         }
     rc = MD_OK;
@@ -232,12 +232,13 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
     conf_view v;
     if (md_conf_view_blob(input, 0, &v, err) != MD_OK) return MD_ERR;
     int R = v.h->n_roles, k = v.h->k;
-    int64_t one = 1, kk = k;
+    if (md_plan_axis_size(plan, "", "rank", k, err) != MD_OK || md_plan_axis_size(plan, "", "one", 1, err) != MD_OK)
+        return MD_ERR;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
-        if (md_plan_output_put(plan, OUT(CO_SELECTED), &role, &kk, v.sel + r * k, (size_t)k * sizeof(int32_t), err) !=
+        if (md_plan_output_put(plan, OUT(CO_SELECTED), &role, v.sel + r * k, (size_t)k * sizeof(int32_t), err) !=
                 MD_OK ||
-            md_plan_output_put(plan, OUT(CO_THRESHOLD), &role, &one, &v.h->threshold[r], sizeof(double), err) != MD_OK)
+            md_plan_output_put(plan, OUT(CO_THRESHOLD), &role, &v.h->threshold[r], sizeof(double), err) != MD_OK)
             return MD_ERR;
     }
     if (plan_pairs(ctx, &v, plan, err) != MD_OK) return MD_ERR;
@@ -259,15 +260,14 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
         memcpy(q, pr[i], l);
         q += l;
     }
-    int64_t n64 = np;
-    if (md_plan_output_put(plan, OUT(CO_PROMPTS), NULL, &n64, all, bytes, err) != MD_OK ||
+    if (md_plan_axis_size(plan, "", "prompt", np, err) != MD_OK ||
+        md_plan_output_put(plan, OUT(CO_PROMPTS), NULL, all, bytes, err) != MD_OK ||
         plan_prompt_tokens(ctx, pr, np, plan, err) != MD_OK)
         goto done;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
-        int64_t dims[2] = {np, k};
-        if (md_plan_output(plan, OUT(CO_ACTIVATION), &role, dims, err) != MD_OK ||
-            md_plan_output(plan, OUT(CO_ENTROPY), &role, dims, err) != MD_OK)
+        if (md_plan_output(plan, OUT(CO_ACTIVATION), &role, err) != MD_OK ||
+            md_plan_output(plan, OUT(CO_ENTROPY), &role, err) != MD_OK)
             goto done;
     }
     rc = md_plan_units(plan, R * md_conf_n_batches(ctx, np), err);
@@ -284,13 +284,13 @@ static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
     int np;
     if (md_conf_view_blob(input, 1, &v, err) != MD_OK || md_conf_n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
     int R = v.h->n_roles, k = v.h->k;
-    int64_t kk = k;
+    if (md_plan_axis_size(plan, "", "rank", k, err) != MD_OK || md_plan_axis_size(plan, "", "prompt", np, err) != MD_OK)
+        return MD_ERR;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
-        int64_t dims[2] = {np, k};
-        if (md_plan_output_put(plan, OUT(CO_ACT_MEAN), &role, &kk, v.act_mean + r * k, (size_t)k * sizeof(double),
+        if (md_plan_output_put(plan, OUT(CO_ACT_MEAN), &role, v.act_mean + r * k, (size_t)k * sizeof(double),
                                err) != MD_OK ||
-            md_plan_output(plan, OUT(CO_ENTROPY_ABLATED), &role, dims, err) != MD_OK)
+            md_plan_output(plan, OUT(CO_ENTROPY_ABLATED), &role, err) != MD_OK)
             return MD_ERR;
     }
     return md_plan_units(plan, R * md_conf_n_batches(ctx, np), err);

@@ -162,7 +162,7 @@ static char *join_strings(char **v, const int *idx, int n, size_t *total)
  * positions [pair, position] of the TRUE and FALSE prompts. */
 static int kn_plan_window(md_plan *plan, const md_kn_dataset *ds, const md_tokenizer *tok, md_error *err)
 {
-    int64_t P = ds->n_pairs, N = ds->n_toks, pn[2] = {P, N};
+    int64_t P = ds->n_pairs, N = ds->n_toks;
     size_t b2 = (size_t)(P * N) * sizeof(int), nts = 0, nfs = 0;
     int *ti = malloc(b2), *fi = malloc(b2), *wp = malloc(b2);
     char *tt = NULL, *ft = NULL;
@@ -183,11 +183,11 @@ static int kn_plan_window(md_plan *plan, const md_kn_dataset *ds, const md_token
         goto done;
     const char *const args[] = {ds->name};
     const md_output *o = MD_KN_OUTPUTS;
-    if (md_plan_output_put(plan, &o[KO_TRUE_IDS], args, pn, ti, b2, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_FALSE_IDS], args, pn, fi, b2, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_TRUE_TOKENS], args, pn, tt, nts, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_FALSE_TOKENS], args, pn, ft, nfs, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_WINDOW_POSITION], args, pn, wp, b2, err) != MD_OK)
+    if (md_plan_output_put(plan, &o[KO_TRUE_IDS], args, ti, b2, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_FALSE_IDS], args, fi, b2, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_TRUE_TOKENS], args, tt, nts, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_FALSE_TOKENS], args, ft, nfs, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_WINDOW_POSITION], args, wp, b2, err) != MD_OK)
         goto done;
     rc = MD_OK;
 done:
@@ -217,11 +217,11 @@ static int kn_plan_pair_rows(md_plan *plan, const md_kn_dataset *ds, md_error *e
     if (!ts || !fs) goto oom;
     const char *const args[] = {ds->name};
     const md_output *o = MD_KN_OUTPUTS;
-    if (md_plan_output_put(plan, &o[KO_TRUE_STATEMENT], args, &P, ts, nts, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_FALSE_STATEMENT], args, &P, fs, nfs, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_SUBJECT_FIRST], args, &P, sf, b1, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_SUBJECT_LAST], args, &P, sl, b1, err) != MD_OK ||
-        md_plan_output_put(plan, &o[KO_PROMPT_LEN], args, &P, pl, b1, err) != MD_OK)
+    if (md_plan_output_put(plan, &o[KO_TRUE_STATEMENT], args, ts, nts, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_FALSE_STATEMENT], args, fs, nfs, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_SUBJECT_FIRST], args, sf, b1, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_SUBJECT_LAST], args, sl, b1, err) != MD_OK ||
+        md_plan_output_put(plan, &o[KO_PROMPT_LEN], args, pl, b1, err) != MD_OK)
         goto done;
     rc = MD_OK;
     goto done;
@@ -242,7 +242,7 @@ int md_kn_plan_pairs(md_plan *plan, const md_kn_dataset *ds, const md_tokenizer 
                                  "absolute index of each pair's column: pairs/window_position",
                                  err);
     free(rel);
-    if (rc != MD_OK) return MD_ERR;
+    if (rc != MD_OK || md_plan_axis_size(plan, ds->name, "pair", ds->n_pairs, err) != MD_OK) return MD_ERR;
     if (kn_plan_pair_rows(plan, ds, err) != MD_OK || kn_plan_window(plan, ds, tok, err) != MD_OK) return MD_ERR;
     return kn_plan_pair_attrs(plan, ds, tok, err);
 }

@@ -23,7 +23,7 @@ extern const md_output MD_KN_OUTPUTS[];
 /* The group of (dataset, source, target) results: "cities/instruct->base". */
 void md_kn_group(char *buf, size_t cap, const char *dataset, const char *source, const char *target);
 
-/* Declares the axes of dataset ds (its window positions) and writes its pair
+/* Declares the axes of dataset ds (its pairs and window positions, scoped to ds->name) and writes its pair
  * tables (statements, window ids and tokens, positions, subject span, prompt
  * lengths) with their curation attributes. tok is the tokenizer the pairs
  * were curated with. */

@@ -296,37 +296,37 @@ static int kn_first_model(const md_kind_ctx *ctx, md_tokenizer **tok, md_config 
     return md_tokenizer_load(tok, dir, err);
 }
 
-/* The layer axis: every layer of the model, 0 = the first block. */
-static int kn_plan_layers(md_plan *plan, int n_layers, md_error *err)
+/* The axes every dataset shares: layer (every layer of the model, 0 = the
+ * first block), head and hidden (the width of the patched component). The
+ * per-dataset ones (pair, position) are md_kn_plan_pairs'. */
+static int kn_plan_axes(md_plan *plan, const kn_state *s, md_error *err)
 {
-    int64_t *v = malloc((size_t)n_layers * sizeof *v);
+    int64_t *v = malloc((size_t)s->n_layers * sizeof *v);
     if (!v) return md_error_set(err, "out of memory");
-    for (int l = 0; l < n_layers; l++) v[l] = l;
-    int rc = md_plan_axis_values(plan, "", "layer", v, n_layers,
+    for (int l = 0; l < s->n_layers; l++) v[l] = l;
+    int rc = md_plan_axis_values(plan, "", "layer", v, s->n_layers,
                                  "transformer block index (0 = the first block) whose hook point is patched", err);
     free(v);
-    return rc;
+    if (rc != MD_OK || md_plan_axis_size(plan, "", "head", s->n_heads, err) != MD_OK) return MD_ERR;
+    return md_plan_axis_size(plan, "", "hidden", s->width, err);
 }
 
 /* The result datasets (and group attributes) of dataset ds for every
  * (source, target) combination. */
 static int kn_plan_combos(md_plan *plan, const kn_state *s, const md_kn_dataset *ds, int store, md_error *err)
 {
-    int64_t P = ds->n_pairs, L = s->n_layers, N = ds->n_toks, eff[4] = {P, L, s->n_heads, N};
-    int64_t acts[4] = {P, L, N, s->width};
     const md_output *o = MD_KN_OUTPUTS;
     for (int c = 0; c < s->n_combos; c++) {
         const kn_combo *cb = &s->combos[c];
         const char *const args[] = {ds->name, cb->source, cb->target};
         if (md_kn_plan_group_attrs(plan, ds->name, cb->source, cb->target, err) != MD_OK) return MD_ERR;
-        if ((s->n_heads > 1 ? md_plan_output(plan, &o[KO_EFFECT_HEAD], args, eff, err)
-                            : md_plan_output(plan, &o[KO_EFFECT], args, (int64_t[3]){P, L, N}, err)) != MD_OK ||
-            md_plan_output(plan, &o[KO_CLEAN_TRUE], args, &P, err) != MD_OK ||
-            md_plan_output(plan, &o[KO_CLEAN_FALSE], args, &P, err) != MD_OK)
+        if (md_plan_output(plan, &o[s->n_heads > 1 ? KO_EFFECT_HEAD : KO_EFFECT], args, err) != MD_OK ||
+            md_plan_output(plan, &o[KO_CLEAN_TRUE], args, err) != MD_OK ||
+            md_plan_output(plan, &o[KO_CLEAN_FALSE], args, err) != MD_OK)
             return MD_ERR;
         if (store && c < s->n_self &&
-            (md_plan_output(plan, &o[KO_ACTS_TRUE], args, acts, err) != MD_OK ||
-             md_plan_output(plan, &o[KO_ACTS_FALSE], args, acts, err) != MD_OK))
+            (md_plan_output(plan, &o[KO_ACTS_TRUE], args, err) != MD_OK ||
+             md_plan_output(plan, &o[KO_ACTS_FALSE], args, err) != MD_OK))
             return MD_ERR;
     }
     return MD_OK;
@@ -343,7 +343,7 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     if (kn_first_model(ctx, &tok, &cfg, err) != MD_OK) goto done;
     if (kn_state_build(ctx, tok, &cfg, &s, err) != MD_OK) goto done;
     int store = s->opt.store_activations;
-    if (kn_plan_layers(plan, s->n_layers, err) != MD_OK) goto done;
+    if (kn_plan_axes(plan, s, err) != MD_OK) goto done;
     for (int d = 0; d < s->n_ds; d++)
         if (md_kn_plan_pairs(plan, &s->ds[d], tok, err) != MD_OK || kn_plan_combos(plan, s, &s->ds[d], store, err) != MD_OK)
             goto done;

@@ -51,12 +51,11 @@ int md_refusal_plan_axes(md_plan *plan, const md_refusal_state *s, md_error *err
 int md_refusal_plan_sweep_labels(md_plan *plan, const md_refusal_state *s, const md_output *ins,
                                  const md_output *csv_row, md_error *err)
 {
-    int64_t n = s->n_test;
     int set = MD_REFUSAL_HARMFUL;
-    if (md_plan_output(plan, ins, NULL, &n, err) != MD_OK ||
+    if (md_plan_output(plan, ins, NULL, err) != MD_OK ||
         md_exp_put_csv_strings(plan, "test_instruction", s->csv[set], s->col[set], s->test[set], s->n_test, 0, err) !=
             MD_OK ||
-        md_plan_output_put(plan, csv_row, NULL, &n, s->test[set], (size_t)s->n_test * sizeof(int), err) != MD_OK)
+        md_plan_output_put(plan, csv_row, NULL, s->test[set], (size_t)s->n_test * sizeof(int), err) != MD_OK)
         return MD_ERR;
     for (int m = 0; m < s->n_roles; m++)
         for (int li = 0; li < s->n_layers; li++)
@@ -107,9 +106,9 @@ int md_refusal_plan_gen_group(md_plan *plan, const md_refusal_state *s, const md
     int rc = md_plan_axis_values(plan, group, "row", rows, n, doc, err);
     free(rows);
     if (rc != MD_OK) return MD_ERR;
-    if (md_plan_output(plan, instruction, args, &n, err) != MD_OK ||
+    if (md_plan_output(plan, instruction, args, err) != MD_OK ||
         md_exp_put_csv_strings(plan, path, s->csv[set], s->col[set], s->test[set], s->n_test, 0, err) != MD_OK ||
-        md_plan_output_put(plan, csv_row, args, &n, s->test[set], (size_t)s->n_test * sizeof(int), err) != MD_OK)
+        md_plan_output_put(plan, csv_row, args, s->test[set], (size_t)s->n_test * sizeof(int), err) != MD_OK)
         return MD_ERR;
     const char *names[] = {"set", "target", "intervention", "operation", "source", "description"};
     const char *values[] = {set_name, target, intervention, op, source, desc};
@@ -149,11 +148,10 @@ static int put_set_tokens(md_plan *plan, const md_kind_ctx *ctx, const md_refusa
     }
     if (rc == MD_OK) rc = md_exp_token_strings(tok, ids, (int64_t)cells, &strs, &nb, err);
     const char *args[] = {role, md_refusal_set_name(set)};
-    int64_t dims[2] = {n, n_rel};
     if (rc == MD_OK)
-        rc = md_plan_output_put(plan, &out[0], args, dims, ids, cells * sizeof *ids, err) ||
-             md_plan_output_put(plan, &out[1], args, dims, strs, nb, err) ||
-             md_plan_output_put(plan, &out[2], args, dims, pos, cells * sizeof *pos, err) ? MD_ERR : MD_OK;
+        rc = md_plan_output_put(plan, &out[0], args, ids, cells * sizeof *ids, err) ||
+             md_plan_output_put(plan, &out[1], args, strs, nb, err) ||
+             md_plan_output_put(plan, &out[2], args, pos, cells * sizeof *pos, err) ? MD_ERR : MD_OK;
     free(ids), free(pos), free(strs);
     return rc;
 }

@@ -98,11 +98,10 @@ const md_output MD_REFUSAL_OUTPUTS[] = {
 static int plan_split(md_plan *plan, const md_refusal_state *s, int set, md_error *err)
 {
     char path[MD_PATH_MAX], val[32];
-    int64_t n = s->n_train + s->n_test;
     const char *args[] = {md_refusal_set_name(set)};
     snprintf(path, sizeof path, "split/%s/instruction", md_refusal_set_name(set));
     snprintf(val, sizeof val, "%d", s->n_train);
-    if (md_plan_output(plan, &MD_REFUSAL_OUTPUTS[MD_RO_INSTRUCTION], args, &n, err) != MD_OK ||
+    if (md_plan_output(plan, &MD_REFUSAL_OUTPUTS[MD_RO_INSTRUCTION], args, err) != MD_OK ||
         md_exp_put_csv_strings(plan, path, s->csv[set], s->col[set], s->train[set], s->n_train, 0, err) != MD_OK ||
         md_exp_put_csv_strings(plan, path, s->csv[set], s->col[set], s->test[set], s->n_test, s->n_train, err) !=
             MD_OK ||
@@ -110,7 +109,7 @@ static int plan_split(md_plan *plan, const md_refusal_state *s, int set, md_erro
         return MD_ERR;
     snprintf(path, sizeof path, "split/%s/csv_row", md_refusal_set_name(set));
     int64_t o = 0, cn = s->n_train, ot = s->n_train, ct = s->n_test;
-    if (md_plan_output(plan, &MD_REFUSAL_OUTPUTS[MD_RO_CSV_ROW], args, &n, err) != MD_OK ||
+    if (md_plan_output(plan, &MD_REFUSAL_OUTPUTS[MD_RO_CSV_ROW], args, err) != MD_OK ||
         md_plan_put(plan, path, &o, &cn, s->train[set], (size_t)s->n_train * sizeof(int), err) != MD_OK ||
         md_plan_put(plan, path, &ot, &ct, s->test[set], (size_t)s->n_test * sizeof(int), err) != MD_OK)
         return MD_ERR;
@@ -118,20 +117,24 @@ static int plan_split(md_plan *plan, const md_refusal_state *s, int set, md_erro
 }
 
 /* Stage 0 of either mode: split/<set>/instruction (attribute n_train) and
- * split/<set>/csv_row, then acts/<role>/<set> for every role ([row, hidden],
- * sweep [row, layer, position, hidden]), then the group attributes models
- * and hook. *c = role 0's config. */
+ * split/<set>/csv_row (rows: train then test), then acts/<role>/<set> for
+ * every role ([row, hidden], sweep [row, layer, position, hidden]; the train
+ * rows, as tokens/), then the group attributes models and hook. *c = role
+ * 0's config. */
 static int plan_acts(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_state *s, md_config *c, md_error *err)
 {
     char val[1024];
     if (md_hf_config_load_dir(c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
-    int64_t dims[4] = {s->n_train, s->n_layers, s->n_pos, c->d_model};
-    if (!s->sweep) dims[1] = c->d_model;
+    if (md_plan_axis_size(plan, "split", "row", s->n_train + s->n_test, err) != MD_OK ||
+        md_plan_axis_size(plan, "acts", "row", s->n_train, err) != MD_OK ||
+        md_plan_axis_size(plan, "tokens", "row", s->n_train, err) != MD_OK ||
+        md_plan_axis_size(plan, "", "hidden", c->d_model, err) != MD_OK)
+        return MD_ERR;
     for (int k = 0; k < 2; k++) {
         if (plan_split(plan, s, k, err) != MD_OK) return MD_ERR;
         for (int m = 0; m < s->n_roles; m++)
             if (md_plan_output(plan, &MD_REFUSAL_OUTPUTS[s->sweep ? MD_RO_SW_ACTS : MD_RO_ACTS],
-                                (const char *const[]){s->roles[m], md_refusal_set_name(k)}, dims, err) != MD_OK)
+                                (const char *const[]){s->roles[m], md_refusal_set_name(k)}, err) != MD_OK)
                 return MD_ERR;
     }
     md_exp_join_names(val, sizeof val, s->roles, s->n_roles);
@@ -191,12 +194,11 @@ static int plan_stage0(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_s
 static int plan_point_gen(md_plan *plan, const md_refusal_state *s, const md_dirseq_dirs *v, md_error *err)
 {
     int M = s->n_roles, ni = 1 + 2 * M;
-    int64_t dd[2] = {M, v->d}, mm[2] = {M, M}, m1 = M;
     size_t md_bytes = sizeof(double) * (size_t)M * v->d;
-    if (md_plan_output_put(plan, OUT(MD_RO_DIRECTION), NULL, dd, v->dir, md_bytes, err) != MD_OK ||
-        md_plan_output_put(plan, OUT(MD_RO_MEAN_DIFF), NULL, dd, v->raw, md_bytes, err) != MD_OK ||
-        md_plan_output_put(plan, OUT(MD_RO_MEAN_DIFF_NORM), NULL, &m1, v->norm, sizeof(double) * M, err) != MD_OK ||
-        md_plan_output_put(plan, OUT(MD_RO_COSINE), NULL, mm, v->cos, sizeof(double) * M * M, err) != MD_OK)
+    if (md_plan_output_put(plan, OUT(MD_RO_DIRECTION), NULL, v->dir, md_bytes, err) != MD_OK ||
+        md_plan_output_put(plan, OUT(MD_RO_MEAN_DIFF), NULL, v->raw, md_bytes, err) != MD_OK ||
+        md_plan_output_put(plan, OUT(MD_RO_MEAN_DIFF_NORM), NULL, v->norm, sizeof(double) * M, err) != MD_OK ||
+        md_plan_output_put(plan, OUT(MD_RO_COSINE), NULL, v->cos, sizeof(double) * M * M, err) != MD_OK)
         return MD_ERR;
     for (int t = 0; t < M; t++)
         for (int iv = 0; iv < ni; iv++)
@@ -204,12 +206,11 @@ static int plan_point_gen(md_plan *plan, const md_refusal_state *s, const md_dir
                 if (iv > M && k == MD_REFUSAL_HARMFUL) continue;
                 char ivn[128];
                 md_refusal_interv_name(s, iv, ivn, sizeof ivn);
-                int64_t n = s->n_test;
                 const char *args[] = {md_refusal_set_name(k), s->roles[t], ivn};
                 if (md_refusal_plan_gen_group(plan, s, OUT(MD_RO_GEN_INSTRUCTION), OUT(MD_RO_GEN_CSV_ROW), k,
                                               s->roles[t], ivn, err) != MD_OK ||
-                    md_plan_output(plan, OUT(MD_RO_TEXT), args, &n, err) != MD_OK ||
-                    md_plan_output(plan, OUT(MD_RO_REFUSED), args, &n, err) != MD_OK)
+                    md_plan_output(plan, OUT(MD_RO_TEXT), args, err) != MD_OK ||
+                    md_plan_output(plan, OUT(MD_RO_REFUSED), args, err) != MD_OK)
                     return MD_ERR;
             }
     if (md_plan_units(plan, s->gen.n, err) != MD_OK) return MD_ERR;
@@ -222,19 +223,17 @@ static int plan_point_gen(md_plan *plan, const md_refusal_state *s, const md_dir
 static int plan_sweep_gen(md_plan *plan, const md_refusal_state *s, const md_dirseq_dirs *v, md_error *err)
 {
     int M = s->n_roles, L = s->n_layers, P = s->n_pos;
-    int64_t dd[4] = {M, L, P, v->d}, dr[4] = {M, L, P, s->n_test};
-    if (md_plan_output_put(plan, OUT(MD_RO_SW_DIRECTION), NULL, dd, v->dir, sizeof(double) * (size_t)M * L * P * v->d,
+    if (md_plan_output_put(plan, OUT(MD_RO_SW_DIRECTION), NULL, v->dir, sizeof(double) * (size_t)M * L * P * v->d,
                            err) != MD_OK ||
-        md_plan_output(plan, OUT(MD_RO_SW_REFUSED), NULL, dr, err) != MD_OK)
+        md_plan_output(plan, OUT(MD_RO_SW_REFUSED), NULL, err) != MD_OK)
         return MD_ERR;
     for (int m = 0; m < M; m++)
         for (int li = 0; li < L; li++)
             for (int pi = 0; pi < P; pi++) {
-                int64_t n = s->n_test;
                 char ls[16], ps[16];
                 snprintf(ls, sizeof ls, "%d", s->layers[li]);
                 snprintf(ps, sizeof ps, "%d", s->positions[pi]);
-                if (md_plan_output(plan, OUT(MD_RO_SW_TEXT), (const char *const[]){s->roles[m], ls, ps}, &n, err) !=
+                if (md_plan_output(plan, OUT(MD_RO_SW_TEXT), (const char *const[]){s->roles[m], ls, ps}, err) !=
                     MD_OK)
                     return MD_ERR;
             }
@@ -251,8 +250,7 @@ static int plan_point_scores(md_plan *plan, const md_refusal_state *s, const md_
     const double *sc = NULL;
     char val[1024];
     if (md_dirseq_view_scores(input, "refusal", (size_t)M * ni * 2, &sc, err) != MD_OK) return MD_ERR;
-    int64_t dims[3] = {M, ni, 2};
-    if (md_plan_output_put(plan, OUT(MD_RO_SCORE), NULL, dims, sc, input->size, err) != MD_OK) return MD_ERR;
+    if (md_plan_output_put(plan, OUT(MD_RO_SCORE), NULL, sc, input->size, err) != MD_OK) return MD_ERR;
     size_t off = 0;
     for (int iv = 0; iv < ni; iv++) {
         char ivn[128];
@@ -273,8 +271,7 @@ static int plan_sweep_scores(md_plan *plan, const md_refusal_state *s, const md_
     const double *sc = NULL;
     char val[1024];
     if (md_dirseq_view_scores(input, "refusal", (size_t)M * L * P, &sc, err) != MD_OK) return MD_ERR;
-    int64_t dims[3] = {M, L, P};
-    if (md_plan_output_put(plan, OUT(MD_RO_SW_SCORE), NULL, dims, sc, input->size, err) != MD_OK) return MD_ERR;
+    if (md_plan_output_put(plan, OUT(MD_RO_SW_SCORE), NULL, sc, input->size, err) != MD_OK) return MD_ERR;
     for (int m = 0; m < M; m++) {
         int best = -1; /* lowest score; ties: earliest layer, then position, in the order listed; NaN skipped */
         for (int c = 0; c < L * P; c++) {
@@ -316,6 +313,11 @@ int md_refusal_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_
                          v.M, v.L, v.P, s->n_roles, L, P);
             goto done;
         }
+        /* the directions' width; the test rows every generation dataset has (a gen/ group's own row axis
+           labels them by their split/ row) */
+        if (md_plan_axis_size(plan, "", "hidden", v.d, err) != MD_OK ||
+            md_plan_axis_size(plan, "", "row", s->n_test, err) != MD_OK)
+            goto done;
         rc = s->sweep ? plan_sweep_gen(plan, s, &v, err) : plan_point_gen(plan, s, &v, err);
     } else {
         rc = s->sweep ? plan_sweep_scores(plan, s, input, err) : plan_point_scores(plan, s, input, err);

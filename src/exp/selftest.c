@@ -105,9 +105,9 @@ static const md_output SELFTEST_OUTPUTS[] = {
                     .deflate = 1},
     {0}};
 
-/* The runner's axes, exercised: a category axis (col: "c0", "c1", ...) and
- * a numeric one whose values are not 0..n-1 (row: 1, 2, ...); the datasets
- * take their sizes from them. */
+/* The runner's axes, exercised: a category axis (col: "c0", "c1", ...), a
+ * numeric one whose values are not 0..n-1 (row: 1, 2, ...) and a plain size
+ * (unit); the datasets take their sizes from them. */
 static int selftest_axes(md_plan *plan, const st_opts *o, md_error *err)
 {
     char *labels = malloc((size_t)o->cols * 24);
@@ -121,6 +121,7 @@ static int selftest_axes(md_plan *plan, const st_opts *o, md_error *err)
     for (int64_t r = 0; rc == MD_OK && r < o->rows; r++) rows[r] = r + 1;
     if (rc == MD_OK) rc = md_plan_axis(plan, "", "col", names, o->cols, "column name", err);
     if (rc == MD_OK) rc = md_plan_axis_values(plan, "", "row", rows, o->rows, "row number (from 1)", err);
+    if (rc == MD_OK) rc = md_plan_axis_size(plan, "", "unit", o->units, err);
     free(labels);
     free(names);
     free(rows);
@@ -139,19 +140,17 @@ static int selftest_plan(const md_kind_ctx *ctx, int stage, const md_blob *input
     if (!o.payload) return MD_OK;
     if (selftest_axes(plan, &o, err) != MD_OK) return MD_ERR;
     if (stage == 0) {
-        int64_t dv[3] = {n, 0, 0}; /* rows and cols: from the axes */
-        if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_VALUES], NULL, dv, err) != MD_OK ||
-            md_plan_output(plan, &SELFTEST_OUTPUTS[ST_LABEL], NULL, &n, err) != MD_OK ||
-            md_plan_output(plan, &SELFTEST_OUTPUTS[ST_CHECKSUM], NULL, &n, err) != MD_OK)
+        if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_VALUES], NULL, err) != MD_OK ||
+            md_plan_output(plan, &SELFTEST_OUTPUTS[ST_LABEL], NULL, err) != MD_OK ||
+            md_plan_output(plan, &SELFTEST_OUTPUTS[ST_CHECKSUM], NULL, err) != MD_OK)
             return MD_ERR;
         return MD_OK;
     }
     if (input->size != (size_t)cols * sizeof(double))
         return md_error_set(err, "selftest: stage 1 input has %zu bytes, expected %lld", input->size,
                             (long long)(cols * 8));
-    int64_t dc[2] = {n, 0};
-    if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_COLUMN_MEAN], NULL, NULL, err) != MD_OK ||
-        md_plan_output(plan, &SELFTEST_OUTPUTS[ST_CENTRED], NULL, dc, err) != MD_OK)
+    if (md_plan_output(plan, &SELFTEST_OUTPUTS[ST_COLUMN_MEAN], NULL, err) != MD_OK ||
+        md_plan_output(plan, &SELFTEST_OUTPUTS[ST_CENTRED], NULL, err) != MD_OK)
         return MD_ERR;
     int64_t off = 0;
     return md_plan_put(plan, "column_mean", &off, &cols, input->data, input->size, err);

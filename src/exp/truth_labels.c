@@ -54,11 +54,10 @@ static int put_tokens(const md_truth_state *s, int m, int k, const md_tokenizer 
     for (int i = 0; rc == MD_OK && i < n; i++) texts[i] = md_truth_stmt(s, k, i);
     if (rc == MD_OK) rc = md_exp_tokens_at(tok, texts, n, 1, &rel, 1, ids, pos, &strs, &nb, err); /* as tr_read_acts */
     const char *const args[] = {s->roles[m], ds->name};
-    int64_t n64 = n;
     if (rc == MD_OK)
-        rc = md_plan_output_put(plan, &out[0], args, &n64, ids, (size_t)n * sizeof *ids, err) ||
-             md_plan_output_put(plan, &out[1], args, &n64, strs, nb, err) ||
-             md_plan_output_put(plan, &out[2], args, &n64, pos, (size_t)n * sizeof *pos, err) ? MD_ERR : MD_OK;
+        rc = md_plan_output_put(plan, &out[0], args, ids, (size_t)n * sizeof *ids, err) ||
+             md_plan_output_put(plan, &out[1], args, strs, nb, err) ||
+             md_plan_output_put(plan, &out[2], args, pos, (size_t)n * sizeof *pos, err) ? MD_ERR : MD_OK;
     free(texts), free(ids), free(pos), free(strs);
     return rc;
 }
@@ -109,11 +108,10 @@ static int put_interv_tokens(const md_truth_state *s, int m, int j, const md_tok
     }
     if (rc == MD_OK) rc = md_exp_token_strings(tok, ids, (int64_t)n * P, &strs, &nb, err);
     const char *const args[] = {ds->name, s->roles[m]};
-    int64_t dims[2] = {n, P};
     if (rc == MD_OK)
-        rc = md_plan_output_put(plan, &out[0], args, dims, ids, (size_t)n * P * sizeof *ids, err) ||
-             md_plan_output_put(plan, &out[1], args, dims, strs, nb, err) ||
-             md_plan_output_put(plan, &out[2], args, dims, pos, (size_t)n * P * sizeof *pos, err) ? MD_ERR : MD_OK;
+        rc = md_plan_output_put(plan, &out[0], args, ids, (size_t)n * P * sizeof *ids, err) ||
+             md_plan_output_put(plan, &out[1], args, strs, nb, err) ||
+             md_plan_output_put(plan, &out[2], args, pos, (size_t)n * P * sizeof *pos, err) ? MD_ERR : MD_OK;
     free(ids), free(pos), free(strs);
     return rc;
 }

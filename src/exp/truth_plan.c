@@ -155,12 +155,31 @@ static int attr_list(md_plan *plan, const char *path, const char *name, const ch
     return md_plan_attr(plan, path, name, val, err);
 }
 
+/* The statement axis of dataset ds (its ds->n rows) in every group of stage
+ * 0 that holds them: statements/, labels/, csv_row/ <ds>, and acts/ and
+ * tokens/ <model>/<ds>. */
+static int plan_statement_axes(const md_truth_state *s, const tr_ds *ds, md_plan *plan, md_error *err)
+{
+    static const char *const groups[] = {"statements", "labels", "csv_row"};
+    char scope[MD_PATH_MAX];
+    for (int g = 0; g < 3; g++) {
+        snprintf(scope, sizeof scope, "%s/%s", groups[g], ds->name);
+        if (md_plan_axis_size(plan, scope, "statement", ds->n, err) != MD_OK) return MD_ERR;
+    }
+    for (int m = 0; m < s->n_roles; m++)
+        for (int g = 0; g < 2; g++) {
+            snprintf(scope, sizeof scope, "%s/%s/%s", g ? "tokens" : "acts", s->roles[m], ds->name);
+            if (md_plan_axis_size(plan, scope, "statement", ds->n, err) != MD_OK) return MD_ERR;
+        }
+    return MD_OK;
+}
+
 /* Stage 0, dataset k: statements, labels and CSV rows (plan-time data) and
- * the activation datasets of every model (width d). */
-static int plan_dataset(const md_truth_state *s, int k, int d, md_plan *plan, md_error *err)
+ * the activation datasets of every model. */
+static int plan_dataset(const md_truth_state *s, int k, md_plan *plan, md_error *err)
 {
     const tr_ds *ds = &s->ds[k];
-    int64_t n = ds->n, dims[2] = {n, d};
+    int64_t n = ds->n;
     size_t total = 0;
     for (int i = 0; i < ds->n; i++) total += strlen(md_truth_stmt(s, k, i)) + 1;
     char *buf = malloc(total ? total : 1);
@@ -171,13 +190,15 @@ static int plan_dataset(const md_truth_state *s, int k, int d, md_plan *plan, md
         goto done;
     }
     for (int i = 0, off = 0; i < ds->n; i++) off += sprintf(buf + off, "%s", md_truth_stmt(s, k, i)) + 1;
-    if (md_plan_output_put(plan, OUT(TO_STATEMENTS), ARGS(ds->name), &n, buf, total, err) != MD_OK) goto done;
+    if (plan_statement_axes(s, ds, plan, err) != MD_OK ||
+        md_plan_output_put(plan, OUT(TO_STATEMENTS), ARGS(ds->name), buf, total, err) != MD_OK)
+        goto done;
     for (int i = 0; i < ds->n; i++) ibuf[i] = ds->label[i];
-    if (md_plan_output_put(plan, OUT(TO_LABELS), ARGS(ds->name), &n, ibuf, (size_t)n * 4, err) != MD_OK) goto done;
+    if (md_plan_output_put(plan, OUT(TO_LABELS), ARGS(ds->name), ibuf, (size_t)n * 4, err) != MD_OK) goto done;
     for (int i = 0; i < ds->n; i++) ibuf[i] = ds->row[i];
-    if (md_plan_output_put(plan, OUT(TO_CSV_ROW), ARGS(ds->name), &n, ibuf, (size_t)n * 4, err) != MD_OK) goto done;
+    if (md_plan_output_put(plan, OUT(TO_CSV_ROW), ARGS(ds->name), ibuf, (size_t)n * 4, err) != MD_OK) goto done;
     for (int m = 0; m < s->n_roles; m++)
-        if (md_plan_output(plan, OUT(TO_ACTS), ARGS(s->roles[m], ds->name), dims, err) != MD_OK) goto done;
+        if (md_plan_output(plan, OUT(TO_ACTS), ARGS(s->roles[m], ds->name), err) != MD_OK) goto done;
     rc = MD_OK;
 done:
     free(buf), free(ibuf);
@@ -192,8 +213,9 @@ static int plan_acts(const md_kind_ctx *ctx, const md_truth_state *s, const tr_n
     md_config c;
     char val[4096];
     if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK) return MD_ERR;
+    if (md_plan_axis_size(plan, "", "hidden", c.d_model, err) != MD_OK) return MD_ERR;
     for (int k = 0; k < s->n_ds; k++)
-        if (plan_dataset(s, k, c.d_model, plan, err) != MD_OK) return MD_ERR;
+        if (plan_dataset(s, k, plan, err) != MD_OK) return MD_ERR;
     const char *tr[TR_MAX_DS];
     for (int i = 0; i < s->n_train; i++) tr[i] = s->ds[s->train[i]].name;
     int lo = 0, hi = 0;
@@ -220,29 +242,29 @@ static int plan_acts(const md_kind_ctx *ctx, const md_truth_state *s, const tr_n
 /* Stage 1: the results of finish_stage(0) (blob v). */
 static int plan_dirs(const md_truth_state *s, const md_truth_dirs *v, md_plan *plan, md_error *err)
 {
-    int M = s->n_roles, T = s->n_test, K = s->n_control;
-    int64_t dd = v->d, m1 = M, mm[2] = {M, M}, two = 2, acc[3] = {M, M, T}, kd[2] = {K, v->d};
+    int M = s->n_roles, K = s->n_control;
+    if (md_plan_axis_size(plan, "", "hidden", v->d, err) != MD_OK) return MD_ERR;
     for (int m = 0; m < M; m++) {
         char path[MD_PATH_MAX];
         snprintf(path, sizeof path, "probe/%s", s->roles[m]);
-        if (md_plan_output_put(plan, OUT(TO_DIRECTION), ARGS(s->roles[m]), &dd, v->theta + (size_t)m * v->d,
+        if (md_plan_output_put(plan, OUT(TO_DIRECTION), ARGS(s->roles[m]), v->theta + (size_t)m * v->d,
                                sizeof(double) * (size_t)v->d, err) != MD_OK ||
-            md_plan_output_put(plan, OUT(TO_PROBE), ARGS(s->roles[m]), &two, v->probe + 2 * (size_t)m,
+            md_plan_output_put(plan, OUT(TO_PROBE), ARGS(s->roles[m]), v->probe + 2 * (size_t)m,
                                2 * sizeof(double), err) != MD_OK ||
             md_plan_attr(plan, path, "params", "weight,bias", err) != MD_OK)
             return MD_ERR;
     }
-    if (md_plan_output_put(plan, OUT(TO_DIRECTION_NORM), NULL, &m1, v->norm, sizeof(double) * M, err) != MD_OK ||
-        md_plan_output_put(plan, OUT(TO_COSINE), NULL, mm, v->cos, sizeof(double) * M * M, err) != MD_OK ||
-        md_plan_output_put(plan, OUT(TO_TRAIN_ACCURACY), NULL, &m1, v->train_acc, sizeof(double) * M, err) !=
+    if (md_plan_output_put(plan, OUT(TO_DIRECTION_NORM), NULL, v->norm, sizeof(double) * M, err) != MD_OK ||
+        md_plan_output_put(plan, OUT(TO_COSINE), NULL, v->cos, sizeof(double) * M * M, err) != MD_OK ||
+        md_plan_output_put(plan, OUT(TO_TRAIN_ACCURACY), NULL, v->train_acc, sizeof(double) * M, err) !=
             MD_OK ||
-        md_plan_output_put(plan, OUT(TO_ACCURACY), NULL, acc, v->acc, sizeof(double) * M * M * T, err) != MD_OK)
+        md_plan_output_put(plan, OUT(TO_ACCURACY), NULL, v->acc, sizeof(double) * M * M * s->n_test, err) != MD_OK)
         return MD_ERR;
     if (K == 0) return MD_OK;
     double *cv = malloc(sizeof(double) * (size_t)K * v->d);
     if (!cv) return md_error_set(err, "out of memory");
     for (int k = 0; k < K; k++) md_truth_control_unit(s, k, v->d, cv + (size_t)k * v->d);
-    int rc = md_plan_output_put(plan, OUT(TO_CONTROL_DIRECTIONS), NULL, kd, cv, sizeof(double) * (size_t)K * v->d, err);
+    int rc = md_plan_output_put(plan, OUT(TO_CONTROL_DIRECTIONS), NULL, cv, sizeof(double) * (size_t)K * v->d, err);
     free(cv);
     return rc;
 }
@@ -256,16 +278,16 @@ static int plan_interv(const md_truth_state *s, const tr_names *nm, md_plan *pla
         return MD_ERR;
     for (int j = 0; j < s->n_test; j++) {
         const tr_ds *ds = &s->ds[s->test[j]];
-        int64_t n = ds->n_iv, dims[3] = {s->n_roles, nm->n_cond, n};
+        int64_t n = ds->n_iv;
         snprintf(path, sizeof path, "interv/%s/index", ds->name);
-        if (md_plan_output_put(plan, OUT(TO_INDEX), ARGS(ds->name), &n, ds->iv, (size_t)n * sizeof(int32_t), err) !=
+        if (md_plan_output_put(plan, OUT(TO_INDEX), ARGS(ds->name), ds->iv, (size_t)n * sizeof(int32_t), err) !=
                 MD_OK ||
             md_plan_attr(plan, path, "few_shot", ds->few_shot, err) != MD_OK)
             return MD_ERR;
         const int which[2] = {TO_P_TRUE, TO_P_FALSE};
         for (int q = 0; q < 2; q++) {
             snprintf(path, sizeof path, "interv/%s/%s", ds->name, q ? "p_false" : "p_true");
-            if (md_plan_output(plan, OUT(which[q]), ARGS(ds->name), dims, err) != MD_OK ||
+            if (md_plan_output(plan, OUT(which[q]), ARGS(ds->name), err) != MD_OK ||
                 attr_list(plan, path, "conditions", nm->cond, nm->n_cond, err) != MD_OK)
                 return MD_ERR;
         }
@@ -283,13 +305,12 @@ static int plan_summary(const md_truth_state *s, const tr_names *nm, const md_bl
     const double *pd = NULL;
     if (md_dirseq_view_scores(input, "truth", npd + nie + nfa + nct, &pd, err) != MD_OK) return MD_ERR;
     const double *ie = pd + npd, *fa = ie + nie, *ct = fa + nfa;
-    int64_t dct[4] = {M, T, K, 3}, dpd[4] = {M, T, nc, 2}, die[4] = {M, M, T, 3}, dfa[2] = {M, T};
-    if (K > 0 && (md_plan_output_put(plan, OUT(TO_IE_CONTROL), NULL, dct, ct, sizeof(double) * nct, err) != MD_OK ||
+    if (K > 0 && (md_plan_output_put(plan, OUT(TO_IE_CONTROL), NULL, ct, sizeof(double) * nct, err) != MD_OK ||
                   md_plan_attr(plan, "ie_control", "effects", "false_to_true,true_to_false,average", err) != MD_OK))
         return MD_ERR;
-    if (md_plan_output_put(plan, OUT(TO_PD), NULL, dpd, pd, sizeof(double) * npd, err) != MD_OK ||
-        md_plan_output_put(plan, OUT(TO_IE), NULL, die, ie, sizeof(double) * nie, err) != MD_OK ||
-        md_plan_output_put(plan, OUT(TO_FEWSHOT_ACCURACY), NULL, dfa, fa, sizeof(double) * nfa, err) != MD_OK ||
+    if (md_plan_output_put(plan, OUT(TO_PD), NULL, pd, sizeof(double) * npd, err) != MD_OK ||
+        md_plan_output_put(plan, OUT(TO_IE), NULL, ie, sizeof(double) * nie, err) != MD_OK ||
+        md_plan_output_put(plan, OUT(TO_FEWSHOT_ACCURACY), NULL, fa, sizeof(double) * nfa, err) != MD_OK ||
         attr_list(plan, "pd", "conditions", nm->cond, nc, err) != MD_OK ||
         md_plan_attr(plan, "pd", "classes", "false,true", err) != MD_OK ||
         md_plan_attr(plan, "ie", "effects", "false_to_true,true_to_false,average", err) != MD_OK ||

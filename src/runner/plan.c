@@ -175,7 +175,7 @@ static int fill_path(const md_output *o, const char *const *args, char *out, siz
     return MD_OK;
 }
 
-int md_plan_output(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims, md_error *err)
+int md_plan_output(md_plan *p, const md_output *o, const char *const *args, md_error *err)
 {
     char buf[256];
     const char *names[MD_MAX_DIMS];
@@ -183,23 +183,24 @@ int md_plan_output(md_plan *p, const md_output *o, const char *const *args, cons
                       .nan_ok = o->nan_ok};
     if ((d.rank = split_dims(o, buf, names)) < 1) return md_error_set(err, "plan: output '%s': bad dims", o->path);
     if (fill_path(o, args, d.path, sizeof d.path, err) != MD_OK) return MD_ERR;
-    for (int i = 0; i < d.rank; i++) {
+    for (int i = 0; i < d.rank; i++) { /* every size comes from the plan's axes */
         const md_axis *a = md_plan_axis_find(p, d.path, names[i]);
-        d.dims[i] = dims && dims[i] > 0 ? dims[i] : a ? a->n : 0;
+        if (!a)
+            return md_error_set(err, "internal error: kind %s, dataset '%s': dimension '%s' has no declared axis "
+                                "(the kind's plan declares one with md_plan_axis* before the dataset)",
+                                p->kind ? p->kind : "?", d.path, names[i]);
+        d.dims[i] = a->n;
         d.dim_names[i] = names[i];
-        if (a && d.dims[i] != a->n)
-            return md_error_set(err, "plan: dataset '%s' dimension '%s' has size %lld, its axis (scope '%s') has %lld "
-                                "entries", d.path, names[i], (long long)d.dims[i], a->scope, (long long)a->n);
     }
     d.chunk[0] = o->chunk_rows;
     return md_plan_dataset(p, &d, err);
 }
 
-int md_plan_output_put(md_plan *p, const md_output *o, const char *const *args, const int64_t *dims,
-                       const void *data, size_t nbytes, md_error *err)
+int md_plan_output_put(md_plan *p, const md_output *o, const char *const *args, const void *data, size_t nbytes,
+                       md_error *err)
 {
     int64_t zero[MD_MAX_DIMS] = {0};
-    if (md_plan_output(p, o, args, dims, err) != MD_OK) return MD_ERR;
+    if (md_plan_output(p, o, args, err) != MD_OK) return MD_ERR;
     const md_dset *d = &p->dsets[p->n_dsets - 1];
     return md_plan_put(p, d->path, zero, d->dims, data, nbytes, err);
 }

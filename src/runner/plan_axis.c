@@ -89,6 +89,12 @@ int md_plan_axis_csv(md_plan *p, const char *scope, const char *name, const char
     return rc;
 }
 
+int md_plan_axis_size(md_plan *p, const char *scope, const char *name, int64_t n, md_error *err)
+{
+    /* no labels, no values: the writer stores 0..n-1, as for a dimension without an axis */
+    return axis_new(p, scope, name, n, "index along this dimension", err) ? MD_OK : MD_ERR;
+}
+
 int md_plan_axis_values(md_plan *p, const char *scope, const char *name, const int64_t *values, int64_t n,
                         const char *description, md_error *err)
 {
@@ -100,11 +106,12 @@ int md_plan_axis_values(md_plan *p, const char *scope, const char *name, const i
     return MD_OK;
 }
 
-/* 1 when scope holds path: "" holds everything, "a/b" holds "a/b/..." */
+/* 1 when scope holds path: "" holds everything, "a/b" holds the dataset
+ * "a/b" itself and everything under it ("a/b/..."). */
 static int scope_holds(const char *scope, const char *path)
 {
     size_t n = strlen(scope);
-    return n == 0 || (strncmp(scope, path, n) == 0 && path[n] == '/');
+    return n == 0 || (strncmp(scope, path, n) == 0 && (path[n] == '/' || path[n] == '\0'));
 }
 
 const md_axis *md_plan_axis_find(const md_plan *p, const char *path, const char *dim)

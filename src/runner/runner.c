@@ -273,6 +273,7 @@ static int plan_stage(coord *c, int exp, md_error *err)
     md_kind_ctx ctx = md_kind_ctx_of(c->job, c->exp_opts, exp);
     md_plan_free(&e->plan);
     md_plan_init(&e->plan, e->stage);
+    e->plan.kind = spec->kind;
     if (spec->impl->plan(&ctx, e->stage, &e->input, &e->plan, err) != MD_OK)
         return md_error_prefix(err, "rank 0, %s, plan of stage %d", spec->name, e->stage);
     if (e->plan.n_units < 1)

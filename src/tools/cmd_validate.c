@@ -87,6 +87,7 @@ int cmd_validate(int argc, char **argv)
         md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
         md_plan plan;
         md_plan_init(&plan, 0);
+        plan.kind = e->kind;
         md_blob none = {0};
         if (e->impl->plan(&ctx, 0, &none, &plan, &err) != MD_OK) {
             if (strncmp(err.msg, path, strlen(path)) == 0) /* the kind named the place already */
