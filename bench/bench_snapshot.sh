@@ -101,7 +101,7 @@ pat = re.compile(r"snapshot (\d+) \((\w+)\): ([\d.]+) s, (\d+) units, ([\d.]+) M
 print(f"knowledge, store_activations, 4-layer Llama-3-8B widths, 1 rank (computes and writes), "
       f"snapshot_interval {interval} s; load average {open(f'{t}/load0').read().strip()} at the start, "
       f"{' '.join(open('/proc/loadavg').read().split()[:3])} at the end")
-print(f"{'file GB':>8} {'design':>7} {'first s':>8} {'periodic':>8} {'mean s':>7} {'max s':>7} {'final s':>8} "
+print(f"{'file GiB':>8} {'design':>7} {'first s':>8} {'periodic':>8} {'mean s':>7} {'max s':>7} {'final s':>8} "
       f"{'compute s':>9} {'wall s':>7} {'overhead':>9}")
 res = {}
 sizes = sorted({s for s, _ in walls}, key=float)
