@@ -545,13 +545,19 @@ int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char
         H5Pset_chunk(dcpl, 1, &ch);
         hid_t reg = H5Dcreate2(sg, "regions", st, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         md_h5_attr_str(reg, "description", "hyperslabs written by the unit: dataset[offset+count,...];...");
+        /* a named dimension `unit` (scale 0..n-1) for both: netCDF readers
+           (ncdump, xarray) see no phony dimensions anywhere in the file */
+        int scaled = done >= 0 && reg >= 0 && H5DSset_label(done, 0, "unit") >= 0 &&
+                     H5DSset_label(reg, 0, "unit") >= 0 &&
+                     md_h5scale_attach(sg, done, 0, "unit", plan->n_units, NULL) == MD_OK &&
+                     md_h5scale_attach(sg, reg, 0, "unit", plan->n_units, NULL) == MD_OK;
         H5Tclose(st);
         H5Dclose(done);
         H5Dclose(reg);
         H5Pclose(dcpl);
         H5Sclose(sp);
         H5Gclose(sg);
-        if (done < 0 || reg < 0) return md_error_set(err, "%s: cannot create %s/done", h->tmp, path);
+        if (done < 0 || reg < 0 || !scaled) return md_error_set(err, "%s: cannot create %s/done", h->tmp, path);
     }
     const void *bytes;
     size_t len, pos = 0;

@@ -38,6 +38,20 @@ tr = xr.open_dataset(path, engine="h5netcdf", group="truth")
 check(tr["ie"].dims == ("source", "target", "test_dataset", "effect"), "truth ie dims %s" % (tr["ie"].dims,))
 rf = xr.open_dataset(path, engine="h5netcdf", group="refusal")
 check(rf["refusal_score"].dims == ("target", "intervention", "set"), "refusal dims")
+# plain xarray selects by names too (the string-valued dimension scales), as in the README
+roles0 = raw["truth"].attrs["models"].split(",")
+conds0 = raw["truth/pd"].attrs["conditions"].split(",")
+got = tr["pd"].sel(target="instruct", condition="dir_base", test_dataset="cities")
+check(np.array_equal(got.values, raw["truth/pd"][roles0.index("instruct"), 0, conds0.index("dir_base")]),
+      "plain xarray: truth pd by condition name")
+iv0 = raw["refusal/refusal_score"].attrs["interventions"].split(",")
+got = float(rf["refusal_score"].sel(target="instruct", intervention="ablate_instruct", set="harmful"))
+check(got == float(raw["refusal/refusal_score"][roles0.index("instruct"), iv0.index("ablate_instruct"), 0]),
+      "plain xarray: refusal score by names")
+toks = xr.open_dataset(path, engine="h5netcdf", group="knowledge/cities/pairs")["true_tokens"]
+at_colon = ds["effect"].where(toks == ":").mean(["pair", "position"])  # by token string, per layer
+check(np.allclose(at_colon.values, raw["knowledge/cities/instruct->base/effect"][:, :, -1].mean(axis=0), rtol=1e-6),
+      "plain xarray: effect at the token ':' (the last position)")
 
 # (2) the reader: names, not indices
 with mdread.open_results(path) as res:
@@ -83,7 +97,8 @@ for want in ("float effect(pair, layer, position)", "double refusal_score(target
              "double pd(target, test_dataset, condition, class)"):
     check(want in nc.stdout, "ncdump -h lacks '%s'" % want)
 phony = sorted({l.split("(")[0].split()[-1] for l in nc.stdout.splitlines() if "phony_dim" in l and "(" in l})
-print("read_results: ncdump -h ok; variables without named dimensions (phony dims): %s" % (", ".join(phony) or "none"))
+check(not phony, "variables without named dimensions (phony dims in ncdump -h): %s" % ", ".join(phony))
+print("read_results: ncdump -h ok; every variable has named dimensions")
 
 if fails:
     sys.exit("FAIL: " + "; ".join(fails))
