@@ -29,6 +29,8 @@
 
 /* Stages per experiment the progress tracks (the kinds have at most 3). */
 #define MD_PROGRESS_MAX_STAGES 8
+/* Units finished whose times give the rate and ETA of progress lines. */
+#define MD_PROGRESS_RATE_WINDOW 32
 
 typedef struct md_progress md_progress;
 

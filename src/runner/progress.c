@@ -27,6 +27,7 @@ struct md_progress {
     int *ended;                                 /* [n_exps]: no later stage runs here (owned) */
     int64_t run_units;                          /* units finished in this run */
     double t_start, t_last;
+    double recent[MD_PROGRESS_RATE_WINDOW];     /* times of the last units finished (ring) */
     int bar_open;                               /* a bar line without its newline */
 };
 
@@ -224,7 +225,31 @@ void md_progress_unit_done(md_progress *p, int exp, int stage)
 {
     if (!p || exp < 0 || exp >= p->job->n_exps || stage < 0 || stage >= MD_PROGRESS_MAX_STAGES) return;
     p->st[exp][stage].done++;
+    p->recent[p->run_units % MD_PROGRESS_RATE_WINDOW] = mono_s();
     p->run_units++;
+}
+
+/* Units per second over the last MD_PROGRESS_RATE_WINDOW units finished (all
+ * of the run while fewer), measured up to now: units of different stages
+ * and kinds cost very differently (a knowledge pair block against a truth
+ * batch), so the recent rate predicts the next minutes better than the run's
+ * average, and it decays while nothing finishes. 0 = no unit yet. */
+static double recent_rate(const md_progress *p, double now)
+{
+    if (p->run_units == 0) return 0;
+    int64_t n = p->run_units < MD_PROGRESS_RATE_WINDOW ? p->run_units : MD_PROGRESS_RATE_WINDOW;
+    double since = p->run_units < MD_PROGRESS_RATE_WINDOW ? p->t_start
+                                                           : p->recent[p->run_units % MD_PROGRESS_RATE_WINDOW];
+    return now > since ? (double)n / (now - since) : 0;
+}
+
+/* "12.3 units/s", or per minute / per hour when slower (units of an 8B
+ * model can take minutes). */
+static void fmt_rate(double r, char *buf, size_t len)
+{
+    if (r >= 1 || r == 0) snprintf(buf, len, "%.1f units/s", r);
+    else if (r * 60 >= 1) snprintf(buf, len, "%.1f units/min", r * 60);
+    else snprintf(buf, len, "%.2f units/h", r * 3600);
 }
 
 static void fmt_duration(double s, char *buf, size_t len)
@@ -245,10 +270,13 @@ void md_progress_tick(md_progress *p, int final)
     int64_t done, total;
     int unsized;
     md_progress_counts(p, &done, &total, &unsized);
-    double el = t - p->t_start, rate = el > 0 ? (double)p->run_units / el : 0;
+    double rate = recent_rate(p, t);
     double frac = total > 0 ? (double)done / (double)total : 1;
-    char eta[32], more[64] = "";
-    fmt_duration(rate > 0 ? (double)(total - done) / rate : 0, eta, sizeof eta);
+    char eta[32], rtxt[32], more[64] = "";
+    if (done >= total) snprintf(eta, sizeof eta, "0s");
+    else if (rate > 0) fmt_duration((double)(total - done) / rate, eta, sizeof eta);
+    else snprintf(eta, sizeof eta, "unknown (no unit finished yet)");
+    fmt_rate(rate, rtxt, sizeof rtxt);
     if (unsized) snprintf(more, sizeof more, " + %d stage%s not sized yet", unsized, unsized == 1 ? "" : "s");
     if (p->live) {
         char bar[31], now[32];
@@ -256,15 +284,15 @@ void md_progress_tick(md_progress *p, int final)
         for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
         bar[30] = '\0';
         md_progress_utc(now, sizeof now);
-        fprintf(stderr, "\r[%s] %5.1f%% %lld/%lld units%s  %.1f units/s  ETA %s  %s ", bar, frac * 100,
-                (long long)done, (long long)total, more, rate, eta, now + 11);
+        fprintf(stderr, "\r[%s] %5.1f%% %lld/%lld units%s  %s  ETA %s  %s ", bar, frac * 100,
+                (long long)done, (long long)total, more, rtxt, eta, now + 11);
         p->bar_open = 1;
         if (final) md_progress_break_line(p);
         return;
     }
     line_start(p);
-    fprintf(stderr, "%s: %lld/%lld units (%.1f%%)%s, %.1f units/s, ETA %s\n", job_name(p), (long long)done,
-            (long long)total, frac * 100, more, rate, eta);
+    fprintf(stderr, "%s: %lld/%lld units (%.1f%%)%s, %s, ETA %s\n", job_name(p), (long long)done,
+            (long long)total, frac * 100, more, rtxt, eta);
 }
 
 void md_progress_print_end(md_progress *p, const char *how, const char *file, int n_datasets)
