@@ -155,23 +155,8 @@ int md_reader_done(md_reader *r, int stage, uint8_t **done, int64_t *n_units, md
     char path[512];
     snprintf(path, sizeof path, "/completion/%s/stage%d/done", r->exp, stage);
     if (!md_h5_exists(r->file, path)) return MD_OK;
-    hid_t d = H5Dopen2(r->file, path, H5P_DEFAULT);
-    hid_t sp = H5Dget_space(d);
-    hsize_t n = 0;
-    H5Sget_simple_extent_dims(sp, &n, NULL);
-    H5Sclose(sp);
-    uint8_t *buf = calloc(n ? n : 1, 1);
-    int rc = buf && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0
-                 ? MD_OK
-                 : md_error_set(err, "cannot read %s", path);
-    H5Dclose(d);
-    if (rc != MD_OK) {
-        free(buf);
-        return rc;
-    }
-    *done = buf;
-    *n_units = (int64_t)n;
-    return MD_OK;
+    *done = md_h5_read_flags(r->file, path, n_units);
+    return *done ? MD_OK : md_error_set(err, "cannot read %s", path);
 }
 
 /* Parses "path[o+c,o+c]" at *s; advances past it and a following ';'. */

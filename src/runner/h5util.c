@@ -160,6 +160,25 @@ void md_h5_iso_time(double t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n)
+{
+    *n = 0;
+    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+    if (d < 0) return NULL;
+    hid_t sp = H5Dget_space(d);
+    hsize_t len = 0;
+    H5Sget_simple_extent_dims(sp, &len, NULL);
+    H5Sclose(sp);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        free(buf);
+        buf = NULL;
+    }
+    H5Dclose(d);
+    if (buf) *n = (int64_t)len;
+    return buf;
+}
+
 hid_t md_h5_fapl_unlocked(void)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);

@@ -32,6 +32,10 @@ int md_h5_dataset_type(hid_t d, md_h5type *out);
 /* Wall-clock seconds, and their ISO-8601 UTC text. */
 double md_h5_now(void);
 void md_h5_iso_time(double t, char *buf, size_t len);
+/* Reads the whole 1-D uint8 dataset at path (relative to loc): a malloc'd
+ * array (caller frees) and its length in *n; NULL when it cannot be opened
+ * or read (out of memory included). */
+uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n);
 /* File access properties without HDF5 file locking (NFS, Lustre). */
 hid_t md_h5_fapl_unlocked(void);
 

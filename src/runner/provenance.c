@@ -16,6 +16,7 @@
 #include "mechdiff/filehash.h"
 #include "mechdiff/fsutil.h"
 #include "mechdiff/sha256.h"
+#include "runner/h5util.h"
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -353,35 +354,14 @@ int md_prov_resolve_numerics_for(const char *be, const char *cuda_weights, const
     return MD_OK;
 }
 
-static int attr_text(hid_t obj, const char *name, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    if (H5Aexists(obj, name) <= 0) return 0;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = H5Aget_type(a);
-    int ok = 0;
-    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
-        char *s = NULL;
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        if (H5Aread(a, mt, &s) >= 0 && s) {
-            snprintf(buf, len, "%s", s);
-            ok = 1;
-        }
-        if (s) H5free_memory(s);
-        H5Tclose(mt);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    return ok;
-}
-
 /* The numeric setup of the file's latest segment that recorded one ("" if none). */
 static herr_t latest_setup(hid_t g, const char *name, const H5L_info_t *info, void *arg)
 {
     (void)info;
     hid_t s = H5Gopen2(g, name, H5P_DEFAULT);
-    char tmp[256];
-    if (s >= 0 && attr_text(s, "numeric_setup", tmp, sizeof tmp)) snprintf(arg, 256, "%s", tmp);
+    char *setup = s >= 0 ? md_h5_attr_read_str(s, "numeric_setup") : NULL;
+    if (setup) snprintf(arg, 256, "%s", setup);
+    free(setup);
     if (s >= 0) H5Gclose(s);
     return 0;
 }
@@ -393,29 +373,22 @@ static herr_t copy_stage(hid_t exp, const char *name, const H5L_info_t *info, vo
     md_prov_numerics *now = arg;
     char path[300];
     snprintf(path, sizeof path, "%s/done", name);
-    hid_t d = H5Dopen2(exp, path, H5P_DEFAULT);
-    if (d < 0) return 0;
-    hid_t sp = H5Dget_space(d);
-    hsize_t n = 0;
-    H5Sget_simple_extent_dims(sp, &n, NULL);
-    md_prov_done_copy *g = realloc(now->done_at_start, (size_t)(now->n_done + 1) * sizeof *g);
-    uint8_t *done = malloc(n ? n : 1);
-    herr_t rc = g && done && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, done) >= 0 ? 0 : -1;
-    if (g) now->done_at_start = g;
-    if (rc == 0) {
-        char exp_name[200] = "";
-        H5Iget_name(exp, exp_name, sizeof exp_name);
-        md_prov_done_copy *c = &now->done_at_start[now->n_done++];
-        snprintf(c->path, sizeof c->path, "%s/%s", strrchr(exp_name, '/') ? strrchr(exp_name, '/') + 1 : exp_name,
-                 name);
-        c->done = done;
-        c->n = (int64_t)n;
-        done = NULL;
+    if (H5Lexists(exp, name, H5P_DEFAULT) <= 0 || H5Lexists(exp, path, H5P_DEFAULT) <= 0) return 0;
+    int64_t n = 0;
+    uint8_t *done = md_h5_read_flags(exp, path, &n);
+    md_prov_done_copy *g = done ? realloc(now->done_at_start, (size_t)(now->n_done + 1) * sizeof *g) : NULL;
+    if (!g) {
+        free(done);
+        return -1;
     }
-    free(done);
-    H5Sclose(sp);
-    H5Dclose(d);
-    return rc;
+    now->done_at_start = g;
+    char exp_name[200] = "";
+    H5Iget_name(exp, exp_name, sizeof exp_name);
+    md_prov_done_copy *c = &now->done_at_start[now->n_done++];
+    snprintf(c->path, sizeof c->path, "%s/%s", strrchr(exp_name, '/') ? strrchr(exp_name, '/') + 1 : exp_name, name);
+    c->done = done;
+    c->n = n;
+    return 0;
 }
 
 static herr_t copy_experiment(hid_t comp, const char *name, const H5L_info_t *info, void *arg)
@@ -430,8 +403,7 @@ static herr_t copy_experiment(hid_t comp, const char *name, const H5L_info_t *in
 
 int md_prov_check_resume(const char *path, md_prov_numerics *now, int allow_mixed, md_error *err)
 {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_file_locking(fapl, 0, 1);
+    hid_t fapl = md_h5_fapl_unlocked();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (f < 0) return md_error_set(err, "%s: cannot open to check its numeric setup", path);
