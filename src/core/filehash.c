@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mechdiff/clock.h"
+
 #define CACHE_MAGIC "mechdiff sha256 cache v2"
 #define KEY_MAX 4400
 
@@ -294,13 +296,6 @@ static void *hash_thread(void *arg)
     }
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Waits for the threads, printing a line every 10 s when asked. */
 static void wait_progress(pool *p, const char *prefix, uint64_t total, double t0)
 {
@@ -310,7 +305,7 @@ static void wait_progress(pool *p, const char *prefix, uint64_t total, double t0
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 10;
         if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT && prefix) {
-            double dt = mono_s() - t0;
+            double dt = md_clock_seconds() - t0;
             char ts[32];
             utc_now(ts, sizeof ts);
             fprintf(stderr, "%s%shashing: %d of %d files, %.2f of %.2f GB (%.2f GB/s)\n", prefix, ts, p->finished,
@@ -357,14 +352,14 @@ int md_filehash_many(const char *const *paths, int n, char (*hex)[MD_SHA256_HEX_
     md_error_clear(&p.err);
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
-    double t0 = mono_s();
+    double t0 = md_clock_seconds();
     int started = 0;
     for (; started < nt; started++)
         if (pthread_create(&tids[started], NULL, hash_thread, &p) != 0) break;
     if (started == 0) hash_thread(&p); /* no thread could start: hash here */
     else wait_progress(&p, opt->progress, total, t0);
     for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
-    double dt = mono_s() - t0;
+    double dt = md_clock_seconds() - t0;
     utc_now(ts, sizeof ts);
     if (opt->progress && n && !p.failed)
         fprintf(stderr, "%s%shashed %d files in %.1f s: %d from the cache (%.2f GB not read), %.2f GB read at %.2f GB/s\n",

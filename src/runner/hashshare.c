@@ -10,17 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mechdiff/clock.h"
 #include "mechdiff/filehash.h"
 #include "mechdiff/progress.h"
 
 #define HEX MD_SHA256_HEX_SIZE
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* What rank 0 decides and the readers receive. */
 typedef struct share {
@@ -116,7 +110,7 @@ static int run_readers(const md_job *job, MPI_Comm readers, int progress, md_pro
     MPI_Comm_rank(readers, &me);
     MPI_Comm_size(readers, &n_readers);
     share s = {0};
-    double t0 = mono_s();
+    double t0 = md_clock_seconds();
     if (me == 0 && plan_share(job, n_readers, progress, out, &s, err) != MD_OK) {
         rc = MD_ERR;
         s.n = -1;
@@ -152,7 +146,7 @@ static int run_readers(const md_job *job, MPI_Comm readers, int progress, md_pro
         }
     if (me == 0 && progress && n_readers > 1 && got) {
         char t[32];
-        double dt = mono_s() - t0;
+        double dt = md_clock_seconds() - t0;
         md_progress_utc(t, sizeof t);
         fprintf(stderr, "mechdiff: %s hashed %d files (%.2f GB) by %d readers in %.1f s (%.2f GB/s together)\n", t, got,
                 (double)bytes / 1e9, n_readers, dt, dt > 0 ? (double)bytes / 1e9 / dt : 0.0);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mechdiff/clock.h"
 #include "mechdiff/experiment.h"
 
 typedef struct stage_count {
@@ -30,13 +31,6 @@ struct md_progress {
     double recent[MD_PROGRESS_RATE_WINDOW];     /* times of the last units finished (ring) */
     int bar_open;                               /* a bar line without its newline */
 };
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void md_progress_utc(char *buf, size_t len)
 {
@@ -90,7 +84,7 @@ int md_progress_create(md_progress **out, const md_progress_opts *opt, md_error 
     p->interval = p->live ? 0.2 : md_params_float(&opt->job->runtime, "progress_interval");
     for (int i = 0; i < opt->job->n_exps; i++)
         for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++) p->st[i][s].units = -1;
-    p->t_start = p->t_last = mono_s();
+    p->t_start = p->t_last = md_clock_seconds();
     *out = p;
     return MD_OK;
 }
@@ -225,7 +219,7 @@ void md_progress_unit_done(md_progress *p, int exp, int stage)
 {
     if (!p || exp < 0 || exp >= p->job->n_exps || stage < 0 || stage >= MD_PROGRESS_MAX_STAGES) return;
     p->st[exp][stage].done++;
-    p->recent[p->run_units % MD_PROGRESS_RATE_WINDOW] = mono_s();
+    p->recent[p->run_units % MD_PROGRESS_RATE_WINDOW] = md_clock_seconds();
     p->run_units++;
 }
 
@@ -264,7 +258,7 @@ static void fmt_duration(double s, char *buf, size_t len)
 void md_progress_tick(md_progress *p, int final)
 {
     if (!p || !p->enabled) return;
-    double t = mono_s();
+    double t = md_clock_seconds();
     if (!final && t - p->t_last < p->interval) return;
     p->t_last = t;
     int64_t done, total;
@@ -304,7 +298,7 @@ void md_progress_print_end(md_progress *p, const char *how, const char *file, in
     if (!file) file = p->output;
     double mb = stat(file, &st) == 0 ? (double)st.st_size / 1e6 : 0;
     char wall[32];
-    fmt_duration(mono_s() - p->t_start, wall, sizeof wall);
+    fmt_duration(md_clock_seconds() - p->t_start, wall, sizeof wall);
     line_start(p);
     fprintf(stderr, "%s: %s: wrote %s (%d datasets, %.1f MB); %lld/%lld units done (%lld in this run); wall time %s\n",
             job_name(p), how, file, n_datasets, mb, (long long)done, (long long)total, (long long)p->run_units,

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mechdiff/clock.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/h5out.h"
 #include "mechdiff/hashshare.h"
@@ -52,13 +53,6 @@
 #include "mechdiff/shard.h"
 
 #include "runner/coord.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double wall_s(void)
 {
@@ -175,7 +169,7 @@ int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
     if (!last) md_h5out_keep_previous(h);
     if (md_h5out_commit(h, &c->seg, err) != MD_OK) return MD_ERR;
     c->generation++;
-    c->t_last_snapshot = now_s();
+    c->t_last_snapshot = md_clock_seconds();
     if (md_journal_rotate(&c->journal, c->jpath, jprev, c->generation, err) != MD_OK) return MD_ERR;
     if (last) { /* the run ends: free the space of the head start */
         md_h5out_drop_previous(c->out);
@@ -334,7 +328,7 @@ static int advance(coord *c, int exp, int define_now, md_error *err)
 
 static int maybe_flush(coord *c, int force, md_error *err)
 {
-    double t = now_s();
+    double t = md_clock_seconds();
     if (!c->journal || !md_journal_pending(c->journal)) return MD_OK;
     if (!force && md_journal_pending(c->journal) < md_params_int(&c->job->runtime, "flush_units") &&
         t - c->t_last_flush < md_params_float(&c->job->runtime, "flush_interval"))
@@ -508,7 +502,7 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
     for (;;) {
         if (!stopping && ((c->opts->stop && *c->opts->stop) || c->failed)) {
             stopping = 1;
-            deadline = now_s() + grace;
+            deadline = md_clock_seconds() + grace;
             if (c->opts->progress && !c->failed) {
                 md_progress_break_line(c->progress);
                 fprintf(stderr, "mechdiff: rank 0: stop requested: finishing %lld units in flight (up to %.0f s), "
@@ -528,7 +522,7 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
             md_coord_reap_sends(c, 0);
             int64_t out = total_in_flight(c);
             if (out == 0 && (stopping || c->q_head == c->q_len)) break;
-            if (stopping && now_s() > deadline) {
+            if (stopping && md_clock_seconds() > deadline) {
                 *abandoned = out;
                 break;
             }
@@ -557,7 +551,7 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
         }
         if (maybe_flush(c, 0, err) != MD_OK) break;
         md_progress_tick(c->progress, 0);
-        if (!stopping && now_s() - c->t_last_snapshot > snap_every && md_coord_snapshot(c, "running", err) != MD_OK) break;
+        if (!stopping && md_clock_seconds() - c->t_last_snapshot > snap_every && md_coord_snapshot(c, "running", err) != MD_OK) break;
     }
     free(buf);
     return err->msg[0] ? MD_ERR : MD_OK;
@@ -589,7 +583,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     if (md_prov_resolve_numerics(c->job, &c->numerics, err) != MD_OK) return md_error_prefix(err, "rank 0");
     c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world, .numerics = &c->numerics};
     gethostname(c->seg.hostname, sizeof c->seg.hostname - 1);
-    c->t_start = c->t_last_flush = c->t_last_snapshot = now_s();
+    c->t_start = c->t_last_flush = c->t_last_snapshot = md_clock_seconds();
 
     if (md_coord_lock_output(c, err) != MD_OK || md_coord_recover(c, err) != MD_OK) return MD_ERR;
     char *left = md_inflight_read(c->out);
@@ -611,10 +605,10 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         fprintf(stderr, "mechdiff: rank 0: resuming %s: %lld units already done\n", c->out, (long long)c->done_units);
 
     int64_t abandoned = 0;
-    double t0 = now_s();
+    double t0 = md_clock_seconds();
     int rc = dispatch(c, &abandoned, err);
     stats->units = c->run_units;
-    stats->seconds = now_s() - t0;
+    stats->seconds = md_clock_seconds() - t0;
     md_progress_tick(c->progress, 1);
     int stopped = c->opts->stop && *c->opts->stop;
     const char *why = rc != MD_OK || c->failed ? "error" : stopped && !all_done(c) ? "stopped (signal)"
