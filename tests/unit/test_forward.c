@@ -75,6 +75,16 @@ static void golden_close(golden *g)
     md_safetensors_close(g->st);
 }
 
+/* The golden batch's input ids [B*T] as ints (malloc'd; caller frees). */
+static int *golden_tokens(golden *g)
+{
+    int N = g->B * g->T;
+    int *tokens = malloc((size_t)N * sizeof(int));
+    const float *idsf = gt(g, "input_ids", NULL);
+    for (int i = 0; tokens && i < N; i++) tokens[i] = (int)idsf[i];
+    return tokens;
+}
+
 /* Full forward of the golden batch with READ hooks on every point. */
 static void check_against_golden(const char *name, double tol)
 {
@@ -88,9 +98,7 @@ static void check_against_golden(const char *name, double tol)
     const md_config *c = &m->cfg;
     md_error err = {0};
     int N = g.B * g.T;
-    int *tokens = malloc((size_t)N * sizeof(int));
-    const float *idsf = gt(&g, "input_ids", NULL);
-    for (int i = 0; i < N; i++) tokens[i] = (int)idsf[i];
+    int *tokens = golden_tokens(&g);
     float *logits = malloc((size_t)N * g.V * sizeof(float));
     md_hook hooks[MD_HOOK_COUNT];
     md_kvcache *kc = NULL;
@@ -426,9 +434,7 @@ static void check_heads(const char *name, double tol)
     md_error err = {0};
     int B = g.B, T = g.T, V = g.V, L = c->n_layers, d = c->d_model, nh = c->n_heads, hd = c->head_dim;
     int qd = nh * hd, pw = nh * T, N = B * T;
-    int *tokens = malloc((size_t)N * sizeof(int));
-    const float *idsf = gt(&g, "input_ids", NULL);
-    for (int i = 0; i < N; i++) tokens[i] = (int)idsf[i];
+    int *tokens = golden_tokens(&g);
     float *z = malloc((size_t)L * N * qd * sizeof(float)), *pat = malloc((size_t)L * N * pw * sizeof(float));
     float *ao = malloc((size_t)L * N * d * sizeof(float)), *z2 = malloc((size_t)L * N * hd * sizeof(float));
     float *clean = malloc((size_t)N * V * sizeof(float)), *lg = malloc((size_t)N * V * sizeof(float));
@@ -630,11 +636,8 @@ static void check_op_errors(const char *name)
         return;
     }
     md_model *m = g.m;
-    int N = g.B * g.T;
-    int *tokens = malloc((size_t)N * sizeof(int));
+    int *tokens = golden_tokens(&g);
     float *logits = malloc((size_t)g.B * g.V * sizeof(float)), *ref = malloc((size_t)g.B * g.V * sizeof(float));
-    const float *idsf = gt(&g, "input_ids", NULL);
-    for (int i = 0; i < N; i++) tokens[i] = (int)idsf[i];
     md_error err = {0};
     CHECK(run_with_fault(m, tokens, g.B, g.T, ref, &err) == MD_OK);
 
