@@ -57,6 +57,12 @@ int cmd_merge(int argc, char **argv)
                     parts[0], i->job_sha256, info[0].job_sha256);
             goto done;
         }
+        if (i->layout != MD_RESULTS_LAYOUT) {
+            fprintf(stderr, "mechdiff merge: %s was written in results layout %d (mechdiff %s); this mechdiff writes "
+                            "layout %d: merge the parts with the mechdiff that wrote them\n",
+                    parts[p], i->layout, i->mechdiff_version, MD_RESULTS_LAYOUT);
+            goto done;
+        }
         if (i->part_count <= 0) {
             fprintf(stderr, "mechdiff merge: %s is the output of a whole job, not a part: merge combines the outputs "
                             "of `run --part I/N` (or of a job with runtime.array_count)\n", parts[p]);

@@ -17,6 +17,13 @@ if "$MECHDIFF" merge "$WORK/bad.h5" "$WORK/part0.h5" "$WORK/part1.h5" 2> "$WORK/
   fail "merge of 2 of 3 parts accepted"
 fi
 cat "$WORK/err"
+# a part of an older results layout (no layout_version) is not merged with this version
+cp "$WORK/part2.h5" "$WORK/old2.h5"
+/usr/bin/python3 -c 'import h5py, sys; del h5py.File(sys.argv[1], "a").attrs["layout_version"]' "$WORK/old2.h5"
+if "$MECHDIFF" merge "$WORK/bad.h5" "$WORK/part0.h5" "$WORK/part1.h5" "$WORK/old2.h5" 2> "$WORK/err"; then
+  fail "merge of a part of results layout 1 accepted"
+fi
+grep -q "old2.h5 was written in results layout 1" "$WORK/err" || { cat "$WORK/err"; fail "layout message"; }
 "$MECHDIFF" merge "$WORK/merged.h5" "$WORK/part0.h5" "$WORK/part1.h5" "$WORK/part2.h5"
 "$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/merged.h5" --quiet   # the stage after the split
 same_results "$WORK/whole.h5" "$WORK/merged.h5"
