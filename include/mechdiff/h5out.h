@@ -35,6 +35,7 @@
 
 #include "mechdiff/error.h"
 #include "mechdiff/plan.h"
+#include "mechdiff/snapfile.h"
 
 typedef struct md_model_prov {
     char role[64];
@@ -115,12 +116,18 @@ void md_h5out_info_free(md_h5info *info);
 int md_h5out_begin(md_h5out **out, const char *path, const char *source, const md_provenance *prov,
                    md_error *err);
 /* Starts a snapshot of `path` from path.prev, the version the last commit
- * replaced (md_h5out_keep_previous), when that is safe and still one
- * generation behind with the same datasets (h5out.c says which checks): the
- * caller then applies the records of the journal of generation gen(path)-1
- * and of gen(path). *out = NULL with MD_OK when it cannot (copy instead:
- * md_h5out_begin); MD_ERR only when out of memory. */
-int md_h5out_begin_incremental(md_h5out **out, const char *path, md_error *err);
+ * replaced (md_h5out_keep_previous), when that is safe: `path` still has
+ * path_mark and path.prev prev_mark (the marks in the headers of the
+ * journals of generations g and g-1: the files as they were published,
+ * untouched since), path.prev is one generation behind with the same
+ * datasets (h5out.c says every check). first_of_run: also take the root
+ * and /provenance attributes and segments of `path` (what a commit writes
+ * outside the journals). The caller then catches up with the records of
+ * the journal of generation g-1 (md_h5out_catch_up) and applies those of
+ * g. *out = NULL with MD_OK when it cannot (copy instead: md_h5out_begin);
+ * MD_ERR only when out of memory. */
+int md_h5out_begin_incremental(md_h5out **out, const char *path, const md_snapfile_mark *path_mark,
+                               const md_snapfile_mark *prev_mark, int first_of_run, md_error *err);
 /* Creates what a stage's plan declares (when absent), its completion arrays
  * and attributes, and writes the plan-time data. */
 int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char *kind, const md_plan *plan,
@@ -129,6 +136,12 @@ int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char
  * Datasets must have been defined (this or an earlier snapshot). */
 int md_h5out_apply(md_h5out *h, const char *exp_name, int stage, int64_t unit, const void *result, size_t len,
                    md_error *err);
+/* As md_h5out_apply, for a unit the published file already holds (the
+ * journal of generation g-1 in an incremental snapshot): its chunks are
+ * copied compressed from the published file where possible, not deflated
+ * again (src/runner/h5catchup.h). */
+int md_h5out_catch_up(md_h5out *h, const char *exp_name, int stage, int64_t unit, const void *result, size_t len,
+                      md_error *err);
 /* Done flags of a stage ([n_units], owned by h) or NULL when not defined. */
 const uint8_t *md_h5out_done(md_h5out *h, const char *exp_name, int stage, int64_t *n_units, md_error *err);
 /* Sets the part identity (merge clears it: -1, 0). */
@@ -140,7 +153,7 @@ void md_h5out_discard(md_h5out *h);
 /* Makes the commit keep the file it replaces as path.prev (a hard link),
  * for the next md_h5out_begin_incremental. */
 void md_h5out_keep_previous(md_h5out *h);
-/* Removes path.prev (the end of a run: it is only a head start). */
+/* Removes path.prev (the end of a finished run: it is only a head start). */
 void md_h5out_drop_previous(const char *path);
 
 /* Done flags of a stage of an existing file: *done malloc'd (caller frees),

@@ -95,6 +95,7 @@
 #include <unistd.h>
 
 #include "mechdiff/version.h"
+#include "runner/h5catchup.h"
 #include "runner/h5scale.h"
 #include "runner/h5util.h"
 
@@ -126,6 +127,8 @@ struct md_h5out {
     int incremental;           /* started from OUT.h5.prev */
     int keep_prev;             /* commit keeps the replaced file as OUT.h5.prev */
     int defined;               /* md_h5out_define was called */
+    md_h5catchup *catchup;     /* the published file, to catch up from (incremental; owned) */
+    int copy_chunks;           /* catch up by copying compressed chunks (else write values) */
     int64_t kill_gen, kill_after, n_applied; /* MECHDIFF_TEST_KILL_SNAPSHOT */
     double t0, bytes_applied;  /* MECHDIFF_SNAPSHOT_LOG */
     dset_cache *dsets;
@@ -281,13 +284,22 @@ static int read_version(hid_t f, version_id *v)
     return v->job ? MD_OK : MD_ERR;
 }
 
-int md_h5out_begin_incremental(md_h5out **out, const char *path, md_error *err)
+/* 1 when the environment variable `name` is "1". */
+static int env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, "1") == 0;
+}
+
+int md_h5out_begin_incremental(md_h5out **out, const char *path, const md_snapfile_mark *path_mark,
+                               const md_snapfile_mark *prev_mark, int first_of_run, md_error *err)
 {
     *out = NULL;
-    const char *copy = getenv("MECHDIFF_SNAPSHOT_COPY");
-    if (copy && strcmp(copy, "1") == 0) return MD_OK;
+    if (env_on("MECHDIFF_SNAPSHOT_COPY")) return MD_OK;
+    if (!md_snapfile_mark_matches(path, path_mark)) return MD_OK; /* not the file the last commit published */
     md_h5out *h = new_handle(path);
     if (!h) return md_error_set(err, "out of memory");
+    h->copy_chunks = !env_on("MECHDIFF_SNAPSHOT_REDEFLATE");
     version_id cur = {0}, old = {0};
     hid_t fapl = md_h5_fapl_unlocked(), f = -1;
     int ok = 0;
@@ -296,7 +308,7 @@ int md_h5out_begin_incremental(md_h5out **out, const char *path, md_error *err)
         f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
         ok = f >= 0 && read_version(f, &cur) == MD_OK && cur.defined >= 0 && cur.generation >= 1;
         if (f >= 0) H5Fclose(f);
-        ok = ok && md_snapfile_take_previous(path, h->prev, h->tmp);
+        ok = ok && md_snapfile_take_previous(path, h->prev, h->tmp, prev_mark);
         if (ok) h->file = H5Fopen(h->tmp, H5F_ACC_RDWR, fapl);
         ok = ok && h->file >= 0 && read_version(h->file, &old) == MD_OK && old.generation == cur.generation - 1 &&
              old.defined == cur.defined && strcmp(old.job, cur.job) == 0;
@@ -305,7 +317,12 @@ int md_h5out_begin_incremental(md_h5out **out, const char *path, md_error *err)
     H5Pclose(fapl);
     free(cur.job);
     free(old.job);
+    /* the published file stays open to copy from; a run's first snapshot
+       takes its provenance too (the segments of earlier runs as they ended) */
+    ok = ok && md_h5catchup_open(&h->catchup, path, err) == MD_OK &&
+         (!first_of_run || md_h5catchup_copy_provenance(h->catchup, h->file, err) == MD_OK);
     if (!ok) { /* not usable: the snapshot copies instead (h->tmp, if taken, is removed) */
+        md_error_clear(err);
         md_h5out_discard(h);
         return MD_OK;
     }
@@ -443,6 +460,28 @@ static stage_cache *get_stage(md_h5out *h, const char *exp, int stage, md_error 
     return s;
 }
 
+/* Appends "path[o+c,...]" (the piece's hyperslab) to region. */
+static void append_region(char *region, size_t rlen, const md_piece *pc)
+{
+    size_t used = strlen(region);
+    used += (size_t)snprintf(region + used, rlen - used, "%s%s[", used ? ";" : "", pc->path);
+    for (int i = 0; i < pc->rank && used < rlen; i++)
+        used += (size_t)snprintf(region + used, rlen - used, "%s%lld+%lld", i ? "," : "", (long long)pc->offset[i],
+                                 (long long)pc->count[i]);
+    if (used < rlen) snprintf(region + used, rlen - used, "]");
+}
+
+/* Copies the chunks of piece pc from the published file (catch-up): 1 done, 0 write values, MD_ERR. */
+static int copy_piece(md_h5out *h, const char *exp, const md_piece *pc, md_error *err)
+{
+    if (!h->catchup || !h->copy_chunks) return 0;
+    char full[MD_PATH_MAX + 160];
+    snprintf(full, sizeof full, "/%s/%s", exp, pc->path);
+    hid_t d = cached_dataset(h, full);
+    if (d < 0) return md_error_set(err, "%s: dataset %s does not exist", h->tmp, full);
+    return md_h5catchup_copy_piece(h->catchup, d, full, pc, err);
+}
+
 /* Writes one piece into /<exp>/<piece path>. Appends "path[o+c,...]" to region. */
 static int write_piece(md_h5out *h, const char *exp, const md_piece *pc, char *region, size_t rlen,
                        md_error *err)
@@ -484,14 +523,7 @@ static int write_piece(md_h5out *h, const char *exp, const md_piece *pc, char *r
     H5Sclose(ms);
     H5Sclose(fs);
     if (st < 0) return md_error_set(err, "%s: write to %s failed", h->tmp, full);
-    if (region) {
-        size_t used = strlen(region);
-        used += (size_t)snprintf(region + used, rlen - used, "%s%s[", used ? ";" : "", pc->path);
-        for (int i = 0; i < pc->rank && used < rlen; i++)
-            used += (size_t)snprintf(region + used, rlen - used, "%s%lld+%lld", i ? "," : "",
-                                     (long long)pc->offset[i], (long long)pc->count[i]);
-        if (used < rlen) snprintf(region + used, rlen - used, "]");
-    }
+    if (region) append_region(region, rlen, pc);
     return MD_OK;
 }
 
@@ -570,8 +602,10 @@ int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char
     return bytes && r == MD_ERR ? MD_ERR : MD_OK;
 }
 
-int md_h5out_apply(md_h5out *h, const char *exp_name, int stage, int64_t unit, const void *result, size_t len,
-                   md_error *err)
+/* Writes one unit: each piece's values, or (from_published) its chunks
+ * copied from the published file where possible; then its done flag and region. */
+static int put_unit(md_h5out *h, const char *exp_name, int stage, int64_t unit, const void *result, size_t len,
+                    int from_published, md_error *err)
 {
     stage_cache *s = get_stage(h, exp_name, stage, err);
     if (!s) return MD_ERR;
@@ -582,10 +616,14 @@ int md_h5out_apply(md_h5out *h, const char *exp_name, int stage, int64_t unit, c
     size_t pos = 0;
     md_piece pc;
     int r;
-    while ((r = md_result_next(result, len, &pos, &pc, err)) == 1)
-        if (write_piece(h, exp_name, &pc, region, sizeof region, err) != MD_OK) return MD_ERR;
+    while ((r = md_result_next(result, len, &pos, &pc, err)) == 1) {
+        int copied = from_published ? copy_piece(h, exp_name, &pc, err) : 0;
+        if (copied == MD_ERR) return MD_ERR;
+        if (copied) append_region(region, sizeof region, &pc);
+        else if (write_piece(h, exp_name, &pc, region, sizeof region, err) != MD_OK) return MD_ERR;
+        else h->bytes_applied += (double)pc.nbytes;
+    }
     if (r == MD_ERR) return MD_ERR;
-    h->bytes_applied += (double)len;
     test_kill_point(h, ++h->n_applied);
     s->done[unit] = 1;
     if (s->n_regions == s->cap_regions) {
@@ -600,6 +638,18 @@ int md_h5out_apply(md_h5out *h, const char *exp_name, int stage, int64_t unit, c
     if (!s->regions[s->n_regions].text) return md_error_set(err, "out of memory");
     s->n_regions++;
     return MD_OK;
+}
+
+int md_h5out_apply(md_h5out *h, const char *exp_name, int stage, int64_t unit, const void *result, size_t len,
+                   md_error *err)
+{
+    return put_unit(h, exp_name, stage, unit, result, len, 0, err);
+}
+
+int md_h5out_catch_up(md_h5out *h, const char *exp_name, int stage, int64_t unit, const void *result, size_t len,
+                      md_error *err)
+{
+    return put_unit(h, exp_name, stage, unit, result, len, 1, err);
 }
 
 const uint8_t *md_h5out_done(md_h5out *h, const char *exp_name, int stage, int64_t *n_units, md_error *err)
@@ -714,16 +764,17 @@ static int write_segment(md_h5out *h, md_segment *seg)
 }
 
 /* MECHDIFF_SNAPSHOT_LOG=1: one line per snapshot on stderr. */
-static void log_snapshot(const md_h5out *h)
+static void log_snapshot(const md_h5out *h, int64_t chunks, double copied)
 {
     const char *on = getenv("MECHDIFF_SNAPSHOT_LOG");
     if (!on || strcmp(on, "1") != 0) return;
     struct stat st;
     double mib = stat(h->path, &st) == 0 ? (double)st.st_size / 1048576.0 : 0;
     double now = md_h5_now();
-    fprintf(stderr, "mechdiff: snapshot %llu (%s): %.3f s, %lld units, %.1f MiB applied, file %.1f MiB, at %.3f\n",
-            (unsigned long long)(h->generation + 1), h->incremental ? "incremental" : "copy", now - h->t0,
-            (long long)h->n_applied, h->bytes_applied / 1048576.0, mib, now);
+    fprintf(stderr, "mechdiff: snapshot %llu (%s): %.3f s, %lld units, %.1f MiB applied, file %.1f MiB, at %.3f; "
+            "%lld chunks (%.1f MiB) copied compressed\n", (unsigned long long)(h->generation + 1),
+            h->incremental ? "incremental" : "copy", now - h->t0, (long long)h->n_applied,
+            h->bytes_applied / 1048576.0, mib, now, (long long)chunks, copied / 1048576.0);
 }
 
 int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
@@ -731,6 +782,11 @@ int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
     int rc = MD_OK;
     for (int i = 0; i < h->n_stages && rc == MD_OK; i++) rc = flush_stage(&h->stages[i], err);
     close_caches(h);
+    int64_t chunks;
+    double copied;
+    md_h5catchup_counts(h->catchup, &chunks, &copied);
+    md_h5catchup_close(h->catchup); /* before the published file is replaced */
+    h->catchup = NULL;
     if (rc == MD_OK && write_segment(h, seg) != MD_OK) rc = md_error_set(err, "%s: cannot write provenance", h->tmp);
     if (H5Fclose(h->file) < 0 && rc == MD_OK) rc = md_error_set(err, "%s: closing the HDF5 file failed", h->tmp);
     h->file = -1;
@@ -743,7 +799,7 @@ int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", h->path);
         md_snapfile_fsync(dirname(dir));
-        log_snapshot(h);
+        log_snapshot(h, chunks, copied);
         test_kill_point(h, -1); /* published, the journal not yet rotated */
     }
     if (rc != MD_OK) unlink(h->tmp);
@@ -755,6 +811,7 @@ void md_h5out_discard(md_h5out *h)
 {
     if (!h) return;
     close_caches(h);
+    md_h5catchup_close(h->catchup);
     if (h->file >= 0) H5Fclose(h->file);
     unlink(h->tmp);
     free(h);

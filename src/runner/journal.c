@@ -13,9 +13,11 @@
 #include "mechdiff/fsutil.h"
 #include "mechdiff/plan.h"
 
-#define JOURNAL_MAGIC "MDJRNL01"
+#define JOURNAL_MAGIC "MDJRNL02"
+#define JOURNAL_MAGIC_V1 "MDJRNL01" /* before the mark: read, never written */
 #define RECORD_MAGIC 0x4352444du /* "MDRC" */
-#define HEADER_SIZE 24           /* magic[8], u64 generation, u32 crc, u32 pad */
+#define HEADER_SIZE 64           /* magic[8], u64 generation, mark (5 x 8), u32 crc, u32 pad */
+#define HEADER_V1 24             /* magic[8], u64 generation, u32 crc, u32 pad */
 #define RECORD_HEAD 24           /* u32 magic, u32 crc, u64 len, f64 time */
 
 struct md_journal {
@@ -39,7 +41,48 @@ static int write_all(int fd, const void *p, size_t n)
     return MD_OK;
 }
 
-int md_journal_create(md_journal **out, const char *path, uint64_t generation, md_error *err)
+/* The header bytes: magic, generation, the mark's five fields, crc of the 56 before it. */
+static void encode_header(unsigned char h[HEADER_SIZE], uint64_t generation, const md_snapfile_mark *mark)
+{
+    md_snapfile_mark m = {0};
+    if (mark) m = *mark;
+    uint64_t f[5] = {m.dev, m.ino, m.size, (uint64_t)m.mtime_s, (uint64_t)m.mtime_ns};
+    memset(h, 0, HEADER_SIZE);
+    memcpy(h, JOURNAL_MAGIC, 8);
+    memcpy(h + 8, &generation, 8);
+    memcpy(h + 16, f, sizeof f);
+    uint32_t crc = md_crc32(0, h, 56);
+    memcpy(h + 56, &crc, 4);
+}
+
+/* Reads and checks the header at the start of f: its size (records follow),
+ * or 0 when there is no valid one (missing, torn, another format). */
+static size_t decode_header(FILE *f, uint64_t *generation, md_snapfile_mark *mark)
+{
+    unsigned char h[HEADER_SIZE];
+    uint32_t crc;
+    memset(mark, 0, sizeof *mark);
+    if (fread(h, 1, HEADER_V1, f) != HEADER_V1) return 0;
+    if (memcmp(h, JOURNAL_MAGIC_V1, 8) == 0) { /* an older mechdiff's: no mark (never matches) */
+        memcpy(&crc, h + 16, 4);
+        if (crc != md_crc32(0, h, 16)) return 0;
+        memcpy(generation, h + 8, 8);
+        return HEADER_V1;
+    }
+    if (memcmp(h, JOURNAL_MAGIC, 8) != 0 || fread(h + HEADER_V1, 1, HEADER_SIZE - HEADER_V1, f) != HEADER_SIZE - HEADER_V1)
+        return 0;
+    memcpy(&crc, h + 56, 4);
+    if (crc != md_crc32(0, h, 56)) return 0;
+    uint64_t m[5];
+    memcpy(generation, h + 8, 8);
+    memcpy(m, h + 16, sizeof m);
+    *mark = (md_snapfile_mark){.dev = m[0], .ino = m[1], .size = m[2], .mtime_s = (int64_t)m[3],
+                               .mtime_ns = (int64_t)m[4]};
+    return HEADER_SIZE;
+}
+
+int md_journal_create(md_journal **out, const char *path, uint64_t generation, const md_snapfile_mark *mark,
+                      md_error *err)
 {
     *out = NULL;
     md_journal *j = calloc(1, sizeof *j);
@@ -51,11 +94,8 @@ int md_journal_create(md_journal **out, const char *path, uint64_t generation, m
         free(j);
         return MD_ERR;
     }
-    unsigned char h[HEADER_SIZE] = {0};
-    memcpy(h, JOURNAL_MAGIC, 8);
-    memcpy(h + 8, &generation, 8);
-    uint32_t crc = md_crc32(0, h, 16);
-    memcpy(h + 16, &crc, 4);
+    unsigned char h[HEADER_SIZE];
+    encode_header(h, generation, mark);
     if (write_all(j->fd, h, sizeof h) != MD_OK || fsync(j->fd) != 0) {
         md_error_set(err, "%s: cannot write journal header: %s", path, strerror(errno));
         md_journal_close(j);
@@ -105,19 +145,20 @@ int64_t md_journal_pending(const md_journal *j)
     return j->pending;
 }
 
-int md_journal_rotate(md_journal **j, const char *path, const char *prev_path, uint64_t generation, md_error *err)
+int md_journal_rotate(md_journal **j, const char *path, const char *prev_path, uint64_t generation,
+                      const md_snapfile_mark *mark, md_error *err)
 {
     if (rename(path, prev_path) != 0) { /* the journal just folded, open here or not */
         int none = errno == ENOENT;
         unlink(prev_path);
         md_journal *empty = NULL; /* none on disk: generation-1 had no records, say so */
-        if (none && generation > 0 && md_journal_create(&empty, prev_path, generation - 1, err) != MD_OK)
+        if (none && generation > 0 && md_journal_create(&empty, prev_path, generation - 1, NULL, err) != MD_OK)
             md_error_clear(err); /* without it the next snapshot copies: slower, not wrong */
         md_journal_close(empty);
     }
     md_journal_close(*j);
     *j = NULL;
-    return md_journal_create(j, path, generation, err);
+    return md_journal_create(j, path, generation, mark, err);
 }
 
 void md_journal_close(md_journal *j)
@@ -147,15 +188,14 @@ int md_journal_replay(const char *path, uint64_t *generation, md_journal_fn fn, 
         if (fd >= 0) close(fd);
         return md_error_prefix(err, "cannot open the journal");
     }
-    unsigned char h[HEADER_SIZE];
+    md_snapfile_mark mark;
     uint32_t crc;
-    if (fread(h, 1, sizeof h, f) != sizeof h || memcmp(h, JOURNAL_MAGIC, 8) != 0 ||
-        (memcpy(&crc, h + 16, 4), crc != md_crc32(0, h, 16))) {
+    if (decode_header(f, generation, &mark) == 0) {
         fclose(f);
+        *generation = 0;
         *torn = 1; /* a header torn by a crash right after creation: nothing in it */
         return MD_OK;
     }
-    memcpy(generation, h + 8, 8);
     unsigned char *payload = NULL;
     size_t cap = 0;
     int rc = MD_OK;
@@ -198,4 +238,23 @@ int md_journal_replay(const char *path, uint64_t *generation, md_journal_fn fn, 
     free(payload);
     fclose(f);
     return rc;
+}
+
+int md_journal_head(const char *path, uint64_t *generation, md_snapfile_mark *mark)
+{
+    *generation = 0;
+    memset(mark, 0, sizeof *mark);
+    struct stat sb;
+    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return MD_ERR;
+    md_error err;
+    int fd = md_fsutil_open_input(path, &err);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return MD_ERR;
+    }
+    size_t size = decode_header(f, generation, mark);
+    fclose(f);
+    if (size == 0) *generation = 0;
+    return size ? MD_OK : MD_ERR;
 }

@@ -12,7 +12,8 @@
  *    dropped: that unit is simply computed again.
  *  - Snapshots (stage ends, every snapshot_interval s, exit) fold the journal
  *    into OUT.h5.tmp — a copy of OUT.h5, or OUT.h5.prev brought up to date
- *    (O(new data); why that is safe: src/runner/h5out.c): data first, then
+ *    (O(new data), also in a resumed run's first snapshot; why that is safe:
+ *    src/runner/h5out.c): data first, then
  *    the unit's done flag and region,
  *    in the same file that is renamed atomically — a done flag can never be
  *    visible without its data. The journal then restarts at the snapshot's
@@ -47,6 +48,7 @@
 #include "mechdiff/journal.h"
 #include "mechdiff/outlock.h"
 #include "mechdiff/result_check.h"
+#include "mechdiff/snapfile.h"
 #include "mechdiff/plan.h"
 #include "mechdiff/progress.h"
 #include "worker.h"
@@ -86,6 +88,7 @@ static void unit_name(const coord *c, int exp, int stage, int64_t unit, char *bu
 typedef struct fold_ctx {
     coord *c;
     md_h5out *h;
+    int catch_up;              /* the units are in the published file already */
 } fold_ctx;
 
 static int fold_record(void *arg, double time, const void *payload, size_t len, md_error *err)
@@ -96,8 +99,10 @@ static int fold_record(void *arg, double time, const void *payload, size_t len, 
     if (len < sizeof hdr) return md_error_set(err, "journal record of %zu bytes", len);
     memcpy(&hdr, payload, sizeof hdr);
     if (hdr.exp >= (uint32_t)f->c->job->n_exps) return md_error_set(err, "journal record for experiment %u", hdr.exp);
-    return md_h5out_apply(f->h, f->c->job->exps[hdr.exp].name, (int)hdr.stage, hdr.unit,
-                          (const char *)payload + sizeof hdr, len - sizeof hdr, err);
+    const char *exp = f->c->job->exps[hdr.exp].name;
+    const void *result = (const char *)payload + sizeof hdr;
+    if (f->catch_up) return md_h5out_catch_up(f->h, exp, (int)hdr.stage, hdr.unit, result, len - sizeof hdr, err);
+    return md_h5out_apply(f->h, exp, (int)hdr.stage, hdr.unit, result, len - sizeof hdr, err);
 }
 
 static int all_done(const coord *c)
@@ -107,13 +112,15 @@ static int all_done(const coord *c)
     return 1;
 }
 
-/* Applies the journal at path when it is of generation gen; *used = 1 then. */
-static int fold_journal(coord *c, md_h5out *h, const char *path, uint64_t gen, int *used, md_error *err)
+/* Applies the journal at path when it is of generation gen; *used = 1 then.
+ * catch_up: its units are in the published file (md_h5out_catch_up). */
+static int fold_journal(coord *c, md_h5out *h, const char *path, uint64_t gen, int catch_up, int *used,
+                        md_error *err)
 {
     uint64_t jgen = 0;
     int64_t n_rec = 0;
     int torn = 0;
-    fold_ctx f = {.c = c, .h = h};
+    fold_ctx f = {.c = c, .h = h, .catch_up = catch_up};
     struct stat st;
     *used = 0;
     if (lstat(path, &st) != 0) return MD_OK;
@@ -128,29 +135,48 @@ static int fold_journal(coord *c, md_h5out *h, const char *path, uint64_t gen, i
     return MD_OK;
 }
 
+/* Starts the snapshot from OUT.h5.prev when the journals' headers say both
+ * files are as published (generations g and g-1, their marks) and
+ * OUT.h5.prev catches up with the journal of g-1; else *h = NULL. Also the
+ * first snapshot of a run (a resume): it takes the provenance of OUT.h5. */
+static int begin_from_previous(coord *c, const char *jprev, md_h5out **h, md_error *err)
+{
+    md_snapfile_mark cur, prev;
+    uint64_t gen_cur = 0, gen_prev = 0;
+    int used = 0;
+    *h = NULL;
+    if (c->generation < 1 || md_journal_head(c->jpath, &gen_cur, &cur) != MD_OK || gen_cur != c->generation ||
+        md_journal_head(jprev, &gen_prev, &prev) != MD_OK || gen_prev != c->generation - 1)
+        return MD_OK;
+    if (md_h5out_begin_incremental(h, c->out, &cur, &prev, c->seg.id < 0, err) != MD_OK) return MD_ERR;
+    if (*h && (fold_journal(c, *h, jprev, c->generation - 1, 1, &used, err) != MD_OK || !used)) {
+        md_h5out_discard(*h); /* OUT.h5.prev cannot catch up: copy */
+        *h = NULL;
+        md_error_clear(err);
+    }
+    return MD_OK;
+}
+
 /* Folds the journal (when its generation matches the file) and pending stage
  * definitions into a new snapshot of OUT.h5; rotates the journal. The
  * snapshot starts from OUT.h5.prev plus OUT.h5.journal.prev when that is
- * possible (O(new data)), else from a copy of OUT.h5 (src/runner/h5out.c). */
+ * possible (O(new data)), else from a copy of OUT.h5 (src/runner/h5out.c).
+ * A run that ends with its work undone (stopped, error) keeps both as the
+ * head start of its resume; a complete one removes them. */
 int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
 {
     if (c->journal && md_journal_sync(c->journal, err) != MD_OK) return MD_ERR;
     char jprev[4300];
     snprintf(jprev, sizeof jprev, "%s.prev", c->jpath);
     int last = strcmp(exit_reason, "running") != 0 && strcmp(exit_reason, "recovered") != 0;
+    int complete = last && all_done(c);
     md_h5out *h = NULL;
     int used = 0;
-    /* A run's first snapshot numbers its segment from the file: copy. */
-    if (c->seg.id >= 0 && c->generation >= 1 && md_h5out_begin_incremental(&h, c->out, err) != MD_OK) return MD_ERR;
-    if (h && (fold_journal(c, h, jprev, c->generation - 1, &used, err) != MD_OK || !used)) {
-        md_h5out_discard(h); /* OUT.h5.prev cannot catch up: copy */
-        h = NULL;
-        md_error_clear(err);
-    }
+    if (begin_from_previous(c, jprev, &h, err) != MD_OK) return MD_ERR;
     if (!h && md_h5out_begin(&h, c->out, NULL, &c->prov, err) != MD_OK) return MD_ERR;
     struct stat st;
     if (stat(c->out, &st) == 0 && /* a journal can only extend an existing file */
-        fold_journal(c, h, c->jpath, c->generation, &used, err) != MD_OK) {
+        fold_journal(c, h, c->jpath, c->generation, 0, &used, err) != MD_OK) {
         md_h5out_discard(h);
         return MD_ERR;
     }
@@ -166,12 +192,14 @@ int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
     c->seg.end_time = wall_s();
     c->seg.exit = exit_reason;
     c->seg.finished = all_done(c);
-    if (!last) md_h5out_keep_previous(h);
+    if (!complete) md_h5out_keep_previous(h);
     if (md_h5out_commit(h, &c->seg, err) != MD_OK) return MD_ERR;
     c->generation++;
     c->t_last_snapshot = md_clock_seconds();
-    if (md_journal_rotate(&c->journal, c->jpath, jprev, c->generation, err) != MD_OK) return MD_ERR;
-    if (last) { /* the run ends: free the space of the head start */
+    md_snapfile_mark mark; /* the file just published, as the next snapshot must find it */
+    md_snapfile_mark_of(c->out, &mark);
+    if (md_journal_rotate(&c->journal, c->jpath, jprev, c->generation, &mark, err) != MD_OK) return MD_ERR;
+    if (complete) { /* the work is done: free the space of the head start */
         md_h5out_drop_previous(c->out);
         unlink(jprev);
     }

@@ -60,9 +60,33 @@ int md_snapfile_copy(const char *from, const char *to, md_error *err)
     return rc;
 }
 
-int md_snapfile_take_previous(const char *path, const char *prev, const char *tmp)
+int md_snapfile_mark_of(const char *path, md_snapfile_mark *mark)
+{
+    struct stat st;
+    memset(mark, 0, sizeof *mark);
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return MD_ERR;
+    mark->dev = (uint64_t)st.st_dev;
+    mark->ino = (uint64_t)st.st_ino;
+    mark->size = (uint64_t)st.st_size;
+    mark->mtime_s = (int64_t)st.st_mtim.tv_sec;
+    mark->mtime_ns = (int64_t)st.st_mtim.tv_nsec;
+    return MD_OK;
+}
+
+int md_snapfile_mark_matches(const char *path, const md_snapfile_mark *mark)
+{
+    md_snapfile_mark now;
+    static const md_snapfile_mark unknown;
+    if (memcmp(mark, &unknown, sizeof unknown) == 0 || md_snapfile_mark_of(path, &now) != MD_OK) return 0;
+    return now.dev == mark->dev && now.ino == mark->ino && now.size == mark->size &&
+           now.mtime_s == mark->mtime_s && now.mtime_ns == mark->mtime_ns;
+}
+
+int md_snapfile_take_previous(const char *path, const char *prev, const char *tmp,
+                              const md_snapfile_mark *prev_mark)
 {
     struct stat sp, sc;
+    if (!md_snapfile_mark_matches(prev, prev_mark)) return 0; /* missing, a link, or written since */
     if (lstat(prev, &sp) != 0 || !S_ISREG(sp.st_mode) || stat(path, &sc) != 0) return 0;
     if (sp.st_dev == sc.st_dev && sp.st_ino == sc.st_ino) return 0; /* killed between keep and publish */
     int fd = open(prev, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);

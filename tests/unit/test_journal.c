@@ -33,7 +33,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/test_journal.journal", tu_tmpdir());
     md_error err;
     md_journal *j = NULL;
-    CHECK(md_journal_create(&j, path, 7, &err) == MD_OK);
+    CHECK(md_journal_create(&j, path, 7, NULL, &err) == MD_OK);
     unsigned char rec[100] = {0};
     for (int64_t i = 0; i < 10; i++) {
         memcpy(rec, &i, sizeof i);
@@ -63,7 +63,7 @@ int main(void)
 
     /* a flipped byte in record 4's payload: replay stops before it */
     f = fopen(path, "r+");
-    fseek(f, 24 + 3 * 124 + 24 + 50, SEEK_SET);
+    fseek(f, 64 + 3 * 124 + 24 + 50, SEEK_SET); /* header 64, records 24 + 100 */
     fputc(0x55, f);
     fclose(f);
     s = (seen){0};
@@ -81,12 +81,12 @@ int main(void)
     char prev[700];
     snprintf(prev, sizeof prev, "%s.prev", path);
     md_journal *j2 = NULL;
-    CHECK(md_journal_create(&j2, path, 8, &err) == MD_OK);
+    CHECK(md_journal_create(&j2, path, 8, NULL, &err) == MD_OK);
     unsigned char rec2[100] = {0};
     int64_t v2 = 3;
     memcpy(rec2, &v2, sizeof v2);
     CHECK(md_journal_append(j2, 3.0, rec2, sizeof rec2, &err) == MD_OK && md_journal_sync(j2, &err) == MD_OK);
-    CHECK(md_journal_rotate(&j2, path, prev, 9, &err) == MD_OK && j2);
+    CHECK(md_journal_rotate(&j2, path, prev, 9, NULL, &err) == MD_OK && j2);
     s = (seen){0};
     CHECK(md_journal_replay(prev, &gen, on_rec, &s, &n, &torn, &err) == MD_OK);
     CHECK(gen == 8 && n == 1 && s.sum == 3 && !torn);
@@ -94,7 +94,7 @@ int main(void)
     md_journal_close(j2);
     j2 = NULL;
     unlink(path);
-    CHECK(md_journal_rotate(&j2, path, prev, 10, &err) == MD_OK);
+    CHECK(md_journal_rotate(&j2, path, prev, 10, NULL, &err) == MD_OK);
     CHECK(md_journal_replay(prev, &gen, NULL, NULL, &n, &torn, &err) == MD_OK && gen == 9 && n == 0 && !torn);
     md_journal_close(j2);
     unlink(path);
