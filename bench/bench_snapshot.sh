@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Snapshot cost vs results-file size, before and after the incremental
-# snapshot (src/runner/h5out.c), in one invocation.
+# Snapshot cost vs results-file size, across the designs of the snapshot
+# (src/runner/h5out.c), in one invocation.
 #
 # Workload: the knowledge kind with store_activations (14 positions, every
 # layer: 1.75 MiB of activations per pair) on a generated 4-layer
@@ -11,20 +11,30 @@
 # short seed run (which defines the datasets) the bench adds an uncompressed
 # SIZE-GB dataset /bench_filler to the stopped file, standing in for the
 # activations a long run would have stored. From that file (rebuilt the same
-# way for each design) the job is resumed twice with the same remaining
-# PAIRS (+1 if the seed run finished none) pairs:
-#   before: MECHDIFF_SNAPSHOT_COPY=1, every snapshot copies OUT.h5 (the old design)
-#   after:  the default, OUT.h5.prev + the last two journals
+# way for each design) the job is resumed with the same remaining PAIRS (+1
+# if the seed run finished none) pairs:
+#   before:    MECHDIFF_SNAPSHOT_COPY=1, every snapshot copies OUT.h5 (the design before issue 17)
+#   redeflate: MECHDIFF_SNAPSHOT_REDEFLATE=1, OUT.h5.prev + the last two journals, the
+#              older journal's units written (deflated) again (the design before the chunk copy)
+#   after:     the default, OUT.h5.prev + the last two journals, the older journal's units'
+#              chunks copied compressed from OUT.h5
 # MECHDIFF_SNAPSHOT_LOG=1 reports each snapshot's seconds and file size.
-# Prints per size and design: the first snapshot of the run (a copy in both
-# designs: it numbers the run's segment), the periodic ones (count, mean,
-# max, each), the final one (it also frees the replaced version of the
-# file), and the write overhead = periodic + final seconds / the compute
-# seconds between the first and the final snapshot (that window minus the
-# snapshots in it); the ratios before/after and large/small size; and
-# whether both designs wrote the same /knowledge datasets (SHA-256).
+# Prints per size and design: the first snapshot of the run (a copy in all
+# three: the file has no OUT.h5.prev), the periodic ones (count, mean, max,
+# each), the final one (it also frees the replaced version of the file), and
+# the write overhead = periodic + final seconds / the compute seconds between
+# the first and the final snapshot (that window minus the snapshots in it);
+# the ratios before/after, redeflate/after and large/small size; whether the
+# three designs wrote the same /knowledge datasets (SHA-256).
+# Then, per size, the first snapshot of a resumed run: a run from the same
+# file (snapshot_interval 1 s) is stopped (SIGTERM) after two snapshots
+# (about 2 pairs: the stopped runs need PAIRS >= 4), resumed with
+# MECHDIFF_SNAPSHOT_COPY=1 and stopped after its first snapshot (a copy: the
+# design before the incremental resume), then resumed in the default design
+# (its first snapshot starts from OUT.h5.prev) and stopped again; printed:
+# both first snapshots and their ratio.
 #   bench/bench_snapshot.sh BUILD_DIR [SIZES_GB="1 10"] [PAIRS=3] [INTERVAL_S=20] [MODEL_DIR]
-# Disk: up to 2 x the largest size + the 3.6 GB checkpoint (deleted at exit
+# Disk: up to 3 x the largest size + the 3.6 GB checkpoint (deleted at exit
 # unless MODEL_DIR is given). Not a test: ratios measured in one run.
 set -euo pipefail
 BUILD=$(cd "${1:?build dir}" && pwd); SIZES=${2:-"1 10"}; PAIRS=${3:-3}; INTERVAL=${4:-20}
@@ -47,16 +57,19 @@ experiments:
      shot_seed: 1, store_activations: true}
 YAML
 
+# the same job (runtime is not part of its identity), a snapshot every second: the resume runs
+sed "s/snapshot_interval: $INTERVAL/snapshot_interval: 1/" "$T/job.yaml" > "$T/fast.yaml"
 cut -d' ' -f1-3 /proc/loadavg > "$T/load0"
 # Seed: define the datasets, then stop (SIGTERM: status 75, resumable).
 "$MD" run "$T/job.yaml" -o "$T/seed.h5" --quiet & pid=$!
 while [ ! -e "$T/seed.h5" ]; do sleep 0.5; done
 kill -TERM $pid; wait $pid || [ $? = 75 ] || { echo "seed run failed" >&2; exit 1; }
 
-for size in $SIZES; do
-  for mode in after before; do
-    cp "$T/seed.h5" "$T/run.h5"   # the same bytes for both designs; the filler is written
-    /usr/bin/python3 - "$T/run.h5" "$size" <<'PY'   # (not copied) to keep the disk peak at 2 x SIZE
+# grow SIZE: run.h5 = the seed file + SIZE GB of filler (the same bytes for every
+# design; written, not copied, to keep the disk peak low)
+grow() {
+  cp "$T/seed.h5" "$T/run.h5"
+  /usr/bin/python3 - "$T/run.h5" "$1" <<'PY'
 import sys, h5py, numpy as np
 path, gb = sys.argv[1], float(sys.argv[2])
 n = int(gb * 1e9) // 4
@@ -66,13 +79,29 @@ with h5py.File(path, "r+") as f:
     for i in range(0, n, block.size):
         d[i:i + block.size] = block[: min(block.size, n - i)]
 PY
-    sync
+  sync
+}
+# stop_after LOG N [ENV...]: runs the job on run.h5 (snapshots every second), SIGTERM
+# once LOG shows N snapshots; each stop lets the unit under way finish
+stop_after() {
+  local log=$1 n=$2
+  shift 2
+  env "$@" MECHDIFF_SNAPSHOT_LOG=1 "$MD" run "$T/fast.yaml" -o "$T/run.h5" --quiet 2>"$log" & local pid=$!
+  while [ "$(grep -c '^mechdiff: snapshot' "$log")" -lt "$n" ] && kill -0 $pid 2>/dev/null; do sleep 0.2; done
+  kill -TERM $pid 2>/dev/null || true
+  wait $pid || [ $? = 75 ] || { echo "stopped run failed: $log" >&2; cat "$log" >&2; exit 1; }
+}
+
+for size in $SIZES; do
+  for mode in after redeflate before; do
+    grow "$size"
     s=$(date +%s.%N)
-    if [ $mode = before ]; then
-      MECHDIFF_SNAPSHOT_COPY=1 MECHDIFF_SNAPSHOT_LOG=1 "$MD" run "$T/job.yaml" -o "$T/run.h5" --quiet 2>"$T/log.$size.$mode"
-    else
-      MECHDIFF_SNAPSHOT_LOG=1 "$MD" run "$T/job.yaml" -o "$T/run.h5" --quiet 2>"$T/log.$size.$mode"
-    fi
+    case $mode in
+      before) design=(MECHDIFF_SNAPSHOT_COPY=1) ;;
+      redeflate) design=(MECHDIFF_SNAPSHOT_REDEFLATE=1) ;;
+      *) design=() ;;
+    esac
+    env "${design[@]}" MECHDIFF_SNAPSHOT_LOG=1 "$MD" run "$T/job.yaml" -o "$T/run.h5" --quiet 2>"$T/log.$size.$mode"
     e=$(date +%s.%N)
     echo "$size $mode $(echo "$e - $s" | bc)" >> "$T/walls"
     /usr/bin/python3 - "$T/run.h5" > "$T/sum.$size.$mode" <<'PY'
@@ -89,6 +118,12 @@ with h5py.File(sys.argv[1], "r") as f:
 PY
     rm -f "$T/run.h5"*
   done
+  # the first snapshot of a resumed run: copy (before) vs from OUT.h5.prev (after)
+  grow "$size"
+  stop_after "$T/resume.$size.stop" 2
+  stop_after "$T/resume.$size.before" 1 MECHDIFF_SNAPSHOT_COPY=1
+  stop_after "$T/resume.$size.after" 1
+  rm -f "$T/run.h5"*
 done
 /usr/bin/python3 - "$T" "$PAIRS" "$INTERVAL" <<'PY'
 import re, sys
@@ -106,7 +141,7 @@ print(f"{'file GiB':>8} {'design':>7} {'first s':>8} {'periodic':>8} {'mean s':>
 res = {}
 sizes = sorted({s for s, _ in walls}, key=float)
 for size in sizes:
-    for mode in ("before", "after"):
+    for mode in ("before", "redeflate", "after"):
         snaps = [(kind, float(s), float(mib), float(at))
                  for g, kind, s, u, a, mib, at in pat.findall(open(f"{t}/log.{size}.{mode}").read())]
         first, periodic, final = snaps[0], snaps[1:-1], snaps[-1]
@@ -120,15 +155,27 @@ for size in sizes:
               f"{max(per or [0]):7.3f} {final[1]:8.3f} {compute:9.1f} {walls[(size, mode)]:7.1f} "
               f"{100 * res[(size, mode)][1]:8.2f}%")
         print(f"{'':17}periodic: {' '.join(f'{x:.3f}' for x in per)}")
-    sb, sa = (open(f"{t}/sum.{size}.{m}").read().splitlines() for m in ("before", "after"))
-    print(f"  {sa[0]}; /knowledge datasets identical before/after (SHA-256): {sb == sa}")
-    for x, y in zip(sb, sa):
-        if x != y:
-            print(f"    differs: {x.split()[0]}")
+    sums = {m: open(f"{t}/sum.{size}.{m}").read().splitlines() for m in ("before", "redeflate", "after")}
+    sa = sums["after"]
+    print(f"  {sa[0]}; /knowledge datasets identical in the three designs (SHA-256): "
+          f"{sums['before'] == sa and sums['redeflate'] == sa}")
+    for m in ("before", "redeflate"):
+        for x, y in zip(sums[m], sa):
+            if x != y:
+                print(f"    {m} differs: {x.split()[0]}")
 for size in sizes:
-    b, a = res[(size, "before")], res[(size, "after")]
-    print(f"size {size} GB: periodic snapshot before/after = {b[0] / max(a[0], 1e-9):.0f}x; "
-          f"write overhead (periodic + final) before {100 * b[1]:.1f}%, after {100 * a[1]:.2f}% of compute")
+    b, r, a = res[(size, "before")], res[(size, "redeflate")], res[(size, "after")]
+    print(f"size {size} GB: periodic snapshot before/after = {b[0] / max(a[0], 1e-9):.0f}x, "
+          f"redeflate/after (chunk copy) = {r[0] / max(a[0], 1e-9):.2f}x; write overhead (periodic + final) "
+          f"before {100 * b[1]:.1f}%, redeflate {100 * r[1]:.2f}%, after {100 * a[1]:.2f}% of compute")
+for size in sizes:
+    first = {}
+    for m in ("before", "after"):
+        g, kind, s, u, a, mib, at = pat.findall(open(f"{t}/resume.{size}.{m}").read())[0]
+        first[m] = (kind, float(s), float(mib))
+    (kb, sb, mib), (ka, sa, _) = first["before"], first["after"]
+    print(f"size {size} GB, first snapshot of a resumed run ({mib / 1024:.2f} GiB file): "
+          f"before ({kb}) {sb:.3f} s, after ({ka}) {sa:.3f} s = {sb / max(sa, 1e-9):.0f}x")
 if len(sizes) > 1:
     lo, hi = sizes[0], sizes[-1]
     for mode in ("before", "after"):

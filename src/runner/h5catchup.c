@@ -27,20 +27,14 @@ struct md_h5catchup {
     double bytes;
 };
 
-int md_h5catchup_open(md_h5catchup **out, const char *published, md_error *err)
+int md_h5catchup_open(md_h5catchup **out, hid_t published, md_error *err)
 {
-    *out = NULL;
-    md_h5catchup *cu = calloc(1, sizeof *cu);
-    if (!cu) return md_error_set(err, "out of memory");
-    hid_t fapl = md_h5_fapl_unlocked();
-    H5E_BEGIN_TRY { cu->file = H5Fopen(published, H5F_ACC_RDONLY, fapl); }
-    H5E_END_TRY;
-    H5Pclose(fapl);
-    if (cu->file < 0) {
-        free(cu);
-        return md_error_set(err, "%s: cannot open it to copy chunks from", published);
+    *out = calloc(1, sizeof **out);
+    if (!*out) {
+        H5Fclose(published);
+        return md_error_set(err, "out of memory");
     }
-    *out = cu;
+    (*out)->file = published;
     return MD_OK;
 }
 

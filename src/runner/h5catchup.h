@@ -24,9 +24,10 @@
 
 typedef struct md_h5catchup md_h5catchup;
 
-/* Opens the published file read-only (no HDF5 file lock: the writer alone
- * replaces it, under OUT.h5.lock). */
-int md_h5catchup_open(md_h5catchup **out, const char *published, md_error *err);
+/* Takes the published file, open read-only (no HDF5 file lock: the writer
+ * alone replaces it, under OUT.h5.lock); the handle is owned from here on,
+ * also when this fails (out of memory). */
+int md_h5catchup_open(md_h5catchup **out, hid_t published, md_error *err);
 /* Copies every chunk that piece pc of dataset `full` (an absolute path)
  * touches from the published file into dst, the same dataset of the file
  * being written, each chunk once per md_h5catchup. Returns 1 when copied;

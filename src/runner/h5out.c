@@ -1,81 +1,69 @@
-/* h5out.c — the results file (see include/mechdiff/h5out.h for the layout and
- * include/mechdiff/journal.h for the journal).
+/* h5out.c — the results file (layout: include/mechdiff/h5out.h; journal: journal.h).
  *
- * Durable writes: why a snapshot costs O(new data) and what guarantees hold.
- *
- * The HDF5 library never writes OUT.h5 itself. Serial HDF5 updates its
- * metadata (chunk B-trees, object headers, heaps, free space) in place and in
- * no particular order, so a writer killed inside H5Dwrite/H5Fflush/H5Fclose
- * can leave a file no reader opens. SWMR orders those writes, but only SWMR
- * readers may open the file while it is written or after its writer died
- * (plain h5py/h5dump get "file is already open for write" until h5clear),
- * and a SWMR writer cannot create datasets or attributes; so mechdiff does
- * not use it. Instead every snapshot writes a private file OUT.h5.tmp and
- * publishes it with rename(2) after H5Fclose and fsync, as before. What
- * changed is where OUT.h5.tmp comes from:
- *
- *   - copy (md_h5out_begin): OUT.h5 is copied (copy_file_range: a reflink
- *     where the file system has them), then the journal is applied. O(file).
- *   - incremental (md_h5out_begin_incremental): each commit keeps the file it
- *     replaces as OUT.h5.prev (a hard link made before the rename), which is
+ * Durable writes, O(new data) per snapshot. HDF5 never writes OUT.h5:
+ * serial HDF5 updates metadata in place in no particular order (a writer
+ * killed inside H5Dwrite/H5Fclose can leave a file no reader opens), and
+ * SWMR would keep plain readers out and forbid new datasets. Every snapshot
+ * writes the private OUT.h5.tmp and publishes it with rename(2) after
+ * H5Fclose and fsync. OUT.h5.tmp is
+ *   - copy (md_h5out_begin): a copy of OUT.h5 (copy_file_range: a reflink
+ *     where the file system has them), then the journal applied. O(file).
+ *   - incremental (md_h5out_begin_incremental): each commit keeps the file
+ *     it replaces as OUT.h5.prev (a hard link made before the rename):
  *     generation g-1 when OUT.h5 is g. The next snapshot renames OUT.h5.prev
- *     to OUT.h5.tmp and applies the journal of generation g-1 (kept as
- *     OUT.h5.journal.prev) and of g: exactly the units that OUT.h5 has and
- *     the old file lacks, plus the new ones. O(data of the last two snapshot
- *     intervals), independent of the size of the file.
+ *     to OUT.h5.tmp, catches up with the journal of g-1 (OUT.h5.journal.prev:
+ *     exactly the units OUT.h5 has and OUT.h5.prev lacks) by copying their
+ *     chunks from OUT.h5 as stored, compressed (h5catchup.h; values are
+ *     written only where a chunk cannot be copied: strings), then applies
+ *     the journal of g. O(data of the last two intervals), each unit
+ *     deflated once.
  *
- * An incremental start is taken only when every check holds; otherwise the
- * snapshot copies (never wrong, only slower): OUT.h5.prev is a regular file,
- * not the same inode as OUT.h5 (a commit killed between link and rename
- * leaves both names on one file), no reader holds an HDF5 file lock on it,
- * it is the same job, its generation is OUT.h5's minus 1 and its defined
- * generation (the snapshot that last created datasets or stages, attribute
- * /provenance/defined_generation) equals OUT.h5's: a snapshot that defined a
- * stage is always followed by a copy, since the journals cannot recreate
- * the definitions. The caller checks that OUT.h5.journal.prev is generation
- * g-1 before folding it, and copies in a run's first snapshot (it numbers
- * the run's segment from OUT.h5), so an OUT.h5.prev left by a killed run is
- * never taken back: only the run that kept it uses it.
+ * The incremental start is taken only when every check holds, else the
+ * snapshot copies (never wrong, only slower): OUT.h5 and OUT.h5.prev still
+ * carry the marks (snapfile.h: device, inode, size, mtime ns) that the
+ * headers of the journals of g and g-1 took when those versions were
+ * published (neither written since, by a user or a killed commit; a kill
+ * between rename and journal rotation leaves a journal of another
+ * generation and mark); OUT.h5.prev is not OUT.h5's inode (a kill between
+ * link and rename), no reader holds an HDF5 file lock on it, it is the same
+ * job, one generation behind, with the same defined_generation (the
+ * snapshot that last created datasets or stages: journals cannot recreate
+ * definitions). Then OUT.h5 = OUT.h5.prev + journal of g-1 in every dataset
+ * and done flag, across runs too: a resumed run's first snapshot is
+ * incremental and takes from OUT.h5 what commits write outside journals
+ * (root and /provenance attributes, segments; first_of_run). A run that
+ * ends with work left (stop, error, kill) leaves OUT.h5.prev and
+ * OUT.h5.journal.prev for its resume; one that completes removes them.
  *
  * Guarantees, and why they hold:
- *   - OUT.h5 is readable at every instant: it is only ever a file that was
- *     completely written, closed and fsync'd before rename(2) made it OUT.h5,
- *     and a published file is never written again while it is OUT.h5. The
- *     file written in place is OUT.h5.tmp, which no reader opens; a kill -9
- *     anywhere in a snapshot leaves OUT.h5 as the last published version
- *     (and OUT.h5.tmp is discarded by the next start; the next snapshot then
- *     copies). Done flags and regions are written after the data into the
- *     same file, so a unit is never marked done without its data.
+ *   - OUT.h5 is readable at every instant: it is only ever a file written,
+ *     closed and fsync'd before rename(2) made it OUT.h5, and never written
+ *     while it is OUT.h5 (the catch-up only reads it). A kill -9 in a
+ *     snapshot leaves the last published version (the next start discards
+ *     OUT.h5.tmp). Done flags and regions follow the data in the same file.
  *   - No finished unit is lost: a unit is finished once its journal record
- *     is fsync'd (journal.h); the journal of generation g is renamed to
- *     OUT.h5.journal.prev only after generation g+1, which holds all its
- *     records, has been published. On start, a journal of the file's
- *     generation is folded; an older one is already in the file.
- *   - Resume is bit-identical: a unit owns its hyperslab and its done flag
- *     is set, not counted, so applying a record twice (OUT.h5.prev catches
- *     up through records it may partly have) writes the same bytes, and
- *     datasets hold the same values whichever way a snapshot started.
- *   - The price: while a job runs, the folder holds two versions of the
- *     results (OUT.h5, OUT.h5.prev; the copy design needed the same space
- *     at every snapshot) and two journals; the last snapshot of a run (exit,
- *     stop, error) removes OUT.h5.prev and OUT.h5.journal.prev. A reader
- *     that keeps one version open across two snapshots with HDF5 file
- *     locking OFF and without a lock of its own may see it rewritten; a
- *     version under a shared flock (HDF5's file locking, analysis/mdread.py
- *     always) is never taken back.
+ *     is fsync'd (journal.h); the journal of g becomes OUT.h5.journal.prev
+ *     only after g+1, which holds all its records, is published. On start,
+ *     a journal of the file's generation is folded; an older one is in it.
+ *   - Bit-identical results: a unit owns its hyperslab and its done flag is
+ *     set, not counted (a record applied twice writes the same bytes); a
+ *     copied chunk is OUT.h5's, i.e. OUT.h5.prev's plus the journal of g-1.
+ *   - The price: two versions (OUT.h5, OUT.h5.prev) and two journals in the
+ *     folder while a job runs or waits for its resume. A version a reader
+ *     holds under a shared flock (HDF5 file locking; analysis/mdread.py) is
+ *     never taken back; a reader without a lock that keeps one version open
+ *     across two snapshots may see it rewritten.
  *
- * Test and benchmark switches (environment, not job keys; never needed):
- *   MECHDIFF_SNAPSHOT_COPY=1      always copy (the pre-incremental design,
- *                                 for bench/bench_snapshot.sh's "before").
- *   MECHDIFF_SNAPSHOT_LOG=1       one line per snapshot on stderr: mode,
- *                                 seconds, units and bytes applied, file
- *                                 size, wall-clock time at its end.
- *   MECHDIFF_TEST_KILL_SNAPSHOT=G:N  SIGKILL this process in the snapshot
- *                                 that writes generation G, after N units
- *                                 were written (N = 0: after OUT.h5.prev is
- *                                 kept, just before the rename; N = -1:
- *                                 after the rename, before the journal is
- *                                 rotated). Test only. */
+ * Test and benchmark switches (environment; a run never needs them):
+ * MECHDIFF_SNAPSHOT_COPY=1 always copies (the design before the incremental
+ * start); MECHDIFF_SNAPSHOT_REDEFLATE=1 catches up by writing values, not
+ * copying chunks (the design before the chunk copy); MECHDIFF_SNAPSHOT_LOG=1
+ * prints a line per snapshot (mode, seconds, units, MiB of values written,
+ * file size, time at its end, chunks and MiB copied compressed);
+ * MECHDIFF_TEST_KILL_SNAPSHOT=G:N (tests only) SIGKILLs this process in the
+ * snapshot writing generation G after N units were caught up or written
+ * (N = 0: after OUT.h5.prev is kept, before the rename; N = -1: after the
+ * rename, before the journal rotation). */
 #include "mechdiff/h5out.h"
 #include "mechdiff/provenance.h"
 #include "mechdiff/snapfile.h"
@@ -196,6 +184,13 @@ static int write_provenance(hid_t f, const md_provenance *prov)
     return rc ? MD_ERR : MD_OK;
 }
 
+/* 1 when the environment variable `name` is "1". */
+static int env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, "1") == 0;
+}
+
 /* A handle for a snapshot of path (no file open yet). */
 static md_h5out *new_handle(const char *path)
 {
@@ -284,13 +279,6 @@ static int read_version(hid_t f, version_id *v)
     return v->job ? MD_OK : MD_ERR;
 }
 
-/* 1 when the environment variable `name` is "1". */
-static int env_on(const char *name)
-{
-    const char *v = getenv(name);
-    return v && strcmp(v, "1") == 0;
-}
-
 int md_h5out_begin_incremental(md_h5out **out, const char *path, const md_snapfile_mark *path_mark,
                                const md_snapfile_mark *prev_mark, int first_of_run, md_error *err)
 {
@@ -306,9 +294,8 @@ int md_h5out_begin_incremental(md_h5out **out, const char *path, const md_snapfi
     H5E_BEGIN_TRY
     {
         f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-        ok = f >= 0 && read_version(f, &cur) == MD_OK && cur.defined >= 0 && cur.generation >= 1;
-        if (f >= 0) H5Fclose(f);
-        ok = ok && md_snapfile_take_previous(path, h->prev, h->tmp, prev_mark);
+        ok = f >= 0 && read_version(f, &cur) == MD_OK && cur.defined >= 0 && cur.generation >= 1 &&
+             md_snapfile_take_previous(path, h->prev, h->tmp, prev_mark);
         if (ok) h->file = H5Fopen(h->tmp, H5F_ACC_RDWR, fapl);
         ok = ok && h->file >= 0 && read_version(h->file, &old) == MD_OK && old.generation == cur.generation - 1 &&
              old.defined == cur.defined && strcmp(old.job, cur.job) == 0;
@@ -317,10 +304,10 @@ int md_h5out_begin_incremental(md_h5out **out, const char *path, const md_snapfi
     H5Pclose(fapl);
     free(cur.job);
     free(old.job);
-    /* the published file stays open to copy from; a run's first snapshot
-       takes its provenance too (the segments of earlier runs as they ended) */
-    ok = ok && md_h5catchup_open(&h->catchup, path, err) == MD_OK &&
-         (!first_of_run || md_h5catchup_copy_provenance(h->catchup, h->file, err) == MD_OK);
+    /* OUT.h5 stays open to copy chunks from (h->catchup owns f); a run's
+       first snapshot takes its provenance (earlier segments as they ended) */
+    if (f >= 0 && md_h5catchup_open(&h->catchup, f, err) != MD_OK) ok = 0;
+    ok = ok && (!first_of_run || md_h5catchup_copy_provenance(h->catchup, h->file, err) == MD_OK);
     if (!ok) { /* not usable: the snapshot copies instead (h->tmp, if taken, is removed) */
         md_error_clear(err);
         md_h5out_discard(h);
@@ -341,8 +328,7 @@ void md_h5out_drop_previous(const char *path)
 {
     char prev[4200];
     snprintf(prev, sizeof prev, "%s.prev", path);
-    struct stat st;
-    if (lstat(prev, &st) == 0 && !S_ISDIR(st.st_mode)) unlink(prev);
+    unlink(prev); /* a file or a link, never a folder (unlink refuses those) */
 }
 
 static hid_t cached_dataset(md_h5out *h, const char *full)
@@ -764,13 +750,13 @@ static int write_segment(md_h5out *h, md_segment *seg)
 }
 
 /* MECHDIFF_SNAPSHOT_LOG=1: one line per snapshot on stderr. */
-static void log_snapshot(const md_h5out *h, int64_t chunks, double copied)
+static void log_snapshot(const md_h5out *h)
 {
-    const char *on = getenv("MECHDIFF_SNAPSHOT_LOG");
-    if (!on || strcmp(on, "1") != 0) return;
+    if (!env_on("MECHDIFF_SNAPSHOT_LOG")) return;
     struct stat st;
-    double mib = stat(h->path, &st) == 0 ? (double)st.st_size / 1048576.0 : 0;
-    double now = md_h5_now();
+    double mib = stat(h->path, &st) == 0 ? (double)st.st_size / 1048576.0 : 0, now = md_h5_now(), copied;
+    int64_t chunks;
+    md_h5catchup_counts(h->catchup, &chunks, &copied);
     fprintf(stderr, "mechdiff: snapshot %llu (%s): %.3f s, %lld units, %.1f MiB applied, file %.1f MiB, at %.3f; "
             "%lld chunks (%.1f MiB) copied compressed\n", (unsigned long long)(h->generation + 1),
             h->incremental ? "incremental" : "copy", now - h->t0, (long long)h->n_applied,
@@ -782,11 +768,6 @@ int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
     int rc = MD_OK;
     for (int i = 0; i < h->n_stages && rc == MD_OK; i++) rc = flush_stage(&h->stages[i], err);
     close_caches(h);
-    int64_t chunks;
-    double copied;
-    md_h5catchup_counts(h->catchup, &chunks, &copied);
-    md_h5catchup_close(h->catchup); /* before the published file is replaced */
-    h->catchup = NULL;
     if (rc == MD_OK && write_segment(h, seg) != MD_OK) rc = md_error_set(err, "%s: cannot write provenance", h->tmp);
     if (H5Fclose(h->file) < 0 && rc == MD_OK) rc = md_error_set(err, "%s: closing the HDF5 file failed", h->tmp);
     h->file = -1;
@@ -799,10 +780,11 @@ int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", h->path);
         md_snapfile_fsync(dirname(dir));
-        log_snapshot(h, chunks, copied);
+        log_snapshot(h);
         test_kill_point(h, -1); /* published, the journal not yet rotated */
     }
     if (rc != MD_OK) unlink(h->tmp);
+    md_h5catchup_close(h->catchup); /* the replaced version, read by the catch-up */
     free(h);
     return rc;
 }
