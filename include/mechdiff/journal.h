@@ -51,11 +51,12 @@ int64_t md_journal_pending(const md_journal *j);
  * renames the journal at path (the one the snapshot just folded; after a
  * recovery, one this process did not write) to prev_path — or, when there
  * is none, writes an empty journal of generation-1 there (no records were
- * folded; its mark unknown) — and creates a new journal of `generation`
- * and `mark` (of the file just published) at path. The next snapshot
- * checks prev_path's generation and mark before using it. */
+ * folded: the snapshot was a copy of the file now kept as OUT.h5.prev,
+ * whose mark is prev_mark; NULL = unknown) — and creates a new journal of
+ * `generation` and `mark` (of the file just published) at path. The next
+ * snapshot checks prev_path's generation and mark before using it. */
 int md_journal_rotate(md_journal **j, const char *path, const char *prev_path, uint64_t generation,
-                      const md_snapfile_mark *mark, md_error *err);
+                      const md_snapfile_mark *mark, const md_snapfile_mark *prev_mark, md_error *err);
 void md_journal_close(md_journal *j);
 
 /* Called per valid record by md_journal_replay; return MD_ERR to stop. */

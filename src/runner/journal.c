@@ -146,13 +146,13 @@ int64_t md_journal_pending(const md_journal *j)
 }
 
 int md_journal_rotate(md_journal **j, const char *path, const char *prev_path, uint64_t generation,
-                      const md_snapfile_mark *mark, md_error *err)
+                      const md_snapfile_mark *mark, const md_snapfile_mark *prev_mark, md_error *err)
 {
     if (rename(path, prev_path) != 0) { /* the journal just folded, open here or not */
         int none = errno == ENOENT;
         unlink(prev_path);
         md_journal *empty = NULL; /* none on disk: generation-1 had no records, say so */
-        if (none && generation > 0 && md_journal_create(&empty, prev_path, generation - 1, NULL, err) != MD_OK)
+        if (none && generation > 0 && md_journal_create(&empty, prev_path, generation - 1, prev_mark, err) != MD_OK)
             md_error_clear(err); /* without it the next snapshot copies: slower, not wrong */
         md_journal_close(empty);
     }

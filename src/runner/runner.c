@@ -196,9 +196,14 @@ int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
     if (md_h5out_commit(h, &c->seg, err) != MD_OK) return MD_ERR;
     c->generation++;
     c->t_last_snapshot = md_clock_seconds();
-    md_snapfile_mark mark; /* the file just published, as the next snapshot must find it */
+    char prev[4200];
+    md_snapfile_mark mark, prev_mark; /* the files as the next snapshot must find them */
+    snprintf(prev, sizeof prev, "%s.prev", c->out);
     md_snapfile_mark_of(c->out, &mark);
-    if (md_journal_rotate(&c->journal, c->jpath, jprev, c->generation, &mark, err) != MD_OK) return MD_ERR;
+    md_snapfile_mark_of(prev, &prev_mark); /* kept by this commit: for a journal.prev written empty */
+    if (md_journal_rotate(&c->journal, c->jpath, jprev, c->generation, &mark, complete ? NULL : &prev_mark, err) !=
+        MD_OK)
+        return MD_ERR;
     if (complete) { /* the work is done: free the space of the head start */
         md_h5out_drop_previous(c->out);
         unlink(jprev);

@@ -142,7 +142,7 @@ int main(void)
     int64_t v2 = 3;
     memcpy(rec2, &v2, sizeof v2);
     CHECK(md_journal_append(j2, 3.0, rec2, sizeof rec2, &err) == MD_OK && md_journal_sync(j2, &err) == MD_OK);
-    CHECK(md_journal_rotate(&j2, path, prev, 9, NULL, &err) == MD_OK && j2);
+    CHECK(md_journal_rotate(&j2, path, prev, 9, NULL, NULL, &err) == MD_OK && j2);
     s = (seen){0};
     CHECK(md_journal_replay(prev, &gen, on_rec, &s, &n, &torn, &err) == MD_OK);
     CHECK(gen == 8 && n == 1 && s.sum == 3 && !torn);
@@ -150,7 +150,7 @@ int main(void)
     md_journal_close(j2);
     j2 = NULL;
     unlink(path);
-    CHECK(md_journal_rotate(&j2, path, prev, 10, NULL, &err) == MD_OK);
+    CHECK(md_journal_rotate(&j2, path, prev, 10, NULL, NULL, &err) == MD_OK);
     CHECK(md_journal_replay(prev, &gen, NULL, NULL, &n, &torn, &err) == MD_OK && gen == 9 && n == 0 && !torn);
     md_journal_close(j2);
     unlink(path);
