@@ -86,8 +86,9 @@ PY
 stop_after() {
   local log=$1 n=$2
   shift 2
-  env "$@" MECHDIFF_SNAPSHOT_LOG=1 "$MD" run "$T/fast.yaml" -o "$T/run.h5" --quiet 2>"$log" & local pid=$!
-  while [ "$(grep -c '^mechdiff: snapshot' "$log")" -lt "$n" ] && kill -0 $pid 2>/dev/null; do sleep 0.2; done
+  : > "$log"
+  env "$@" MECHDIFF_SNAPSHOT_LOG=1 "$MD" run "$T/fast.yaml" -o "$T/run.h5" --quiet 2>>"$log" & local pid=$!
+  while [ "$(grep -c '^mechdiff: snapshot' "$log" || true)" -lt "$n" ] && kill -0 $pid 2>/dev/null; do sleep 0.2; done
   kill -TERM $pid 2>/dev/null || true
   wait $pid || [ $? = 75 ] || { echo "stopped run failed: $log" >&2; cat "$log" >&2; exit 1; }
 }
