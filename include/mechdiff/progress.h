@@ -26,8 +26,9 @@
  *               one at a time (1 unless component: head), L layers:
  *               2 T (the clean runs) + H N(N+1)/2 (L+1)/2 (cell (l, t)
  *               reruns the T - t positions from t through L - l of L blocks)
- *   truth       collect and intervention: rows x MD_COST_ROW_TOKENS; the
- *               summary stage 1
+ *   truth       collect: rows x MD_COST_ROW_TOKENS; intervention: rows x
+ *               MD_COST_ROW_TOKENS x (1 + n_shots) (the few-shot lines and
+ *               the statement); the summary stage 1
  *   refusal     collect: rows x MD_COST_ROW_TOKENS; generation: rows x
  *               (MD_COST_ROW_TOKENS + max_new_tokens), x 1.2 with a
  *               direction hooked in; the summary stage 1

@@ -610,14 +610,16 @@ static int64_t tr_units(const void *state, int stage)
     return stage == 0 ? s->u0.n : s->u1.n;
 }
 
-/* The cost of a unit (progress.h, "ETA by cost"): its rows (statements),
- * each MD_COST_ROW_TOKENS tokens. */
+/* The cost of a unit (progress.h, "ETA by cost"): its rows, a statement
+ * MD_COST_ROW_TOKENS tokens; an intervention's prompt is n_shots few-shot
+ * lines and the statement. */
 static double tr_unit_cost(const void *state, int stage, int64_t unit)
 {
     const md_truth_state *s = state;
     const int *key = stage == 0 ? s->u0.key[unit] : s->u1.key[unit];
     int first, n = stage == 0 ? s->ds[key[1]].n : s->ds[s->test[key[1]]].n_iv;
-    return (double)md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &first) * MD_COST_ROW_TOKENS;
+    double lines = stage == 0 ? 1 : 1 + (double)s->opt.n_shots;
+    return (double)md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &first) * MD_COST_ROW_TOKENS * lines;
 }
 
 static const md_dirseq TRUTH_SEQ = {.kind = "truth", .build = tr_build, .release = md_truth_free_state,
