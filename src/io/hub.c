@@ -61,7 +61,12 @@ int md_hub_resolve_dir(const char *dir, char *out, size_t out_len, md_error *err
         if ((size_t)snprintf(out, out_len, "%s", dir) >= out_len) return md_error_set(err, "%s: path too long", dir);
         return MD_OK;
     }
-    if (!read_ref(dir, sha, sizeof sha)) {
+    int have_ref = read_ref(dir, sha, sizeof sha);
+    if (have_ref && (strchr(sha, '/') || strcmp(sha, ".") == 0 || strcmp(sha, "..") == 0))
+        return md_error_set(err, "%s/refs/main: '%s' is not a snapshot name (a commit sha, a folder of "
+                                 "snapshots/): fix refs/main, or name a folder under %s/snapshots instead",
+                            dir, sha, dir);
+    if (!have_ref) {
         int n = only_snapshot(dir, sha, sizeof sha);
         if (n == 0)
             return md_error_set(err, "%s: Hugging Face cache folder without a snapshot (the download did not "
