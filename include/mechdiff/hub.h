@@ -21,6 +21,7 @@
  * refs/main is absent. Any other DIR is copied to out unchanged. Errors (the
  * message names DIR and what to do): refs/main names a missing snapshot or
  * something that is not a snapshot name (a path with "/", "." or ".."),
+ * refs/main is not a regular file (a FIFO is refused, never read),
  * several snapshots and no refs/main, no snapshot, out too small. */
 int md_hub_resolve_dir(const char *dir, char *out, size_t out_len, md_error *err);
 

@@ -40,6 +40,21 @@ static void split_rows(const md_csv *t)
     }
 }
 
+/* What the knowledge kind's compute relies on: rows of the table, the
+ * patched window (the last n_toks positions) and the subject span inside
+ * the prompt, ids inside the vocabulary. */
+static void check_pair(const md_kn_dataset *ds, const md_kn_pair *p, int vocab)
+{
+    if (p->true_row < 0 || p->true_row >= ds->n_rows || p->false_row < 0 || p->false_row >= ds->n_rows ||
+        ds->labels[p->true_row] != 1 || ds->labels[p->false_row] != 0)
+        abort();
+    if (p->len < 2 || ds->n_toks < 1 || ds->n_toks > p->len - 1) abort();
+    if (p->diff_first < 0 || p->diff_first > p->diff_last || p->diff_last >= p->len) abort();
+    for (int j = 0; j < p->len; j++)
+        if (p->true_ids[j] < 0 || p->true_ids[j] >= vocab || p->false_ids[j] < 0 || p->false_ids[j] >= vocab)
+            abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const md_tokenizer *tok = organism_tokenizer();
@@ -70,10 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     md_error_clear(&err);
     if (md_kn_dataset_build(&ds, "fuzz", path, tok, &opt, &err) == MD_OK) {
         if (ds.n_pairs < 1) abort();
-        for (int i = 0; i < ds.n_pairs; i++)
-            if (ds.pairs[i].true_row < 0 || ds.pairs[i].true_row >= ds.n_rows || ds.pairs[i].false_row < 0 ||
-                ds.pairs[i].false_row >= ds.n_rows)
-                abort();
+        for (int i = 0; i < ds.n_pairs; i++) check_pair(&ds, &ds.pairs[i], md_tokenizer_vocab_size(tok));
         md_kn_dataset_free(&ds);
     } else if (!err.msg[0]) {
         abort();
