@@ -573,16 +573,16 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
         zr[k] = calloc(nz, sizeof(float));
         pr[k] = calloc(npat, sizeof(float));
         md_hook h[8] = {
-            {MD_HOOK_RESID_MID, MD_HOOK_ADD, 0, MD_ALL, 3, vec, 0, 1.5f, NULL, 0},
-            {MD_HOOK_MLP_OUT, MD_HOOK_ABLATE, c->n_layers - 1, MD_ALL, MD_ALL, unit, 0, 0.0f, NULL, 0},
-            {MD_HOOK_RESID_PRE, MD_HOOK_REPLACE, c->n_layers - 1, 1, 2, vec, 0, 0.0f, NULL, 0},
-            {MD_HOOK_RESID_POST, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, rd[k], 0},
+            {MD_HOOK_RESID_MID, MD_HOOK_ADD, 0, MD_ALL, 3, vec, 0, 1.5f, NULL, 0, NULL, NULL},
+            {MD_HOOK_MLP_OUT, MD_HOOK_ABLATE, c->n_layers - 1, MD_ALL, MD_ALL, unit, 0, 0.0f, NULL, 0, NULL, NULL},
+            {MD_HOOK_RESID_PRE, MD_HOOK_REPLACE, c->n_layers - 1, 1, 2, vec, 0, 0.0f, NULL, 0, NULL, NULL},
+            {MD_HOOK_RESID_POST, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, rd[k], 0, NULL, NULL},
             /* per head: z and pattern read everywhere (before the edits below), one head's
              * z shifted at layer 0, one head's pattern shifted at the last layer */
-            {MD_HOOK_Z, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, zr[k], MD_ALL},
-            {MD_HOOK_PATTERN, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, pr[k], MD_ALL},
-            {MD_HOOK_Z, MD_HOOK_ADD, 0, MD_ALL, MD_ALL, vec, 0, 0.7f, NULL, 1},
-            {MD_HOOK_PATTERN, MD_HOOK_ADD, c->n_layers - 1, 0, MD_ALL, vec, 0, 0.2f, NULL, c->n_heads - 1},
+            {MD_HOOK_Z, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, zr[k], MD_ALL, NULL, NULL},
+            {MD_HOOK_PATTERN, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, pr[k], MD_ALL, NULL, NULL},
+            {MD_HOOK_Z, MD_HOOK_ADD, 0, MD_ALL, MD_ALL, vec, 0, 0.7f, NULL, 1, NULL, NULL},
+            {MD_HOOK_PATTERN, MD_HOOK_ADD, c->n_layers - 1, 0, MD_ALL, vec, 0, 0.2f, NULL, c->n_heads - 1, NULL, NULL},
         };
         md_kvcache *kc = NULL;
         CHECK_MSG(md_kvcache_create(&kc, m, S, T, &err) == MD_OK, "%s", err.msg);
