@@ -139,7 +139,7 @@ static int hook_rows(md_backend *be, const md_hook *h, float *rows, int p_n, siz
 
 /* The cells of h among the first na sequences: off[n] (floats into the
  * buffer, rows of `stride`) and the source row of each, src[n]; returns n.
- * off and src hold na * (t1 - t0) entries. */
+ * off and src hold (sequences selected) x (positions selected) entries. */
 static int hook_cells(const md_forward *f, const md_hook *h, int na, size_t stride, size_t cw, size_t *off,
                       const float **src)
 {
@@ -167,12 +167,18 @@ static int hook_cells(const md_forward *f, const md_hook *h, int na, size_t stri
 static int hook_put(md_backend *be, const md_forward *f, const md_hook *h, float *buf, int na, size_t stride,
                     size_t cw, md_error *err)
 {
-    size_t cap = (size_t)na * (f->t1 - f->t0);
-    size_t *off = malloc(cap * sizeof *off);
-    const float **src = malloc(cap * sizeof *src);
+    enum { FEW = 16 }; /* a single hook's cells need no heap */
+    size_t n_s = h->seq == MD_ALL ? (size_t)na : 1, n_p = h->seq_pos || h->pos != MD_ALL ? 1 : (size_t)(f->t1 - f->t0);
+    size_t cap = n_s * n_p, off_few[FEW];
+    const float *src_few[FEW];
+    size_t *off = cap <= FEW ? off_few : malloc(cap * sizeof *off);
+    const float **src = cap <= FEW ? src_few : malloc(cap * sizeof *src);
     float *pack = NULL;
     if (!off || !src) {
-        free(off), free(src);
+        if (off != off_few) {
+            free(off);
+            free(src);
+        }
         return md_error_set(err, "out of memory for %zu hook cells", cap);
     }
     int n = hook_cells(f, h, na, stride, cw, off, src), rc = MD_OK, packed = 0;
@@ -181,7 +187,11 @@ static int hook_put(md_backend *be, const md_forward *f, const md_hook *h, float
     for (int i = 0; pack && i < n; i++) memcpy(pack + (size_t)i * cw, src[i], cw * sizeof(float));
     if (rc == MD_OK && n > 0)
         rc = be->ops->put_cells(be, buf, n, (int)cw, off, pack ? pack : src[0], h->op == MD_HOOK_ADD, h->coef, err);
-    free(pack), free(off), free(src);
+    free(pack);
+    if (off != off_few) {
+        free(off);
+        free(src);
+    }
     return rc;
 }
 
