@@ -38,6 +38,8 @@ minus() { awk -v e="$1" -v s="$2" 'BEGIN{printf "%.2f", e - s}'; }
 for step in $STEPS; do case $step in
 ops)  # every op and whole golden forwards vs the CPU backend, three modes
   timeout 240 "$C/bin/test_backend_ops" --gpu > "$O/ops.txt" 2>&1; echo "ops: exit $?" | tee -a "$O/ops.txt"
+  # batched hooks (put_cells) on CUDA == single hooks, bit for bit (issue 19)
+  timeout 60 "$C/bin/test_hook_batch" --gpu >> "$O/ops.txt" 2>&1; echo "hook_batch: exit $?" | tee -a "$O/ops.txt"
   tail -40 "$O/ops.txt" ;;
 bench)  # GEMM fractions of the bf16 peak at Llama-3-8B widths
   timeout 180 "$C/bin/bench_gpu" --like llama3-8b --rows 1,16,128,512,2048,8192 > "$O/bench.txt" 2>&1
