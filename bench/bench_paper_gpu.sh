@@ -36,7 +36,9 @@ DATASET=${DATASET:-cities}; N_SHOTS=${N_SHOTS:-4}; N_TOKS=${N_TOKS:-14}
 BLOCK=${BLOCK:-$([ "$BACKEND" = cuda ] && echo 64 || echo 16)}
 MD=$BIN/mechdiff
 BENCH=$BIN/bench_gpu; [ -x "$BENCH" ] || BENCH=$BIN/bench/bench_gpu
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$O"; O=$(cd "$O" && pwd); rm -f "$O/times"
+failed=0
 secs() { date +%s.%N; }
 minus() { awk -v e="$1" -v s="$2" 'BEGIN{printf "%.2f", e - s}'; }
 
@@ -87,7 +89,8 @@ YAML
   rc=$?; e=$(secs)
   echo "$run $rc $(minus "$e" "$s") $block $gemm $prof $pairs" >> "$O/times"
   echo "$run: exit $rc, $(minus "$e" "$s") s"
-  [ $rc = 0 ] || tail -n 5 "$O/$run.log"
+  [ $rc = 0 ] || { tail -n 5 "$O/$run.log"; failed=1; }
   PYTHONPATH="$ROOT/bench" $PY "$ROOT/bench/paper_gpu_report.py" "$O" "$M" > "$O/paper.txt" 2>&1
 done
 cat "$O/paper.txt"
+exit $failed

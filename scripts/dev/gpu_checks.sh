@@ -13,9 +13,9 @@
 #   env.txt, steps.txt (each step's exit status and seconds)
 #   paper/  bench/bench_paper_gpu.sh: the knowledge grid at 32 layers at
 #           Llama-3-8B widths, profiled; paper/paper.txt + paper.json
-#   ops.txt, bench.txt, patching.txt (+ kn8b_*), quickstart.txt (+ _cmp)
+#   ops.txt (+ ops_profile.txt), bench.txt, patching.txt (+ kn8b_*), quickstart.txt (+ _cmp)
 # A carry dir without rt.tar.xz is taken as a build dir of this machine
-# (mechdiff, bench/bench_gpu, tests/test_backend_ops; no runtime unpacked):
+# (mechdiff, bench/bench_gpu, tests/test_{backend_ops,profile}; no runtime unpacked):
 # e.g. BUDGET=120 scripts/dev/gpu_checks.sh build /tmp/o paper with
 # BACKEND=cpu LAYERS=2 VOCAB=1536 PAIRS=2 is a dry run of the paper step.
 set -uo pipefail
@@ -67,10 +67,12 @@ paper)  # issue 19: the grid at 32 layers, GEMM fraction of the bf16 peak, the s
     > "$O/paper.log" 2>&1; echo "paper: exit $? (timeout $t s)" >> "$O/paper.log"
   [ -n "${MODEL:-}" ] || rm -rf "${MODEL_DIR:-/tmp/md-paper-model}"  # a timeout skips the script's own cleanup
   tail -n 60 "$O/paper.log" ;;
-ops)  # every op and whole golden forwards vs the CPU backend, three modes
+ops)  # every op and whole golden forwards vs the CPU backend, three modes; MECHDIFF_PROFILE's cudaEvent spans
   t=$(cap 150)
   timeout "$t" "$OPS" --gpu > "$O/ops.txt" 2>&1; echo "ops: exit $? (timeout $t s)" | tee -a "$O/ops.txt"
-  tail -40 "$O/ops.txt" ;;
+  tail -40 "$O/ops.txt"
+  timeout "$(cap 30)" "${OPS%/*}/test_profile" --gpu > "$O/ops_profile.txt" 2>&1
+  echo "test_profile --gpu: exit $?" | tee -a "$O/ops_profile.txt"; grep -v "^mechdiff profile:" "$O/ops_profile.txt" ;;
 bench)  # GEMM fractions of the bf16 peak at Llama-3-8B widths
   timeout "$(cap 60)" "$BENCH" --like llama3-8b --rows 1,16,128,512,2048,8192 > "$O/bench.txt" 2>&1
   echo "bench: exit $?" >> "$O/bench.txt"; cat "$O/bench.txt" ;;
