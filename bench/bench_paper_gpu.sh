@@ -22,7 +22,8 @@
 #                   fraction of the measured and the datasheet bf16 peak, the
 #                   whole-study estimate in GPU-hours (bench/study_cost.py)
 # Environment (defaults): BACKEND=cuda (cpu: a dry run of the whole chain,
-# e.g. BACKEND=cpu LAYERS=2 VOCAB=1536 PAIRS=4 or MODEL=models/organism-base),
+# e.g. BACKEND=cpu LAYERS=2 VOCAB=7310 PAIRS=2 (VOCAB >= the organism
+# tokenizer's 7310, whose tokenizer files are copied in) or MODEL=models/organism-base),
 # LAYERS=32, VOCAB (the family's), PAIRS=128, PERPAIR_PAIRS=16, BLOCK (64 on
 # cuda, 16 on cpu), RUN_TIMEOUT=150 s per run, MODEL_DIR=/tmp/md-paper-model,
 # SQUARE=4096,8192,16384, DATASET=cities, N_SHOTS=4, N_TOKS=14, PY=python3.

@@ -17,7 +17,7 @@
 # A carry dir without rt.tar.xz is taken as a build dir of this machine
 # (mechdiff, bench/bench_gpu, tests/test_{backend_ops,profile}; no runtime unpacked):
 # e.g. BUDGET=120 scripts/dev/gpu_checks.sh build /tmp/o paper with
-# BACKEND=cpu LAYERS=2 VOCAB=1536 PAIRS=2 is a dry run of the paper step.
+# BACKEND=cpu LAYERS=2 VOCAB=7310 PAIRS=2 is a dry run of the paper step.
 set -uo pipefail
 PY=${PY:-python3}
 C=${1:?carry dir}; O=${2:?out dir}; shift 2
