@@ -25,7 +25,9 @@
 # e.g. BACKEND=cpu LAYERS=2 VOCAB=7310 PAIRS=2 (VOCAB >= the organism
 # tokenizer's 7310, whose tokenizer files are copied in) or MODEL=models/organism-base),
 # LAYERS=32, VOCAB (the family's), PAIRS=128, PERPAIR_PAIRS=16, BLOCK (64 on
-# cuda, 16 on cpu), RUN_TIMEOUT=150 s per run, MODEL_DIR=/tmp/md-paper-model,
+# cuda, 16 on cpu; a run that fails with it, e.g. out of GPU memory, is run
+# once more and the rest are run with FALLBACK_BLOCK=16), RUN_TIMEOUT=150 s
+# per run, MODEL_DIR (/dev/shm/md-paper-model when tmpfs has room, else /tmp/...),
 # SQUARE=4096,8192,16384, DATASET=cities, N_SHOTS=4, N_TOKS=14, PY=python3.
 set -uo pipefail
 BIN=$(cd "${1:?bin dir (mechdiff, bench_gpu)}" && pwd); O=${2:?out dir}
@@ -34,7 +36,7 @@ PY=${PY:-python3}
 BACKEND=${BACKEND:-cuda}; LAYERS=${LAYERS:-32}; PAIRS=${PAIRS:-128}; PERPAIR_PAIRS=${PERPAIR_PAIRS:-16}
 RUNS=${RUNS:-bf16 x3 perpair noprof}; RUN_TIMEOUT=${RUN_TIMEOUT:-150}
 DATASET=${DATASET:-cities}; N_SHOTS=${N_SHOTS:-4}; N_TOKS=${N_TOKS:-14}
-BLOCK=${BLOCK:-$([ "$BACKEND" = cuda ] && echo 64 || echo 16)}
+BLOCK=${BLOCK:-$([ "$BACKEND" = cuda ] && echo 64 || echo 16)}; FALLBACK_BLOCK=${FALLBACK_BLOCK:-16}
 MD=$BIN/mechdiff
 BENCH=$BIN/bench_gpu; [ -x "$BENCH" ] || BENCH=$BIN/bench/bench_gpu
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
@@ -43,9 +45,16 @@ failed=0
 secs() { date +%s.%N; }
 minus() { awk -v e="$1" -v s="$2" 'BEGIN{printf "%.2f", e - s}'; }
 
+# tmpfs when it has room for the checkpoint (+ 4 GB): no disk write-back
+# (make-model fsyncs) and loads from memory; else /tmp.
+default_model_dir() {
+  local need=$(( (LAYERS * 436 + 1051 + 4096) / 1024 + 1 ))  # GB: layers x 436 MB + embed/lm_head (bf16) + 4
+  local shm; shm=$(df --output=avail -BG /dev/shm 2>/dev/null | tail -1 | tr -dc 0-9)
+  if [ -n "$shm" ] && [ "$shm" -ge "$need" ]; then echo /dev/shm/md-paper-model; else echo /tmp/md-paper-model; fi
+}
 M=${MODEL:-}
 if [ -z "$M" ]; then
-  M=${MODEL_DIR:-/tmp/md-paper-model}
+  M=${MODEL_DIR:-$(default_model_dir)}
   [ "${KEEP_MODEL:-0}" = 1 ] || trap 'rm -rf "$M"' EXIT
   rm -rf "$M"
   s=$(secs)
@@ -53,7 +62,7 @@ if [ -z "$M" ]; then
     { echo "make-model failed"; exit 1; }
   e=$(secs)
   echo "make-model --like llama3-8b --layers $LAYERS${VOCAB:+ --vocab $VOCAB}: $(du -sh "$M" | cut -f1) in" \
-       "$(minus "$e" "$s") s on $(nproc) CPUs" | tee "$O/make_model.txt"
+       "$(minus "$e" "$s") s on $(nproc) CPUs, into $M" | tee "$O/make_model.txt"
 fi
 M=$(cd "$M" && pwd)
 for f in tokenizer.json tokenizer_config.json; do
@@ -66,6 +75,7 @@ if [ "$BACKEND" = cuda ]; then
 fi
 
 for run in $RUNS; do
+ for try in 1 2; do  # a run that fails (not by its timeout) with blocks of BLOCK: once more with FALLBACK_BLOCK
   gemm=bf16; prof=1; block=$BLOCK; pairs=$PAIRS
   case $run in
     bf16) ;;
@@ -89,9 +99,15 @@ YAML
     "$MD" run "$O/$run.yaml" -o "$O/$run.h5" --quiet > "$O/$run.log" 2>&1
   rc=$?; e=$(secs)
   echo "$run $rc $(minus "$e" "$s") $block $gemm $prof $pairs" >> "$O/times"
-  echo "$run: exit $rc, $(minus "$e" "$s") s"
-  [ $rc = 0 ] || { tail -n 5 "$O/$run.log"; failed=1; }
+  echo "$run: exit $rc, $(minus "$e" "$s") s (pair_block $block)"
+  [ $rc = 0 ] || { tail -n 5 "$O/$run.log"; cp "$O/$run.log" "$O/$run.try$try.log"; }
   PYTHONPATH="$ROOT/bench" $PY "$ROOT/bench/paper_gpu_report.py" "$O" "$M" > "$O/paper.txt" 2>&1
+  [ $rc = 0 ] && break
+  [ $try = 1 ] && [ $rc != 124 ] && [ $rc != 137 ] && [ "$block" = "$BLOCK" ] && [ "$BLOCK" != "$FALLBACK_BLOCK" ] &&
+    { echo "$run failed with pair_block $BLOCK: the remaining runs use pair_block $FALLBACK_BLOCK"; BLOCK=$FALLBACK_BLOCK;
+      continue; }
+  failed=1; break
+ done
 done
 cat "$O/paper.txt"
 exit $failed

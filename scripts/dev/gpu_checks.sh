@@ -65,7 +65,7 @@ paper)  # issue 19: the grid at 32 layers, GEMM fraction of the bf16 peak, the s
   t=$(cap 270)
   RUN_TIMEOUT=${RUN_TIMEOUT:-90} timeout "$t" bash bench/bench_paper_gpu.sh "$BIN" "$O/paper" \
     > "$O/paper.log" 2>&1; echo "paper: exit $? (timeout $t s)" >> "$O/paper.log"
-  [ -n "${MODEL:-}" ] || rm -rf "${MODEL_DIR:-/tmp/md-paper-model}"  # a timeout skips the script's own cleanup
+  [ -n "${MODEL:-}" ] || rm -rf "${MODEL_DIR:-/tmp/md-paper-model}" /dev/shm/md-paper-model  # after a timeout too
   tail -n 60 "$O/paper.log" ;;
 ops)  # every op and whole golden forwards vs the CPU backend, three modes; MECHDIFF_PROFILE's cudaEvent spans
   t=$(cap 150)

@@ -9,7 +9,8 @@
 # profiling changes no effect (noprof vs bf16: difference 0); pair_block 1
 # agrees with blocks of 16 within 1e-5 x max |effect| (fp32 row-count
 # rounding, as tests/e2e/knowledge.sh); cells/s and the study estimate
-# (GPU-hours) are positive numbers in paper.json.
+# (GPU-hours) are positive numbers in paper.json; a run that fails with
+# BLOCK is run again with FALLBACK_BLOCK (here: BLOCK=-1, refused).
 set -euo pipefail
 BUILD=${1:?build dir}
 source tests/mpi/lib/common.sh "$BUILD"
@@ -17,10 +18,14 @@ need_pair
 PY=${PYTHON:-/usr/bin/python3}
 "$PY" -c "import h5py, numpy" 2>/dev/null || { echo "SKIP: no h5py/numpy for $PY"; exit 77; }
 BIN=$WORK/bin; mkdir -p "$BIN"; ln -s "$MECHDIFF" "$BIN/mechdiff"
-BACKEND=cpu MODEL=models/organism-base DATASET=larger_than N_SHOTS=0 N_TOKS=8 PAIRS=24 PERPAIR_PAIRS=6 BLOCK=16 \
+# BLOCK=-1 is refused by the job check: the first run fails and is run again with FALLBACK_BLOCK=16
+BACKEND=cpu MODEL=models/organism-base DATASET=larger_than N_SHOTS=0 N_TOKS=8 PAIRS=24 PERPAIR_PAIRS=6 BLOCK=-1 \
   RUNS="bf16 x3 perpair noprof" PY=$PY bash bench/bench_paper_gpu.sh "$BIN" "$WORK/out" > "$WORK/stdout" 2>&1 ||
   { cat "$WORK/stdout"; fail "bench_paper_gpu.sh failed"; }
 cat "$WORK/out/paper.txt"
+grep -q "pair_block" "$WORK/out/bf16.try1.log" || fail "the failed first try's log was not kept"
+grep -q "bf16 failed with pair_block -1: the remaining runs use pair_block 16" "$WORK/stdout" ||
+  fail "no fallback to pair_block 16"
 n=$(grep -c "= the block formula exactly" "$WORK/out/paper.txt" || true)
 [ "$n" = 3 ] || fail "the counted GEMM FLOPs equal the block formula in $n of 3 profiled runs"
 "$PY" - "$WORK/out/paper.json" <<'PY'
