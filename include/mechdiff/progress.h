@@ -29,8 +29,8 @@
  *               blocks after l; (L+1)/2 for hook points inside a block),
  *               bench/study_cost.py's grid_flops in token passes
  *   truth       collect: rows x MD_COST_ROW_TOKENS; intervention: rows x
- *               MD_COST_ROW_TOKENS x (1 + n_shots) (the few-shot lines and
- *               the statement); the summary stage 1
+ *               (MD_COST_ROW_TOKENS + the few-shot prefix's bytes / 4); the
+ *               summary stage 1
  *   refusal     collect: rows x MD_COST_ROW_TOKENS; generation: rows x
  *               (MD_COST_ROW_TOKENS + max_new_tokens), x 1.2 with a
  *               direction hooked in; the summary stage 1
