@@ -383,7 +383,8 @@ static double kn_estimate_cost(const md_kind_ctx *ctx, int stage)
     kn_state *s = NULL;
     md_error err;
     double cost = 0;
-    if (stage == 0 && kn_first_model(ctx, &tok, &cfg, &err) == MD_OK && kn_state_build(ctx, tok, &cfg, &s, &err) == MD_OK)
+    if (stage == 0 && kn_first_model(ctx, &tok, &cfg, &err) == MD_OK &&
+        kn_state_build(ctx, tok, &cfg, &s, &err) == MD_OK)
         for (int64_t u = 0; u < s->unit_base[s->n_ds]; u++) cost += kn_unit_cost(s, u);
     kn_state_free(s);
     md_tokenizer_free(tok);
