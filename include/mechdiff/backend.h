@@ -120,6 +120,10 @@ typedef struct md_backend_ops {
      * are host memory, read before the call returns; cells do not overlap. */
     int (*put_cells)(md_backend *be, float *x, int n, int w, const size_t *off, const float *src, int add,
                      float coef, md_error *err);
+    /* The reverse, for reads of scattered cells: dst[i][:] = the w floats
+     * at x + off[i], for i < n; dst (host, [n][w]) is written when the call
+     * returns (one gather and one copy back on a GPU). */
+    int (*get_cells)(md_backend *be, float *dst, const float *x, int n, int w, const size_t *off, md_error *err);
 } md_backend_ops;
 
 struct md_backend {
