@@ -114,7 +114,8 @@ typedef struct md_backend_ops {
                           const float *k0, const float *v0, int n0, size_t kv0_stride, int n_par, const float *k1,
                           const float *v1, int n1, size_t kv1_stride, const int *pads, const md_attn_shape *shape,
                           md_error *err);
-    /* The cells of a batched hook in one call (one launch on a GPU): for
+    /* The cells of a replace or add hook, all sequences in one call (one
+     * launch on a GPU, not one copy per sequence): for
      * i < n, the w floats at x + off[i] become src[i][:] (add == 0), or get
      * coef * src[i][:] added as add_vec does (add != 0). off[n] and src[n][w]
      * are host memory, read before the call returns; cells do not overlap. */
