@@ -621,9 +621,20 @@ static int64_t tr_units(const void *state, int stage)
     return stage == 0 ? s->u0.n : s->u1.n;
 }
 
+/* The cost of a unit (progress.h, "ETA by cost"): its rows (statements),
+ * each MD_COST_ROW_TOKENS tokens. */
+static double tr_unit_cost(const void *state, int stage, int64_t unit)
+{
+    const md_truth_state *s = state;
+    const int *key = stage == 0 ? s->u0.key[unit] : s->u1.key[unit];
+    int first, n = stage == 0 ? s->ds[key[1]].n : s->ds[s->test[key[1]]].n_iv;
+    return (double)md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &first) * MD_COST_ROW_TOKENS;
+}
+
 static const md_dirseq TRUTH_SEQ = {.kind = "truth", .build = tr_build, .release = md_truth_free_state,
                                     .collect = tr_acts, .intervene = tr_interv, .directions = md_truth_directions,
-                                    .scores = md_truth_scores, .units = tr_units};
+                                    .scores = md_truth_scores, .units = tr_units,
+                                    .unit_cost = tr_unit_cost};
 
 const md_kind md_kind_truth = {
     .name = "truth",
@@ -645,4 +656,5 @@ const md_kind md_kind_truth = {
     .finish_stage = md_dirseq_finish,
     .unit_name = md_exp_name_unit,
     .estimate_units = md_dirseq_estimate_units,
+    .estimate_cost = md_dirseq_estimate_cost,
 };

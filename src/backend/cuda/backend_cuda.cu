@@ -371,6 +371,7 @@ static void impl_free(cu_impl *c)
     cu_scratch_free(&c->freqd);
     free(c->pos_h);
     free(c->freq_h);
+    cu_profile_free(c);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);

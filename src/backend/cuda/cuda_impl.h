@@ -60,6 +60,11 @@ typedef struct cu_impl {
     int pos_n, pos_cap;
     float *freq_h;             /* host mirror of what freqd holds; owned */
     int freq_n, freq_cap;
+    /* MECHDIFF_PROFILE (cuda_profile.cu): an event pair per open span */
+    cudaEvent_t *prof_ev;      /* [2 * CU_PROF_SPANS]; owned; NULL until the first span */
+    unsigned char *prof_cls;   /* [CU_PROF_SPANS] class of each span; owned */
+    int prof_n;                /* spans recorded, not yet read */
+    int prof_failed;           /* events could not be created: spans not timed */
 } cu_impl;
 
 /* Where a weight's elements live on the device (see cu_resolve). */
@@ -68,6 +73,7 @@ typedef struct cu_view {
     md_dtype dtype;
 } cu_view;
 
+#define CU_PROF_SPANS 2048                   /* open profiling spans before they are read */
 #define CU_STAGE_BYTES ((size_t)32 << 20)   /* conversion staging per chunk */
 #define CU_TS_MAX_BYTES ((size_t)64 << 20)  /* stacked x3 partials; above: 3 GEMMs */
 
@@ -99,6 +105,11 @@ int cu_to_host(md_backend *be, void *dst, const void *src, size_t bytes, md_erro
 int cu_copy(md_backend *be, void *dst, const void *src, size_t bytes, md_error *err);
 int cu_prepare(md_backend *be, md_weight *w, md_error *err);
 void cu_release(md_backend *be, md_weight *w);
+
+/* ---- cuda_profile.cu */
+
+/* Destroys the profiling events (impl_free, after the stream is synchronised). */
+void cu_profile_free(cu_impl *c);
 
 /* ---- cuda_kernels.cu: enqueue on `st`; return cudaGetLastError() */
 
