@@ -11,6 +11,9 @@
  *   mlp_out: one partial forward of n_layers x pairs sequences (sequence
  *            l * pairs + p starts at layer l), each with mlp_out replaced at
  *            (l, t).
+ * And the clean run's window reads (resid_pre at the last 4 positions of
+ * every prompt and layer): one READ per (prompt, position) vs one per
+ * position (get_cells calls, time in them, forward time, equality).
  * Each grid runs with one single hook per sequence (what knowledge issued
  * before batched hooks) and with batched hooks (one per layer), alternating.
  * Prints per forward: the backend's put_cells calls (hook applications) and
@@ -26,8 +29,8 @@
 #include "mechdiff/model.h"
 
 static const md_backend_ops *real_ops;
-static long n_put;
-static double t_put; /* seconds inside put_cells */
+static long n_put, n_get;
+static double t_put, t_get; /* seconds inside put_cells, get_cells */
 
 static int counted_put_cells(md_backend *be, float *x, int n, int w, const size_t *off, const float *src, int add,
                              float coef, md_error *err)
@@ -36,6 +39,16 @@ static int counted_put_cells(md_backend *be, float *x, int n, int w, const size_
     double t0 = md_clock_seconds();
     int rc = real_ops->put_cells(be, x, n, w, off, src, add, coef, err);
     t_put += md_clock_seconds() - t0;
+    return rc;
+}
+
+static int counted_get_cells(md_backend *be, float *dst, const float *x, int n, int w, const size_t *off,
+                             md_error *err)
+{
+    n_get++;
+    double t0 = md_clock_seconds();
+    int rc = real_ops->get_cells(be, dst, x, n, w, off, err);
+    t_get += md_clock_seconds() - t0;
     return rc;
 }
 
@@ -121,6 +134,59 @@ static int grid_run(grid *g, int reps, md_error *err)
     return same ? MD_OK : md_error_set(err, "batched and single hooks gave different logits");
 }
 
+/* The clean run's reads (kn_read_target): resid_pre at the last n_toks
+ * positions of every prompt, every layer; one READ per (prompt, position)
+ * (as before batched reads: one copy per sequence) vs one per position. */
+static int reads_run(md_model *m, const int *tok, int nb, int T, int n_toks, int reps, md_error *err)
+{
+    int L = m->cfg.n_layers, d = m->cfg.d_model, nh[2] = {nb * n_toks, n_toks};
+    size_t per = (size_t)L * nb * n_toks * d;
+    float *out[2] = {malloc(per * sizeof(float)), malloc(per * sizeof(float))};
+    md_hook *hk = calloc((size_t)nb * n_toks, sizeof *hk);
+    md_kvcache *kc = NULL;
+    double sec[2] = {1e30, 1e30}, in_get[2] = {1e30, 1e30};
+    long gets[2] = {0, 0};
+    int rc = md_kvcache_create(&kc, m, nb, T, err);
+    for (int r = 0; r < reps && rc == MD_OK; r++)
+        for (int i = 0; i < 2 && rc == MD_OK; i++) {
+            int batched = (r + i) % 2;
+            for (int k = 0; k < nh[batched]; k++) { /* single: out [s][j][L][d]; batched: [j][L][nb][d] */
+                int j = batched ? k : k % n_toks, s = batched ? MD_ALL : k / n_toks;
+                hk[k] = (md_hook){.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = s,
+                                  .pos = T - n_toks + j, .out = out[batched] + (size_t)k * L * (batched ? nb : 1) * d};
+            }
+            md_forward f;
+            md_kvcache_truncate(kc, 0);
+            md_forward_init_batch(&f, m, nb, T, tok, NULL, kc);
+            md_forward_set_hooks(&f, hk, nh[batched]);
+            md_forward_set_logits(&f, MD_LOGITS_NONE, NULL, NULL, 0);
+            n_get = 0;
+            t_get = 0;
+            double t0 = md_clock_seconds();
+            rc = md_model_forward(m, &f, err);
+            double t = md_clock_seconds() - t0;
+            if (t < sec[batched]) sec[batched] = t;
+            if (t_get < in_get[batched]) in_get[batched] = t_get;
+            gets[batched] = n_get;
+        }
+    int same = 1;
+    for (int s = 0; rc == MD_OK && s < nb; s++)
+        for (int j = 0; j < n_toks; j++)
+            for (int l = 0; l < L; l++)
+                same &= memcmp(out[0] + ((((size_t)s * n_toks + j) * L + l) * d),
+                               out[1] + ((((size_t)j * L + l) * nb + s) * d), (size_t)d * sizeof(float)) == 0;
+    if (rc == MD_OK)
+        printf("reads    %4d seq, %d positions x %d layers: get_cells calls per forward %ld single, %ld batched "
+               "(%.1fx fewer), in them %.1f us vs %.1f us; forward %.3f ms single, %.3f ms batched (single/batched "
+               "%.3f); reads %s\n",
+               nb, n_toks, L, gets[0], gets[1], (double)gets[0] / (gets[1] ? gets[1] : 1), 1e6 * in_get[0],
+               1e6 * in_get[1], 1e3 * sec[0], 1e3 * sec[1], sec[0] / sec[1], same ? "bit-identical" : "DIFFER");
+    md_kvcache_free(kc);
+    free(out[0]), free(out[1]), free(hk);
+    if (rc == MD_OK && !same) return md_error_set(err, "batched and single reads differ");
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "models/organism-base";
@@ -143,6 +209,7 @@ int main(int argc, char **argv)
     md_backend_ops counted = *m->be->ops;
     real_ops = m->be->ops;
     counted.put_cells = counted_put_cells;
+    counted.get_cells = counted_get_cells;
     m->be->ops = &counted;
     const md_config *c = &m->cfg;
     int L = c->n_layers, S = nb * (c->n_heads > L ? c->n_heads : L), d = c->d_model, rc = 1;
@@ -166,7 +233,7 @@ int main(int argc, char **argv)
         md_forward_set_logits(&f, MD_LOGITS_NONE, NULL, NULL, 0);
         if (md_model_forward(m, &f, &err) == MD_OK && grid_run(&g, reps, &err) == MD_OK) {
             g.heads = 1;
-            rc = grid_run(&g, reps, &err) == MD_OK ? 0 : 1;
+            rc = grid_run(&g, reps, &err) == MD_OK && reads_run(m, tok, nb, T, 4, reps, &err) == MD_OK ? 0 : 1;
         }
     }
     if (rc) fprintf(stderr, "bench_hooks: %s\n", err.msg);

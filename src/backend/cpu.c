@@ -400,6 +400,14 @@ static int cpu_put_cells(md_backend *be, float *x, int n, int w, const size_t *o
     return MD_OK;
 }
 
+static int cpu_get_cells(md_backend *be, float *dst, const float *x, int n, int w, const size_t *off, md_error *err)
+{
+    (void)be;
+    (void)err;
+    for (int i = 0; i < n; i++) memcpy(dst + (size_t)i * w, x + off[i], (size_t)w * sizeof(float));
+    return MD_OK;
+}
+
 static void cpu_destroy(md_backend *be)
 {
     cpu_impl *c = be->impl;
@@ -431,6 +439,7 @@ static const md_backend_ops CPU_OPS = {
     .add_vec = cpu_add_vec,
     .ablate = cpu_ablate,
     .put_cells = cpu_put_cells,
+    .get_cells = cpu_get_cells,
     .destroy = cpu_destroy,
 };
 

@@ -1,10 +1,12 @@
 /* hooks.c — the hook points of the forward pass: names, cell widths, and
  * applying a forward's hooks to one activation buffer.
  *
- * Every replace, and every batched hook (seq_pos), goes to the backend as
- * one put_cells call: the cells of all its sequences at once (one copy, or
- * one kernel on a GPU), not one per sequence. Adds, ablations and reads of
- * whole rows of every sequence and position are one op over all rows. */
+ * One hook is one backend op per layer, not one per sequence: a replace or
+ * add of scattered cells (one position of every sequence, one head's
+ * slices, a batched hook's cells) is one put_cells, a read of them one
+ * get_cells; hooks on whole rows of every position are one op on the block
+ * of rows (to_host, add_vec, ablate). Only an ablation of slices or of one
+ * position runs cell by cell. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,88 +117,116 @@ int md_hooks_check(const md_model *m, const md_forward *f, md_error *err)
 }
 
 /* One hook on p_n rows of `stride` floats starting at `rows`; the cell of a
- * row is [off, off + cw). out_rows: where a READ of these rows goes. */
+ * row is [off, off + cw). out_rows: where a READ of these rows goes. Whole
+ * rows are one op; slices one op per row (ablate only: hook_get / hook_put
+ * take the other ops' slices). */
 static int hook_rows(md_backend *be, const md_hook *h, float *rows, int p_n, size_t stride, size_t off, size_t cw,
                      const float *v, float *out_rows, md_error *err)
 {
     const md_backend_ops *ops = be->ops;
-    int rc = MD_OK, whole = cw == stride;
-    if (h->op == MD_HOOK_READ && whole)
-        return ops->to_host(be, out_rows, rows, (size_t)p_n * cw * sizeof(float), err);
-    if (h->op == MD_HOOK_ADD && whole) return ops->add_vec(be, rows, p_n, (int)cw, v, h->coef, err);
-    if (h->op == MD_HOOK_ABLATE && whole) return ops->ablate(be, rows, p_n, (int)cw, v, err);
-    for (int p = 0; p < p_n && rc == MD_OK; p++) {
-        float *cell = rows + (size_t)p * stride + off;
+    int rc = MD_OK;
+    if (cw == stride) {
         switch (h->op) {
-        case MD_HOOK_READ: rc = ops->to_host(be, out_rows + (size_t)p * cw, cell, cw * sizeof(float), err); break;
-        case MD_HOOK_ADD: rc = ops->add_vec(be, cell, 1, (int)cw, v, h->coef, err); break;
-        case MD_HOOK_ABLATE: rc = ops->ablate(be, cell, 1, (int)cw, v, err); break;
-        default: break; /* replace: put_cells */
+        case MD_HOOK_READ: return ops->to_host(be, out_rows, rows, (size_t)p_n * cw * sizeof(float), err);
+        case MD_HOOK_ADD: return ops->add_vec(be, rows, p_n, (int)cw, v, h->coef, err);
+        case MD_HOOK_ABLATE: return ops->ablate(be, rows, p_n, (int)cw, v, err);
+        default: return md_error_set(err, "internal: a replace reached hook_rows");
         }
     }
+    if (h->op != MD_HOOK_ABLATE)
+        return md_error_set(err, "internal: a %s of slices reached hook_rows", HOOK_OPS[h->op]);
+    for (int p = 0; p < p_n && rc == MD_OK; p++)
+        rc = ops->ablate(be, rows + (size_t)p * stride + off, 1, (int)cw, v, err);
     return rc;
 }
 
-/* The cells of h among the first na sequences: off[n] (floats into the
- * buffer, rows of `stride`) and the source row of each, src[n]; returns n.
- * off and src hold (sequences selected) x (positions selected) entries. */
-static int hook_cells(const md_forward *f, const md_hook *h, int na, size_t stride, size_t cw, size_t *off,
-                      const float **src)
+enum { FEW = 16 }; /* a single hook's cells need no heap */
+
+/* The cells of one hook application: offsets (floats into the buffer) and
+ * the source row of each (NULL for a read); arrays inline up to FEW cells,
+ * else malloc'd (cells_free). */
+typedef struct cell_list {
+    size_t *off;
+    const float **src;
+    int n;
+    size_t off_few[FEW];
+    const float *src_few[FEW];
+} cell_list;
+
+static void cells_free(cell_list *c)
 {
-    int np = f->t1 - f->t0, n = 0;
+    if (c->off != c->off_few) free(c->off);
+    if (c->src != c->src_few) free((void *)c->src);
+}
+
+/* The cells of h among the first na sequences, in (sequence, position)
+ * order: for a read, cell k goes to row k of its output block. */
+static int cells_collect(cell_list *c, const md_forward *f, const md_hook *h, int na, size_t stride, size_t cw,
+                         md_error *err)
+{
+    int np = f->t1 - f->t0;
     int s_lo = h->seq == MD_ALL ? 0 : h->seq, s_hi = h->seq == MD_ALL ? na : h->seq + 1;
     if (s_hi > na) s_hi = na;
+    size_t n_p = h->seq_pos || h->pos != MD_ALL ? 1 : (size_t)np;
+    size_t cap = (size_t)(s_hi > s_lo ? s_hi - s_lo : 0) * n_p;
+    c->n = 0;
+    c->off = cap <= FEW ? c->off_few : malloc(cap * sizeof *c->off);
+    c->src = cap <= FEW ? c->src_few : malloc(cap * sizeof *c->src);
+    if (!c->off || !c->src) {
+        cells_free(c);
+        return md_error_set(err, "out of memory for %zu hook cells", cap);
+    }
     for (int s = s_lo; s < s_hi; s++) {
         int t = h->seq_pos ? h->seq_pos[s] : h->pos, all = !h->seq_pos && t == MD_ALL;
         if (h->seq_pos && (t < f->t0 || t >= f->t1)) continue; /* not this sequence, or not in this run */
         int p_lo = all ? 0 : t - f->t0, p_hi = all ? np : p_lo + 1;
         int head = h->seq_head ? h->seq_head[s] : h->head;
         size_t hoff = cw == stride ? 0 : (size_t)head * cw;
-        const float *v = h->vec + (h->vec_per_seq ? (size_t)s * cw : 0);
+        const float *v = h->vec ? h->vec + (h->vec_per_seq ? (size_t)s * cw : 0) : NULL;
         for (int p = p_lo; p < p_hi; p++) {
-            off[n] = ((size_t)s * np + p) * stride + hoff;
-            src[n++] = v;
+            c->off[c->n] = ((size_t)s * np + p) * stride + hoff;
+            c->src[c->n++] = v;
         }
     }
-    return n;
+    return MD_OK;
 }
 
-/* A replace or batched hook: all its cells in one put_cells, from the
- * hook's vec where the cells' rows follow each other there, else from a
- * packed copy. */
+/* A replace or add: all its cells in one put_cells, from the hook's vec
+ * where the cells' rows follow each other there, else from a packed copy. */
 static int hook_put(md_backend *be, const md_forward *f, const md_hook *h, float *buf, int na, size_t stride,
                     size_t cw, md_error *err)
 {
-    enum { FEW = 16 }; /* a single hook's cells need no heap */
-    size_t n_s = h->seq == MD_ALL ? (size_t)na : 1, n_p = h->seq_pos || h->pos != MD_ALL ? 1 : (size_t)(f->t1 - f->t0);
-    size_t cap = n_s * n_p, off_few[FEW];
-    const float *src_few[FEW];
-    size_t *off = cap <= FEW ? off_few : malloc(cap * sizeof *off);
-    const float **src = cap <= FEW ? src_few : malloc(cap * sizeof *src);
+    cell_list c;
+    if (cells_collect(&c, f, h, na, stride, cw, err) != MD_OK) return MD_ERR;
+    int n = c.n, rc = MD_OK, packed = 0;
     float *pack = NULL;
-    if (!off || !src) {
-        if (off != off_few) {
-            free(off);
-            free(src);
-        }
-        return md_error_set(err, "out of memory for %zu hook cells", cap);
-    }
-    int n = hook_cells(f, h, na, stride, cw, off, src), rc = MD_OK, packed = 0;
-    for (int i = 1; i < n && !packed; i++) packed = src[i] != src[0] + (size_t)i * cw;
+    for (int i = 1; i < n && !packed; i++) packed = c.src[i] != c.src[0] + (size_t)i * cw;
     if (packed && !(pack = malloc((size_t)n * cw * sizeof(float)))) rc = md_error_set(err, "out of memory");
-    for (int i = 0; pack && i < n; i++) memcpy(pack + (size_t)i * cw, src[i], cw * sizeof(float));
+    for (int i = 0; pack && i < n; i++) memcpy(pack + (size_t)i * cw, c.src[i], cw * sizeof(float));
     if (rc == MD_OK && n > 0)
-        rc = be->ops->put_cells(be, buf, n, (int)cw, off, pack ? pack : src[0], h->op == MD_HOOK_ADD, h->coef, err);
+        rc = be->ops->put_cells(be, buf, n, (int)cw, c.off, pack ? pack : c.src[0], h->op == MD_HOOK_ADD, h->coef,
+                                err);
     free(pack);
-    if (off != off_few) {
-        free(off);
-        free(src);
-    }
+    cells_free(&c);
     return rc;
 }
 
-/* Any other hook, sequence by sequence (all live sequences at once when it
- * covers whole rows of every sequence and position with one vec). */
+/* A read of scattered cells (one position, or one head's slices): one
+ * get_cells into this layer's block of out [L][S][P][cw]. */
+static int hook_get(md_backend *be, const md_forward *f, const md_hook *h, int layer, const float *buf, int na,
+                    size_t stride, size_t cw, md_error *err)
+{
+    cell_list c;
+    if (cells_collect(&c, f, h, na, stride, cw, err) != MD_OK) return MD_ERR;
+    size_t S = h->seq == MD_ALL ? (size_t)f->n_seq : 1, P = h->pos == MD_ALL ? (size_t)(f->t1 - f->t0) : 1;
+    size_t li = h->layer == MD_ALL ? (size_t)layer : 0;
+    int rc = c.n > 0 ? be->ops->get_cells(be, h->out + li * S * P * cw, buf, c.n, (int)cw, c.off, err) : MD_OK;
+    cells_free(&c);
+    return rc;
+}
+
+/* A hook on whole rows of every position (all live sequences at once when
+ * it covers all of them with one vec), or an ablation of slices. */
 static int hook_seqs(md_backend *be, const md_forward *f, const md_hook *h, int layer, float *buf, int na,
                      size_t stride, size_t cw, md_error *err)
 {
@@ -232,8 +262,12 @@ int md_hooks_run(md_model *m, const md_forward *f, md_hook_point point, int laye
         if (h->point != point || (h->layer != MD_ALL && h->layer != layer)) continue;
         if (h->pos != MD_ALL && (h->pos < f->t0 || h->pos >= f->t1)) continue;
         size_t cw = md_hook_cell_width(m, f, h);
-        if (h->op == MD_HOOK_REPLACE || h->seq_pos) rc = hook_put(m->be, f, h, buf, na, stride, cw, err);
-        else rc = hook_seqs(m->be, f, h, layer, buf, na, stride, cw, err);
+        /* whole rows of every position of one sequence, or of all with one vec: one op on a block of rows */
+        int rows = cw == stride && h->pos == MD_ALL && !h->seq_pos && h->op != MD_HOOK_REPLACE &&
+                   (h->seq != MD_ALL || h->op == MD_HOOK_READ || !h->vec_per_seq);
+        if (rows || h->op == MD_HOOK_ABLATE) rc = hook_seqs(m->be, f, h, layer, buf, na, stride, cw, err);
+        else if (h->op == MD_HOOK_READ) rc = hook_get(m->be, f, h, layer, buf, na, stride, cw, err);
+        else rc = hook_put(m->be, f, h, buf, na, stride, cw, err);
         if (rc != MD_OK) md_error_prefix(err, "hook %d (%s %s)", i, HOOK_NAMES[point], HOOK_OPS[h->op]);
     }
     return rc;

@@ -431,7 +431,8 @@ static void op_elementwise(const pair *p, int n, int d)
 /* put_cells (batched hooks): n cells of w floats at scattered offsets of a
  * [rows][d] buffer, replaced and added; the same numbers on both backends,
  * and on the tested one what to_device / add_vec cell by cell give (exact:
- * a copy, and x + coef * v without contraction in both). */
+ * a copy, and x + coef * v without contraction in both); get_cells of the
+ * replaced cells gives back exactly what was put. */
 static void op_put_cells(const pair *p, int rows, int d, int n, int w)
 {
     size_t nx = (size_t)rows * d, *off = malloc((size_t)n * sizeof *off);
@@ -447,6 +448,13 @@ static void op_put_cells(const pair *p, int rows, int d, int n, int w)
                 else OP_OK(be->ops->to_device(be, xd + off[i], src + (size_t)i * w, (size_t)w * sizeof(float), &op_err));
             }
             if (k < 2) OP_OK(be->ops->put_cells(be, xd, n, w, off, src, add, 0.7f, &op_err));
+            if (k < 2 && !add) {
+                float *back = malloc((size_t)n * w * sizeof(float));
+                OP_OK(be->ops->get_cells(be, back, xd, n, w, off, &op_err));
+                CHECK_MSG(memcmp(back, src, (size_t)n * w * sizeof(float)) == 0, "%s: get_cells != the cells put",
+                          k ? p->label : "reference");
+                free(back);
+            }
             res[k][add] = host_from(be, xd, nx);
             be->ops->free(be, xd);
         }

@@ -7,6 +7,8 @@
  *     negative position is left alone;
  *   - it reaches the backend as one put_cells call per (hook, layer),
  *     whatever the number of sequences (the single hooks: one each);
+ *   - a read of one position of every sequence is one get_cells per layer
+ *     and equals that position's rows of a read of every position;
  *   - bad batched hooks are refused with the reason, generation refuses them.
  * A replace is a copy and an add is x + coef * v in both paths, so equality
  * is exact on any backend.
@@ -33,7 +35,7 @@ static const int HEAD[S] = {1, 0, 3, 0, 2}; /* heads, mod n_heads */
 /* The backend's put_cells, counted (a wrapped op table, as test_forward's
  * fault injection). */
 static const md_backend_ops *real_ops;
-static int n_put;
+static int n_put, n_get;
 
 static int counted_put_cells(md_backend *be, float *x, int n, int w, const size_t *off, const float *src, int add,
                              float coef, md_error *err)
@@ -48,6 +50,13 @@ static float urand(void)
 {
     rng = rng * 6364136223846793005ull + 1442695040888963407ull;
     return (float)((rng >> 40) / 16777216.0);
+}
+
+static int counted_get_cells(md_backend *be, float *dst, const float *x, int n, int w, const size_t *off,
+                             md_error *err)
+{
+    n_get++;
+    return real_ops->get_cells(be, dst, x, n, w, off, err);
 }
 
 /* All logits of the S padded sequences with hooks hk; put_cells calls in *puts. */
@@ -83,6 +92,32 @@ static int singles(const md_hook *b, size_t cw, md_hook *out)
         n++;
     }
     return n;
+}
+
+/* resid_post at position 4 of every sequence and layer (one get_cells per
+ * layer) == those rows of the read of every position (one to_host). */
+static void check_read(md_model *m, const int *tokens, float *lg, const char *name)
+{
+    int L = m->cfg.n_layers, d = m->cfg.d_model, puts = 0;
+    float *all = malloc((size_t)L * S * T * d * sizeof(float)), *one = malloc((size_t)L * S * d * sizeof(float));
+    md_hook rd[2] = {{.point = MD_HOOK_RESID_POST, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = MD_ALL,
+                      .out = all},
+                     {.point = MD_HOOK_RESID_POST, .op = MD_HOOK_READ, .layer = MD_ALL, .seq = MD_ALL, .pos = 4,
+                      .out = one}};
+    md_error err = {0};
+    n_get = 0;
+    CHECK_MSG(run(m, tokens, rd, 2, lg, &puts, &err) == MD_OK, "%s", err.msg);
+    int same = 1;
+    for (int l = 0; l < L; l++)
+        for (int s = 0; s < S; s++)
+            same &= memcmp(one + ((size_t)l * S + s) * d, all + (((size_t)l * S + s) * T + 4) * d,
+                           (size_t)d * sizeof(float)) == 0;
+    CHECK_MSG(same, "%s: the read of one position != those rows of the read of all", name);
+    CHECK_MSG(n_get == L, "%s: %d get_cells calls for a one-position read at %d layers", name, n_get, L);
+    printf("%-14s resid_post read at one position of %d sequences: %d get_cells calls (one per layer), equal\n", name,
+           S, n_get);
+    free(all);
+    free(one);
 }
 
 /* Bad batched hooks: refused, the message naming why. */
@@ -130,6 +165,7 @@ static void check_model(const char *dir, md_backend_kind kind, int device)
     md_backend_ops counted = *m->be->ops;
     real_ops = m->be->ops;
     counted.put_cells = counted_put_cells;
+    counted.get_cells = counted_get_cells;
     m->be->ops = &counted;
     const md_config *c = &m->cfg;
     int L = c->n_layers, V = c->vocab_size, heads[S];
@@ -165,11 +201,12 @@ static void check_model(const char *dir, md_backend_kind kind, int device)
         /* sequence 1 has no cell: its logits are the clean run's */
         CHECK_MSG(memcmp(lb + (size_t)T * V, clean + (size_t)T * V, (size_t)T * V * sizeof(float)) == 0,
                   "%s %s: a sequence without a cell changed", base, pn);
-        CHECK_MSG(pb == layers && ps == (b.op == MD_HOOK_REPLACE ? n1 * layers : 0),
+        CHECK_MSG(pb == layers && ps == n1 * layers,
                   "%s %s: %d put_cells calls batched (want %d), %d single", base, pn, pb, layers, ps);
         printf("%-14s %-10s %-7s batched == %d single hooks; put_cells calls %d (batched) vs %d (single)\n", base,
                pn, b.op == MD_HOOK_ADD ? "add" : "replace", n1, pb, ps);
     }
+    check_read(m, tokens, lb, base);
     check_refusals(m, tokens, vec, lb, base);
     free(tokens), free(vec), free(clean), free(lb), free(ls);
     m->be->ops = real_ops;

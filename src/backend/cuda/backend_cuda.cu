@@ -333,6 +333,25 @@ static int cu_put_cells(md_backend *be, float *x, int n, int w, const size_t *of
                     "put_cells", err);
 }
 
+/* A read's cells: offsets copied into a scratch, one gather into the same
+ * scratch, one copy back (synchronous, as to_host). */
+static int cu_get_cells(md_backend *be, float *dst, const float *x, int n, int w, const size_t *off, md_error *err)
+{
+    cu_impl *c = cu_impl_of(be);
+    if (n <= 0 || w <= 0) return MD_OK;
+    size_t ob = (size_t)n * sizeof(size_t), db = (size_t)n * w * sizeof(float);
+    char *d = (char *)cu_scratch_get(c, &c->cells, ob + db, "get_cells", err);
+    if (!d) return MD_ERR;
+    float *dd = (float *)(d + ob);
+    if (cu_check(c, cudaMemcpyAsync(d, off, ob, cudaMemcpyHostToDevice, c->stream), "get_cells: offsets", err) !=
+            MD_OK ||
+        cu_check(c, cu_launch_get_cells(c->stream, dd, x, n, w, (const size_t *)d), "get_cells", err) != MD_OK ||
+        cu_check(c, cudaMemcpyAsync(dst, dd, db, cudaMemcpyDeviceToHost, c->stream), "get_cells: to host", err) !=
+            MD_OK)
+        return MD_ERR;
+    return cu_check(c, cudaStreamSynchronize(c->stream), "get_cells (an earlier op failed)", err);
+}
+
 /* --------------------------------------------------------- create/destroy */
 
 static void impl_free(cu_impl *c)
@@ -388,6 +407,7 @@ static const md_backend_ops CUDA_OPS = {
     /* .destroy */ cu_destroy,
     /* .attention_seqs */ cu_attention_seqs,
     /* .put_cells */ cu_put_cells,
+    /* .get_cells */ cu_get_cells,
 };
 
 extern "C" const char *md_cuda_build_archs(void) { return MECHDIFF_CUDA_ARCHS; }
