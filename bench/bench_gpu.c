@@ -1,9 +1,14 @@
 /* bench_gpu.c — the CUDA backend's GEMM efficiency and forward throughput,
  * as figures measured in one run (never a timed test).
  *
- *   bench_gpu [--like llama3-8b] [--rows 1,16,128,512,2048] [--reps 5]
+ *   bench_gpu [--like llama3-8b] [--rows 1,16,128,512,2048|none] [--reps 5]
  *             [--model DIR] [--tokens 64] [--batches 1,8,32] [--cpu]
+ *             [--square 4096,8192,16384]
  *
+ * 0. With --square: N x N x N bf16 GEMMs through the backend's matmul
+ *    (MECHDIFF_CUDA_GEMM=bf16): TFLOPS, and the best of them on a line
+ *    "square bf16 GEMM best: T TFLOPS at N" — the measured bf16 peak that
+ *    bench/bench_paper_gpu.sh divides the grid's GEMM rate by.
  * 1. GEMMs: the seven per-layer matmuls of the forward (q, k, v, o, gate, up,
  *    down) at the widths of a model family (random bf16 weights, one layer),
  *    through the backend's matmul op, for each GEMM mode: TFLOPS counting the
@@ -16,6 +21,7 @@
  *
  * Without a CUDA device (or a build without CUDA) prints "no GPU" and exits
  * 0. MECHDIFF_BF16_PEAK_TFLOPS overrides the estimated peak. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +133,63 @@ done:
     return rc;
 }
 
+/* Part 1b: square bf16 GEMMs (N x N x N) through the backend's matmul in
+ * MECHDIFF_CUDA_GEMM=bf16 (activation rounding included, as in the grid):
+ * the card's reachable bf16 rate, the reference of a grid's GEMM fraction. */
+static int bench_square(const int *sizes, int ns, int reps, double peak, md_error *err)
+{
+    md_backend *be = NULL;
+    int dev = 0, rc = MD_OK;
+    double best_tf = 0.0;
+    int best_n = 0;
+    if (md_device_pick(&dev, err) != MD_OK) return MD_ERR;
+    md_backend_options on_dev = {.device = dev}; /* GEMM mode AUTO: the caller set MECHDIFF_CUDA_GEMM=bf16 */
+    if (md_backend_create(&be, MD_BACKEND_CUDA, &on_dev, err) != MD_OK) return MD_ERR;
+    for (int i = 0; i < ns && rc == MD_OK; i++) {
+        size_t n = (size_t)sizes[i], nn = n * n;
+        uint16_t *h = malloc(nn * sizeof(uint16_t));
+        float *xh = malloc(nn * sizeof(float)), *x = NULL, *y = NULL, sink;
+        md_weight w = {h, MD_DTYPE_BF16, (int)n, (int)n, NULL};
+        rc = h && xh ? MD_OK : md_error_set(err, "out of host memory for a %zu-square GEMM", n);
+        for (size_t k = 0; rc == MD_OK && k < nn; k++) {
+            h[k] = md_f32_to_bf16((float)((k * 2654435761u) % 1000) * 1e-4f - 0.05f);
+            xh[k] = (float)((k * 40503u) % 2000) * 1e-3f - 1.0f;
+        }
+        if (rc == MD_OK) rc = be->ops->prepare(be, &w, err);
+        if (rc == MD_OK) {
+            x = be->ops->alloc(be, nn * sizeof(float));
+            y = be->ops->alloc(be, nn * sizeof(float));
+            rc = x && y ? be->ops->to_device(be, x, xh, nn * sizeof(float), err)
+                        : md_error_set(err, "out of GPU memory for a %zu-square GEMM", n);
+        }
+        if (rc == MD_OK) rc = be->ops->matmul(be, y, x, &w, (int)n, err); /* warm-up */
+        if (rc == MD_OK) rc = be->ops->to_host(be, &sink, y, sizeof sink, err);
+        double best = 1e30;
+        for (int r = 0; rc == MD_OK && r < reps; r++) {
+            double t0 = now();
+            be->ops->matmul(be, y, x, &w, (int)n, NULL);
+            be->ops->to_host(be, &sink, y, sizeof sink, NULL);
+            double t = now() - t0;
+            if (t < best) best = t;
+        }
+        if (rc == MD_OK) {
+            double tf = 2.0 * n * n * n / best / 1e12;
+            printf("square bf16 GEMM %zu x %zu x %zu: %.3f ms, %.1f TFLOPS (%.1f%% of the estimated peak)\n", n, n,
+                   n, best * 1e3, tf, peak > 0 ? 100.0 * tf / peak : 0.0);
+            if (tf > best_tf) best_tf = tf, best_n = (int)n;
+        }
+        if (x) be->ops->free(be, x);
+        if (y) be->ops->free(be, y);
+        if (w.prepared) be->ops->release(be, &w);
+        free(h);
+        free(xh);
+    }
+    md_backend_destroy(be);
+    if (rc == MD_OK && best_n)
+        printf("square bf16 GEMM best: %.1f TFLOPS at %d (the measured peak of the paper step)\n", best_tf, best_n);
+    return rc;
+}
+
 /* Part 2: forward tokens/s on one backend. */
 static int bench_forward(const char *dir, md_backend_kind kind, int T, const int *batches, int nb, int reps,
                          md_error *err)
@@ -187,7 +250,7 @@ static int bench_forward(const char *dir, md_backend_kind kind, int T, const int
 int main(int argc, char **argv)
 {
     const char *like = "llama3-8b", *model = NULL;
-    char rows_arg[128] = "1,16,128,512,2048", batches_arg[128] = "1,8,32";
+    char rows_arg[128] = "1,16,128,512,2048", batches_arg[128] = "1,8,32", square_arg[128] = "";
     int reps = 5, T = 64, cpu = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -198,9 +261,10 @@ int main(int argc, char **argv)
         else if (v && strcmp(a, "--model") == 0) model = argv[++i];
         else if (v && strcmp(a, "--tokens") == 0) T = atoi(argv[++i]);
         else if (v && strcmp(a, "--batches") == 0) snprintf(batches_arg, sizeof batches_arg, "%s", argv[++i]);
+        else if (v && strcmp(a, "--square") == 0) snprintf(square_arg, sizeof square_arg, "%s", argv[++i]);
         else {
             fprintf(stderr, "usage: bench_gpu [--like llama3-8b] [--rows 1,16,128,512,2048] [--reps 5] "
-                            "[--model DIR] [--tokens 64] [--batches 1,8,32] [--cpu]\n");
+                            "[--model DIR] [--tokens 64] [--batches 1,8,32] [--cpu] [--square 4096,8192,16384]\n");
             return 2;
         }
     }
@@ -228,12 +292,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gpu: %s\n", err.msg);
         return 1;
     }
-    int rows[16], batches[16];
-    int nr = parse_list(rows_arg, rows, 16), nb = parse_list(batches_arg, batches, 16);
-    printf("GEMMs of one %s layer (d %d, ff %d, heads %d/%d), bf16 weights:\n", like, cfg.d_model, cfg.d_ff,
-           cfg.n_heads, cfg.n_kv_heads);
+    int rows[16], batches[16], squares[16];
+    int nr = strcmp(rows_arg, "none") == 0 ? 0 : parse_list(rows_arg, rows, 16);
+    int nb = parse_list(batches_arg, batches, 16), nsq = square_arg[0] ? parse_list(square_arg, squares, 16) : 0;
+    if (nsq) {
+        setenv("MECHDIFF_CUDA_GEMM", "bf16", 1);
+        if (bench_square(squares, nsq, reps, info.bf16_peak_tflops, &err) != MD_OK) {
+            fprintf(stderr, "bench_gpu: %s\n", err.msg);
+            return 1;
+        }
+    }
+    if (nr)
+        printf("GEMMs of one %s layer (d %d, ff %d, heads %d/%d), bf16 weights:\n", like, cfg.d_model, cfg.d_ff,
+               cfg.n_heads, cfg.n_kv_heads);
     const char *modes[2] = {"bf16", "x3"};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; nr && i < 2; i++) {
         setenv("MECHDIFF_CUDA_GEMM", modes[i], 1);
         if (bench_gemms(&cfg, rows, nr, reps, info.bf16_peak_tflops, modes[i], &err) != MD_OK) {
             fprintf(stderr, "bench_gpu: %s\n", err.msg);

@@ -3,7 +3,8 @@
     paper_cpu_report.py WORK_DIR MODEL_DIR PEER_OK
 WORK_DIR holds `times` (name seconds), startup.h5, batched.h5 [, perpair.h5]
 [, peer.json]. FLOPs are the GEMM FLOPs of the useful rows (the left padding
-of a block's shorter prompts is not counted: the rate is a lower bound)."""
+of a block's shorter prompts is not counted: the rate is a lower bound).
+The FLOP formulas and the study's sizes: bench/study_cost.py."""
 import json
 import sys
 import time
@@ -11,28 +12,24 @@ import time
 import h5py
 import numpy as np
 
+import study_cost
+
 t, model, peer_ok = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 wall, cpu = {}, {}
 for line in open(f"{t}/times"):
     k, w, u, sy = line.split()
     wall[k], cpu[k] = float(w), float(u) + float(sy)
-c = json.load(open(f"{model}/config.json"))
-d, ff, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
-hd = c.get("head_dim") or d // c["num_attention_heads"]
-qd, kvd = c["num_attention_heads"] * hd, c["num_key_value_heads"] * hd
-ROW = 2 * (d * qd + 2 * d * kvd + qd * d + 3 * d * ff)   # GEMM FLOPs of one row through one layer
+w = study_cost.widths(model)
+d, ff, L, V = w["d"], w["ff"], w["L"], w["V"]
+qd, kvd, ROW = w["qd"], w["kvd"], w["row"]   # ROW: GEMM FLOPs of one row through one layer
 
 
 def grid_flops(T, layers, N):
-    """mechdiff, one pair: two clean runs, each cell's partial forward from
-    layer l+1 over positions [t, T), two logits per row."""
-    cells = sum((layers - l - 1) * (T - tt) for tt in range(T - N, T) for l in range(layers))
-    return 2 * T * layers * ROW + cells * ROW + (2 + layers * N) * 2 * 2 * d
+    return study_cost.grid_flops(w, T, layers, N)
 
 
 def naive_flops(T, layers, N):
-    """one full forward per cell (+ the two clean runs), two logits."""
-    return (2 + layers * N) * (T * layers * ROW + 2 * 2 * d)
+    return study_cost.naive_flops(w, T, layers, N)
 
 
 def read(name):
@@ -119,28 +116,11 @@ if peer_ok:
           f"{'met' if per_peer >= 10 * per_md else 'NOT met'}); max |effect difference| {d_eff:.2e} "
           f"over the {n} pairs (max |effect| {np.abs(pe).max():.2f})")
 
-# The whole study on CPU at the measured rate: Llama-3.1-8B (32 layers, these widths), base/SFT/instruct.
-L8, Tm = 32, int(round(lens.mean()))
+# The whole study on CPU at the measured rate (bench/study_cost.py).
+Tm = int(round(lens.mean()))
 s_per_flop = 1.0 / rate
-kn_pairs, kn_combos = 238, 7   # cities pairs of Llama-3 (the study); 3 models + 4 cross directions
-kn = kn_pairs * kn_combos * grid_flops(Tm, L8, N)
-cell_s = net / cells * (grid_flops(Tm, L8, N) / (L8 * N)) / (F / cells)
-fwd = lambda tokens: tokens * L8 * ROW           # a forward of `tokens` rows through 32 layers
-rows = lambda f: sum(1 for _ in open(f"{sys.path[0]}/../data/{f}.csv")) - 1
-train = sum(rows(f) for f in ("sp_en_trans", "animal_class", "inventors", "element_symb", "facts"))
-test = rows("cities")
-truth = 3 * fwd(12 * (train + test)) + 3 * (1 + 3) * test * fwd(Tm)   # acts; PD + 3 sources' interventions (full forwards)
-refusal = 3 * fwd(25 * 256) + 3 * (4 + 7) * 100 * fwd(25 + 16)        # directions; 11 generation conditions x 100
-confidence = 3 * 2.0 * ff * V * d                                      # cosines of every neuron with W_U
-total = kn + truth + refusal + confidence
+cell_s = study_cost.cell_seconds(w, Tm, N, s_per_flop)
 print(f"estimate, the whole study on CPU (Llama-3.1-8B, 3 models, at the grid's measured {rate / 1e9:.1f} GFLOP/s "
       f"per core; a knowledge cell at 32 layers ~{cell_s:.2f} core-s):")
-for name, fl, what in (("knowledge", kn, f"cities {kn_pairs} pairs x {kn_combos} combinations x {L8 * N} cells"),
-                       ("truth", truth, f"{train + test} statements' activations; {test} test prompts x 3 targets "
-                                        f"x 4 conditions, full forwards (upper bound)"),
-                       ("refusal", refusal, "256 train prompts; 100 test prompts x 11 conditions x 3 targets, "
-                                            "25 + 16 tokens (decoding at the GEMM rate: optimistic)"),
-                       ("confidence", confidence, "every neuron x the vocabulary, 3 models")):
-    print(f"  {name:10s} {fl / 1e15:8.2f} PFLOP  {fl * s_per_flop / 3600:8.1f} core-h   ({what})")
-print(f"  total      {total / 1e15:8.2f} PFLOP  {total * s_per_flop / 3600:8.1f} core-h = "
-      f"{total * s_per_flop / 3600 / 15:.1f} h on a 16-core node (15 workers)")
+core_h = study_cost.print_study(study_cost.study(w, Tm, N, f"{sys.path[0]}/../data"), s_per_flop, "core-h")
+print(f" = {core_h / 15:.1f} h on a 16-core node (15 workers)")

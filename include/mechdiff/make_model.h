@@ -7,8 +7,10 @@
  * name) — xoshiro256** seeded through splitmix64, Box–Muller — so a tensor's
  * values depend only on the seed, its name and its shape, not on the layer
  * count, dtype or write order. RMSNorm gains are 1.0 (Gemma's stored w of
- * 1 + w: 0.0). Tensors are generated
- * and written in fixed-size chunks: memory stays small for multi-GB outputs. */
+ * 1 + w: 0.0). Whole tensors are generated on several threads (each from
+ * its own stream: the bytes do not depend on the thread count) and written
+ * in file order; memory stays bounded for multi-GB outputs (about 3 x the
+ * largest tensor plus 256 MiB per thread). */
 #ifndef MECHDIFF_MAKE_MODEL_H
 #define MECHDIFF_MAKE_MODEL_H
 
@@ -28,6 +30,8 @@ typedef struct md_make_model_opts {
     const char *out_dir;     /* created if absent */
     const md_config *config; /* optional: write this architecture (widths of a benchmark)
                                 instead of like's; n_layers/dtype/vocab still apply */
+    int threads;             /* generator threads; 0: the online CPUs (the bytes do not
+                                depend on it) */
 } md_make_model_opts;
 
 /* Names of the supported families, NULL-terminated (for --help). */

@@ -1,60 +1,98 @@
 #!/usr/bin/env bash
-# Dev-only: the GPU checks of the CUDA backend (issue 8), run from the repo
-# root on a machine with an NVIDIA GPU and the CUDA runtime but none of our
-# other dependencies (the `device` tool's image). Pack first, here:
+# Dev-only: the GPU checks of the CUDA backend (issues 8 and 19), run from
+# the repo root on a machine with an NVIDIA GPU and the CUDA runtime but
+# none of our other dependencies (the `device` tool's image). Pack first, here:
 #   scripts/dev/pack_gpu_carry.sh build-gpu gpu-carry
-# then on the GPU machine:
-#   scripts/dev/gpu_checks.sh gpu-carry OUT_DIR [ops] [bench] [quickstart] [patching]
-# (no step names = all). Writes OUT_DIR/{env,ops,bench,quickstart,patching}.txt,
-# the quickstart result files of both backends and their comparison.
+# then on the GPU machine (docs/cuda.md, "The next GPU session"):
+#   scripts/dev/gpu_checks.sh gpu-carry OUT_DIR [paper] [ops] [bench] [patching] [quickstart]
+# (no step names = all, in this order: the most valuable figures first).
+# The whole run stays within BUDGET seconds (default 450, under 8 minutes):
+# each step gets a timeout of at most its own cap and what is left; a step
+# that would get under 20 s is skipped (steps.txt says so). Every step writes
+# its files as it goes, so a cut-off run still returns the figures so far:
+#   env.txt, steps.txt (each step's exit status and seconds)
+#   paper/  bench/bench_paper_gpu.sh: the knowledge grid at 32 layers at
+#           Llama-3-8B widths, profiled; paper/paper.txt + paper.json
+#   ops.txt (+ ops_profile.txt), bench.txt, patching.txt (+ kn8b_*), quickstart.txt (+ _cmp)
+# A carry dir without rt.tar.xz is taken as a build dir of this machine
+# (mechdiff, bench/bench_gpu, tests/test_{backend_ops,profile}; no runtime unpacked):
+# e.g. BUDGET=120 scripts/dev/gpu_checks.sh build /tmp/o paper with
+# BACKEND=cpu LAYERS=2 VOCAB=7310 PAIRS=2 is a dry run of the paper step.
 set -uo pipefail
 PY=${PY:-python3}
 C=${1:?carry dir}; O=${2:?out dir}; shift 2
-STEPS=${*:-ops bench quickstart patching}
-mkdir -p "$O"
+STEPS=${*:-paper ops bench patching quickstart}
+BUDGET=${BUDGET:-450}
+mkdir -p "$O"; O=$(cd "$O" && pwd); C=$(cd "$C" && pwd)
 ROOT=$PWD
+T0=$(date +%s)
 
-# Runtime: our shared libraries in /opt/md/lib, Open MPI at its Debian paths
-# (its plugins, help texts and orted are looked up there); cuBLAS from the
-# machine's CUDA toolkit.
-mkdir -p /opt/md && tar -xJf "$C/rt.tar.xz" -C /opt/md || exit 1
-# Overwrite a distribution's own Open MPI there (its plugins would load our
-# libpmix/libmpi from /opt/md/lib and fail on missing symbols).
-if ! cmp -s /opt/md/lib/libmpi.so.40 /usr/lib/x86_64-linux-gnu/libmpi.so.40; then
-  rm -rf /usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3
-  cp -a /opt/md/usr/. /usr/ && { [ ! -d /opt/md/etc ] || cp -a /opt/md/etc/. /etc/; } || exit 1
+if [ -f "$C/rt.tar.xz" ]; then
+  # Runtime: our shared libraries in /opt/md/lib, Open MPI at its Debian paths
+  # (its plugins, help texts and orted are looked up there); cuBLAS from the
+  # machine's CUDA toolkit.
+  mkdir -p /opt/md && tar -xJf "$C/rt.tar.xz" -C /opt/md || exit 1
+  # Overwrite a distribution's own Open MPI there (its plugins would load our
+  # libpmix/libmpi from /opt/md/lib and fail on missing symbols).
+  if ! cmp -s /opt/md/lib/libmpi.so.40 /usr/lib/x86_64-linux-gnu/libmpi.so.40; then
+    rm -rf /usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3
+    cp -a /opt/md/usr/. /usr/ && { [ ! -d /opt/md/etc ] || cp -a /opt/md/etc/. /etc/; } || exit 1
+  fi
+  CUBLAS=$(dirname "$(find /usr/local/cuda/ /usr/local/cuda*/ /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -1)")
+  export LD_LIBRARY_PATH=$C/bin:/opt/md/lib:$CUBLAS:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  BIN=$C/bin; MD=$BIN/mechdiff; OPS=$BIN/test_backend_ops; BENCH=$BIN/bench_gpu
+else
+  CUBLAS="(build dir: the system's)"
+  BIN=$C; MD=$C/mechdiff; OPS=$C/tests/test_backend_ops; BENCH=$C/bench/bench_gpu
 fi
-CUBLAS=$(dirname "$(find /usr/local/cuda/ /usr/local/cuda*/ /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -1)")
-export LD_LIBRARY_PATH=$C/bin:/opt/md/lib:$CUBLAS:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
        OMPI_MCA_pml=ob1 OMPI_MCA_mtl=^ofi OMPI_MCA_btl_vader_single_copy_mechanism=none HDF5_USE_FILE_LOCKING=FALSE
-MD=$C/bin/mechdiff
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
-  echo "cublas: $CUBLAS"; ldd "$MD" | grep -E 'not found|cublas|cudart'; nproc; } > "$O/env.txt" 2>&1
+  echo "cublas: $CUBLAS"; ldd "$MD" | grep -E 'not found|cublas|cudart'; nproc; free -g | head -2
+  df -h /tmp | tail -1; git -C "$ROOT" log -1 --format='commit %h %s' 2>/dev/null; } > "$O/env.txt" 2>&1
 cat "$O/env.txt"
 secs() { date +%s.%N; }
 minus() { awk -v e="$1" -v s="$2" 'BEGIN{printf "%.2f", e - s}'; }
+# seconds left of BUDGET (5 kept for the last lines); cap MAX: a timeout of at most MAX and what is left
+left() { echo $((BUDGET - ($(date +%s) - T0) - 5)); }
+cap() { local l; l=$(left); [ "$l" -lt "$1" ] && set -- "$l"; [ "$1" -lt 1 ] && echo 1 || echo "$1"; }
 
-for step in $STEPS; do case $step in
-ops)  # every op and whole golden forwards vs the CPU backend, three modes
-  timeout 240 "$C/bin/test_backend_ops" --gpu > "$O/ops.txt" 2>&1; echo "ops: exit $?" | tee -a "$O/ops.txt"
-  tail -40 "$O/ops.txt" ;;
+for step in $STEPS; do
+  [ "$(left)" -lt 20 ] && { echo "$step: skipped (budget of $BUDGET s spent)" | tee -a "$O/steps.txt"; continue; }
+  step_t0=$(secs)
+  case $step in
+paper)  # issue 19: the grid at 32 layers, GEMM fraction of the bf16 peak, the study in GPU-hours
+  t=$(cap 270)
+  RUN_TIMEOUT=${RUN_TIMEOUT:-90} timeout "$t" bash bench/bench_paper_gpu.sh "$BIN" "$O/paper" \
+    > "$O/paper.log" 2>&1; echo "paper: exit $? (timeout $t s)" >> "$O/paper.log"
+  [ -n "${MODEL:-}" ] || rm -rf "${MODEL_DIR:-/tmp/md-paper-model}" /dev/shm/md-paper-model  # after a timeout too
+  tail -n 60 "$O/paper.log" ;;
+ops)  # every op and whole golden forwards vs the CPU backend, three modes; MECHDIFF_PROFILE's cudaEvent spans
+  t=$(cap 150)
+  timeout "$t" "$OPS" --gpu > "$O/ops.txt" 2>&1; echo "ops: exit $? (timeout $t s)" | tee -a "$O/ops.txt"
+  tail -40 "$O/ops.txt"
+  timeout "$(cap 30)" "${OPS%/*}/test_profile" --gpu > "$O/ops_profile.txt" 2>&1
+  echo "test_profile --gpu: exit $?" | tee -a "$O/ops_profile.txt"; grep -v "^mechdiff profile:" "$O/ops_profile.txt"
+  # batched hooks (put_cells) on CUDA == single hooks, bit for bit (issue 19)
+  timeout "$(cap 60)" "${OPS%/*}/test_hook_batch" --gpu > "$O/ops_hooks.txt" 2>&1
+  echo "test_hook_batch --gpu: exit $?" | tee -a "$O/ops_hooks.txt"; tail -5 "$O/ops_hooks.txt" ;;
 bench)  # GEMM fractions of the bf16 peak at Llama-3-8B widths
-  timeout 180 "$C/bin/bench_gpu" --like llama3-8b --rows 1,16,128,512,2048,8192 > "$O/bench.txt" 2>&1
+  timeout "$(cap 60)" "$BENCH" --like llama3-8b --rows 1,16,128,512,2048,8192 > "$O/bench.txt" 2>&1
   echo "bench: exit $?" >> "$O/bench.txt"; cat "$O/bench.txt" ;;
 quickstart)  # the quickstart sweep on the GPU vs on the CPU, same ranks
   sed 's/^runtime:$/runtime:\n  backend: cuda/' jobs/quickstart.yaml > jobs/quickstart_gpu.yaml
   grep -A2 '^runtime:' jobs/quickstart_gpu.yaml
-  s=$(secs); timeout 300 mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart_gpu.yaml \
+  s=$(secs); timeout "$(cap 40)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart_gpu.yaml \
       -o "$O/quickstart_gpu.h5" --quiet > "$O/quickstart_gpu.log" 2>&1; rc=$?; e=$(secs)
   echo "gpu quickstart: exit $rc, $(minus "$e" "$s") s" | tee "$O/quickstart.txt"
-  s=$(secs); timeout 300 mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart.yaml \
+  s=$(secs); timeout "$(cap 60)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart.yaml \
       -o "$O/quickstart_cpu.h5" --quiet > "$O/quickstart_cpu.log" 2>&1; rc=$?; e=$(secs)
   echo "cpu quickstart (1 thread per rank): exit $rc, $(minus "$e" "$s") s" | tee -a "$O/quickstart.txt"
   tail -n 5 "$O/quickstart_gpu.log" "$O/quickstart_cpu.log"
   $PY scripts/dev/compare_h5.py "$O/quickstart_cpu.h5" "$O/quickstart_gpu.h5" > "$O/quickstart_cmp.txt" 2>&1
   echo "compare: exit $?" >> "$O/quickstart_cmp.txt"; grep -E 'differs|only in|compared|exit' "$O/quickstart_cmp.txt" ;;
 patching)  # patching cells/s at Llama-3-8B widths (4 layers, the organism's vocabulary), 1 GPU vs all CPU cores
+  rm -f "$O/kn8b_times" "$O/patching.txt"
   V=$($PY -c "import json;print(json.load(open('models/organism-base/config.json'))['vocab_size'])")
   "$MD" make-model --like llama3-8b --layers 4 --seed 1 --vocab "$V" -o /tmp/m8b > /dev/null &&
     cp models/organism-base/tokenizer*.json /tmp/m8b/
@@ -64,7 +102,7 @@ patching)  # patching cells/s at Llama-3-8B widths (4 layers, the organism's voc
     # unit, issue 19's before). CPU: the usual CPU deployment, one
     # single-threaded worker rank per core (nproc - 1 workers + coordinator).
     be=${run%1}; block=0; [ $run = cuda1 ] && block=1
-    np=2; pairs=${PAIRS_GPU:-128}; [ $be = cpu ] && np=$(nproc) && pairs=${PAIRS_CPU:-30}
+    np=2; pairs=${PAIRS_GPU:-128}; [ $be = cpu ] && np=$(nproc) && pairs=${PAIRS_CPU:-$(($(nproc) - 1))}
     [ $run = cuda1 ] && pairs=${PAIRS_GPU1:-32}
     cat > /tmp/kn8b_$run.yaml <<YAML
 name: bench-8b-$run
@@ -74,7 +112,9 @@ runtime: {hash_weights: false, backend: $be}
 experiments:
   - {kind: knowledge, datasets: [cities], max_pairs: $pairs, pair_block: $block}
 YAML
-    s=$(secs); timeout 240 mpirun --oversubscribe --bind-to none -np $np -x OPENBLAS_NUM_THREADS=1 "$MD" run /tmp/kn8b_$run.yaml \
+    [ "$(left)" -lt 20 ] && { echo "$run: skipped (budget spent)" >> "$O/patching.txt"; continue; }
+    t=$(cap 60)
+    s=$(secs); timeout "$t" mpirun --oversubscribe --bind-to none -np $np -x OPENBLAS_NUM_THREADS=1 "$MD" run /tmp/kn8b_$run.yaml \
         -o "$O/kn8b_$run.h5" --quiet > "$O/kn8b_$run.log" 2>&1; rc=$?; e=$(secs)
     echo "$run $rc $(minus "$e" "$s")" >> "$O/kn8b_times"
   done
@@ -112,5 +152,10 @@ if "cuda" in res and "cpu" in res:
     print(f"{len(both)} pairs in both: max |effect difference| {d:.2e} on a largest |effect| of {scale:.2f} "
           f"(relative {d / scale:.1e})")
 PY
+  rm -rf /tmp/m8b
   cat "$O/patching.txt" ;;
-esac; done
+*) echo "unknown step '$step' (paper ops bench patching quickstart)" ;;
+esac
+  echo "$step: $(minus "$(secs)" "$step_t0") s" | tee -a "$O/steps.txt"
+done
+echo "all steps: $(( $(date +%s) - T0 )) s (budget $BUDGET s)" | tee -a "$O/steps.txt"

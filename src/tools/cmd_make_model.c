@@ -11,12 +11,14 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: mechdiff make-model --like FAMILY --layers N --seed S -o DIR\n"
-            "                           [--dtype bf16|f16|f32] [--vocab V]\n\n"
+            "                           [--dtype bf16|f16|f32] [--vocab V] [--threads N]\n\n"
             "Writes DIR/config.json, DIR/generation_config.json and DIR/model.safetensors: a\n"
             "checkpoint (Llama, Mistral, Qwen2, Qwen3, Gemma-2 or OLMo-2) with the real widths\n"
             "of FAMILY and random weights (normal, std 0.02; RMSNorm gains 1.0), deterministic\n"
             "from S.\n"
-            "Tensors are streamed to disk, so GB-sized outputs need little memory.\n\n"
+            "Whole tensors are generated on N threads (default: every online CPU; the bytes\n"
+            "do not depend on N) and written in order; memory stays bounded (about 3x the\n"
+            "largest tensor + 256 MiB per thread).\n\n"
             "  --like FAMILY   llama3-8b  (Llama-3.1-8B: d 4096, ffn 14336, 32/8 heads, vocab 128256,\n"
             "                              rope llama3 x8, theta 500000)\n"
             "                  llama2-13b (d 5120, ffn 13824, 40/40 heads, vocab 32000, theta 10000)\n"
@@ -33,7 +35,8 @@ static void help(FILE *f)
             "  -o, --out DIR   output folder (created if absent; existing files are replaced)\n"
             "  --dtype T       bf16 (default), f16 or f32\n"
             "  --vocab V       override the vocabulary size to keep files small; BOS/EOS ids\n"
-            "                  outside it become V-2 / V-1\n\n"
+            "                  outside it become V-2 / V-1\n"
+            "  --threads N     generator threads (default: the online CPUs)\n\n"
             "No tokenizer is written: drive the model with token ids (e.g. forward --ids).\n");
 }
 
@@ -93,6 +96,12 @@ int cmd_make_model(int argc, char **argv)
                 return 2;
             }
             o.vocab = (int)x;
+        } else if (strcmp(a, "--threads") == 0) {
+            if (parse_u64(v, &x) || x == 0 || x > 1024) {
+                fprintf(stderr, "mechdiff make-model: --threads '%s' must be an integer in 1..1024\n", v);
+                return 2;
+            }
+            o.threads = (int)x;
         } else {
             fprintf(stderr, "mechdiff make-model: unknown option '%s' (see --help)\n", a);
             return 2;

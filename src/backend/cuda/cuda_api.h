@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "backend/profile.h"
 #include "mechdiff/backend.h"
 #include "mechdiff/device.h"
 #include "mechdiff/error.h"
@@ -23,6 +24,9 @@ const char *md_cuda_build_archs(void);
 /* The CUDA backend on GPU `device` (md_backend_create's CUDA case). */
 int md_backend_cuda_create(md_backend **out, int device, md_cuda_weights weights, md_cuda_gemm gemm,
                            md_error *err);
+/* The device timer of MECHDIFF_PROFILE (cuda_profile.cu): cudaEvent pairs
+ * on the backend's stream. */
+const md_prof_timer *md_backend_cuda_timer(void);
 
 #ifdef __cplusplus
 }

@@ -51,6 +51,7 @@ typedef struct cu_impl {
     cu_scratch ts;             /* stacked partial products */
     cu_scratch stage;          /* upload staging for dtype conversion */
     cu_scratch vec;            /* host vector of add_vec/ablate */
+    cu_scratch cells;          /* offsets and sources of put_cells / get_cells */
     cu_scratch ints;           /* token ids */
     cu_scratch pads;           /* left padding per sequence (attention_seqs) */
     cu_scratch posd;           /* positions (device copy of pos_h) */
@@ -59,6 +60,11 @@ typedef struct cu_impl {
     int pos_n, pos_cap;
     float *freq_h;             /* host mirror of what freqd holds; owned */
     int freq_n, freq_cap;
+    /* MECHDIFF_PROFILE (cuda_profile.cu): an event pair per open span */
+    cudaEvent_t *prof_ev;      /* [2 * CU_PROF_SPANS]; owned; NULL until the first span */
+    unsigned char *prof_cls;   /* [CU_PROF_SPANS] class of each span; owned */
+    int prof_n;                /* spans recorded, not yet read */
+    int prof_failed;           /* events could not be created: spans not timed */
 } cu_impl;
 
 /* Where a weight's elements live on the device (see cu_resolve). */
@@ -67,6 +73,7 @@ typedef struct cu_view {
     md_dtype dtype;
 } cu_view;
 
+#define CU_PROF_SPANS 2048                   /* open profiling spans before they are read */
 #define CU_STAGE_BYTES ((size_t)32 << 20)   /* conversion staging per chunk */
 #define CU_TS_MAX_BYTES ((size_t)64 << 20)  /* stacked x3 partials; above: 3 GEMMs */
 
@@ -99,6 +106,11 @@ int cu_copy(md_backend *be, void *dst, const void *src, size_t bytes, md_error *
 int cu_prepare(md_backend *be, md_weight *w, md_error *err);
 void cu_release(md_backend *be, md_weight *w);
 
+/* ---- cuda_profile.cu */
+
+/* Destroys the profiling events (impl_free, after the stream is synchronised). */
+void cu_profile_free(cu_impl *c);
+
 /* ---- cuda_kernels.cu: enqueue on `st`; return cudaGetLastError() */
 
 #define CU_THREADS 256
@@ -130,5 +142,10 @@ cudaError_t cu_launch_add_rows(cudaStream_t st, float *x, int n, int d, const fl
 cudaError_t cu_launch_embed(cudaStream_t st, float *x, const int *tokens, int n, int cols, const void *e,
                             md_dtype e_dtype);
 cudaError_t cu_launch_ablate(cudaStream_t st, float *x, int n, int d, const float *v);
+/* dst[i][0..w) = x + off[i], for i < n; all on the device. */
+cudaError_t cu_launch_get_cells(cudaStream_t st, float *dst, const float *x, int n, int w, const size_t *off);
+/* x + off[i] gets src[i][0..w) (add: += coef * src), for i < n; off, src on the device. */
+cudaError_t cu_launch_put_cells(cudaStream_t st, float *x, int n, int w, const size_t *off, const float *src,
+                                int add, float coef);
 
 #endif
