@@ -2,13 +2,15 @@
 # Builds the libFuzzer harnesses of tests/fuzz (clang, -fsanitize=fuzzer,
 # address,undefined; build dir build-fuzz) and runs each on a seed corpus
 # made from the repository's own files (golden checkpoints and tokenizers,
-# model configs, the shipped jobs).
+# model configs, the shipped jobs and datasets).
 #   scripts/fuzz.sh --runs N [HARNESS...]       N executions of each (smoke test)
 #   scripts/fuzz.sh --time SECONDS [HARNESS...] each for SECONDS (a long run)
-# HARNESS: safetensors, config, tokenizer, job, chat_template (default: all). The corpus
+# HARNESS: safetensors, config, tokenizer, job, chat_template, csv, fewshot,
+# st_index, tokenizer_config, generation_config, hub (default: all). The corpus
 # grows in build-fuzz/corpus/<harness>; a crash or leak stops the run, leaves
 # build-fuzz/crash-* (or leak-*) and exits non-zero. The last line of each
-# run is libFuzzer's "Done N runs in S second(s)".
+# run is libFuzzer's "Done N runs in S second(s)". A crash's input belongs in
+# tests/fuzz/regress/<harness>/ once fixed: ctest replays it there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${FUZZ_BUILD:-build-fuzz}
@@ -16,19 +18,35 @@ LIMIT=(-runs=20000)
 if [ "${1:-}" = --runs ]; then LIMIT=(-runs="$2"); shift 2
 elif [ "${1:-}" = --time ]; then LIMIT=(-max_total_time="$2"); shift 2; fi
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer job chat_template)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer job chat_template csv fewshot st_index
+  tokenizer_config generation_config hub)
 command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (scripts/install-deps.sh)"; exit 1; }
 CC=clang scripts/build.sh "$BUILD" -DMECHDIFF_FUZZ=ON -DMECHDIFF_NATIVE=OFF >/dev/null
 
 # Seed corpora (rebuilt each time; the corpus dirs keep what the fuzzer found).
 SEEDS="$BUILD/seeds"
-rm -rf "$SEEDS"; mkdir -p "$SEEDS"/{safetensors,config,tokenizer,job,chat_template}
+rm -rf "$SEEDS"; mkdir -p "$SEEDS"/{safetensors,config,tokenizer,job,chat_template,csv,fewshot,st_index} \
+  "$SEEDS"/{tokenizer_config,generation_config,hub}
 cp tests/golden/templates/*.jinja "$SEEDS/chat_template/"
 for d in tests/golden/models/*/ models/organism-base/; do
   n=$(basename "$d")
   cp "$d/config.json" "$SEEDS/config/$n.json"
-  [ -f "$d/generation_config.json" ] && cp "$d/generation_config.json" "$SEEDS/config/$n-gen.json"
+  if [ -f "$d/generation_config.json" ]; then
+    cp "$d/generation_config.json" "$SEEDS/config/$n-gen.json"
+    cp "$d/generation_config.json" "$SEEDS/generation_config/$n.json"
+  fi
 done
+cp tests/golden/models/llama3_sharded_f32/model.safetensors.index.json "$SEEDS/st_index/"
+for d in tests/golden/tokenizers/*/ models/organism-base/; do
+  [ -f "$d/tokenizer_config.json" ] && cp "$d/tokenizer_config.json" "$SEEDS/tokenizer_config/$(basename "$d").json"
+done
+for c in data/*.csv; do head -n 60 "$c" > "$SEEDS/csv/$(basename "$c")"; done
+for c in cities larger_than sp_en_trans; do  # true word, false word, suffix, "n_shots seed", label+statement lines
+  { printf ' TRUE\n FALSE\n This statement is:\n4 1\n'; sed -n '2,40p' "data/$c.csv" | sed -E 's/^"?(.*)"?,([01])$/\2\1/'; } \
+    > "$SEEDS/fewshot/$c"
+done
+printf '0123abcd\n' > "$SEEDS/hub/ref"; printf '89efcafe' > "$SEEDS/hub/ref-bare"; : > "$SEEDS/hub/empty"
+[ ! -d tests/fuzz/regress ] || for d in tests/fuzz/regress/*/; do cp "$d"* "$SEEDS/$(basename "$d")/" 2>/dev/null || true; done
 for j in jobs/*.yaml; do cp "$j" "$SEEDS/job/"; done
 printf 'name: x\nexperiments:\n  - {kind: selftest, units: 4, rows: 2, cols: 3, stages: 2}\n' > "$SEEDS/job/selftest.yaml"
 /usr/bin/python3 - "$SEEDS" tests/golden <<'PY'

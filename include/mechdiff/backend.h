@@ -114,6 +114,17 @@ typedef struct md_backend_ops {
                           const float *k0, const float *v0, int n0, size_t kv0_stride, int n_par, const float *k1,
                           const float *v1, int n1, size_t kv1_stride, const int *pads, const md_attn_shape *shape,
                           md_error *err);
+    /* The cells of a replace or add hook, all sequences in one call (one
+     * launch on a GPU, not one copy per sequence): for
+     * i < n, the w floats at x + off[i] become src[i][:] (add == 0), or get
+     * coef * src[i][:] added as add_vec does (add != 0). off[n] and src[n][w]
+     * are host memory, read before the call returns; cells do not overlap. */
+    int (*put_cells)(md_backend *be, float *x, int n, int w, const size_t *off, const float *src, int add,
+                     float coef, md_error *err);
+    /* The reverse, for reads of scattered cells: dst[i][:] = the w floats
+     * at x + off[i], for i < n; dst (host, [n][w]) is written when the call
+     * returns (one gather and one copy back on a GPU). */
+    int (*get_cells)(md_backend *be, float *dst, const float *x, int n, int w, const size_t *off, md_error *err);
 } md_backend_ops;
 
 struct md_backend {

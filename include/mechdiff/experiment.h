@@ -132,9 +132,15 @@ int md_plan_axis_size(md_plan *p, const char *scope, const char *name, int64_t n
 int md_plan_attr(md_plan *p, const char *path, const char *name, const char *value, md_error *err);
 /* Number of work units of this stage (1..MD_PLAN_MAX_UNITS). */
 int md_plan_units(md_plan *p, int64_t n, md_error *err);
-/* Relative cost hint of a unit (default 1): the coordinator hands out costly
- * units first so that ranks finish together. */
+/* The estimated work of a unit (default 1) in token passes: one token
+ * through every block of the model = 1, so about the unit's FLOPs over
+ * twice the model's weights. Costs compare across the stages and kinds of
+ * a job: the coordinator hands out costly units first (so that ranks finish
+ * together) and progress's ETA is the remaining cost over the cost finished
+ * per second lately (progress.h lists each kind's formula). A row the kind
+ * does not tokenise at plan time counts MD_COST_ROW_TOKENS tokens. */
 void md_plan_cost(md_plan *p, int64_t unit, double cost);
+#define MD_COST_ROW_TOKENS 32
 /* Data known at plan time (pair tables, labels): written at the start of the
  * stage, rewritten identically on resume. Same layout as md_result_put. */
 int md_plan_put(md_plan *p, const char *path, const int64_t *offset, const int64_t *count,
@@ -221,6 +227,12 @@ typedef struct md_kind {
      * earlier stages finish. Absent: stage 0 only when the kind has no
      * finish_stage, else later stages unknown. Cheap: no model weights. */
     int64_t (*estimate_units)(const md_kind_ctx *ctx, int stage);
+
+    /* Optional, rank 0 and `mechdiff status`: the summed cost (md_plan_cost)
+     * of the units estimate_units counts for `stage`, from the job alone: what
+     * its plan will declare; <= 0 = no such stage or not known. Absent (or
+     * <= 0 for a sized stage): progress counts MD_COST_ROW_TOKENS per unit. */
+    double (*estimate_cost)(const md_kind_ctx *ctx, int stage);
 } md_kind;
 
 /* The registry (src/exp/registry.c): NULL-terminated list; lookup by name. */

@@ -53,7 +53,20 @@ typedef enum md_hook_op {
  * Pattern rows hold key positions 0..t1-1 of the whole sequence (the shared
  * prefix of a forked cache included). Editing a pattern (replace/add/ablate)
  * recomputes that layer's z as pattern · V over the keys the query may see
- * (causal, window, padding); values at other keys are ignored. */
+ * (causal, window, padding); values at other keys are ignored.
+ *
+ * Batched hook (REPLACE and ADD only): seq_pos != NULL selects one cell in
+ * each of many sequences, applied as one backend op (one copy or kernel for
+ * all of them, not one per sequence). seq and pos must be MD_ALL; sequence
+ * s's cell is at absolute position seq_pos[s], or nowhere when seq_pos[s]
+ * is negative (or outside [t0, t1)). For z / pattern, seq_head (NULL: use
+ * `head`) gives the head of each sequence's cell, whose width is then one
+ * head's slice. vec is read as for other hooks: vec[seq][width] with
+ * vec_per_seq (row s for sequence s), else one vec[width] for all. E.g.
+ * patching pair p at layer l in sequence l * nb + p: one hook per layer,
+ * seq_pos[s] = t for that layer's sequences and -1 for the others.
+ * seq_pos and seq_head are host arrays of n_seq ints, read during
+ * md_model_forward only (the caller owns them, as vec). */
 typedef struct md_hook {
     md_hook_point point;
     md_hook_op op;
@@ -65,6 +78,8 @@ typedef struct md_hook {
     float coef;
     float *out;              /* host memory, READ only */
     int head;                /* z / pattern: head index or MD_ALL */
+    const int *seq_pos;      /* batched: position of each sequence's cell [n_seq], or NULL */
+    const int *seq_head;     /* batched z / pattern: head of each sequence's cell [n_seq], or NULL */
 } md_hook;
 
 typedef enum md_logits_mode {

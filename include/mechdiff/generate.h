@@ -14,7 +14,8 @@ typedef struct md_generation {
 
 /* Generates up to max_new tokens for each prompt (ids[i][0..len[i])), stopping
  * a sequence at any EOS of the config. hooks (layer/point/op; seq and pos are
- * ignored: applied to every sequence and position) may be NULL. */
+ * ignored: applied to every sequence and position; a batched hook, with
+ * seq_pos, is refused) may be NULL. */
 int md_generate_greedy(md_model *m, int n_seq, const int *const *ids, const int *len,
                        int max_new, const md_hook *hooks, int n_hooks,
                        md_generation *out, md_error *err);

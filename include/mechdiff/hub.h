@@ -19,7 +19,9 @@
 /* If DIR is a hub repo folder (it has snapshots/ and no config.json), writes
  * DIR/snapshots/<sha> to out: the sha of refs/main, or the only snapshot when
  * refs/main is absent. Any other DIR is copied to out unchanged. Errors (the
- * message names DIR and what to do): refs/main names a missing snapshot,
+ * message names DIR and what to do): refs/main names a missing snapshot or
+ * something that is not a snapshot name (a path with "/", "." or ".."),
+ * refs/main is not a regular file (a FIFO is refused, never read),
  * several snapshots and no refs/main, no snapshot, out too small. */
 int md_hub_resolve_dir(const char *dir, char *out, size_t out_len, md_error *err);
 

@@ -16,6 +16,38 @@
  * part u mod n); a part run stops at the end of its current stage, so its
  * total holds no later stage.
  *
+ * ETA by cost: units of different kinds and stages cost very differently
+ * (a knowledge pair block against a truth batch), so every unit carries its
+ * estimated work (md_plan_cost: token passes, one token through every block
+ * of the model; a row not tokenised at plan time = MD_COST_ROW_TOKENS
+ * tokens). A planned stage has its plan's costs, a later one its kind's
+ * estimate_cost (else MD_COST_ROW_TOKENS per unit). The kinds count:
+ *   knowledge   per pair of T tokens, N window positions, H heads patched
+ *               one at a time (1 unless component: head), L layers:
+ *               2 T (the clean runs) + H N(N+1)/2 (L-1)/2 (cell (l, t)
+ *               reruns the T - t positions from t through the L - l - 1
+ *               blocks after l; (L+1)/2 for hook points inside a block),
+ *               bench/study_cost.py's grid_flops in token passes
+ *   truth       collect: rows x MD_COST_ROW_TOKENS; intervention: rows x
+ *               (MD_COST_ROW_TOKENS + the few-shot prefix's bytes / 4); the
+ *               summary stage 1
+ *   refusal     collect: rows x MD_COST_ROW_TOKENS; generation: rows x
+ *               (MD_COST_ROW_TOKENS + max_new_tokens), x 1.2 with a
+ *               direction hooked in; the summary stage 1
+ *   confidence  stage 0 (weights only): neurons x V d / P (a neuron's logit
+ *               lens against a token's pass over the model's P weights);
+ *               stage 1: rows x MD_COST_ROW_TOKENS; stage 2: rows x
+ *               (MD_COST_ROW_TOKENS + top_k) (an ablated rerun is the last
+ *               layer at one position, about one token)
+ *   selftest    its `cost` pattern
+ * Rough by design (attention's T^2, padding, and how well a backend batches
+ * are left out): the ratios between stages are what matters.
+ * ETA = the cost left (sized stages) / the cost finished per second over the
+ * last MD_PROGRESS_RATE_WINDOW units (from the finish of the unit before
+ * them; from the start of the run while fewer have finished), measured up to
+ * now so that it decays while nothing finishes. No unit finished yet in this
+ * run: ETA unknown. Lines also give the share of the work (cost) done.
+ *
  * Ownership: md_progress keeps no pointer to its arguments except the job,
  * which must outlive it; md_progress_free releases it. */
 #ifndef MECHDIFF_PROGRESS_H
@@ -42,6 +74,7 @@ typedef struct md_progress_opts {
     int shard_k;             /* ranks per model copy (runtime.shard_ranks) */
     int part_index, part_count; /* --part i/n (part_count 0 = whole job) */
     int enabled;             /* 0 = print nothing (mechdiff run --quiet) */
+    double start;            /* md_clock_seconds() at the run's start (0 = at create; tests) */
 } md_progress_opts;
 
 int md_progress_create(md_progress **out, const md_progress_opts *opt, md_error *err);
@@ -50,10 +83,13 @@ void md_progress_free(md_progress *p);
 /* The first line: job, models with their folders, ranks, output. */
 void md_progress_print_start(md_progress *p);
 
-/* A stage the coordinator planned: its units in this part and how many of
- * them the file already has. Replaces an estimate (a different count than
- * the estimate said is reported: a kind's estimate_units is wrong). */
-void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t units, int64_t done);
+/* A stage the coordinator planned: its n_units units, their costs (the
+ * plan's; NULL = 1 each) and done flags (what the file already has; NULL =
+ * none). Counts the units of this part. Replaces an estimate (a different
+ * count than the estimate said is reported: a kind's estimate_units is
+ * wrong). */
+void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t n_units, const double *cost,
+                           const uint8_t *done);
 /* The experiment ended after `stage` (no later stage will run here). */
 void md_progress_end_exp(md_progress *p, int exp, int stage);
 /* Sizes every later stage of every experiment from its kind's
@@ -61,8 +97,13 @@ void md_progress_end_exp(md_progress *p, int exp, int stage);
  * stages are planned. */
 void md_progress_print_plan(md_progress *p);
 
-/* One unit of (exp, stage) finished in this run. */
-void md_progress_unit_done(md_progress *p, int exp, int stage);
+/* One unit of (exp, stage) of this cost finished in this run (now, or at
+ * clock time t). */
+void md_progress_unit_done(md_progress *p, int exp, int stage, double cost);
+void md_progress_unit_done_at(md_progress *p, int exp, int stage, double cost, double t);
+/* Seconds left at clock time now (see "ETA by cost" above); -1 = unknown
+ * (no unit finished in this run yet); 0 when nothing sized is left. */
+double md_progress_eta(const md_progress *p, double now);
 /* A progress line / bar update when its interval has passed (final: now,
  * and end the bar's line). */
 void md_progress_tick(md_progress *p, int final);
@@ -75,9 +116,13 @@ void md_progress_print_end(md_progress *p, const char *how, const char *file, in
 
 /* Units done / known total (also the figures of the lines; unit tests). */
 void md_progress_counts(const md_progress *p, int64_t *done, int64_t *total, int *unsized_stages);
+/* Cost done / cost of the sized stages (token passes; unit tests). */
+void md_progress_work(const md_progress *p, double *done, double *total);
 /* Units of u in [0, n) with u mod part_count == part_index (all when
  * part_count <= 0). */
 int64_t md_progress_units_in_part(int64_t n, int part_index, int part_count);
+/* "1h02m03s", "4m05s" or "6s" (s rounded; negative or not finite = 0s). */
+void md_progress_duration(double s, char *buf, size_t len);
 /* "2026-12-07T06:31:02Z" (the current UTC time) into buf (>= 21 bytes). */
 void md_progress_utc(char *buf, size_t len);
 

@@ -72,7 +72,10 @@ ops)  # every op and whole golden forwards vs the CPU backend, three modes; MECH
   timeout "$t" "$OPS" --gpu > "$O/ops.txt" 2>&1; echo "ops: exit $? (timeout $t s)" | tee -a "$O/ops.txt"
   tail -40 "$O/ops.txt"
   timeout "$(cap 30)" "${OPS%/*}/test_profile" --gpu > "$O/ops_profile.txt" 2>&1
-  echo "test_profile --gpu: exit $?" | tee -a "$O/ops_profile.txt"; grep -v "^mechdiff profile:" "$O/ops_profile.txt" ;;
+  echo "test_profile --gpu: exit $?" | tee -a "$O/ops_profile.txt"; grep -v "^mechdiff profile:" "$O/ops_profile.txt"
+  # batched hooks (put_cells) on CUDA == single hooks, bit for bit (issue 19)
+  timeout "$(cap 60)" "${OPS%/*}/test_hook_batch" --gpu > "$O/ops_hooks.txt" 2>&1
+  echo "test_hook_batch --gpu: exit $?" | tee -a "$O/ops_hooks.txt"; tail -5 "$O/ops_hooks.txt" ;;
 bench)  # GEMM fractions of the bf16 peak at Llama-3-8B widths
   timeout "$(cap 60)" "$BENCH" --like llama3-8b --rows 1,16,128,512,2048,8192 > "$O/bench.txt" 2>&1
   echo "bench: exit $?" >> "$O/bench.txt"; cat "$O/bench.txt" ;;

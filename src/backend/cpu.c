@@ -385,6 +385,29 @@ static int cpu_ablate(md_backend *be, float *x, int n, int d, const float *v, md
     return MD_OK;
 }
 
+static int cpu_put_cells(md_backend *be, float *x, int n, int w, const size_t *off, const float *src, int add,
+                         float coef, md_error *err)
+{
+    (void)be;
+    (void)err;
+    for (int i = 0; i < n; i++) {
+        float *cell = x + off[i];
+        const float *v = src + (size_t)i * w;
+        if (!add) memcpy(cell, v, (size_t)w * sizeof(float));
+        else
+            for (int j = 0; j < w; j++) cell[j] += coef * v[j]; /* as cpu_add_vec */
+    }
+    return MD_OK;
+}
+
+static int cpu_get_cells(md_backend *be, float *dst, const float *x, int n, int w, const size_t *off, md_error *err)
+{
+    (void)be;
+    (void)err;
+    for (int i = 0; i < n; i++) memcpy(dst + (size_t)i * w, x + off[i], (size_t)w * sizeof(float));
+    return MD_OK;
+}
+
 static void cpu_destroy(md_backend *be)
 {
     cpu_impl *c = be->impl;
@@ -415,6 +438,8 @@ static const md_backend_ops CPU_OPS = {
     .embed = cpu_embed,
     .add_vec = cpu_add_vec,
     .ablate = cpu_ablate,
+    .put_cells = cpu_put_cells,
+    .get_cells = cpu_get_cells,
     .destroy = cpu_destroy,
 };
 

@@ -91,6 +91,21 @@ static int pf_to_host(md_backend *be, void *dst, const void *src, size_t bytes, 
     return span_end(p, s, MD_PROF_COPY, 0, p->inner->ops->to_host(p->inner, dst, src, bytes, err));
 }
 
+static int pf_put_cells(md_backend *be, float *x, int n, int w, const size_t *off, const float *src, int add,
+                        float coef, md_error *err)
+{
+    prof_impl *p = impl_of(be);
+    prof_span s = span_begin(p, MD_PROF_COPY);
+    return span_end(p, s, MD_PROF_COPY, 0, p->inner->ops->put_cells(p->inner, x, n, w, off, src, add, coef, err));
+}
+
+static int pf_get_cells(md_backend *be, float *dst, const float *x, int n, int w, const size_t *off, md_error *err)
+{
+    prof_impl *p = impl_of(be);
+    prof_span s = span_begin(p, MD_PROF_COPY);
+    return span_end(p, s, MD_PROF_COPY, 0, p->inner->ops->get_cells(p->inner, dst, x, n, w, off, err));
+}
+
 static int pf_copy(md_backend *be, void *dst, const void *src, size_t bytes, md_error *err)
 {
     prof_impl *p = impl_of(be);
@@ -303,6 +318,12 @@ const md_prof_stats *md_profile_stats(md_backend *be)
     return &p->st;
 }
 
+/* Every op of md_backend_ops is wrapped below: a new op that is not would
+ * be a NULL call (or an unprofiled one) under MECHDIFF_PROFILE. This fails
+ * the build until the table below has it (name + 23 ops). */
+_Static_assert(sizeof(md_backend_ops) == sizeof(const char *) + 23 * sizeof(int (*)(void)),
+               "md_backend_ops changed: wrap the new op in profile.c and update this count");
+
 int md_profile_wrap(md_backend **be, const md_prof_timer *timer, md_error *err)
 {
     md_backend *w = calloc(1, sizeof *w);
@@ -321,7 +342,8 @@ int md_profile_wrap(md_backend **be, const md_prof_timer *timer, md_error *err)
         .copy = pf_copy, .prepare = pf_prepare, .release = pf_release, .matmul = pf_matmul,
         .add_bias = pf_add_bias, .rmsnorm = pf_rmsnorm, .rope = pf_rope, .attention = pf_attention,
         .attn_mix = pf_attn_mix, .gated_act = pf_gated_act, .add = pf_add, .scale = pf_scale, .embed = pf_embed,
-        .add_vec = pf_add_vec, .ablate = pf_ablate, .destroy = pf_destroy,
+        .add_vec = pf_add_vec, .ablate = pf_ablate, .put_cells = pf_put_cells,
+        .get_cells = pf_get_cells, .destroy = pf_destroy,
         .attention_seqs = in->attention_seqs ? pf_attention_seqs : NULL};
     w->ops = &p->ops;
     w->impl = p;

@@ -622,4 +622,5 @@ const md_kind md_kind_confidence = {
     .finish_stage = confidence_finish,
     .unit_name = confidence_unit_name,
     .estimate_units = md_conf_estimate_units,
+    .estimate_cost = md_conf_estimate_cost,
 };

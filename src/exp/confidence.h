@@ -64,6 +64,9 @@ extern const md_output MD_CONF_OUTPUTS[];
  * the prompt batches per role (one empty unit without prompts), stage 2 the
  * same batches (only with prompts). */
 int64_t md_conf_estimate_units(const md_kind_ctx *ctx, int stage);
+/* md_kind.estimate_cost: the costs confidence_plan.c's plans give those
+ * units (progress.h, "ETA by cost"); 0 when not known. */
+double md_conf_estimate_cost(const md_kind_ctx *ctx, int stage);
 int md_conf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err);
 
 #endif

@@ -74,6 +74,45 @@ const md_output MD_CONF_OUTPUTS[] = {
 
 #define OUT(x) (&MD_CONF_OUTPUTS[x])
 
+/* Costs (progress.h, "ETA by cost") of stage 0's units, the blocks of
+ * every role, into plan (NULL = none); returns their sum (0 when a config
+ * cannot be read). A neuron's logit lens is V d multiply-adds, a token's
+ * pass about P = L (4 d^2 + 3 d d_ff) + V d. */
+static double stage0_costs(const md_kind_ctx *ctx, md_plan *plan)
+{
+    int64_t nb = md_conf_opts_of(ctx)->neuron_block, u = 0;
+    double sum = 0;
+    for (int r = 0; r < md_exp_count_roles(ctx); r++) {
+        md_config c;
+        md_error err;
+        if (md_conf_role_cfg(ctx, r, &c, &err) != MD_OK) return 0;
+        double d = c.d_model, V = c.vocab_size, P = c.n_layers * (4 * d * d + 3 * d * c.d_ff) + V * d;
+        for (int64_t b = 0; b < md_conf_n_blocks(c.d_ff, nb); b++, u++) {
+            double cost = (double)((b + 1) * nb <= c.d_ff ? nb : c.d_ff - b * nb) * V * d / P;
+            if (plan) md_plan_cost(plan, u, cost);
+            sum += cost;
+        }
+    }
+    return sum;
+}
+
+/* Costs of stage 1 or 2's units (role, batch of the np prompts) into plan
+ * (NULL = none); returns their sum: rows x MD_COST_ROW_TOKENS, plus top_k
+ * one-position reruns per row in stage 2. */
+static double batch_costs(const md_kind_ctx *ctx, int stage, int np, md_plan *plan)
+{
+    const md_conf_opts *o = md_conf_opts_of(ctx);
+    int64_t nbat = md_conf_n_batches(ctx, np);
+    double per_row = MD_COST_ROW_TOKENS + (stage == 2 ? (double)o->top_k : 0), sum = 0;
+    for (int64_t u = 0; u < md_exp_count_roles(ctx) * nbat; u++) {
+        int64_t p0 = (u % nbat) * o->prompt_batch;
+        double cost = (double)(p0 + o->prompt_batch <= np ? o->prompt_batch : np - p0) * per_row;
+        if (plan) md_plan_cost(plan, u, cost);
+        sum += cost;
+    }
+    return sum;
+}
+
 static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
 {
     const md_conf_opts o = *md_conf_opts_of(ctx);
@@ -87,10 +126,7 @@ static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
             md_plan_output(plan, OUT(CO_NORM), &role, err) != MD_OK ||
             md_plan_output(plan, OUT(CO_LOGITVAR), &role, err) != MD_OK)
             return MD_ERR;
-        for (int64_t b = 0; b < md_conf_n_blocks(cfg.d_ff, nb); b++, units++) {
-            int64_t n = (b + 1) * nb <= cfg.d_ff ? nb : cfg.d_ff - b * nb;
-            md_plan_cost(plan, units, (double)n);
-        }
+        units += md_conf_n_blocks(cfg.d_ff, nb);
         if (strlen(roles) + strlen(role) + 2 < sizeof roles) {
             if (r) strcat(roles, ",");
             strcat(roles, role);
@@ -105,7 +141,9 @@ static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
     if (md_plan_attr(plan, "", "percentile_method",
                      "linear interpolation between order statistics (numpy default); norm strictly above", err) != MD_OK)
         return MD_ERR;
-    return md_plan_units(plan, units, err);
+    if (md_plan_units(plan, units, err) != MD_OK) return MD_ERR;
+    stage0_costs(ctx, plan);
+    return MD_OK;
 }
 
 /* Roles of the group pairs/<a>-><b> (a = source, the earlier role of the
@@ -271,6 +309,7 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
             goto done;
     }
     rc = md_plan_units(plan, R * md_conf_n_batches(ctx, np), err);
+    if (rc == MD_OK) batch_costs(ctx, 1, np, plan);
 done:
     free(all);
     free(pr);
@@ -293,7 +332,9 @@ static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
             md_plan_output(plan, OUT(CO_ENTROPY_ABLATED), &role, err) != MD_OK)
             return MD_ERR;
     }
-    return md_plan_units(plan, R * md_conf_n_batches(ctx, np), err);
+    if (md_plan_units(plan, R * md_conf_n_batches(ctx, np), err) != MD_OK) return MD_ERR;
+    batch_costs(ctx, 2, np, plan);
+    return MD_OK;
 }
 
 int md_conf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
@@ -320,4 +361,14 @@ int64_t md_conf_estimate_units(const md_kind_ctx *ctx, int stage)
     if (!md_conf_has_prompts(ctx)) return 1; /* stage 1 without prompts: one empty unit */
     if (md_conf_n_prompts(ctx, &np, &err) != MD_OK) return -1;
     return R * md_conf_n_batches(ctx, np);
+}
+
+double md_conf_estimate_cost(const md_kind_ctx *ctx, int stage)
+{
+    md_error err;
+    int np = 0;
+    if (stage == 0) return stage0_costs(ctx, NULL);
+    if (stage > 2 || (stage == 2 && !md_conf_has_prompts(ctx))) return 0;
+    if (!md_conf_has_prompts(ctx)) return 1; /* stage 1 without prompts: one empty unit at the default cost */
+    return md_conf_n_prompts(ctx, &np, &err) == MD_OK ? batch_costs(ctx, stage, np, NULL) : 0;
 }

@@ -11,6 +11,7 @@
 #include "mechdiff/exp_blob.h"
 #include "mechdiff/exp_units.h"
 #include "mechdiff/model.h"
+#include "mechdiff/plan.h"
 
 /* The sequence of the experiment's kind. */
 static const md_dirseq *seq_of(const md_kind_ctx *ctx)
@@ -58,6 +59,26 @@ int64_t md_dirseq_estimate_units(const md_kind_ctx *ctx, int stage)
     int64_t n = q->units(s, stage);
     q->release(s);
     return n;
+}
+
+double md_dirseq_estimate_cost(const md_kind_ctx *ctx, int stage)
+{
+    const md_dirseq *q = seq_of(ctx);
+    void *s = NULL;
+    md_error err;
+    double cost = 0;
+    if (stage > 2) return 0;
+    if (stage == 2) return 1; /* one unit at the default cost */
+    if (q->build(ctx, &s, &err) != MD_OK) return 0;
+    for (int64_t u = 0; u < q->units(s, stage); u++) cost += q->unit_cost(s, stage, u);
+    q->release(s);
+    return cost;
+}
+
+void md_dirseq_plan_costs(const md_kind_ctx *ctx, const void *state, int stage, md_plan *plan)
+{
+    const md_dirseq *q = seq_of(ctx);
+    for (int64_t u = 0; u < plan->n_units; u++) md_plan_cost(plan, u, q->unit_cost(state, stage, u));
 }
 
 int md_dirseq_collect_units(md_exp_units *u, int n_models, int n_sets, const int *rows, int batch, md_error *err)

@@ -48,6 +48,8 @@ typedef struct md_dirseq {
     int (*scores)(void *state, const md_blob *input, md_reader *rd, md_blob *next, md_error *err);
     /* the number of units of stage 0 or 1, from the state */
     int64_t (*units)(const void *state, int stage);
+    /* the cost of a unit of stage 0 or 1 (md_plan_cost), from the state */
+    double (*unit_cost)(const void *state, int stage, int64_t unit);
 } md_dirseq;
 
 /* The md_kind callbacks of a kind whose .data is its md_dirseq. */
@@ -60,6 +62,12 @@ int md_dirseq_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
 /* md_kind.estimate_units: stages 0 and 1 from the state (units), stage 2
  * one, none after; -1 when the state cannot be built. */
 int64_t md_dirseq_estimate_units(const md_kind_ctx *ctx, int stage);
+/* md_kind.estimate_cost: the units' unit_cost summed (stage 2: 1, the
+ * default cost of its one unit); 0 when the state cannot be built. */
+double md_dirseq_estimate_cost(const md_kind_ctx *ctx, int stage);
+/* A kind's plan of stage 0 or 1, after md_plan_units: every unit's
+ * md_plan_cost from unit_cost (state: the kind's). */
+void md_dirseq_plan_costs(const md_kind_ctx *ctx, const void *state, int stage, md_plan *plan);
 
 /* ---- stage 0: collect ------------------------------------------------ */
 /* The units of stage 0 into a zeroed u: (model, set, batch) for every model

@@ -20,6 +20,9 @@
  *      serves nb times the rows of a one-pair unit.
  *   component head: per (layer l, position t) one partial forward from l of
  *   n_heads x nb sequences (h * nb + p: head h of pair p).
+ *   Patches through hooks (every point but resid_post, and heads) are
+ *   batched hooks (forward.h): one replacement per hook point and layer for
+ *   the whole block, not one per sequence.
  *   naive: true: pair by pair, one full forward per cell (the reference).
  * Only logit(true_word) and logit(false_word) at the last position are
  * computed. */
@@ -63,7 +66,9 @@ typedef struct kn_block {
     float *rd;           /* window reads of a clean run [N][L][nb][d + W] */
     float *rin, *lg;     /* partial-forward input [S][N][d], logits [S][2]; S = nb * max(L, H) */
     int *starts, *spad;  /* per-sequence start layer and left padding [S] */
-    md_hook *hooks;      /* [max(S, 2N)] */
+    float *vsrc;         /* the patches of a partial forward, row s for sequence s [S][W] */
+    int *cpos, *chead;   /* batched hooks' cells: position [L][S] (one row per layer's hook), head [S] */
+    md_hook *hooks;      /* [max(L, 2N)] */
     md_kvcache *root;    /* B's FALSE cache, nb sequences */
 } kn_block;
 
@@ -72,12 +77,13 @@ static void kn_block_free(kn_block *u)
     md_kvcache_free(u->root);
     free(u->pad), free(u->ids), free(u->src), free(u->fal), free(u->pre), free(u->effect), free(u->ct);
     free(u->cf), free(u->rd), free(u->rin), free(u->lg), free(u->starts), free(u->spad), free(u->hooks);
+    free(u->vsrc), free(u->cpos), free(u->chead);
 }
 
 static int kn_block_alloc(kn_block *u, md_error *err)
 {
     size_t nb = (size_t)u->nb, win = nb * u->L * u->N * u->W, res = nb * u->L * u->N * u->d;
-    size_t S = nb * (size_t)(u->H > u->L ? u->H : u->L), nh = S > 2 * (size_t)u->N ? S : 2 * (size_t)u->N;
+    size_t S = nb * (size_t)(u->H > u->L ? u->H : u->L), nh = u->L > 2 * u->N ? (size_t)u->L : 2 * (size_t)u->N;
     u->T = 0;
     for (int p = 0; p < u->nb; p++) u->T = u->pr[p].len > u->T ? u->pr[p].len : u->T;
     u->pad = malloc(nb * sizeof(int));
@@ -94,8 +100,11 @@ static int kn_block_alloc(kn_block *u, md_error *err)
     u->starts = malloc(S * sizeof(int));
     u->spad = malloc(S * sizeof(int));
     u->hooks = calloc(nh, sizeof(md_hook));
+    u->vsrc = malloc(S * u->W * sizeof(float));
+    u->cpos = malloc(S * u->L * sizeof(int));
+    u->chead = malloc(S * sizeof(int));
     if (!u->pad || !u->ids || !u->src || (u->store && !u->fal) || !u->pre || !u->effect || !u->ct || !u->cf ||
-        !u->rd || !u->rin || !u->lg || !u->starts || !u->spad || !u->hooks)
+        !u->rd || !u->rin || !u->lg || !u->starts || !u->spad || !u->hooks || !u->vsrc || !u->cpos || !u->chead)
         return md_error_set(err, "out of memory for a block of %d pairs (lower pair_block)", u->nb);
     for (int p = 0; p < u->nb; p++) u->pad[p] = u->T - u->pr[p].len;
     return MD_OK;
@@ -196,7 +205,7 @@ static int kn_column_naive(kn_block *u, int j, md_error *err)
 
 /* 3, heads: per layer l, one partial forward of B from layer l over
  *    [t, T) with n_heads x nb sequences, sequence h * nb + p getting pair
- *    p's TRUE z of head h at (l, t). */
+ *    p's TRUE z of head h at (l, t): one batched z hook for all of them. */
 static int kn_column_heads(kn_block *u, int j, md_error *err)
 {
     int H = u->H, nb = u->nb, d = u->d, t = u->T - u->N + j, np = u->N - j, hd = u->W / H, S = H * nb, rc = MD_OK;
@@ -207,13 +216,17 @@ static int kn_column_heads(kn_block *u, int j, md_error *err)
             int h = s / nb, p = s % nb;
             memcpy(u->rin + (size_t)s * np * d, u->pre + kn_at(u, p, l, j) * d, (size_t)np * d * sizeof(float));
             u->spad[s] = u->pad[p];
-            u->hooks[s] = (md_hook){.point = MD_HOOK_Z, .op = MD_HOOK_REPLACE, .layer = l, .seq = s, .pos = t,
-                                    .head = h, .vec = u->src + kn_at(u, p, l, j) * u->W + (size_t)h * hd};
+            memcpy(u->vsrc + (size_t)s * hd, u->src + kn_at(u, p, l, j) * u->W + (size_t)h * hd,
+                   (size_t)hd * sizeof(float));
+            u->cpos[s] = t;
+            u->chead[s] = h;
         }
+        u->hooks[0] = (md_hook){.point = MD_HOOK_Z, .op = MD_HOOK_REPLACE, .layer = l, .seq = MD_ALL, .pos = MD_ALL,
+                                .vec = u->vsrc, .vec_per_seq = 1, .seq_pos = u->cpos, .seq_head = u->chead};
         md_forward f;
         md_forward_init_partial(&f, u->B, S, t, u->T, l, u->rin, u->spad, fork);
         md_forward_set_logits(&f, MD_LOGITS_LAST, u->lg, u->V2, 2);
-        md_forward_set_hooks(&f, u->hooks, S);
+        md_forward_set_hooks(&f, u->hooks, 1);
         rc = md_model_forward(u->B, &f, err);
         for (int s = 0; rc == MD_OK && s < S; s++)
             u->effect[(((size_t)(s % nb) * u->L + l) * H + s / nb) * u->N + j] = u->lg[2 * s] - u->lg[2 * s + 1];
@@ -224,7 +237,9 @@ static int kn_column_heads(kn_block *u, int j, md_error *err)
 
 /* 3: every (layer, pair) at window position j in one batched partial
  *    forward of B from the FALSE cache's prefix; sequence l * nb + p is
- *    the patch of pair p at layer l (start layers non-decreasing). */
+ *    the patch of pair p at layer l (start layers non-decreasing). Hook
+ *    points other than resid_post: one batched replace hook per layer, at
+ *    position t of that layer's nb sequences. */
 static int kn_column(kn_block *u, int j, md_error *err)
 {
     int L = u->L, nb = u->nb, W = u->W, d = u->d, t = u->T - u->N + j, np = u->N - j, S = L * nb;
@@ -240,17 +255,22 @@ static int kn_column(kn_block *u, int j, md_error *err)
             u->starts[s] = l + 1;
             memcpy(u->rin + (size_t)s * np * d, u->src + kn_at(u, p, l, j) * W, (size_t)d * sizeof(float));
         } else {
-            /* ... before layer l; the hook puts A's state in at (l, t) */
+            /* ... before layer l; layer l's hook puts A's state in at (l, t) */
             u->starts[s] = l;
-            u->hooks[s] = (md_hook){.point = u->s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = s, .pos = t,
-                                    .vec = u->src + kn_at(u, p, l, j) * W};
+            memcpy(u->vsrc + (size_t)s * W, u->src + kn_at(u, p, l, j) * W, (size_t)W * sizeof(float));
         }
+    }
+    for (int l = 0; l < L && !u->fast_post; l++) {
+        int *pos = u->cpos + (size_t)l * S;
+        for (int s = 0; s < S; s++) pos[s] = s / nb == l ? t : -1;
+        u->hooks[l] = (md_hook){.point = u->s->hook, .op = MD_HOOK_REPLACE, .layer = l, .seq = MD_ALL,
+                                .pos = MD_ALL, .vec = u->vsrc, .vec_per_seq = 1, .seq_pos = pos};
     }
     md_forward f;
     md_forward_init_partial(&f, u->B, S, t, u->T, 0, u->rin, u->spad, fork);
     f.seq_layer_start = u->starts;
     md_forward_set_logits(&f, MD_LOGITS_LAST, u->lg, u->V2, 2);
-    md_forward_set_hooks(&f, u->fast_post ? NULL : u->hooks, u->fast_post ? 0 : S);
+    md_forward_set_hooks(&f, u->fast_post ? NULL : u->hooks, u->fast_post ? 0 : L);
     int r = md_model_forward(u->B, &f, err);
     md_kvcache_free(fork);
     if (r != MD_OK) return MD_ERR;

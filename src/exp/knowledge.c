@@ -332,6 +332,22 @@ static int kn_plan_combos(md_plan *plan, const kn_state *s, const md_kn_dataset 
     return MD_OK;
 }
 
+/* The cost of unit u (progress.h, "ETA by cost"; the GEMM FLOPs of
+ * bench/study_cost.py's grid_flops over a token pass): per pair of T tokens
+ * the two clean runs, 2 T, and every (layer l, window position t) cell of
+ * every head, the T - t positions from t through the blocks after l
+ * (resid_post; from inside l for the other hook points): summed, heads x
+ * N(N+1)/2 x (L-1)/2 token passes ((L+1)/2). */
+static double kn_unit_cost(const kn_state *s, int64_t u)
+{
+    int d, c, p0, nb;
+    md_kn_locate_unit(s, u, &d, &c, &p0, &nb);
+    double n = s->ds[d].n_toks, blocks = (s->n_layers + (s->hook == MD_HOOK_RESID_POST ? -1 : 1)) / 2.0;
+    double cells = s->n_heads * n * (n + 1) / 2 * blocks, cost = 0;
+    for (int p = p0; p < p0 + nb; p++) cost += 2.0 * s->ds[d].pairs[p].len + cells;
+    return cost;
+}
+
 static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
 {
     (void)stage;
@@ -351,18 +367,28 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
         md_plan_attr(plan, "", "component", s->opt.component, err) != MD_OK)
         goto done;
     if (md_plan_units(plan, s->unit_base[s->n_ds] > 0 ? s->unit_base[s->n_ds] : 1, err) != MD_OK) goto done;
-    for (int64_t u = 0; u < s->unit_base[s->n_ds]; u++) { /* cost: the block's prompt tokens */
-        int d, c, p0, nb;
-        double tokens = 0;
-        md_kn_locate_unit(s, u, &d, &c, &p0, &nb);
-        for (int p = p0; p < p0 + nb; p++) tokens += s->ds[d].pairs[p].len;
-        md_plan_cost(plan, u, tokens);
-    }
+    for (int64_t u = 0; u < s->unit_base[s->n_ds]; u++) md_plan_cost(plan, u, kn_unit_cost(s, u));
     rc = MD_OK;
 done:
     kn_state_free(s);
     md_tokenizer_free(tok);
     return rc;
+}
+
+/* md_kind.estimate_cost: the one stage's units, as kn_plan costs them. */
+static double kn_estimate_cost(const md_kind_ctx *ctx, int stage)
+{
+    md_tokenizer *tok = NULL;
+    md_config cfg;
+    kn_state *s = NULL;
+    md_error err;
+    double cost = 0;
+    if (stage == 0 && kn_first_model(ctx, &tok, &cfg, &err) == MD_OK &&
+        kn_state_build(ctx, tok, &cfg, &s, &err) == MD_OK)
+        for (int64_t u = 0; u < s->unit_base[s->n_ds]; u++) cost += kn_unit_cost(s, u);
+    kn_state_free(s);
+    md_tokenizer_free(tok);
+    return cost;
 }
 
 static int kn_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
@@ -399,4 +425,5 @@ const md_kind md_kind_knowledge = {
     .release_state = kn_state_free,
     .compute = md_kn_compute_unit,
     .unit_name = kn_unit_name,
+    .estimate_cost = kn_estimate_cost,
 };

@@ -312,16 +312,31 @@ static int64_t rf_units(const void *state, int stage)
     return stage == 0 ? s->acts.n : s->gen.n;
 }
 
+/* The cost of a unit (progress.h, "ETA by cost"): its rows, each
+ * MD_COST_ROW_TOKENS tokens and, when it generates, max_new_tokens more;
+ * 1.2 times that with a direction hooked in (stage 1 but the unhooked
+ * point-mode baseline, intervention 0). */
+static double rf_unit_cost(const void *state, int stage, int64_t unit)
+{
+    const md_refusal_state *s = state;
+    const int *key = stage == 0 ? s->acts.key[unit] : s->gen.key[unit];
+    int first, n = stage == 0 ? s->n_train : s->n_test;
+    int rows = md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &first);
+    if (stage == 0) return (double)rows * MD_COST_ROW_TOKENS;
+    return (double)rows * (MD_COST_ROW_TOKENS + (double)s->opt.max_new_tokens) * (s->sweep || key[1] ? 1.2 : 1.0);
+}
+
 const md_dirseq MD_REFUSAL_SEQ = {
     .kind = "refusal", .build = rf_build, .release = md_refusal_free_state, .collect = md_refusal_run_collect,
     .intervene = md_refusal_run_intervene, .directions = md_refusal_run_directions, .scores = md_refusal_run_scores,
-    .units = rf_units};
+    .units = rf_units, .unit_cost = rf_unit_cost};
 
 /* What the kind and its alias share: everything but the name, doc and keys. */
 #define RF_KIND_CALLBACKS                                                                                              \
     .opts_size = sizeof(md_refusal_opts), .data = &MD_REFUSAL_SEQ, .outputs = MD_REFUSAL_OUTPUTS, .validate = rf_validate, .plan = md_refusal_plan,         \
     .prepare = md_dirseq_prepare, .release_state = md_refusal_free_state, .compute = md_dirseq_compute,               \
-    .finish_stage = md_dirseq_finish, .unit_name = md_exp_name_unit, .estimate_units = md_dirseq_estimate_units
+    .finish_stage = md_dirseq_finish, .unit_name = md_exp_name_unit, .estimate_units = md_dirseq_estimate_units, \
+    .estimate_cost = md_dirseq_estimate_cost
 
 const md_kind md_kind_refusal = {
     .name = "refusal",

@@ -213,9 +213,7 @@ static int plan_point_gen(md_plan *plan, const md_refusal_state *s, const md_dir
                     md_plan_output(plan, OUT(MD_RO_REFUSED), args, err) != MD_OK)
                     return MD_ERR;
             }
-    if (md_plan_units(plan, s->gen.n, err) != MD_OK) return MD_ERR;
-    for (int u = 0; u < s->gen.n; u++) md_plan_cost(plan, u, s->gen.key[u][1] ? 1.2 : 1.0);
-    return MD_OK;
+    return md_plan_units(plan, s->gen.n, err);
 }
 
 /* Stage 1, sweep mode: the directions of every candidate; the generations
@@ -322,6 +320,7 @@ int md_refusal_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_
     } else {
         rc = s->sweep ? plan_sweep_scores(plan, s, input, err) : plan_point_scores(plan, s, input, err);
     }
+    if (rc == MD_OK && stage < 2) md_dirseq_plan_costs(ctx, s, stage, plan);
 done:
     md_refusal_free_state(s);
     return rc;

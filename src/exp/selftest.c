@@ -264,6 +264,15 @@ static int64_t selftest_estimate_units(const md_kind_ctx *ctx, int stage)
     return stage < o.stages && (stage == 0 || o.payload) ? o.units : 0;
 }
 
+/* The costs selftest_plan gives those units (the sleep's factor). */
+static double selftest_estimate_cost(const md_kind_ctx *ctx, int stage)
+{
+    const st_opts o = *st_opts_of(ctx);
+    double sum = 0;
+    for (int64_t u = 0; u < selftest_estimate_units(ctx, stage); u++) sum += unit_cost(ctx, &o, u);
+    return sum;
+}
+
 const md_kind md_kind_selftest = {
     .name = "selftest",
     .doc = "Runner test infrastructure (not an experiment of the study): deterministic pseudo-results per "
@@ -278,4 +287,5 @@ const md_kind md_kind_selftest = {
     .finish_stage = selftest_finish,
     .unit_name = selftest_unit_name,
     .estimate_units = selftest_estimate_units,
+    .estimate_cost = selftest_estimate_cost,
 };

@@ -481,22 +481,33 @@ static int tr_condition_vec(const md_truth_state *s, const md_truth_dirs *v, int
 }
 
 /* Hooks adding coef x vec at layers [lo, hi] and the statement positions of
- * each prompt (added to false, subtracted from true statements): *hk
- * malloc'd, *nh of them. */
+ * each prompt (added to false, subtracted from true statements): one
+ * batched add hook per (layer, position offset) for the whole batch, with
+ * row i of its vectors = -vec for a true statement, vec for a false one
+ * ((-c) v and c (-v) round alike: the numbers of one hook per prompt). *hk
+ * is one malloc'd block (free(*hk) frees it): the *nh hooks, then the
+ * signed vectors [n][d] and the positions [nh][n] they point to. */
 static int tr_condition_hooks(const md_truth_state *s, const tr_ds *ds, int r0, int n, const int *pad, const int *end,
-                              int lo, int hi, const float *vec, double coef, md_hook **hk, int *nh, md_error *err)
+                              int lo, int hi, const float *vec, int d, double coef, md_hook **hk, int *nh,
+                              md_error *err)
 {
-    *hk = malloc((size_t)n * (hi - lo + 1) * s->n_pos * sizeof(md_hook));
+    size_t nhk = (size_t)(hi - lo + 1) * s->n_pos;
+    *hk = malloc(nhk * sizeof(md_hook) + (size_t)n * d * sizeof(float) + nhk * n * sizeof(int));
     if (!*hk) return md_error_set(err, "out of memory");
-    *nh = 0;
+    float *sv = (float *)(*hk + nhk);
+    int *pos = (int *)(sv + (size_t)n * d);
     for (int i = 0; i < n; i++) {
         int lab = ds->label[ds->iv[r0 + i]];
-        for (int l = lo; l <= hi; l++)
-            for (int q = 0; q < s->n_pos; q++)
-                (*hk)[(*nh)++] = (md_hook){.point = s->hook, .op = MD_HOOK_ADD, .layer = l, .seq = i,
-                                           .pos = pad[i] + end[i] + 1 + s->pos[q], .vec = vec,
-                                           .coef = (float)(lab ? -coef : coef)};
+        for (int q = 0; q < d; q++) sv[(size_t)i * d + q] = lab ? -vec[q] : vec[q];
     }
+    *nh = 0;
+    for (int l = lo; l <= hi; l++)
+        for (int q = 0; q < s->n_pos; q++, (*nh)++) {
+            int *at = pos + (size_t)*nh * n;
+            for (int i = 0; i < n; i++) at[i] = pad[i] + end[i] + 1 + s->pos[q];
+            (*hk)[*nh] = (md_hook){.point = s->hook, .op = MD_HOOK_ADD, .layer = l, .seq = MD_ALL, .pos = MD_ALL,
+                                   .vec = sv, .vec_per_seq = 1, .coef = (float)coef, .seq_pos = at};
+        }
     return MD_OK;
 }
 
@@ -572,8 +583,8 @@ static int tr_interv(const md_kind_ctx *ctx, md_worker *w, void *state, const md
         md_exp_pad_batch(M, ids, len, n, &T, &pad, &tok, err) != MD_OK ||
         tr_condition_vec(s, &v, t, cond, d, vec, err) != MD_OK)
         goto done;
-    if (cond > 0 && tr_condition_hooks(s, ds, r0, n, pad, end, lo, hi, vec, o->coefficient, &hk,
-                                       &nh, err) != MD_OK)
+    if (cond > 0 && tr_condition_hooks(s, ds, r0, n, pad, end, lo, hi, vec, d, o->coefficient, &hk, &nh, err) !=
+                        MD_OK)
         goto done;
     if (md_kvcache_create(&kc, M, n, T, err) != MD_OK) goto done;
     md_forward f;
@@ -610,9 +621,23 @@ static int64_t tr_units(const void *state, int stage)
     return stage == 0 ? s->u0.n : s->u1.n;
 }
 
+/* The cost of a unit (progress.h, "ETA by cost"): its rows, a statement
+ * MD_COST_ROW_TOKENS tokens; an intervention's prompt has the dataset's
+ * few-shot prefix before it, at 4 bytes a token. */
+static double tr_unit_cost(const void *state, int stage, int64_t unit)
+{
+    const md_truth_state *s = state;
+    const int *key = stage == 0 ? s->u0.key[unit] : s->u1.key[unit];
+    const tr_ds *ds = stage == 0 ? &s->ds[key[1]] : &s->ds[s->test[key[1]]];
+    int first, rows = md_exp_slice_batch(stage == 0 ? ds->n : ds->n_iv, s->batch, key[stage == 0 ? 2 : 3], &first);
+    double prefix = stage == 1 && ds->few_shot ? (double)strlen(ds->few_shot) / 4 : 0;
+    return rows * (MD_COST_ROW_TOKENS + prefix);
+}
+
 static const md_dirseq TRUTH_SEQ = {.kind = "truth", .build = tr_build, .release = md_truth_free_state,
                                     .collect = tr_acts, .intervene = tr_interv, .directions = md_truth_directions,
-                                    .scores = md_truth_scores, .units = tr_units};
+                                    .scores = md_truth_scores, .units = tr_units,
+                                    .unit_cost = tr_unit_cost};
 
 const md_kind md_kind_truth = {
     .name = "truth",
@@ -634,4 +659,5 @@ const md_kind md_kind_truth = {
     .finish_stage = md_dirseq_finish,
     .unit_name = md_exp_name_unit,
     .estimate_units = md_dirseq_estimate_units,
+    .estimate_cost = md_dirseq_estimate_cost,
 };

@@ -344,6 +344,7 @@ int md_truth_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_pl
     } else {
         rc = plan_summary(s, &nm, input, plan, err);
     }
+    if (rc == MD_OK && stage < 2) md_dirseq_plan_costs(ctx, s, stage, plan);
 done:
     md_truth_free_state(s);
     return rc;

@@ -83,13 +83,30 @@ static int parse_record(const char **p, strvec *out)
     return nf;
 }
 
+/* Line ends (\n, or a \r not followed by \n) in [a, b); b is inside the
+ * NUL-terminated text, so a[1] is readable. */
+static int count_lines(const char *a, const char *b)
+{
+    int n = 0;
+    for (; a < b; a++) n += *a == '\n' || (*a == '\r' && a[1] != '\n');
+    return n;
+}
+
 int md_csv_read(md_csv **out, const char *path, md_error *err)
 {
     *out = NULL;
     /* A regular file (a FIFO would block) of bounded size: every cell is
      * copied, so memory is a small multiple of it. */
-    char *text = md_fsutil_read_input(path, MD_CSV_MAX_BYTES, NULL, err);
+    size_t text_len = 0;
+    char *text = md_fsutil_read_input(path, MD_CSV_MAX_BYTES, &text_len, err);
     if (!text) return MD_ERR;
+    const char *nul = memchr(text, '\0', text_len); /* would end the text early, dropping rows unseen */
+    if (nul) {
+        md_error_set(err, "%s: byte %zu is a NUL: not a UTF-8 text file (UTF-16, as some spreadsheets save CSV?); "
+                          "save it as UTF-8 CSV", path, (size_t)(nul - text));
+        free(text);
+        return MD_ERR;
+    }
     md_csv *t = calloc(1, sizeof *t);
     strvec cells = {0};
     if (!t || !(t->path = strdup(path))) {
@@ -99,7 +116,8 @@ int md_csv_read(md_csv **out, const char *path, md_error *err)
     }
     const char *p = text;
     if (strncmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* UTF-8 byte order mark */
-    int line = 1;
+    int line = 1; /* of the record at p (a quoted field may hold line ends) */
+    const char *start = p;
     int nh = *p ? parse_record(&p, &cells) : 0;
     if (nh <= 0) {
         md_error_set(err, "%s:1: missing or malformed header row", path);
@@ -107,7 +125,8 @@ int md_csv_read(md_csv **out, const char *path, md_error *err)
     }
     t->n_cols = nh;
     while (*p) {
-        line++;
+        line += count_lines(start, p);
+        start = p;
         if (*p == '\n' || *p == '\r') { /* blank line */
             if (*p == '\r') p++;
             if (*p == '\n') p++;

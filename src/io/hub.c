@@ -3,8 +3,12 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "mechdiff/fsutil.h"
 
 static int is_dir(const char *path)
 {
@@ -18,19 +22,27 @@ static int is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* refs/main's sha (first line, whitespace trimmed) into sha; 0 when absent. */
-static int read_ref(const char *dir, char *sha, size_t len)
+/* refs/main's sha (first line, whitespace trimmed) into sha: 1, or 0 when
+ * refs/main is absent or empty, or MD_ERR (err set, naming the file) when
+ * it cannot be read (a FIFO is refused, never read) or names no snapshot
+ * folder (a path with '/', ".", "..", longer than sha). */
+static int read_ref(const char *dir, char *sha, size_t len, md_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/refs/main", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int ok = fgets(sha, (int)len, f) != NULL;
-    fclose(f);
-    if (!ok) return 0;
-    size_t n = strcspn(sha, " \t\r\n");
-    sha[n] = '\0';
-    return n > 0;
+    if (access(path, F_OK) != 0) return 0;
+    char *text = md_fsutil_read_input(path, 4096, NULL, err); /* owned */
+    if (!text) return MD_ERR;
+    size_t n = strcspn(text, " \t\r\n");
+    text[n] = '\0';
+    int rc = n > 0;
+    if (n >= len || strchr(text, '/') || strcmp(text, ".") == 0 || strcmp(text, "..") == 0)
+        rc = md_error_set(err, "%s: '%.80s' is not a snapshot name (a commit sha, a folder of %s/snapshots): fix "
+                               "refs/main, or name a folder under %s/snapshots instead", path, text, dir, dir);
+    else
+        memcpy(sha, text, n + 1);
+    free(text);
+    return rc;
 }
 
 /* The only entry of DIR/snapshots into sha; returns the number of entries. */
@@ -61,7 +73,9 @@ int md_hub_resolve_dir(const char *dir, char *out, size_t out_len, md_error *err
         if ((size_t)snprintf(out, out_len, "%s", dir) >= out_len) return md_error_set(err, "%s: path too long", dir);
         return MD_OK;
     }
-    if (!read_ref(dir, sha, sizeof sha)) {
+    int have_ref = read_ref(dir, sha, sizeof sha, err);
+    if (have_ref == MD_ERR) return MD_ERR;
+    if (!have_ref) {
         int n = only_snapshot(dir, sha, sizeof sha);
         if (n == 0)
             return md_error_set(err, "%s: Hugging Face cache folder without a snapshot (the download did not "

@@ -386,7 +386,10 @@ static int open_sharded(md_safetensors **out, const char *dir, const char *index
             md_error_set(err, "%s: out of memory", index_path);
             goto fail;
         }
-        if (load_file(st, k, err) != MD_OK) goto fail;
+        if (load_file(st, k, err) != MD_OK) { /* name the index too: the shard may be a typo in it */
+            md_error_prefix(err, "%s: shard '%s' of weight_map", index_path, shard_names[k]);
+            goto fail;
+        }
     }
     if (finalize(st, err) != MD_OK) goto fail;
     json_object_foreach(wm, key, val) {

@@ -364,6 +364,10 @@ int md_tokenizer_single_token(const md_tokenizer *t, const char *word, md_error 
     size_t na = 0, nb = 0;
     int result = -1;
     size_t wl = strlen(word);
+    if (wl == 0) {
+        md_error_set(err, "the word is empty; give a word that is one token of %s (as \" TRUE\")", t->path);
+        return -1;
+    }
     char *joined = malloc(sizeof prefix + wl);
     if (!joined) { md_error_set(err, "out of memory"); return -1; }
     memcpy(joined, prefix, sizeof prefix - 1);

@@ -13,23 +13,7 @@
 
 #include "model/kvcache_impl.h"
 #include "model/exec_impl.h"
-
-static const char *HOOK_NAMES[MD_HOOK_COUNT] = {"resid_pre", "attn_out", "resid_mid", "mlp_out",
-                                                "resid_post", "mlp_post", "z", "pattern"};
-
-static const char *HOOK_OPS[] = {"read", "replace", "add", "ablate"};
-
-const char *md_hook_point_name(md_hook_point p)
-{
-    return (p >= 0 && p < MD_HOOK_COUNT) ? HOOK_NAMES[p] : "?";
-}
-
-int md_hook_point_parse(const char *name)
-{
-    for (int i = 0; i < MD_HOOK_COUNT; i++)
-        if (strcmp(name, HOOK_NAMES[i]) == 0) return i;
-    return -1;
-}
+#include "model/hooks_impl.h"
 
 void md_forward_init(md_forward *f, const md_model *m)
 {
@@ -45,103 +29,6 @@ void md_forward_init_tokens(md_forward *f, const md_model *m, int n_seq, int t1,
     f->t0 = 0;
     f->t1 = t1;
     f->tokens = tokens;
-}
-
-static int is_per_head(md_hook_point p)
-{
-    return p == MD_HOOK_Z || p == MD_HOOK_PATTERN;
-}
-
-/* Floats per head of a per-head point's row. */
-static size_t head_chunk(const md_model *m, const md_forward *f, md_hook_point p)
-{
-    return p == MD_HOOK_Z ? (size_t)m->cfg.head_dim : (size_t)f->t1;
-}
-
-/* Floats of a whole row (one position) of the activation at point p. */
-static size_t row_width(const md_model *m, const md_forward *f, md_hook_point p)
-{
-    return is_per_head(p) ? (size_t)m->cfg.n_heads * head_chunk(m, f, p) : (size_t)md_model_hook_width(m, p);
-}
-
-size_t md_hook_cell_width(const md_model *m, const md_forward *f, const md_hook *h)
-{
-    if (is_per_head(h->point) && h->head != MD_ALL) return head_chunk(m, f, h->point);
-    return row_width(m, f, h->point);
-}
-
-size_t md_hook_read_count(const md_model *m, const md_forward *f, const md_hook *h)
-{
-    size_t L = h->layer == MD_ALL ? (size_t)m->cfg.n_layers : 1;
-    size_t S = h->seq == MD_ALL ? (size_t)f->n_seq : 1;
-    size_t P = h->pos == MD_ALL ? (size_t)(f->t1 - f->t0) : 1;
-    return L * S * P * md_hook_cell_width(m, f, h);
-}
-
-/* 1 when a hook at `point` applies to `layer`; with writes_only, only
- * replace/add/ablate hooks count. */
-static int hooks_at(const md_forward *f, md_hook_point point, int layer, int writes_only)
-{
-    for (int i = 0; i < f->n_hooks; i++) {
-        const md_hook *h = &f->hooks[i];
-        if (h->point == point && (h->layer == MD_ALL || h->layer == layer) && (!writes_only || h->op != MD_HOOK_READ))
-            return 1;
-    }
-    return 0;
-}
-
-/* One hook on p_n rows of `stride` floats starting at `rows`; the cell of a
- * row is [off, off + cw). out_rows: where a READ of these rows goes. */
-static int hook_rows(md_backend *be, const md_hook *h, float *rows, int p_n, size_t stride, size_t off, size_t cw,
-                     const float *v, float *out_rows, md_error *err)
-{
-    const md_backend_ops *ops = be->ops;
-    int rc = MD_OK, whole = cw == stride;
-    if (h->op == MD_HOOK_READ && whole)
-        return ops->to_host(be, out_rows, rows, (size_t)p_n * cw * sizeof(float), err);
-    if (h->op == MD_HOOK_ADD && whole) return ops->add_vec(be, rows, p_n, (int)cw, v, h->coef, err);
-    if (h->op == MD_HOOK_ABLATE && whole) return ops->ablate(be, rows, p_n, (int)cw, v, err);
-    for (int p = 0; p < p_n && rc == MD_OK; p++) {
-        float *cell = rows + (size_t)p * stride + off;
-        switch (h->op) {
-        case MD_HOOK_READ: rc = ops->to_host(be, out_rows + (size_t)p * cw, cell, cw * sizeof(float), err); break;
-        case MD_HOOK_REPLACE: rc = ops->to_device(be, cell, v, cw * sizeof(float), err); break;
-        case MD_HOOK_ADD: rc = ops->add_vec(be, cell, 1, (int)cw, v, h->coef, err); break;
-        case MD_HOOK_ABLATE: rc = ops->ablate(be, cell, 1, (int)cw, v, err); break;
-        }
-    }
-    return rc;
-}
-
-/* Applies every hook registered at (point, layer) to buf, whose rows are
- * [seq][pos - t0] of row_width floats; only the first na sequences are live. */
-static int run_hooks(md_model *m, const md_forward *f, md_hook_point point, int layer, float *buf, int na,
-                     md_error *err)
-{
-    int np = f->t1 - f->t0, rc = MD_OK;
-    size_t stride = row_width(m, f, point);
-    for (int i = 0; i < f->n_hooks && rc == MD_OK; i++) {
-        const md_hook *h = &f->hooks[i];
-        if (h->point != point || (h->layer != MD_ALL && h->layer != layer)) continue;
-        if (h->pos != MD_ALL && (h->pos < f->t0 || h->pos >= f->t1)) continue;
-        size_t cw = md_hook_cell_width(m, f, h);
-        size_t off = cw == stride ? 0 : (size_t)h->head * cw;
-        int s_lo = h->seq == MD_ALL ? 0 : h->seq, s_hi = h->seq == MD_ALL ? na : h->seq + 1;
-        if (s_hi > na) s_hi = na;
-        int p_lo = h->pos == MD_ALL ? 0 : h->pos - f->t0;
-        int p_n = h->pos == MD_ALL ? np : 1;
-        size_t S = h->seq == MD_ALL ? (size_t)f->n_seq : 1;
-        size_t li = h->layer == MD_ALL ? (size_t)layer : 0;
-        for (int s = s_lo; s < s_hi && rc == MD_OK; s++) {
-            size_t si = h->seq == MD_ALL ? (size_t)s : 0;
-            float *out_rows = h->op == MD_HOOK_READ ? h->out + ((li * S + si) * (size_t)p_n) * cw : NULL;
-            const float *v = h->vec ? h->vec + (h->vec_per_seq ? (size_t)s * cw : 0) : NULL;
-            rc = hook_rows(m->be, h, buf + ((size_t)s * np + p_lo) * stride, p_n, stride, off, cw, v, out_rows,
-                           err);
-        }
-        if (rc != MD_OK) md_error_prefix(err, "hook %d (%s %s)", i, HOOK_NAMES[point], HOOK_OPS[h->op]);
-    }
-    return rc;
 }
 
 /* lo_bound/hi_bound: the layers this call may cover (the held range, or the
@@ -187,23 +74,7 @@ static int check_args(const md_model *m, const md_forward *f, int lo_bound, int 
     for (int j = 0; f->logit_ids && j < f->n_logit_ids; j++)
         if (f->logit_ids[j] < 0 || f->logit_ids[j] >= c->vocab_size)
             return md_error_set(err, "forward: logit id %d is outside the vocabulary", f->logit_ids[j]);
-    for (int i = 0; i < f->n_hooks; i++) {
-        const md_hook *h = &f->hooks[i];
-        if (h->point < 0 || h->point >= MD_HOOK_COUNT) return md_error_set(err, "forward: hook %d: bad point", i);
-        if (h->op == MD_HOOK_READ ? !h->out : !h->vec)
-            return md_error_set(err, "forward: hook %d (%s): missing %s buffer", i, md_hook_point_name(h->point),
-                                h->op == MD_HOOK_READ ? "out" : "vec");
-        if (h->seq != MD_ALL && (h->seq < 0 || h->seq >= f->n_seq))
-            return md_error_set(err, "forward: hook %d: sequence %d outside the batch of %d", i, h->seq, f->n_seq);
-        if (h->layer != MD_ALL && (h->layer < 0 || h->layer >= c->n_layers))
-            return md_error_set(err, "forward: hook %d: layer %d outside [0, %d)", i, h->layer, c->n_layers);
-        if (is_per_head(h->point) && h->head != MD_ALL && (h->head < 0 || h->head >= c->n_heads))
-            return md_error_set(err, "forward: hook %d (%s): head %d outside [0, %d) of %s", i,
-                                md_hook_point_name(h->point), h->head, c->n_heads, m->dir);
-        if (h->op < MD_HOOK_READ || h->op > MD_HOOK_ABLATE)
-            return md_error_set(err, "forward: hook %d: bad op %d", i, (int)h->op);
-    }
-    return MD_OK;
+    return md_hooks_check(m, f, err);
 }
 
 int md_model_forward(md_model *m, const md_forward *f, md_error *err)
@@ -296,7 +167,7 @@ static int attn_block(md_model *m, const md_forward *f, int l, int na, fw_bufs *
                         .scale = md_model_attn_scale(m), .softcap = c->attn_softcap,
                         .window = md_model_layer_window(m, l)};
     /* the pattern is written only when a hook at this layer wants it */
-    int want_pat = hooks_at(f, MD_HOOK_PATTERN, l, 0), edit_pat = hooks_at(f, MD_HOOK_PATTERN, l, 1);
+    int want_pat = md_hooks_at(f, MD_HOOK_PATTERN, l, 0), edit_pat = md_hooks_at(f, MD_HOOK_PATTERN, l, 1);
     size_t pat_rows = (size_t)np * c->n_heads * f->t1; /* one sequence's [np][n_heads][t1] */
     if (!want_pat && be->ops->attention_seqs) { /* every sequence in one call (own keys: stride max_len rows) */
         const md_kvcache *pc = kc->parent;
@@ -321,7 +192,7 @@ static int attn_block(md_model *m, const md_forward *f, int l, int na, fw_bufs *
                                              f->n_pad ? f->n_pad[s] : 0, &sh,
                                              want_pat ? b->pat + s * pat_rows : NULL, err));
     }
-    if (want_pat) STEP("pattern hooks", run_hooks(m, f, MD_HOOK_PATTERN, l, b->pat, na, err));
+    if (want_pat) STEP("pattern hooks", md_hooks_run(m, f, MD_HOOK_PATTERN, l, b->pat, na, err));
     for (int s = 0; edit_pat && s < na; s++) { /* z = edited pattern · V */
         const float *v0 = kc->parent ? md_kvcache_v_at(kc->parent, l, s % kc->parent->n_seq) : NULL;
         STEP("attention from pattern", be->ops->attn_mix(be, b->att + (size_t)s * np * qd, b->pat + s * pat_rows, np,
@@ -329,7 +200,7 @@ static int attn_block(md_model *m, const md_forward *f, int l, int na, fw_bufs *
                                                          f->t1 - kc->prefix_len, f->n_pad ? f->n_pad[s] : 0, &sh,
                                                          err));
     }
-    STEP("z hooks", run_hooks(m, f, MD_HOOK_Z, l, b->att, na, err));
+    STEP("z hooks", md_hooks_run(m, f, MD_HOOK_Z, l, b->att, na, err));
     STEP("o projection", be->ops->matmul(be, b->o, b->att, &L->wo, n, err)); /* [n][d] */
     if (md_weight_present(&L->attn_post_norm))
         STEP("post-attention norm", be->ops->rmsnorm(be, b->o, b->o, &L->attn_post_norm, n, c->d_model,
@@ -489,17 +360,17 @@ int md_forward_local(md_model *m, const md_forward *f, md_error *err)
         if (f->seq_layer_start)
             for (na = 0; na < f->n_seq && f->seq_layer_start[na] <= l; na++) {}
         int n = na * np;
-        LAYER_STEP(run_hooks(m, f, MD_HOOK_RESID_PRE, l, b.x, na, err));
+        LAYER_STEP(md_hooks_run(m, f, MD_HOOK_RESID_PRE, l, b.x, na, err));
         LAYER_STEP(attn_block(m, f, l, na, &b, err)); /* o = attention branch; pattern, z hooks inside */
-        LAYER_STEP(run_hooks(m, f, MD_HOOK_ATTN_OUT, l, b.o, na, err));
+        LAYER_STEP(md_hooks_run(m, f, MD_HOOK_ATTN_OUT, l, b.o, na, err));
         LAYER_STEP(be->ops->add(be, b.x, b.o, (size_t)n * d, err));   /* x += attn_out */
-        LAYER_STEP(run_hooks(m, f, MD_HOOK_RESID_MID, l, b.x, na, err));
+        LAYER_STEP(md_hooks_run(m, f, MD_HOOK_RESID_MID, l, b.x, na, err));
         LAYER_STEP(mlp_in_block(m, l, n, &b, err));                     /* g = act(gate) * up */
-        LAYER_STEP(run_hooks(m, f, MD_HOOK_MLP_POST, l, b.g, na, err));
+        LAYER_STEP(md_hooks_run(m, f, MD_HOOK_MLP_POST, l, b.g, na, err));
         LAYER_STEP(mlp_out_block(m, l, n, &b, err));                    /* o = MLP branch */
-        LAYER_STEP(run_hooks(m, f, MD_HOOK_MLP_OUT, l, b.o, na, err));
+        LAYER_STEP(md_hooks_run(m, f, MD_HOOK_MLP_OUT, l, b.o, na, err));
         LAYER_STEP(be->ops->add(be, b.x, b.o, (size_t)n * d, err));   /* x += mlp_out */
-        LAYER_STEP(run_hooks(m, f, MD_HOOK_RESID_POST, l, b.x, na, err));
+        LAYER_STEP(md_hooks_run(m, f, MD_HOOK_RESID_POST, l, b.x, na, err));
     }
     if (f->t1 > f->cache->len) f->cache->len = f->t1;
 

@@ -65,6 +65,12 @@ int md_generate_greedy(md_model *m, int n_seq, const int *const *ids, const int 
         for (int p = 0; p < T; p++) tokens[(size_t)s * T + p] = p < pad[s] ? fill : ids[s][p - pad[s]];
     }
     for (int i = 0; i < n_hooks; i++) {
+        if (hooks[i].seq_pos || hooks[i].seq_head) {
+            md_error_set(err, "generate: hook %d selects a cell per sequence (seq_pos/seq_head); generation applies "
+                              "hooks at every sequence and position",
+                         i);
+            goto done;
+        }
         hk[i] = hooks[i];
         hk[i].seq = MD_ALL;
         hk[i].pos = MD_ALL;

@@ -350,6 +350,9 @@ static int build_request(const md_model *m, const md_forward *f, int lo, int hi,
         buf_put(b, &h->coef, sizeof h->coef);
         buf_i32(b, nv);
         buf_put(b, h->vec, (size_t)nv * sizeof(float));
+        buf_i32(b, (h->seq_pos != NULL) | (h->seq_head != NULL) << 1); /* a batched hook's cells */
+        for (int s = 0; h->seq_pos && s < f->n_seq; s++) buf_i32(b, h->seq_pos[s]);
+        for (int s = 0; h->seq_head && s < f->n_seq; s++) buf_i32(b, h->seq_head[s]);
     }
     buf_put(b, x, (size_t)N * d * sizeof(float));
     return b->oom ? MD_ERR : MD_OK;
@@ -556,6 +559,16 @@ static int serve_forward(member *s, md_model *m, md_kvcache *kc, const char *p, 
         if (c) memcpy(&h->coef, c, sizeof(float));
         int nv = rd_i32(&r);
         h->vec = nv > 0 ? rd_take(&r, (size_t)nv * sizeof(float)) : NULL; /* read-only view of the payload */
+        int cells = rd_i32(&r); /* int arrays: the payload is not aligned for them, so copies */
+        int *sp = cells & 1 ? malloc((size_t)f.n_seq * sizeof(int)) : NULL;
+        int *sh = cells & 2 ? malloc((size_t)f.n_seq * sizeof(int)) : NULL;
+        h->seq_pos = sp, h->seq_head = sh;
+        if (((cells & 1) && !sp) || ((cells & 2) && !sh)) {
+            free(index);
+            goto oom;
+        }
+        for (int s = 0; sp && s < f.n_seq; s++) sp[s] = rd_i32(&r);
+        for (int s = 0; sh && s < f.n_seq; s++) sh[s] = rd_i32(&r);
     }
     f.hooks = hooks;
     f.n_hooks = n_hooks;
@@ -613,7 +626,11 @@ bad:
 oom:
     md_error_set(err, "rank %d: out of memory", s->rank);
 done:
-    for (int i = 0; hooks && i < n_hooks; i++) free(hooks[i].out);
+    for (int i = 0; hooks && i < n_hooks; i++) {
+        free(hooks[i].out);
+        free((int *)hooks[i].seq_pos);
+        free((int *)hooks[i].seq_head);
+    }
     free(hooks);
     free(starts);
     free(ids);

@@ -15,8 +15,13 @@
 typedef struct stage_count {
     int64_t units;   /* units of this part; -1 = not known yet; 0 = no such stage */
     int64_t done;    /* of them done (in the file or in this run) */
+    double cost;     /* summed cost of the units (md_plan_cost's measure) */
+    double cost_done; /* of it done */
     int planned;     /* 1 = planned by the coordinator, 0 = an estimate */
 } stage_count;
+
+/* Slots of the ring of finished units: the window and the unit before it. */
+#define RING (MD_PROGRESS_RATE_WINDOW + 1)
 
 struct md_progress {
     const md_job *job;                          /* borrowed */
@@ -28,7 +33,7 @@ struct md_progress {
     int *ended;                                 /* [n_exps]: no later stage runs here (owned) */
     int64_t run_units;                          /* units finished in this run */
     double t_start, t_last;
-    double recent[MD_PROGRESS_RATE_WINDOW];     /* times of the last units finished (ring) */
+    double ring_t[RING], ring_cost[RING];       /* time and cost of the last units finished */
     int bar_open;                               /* a bar line without its newline */
 };
 
@@ -84,7 +89,7 @@ int md_progress_create(md_progress **out, const md_progress_opts *opt, md_error 
     p->interval = p->live ? 0.2 : md_params_float(&opt->job->runtime, "progress_interval");
     for (int i = 0; i < opt->job->n_exps; i++)
         for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++) p->st[i][s].units = -1;
-    p->t_start = p->t_last = md_clock_seconds();
+    p->t_start = p->t_last = opt->start > 0 ? opt->start : md_clock_seconds();
     *out = p;
     return MD_OK;
 }
@@ -135,17 +140,27 @@ void md_progress_print_start(md_progress *p)
     fprintf(stderr, "; %d experiment%s; output %s\n", p->job->n_exps, p->job->n_exps == 1 ? "" : "s", p->output);
 }
 
-void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t units, int64_t done)
+void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t n_units, const double *cost,
+                           const uint8_t *done)
 {
     if (!p || exp < 0 || exp >= p->job->n_exps || stage < 0 || stage >= MD_PROGRESS_MAX_STAGES) return;
     stage_count *sc = &p->st[exp][stage];
+    stage_count now = {.planned = 1};
+    for (int64_t u = 0; u < n_units; u++) {
+        if (p->part_count > 0 && u % p->part_count != p->part_index) continue;
+        double c = cost ? cost[u] : 1.0;
+        now.units++;
+        now.cost += c;
+        if (done && done[u]) now.done++, now.cost_done += c;
+    }
+    int64_t units = now.units;
     if (p->enabled && !sc->planned && sc->units >= 0 && sc->units != units) {
         line_start(p);
         fprintf(stderr, "note: %s stage %d has %lld units, its kind estimated %lld at the start (a wrong "
                         "estimate_units of kind '%s')\n", p->job->exps[exp].name, stage, (long long)units,
                 (long long)sc->units, p->job->exps[exp].kind);
     }
-    *sc = (stage_count){.units = units, .done = done, .planned = 1};
+    *sc = now;
 }
 
 void md_progress_end_exp(md_progress *p, int exp, int stage)
@@ -169,6 +184,11 @@ static void estimate_exp(md_progress *p, int i)
         else if (e->impl->estimate_units) n = e->impl->estimate_units(&ctx, s);
         else n = e->impl->finish_stage ? -1 : 0;     /* no finish_stage: one stage */
         p->st[i][s] = (stage_count){.units = n > 0 ? md_progress_units_in_part(n, p->part_index, p->part_count) : n};
+        if (n > 0) {
+            double c = e->impl->estimate_cost ? e->impl->estimate_cost(&ctx, s) : 0;
+            int64_t part = p->st[i][s].units;
+            p->st[i][s].cost = c > 0 ? c * (double)part / (double)n : (double)part * MD_COST_ROW_TOKENS;
+        }
         if (n <= 0) { /* none, or not known: later stages are not sized either */
             for (int k = s + 1; k < MD_PROGRESS_MAX_STAGES; k++) p->st[i][k] = (stage_count){0};
             return;
@@ -191,6 +211,16 @@ void md_progress_counts(const md_progress *p, int64_t *done, int64_t *total, int
     if (unsized_stages) *unsized_stages = u;
 }
 
+void md_progress_work(const md_progress *p, double *done, double *total)
+{
+    double d = 0, t = 0;
+    for (int i = 0; i < p->job->n_exps; i++)
+        for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++)
+            if (p->st[i][s].units > 0) t += p->st[i][s].cost, d += p->st[i][s].cost_done;
+    *done = d;
+    *total = t;
+}
+
 void md_progress_print_plan(md_progress *p)
 {
     if (!p) return;
@@ -209,32 +239,53 @@ void md_progress_print_plan(md_progress *p)
             else fprintf(stderr, "%lld", (long long)p->st[i][s].units);
         }
     }
-    fprintf(stderr, "; total %lld units (%lld already in the file)", (long long)total, (long long)done);
+    double wdone, wtotal;
+    md_progress_work(p, &wdone, &wtotal);
+    fprintf(stderr, "; total %lld units (%lld already in the file), work %.3g token passes (%.1f%% done)",
+            (long long)total, (long long)done, wtotal, wtotal > 0 ? 100 * wdone / wtotal : 100.0);
     if (unsized) fprintf(stderr, "; %d stage%s not sized until the stage before ends ('?', not counted)", unsized,
                          unsized == 1 ? "" : "s");
     fputc('\n', stderr);
 }
 
-void md_progress_unit_done(md_progress *p, int exp, int stage)
+void md_progress_unit_done_at(md_progress *p, int exp, int stage, double cost, double t)
 {
     if (!p || exp < 0 || exp >= p->job->n_exps || stage < 0 || stage >= MD_PROGRESS_MAX_STAGES) return;
     p->st[exp][stage].done++;
-    p->recent[p->run_units % MD_PROGRESS_RATE_WINDOW] = md_clock_seconds();
+    p->st[exp][stage].cost_done += cost;
+    p->ring_t[p->run_units % RING] = t;
+    p->ring_cost[p->run_units % RING] = cost;
     p->run_units++;
 }
 
-/* Units per second over the last MD_PROGRESS_RATE_WINDOW units finished (all
- * of the run while fewer), measured up to now: units of different stages
- * and kinds cost very differently (a knowledge pair block against a truth
- * batch), so the recent rate predicts the next minutes better than the run's
- * average, and it decays while nothing finishes. 0 = no unit yet. */
-static double recent_rate(const md_progress *p, double now)
+void md_progress_unit_done(md_progress *p, int exp, int stage, double cost)
 {
-    if (p->run_units == 0) return 0;
+    md_progress_unit_done_at(p, exp, stage, cost, md_clock_seconds());
+}
+
+/* Units and cost per second over the last MD_PROGRESS_RATE_WINDOW units
+ * finished, from the finish of the unit before them (the run's start while
+ * there is none), up to now: the recent rate predicts the next minutes
+ * better than the run's average, and it decays while nothing finishes.
+ * 0 = no unit yet. */
+static void recent_rates(const md_progress *p, double now, double *units_s, double *cost_s)
+{
+    *units_s = *cost_s = 0;
     int64_t n = p->run_units < MD_PROGRESS_RATE_WINDOW ? p->run_units : MD_PROGRESS_RATE_WINDOW;
-    double since = p->run_units < MD_PROGRESS_RATE_WINDOW ? p->t_start
-                                                           : p->recent[p->run_units % MD_PROGRESS_RATE_WINDOW];
-    return now > since ? (double)n / (now - since) : 0;
+    double since = p->run_units > n ? p->ring_t[(p->run_units - n - 1) % RING] : p->t_start, cost = 0;
+    for (int64_t k = p->run_units - n; k < p->run_units; k++) cost += p->ring_cost[k % RING];
+    if (n == 0 || now <= since) return;
+    *units_s = (double)n / (now - since);
+    *cost_s = cost / (now - since);
+}
+
+double md_progress_eta(const md_progress *p, double now)
+{
+    double done, total, units_s, cost_s;
+    md_progress_work(p, &done, &total);
+    if (total - done <= 0) return 0;
+    recent_rates(p, now, &units_s, &cost_s);
+    return cost_s > 0 ? (total - done) / cost_s : -1;
 }
 
 /* "12.3 units/s", or per minute / per hour when slower (units of an 8B
@@ -246,7 +297,7 @@ static void fmt_rate(double r, char *buf, size_t len)
     else snprintf(buf, len, "%.2f units/h", r * 3600);
 }
 
-static void fmt_duration(double s, char *buf, size_t len)
+void md_progress_duration(double s, char *buf, size_t len)
 {
     if (s < 0 || !isfinite(s)) s = 0;
     long v = lround(s);
@@ -264,11 +315,12 @@ void md_progress_tick(md_progress *p, int final)
     int64_t done, total;
     int unsized;
     md_progress_counts(p, &done, &total, &unsized);
-    double rate = recent_rate(p, t);
-    double frac = total > 0 ? (double)done / (double)total : 1;
-    char eta[32], rtxt[32], more[64] = "";
-    if (done >= total) snprintf(eta, sizeof eta, "0s");
-    else if (rate > 0) fmt_duration((double)(total - done) / rate, eta, sizeof eta);
+    double rate, cost_rate, wdone, wtotal, left = done >= total ? 0 : md_progress_eta(p, t);
+    recent_rates(p, t, &rate, &cost_rate);
+    md_progress_work(p, &wdone, &wtotal);
+    double frac = total > 0 ? (double)done / (double)total : 1, work = wtotal > 0 ? wdone / wtotal : 1;
+    char eta[40], rtxt[32], more[64] = "";
+    if (left >= 0) md_progress_duration(left, eta, sizeof eta);
     else snprintf(eta, sizeof eta, "unknown (no unit finished yet)");
     fmt_rate(rate, rtxt, sizeof rtxt);
     if (unsized) snprintf(more, sizeof more, " + %d stage%s not sized yet", unsized, unsized == 1 ? "" : "s");
@@ -278,15 +330,15 @@ void md_progress_tick(md_progress *p, int final)
         for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
         bar[30] = '\0';
         md_progress_utc(now, sizeof now);
-        fprintf(stderr, "\r[%s] %5.1f%% %lld/%lld units%s  %s  ETA %s  %s ", bar, frac * 100,
-                (long long)done, (long long)total, more, rtxt, eta, now + 11);
+        fprintf(stderr, "\r[%s] %5.1f%% %lld/%lld units%s  work %.1f%%  %s  ETA %s  %s ", bar, frac * 100,
+                (long long)done, (long long)total, more, work * 100, rtxt, eta, now + 11);
         p->bar_open = 1;
         if (final) md_progress_break_line(p);
         return;
     }
     line_start(p);
-    fprintf(stderr, "%s: %lld/%lld units (%.1f%%)%s, %s, ETA %s\n", job_name(p), (long long)done,
-            (long long)total, frac * 100, more, rtxt, eta);
+    fprintf(stderr, "%s: %lld/%lld units (%.1f%%)%s, %.1f%% of the work, %s, ETA %s\n", job_name(p),
+            (long long)done, (long long)total, frac * 100, more, work * 100, rtxt, eta);
 }
 
 void md_progress_print_end(md_progress *p, const char *how, const char *file, int n_datasets)
@@ -298,7 +350,7 @@ void md_progress_print_end(md_progress *p, const char *how, const char *file, in
     if (!file) file = p->output;
     double mb = stat(file, &st) == 0 ? (double)st.st_size / 1e6 : 0;
     char wall[32];
-    fmt_duration(md_clock_seconds() - p->t_start, wall, sizeof wall);
+    md_progress_duration(md_clock_seconds() - p->t_start, wall, sizeof wall);
     line_start(p);
     fprintf(stderr, "%s: %s: wrote %s (%d datasets, %.1f MB); %lld/%lld units done (%lld in this run); wall time %s\n",
             job_name(p), how, file, n_datasets, mb, (long long)done, (long long)total, (long long)p->run_units,

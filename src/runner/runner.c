@@ -295,8 +295,7 @@ static int plan_stage(coord *c, int exp, md_error *err)
     }
     e->remaining = 0;
     for (int64_t u = 0; u < e->plan.n_units; u++) e->remaining += !e->done[u] && in_part(c, u);
-    int64_t part = md_progress_units_in_part(e->plan.n_units, c->part_index, c->part_count);
-    md_progress_set_stage(c->progress, exp, e->stage, part, part - e->remaining);
+    md_progress_set_stage(c->progress, exp, e->stage, e->plan.n_units, e->plan.cost, e->done);
     return MD_OK;
 }
 
@@ -401,7 +400,7 @@ static int handle_result(coord *c, int src, const unsigned char *msg, size_t len
     e->remaining--;
     c->done_units++;
     c->run_units++;
-    md_progress_unit_done(c->progress, (int)hdr.exp, (int)hdr.stage);
+    md_progress_unit_done(c->progress, (int)hdr.exp, (int)hdr.stage, e->plan.cost[hdr.unit]);
     if (maybe_flush(c, 0, err) != MD_OK) return MD_ERR;
     if (e->remaining == 0 && !c->failed) return stage_end(c, (int)hdr.exp, err);
     return MD_OK;

@@ -1,7 +1,10 @@
 /* cmd_status.c — `mechdiff status OUT.h5`: progress of a running, stopped or
  * finished job: done/total per experiment and stage from the last snapshot
  * (OUT.h5 is only replaced atomically, so it can be read while the job runs)
- * plus the finished units in the journal since then (OUT.h5.journal). */
+ * plus the finished units in the journal since then (OUT.h5.journal); the
+ * share of the work done, by the kinds' unit costs (progress.h, "ETA by
+ * cost"; each stage's estimate_cost for the job stored in the file, spread
+ * evenly over its units), and an ETA at the cost rate of the journal. */
 #include <errno.h>
 #include <hdf5.h>
 #include <stdio.h>
@@ -13,7 +16,9 @@
 #include "mechdiff/h5out.h"
 #include "mechdiff/inflight.h"
 #include "mechdiff/journal.h"
+#include "mechdiff/job.h"
 #include "mechdiff/plan.h"
+#include "mechdiff/progress.h"
 #include "mechdiff/runner.h"
 #include "tools/cmds.h"
 
@@ -23,6 +28,7 @@ typedef struct stage_row {
     char exp[128];
     int exp_index, stage;
     int64_t n, done, journal;
+    double cost;               /* the stage's estimated cost (0 = not known) */
     uint8_t *flags;            /* [n] (owned) */
 } stage_row;
 
@@ -31,6 +37,7 @@ typedef struct status_ctx {
     int n_rows;
     double t_first, t_last;
     int64_t records;
+    double cost_first, cost_sum; /* cost of the journal's first record, of all */
 } status_ctx;
 
 static herr_t on_stage(hid_t g, const char *name, const H5L_info_t *info, void *arg)
@@ -93,9 +100,60 @@ static int on_record(void *arg, double time, const void *payload, size_t len, md
             !r->flags[hdr.unit]) {
             r->flags[hdr.unit] = 1;
             r->journal++;
+            if (s->records == 1) s->cost_first = r->cost / (double)r->n;
+            s->cost_sum += r->cost / (double)r->n;
         }
     }
     return MD_OK;
+}
+
+/* Every row's cost from its kind's estimate_cost for the job stored in the
+ * file (job_yaml); 1 when every row got one (the kinds read the job's
+ * tokenizers and datasets, which may be gone), else 0. */
+static int stage_costs(status_ctx *s, const char *job_yaml)
+{
+    md_job *job = NULL;
+    void **opts = NULL;
+    md_error err;
+    int all = job_yaml && s->n_rows > 0;
+    if (!all || md_job_parse_string(job_yaml, "<job stored in the results file>", NULL, 0, &job, &err) != MD_OK ||
+        md_kind_bind_opts(job, &opts, &err) != MD_OK) {
+        md_job_free(job);
+        return 0;
+    }
+    for (int i = 0; i < s->n_rows; i++) {
+        stage_row *r = &s->rows[i];
+        if (r->exp_index < 0 || r->exp_index >= job->n_exps || !job->exps[r->exp_index].impl->estimate_cost) {
+            all = 0;
+            continue;
+        }
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, r->exp_index);
+        r->cost = job->exps[r->exp_index].impl->estimate_cost(&ctx, r->stage);
+        all &= r->cost > 0;
+    }
+    md_kind_free_opts(job, opts);
+    md_job_free(job);
+    return all;
+}
+
+/* "  work ...: 43.2% done" and, with a journal rate, the ETA at it. */
+static void print_work(const status_ctx *s, int with_rate)
+{
+    double done = 0, total = 0;
+    for (int i = 0; i < s->n_rows; i++) {
+        const stage_row *r = &s->rows[i];
+        total += r->cost;
+        if (r->n) done += r->cost * (double)(r->done + r->journal) / (double)r->n;
+    }
+    printf("  work (the kinds' unit costs, stages planned so far): %.3g of %.3g token passes, %.1f%% done", done, total,
+           total > 0 ? 100 * done / total : 0.0);
+    double rate = with_rate ? (s->cost_sum - s->cost_first) / (s->t_last - s->t_first + 1e-9) : 0;
+    if (rate > 0 && total > done) {
+        char eta[32];
+        md_progress_duration((total - done) / rate, eta, sizeof eta);
+        printf(", ETA %s at the journal's cost rate", eta);
+    }
+    printf("\n");
 }
 
 int cmd_status(int argc, char **argv)
@@ -104,7 +162,8 @@ int cmd_status(int argc, char **argv)
         fprintf(argc == 2 ? stdout : stderr,
                 "usage: mechdiff status OUT.h5\n\n"
                 "Shows done/total units per experiment and stage, the units finished since the last\n"
-                "snapshot (from OUT.h5.journal), the rate, and whether the job finished. Works while the\n"
+                "snapshot (from OUT.h5.journal), the rate, the share of the work done (the kinds' unit\n"
+                "costs) with an ETA at the journal's rate, and whether the job finished. Works while the\n"
                 "job runs, after it stopped or died (then also the units each rank held when it stopped).\nExit status: 0 finished, 3 not finished, 1 error.\n");
         return argc == 2 ? 0 : 2;
     }
@@ -143,6 +202,7 @@ int cmd_status(int argc, char **argv)
         H5Gclose(g);
     }
     H5Fclose(f);
+    int costed = stage_costs(s, info.job_yaml);
     char jpath[4200];
     md_run_journal_path(path, jpath, sizeof jpath);
     uint64_t jgen = 0;
@@ -168,7 +228,6 @@ int cmd_status(int argc, char **argv)
         printf("\n");
         tot += r->n;
         done += d;
-        free(r->flags);
     }
     if (journal_current && s->records > 1) {
         double now = (double)time(NULL);
@@ -176,6 +235,8 @@ int cmd_status(int argc, char **argv)
                (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9), now > s->t_last ? now - s->t_last : 0.0);
     }
     printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
+    if (costed) print_work(s, journal_current && s->records > 1 && !info.finished);
+    for (int i = 0; i < s->n_rows; i++) free(s->rows[i].flags);
     char *left = info.finished ? NULL : md_inflight_read(path);
     if (left) {
         printf("  in flight when the last run stopped (a rank that died was computing these):\n");

@@ -10,29 +10,22 @@
 #  - progress lines keep that total, their percentages never fall, the last
 #    one is 100 %; the last line says what was written (file, datasets,
 #    units, wall time);
+#  - the work (unit costs, progress.h "ETA by cost"): the plan line gives its
+#    total, each progress line the share done, which never falls (every
+#    kind's estimate_cost is what its plans declare, so the total does not
+#    move) and ends at 100 % with ETA 0s; before, an ETA or "unknown";
 #  - with 3 ranks (mpirun): the same plan and lines, no bar;
 #  - a resumed finished job says all units are already in the file;
 #  - --part 0/2 counts only the part's units of the current stages;
 #  - the live bar (MECHDIFF_PROGRESS=bar, and a real terminal by `script`)
 #    redraws one line with \r and ends it.
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
-PY=/usr/bin/python3
-T=$WORK
 cat > "$T/job.yaml" <<YAML
 name: progress-check
 seed: 1
-models:
-  base: $ROOT/models/organism-base
-  instruct: $ROOT/models/organism-instruct
-datasets:
-  cities: $ROOT/data/cities.csv
-  sp_en_trans: $ROOT/data/sp_en_trans.csv
-  harmful: $ROOT/data/harmful.csv
-  harmless: $ROOT/data/harmless.csv
+$(job_pair cities sp_en_trans harmful harmless)
 runtime: {progress_interval: 0.2}
 experiments:
   - {kind: selftest, units: 7, stages: 2, sleep_ms: 20}
@@ -79,17 +72,32 @@ pct = [float(m.group(3)) for m in prog]
 if any(int(m.group(2)) != total for m in prog): fail("the total changed while running")
 if any(b < a for a, b in zip(pct, pct[1:])): fail(f"percentage fell: {pct}")
 if pct[-1] != 100.0: fail("last progress line is not 100 %")
+if not re.search(r"total \d+ units \(\d+ already in the file\), work [\d.e+]+ token passes \([\d.]+% done\)", plan[0]):
+    fail("no work total in the plan line: " + plan[0])
+work = [re.search(r"units \([\d.]+%\)[^,]*, ([\d.]+)% of the work, [\d.]+ units/(s|min|h), ETA (\S+)", l)
+        for l in lines if re.match(TS + r"progress-check: \d+/", l)]
+if not all(work): fail("a progress line without its work share or ETA")
+wpct = [float(m.group(1)) for m in work]
+if any(b < a for a, b in zip(wpct, wpct[1:])): fail(f"work share fell: {wpct}")
+if wpct[-1] != 100.0 or work[-1].group(3) != "0s": fail("last progress line: work not 100 % or ETA not 0s")
+if not all(re.fullmatch(r"(\d+h)?(\d+m)?\d+s|unknown", m.group(3)) for m in work): fail("an ETA is not a duration")
 last = lines[-1]
 m = re.match(TS + r"progress-check: finished: wrote (\S+) \((\d+) datasets, [\d.]+ MB\); (\d+)/(\d+) units done "
              r"\((\d+) in this run\); wall time \d", last)
 if not m or m.group(1) != out or int(m.group(3)) != total or int(m.group(4)) != total: fail("last line: " + last)
-print(f"{ranks} rank(s): {total} units known from the start {est}, {len(prog)} progress lines {pct[0]}..{pct[-1]} %")
+print(f"{ranks} rank(s): {total} units known from the start {est}, {len(prog)} progress lines {pct[0]}..{pct[-1]} %,"
+      f" work {wpct[0]}..{wpct[-1]} %")
 PY
 }
 
 "$MECHDIFF" run "$T/job.yaml" -o "$T/one.h5" 2> "$T/one.log" || { cat "$T/one.log"; fail "run"; }
 check "$T/one.log" "$T/one.h5" 1
 grep -q $'\r' "$T/one.log" && fail "a bar on a pipe"
+# status of the finished file: all the work done, as much as the plan line said (the same estimates)
+work=$(grep -o 'work [0-9.e+]* token passes' "$T/one.log" | head -1 | cut -d' ' -f2)
+"$MECHDIFF" status "$T/one.h5" > "$T/status" || fail "status of the finished file"
+grep -q "work (the kinds' unit costs, stages planned so far): $work of $work token passes, 100.0% done\$" "$T/status" ||
+  { cat "$T/status"; fail "status: work not $work token passes, all done"; }
 
 $MPIRUN -np 3 "$MECHDIFF" run "$T/job.yaml" -o "$T/three.h5" 2> "$T/three.log" || { cat "$T/three.log"; fail "mpirun"; }
 grep -v '^\[' "$T/three.log" > "$T/three.clean"   # drop launcher noise, if any
@@ -104,6 +112,9 @@ grep -q '(0 in this run)' "$T/again.log" || fail "resume last line"
 "$MECHDIFF" run "$T/job.yaml" -o "$T/part.h5" --part 0/2 2> "$T/part.log" || { cat "$T/part.log"; fail "part"; }
 grep -q ' selftest=4 ' "$T/part.log" || { cat "$T/part.log"; fail "part plan line"; }
 grep -q 'part done: wrote' "$T/part.log" || { cat "$T/part.log"; fail "part last line"; }
+# its status: the part's share of stage 0's work (about half)
+"$MECHDIFF" status "$T/part.h5" > "$T/status" || fail "status of a finished part"
+grep -Eq "token passes, (4[0-9]|5[0-9])\.[0-9]% done" "$T/status" || { cat "$T/status"; fail "status: work of a part"; }
 
 # the live bar: forced, and on a real terminal (script gives the run a pty)
 MECHDIFF_PROGRESS=bar "$MECHDIFF" run "$T/job.yaml" -o "$T/bar.h5" 2> "$T/bar.log" || fail "bar run"
@@ -116,6 +127,7 @@ pct = [float(b[0]) for b in bar]
 assert pct == sorted(pct) and pct[-1] == 100.0, pct
 assert len({b[2] for b in bar}) == 1, "total changed"
 assert re.search(r"\r\[#{30}\] 100\.0%[^\r\n]*\n", t), "bar line not ended"
+assert re.search(r"\r\[#{30}\] 100\.0% \d+/\d+ units  work 100\.0%  [^\r\n]* ETA 0s ", t), "bar: work or ETA"
 assert re.search(r"\nmechdiff: \S+ progress-check: finished: wrote", t), "last line"
 print(f"bar: {len(bar)} redraws, {pct[0]}..{pct[-1]} %")
 PY

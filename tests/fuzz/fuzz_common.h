@@ -1,5 +1,7 @@
 /* fuzz_common.h — scratch files for the libFuzzer harnesses: a per-process
- * folder under /dev/shm (or $TMPDIR) that one input is written into. */
+ * folder under /dev/shm (or $TMPDIR) that one input is written into, and
+ * fixed files of the repository (MECHDIFF_SOURCE_DIR, set by CMake) copied
+ * beside it once. */
 #ifndef MECHDIFF_FUZZ_COMMON_H
 #define MECHDIFF_FUZZ_COMMON_H
 
@@ -40,6 +42,27 @@ static inline const char *fuzz_write(const char *name, const uint8_t *data, size
     if (size && fwrite(data, 1, size, f) != size) abort();
     fclose(f);
     return path;
+}
+
+/* Copies the repository file REL (relative to the source tree) to
+ * fuzz_dir()/name; aborts when it is missing (a harness's fixed input). */
+static inline void fuzz_copy_repo_file(const char *rel, const char *name)
+{
+    char src[1024];
+    snprintf(src, sizeof src, "%s/%s", MECHDIFF_SOURCE_DIR, rel);
+    FILE *f = fopen(src, "rb");
+    if (!f) {
+        fprintf(stderr, "fuzz: cannot open %s\n", src);
+        abort();
+    }
+    size_t cap = 1 << 16, n = 0, got;
+    uint8_t *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0)
+        if ((n += got) == cap) buf = realloc(buf, cap *= 2);
+    fclose(f);
+    if (!buf) abort();
+    fuzz_write(name, buf, n);
+    free(buf);
 }
 
 /* A NUL-terminated copy of data (caller frees). */

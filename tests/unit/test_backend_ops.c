@@ -428,6 +428,49 @@ static void op_elementwise(const pair *p, int n, int d)
     free(v);
 }
 
+/* put_cells (batched hooks): n cells of w floats at scattered offsets of a
+ * [rows][d] buffer, replaced and added; the same numbers on both backends,
+ * and on the tested one what to_device / add_vec cell by cell give (exact:
+ * a copy, and x + coef * v without contraction in both); get_cells of the
+ * replaced cells gives back exactly what was put. */
+static void op_put_cells(const pair *p, int rows, int d, int n, int w)
+{
+    size_t nx = (size_t)rows * d, *off = malloc((size_t)n * sizeof *off);
+    float *x = rand_vec(nx, -4, 4), *src = rand_vec((size_t)n * w, -1, 1), *res[3][2];
+    for (int i = 0; i < n; i++) off[i] = (size_t)((i * 7 + 3) % rows) * d + (size_t)(i * 5) % (d - w + 1);
+    md_backend *bes[3] = {p->ref, p->be, p->be};
+    for (int add = 0; add < 2; add++)
+        for (int k = 0; k < 3; k++) {
+            md_backend *be = bes[k];
+            float *xd = dev_from(be, x, nx);
+            for (int i = 0; k == 2 && i < n; i++) { /* cell by cell, the single hooks' ops */
+                if (add) OP_OK(be->ops->add_vec(be, xd + off[i], 1, w, src + (size_t)i * w, 0.7f, &op_err));
+                else OP_OK(be->ops->to_device(be, xd + off[i], src + (size_t)i * w, (size_t)w * sizeof(float), &op_err));
+            }
+            if (k < 2) OP_OK(be->ops->put_cells(be, xd, n, w, off, src, add, 0.7f, &op_err));
+            if (k < 2 && !add) {
+                float *back = malloc((size_t)n * w * sizeof(float));
+                OP_OK(be->ops->get_cells(be, back, xd, n, w, off, &op_err));
+                CHECK_MSG(memcmp(back, src, (size_t)n * w * sizeof(float)) == 0, "%s: get_cells != the cells put",
+                          k ? p->label : "reference");
+                free(back);
+            }
+            res[k][add] = host_from(be, xd, nx);
+            be->ops->free(be, xd);
+        }
+    char what[64];
+    for (int add = 0; add < 2; add++) {
+        snprintf(what, sizeof what, "%s n=%d w=%d", add ? "add" : "replace", n, w);
+        report(p, "put_cells", what, nmse(res[1][add], res[0][add], nx), 0.0);
+        CHECK_MSG(memcmp(res[1][add], res[2][add], nx * sizeof(float)) == 0,
+                  "%s: put_cells %s != the same cells one by one", p->label, what);
+        for (int k = 0; k < 3; k++) free(res[k][add]);
+    }
+    free(off);
+    free(x);
+    free(src);
+}
+
 /* y += bias for a bias of each dtype (Qwen2's q/k/v biases). */
 static void op_add_bias(const pair *p, md_dtype dt, int n, int d)
 {
@@ -525,6 +568,8 @@ static void run_suite(const pair *p)
     op_attention_seqs(p, 6, 1, 3, 0, 3, 3, 2, 1, 16);       /* no prefix */
     op_elementwise(p, 5, 96);
     op_elementwise(p, 3, 4099);
+    op_put_cells(p, 40, 96, 25, 96);  /* whole rows (a batched residual patch) */
+    op_put_cells(p, 33, 256, 33, 16); /* one head's slice per row (batched z) */
     op_add_bias(p, MD_DTYPE_F32, 5, 96);
     op_add_bias(p, MD_DTYPE_BF16, 3, 1000);
 }
@@ -573,16 +618,16 @@ static void op_forward(const pair *p, const char *dir, md_backend_kind kind, siz
         zr[k] = calloc(nz, sizeof(float));
         pr[k] = calloc(npat, sizeof(float));
         md_hook h[8] = {
-            {MD_HOOK_RESID_MID, MD_HOOK_ADD, 0, MD_ALL, 3, vec, 0, 1.5f, NULL, 0},
-            {MD_HOOK_MLP_OUT, MD_HOOK_ABLATE, c->n_layers - 1, MD_ALL, MD_ALL, unit, 0, 0.0f, NULL, 0},
-            {MD_HOOK_RESID_PRE, MD_HOOK_REPLACE, c->n_layers - 1, 1, 2, vec, 0, 0.0f, NULL, 0},
-            {MD_HOOK_RESID_POST, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, rd[k], 0},
+            {MD_HOOK_RESID_MID, MD_HOOK_ADD, 0, MD_ALL, 3, vec, 0, 1.5f, NULL, 0, NULL, NULL},
+            {MD_HOOK_MLP_OUT, MD_HOOK_ABLATE, c->n_layers - 1, MD_ALL, MD_ALL, unit, 0, 0.0f, NULL, 0, NULL, NULL},
+            {MD_HOOK_RESID_PRE, MD_HOOK_REPLACE, c->n_layers - 1, 1, 2, vec, 0, 0.0f, NULL, 0, NULL, NULL},
+            {MD_HOOK_RESID_POST, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, rd[k], 0, NULL, NULL},
             /* per head: z and pattern read everywhere (before the edits below), one head's
              * z shifted at layer 0, one head's pattern shifted at the last layer */
-            {MD_HOOK_Z, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, zr[k], MD_ALL},
-            {MD_HOOK_PATTERN, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, pr[k], MD_ALL},
-            {MD_HOOK_Z, MD_HOOK_ADD, 0, MD_ALL, MD_ALL, vec, 0, 0.7f, NULL, 1},
-            {MD_HOOK_PATTERN, MD_HOOK_ADD, c->n_layers - 1, 0, MD_ALL, vec, 0, 0.2f, NULL, c->n_heads - 1},
+            {MD_HOOK_Z, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, zr[k], MD_ALL, NULL, NULL},
+            {MD_HOOK_PATTERN, MD_HOOK_READ, MD_ALL, MD_ALL, MD_ALL, NULL, 0, 0.0f, pr[k], MD_ALL, NULL, NULL},
+            {MD_HOOK_Z, MD_HOOK_ADD, 0, MD_ALL, MD_ALL, vec, 0, 0.7f, NULL, 1, NULL, NULL},
+            {MD_HOOK_PATTERN, MD_HOOK_ADD, c->n_layers - 1, 0, MD_ALL, vec, 0, 0.2f, NULL, c->n_heads - 1, NULL, NULL},
         };
         md_kvcache *kc = NULL;
         CHECK_MSG(md_kvcache_create(&kc, m, S, T, &err) == MD_OK, "%s", err.msg);

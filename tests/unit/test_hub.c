@@ -57,6 +57,21 @@ int main(void)
     CHECK(md_hub_resolve_dir(p, out, sizeof out, &err) == MD_OK && strcmp(out, p) == 0);
     CHECK(md_hub_resolve_dir(root, out, sizeof out, &err) == MD_OK && strcmp(out, root) == 0);
 
+    /* refs/main naming something that is not a snapshot folder: "..", a path, "/" resolved to the repo
+     * folder, outside it or snapshots/ itself (found by fuzz_hub; tests/fuzz/regress/hub) */
+    static const char *const bad[] = {"..\n", "../../x", "/", "bbb222/../..", "."};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(p, sizeof p, "%s/refs/main", repo), put(p, bad[i]);
+        CHECK_MSG(md_hub_resolve_dir(repo, out, sizeof out, &err) == MD_ERR && strstr(err.msg, "refs/main") &&
+                      strstr(err.msg, "is not a snapshot name"), "%s -> %s", bad[i], err.msg);
+    }
+    /* a FIFO as refs/main is refused, never read (it would block) */
+    snprintf(p, sizeof p, "%s/refs/main", repo), unlink(p);
+    CHECK(mkfifo(p, 0600) == 0);
+    CHECK_MSG(md_hub_resolve_dir(repo, out, sizeof out, &err) == MD_ERR && strstr(err.msg, "refs/main"), "%s",
+              err.msg);
+    unlink(p);
+
     /* out too small */
     CHECK(md_hub_resolve_dir(root, out, 4, &err) == MD_ERR);
 

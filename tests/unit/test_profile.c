@@ -146,6 +146,9 @@ int main(int argc, char **argv)
     CHECK(plain && prof);
     if (!plain || !prof) TEST_MAIN_END();
     CHECK(md_profile_stats(plain->be) == NULL); /* MECHDIFF_PROFILE=0: not wrapped */
+    /* the wrapper offers the ops the backend has (hooks' put_cells / get_cells, attention_seqs) */
+    CHECK(prof->be->ops->put_cells != NULL && prof->be->ops->get_cells != NULL && prof->be->ops->add_vec != NULL);
+    CHECK((prof->be->ops->attention_seqs != NULL) == (plain->be->ops->attention_seqs != NULL));
     const md_config *c = &prof->cfg;
     CHECK(c->torch_dtype == MD_DTYPE_BF16); /* every matrix is counted as gemm.bf16 */
     size_t V = (size_t)c->vocab_size, n_out = NSEQ * V + 2;

@@ -291,6 +291,9 @@ static void test_config_and_words(void)
     t = md_tokenizer_single_token(sp, " Zzyzxq", &err);
     CHECK(t == -1);
     CHECK_MSG(strstr(err.msg, "' Zzyzxq'") && strstr(err.msg, "pieces"), "%s", err.msg);
+    /* an empty word (true_word: "") says so, instead of "encodes as 0 pieces: " */
+    CHECK(md_tokenizer_single_token(bl, "", &err) == -1);
+    CHECK_MSG(strstr(err.msg, "the word is empty"), "%s", err.msg);
 
     char *pt = NULL;
     size_t pl = 0;

@@ -314,6 +314,44 @@ static int cu_ablate(md_backend *be, float *x, int n, int d, const float *v, md_
     return cu_check(c, cu_launch_ablate(c->stream, x, n, d, vd), "ablate", err);
 }
 
+/* A batched hook's cells: offsets and sources copied into one scratch (two
+ * copies), then one launch for every cell. */
+static int cu_put_cells(md_backend *be, float *x, int n, int w, const size_t *off, const float *src, int add,
+                        float coef, md_error *err)
+{
+    cu_impl *c = cu_impl_of(be);
+    if (n <= 0 || w <= 0) return MD_OK;
+    size_t ob = (size_t)n * sizeof(size_t), sb = (size_t)n * w * sizeof(float);
+    char *d = (char *)cu_scratch_get(c, &c->cells, ob + sb, "put_cells", err);
+    if (!d) return MD_ERR;
+    if (cu_check(c, cudaMemcpyAsync(d, off, ob, cudaMemcpyHostToDevice, c->stream), "put_cells: offsets", err) !=
+            MD_OK ||
+        cu_check(c, cudaMemcpyAsync(d + ob, src, sb, cudaMemcpyHostToDevice, c->stream), "put_cells: sources", err) !=
+            MD_OK)
+        return MD_ERR;
+    return cu_check(c, cu_launch_put_cells(c->stream, x, n, w, (const size_t *)d, (const float *)(d + ob), add, coef),
+                    "put_cells", err);
+}
+
+/* A read's cells: offsets copied into a scratch, one gather into the same
+ * scratch, one copy back (synchronous, as to_host). */
+static int cu_get_cells(md_backend *be, float *dst, const float *x, int n, int w, const size_t *off, md_error *err)
+{
+    cu_impl *c = cu_impl_of(be);
+    if (n <= 0 || w <= 0) return MD_OK;
+    size_t ob = (size_t)n * sizeof(size_t), db = (size_t)n * w * sizeof(float);
+    char *d = (char *)cu_scratch_get(c, &c->cells, ob + db, "get_cells", err);
+    if (!d) return MD_ERR;
+    float *dd = (float *)(d + ob);
+    if (cu_check(c, cudaMemcpyAsync(d, off, ob, cudaMemcpyHostToDevice, c->stream), "get_cells: offsets", err) !=
+            MD_OK ||
+        cu_check(c, cu_launch_get_cells(c->stream, dd, x, n, w, (const size_t *)d), "get_cells", err) != MD_OK ||
+        cu_check(c, cudaMemcpyAsync(dst, dd, db, cudaMemcpyDeviceToHost, c->stream), "get_cells: to host", err) !=
+            MD_OK)
+        return MD_ERR;
+    return cu_check(c, cudaStreamSynchronize(c->stream), "get_cells (an earlier op failed)", err);
+}
+
 /* --------------------------------------------------------- create/destroy */
 
 static void impl_free(cu_impl *c)
@@ -326,6 +364,7 @@ static void impl_free(cu_impl *c)
     cu_scratch_free(&c->ts);
     cu_scratch_free(&c->stage);
     cu_scratch_free(&c->vec);
+    cu_scratch_free(&c->cells);
     cu_scratch_free(&c->ints);
     cu_scratch_free(&c->pads);
     cu_scratch_free(&c->posd);
@@ -367,6 +406,8 @@ static const md_backend_ops CUDA_OPS = {
     /* .ablate */ cu_ablate,
     /* .destroy */ cu_destroy,
     /* .attention_seqs */ cu_attention_seqs,
+    /* .put_cells */ cu_put_cells,
+    /* .get_cells */ cu_get_cells,
 };
 
 extern "C" const char *md_cuda_build_archs(void) { return MECHDIFF_CUDA_ARCHS; }

@@ -51,6 +51,7 @@ typedef struct cu_impl {
     cu_scratch ts;             /* stacked partial products */
     cu_scratch stage;          /* upload staging for dtype conversion */
     cu_scratch vec;            /* host vector of add_vec/ablate */
+    cu_scratch cells;          /* offsets and sources of put_cells / get_cells */
     cu_scratch ints;           /* token ids */
     cu_scratch pads;           /* left padding per sequence (attention_seqs) */
     cu_scratch posd;           /* positions (device copy of pos_h) */
@@ -141,5 +142,10 @@ cudaError_t cu_launch_add_rows(cudaStream_t st, float *x, int n, int d, const fl
 cudaError_t cu_launch_embed(cudaStream_t st, float *x, const int *tokens, int n, int cols, const void *e,
                             md_dtype e_dtype);
 cudaError_t cu_launch_ablate(cudaStream_t st, float *x, int n, int d, const float *v);
+/* dst[i][0..w) = x + off[i], for i < n; all on the device. */
+cudaError_t cu_launch_get_cells(cudaStream_t st, float *dst, const float *x, int n, int w, const size_t *off);
+/* x + off[i] gets src[i][0..w) (add: += coef * src), for i < n; off, src on the device. */
+cudaError_t cu_launch_put_cells(cudaStream_t st, float *x, int n, int w, const size_t *off, const float *src,
+                                int add, float coef);
 
 #endif

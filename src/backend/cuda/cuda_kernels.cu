@@ -289,6 +289,26 @@ __global__ static void k_add_vec(float *x, int n, int d, const float *v, float c
         x[t] += coef * v[t % d];
 }
 
+/* The cells of a batched hook: x[off[i] + j] = src[i][j], or += coef * src[i][j]
+ * (no contraction: -fmad=false, as k_add_vec and cpu.c). */
+__global__ static void k_put_cells(float *x, int n, int w, const size_t *off, const float *src, int add, float coef)
+{
+    size_t total = (size_t)n * w;
+    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total; t += (size_t)gridDim.x * blockDim.x) {
+        float *cell = x + off[t / w] + t % w;
+        if (add) *cell += coef * src[t];
+        else *cell = src[t];
+    }
+}
+
+/* dst[i][j] = x[off[i] + j]: the cells of a read, gathered. */
+__global__ static void k_get_cells(float *dst, const float *x, int n, int w, const size_t *off)
+{
+    size_t total = (size_t)n * w;
+    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total; t += (size_t)gridDim.x * blockDim.x)
+        dst[t] = x[off[t / w] + t % w];
+}
+
 /* One block per row: x -= (x·v) v with the dot product in double, as cpu.c. */
 __global__ static void k_ablate(float *x, int d, const float *v)
 {
@@ -415,5 +435,20 @@ cudaError_t cu_launch_embed(cudaStream_t st, float *x, const int *tokens, int n,
 cudaError_t cu_launch_ablate(cudaStream_t st, float *x, int n, int d, const float *v)
 {
     k_ablate<<<n, CU_THREADS, 0, st>>>(x, d, v);
+    return cudaGetLastError();
+}
+
+cudaError_t cu_launch_get_cells(cudaStream_t st, float *dst, const float *x, int n, int w, const size_t *off)
+{
+    size_t total = (size_t)n * w;
+    k_get_cells<<<grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(dst, x, n, w, off);
+    return cudaGetLastError();
+}
+
+cudaError_t cu_launch_put_cells(cudaStream_t st, float *x, int n, int w, const size_t *off, const float *src,
+                                int add, float coef)
+{
+    size_t total = (size_t)n * w;
+    k_put_cells<<<grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(x, n, w, off, src, add, coef);
     return cudaGetLastError();
 }
