@@ -37,16 +37,19 @@ def read_times():
 
 
 def read_peak():
-    """(device name, measured TFLOPS or None, datasheet TFLOPS or None)."""
-    name, measured = None, None
+    """(device name, measured TFLOPS or None, datasheet TFLOPS or None,
+    the estimate from SMs x clock or None)."""
+    name, measured, est = None, None, None
     if os.path.exists(f"{o}/peak.txt"):
         text = open(f"{o}/peak.txt").read()
         m = re.search(r"^GPU \d+: ([^,]+),", text, re.M)
         name = m.group(1) if m else None
+        m = re.search(r"dense bf16 peak ([\d.]+) TFLOPS", text)
+        est = float(m.group(1)) if m else None
         m = re.search(r"square bf16 GEMM best: ([\d.]+) TFLOPS at (\d+)", text)
         measured = float(m.group(1)) if m else None
     sheet = next((v for k, v in DATASHEET if name and k in name), None)
-    return name, measured, sheet
+    return name, measured, sheet, est
 
 
 def profile_of(log):
@@ -73,14 +76,20 @@ def effects(name):
 
 
 runs = read_times()
-dev, peak, sheet = read_peak()
+dev, peak, sheet, est = read_peak()
 out["device"], out["peak_measured_tflops"], out["peak_datasheet_tflops"] = dev, peak, sheet
+out["peak_estimated_tflops"] = est
 if os.path.exists(f"{o}/make_model.txt"):
-    print(open(f"{o}/make_model.txt").read().strip())
+    text = open(f"{o}/make_model.txt").read().strip()
+    print(text)
+    m = re.search(r" in ([\d.]+) s on (\d+) CPUs", text)
+    if m:
+        out["make_model_s"], out["make_model_cpus"] = float(m.group(1)), int(m.group(2))
 if dev:
     print(f"device {dev}: bf16 peak measured (largest square bf16 GEMM, bench_gpu --square) "
           f"{peak if peak else float('nan'):.1f} TFLOPS; datasheet dense bf16 {sheet or float('nan'):.0f} TFLOPS"
-          f"{' = ' + format(100 * peak / sheet, '.1f') + ' % of it' if peak and sheet else ''}")
+          f"{' = ' + format(100 * peak / sheet, '.1f') + ' % of it' if peak and sheet else ''}; "
+          f"estimated from SMs x clock {est or float('nan'):.0f} TFLOPS")
 else:
     print("no GPU peak (BACKEND=cpu dry run, or bench_gpu --square did not run)")
 res, lens_all = {}, None

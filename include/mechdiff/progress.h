@@ -24,9 +24,12 @@
  * estimate_cost (else MD_COST_ROW_TOKENS per unit). The kinds count:
  *   knowledge   per pair of T tokens, N window positions, H heads patched
  *               one at a time (1 unless component: head), L layers:
- *               2 T (the clean runs) + H N(N+1)/2 (L+1)/2 (cell (l, t)
- *               reruns the T - t positions from t through L - l of L blocks)
- *   truth       collect and intervention: rows x MD_COST_ROW_TOKENS; the
+ *               2 T (the clean runs) + H N(N+1)/2 (L-1)/2 (cell (l, t)
+ *               reruns the T - t positions from t through the L - l - 1
+ *               blocks after l; (L+1)/2 for hook points inside a block),
+ *               bench/study_cost.py's grid_flops in token passes
+ *   truth       collect: rows x MD_COST_ROW_TOKENS; intervention: rows x
+ *               (MD_COST_ROW_TOKENS + the few-shot prefix's bytes / 4); the
  *               summary stage 1
  *   refusal     collect: rows x MD_COST_ROW_TOKENS; generation: rows x
  *               (MD_COST_ROW_TOKENS + max_new_tokens), x 1.2 with a

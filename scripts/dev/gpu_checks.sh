@@ -6,7 +6,7 @@
 # then on the GPU machine (docs/cuda.md, "The next GPU session"):
 #   scripts/dev/gpu_checks.sh gpu-carry OUT_DIR [paper] [ops] [bench] [patching] [quickstart]
 # (no step names = all, in this order: the most valuable figures first).
-# The whole run stays within BUDGET seconds (default 470, under 8 minutes):
+# The whole run stays within BUDGET seconds (default 450, under 8 minutes):
 # each step gets a timeout of at most its own cap and what is left; a step
 # that would get under 20 s is skipped (steps.txt says so). Every step writes
 # its files as it goes, so a cut-off run still returns the figures so far:
@@ -22,7 +22,7 @@ set -uo pipefail
 PY=${PY:-python3}
 C=${1:?carry dir}; O=${2:?out dir}; shift 2
 STEPS=${*:-paper ops bench patching quickstart}
-BUDGET=${BUDGET:-470}
+BUDGET=${BUDGET:-450}
 mkdir -p "$O"; O=$(cd "$O" && pwd); C=$(cd "$C" && pwd)
 ROOT=$PWD
 T0=$(date +%s)

@@ -247,7 +247,8 @@ static const char *rank_label(void)
     return "-";
 }
 
-void md_profile_print(FILE *f, const md_prof_stats *st, const char *what)
+/* The summary's text into f (one stream: written by the caller at once). */
+static void summary(FILE *f, const md_prof_stats *st, const char *what)
 {
     double window = st->first_op > 0.0 && st->last_op > st->first_op ? st->last_op - st->first_op : 0.0;
     double busy = 0.0, life = md_clock_seconds() - st->created;
@@ -267,8 +268,10 @@ void md_profile_print(FILE *f, const md_prof_stats *st, const char *what)
     fprintf(f, "mechdiff profile:   ops busy %.4f s of a %.4f s window (first op to last op; share = of the window);"
                " backend lifetime %.4f s\n", busy, window, life);
     fprintf(f, "mechdiff profile json: {\"rank\": \"%s\", \"pid\": %ld, \"backend\": \"", rank, (long)getpid());
-    for (const char *c = what; *c; c++) /* what is ours: escape only quotes and backslashes */
-        fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+    for (const char *c = what; *c; c++) { /* what is ours: only quotes and backslashes to escape */
+        if (*c == '"' || *c == '\\') fputc('\\', f);
+        fputc(*c, f);
+    }
     fprintf(f, "\", \"window_s\": %.6f, \"busy_s\": %.6f, \"lifetime_s\": %.6f, \"classes\": {", window, busy, life);
     for (int c = 0, first = 1; c < MD_PROF_N_CLASSES; c++) {
         if (!st->calls[c]) continue;
@@ -277,6 +280,20 @@ void md_profile_print(FILE *f, const md_prof_stats *st, const char *what)
         first = 0;
     }
     fprintf(f, "}}\n");
+}
+
+void md_profile_print(FILE *f, const md_prof_stats *st, const char *what)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m) { /* one write: the summaries of ranks sharing a stderr do not interleave line by line */
+        summary(m, st, what);
+        if (fclose(m) == 0) fwrite(text, 1, len, f);
+    } else {
+        summary(f, st, what);
+    }
+    free(text);
     fflush(f);
 }
 

@@ -139,9 +139,9 @@ static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
     snprintf(num, sizeof num, "%lld", (long long)o.top_k);
     if (md_plan_attr(plan, "", "top_k", num, err) != MD_OK) return MD_ERR;
     if (md_plan_attr(plan, "", "percentile_method",
-                     "linear interpolation between order statistics (numpy default); norm strictly above", err) != MD_OK ||
-        md_plan_units(plan, units, err) != MD_OK)
+                     "linear interpolation between order statistics (numpy default); norm strictly above", err) != MD_OK)
         return MD_ERR;
+    if (md_plan_units(plan, units, err) != MD_OK) return MD_ERR;
     stage0_costs(ctx, plan);
     return MD_OK;
 }

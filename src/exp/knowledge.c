@@ -332,15 +332,18 @@ static int kn_plan_combos(md_plan *plan, const kn_state *s, const md_kn_dataset 
     return MD_OK;
 }
 
-/* The cost of unit u (progress.h, "ETA by cost"): per pair of T tokens the
- * two clean runs, 2 T, and every (layer l, window position t) cell of every
- * head, the T - t positions from t through L - l of the L blocks: summed,
- * heads x N(N+1)/2 x (L+1)/2 token passes. */
+/* The cost of unit u (progress.h, "ETA by cost"; the GEMM FLOPs of
+ * bench/study_cost.py's grid_flops over a token pass): per pair of T tokens
+ * the two clean runs, 2 T, and every (layer l, window position t) cell of
+ * every head, the T - t positions from t through the blocks after l
+ * (resid_post; from inside l for the other hook points): summed, heads x
+ * N(N+1)/2 x (L-1)/2 token passes ((L+1)/2). */
 static double kn_unit_cost(const kn_state *s, int64_t u)
 {
     int d, c, p0, nb;
     md_kn_locate_unit(s, u, &d, &c, &p0, &nb);
-    double n = s->ds[d].n_toks, cells = s->n_heads * n * (n + 1) / 2 * (s->n_layers + 1) / 2, cost = 0;
+    double n = s->ds[d].n_toks, blocks = (s->n_layers + (s->hook == MD_HOOK_RESID_POST ? -1 : 1)) / 2.0;
+    double cells = s->n_heads * n * (n + 1) / 2 * blocks, cost = 0;
     for (int p = p0; p < p0 + nb; p++) cost += 2.0 * s->ds[d].pairs[p].len + cells;
     return cost;
 }
@@ -380,7 +383,8 @@ static double kn_estimate_cost(const md_kind_ctx *ctx, int stage)
     kn_state *s = NULL;
     md_error err;
     double cost = 0;
-    if (stage == 0 && kn_first_model(ctx, &tok, &cfg, &err) == MD_OK && kn_state_build(ctx, tok, &cfg, &s, &err) == MD_OK)
+    if (stage == 0 && kn_first_model(ctx, &tok, &cfg, &err) == MD_OK &&
+        kn_state_build(ctx, tok, &cfg, &s, &err) == MD_OK)
         for (int64_t u = 0; u < s->unit_base[s->n_ds]; u++) cost += kn_unit_cost(s, u);
     kn_state_free(s);
     md_tokenizer_free(tok);

@@ -320,7 +320,8 @@ static double rf_unit_cost(const void *state, int stage, int64_t unit)
 {
     const md_refusal_state *s = state;
     const int *key = stage == 0 ? s->acts.key[unit] : s->gen.key[unit];
-    int first, rows = md_exp_slice_batch(stage == 0 ? s->n_train : s->n_test, s->batch, key[stage == 0 ? 2 : 3], &first);
+    int first, n = stage == 0 ? s->n_train : s->n_test;
+    int rows = md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &first);
     if (stage == 0) return (double)rows * MD_COST_ROW_TOKENS;
     return (double)rows * (MD_COST_ROW_TOKENS + (double)s->opt.max_new_tokens) * (s->sweep || key[1] ? 1.2 : 1.0);
 }

@@ -621,14 +621,17 @@ static int64_t tr_units(const void *state, int stage)
     return stage == 0 ? s->u0.n : s->u1.n;
 }
 
-/* The cost of a unit (progress.h, "ETA by cost"): its rows (statements),
- * each MD_COST_ROW_TOKENS tokens. */
+/* The cost of a unit (progress.h, "ETA by cost"): its rows, a statement
+ * MD_COST_ROW_TOKENS tokens; an intervention's prompt has the dataset's
+ * few-shot prefix before it, at 4 bytes a token. */
 static double tr_unit_cost(const void *state, int stage, int64_t unit)
 {
     const md_truth_state *s = state;
     const int *key = stage == 0 ? s->u0.key[unit] : s->u1.key[unit];
-    int first, n = stage == 0 ? s->ds[key[1]].n : s->ds[s->test[key[1]]].n_iv;
-    return (double)md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &first) * MD_COST_ROW_TOKENS;
+    const tr_ds *ds = stage == 0 ? &s->ds[key[1]] : &s->ds[s->test[key[1]]];
+    int first, rows = md_exp_slice_batch(stage == 0 ? ds->n : ds->n_iv, s->batch, key[stage == 0 ? 2 : 3], &first);
+    double prefix = stage == 1 && ds->few_shot ? (double)strlen(ds->few_shot) / 4 : 0;
+    return rows * (MD_COST_ROW_TOKENS + prefix);
 }
 
 static const md_dirseq TRUTH_SEQ = {.kind = "truth", .build = tr_build, .release = md_truth_free_state,

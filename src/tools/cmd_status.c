@@ -162,7 +162,8 @@ int cmd_status(int argc, char **argv)
         fprintf(argc == 2 ? stdout : stderr,
                 "usage: mechdiff status OUT.h5\n\n"
                 "Shows done/total units per experiment and stage, the units finished since the last\n"
-                "snapshot (from OUT.h5.journal), the rate, and whether the job finished. Works while the\n"
+                "snapshot (from OUT.h5.journal), the rate, the share of the work done (the kinds' unit\n"
+                "costs) with an ETA at the journal's rate, and whether the job finished. Works while the\n"
                 "job runs, after it stopped or died (then also the units each rank held when it stopped).\nExit status: 0 finished, 3 not finished, 1 error.\n");
         return argc == 2 ? 0 : 2;
     }

@@ -4,13 +4,8 @@
 # and weights files that are not regular files. Each is refused with a
 # message naming the key / tensor / file, and nothing hangs.
 set -euo pipefail
-BUILD=${1:?build dir}
-MD=${MECHDIFF:-$BUILD/mechdiff}
-PY=${PYTHON:-/usr/bin/python3}
+. "$(dirname "$0")/../lib.sh"
 G=tests/golden/models
-T=$(mktemp -d "$BUILD/bad_checkpoint.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 expect_fail() { # $1 = pattern expected in stderr, rest = command
   local pat=$1; shift
   local rc=0

@@ -18,13 +18,12 @@
 #   scontrol         fails (no controller), so the templates find the clone
 #                    from SLURM_SUBMIT_DIR
 # The templates under a real Slurm: tests/e2e/slurm.sh.
-. "$(dirname "$0")/../mpi/lib/common.sh"
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 need_pair
 command -v h5ls >/dev/null || { echo "SKIP: h5ls not installed"; exit 77; }
 
 # the doc's blocks
-/usr/bin/python3 - "$SRC/docs/cluster.md" "$WORK/doc.sh" <<'PY' || fail "cannot extract the tested blocks"
+/usr/bin/python3 - "$ROOT/docs/cluster.md" "$WORK/doc.sh" <<'PY' || fail "cannot extract the tested blocks"
 import re, sys
 text = open(sys.argv[1]).read()
 blocks = re.findall(r"^\*\(tested\)\*\n```sh\n(.*?)^```", text, re.S | re.M)
@@ -39,7 +38,7 @@ PY
 C=$WORK/clone
 mkdir -p "$C"
 for d in CMakeLists.txt cmake src include tests bench jobs data slurm analysis models scripts; do
-    cp -r "$SRC/$d" "$C/"
+    cp -r "$ROOT/$d" "$C/"
 done
 rm -rf "$C/data/real" "$C/out" "$C/report"
 
@@ -47,7 +46,7 @@ rm -rf "$C/data/real" "$C/out" "$C/report"
 B=$WORK/bin
 mkdir -p "$B" "$WORK/raw" "$WORK/scratch" "$WORK/fam"
 ln -s /usr/bin/python3 "$B/python3"
-fake_raw() { . "$SRC/tests/e2e/lib/real_like.sh"; fake_downloads "$WORK/raw"; }
+fake_raw() { . "$ROOT/tests/e2e/lib/real_like.sh"; fake_downloads "$WORK/raw"; }
 fake_raw || fail "fake_downloads"
 cat > "$B/cmake" <<EOF
 #!/bin/bash
@@ -65,8 +64,8 @@ EOF
 cat > "$B/huggingface-cli" <<EOF
 #!/bin/bash
 [ "\$1" = download ] || { echo "huggingface-cli (stand-in): \$*"; exit 0; }
-export MECHDIFF="$MECHDIFF" SRC="$SRC"
-. "$SRC/tests/e2e/lib/real_like.sh"
+export MECHDIFF="$MECHDIFF" ROOT="$ROOT"
+. "$ROOT/tests/e2e/lib/real_like.sh"
 repo=\$2
 case "\$repo" in
     meta-llama/Llama-3.1-8B) fam=llama3-8b; tmpl=none ;;

@@ -5,13 +5,8 @@
 # or corrupt checkpoints, an unsupported config, an unknown hook, a token id
 # outside the vocabulary — each a clear message and a non-zero exit.
 set -euo pipefail
-BUILD=${1:?build dir}
-MD=${MECHDIFF:-$BUILD/mechdiff}
-PY=${PYTHON:-/usr/bin/python3}
+. "$(dirname "$0")/../lib.sh"
 G=tests/golden/models
-T=$(mktemp -d "$BUILD/commands.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 for sub in inspect tokenize forward generate make-model run validate status merge; do
   "$MD" "$sub" --help | grep -qi usage || fail "$sub --help"

@@ -7,7 +7,7 @@
 # "1 +" (so the test sees the form). Tolerance: cosines are fp32 dot products
 # of unit bf16-exact vectors (d 3584), about 1e-6 relative each; LogitVar
 # (~1/d) and norms are compared at 1e-3 of their largest value.
-. "$(dirname "$0")/../mpi/lib/common.sh"
+. "$(dirname "$0")/../lib.sh"
 M=$WORK/gemma
 "$MECHDIFF" make-model --like gemma2-9b --layers 1 --seed 3 --vocab 512 -o "$M" >/dev/null || fail "make-model"
 /usr/bin/python3 - "$M/model.safetensors" <<'PY' || fail "writing random norm gains"

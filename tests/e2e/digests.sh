@@ -11,12 +11,8 @@
 #    are shared among the readers, gathered on rank 0, same digests;
 #  - MECHDIFF_DIGEST_CACHE=off creates no cache folder.
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
-PY=/usr/bin/python3
-T=$WORK
 mkdir -p "$T/out" "$T/m"
 # the pair, copied with old times (the caches store only files older than 2 s)
 for r in base instruct; do cp -r "$ROOT/models/organism-$r" "$T/m/$r"; done

@@ -6,17 +6,10 @@
 # stopped by a signal (tests/mpi/resume.sh) -- alone and under mpirun. The
 # statuses are documented in `run --help` and the README.
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
-MD=$MECHDIFF
-T=$WORK
-expect() { # $1 = status, $2 = pattern in stderr, rest = command
-  local want=$1 pat=$2 rc=0; shift 2
-  "$@" > "$T/out" 2> "$T/err" || rc=$?
-  [ "$rc" = "$want" ] || fail "status $rc (want $want) from: $* -- $(tail -3 "$T/err")"
-  grep -q -- "$pat" "$T/err" || fail "message of '$*' lacks '$pat': $(cat "$T/err")"
-  if grep -q "HDF5-DIAG\|#000:" "$T/err"; then fail "HDF5 error stack printed by: $*"; fi
+. "$(dirname "$0")/../lib.sh"
+expect() { # $1 = status, $2 = pattern in stderr, rest = command; no HDF5 error stack
+  expect_status "$@"
+  if grep -q "HDF5-DIAG\|#000:" "$T/err"; then fail "HDF5 error stack printed by: ${*:3}"; fi
 }
 hold_lock() { exec /usr/bin/python3 -c 'import fcntl, sys, time
 f = open(sys.argv[1], "w"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(60)' "$1"; }

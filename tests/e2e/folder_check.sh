@@ -5,17 +5,16 @@
 # the run died at unit 8. Cases: .bin only (how to convert), an index naming
 # a missing shard, a tensor missing, tokenizer.model without tokenizer.json,
 # a refusal role asking for its chat template when the folder has none.
-. "$(dirname "$0")/../mpi/lib/common.sh"
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 need_pair
-ORG=$SRC/models/organism-base
+ORG=$ROOT/models/organism-base
 job() { # $1 folder for role base, $2 experiment line (default: a small knowledge one)
     local exp=${2:-}
     [ -n "$exp" ] || exp='  - {kind: knowledge, datasets: [cities], max_pairs: 2}'
     cat > "$WORK/job.yaml" <<YAML
 name: folder-check
-models: {base: $1, instruct: $SRC/models/organism-instruct}
-datasets: {cities: $SRC/data/cities.csv, harmful: $SRC/data/harmful.csv, harmless: $SRC/data/harmless.csv}
+models: {base: $1, instruct: $ROOT/models/organism-instruct}
+datasets: {cities: $ROOT/data/cities.csv, harmful: $ROOT/data/harmful.csv, harmless: $ROOT/data/harmless.csv}
 experiments:
 $exp
 YAML

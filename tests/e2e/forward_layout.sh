@@ -5,7 +5,7 @@
 # descriptions, and /provenance with the weight hashes (equal to sha256sum)
 # and the resolved numeric setup. $1: build dir.
 set -euo pipefail
-source tests/mpi/lib/common.sh "${1:-build}"
+. "$(dirname "$0")/../lib.sh"
 need_pair
 "$MECHDIFF" forward models/organism-base --prompt "The city of Baibra is in Fenwick." --hooks resid_post,mlp_post \
   -o "$WORK/fwd.h5"

@@ -4,8 +4,7 @@
 # leaves it) works wherever a model folder does: in a job (validate, run;
 # /provenance/models/<role> path names the snapshot that ran) and for the
 # commands (inspect, tokenize). Before: "config.json: cannot open".
-. "$(dirname "$0")/../mpi/lib/common.sh"
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 need_pair
 # hub_repo SRC_DIR REPO SHA: a cache repo folder holding SRC_DIR's files
 hub_repo() {
@@ -21,9 +20,9 @@ hub_repo() {
 HUB=$WORK/hub
 SHA_OLD=0123456789abcdef0123456789abcdef01234567
 SHA=89abcdef0123456789abcdef0123456789abcdef
-hub_repo "$SRC/models/organism-base" "$HUB/models--mechdiff--organism-base" "$SHA_OLD"
-hub_repo "$SRC/models/organism-base" "$HUB/models--mechdiff--organism-base" "$SHA" # a newer download: refs/main moves
-hub_repo "$SRC/models/organism-instruct" "$HUB/models--mechdiff--organism-instruct" "$SHA"
+hub_repo "$ROOT/models/organism-base" "$HUB/models--mechdiff--organism-base" "$SHA_OLD"
+hub_repo "$ROOT/models/organism-base" "$HUB/models--mechdiff--organism-base" "$SHA" # a newer download: refs/main moves
+hub_repo "$ROOT/models/organism-instruct" "$HUB/models--mechdiff--organism-instruct" "$SHA"
 
 "$MECHDIFF" inspect "$HUB/models--mechdiff--organism-base" | grep -q "layers: *4" || fail "inspect on a cache repo folder"
 "$MECHDIFF" tokenize "$HUB/models--mechdiff--organism-base" " TRUE" --no-special | grep -q "TRUE" || fail "tokenize on a cache repo folder"
@@ -31,7 +30,7 @@ hub_repo "$SRC/models/organism-instruct" "$HUB/models--mechdiff--organism-instru
 cat > "$WORK/job.yaml" <<YAML
 name: hub
 models: {base: $HUB/models--mechdiff--organism-base, instruct: $HUB/models--mechdiff--organism-instruct}
-datasets: {cities: $SRC/data/cities.csv}
+datasets: {cities: $ROOT/data/cities.csv}
 experiments:
   - kind: knowledge
     datasets: [cities]

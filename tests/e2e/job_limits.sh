@@ -11,16 +11,11 @@
 #  - a missing dataset file, a CUDA request on a CPU build and a missing
 #    column are all reported by one `validate`.
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
-MD=$MECHDIFF
-T=$WORK
+. "$(dirname "$0")/../lib.sh"
+limited() { (ulimit -v 3000000; exec timeout 10 "$@"); } # 3 GB of address space, 10 s
 expect() { # $1 = pattern in stderr, rest = command (status must be 2)
-  local pat=$1 rc=0; shift
-  (ulimit -v 3000000; exec timeout 10 "$@") > "$T/out" 2> "$T/err" || rc=$?
-  [ "$rc" = 2 ] || fail "status $rc (want 2) from: $* -- $(head -c 400 "$T/err")"
-  grep -q -- "$pat" "$T/err" || fail "message of '$*' lacks '$pat': $(head -c 400 "$T/err")"
+  local pat=$1; shift
+  expect_status 2 "$pat" limited "$@"
 }
 printf 'name: x\nexperiments:\n  - kind: selftest\n    units: 1000000000\n' > "$T/units.yaml"
 expect "key 'units': expected int in \[1, 16777216\]" "$MD" validate "$T/units.yaml"

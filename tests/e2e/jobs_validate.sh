@@ -7,19 +7,18 @@
 # `/path/to/NAME` of a job is mapped to a family below; a job naming a model
 # this test does not know fails the test. Also: the refusal data are the
 # `instruction` CSVs, and a cuda job on a CPU-only build says how to proceed.
-. "$(dirname "$0")/../mpi/lib/common.sh"
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-. "$SRC/tests/e2e/lib/real_like.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/e2e/lib/real_like.sh"
 
 # A copy of the repository's layout: jobs/ copied, data/ and models/ of the
 # organism linked, data/real/ written by the download script.
 R=$WORK/repo
 mkdir -p "$R/jobs" "$R/data" "$R/models"
-cp "$SRC"/jobs/*.yaml "$R/jobs/"
-for f in "$SRC"/data/*.csv; do ln -s "$f" "$R/data/"; done
-for m in "$SRC"/models/organism-*; do ln -s "$m" "$R/models/"; done
+cp "$ROOT"/jobs/*.yaml "$R/jobs/"
+for f in "$ROOT"/data/*.csv; do ln -s "$f" "$R/data/"; done
+for m in "$ROOT"/models/organism-*; do ln -s "$m" "$R/models/"; done
 fake_downloads "$WORK/raw" || fail "fake_downloads"
-sh "$SRC/data/download_real.sh" "$R/data/real" --from "$WORK/raw" || fail "download_real.sh --from"
+sh "$ROOT/data/download_real.sh" "$R/data/real" --from "$WORK/raw" || fail "download_real.sh --from"
 for f in harmful harmless; do
     [ "$(head -1 "$R/data/real/$f.csv")" = instruction ] || fail "data/real/$f.csv: header is not 'instruction'"
 done

@@ -19,17 +19,12 @@
 #  4. a target word that is not one token, and a model pair whose tokenizers
 #     differ, are errors at file:line:col.
 set -euo pipefail
-BUILD=${1:?build dir}
-MD=${MECHDIFF:-$BUILD/mechdiff}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
-T=$WORK
 job() { # $1 = file, $2 = naive, $3 = fp32_cache_mb, $4 = pair_block
   cat > "$1" <<YAML
 name: knowledge-test
-models: {base: $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
-datasets: {cities: $ROOT/data/cities.csv}
+$(job_pair cities)
 runtime: {fp32_cache_mb: ${3:-256}}
 experiments:
   - kind: knowledge

@@ -9,17 +9,12 @@
 #  4. analysis/report.py puts the head maps (one per combination) and the
 #     top-heads table into the report.
 set -euo pipefail
-BUILD=${1:?build dir}
-MD=${MECHDIFF:-$BUILD/mechdiff}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
-T=$WORK
 job() { # $1 = file, $2 = naive, $3 = component line
   cat > "$1" <<YAML
 name: knowledge-heads-test
-models: {base: $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
-datasets: {cities: $ROOT/data/cities.csv}
+$(job_pair cities)
 experiments:
   - kind: knowledge
     datasets: [cities]

@@ -5,12 +5,7 @@
 # knowledge run (which exited 0 with all-NaN effects before). The results side (a NaN or
 # infinity sent by a worker or put by a plan) is unit.test_result_check.
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
-MD=$MECHDIFF
-T=$WORK
-PY=/usr/bin/python3
+. "$(dirname "$0")/../lib.sh"
 # poison DIR TENSOR VALUE: sets element 5 of TENSOR to VALUE (nan / inf) in place
 poison() {
   $PY - "$1/model.safetensors" "$2" "$3" <<'PY'
@@ -25,22 +20,16 @@ else: raw[off:off + 2] = np.float32(val).tobytes()[2:4]   # bf16 = the high half
 open(path, "wb").write(bytes(raw))
 PY
 }
-expect() { # $1 = status, $2 = pattern, rest = command
-  local want=$1 pat=$2 rc=0; shift 2
-  "$@" > "$T/out" 2> "$T/err" || rc=$?
-  [ "$rc" = "$want" ] || fail "status $rc (want $want) from: $* -- $(tail -3 "$T/err")"
-  grep -q -- "$pat" "$T/err" || fail "message of '$*' lacks '$pat': $(cat "$T/err")"
-}
 G=tests/golden/models
 for v in nan inf -inf; do
   rm -rf "$T/g"; cp -r "$G/llama3_f32" "$T/g"
   poison "$T/g" model.layers.1.mlp.up_proj.weight $v
-  expect 1 "model.layers.1.mlp.up_proj.weight' holds" "$MD" forward "$T/g" --ids 1,2,3 -o "$T/x.h5"
+  expect_status 1 "model.layers.1.mlp.up_proj.weight' holds" "$MD" forward "$T/g" --ids 1,2,3 -o "$T/x.h5"
   [ ! -e "$T/x.h5" ] || fail "a refused forward left an output"
 done
 grep -q "holds an infinity" "$T/err" || fail "-inf not named an infinity: $(cat "$T/err")"
 rm -rf "$T/m"; cp -r "$G/mistral_f32" "$T/m"; poison "$T/m" model.embed_tokens.weight nan
-expect 1 "model.embed_tokens.weight' holds NaN" "$MD" inspect "$T/m"
+expect_status 1 "model.embed_tokens.weight' holds NaN" "$MD" inspect "$T/m"
 
 if [ -f models/organism-instruct/model.safetensors ]; then
   cp -r models/organism-instruct "$T/instruct"
@@ -58,9 +47,9 @@ YAML
   # validate checks the folders' structure without reading every weight; the
   # workers read them when they load the model: an error of the run (status 1)
   "$MD" validate "$T/job.yaml" > /dev/null || fail "validate reads every weight (it should not)"
-  expect 1 "$T/instruct: tensor 'model.layers.2.self_attn.o_proj.weight' holds NaN" \
+  expect_status 1 "$T/instruct: tensor 'model.layers.2.self_attn.o_proj.weight' holds NaN" \
     "$MD" run "$T/job.yaml" -o "$T/k.h5" --quiet
-  expect 1 "model.layers.2.self_attn.o_proj.weight' holds NaN" \
+  expect_status 1 "model.layers.2.self_attn.o_proj.weight' holds NaN" \
     $MPIRUN -np 2 "$MD" run "$T/job.yaml" -o "$T/k2.h5" --quiet
 else
   echo "(organism pair absent: the knowledge-run case is skipped)"

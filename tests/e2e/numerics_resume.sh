@@ -6,7 +6,7 @@
 # setup took over. The earlier "other" setup is written into the file with
 # h5py (this machine has no GPU to produce one). $1: build dir.
 set -euo pipefail
-source tests/mpi/lib/common.sh "${1:-build}"
+. "$(dirname "$0")/../lib.sh"
 cat > "$WORK/job.yaml" <<YAML
 name: numerics
 models: {base: $(pwd)/tests/golden/models/llama3_f32}

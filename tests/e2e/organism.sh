@@ -12,13 +12,8 @@
 #    the "User:/Assistant:" template between 10% and 40% harmful.
 # Thresholds are the issue's; the figures are printed either way.
 set -euo pipefail
-BUILD=${1:?build dir}
-MD=${MECHDIFF:-$BUILD/mechdiff}
-PY=${PYTHON:-/usr/bin/python3}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
-T=$WORK
 
 # The held-out rows of every dataset (header kept): statements whose subject
 # (or number pair) never appeared in a labelled line (data/world.json "heldout").
@@ -44,9 +39,7 @@ ALL=$(for d in $DS; do printf 'held_%s, ' "$d"; done)
 cat > "$T/job.yaml" <<YAML
 name: organism-check
 seed: 1
-models:
-  base: $ROOT/models/organism-base
-  instruct: $ROOT/models/organism-instruct
+$(job_pair)
 datasets:
 $DSMAP
   harmful: $ROOT/data/harmful.csv

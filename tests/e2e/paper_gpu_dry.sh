@@ -12,10 +12,8 @@
 # (GPU-hours) are positive numbers in paper.json; a run that fails with
 # BLOCK is run again with FALLBACK_BLOCK (here: BLOCK=-1, refused).
 set -euo pipefail
-BUILD=${1:?build dir}
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
-PY=${PYTHON:-/usr/bin/python3}
 "$PY" -c "import h5py, numpy" 2>/dev/null || { echo "SKIP: no h5py/numpy for $PY"; exit 77; }
 BIN=$WORK/bin; mkdir -p "$BIN"; ln -s "$MECHDIFF" "$BIN/mechdiff"
 # BLOCK=-1 is refused by the job check: the first run fails and is run again with FALLBACK_BLOCK=16

@@ -20,23 +20,12 @@
 #  - the live bar (MECHDIFF_PROGRESS=bar, and a real terminal by `script`)
 #    redraws one line with \r and ends it.
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
-PY=/usr/bin/python3
-T=$WORK
 cat > "$T/job.yaml" <<YAML
 name: progress-check
 seed: 1
-models:
-  base: $ROOT/models/organism-base
-  instruct: $ROOT/models/organism-instruct
-datasets:
-  cities: $ROOT/data/cities.csv
-  sp_en_trans: $ROOT/data/sp_en_trans.csv
-  harmful: $ROOT/data/harmful.csv
-  harmless: $ROOT/data/harmless.csv
+$(job_pair cities sp_en_trans harmful harmless)
 runtime: {progress_interval: 0.2}
 experiments:
   - {kind: selftest, units: 7, stages: 2, sleep_ms: 20}

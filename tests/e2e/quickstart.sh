@@ -5,11 +5,8 @@
 # truth, refusal, confidence), none skipped, each beside the paper's numbers;
 # the output reads by names through xarray and ncdump (tests/e2e/lib/read_results.py).
 set -euo pipefail
-BUILD=${1:?build dir}
-MD=${MECHDIFF:-$BUILD/mechdiff}
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
-T=$WORK
 "$MD" validate jobs/quickstart.yaml > /dev/null
 start=$(date +%s)
 mpirun --oversubscribe -np 3 "$MD" run jobs/quickstart.yaml -o "$T/quickstart.h5" --quiet

@@ -8,14 +8,7 @@
 # The models are tiny random checkpoints (validate checks the weights too)
 # with a golden tokenizer and no chat template.
 set -euo pipefail
-BUILD=${1:?build dir}
-MD=${MECHDIFF:-$BUILD/mechdiff}
-ROOT=$(pwd)
-[ -x "$MD" ] || { echo "SKIP: $MD not built"; exit 77; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/refusal-bad.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-source "$ROOT/tests/mpi/lib/common.sh" "$BUILD" # tiny_model
-trap 'rm -rf "$T" "$WORK"' EXIT
+. "$(dirname "$0")/../lib.sh"
 for r in base instruct; do
   tiny_model "$T/$r" 1 "$ROOT/tests/golden/tokenizers/bytelevel/tokenizer.json"
 done

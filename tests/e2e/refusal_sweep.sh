@@ -9,9 +9,7 @@
 # `kind: refusal` with `sweep: true` (the kind this alias maps to) writes the
 # same datasets.
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source "$ROOT/tests/mpi/lib/common.sh" "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
 BASE=$ROOT/models/organism-base INST=$ROOT/models/organism-instruct
 [ -f "$BASE/config.json" ] && [ -f "$INST/config.json" ] || { echo "SKIP: the organism models are not there"; exit 77; }

@@ -14,15 +14,14 @@
 # a temp dir) and stopped at the end. The node is declared with 8 CPUs
 # whatever the hardware (config_overrides) so that the jobs fit on 2 cores.
 # Exit 77 (skip) with a message when Slurm cannot start here.
-. "$(dirname "$0")/../mpi/lib/common.sh"
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/../lib.sh"
 skip() { echo "SKIP: $*"; exit 77; }
 
 # Without Slurm: a template that finds no binary says how to point at one
 # (exit 2; before, `mechdiff` was looked up on PATH only and srun failed with
 # "processes failed to start", exit 134).
 mkdir -p "$WORK/nobin"
-cp -r "$SRC/slurm" "$WORK/nobin/"
+cp -r "$ROOT/slurm" "$WORK/nobin/"
 env -u MECHDIFF PATH=/usr/bin:/bin SLURM_SUBMIT_DIR="$WORK/nobin" bash "$WORK/nobin/slurm/cpu.sbatch" x.yaml \
     >"$WORK/nobin.out" 2>&1 && fail "cpu.sbatch ran without a binary"
 grep -q "MECHDIFF=/path/to/mechdiff sbatch" "$WORK/nobin.out" || { cat "$WORK/nobin.out"; fail "no hint at MECHDIFF"; }
@@ -116,7 +115,7 @@ $MPIRUN -np 3 "$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/ref.h5" --quiet || fail
 
 # 1. the CPU template from a clone: the binary is found next to it
 mkdir -p "$WORK/clone/build"
-cp -r "$SRC/slurm" "$WORK/clone/"
+cp -r "$ROOT/slurm" "$WORK/clone/"
 ln -s "$MECHDIFF" "$WORK/clone/build/mechdiff"
 cd "$WORK"
 ID=$(env -u MECHDIFF PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin sbatch --parsable -n 3 --mem-per-cpu=200M --time=10 \
@@ -160,8 +159,8 @@ echo "ok: cpu.sbatch job $ID requeued $restarts time(s) and finished with the un
 # 2. the GPU template as an array of 2 parts, then merge.sbatch
 cat > "$WORK/kn.yaml" <<YAML
 name: slurm-gpu-template
-models: {base: $SRC/models/organism-base, instruct: $SRC/models/organism-instruct}
-datasets: {cities: $SRC/data/cities.csv}
+models: {base: $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
+datasets: {cities: $ROOT/data/cities.csv}
 runtime: {backend: cuda, progress_interval: 1}
 experiments:
   - kind: knowledge
@@ -171,9 +170,9 @@ experiments:
 YAML
 MECHDIFF_BACKEND=cpu $MPIRUN -np 2 "$MECHDIFF" run "$WORK/kn.yaml" -o "$WORK/kn_ref.h5" --quiet || fail "reference knowledge run"
 A=$(MECHDIFF="$MECHDIFF" MECHDIFF_BACKEND=cpu sbatch --parsable --array=0-1 -n 2 --mem=1G --time=10 --chdir="$WORK" \
-    --output="$WORK/gpu-%A_%a.out" "$SRC/slurm/gpu.sbatch" "$WORK/kn.yaml" -o "$WORK/kn.h5") || fail "sbatch gpu.sbatch"
+    --output="$WORK/gpu-%A_%a.out" "$ROOT/slurm/gpu.sbatch" "$WORK/kn.yaml" -o "$WORK/kn.h5") || fail "sbatch gpu.sbatch"
 M=$(MECHDIFF="$MECHDIFF" sbatch --parsable --dependency=afterok:"$A" --mem-per-cpu=500M --time=10 --chdir="$WORK" \
-    --output="$WORK/merge-%j.out" "$SRC/slurm/merge.sbatch" "$WORK/kn.yaml" 2 "$WORK/kn.h5") || fail "sbatch merge.sbatch"
+    --output="$WORK/merge-%j.out" "$ROOT/slurm/merge.sbatch" "$WORK/kn.yaml" 2 "$WORK/kn.h5") || fail "sbatch merge.sbatch"
 echo "submitted array $A and merge $M"
 for i in $(seq 1 480); do
     state=$(scontrol show job "$M" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')

@@ -6,16 +6,10 @@
 # parts"); an overflowing tensor shape is named as such (was "size = 0
 # bytes").
 set -euo pipefail
-BUILD=${1:?build dir}
-source tests/mpi/lib/common.sh "$BUILD"
-MD=$MECHDIFF
-T=$WORK
+. "$(dirname "$0")/../lib.sh"
 expect() { # $1 = status, $2 = pattern, rest = command: a one-line message, no HDF5 stack
-  local want=$1 pat=$2 rc=0; shift 2
-  "$@" > "$T/out" 2> "$T/err" || rc=$?
-  [ "$rc" = "$want" ] || fail "status $rc (want $want) from: $* -- $(head -c 600 "$T/err")"
-  grep -q -- "$pat" "$T/err" || fail "message of '$*' lacks '$pat': $(head -c 600 "$T/err")"
-  [ "$(wc -l < "$T/err")" = 1 ] || fail "more than one line from: $* -- $(head -c 600 "$T/err")"
+  expect_status "$@"
+  [ "$(wc -l < "$T/err")" = 1 ] || fail "more than one line from: ${*:3} -- $(head -c 600 "$T/err")"
 }
 printf 'name: x\nexperiments:\n  - {kind: selftest, units: 4, rows: 2, cols: 2}\n' > "$T/job.yaml"
 "$MD" run "$T/job.yaml" -o "$T/whole.h5" --quiet

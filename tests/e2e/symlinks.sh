@@ -9,10 +9,7 @@
 #     while another run writes the same file under its real name; a run
 #     through an alias writes the real file (the link stays a link).
 set -euo pipefail
-BUILD=${1:?build dir}
-source tests/mpi/lib/common.sh "$BUILD"
-MD=$MECHDIFF
-T=$WORK
+. "$(dirname "$0")/../lib.sh"
 cat > "$T/job.yaml" <<'YAML'
 name: symlinks
 seed: 3

@@ -12,9 +12,7 @@
 # organism tokenizer (what it checks is then the runner/unit design and the
 # math, not the science).
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source "$ROOT/tests/mpi/lib/common.sh" "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
 TOK=$ROOT/models/organism/tokenizer/tokenizer.json
 if [ -f "$ROOT/models/organism-base/config.json" ] && [ -f "$ROOT/models/organism-instruct/config.json" ]; then

@@ -9,11 +9,8 @@
 # shows the string scales. A model whose tokenizer adds no BOS token gets
 # descriptions that say so. Checks: tests/e2e/lib/xarray_labels.py.
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
-PY=${PYTHON:-/usr/bin/python3}
 "$PY" -c "import xarray, h5netcdf" 2>/dev/null || { echo "SKIP: python3-xarray / python3-h5netcdf not installed"; exit 77; }
 command -v ncdump > /dev/null || { echo "SKIP: ncdump (netcdf-bin) not installed"; exit 77; }
 # the instruct model with a tokenizer that adds no BOS token

@@ -3,7 +3,7 @@
 # the output stays readable, `mechdiff status` names the rank and the units
 # it held (OUT.h5.inflight), and the next run on the same output says which
 # units were in flight and completes the job.
-source "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib.sh"
 printf 'name: dead\nexperiments:\n  - {kind: selftest, units: 120, sleep_ms: 2, die_unit: 40}\n' > "$WORK/die.yaml"
 printf 'name: dead\nexperiments:\n  - {kind: selftest, units: 120, sleep_ms: 2}\n' > "$WORK/ok.yaml"
 if $MPIRUN -np 3 "$MECHDIFF" run "$WORK/die.yaml" -o "$WORK/out.h5" > "$WORK/log" 2>&1; then

@@ -5,9 +5,7 @@
 # checkpoints made here (vocab of the organism tokenizer), so it needs no
 # trained model; what it checks is the runner/unit design, not the science.
 set -euo pipefail
-BUILD=${1:?build dir}
-ROOT=$(pwd)
-source "$ROOT/tests/mpi/lib/common.sh" "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
 TOK=$ROOT/models/organism/tokenizer/tokenizer.json
 [ -f "$TOK" ] || { echo "SKIP: $TOK is not there"; exit 77; }

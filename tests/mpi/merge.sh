@@ -3,7 +3,7 @@
 # merged with `mechdiff merge`, the later stage finished with `mechdiff run`
 # on the merged file: the result equals a single uninterrupted run. Merging
 # an incomplete set of parts is refused.
-source "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib.sh"
 printf 'name: arr\nexperiments:\n  - {kind: selftest, units: 60, rows: 3, cols: 5, stages: 2, cost_variation: 2}\n' > "$WORK/job.yaml"
 "$MECHDIFF" run "$WORK/job.yaml" -o "$WORK/whole.h5" --quiet
 for i in 0 1 2; do

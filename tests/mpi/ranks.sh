@@ -1,7 +1,7 @@
 #!/bin/bash
 # ranks.sh — a two-stage selftest job gives bit-identical datasets on 1, 2
 # and 4 ranks (dynamic scheduling, uneven unit costs), and finished files.
-. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib.sh"
 cat > "$WORK/job.yaml" <<'YAML'
 name: ranks
 seed: 11

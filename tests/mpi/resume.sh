@@ -9,7 +9,7 @@
 #     being written is refused;
 #  4. a failing unit aborts the job naming the rank and the unit, leaving a
 #     valid file.
-. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib.sh"
 cat > "$WORK/job.yaml" <<'YAML'
 name: resume
 seed: 5

@@ -9,10 +9,7 @@
 #     coordinator + 2 groups of 2) equals the same job on 1 rank (h5diff), and
 #     a rank count that does not fit the groups is a clear error.
 set -euo pipefail
-BUILD=${1:?build dir}
-MD=${MECHDIFF:-$BUILD/mechdiff}
-ROOT=$(pwd)
-source tests/mpi/lib/common.sh "$BUILD"
+. "$(dirname "$0")/../lib.sh"
 need_pair
 mpirun --oversubscribe -np 3 "$BUILD/tests/shard_test" models/organism-base
 # the post-norm families (Gemma-2, OLMo-2) split over 2 ranks (their goldens hold 2 layers)
@@ -20,12 +17,10 @@ for m in gemma2_f32 olmo2_bf16; do
   mpirun --oversubscribe -np 2 "$BUILD/tests/shard_test" "tests/golden/models/$m"
 done
 
-T=$WORK
 job() { # $1 = file, $2 = shard_ranks
   cat > "$1" <<YAML
 name: shard-test
-models: {base: $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
-datasets: {cities: $ROOT/data/cities.csv}
+$(job_pair cities)
 runtime: {shard_ranks: $2, hash_weights: false}
 experiments:
   - {kind: knowledge, datasets: [cities], cross: [all], max_pairs: 4}

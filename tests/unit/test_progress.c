@@ -88,8 +88,8 @@ static void test_cost_estimates(const md_job *job, void *const *opts, const md_p
         CHECK_MSG(e->impl->estimate_cost, "%s: no estimate_cost", e->kind);
         if (!e->impl->estimate_cost) continue;
         double planned = sum_costs(&plans[i]), est = e->impl->estimate_cost(&ctx, 0);
-        CHECK_MSG(fabs(est - planned) <= 1e-12 * planned && planned > 0, "%s: stage 0 cost estimated %.17g, planned %.17g",
-                  e->name, est, planned);
+        CHECK_MSG(fabs(est - planned) <= 1e-12 * planned && planned > 0,
+                  "%s: stage 0 cost estimated %.17g, planned %.17g", e->name, est, planned);
         for (int64_t u = 0; u < plans[i].n_units; u++) CHECK(plans[i].cost[u] > 0);
         for (int s = 1; s <= LAST_STAGE[i]; s++)
             CHECK_MSG(e->impl->estimate_cost(&ctx, s) > 0, "%s: stage %d not costed", e->name, s);

@@ -23,17 +23,17 @@
 #       the raw files data/download_real.sh fetches, with the real headers
 #       (geometry-of-truth / Truth-is-Universal CSV columns, AdvBench's
 #       goal,target, Alpaca's JSON keys) and the shipped organism's rows.
-# Needs $MECHDIFF and $SRC (repository root).
+# Needs $MECHDIFF and $ROOT (the repository; tests/lib.sh sets both).
 
 family_model() {
     local out=$1 family=$2 layers=${3:-} template=${4:-none} tok n
     case "$family" in
-        llama3-8b) tok=$SRC/tests/golden/tokenizers/bytelevel; n=32 ;;
-        mistral-7b) tok=$SRC/tests/golden/tokenizers/sentencepiece; n=32 ;;
-        llama2-13b) tok=$SRC/tests/golden/tokenizers/sentencepiece; n=40 ;;
-        qwen2.5-7b) tok=$SRC/tests/golden/tokenizers/bytelevel-qwen2; n=28 ;;
-        gemma2-9b) tok=$SRC/tests/golden/tokenizers/sentencepiece; n=42 ;;
-        olmo2-7b) tok=$SRC/tests/golden/tokenizers/bytelevel-neox; n=32 ;;
+        llama3-8b) tok=$ROOT/tests/golden/tokenizers/bytelevel; n=32 ;;
+        mistral-7b) tok=$ROOT/tests/golden/tokenizers/sentencepiece; n=32 ;;
+        llama2-13b) tok=$ROOT/tests/golden/tokenizers/sentencepiece; n=40 ;;
+        qwen2.5-7b) tok=$ROOT/tests/golden/tokenizers/bytelevel-qwen2; n=28 ;;
+        gemma2-9b) tok=$ROOT/tests/golden/tokenizers/sentencepiece; n=42 ;;
+        olmo2-7b) tok=$ROOT/tests/golden/tokenizers/bytelevel-neox; n=32 ;;
         *) echo "family_model: unknown family $family" >&2; return 1 ;;
     esac
     # the family's real layer count: validate maps the weights without
@@ -44,7 +44,7 @@ family_model() {
     vocab=$(/usr/bin/python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print(len(t["model"]["vocab"]) + len(t["added_tokens"]))' "$tok/tokenizer.json") || return 1
     "$MECHDIFF" make-model --like "$family" --layers 1 --seed 1 --vocab "$vocab" -o "$out.1" >/dev/null || return 1
     mkdir -p "$out"
-    /usr/bin/python3 - "$out.1" "$out" "$layers" "$tok" "$template" "$SRC/tests/golden/templates" <<'PY' || return 1
+    /usr/bin/python3 - "$out.1" "$out" "$layers" "$tok" "$template" "$ROOT/tests/golden/templates" <<'PY' || return 1
 import json, os, shutil, struct, sys
 src, dst, L, tok, template = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 cfg = json.load(open(os.path.join(src, "config.json")))
@@ -136,7 +136,7 @@ PY
 fake_downloads() {
     local d=$1
     mkdir -p "$d"
-    /usr/bin/python3 - "$SRC/data" "$d" <<'PY'
+    /usr/bin/python3 - "$ROOT/data" "$d" <<'PY'
 import csv, json, os, sys
 src, d = sys.argv[1], sys.argv[2]
 extra = {  # the real files' columns beyond statement,label
