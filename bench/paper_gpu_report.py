@@ -80,7 +80,11 @@ dev, peak, sheet, est = read_peak()
 out["device"], out["peak_measured_tflops"], out["peak_datasheet_tflops"] = dev, peak, sheet
 out["peak_estimated_tflops"] = est
 if os.path.exists(f"{o}/make_model.txt"):
-    print(open(f"{o}/make_model.txt").read().strip())
+    text = open(f"{o}/make_model.txt").read().strip()
+    print(text)
+    m = re.search(r" in ([\d.]+) s on (\d+) CPUs", text)
+    if m:
+        out["make_model_s"], out["make_model_cpus"] = float(m.group(1)), int(m.group(2))
 if dev:
     print(f"device {dev}: bf16 peak measured (largest square bf16 GEMM, bench_gpu --square) "
           f"{peak if peak else float('nan'):.1f} TFLOPS; datasheet dense bf16 {sheet or float('nan'):.0f} TFLOPS"
