@@ -17,7 +17,7 @@
 #     back as OUT.h5.tmp);
 #  3. a finished run leaves no OUT.h5.prev, OUT.h5.journal.prev or OUT.h5.tmp,
 #     and links planted at those names are replaced, never written through.
-. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib.sh"
 cat > "$WORK/job.yaml" <<'YAML'
 name: snapshot_kill
 seed: 11

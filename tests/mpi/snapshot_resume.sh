@@ -17,7 +17,7 @@
 #  3. OUT.h5 edited between runs (h5py r+), OUT.h5.prev touched, or the
 #     journal of an older format: the first snapshot copies, the edit is
 #     kept, the result equals an uninterrupted run.
-. "$(dirname "$0")/lib/common.sh"
+. "$(dirname "$0")/../lib.sh"
 job() { # job.yaml SNAPSHOT_INTERVAL (runtime is not part of the job's identity: one job, two paces)
     cat > "$1" <<YAML
 name: snapshot_resume
