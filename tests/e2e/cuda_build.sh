@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # cuda_build.sh BUILD_DIR — the CUDA backend compiles and links (issue 8).
 #
-# Configures -DMECHDIFF_CUDA=ON into BUILD_DIR/cuda-build and builds only the
-# library and test_backend_ops (explicit architectures 80 and 90), then runs
-# that test: without a GPU it must do the CPU checks and print
+# Configures -DMECHDIFF_CUDA=ON into BUILD_DIR/cuda-build and builds the
+# library and every program a GPU session runs (scripts/dev/pack_gpu_carry.sh:
+# mechdiff, test_backend_ops, test_profile, test_hook_batch, bench_gpu;
+# explicit architectures 80 and 90), then runs test_backend_ops: without a GPU it must do the CPU checks and print
 # "cuda: skipped (no device)"; with one it compares every op with the CPU.
 # Exits 77 (skipped) when nvcc is not installed.
 set -u
@@ -24,7 +25,7 @@ echo "cuda_build: $("$NVCC" --version | tail -1) -> $OUT"
 cmake -S "$SRC" -B "$OUT" -DMECHDIFF_CUDA=ON -DCMAKE_CUDA_COMPILER="$NVCC" \
       -DCMAKE_CUDA_ARCHITECTURES="80;90" -DPython3_EXECUTABLE="$PY" >"$OUT.configure.log" 2>&1 || {
     tail -30 "$OUT.configure.log"; echo "cuda_build: FAIL: configure (log: $OUT.configure.log)"; exit 1; }
-cmake --build "$OUT" -j "$JOBS" --target mechdiff test_backend_ops >"$OUT.build.log" 2>&1 || {
+cmake --build "$OUT" -j "$JOBS" --target mechdiff mechdiff_cmd test_backend_ops test_profile test_hook_batch bench_gpu >"$OUT.build.log" 2>&1 || {
     grep -E "error|Error" "$OUT.build.log" | head -30; echo "cuda_build: FAIL: build (log: $OUT.build.log)"; exit 1; }
 grep -q "backend_cuda.cu.o" "$OUT.build.log" || [ -f "$OUT/CMakeFiles/mechdiff.dir/src/backend/cuda/backend_cuda.cu.o" ] || {
     echo "cuda_build: FAIL: the CUDA source was not compiled"; exit 1; }
