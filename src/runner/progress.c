@@ -172,7 +172,7 @@ void md_progress_end_exp(md_progress *p, int exp, int stage)
 
 /* Sizes the stages after the last planned one of experiment i from one
  * estimate of its kind (none for an ended experiment or a part run: they
- * run no later stage here). */
+ * run no later stage here; nor for a planned one-stage kind). */
 static void estimate_exp(md_progress *p, int i)
 {
     md_stage_estimate est[MD_KIND_MAX_STAGES] = {{0}};
@@ -181,7 +181,8 @@ static void estimate_exp(md_progress *p, int i)
     int last = -1;
     for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++)
         if (p->st[i][s].planned) last = s;
-    if (!p->ended[i] && p->part_count <= 0 && last + 1 < MD_PROGRESS_MAX_STAGES)
+    int later = last < 0 || p->job->exps[i].impl->finish_stage;
+    if (later && !p->ended[i] && p->part_count <= 0 && last + 1 < MD_PROGRESS_MAX_STAGES)
         md_kind_estimate_stages(&ctx, est, &err); /* on failure est holds "not known" */
     for (int s = last + 1; s < MD_PROGRESS_MAX_STAGES; s++) {
         int64_t n = est[s].units;
