@@ -165,7 +165,7 @@ static void print_rows(const stage_row *rows, int n)
         printf("%-34s %5lld %5lld %10.4g %10.4g %10.3f %10.4f %10.4f %11.4g", r->name, (long long)r->units,
                (long long)r->timed, r->cost_timed * per, passes, passes / (r->cost_timed * per), r->cpu * per,
                r->wall * per, 1e6 * rate);
-        if (r->cost_all / (double)r->units >= MD_COST_ROW_TOKENS) printf(" %6.2f\n", rate / job_rate);
+        if (r->cost_all > (double)r->units) printf(" %6.2f\n", rate / job_rate); /* a summary: 1 a unit */
         else printf("      -  (no forward pass: bookkeeping)\n");
     }
     printf("job: %.4g us CPU per token pass of cost (ratio = the stage's rate over this; 1.0 = the cost model is "

@@ -39,10 +39,15 @@ models: {base: $M}
 datasets: {cities: $ROOT/data/cities.csv, sp_en_trans: $ROOT/data/sp_en_trans.csv,
            harmful: $ROOT/data/harmful.csv, harmless: $ROOT/data/harmless.csv}
 runtime: {hash_weights: false}
-experiments:   # the study's batch sizes (the kinds' defaults), few units
+# The study's batch sizes (the kinds' defaults), few units; truth and refusal
+# read layer 0 (refusal at resid_post: its resid_pre there is the embedding
+# of the same last token in every prompt), so that their collect forward
+# stops after 1 of the 2 blocks as the study's does after about 12 of 32.
+experiments:
   - {kind: knowledge, datasets: [cities], max_pairs: 4, n_shots: 2}
-  - {kind: truth, train_datasets: [sp_en_trans], test_datasets: [cities], max_statements: 32, n_shots: 2}
-  - {kind: refusal, n_train: 16, n_test: 16, templates: {base: base}}
+  - {kind: truth, train_datasets: [sp_en_trans], test_datasets: [cities], max_statements: 32, n_shots: 2,
+     layer: 0}
+  - {kind: refusal, n_train: 16, n_test: 16, templates: {base: base}, hook: resid_post, layer: 0}
   - {kind: confidence, prompts: cities, max_prompts: 8, neuron_block: 7168}
 YAML
 TIMEFORMAT='%R s wall, %U s user'

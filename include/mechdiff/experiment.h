@@ -137,8 +137,11 @@ int md_plan_units(md_plan *p, int64_t n, md_error *err);
  * twice the model's weights. Costs compare across the stages and kinds of
  * a job: the coordinator hands out costly units first (so that ranks finish
  * together) and progress's ETA is the remaining cost over the cost finished
- * per second lately (progress.h lists each kind's formula). A row the kind
- * does not tokenise at plan time counts MD_COST_ROW_TOKENS tokens. */
+ * per second lately (progress.h lists each kind's formula; exp_cost.h
+ * prices logits, partial forwards and texts from the model's widths). A
+ * text the kind has read counts md_exp_cost_text_tokens, a row it has not
+ * read (or whose template it does not render) at plan time
+ * MD_COST_ROW_TOKENS tokens. */
 void md_plan_cost(md_plan *p, int64_t unit, double cost);
 #define MD_COST_ROW_TOKENS 32
 /* Data known at plan time (pair tables, labels): written at the start of the

@@ -6,6 +6,7 @@
 
 #include "exp/confidence.h"
 #include "mechdiff/entropy.h"
+#include "mechdiff/exp_cost.h"
 #include "mechdiff/exp_output.h"
 #include "mechdiff/exp_util.h"
 
@@ -76,8 +77,8 @@ const md_output MD_CONF_OUTPUTS[] = {
 
 /* Stage 0's units (the neuron blocks of every role) and their costs
  * (progress.h, "ETA by cost") into plan (NULL = none) and *est. A neuron's
- * logit lens is V d multiply-adds, a token's pass about
- * P = L (4 d^2 + 3 d d_ff) + V d. */
+ * logit lens is V d multiply-adds: the logits of a position in token passes
+ * (md_exp_cost_logits). */
 static int stage0_costs(const md_kind_ctx *ctx, md_plan *plan, md_stage_estimate *est, md_error *err)
 {
     int64_t nb = md_conf_opts_of(ctx)->neuron_block, u = 0;
@@ -85,9 +86,8 @@ static int stage0_costs(const md_kind_ctx *ctx, md_plan *plan, md_stage_estimate
     for (int r = 0; r < md_exp_count_roles(ctx); r++) {
         md_config c;
         if (md_conf_role_cfg(ctx, r, &c, err) != MD_OK) return MD_ERR;
-        double d = c.d_model, V = c.vocab_size, P = c.n_layers * (4 * d * d + 3 * d * c.d_ff) + V * d;
         for (int64_t b = 0; b < md_conf_n_blocks(c.d_ff, nb); b++, u++) {
-            double cost = (double)((b + 1) * nb <= c.d_ff ? nb : c.d_ff - b * nb) * V * d / P;
+            double cost = (double)((b + 1) * nb <= c.d_ff ? nb : c.d_ff - b * nb) * md_exp_cost_logits(&c);
             if (plan) md_plan_cost(plan, u, cost);
             est->cost += cost;
         }
@@ -96,21 +96,38 @@ static int stage0_costs(const md_kind_ctx *ctx, md_plan *plan, md_stage_estimate
     return MD_OK;
 }
 
-/* Costs of stage 1 or 2's units (role, batch of the np prompts) into plan
- * (NULL = none); returns their sum: rows x MD_COST_ROW_TOKENS, plus top_k
- * one-position reruns per row in stage 2. */
-static double batch_costs(const md_kind_ctx *ctx, int stage, int np, md_plan *plan)
+/* Costs of stage 1 or 2's units (role, batch of the np prompts pr) into
+ * plan (NULL = none) and *est: per row the batch's longest prompt at 4
+ * bytes a token with its BOS and the logits of its last position
+ * (exp_cost.h), and in stage 2 top_k reruns of the last layer at the last
+ * position at one token each. A rerun's FLOPs are less (1/L + V d/B of a
+ * pass: 0.11 for Llama-3.1-8B), but it reads the last layer's and the
+ * unembedding's weights for the batch's few rows: bound by those reads, it
+ * took 3.5 times as long as its FLOPs at 8B widths on the CPU
+ * (bench/bench_unit_cost.sh), so one token is the nearer price. */
+static int batch_costs(const md_kind_ctx *ctx, int stage, const char *const *pr, int np, md_plan *plan,
+                       md_stage_estimate *est, md_error *err)
 {
     const md_conf_opts *o = md_conf_opts_of(ctx);
-    int64_t nbat = md_conf_n_batches(ctx, np);
-    double per_row = MD_COST_ROW_TOKENS + (stage == 2 ? (double)o->top_k : 0), sum = 0;
-    for (int64_t u = 0; u < md_exp_count_roles(ctx) * nbat; u++) {
-        int64_t p0 = (u % nbat) * o->prompt_batch;
-        double cost = (double)(p0 + o->prompt_batch <= np ? o->prompt_batch : np - p0) * per_row;
-        if (plan) md_plan_cost(plan, u, cost);
-        sum += cost;
+    int64_t nbat = md_conf_n_batches(ctx, np), u = 0;
+    *est = (md_stage_estimate){0};
+    for (int r = 0; r < md_exp_count_roles(ctx); r++) {
+        md_config c;
+        if (md_conf_role_cfg(ctx, r, &c, err) != MD_OK) return MD_ERR;
+        for (int64_t b = 0; b < nbat; b++, u++) {
+            int64_t p0 = b * o->prompt_batch, rows = p0 + o->prompt_batch <= np ? o->prompt_batch : np - p0;
+            double longest = 0;
+            for (int64_t i = p0; i < p0 + rows; i++) {
+                double t = md_exp_cost_text_tokens(pr[i]);
+                longest = t > longest ? t : longest;
+            }
+            double cost = (double)rows * (longest + md_exp_cost_logits(&c) + (stage == 2 ? (double)o->top_k : 0));
+            if (plan) md_plan_cost(plan, u, cost);
+            est->cost += cost;
+        }
     }
-    return sum;
+    est->units = u;
+    return MD_OK;
 }
 
 static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
@@ -309,7 +326,8 @@ static int plan_stage1(const md_kind_ctx *ctx, const md_blob *input, md_plan *pl
             goto done;
     }
     rc = md_plan_units(plan, R * md_conf_n_batches(ctx, np), err);
-    if (rc == MD_OK) batch_costs(ctx, 1, np, plan);
+    md_stage_estimate est;
+    if (rc == MD_OK) rc = batch_costs(ctx, 1, pr, np, plan, &est, err);
 done:
     free(all);
     free(pr);
@@ -320,21 +338,28 @@ done:
 static int plan_stage2(const md_kind_ctx *ctx, const md_blob *input, md_plan *plan, md_error *err)
 {
     conf_view v;
-    int np;
-    if (md_conf_view_blob(input, 1, &v, err) != MD_OK || md_conf_n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
+    md_csv *csv = NULL;
+    const char **pr = NULL;
+    int np = 0, rc = MD_ERR;
+    if (md_conf_view_blob(input, 1, &v, err) != MD_OK || md_conf_load_prompts(ctx, &csv, &pr, &np, err) != MD_OK)
+        return MD_ERR;
     int R = v.h->n_roles, k = v.h->k;
     if (md_plan_axis_size(plan, "", "rank", k, err) != MD_OK || md_plan_axis_size(plan, "", "prompt", np, err) != MD_OK)
-        return MD_ERR;
+        goto done;
     for (int r = 0; r < R; r++) {
         const char *role = md_exp_get_role(ctx, r);
         if (md_plan_output_put(plan, OUT(CO_ACT_MEAN), &role, v.act_mean + r * k, (size_t)k * sizeof(double),
                                err) != MD_OK ||
             md_plan_output(plan, OUT(CO_ENTROPY_ABLATED), &role, err) != MD_OK)
-            return MD_ERR;
+            goto done;
     }
-    if (md_plan_units(plan, R * md_conf_n_batches(ctx, np), err) != MD_OK) return MD_ERR;
-    batch_costs(ctx, 2, np, plan);
-    return MD_OK;
+    md_stage_estimate est;
+    if (md_plan_units(plan, R * md_conf_n_batches(ctx, np), err) == MD_OK)
+        rc = batch_costs(ctx, 2, pr, np, plan, &est, err);
+done:
+    free(pr);
+    md_csv_free(csv);
+    return rc;
 }
 
 int md_conf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err)
@@ -346,15 +371,16 @@ int md_conf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_pla
 
 int md_conf_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error *err)
 {
-    int np = 0;
     if (stage0_costs(ctx, NULL, &out[0], err) != MD_OK) return MD_ERR;
     if (!md_conf_has_prompts(ctx)) {
         out[1] = (md_stage_estimate){.units = 1, .cost = 1}; /* one empty unit at the default cost */
         return MD_OK;
     }
-    if (md_conf_n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
-    for (int stage = 1; stage <= 2; stage++)
-        out[stage] = (md_stage_estimate){.units = md_exp_count_roles(ctx) * md_conf_n_batches(ctx, np),
-                                         .cost = batch_costs(ctx, stage, np, NULL)};
-    return MD_OK;
+    md_csv *csv = NULL;
+    const char **pr = NULL;
+    int np = 0, rc = md_conf_load_prompts(ctx, &csv, &pr, &np, err);
+    for (int stage = 1; rc == MD_OK && stage <= 2; stage++) rc = batch_costs(ctx, stage, pr, np, NULL, &out[stage], err);
+    free(pr);
+    md_csv_free(csv);
+    return rc;
 }

@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/exp_cost.h"
 #include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
@@ -224,6 +225,22 @@ void md_refusal_free_state(void *state)
     free(s);
 }
 
+/* What the units' costs need from the first model's widths (the models
+ * pair: rf_validate): the blocks a collect forward runs, up to the deepest
+ * layer it reads, and the logits of a position. */
+static int rf_costs(const md_kind_ctx *ctx, const char *where, md_refusal_state *s, md_error *err)
+{
+    md_config c;
+    if (md_hf_config_load_dir(&c, md_params_map_get(&ctx->job->top, "models", s->roles[0]), err) != MD_OK)
+        return md_error_prefix(err, "%s: model '%s'", where, s->roles[0]);
+    int deepest = s->sweep ? 0 : md_refusal_layer(&s->opt, c.n_layers, 0);
+    for (int i = 0; s->sweep && i < s->n_layers; i++)
+        if (s->layers[i] > deepest) deepest = s->layers[i];
+    s->collect_share = md_exp_cost_blocks(&c, deepest + 1);
+    s->logits = md_exp_cost_logits(&c);
+    return MD_OK;
+}
+
 int md_refusal_build_state(const md_kind_ctx *ctx, md_refusal_state **out, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
@@ -239,7 +256,7 @@ int md_refusal_build_state(const md_kind_ctx *ctx, md_refusal_state **out, md_er
     if (md_exp_resolve_roles(ctx, where, s->roles, MD_REFUSAL_MAX_ROLES, &s->n_roles, err) != MD_OK ||
         (s->sweep && rf_candidates(ctx, where, s, err) != MD_OK) || md_refusal_load_sets(ctx, where, s, err) != MD_OK ||
         md_dirseq_collect_units(&s->acts, s->n_roles, 2, rows, s->batch, err) != MD_OK ||
-        md_refusal_gen_units(s, err) != MD_OK) {
+        md_refusal_gen_units(s, err) != MD_OK || rf_costs(ctx, where, s, err) != MD_OK) {
         md_refusal_free_state(s);
         return MD_ERR;
     }
@@ -313,17 +330,20 @@ static int64_t rf_units(const void *state, int stage)
 }
 
 /* The cost of a unit (progress.h, "ETA by cost"): its rows, each
- * MD_COST_ROW_TOKENS tokens and, when it generates, max_new_tokens more;
- * 1.2 times that with a direction hooked in (stage 1 but the unhooked
- * point-mode baseline, intervention 0). */
+ * MD_COST_ROW_TOKENS tokens; a collect forward stops after the deepest
+ * layer it reads ((deepest + 1) / L of a pass); a generation adds
+ * max_new_tokens tokens, 1.2 times all that with a direction hooked in
+ * (stage 1 but the unhooked point-mode baseline, intervention 0), and the
+ * logits of every new token. */
 static double rf_unit_cost(const void *state, int stage, int64_t unit)
 {
     const md_refusal_state *s = state;
     const int *key = stage == 0 ? s->acts.key[unit] : s->gen.key[unit];
     int first, n = stage == 0 ? s->n_train : s->n_test;
     int rows = md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &first);
-    if (stage == 0) return (double)rows * MD_COST_ROW_TOKENS;
-    return (double)rows * (MD_COST_ROW_TOKENS + (double)s->opt.max_new_tokens) * (s->sweep || key[1] ? 1.2 : 1.0);
+    if (stage == 0) return (double)rows * MD_COST_ROW_TOKENS * s->collect_share;
+    double tokens = (MD_COST_ROW_TOKENS + (double)s->opt.max_new_tokens) * (s->sweep || key[1] ? 1.2 : 1.0);
+    return (double)rows * (tokens + (double)s->opt.max_new_tokens * s->logits);
 }
 
 const md_dirseq MD_REFUSAL_SEQ = {

@@ -63,6 +63,8 @@ typedef struct md_refusal_state {
     md_exp_units acts;       /* stage 0: (model, set, batch) */
     md_exp_units gen;        /* stage 1: point (target, intervention, set, batch),
                                 sweep (model, layer, position, batch) */
+    double collect_share;    /* costs (exp_cost.h): a collect forward's blocks, (deepest + 1) / L, */
+    double logits;           /* and the logits of a position, V d / B, of the first model */
 } md_refusal_state;
 
 /* refusal.c */

@@ -46,6 +46,7 @@
 #include "mechdiff/csv.h"
 #include "mechdiff/directions.h"
 #include "mechdiff/exp_batch.h"
+#include "mechdiff/exp_cost.h"
 #include "mechdiff/exp_output.h"
 #include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
@@ -336,6 +337,13 @@ int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error 
             for (int c = 0; c < nc; c++)
                 for (int b = 0; b < md_exp_count_batches(s->ds[s->test[j]].n_iv, s->batch); b++)
                     md_exp_add_unit(&s->u1, t, j, c, b);
+    md_config cfg; /* the models pair (tr_validate): the first one's widths price the units */
+    if (md_hf_config_load_dir(&cfg, md_params_map_get(top, "models", s->roles[0]), err) != MD_OK) {
+        md_error_prefix(err, "%s: model '%s'", where, s->roles[0]);
+        goto fail;
+    }
+    s->collect_share = md_exp_cost_blocks(&cfg, md_truth_layer(o, cfg.n_layers) + 1);
+    s->logits = md_exp_cost_logits(&cfg);
     *out = s;
     return MD_OK;
 fail:
@@ -621,17 +629,27 @@ static int64_t tr_units(const void *state, int stage)
     return stage == 0 ? s->u0.n : s->u1.n;
 }
 
-/* The cost of a unit (progress.h, "ETA by cost"): its rows, a statement
- * MD_COST_ROW_TOKENS tokens; an intervention's prompt has the dataset's
- * few-shot prefix before it, at 4 bytes a token. */
+/* The cost of a unit (progress.h, "ETA by cost"): its rows, padded to the
+ * longest, a statement at 4 bytes a token with its BOS (exp_cost.h). A
+ * collect forward reads the bare statement and stops after the layer it
+ * reads ((layer + 1) / L of a pass); an intervention's prompt has the
+ * dataset's few-shot prefix before it and the suffix after it, and ends in
+ * the logits of its last position. */
 static double tr_unit_cost(const void *state, int stage, int64_t unit)
 {
     const md_truth_state *s = state;
     const int *key = stage == 0 ? s->u0.key[unit] : s->u1.key[unit];
-    const tr_ds *ds = stage == 0 ? &s->ds[key[1]] : &s->ds[s->test[key[1]]];
+    int k = stage == 0 ? key[1] : s->test[key[1]];
+    const tr_ds *ds = &s->ds[k];
     int first, rows = md_exp_slice_batch(stage == 0 ? ds->n : ds->n_iv, s->batch, key[stage == 0 ? 2 : 3], &first);
-    double prefix = stage == 1 && ds->few_shot ? (double)strlen(ds->few_shot) / 4 : 0;
-    return rows * (MD_COST_ROW_TOKENS + prefix);
+    double longest = 0;
+    for (int i = first; i < first + rows; i++) {
+        double t = md_exp_cost_text_tokens(md_truth_stmt(s, k, stage == 0 ? i : ds->iv[i]));
+        longest = t > longest ? t : longest;
+    }
+    if (stage == 0) return rows * longest * s->collect_share;
+    double around = (double)(strlen(ds->few_shot ? ds->few_shot : "") + strlen(s->opt.suffix)) / 4;
+    return rows * (longest + around + s->logits);
 }
 
 static const md_dirseq TRUTH_SEQ = {.kind = "truth", .build = tr_build, .release = md_truth_free_state,

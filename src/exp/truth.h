@@ -59,6 +59,8 @@ typedef struct md_truth_state {
     uint64_t shot_seed; /* seed of the control directions too */
     md_exp_units u0;    /* stage 0: (model, ds, batch) */
     md_exp_units u1;    /* stage 1: (target, test, condition, batch) */
+    double collect_share; /* costs (exp_cost.h): a collect forward's blocks, (layer + 1) / L, */
+    double logits;        /* and the logits of a position, V d / B, of the first model */
 } md_truth_state;
 
 /* Stage-1 input: the directions blob of dirseq.h with one candidate (raw =

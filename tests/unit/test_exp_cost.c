@@ -1,0 +1,39 @@
+/* test_exp_cost.c — token-pass costs from a model's widths
+ * (include/mechdiff/exp_cost.h), against hand counts:
+ *  - Llama-3.1-8B (d 4096, d_ff 14336, 32 layers, 32 heads and 8 key/value
+ *    heads of 128, vocab 128256): a layer is 2 4096 (4096 + 1024) + 3 4096
+ *    14336 = 218103808 multiply-adds, the model 32 of them = 6979321856;
+ *    the logits of a position 128256 x 4096 / that = 0.07527 token passes;
+ *  - the shipped organism (d 128, d_ff 384, 4 layers, 4 heads and 2
+ *    key/value heads of 32, vocab 7310): 4 (2 128 (128 + 64) + 3 128 384)
+ *    = 786432; logits 7310 x 128 / 786432 = 1.1898;
+ *  - k of L blocks is k / L, clamped to [0, L].
+ * Integer-valued products are exact in doubles; the ratios are checked to
+ * 1e-12 relative. */
+#include <string.h>
+
+#include "mechdiff/exp_cost.h"
+#include "testutil.h"
+
+static md_config widths(int d, int d_ff, int layers, int heads, int kv_heads, int head_dim, int vocab)
+{
+    md_config c;
+    memset(&c, 0, sizeof c);
+    c.d_model = d, c.d_ff = d_ff, c.n_layers = layers, c.n_heads = heads, c.n_kv_heads = kv_heads;
+    c.head_dim = head_dim, c.vocab_size = vocab;
+    return c;
+}
+
+int main(void)
+{
+    md_config llama = widths(4096, 14336, 32, 32, 8, 128, 128256);
+    CHECK(md_exp_cost_block_macs(&llama) == 6979321856.0);
+    CHECK_NEAR(md_exp_cost_logits(&llama), 128256.0 * 4096 / 6979321856.0, 1e-12);
+    CHECK_NEAR(md_exp_cost_logits(&llama), 0.07527, 1e-5);
+    md_config organism = widths(128, 384, 4, 4, 2, 32, 7310);
+    CHECK(md_exp_cost_block_macs(&organism) == 786432.0);
+    CHECK_NEAR(md_exp_cost_logits(&organism), 7310.0 * 128 / 786432.0, 1e-12);
+    CHECK(md_exp_cost_blocks(&llama, 13) == 13.0 / 32);
+    CHECK(md_exp_cost_blocks(&llama, 40) == 1.0 && md_exp_cost_blocks(&llama, -1) == 0.0);
+    TEST_MAIN_END();
+}
