@@ -72,9 +72,9 @@ int cmd_validate(int argc, char **argv)
         return 2;
     }
     md_job *job = NULL;
-    md_error err;
-    int rc = md_job_check_file(path, &job, &err) == MD_OK ? 0 : 2; /* every problem at once */
-    if (rc) fprintf(stderr, "%s\n", err.msg);
+    md_error err, checked = {0};
+    int rc = md_job_check_file(path, &job, &checked) == MD_OK ? 0 : 2; /* every problem at once */
+    if (rc) fprintf(stderr, "%s\n", checked.msg);
     if (!job) return 2;
     void **opts = NULL; /* the experiments' options, bound once for their plans */
     if (md_kind_bind_opts(job, &opts, &err) != MD_OK) {
@@ -90,10 +90,12 @@ int cmd_validate(int argc, char **argv)
         plan.kind = e->kind;
         md_blob none = {0};
         if (e->impl->plan(&ctx, 0, &none, &plan, &err) != MD_OK) {
+            char line[sizeof err.msg + 600];
             if (strncmp(err.msg, path, strlen(path)) == 0) /* the kind named the place already */
-                fprintf(stderr, "%s\n", err.msg);
+                snprintf(line, sizeof line, "%s", err.msg);
             else
-                fprintf(stderr, "%s:%d:%d: experiment '%s': %s\n", path, e->line, e->col, e->name, err.msg);
+                snprintf(line, sizeof line, "%s:%d:%d: experiment '%s': %s", path, e->line, e->col, e->name, err.msg);
+            if (!strstr(checked.msg, line)) fprintf(stderr, "%s\n", line); /* not said by the check already */
             rc = 2;
         } else {
             printf("  /%s (kind %s): stage 0: %lld units\n", e->name, e->kind, (long long)plan.n_units);

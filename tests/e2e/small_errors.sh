@@ -4,7 +4,8 @@
 # corrupt output, a folder output or `status` of a missing file; `merge` of
 # files that are not parts says so (was "part -1 of a job split into 0
 # parts"); an overflowing tensor shape is named as such (was "size = 0
-# bytes").
+# bytes"); `validate` says a problem that both the check and the plan of a kind
+# find once (was twice: 'key 'models': 0 roles' of truth and refusal).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 expect() { # $1 = status, $2 = pattern, rest = command: a one-line message, no HDF5 stack
@@ -31,4 +32,8 @@ h += b" " * (-len(h) % 8)
 open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h)
 PY
 expect 1 "overflows 64 bits" "$MD" inspect "$T/ovf"
+for kind in truth refusal refusal_sweep; do
+  printf 'experiments:\n  - {kind: %s}\n' "$kind" > "$T/nomodels.yaml"
+  expect 2 "key 'models': 0 roles" "$MD" validate "$T/nomodels.yaml"
+done
 echo "small_errors: ok"
