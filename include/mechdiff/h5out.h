@@ -162,10 +162,20 @@ void md_h5out_keep_previous(md_h5out *h);
 /* Removes path.prev (the end of a finished run: it is only a head start). */
 void md_h5out_drop_previous(const char *path);
 
-/* Done flags of a stage of an existing file: *done malloc'd (caller frees),
- * NULL with *n_units = 0 when the stage is not in the file yet. */
-int md_h5out_read_done(const char *path, const char *exp_name, int stage, uint8_t **done, int64_t *n_units,
-                       md_error *err);
+/* One stage in a results file's /completion: what `mechdiff status` counts. */
+typedef struct md_h5stage {
+    char exp[128];   /* the experiment's group name */
+    int exp_index;   /* its index in the job (attribute experiment_index; -1 when absent) */
+    int stage;
+    int64_t n_units;
+    uint8_t *done;   /* [n_units] done flags (owned by the array) */
+} md_h5stage;
+
+/* Every stage of every experiment in the file at path (name order; none
+ * when it has no /completion), its done flags read as md_reader_done reads
+ * them. *stages malloc'd (md_h5out_free_stages), *n of them. */
+int md_h5out_read_stages(const char *path, md_h5stage **stages, int *n, md_error *err);
+void md_h5out_free_stages(md_h5stage *stages, int n);
 
 /* Reader for finish_stage: the experiment's datasets of a committed file. */
 int md_reader_open(md_reader **out, const char *path, const char *exp_name, md_error *err);
