@@ -9,7 +9,9 @@
 # The whole run stays within BUDGET seconds (default 450, under 8 minutes):
 # each step gets a timeout of at most its own cap and what is left (the
 # paper step also passes it on as DEADLINE, so its runs end in time); a
-# step that would get under 20 s is skipped (steps.txt says so).
+# step that would get under 20 s is skipped (steps.txt says so). Every
+# timeout around mpirun is --foreground (see bench/bench_paper_gpu.sh: a
+# plain one often leaves the ranks running, on the GPU, into later steps).
 #
 # What comes back: the `device` tool returns at most 8 files from its $OUT
 # (16 MiB each, 2 folders deep), so the steps write into WORK (default
@@ -86,7 +88,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=se
     [ -z "$miss" ] || echo "PREFLIGHT: $p cannot load:$miss"
   done
   ldd "$MD" | grep -E 'cublas|cudart'
-  "$BENCH" --rows none 2>&1 | head -2   # "GPU 0: NAME, cc ..." or "no GPU: <the runtime's reason>"
+  timeout -k 5 30 "$BENCH" --rows none 2>&1 | head -2   # "GPU 0: NAME, cc ..." or "no GPU: <the runtime's reason>"
   nproc; free -g | head -2
   df -h /tmp /dev/shm | tail -2; git -C "$ROOT" log -1 --format='commit %h %s' 2>/dev/null; } > "$W/env.txt" 2>&1
 cat "$W/env.txt"
@@ -103,8 +105,10 @@ for step in $STEPS; do
   case $step in
 paper)  # issue 19: the grid at 32 layers, GEMM fraction of the bf16 peak, the study in GPU-hours
   t=$(cap 270)
-  # DEADLINE: the runs inside end before this step's timeout (which stays as the backstop)
-  DEADLINE=$(( $(date +%s) + t - 5 )) RUN_TIMEOUT=${RUN_TIMEOUT:-90} timeout -k 10 "$t" \
+  # DEADLINE: the runs inside end before this step's timeout, a backstop that
+  # signals the script alone (--foreground): mpirun under a run's own timeout
+  # must get one SIGTERM (a second one makes it exit without stopping its ranks)
+  DEADLINE=$(( $(date +%s) + t - 5 )) RUN_TIMEOUT=${RUN_TIMEOUT:-90} timeout --foreground -k 10 "$t" \
     bash bench/bench_paper_gpu.sh "$BIN" "$W/paper" > "$W/paper.log" 2>&1
   echo "paper: exit $? (timeout $t s)" >> "$W/paper.log"
   [ -n "${MODEL:-}" ] || rm -rf "${MODEL_DIR:-/tmp/md-paper-model}" /dev/shm/md-paper-model  # after a timeout too
@@ -125,11 +129,11 @@ quickstart)  # the quickstart sweep on the GPU vs on the CPU, same ranks
   # beside quickstart.yaml: its relative paths are relative to its folder (removed after the run)
   sed 's/^runtime:$/runtime:\n  backend: cuda/' jobs/quickstart.yaml > jobs/quickstart_gpu.yaml
   grep -A2 '^runtime:' jobs/quickstart_gpu.yaml
-  s=$(secs); timeout -k 5 "$(cap 40)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run \
+  s=$(secs); timeout --foreground -k 10 "$(cap 40)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run \
       jobs/quickstart_gpu.yaml -o "$W/quickstart_gpu.h5" --quiet > "$W/quickstart_gpu.log" 2>&1; rc=$?; e=$(secs)
   rm -f jobs/quickstart_gpu.yaml
   echo "gpu quickstart: exit $rc, $(minus "$e" "$s") s" | tee "$W/quickstart.txt"
-  s=$(secs); timeout -k 5 "$(cap 60)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart.yaml \
+  s=$(secs); timeout --foreground -k 10 "$(cap 60)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart.yaml \
       -o "$W/quickstart_cpu.h5" --quiet > "$W/quickstart_cpu.log" 2>&1; rc=$?; e=$(secs)
   echo "cpu quickstart (1 thread per rank): exit $rc, $(minus "$e" "$s") s" | tee -a "$W/quickstart.txt"
   tail -n 5 "$W/quickstart_gpu.log" "$W/quickstart_cpu.log"
@@ -158,7 +162,7 @@ experiments:
 YAML
     [ "$(left)" -lt 20 ] && { echo "$run: skipped (budget spent)" >> "$W/patching.txt"; continue; }
     t=$(cap 60)
-    s=$(secs); timeout -k 5 "$t" mpirun --oversubscribe --bind-to none -np $np -x OPENBLAS_NUM_THREADS=1 "$MD" run \
+    s=$(secs); timeout --foreground -k 10 "$t" mpirun --oversubscribe --bind-to none -np $np -x OPENBLAS_NUM_THREADS=1 "$MD" run \
         "$W/kn8b_$run.yaml" -o "$W/kn8b_$run.h5" --quiet > "$W/kn8b_$run.log" 2>&1; rc=$?; e=$(secs)
     echo "$run $rc $(minus "$e" "$s")" >> "$W/kn8b_times"
   done
