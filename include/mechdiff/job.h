@@ -55,8 +55,18 @@ int md_job_parse_file(const char *path, md_job **out, md_error *err);
 int md_job_parse_string(const char *text, const char *source, const char *base_dir,
                         int check_paths, md_job **out, md_error *err);
 
-/* Runs every experiment kind's semantic validate hook (rank 0 only). */
+/* Runs every experiment kind's semantic validate hook (rank 0 only), but
+ * not for an experiment that names a missing dataset (md_job_missing_dataset:
+ * the parse reported it at the dataset's key). */
 int md_job_validate(const md_job *job, md_error *err);
+
+/* 1 when experiment exp names dataset `name` in one of its keys (a string
+ * key, or an item of a list; not `kind` or `name`), else 0. */
+int md_job_exp_uses_dataset(const md_job *job, int exp, const char *name);
+/* The first dataset of the job's `datasets` map that experiment exp names
+ * and whose file does not exist (or is a folder), or NULL (points into the
+ * job). */
+const char *md_job_missing_dataset(const md_job *job, int exp);
 
 /* md_job_parse_file + md_job_validate reporting every problem at once (what
  * `mechdiff validate` shows): *out is set whenever the file's structure is

@@ -621,6 +621,5 @@ const md_kind md_kind_confidence = {
     .compute = confidence_compute,
     .finish_stage = confidence_finish,
     .unit_name = confidence_unit_name,
-    .estimate_units = md_conf_estimate_units,
-    .estimate_cost = md_conf_estimate_cost,
+    .estimate = md_conf_estimate,
 };

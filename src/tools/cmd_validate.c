@@ -89,7 +89,10 @@ int cmd_validate(int argc, char **argv)
         md_plan_init(&plan, 0);
         plan.kind = e->kind;
         md_blob none = {0};
-        if (e->impl->plan(&ctx, 0, &none, &plan, &err) != MD_OK) {
+        const char *missing = md_job_missing_dataset(job, i);
+        if (missing) { /* reported once, at the dataset's key, naming this experiment */
+            printf("  /%s (kind %s): not planned: its dataset '%s' is missing\n", e->name, e->kind, missing);
+        } else if (e->impl->plan(&ctx, 0, &none, &plan, &err) != MD_OK) {
             if (strncmp(err.msg, path, strlen(path)) == 0) /* the kind named the place already */
                 fprintf(stderr, "%s\n", err.msg);
             else
