@@ -45,9 +45,16 @@ case "$W/" in "$O"/*) echo "WORK ($W) must not be inside the out dir ($O)"; exit
 case "$O/" in "$W"/*) echo "the out dir ($O) must not be inside WORK ($W), which is emptied"; exit 2 ;; esac
 rm -rf "${W:?}"/* && [ -d "$C" ] && C=$(cd "$C" && pwd) || { echo "carry dir $C missing" | tee "$O/env.txt"; exit 1; }
 
-# pack: WORK (without .h5) into OUT_DIR/results.tgz, replaced atomically
+# pack: WORK (without result files) into OUT_DIR/results.tgz, replaced
+# atomically; over 15 MiB (the tool returns files up to 16 MiB) without logs
 pack() {
-  tar -czf "$O/results.tgz.part" -C "$W" --exclude='*.h5' . 2>/dev/null && mv -f "$O/results.tgz.part" "$O/results.tgz"
+  local x=(--exclude='*.h5' --exclude='*.h5.*' --exclude=m8b)
+  tar -czf "$O/results.tgz.part" -C "$W" "${x[@]}" . 2>/dev/null
+  if [ "$(stat -c %s "$O/results.tgz.part" 2>/dev/null || echo 0)" -gt $((15 << 20)) ]; then
+    echo "results.tgz over 15 MiB: packed without the *.log files" >> "$W/steps.txt"
+    tar -czf "$O/results.tgz.part" -C "$W" "${x[@]}" --exclude='*.log' . 2>/dev/null
+  fi
+  mv -f "$O/results.tgz.part" "$O/results.tgz" 2>/dev/null
   cp -f "$W/env.txt" "$W/steps.txt" "$O/" 2>/dev/null
   return 0
 }
