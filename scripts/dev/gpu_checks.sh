@@ -14,12 +14,12 @@
 # plain one often leaves the ranks running, on the GPU, into later steps).
 #
 # What comes back: the `device` tool returns at most 8 files from its $OUT
-# (16 MiB each, 2 folders deep), so the steps write into WORK (default
+# (16 MiB each, 2 folders deep), so the steps write into GPU_CHECKS_WORK (default
 # /tmp/md-gpu-checks, emptied first) and after every step OUT_DIR gets
-#   results.tgz  every file of WORK but the .h5 results (replaced atomically,
+#   results.tgz  every file there but the .h5 results (replaced atomically,
 #                so a cut-off run returns the figures of the steps before)
 #   env.txt, steps.txt  (also inside results.tgz)
-# WORK holds: env.txt, steps.txt (each step's exit status and seconds),
+# It holds: env.txt, steps.txt (each step's exit status and seconds),
 #   paper/ + paper.log  bench/bench_paper_gpu.sh: the knowledge grid at 32
 #           layers at Llama-3-8B widths, profiled; paper/paper.txt + paper.json
 #   ops.txt (+ ops_profile.txt, ops_hooks.txt), bench.txt, patching.txt
@@ -39,13 +39,13 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 mkdir -p "$O" || exit 1
 O=$(cd "$O" && pwd)
-W=${WORK:-/tmp/md-gpu-checks}
+W=${GPU_CHECKS_WORK:-/tmp/md-gpu-checks}
 mkdir -p "$W" && W=$(cd "$W" && pwd) || exit 1
-case "$W/" in "$O"/*) echo "WORK ($W) must not be inside the out dir ($O)"; exit 2 ;; esac
-case "$O/" in "$W"/*) echo "the out dir ($O) must not be inside WORK ($W), which is emptied"; exit 2 ;; esac
+case "$W/" in "$O"/*) echo "GPU_CHECKS_WORK ($W) must not be inside the out dir ($O)"; exit 2 ;; esac
+case "$O/" in "$W"/*) echo "the out dir ($O) must not be inside GPU_CHECKS_WORK ($W), which is emptied"; exit 2 ;; esac
 rm -rf "${W:?}"/* && [ -d "$C" ] && C=$(cd "$C" && pwd) || { echo "carry dir $C missing" | tee "$O/env.txt"; exit 1; }
 
-# pack: WORK (without result files) into OUT_DIR/results.tgz, replaced
+# pack: the work folder (without result files) into OUT_DIR/results.tgz, replaced
 # atomically; over 15 MiB (the tool returns files up to 16 MiB) without logs
 pack() {
   local x=(--exclude='*.h5' --exclude='*.h5.*' --exclude=m8b)

@@ -30,7 +30,7 @@ check_out() {
   for f in results.tgz env.txt steps.txt; do [ -s "$out/$f" ] || fail "$out/$f missing"; done
 }
 
-RUNS="bf16 perpair" BUDGET=150 WORK=$WORK/w1 bash scripts/dev/gpu_checks.sh "$BUILD" "$WORK/o1" paper ops bench \
+RUNS="bf16 perpair" BUDGET=150 GPU_CHECKS_WORK=$WORK/w1 bash scripts/dev/gpu_checks.sh "$BUILD" "$WORK/o1" paper ops bench \
   > "$WORK/log1" 2>&1 || { cat "$WORK/log1"; fail "gpu_checks.sh failed"; }
 check_out "$WORK/o1"
 tar -tzf "$WORK/o1/results.tgz" > "$WORK/list1"
@@ -46,7 +46,7 @@ grep -q "paper: exit 0" "$WORK/w1/paper.log" || fail "paper step: $(tail -3 "$WO
 echo "dry run: $(tail -1 "$WORK/o1/steps.txt"); OUT: $(ls "$WORK/o1" | tr '\n' ' ')"
 
 # budget spent: every step skipped, the files still there
-BUDGET=10 WORK=$WORK/w2 bash scripts/dev/gpu_checks.sh "$BUILD" "$WORK/o2" paper ops > "$WORK/log2" 2>&1 ||
+BUDGET=10 GPU_CHECKS_WORK=$WORK/w2 bash scripts/dev/gpu_checks.sh "$BUILD" "$WORK/o2" paper ops > "$WORK/log2" 2>&1 ||
   fail "gpu_checks.sh with the budget spent failed: $(tail -3 "$WORK/log2")"
 check_out "$WORK/o2"
 [ "$(grep -c ': skipped (budget of 10 s spent)' "$WORK/o2/steps.txt")" = 2 ] || fail "steps not skipped: $(cat "$WORK/o2/steps.txt")"
