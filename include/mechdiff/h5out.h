@@ -1,19 +1,25 @@
 /* h5out.h — the results file, written by rank 0 only (serial HDF5).
  *
- * Layout (readable with h5py, xarray, h5dump; no mechdiff code needed):
- *   /                        attrs: title, mechdiff_version, job_name, job_sha256
- *   /provenance              attrs: job_yaml (resolved), job_sha256, mechdiff_version,
- *                            git_revision, created, world_size, hostname, start_time,
- *                            end_time, finished, generation, part_index, part_count
- *   /provenance/models/<role>     attrs: path, config_json; datasets weight_files, weight_sha256
+ * Layout (readable with h5py, xarray, h5dump; no mechdiff code needed; the
+ * users' description is the "Output layout" table of jobs/README.md, which
+ * tests/e2e/layout_doc.sh checks against a results file):
+ *   /                        attrs: title, mechdiff_version, job_name, job_sha256,
+ *                            layout_version (MD_RESULTS_LAYOUT), provenance
+ *   /provenance              attrs: job_yaml (resolved), job_sha256, job_sha256_covers,
+ *                            mechdiff_version, git_revision, created, world_size, hostname,
+ *                            start_time, end_time, finished, generation, part_index, part_count
+ *   /provenance/models/<role>     attrs: path, config_json, weight_sha256 (sha256sum lines),
+ *                                 weight_sha256_format
  *   /provenance/datasets/<name>   attrs: path, sha256
- *   /provenance/segments/<k>      attrs of each run segment (start, end, ranks, host, exit,
- *                                 numeric setup: provenance.h)
- *   /<experiment>/<path>     the kind's datasets: chunked, deflate, attrs units and
- *                            description, dimension scales named after the dims
+ *   /provenance/segments/<k>      attrs of each run segment (start_time, end_time, world_size,
+ *                                 hostname, exit, git_revision, numeric setup: provenance.h)
+ *   /<experiment>                 attr kind; the kind's datasets under it: chunked, deflate,
+ *                                 attrs units and description, dimension scales named after the dims
+ *   /completion/<experiment>/stage<k>  attrs kind, experiment_index, stage, n_units
  *   /completion/<experiment>/stage<k>/done     uint8[unit]  1 = the unit's data is in this file
  *   /completion/<experiment>/stage<k>/regions  string[unit] hyperslabs the unit wrote
  *                            ("values[17+1,0+4,0+8];label[17+1]"), used by merge
+ *   /completion/<experiment>/stage<k>/unit     the unit dimension scale of both
  * Everything that varies between runs of the same job (times, host, ranks)
  * lives under /provenance, so `h5diff --exclude-path /provenance` compares
  * results only.

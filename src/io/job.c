@@ -44,7 +44,7 @@ const md_key MD_JOB_RUNTIME_KEYS[] = {
      .doc = "Seconds between folds of the journal into the HDF5 file (also at stage ends and exit).",
      .min = 1, .max = 1e7},
     {.name = "backend", .type = MD_KEY_STRING, .def = "cpu", .allowed = "cpu|cuda",
-     .doc = "Compute backend of the workers."},
+     .doc = "Compute backend of the workers ($MECHDIFF_BACKEND, when set, replaces it: the Slurm templates set it)."},
     {.name = "fp32_cache_mb", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 1e8,
      .doc = "backend cpu: MiB of bf16/f16 weights each worker keeps converted to fp32 (4 bytes per parameter); "
             "the rest is streamed: converted for every matmul on the GEMM's threads (from 64 rows the same GEMM "

@@ -1,8 +1,9 @@
 /* job_check.c — the checks of a parsed job beyond its keys (see
  * include/mechdiff/job.h): the backend, the model folders, the kinds'
  * semantic hooks, and which experiments name a dataset whose file is
- * missing (the parse reports it once, at the dataset's key; the hooks and
- * plans of those experiments would only report it again). */
+ * missing or a model whose folder (or its config.json) is missing (the
+ * parse or the folder check reports it once; the hooks and plans of those
+ * experiments would only report it again). */
 #include "mechdiff/job.h"
 
 #include <stdio.h>
@@ -37,6 +38,29 @@ const char *md_job_missing_dataset(const md_job *job, int exp)
     return NULL;
 }
 
+/* 1 when DIR is a folder with a config.json (what a model folder has first). */
+static int model_folder_present(const char *dir)
+{
+    struct stat st;
+    char cfg[4200];
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    return stat(cfg, &st) == 0;
+}
+
+const char *md_job_missing_model(const md_job *job, int exp)
+{
+    int n = md_params_count(&job->top, "models"), names_one = 0;
+    for (int i = 0; i < n; i++) names_one |= md_job_exp_uses_dataset(job, exp, md_params_item(&job->top, "models", i));
+    for (int i = 0; i < n; i++) {
+        const char *name = md_params_item(&job->top, "models", i);
+        if ((!names_one || md_job_exp_uses_dataset(job, exp, name)) &&
+            !model_folder_present(md_params_map_val(&job->top, "models", i)))
+            return name;
+    }
+    return NULL;
+}
+
 int md_job_validate(const md_job *job, md_error *err)
 {
     md_error_clear(err);
@@ -53,6 +77,9 @@ int md_job_validate(const md_job *job, md_error *err)
     for (int i = 0; i < md_params_count(&job->top, "models"); i++) {
         md_error one;
         md_error_clear(&one);
+        struct stat st;
+        const char *dir = md_params_map_val(&job->top, "models", i);
+        if (!dir || stat(dir, &st) != 0) continue; /* reported once, at its key */
         if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
                             &one) == MD_OK)
             continue;
@@ -65,7 +92,8 @@ int md_job_validate(const md_job *job, md_error *err)
     if (md_kind_bind_opts(job, &opts, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
-        if (!e->impl->validate || md_job_missing_dataset(job, i)) continue; /* reported once, at its key */
+        if (!e->impl->validate || md_job_missing_dataset(job, i) || md_job_missing_model(job, i))
+            continue; /* reported once, at its key or by the folder check */
         md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
         md_error one;
         md_error_clear(&one);

@@ -125,16 +125,25 @@ static void status_free(status_ctx *s)
     free(s);
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mechdiff status OUT.h5\n\n"
+               "Shows done/total units per experiment and stage, the units finished since the last\n"
+               "snapshot (from OUT.h5.journal), the rate, the share of the work done (the kinds' unit\n"
+               "costs) with an ETA at the journal's rate, and whether the job finished. Works while the\n"
+               "job runs, after it stopped or died (then also the units each rank held when it stopped).\n"
+               "Exit status: 0 finished, 3 not finished, 1 error.\n");
+}
+
 int cmd_status(int argc, char **argv)
 {
-    if (cmd_wants_help(argc, argv) || argc != 2) {
-        fprintf(argc == 2 ? stdout : stderr,
-                "usage: mechdiff status OUT.h5\n\n"
-                "Shows done/total units per experiment and stage, the units finished since the last\n"
-                "snapshot (from OUT.h5.journal), the rate, the share of the work done (the kinds' unit\n"
-                "costs) with an ETA at the journal's rate, and whether the job finished. Works while the\n"
-                "job runs, after it stopped or died (then also the units each rank held when it stopped).\nExit status: 0 finished, 3 not finished, 1 error.\n");
-        return argc == 2 ? 0 : 2;
+    if (cmd_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc != 2 || cmd_reject_options("status", argc, argv)) {
+        usage(stderr);
+        return 2;
     }
     const char *path = argv[1];
     md_h5info info;
