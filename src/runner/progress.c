@@ -18,6 +18,7 @@ typedef struct stage_count {
     double cost;     /* summed cost of the units (md_plan_cost's measure) */
     double cost_done; /* of it done */
     int planned;     /* 1 = planned by the coordinator, 0 = an estimate */
+    int estimated;   /* 1 = units is the kind's estimate (0: none was made, e.g. a part run) */
 } stage_count;
 
 /* Slots of the ring of finished units: the window and the unit before it. */
@@ -154,7 +155,7 @@ void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t n_units, 
         if (done && done[u]) now.done++, now.cost_done += c;
     }
     int64_t units = now.units;
-    if (p->enabled && !sc->planned && sc->units >= 0 && sc->units != units) {
+    if (p->enabled && !sc->planned && sc->estimated && sc->units >= 0 && sc->units != units) {
         line_start(p);
         fprintf(stderr, "note: %s stage %d has %lld units, its kind estimated %lld at the start (a wrong "
                         "estimate of kind '%s')\n", p->job->exps[exp].name, stage, (long long)units,
@@ -171,8 +172,10 @@ void md_progress_end_exp(md_progress *p, int exp, int stage)
 }
 
 /* Sizes the stages after the last planned one of experiment i from one
- * estimate of its kind (none for an ended experiment or a part run: they
- * run no later stage here; nor for a planned one-stage kind). */
+ * estimate of its kind (none for an ended experiment or a part run — a part
+ * runs a later stage only once every part's units are in, e.g. --part 0/1
+ * or a resume after a merge, and then no note says the estimate was
+ * wrong —, nor for a planned one-stage kind). */
 static void estimate_exp(md_progress *p, int i)
 {
     md_stage_estimate est[MD_KIND_MAX_STAGES] = {{0}};
@@ -182,11 +185,12 @@ static void estimate_exp(md_progress *p, int i)
     for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++)
         if (p->st[i][s].planned) last = s;
     int later = last < 0 || p->job->exps[i].impl->finish_stage;
-    if (later && !p->ended[i] && p->part_count <= 0 && last + 1 < MD_PROGRESS_MAX_STAGES)
-        md_kind_estimate_stages(&ctx, est, &err); /* on failure est holds "not known" */
+    int asked = later && !p->ended[i] && p->part_count <= 0 && last + 1 < MD_PROGRESS_MAX_STAGES;
+    if (asked) md_kind_estimate_stages(&ctx, est, &err); /* on failure est holds "not known" */
     for (int s = last + 1; s < MD_PROGRESS_MAX_STAGES; s++) {
         int64_t n = est[s].units;
-        p->st[i][s] = (stage_count){.units = n > 0 ? md_progress_units_in_part(n, p->part_index, p->part_count) : n};
+        p->st[i][s] = (stage_count){.units = n > 0 ? md_progress_units_in_part(n, p->part_index, p->part_count) : n,
+                                    .estimated = asked};
         if (n <= 0) { /* none, or not known: later stages are not sized either */
             for (int k = s + 1; k < MD_PROGRESS_MAX_STAGES; k++) p->st[i][k] = (stage_count){0};
             return;
