@@ -25,7 +25,7 @@
 #   ops.txt (+ ops_profile.txt, ops_hooks.txt), bench.txt, patching.txt
 #   (+ kn8b_*), quickstart.txt (+ _cmp, logs)
 # A carry dir without rt.tar.xz is taken as a build dir of this machine
-# (mechdiff, bench/bench_gpu, tests/test_{backend_ops,profile,hook_batch};
+# (mechdiff, bench/bench_gpu, tests/test_{backend_ops,backend_attn,backend_forward,profile,hook_batch};
 # no runtime unpacked): e.g. BUDGET=120 scripts/dev/gpu_checks.sh build /tmp/o
 # paper with BACKEND=cpu LAYERS=2 VOCAB=7310 PAIRS=2 is a dry run of the paper
 # step (tests/e2e/gpu_checks_dry.sh runs one in ctest).
@@ -121,8 +121,13 @@ paper)  # issue 19: the grid at 32 layers, GEMM fraction of the bf16 peak, the s
   [ -n "${MODEL:-}" ] || rm -rf "${MODEL_DIR:-/tmp/md-paper-model}" /dev/shm/md-paper-model  # after a timeout too
   tail -n 60 "$W/paper.log" ;;
 ops)  # every op and whole golden forwards vs the CPU backend, three modes; MECHDIFF_PROFILE's cudaEvent spans
-  t=$(cap 150)
-  timeout -k 5 "$t" "$OPS" --gpu > "$W/ops.txt" 2>&1; echo "ops: exit $? (timeout $t s)" | tee -a "$W/ops.txt"
+  end=$(( $(date +%s) + $(cap 150) ))   # the three programs share the 150 s
+  : > "$W/ops.txt"
+  for prog in "$OPS" "${OPS%/*}/test_backend_attn" "${OPS%/*}/test_backend_forward"; do
+    t=$(cap $((end - $(date +%s))))
+    timeout -k 5 "$t" "$prog" --gpu >> "$W/ops.txt" 2>&1
+    echo "${prog##*/} --gpu: exit $? (timeout $t s)" | tee -a "$W/ops.txt"
+  done
   tail -40 "$W/ops.txt"
   timeout -k 5 "$(cap 30)" "${OPS%/*}/test_profile" --gpu > "$W/ops_profile.txt" 2>&1
   echo "test_profile --gpu: exit $?" | tee -a "$W/ops_profile.txt"; grep -v "^mechdiff profile:" "$W/ops_profile.txt"

@@ -14,7 +14,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_pair
 "$PY" -c "import h5py, numpy" 2>/dev/null || { echo "SKIP: no h5py/numpy for $PY"; exit 77; }
-for p in tests/test_backend_ops tests/test_profile tests/test_hook_batch bench/bench_gpu; do
+for p in tests/test_backend_ops tests/test_backend_attn tests/test_backend_forward tests/test_profile tests/test_hook_batch bench/bench_gpu; do
   [ -x "$BUILD/$p" ] || { echo "SKIP: $BUILD/$p not built"; exit 77; }
 done
 BUILD=$(cd "$BUILD" && pwd)
