@@ -4,7 +4,7 @@
 # Configures -DMECHDIFF_CUDA=ON into BUILD_DIR/cuda-build and builds the
 # library and every program a GPU session runs (scripts/dev/pack_gpu_carry.sh:
 # mechdiff, test_backend_ops, test_backend_attn, test_backend_forward,
-# test_profile, test_hook_batch, bench_gpu; explicit architectures 80 and
+# test_profile, test_hook_batch, test_cuda_sync, bench_gpu; explicit architectures 80 and
 # 90), then runs the three backend op tests: without a GPU each must do its
 # CPU checks and print "cuda: skipped (no device)"; with one it compares
 # every op with the CPU.
@@ -28,7 +28,7 @@ cmake -S "$SRC" -B "$OUT" -DMECHDIFF_CUDA=ON -DCMAKE_CUDA_COMPILER="$NVCC" \
       -DCMAKE_CUDA_ARCHITECTURES="80;90" -DPython3_EXECUTABLE="$PY" >"$OUT.configure.log" 2>&1 || {
     tail -30 "$OUT.configure.log"; echo "cuda_build: FAIL: configure (log: $OUT.configure.log)"; exit 1; }
 cmake --build "$OUT" -j "$JOBS" --target mechdiff mechdiff_cmd \
-      test_backend_ops test_backend_attn test_backend_forward test_profile test_hook_batch bench_gpu >"$OUT.build.log" 2>&1 || {
+      test_backend_ops test_backend_attn test_backend_forward test_profile test_hook_batch test_cuda_sync bench_gpu >"$OUT.build.log" 2>&1 || {
     grep -E "error|Error" "$OUT.build.log" | head -30; echo "cuda_build: FAIL: build (log: $OUT.build.log)"; exit 1; }
 grep -q "backend_cuda.cu.o" "$OUT.build.log" || [ -f "$OUT/CMakeFiles/mechdiff.dir/src/backend/cuda/backend_cuda.cu.o" ] || {
     echo "cuda_build: FAIL: the CUDA source was not compiled"; exit 1; }
