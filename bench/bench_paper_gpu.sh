@@ -29,8 +29,9 @@
 # once more and the rest are run with FALLBACK_BLOCK=16), RUN_TIMEOUT=150 s
 # per run, MODEL_DIR (/dev/shm/md-paper-model when tmpfs has room, else /tmp/...),
 # SQUARE=4096,8192,16384, DATASET=cities, N_SHOTS=4, N_TOKS=14, PY=python3,
-# DEADLINE (epoch seconds; scripts/dev/gpu_checks.sh sets it): every timeout
-# ends by then, a run with under MIN_RUN (20) s left is skipped
+# MECHDIFF_CUDA_SYNC (0; passed on to the ranks: gpu_checks.sh's rerun of
+# a failed run sets 1), DEADLINE (epoch seconds; scripts/dev/gpu_checks.sh
+# sets it): every timeout ends by then, a run with under MIN_RUN (20) s left is skipped
 # (OUT_DIR/skipped), so the caller's own timeout never has to cut a run.
 # Timeouts are `--foreground`: mpirun gets one SIGTERM and stops its ranks.
 # A plain `timeout` signals its child and then its process group, and
@@ -107,8 +108,10 @@ YAML
   t=$(tmo "$RUN_TIMEOUT")
   [ "$t" -lt "${MIN_RUN:-20}" ] && { echo "$run: skipped ($t s left before the deadline)" | tee -a "$O/skipped"; break; }
   s=$(secs)
-  MECHDIFF_PROFILE=$prof MECHDIFF_CUDA_GEMM=$gemm timeout --foreground -k 10 "$t" \
+  MECHDIFF_PROFILE=$prof MECHDIFF_CUDA_GEMM=$gemm MECHDIFF_CUDA_SYNC=${MECHDIFF_CUDA_SYNC:-0} \
+    timeout --foreground -k 10 "$t" \
     mpirun --oversubscribe --bind-to none -np 2 -x OPENBLAS_NUM_THREADS=1 -x MECHDIFF_PROFILE -x MECHDIFF_CUDA_GEMM \
+    -x MECHDIFF_CUDA_SYNC \
     "$MD" run "$O/$run.yaml" -o "$O/$run.h5" --quiet > "$O/$run.log" 2>&1
   rc=$?; e=$(secs)
   echo "$run $rc $(minus "$e" "$s") $block $gemm $prof $pairs" >> "$O/times"

@@ -5,15 +5,17 @@
 # (scripts/dev/gpu_checks.sh; docs/cuda.md, "The next GPU session").
 #   scripts/dev/pack_gpu_carry.sh BUILD_DIR OUT_DIR
 # BUILD_DIR: a build configured with -DMECHDIFF_CUDA=ON -DMECHDIFF_NATIVE=OFF
-# in which mechdiff_cmd, test_backend_ops, test_profile, test_hook_batch and
-# bench_gpu are built. OUT_DIR gets bin/ (the five programs + libmechdiff), rt.tar.xz (every
+# in which mechdiff_cmd, test_backend_ops, test_backend_attn,
+# test_backend_forward, test_profile, test_hook_batch, test_cuda_sync and
+# bench_gpu are built. OUT_DIR gets bin/ (the eight programs + libmechdiff), rt.tar.xz (every
 # shared library they and Open MPI's plugins need, except glibc and the CUDA
 # driver/cuBLAS which the GPU machine has, plus Open MPI's own tree at its
 # Debian paths). scripts/dev/gpu_checks.sh unpacks and uses it.
 set -euo pipefail
 BUILD=${1:?build dir}; OUT=${2:?output dir}
 rm -rf "$OUT"; mkdir -p "$OUT/bin" "$OUT/stage/lib"
-cp "$BUILD/mechdiff" "$BUILD/tests/test_backend_ops" "$BUILD/tests/test_profile" "$BUILD/tests/test_hook_batch" "$BUILD/bench/bench_gpu" "$OUT/bin/"
+cp "$BUILD/mechdiff" "$BUILD/tests/test_backend_ops" "$BUILD/tests/test_backend_attn" "$BUILD/tests/test_backend_forward" \
+   "$BUILD/tests/test_profile" "$BUILD/tests/test_hook_batch" "$BUILD/tests/test_cuda_sync" "$BUILD/bench/bench_gpu" "$OUT/bin/"
 cp -P "$BUILD"/libmechdiff.so* "$OUT/bin/" 2>/dev/null || true
 
 # Open MPI (Debian packages) at their absolute paths, docs and headers left out.

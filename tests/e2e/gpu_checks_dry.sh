@@ -7,6 +7,10 @@
 #     most 8 plain files with plain names (results.tgz, env.txt, steps.txt),
 #     results.tgz holding every step's files but no .h5;
 #   - with the budget spent every step is skipped and the files still come;
+#   - a step whose GPU program fails is rerun once with MECHDIFF_CUDA_SYNC=1
+#     (its files *_sync*), one whose programs skip (77) or time out (124) is
+#     not, and none is rerun with under 30 s of the budget left (fake
+#     programs that print the MECHDIFF_CUDA_SYNC they got);
 #   - a run of the paper step that reaches its timeout stops its MPI ranks
 #     (under a plain `timeout`, mpirun got two SIGTERMs and often exited
 #     leaving them running).
@@ -14,7 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_pair
 "$PY" -c "import h5py, numpy" 2>/dev/null || { echo "SKIP: no h5py/numpy for $PY"; exit 77; }
-for p in tests/test_backend_ops tests/test_profile tests/test_hook_batch bench/bench_gpu; do
+for p in tests/test_backend_ops tests/test_backend_attn tests/test_backend_forward tests/test_profile tests/test_hook_batch tests/test_cuda_sync bench/bench_gpu; do
   [ -x "$BUILD/$p" ] || { echo "SKIP: $BUILD/$p not built"; exit 77; }
 done
 BUILD=$(cd "$BUILD" && pwd)
@@ -40,6 +44,7 @@ for f in ./steps.txt ./env.txt ./paper.log ./paper/paper.txt ./paper/paper.json 
 done
 ! grep -q '\.h5$' "$WORK/list1" || fail "results.tgz holds .h5 files"
 for s in paper ops bench "all steps"; do grep -q "^$s: " "$WORK/o1/steps.txt" || fail "steps.txt lacks $s"; done
+! grep -q "rerun\|failed" "$WORK/o1/steps.txt" || fail "a skipped program's step was rerun: $(cat "$WORK/o1/steps.txt")"
 grep -q "= the block formula exactly" "$WORK/w1/paper/paper.txt" || fail "the paper step gave no figures"
 grep -q "paper: exit 0" "$WORK/w1/paper.log" || fail "paper step: $(tail -3 "$WORK/w1/paper.log")"
 [ ! -e jobs/quickstart_gpu.yaml ] || fail "a quickstart_gpu.yaml was left in jobs/"
@@ -50,6 +55,44 @@ BUDGET=10 GPU_CHECKS_WORK=$WORK/w2 bash scripts/dev/gpu_checks.sh "$BUILD" "$WOR
   fail "gpu_checks.sh with the budget spent failed: $(tail -3 "$WORK/log2")"
 check_out "$WORK/o2"
 [ "$(grep -c ': skipped (budget of 10 s spent)' "$WORK/o2/steps.txt")" = 2 ] || fail "steps not skipped: $(cat "$WORK/o2/steps.txt")"
+
+# a GPU program that fails: the step once more with MECHDIFF_CUDA_SYNC=1. A
+# build folder of fakes that print the variable: the attention test and
+# mechdiff fail (as after a kernel fault), the others skip (77) or time out
+# (124).
+F=$WORK/fake
+mkdir -p "$F/tests" "$F/bench"
+fake() {
+  printf '#!/usr/bin/env bash\necho "%s: MECHDIFF_CUDA_SYNC=${MECHDIFF_CUDA_SYNC:-unset}"\nexit %s\n' "${1##*/}" "$2" > "$F/$1"
+  chmod +x "$F/$1"
+}
+fake mechdiff 1; fake tests/test_backend_ops 77; fake tests/test_backend_attn 1; fake tests/test_backend_forward 0
+fake tests/test_profile 77; fake tests/test_hook_batch 124; fake tests/test_cuda_sync 77; fake bench/bench_gpu 124
+RUNS="bf16 perpair" BUDGET=150 GPU_CHECKS_WORK=$WORK/w4 bash scripts/dev/gpu_checks.sh "$F" "$WORK/o4" paper ops bench \
+  > "$WORK/log4" 2>&1 ||
+  fail "gpu_checks.sh with a failing program failed: $(tail -3 "$WORK/log4")"
+check_out "$WORK/o4"
+st=$WORK/o4/steps.txt
+grep -q "^ops: .*; a GPU program failed" "$st" || fail "the failed ops step is not marked: $(cat "$st")"
+grep -q "^ops rerun with MECHDIFF_CUDA_SYNC=1 .*; a GPU program failed" "$st" || fail "ops not rerun: $(cat "$st")"
+grep -q "^bench: [0-9.]* s$" "$st" && ! grep -q "^bench rerun" "$st" || fail "bench (timed out) was rerun: $(cat "$st")"
+grep -qx "test_backend_attn: MECHDIFF_CUDA_SYNC=0" "$WORK/w4/ops.txt" || fail "first ops run: $(cat "$WORK/w4/ops.txt")"
+grep -qx "test_backend_attn: MECHDIFF_CUDA_SYNC=1" "$WORK/w4/ops_sync.txt" || fail "rerun: $(cat "$WORK/w4/ops_sync.txt")"
+tar -tzf "$WORK/o4/results.tgz" > "$WORK/list4"
+grep -qx ./ops_sync.txt "$WORK/list4" || fail "results.tgz lacks ops_sync.txt: $(tr '\n' ' ' < "$WORK/list4")"
+# the paper step: its runs (mechdiff under mpirun) failed; the rerun repeats the first alone, the variable reaches the ranks
+grep -q "^paper rerun with MECHDIFF_CUDA_SYNC=1 " "$st" || fail "paper not rerun: $(cat "$st")"
+grep -q "mechdiff: MECHDIFF_CUDA_SYNC=0" "$WORK/w4/paper/bf16.log" || fail "paper/bf16.log: $(cat "$WORK/w4/paper/bf16.log")"
+grep -q "mechdiff: MECHDIFF_CUDA_SYNC=1" "$WORK/w4/paper_sync/bf16.log" ||
+  fail "paper_sync/bf16.log: $(cat "$WORK/w4/paper_sync/bf16.log" "$WORK/w4/paper_sync.log")"
+[ ! -e "$WORK/w4/paper_sync/perpair.log" ] || fail "the paper rerun repeated more than the first failed run"
+# ... and not with under 30 s of the budget left
+BUDGET=32 GPU_CHECKS_WORK=$WORK/w5 bash scripts/dev/gpu_checks.sh "$F" "$WORK/o5" ops > "$WORK/log5" 2>&1 ||
+  fail "gpu_checks.sh (budget 32 s) failed: $(tail -3 "$WORK/log5")"
+grep -q "^ops: not rerun with MECHDIFF_CUDA_SYNC=1 (under 30 s" "$WORK/o5/steps.txt" ||
+  fail "budget 32 s: $(cat "$WORK/o5/steps.txt")"
+[ ! -e "$WORK/w5/ops_sync.txt" ] || fail "budget 32 s: rerun anyway"
+echo "rerun: $(grep rerun "$st")"
 
 # a run that reaches its timeout stops its ranks: a mechdiff that never
 # ends under bench_paper_gpu.sh with a DEADLINE 12 s away (its run gets ~9 s)

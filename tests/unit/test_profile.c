@@ -3,7 +3,8 @@
  * the analytic count exactly, every class that ran has time > 0, the
  * logits are bit for bit those of an unprofiled model, the summary's json
  * line carries the same totals, and MECHDIFF_PROFILE=0 wraps nothing.
- *   test_profile --gpu   the same for the CUDA backend's cudaEvent spans
+ *   test_profile --gpu   the same for the CUDA backend's cudaEvent spans,
+ *                        also with MECHDIFF_CUDA_SYNC=1
  *                        (scripts/dev/gpu_checks.sh, step ops); 77 = no GPU */
 #include <stdint.h>
 #include <string.h>
@@ -63,11 +64,33 @@ static int run(md_model *m, float *logits)
 }
 
 /* --gpu: the CUDA backend's cudaEvent spans. N_GPU matmuls (more than the
- * CU_PROF_SPANS events read per batch) on a profiled and a plain backend:
- * the same bits, FLOPs exact, calls counted, device seconds > 0 and not
- * more than the host's wall-clock around them; one add per matmul counted
- * as "other". Returns 77 without a device. */
+ * CU_PROF_SPANS events read per batch) on a plain backend, a profiled one
+ * and a profiled one with MECHDIFF_CUDA_SYNC=1 (an op waits after each
+ * launch, inside its span): the same bits, FLOPs exact, calls counted,
+ * device seconds > 0 and not more than the host's wall-clock around them;
+ * one add per matmul counted as "other". Returns 77 without a device. */
 #define N_GPU 3000
+enum { R = 64, OUT = 512, IN = 256 };
+
+/* N_GPU times y = x·Wᵀ, y += y on be; y to yh, the host seconds to *wall. */
+static int gpu_loop(md_backend *be, const uint16_t *wh, const float *xh, float *yh, double *wall, md_error *err)
+{
+    md_weight w = {wh, MD_DTYPE_BF16, OUT, IN, NULL};
+    float *x = be->ops->alloc(be, (size_t)R * IN * sizeof(float));
+    float *y = be->ops->alloc(be, (size_t)R * OUT * sizeof(float));
+    int rc = x && y && be->ops->prepare(be, &w, err) == MD_OK &&
+             be->ops->to_device(be, x, xh, (size_t)R * IN * sizeof(float), err) == MD_OK;
+    double t0 = md_clock_seconds();
+    for (int i = 0; rc && i < N_GPU; i++)
+        rc = be->ops->matmul(be, y, x, &w, R, err) == MD_OK && be->ops->add(be, y, y, (size_t)R * OUT, err) == MD_OK;
+    rc = rc && be->ops->to_host(be, yh, y, (size_t)R * OUT * sizeof(float), err) == MD_OK;
+    *wall = md_clock_seconds() - t0;
+    if (w.prepared) be->ops->release(be, &w);
+    be->ops->free(be, x);
+    be->ops->free(be, y);
+    return rc;
+}
+
 static int gpu_part(void)
 {
     int n = 0, dev = 0;
@@ -79,63 +102,52 @@ static int gpu_part(void)
     }
     md_error err = {0};
     if (md_device_pick(&dev, &err) != MD_OK) dev = 0;
-    enum { R = 64, OUT = 512, IN = 256 };
     md_backend_options on_dev = {.device = dev};
-    md_backend *be[2] = {NULL, NULL}; /* plain, profiled */
-    for (int k = 0; k < 2; k++) {
+    md_backend *be[3] = {NULL, NULL, NULL}; /* plain, profiled, profiled + MECHDIFF_CUDA_SYNC=1 */
+    for (int k = 0; k < 3; k++) {
         setenv("MECHDIFF_PROFILE", k ? "1" : "0", 1);
+        setenv("MECHDIFF_CUDA_SYNC", k == 2 ? "1" : "0", 1);
         CHECK_MSG(md_backend_create(&be[k], MD_BACKEND_CUDA, &on_dev, &err) == MD_OK, "%s", err.msg);
     }
     unsetenv("MECHDIFF_PROFILE");
-    if (!be[0] || !be[1]) {
-        md_backend_destroy(be[0]);
-        md_backend_destroy(be[1]);
+    unsetenv("MECHDIFF_CUDA_SYNC");
+    if (!be[0] || !be[1] || !be[2]) {
+        for (int k = 0; k < 3; k++) md_backend_destroy(be[k]);
         TEST_MAIN_END();
     }
-    CHECK(md_profile_stats(be[0]) == NULL && md_profile_stats(be[1]) != NULL);
+    CHECK(md_profile_stats(be[0]) == NULL && md_profile_stats(be[1]) != NULL && md_profile_stats(be[2]) != NULL);
     uint16_t *wh = malloc((size_t)OUT * IN * sizeof(uint16_t));
-    float *xh = malloc((size_t)R * IN * sizeof(float)), *yh[2] = {malloc((size_t)R * OUT * sizeof(float)),
-                                                                  malloc((size_t)R * OUT * sizeof(float))};
+    float *xh = malloc((size_t)R * IN * sizeof(float)), *yh[3];
     for (size_t i = 0; i < (size_t)OUT * IN; i++) wh[i] = md_f32_to_bf16((float)((i * 2654435761u) % 997) * 1e-3f - 0.5f);
     for (size_t i = 0; i < (size_t)R * IN; i++) xh[i] = (float)((i * 40503u) % 1999) * 1e-3f - 1.0f;
-    double wall = 0.0;
-    for (int k = 0; k < 2; k++) {
-        md_weight w = {wh, MD_DTYPE_BF16, OUT, IN, NULL};
-        float *x = be[k]->ops->alloc(be[k], (size_t)R * IN * sizeof(float));
-        float *y = be[k]->ops->alloc(be[k], (size_t)R * OUT * sizeof(float));
-        int rc = x && y && be[k]->ops->prepare(be[k], &w, &err) == MD_OK &&
-                 be[k]->ops->to_device(be[k], x, xh, (size_t)R * IN * sizeof(float), &err) == MD_OK;
-        double t0 = md_clock_seconds();
-        for (int i = 0; rc && i < N_GPU; i++)
-            rc = be[k]->ops->matmul(be[k], y, x, &w, R, &err) == MD_OK &&
-                 be[k]->ops->add(be[k], y, y, (size_t)R * OUT, &err) == MD_OK;
-        rc = rc && be[k]->ops->to_host(be[k], yh[k], y, (size_t)R * OUT * sizeof(float), &err) == MD_OK;
-        if (k) wall = md_clock_seconds() - t0;
-        CHECK_MSG(rc, "backend %d: %s", k, err.msg);
-        if (w.prepared) be[k]->ops->release(be[k], &w);
-        be[k]->ops->free(be[k], x);
-        be[k]->ops->free(be[k], y);
+    double wall[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        yh[k] = malloc((size_t)R * OUT * sizeof(float));
+        CHECK_MSG(gpu_loop(be[k], wh, xh, yh[k], &wall[k], &err), "backend %d: %s", k, err.msg);
     }
-    CHECK(memcmp(yh[0], yh[1], (size_t)R * OUT * sizeof(float)) == 0); /* the wrapper changes no number */
-    const md_prof_stats *st = md_profile_stats(be[1]);
-    if (st) {
+    for (int k = 1; k < 3; k++) /* neither the wrapper nor the waits change a number */
+        CHECK_MSG(memcmp(yh[0], yh[k], (size_t)R * OUT * sizeof(float)) == 0, "backend %d: other bits", k);
+    for (int k = 1; k < 3; k++) {
+        const md_prof_stats *st = md_profile_stats(be[k]);
+        if (!st) continue;
         uint64_t want = (uint64_t)N_GPU * 2 * R * OUT * IN;
         CHECK_MSG(st->flops[MD_PROF_GEMM_BF16] == want && st->calls[MD_PROF_GEMM_BF16] == N_GPU,
                   "%llu flops in %llu calls", (unsigned long long)st->flops[MD_PROF_GEMM_BF16],
                   (unsigned long long)st->calls[MD_PROF_GEMM_BF16]);
         CHECK(st->calls[MD_PROF_OTHER] == N_GPU);
         double gs = st->seconds[MD_PROF_GEMM_BF16], os = st->seconds[MD_PROF_OTHER];
-        CHECK_MSG(gs > 0.0 && os > 0.0 && gs + os <= wall * 1.01 + 1e-3, "gemm %g s + other %g s in %g s wall", gs,
-                  os, wall);
-        printf("cuda profile: %d matmuls %.4f s (%.2f TFLOPS) + %d adds %.4f s in %.4f s wall\n", N_GPU, gs,
-               (double)want / gs / 1e12, N_GPU, os, wall);
+        CHECK_MSG(gs > 0.0 && os > 0.0 && gs + os <= wall[k] * 1.01 + 1e-3, "gemm %g s + other %g s in %g s wall",
+                  gs, os, wall[k]);
+        printf("cuda profile%s: %d matmuls %.4f s (%.2f TFLOPS) + %d adds %.4f s in %.4f s wall\n",
+               k == 2 ? " with MECHDIFF_CUDA_SYNC=1" : "", N_GPU, gs, (double)want / gs / 1e12, N_GPU, os, wall[k]);
     }
+    printf("cuda: the same %d matmuls + adds in %.4f s wall unprofiled\n", N_GPU, wall[0]);
     free(wh);
     free(xh);
-    free(yh[0]);
-    free(yh[1]);
-    md_backend_destroy(be[0]);
-    md_backend_destroy(be[1]); /* prints its summary */
+    for (int k = 0; k < 3; k++) {
+        free(yh[k]);
+        md_backend_destroy(be[k]); /* the profiled ones print their summaries */
+    }
     TEST_MAIN_END();
 }
 

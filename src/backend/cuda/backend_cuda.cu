@@ -40,6 +40,10 @@
  * for the attention kernel) becomes MD_ERR with a message naming the device
  * and the op; forward.c adds the layer and the step, the runner the unit.
  * alloc returns NULL (after printing the sizes) so the caller reports it.
+ * A kernel fault shows only when the stream is waited for, i.e. in a later
+ * op; MECHDIFF_CUDA_SYNC=1 (read at create, c->sync) makes every checked
+ * launch and copy wait (cu_check, cuda_memory.cu) so the faulting op
+ * reports it. Off by default: no waits are added.
  *
  * Limits: attention keeps one score per key in shared memory, so a sequence
  * may hold up to (opt-in shared memory per block)/4 - head_dim - 32 keys
@@ -478,7 +482,8 @@ extern "C" int md_cuda_device_query(int device, md_device_info *info, md_error *
 }
 
 /* The job's modes; AUTO: MECHDIFF_CUDA_WEIGHTS = bf16 (default) | f32,
- * MECHDIFF_CUDA_GEMM = x3 (default) | bf16. */
+ * MECHDIFF_CUDA_GEMM = x3 (default) | bf16. MECHDIFF_CUDA_SYNC = 1 | 0
+ * (default, also unset or empty): wait for the stream after every launch. */
 static int read_modes(cu_impl *c, md_cuda_weights weights, md_cuda_gemm gemm, md_error *err)
 {
     const char *wv = weights == MD_CUDA_WEIGHTS_AUTO ? getenv("MECHDIFF_CUDA_WEIGHTS") : NULL;
@@ -487,6 +492,11 @@ static int read_modes(cu_impl *c, md_cuda_weights weights, md_cuda_gemm gemm, md
     const char *gv = gemm == MD_CUDA_GEMM_AUTO ? getenv("MECHDIFF_CUDA_GEMM") : NULL;
     if (gv && *gv && md_cuda_gemm_parse(gv, &gemm) != 0)
         return md_error_set(err, "MECHDIFF_CUDA_GEMM='%s': use x3 (default, fp32-exact inputs) or bf16", gv);
+    const char *sv = getenv("MECHDIFF_CUDA_SYNC");
+    if (sv && *sv && strcmp(sv, "0") != 0 && strcmp(sv, "1") != 0)
+        return md_error_set(err, "MECHDIFF_CUDA_SYNC='%s': use 1 (synchronise after every op, to name the op "
+                                 "a kernel fault comes from) or 0 (default)", sv);
+    c->sync = sv && strcmp(sv, "1") == 0;
     c->weight_dtype = weights == MD_CUDA_WEIGHTS_F32 ? MD_DTYPE_F32 : MD_DTYPE_BF16;
     c->gemm_mode = gemm == MD_CUDA_GEMM_BF16 ? CU_GEMM_BF16 : CU_GEMM_X3;
     return MD_OK;

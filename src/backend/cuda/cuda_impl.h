@@ -43,6 +43,7 @@ typedef struct cu_impl {
     cublasHandle_t blas;       /* owned, bound to stream */
     md_dtype weight_dtype;     /* matrices on the device: BF16 or F32 */
     cu_gemm_mode gemm_mode;
+    int sync;                  /* MECHDIFF_CUDA_SYNC=1: wait for the stream after each launch (cu_check) */
     size_t attn_smem_max;      /* opt-in dynamic shared memory per block */
     cu_record *recs;           /* owned array */
     int n_recs, cap_recs;
@@ -85,8 +86,14 @@ static inline double cu_mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
 /* An op failed: "cuda backend (device D, NAME): OP: WHAT" into err; MD_ERR. */
 int cu_fail(const cu_impl *c, md_error *err, const char *op, const char *what);
 /* MD_OK, or cu_fail with the runtime's / cuBLAS's message (the sticky
- * runtime error, if any, is cleared). */
+ * runtime error, if any, is cleared). With c->sync (MECHDIFF_CUDA_SYNC=1)
+ * a successful enqueue is followed by cu_sync_point: every op's launches
+ * and copies are checked before it returns, so a kernel fault is reported
+ * by the op (and step) that caused it, not by a later one. */
 int cu_check(const cu_impl *c, cudaError_t e, const char *op, md_error *err);
+/* With c->sync: waits for the stream and reports its error as op's; MD_OK
+ * (and no wait) without. */
+int cu_sync_point(const cu_impl *c, const char *op, md_error *err);
 int cu_check_launch(const cu_impl *c, const char *op, md_error *err);
 int cu_check_blas(const cu_impl *c, cublasStatus_t s, const char *op, md_error *err);
 const char *cu_blas_status_name(cublasStatus_t s);

@@ -4,7 +4,11 @@
  * Errors. Every op returns MD_OK or MD_ERR with a message naming the
  * device, the op and what CUDA or cuBLAS reported (out of memory with the
  * sizes, a failed launch); the forward adds the layer, the runner the unit.
- * alloc returns NULL after printing the sizes, so the caller reports it. */
+ * alloc returns NULL after printing the sizes, so the caller reports it.
+ * A kernel fault (illegal address, ...) is asynchronous: by default the
+ * next call that waits for the stream reports it, under its own name, with
+ * a hint; with MECHDIFF_CUDA_SYNC=1 (c->sync) each checked launch or copy
+ * is followed by a wait, so the op that faulted reports it. */
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,11 +23,46 @@ int cu_fail(const cu_impl *c, md_error *err, const char *op, const char *what)
                         what);
 }
 
+/* Errors of a kernel that already ran: they surface at the next call that
+ * waits, which need not be the op that launched the kernel. */
+static int is_async_fault(cudaError_t e)
+{
+    return e == cudaErrorIllegalAddress || e == cudaErrorLaunchFailure || e == cudaErrorAssert ||
+           e == cudaErrorIllegalInstruction || e == cudaErrorMisalignedAddress ||
+           e == cudaErrorInvalidAddressSpace || e == cudaErrorInvalidPc || e == cudaErrorHardwareStackError ||
+           e == cudaErrorLaunchTimeout;
+}
+
+/* The failure e of op, and what it tells of who faulted: found by the
+ * wait after op's own launch (waited), or a kernel fault that an earlier op
+ * may have caused (without MECHDIFF_CUDA_SYNC: the hint to set it). */
+static int fail_cuda(const cu_impl *c, cudaError_t e, const char *op, int waited, md_error *err)
+{
+    char what[384];
+    cudaGetLastError(); /* clear a non-sticky error so later calls report their own */
+    if (waited)
+        snprintf(what, sizeof what, "%s (MECHDIFF_CUDA_SYNC=1: the stream was synchronised after this op's "
+                 "launch, so this op faulted)", cudaGetErrorString(e));
+    else if (is_async_fault(e) && !(c && c->sync))
+        snprintf(what, sizeof what, "%s (a kernel fault is reported by the next call that waits, maybe not the "
+                 "op that faulted: rerun with MECHDIFF_CUDA_SYNC=1 to name it)", cudaGetErrorString(e));
+    else
+        snprintf(what, sizeof what, "%s", cudaGetErrorString(e));
+    return cu_fail(c, err, op, what);
+}
+
+int cu_sync_point(const cu_impl *c, const char *op, md_error *err)
+{
+    if (!c->sync) return MD_OK;
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e == cudaSuccess) e = cudaGetLastError();
+    return e == cudaSuccess ? MD_OK : fail_cuda(c, e, op, 1, err);
+}
+
 int cu_check(const cu_impl *c, cudaError_t e, const char *op, md_error *err)
 {
-    if (e == cudaSuccess) return MD_OK;
-    cudaGetLastError(); /* clear a non-sticky error so later calls report their own */
-    return cu_fail(c, err, op, cudaGetErrorString(e));
+    if (e != cudaSuccess) return fail_cuda(c, e, op, 0, err);
+    return cu_sync_point(c, op, err);
 }
 
 int cu_check_launch(const cu_impl *c, const char *op, md_error *err)
@@ -47,7 +86,7 @@ const char *cu_blas_status_name(cublasStatus_t s)
 
 int cu_check_blas(const cu_impl *c, cublasStatus_t s, const char *op, md_error *err)
 {
-    return s == CUBLAS_STATUS_SUCCESS ? MD_OK : cu_fail(c, err, op, cu_blas_status_name(s));
+    return s == CUBLAS_STATUS_SUCCESS ? cu_sync_point(c, op, err) : cu_fail(c, err, op, cu_blas_status_name(s));
 }
 
 /* The stream is synchronised first: earlier ops may still read the old buffer. */
@@ -99,8 +138,10 @@ void *cu_alloc(md_backend *be, size_t bytes)
                 c->device, c->name, cu_mib(bytes), cu_mib(fr), cu_mib(tot), cu_mib(c->weight_bytes));
         return NULL;
     }
-    if (cudaMemsetAsync(p, 0, bytes, c->stream) != cudaSuccess) {
-        cudaGetLastError();
+    md_error err;
+    md_error_clear(&err);
+    if (cu_check(c, cudaMemsetAsync(p, 0, bytes, c->stream), "alloc: zeroing", &err) != MD_OK) {
+        fprintf(stderr, "mechdiff: %s\n", err.msg);
         cudaFree(p);
         return NULL;
     }
@@ -223,7 +264,8 @@ int cu_prepare(md_backend *be, md_weight *w, md_error *err)
                             cu_mib(c->weight_bytes),
                             c->weight_dtype == MD_DTYPE_F32 ? ", bf16 weights (unset MECHDIFF_CUDA_WEIGHTS)" : "");
     }
-    if (upload(c, dev, dd, w->host, w->dtype, n, err) != MD_OK) {
+    if (upload(c, dev, dd, w->host, w->dtype, n, err) != MD_OK ||
+        cu_sync_point(c, "prepare: upload", err) != MD_OK) {
         cudaFree(dev);
         return MD_ERR;
     }

@@ -4,7 +4,11 @@
  * device time from the op's first kernel/GEMM start to its last one's end
  * (in a launch-bound stretch it includes the host's enqueue time). Events
  * are read in batches of CU_PROF_SPANS (one cudaEventSynchronize on the
- * last one) and at flush: profiling adds no per-op synchronisation. */
+ * last one) and at flush: profiling adds no per-op synchronisation.
+ * With MECHDIFF_CUDA_SYNC=1 the op itself waits after each launch, between
+ * its two events: the events stay valid, and a span then holds the op's
+ * device time plus the host's wait and next enqueue between its launches
+ * (the describe line says so); the gaps between ops fall outside spans. */
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,8 +77,9 @@ static void timer_flush(md_backend *be, md_prof_stats *st) { harvest(cu_impl_of(
 static void timer_describe(md_backend *be, char *buf, size_t len)
 {
     const cu_impl *c = cu_impl_of(be);
-    snprintf(buf, len, "cuda backend, device %d (%s), weights %s, GEMM %s; cudaEvent spans", c->device, c->name,
-             c->weight_dtype == MD_DTYPE_F32 ? "f32" : "bf16", c->gemm_mode == CU_GEMM_BF16 ? "bf16" : "x3");
+    snprintf(buf, len, "cuda backend, device %d (%s), weights %s, GEMM %s; cudaEvent spans%s", c->device, c->name,
+             c->weight_dtype == MD_DTYPE_F32 ? "f32" : "bf16", c->gemm_mode == CU_GEMM_BF16 ? "bf16" : "x3",
+             c->sync ? " (MECHDIFF_CUDA_SYNC=1: an op's span includes a host wait after each of its launches)" : "");
 }
 
 void cu_profile_free(cu_impl *c)
