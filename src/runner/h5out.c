@@ -426,20 +426,27 @@ static stage_cache *get_stage(md_h5out *h, const char *exp, int stage, md_error 
     memset(s, 0, sizeof *s);
     snprintf(s->exp, sizeof s->exp, "%s", exp);
     s->stage = stage;
+    s->done_id = s->regions_id = -1;
     char p2[1100];
     snprintf(p2, sizeof p2, "%s/done", path);
+    s->done = md_h5_read_flags(h->file, p2, &s->n, err);
+    if (!s->done) {
+        md_error_prefix(err, "%s", h->path);
+        return NULL;
+    }
     s->done_id = H5Dopen2(h->file, p2, H5P_DEFAULT);
     snprintf(p2, sizeof p2, "%s/regions", path);
-    s->regions_id = H5Dopen2(h->file, p2, H5P_DEFAULT);
-    hid_t sp = H5Dget_space(s->done_id);
     hsize_t n = 0;
-    H5Sget_simple_extent_dims(sp, &n, NULL);
-    H5Sclose(sp);
-    s->n = (int64_t)n;
-    s->done = calloc(n ? n : 1, 1);
-    if (!s->done || H5Dread(s->done_id, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->done) < 0) {
+    s->regions_id = md_h5_exists(h->file, p2) ? H5Dopen2(h->file, p2, H5P_DEFAULT) : -1;
+    hid_t sp = s->regions_id >= 0 ? H5Dget_space(s->regions_id) : -1;
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (rank == 1) H5Sget_simple_extent_dims(sp, &n, NULL);
+    if (sp >= 0) H5Sclose(sp);
+    if (rank != 1 || (int64_t)n != s->n) {
+        md_error_set(err, "%s: %s is missing or not %lld strings (one per unit of %s/done): " MD_H5_EDITED_HINT, h->path, p2, (long long)s->n, path);
+        if (s->regions_id >= 0) H5Dclose(s->regions_id);
+        H5Dclose(s->done_id);
         free(s->done);
-        md_error_set(err, "%s: cannot read %s/done", h->tmp, path);
         return NULL;
     }
     h->n_stages++;

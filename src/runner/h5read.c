@@ -15,9 +15,34 @@
 struct md_reader {
     hid_t file;
     char exp[128];
+    char path[4096]; /* the file, for messages */
 };
 
 /* ---- info ------------------------------------------------------------ */
+
+/* The attributes md_h5out_info reads: each absent or one value of its class
+ * (job_sha256 required). */
+static int info_check_attrs(const char *path, hid_t f, hid_t prov, md_error *err)
+{
+    static const struct { int prov; const char *name; H5T_class_t cls; int required; } attrs[] = {
+        {0, "layout_version", H5T_INTEGER, 0}, {1, "mechdiff_version", H5T_STRING, 0},
+        {1, "job_sha256", H5T_STRING, 1},      {1, "job_yaml", H5T_STRING, 0},
+        {1, "generation", H5T_INTEGER, 0},     {1, "part_index", H5T_INTEGER, 0},
+        {1, "part_count", H5T_INTEGER, 0},     {1, "finished", H5T_INTEGER, 0},
+    };
+    for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) {
+        char what[96];
+        int ok = md_h5_attr_check(attrs[i].prov ? prov : f, attrs[i].name, attrs[i].cls, what, sizeof what);
+        const char *where = attrs[i].prov ? "/provenance" : "/";
+        if (ok < 0)
+            return md_error_set(err, "%s: attribute '%s' of %s holds %s, not one %s: " MD_H5_EDITED_HINT, path,
+                                attrs[i].name, where, what, attrs[i].cls == H5T_STRING ? "string" : "integer");
+        if (ok == 0 && attrs[i].required)
+            return md_error_set(err, "%s: attribute '%s' of %s is missing: " MD_H5_EDITED_HINT, path, attrs[i].name,
+                                where);
+    }
+    return MD_OK;
+}
 
 int md_h5out_info(const char *path, md_h5info *info, md_error *err)
 {
@@ -31,8 +56,14 @@ int md_h5out_info(const char *path, md_h5info *info, md_error *err)
         H5Fclose(f);
         return md_error_set(err, "%s: no /provenance group: not a mechdiff results file", path);
     }
-    info->layout = (int)md_h5_attr_read_i64(f, "layout_version", 1);
     hid_t g = H5Gopen2(f, "/provenance", H5P_DEFAULT);
+    if (g < 0 || info_check_attrs(path, f, g, err) != MD_OK) {
+        if (g < 0) md_error_set(err, "%s: /provenance cannot be opened: " MD_H5_EDITED_HINT, path);
+        if (g >= 0) H5Gclose(g);
+        H5Fclose(f);
+        return MD_ERR;
+    }
+    info->layout = (int)md_h5_attr_read_i64(f, "layout_version", 1);
     char *ver = md_h5_attr_read_str(g, "mechdiff_version");
     snprintf(info->mechdiff_version, sizeof info->mechdiff_version, "%s", ver ? ver : "unknown");
     free(ver);
@@ -74,6 +105,7 @@ int md_reader_open(md_reader **out, const char *path, const char *exp_name, md_e
     void *fd = NULL;
     if (H5Fget_vfd_handle(r->file, H5P_DEFAULT, &fd) >= 0 && fd) flock(*(int *)fd, LOCK_SH | LOCK_NB);
     snprintf(r->exp, sizeof r->exp, "%s", exp_name);
+    snprintf(r->path, sizeof r->path, "%s", path);
     *out = r;
     return MD_OK;
 }
@@ -155,8 +187,8 @@ int md_reader_done(md_reader *r, int stage, uint8_t **done, int64_t *n_units, md
     char path[512];
     snprintf(path, sizeof path, "/completion/%s/stage%d/done", r->exp, stage);
     if (!md_h5_exists(r->file, path)) return MD_OK;
-    *done = md_h5_read_flags(r->file, path, n_units);
-    return *done ? MD_OK : md_error_set(err, "cannot read %s", path);
+    *done = md_h5_read_flags(r->file, path, n_units, err);
+    return *done ? MD_OK : md_error_prefix(err, "%s", r->path);
 }
 
 /* ---- stages (mechdiff status) ---------------------------------------- */
@@ -165,6 +197,7 @@ typedef struct stage_list {
     md_h5stage *v;
     int n, cap;
     const char *exp; /* the experiment group being listed */
+    md_error *err;   /* what is wrong, when the listing stops */
 } stage_list;
 
 /* One /completion/<exp>/stage<s> into the list (a group without done flags
@@ -173,19 +206,20 @@ static herr_t list_stage(hid_t exp, const char *name, const H5L_info_t *info, vo
 {
     (void)info;
     stage_list *l = arg;
-    char path[300];
+    char path[300], full[600];
     snprintf(path, sizeof path, "%s/done", name);
+    snprintf(full, sizeof full, "/completion/%s/%s", l->exp, path);
     if (strncmp(name, "stage", 5) != 0 || !md_h5_exists(exp, path)) return 0;
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 16;
         md_h5stage *v = realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v) return -1;
+        if (!v) return md_error_set(l->err, "out of memory"), -1;
         l->v = v, l->cap = cap;
     }
     md_h5stage *st = &l->v[l->n];
     *st = (md_h5stage){.stage = atoi(name + 5), .exp_index = -1};
     snprintf(st->exp, sizeof st->exp, "%s", l->exp);
-    if (!(st->done = md_h5_read_flags(exp, path, &st->n_units))) return -1;
+    if (!(st->done = md_h5_read_flags(exp, full, &st->n_units, l->err))) return -1;
     hid_t g = H5Gopen2(exp, name, H5P_DEFAULT);
     if (g >= 0) st->exp_index = (int)md_h5_attr_read_i64(g, "experiment_index", -1);
     if (g >= 0) H5Gclose(g);
@@ -213,7 +247,8 @@ int md_h5out_read_stages(const char *path, md_h5stage **stages, int *n, md_error
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (f < 0) return md_error_set(err, "%s: cannot open results file", path);
-    stage_list l = {0};
+    stage_list l = {.err = err};
+    md_error_clear(err);
     herr_t rc = 0;
     if (md_h5_exists(f, "/completion")) {
         hid_t g = H5Gopen2(f, "/completion", H5P_DEFAULT);
@@ -223,7 +258,8 @@ int md_h5out_read_stages(const char *path, md_h5stage **stages, int *n, md_error
     H5Fclose(f);
     if (rc < 0) {
         md_h5out_free_stages(l.v, l.n);
-        return md_error_set(err, "%s: cannot read /completion (out of memory or a damaged file)", path);
+        if (!err->msg[0]) return md_error_set(err, "%s: cannot read /completion (a damaged file?)", path);
+        return md_error_prefix(err, "%s", path);
     }
     *stages = l.v;
     *n = l.n;

@@ -59,11 +59,47 @@ int md_h5_attr_i64(hid_t loc, const char *name, int64_t v)
     return md_h5_attr_num(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
 }
 
-/* Reads a string attribute into a malloc'd copy (NULL when absent). */
+/* The class of attribute a when it holds one value (scalar, or one element),
+ * else H5T_NO_CLASS. */
+static H5T_class_t attr_single_class(hid_t a)
+{
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    H5T_class_t c = H5Tget_class(t);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return n == 1 ? c : H5T_NO_CLASS;
+}
+
+int md_h5_attr_check(hid_t loc, const char *name, H5T_class_t want, char *what, size_t len)
+{
+    if (H5Aexists(loc, name) <= 0) return 0;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) {
+        snprintf(what, len, "an attribute that cannot be opened");
+        return -1;
+    }
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    H5T_class_t c = H5Tget_class(t);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Aclose(a);
+    if (c == want && n == 1) return 1;
+    snprintf(what, len, "%lld value%s of class %s", (long long)n, n == 1 ? "" : "s",
+             c == H5T_INTEGER ? "integer" : c == H5T_FLOAT ? "float" : c == H5T_STRING ? "string" : "other");
+    return -1;
+}
+
 char *md_h5_attr_read_str(hid_t loc, const char *name)
 {
     if (H5Aexists(loc, name) <= 0) return NULL;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return NULL;
+    if (attr_single_class(a) != H5T_STRING) {
+        H5Aclose(a);
+        return NULL;
+    }
     hid_t ft = H5Aget_type(a);
     char *out = NULL;
     if (H5Tis_variable_str(ft) > 0) {
@@ -77,7 +113,10 @@ char *md_h5_attr_read_str(hid_t loc, const char *name)
     } else {
         size_t n = H5Tget_size(ft);
         out = calloc(n + 1, 1);
-        if (out) H5Aread(a, ft, out);
+        if (out && H5Aread(a, ft, out) < 0) {
+            free(out);
+            out = NULL;
+        }
     }
     H5Tclose(ft);
     H5Aclose(a);
@@ -88,8 +127,9 @@ int64_t md_h5_attr_read_i64(hid_t loc, const char *name, int64_t def)
 {
     if (H5Aexists(loc, name) <= 0) return def;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return def;
     int64_t v = def;
-    H5Aread(a, H5T_NATIVE_INT64, &v);
+    if (attr_single_class(a) != H5T_INTEGER || H5Aread(a, H5T_NATIVE_INT64, &v) < 0) v = def;
     H5Aclose(a);
     return v;
 }
@@ -160,20 +200,40 @@ void md_h5_iso_time(double t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n)
+uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n, md_error *err)
 {
     *n = 0;
     hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
-    if (d < 0) return NULL;
-    hid_t sp = H5Dget_space(d);
+    if (d < 0) {
+        md_error_set(err, "%s cannot be opened", path);
+        return NULL;
+    }
+    hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+    int rank = H5Sget_simple_extent_ndims(sp);
+    H5T_class_t c = H5Tget_class(t);
     hsize_t len = 0;
-    H5Sget_simple_extent_dims(sp, &len, NULL);
+    if (rank == 1) H5Sget_simple_extent_dims(sp, &len, NULL);
+    H5Tclose(t);
     H5Sclose(sp);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+    uint8_t *buf = NULL;
+    if (rank != 1 || c != H5T_INTEGER) {
+        md_error_set(err, "%s is not a 1-D integer dataset (rank %d, %s): " MD_H5_EDITED_HINT,
+                     path, rank, c == H5T_FLOAT ? "float" : c == H5T_STRING ? "string" : c == H5T_INTEGER ? "integer"
+                                                                                           : "other type");
+    } else if (!(buf = malloc(len ? len : 1))) {
+        md_error_set(err, "out of memory reading %s", path);
+    } else if (H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        md_error_set(err, "%s cannot be read", path);
         free(buf);
         buf = NULL;
     }
+    for (hsize_t i = 0; buf && i < len; i++)
+        if (buf[i] > 1) {
+            md_error_set(err, "%s holds %u at unit %llu, not 0 or 1: " MD_H5_EDITED_HINT, path, (unsigned)buf[i],
+                         (unsigned long long)i);
+            free(buf);
+            buf = NULL;
+        }
     H5Dclose(d);
     if (buf) *n = (int64_t)len;
     return buf;

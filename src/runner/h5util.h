@@ -12,16 +12,24 @@
 
 /* Variable-length UTF-8 string type. */
 hid_t md_h5_str_type(void);
+/* The end of a message about a results file edited or damaged by hand. */
+#define MD_H5_EDITED_HINT "the file was edited or damaged: restore it from a copy, or start over (another -o, or --force-new)"
+
 /* 1 when every link of the absolute path exists. */
 int md_h5_exists(hid_t loc, const char *path);
 /* (Re)writes a scalar attribute: string, number of file/memory type, int64. */
 int md_h5_attr_str(hid_t loc, const char *name, const char *value);
 int md_h5_attr_num(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, const void *value);
 int md_h5_attr_i64(hid_t loc, const char *name, int64_t v);
-/* Reads a string attribute into a malloc'd copy (NULL when absent). */
+/* Reads a string attribute into a malloc'd copy (NULL when absent, or not a
+ * single string: see md_h5_attr_check). */
 char *md_h5_attr_read_str(hid_t loc, const char *name);
-/* Reads an integer attribute, def when absent. */
+/* Reads an integer attribute, def when absent (or not a single integer). */
 int64_t md_h5_attr_read_i64(hid_t loc, const char *name, int64_t def);
+/* Whether attribute name of loc is one value of the class mechdiff writes
+ * (H5T_STRING or H5T_INTEGER): 1 yes, 0 absent, -1 another type or more than
+ * one value (a file edited by hand); what it holds instead goes to what. */
+int md_h5_attr_check(hid_t loc, const char *name, H5T_class_t want, char *what, size_t len);
 /* Opens group path, creating it (and its parents) when absent. */
 hid_t md_h5_group_open_or_create(hid_t loc, const char *path);
 /* File and memory HDF5 types of an md_h5type. */
@@ -32,10 +40,11 @@ int md_h5_dataset_type(hid_t d, md_h5type *out);
 /* Wall-clock seconds, and their ISO-8601 UTC text. */
 double md_h5_now(void);
 void md_h5_iso_time(double t, char *buf, size_t len);
-/* Reads the whole 1-D uint8 dataset at path (relative to loc): a malloc'd
- * array (caller frees) and its length in *n; NULL when it cannot be opened
- * or read (out of memory included). */
-uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n);
+/* Reads the whole 1-D dataset of 0/1 flags at path (relative to loc): a
+ * malloc'd array (caller frees) and its length in *n; NULL with err set
+ * (naming path) when it cannot be opened or read, is not a 1-D integer
+ * dataset, or holds a value other than 0 and 1. */
+uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n, md_error *err);
 /* File access properties without HDF5 file locking (NFS, Lustre). */
 hid_t md_h5_fapl_unlocked(void);
 

@@ -375,7 +375,8 @@ static herr_t copy_stage(hid_t exp, const char *name, const H5L_info_t *info, vo
     snprintf(path, sizeof path, "%s/done", name);
     if (H5Lexists(exp, name, H5P_DEFAULT) <= 0 || H5Lexists(exp, path, H5P_DEFAULT) <= 0) return 0;
     int64_t n = 0;
-    uint8_t *done = md_h5_read_flags(exp, path, &n);
+    md_error ignored; /* the resume check read these flags already (and said what is wrong) */
+    uint8_t *done = md_h5_read_flags(exp, path, &n, &ignored);
     md_prov_done_copy *g = done ? realloc(now->done_at_start, (size_t)(now->n_done + 1) * sizeof *g) : NULL;
     if (!g) {
         free(done);
