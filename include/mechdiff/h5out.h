@@ -185,6 +185,10 @@ void md_reader_close(md_reader *r);
  * stage is absent), and one done unit read back as encoded result bytes
  * (from its regions) into out: merge uses these. */
 int md_reader_done(md_reader *r, int stage, uint8_t **done, int64_t *n_units, md_error *err);
+/* Whether the file's datasets of this experiment can take the results plan
+ * declares (rank, dims and type as declared; a missing one only while no
+ * unit of its stage is done): MD_OK, else err names the file and dataset. */
+int md_reader_check_plan(md_reader *r, const md_plan *plan, md_error *err);
 int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_error *err);
 
 #endif

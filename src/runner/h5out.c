@@ -426,29 +426,16 @@ static stage_cache *get_stage(md_h5out *h, const char *exp, int stage, md_error 
     memset(s, 0, sizeof *s);
     snprintf(s->exp, sizeof s->exp, "%s", exp);
     s->stage = stage;
-    s->done_id = s->regions_id = -1;
-    char p2[1100];
+    char p2[1100], p3[1100];
     snprintf(p2, sizeof p2, "%s/done", path);
-    s->done = md_h5_read_flags(h->file, p2, &s->n, err);
-    if (!s->done) {
+    snprintf(p3, sizeof p3, "%s/regions", path);
+    if (!(s->done = md_h5_read_flags(h->file, p2, &s->n, err)) ||
+        (s->regions_id = md_h5_open_regions(h->file, p3, s->n, err)) < 0) {
+        free(s->done);
         md_error_prefix(err, "%s", h->path);
         return NULL;
     }
     s->done_id = H5Dopen2(h->file, p2, H5P_DEFAULT);
-    snprintf(p2, sizeof p2, "%s/regions", path);
-    hsize_t n = 0;
-    s->regions_id = md_h5_exists(h->file, p2) ? H5Dopen2(h->file, p2, H5P_DEFAULT) : -1;
-    hid_t sp = s->regions_id >= 0 ? H5Dget_space(s->regions_id) : -1;
-    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
-    if (rank == 1) H5Sget_simple_extent_dims(sp, &n, NULL);
-    if (sp >= 0) H5Sclose(sp);
-    if (rank != 1 || (int64_t)n != s->n) {
-        md_error_set(err, "%s: %s is missing or not %lld strings (one per unit of %s/done): " MD_H5_EDITED_HINT, h->path, p2, (long long)s->n, path);
-        if (s->regions_id >= 0) H5Dclose(s->regions_id);
-        H5Dclose(s->done_id);
-        free(s->done);
-        return NULL;
-    }
     h->n_stages++;
     return s;
 }
@@ -533,6 +520,8 @@ int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char
     for (int i = 0; i < plan->n_dsets; i++) {
         char full[MD_PATH_MAX + 160];
         snprintf(full, sizeof full, "/%s/%s", exp_name, plan->dsets[i].path);
+        if (md_h5_check_dataset(h->file, full, &plan->dsets[i], exp_name, err) != MD_OK)
+            return md_error_prefix(err, "%s", h->path);
         if (md_h5_exists(h->file, full)) continue;
         if (create_dataset(h, full, &plan->dsets[i], plan, err) != MD_OK) return MD_ERR;
     }

@@ -122,7 +122,7 @@ static hid_t reader_dataset(md_reader *r, const char *path, md_error *err)
     char full[MD_PATH_MAX + 160];
     snprintf(full, sizeof full, "/%s/%s", r->exp, path);
     if (!md_h5_exists(r->file, full)) {
-        md_error_set(err, "results file has no dataset %s", full);
+        md_error_set(err, "%s: results file has no dataset %s: " MD_H5_EDITED_HINT, r->path, full);
         return -1;
     }
     return H5Dopen2(r->file, full, H5P_DEFAULT);
@@ -160,7 +160,7 @@ static int reader_read(md_reader *r, const char *path, const int64_t *offset, co
         rc = md_error_set(err, "read of %s/%s: hyperslab outside the dataset", r->exp, path);
     } else {
         hid_t ms = H5Screate_simple(rank, cnt, NULL);
-        if (H5Dread(d, mt, ms, fs, H5P_DEFAULT, out) < 0) rc = md_error_set(err, "read of %s/%s failed", r->exp, path);
+        if (H5Dread(d, mt, ms, fs, H5P_DEFAULT, out) < 0) rc = md_error_set(err, "%s: read of /%s/%s failed (not a dataset of numbers?): " MD_H5_EDITED_HINT, r->path, r->exp, path);
         H5Sclose(ms);
     }
     H5Sclose(fs);
@@ -188,7 +188,25 @@ int md_reader_done(md_reader *r, int stage, uint8_t **done, int64_t *n_units, md
     snprintf(path, sizeof path, "/completion/%s/stage%d/done", r->exp, stage);
     if (!md_h5_exists(r->file, path)) return MD_OK;
     *done = md_h5_read_flags(r->file, path, n_units, err);
-    return *done ? MD_OK : md_error_prefix(err, "%s", r->path);
+    snprintf(path, sizeof path, "/completion/%s/stage%d/regions", r->exp, stage);
+    hid_t regions = *done ? md_h5_open_regions(r->file, path, *n_units, err) : -1;
+    if (regions >= 0) H5Dclose(regions);
+    if (regions >= 0) return MD_OK;
+    free(*done);
+    *done = NULL;
+    *n_units = 0;
+    return md_error_prefix(err, "%s", r->path);
+}
+
+int md_reader_check_plan(md_reader *r, const md_plan *plan, md_error *err)
+{
+    for (int i = 0; i < plan->n_dsets; i++) {
+        char full[MD_PATH_MAX + 160];
+        snprintf(full, sizeof full, "/%s/%s", r->exp, plan->dsets[i].path);
+        if (md_h5_check_dataset(r->file, full, &plan->dsets[i], r->exp, err) != MD_OK)
+            return md_error_prefix(err, "%s", r->path);
+    }
+    return MD_OK;
 }
 
 /* ---- stages (mechdiff status) ---------------------------------------- */

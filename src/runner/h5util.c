@@ -177,10 +177,10 @@ int md_h5_dataset_type(hid_t d, md_h5type *out)
     H5T_class_t c = H5Tget_class(t);
     size_t sz = H5Tget_size(t);
     int rc = MD_OK;
-    if (c == H5T_FLOAT) *out = sz == 4 ? MD_H5_F32 : MD_H5_F64;
-    else if (c == H5T_INTEGER) *out = sz == 1 ? MD_H5_U8 : sz == 4 ? MD_H5_I32 : MD_H5_I64;
+    if (c == H5T_FLOAT && (sz == 4 || sz == 8)) *out = sz == 4 ? MD_H5_F32 : MD_H5_F64;
+    else if (c == H5T_INTEGER && (sz == 1 || sz == 4 || sz == 8)) *out = sz == 1 ? MD_H5_U8 : sz == 4 ? MD_H5_I32 : MD_H5_I64;
     else if (c == H5T_STRING) *out = MD_H5_STR;
-    else rc = MD_ERR;
+    else rc = MD_ERR; /* not a type mechdiff writes (float16, int16, compound...) */
     H5Tclose(t);
     return rc;
 }
@@ -237,6 +237,70 @@ uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n, md_error *err
     H5Dclose(d);
     if (buf) *n = (int64_t)len;
     return buf;
+}
+
+hid_t md_h5_open_regions(hid_t file, const char *path, int64_t n, md_error *err)
+{
+    hid_t d = md_h5_exists(file, path) ? H5Dopen2(file, path, H5P_DEFAULT) : -1;
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1, t = d >= 0 ? H5Dget_type(d) : -1;
+    hsize_t len = 0;
+    int ok = sp >= 0 && t >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Tget_class(t) == H5T_STRING &&
+             H5Sget_simple_extent_dims(sp, &len, NULL) == 1 && (int64_t)len == n;
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (ok) return d;
+    if (d >= 0) H5Dclose(d);
+    md_error_set(err, "%s is missing or not %lld strings (one per done flag): " MD_H5_EDITED_HINT, path, (long long)n);
+    return -1;
+}
+
+static const char *type_name(md_h5type t)
+{
+    static const char *const names[] = {"float32", "float64", "int32", "int64", "uint8", "string"};
+    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
+}
+
+/* "[a,b,c] of type" into buf. */
+static void shape_text(char *buf, size_t len, int rank, const int64_t *dims, const char *type)
+{
+    size_t at = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < rank && at < len; i++) at += (size_t)snprintf(buf + at, len - at, "%s%lld", i ? "," : "", (long long)dims[i]);
+    if (at < len) snprintf(buf + at, len - at, "] of %s", type);
+}
+
+int md_h5_check_dataset(hid_t file, const char *full, const md_dset *ds, const char *exp, md_error *err)
+{
+    if (!md_h5_exists(file, full)) {
+        char path[MD_PATH_MAX + 64];
+        snprintf(path, sizeof path, "/completion/%s/stage%d/done", exp, ds->stage);
+        int64_t n = 0, any = 0;
+        uint8_t *done = md_h5_exists(file, path) ? md_h5_read_flags(file, path, &n, err) : NULL;
+        for (int64_t u = 0; done && u < n; u++) any |= done[u];
+        free(done);
+        return any ? md_error_set(err, "dataset %s is missing, but %s marks units done: " MD_H5_EDITED_HINT, full, path)
+                   : MD_OK;
+    }
+    hid_t d = H5Dopen2(file, full, H5P_DEFAULT);
+    if (d < 0) return md_error_set(err, "%s is not a dataset: " MD_H5_EDITED_HINT, full);
+    hid_t sp = H5Dget_space(d);
+    int rank = H5Sget_simple_extent_ndims(sp);
+    hsize_t h[MD_MAX_DIMS] = {0};
+    int64_t dims[MD_MAX_DIMS] = {0};
+    if (rank >= 0 && rank <= MD_MAX_DIMS) H5Sget_simple_extent_dims(sp, h, NULL);
+    H5Sclose(sp);
+    md_h5type type;
+    int typed = md_h5_dataset_type(d, &type) == MD_OK;
+    H5Dclose(d);
+    int same = typed && type == ds->type && rank == ds->rank;
+    for (int i = 0; rank >= 0 && i < rank && i < MD_MAX_DIMS; i++) {
+        dims[i] = (int64_t)h[i];
+        same = same && dims[i] == ds->dims[i];
+    }
+    if (same) return MD_OK;
+    char has[256], want[256];
+    shape_text(has, sizeof has, rank > MD_MAX_DIMS ? 0 : rank, dims, typed ? type_name(type) : "another type");
+    shape_text(want, sizeof want, ds->rank, ds->dims, type_name(ds->type));
+    return md_error_set(err, "dataset %s is %s, the job declares %s: " MD_H5_EDITED_HINT, full, has, want);
 }
 
 hid_t md_h5_fapl_unlocked(void)

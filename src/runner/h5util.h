@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "mechdiff/experiment.h"
+#include "mechdiff/plan.h"
 
 /* Variable-length UTF-8 string type. */
 hid_t md_h5_str_type(void);
@@ -45,6 +46,13 @@ void md_h5_iso_time(double t, char *buf, size_t len);
  * (naming path) when it cannot be opened or read, is not a 1-D integer
  * dataset, or holds a value other than 0 and 1. */
 uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n, md_error *err);
+/* Opens the 1-D string dataset of n unit regions at path; -1 with err set
+ * (naming path) when it is missing or of another shape. */
+hid_t md_h5_open_regions(hid_t file, const char *path, int64_t n, md_error *err);
+/* Whether the dataset full of file may take ds's results: MD_OK when it has
+ * ds's rank, dims and type class/size, or is absent while no unit of its
+ * stage (/completion/<exp>/stage<k>/done) is done; else err says which. */
+int md_h5_check_dataset(hid_t file, const char *full, const md_dset *ds, const char *exp, md_error *err);
 /* File access properties without HDF5 file locking (NFS, Lustre). */
 hid_t md_h5_fapl_unlocked(void);
 

@@ -315,6 +315,7 @@ static int plan_stage(coord *c, int exp, md_error *err)
         md_reader *rd = NULL;
         if (md_reader_open(&rd, c->out, spec->name, err) != MD_OK) return MD_ERR;
         int rc = md_reader_done(rd, e->stage, &e->done, &n, err);
+        if (rc == MD_OK && e->done) rc = md_reader_check_plan(rd, &e->plan, err);
         md_reader_close(rd);
         if (rc != MD_OK) return MD_ERR;
     }
