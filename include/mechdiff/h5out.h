@@ -189,6 +189,9 @@ int md_reader_done(md_reader *r, int stage, uint8_t **done, int64_t *n_units, md
  * declares (rank, dims and type as declared; a missing one only while no
  * unit of its stage is done): MD_OK, else err names the file and dataset. */
 int md_reader_check_plan(md_reader *r, const md_plan *plan, md_error *err);
+/* Whether r has every dataset of ref's experiment group with the same rank,
+ * dims and type (merge: a part against part 0): MD_OK, else err names both. */
+int md_reader_check_like(md_reader *r, md_reader *ref, md_error *err);
 int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_error *err);
 
 #endif

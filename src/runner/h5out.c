@@ -479,10 +479,13 @@ static int write_piece(md_h5out *h, const char *exp, const md_piece *pc, char *r
         cnt[i] = (hsize_t)pc->count[i];
         elems *= cnt[i];
     }
+    if (type != MD_H5_STR && pc->nbytes != elems * md_h5type_size(type))
+        return md_error_set(err, "%s: %s: a piece of %zu bytes for %zu values of %zu bytes", h->tmp, full, pc->nbytes,
+                            elems, md_h5type_size(type));
     hid_t fs = H5Dget_space(d);
     if (H5Sget_simple_extent_ndims(fs) != pc->rank) {
         H5Sclose(fs);
-        return md_error_set(err, "%s: rank mismatch", full);
+        return md_error_set(err, "%s: %s: rank mismatch", h->tmp, full);
     }
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL);
     hid_t ms = H5Screate_simple(pc->rank, cnt, NULL), mt = md_h5_mem_type(type);

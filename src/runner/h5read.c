@@ -157,7 +157,7 @@ static int reader_read(md_reader *r, const char *path, const int64_t *offset, co
     }
     int rc = MD_OK;
     if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0 || H5Sselect_valid(fs) <= 0) {
-        rc = md_error_set(err, "read of %s/%s: hyperslab outside the dataset", r->exp, path);
+        rc = md_error_set(err, "%s: read of /%s/%s: hyperslab outside the dataset", r->path, r->exp, path);
     } else {
         hid_t ms = H5Screate_simple(rank, cnt, NULL);
         if (H5Dread(d, mt, ms, fs, H5P_DEFAULT, out) < 0) rc = md_error_set(err, "%s: read of /%s/%s failed (not a dataset of numbers?): " MD_H5_EDITED_HINT, r->path, r->exp, path);
@@ -207,6 +207,60 @@ int md_reader_check_plan(md_reader *r, const md_plan *plan, md_error *err)
             return md_error_prefix(err, "%s", r->path);
     }
     return MD_OK;
+}
+
+/* Rank, dims and type of the dataset at full: MD_OK, or MD_ERR when it is
+ * absent, not a dataset or of a type mechdiff does not write. */
+static int dataset_shape(hid_t file, const char *full, int *rank, hsize_t dims[MD_MAX_DIMS], md_h5type *type)
+{
+    hid_t d = md_h5_exists(file, full) ? H5Dopen2(file, full, H5P_DEFAULT) : -1;
+    if (d < 0) return MD_ERR;
+    hid_t sp = H5Dget_space(d);
+    *rank = H5Sget_simple_extent_ndims(sp);
+    int ok = *rank >= 0 && *rank <= MD_MAX_DIMS && H5Sget_simple_extent_dims(sp, dims, NULL) == *rank &&
+             md_h5_dataset_type(d, type) == MD_OK;
+    H5Sclose(sp);
+    H5Dclose(d);
+    return ok ? MD_OK : MD_ERR;
+}
+
+typedef struct like_ctx {
+    md_reader *r, *ref;
+    md_error *err;
+} like_ctx;
+
+/* One dataset of ref's experiment group: r has it with the same shape/type. */
+static herr_t like_one(hid_t g, const char *name, const H5L_info_t *info, void *arg)
+{
+    (void)g;
+    (void)info;
+    like_ctx *c = arg;
+    char full[MD_PATH_MAX + 160];
+    snprintf(full, sizeof full, "/%s/%s", c->ref->exp, name);
+    int rank_ref, rank;
+    hsize_t dims_ref[MD_MAX_DIMS] = {0}, dims[MD_MAX_DIMS] = {0};
+    md_h5type type_ref, type;
+    if (dataset_shape(c->ref->file, full, &rank_ref, dims_ref, &type_ref) != MD_OK) return 0; /* a group */
+    int same = dataset_shape(c->r->file, full, &rank, dims, &type) == MD_OK && rank == rank_ref && type == type_ref &&
+               memcmp(dims, dims_ref, sizeof dims) == 0;
+    if (same) return 0;
+    md_error_set(c->err, "%s: dataset %s is missing or differs from the one of %s (shape or type): " MD_H5_EDITED_HINT,
+                 c->r->path, full, c->ref->path);
+    return -1;
+}
+
+int md_reader_check_like(md_reader *r, md_reader *ref, md_error *err)
+{
+    char group[160];
+    snprintf(group, sizeof group, "/%s", ref->exp);
+    hid_t g = md_h5_exists(ref->file, group) ? H5Gopen2(ref->file, group, H5P_DEFAULT) : -1;
+    if (g < 0) return md_error_set(err, "%s: no group %s", ref->path, group);
+    like_ctx c = {r, ref, err};
+    md_error_clear(err);
+    herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, like_one, &c);
+    H5Gclose(g);
+    if (rc >= 0) return MD_OK;
+    return err->msg[0] ? MD_ERR : md_error_set(err, "%s: cannot list %s", ref->path, group);
 }
 
 /* ---- stages (mechdiff status) ---------------------------------------- */
@@ -314,11 +368,29 @@ static int parse_region(const char **s, md_piece *pc)
     return MD_OK;
 }
 
+/* Whether piece pc lies inside dataset ds (rank, offsets and counts), before
+ * anything is allocated for it. */
+static int piece_fits(const md_reader *r, hid_t ds, const md_piece *pc, const char *regions, int64_t unit,
+                      md_error *err)
+{
+    hid_t sp = H5Dget_space(ds);
+    int rank = H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[MD_MAX_DIMS] = {0};
+    int ok = rank == pc->rank && rank >= 0 && rank <= MD_MAX_DIMS && H5Sget_simple_extent_dims(sp, dims, NULL) == rank;
+    H5Sclose(sp);
+    for (int i = 0; ok && i < rank; i++)
+        ok = pc->offset[i] >= 0 && pc->count[i] >= 0 && (uint64_t)pc->count[i] <= dims[i] &&
+             (uint64_t)pc->offset[i] <= dims[i] - (uint64_t)pc->count[i];
+    if (ok) return MD_OK;
+    return md_error_set(err, "%s: %s[%lld] names a piece of /%s/%s outside the dataset (rank %d): " MD_H5_EDITED_HINT,
+                        r->path, regions, (long long)unit, r->exp, pc->path, rank);
+}
+
 int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_error *err)
 {
     char path[512];
     snprintf(path, sizeof path, "/completion/%s/stage%d/regions", r->exp, stage);
-    if (!md_h5_exists(r->file, path)) return md_error_set(err, "no %s", path);
+    if (!md_h5_exists(r->file, path)) return md_error_set(err, "%s: no %s: " MD_H5_EDITED_HINT, r->path, path);
     hid_t d = H5Dopen2(r->file, path, H5P_DEFAULT);
     hid_t fs = H5Dget_space(d), t = md_h5_str_type();
     hsize_t coord = (hsize_t)unit, one = 1;
@@ -334,14 +406,19 @@ int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_err
     for (const char *s = text ? text : ""; rc == MD_OK && *s;) {
         md_piece pc;
         if (parse_region(&s, &pc) != MD_OK) {
-            rc = md_error_set(err, "%s[%lld]: malformed region '%s'", path, (long long)unit, text);
+            rc = md_error_set(err, "%s: %s[%lld]: malformed region '%s': " MD_H5_EDITED_HINT, r->path, path,
+                              (long long)unit, text);
             break;
         }
         hid_t ds = reader_dataset(r, pc.path, err);
         if (ds < 0) { rc = MD_ERR; break; }
         md_h5type type = MD_H5_F64;
-        md_h5_dataset_type(ds, &type);
+        rc = piece_fits(r, ds, &pc, path, unit, err);
+        if (rc == MD_OK && md_h5_dataset_type(ds, &type) != MD_OK)
+            rc = md_error_set(err, "%s: /%s/%s has a type mechdiff does not write: " MD_H5_EDITED_HINT, r->path, r->exp,
+                              pc.path);
         H5Dclose(ds);
+        if (rc != MD_OK) break;
         size_t elems = 1;
         for (int i = 0; i < pc.rank; i++) elems *= (size_t)pc.count[i];
         hid_t mt = md_h5_mem_type(type);

@@ -41,6 +41,7 @@ int cmd_merge(int argc, char **argv)
     int *seen = calloc((size_t)n_parts, sizeof *seen);
     md_job *job = NULL;
     md_h5out *h = NULL;
+    md_reader *ref = NULL; /* part 0, the datasets every part must have */
     md_result res;
     md_result_init(&res);
     md_error err;
@@ -94,6 +95,9 @@ int cmd_merge(int argc, char **argv)
     int64_t copied = 0, missing = 0;
     for (int e = 0; e < job->n_exps; e++) {
         const char *exp = job->exps[e].name;
+        md_reader_close(ref);
+        ref = NULL;
+        if (md_reader_open(&ref, parts[0], exp, &err) != MD_OK) goto fail;
         for (int stage = 0;; stage++) {
             int64_t n = 0;
             const uint8_t *done = md_h5out_done(h, exp, stage, &n, &err);
@@ -103,11 +107,14 @@ int cmd_merge(int argc, char **argv)
                 uint8_t *pd = NULL;
                 int64_t pn = 0;
                 if (md_reader_open(&rd, parts[p], exp, &err) != MD_OK) goto fail;
-                if (md_reader_done(rd, stage, &pd, &pn, &err) != MD_OK || (pd && pn != n)) {
+                int ok = md_reader_done(rd, stage, &pd, &pn, &err) == MD_OK;
+                if (ok && pd && pn != n)
+                    ok = md_error_set(&err, "%s: %s stage %d has %lld units, part 0 has %lld", parts[p], exp, stage,
+                                      (long long)pn, (long long)n) == MD_OK;
+                if (ok && pd) ok = md_reader_check_like(rd, ref, &err) == MD_OK;
+                if (!ok) {
                     md_reader_close(rd);
                     free(pd);
-                    if (pn != n) md_error_set(&err, "%s: %s stage %d has %lld units, part 0 has %lld", parts[p], exp,
-                                              stage, (long long)pn, (long long)n);
                     goto fail;
                 }
                 for (int64_t u = 0; pd && u < n; u++) {
@@ -146,6 +153,7 @@ fail:
     fprintf(stderr, "mechdiff merge: %s\n", err.msg);
     rc = 1;
 done:
+    md_reader_close(ref);
     md_h5out_discard(h);
     md_result_free(&res);
     md_job_free(job);
