@@ -76,7 +76,12 @@ int cmd_merge(int argc, char **argv)
                     i->part_count - 1, i->part_count);
             goto done;
         }
-        if (i->part_index < 0 || i->part_index >= n_parts || seen[i->part_index]++) {
+        if (i->part_index < 0 || i->part_index >= n_parts) {
+            fprintf(stderr, "mechdiff merge: %s says it is part %d of %d, which no part of a %d-way split is: the file "
+                            "was edited; restore it from a copy\n", parts[p], i->part_index, i->part_count, n_parts);
+            goto done;
+        }
+        if (seen[i->part_index]++) {
             fprintf(stderr, "mechdiff merge: %s is part %d/%d, which was given twice; give each part once\n",
                     parts[p], i->part_index, i->part_count);
             goto done;
