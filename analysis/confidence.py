@@ -3,7 +3,7 @@ table across models beside the study's number, the entropy neurons of each
 model, norm vs LogitVar scatter per model with the entropy neurons marked, and
 (when the job measured them) activations, entropy and mean-ablation effects.
 
-    python3 analysis/confidence.py OUT.h5 [-o outdir]   prints the Markdown
+    python3 analysis/confidence.py OUT.h5 [-o OUTDIR] [--boot 1000] [--seed 0]   prints the Markdown
 """
 import os
 import sys

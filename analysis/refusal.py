@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """refusal.py — tables and plots of the `refusal` kind (docs/methods.md, Refusal).
 
-    python3 analysis/refusal.py RESULTS.h5 [-o OUTDIR]
+    python3 analysis/refusal.py RESULTS.h5 [-o OUTDIR] [--boot 1000] [--seed 0]
 
 Writes OUTDIR/refusal_scores.csv and .md (refusal score per target model x
 intervention x set with its 95 % Wilson interval over the n test prompts,

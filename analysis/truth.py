@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """truth.py — tables and plots of the `truth` kind (docs/methods.md, Truthfulness).
 
-    python3 analysis/truth.py RESULTS.h5 [-o OUTDIR]
+    python3 analysis/truth.py RESULTS.h5 [-o OUTDIR] [--boot 1000] [--seed 0]
 
 Writes OUTDIR/<name>_transfer.csv and .md (per source → target model and test
 dataset: probe accuracy of the source's direction + probe on the target's

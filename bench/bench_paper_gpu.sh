@@ -28,7 +28,14 @@
 # cuda, 16 on cpu; a run that fails with it, e.g. out of GPU memory, is run
 # once more and the rest are run with FALLBACK_BLOCK=16), RUN_TIMEOUT=150 s
 # per run, MODEL_DIR (/dev/shm/md-paper-model when tmpfs has room, else /tmp/...),
-# SQUARE=4096,8192,16384, DATASET=cities, N_SHOTS=4, N_TOKS=14, PY=python3.
+# SQUARE=4096,8192,16384, DATASET=cities, N_SHOTS=4, N_TOKS=14, PY=python3,
+# DEADLINE (epoch seconds; scripts/dev/gpu_checks.sh sets it): every timeout
+# ends by then, a run with under MIN_RUN (20) s left is skipped
+# (OUT_DIR/skipped), so the caller's own timeout never has to cut a run.
+# Timeouts are `--foreground`: mpirun gets one SIGTERM and stops its ranks.
+# A plain `timeout` signals its child and then its process group, and
+# mpirun takes a second SIGTERM as "exit now": measured here, 4 of 5 plain
+# `timeout 4 mpirun` left both ranks running, 0 of 6 with --foreground.
 set -uo pipefail
 BIN=$(cd "${1:?bin dir (mechdiff, bench_gpu)}" && pwd); O=${2:?out dir}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,10 +47,13 @@ BLOCK=${BLOCK:-$([ "$BACKEND" = cuda ] && echo 64 || echo 16)}; FALLBACK_BLOCK=$
 MD=$BIN/mechdiff
 BENCH=$BIN/bench_gpu; [ -x "$BENCH" ] || BENCH=$BIN/bench/bench_gpu
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-mkdir -p "$O"; O=$(cd "$O" && pwd); rm -f "$O/times"
+mkdir -p "$O"; O=$(cd "$O" && pwd); rm -f "$O/times" "$O/skipped"
 failed=0
 secs() { date +%s.%N; }
 minus() { awk -v e="$1" -v s="$2" 'BEGIN{printf "%.2f", e - s}'; }
+# tmo MAX: a timeout of MAX seconds, or what is left before DEADLINE (3 s kept)
+tmo() { local l; [ -n "${DEADLINE:-}" ] || { echo "$1"; return; }; l=$((DEADLINE - $(date +%s) - 3))
+        [ "$l" -lt "$1" ] && set -- "$l"; [ "$1" -lt 1 ] && echo 1 || echo "$1"; }
 
 # tmpfs when it has room for the checkpoint (+ 4 GB): no disk write-back
 # (make-model fsyncs) and loads from memory; else /tmp.
@@ -58,8 +68,9 @@ if [ -z "$M" ]; then
   [ "${KEEP_MODEL:-0}" = 1 ] || trap 'rm -rf "$M"' EXIT
   rm -rf "$M"
   s=$(secs)
-  "$MD" make-model --like llama3-8b --layers "$LAYERS" --seed 1 ${VOCAB:+--vocab "$VOCAB"} -o "$M" >/dev/null ||
-    { echo "make-model failed"; exit 1; }
+  timeout --foreground -k 10 "$(tmo 900)" \
+    "$MD" make-model --like llama3-8b --layers "$LAYERS" --seed 1 ${VOCAB:+--vocab "$VOCAB"} -o "$M" >/dev/null ||
+    { echo "make-model failed (exit $?)" | tee "$O/make_model.txt"; exit 1; }
   e=$(secs)
   echo "make-model --like llama3-8b --layers $LAYERS${VOCAB:+ --vocab $VOCAB}: $(du -sh "$M" | cut -f1) in" \
        "$(minus "$e" "$s") s on $(nproc) CPUs, into $M" | tee "$O/make_model.txt"
@@ -70,7 +81,7 @@ for f in tokenizer.json tokenizer_config.json; do
 done
 
 if [ "$BACKEND" = cuda ]; then
-  timeout 90 "$BENCH" --rows none --square "${SQUARE:-4096,8192,16384}" > "$O/peak.txt" 2>&1
+  timeout --foreground -k 10 "$(tmo 90)" "$BENCH" --rows none --square "${SQUARE:-4096,8192,16384}" > "$O/peak.txt" 2>&1
   echo "bench_gpu --square: exit $?" >> "$O/peak.txt"; cat "$O/peak.txt"
 fi
 
@@ -93,8 +104,10 @@ experiments:
   - {kind: knowledge, datasets: [$DATASET], max_pairs: $pairs, n_toks: $N_TOKS, n_shots: $N_SHOTS, shot_seed: 1, pair_block: $block}
 YAML
   rm -f "$O/$run.h5"
+  t=$(tmo "$RUN_TIMEOUT")
+  [ "$t" -lt "${MIN_RUN:-20}" ] && { echo "$run: skipped ($t s left before the deadline)" | tee -a "$O/skipped"; break; }
   s=$(secs)
-  MECHDIFF_PROFILE=$prof MECHDIFF_CUDA_GEMM=$gemm timeout "$RUN_TIMEOUT" \
+  MECHDIFF_PROFILE=$prof MECHDIFF_CUDA_GEMM=$gemm timeout --foreground -k 10 "$t" \
     mpirun --oversubscribe --bind-to none -np 2 -x OPENBLAS_NUM_THREADS=1 -x MECHDIFF_PROFILE -x MECHDIFF_CUDA_GEMM \
     "$MD" run "$O/$run.yaml" -o "$O/$run.h5" --quiet > "$O/$run.log" 2>&1
   rc=$?; e=$(secs)

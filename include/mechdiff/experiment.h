@@ -175,6 +175,18 @@ int md_reader_f64(md_reader *r, const char *path, const int64_t *offset, const i
 int md_reader_f32(md_reader *r, const char *path, const int64_t *offset, const int64_t *count,
                   float *out, md_error *err);
 
+/* ---- estimates (rank 0, `mechdiff status`) --------------------------- */
+/* Stages an experiment may have (the kinds have at most 3). */
+#define MD_KIND_MAX_STAGES 8
+
+/* What a stage will hold, from the job alone (md_kind.estimate). */
+typedef struct md_stage_estimate {
+    int64_t units; /* >= 1: exactly what plan will declare for the stage; 0: the job
+                      has no such stage; -1: not known before the earlier stages end */
+    double cost;   /* the summed cost (md_plan_cost) of those units; <= 0: not known
+                      (progress then counts MD_COST_ROW_TOKENS per unit) */
+} md_stage_estimate;
+
 /* ---- the kind --------------------------------------------------------- */
 typedef struct md_kind {
     const char *name;        /* value of `kind:` */
@@ -220,19 +232,16 @@ typedef struct md_kind {
      * Default "unit <n>". */
     void (*unit_name)(const md_kind_ctx *ctx, int stage, int64_t unit, char *buf, size_t len);
 
-    /* Optional, rank 0: the number of units `stage` will have, from the job
-     * alone (before the earlier stages ran), so that progress shows the whole
-     * job's total from the start: >= 1 = exactly what plan will declare for
-     * that stage; 0 = the job has no such stage; -1 = not known before the
-     * earlier stages finish. Absent: stage 0 only when the kind has no
-     * finish_stage, else later stages unknown. Cheap: no model weights. */
-    int64_t (*estimate_units)(const md_kind_ctx *ctx, int stage);
-
-    /* Optional, rank 0 and `mechdiff status`: the summed cost (md_plan_cost)
-     * of the units estimate_units counts for `stage`, from the job alone: what
-     * its plan will declare; <= 0 = no such stage or not known. Absent (or
-     * <= 0 for a sized stage): progress counts MD_COST_ROW_TOKENS per unit. */
-    double (*estimate_cost)(const md_kind_ctx *ctx, int stage);
+    /* Optional, rank 0 and `mechdiff status`: every stage's units and cost
+     * from the job alone (before the earlier stages ran), so that progress
+     * shows the whole job's total and work from the start; see
+     * md_stage_estimate. out[MD_KIND_MAX_STAGES] arrives zeroed (= no such
+     * stage): fill the stages the kind has. One build of what the kind reads
+     * (tokenizers, datasets; no model weights) for all of them. MD_ERR (err
+     * says why: a file of the job is gone) when it cannot tell; callers then
+     * count the stages as not known. Absent: stage 0 only when the kind has
+     * no finish_stage, else later stages unknown (md_kind_estimate_stages). */
+    int (*estimate)(const md_kind_ctx *ctx, md_stage_estimate *out, md_error *err);
 } md_kind;
 
 /* The registry (src/exp/registry.c): NULL-terminated list; lookup by name. */
@@ -249,6 +258,12 @@ void md_kind_free_opts(const md_job *job, void **opts);
 /* The context of experiment i of job with its bound options (opts from
  * md_kind_bind_opts). */
 md_kind_ctx md_kind_ctx_of(const md_job *job, void *const *opts, int i);
+/* out[s] for every stage s < MD_KIND_MAX_STAGES of the experiment of ctx:
+ * its kind's estimate, or without one the default: stage 0 not known, the
+ * later stages not known either when the kind has finish_stage, else none.
+ * MD_ERR when the kind's estimate failed (err says why): out then holds
+ * the default. */
+int md_kind_estimate_stages(const md_kind_ctx *ctx, md_stage_estimate out[MD_KIND_MAX_STAGES], md_error *err);
 
 /* Keys every experiment has (kind, name), before the kind's own keys. */
 extern const md_key MD_EXP_COMMON_KEYS[];

@@ -1,19 +1,25 @@
 /* h5out.h — the results file, written by rank 0 only (serial HDF5).
  *
- * Layout (readable with h5py, xarray, h5dump; no mechdiff code needed):
- *   /                        attrs: title, mechdiff_version, job_name, job_sha256
- *   /provenance              attrs: job_yaml (resolved), job_sha256, mechdiff_version,
- *                            git_revision, created, world_size, hostname, start_time,
- *                            end_time, finished, generation, part_index, part_count
- *   /provenance/models/<role>     attrs: path, config_json; datasets weight_files, weight_sha256
+ * Layout (readable with h5py, xarray, h5dump; no mechdiff code needed; the
+ * users' description is the "Output layout" table of jobs/README.md, which
+ * tests/e2e/layout_doc.sh checks against a results file):
+ *   /                        attrs: title, mechdiff_version, job_name, job_sha256,
+ *                            layout_version (MD_RESULTS_LAYOUT), provenance
+ *   /provenance              attrs: job_yaml (resolved), job_sha256, job_sha256_covers,
+ *                            mechdiff_version, git_revision, created, world_size, hostname,
+ *                            start_time, end_time, finished, generation, part_index, part_count
+ *   /provenance/models/<role>     attrs: path, config_json, weight_sha256 (sha256sum lines),
+ *                                 weight_sha256_format
  *   /provenance/datasets/<name>   attrs: path, sha256
- *   /provenance/segments/<k>      attrs of each run segment (start, end, ranks, host, exit,
- *                                 numeric setup: provenance.h)
- *   /<experiment>/<path>     the kind's datasets: chunked, deflate, attrs units and
- *                            description, dimension scales named after the dims
+ *   /provenance/segments/<k>      attrs of each run segment (start_time, end_time, world_size,
+ *                                 hostname, exit, git_revision, numeric setup: provenance.h)
+ *   /<experiment>                 attr kind; the kind's datasets under it: chunked, deflate,
+ *                                 attrs units and description, dimension scales named after the dims
+ *   /completion/<experiment>/stage<k>  attrs kind, experiment_index, stage, n_units
  *   /completion/<experiment>/stage<k>/done     uint8[unit]  1 = the unit's data is in this file
  *   /completion/<experiment>/stage<k>/regions  string[unit] hyperslabs the unit wrote
  *                            ("values[17+1,0+4,0+8];label[17+1]"), used by merge
+ *   /completion/<experiment>/stage<k>/unit     the unit dimension scale of both
  * Everything that varies between runs of the same job (times, host, ranks)
  * lives under /provenance, so `h5diff --exclude-path /provenance` compares
  * results only.
@@ -156,10 +162,20 @@ void md_h5out_keep_previous(md_h5out *h);
 /* Removes path.prev (the end of a finished run: it is only a head start). */
 void md_h5out_drop_previous(const char *path);
 
-/* Done flags of a stage of an existing file: *done malloc'd (caller frees),
- * NULL with *n_units = 0 when the stage is not in the file yet. */
-int md_h5out_read_done(const char *path, const char *exp_name, int stage, uint8_t **done, int64_t *n_units,
-                       md_error *err);
+/* One stage in a results file's /completion: what `mechdiff status` counts. */
+typedef struct md_h5stage {
+    char exp[128];   /* the experiment's group name */
+    int exp_index;   /* its index in the job (attribute experiment_index; -1 when absent) */
+    int stage;
+    int64_t n_units;
+    uint8_t *done;   /* [n_units] done flags (owned by the array) */
+} md_h5stage;
+
+/* Every stage of every experiment in the file at path (name order; none
+ * when it has no /completion), its done flags read as md_reader_done reads
+ * them. *stages malloc'd (md_h5out_free_stages), *n of them. */
+int md_h5out_read_stages(const char *path, md_h5stage **stages, int *n, md_error *err);
+void md_h5out_free_stages(md_h5stage *stages, int n);
 
 /* Reader for finish_stage: the experiment's datasets of a committed file. */
 int md_reader_open(md_reader **out, const char *path, const char *exp_name, md_error *err);

@@ -55,8 +55,24 @@ int md_job_parse_file(const char *path, md_job **out, md_error *err);
 int md_job_parse_string(const char *text, const char *source, const char *base_dir,
                         int check_paths, md_job **out, md_error *err);
 
-/* Runs every experiment kind's semantic validate hook (rank 0 only). */
+/* Checks every model folder (md_folder_check; a folder that does not exist
+ * was reported by the parse at its key) and runs every experiment kind's
+ * semantic validate hook (rank 0 only), but not for an experiment that names
+ * a missing dataset (md_job_missing_dataset: the parse reported it at the
+ * dataset's key) or a model whose folder is missing (md_job_missing_model). */
 int md_job_validate(const md_job *job, md_error *err);
+
+/* 1 when experiment exp names dataset `name` in one of its keys (a string
+ * key, or an item of a list; not `kind` or `name`), else 0. */
+int md_job_exp_uses_dataset(const md_job *job, int exp, const char *name);
+/* The first dataset of the job's `datasets` map that experiment exp names
+ * and whose file does not exist (or is a folder), or NULL (points into the
+ * job). */
+const char *md_job_missing_dataset(const md_job *job, int exp);
+/* The first model of the job's `models` map that experiment exp uses (names
+ * in one of its keys, or every model when it names none) whose folder or
+ * folder/config.json is missing, or NULL (points into the job). */
+const char *md_job_missing_model(const md_job *job, int exp);
 
 /* md_job_parse_file + md_job_validate reporting every problem at once (what
  * `mechdiff validate` shows): *out is set whenever the file's structure is

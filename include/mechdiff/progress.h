@@ -1,7 +1,7 @@
 /* progress.h — what a run tells its user on stderr (rank 0): a first line
  * saying what is starting (job, models and their folders, ranks, output), a
  * plan line with the units of every experiment and stage known from the
- * start (the planned stages, and the later ones from md_kind.estimate_units;
+ * start (the planned stages, and the later ones from md_kind.estimate;
  * stages whose size is not known yet are listed apart and not counted), then
  * progress against that total, and a last line saying what was written.
  *
@@ -21,7 +21,7 @@
  * estimated work (md_plan_cost: token passes, one token through every block
  * of the model; a row not tokenised at plan time = MD_COST_ROW_TOKENS
  * tokens). A planned stage has its plan's costs, a later one its kind's
- * estimate_cost (else MD_COST_ROW_TOKENS per unit). The kinds count:
+ * estimate (else MD_COST_ROW_TOKENS per unit). The kinds count:
  *   knowledge   per pair of T tokens, N window positions, H heads patched
  *               one at a time (1 unless component: head), L layers:
  *               2 T (the clean runs) + H N(N+1)/2 (L-1)/2 (cell (l, t)
@@ -57,10 +57,11 @@
 #include <stdint.h>
 
 #include "mechdiff/error.h"
+#include "mechdiff/experiment.h"
 #include "mechdiff/job.h"
 
-/* Stages per experiment the progress tracks (the kinds have at most 3). */
-#define MD_PROGRESS_MAX_STAGES 8
+/* Stages per experiment the progress tracks (experiment.h). */
+#define MD_PROGRESS_MAX_STAGES MD_KIND_MAX_STAGES
 /* Units finished whose times give the rate and ETA of progress lines. */
 #define MD_PROGRESS_RATE_WINDOW 32
 
@@ -86,14 +87,14 @@ void md_progress_print_start(md_progress *p);
 /* A stage the coordinator planned: its n_units units, their costs (the
  * plan's; NULL = 1 each) and done flags (what the file already has; NULL =
  * none). Counts the units of this part. Replaces an estimate (a different
- * count than the estimate said is reported: a kind's estimate_units is
+ * count than the estimate said is reported: a kind's estimate is
  * wrong). */
 void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t n_units, const double *cost,
                            const uint8_t *done);
 /* The experiment ended after `stage` (no later stage will run here). */
 void md_progress_end_exp(md_progress *p, int exp, int stage);
-/* Sizes every later stage of every experiment from its kind's
- * estimate_units and prints the plan line. Call once, after the first
+/* Sizes every later stage of every experiment from its kind's estimate
+ * (one per experiment) and prints the plan line. Call once, after the first
  * stages are planned. */
 void md_progress_print_plan(md_progress *p);
 

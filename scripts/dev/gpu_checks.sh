@@ -1,45 +1,81 @@
 #!/usr/bin/env bash
-# Dev-only: the GPU checks of the CUDA backend (issues 8 and 19), run from
-# the repo root on a machine with an NVIDIA GPU and the CUDA runtime but
-# none of our other dependencies (the `device` tool's image). Pack first, here:
+# Dev-only: the GPU checks of the CUDA backend (issues 8 and 19), run on a
+# machine with an NVIDIA GPU and the CUDA runtime but none of our other
+# dependencies (the `device` tool's image). Pack first, here:
 #   scripts/dev/pack_gpu_carry.sh build-gpu gpu-carry
 # then on the GPU machine (docs/cuda.md, "The next GPU session"):
 #   scripts/dev/gpu_checks.sh gpu-carry OUT_DIR [paper] [ops] [bench] [patching] [quickstart]
 # (no step names = all, in this order: the most valuable figures first).
 # The whole run stays within BUDGET seconds (default 450, under 8 minutes):
-# each step gets a timeout of at most its own cap and what is left; a step
-# that would get under 20 s is skipped (steps.txt says so). Every step writes
-# its files as it goes, so a cut-off run still returns the figures so far:
-#   env.txt, steps.txt (each step's exit status and seconds)
-#   paper/  bench/bench_paper_gpu.sh: the knowledge grid at 32 layers at
-#           Llama-3-8B widths, profiled; paper/paper.txt + paper.json
-#   ops.txt (+ ops_profile.txt), bench.txt, patching.txt (+ kn8b_*), quickstart.txt (+ _cmp)
+# each step gets a timeout of at most its own cap and what is left (the
+# paper step also passes it on as DEADLINE, so its runs end in time); a
+# step that would get under 20 s is skipped (steps.txt says so). Every
+# timeout around mpirun is --foreground (see bench/bench_paper_gpu.sh: a
+# plain one often leaves the ranks running, on the GPU, into later steps).
+#
+# What comes back: the `device` tool returns at most 8 files from its $OUT
+# (16 MiB each, 2 folders deep), so the steps write into GPU_CHECKS_WORK (default
+# /tmp/md-gpu-checks, emptied first) and after every step OUT_DIR gets
+#   results.tgz  every file there but the .h5 results (replaced atomically,
+#                so a cut-off run returns the figures of the steps before)
+#   env.txt, steps.txt  (also inside results.tgz)
+# It holds: env.txt, steps.txt (each step's exit status and seconds),
+#   paper/ + paper.log  bench/bench_paper_gpu.sh: the knowledge grid at 32
+#           layers at Llama-3-8B widths, profiled; paper/paper.txt + paper.json
+#   ops.txt (+ ops_profile.txt, ops_hooks.txt), bench.txt, patching.txt
+#   (+ kn8b_*), quickstart.txt (+ _cmp, logs)
 # A carry dir without rt.tar.xz is taken as a build dir of this machine
-# (mechdiff, bench/bench_gpu, tests/test_{backend_ops,profile}; no runtime unpacked):
-# e.g. BUDGET=120 scripts/dev/gpu_checks.sh build /tmp/o paper with
-# BACKEND=cpu LAYERS=2 VOCAB=7310 PAIRS=2 is a dry run of the paper step.
+# (mechdiff, bench/bench_gpu, tests/test_{backend_ops,profile,hook_batch};
+# no runtime unpacked): e.g. BUDGET=120 scripts/dev/gpu_checks.sh build /tmp/o
+# paper with BACKEND=cpu LAYERS=2 VOCAB=7310 PAIRS=2 is a dry run of the paper
+# step (tests/e2e/gpu_checks_dry.sh runs one in ctest).
 set -uo pipefail
 PY=${PY:-python3}
 C=${1:?carry dir}; O=${2:?out dir}; shift 2
 STEPS=${*:-paper ops bench patching quickstart}
 BUDGET=${BUDGET:-450}
-mkdir -p "$O"; O=$(cd "$O" && pwd); C=$(cd "$C" && pwd)
-ROOT=$PWD
 T0=$(date +%s)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+mkdir -p "$O" || exit 1
+O=$(cd "$O" && pwd)
+W=${GPU_CHECKS_WORK:-/tmp/md-gpu-checks}
+mkdir -p "$W" && W=$(cd "$W" && pwd) || exit 1
+case "$W/" in "$O"/*) echo "GPU_CHECKS_WORK ($W) must not be inside the out dir ($O)"; exit 2 ;; esac
+case "$O/" in "$W"/*) echo "the out dir ($O) must not be inside GPU_CHECKS_WORK ($W), which is emptied"; exit 2 ;; esac
+rm -rf "${W:?}"/* && [ -d "$C" ] && C=$(cd "$C" && pwd) || { echo "carry dir $C missing" | tee "$O/env.txt"; exit 1; }
+
+# pack: the work folder (without result files) into OUT_DIR/results.tgz, replaced
+# atomically; over 15 MiB (the tool returns files up to 16 MiB) without logs
+pack() {
+  local x=(--exclude='*.h5' --exclude='*.h5.*' --exclude=m8b)
+  tar -czf "$O/results.tgz.part" -C "$W" "${x[@]}" . 2>/dev/null
+  if [ "$(stat -c %s "$O/results.tgz.part" 2>/dev/null || echo 0)" -gt $((15 << 20)) ]; then
+    echo "results.tgz over 15 MiB: packed without the *.log files" >> "$W/steps.txt"
+    tar -czf "$O/results.tgz.part" -C "$W" "${x[@]}" --exclude='*.log' . 2>/dev/null
+  fi
+  mv -f "$O/results.tgz.part" "$O/results.tgz" 2>/dev/null
+  cp -f "$W/env.txt" "$W/steps.txt" "$O/" 2>/dev/null
+  return 0
+}
+touch "$W/steps.txt"
 
 if [ -f "$C/rt.tar.xz" ]; then
   # Runtime: our shared libraries in /opt/md/lib, Open MPI at its Debian paths
   # (its plugins, help texts and orted are looked up there); cuBLAS from the
   # machine's CUDA toolkit.
-  mkdir -p /opt/md && tar -xJf "$C/rt.tar.xz" -C /opt/md || exit 1
+  mkdir -p /opt/md && tar -xJf "$C/rt.tar.xz" -C /opt/md ||
+    { echo "cannot unpack $C/rt.tar.xz into /opt/md" | tee "$W/env.txt"; pack; exit 1; }
   # Overwrite a distribution's own Open MPI there (its plugins would load our
   # libpmix/libmpi from /opt/md/lib and fail on missing symbols).
   if ! cmp -s /opt/md/lib/libmpi.so.40 /usr/lib/x86_64-linux-gnu/libmpi.so.40; then
     rm -rf /usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3
-    cp -a /opt/md/usr/. /usr/ && { [ ! -d /opt/md/etc ] || cp -a /opt/md/etc/. /etc/; } || exit 1
+    cp -a /opt/md/usr/. /usr/ && { [ ! -d /opt/md/etc ] || cp -a /opt/md/etc/. /etc/; } ||
+      { echo "cannot install Open MPI from /opt/md/usr" | tee "$W/env.txt"; pack; exit 1; }
   fi
-  CUBLAS=$(dirname "$(find /usr/local/cuda/ /usr/local/cuda*/ /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -1)")
-  export LD_LIBRARY_PATH=$C/bin:/opt/md/lib:$CUBLAS:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+  CUBLAS=$(find /usr/local/cuda/ /usr/local/cuda*/ /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -1)
+  CUBLAS=${CUBLAS:+$(dirname "$CUBLAS")}
+  export LD_LIBRARY_PATH=$C/bin:/opt/md/lib${CUBLAS:+:$CUBLAS}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
   BIN=$C/bin; MD=$BIN/mechdiff; OPS=$BIN/test_backend_ops; BENCH=$BIN/bench_gpu
 else
   CUBLAS="(build dir: the system's)"
@@ -47,10 +83,23 @@ else
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
        OMPI_MCA_pml=ob1 OMPI_MCA_mtl=^ofi OMPI_MCA_btl_vader_single_copy_mechanism=none HDF5_USE_FILE_LOCKING=FALSE
+# Preflight: what the carried build needs from this machine, said plainly
+# (the steps still run, so their own messages come back too).
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
-  echo "cublas: $CUBLAS"; ldd "$MD" | grep -E 'not found|cublas|cudart'; nproc; free -g | head -2
-  df -h /tmp | tail -1; git -C "$ROOT" log -1 --format='commit %h %s' 2>/dev/null; } > "$O/env.txt" 2>&1
-cat "$O/env.txt"
+  nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | sed 's/^/driver supports /'
+  echo "cublas: ${CUBLAS:-NOT FOUND}"
+  [ -n "$CUBLAS" ] || echo "PREFLIGHT: libcublas.so.13 not found under /usr/local/cuda*, /usr/lib, /opt: the" \
+    "carried build was linked against CUDA 13's cuBLAS; every GPU step will fail to start"
+  for p in "$MD" "$OPS" "$BENCH"; do
+    miss=$(ldd "$p" 2>&1 | grep -E 'not found|No such file' | tr -s ' \t' ' ')
+    [ -z "$miss" ] || echo "PREFLIGHT: $p cannot load:$miss"
+  done
+  ldd "$MD" | grep -E 'cublas|cudart'
+  timeout -k 5 30 "$BENCH" --rows none 2>&1 | head -2   # "GPU 0: NAME, cc ..." or "no GPU: <the runtime's reason>"
+  nproc; free -g | head -2
+  df -h /tmp /dev/shm | tail -2; git -C "$ROOT" log -1 --format='commit %h %s' 2>/dev/null; } > "$W/env.txt" 2>&1
+cat "$W/env.txt"
+pack
 secs() { date +%s.%N; }
 minus() { awk -v e="$1" -v s="$2" 'BEGIN{printf "%.2f", e - s}'; }
 # seconds left of BUDGET (5 kept for the last lines); cap MAX: a timeout of at most MAX and what is left
@@ -58,44 +107,50 @@ left() { echo $((BUDGET - ($(date +%s) - T0) - 5)); }
 cap() { local l; l=$(left); [ "$l" -lt "$1" ] && set -- "$l"; [ "$1" -lt 1 ] && echo 1 || echo "$1"; }
 
 for step in $STEPS; do
-  [ "$(left)" -lt 20 ] && { echo "$step: skipped (budget of $BUDGET s spent)" | tee -a "$O/steps.txt"; continue; }
+  [ "$(left)" -lt 20 ] && { echo "$step: skipped (budget of $BUDGET s spent)" | tee -a "$W/steps.txt"; continue; }
   step_t0=$(secs)
   case $step in
 paper)  # issue 19: the grid at 32 layers, GEMM fraction of the bf16 peak, the study in GPU-hours
   t=$(cap 270)
-  RUN_TIMEOUT=${RUN_TIMEOUT:-90} timeout "$t" bash bench/bench_paper_gpu.sh "$BIN" "$O/paper" \
-    > "$O/paper.log" 2>&1; echo "paper: exit $? (timeout $t s)" >> "$O/paper.log"
+  # DEADLINE: the runs inside end before this step's timeout, a backstop that
+  # signals the script alone (--foreground): mpirun under a run's own timeout
+  # must get one SIGTERM (a second one makes it exit without stopping its ranks)
+  DEADLINE=$(( $(date +%s) + t - 5 )) RUN_TIMEOUT=${RUN_TIMEOUT:-90} timeout --foreground -k 10 "$t" \
+    bash bench/bench_paper_gpu.sh "$BIN" "$W/paper" > "$W/paper.log" 2>&1
+  echo "paper: exit $? (timeout $t s)" >> "$W/paper.log"
   [ -n "${MODEL:-}" ] || rm -rf "${MODEL_DIR:-/tmp/md-paper-model}" /dev/shm/md-paper-model  # after a timeout too
-  tail -n 60 "$O/paper.log" ;;
+  tail -n 60 "$W/paper.log" ;;
 ops)  # every op and whole golden forwards vs the CPU backend, three modes; MECHDIFF_PROFILE's cudaEvent spans
   t=$(cap 150)
-  timeout "$t" "$OPS" --gpu > "$O/ops.txt" 2>&1; echo "ops: exit $? (timeout $t s)" | tee -a "$O/ops.txt"
-  tail -40 "$O/ops.txt"
-  timeout "$(cap 30)" "${OPS%/*}/test_profile" --gpu > "$O/ops_profile.txt" 2>&1
-  echo "test_profile --gpu: exit $?" | tee -a "$O/ops_profile.txt"; grep -v "^mechdiff profile:" "$O/ops_profile.txt"
+  timeout -k 5 "$t" "$OPS" --gpu > "$W/ops.txt" 2>&1; echo "ops: exit $? (timeout $t s)" | tee -a "$W/ops.txt"
+  tail -40 "$W/ops.txt"
+  timeout -k 5 "$(cap 30)" "${OPS%/*}/test_profile" --gpu > "$W/ops_profile.txt" 2>&1
+  echo "test_profile --gpu: exit $?" | tee -a "$W/ops_profile.txt"; grep -v "^mechdiff profile:" "$W/ops_profile.txt"
   # batched hooks (put_cells) on CUDA == single hooks, bit for bit (issue 19)
-  timeout "$(cap 60)" "${OPS%/*}/test_hook_batch" --gpu > "$O/ops_hooks.txt" 2>&1
-  echo "test_hook_batch --gpu: exit $?" | tee -a "$O/ops_hooks.txt"; tail -5 "$O/ops_hooks.txt" ;;
+  timeout -k 5 "$(cap 60)" "${OPS%/*}/test_hook_batch" --gpu > "$W/ops_hooks.txt" 2>&1
+  echo "test_hook_batch --gpu: exit $?" | tee -a "$W/ops_hooks.txt"; tail -5 "$W/ops_hooks.txt" ;;
 bench)  # GEMM fractions of the bf16 peak at Llama-3-8B widths
-  timeout "$(cap 60)" "$BENCH" --like llama3-8b --rows 1,16,128,512,2048,8192 > "$O/bench.txt" 2>&1
-  echo "bench: exit $?" >> "$O/bench.txt"; cat "$O/bench.txt" ;;
+  timeout -k 5 "$(cap 60)" "$BENCH" --like llama3-8b --rows 1,16,128,512,2048,8192 > "$W/bench.txt" 2>&1
+  echo "bench: exit $?" >> "$W/bench.txt"; cat "$W/bench.txt" ;;
 quickstart)  # the quickstart sweep on the GPU vs on the CPU, same ranks
+  # beside quickstart.yaml: its relative paths are relative to its folder (removed after the run)
   sed 's/^runtime:$/runtime:\n  backend: cuda/' jobs/quickstart.yaml > jobs/quickstart_gpu.yaml
   grep -A2 '^runtime:' jobs/quickstart_gpu.yaml
-  s=$(secs); timeout "$(cap 40)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart_gpu.yaml \
-      -o "$O/quickstart_gpu.h5" --quiet > "$O/quickstart_gpu.log" 2>&1; rc=$?; e=$(secs)
-  echo "gpu quickstart: exit $rc, $(minus "$e" "$s") s" | tee "$O/quickstart.txt"
-  s=$(secs); timeout "$(cap 60)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart.yaml \
-      -o "$O/quickstart_cpu.h5" --quiet > "$O/quickstart_cpu.log" 2>&1; rc=$?; e=$(secs)
-  echo "cpu quickstart (1 thread per rank): exit $rc, $(minus "$e" "$s") s" | tee -a "$O/quickstart.txt"
-  tail -n 5 "$O/quickstart_gpu.log" "$O/quickstart_cpu.log"
-  $PY scripts/dev/compare_h5.py "$O/quickstart_cpu.h5" "$O/quickstart_gpu.h5" > "$O/quickstart_cmp.txt" 2>&1
-  echo "compare: exit $?" >> "$O/quickstart_cmp.txt"; grep -E 'differs|only in|compared|exit' "$O/quickstart_cmp.txt" ;;
+  s=$(secs); timeout --foreground -k 10 "$(cap 40)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run \
+      jobs/quickstart_gpu.yaml -o "$W/quickstart_gpu.h5" --quiet > "$W/quickstart_gpu.log" 2>&1; rc=$?; e=$(secs)
+  rm -f jobs/quickstart_gpu.yaml
+  echo "gpu quickstart: exit $rc, $(minus "$e" "$s") s" | tee "$W/quickstart.txt"
+  s=$(secs); timeout --foreground -k 10 "$(cap 60)" mpirun --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS=1 "$MD" run jobs/quickstart.yaml \
+      -o "$W/quickstart_cpu.h5" --quiet > "$W/quickstart_cpu.log" 2>&1; rc=$?; e=$(secs)
+  echo "cpu quickstart (1 thread per rank): exit $rc, $(minus "$e" "$s") s" | tee -a "$W/quickstart.txt"
+  tail -n 5 "$W/quickstart_gpu.log" "$W/quickstart_cpu.log"
+  $PY scripts/dev/compare_h5.py "$W/quickstart_cpu.h5" "$W/quickstart_gpu.h5" > "$W/quickstart_cmp.txt" 2>&1
+  echo "compare: exit $?" >> "$W/quickstart_cmp.txt"; grep -E 'differs|only in|compared|exit' "$W/quickstart_cmp.txt" ;;
 patching)  # patching cells/s at Llama-3-8B widths (4 layers, the organism's vocabulary), 1 GPU vs all CPU cores
-  rm -f "$O/kn8b_times" "$O/patching.txt"
   V=$($PY -c "import json;print(json.load(open('models/organism-base/config.json'))['vocab_size'])")
-  "$MD" make-model --like llama3-8b --layers 4 --seed 1 --vocab "$V" -o /tmp/m8b > /dev/null &&
-    cp models/organism-base/tokenizer*.json /tmp/m8b/
+  M8=$W/m8b
+  timeout -k 5 "$(cap 60)" "$MD" make-model --like llama3-8b --layers 4 --seed 1 --vocab "$V" -o "$M8" > /dev/null &&
+    cp models/organism-base/tokenizer*.json "$M8/" || echo "make-model --layers 4: failed" >> "$W/patching.txt"
   for run in cuda cpu cuda1; do
     # GPU: one worker rank on the GPU (cuda: the default pair_block, 64 pairs
     # per unit batched through the weights; cuda1: pair_block 1, one pair per
@@ -104,21 +159,21 @@ patching)  # patching cells/s at Llama-3-8B widths (4 layers, the organism's voc
     be=${run%1}; block=0; [ $run = cuda1 ] && block=1
     np=2; pairs=${PAIRS_GPU:-128}; [ $be = cpu ] && np=$(nproc) && pairs=${PAIRS_CPU:-$(($(nproc) - 1))}
     [ $run = cuda1 ] && pairs=${PAIRS_GPU1:-32}
-    cat > /tmp/kn8b_$run.yaml <<YAML
+    cat > "$W/kn8b_$run.yaml" <<YAML
 name: bench-8b-$run
-models: {base: /tmp/m8b}
+models: {base: $M8}
 datasets: {cities: $ROOT/data/cities.csv}
 runtime: {hash_weights: false, backend: $be}
 experiments:
   - {kind: knowledge, datasets: [cities], max_pairs: $pairs, pair_block: $block}
 YAML
-    [ "$(left)" -lt 20 ] && { echo "$run: skipped (budget spent)" >> "$O/patching.txt"; continue; }
+    [ "$(left)" -lt 20 ] && { echo "$run: skipped (budget spent)" >> "$W/patching.txt"; continue; }
     t=$(cap 60)
-    s=$(secs); timeout "$t" mpirun --oversubscribe --bind-to none -np $np -x OPENBLAS_NUM_THREADS=1 "$MD" run /tmp/kn8b_$run.yaml \
-        -o "$O/kn8b_$run.h5" --quiet > "$O/kn8b_$run.log" 2>&1; rc=$?; e=$(secs)
-    echo "$run $rc $(minus "$e" "$s")" >> "$O/kn8b_times"
+    s=$(secs); timeout --foreground -k 10 "$t" mpirun --oversubscribe --bind-to none -np $np -x OPENBLAS_NUM_THREADS=1 "$MD" run \
+        "$W/kn8b_$run.yaml" -o "$W/kn8b_$run.h5" --quiet > "$W/kn8b_$run.log" 2>&1; rc=$?; e=$(secs)
+    echo "$run $rc $(minus "$e" "$s")" >> "$W/kn8b_times"
   done
-  $PY - "$O" >> "$O/patching.txt" 2>&1 <<'PY'
+  $PY - "$W" >> "$W/patching.txt" 2>&1 <<'PY'
 import sys, h5py, numpy as np
 o = sys.argv[1]
 t = {l.split()[0]: (int(l.split()[1]), float(l.split()[2])) for l in open(f"{o}/kn8b_times")}
@@ -152,10 +207,12 @@ if "cuda" in res and "cpu" in res:
     print(f"{len(both)} pairs in both: max |effect difference| {d:.2e} on a largest |effect| of {scale:.2f} "
           f"(relative {d / scale:.1e})")
 PY
-  rm -rf /tmp/m8b
-  cat "$O/patching.txt" ;;
+  rm -rf "$M8"
+  cat "$W/patching.txt" ;;
 *) echo "unknown step '$step' (paper ops bench patching quickstart)" ;;
 esac
-  echo "$step: $(minus "$(secs)" "$step_t0") s" | tee -a "$O/steps.txt"
+  echo "$step: $(minus "$(secs)" "$step_t0") s" | tee -a "$W/steps.txt"
+  pack
 done
-echo "all steps: $(( $(date +%s) - T0 )) s (budget $BUDGET s)" | tee -a "$O/steps.txt"
+echo "all steps: $(( $(date +%s) - T0 )) s (budget $BUDGET s)" | tee -a "$W/steps.txt"
+pack

@@ -181,6 +181,8 @@ int md_conf_view_blob(const md_blob *b, int with_means, conf_view *v, md_error *
 
 int md_conf_role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *err)
 {
+    if (!md_conf_role_dir(ctx, r))
+        return md_error_set(err, "confidence: model '%s' is not in the job's models", md_exp_get_role(ctx, r));
     if (md_hf_config_load_dir(cfg, md_conf_role_dir(ctx, r), err) != MD_OK)
         return md_error_prefix(err, "confidence: model '%s'", md_exp_get_role(ctx, r));
     return MD_OK;
@@ -190,16 +192,12 @@ int md_conf_role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *er
 
 static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 {
-    const char *src = ctx->job->source;
-    int R = md_exp_count_roles(ctx);
-    if (R < 1) return md_error_set(err, "%s:%d:%d: confidence: no models", src, ctx->exp->line, ctx->exp->col);
-    if (R > CONF_MAX_ROLES)
-        return md_error_set(err, "%s:%d:%d: confidence: at most %d models", src, ctx->exp->line, ctx->exp->col,
-                            CONF_MAX_ROLES);
-    for (int r = 0; r < R; r++)
-        if (!md_conf_role_dir(ctx, r))
-            return md_error_set(err, "%s:%d:%d: confidence: model '%s' is not in the job's models", src,
-                                ctx->exp->line, ctx->exp->col, md_exp_get_role(ctx, r));
+    const char *src = ctx->job->source, *roles[CONF_MAX_ROLES];
+    char where[MD_EXP_WHERE_MAX];
+    int R;
+    if (md_exp_resolve_roles(ctx, md_exp_format_where(ctx, where, sizeof where), roles, CONF_MAX_ROLES, &R, err) !=
+        MD_OK)
+        return MD_ERR;
     for (int r = 0; r < R; r++) {
         md_config cfg;
         if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK)
@@ -621,6 +619,5 @@ const md_kind md_kind_confidence = {
     .compute = confidence_compute,
     .finish_stage = confidence_finish,
     .unit_name = confidence_unit_name,
-    .estimate_units = md_conf_estimate_units,
-    .estimate_cost = md_conf_estimate_cost,
+    .estimate = md_conf_estimate,
 };

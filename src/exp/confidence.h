@@ -60,13 +60,11 @@ int64_t md_conf_n_batches(const md_kind_ctx *ctx, int np);
 
 /* confidence_plan.c */
 extern const md_output MD_CONF_OUTPUTS[];
-/* md_kind.estimate_units: stage 0 the neuron blocks of every role, stage 1
- * the prompt batches per role (one empty unit without prompts), stage 2 the
- * same batches (only with prompts). */
-int64_t md_conf_estimate_units(const md_kind_ctx *ctx, int stage);
-/* md_kind.estimate_cost: the costs confidence_plan.c's plans give those
- * units (progress.h, "ETA by cost"); 0 when not known. */
-double md_conf_estimate_cost(const md_kind_ctx *ctx, int stage);
+/* md_kind.estimate: stage 0 the neuron blocks of every role, stage 1 the
+ * prompt batches per role (one empty unit without prompts), stage 2 the
+ * same batches (only with prompts), with the costs confidence_plan.c's
+ * plans give them (progress.h, "ETA by cost"). */
+int md_conf_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error *err);
 int md_conf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_plan *plan, md_error *err);
 
 #endif

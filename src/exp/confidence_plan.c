@@ -74,26 +74,26 @@ const md_output MD_CONF_OUTPUTS[] = {
 
 #define OUT(x) (&MD_CONF_OUTPUTS[x])
 
-/* Costs (progress.h, "ETA by cost") of stage 0's units, the blocks of
- * every role, into plan (NULL = none); returns their sum (0 when a config
- * cannot be read). A neuron's logit lens is V d multiply-adds, a token's
- * pass about P = L (4 d^2 + 3 d d_ff) + V d. */
-static double stage0_costs(const md_kind_ctx *ctx, md_plan *plan)
+/* Stage 0's units (the neuron blocks of every role) and their costs
+ * (progress.h, "ETA by cost") into plan (NULL = none) and *est. A neuron's
+ * logit lens is V d multiply-adds, a token's pass about
+ * P = L (4 d^2 + 3 d d_ff) + V d. */
+static int stage0_costs(const md_kind_ctx *ctx, md_plan *plan, md_stage_estimate *est, md_error *err)
 {
     int64_t nb = md_conf_opts_of(ctx)->neuron_block, u = 0;
-    double sum = 0;
+    *est = (md_stage_estimate){0};
     for (int r = 0; r < md_exp_count_roles(ctx); r++) {
         md_config c;
-        md_error err;
-        if (md_conf_role_cfg(ctx, r, &c, &err) != MD_OK) return 0;
+        if (md_conf_role_cfg(ctx, r, &c, err) != MD_OK) return MD_ERR;
         double d = c.d_model, V = c.vocab_size, P = c.n_layers * (4 * d * d + 3 * d * c.d_ff) + V * d;
         for (int64_t b = 0; b < md_conf_n_blocks(c.d_ff, nb); b++, u++) {
             double cost = (double)((b + 1) * nb <= c.d_ff ? nb : c.d_ff - b * nb) * V * d / P;
             if (plan) md_plan_cost(plan, u, cost);
-            sum += cost;
+            est->cost += cost;
         }
     }
-    return sum;
+    est->units = u;
+    return MD_OK;
 }
 
 /* Costs of stage 1 or 2's units (role, batch of the np prompts) into plan
@@ -141,9 +141,9 @@ static int plan_stage0(const md_kind_ctx *ctx, md_plan *plan, md_error *err)
     if (md_plan_attr(plan, "", "percentile_method",
                      "linear interpolation between order statistics (numpy default); norm strictly above", err) != MD_OK)
         return MD_ERR;
+    md_stage_estimate est;
     if (md_plan_units(plan, units, err) != MD_OK) return MD_ERR;
-    stage0_costs(ctx, plan);
-    return MD_OK;
+    return stage0_costs(ctx, plan, &est, err);
 }
 
 /* Roles of the group pairs/<a>-><b> (a = source, the earlier role of the
@@ -344,31 +344,17 @@ int md_conf_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_pla
     return plan_stage2(ctx, input, plan, err);
 }
 
-int64_t md_conf_estimate_units(const md_kind_ctx *ctx, int stage)
+int md_conf_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error *err)
 {
-    md_error err;
-    int np = 0, R = md_exp_count_roles(ctx);
-    if (stage == 0) {
-        int64_t units = 0;
-        for (int r = 0; r < R; r++) {
-            md_config cfg;
-            if (md_conf_role_cfg(ctx, r, &cfg, &err) != MD_OK) return -1;
-            units += md_conf_n_blocks(cfg.d_ff, md_conf_opts_of(ctx)->neuron_block);
-        }
-        return units;
-    }
-    if (stage > 2 || (stage == 2 && !md_conf_has_prompts(ctx))) return 0;
-    if (!md_conf_has_prompts(ctx)) return 1; /* stage 1 without prompts: one empty unit */
-    if (md_conf_n_prompts(ctx, &np, &err) != MD_OK) return -1;
-    return R * md_conf_n_batches(ctx, np);
-}
-
-double md_conf_estimate_cost(const md_kind_ctx *ctx, int stage)
-{
-    md_error err;
     int np = 0;
-    if (stage == 0) return stage0_costs(ctx, NULL);
-    if (stage > 2 || (stage == 2 && !md_conf_has_prompts(ctx))) return 0;
-    if (!md_conf_has_prompts(ctx)) return 1; /* stage 1 without prompts: one empty unit at the default cost */
-    return md_conf_n_prompts(ctx, &np, &err) == MD_OK ? batch_costs(ctx, stage, np, NULL) : 0;
+    if (stage0_costs(ctx, NULL, &out[0], err) != MD_OK) return MD_ERR;
+    if (!md_conf_has_prompts(ctx)) {
+        out[1] = (md_stage_estimate){.units = 1, .cost = 1}; /* one empty unit at the default cost */
+        return MD_OK;
+    }
+    if (md_conf_n_prompts(ctx, &np, err) != MD_OK) return MD_ERR;
+    for (int stage = 1; stage <= 2; stage++)
+        out[stage] = (md_stage_estimate){.units = md_exp_count_roles(ctx) * md_conf_n_batches(ctx, np),
+                                         .cost = batch_costs(ctx, stage, np, NULL)};
+    return MD_OK;
 }

@@ -48,31 +48,18 @@ int md_dirseq_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md
     return rc;
 }
 
-int64_t md_dirseq_estimate_units(const md_kind_ctx *ctx, int stage)
+int md_dirseq_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error *err)
 {
     const md_dirseq *q = seq_of(ctx);
     void *s = NULL;
-    md_error err;
-    if (stage > 2) return 0;
-    if (stage == 2) return 1; /* the plan writes the scores */
-    if (q->build(ctx, &s, &err) != MD_OK) return -1;
-    int64_t n = q->units(s, stage);
+    if (q->build(ctx, &s, err) != MD_OK) return MD_ERR;
+    for (int stage = 0; stage < 2; stage++) {
+        out[stage].units = q->units(s, stage);
+        for (int64_t u = 0; u < out[stage].units; u++) out[stage].cost += q->unit_cost(s, stage, u);
+    }
     q->release(s);
-    return n;
-}
-
-double md_dirseq_estimate_cost(const md_kind_ctx *ctx, int stage)
-{
-    const md_dirseq *q = seq_of(ctx);
-    void *s = NULL;
-    md_error err;
-    double cost = 0;
-    if (stage > 2) return 0;
-    if (stage == 2) return 1; /* one unit at the default cost */
-    if (q->build(ctx, &s, &err) != MD_OK) return 0;
-    for (int64_t u = 0; u < q->units(s, stage); u++) cost += q->unit_cost(s, stage, u);
-    q->release(s);
-    return cost;
+    out[2] = (md_stage_estimate){.units = 1, .cost = 1}; /* the plan writes the scores: one unit, default cost */
+    return MD_OK;
 }
 
 void md_dirseq_plan_costs(const md_kind_ctx *ctx, const void *state, int stage, md_plan *plan)

@@ -59,12 +59,9 @@ int md_dirseq_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int sta
                       int64_t unit, md_result *out, md_error *err);
 int md_dirseq_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
                      int *done, md_error *err);
-/* md_kind.estimate_units: stages 0 and 1 from the state (units), stage 2
- * one, none after; -1 when the state cannot be built. */
-int64_t md_dirseq_estimate_units(const md_kind_ctx *ctx, int stage);
-/* md_kind.estimate_cost: the units' unit_cost summed (stage 2: 1, the
- * default cost of its one unit); 0 when the state cannot be built. */
-double md_dirseq_estimate_cost(const md_kind_ctx *ctx, int stage);
+/* md_kind.estimate: stages 0 and 1 from one build of the state (units,
+ * their unit_cost summed), stage 2 one unit at the default cost 1. */
+int md_dirseq_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error *err);
 /* A kind's plan of stage 0 or 1, after md_plan_units: every unit's
  * md_plan_cost from unit_cost (state: the kind's). */
 void md_dirseq_plan_costs(const md_kind_ctx *ctx, const void *state, int stage, md_plan *plan);

@@ -375,20 +375,23 @@ done:
     return rc;
 }
 
-/* md_kind.estimate_cost: the one stage's units, as kn_plan costs them. */
-static double kn_estimate_cost(const md_kind_ctx *ctx, int stage)
+/* md_kind.estimate: the one stage's units and costs, as kn_plan declares
+ * them (no pair at all: one empty unit at the default cost). */
+static int kn_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error *err)
 {
     md_tokenizer *tok = NULL;
     md_config cfg;
     kn_state *s = NULL;
-    md_error err;
-    double cost = 0;
-    if (stage == 0 && kn_first_model(ctx, &tok, &cfg, &err) == MD_OK &&
-        kn_state_build(ctx, tok, &cfg, &s, &err) == MD_OK)
-        for (int64_t u = 0; u < s->unit_base[s->n_ds]; u++) cost += kn_unit_cost(s, u);
+    int rc = MD_ERR;
+    if (kn_first_model(ctx, &tok, &cfg, err) == MD_OK && kn_state_build(ctx, tok, &cfg, &s, err) == MD_OK) {
+        int64_t n = s->unit_base[s->n_ds];
+        out[0] = (md_stage_estimate){.units = n > 0 ? n : 1, .cost = n > 0 ? 0 : 1};
+        for (int64_t u = 0; u < n; u++) out[0].cost += kn_unit_cost(s, u);
+        rc = MD_OK;
+    }
     kn_state_free(s);
     md_tokenizer_free(tok);
-    return cost;
+    return rc;
 }
 
 static int kn_prepare(const md_kind_ctx *ctx, md_worker *w, int stage, const md_blob *input, void **state,
@@ -425,5 +428,5 @@ const md_kind md_kind_knowledge = {
     .release_state = kn_state_free,
     .compute = md_kn_compute_unit,
     .unit_name = kn_unit_name,
-    .estimate_cost = kn_estimate_cost,
+    .estimate = kn_estimate,
 };

@@ -335,8 +335,7 @@ const md_dirseq MD_REFUSAL_SEQ = {
 #define RF_KIND_CALLBACKS                                                                                              \
     .opts_size = sizeof(md_refusal_opts), .data = &MD_REFUSAL_SEQ, .outputs = MD_REFUSAL_OUTPUTS, .validate = rf_validate, .plan = md_refusal_plan,         \
     .prepare = md_dirseq_prepare, .release_state = md_refusal_free_state, .compute = md_dirseq_compute,               \
-    .finish_stage = md_dirseq_finish, .unit_name = md_exp_name_unit, .estimate_units = md_dirseq_estimate_units, \
-    .estimate_cost = md_dirseq_estimate_cost
+    .finish_stage = md_dirseq_finish, .unit_name = md_exp_name_unit, .estimate = md_dirseq_estimate
 
 const md_kind md_kind_refusal = {
     .name = "refusal",

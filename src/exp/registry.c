@@ -63,3 +63,22 @@ md_kind_ctx md_kind_ctx_of(const md_job *job, void *const *opts, int i)
 {
     return (md_kind_ctx){.job = job, .exp = &job->exps[i], .exp_index = i, .opts = opts ? opts[i] : NULL};
 }
+
+/* What is known without the kind's estimate: stage 0 not, the later stages
+ * not when the kind has several, else that there are none. */
+static void default_estimate(const md_kind *k, md_stage_estimate out[MD_KIND_MAX_STAGES])
+{
+    for (int s = 0; s < MD_KIND_MAX_STAGES; s++)
+        out[s] = (md_stage_estimate){.units = s == 0 || k->finish_stage ? -1 : 0};
+}
+
+int md_kind_estimate_stages(const md_kind_ctx *ctx, md_stage_estimate out[MD_KIND_MAX_STAGES], md_error *err)
+{
+    const md_kind *k = ctx->exp->impl;
+    if (k->estimate) {
+        memset(out, 0, MD_KIND_MAX_STAGES * sizeof *out);
+        if (k->estimate(ctx, out, err) == MD_OK) return MD_OK;
+    }
+    default_estimate(k, out);
+    return k->estimate ? MD_ERR : MD_OK;
+}

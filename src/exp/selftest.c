@@ -257,20 +257,17 @@ static void selftest_unit_name(const md_kind_ctx *ctx, int stage, int64_t unit, 
     snprintf(buf, len, "%s/stage %d/unit %lld", ctx->exp->name, stage, (long long)unit);
 }
 
-/* Every stage has `units` units; stage 1 only with `stages: 2` and a payload. */
-static int64_t selftest_estimate_units(const md_kind_ctx *ctx, int stage)
+/* Every stage has `units` units (stage 1 only with `stages: 2` and a
+ * payload) at the costs selftest_plan gives them (the sleep's factor). */
+static int selftest_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error *err)
 {
+    (void)err;
     const st_opts o = *st_opts_of(ctx);
-    return stage < o.stages && (stage == 0 || o.payload) ? o.units : 0;
-}
-
-/* The costs selftest_plan gives those units (the sleep's factor). */
-static double selftest_estimate_cost(const md_kind_ctx *ctx, int stage)
-{
-    const st_opts o = *st_opts_of(ctx);
-    double sum = 0;
-    for (int64_t u = 0; u < selftest_estimate_units(ctx, stage); u++) sum += unit_cost(ctx, &o, u);
-    return sum;
+    for (int stage = 0; stage < o.stages && (stage == 0 || o.payload); stage++) {
+        out[stage].units = o.units;
+        for (int64_t u = 0; u < o.units; u++) out[stage].cost += unit_cost(ctx, &o, u);
+    }
+    return MD_OK;
 }
 
 const md_kind md_kind_selftest = {
@@ -286,6 +283,5 @@ const md_kind md_kind_selftest = {
     .compute = selftest_compute,
     .finish_stage = selftest_finish,
     .unit_name = selftest_unit_name,
-    .estimate_units = selftest_estimate_units,
-    .estimate_cost = selftest_estimate_cost,
+    .estimate = selftest_estimate,
 };

@@ -658,6 +658,5 @@ const md_kind md_kind_truth = {
     .compute = md_dirseq_compute,
     .finish_stage = md_dirseq_finish,
     .unit_name = md_exp_name_unit,
-    .estimate_units = md_dirseq_estimate_units,
-    .estimate_cost = md_dirseq_estimate_cost,
+    .estimate = md_dirseq_estimate,
 };

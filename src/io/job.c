@@ -16,9 +16,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "mechdiff/device.h"
 #include "mechdiff/experiment.h"
-#include "mechdiff/folder_check.h"
 #include "mechdiff/hub.h"
 #include "io/job_yaml.h"
 
@@ -46,7 +44,7 @@ const md_key MD_JOB_RUNTIME_KEYS[] = {
      .doc = "Seconds between folds of the journal into the HDF5 file (also at stage ends and exit).",
      .min = 1, .max = 1e7},
     {.name = "backend", .type = MD_KEY_STRING, .def = "cpu", .allowed = "cpu|cuda",
-     .doc = "Compute backend of the workers."},
+     .doc = "Compute backend of the workers ($MECHDIFF_BACKEND, when set, replaces it: the Slurm templates set it)."},
     {.name = "fp32_cache_mb", .type = MD_KEY_INT, .def = "-1", .min = -1, .max = 1e8,
      .doc = "backend cpu: MiB of bf16/f16 weights each worker keeps converted to fp32 (4 bytes per parameter); "
             "the rest is streamed: converted for every matmul on the GEMM's threads (from 64 rows the same GEMM "
@@ -90,6 +88,12 @@ typedef struct parse_ctx {
     md_error *err;
     int n_errors;
     int n_path_errors;         /* of n_errors: files/folders that do not exist */
+    const char *dataset;       /* the `datasets` entry whose path is being checked */
+    struct {                   /* missing dataset files, reported with the experiments */
+        const yaml_node_t *at; /* that name them (report_missing) */
+        const char *name;      /* (both point into doc) */
+    } missing[32];
+    int n_missing;
 } parse_ctx;
 
 static void add_error(parse_ctx *pc, const yaml_node_t *at, const char *fmt, ...)
@@ -99,6 +103,7 @@ static void add_error(parse_ctx *pc, const yaml_node_t *at, const char *fmt, ...
 {
     char line[768];
     va_list ap;
+    pc->n_errors++; /* also when the message no longer fits */
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
@@ -107,7 +112,6 @@ static void add_error(parse_ctx *pc, const yaml_node_t *at, const char *fmt, ...
     snprintf(pc->err->msg + used, sizeof pc->err->msg - used, "%s%s:%d:%d: %s", used ? "\n" : "",
              pc->source, at ? (int)at->start_mark.line + 1 : 1, at ? (int)at->start_mark.column + 1 : 1,
              line);
-    pc->n_errors++;
 }
 
 static yaml_node_t *node_at(parse_ctx *pc, int index)
@@ -163,6 +167,12 @@ static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, con
     if (!pc->check_paths || (type != MD_KEY_FILE && type != MD_KEY_DIR)) return MD_OK;
     struct stat st;
     pc->n_path_errors++; /* undone below when the path is fine */
+    if (stat(path, &st) != 0 && pc->dataset && pc->n_missing < (int)(sizeof pc->missing / sizeof pc->missing[0])) {
+        pc->missing[pc->n_missing].at = at;
+        pc->missing[pc->n_missing++].name = pc->dataset;
+        pc->n_errors++;
+        return MD_ERR;
+    }
     if (stat(path, &st) != 0) {
         add_error(pc, at, "key '%s': %s '%s' does not exist (relative paths are relative to the job file's folder)",
                   key, type == MD_KEY_DIR ? "folder" : "file", path);
@@ -347,7 +357,9 @@ static void parse_value(parse_ctx *pc, const md_key *k, yaml_node_t *n, md_value
             if (k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) {
                 char *path = resolve_path(pc->dir, node_text(vn));
                 if (path && k->item == MD_KEY_DIR && pc->check_paths) path = resolve_hub(pc, vn, full, path);
+                pc->dataset = strcmp(k->name, "datasets") == 0 ? node_text(kn) : NULL;
                 if (path) check_path(pc, vn, full, path, k->item);
+                pc->dataset = NULL;
                 push_item(v, node_text(kn), path ? path : "");
                 free(path);
             } else {
@@ -532,6 +544,26 @@ static void default_output(md_job *job, md_params *top)
 
 /* md_job_parse_string; keep_soft = 1 also returns the job in *out when its
  * only problems are missing files/folders (with MD_ERR and the messages). */
+/* The missing dataset files (check_path), each once at its key with the
+ * experiments that name it: their own checks would only say it again. */
+static void report_missing(parse_ctx *pc, const md_job *job)
+{
+    for (int m = 0; m < pc->n_missing; m++) {
+        char users[640] = "";
+        for (int i = 0; i < job->n_exps; i++) {
+            size_t used = strlen(users);
+            if (job->exps[i].name && md_job_exp_uses_dataset(job, i, pc->missing[m].name))
+                snprintf(users + used, sizeof users - used, "%s'%s'", used ? ", " : "; used by experiments ", job->exps[i].name);
+        }
+        char *path = resolve_path(pc->dir, node_text(pc->missing[m].at));
+        pc->n_errors--; /* counted when it was found */
+        add_error(pc, pc->missing[m].at, "key 'datasets.%s': file '%s' does not exist (relative paths are relative "
+                  "to the job file's folder%s)", pc->missing[m].name, path ? path : "?", users);
+        free(path);
+    }
+    pc->n_missing = 0;
+}
+
 static int parse_text(const char *text, const char *source, const char *base_dir, int check_paths, int keep_soft,
                       md_job **out, md_error *err)
 {
@@ -615,12 +647,14 @@ static int parse_text(const char *text, const char *source, const char *base_dir
                           job->exps[i].name, job->exps[j].line);
     }
     if (n == 0) add_error(&pc, exps, "key 'experiments': the list is empty");
+    report_missing(&pc, job);
     if (pc.n_errors && !(keep_soft && pc.n_errors == pc.n_path_errors)) goto fail;
     yaml_document_delete(&pc.doc);
     *out = job;
     return pc.n_errors ? MD_ERR : MD_OK;
 
 fail:
+    report_missing(&pc, job);
     if (have_doc) yaml_document_delete(&pc.doc);
     md_job_free(job);
     return MD_ERR;
@@ -718,47 +752,6 @@ int md_job_check_file(const char *path, md_job **out, md_error *err)
         rc = MD_ERR;
     }
     return rc;
-}
-
-int md_job_validate(const md_job *job, md_error *err)
-{
-    md_error_clear(err);
-    int bad = 0;
-    if (strcmp(md_params_str(&job->runtime, "backend"), "cuda") == 0 && md_device_build_archs()[0] == '\0') {
-        snprintf(err->msg, sizeof err->msg,
-                 "%s: runtime.backend is 'cuda' but this mechdiff was built without CUDA: rebuild with "
-                 "-DMECHDIFF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=<your GPUs, e.g. 80;90> (docs/cuda.md), or set "
-                 "runtime: {backend: cpu} (or MECHDIFF_BACKEND=cpu in the environment)",
-                 job->source ? job->source : "job");
-        bad = 1;
-    }
-    /* every model folder holds what a worker will load (folder_check.h) */
-    for (int i = 0; i < md_params_count(&job->top, "models"); i++) {
-        md_error one;
-        md_error_clear(&one);
-        if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
-                            &one) == MD_OK)
-            continue;
-        size_t used = strlen(err->msg);
-        snprintf(err->msg + used, sizeof err->msg - used, "%s%s: %s", used ? "\n" : "",
-                 job->source ? job->source : "job", one.msg);
-        bad = 1;
-    }
-    void **opts = NULL; /* the experiments' options, bound once for their validate hooks */
-    if (md_kind_bind_opts(job, &opts, err) != MD_OK) return MD_ERR;
-    for (int i = 0; i < job->n_exps; i++) {
-        const md_exp_spec *e = &job->exps[i];
-        if (!e->impl->validate) continue;
-        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
-        md_error one;
-        md_error_clear(&one);
-        if (e->impl->validate(&ctx, &one) == MD_OK) continue;
-        size_t used = strlen(err->msg);
-        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", one.msg);
-        bad = 1;
-    }
-    md_kind_free_opts(job, opts);
-    return bad ? MD_ERR : MD_OK;
 }
 
 const char *md_job_output(const md_job *job)

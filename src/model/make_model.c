@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "mechdiff/safetensors.h"
+#include "mechdiff/sysmem.h"
 
 #define MM_CHUNK (1u << 20) /* elements generated per write */
 #define MM_STD 0.02f
@@ -374,6 +375,18 @@ static int write_tensors(md_safetensors_writer *w, mm_pool *p, int threads, md_e
     return rc;
 }
 
+/* Bytes the generators may hold ahead of the writer: (MM_BIG_FIRST + 1) x the
+ * largest tensor (so the tensor the writer needs next can always be claimed:
+ * no deadlock) plus MM_BUDGET_PER_THREAD per thread, the per-thread part
+ * capped at half the memory available now (many cores must not mean more
+ * memory than the machine has; threads then wait for the writer instead). */
+static size_t pool_budget(size_t largest, int threads, size_t available)
+{
+    size_t floor = (MM_BIG_FIRST + 1) * largest, extra = (size_t)threads * MM_BUDGET_PER_THREAD;
+    size_t room = available / 2 > floor ? available / 2 - floor : 0;
+    return floor + (extra < room ? extra : room);
+}
+
 static int write_parallel(md_safetensors_writer *w, const mm_tensor *tensors, size_t nt, const md_make_model_opts *o,
                           float norm_value, md_error *err)
 {
@@ -385,7 +398,7 @@ static int write_parallel(md_safetensors_writer *w, const mm_tensor *tensors, si
     size_t largest = 0;
     for (size_t i = 0; i < nt; i++)
         if (tensor_bytes(&tensors[i], o->dtype) > largest) largest = tensor_bytes(&tensors[i], o->dtype);
-    p.budget = (MM_BIG_FIRST + 1) * largest + (size_t)threads * MM_BUDGET_PER_THREAD;
+    p.budget = pool_budget(largest, threads, md_sysmem_available());
     p.order = malloc(nt * sizeof *p.order);
     p.data = calloc(nt, sizeof *p.data);
     p.state = calloc(nt, sizeof *p.state);

@@ -12,40 +12,12 @@
 #include <unistd.h>
 
 #include "mechdiff/forward.h"
+#include "mechdiff/sysmem.h"
 #include "model/exec_impl.h"
-
-/* Bytes of "MemAvailable:" in /proc/meminfo (0 when unreadable). */
-static size_t meminfo_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    unsigned long long kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return (size_t)kb * 1024;
-}
-
-/* Room left under a cgroup v2 memory limit (SIZE_MAX: no limit / no cgroup). */
-static size_t cgroup_room(void)
-{
-    unsigned long long max = 0, cur = 0;
-    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
-    int have_max = f && fscanf(f, "%llu", &max) == 1; /* "max" (no limit) does not parse */
-    if (f) fclose(f);
-    f = fopen("/sys/fs/cgroup/memory.current", "r");
-    int have_cur = f && fscanf(f, "%llu", &cur) == 1;
-    if (f) fclose(f);
-    if (!have_max || !have_cur) return SIZE_MAX;
-    return max > cur ? (size_t)(max - cur) : 0;
-}
 
 size_t md_model_default_fp32_cache(void)
 {
-    size_t avail = meminfo_available();
-    if (avail == 0) avail = (size_t)sysconf(_SC_AVPHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
-    size_t room = cgroup_room();
-    if (room < avail) avail = room;
+    size_t avail = md_sysmem_available();
     static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"};
     long ranks = 1;
     for (int i = 0; i < 3 && ranks == 1; i++) { /* ranks sharing this node (the first launcher's word) */

@@ -159,6 +159,83 @@ int md_reader_done(md_reader *r, int stage, uint8_t **done, int64_t *n_units, md
     return *done ? MD_OK : md_error_set(err, "cannot read %s", path);
 }
 
+/* ---- stages (mechdiff status) ---------------------------------------- */
+
+typedef struct stage_list {
+    md_h5stage *v;
+    int n, cap;
+    const char *exp; /* the experiment group being listed */
+} stage_list;
+
+/* One /completion/<exp>/stage<s> into the list (a group without done flags
+ * is skipped). */
+static herr_t list_stage(hid_t exp, const char *name, const H5L_info_t *info, void *arg)
+{
+    (void)info;
+    stage_list *l = arg;
+    char path[300];
+    snprintf(path, sizeof path, "%s/done", name);
+    if (strncmp(name, "stage", 5) != 0 || !md_h5_exists(exp, path)) return 0;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        md_h5stage *v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) return -1;
+        l->v = v, l->cap = cap;
+    }
+    md_h5stage *st = &l->v[l->n];
+    *st = (md_h5stage){.stage = atoi(name + 5), .exp_index = -1};
+    snprintf(st->exp, sizeof st->exp, "%s", l->exp);
+    if (!(st->done = md_h5_read_flags(exp, path, &st->n_units))) return -1;
+    hid_t g = H5Gopen2(exp, name, H5P_DEFAULT);
+    if (g >= 0) st->exp_index = (int)md_h5_attr_read_i64(g, "experiment_index", -1);
+    if (g >= 0) H5Gclose(g);
+    l->n++;
+    return 0;
+}
+
+static herr_t list_experiment(hid_t comp, const char *name, const H5L_info_t *info, void *arg)
+{
+    (void)info;
+    stage_list *l = arg;
+    hid_t e = H5Gopen2(comp, name, H5P_DEFAULT);
+    if (e < 0) return 0;
+    l->exp = name;
+    herr_t rc = H5Literate(e, H5_INDEX_NAME, H5_ITER_INC, NULL, list_stage, l);
+    H5Gclose(e);
+    return rc;
+}
+
+int md_h5out_read_stages(const char *path, md_h5stage **stages, int *n, md_error *err)
+{
+    *stages = NULL;
+    *n = 0;
+    hid_t fapl = md_h5_fapl_unlocked();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return md_error_set(err, "%s: cannot open results file", path);
+    stage_list l = {0};
+    herr_t rc = 0;
+    if (md_h5_exists(f, "/completion")) {
+        hid_t g = H5Gopen2(f, "/completion", H5P_DEFAULT);
+        rc = g < 0 ? -1 : H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, list_experiment, &l);
+        if (g >= 0) H5Gclose(g);
+    }
+    H5Fclose(f);
+    if (rc < 0) {
+        md_h5out_free_stages(l.v, l.n);
+        return md_error_set(err, "%s: cannot read /completion (out of memory or a damaged file)", path);
+    }
+    *stages = l.v;
+    *n = l.n;
+    return MD_OK;
+}
+
+void md_h5out_free_stages(md_h5stage *stages, int n)
+{
+    for (int i = 0; stages && i < n; i++) free(stages[i].done);
+    free(stages);
+}
+
 /* Parses "path[o+c,o+c]" at *s; advances past it and a following ';'. */
 static int parse_region(const char **s, md_piece *pc)
 {

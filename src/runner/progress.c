@@ -157,7 +157,7 @@ void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t n_units, 
     if (p->enabled && !sc->planned && sc->units >= 0 && sc->units != units) {
         line_start(p);
         fprintf(stderr, "note: %s stage %d has %lld units, its kind estimated %lld at the start (a wrong "
-                        "estimate_units of kind '%s')\n", p->job->exps[exp].name, stage, (long long)units,
+                        "estimate of kind '%s')\n", p->job->exps[exp].name, stage, (long long)units,
                 (long long)sc->units, p->job->exps[exp].kind);
     }
     *sc = now;
@@ -170,29 +170,28 @@ void md_progress_end_exp(md_progress *p, int exp, int stage)
     for (int s = stage + 1; s < MD_PROGRESS_MAX_STAGES; s++) p->st[exp][s] = (stage_count){0};
 }
 
-/* Sizes the stages after the last planned one of experiment i. */
+/* Sizes the stages after the last planned one of experiment i from one
+ * estimate of its kind (none for an ended experiment or a part run: they
+ * run no later stage here). */
 static void estimate_exp(md_progress *p, int i)
 {
-    const md_exp_spec *e = &p->job->exps[i];
+    md_stage_estimate est[MD_KIND_MAX_STAGES] = {{0}};
     md_kind_ctx ctx = md_kind_ctx_of(p->job, p->exp_opts, i);
+    md_error err;
     int last = -1;
     for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++)
         if (p->st[i][s].planned) last = s;
+    if (!p->ended[i] && p->part_count <= 0 && last + 1 < MD_PROGRESS_MAX_STAGES)
+        md_kind_estimate_stages(&ctx, est, &err); /* on failure est holds "not known" */
     for (int s = last + 1; s < MD_PROGRESS_MAX_STAGES; s++) {
-        int64_t n;
-        if (p->ended[i] || p->part_count > 0) n = 0; /* a part run ends with its current stage */
-        else if (e->impl->estimate_units) n = e->impl->estimate_units(&ctx, s);
-        else n = e->impl->finish_stage ? -1 : 0;     /* no finish_stage: one stage */
+        int64_t n = est[s].units;
         p->st[i][s] = (stage_count){.units = n > 0 ? md_progress_units_in_part(n, p->part_index, p->part_count) : n};
-        if (n > 0) {
-            double c = e->impl->estimate_cost ? e->impl->estimate_cost(&ctx, s) : 0;
-            int64_t part = p->st[i][s].units;
-            p->st[i][s].cost = c > 0 ? c * (double)part / (double)n : (double)part * MD_COST_ROW_TOKENS;
-        }
         if (n <= 0) { /* none, or not known: later stages are not sized either */
             for (int k = s + 1; k < MD_PROGRESS_MAX_STAGES; k++) p->st[i][k] = (stage_count){0};
             return;
         }
+        int64_t part = p->st[i][s].units;
+        p->st[i][s].cost = est[s].cost > 0 ? est[s].cost * (double)part / (double)n : (double)part * MD_COST_ROW_TOKENS;
     }
 }
 

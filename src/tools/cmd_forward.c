@@ -37,7 +37,9 @@ static void usage(FILE *f)
                "Runs one forward pass and writes, as a job's results file does (named dimensions,\n"
                "units, descriptions, provenance): /logits [position, vocab], /token_ids and /token\n"
                "(the tokens as text) [position] and, per hook, /acts/<hook> [layer, position, hidden]\n"
-               "(mlp_post: [layer, position, mlp]), float32. xarray: xr.open_dataset(OUT, engine=\"h5netcdf\").\n");
+               "(mlp_post: [layer, position, mlp]), float32. xarray: xr.open_dataset(OUT, engine=\"h5netcdf\").\n"
+               "--chat-template (with --chat): base, llama3, llama2, mistral, tulu, model (its own,\n"
+               "the default), or a format string with {instruction} (\\n is a newline).\n");
 }
 
 static int attr_str(hid_t obj, const char *name, const char *value)

@@ -16,8 +16,8 @@ static void usage(FILE *f)
                "tokens, default 16). --chat renders TEXT as one user turn of the model's own\n"
                "chat template (chat_template.jinja or tokenizer_config.json), exactly as\n"
                "transformers' apply_chat_template does; --chat-template picks another: base,\n"
-               "llama3, llama2, mistral, tulu, or a format string with {instruction} in which\n"
-               "\\n is a newline and \\t a tab.\n"
+               "llama3, llama2, mistral, tulu, model (its own, the default), or a format string\n"
+               "with {instruction} in which \\n is a newline and \\t a tab.\n"
                "--ids-out prints the new token ids instead of text.\n");
 }
 

@@ -33,13 +33,21 @@ static void print_variants(const md_model *m)
     if (c->final_softcap > 0) printf("logits:         soft-cap %g\n", c->final_softcap);
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mechdiff inspect DIR\n\nPrints the architecture, sizes, weight dtypes, tokenizer kind and\n"
+               "recognised chat template of a Hugging Face model folder.\n");
+}
+
 int cmd_inspect(int argc, char **argv)
 {
-    if (cmd_wants_help(argc, argv) || argc != 2) {
-        fprintf(argc == 2 ? stdout : stderr,
-                "usage: mechdiff inspect DIR\n\nPrints the architecture, sizes, weight dtypes, tokenizer kind and\n"
-                "recognised chat template of a Hugging Face model folder.\n");
-        return argc == 2 ? 0 : 2;
+    if (cmd_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc != 2 || cmd_reject_options("inspect", argc, argv)) {
+        usage(stderr);
+        return 2;
     }
     md_error err = {0};
     md_model *m = NULL;

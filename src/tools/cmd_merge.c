@@ -30,7 +30,7 @@ int cmd_merge(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc < 3) {
+    if (argc < 3 || cmd_reject_options("merge", argc, argv)) {
         usage(stderr);
         return 2;
     }

@@ -3,10 +3,11 @@
  * (OUT.h5 is only replaced atomically, so it can be read while the job runs)
  * plus the finished units in the journal since then (OUT.h5.journal); the
  * share of the work done, by the kinds' unit costs (progress.h, "ETA by
- * cost"; each stage's estimate_cost for the job stored in the file, spread
- * evenly over its units), and an ETA at the cost rate of the journal. */
+ * cost"; each stage's cost from its kind's estimate for the job stored in
+ * the file, spread evenly over its units), and an ETA at the cost rate of
+ * the journal. The done flags come from md_h5out_read_stages, the reader
+ * the runner's resume uses too. */
 #include <errno.h>
-#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,68 +23,21 @@
 #include "mechdiff/runner.h"
 #include "tools/cmds.h"
 
-#define MAX_ROWS 256
-
+/* A stage of the file and what status adds to it. */
 typedef struct stage_row {
-    char exp[128];
-    int exp_index, stage;
-    int64_t n, done, journal;
+    md_h5stage *st;            /* the file's stage (points into status_ctx.stages; the journal adds done flags) */
+    int64_t done, journal;     /* units done in the file, and since in the journal */
     double cost;               /* the stage's estimated cost (0 = not known) */
-    uint8_t *flags;            /* [n] (owned) */
 } stage_row;
 
 typedef struct status_ctx {
-    stage_row rows[MAX_ROWS];
+    md_h5stage *stages;        /* the file's stages (owned; md_h5out_free_stages) */
+    stage_row *rows;           /* [n_rows] (owned) */
     int n_rows;
     double t_first, t_last;
     int64_t records;
     double cost_first, cost_sum; /* cost of the journal's first record, of all */
 } status_ctx;
-
-static herr_t on_stage(hid_t g, const char *name, const H5L_info_t *info, void *arg)
-{
-    (void)info;
-    status_ctx *s = arg;
-    if (strncmp(name, "stage", 5) != 0 || s->n_rows == MAX_ROWS) return 0;
-    stage_row *r = &s->rows[s->n_rows];
-    char path[300];
-    snprintf(path, sizeof path, "%s/done", name);
-    hid_t d = H5Dopen2(g, path, H5P_DEFAULT);
-    if (d < 0) return 0;
-    hid_t sp = H5Dget_space(d);
-    hsize_t n = 0;
-    H5Sget_simple_extent_dims(sp, &n, NULL);
-    H5Sclose(sp);
-    r->flags = calloc(n ? n : 1, 1);
-    if (r->flags) H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, r->flags);
-    H5Dclose(d);
-    r->n = (int64_t)n;
-    for (hsize_t i = 0; r->flags && i < n; i++) r->done += r->flags[i];
-    r->stage = atoi(name + 5);
-    hid_t sg = H5Gopen2(g, name, H5P_DEFAULT);
-    int64_t idx = -1;
-    if (H5Aexists(sg, "experiment_index") > 0) {
-        hid_t a = H5Aopen(sg, "experiment_index", H5P_DEFAULT);
-        H5Aread(a, H5T_NATIVE_INT64, &idx);
-        H5Aclose(a);
-    }
-    H5Gclose(sg);
-    r->exp_index = (int)idx;
-    s->n_rows++;
-    return 0;
-}
-
-static herr_t on_exp(hid_t g, const char *name, const H5L_info_t *info, void *arg)
-{
-    (void)info;
-    status_ctx *s = arg;
-    hid_t eg = H5Gopen2(g, name, H5P_DEFAULT);
-    int first = s->n_rows;
-    H5Literate(eg, H5_INDEX_NAME, H5_ITER_INC, NULL, on_stage, s);
-    for (int i = first; i < s->n_rows; i++) snprintf(s->rows[i].exp, sizeof s->rows[i].exp, "%s", name);
-    H5Gclose(eg);
-    return 0;
-}
 
 static int on_record(void *arg, double time, const void *payload, size_t len, md_error *err)
 {
@@ -96,24 +50,26 @@ static int on_record(void *arg, double time, const void *payload, size_t len, md
     s->t_last = time;
     for (int i = 0; i < s->n_rows; i++) {
         stage_row *r = &s->rows[i];
-        if (r->exp_index == (int)hdr.exp && r->stage == (int)hdr.stage && hdr.unit >= 0 && hdr.unit < r->n &&
-            !r->flags[hdr.unit]) {
-            r->flags[hdr.unit] = 1;
+        md_h5stage *st = r->st;
+        if (st->exp_index == (int)hdr.exp && st->stage == (int)hdr.stage && hdr.unit >= 0 &&
+            hdr.unit < st->n_units && !st->done[hdr.unit]) {
+            st->done[hdr.unit] = 1;
             r->journal++;
-            if (s->records == 1) s->cost_first = r->cost / (double)r->n;
-            s->cost_sum += r->cost / (double)r->n;
+            if (s->records == 1) s->cost_first = r->cost / (double)st->n_units;
+            s->cost_sum += r->cost / (double)st->n_units;
         }
     }
     return MD_OK;
 }
 
-/* Every row's cost from its kind's estimate_cost for the job stored in the
- * file (job_yaml); 1 when every row got one (the kinds read the job's
- * tokenizers and datasets, which may be gone), else 0. */
+/* Every row's cost from its kind's estimate for the job stored in the file
+ * (job_yaml), one estimate per experiment; 1 when every row got one (the
+ * kinds read the job's tokenizers and datasets, which may be gone), else 0. */
 static int stage_costs(status_ctx *s, const char *job_yaml)
 {
     md_job *job = NULL;
     void **opts = NULL;
+    md_stage_estimate est[MD_KIND_MAX_STAGES];
     md_error err;
     int all = job_yaml && s->n_rows > 0;
     if (!all || md_job_parse_string(job_yaml, "<job stored in the results file>", NULL, 0, &job, &err) != MD_OK ||
@@ -121,14 +77,19 @@ static int stage_costs(status_ctx *s, const char *job_yaml)
         md_job_free(job);
         return 0;
     }
-    for (int i = 0; i < s->n_rows; i++) {
+    for (int i = 0, have = -1; i < s->n_rows; i++) {
         stage_row *r = &s->rows[i];
-        if (r->exp_index < 0 || r->exp_index >= job->n_exps || !job->exps[r->exp_index].impl->estimate_cost) {
+        int x = r->st->exp_index, stage = r->st->stage;
+        if (x < 0 || x >= job->n_exps || stage < 0 || stage >= MD_KIND_MAX_STAGES) {
             all = 0;
             continue;
         }
-        md_kind_ctx ctx = md_kind_ctx_of(job, opts, r->exp_index);
-        r->cost = job->exps[r->exp_index].impl->estimate_cost(&ctx, r->stage);
+        if (x != have) { /* the rows of an experiment are next to each other */
+            md_kind_ctx ctx = md_kind_ctx_of(job, opts, x);
+            md_kind_estimate_stages(&ctx, est, &err); /* on failure est holds "not known" */
+            have = x;
+        }
+        r->cost = est[stage].cost > 0 ? est[stage].cost : 0;
         all &= r->cost > 0;
     }
     md_kind_free_opts(job, opts);
@@ -143,7 +104,7 @@ static void print_work(const status_ctx *s, int with_rate)
     for (int i = 0; i < s->n_rows; i++) {
         const stage_row *r = &s->rows[i];
         total += r->cost;
-        if (r->n) done += r->cost * (double)(r->done + r->journal) / (double)r->n;
+        if (r->st->n_units) done += r->cost * (double)(r->done + r->journal) / (double)r->st->n_units;
     }
     printf("  work (the kinds' unit costs, stages planned so far): %.3g of %.3g token passes, %.1f%% done", done, total,
            total > 0 ? 100 * done / total : 0.0);
@@ -156,16 +117,33 @@ static void print_work(const status_ctx *s, int with_rate)
     printf("\n");
 }
 
+static void status_free(status_ctx *s)
+{
+    if (!s) return;
+    md_h5out_free_stages(s->stages, s->n_rows);
+    free(s->rows);
+    free(s);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mechdiff status OUT.h5\n\n"
+               "Shows done/total units per experiment and stage, the units finished since the last\n"
+               "snapshot (from OUT.h5.journal), the rate, the share of the work done (the kinds' unit\n"
+               "costs) with an ETA at the journal's rate, and whether the job finished. Works while the\n"
+               "job runs, after it stopped or died (then also the units each rank held when it stopped).\n"
+               "Exit status: 0 finished, 3 not finished, 1 error.\n");
+}
+
 int cmd_status(int argc, char **argv)
 {
-    if (cmd_wants_help(argc, argv) || argc != 2) {
-        fprintf(argc == 2 ? stdout : stderr,
-                "usage: mechdiff status OUT.h5\n\n"
-                "Shows done/total units per experiment and stage, the units finished since the last\n"
-                "snapshot (from OUT.h5.journal), the rate, the share of the work done (the kinds' unit\n"
-                "costs) with an ETA at the journal's rate, and whether the job finished. Works while the\n"
-                "job runs, after it stopped or died (then also the units each rank held when it stopped).\nExit status: 0 finished, 3 not finished, 1 error.\n");
-        return argc == 2 ? 0 : 2;
+    if (cmd_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc != 2 || cmd_reject_options("status", argc, argv)) {
+        usage(stderr);
+        return 2;
     }
     const char *path = argv[1];
     md_h5info info;
@@ -186,22 +164,19 @@ int cmd_status(int argc, char **argv)
         return 1;
     }
     status_ctx *s = calloc(1, sizeof *s);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_file_locking(fapl, 0, 1);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    H5Pclose(fapl);
-    if (!s || f < 0) {
-        fprintf(stderr, "mechdiff status: %s: cannot open\n", path);
-        free(s);
+    int rc = s ? md_h5out_read_stages(path, &s->stages, &s->n_rows, &err) : md_error_set(&err, "out of memory");
+    if (rc == MD_OK && !(s->rows = calloc((size_t)(s->n_rows ? s->n_rows : 1), sizeof *s->rows)))
+        rc = md_error_set(&err, "out of memory");
+    if (rc != MD_OK) {
+        fprintf(stderr, "mechdiff status: %s\n", err.msg);
+        status_free(s);
         md_h5out_info_free(&info);
         return 1;
     }
-    if (H5Lexists(f, "/completion", H5P_DEFAULT) > 0) {
-        hid_t g = H5Gopen2(f, "/completion", H5P_DEFAULT);
-        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, on_exp, s);
-        H5Gclose(g);
+    for (int i = 0; i < s->n_rows; i++) {
+        s->rows[i].st = &s->stages[i];
+        for (int64_t u = 0; u < s->stages[i].n_units; u++) s->rows[i].done += s->stages[i].done[u];
     }
-    H5Fclose(f);
     int costed = stage_costs(s, info.job_yaml);
     char jpath[4200];
     md_run_journal_path(path, jpath, sizeof jpath);
@@ -221,12 +196,12 @@ int cmd_status(int argc, char **argv)
     int64_t tot = 0, done = 0;
     for (int i = 0; i < s->n_rows; i++) {
         stage_row *r = &s->rows[i];
-        int64_t d = r->done + r->journal;
-        printf("  %-24s stage %d: %10lld / %-10lld %5.1f%%", r->exp, r->stage, (long long)d, (long long)r->n,
-               r->n ? 100.0 * (double)d / (double)r->n : 0.0);
+        int64_t d = r->done + r->journal, n = r->st->n_units;
+        printf("  %-24s stage %d: %10lld / %-10lld %5.1f%%", r->st->exp, r->st->stage, (long long)d, (long long)n,
+               n ? 100.0 * (double)d / (double)n : 0.0);
         if (r->journal) printf("  (%lld in the journal)", (long long)r->journal);
         printf("\n");
-        tot += r->n;
+        tot += n;
         done += d;
     }
     if (journal_current && s->records > 1) {
@@ -236,15 +211,14 @@ int cmd_status(int argc, char **argv)
     }
     printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
     if (costed) print_work(s, journal_current && s->records > 1 && !info.finished);
-    for (int i = 0; i < s->n_rows; i++) free(s->rows[i].flags);
     char *left = info.finished ? NULL : md_inflight_read(path);
     if (left) {
         printf("  in flight when the last run stopped (a rank that died was computing these):\n");
         for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
         free(left);
     }
-    int rc = info.finished ? 0 : 3;
-    free(s);
+    rc = info.finished ? 0 : 3;
+    status_free(s);
     md_h5out_info_free(&info);
     return rc;
 }

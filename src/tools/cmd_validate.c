@@ -72,9 +72,9 @@ int cmd_validate(int argc, char **argv)
         return 2;
     }
     md_job *job = NULL;
-    md_error err;
-    int rc = md_job_check_file(path, &job, &err) == MD_OK ? 0 : 2; /* every problem at once */
-    if (rc) fprintf(stderr, "%s\n", err.msg);
+    md_error err, checked = {0};
+    int rc = md_job_check_file(path, &job, &checked) == MD_OK ? 0 : 2; /* every problem at once */
+    if (rc) fprintf(stderr, "%s\n", checked.msg);
     if (!job) return 2;
     void **opts = NULL; /* the experiments' options, bound once for their plans */
     if (md_kind_bind_opts(job, &opts, &err) != MD_OK) {
@@ -89,11 +89,23 @@ int cmd_validate(int argc, char **argv)
         md_plan_init(&plan, 0);
         plan.kind = e->kind;
         md_blob none = {0};
-        if (e->impl->plan(&ctx, 0, &none, &plan, &err) != MD_OK) {
+        const char *missing = md_job_missing_dataset(job, i), *no_model = md_job_missing_model(job, i);
+        if (missing) { /* reported once, at the dataset's key, naming this experiment */
+            printf("  /%s (kind %s): not planned: its dataset '%s' is missing\n", e->name, e->kind, missing);
+        } else if (no_model) { /* reported once, at the model's key or by the folder check */
+            printf("  /%s (kind %s): not planned: the folder of its model '%s' is missing or has no config.json\n",
+                   e->name, e->kind, no_model);
+        } else if (e->impl->plan(&ctx, 0, &none, &plan, &err) != MD_OK) {
+            char line[sizeof err.msg + 600];
             if (strncmp(err.msg, path, strlen(path)) == 0) /* the kind named the place already */
-                fprintf(stderr, "%s\n", err.msg);
+                snprintf(line, sizeof line, "%s", err.msg);
             else
-                fprintf(stderr, "%s:%d:%d: experiment '%s': %s\n", path, e->line, e->col, e->name, err.msg);
+                snprintf(line, sizeof line, "%s:%d:%d: experiment '%s': %s", path, e->line, e->col, e->name, err.msg);
+            char at[sizeof line];
+            snprintf(at, sizeof at, "%s:%d:%d: ", path, e->line, e->col);
+            /* said once: not when the check said it, or said something about this experiment already */
+            if (!strstr(checked.msg, line) && !strstr(checked.msg, err.msg) && !strstr(checked.msg, at))
+                fprintf(stderr, "%s\n", line);
             rc = 2;
         } else {
             printf("  /%s (kind %s): stage 0: %lld units\n", e->name, e->kind, (long long)plan.n_units);

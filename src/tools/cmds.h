@@ -16,4 +16,11 @@ int cmd_merge(int argc, char **argv);
 /* True when argv holds -h or --help. */
 int cmd_wants_help(int argc, char **argv);
 
+/* For subcommands without options (inspect, status, merge): when an argument
+ * after argv[0] looks like an option ("-x", "--x"), prints
+ * "mechdiff <cmd>: unknown option '...'" to stderr and returns 1 (the caller
+ * then prints its usage and exits 2); else 0. A file whose name starts with
+ * '-' is named as ./-x. */
+int cmd_reject_options(const char *cmd, int argc, char **argv);
+
 #endif

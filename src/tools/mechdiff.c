@@ -31,10 +31,21 @@ int cmd_wants_help(int argc, char **argv)
     return 0;
 }
 
+int cmd_reject_options(const char *cmd, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "mechdiff %s: unknown option '%s'\n\n", cmd, argv[i]);
+            return 1;
+        }
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "mechdiff %s (%s) — compare a base LLM with its post-trained version\n\n"
-               "usage: mechdiff <command> [args]   (mechdiff <command> --help for details)\n\n",
+               "usage: mechdiff <command> [args]   (mechdiff <command> --help for details)\n"
+               "       mechdiff --version\n\n",
             MECHDIFF_VERSION, MECHDIFF_GIT_REV);
     for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++)
         fprintf(f, "  %-11s %s\n", SUBCOMMANDS[i].name, SUBCOMMANDS[i].summary);

@@ -53,6 +53,10 @@ experiments:
 YAML
   expect "missing.csv' does not exist" env -u MECHDIFF_BACKEND "$MD" validate "$T/multi.yaml"
   grep -q "no column 'label'" "$T/err" || fail "the missing column was not reported with the missing file: $(cat "$T/err")"
+  # the missing file once, at its key, naming the experiment that uses it (not again from a's checks and plan)
+  [ "$(grep -c "missing.csv" "$T/err")" = 1 ] || fail "the missing file was reported more than once: $(cat "$T/err")"
+  grep -q "datasets.gone': file .*missing.csv' does not exist.*used by experiments 'a')" "$T/err" ||
+    fail "the missing file's report does not name experiment a: $(cat "$T/err")"
   if ! grep -q "MECHDIFF_CUDA:BOOL=ON" "$BUILD/CMakeCache.txt" 2>/dev/null; then # a CPU build
     grep -q "built without CUDA" "$T/err" || fail "the CUDA request was not reported with the missing file: $(cat "$T/err")"
   fi

@@ -5,14 +5,14 @@
 #    folder, ranks, output file; every line of the run has a UTC timestamp;
 #  - the plan line gives every experiment's units per stage from the start,
 #    and they are exactly the units each stage had in the end (the file's
-#    /completion/<exp>/stage<s>/done lengths): every kind's estimate_units
-#    says the planned count;
+#    /completion/<exp>/stage<s>/done lengths): every kind's estimate says
+#    the planned count;
 #  - progress lines keep that total, their percentages never fall, the last
 #    one is 100 %; the last line says what was written (file, datasets,
 #    units, wall time);
 #  - the work (unit costs, progress.h "ETA by cost"): the plan line gives its
 #    total, each progress line the share done, which never falls (every
-#    kind's estimate_cost is what its plans declare, so the total does not
+#    kind's estimated cost is what its plans declare, so the total does not
 #    move) and ends at 100 % with ETA 0s; before, an ETA or "unknown";
 #  - with 3 ranks (mpirun): the same plan and lines, no bar;
 #  - a resumed finished job says all units are already in the file;

@@ -4,7 +4,9 @@
 # corrupt output, a folder output or `status` of a missing file; `merge` of
 # files that are not parts says so (was "part -1 of a job split into 0
 # parts"); an overflowing tensor shape is named as such (was "size = 0
-# bytes").
+# bytes"); `validate` says a problem that both the check and the plan of a kind
+# find once (was twice: 'key 'models': 0 roles' of truth and refusal); a
+# missing model folder once, at its key; a role outside the models map once.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 expect() { # $1 = status, $2 = pattern, rest = command: a one-line message, no HDF5 stack
@@ -31,4 +33,17 @@ h += b" " * (-len(h) % 8)
 open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h)
 PY
 expect 1 "overflows 64 bits" "$MD" inspect "$T/ovf"
+for kind in truth refusal refusal_sweep confidence; do
+  printf 'experiments:\n  - {kind: %s}\n' "$kind" > "$T/nomodels.yaml"
+  expect 2 "experiment '$kind': key 'models': 0 roles" "$MD" validate "$T/nomodels.yaml"
+  # a model folder that does not exist: said once, at its key (was also "no
+  # weights" and the kind's "config.json: cannot open", twice for confidence)
+  printf 'models: {base: %s}\nexperiments:\n  - {kind: %s}\n' "$T/nowhere" "$kind" > "$T/nofolder.yaml"
+  expect 2 "key 'models.base': folder .* does not exist" "$MD" validate "$T/nofolder.yaml"
+  grep -q "not planned: the folder of its model 'base' is missing" "$T/out" || fail "$kind: no 'not planned' line"
+  # a role the models map lacks (confidence printed "(null)/config.json")
+  printf 'models: {base: %s}\nexperiments:\n  - {kind: %s, models: [base, nope]}\n' "$PWD/models/organism-base" \
+    "$kind" > "$T/norole.yaml"
+  expect 2 "experiment '$kind': key 'models': role 'nope' is not in the job's models map" "$MD" validate "$T/norole.yaml"
+done
 echo "small_errors: ok"

@@ -15,11 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mechdiff/dtype.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/generate.h"
 #include "mechdiff/safetensors.h"
+#include "mechdiff/sysmem.h"
 #include "testutil.h"
 
 typedef struct golden {
@@ -583,6 +585,9 @@ static void check_default_cache(void)
     else unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
     free(saved);
     CHECK(one >= ((size_t)256 << 20) && many == ((size_t)256 << 20));
+    /* what the budgets start from: some memory, never more than the machine has */
+    size_t avail = md_sysmem_available(), phys = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+    CHECK(avail > 0 && avail <= phys);
     printf("default fp32 cache: %zu MiB (1 rank), %zu MiB (10^6 ranks)\n", one >> 20, many >> 20);
 }
 

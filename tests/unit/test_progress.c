@@ -1,18 +1,19 @@
 /* test_progress.c — the progress module's counting (include/mechdiff/progress.h)
- * and every kind's estimate_units against its own plan:
+ * and every kind's estimate (md_kind.estimate) against its own plan:
  *  - units of a part (u mod n == i) for n, i around the edges;
  *  - for each experiment of a job with every kind on the shipped pair, the
  *    estimate of stage 0 is the unit count the kind's plan declares, and
  *    the estimates stop (0) after the kind's last stage; the later stages'
  *    estimates against the counts they end up with are checked by
  *    tests/e2e/progress.sh (they need the earlier stages' results);
- *  - every kind's estimate_cost of stage 0 is the sum of the costs its plan
+ *  - every kind's estimated cost of stage 0 is the sum of the costs its plan
  *    gives the units (md_plan_cost), later stages are costed, and none after
- *    the last;
+ *    the last; a kind whose files are gone fails naming the file and leaves
+ *    its stages "not known";
  *  - the total of a progress object: planned stage 0 + estimated later
  *    stages, done units counted, an experiment's end drops its later stages,
  *    a part run counts no later stage; the work (cost) the same way: the
- *    plans' costs + the kinds' estimate_cost of the later stages;
+ *    plans' costs + the kinds' estimated costs of the later stages;
  *  - the ETA from synthetic unit completions with known costs and times:
  *    the cost left over the cost per second of the last
  *    MD_PROGRESS_RATE_WINDOW units (from the finish of the one before them,
@@ -77,46 +78,72 @@ static double sum_costs(const md_plan *plan)
     return sum;
 }
 
-/* Costs: stage 0's estimate is the plan's sum (summed in the plan's unit
- * order by the same function, so equal up to rounding: 1e-12 relative),
- * every unit has a positive cost, later stages a positive estimate. */
-static void test_cost_estimates(const md_job *job, void *const *opts, const md_plan plans[])
+/* Every kind's one estimate against its plan of stage 0: the units it
+ * declares and the sum of their costs (summed in the plan's unit order by
+ * the same function, so equal up to rounding: 1e-12 relative); every unit
+ * has a positive cost; later stages are sized and costed; none after the
+ * last. */
+static void test_estimates(const md_job *job, void *const *opts, int64_t stage0[], md_plan plans[],
+                           md_stage_estimate est[][MD_KIND_MAX_STAGES])
 {
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
         md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
-        CHECK_MSG(e->impl->estimate_cost, "%s: no estimate_cost", e->kind);
-        if (!e->impl->estimate_cost) continue;
-        double planned = sum_costs(&plans[i]), est = e->impl->estimate_cost(&ctx, 0);
-        CHECK_MSG(fabs(est - planned) <= 1e-12 * planned && planned > 0,
-                  "%s: stage 0 cost estimated %.17g, planned %.17g", e->name, est, planned);
+        md_error err;
+        stage0[i] = planned_stage0(job, opts, i, &plans[i]);
+        CHECK_MSG(e->impl->estimate, "%s: no estimate", e->kind);
+        CHECK_MSG(md_kind_estimate_stages(&ctx, est[i], &err) == MD_OK, "%s: %s", e->name, err.msg);
+        CHECK_MSG(est[i][0].units == stage0[i], "%s: stage 0 estimated %lld, planned %lld", e->name,
+                  (long long)est[i][0].units, (long long)stage0[i]);
+        double planned = sum_costs(&plans[i]);
+        CHECK_MSG(fabs(est[i][0].cost - planned) <= 1e-12 * planned && planned > 0,
+                  "%s: stage 0 cost estimated %.17g, planned %.17g", e->name, est[i][0].cost, planned);
         for (int64_t u = 0; u < plans[i].n_units; u++) CHECK(plans[i].cost[u] > 0);
         for (int s = 1; s <= LAST_STAGE[i]; s++)
-            CHECK_MSG(e->impl->estimate_cost(&ctx, s) > 0, "%s: stage %d not costed", e->name, s);
-        CHECK_MSG(e->impl->estimate_cost(&ctx, LAST_STAGE[i] + 1) == 0, "%s: cost after the last stage", e->name);
+            CHECK_MSG(est[i][s].units >= 1 && est[i][s].cost > 0, "%s: stage %d not sized (%lld units, cost %g)",
+                      e->name, s, (long long)est[i][s].units, est[i][s].cost);
+        for (int s = LAST_STAGE[i] + 1; s < MD_KIND_MAX_STAGES; s++)
+            CHECK_MSG(est[i][s].units == 0 && est[i][s].cost == 0, "%s: a stage %d after the last", e->name, s);
     }
 }
 
-static void test_estimates(const md_job *job, void *const *opts, int64_t stage0[], md_plan plans[])
+/* A kind whose files are gone: its estimate fails with the kind's error,
+ * and what is left is "not known" (stage 0, and the later stages of a
+ * kind with several), none after a one-stage kind's stage 0. */
+static void test_estimate_failure(void)
 {
-    for (int i = 0; i < job->n_exps; i++) {
-        const md_exp_spec *e = &job->exps[i];
-        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
-        stage0[i] = planned_stage0(job, opts, i, &plans[i]);
-        if (!e->impl->estimate_units) { /* one stage: the runner needs no estimate */
-            CHECK_MSG(!e->impl->finish_stage, "%s: several stages and no estimate_units", e->kind);
-            continue;
-        }
-        int64_t est = e->impl->estimate_units(&ctx, 0);
-        CHECK_MSG(est == stage0[i], "%s: stage 0 estimated %lld, planned %lld", e->name, (long long)est,
-                  (long long)stage0[i]);
-        for (int s = 1; s <= LAST_STAGE[i]; s++)
-            CHECK_MSG(e->impl->estimate_units(&ctx, s) >= 1, "%s: stage %d not sized", e->name, s);
-        CHECK_MSG(e->impl->estimate_units(&ctx, LAST_STAGE[i] + 1) == 0, "%s: a stage after the last", e->name);
+    static const char *GONE =
+        "name: t\nseed: 1\n"
+        "models: {base: models/organism-base, instruct: models/organism-instruct}\n"
+        "datasets: {cities: data/no-such-file.csv}\n"
+        "experiments:\n"
+        "  - {kind: truth, train_datasets: [cities], test_datasets: [cities]}\n"
+        "  - {kind: knowledge, datasets: [cities]}\n";
+    md_job *job = NULL;
+    void **opts = NULL;
+    md_error err;
+    int rc = md_job_parse_string(GONE, "<test_progress gone>", NULL, 0, &job, &err);
+    CHECK_MSG(rc == MD_OK, "%s", err.msg);
+    if (rc != MD_OK || md_kind_bind_opts(job, &opts, &err) != MD_OK) {
+        md_job_free(job);
+        return;
     }
+    for (int i = 0; i < 2; i++) {
+        md_stage_estimate est[MD_KIND_MAX_STAGES];
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
+        md_error_clear(&err);
+        CHECK(md_kind_estimate_stages(&ctx, est, &err) == MD_ERR);
+        CHECK_MSG(strstr(err.msg, "no-such-file.csv"), "%s: error '%s' does not name the file", job->exps[i].name,
+                  err.msg);
+        CHECK(est[0].units == -1 && est[0].cost == 0);
+        CHECK(est[1].units == (i == 0 ? -1 : 0) && est[1].cost == 0);
+    }
+    md_kind_free_opts(job, opts);
+    md_job_free(job);
 }
 
-static void test_totals(md_job *job, void *const *opts, const int64_t stage0[], const md_plan plans[])
+static void test_totals(md_job *job, void *const *opts, const int64_t stage0[], const md_plan plans[],
+                        md_stage_estimate est[][MD_KIND_MAX_STAGES])
 {
     md_progress *p = NULL;
     md_error err;
@@ -138,11 +165,8 @@ static void test_totals(md_job *job, void *const *opts, const int64_t stage0[], 
     CHECK(done == 2 && unsized == 0);
     int64_t later = 0;
     double later_work = 0, wdone, wtotal;
-    for (int i = 0; i < job->n_exps; i++) {
-        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
-        for (int s = 1; s <= LAST_STAGE[i]; s++) later += job->exps[i].impl->estimate_units(&ctx, s);
-        for (int s = 1; s <= LAST_STAGE[i]; s++) later_work += job->exps[i].impl->estimate_cost(&ctx, s);
-    }
+    for (int i = 0; i < job->n_exps; i++)
+        for (int s = 1; s <= LAST_STAGE[i]; s++) later += est[i][s].units, later_work += est[i][s].cost;
     CHECK_MSG(total == want + later, "total %lld, planned %lld + estimated %lld", (long long)total, (long long)want,
               (long long)later); /* the later stages are in from the start */
     md_progress_work(p, &wdone, &wtotal); /* the same for the costs */
@@ -216,15 +240,16 @@ int main(void)
     if (rc == MD_OK) {
         int64_t stage0[16];
         md_plan plans[16];
+        md_stage_estimate est[16][MD_KIND_MAX_STAGES];
         void **opts = NULL; /* bound once, as the runner does */
         CHECK(md_kind_bind_opts(job, &opts, &err) == MD_OK);
-        test_estimates(job, opts, stage0, plans);
-        test_cost_estimates(job, opts, plans);
-        test_totals(job, opts, stage0, plans);
+        test_estimates(job, opts, stage0, plans, est);
+        test_totals(job, opts, stage0, plans, est);
         test_eta(job, opts);
         for (int i = 0; i < job->n_exps; i++) md_plan_free(&plans[i]);
         md_kind_free_opts(job, opts);
         md_job_free(job);
     }
+    test_estimate_failure();
     TEST_MAIN_END();
 }

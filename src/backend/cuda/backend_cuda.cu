@@ -57,6 +57,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_impl.h"
+#include "backend/cuda/cuda_index.h"
 
 extern "C" {
 #include "backend/cuda/cuda_api.h"
@@ -194,21 +195,27 @@ static int cu_rope(md_backend *be, float *x, int n, int n_heads, int head_dim, c
                     "rope", err);
 }
 
+/* The attention kernels' dynamic shared memory for n_keys keys in *smem;
+ * MD_ERR (naming the limit) when the device has too little. */
+static int attn_smem(cu_impl *c, const md_attn_shape *sh, int n_keys, size_t *smem, const char *op, md_error *err)
+{
+    *smem = cu_attn_smem_floats(sh->head_dim, n_keys) * sizeof(float);
+    if (*smem <= c->attn_smem_max) return MD_OK;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%d keys need %zu bytes of shared memory per block, the device allows %zu "
+             "(at most %zu keys with head_dim %d)", n_keys, *smem, c->attn_smem_max,
+             c->attn_smem_max / sizeof(float) - 32 - (size_t)sh->head_dim, sh->head_dim);
+    return cu_fail(c, err, op, msg);
+}
+
 static int cu_attention(md_backend *be, float *out, const float *q, int nq, int q_pos0, const float *k0,
                         const float *v0, int n0, const float *k1, const float *v1, int n1, int pad,
                         const md_attn_shape *sh, float *probs, md_error *err)
 {
     cu_impl *c = cu_impl_of(be);
+    size_t smem;
     if (nq <= 0) return MD_OK;
-    int n_keys = n0 + n1;
-    size_t smem = (size_t)(32 + sh->head_dim + (n_keys > 0 ? n_keys : 1)) * sizeof(float);
-    if (smem > c->attn_smem_max) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%d keys need %zu bytes of shared memory per block, the device allows %zu "
-                 "(at most %zu keys with head_dim %d)", n_keys, smem, c->attn_smem_max,
-                 c->attn_smem_max / sizeof(float) - 32 - (size_t)sh->head_dim, sh->head_dim);
-        return cu_fail(c, err, "attention", msg);
-    }
+    if (attn_smem(c, sh, n0 + n1, &smem, "attention", err) != MD_OK) return MD_ERR;
     return cu_check(c, cu_launch_attention(c->stream, smem, out, q, nq, q_pos0, k0, v0, n0, k1, v1, n1, pad, sh, probs),
                     "attention", err);
 }
@@ -220,12 +227,10 @@ static int cu_attention_seqs(md_backend *be, float *out, const float *q, int n_s
                              md_error *err)
 {
     cu_impl *c = cu_impl_of(be);
+    size_t smem;
     if (nq <= 0 || n_seq <= 0) return MD_OK;
-    if (n_seq > 65535 || n_par <= 0) return cu_fail(c, err, "attention (sequences)", "n_seq must be in [1, 65535]");
-    int n_keys = n0 + n1;
-    size_t smem = (size_t)(32 + sh->head_dim + (n_keys > 0 ? n_keys : 1)) * sizeof(float);
-    if (smem > c->attn_smem_max) /* too many keys: fails with cu_attention's message */
-        return cu_attention(be, out, q, nq, q_pos0, k0, v0, n0, k1, v1, n1, 0, sh, NULL, err);
+    if (n_par <= 0) return cu_fail(c, err, "attention (sequences)", "n_par (prefixes) must be >= 1");
+    if (attn_smem(c, sh, n0 + n1, &smem, "attention (sequences)", err) != MD_OK) return MD_ERR;
     int *pd = NULL;
     if (pads) {
         pd = (int *)cu_scratch_get(c, &c->pads, (size_t)n_seq * sizeof(int), "attention: padding scratch", err);

@@ -124,8 +124,8 @@ cudaError_t cu_launch_rope(cudaStream_t st, float *x, int n, int n_heads, int he
 cudaError_t cu_launch_attention(cudaStream_t st, size_t smem, float *out, const float *q, int nq, int q_pos0,
                                 const float *k0, const float *v0, int n0, const float *k1, const float *v1, int n1,
                                 int pad, const md_attn_shape *sh, float *probs);
-/* n_seq sequences in one launch (grid z = sequence; see attention_seqs in
- * backend.h); no probabilities. */
+/* n_seq sequences (grid z = sequence, one launch per CU_GRID_Z_MAX of them;
+ * see attention_seqs in backend.h and cuda_index.h); no probabilities. */
 cudaError_t cu_launch_attention_seqs(cudaStream_t st, size_t smem, float *out, const float *q, int n_seq, int nq,
                                      int q_pos0, const float *k0, const float *v0, int n0, size_t kv0_stride,
                                      int n_par, const float *k1, const float *v1, int n1, size_t kv1_stride,

@@ -10,14 +10,7 @@
 #include <stdint.h>
 
 #include "backend/cuda/cuda_impl.h"
-
-
-static unsigned grid_for(size_t n, int threads)
-{
-    size_t g = (n + (size_t)threads - 1) / (size_t)threads;
-    if (g > 65535u * 32u) g = 65535u * 32u; /* kernels below use grid-stride loops */
-    return (unsigned)(g ? g : 1);
-}
+#include "backend/cuda/cuda_index.h"
 
 __device__ static float load_as_f32(const void *src, int dtype, size_t i)
 {
@@ -133,14 +126,6 @@ __global__ static void k_rope(float *x, int n, int n_heads, int head_dim, const 
  * scores[p - lo + 1]. Scores, max, exp and sum as cpu.c (the dot products and
  * the sum are reduced in a different order); the weighted sum of values runs
  * over keys in cpu.c's order, one output element per thread. */
-/* The first key a query at p sees (as cpu.c's first_key). */
-__device__ static int attn_first_key(int p, int pad, int window)
-{
-    int lo = p < pad ? p : pad; /* a padding query attends to itself only */
-    if (p >= pad && window > 0 && p - window + 1 > lo) lo = p - window + 1; /* sliding window */
-    return lo;
-}
-
 /* Query i, head h of one sequence (one block): probs (optional) gets the
  * probabilities [nq][n_heads][n_keys], 0 at the keys the query does not see. */
 __device__ static void attend(float *out, const float *q, int i, int h, int q_pos0, const float *k0, const float *v0,
@@ -150,7 +135,7 @@ __device__ static void attend(float *out, const float *q, int i, int h, int q_po
     extern __shared__ float sm[];
     float *red = sm, *qs = sm + 32, *sc = qs + head_dim;
     int p = q_pos0 + i;
-    int lo = attn_first_key(p, pad, window);
+    int lo = cu_attn_first_key(p, pad, window);
     int cnt = p - lo + 1;
     int kvh = h / (n_heads / n_kv_heads);
     int kv_dim = n_kv_heads * head_dim;
@@ -206,20 +191,21 @@ __global__ static void k_attention(float *out, const float *q, int q_pos0, const
            softcap, window, probs, n_keys);
 }
 
-/* attention_seqs: sequence z = blockIdx.z reads q/out at z * nq rows, its
- * prefix at (z mod n_par) * kv0_stride, its own keys at z * kv1_stride,
- * pads[z]; each block computes exactly what k_attention's would. */
-__global__ static void k_attention_seqs(float *out, const float *q, int nq, int q_pos0, const float *k0,
+/* attention_seqs: sequence z = z0 + blockIdx.z (a launch covers at most
+ * CU_GRID_Z_MAX of them) reads q/out at z * nq rows, its prefix at
+ * (z mod n_par) * kv0_stride, its own keys at z * kv1_stride, pads[z]
+ * (cu_attn_seq_at); each block computes exactly what k_attention's would. */
+__global__ static void k_attention_seqs(float *out, const float *q, int z0, int nq, int q_pos0, const float *k0,
                                         const float *v0, int n0, size_t kv0_stride, int n_par, const float *k1,
                                         const float *v1, size_t kv1_stride, const int *pads, int n_heads,
                                         int n_kv_heads, int head_dim, float scale, float softcap, int window,
                                         int n_keys)
 {
-    int z = blockIdx.z;
-    size_t rows = (size_t)z * nq * n_heads * head_dim, o0 = (size_t)(z % n_par) * kv0_stride,
-           o1 = (size_t)z * kv1_stride;
-    attend(out + rows, q + rows, blockIdx.x, blockIdx.y, q_pos0, k0 ? k0 + o0 : k0, v0 ? v0 + o0 : v0, n0, k1 + o1,
-           v1 + o1, pads ? pads[z] : 0, n_heads, n_kv_heads, head_dim, scale, softcap, window, NULL, n_keys);
+    int z = z0 + (int)blockIdx.z;
+    cu_seq_at a = cu_attn_seq_at(z, nq, n_heads, head_dim, kv0_stride, n_par, kv1_stride);
+    attend(out + a.rows, q + a.rows, blockIdx.x, blockIdx.y, q_pos0, k0 ? k0 + a.kv0 : k0, v0 ? v0 + a.kv0 : v0, n0,
+           k1 + a.kv1, v1 + a.kv1, pads ? pads[z] : 0, n_heads, n_kv_heads, head_dim, scale, softcap, window, NULL,
+           n_keys);
 }
 
 /* out = probs · V over the keys each query sees, in k_attention's order
@@ -228,7 +214,7 @@ __global__ static void k_attn_mix(float *out, const float *probs, int q_pos0, co
                                   int pad, int n_heads, int n_kv_heads, int head_dim, int window, int n_keys)
 {
     int i = blockIdx.x, h = blockIdx.y;
-    int p = q_pos0 + i, lo = attn_first_key(p, pad, window);
+    int p = q_pos0 + i, lo = cu_attn_first_key(p, pad, window);
     int kvh = h / (n_heads / n_kv_heads), kv_dim = n_kv_heads * head_dim;
     const float *ph = probs + ((size_t)i * n_heads + h) * n_keys;
     float *oh = out + ((size_t)i * n_heads + h) * head_dim;
@@ -295,7 +281,7 @@ __global__ static void k_put_cells(float *x, int n, int w, const size_t *off, co
 {
     size_t total = (size_t)n * w;
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total; t += (size_t)gridDim.x * blockDim.x) {
-        float *cell = x + off[t / w] + t % w;
+        float *cell = x + cu_cell_elem(off, t, w);
         if (add) *cell += coef * src[t];
         else *cell = src[t];
     }
@@ -306,7 +292,7 @@ __global__ static void k_get_cells(float *dst, const float *x, int n, int w, con
 {
     size_t total = (size_t)n * w;
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total; t += (size_t)gridDim.x * blockDim.x)
-        dst[t] = x[off[t / w] + t % w];
+        dst[t] = x[cu_cell_elem(off, t, w)];
 }
 
 /* One block per row: x -= (x·v) v with the dot product in double, as cpu.c. */
@@ -325,19 +311,19 @@ __global__ static void k_ablate(float *x, int d, const float *v)
 
 cudaError_t cu_launch_convert(cudaStream_t st, void *dst, md_dtype dd, const void *src, md_dtype sd, size_t n)
 {
-    k_convert<<<grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(dst, (int)dd, src, (int)sd, n);
+    k_convert<<<cu_grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(dst, (int)dd, src, (int)sd, n);
     return cudaGetLastError();
 }
 
 cudaError_t cu_launch_split_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *x, size_t n, int pieces)
 {
-    k_split_bf16<<<grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(out, x, n, pieces);
+    k_split_bf16<<<cu_grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(out, x, n, pieces);
     return cudaGetLastError();
 }
 
 cudaError_t cu_launch_sum3(cudaStream_t st, float *y, const float *t, size_t n)
 {
-    k_sum3<<<grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(y, t, n);
+    k_sum3<<<cu_grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(y, t, n);
     return cudaGetLastError();
 }
 
@@ -351,7 +337,7 @@ cudaError_t cu_launch_rope(cudaStream_t st, float *x, int n, int n_heads, int he
                            const float *inv_freq)
 {
     size_t total = (size_t)n * (head_dim / 2);
-    k_rope<<<grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(x, n, n_heads, head_dim, pos, inv_freq);
+    k_rope<<<cu_grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(x, n, n_heads, head_dim, pos, inv_freq);
     return cudaGetLastError();
 }
 
@@ -370,11 +356,15 @@ cudaError_t cu_launch_attention_seqs(cudaStream_t st, size_t smem, float *out, c
                                      int n_par, const float *k1, const float *v1, int n1, size_t kv1_stride,
                                      const int *pads, const md_attn_shape *sh)
 {
-    dim3 grid((unsigned)nq, (unsigned)sh->n_heads, (unsigned)n_seq);
-    k_attention_seqs<<<grid, 128, smem, st>>>(out, q, nq, q_pos0, k0, v0, n0, kv0_stride, n_par, k1, v1, kv1_stride,
-                                              pads, sh->n_heads, sh->n_kv_heads, sh->head_dim, sh->scale,
-                                              sh->softcap, sh->window, n0 + n1);
-    return cudaGetLastError();
+    for (int z0 = 0; z0 < n_seq; z0 += CU_GRID_Z_MAX) { /* gridDim.z <= 65535: chunks of sequences */
+        dim3 grid((unsigned)nq, (unsigned)sh->n_heads, (unsigned)cu_z_chunk(n_seq, z0));
+        k_attention_seqs<<<grid, 128, smem, st>>>(out, q, z0, nq, q_pos0, k0, v0, n0, kv0_stride, n_par, k1, v1,
+                                                  kv1_stride, pads, sh->n_heads, sh->n_kv_heads, sh->head_dim,
+                                                  sh->scale, sh->softcap, sh->window, n0 + n1);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) return e;
+    }
+    return cudaSuccess;
 }
 
 cudaError_t cu_launch_attn_mix(cudaStream_t st, float *out, const float *probs, int nq, int q_pos0, const float *v0,
@@ -400,27 +390,27 @@ cudaError_t cu_attention_set_smem(int bytes)
 
 cudaError_t cu_launch_gated_act(cudaStream_t st, float *h, const float *gate, const float *up, size_t n, md_act act)
 {
-    if (act == MD_ACT_GELU_TANH) k_geglu<<<grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(h, gate, up, n);
-    else k_swiglu<<<grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(h, gate, up, n);
+    if (act == MD_ACT_GELU_TANH) k_geglu<<<cu_grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(h, gate, up, n);
+    else k_swiglu<<<cu_grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(h, gate, up, n);
     return cudaGetLastError();
 }
 
 cudaError_t cu_launch_add(cudaStream_t st, float *y, const float *x, size_t n)
 {
-    k_add<<<grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(y, x, n);
+    k_add<<<cu_grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(y, x, n);
     return cudaGetLastError();
 }
 
 cudaError_t cu_launch_scale(cudaStream_t st, float *x, size_t n, float s)
 {
-    k_scale<<<grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(x, n, s);
+    k_scale<<<cu_grid_for(n, CU_THREADS), CU_THREADS, 0, st>>>(x, n, s);
     return cudaGetLastError();
 }
 
 cudaError_t cu_launch_add_rows(cudaStream_t st, float *x, int n, int d, const float *v, float coef)
 {
     size_t total = (size_t)n * d;
-    k_add_vec<<<grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(x, n, d, v, coef);
+    k_add_vec<<<cu_grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(x, n, d, v, coef);
     return cudaGetLastError();
 }
 
@@ -428,7 +418,7 @@ cudaError_t cu_launch_embed(cudaStream_t st, float *x, const int *tokens, int n,
                             md_dtype e_dtype)
 {
     size_t total = (size_t)n * cols;
-    k_embed<<<grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(x, tokens, n, cols, e, (int)e_dtype);
+    k_embed<<<cu_grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(x, tokens, n, cols, e, (int)e_dtype);
     return cudaGetLastError();
 }
 
@@ -441,7 +431,7 @@ cudaError_t cu_launch_ablate(cudaStream_t st, float *x, int n, int d, const floa
 cudaError_t cu_launch_get_cells(cudaStream_t st, float *dst, const float *x, int n, int w, const size_t *off)
 {
     size_t total = (size_t)n * w;
-    k_get_cells<<<grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(dst, x, n, w, off);
+    k_get_cells<<<cu_grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(dst, x, n, w, off);
     return cudaGetLastError();
 }
 
@@ -449,6 +439,6 @@ cudaError_t cu_launch_put_cells(cudaStream_t st, float *x, int n, int w, const s
                                 int add, float coef)
 {
     size_t total = (size_t)n * w;
-    k_put_cells<<<grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(x, n, w, off, src, add, coef);
+    k_put_cells<<<cu_grid_for(total, CU_THREADS), CU_THREADS, 0, st>>>(x, n, w, off, src, add, coef);
     return cudaGetLastError();
 }

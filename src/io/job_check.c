@@ -1,0 +1,108 @@
+/* job_check.c — the checks of a parsed job beyond its keys (see
+ * include/mechdiff/job.h): the backend, the model folders, the kinds'
+ * semantic hooks, and which experiments name a dataset whose file is
+ * missing or a model whose folder (or its config.json) is missing (the
+ * parse or the folder check reports it once; the hooks and plans of those
+ * experiments would only report it again). */
+#include "mechdiff/job.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mechdiff/device.h"
+#include "mechdiff/experiment.h"
+#include "mechdiff/folder_check.h"
+
+int md_job_exp_uses_dataset(const md_job *job, int exp, const char *name)
+{
+    const md_params *p = &job->exps[exp].params;
+    for (int i = 0; i < p->n; i++) {
+        const md_value *v = &p->v[i];
+        if (strcmp(v->key->name, "kind") == 0 || strcmp(v->key->name, "name") == 0) continue;
+        if (v->key->type == MD_KEY_STRING && v->s && strcmp(v->s, name) == 0) return 1;
+        for (int j = 0; v->key->type == MD_KEY_STRLIST && j < v->n; j++)
+            if (strcmp(v->list[j], name) == 0) return 1;
+    }
+    return 0;
+}
+
+const char *md_job_missing_dataset(const md_job *job, int exp)
+{
+    for (int i = 0; i < md_params_count(&job->top, "datasets"); i++) {
+        struct stat st;
+        const char *name = md_params_item(&job->top, "datasets", i);
+        const char *path = md_params_map_val(&job->top, "datasets", i);
+        if ((stat(path, &st) != 0 || S_ISDIR(st.st_mode)) && md_job_exp_uses_dataset(job, exp, name)) return name;
+    }
+    return NULL;
+}
+
+/* 1 when DIR is a folder with a config.json (what a model folder has first). */
+static int model_folder_present(const char *dir)
+{
+    struct stat st;
+    char cfg[4200];
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    return stat(cfg, &st) == 0;
+}
+
+const char *md_job_missing_model(const md_job *job, int exp)
+{
+    int n = md_params_count(&job->top, "models"), names_one = 0;
+    for (int i = 0; i < n; i++) names_one |= md_job_exp_uses_dataset(job, exp, md_params_item(&job->top, "models", i));
+    for (int i = 0; i < n; i++) {
+        const char *name = md_params_item(&job->top, "models", i);
+        if ((!names_one || md_job_exp_uses_dataset(job, exp, name)) &&
+            !model_folder_present(md_params_map_val(&job->top, "models", i)))
+            return name;
+    }
+    return NULL;
+}
+
+int md_job_validate(const md_job *job, md_error *err)
+{
+    md_error_clear(err);
+    int bad = 0;
+    if (strcmp(md_params_str(&job->runtime, "backend"), "cuda") == 0 && md_device_build_archs()[0] == '\0') {
+        snprintf(err->msg, sizeof err->msg,
+                 "%s: runtime.backend is 'cuda' but this mechdiff was built without CUDA: rebuild with "
+                 "-DMECHDIFF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=<your GPUs, e.g. 80;90> (docs/cuda.md), or set "
+                 "runtime: {backend: cpu} (or MECHDIFF_BACKEND=cpu in the environment)",
+                 job->source ? job->source : "job");
+        bad = 1;
+    }
+    /* every model folder holds what a worker will load (folder_check.h) */
+    for (int i = 0; i < md_params_count(&job->top, "models"); i++) {
+        md_error one;
+        md_error_clear(&one);
+        struct stat st;
+        const char *dir = md_params_map_val(&job->top, "models", i);
+        if (!dir || stat(dir, &st) != 0) continue; /* reported once, at its key */
+        if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
+                            &one) == MD_OK)
+            continue;
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s: %s", used ? "\n" : "",
+                 job->source ? job->source : "job", one.msg);
+        bad = 1;
+    }
+    void **opts = NULL; /* the experiments' options, bound once for their validate hooks */
+    if (md_kind_bind_opts(job, &opts, err) != MD_OK) return MD_ERR;
+    for (int i = 0; i < job->n_exps; i++) {
+        const md_exp_spec *e = &job->exps[i];
+        if (!e->impl->validate || md_job_missing_dataset(job, i) || md_job_missing_model(job, i))
+            continue; /* reported once, at its key or by the folder check */
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
+        md_error one;
+        md_error_clear(&one);
+        if (e->impl->validate(&ctx, &one) == MD_OK) continue;
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", one.msg);
+        bad = 1;
+    }
+    md_kind_free_opts(job, opts);
+    return bad ? MD_ERR : MD_OK;
+}
+

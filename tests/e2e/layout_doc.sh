@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The "## Output layout" table of jobs/README.md describes a real results file
+# (a small knowledge + confidence job on the shipped pair): every top-level
+# group of the file is documented (an experiment, /completion, /provenance);
+# every attribute of /, /provenance, /provenance/models/<role>,
+# /provenance/datasets/<name>, /provenance/segments/<k>, every dataset and
+# attribute of /completion/<experiment>/stage<k>, and every experiment group's
+# `kind` is named in its row; and every name the table gives as an attribute
+# or dataset of those exists in the file (except the few written only in
+# situations the job does not reach: listed below with the reason).
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+need_pair
+
+cat > "$T/job.yaml" <<EOF
+name: layout
+$(job_pair cities)
+runtime: {progress_interval: 60}
+experiments:
+  - {kind: knowledge, datasets: [cities], max_pairs: 2, n_toks: 2}
+  - {kind: confidence}
+EOF
+"$MD" run "$T/job.yaml" -o "$T/out.h5" --quiet || fail "the job did not run"
+
+"$PY" - "$ROOT/jobs/README.md" "$T/out.h5" <<'PY'
+import re, sys, h5py
+doc, path = sys.argv[1], sys.argv[2]
+text = open(doc, encoding="utf-8").read()
+m = re.search(r"^## Output layout\n(.*?)^## ", text, re.S | re.M)
+if not m:
+    sys.exit("FAIL: jobs/README.md has no '## Output layout' section")
+rows = {key: set(re.findall(r"`([A-Za-z_]\w*)`", what))
+        for key, what in re.findall(r"^\| `([^`]+)`(?: attributes)? \| (.+) \|$", m.group(1), re.M)}
+need = ["/", "/<experiment>/", "/completion/<experiment>/stage<k>/", "/provenance",
+        "/provenance/models/<role>", "/provenance/datasets/<name>", "/provenance/segments/<k>"]
+missing = [k for k in need if k not in rows]
+if missing:
+    sys.exit(f"FAIL: the layout table has no row for {missing} (rows: {sorted(rows)})")
+# Names a row gives that this file cannot have, and why.
+not_names = {
+    "/<experiment>/": {"name"},                                           # the job key
+    "/provenance/segments/<k>": {"running", "finished", "error", "recovered", "done",  # values of exit, done flags
+                                 "mixed_with_setup", "done_at_start_means"},  # --allow-mixed-numerics only
+}
+skip = {"DIMENSION_LIST", "REFERENCE_LIST", "DIMENSION_LABELS", "CLASS", "NAME"}   # dimension-scale bookkeeping
+bad, seen = [], {k: set() for k in need}
+f = h5py.File(path, "r")
+
+def names(row, obj, found):
+    found = set(found) - skip
+    for n in sorted(found - rows[row]):
+        bad.append(f"{obj.name}: '{n}' is not named in the row {row}")
+    seen[row] |= found
+
+exps = {"knowledge", "confidence"}
+for name in f:
+    if name not in exps | {"completion", "provenance"}:
+        bad.append(f"top-level group /{name} is not documented")
+names("/", f, f.attrs)
+names("/provenance", f["provenance"], f["provenance"].attrs)
+for row, grp in [("/provenance/models/<role>", "provenance/models"),
+                 ("/provenance/datasets/<name>", "provenance/datasets"),
+                 ("/provenance/segments/<k>", "provenance/segments")]:
+    for g in f[grp].values():
+        names(row, g, set(g.attrs) | set(g.keys()))
+for e in exps:
+    names("/<experiment>/", f[e], {"kind"} & set(f[e].attrs))
+    f[e].visititems(lambda n, o: seen["/<experiment>/"].update(
+        {"units", "description"} & set(o.attrs)) if isinstance(o, h5py.Dataset) and "units" in o.attrs else None)
+    for st in f["completion"][e].values():
+        names("/completion/<experiment>/stage<k>/", st, set(st.attrs) | set(st.keys()))
+for row in need:
+    for n in sorted(rows[row] - seen[row] - not_names.get(row, set())):
+        bad.append(f"the row {row} names '{n}', which {path} does not have there")
+if bad:
+    sys.exit("FAIL:\n" + "\n".join(bad))
+print(f"layout_doc: the {len(need)} rows of jobs/README.md's layout table match {path}")
+PY
+echo "layout_doc: ok"
