@@ -33,12 +33,16 @@
 # root (mpirun, slurmd, munged...) is killed by pid and everything mounted
 # under root/ is unmounted. The root is left in place for inspection.
 #
-# Measured 2026-12-07 on the 2-core dev machine (shared with other jobs, so
-# slower than alone), deb.debian.org:
-#   debootstrap + base.tar (first use only)            see docs/dev-scripts.md
-#   quickstart: apt-get update + install / build / sweep / report
-#   test:       apt + whole suite (.ci/run)
-# (the figures are in docs/dev-scripts.md, section "A bare Debian machine")
+# Measured 2026-12-07 on the 2-core dev machine shared with other jobs,
+# deb.debian.org; first run (lighter load) / second run (load average 4-6):
+#   debootstrap + base.tar (first use only)              30 s
+#   quickstart: apt-get update + install                 76 s (debs downloaded) / 191 s (debs cached)
+#               configure + build                       14 s / 55 s
+#               sweep (3 ranks), report                 13 s + 4 s / 24 s + 5 s
+#   test:       apt-get update + install (debs cached)   53 s / 110 s
+#               build, the 75 ctest tests, ASan and
+#               UBSan builds and tests, fuzz smoke      614 s / 834 s
+# logs/times.txt keeps every run's figures and load average.
 set -euo pipefail
 usage() { echo "usage: $0 CHROOT_DIR [quickstart] [test]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
@@ -168,7 +172,7 @@ step_quickstart() {
     s=$(at "$log" "== mechdiff: quickstart sweep"); r=$(at "$log" "== report")
     e=$(tail -1 "$log" | awk '{print $1}')
     {
-        echo "quickstart ($(date -u +%FT%TZ), $HEAD): exit $rc, total ${e:-?} s"
+        echo "quickstart ($(date -u +%FT%TZ), $HEAD, load $(cut -d' ' -f1-3 /proc/loadavg)): exit $rc, total ${e:-?} s"
         echo "  apt-get update + install ${b:-?} s; configure + build $(( ${s:-0} - ${b:-0} )) s;" \
              "sweep $(( ${r:-0} - ${s:-0} )) s; report $(( ${e:-0} - ${r:-0} )) s"
     } | tee -a "$LOGS/times.txt"
@@ -183,7 +187,7 @@ step_test() {
     b=$(grep -m1 -B1 -E '^ *[0-9]+ \[ *[0-9]+%\]' "$log" | head -1 | awk '{print $1}')
     e=$(tail -1 "$log" | awk '{print $1}')
     {
-        echo "test ($(date -u +%FT%TZ), $HEAD): exit $rc, total ${e:-?} s; apt-get update + install ${b:-?} s," \
+        echo "test ($(date -u +%FT%TZ), $HEAD, load $(cut -d' ' -f1-3 /proc/loadavg)): exit $rc, total ${e:-?} s; apt-get update + install ${b:-?} s," \
              "builds + ctest + sanitizers + fuzz $(( ${e:-0} - ${b:-0} )) s"
         grep -E "tests passed|tests failed|Total Test time" "$log" | sed 's/^ *[0-9]* /  /'
         echo "  skipped: $(skipped "$log" | tr '\n' ' ')"
