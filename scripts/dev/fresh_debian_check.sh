@@ -127,16 +127,20 @@ fresh_root() {
 }
 
 # in_root LOG CMD: CMD in the root, as root, clean environment; every line of
-# its output goes to LOG prefixed with the seconds since start
+# its output goes to LOG prefixed with the seconds since start. Run in the
+# background and waited for, so that ^C or a TERM reaches the traps at once
+# (bash runs a trap only after the foreground command ends).
 in_root() {
-    local log=$1 cmd=$2 t0=$EPOCHSECONDS rc line
-    set +e
-    chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        /bin/bash -c "cd /root/mechdiff && nice $cmd" 2>&1 </dev/null |
-        while IFS= read -r line; do printf '%5d %s\n' $((EPOCHSECONDS - t0)) "$line"; done > "$log"
-    rc=${PIPESTATUS[0]}
-    set -e
+    local log=$1 cmd=$2 t0=$EPOCHSECONDS pid rc=0
+    (
+        set -o pipefail
+        chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+            PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+            /bin/bash -c "cd /root/mechdiff && nice $cmd" 2>&1 </dev/null |
+            while IFS= read -r line; do printf '%5d %s\n' $((EPOCHSECONDS - t0)) "$line"; done > "$log"
+    ) &
+    pid=$!
+    wait "$pid" || rc=$?
     return "$rc"
 }
 
