@@ -33,16 +33,17 @@
 # root (mpirun, slurmd, munged...) is killed by pid and everything mounted
 # under root/ is unmounted. The root is left in place for inspection.
 #
-# Measured 2026-12-07 on the 2-core dev machine shared with other jobs,
-# deb.debian.org; first run (lighter load) / second run (load average 4-6):
+# Measured 2026-12-07 on the 2-core dev machine shared with other jobs (load
+# average 4-6), deb.debian.org, last run (first run in brackets):
 #   debootstrap + base.tar (first use only)              30 s
-#   quickstart: apt-get update + install                 76 s (debs downloaded) / 191 s (debs cached)
-#               configure + build                       14 s / 55 s
-#               sweep (3 ranks), report                 13 s + 4 s / 24 s + 5 s
-#   test:       apt-get update + install (debs cached)   53 s / 110 s
-#               build, the 75 ctest tests, ASan and
-#               UBSan builds and tests, fuzz smoke      614 s / 834 s
-# logs/times.txt keeps every run's figures and load average.
+#   quickstart: apt-get update + install                 91 s (76 s, debs downloaded)
+#               configure + build                       28 s (14 s)
+#               sweep (3 ranks), report                 17 s + 3 s (13 s + 4 s)
+#   test:       apt-get update + install                 92 s (53 s)
+#               build, the 81 ctest tests, ASan and
+#               UBSan builds and tests, fuzz smoke      762 s (614 s)
+# about 2.5 + 14 minutes for both steps; every run in docs/fresh-debian.md,
+# logs/times.txt keeps each run's figures and load average.
 set -euo pipefail
 usage() { echo "usage: $0 CHROOT_DIR [quickstart] [test]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
