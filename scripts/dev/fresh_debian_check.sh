@@ -74,12 +74,12 @@ inside() {
     done
 }
 release() {
-    local pids m i
+    local pids m
     pids=$(inside)
     if [ -n "$pids" ]; then
         echo "stopping processes left in the root: $(echo $pids)"
         kill $pids 2>/dev/null || true
-        for i in 1 2 3 4 5 6 7 8 9 10; do pids=$(inside); [ -z "$pids" ] && break; sleep 0.5; done
+        for _ in 1 2 3 4 5 6 7 8 9 10; do pids=$(inside); [ -z "$pids" ] && break; sleep 0.5; done
         [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
         sleep 0.5
     fi
