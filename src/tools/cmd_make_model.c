@@ -57,7 +57,7 @@ int cmd_make_model(int argc, char **argv)
     md_make_model_opts o = {.like = NULL, .n_layers = 0, .seed = 0, .dtype = MD_DTYPE_BF16, .vocab = 0,
                             .out_dir = NULL};
     int have_seed = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes one value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         unsigned long long x;
@@ -106,7 +106,6 @@ int cmd_make_model(int argc, char **argv)
             fprintf(stderr, "mechdiff make-model: unknown option '%s' (see --help)\n", a);
             return 2;
         }
-        i++;
     }
     if (!o.like || !o.n_layers || !have_seed || !o.out_dir) {
         fprintf(stderr, "mechdiff make-model: --like, --layers, --seed and -o are required (see --help)\n");
