@@ -153,4 +153,32 @@ part_index_string|attribute 'part_index' of /provenance holds 1 value of class s
 part_index_7|says it is part 7 of 2, which no part of a 2-way split is
 EOF
 "$PY" "$GEN" list | while read -r v; do [ -d "$T/v/$v" ] || fail "variant $v not tested"; done
+
+# a real kind on the shipped pair (2 units): unit 1 marked undone (the resume
+# recomputes it: the untouched run's results), then a dataset of it retyped,
+# reshaped or deleted (tests/e2e/lib/hostile_variants.py, `dataset`)
+need_pair
+{ job_pair cities; printf 'experiments:\n  - {kind: knowledge, datasets: [cities], max_pairs: 4}\n'; } > kn.yaml
+run kn.yaml -o kn.h5 --quiet
+"$PY" "$GEN" kn.h5 "$T/v/kn" kn_partial
+mv "$T/v/kn/out.h5" kn_partial.h5
+E=/knowledge/cities/base-\>base/effect
+while IFS='|' read -r v how pat; do
+  d=$T/v/$v
+  "$PY" "$GEN" kn_partial.h5 "$d" dataset "$how"
+  sum=$(sha256sum < "$d/out.h5")
+  if [ "$pat" = ok ]; then
+    check "$v: resume" "$d" 0 "" run kn.yaml -o "$d/out.h5" --quiet
+    same_results kn.h5 "$d/out.h5"
+  else
+    check "$v: resume" "$d" 1 "$pat" run kn.yaml -o "$d/out.h5" --quiet
+    [ "$(sha256sum < "$d/out.h5")" = "$sum" ] || fail "$v: a refused resume changed the file"
+  fi
+done <<EOF
+kn_untouched|none|ok
+kn_effect_f64|retype $E|dataset $E is \[4,4,12\] of float64, the job declares \[4,4,12\] of float32
+kn_effect_shape|longer $E|dataset $E is \[4,4,13\] of float64, the job declares \[4,4,12\]
+kn_effect_deleted|delete $E|dataset $E is missing, but /completion/knowledge/stage0/done marks units done
+kn_statement_int|int /knowledge/cities/pairs/false_statement|dataset /knowledge/cities/pairs/false_statement is \[4\] of int64, the job declares \[4\] of string
+EOF
 echo "hostile_results: ok"

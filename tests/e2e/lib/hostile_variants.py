@@ -1,4 +1,4 @@
-"""hostile_variants.py SRC DIR NAME — writes DIR/out.h5, a copy of the results
+"""hostile_variants.py SRC DIR NAME [ARG] — writes DIR/out.h5, a copy of the results
 file SRC edited the way a user's script (h5py, R, Julia), a full disk or a
 half-finished copy might leave it: variant NAME (tests/e2e/hostile_results.sh
 lists them and what mechdiff must say about each). `list` as NAME prints the
@@ -164,6 +164,31 @@ PART_VARIANTS = {
 }
 VARIANTS.update(PART_VARIANTS)
 
+
+def kn_partial(path):
+    """A finished one-stage file with unit 1 marked undone (not finished)."""
+    with h5py.File(path, "r+") as f:
+        stage = f["/completion"][list(f["/completion"])[0]]["stage0"]
+        stage["done"][1] = 0
+        f["/provenance"].attrs["finished"] = 0
+
+
+def dataset(path, how, name=""):
+    """Dataset name retyped (retype: float32 <-> float64; int: int64 zeros), one longer in
+    its last dimension (longer) or deleted; none: untouched."""
+    with h5py.File(path, "r+") as f:
+        if how == "none":
+            return
+        old = f[name][...]
+        del f[name]
+        if how == "retype":
+            f[name] = old.astype("f8" if old.dtype == np.float32 else "f4")
+        elif how == "int":
+            f[name] = np.zeros(old.shape, "i8")
+        elif how == "longer":
+            f[name] = np.zeros(old.shape[:-1] + (old.shape[-1] + 1,))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "list":
         print("\n".join(VARIANTS))
@@ -172,4 +197,9 @@ if __name__ == "__main__":
     os.makedirs(DIR, exist_ok=True)
     out = os.path.join(DIR, "out.h5")
     shutil.copyfile(SRC, out)
-    VARIANTS[NAME](out)
+    if NAME == "kn_partial":
+        kn_partial(out)
+    elif NAME == "dataset":  # dataset "HOW [NAME]": any file's dataset
+        dataset(out, *sys.argv[4].split(" ", 1))
+    else:
+        VARIANTS[NAME](out)
