@@ -126,6 +126,11 @@ def main():
     ap.add_argument("-o", "--outdir", default="report")
     add_resampling_args(ap)
     a = ap.parse_args()
+    try:  # a truncated or half-copied file: one line, not h5py's traceback
+        h5py.File(a.h5, "r").close()
+    except OSError as e:
+        sys.exit("report.py: %s: not a readable HDF5 file (%s): truncated or not a results file; "
+                 "restore it from a copy or rerun the job" % (a.h5, e))
     secs = build(a.h5, a.outdir, {"boot": a.boot, "seed": a.seed})
     print("wrote %s/report.md and report.html: %d sections (%d skipped)"
           % (a.outdir, len(secs), sum(1 for s in secs if s.get("skipped"))))

@@ -181,4 +181,8 @@ kn_effect_shape|longer $E|dataset $E is \[4,4,13\] of float64, the job declares 
 kn_effect_deleted|delete $E|dataset $E is missing, but /completion/knowledge/stage0/done marks units done
 kn_statement_int|int /knowledge/cities/pairs/false_statement|dataset /knowledge/cities/pairs/false_statement is \[4\] of int64, the job declares \[4\] of string
 EOF
+# analysis/report.py on a truncated file: one line naming it (was h5py's traceback)
+"$PY" "$GEN" kn.h5 "$T/v/kn_truncated" truncated_50pct
+check "report.py: truncated" "$T/v/kn_truncated" 1 "not a readable HDF5 file .*truncated or not a results file" \
+  "$PY" "$ROOT/analysis/report.py" "$T/v/kn_truncated/out.h5" -o "$T/v/kn_truncated/report"
 echo "hostile_results: ok"
