@@ -209,21 +209,6 @@ int md_reader_check_plan(md_reader *r, const md_plan *plan, md_error *err)
     return MD_OK;
 }
 
-/* Rank, dims and type of the dataset at full: MD_OK, or MD_ERR when it is
- * absent, not a dataset or of a type mechdiff does not write. */
-static int dataset_shape(hid_t file, const char *full, int *rank, hsize_t dims[MD_MAX_DIMS], md_h5type *type)
-{
-    hid_t d = md_h5_exists(file, full) ? H5Dopen2(file, full, H5P_DEFAULT) : -1;
-    if (d < 0) return MD_ERR;
-    hid_t sp = H5Dget_space(d);
-    *rank = H5Sget_simple_extent_ndims(sp);
-    int ok = *rank >= 0 && *rank <= MD_MAX_DIMS && H5Sget_simple_extent_dims(sp, dims, NULL) == *rank &&
-             md_h5_dataset_type(d, type) == MD_OK;
-    H5Sclose(sp);
-    H5Dclose(d);
-    return ok ? MD_OK : MD_ERR;
-}
-
 typedef struct like_ctx {
     md_reader *r, *ref;
     md_error *err;
@@ -238,11 +223,11 @@ static herr_t like_one(hid_t g, const char *name, const H5L_info_t *info, void *
     char full[MD_PATH_MAX + 160];
     snprintf(full, sizeof full, "/%s/%s", c->ref->exp, name);
     int rank_ref, rank;
-    hsize_t dims_ref[MD_MAX_DIMS] = {0}, dims[MD_MAX_DIMS] = {0};
+    int64_t dims_ref[MD_MAX_DIMS] = {0}, dims[MD_MAX_DIMS] = {0};
     md_h5type type_ref, type;
-    if (dataset_shape(c->ref->file, full, &rank_ref, dims_ref, &type_ref) != MD_OK) return 0; /* a group */
-    int same = dataset_shape(c->r->file, full, &rank, dims, &type) == MD_OK && rank == rank_ref && type == type_ref &&
-               memcmp(dims, dims_ref, sizeof dims) == 0;
+    if (md_h5_dataset_shape(c->ref->file, full, &rank_ref, dims_ref, &type_ref) != 1) return 0; /* a group */
+    int same = md_h5_dataset_shape(c->r->file, full, &rank, dims, &type) == 1 && rank == rank_ref &&
+               type == type_ref && memcmp(dims, dims_ref, sizeof dims) == 0;
     if (same) return 0;
     md_error_set(c->err, "%s: dataset %s is missing or differs from the one of %s (shape or type): " MD_H5_EDITED_HINT,
                  c->r->path, full, c->ref->path);

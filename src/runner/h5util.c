@@ -268,6 +268,21 @@ static void shape_text(char *buf, size_t len, int rank, const int64_t *dims, con
     if (at < len) snprintf(buf + at, len - at, "] of %s", type);
 }
 
+int md_h5_dataset_shape(hid_t file, const char *full, int *rank, int64_t dims[MD_MAX_DIMS], md_h5type *type)
+{
+    hid_t d = md_h5_exists(file, full) ? H5Dopen2(file, full, H5P_DEFAULT) : -1;
+    if (d < 0) return -1;
+    hid_t sp = H5Dget_space(d);
+    hsize_t h[MD_MAX_DIMS] = {0};
+    *rank = H5Sget_simple_extent_ndims(sp);
+    int got = *rank >= 0 && *rank <= MD_MAX_DIMS && H5Sget_simple_extent_dims(sp, h, NULL) == *rank ? 1 : -1;
+    H5Sclose(sp);
+    for (int i = 0; got == 1 && i < *rank; i++) dims[i] = (int64_t)h[i];
+    if (got == 1 && md_h5_dataset_type(d, type) != MD_OK) got = 0;
+    H5Dclose(d);
+    return got;
+}
+
 int md_h5_check_dataset(hid_t file, const char *full, const md_dset *ds, const char *exp, md_error *err)
 {
     if (!md_h5_exists(file, full)) {
@@ -280,25 +295,17 @@ int md_h5_check_dataset(hid_t file, const char *full, const md_dset *ds, const c
         return any ? md_error_set(err, "dataset %s is missing, but %s marks units done: " MD_H5_EDITED_HINT, full, path)
                    : MD_OK;
     }
-    hid_t d = H5Dopen2(file, full, H5P_DEFAULT);
-    if (d < 0) return md_error_set(err, "%s is not a dataset: " MD_H5_EDITED_HINT, full);
-    hid_t sp = H5Dget_space(d);
-    int rank = H5Sget_simple_extent_ndims(sp);
-    hsize_t h[MD_MAX_DIMS] = {0};
+    int rank;
     int64_t dims[MD_MAX_DIMS] = {0};
-    if (rank >= 0 && rank <= MD_MAX_DIMS) H5Sget_simple_extent_dims(sp, h, NULL);
-    H5Sclose(sp);
     md_h5type type;
-    int typed = md_h5_dataset_type(d, &type) == MD_OK;
-    H5Dclose(d);
-    int same = typed && type == ds->type && rank == ds->rank;
-    for (int i = 0; rank >= 0 && i < rank && i < MD_MAX_DIMS; i++) {
-        dims[i] = (int64_t)h[i];
-        same = same && dims[i] == ds->dims[i];
-    }
+    int got = md_h5_dataset_shape(file, full, &rank, dims, &type);
+    if (got < 0) return md_error_set(err, "%s is not a dataset of at most %d dimensions: " MD_H5_EDITED_HINT, full,
+                                     MD_MAX_DIMS);
+    int same = got == 1 && type == ds->type && rank == ds->rank;
+    for (int i = 0; same && i < rank; i++) same = dims[i] == ds->dims[i];
     if (same) return MD_OK;
     char has[256], want[256];
-    shape_text(has, sizeof has, rank > MD_MAX_DIMS ? 0 : rank, dims, typed ? type_name(type) : "another type");
+    shape_text(has, sizeof has, rank, dims, got == 1 ? type_name(type) : "another type");
     shape_text(want, sizeof want, ds->rank, ds->dims, type_name(ds->type));
     return md_error_set(err, "dataset %s is %s, the job declares %s: " MD_H5_EDITED_HINT, full, has, want);
 }

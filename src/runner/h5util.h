@@ -49,6 +49,10 @@ uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n, md_error *err
 /* Opens the 1-D string dataset of n unit regions at path; -1 with err set
  * (naming path) when it is missing or of another shape. */
 hid_t md_h5_open_regions(hid_t file, const char *path, int64_t n, md_error *err);
+/* Rank, dims and type of the dataset at full: 1; 0 when its type is not one
+ * mechdiff writes (rank and dims set); -1 when it is absent, not a dataset
+ * or of more than MD_MAX_DIMS dimensions. */
+int md_h5_dataset_shape(hid_t file, const char *full, int *rank, int64_t dims[MD_MAX_DIMS], md_h5type *type);
 /* Whether the dataset full of file may take ds's results: MD_OK when it has
  * ds's rank, dims and type class/size, or is absent while no unit of its
  * stage (/completion/<exp>/stage<k>/done) is done; else err says which. */
