@@ -47,6 +47,21 @@ check() {
   grep -qF -- "$dir/out.h5" "$dir/err" || fail "$what: message does not name $dir/out.h5: $(cat "$dir/err")"
 }
 
+# resume WHAT DIR PATTERN JOB REF: `run JOB` on DIR/out.h5: with PATTERN ok
+# it finishes with REF's results; else it is refused, the file unchanged
+resume() {
+  local sum
+  sum=$(sha256sum < "$2/out.h5")
+  if [ "$3" = ok ]; then
+    check "$1: resume" "$2" 0 "" run "$4" -o "$2/out.h5" --quiet
+    same_results "$5" "$2/out.h5"
+  else
+    check "$1: resume" "$2" 1 "$3" run "$4" -o "$2/out.h5" --quiet
+    [ "$(sha256sum < "$2/out.h5")" = "$sum" ] || fail "$1: a refused resume changed the file"
+    [ ! -e "$2/out.h5.tmp" ] || fail "$1: a refused resume left out.h5.tmp"
+  fi
+}
+
 # variant | status: ok (status 3, not finished) or the pattern of its refusal
 # | resume: ok (status 0, the results of full.h5) or the pattern
 EDITED="the file was edited or damaged: restore it from a copy, or start over"
@@ -60,14 +75,7 @@ while IFS='|' read -r v st rs; do
   if [ "$st" = ok ]; then check "$v: status" "$d" 3 "" "$MD" status "$d/out.h5"
   else check "$v: status" "$d" 1 "$st" "$MD" status "$d/out.h5"; fi
   [ "$(sha256sum < "$d/out.h5")" = "$sum" ] || fail "$v: status changed the file"
-  if [ "$rs" = ok ]; then
-    check "$v: resume" "$d" 0 "" run job.yaml -o "$d/out.h5" --quiet
-    same_results full.h5 "$d/out.h5"
-  else
-    check "$v: resume" "$d" 1 "$rs" run job.yaml -o "$d/out.h5" --quiet
-    [ "$(sha256sum < "$d/out.h5")" = "$sum" ] || fail "$v: a refused resume changed the file"
-    [ ! -e "$d/out.h5.tmp" ] || fail "$v: a refused resume left out.h5.tmp"
-  fi
+  resume "$v" "$d" "$rs" job.yaml full.h5
 done <<EOF
 root_layout_deleted|ok|written in results layout 1 .*refusing to resume
 layout_future|ok|written in results layout 99 .*refusing to resume
@@ -166,14 +174,7 @@ E=/knowledge/cities/base-\>base/effect
 while IFS='|' read -r v how pat; do
   d=$T/v/$v
   "$PY" "$GEN" kn_partial.h5 "$d" dataset "$how"
-  sum=$(sha256sum < "$d/out.h5")
-  if [ "$pat" = ok ]; then
-    check "$v: resume" "$d" 0 "" run kn.yaml -o "$d/out.h5" --quiet
-    same_results kn.h5 "$d/out.h5"
-  else
-    check "$v: resume" "$d" 1 "$pat" run kn.yaml -o "$d/out.h5" --quiet
-    [ "$(sha256sum < "$d/out.h5")" = "$sum" ] || fail "$v: a refused resume changed the file"
-  fi
+  resume "$v" "$d" "$pat" kn.yaml kn.h5
 done <<EOF
 kn_untouched|none|ok
 kn_effect_f64|retype $E|dataset $E is \[4,4,12\] of float64, the job declares \[4,4,12\] of float32
