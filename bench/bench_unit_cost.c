@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "mechdiff/clock.h"
+#include "mechdiff/exp_cost.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/h5out.h"
 #include "mechdiff/job.h"
@@ -64,14 +65,6 @@ static double gemm_flops(const md_worker *w)
     return f;
 }
 
-/* A token through every block: the q, k, v, o projections (grouped
- * key/value heads) and the gated MLP's three matrices, per layer. */
-static double block_macs(const md_config *c)
-{
-    double d = c->d_model, q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
-    return c->n_layers * (2 * d * q + 2 * d * kv + 3 * d * c->d_ff);
-}
-
 /* Computes unit u of (exp, stage) on w; MD_ERR with the worker's message. */
 static int compute(md_worker *w, int exp, int stage, int64_t u, md_error *err)
 {
@@ -89,7 +82,7 @@ static int time_stage(md_worker *w, int exp, const md_plan *plan, int max_units,
 {
     int stage = plan->stage;
     if (compute(w, exp, stage, 0, err) != MD_OK) return MD_ERR; /* model load, prepare */
-    r->block_macs = w->n_models ? block_macs(&w->models[0].model->cfg) : 0;
+    r->block_macs = w->n_models ? md_exp_cost_block_macs(&w->models[0].model->cfg) : 0;
     r->units = plan->n_units;
     for (int64_t u = 0; u < plan->n_units; u++) r->cost_all += plan->cost[u];
     int64_t n = plan->n_units < max_units ? plan->n_units : max_units;

@@ -11,7 +11,9 @@ execute_process(COMMAND git rev-parse --short=12 HEAD
 if(NOT rc EQUAL 0 OR NOT MECHDIFF_GIT_REV)
   set(MECHDIFF_GIT_REV "unknown")
 else()
-  execute_process(COMMAND git diff-index --quiet HEAD --
+  # `git diff` compares contents (diff-index alone trusts the index's stat
+  # data: a touched but unchanged file would read as dirty)
+  execute_process(COMMAND git diff --quiet --no-ext-diff HEAD --
     WORKING_DIRECTORY ${SRC} RESULT_VARIABLE dirty OUTPUT_QUIET ERROR_QUIET)
   if(NOT dirty EQUAL 0)
     string(APPEND MECHDIFF_GIT_REV "-dirty")

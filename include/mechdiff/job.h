@@ -70,8 +70,9 @@ int md_job_exp_uses_dataset(const md_job *job, int exp, const char *name);
  * job). */
 const char *md_job_missing_dataset(const md_job *job, int exp);
 /* The first model of the job's `models` map that experiment exp uses (names
- * in one of its keys, or every model when it names none) whose folder or
- * folder/config.json is missing, or NULL (points into the job). */
+ * in one of its keys; with a `models` list of its own only those, even when
+ * none of them is in the map; every model when it names none) whose folder
+ * or folder/config.json is missing, or NULL (points into the job). */
 const char *md_job_missing_model(const md_job *job, int exp);
 
 /* md_job_parse_file + md_job_validate reporting every problem at once (what

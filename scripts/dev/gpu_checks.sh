@@ -140,8 +140,11 @@ paper)  # issue 19: the grid at 32 layers, GEMM fraction of the bf16 peak, the s
   if [ -n "$X" ]; then
     runs=$(paper_failed "$W/paper" | head -1)
     [ -n "$runs" ] || { echo "paper: no failed run to repeat" | tee "$W/paper$X.log"; return 0; }
-    [ -n "$model" ] || model=$(ls -d "${MODEL_DIR:-/nonexistent}" /dev/shm/md-paper-model /tmp/md-paper-model \
-                                 2>/dev/null | head -1)
+    # the first that exists, in this order (`ls -d` would sort them: /dev/shm before MODEL_DIR)
+    local d
+    for d in "${MODEL_DIR:-}" /dev/shm/md-paper-model /tmp/md-paper-model; do
+      [ -n "$model" ] || { [ -n "$d" ] && [ -d "$d" ] && model=$d; }
+    done
   fi
   # DEADLINE: the runs inside end before this step's timeout, a backstop that
   # signals the script alone (--foreground): mpirun under a run's own timeout

@@ -542,8 +542,6 @@ static void default_output(md_job *job, md_params *top)
 #define JOB_MAX_BYTES (1u << 20)
 #define JOB_MAX_DEPTH 64
 
-/* md_job_parse_string; keep_soft = 1 also returns the job in *out when its
- * only problems are missing files/folders (with MD_ERR and the messages). */
 /* The missing dataset files (check_path), each once at its key with the
  * experiments that name it: their own checks would only say it again. */
 static void report_missing(parse_ctx *pc, const md_job *job)
@@ -564,6 +562,8 @@ static void report_missing(parse_ctx *pc, const md_job *job)
     pc->n_missing = 0;
 }
 
+/* md_job_parse_string; keep_soft = 1 also returns the job in *out when its
+ * only problems are missing files/folders (with MD_ERR and the messages). */
 static int parse_text(const char *text, const char *source, const char *base_dir, int check_paths, int keep_soft,
                       md_job **out, md_error *err)
 {

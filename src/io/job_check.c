@@ -50,7 +50,10 @@ static int model_folder_present(const char *dir)
 
 const char *md_job_missing_model(const md_job *job, int exp)
 {
-    int n = md_params_count(&job->top, "models"), names_one = 0;
+    /* an experiment with its own `models` list uses only those, also when none
+     * of them is in the map (the kind's check says so) */
+    const md_value *own = md_params_find(&job->exps[exp].params, "models");
+    int n = md_params_count(&job->top, "models"), names_one = own && own->key->type == MD_KEY_STRLIST && own->n > 0;
     for (int i = 0; i < n; i++) names_one |= md_job_exp_uses_dataset(job, exp, md_params_item(&job->top, "models", i));
     for (int i = 0; i < n; i++) {
         const char *name = md_params_item(&job->top, "models", i);

@@ -6,7 +6,8 @@
 # parts"); an overflowing tensor shape is named as such (was "size = 0
 # bytes"); `validate` says a problem that both the check and the plan of a kind
 # find once (was twice: 'key 'models': 0 roles' of truth and refusal); a
-# missing model folder once, at its key; a role outside the models map once.
+# missing model folder once, at its key; a role outside the models map once
+# (also beside another model's missing folder).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 expect() { # $1 = status, $2 = pattern, rest = command: a one-line message, no HDF5 stack
@@ -45,5 +46,11 @@ for kind in truth refusal refusal_sweep confidence; do
   printf 'models: {base: %s}\nexperiments:\n  - {kind: %s, models: [base, nope]}\n' "$PWD/models/organism-base" \
     "$kind" > "$T/norole.yaml"
   expect 2 "experiment '$kind': key 'models': role 'nope' is not in the job's models map" "$MD" validate "$T/norole.yaml"
+  # ... also when another model's folder is missing: the experiment uses only its own list (its role
+  # was not checked and it was 'not planned' for the folder of a model it does not use)
+  printf 'models: {base: %s}\nexperiments:\n  - {kind: %s, models: [nope]}\n' "$T/nowhere" "$kind" > "$T/norole2.yaml"
+  expect_status 2 "experiment '$kind': key 'models': role 'nope' is not in the job's models map" "$MD" validate \
+    "$T/norole2.yaml"
+  ! grep -q "not planned: the folder of its model 'base'" "$T/out" || fail "$kind: 'not planned' for a model it does not use"
 done
 echo "small_errors: ok"
