@@ -59,16 +59,30 @@ int md_h5_attr_i64(hid_t loc, const char *name, int64_t v)
     return md_h5_attr_num(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
 }
 
+/* The class of attribute a's values, and their number in *n. */
+static H5T_class_t attr_class(hid_t a, hssize_t *n)
+{
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    H5T_class_t c = H5Tget_class(t);
+    *n = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return c;
+}
+
 /* The class of attribute a when it holds one value (scalar, or one element),
  * else H5T_NO_CLASS. */
 static H5T_class_t attr_single_class(hid_t a)
 {
-    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-    H5T_class_t c = H5Tget_class(t);
-    hssize_t n = H5Sget_simple_extent_npoints(sp);
-    H5Sclose(sp);
-    H5Tclose(t);
+    hssize_t n;
+    H5T_class_t c = attr_class(a, &n);
     return n == 1 ? c : H5T_NO_CLASS;
+}
+
+/* A type class in messages about edited files. */
+static const char *class_name(H5T_class_t c)
+{
+    return c == H5T_INTEGER ? "integer" : c == H5T_FLOAT ? "float" : c == H5T_STRING ? "string" : "other type";
 }
 
 int md_h5_attr_check(hid_t loc, const char *name, H5T_class_t want, char *what, size_t len)
@@ -79,15 +93,12 @@ int md_h5_attr_check(hid_t loc, const char *name, H5T_class_t want, char *what, 
         snprintf(what, len, "an attribute that cannot be opened");
         return -1;
     }
-    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-    H5T_class_t c = H5Tget_class(t);
-    hssize_t n = H5Sget_simple_extent_npoints(sp);
-    H5Sclose(sp);
-    H5Tclose(t);
+    hssize_t n;
+    H5T_class_t c = attr_class(a, &n);
     H5Aclose(a);
     if (c == want && n == 1) return 1;
     snprintf(what, len, "%lld value%s of class %s", (long long)n, n == 1 ? "" : "s",
-             c == H5T_INTEGER ? "integer" : c == H5T_FLOAT ? "float" : c == H5T_STRING ? "string" : "other");
+             c == H5T_INTEGER || c == H5T_FLOAT || c == H5T_STRING ? class_name(c) : "other");
     return -1;
 }
 
@@ -218,8 +229,7 @@ uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n, md_error *err
     uint8_t *buf = NULL;
     if (rank != 1 || c != H5T_INTEGER) {
         md_error_set(err, "%s is not a 1-D integer dataset (rank %d, %s): " MD_H5_EDITED_HINT,
-                     path, rank, c == H5T_FLOAT ? "float" : c == H5T_STRING ? "string" : c == H5T_INTEGER ? "integer"
-                                                                                           : "other type");
+                     path, rank, class_name(c));
     } else if (!(buf = malloc(len ? len : 1))) {
         md_error_set(err, "out of memory reading %s", path);
     } else if (H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
@@ -252,12 +262,6 @@ hid_t md_h5_open_regions(hid_t file, const char *path, int64_t n, md_error *err)
     if (d >= 0) H5Dclose(d);
     md_error_set(err, "%s is missing or not %lld strings (one per done flag): " MD_H5_EDITED_HINT, path, (long long)n);
     return -1;
-}
-
-static const char *type_name(md_h5type t)
-{
-    static const char *const names[] = {"float32", "float64", "int32", "int64", "uint8", "string"};
-    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
 /* "[a,b,c] of type" into buf. */
@@ -305,8 +309,8 @@ int md_h5_check_dataset(hid_t file, const char *full, const md_dset *ds, const c
     for (int i = 0; same && i < rank; i++) same = dims[i] == ds->dims[i];
     if (same) return MD_OK;
     char has[256], want[256];
-    shape_text(has, sizeof has, rank, dims, got == 1 ? type_name(type) : "another type");
-    shape_text(want, sizeof want, ds->rank, ds->dims, type_name(ds->type));
+    shape_text(has, sizeof has, rank, dims, got == 1 ? md_h5type_name(type) : "another type");
+    shape_text(want, sizeof want, ds->rank, ds->dims, md_h5type_name(ds->type));
     return md_error_set(err, "dataset %s is %s, the job declares %s: " MD_H5_EDITED_HINT, full, has, want);
 }
 
