@@ -5,12 +5,14 @@
  * one frame per for-loop body and macro call ("set" inside a loop does not
  * leak out, as in Jinja; namespace() objects carry values out).
  * Ownership: eval returns new references; frames own their variables. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/jinja_int.h"
 
 #define MAX_DEPTH 64
+#define MAX_STEPS (1 << 20) /* loop iterations and range() items in one render (a chat template: a few per message) */
 #define NS_MARK "\x01namespace"
 #define FN_MARK "\x01function"
 
@@ -23,6 +25,7 @@ typedef struct jctx {
     md_sbuf out;
     time_t now;
     int brk; /* 1 break, 2 continue */
+    long long steps; /* loop iterations and range() items so far (MAX_STEPS) */
     md_error *err;
 } jctx;
 
@@ -68,6 +71,30 @@ static int num(const json_t *v, double *d)
 static int is_int(const json_t *v) { return json_is_integer(v) || json_is_boolean(v); }
 static long long ival(const json_t *v) { return json_is_integer(v) ? json_integer_value(v) : json_is_true(v); }
 
+/* i OP j on integers as Python does (floor division and modulo, j > 0
+ * for **, j != 0 for // and %): 0 with *r, or 1 when the result (or a step
+ * of the power) does not fit in 64 bits. */
+static int int_arith(const char *op, long long i, long long j, long long *r)
+{
+    if (!strcmp(op, "+")) return __builtin_add_overflow(i, j, r);
+    if (!strcmp(op, "-")) return __builtin_sub_overflow(i, j, r);
+    if (!strcmp(op, "*")) return __builtin_mul_overflow(i, j, r);
+    if (!strcmp(op, "//") || !strcmp(op, "%")) {
+        if (i == LLONG_MIN && j == -1) return op[1] == '/' ? 1 : (*r = 0, 0);
+        long long q = i / j, m = i % j;
+        if (m != 0 && ((m < 0) != (j < 0))) q--, m += j;
+        *r = op[1] == '/' ? q : m;
+        return 0;
+    }
+    long long acc = 1; /* ** by squaring */
+    for (; j > 0; j >>= 1) {
+        if ((j & 1) && __builtin_mul_overflow(acc, i, &acc)) return 1;
+        if (j > 1 && __builtin_mul_overflow(i, i, &i)) return 1;
+    }
+    *r = acc;
+    return 0;
+}
+
 static int arith(jctx *c, const jnode *n, const char *op, json_t *a, json_t *b, json_t **out)
 {
     double x, y;
@@ -89,25 +116,22 @@ static int arith(jctx *c, const jnode *n, const char *op, json_t *a, json_t *b, 
         snprintf(m, sizeof m, "cannot apply '%s' to %s and %s", op, jv_type(a), jv_type(b));
         return fail(c, n, m);
     }
-    int ints = is_int(a) && is_int(b);
-    long long i = ival(a), j = ival(b);
     if ((!strcmp(op, "/") || !strcmp(op, "//") || !strcmp(op, "%")) && y == 0) return fail(c, n, "division by zero");
-    if (!strcmp(op, "+")) *out = ints ? json_integer(i + j) : json_real(x + y);
-    else if (!strcmp(op, "-")) *out = ints ? json_integer(i - j) : json_real(x - y);
-    else if (!strcmp(op, "*")) *out = ints ? json_integer(i * j) : json_real(x * y);
+    if (is_int(a) && is_int(b) && strcmp(op, "/") != 0 && (strcmp(op, "**") != 0 || ival(b) >= 0)) {
+        long long r;
+        if (int_arith(op, ival(a), ival(b), &r)) {
+            char m[160];
+            snprintf(m, sizeof m, "integer overflow: %lld %s %lld is beyond 64 bits", ival(a), op, ival(b));
+            return fail(c, n, m);
+        }
+        *out = json_integer(r);
+    } else if (!strcmp(op, "+")) *out = json_real(x + y);
+    else if (!strcmp(op, "-")) *out = json_real(x - y);
+    else if (!strcmp(op, "*")) *out = json_real(x * y);
     else if (!strcmp(op, "/")) *out = json_real(x / y);
-    else if (!strcmp(op, "//")) {
-        long long q = i / j;
-        if ((i % j != 0) && ((i < 0) != (j < 0))) q--;
-        *out = ints ? json_integer(q) : json_real(__builtin_floor(x / y));
-    } else if (!strcmp(op, "%")) {
-        long long r = ints ? i % j : 0;
-        if (ints && r != 0 && ((r < 0) != (j < 0))) r += j;
-        *out = ints ? json_integer(r) : json_real(x - y * __builtin_floor(x / y));
-    } else { /* ** */
-        double r = __builtin_pow(x, y);
-        *out = ints && j >= 0 ? json_integer((long long)r) : json_real(r);
-    }
+    else if (!strcmp(op, "//")) *out = json_real(__builtin_floor(x / y));
+    else if (!strcmp(op, "%")) *out = json_real(x - y * __builtin_floor(x / y));
+    else *out = json_real(__builtin_pow(x, y)); /* ** */
     return *out ? MD_OK : oom(c);
 }
 
@@ -243,6 +267,7 @@ static int ev_slice(jctx *c, const jnode *n, json_t **out)
     long long len = (long long)json_array_size(items);
     long long step = part[2] && is_int(part[2]) ? ival(part[2]) : 1;
     if (step == 0) { fail(c, n, "slice step cannot be zero"); goto out; }
+    if (step > len || step < -len) step = step > 0 ? len + 1 : -len - 1; /* one item either way; i + step stays in range */
     long long lo = step > 0 ? 0 : len - 1, hi = step > 0 ? len : -1;
     for (int k = 0; k < 2; k++) {
         if (!part[k] || !is_int(part[k])) continue;
@@ -368,9 +393,25 @@ static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, 
         r[a->n == 1 ? 1 : i] = ival(a->v[i]);
     }
     if (r[2] == 0) return fail(c, call, "range step cannot be zero");
+    /* the item count in unsigned arithmetic: stop - start may not fit in 64 signed bits */
+    unsigned long long span = r[2] > 0 ? (r[1] > r[0] ? (unsigned long long)r[1] - (unsigned long long)r[0] : 0)
+                                       : (r[0] > r[1] ? (unsigned long long)r[0] - (unsigned long long)r[1] : 0);
+    unsigned long long stride = r[2] > 0 ? (unsigned long long)r[2] : 0ull - (unsigned long long)r[2];
+    unsigned long long count = span ? (span - 1) / stride + 1 : 0;
+    if (count > (unsigned long long)(MAX_STEPS - c->steps)) {
+        char m[200];
+        snprintf(m, sizeof m, "range(%lld, %lld, %lld) makes %llu items, more than the %d items and loop steps a "
+                 "template may make in all", r[0], r[1], r[2], count, MAX_STEPS);
+        return fail(c, call, m);
+    }
+    c->steps += (long long)count;
     json_t *l = json_array();
-    for (long long i = r[0]; l && (r[2] > 0 ? i < r[1] : i > r[1]); i += r[2])
-        if (json_array_append_new(l, json_integer(i))) { json_decref(l); l = NULL; }
+    unsigned long long first = (unsigned long long)r[0], inc = (unsigned long long)r[2]; /* wraps, as it must */
+    for (unsigned long long k = 0; l && k < count; k++)
+        if (json_array_append_new(l, json_integer((long long)(first + k * inc)))) {
+            json_decref(l);
+            l = NULL;
+        }
     return (*out = l) ? MD_OK : oom(c);
 }
 
@@ -476,6 +517,7 @@ static int ev(jctx *c, const jnode *n, json_t **out)
     case JE_NEG:
         if (ev(c, n->a, &a)) return MD_ERR;
         if (n->kind == JE_NOT) *out = json_boolean(!jv_truthy(a));
+        else if (json_is_integer(a) && json_integer_value(a) == LLONG_MIN) rc = fail(c, n, "integer overflow: -(-2^63) is beyond 64 bits");
         else if (json_is_integer(a)) *out = json_integer(-json_integer_value(a));
         else if (json_is_real(a)) *out = json_real(-json_real_value(a));
         else rc = fail(c, n, "cannot negate a value that is not a number");
@@ -552,6 +594,13 @@ static int exec_for(jctx *c, const jnode *n)
     c->frames[c->depth++] = frame;
     rc = MD_OK;
     for (size_t i = 0; rc == MD_OK && i < json_array_size(items); i++) {
+        if (++c->steps > MAX_STEPS) {
+            char m[128];
+            snprintf(m, sizeof m, "the loops run more than %d steps in all, range() items included (a chat template "
+                     "runs a few per message)", MAX_STEPS);
+            rc = fail(c, n, m);
+            break;
+        }
         rc = set_loop_vars(c, n, frame, items, i);
         if (rc == MD_OK) rc = exec_list(c, n->body);
         int stop = c->brk == 1;

@@ -7,6 +7,7 @@
  * them) and "-" on a tag side strips all whitespace on that side.
  * Ownership: the token array and its strings belong to the jparser. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,8 +123,12 @@ static int lex_tag(jparser *p, const char *s, size_t n, size_t *i, int *line, in
             }
             if (push(p, fl ? TK_FLOAT : TK_INT, *line, s + a, *i - a)) return MD_ERR;
             jtok *t = &p->t[p->n - 1];
+            errno = 0;
             if (fl) t->f = strtod(t->s, NULL);
             else t->i = strtoll(t->s, NULL, 10);
+            if (!fl && errno == ERANGE)
+                return md_error_set(p->err, "%s:%d: the integer %.*s%s is beyond 64 bits", p->name, *line,
+                                    (int)(*i - a > 24 ? 24 : *i - a), s + a, *i - a > 24 ? "..." : "");
         } else if (c == '\'' || c == '"') {
             md_sbuf b = {0};
             int rc = lex_string(p, s, n, i, *line, &b);

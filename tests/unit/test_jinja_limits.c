@@ -1,0 +1,76 @@
+/* test_jinja_limits.c — the Jinja interpreter on the inputs fuzz_chat_template
+ * found: integer arithmetic as Python does it where it fits in 64 bits and a
+ * message naming the template and line where it does not (no wrap-around,
+ * no SIGFPE), integer literals beyond 64 bits, range() and slices with
+ * extreme bounds, and the loop budget that stops a template from running
+ * for minutes or filling memory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/chat.h"
+#include "testutil.h"
+
+static int render(const char *src, char **out, md_error *err)
+{
+    md_chat_message m = {"user", "x"};
+    md_chat_opts o = {0};
+    size_t len = 0;
+    md_error_clear(err);
+    return md_chat_render_jinja(src, "DIR/chat_template.jinja", &m, 1, &o, out, &len, err);
+}
+
+static void check_ok(const char *src, const char *want)
+{
+    char *out = NULL;
+    md_error err;
+    int rc = render(src, &out, &err);
+    CHECK_MSG(rc == MD_OK && out && strcmp(out, want) == 0, "%s: got \"%s\" want \"%s\" (%s)", src,
+              out ? out : "(null)", want, err.msg);
+    free(out);
+}
+
+static void check_err(const char *src, const char *needle)
+{
+    char *out = NULL;
+    md_error err;
+    CHECK(render(src, &out, &err) == MD_ERR && !out);
+    CHECK_MSG(strstr(err.msg, "DIR/chat_template.jinja:") && strstr(err.msg, needle),
+              "%s: error \"%s\" should name the file and contain \"%s\"", src, err.msg, needle);
+}
+
+int main(void)
+{
+    /* Python's integer semantics where the result fits */
+    check_ok("{{ -7 // 2 }} {{ -7 % 2 }} {{ 7 // -2 }} {{ 7 % -2 }} {{ 7 // 2 }}", "-4 1 -4 -1 3");
+    check_ok("{{ 2 ** 62 }} {{ 3 ** 39 }} {{ (-2) ** 63 }} {{ 0 ** 0 }}",
+             "4611686018427387904 4052555153018976267 -9223372036854775808 1");
+    check_ok("{{ 9223372036854775807 }} {{ -9223372036854775807 - 1 }} {{ (-9223372036854775807 - 1) // 1 }}",
+             "9223372036854775807 -9223372036854775808 -9223372036854775808");
+    check_ok("{{ (-9223372036854775807 - 1) % -1 }} {{ true + true }}", "0 2");
+    check_ok("{{ 1 // 0.5 }} {{ 7 % 0.5 }} {{ 7.5 // 2 }} {{ 2 ** -1 }}", "2.0 0.0 3.0 0.5");
+    /* fuzz_chat_template: 1 // 0.5 divided by the integer part of 0.5 (SIGFPE);
+     * int + - * ** wrapped around (undefined behaviour) */
+    check_err("{{ 9223372036854775807 + 1 }}", "integer overflow: 9223372036854775807 + 1 is beyond 64 bits");
+    check_err("{{ -9223372036854775807 - 2 }}", "integer overflow");
+    check_err("{{ 3333333333 * 3333333333 }}", "integer overflow");
+    check_err("{{ 2 ** 63 }}", "integer overflow: 2 ** 63");
+    check_err("{{ (-9223372036854775807 - 1) // -1 }}", "integer overflow");
+    check_err("{{ -(-9223372036854775807 - 1) }}", "integer overflow");
+    check_err("\n{{ 99999999999999999999 }}", ":2: the integer 99999999999999999999 is beyond 64 bits");
+    check_err("{{ 1 // 0 }}", "division by zero");
+    /* range() and slices at the ends of the integers */
+    check_ok("{{ range(9223372036854775806, 9223372036854775807, 5) | list }}", "[9223372036854775806]");
+    check_ok("{{ range(-9223372036854775807 - 1, 9223372036854775807, 4611686018427387904) | list }}",
+             "[-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]");
+    check_ok("{{ range(5, -5, -4) | list }} {{ range(3) | list }} {{ range(3, 3) | list }}", "[5, 1, -3] [0, 1, 2] []");
+    check_ok("{{ 'abc'[1::9223372036854775807] }}|{{ 'abc'[::-9223372036854775807 - 1] }}|{{ 'abcde'[::-2] }}",
+             "b|c|eca");
+    /* the budget: loops and range() items, 2^20 in all */
+    check_err("{{ range(100000000) | length }}", "range(0, 100000000, 1) makes 100000000 items");
+    check_ok("{{ range(1048576) | length }}", "1048576");
+    check_err("{% for i in range(2000) %}{% for j in range(2000) %}{% endfor %}{% endfor %}", "more than 1048576");
+    check_err("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "more than 1048576");
+    check_ok("{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}ok", "ok");
+    TEST_MAIN_END();
+}
