@@ -6,8 +6,8 @@
 #   scripts/fuzz.sh --runs N [HARNESS...]       N executions of each (smoke test)
 #   scripts/fuzz.sh --time SECONDS [HARNESS...] each for SECONDS (a long run)
 # HARNESS: safetensors, config, tokenizer, job, chat_template, csv, fewshot,
-# st_index, tokenizer_config, generation_config, hub (default: all). The corpus
-# grows in build-fuzz/corpus/<harness>; a crash or leak stops the run, leaves
+# st_index, tokenizer_config, generation_config, hub, journal (default: all).
+# The corpus grows in build-fuzz/corpus/<harness>; a crash or leak stops the run, leaves
 # build-fuzz/crash-* (or leak-*) and exits non-zero. The last line of each
 # run is libFuzzer's "Done N runs in S second(s)". A crash's input belongs in
 # tests/fuzz/regress/<harness>/ once fixed: ctest replays it there.
@@ -19,14 +19,14 @@ if [ "${1:-}" = --runs ]; then LIMIT=(-runs="$2"); shift 2
 elif [ "${1:-}" = --time ]; then LIMIT=(-max_total_time="$2"); shift 2; fi
 HARNESSES=("$@")
 [ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer job chat_template csv fewshot st_index
-  tokenizer_config generation_config hub)
+  tokenizer_config generation_config hub journal)
 command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (scripts/install-deps.sh)"; exit 1; }
 CC=clang scripts/build.sh "$BUILD" -DMECHDIFF_FUZZ=ON -DMECHDIFF_NATIVE=OFF >/dev/null
 
 # Seed corpora (rebuilt each time; the corpus dirs keep what the fuzzer found).
 SEEDS="$BUILD/seeds"
 rm -rf "$SEEDS"; mkdir -p "$SEEDS"/{safetensors,config,tokenizer,job,chat_template,csv,fewshot,st_index} \
-  "$SEEDS"/{tokenizer_config,generation_config,hub}
+  "$SEEDS"/{tokenizer_config,generation_config,hub,journal}
 cp tests/golden/templates/*.jinja "$SEEDS/chat_template/"
 for d in tests/golden/models/*/ models/organism-base/; do
   n=$(basename "$d")
@@ -83,6 +83,11 @@ for p in sorted(glob.glob(f"{golden}/tokenizers/*/tokenizer.json")):
         t["added_tokens"] = [a for a in t.get("added_tokens", []) if a["id"] < 300]
     name = os.path.basename(os.path.dirname(p))
     open(f"{seeds}/tokenizer/{name}", "wb").write(json.dumps(t).encode() + b"\0" + text.encode())
+# journals (fuzz_journal sets the CRCs): a header of each format, records of
+# a unit header (md_unit_hdr: exp, stage, unit, status) and a few result bytes, a torn tail
+rec = lambda n: b"MDRC" + bytes(4) + struct.pack("<Qd", 24 + n, 1.5) + struct.pack("<IIqII", 0, 1, 7, 0, 0) + bytes(n)
+open(f"{seeds}/journal/v2", "wb").write(b"MDJRNL02" + struct.pack("<Q", 3) + bytes(48) + rec(8) + rec(0) + b"MDRC\0")
+open(f"{seeds}/journal/v1", "wb").write(b"MDJRNL01" + struct.pack("<Q", 1) + bytes(8) + rec(4))
 PY
 
 status=0

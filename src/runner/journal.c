@@ -169,6 +169,14 @@ void md_journal_close(md_journal *j)
     free(j);
 }
 
+/* The bytes of f after its read position (0 when unknown). */
+static uint64_t bytes_left(FILE *f)
+{
+    struct stat sb;
+    off_t pos = ftello(f);
+    return fstat(fileno(f), &sb) == 0 && pos >= 0 && sb.st_size > pos ? (uint64_t)(sb.st_size - pos) : 0;
+}
+
 int md_journal_replay(const char *path, uint64_t *generation, md_journal_fn fn, void *arg, int64_t *n_records,
                       int *torn, md_error *err)
 {
@@ -211,6 +219,10 @@ int md_journal_replay(const char *path, uint64_t *generation, md_journal_fn fn, 
         memcpy(&len, rh + 8, 8);
         memcpy(&time, rh + 16, 8);
         if (got != sizeof rh || magic != RECORD_MAGIC || len > ((uint64_t)1 << 40)) {
+            *torn = 1;
+            break;
+        }
+        if (len > cap && len > bytes_left(f)) { /* a length the file cannot hold: torn, never allocated */
             *torn = 1;
             break;
         }
