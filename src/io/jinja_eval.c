@@ -13,6 +13,7 @@
 
 #define MAX_DEPTH 64
 #define MAX_STEPS (1 << 20) /* loop iterations and range() items in one render (a chat template: a few per message) */
+#define MAX_WORK (1LL << 28)  /* bytes of strings and items of lists that one render's expressions make */
 #define NS_MARK "\x01namespace"
 #define FN_MARK "\x01function"
 
@@ -26,10 +27,13 @@ typedef struct jctx {
     time_t now;
     int brk; /* 1 break, 2 continue */
     long long steps; /* loop iterations and range() items so far (MAX_STEPS) */
+    long long work;  /* string bytes and list items made so far (MAX_WORK) */
+    json_t *namespaces; /* every namespace() made: emptied at the end, which breaks any cycle through one */
     md_error *err;
 } jctx;
 
 static int ev(jctx *c, const jnode *n, json_t **out);
+static int ev_node(jctx *c, const jnode *n, json_t **out);
 static int exec_list(jctx *c, const jnode *n);
 
 static int fail(jctx *c, const jnode *n, const char *what)
@@ -107,7 +111,7 @@ static int arith(jctx *c, const jnode *n, const char *op, json_t *a, json_t *b, 
         return *out ? MD_OK : oom(c);
     }
     if (!strcmp(op, "+") && json_is_array(a) && json_is_array(b)) {
-        *out = json_deep_copy(a);
+        *out = json_copy(a); /* Python's list + list: a new list of the same items */
         if (!*out || json_array_extend(*out, b)) return oom(c);
         return MD_OK;
     }
@@ -377,7 +381,10 @@ static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, 
         if (!o) return oom(c);
         for (size_t i = 0; i < a->n; i++)
             if (a->kw[i] && json_object_set(o, a->kw[i], a->v[i] ? a->v[i] : json_null())) { json_decref(o); return oom(c); }
-        if (name[0] == 'n' && json_object_set_new(o, NS_MARK, json_true())) { json_decref(o); return oom(c); }
+        if (name[0] == 'n' && (json_object_set_new(o, NS_MARK, json_true()) || json_array_append(c->namespaces, o))) {
+            json_decref(o);
+            return oom(c);
+        }
         *out = o;
         return MD_OK;
     }
@@ -489,7 +496,39 @@ static int ev_collection(jctx *c, const jnode *n, json_t **out)
     return MD_OK;
 }
 
+/* Whether n makes a new value (a literal, a variable, an attribute or an
+ * item is one that exists already: reading it costs nothing). */
+static int made(const jnode *n)
+{
+    return n->kind != JE_LIT && n->kind != JE_NAME && n->kind != JE_ATTR && n->kind != JE_INDEX;
+}
+
+/* Evaluates n and charges what it made to the render's budget: a string
+ * longer than JINJA_MAX_TEXT, a list of more than MAX_STEPS items, or more
+ * than MAX_WORK bytes and items in all is an error naming the line. */
 static int ev(jctx *c, const jnode *n, json_t **out)
+{
+    if (ev_node(c, n, out)) return MD_ERR;
+    const char *what = NULL;
+    if (json_is_string(*out)) {
+        size_t len = json_string_length(*out);
+        if (len > JINJA_MAX_TEXT) what = "a string longer than 16 MiB";
+        else if (made(n)) c->work += (long long)len;
+    } else if (json_is_array(*out)) {
+        size_t items = json_array_size(*out);
+        if (items > MAX_STEPS) what = "a list of more than 2^20 items";
+        else if (made(n)) c->work += (long long)items;
+    }
+    if (!what && c->work > MAX_WORK) what = "more than 2^28 bytes of strings and list items in all";
+    if (!what) return MD_OK;
+    json_decref(*out);
+    *out = NULL;
+    char m[200];
+    snprintf(m, sizeof m, "the template makes %s (a chat template makes a few kB)", what);
+    return fail(c, n, m);
+}
+
+static int ev_node(jctx *c, const jnode *n, json_t **out)
 {
     *out = NULL;
     json_t *a = NULL, *b = NULL;
@@ -676,8 +715,10 @@ static int exec_one(jctx *c, const jnode *n)
 
 static int exec_list(jctx *c, const jnode *n)
 {
-    for (; n && !c->brk; n = n->next)
+    for (; n && !c->brk; n = n->next) {
         if (exec_one(c, n)) return MD_ERR;
+        if (c->out.n > JINJA_MAX_TEXT) return fail(c, n, "the template writes more than 16 MiB of text");
+    }
     return MD_OK;
 }
 
@@ -693,9 +734,18 @@ int md_jinja_render(const md_jinja *t, json_t *ctx, time_t now, char **out, size
     c.frames[0] = ctx;
     c.frames[1] = json_object(); /* the template's own top-level variables */
     c.depth = 2;
-    if (!c.frames[1]) return oom(&c);
+    c.namespaces = json_array();
+    if (!c.frames[1] || !c.namespaces) {
+        json_decref(c.frames[1]);
+        json_decref(c.namespaces);
+        return oom(&c);
+    }
     int rc = exec_list(&c, t->root);
     json_decref(c.frames[1]);
+    size_t i;
+    json_t *ns;
+    json_array_foreach(c.namespaces, i, ns) json_object_clear(ns);
+    json_decref(c.namespaces);
     if (rc == MD_OK && !c.out.s && md_sb_add(&c.out, "", 0)) rc = oom(&c);
     if (rc) {
         free(c.out.s);

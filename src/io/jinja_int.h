@@ -70,6 +70,12 @@ int jinja_tokenize(jparser *p, const char *s, size_t n);
 
 void jnode_free(jnode *n);
 
+/* The longest string a render makes, output included: the builders below
+ * (str, join, replace, tojson) stop a little past it, and jinja_eval.c
+ * refuses any value or output longer (a message, never minutes of work or
+ * gigabytes of memory on a hostile template). */
+#define JINJA_MAX_TEXT ((size_t)1 << 24)
+
 /* Python truthiness of a value; v NULL is undefined (false). */
 int jv_truthy(const json_t *v);
 /* Appends str(v) as Python prints it (None, True, 1.5, ['a'], {'k': 1}). */

@@ -66,6 +66,7 @@ static int repr_str(md_sbuf *b, const char *s, size_t n)
 
 static int repr(md_sbuf *b, const json_t *v)
 {
+    if (b->n > JINJA_MAX_TEXT) return MD_OK; /* too long already: the caller refuses it */
     return json_is_string(v) ? repr_str(b, json_string_value(v), json_string_length(v)) : jv_str(b, v);
 }
 
@@ -181,7 +182,7 @@ static json_t *replace(const json_t *v, const json_t *from, const json_t *to, lo
     size_t n = json_string_length(v), fl = json_string_length(from), tl = json_string_length(to);
     md_sbuf b = {0};
     int bad_ = 0;
-    for (size_t i = 0; i <= n && !bad_;) {
+    for (size_t i = 0; i <= n && !bad_ && b.n <= JINJA_MAX_TEXT;) { /* longer: refused by the caller */
         if (count != 0 && fl && i + fl <= n && memcmp(s + i, f, fl) == 0) {
             bad_ = md_sb_add(&b, t, tl);
             i += fl;
@@ -242,17 +243,29 @@ static json_t *items(const json_t *v)
     return l;
 }
 
+/* json_dump_callback's sink: appends to the md_sbuf, stops past JINJA_MAX_TEXT. */
+static int dump_text(const char *buf, size_t size, void *data)
+{
+    md_sbuf *b = data;
+    return b->n > JINJA_MAX_TEXT || md_sb_add(b, buf, size) ? -1 : 0;
+}
+
 static int tojson(json_t *v, json_t *indent, json_t **out, md_error *err)
 {
     size_t flags = JSON_ENCODE_ANY | JSON_PRESERVE_ORDER;
     if (json_is_integer(indent)) flags |= JSON_INDENT((int)json_integer_value(indent));
-    json_t *copy = v ? json_deep_copy(v) : json_null();
+    json_t *copy = v ? json_copy(v) : json_null(); /* shallow: the top level's namespace mark goes */
     if (json_is_object(copy)) json_object_del(copy, "\x01namespace");
-    char *s = copy ? json_dumps(copy, flags) : NULL;
+    md_sbuf b = {0};
+    int rc = copy ? json_dump_callback(copy, dump_text, &b, flags) : -1;
     json_decref(copy);
-    if (!s) return md_error_set(err, "tojson: cannot serialise a %s", jv_type(v));
-    *out = json_string(s);
-    free(s);
+    if (b.n > JINJA_MAX_TEXT) rc = 0; /* stopped there: the caller refuses the text */
+    if (rc != 0) {
+        free(b.s);
+        return md_error_set(err, "tojson: cannot serialise a %s", jv_type(v));
+    }
+    *out = json_stringn(b.s ? b.s : "", b.n);
+    free(b.s);
     return *out ? MD_OK : md_error_set(err, "out of memory");
 }
 
@@ -265,6 +278,7 @@ static int join(json_t *v, json_t *sep, json_t *attr, json_t **out, md_error *er
     json_t *x;
     int rc = MD_OK;
     json_array_foreach(l, i, x) {
+        if (b.n > JINJA_MAX_TEXT) break; /* too long already: the caller refuses it */
         if (i && json_is_string(sep) && md_sb_add(&b, json_string_value(sep), json_string_length(sep))) rc = MD_ERR;
         if (jv_str(&b, json_is_string(attr) ? json_object_get(x, json_string_value(attr)) : x)) rc = MD_ERR;
     }
