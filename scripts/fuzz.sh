@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh --runs N [HARNESS...]       N executions of each (smoke test)
 #   scripts/fuzz.sh --time SECONDS [HARNESS...] each for SECONDS (a long run)
 # HARNESS: safetensors, config, tokenizer, job, chat_template, csv, fewshot,
-# st_index, tokenizer_config, generation_config, hub, journal (default: all).
+# st_index, tokenizer_config, generation_config, hub, journal, model (default: all).
 # The corpus grows in build-fuzz/corpus/<harness>; a crash or leak stops the run, leaves
 # build-fuzz/crash-* (or leak-*) and exits non-zero. The last line of each
 # run is libFuzzer's "Done N runs in S second(s)". A crash's input belongs in
@@ -19,14 +19,14 @@ if [ "${1:-}" = --runs ]; then LIMIT=(-runs="$2"); shift 2
 elif [ "${1:-}" = --time ]; then LIMIT=(-max_total_time="$2"); shift 2; fi
 HARNESSES=("$@")
 [ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer job chat_template csv fewshot st_index
-  tokenizer_config generation_config hub journal)
+  tokenizer_config generation_config hub journal model)
 command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (scripts/install-deps.sh)"; exit 1; }
 CC=clang scripts/build.sh "$BUILD" -DMECHDIFF_FUZZ=ON -DMECHDIFF_NATIVE=OFF >/dev/null
 
 # Seed corpora (rebuilt each time; the corpus dirs keep what the fuzzer found).
 SEEDS="$BUILD/seeds"
 rm -rf "$SEEDS"; mkdir -p "$SEEDS"/{safetensors,config,tokenizer,job,chat_template,csv,fewshot,st_index} \
-  "$SEEDS"/{tokenizer_config,generation_config,hub,journal}
+  "$SEEDS"/{tokenizer_config,generation_config,hub,journal,model}
 cp tests/golden/templates/*.jinja "$SEEDS/chat_template/"
 for d in tests/golden/models/*/ models/organism-base/; do
   n=$(basename "$d")
@@ -87,6 +87,9 @@ for p in sorted(glob.glob(f"{golden}/tokenizers/*/tokenizer.json")):
 # a unit header (md_unit_hdr: exp, stage, unit, status) and a few result bytes, a torn tail
 rec = lambda n: b"MDRC" + bytes(4) + struct.pack("<Qd", 24 + n, 1.5) + struct.pack("<IIqII", 0, 1, 7, 0, 0) + bytes(n)
 open(f"{seeds}/journal/v2", "wb").write(b"MDJRNL02" + struct.pack("<Q", 3) + bytes(48) + rec(8) + rec(0) + b"MDRC\0")
+# model headers (fuzz_model adds the golden Qwen2 bf16 data section)
+blob = open(f"{golden}/models/qwen2_bf16/model.safetensors", "rb").read()
+open(f"{seeds}/model/qwen2_bf16.json", "wb").write(blob[8:8 + struct.unpack("<Q", blob[:8])[0]])
 open(f"{seeds}/journal/v1", "wb").write(b"MDJRNL01" + struct.pack("<Q", 1) + bytes(8) + rec(4))
 PY
 
