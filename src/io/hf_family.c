@@ -142,7 +142,7 @@ static int parse_layer_types(md_config *cfg, json_t *root, int window, const cha
     if (cfg->family == MD_FAMILY_QWEN2 || cfg->family == MD_FAMILY_QWEN3) {
         double mwl = 0;
         if (get_pos_or_null(root, "max_window_layers", 28, &mwl, src, err) != MD_OK) return MD_ERR;
-        from = (int)mwl;
+        from = mwl >= cfg->n_layers ? cfg->n_layers : (int)mwl; /* 1e28 = no sliding layer (was an int overflow) */
     }
     for (int l = 0; l < cfg->n_layers && window > 0; l++)
         cfg->layer_sliding[l] = cfg->family == MD_FAMILY_GEMMA2 ? (l % 2 == 0) : l >= from;

@@ -64,6 +64,13 @@ int main(void)
     CHECK(parse(&c, "Qwen2ForCausalLM", "\"use_sliding_window\": true, \"sliding_window\": 16, "
                 "\"max_window_layers\": 2", &err) == MD_OK);
     CHECK(c.sliding_window == 16 && !c.layer_sliding[1] && c.layer_sliding[2] && c.layer_sliding[3]);
+    /* max_window_layers past every layer, even past an int (fuzz_config): no layer slides */
+    for (int k = 0; k < 2; k++) {
+        const char *extra = k ? "\"use_sliding_window\": true, \"max_window_layers\": 1e28"
+                              : "\"use_sliding_window\": true, \"max_window_layers\": 4";
+        CHECK(parse(&c, "Qwen3ForCausalLM", extra, &err) == MD_OK);
+        CHECK(!c.layer_sliding[0] && !c.layer_sliding[1] && !c.layer_sliding[2] && !c.layer_sliding[3]);
+    }
 
     /* Not implemented: an error naming the key, never a different forward. */
     expect_error("Gemma3ForCausalLM", "", "Gemma3ForCausalLM");
