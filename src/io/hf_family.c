@@ -249,8 +249,9 @@ void md_family_write(const md_config *cfg, json_t *r)
     if (cfg->family == MD_FAMILY_GEMMA2) {
         json_object_del(r, "hidden_act");
         json_object_set_new(r, "hidden_activation", json_string("gelu_pytorch_tanh"));
-        double q = cfg->query_pre_attn_scalar; /* an int in Gemma2Config */
-        json_object_set_new(r, "query_pre_attn_scalar", q == (double)(long long)q ? json_integer((long long)q) : json_real(q));
+        double q = cfg->query_pre_attn_scalar; /* an int in Gemma2Config (1e30 stays a real: no int overflow) */
+        int whole = q < 0x1p53 && q == floor(q);
+        json_object_set_new(r, "query_pre_attn_scalar", whole ? json_integer((long long)q) : json_real(q));
         json_object_set_new(r, "attn_logit_softcapping", cfg->attn_softcap > 0 ? json_real(cfg->attn_softcap) : json_null());
         json_object_set_new(r, "final_logit_softcapping",
                             cfg->final_softcap > 0 ? json_real(cfg->final_softcap) : json_null());

@@ -293,6 +293,14 @@ int main(void)
     CHECK_MSG(md_hf_config_load_dir(&c, dir, &err) == MD_OK, "round trip of eps 1.2e-38: %s", err.msg);
     CHECK(c.rms_eps == tiny.rms_eps);
 
+    /* Gemma-2's query_pre_attn_scalar far past a long long writes back as a real (fuzz_config: it was cast) */
+    CHECK(md_hf_config_parse(&tiny, "{\"architectures\": [\"Gemma2ForCausalLM\"], \"hidden_size\": 64, "
+                             "\"intermediate_size\": 72, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                             "\"vocab_size\": 300, \"query_pre_attn_scalar\": 1e30}", "big", &err) == MD_OK);
+    CHECK_MSG(md_hf_config_write(&tiny, path, &err) == MD_OK, "%s", err.msg);
+    CHECK_MSG(md_hf_config_load_dir(&c, dir, &err) == MD_OK, "round trip of query_pre_attn_scalar 1e30: %s", err.msg);
+    CHECK(c.query_pre_attn_scalar == tiny.query_pre_attn_scalar);
+
     check_tensors(dir);
 
     CHECK(md_hf_config_load_dir(&c, "/nonexistent-model-dir", &err) == MD_ERR);
