@@ -383,7 +383,7 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
     if (!strcmp(name, "default") || !strcmp(name, "d")) {
         json_t *dflt = kwarg(args, kw, n, "default_value", 0), *boolean = kwarg(args, kw, n, "boolean", 1);
         int use = !v || (jv_truthy(boolean) && !jv_truthy(v));
-        *out = json_incref(use ? (dflt ? dflt : json_string("")) : v);
+        *out = use ? (dflt ? json_incref(dflt) : json_string("")) : json_incref(v); /* "" was a leaked reference */
         return MD_OK;
     }
     if (!strcmp(name, "safe") || !strcmp(name, "e") || !strcmp(name, "escape")) {

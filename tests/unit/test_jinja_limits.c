@@ -97,5 +97,7 @@ int main(void)
     check_ok("{% set ns = namespace(a=[1]) %}{% set ns.a = ns.a + [ns] %}{{ ns.a|length }}", "2");
     check_ok("{% set ns = namespace(a=[1, 2]) %}{% set b = ns.a + [3] %}{{ ns.a }} {{ b }} {{ [1]|tojson }}",
              "[1, 2] [1, 2, 3] [1]");
+    /* default without a value on an undefined variable (fuzz_chat_template: '{%set e=a|d%}' leaked the "") */
+    check_ok("{% set e = a|d %}[{{ e }}]{{ b|default }}{{ c|default('y') }}{{ 'x'|d('z') }}", "[]yx");
     TEST_MAIN_END();
 }
