@@ -17,7 +17,24 @@
  *     per 4 bytes, md_exp_cost_text_tokens (what BPE vocabularies of
  *     32k-256k entries average on English; the few-shot prefixes and CSV
  *     rows of data/ come to 8-12 tokens a statement, not the
- *     MD_COST_ROW_TOKENS of a row the kind has not read).
+ *     MD_COST_ROW_TOKENS of a row the kind has not read);
+ *   - a forward of only a few rows (positions) at a time: bound by reading
+ *     the weights, not by their multiply-adds (md_exp_cost_read_bound).
+ *
+ * The read bound is a roofline, time = max(FLOPs / F, bytes / Bw), in
+ * token passes: a forward of n rows through a share s of the model's
+ * multiply-adds (s x B, as above) does 2 n s B FLOPs and reads s x B
+ * weights of b bytes each, so it costs s x max(n, R) token passes with the
+ * ridge R = b F / (2 Bw): below R rows the weights' reads take longer than
+ * the FLOPs. The CPU backend multiplies by fp32 copies of the weights
+ * (b = 4; cpu.c); on the machine of bench/bench_unit_cost.sh (one thread,
+ * 2026-12-07) one core's sgemm ran F = 118-128 GFLOP/s on a 14336 x 4096
+ * layer at 1024 rows, and read its weights at Bw = 3.5-5.9 GB/s at 8 rows
+ * (bench/bench_matmul, up and down projections; the bench prints both and
+ * the R they give): R = MD_COST_RIDGE_ROWS = 48. Weights that stay in a
+ * cache (the d=128 organism's) are read faster; a GPU's ridge is higher (a
+ * bf16 layer on an H100: F 675 TFLOP/s at 2048 rows, Bw about 2.4 TB/s at
+ * 1-16 rows, docs/cuda.md: R about 275). Neither is modelled: one R.
  * Pure functions of their arguments. */
 #ifndef MECHDIFF_EXP_COST_H
 #define MECHDIFF_EXP_COST_H
@@ -31,6 +48,12 @@ double md_exp_cost_logits(const md_config *c);
 /* k / L: one token through the first k blocks, in token passes (k is
  * clamped to [0, L]). */
 double md_exp_cost_blocks(const md_config *c, int k);
+/* The ridge R of the read bound, in rows (see above). */
+#define MD_COST_RIDGE_ROWS 48
+/* share x max(rows, MD_COST_RIDGE_ROWS): a forward of `rows` rows through
+ * `share` token passes' worth of weights (blocks and logits, e.g. 1/L + V d
+ * / B for the last block and the logits), in token passes. */
+double md_exp_cost_read_bound(double rows, double share);
 /* 1 + strlen(text) / 4: the tokens of a text with its BOS. */
 double md_exp_cost_text_tokens(const char *text);
 

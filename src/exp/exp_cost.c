@@ -23,6 +23,11 @@ double md_exp_cost_blocks(const md_config *c, int k)
     return (double)k / c->n_layers;
 }
 
+double md_exp_cost_read_bound(double rows, double share)
+{
+    return share * (rows > MD_COST_RIDGE_ROWS ? rows : MD_COST_RIDGE_ROWS);
+}
+
 double md_exp_cost_text_tokens(const char *text)
 {
     return 1 + (text ? (double)strlen(text) : 0) / 4;

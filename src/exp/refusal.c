@@ -219,7 +219,7 @@ void md_refusal_free_state(void *state)
     md_refusal_state *s = state;
     if (!s) return;
     md_refusal_free_sets(s);
-    free(s->layers), free(s->positions);
+    free(s->layers), free(s->positions), free(s->prompt_tokens);
     md_exp_free_units(&s->acts);
     md_exp_free_units(&s->gen);
     free(s);
@@ -329,27 +329,42 @@ static int64_t rf_units(const void *state, int stage)
     return stage == 0 ? s->acts.n : s->gen.n;
 }
 
-/* The cost of a unit (progress.h, "ETA by cost"): its rows, each
- * MD_COST_ROW_TOKENS tokens; a collect forward stops after the deepest
- * layer it reads ((deepest + 1) / L of a pass); a generation adds
- * max_new_tokens tokens, 1.2 times all that with a direction hooked in
- * (stage 1 but the unhooked point-mode baseline, intervention 0), and the
- * logits of every new token. */
+/* The longest of rows [r0, r0 + n) of role's prompts of set (test or train
+ * rows) in tokens (md_refusal_price; MD_COST_ROW_TOKENS before it): a
+ * batch runs padded to it. */
+static double longest_prompt(const md_refusal_state *s, int role, int set, int test, int r0, int n)
+{
+    const int *len = md_refusal_prompt_tokens(s, role, set, test);
+    int t = len ? 0 : MD_COST_ROW_TOKENS;
+    for (int i = 0; len && i < n; i++) t = len[r0 + i] > t ? len[r0 + i] : t;
+    return t;
+}
+
+/* The cost of a unit (progress.h, "ETA by cost"): its rows x their longest
+ * prompt in its role's template; a collect forward stops after the deepest
+ * layer it reads ((deepest + 1) / L of a pass). A generation runs that
+ * prompt batch (1.2 times its cost with a direction hooked in: stage 1 but
+ * the unhooked point-mode baseline, intervention 0), then max_new_tokens -
+ * 1 steps of one token a row through every block, and the logits of every
+ * new token: those steps read all the weights for the batch's few rows and
+ * are priced by the read bound (exp_cost.h). */
 static double rf_unit_cost(const void *state, int stage, int64_t unit)
 {
     const md_refusal_state *s = state;
     const int *key = stage == 0 ? s->acts.key[unit] : s->gen.key[unit];
-    int first, n = stage == 0 ? s->n_train : s->n_test;
-    int rows = md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &first);
-    if (stage == 0) return (double)rows * MD_COST_ROW_TOKENS * s->collect_share;
-    double tokens = (MD_COST_ROW_TOKENS + (double)s->opt.max_new_tokens) * (s->sweep || key[1] ? 1.2 : 1.0);
-    return (double)rows * (tokens + (double)s->opt.max_new_tokens * s->logits);
+    int r0, n = stage == 0 ? s->n_train : s->n_test;
+    int rows = md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &r0);
+    if (stage == 0) return rows * longest_prompt(s, key[0], key[1], 0, r0, rows) * s->collect_share;
+    int set = s->sweep ? MD_REFUSAL_HARMFUL : key[2];
+    double prompt = rows * longest_prompt(s, key[0], set, 1, r0, rows) * (s->sweep || key[1] ? 1.2 : 1.0);
+    double steps = (double)s->opt.max_new_tokens;
+    return prompt + md_exp_cost_read_bound(rows, (steps - 1) + steps * s->logits);
 }
 
 const md_dirseq MD_REFUSAL_SEQ = {
     .kind = "refusal", .build = rf_build, .release = md_refusal_free_state, .collect = md_refusal_run_collect,
     .intervene = md_refusal_run_intervene, .directions = md_refusal_run_directions, .scores = md_refusal_run_scores,
-    .units = rf_units, .unit_cost = rf_unit_cost};
+    .units = rf_units, .unit_cost = rf_unit_cost, .price = md_refusal_price};
 
 /* What the kind and its alias share: everything but the name, doc and keys. */
 #define RF_KIND_CALLBACKS                                                                                              \

@@ -80,6 +80,55 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
     return md_exp_check_widths(where, s->roles[0], c0, s->roles[i], c, err);
 }
 
+/* len[i] = the tokens of rows idx[0..n) of set k in role r's template. */
+static int count_tokens(const md_kind_ctx *ctx, const md_tokenizer *tok, md_chat_kind chat, const md_refusal_state *s,
+                        int r, int k, const int *idx, int n, int *len, md_error *err)
+{
+    int **ids = calloc((size_t)(n > 0 ? n : 1), sizeof(int *));
+    if (!ids) return md_error_set(err, "out of memory");
+    int rc = md_exp_encode_instructions_with(ctx, tok, chat, s->roles[r], s->csv[k], s->col[k], idx, n, ids, len, err);
+    md_exp_free_ids(ids, n);
+    return rc;
+}
+
+int md_refusal_price(const md_kind_ctx *ctx, void *state, md_error *err)
+{
+    md_refusal_state *s = state;
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    int per = s->n_train + s->n_test, rc = MD_OK;
+    free(s->prompt_tokens);
+    if (!(s->prompt_tokens = malloc((size_t)s->n_roles * 2 * (size_t)per * sizeof(int))))
+        return md_error_set(err, "out of memory");
+    for (int r = 0; r < s->n_roles && rc == MD_OK; r++) {
+        md_tokenizer *tok = NULL;
+        if (md_tokenizer_load(&tok, md_params_map_get(&ctx->job->top, "models", s->roles[r]), err) != MD_OK) {
+            rc = md_error_prefix(err, "%s: model '%s'", where, s->roles[r]);
+            break;
+        }
+        const char *jt = md_tokenizer_chat_template(tok);
+        md_chat_kind chat = jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN;
+        for (int k = 0; k < 2 && rc == MD_OK; k++) {
+            int *len = md_refusal_prompt_tokens(s, r, k, 0);
+            rc = count_tokens(ctx, tok, chat, s, r, k, s->train[k], s->n_train, len, err);
+            if (rc == MD_OK) rc = count_tokens(ctx, tok, chat, s, r, k, s->test[k], s->n_test, len + s->n_train, err);
+        }
+        md_tokenizer_free(tok);
+    }
+    if (rc != MD_OK) {
+        free(s->prompt_tokens);
+        s->prompt_tokens = NULL;
+    }
+    return rc;
+}
+
+int *md_refusal_prompt_tokens(const md_refusal_state *s, int role, int set, int test)
+{
+    if (!s->prompt_tokens) return NULL;
+    return s->prompt_tokens + ((size_t)role * 2 + (size_t)set) * (size_t)(s->n_train + s->n_test) +
+           (test ? s->n_train : 0);
+}
+
 int md_refusal_collect(const md_kind_ctx *ctx, md_model *m, const md_refusal_state *s, int64_t unit,
                        const md_dirseq_at *at, md_result *out, md_error *err)
 {

@@ -7,7 +7,10 @@
  *  - the shipped organism (d 128, d_ff 384, 4 layers, 4 heads and 2
  *    key/value heads of 32, vocab 7310): 4 (2 128 (128 + 64) + 3 128 384)
  *    = 786432; logits 7310 x 128 / 786432 = 1.1898;
- *  - k of L blocks is k / L, clamped to [0, L].
+ *  - k of L blocks is k / L, clamped to [0, L];
+ *  - the read bound is share x max(rows, MD_COST_RIDGE_ROWS): 8 rows of the
+ *    8B model's last block and logits cost (1/32 + 0.07527) x 48, 512 rows
+ *    their FLOPs, 512 x the same share.
  * Integer-valued products are exact in doubles; the ratios are checked to
  * 1e-12 relative. */
 #include <string.h>
@@ -35,5 +38,10 @@ int main(void)
     CHECK_NEAR(md_exp_cost_logits(&organism), 7310.0 * 128 / 786432.0, 1e-12);
     CHECK(md_exp_cost_blocks(&llama, 13) == 13.0 / 32);
     CHECK(md_exp_cost_blocks(&llama, 40) == 1.0 && md_exp_cost_blocks(&llama, -1) == 0.0);
+    double last = md_exp_cost_blocks(&llama, 1) + md_exp_cost_logits(&llama);
+    CHECK(MD_COST_RIDGE_ROWS == 48);
+    CHECK_NEAR(md_exp_cost_read_bound(8, last), 48 * last, 1e-12);
+    CHECK_NEAR(md_exp_cost_read_bound(512, last), 512 * last, 1e-12);
+    CHECK(md_exp_cost_read_bound(48, 1) == 48.0 && md_exp_cost_read_bound(0, 0) == 0.0);
     TEST_MAIN_END();
 }
