@@ -27,14 +27,18 @@
  * weights of b bytes each, so it costs s x max(n, R) token passes with the
  * ridge R = b F / (2 Bw): below R rows the weights' reads take longer than
  * the FLOPs. The CPU backend multiplies by fp32 copies of the weights
- * (b = 4; cpu.c); on the machine of bench/bench_unit_cost.sh (one thread,
- * 2026-12-07) one core's sgemm ran F = 118-128 GFLOP/s on a 14336 x 4096
- * layer at 1024 rows, and read its weights at Bw = 3.5-5.9 GB/s at 8 rows
- * (bench/bench_matmul, up and down projections; the bench prints both and
- * the R they give): R = MD_COST_RIDGE_ROWS = 48. Weights that stay in a
- * cache (the d=128 organism's) are read faster; a GPU's ridge is higher (a
- * bf16 layer on an H100: F 675 TFLOP/s at 2048 rows, Bw about 2.4 TB/s at
- * 1-16 rows, docs/cuda.md: R about 275). Neither is modelled: one R.
+ * (b = 4; cpu.c). F is the rate a token pass of cost runs at: the GEMM
+ * rate of the forwards of many rows, whose costs count their FLOPs (90-154
+ * GFLOP/s, 137 over them, in bench/bench_unit_cost.sh at 8B widths, one
+ * thread, CPU seconds; sgemm alone on a 14336 x 4096 layer at 1024 rows:
+ * 179); Bw is the rate sgemm reads such a layer at 8 rows from memory (5.7
+ * GB/s there; bench_matmul: 3.5-5.9): R = 4 x 137 / (2 x 5.7) = 48,
+ * MD_COST_RIDGE_ROWS (the bench prints F, Bw and both ridges). Weights of
+ * at most MD_COST_CACHED_BYTES per forward (the d=128 organism's: 3 MB of
+ * blocks, 3.7 MB of unembedding) stay in the caches between forwards and
+ * are not read from memory: no read bound. A GPU's ridge is higher (a bf16
+ * layer on an H100: 675 TFLOP/s at 2048 rows, weights read at about 2.4
+ * TB/s at 1-16 rows, docs/cuda.md: R about 275), and not modelled: one R.
  * Pure functions of their arguments. */
 #ifndef MECHDIFF_EXP_COST_H
 #define MECHDIFF_EXP_COST_H
@@ -48,12 +52,16 @@ double md_exp_cost_logits(const md_config *c);
 /* k / L: one token through the first k blocks, in token passes (k is
  * clamped to [0, L]). */
 double md_exp_cost_blocks(const md_config *c, int k);
-/* The ridge R of the read bound, in rows (see above). */
+/* The ridge R of the read bound, in rows, and the fp32 weights per forward
+ * up to which there is none (see above). */
 #define MD_COST_RIDGE_ROWS 48
-/* share x max(rows, MD_COST_RIDGE_ROWS): a forward of `rows` rows through
- * `share` token passes' worth of weights (blocks and logits, e.g. 1/L + V d
- * / B for the last block and the logits), in token passes. */
-double md_exp_cost_read_bound(double rows, double share);
+#define MD_COST_CACHED_BYTES ((double)(32 << 20))
+/* A forward of `rows` rows through `share` token passes' worth of weights
+ * (blocks and logits: 1/L + V d / B for the last block and the logits) of
+ * a model of B = block_macs, in token passes: share x max(rows,
+ * MD_COST_RIDGE_ROWS), or share x rows when those weights take at most
+ * MD_COST_CACHED_BYTES in fp32. */
+double md_exp_cost_read_bound(double block_macs, double rows, double share);
 /* 1 + strlen(text) / 4: the tokens of a text with its BOS. */
 double md_exp_cost_text_tokens(const char *text);
 

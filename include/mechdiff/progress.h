@@ -24,9 +24,9 @@
  * costs as R rows, exp_cost.h). A planned stage has its plan's costs, a
  * later one its kind's estimate (else MD_COST_ROW_TOKENS per unit). With B
  * the multiply-adds of a token through every block, k / L the share of the
- * L blocks a forward runs and lg = V d / B the logits of one position in token passes
- * (exp_cost.h: 0.075 for Llama-3.1-8B, 1.19 for the d=128 organism), the
- * kinds count:
+ * L blocks a forward runs and lg = V d / B the logits of one position in
+ * token passes (exp_cost.h: 0.075 for Llama-3.1-8B, 1.19 for the d=128
+ * organism), the kinds count:
  *   knowledge   per pair of T tokens, N window positions, H heads patched
  *               one at a time (1 unless component: head), L layers:
  *               2 T (the clean runs) + H N(N+1)/2 (L-1)/2 (cell (l, t)

@@ -103,7 +103,8 @@ static int stage0_costs(const md_kind_ctx *ctx, md_plan *plan, md_stage_estimate
  * position. A rerun's FLOPs are the batch's rows x (1/L + V d/B) token
  * passes (0.11 a row for Llama-3.1-8B), but it reads the last layer's and
  * the unembedding's weights for those few rows: priced by the read bound,
- * (1/L + V d/B) x max(rows, MD_COST_RIDGE_ROWS) (md_exp_cost_read_bound). */
+ * (1/L + V d/B) x max(rows, MD_COST_RIDGE_ROWS) (md_exp_cost_read_bound;
+ * just the FLOPs for weights that stay in a cache). */
 static int batch_costs(const md_kind_ctx *ctx, int stage, const char *const *pr, int np, md_plan *plan,
                        md_stage_estimate *est, md_error *err)
 {
@@ -122,7 +123,8 @@ static int batch_costs(const md_kind_ctx *ctx, int stage, const char *const *pr,
             }
             double lg = md_exp_cost_logits(&c), cost = (double)rows * (longest + lg);
             if (stage == 2) /* the reruns: the last block and the logits */
-                cost += (double)o->top_k * md_exp_cost_read_bound((double)rows, md_exp_cost_blocks(&c, 1) + lg);
+                cost += (double)o->top_k * md_exp_cost_read_bound(md_exp_cost_block_macs(&c), (double)rows,
+                                                                   md_exp_cost_blocks(&c, 1) + lg);
             if (plan) md_plan_cost(plan, u, cost);
             est->cost += cost;
         }

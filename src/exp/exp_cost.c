@@ -23,9 +23,10 @@ double md_exp_cost_blocks(const md_config *c, int k)
     return (double)k / c->n_layers;
 }
 
-double md_exp_cost_read_bound(double rows, double share)
+double md_exp_cost_read_bound(double block_macs, double rows, double share)
 {
-    return share * (rows > MD_COST_RIDGE_ROWS ? rows : MD_COST_RIDGE_ROWS);
+    int cached = share * block_macs * 4 <= MD_COST_CACHED_BYTES; /* fp32 weights of this forward */
+    return share * (cached || rows > MD_COST_RIDGE_ROWS ? rows : MD_COST_RIDGE_ROWS);
 }
 
 double md_exp_cost_text_tokens(const char *text)

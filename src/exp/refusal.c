@@ -238,6 +238,7 @@ static int rf_costs(const md_kind_ctx *ctx, const char *where, md_refusal_state 
         if (s->layers[i] > deepest) deepest = s->layers[i];
     s->collect_share = md_exp_cost_blocks(&c, deepest + 1);
     s->logits = md_exp_cost_logits(&c);
+    s->block_macs = md_exp_cost_block_macs(&c);
     return MD_OK;
 }
 
@@ -347,7 +348,8 @@ static double longest_prompt(const md_refusal_state *s, int role, int set, int t
  * the unhooked point-mode baseline, intervention 0), then max_new_tokens -
  * 1 steps of one token a row through every block, and the logits of every
  * new token: those steps read all the weights for the batch's few rows and
- * are priced by the read bound (exp_cost.h). */
+ * are priced by the read bound (exp_cost.h; just their FLOPs for weights
+ * that stay in a cache). */
 static double rf_unit_cost(const void *state, int stage, int64_t unit)
 {
     const md_refusal_state *s = state;
@@ -357,8 +359,9 @@ static double rf_unit_cost(const void *state, int stage, int64_t unit)
     if (stage == 0) return rows * longest_prompt(s, key[0], key[1], 0, r0, rows) * s->collect_share;
     int set = s->sweep ? MD_REFUSAL_HARMFUL : key[2];
     double prompt = rows * longest_prompt(s, key[0], set, 1, r0, rows) * (s->sweep || key[1] ? 1.2 : 1.0);
-    double steps = (double)s->opt.max_new_tokens;
-    return prompt + md_exp_cost_read_bound(rows, (steps - 1) + steps * s->logits);
+    /* the prompt's logits, then the steps after the first new token */
+    return prompt + md_exp_cost_read_bound(s->block_macs, rows, s->logits) +
+           (double)(s->opt.max_new_tokens - 1) * md_exp_cost_read_bound(s->block_macs, rows, 1 + s->logits);
 }
 
 const md_dirseq MD_REFUSAL_SEQ = {

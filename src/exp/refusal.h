@@ -64,7 +64,8 @@ typedef struct md_refusal_state {
     md_exp_units gen;        /* stage 1: point (target, intervention, set, batch),
                                 sweep (model, layer, position, batch) */
     double collect_share;    /* costs (exp_cost.h): a collect forward's blocks, (deepest + 1) / L, */
-    double logits;           /* and the logits of a position, V d / B, of the first model */
+    double logits;           /* the logits of a position, V d / B, */
+    double block_macs;       /* and B, of the first model */
     int *prompt_tokens;      /* [role][set][n_train + n_test]: tokens of each train, then test prompt in the
                                 role's template (owned; NULL until md_refusal_price: costs only) */
 } md_refusal_state;
