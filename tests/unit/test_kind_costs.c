@@ -12,7 +12,9 @@
  *  - confidence: stage 2's estimate minus stage 1's is top_k ablated
  *    reruns of the last block and the logits per batch: (1/L + V d / B) x
  *    max(rows, MD_COST_RIDGE_ROWS) at Llama-3.1-8B widths (a config written
- *    here: 32 layers, vocab 128256), rows x the same for the organism.
+ *    here: 32 layers, vocab 128256), rows x the same for the organism;
+ *  - refusal's estimate on that folder (a config, no tokenizer) fails with
+ *    an error naming the experiment and the model, as its plans would.
  * Token counts are integers and the shares (layer + 1) / L = 1/2 exact, so
  * stage 0 is compared exactly; sums of products with V d / B to 1e-12
  * relative. */
@@ -145,6 +147,30 @@ static double rerun_cost(const char *dir)
     return est[2].cost - est[1].cost;
 }
 
+/* refusal's estimate with a model folder that has no tokenizer. */
+static void test_no_tokenizer(const char *dir)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "name: t\nseed: 1\nmodels: {base: %s}\ndatasets: {harmful: data/harmful.csv, harmless: "
+             "data/harmless.csv}\nexperiments:\n  - {kind: refusal, n_train: 4, n_test: 2, templates: {base: base}}\n",
+             dir);
+    md_job *job = NULL;
+    void **opts = NULL;
+    md_error err;
+    md_stage_estimate est[MD_KIND_MAX_STAGES] = {{0}};
+    CHECK_MSG(md_job_parse_string(text, "<test_kind_costs>", NULL, 1, &job, &err) == MD_OK, "%s", err.msg);
+    if (job && md_kind_bind_opts(job, &opts, &err) == MD_OK) {
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, 0);
+        CHECK(md_kind_estimate_stages(&ctx, est, &err) == MD_ERR);
+        CHECK_MSG(strstr(err.msg, "refusal") && strstr(err.msg, "model 'base'") && strstr(err.msg, "tokenizer"), "%s",
+                  err.msg);
+        printf("no tokenizer: %s\n", err.msg);
+        md_kind_free_opts(job, opts);
+    }
+    md_job_free(job);
+}
+
 static void test_confidence(void)
 {
     char dir[512], path[600];
@@ -161,6 +187,7 @@ static void test_confidence(void)
           " \"tie_word_embeddings\": false, \"torch_dtype\": \"bfloat16\"}\n",
           f);
     fclose(f);
+    test_no_tokenizer(dir);
     double lg8b = 128256.0 * 4096 / 6979321856.0, lg_org = 7310.0 * 128 / 786432.0;
     double big = rerun_cost(dir), small = rerun_cost("models/organism-base");
     CHECK_NEAR(big, 10 * (1.0 / 32 + lg8b) * MD_COST_RIDGE_ROWS, 1e-12 * big);
