@@ -28,17 +28,21 @@
  * ridge R = b F / (2 Bw): below R rows the weights' reads take longer than
  * the FLOPs. The CPU backend multiplies by fp32 copies of the weights
  * (b = 4; cpu.c). F is the rate a token pass of cost runs at: the GEMM
- * rate of the forwards of many rows, whose costs count their FLOPs (90-154
- * GFLOP/s, 137 over them, in bench/bench_unit_cost.sh at 8B widths, one
- * thread, CPU seconds; sgemm alone on a 14336 x 4096 layer at 1024 rows:
- * 179); Bw is the rate sgemm reads such a layer at 8 rows from memory (5.7
- * GB/s there; bench_matmul: 3.5-5.9): R = 4 x 137 / (2 x 5.7) = 48,
- * MD_COST_RIDGE_ROWS (the bench prints F, Bw and both ridges). Weights of
- * at most MD_COST_CACHED_BYTES per forward (the d=128 organism's: 3 MB of
- * blocks, 3.7 MB of unembedding) stay in the caches between forwards and
- * are not read from memory: no read bound. A GPU's ridge is higher (a bf16
- * layer on an H100: 675 TFLOP/s at 2048 rows, weights read at about 2.4
- * TB/s at 1-16 rows, docs/cuda.md: R about 275), and not modelled: one R.
+ * rate of the forwards of many rows, whose costs count their FLOPs, 127
+ * GFLOP/s in bench/bench_unit_cost.sh at 8B widths (one thread, CPU
+ * seconds, two runs; sgemm alone on a 14336 x 4096 layer at 1024 rows:
+ * 166-176); Bw is the rate sgemm reads such a layer's fp32 weights at 8
+ * rows from memory, 5.7-5.9 GB/s there (bench_matmul: 3.5-5.9): R = 4 F /
+ * (2 Bw) = 43-44 with the forwards' rate, 58-59 with sgemm's;
+ * MD_COST_RIDGE_ROWS = 48 lies between (2026-12-07, 2 shared cores; the
+ * bench prints F, Bw and both ridges). Weights of at most
+ * MD_COST_CACHED_BYTES per forward (the d=128 organism's: 3 MB of blocks,
+ * 3.7 MB of unembedding) stay in the caches between forwards and are not
+ * read from memory: no read bound. Not modelled, one R for all: weights
+ * the CPU backend streams from bf16 beyond its fp32 cache (converted for
+ * every matmul), and a GPU, whose ridge is higher (a bf16 layer on an
+ * H100: 675 TFLOP/s at 2048 rows, weights read at about 2.4 TB/s at 1-16
+ * rows, docs/cuda.md: R about 275).
  * Pure functions of their arguments. */
 #ifndef MECHDIFF_EXP_COST_H
 #define MECHDIFF_EXP_COST_H
