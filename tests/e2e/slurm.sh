@@ -126,9 +126,15 @@ echo "submitted job $ID"
 for i in $(seq 1 120); do
     scontrol show job "$ID" | grep -q "Reason=PartitionConfig" && { scontrol show job "$ID"; fail "job $ID cannot be scheduled"; }
     scontrol show job "$ID" | grep -Eq "JobState=(COMPLETED|FAILED)" && { cat "$WORK"/slurm-*.out; fail "job $ID ended before the signal"; }
-    "$MECHDIFF" status "$WORK/out.h5" 2>/dev/null | grep -Eq 'stage 0: +[0-9]*[1-9][0-9]* /' && break
+    "$MECHDIFF" status "$WORK/out.h5" > "$WORK/status.txt" 2>/dev/null
+    grep -Eq 'stage 0: +[0-9]*[1-9][0-9]* /' "$WORK/status.txt" && break
     sleep 0.25
 done
+# while the run goes on, status names the units in flight as the live run's
+# (it said "when the last run stopped (a rank that died ...)" of a running job)
+if grep -q "in flight" "$WORK/status.txt"; then
+    grep -q "in flight now (the run pid [0-9]* on " "$WORK/status.txt" || { cat "$WORK/status.txt"; fail "status of a running job: in flight not 'now'"; }
+fi
 scancel --signal=USR1 --batch "$ID" || { scontrol show job "$ID"; cat "$WORK"/slurm-*.out; tail "$S"/log/*.log; fail "scancel --signal"; }
 echo "sent USR1 to the batch script"
 state=""
@@ -155,6 +161,44 @@ grep -q "backend cpu" "$WORK"/slurm-"$ID".out || fail "cpu.sbatch did not set th
 same_results "$WORK/ref.h5" "$WORK/out.h5"
 "$MECHDIFF" status "$WORK/out.h5"
 echo "ok: cpu.sbatch job $ID requeued $restarts time(s) and finished with the uninterrupted result"
+
+# 1b. a plain `scancel` midway (docs/cluster.md: "After a node failure or
+# scancel, submit the same command again"): the ranks save and exit 75, and
+# the job stays cancelled (the template requeued it, undoing the scancel);
+# the same command again resumes to the uninterrupted result.
+job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
+submit_cpu() {
+    env -u MECHDIFF PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin sbatch --parsable -n 3 --mem-per-cpu=200M --time=10 \
+        --chdir="$WORK" --output="$WORK/cancel-%j.out" "$WORK/clone/slurm/cpu.sbatch" "$WORK/job.yaml" -o "$WORK/cancel.h5"
+}
+ID=$(submit_cpu) || fail "sbatch (scancel case)"
+for i in $(seq 1 120); do
+    "$MECHDIFF" status "$WORK/cancel.h5" 2>/dev/null | grep -Eq 'stage 0: +[0-9]*[1-9][0-9]* /' && break
+    case "$(job_state "$ID")" in COMPLETED|FAILED) cat "$WORK/cancel-$ID.out"; fail "job $ID ended before scancel" ;; esac
+    sleep 0.25
+done
+scancel "$ID" || fail "scancel $ID"
+for i in $(seq 1 120); do
+    state=$(job_state "$ID")
+    case "$state" in CANCELLED|PENDING|COMPLETED|FAILED) break ;; esac
+    sleep 0.5
+done
+sleep 3 # a requeue (the defect) would turn CANCELLED into PENDING within this
+state=$(job_state "$ID")
+restarts=$(scontrol show job "$ID" 2>/dev/null | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')
+cat "$WORK/cancel-$ID.out"
+[ "$state" = CANCELLED ] && [ "${restarts:-0}" = 0 ] || { scancel "$ID"; fail "scancel: job $ID is $state with Restarts=$restarts (want CANCELLED, 0: not requeued)"; }
+grep -q "not requeued: submit the same command again" "$WORK/cancel-$ID.out" || fail "the log does not say how to resume"
+"$MECHDIFF" status "$WORK/cancel.h5" | grep -q "not finished" || fail "scancel: the job finished before it was cancelled"
+ID2=$(submit_cpu) || fail "sbatch (resubmission)"
+for i in $(seq 1 240); do
+    state=$(job_state "$ID2")
+    case "$state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
+    sleep 0.5
+done
+[ "$state" = COMPLETED ] || { cat "$WORK/cancel-$ID2.out"; fail "resubmitted job $ID2 ended $state"; }
+same_results "$WORK/ref.h5" "$WORK/cancel.h5"
+echo "ok: scancel $ID left the job cancelled (not requeued); resubmitted as $ID2, resumed to the uninterrupted result"
 
 # 2. the GPU template as an array of 2 parts, then merge.sbatch
 cat > "$WORK/kn.yaml" <<YAML
