@@ -215,8 +215,11 @@ int cmd_status(int argc, char **argv)
     printf("%s: job %.*s (hash %.12s)", path, name ? (int)strcspn(name + 7, "\n") : 1, name ? name + 7 : "?",
            info.job_sha256);
     if (info.part_count > 0) printf(", part %d/%d", info.part_index, info.part_count);
-    printf(", snapshot %llu, %s\n", (unsigned long long)info.generation,
-           info.finished ? "FINISHED" : "not finished");
+    printf(", snapshot %llu, %s", (unsigned long long)info.generation, info.finished ? "FINISHED" : "not finished");
+    if (info.finished && info.part_count > 0) /* the counts below are the whole job's */
+        printf(" (this part: units u with u %% %d == %d; then mechdiff merge, docs/cluster.md)", info.part_count,
+               info.part_index);
+    printf("\n");
     int64_t tot = 0, done = 0;
     for (int i = 0; i < s->n_rows; i++) {
         stage_row *r = &s->rows[i];

@@ -204,13 +204,17 @@ echo "ok: scancel $ID left the job cancelled (not requeued); resubmitted as $ID2
 cat > "$WORK/kn.yaml" <<YAML
 name: slurm-gpu-template
 models: {base: $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
-datasets: {cities: $ROOT/data/cities.csv}
+datasets: {cities: $ROOT/data/cities.csv, harmful: $ROOT/data/harmful.csv, harmless: $ROOT/data/harmless.csv}
 runtime: {backend: cuda, progress_interval: 1}
 experiments:
   - kind: knowledge
     datasets: [cities]
     cross: [all]
     max_pairs: 2
+  - kind: refusal          # stages 1-2 are computed by merge.sbatch's run
+    n_train: 4
+    n_test: 2
+    max_new_tokens: 4
 YAML
 MECHDIFF_BACKEND=cpu $MPIRUN -np 2 "$MECHDIFF" run "$WORK/kn.yaml" -o "$WORK/kn_ref.h5" --quiet || fail "reference knowledge run"
 A=$(MECHDIFF="$MECHDIFF" MECHDIFF_BACKEND=cpu sbatch --parsable --array=0-1 -n 2 --mem=1G --time=10 --chdir="$WORK" \
@@ -228,6 +232,12 @@ cat "$WORK"/gpu-*.out "$WORK"/merge-*.out
 grep -q "backend cpu" "$WORK"/gpu-"$A"_0.out || fail "gpu.sbatch did not take MECHDIFF_BACKEND=cpu"
 scontrol show job "${A}_0" | grep -q "TresPerNode=gres:gpu:4" || { scontrol show job "${A}_0"; fail "gpu.sbatch did not ask for its 4 GPUs"; }
 grep -q -- "--part 1/2" "$WORK"/gpu-"$A"_1.out || fail "array task 1 did not run part 1/2"
+# the run after the merge counts the units in the file once (it said "28
+# already in the file", then "resuming ...: 4 units already done": the
+# current stage's only)
+in_file=$(sed -n 's/.*total [0-9]* units (\([0-9]*\) already in the file).*/\1/p' "$WORK"/merge-*.out)
+resumed=$(sed -n 's/.*resuming .*: \([0-9]*\) units already done.*/\1/p' "$WORK"/merge-*.out)
+[ -n "$in_file" ] && [ "$in_file" = "$resumed" ] || fail "after merge: '$in_file already in the file' but resuming with '$resumed units already done'"
 same_results "$WORK/kn_ref.h5" "$WORK/kn.h5"
 # 3. exit statuses through srun (issue 14 item 1): a bad job file (2) and an
 # output locked by another run (73) come back as srun's status
