@@ -89,6 +89,11 @@ printf 'models: {base: %s}\ndatasets: {cities: %s, facts: %s}\nexperiments:\n  -
   "$T/short" "$PWD/data/cities.csv" "$PWD/data/facts.csv" > "$T/ctx_truth.yaml"
 expect 2 "experiment 'truth': key 'n_shots': dataset 'cities': the few-shot prompt of CSV row [0-9]* (0-based) has [0-9]* tokens, more than the max_position_embeddings 40" \
   "$MD" validate "$T/ctx_truth.yaml"
+{ echo "statement,label"; echo "$(printf 'Paris is in France and %.0s' $(seq 1 12))so on.,1"; } > "$T/long.csv"
+printf 'models: {base: %s}\ndatasets: {long: %s}\nexperiments:\n  - {kind: confidence, prompts: long}\n' \
+  "$T/short" "$T/long.csv" > "$T/ctx_conf.yaml"
+expect 2 "experiment 'confidence': key 'prompts': the prompt of CSV row 0 (0-based) has [0-9]* tokens, more than the max_position_embeddings 40" \
+  "$MD" validate "$T/ctx_conf.yaml"
 new=40
 for i in 1 2 3 4 5 6 7 8 9 10; do
   printf 'models: {base: %s}\ndatasets: {harmful: %s, harmless: %s}\nexperiments:\n  - {kind: refusal, n_train: 4, n_test: 4, max_new_tokens: %d, batch: 4}\n' \
