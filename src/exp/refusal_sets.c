@@ -98,6 +98,18 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
     md_chat_kind kind;
     const char *fmt;
     int rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+    if (rc == MD_OK && kind == MD_CHAT_LLAMA3) { /* its markers are special tokens of Llama-3 vocabularies only */
+        int *ids = NULL;
+        size_t n = 0;
+        rc = md_tokenizer_encode(tok, "<|start_header_id|>", 0, &ids, &n, err);
+        free(ids);
+        if (rc == MD_OK && n != 1)
+            rc = md_error_set(err,
+                              "%s: key 'templates': 'llama3' for role '%s': '<|start_header_id|>' is %zu tokens of "
+                              "this model's tokenizer, not a special token: the Llama-3 template does not fit this "
+                              "model; use 'chat' (its own template) or 'base'",
+                              where, s->roles[i], n);
+    }
     if (rc == MD_OK) { /* render once now, so a template mechdiff cannot render stops the job before it runs */
         int *ids = NULL;
         size_t n = 0;

@@ -10,7 +10,8 @@
 # (also beside another model's missing folder). The mistakes of a user on
 # real checkpoints (docs/real-model.md, walkthrough): both answer words that
 # split, the folder above the model folders, the weights file for its folder,
-# a misspelt role in refusal's templates, prompts longer than the context.
+# a misspelt role in refusal's templates, the llama3 template on another
+# vocabulary, prompts longer than the context.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 expect() { # $1 = status, $2 = pattern, rest = command: a one-line message, no HDF5 stack
@@ -77,6 +78,10 @@ grep -q "no weights" "$T/err" && fail "the weights file is reported twice: $(cat
 printf 'models: {base: %s, instruct: %s}\ndatasets: {harmful: %s, harmless: %s}\nexperiments:\n  - {kind: refusal, n_train: 4, n_test: 2, templates: {Instruct: chat}}\n' \
   "$O" "$I" "$PWD/data/harmful.csv" "$PWD/data/harmless.csv" > "$T/role.yaml"
 expect 2 "key 'templates': 'Instruct' is not a role of the job's models map (base, instruct)" "$MD" validate "$T/role.yaml"
+# the Llama-3 template on a model whose vocabulary lacks its special tokens (was rendered as plain text)
+sed 's/templates: {Instruct: chat}/templates: {base: llama3}/' "$T/role.yaml" > "$T/llama3.yaml"
+expect 2 "key 'templates': 'llama3' for role 'base': '<|start_header_id|>' is [0-9]* tokens of this model's tokenizer" \
+  "$MD" validate "$T/llama3.yaml"
 # prompts longer than the model's context (max_position_embeddings): validate
 # said valid, the run failed in stage 1 ("forward: N positions exceed ...").
 # truth's few-shot prompts and refusal's prompt + generation are checked now,
