@@ -6,7 +6,9 @@
 #   md_run JOB [mechdiff run options]
 #                    runs or resumes `mechdiff run` on the allocation, passes
 #                    the time-limit warning on, requeues the job when mechdiff
-#                    saved and stopped (exit 75); exits with mechdiff's status
+#                    saved and stopped (exit 75) after that warning (USR1 to
+#                    this script), never after a scancel (TERM); exits with
+#                    mechdiff's status
 # Env: MECHDIFF_LAUNCH srun | mpirun (default: srun --mpi=pmix when this Slurm
 #      has the pmix plugin, else mpirun); MECHDIFF_BACKEND cpu | cuda (set by
 #      the template; overrides the job's runtime.backend).

@@ -6,10 +6,15 @@
 #     script gets the time-limit warning (scancel --signal=USR1 --batch, what
 #     --signal=B:USR1@120 delivers), mechdiff saves and exits 75, the script
 #     requeues the job, the job resumes; the file must equal an uninterrupted run.
+#     While it runs, `status` names the units in flight as the live run's.
+# 1b. the same, cancelled midway with a plain `scancel`: the job must stay
+#     CANCELLED (not requeued by the template) and the same sbatch again
+#     must resume to the uninterrupted result.
 #  2. slurm/gpu.sbatch (its --gpus-per-node=4 met by 4 declared GPUs of the
 #     test node; MECHDIFF set, MECHDIFF_BACKEND=cpu because there is no GPU
 #     here) as a 2-task array on a knowledge job of the shipped pair, then
-#     slurm/merge.sbatch after it (--dependency=afterok): equal to one run.
+#     slurm/merge.sbatch after it (--dependency=afterok): equal to one run;
+#     merge.sbatch's run counts the units already in the file once.
 # munged, slurmctld and slurmd are started by this script (as root, config in
 # a temp dir) and stopped at the end. The node is declared with 8 CPUs
 # whatever the hardware (config_overrides) so that the jobs fit on 2 cores.
