@@ -258,12 +258,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
             md_config c;
             md_tokenizer *tok = NULL;
             if ((rc = md_exp_load_role(ctx, where, roles[j], &c, &tok, err)) != MD_OK) break;
-            md_error e2 = {0};
-            const char *words[2] = {tmp.opt.true_word, tmp.opt.false_word};
-            for (int w = 0; w < 2 && rc == MD_OK; w++)
-                if (md_tokenizer_single_token(tok, words[w], &e2) < 0)
-                    rc = md_error_set(err, "%s: key '%s': model '%s': %s", where, w ? "false_word" : "true_word",
-                                      roles[j], e2.msg);
+            rc = md_exp_check_answer_words(ctx, where, roles[j], tok, tmp.opt.true_word, tmp.opt.false_word, err);
             if (rc == MD_OK && tok0 && i >= tmp.n_self && !kn_same_tokenizer(tok0, tok))
                 rc = md_error_set(err, "%s: key 'cross': models do not pair for cross-model patching: the tokenizer "
                                        "of %s differs from that of %s (use a base model and its own post-trained "

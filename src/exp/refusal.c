@@ -301,13 +301,36 @@ static int rf_check_sweep(const char *where, const md_refusal_state *s, int i, c
     return MD_OK;
 }
 
+/* Every key of the per-role maps (templates, positions, coefficients) is a
+ * role of the job's models map: a misspelt role would silently fall back to
+ * the default. */
+static int rf_check_map_roles(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, md_error *err)
+{
+    const char *names[3] = {"templates", "positions", "coefficients"};
+    const md_value *maps[3] = {s->opt.templates, s->opt.positions, s->opt.coefficients};
+    const md_params *top = &ctx->job->top;
+    for (int m = 0; m < 3; m++) {
+        if (!maps[m] || maps[m]->key->type != MD_KEY_MAP) continue;
+        for (int k = 0; k < maps[m]->n; k++) {
+            if (md_params_map_get(top, "models", maps[m]->list[k])) continue;
+            char roles[256] = "";
+            for (int r = 0, used = 0; r < md_params_count(top, "models") && used < (int)sizeof roles; r++)
+                used += snprintf(roles + used, sizeof roles - (size_t)used, "%s%s", r ? ", " : "",
+                                 md_params_item(top, "models", r));
+            return md_error_set(err, "%s: key '%s': '%s' is not a role of the job's models map (%s)", where,
+                                names[m], maps[m]->list[k], roles);
+        }
+    }
+    return MD_OK;
+}
+
 static int rf_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     md_refusal_state *s = NULL;
     if (md_refusal_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
-    int rc = MD_OK;
+    int rc = rf_check_map_roles(ctx, where, s, err);
     md_config c0 = {0};
     for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
         md_config c;

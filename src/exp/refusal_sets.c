@@ -52,6 +52,40 @@ void md_refusal_free_sets(md_refusal_state *s)
     }
 }
 
+/* Every prompt of the role fits the model's context: a train prompt's
+ * tokens, a generated test prompt's plus max_new_tokens - 1 (generate.c
+ * feeds all but the last new token), at most max_position_embeddings. A
+ * byte-level or byte-fallback tokenizer makes at most one token per byte, so
+ * `overhead` (the tokens of a rendered sample instruction) + the bytes of an
+ * instruction bound its prompt: only prompts that might not fit are encoded. */
+static int rf_check_context(const char *where, const md_refusal_state *s, int i, const md_tokenizer *tok,
+                            md_chat_kind kind, const char *fmt, size_t overhead, const md_config *c, md_error *err)
+{
+    if (c->max_position <= 0) return MD_OK;
+    for (int k = 0; k < 2; k++)
+        for (int r = 0; r < s->n_train + s->n_test; r++) {
+            int test = r >= s->n_train, row = test ? s->test[k][r - s->n_train] : s->train[k][r];
+            /* generated: every test row in point mode, the harmful ones in the sweep */
+            int extra = test && (!s->sweep || k == MD_REFUSAL_HARMFUL) ? (int)s->opt.max_new_tokens - 1 : 0;
+            const char *text = md_csv_cell(s->csv[k], row, s->col[k]);
+            if (overhead + strlen(text) + 2 + (size_t)extra <= (size_t)c->max_position) continue;
+            int *ids = NULL;
+            size_t n = 0;
+            if (md_chat_encode(tok, kind, fmt, text, &ids, &n, err) != MD_OK)
+                return md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
+            free(ids);
+            if ((long long)n + extra > c->max_position)
+                return md_error_set(err,
+                                    "%s: key 'max_new_tokens': the %s prompt of the %s CSV's row %d (0-based) needs "
+                                    "%lld positions (%zu prompt tokens + %d generated after the first), more than the "
+                                    "max_position_embeddings %d of model '%s': lower max_new_tokens, or leave such "
+                                    "long instructions out of the CSV",
+                                    where, test ? "test" : "train", SET_NAMES[k], row, (long long)n + extra, n, extra,
+                                    c->max_position, s->roles[i]);
+        }
+    return MD_OK;
+}
+
 int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c0,
                           md_config *c, md_error *err)
 {
@@ -64,12 +98,25 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
     md_chat_kind kind;
     const char *fmt;
     int rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+    if (rc == MD_OK && kind == MD_CHAT_LLAMA3) { /* its markers are special tokens of Llama-3 vocabularies only */
+        int *ids = NULL;
+        size_t n = 0;
+        rc = md_tokenizer_encode(tok, "<|start_header_id|>", 0, &ids, &n, err);
+        free(ids);
+        if (rc == MD_OK && n != 1)
+            rc = md_error_set(err,
+                              "%s: key 'templates': 'llama3' for role '%s': '<|start_header_id|>' is %zu tokens of "
+                              "this model's tokenizer, not a special token: the Llama-3 template does not fit this "
+                              "model; use 'chat' (its own template) or 'base'",
+                              where, s->roles[i], n);
+    }
     if (rc == MD_OK) { /* render once now, so a template mechdiff cannot render stops the job before it runs */
         int *ids = NULL;
         size_t n = 0;
         rc = md_chat_encode(tok, kind, fmt, "Is the sky blue?", &ids, &n, err);
         if (rc != MD_OK) md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
         free(ids);
+        if (rc == MD_OK) rc = rf_check_context(where, s, i, tok, kind, fmt, n, c, err);
     }
     md_tokenizer_free(tok);
     if (rc != MD_OK) return MD_ERR;
