@@ -32,7 +32,10 @@
  *               2 T (the clean runs) + H N(N+1)/2 (L-1)/2 (cell (l, t)
  *               reruns the T - t positions from t through the L - l - 1
  *               blocks after l; (L+1)/2 for hook points inside a block),
- *               bench/study_cost.py's grid_flops in token passes
+ *               bench/study_cost.py's grid_flops in token passes; a
+ *               block's patched forwards (kn_compute.c) are priced by the
+ *               read bound per block of weights they pass (nb pairs x the
+ *               started layers x (T - t) rows, exp_cost.h)
  *   truth       per row of a batch its longest statement's tokens t (1 +
  *               bytes / 4, exp_cost.h: the batch runs padded); collect: rows
  *               x t x (layer + 1) / L (the forward stops after the layer it

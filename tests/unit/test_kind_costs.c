@@ -14,7 +14,12 @@
  *    max(rows, MD_COST_RIDGE_ROWS) at Llama-3.1-8B widths (a config written
  *    here: 32 layers, vocab 128256), rows x the same for the organism;
  *  - refusal's estimate on that folder (a config, no tokenizer) fails with
- *    an error naming the experiment and the model, as its plans would.
+ *    an error naming the experiment and the model, as its plans would;
+ *  - knowledge: the same pairs cost the same in blocks of 1 and of 16 on the
+ *    organism (weights in a cache: FLOPs, which do not depend on the block),
+ *    and at 8B widths blocks of 48 and 96 (every patched forward at or
+ *    above MD_COST_RIDGE_ROWS rows: FLOPs again), while blocks of 1 cost
+ *    more there (one pair's forwards carry 1..N rows: read-bound).
  * Token counts are integers and the shares (layer + 1) / L = 1/2 exact, so
  * stage 0 is compared exactly; sums of products with V d / B to 1e-12
  * relative. */
@@ -171,6 +176,67 @@ static void test_no_tokenizer(const char *dir)
     md_job_free(job);
 }
 
+/* 0 when src was copied to dst. */
+static int copy_file(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    char buf[65536];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) rc = -1;
+    if (in && ferror(in)) rc = -1;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) rc = -1;
+    return rc;
+}
+
+/* The estimated cost of a knowledge job on 96 cities pairs in blocks of
+ * `block` on the model in dir. */
+static double kn_cost(const char *dir, int block)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "name: t\nseed: 1\nmodels: {base: %s}\ndatasets: {cities: data/cities.csv}\n"
+             "experiments:\n  - {kind: knowledge, datasets: [cities], max_pairs: 96, pair_block: %d}\n",
+             dir, block);
+    md_job *job = NULL;
+    void **opts = NULL;
+    md_error err;
+    md_stage_estimate est[MD_KIND_MAX_STAGES] = {{0}};
+    CHECK_MSG(md_job_parse_string(text, "<test_kind_costs>", NULL, 1, &job, &err) == MD_OK, "%s", err.msg);
+    if (job && md_kind_bind_opts(job, &opts, &err) == MD_OK) {
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, 0);
+        CHECK_MSG(md_kind_estimate_stages(&ctx, est, &err) == MD_OK, "%s", err.msg);
+        md_kind_free_opts(job, opts);
+    }
+    md_job_free(job);
+    return est[0].cost;
+}
+
+/* Knowledge on the organism and on dir (an 8B-width config), to which the
+ * organism's tokenizer is copied here. */
+static void test_knowledge(const char *dir)
+{
+    double o1 = kn_cost("models/organism-base", 1), o16 = kn_cost("models/organism-base", 16);
+    CHECK_MSG(o1 > 0 && fabs(o1 - o16) <= 1e-12 * o1, "organism: block 1 %.17g, block 16 %.17g", o1, o16);
+    const char *files[] = {"tokenizer.json", "tokenizer_config.json"};
+    char src[600], dst[600];
+    for (int i = 0; i < 2; i++) {
+        snprintf(src, sizeof src, "models/organism-base/%s", files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+        CHECK(copy_file(src, dst) == 0);
+    }
+    double b1 = kn_cost(dir, 1), b48 = kn_cost(dir, 48), b96 = kn_cost(dir, 96);
+    printf("knowledge cost, 96 pairs: organism %.6g; 8B widths: block 1 %.6g, 48 %.6g, 96 %.6g\n", o1, b1, b48, b96);
+    CHECK_MSG(b48 > 0 && fabs(b48 - b96) <= 1e-12 * b48, "8B: block 48 %.17g, block 96 %.17g", b48, b96);
+    CHECK_MSG(b1 > 1.01 * b48, "8B: block 1 %.17g is not read-bound against block 48 %.17g", b1, b48);
+    for (int i = 0; i < 2; i++) {
+        snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+        CHECK(remove(dst) == 0);
+    }
+}
+
 static void test_confidence(void)
 {
     char dir[512], path[600];
@@ -192,6 +258,7 @@ static void test_confidence(void)
     double big = rerun_cost(dir), small = rerun_cost("models/organism-base");
     CHECK_NEAR(big, 10 * (1.0 / 32 + lg8b) * MD_COST_RIDGE_ROWS, 1e-12 * big);
     CHECK_NEAR(small, 10 * 8 * (1.0 / 4 + lg_org), 1e-12 * small);
+    test_knowledge(dir);
     CHECK(remove(path) == 0 && rmdir(dir) == 0);
 }
 
