@@ -133,4 +133,12 @@ rc=0; "$MD" verify no-such.h5 > /dev/null 2>&1 || rc=$?; [ "$rc" = 4 ] || fail "
 rc=0; "$MD" verify > /dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "no file: status $rc"
 rc=0; "$MD" verify --bogus q.h5 > /dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "an unknown option: status $rc"
 rc=0; "$MD" verify q.h5 q.h5 > /dev/null 2>&1 || rc=$?; [ "$rc" = 2 ] || fail "two files: status $rc"
+# the exit statuses of --help and of README.md's Commands block agree
+help=$("$MD" verify --help | tr -s ' \n' '  ')
+readme=$(sed -n '/^mechdiff verify /,/^mechdiff [a-z-]* /p' "$ROOT/README.md" | sed 's/^  *//' | tr -s ' \n' '  ')
+for code in "0 valid and complete" "1 valid but incomplete" "4 invalid"; do
+  echo "$help" | grep -qF "$code" || fail "mechdiff verify --help lacks exit status '$code'"
+  echo "$readme" | grep -qF "$code" || fail "README.md's Commands line of verify lacks exit status '$code'"
+done
+echo "$help" | grep -qF "2 usage error" || fail "mechdiff verify --help lacks exit status 2"
 echo "PASS: verify"
