@@ -116,7 +116,7 @@ static herr_t write_group(hid_t f, const char *name, const H5L_info_t *info, voi
 int md_h5digest_write_all(hid_t file, md_error *err)
 {
     md_error_clear(err);
-    hid_t p = H5Gopen2(file, "/provenance", H5P_DEFAULT);
+    hid_t p = md_h5_exists(file, "/provenance") ? H5Gopen2(file, "/provenance", H5P_DEFAULT) : -1;
     int64_t parts = p >= 0 ? md_h5_attr_read_i64(p, "part_count", 0) : 0;
     if (p >= 0) H5Gclose(p);
     if (parts > 0) return MD_OK; /* a part: merge and the run after it finish the job */
