@@ -38,8 +38,7 @@ const md_output *md_verify_match_output(const md_kind *kind, const char *rel, md
     return NULL;
 }
 
-/* The name of dimension i in a table's dims ("pair,layer,position"). */
-static void dim_name(const char *dims, int i, char *buf, size_t len)
+void md_verify_dim_name(const char *dims, int i, char *buf, size_t len)
 {
     const char *p = dims;
     for (int k = 0; k < i && p; k++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
@@ -164,7 +163,7 @@ static herr_t axis_attr(hid_t d, const char *name, const H5A_info_t *info, void 
     char *val = md_h5_attr_read_str(d, name);
     for (int i = 0; val && i < c->ds->rank; i++) {
         char dim[64];
-        dim_name(c->ds->out->dims, i, dim, sizeof dim);
+        md_verify_dim_name(c->ds->out->dims, i, dim, sizeof dim);
         if (!names_dim(name, dim)) continue;
         int64_t n = 0;
         char **items = scale_items(d, (unsigned)i, &n);
@@ -215,7 +214,7 @@ static void check_result(md_vctx *v, hid_t d, md_vdset *ds, const char *rel)
     char names[MD_MAX_DIMS][64];
     const char *ptrs[MD_MAX_DIMS];
     for (int i = 0; i < ds->rank; i++) {
-        dim_name(ds->out->dims, i, names[i], sizeof names[i]);
+        md_verify_dim_name(ds->out->dims, i, names[i], sizeof names[i]);
         ptrs[i] = names[i];
     }
     md_verify_scales(v, d, ds->path, ds->rank, ds->dims, ptrs);

@@ -59,6 +59,9 @@ void md_verify_experiments(md_vctx *v);
 void md_verify_scales(md_vctx *v, hid_t d, const char *object, int rank, const int64_t *dims,
                       const char *const *names);
 
+/* The name of dimension i in an outputs table's dims ("pair,layer,position"). */
+void md_verify_dim_name(const char *dims, int i, char *buf, size_t len);
+
 /* verify_values.c: every done unit's regions and values, the plan-written
  * datasets' values and the kinds' range invariants. */
 void md_verify_values(md_vctx *v);

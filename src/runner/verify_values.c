@@ -98,9 +98,7 @@ static void coords(const md_vdset *ds, int64_t i, char *buf, size_t len)
     buf[0] = '\0';
     for (int k = 0; k < ds->rank && at < len; k++) {
         char dim[64];
-        const char *p = ds->out->dims;
-        for (int j = 0; j < k && p; j++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
-        snprintf(dim, sizeof dim, "%.*s", p ? (int)strcspn(p, ",") : 0, p ? p : "");
+        md_verify_dim_name(ds->out->dims, k, dim, sizeof dim);
         at += (size_t)snprintf(buf + at, len - at, "%s%s %lld", k ? ", " : "[", dim, (long long)idx[k]);
     }
     if (at < len) snprintf(buf + at, len - at, "]");
@@ -169,9 +167,7 @@ static void as_dset(const md_vdset *ds, md_dset *out)
     out->rank = ds->rank;
     for (int k = 0; k < ds->rank; k++) {
         out->dims[k] = ds->dims[k];
-        const char *p = ds->out->dims;
-        for (int j = 0; j < k && p; j++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
-        snprintf(out->dim_names[k], sizeof out->dim_names[k], "%.*s", p ? (int)strcspn(p, ",") : 0, p ? p : "");
+        md_verify_dim_name(ds->out->dims, k, out->dim_names[k], sizeof out->dim_names[k]);
     }
     snprintf(out->units, sizeof out->units, "%s", ds->out->units ? ds->out->units : "");
     out->nan_ok = ds->out->nan_ok;
