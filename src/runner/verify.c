@@ -91,6 +91,21 @@ static herr_t prov_child(hid_t g, const char *name, const H5L_info_t *info, void
     return 0;
 }
 
+/* A dataset of a segment's done_at_start/<experiment>/stage<k>: done flags. */
+static herr_t done_copy(hid_t g, const char *name, const H5O_info_t *info, void *arg)
+{
+    walk *w = arg;
+    if (info->type != H5O_TYPE_DATASET) return 0;
+    char object[900];
+    snprintf(object, sizeof object, "%s/done_at_start/%s", w->parent, name);
+    md_error err;
+    int64_t n = 0;
+    uint8_t *flags = md_h5_read_flags(g, name, &n, &err);
+    if (!flags) md_verify_defect(w->v, object, "not 1-D done flags of 0 and 1 (%s)", err.msg);
+    free(flags);
+    return 0;
+}
+
 /* One /provenance/segments/<k>: named 0000, 0001... in order, with the
  * attributes of a run segment (h5out.c write_segment, provenance.h). */
 static herr_t segment(hid_t g, const char *name, const H5L_info_t *info, void *arg)
@@ -123,6 +138,13 @@ static herr_t segment(hid_t g, const char *name, const H5L_info_t *info, void *a
     static const char *const num[] = {"numeric_setup", "backend", "weight_precision", "gemm_precision", "blas", "devices"};
     if (H5Aexists(s, num[0]) > 0)
         for (size_t i = 0; i < sizeof num / sizeof *num; i++) md_verify_attr(v, s, object, num[i], H5T_STRING, 1);
+    if (H5Lexists(s, "done_at_start", H5P_DEFAULT) > 0) { /* a resume with --allow-mixed-numerics */
+        hid_t dg = H5Gopen2(s, "done_at_start", H5P_DEFAULT);
+        walk dw = {v, object, 0};
+        if (dg >= 0) H5Ovisit2(dg, H5_INDEX_NAME, H5_ITER_INC, done_copy, &dw, H5O_INFO_BASIC);
+        else md_verify_defect(v, object, "done_at_start is not a group");
+        if (dg >= 0) H5Gclose(dg);
+    }
     free(ex);
     free(t0);
     free(t1);

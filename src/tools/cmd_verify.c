@@ -25,7 +25,8 @@ static void usage(FILE *f)
                "  --quiet   print only defects and incomplete stages, no summary line\n"
                "Exit status: 0 valid and complete, 1 valid but incomplete (a running or stopped job,\n"
                "a part of an array job, a merged file before its last run), 2 usage error,\n"
-               "4 invalid (defects found, or not a readable mechdiff results file).\n");
+               "4 invalid (defects found, or not a readable mechdiff results file of layout 2: files of\n"
+               "mechdiff before 2026-12-07, layout 1, are not verified).\n");
 }
 
 int cmd_verify(int argc, char **argv)

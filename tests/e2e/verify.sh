@@ -79,6 +79,22 @@ run s.yaml -o m.h5 --quiet
 verify_is "merged, then run" 0 m.h5
 "$MD" verify m.h5 | grep -q "5 matched, 0 without one" || fail "the finished merge has no digests: $("$MD" verify m.h5)"
 
+# a resume forced onto another numeric setup records done_at_start flags
+# in its segment: valid; flags edited to 2 are caught
+run s.yaml -o mixed.h5 --quiet
+"$PY" -c 'import sys, h5py; h5py.File(sys.argv[1], "r+")["provenance/segments/0000"].attrs["numeric_setup"] = "backend=cuda weights=bf16 gemm=x3"' mixed.h5
+run s.yaml -o mixed.h5 --quiet --allow-mixed-numerics
+verify_is "mixed numerics" 0 mixed.h5
+"$PY" - mixed.h5 <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    d = f["provenance/segments/0001/done_at_start/selftest/stage0"]
+    v = d[...]
+    v[0] = 2
+    d[...] = v
+PY
+verify_is "done_at_start edited" 4 mixed.h5 "/provenance/segments/0001/done_at_start/selftest/stage0: not 1-D done flags"
+
 # variant | status | pattern of the line that names the object
 while IFS='|' read -r v st pat; do
   [ -n "$v" ] || continue
@@ -102,6 +118,7 @@ segment_exit|4|/provenance/segments/0000: attribute 'exit' is 'bogus'
 segment_world_size|4|/provenance/segments/0000: attribute 'world_size' holds 1 value of class string
 segment_renamed|4|/provenance/segments/0005: segment 0 is named '0005', not '0000'
 model_path_deleted|4|/provenance/models/base: attribute 'path' is missing
+layout_deleted|4|written in results layout 1; this mechdiff verifies layout 2 only
 root_sha_differs|4|/: attribute 'job_sha256' differs from /provenance's
 finished_undone|4|/completion/truth/stage1/done: 1 of 24 units not done, but /provenance says finished
 stage_deleted|4|/completion/truth/stage1: missing, but a later stage of truth is planned

@@ -123,6 +123,7 @@ VARIANTS = {
     "segment_world_size": lambda p: attr(p, "provenance/segments/0000", "world_size", "3"),
     "segment_renamed": segment_renamed,
     "model_path_deleted": lambda p: attr(p, "provenance/models/base", "path"),
+    "layout_deleted": lambda p: attr(p, "/", "layout_version"),
     "root_sha_differs": lambda p: attr(p, "/", "job_sha256", "0" * 64),
     "finished_undone": lambda p: edit(p, "completion/truth/stage1/done", 1, 0),
     "stage_deleted": stage_deleted,
