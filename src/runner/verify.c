@@ -50,6 +50,7 @@ static void check_root(md_vctx *v)
     v->finished = (int)md_h5_attr_read_i64(p, "finished", 0);
     v->part_count = (int)md_h5_attr_read_i64(p, "part_count", 0);
     int64_t part = md_h5_attr_read_i64(p, "part_index", -1);
+    v->part_index = (int)part;
     if (v->finished != 0 && v->finished != 1) md_verify_defect(v, "/provenance", "attribute 'finished' is %d, not 0 or 1", v->finished);
     if (v->part_count < 0 || (v->part_count == 0 && part != -1) || (v->part_count > 0 && (part < 0 || part >= v->part_count)))
         md_verify_defect(v, "/provenance", "part_index %lld and part_count %d do not name a part (or -1 and 0: the whole job)",
@@ -291,7 +292,16 @@ static void check_progress(md_vctx *v)
 {
     int64_t undone = 0;
     for (int i = 0; i < v->n_stages; i++) undone += v->stages[i].n_units - v->stages[i].n_done;
-    if (v->part_count > 0) {
+    if (v->part_count > 0) { /* finished: every unit u with u % part_count == part_index is done */
+        for (int i = 0; v->finished && v->part_index >= 0 && i < v->n_stages; i++) {
+            int64_t missing = 0;
+            for (int64_t u = v->part_index; u < v->stages[i].n_units; u += v->part_count) missing += !v->stages[i].done[u];
+            char object[300];
+            snprintf(object, sizeof object, "/completion/%s/stage%d/done", v->stages[i].exp, v->stages[i].stage);
+            if (missing)
+                md_verify_defect(v, object, "%lld units of part %d/%d not done, but /provenance says the part finished",
+                                 (long long)missing, v->part_index, v->part_count);
+        }
         v->res->incomplete = 1;
         fprintf(v->out, "%s: incomplete: a part of the job (part_count %d): combine the parts with mechdiff merge, then "
                         "run the job on the merged file\n", v->path, v->part_count);

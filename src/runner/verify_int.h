@@ -39,7 +39,7 @@ typedef struct md_vctx {
     md_vstage *stages;              /* owned */
     int n_stages, cap_stages;
     int finished;                   /* /provenance finished */
-    int part_count;                 /* /provenance part_count (0 = the whole job) */
+    int part_count, part_index;     /* /provenance part_count (0 = the whole job), part_index */
 } md_vctx;
 
 #define MD_VERIFY_MAX_LINES 200

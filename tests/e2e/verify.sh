@@ -73,6 +73,9 @@ verify_is "killed run" 1 k.h5 "incomplete: .*run the job again"
 run s.yaml --part 0/2 -o p0.h5 --quiet
 run s.yaml --part 1/2 -o p1.h5 --quiet
 verify_is "part 0/2" 1 p0.h5 "incomplete: a part of the job"
+cp p1.h5 p1x.h5
+"$PY" -c 'import sys, h5py; d = h5py.File(sys.argv[1], "r+")["completion/selftest/stage0/done"]; v = d[...]; v[3] = 0; d[...] = v' p1x.h5
+verify_is "part 1/2 with unit 3 undone" 4 p1x.h5 "/completion/selftest/stage0/done: 1 units of part 1/2 not done, but /provenance says the part finished"
 "$MD" merge m.h5 p0.h5 p1.h5 > /dev/null
 verify_is "merged" 1 m.h5 "incomplete: "
 run s.yaml -o m.h5 --quiet
