@@ -65,6 +65,10 @@ void md_verify_dim_name(const char *dims, int i, char *buf, size_t len);
 /* verify_values.c: every done unit's regions and values, the plan-written
  * datasets' values and the kinds' range invariants. */
 void md_verify_values(md_vctx *v);
+/* 1 when every range invariant names an entry of its kind's outputs table
+ * (a renamed output would silently drop its check); else 0 with the first
+ * that does not in bad. For tests/unit/test_verify.c. */
+int md_verify_rules_known(char *bad, size_t len);
 
 /* The outputs-table entry of kind whose path template matches rel (the path
  * under the experiment group) with this type and rank; NULL when none. */

@@ -86,6 +86,20 @@ static const range_rule *rule_of(const md_vdset *ds)
     return nonneg_by_name(ds->out->path) ? &NONNEG : NULL;
 }
 
+int md_verify_rules_known(char *bad, size_t len)
+{
+    for (const range_rule *r = RULES; r->path; r++) {
+        const md_kind *k = md_kind_find(r->kind);
+        const md_output *o = k ? k->outputs : NULL;
+        while (o && o->path && strcmp(o->path, r->path) != 0) o++;
+        if (!o || !o->path) {
+            snprintf(bad, len, "kind '%s' has no output '%s'", r->kind, r->path);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* "[pair 3, layer 1]" of flat index i of ds. */
 static void coords(const md_vdset *ds, int64_t i, char *buf, size_t len)
 {
