@@ -6,6 +6,9 @@
  *     segments: present where every run writes them, one value of their class;
  *   - /completion: every stage's attributes, done flags (1-D, 0/1, n_units
  *     long), regions and `unit` scale; a finished file has every flag 1;
+ *   - the experiments of the job stored in /provenance job_yaml: each has
+ *     its group of its kind and its stages its index, no other group has
+ *     stages (skipped when this build cannot parse that job);
  *   - every dataset of every experiment group: declared by its kind's
  *     outputs table (type, rank), attributes `units` (the table's) and
  *     `description`, every dimension's scale present, attached, 1-D, of the

@@ -125,6 +125,8 @@ layout_deleted|4|written in results layout 1; this mechdiff verifies layout 2 on
 root_sha_differs|4|/: attribute 'job_sha256' differs from /provenance's
 finished_undone|4|/completion/truth/stage1/done: 1 of 24 units not done, but /provenance says finished
 stage_deleted|4|/completion/truth/stage1: missing, but a later stage of truth is planned
+experiment_deleted|4|/truth: missing: the stored job's experiment 2 \(kind truth\) writes it
+experiment_index|4|/completion/truth/stage1: experiment_index 5, the stored job lists it as 2
 stage_kind|4|/completion/truth/stage0: attribute 'kind' is 'refusal', /truth says 'truth'
 kind_unknown|4|/truth: attribute 'kind' is 'nope', not a kind this mechdiff knows
 extra_dataset|4|/truth/extra: float64 of rank 1 is not a dataset kind 'truth' writes

@@ -90,6 +90,13 @@ def region(path, text):
         d[...] = v
 
 
+def experiment_deleted(path):
+    """truth's results and bookkeeping both gone: only the stored job says so."""
+    with h5py.File(path, "r+") as f:
+        del f["truth"]
+        del f["completion/truth"]
+
+
 def partial(path):
     """A stopped run: units 3.. of truth's stage 1 not done, not finished."""
     with h5py.File(path, "r+") as f:
@@ -127,6 +134,8 @@ VARIANTS = {
     "root_sha_differs": lambda p: attr(p, "/", "job_sha256", "0" * 64),
     "finished_undone": lambda p: edit(p, "completion/truth/stage1/done", 1, 0),
     "stage_deleted": stage_deleted,
+    "experiment_deleted": experiment_deleted,
+    "experiment_index": lambda p: attr(p, "completion/truth/stage1", "experiment_index", np.int64(5)),
     "stage_kind": lambda p: attr(p, "completion/truth/stage0", "kind", "refusal"),
     "kind_unknown": lambda p: attr(p, "truth", "kind", "nope"),
     "extra_dataset": extra_dataset,
