@@ -15,7 +15,8 @@
  *     dimension's length and name; list attributes naming an axis (`models`,
  *     `sets`, `layers`, ...) as long as that dimension, equal to its scale;
  *   - values: every done unit read back through its regions (inside its
- *     datasets, finite where the kind never writes NaN: result_check.h), the
+ *     datasets, finite where the kind never writes NaN: result_check.h; not
+ *     empty in a stage whose units write datasets, selftest excepted), the
  *     plan-written datasets finite likewise, and each kind's true range
  *     invariants (rates and accuracies in [0,1], entropies and norms >= 0...);
  *   - the SHA-256 of each dataset's values (attribute `sha256`, written by

@@ -196,9 +196,25 @@ static const md_vdset *find_dset(const md_vctx *v, const char *exp, const char *
     return NULL;
 }
 
+/* Whether every unit of stage st writes something: the stage has datasets
+ * its units write (at_plan 0). True of every kind but selftest (payload:
+ * false units write nothing); stages without such datasets (truth's and
+ * refusal's stage 2, confidence's later stages without prompts) have
+ * units that write nothing. */
+static int units_write(const md_vctx *v, const md_vstage *st)
+{
+    for (int i = 0; i < v->n_dsets; i++) {
+        const md_vdset *ds = &v->dsets[i];
+        if (ds->out && !strcmp(ds->exp, st->exp) && ds->out->stage == st->stage && !ds->out->at_plan)
+            return strcmp(ds->kind->name, "selftest") != 0;
+    }
+    return 0;
+}
+
 /* Every done unit of stage st read back through its regions. */
 static void check_units(md_vctx *v, const md_vstage *st)
 {
+    int must_write = units_write(v, st);
     md_reader *r = NULL;
     md_error err;
     if (md_reader_open(&r, v->path, st->exp, &err) != MD_OK) return; /* opened once already */
@@ -215,6 +231,13 @@ static void check_units(md_vctx *v, const md_vstage *st)
             continue;
         }
         v->res->units_read++;
+        if (must_write && res.n_pieces == 0) {
+            md_verify_defect(v, object, "unit %lld is marked done but its regions entry is empty: units of this "
+                             "stage always write results (a done flag set by hand, or merged from such a part?)",
+                             (long long)u);
+            shown++;
+            continue;
+        }
         size_t len, pos = 0;
         const void *bytes = md_result_bytes(&res, &len);
         md_piece pc;

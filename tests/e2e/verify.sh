@@ -123,6 +123,7 @@ segment_renamed|4|/provenance/segments/0005: segment 0 is named '0005', not '000
 model_path_deleted|4|/provenance/models/base: attribute 'path' is missing
 layout_deleted|4|written in results layout 1; this mechdiff verifies layout 2 only
 root_sha_differs|4|/: attribute 'job_sha256' differs from /provenance's
+done_flipped|4|/completion/truth/stage1/regions: unit 5 is marked done but its regions entry is empty
 finished_undone|4|/completion/truth/stage1/done: 1 of 24 units not done, but /provenance says finished
 stage_deleted|4|/completion/truth/stage1: missing, but a later stage of truth is planned
 experiment_deleted|4|/truth: missing: the stored job's experiment 2 \(kind truth\) writes it

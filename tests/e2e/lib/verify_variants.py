@@ -107,6 +107,22 @@ def partial(path):
         f["provenance"].attrs["finished"] = np.int64(0)
 
 
+def done_flipped(path):
+    """A stopped run whose undone unit was marked done by hand (finished set
+    too): no results behind it, only NaN."""
+    partial(path)
+    with h5py.File(path, "r+") as f:
+        d = f["completion/truth/stage1/done"]
+        v = d[...]
+        v[:] = 1
+        d[...] = v
+        r = f["completion/truth/stage1/regions"]
+        rv = r[...]
+        rv[5] = ""
+        r[...] = rv
+        f["provenance"].attrs["finished"] = np.int64(1)
+
+
 def stage_deleted(path):
     with h5py.File(path, "r+") as f:
         del f["completion/truth/stage1"]
@@ -132,6 +148,7 @@ VARIANTS = {
     "model_path_deleted": lambda p: attr(p, "provenance/models/base", "path"),
     "layout_deleted": lambda p: attr(p, "/", "layout_version"),
     "root_sha_differs": lambda p: attr(p, "/", "job_sha256", "0" * 64),
+    "done_flipped": done_flipped,
     "finished_undone": lambda p: edit(p, "completion/truth/stage1/done", 1, 0),
     "stage_deleted": stage_deleted,
     "experiment_deleted": experiment_deleted,
