@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 
 #include "mechdiff/h5out.h"
 #include "mechdiff/job.h"
@@ -398,6 +399,10 @@ int md_verify_file(const char *path, FILE *out, md_verify_result *res)
         fprintf(out, "%s: not a readable HDF5 file\n", path);
         return MD_ERR;
     }
+    /* hold this version while reading it, as md_reader_open does: a run
+     * writing path never takes a locked version back (h5out.c) */
+    void *fd = NULL;
+    if (H5Fget_vfd_handle(v.file, H5P_DEFAULT, &fd) >= 0 && fd) flock(*(int *)fd, LOCK_SH | LOCK_NB);
     check_root(&v);
     check_provenance_groups(&v);
     if (md_h5_exists(v.file, "/completion")) {

@@ -70,6 +70,12 @@ printf 'name: s\nexperiments:\n  - {kind: selftest, units: 6, rows: 2, cols: 3}\
 rm -f k.h5.lock
 verify_is "killed run" 1 k.h5 "incomplete: .*run the job again"
 { "$MD" verify k.h5 || true; } | grep -q "0 matched, 3 without one" || fail "a killed run's file has digests"
+# the file of a job that is running
+printf 'name: slow\nexperiments:\n  - {kind: selftest, units: 40, rows: 2, cols: 3, sleep_ms: 100}\n' > slow.yaml
+run slow.yaml -o r.h5 --quiet & pid=$!
+for _ in $(seq 100); do [ -e r.h5 ] && break; sleep 0.1; done
+verify_is "a running job" 1 r.h5 "incomplete: selftest stage 0 [0-9]+/40 units"
+kill -TERM $pid; wait $pid || true
 run s.yaml --part 0/2 -o p0.h5 --quiet
 run s.yaml --part 1/2 -o p1.h5 --quiet
 verify_is "part 0/2" 1 p0.h5 "incomplete: a part of the job"
