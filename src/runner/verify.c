@@ -42,21 +42,27 @@ static void check_root(md_vctx *v)
     static const char *const root_str[] = {"title", "mechdiff_version", "job_name", "job_sha256", "provenance"};
     static const char *const prov_str[] = {"job_yaml", "job_sha256", "job_sha256_covers", "mechdiff_version",
                                            "git_revision", "created", "start_time", "end_time", "hostname"};
-    static const char *const prov_int[] = {"generation", "finished", "part_index", "part_count", "world_size",
-                                           "defined_generation"};
-    for (size_t i = 0; i < sizeof root_str / sizeof *root_str; i++) md_verify_attr(v, v->file, "/", root_str[i], H5T_STRING, 1);
+    static const char *const prov_int[] = {"generation", "finished", "part_index", "part_count", "world_size"};
+    for (size_t i = 0; i < sizeof root_str / sizeof *root_str; i++)
+        md_verify_attr(v, v->file, "/", root_str[i], H5T_STRING, 1);
     md_verify_attr(v, v->file, "/", "layout_version", H5T_INTEGER, 1);
     hid_t p = H5Gopen2(v->file, "/provenance", H5P_DEFAULT);
-    for (size_t i = 0; i < sizeof prov_str / sizeof *prov_str; i++) md_verify_attr(v, p, "/provenance", prov_str[i], H5T_STRING, 1);
-    for (size_t i = 0; i < sizeof prov_int / sizeof *prov_int; i++) md_verify_attr(v, p, "/provenance", prov_int[i], H5T_INTEGER, 1);
+    for (size_t i = 0; i < sizeof prov_str / sizeof *prov_str; i++)
+        md_verify_attr(v, p, "/provenance", prov_str[i], H5T_STRING, 1);
+    for (size_t i = 0; i < sizeof prov_int / sizeof *prov_int; i++)
+        md_verify_attr(v, p, "/provenance", prov_int[i], H5T_INTEGER, 1);
+    /* layout-2 files written before 2026-12-07 08:00 have no defined_generation */
+    md_verify_attr(v, p, "/provenance", "defined_generation", H5T_INTEGER, 0);
     v->finished = (int)md_h5_attr_read_i64(p, "finished", 0);
     v->part_count = (int)md_h5_attr_read_i64(p, "part_count", 0);
     int64_t part = md_h5_attr_read_i64(p, "part_index", -1);
     v->part_index = (int)part;
-    if (v->finished != 0 && v->finished != 1) md_verify_defect(v, "/provenance", "attribute 'finished' is %d, not 0 or 1", v->finished);
-    if (v->part_count < 0 || (v->part_count == 0 && part != -1) || (v->part_count > 0 && (part < 0 || part >= v->part_count)))
-        md_verify_defect(v, "/provenance", "part_index %lld and part_count %d do not name a part (or -1 and 0: the whole job)",
-                         (long long)part, v->part_count);
+    if (v->finished != 0 && v->finished != 1)
+        md_verify_defect(v, "/provenance", "attribute 'finished' is %d, not 0 or 1", v->finished);
+    int whole = v->part_count == 0 && part == -1, a_part = v->part_count > 0 && part >= 0 && part < v->part_count;
+    if (!whole && !a_part)
+        md_verify_defect(v, "/provenance", "part_index %lld and part_count %d do not name a part (or -1 and 0: the "
+                         "whole job)", (long long)part, v->part_count);
     char *root_sha = md_h5_attr_read_str(v->file, "job_sha256"), *prov_sha = md_h5_attr_read_str(p, "job_sha256");
     if (root_sha && prov_sha && strcmp(root_sha, prov_sha) != 0)
         md_verify_defect(v, "/", "attribute 'job_sha256' differs from /provenance's");
@@ -129,7 +135,8 @@ static herr_t segment(hid_t g, const char *name, const H5L_info_t *info, void *a
     static const char *const strs[] = {"start_time", "end_time", "hostname", "exit", "git_revision"};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) md_verify_attr(v, s, object, strs[i], H5T_STRING, 1);
     if (md_verify_attr(v, s, object, "world_size", H5T_INTEGER, 1) == 1 && md_h5_attr_read_i64(s, "world_size", 0) < 1)
-        md_verify_defect(v, object, "attribute 'world_size' is %lld, not >= 1", (long long)md_h5_attr_read_i64(s, "world_size", 0));
+        md_verify_defect(v, object, "attribute 'world_size' is %lld, not >= 1",
+                         (long long)md_h5_attr_read_i64(s, "world_size", 0));
     static const char *const exits[] = {"running", "finished", "part done", "stopped (signal)", "error", "recovered", "merged"};
     char *ex = md_h5_attr_read_str(s, "exit");
     int known = !ex;
@@ -195,7 +202,8 @@ static void check_stage(md_vctx *v, hid_t eg, const char *exp, const char *name)
     md_verify_attr(v, sg, object, "kind", H5T_STRING, 1);
     md_verify_attr(v, sg, object, "experiment_index", H5T_INTEGER, 1);
     int64_t stage = md_verify_attr(v, sg, object, "stage", H5T_INTEGER, 1) == 1 ? md_h5_attr_read_i64(sg, "stage", -1) : k;
-    int64_t n_units = md_verify_attr(v, sg, object, "n_units", H5T_INTEGER, 1) == 1 ? md_h5_attr_read_i64(sg, "n_units", -1) : -1;
+    int64_t n_units = md_verify_attr(v, sg, object, "n_units", H5T_INTEGER, 1) == 1
+                          ? md_h5_attr_read_i64(sg, "n_units", -1) : -1;
     if (stage != k) md_verify_defect(v, object, "attribute 'stage' is %lld, the group's name says %ld", (long long)stage, k);
     char *kind = md_h5_attr_read_str(sg, "kind");
     snprintf(path, sizeof path, "/%s", exp);
@@ -351,9 +359,10 @@ static void check_job(md_vctx *v)
         snprintf(object, sizeof object, "/%s", job->exps[i].name);
         hid_t g = md_h5_exists(v->file, object) ? H5Oopen(v->file, object, H5P_DEFAULT) : -1;
         char *kind = g >= 0 ? md_h5_attr_read_str(g, "kind") : NULL;
-        if (g < 0) md_verify_defect(v, object, "missing: the stored job's experiment %d (kind %s) writes it", i, job->exps[i].kind);
-        else if (kind && strcmp(kind, job->exps[i].kind) != 0)
-            md_verify_defect(v, object, "kind '%s', the stored job's experiment %d is of kind '%s'", kind, i, job->exps[i].kind);
+        const char *want = job->exps[i].kind;
+        if (g < 0) md_verify_defect(v, object, "missing: the stored job's experiment %d (kind %s) writes it", i, want);
+        else if (kind && strcmp(kind, want) != 0)
+            md_verify_defect(v, object, "kind '%s', the stored job's experiment %d is of kind '%s'", kind, i, want);
         free(kind);
         if (g >= 0) H5Oclose(g);
         for (int s = 0; s < v->n_stages; s++) {

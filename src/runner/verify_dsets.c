@@ -92,9 +92,12 @@ void md_verify_scales(md_vctx *v, hid_t d, const char *object, int rank, const i
         hsize_t len = 0;
         int ok1d = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &len, NULL) == 1;
         H5Sclose(sp);
-        if (H5DSis_scale(s) <= 0) md_verify_defect(v, object, "dimension %d (%s): the attached dataset is not a dimension scale", i, want ? want : "?");
+        const char *dim = want ? want : "?";
+        if (H5DSis_scale(s) <= 0)
+            md_verify_defect(v, object, "dimension %d (%s): the attached dataset is not a dimension scale", i, dim);
         else if (H5DSis_attached(d, s, (unsigned)i) <= 0)
-            md_verify_defect(v, object, "dimension %d (%s): its scale '%s' does not list the dataset back (REFERENCE_LIST)", i, want ? want : "?", sname);
+            md_verify_defect(v, object, "dimension %d (%s): its scale '%s' does not list the dataset back "
+                             "(REFERENCE_LIST)", i, dim, sname);
         if (!ok1d || (int64_t)len != dims[i])
             md_verify_defect(v, object, "dimension %d (%s) is %lld long, its scale '%s' %s%llu", i, want ? want : "?",
                              (long long)dims[i], sname, ok1d ? "" : "is not 1-D: ", (unsigned long long)len);
@@ -236,7 +239,7 @@ static void check_pair_group(md_vctx *v, hid_t g, const char *object, const char
     if (!arrow) return;
     char *src = md_h5_attr_read_str(g, "source"), *tgt = md_h5_attr_read_str(g, "target");
     if (!src || !tgt) md_verify_defect(v, object, "a <source>-><target> group without its attributes 'source' and 'target'");
-    else if (strncmp(name, src, (size_t)(arrow - name)) != 0 || strlen(src) != (size_t)(arrow - name) || strcmp(arrow + 2, tgt) != 0)
+    else if (strlen(src) != (size_t)(arrow - name) || strncmp(name, src, strlen(src)) != 0 || strcmp(arrow + 2, tgt) != 0)
         md_verify_defect(v, object, "attributes source '%s' and target '%s' do not match the group's name", src, tgt);
     free(src);
     free(tgt);
