@@ -61,7 +61,8 @@ def collect(h5, outdir, opts=None):
             results[mod] = (m.report_sections(h5, outdir, opts) or [], None)
         except Exception as e:  # a broken section must not sink the report
             traceback.print_exc()
-            results[mod] = (None, "analysis/%s.py failed: %s: %s" % (mod, type(e).__name__, e))
+            results[mod] = (None, "analysis/%s.py failed: %s: %s (`mechdiff verify %s` checks the file)"
+                            % (mod, type(e).__name__, e, h5.filename))
     out, used = [], set()
     for mod, heading, what, paper in FINDINGS:
         secs, err = results[mod]
@@ -130,7 +131,7 @@ def main():
         h5py.File(a.h5, "r").close()
     except OSError as e:
         sys.exit("report.py: %s: not a readable HDF5 file (%s): truncated or not a results file; "
-                 "restore it from a copy or rerun the job" % (a.h5, e))
+                 "restore it from a copy or rerun the job (`mechdiff verify FILE` checks a results file)" % (a.h5, e))
     secs = build(a.h5, a.outdir, {"boot": a.boot, "seed": a.seed})
     print("wrote %s/report.md and report.html: %d sections (%d skipped)"
           % (a.outdir, len(secs), sum(1 for s in secs if s.get("skipped"))))

@@ -30,6 +30,7 @@ experiments:
   - {kind: refusal, n_train: 64, n_test: 48, templates: {base: base, instruct: chat}}
   - {kind: confidence, prompts: cities, max_prompts: 256}
 YAML
+echo "machine load: $(cut -d' ' -f1-3 /proc/loadavg) (wall-clock ETAs: compare runs at the same load)"
 "$BUILD/mechdiff" run "$T/job.yaml" -o "$T/out.h5" 2> "$T/log"
 grep "units per experiment" "$T/log"
 /usr/bin/python3 - "$T/log" <<'PY'

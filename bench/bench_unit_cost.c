@@ -17,8 +17,19 @@
  * shared machine); wall seconds are printed beside them and are noisy when
  * the machine is shared. The GEMM FLOPs of each unit (the profiling backend,
  * MECHDIFF_PROFILE) in token passes say how well a cost counts the FLOPs,
- * apart from how fast those FLOPs run. bench/bench_unit_cost.sh builds the
- * 8B-width job. */
+ * apart from how fast those FLOPs run, and GFLOP/s how fast they ran (GEMM
+ * FLOPs per CPU second). bench/bench_unit_cost.sh builds the
+ * 8B-width job.
+ * Then the roofline behind the read bound of the costs (exp_cost.h): F, the
+ * CPU's sgemm rate on fp32 weights of the model's up projection (d_ff x d)
+ * at 1024 rows, and Bw, the rate at which sgemm reads such weights at 8 rows
+ * (copies of the matrix in turn, over 1 GiB together, so that none is read
+ * from a cache), both in CPU seconds, best of 3, and the ridge 4 F / (2 Bw)
+ * they give; and the ridge with the GEMM rate of the stages whose costs
+ * count their FLOPs instead of F (a token pass of cost is priced at what
+ * the job's forwards of many rows run at, not sgemm's best), against
+ * MD_COST_RIDGE_ROWS. */
+#include <cblas.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,28 +153,84 @@ fail:
 /* Per stage: the cost the plan gives a unit, the token passes its GEMM
  * FLOPs make (FLOPs / 2 / block_macs: what the cost means to count), their
  * ratio (flops/cost: 1.0 = the cost counts the FLOPs), the CPU seconds per
- * unit and per token pass of cost, and that rate over the job's (ratio). */
-static void print_rows(const stage_row *rows, int n)
+ * unit and per token pass of cost, and that rate over the job's (ratio).
+ * Returns the GEMM FLOP/s of the stages whose costs count their FLOPs
+ * (flops/cost 0.8 to 1.25: the forwards of many rows, not bound by weight
+ * reads): what a token pass of cost runs at. */
+static double print_rows(const stage_row *rows, int n)
 {
     double sec = 0, cost = 0; /* the job's: every stage at its measured rate */
+    double fwd_flops = 0, fwd_cpu = 0;
     for (int i = 0; i < n; i++)
         if (rows[i].cost_timed > 0) sec += rows[i].cpu / rows[i].cost_timed * rows[i].cost_all, cost += rows[i].cost_all;
     double job_rate = sec / cost;
-    printf("%-34s %5s %5s %10s %10s %10s %10s %10s %11s %6s\n", "stage", "units", "timed", "cost/unit",
-           "flop-pass", "flops/cost", "cpu s/unit", "wall s/unit", "cpu us/cost", "ratio");
+    printf("%-34s %5s %5s %10s %10s %10s %10s %10s %11s %7s %6s\n", "stage", "units", "timed", "cost/unit",
+           "flop-pass", "flops/cost", "cpu s/unit", "wall s/unit", "cpu us/cost", "GFLOP/s", "ratio");
     for (int i = 0; i < n; i++) {
         const stage_row *r = &rows[i];
         double rate = r->cpu / r->cost_timed, per = 1.0 / (double)r->timed;
-        double passes = r->block_macs > 0 ? r->flops / 2 / r->block_macs * per : 0;
-        printf("%-34s %5lld %5lld %10.4g %10.4g %10.3f %10.4f %10.4f %11.4g", r->name, (long long)r->units,
-               (long long)r->timed, r->cost_timed * per, passes, passes / (r->cost_timed * per), r->cpu * per,
-               r->wall * per, 1e6 * rate);
+        double passes = r->block_macs > 0 ? r->flops / 2 / r->block_macs * per : 0, fc = passes / (r->cost_timed * per);
+        if (fc >= 0.8 && fc <= 1.25) fwd_flops += r->flops, fwd_cpu += r->cpu;
+        printf("%-34s %5lld %5lld %10.4g %10.4g %10.3f %10.4f %10.4f %11.4g %7.1f", r->name, (long long)r->units,
+               (long long)r->timed, r->cost_timed * per, passes, fc, r->cpu * per, r->wall * per, 1e6 * rate,
+               r->cpu > 0 ? 1e-9 * r->flops / r->cpu : 0);
         if (r->cost_all > (double)r->units) printf(" %6.2f\n", rate / job_rate); /* a summary: 1 a unit */
         else printf("      -  (no forward pass: bookkeeping)\n");
     }
     printf("job: %.4g us CPU per token pass of cost (ratio = the stage's rate over this; 1.0 = the cost model is "
            "right for it); flop-pass = the unit's GEMM FLOPs in token passes (0: its GEMMs are not the model's)\n",
            1e6 * job_rate);
+    return fwd_cpu > 0 ? fwd_flops / fwd_cpu : 0;
+}
+
+/* The seconds (CPU) of the best of 3 rounds of y[n][ff] = x[n][d] . W_i^T
+ * over the nw matrices w[i] (ff x d each). */
+static double best_sgemm(float *const *w, int nw, const float *x, float *y, int n, int ff, int d)
+{
+    double best = 0;
+    for (int round = 0; round < 3; round++) {
+        double t0 = cpu_seconds();
+        for (int i = 0; i < nw; i++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, ff, d, 1.0f, x, d, w[i], d, 0.0f, y, ff);
+        double t = cpu_seconds() - t0;
+        best = round == 0 || t < best ? t : best;
+    }
+    return best;
+}
+
+/* Prints F (GFLOP/s at 1024 rows), Bw (GB/s of weights read at 8 rows)
+ * and the ridge 4 F / (2 Bw) for fp32 weights of ff x d (see the header),
+ * and the ridge with the rate the job's forwards of many rows ran at,
+ * f_fwd (FLOP/s; 0 = none), instead of F. */
+static int print_roofline(int ff, int d, double f_fwd)
+{
+    enum { WIDE = 1024, NARROW = 8, MAX_W = 64 };
+    size_t per = (size_t)ff * (size_t)d;
+    int nw = (int)(((size_t)1 << 30) / (per * sizeof(float))) + 1, rc = 1;
+    nw = nw > MAX_W ? MAX_W : nw;
+    float *w[MAX_W] = {0}, *x = malloc((size_t)WIDE * d * sizeof(float)), *y = malloc((size_t)WIDE * ff * sizeof(float));
+    for (int i = 0; i < nw; i++) w[i] = malloc(per * sizeof(float));
+    for (int i = 0; i < nw && x && y; i++) {
+        if (!w[i]) goto done;
+        for (size_t j = 0; j < per; j++) w[i][j] = (float)((j * 2654435761u + (size_t)i) % 1000) * 1e-4f - 0.05f;
+    }
+    if (!x || !y) goto done;
+    for (size_t j = 0; j < (size_t)WIDE * d; j++) x[j] = (float)(j % 977) * 1e-3f - 0.5f;
+    double wide = best_sgemm(w, 1, x, y, WIDE, ff, d), narrow = best_sgemm(w, nw, x, y, NARROW, ff, d);
+    double F = 2.0 * WIDE * (double)per / wide, Bw = (double)nw * (double)per * sizeof(float) / narrow;
+    printf("roofline (fp32 %d x %d weights, one thread, CPU seconds): sgemm F = %.1f GFLOP/s at %d rows; weights "
+           "read at Bw = %.2f GB/s at %d rows (%d copies, %.2f GiB); ridge 4 F / (2 Bw) = %.0f rows\n",
+           ff, d, F * 1e-9, WIDE, Bw * 1e-9, NARROW, nw, (double)nw * (double)per * sizeof(float) / (1 << 30),
+           4 * F / (2 * Bw));
+    printf("roofline with the rate of the job's forwards that the costs count (flops/cost 0.8-1.25): %.1f GFLOP/s; "
+           "ridge 4 x that / (2 Bw) = %.0f rows; the costs' MD_COST_RIDGE_ROWS: %d\n",
+           f_fwd * 1e-9, 4 * f_fwd / (2 * Bw), MD_COST_RIDGE_ROWS);
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "bench_unit_cost: out of memory for the roofline\n");
+    for (int i = 0; i < nw; i++) free(w[i]);
+    free(x), free(y);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -186,7 +253,8 @@ int main(int argc, char **argv)
         goto done;
     for (int i = 0; i < job->n_exps; i++)
         if (bench_exp(job, opts, &w, i, argv[2], max_units > 0 ? max_units : 1, rows, &n, &err) != MD_OK) goto done;
-    print_rows(rows, n);
+    double f_fwd = print_rows(rows, n);
+    if (w.n_models && print_roofline(w.models[0].model->cfg.d_ff, w.models[0].model->cfg.d_model, f_fwd)) goto done;
     rc = 0;
 done:
     if (rc) fprintf(stderr, "bench_unit_cost: %s\n", err.msg);

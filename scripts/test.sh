@@ -16,13 +16,14 @@ scripts/build.sh build-asan -DMECHDIFF_SANITIZE=ON -DMECHDIFF_NATIVE=OFF
 # unit tests, and the commands' bad-input paths (truncated/corrupt checkpoints,
 # bad config, unknown hook/token, edited/truncated results files) under
 # ASan+UBSan with leak detection (hostile_results: in status and merge; its
-# `run`s are MPI programs, whose MPI_Init allocations Open MPI never frees)
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -R "^unit\.|^e2e\.(commands|tokenize|bad_checkpoint|hostile_results)$")
+# `run`s are MPI programs, whose MPI_Init allocations Open MPI never frees;
+# verify: every check of a hand-edited results file, leaks in verify)
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -R "^unit\.|^e2e\.(commands|tokenize|bad_checkpoint|hostile_results|verify)$")
 # clang's UndefinedBehaviorSanitizer checks more than gcc's (NULL + 0,
 # float-to-int overflow...): the unit tests and every bad-input test
 CC=clang scripts/build.sh build-ubsan -DMECHDIFF_UBSAN=ON -DMECHDIFF_NATIVE=OFF
 (cd build-ubsan && ctest --output-on-failure -j 2 -R \
-  "^unit\.|^e2e\.(commands|tokenize|bad_checkpoint|exit_status|symlinks|job_limits|small_errors|nonfinite|refusal_bad_input|folder_check|hostile_results)$")
+  "^unit\.|^e2e\.(commands|tokenize|bad_checkpoint|exit_status|symlinks|job_limits|small_errors|nonfinite|refusal_bad_input|folder_check|hostile_results|verify)$")
 # the libFuzzer harnesses build and survive a short smoke run (scripts/fuzz.sh
 # --time N for a long run)
 scripts/fuzz.sh --runs "${FUZZ_SMOKE_RUNS:-3000}"

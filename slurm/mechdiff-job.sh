@@ -6,7 +6,9 @@
 #   md_run JOB [mechdiff run options]
 #                    runs or resumes `mechdiff run` on the allocation, passes
 #                    the time-limit warning on, requeues the job when mechdiff
-#                    saved and stopped (exit 75); exits with mechdiff's status
+#                    saved and stopped (exit 75) after that warning (USR1 to
+#                    this script), never after a scancel (TERM); exits with
+#                    mechdiff's status
 # Env: MECHDIFF_LAUNCH srun | mpirun (default: srun --mpi=pmix when this Slurm
 #      has the pmix plugin, else mpirun); MECHDIFF_BACKEND cpu | cuda (set by
 #      the template; overrides the job's runtime.backend).
@@ -50,7 +52,7 @@ md_run() {
     fi
 
     echo "mechdiff-job: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-$(hostname)}:" \
-         "$JOB ${ARGS[*]}; $MECHDIFF via $LAUNCH, backend ${MECHDIFF_BACKEND:-as in the job}," \
+         "$JOB${ARGS[*]:+ ${ARGS[*]}}; $MECHDIFF via $LAUNCH, backend ${MECHDIFF_BACKEND:-as in the job}," \
          "${SLURM_NTASKS:-?} ranks x ${SLURM_CPUS_PER_TASK:-1} threads"
     case "$LAUNCH" in
         srun) srun --mpi=pmix --kill-on-bad-exit=1 "$MECHDIFF" run "$JOB" "${ARGS[@]}" & ;;
@@ -60,8 +62,12 @@ md_run() {
     MD_CHILD=$!
 
     # The time-limit warning (--signal=B:USR1@120, or scancel --signal=USR1
-    # --batch): pass it on. srun and mpirun both forward SIGUSR1 to every rank.
-    trap 'echo "mechdiff-job: stop requested (USR1/TERM): saving"; kill -USR1 "$MD_CHILD" 2>/dev/null' USR1 TERM
+    # --batch): pass it on, and requeue once mechdiff saved (below). srun and
+    # mpirun both forward SIGUSR1 to every rank. A TERM (scancel, preemption)
+    # also saves, but the job then stays cancelled: never requeue it.
+    MD_STOP=""
+    trap 'MD_STOP=${MD_STOP:-USR1}; echo "mechdiff-job: time-limit warning (USR1): saving, then requeueing"; kill -USR1 "$MD_CHILD" 2>/dev/null' USR1
+    trap 'MD_STOP=TERM; echo "mechdiff-job: TERM (scancel?): saving, not requeueing"; kill -USR1 "$MD_CHILD" 2>/dev/null' TERM
     while :; do
         wait "$MD_CHILD"
         status=$?
@@ -69,9 +75,20 @@ md_run() {
     done
 
     if [ "$status" -eq 75 ]; then
-        echo "mechdiff-job: stopped and saved; requeueing ${SLURM_JOB_ID:-}"
-        scontrol requeue "${SLURM_JOB_ID}" && exit 0
-        echo "mechdiff-job: scontrol requeue failed; resubmit the same command to resume" >&2
+        # Requeue only for the time-limit warning this script received, and
+        # not when the job is being cancelled (state CANCELLED or COMPLETING):
+        # `scancel JOBID` signals the ranks (they save and exit 75), this
+        # script not always, and Slurm lets a cancelled job be requeued.
+        local state
+        state=$(scontrol show job "${SLURM_JOB_ID:-none}" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1)
+        if [ "$MD_STOP" = USR1 ] && { [ "$state" = RUNNING ] || [ -z "$state" ]; }; then
+            echo "mechdiff-job: stopped and saved; requeueing ${SLURM_JOB_ID:-}"
+            scontrol requeue "${SLURM_JOB_ID}" && exit 0
+            echo "mechdiff-job: scontrol requeue failed; resubmit the same command to resume" >&2
+        else
+            echo "mechdiff-job: stopped by a signal (${MD_STOP:-to the ranks: scancel or preemption}; job ${state:-?})" \
+                 "and saved; not requeued: submit the same command again to resume"
+        fi
     fi
     echo "mechdiff-job: exit status $status"
     if [ "$status" -ne 0 ]; then

@@ -17,7 +17,32 @@
  *     per 4 bytes, md_exp_cost_text_tokens (what BPE vocabularies of
  *     32k-256k entries average on English; the few-shot prefixes and CSV
  *     rows of data/ come to 8-12 tokens a statement, not the
- *     MD_COST_ROW_TOKENS of a row the kind has not read).
+ *     MD_COST_ROW_TOKENS of a row the kind has not read);
+ *   - a forward of only a few rows (positions) at a time: bound by reading
+ *     the weights, not by their multiply-adds (md_exp_cost_read_bound).
+ *
+ * The read bound is a roofline, time = max(FLOPs / F, bytes / Bw), in
+ * token passes: a forward of n rows through a share s of the model's
+ * multiply-adds (s x B, as above) does 2 n s B FLOPs and reads s x B
+ * weights of b bytes each, so it costs s x max(n, R) token passes with the
+ * ridge R = b F / (2 Bw): below R rows the weights' reads take longer than
+ * the FLOPs. The CPU backend multiplies by fp32 copies of the weights
+ * (b = 4; cpu.c). F is the rate a token pass of cost runs at: the GEMM
+ * rate of the forwards of many rows, whose costs count their FLOPs, 127
+ * GFLOP/s in bench/bench_unit_cost.sh at 8B widths (one thread, CPU
+ * seconds, two runs; sgemm alone on a 14336 x 4096 layer at 1024 rows:
+ * 166-176); Bw is the rate sgemm reads such a layer's fp32 weights at 8
+ * rows from memory, 5.7-5.9 GB/s there (bench_matmul: 3.5-5.9): R = 4 F /
+ * (2 Bw) = 43-44 with the forwards' rate, 58-59 with sgemm's;
+ * MD_COST_RIDGE_ROWS = 48 lies between (2026-12-07, 2 shared cores; the
+ * bench prints F, Bw and both ridges). Weights of at most
+ * MD_COST_CACHED_BYTES per forward (the d=128 organism's: 3 MB of blocks,
+ * 3.7 MB of unembedding) stay in the caches between forwards and are not
+ * read from memory: no read bound. Not modelled, one R for all: weights
+ * the CPU backend streams from bf16 beyond its fp32 cache (converted for
+ * every matmul), and a GPU, whose ridge is higher (a bf16 layer on an
+ * H100: 675 TFLOP/s at 2048 rows, weights read at about 2.4 TB/s at 1-16
+ * rows, docs/cuda.md: R about 275).
  * Pure functions of their arguments. */
 #ifndef MECHDIFF_EXP_COST_H
 #define MECHDIFF_EXP_COST_H
@@ -31,6 +56,16 @@ double md_exp_cost_logits(const md_config *c);
 /* k / L: one token through the first k blocks, in token passes (k is
  * clamped to [0, L]). */
 double md_exp_cost_blocks(const md_config *c, int k);
+/* The ridge R of the read bound, in rows, and the fp32 weights per forward
+ * up to which there is none (see above). */
+#define MD_COST_RIDGE_ROWS 48
+#define MD_COST_CACHED_BYTES ((double)(32 << 20))
+/* A forward of `rows` rows through `share` token passes' worth of weights
+ * (blocks and logits: 1/L + V d / B for the last block and the logits) of
+ * a model of B = block_macs, in token passes: share x max(rows,
+ * MD_COST_RIDGE_ROWS), or share x rows when those weights take at most
+ * MD_COST_CACHED_BYTES in fp32. */
+double md_exp_cost_read_bound(double block_macs, double rows, double share);
 /* 1 + strlen(text) / 4: the tokens of a text with its BOS. */
 double md_exp_cost_text_tokens(const char *text);
 

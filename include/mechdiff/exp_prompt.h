@@ -26,6 +26,12 @@ int md_exp_instruction_template(const md_kind_ctx *ctx, const char *role, md_cha
  * csv in the role's template, BOS added: ids[i] malloc'd, len[i]. */
 int md_exp_encode_instructions(const md_kind_ctx *ctx, struct md_model *m, const char *role, const md_csv *csv, int col,
                                const int *idx, int n, int **ids, int *len, md_error *err);
+/* The same with the role's tokenizer and the chat template recognised in it
+ * (md_chat_detect; what md_model_load sets as the model's chat), without a
+ * model: what the prompts cost is known before a model is loaded. */
+int md_exp_encode_instructions_with(const md_kind_ctx *ctx, const md_tokenizer *tok, md_chat_kind model_chat,
+                                    const char *role, const md_csv *csv, int col, const int *idx, int n, int **ids,
+                                    int *len, md_error *err);
 /* Greedy generation of n prompts (hooks applied at every step, may be none),
  * decoded without special tokens: refused[i] = starts with a refusal prefix,
  * *joined = the n texts NUL-terminated back to back (*total bytes; malloc'd,

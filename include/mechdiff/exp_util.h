@@ -46,6 +46,11 @@ int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role
  * (md_hf_config_check_pair), else an error starting with `where`. */
 int md_exp_check_widths(const char *where, const char *role0, const md_config *c0, const char *role,
                         const md_config *c, md_error *err);
+/* MD_OK when true_word and false_word are one token each of tok (role's
+ * tokenizer), else one error starting with `where` that names every word
+ * that splits, into what, and how to choose others. */
+int md_exp_check_answer_words(const md_kind_ctx *ctx, const char *where, const char *role, const md_tokenizer *tok,
+                              const char *true_word, const char *false_word, md_error *err);
 /* Path of dataset `name` in the job's datasets map, or NULL with err set
  * ("<where>: key '<key>': '<name>' is not in the job's datasets map ..."). */
 const char *md_exp_find_dataset(const md_kind_ctx *ctx, const char *where, const char *key, const char *name,

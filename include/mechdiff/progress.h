@@ -20,41 +20,49 @@
  * (a knowledge pair block against a truth batch), so every unit carries its
  * estimated work (md_plan_cost: token passes, one token through every block
  * of the model; a row not tokenised at plan time = MD_COST_ROW_TOKENS
- * tokens). A planned stage has its plan's costs, a later one its kind's
- * estimate (else MD_COST_ROW_TOKENS per unit). With B the multiply-adds of
- * a token through every block, k / L the share of the L blocks a forward
- * runs and lg = V d / B the logits of one position in token passes
- * (exp_cost.h: 0.075 for Llama-3.1-8B, 1.19 for the d=128 organism), the
- * kinds count:
+ * tokens; a forward of fewer than R rows is bound by its weight reads and
+ * costs as R rows, exp_cost.h). A planned stage has its plan's costs, a
+ * later one its kind's estimate (else MD_COST_ROW_TOKENS per unit). With B
+ * the multiply-adds of a token through every block, k / L the share of the
+ * L blocks a forward runs and lg = V d / B the logits of one position in
+ * token passes (exp_cost.h: 0.075 for Llama-3.1-8B, 1.19 for the d=128
+ * organism), the kinds count:
  *   knowledge   per pair of T tokens, N window positions, H heads patched
  *               one at a time (1 unless component: head), L layers:
  *               2 T (the clean runs) + H N(N+1)/2 (L-1)/2 (cell (l, t)
  *               reruns the T - t positions from t through the L - l - 1
  *               blocks after l; (L+1)/2 for hook points inside a block),
- *               bench/study_cost.py's grid_flops in token passes
+ *               bench/study_cost.py's grid_flops in token passes; a
+ *               block's patched forwards (kn_compute.c) are priced by the
+ *               read bound per block of weights they pass (nb pairs x the
+ *               started layers x (T - t) rows, exp_cost.h)
  *   truth       per row of a batch its longest statement's tokens t (1 +
  *               bytes / 4, exp_cost.h: the batch runs padded); collect: rows
  *               x t x (layer + 1) / L (the forward stops after the layer it
  *               reads: 13/32 at the study's layer 12); intervention: rows x
  *               (t + the few-shot prefix's and the suffix's bytes / 4 + lg);
  *               the summary stage 1
- *   refusal     (an instruction in its template counts MD_COST_ROW_TOKENS:
- *               the template is not rendered at plan time) collect: rows x
- *               MD_COST_ROW_TOKENS x (deepest layer read + 1) / L;
- *               generation: rows x ((MD_COST_ROW_TOKENS + max_new_tokens) x
- *               1.2 with a direction hooked in, + the logits of every new
- *               token, max_new_tokens x lg); the summary stage 1
+ *   refusal     with t a batch's longest prompt in its role's template
+ *               (rendered and tokenised as the run does, at plan time:
+ *               md_refusal_price): collect: rows x t x (deepest layer read
+ *               + 1) / L; generation: rows x t (x 1.2 with a direction
+ *               hooked in) for the prompt, then max_new_tokens - 1 steps
+ *               of one token a row and the logits of every new token,
+ *               priced by the read bound (R = MD_COST_RIDGE_ROWS,
+ *               exp_cost.h): (max_new_tokens - 1 + max_new_tokens x lg) x
+ *               max(rows, R); the summary stage 1
  *   confidence  stage 0 (weights only): neurons x lg (a neuron's logit lens
  *               is V d multiply-adds); with t the batch's longest prompt's
  *               tokens (1 + bytes / 4): stage 1: rows x (t + lg); stage 2:
- *               rows x (t + lg + top_k) (an ablated rerun of the last layer
- *               at one position is priced one token: its FLOPs are 1/L + lg,
- *               but it reads those weights for a batch's few rows and is
- *               bound by the reads)
+ *               rows x (t + lg) + top_k x (1/L + lg) x max(rows, R) (each
+ *               ablated rerun of the last layer and the logits at one
+ *               position reads those weights for the batch's few rows: the
+ *               read bound)
  *   selftest    its `cost` pattern
- * Rough by design (attention's T^2, the real length of a text, and how
- * well a backend batches are left out): the ratios between stages are what
- * matters. bench/bench_unit_cost.sh measures seconds and GEMM FLOPs per
+ * Rough by design (attention's T^2, the real length of a text the kind
+ * does not tokenise, and how well a backend batches beyond the one read
+ * bound are left out): the ratios between stages are what matters.
+ * bench/bench_unit_cost.sh measures seconds and GEMM FLOPs per
  * unit against these costs at 8B widths.
  * ETA = the cost left (sized stages) / the cost finished per second over the
  * last MD_PROGRESS_RATE_WINDOW units (from the finish of the unit before

@@ -190,6 +190,32 @@ int md_conf_role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *er
 
 /* ---- validate (the plans are confidence_plan.c) ------------------------ */
 
+/* Every prompt fits the context (max_position_embeddings) of role's model;
+ * one token per byte at most (+2: BOS/EOS) bounds a prompt, so only prompts
+ * that might not fit are encoded (the tokenizer is loaded only for them). */
+static int conf_check_context(const md_kind_ctx *ctx, const char *where, const char *role, const md_config *cfg,
+                              const char *const *pr, int np, md_error *err)
+{
+    md_tokenizer *tok = NULL;
+    md_config c2;
+    int rc = MD_OK;
+    for (int i = 0; i < np && rc == MD_OK && cfg->max_position > 0; i++) {
+        if (strlen(pr[i]) + 2 <= (size_t)cfg->max_position) continue;
+        int *ids = NULL;
+        size_t n = 0;
+        if (!tok && md_exp_load_role(ctx, where, role, &c2, &tok, err) != MD_OK) rc = MD_ERR;
+        else if (md_tokenizer_encode(tok, pr[i], 1, &ids, &n, err) != MD_OK) rc = md_error_prefix(err, "%s", where);
+        else if ((long long)n > cfg->max_position)
+            rc = md_error_set(err, "%s: key 'prompts': the prompt of CSV row %d (0-based) has %zu tokens, more than "
+                                   "the max_position_embeddings %d of model '%s' (shorter prompts, or fewer with "
+                                   "max_prompts)",
+                              where, i, n, cfg->max_position, role);
+        free(ids);
+    }
+    md_tokenizer_free(tok);
+    return rc;
+}
+
 static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 {
     const char *src = ctx->job->source, *roles[CONF_MAX_ROLES];
@@ -198,17 +224,19 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
     if (md_exp_resolve_roles(ctx, md_exp_format_where(ctx, where, sizeof where), roles, CONF_MAX_ROLES, &R, err) !=
         MD_OK)
         return MD_ERR;
-    for (int r = 0; r < R; r++) {
-        md_config cfg;
-        if (md_conf_role_cfg(ctx, r, &cfg, err) != MD_OK)
+    md_config cfg[CONF_MAX_ROLES];
+    for (int r = 0; r < R; r++)
+        if (md_conf_role_cfg(ctx, r, &cfg[r], err) != MD_OK)
             return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
-    }
-    if (md_conf_has_prompts(ctx)) {
-        int n;
-        if (md_conf_n_prompts(ctx, &n, err) != MD_OK)
-            return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
-    }
-    return MD_OK;
+    if (!md_conf_has_prompts(ctx)) return MD_OK;
+    md_csv *csv = NULL;
+    const char **pr = NULL;
+    int n, rc = md_conf_load_prompts(ctx, &csv, &pr, &n, err);
+    if (rc != MD_OK) return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
+    for (int r = 0; r < R && rc == MD_OK; r++) rc = conf_check_context(ctx, where, roles[r], &cfg[r], pr, n, err);
+    free(pr);
+    md_csv_free(csv);
+    return rc;
 }
 
 int64_t md_conf_n_batches(const md_kind_ctx *ctx, int np)

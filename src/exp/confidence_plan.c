@@ -100,11 +100,11 @@ static int stage0_costs(const md_kind_ctx *ctx, md_plan *plan, md_stage_estimate
  * plan (NULL = none) and *est: per row the batch's longest prompt at 4
  * bytes a token with its BOS and the logits of its last position
  * (exp_cost.h), and in stage 2 top_k reruns of the last layer at the last
- * position at one token each. A rerun's FLOPs are less (1/L + V d/B of a
- * pass: 0.11 for Llama-3.1-8B), but it reads the last layer's and the
- * unembedding's weights for the batch's few rows: bound by those reads, it
- * took 3.5 times as long as its FLOPs at 8B widths on the CPU
- * (bench/bench_unit_cost.sh), so one token is the nearer price. */
+ * position. A rerun's FLOPs are the batch's rows x (1/L + V d/B) token
+ * passes (0.11 a row for Llama-3.1-8B), but it reads the last layer's and
+ * the unembedding's weights for those few rows: priced by the read bound,
+ * (1/L + V d/B) x max(rows, MD_COST_RIDGE_ROWS) (md_exp_cost_read_bound;
+ * just the FLOPs for weights that stay in a cache). */
 static int batch_costs(const md_kind_ctx *ctx, int stage, const char *const *pr, int np, md_plan *plan,
                        md_stage_estimate *est, md_error *err)
 {
@@ -121,7 +121,10 @@ static int batch_costs(const md_kind_ctx *ctx, int stage, const char *const *pr,
                 double t = md_exp_cost_text_tokens(pr[i]);
                 longest = t > longest ? t : longest;
             }
-            double cost = (double)rows * (longest + md_exp_cost_logits(&c) + (stage == 2 ? (double)o->top_k : 0));
+            double lg = md_exp_cost_logits(&c), cost = (double)rows * (longest + lg);
+            if (stage == 2) /* the reruns: the last block and the logits */
+                cost += (double)o->top_k * md_exp_cost_read_bound(md_exp_cost_block_macs(&c), (double)rows,
+                                                                   md_exp_cost_blocks(&c, 1) + lg);
             if (plan) md_plan_cost(plan, u, cost);
             est->cost += cost;
         }

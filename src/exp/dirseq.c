@@ -53,6 +53,10 @@ int md_dirseq_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error 
     const md_dirseq *q = seq_of(ctx);
     void *s = NULL;
     if (q->build(ctx, &s, err) != MD_OK) return MD_ERR;
+    if (q->price && q->price(ctx, s, err) != MD_OK) {
+        q->release(s);
+        return MD_ERR;
+    }
     for (int stage = 0; stage < 2; stage++) {
         out[stage].units = q->units(s, stage);
         for (int64_t u = 0; u < out[stage].units; u++) out[stage].cost += q->unit_cost(s, stage, u);

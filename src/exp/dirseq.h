@@ -50,6 +50,9 @@ typedef struct md_dirseq {
     int64_t (*units)(const void *state, int stage);
     /* the cost of a unit of stage 0 or 1 (md_plan_cost), from the state */
     double (*unit_cost)(const void *state, int stage, int64_t unit);
+    /* optional: what unit_cost needs beyond the state's build (prompts
+     * tokenised, ...), done only where costs are wanted (plans, estimate) */
+    int (*price)(const md_kind_ctx *ctx, void *state, md_error *err);
 } md_dirseq;
 
 /* The md_kind callbacks of a kind whose .data is its md_dirseq. */
@@ -59,8 +62,9 @@ int md_dirseq_compute(const md_kind_ctx *ctx, md_worker *w, void *state, int sta
                       int64_t unit, md_result *out, md_error *err);
 int md_dirseq_finish(const md_kind_ctx *ctx, int stage, const md_blob *input, md_reader *rd, md_blob *next,
                      int *done, md_error *err);
-/* md_kind.estimate: stages 0 and 1 from one build of the state (units,
- * their unit_cost summed), stage 2 one unit at the default cost 1. */
+/* md_kind.estimate: stages 0 and 1 from one build of the state (priced
+ * when the kind has .price; units, their unit_cost summed), stage 2 one
+ * unit at the default cost 1. */
 int md_dirseq_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error *err);
 /* A kind's plan of stage 0 or 1, after md_plan_units: every unit's
  * md_plan_cost from unit_cost (state: the kind's). */

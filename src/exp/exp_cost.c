@@ -23,6 +23,12 @@ double md_exp_cost_blocks(const md_config *c, int k)
     return (double)k / c->n_layers;
 }
 
+double md_exp_cost_read_bound(double block_macs, double rows, double share)
+{
+    int cached = share * block_macs * 4 <= MD_COST_CACHED_BYTES; /* fp32 weights of this forward */
+    return share * (cached || rows > MD_COST_RIDGE_ROWS ? rows : MD_COST_RIDGE_ROWS);
+}
+
 double md_exp_cost_text_tokens(const char *text)
 {
     return 1 + (text ? (double)strlen(text) : 0) / 4;

@@ -49,13 +49,20 @@ int md_exp_instruction_template(const md_kind_ctx *ctx, const char *role, md_cha
 int md_exp_encode_instructions(const md_kind_ctx *ctx, struct md_model *m, const char *role, const md_csv *csv, int col,
                                const int *idx, int n, int **ids, int *len, md_error *err)
 {
+    if (!m->tok) return md_error_set(err, "model '%s' (%s) has no tokenizer.json", role, m->dir);
+    return md_exp_encode_instructions_with(ctx, m->tok, m->chat, role, csv, col, idx, n, ids, len, err);
+}
+
+int md_exp_encode_instructions_with(const md_kind_ctx *ctx, const md_tokenizer *tok, md_chat_kind model_chat,
+                                    const char *role, const md_csv *csv, int col, const int *idx, int n, int **ids,
+                                    int *len, md_error *err)
+{
     md_chat_kind kind;
     const char *fmt;
-    if (!m->tok) return md_error_set(err, "model '%s' (%s) has no tokenizer.json", role, m->dir);
-    if (md_exp_instruction_template(ctx, role, m->chat, &kind, &fmt, err) != MD_OK) return MD_ERR;
+    if (md_exp_instruction_template(ctx, role, model_chat, &kind, &fmt, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < n; i++) {
         size_t nid = 0;
-        if (md_chat_encode(m->tok, kind, fmt, md_csv_cell(csv, idx[i], col), &ids[i], &nid, err) != MD_OK)
+        if (md_chat_encode(tok, kind, fmt, md_csv_cell(csv, idx[i], col), &ids[i], &nid, err) != MD_OK)
             return md_error_prefix(err, "model '%s'", role);
         len[i] = (int)nid;
     }

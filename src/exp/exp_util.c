@@ -64,3 +64,27 @@ const char *md_exp_find_dataset(const md_kind_ctx *ctx, const char *where, const
                      name);
     return path;
 }
+
+int md_exp_check_answer_words(const md_kind_ctx *ctx, const char *where, const char *role, const md_tokenizer *tok,
+                              const char *true_word, const char *false_word, md_error *err)
+{
+    const char *keys[2] = {"true_word", "false_word"}, *words[2] = {true_word, false_word};
+    char msg[sizeof err->msg] = "";
+    size_t used = 0;
+    for (int w = 0; w < 2; w++) {
+        md_error e2 = {0};
+        if (md_tokenizer_single_token(tok, words[w], &e2) >= 0) continue;
+        /* the pieces from "... it encodes as N pieces: 'a' 'b'; choose ..." (md_tokenizer_single_token) */
+        const char *p = strstr(e2.msg, "it encodes as "), *q = p ? strstr(p, "; choose") : NULL;
+        int k = p && q ? snprintf(msg + used, sizeof msg - used, "%s%s '%s' (%.*s)", used ? ", " : "", keys[w],
+                                  words[w], (int)(q - p - 14), p + 14)
+                       : snprintf(msg + used, sizeof msg - used, "%s%s: %s", used ? ", " : "", keys[w], e2.msg);
+        if (k > 0) used = used + (size_t)k < sizeof msg ? used + (size_t)k : sizeof msg - 1;
+    }
+    if (!used) return MD_OK;
+    return md_error_set(err,
+                        "%s: model '%s' (%s): answer words that are not one token: %s; set true_word and false_word "
+                        "in this experiment to words that are one token of every model's tokenizer (`mechdiff "
+                        "tokenize MODEL_DIR ' True' --no-special` prints one id for such a word)",
+                        where, role, md_params_map_get(&ctx->job->top, "models", role), msg);
+}

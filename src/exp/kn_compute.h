@@ -45,6 +45,7 @@ typedef struct kn_state {
     int n_heads;                 /* component head: heads patched one at a time; else 1 */
     int id_true, id_false;
     int n_layers, width;
+    double block_macs;           /* md_exp_cost_block_macs of the model (unit costs) */
 } kn_state;
 
 /* Blocks of s->block pairs in dataset ds (units per combination). */

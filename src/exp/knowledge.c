@@ -31,6 +31,7 @@
 
 #include "exp/kn_compute.h"
 #include "exp/kn_output.h"
+#include "mechdiff/exp_cost.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/forward.h"
@@ -160,6 +161,7 @@ static int kn_state_build(const md_kind_ctx *ctx, const md_tokenizer *tok, const
     s->hook = head ? MD_HOOK_Z : md_hook_point_parse(strcmp(ko->component, "hook") == 0 ? ko->hook : ko->component);
     s->n_heads = head ? cfg->n_heads : 1;
     s->n_layers = cfg->n_layers;
+    s->block_macs = md_exp_cost_block_macs(cfg);
     s->width = head ? cfg->n_heads * cfg->head_dim : s->hook == MD_HOOK_MLP_POST ? cfg->d_ff : cfg->d_model;
     md_error e2 = {0};
     s->id_true = md_tokenizer_single_token(tok, ko->true_word, &e2);
@@ -258,12 +260,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
             md_config c;
             md_tokenizer *tok = NULL;
             if ((rc = md_exp_load_role(ctx, where, roles[j], &c, &tok, err)) != MD_OK) break;
-            md_error e2 = {0};
-            const char *words[2] = {tmp.opt.true_word, tmp.opt.false_word};
-            for (int w = 0; w < 2 && rc == MD_OK; w++)
-                if (md_tokenizer_single_token(tok, words[w], &e2) < 0)
-                    rc = md_error_set(err, "%s: key '%s': model '%s': %s", where, w ? "false_word" : "true_word",
-                                      roles[j], e2.msg);
+            rc = md_exp_check_answer_words(ctx, where, roles[j], tok, tmp.opt.true_word, tmp.opt.false_word, err);
             if (rc == MD_OK && tok0 && i >= tmp.n_self && !kn_same_tokenizer(tok0, tok))
                 rc = md_error_set(err, "%s: key 'cross': models do not pair for cross-model patching: the tokenizer "
                                        "of %s differs from that of %s (use a base model and its own post-trained "
@@ -334,17 +331,31 @@ static int kn_plan_combos(md_plan *plan, const kn_state *s, const md_kn_dataset 
 
 /* The cost of unit u (progress.h, "ETA by cost"; the GEMM FLOPs of
  * bench/study_cost.py's grid_flops over a token pass): per pair of T tokens
- * the two clean runs, 2 T, and every (layer l, window position t) cell of
- * every head, the T - t positions from t through the blocks after l
- * (resid_post; from inside l for the other hook points): summed, heads x
- * N(N+1)/2 x (L-1)/2 token passes ((L+1)/2). */
+ * the two clean runs, 2 T; then the block's patched forwards as
+ * kn_compute.c runs them, priced by the read bound (exp_cost.h), since at
+ * the last window positions they carry few rows. At window offset k =
+ * T - t (1..N), block j's weights see nb x k rows for every layer patched
+ * at or before j (j layers for resid_post, which starts after its layer;
+ * j + 1 otherwise) in one forward; for component head, one forward per
+ * patched layer of n_heads x nb x k rows. With every forward above the
+ * ridge this is the FLOP count, heads x nb x N(N+1)/2 x (L-1)/2 token
+ * passes ((L+1)/2). */
 static double kn_unit_cost(const kn_state *s, int64_t u)
 {
     int d, c, p0, nb;
     md_kn_locate_unit(s, u, &d, &c, &p0, &nb);
-    double n = s->ds[d].n_toks, blocks = (s->n_layers + (s->hook == MD_HOOK_RESID_POST ? -1 : 1)) / 2.0;
-    double cells = s->n_heads * n * (n + 1) / 2 * blocks, cost = 0;
-    for (int p = p0; p < p0 + nb; p++) cost += 2.0 * s->ds[d].pairs[p].len + cells;
+    int L = s->n_layers, post = s->hook == MD_HOOK_RESID_POST;
+    double share = 1.0 / (L > 0 ? L : 1), cost = 0;
+    for (int p = p0; p < p0 + nb; p++) cost += 2.0 * s->ds[d].pairs[p].len;
+    for (int k = 1; k <= s->ds[d].n_toks; k++)
+        for (int j = 0; j < L; j++) {
+            int started = j + !post; /* patched layers whose forward has reached block j */
+            if (started == 0) continue;
+            if (s->n_heads > 1)
+                cost += started * md_exp_cost_read_bound(s->block_macs, (double)s->n_heads * nb * k, share);
+            else
+                cost += md_exp_cost_read_bound(s->block_macs, (double)nb * started * k, share);
+        }
     return cost;
 }
 

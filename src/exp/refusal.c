@@ -219,7 +219,7 @@ void md_refusal_free_state(void *state)
     md_refusal_state *s = state;
     if (!s) return;
     md_refusal_free_sets(s);
-    free(s->layers), free(s->positions);
+    free(s->layers), free(s->positions), free(s->prompt_tokens);
     md_exp_free_units(&s->acts);
     md_exp_free_units(&s->gen);
     free(s);
@@ -238,6 +238,7 @@ static int rf_costs(const md_kind_ctx *ctx, const char *where, md_refusal_state 
         if (s->layers[i] > deepest) deepest = s->layers[i];
     s->collect_share = md_exp_cost_blocks(&c, deepest + 1);
     s->logits = md_exp_cost_logits(&c);
+    s->block_macs = md_exp_cost_block_macs(&c);
     return MD_OK;
 }
 
@@ -300,13 +301,36 @@ static int rf_check_sweep(const char *where, const md_refusal_state *s, int i, c
     return MD_OK;
 }
 
+/* Every key of the per-role maps (templates, positions, coefficients) is a
+ * role of the job's models map: a misspelt role would silently fall back to
+ * the default. */
+static int rf_check_map_roles(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, md_error *err)
+{
+    const char *names[3] = {"templates", "positions", "coefficients"};
+    const md_value *maps[3] = {s->opt.templates, s->opt.positions, s->opt.coefficients};
+    const md_params *top = &ctx->job->top;
+    for (int m = 0; m < 3; m++) {
+        if (!maps[m] || maps[m]->key->type != MD_KEY_MAP) continue;
+        for (int k = 0; k < maps[m]->n; k++) {
+            if (md_params_map_get(top, "models", maps[m]->list[k])) continue;
+            char roles[256] = "";
+            for (int r = 0, used = 0; r < md_params_count(top, "models") && used < (int)sizeof roles; r++)
+                used += snprintf(roles + used, sizeof roles - (size_t)used, "%s%s", r ? ", " : "",
+                                 md_params_item(top, "models", r));
+            return md_error_set(err, "%s: key '%s': '%s' is not a role of the job's models map (%s)", where,
+                                names[m], maps[m]->list[k], roles);
+        }
+    }
+    return MD_OK;
+}
+
 static int rf_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     md_refusal_state *s = NULL;
     if (md_refusal_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
-    int rc = MD_OK;
+    int rc = rf_check_map_roles(ctx, where, s, err);
     md_config c0 = {0};
     for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
         md_config c;
@@ -329,27 +353,44 @@ static int64_t rf_units(const void *state, int stage)
     return stage == 0 ? s->acts.n : s->gen.n;
 }
 
-/* The cost of a unit (progress.h, "ETA by cost"): its rows, each
- * MD_COST_ROW_TOKENS tokens; a collect forward stops after the deepest
- * layer it reads ((deepest + 1) / L of a pass); a generation adds
- * max_new_tokens tokens, 1.2 times all that with a direction hooked in
- * (stage 1 but the unhooked point-mode baseline, intervention 0), and the
- * logits of every new token. */
+/* The longest of rows [r0, r0 + n) of role's prompts of set (test or train
+ * rows) in tokens (md_refusal_price; MD_COST_ROW_TOKENS before it): a
+ * batch runs padded to it. */
+static double longest_prompt(const md_refusal_state *s, int role, int set, int test, int r0, int n)
+{
+    const int *len = md_refusal_prompt_tokens(s, role, set, test);
+    int t = len ? 0 : MD_COST_ROW_TOKENS;
+    for (int i = 0; len && i < n; i++) t = len[r0 + i] > t ? len[r0 + i] : t;
+    return t;
+}
+
+/* The cost of a unit (progress.h, "ETA by cost"): its rows x their longest
+ * prompt in its role's template; a collect forward stops after the deepest
+ * layer it reads ((deepest + 1) / L of a pass). A generation runs that
+ * prompt batch (1.2 times its cost with a direction hooked in: stage 1 but
+ * the unhooked point-mode baseline, intervention 0), then max_new_tokens -
+ * 1 steps of one token a row through every block, and the logits of every
+ * new token: those steps read all the weights for the batch's few rows and
+ * are priced by the read bound (exp_cost.h; just their FLOPs for weights
+ * that stay in a cache). */
 static double rf_unit_cost(const void *state, int stage, int64_t unit)
 {
     const md_refusal_state *s = state;
     const int *key = stage == 0 ? s->acts.key[unit] : s->gen.key[unit];
-    int first, n = stage == 0 ? s->n_train : s->n_test;
-    int rows = md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &first);
-    if (stage == 0) return (double)rows * MD_COST_ROW_TOKENS * s->collect_share;
-    double tokens = (MD_COST_ROW_TOKENS + (double)s->opt.max_new_tokens) * (s->sweep || key[1] ? 1.2 : 1.0);
-    return (double)rows * (tokens + (double)s->opt.max_new_tokens * s->logits);
+    int r0, n = stage == 0 ? s->n_train : s->n_test;
+    int rows = md_exp_slice_batch(n, s->batch, key[stage == 0 ? 2 : 3], &r0);
+    if (stage == 0) return rows * longest_prompt(s, key[0], key[1], 0, r0, rows) * s->collect_share;
+    int set = s->sweep ? MD_REFUSAL_HARMFUL : key[2];
+    double prompt = rows * longest_prompt(s, key[0], set, 1, r0, rows) * (s->sweep || key[1] ? 1.2 : 1.0);
+    /* the prompt's logits, then the steps after the first new token */
+    return prompt + md_exp_cost_read_bound(s->block_macs, rows, s->logits) +
+           (double)(s->opt.max_new_tokens - 1) * md_exp_cost_read_bound(s->block_macs, rows, 1 + s->logits);
 }
 
 const md_dirseq MD_REFUSAL_SEQ = {
     .kind = "refusal", .build = rf_build, .release = md_refusal_free_state, .collect = md_refusal_run_collect,
     .intervene = md_refusal_run_intervene, .directions = md_refusal_run_directions, .scores = md_refusal_run_scores,
-    .units = rf_units, .unit_cost = rf_unit_cost};
+    .units = rf_units, .unit_cost = rf_unit_cost, .price = md_refusal_price};
 
 /* What the kind and its alias share: everything but the name, doc and keys. */
 #define RF_KIND_CALLBACKS                                                                                              \

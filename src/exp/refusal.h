@@ -64,7 +64,10 @@ typedef struct md_refusal_state {
     md_exp_units gen;        /* stage 1: point (target, intervention, set, batch),
                                 sweep (model, layer, position, batch) */
     double collect_share;    /* costs (exp_cost.h): a collect forward's blocks, (deepest + 1) / L, */
-    double logits;           /* and the logits of a position, V d / B, of the first model */
+    double logits;           /* the logits of a position, V d / B, */
+    double block_macs;       /* and B, of the first model */
+    int *prompt_tokens;      /* [role][set][n_train + n_test]: tokens of each train, then test prompt in the
+                                role's template (owned; NULL until md_refusal_price: costs only) */
 } md_refusal_state;
 
 /* refusal.c */
@@ -91,6 +94,14 @@ void md_refusal_free_sets(md_refusal_state *s);
  * when i is 0). Errors start with `where`. */
 int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c0,
                           md_config *c, md_error *err);
+/* md_dirseq.price: every role's train and test prompts rendered in its
+ * template and tokenised as the units do (md_exp_encode_instructions_with,
+ * the role's tokenizer only: no model), their lengths into
+ * s->prompt_tokens. */
+int md_refusal_price(const md_kind_ctx *ctx, void *state, md_error *err);
+/* The tokens of role's prompts of set (test: its test rows, else its train
+ * rows), indexed like s->train / s->test; NULL before md_refusal_price. */
+int *md_refusal_prompt_tokens(const md_refusal_state *s, int role, int set, int test);
 /* Stage-0 unit: encodes the unit's train prompts in the role's template and
  * puts the hook point at the candidates of `at` into acts/<role>/<set>. */
 int md_refusal_collect(const md_kind_ctx *ctx, struct md_model *m, const md_refusal_state *s, int64_t unit,

@@ -320,7 +320,8 @@ int md_refusal_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_
     } else {
         rc = s->sweep ? plan_sweep_scores(plan, s, input, err) : plan_point_scores(plan, s, input, err);
     }
-    if (rc == MD_OK && stage < 2) md_dirseq_plan_costs(ctx, s, stage, plan);
+    if (rc == MD_OK && stage < 2 && (rc = md_refusal_price(ctx, s, err)) == MD_OK)
+        md_dirseq_plan_costs(ctx, s, stage, plan);
 done:
     md_refusal_free_state(s);
     return rc;

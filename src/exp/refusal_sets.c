@@ -52,6 +52,40 @@ void md_refusal_free_sets(md_refusal_state *s)
     }
 }
 
+/* Every prompt of the role fits the model's context: a train prompt's
+ * tokens, a generated test prompt's plus max_new_tokens - 1 (generate.c
+ * feeds all but the last new token), at most max_position_embeddings. A
+ * byte-level or byte-fallback tokenizer makes at most one token per byte, so
+ * `overhead` (the tokens of a rendered sample instruction) + the bytes of an
+ * instruction bound its prompt: only prompts that might not fit are encoded. */
+static int rf_check_context(const char *where, const md_refusal_state *s, int i, const md_tokenizer *tok,
+                            md_chat_kind kind, const char *fmt, size_t overhead, const md_config *c, md_error *err)
+{
+    if (c->max_position <= 0) return MD_OK;
+    for (int k = 0; k < 2; k++)
+        for (int r = 0; r < s->n_train + s->n_test; r++) {
+            int test = r >= s->n_train, row = test ? s->test[k][r - s->n_train] : s->train[k][r];
+            /* generated: every test row in point mode, the harmful ones in the sweep */
+            int extra = test && (!s->sweep || k == MD_REFUSAL_HARMFUL) ? (int)s->opt.max_new_tokens - 1 : 0;
+            const char *text = md_csv_cell(s->csv[k], row, s->col[k]);
+            if (overhead + strlen(text) + 2 + (size_t)extra <= (size_t)c->max_position) continue;
+            int *ids = NULL;
+            size_t n = 0;
+            if (md_chat_encode(tok, kind, fmt, text, &ids, &n, err) != MD_OK)
+                return md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
+            free(ids);
+            if ((long long)n + extra > c->max_position)
+                return md_error_set(err,
+                                    "%s: key 'max_new_tokens': the %s prompt of the %s CSV's row %d (0-based) needs "
+                                    "%lld positions (%zu prompt tokens + %d generated after the first), more than the "
+                                    "max_position_embeddings %d of model '%s': lower max_new_tokens, or leave such "
+                                    "long instructions out of the CSV",
+                                    where, test ? "test" : "train", SET_NAMES[k], row, (long long)n + extra, n, extra,
+                                    c->max_position, s->roles[i]);
+        }
+    return MD_OK;
+}
+
 int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c0,
                           md_config *c, md_error *err)
 {
@@ -64,12 +98,25 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
     md_chat_kind kind;
     const char *fmt;
     int rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+    if (rc == MD_OK && kind == MD_CHAT_LLAMA3) { /* its markers are special tokens of Llama-3 vocabularies only */
+        int *ids = NULL;
+        size_t n = 0;
+        rc = md_tokenizer_encode(tok, "<|start_header_id|>", 0, &ids, &n, err);
+        free(ids);
+        if (rc == MD_OK && n != 1)
+            rc = md_error_set(err,
+                              "%s: key 'templates': 'llama3' for role '%s': '<|start_header_id|>' is %zu tokens of "
+                              "this model's tokenizer, not a special token: the Llama-3 template does not fit this "
+                              "model; use 'chat' (its own template) or 'base'",
+                              where, s->roles[i], n);
+    }
     if (rc == MD_OK) { /* render once now, so a template mechdiff cannot render stops the job before it runs */
         int *ids = NULL;
         size_t n = 0;
         rc = md_chat_encode(tok, kind, fmt, "Is the sky blue?", &ids, &n, err);
         if (rc != MD_OK) md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
         free(ids);
+        if (rc == MD_OK) rc = rf_check_context(where, s, i, tok, kind, fmt, n, c, err);
     }
     md_tokenizer_free(tok);
     if (rc != MD_OK) return MD_ERR;
@@ -78,6 +125,55 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
         return MD_OK;
     }
     return md_exp_check_widths(where, s->roles[0], c0, s->roles[i], c, err);
+}
+
+/* len[i] = the tokens of rows idx[0..n) of set k in role r's template. */
+static int count_tokens(const md_kind_ctx *ctx, const md_tokenizer *tok, md_chat_kind chat, const md_refusal_state *s,
+                        int r, int k, const int *idx, int n, int *len, md_error *err)
+{
+    int **ids = calloc((size_t)(n > 0 ? n : 1), sizeof(int *));
+    if (!ids) return md_error_set(err, "out of memory");
+    int rc = md_exp_encode_instructions_with(ctx, tok, chat, s->roles[r], s->csv[k], s->col[k], idx, n, ids, len, err);
+    md_exp_free_ids(ids, n);
+    return rc;
+}
+
+int md_refusal_price(const md_kind_ctx *ctx, void *state, md_error *err)
+{
+    md_refusal_state *s = state;
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    int per = s->n_train + s->n_test, rc = MD_OK;
+    free(s->prompt_tokens);
+    if (!(s->prompt_tokens = malloc((size_t)s->n_roles * 2 * (size_t)per * sizeof(int))))
+        return md_error_set(err, "out of memory");
+    for (int r = 0; r < s->n_roles && rc == MD_OK; r++) {
+        md_tokenizer *tok = NULL;
+        if (md_tokenizer_load(&tok, md_params_map_get(&ctx->job->top, "models", s->roles[r]), err) != MD_OK) {
+            rc = md_error_prefix(err, "%s: model '%s'", where, s->roles[r]);
+            break;
+        }
+        const char *jt = md_tokenizer_chat_template(tok);
+        md_chat_kind chat = jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN;
+        for (int k = 0; k < 2 && rc == MD_OK; k++) {
+            int *len = md_refusal_prompt_tokens(s, r, k, 0);
+            rc = count_tokens(ctx, tok, chat, s, r, k, s->train[k], s->n_train, len, err);
+            if (rc == MD_OK) rc = count_tokens(ctx, tok, chat, s, r, k, s->test[k], s->n_test, len + s->n_train, err);
+        }
+        md_tokenizer_free(tok);
+    }
+    if (rc != MD_OK) {
+        free(s->prompt_tokens);
+        s->prompt_tokens = NULL;
+    }
+    return rc;
+}
+
+int *md_refusal_prompt_tokens(const md_refusal_state *s, int role, int set, int test)
+{
+    if (!s->prompt_tokens) return NULL;
+    return s->prompt_tokens + ((size_t)role * 2 + (size_t)set) * (size_t)(s->n_train + s->n_test) +
+           (test ? s->n_train : 0);
 }
 
 int md_refusal_collect(const md_kind_ctx *ctx, md_model *m, const md_refusal_state *s, int64_t unit,

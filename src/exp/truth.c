@@ -351,6 +351,47 @@ fail:
     return MD_ERR;
 }
 
+/* Every prompt of role m fits its model's context (max_position_embeddings):
+ * the bare statements (stage 0) and the few-shot prompts of the test
+ * statements (stage 1). At most one token per byte (byte-level BPE, byte
+ * fallback), + 2 for BOS/EOS, bounds a prompt: only those that might not fit
+ * are encoded. */
+static int tr_check_context(const char *where, const md_truth_state *s, int m, const md_tokenizer *tok,
+                            const md_config *c, md_error *err)
+{
+    if (c->max_position <= 0) return MD_OK;
+    size_t sfx = strlen(s->opt.suffix);
+    for (int k = 0; k < s->n_ds; k++) {
+        const tr_ds *ds = &s->ds[k];
+        for (int i = 0; i < ds->n; i++) {
+            const char *st = md_truth_stmt(s, k, i);
+            int *ids = NULL;
+            size_t n = 0;
+            if (strlen(st) + 2 <= (size_t)c->max_position) continue;
+            if (md_tokenizer_encode(tok, st, 1, &ids, &n, err) != MD_OK) return md_error_prefix(err, "%s", where);
+            free(ids);
+            if ((long long)n > c->max_position)
+                return md_error_set(err, "%s: dataset '%s': the statement of CSV row %d (0-based) has %zu tokens, "
+                                         "more than the max_position_embeddings %d of model '%s'",
+                                    where, ds->name, ds->row[i], n, c->max_position, s->roles[m]);
+        }
+        for (int i = 0; ds->few_shot && i < ds->n_iv; i++) {
+            const char *st = md_truth_stmt(s, k, ds->iv[i]);
+            int *ids = NULL, len = 0, end = 0;
+            if (strlen(ds->few_shot) + strlen(st) + sfx + 2 <= (size_t)c->max_position) continue;
+            if (md_truth_encode_prompt(tok, ds->few_shot, st, s->opt.suffix, &ids, &len, &end, err) != MD_OK)
+                return md_error_prefix(err, "%s", where);
+            free(ids);
+            if (len > c->max_position)
+                return md_error_set(err, "%s: key 'n_shots': dataset '%s': the few-shot prompt of CSV row %d (0-based) "
+                                         "has %d tokens, more than the max_position_embeddings %d of model '%s' (use "
+                                         "fewer n_shots or shorter statements)",
+                                    where, ds->name, ds->row[ds->iv[i]], len, c->max_position, s->roles[m]);
+        }
+    }
+    return MD_OK;
+}
+
 static int tr_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
@@ -364,11 +405,8 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
         md_config c;
         md_tokenizer *tok = NULL;
         if ((rc = md_exp_load_role(ctx, where, s->roles[i], &c, &tok, err)) != MD_OK) break;
-        md_error e2 = {0};
-        const char *keys[2] = {"true_word", "false_word"}, *words[2] = {o->true_word, o->false_word};
-        for (int w = 0; w < 2 && rc == MD_OK; w++)
-            if (md_tokenizer_single_token(tok, words[w], &e2) < 0)
-                rc = md_error_set(err, "%s: key '%s': model '%s': %s", where, keys[w], s->roles[i], e2.msg);
+        rc = md_exp_check_answer_words(ctx, where, s->roles[i], tok, o->true_word, o->false_word, err);
+        if (rc == MD_OK) rc = tr_check_context(where, s, i, tok, &c, err);
         md_tokenizer_free(tok);
         if (rc != MD_OK) break;
         if (i == 0) c0 = c;

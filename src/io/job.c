@@ -179,7 +179,7 @@ static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, con
         return MD_ERR;
     }
     if (type == MD_KEY_DIR && !S_ISDIR(st.st_mode)) {
-        add_error(pc, at, "key '%s': expected a folder, got file '%s'", key, path);
+        add_error(pc, at, "key '%s': expected a folder, got file '%s' (give the folder that holds it)", key, path);
         return MD_ERR;
     }
     if (type == MD_KEY_FILE && S_ISDIR(st.st_mode)) {

@@ -82,13 +82,15 @@ int md_job_validate(const md_job *job, md_error *err)
         md_error_clear(&one);
         struct stat st;
         const char *dir = md_params_map_val(&job->top, "models", i);
-        if (!dir || stat(dir, &st) != 0) continue; /* reported once, at its key */
+        if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) continue; /* reported once, at its key */
         if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
                             &one) == MD_OK)
             continue;
+        const md_value *map = md_params_find(&job->top, "models"); /* where the models map is in the file */
         size_t used = strlen(err->msg);
-        snprintf(err->msg + used, sizeof err->msg - used, "%s%s: %s", used ? "\n" : "",
-                 job->source ? job->source : "job", one.msg);
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s:%d:%d: key 'models.%s': %s", used ? "\n" : "",
+                 job->source ? job->source : "job", map ? map->line : 0, map ? map->col : 0,
+                 md_params_item(&job->top, "models", i), one.msg);
         bad = 1;
     }
     void **opts = NULL; /* the experiments' options, bound once for their validate hooks */

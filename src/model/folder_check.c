@@ -42,6 +42,31 @@ static int find_pytorch_weights(const char *dir, char *name, size_t len)
     return found;
 }
 
+/* The subfolders of DIR that look like model folders (a config.json, or a
+ * Hugging Face cache repository models--org--name), comma-separated into
+ * list (at most len bytes); returns how many. */
+static int model_subfolders(const char *dir, char *list, size_t len)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int n = 0;
+    size_t used = 0;
+    list[0] = '\0';
+    while ((e = readdir(d))) {
+        char sub[4000];
+        if (e->d_name[0] == '.') continue;
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        if (!has_file(sub, "config.json") && strncmp(e->d_name, "models--", 8) != 0) continue;
+        int w = snprintf(list + used, len - used, "%s%s", n ? ", " : "", e->d_name);
+        if (w < 0 || (size_t)w >= len - used) break;
+        used += (size_t)w;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
 static int check_files(const char *role, const char *dir, md_error *err)
 {
     char bin[256];
@@ -56,6 +81,11 @@ static int check_files(const char *role, const char *dir, md_error *err)
                 "safe_serialization=True); t.AutoTokenizer.from_pretrained('%s').save_pretrained('OUT')\" and "
                 "point the job at OUT (docs/cluster.md)",
                 role, dir, bin, dir, dir);
+        char inside[512];
+        if (model_subfolders(dir, inside, sizeof inside))
+            return md_error_set(err, "model '%s' (%s): not a model folder (no config.json, no weights) but it holds "
+                                     "model folders: %s; name one of them",
+                                role, dir, inside);
         return md_error_set(err, "model '%s' (%s): no weights: expected model.safetensors or "
                                  "model.safetensors.index.json with its shards (incomplete download?)",
                             role, dir);

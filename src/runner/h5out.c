@@ -69,7 +69,6 @@
 #include "mechdiff/snapfile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <libgen.h>
@@ -84,6 +83,7 @@
 
 #include "mechdiff/version.h"
 #include "runner/h5catchup.h"
+#include "runner/h5digest.h"
 #include "runner/h5scale.h"
 #include "runner/h5util.h"
 
@@ -768,6 +768,7 @@ int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
     for (int i = 0; i < h->n_stages && rc == MD_OK; i++) rc = flush_stage(&h->stages[i], err);
     close_caches(h);
     if (rc == MD_OK && write_segment(h, seg) != MD_OK) rc = md_error_set(err, "%s: cannot write provenance", h->tmp);
+    if (rc == MD_OK && seg->finished && md_h5digest_write_all(h->file, err) != MD_OK) rc = md_error_prefix(err, "%s", h->tmp);
     if (H5Fclose(h->file) < 0 && rc == MD_OK) rc = md_error_set(err, "%s: closing the HDF5 file failed", h->tmp);
     h->file = -1;
     if (rc == MD_OK && md_snapfile_fsync(h->tmp) != MD_OK) rc = md_error_set(err, "%s: fsync failed", h->tmp);

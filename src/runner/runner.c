@@ -634,8 +634,10 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         if (e->status == EXP_RUNNING && queue_stage(c, i, err) != MD_OK) return MD_ERR;
     }
     md_progress_print_plan(c->progress);
-    if (c->opts->progress && c->done_units)
-        fprintf(stderr, "mechdiff: rank 0: resuming %s: %lld units already done\n", c->out, (long long)c->done_units);
+    int64_t in_file = 0, planned = 0; /* every stage's, as the plan line counts them (done_units: the current stages') */
+    if (c->progress) md_progress_counts(c->progress, &in_file, &planned, NULL);
+    if (c->opts->progress && in_file)
+        fprintf(stderr, "mechdiff: rank 0: resuming %s: %lld units already done\n", c->out, (long long)in_file);
 
     int64_t abandoned = 0;
     double t0 = md_clock_seconds();

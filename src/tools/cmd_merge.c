@@ -148,8 +148,8 @@ int cmd_merge(int argc, char **argv)
     rc = md_h5out_commit(h, &seg, &err);
     h = NULL;
     if (rc != MD_OK) goto fail;
-    printf("%s: merged %d parts (%lld units copied from parts 1..%d)%s\n", out, n_parts, (long long)copied,
-           n_parts - 1, missing ? "" : "");
+    printf("%s: merged %d parts (a copy of %s, then the %lld units of the other %d)\n", out, n_parts, parts[0],
+           (long long)copied, n_parts - 1);
     if (missing) printf("  %lld units of the planned stages are missing (bug?)\n", (long long)missing);
     printf("  to finish (later stages, the finished mark): mechdiff run JOB.yaml -o %s\n", out);
     rc = missing ? 1 : 0;

@@ -8,11 +8,13 @@
  * the journal. The done flags come from md_h5out_read_stages, the reader
  * the runner's resume uses too. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mechdiff/h5out.h"
 #include "mechdiff/inflight.h"
@@ -135,6 +137,28 @@ static void usage(FILE *f)
                "Exit status: 0 finished, 3 not finished, 1 error.\n");
 }
 
+/* Whether the run that writes OUTPUT is alive, from "pid N on HOST" in its
+ * OUTPUT.lock (outlock.h): 1 alive on this host, 2 on another host (cannot
+ * tell), 0 not running or unknown. who gets "pid N on HOST". Reads only: a
+ * status never takes the lock a starting run needs. */
+static int run_alive(const char *output, char *who, size_t len)
+{
+    char lpath[4200], info[512], host[256] = "";
+    long pid = 0;
+    snprintf(lpath, sizeof lpath, "%s.lock", output);
+    FILE *f = fopen(lpath, "r");
+    if (!f) return 0;
+    size_t n = fread(info, 1, sizeof info - 1, f);
+    fclose(f);
+    info[n] = '\0';
+    if (sscanf(info, "pid %ld on %255s", &pid, host) != 2 || pid <= 0) return 0;
+    snprintf(who, len, "pid %ld on %s", pid, host);
+    char me[256] = "";
+    gethostname(me, sizeof me - 1);
+    if (strcmp(me, host) != 0) return 2;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
 int cmd_status(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
@@ -191,8 +215,11 @@ int cmd_status(int argc, char **argv)
     printf("%s: job %.*s (hash %.12s)", path, name ? (int)strcspn(name + 7, "\n") : 1, name ? name + 7 : "?",
            info.job_sha256);
     if (info.part_count > 0) printf(", part %d/%d", info.part_index, info.part_count);
-    printf(", snapshot %llu, %s\n", (unsigned long long)info.generation,
-           info.finished ? "FINISHED" : "not finished");
+    printf(", snapshot %llu, %s", (unsigned long long)info.generation, info.finished ? "FINISHED" : "not finished");
+    if (info.finished && info.part_count > 0) /* the counts below are the whole job's */
+        printf(" (this part: units u with u %% %d == %d; then mechdiff merge, docs/cluster.md)", info.part_count,
+               info.part_index);
+    printf("\n");
     int64_t tot = 0, done = 0;
     for (int i = 0; i < s->n_rows; i++) {
         stage_row *r = &s->rows[i];
@@ -213,7 +240,13 @@ int cmd_status(int argc, char **argv)
     if (costed) print_work(s, journal_current && s->records > 1 && !info.finished);
     char *left = info.finished ? NULL : md_inflight_read(path);
     if (left) {
-        printf("  in flight when the last run stopped (a rank that died was computing these):\n");
+        char who[300];
+        switch (run_alive(path, who, sizeof who)) {
+        case 1: printf("  in flight now (the run %s is still going):\n", who); break;
+        case 2: printf("  in flight in the run %s (still going there, or it died: then a rank that died was computing "
+                       "these):\n", who); break;
+        default: printf("  in flight when the last run stopped (a rank that died was computing these):\n");
+        }
         for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
         free(left);
     }

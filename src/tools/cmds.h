@@ -12,6 +12,7 @@ int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 /* True when argv holds -h or --help. */
 int cmd_wants_help(int argc, char **argv);

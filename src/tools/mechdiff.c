@@ -22,6 +22,7 @@ static const subcommand SUBCOMMANDS[] = {
     {"validate", cmd_validate, "check a job file without running it"},
     {"status", cmd_status, "progress of a running or stopped job's output file"},
     {"merge", cmd_merge, "combine the output files of a job split over a Slurm array"},
+    {"verify", cmd_verify, "whether a results file is complete and internally consistent"},
 };
 
 int cmd_wants_help(int argc, char **argv)

@@ -66,7 +66,7 @@ for row, grp in [("/provenance/models/<role>", "provenance/models"),
 for e in exps:
     names("/<experiment>/", f[e], {"kind"} & set(f[e].attrs))
     f[e].visititems(lambda n, o: seen["/<experiment>/"].update(
-        {"units", "description"} & set(o.attrs)) if isinstance(o, h5py.Dataset) and "units" in o.attrs else None)
+        {"units", "description", "sha256"} & set(o.attrs)) if isinstance(o, h5py.Dataset) and "units" in o.attrs else None)
     for st in f["completion"][e].values():
         names("/completion/<experiment>/stage<k>/", st, set(st.attrs) | set(st.keys()))
 for row in need:

@@ -6,10 +6,15 @@
 #     script gets the time-limit warning (scancel --signal=USR1 --batch, what
 #     --signal=B:USR1@120 delivers), mechdiff saves and exits 75, the script
 #     requeues the job, the job resumes; the file must equal an uninterrupted run.
+#     While it runs, `status` names the units in flight as the live run's.
+# 1b. the same, cancelled midway with a plain `scancel`: the job must stay
+#     CANCELLED (not requeued by the template) and the same sbatch again
+#     must resume to the uninterrupted result.
 #  2. slurm/gpu.sbatch (its --gpus-per-node=4 met by 4 declared GPUs of the
 #     test node; MECHDIFF set, MECHDIFF_BACKEND=cpu because there is no GPU
 #     here) as a 2-task array on a knowledge job of the shipped pair, then
-#     slurm/merge.sbatch after it (--dependency=afterok): equal to one run.
+#     slurm/merge.sbatch after it (--dependency=afterok): equal to one run;
+#     merge.sbatch's run counts the units already in the file once.
 # munged, slurmctld and slurmd are started by this script (as root, config in
 # a temp dir) and stopped at the end. The node is declared with 8 CPUs
 # whatever the hardware (config_overrides) so that the jobs fit on 2 cores.
@@ -126,9 +131,15 @@ echo "submitted job $ID"
 for i in $(seq 1 120); do
     scontrol show job "$ID" | grep -q "Reason=PartitionConfig" && { scontrol show job "$ID"; fail "job $ID cannot be scheduled"; }
     scontrol show job "$ID" | grep -Eq "JobState=(COMPLETED|FAILED)" && { cat "$WORK"/slurm-*.out; fail "job $ID ended before the signal"; }
-    "$MECHDIFF" status "$WORK/out.h5" 2>/dev/null | grep -Eq 'stage 0: +[0-9]*[1-9][0-9]* /' && break
+    "$MECHDIFF" status "$WORK/out.h5" > "$WORK/status.txt" 2>/dev/null
+    grep -Eq 'stage 0: +[0-9]*[1-9][0-9]* /' "$WORK/status.txt" && break
     sleep 0.25
 done
+# while the run goes on, status names the units in flight as the live run's
+# (it said "when the last run stopped (a rank that died ...)" of a running job)
+if grep -q "in flight" "$WORK/status.txt"; then
+    grep -q "in flight now (the run pid [0-9]* on " "$WORK/status.txt" || { cat "$WORK/status.txt"; fail "status of a running job: in flight not 'now'"; }
+fi
 scancel --signal=USR1 --batch "$ID" || { scontrol show job "$ID"; cat "$WORK"/slurm-*.out; tail "$S"/log/*.log; fail "scancel --signal"; }
 echo "sent USR1 to the batch script"
 state=""
@@ -156,17 +167,59 @@ same_results "$WORK/ref.h5" "$WORK/out.h5"
 "$MECHDIFF" status "$WORK/out.h5"
 echo "ok: cpu.sbatch job $ID requeued $restarts time(s) and finished with the uninterrupted result"
 
+# 1b. a plain `scancel` midway (docs/cluster.md: "After a node failure or
+# scancel, submit the same command again"): the ranks save and exit 75, and
+# the job stays cancelled (the template requeued it, undoing the scancel);
+# the same command again resumes to the uninterrupted result.
+job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
+submit_cpu() {
+    env -u MECHDIFF PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin sbatch --parsable -n 3 --mem-per-cpu=200M --time=10 \
+        --chdir="$WORK" --output="$WORK/cancel-%j.out" "$WORK/clone/slurm/cpu.sbatch" "$WORK/job.yaml" -o "$WORK/cancel.h5"
+}
+ID=$(submit_cpu) || fail "sbatch (scancel case)"
+for i in $(seq 1 120); do
+    "$MECHDIFF" status "$WORK/cancel.h5" 2>/dev/null | grep -Eq 'stage 0: +[0-9]*[1-9][0-9]* /' && break
+    case "$(job_state "$ID")" in COMPLETED|FAILED) cat "$WORK/cancel-$ID.out"; fail "job $ID ended before scancel" ;; esac
+    sleep 0.25
+done
+scancel "$ID" || fail "scancel $ID"
+for i in $(seq 1 120); do
+    state=$(job_state "$ID")
+    case "$state" in CANCELLED|PENDING|COMPLETED|FAILED) break ;; esac
+    sleep 0.5
+done
+sleep 3 # a requeue (the defect) would turn CANCELLED into PENDING within this
+state=$(job_state "$ID")
+restarts=$(scontrol show job "$ID" 2>/dev/null | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')
+cat "$WORK/cancel-$ID.out"
+[ "$state" = CANCELLED ] && [ "${restarts:-0}" = 0 ] || { scancel "$ID"; fail "scancel: job $ID is $state with Restarts=$restarts (want CANCELLED, 0: not requeued)"; }
+grep -q "not requeued: submit the same command again" "$WORK/cancel-$ID.out" || fail "the log does not say how to resume"
+"$MECHDIFF" status "$WORK/cancel.h5" | grep -q "not finished" || fail "scancel: the job finished before it was cancelled"
+ID2=$(submit_cpu) || fail "sbatch (resubmission)"
+for i in $(seq 1 240); do
+    state=$(job_state "$ID2")
+    case "$state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
+    sleep 0.5
+done
+[ "$state" = COMPLETED ] || { cat "$WORK/cancel-$ID2.out"; fail "resubmitted job $ID2 ended $state"; }
+same_results "$WORK/ref.h5" "$WORK/cancel.h5"
+echo "ok: scancel $ID left the job cancelled (not requeued); resubmitted as $ID2, resumed to the uninterrupted result"
+
 # 2. the GPU template as an array of 2 parts, then merge.sbatch
 cat > "$WORK/kn.yaml" <<YAML
 name: slurm-gpu-template
 models: {base: $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
-datasets: {cities: $ROOT/data/cities.csv}
+datasets: {cities: $ROOT/data/cities.csv, harmful: $ROOT/data/harmful.csv, harmless: $ROOT/data/harmless.csv}
 runtime: {backend: cuda, progress_interval: 1}
 experiments:
   - kind: knowledge
     datasets: [cities]
     cross: [all]
     max_pairs: 2
+  - kind: refusal          # stages 1-2 are computed by merge.sbatch's run
+    n_train: 4
+    n_test: 2
+    max_new_tokens: 4
 YAML
 MECHDIFF_BACKEND=cpu $MPIRUN -np 2 "$MECHDIFF" run "$WORK/kn.yaml" -o "$WORK/kn_ref.h5" --quiet || fail "reference knowledge run"
 A=$(MECHDIFF="$MECHDIFF" MECHDIFF_BACKEND=cpu sbatch --parsable --array=0-1 -n 2 --mem=1G --time=10 --chdir="$WORK" \
@@ -184,6 +237,12 @@ cat "$WORK"/gpu-*.out "$WORK"/merge-*.out
 grep -q "backend cpu" "$WORK"/gpu-"$A"_0.out || fail "gpu.sbatch did not take MECHDIFF_BACKEND=cpu"
 scontrol show job "${A}_0" | grep -q "TresPerNode=gres:gpu:4" || { scontrol show job "${A}_0"; fail "gpu.sbatch did not ask for its 4 GPUs"; }
 grep -q -- "--part 1/2" "$WORK"/gpu-"$A"_1.out || fail "array task 1 did not run part 1/2"
+# the run after the merge counts the units in the file once (it said "28
+# already in the file", then "resuming ...: 4 units already done": the
+# current stage's only)
+in_file=$(sed -n 's/.*total [0-9]* units (\([0-9]*\) already in the file).*/\1/p' "$WORK"/merge-*.out)
+resumed=$(sed -n 's/.*resuming .*: \([0-9]*\) units already done.*/\1/p' "$WORK"/merge-*.out)
+[ -n "$in_file" ] && [ "$in_file" = "$resumed" ] || fail "after merge: '$in_file already in the file' but resuming with '$resumed units already done'"
 same_results "$WORK/kn_ref.h5" "$WORK/kn.h5"
 # 3. exit statuses through srun (issue 14 item 1): a bad job file (2) and an
 # output locked by another run (73) come back as srun's status

@@ -7,7 +7,11 @@
 # bytes"); `validate` says a problem that both the check and the plan of a kind
 # find once (was twice: 'key 'models': 0 roles' of truth and refusal); a
 # missing model folder once, at its key; a role outside the models map once
-# (also beside another model's missing folder).
+# (also beside another model's missing folder). The mistakes of a user on
+# real checkpoints (docs/real-model.md, walkthrough): both answer words that
+# split, the folder above the model folders, the weights file for its folder,
+# a misspelt role in refusal's templates, the llama3 template on another
+# vocabulary, prompts longer than the context.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 expect() { # $1 = status, $2 = pattern, rest = command: a one-line message, no HDF5 stack
@@ -53,4 +57,61 @@ for kind in truth refusal refusal_sweep confidence; do
     "$T/norole2.yaml"
   ! grep -q "not planned: the folder of its model 'base'" "$T/out" || fail "$kind: 'not planned' for a model it does not use"
 done
+# Mistakes of a user pointing a job at real checkpoints (the walkthrough of
+# docs/real-model.md, 2026-12-07), each one clear message naming the key:
+O="$PWD/models/organism-base" I="$PWD/models/organism-instruct"
+# both answer words that split are named at once, with their pieces (only
+# true_word was, and the fix was a guess)
+printf 'models: {base: %s}\ndatasets: {cities: %s}\nexperiments:\n  - {kind: knowledge, datasets: [cities], true_word: " True", false_word: " False"}\n' \
+  "$O" "$PWD/data/cities.csv" > "$T/words.yaml"
+expect 2 "words.yaml:4:5: experiment 'knowledge': model 'base' (.*): answer words that are not one token: true_word ' True' ([0-9] pieces: .*), false_word ' False' ([0-9] pieces: .*); set true_word and false_word" \
+  "$MD" validate "$T/words.yaml"
+# the folder above the model folders: names them (was "no weights ... incomplete download?", no line)
+printf 'models: {base: %s}\nexperiments:\n  - {kind: confidence}\n' "$PWD/models" > "$T/parent.yaml"
+expect_status 2 "parent.yaml:1:9: key 'models.base': .*not a model folder .* but it holds model folders: .*organism-base.*; name one of them" \
+  "$MD" validate "$T/parent.yaml"
+# the weights file instead of its folder: once, at its key (was also "no weights" without a line)
+printf 'models: {base: %s/model.safetensors}\nexperiments:\n  - {kind: confidence}\n' "$O" > "$T/file.yaml"
+expect_status 2 "key 'models.base': expected a folder, got file .* (give the folder that holds it)" "$MD" validate "$T/file.yaml"
+grep -q "no weights" "$T/err" && fail "the weights file is reported twice: $(cat "$T/err")"
+# a misspelt role in refusal's per-role maps (silently fell back to the default)
+printf 'models: {base: %s, instruct: %s}\ndatasets: {harmful: %s, harmless: %s}\nexperiments:\n  - {kind: refusal, n_train: 4, n_test: 2, templates: {Instruct: chat}}\n' \
+  "$O" "$I" "$PWD/data/harmful.csv" "$PWD/data/harmless.csv" > "$T/role.yaml"
+expect 2 "key 'templates': 'Instruct' is not a role of the job's models map (base, instruct)" "$MD" validate "$T/role.yaml"
+# the Llama-3 template on a model whose vocabulary lacks its special tokens (was rendered as plain text)
+sed 's/templates: {Instruct: chat}/templates: {base: llama3}/' "$T/role.yaml" > "$T/llama3.yaml"
+expect 2 "key 'templates': 'llama3' for role 'base': '<|start_header_id|>' is [0-9]* tokens of this model's tokenizer" \
+  "$MD" validate "$T/llama3.yaml"
+# prompts longer than the model's context (max_position_embeddings): validate
+# said valid, the run failed in stage 1 ("forward: N positions exceed ...").
+# truth's few-shot prompts and refusal's prompt + generation are checked now,
+# exactly: the largest max_new_tokens validate accepts runs, one more is refused.
+mkdir "$T/short"
+for f in "$O"/*; do ln -s "$f" "$T/short/"; done
+rm "$T/short/config.json"
+sed 's/"max_position_embeddings": [0-9]*/"max_position_embeddings": 40/' "$O/config.json" > "$T/short/config.json"
+printf 'models: {base: %s}\ndatasets: {cities: %s, facts: %s}\nexperiments:\n  - {kind: truth, train_datasets: [facts], test_datasets: [cities], n_shots: 4, max_statements: 8}\n' \
+  "$T/short" "$PWD/data/cities.csv" "$PWD/data/facts.csv" > "$T/ctx_truth.yaml"
+expect 2 "experiment 'truth': key 'n_shots': dataset 'cities': the few-shot prompt of CSV row [0-9]* (0-based) has [0-9]* tokens, more than the max_position_embeddings 40" \
+  "$MD" validate "$T/ctx_truth.yaml"
+{ echo "statement,label"; echo "$(printf 'Paris is in France and %.0s' $(seq 1 12))so on.,1"; } > "$T/long.csv"
+printf 'models: {base: %s}\ndatasets: {long: %s}\nexperiments:\n  - {kind: confidence, prompts: long}\n' \
+  "$T/short" "$T/long.csv" > "$T/ctx_conf.yaml"
+expect 2 "experiment 'confidence': key 'prompts': the prompt of CSV row 0 (0-based) has [0-9]* tokens, more than the max_position_embeddings 40" \
+  "$MD" validate "$T/ctx_conf.yaml"
+new=40
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  printf 'models: {base: %s}\ndatasets: {harmful: %s, harmless: %s}\nexperiments:\n  - {kind: refusal, n_train: 4, n_test: 4, max_new_tokens: %d, batch: 4}\n' \
+    "$T/short" "$PWD/data/harmful.csv" "$PWD/data/harmless.csv" "$new" > "$T/ctx_refusal.yaml"
+  "$MD" validate "$T/ctx_refusal.yaml" > /dev/null 2> "$T/err" && break
+  grep -q "key 'max_new_tokens': the test prompt of the harmful CSV's row [0-9]* (0-based) needs [0-9]* positions" "$T/err" ||
+    fail "refusal context: $(cat "$T/err")"
+  need=$(sed -n 's/.* needs \([0-9]*\) positions.*/\1/p' "$T/err")
+  new=$((new - (need - 40)))
+done
+[ "$new" -lt 40 ] || fail "refusal: max_new_tokens 40 with a 40-token context was accepted"
+"$MD" run "$T/ctx_refusal.yaml" -o "$T/ctx.h5" --quiet 2> "$T/err" || fail "refusal with max_new_tokens $new (validate: fits) failed: $(tail -2 "$T/err")"
+sed -i "s/max_new_tokens: $new/max_new_tokens: $((new + 1))/" "$T/ctx_refusal.yaml"
+expect 2 "key 'max_new_tokens'.* needs 41 positions" "$MD" validate "$T/ctx_refusal.yaml"
+echo "refusal context 40: max_new_tokens $new validates and runs, $((new + 1)) is refused"
 echo "small_errors: ok"

@@ -127,5 +127,5 @@ expect_fail "$WORK/bad1.yaml" "bad1.yaml:[0-9]*:[0-9]*: .*key 'test_datasets': '
 sed 's|max_statements: 30|max_statements: 30\n    intervention_layers: "3-1"|' "$WORK/job.yaml" | grep -v '^    intervention_layers: 0-1' > "$WORK/bad2.yaml"
 expect_fail "$WORK/bad2.yaml" "key 'intervention_layers': '3-1' is not"
 sed 's|max_statements: 30|max_statements: 30\n    true_word: " TRUTHY"|' "$WORK/job.yaml" > "$WORK/bad3.yaml"
-expect_fail "$WORK/bad3.yaml" "key 'true_word': model 'base'.*not a single token"
+expect_fail "$WORK/bad3.yaml" "model 'base' (.*): answer words that are not one token: true_word ' TRUTHY' ([0-9] pieces: "
 echo "truth: 1 rank == 3 ranks"

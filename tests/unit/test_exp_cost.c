@@ -7,7 +7,13 @@
  *  - the shipped organism (d 128, d_ff 384, 4 layers, 4 heads and 2
  *    key/value heads of 32, vocab 7310): 4 (2 128 (128 + 64) + 3 128 384)
  *    = 786432; logits 7310 x 128 / 786432 = 1.1898;
- *  - k of L blocks is k / L, clamped to [0, L].
+ *  - k of L blocks is k / L, clamped to [0, L];
+ *  - the read bound is share x max(rows, MD_COST_RIDGE_ROWS): 8 rows of the
+ *    8B model's last block and logits cost (1/32 + 0.07527) x 48, 512 rows
+ *    their FLOPs, 512 x the same share; the organism's whole model and
+ *    logits (1 + 1.19 token passes: 6.9 MB in fp32) stay in a cache: 8 rows
+ *    cost their FLOPs, 8 x the share; its bound starts above 32 MiB of
+ *    weights, at a share of 32 MiB / (4 x 786432) = 10.67.
  * Integer-valued products are exact in doubles; the ratios are checked to
  * 1e-12 relative. */
 #include <string.h>
@@ -35,5 +41,14 @@ int main(void)
     CHECK_NEAR(md_exp_cost_logits(&organism), 7310.0 * 128 / 786432.0, 1e-12);
     CHECK(md_exp_cost_blocks(&llama, 13) == 13.0 / 32);
     CHECK(md_exp_cost_blocks(&llama, 40) == 1.0 && md_exp_cost_blocks(&llama, -1) == 0.0);
+    double last = md_exp_cost_blocks(&llama, 1) + md_exp_cost_logits(&llama);
+    CHECK(MD_COST_RIDGE_ROWS == 48);
+    double B = md_exp_cost_block_macs(&llama), b = md_exp_cost_block_macs(&organism);
+    CHECK_NEAR(md_exp_cost_read_bound(B, 8, last), 48 * last, 1e-12);
+    CHECK_NEAR(md_exp_cost_read_bound(B, 512, last), 512 * last, 1e-12);
+    CHECK(md_exp_cost_read_bound(B, 48, 1) == 48.0 && md_exp_cost_read_bound(B, 0, 0) == 0.0);
+    double whole = 1 + md_exp_cost_logits(&organism);
+    CHECK_NEAR(md_exp_cost_read_bound(b, 8, whole), 8 * whole, 1e-12);
+    CHECK(md_exp_cost_read_bound(b, 8, 10.6) == 8 * 10.6 && md_exp_cost_read_bound(b, 8, 10.7) == 48 * 10.7);
     TEST_MAIN_END();
 }

@@ -1,0 +1,139 @@
+/* h5digest.c — per-dataset SHA-256 of the results (see h5digest.h). */
+#include "runner/h5digest.h"
+
+#include <hdf5_hl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/experiment.h"
+#include "mechdiff/sha256.h"
+#include "runner/h5util.h"
+
+/* The little-endian memory type that reproduces the file's bytes. */
+static hid_t le_type(md_h5type t)
+{
+    return t == MD_H5_STR ? md_h5_str_type() : md_h5_file_type(t);
+}
+
+/* Hashes rows [r0, r0 + n) of d (first dimension; the whole of a scalar). */
+static int hash_rows(hid_t d, hid_t fs, int rank, const hsize_t *dims, hsize_t r0, hsize_t n, md_h5type type,
+                     void *buf, md_sha256 *ctx)
+{
+    hsize_t off[MD_MAX_DIMS] = {0}, cnt[MD_MAX_DIMS];
+    size_t elems = 1;
+    for (int k = 0; k < rank; k++) {
+        cnt[k] = k ? dims[k] : n;
+        elems *= cnt[k];
+    }
+    if (rank) off[0] = r0;
+    if (rank && H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0) return MD_ERR;
+    hsize_t one = 1;
+    hid_t ms = H5Screate_simple(rank ? rank : 1, rank ? cnt : &one, NULL), mt = le_type(type);
+    int ok = H5Dread(d, mt, ms, rank ? fs : H5S_ALL, H5P_DEFAULT, buf) >= 0;
+    if (ok && type == MD_H5_STR) {
+        char **s = buf;
+        for (size_t i = 0; i < elems; i++) md_sha256_update(ctx, s[i] ? s[i] : "", s[i] ? strlen(s[i]) + 1 : 1);
+        H5Dvlen_reclaim(mt, ms, H5P_DEFAULT, buf);
+    } else if (ok) {
+        md_sha256_update(ctx, buf, elems * md_h5type_size(type));
+    }
+    H5Tclose(mt);
+    H5Sclose(ms);
+    return ok ? MD_OK : MD_ERR;
+}
+
+int md_h5digest_dataset(hid_t file, const char *full, char hex[65], md_error *err)
+{
+    int rank;
+    int64_t dims64[MD_MAX_DIMS];
+    md_h5type type;
+    if (md_h5_dataset_shape(file, full, &rank, dims64, &type) != 1)
+        return md_error_set(err, "%s: not a dataset of a type mechdiff writes", full);
+    hsize_t dims[MD_MAX_DIMS] = {0}, row = 1;
+    for (int k = 0; k < rank; k++) {
+        dims[k] = (hsize_t)dims64[k];
+        if (k) row *= dims[k];
+    }
+    size_t esize = type == MD_H5_STR ? sizeof(char *) : md_h5type_size(type);
+    hsize_t n0 = rank ? dims[0] : 1, block = row > 0 ? ((hsize_t)16 << 20) / (row * esize) : n0;
+    if (block < 1) block = 1;
+    if (block > n0) block = n0;
+    md_sha256 ctx;
+    if (md_sha256_init(&ctx, err) != MD_OK) return MD_ERR;
+    void *buf = calloc((size_t)(block * row > 0 ? block * row : 1), esize);
+    hid_t d = H5Dopen2(file, full, H5P_DEFAULT), fs = d >= 0 ? H5Dget_space(d) : -1;
+    int rc = buf && fs >= 0 ? MD_OK : MD_ERR;
+    for (hsize_t r0 = 0; rc == MD_OK && row && r0 < n0; r0 += block)
+        rc = hash_rows(d, fs, rank, dims, r0, n0 - r0 < block ? n0 - r0 : block, type, buf, &ctx);
+    if (fs >= 0) H5Sclose(fs);
+    if (d >= 0) H5Dclose(d);
+    free(buf);
+    uint8_t dg[MD_SHA256_DIGEST_SIZE];
+    if (rc != MD_OK) {
+        md_sha256_free(&ctx);
+        return md_error_set(err, "%s: its values cannot be read (a damaged chunk?)", full);
+    }
+    if (md_sha256_final(&ctx, dg, err) != MD_OK) return MD_ERR;
+    md_sha256_to_hex(dg, hex);
+    return MD_OK;
+}
+
+typedef struct write_ctx {
+    const char *group;
+    md_error *err;
+} write_ctx;
+
+static herr_t write_one(hid_t g, const char *name, const H5O_info_t *info, void *arg)
+{
+    write_ctx *c = arg;
+    if (info->type != H5O_TYPE_DATASET) return 0;
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    if (d < 0) return md_error_set(c->err, "cannot open /%s/%s", c->group, name), -1;
+    int scale = H5DSis_scale(d) > 0;
+    char full[MD_PATH_MAX + 160], hex[65];
+    snprintf(full, sizeof full, "/%s/%s", c->group, name);
+    int rc = scale ? MD_OK : md_h5digest_dataset(g, full, hex, c->err);
+    if (!scale && rc == MD_OK && md_h5_attr_str(d, "sha256", hex) != MD_OK)
+        rc = md_error_set(c->err, "%s: cannot write its attribute sha256", full);
+    H5Dclose(d);
+    return rc == MD_OK ? 0 : -1;
+}
+
+static herr_t write_group(hid_t f, const char *name, const H5L_info_t *info, void *arg)
+{
+    (void)info;
+    md_error *err = arg;
+    if (!strcmp(name, "provenance") || !strcmp(name, "completion")) return 0;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name2(f, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP) return 0;
+    hid_t g = H5Gopen2(f, name, H5P_DEFAULT);
+    write_ctx c = {name, err};
+    herr_t rc = g >= 0 ? H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_INC, write_one, &c, H5O_INFO_BASIC) : -1;
+    if (g >= 0) H5Gclose(g);
+    return rc < 0 ? -1 : 0;
+}
+
+int md_h5digest_write_all(hid_t file, md_error *err)
+{
+    md_error_clear(err);
+    hid_t p = md_h5_exists(file, "/provenance") ? H5Gopen2(file, "/provenance", H5P_DEFAULT) : -1;
+    int64_t parts = p >= 0 ? md_h5_attr_read_i64(p, "part_count", 0) : 0;
+    if (p >= 0) H5Gclose(p);
+    if (parts > 0) return MD_OK; /* a part: merge and the run after it finish the job */
+    if (H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, NULL, write_group, err) >= 0) return MD_OK;
+    return err->msg[0] ? MD_ERR : md_error_set(err, "cannot list the experiment groups");
+}
+
+int md_h5digest_check(hid_t file, const char *full, char want[65], char got[65], md_error *err)
+{
+    want[0] = got[0] = '\0';
+    hid_t d = H5Dopen2(file, full, H5P_DEFAULT);
+    if (d < 0) return md_error_set(err, "cannot be opened"), -2;
+    char *attr = md_h5_attr_read_str(d, "sha256");
+    H5Dclose(d);
+    if (!attr) return 0;
+    snprintf(want, 65, "%s", attr);
+    free(attr);
+    if (md_h5digest_dataset(file, full, got, err) != MD_OK) return -2;
+    return strcmp(want, got) == 0 ? 1 : -1;
+}
