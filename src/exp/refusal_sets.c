@@ -54,7 +54,8 @@ void md_refusal_free_sets(md_refusal_state *s)
 
 /* Every prompt of the role fits the model's context: a train prompt's
  * tokens, a generated test prompt's plus max_new_tokens - 1 (generate.c
- * feeds all but the last new token), at most max_position_embeddings. A
+ * feeds all but the last new token), at most max_position_embeddings (the
+ * sweep runs no harmless test prompt: not checked there). A
  * byte-level or byte-fallback tokenizer makes at most one token per byte, so
  * `overhead` (the tokens of a rendered sample instruction) + the bytes of an
  * instruction bound its prompt: only prompts that might not fit are encoded. */
@@ -65,8 +66,8 @@ static int rf_check_context(const char *where, const md_refusal_state *s, int i,
     for (int k = 0; k < 2; k++)
         for (int r = 0; r < s->n_train + s->n_test; r++) {
             int test = r >= s->n_train, row = test ? s->test[k][r - s->n_train] : s->train[k][r];
-            /* generated: every test row in point mode, the harmful ones in the sweep */
-            int extra = test && (!s->sweep || k == MD_REFUSAL_HARMFUL) ? (int)s->opt.max_new_tokens - 1 : 0;
+            if (test && s->sweep && k != MD_REFUSAL_HARMFUL) continue; /* the sweep never runs these */
+            int extra = test ? (int)s->opt.max_new_tokens - 1 : 0; /* every test prompt left is generated */
             const char *text = md_csv_cell(s->csv[k], row, s->col[k]);
             if (overhead + strlen(text) + 2 + (size_t)extra <= (size_t)c->max_position) continue;
             int *ids = NULL;

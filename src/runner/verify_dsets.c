@@ -153,6 +153,19 @@ static int names_dim(const char *attr, const char *dim)
                                            !strcmp(dim, "source") || !strcmp(dim, "target"));
 }
 
+/* Whether text is items[0..n) joined by ',' (as the runner writes a list
+ * attribute; a role or dataset name may itself hold a comma). */
+static int joined_equal(const char *text, char *const *items, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++) {
+        size_t len = strlen(items[k]);
+        if (strncmp(text, items[k], len) != 0) return 0;
+        text += len;
+        if (k + 1 < n && *text++ != ',') return 0;
+    }
+    return *text == '\0';
+}
+
 typedef struct axis_ctx {
     md_vctx *v;
     const md_vdset *ds;
@@ -170,6 +183,11 @@ static herr_t axis_attr(hid_t d, const char *name, const H5A_info_t *info, void 
         if (!names_dim(name, dim)) continue;
         int64_t n = 0;
         char **items = scale_items(d, (unsigned)i, &n);
+        if (items && n == c->ds->dims[i] && joined_equal(val, items, n)) { /* also when an entry holds a comma */
+            for (int64_t j = 0; j < n; j++) free(items[j]);
+            free(items);
+            break;
+        }
         int64_t count = 1, k = 0;
         for (const char *p = val; *p; p++) count += *p == ',';
         if (count != c->ds->dims[i])

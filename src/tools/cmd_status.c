@@ -137,26 +137,51 @@ static void usage(FILE *f)
                "Exit status: 0 finished, 3 not finished, 1 error.\n");
 }
 
+/* The first len - 1 bytes of the file at path into buf, NUL-terminated;
+ * MD_ERR when it cannot be opened. */
+static int read_text(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return MD_ERR;
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return MD_OK;
+}
+
+/* Whether process pid is a running mechdiff: in /proc/PID/stat ("PID
+ * (COMM) STATE ...") its executable's name starts with "mechdiff" and it is
+ * not a zombie (a rank 0 that ended but is not yet reaped: its job is
+ * over); 1 where /proc cannot tell. The lock file keeps the pid of the last
+ * run after it ended, and the system may have given that pid to another
+ * program since. */
+static int is_mechdiff(long pid)
+{
+    char path[64], st[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    if (read_text(path, st, sizeof st) != MD_OK) return 1;
+    const char *open = strchr(st, '('), *close = strrchr(st, ')');
+    if (!open || !close || close < open || close[1] != ' ') return 1;
+    return strncmp(open + 1, "mechdiff", 8) == 0 && close[2] != 'Z' && close[2] != 'X';
+}
+
 /* Whether the run that writes OUTPUT is alive, from "pid N on HOST" in its
- * OUTPUT.lock (outlock.h): 1 alive on this host, 2 on another host (cannot
- * tell), 0 not running or unknown. who gets "pid N on HOST". Reads only: a
- * status never takes the lock a starting run needs. */
+ * OUTPUT.lock (outlock.h): 1 alive on this host (that pid is a mechdiff),
+ * 2 on another host (cannot tell), 0 not running or unknown. who gets "pid
+ * N on HOST". Reads only: a status never takes the lock a starting run
+ * needs. */
 static int run_alive(const char *output, char *who, size_t len)
 {
     char lpath[4200], info[512], host[256] = "";
     long pid = 0;
     snprintf(lpath, sizeof lpath, "%s.lock", output);
-    FILE *f = fopen(lpath, "r");
-    if (!f) return 0;
-    size_t n = fread(info, 1, sizeof info - 1, f);
-    fclose(f);
-    info[n] = '\0';
+    if (read_text(lpath, info, sizeof info) != MD_OK) return 0;
     if (sscanf(info, "pid %ld on %255s", &pid, host) != 2 || pid <= 0) return 0;
     snprintf(who, len, "pid %ld on %s", pid, host);
     char me[256] = "";
     gethostname(me, sizeof me - 1);
     if (strcmp(me, host) != 0) return 2;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    return (kill((pid_t)pid, 0) == 0 || errno == EPERM) && is_mechdiff(pid);
 }
 
 int cmd_status(int argc, char **argv)

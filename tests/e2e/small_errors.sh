@@ -11,7 +11,8 @@
 # real checkpoints (docs/real-model.md, walkthrough): both answer words that
 # split, the folder above the model folders, the weights file for its folder,
 # a misspelt role in refusal's templates, the llama3 template on another
-# vocabulary, prompts longer than the context.
+# vocabulary, prompts longer than the context (not those the sweep never
+# runs).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 expect() { # $1 = status, $2 = pattern, rest = command: a one-line message, no HDF5 stack
@@ -114,4 +115,21 @@ done
 sed -i "s/max_new_tokens: $new/max_new_tokens: $((new + 1))/" "$T/ctx_refusal.yaml"
 expect 2 "key 'max_new_tokens'.* needs 41 positions" "$MD" validate "$T/ctx_refusal.yaml"
 echo "refusal context 40: max_new_tokens $new validates and runs, $((new + 1)) is refused"
+# the sweep generates from harmful test prompts only: a harmless test prompt
+# longer than the context is never run, so it is not refused (98bce8e did);
+# one long harmless row at a time: train rows are refused, the test row runs
+long="$(printf 'Tell me about Paris and France %.0s' $(seq 1 8))now."
+ran=0
+for j in 0 1 2 3 4; do
+  { echo instruction; for r in 0 1 2 3 4; do if [ "$r" = "$j" ]; then echo "$long"; else echo "Write a poem"; fi; done; } > "$T/h$j.csv"
+  printf 'models: {base: %s}\ndatasets: {harmful: %s, harmless: %s}\nexperiments:\n  - {kind: refusal_sweep, n_train: 4, n_test: 1, layers: [0], positions: [-1], max_new_tokens: 2, batch: 4}\n' \
+    "$T/short" "$PWD/data/harmful.csv" "$T/h$j.csv" > "$T/sw$j.yaml"
+  if "$MD" validate "$T/sw$j.yaml" > /dev/null 2> "$T/err"; then
+    "$MD" run "$T/sw$j.yaml" -o "$T/sw$j.h5" --quiet 2> "$T/err" || fail "sweep, long harmless test row $j: validate passed, run failed: $(tail -2 "$T/err")"
+    ran=$((ran + 1))
+  else
+    grep -q "the train prompt of the harmless CSV's row $j (0-based)" "$T/err" || fail "sweep, long harmless row $j: $(cat "$T/err")"
+  fi
+done
+[ "$ran" = 1 ] || fail "sweep: $ran of 5 harmless rows ran (want the 1 test row)"
 echo "small_errors: ok"

@@ -2,9 +2,10 @@
 # `mechdiff verify` (include/mechdiff/verify.h): a quickstart-like results
 # file on the shipped pair (every kind, knowledge with activations and head
 # patching, a refusal sweep) is valid and complete (exit 0), its digests all
-# checked; a file of a killed run, a part of an array job and a merged file
-# before its last run are valid but incomplete (exit 1), and only the run
-# that finishes the whole job writes the sha256 attributes; each
+# checked, and so is a file whose role name holds a comma; a file of a
+# killed run, a part of an array job and a merged file before its last run
+# are valid but incomplete (exit 1), and only the run that finishes the
+# whole job writes the sha256 attributes; each
 # hand-edited variant of tests/e2e/lib/verify_variants.py is caught (exit 4)
 # with a line naming the file, the HDF5 object and what is wrong, no HDF5
 # error stack, no crash, the file unchanged. Usage errors exit 2.
@@ -87,6 +88,19 @@ verify_is "merged" 1 m.h5 "incomplete: "
 run s.yaml -o m.h5 --quiet
 verify_is "merged, then run" 0 m.h5
 "$MD" verify m.h5 | grep -q "5 matched, 0 without one" || fail "the finished merge has no digests: $("$MD" verify m.h5)"
+
+# a role named with a comma: the list attributes ('models', 'conditions')
+# are their scales joined by ',', valid (not counted as more entries)
+cat > comma.yaml <<YAML
+name: comma
+seed: 1
+models: {"ba,se": $ROOT/models/organism-base, instruct: $ROOT/models/organism-instruct}
+datasets: {cities: $ROOT/data/cities.csv, sp_en_trans: $ROOT/data/sp_en_trans.csv}
+experiments:
+  - {kind: truth, train_datasets: [sp_en_trans], test_datasets: [cities], max_statements: 40, control_directions: 1}
+YAML
+run comma.yaml -o comma.h5 --quiet
+verify_is "a role with a comma" 0 comma.h5
 
 # a resume forced onto another numeric setup records done_at_start flags
 # in its segment: valid; flags edited to 2 are caught

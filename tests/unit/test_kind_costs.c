@@ -128,6 +128,24 @@ static void test_refusal(void)
     md_job_free(job);
 }
 
+/* md_kind_estimate_stages of the one experiment of the job text into est:
+ * its status (MD_ERR with err set; a job that does not parse is a failed
+ * check). */
+static int estimate_job(const char *text, md_stage_estimate *est, md_error *err)
+{
+    md_job *job = NULL;
+    void **opts = NULL;
+    int rc = MD_ERR;
+    CHECK_MSG(md_job_parse_string(text, "<test_kind_costs>", NULL, 1, &job, err) == MD_OK, "%s", err->msg);
+    if (job && md_kind_bind_opts(job, &opts, err) == MD_OK) {
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, 0);
+        rc = md_kind_estimate_stages(&ctx, est, err);
+        md_kind_free_opts(job, opts);
+    }
+    md_job_free(job);
+    return rc;
+}
+
 /* Stage 2's estimated cost minus stage 1's for a confidence job on the
  * model in dir (8 prompts, one batch, top_k 10). */
 static double rerun_cost(const char *dir)
@@ -137,18 +155,10 @@ static double rerun_cost(const char *dir)
              "name: t\nseed: 1\nmodels: {base: %s}\ndatasets: {cities: data/cities.csv}\n"
              "experiments:\n  - {kind: confidence, prompts: cities, max_prompts: 8, prompt_batch: 8, top_k: 10}\n",
              dir);
-    md_job *job = NULL;
-    void **opts = NULL;
     md_error err;
     md_stage_estimate est[MD_KIND_MAX_STAGES] = {{0}};
-    CHECK_MSG(md_job_parse_string(text, "<test_kind_costs>", NULL, 1, &job, &err) == MD_OK, "%s", err.msg);
-    if (job && md_kind_bind_opts(job, &opts, &err) == MD_OK) {
-        md_kind_ctx ctx = md_kind_ctx_of(job, opts, 0);
-        CHECK_MSG(md_kind_estimate_stages(&ctx, est, &err) == MD_OK, "%s", err.msg);
-        CHECK(est[1].units == 1 && est[2].units == 1);
-        md_kind_free_opts(job, opts);
-    }
-    md_job_free(job);
+    CHECK_MSG(estimate_job(text, est, &err) == MD_OK, "%s", err.msg);
+    CHECK(est[1].units == 1 && est[2].units == 1);
     return est[2].cost - est[1].cost;
 }
 
@@ -160,20 +170,12 @@ static void test_no_tokenizer(const char *dir)
              "name: t\nseed: 1\nmodels: {base: %s}\ndatasets: {harmful: data/harmful.csv, harmless: "
              "data/harmless.csv}\nexperiments:\n  - {kind: refusal, n_train: 4, n_test: 2, templates: {base: base}}\n",
              dir);
-    md_job *job = NULL;
-    void **opts = NULL;
     md_error err;
     md_stage_estimate est[MD_KIND_MAX_STAGES] = {{0}};
-    CHECK_MSG(md_job_parse_string(text, "<test_kind_costs>", NULL, 1, &job, &err) == MD_OK, "%s", err.msg);
-    if (job && md_kind_bind_opts(job, &opts, &err) == MD_OK) {
-        md_kind_ctx ctx = md_kind_ctx_of(job, opts, 0);
-        CHECK(md_kind_estimate_stages(&ctx, est, &err) == MD_ERR);
-        CHECK_MSG(strstr(err.msg, "refusal") && strstr(err.msg, "model 'base'") && strstr(err.msg, "tokenizer"), "%s",
-                  err.msg);
-        printf("no tokenizer: %s\n", err.msg);
-        md_kind_free_opts(job, opts);
-    }
-    md_job_free(job);
+    CHECK(estimate_job(text, est, &err) == MD_ERR);
+    CHECK_MSG(strstr(err.msg, "refusal") && strstr(err.msg, "model 'base'") && strstr(err.msg, "tokenizer"), "%s",
+              err.msg);
+    printf("no tokenizer: %s\n", err.msg);
 }
 
 /* 0 when src was copied to dst. */
@@ -200,17 +202,9 @@ static double kn_cost(const char *dir, int block)
              "name: t\nseed: 1\nmodels: {base: %s}\ndatasets: {cities: data/cities.csv}\n"
              "experiments:\n  - {kind: knowledge, datasets: [cities], max_pairs: 96, pair_block: %d}\n",
              dir, block);
-    md_job *job = NULL;
-    void **opts = NULL;
     md_error err;
     md_stage_estimate est[MD_KIND_MAX_STAGES] = {{0}};
-    CHECK_MSG(md_job_parse_string(text, "<test_kind_costs>", NULL, 1, &job, &err) == MD_OK, "%s", err.msg);
-    if (job && md_kind_bind_opts(job, &opts, &err) == MD_OK) {
-        md_kind_ctx ctx = md_kind_ctx_of(job, opts, 0);
-        CHECK_MSG(md_kind_estimate_stages(&ctx, est, &err) == MD_OK, "%s", err.msg);
-        md_kind_free_opts(job, opts);
-    }
-    md_job_free(job);
+    CHECK_MSG(estimate_job(text, est, &err) == MD_OK, "%s", err.msg);
     return est[0].cost;
 }
 
