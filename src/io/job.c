@@ -352,8 +352,17 @@ static void parse_value(parse_ctx *pc, const md_key *k, yaml_node_t *n, md_value
                 add_error(pc, kn, "key '%s': '%s' given twice", k->name, node_text(kn));
                 continue;
             }
+            const char *name = node_text(kn);
+            if ((k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) &&
+                (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0)) {
+                add_error(pc, kn,
+                          "key '%s': the name '%s' becomes an HDF5 group name in the results file: give one "
+                          "that is not empty or '.' and has no '/'",
+                          k->name, name);
+                continue;
+            }
             char full[300];
-            snprintf(full, sizeof full, "%s.%s", k->name, node_text(kn));
+            snprintf(full, sizeof full, "%s.%s", k->name, name);
             if (k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) {
                 char *path = resolve_path(pc->dir, node_text(vn));
                 if (path && k->item == MD_KEY_DIR && pc->check_paths) path = resolve_hub(pc, vn, full, path);

@@ -109,6 +109,11 @@ int main(void)
     EXPECT_ERR("models: {base: nowhere}\nexperiments:\n  - kind: selftest\n", "t.yaml:1:16: key 'models.base': folder", "nowhere' does not exist");
     EXPECT_ERR("datasets: {cities: none.csv}\nexperiments:\n  - kind: selftest\n", "t.yaml:1:20: key 'datasets.cities': file");
     EXPECT_ERR("models: {base: data.csv}\nexperiments:\n  - kind: selftest\n", "key 'models.base': expected a folder, got file");
+    /* role and dataset names are HDF5 group names in the results file */
+    EXPECT_ERR("models: {ba/se: model}\nexperiments:\n  - kind: selftest\n",
+               "t.yaml:1:10: key 'models': the name 'ba/se' becomes an HDF5 group name", "has no '/'");
+    EXPECT_ERR("datasets: {'': data.csv}\nexperiments:\n  - kind: selftest\n", "key 'datasets': the name ''");
+    EXPECT_ERR("datasets: {.: data.csv}\nexperiments:\n  - kind: selftest\n", "key 'datasets': the name '.'");
     /* kind problems, duplicates, required keys */
     EXPECT_ERR("experiments:\n  - kind: patchin\n", "t.yaml:2:11: key 'kind': expected one of selftest", "got 'patchin'");
     EXPECT_ERR("experiments:\n  - units: 3\n", "t.yaml:2:5: key 'kind': required");
