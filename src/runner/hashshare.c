@@ -68,8 +68,8 @@ static int plan_share(const md_job *job, int n_readers, int progress, md_prov_di
     if (progress && n) {
         char t[32];
         md_progress_utc(t, sizeof t);
-        fprintf(stderr, "mechdiff: %s hashing %d files (%.2f GB): %d/%d cached (%.2f GB not read; caches %s and %s)",
-                t, n, (double)total / 1e9, n - todo, n, (double)cached_bytes / 1e9, user[0] ? user : "off",
+        fprintf(stderr, "mechdiff: %s hashing %d file%s (%.2f GB): %d/%d cached (%.2f GB not read; caches %s and %s)",
+                t, n, n == 1 ? "" : "s", (double)total / 1e9, n - todo, n, (double)cached_bytes / 1e9, user[0] ? user : "off",
                 out->output_dir[0] ? out->output_dir : "none next to the output");
         if (todo)
             fprintf(stderr, ", %d to read (%.2f GB) by %d reader%s\n", todo,
