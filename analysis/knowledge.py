@@ -219,6 +219,12 @@ def analyse(path, outdir, quiet=False, opts=None):
                 notes.append(f"{exp_name}/{ds_name}: {ts.attrs.get('pairs_kept', '?')} pairs kept, "
                              f"{ts.attrs.get('dropped_no_partner', '?')} TRUE statements without a partner of the "
                              "same template")
+                if not len(subj) or not len(obj):
+                    what = " and ".join(w for w, c in (("subject", subj), ("object", obj)) if not len(c))
+                    plural = "s" if " and " in what else ""
+                    notes.append(f"{exp_name}/{ds_name}: no {what} column{plural} (n/a in the table): the patched "
+                                 f"window of the last {n_toks} positions does not reach the {what} token(s) of at "
+                                 "least half of the pairs; a larger n_toks covers them (docs/methods.md)")
                 for (target, source), (e, done) in sorted(maps.items()):
                     fig = os.path.join(outdir, f"knowledge_{exp_name}_{ds_name}_{source}_to_{target}.png")
                     heatmap(normalise(np.nanmean(e[done], axis=0)), toks,
@@ -252,13 +258,19 @@ def analyse(path, outdir, quiet=False, opts=None):
     return table, figures, notes, diffs, corr
 
 
+def _cell(x):
+    """A table cell of 2 decimals, 'n/a' for a column the window does not reach."""
+    return "n/a" if np.isnan(x) else f"{x:.2f}"
+
+
 def markdown_table(table):
     lines = ["| dataset | map A | map B | Pearson [95 % CI] | max abs diff | subject | object |",
              "|---|---|---|---|---|---|---|"]
     for r in table:
         lines.append(f"| {r['dataset']} | {r['map_a']} | {r['map_b']} | "
                      f"{stats.fmt(r['pearson'], (r['pearson_low'], r['pearson_high']))} | "
-                     f"{r['max_abs_diff']:.2f} | {r['max_abs_diff_subject']:.2f} | {r['max_abs_diff_object']:.2f} |")
+                     f"{r['max_abs_diff']:.2f} | {_cell(r['max_abs_diff_subject'])} | "
+                     f"{_cell(r['max_abs_diff_object'])} |")
     return "\n".join(lines) + "\n"
 
 

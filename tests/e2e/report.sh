@@ -6,7 +6,8 @@
 # until their modules and experiments are in the file), the entropy-neuron
 # overlap sits beside the paper's number, the figure exists, and a model
 # compared with itself overlaps 10/10, the overlap has its chance level and
-# figure, and the same seed gives the same report. $1: build dir.
+# figure, and the same seed gives the same report; a knowledge window too
+# short for the subject/object columns gives n/a and a note. $1: build dir.
 set -euo pipefail
 BUILD=${1:?build dir}
 MECHDIFF=${MECHDIFF:-$BUILD/mechdiff}
@@ -47,4 +48,20 @@ grep -qE "\| base \| instruct \| [0-9]+/10 \| [0-9.]+ \| [0-9.]+ \[[0-9]+, [0-9]
 # the same seed gives the same intervals, another seed may not (reproducible bootstrap)
 "$PY" analysis/report.py "$TMP/out.h5" -o "$TMP/report2" > /dev/null
 cmp -s "$MD" "$TMP/report2/report.md" || { echo "report not reproducible with the same seed"; exit 1; }
+# a knowledge window too short to reach the subject and object: n/a cells and
+# a note that says why and what to change, never a bare nan
+cat >"$TMP/kn.yaml" <<YAML
+name: report-kn
+models: {base: $SRC/models/organism-base, instruct: $SRC/models/organism-instruct}
+datasets: {cities: $SRC/data/cities.csv}
+experiments:
+  - {kind: knowledge, datasets: [cities], max_pairs: 4, n_toks: 2}
+YAML
+"$MECHDIFF" run "$TMP/kn.yaml" -o "$TMP/kn.h5" --quiet
+"$PY" analysis/report.py "$TMP/kn.h5" -o "$TMP/report-kn" > /dev/null
+KN=$TMP/report-kn/report.md
+grep -qE "^\| cities \| base \| instruct \| .* \| n/a \| n/a \|$" "$KN" || { echo "no n/a cells"; grep "^| cities" "$KN"; exit 1; }
+grep -qF "no subject and object columns (n/a in the table): the patched window of the last 2 positions" "$KN" \
+  || { echo "no note on the n/a columns"; cat "$KN"; exit 1; }
+! grep -q "| nan |" "$KN" || { echo "a bare nan in the knowledge table"; exit 1; }
 echo "report.sh: ok"
