@@ -354,11 +354,12 @@ static void parse_value(parse_ctx *pc, const md_key *k, yaml_node_t *n, md_value
             }
             const char *name = node_text(kn);
             if ((k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) &&
-                (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0)) {
+                (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 ||
+                 (k->item == MD_KEY_DIR && strstr(name, "->")))) {
                 add_error(pc, kn,
-                          "key '%s': the name '%s' becomes an HDF5 group name in the results file: give one "
-                          "that is not empty or '.' and has no '/'",
-                          k->name, name);
+                          "key '%s': the name '%s' becomes an HDF5 group name in the results file (a role also "
+                          "in '<source>-><target>'): give one that is not empty or '.' and has no '/'%s",
+                          k->name, name, k->item == MD_KEY_DIR ? " or '->'" : "");
                 continue;
             }
             char full[300];

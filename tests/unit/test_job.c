@@ -114,6 +114,8 @@ int main(void)
                "t.yaml:1:10: key 'models': the name 'ba/se' becomes an HDF5 group name", "has no '/'");
     EXPECT_ERR("datasets: {'': data.csv}\nexperiments:\n  - kind: selftest\n", "key 'datasets': the name ''");
     EXPECT_ERR("datasets: {.: data.csv}\nexperiments:\n  - kind: selftest\n", "key 'datasets': the name '.'");
+    EXPECT_ERR("models: {a->b: model}\nexperiments:\n  - kind: selftest\n", "key 'models': the name 'a->b'",
+               "has no '/' or '->'");
     /* kind problems, duplicates, required keys */
     EXPECT_ERR("experiments:\n  - kind: patchin\n", "t.yaml:2:11: key 'kind': expected one of selftest", "got 'patchin'");
     EXPECT_ERR("experiments:\n  - units: 3\n", "t.yaml:2:5: key 'kind': required");
