@@ -15,61 +15,43 @@ static hid_t le_type(md_h5type t)
     return t == MD_H5_STR ? md_h5_str_type() : md_h5_file_type(t);
 }
 
-/* Hashes rows [r0, r0 + n) of d (first dimension; the whole of a scalar). */
-static int hash_rows(hid_t d, hid_t fs, int rank, const hsize_t *dims, hsize_t r0, hsize_t n, md_h5type type,
-                     void *buf, md_sha256 *ctx)
+/* md_h5_block_fn: a block of values into the hash (arg: md_h5digest's
+ * block), strings as their bytes and NUL. */
+typedef struct hash_block {
+    md_sha256 *ctx;
+    md_h5type type;
+} hash_block;
+
+static int hash_values(void *buf, int64_t first, int64_t n, void *arg)
 {
-    hsize_t off[MD_MAX_DIMS] = {0}, cnt[MD_MAX_DIMS];
-    size_t elems = 1;
-    for (int k = 0; k < rank; k++) {
-        cnt[k] = k ? dims[k] : n;
-        elems *= cnt[k];
+    (void)first;
+    const hash_block *h = arg;
+    if (h->type != MD_H5_STR) {
+        md_sha256_update(h->ctx, buf, (size_t)n * md_h5type_size(h->type));
+        return 0;
     }
-    if (rank) off[0] = r0;
-    if (rank && H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0) return MD_ERR;
-    hsize_t one = 1;
-    hid_t ms = H5Screate_simple(rank ? rank : 1, rank ? cnt : &one, NULL), mt = le_type(type);
-    int ok = H5Dread(d, mt, ms, rank ? fs : H5S_ALL, H5P_DEFAULT, buf) >= 0;
-    if (ok && type == MD_H5_STR) {
-        char **s = buf;
-        for (size_t i = 0; i < elems; i++) md_sha256_update(ctx, s[i] ? s[i] : "", s[i] ? strlen(s[i]) + 1 : 1);
-        H5Dvlen_reclaim(mt, ms, H5P_DEFAULT, buf);
-    } else if (ok) {
-        md_sha256_update(ctx, buf, elems * md_h5type_size(type));
-    }
-    H5Tclose(mt);
-    H5Sclose(ms);
-    return ok ? MD_OK : MD_ERR;
+    char **s = buf;
+    for (int64_t i = 0; i < n; i++) md_sha256_update(h->ctx, s[i] ? s[i] : "", s[i] ? strlen(s[i]) + 1 : 1);
+    return 0;
 }
 
 int md_h5digest_dataset(hid_t file, const char *full, char hex[65], md_error *err)
 {
     int rank;
-    int64_t dims64[MD_MAX_DIMS];
+    int64_t dims[MD_MAX_DIMS];
     md_h5type type;
-    if (md_h5_dataset_shape(file, full, &rank, dims64, &type) != 1)
+    if (md_h5_dataset_shape(file, full, &rank, dims, &type) != 1)
         return md_error_set(err, "%s: not a dataset of a type mechdiff writes", full);
-    hsize_t dims[MD_MAX_DIMS] = {0}, row = 1;
-    for (int k = 0; k < rank; k++) {
-        dims[k] = (hsize_t)dims64[k];
-        if (k) row *= dims[k];
-    }
-    size_t esize = type == MD_H5_STR ? sizeof(char *) : md_h5type_size(type);
-    hsize_t n0 = rank ? dims[0] : 1, block = row > 0 ? ((hsize_t)16 << 20) / (row * esize) : n0;
-    if (block < 1) block = 1;
-    if (block > n0) block = n0;
     md_sha256 ctx;
     if (md_sha256_init(&ctx, err) != MD_OK) return MD_ERR;
-    void *buf = calloc((size_t)(block * row > 0 ? block * row : 1), esize);
-    hid_t d = H5Dopen2(file, full, H5P_DEFAULT), fs = d >= 0 ? H5Dget_space(d) : -1;
-    int rc = buf && fs >= 0 ? MD_OK : MD_ERR;
-    for (hsize_t r0 = 0; rc == MD_OK && row && r0 < n0; r0 += block)
-        rc = hash_rows(d, fs, rank, dims, r0, n0 - r0 < block ? n0 - r0 : block, type, buf, &ctx);
-    if (fs >= 0) H5Sclose(fs);
+    hash_block h = {&ctx, type};
+    hid_t d = H5Dopen2(file, full, H5P_DEFAULT), mt = le_type(type);
+    size_t esize = type == MD_H5_STR ? sizeof(char *) : md_h5type_size(type);
+    int rc = d >= 0 && mt >= 0 ? md_h5_read_blocks(d, mt, esize, (size_t)16 << 20, hash_values, &h) : -1;
+    if (mt >= 0) H5Tclose(mt);
     if (d >= 0) H5Dclose(d);
-    free(buf);
     uint8_t dg[MD_SHA256_DIGEST_SIZE];
-    if (rc != MD_OK) {
+    if (rc != 0) {
         md_sha256_free(&ctx);
         return md_error_set(err, "%s: its values cannot be read (a damaged chunk?)", full);
     }

@@ -323,3 +323,40 @@ hid_t md_h5_fapl_unlocked(void)
     H5Pset_file_locking(fapl, 0, 1);
     return fapl;
 }
+
+int md_h5_read_blocks(hid_t d, hid_t mem_type, size_t esize, size_t block_bytes, md_h5_block_fn fn, void *arg)
+{
+    hid_t fs = H5Dget_space(d);
+    int rank = fs >= 0 ? H5Sget_simple_extent_ndims(fs) : -1;
+    hsize_t dims[MD_MAX_DIMS] = {0}, row = 1;
+    if (rank < 0 || rank > MD_MAX_DIMS || H5Sget_simple_extent_dims(fs, dims, NULL) < 0) {
+        if (fs >= 0) H5Sclose(fs);
+        return -1;
+    }
+    for (int k = 1; k < rank; k++) row *= dims[k];
+    hsize_t n0 = rank ? dims[0] : 1, block = row > 0 ? block_bytes / (row * esize) : n0;
+    if (block < 1) block = 1;
+    if (block > n0) block = n0;
+    void *buf = calloc((size_t)(block * row > 0 ? block * row : 1), esize);
+    int rc = buf ? 0 : -1, vlen = H5Tis_variable_str(mem_type) > 0;
+    for (hsize_t r0 = 0; rc == 0 && row > 0 && r0 < n0; r0 += block) {
+        hsize_t off[MD_MAX_DIMS] = {0}, cnt[MD_MAX_DIMS], one = 1;
+        for (int k = 0; k < rank; k++) cnt[k] = k ? dims[k] : n0 - r0 < block ? n0 - r0 : block;
+        off[0] = r0;
+        if (rank && H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0) {
+            rc = -1;
+            break;
+        }
+        hid_t ms = H5Screate_simple(rank ? rank : 1, rank ? cnt : &one, NULL);
+        hsize_t n = (rank ? cnt[0] : 1) * row;
+        if (ms < 0 || H5Dread(d, mem_type, ms, fs, H5P_DEFAULT, buf) < 0) rc = -1;
+        else {
+            rc = fn(buf, (int64_t)(r0 * row), (int64_t)n, arg);
+            if (vlen) H5Dvlen_reclaim(mem_type, ms, H5P_DEFAULT, buf);
+        }
+        if (ms >= 0) H5Sclose(ms);
+    }
+    free(buf);
+    H5Sclose(fs);
+    return rc;
+}

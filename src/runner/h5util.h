@@ -57,6 +57,16 @@ int md_h5_dataset_shape(hid_t file, const char *full, int *rank, int64_t dims[MD
  * ds's rank, dims and type class/size, or is absent while no unit of its
  * stage (/completion/<exp>/stage<k>/done) is done; else err says which. */
 int md_h5_check_dataset(hid_t file, const char *full, const md_dset *ds, const char *exp, md_error *err);
+/* Called by md_h5_read_blocks with a block of n values (elements first ..
+ * first + n - 1 of the dataset, row-major); nonzero stops the read. */
+typedef int (*md_h5_block_fn)(void *buf, int64_t first, int64_t n, void *arg);
+/* Reads dataset d in blocks of whole rows of its first dimension (a scalar:
+ * one block of one value), each of at most block_bytes of values of
+ * mem_type (esize bytes each; at least one row), and calls fn on each;
+ * variable-length strings of a block are reclaimed after fn. 0 when every
+ * block was read and passed; -1 when the space cannot be read, memory runs
+ * out or H5Dread fails; else fn's nonzero value. */
+int md_h5_read_blocks(hid_t d, hid_t mem_type, size_t esize, size_t block_bytes, md_h5_block_fn fn, void *arg);
 /* File access properties without HDF5 file locking (NFS, Lustre). */
 hid_t md_h5_fapl_unlocked(void);
 

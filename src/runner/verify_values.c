@@ -118,57 +118,51 @@ static void coords(const md_vdset *ds, int64_t i, char *buf, size_t len)
     if (at < len) snprintf(buf + at, len - at, "]");
 }
 
+/* What scan_dataset counts: values that are not finite (when finite) and
+ * out of the range rule (when rule), and the first of each. */
+typedef struct scan {
+    const md_vdset *ds;
+    const range_rule *rule;
+    int finite;
+    int64_t bad_range, bad_finite, first_range, first_finite;
+    double v_range, v_finite;
+} scan;
+
+static int scan_values(void *buf, int64_t first, int64_t n, void *arg)
+{
+    scan *s = arg;
+    const double *x = buf;
+    for (int64_t i = 0; i < n; i++) {
+        if (s->finite && !isfinite(x[i]) && !(s->ds->out->nan_ok && isnan(x[i]))) {
+            if (!s->bad_finite++) s->first_finite = first + i, s->v_finite = x[i];
+        } else if (s->rule && !isnan(x[i]) &&
+                   (x[i] < s->rule->lo || x[i] > s->rule->hi || (s->rule->integral && x[i] != floor(x[i])))) {
+            if (!s->bad_range++) s->first_range = first + i, s->v_range = x[i];
+        }
+    }
+    return 0;
+}
+
 /* Scans a numeric dataset as doubles in blocks of its first dimension:
  * non-finite values (when finite) and the range rule (when rule). */
 static void scan_dataset(md_vctx *v, const md_vdset *ds, const range_rule *rule, int finite)
 {
+    scan s = {.ds = ds, .rule = rule, .finite = finite, .first_range = -1, .first_finite = -1};
     hid_t d = H5Dopen2(v->file, ds->path, H5P_DEFAULT);
-    int64_t row = 1, n0 = ds->rank ? ds->dims[0] : 1;
-    for (int k = 1; k < ds->rank; k++) row *= ds->dims[k];
-    int64_t block = row > 0 ? ((int64_t)1 << 22) / row : n0;
-    if (block < 1) block = 1;
-    double *buf = malloc((size_t)(block * row > 0 ? block * row : 1) * sizeof *buf);
-    int64_t bad_range = 0, bad_finite = 0, first_range = -1, first_finite = -1;
-    double v_range = 0, v_finite = 0;
-    hid_t fs = H5Dget_space(d);
-    for (int64_t r0 = 0; buf && r0 < n0 && row > 0; r0 += block) {
-        hsize_t off[MD_MAX_DIMS] = {0}, cnt[MD_MAX_DIMS];
-        for (int k = 0; k < ds->rank; k++) cnt[k] = (hsize_t)ds->dims[k];
-        if (ds->rank) {
-            off[0] = (hsize_t)r0;
-            cnt[0] = (hsize_t)(n0 - r0 < block ? n0 - r0 : block);
-        }
-        hid_t ms = H5Screate_simple(ds->rank ? ds->rank : 1, ds->rank ? cnt : (hsize_t[]){1}, NULL);
-        if (ds->rank) H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL);
-        herr_t st = H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, buf);
-        H5Sclose(ms);
-        if (st < 0) {
-            md_verify_defect(v, ds->path, "its values cannot be read (a damaged chunk?)");
-            break;
-        }
-        int64_t m = (int64_t)(ds->rank ? cnt[0] : 1) * row;
-        for (int64_t i = 0; i < m; i++) {
-            double x = buf[i];
-            if (finite && !isfinite(x) && !(ds->out->nan_ok && isnan(x))) {
-                if (!bad_finite++) first_finite = r0 * row + i, v_finite = x;
-            } else if (rule && !isnan(x) && (x < rule->lo || x > rule->hi || (rule->integral && x != floor(x)))) {
-                if (!bad_range++) first_range = r0 * row + i, v_range = x;
-            }
-        }
-    }
-    H5Sclose(fs);
+    if (md_h5_read_blocks(d, H5T_NATIVE_DOUBLE, sizeof(double), (size_t)1 << 25, scan_values, &s) != 0)
+        md_verify_defect(v, ds->path, "its values cannot be read (a damaged chunk?)");
     H5Dclose(d);
-    free(buf);
     char at[512];
-    if (bad_finite) {
-        coords(ds, first_finite, at, sizeof at);
+    if (s.bad_finite) {
+        coords(ds, s.first_finite, at, sizeof at);
         md_verify_defect(v, ds->path, "%lld non-finite values, the first %s = %g (kind '%s' never writes one here)",
-                         (long long)bad_finite, at, v_finite, ds->kind->name);
+                         (long long)s.bad_finite, at, s.v_finite, ds->kind->name);
     }
-    if (bad_range) {
-        coords(ds, first_range, at, sizeof at);
-        md_verify_defect(v, ds->path, "%lld values outside [%g, %g]%s, the first %s = %.17g (%s)", (long long)bad_range,
-                         rule->lo, rule->hi, rule->integral ? " or not whole" : "", at, v_range, rule->why);
+    if (s.bad_range) {
+        coords(ds, s.first_range, at, sizeof at);
+        md_verify_defect(v, ds->path, "%lld values outside [%g, %g]%s, the first %s = %.17g (%s)",
+                         (long long)s.bad_range, rule->lo, rule->hi, rule->integral ? " or not whole" : "", at,
+                         s.v_range, rule->why);
     }
 }
 
