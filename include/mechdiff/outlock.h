@@ -28,4 +28,10 @@ int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err)
  * MD_ERR with *held_elsewhere = 1 and a message naming that run. */
 int md_outlock_acquire(const char *resolved, int *fd, int *held_elsewhere, md_error *err);
 
+/* The run named in "<output>.lock" ("pid N on HOST", which
+ * md_outlock_acquire writes and which stays after the run ends): 1 with
+ * *pid and host (len bytes) set; 0 when there is no such file or it names
+ * no run. Reads only: never takes the lock. */
+int md_outlock_holder(const char *output, long *pid, char *host, size_t len);
+
 #endif

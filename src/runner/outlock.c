@@ -89,3 +89,17 @@ int md_outlock_acquire(const char *resolved, int *fd, int *held_elsewhere, md_er
     *fd = lfd;
     return MD_OK;
 }
+
+int md_outlock_holder(const char *output, long *pid, char *host, size_t len)
+{
+    char path[PATH_MAX + 8], info[512], h[256] = "";
+    snprintf(path, sizeof path, "%s.lock", output);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(info, 1, sizeof info - 1, f);
+    fclose(f);
+    info[n] = '\0';
+    if (sscanf(info, "pid %ld on %255s", pid, h) != 2 || *pid <= 0) return 0;
+    snprintf(host, len, "%s", h);
+    return 1;
+}

@@ -20,6 +20,7 @@
 #include "mechdiff/inflight.h"
 #include "mechdiff/journal.h"
 #include "mechdiff/job.h"
+#include "mechdiff/outlock.h"
 #include "mechdiff/plan.h"
 #include "mechdiff/progress.h"
 #include "mechdiff/runner.h"
@@ -165,18 +166,15 @@ static int is_mechdiff(long pid)
     return strncmp(open + 1, "mechdiff", 8) == 0 && close[2] != 'Z' && close[2] != 'X';
 }
 
-/* Whether the run that writes OUTPUT is alive, from "pid N on HOST" in its
- * OUTPUT.lock (outlock.h): 1 alive on this host (that pid is a mechdiff),
- * 2 on another host (cannot tell), 0 not running or unknown. who gets "pid
- * N on HOST". Reads only: a status never takes the lock a starting run
- * needs. */
+/* Whether the run that writes OUTPUT is alive, from its OUTPUT.lock
+ * (md_outlock_holder): 1 alive on this host (that pid is a mechdiff), 2 on
+ * another host (cannot tell), 0 not running or unknown. who gets "pid N on
+ * HOST". Reads only: a status never takes the lock a starting run needs. */
 static int run_alive(const char *output, char *who, size_t len)
 {
-    char lpath[4200], info[512], host[256] = "";
+    char host[256];
     long pid = 0;
-    snprintf(lpath, sizeof lpath, "%s.lock", output);
-    if (read_text(lpath, info, sizeof info) != MD_OK) return 0;
-    if (sscanf(info, "pid %ld on %255s", &pid, host) != 2 || pid <= 0) return 0;
+    if (!md_outlock_holder(output, &pid, host, sizeof host)) return 0;
     snprintf(who, len, "pid %ld on %s", pid, host);
     char me[256] = "";
     gethostname(me, sizeof me - 1);
