@@ -216,6 +216,8 @@ static int conf_check_context(const md_kind_ctx *ctx, const char *where, const c
     return rc;
 }
 
+/* Every role's config, and every role's prompts against its context: each
+ * failed check a line of err (md_error_add). */
 static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 {
     const char *src = ctx->job->source, *roles[CONF_MAX_ROLES];
@@ -225,18 +227,28 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
         MD_OK)
         return MD_ERR;
     md_config cfg[CONF_MAX_ROLES];
-    for (int r = 0; r < R; r++)
-        if (md_conf_role_cfg(ctx, r, &cfg[r], err) != MD_OK)
-            return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
-    if (!md_conf_has_prompts(ctx)) return MD_OK;
+    int loaded[CONF_MAX_ROLES];
+    md_error one;
+    md_error_clear(err);
+    for (int r = 0; r < R; r++) {
+        loaded[r] = md_conf_role_cfg(ctx, r, &cfg[r], &one) == MD_OK;
+        if (loaded[r]) continue;
+        md_error_prefix(&one, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
+        md_error_add(err, &one);
+    }
     md_csv *csv = NULL;
     const char **pr = NULL;
-    int n, rc = md_conf_load_prompts(ctx, &csv, &pr, &n, err);
-    if (rc != MD_OK) return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
-    for (int r = 0; r < R && rc == MD_OK; r++) rc = conf_check_context(ctx, where, roles[r], &cfg[r], pr, n, err);
+    int n;
+    if (md_conf_has_prompts(ctx) && md_conf_load_prompts(ctx, &csv, &pr, &n, &one) != MD_OK) {
+        md_error_prefix(&one, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
+        md_error_add(err, &one);
+    }
+    for (int r = 0; r < R && pr; r++)
+        if (loaded[r] && conf_check_context(ctx, where, roles[r], &cfg[r], pr, n, &one) != MD_OK)
+            md_error_add(err, &one);
     free(pr);
     md_csv_free(csv);
-    return rc;
+    return err->msg[0] ? MD_ERR : MD_OK;
 }
 
 int64_t md_conf_n_batches(const md_kind_ctx *ctx, int np)

@@ -87,25 +87,27 @@ static int rf_check_context(const char *where, const md_refusal_state *s, int i,
     return MD_OK;
 }
 
-int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c0,
-                          md_config *c, md_error *err)
+int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c,
+                          md_error *err)
 {
     md_tokenizer *tok = NULL;
-    if (md_exp_load_role(ctx, where, s->roles[i], c, &tok, err) != MD_OK) {
+    md_error one;
+    if (md_exp_load_role(ctx, where, s->roles[i], c, &tok, &one) != MD_OK) {
         md_tokenizer_free(tok);
-        return MD_ERR;
+        return md_error_add(err, &one);
     }
     const char *jt = md_tokenizer_chat_template(tok);
     md_chat_kind kind;
     const char *fmt;
-    int rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+    int rc =
+        md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, &one);
     if (rc == MD_OK && kind == MD_CHAT_LLAMA3) { /* its markers are special tokens of Llama-3 vocabularies only */
         int *ids = NULL;
         size_t n = 0;
-        rc = md_tokenizer_encode(tok, "<|start_header_id|>", 0, &ids, &n, err);
+        rc = md_tokenizer_encode(tok, "<|start_header_id|>", 0, &ids, &n, &one);
         free(ids);
         if (rc == MD_OK && n != 1)
-            rc = md_error_set(err,
+            rc = md_error_set(&one,
                               "%s: key 'templates': 'llama3' for role '%s': '<|start_header_id|>' is %zu tokens of "
                               "this model's tokenizer, not a special token: the Llama-3 template does not fit this "
                               "model; use 'chat' (its own template) or 'base'",
@@ -114,18 +116,14 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
     if (rc == MD_OK) { /* render once now, so a template mechdiff cannot render stops the job before it runs */
         int *ids = NULL;
         size_t n = 0;
-        rc = md_chat_encode(tok, kind, fmt, "Is the sky blue?", &ids, &n, err);
-        if (rc != MD_OK) md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
+        rc = md_chat_encode(tok, kind, fmt, "Is the sky blue?", &ids, &n, &one);
+        if (rc != MD_OK) md_error_prefix(&one, "%s: model '%s'", where, s->roles[i]);
         free(ids);
-        if (rc == MD_OK) rc = rf_check_context(where, s, i, tok, kind, fmt, n, c, err);
+        if (rc == MD_OK) rc = rf_check_context(where, s, i, tok, kind, fmt, n, c, &one);
     }
     md_tokenizer_free(tok);
-    if (rc != MD_OK) return MD_ERR;
-    if (i == 0) {
-        *c0 = *c;
-        return MD_OK;
-    }
-    return md_exp_check_widths(where, s->roles[0], c0, s->roles[i], c, err);
+    if (rc != MD_OK) md_error_add(err, &one);
+    return MD_OK;
 }
 
 /* len[i] = the tokens of rows idx[0..n) of set k in role r's template. */

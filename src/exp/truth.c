@@ -392,6 +392,9 @@ static int tr_check_context(const char *where, const md_truth_state *s, int m, c
     return MD_OK;
 }
 
+/* Every check of every role, each failed one a line of err (md_error_add):
+ * answer words, context, widths against the first role that loads, and the
+ * layer keys (once per number of layers). */
 static int tr_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
@@ -399,26 +402,34 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
     md_truth_state *s = NULL;
     if (md_truth_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
     const md_truth_opts *o = &s->opt;
-    int rc = MD_OK;
+    int rc = MD_OK, r0 = -1;
     md_config c0 = {0};
-    for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
+    md_error_clear(err);
+    for (int i = 0; i < s->n_roles; i++) {
         md_config c;
         md_tokenizer *tok = NULL;
-        if ((rc = md_exp_load_role(ctx, where, s->roles[i], &c, &tok, err)) != MD_OK) break;
-        rc = md_exp_check_answer_words(ctx, where, s->roles[i], tok, o->true_word, o->false_word, err);
-        if (rc == MD_OK) rc = tr_check_context(where, s, i, tok, &c, err);
+        md_error one;
+        if (md_exp_load_role(ctx, where, s->roles[i], &c, &tok, &one) != MD_OK) {
+            md_tokenizer_free(tok);
+            rc = md_error_add(err, &one);
+            continue;
+        }
+        if (md_exp_check_answer_words(ctx, where, s->roles[i], tok, o->true_word, o->false_word, &one) != MD_OK)
+            rc = md_error_add(err, &one);
+        if (tr_check_context(where, s, i, tok, &c, &one) != MD_OK) rc = md_error_add(err, &one);
         md_tokenizer_free(tok);
-        if (rc != MD_OK) break;
-        if (i == 0) c0 = c;
-        else rc = md_exp_check_widths(where, s->roles[0], &c0, s->roles[i], &c, err);
+        if (r0 >= 0 && md_exp_check_widths(where, s->roles[r0], &c0, s->roles[i], &c, &one) != MD_OK)
+            rc = md_error_add(err, &one);
+        if (r0 >= 0 && c.n_layers == c0.n_layers) continue; /* the layer keys were checked for this depth */
+        if (r0 < 0) c0 = c, r0 = i;
         int l = md_truth_layer(o, c.n_layers), lo, hi;
-        if (rc == MD_OK && l >= c.n_layers)
-            rc = md_error_set(err, "%s: key 'layer': %d but model '%s' has %d layers", where, l, s->roles[i],
-                              c.n_layers);
-        if (rc == MD_OK && (md_truth_iv_layers(o, c.n_layers, &lo, &hi) != MD_OK || hi >= c.n_layers))
-            rc = md_error_set(err, "%s: key 'intervention_layers': '%s' is not -1, 'a' or 'a-b' with 0 <= a <= b < "
-                                   "%d (layers of model '%s')",
-                              where, o->intervention_layers, c.n_layers, s->roles[i]);
+        if (l >= c.n_layers)
+            rc = md_error_addf(err, "%s: key 'layer': %d but model '%s' has %d layers", where, l, s->roles[i],
+                               c.n_layers);
+        if (md_truth_iv_layers(o, c.n_layers, &lo, &hi) != MD_OK || hi >= c.n_layers)
+            rc = md_error_addf(err, "%s: key 'intervention_layers': '%s' is not -1, 'a' or 'a-b' with 0 <= a <= b < "
+                                    "%d (layers of model '%s')",
+                               where, o->intervention_layers, c.n_layers, s->roles[i]);
     }
     md_truth_free_state(s);
     return rc;
