@@ -190,29 +190,40 @@ int md_conf_role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *er
 
 /* ---- validate (the plans are confidence_plan.c) ------------------------ */
 
-/* Every prompt fits the context (max_position_embeddings) of role's model;
- * one token per byte at most (+2: BOS/EOS) bounds a prompt, so only prompts
- * that might not fit are encoded (the tokenizer is loaded only for them). */
+/* A confidence prompt for md_exp_check_fits; the role's tokenizer is
+ * loaded at the first prompt that needs counting (owned: freed by the
+ * caller). */
+typedef struct conf_prompt {
+    const md_kind_ctx *ctx;
+    const char *where, *role, *text;
+    md_tokenizer *tok;
+} conf_prompt;
+
+static int conf_count(void *arg, size_t *n, md_error *err)
+{
+    conf_prompt *p = arg;
+    md_config c;
+    int *ids = NULL;
+    if (!p->tok && md_exp_load_role(p->ctx, p->where, p->role, &c, &p->tok, err) != MD_OK) return MD_ERR;
+    int rc = md_tokenizer_encode(p->tok, p->text, 1, &ids, n, err);
+    free(ids);
+    return rc;
+}
+
+/* Every prompt fits the context of role's model (md_exp_check_fits; + 2
+ * tokens for BOS/EOS). */
 static int conf_check_context(const md_kind_ctx *ctx, const char *where, const char *role, const md_config *cfg,
                               const char *const *pr, int np, md_error *err)
 {
-    md_tokenizer *tok = NULL;
-    md_config c2;
+    md_exp_fit fit = {.cfg = cfg, .where = where, .role = role, .key = "prompts",
+                      .advice = "shorter prompts, or fewer with max_prompts", .count = conf_count};
+    conf_prompt p = {.ctx = ctx, .where = where, .role = role};
     int rc = MD_OK;
-    for (int i = 0; i < np && rc == MD_OK && cfg->max_position > 0; i++) {
-        if (strlen(pr[i]) + 2 <= (size_t)cfg->max_position) continue;
-        int *ids = NULL;
-        size_t n = 0;
-        if (!tok && md_exp_load_role(ctx, where, role, &c2, &tok, err) != MD_OK) rc = MD_ERR;
-        else if (md_tokenizer_encode(tok, pr[i], 1, &ids, &n, err) != MD_OK) rc = md_error_prefix(err, "%s", where);
-        else if ((long long)n > cfg->max_position)
-            rc = md_error_set(err, "%s: key 'prompts': the prompt of CSV row %d (0-based) has %zu tokens, more than "
-                                   "the max_position_embeddings %d of model '%s' (shorter prompts, or fewer with "
-                                   "max_prompts)",
-                              where, i, n, cfg->max_position, role);
-        free(ids);
+    for (int i = 0; i < np && rc == MD_OK; i++) {
+        p.text = pr[i];
+        rc = md_exp_check_fits(&fit, &p, strlen(pr[i]) + 2, err, "the prompt of CSV row %d (0-based)", i);
     }
-    md_tokenizer_free(tok);
+    md_tokenizer_free(p.tok);
     return rc;
 }
 

@@ -98,6 +98,12 @@ printf 'models: {base: %s}\ndatasets: {cities: %s, facts: %s}\nexperiments:\n  -
 expect 2 "experiment 'truth': key 'n_shots': dataset 'cities': the few-shot prompt of CSV row [0-9]* (0-based) has [0-9]* tokens, more than the max_position_embeddings 40" \
   "$MD" validate "$T/ctx_truth.yaml"
 { echo "statement,label"; echo "$(printf 'Paris is in France and %.0s' $(seq 1 12))so on.,1"; } > "$T/long.csv"
+# a bare statement (stage 0) longer than the context, at the key of its dataset list
+{ cat "$PWD/data/facts.csv"; tail -1 "$T/long.csv"; } > "$T/longfacts.csv"
+printf 'models: {base: %s}\ndatasets: {cities: %s, facts: %s}\nexperiments:\n  - {kind: truth, train_datasets: [facts], test_datasets: [cities], n_shots: 0}\n' \
+  "$T/short" "$PWD/data/cities.csv" "$T/longfacts.csv" > "$T/ctx_stmt.yaml"
+expect 2 "experiment 'truth': key 'train_datasets': dataset 'facts': the statement of CSV row $(($(wc -l < "$T/longfacts.csv") - 2)) (0-based) has [0-9]* tokens, more than the max_position_embeddings 40 of model 'base' (shorter statements)" \
+  "$MD" validate "$T/ctx_stmt.yaml"
 printf 'models: {base: %s}\ndatasets: {long: %s}\nexperiments:\n  - {kind: confidence, prompts: long}\n' \
   "$T/short" "$T/long.csv" > "$T/ctx_conf.yaml"
 expect 2 "experiment 'confidence': key 'prompts': the prompt of CSV row 0 (0-based) has [0-9]* tokens, more than the max_position_embeddings 40" \
