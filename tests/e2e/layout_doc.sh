@@ -82,7 +82,8 @@ print(f"layout_doc: the {len(need)} rows of jobs/README.md's layout table match 
 PY
 # From C: the HDF5 C API and its dimension-scale calls, nothing of mechdiff.
 command -v h5cc >/dev/null || fail "h5cc not found (libhdf5-dev, scripts/install-deps.sh)"
-h5cc -std=c11 -Wall -Wextra -Werror -o "$T/read_h5" "$ROOT/tests/e2e/lib/read_h5.c" -lhdf5_hl > "$T/cc.log" 2>&1 \
+# (in $T: h5cc leaves its object file in the current folder)
+(cd "$T" && h5cc -std=c11 -Wall -Wextra -Werror -o read_h5 "$ROOT/tests/e2e/lib/read_h5.c" -lhdf5_hl > cc.log 2>&1) \
   || { cat "$T/cc.log"; fail "tests/e2e/lib/read_h5.c does not compile with h5cc"; }
 for ds in "knowledge/cities/base->base/effect" "knowledge/cities/pairs/true_tokens" \
           "confidence/base/selected" "confidence/pairs/base->instruct/overlap"; do

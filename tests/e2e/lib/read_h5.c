@@ -3,7 +3,7 @@
  * compiled and run by tests/e2e/layout_doc.sh, which checks its output
  * against h5py.
  *
- *   h5cc -o read_h5 tests/e2e/lib/read_h5.c -lhdf5_hl
+ *   h5cc -o read_h5 tests/e2e/lib/read_h5.c -lhdf5_hl   (leaves read_h5.o in the current folder)
  *   ./read_h5 OUT.h5 knowledge/cities/base->base/effect
  *
  * Prints the dataset's `units` and `description` attributes, one line per
