@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The key reference in jobs/README.md is what `mechdiff validate --keys`
 # prints (regenerate it after changing a schema), and every shipped job for
-# the shipped model pair validates.
+# the shipped model pair validates. Every script of analysis/ with a command
+# line answers --help (exit 0, naming its default output folder when it has
+# -o) and README.md names it.
 set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
@@ -11,4 +13,19 @@ diff <(sed -n "/^$marker\$/,\$p" jobs/README.md | tail -n +2) <("$MD" validate -
 if [ -f models/organism-base/model.safetensors ] && [ -f models/organism-instruct/model.safetensors ]; then
   for j in jobs/quickstart.yaml jobs/*organism*.yaml; do "$MD" validate "$j" >/dev/null; done
 fi
+PY=${PYTHON:-/usr/bin/python3}
+n=0
+for script in analysis/*.py; do
+  grep -q '^if __name__ == "__main__":' "$script" || continue
+  help=$("$PY" "$script" --help) || { echo "FAIL: $script --help exits non-zero"; exit 1; }
+  echo "$help" | grep -q "^usage: " || { echo "FAIL: $script --help prints no usage line"; exit 1; }
+  if echo "$help" | grep -q -- "--outdir"; then
+    echo "$help" | tr -s ' \n' '  ' | grep -Eq "\(default: ([a-z]+/ beside|report\))" \
+      || { echo "FAIL: $script --help does not say where it writes without -o"; exit 1; }
+  fi
+  grep -q "$(basename "$script")" README.md || { echo "FAIL: README.md does not name $script"; exit 1; }
+  n=$((n + 1))
+done
+[ "$n" -ge 7 ] || { echo "FAIL: only $n analysis scripts with a command line"; exit 1; }
+echo "docs: $n analysis scripts answer --help and are named in README.md"
 echo "docs: ok"
