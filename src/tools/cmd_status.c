@@ -8,6 +8,7 @@
  * the journal. The done flags come from md_h5out_read_stages, the reader
  * the runner's resume uses too. */
 #include <errno.h>
+#include <hdf5.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -136,7 +137,7 @@ static void usage(FILE *f)
                "snapshot (from OUT.h5.journal), the rate, the share of the work done (the kinds' unit\n"
                "costs) with an ETA at the journal's rate, and whether the job finished. Works while the\n"
                "job runs, after it stopped or died (then also the units each rank held when it stopped).\n"
-               "Exit status: 0 finished, 3 not finished, 1 error.\n");
+               "Exit status: 0 finished, 3 not finished, 1 error (the file cannot be read), 2 bad command line.\n");
 }
 
 /* The first len - 1 bytes of the file at path into buf, NUL-terminated;
@@ -183,16 +184,28 @@ static int run_alive(const char *output, char *who, size_t len)
     return (kill((pid_t)pid, 0) == 0 || errno == EPERM) && is_mechdiff(pid);
 }
 
+/* 1 when path is an HDF5 file in the layout of `mechdiff forward`. */
+static int is_forward_file(const char *path)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 0;
+    int yes = H5Lexists(f, "logits", H5P_DEFAULT) > 0 && H5Lexists(f, "token_ids", H5P_DEFAULT) > 0;
+    H5Fclose(f);
+    return yes;
+}
+
 int cmd_status(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
         usage(stdout);
         return 0;
     }
-    if (argc != 2 || cmd_reject_options("status", argc, argv)) {
+    if (cmd_reject_options("status", argc, argv)) {
         usage(stderr);
         return 2;
     }
+    if (argc < 2 || !argv[1][0]) return cmd_usage_error("status", usage, "no results file given");
+    if (argc > 2) return cmd_usage_error("status", usage, "one results file at a time ('%s' is a second)", argv[2]);
     const char *path = argv[1];
     md_h5info info;
     md_error err;
@@ -207,6 +220,10 @@ int cmd_status(int argc, char **argv)
                 S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
         return 1;
     }
+    if (access(path, R_OK) != 0) { /* said as such, not as "not a readable HDF5 file" */
+        fprintf(stderr, "mechdiff status: %s: cannot read: %s\n", path, strerror(errno));
+        return 1;
+    }
     /* the run keeps OUT.h5.lock, .journal and .inflight beside the real file:
      * a symbolic link (or another name) of it finds them there */
     char real[PATH_MAX];
@@ -215,6 +232,9 @@ int cmd_status(int argc, char **argv)
         return 1;
     }
     if (md_h5out_info(path, &info, &err) != MD_OK) {
+        if (is_forward_file(path))
+            md_error_set(&err, "%s: the output of `mechdiff forward` (one forward pass: /logits, /token_ids), not "
+                               "the results file of a job: status reads the OUT.h5 that `mechdiff run` writes", path);
         fprintf(stderr, "mechdiff status: %s\n", err.msg);
         return 1;
     }
@@ -265,7 +285,8 @@ int cmd_status(int argc, char **argv)
     if (journal_current && s->records > 1) {
         double now = (double)time(NULL);
         printf("  journal: %lld units since the last snapshot, %.1f units/s, last %.0f s ago\n",
-               (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9), now > s->t_last ? now - s->t_last : 0.0);
+               (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9),
+               now > s->t_last ? now - s->t_last : 0.0);
     }
     printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
     if (costed) print_work(s, journal_current && s->records > 1 && !info.finished);
