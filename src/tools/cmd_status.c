@@ -8,7 +8,6 @@
  * the journal. The done flags come from md_h5out_read_stages, the reader
  * the runner's resume uses too. */
 #include <errno.h>
-#include <hdf5.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -184,16 +183,6 @@ static int run_alive(const char *output, char *who, size_t len)
     return (kill((pid_t)pid, 0) == 0 || errno == EPERM) && is_mechdiff(pid);
 }
 
-/* 1 when path is an HDF5 file in the layout of `mechdiff forward`. */
-static int is_forward_file(const char *path)
-{
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return 0;
-    int yes = H5Lexists(f, "logits", H5P_DEFAULT) > 0 && H5Lexists(f, "token_ids", H5P_DEFAULT) > 0;
-    H5Fclose(f);
-    return yes;
-}
-
 int cmd_status(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
@@ -232,9 +221,7 @@ int cmd_status(int argc, char **argv)
         return 1;
     }
     if (md_h5out_info(path, &info, &err) != MD_OK) {
-        if (is_forward_file(path))
-            md_error_set(&err, "%s: the output of `mechdiff forward` (one forward pass: /logits, /token_ids), not "
-                               "the results file of a job: status reads the OUT.h5 that `mechdiff run` writes", path);
+        cmd_explain_not_results(path, "status reads the OUT.h5 that `mechdiff run` writes", &err);
         fprintf(stderr, "mechdiff status: %s\n", err.msg);
         return 1;
     }

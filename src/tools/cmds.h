@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "mechdiff/error.h"
+
 int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
@@ -39,5 +41,10 @@ int cmd_usage_error(const char *cmd, void (*usage)(FILE *), const char *fmt, ...
  * "mechdiff <cmd>: <arg>: <what is wrong and what to give>" and returns 1
  * (the exit status of a file error); 0 when out names a folder. */
 int cmd_model_dir(const char *cmd, const char *arg, int need_config, char *out, size_t len);
+
+/* When the file at path, which is not a readable results file (err says
+ * why), is the output of `mechdiff forward`, replaces err by a message
+ * saying so and `what` (what the command reads instead). */
+void cmd_explain_not_results(const char *path, const char *what, md_error *err);
 
 #endif

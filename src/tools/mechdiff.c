@@ -86,6 +86,17 @@ int cmd_model_dir(const char *cmd, const char *arg, int need_config, char *out, 
     return 0;
 }
 
+void cmd_explain_not_results(const char *path, const char *what, md_error *err)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    int forward = H5Lexists(f, "logits", H5P_DEFAULT) > 0 && H5Lexists(f, "token_ids", H5P_DEFAULT) > 0;
+    H5Fclose(f);
+    if (forward)
+        md_error_set(err, "%s: the output of `mechdiff forward` (one forward pass: /logits, /token_ids), not the "
+                          "results file of a job: %s", path, what);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "mechdiff %s (%s) — compare a base LLM with its post-trained version\n\n"

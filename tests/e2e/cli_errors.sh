@@ -10,7 +10,8 @@
 # forward, generate, status), "'--x' needs a value" for an unknown option,
 # exit 1 for a missing --prompt/--ids, "make-model: make-model: ...",
 # --chat-template ignored without --chat, "writing /tmp failed" for -o
-# FOLDER, status's "another -o, or --force-new" for a forward output.
+# FOLDER, status's and merge's "another -o, or --force-new" for a forward
+# output, merge's "not a readable HDF5 file" for a part that does not exist.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 O=$ROOT/models/organism-base
@@ -98,6 +99,13 @@ check 1 "$T/empty: a folder, not a results file" status "$T/empty"
 check 1 "$T/job.yaml: not a readable HDF5 file" status "$T/job.yaml"
 check 1 "$T/new/sub/f.h5: the output of .mechdiff forward. (one forward pass: /logits, /token_ids), not the results file of a job" \
   status "$T/new/sub/f.h5"
+
+check 2 "no output and part files given" merge
+check 2 "no part files given" merge "$T/m.h5"
+check 1 "$T/nowhere.h5: no such file" merge "$T/m.h5" "$T/nowhere.h5"
+check 1 "$T/new/sub/f.h5: the output of .mechdiff forward., not\|$T/new/sub/f.h5: the output of .mechdiff forward. (one" \
+  merge "$T/m.h5" "$T/new/sub/f.h5"
+[ ! -e "$T/m.h5" ] || fail "a refused merge wrote its output"
 
 # unreadable files (root reads them anyway: skipped as root)
 if [ "$(id -u)" != 0 ]; then
