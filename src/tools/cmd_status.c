@@ -183,6 +183,28 @@ static int run_alive(const char *output, char *who, size_t len)
     return (kill((pid_t)pid, 0) == 0 || errno == EPERM) && is_mechdiff(pid);
 }
 
+/* The results file at path: real gets its canonical path (the run keeps
+ * OUT.h5.lock, .journal and .inflight beside the real file: a symbolic
+ * link or another name of it finds them there), info its root (owned:
+ * md_h5out_info_free). MD_ERR with one line naming path when it does not
+ * exist, is not a regular file, cannot be read or is not a results file. */
+static int open_results(const char *path, char *real, size_t len, md_h5info *info, md_error *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return md_error_set(err, "%s: %s", path,
+                            errno == ENOENT ? "no such file (no run has written this output yet)" : strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return md_error_set(err, "%s: %s, not a results file", path,
+                            S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
+    if (access(path, R_OK) != 0) /* said as such, not as "not a readable HDF5 file" */
+        return md_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+    if (md_outlock_canonical(path, real, len, err) != MD_OK) return MD_ERR;
+    if (md_h5out_info(path, info, err) == MD_OK) return MD_OK;
+    cmd_explain_not_results(path, "status reads the OUT.h5 that `mechdiff run` writes", err);
+    return MD_ERR;
+}
+
 int cmd_status(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
@@ -198,30 +220,8 @@ int cmd_status(int argc, char **argv)
     const char *path = argv[1];
     md_h5info info;
     md_error err;
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        fprintf(stderr, "mechdiff status: %s: %s\n", path,
-                errno == ENOENT ? "no such file (no run has written this output yet)" : strerror(errno));
-        return 1;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "mechdiff status: %s: %s, not a results file\n", path,
-                S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
-        return 1;
-    }
-    if (access(path, R_OK) != 0) { /* said as such, not as "not a readable HDF5 file" */
-        fprintf(stderr, "mechdiff status: %s: cannot read: %s\n", path, strerror(errno));
-        return 1;
-    }
-    /* the run keeps OUT.h5.lock, .journal and .inflight beside the real file:
-     * a symbolic link (or another name) of it finds them there */
     char real[PATH_MAX];
-    if (md_outlock_canonical(path, real, sizeof real, &err) != MD_OK) {
-        fprintf(stderr, "mechdiff status: %s\n", err.msg);
-        return 1;
-    }
-    if (md_h5out_info(path, &info, &err) != MD_OK) {
-        cmd_explain_not_results(path, "status reads the OUT.h5 that `mechdiff run` writes", &err);
+    if (open_results(path, real, sizeof real, &info, &err) != MD_OK) {
         fprintf(stderr, "mechdiff status: %s\n", err.msg);
         return 1;
     }
