@@ -9,6 +9,7 @@
 # <a id> there; every repository path they quote in backticks exists.
 # The commands in the comments of jobs/*.yaml name that job file, its
 # `output`, existing scripts and templates, and real mechdiff subcommands.
+# README.md's benchmark table names every benchmark of bench/.
 set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
@@ -90,4 +91,8 @@ if bad or n < 30:
     sys.exit("FAIL:\n" + "\n".join(bad or [f"only {n} commands found in the comments of jobs/*.yaml"]))
 print(f"docs: the {n} commands in the comments of jobs/*.yaml name their job, its output and what exists")
 PY
+for b in bench/bench_*.c bench/bench_*.sh; do
+  name=$(basename "$b"); name=${name%.c}
+  grep -q "bench/$name\b\|bench/bench/$name\b" README.md || { echo "FAIL: README.md's benchmarks do not name $b"; exit 1; }
+done
 echo "docs: ok"
