@@ -589,13 +589,14 @@ static int ev_node(jctx *c, const jnode *n, json_t **out)
 
 /* --- statements --------------------------------------------------------------------- */
 
-/* The items a for-loop walks: a list as is, a dict's keys, a string's characters. */
+/* The items a for-loop walks: a list as is, a dict's keys, a string's characters, none of an undefined value. */
 static int loop_items(jctx *c, const jnode *n, json_t *v, json_t **items)
 {
     if (json_is_array(v)) {
         *items = json_incref(v);
         return MD_OK;
     }
+    if (!v) return (*items = json_array()) ? MD_OK : oom(c); /* jinja2's Undefined iterates as empty */
     if (json_is_object(v) || json_is_string(v)) return jlib_filter("list", v, NULL, NULL, 0, items, &c->walk, c->err);
     char m[96];
     snprintf(m, sizeof m, "cannot loop over a %s", jv_type(v));

@@ -118,7 +118,8 @@ int jv_str(md_sbuf *b, const json_t *v, jwalk *w);
  * lists and dicts. 0 (with w->over set) when w ran out. */
 int jv_equal(const json_t *a, const json_t *b, jwalk *w);
 /* Python's `needle in hay` for a string, list or dict hay: *res 0/1
- * (0 with w->over set when w ran out); MD_ERR for any other hay, or a
+ * (0 with w->over set when w ran out; 0 for an undefined hay, as jinja2's
+ * Undefined iterates as empty); MD_ERR for any other hay, or a
  * string hay with a needle that is not a string. */
 int jv_contains(const json_t *hay, const json_t *needle, int *res, jwalk *w);
 /* Appends json.dumps(v, ensure_ascii=False, indent) as transformers'

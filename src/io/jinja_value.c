@@ -154,6 +154,7 @@ int jv_equal(const json_t *a, const json_t *b, jwalk *w)
 int jv_contains(const json_t *hay, const json_t *needle, int *res, jwalk *w)
 {
     *res = 0;
+    if (!hay) return MD_OK; /* jinja2's Undefined iterates as empty: 'x' in undefined is False */
     if (json_is_string(hay)) {
         if (!json_is_string(needle)) return MD_ERR;
         const char *h = json_string_value(hay), *s = json_string_value(needle);
