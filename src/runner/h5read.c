@@ -44,6 +44,25 @@ static int info_check_attrs(const char *path, hid_t f, hid_t prov, md_error *err
     return MD_OK;
 }
 
+/* The integers md_h5out_info reads as int, in the range a run writes
+ * (a value beyond an int would be read as another one). */
+static int info_check_ranges(const char *path, hid_t f, hid_t prov, md_error *err)
+{
+    static const struct { int prov; const char *name; int64_t lo, hi, def; } ints[] = {
+        {0, "layout_version", 1, INT32_MAX, 1}, {1, "part_index", -1, INT32_MAX - 1, -1},
+        {1, "part_count", 0, INT32_MAX, 0},     {1, "finished", 0, 1, 0},
+        {1, "generation", 0, INT64_MAX, 0},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        int64_t x = md_h5_attr_read_i64(ints[i].prov ? prov : f, ints[i].name, ints[i].def);
+        if (x < ints[i].lo || x > ints[i].hi)
+            return md_error_set(err, "%s: attribute '%s' of %s is %lld, not in [%lld, %lld]: " MD_H5_EDITED_HINT, path,
+                                ints[i].name, ints[i].prov ? "/provenance" : "/", (long long)x, (long long)ints[i].lo,
+                                (long long)ints[i].hi);
+    }
+    return MD_OK;
+}
+
 int md_h5out_info(const char *path, md_h5info *info, md_error *err)
 {
     memset(info, 0, sizeof *info);
@@ -60,6 +79,11 @@ int md_h5out_info(const char *path, md_h5info *info, md_error *err)
     if (g < 0 || info_check_attrs(path, f, g, err) != MD_OK) {
         if (g < 0) md_error_set(err, "%s: /provenance cannot be opened: " MD_H5_EDITED_HINT, path);
         if (g >= 0) H5Gclose(g);
+        H5Fclose(f);
+        return MD_ERR;
+    }
+    if (info_check_ranges(path, f, g, err) != MD_OK) {
+        H5Gclose(g);
         H5Fclose(f);
         return MD_ERR;
     }
@@ -329,6 +353,10 @@ void md_h5out_free_stages(md_h5stage *stages, int n)
     free(stages);
 }
 
+/* The most bytes a unit's result can have: it travels from its worker as
+ * one MPI message of an int count of bytes (worker.c). */
+#define UNIT_MAX_BYTES ((uint64_t)INT32_MAX)
+
 /* Parses "path[o+c,o+c]" at *s; advances past it and a following ';'. */
 static int parse_region(const char **s, md_piece *pc)
 {
@@ -336,6 +364,8 @@ static int parse_region(const char **s, md_piece *pc)
     if (!br || br == *s || (size_t)(br - *s) >= MD_PATH_MAX) return MD_ERR;
     memcpy(pc->path, *s, (size_t)(br - *s));
     pc->path[br - *s] = '\0';
+    for (const char *c = pc->path; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) return MD_ERR; /* no dataset has such a name */
     const char *p = br + 1;
     pc->rank = 0;
     while (*p && *p != ']' && pc->rank < MD_MAX_DIMS) {
@@ -391,8 +421,11 @@ int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_err
     for (const char *s = text ? text : ""; rc == MD_OK && *s;) {
         md_piece pc;
         if (parse_region(&s, &pc) != MD_OK) {
+            char shown[160]; /* the entry on one line, cut */
+            snprintf(shown, sizeof shown, "%s", text);
+            for (char *c = shown; *c; c++) *c = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
             rc = md_error_set(err, "%s: %s[%lld]: malformed region '%s': " MD_H5_EDITED_HINT, r->path, path,
-                              (long long)unit, text);
+                              (long long)unit, shown);
             break;
         }
         hid_t ds = reader_dataset(r, pc.path, err);
@@ -404,8 +437,19 @@ int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_err
                               pc.path);
         H5Dclose(ds);
         if (rc != MD_OK) break;
-        size_t elems = 1;
-        for (int i = 0; i < pc.rank; i++) elems *= (size_t)pc.count[i];
+        size_t elems = 1, esize = type == MD_H5_STR ? sizeof(char *) : md_h5type_size(type);
+        int too_big = 0; /* the counts lie inside the dataset's dims, which a file may declare huge */
+        for (int i = 0; i < pc.rank; i++) elems = pc.count[i] ? elems : 0;
+        for (int i = 0; elems && i < pc.rank; i++) {
+            too_big |= elems > UNIT_MAX_BYTES / esize / (uint64_t)pc.count[i];
+            if (!too_big) elems *= (size_t)pc.count[i];
+        }
+        if (too_big) {
+            rc = md_error_set(err, "%s: %s[%lld] names a piece of /%s/%s larger than one unit's result can be (%lld "
+                              "bytes): " MD_H5_EDITED_HINT, r->path, path, (long long)unit, r->exp, pc.path,
+                              (long long)UNIT_MAX_BYTES);
+            break;
+        }
         hid_t mt = md_h5_mem_type(type);
         if (type == MD_H5_STR) {
             char **strs = calloc(elems, sizeof *strs);

@@ -23,6 +23,8 @@ void md_verify_defect(md_vctx *v, const char *object, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    for (char *c = msg; *c; c++) /* one line, whatever text of the file it quotes */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     fprintf(v->out, "%s: %s: %s\n", v->path, object, msg);
 }
 
@@ -412,6 +414,7 @@ int md_verify_file(const char *path, FILE *out, md_verify_result *res)
      * writing path never takes a locked version back (h5out.c) */
     void *fd = NULL;
     if (H5Fget_vfd_handle(v.file, H5P_DEFAULT, &fd) >= 0 && fd) flock(*(int *)fd, LOCK_SH | LOCK_NB);
+    md_verify_objects(&v);
     check_root(&v);
     check_provenance_groups(&v);
     if (md_h5_exists(v.file, "/completion")) {
@@ -431,6 +434,7 @@ int md_verify_file(const char *path, FILE *out, md_verify_result *res)
     for (int i = 0; i < v.n_stages; i++) free(v.stages[i].done);
     free(v.stages);
     free(v.dsets);
+    free(v.objs);
     H5Fclose(v.file);
     return MD_OK;
 }

@@ -2,12 +2,14 @@
  * files, the kinds' semantic checks) and shows what it would compute;
  * `mechdiff validate --keys` prints every key with type, default and doc,
  * and every kind's declared outputs. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mechdiff/experiment.h"
 #include "mechdiff/job.h"
+#include "mechdiff/outlock.h"
 #include "mechdiff/plan.h"
 #include "tools/cmds.h"
 
@@ -76,6 +78,9 @@ int cmd_validate(int argc, char **argv)
     int rc = md_job_check_file(path, &job, &checked) == MD_OK ? 0 : 2; /* every problem at once */
     if (rc) fprintf(stderr, "%s\n", checked.msg);
     if (!job) return 2;
+    char canon[PATH_MAX]; /* the output as run names it (README.md, "Paths in messages") */
+    if (md_outlock_canonical(md_job_output(job), canon, sizeof canon, &err) == MD_OK)
+        md_job_set_output(job, canon, &err);
     void **opts = NULL; /* the experiments' options, bound once for their plans */
     if (md_kind_bind_opts(job, &opts, &err) != MD_OK) {
         fprintf(stderr, "%s\n", err.msg);
