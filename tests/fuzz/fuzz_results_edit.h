@@ -58,7 +58,7 @@ static const char *const FZ_NAMES[] = {
     "target", "CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST", "DIMENSION_LABELS", "done", "regions", "unit",
     "values", "label", "checksum", "column_mean", "centred", "row", "col", "stage0", "stage1", "stage2", "stage-1",
     "stagex", "stage00", "selftest", "completion", "segments", "0000", "0001", "0003", "done_at_start", "datasets",
-    "base->instruct", "a->b", "note", "sets", "layers",
+    "base->instruct", "a->b", "note", "sets", "layers", "stage8", "stage99999999999", "stage+1",
 };
 #define FZ_N_NAMES (sizeof FZ_NAMES / sizeof *FZ_NAMES)
 
