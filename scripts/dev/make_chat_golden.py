@@ -7,7 +7,10 @@ through every real template in tests/golden/templates/*.jinja with
 transformers' own renderer (transformers.utils.chat_template_utils.
 render_jinja_template, the function apply_chat_template calls) and records
 the text and the token ids of that text encoded without added special tokens
-(what apply_chat_template(tokenize=True) does). tests/unit/test_chat_golden.c
+(what apply_chat_template(tokenize=True) does). EXTRA adds, per template,
+conversations beyond role/content with the render's keyword arguments
+(tools=, enable_thinking=, thinking=): cases with "extra". FEATURES are
+single expressions and statements rendered by the same jinja2 environment. tests/unit/test_chat_golden.c
 checks mechdiff's Jinja interpreter and encoder against them.
 
 strftime_now is pinned to NOW (UTC) so that dated templates (Llama-3.2) are

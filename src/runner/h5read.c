@@ -159,11 +159,13 @@ int md_reader_dims(md_reader *r, const char *path, int64_t dims[MD_MAX_DIMS], md
     hid_t sp = H5Dget_space(d);
     hsize_t h[MD_MAX_DIMS];
     int rank = H5Sget_simple_extent_ndims(sp);
-    if (rank > MD_MAX_DIMS) rank = MD_MAX_DIMS;
-    H5Sget_simple_extent_dims(sp, h, NULL);
-    for (int i = 0; i < rank; i++) dims[i] = (int64_t)h[i];
+    int ok = rank >= 0 && rank <= MD_MAX_DIMS && H5Sget_simple_extent_dims(sp, h, NULL) == rank;
+    for (int i = 0; ok && i < rank; i++) dims[i] = (int64_t)h[i];
     H5Sclose(sp);
     H5Dclose(d);
+    if (!ok)
+        return md_error_set(err, "%s: /%s/%s has %d dimensions, more than the %d of a results dataset: " MD_H5_EDITED_HINT,
+                            r->path, r->exp, path, rank, MD_MAX_DIMS);
     return rank;
 }
 
@@ -175,7 +177,13 @@ static int reader_read(md_reader *r, const char *path, const int64_t *offset, co
     hid_t fs = H5Dget_space(d);
     int rank = H5Sget_simple_extent_ndims(fs);
     hsize_t off[MD_MAX_DIMS], cnt[MD_MAX_DIMS];
-    for (int i = 0; i < rank && i < MD_MAX_DIMS; i++) {
+    if (rank < 0 || rank > MD_MAX_DIMS) {
+        H5Sclose(fs);
+        H5Dclose(d);
+        return md_error_set(err, "%s: read of /%s/%s: %d dimensions, more than the %d of a results dataset: "
+                            MD_H5_EDITED_HINT, r->path, r->exp, path, rank, MD_MAX_DIMS);
+    }
+    for (int i = 0; i < rank; i++) {
         off[i] = (hsize_t)offset[i];
         cnt[i] = (hsize_t)count[i];
     }
@@ -291,6 +299,9 @@ static herr_t list_stage(hid_t exp, const char *name, const H5L_info_t *info, vo
     snprintf(path, sizeof path, "%s/done", name);
     snprintf(full, sizeof full, "/completion/%s/%s", l->exp, path);
     if (strncmp(name, "stage", 5) != 0 || !md_h5_exists(exp, path)) return 0;
+    if (md_h5_stage_number(name) < 0)
+        return md_error_set(l->err, "/completion/%s/%s: not a stage<k> group (k from 0 to %d): " MD_H5_EDITED_HINT,
+                            l->exp, name, MD_KIND_MAX_STAGES - 1), -1;
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 16;
         md_h5stage *v = realloc(l->v, (size_t)cap * sizeof *v);
@@ -298,7 +309,7 @@ static herr_t list_stage(hid_t exp, const char *name, const H5L_info_t *info, vo
         l->v = v, l->cap = cap;
     }
     md_h5stage *st = &l->v[l->n];
-    *st = (md_h5stage){.stage = atoi(name + 5), .exp_index = -1};
+    *st = (md_h5stage){.stage = md_h5_stage_number(name), .exp_index = -1};
     snprintf(st->exp, sizeof st->exp, "%s", l->exp);
     if (!(st->done = md_h5_read_flags(exp, full, &st->n_units, l->err))) return -1;
     hid_t g = H5Gopen2(exp, name, H5P_DEFAULT);

@@ -153,6 +153,16 @@ int md_h5_is_scale(hid_t d)
     return yes;
 }
 
+int md_h5_stage_number(const char *name)
+{
+    for (int k = 0; k < MD_KIND_MAX_STAGES; k++) { /* only the names the writer gives: "stage%d" */
+        char want[16];
+        snprintf(want, sizeof want, "stage%d", k);
+        if (strcmp(name, want) == 0) return k;
+    }
+    return -1;
+}
+
 hid_t md_h5_group_open_or_create(hid_t loc, const char *path)
 {
     if (md_h5_exists(loc, path)) return H5Gopen2(loc, path, H5P_DEFAULT);

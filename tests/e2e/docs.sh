@@ -7,6 +7,9 @@
 # (README.md, docs/*.md, jobs/, slurm/, models/organism/, tests/fuzz/
 # READMEs) reaches an existing file and, with #anchor, a heading or
 # <a id> there; every repository path they quote in backticks exists.
+# The commands in the comments of jobs/*.yaml name that job file, its
+# `output`, existing scripts and templates, and real mechdiff subcommands.
+# README.md's benchmark table names every benchmark of bench/.
 set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
@@ -21,9 +24,11 @@ n=0
 for script in analysis/*.py; do
   grep -q '^if __name__ == "__main__":' "$script" || continue
   help=$("$PY" "$script" --help) || { echo "FAIL: $script --help exits non-zero"; exit 1; }
-  echo "$help" | grep -q "^usage: " || { echo "FAIL: $script --help prints no usage line"; exit 1; }
-  if echo "$help" | grep -q -- "--outdir"; then
-    echo "$help" | tr -s ' \n' '  ' | grep -Eq "\(default: ([a-z]+/ beside|report\))" \
+  # here-strings, not `echo | grep -q`: grep -q stops at the first match and,
+  # under pipefail, echo's SIGPIPE on a long help text failed the test at random
+  grep -q "^usage: " <<< "$help" || { echo "FAIL: $script --help prints no usage line"; exit 1; }
+  if grep -q -- "--outdir" <<< "$help"; then
+    grep -Eq "\(default: ([a-z]+/ beside|report\))" <<< "$(tr -s ' \n' '  ' <<< "$help")" \
       || { echo "FAIL: $script --help does not say where it writes without -o"; exit 1; }
   fi
   grep -q "$(basename "$script")" README.md || { echo "FAIL: README.md does not name $script"; exit 1; }
@@ -64,4 +69,32 @@ if bad:
     sys.exit("FAIL:\n" + "\n".join(bad))
 print(f"docs: {links} links and {paths} quoted paths of {len(files)} Markdown files resolve")
 PY
+"$PY" - "$MD" <<'PY'
+import glob, os, re, subprocess, sys
+subs = set(re.findall(r"^  ([a-z-]+) ", subprocess.run([sys.argv[1], "--help"], capture_output=True, text=True).stdout, re.M))
+bad, n = [], 0
+for job in sorted(glob.glob("jobs/*.yaml")):
+    text = open(job, encoding="utf-8").read()
+    out = re.search(r"^output: *(\S+)", text, re.M)
+    out = os.path.normpath(os.path.join("jobs", out.group(1))) if out else None
+    for line in re.findall(r"^#\s+((?:mpirun .*?|sbatch .*?)?(?:build/)?mechdiff .*|sbatch .*|python3 .*)$", text, re.M):
+        n += 1
+        for w in line.split():
+            if re.fullmatch(r"jobs/[\w.]+\.yaml", w) and w != job:
+                bad.append(f"{job}: '{line}' names {w}, not this job")
+            if re.fullmatch(r"out/[\w.]+\.h5", w) and out and w != out:
+                bad.append(f"{job}: '{line}' reads {w}, but the job's output is {out}")
+            if re.fullmatch(r"(analysis|slurm)/[\w.]+", w) and not os.path.exists(w):
+                bad.append(f"{job}: '{line}' names {w}, which does not exist")
+        m = re.search(r"(?:^|\s|/)mechdiff ([a-z-]+)", line)
+        if m and m.group(1) not in subs:
+            bad.append(f"{job}: '{line}': mechdiff has no subcommand {m.group(1)}")
+if bad or n < 30:
+    sys.exit("FAIL:\n" + "\n".join(bad or [f"only {n} commands found in the comments of jobs/*.yaml"]))
+print(f"docs: the {n} commands in the comments of jobs/*.yaml name their job, its output and what exists")
+PY
+for b in bench/bench_*.c bench/bench_*.sh; do
+  name=$(basename "$b"); name=${name%.c}
+  grep -q "bench/$name\b\|bench/bench/$name\b" README.md || { echo "FAIL: README.md's benchmarks do not name $b"; exit 1; }
+done
 echo "docs: ok"

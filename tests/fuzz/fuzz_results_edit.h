@@ -58,7 +58,7 @@ static const char *const FZ_NAMES[] = {
     "target", "CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST", "DIMENSION_LABELS", "done", "regions", "unit",
     "values", "label", "checksum", "column_mean", "centred", "row", "col", "stage0", "stage1", "stage2", "stage-1",
     "stagex", "stage00", "selftest", "completion", "segments", "0000", "0001", "0003", "done_at_start", "datasets",
-    "base->instruct", "a->b", "note", "sets", "layers",
+    "base->instruct", "a->b", "note", "sets", "layers", "stage8", "stage99999999999", "stage+1",
 };
 #define FZ_N_NAMES (sizeof FZ_NAMES / sizeof *FZ_NAMES)
 
@@ -82,14 +82,19 @@ static void fz_name(fz *z, char *buf, size_t len)
 /* The link paths of the file (H5Lvisit: soft links listed, not followed). */
 typedef struct fz_objs {
     char path[256][300];
+    int is_dataset[256];
     int n;
 } fz_objs;
 
 static herr_t fz_list_one(hid_t g, const char *name, const H5L_info_t *info, void *arg)
 {
-    (void)g, (void)info;
     fz_objs *o = arg;
-    if (o->n < 256) snprintf(o->path[o->n++], sizeof o->path[0], "/%s", name);
+    H5O_info_t oi;
+    if (o->n == 256) return 0;
+    o->is_dataset[o->n] = info->type == H5L_TYPE_HARD && H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC,
+                                                                               H5P_DEFAULT) >= 0 &&
+                          oi.type == H5O_TYPE_DATASET;
+    snprintf(o->path[o->n++], sizeof o->path[0], "/%s", name);
     return 0;
 }
 
@@ -105,6 +110,19 @@ static const char *fz_pick(fz *z, hid_t f, fz_objs *o)
 {
     fz_list(f, o);
     return o->path[fz_u8(z) % o->n];
+}
+
+/* One of the listed datasets (any listed path when there is none). */
+static const char *fz_pick_dataset(fz *z, hid_t f, fz_objs *o)
+{
+    fz_list(f, o);
+    int n = 0, want;
+    for (int i = 0; i < o->n; i++) n += o->is_dataset[i];
+    if (!n) return o->path[0];
+    want = (int)(fz_u8(z) % (unsigned)n);
+    for (int i = 0; i < o->n; i++)
+        if (o->is_dataset[i] && want-- == 0) return o->path[i];
+    return o->path[0];
 }
 
 /* A path for something new: a listed group's path plus a name. */
@@ -309,7 +327,7 @@ static hid_t fz_dataset_at(fz *z, hid_t f, const char *path, hid_t t, hid_t sp, 
 static void fz_new_dataset(fz *z, hid_t f, fz_objs *o)
 {
     char path[400];
-    if (fz_u8(z) % 2) snprintf(path, sizeof path, "%s", fz_pick(z, f, o));
+    if (fz_u8(z) % 2) snprintf(path, sizeof path, "%s", fz_pick_dataset(z, f, o));
     else fz_new_path(z, f, o, path, sizeof path);
     if (!strcmp(path, "/")) return;
     int big;
@@ -325,7 +343,7 @@ static void fz_new_dataset(fz *z, hid_t f, fz_objs *o)
  * strings: regions, labels). */
 static void fz_write_values(fz *z, hid_t f, fz_objs *o)
 {
-    hid_t d = H5Dopen2(f, fz_pick(z, f, o), H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, fz_pick_dataset(z, f, o), H5P_DEFAULT);
     if (d < 0) return;
     hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
     hssize_t n = H5Sget_select_npoints(sp);
@@ -481,11 +499,37 @@ static void fz_scales(fz *z, hid_t f, fz_objs *o)
     if (s >= 0) H5Dclose(s);
 }
 
+/* A dataset replaced by one of its own type and rank, a dimension one
+ * longer, shorter, 0 or huge (a reshape by hand; the attributes go). */
+static void fz_reshape(fz *z, hid_t f, fz_objs *o)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s", fz_pick_dataset(z, f, o));
+    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+    if (d < 0) return;
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    hsize_t dims[8], n = 1;
+    int rank = H5Sget_simple_extent_ndims(sp), big = 0;
+    H5Dclose(d);
+    if (rank >= 1 && rank <= 8 && H5Sget_simple_extent_dims(sp, dims, NULL) == rank) {
+        unsigned k = fz_u8(z) % (unsigned)rank, how = fz_u8(z) % 4;
+        dims[k] = how == 0 ? dims[k] + 1 : how == 1 ? (dims[k] ? dims[k] - 1 : 0) : how == 2 ? 0 : (hsize_t)1 << 36;
+        for (int i = 0; i < rank; i++) n *= dims[i];
+        big = how == 3;
+        hid_t nsp = H5Screate_simple(rank, dims, NULL);
+        hid_t nd = fz_dataset_at(z, f, path, t, nsp, big, n);
+        if (nd >= 0) H5Dclose(nd);
+        H5Sclose(nsp);
+    }
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+
 /* One edit of the file, chosen by the input. */
 static void fz_edit(fz *z, hid_t f, fz_objs *o)
 {
     char path[400];
-    switch (fz_u8(z) % 10) {
+    switch (fz_u8(z) % 11) {
     case 0: H5Ldelete(f, fz_pick(z, f, o), H5P_DEFAULT); break;
     case 1: {
         const char *at = fz_pick(z, f, o);
@@ -508,6 +552,7 @@ static void fz_edit(fz *z, hid_t f, fz_objs *o)
             H5Lmove(f, path, f, to, H5P_DEFAULT, H5P_DEFAULT);
         }
         break;
+    case 9: fz_reshape(z, f, o); break;
     default: { /* a new group (a stage, an experiment, a segment) */
         fz_new_path(z, f, o, path, sizeof path);
         hid_t g = H5Gcreate2(f, path, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
