@@ -9,11 +9,13 @@ The report contract (analysis/report.py): a module exposes
 where h5file is an open, read-only h5py.File, figures are written under
 outdir and opts holds the resampling options (boot, seed; stats.options). `headline` rows are (finding, ours, paper) strings collected into the
 report's "at a glance" table. run_cli is the command line of a kind's script
-(RESULTS.h5 [-o OUTDIR], the sections printed as Markdown).
+(RESULTS.h5 [-o OUTDIR], the sections printed as Markdown; OUTDIR defaults
+to a folder beside RESULTS.h5 named after the kind).
 """
 import argparse
 import csv
 import html
+import os
 import re
 import sys
 
@@ -64,17 +66,24 @@ def add_resampling_args(ap):
     ap.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
 
 
-def run_cli(doc, report_sections, default_outdir, missing=None):
+def default_outdir(h5path, name):
+    """Where a script writes without -o: the folder `name` beside the results file."""
+    return os.path.join(os.path.dirname(os.path.abspath(h5path)), name)
+
+
+def run_cli(doc, report_sections, name, missing=None):
     """The command line of a kind's script: RESULTS.h5 [-o OUTDIR] [--boot N]
-    [--seed S]; prints every section of report_sections(h5, outdir, opts) as
-    Markdown. With `missing` (a message with {h5}), no section at all is an
-    error exit with that message."""
-    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
-    ap.add_argument("h5")
-    ap.add_argument("-o", "--outdir", default=default_outdir)
+    [--seed S] (OUTDIR default: default_outdir(RESULTS.h5, name)); prints every
+    section of report_sections(h5, outdir, opts) as Markdown. With `missing`
+    (a message with {h5}), no section at all is an error exit with that
+    message."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("h5", metavar="RESULTS.h5", help="a mechdiff results file")
+    ap.add_argument("-o", "--outdir", help="folder for the tables and figures (default: %s/ beside RESULTS.h5)" % name)
     add_resampling_args(ap)
     a = ap.parse_args()
-    secs = report_sections(a.h5, a.outdir, {"boot": a.boot, "seed": a.seed})
+    outdir = a.outdir or default_outdir(a.h5, name)
+    secs = report_sections(a.h5, outdir, {"boot": a.boot, "seed": a.seed})
     if not secs and missing:
         sys.exit(missing.format(h5=a.h5))
     for s in secs:

@@ -3,7 +3,11 @@ table across models beside the study's number, the entropy neurons of each
 model, norm vs LogitVar scatter per model with the entropy neurons marked, and
 (when the job measured them) activations, entropy and mean-ablation effects.
 
-    python3 analysis/confidence.py OUT.h5 [-o OUTDIR] [--boot 1000] [--seed 0]   prints the Markdown
+    python3 analysis/confidence.py OUT.h5 [-o OUTDIR] [--boot 1000] [--seed 0]
+
+Prints the section of every confidence experiment as Markdown and writes its
+figures, OUTDIR/figures/confidence_<name>_overlap.png and _scatter.png
+(OUTDIR default: confidence/ beside OUT.h5; <name> = the experiment's name).
 """
 import os
 import sys
@@ -184,7 +188,7 @@ def report_sections(h5file, outdir, opts=None):
 
 
 def main():
-    run_cli(__doc__, report_sections, ".")
+    run_cli(__doc__, report_sections, "confidence")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ from the same resampled pairs), and the max |difference| overall and over the
 subject and object columns. Difference maps: for every compared pair, the
 two mean maps and their difference (post - base; cross-model - within-model)
 on one colour scale. Writes knowledge_table.csv, knowledge_table.md, one
-heatmap PNG per map into DIR, the difference maps and the correlation plot
-into DIR/figures, and prints the table.
+heatmap PNG per map into DIR (default: knowledge/ beside OUT.h5), the
+difference maps and the correlation plot into DIR/figures, and prints the
+table.
 
 Needs numpy, h5py, matplotlib and xarray (Debian packages); no mechdiff code.
 Unfinished units are NaN in the file and are left out of the means.
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import knowledge_heads  # noqa: E402
 import mdread  # noqa: E402
 import stats  # noqa: E402
-from common import pyplot  # noqa: E402
+from common import add_resampling_args, default_outdir, pyplot  # noqa: E402
 
 PAPER_CORRELATION = "0.98-0.99"  # docs/methods.md: base vs post-trained maps
 PAPER_CORRELATION_RANGE = (0.98, 0.99)
@@ -321,12 +322,11 @@ def report_sections(h5file, outdir, opts=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("h5")
-    ap.add_argument("-o", "--outdir", default=None)
-    ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (0 = no intervals)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    ap.add_argument("h5", metavar="OUT.h5", help="a mechdiff results file")
+    ap.add_argument("-o", "--outdir", help="folder for the tables and figures (default: knowledge/ beside OUT.h5)")
+    add_resampling_args(ap)
     a = ap.parse_args()
-    outdir = a.outdir or os.path.join(os.path.dirname(os.path.abspath(a.h5)), "knowledge")
+    outdir = a.outdir or default_outdir(a.h5, "knowledge")
     table, figures, _, diffs, _ = analyse(a.h5, outdir, opts={"boot": a.boot, "seed": a.seed})
     if not figures:
         print(f"{a.h5}: no knowledge results found", file=sys.stderr)

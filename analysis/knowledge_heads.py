@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mdread  # noqa: E402
-from common import pyplot  # noqa: E402
+from common import default_outdir, pyplot  # noqa: E402
 
 TOP = 5
 
@@ -99,10 +99,10 @@ def report_sections(path, outdir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("h5")
-    ap.add_argument("-o", "--outdir", default=None)
+    ap.add_argument("h5", metavar="OUT.h5", help="a mechdiff results file")
+    ap.add_argument("-o", "--outdir", help="folder for the head maps (default: knowledge/ beside OUT.h5)")
     a = ap.parse_args()
-    outdir = a.outdir or os.path.join(os.path.dirname(os.path.abspath(a.h5)), "knowledge")
+    outdir = a.outdir or default_outdir(a.h5, "knowledge")
     figs, table = analyse(a.h5, outdir)
     if not figs:
         print(f"{a.h5}: no effect_head results found", file=sys.stderr)

@@ -20,7 +20,13 @@ Everything this module knows about the file layout is in the section
 "Layout" below (where the labels of a category axis are found, how the
 knowledge groups are named): when the layout changes, only that section
 changes. Needs h5py and numpy; xarray for the labelled objects (Debian:
-python3-xarray); `res.numpy(path)` gives (array, {dim: labels}) without it.
+python3-xarray); `res.numpy(path)` gives (array, {dim: labels}, attributes)
+without it.
+
+    python3 analysis/mdread.py OUT.h5
+
+lists every experiment (kind, roles) and every result dataset in it with its
+named dimensions, sizes and units: the paths res.array() takes.
 """
 import fcntl
 import json
@@ -307,3 +313,25 @@ class Results:
 def open_results(path):
     """Opens a results file for reading (see Results)."""
     return Results(path)
+
+
+def main(argv=None):
+    """The command line: list what a results file holds, by names."""
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("h5", metavar="OUT.h5", help="a mechdiff results file")
+    a = ap.parse_args(argv)
+    with open_results(a.h5) as res:
+        for name, kind in res.experiments().items():
+            roles = res.roles(name)
+            print("/%s (kind %s%s)" % (name, kind, "; roles " + ", ".join(roles) if roles else ""))
+
+            def show(path, obj, name=name):
+                if isinstance(obj, h5py.Dataset) and "units" in obj.attrs:
+                    dims = ", ".join("%s=%d" % dn for dn in zip(_dim_names(obj), obj.shape))
+                    print("  %s/%s [%s] %s" % (name, path, dims, _text(obj.attrs["units"])))
+            res.h5[name].visititems(show)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,12 +3,16 @@
 
     python3 analysis/refusal.py RESULTS.h5 [-o OUTDIR] [--boot 1000] [--seed 0]
 
-Writes OUTDIR/refusal_scores.csv and .md (refusal score per target model x
+Prints the section of every refusal experiment as Markdown and writes (OUTDIR
+default: refusal/ beside RESULTS.h5; <name> = the experiment's name)
+OUTDIR/<name>_scores.csv and .md (refusal score per target model x
 intervention x set with its 95 % Wilson interval over the n test prompts,
-beside the study's Llama-3.1 numbers where they exist), refusal_cosine.md,
-and refusal_scores.png (bars with the Wilson intervals as error bars and the
-paper's value as a marker beside each bar). report_sections(h5, outdir)
-gives the same as sections for analysis/report.py.
+beside the study's Llama-3.1 numbers where they exist), <name>_cosine.md,
+and <name>_scores.png (bars with the Wilson intervals as error bars and the
+paper's value as a marker beside each bar). A sweep (`sweep: true` or
+`kind: refusal_sweep`) is printed as a table of the refusal rate per
+candidate layer and position, with the lowest per model; it writes no file.
+report_sections(h5, outdir) gives the same as sections for analysis/report.py.
 """
 import os
 import sys
@@ -209,7 +213,7 @@ def report_sections(h5file, outdir, opts=None):
 
 
 def main():
-    run_cli(__doc__, report_sections, "refusal_out",
+    run_cli(__doc__, report_sections, "refusal",
             "{h5}: no finished refusal experiment (no refusal_score dataset)")
 
 

@@ -2,13 +2,15 @@
 
     python3 analysis/report.py OUT.h5 -o report/ [--boot 1000] [--seed 0]
 
-Writes report/report.md and report/report.html (figures under report/figures/).
+Writes report/report.md and report/report.html, their figures beside them
+and under report/figures/ (-o default: report/ in the current folder).
 Each finding comes from its module's report_sections(h5file, outdir) (see
 common.py for the contract): knowledge.py (patching maps and correlations,
 cross-model patching), truth.py (truth transfer and IE), refusal.py (refusal
 scores), confidence.py (entropy-neuron overlap). A module that is missing,
 that finds nothing in the file, or that fails is skipped with a note under its
-heading, so the report always has the same five headings. Published numbers
+heading: every finding has a heading (one section per experiment with
+results, a "Skipped" note under the finding's heading without). Published numbers
 (docs/methods.md) sit beside ours, in the tables and as markers in the
 figures; the "at a glance" table collects them. Every correlation, accuracy,
 IE and rate carries a 95 % interval (bootstrap over pairs / statements /
@@ -122,9 +124,9 @@ def build(h5path, outdir, opts=None):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="One Markdown + HTML report of every finding in a results file.")
-    ap.add_argument("h5")
-    ap.add_argument("-o", "--outdir", default="report")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("h5", metavar="OUT.h5", help="a mechdiff results file")
+    ap.add_argument("-o", "--outdir", default="report", help="folder of the report (default: report)")
     add_resampling_args(ap)
     a = ap.parse_args()
     try:  # a truncated or half-copied file: one line, not h5py's traceback
@@ -133,8 +135,8 @@ def main():
         sys.exit("report.py: %s: not a readable HDF5 file (%s): truncated or not a results file; "
                  "restore it from a copy or rerun the job (`mechdiff verify FILE` checks a results file)" % (a.h5, e))
     secs = build(a.h5, a.outdir, {"boot": a.boot, "seed": a.seed})
-    print("wrote %s/report.md and report.html: %d sections (%d skipped)"
-          % (a.outdir, len(secs), sum(1 for s in secs if s.get("skipped"))))
+    print("wrote %s and report.html: %d sections (%d skipped)"
+          % (os.path.join(a.outdir, "report.md"), len(secs), sum(1 for s in secs if s.get("skipped"))))
 
 
 if __name__ == "__main__":

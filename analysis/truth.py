@@ -3,7 +3,9 @@
 
     python3 analysis/truth.py RESULTS.h5 [-o OUTDIR] [--boot 1000] [--seed 0]
 
-Writes OUTDIR/<name>_transfer.csv and .md (per source → target model and test
+Prints the section of every truth experiment as Markdown and writes (OUTDIR
+default: truth/ beside RESULTS.h5; <name> = the experiment's name)
+OUTDIR/<name>_transfer.csv and .md (per source → target model and test
 dataset: probe accuracy of the source's direction + probe on the target's
 activations, clean PD of false / true statements, IE(false→true),
 IE(true→false) and their average beside the study's numbers, ≈0.83, 0.90,
@@ -305,7 +307,7 @@ def report_sections(h5file, outdir, opts=None):
 
 
 def main():
-    run_cli(__doc__, report_sections, "truth_out", "{h5}: no finished truth experiment (no accuracy dataset)")
+    run_cli(__doc__, report_sections, "truth", "{h5}: no finished truth experiment (no accuracy dataset)")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh --runs N [HARNESS...]       N executions of each (smoke test)
 #   scripts/fuzz.sh --time SECONDS [HARNESS...] each for SECONDS (a long run)
 # HARNESS: safetensors, config, tokenizer, job, chat_template, csv, fewshot,
-# st_index, tokenizer_config, generation_config, hub, journal, model (default: all).
+# st_index, tokenizer_config, generation_config, hub, journal, model, results (default: all).
 # The corpus grows in build-fuzz/corpus/<harness>; a crash or leak stops the run, leaves
 # build-fuzz/crash-* (or leak-*) and exits non-zero. The last line of each
 # run is libFuzzer's "Done N runs in S second(s)". A crash's input belongs in
@@ -19,14 +19,14 @@ if [ "${1:-}" = --runs ]; then LIMIT=(-runs="$2"); shift 2
 elif [ "${1:-}" = --time ]; then LIMIT=(-max_total_time="$2"); shift 2; fi
 HARNESSES=("$@")
 [ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer job chat_template csv fewshot st_index
-  tokenizer_config generation_config hub journal model)
+  tokenizer_config generation_config hub journal model results)
 command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (scripts/install-deps.sh)"; exit 1; }
 CC=clang scripts/build.sh "$BUILD" -DMECHDIFF_FUZZ=ON -DMECHDIFF_NATIVE=OFF >/dev/null
 
 # Seed corpora (rebuilt each time; the corpus dirs keep what the fuzzer found).
 SEEDS="$BUILD/seeds"
 rm -rf "$SEEDS"; mkdir -p "$SEEDS"/{safetensors,config,tokenizer,job,chat_template,csv,fewshot,st_index} \
-  "$SEEDS"/{tokenizer_config,generation_config,hub,journal,model}
+  "$SEEDS"/{tokenizer_config,generation_config,hub,journal,model,results}
 cp tests/golden/templates/*.jinja "$SEEDS/chat_template/"
 for d in tests/golden/models/*/ models/organism-base/; do
   n=$(basename "$d")
@@ -45,6 +45,8 @@ for c in cities larger_than sp_en_trans; do  # true word, false word, suffix, "n
   { printf ' TRUE\n FALSE\n This statement is:\n4 1\n'; sed -n '2,40p' "data/$c.csv" | sed -E 's/^"?(.*)"?,([01])$/\2\1/'; } \
     > "$SEEDS/fewshot/$c"
 done
+# results: the first byte picks the valid file fuzz_results edits (finished, stopped, part, mixed)
+for b in 0 1 2 3; do printf "\\$b" > "$SEEDS/results/base$b"; done
 printf '0123abcd\n' > "$SEEDS/hub/ref"; printf '89efcafe' > "$SEEDS/hub/ref-bare"; : > "$SEEDS/hub/empty"
 [ ! -d tests/fuzz/regress ] || for d in tests/fuzz/regress/*/; do cp "$d"* "$SEEDS/$(basename "$d")/" 2>/dev/null || true; done
 for j in jobs/*.yaml; do cp "$j" "$SEEDS/job/"; done

@@ -24,6 +24,14 @@ int md_error_set(md_error *err, const char *fmt, ...)
 int md_error_prefix(md_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Adds the message of `one` (a failed check) to err as a line of its own,
+ * for callers that report every failed check at once (validate): a line
+ * already in err is not added again; when err is full, a last line says
+ * that more problems were found. Returns MD_ERR. */
+int md_error_add(md_error *err, const md_error *one);
+/* The same for a message from printf-style arguments. Returns MD_ERR. */
+int md_error_addf(md_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Clears err (empty message). */
 void md_error_clear(md_error *err);
 

@@ -51,6 +51,34 @@ int md_exp_check_widths(const char *where, const char *role0, const md_config *c
  * that splits, into what, and how to choose others. */
 int md_exp_check_answer_words(const md_kind_ctx *ctx, const char *where, const char *role, const md_tokenizer *tok,
                               const char *true_word, const char *false_word, md_error *err);
+/* Counts the tokens of one prompt (arg: the caller's description of it)
+ * into *n; the ids are not kept. */
+typedef int (*md_exp_count_fn)(void *arg, size_t *n, md_error *err);
+
+/* A model's context, the prompts checked against it, and what a prompt
+ * that does not fit is told (md_exp_check_fits). */
+typedef struct md_exp_fit {
+    const md_config *cfg;   /* the model: cfg->max_position (<= 0: no limit) */
+    const char *where;      /* md_exp_format_where */
+    const char *role;       /* the model's role */
+    const char *key;        /* the key to change */
+    const char *advice;     /* how ("use fewer n_shots or shorter statements") */
+    int extra;              /* positions generated after the prompt (0: none) */
+    md_exp_count_fn count;  /* counts a prompt's tokens */
+} md_exp_fit;
+
+/* Whether one prompt (arg, for f->count) and f->extra generated positions
+ * fit the model's context. At most one token per byte (byte-level BPE,
+ * byte fallback) bounds a prompt by its bytes + the tokens added around
+ * them (`bound`): when bound + extra fit it is not encoded. MD_OK when it
+ * fits; else MD_ERR with "<where>: key '<key>': <what> has N tokens, more
+ * than the max_position_embeddings M of model '<role>' (<advice>)" (with
+ * extra: "needs N positions (P prompt tokens + E generated after the
+ * first)"); what is formatted only then. A count that fails is prefixed
+ * "<where>: model '<role>': <what>". */
+int md_exp_check_fits(const md_exp_fit *f, void *arg, size_t bound, md_error *err, const char *what, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Path of dataset `name` in the job's datasets map, or NULL with err set
  * ("<where>: key '<key>': '<name>' is not in the job's datasets map ..."). */
 const char *md_exp_find_dataset(const md_kind_ctx *ctx, const char *where, const char *key, const char *name,

@@ -20,6 +20,17 @@
 
 #include "mechdiff/error.h"
 
+/* The canonical path of `output`, creating nothing: absolute (a relative
+ * path is taken from the current folder), its existing folders resolved
+ * with realpath() (symbolic links followed, a link at the output itself
+ * followed to its target), and ".", ".." and "//" removed from the folders
+ * that do not exist yet (mkdir -p creates them as named, so ".." after one
+ * of them is its parent). The path md_outlock_resolve gives once the
+ * folders exist; messages name the output of a job by it (README.md,
+ * "Paths in messages"), and `status` finds OUT.h5.lock, .journal and
+ * .inflight beside it. */
+int md_outlock_canonical(const char *output, char *buf, size_t len, md_error *err);
+
 /* Creates the output's parent folders (mkdir -p) and writes its canonical
  * path into buf. A symbolic link at `output` is followed to its target,
  * which must exist; an existing output that is not a regular file (a

@@ -7,7 +7,10 @@ through every real template in tests/golden/templates/*.jinja with
 transformers' own renderer (transformers.utils.chat_template_utils.
 render_jinja_template, the function apply_chat_template calls) and records
 the text and the token ids of that text encoded without added special tokens
-(what apply_chat_template(tokenize=True) does). tests/unit/test_chat_golden.c
+(what apply_chat_template(tokenize=True) does). EXTRA adds, per template,
+conversations beyond role/content with the render's keyword arguments
+(tools=, enable_thinking=, thinking=): cases with "extra". FEATURES are
+single expressions and statements rendered by the same jinja2 environment. tests/unit/test_chat_golden.c
 checks mechdiff's Jinja interpreter and encoder against them.
 
 strftime_now is pinned to NOW (UTC) so that dated templates (Llama-3.2) are
@@ -52,6 +55,15 @@ FAMILY = {
     "gemma-2-it": ("bytelevel", "<bos>", "<eos>"),
     "olmo-2-instruct": ("bytelevel", "<|endoftext|>", "<|endoftext|>"),
     "tulu-3": ("bytelevel", "<|begin_of_text|>", "<|end_of_text|>"),
+    "gemma-3-it": ("bytelevel", "<bos>", "<eos>"),
+    "phi-3-mini-instruct": ("sentencepiece", "<s>", "<|endoftext|>"),
+    "phi-3.5-mini-instruct": ("sentencepiece", "<s>", "<|endoftext|>"),
+    "phi-4": ("bytelevel", "<|endoftext|>", "<|im_end|>"),
+    "phi-4-mini-instruct": ("bytelevel", "<|endoftext|>", "<|endoftext|>"),
+    "deepseek-r1-distill": ("bytelevel", "<\uff5cbegin\u2581of\u2581sentence\uff5c>",
+                            "<\uff5cend\u2581of\u2581sentence\uff5c>"),
+    "granite-3.3-instruct": ("bytelevel", "<|end_of_text|>", "<|end_of_text|>"),
+    "qwen2.5-math-instruct": ("bytelevel", None, "<|im_end|>"),
 }
 
 SYSTEM = {"role": "system", "content": "You are a careful assistant.  Answer briefly.\n"}
@@ -72,6 +84,52 @@ CONVERSATIONS = [
                           {"role": "user", "content": "and 3+3?"}], True),
 ]
 
+# Conversations beyond role/content, per template: reasoning_content, tool
+# calls and tool results, content given as parts, and the template's own
+# switches (enable_thinking, thinking). Each is (name, messages, add_generation_prompt,
+# extra keyword arguments of the render); the C test renders them from the
+# JSON context (case "extra"), as transformers passes them.
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city, in \u00b0C",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                         "required": ["city"]}}}]
+CALL = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}
+EXTRA = {
+    "qwen3": [
+        ("thinking_off", [{"role": "user", "content": "How do I bake bread?"}], True, {"enable_thinking": False}),
+        ("reasoning_content", [{"role": "user", "content": "2+2?"},
+                               {"role": "assistant", "content": "4", "reasoning_content": "add them"}], False, {}),
+        ("tools", [SYSTEM, {"role": "user", "content": "Weather in Paris?"},
+                   {"role": "assistant", "content": "", "tool_calls": [CALL]},
+                   {"role": "tool", "content": "{\"temp\": 21.5}"}], True, {"tools": TOOLS}),
+    ],
+    "qwen2.5-instruct": [
+        ("tools", [{"role": "user", "content": "Weather in Paris?"},
+                   {"role": "assistant", "content": "", "tool_calls": [CALL]},
+                   {"role": "tool", "content": "sunny"}], True, {"tools": TOOLS}),
+    ],
+    "llama-3.1-instruct": [
+        ("tools", [SYSTEM, {"role": "user", "content": "Weather in Paris?"}], True, {"tools": TOOLS}),
+    ],
+    "granite-3.3-instruct": [
+        ("thinking", [{"role": "user", "content": "2+2?"}], True, {"thinking": True}),
+        ("tools", [{"role": "user", "content": "Weather in Paris?"}], True, {"tools": TOOLS}),
+    ],
+    "phi-4-mini-instruct": [
+        ("system_tools", [{"role": "system", "content": "You call tools.", "tools": "[{\"name\": \"f\"}]"},
+                          {"role": "user", "content": "Go."}], True, {}),
+    ],
+    "deepseek-r1-distill": [
+        ("tool_call", [{"role": "user", "content": "Weather?"},
+                       {"role": "assistant", "content": None, "tool_calls": [
+                           {"type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+                       {"role": "tool", "content": "sunny"}], True, {}),
+    ],
+    "gemma-3-it": [
+        ("content_parts", [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+                           {"role": "user", "content": [{"type": "text", "text": " Hi "}, {"type": "image"}]}],
+         True, {}),
+    ],
+}
 
 # Interpreter features the real templates use, each rendered by the same
 # jinja2 environment (trim_blocks, lstrip_blocks, loopcontrols) over CTX.
@@ -117,6 +175,31 @@ FEATURES = [
     "    {%- set messages = messages[1:] %}\n{%- endif %}\n[{{ sys }}]{{ messages | length }}",
     "{% set t %}in {{ n }}{% endset %}{{ t | upper }}{% generation %}G{% endgeneration %}",
     "  {%+ if true %}kept{% endif +%}\n{{ 'x' }}",
+    # == as Python: numbers by value across int, float and bool, also in lists and dicts
+    "{{ [1] == [1.0] }} {{ 1 == true }} {{ 1.0 == true }} {{ 2 == true }} {{ 0 == false }} {{ false == 2 }}"
+    " {{ [1, [2]] == [1.0, [2.0]] }} {{ {'a': 1} == {'a': 1.0} }} {{ {'a': 1, 'b': 2} == {'b': 2, 'a': 1} }}"
+    " {{ {'a': 1} == {'a': 1, 'b': 2} }} {{ [true] == [1] }} {{ none == none }} {{ none == 0 }} {{ '1' == 1 }}",
+    "{{ 1 in [1.0, 2] }} {{ true in [1] }} {{ 1.0 in [true] }} {{ [1] in [[1.0]] }} {{ 2 in [true] }}"
+    " {{ 9007199254740993 == 9007199254740992.0 }} {{ 9007199254740992 == 9007199254740992.0 }}"
+    " {{ 'x' in nope }} {% for x in nope %}no{% endfor %}",
+    "{{ [1, 2] | select('equalto', 1.0) | list }} {{ 1 is sameas 1 }} {{ 1 is sameas true }} {{ [1] is sameas [1] }}"
+    " {{ none is sameas none }} {{ 1 is eq 1.0 }} {{ 1 is ne 1.0 }} {{ 1 is in [1.0] }}",
+    # floats as Python prints them; tojson as transformers' json.dumps
+    "{{ 100.0 }} {{ 1e15 }} {{ 1e16 }} {{ 12345678.5 }} {{ 0.0001 }} {{ 0.00001 }} {{ 2 ** 0.5 }} {{ 10 / 4 }}"
+    " {{ -0.0 }} {{ 1.5e300 }} {{ [100.0, 0.1] }} {{ 1E3 }} {{ 2.5e-3 }} {{ [1e2] == [100] }}",
+    "{{ [100.0, 0.1, 1e16, 1e-7, 'a\\x1bb<&>', \"it's\", none, true] | tojson }}"
+    " {{ {'k': [], 'e': {}} | tojson(indent=2) }} {{ [[1, [2]], {'x': {'y': [3]}}] | tojson(indent=1) }}",
+    # strings hold NUL like any other character; find and friends count characters
+    "{{ 'a\\x00bc'.find('b') }} {{ 'a\\x00bc'.find('\\x00') }} {{ '\u00e9<t>x'.find('<t>') }} {{ 'abcabc'.rfind('b') }}"
+    " {{ 'abcabc'.count('b') }} {{ 'aaa'.count('') }} {{ '\u00e9\u00e9'.count('') }} {{ 'abc'.index('c') }}"
+    " {{ 'abcb'.rindex('b') }} {{ 'x'.find('y') }}",
+    "{{ 'a\\x00b' | replace('\\x00', '-') }} {{ 'a\\x00b\\x00c'.split('\\x00') }} {{ 'a\\x00b'.startswith('a\\x00') }}"
+    " {{ 'a\\x00b'.endswith('\\x00b') }} {{ '\\x00 a \\x00'.strip('\\x00') }} {{ 'a\\x00b' | length }}"
+    " {{ '\\x00b' in 'a\\x00b' }} {{ 'b' is in 'a\\x00b' }} {{ 'a\\x00B' | upper }}",
+    "{{ {'a\\x00b': 1}['a\\x00b'] }} {{ {'a\\x00b': 1}.get('a\\x00b') }} {{ 'a\\x00b' in {'a\\x00b': 1} }}"
+    " {{ {'a\\x00b': 1} | list | first | length }} {{ {'a\\x00b': 1} | tojson }} {{ {'a\\x00b': 1} }}",
+    "{{ ['a\\x00b', 'tab\\there', 'x\\x7fy', 'nb\\u00a0sp', 'zw\\u200bj', 'bom\\ufeff', '\u00e9\u5317\U0001f642', \"q'\","
+    " 'q\"', \"b'\\\"\", '\\x1b[0m'] }} {{ {'k\\x01': 'v\\x02'} }}",
 ]
 
 
@@ -130,6 +213,9 @@ def main():
     ctu.datetime = FixedDatetime  # strftime_now reads datetime.now()
     out = {"generator": "scripts/dev/make_chat_golden.py", "now_utc": calendar.timegm(NOW.timetuple()),
            "templates": []}
+    for name in EXTRA:
+        if name not in FAMILY:
+            sys.exit(f"EXTRA names {name}, which has no template")
     for path in sorted(glob.glob(os.path.join(ROOT, "*.jinja"))):
         name = os.path.basename(path)[:-len(".jinja")]
         if name not in FAMILY:
@@ -139,11 +225,13 @@ def main():
         tok = Tokenizer.from_file(os.path.join(TOK, tokset, "tokenizer.json"))
         kwargs = {k: v for k, v in (("bos_token", bos), ("eos_token", eos)) if v is not None}
         cases = []
-        for cname, msgs, gen in CONVERSATIONS:
+        for cname, msgs, gen, extra in [c + (None,) for c in CONVERSATIONS] + EXTRA.get(name, []):
             case = {"name": cname, "messages": msgs, "add_generation_prompt": gen}
+            if extra is not None:
+                case["extra"] = extra
             try:
                 rendered, _ = ctu.render_jinja_template(conversations=[msgs], chat_template=src,
-                                                        add_generation_prompt=gen, **kwargs)
+                                                        add_generation_prompt=gen, **kwargs, **(extra or {}))
                 case["text"] = rendered[0]
                 case["ids"] = tok.encode(rendered[0], add_special_tokens=False).ids
             except Exception as e:  # the template raised: mechdiff must fail too

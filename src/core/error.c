@@ -35,6 +35,30 @@ int md_error_prefix(md_error *err, const char *fmt, ...)
     return MD_ERR;
 }
 
+int md_error_add(md_error *err, const md_error *one)
+{
+    static const char more[] = "(more problems were found: fix these and check again to see them)";
+    if (!err || !one || !one->msg[0]) return MD_ERR;
+    size_t used = strnlen(err->msg, sizeof err->msg - 1), n = strlen(one->msg);
+    err->msg[used] = '\0';
+    for (const char *p = err->msg; (p = strstr(p, one->msg)) != NULL; p++) /* said already */
+        if ((p == err->msg || p[-1] == '\n') && (p[n] == '\0' || p[n] == '\n')) return MD_ERR;
+    if (strstr(err->msg, more)) return MD_ERR;
+    const char *add = used + 1 + n + sizeof more <= sizeof err->msg ? one->msg : more;
+    snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", add);
+    return MD_ERR;
+}
+
+int md_error_addf(md_error *err, const char *fmt, ...)
+{
+    md_error one;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(one.msg, sizeof one.msg, fmt, ap);
+    va_end(ap);
+    return md_error_add(err, &one);
+}
+
 void md_error_clear(md_error *err)
 {
     if (err) err->msg[0] = '\0';

@@ -190,32 +190,45 @@ int md_conf_role_cfg(const md_kind_ctx *ctx, int r, md_config *cfg, md_error *er
 
 /* ---- validate (the plans are confidence_plan.c) ------------------------ */
 
-/* Every prompt fits the context (max_position_embeddings) of role's model;
- * one token per byte at most (+2: BOS/EOS) bounds a prompt, so only prompts
- * that might not fit are encoded (the tokenizer is loaded only for them). */
-static int conf_check_context(const md_kind_ctx *ctx, const char *where, const char *role, const md_config *cfg,
-                              const char *const *pr, int np, md_error *err)
+/* A confidence prompt for md_exp_check_fits; the role's tokenizer is
+ * loaded at the first prompt that needs counting (owned: freed by the
+ * caller). */
+typedef struct conf_prompt {
+    const md_kind_ctx *ctx;
+    const char *where, *role, *text;
+    md_tokenizer *tok;
+} conf_prompt;
+
+static int conf_count(void *arg, size_t *n, md_error *err)
 {
-    md_tokenizer *tok = NULL;
-    md_config c2;
-    int rc = MD_OK;
-    for (int i = 0; i < np && rc == MD_OK && cfg->max_position > 0; i++) {
-        if (strlen(pr[i]) + 2 <= (size_t)cfg->max_position) continue;
-        int *ids = NULL;
-        size_t n = 0;
-        if (!tok && md_exp_load_role(ctx, where, role, &c2, &tok, err) != MD_OK) rc = MD_ERR;
-        else if (md_tokenizer_encode(tok, pr[i], 1, &ids, &n, err) != MD_OK) rc = md_error_prefix(err, "%s", where);
-        else if ((long long)n > cfg->max_position)
-            rc = md_error_set(err, "%s: key 'prompts': the prompt of CSV row %d (0-based) has %zu tokens, more than "
-                                   "the max_position_embeddings %d of model '%s' (shorter prompts, or fewer with "
-                                   "max_prompts)",
-                              where, i, n, cfg->max_position, role);
-        free(ids);
-    }
-    md_tokenizer_free(tok);
+    conf_prompt *p = arg;
+    md_config c;
+    int *ids = NULL;
+    if (!p->tok && md_exp_load_role(p->ctx, p->where, p->role, &c, &p->tok, err) != MD_OK) return MD_ERR;
+    int rc = md_tokenizer_encode(p->tok, p->text, 1, &ids, n, err);
+    free(ids);
     return rc;
 }
 
+/* Every prompt fits the context of role's model (md_exp_check_fits; + 2
+ * tokens for BOS/EOS). */
+static int conf_check_context(const md_kind_ctx *ctx, const char *where, const char *role, const md_config *cfg,
+                              const char *const *pr, int np, md_error *err)
+{
+    md_exp_fit fit = {.cfg = cfg, .where = where, .role = role, .key = "prompts",
+                      .advice = "shorter prompts, or fewer with max_prompts", .count = conf_count};
+    conf_prompt p = {.ctx = ctx, .where = where, .role = role};
+    int rc = MD_OK;
+    for (int i = 0; i < np && rc == MD_OK; i++) {
+        p.text = pr[i];
+        rc = md_exp_check_fits(&fit, &p, strlen(pr[i]) + 2, err, "the prompt of CSV row %d (0-based)", i);
+    }
+    md_tokenizer_free(p.tok);
+    return rc;
+}
+
+/* Every role's config, and every role's prompts against its context: each
+ * failed check a line of err (md_error_add). */
 static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
 {
     const char *src = ctx->job->source, *roles[CONF_MAX_ROLES];
@@ -225,18 +238,28 @@ static int confidence_validate(const md_kind_ctx *ctx, md_error *err)
         MD_OK)
         return MD_ERR;
     md_config cfg[CONF_MAX_ROLES];
-    for (int r = 0; r < R; r++)
-        if (md_conf_role_cfg(ctx, r, &cfg[r], err) != MD_OK)
-            return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
-    if (!md_conf_has_prompts(ctx)) return MD_OK;
+    int loaded[CONF_MAX_ROLES];
+    md_error one;
+    md_error_clear(err);
+    for (int r = 0; r < R; r++) {
+        loaded[r] = md_conf_role_cfg(ctx, r, &cfg[r], &one) == MD_OK;
+        if (loaded[r]) continue;
+        md_error_prefix(&one, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
+        md_error_add(err, &one);
+    }
     md_csv *csv = NULL;
     const char **pr = NULL;
-    int n, rc = md_conf_load_prompts(ctx, &csv, &pr, &n, err);
-    if (rc != MD_OK) return md_error_prefix(err, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
-    for (int r = 0; r < R && rc == MD_OK; r++) rc = conf_check_context(ctx, where, roles[r], &cfg[r], pr, n, err);
+    int n;
+    if (md_conf_has_prompts(ctx) && md_conf_load_prompts(ctx, &csv, &pr, &n, &one) != MD_OK) {
+        md_error_prefix(&one, "%s:%d:%d", src, ctx->exp->line, ctx->exp->col);
+        md_error_add(err, &one);
+    }
+    for (int r = 0; r < R && pr; r++)
+        if (loaded[r] && conf_check_context(ctx, where, roles[r], &cfg[r], pr, n, &one) != MD_OK)
+            md_error_add(err, &one);
     free(pr);
     md_csv_free(csv);
-    return rc;
+    return err->msg[0] ? MD_ERR : MD_OK;
 }
 
 int64_t md_conf_n_batches(const md_kind_ctx *ctx, int np)

@@ -1,6 +1,7 @@
 /* exp_util.c — the job context of an experiment kind (see exp_util.h). */
 #include "mechdiff/exp_util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,6 +54,27 @@ int md_exp_check_widths(const char *where, const char *role0, const md_config *c
     return md_error_set(err, "%s: models do not pair: '%s' and '%s': %s (directions cross between models: use a "
                              "base model and its own post-trained version)",
                         where, role0, role, why);
+}
+
+int md_exp_check_fits(const md_exp_fit *f, void *arg, size_t bound, md_error *err, const char *what, ...)
+{
+    long long max = f->cfg->max_position;
+    if (max <= 0 || (long long)bound + f->extra <= max) return MD_OK;
+    size_t n = 0;
+    int rc = f->count(arg, &n, err);
+    if (rc == MD_OK && (long long)n + f->extra <= max) return MD_OK;
+    char which[512];
+    va_list ap;
+    va_start(ap, what);
+    vsnprintf(which, sizeof which, what, ap);
+    va_end(ap);
+    if (rc != MD_OK) return md_error_prefix(err, "%s: model '%s': %s", f->where, f->role, which);
+    if (!f->extra)
+        return md_error_set(err, "%s: key '%s': %s has %zu tokens, more than the max_position_embeddings %lld of model "
+                                 "'%s' (%s)", f->where, f->key, which, n, max, f->role, f->advice);
+    return md_error_set(err, "%s: key '%s': %s needs %lld positions (%zu prompt tokens + %d generated after the "
+                             "first), more than the max_position_embeddings %lld of model '%s' (%s)",
+                        f->where, f->key, which, (long long)n + f->extra, n, f->extra, max, f->role, f->advice);
 }
 
 const char *md_exp_find_dataset(const md_kind_ctx *ctx, const char *where, const char *key, const char *name,

@@ -251,31 +251,40 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
     md_tokenizer *tok0 = NULL; /* the first model's, owned here */
     /* Every model involved must load its config and tokenizer, and those
      * patched across must pair: same width, layers, vocabulary and
-     * tokenizer (prompts are tokenised once and fed to both). */
-    for (int i = 0; i < tmp.n_combos && rc == MD_OK; i++) {
+     * tokenizer (prompts are tokenised once and fed to both). Every failed
+     * check is a line of err (md_error_add: a role's said once). */
+    md_error_clear(err);
+    for (int i = 0; i < tmp.n_combos; i++) {
         const char *roles[2] = {tmp.combos[i].target, tmp.combos[i].source};
-        for (int j = 0; j < 2 && rc == MD_OK; j++) {
+        for (int j = 0; j < 2; j++) {
             char why[256];
             const char *dir = md_params_map_get(top, "models", roles[j]);
             md_config c;
             md_tokenizer *tok = NULL;
-            if ((rc = md_exp_load_role(ctx, where, roles[j], &c, &tok, err)) != MD_OK) break;
-            rc = md_exp_check_answer_words(ctx, where, roles[j], tok, tmp.opt.true_word, tmp.opt.false_word, err);
-            if (rc == MD_OK && tok0 && i >= tmp.n_self && !kn_same_tokenizer(tok0, tok))
-                rc = md_error_set(err, "%s: key 'cross': models do not pair for cross-model patching: the tokenizer "
-                                       "of %s differs from that of %s (use a base model and its own post-trained "
-                                       "version)", where, dir, dir0);
-            if (rc != MD_OK || tok0) md_tokenizer_free(tok);
-            if (rc != MD_OK) break;
-            if (!dir0) {
-                c0 = c;
-                dir0 = dir;
-                tok0 = tok;
-            } else if (i >= tmp.n_self && md_hf_config_check_pair(&c0, &c, why, sizeof why) != MD_OK) {
-                rc = md_error_set(err, "%s: key 'cross': models do not pair for cross-model patching: %s and %s: %s "
-                                       "(use a base model and its own post-trained version)",
-                                  where, dir0, dir, why);
+            md_error one;
+            if (md_exp_load_role(ctx, where, roles[j], &c, &tok, &one) != MD_OK) {
+                md_tokenizer_free(tok);
+                rc = md_error_add(err, &one);
+                continue;
             }
+            if (md_exp_check_answer_words(ctx, where, roles[j], tok, tmp.opt.true_word, tmp.opt.false_word, &one) !=
+                MD_OK)
+                rc = md_error_add(err, &one);
+            if (tok0 && i >= tmp.n_self && !kn_same_tokenizer(tok0, tok))
+                rc = md_error_addf(err, "%s: key 'cross': models do not pair for cross-model patching: the tokenizer "
+                                        "of %s differs from that of %s (use a base model and its own post-trained "
+                                        "version)", where, dir, dir0);
+            if (dir0 && i >= tmp.n_self && md_hf_config_check_pair(&c0, &c, why, sizeof why) != MD_OK)
+                rc = md_error_addf(err, "%s: key 'cross': models do not pair for cross-model patching: %s and %s: %s "
+                                        "(use a base model and its own post-trained version)",
+                                   where, dir0, dir, why);
+            if (dir0) {
+                md_tokenizer_free(tok);
+                continue;
+            }
+            c0 = c;
+            dir0 = dir;
+            tok0 = tok;
         }
     }
     md_tokenizer_free(tok0);

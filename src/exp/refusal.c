@@ -265,80 +265,90 @@ int md_refusal_build_state(const md_kind_ctx *ctx, md_refusal_state **out, md_er
     return MD_OK;
 }
 
-/* Point mode: the layers, positions and coefficients for model i (config c). */
-static int rf_check_point(const char *where, const md_refusal_state *s, int i, const md_config *c, md_error *err)
+/* Point mode: the layers (with layers = 1: a depth not checked yet),
+ * positions and coefficients for model i (config c), each failed check a
+ * line of err (md_error_addf). */
+static void rf_check_point(const char *where, const md_refusal_state *s, int i, const md_config *c, int layers,
+                           md_error *err)
 {
     const md_refusal_opts *o = &s->opt;
     const char *role = s->roles[i];
     int l = md_refusal_layer(o, c->n_layers, 0), la = md_refusal_layer(o, c->n_layers, 1);
-    if (l >= c->n_layers || la >= c->n_layers)
-        return md_error_set(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l, la,
-                            role, c->n_layers);
+    if (layers && (l >= c->n_layers || la >= c->n_layers))
+        md_error_addf(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l, la, role,
+                      c->n_layers);
     const char *pv = md_value_map_get(o->positions, role);
     if (pv && (atoi(pv) >= 0 || atoi(pv) < -4096))
-        return md_error_set(err, "%s: key 'positions': '%s' for role '%s' must be a negative integer (from the end)",
-                            where, pv, role);
+        md_error_addf(err, "%s: key 'positions': '%s' for role '%s' must be a negative integer (from the end)", where,
+                      pv, role);
     const char *cv = md_value_map_get(o->coefficients, role);
     char *end = NULL;
     if (cv && (strtod(cv, &end), !end || *end))
-        return md_error_set(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv, role);
-    return MD_OK;
+        md_error_addf(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv, role);
 }
 
-/* Sweep mode: every candidate layer exists in model i (config c; c0 role 0's). */
-static int rf_check_sweep(const char *where, const md_refusal_state *s, int i, const md_config *c0,
-                          const md_config *c, md_error *err)
+/* Sweep mode: every candidate layer exists in model i (config c; c0 that
+ * of role i0, the first that loaded), each failed check a line of err. */
+static void rf_check_sweep(const char *where, const md_refusal_state *s, int i, int i0, const md_config *c0,
+                           const md_config *c, md_error *err)
 {
     const char *kl = s->opt.sweep ? "sweep_layers" : "layers";
     const md_value *lv = s->opt.sweep_layers;
     if (lv->n == 1 && strcmp(lv->list[0], "all") == 0 && c->n_layers != c0->n_layers)
-        return md_error_set(err, "%s: key '%s': 'all' but model '%s' has %d layers and '%s' %d; list the layers",
-                            where, kl, s->roles[0], c0->n_layers, s->roles[i], c->n_layers);
+        md_error_addf(err, "%s: key '%s': 'all' but model '%s' has %d layers and '%s' %d; list the layers", where, kl,
+                      s->roles[i0], c0->n_layers, s->roles[i], c->n_layers);
     for (int li = 0; li < s->n_layers; li++)
-        if (s->layers[li] >= c->n_layers)
-            return md_error_set(err, "%s: key '%s': %d but model '%s' has %d layers", where, kl, s->layers[li],
-                                s->roles[i], c->n_layers);
-    return MD_OK;
+        if (s->layers[li] >= c->n_layers) {
+            md_error_addf(err, "%s: key '%s': %d but model '%s' has %d layers", where, kl, s->layers[li], s->roles[i],
+                          c->n_layers);
+            break;
+        }
 }
 
 /* Every key of the per-role maps (templates, positions, coefficients) is a
  * role of the job's models map: a misspelt role would silently fall back to
  * the default. */
-static int rf_check_map_roles(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, md_error *err)
+static void rf_check_map_roles(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, md_error *err)
 {
     const char *names[3] = {"templates", "positions", "coefficients"};
     const md_value *maps[3] = {s->opt.templates, s->opt.positions, s->opt.coefficients};
     const md_params *top = &ctx->job->top;
+    char roles[256] = "";
+    for (int r = 0, used = 0; r < md_params_count(top, "models") && used < (int)sizeof roles; r++)
+        used += snprintf(roles + used, sizeof roles - (size_t)used, "%s%s", r ? ", " : "",
+                         md_params_item(top, "models", r));
     for (int m = 0; m < 3; m++) {
         if (!maps[m] || maps[m]->key->type != MD_KEY_MAP) continue;
-        for (int k = 0; k < maps[m]->n; k++) {
-            if (md_params_map_get(top, "models", maps[m]->list[k])) continue;
-            char roles[256] = "";
-            for (int r = 0, used = 0; r < md_params_count(top, "models") && used < (int)sizeof roles; r++)
-                used += snprintf(roles + used, sizeof roles - (size_t)used, "%s%s", r ? ", " : "",
-                                 md_params_item(top, "models", r));
-            return md_error_set(err, "%s: key '%s': '%s' is not a role of the job's models map (%s)", where,
-                                names[m], maps[m]->list[k], roles);
-        }
+        for (int k = 0; k < maps[m]->n; k++)
+            if (!md_params_map_get(top, "models", maps[m]->list[k]))
+                md_error_addf(err, "%s: key '%s': '%s' is not a role of the job's models map (%s)", where, names[m],
+                              maps[m]->list[k], roles);
     }
-    return MD_OK;
 }
 
+/* Every check of every role, each failed one a line of err (md_error_add);
+ * the widths and the sweep's layers against the first role that loads. */
 static int rf_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     md_refusal_state *s = NULL;
     if (md_refusal_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
-    int rc = rf_check_map_roles(ctx, where, s, err);
+    md_error_clear(err);
+    rf_check_map_roles(ctx, where, s, err);
     md_config c0 = {0};
-    for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
+    for (int i = 0, i0 = -1; i < s->n_roles; i++) {
         md_config c;
-        if ((rc = md_refusal_check_role(ctx, where, s, i, &c0, &c, err)) != MD_OK) break;
-        rc = s->sweep ? rf_check_sweep(where, s, i, &c0, &c, err) : rf_check_point(where, s, i, &c, err);
+        md_error one;
+        if (md_refusal_check_role(ctx, where, s, i, &c, err) != MD_OK) continue;
+        if (i0 < 0) c0 = c, i0 = i;
+        else if (md_exp_check_widths(where, s->roles[i0], &c0, s->roles[i], &c, &one) != MD_OK) md_error_add(err, &one);
+        int depth = i == i0 || c.n_layers != c0.n_layers; /* the layer keys: once per number of layers */
+        if (s->sweep && depth) rf_check_sweep(where, s, i, i0, &c0, &c, err);
+        else if (!s->sweep) rf_check_point(where, s, i, &c, depth, err);
     }
     md_refusal_free_state(s);
-    return rc;
+    return err->msg[0] ? MD_ERR : MD_OK;
 }
 
 static int rf_build(const md_kind_ctx *ctx, void **state, md_error *err)

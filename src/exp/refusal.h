@@ -90,10 +90,12 @@ const char *md_refusal_set_name(int set);
 int md_refusal_load_sets(const md_kind_ctx *ctx, const char *where, md_refusal_state *s, md_error *err);
 void md_refusal_free_sets(md_refusal_state *s);
 /* Validation of role i: loads its config (*c) and tokenizer, resolves its
- * instruction template, and checks its width against role 0's (*c0, set
- * when i is 0). Errors start with `where`. */
-int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c0,
-                          md_config *c, md_error *err);
+ * instruction template and checks that its prompts fit the context. A
+ * failed check is added to err as a line starting with `where`
+ * (md_error_add); returns MD_ERR only when the role cannot be loaded (*c
+ * is not set). */
+int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c,
+                          md_error *err);
 /* md_dirseq.price: every role's train and test prompts rendered in its
  * template and tokenised as the units do (md_exp_encode_instructions_with,
  * the role's tokenizer only: no model), their lengths into

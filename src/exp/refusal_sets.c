@@ -52,60 +52,71 @@ void md_refusal_free_sets(md_refusal_state *s)
     }
 }
 
-/* Every prompt of the role fits the model's context: a train prompt's
- * tokens, a generated test prompt's plus max_new_tokens - 1 (generate.c
- * feeds all but the last new token), at most max_position_embeddings (the
- * sweep runs no harmless test prompt: not checked there). A
- * byte-level or byte-fallback tokenizer makes at most one token per byte, so
- * `overhead` (the tokens of a rendered sample instruction) + the bytes of an
- * instruction bound its prompt: only prompts that might not fit are encoded. */
+/* An instruction in a role's template, for md_exp_check_fits. */
+typedef struct rf_prompt {
+    const md_tokenizer *tok;
+    md_chat_kind kind;
+    const char *fmt, *text;
+} rf_prompt;
+
+static int rf_count(void *arg, size_t *n, md_error *err)
+{
+    const rf_prompt *p = arg;
+    int *ids = NULL;
+    int rc = md_chat_encode(p->tok, p->kind, p->fmt, p->text, &ids, n, err);
+    free(ids);
+    return rc;
+}
+
+/* Every prompt of the role fits the model's context (md_exp_check_fits): a
+ * train prompt's tokens, a generated test prompt's plus max_new_tokens - 1
+ * (generate.c feeds all but the last new token); the sweep runs no harmless
+ * test prompt: not checked there. `overhead` (the tokens of a rendered
+ * sample instruction) + 2 + the bytes of an instruction bound its prompt. */
 static int rf_check_context(const char *where, const md_refusal_state *s, int i, const md_tokenizer *tok,
                             md_chat_kind kind, const char *fmt, size_t overhead, const md_config *c, md_error *err)
 {
-    if (c->max_position <= 0) return MD_OK;
-    for (int k = 0; k < 2; k++)
+    md_exp_fit train = {.cfg = c, .where = where, .role = s->roles[i],
+                        .advice = "leave such long instructions out of the CSV", .count = rf_count};
+    md_exp_fit test = train; /* every test prompt left is generated */
+    test.key = "max_new_tokens", test.extra = (int)s->opt.max_new_tokens - 1;
+    test.advice = "lower max_new_tokens, or leave such long instructions out of the CSV";
+    for (int k = 0; k < 2; k++) {
+        train.key = SET_NAMES[k];
         for (int r = 0; r < s->n_train + s->n_test; r++) {
-            int test = r >= s->n_train, row = test ? s->test[k][r - s->n_train] : s->train[k][r];
-            if (test && s->sweep && k != MD_REFUSAL_HARMFUL) continue; /* the sweep never runs these */
-            int extra = test ? (int)s->opt.max_new_tokens - 1 : 0; /* every test prompt left is generated */
-            const char *text = md_csv_cell(s->csv[k], row, s->col[k]);
-            if (overhead + strlen(text) + 2 + (size_t)extra <= (size_t)c->max_position) continue;
-            int *ids = NULL;
-            size_t n = 0;
-            if (md_chat_encode(tok, kind, fmt, text, &ids, &n, err) != MD_OK)
-                return md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
-            free(ids);
-            if ((long long)n + extra > c->max_position)
-                return md_error_set(err,
-                                    "%s: key 'max_new_tokens': the %s prompt of the %s CSV's row %d (0-based) needs "
-                                    "%lld positions (%zu prompt tokens + %d generated after the first), more than the "
-                                    "max_position_embeddings %d of model '%s': lower max_new_tokens, or leave such "
-                                    "long instructions out of the CSV",
-                                    where, test ? "test" : "train", SET_NAMES[k], row, (long long)n + extra, n, extra,
-                                    c->max_position, s->roles[i]);
+            int is_test = r >= s->n_train, row = is_test ? s->test[k][r - s->n_train] : s->train[k][r];
+            if (is_test && s->sweep && k != MD_REFUSAL_HARMFUL) continue; /* the sweep never runs these */
+            rf_prompt p = {tok, kind, fmt, md_csv_cell(s->csv[k], row, s->col[k])};
+            if (md_exp_check_fits(is_test ? &test : &train, &p, overhead + strlen(p.text) + 2, err,
+                                  "the %s prompt of the %s CSV's row %d (0-based)", is_test ? "test" : "train",
+                                  SET_NAMES[k], row) != MD_OK)
+                return MD_ERR;
         }
+    }
     return MD_OK;
 }
 
-int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c0,
-                          md_config *c, md_error *err)
+int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c,
+                          md_error *err)
 {
     md_tokenizer *tok = NULL;
-    if (md_exp_load_role(ctx, where, s->roles[i], c, &tok, err) != MD_OK) {
+    md_error one;
+    if (md_exp_load_role(ctx, where, s->roles[i], c, &tok, &one) != MD_OK) {
         md_tokenizer_free(tok);
-        return MD_ERR;
+        return md_error_add(err, &one);
     }
     const char *jt = md_tokenizer_chat_template(tok);
     md_chat_kind kind;
     const char *fmt;
-    int rc = md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, err);
+    int rc =
+        md_exp_instruction_template(ctx, s->roles[i], jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN, &kind, &fmt, &one);
     if (rc == MD_OK && kind == MD_CHAT_LLAMA3) { /* its markers are special tokens of Llama-3 vocabularies only */
         int *ids = NULL;
         size_t n = 0;
-        rc = md_tokenizer_encode(tok, "<|start_header_id|>", 0, &ids, &n, err);
+        rc = md_tokenizer_encode(tok, "<|start_header_id|>", 0, &ids, &n, &one);
         free(ids);
         if (rc == MD_OK && n != 1)
-            rc = md_error_set(err,
+            rc = md_error_set(&one,
                               "%s: key 'templates': 'llama3' for role '%s': '<|start_header_id|>' is %zu tokens of "
                               "this model's tokenizer, not a special token: the Llama-3 template does not fit this "
                               "model; use 'chat' (its own template) or 'base'",
@@ -114,18 +125,14 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
     if (rc == MD_OK) { /* render once now, so a template mechdiff cannot render stops the job before it runs */
         int *ids = NULL;
         size_t n = 0;
-        rc = md_chat_encode(tok, kind, fmt, "Is the sky blue?", &ids, &n, err);
-        if (rc != MD_OK) md_error_prefix(err, "%s: model '%s'", where, s->roles[i]);
+        rc = md_chat_encode(tok, kind, fmt, "Is the sky blue?", &ids, &n, &one);
+        if (rc != MD_OK) md_error_prefix(&one, "%s: model '%s'", where, s->roles[i]);
         free(ids);
-        if (rc == MD_OK) rc = rf_check_context(where, s, i, tok, kind, fmt, n, c, err);
+        if (rc == MD_OK) rc = rf_check_context(where, s, i, tok, kind, fmt, n, c, &one);
     }
     md_tokenizer_free(tok);
-    if (rc != MD_OK) return MD_ERR;
-    if (i == 0) {
-        *c0 = *c;
-        return MD_OK;
-    }
-    return md_exp_check_widths(where, s->roles[0], c0, s->roles[i], c, err);
+    if (rc != MD_OK) md_error_add(err, &one);
+    return MD_OK;
 }
 
 /* len[i] = the tokens of rows idx[0..n) of set k in role r's template. */

@@ -351,47 +351,60 @@ fail:
     return MD_ERR;
 }
 
-/* Every prompt of role m fits its model's context (max_position_embeddings):
- * the bare statements (stage 0) and the few-shot prompts of the test
- * statements (stage 1). At most one token per byte (byte-level BPE, byte
- * fallback), + 2 for BOS/EOS, bounds a prompt: only those that might not fit
- * are encoded. */
+/* A truth prompt for md_exp_check_fits: a bare statement (few_shot NULL)
+ * or the few-shot prompt of one. */
+typedef struct tr_prompt {
+    const md_tokenizer *tok;
+    const char *few_shot, *stmt, *suffix;
+} tr_prompt;
+
+static int tr_count(void *arg, size_t *n, md_error *err)
+{
+    const tr_prompt *p = arg;
+    int *ids = NULL, len = 0, end = 0;
+    int rc = p->few_shot ? md_truth_encode_prompt(p->tok, p->few_shot, p->stmt, p->suffix, &ids, &len, &end, err)
+                         : md_tokenizer_encode(p->tok, p->stmt, 1, &ids, n, err);
+    if (p->few_shot) *n = (size_t)len;
+    free(ids);
+    return rc;
+}
+
+/* Every prompt of role m fits its model's context (md_exp_check_fits): the
+ * bare statements (stage 0) and the few-shot prompts of the test
+ * statements (stage 1); + 2 tokens for BOS/EOS. */
 static int tr_check_context(const char *where, const md_truth_state *s, int m, const md_tokenizer *tok,
                             const md_config *c, md_error *err)
 {
-    if (c->max_position <= 0) return MD_OK;
+    md_exp_fit bare = {.cfg = c, .where = where, .role = s->roles[m], .advice = "shorter statements",
+                       .count = tr_count};
+    md_exp_fit shots = bare;
+    shots.key = "n_shots", shots.advice = "use fewer n_shots or shorter statements";
     size_t sfx = strlen(s->opt.suffix);
     for (int k = 0; k < s->n_ds; k++) {
         const tr_ds *ds = &s->ds[k];
+        int test = 0;
+        for (int j = 0; j < s->n_test; j++) test |= s->test[j] == k;
+        bare.key = test ? "test_datasets" : "train_datasets";
         for (int i = 0; i < ds->n; i++) {
-            const char *st = md_truth_stmt(s, k, i);
-            int *ids = NULL;
-            size_t n = 0;
-            if (strlen(st) + 2 <= (size_t)c->max_position) continue;
-            if (md_tokenizer_encode(tok, st, 1, &ids, &n, err) != MD_OK) return md_error_prefix(err, "%s", where);
-            free(ids);
-            if ((long long)n > c->max_position)
-                return md_error_set(err, "%s: dataset '%s': the statement of CSV row %d (0-based) has %zu tokens, "
-                                         "more than the max_position_embeddings %d of model '%s'",
-                                    where, ds->name, ds->row[i], n, c->max_position, s->roles[m]);
+            tr_prompt p = {tok, NULL, md_truth_stmt(s, k, i), NULL};
+            if (md_exp_check_fits(&bare, &p, strlen(p.stmt) + 2, err, "dataset '%s': the statement of CSV row %d "
+                                  "(0-based)", ds->name, ds->row[i]) != MD_OK)
+                return MD_ERR;
         }
         for (int i = 0; ds->few_shot && i < ds->n_iv; i++) {
-            const char *st = md_truth_stmt(s, k, ds->iv[i]);
-            int *ids = NULL, len = 0, end = 0;
-            if (strlen(ds->few_shot) + strlen(st) + sfx + 2 <= (size_t)c->max_position) continue;
-            if (md_truth_encode_prompt(tok, ds->few_shot, st, s->opt.suffix, &ids, &len, &end, err) != MD_OK)
-                return md_error_prefix(err, "%s", where);
-            free(ids);
-            if (len > c->max_position)
-                return md_error_set(err, "%s: key 'n_shots': dataset '%s': the few-shot prompt of CSV row %d (0-based) "
-                                         "has %d tokens, more than the max_position_embeddings %d of model '%s' (use "
-                                         "fewer n_shots or shorter statements)",
-                                    where, ds->name, ds->row[ds->iv[i]], len, c->max_position, s->roles[m]);
+            tr_prompt p = {tok, ds->few_shot, md_truth_stmt(s, k, ds->iv[i]), s->opt.suffix};
+            if (md_exp_check_fits(&shots, &p, strlen(ds->few_shot) + strlen(p.stmt) + sfx + 2, err,
+                                  "dataset '%s': the few-shot prompt of CSV row %d (0-based)", ds->name,
+                                  ds->row[ds->iv[i]]) != MD_OK)
+                return MD_ERR;
         }
     }
     return MD_OK;
 }
 
+/* Every check of every role, each failed one a line of err (md_error_add):
+ * answer words, context, widths against the first role that loads, and the
+ * layer keys (once per number of layers). */
 static int tr_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
@@ -399,26 +412,34 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
     md_truth_state *s = NULL;
     if (md_truth_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
     const md_truth_opts *o = &s->opt;
-    int rc = MD_OK;
+    int rc = MD_OK, r0 = -1;
     md_config c0 = {0};
-    for (int i = 0; i < s->n_roles && rc == MD_OK; i++) {
+    md_error_clear(err);
+    for (int i = 0; i < s->n_roles; i++) {
         md_config c;
         md_tokenizer *tok = NULL;
-        if ((rc = md_exp_load_role(ctx, where, s->roles[i], &c, &tok, err)) != MD_OK) break;
-        rc = md_exp_check_answer_words(ctx, where, s->roles[i], tok, o->true_word, o->false_word, err);
-        if (rc == MD_OK) rc = tr_check_context(where, s, i, tok, &c, err);
+        md_error one;
+        if (md_exp_load_role(ctx, where, s->roles[i], &c, &tok, &one) != MD_OK) {
+            md_tokenizer_free(tok);
+            rc = md_error_add(err, &one);
+            continue;
+        }
+        if (md_exp_check_answer_words(ctx, where, s->roles[i], tok, o->true_word, o->false_word, &one) != MD_OK)
+            rc = md_error_add(err, &one);
+        if (tr_check_context(where, s, i, tok, &c, &one) != MD_OK) rc = md_error_add(err, &one);
         md_tokenizer_free(tok);
-        if (rc != MD_OK) break;
-        if (i == 0) c0 = c;
-        else rc = md_exp_check_widths(where, s->roles[0], &c0, s->roles[i], &c, err);
+        if (r0 >= 0 && md_exp_check_widths(where, s->roles[r0], &c0, s->roles[i], &c, &one) != MD_OK)
+            rc = md_error_add(err, &one);
+        if (r0 >= 0 && c.n_layers == c0.n_layers) continue; /* the layer keys were checked for this depth */
+        if (r0 < 0) c0 = c, r0 = i;
         int l = md_truth_layer(o, c.n_layers), lo, hi;
-        if (rc == MD_OK && l >= c.n_layers)
-            rc = md_error_set(err, "%s: key 'layer': %d but model '%s' has %d layers", where, l, s->roles[i],
-                              c.n_layers);
-        if (rc == MD_OK && (md_truth_iv_layers(o, c.n_layers, &lo, &hi) != MD_OK || hi >= c.n_layers))
-            rc = md_error_set(err, "%s: key 'intervention_layers': '%s' is not -1, 'a' or 'a-b' with 0 <= a <= b < "
-                                   "%d (layers of model '%s')",
-                              where, o->intervention_layers, c.n_layers, s->roles[i]);
+        if (l >= c.n_layers)
+            rc = md_error_addf(err, "%s: key 'layer': %d but model '%s' has %d layers", where, l, s->roles[i],
+                               c.n_layers);
+        if (md_truth_iv_layers(o, c.n_layers, &lo, &hi) != MD_OK || hi >= c.n_layers)
+            rc = md_error_addf(err, "%s: key 'intervention_layers': '%s' is not -1, 'a' or 'a-b' with 0 <= a <= b < "
+                                    "%d (layers of model '%s')",
+                               where, o->intervention_layers, c.n_layers, s->roles[i]);
     }
     md_truth_free_state(s);
     return rc;

@@ -28,6 +28,7 @@ typedef struct jctx {
     int brk; /* 1 break, 2 continue */
     long long steps; /* loop iterations and range() items so far (MAX_STEPS) */
     long long work;  /* string bytes and list items made so far (MAX_WORK) */
+    jwalk walk;      /* what ==, in, str() and tojson may still walk over nested values */
     json_t *namespaces; /* every namespace() made: emptied at the end, which breaks any cycle through one */
     md_error *err;
 } jctx;
@@ -44,6 +45,30 @@ static int fail(jctx *c, const jnode *n, const char *what)
 static int oom(jctx *c)
 {
     return md_error_set(c->err, "out of memory rendering %s", c->t->name);
+}
+
+/* The error of a walk over nested values that ran out (c->walk.over), at n. */
+static int walk_fail(jctx *c, const jnode *n)
+{
+    jwalk_error(&c->walk, c->err);
+    return md_error_prefix(c->err, "%s:%d", c->t->name, n->line);
+}
+
+/* Appends str(v) to b: out of memory or a walk that ran out is an error at n. */
+static int add_str(jctx *c, const jnode *n, md_sbuf *b, const json_t *v)
+{
+    if (jv_str(b, v, &c->walk) == MD_OK) return MD_OK;
+    return c->walk.over ? walk_fail(c, n) : oom(c);
+}
+
+/* A list or dict made at n holds item: it may nest at most JINJA_MAX_NEST
+ * levels (Jansson frees values recursively: deeper ones would overflow the
+ * stack; Python's own limit is near 1000). */
+static int check_nest(jctx *c, const jnode *n, const json_t *item)
+{
+    int d = jv_depth(item, &c->walk);
+    if (!c->walk.over && d + 1 > JINJA_MAX_NEST) c->walk.over = JWALK_DEEP;
+    return c->walk.over ? walk_fail(c, n) : MD_OK;
 }
 
 static const char *const BUILTINS[] = {"raise_exception", "namespace", "range", "strftime_now", "dict", NULL};
@@ -139,45 +164,21 @@ static int arith(jctx *c, const jnode *n, const char *op, json_t *a, json_t *b, 
     return *out ? MD_OK : oom(c);
 }
 
-static int contains(const json_t *hay, const json_t *needle, int *res)
-{
-    if (json_is_string(hay)) {
-        if (!json_is_string(needle)) return MD_ERR;
-        const char *h = json_string_value(hay), *s = json_string_value(needle);
-        size_t hl = json_string_length(hay), sl = json_string_length(needle);
-        *res = sl == 0;
-        for (size_t i = 0; !*res && i + sl <= hl; i++) *res = memcmp(h + i, s, sl) == 0;
-        return MD_OK;
-    }
-    if (json_is_array(hay)) {
-        size_t i;
-        json_t *v;
-        *res = 0;
-        json_array_foreach(hay, i, v) if (jv_equal(v, needle)) *res = 1;
-        return MD_OK;
-    }
-    if (json_is_object(hay)) {
-        *res = json_is_string(needle) && json_object_get(hay, json_string_value(needle)) != NULL;
-        return MD_OK;
-    }
-    return MD_ERR;
-}
-
 static int compare(jctx *c, const jnode *n, json_t *a, json_t *b, int *res)
 {
     const char *op = n->str;
     if (!strcmp(op, "==") || !strcmp(op, "!=")) {
-        *res = jv_equal(a, b) == (op[0] == '=');
-        return MD_OK;
+        *res = jv_equal(a, b, &c->walk) == (op[0] == '=');
+        return c->walk.over ? walk_fail(c, n) : MD_OK;
     }
     if (!strcmp(op, "in")) {
-        if (contains(b, a, res)) {
+        if (jv_contains(b, a, res, &c->walk)) {
             char m[160];
             snprintf(m, sizeof m, "cannot test whether a %s is in a %s", jv_type(a), jv_type(b));
             return fail(c, n, m);
         }
         if (n->negate) *res = !*res;
-        return MD_OK;
+        return c->walk.over ? walk_fail(c, n) : MD_OK;
     }
     double x, y;
     int cmp;
@@ -204,13 +205,9 @@ static int ev_bin(jctx *c, const jnode *n, json_t **out)
     const char *op = n->str;
     if (!strcmp(op, "~")) {
         md_sbuf s = {0};
-        if (jv_str(&s, a) || jv_str(&s, b) || !(*out = json_stringn(s.s ? s.s : "", s.n))) {
-            free(s.s);
-            rc = oom(c);
-            goto out;
-        }
+        rc = add_str(c, n, &s, a) || add_str(c, n, &s, b) ? MD_ERR : MD_OK;
+        if (rc == MD_OK && !(*out = json_stringn(s.s ? s.s : "", s.n))) rc = oom(c);
         free(s.s);
-        rc = MD_OK;
     } else if (!strcmp(op, "==") || !strcmp(op, "!=") || !strcmp(op, "in") || op[0] == '<' || op[0] == '>') {
         if ((rc = compare(c, n, a, b, &res)) == MD_OK) *out = json_boolean(res);
     } else {
@@ -228,7 +225,7 @@ static int ev_index(jctx *c, const jnode *n, json_t *obj, json_t *key, json_t **
 {
     *out = NULL;
     if (json_is_object(obj) && json_is_string(key)) {
-        *out = json_incref(json_object_get(obj, json_string_value(key)));
+        *out = json_incref(json_object_getn(obj, json_string_value(key), json_string_length(key)));
     } else if ((json_is_array(obj) || json_is_string(obj)) && is_int(key)) {
         long long i = ival(key), len;
         if (json_is_array(obj)) {
@@ -237,7 +234,7 @@ static int ev_index(jctx *c, const jnode *n, json_t *obj, json_t *key, json_t **
             if (i >= 0 && i < len) *out = json_incref(json_array_get(obj, (size_t)i));
         } else {
             json_t *chars = NULL;
-            if (jlib_filter("list", obj, NULL, NULL, 0, &chars, c->err)) return MD_ERR;
+            if (jlib_filter("list", obj, NULL, NULL, 0, &chars, &c->walk, c->err)) return MD_ERR;
             len = (long long)json_array_size(chars);
             if (i < 0) i += len;
             if (i >= 0 && i < len) *out = json_incref(json_array_get(chars, (size_t)i));
@@ -259,7 +256,7 @@ static int ev_slice(jctx *c, const jnode *n, json_t **out)
         if (part[k] && !json_is_null(part[k]) && !is_int(part[k])) { fail(c, n, "slice bounds must be integers"); goto out; }
     }
     if (json_is_string(obj)) {
-        if (jlib_filter("list", obj, NULL, NULL, 0, &items, c->err)) goto out;
+        if (jlib_filter("list", obj, NULL, NULL, 0, &items, &c->walk, c->err)) goto out;
     } else if (json_is_array(obj)) {
         items = json_incref(obj);
     } else {
@@ -371,7 +368,10 @@ static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, 
 {
     if (!strcmp(name, "raise_exception")) {
         md_sbuf s = {0};
-        if (a->n) jv_str(&s, a->v[0]);
+        if (a->n && add_str(c, call, &s, a->v[0])) {
+            free(s.s);
+            return MD_ERR;
+        }
         md_error_set(c->err, "%s:%d: the template raised an exception: %s", c->t->name, call->line, s.s ? s.s : "");
         free(s.s);
         return MD_ERR;
@@ -379,8 +379,10 @@ static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, 
     if (!strcmp(name, "namespace") || !strcmp(name, "dict")) {
         json_t *o = json_object();
         if (!o) return oom(c);
-        for (size_t i = 0; i < a->n; i++)
+        for (size_t i = 0; i < a->n; i++) {
+            if (name[0] == 'd' && check_nest(c, call, a->v[i])) { json_decref(o); return MD_ERR; }
             if (a->kw[i] && json_object_set(o, a->kw[i], a->v[i] ? a->v[i] : json_null())) { json_decref(o); return oom(c); }
+        }
         if (name[0] == 'n' && (json_object_set_new(o, NS_MARK, json_true()) || json_array_append(c->namespaces, o))) {
             json_decref(o);
             return oom(c);
@@ -441,7 +443,7 @@ static int ev_call(jctx *c, const jnode *n, json_t **out)
         }
     } else if (n->a->kind == JE_ATTR) {
         if (ev(c, n->a->a, &obj)) goto out;
-        rc = jlib_method(obj, n->a->str, a.v, a.kw, a.n, out, c->err);
+        rc = jlib_method(obj, n->a->str, a.v, a.kw, a.n, out, &c->walk, c->err);
         if (rc) md_error_prefix(c->err, "%s:%d", c->t->name, n->line);
     } else {
         rc = fail(c, n, "only functions, macros and methods can be called");
@@ -459,10 +461,10 @@ static int ev_filter_test(jctx *c, const jnode *n, json_t **out)
     int rc = MD_ERR;
     if (ev(c, n->a, &v) || ev_args(c, n, &a)) goto out;
     if (n->kind == JE_FILTER) {
-        rc = jlib_filter(n->str, v, a.v, a.kw, a.n, out, c->err);
+        rc = jlib_filter(n->str, v, a.v, a.kw, a.n, out, &c->walk, c->err);
     } else {
         int res = 0;
-        rc = jlib_test(n->str, v, a.v, a.n, &res, c->err);
+        rc = jlib_test(n->str, v, a.v, a.n, &res, &c->walk, c->err);
         if (rc == MD_OK) *out = json_boolean(n->negate ? !res : res);
     }
     if (rc) md_error_prefix(c->err, "%s:%d", c->t->name, n->line);
@@ -483,9 +485,11 @@ static int ev_collection(jctx *c, const jnode *n, json_t **out)
         int rc = ev(c, n->args[i], &k);
         if (rc == MD_OK && n->kind == JE_DICT) rc = ev(c, n->args[i + 1], &v);
         if (rc == MD_OK && n->kind == JE_DICT && !json_is_string(k)) rc = fail(c, n, "dict keys must be strings");
+        if (rc == MD_OK) rc = check_nest(c, n, n->kind == JE_LIST ? k : v);
         if (rc == MD_OK) {
             int bad = n->kind == JE_LIST ? json_array_append(r, k ? k : json_null())
-                                         : json_object_set(r, json_string_value(k), v ? v : json_null());
+                                         : json_object_setn(r, json_string_value(k), json_string_length(k),
+                                                            v ? v : json_null());
             if (bad) rc = oom(c);
         }
         json_decref(k);
@@ -585,14 +589,15 @@ static int ev_node(jctx *c, const jnode *n, json_t **out)
 
 /* --- statements --------------------------------------------------------------------- */
 
-/* The items a for-loop walks: a list as is, a dict's keys, a string's characters. */
+/* The items a for-loop walks: a list as is, a dict's keys, a string's characters, none of an undefined value. */
 static int loop_items(jctx *c, const jnode *n, json_t *v, json_t **items)
 {
     if (json_is_array(v)) {
         *items = json_incref(v);
         return MD_OK;
     }
-    if (json_is_object(v) || json_is_string(v)) return jlib_filter("list", v, NULL, NULL, 0, items, c->err);
+    if (!v) return (*items = json_array()) ? MD_OK : oom(c); /* jinja2's Undefined iterates as empty */
+    if (json_is_object(v) || json_is_string(v)) return jlib_filter("list", v, NULL, NULL, 0, items, &c->walk, c->err);
     char m[96];
     snprintf(m, sizeof m, "cannot loop over a %s", jv_type(v));
     return fail(c, n, m);
@@ -692,7 +697,7 @@ static int exec_one(jctx *c, const jnode *n)
     case JN_TEXT: return md_sb_add(&c->out, n->str, n->len) ? oom(c) : MD_OK;
     case JN_OUT:
         if (ev(c, n->a, &v)) return MD_ERR;
-        rc = jv_str(&c->out, v) ? oom(c) : MD_OK;
+        rc = add_str(c, n, &c->out, v);
         json_decref(v);
         return rc;
     case JN_IF:
@@ -731,6 +736,7 @@ int md_jinja_render(const md_jinja *t, json_t *ctx, time_t now, char **out, size
     c.t = t;
     c.now = now;
     c.err = err;
+    c.walk.left = JINJA_MAX_WALK;
     c.frames[0] = ctx;
     c.frames[1] = json_object(); /* the template's own top-level variables */
     c.depth = 2;

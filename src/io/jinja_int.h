@@ -76,22 +76,70 @@ void jnode_free(jnode *n);
  * gigabytes of memory on a hostile template). */
 #define JINJA_MAX_TEXT ((size_t)1 << 24)
 
+/* The budget of the recursive walks over nested values (==, in, the
+ * equalto/in tests, str(), join, tojson): every list or dict a walk visits
+ * costs one of JINJA_MAX_WALK steps, which one render shares, and a walk goes at
+ * most JINJA_MAX_NEST levels deep. Lists that share items (a = [a, a]
+ * repeated) are walked item by item, as Python does, so that a hostile
+ * template could otherwise take exponential time or overflow the stack; a
+ * walk past either bound stops with over set, and jwalk_error words the
+ * message its caller gives. The lists and dicts a render makes nest at most
+ * JINJA_MAX_NEST deep (jv_depth): Jansson frees values recursively. */
+#define JINJA_MAX_WALK (1LL << 22)
+#define JINJA_MAX_NEST 512
+
+typedef struct jwalk {
+    long long left; /* steps left in this render */
+    int depth;      /* levels of the walk now under way */
+    int over;       /* 0, or JWALK_STEPS / JWALK_DEEP once a walk ran past a bound */
+} jwalk;
+
+enum { JWALK_STEPS = 1, JWALK_DEEP = 2 };
+
+/* Enters one value of a walk: 0, or 1 (over set) when the walk is out of
+ * steps or too deep. Each jwalk_enter that returns 0 pairs with a jwalk_leave. */
+int jwalk_enter(jwalk *w);
+void jwalk_leave(jwalk *w);
+/* Sets err to why w stopped (the template is too expensive); returns MD_ERR. */
+int jwalk_error(const jwalk *w, md_error *err);
+
+/* The levels of lists and dicts in v (0 for a scalar or a namespace, whose
+ * contents a render frees one by one); an item equal to the one before it
+ * (the same value) is walked once. 0 with w->over set when w ran out. */
+int jv_depth(const json_t *v, jwalk *w);
+
 /* Python truthiness of a value; v NULL is undefined (false). */
 int jv_truthy(const json_t *v);
-/* Appends str(v) as Python prints it (None, True, 1.5, ['a'], {'k': 1}). */
-int jv_str(md_sbuf *b, const json_t *v);
-/* Python ==. */
-int jv_equal(const json_t *a, const json_t *b);
+/* Appends str(v) as Python prints it (None, True, 1.5, ['a'], {'k': 1}).
+ * MD_ERR when out of memory or when w ran out (w->over). Past
+ * JINJA_MAX_TEXT it adds no more (the caller refuses the text). */
+int jv_str(md_sbuf *b, const json_t *v, jwalk *w);
+/* Python ==: numbers by value across int, float and bool, also inside
+ * lists and dicts. 0 (with w->over set) when w ran out. */
+int jv_equal(const json_t *a, const json_t *b, jwalk *w);
+/* Python's `needle in hay` for a string, list or dict hay: *res 0/1
+ * (0 with w->over set when w ran out; 0 for an undefined hay, as jinja2's
+ * Undefined iterates as empty); MD_ERR for any other hay, or a
+ * string hay with a needle that is not a string. */
+int jv_contains(const json_t *hay, const json_t *needle, int *res, jwalk *w);
+/* Appends json.dumps(v, ensure_ascii=False, indent) as transformers'
+ * tojson writes it (indent < 0: none), v at nesting level `level`; stops
+ * a little past JINJA_MAX_TEXT (the caller refuses the text). MD_ERR for
+ * a function or a walk out of budget (err says which), or out of memory
+ * (err left as it was: clear it first). */
+int jv_json(md_sbuf *b, const json_t *v, int indent, int level, jwalk *w, md_error *err);
 /* The type name used in messages ("string", "list", ...). */
 const char *jv_type(const json_t *v);
 
 /* Applies filter `name` to v with positional args[0..n) and keyword args
  * (kw[i] != NULL). *out is a new reference (NULL = undefined). */
-int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n, json_t **out, md_error *err);
+int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n, json_t **out, jwalk *w,
+                md_error *err);
 /* Evaluates the test `name` (defined, none, string, ...); *out 0/1. */
-int jlib_test(const char *name, json_t *v, json_t **args, size_t n, int *out, md_error *err);
+int jlib_test(const char *name, json_t *v, json_t **args, size_t n, int *out, jwalk *w, md_error *err);
 /* Calls method `name` of v (str.strip, dict.items, ...). */
-int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n, json_t **out, md_error *err);
+int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n, json_t **out, jwalk *w,
+                md_error *err);
 /* Formats t (UTC) with a Python strftime format. */
 int jlib_strftime(const char *fmt, time_t t, json_t **out, md_error *err);
 

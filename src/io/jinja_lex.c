@@ -121,6 +121,12 @@ static int lex_tag(jparser *p, const char *s, size_t n, size_t *i, int *line, in
                 (*i)++;
                 while (*i < n && isdigit((unsigned char)s[*i])) (*i)++;
             }
+            size_t e = *i + 1 < n && (s[*i] | 0x20) == 'e' ? *i + 1 : n; /* an exponent: 1e15, 2.5E-3 */
+            if (e < n && (s[e] == '+' || s[e] == '-')) e++;
+            if (e < n && isdigit((unsigned char)s[e])) {
+                fl = 1;
+                for (*i = e; *i < n && isdigit((unsigned char)s[*i]);) (*i)++;
+            }
             if (push(p, fl ? TK_FLOAT : TK_INT, *line, s + a, *i - a)) return MD_ERR;
             jtok *t = &p->t[p->n - 1];
             errno = 0;

@@ -1,6 +1,7 @@
-/* jinja_lib.c — the values' Python behaviour (truth, str(), ==) and the
- * built-in filters, tests and methods that chat templates use (see
- * src/io/jinja_int.h). Unknown names are errors that name them.
+/* jinja_lib.c — the built-in filters, tests and methods that chat
+ * templates use (see src/io/jinja_int.h; the values' own Python behaviour,
+ * truth, str(), == and tojson, is src/io/jinja_value.c). Strings are
+ * byte arrays with a length (a NUL is a character like any other). Unknown names are errors that name them.
  * Ownership: results are new references; arguments stay the caller's. */
 #include <math.h>
 #include <stdio.h>
@@ -10,112 +11,23 @@
 #include "io/jinja_int.h"
 
 #define HIDDEN_KEY(k) ((k)[0] == '\x01')
+#define KEY_LEN(k) json_object_iter_key_len(json_object_key_to_iter(k)) /* keys may hold NUL */
 
-int jv_truthy(const json_t *v)
+/* v[key] for a string key (NULL when v is no dict or has no such key). */
+static json_t *get_key(const json_t *v, const json_t *key)
 {
-    if (!v || json_is_null(v) || json_is_false(v)) return 0;
-    if (json_is_integer(v)) return json_integer_value(v) != 0;
-    if (json_is_real(v)) return json_real_value(v) != 0.0;
-    if (json_is_string(v)) return json_string_length(v) != 0;
-    if (json_is_array(v)) return json_array_size(v) != 0;
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach((json_t *)v, k, x) if (!HIDDEN_KEY(k)) return 1;
-        return json_object_get(v, "\x01function") != NULL;
-    }
-    return 1;
+    return json_is_string(key) ? json_object_getn(v, json_string_value(key), json_string_length(key)) : NULL;
 }
 
-const char *jv_type(const json_t *v)
+/* The byte offset of the first (last: rev) s[0..sl) in h[0..hl), or -1. */
+static long long mem_find(const char *h, size_t hl, const char *s, size_t sl, int rev)
 {
-    if (!v) return "undefined value";
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "dict";
-    case JSON_ARRAY: return "list";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "float";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "none";
+    if (sl > hl) return -1;
+    for (size_t k = 0; k <= hl - sl; k++) {
+        size_t i = rev ? hl - sl - k : k;
+        if (memcmp(h + i, s, sl) == 0) return (long long)i;
     }
-}
-
-int jv_equal(const json_t *a, const json_t *b)
-{
-    if (!a || !b) return !a && !b;
-    if (json_is_number(a) && json_is_number(b)) return json_number_value(a) == json_number_value(b);
-    if (json_is_boolean(a) && json_is_number(b)) return json_is_true(a) == (json_number_value(b) != 0 && json_number_value(b) == 1);
-    if (json_is_number(a) && json_is_boolean(b)) return jv_equal(b, a);
-    return json_equal((json_t *)a, (json_t *)b);
-}
-
-static int repr_str(md_sbuf *b, const char *s, size_t n)
-{
-    int dq = memchr(s, '\'', n) && !memchr(s, '"', n);
-    char q = dq ? '"' : '\'';
-    if (md_sb_add(b, &q, 1)) return MD_ERR;
-    for (size_t i = 0; i < n; i++) {
-        const char *e = s[i] == '\\' ? "\\\\" : s[i] == '\n' ? "\\n" : s[i] == '\t' ? "\\t" : s[i] == '\r' ? "\\r"
-                      : s[i] == q ? (dq ? "\\\"" : "\\'") : NULL;
-        if (e ? md_sb_add(b, e, 2) : md_sb_add(b, s + i, 1)) return MD_ERR;
-    }
-    return md_sb_add(b, &q, 1);
-}
-
-static int repr(md_sbuf *b, const json_t *v)
-{
-    if (b->n > JINJA_MAX_TEXT) return MD_OK; /* too long already: the caller refuses it */
-    return json_is_string(v) ? repr_str(b, json_string_value(v), json_string_length(v)) : jv_str(b, v);
-}
-
-static int float_str(md_sbuf *b, double d)
-{
-    char s[40];
-    if (isnan(d)) return md_sb_add(b, "nan", 3);
-    if (isinf(d)) return d > 0 ? md_sb_add(b, "inf", 3) : md_sb_add(b, "-inf", 4);
-    for (int p = 1; p <= 17; p++) {
-        snprintf(s, sizeof s, "%.*g", p, d);
-        if (strtod(s, NULL) == d) break;
-    }
-    if (!strpbrk(s, ".e")) strcat(s, ".0");
-    return md_sb_add(b, s, strlen(s));
-}
-
-int jv_str(md_sbuf *b, const json_t *v)
-{
-    char s[32];
-    if (!v) return md_sb_add(b, "", 0);
-    switch (json_typeof(v)) {
-    case JSON_STRING: return md_sb_add(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER: snprintf(s, sizeof s, "%lld", (long long)json_integer_value(v)); return md_sb_add(b, s, strlen(s));
-    case JSON_REAL: return float_str(b, json_real_value(v));
-    case JSON_TRUE: return md_sb_add(b, "True", 4);
-    case JSON_FALSE: return md_sb_add(b, "False", 5);
-    case JSON_NULL: return md_sb_add(b, "None", 4);
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *x;
-        if (md_sb_add(b, "[", 1)) return MD_ERR;
-        json_array_foreach((json_t *)v, i, x) if ((i && md_sb_add(b, ", ", 2)) || repr(b, x)) return MD_ERR;
-        return md_sb_add(b, "]", 1);
-    }
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *x;
-        int first = 1;
-        if (md_sb_add(b, "{", 1)) return MD_ERR;
-        json_object_foreach((json_t *)v, k, x) {
-            if (HIDDEN_KEY(k)) continue;
-            if ((!first && md_sb_add(b, ", ", 2)) || repr_str(b, k, strlen(k)) || md_sb_add(b, ": ", 2) || repr(b, x))
-                return MD_ERR;
-            first = 0;
-        }
-        return md_sb_add(b, "}", 1);
-    }
-    }
-    return MD_ERR;
+    return -1;
 }
 
 /* --- helpers -------------------------------------------------------------------------- */
@@ -209,7 +121,7 @@ static json_t *to_list(const json_t *v)
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) if (!HIDDEN_KEY(k) && json_array_append_new(l, json_string(k))) goto fail;
+        json_object_foreach((json_t *)v, k, x) if (!HIDDEN_KEY(k) && json_array_append_new(l, json_stringn(k, KEY_LEN(k)))) goto fail;
     } else if (json_is_string(v)) {
         const unsigned char *s = (const unsigned char *)json_string_value(v);
         size_t n = json_string_length(v);
@@ -235,7 +147,7 @@ static json_t *items(const json_t *v)
     json_t *x;
     json_object_foreach((json_t *)v, k, x) {
         if (HIDDEN_KEY(k)) continue;
-        if (!l || json_array_append_new(l, json_pack("[sO]", k, x))) {
+        if (!l || json_array_append_new(l, json_pack("[s%O]", k, KEY_LEN(k), x))) {
             json_decref(l);
             return NULL;
         }
@@ -243,33 +155,19 @@ static json_t *items(const json_t *v)
     return l;
 }
 
-/* json_dump_callback's sink: appends to the md_sbuf, stops past JINJA_MAX_TEXT. */
-static int dump_text(const char *buf, size_t size, void *data)
+/* transformers' tojson: json.dumps(v, ensure_ascii=False, indent=indent). */
+static int tojson(json_t *v, json_t *indent, json_t **out, jwalk *w, md_error *err)
 {
-    md_sbuf *b = data;
-    return b->n > JINJA_MAX_TEXT || md_sb_add(b, buf, size) ? -1 : 0;
-}
-
-static int tojson(json_t *v, json_t *indent, json_t **out, md_error *err)
-{
-    size_t flags = JSON_ENCODE_ANY | JSON_PRESERVE_ORDER;
-    if (json_is_integer(indent)) flags |= JSON_INDENT((int)json_integer_value(indent));
-    json_t *copy = v ? json_copy(v) : json_null(); /* shallow: the top level's namespace mark goes */
-    if (json_is_object(copy)) json_object_del(copy, "\x01namespace");
     md_sbuf b = {0};
-    int rc = copy ? json_dump_callback(copy, dump_text, &b, flags) : -1;
-    json_decref(copy);
-    if (b.n > JINJA_MAX_TEXT) rc = 0; /* stopped there: the caller refuses the text */
-    if (rc != 0) {
-        free(b.s);
-        return md_error_set(err, "tojson: cannot serialise a %s", jv_type(v));
-    }
-    *out = json_stringn(b.s ? b.s : "", b.n);
+    md_error_clear(err);
+    int rc = jv_json(&b, v ? v : json_null(), json_is_integer(indent) ? (int)json_integer_value(indent) : -1, 0, w, err);
+    if (rc == MD_OK && !(*out = json_stringn(b.s ? b.s : "", b.n))) rc = MD_ERR;
     free(b.s);
-    return *out ? MD_OK : md_error_set(err, "out of memory");
+    if (rc && !err->msg[0]) md_error_set(err, "out of memory");
+    return rc;
 }
 
-static int join(json_t *v, json_t *sep, json_t *attr, json_t **out, md_error *err)
+static int join(json_t *v, json_t *sep, json_t *attr, json_t **out, jwalk *w, md_error *err)
 {
     json_t *l = to_list(v);
     if (!l) return bad(err, "filter", "join", v);
@@ -280,16 +178,17 @@ static int join(json_t *v, json_t *sep, json_t *attr, json_t **out, md_error *er
     json_array_foreach(l, i, x) {
         if (b.n > JINJA_MAX_TEXT) break; /* too long already: the caller refuses it */
         if (i && json_is_string(sep) && md_sb_add(&b, json_string_value(sep), json_string_length(sep))) rc = MD_ERR;
-        if (jv_str(&b, json_is_string(attr) ? json_object_get(x, json_string_value(attr)) : x)) rc = MD_ERR;
+        if (jv_str(&b, json_is_string(attr) ? get_key(x, attr) : x, w)) rc = MD_ERR;
     }
     json_decref(l);
     *out = rc ? NULL : json_stringn(b.s ? b.s : "", b.n);
     free(b.s);
+    if (w->over) return jwalk_error(w, err);
     return *out ? MD_OK : md_error_set(err, "out of memory");
 }
 
 /* select/reject(test, args...), selectattr/rejectattr(attr[, test, args...]). */
-static int select_items(const char *name, json_t *v, json_t **args, size_t n, json_t **out, md_error *err)
+static int select_items(const char *name, json_t *v, json_t **args, size_t n, json_t **out, jwalk *w, md_error *err)
 {
     int by_attr = strstr(name, "attr") != NULL, keep = name[0] == 's';
     size_t t0 = by_attr ? 1 : 0;
@@ -301,9 +200,9 @@ static int select_items(const char *name, json_t *v, json_t **args, size_t n, js
     int rc = l && r ? MD_OK : bad(err, "filter", name, v);
     json_array_foreach(l, i, x) {
         if (rc) break;
-        json_t *subject = by_attr ? json_object_get(x, json_string_value(args[0])) : x;
+        json_t *subject = by_attr ? get_key(x, args[0]) : x;
         int res;
-        if (n > t0) rc = jlib_test(json_string_value(args[t0]), subject, args + t0 + 1, n - t0 - 1, &res, err);
+        if (n > t0) rc = jlib_test(json_string_value(args[t0]), subject, args + t0 + 1, n - t0 - 1, &res, w, err);
         else res = jv_truthy(subject);
         if (rc == MD_OK && res == keep && json_array_append(r, x)) rc = md_error_set(err, "out of memory");
     }
@@ -313,7 +212,7 @@ static int select_items(const char *name, json_t *v, json_t **args, size_t n, js
     return rc;
 }
 
-static int map_items(json_t *v, json_t **args, char **kw, size_t n, json_t **out, md_error *err)
+static int map_items(json_t *v, json_t **args, char **kw, size_t n, json_t **out, jwalk *w, md_error *err)
 {
     json_t *attr = kwarg(args, kw, n, "attribute", 99), *l = to_list(v), *r = json_array();
     int rc = l && r ? MD_OK : bad(err, "filter", "map", v);
@@ -322,9 +221,9 @@ static int map_items(json_t *v, json_t **args, char **kw, size_t n, json_t **out
     json_array_foreach(l, i, x) {
         if (rc) break;
         json_t *y = NULL;
-        if (json_is_string(attr)) y = json_incref(json_object_get(x, json_string_value(attr)));
+        if (json_is_string(attr)) y = json_incref(get_key(x, attr));
         else if (n >= 1 && json_is_string(args[0]))
-            rc = jlib_filter(json_string_value(args[0]), x, args + 1, kw ? kw + 1 : NULL, n - 1, &y, err);
+            rc = jlib_filter(json_string_value(args[0]), x, args + 1, kw ? kw + 1 : NULL, n - 1, &y, w, err);
         else rc = md_error_set(err, "map needs attribute=NAME or a filter name");
         if (rc == MD_OK && json_array_append_new(r, y ? y : json_null())) rc = md_error_set(err, "out of memory");
     }
@@ -377,7 +276,8 @@ static int str_filter(const char *name, json_t *v, json_t **args, char **kw, siz
     return *out ? MD_OK : md_error_set(err, "out of memory");
 }
 
-int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n, json_t **out, md_error *err)
+int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n, json_t **out, jwalk *w,
+                md_error *err)
 {
     *out = NULL;
     if (!strcmp(name, "default") || !strcmp(name, "d")) {
@@ -387,14 +287,20 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
         return MD_OK;
     }
     if (!strcmp(name, "safe") || !strcmp(name, "e") || !strcmp(name, "escape")) {
-        if (name[0] != 's' && json_is_string(v) && strpbrk(json_string_value(v), "<>&'\""))
+        int special = 0;
+        for (size_t i = 0; json_is_string(v) && i < json_string_length(v); i++)
+            special |= strchr("<>&'\"", json_string_value(v)[i]) != NULL && json_string_value(v)[i] != '\0';
+        if (name[0] != 's' && special)
             return md_error_set(err, "filter 'escape' is not supported");
         *out = json_incref(v);
         return MD_OK;
     }
     if (!strcmp(name, "string")) {
         md_sbuf b = {0};
-        if (jv_str(&b, v)) { free(b.s); return md_error_set(err, "out of memory"); }
+        if (jv_str(&b, v, w)) {
+            free(b.s);
+            return w->over ? jwalk_error(w, err) : md_error_set(err, "out of memory");
+        }
         *out = json_stringn(b.s ? b.s : "", b.n);
         free(b.s);
         return *out ? MD_OK : md_error_set(err, "out of memory");
@@ -406,7 +312,7 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
         if (len < 0) return bad(err, "filter", name, v);
         *out = json_integer(len);
     } else if (!strcmp(name, "tojson")) {
-        return tojson(v, kwarg(args, kw, n, "indent", 0), out, err);
+        return tojson(v, kwarg(args, kw, n, "indent", 0), out, w, err);
     } else if (!strcmp(name, "list")) {
         if (!(*out = to_list(v))) return bad(err, "filter", name, v);
     } else if (!strcmp(name, "items")) {
@@ -419,12 +325,12 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
         json_decref(l);
         return MD_OK;
     } else if (!strcmp(name, "join")) {
-        return join(v, kwarg(args, kw, n, "d", 0), kwarg(args, kw, n, "attribute", 1), out, err);
+        return join(v, kwarg(args, kw, n, "d", 0), kwarg(args, kw, n, "attribute", 1), out, w, err);
     } else if (!strcmp(name, "select") || !strcmp(name, "reject") || !strcmp(name, "selectattr") ||
                !strcmp(name, "rejectattr")) {
-        return select_items(name, v, args, n, out, err);
+        return select_items(name, v, args, n, out, w, err);
     } else if (!strcmp(name, "map")) {
-        return map_items(v, args, kw, n, out, err);
+        return map_items(v, args, kw, n, out, w, err);
     } else if (!strcmp(name, "int") || !strcmp(name, "float") || !strcmp(name, "abs")) {
         double d = json_is_string(v) ? strtod(json_string_value(v), NULL) : json_is_number(v) ? json_number_value(v) : 0;
         if (!strcmp(name, "abs")) d = fabs(d);
@@ -437,9 +343,10 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
 
 /* --- tests ----------------------------------------------------------------------------- */
 
-int jlib_test(const char *name, json_t *v, json_t **args, size_t n, int *out, md_error *err)
+int jlib_test(const char *name, json_t *v, json_t **args, size_t n, int *out, jwalk *w, md_error *err)
 {
     json_t *a = n ? args[0] : NULL;
+    *out = 0;
     if (!strcmp(name, "defined")) *out = v != NULL;
     else if (!strcmp(name, "undefined")) *out = v == NULL;
     else if (!strcmp(name, "none")) *out = json_is_null(v);
@@ -460,20 +367,17 @@ int jlib_test(const char *name, json_t *v, json_t **args, size_t n, int *out, md
     } else if (!strcmp(name, "divisibleby")) {
         if (!json_is_integer(v) || !json_is_integer(a) || !json_integer_value(a)) return bad(err, "test", name, v);
         *out = json_integer_value(v) % json_integer_value(a) == 0;
-    } else if (!strcmp(name, "equalto") || !strcmp(name, "eq") || !strcmp(name, "sameas")) *out = jv_equal(v, a);
-    else if (!strcmp(name, "ne")) *out = !jv_equal(v, a);
-    else if (!strcmp(name, "in")) {
-        size_t i;
-        json_t *x;
-        *out = 0;
-        if (json_is_array(a)) json_array_foreach(a, i, x) *out |= jv_equal(x, v);
-        else if (json_is_object(a)) *out = json_is_string(v) && json_object_get(a, json_string_value(v));
-        else if (json_is_string(a) && json_is_string(v)) *out = strstr(json_string_value(a), json_string_value(v)) != NULL;
-        else return bad(err, "test", name, a);
+    } else if (!strcmp(name, "equalto") || !strcmp(name, "eq") || !strcmp(name, "ne")) {
+        *out = jv_equal(v, a, w) == (name[0] == 'e');
+    } else if (!strcmp(name, "sameas")) { /* Python's "is": containers by identity, scalars by type and value */
+        *out = v == a || (v && a && json_typeof(v) == json_typeof(a) && !json_is_array(v) && !json_is_object(v) &&
+                          jv_equal(v, a, w));
+    } else if (!strcmp(name, "in")) {
+        if (jv_contains(a, v, out, w)) return bad(err, "test", name, a);
     } else {
         return md_error_set(err, "the test '%s' is not supported by mechdiff's Jinja interpreter", name);
     }
-    return MD_OK;
+    return w->over ? jwalk_error(w, err) : MD_OK;
 }
 
 /* --- methods --------------------------------------------------------------------------- */
@@ -524,13 +428,44 @@ static json_t *split(const json_t *v, const json_t *sep, long long maxsplit)
     return l;
 }
 
-static int str_method(json_t *v, const char *name, json_t **args, char **kw, size_t n, json_t **out, md_error *err)
+/* str.find/rfind/index/rindex/count(sub): the index in characters (as
+ * Python counts them: code points), or the count. */
+static int str_search(json_t *v, const char *name, json_t *sub, size_t n, json_t **out, md_error *err)
+{
+    if (n != 1 || !json_is_string(sub))
+        return md_error_set(err, "str.%s takes one string here (start and end are not supported by mechdiff's Jinja "
+                                 "interpreter)", name);
+    const char *h = json_string_value(v), *s = json_string_value(sub);
+    size_t hl = json_string_length(v), sl = json_string_length(sub);
+    if (!strcmp(name, "count")) {
+        long long k = 0;
+        for (size_t i = 0; sl && i + sl <= hl;) {
+            long long at = mem_find(h + i, hl - i, s, sl, 0);
+            if (at < 0) break;
+            k++;
+            i += (size_t)at + sl;
+        }
+        if (!sl) /* '' occurs before each character and at the end */
+            for (size_t i = 0; i <= hl; i++) k += i == hl || ((unsigned char)h[i] & 0xC0) != 0x80;
+        *out = json_integer(k);
+        return *out ? MD_OK : md_error_set(err, "out of memory");
+    }
+    long long at = mem_find(h, hl, s, sl, name[0] == 'r');
+    if (at < 0 && strstr(name, "index")) return md_error_set(err, "str.%s: substring not found", name);
+    long long chars = 0;
+    for (long long i = 0; i < at; i++) chars += ((unsigned char)h[i] & 0xC0) != 0x80;
+    *out = json_integer(at < 0 ? -1 : chars);
+    return *out ? MD_OK : md_error_set(err, "out of memory");
+}
+
+static int str_method(json_t *v, const char *name, json_t **args, char **kw, size_t n, json_t **out, jwalk *w,
+                      md_error *err)
 {
     json_t *a = kwarg(args, kw, n, "", 0), *b = kwarg(args, kw, n, "", 1);
     if (!strcmp(name, "strip") || !strcmp(name, "lstrip") || !strcmp(name, "rstrip"))
         *out = strip(v, a, name[0] != 'r', name[0] != 'l');
     else if (!strcmp(name, "upper") || !strcmp(name, "lower") || !strcmp(name, "title") || !strcmp(name, "capitalize"))
-        return jlib_filter(name, v, NULL, NULL, 0, out, err);
+        return jlib_filter(name, v, NULL, NULL, 0, out, w, err);
     else if (!strcmp(name, "startswith") || !strcmp(name, "endswith"))
         *out = json_boolean(prefix_match(v, a, name[0] == 'e'));
     else if (!strcmp(name, "replace")) {
@@ -541,20 +476,21 @@ static int str_method(json_t *v, const char *name, json_t **args, char **kw, siz
         json_t *sep = kwarg(args, kw, n, "sep", 0), *mx = kwarg(args, kw, n, "maxsplit", 1);
         *out = split(v, sep, json_is_integer(mx) ? json_integer_value(mx) : -1);
     } else if (!strcmp(name, "join")) {
-        return join(a, v, NULL, out, err);
-    } else if (!strcmp(name, "find")) {
-        const char *h = json_string_value(v), *p = json_is_string(a) ? strstr(h, json_string_value(a)) : NULL;
-        *out = json_integer(p ? (json_int_t)(p - h) : -1);
+        return join(a, v, NULL, out, w, err);
+    } else if (!strcmp(name, "find") || !strcmp(name, "rfind") || !strcmp(name, "index") || !strcmp(name, "rindex") ||
+               !strcmp(name, "count")) {
+        return str_search(v, name, a, n, out, err);
     } else {
         return md_error_set(err, "the string method '%s' is not supported by mechdiff's Jinja interpreter", name);
     }
     return *out ? MD_OK : md_error_set(err, "out of memory");
 }
 
-int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n, json_t **out, md_error *err)
+int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n, json_t **out, jwalk *w,
+                md_error *err)
 {
     *out = NULL;
-    if (json_is_string(v)) return str_method(v, name, args, kw, n, out, err);
+    if (json_is_string(v)) return str_method(v, name, args, kw, n, out, w, err);
     if (json_is_object(v)) {
         if (!strcmp(name, "items")) *out = items(v);
         else if (!strcmp(name, "keys")) *out = to_list(v);
@@ -567,7 +503,7 @@ int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n,
             json_decref(it);
         } else if (!strcmp(name, "get")) {
             json_t *k = n ? args[0] : NULL, *d = n > 1 ? args[1] : json_null();
-            json_t *x = json_is_string(k) ? json_object_get(v, json_string_value(k)) : NULL;
+            json_t *x = get_key(v, k);
             *out = json_incref(x ? x : d);
         } else {
             return md_error_set(err, "the dict method '%s' is not supported by mechdiff's Jinja interpreter", name);

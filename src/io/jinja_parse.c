@@ -328,7 +328,7 @@ static int starts_bare_test_arg(jparser *p)
 {
     static const char *stop[] = {"and", "or", "else", "if", "in", "is", "not", "recursive"};
     jtok *t = cur(p);
-    if (t->type == TK_STR || t->type == TK_INT || t->type == TK_FLOAT) return 1;
+    if (t->type == TK_STR || t->type == TK_INT || t->type == TK_FLOAT || is_op(p, "[") || is_op(p, "{")) return 1;
     if (t->type != TK_NAME) return 0;
     for (size_t i = 0; i < sizeof stop / sizeof stop[0]; i++)
         if (strcmp(t->s, stop[i]) == 0) return 0;
@@ -358,7 +358,8 @@ static jnode *parse_filters(jparser *p, jnode *n)
         if (is_op(p, "(")) {
             if (parse_args(p, f)) { jnode_free(n); return NULL; }
         } else if (!filter && starts_bare_test_arg(p)) {
-            jnode *a = parse_primary(p);
+            jnode *a = parse_primary(p); /* as jinja2: a primary and its postfix (x is sameas y.z) */
+            if (a) a = parse_postfix(p, a);
             if (!a || add_arg(p, f, a, NULL)) { jnode_free(n); return NULL; }
         }
     }

@@ -769,6 +769,16 @@ const char *md_job_output(const md_job *job)
     return md_params_str(&job->top, "output");
 }
 
+int md_job_set_output(md_job *job, const char *path, md_error *err)
+{
+    md_value *v = (md_value *)md_params_find(&job->top, "output");
+    char *copy = v ? strdup(path) : NULL;
+    if (!copy) return md_error_set(err, "out of memory");
+    free(v->s);
+    v->s = copy;
+    return MD_OK;
+}
+
 void md_job_free(md_job *job)
 {
     if (!job) return;

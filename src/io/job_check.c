@@ -67,14 +67,15 @@ const char *md_job_missing_model(const md_job *job, int exp)
 int md_job_validate(const md_job *job, md_error *err)
 {
     md_error_clear(err);
-    int bad = 0;
+    int bad = MD_OK;
     if (strcmp(md_params_str(&job->runtime, "backend"), "cuda") == 0 && md_device_build_archs()[0] == '\0') {
-        snprintf(err->msg, sizeof err->msg,
-                 "%s: runtime.backend is 'cuda' but this mechdiff was built without CUDA: rebuild with "
-                 "-DMECHDIFF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=<your GPUs, e.g. 80;90> (docs/cuda.md), or set "
-                 "runtime: {backend: cpu} (or MECHDIFF_BACKEND=cpu in the environment)",
-                 job->source ? job->source : "job");
-        bad = 1;
+        md_error one;
+        md_error_set(&one,
+                     "%s: runtime.backend is 'cuda' but this mechdiff was built without CUDA: rebuild with "
+                     "-DMECHDIFF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=<your GPUs, e.g. 80;90> (docs/cuda.md), or set "
+                     "runtime: {backend: cpu} (or MECHDIFF_BACKEND=cpu in the environment)",
+                     job->source ? job->source : "job");
+        bad = md_error_add(err, &one);
     }
     /* every model folder holds what a worker will load (folder_check.h) */
     for (int i = 0; i < md_params_count(&job->top, "models"); i++) {
@@ -87,14 +88,13 @@ int md_job_validate(const md_job *job, md_error *err)
                             &one) == MD_OK)
             continue;
         const md_value *map = md_params_find(&job->top, "models"); /* where the models map is in the file */
-        size_t used = strlen(err->msg);
-        snprintf(err->msg + used, sizeof err->msg - used, "%s%s:%d:%d: key 'models.%s': %s", used ? "\n" : "",
-                 job->source ? job->source : "job", map ? map->line : 0, map ? map->col : 0,
-                 md_params_item(&job->top, "models", i), one.msg);
-        bad = 1;
+        md_error_prefix(&one, "%s:%d:%d: key 'models.%s'", job->source ? job->source : "job", map ? map->line : 0,
+                        map ? map->col : 0, md_params_item(&job->top, "models", i));
+        bad = md_error_add(err, &one);
     }
     void **opts = NULL; /* the experiments' options, bound once for their validate hooks */
-    if (md_kind_bind_opts(job, &opts, err) != MD_OK) return MD_ERR;
+    md_error bind;
+    if (md_kind_bind_opts(job, &opts, &bind) != MD_OK) return md_error_add(err, &bind);
     for (int i = 0; i < job->n_exps; i++) {
         const md_exp_spec *e = &job->exps[i];
         if (!e->impl->validate || md_job_missing_dataset(job, i) || md_job_missing_model(job, i))
@@ -103,11 +103,9 @@ int md_job_validate(const md_job *job, md_error *err)
         md_error one;
         md_error_clear(&one);
         if (e->impl->validate(&ctx, &one) == MD_OK) continue;
-        size_t used = strlen(err->msg);
-        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", one.msg);
-        bad = 1;
+        bad = md_error_add(err, &one); /* every check of the kind that failed, a line each */
     }
     md_kind_free_opts(job, opts);
-    return bad ? MD_ERR : MD_OK;
+    return bad;
 }
 

@@ -1,7 +1,6 @@
 /* h5digest.c — per-dataset SHA-256 of the results (see h5digest.h). */
 #include "runner/h5digest.h"
 
-#include <hdf5_hl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +70,7 @@ static herr_t write_one(hid_t g, const char *name, const H5O_info_t *info, void 
     if (info->type != H5O_TYPE_DATASET) return 0;
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     if (d < 0) return md_error_set(c->err, "cannot open /%s/%s", c->group, name), -1;
-    int scale = H5DSis_scale(d) > 0;
+    int scale = md_h5_is_scale(d);
     char full[MD_PATH_MAX + 160], hex[65];
     snprintf(full, sizeof full, "/%s/%s", c->group, name);
     int rc = scale ? MD_OK : md_h5digest_dataset(g, full, hex, c->err);

@@ -44,6 +44,25 @@ static int info_check_attrs(const char *path, hid_t f, hid_t prov, md_error *err
     return MD_OK;
 }
 
+/* The integers md_h5out_info reads as int, in the range a run writes
+ * (a value beyond an int would be read as another one). */
+static int info_check_ranges(const char *path, hid_t f, hid_t prov, md_error *err)
+{
+    static const struct { int prov; const char *name; int64_t lo, hi, def; } ints[] = {
+        {0, "layout_version", 1, INT32_MAX, 1}, {1, "part_index", -1, INT32_MAX - 1, -1},
+        {1, "part_count", 0, INT32_MAX, 0},     {1, "finished", 0, 1, 0},
+        {1, "generation", 0, INT64_MAX, 0},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        int64_t x = md_h5_attr_read_i64(ints[i].prov ? prov : f, ints[i].name, ints[i].def);
+        if (x < ints[i].lo || x > ints[i].hi)
+            return md_error_set(err, "%s: attribute '%s' of %s is %lld, not in [%lld, %lld]: " MD_H5_EDITED_HINT, path,
+                                ints[i].name, ints[i].prov ? "/provenance" : "/", (long long)x, (long long)ints[i].lo,
+                                (long long)ints[i].hi);
+    }
+    return MD_OK;
+}
+
 int md_h5out_info(const char *path, md_h5info *info, md_error *err)
 {
     memset(info, 0, sizeof *info);
@@ -60,6 +79,11 @@ int md_h5out_info(const char *path, md_h5info *info, md_error *err)
     if (g < 0 || info_check_attrs(path, f, g, err) != MD_OK) {
         if (g < 0) md_error_set(err, "%s: /provenance cannot be opened: " MD_H5_EDITED_HINT, path);
         if (g >= 0) H5Gclose(g);
+        H5Fclose(f);
+        return MD_ERR;
+    }
+    if (info_check_ranges(path, f, g, err) != MD_OK) {
+        H5Gclose(g);
         H5Fclose(f);
         return MD_ERR;
     }
@@ -135,11 +159,13 @@ int md_reader_dims(md_reader *r, const char *path, int64_t dims[MD_MAX_DIMS], md
     hid_t sp = H5Dget_space(d);
     hsize_t h[MD_MAX_DIMS];
     int rank = H5Sget_simple_extent_ndims(sp);
-    if (rank > MD_MAX_DIMS) rank = MD_MAX_DIMS;
-    H5Sget_simple_extent_dims(sp, h, NULL);
-    for (int i = 0; i < rank; i++) dims[i] = (int64_t)h[i];
+    int ok = rank >= 0 && rank <= MD_MAX_DIMS && H5Sget_simple_extent_dims(sp, h, NULL) == rank;
+    for (int i = 0; ok && i < rank; i++) dims[i] = (int64_t)h[i];
     H5Sclose(sp);
     H5Dclose(d);
+    if (!ok)
+        return md_error_set(err, "%s: /%s/%s has %d dimensions, more than the %d of a results dataset: " MD_H5_EDITED_HINT,
+                            r->path, r->exp, path, rank, MD_MAX_DIMS);
     return rank;
 }
 
@@ -151,7 +177,13 @@ static int reader_read(md_reader *r, const char *path, const int64_t *offset, co
     hid_t fs = H5Dget_space(d);
     int rank = H5Sget_simple_extent_ndims(fs);
     hsize_t off[MD_MAX_DIMS], cnt[MD_MAX_DIMS];
-    for (int i = 0; i < rank && i < MD_MAX_DIMS; i++) {
+    if (rank < 0 || rank > MD_MAX_DIMS) {
+        H5Sclose(fs);
+        H5Dclose(d);
+        return md_error_set(err, "%s: read of /%s/%s: %d dimensions, more than the %d of a results dataset: "
+                            MD_H5_EDITED_HINT, r->path, r->exp, path, rank, MD_MAX_DIMS);
+    }
+    for (int i = 0; i < rank; i++) {
         off[i] = (hsize_t)offset[i];
         cnt[i] = (hsize_t)count[i];
     }
@@ -267,6 +299,9 @@ static herr_t list_stage(hid_t exp, const char *name, const H5L_info_t *info, vo
     snprintf(path, sizeof path, "%s/done", name);
     snprintf(full, sizeof full, "/completion/%s/%s", l->exp, path);
     if (strncmp(name, "stage", 5) != 0 || !md_h5_exists(exp, path)) return 0;
+    if (md_h5_stage_number(name) < 0)
+        return md_error_set(l->err, "/completion/%s/%s: not a stage<k> group (k from 0 to %d): " MD_H5_EDITED_HINT,
+                            l->exp, name, MD_KIND_MAX_STAGES - 1), -1;
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 16;
         md_h5stage *v = realloc(l->v, (size_t)cap * sizeof *v);
@@ -274,7 +309,7 @@ static herr_t list_stage(hid_t exp, const char *name, const H5L_info_t *info, vo
         l->v = v, l->cap = cap;
     }
     md_h5stage *st = &l->v[l->n];
-    *st = (md_h5stage){.stage = atoi(name + 5), .exp_index = -1};
+    *st = (md_h5stage){.stage = md_h5_stage_number(name), .exp_index = -1};
     snprintf(st->exp, sizeof st->exp, "%s", l->exp);
     if (!(st->done = md_h5_read_flags(exp, full, &st->n_units, l->err))) return -1;
     hid_t g = H5Gopen2(exp, name, H5P_DEFAULT);
@@ -329,6 +364,10 @@ void md_h5out_free_stages(md_h5stage *stages, int n)
     free(stages);
 }
 
+/* The most bytes a unit's result can have: it travels from its worker as
+ * one MPI message of an int count of bytes (worker.c). */
+#define UNIT_MAX_BYTES ((uint64_t)INT32_MAX)
+
 /* Parses "path[o+c,o+c]" at *s; advances past it and a following ';'. */
 static int parse_region(const char **s, md_piece *pc)
 {
@@ -336,6 +375,8 @@ static int parse_region(const char **s, md_piece *pc)
     if (!br || br == *s || (size_t)(br - *s) >= MD_PATH_MAX) return MD_ERR;
     memcpy(pc->path, *s, (size_t)(br - *s));
     pc->path[br - *s] = '\0';
+    for (const char *c = pc->path; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) return MD_ERR; /* no dataset has such a name */
     const char *p = br + 1;
     pc->rank = 0;
     while (*p && *p != ']' && pc->rank < MD_MAX_DIMS) {
@@ -391,8 +432,11 @@ int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_err
     for (const char *s = text ? text : ""; rc == MD_OK && *s;) {
         md_piece pc;
         if (parse_region(&s, &pc) != MD_OK) {
+            char shown[160]; /* the entry on one line, cut */
+            snprintf(shown, sizeof shown, "%s", text);
+            for (char *c = shown; *c; c++) *c = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
             rc = md_error_set(err, "%s: %s[%lld]: malformed region '%s': " MD_H5_EDITED_HINT, r->path, path,
-                              (long long)unit, text);
+                              (long long)unit, shown);
             break;
         }
         hid_t ds = reader_dataset(r, pc.path, err);
@@ -404,8 +448,19 @@ int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_err
                               pc.path);
         H5Dclose(ds);
         if (rc != MD_OK) break;
-        size_t elems = 1;
-        for (int i = 0; i < pc.rank; i++) elems *= (size_t)pc.count[i];
+        size_t elems = 1, esize = type == MD_H5_STR ? sizeof(char *) : md_h5type_size(type);
+        int too_big = 0; /* the counts lie inside the dataset's dims, which a file may declare huge */
+        for (int i = 0; i < pc.rank; i++) elems = pc.count[i] ? elems : 0;
+        for (int i = 0; elems && i < pc.rank; i++) {
+            too_big |= elems > UNIT_MAX_BYTES / esize / (uint64_t)pc.count[i];
+            if (!too_big) elems *= (size_t)pc.count[i];
+        }
+        if (too_big) {
+            rc = md_error_set(err, "%s: %s[%lld] names a piece of /%s/%s larger than one unit's result can be (%lld "
+                              "bytes): " MD_H5_EDITED_HINT, r->path, path, (long long)unit, r->exp, pc.path,
+                              (long long)UNIT_MAX_BYTES);
+            break;
+        }
         hid_t mt = md_h5_mem_type(type);
         if (type == MD_H5_STR) {
             char **strs = calloc(elems, sizeof *strs);

@@ -145,6 +145,24 @@ int64_t md_h5_attr_read_i64(hid_t loc, const char *name, int64_t def)
     return v;
 }
 
+int md_h5_is_scale(hid_t d)
+{
+    char *cls = md_h5_attr_read_str(d, "CLASS");
+    int yes = cls && strcmp(cls, "DIMENSION_SCALE") == 0;
+    free(cls);
+    return yes;
+}
+
+int md_h5_stage_number(const char *name)
+{
+    for (int k = 0; k < MD_KIND_MAX_STAGES; k++) { /* only the names the writer gives: "stage%d" */
+        char want[16];
+        snprintf(want, sizeof want, "stage%d", k);
+        if (strcmp(name, want) == 0) return k;
+    }
+    return -1;
+}
+
 hid_t md_h5_group_open_or_create(hid_t loc, const char *path)
 {
     if (md_h5_exists(loc, path)) return H5Gopen2(loc, path, H5P_DEFAULT);
@@ -230,6 +248,9 @@ uint8_t *md_h5_read_flags(hid_t loc, const char *path, int64_t *n, md_error *err
     if (rank != 1 || c != H5T_INTEGER) {
         md_error_set(err, "%s is not a 1-D integer dataset (rank %d, %s): " MD_H5_EDITED_HINT,
                      path, rank, class_name(c));
+    } else if (len > (hsize_t)MD_PLAN_MAX_UNITS) { /* before allocating what a hostile file declares */
+        md_error_set(err, "%s holds %llu flags, more than the %lld units a stage can have: " MD_H5_EDITED_HINT, path,
+                     (unsigned long long)len, (long long)MD_PLAN_MAX_UNITS);
     } else if (!(buf = malloc(len ? len : 1))) {
         md_error_set(err, "out of memory reading %s", path);
     } else if (H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {

@@ -31,6 +31,14 @@ int64_t md_h5_attr_read_i64(hid_t loc, const char *name, int64_t def);
  * (H5T_STRING or H5T_INTEGER): 1 yes, 0 absent, -1 another type or more than
  * one value (a file edited by hand); what it holds instead goes to what. */
 int md_h5_attr_check(hid_t loc, const char *name, H5T_class_t want, char *what, size_t len);
+/* 1 when d is a dimension scale: its attribute CLASS is the string
+ * DIMENSION_SCALE (H5DSis_scale leaks identifiers on a CLASS of another
+ * string type, libhdf5_hl 1.10). */
+int md_h5_is_scale(hid_t d);
+/* The k of a /completion/<experiment>/stage<k> name as the writer gives
+ * it ("stage%d", 0 <= k < MD_KIND_MAX_STAGES); -1 for any other name
+ * ("stage01", "stage+1", "stage99999999999"). */
+int md_h5_stage_number(const char *name);
 /* Opens group path, creating it (and its parents) when absent. */
 hid_t md_h5_group_open_or_create(hid_t loc, const char *path);
 /* File and memory HDF5 types of an md_h5type. */

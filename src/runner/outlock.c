@@ -30,6 +30,61 @@ static int make_dirs(char *dir, md_error *err)
     return MD_OK;
 }
 
+/* Appends the components of rest to the canonical folder path buf (len
+ * bytes): "" and "." skipped, ".." drops the last component (never "/"). */
+static int append_normalized(char *buf, size_t len, const char *rest)
+{
+    while (*rest) {
+        size_t n = strcspn(rest, "/"), used = strlen(buf);
+        if (n == 2 && rest[0] == '.' && rest[1] == '.') {
+            char *slash = strrchr(buf, '/');
+            if (slash) slash[slash == buf ? 1 : 0] = '\0';
+        } else if (n > 0 && !(n == 1 && rest[0] == '.')) {
+            const char *sep = used > 0 && buf[used - 1] == '/' ? "" : "/";
+            if (used + strlen(sep) + n >= len) return MD_ERR;
+            snprintf(buf + used, len - used, "%s%.*s", sep, (int)n, rest);
+        }
+        rest += n;
+        while (*rest == '/') rest++;
+    }
+    return MD_OK;
+}
+
+int md_outlock_canonical(const char *output, char *buf, size_t len, md_error *err)
+{
+    char path[PATH_MAX], real[PATH_MAX];
+    if (!output[0]) return md_error_set(err, "the output path is empty");
+    int n;
+    if (output[0] == '/') {
+        n = snprintf(path, sizeof path, "%s", output);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd)) return md_error_set(err, "%s: cannot read the current folder: %s", output,
+                                                          strerror(errno));
+        n = snprintf(path, sizeof path, "%s/%s", cwd, output);
+    }
+    if (n < 0 || n >= (int)sizeof path) return md_error_set(err, "%s: output path too long", output);
+    /* the longest leading part that exists, resolved (links followed); the
+     * components after it do not exist yet: mkdir -p creates them as named */
+    size_t cut = (size_t)n;
+    for (;;) {
+        char keep = path[cut];
+        path[cut] = '\0';
+        const char *head = cut ? path : "/";
+        int found = realpath(head, real) != NULL, why = errno;
+        path[cut] = keep;
+        if (found) break;
+        if (why != ENOENT && why != ENOTDIR)
+            return md_error_set(err, "%s: cannot resolve %s: %s", output, head, strerror(why));
+        while (cut > 0 && path[cut - 1] == '/') cut--;
+        while (cut > 0 && path[cut - 1] != '/') cut--;
+    }
+    if (append_normalized(real, sizeof real, path + cut) != MD_OK || strlen(real) >= len)
+        return md_error_set(err, "%s: output path too long", output);
+    snprintf(buf, len, "%s", real);
+    return MD_OK;
+}
+
 int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err)
 {
     char dir[PATH_MAX], real[PATH_MAX];
@@ -38,7 +93,7 @@ int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err)
         return md_error_set(err, "%s: output path too long", output);
     struct stat st;
     if (lstat(output, &st) == 0 && S_ISLNK(st.st_mode)) {
-        if (!realpath(output, real))
+        if (stat(output, &st) != 0)
             return md_error_set(err, "%s: a symbolic link whose target cannot be resolved (%s); give the real "
                                 "path of the output", output, strerror(errno));
     } else {
@@ -50,14 +105,8 @@ int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err)
             *slash = '\0';
             if (make_dirs(dir, err) != MD_OK) return MD_ERR;
         }
-        const char *parent = !slash ? "." : slash == dir ? "/" : dir;
-        char rparent[PATH_MAX];
-        if (!realpath(parent, rparent))
-            return md_error_set(err, "%s: cannot resolve the output folder %s: %s", output, parent, strerror(errno));
-        if (snprintf(real, sizeof real, "%s/%s", strcmp(rparent, "/") == 0 ? "" : rparent, base) >=
-            (int)sizeof real)
-            return md_error_set(err, "%s: output path too long", output);
     }
+    if (md_outlock_canonical(output, real, sizeof real, err) != MD_OK) return MD_ERR;
     if (stat(real, &st) == 0 && !S_ISREG(st.st_mode))
         return md_error_set(err, "%s: the output exists and is not a regular file (%s); give the path of an "
                             "HDF5 file to write", output, S_ISDIR(st.st_mode) ? "a folder" : "a special file");

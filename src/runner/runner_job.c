@@ -15,18 +15,6 @@
 #include "mechdiff/clock.h"
 #include "runner/coord.h"
 
-static void set_output(md_job *job, const char *path)
-{
-    md_value *v = (md_value *)md_params_find(&job->top, "output");
-    char *copy = strdup(path);
-    if (!v || !copy) {
-        free(copy);
-        return;
-    }
-    free(v->s);
-    v->s = copy;
-}
-
 /* Rank 0: parse, validate, resolve output and part; returns the YAML text. */
 int md_coord_load_job(coord *c, md_error *err)
 {
@@ -45,24 +33,23 @@ int md_coord_load_job(coord *c, md_error *err)
         return md_error_set(err, "part %d/%d: the index must be in [0, %d)", c->part_index, c->part_count,
                             c->part_count);
     }
+    char out[4096];
     if (c->opts->output) {
-        char abs[4096];
-        if (c->opts->output[0] == '/' || !getcwd(abs, sizeof abs))
-            snprintf(abs, sizeof abs, "%s", c->opts->output);
-        else {
-            size_t n = strlen(abs);
-            snprintf(abs + n, sizeof abs - n, "/%s", c->opts->output);
+        snprintf(out, sizeof out, "%s", c->opts->output);
+    } else {
+        snprintf(out, sizeof out, "%s", md_job_output(c->job));
+        if (c->part_count > 0) {
+            char *dot = strrchr(out, '.');
+            if (dot && strcmp(dot, ".h5") == 0) *dot = '\0';
+            size_t n = strlen(out);
+            snprintf(out + n, sizeof out - n, ".part%dof%d.h5", c->part_index, c->part_count);
         }
-        set_output(c->job, abs);
-    } else if (c->part_count > 0) {
-        char p[4096];
-        snprintf(p, sizeof p, "%s", md_job_output(c->job));
-        char *dot = strrchr(p, '.');
-        if (dot && strcmp(dot, ".h5") == 0) *dot = '\0';
-        size_t n = strlen(p);
-        snprintf(p + n, sizeof p - n, ".part%dof%d.h5", c->part_index, c->part_count);
-        set_output(c->job, p);
     }
+    /* every message names the output by the path run writes (README.md, "Paths in messages") */
+    char canon[4096];
+    if (md_outlock_canonical(out, canon, sizeof canon, err) != MD_OK ||
+        md_job_set_output(c->job, canon, err) != MD_OK)
+        return MD_ERR;
     c->job_yaml = md_job_to_yaml(c->job, 0);
     return c->job_yaml ? MD_OK : md_error_set(err, "out of memory");
 }

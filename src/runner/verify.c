@@ -23,6 +23,8 @@ void md_verify_defect(md_vctx *v, const char *object, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    for (char *c = msg; *c; c++) /* one line, whatever text of the file it quotes */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     fprintf(v->out, "%s: %s: %s\n", v->path, object, msg);
 }
 
@@ -188,10 +190,9 @@ static void check_stage(md_vctx *v, hid_t eg, const char *exp, const char *name)
 {
     char object[600], path[700];
     snprintf(object, sizeof object, "/completion/%s/%s", exp, name);
-    char *end = NULL;
-    long k = strncmp(name, "stage", 5) == 0 ? strtol(name + 5, &end, 10) : -1;
-    if (k < 0 || !end || *end || end == name + 5) {
-        md_verify_defect(v, object, "not a stage<k> group");
+    int k = md_h5_stage_number(name);
+    if (k < 0) {
+        md_verify_defect(v, object, "not a stage<k> group (k from 0 to %d)", MD_KIND_MAX_STAGES - 1);
         return;
     }
     hid_t sg = H5Gopen2(eg, name, H5P_DEFAULT);
@@ -204,7 +205,7 @@ static void check_stage(md_vctx *v, hid_t eg, const char *exp, const char *name)
     int64_t stage = md_verify_attr(v, sg, object, "stage", H5T_INTEGER, 1) == 1 ? md_h5_attr_read_i64(sg, "stage", -1) : k;
     int64_t n_units = md_verify_attr(v, sg, object, "n_units", H5T_INTEGER, 1) == 1
                           ? md_h5_attr_read_i64(sg, "n_units", -1) : -1;
-    if (stage != k) md_verify_defect(v, object, "attribute 'stage' is %lld, the group's name says %ld", (long long)stage, k);
+    if (stage != k) md_verify_defect(v, object, "attribute 'stage' is %lld, the group's name says %d", (long long)stage, k);
     char *kind = md_h5_attr_read_str(sg, "kind");
     snprintf(path, sizeof path, "/%s", exp);
     hid_t xg = md_h5_exists(v->file, path) ? H5Gopen2(v->file, path, H5P_DEFAULT) : -1;
@@ -216,7 +217,7 @@ static void check_stage(md_vctx *v, hid_t eg, const char *exp, const char *name)
     free(kind);
     free(xkind);
     md_error err;
-    md_vstage st = {.stage = (int)k};
+    md_vstage st = {.stage = k};
     snprintf(st.exp, sizeof st.exp, "%s", exp);
     snprintf(path, sizeof path, "%s/done", object);
     st.done = md_h5_exists(v->file, path) ? md_h5_read_flags(v->file, path, &st.n_units, &err) : NULL;
@@ -412,6 +413,7 @@ int md_verify_file(const char *path, FILE *out, md_verify_result *res)
      * writing path never takes a locked version back (h5out.c) */
     void *fd = NULL;
     if (H5Fget_vfd_handle(v.file, H5P_DEFAULT, &fd) >= 0 && fd) flock(*(int *)fd, LOCK_SH | LOCK_NB);
+    md_verify_objects(&v);
     check_root(&v);
     check_provenance_groups(&v);
     if (md_h5_exists(v.file, "/completion")) {
@@ -431,6 +433,7 @@ int md_verify_file(const char *path, FILE *out, md_verify_result *res)
     for (int i = 0; i < v.n_stages; i++) free(v.stages[i].done);
     free(v.stages);
     free(v.dsets);
+    free(v.objs);
     H5Fclose(v.file);
     return MD_OK;
 }

@@ -2,7 +2,6 @@
  * datasets against the kinds' outputs tables (experiment.h md_output):
  * type, rank, `units` and `description`, dimension scales, and the list
  * attributes that name an axis (see include/mechdiff/verify.h). */
-#include <hdf5_hl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,78 +45,56 @@ void md_verify_dim_name(const char *dims, int i, char *buf, size_t len)
     snprintf(buf, len, "%.*s", (int)n, p ? p : "");
 }
 
-typedef struct scale_it {
-    hid_t id;                /* the first scale of the dimension (owned by open_scale's caller) */
-} scale_it;
-
-static herr_t first_scale(hid_t did, unsigned dim, hid_t dsid, void *arg)
-{
-    (void)did;
-    (void)dim;
-    /* the library closes dsid after this call: keep a reference */
-    if (H5Iinc_ref(dsid) >= 0) ((scale_it *)arg)->id = dsid;
-    return 1;
-}
-
-/* Scale of dimension i of d (opened; -1 when none can be opened). */
-static hid_t open_scale(hid_t d, unsigned i)
-{
-    scale_it it = {-1};
-    int idx = 0;
-    if (H5DSget_num_scales(d, i) < 1 || H5DSiterate_scales(d, i, &idx, first_scale, &it) < 0) {
-        if (it.id >= 0) H5Dclose(it.id);
-        return -1;
-    }
-    return it.id;
-}
-
 void md_verify_scales(md_vctx *v, hid_t d, const char *object, int rank, const int64_t *dims,
                       const char *const *names)
 {
     for (int i = 0; i < rank; i++) {
-        const char *want = names ? names[i] : NULL;
-        if (H5DSget_num_scales(d, (unsigned)i) < 1) {
-            md_verify_defect(v, object, "dimension %d (%s) has no dimension scale attached", i, want ? want : "?");
-            continue;
-        }
-        hid_t s = open_scale(d, (unsigned)i);
-        if (s < 0) {
-            md_verify_defect(v, object, "the dimension scale of dimension %d (%s) cannot be opened", i, want ? want : "?");
-            continue;
-        }
-        char sname[128] = "", label[128] = "";
-        H5DSget_scale_name(s, sname, sizeof sname);
-        H5DSget_label(d, (unsigned)i, label, sizeof label);
+        const char *dim = names && names[i] ? names[i] : "?";
+        hid_t s = md_verify_open_scale(v, d, (unsigned)i, rank, object, dim);
+        if (s < 0) continue;
+        char *sname = md_h5_attr_read_str(s, "NAME"), label[128];
+        md_verify_label(d, (unsigned)i, label, sizeof label);
         hid_t sp = H5Dget_space(s);
         hsize_t len = 0;
         int ok1d = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &len, NULL) == 1;
         H5Sclose(sp);
-        const char *dim = want ? want : "?";
-        if (H5DSis_scale(s) <= 0)
+        int back = md_h5_is_scale(s) ? md_verify_lists_back(v, s, d, (unsigned)i) : 0;
+        if (!md_h5_is_scale(s))
             md_verify_defect(v, object, "dimension %d (%s): the attached dataset is not a dimension scale", i, dim);
-        else if (H5DSis_attached(d, s, (unsigned)i) <= 0)
+        else if (back == 0)
             md_verify_defect(v, object, "dimension %d (%s): its scale '%s' does not list the dataset back "
-                             "(REFERENCE_LIST)", i, dim, sname);
+                             "(REFERENCE_LIST)", i, dim, sname ? sname : "");
+        else if (back < 0)
+            md_verify_defect(v, object, "dimension %d (%s): its scale '%s' has a REFERENCE_LIST that cannot be read or "
+                             "lists a dataset the file no longer has", i, dim, sname ? sname : "");
         if (!ok1d || (int64_t)len != dims[i])
-            md_verify_defect(v, object, "dimension %d (%s) is %lld long, its scale '%s' %s%llu", i, want ? want : "?",
-                             (long long)dims[i], sname, ok1d ? "" : "is not 1-D: ", (unsigned long long)len);
-        if (want && strcmp(sname, want) != 0)
-            md_verify_defect(v, object, "dimension %d is labelled by the scale '%s', the kind names it '%s'", i, sname, want);
-        if (want && strcmp(label, want) != 0)
-            md_verify_defect(v, object, "dimension %d has the label '%s', not '%s'", i, label, want);
+            md_verify_defect(v, object, "dimension %d (%s) is %lld long, its scale '%s' %s%llu", i, dim,
+                             (long long)dims[i], sname ? sname : "", ok1d ? "" : "is not 1-D: ", (unsigned long long)len);
+        if (names && names[i] && strcmp(sname ? sname : "", names[i]) != 0)
+            md_verify_defect(v, object, "dimension %d is labelled by the scale '%s', the kind names it '%s'", i,
+                             sname ? sname : "", names[i]);
+        if (names && names[i] && strcmp(label, names[i]) != 0)
+            md_verify_defect(v, object, "dimension %d has the label '%s', not '%s'", i, label, names[i]);
+        free(sname);
         H5Dclose(s);
     }
 }
 
 /* The scale of dimension i as text items (malloc'd array of malloc'd
  * strings, *n of them); NULL when it cannot be read. */
-static char **scale_items(hid_t d, unsigned i, int64_t *n)
+static char **scale_items(md_vctx *v, hid_t d, unsigned i, int rank, int64_t *n)
 {
-    hid_t s = open_scale(d, i);
+    hid_t s = md_verify_open_scale(v, d, i, rank, NULL, ""); /* md_verify_scales said what is wrong */
     if (s < 0) return NULL;
     hid_t sp = H5Dget_space(s), t = H5Dget_type(s);
     hsize_t len = 0;
-    H5Sget_simple_extent_dims(sp, &len, NULL);
+    if (H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, &len, NULL) != 1 ||
+        len > (hsize_t)MD_PLAN_MAX_UNITS) { /* not 1-D, or longer than an axis can be: md_verify_scales says so */
+        H5Tclose(t);
+        H5Sclose(sp);
+        H5Dclose(s);
+        return NULL;
+    }
     int is_str = H5Tget_class(t) == H5T_STRING;
     char **items = calloc(len ? len : 1, sizeof *items);
     void *raw = calloc(len ? len : 1, is_str ? sizeof(char *) : sizeof(int64_t));
@@ -182,7 +159,7 @@ static herr_t axis_attr(hid_t d, const char *name, const H5A_info_t *info, void 
         md_verify_dim_name(c->ds->out->dims, i, dim, sizeof dim);
         if (!names_dim(name, dim)) continue;
         int64_t n = 0;
-        char **items = scale_items(d, (unsigned)i, &n);
+        char **items = scale_items(c->v, d, (unsigned)i, c->ds->rank, &n);
         if (items && n == c->ds->dims[i] && joined_equal(val, items, n)) { /* also when an entry holds a comma */
             for (int64_t j = 0; j < n; j++) free(items[j]);
             free(items);
@@ -290,7 +267,7 @@ static herr_t exp_object(hid_t g, const char *name, const H5O_info_t *info, void
         return 0;
     }
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-    if (H5DSis_scale(d) > 0) { /* a dimension scale: checked through the datasets it labels */
+    if (md_h5_is_scale(d)) { /* a dimension scale: checked through the datasets it labels */
         if (ds.rank != 1) md_verify_defect(v, full, "a dimension scale of rank %d, not 1", ds.rank);
         H5Dclose(d);
         return 0;

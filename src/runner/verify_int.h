@@ -28,6 +28,12 @@ typedef struct md_vstage {
     uint8_t *done;                  /* [n_units] (owned) */
 } md_vstage;
 
+/* An object of the file: its address (what an object reference holds) and type. */
+typedef struct md_vobj {
+    haddr_t addr;
+    H5O_type_t type;
+} md_vobj;
+
 typedef struct md_vctx {
     const char *path;               /* the file, first word of every line */
     hid_t file;
@@ -38,6 +44,8 @@ typedef struct md_vctx {
     int n_dsets, cap_dsets;
     md_vstage *stages;              /* owned */
     int n_stages, cap_stages;
+    md_vobj *objs;                  /* every object reachable from / (owned; md_verify_objects), by address */
+    int n_objs, cap_objs;
     int finished;                   /* /provenance finished */
     int part_count, part_index;     /* /provenance part_count (0 = the whole job), part_index */
 } md_vctx;
@@ -58,6 +66,22 @@ void md_verify_experiments(md_vctx *v);
  * = any name), attached, 1-D, dims[i] long. */
 void md_verify_scales(md_vctx *v, hid_t d, const char *object, int rank, const int64_t *dims,
                       const char *const *names);
+
+/* verify_scales.c: dimension scales without libhdf5_hl (whose H5DS*
+ * follow references to deleted objects). md_verify_objects lists the
+ * objects of v->file (before the scales are checked). */
+void md_verify_objects(md_vctx *v);
+/* The first scale attached to dimension dim of d (rank rank), opened;
+ * -1 after a defect line on object (none attached, a reference to no
+ * dataset of the file, DIMENSION_LIST not of its type); object NULL: -1
+ * without one. */
+hid_t md_verify_open_scale(md_vctx *v, hid_t d, unsigned dim, int rank, const char *object, const char *dname);
+/* Whether scale s's REFERENCE_LIST lists dimension dim of d: 1 yes, 0 no
+ * (or none), -1 it cannot be read or lists an object that is not a dataset
+ * of the file. */
+int md_verify_lists_back(const md_vctx *v, hid_t s, hid_t d, unsigned dim);
+/* Attribute DIMENSION_LABELS of d, entry dim, into buf ("" when none). */
+void md_verify_label(hid_t d, unsigned dim, char *buf, size_t len);
 
 /* The name of dimension i in an outputs table's dims ("pair,layer,position"). */
 void md_verify_dim_name(const char *dims, int i, char *buf, size_t len);

@@ -8,6 +8,7 @@
  * the journal. The done flags come from md_h5out_read_stages, the reader
  * the runner's resume uses too. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,13 @@ int cmd_status(int argc, char **argv)
                 S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
         return 1;
     }
+    /* the run keeps OUT.h5.lock, .journal and .inflight beside the real file:
+     * a symbolic link (or another name) of it finds them there */
+    char real[PATH_MAX];
+    if (md_outlock_canonical(path, real, sizeof real, &err) != MD_OK) {
+        fprintf(stderr, "mechdiff status: %s\n", err.msg);
+        return 1;
+    }
     if (md_h5out_info(path, &info, &err) != MD_OK) {
         fprintf(stderr, "mechdiff status: %s\n", err.msg);
         return 1;
@@ -226,7 +234,7 @@ int cmd_status(int argc, char **argv)
     }
     int costed = stage_costs(s, info.job_yaml);
     char jpath[4200];
-    md_run_journal_path(path, jpath, sizeof jpath);
+    md_run_journal_path(real, jpath, sizeof jpath);
     uint64_t jgen = 0;
     int64_t n_rec = 0;
     int torn = 0;
@@ -261,10 +269,10 @@ int cmd_status(int argc, char **argv)
     }
     printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
     if (costed) print_work(s, journal_current && s->records > 1 && !info.finished);
-    char *left = info.finished ? NULL : md_inflight_read(path);
+    char *left = info.finished ? NULL : md_inflight_read(real);
     if (left) {
         char who[300];
-        switch (run_alive(path, who, sizeof who)) {
+        switch (run_alive(real, who, sizeof who)) {
         case 1: printf("  in flight now (the run %s is still going):\n", who); break;
         case 2: printf("  in flight in the run %s (still going there, or it died: then a rank that died was computing "
                        "these):\n", who); break;

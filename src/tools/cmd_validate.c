@@ -2,12 +2,14 @@
  * files, the kinds' semantic checks) and shows what it would compute;
  * `mechdiff validate --keys` prints every key with type, default and doc,
  * and every kind's declared outputs. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mechdiff/experiment.h"
 #include "mechdiff/job.h"
+#include "mechdiff/outlock.h"
 #include "mechdiff/plan.h"
 #include "tools/cmds.h"
 
@@ -47,6 +49,53 @@ static void print_keys(void)
     }
 }
 
+/* The stage-0 plan of experiment i into *plan; a failure is added to
+ * checked (said once: not when the job's checks said it, or said
+ * something about this experiment already). Experiments whose dataset or
+ * model folder is missing are not planned (reported at their key). */
+static int plan_one(const md_job *job, void **opts, int i, const char *path, md_plan *plan, md_error *checked)
+{
+    const md_exp_spec *e = &job->exps[i];
+    md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
+    md_error err;
+    md_blob none = {0};
+    plan->kind = e->kind;
+    if (md_job_missing_dataset(job, i) || md_job_missing_model(job, i)) return MD_ERR;
+    if (e->impl->plan(&ctx, 0, &none, plan, &err) == MD_OK) return MD_OK;
+    char line[sizeof err.msg + 600], at[600];
+    if (strncmp(err.msg, path, strlen(path)) == 0) /* the kind named the place already */
+        snprintf(line, sizeof line, "%s", err.msg);
+    else
+        snprintf(line, sizeof line, "%s:%d:%d: experiment '%s': %s", path, e->line, e->col, e->name, err.msg);
+    snprintf(at, sizeof at, "%s:%d:%d: ", path, e->line, e->col);
+    if (!strstr(checked->msg, line) && !strstr(checked->msg, err.msg) && !strstr(checked->msg, at))
+        md_error_addf(checked, "%s", line);
+    return MD_ERR;
+}
+
+/* What a valid job computes first: each experiment's stage-0 units and datasets. */
+static void print_plan(const md_exp_spec *e, const md_plan *plan)
+{
+    printf("  /%s (kind %s): stage 0: %lld units\n", e->name, e->kind, (long long)plan->n_units);
+    if (e->impl->alias) printf("    note: kind %s is an alias: %s\n", e->kind, e->impl->alias);
+    for (int d = 0; d < plan->n_dsets; d++) {
+        printf("    %s %s[", plan->dsets[d].path, md_h5type_name(plan->dsets[d].type));
+        for (int k = 0; k < plan->dsets[d].rank; k++)
+            printf("%s%s=%lld", k ? ", " : "", plan->dsets[d].dim_names[k], (long long)plan->dsets[d].dims[k]);
+        printf("]\n");
+    }
+}
+
+/* The problems (a line each, on stderr) and what to do. */
+static void print_problems(const char *path, const md_error *checked)
+{
+    int n = 1;
+    for (const char *p = checked->msg; (p = strchr(p, '\n')) != NULL; p++) n++;
+    fprintf(stderr, "%s\n%s: invalid (%d problem%s above): fix %s and run `mechdiff validate %s` again; a valid job "
+                    "shows what it will compute\n",
+            checked->msg, path, n, n == 1 ? "" : "s", n == 1 ? "it" : "them", path);
+}
+
 int cmd_validate(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
@@ -63,62 +112,46 @@ int cmd_validate(int argc, char **argv)
         if (strcmp(argv[i], "--print") == 0) print = 1;
         else if (!path && argv[i][0] != '-') path = argv[i];
         else {
+            fprintf(stderr, argv[i][0] == '-' ? "mechdiff validate: unknown option '%s'\n\n"
+                                              : "mechdiff validate: one job file at a time ('%s' is a second)\n\n",
+                    argv[i]);
             usage(stderr);
             return 2;
         }
     }
     if (!path) {
+        fprintf(stderr, "mechdiff validate: no job file given\n\n");
         usage(stderr);
         return 2;
     }
     md_job *job = NULL;
     md_error err, checked = {0};
     int rc = md_job_check_file(path, &job, &checked) == MD_OK ? 0 : 2; /* every problem at once */
-    if (rc) fprintf(stderr, "%s\n", checked.msg);
-    if (!job) return 2;
+    if (!job) { /* no job to check further (the file cannot be read, or is not YAML) */
+        fprintf(stderr, "%s\n", checked.msg);
+        return 2;
+    }
+    char canon[PATH_MAX]; /* the output as run names it (README.md, "Paths in messages") */
+    if (md_outlock_canonical(md_job_output(job), canon, sizeof canon, &err) == MD_OK)
+        md_job_set_output(job, canon, &err);
     void **opts = NULL; /* the experiments' options, bound once for their plans */
-    if (md_kind_bind_opts(job, &opts, &err) != MD_OK) {
-        fprintf(stderr, "%s\n", err.msg);
+    md_plan *plans = calloc((size_t)(job->n_exps > 0 ? job->n_exps : 1), sizeof *plans);
+    if (!plans || md_kind_bind_opts(job, &opts, &err) != MD_OK) {
+        fprintf(stderr, "mechdiff validate: %s\n", plans ? err.msg : "out of memory");
+        free(plans);
         md_job_free(job);
         return 2;
     }
     for (int i = 0; i < job->n_exps; i++) {
-        const md_exp_spec *e = &job->exps[i];
-        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
-        md_plan plan;
-        md_plan_init(&plan, 0);
-        plan.kind = e->kind;
-        md_blob none = {0};
-        const char *missing = md_job_missing_dataset(job, i), *no_model = md_job_missing_model(job, i);
-        if (missing) { /* reported once, at the dataset's key, naming this experiment */
-            printf("  /%s (kind %s): not planned: its dataset '%s' is missing\n", e->name, e->kind, missing);
-        } else if (no_model) { /* reported once, at the model's key or by the folder check */
-            printf("  /%s (kind %s): not planned: the folder of its model '%s' is missing or has no config.json\n",
-                   e->name, e->kind, no_model);
-        } else if (e->impl->plan(&ctx, 0, &none, &plan, &err) != MD_OK) {
-            char line[sizeof err.msg + 600];
-            if (strncmp(err.msg, path, strlen(path)) == 0) /* the kind named the place already */
-                snprintf(line, sizeof line, "%s", err.msg);
-            else
-                snprintf(line, sizeof line, "%s:%d:%d: experiment '%s': %s", path, e->line, e->col, e->name, err.msg);
-            char at[sizeof line];
-            snprintf(at, sizeof at, "%s:%d:%d: ", path, e->line, e->col);
-            /* said once: not when the check said it, or said something about this experiment already */
-            if (!strstr(checked.msg, line) && !strstr(checked.msg, err.msg) && !strstr(checked.msg, at))
-                fprintf(stderr, "%s\n", line);
-            rc = 2;
-        } else {
-            printf("  /%s (kind %s): stage 0: %lld units\n", e->name, e->kind, (long long)plan.n_units);
-            if (e->impl->alias) printf("    note: kind %s is an alias: %s\n", e->kind, e->impl->alias);
-            for (int d = 0; d < plan.n_dsets; d++) {
-                printf("    %s %s[", plan.dsets[d].path, md_h5type_name(plan.dsets[d].type));
-                for (int k = 0; k < plan.dsets[d].rank; k++)
-                    printf("%s%s=%lld", k ? ", " : "", plan.dsets[d].dim_names[k], (long long)plan.dsets[d].dims[k]);
-                printf("]\n");
-            }
-        }
-        md_plan_free(&plan);
+        md_plan_init(&plans[i], 0);
+        if (plan_one(job, opts, i, path, &plans[i], &checked) != MD_OK) rc = 2;
     }
+    if (rc) print_problems(path, &checked);
+    for (int i = 0; i < job->n_exps; i++) {
+        if (!rc) print_plan(&job->exps[i], &plans[i]);
+        md_plan_free(&plans[i]);
+    }
+    free(plans);
     if (rc == 0) printf("%s: valid; output %s\n", path, md_job_output(job));
     if (print) {
         char *y = md_job_to_yaml(job, 0);

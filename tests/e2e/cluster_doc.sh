@@ -126,6 +126,9 @@ grep "^===\|valid; output\|FINISHED\|Submitted\|downloaded\|wrote " "$WORK/doc.o
 grep -q "jobs/my_truth.yaml: valid" "$WORK/doc.out" || fail "the pointed job did not validate"
 grep -q "snapshots/" "$C/jobs/my_truth.yaml" && fail "the doc's job should name the cache repo folder, not a snapshot"
 "$MECHDIFF" status "$C/out/smoke_organism.h5" | grep -q FINISHED || fail "the smoke job did not finish"
+# section 6: the resubmission of the finished smoke job ran nothing again, as the doc says
+grep -h "smoke-organism: finished" "$C"/mechdiff-sbatch-*.out | grep -q "(0 in this run)" \
+  || fail "the resubmitted smoke job's log lacks '(0 in this run)'"
 "$MECHDIFF" status "$C/out/smoke_array.h5" | grep -q FINISHED || fail "the merged array job did not finish"
 same_results "$C/out/smoke_organism.h5" "$C/out/smoke_array.h5"
 [ -s "$C/report/smoke/report.md" ] || fail "no report"

@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 G=tests/golden/models
 
-for sub in inspect tokenize forward generate make-model run validate status merge; do
+for sub in inspect tokenize forward generate make-model run validate status merge verify; do
   "$MD" "$sub" --help | grep -qi usage || fail "$sub --help"
 done
 "$MD" --help >/dev/null

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # The key reference in jobs/README.md is what `mechdiff validate --keys`
 # prints (regenerate it after changing a schema), and every shipped job for
-# the shipped model pair validates.
+# the shipped model pair validates. Every script of analysis/ with a command
+# line answers --help (exit 0, naming its default output folder when it has
+# -o) and README.md names it. Every link of the user-facing Markdown
+# (README.md, docs/*.md, jobs/, slurm/, models/organism/, tests/fuzz/
+# READMEs) reaches an existing file and, with #anchor, a heading or
+# <a id> there; every repository path they quote in backticks exists.
+# The commands in the comments of jobs/*.yaml name that job file, its
+# `output`, existing scripts and templates, and real mechdiff subcommands.
+# README.md's benchmark table names every benchmark of bench/.
 set -euo pipefail
 BUILD=${1:?build dir}
 MD=${MECHDIFF:-$BUILD/mechdiff}
@@ -11,4 +19,80 @@ diff <(sed -n "/^$marker\$/,\$p" jobs/README.md | tail -n +2) <("$MD" validate -
 if [ -f models/organism-base/model.safetensors ] && [ -f models/organism-instruct/model.safetensors ]; then
   for j in jobs/quickstart.yaml jobs/*organism*.yaml; do "$MD" validate "$j" >/dev/null; done
 fi
+PY=${PYTHON:-/usr/bin/python3}
+n=0
+for script in analysis/*.py; do
+  grep -q '^if __name__ == "__main__":' "$script" || continue
+  help=$("$PY" "$script" --help) || { echo "FAIL: $script --help exits non-zero"; exit 1; }
+  echo "$help" | grep -q "^usage: " || { echo "FAIL: $script --help prints no usage line"; exit 1; }
+  if echo "$help" | grep -q -- "--outdir"; then
+    echo "$help" | tr -s ' \n' '  ' | grep -Eq "\(default: ([a-z]+/ beside|report\))" \
+      || { echo "FAIL: $script --help does not say where it writes without -o"; exit 1; }
+  fi
+  grep -q "$(basename "$script")" README.md || { echo "FAIL: README.md does not name $script"; exit 1; }
+  n=$((n + 1))
+done
+[ "$n" -ge 7 ] || { echo "FAIL: only $n analysis scripts with a command line"; exit 1; }
+echo "docs: $n analysis scripts answer --help and are named in README.md"
+"$PY" - <<'PY'
+import glob, os, re, sys
+def anchors(path):
+    text = open(path, encoding="utf-8").read()
+    out = set(re.findall(r'<a id="([^"]+)"', text))
+    for h in re.findall(r"^#{1,6}\s+(.+)$", text, re.M):
+        out.add(re.sub(r"[^\w\- ]", "", h.replace("`", "").lower()).replace(" ", "-"))
+    return out
+files = ["README.md", *sorted(glob.glob("docs/*.md")), "jobs/README.md", "slurm/README.md",
+         "models/organism/README.md", "tests/fuzz/README.md"]
+bad, links, paths = [], 0, 0
+for f in files:
+    text = re.sub(r"```.*?```", "", open(f, encoding="utf-8").read(), flags=re.S)
+    for m in re.finditer(r"\]\(([^)\s]+)\)", text):
+        link = m.group(1)
+        if re.match(r"[a-z]+:", link):
+            continue
+        links += 1
+        path, _, anchor = link.partition("#")
+        target = os.path.normpath(os.path.join(os.path.dirname(f), path)) if path else f
+        if not os.path.exists(target):
+            bad.append(f"{f}: link to {link}: no such file")
+        elif anchor and target.endswith(".md") and anchor not in anchors(target):
+            bad.append(f"{f}: link to {link}: no such heading in {target}")
+    for m in re.finditer(r"`((?:docs|scripts|tests|bench|slurm|jobs|analysis|src|include|models|data)/[\w./-]+)`", text):
+        p = m.group(1).rstrip(".")
+        paths += 1
+        if not glob.glob(p + "*"):
+            bad.append(f"{f}: names {p}, which does not exist")
+if bad:
+    sys.exit("FAIL:\n" + "\n".join(bad))
+print(f"docs: {links} links and {paths} quoted paths of {len(files)} Markdown files resolve")
+PY
+"$PY" - "$MD" <<'PY'
+import glob, os, re, subprocess, sys
+subs = set(re.findall(r"^  ([a-z-]+) ", subprocess.run([sys.argv[1], "--help"], capture_output=True, text=True).stdout, re.M))
+bad, n = [], 0
+for job in sorted(glob.glob("jobs/*.yaml")):
+    text = open(job, encoding="utf-8").read()
+    out = re.search(r"^output: *(\S+)", text, re.M)
+    out = os.path.normpath(os.path.join("jobs", out.group(1))) if out else None
+    for line in re.findall(r"^#\s+((?:mpirun .*?|sbatch .*?)?(?:build/)?mechdiff .*|sbatch .*|python3 .*)$", text, re.M):
+        n += 1
+        for w in line.split():
+            if re.fullmatch(r"jobs/[\w.]+\.yaml", w) and w != job:
+                bad.append(f"{job}: '{line}' names {w}, not this job")
+            if re.fullmatch(r"out/[\w.]+\.h5", w) and out and w != out:
+                bad.append(f"{job}: '{line}' reads {w}, but the job's output is {out}")
+            if re.fullmatch(r"(analysis|slurm)/[\w.]+", w) and not os.path.exists(w):
+                bad.append(f"{job}: '{line}' names {w}, which does not exist")
+        m = re.search(r"(?:^|\s|/)mechdiff ([a-z-]+)", line)
+        if m and m.group(1) not in subs:
+            bad.append(f"{job}: '{line}': mechdiff has no subcommand {m.group(1)}")
+if bad or n < 30:
+    sys.exit("FAIL:\n" + "\n".join(bad or [f"only {n} commands found in the comments of jobs/*.yaml"]))
+print(f"docs: the {n} commands in the comments of jobs/*.yaml name their job, its output and what exists")
+PY
+for b in bench/bench_*.c bench/bench_*.sh; do
+  name=$(basename "$b"); name=${name%.c}
+  grep -q "bench/$name\b\|bench/bench/$name\b" README.md || { echo "FAIL: README.md's benchmarks do not name $b"; exit 1; }
+done
 echo "docs: ok"

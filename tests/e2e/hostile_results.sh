@@ -87,6 +87,7 @@ job_yaml_deleted|ok|ok
 generation_string|attribute 'generation' of /provenance holds 1 value of class string|attribute 'generation' of /provenance holds 1 value of class string
 generation_float|attribute 'generation' of /provenance holds 1 value of class float|attribute 'generation' of /provenance holds 1 value of class float
 part_count_string|attribute 'part_count' of /provenance holds 1 value of class string|attribute 'part_count' of /provenance
+part_count_huge|attribute 'part_count' of /provenance is 4294967296, not in \[0, 2147483647\]: $EDITED|attribute 'part_count' of /provenance is 4294967296
 n_units_string|ok|ok
 done_longer|ok|/completion/selftest/stage0/regions is missing or not 9 strings
 done_shorter|ok|/completion/selftest/stage0/regions is missing or not 4 strings
@@ -96,6 +97,7 @@ done_float|stage0/done is not a 1-D integer dataset \(rank 1, float\)|stage0/don
 done_string|stage0/done is not a 1-D integer dataset \(rank 1, string\)|stage0/done is not a 1-D integer dataset \(rank 1, string\)
 done_value_2|/completion/selftest/stage0/done holds 2 at unit 1, not 0 or 1|stage0/done holds 2 at unit 1, not 0 or 1
 done_value_0|ok|ok
+done_huge|/completion/selftest/stage0/done holds 1099511627776 flags, more than the 16777216 units a stage can have: $EDITED|stage0/done holds 1099511627776 flags, more than the 16777216 units
 values_shape|ok|dataset /selftest/values is \[7,2,3\] of float64, the job declares \[6,2,3\] of float64: $EDITED
 values_rank|ok|dataset /selftest/values is \[6,6\] of float64, the job declares \[6,2,3\]
 values_f32|ok|dataset /selftest/values is \[6,2,3\] of float32, the job declares \[6,2,3\] of float64
@@ -149,6 +151,7 @@ part_region_malformed|/completion/selftest/stage0/regions\[1\]: malformed region
 part_region_outside|regions\[1\] names a piece of /selftest/values outside the dataset
 part_region_huge|regions\[1\] names a piece of /selftest/values outside the dataset
 part_region_rank|regions\[1\] names a piece of /selftest/values outside the dataset \(rank 3\)
+part_region_newline|/completion/selftest/stage0/regions\[1\]: malformed region 'val\?ues\[1\+1,0\+2,0\+3\]'
 part_region_nodataset|results file has no dataset /selftest/nope
 part_region_escape|results file has no dataset /selftest/../provenance
 part_values_f32|dataset /selftest/values is missing or differs from the one of .*p0.h5 \(shape or type\)

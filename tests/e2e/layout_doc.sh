@@ -8,6 +8,10 @@
 # `kind` is named in its row; and every name the table gives as an attribute
 # or dataset of those exists in the file (except the few written only in
 # situations the job does not reach: listed below with the reason).
+# README.md's promise that the file reads without mechdiff from any
+# language: tests/e2e/lib/read_h5.c, the HDF5 C API alone, prints a
+# numeric and a string dataset with their units, descriptions and dimension
+# scales exactly as h5py reads them.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_pair
@@ -76,4 +80,30 @@ if bad:
     sys.exit("FAIL:\n" + "\n".join(bad))
 print(f"layout_doc: the {len(need)} rows of jobs/README.md's layout table match {path}")
 PY
+# From C: the HDF5 C API and its dimension-scale calls, nothing of mechdiff.
+command -v h5cc >/dev/null || fail "h5cc not found (libhdf5-dev, scripts/install-deps.sh)"
+# (in $T: h5cc leaves its object file in the current folder)
+(cd "$T" && h5cc -std=c11 -Wall -Wextra -Werror -o read_h5 "$ROOT/tests/e2e/lib/read_h5.c" -lhdf5_hl > cc.log 2>&1) \
+  || { cat "$T/cc.log"; fail "tests/e2e/lib/read_h5.c does not compile with h5cc"; }
+for ds in "knowledge/cities/base->base/effect" "knowledge/cities/pairs/true_tokens" \
+          "confidence/base/selected" "confidence/pairs/base->instruct/overlap"; do
+  "$T/read_h5" "$T/out.h5" "$ds" > "$T/c.txt" || fail "read_h5 $ds"
+  "$PY" - "$T/out.h5" "$ds" > "$T/py.txt" <<'PY'
+import sys, h5py
+d = h5py.File(sys.argv[1], "r")[sys.argv[2]]
+def show(x):
+    return x.decode() if isinstance(x, bytes) else "%.9g" % float(x)
+for a in ("units", "description"):
+    if a in d.attrs:
+        v = d.attrs[a]
+        print(f"{a}: {v.decode() if isinstance(v, bytes) else v}")
+for k, dim in enumerate(d.dims):
+    for s in dim.values():
+        name = s.attrs["NAME"]
+        print(f"dim {k} {name.decode() if isinstance(name, bytes) else name}:" + "".join(" " + show(x) for x in s[...].ravel()))
+print("values:" + "".join(" " + show(x) for x in d[...].ravel()))
+PY
+  diff "$T/py.txt" "$T/c.txt" > "$T/diff.txt" || { cat "$T/diff.txt"; fail "the C API reads $ds differently from h5py"; }
+done
+echo "layout_doc: the HDF5 C API (tests/e2e/lib/read_h5.c) reads 4 datasets with their scales as h5py does"
 echo "layout_doc: ok"

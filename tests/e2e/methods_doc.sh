@@ -5,7 +5,15 @@
 # 'docs/methods.md#truthfulness') is a heading or anchor of it; a cited value
 # ('docs/methods.md: test fraction 0.2, seed 42') has each of its numbers (or,
 # without numbers, its word) in the document. The four kinds have their
-# stable anchors. $1: build dir (unused).
+# stable anchors. And what it states of the code stays true:
+# - every default it gives as "`key` (value)" in a kind's section is that
+#   kind's default in the key reference of jobs/README.md (which e2e.docs
+#   keeps equal to `mechdiff validate --keys`);
+# - its refusal prefixes are md_dir_refusal_prefixes (src/exp/directions.c),
+#   in order;
+# - every published number the report prints (analysis/common.py, PAPER) is
+#   in its "Published numbers" section.
+# $1: build dir (unused).
 set -euo pipefail
 PY=${PYTHON:-/usr/bin/python3}
 [ -f docs/methods.md ] || { echo "FAIL: docs/methods.md does not exist"; exit 1; }
@@ -62,5 +70,62 @@ for path in sorted(set(files)):
 if bad:
     sys.exit("FAIL:\n" + "\n".join(bad))
 print(f"methods_doc: {n_sections} section and {n_values} value citations resolve ({n_plain} plain)")
+PY
+"$PY" - <<'PY'
+import re, sys
+sys.path.insert(0, "analysis")
+from common import PAPER
+doc = open("docs/methods.md", encoding="utf-8").read()
+keys = open("jobs/README.md", encoding="utf-8").read()
+bad = []
+
+# defaults: "`key` (4)" or "`key`) (0.2)" in the section of a kind
+defaults = {}
+for kind, body in re.findall(r"^### `kind: (\w+)`\n(.*?)(?=^### |\Z)", keys, re.S | re.M):
+    defaults[kind] = dict(re.findall(r"^\| `(\w+)` \| \w+ \| `([^`]*)` \|", body, re.M))
+sections = {"Knowledge": "knowledge", "Truthfulness": "truth", "Refusal": "refusal", "Confidence": "confidence"}
+n_defaults = 0
+for title, body in re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", doc, re.S | re.M):
+    kind = sections.get(title)
+    if not kind:
+        continue
+    for key, value in re.findall(r"`(\w+)`\)? \((-?\d+(?:\.\d+)?)\)", body):
+        n_defaults += 1
+        have = defaults.get(kind, {}).get(key)
+        if have is None:
+            bad.append(f"docs/methods.md, {title}: `{key}` is not a key of kind {kind} (jobs/README.md)")
+        elif float(have) != float(value):
+            bad.append(f"docs/methods.md, {title}: `{key}` ({value}), but its default is {have} (jobs/README.md)")
+if n_defaults < 8:
+    bad.append(f"only {n_defaults} '`key` (default)' statements found in docs/methods.md")
+
+# refusal prefixes, in the code's order
+src = open("src/exp/directions.c", encoding="utf-8").read()
+m = re.search(r"md_dir_refusal_prefixes\[\] = \{(.*?)NULL\}", src, re.S)
+code = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)) if m else []
+m = re.search(r"starts with one of the study's prefixes \((.*?)\)\.", doc, re.S)
+text = re.findall(r'"([^"]*)"', m.group(1)) if m else []
+if not code or code != text:
+    bad.append(f"docs/methods.md's refusal prefixes {text} are not md_dir_refusal_prefixes {code}")
+
+# published numbers
+m = re.search(r"^## Published numbers\n(.*?)(?=^## |\Z)", doc, re.S | re.M)
+pub = m.group(1) if m else ""
+def numbers(v):
+    if isinstance(v, dict):
+        return [x for w in v.values() for x in numbers(w)]
+    if isinstance(v, float):
+        return ["%.2f" % v]
+    return re.findall(r"\d+(?:[.,/–-]\d+)*", str(v))
+n_pub = 0
+for name, v in PAPER.items():
+    for x in numbers(v):
+        n_pub += 1
+        if x not in pub:
+            bad.append(f"analysis/common.py PAPER['{name}'] has {x}, which docs/methods.md's Published numbers lack")
+if bad:
+    sys.exit("FAIL:\n" + "\n".join(bad))
+print(f"methods_doc: {n_defaults} defaults equal jobs/README.md's, {len(code)} refusal prefixes equal the code's, "
+      f"{n_pub} published numbers of the report in the doc")
 PY
 echo "methods_doc: ok"

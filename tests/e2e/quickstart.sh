@@ -4,6 +4,10 @@
 # which must contain every section (knowledge maps, cross-model patching,
 # truth, refusal, confidence), none skipped, each beside the paper's numbers;
 # the output reads by names through xarray and ncdump (tests/e2e/lib/read_results.py).
+# README.md stays true of it: its results table (between the
+# quickstart-results markers) is the report's "At a glance" table (the file
+# is bit-identical for any number of ranks), and its Python examples of
+# "Reading the results" run on the file.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_pair
@@ -23,6 +27,27 @@ for section in "## At a glance" "## Knowledge: activation patching maps" "## Kno
   grep -q "^$section" "$T/report/report.md" || { echo "FAIL: the report lacks '$section'"; exit 1; }
 done
 grep -q "Skipped: none" "$T/report/report.md" || { grep "Skipped" "$T/report/report.md"; exit 1; }
+# README.md's results table is this report's (rerun the quickstart and paste it when the models or kinds change)
+sed -n '/<!-- quickstart-results -->/,/<!-- \/quickstart-results -->/p' README.md | grep '^|' > "$T/readme_table.md"
+[ -s "$T/readme_table.md" ] || { echo "FAIL: no table between README.md's quickstart-results markers"; exit 1; }
+awk -v h="$(head -1 "$T/readme_table.md")" '$0 == h {on = 1} on && /^\|/ {print; next} on {exit}' \
+  "$T/report/report.md" > "$T/report_table.md"
+diff -u "$T/readme_table.md" "$T/report_table.md" \
+  || { echo "FAIL: README.md's quickstart table is not the report's 'At a glance' table"; exit 1; }
+# README.md's Python examples ("Reading the results") on this file
+"${PYTHON:-/usr/bin/python3}" - "$T/quickstart.h5" <<'PY'
+import re, sys
+readme = open("README.md", encoding="utf-8").read()
+m = re.search(r"^## Reading the results\n(.*?)(?=^## )", readme, re.S | re.M)
+blocks = re.findall(r"^```python\n(.*?)^```", m.group(1) if m else "", re.S | re.M)
+if len(blocks) < 2:
+    sys.exit(f"FAIL: README.md's 'Reading the results' has {len(blocks)} Python examples (want 2)")
+for i, code in enumerate(blocks):
+    if '"out/quickstart.h5"' not in code:
+        sys.exit(f"FAIL: README.md's Python example {i + 1} does not read out/quickstart.h5")
+    exec(compile(code.replace('"out/quickstart.h5"', repr(sys.argv[1])), f"README.md example {i + 1}", "exec"), {})
+print(f"README.md: {len(blocks)} Python examples ran on the quickstart file")
+PY
 # difference maps (post - base, cross - within) and intervals on every headline number
 for f in knowledge_diff_knowledge_cities_instruct_vs_base knowledge_diff_knowledge_cities_instruct_to_base_vs_base \
          knowledge_correlation; do

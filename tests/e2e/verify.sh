@@ -159,6 +159,9 @@ refused_range|4|/refusal/gen/harmful/instruct/none/refused: 1 values outside \[0
 entropy_negative|4|/confidence/base/entropy: 1 values outside \[-1e-09, inf\], the first \[prompt 0\] = -0.5
 value_edited|4|/truth/pd: its values' SHA-256 is .*the values were edited
 label_edited|4|/truth/statements/cities: its values' SHA-256 is .*the values were edited
+stage_name_huge|4|/completion/truth/stage99999999999: not a stage<k> group \(k from 0 to 7\)
+dataset_deleted|4|/truth/[a-z_]+: dimension [0-9] \([a-z_]+\): its scale '[a-z_]+' has a REFERENCE_LIST that cannot be read or lists a dataset the file no longer has
+scale_deleted|4|/truth/pd: dimension 2 \(condition\): its scale reference points at no dataset of the file
 digest_int|4|/truth/pd: attribute 'sha256' holds 1 value of class integer
 region_outside|4|/completion/knowledge/stage0/regions: unit 0: .*outside the dataset
 region_malformed|4|/completion/knowledge/stage0/regions: unit 0: .*malformed region

@@ -166,6 +166,11 @@ int main(void)
     check_jinja_error("\n\n{{ raise_exception('No system role') }}", "chat_template.jinja:3", "No system role");
     check_jinja_error("{{ 'unterminated }}", "chat_template.jinja:1", "not closed");
     check_jinja_error("{{ 1 + }}", "chat_template.jinja:1", "expected");
+    /* features mechdiff refuses name themselves */
+    check_jinja_error("\n{{ 'abc'.find('b', 1) }}", "chat_template.jinja:2", "str.find takes one string here (start and end "
+                      "are not supported by mechdiff's Jinja interpreter)");
+    check_jinja_error("{{ '<b>' | e }}", "chat_template.jinja:1", "filter 'escape' is not supported");
+    check_jinja_error("{{ 'a'.zfill(3) }}", "chat_template.jinja:1", "string method 'zfill' is not supported");
     test_model_template();
 
     const char *names[] = {"llama3", "llama2", "mistral", "tulu", "base"};

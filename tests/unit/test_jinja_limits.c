@@ -97,6 +97,30 @@ int main(void)
     check_ok("{% set ns = namespace(a=[1]) %}{% set ns.a = ns.a + [ns] %}{{ ns.a|length }}", "2");
     check_ok("{% set ns = namespace(a=[1, 2]) %}{% set b = ns.a + [3] %}{{ ns.a }} {{ b }} {{ [1]|tojson }}",
              "[1, 2] [1, 2, 3] [1]");
+    /* == and the walks over nested values: two distinct lists that share items 40 levels deep (2^40 leaves
+     * each; Python too compares them leaf by leaf) were compared for hours; now every walk shares a budget */
+    const char *dags = "{% set ns = namespace(a=[1], b=[1]) %}{% for i in range(40) %}{% set ns.a = [ns.a, ns.a] %}"
+                       "{% set ns.b = [ns.b, ns.b] %}{% endfor %}{% set a = ns.a %}{% set b = ns.b %}";
+    static const char *const walks[] = {"{{ a == b }}", "{{ a != b }}", "{{ a in [0, b] }}", "{{ a is equalto b }}",
+                                        "{{ a is in [b] }}", "{{ [a, b] | select('equalto', b) | list | length }}",
+                                        "{{ [a] | reject('ne', b) | list | length }}", "{{ {'k': a} == {'k': b} }}"};
+    for (size_t i = 0; i < sizeof walks / sizeof walks[0]; i++) {
+        snprintf(src, sizeof src, "%s%s", dags, walks[i]);
+        check_err(src, "the template is too expensive: comparing, printing or nesting its values walks more than "
+                       "4194304 lists and dicts");
+    }
+    snprintf(src, sizeof src, "%s{{ a == a }} {{ a in [1, a] }} {{ [a] == [a] }}", dags); /* identity first, as Python */
+    check_ok(src, "True True True");
+    /* nesting: lists and dicts nest at most 512 deep (Jansson frees recursively: 500 000 levels crashed) */
+    check_ok("{% set ns = namespace(a=[], b=[]) %}{% for i in range(511) %}{% set ns.a = [ns.a] %}"
+             "{% set ns.b = [ns.b] %}{% endfor %}{{ ns.a|tojson|length }} {{ ns.a == ns.b }} {{ (ns.a ~ '')|length }}",
+             "1024 True 1024");
+    check_err("{% set ns = namespace(a=[]) %}{% for i in range(500000) %}{% set ns.a = [ns.a] %}{% endfor %}",
+              "a value nested more than 512 levels deep");
+    check_err("{% set ns = namespace(a={}) %}{% for i in range(600) %}{% set ns.a = {'k': ns.a} %}{% endfor %}",
+              "nested more than 512 levels deep");
+    check_err("{% set ns = namespace(a={}) %}{% for i in range(600) %}{% set ns.a = dict(k=ns.a) %}{% endfor %}",
+              "nested more than 512 levels deep");
     /* default without a value on an undefined variable (fuzz_chat_template: '{%set e=a|d%}' leaked the "") */
     check_ok("{% set e = a|d %}[{{ e }}]{{ b|default }}{{ c|default('y') }}{{ 'x'|d('z') }}", "[]yx");
     TEST_MAIN_END();

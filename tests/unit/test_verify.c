@@ -4,12 +4,14 @@
  * units, stage, at_plan, nan_ok: the entries two kinds' modes share a path
  * with differ in rank or type); a path of another shape is matched by none;
  * and every range invariant names an output its kind still has (a renamed
- * output would silently drop its check). The checks themselves on real
+ * output would silently drop its check); the stage names a reader takes.
+ * The checks themselves on real
  * files: tests/e2e/verify.sh. */
 #include <stdio.h>
 #include <string.h>
 
 #include "mechdiff/experiment.h"
+#include "runner/h5util.h"
 #include "runner/verify_int.h"
 #include "testutil.h"
 
@@ -70,5 +72,12 @@ int main(void)
     CHECK(rf && sw && sw->outputs == rf->outputs);
     char bad[256] = "";
     CHECK_MSG(md_verify_rules_known(bad, sizeof bad), "%s", bad);
+    /* stage groups: only the names the writer gives (a hand-made "stage99999999999" was read as stage
+     * 1215752191, and verify then looped over the stages missing below it) */
+    CHECK(md_h5_stage_number("stage0") == 0 && md_h5_stage_number("stage7") == MD_KIND_MAX_STAGES - 1);
+    static const char *const not_stages[] = {"stage8", "stage01", "stage+1", "stage-1", "stage", "stagex",
+                                             "stage1x", "stage99999999999", "Stage1", " stage1"};
+    for (size_t i = 0; i < sizeof not_stages / sizeof *not_stages; i++)
+        CHECK_MSG(md_h5_stage_number(not_stages[i]) == -1, "'%s' read as a stage", not_stages[i]);
     TEST_MAIN_END();
 }

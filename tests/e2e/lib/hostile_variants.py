@@ -37,6 +37,14 @@ def replace_dataset(path, name, data, dtype=None):
         f.create_dataset(name, data=data, dtype=dtype)
 
 
+def huge(path, name, dtype):
+    """Replaces dataset `name` by a chunked one declared 2^40 long, nothing
+    written (a few bytes in the file: a reader must not allocate it)."""
+    with h5py.File(path, "r+") as f:
+        del f[name]
+        f.create_dataset(name, shape=(1 << 40,), dtype=dtype, chunks=(1024,))
+
+
 def delete(path, name):
     with h5py.File(path, "r+") as f:
         del f[name]
@@ -99,6 +107,7 @@ VARIANTS = {
     "generation_string": lambda p: attr_set(p, "/provenance", "generation", "3"),
     "generation_float": lambda p: attr_set(p, "/provenance", "generation", 3.0, "f8"),
     "part_count_string": lambda p: attr_set(p, "/provenance", "part_count", "0"),
+    "part_count_huge": lambda p: attr_set(p, "/provenance", "part_count", 1 << 32, "i8"),
     "n_units_string": lambda p: attr_set(p, S0, "n_units", "6"),
     # completion flags
     "done_longer": lambda p: replace_dataset(p, S0 + "/done", np.ones(n_units(p) + 3, "u1")),
@@ -109,6 +118,7 @@ VARIANTS = {
     "done_string": lambda p: replace_dataset(p, S0 + "/done", np.array(["1"] * n_units(p), dtype=object),
                                              h5py.string_dtype()),
     "done_value_2": lambda p: done_values(p, 2),
+    "done_huge": lambda p: huge(p, S0 + "/done", "u1"),
     "done_value_0": lambda p: done_values(p, 0),
     # results datasets
     "values_shape": lambda p: replace_dataset(p, "/%s/values" % EXP, np.zeros((n_units(p) + 1, 2, 3))),
@@ -151,6 +161,7 @@ PART_VARIANTS = {
     "part_region_outside": lambda p: region(p, "values[9+1,0+2,0+3]"),
     "part_region_huge": lambda p: region(p, "values[0+9223372036854775807,0+2,0+3]"),
     "part_region_rank": lambda p: region(p, "values[1+1]"),
+    "part_region_newline": lambda p: region(p, "val\nues[1+1,0+2,0+3]"),
     "part_region_nodataset": lambda p: region(p, "nope[1+1]"),
     "part_region_escape": lambda p: region(p, "../provenance[0+1]"),
     "part_values_f32": VARIANTS["values_f32"],

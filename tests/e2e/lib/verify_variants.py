@@ -128,6 +128,18 @@ def stage_deleted(path):
         del f["completion/truth/stage1"]
 
 
+def renamed(path, name, to):
+    with h5py.File(path, "r+") as f:
+        f.move(name, to)
+
+
+def deleted(path, name):
+    """`del f[name]` as h5py does it: the scales it was attached to (or the
+    datasets a deleted scale labelled) keep references to it."""
+    with h5py.File(path, "r+") as f:
+        del f[name]
+
+
 VARIANTS = {
     "untouched": lambda p: None,
     "digests_stripped": lambda p: strip_digests(p),
@@ -164,6 +176,9 @@ VARIANTS = {
     "entropy_negative": lambda p: edit(p, "confidence/base/entropy", 0, -0.5),
     "value_edited": lambda p: edit(p, "truth/pd", (0, 0, 0, 0), 0.123),
     "label_edited": lambda p: edit(p, "truth/statements/cities", 0, "Paris is in Peru."),
+    "stage_name_huge": lambda p: renamed(p, "completion/truth/stage1", "completion/truth/stage99999999999"),
+    "dataset_deleted": lambda p: deleted(p, "truth/pd"),
+    "scale_deleted": lambda p: deleted(p, "truth/condition"),
     "digest_int": lambda p: attr(p, "truth/pd", "sha256", np.int64(7)),
     "region_outside": lambda p: region(p, "cities/instruct->base/effect[99+1,0+4,0+12]"),
     "region_malformed": lambda p: region(p, "cities/instruct->base/effect[0+1"),
