@@ -161,8 +161,9 @@ void md_coord_free(coord *c)
 
 /* An error writing the output on a full disk (or past a file size or quota
  * limit) says so and what to do: the message names a file of the output
- * and holds the system's reason, or the output's folder has less room than
- * a snapshot needs (about twice OUT.h5). */
+ * and holds the system's reason, or says a write to it failed (HDF5 gives
+ * no reason) while its folder has less room than a snapshot needs (about
+ * twice OUT.h5). */
 void md_coord_explain_space(const coord *c, md_error *err)
 {
     if (!c->out[0] || !strstr(err->msg, c->out)) return;
@@ -176,7 +177,7 @@ void md_coord_explain_space(const coord *c, md_error *err)
     struct stat st;
     double free_mb = statvfs(dir, &vfs) == 0 ? (double)vfs.f_bavail * (double)vfs.f_frsize / 1e6 : -1;
     double need_mb = stat(c->out, &st) == 0 ? 2.0 * (double)st.st_size / 1e6 + 1 : 1;
-    if (!full && !(free_mb >= 0 && free_mb < need_mb)) return;
+    if (!full && !(strstr(err->msg, "failed") && free_mb >= 0 && free_mb < need_mb)) return;
     size_t n = strlen(err->msg);
     snprintf(err->msg + n, sizeof err->msg - n,
              "\nmechdiff: the disk is full or a size limit was reached: %s has %.1f MB free, a snapshot needs about "

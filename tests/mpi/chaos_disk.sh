@@ -39,7 +39,7 @@ said_what_to_do() {
 printf 'name: full\nruntime: {flush_units: 1}\nexperiments:\n  - {kind: selftest, units: 200, rows: 4, cols: 4000, sleep_ms: 20}\n' \
     >"$WORK/big.yaml"
 st=0
-(ulimit -f 1000; export OMPI_MCA_btl=self,tcp PMIX_MCA_gds=hash
+(ulimit -f 1000; export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo PMIX_MCA_gds=hash
  exec timeout -s KILL 60 $MPIRUN -np 2 sh -c 'trap "" XFSZ; exec "$0" "$@"' "$MECHDIFF" run "$WORK/big.yaml" \
      -o "$WORK/big.h5") >"$WORK/big.log" 2>&1 || st=$?
 if ! grep -q "starting job 'full'" "$WORK/big.log"; then
@@ -116,8 +116,12 @@ said_what_to_do "$WORK/full.log" "$OUT"
 check_kept "$what"
 echo "chaos_disk: ok: $what: status 1, the message says what to do, $(known "$OUT") units kept"
 
-# 3. a resume on the disk still full
+# 3. a resume on the disk still full (filled again: the failed snapshot freed its OUT.h5.tmp)
 if [ $MODE = tmpfs ]; then
+    dd if=/dev/zero of="$DISK/filler" bs=4k oflag=append conv=notrunc 2>/dev/null
+    [ "$(df --output=avail "$DISK" | tail -1 | tr -d ' ')" = 0 ] || fail "the tmpfs is not full: $(df "$DISK" | tail -1)"
+    before=$(known "$OUT")
+    cp "$WORK/after.json" "$WORK/before.json"
     launch "$WORK/again.log" $ranks "$OUT"
     wait_end; st=$?
     gone $PID
