@@ -24,9 +24,11 @@ n=0
 for script in analysis/*.py; do
   grep -q '^if __name__ == "__main__":' "$script" || continue
   help=$("$PY" "$script" --help) || { echo "FAIL: $script --help exits non-zero"; exit 1; }
-  echo "$help" | grep -q "^usage: " || { echo "FAIL: $script --help prints no usage line"; exit 1; }
-  if echo "$help" | grep -q -- "--outdir"; then
-    echo "$help" | tr -s ' \n' '  ' | grep -Eq "\(default: ([a-z]+/ beside|report\))" \
+  # here-strings, not `echo | grep -q`: grep -q stops at the first match and,
+  # under pipefail, echo's SIGPIPE on a long help text failed the test at random
+  grep -q "^usage: " <<< "$help" || { echo "FAIL: $script --help prints no usage line"; exit 1; }
+  if grep -q -- "--outdir" <<< "$help"; then
+    grep -Eq "\(default: ([a-z]+/ beside|report\))" <<< "$(tr -s ' \n' '  ' <<< "$help")" \
       || { echo "FAIL: $script --help does not say where it writes without -o"; exit 1; }
   fi
   grep -q "$(basename "$script")" README.md || { echo "FAIL: README.md does not name $script"; exit 1; }
