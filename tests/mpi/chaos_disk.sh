@@ -5,7 +5,9 @@
 #     worker holds units with results too big to be sent eagerly: the run
 #     ends with status 1 within 60 s and a message naming the file and what
 #     to do. (It hung: rank 0 left its loop and waited to deliver a unit
-#     message while the worker waited to deliver a result.)
+#     message while the worker waited to deliver a result.) A 1-rank resume
+#     completes it and leaves nothing beside OUT.h5 (OUT.h5.inflight of the
+#     2-rank run was left, and reported by every later 1-rank run).
 #  2. the real path (the job of tests/lib/chaos.sh, all four kinds on the
 #     shipped pair) on a small tmpfs (root; else RLIMIT_FSIZE stands in,
 #     1 rank): frozen (SIGSTOP of every process) after a random number of
@@ -36,7 +38,7 @@ said_what_to_do() {
 
 # 1. the journal over the size limit on 2 ranks, the worker holding big results
 # (no shared-memory transport or PMIx store: their files would hit the limit)
-printf 'name: full\nruntime: {flush_units: 1}\nexperiments:\n  - {kind: selftest, units: 200, rows: 4, cols: 4000, sleep_ms: 20}\n' \
+printf 'name: full\nruntime: {flush_units: 1}\nexperiments:\n  - {kind: selftest, units: 60, stages: 1, rows: 4, cols: 4000, sleep_ms: 20}\n' \
     >"$WORK/big.yaml"
 st=0
 (ulimit -f 1000; export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo PMIX_MCA_gds=hash
@@ -49,7 +51,14 @@ else
     [ $st = 1 ] || { tail -5 "$WORK/big.log"; fail "2 ranks, the journal over the size limit: status $st, expected 1"; }
     said_what_to_do "$WORK/big.log" "$WORK/big.h5"
     readable "$WORK/big.h5"
+    [ -s "$WORK/big.h5.inflight" ] || fail "2 ranks, the journal over the size limit: no OUT.h5.inflight"
     echo "chaos_disk: ok: 2 ranks, the journal over the size limit with units out: status 1, the message says what to do"
+    # a 1-rank resume reports the units in flight, then drops the list (every later run repeated it)
+    "$MECHDIFF" run "$WORK/big.yaml" -o "$WORK/big.h5" 2>"$WORK/big2.log" || fail "the 1-rank resume: status $?"
+    grep -q "stopped while these units were in flight" "$WORK/big2.log" || fail "the 1-rank resume did not report them"
+    "$MECHDIFF" verify "$WORK/big.h5" --quiet || fail "verify after the 1-rank resume: status $?"
+    left_behind "$WORK/big.h5"
+    echo "chaos_disk: ok: a 1-rank resume completes it and leaves nothing beside OUT.h5"
 fi
 
 # 2. the real path on a full disk
