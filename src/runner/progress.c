@@ -133,8 +133,8 @@ void md_progress_print_start(md_progress *p)
         fprintf(stderr, " (1 coordinator + %d workers%s)", p->world - 1, p->shard_k > 1 ? ", sharded" : "");
     if (p->shard_k > 1) fprintf(stderr, " in groups of %d holding one model copy", p->shard_k);
     if (p->part_count > 0) fprintf(stderr, ", part %d of %d", p->part_index, p->part_count);
-    fprintf(stderr, "; models:");
     int nm = md_params_count(&p->job->top, "models");
+    fprintf(stderr, "; models:%s", nm ? "" : " none");
     for (int i = 0; i < nm; i++)
         fprintf(stderr, "%s %s=%s", i ? "," : "", md_params_item(&p->job->top, "models", i),
                 md_params_map_val(&p->job->top, "models", i));

@@ -58,8 +58,12 @@ int cmd_run(int argc, char **argv)
         return 0;
     }
     md_run_opts opts = {.part_index = -1, .progress = 1, .stop = &g_stop};
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+    char why[320] = ""; /* a bad command line: the reason */
+    for (int i = 1; i < argc && !why[0]; i++) {
+        int needs_value = strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--part") == 0;
+        if (needs_value && (i + 1 >= argc || argv[i + 1][0] == '\0')) {
+            snprintf(why, sizeof why, "%s needs a value", argv[i]);
+        } else if (strcmp(argv[i], "-o") == 0) {
             opts.output = argv[++i];
         } else if (strcmp(argv[i], "--force-new") == 0) {
             opts.force_new = 1;
@@ -67,21 +71,23 @@ int cmd_run(int argc, char **argv)
             opts.allow_mixed_numerics = 1;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             opts.progress = 0;
-        } else if (strcmp(argv[i], "--part") == 0 && i + 1 < argc) {
-            if (sscanf(argv[++i], "%d/%d", &opts.part_index, &opts.part_count) != 2 || opts.part_count < 1 ||
-                opts.part_index < 0 || opts.part_index >= opts.part_count) {
-                fprintf(stderr, "mechdiff run: --part expects I/N with 0 <= I < N, got '%s'\n", argv[i]);
-                return MD_EXIT_USAGE;
+        } else if (strcmp(argv[i], "--part") == 0) {
+            char tail = '\0';
+            if (sscanf(argv[++i], "%d/%d%c", &opts.part_index, &opts.part_count, &tail) != 2 ||
+                opts.part_count < 1 || opts.part_index < 0 || opts.part_index >= opts.part_count) {
+                snprintf(why, sizeof why, "--part expects I/N with 0 <= I < N, got '%.200s'", argv[i]);
             }
-        } else if (argv[i][0] == '-' || opts.job_path) {
-            fprintf(stderr, "mechdiff run: unexpected argument '%s'\n\n", argv[i]);
-            usage(stderr);
-            return MD_EXIT_USAGE;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            snprintf(why, sizeof why, "unknown option '%.200s'", argv[i]);
+        } else if (opts.job_path) {
+            snprintf(why, sizeof why, "one job file at a time ('%.200s' is a second)", argv[i]);
         } else {
             opts.job_path = argv[i];
         }
     }
-    if (!opts.job_path) {
+    if (!why[0] && (!opts.job_path || !opts.job_path[0])) snprintf(why, sizeof why, "no job file given");
+    if (why[0]) {
+        fprintf(stderr, "mechdiff run: %s\n\n", why);
         usage(stderr);
         return MD_EXIT_USAGE;
     }

@@ -103,6 +103,12 @@ check 1 "$T/new/sub/f.h5: the output of .mechdiff forward. (one forward pass: /l
 check 2 "no output and part files given" merge
 check 2 "no part files given" merge "$T/m.h5"
 check 1 "$T/nowhere.h5: no such file" merge "$T/m.h5" "$T/nowhere.h5"
+check 2 "no job file given" run
+check 2 "-o needs a value" run "$T/job.yaml" -o
+check 2 "--part needs a value" run "$T/job.yaml" --part
+check 2 "unknown option '--prat'" run "$T/job.yaml" --prat 1/2
+check 2 "one job file at a time ('x' is a second)" run "$T/job.yaml" x
+check 2 "--part expects I/N with 0 <= I < N, got '1/2x'" run "$T/job.yaml" --part 1/2x
 check 2 "no results file given" verify
 check 2 "one results file at a time ('x' is a second)" verify "$T/f.h5" x
 check 2 "unknown option '--quit'" verify "$T/f.h5" --quit
