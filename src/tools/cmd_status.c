@@ -183,6 +183,37 @@ static int run_alive(const char *output, char *who, size_t len)
     return (kill((pid_t)pid, 0) == 0 || errno == EPERM) && is_mechdiff(pid);
 }
 
+/* The first line: the file as given, the job, its part and snapshot. */
+static void print_header(const char *path, const md_h5info *info)
+{
+    const char *name = info->job_yaml ? strstr(info->job_yaml, "\nname: ") : NULL;
+    printf("%s: job %.*s (hash %.12s)", path, name ? (int)strcspn(name + 7, "\n") : 1, name ? name + 7 : "?",
+           info->job_sha256);
+    if (info->part_count > 0) printf(", part %d/%d", info->part_index, info->part_count);
+    printf(", snapshot %llu, %s", (unsigned long long)info->generation, info->finished ? "FINISHED" : "not finished");
+    if (info->finished && info->part_count > 0) /* the counts below are the whole job's */
+        printf(" (this part: units u with u %% %d == %d; then mechdiff merge, docs/cluster.md)", info->part_count,
+               info->part_index);
+    printf("\n");
+}
+
+/* The units in flight (OUT.h5.inflight beside the real file `real`) and
+ * whether the run computing them is still going. */
+static void print_inflight(const char *real)
+{
+    char *left = md_inflight_read(real);
+    if (!left) return;
+    char who[300];
+    switch (run_alive(real, who, sizeof who)) {
+    case 1: printf("  in flight now (the run %s is still going):\n", who); break;
+    case 2: printf("  in flight in the run %s (still going there, or it died: then a rank that died was computing "
+                   "these):\n", who); break;
+    default: printf("  in flight when the last run stopped (a rank that died was computing these):\n");
+    }
+    for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
+    free(left);
+}
+
 int cmd_status(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
@@ -242,15 +273,7 @@ int cmd_status(int argc, char **argv)
     int journal_current = n_rec > 0 && jgen == info.generation;
     if (journal_current) md_journal_replay(jpath, &jgen, on_record, s, &n_rec, &torn, &err);
 
-    char *name = info.job_yaml ? strstr(info.job_yaml, "\nname: ") : NULL;
-    printf("%s: job %.*s (hash %.12s)", path, name ? (int)strcspn(name + 7, "\n") : 1, name ? name + 7 : "?",
-           info.job_sha256);
-    if (info.part_count > 0) printf(", part %d/%d", info.part_index, info.part_count);
-    printf(", snapshot %llu, %s", (unsigned long long)info.generation, info.finished ? "FINISHED" : "not finished");
-    if (info.finished && info.part_count > 0) /* the counts below are the whole job's */
-        printf(" (this part: units u with u %% %d == %d; then mechdiff merge, docs/cluster.md)", info.part_count,
-               info.part_index);
-    printf("\n");
+    print_header(path, &info);
     int64_t tot = 0, done = 0;
     for (int i = 0; i < s->n_rows; i++) {
         stage_row *r = &s->rows[i];
@@ -269,18 +292,7 @@ int cmd_status(int argc, char **argv)
     }
     printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
     if (costed) print_work(s, journal_current && s->records > 1 && !info.finished);
-    char *left = info.finished ? NULL : md_inflight_read(real);
-    if (left) {
-        char who[300];
-        switch (run_alive(real, who, sizeof who)) {
-        case 1: printf("  in flight now (the run %s is still going):\n", who); break;
-        case 2: printf("  in flight in the run %s (still going there, or it died: then a rank that died was computing "
-                       "these):\n", who); break;
-        default: printf("  in flight when the last run stopped (a rank that died was computing these):\n");
-        }
-        for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
-        free(left);
-    }
+    if (!info.finished) print_inflight(real);
     rc = info.finished ? 0 : 3;
     status_free(s);
     md_h5out_info_free(&info);
