@@ -30,18 +30,18 @@ int md_coord_load_job(coord *c, md_error *err)
         return md_error_set(err, "part %d/%d: the index must be in [0, %d)", c->part_index, c->part_count,
                             c->part_count);
     }
-    char out[4096];
-    if (c->opts->output) {
-        snprintf(out, sizeof out, "%s", c->opts->output);
-    } else {
-        snprintf(out, sizeof out, "%s", md_job_output(c->job));
-        if (c->part_count > 0) {
-            char *dot = strrchr(out, '.');
-            if (dot && strcmp(dot, ".h5") == 0) *dot = '\0';
-            size_t n = strlen(out);
-            snprintf(out + n, sizeof out - n, ".part%dof%d.h5", c->part_index, c->part_count);
-        }
+    char out[4096]; /* -o as given, or the job's output (with --part: OUT.part<i>of<n>.h5) */
+    const char *given = c->opts->output ? c->opts->output : md_job_output(c->job);
+    int n = snprintf(out, sizeof out, "%s", given);
+    if (!c->opts->output && c->part_count > 0 && n >= 0 && n < (int)sizeof out) {
+        char *dot = strrchr(out, '.');
+        size_t stem = dot && strcmp(dot, ".h5") == 0 ? (size_t)(dot - out) : (size_t)n;
+        n = snprintf(out + stem, sizeof out - stem, ".part%dof%d.h5", c->part_index, c->part_count);
+        if (n >= 0) n += (int)stem;
     }
+    if (n < 0 || n >= (int)sizeof out) /* cut, it would name another file */
+        return md_error_set(err, "%.200s...: output path too long (%d bytes at most): give a shorter one", given,
+                            (int)sizeof out - 1);
     /* every message names the output by the path run writes (README.md, "Paths in messages") */
     char canon[4096];
     if (md_outlock_canonical(out, canon, sizeof canon, err) != MD_OK ||
