@@ -42,13 +42,14 @@ void md_verify_objects(md_vctx *v)
     v->n_objs = 0;
     if (H5Ovisit2(v->file, H5_INDEX_NAME, H5_ITER_INC, add_object, v, H5O_INFO_BASIC) < 0)
         md_verify_defect(v, "/", "its objects cannot be listed (out of memory, or a damaged file)");
-    qsort(v->objs, (size_t)v->n_objs, sizeof *v->objs, cmp_obj);
+    if (v->n_objs > 1) qsort(v->objs, (size_t)v->n_objs, sizeof *v->objs, cmp_obj); /* objs NULL when none */
 }
 
 /* 1 when ref is a dataset of the file (0: deleted, or another object). */
 static int ref_is_dataset(const md_vctx *v, hobj_ref_t ref)
 {
     md_vobj key = {(haddr_t)ref, H5O_TYPE_UNKNOWN};
+    if (!v->n_objs) return 0; /* the objects could not be listed */
     const md_vobj *o = bsearch(&key, v->objs, (size_t)v->n_objs, sizeof *v->objs, cmp_obj);
     return o && o->type == H5O_TYPE_DATASET;
 }
