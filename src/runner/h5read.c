@@ -182,8 +182,9 @@ static int reader_read(md_reader *r, const char *path, const int64_t *offset, co
     if (rank < 0 || rank > MD_MAX_DIMS) {
         H5Sclose(fs);
         H5Dclose(d);
-        return md_error_set(err, "%s: read of /%s/%s: %d dimensions, more than the %d of a results dataset: "
-                            MD_H5_EDITED_HINT, r->path, r->exp, path, rank, MD_MAX_DIMS);
+        return md_error_set(err, "%s: read of /%s/%s: %s%d dimensions, not 0 to %d as a results dataset has: "
+                            MD_H5_EDITED_HINT, r->path, r->exp, path, rank < 0 ? "its dataspace cannot be read, " : "",
+                            rank, MD_MAX_DIMS);
     }
     for (int i = 0; i < rank; i++) {
         off[i] = (hsize_t)offset[i];
