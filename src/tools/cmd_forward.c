@@ -12,15 +12,16 @@
  * Written to OUT.tmp, then renamed. */
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "mechdiff/hub.h"
 #include "mechdiff/forward.h"
 #include "mechdiff/h5out.h"
+#include "mechdiff/outlock.h"
 #include "mechdiff/provenance.h"
 #include "mechdiff/version.h"
 #include "tools/cmds.h"
@@ -247,31 +248,27 @@ static int parse_hooks(const char *arg, md_hook *hooks, int *n_hooks, md_error *
     return MD_OK;
 }
 
-/* 0, or 2 (usage printed) for a bad command line. */
+/* 0, or 2 (what is wrong and the usage printed) for a bad command line. */
 static int parse_args(int argc, char **argv, prompt_args *pa, const char **dir, const char **out,
                       const char **hooks_arg)
 {
     for (int i = 1; i < argc; i++) {
         int r = prompt_args_parse(pa, argc, argv, &i);
-        if (r < 0) {
-            fprintf(stderr, "mechdiff forward: %s needs a value\n", argv[i]);
-            return 2;
-        }
+        if (r < 0) return cmd_usage_error("forward", usage, "%s needs a value", argv[i]);
         if (r) continue;
-        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) *out = argv[++i];
-        else if (strcmp(argv[i], "--hooks") == 0 && i + 1 < argc) *hooks_arg = argv[++i];
-        else if (argv[i][0] != '-' && !*dir) *dir = argv[i];
-        else {
-            fprintf(stderr, "mechdiff forward: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
+        const char **slot = strcmp(argv[i], "-o") == 0 ? out : strcmp(argv[i], "--hooks") == 0 ? hooks_arg : NULL;
+        if (slot && i + 1 >= argc) return cmd_usage_error("forward", usage, "%s needs a value", argv[i]);
+        if (slot) *slot = argv[++i];
+        else if (argv[i][0] == '-') return cmd_usage_error("forward", usage, "unknown option '%s'", argv[i]);
+        else if (*dir)
+            return cmd_usage_error("forward", usage, "unexpected argument '%s' (one model folder; quote TEXT as one "
+                                   "argument)", argv[i]);
+        else *dir = argv[i];
     }
-    if (!*dir || !*out) {
-        usage(stderr);
-        return 2;
-    }
-    return 0;
+    if (!*dir) return cmd_usage_error("forward", usage, "no model folder given");
+    if (!*out) return cmd_usage_error("forward", usage, "no output file given: -o OUT.h5");
+    const char *bad = prompt_args_check(pa);
+    return bad ? cmd_usage_error("forward", usage, "%s", bad) : 0;
 }
 
 int cmd_forward(int argc, char **argv)
@@ -292,14 +289,17 @@ int cmd_forward(int argc, char **argv)
     md_hook hooks[MD_HOOK_COUNT];
     int n_hooks = 0;
     memset(hooks, 0, sizeof hooks);
-    char tmp[4096];
+    char tmp[PATH_MAX + 8], real[PATH_MAX];
     hid_t file = -1;
     int rc = 1;
     char snap[4096];
-    if (md_hub_resolve_dir(dir, snap, sizeof snap, &err) != MD_OK || md_model_load(&m, snap, NULL, &err) != MD_OK)
-        goto fail;
+    if (hooks_arg && parse_hooks(hooks_arg, hooks, &n_hooks, &err) != MD_OK)
+        return cmd_usage_error("forward", usage, "%s", err.msg);
+    if (cmd_model_dir("forward", dir, 1, snap, sizeof snap)) return 1;
+    /* the output as run takes it (parent folders created, a folder refused, a link followed), before the model loads */
+    if (md_outlock_resolve(out, real, sizeof real, &err) != MD_OK) goto fail;
+    if (md_model_load(&m, snap, NULL, &err) != MD_OK) goto fail;
     if (prompt_args_tokens(&pa, m, &ids, &n, &err) != MD_OK) goto fail;
-    if (hooks_arg && parse_hooks(hooks_arg, hooks, &n_hooks, &err) != MD_OK) goto fail;
     md_forward f;
     md_forward_init_tokens(&f, m, 1, (int)n, ids);
     f.logits = MD_LOGITS_ALL;
@@ -322,7 +322,7 @@ int cmd_forward(int argc, char **argv)
     f.cache = kc;
     if (md_model_forward(m, &f, &err) != MD_OK) goto fail;
 
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    snprintf(tmp, sizeof tmp, "%s.tmp", real);
     file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0) {
         md_error_set(&err, "cannot create %s (is the folder writable?)", tmp);
@@ -335,7 +335,7 @@ int cmd_forward(int argc, char **argv)
     }
     int bad = H5Fclose(file) < 0;
     file = -1;
-    if (bad || rename(tmp, out) != 0) {
+    if (bad || rename(tmp, real) != 0) {
         md_error_set(&err, "writing %s failed", out);
         remove(tmp);
         goto fail;

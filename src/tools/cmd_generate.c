@@ -3,10 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mechdiff/hub.h"
 #include "mechdiff/generate.h"
 #include "tools/cmds.h"
 #include "tools/prompt_args.h"
+
+enum { MAX_NEW = 1 << 20 }; /* -n: new tokens at most (the context bounds it further) */
 
 static void usage(FILE *f)
 {
@@ -32,24 +33,30 @@ int cmd_generate(int argc, char **argv)
     int n_new = 16, ids_out = 0;
     for (int i = 1; i < argc; i++) {
         int r = prompt_args_parse(&pa, argc, argv, &i);
-        if (r < 0) {
-            fprintf(stderr, "mechdiff generate: %s needs a value\n", argv[i]);
-            return 2;
-        }
+        if (r < 0) return cmd_usage_error("generate", usage, "%s needs a value", argv[i]);
         if (r) continue;
-        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) n_new = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--ids-out") == 0) ids_out = 1;
-        else if (argv[i][0] != '-' && !dir) dir = argv[i];
-        else {
-            fprintf(stderr, "mechdiff generate: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
+        if (strcmp(argv[i], "-n") == 0) {
+            char *end = NULL;
+            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (i + 1 >= argc) return cmd_usage_error("generate", usage, "-n needs a value");
+            if (end == argv[i + 1] || *end || v < 1 || v > MAX_NEW)
+                return cmd_usage_error("generate", usage, "-n '%s' must be an integer in 1..%d", argv[i + 1], MAX_NEW);
+            n_new = (int)v;
+            i++;
+        } else if (strcmp(argv[i], "--ids-out") == 0) {
+            ids_out = 1;
+        } else if (argv[i][0] == '-') {
+            return cmd_usage_error("generate", usage, "unknown option '%s'", argv[i]);
+        } else if (dir) {
+            return cmd_usage_error("generate", usage, "unexpected argument '%s' (one model folder; quote TEXT as one "
+                                   "argument)", argv[i]);
+        } else {
+            dir = argv[i];
         }
     }
-    if (!dir || n_new <= 0) {
-        usage(stderr);
-        return 2;
-    }
+    if (!dir) return cmd_usage_error("generate", usage, "no model folder given");
+    const char *bad = prompt_args_check(&pa);
+    if (bad) return cmd_usage_error("generate", usage, "%s", bad);
     md_error err = {0};
     md_model *m = NULL;
     int *ids = NULL;
@@ -58,8 +65,8 @@ int cmd_generate(int argc, char **argv)
     char *text = NULL;
     int rc = 1;
     char snap[4096];
-    if (md_hub_resolve_dir(dir, snap, sizeof snap, &err) != MD_OK || md_model_load(&m, snap, NULL, &err) != MD_OK)
-        goto fail;
+    if (cmd_model_dir("generate", dir, 1, snap, sizeof snap)) return 1;
+    if (md_model_load(&m, snap, NULL, &err) != MD_OK) goto fail;
     if (prompt_args_tokens(&pa, m, &ids, &n, &err) != MD_OK) goto fail;
     const int *prompts[1] = {ids};
     int len = (int)n;

@@ -45,14 +45,17 @@ int cmd_inspect(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc != 2 || cmd_reject_options("inspect", argc, argv)) {
+    if (cmd_reject_options("inspect", argc, argv)) {
         usage(stderr);
         return 2;
     }
+    if (argc < 2) return cmd_usage_error("inspect", usage, "no model folder given");
+    if (argc > 2) return cmd_usage_error("inspect", usage, "one model folder at a time ('%s' is a second)", argv[2]);
     md_error err = {0};
     md_model *m = NULL;
     char dir[4096];
-    if (md_hub_resolve_dir(argv[1], dir, sizeof dir, &err) != MD_OK || md_model_load(&m, dir, NULL, &err) != MD_OK) {
+    if (cmd_model_dir("inspect", argv[1], 1, dir, sizeof dir)) return 1;
+    if (md_model_load(&m, dir, NULL, &err) != MD_OK) {
         fprintf(stderr, "mechdiff inspect: %s\n", err.msg);
         return 1;
     }

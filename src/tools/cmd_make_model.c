@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mechdiff/make_model.h"
 #include "tools/cmds.h"
@@ -48,44 +49,54 @@ static int parse_u64(const char *s, unsigned long long *out)
     return *end ? -1 : 0;
 }
 
-int cmd_make_model(int argc, char **argv)
+/* The options into *o: 0, or 2 with what is wrong printed (a bad command line). */
+static int parse_opts(int argc, char **argv, md_make_model_opts *o)
 {
-    if (cmd_wants_help(argc, argv)) {
-        help(stdout);
-        return 0;
-    }
-    md_make_model_opts o = {.like = NULL, .n_layers = 0, .seed = 0, .dtype = MD_DTYPE_BF16, .vocab = 0,
-                            .out_dir = NULL};
     int have_seed = 0;
+    static const char *const known[] = {"--like",  "--layers", "--seed",  "-o",
+                                        "--out",   "--dtype",  "--vocab", "--threads"};
     for (int i = 1; i < argc; i += 2) { /* every option takes one value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         unsigned long long x;
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0) k++;
+        if (k == sizeof known / sizeof known[0]) {
+            fprintf(stderr, "mechdiff make-model: %s '%s' (see --help)\n", a[0] == '-' ? "unknown option"
+                                                                                  : "unexpected argument", a);
+            return 2;
+        }
         if (!v) {
             fprintf(stderr, "mechdiff make-model: '%s' needs a value (see --help)\n", a);
             return 2;
         }
+        md_config like;
+        md_error bad;
         if (strcmp(a, "--like") == 0) {
-            o.like = v;
+            if (md_make_model_config(&like, v, &bad) != MD_OK) {
+                fprintf(stderr, "mechdiff %s\n", bad.msg); /* "make-model: unknown family ..." */
+                return 2;
+            }
+            o->like = v;
         } else if (strcmp(a, "--layers") == 0) {
             if (parse_u64(v, &x) || x == 0 || x > 1000) {
                 fprintf(stderr, "mechdiff make-model: --layers '%s' must be an integer in 1..1000\n", v);
                 return 2;
             }
-            o.n_layers = (int)x;
+            o->n_layers = (int)x;
         } else if (strcmp(a, "--seed") == 0) {
             if (parse_u64(v, &x)) {
                 fprintf(stderr, "mechdiff make-model: --seed '%s' must be an unsigned integer\n", v);
                 return 2;
             }
-            o.seed = x;
+            o->seed = x;
             have_seed = 1;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--out") == 0) {
-            o.out_dir = v;
+            o->out_dir = v;
         } else if (strcmp(a, "--dtype") == 0) {
-            if (strcmp(v, "bf16") == 0) o.dtype = MD_DTYPE_BF16;
-            else if (strcmp(v, "f16") == 0) o.dtype = MD_DTYPE_F16;
-            else if (strcmp(v, "f32") == 0) o.dtype = MD_DTYPE_F32;
+            if (strcmp(v, "bf16") == 0) o->dtype = MD_DTYPE_BF16;
+            else if (strcmp(v, "f16") == 0) o->dtype = MD_DTYPE_F16;
+            else if (strcmp(v, "f32") == 0) o->dtype = MD_DTYPE_F32;
             else {
                 fprintf(stderr, "mechdiff make-model: --dtype '%s' must be bf16, f16 or f32\n", v);
                 return 2;
@@ -95,26 +106,42 @@ int cmd_make_model(int argc, char **argv)
                 fprintf(stderr, "mechdiff make-model: --vocab '%s' must be an integer >= 2\n", v);
                 return 2;
             }
-            o.vocab = (int)x;
+            o->vocab = (int)x;
         } else if (strcmp(a, "--threads") == 0) {
             if (parse_u64(v, &x) || x == 0 || x > 1024) {
                 fprintf(stderr, "mechdiff make-model: --threads '%s' must be an integer in 1..1024\n", v);
                 return 2;
             }
-            o.threads = (int)x;
-        } else {
-            fprintf(stderr, "mechdiff make-model: unknown option '%s' (see --help)\n", a);
-            return 2;
+            o->threads = (int)x;
         }
     }
-    if (!o.like || !o.n_layers || !have_seed || !o.out_dir) {
+    if (!o->like || !o->n_layers || !have_seed || !o->out_dir) {
         fprintf(stderr, "mechdiff make-model: --like, --layers, --seed and -o are required (see --help)\n");
         return 2;
     }
+    return 0;
+}
+
+int cmd_make_model(int argc, char **argv)
+{
+    if (cmd_wants_help(argc, argv)) {
+        help(stdout);
+        return 0;
+    }
+    md_make_model_opts o = {.like = NULL, .n_layers = 0, .seed = 0, .dtype = MD_DTYPE_BF16, .vocab = 0,
+                            .out_dir = NULL};
+    int rc = parse_opts(argc, argv, &o);
+    if (rc) return rc;
+    struct stat st;
+    if (stat(o.out_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "mechdiff make-model: %s exists and is not a folder: -o names the folder to write the "
+                        "checkpoint into\n", o.out_dir);
+        return 1;
+    }
     md_error err;
     md_error_clear(&err);
-    if (md_make_model(&o, &err) != MD_OK) {
-        fprintf(stderr, "mechdiff make-model: %s\n", err.msg);
+    if (md_make_model(&o, &err) != MD_OK) { /* its messages start with "make-model: " */
+        fprintf(stderr, "mechdiff %s%s\n", strncmp(err.msg, "make-model: ", 12) == 0 ? "" : "make-model: ", err.msg);
         return 1;
     }
     printf("wrote %s (%s-like, %d layers, seed %llu, %s)\n", o.out_dir, o.like, o.n_layers,

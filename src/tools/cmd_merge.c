@@ -30,10 +30,13 @@ int cmd_merge(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc < 3 || cmd_reject_options("merge", argc, argv)) {
+    if (cmd_reject_options("merge", argc, argv)) {
         usage(stderr);
         return 2;
     }
+    if (argc < 3)
+        return cmd_usage_error("merge", usage, argc < 2 ? "no output and part files given" : "no part files given "
+                               "(the outputs of `mechdiff run --part I/N`, all N of them)");
     const char *out = argv[1];
     int n_parts = argc - 2;
     char **parts = argv + 2;
@@ -48,7 +51,12 @@ int cmd_merge(int argc, char **argv)
     int rc = 1;
     if (!info || !seen) goto done;
     for (int p = 0; p < n_parts; p++) {
+        if (access(parts[p], F_OK) != 0) {
+            fprintf(stderr, "mechdiff merge: %s: no such file\n", parts[p]);
+            goto done;
+        }
         if (md_h5out_info(parts[p], &info[p], &err) != MD_OK) {
+            cmd_explain_not_results(parts[p], "merge combines the outputs of `mechdiff run --part I/N`", &err);
             fprintf(stderr, "mechdiff merge: %s\n", err.msg);
             goto done;
         }

@@ -136,7 +136,7 @@ static void usage(FILE *f)
                "snapshot (from OUT.h5.journal), the rate, the share of the work done (the kinds' unit\n"
                "costs) with an ETA at the journal's rate, and whether the job finished. Works while the\n"
                "job runs, after it stopped or died (then also the units each rank held when it stopped).\n"
-               "Exit status: 0 finished, 3 not finished, 1 error.\n");
+               "Exit status: 0 finished, 3 not finished, 1 error (the file cannot be read), 2 bad command line.\n");
 }
 
 /* The first len - 1 bytes of the file at path into buf, NUL-terminated;
@@ -183,35 +183,26 @@ static int run_alive(const char *output, char *who, size_t len)
     return (kill((pid_t)pid, 0) == 0 || errno == EPERM) && is_mechdiff(pid);
 }
 
-/* The first line: the file as given, the job, its part and snapshot. */
-static void print_header(const char *path, const md_h5info *info)
+/* The results file at path: real gets its canonical path (the run keeps
+ * OUT.h5.lock, .journal and .inflight beside the real file: a symbolic
+ * link or another name of it finds them there), info its root (owned:
+ * md_h5out_info_free). MD_ERR with one line naming path when it does not
+ * exist, is not a regular file, cannot be read or is not a results file. */
+static int open_results(const char *path, char *real, size_t len, md_h5info *info, md_error *err)
 {
-    const char *name = info->job_yaml ? strstr(info->job_yaml, "\nname: ") : NULL;
-    printf("%s: job %.*s (hash %.12s)", path, name ? (int)strcspn(name + 7, "\n") : 1, name ? name + 7 : "?",
-           info->job_sha256);
-    if (info->part_count > 0) printf(", part %d/%d", info->part_index, info->part_count);
-    printf(", snapshot %llu, %s", (unsigned long long)info->generation, info->finished ? "FINISHED" : "not finished");
-    if (info->finished && info->part_count > 0) /* the counts below are the whole job's */
-        printf(" (this part: units u with u %% %d == %d; then mechdiff merge, docs/cluster.md)", info->part_count,
-               info->part_index);
-    printf("\n");
-}
-
-/* The units in flight (OUT.h5.inflight beside the real file `real`) and
- * whether the run computing them is still going. */
-static void print_inflight(const char *real)
-{
-    char *left = md_inflight_read(real);
-    if (!left) return;
-    char who[300];
-    switch (run_alive(real, who, sizeof who)) {
-    case 1: printf("  in flight now (the run %s is still going):\n", who); break;
-    case 2: printf("  in flight in the run %s (still going there, or it died: then a rank that died was computing "
-                   "these):\n", who); break;
-    default: printf("  in flight when the last run stopped (a rank that died was computing these):\n");
-    }
-    for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
-    free(left);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return md_error_set(err, "%s: %s", path,
+                            errno == ENOENT ? "no such file (no run has written this output yet)" : strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return md_error_set(err, "%s: %s, not a results file", path,
+                            S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
+    if (access(path, R_OK) != 0) /* said as such, not as "not a readable HDF5 file" */
+        return md_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+    if (md_outlock_canonical(path, real, len, err) != MD_OK) return MD_ERR;
+    if (md_h5out_info(path, info, err) == MD_OK) return MD_OK;
+    cmd_explain_not_results(path, "status reads the OUT.h5 that `mechdiff run` writes", err);
+    return MD_ERR;
 }
 
 int cmd_status(int argc, char **argv)
@@ -220,32 +211,17 @@ int cmd_status(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc != 2 || cmd_reject_options("status", argc, argv)) {
+    if (cmd_reject_options("status", argc, argv)) {
         usage(stderr);
         return 2;
     }
+    if (argc < 2 || !argv[1][0]) return cmd_usage_error("status", usage, "no results file given");
+    if (argc > 2) return cmd_usage_error("status", usage, "one results file at a time ('%s' is a second)", argv[2]);
     const char *path = argv[1];
     md_h5info info;
     md_error err;
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        fprintf(stderr, "mechdiff status: %s: %s\n", path,
-                errno == ENOENT ? "no such file (no run has written this output yet)" : strerror(errno));
-        return 1;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "mechdiff status: %s: %s, not a results file\n", path,
-                S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
-        return 1;
-    }
-    /* the run keeps OUT.h5.lock, .journal and .inflight beside the real file:
-     * a symbolic link (or another name) of it finds them there */
     char real[PATH_MAX];
-    if (md_outlock_canonical(path, real, sizeof real, &err) != MD_OK) {
-        fprintf(stderr, "mechdiff status: %s\n", err.msg);
-        return 1;
-    }
-    if (md_h5out_info(path, &info, &err) != MD_OK) {
+    if (open_results(path, real, sizeof real, &info, &err) != MD_OK) {
         fprintf(stderr, "mechdiff status: %s\n", err.msg);
         return 1;
     }
@@ -273,7 +249,15 @@ int cmd_status(int argc, char **argv)
     int journal_current = n_rec > 0 && jgen == info.generation;
     if (journal_current) md_journal_replay(jpath, &jgen, on_record, s, &n_rec, &torn, &err);
 
-    print_header(path, &info);
+    char *name = info.job_yaml ? strstr(info.job_yaml, "\nname: ") : NULL;
+    printf("%s: job %.*s (hash %.12s)", path, name ? (int)strcspn(name + 7, "\n") : 1, name ? name + 7 : "?",
+           info.job_sha256);
+    if (info.part_count > 0) printf(", part %d/%d", info.part_index, info.part_count);
+    printf(", snapshot %llu, %s", (unsigned long long)info.generation, info.finished ? "FINISHED" : "not finished");
+    if (info.finished && info.part_count > 0) /* the counts below are the whole job's */
+        printf(" (this part: units u with u %% %d == %d; then mechdiff merge, docs/cluster.md)", info.part_count,
+               info.part_index);
+    printf("\n");
     int64_t tot = 0, done = 0;
     for (int i = 0; i < s->n_rows; i++) {
         stage_row *r = &s->rows[i];
@@ -288,11 +272,23 @@ int cmd_status(int argc, char **argv)
     if (journal_current && s->records > 1) {
         double now = (double)time(NULL);
         printf("  journal: %lld units since the last snapshot, %.1f units/s, last %.0f s ago\n",
-               (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9), now > s->t_last ? now - s->t_last : 0.0);
+               (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9),
+               now > s->t_last ? now - s->t_last : 0.0);
     }
     printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
     if (costed) print_work(s, journal_current && s->records > 1 && !info.finished);
-    if (!info.finished) print_inflight(real);
+    char *left = info.finished ? NULL : md_inflight_read(real);
+    if (left) {
+        char who[300];
+        switch (run_alive(real, who, sizeof who)) {
+        case 1: printf("  in flight now (the run %s is still going):\n", who); break;
+        case 2: printf("  in flight in the run %s (still going there, or it died: then a rank that died was computing "
+                       "these):\n", who); break;
+        default: printf("  in flight when the last run stopped (a rank that died was computing these):\n");
+        }
+        for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
+        free(left);
+    }
     rc = info.finished ? 0 : 3;
     status_free(s);
     md_h5out_info_free(&info);

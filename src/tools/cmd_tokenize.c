@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "mechdiff/chat.h"
-#include "mechdiff/hub.h"
 #include "mechdiff/tokenizer.h"
 #include "tools/cmds.h"
 
@@ -124,22 +123,19 @@ int cmd_tokenize(int argc, char **argv)
         else if (!opts && npos < 2) pos[npos++] = argv[i];
         else if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--no-special") == 0) special = 0;
-        else if (strncmp(argv[i], "--", 2) == 0) {
-            fprintf(stderr, "mechdiff tokenize: unknown option '%s'\n\n", argv[i]);
-            usage(stderr);
-            return 2;
-        } else if (npos < 2) pos[npos++] = argv[i];
-        else {
-            fprintf(stderr, "mechdiff tokenize: unexpected argument '%s' (quote TEXT as one argument)\n\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
+        else if (opts && strcmp(argv[i], "--chat-template") == 0)
+            return cmd_usage_error("tokenize", usage, "--chat-template needs a value");
+        else if (strncmp(argv[i], "--", 2) == 0)
+            return cmd_usage_error("tokenize", usage, "unknown option '%s' (a TEXT that starts with \"--\" goes after "
+                                   "--)", argv[i]);
+        else if (npos < 2) pos[npos++] = argv[i];
+        else
+            return cmd_usage_error("tokenize", usage, "unexpected argument '%s' (quote TEXT as one argument)", argv[i]);
     }
-    if (npos != 2 || (chat_template && !chat)) {
-        if (chat_template && !chat) fprintf(stderr, "mechdiff tokenize: --chat-template needs --chat\n\n");
-        usage(stderr);
-        return 2;
-    }
+    if (npos < 2)
+        return cmd_usage_error("tokenize", usage, npos ? "no TEXT given (\"-\" reads standard input)"
+                                                      : "no tokenizer folder and TEXT given");
+    if (chat_template && !chat) return cmd_usage_error("tokenize", usage, "--chat-template needs --chat");
     int status = 1;
     md_error err = {{0}};
     md_tokenizer *tok = NULL;
@@ -157,7 +153,8 @@ int cmd_tokenize(int argc, char **argv)
         text = owned;
     }
     char dir[4096];
-    if (md_hub_resolve_dir(pos[0], dir, sizeof dir, &err) || md_tokenizer_load(&tok, dir, &err) ||
+    if (cmd_model_dir("tokenize", pos[0], 0, dir, sizeof dir)) goto out;
+    if (md_tokenizer_load(&tok, dir, &err) ||
         encode(tok, text, text_len, special, chat, chat_template, &ids, &n, &err)) {
         fprintf(stderr, "mechdiff tokenize: %s\n", err.msg);
         goto out;

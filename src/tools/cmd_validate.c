@@ -2,6 +2,7 @@
  * files, the kinds' semantic checks) and shows what it would compute;
  * `mechdiff validate --keys` prints every key with type, default and doc,
  * and every kind's declared outputs. */
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@ static void usage(FILE *f)
                "       mechdiff validate --keys\n\n"
                "Checks a job file without running it: unknown keys, wrong types, missing files or\n"
                "folders, and each experiment kind's own checks; errors are file:line:column: key ...\n"
-               "Then shows each experiment's stage-0 units and datasets.\n"
+               "Every problem is one line; an invalid job ends with a line saying how many and what\n"
+               "to do. A valid job then shows each experiment's stage-0 units and datasets.\n"
                "  --print  also print the resolved job (every key, defaults filled in)\n"
                "  --keys   print the reference of every key and every kind's outputs (Markdown, as in\n"
                "           jobs/README.md)\n"
@@ -106,29 +108,27 @@ int cmd_validate(int argc, char **argv)
     int print = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--keys") == 0) {
+            if (argc > 2) return cmd_usage_error("validate", usage, "--keys takes nothing else");
             print_keys();
             return 0;
         }
         if (strcmp(argv[i], "--print") == 0) print = 1;
         else if (!path && argv[i][0] != '-') path = argv[i];
         else {
-            fprintf(stderr, argv[i][0] == '-' ? "mechdiff validate: unknown option '%s'\n\n"
-                                              : "mechdiff validate: one job file at a time ('%s' is a second)\n\n",
-                    argv[i]);
-            usage(stderr);
-            return 2;
+            if (argv[i][0] == '-') return cmd_usage_error("validate", usage, "unknown option '%s'", argv[i]);
+            return cmd_usage_error("validate", usage, "one job file at a time ('%s' is a second)", argv[i]);
         }
     }
-    if (!path) {
-        fprintf(stderr, "mechdiff validate: no job file given\n\n");
-        usage(stderr);
-        return 2;
-    }
+    if (!path) return cmd_usage_error("validate", usage, "no job file given");
     md_job *job = NULL;
     md_error err, checked = {0};
     int rc = md_job_check_file(path, &job, &checked) == MD_OK ? 0 : 2; /* every problem at once */
-    if (!job) { /* no job to check further (the file cannot be read, or is not YAML) */
-        fprintf(stderr, "%s\n", checked.msg);
+    if (!job) { /* no job to check further: the file cannot be read (no summary), or its YAML is broken */
+        size_t n = strlen(path);
+        if (strncmp(checked.msg, path, n) == 0 && checked.msg[n] == ':' && isdigit((unsigned char)checked.msg[n + 1]))
+            print_problems(path, &checked);
+        else
+            fprintf(stderr, "mechdiff validate: %s\n", checked.msg);
         return 2;
     }
     char canon[PATH_MAX]; /* the output as run names it (README.md, "Paths in messages") */

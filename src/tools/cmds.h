@@ -3,6 +3,11 @@
 #ifndef MECHDIFF_TOOLS_CMDS_H
 #define MECHDIFF_TOOLS_CMDS_H
 
+#include <stddef.h>
+#include <stdio.h>
+
+#include "mechdiff/error.h"
+
 int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
@@ -23,5 +28,23 @@ int cmd_wants_help(int argc, char **argv);
  * then prints its usage and exits 2); else 0. A file whose name starts with
  * '-' is named as ./-x. */
 int cmd_reject_options(const char *cmd, int argc, char **argv);
+
+/* A bad command line: prints "mechdiff <cmd>: <what is wrong>", a blank
+ * line and the subcommand's usage to stderr; returns 2 (the exit status of
+ * a bad command line). */
+int cmd_usage_error(const char *cmd, void (*usage)(FILE *), const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The model folder named by arg into out (len bytes): a Hugging Face cache
+ * repository becomes its snapshot (md_hub_resolve_dir). When arg does not
+ * exist, is not a folder, or (need_config) holds no config.json, prints
+ * "mechdiff <cmd>: <arg>: <what is wrong and what to give>" and returns 1
+ * (the exit status of a file error); 0 when out names a folder. */
+int cmd_model_dir(const char *cmd, const char *arg, int need_config, char *out, size_t len);
+
+/* When the file at path, which is not a readable results file (err says
+ * why), is the output of `mechdiff forward`, replaces err by a message
+ * saying so and `what` (what the command reads instead). */
+void cmd_explain_not_results(const char *path, const char *what, md_error *err);
 
 #endif

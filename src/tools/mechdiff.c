@@ -1,8 +1,12 @@
 /* mechdiff.c — the command: dispatches to one subcommand. */
+#include <errno.h>
 #include <hdf5.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "mechdiff/hub.h"
 #include "mechdiff/version.h"
 #include "tools/cmds.h"
 
@@ -42,6 +46,57 @@ int cmd_reject_options(const char *cmd, int argc, char **argv)
     return 0;
 }
 
+int cmd_usage_error(const char *cmd, void (*usage)(FILE *), const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mechdiff %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n\n");
+    va_end(ap);
+    usage(stderr);
+    return 2;
+}
+
+int cmd_model_dir(const char *cmd, const char *arg, int need_config, char *out, size_t len)
+{
+    struct stat st;
+    md_error err;
+    char cfg[4200];
+    if (stat(arg, &st) != 0) {
+        fprintf(stderr, "mechdiff %s: %s: %s; give the folder of a Hugging Face checkpoint (config.json, "
+                        "*.safetensors, tokenizer.json)\n",
+                cmd, arg, errno == ENOENT ? "no such folder" : strerror(errno));
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "mechdiff %s: %s: a file, not a folder; give the model folder that holds it\n", cmd, arg);
+        return 1;
+    }
+    if (md_hub_resolve_dir(arg, out, len, &err) != MD_OK) {
+        fprintf(stderr, "mechdiff %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    snprintf(cfg, sizeof cfg, "%s/config.json", out);
+    if (need_config && stat(cfg, &st) != 0) {
+        fprintf(stderr, "mechdiff %s: %s: not a model folder (no config.json); give the folder of a Hugging Face "
+                        "checkpoint\n", cmd, arg);
+        return 1;
+    }
+    return 0;
+}
+
+void cmd_explain_not_results(const char *path, const char *what, md_error *err)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    int forward = H5Lexists(f, "logits", H5P_DEFAULT) > 0 && H5Lexists(f, "token_ids", H5P_DEFAULT) > 0;
+    H5Fclose(f);
+    if (forward)
+        md_error_set(err, "%s: the output of `mechdiff forward` (one forward pass: /logits, /token_ids), not the "
+                          "results file of a job: %s", path, what);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "mechdiff %s (%s) — compare a base LLM with its post-trained version\n\n"
@@ -58,6 +113,7 @@ int main(int argc, char **argv)
      * file; HDF5's own ~20-line error stack would bury it. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (argc < 2) {
+        fprintf(stderr, "mechdiff: no command given\n\n");
         usage(stderr);
         return 2;
     }

@@ -18,6 +18,20 @@ int prompt_args_parse(prompt_args *pa, int argc, char **argv, int *i)
     return 1;
 }
 
+const char *prompt_args_check(const prompt_args *pa)
+{
+    int given = !!pa->prompt + !!pa->chat + !!pa->ids;
+    if (given != 1)
+        return given ? "give one of --prompt TEXT, --chat TEXT, --ids 1,2,3, not several"
+                     : "no prompt given: give one of --prompt TEXT, --chat TEXT, --ids 1,2,3";
+    if (pa->chat_format && !pa->chat) return "--chat-template needs --chat";
+    if (pa->chat_format && md_chat_parse_name(pa->chat_format) == MD_CHAT_UNKNOWN &&
+        !strstr(pa->chat_format, "{instruction}"))
+        return "--chat-template: neither a name (base, llama3, llama2, mistral, tulu, model) nor a format string "
+               "with {instruction}";
+    return NULL;
+}
+
 static int parse_ids(const char *s, int **ids, size_t *n, md_error *err)
 {
     size_t cap = 16, cnt = 0;
@@ -59,8 +73,8 @@ static int parse_ids(const char *s, int **ids, size_t *n, md_error *err)
 
 int prompt_args_tokens(const prompt_args *pa, const md_model *m, int **ids, size_t *n, md_error *err)
 {
-    int given = !!pa->prompt + !!pa->chat + !!pa->ids;
-    if (given != 1) return md_error_set(err, "give exactly one of --prompt TEXT, --chat TEXT, --ids 1,2,3");
+    const char *bad = prompt_args_check(pa);
+    if (bad) return md_error_set(err, "%s", bad);
     if (pa->ids) return parse_ids(pa->ids, ids, n, err);
     if (!m->tok)
         return md_error_set(err, "%s has no tokenizer.json: use --ids, or copy the tokenizer files into it",

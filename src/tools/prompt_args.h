@@ -18,6 +18,11 @@ typedef struct prompt_args {
 /* Consumes argv[*i] (and its value) when it is a prompt option: 1 consumed, 0
  * not a prompt option, -1 missing value. */
 int prompt_args_parse(prompt_args *pa, int argc, char **argv, int *i);
+/* NULL when the prompt options make sense together (exactly one of
+ * --prompt, --chat, --ids; --chat-template only with --chat, and a name or
+ * a format with {instruction}); else what is wrong (a static string for a
+ * usage error, checked before a model is loaded). */
+const char *prompt_args_check(const prompt_args *pa);
 /* Token ids for the chosen option; *ids malloc'd (caller frees). */
 int prompt_args_tokens(const prompt_args *pa, const md_model *m, int **ids, size_t *n, md_error *err);
 

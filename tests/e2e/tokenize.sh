@@ -78,7 +78,7 @@ grep -q $'\t\\\\t' "$tmp/tsv" || { echo "tab not escaped:"; cat "$tmp/tsv"; exit
 
 # Errors: missing directory names the file; usage errors exit 2.
 if "$MECHDIFF" tokenize "$tmp/none" x 2>"$tmp/err"; then echo "missing dir accepted"; exit 1; fi
-grep -q "none/tokenizer.json" "$tmp/err" || { cat "$tmp/err"; exit 1; }
+grep -q "none: no such folder" "$tmp/err" || { cat "$tmp/err"; exit 1; }
 set +e
 "$MECHDIFF" tokenize "$G/bytelevel" 2>/dev/null; rc=$?
 set -e
