@@ -99,18 +99,37 @@ static void sb_quoted(sbuf *b, const char *s)
     sb_printf(b, "\"");
 }
 
+/* The shortest %g text that reads back as exactly v (at most 17 digits). */
+static void sb_float(sbuf *b, double v)
+{
+    char t[32];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(t, sizeof t, "%.*g", prec, v);
+        if (strtod(t, NULL) == v) break;
+    }
+    sb_printf(b, "%s\n", t);
+}
+
+/* identity: the text provenance.c hashes into job_sha256 (floats as %.17g, "key: " before a
+ * map's lines) stays byte for byte what it has always been, so files written
+ * before keep resuming; the readable form (shortest floats, no trailing
+ * space) is for the job shown and stored. */
 static void emit_params(sbuf *b, const md_params *p, const char *indent, const char *first_indent,
-                        const char *skip)
+                        const char *skip, int identity)
 {
     int first = 1;
     for (int i = 0; i < p->n; i++) {
         const md_value *v = &p->v[i];
         if (skip && strcmp(skip, v->key->name) == 0) continue;
-        sb_printf(b, "%s%s: ", first ? first_indent : indent, v->key->name);
+        int map_lines = v->key->type == MD_KEY_MAP && v->n;
+        sb_printf(b, "%s%s:%s", first ? first_indent : indent, v->key->name, map_lines && !identity ? "" : " ");
         first = 0;
         switch (v->key->type) {
         case MD_KEY_INT: sb_printf(b, "%lld\n", (long long)v->i); break;
-        case MD_KEY_FLOAT: sb_printf(b, "%.17g\n", v->f); break;
+        case MD_KEY_FLOAT:
+            if (identity) sb_printf(b, "%.17g\n", v->f);
+            else sb_float(b, v->f);
+            break;
         case MD_KEY_BOOL: sb_printf(b, "%s\n", v->i ? "true" : "false"); break;
         case MD_KEY_STRLIST:
             sb_printf(b, "[");
@@ -140,13 +159,14 @@ char *md_job_to_yaml(const md_job *job, int flags)
 {
     sbuf b = {0};
     sb_printf(&b, "# resolved mechdiff job (every key, defaults filled in)\n");
-    emit_params(&b, &job->top, "", "", (flags & MD_JOB_YAML_IDENTITY) ? "output" : NULL);
-    if (!(flags & MD_JOB_YAML_IDENTITY)) {
+    int identity = (flags & MD_JOB_YAML_IDENTITY) != 0;
+    emit_params(&b, &job->top, "", "", identity ? "output" : NULL, identity);
+    if (!identity) {
         sb_printf(&b, "runtime:\n");
-        emit_params(&b, &job->runtime, "  ", "  ", NULL);
+        emit_params(&b, &job->runtime, "  ", "  ", NULL, identity);
     }
     sb_printf(&b, "experiments:\n");
-    for (int i = 0; i < job->n_exps; i++) emit_params(&b, &job->exps[i].params, "    ", "  - ", NULL);
+    for (int i = 0; i < job->n_exps; i++) emit_params(&b, &job->exps[i].params, "    ", "  - ", NULL, identity);
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -437,7 +437,7 @@ int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_err
         if (parse_region(&s, &pc) != MD_OK) {
             char shown[160]; /* the entry on one line, cut */
             snprintf(shown, sizeof shown, "%s", text);
-            for (char *c = shown; *c; c++) *c = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+            md_h5_one_line(shown);
             rc = md_error_set(err, "%s: %s[%lld]: malformed region '%s': " MD_H5_EDITED_HINT, r->path, path,
                               (long long)unit, shown);
             break;

@@ -153,6 +153,12 @@ int md_h5_is_scale(hid_t d)
     return yes;
 }
 
+void md_h5_one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 int md_h5_stage_number(const char *name)
 {
     for (int k = 0; k < MD_KIND_MAX_STAGES; k++) { /* only the names the writer gives: "stage%d" */

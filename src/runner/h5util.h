@@ -35,6 +35,9 @@ int md_h5_attr_check(hid_t loc, const char *name, H5T_class_t want, char *what, 
  * DIMENSION_SCALE (H5DSis_scale leaks identifiers on a CLASS of another
  * string type, libhdf5_hl 1.10). */
 int md_h5_is_scale(hid_t d);
+/* Replaces each control character of s (a newline of a hand-edited
+ * attribute or region) by '?': a message about the file stays one line. */
+void md_h5_one_line(char *s);
 /* The k of a /completion/<experiment>/stage<k> name as the writer gives
  * it ("stage%d", 0 <= k < MD_KIND_MAX_STAGES); -1 for any other name
  * ("stage01", "stage+1", "stage99999999999"). */

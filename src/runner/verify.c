@@ -23,8 +23,7 @@ void md_verify_defect(md_vctx *v, const char *object, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    for (char *c = msg; *c; c++) /* one line, whatever text of the file it quotes */
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    md_h5_one_line(msg); /* whatever text of the file it quotes */
     fprintf(v->out, "%s: %s: %s\n", v->path, object, msg);
 }
 

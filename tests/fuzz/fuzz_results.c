@@ -20,7 +20,8 @@
  * message names the file, the file's bytes are unchanged and no
  * results.h5.tmp is left, no HDF5 object is left open, and a file verify
  * finds no defect in can be read by status and merge's reader.
- * FUZZ_RESULTS_KEEP=FILE keeps a copy of the edited file (a finding's). */
+ * FUZZ_RESULTS_KEEP=FILE keeps a copy of the edited file (a finding's);
+ * FUZZ_RESULTS_SHOW=1 prints the refusals. */
 #include "fuzz_common.h"
 #include "runner/h5util.h"
 #include "fuzz_results_base.h"
@@ -77,6 +78,7 @@ static void ids_closed(int64_t ids, const char *who)
 
 static void must_name(const char *msg, const char *path, const char *who)
 {
+    if (getenv("FUZZ_RESULTS_SHOW")) fprintf(stderr, "fuzz_results: %s: %s\n", who, msg);
     if (!strstr(msg, path) || strchr(msg, '\n')) {
         fprintf(stderr, "fuzz_results: %s: a message that does not name %s on one line: '%s'\n", who, path, msg);
         abort();
