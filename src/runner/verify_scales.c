@@ -8,7 +8,10 @@
  * memory on), and attributes of other types on which H5DSis_scale leaks
  * identifiers. Here every reference is checked against the objects the file
  * holds (md_verify_objects) before it is followed, and every attribute
- * through md_h5_attr_read_str. */
+ * through md_h5_attr_read_str.
+ * Ownership: v->objs belongs to v (md_verify_file frees it); a scale
+ * md_verify_open_scale opens is the caller's to H5Dclose; every other
+ * identifier and buffer is closed or freed before its function returns. */
 #include <stdlib.h>
 #include <string.h>
 
