@@ -27,5 +27,8 @@ void md_inflight_close(md_inflight *f, int remove);
  * unit 17 (since 12:03:04)\n" ...), malloc'd; NULL when there is no such
  * file or nothing was in flight. */
 char *md_inflight_read(const char *output);
+/* Removes OUTPUT.inflight: a one-rank run (which keeps none) once it has
+ * reported the last run's list; that list is stale from then on. */
+void md_inflight_drop(const char *output);
 
 #endif

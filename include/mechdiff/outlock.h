@@ -8,7 +8,11 @@
  * relative and an absolute path) therefore take the same lock. The lock
  * file is opened with O_NOFOLLOW: a symbolic link planted at OUT.h5.lock is
  * refused, never written through. The kernel drops the lock when its
- * holder dies, so a crashed run never blocks the next one. */
+ * holder dies, so a crashed run never blocks the next one. A run that
+ * completes its job removes the lock file (md_outlock_release) while it
+ * still holds the lock; md_outlock_acquire then checks that the file it
+ * locked is still the one at the name, else takes the new one: two runs
+ * never both hold "the" lock. */
 #ifndef MECHDIFF_OUTLOCK_H
 #define MECHDIFF_OUTLOCK_H
 
@@ -39,10 +43,15 @@ int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err)
  * MD_ERR with *held_elsewhere = 1 and a message naming that run. */
 int md_outlock_acquire(const char *resolved, int *fd, int *held_elsewhere, md_error *err);
 
+/* Releases the lock taken by md_outlock_acquire (fd < 0: nothing); with
+ * remove, first removes "<resolved>.lock" (a completed job: nothing left
+ * beside OUT.h5 to tell of the run). */
+void md_outlock_release(const char *resolved, int fd, int remove);
+
 /* The run named in "<output>.lock" ("pid N on HOST", which
- * md_outlock_acquire writes and which stays after the run ends): 1 with
- * *pid and host (len bytes) set; 0 when there is no such file or it names
- * no run. Reads only: never takes the lock. */
+ * md_outlock_acquire writes and which stays after a run that did not
+ * complete its job): 1 with *pid and host (len bytes) set; 0 when there is
+ * no such file or it names no run. Reads only: never takes the lock. */
 int md_outlock_holder(const char *output, long *pid, char *host, size_t len);
 
 #endif

@@ -52,4 +52,9 @@ void md_snapfile_keep_previous(const char *path, const char *prev);
 /* fsync of a file or folder by name. */
 int md_snapfile_fsync(const char *path);
 
+/* ": <reason>" when errnum says why writing a file failed for want of room
+ * or by the device (ENOSPC, EDQUOT, EFBIG, EIO, EROFS), else "": for the
+ * messages of HDF5 calls, which report no reason themselves. */
+const char *md_snapfile_io_reason(int errnum);
+
 #endif

@@ -96,7 +96,11 @@ int md_coord_lock_output(coord *c, md_error *err);
 /* Checks an existing output against the job and folds its journal. */
 int md_coord_recover(coord *c, md_error *err);
 void md_coord_free(coord *c);
-/* Tells every worker to stop. */
-void md_coord_stop_workers(coord *c);
+/* Adds what to do to an error of writing the output on a full disk. */
+void md_coord_explain_space(const coord *c, md_error *err);
+/* Tells every worker to stop, after taking in (and dropping) the results
+ * still out; prints err and calls MPI_Abort with status when they are not
+ * in within runtime.stop_grace s. */
+void md_coord_stop_workers(coord *c, int status, const md_error *err);
 
 #endif

@@ -204,10 +204,7 @@ static md_h5out *new_handle(const char *path)
     h->kill_gen = -1;
     const char *kill = getenv("MECHDIFF_TEST_KILL_SNAPSHOT");
     long long g, n;
-    if (kill && sscanf(kill, "%lld:%lld", &g, &n) == 2) {
-        h->kill_gen = g;
-        h->kill_after = n;
-    }
+    if (kill && sscanf(kill, "%lld:%lld", &g, &n) == 2) h->kill_gen = g, h->kill_after = n;
     return h;
 }
 
@@ -505,7 +502,7 @@ static int write_piece(md_h5out *h, const char *exp, const md_piece *pc, char *r
     H5Tclose(mt);
     H5Sclose(ms);
     H5Sclose(fs);
-    if (st < 0) return md_error_set(err, "%s: write to %s failed", h->tmp, full);
+    if (st < 0) return md_error_set(err, "%s: write to %s failed%s", h->tmp, full, md_snapfile_io_reason(errno));
     if (region) append_region(region, rlen, pc);
     return MD_OK;
 }
@@ -687,30 +684,29 @@ static int flush_stage(stage_cache *s, md_error *err)
     return rc;
 }
 
-static void close_caches(md_h5out *h)
+/* MD_ERR when a dataset's cached chunks could not be written (a full disk). */
+static int close_caches(md_h5out *h)
 {
-    for (int i = 0; i < h->n_dsets; i++) H5Dclose(h->dsets[i].id);
+    int bad = 0;
+    for (int i = 0; i < h->n_dsets; i++) bad |= H5Dclose(h->dsets[i].id) < 0;
     free(h->dsets);
-    h->dsets = NULL;
-    h->n_dsets = 0;
     for (int i = 0; i < h->n_stages; i++) {
         stage_cache *s = &h->stages[i];
-        H5Dclose(s->done_id);
-        H5Dclose(s->regions_id);
+        bad |= H5Dclose(s->done_id) < 0;
+        bad |= H5Dclose(s->regions_id) < 0;
         free(s->done);
         for (int k = 0; k < s->n_regions; k++) free(s->regions[k].text);
         free(s->regions);
     }
     free(h->stages);
-    h->stages = NULL;
-    h->n_stages = 0;
+    h->dsets = NULL, h->stages = NULL;
+    h->n_dsets = h->n_stages = 0;
+    return bad ? MD_ERR : MD_OK;
 }
 
 static herr_t count_links(hid_t g, const char *name, const H5L_info_t *info, void *arg)
 {
-    (void)g;
-    (void)name;
-    (void)info;
+    (void)g, (void)name, (void)info;
     (*(int *)arg)++;
     return 0;
 }
@@ -766,12 +762,15 @@ int md_h5out_commit(md_h5out *h, md_segment *seg, md_error *err)
 {
     int rc = MD_OK;
     for (int i = 0; i < h->n_stages && rc == MD_OK; i++) rc = flush_stage(&h->stages[i], err);
-    close_caches(h);
+    if (close_caches(h) != MD_OK && rc == MD_OK)
+        rc = md_error_set(err, "%s: writing the datasets failed%s", h->tmp, md_snapfile_io_reason(errno));
     if (rc == MD_OK && write_segment(h, seg) != MD_OK) rc = md_error_set(err, "%s: cannot write provenance", h->tmp);
     if (rc == MD_OK && seg->finished && md_h5digest_write_all(h->file, err) != MD_OK) rc = md_error_prefix(err, "%s", h->tmp);
-    if (H5Fclose(h->file) < 0 && rc == MD_OK) rc = md_error_set(err, "%s: closing the HDF5 file failed", h->tmp);
+    if (H5Fclose(h->file) < 0 && rc == MD_OK)
+        rc = md_error_set(err, "%s: closing the HDF5 file failed%s", h->tmp, md_snapfile_io_reason(errno));
     h->file = -1;
-    if (rc == MD_OK && md_snapfile_fsync(h->tmp) != MD_OK) rc = md_error_set(err, "%s: fsync failed", h->tmp);
+    if (rc == MD_OK && md_snapfile_fsync(h->tmp) != MD_OK)
+        rc = md_error_set(err, "%s: fsync failed%s", h->tmp, md_snapfile_io_reason(errno));
     if (rc == MD_OK && h->keep_prev) md_snapfile_keep_previous(h->path, h->prev); /* the old OUT.h5 lives on */
     if (rc == MD_OK) test_kill_point(h, 0);
     if (rc == MD_OK && rename(h->tmp, h->path) != 0)

@@ -103,6 +103,13 @@ void md_inflight_close(md_inflight *f, int remove)
     free(f);
 }
 
+void md_inflight_drop(const char *output)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s.inflight", output);
+    unlink(path); /* a file or a link, never a folder (unlink refuses those) */
+}
+
 char *md_inflight_read(const char *output)
 {
     char path[4200];

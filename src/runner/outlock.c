@@ -116,27 +116,51 @@ int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err)
     return MD_OK;
 }
 
+/* 1 when fd is the file at path now (not one a finished run removed). */
+static int same_file(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int md_outlock_acquire(const char *resolved, int *fd, int *held_elsewhere, md_error *err)
 {
     char path[PATH_MAX + 8], info[512], host[256] = "";
     *fd = -1;
     *held_elsewhere = 0;
     snprintf(path, sizeof path, "%s.lock", resolved);
-    int lfd = md_fsutil_open_output(path, O_RDWR | O_CREAT, 0644, err);
-    if (lfd < 0) return MD_ERR;
-    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-        ssize_t n = pread(lfd, info, sizeof info - 1, 0);
-        info[n > 0 ? n : 0] = '\0';
-        close(lfd);
-        *held_elsewhere = 1;
-        return md_error_set(err, "%s is being written by another run (%s): wait for it to end or stop it first",
-                            resolved, n > 0 ? info : "unknown process");
+    int lfd = -1;
+    for (int tries = 0; lfd < 0; tries++) {
+        lfd = md_fsutil_open_output(path, O_RDWR | O_CREAT, 0644, err);
+        if (lfd < 0) return MD_ERR;
+        if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+            ssize_t n = pread(lfd, info, sizeof info - 1, 0);
+            info[n > 0 ? n : 0] = '\0';
+            close(lfd);
+            *held_elsewhere = 1;
+            return md_error_set(err, "%s is being written by another run (%s): wait for it to end or stop it first",
+                                resolved, n > 0 ? info : "unknown process");
+        }
+        if (!same_file(lfd, path)) { /* a run that finished removed it after we opened it: take the new one */
+            close(lfd);
+            lfd = -1;
+            if (tries == 100) return md_error_set(err, "%s: the lock file keeps being replaced", path);
+        }
     }
     gethostname(host, sizeof host - 1);
     int n = snprintf(info, sizeof info, "pid %ld on %s", (long)getpid(), host);
     if (ftruncate(lfd, 0) != 0 || pwrite(lfd, info, (size_t)n, 0) != n) { /* informative only */ }
     *fd = lfd;
     return MD_OK;
+}
+
+void md_outlock_release(const char *resolved, int fd, int remove)
+{
+    if (fd < 0) return;
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s.lock", resolved);
+    if (remove && same_file(fd, path)) unlink(path); /* still held: a run that opens it now retries */
+    close(fd);
 }
 
 int md_outlock_holder(const char *output, long *pid, char *host, size_t len)

@@ -356,6 +356,12 @@ void md_progress_print_end(md_progress *p, const char *how, const char *file, in
     char wall[32];
     md_progress_duration(md_clock_seconds() - p->t_start, wall, sizeof wall);
     line_start(p);
+    if (strcmp(how, "error") == 0) { /* what was saved: `mechdiff status` counts it */
+        fprintf(stderr, "%s: error: stopped after %lld units in this run; %s (%.1f MB) holds the last snapshot, "
+                "%s.journal the units finished since; wall time %s\n", job_name(p), (long long)p->run_units, file,
+                mb, file, wall);
+        return;
+    }
     fprintf(stderr, "%s: %s: wrote %s (%d datasets, %.1f MB); %lld/%lld units done (%lld in this run); wall time %s\n",
             job_name(p), how, file, n_datasets, mb, (long long)done, (long long)total, (long long)p->run_units,
             wall);

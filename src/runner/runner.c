@@ -204,9 +204,12 @@ int md_coord_snapshot(coord *c, const char *exit_reason, md_error *err)
     if (md_journal_rotate(&c->journal, c->jpath, jprev, c->generation, &mark, complete ? NULL : &prev_mark, err) !=
         MD_OK)
         return MD_ERR;
-    if (complete) { /* the work is done: free the space of the head start */
+    if (complete) { /* the work is done: free the space of the head start; the journal is empty */
         md_h5out_drop_previous(c->out);
         unlink(jprev);
+        md_journal_close(c->journal);
+        c->journal = NULL;
+        unlink(c->jpath);
     }
     return MD_OK;
 }
@@ -624,6 +627,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         fprintf(stderr, "mechdiff: rank 0: the previous run on %s stopped while these units were in flight "
                         "(they are computed again now):\n%s", c->out, left);
     free(left);
+    if (c->world == 1) md_inflight_drop(c->out); /* reported; a one-rank run keeps no list */
     if (c->world > 1 && md_inflight_open(&c->inflight, c->out, c->world, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < n; i++)
         if (advance(c, i, 0, err) != MD_OK) return MD_ERR;
@@ -660,6 +664,10 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     md_progress_print_end(c->progress, why, c->out, n_dsets);
     md_inflight_close(c->inflight, total_in_flight(c) == 0);
     c->inflight = NULL;
+    if (stats->finished) { /* nothing of the run is left beside OUT.h5 */
+        md_outlock_release(c->out, c->lock_fd, 1);
+        c->lock_fd = -1;
+    }
     if (abandoned > 0) {
         fprintf(stderr, "mechdiff: rank 0: %lld units still computing after the grace period; their results are "
                         "dropped (recomputed on resume); aborting the other ranks\n", (long long)abandoned);
@@ -725,9 +733,10 @@ int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error
         c.progress = NULL;
         md_prov_free_digests(&c.digests);
         if (status == MD_ERR) status = c.lock_held ? MD_EXIT_LOCKED : MD_EXIT_ERROR; /* never -1 (exit 255) */
-        md_coord_stop_workers(&c); /* every path out of the coordinator releases the workers */
         if (status == MD_EXIT_ERROR && err->msg[0] && strncmp(err->msg, "rank ", 5) != 0)
             md_error_prefix(err, "rank 0");
+        if (status == MD_EXIT_ERROR) md_coord_explain_space(&c, err);
+        md_coord_stop_workers(&c, status, err); /* every path out of the coordinator releases the workers */
     } else if (c.shard_k > 1 && (rank - 1) % c.shard_k != 0) {
         status = md_shard_serve(group, err) == MD_OK ? MD_EXIT_OK : MD_EXIT_ERROR;
     } else {

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "mechdiff/clock.h"
 #include "runner/coord.h"
 
 /* Rank 0: parse, validate, resolve output and part; returns the YAML text. */
@@ -148,7 +151,7 @@ void md_coord_free(coord *c)
     free(c->have_stage);
     md_kind_free_opts(c->job, c->exp_opts);
     md_journal_close(c->journal);
-    if (c->lock_fd > 0) close(c->lock_fd);
+    if (c->lock_fd > 0) md_outlock_release(c->out, c->lock_fd, 0);
     md_prov_free(c->models, c->n_models, c->data);
     md_prov_free_numerics(&c->numerics);
     if (c->self.exps) md_worker_free(&c->self);
@@ -156,8 +159,78 @@ void md_coord_free(coord *c)
     md_job_free(c->job);
 }
 
-void md_coord_stop_workers(coord *c)
+/* An error writing the output on a full disk (or past a file size or quota
+ * limit) says so and what to do: the message names a file of the output
+ * and holds the system's reason, or says a write to it failed (HDF5 gives
+ * no reason) while its folder has less room than a snapshot needs (about
+ * twice OUT.h5). */
+void md_coord_explain_space(const coord *c, md_error *err)
 {
-    md_coord_reap_sends(c, 1); /* workers receive every unit message before the stop */
+    if (!c->out[0] || !strstr(err->msg, c->out)) return;
+    int full = strstr(err->msg, strerror(ENOSPC)) || strstr(err->msg, strerror(EDQUOT)) ||
+               strstr(err->msg, strerror(EFBIG));
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", c->out);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[slash == dir] = '\0';
+    struct statvfs vfs;
+    struct stat st;
+    double free_mb = statvfs(dir, &vfs) == 0 ? (double)vfs.f_bavail * (double)vfs.f_frsize / 1e6 : -1;
+    double need_mb = stat(c->out, &st) == 0 ? 2.0 * (double)st.st_size / 1e6 + 1 : 1;
+    if (!full && !(strstr(err->msg, "failed") && free_mb >= 0 && free_mb < need_mb)) return;
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n,
+             "\nmechdiff: the disk is full or a size limit was reached: %s has %.1f MB free, a snapshot needs about "
+             "%.1f MB (twice OUT.h5); free space there (or raise the quota or `ulimit -f`), then run the same command "
+             "again: it resumes, keeping every unit in OUT.h5 and OUT.h5.journal (`mechdiff status %s`)",
+             dir, free_mb < 0 ? 0 : free_mb, need_mb, c->out);
+}
+
+/* Units still out on the workers (sent, result not received). */
+static int64_t units_out(const coord *c)
+{
+    int64_t n = 0;
+    for (int w = 0; c->in_flight && w < c->world; w++) n += c->in_flight[w];
+    return n;
+}
+
+/* A worker holding units computes each and sends its result (a blocking
+ * send, by rendezvous when big) before it reads the stop, while rank 0 may
+ * be blocked sending it a unit: so rank 0 goes on receiving the results
+ * still out (dropped: the run has ended; a resume computes them again)
+ * until every unit message is delivered and every result is in, then stops
+ * the workers. A run that ended on an error with units out (a full disk)
+ * hung here before. After runtime.stop_grace s it gives up: prints err (the
+ * run's error, if any) and calls MPI_Abort. */
+void md_coord_stop_workers(coord *c, int status, const md_error *err)
+{
+    double deadline = md_clock_seconds() + (c->job ? md_params_float(&c->job->runtime, "stop_grace") : 0);
+    unsigned char *buf = NULL;
+    int cap = 0;
+    for (;;) {
+        md_coord_reap_sends(c, 0);
+        if (units_out(c) <= 0 && c->n_send == 0) break;
+        int flag = 0, n = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, MD_TAG_RESULT, c->comm, &flag, &st);
+        if (flag) {
+            MPI_Get_count(&st, MPI_BYTE, &n);
+            unsigned char *g = n > cap ? realloc(buf, (size_t)n) : buf;
+            if (!g) MPI_Abort(c->comm, status);
+            buf = g;
+            cap = n > cap ? n : cap;
+            MPI_Recv(buf, n, MPI_BYTE, st.MPI_SOURCE, MD_TAG_RESULT, c->comm, MPI_STATUS_IGNORE);
+            c->in_flight[st.MPI_SOURCE]--;
+        } else if (md_clock_seconds() > deadline) {
+            fprintf(stderr, "mechdiff: rank 0: %lld units still computing on the workers after the run ended; "
+                            "aborting them (a resume computes them again)\n", (long long)units_out(c));
+            if (status != MD_EXIT_OK && err->msg[0]) fprintf(stderr, "mechdiff: %s\n", err->msg); /* before the abort */
+            MPI_Abort(c->comm, status);
+        } else {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    free(buf);
     for (int w = 1; w < c->world; w++) MPI_Send(NULL, 0, MPI_BYTE, w, MD_TAG_STOP, c->comm);
 }

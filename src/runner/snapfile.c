@@ -113,3 +113,15 @@ int md_snapfile_fsync(const char *path)
     close(fd);
     return rc;
 }
+
+const char *md_snapfile_io_reason(int errnum)
+{
+    switch (errnum) {
+    case ENOSPC: return ": No space left on device";
+    case EDQUOT: return ": Disk quota exceeded";
+    case EFBIG: return ": File too large";
+    case EIO: return ": Input/output error";
+    case EROFS: return ": Read-only file system";
+    default: return "";
+    }
+}

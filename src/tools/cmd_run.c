@@ -5,11 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mechdiff/runner.h"
 #include "tools/cmds.h"
 
-/* Set by SIGTERM/SIGUSR1; the runner polls it. The one global of the command
+/* Set by SIGTERM/SIGUSR1/SIGINT; the runner polls it. The one global of the command
  * (a signal handler can reach nothing else). */
 static volatile sig_atomic_t g_stop = 0;
 
@@ -36,12 +37,17 @@ static void usage(FILE *f)
             "                the default output becomes OUT.partIofN.h5; combine with `mechdiff merge`\n"
             "  --quiet       no progress output\n\n"
             "Progress: a bar on a terminal, one line every runtime.progress_interval s otherwise.\n"
-            "Signals: SIGTERM or SIGUSR1 stop handing out units, wait up to runtime.stop_grace s for\n"
-            "units in flight, save, and exit with status %d (resumable: requeue and run again).\n"
-            "Under mpirun send SIGUSR1 (mpirun forwards it; on SIGTERM mpirun kills the ranks).\n"
+            "Signals: SIGTERM, SIGUSR1 or SIGINT (Ctrl-C; a second one ends the run at once) stop handing\n"
+            "out units, wait up to runtime.stop_grace s for units in flight, save, and exit with status\n"
+            "%d (resumable: requeue and run again).\n"
+            "Under mpirun send SIGUSR1 (mpirun forwards it). SIGTERM or SIGINT to mpirun: mpirun sends\n"
+            "SIGTERM to the ranks, kills them a moment later (units in flight are lost), exits 1 itself.\n"
             "Exit status (every rank, also under mpirun/srun): 0 done, 1 error while running (message\n"
-            "names rank and unit), 2 bad usage or job file, %d output locked by another run (wait for\n"
-            "it or use another -o), %d stopped by a signal (resumable).\n",
+            "names rank and unit; a full disk: free space, run again), 2 bad usage or job file, %d output\n"
+            "locked by another run (wait for it or use another -o), %d stopped by a signal (resumable).\n"
+            "A rank killed by SIGKILL (or the OOM killer) has no status of its own: mpirun exits\n"
+            "137 (128 + 9). Whatever stopped a run, the same command resumes it; results already in\n"
+            "OUT.h5 or fsync'd in OUT.h5.journal are kept.\n",
             MD_EXIT_REQUEUE, MD_EXIT_LOCKED, MD_EXIT_REQUEUE);
 }
 
@@ -85,6 +91,8 @@ int cmd_run(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_flags = SA_RESETHAND; /* Ctrl-C saves like SIGTERM; a second one ends the run at once */
+    sigaction(SIGINT, &sa, NULL);
 
     MPI_Init(&argc, &argv);
     int rank;
@@ -97,5 +105,13 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "mechdiff: stopped by a signal after saving; run the same command again to resume "
                         "(exit status %d)\n", MD_EXIT_REQUEUE);
     MPI_Finalize();
+    if (status != MD_EXIT_OK) {
+        /* Not through exit(): after H5Fclose of a snapshot failed (a full
+         * disk: its metadata cannot be flushed), HDF5 1.10 keeps the file's
+         * id but frees the file, and its atexit clean-up then crashed the
+         * run (status 139, not 1). Every file is closed or discarded. */
+        fflush(NULL);
+        _exit(status);
+    }
     return status;
 }

@@ -44,18 +44,26 @@ int cmd_verify(int argc, char **argv)
             usage(stderr);
             return VERIFY_USAGE;
         } else if (path) {
+            fprintf(stderr, "mechdiff verify: one results file at a time ('%s' is a second)\n\n", argv[i]);
             usage(stderr);
             return VERIFY_USAGE;
         } else path = argv[i];
     }
-    if (!path) {
+    if (!path || !path[0]) {
+        fprintf(stderr, "mechdiff verify: no results file given\n\n");
         usage(stderr);
         return VERIFY_USAGE;
     }
     struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "mechdiff verify: %s: %s\n", path,
-                stat(path, &sb) != 0 ? strerror(errno) : "not a regular file, not a results file");
+    if (stat(path, &sb) != 0) {
+        int e = errno;
+        fprintf(stderr, "mechdiff verify: %s: %s; give the OUT.h5 a run wrote\n", path,
+                e == ENOENT ? "no such file" : e == EACCES ? "permission denied" : strerror(e));
+        return VERIFY_INVALID;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "mechdiff verify: %s: %s, not a results file; give the OUT.h5 a run wrote\n", path,
+                S_ISDIR(sb.st_mode) ? "a folder" : "not a regular file");
         return VERIFY_INVALID;
     }
     md_verify_result res;

@@ -103,6 +103,11 @@ check 1 "$T/new/sub/f.h5: the output of .mechdiff forward. (one forward pass: /l
 check 2 "no output and part files given" merge
 check 2 "no part files given" merge "$T/m.h5"
 check 1 "$T/nowhere.h5: no such file" merge "$T/m.h5" "$T/nowhere.h5"
+check 2 "no results file given" verify
+check 2 "one results file at a time ('x' is a second)" verify "$T/f.h5" x
+check 2 "unknown option '--quit'" verify "$T/f.h5" --quit
+check 4 "$T/nowhere.h5: no such file; give the OUT.h5 a run wrote" verify "$T/nowhere.h5"
+check 4 "$T/empty: a folder, not a results file" verify "$T/empty"
 check 1 "$T/new/sub/f.h5: the output of .mechdiff forward., not\|$T/new/sub/f.h5: the output of .mechdiff forward. (one" \
   merge "$T/m.h5" "$T/new/sub/f.h5"
 [ ! -e "$T/m.h5" ] || fail "a refused merge wrote its output"
