@@ -215,10 +215,12 @@ void md_coord_stop_workers(coord *c, int status, const md_error *err)
         MPI_Iprobe(MPI_ANY_SOURCE, MD_TAG_RESULT, c->comm, &flag, &st);
         if (flag) {
             MPI_Get_count(&st, MPI_BYTE, &n);
-            unsigned char *g = n > cap ? realloc(buf, (size_t)n) : buf;
-            if (!g) MPI_Abort(c->comm, status);
-            buf = g;
-            cap = n > cap ? n : cap;
+            if (n > cap) { /* an empty message (n 0) needs no buffer */
+                unsigned char *g = realloc(buf, (size_t)n);
+                if (!g) MPI_Abort(c->comm, status);
+                buf = g;
+                cap = n;
+            }
             MPI_Recv(buf, n, MPI_BYTE, st.MPI_SOURCE, MD_TAG_RESULT, c->comm, MPI_STATUS_IGNORE);
             c->in_flight[st.MPI_SOURCE]--;
         } else if (md_clock_seconds() > deadline) {
