@@ -44,8 +44,14 @@ int md_error_add(md_error *err, const md_error *one)
     for (const char *p = err->msg; (p = strstr(p, one->msg)) != NULL; p++) /* said already */
         if ((p == err->msg || p[-1] == '\n') && (p[n] == '\0' || p[n] == '\n')) return MD_ERR;
     if (strstr(err->msg, more)) return MD_ERR;
-    const char *add = used + 1 + n + sizeof more <= sizeof err->msg ? one->msg : more;
-    snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", add);
+    /* what lines may use, leaving room for "\n" + more + NUL */
+    size_t room = sizeof err->msg - sizeof more - 1, sep = used ? 1 : 0;
+    if (used + sep + n <= room) /* the line, whole */
+        snprintf(err->msg + used, sizeof err->msg - used, "%s%s", sep ? "\n" : "", one->msg);
+    else if (!used) /* the first problem is always said, cut */
+        snprintf(err->msg, room + 1, "%s", one->msg);
+    else
+        snprintf(err->msg + used, sizeof err->msg - used, "\n%s", more);
     return MD_ERR;
 }
 

@@ -3,6 +3,7 @@
  * truth, str(), == and tojson, is src/io/jinja_value.c). Strings are
  * byte arrays with a length (a NUL is a character like any other). Unknown names are errors that name them.
  * Ownership: results are new references; arguments stay the caller's. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,7 +161,11 @@ static int tojson(json_t *v, json_t *indent, json_t **out, jwalk *w, md_error *e
 {
     md_sbuf b = {0};
     md_error_clear(err);
-    int rc = jv_json(&b, v ? v : json_null(), json_is_integer(indent) ? (int)json_integer_value(indent) : -1, 0, w, err);
+    /* Python writes ' ' * indent: a negative indent is 0 (newlines, no
+     * spaces); one beyond an int is cut to INT_MAX (the text cap stops it) */
+    json_int_t in = json_is_integer(indent) ? json_integer_value(indent) : -1;
+    int ind = !json_is_integer(indent) ? -1 : in < 0 ? 0 : in > INT_MAX ? INT_MAX : (int)in;
+    int rc = jv_json(&b, v ? v : json_null(), ind, 0, w, err);
     if (rc == MD_OK && !(*out = json_stringn(b.s ? b.s : "", b.n))) rc = MD_ERR;
     free(b.s);
     if (rc && !err->msg[0]) md_error_set(err, "out of memory");

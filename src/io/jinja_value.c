@@ -313,13 +313,19 @@ static int json_str(md_sbuf *b, const char *s, size_t n)
     return rc || md_sb_add(b, "\"", 1);
 }
 
-/* The newline and indentation before an item at level (indent < 0: none). */
+/* The newline and indentation before an item at level (indent < 0: none);
+ * no more once the text is past JINJA_MAX_TEXT (the caller refuses it: an
+ * indent of 2^31 would otherwise ask for gigabytes of spaces). */
 static int json_newline(md_sbuf *b, int indent, int level)
 {
+    static const char spaces[] = "                                ";
     if (indent < 0) return MD_OK;
     if (md_sb_add(b, "\n", 1)) return MD_ERR;
-    for (long i = 0; i < (long)indent * level; i++)
-        if (md_sb_add(b, " ", 1)) return MD_ERR;
+    for (long long left = (long long)indent * level; left > 0 && b->n <= JINJA_MAX_TEXT;) {
+        size_t k = left < (long long)(sizeof spaces - 1) ? (size_t)left : sizeof spaces - 1;
+        if (md_sb_add(b, spaces, k)) return MD_ERR;
+        left -= (long long)k;
+    }
     return MD_OK;
 }
 

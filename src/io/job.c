@@ -772,7 +772,8 @@ const char *md_job_output(const md_job *job)
 int md_job_set_output(md_job *job, const char *path, md_error *err)
 {
     md_value *v = (md_value *)md_params_find(&job->top, "output");
-    char *copy = v ? strdup(path) : NULL;
+    if (!v) return md_error_set(err, "%s: the job has no 'output' key", job->source ? job->source : "job");
+    char *copy = strdup(path);
     if (!copy) return md_error_set(err, "out of memory");
     free(v->s);
     v->s = copy;

@@ -163,9 +163,11 @@ int md_reader_dims(md_reader *r, const char *path, int64_t dims[MD_MAX_DIMS], md
     for (int i = 0; ok && i < rank; i++) dims[i] = (int64_t)h[i];
     H5Sclose(sp);
     H5Dclose(d);
-    if (!ok)
+    if (!ok && rank > MD_MAX_DIMS)
         return md_error_set(err, "%s: /%s/%s has %d dimensions, more than the %d of a results dataset: " MD_H5_EDITED_HINT,
                             r->path, r->exp, path, rank, MD_MAX_DIMS);
+    if (!ok)
+        return md_error_set(err, "%s: /%s/%s: its dataspace cannot be read: " MD_H5_EDITED_HINT, r->path, r->exp, path);
     return rank;
 }
 
@@ -180,8 +182,9 @@ static int reader_read(md_reader *r, const char *path, const int64_t *offset, co
     if (rank < 0 || rank > MD_MAX_DIMS) {
         H5Sclose(fs);
         H5Dclose(d);
-        return md_error_set(err, "%s: read of /%s/%s: %d dimensions, more than the %d of a results dataset: "
-                            MD_H5_EDITED_HINT, r->path, r->exp, path, rank, MD_MAX_DIMS);
+        return md_error_set(err, "%s: read of /%s/%s: %s%d dimensions, not 0 to %d as a results dataset has: "
+                            MD_H5_EDITED_HINT, r->path, r->exp, path, rank < 0 ? "its dataspace cannot be read, " : "",
+                            rank, MD_MAX_DIMS);
     }
     for (int i = 0; i < rank; i++) {
         off[i] = (hsize_t)offset[i];

@@ -593,6 +593,23 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
     return err->msg[0] ? MD_ERR : MD_OK;
 }
 
+/* The units the previous run left in flight (reported: they are computed
+ * again) and this run's list of its own (OUT.h5.inflight; a one-rank run
+ * keeps none and drops the old one). */
+static int start_inflight(coord *c, md_error *err)
+{
+    char *left = md_inflight_read(c->out);
+    if (left && c->opts->progress)
+        fprintf(stderr, "mechdiff: rank 0: the previous run on %s stopped while these units were in flight "
+                        "(they are computed again now):\n%s", c->out, left);
+    free(left);
+    if (c->world == 1) {
+        md_inflight_drop(c->out);
+        return MD_OK;
+    }
+    return md_inflight_open(&c->inflight, c->out, c->world, err);
+}
+
 static int coordinator(coord *c, md_run_stats *stats, md_error *err)
 {
     int n = c->job->n_exps;
@@ -622,13 +639,7 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     c->t_start = c->t_last_flush = c->t_last_snapshot = md_clock_seconds();
 
     if (md_coord_lock_output(c, err) != MD_OK || md_coord_recover(c, err) != MD_OK) return MD_ERR;
-    char *left = md_inflight_read(c->out);
-    if (left && c->opts->progress)
-        fprintf(stderr, "mechdiff: rank 0: the previous run on %s stopped while these units were in flight "
-                        "(they are computed again now):\n%s", c->out, left);
-    free(left);
-    if (c->world == 1) md_inflight_drop(c->out); /* reported; a one-rank run keeps no list */
-    if (c->world > 1 && md_inflight_open(&c->inflight, c->out, c->world, err) != MD_OK) return MD_ERR;
+    if (start_inflight(c, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < n; i++)
         if (advance(c, i, 0, err) != MD_OK) return MD_ERR;
     if (md_coord_snapshot(c, "running", err) != MD_OK) return MD_ERR; /* creates the file, defines stages */

@@ -33,18 +33,18 @@ int md_coord_load_job(coord *c, md_error *err)
         return md_error_set(err, "part %d/%d: the index must be in [0, %d)", c->part_index, c->part_count,
                             c->part_count);
     }
-    char out[4096];
-    if (c->opts->output) {
-        snprintf(out, sizeof out, "%s", c->opts->output);
-    } else {
-        snprintf(out, sizeof out, "%s", md_job_output(c->job));
-        if (c->part_count > 0) {
-            char *dot = strrchr(out, '.');
-            if (dot && strcmp(dot, ".h5") == 0) *dot = '\0';
-            size_t n = strlen(out);
-            snprintf(out + n, sizeof out - n, ".part%dof%d.h5", c->part_index, c->part_count);
-        }
+    char out[4096]; /* -o as given, or the job's output (with --part: OUT.part<i>of<n>.h5) */
+    const char *given = c->opts->output ? c->opts->output : md_job_output(c->job);
+    int n = snprintf(out, sizeof out, "%s", given);
+    if (!c->opts->output && c->part_count > 0 && n >= 0 && n < (int)sizeof out) {
+        char *dot = strrchr(out, '.');
+        size_t stem = dot && strcmp(dot, ".h5") == 0 ? (size_t)(dot - out) : (size_t)n;
+        n = snprintf(out + stem, sizeof out - stem, ".part%dof%d.h5", c->part_index, c->part_count);
+        if (n >= 0) n += (int)stem;
     }
+    if (n < 0 || n >= (int)sizeof out) /* cut, it would name another file */
+        return md_error_set(err, "%.200s...: output path too long (%d bytes at most): give a shorter one", given,
+                            (int)sizeof out - 1);
     /* every message names the output by the path run writes (README.md, "Paths in messages") */
     char canon[4096];
     if (md_outlock_canonical(out, canon, sizeof canon, err) != MD_OK ||
@@ -215,10 +215,12 @@ void md_coord_stop_workers(coord *c, int status, const md_error *err)
         MPI_Iprobe(MPI_ANY_SOURCE, MD_TAG_RESULT, c->comm, &flag, &st);
         if (flag) {
             MPI_Get_count(&st, MPI_BYTE, &n);
-            unsigned char *g = n > cap ? realloc(buf, (size_t)n) : buf;
-            if (!g) MPI_Abort(c->comm, status);
-            buf = g;
-            cap = n > cap ? n : cap;
+            if (n > cap) { /* an empty message (n 0) needs no buffer */
+                unsigned char *g = realloc(buf, (size_t)n);
+                if (!g) MPI_Abort(c->comm, status);
+                buf = g;
+                cap = n;
+            }
             MPI_Recv(buf, n, MPI_BYTE, st.MPI_SOURCE, MD_TAG_RESULT, c->comm, MPI_STATUS_IGNORE);
             c->in_flight[st.MPI_SOURCE]--;
         } else if (md_clock_seconds() > deadline) {

@@ -58,8 +58,8 @@ void md_verify_scales(md_vctx *v, hid_t d, const char *object, int rank, const i
         hsize_t len = 0;
         int ok1d = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &len, NULL) == 1;
         H5Sclose(sp);
-        int back = md_h5_is_scale(s) ? md_verify_lists_back(v, s, d, (unsigned)i) : 0;
-        if (!md_h5_is_scale(s))
+        int is_scale = md_h5_is_scale(s), back = is_scale ? md_verify_lists_back(v, s, d, (unsigned)i) : 0;
+        if (!is_scale)
             md_verify_defect(v, object, "dimension %d (%s): the attached dataset is not a dimension scale", i, dim);
         else if (back == 0)
             md_verify_defect(v, object, "dimension %d (%s): its scale '%s' does not list the dataset back "

@@ -8,7 +8,10 @@
  * memory on), and attributes of other types on which H5DSis_scale leaks
  * identifiers. Here every reference is checked against the objects the file
  * holds (md_verify_objects) before it is followed, and every attribute
- * through md_h5_attr_read_str. */
+ * through md_h5_attr_read_str.
+ * Ownership: v->objs belongs to v (md_verify_file frees it); a scale
+ * md_verify_open_scale opens is the caller's to H5Dclose; every other
+ * identifier and buffer is closed or freed before its function returns. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,13 +45,14 @@ void md_verify_objects(md_vctx *v)
     v->n_objs = 0;
     if (H5Ovisit2(v->file, H5_INDEX_NAME, H5_ITER_INC, add_object, v, H5O_INFO_BASIC) < 0)
         md_verify_defect(v, "/", "its objects cannot be listed (out of memory, or a damaged file)");
-    qsort(v->objs, (size_t)v->n_objs, sizeof *v->objs, cmp_obj);
+    if (v->n_objs > 1) qsort(v->objs, (size_t)v->n_objs, sizeof *v->objs, cmp_obj); /* objs NULL when none */
 }
 
 /* 1 when ref is a dataset of the file (0: deleted, or another object). */
 static int ref_is_dataset(const md_vctx *v, hobj_ref_t ref)
 {
     md_vobj key = {(haddr_t)ref, H5O_TYPE_UNKNOWN};
+    if (!v->n_objs) return 0; /* the objects could not be listed */
     const md_vobj *o = bsearch(&key, v->objs, (size_t)v->n_objs, sizeof *v->objs, cmp_obj);
     return o && o->type == H5O_TYPE_DATASET;
 }

@@ -28,6 +28,11 @@ names "$R/out/x.h5" jobs/job.yaml -o out//x.h5
 names "$R/out/y.h5" jobs/job.yaml -o ./a/../out/y.h5
 ln -s "$T/out/x.h5" "$T/link.h5"
 names "$R/out/x.h5" jobs/job.yaml -o link.h5
+# a path longer than run can hold is refused, not cut to another file's name
+long="$T/$(printf 'd/%.0s' $(seq 2100))x.h5"
+! (cd "$T" && "$MD" run jobs/job.yaml -o "$long" 2> "$T/err") || fail "run -o (4200 bytes) ran"
+grep -q "output path too long" "$T/err" || fail "run -o (4200 bytes): $(cut -c1-300 "$T/err")"
+[ ! -e "$T/d" ] || fail "run -o (4200 bytes) created $T/d"
 # the job stored in the file says the same
 "$PY" -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['provenance'].attrs['job_yaml'])" "$T/out/y.h5" > "$T/job_yaml"
 grep -q "^output: \"$R/out/y.h5\"\$" "$T/job_yaml" || fail "/provenance job_yaml: output is not $R/out/y.h5"

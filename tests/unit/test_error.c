@@ -40,5 +40,32 @@ int main(void)
     int seen = 0;
     for (const char *p = err.msg; (p = strstr(p, "more problems were found")) != NULL; p++) seen++;
     CHECK(seen == 1);
+    CHECK_MSG(strcmp(last + 1, "(more problems were found: fix these and check again to see them)") == 0,
+              "the last line is cut: '%s'", last + 1);
+
+    /* a first problem longer than the record is said (cut), not replaced by
+     * the 'more problems' line; the next one is that line, whole */
+    char big[3000];
+    memset(big, 'p', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    md_error_clear(&err);
+    md_error_addf(&err, "c.yaml:1:1: %s", big);
+    CHECK_MSG(strncmp(err.msg, "c.yaml:1:1: ppp", 15) == 0, "first problem lost: %.80s", err.msg);
+    md_error_addf(&err, "c.yaml:2:1: another");
+    last = strrchr(err.msg, '\n');
+    CHECK_MSG(last && strcmp(last + 1, "(more problems were found: fix these and check again to see them)") == 0,
+              "last line: %s", last ? last + 1 : "(none)");
+    /* a record filled to the last byte the lines may use keeps the whole 'more' line */
+    for (size_t fill = 1900; fill < 2000; fill++) {
+        md_error_clear(&err);
+        memset(big, 'q', fill);
+        big[fill] = '\0';
+        md_error_addf(&err, "%s", big);
+        md_error_addf(&err, "%s", "d.yaml:1:1: x");
+        md_error_addf(&err, "%s", "d.yaml:2:1: y");
+        last = strrchr(err.msg, '\n');
+        CHECK_MSG(!strstr(err.msg, "more problems") || strstr(err.msg, "to see them)"), "fill %zu: cut: %s", fill,
+                  last ? last + 1 : "");
+    }
     TEST_MAIN_END();
 }

@@ -81,6 +81,10 @@ int main(void)
               "{% endfor %}", "a string longer than 16 MiB");
     check_err("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s|tojson %}{% endfor %}",
               "a string longer than 16 MiB");
+    /* tojson's indent as Python's json.dumps: negative is 0 (newlines only);
+     * a huge one stops at the text limit (it asked for gigabytes of spaces) */
+    check_ok("{{ [1, [2]]|tojson(indent=-1) }}", "[\n1,\n[\n2\n]\n]");
+    check_err("{{ [[[1]]]|tojson(indent=2000000000) }}", "a string longer than 16 MiB");
     check_err("{% set ns = namespace(s='') %}{% for i in range(500000) %}{% set ns.s = ns.s ~ 'abcdefghij' %}"
               "{% endfor %}", "more than 2^28 bytes");
     /* a list nested 40 deep with shared items (2^40 leaves): printed, joined, serialised */
