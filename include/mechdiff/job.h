@@ -94,7 +94,7 @@ char *md_job_to_yaml(const md_job *job, int flags);
 /* Output path of the job (resolved top-level `output`). */
 const char *md_job_output(const md_job *job);
 /* Replaces the job's output path by a copy of path (`run -o`, the part
- * file of `--part`, the canonical path of md_outlock_canonical). */
+ * file of `--part`, the canonical path of md_outlock_make_canonical). */
 int md_job_set_output(md_job *job, const char *path, md_error *err);
 
 void md_job_free(md_job *job);

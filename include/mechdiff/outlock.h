@@ -29,7 +29,7 @@
  * folders exist; messages name the output of a job by it (README.md,
  * "Paths in messages"), and `status` finds OUT.h5.lock, .journal and
  * .inflight beside it. */
-int md_outlock_canonical(const char *output, char *buf, size_t len, md_error *err);
+int md_outlock_make_canonical(const char *output, char *buf, size_t len, md_error *err);
 
 /* Creates the output's parent folders (mkdir -p) and writes its canonical
  * path into buf. A symbolic link at `output` is followed to its target,

@@ -302,7 +302,7 @@ static herr_t list_stage(hid_t exp, const char *name, const H5L_info_t *info, vo
     snprintf(path, sizeof path, "%s/done", name);
     snprintf(full, sizeof full, "/completion/%s/%s", l->exp, path);
     if (strncmp(name, "stage", 5) != 0 || !md_h5_exists(exp, path)) return 0;
-    if (md_h5_stage_number(name) < 0)
+    if (md_h5_parse_stage(name) < 0)
         return md_error_set(l->err, "/completion/%s/%s: not a stage<k> group (k from 0 to %d): " MD_H5_EDITED_HINT,
                             l->exp, name, MD_KIND_MAX_STAGES - 1), -1;
     if (l->n == l->cap) {
@@ -312,7 +312,7 @@ static herr_t list_stage(hid_t exp, const char *name, const H5L_info_t *info, vo
         l->v = v, l->cap = cap;
     }
     md_h5stage *st = &l->v[l->n];
-    *st = (md_h5stage){.stage = md_h5_stage_number(name), .exp_index = -1};
+    *st = (md_h5stage){.stage = md_h5_parse_stage(name), .exp_index = -1};
     snprintf(st->exp, sizeof st->exp, "%s", l->exp);
     if (!(st->done = md_h5_read_flags(exp, full, &st->n_units, l->err))) return -1;
     hid_t g = H5Gopen2(exp, name, H5P_DEFAULT);

@@ -159,7 +159,7 @@ void md_h5_one_line(char *s)
         if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
 }
 
-int md_h5_stage_number(const char *name)
+int md_h5_parse_stage(const char *name)
 {
     for (int k = 0; k < MD_KIND_MAX_STAGES; k++) { /* only the names the writer gives: "stage%d" */
         char want[16];

@@ -41,7 +41,7 @@ void md_h5_one_line(char *s);
 /* The k of a /completion/<experiment>/stage<k> name as the writer gives
  * it ("stage%d", 0 <= k < MD_KIND_MAX_STAGES); -1 for any other name
  * ("stage01", "stage+1", "stage99999999999"). */
-int md_h5_stage_number(const char *name);
+int md_h5_parse_stage(const char *name);
 /* Opens group path, creating it (and its parents) when absent. */
 hid_t md_h5_group_open_or_create(hid_t loc, const char *path);
 /* File and memory HDF5 types of an md_h5type. */

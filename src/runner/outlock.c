@@ -50,7 +50,7 @@ static int append_normalized(char *buf, size_t len, const char *rest)
     return MD_OK;
 }
 
-int md_outlock_canonical(const char *output, char *buf, size_t len, md_error *err)
+int md_outlock_make_canonical(const char *output, char *buf, size_t len, md_error *err)
 {
     char path[PATH_MAX], real[PATH_MAX];
     if (!output[0]) return md_error_set(err, "the output path is empty");
@@ -106,7 +106,7 @@ int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err)
             if (make_dirs(dir, err) != MD_OK) return MD_ERR;
         }
     }
-    if (md_outlock_canonical(output, real, sizeof real, err) != MD_OK) return MD_ERR;
+    if (md_outlock_make_canonical(output, real, sizeof real, err) != MD_OK) return MD_ERR;
     if (stat(real, &st) == 0 && !S_ISREG(st.st_mode))
         return md_error_set(err, "%s: the output exists and is not a regular file (%s); give the path of an "
                             "HDF5 file to write", output, S_ISDIR(st.st_mode) ? "a folder" : "a special file");

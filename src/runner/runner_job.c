@@ -47,7 +47,7 @@ int md_coord_load_job(coord *c, md_error *err)
                             (int)sizeof out - 1);
     /* every message names the output by the path run writes (README.md, "Paths in messages") */
     char canon[4096];
-    if (md_outlock_canonical(out, canon, sizeof canon, err) != MD_OK ||
+    if (md_outlock_make_canonical(out, canon, sizeof canon, err) != MD_OK ||
         md_job_set_output(c->job, canon, err) != MD_OK)
         return MD_ERR;
     c->job_yaml = md_job_to_yaml(c->job, 0);

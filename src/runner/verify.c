@@ -189,7 +189,7 @@ static void check_stage(md_vctx *v, hid_t eg, const char *exp, const char *name)
 {
     char object[600], path[700];
     snprintf(object, sizeof object, "/completion/%s/%s", exp, name);
-    int k = md_h5_stage_number(name);
+    int k = md_h5_parse_stage(name);
     if (k < 0) {
         md_verify_defect(v, object, "not a stage<k> group (k from 0 to %d)", MD_KIND_MAX_STAGES - 1);
         return;
@@ -412,7 +412,7 @@ int md_verify_file(const char *path, FILE *out, md_verify_result *res)
      * writing path never takes a locked version back (h5out.c) */
     void *fd = NULL;
     if (H5Fget_vfd_handle(v.file, H5P_DEFAULT, &fd) >= 0 && fd) flock(*(int *)fd, LOCK_SH | LOCK_NB);
-    md_verify_objects(&v);
+    md_verify_list_objects(&v);
     check_root(&v);
     check_provenance_groups(&v);
     if (md_h5_exists(v.file, "/completion")) {

@@ -53,7 +53,7 @@ void md_verify_scales(md_vctx *v, hid_t d, const char *object, int rank, const i
         hid_t s = md_verify_open_scale(v, d, (unsigned)i, rank, object, dim);
         if (s < 0) continue;
         char *sname = md_h5_attr_read_str(s, "NAME"), label[128];
-        md_verify_label(d, (unsigned)i, label, sizeof label);
+        md_verify_read_label(d, (unsigned)i, label, sizeof label);
         hid_t sp = H5Dget_space(s);
         hsize_t len = 0;
         int ok1d = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &len, NULL) == 1;

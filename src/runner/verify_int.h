@@ -44,7 +44,7 @@ typedef struct md_vctx {
     int n_dsets, cap_dsets;
     md_vstage *stages;              /* owned */
     int n_stages, cap_stages;
-    md_vobj *objs;                  /* every object reachable from / (owned; md_verify_objects), by address */
+    md_vobj *objs;                  /* every object reachable from / (owned; md_verify_list_objects), by address */
     int n_objs, cap_objs;
     int finished;                   /* /provenance finished */
     int part_count, part_index;     /* /provenance part_count (0 = the whole job), part_index */
@@ -68,9 +68,9 @@ void md_verify_scales(md_vctx *v, hid_t d, const char *object, int rank, const i
                       const char *const *names);
 
 /* verify_scales.c: dimension scales without libhdf5_hl (whose H5DS*
- * follow references to deleted objects). md_verify_objects lists the
+ * follow references to deleted objects). md_verify_list_objects lists the
  * objects of v->file (before the scales are checked). */
-void md_verify_objects(md_vctx *v);
+void md_verify_list_objects(md_vctx *v);
 /* The first scale attached to dimension dim of d (rank rank), opened;
  * -1 after a defect line on object (none attached, a reference to no
  * dataset of the file, DIMENSION_LIST not of its type); object NULL: -1
@@ -81,7 +81,7 @@ hid_t md_verify_open_scale(md_vctx *v, hid_t d, unsigned dim, int rank, const ch
  * of the file. */
 int md_verify_lists_back(const md_vctx *v, hid_t s, hid_t d, unsigned dim);
 /* Attribute DIMENSION_LABELS of d, entry dim, into buf ("" when none). */
-void md_verify_label(hid_t d, unsigned dim, char *buf, size_t len);
+void md_verify_read_label(hid_t d, unsigned dim, char *buf, size_t len);
 
 /* The name of dimension i in an outputs table's dims ("pair,layer,position"). */
 void md_verify_dim_name(const char *dims, int i, char *buf, size_t len);

@@ -7,7 +7,7 @@
  * at that address (another object, or garbage that libhdf5 1.10 leaks
  * memory on), and attributes of other types on which H5DSis_scale leaks
  * identifiers. Here every reference is checked against the objects the file
- * holds (md_verify_objects) before it is followed, and every attribute
+ * holds (md_verify_list_objects) before it is followed, and every attribute
  * through md_h5_attr_read_str.
  * Ownership: v->objs belongs to v (md_verify_file frees it); a scale
  * md_verify_open_scale opens is the caller's to H5Dclose; every other
@@ -40,7 +40,7 @@ static int cmp_obj(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-void md_verify_objects(md_vctx *v)
+void md_verify_list_objects(md_vctx *v)
 {
     v->n_objs = 0;
     if (H5Ovisit2(v->file, H5_INDEX_NAME, H5_ITER_INC, add_object, v, H5O_INFO_BASIC) < 0)
@@ -140,7 +140,7 @@ int md_verify_lists_back(const md_vctx *v, hid_t s, hid_t d, unsigned dim)
     return found;
 }
 
-void md_verify_label(hid_t d, unsigned dim, char *buf, size_t len)
+void md_verify_read_label(hid_t d, unsigned dim, char *buf, size_t len)
 {
     buf[0] = '\0';
     if (H5Aexists(d, "DIMENSION_LABELS") <= 0) return;

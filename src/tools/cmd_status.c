@@ -199,7 +199,7 @@ static int open_results(const char *path, char *real, size_t len, md_h5info *inf
                             S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
     if (access(path, R_OK) != 0) /* said as such, not as "not a readable HDF5 file" */
         return md_error_set(err, "%s: cannot read: %s", path, strerror(errno));
-    if (md_outlock_canonical(path, real, len, err) != MD_OK) return MD_ERR;
+    if (md_outlock_make_canonical(path, real, len, err) != MD_OK) return MD_ERR;
     if (md_h5out_info(path, info, err) == MD_OK) return MD_OK;
     cmd_explain_not_results(path, "status reads the OUT.h5 that `mechdiff run` writes", err);
     return MD_ERR;

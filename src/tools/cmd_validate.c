@@ -132,7 +132,7 @@ int cmd_validate(int argc, char **argv)
         return 2;
     }
     char canon[PATH_MAX]; /* the output as run names it (README.md, "Paths in messages") */
-    if (md_outlock_canonical(md_job_output(job), canon, sizeof canon, &err) == MD_OK)
+    if (md_outlock_make_canonical(md_job_output(job), canon, sizeof canon, &err) == MD_OK)
         md_job_set_output(job, canon, &err);
     void **opts = NULL; /* the experiments' options, bound once for their plans */
     md_plan *plans = calloc((size_t)(job->n_exps > 0 ? job->n_exps : 1), sizeof *plans);

@@ -1,4 +1,4 @@
-/* test_outlock.c — md_outlock_canonical, the path messages name a job's
+/* test_outlock.c — md_outlock_make_canonical, the path messages name a job's
  * output by (README.md, "Paths in messages"): absolute, links of existing
  * folders and at the output itself followed, ".", ".." and "//" removed
  * from folders that do not exist yet (mkdir -p creates them as named), and
@@ -22,7 +22,7 @@ static void expect(const char *path, const char *want)
     char got[PATH_MAX], full[PATH_MAX + 64];
     md_error err = {{0}};
     snprintf(full, sizeof full, "%s%s", g_root, want);
-    int rc = md_outlock_canonical(path, got, sizeof got, &err);
+    int rc = md_outlock_make_canonical(path, got, sizeof got, &err);
     CHECK_MSG(rc == MD_OK && strcmp(got, full) == 0, "%s -> %s (want %s) %s", path, rc == MD_OK ? got : "error",
               full, err.msg);
 }
@@ -76,9 +76,9 @@ int main(void)
     char got[PATH_MAX], canon[PATH_MAX];
     md_error err = {{0}};
     snprintf(p, sizeof p, "%s/new/./a/../b//x.h5", dir);
-    CHECK(md_outlock_canonical(p, canon, sizeof canon, &err) == MD_OK);
+    CHECK(md_outlock_make_canonical(p, canon, sizeof canon, &err) == MD_OK);
     CHECK_MSG(md_outlock_resolve(p, got, sizeof got, &err) == MD_OK && strcmp(got, canon) == 0, "%s vs %s %s", got,
               canon, err.msg);
-    CHECK(md_outlock_canonical("", got, sizeof got, &err) == MD_ERR && strstr(err.msg, "empty"));
+    CHECK(md_outlock_make_canonical("", got, sizeof got, &err) == MD_ERR && strstr(err.msg, "empty"));
     TEST_MAIN_END();
 }

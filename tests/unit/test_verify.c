@@ -74,10 +74,10 @@ int main(void)
     CHECK_MSG(md_verify_rules_known(bad, sizeof bad), "%s", bad);
     /* stage groups: only the names the writer gives (a hand-made "stage99999999999" was read as stage
      * 1215752191, and verify then looped over the stages missing below it) */
-    CHECK(md_h5_stage_number("stage0") == 0 && md_h5_stage_number("stage7") == MD_KIND_MAX_STAGES - 1);
+    CHECK(md_h5_parse_stage("stage0") == 0 && md_h5_parse_stage("stage7") == MD_KIND_MAX_STAGES - 1);
     static const char *const not_stages[] = {"stage8", "stage01", "stage+1", "stage-1", "stage", "stagex",
                                              "stage1x", "stage99999999999", "Stage1", " stage1"};
     for (size_t i = 0; i < sizeof not_stages / sizeof *not_stages; i++)
-        CHECK_MSG(md_h5_stage_number(not_stages[i]) == -1, "'%s' read as a stage", not_stages[i]);
+        CHECK_MSG(md_h5_parse_stage(not_stages[i]) == -1, "'%s' read as a stage", not_stages[i]);
     TEST_MAIN_END();
 }
