@@ -58,11 +58,10 @@ int cmd_run(int argc, char **argv)
         return 0;
     }
     md_run_opts opts = {.part_index = -1, .progress = 1, .stop = &g_stop};
-    char why[320] = ""; /* a bad command line: the reason */
-    for (int i = 1; i < argc && !why[0]; i++) {
+    for (int i = 1; i < argc; i++) {
         int needs_value = strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--part") == 0;
         if (needs_value && (i + 1 >= argc || argv[i + 1][0] == '\0')) {
-            snprintf(why, sizeof why, "%s needs a value", argv[i]);
+            return cmd_usage_error("run", usage, "%s needs a value", argv[i]);
         } else if (strcmp(argv[i], "-o") == 0) {
             opts.output = argv[++i];
         } else if (strcmp(argv[i], "--force-new") == 0) {
@@ -74,23 +73,17 @@ int cmd_run(int argc, char **argv)
         } else if (strcmp(argv[i], "--part") == 0) {
             char tail = '\0';
             if (sscanf(argv[++i], "%d/%d%c", &opts.part_index, &opts.part_count, &tail) != 2 ||
-                opts.part_count < 1 || opts.part_index < 0 || opts.part_index >= opts.part_count) {
-                snprintf(why, sizeof why, "--part expects I/N with 0 <= I < N, got '%.200s'", argv[i]);
-            }
+                opts.part_count < 1 || opts.part_index < 0 || opts.part_index >= opts.part_count)
+                return cmd_usage_error("run", usage, "--part expects I/N with 0 <= I < N, got '%s'", argv[i]);
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            snprintf(why, sizeof why, "unknown option '%.200s'", argv[i]);
+            return cmd_usage_error("run", usage, "unknown option '%s'", argv[i]);
         } else if (opts.job_path) {
-            snprintf(why, sizeof why, "one job file at a time ('%.200s' is a second)", argv[i]);
+            return cmd_usage_error("run", usage, "one job file at a time ('%s' is a second)", argv[i]);
         } else {
             opts.job_path = argv[i];
         }
     }
-    if (!why[0] && (!opts.job_path || !opts.job_path[0])) snprintf(why, sizeof why, "no job file given");
-    if (why[0]) {
-        fprintf(stderr, "mechdiff run: %s\n\n", why);
-        usage(stderr);
-        return MD_EXIT_USAGE;
-    }
+    if (!opts.job_path || !opts.job_path[0]) return cmd_usage_error("run", usage, "no job file given");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;

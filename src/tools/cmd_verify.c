@@ -9,7 +9,7 @@
 #include "mechdiff/verify.h"
 #include "tools/cmds.h"
 
-enum { VERIFY_VALID = 0, VERIFY_INCOMPLETE = 1, VERIFY_USAGE = 2, VERIFY_INVALID = 4 };
+enum { VERIFY_VALID = 0, VERIFY_INCOMPLETE = 1, VERIFY_INVALID = 4 }; /* 2: a bad command line (cmd_usage_error) */
 
 static void usage(FILE *f)
 {
@@ -39,21 +39,13 @@ int cmd_verify(int argc, char **argv)
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quiet") == 0) quiet = 1;
-        else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "mechdiff verify: unknown option '%s'\n\n", argv[i]);
-            usage(stderr);
-            return VERIFY_USAGE;
-        } else if (path) {
-            fprintf(stderr, "mechdiff verify: one results file at a time ('%s' is a second)\n\n", argv[i]);
-            usage(stderr);
-            return VERIFY_USAGE;
-        } else path = argv[i];
+        else if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return cmd_usage_error("verify", usage, "unknown option '%s'", argv[i]);
+        else if (path)
+            return cmd_usage_error("verify", usage, "one results file at a time ('%s' is a second)", argv[i]);
+        else path = argv[i];
     }
-    if (!path || !path[0]) {
-        fprintf(stderr, "mechdiff verify: no results file given\n\n");
-        usage(stderr);
-        return VERIFY_USAGE;
-    }
+    if (!path || !path[0]) return cmd_usage_error("verify", usage, "no results file given");
     struct stat sb;
     if (stat(path, &sb) != 0) {
         int e = errno;
