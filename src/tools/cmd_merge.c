@@ -51,8 +51,8 @@ int cmd_merge(int argc, char **argv)
     int rc = 1;
     if (!info || !seen) goto done;
     for (int p = 0; p < n_parts; p++) {
-        if (access(parts[p], F_OK) != 0) {
-            fprintf(stderr, "mechdiff merge: %s: no such file\n", parts[p]);
+        if (cmd_check_results_path(parts[p], "", &err) != MD_OK) {
+            fprintf(stderr, "mechdiff merge: %s\n", err.msg);
             goto done;
         }
         if (md_h5out_info(parts[p], &info[p], &err) != MD_OK) {

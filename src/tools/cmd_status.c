@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -190,15 +189,7 @@ static int run_alive(const char *output, char *who, size_t len)
  * exist, is not a regular file, cannot be read or is not a results file. */
 static int open_results(const char *path, char *real, size_t len, md_h5info *info, md_error *err)
 {
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return md_error_set(err, "%s: %s", path,
-                            errno == ENOENT ? "no such file (no run has written this output yet)" : strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return md_error_set(err, "%s: %s, not a results file", path,
-                            S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
-    if (access(path, R_OK) != 0) /* said as such, not as "not a readable HDF5 file" */
-        return md_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+    if (cmd_check_results_path(path, " (no run has written this output yet)", err) != MD_OK) return MD_ERR;
     if (md_outlock_make_canonical(path, real, len, err) != MD_OK) return MD_ERR;
     if (md_h5out_info(path, info, err) == MD_OK) return MD_OK;
     cmd_explain_not_results(path, "status reads the OUT.h5 that `mechdiff run` writes", err);

@@ -1,10 +1,8 @@
 /* cmd_verify.c — `mechdiff verify OUT.h5 [--quiet]`: whether a results file
  * is complete and internally consistent, from the file alone (the checks:
  * include/mechdiff/verify.h). Read-only: the file is never changed. */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "mechdiff/verify.h"
 #include "tools/cmds.h"
@@ -46,16 +44,9 @@ int cmd_verify(int argc, char **argv)
         else path = argv[i];
     }
     if (!path || !path[0]) return cmd_usage_error("verify", usage, "no results file given");
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        int e = errno;
-        fprintf(stderr, "mechdiff verify: %s: %s; give the OUT.h5 a run wrote\n", path,
-                e == ENOENT ? "no such file" : e == EACCES ? "permission denied" : strerror(e));
-        return VERIFY_INVALID;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "mechdiff verify: %s: %s, not a results file; give the OUT.h5 a run wrote\n", path,
-                S_ISDIR(sb.st_mode) ? "a folder" : "not a regular file");
+    md_error err;
+    if (cmd_check_results_path(path, "", &err) != MD_OK) {
+        fprintf(stderr, "mechdiff verify: %s; give the OUT.h5 a run wrote\n", err.msg);
         return VERIFY_INVALID;
     }
     md_verify_result res;

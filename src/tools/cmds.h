@@ -42,6 +42,11 @@ int cmd_usage_error(const char *cmd, void (*usage)(FILE *), const char *fmt, ...
  * (the exit status of a file error); 0 when out names a folder. */
 int cmd_model_dir(const char *cmd, const char *arg, int need_config, char *out, size_t len);
 
+/* Whether path can be a results file to read: it exists (else "PATH: no
+ * such file" + missing_note), is a regular file (else "PATH: a folder, not a
+ * results file") and is readable. MD_OK, or MD_ERR with that line in err. */
+int cmd_check_results_path(const char *path, const char *missing_note, md_error *err);
+
 /* When the file at path, which is not a readable results file (err says
  * why), is the output of `mechdiff forward`, replaces err by a message
  * saying so and `what` (what the command reads instead). */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mechdiff/hub.h"
 #include "mechdiff/version.h"
@@ -84,6 +85,20 @@ int cmd_model_dir(const char *cmd, const char *arg, int need_config, char *out, 
         return 1;
     }
     return 0;
+}
+
+int cmd_check_results_path(const char *path, const char *missing_note, md_error *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT) return md_error_set(err, "%s: no such file%s", path, missing_note);
+        return md_error_set(err, "%s: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode))
+        return md_error_set(err, "%s: %s, not a results file", path, S_ISDIR(sb.st_mode) ? "a folder" : "a special file");
+    if (access(path, R_OK) != 0) /* said as such, not as "not a readable HDF5 file" */
+        return md_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+    return MD_OK;
 }
 
 void cmd_explain_not_results(const char *path, const char *what, md_error *err)
