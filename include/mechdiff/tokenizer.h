@@ -62,6 +62,10 @@ int md_tokenizer_lookup(const md_tokenizer *tok, const char *piece);
  * text, as in "...is: TRUE"; -1 (and err set, naming the word and the
  * pieces it splits into) otherwise. */
 int md_tokenizer_single_token(const md_tokenizer *tok, const char *word, md_error *err);
+/* md_tokenizer_single_token that also writes, when the word splits, the
+ * pieces it became into pieces (len bytes, may be NULL): "N pieces: 'a' 'b'"
+ * (empty when it does not split or could not be encoded). */
+int md_tokenizer_word_pieces(const md_tokenizer *tok, const char *word, char *pieces, size_t len, md_error *err);
 /* The raw Jinja chat template (chat_template.jinja, else the
  * chat_template of tokenizer_config.json), or NULL. */
 const char *md_tokenizer_chat_template(const md_tokenizer *tok);

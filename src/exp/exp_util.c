@@ -95,12 +95,11 @@ int md_exp_check_answer_words(const md_kind_ctx *ctx, const char *where, const c
     size_t used = 0;
     for (int w = 0; w < 2; w++) {
         md_error e2 = {0};
-        if (md_tokenizer_single_token(tok, words[w], &e2) >= 0) continue;
-        /* the pieces from "... it encodes as N pieces: 'a' 'b'; choose ..." (md_tokenizer_single_token) */
-        const char *p = strstr(e2.msg, "it encodes as "), *q = p ? strstr(p, "; choose") : NULL;
-        int k = p && q ? snprintf(msg + used, sizeof msg - used, "%s%s '%s' (%.*s)", used ? ", " : "", keys[w],
-                                  words[w], (int)(q - p - 14), p + 14)
-                       : snprintf(msg + used, sizeof msg - used, "%s%s: %s", used ? ", " : "", keys[w], e2.msg);
+        char pieces[1100];
+        if (md_tokenizer_word_pieces(tok, words[w], pieces, sizeof pieces, &e2) >= 0) continue;
+        int k = pieces[0] ? snprintf(msg + used, sizeof msg - used, "%s%s '%s' (%s)", used ? ", " : "", keys[w],
+                                     words[w], pieces)
+                          : snprintf(msg + used, sizeof msg - used, "%s%s: %s", used ? ", " : "", keys[w], e2.msg);
         if (k > 0) used = used + (size_t)k < sizeof msg ? used + (size_t)k : sizeof msg - 1;
     }
     if (!used) return MD_OK;

@@ -357,8 +357,9 @@ fail:
 
 /* --- single-token words ------------------------------------------------------- */
 
-int md_tokenizer_single_token(const md_tokenizer *t, const char *word, md_error *err)
+int md_tokenizer_word_pieces(const md_tokenizer *t, const char *word, char *pieces, size_t len, md_error *err)
 {
+    if (pieces && len) pieces[0] = '\0';
     static const char prefix[] = "The answer is:";
     int *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
@@ -391,6 +392,7 @@ int md_tokenizer_single_token(const md_tokenizer *t, const char *word, md_error 
         if (w < 0 || (size_t)w >= sizeof list - used) break;
         used += (size_t)w;
     }
+    if (pieces && len) snprintf(pieces, len, "%zu pieces: %s", nb - common, list);
     md_error_set(err, "'%s' is not a single token after \"%s\" in %s: it encodes as %zu pieces: %s; choose a "
                  "word that is one token", word, prefix, t->path, nb - common, list);
 out:
@@ -398,4 +400,9 @@ out:
     free(a);
     free(b);
     return result;
+}
+
+int md_tokenizer_single_token(const md_tokenizer *t, const char *word, md_error *err)
+{
+    return md_tokenizer_word_pieces(t, word, NULL, 0, err);
 }
