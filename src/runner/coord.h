@@ -98,6 +98,11 @@ int md_coord_recover(coord *c, md_error *err);
 void md_coord_free(coord *c);
 /* Adds what to do to an error of writing the output on a full disk. */
 void md_coord_explain_space(const coord *c, md_error *err);
+/* Takes in one result message if one is waiting: its *n bytes into *buf
+ * (grown as needed; *cap its size; the caller's, freed by it), *src the
+ * sending rank. 1 received, 0 none waiting, -1 out of memory (*n set, the
+ * message left waiting). */
+int md_coord_recv_result(coord *c, unsigned char **buf, int *cap, int *n, int *src);
 /* Tells every worker to stop, after taking in (and dropping) the results
  * still out; prints err and calls MPI_Abort with status when they are not
  * in within runtime.stop_grace s. */

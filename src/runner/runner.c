@@ -562,20 +562,13 @@ static int dispatch(coord *c, int64_t *abandoned, md_error *err)
                 *abandoned = out;
                 break;
             }
-            int flag = 0;
-            MPI_Status st;
-            MPI_Iprobe(MPI_ANY_SOURCE, MD_TAG_RESULT, c->comm, &flag, &st);
-            if (flag) {
-                int n = 0;
-                MPI_Get_count(&st, MPI_BYTE, &n);
-                if (n > cap) {
-                    unsigned char *g = realloc(buf, (size_t)n);
-                    if (!g) return md_error_set(err, "rank 0: out of memory for a %d-byte result", n);
-                    buf = g;
-                    cap = n;
-                }
-                MPI_Recv(buf, n, MPI_BYTE, st.MPI_SOURCE, MD_TAG_RESULT, c->comm, MPI_STATUS_IGNORE);
-                if (handle_result(c, st.MPI_SOURCE, buf, (size_t)n, err) != MD_OK) {
+            int n = 0, src = 0, got = md_coord_recv_result(c, &buf, &cap, &n, &src);
+            if (got < 0) {
+                free(buf);
+                return md_error_set(err, "rank 0: out of memory for a %d-byte result", n);
+            }
+            if (got > 0) {
+                if (handle_result(c, src, buf, (size_t)n, err) != MD_OK) {
                     free(buf);
                     return MD_ERR;
                 }

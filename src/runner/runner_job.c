@@ -202,6 +202,24 @@ static int64_t units_out(const coord *c)
  * the workers. A run that ended on an error with units out (a full disk)
  * hung here before. After runtime.stop_grace s it gives up: prints err (the
  * run's error, if any) and calls MPI_Abort. */
+int md_coord_recv_result(coord *c, unsigned char **buf, int *cap, int *n, int *src)
+{
+    int flag = 0;
+    MPI_Status st;
+    MPI_Iprobe(MPI_ANY_SOURCE, MD_TAG_RESULT, c->comm, &flag, &st);
+    if (!flag) return 0;
+    MPI_Get_count(&st, MPI_BYTE, n);
+    if (*n > *cap) { /* an empty message (n 0) needs no buffer */
+        unsigned char *g = realloc(*buf, (size_t)*n);
+        if (!g) return -1;
+        *buf = g;
+        *cap = *n;
+    }
+    MPI_Recv(*buf, *n, MPI_BYTE, st.MPI_SOURCE, MD_TAG_RESULT, c->comm, MPI_STATUS_IGNORE);
+    *src = st.MPI_SOURCE;
+    return 1;
+}
+
 void md_coord_stop_workers(coord *c, int status, const md_error *err)
 {
     double deadline = md_clock_seconds() + (c->job ? md_params_float(&c->job->runtime, "stop_grace") : 0);
@@ -210,19 +228,10 @@ void md_coord_stop_workers(coord *c, int status, const md_error *err)
     for (;;) {
         md_coord_reap_sends(c, 0);
         if (units_out(c) <= 0 && c->n_send == 0) break;
-        int flag = 0, n = 0;
-        MPI_Status st;
-        MPI_Iprobe(MPI_ANY_SOURCE, MD_TAG_RESULT, c->comm, &flag, &st);
-        if (flag) {
-            MPI_Get_count(&st, MPI_BYTE, &n);
-            if (n > cap) { /* an empty message (n 0) needs no buffer */
-                unsigned char *g = realloc(buf, (size_t)n);
-                if (!g) MPI_Abort(c->comm, status);
-                buf = g;
-                cap = n;
-            }
-            MPI_Recv(buf, n, MPI_BYTE, st.MPI_SOURCE, MD_TAG_RESULT, c->comm, MPI_STATUS_IGNORE);
-            c->in_flight[st.MPI_SOURCE]--;
+        int n = 0, src = 0, got = md_coord_recv_result(c, &buf, &cap, &n, &src);
+        if (got < 0) MPI_Abort(c->comm, status);
+        if (got > 0) {
+            c->in_flight[src]--;
         } else if (md_clock_seconds() > deadline) {
             fprintf(stderr, "mechdiff: rank 0: %lld units still computing on the workers after the run ended; "
                             "aborting them (a resume computes them again)\n", (long long)units_out(c));
