@@ -24,11 +24,14 @@ typedef struct md_sbuf {
     int failed; /* an add failed: the text is incomplete */
 } md_sbuf;
 
-/* Makes room for `more` bytes after the n used (and the NUL): s may move. */
+/* Makes room for `more` bytes after the n used (and the NUL): s may move.
+ * A caller that writes into that room itself (fread) then adds what it
+ * wrote to n and puts the NUL at s[n]. */
 int md_sbuf_reserve(md_sbuf *b, size_t more);
 
-/* Adds the n bytes at s (s may be NULL when n is 0). */
-int md_sbuf_add(md_sbuf *b, const char *s, size_t n);
+/* Adds the n bytes at data (any bytes: text or a serialised message; data
+ * may be NULL when n is 0). */
+int md_sbuf_add(md_sbuf *b, const void *data, size_t n);
 
 /* Adds one byte. */
 int md_sbuf_add_char(md_sbuf *b, char c);

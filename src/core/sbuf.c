@@ -33,10 +33,10 @@ int md_sbuf_reserve(md_sbuf *b, size_t more)
     return MD_OK;
 }
 
-int md_sbuf_add(md_sbuf *b, const char *s, size_t n)
+int md_sbuf_add(md_sbuf *b, const void *data, size_t n)
 {
     if (md_sbuf_reserve(b, n) != MD_OK) return MD_ERR;
-    if (n) memcpy(b->s + b->n, s, n);
+    if (n) memcpy(b->s + b->n, data, n);
     b->n += n;
     b->s[b->n] = '\0';
     return MD_OK;
