@@ -151,7 +151,8 @@ static int parse_mapping(md_job_pctx *pc, yaml_node_t *map, const md_key *const 
             md_job_add_error(pc, map, "key '%s': required in %s (%s)", v->key->name, where, v->key->doc);
             continue;
         }
-        if (md_job_default_value(v->key, v) != MD_OK) md_job_add_error(pc, map, "key '%s': bad default (bug)", v->key->name);
+        if (md_job_default_value(v->key, v) != MD_OK)
+            md_job_add_error(pc, map, "key '%s': bad default (bug)", v->key->name);
     }
     return pc->n_errors == errors_before ? MD_OK : MD_ERR;
 }
@@ -250,8 +251,9 @@ static void report_missing(md_job_pctx *pc, const md_job *job)
         }
         char *path = md_job_resolve_path(pc->dir, md_job_node_text(pc->missing[m].at));
         pc->n_errors--; /* counted when it was found */
-        md_job_add_error(pc, pc->missing[m].at, "key 'datasets.%s': file '%s' does not exist (relative paths are relative "
-                  "to the job file's folder%s)", pc->missing[m].name, path ? path : "?", users);
+        md_job_add_error(pc, pc->missing[m].at,
+                         "key 'datasets.%s': file '%s' does not exist (relative paths are relative to the job "
+                         "file's folder%s)", pc->missing[m].name, path ? path : "?", users);
         free(path);
     }
     pc->n_missing = 0;
@@ -326,7 +328,7 @@ static int parse_text(const char *text, const char *source, const char *base_dir
     yaml_node_t *exps = map_get(&pc, root, "experiments");
     if (!exps || exps->type != YAML_SEQUENCE_NODE) {
         md_job_add_error(&pc, exps ? exps : root, "key 'experiments': expected a list of experiments, got %s",
-                  exps ? md_job_node_kind(exps) : "nothing");
+                         exps ? md_job_node_kind(exps) : "nothing");
         goto fail;
     }
     int n = (int)(exps->data.sequence.items.top - exps->data.sequence.items.start);
@@ -338,8 +340,9 @@ static int parse_text(const char *text, const char *source, const char *base_dir
         parse_experiment(&pc, en, &job->exps[i], i);
         for (int j = 0; j < i; j++)
             if (job->exps[i].name && job->exps[j].name && strcmp(job->exps[i].name, job->exps[j].name) == 0)
-                md_job_add_error(&pc, en, "key 'name': experiment name '%s' already used at line %d (set distinct names)",
-                          job->exps[i].name, job->exps[j].line);
+                md_job_add_error(&pc, en,
+                                 "key 'name': experiment name '%s' already used at line %d (set distinct names)",
+                                 job->exps[i].name, job->exps[j].line);
     }
     if (n == 0) md_job_add_error(&pc, exps, "key 'experiments': the list is empty");
     report_missing(&pc, job);

@@ -87,12 +87,14 @@ static int check_path(md_job_pctx *pc, const yaml_node_t *at, const char *key, c
         return MD_ERR;
     }
     if (stat(path, &st) != 0) {
-        md_job_add_error(pc, at, "key '%s': %s '%s' does not exist (relative paths are relative to the job file's folder)",
-                  key, type == MD_KEY_DIR ? "folder" : "file", path);
+        md_job_add_error(pc, at,
+                         "key '%s': %s '%s' does not exist (relative paths are relative to the job file's folder)",
+                         key, type == MD_KEY_DIR ? "folder" : "file", path);
         return MD_ERR;
     }
     if (type == MD_KEY_DIR && !S_ISDIR(st.st_mode)) {
-        md_job_add_error(pc, at, "key '%s': expected a folder, got file '%s' (give the folder that holds it)", key, path);
+        md_job_add_error(pc, at, "key '%s': expected a folder, got file '%s' (give the folder that holds it)", key,
+                         path);
         return MD_ERR;
     }
     if (type == MD_KEY_FILE && S_ISDIR(st.st_mode)) {
@@ -230,78 +232,96 @@ int md_job_default_value(const md_key *k, md_value *v)
     return scalar_value(k, k->def, v, why, sizeof why);
 }
 
-/* Parses one node as the value of key k into v (positions recorded). */
+/* A list of strings (a lone scalar: a list of one). */
+static void list_value(md_job_pctx *pc, const md_key *k, yaml_node_t *n, md_value *v)
+{
+    if (n->type == YAML_SCALAR_NODE) {
+        if (push_item(v, md_job_node_text(n), NULL) != MD_OK)
+            md_job_add_error(pc, n, "key '%s': out of memory", k->name);
+        return;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        md_job_add_error(pc, n, "key '%s': expected a list of strings, got %s", k->name, md_job_node_kind(n));
+        return;
+    }
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        yaml_node_t *item = md_job_node_at(pc, *it);
+        if (item->type != YAML_SCALAR_NODE) {
+            md_job_add_error(pc, item, "key '%s': expected a list of strings, got %s in the list", k->name,
+                             md_job_node_kind(item));
+            continue;
+        }
+        if (push_item(v, md_job_node_text(item), NULL) != MD_OK)
+            md_job_add_error(pc, item, "key '%s': out of memory", k->name);
+    }
+}
+
+/* One name -> value pair of a map; names of files and folders become HDF5
+ * group names, their values paths (resolved, checked). */
+static void map_item(md_job_pctx *pc, const md_key *k, yaml_node_t *kn, yaml_node_t *vn, md_value *v)
+{
+    const char *name = md_job_node_text(kn);
+    if (md_params_map_get(&(md_params){.v = v, .n = 1}, k->name, name)) {
+        md_job_add_error(pc, kn, "key '%s': '%s' given twice", k->name, name);
+        return;
+    }
+    if ((k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) &&
+        (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || (k->item == MD_KEY_DIR && strstr(name, "->")))) {
+        md_job_add_error(pc, kn,
+                         "key '%s': the name '%s' becomes an HDF5 group name in the results file (a role also "
+                         "in '<source>-><target>'): give one that is not empty or '.' and has no '/'%s",
+                         k->name, name, k->item == MD_KEY_DIR ? " or '->'" : "");
+        return;
+    }
+    char full[300];
+    snprintf(full, sizeof full, "%s.%s", k->name, name);
+    if (k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) {
+        char *path = md_job_resolve_path(pc->dir, md_job_node_text(vn));
+        if (path && k->item == MD_KEY_DIR && pc->check_paths) path = resolve_hub(pc, vn, full, path);
+        pc->dataset = strcmp(k->name, "datasets") == 0 ? name : NULL;
+        if (path) check_path(pc, vn, full, path, k->item);
+        pc->dataset = NULL;
+        if (push_item(v, name, path ? path : "") != MD_OK) md_job_add_error(pc, kn, "key '%s': out of memory", full);
+        free(path);
+    } else if (push_item(v, name, md_job_node_text(vn)) != MD_OK) {
+        md_job_add_error(pc, kn, "key '%s': out of memory", full);
+    }
+}
+
+/* A map of scalars (`key:` with nothing: empty). */
+static void map_value(md_job_pctx *pc, const md_key *k, yaml_node_t *n, md_value *v)
+{
+    if (n->type == YAML_SCALAR_NODE && !md_job_node_text(n)[0]) return;
+    if (n->type != YAML_MAPPING_NODE) {
+        md_job_add_error(pc, n, "key '%s': expected a map, got %s", k->name, md_job_node_kind(n));
+        return;
+    }
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *kn = md_job_node_at(pc, pr->key), *vn = md_job_node_at(pc, pr->value);
+        if (kn->type != YAML_SCALAR_NODE || vn->type != YAML_SCALAR_NODE) {
+            md_job_add_error(pc, vn, "key '%s': expected a map of scalars, got %s", k->name, md_job_node_kind(vn));
+            continue;
+        }
+        map_item(pc, k, kn, vn, v);
+    }
+}
+
 void md_job_parse_value(md_job_pctx *pc, const md_key *k, yaml_node_t *n, md_value *v)
 {
     char why[160], got[256];
     v->line = (int)n->start_mark.line + 1;
     v->col = (int)n->start_mark.column + 1;
     if (k->type == MD_KEY_STRLIST) {
-        if (n->type == YAML_SCALAR_NODE) {
-            if (push_item(v, md_job_node_text(n), NULL) != MD_OK) md_job_add_error(pc, n, "key '%s': out of memory", k->name);
-            return;
-        }
-        if (n->type != YAML_SEQUENCE_NODE) {
-            md_job_add_error(pc, n, "key '%s': expected a list of strings, got %s", k->name, md_job_node_kind(n));
-            return;
-        }
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-            yaml_node_t *item = md_job_node_at(pc, *it);
-            if (item->type != YAML_SCALAR_NODE) {
-                md_job_add_error(pc, item, "key '%s': expected a list of strings, got %s in the list", k->name,
-                          md_job_node_kind(item));
-                continue;
-            }
-            if (push_item(v, md_job_node_text(item), NULL) != MD_OK)
-                md_job_add_error(pc, item, "key '%s': out of memory", k->name);
-        }
+        list_value(pc, k, n, v);
         return;
     }
     if (k->type == MD_KEY_MAP) {
-        if (n->type == YAML_SCALAR_NODE && !md_job_node_text(n)[0]) return; /* `key:` with nothing = empty */
-        if (n->type != YAML_MAPPING_NODE) {
-            md_job_add_error(pc, n, "key '%s': expected a map, got %s", k->name, md_job_node_kind(n));
-            return;
-        }
-        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
-            yaml_node_t *kn = md_job_node_at(pc, pr->key), *vn = md_job_node_at(pc, pr->value);
-            if (kn->type != YAML_SCALAR_NODE || vn->type != YAML_SCALAR_NODE) {
-                md_job_add_error(pc, vn, "key '%s': expected a map of scalars, got %s", k->name, md_job_node_kind(vn));
-                continue;
-            }
-            if (md_params_map_get(&(md_params){.v = v, .n = 1}, k->name, md_job_node_text(kn))) {
-                md_job_add_error(pc, kn, "key '%s': '%s' given twice", k->name, md_job_node_text(kn));
-                continue;
-            }
-            const char *name = md_job_node_text(kn);
-            if ((k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) &&
-                (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 ||
-                 (k->item == MD_KEY_DIR && strstr(name, "->")))) {
-                md_job_add_error(pc, kn,
-                          "key '%s': the name '%s' becomes an HDF5 group name in the results file (a role also "
-                          "in '<source>-><target>'): give one that is not empty or '.' and has no '/'%s",
-                          k->name, name, k->item == MD_KEY_DIR ? " or '->'" : "");
-                continue;
-            }
-            char full[300];
-            snprintf(full, sizeof full, "%s.%s", k->name, name);
-            if (k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) {
-                char *path = md_job_resolve_path(pc->dir, md_job_node_text(vn));
-                if (path && k->item == MD_KEY_DIR && pc->check_paths) path = resolve_hub(pc, vn, full, path);
-                pc->dataset = strcmp(k->name, "datasets") == 0 ? md_job_node_text(kn) : NULL;
-                if (path) check_path(pc, vn, full, path, k->item);
-                pc->dataset = NULL;
-                if (push_item(v, md_job_node_text(kn), path ? path : "") != MD_OK)
-                    md_job_add_error(pc, kn, "key '%s': out of memory", full);
-                free(path);
-            } else if (push_item(v, md_job_node_text(kn), md_job_node_text(vn)) != MD_OK) {
-                md_job_add_error(pc, kn, "key '%s': out of memory", full);
-            }
-        }
+        map_value(pc, k, n, v);
         return;
     }
     if (n->type != YAML_SCALAR_NODE) {
-        md_job_add_error(pc, n, "key '%s': expected %s, got %s", k->name, md_key_type_name(k->type), md_job_node_kind(n));
+        md_job_add_error(pc, n, "key '%s': expected %s, got %s", k->name, md_key_type_name(k->type),
+                         md_job_node_kind(n));
         return;
     }
     if (scalar_value(k, md_job_node_text(n), v, why, sizeof why) != MD_OK) {
