@@ -162,14 +162,6 @@ int md_tk_add_replaced(md_sbuf *out, const char *s, size_t n, const char *a, con
     return MD_OK;
 }
 
-char *md_tk_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *c = malloc(n);
-    if (c) memcpy(c, s, n);
-    return c;
-}
-
 char *md_tk_path_join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);

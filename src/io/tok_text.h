@@ -29,7 +29,6 @@ int md_u8_enc(int32_t cp, char *out);
 size_t md_u8_invalid(const char *s, size_t n);
 int md_u8_add_lossy(md_sbuf *b, const char *s, size_t n);
 int md_tk_add_replaced(md_sbuf *out, const char *s, size_t n, const char *a, const char *b);
-char *md_tk_strdup(const char *s);
 char *md_tk_path_join(const char *dir, const char *name);
 
 #endif
