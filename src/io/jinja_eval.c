@@ -14,8 +14,8 @@
 #define MAX_DEPTH 64
 #define MAX_STEPS (1 << 20) /* loop iterations and range() items in one render (a chat template: a few per message) */
 #define MAX_WORK (1LL << 28)  /* bytes of strings and items of lists that one render's expressions make */
-#define NS_MARK "\x01namespace"
-#define FN_MARK "\x01function"
+#define NS_MARK JV_NS_MARK
+#define FN_MARK JV_FN_MARK
 
 typedef struct jctx {
     const md_jinja *t;
@@ -364,6 +364,82 @@ static int call_macro(jctx *c, const jnode *call, const jnode *m, argv_ *a, json
     return rc;
 }
 
+/* transformers' namespace() refuses names that start with '_' (a
+ * SecurityError: they could reach Python's internals). */
+static int check_ns_name(jctx *c, const jnode *n, const char *name, size_t len)
+{
+    if (len == 0 || name[0] != '_') return MD_OK;
+    char m[200];
+    snprintf(m, sizeof m, "a namespace() cannot hold the name '%.*s': transformers refuses underscore-prefixed "
+             "attributes on a namespace (rename it)", len > 80 ? 80 : (int)len, name);
+    return fail(c, n, m);
+}
+
+/* Sets o[k] = v for every pair of a dict, or of a list of [key, value]
+ * pairs: the one positional argument of dict() and namespace(), as
+ * Python's dict(arg) reads it. */
+static int fill_from(jctx *c, const jnode *call, int ns, json_t *o, const json_t *from)
+{
+    char m[200];
+    if (jv_is_dict(from)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)from, k, x) {
+            size_t kl = json_object_iter_key_len(json_object_key_to_iter(k));
+            if (JV_HIDDEN_KEY(k)) continue;
+            if ((ns && check_ns_name(c, call, k, kl)) || check_nest(c, call, x)) return MD_ERR;
+            if (json_object_setn(o, k, kl, x)) return oom(c);
+        }
+        return MD_OK;
+    }
+    if (!json_is_array(from)) {
+        const char *t = jv_type(from);
+        snprintf(m, sizeof m, "%s() takes a dict or a list of [key, value] pairs, not %s %s", ns ? "namespace" : "dict",
+                 strchr("aeiou", t[0]) ? "an" : "a", t);
+        return fail(c, call, m);
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach((json_t *)from, i, p) {
+        json_t *k = json_array_get(p, 0), *x = json_array_get(p, 1);
+        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(k)) {
+            snprintf(m, sizeof m, "%s(): item %zu of the list is not a [key, value] pair with a string key",
+                     ns ? "namespace" : "dict", i);
+            return fail(c, call, m);
+        }
+        if ((ns && check_ns_name(c, call, json_string_value(k), json_string_length(k))) || check_nest(c, call, x))
+            return MD_ERR;
+        if (json_object_setn(o, json_string_value(k), json_string_length(k), x)) return oom(c);
+    }
+    return MD_OK;
+}
+
+/* dict(arg, k=v, ...) and namespace(arg, k=v, ...): the pairs of arg,
+ * then the keyword arguments. A namespace is remembered in c->namespaces
+ * (emptied at the end of the render: that breaks any cycle through one). */
+static int call_mapping(jctx *c, const jnode *call, int ns, argv_ *a, json_t **out)
+{
+    json_t *o = json_object();
+    if (!o) return oom(c);
+    int rc = MD_OK;
+    for (size_t i = 0; rc == MD_OK && i < a->n; i++) {
+        if (!a->kw[i] && i > 0) rc = fail(c, call, ns ? "namespace() takes at most one argument without a name"
+                                                      : "dict() takes at most one argument without a name");
+        else if (!a->kw[i]) rc = fill_from(c, call, ns, o, a->v[i]);
+        else if ((ns && check_ns_name(c, call, a->kw[i], strlen(a->kw[i]))) || check_nest(c, call, a->v[i])) rc = MD_ERR;
+        else if (ns && !a->v[i]) json_object_del(o, a->kw[i]); /* undefined: reads back as undefined */
+        else if (json_object_set(o, a->kw[i], a->v[i] ? a->v[i] : json_null())) rc = oom(c);
+    }
+    if (rc == MD_OK && ns && (json_object_set_new(o, NS_MARK, json_true()) || json_array_append(c->namespaces, o)))
+        rc = oom(c);
+    if (rc) {
+        json_decref(o);
+        return MD_ERR;
+    }
+    *out = o;
+    return MD_OK;
+}
+
 static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, json_t **out)
 {
     if (!strcmp(name, "raise_exception")) {
@@ -376,20 +452,7 @@ static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, 
         free(s.s);
         return MD_ERR;
     }
-    if (!strcmp(name, "namespace") || !strcmp(name, "dict")) {
-        json_t *o = json_object();
-        if (!o) return oom(c);
-        for (size_t i = 0; i < a->n; i++) {
-            if (name[0] == 'd' && check_nest(c, call, a->v[i])) { json_decref(o); return MD_ERR; }
-            if (a->kw[i] && json_object_set(o, a->kw[i], a->v[i] ? a->v[i] : json_null())) { json_decref(o); return oom(c); }
-        }
-        if (name[0] == 'n' && (json_object_set_new(o, NS_MARK, json_true()) || json_array_append(c->namespaces, o))) {
-            json_decref(o);
-            return oom(c);
-        }
-        *out = o;
-        return MD_OK;
-    }
+    if (!strcmp(name, "namespace") || !strcmp(name, "dict")) return call_mapping(c, call, name[0] == 'n', a, out);
     if (!strcmp(name, "strftime_now")) {
         if (a->n != 1 || !json_is_string(a->v[0])) return fail(c, call, "strftime_now takes one format string");
         return jlib_strftime(json_string_value(a->v[0]), c->now, out, c->err);
@@ -597,10 +660,45 @@ static int loop_items(jctx *c, const jnode *n, json_t *v, json_t **items)
         return MD_OK;
     }
     if (!v) return (*items = json_array()) ? MD_OK : oom(c); /* jinja2's Undefined iterates as empty */
-    if (json_is_object(v) || json_is_string(v)) return jlib_filter("list", v, NULL, NULL, 0, items, &c->walk, c->err);
+    if (jv_is_dict(v) || json_is_string(v)) return jlib_filter("list", v, NULL, NULL, 0, items, &c->walk, c->err);
     char m[96];
     snprintf(m, sizeof m, "cannot loop over a %s", jv_type(v));
     return fail(c, n, m);
+}
+
+/* Binds the loop variables of n to item in frame (for a, b in ...: item unpacked). */
+static int bind_targets(jctx *c, const jnode *n, json_t *frame, json_t *item)
+{
+    if (n->n_targets == 1) return json_object_set(frame, n->targets[0], item) ? oom(c) : MD_OK;
+    if (!json_is_array(item) || json_array_size(item) != n->n_targets)
+        return fail(c, n, "cannot unpack a loop item into that many variables");
+    for (size_t k = 0; k < n->n_targets; k++)
+        if (json_object_set(frame, n->targets[k], json_array_get(item, k))) return oom(c);
+    return MD_OK;
+}
+
+/* for x in items if cond: the items for which cond is true, as jinja2
+ * filters them before the loop (loop.length, loop.last count only these).
+ * Each item tested is a loop step. *kept is a new reference. */
+static int filter_items(jctx *c, const jnode *n, json_t *frame, json_t *items, json_t **kept)
+{
+    *kept = json_array();
+    if (!*kept) return oom(c);
+    int rc = MD_OK;
+    for (size_t i = 0; rc == MD_OK && i < json_array_size(items); i++) {
+        json_t *item = json_array_get(items, i), *t = NULL;
+        if (++c->steps > MAX_STEPS) rc = fail(c, n, "the loops run more than 2^20 steps in all, loop filters included");
+        if (rc == MD_OK) rc = bind_targets(c, n, frame, item);
+        if (rc == MD_OK) rc = ev(c, n->c, &t);
+        if (rc == MD_OK && jv_truthy(t) && json_array_append(*kept, item)) rc = oom(c);
+        json_decref(t);
+    }
+    json_object_clear(frame);
+    if (rc) {
+        json_decref(*kept);
+        *kept = NULL;
+    }
+    return rc;
 }
 
 static int set_loop_vars(jctx *c, const jnode *n, json_t *frame, json_t *items, size_t i)
@@ -615,28 +713,20 @@ static int set_loop_vars(jctx *c, const jnode *n, json_t *frame, json_t *items, 
         (i + 1 < len && json_object_set(loop, "nextitem", json_array_get(items, i + 1))) ||
         json_object_set_new(frame, "loop", loop))
         return oom(c);
-    if (n->n_targets == 1) return json_object_set(frame, n->targets[0], item) ? oom(c) : MD_OK;
-    if (!json_is_array(item) || json_array_size(item) != n->n_targets)
-        return fail(c, n, "cannot unpack a loop item into that many variables");
-    for (size_t k = 0; k < n->n_targets; k++)
-        if (json_object_set(frame, n->targets[k], json_array_get(item, k))) return oom(c);
-    return MD_OK;
+    return bind_targets(c, n, frame, item);
 }
 
 static int exec_for(jctx *c, const jnode *n)
 {
-    json_t *v = NULL, *items = NULL;
+    json_t *v = NULL, *items = NULL, *frame = NULL;
     int rc = MD_ERR;
     if (ev(c, n->a, &v) || loop_items(c, n, v, &items)) goto out;
-    if (json_array_size(items) == 0) {
-        rc = exec_list(c, n->orelse);
-        goto out;
-    }
     if (c->depth >= MAX_DEPTH) { fail(c, n, "loops nest too deeply"); goto out; }
-    json_t *frame = json_object();
-    if (!frame) { oom(c); goto out; }
+    if (!(frame = json_object())) { oom(c); goto out; }
     c->frames[c->depth++] = frame;
-    rc = MD_OK;
+    json_t *all = items;
+    rc = n->c ? filter_items(c, n, frame, all, &items) : MD_OK;
+    if (n->c) json_decref(all);
     for (size_t i = 0; rc == MD_OK && i < json_array_size(items); i++) {
         if (++c->steps > MAX_STEPS) {
             char m[128];
@@ -652,6 +742,7 @@ static int exec_for(jctx *c, const jnode *n)
         if (stop) break;
     }
     json_decref(c->frames[--c->depth]);
+    if (rc == MD_OK && json_array_size(items) == 0) rc = exec_list(c, n->orelse);
 out:
     json_decref(v);
     json_decref(items);
@@ -676,9 +767,13 @@ static int exec_set(jctx *c, const jnode *n)
     int rc = MD_OK;
     if (n->str) { /* ns.attr = value */
         json_t *ns = lookup(c, n->targets[0]);
-        if (!json_is_object(ns) || !json_object_get(ns, NS_MARK))
+        if (!jv_is_namespace(ns))
             rc = fail(c, n, "'set x.attr = ...' needs x to be a namespace()");
-        else if (json_object_set(ns, n->str, v ? v : json_null()))
+        else if (check_ns_name(c, n, n->str, strlen(n->str)))
+            rc = MD_ERR;
+        else if (!v) /* undefined: ns.attr reads back as undefined (jinja2 prints it in repr(ns) as Undefined) */
+            json_object_del(ns, n->str);
+        else if (json_object_set(ns, n->str, v))
             rc = oom(c);
         json_decref(ns);
     } else if (v ? json_object_set(c->frames[c->depth - 1], n->targets[0], v)

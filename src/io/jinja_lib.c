@@ -11,7 +11,7 @@
 
 #include "io/jinja_int.h"
 
-#define HIDDEN_KEY(k) ((k)[0] == '\x01')
+#define HIDDEN_KEY(k) JV_HIDDEN_KEY(k)
 #define KEY_LEN(k) json_object_iter_key_len(json_object_key_to_iter(k)) /* keys may hold NUL */
 
 /* v[key] for a string key (NULL when v is no dict or has no such key). */
@@ -112,14 +112,15 @@ static json_t *replace(const json_t *v, const json_t *from, const json_t *to, lo
     return r;
 }
 
-/* list(v): a list's items, a dict's keys, a string's characters. */
+/* list(v): a list's items, a dict's keys, a string's characters (NULL for
+ * anything else: a namespace is not iterable in jinja2 either). */
 static json_t *to_list(const json_t *v)
 {
     json_t *l = json_array();
     if (!l) return NULL;
     if (json_is_array(v)) {
         if (json_array_extend(l, (json_t *)v)) goto fail;
-    } else if (json_is_object(v)) {
+    } else if (jv_is_dict(v)) {
         const char *k;
         json_t *x;
         json_object_foreach((json_t *)v, k, x) if (!HIDDEN_KEY(k) && json_array_append_new(l, json_stringn(k, KEY_LEN(k)))) goto fail;
@@ -249,7 +250,7 @@ static long long length_of(const json_t *v)
         return n;
     }
     if (json_is_array(v)) return (long long)json_array_size(v);
-    if (json_is_object(v)) {
+    if (jv_is_dict(v)) {
         json_t *l = to_list(v);
         long long n = l ? (long long)json_array_size(l) : 0;
         json_decref(l);
@@ -258,13 +259,23 @@ static long long length_of(const json_t *v)
     return -1;
 }
 
-static int str_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n, json_t **out, md_error *err)
+static int str_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n, json_t **out, jwalk *w,
+                      md_error *err)
 {
     static const char *const names[] = {"trim", "upper", "lower", "capitalize", "title", "replace", NULL};
     int known = 0;
     for (int k = 0; names[k]; k++) known |= !strcmp(name, names[k]);
     if (!known) return 1; /* not a string filter */
-    if (!json_is_string(v)) return bad(err, "filter", name, v);
+    if (!json_is_string(v)) { /* jinja2 takes str() of anything else: None -> 'None', undefined -> '' */
+        md_sbuf b = {0};
+        json_t *sv = NULL;
+        int rc = jv_str(&b, v, w) ? (w->over ? jwalk_error(w, err) : md_error_set(err, "out of memory")) : MD_OK;
+        if (rc == MD_OK && !(sv = json_stringn(b.s ? b.s : "", b.n))) rc = md_error_set(err, "out of memory");
+        free(b.s);
+        if (rc == MD_OK) rc = str_filter(name, sv, args, kw, n, out, w, err);
+        json_decref(sv);
+        return rc;
+    }
     if (!strcmp(name, "trim")) *out = strip(v, kwarg(args, kw, n, "chars", 0), 1, 1);
     else if (!strcmp(name, "upper")) *out = map_str(v, 0);
     else if (!strcmp(name, "lower")) *out = map_str(v, 1);
@@ -310,7 +321,7 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
         free(b.s);
         return *out ? MD_OK : md_error_set(err, "out of memory");
     }
-    int r = str_filter(name, v, args, kw, n, out, err);
+    int r = str_filter(name, v, args, kw, n, out, w, err);
     if (r != 1) return r;
     if (!strcmp(name, "length") || !strcmp(name, "count")) {
         long long len = length_of(v);
@@ -321,7 +332,7 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
     } else if (!strcmp(name, "list")) {
         if (!(*out = to_list(v))) return bad(err, "filter", name, v);
     } else if (!strcmp(name, "items")) {
-        if (!json_is_object(v) || !(*out = items(v))) return bad(err, "filter", name, v);
+        if (!jv_is_dict(v) || !(*out = items(v))) return bad(err, "filter", name, v);
     } else if (!strcmp(name, "first") || !strcmp(name, "last")) {
         json_t *l = to_list(v);
         size_t len = l ? json_array_size(l) : 0;
@@ -362,10 +373,10 @@ int jlib_test(const char *name, json_t *v, json_t **args, size_t n, int *out, jw
     else if (!strcmp(name, "boolean")) *out = json_is_boolean(v);
     else if (!strcmp(name, "true")) *out = json_is_true(v);
     else if (!strcmp(name, "false")) *out = json_is_false(v);
-    else if (!strcmp(name, "mapping")) *out = json_is_object(v) && !json_object_get(v, "\x01function");
+    else if (!strcmp(name, "mapping")) *out = jv_is_dict(v);
     else if (!strcmp(name, "iterable") || !strcmp(name, "sequence"))
-        *out = json_is_string(v) || json_is_array(v) || (json_is_object(v) && !json_object_get(v, "\x01function"));
-    else if (!strcmp(name, "callable")) *out = json_is_object(v) && json_object_get(v, "\x01function");
+        *out = json_is_string(v) || json_is_array(v) || jv_is_dict(v);
+    else if (!strcmp(name, "callable")) *out = jv_is_function(v);
     else if (!strcmp(name, "odd") || !strcmp(name, "even")) {
         if (!json_is_integer(v)) return bad(err, "test", name, v);
         *out = (json_integer_value(v) % 2 != 0) == (name[0] == 'o');
@@ -496,7 +507,10 @@ int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n,
 {
     *out = NULL;
     if (json_is_string(v)) return str_method(v, name, args, kw, n, out, w, err);
-    if (json_is_object(v)) {
+    if (jv_is_namespace(v))
+        return md_error_set(err, "a namespace() has no method '%s' (jinja2 raises: it has no attribute '%s'); "
+                                 "read what it holds as ns.NAME", name, name);
+    if (jv_is_dict(v)) {
         if (!strcmp(name, "items")) *out = items(v);
         else if (!strcmp(name, "keys")) *out = to_list(v);
         else if (!strcmp(name, "values")) {
