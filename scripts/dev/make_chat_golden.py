@@ -10,7 +10,8 @@ the text and the token ids of that text encoded without added special tokens
 (what apply_chat_template(tokenize=True) does). EXTRA adds, per template,
 conversations beyond role/content with the render's keyword arguments
 (tools=, enable_thinking=, thinking=): cases with "extra". FEATURES are
-single expressions and statements rendered by the same jinja2 environment. tests/unit/test_chat_golden.c
+single expressions and statements rendered by the same jinja2 environment;
+FEATURE_ERRORS those it raises on (features with "error": mechdiff must fail). tests/unit/test_chat_golden.c
 checks mechdiff's Jinja interpreter and encoder against them.
 
 strftime_now is pinned to NOW (UTC) so that dated templates (Llama-3.2) are
@@ -200,6 +201,65 @@ FEATURES = [
     " {{ {'a\\x00b': 1} | list | first | length }} {{ {'a\\x00b': 1} | tojson }} {{ {'a\\x00b': 1} }}",
     "{{ ['a\\x00b', 'tab\\there', 'x\\x7fy', 'nb\\u00a0sp', 'zw\\u200bj', 'bom\\ufeff', '\u00e9\u5317\U0001f642', \"q'\","
     " 'q\"', \"b'\\\"\", '\\x1b[0m'] }} {{ {'k\\x01': 'v\\x02'} }}",
+    # namespaces as transformers' TemplateNamespace (jinja2's Namespace) prints and tests them
+    "{% set ns = namespace(a=1, b='x', c=none, d=[1, 'y'], e={'k': true}, f=1.5, g=\"it's\") %}{{ ns }}|{{ namespace() }}"
+    "|{{ ns | string }}|{{ [ns] }}|{{ {'k': ns} }}|{{ ns ~ '' }}|{{ ns | trim }}|{{ 'T' if namespace() else 'F' }}"
+    "|{{ namespace(a=1) }}|{{ ns | default('x') }}|{{ nope | default(ns) }}",
+    "{% set ns = namespace(a=1) %}{{ ns is mapping }} {{ ns is defined }} {{ ns is iterable }} {{ ns is sequence }}"
+    " {{ ns is none }} {{ ns is string }} {{ ns is callable }} {{ ns is sameas ns }} {{ ns is sameas namespace(a=1) }}"
+    " {{ ns.a is defined }} {{ ns.b is defined }} {{ ns.a.b is defined }} {{ ns == ns }} {{ ns == namespace(a=1) }}"
+    " {{ ns != ns }} {{ ns is eq ns }} {{ ns and 'y' }} {{ not ns }} {{ ns | int }} {{ ns | float }}",
+    "{% set ns = namespace(a=1, items='i') %}{{ ns['a'] }} {{ ns.a }} [{{ ns['b'] }}|{{ ns.b }}|{{ ns[0] }}]"
+    " {{ ns['a'] is defined }} {{ ns['zz'] is defined }} {{ ns.items }} {{ ns._a is defined }}",
+    "{% set ns = namespace(n=0, last=none, found=false) %}{% for m in messages %}{% set ns.n = ns.n + loop.index %}"
+    "{% set ns.last = m.role %}{% if m.role == 'user' %}{% set ns.found = true %}{% endif %}{% endfor %}"
+    "{{ ns.n }} {{ ns.last }} {{ ns.found }} {{ ns }}{% set alias = ns %}{% set alias.n = -1 %} {{ ns.n }}"
+    "{% macro bump() %}{% set ns.n = ns.n + 10 %}{% endmacro %}{{ bump() }} {{ ns.n }}"
+    "{% set ns.t %}blk{{ 1 }}{% endset %} {{ ns.t }}{% set ns.t = nope %} [{{ ns.t }}] {{ ns.t is defined }}",
+    "{% set args = messages[2].tool_calls[0].function.arguments %}{% set ns = namespace(args) %}{{ ns.a }} {{ ns.b }}"
+    " {{ ns }} {{ namespace(args, a=2, z=3) }} {{ namespace([['p', 1], ['q', [2]]]) }} {{ namespace(messages[1]).role }}"
+    " {{ dict(args) }} {{ dict(args, a=3) }} {{ dict([['a', 1]]) }} {{ dict(_a=1) }}",
+    "{% set outer = namespace(inner=namespace(count=0), tag='o') %}{% for m in messages %}{% set c = outer.inner %}"
+    "{% set c.count = c.count + 1 %}{% endfor %}{{ outer.inner.count }} {{ outer }}{% set outer.inner = 5 %} {{ outer }}"
+    " {{ namespace(a=namespace(b=namespace(c=3))).a.b.c }}",
+    "{% set ns = namespace(a=[1]) %}{% set ns.a = ns.a + [ns] %}{{ ns }} {{ ns.a }}{% set ns.b = {'me': ns} %}"
+    " {{ ns.b }} {{ ns }}",
+    # the loop filter (for x in xs if cond) and string filters of non-strings (jinja2's str())
+    "{% for m in messages if m.role != 'system' %}{{ loop.index }}/{{ loop.length }}:{{ m.role }}"
+    "{{ ',' if not loop.last }}{% endfor %}|{% for x in [1, 2, 3] if x > 5 %}{{ x }}{% else %}none{% endfor %}"
+    "|{% for k, v in messages[2].tool_calls[0].function.arguments | items if k == 'b' %}{{ v | length }}{% endfor %}",
+    "{{ none | trim }}|{{ nope | trim }}|{{ 12 | upper }}|{{ [1, 'a'] | replace(\"'\", '\"') }}|{{ none | lower }}"
+    "|{{ true | capitalize }}|{{ {'a': 1} | trim }}|{{ 1.5 | title }}",
+]
+
+# Expressions on namespaces that jinja2 (with transformers' namespace) raises
+# on: mechdiff must refuse them too (the C test checks that it fails).
+FEATURE_ERRORS = [
+    "{% set ns = namespace(a=1) %}{{ ns | tojson }}",
+    "{% set ns = namespace(a=1) %}{{ [ns] | tojson }}",
+    "{% set ns = namespace(a=1) %}{{ ns.items() }}",
+    "{% set ns = namespace(a=1) %}{{ ns.get('a') }}",
+    "{% set ns = namespace(a=1) %}{{ ns | length }}",
+    "{% set ns = namespace(a=1) %}{{ ns | list }}",
+    "{% set ns = namespace(a=1) %}{{ ns | first }}",
+    "{% set ns = namespace(a=1) %}{{ ns | join(',') }}",
+    "{% set ns = namespace(a=1) %}{{ ns | items | list }}",
+    "{% set ns = namespace(a=1) %}{{ 'a' in ns }}",
+    "{% set ns = namespace(a=1) %}{% for k in ns %}{{ k }}{% endfor %}",
+    "{% set ns = namespace(a=1) %}{{ ns + 1 }}",
+    "{% set ns = namespace(a=1) %}{{ ns < 1 }}",
+    "{% set ns = namespace(a=1) %}{{ ns[1:] }}",
+    "{% set x = 1 %}{% set x.a = 2 %}",
+    "{% set ns = namespace(a=1) %}{% set ns.a.b = 2 %}",
+    "{% set ns = namespace(_a=1) %}",
+    "{% set ns = namespace(a=1) %}{% set ns._b = 2 %}",
+    "{% set ns = namespace({'_a': 1}) %}",
+    "{% set ns = namespace(a=1) %}{{ namespace(ns) }}",
+    "{{ namespace(1) }}",
+    "{{ namespace('ab') }}",
+    "{{ namespace([['a']]) }}",
+    "{{ namespace(messages[0], messages[1]) }}",
+    "{{ dict(1) }}",
 ]
 
 
@@ -244,6 +304,12 @@ def main():
     env = ctu._compile_jinja_template("").environment
     out["feature_context"] = CTX
     out["features"] = [{"template": f, "text": env.from_string(f).render(**CTX)} for f in FEATURES]
+    for f in FEATURE_ERRORS:
+        try:
+            env.from_string(f).render(**CTX)
+            sys.exit(f"FEATURE_ERRORS: jinja2 renders {f!r}: move it to FEATURES")
+        except Exception as e:  # the template raised: mechdiff must fail too
+            out["features"].append({"template": f, "error": f"{type(e).__name__}: {e}"})
     with open(os.path.join(ROOT, "cases.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
         f.write("\n")
