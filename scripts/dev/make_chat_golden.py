@@ -49,6 +49,8 @@ FAMILY = {
     "mistral-7b-instruct-v0.1": ("sentencepiece", "<s>", "</s>"),
     "mistral-7b-instruct-v0.2": ("sentencepiece", "<s>", "</s>"),
     "mistral-7b-instruct-v0.3": ("sentencepiece", "<s>", "</s>"),
+    "mistral-7b-instruct-v0.3-initial": ("sentencepiece", "<s>", "</s>"),
+    "olmo-2-open-instruct": ("bytelevel", "<|endoftext|>", "<|endoftext|>"),
     "qwen2.5-instruct": ("bytelevel", None, "<|im_end|>"),
     "qwen3": ("bytelevel", None, "<|im_end|>"),
     "smollm2-instruct": ("bytelevel", "<|im_start|>", "<|im_end|>"),
@@ -94,6 +96,8 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
                          "required": ["city"]}}}]
 CALL = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}
+CALL_ID = dict(CALL, id="a1b2c3d4e")  # Mistral's template wants 9-character ids
+TOOLS_RETURN = [{"type": "function", "function": dict(TOOLS[0]["function"], **{"return": {"type": "number"}})}]
 EXTRA = {
     "qwen3": [
         ("thinking_off", [{"role": "user", "content": "How do I bake bread?"}], True, {"enable_thinking": False}),
@@ -108,8 +112,40 @@ EXTRA = {
                    {"role": "assistant", "content": "", "tool_calls": [CALL]},
                    {"role": "tool", "content": "sunny"}], True, {"tools": TOOLS}),
     ],
-    "llama-3.1-instruct": [
+    "llama-3.1-instruct": [  # also Llama-3.3-70B-Instruct's template (sources.json)
         ("tools", [SYSTEM, {"role": "user", "content": "Weather in Paris?"}], True, {"tools": TOOLS}),
+        ("tool_call_result", [{"role": "user", "content": "Weather in Paris?"},
+                              {"role": "assistant", "content": "", "tool_calls": [CALL]},
+                              {"role": "tool", "content": "{\"temp\": 21.5}"}], True, {"tools": TOOLS}),
+        ("tool_result_mapping", [{"role": "user", "content": "Weather?"},
+                                 {"role": "assistant", "content": "", "tool_calls": [CALL]},
+                                 {"role": "ipython", "content": {"temp": 21.5, "sky": ["clear"]}}], False,
+         {"tools": TOOLS, "tools_in_user_message": False}),
+        ("builtin_tools", [SYSTEM, {"role": "user", "content": "Search the news."},
+                           {"role": "assistant", "content": "", "tool_calls": [
+                               {"type": "function", "function": {"name": "brave_search",
+                                                                 "arguments": {"query": "news", "n": "3"}}}]},
+                           {"role": "ipython", "content": "headline"}], True,
+         {"builtin_tools": ["brave_search", "code_interpreter", "wolfram_alpha"], "date_string": "07 Dec 2026"}),
+        ("two_tool_calls", [{"role": "user", "content": "Both?"},
+                            {"role": "assistant", "content": "", "tool_calls": [CALL, CALL]}], False, {"tools": TOOLS}),
+        ("tools_without_user", [SYSTEM], True, {"tools": TOOLS}),
+    ],
+    "mistral-7b-instruct-v0.3": [
+        ("tools", [SYSTEM, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": " Hello. "},
+                   {"role": "user", "content": "Weather in Paris?"}], True, {"tools": TOOLS_RETURN}),
+        ("tool_call_result", [{"role": "user", "content": "Weather in Paris?"},
+                              {"role": "assistant", "tool_calls": [CALL_ID]},
+                              {"role": "tool", "tool_call_id": "a1b2c3d4e", "content": "{\"temp\": 21.5}"},
+                              {"role": "assistant", "content": "21.5 degrees."},
+                              {"role": "user", "content": "Thanks"}], True, {"tools": TOOLS}),
+        ("tool_result_nested", [{"role": "user", "content": "Go"}, {"role": "assistant", "tool_calls": [CALL_ID]},
+                                {"role": "tool_results", "tool_call_id": "a1b2c3d4e",
+                                 "content": {"content": "nested"}}], False, {}),
+        ("bad_call_id", [{"role": "user", "content": "Go"},
+                         {"role": "assistant", "tool_calls": [dict(CALL_ID, id="call_1")]}], False, {}),
+        ("roles_not_alternating", [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], True, {}),
+        ("unknown_role", [{"role": "user", "content": "a"}, {"role": "critic", "content": "b"}], True, {}),
     ],
     "granite-3.3-instruct": [
         ("thinking", [{"role": "user", "content": "2+2?"}], True, {"thinking": True}),
@@ -263,6 +299,21 @@ FEATURE_ERRORS = [
 ]
 
 
+# Templates that must render the same text as another for every conversation:
+# the reconstructed OLMo-2 SFT/DPO template and the Hub's OLMo-2-Instruct one.
+SAME_RENDER = [("olmo-2-open-instruct.jinja", "olmo-2-instruct.jinja")]
+
+
+def check_same_render(out, pairs):
+    by = {t["template"]: t for t in out["templates"]}
+    for a, b in pairs:
+        ta = [c.get("text", c.get("error")) for c in by[a]["cases"]]
+        tb = [c.get("text", c.get("error")) for c in by[b]["cases"]]
+        if ta != tb:
+            sys.exit(f"{a} and {b} render differently")
+        print(f"{a} renders as {b} in all {len(ta)} conversations", file=sys.stderr)
+
+
 class FixedDatetime(dt.datetime):
     @classmethod
     def now(cls, tz=None):
@@ -276,10 +327,13 @@ def main():
     for name in EXTRA:
         if name not in FAMILY:
             sys.exit(f"EXTRA names {name}, which has no template")
+    sources = json.load(open(os.path.join(ROOT, "sources.json"), encoding="utf-8"))
     for path in sorted(glob.glob(os.path.join(ROOT, "*.jinja"))):
         name = os.path.basename(path)[:-len(".jinja")]
         if name not in FAMILY:
             sys.exit(f"{path}: add it to FAMILY")
+        if os.path.basename(path) not in sources:
+            sys.exit(f"{path}: say in {ROOT}/sources.json where it was read")
         src = open(path, encoding="utf-8").read()
         tokset, bos, eos = FAMILY[name]
         tok = Tokenizer.from_file(os.path.join(TOK, tokset, "tokenizer.json"))
@@ -297,10 +351,12 @@ def main():
             except Exception as e:  # the template raised: mechdiff must fail too
                 case["error"] = str(e)
             cases.append(case)
-        out["templates"].append({"template": os.path.basename(path), "tokenizer": tokset, "bos_token": bos,
+        out["templates"].append({"template": os.path.basename(path), "source": sources[os.path.basename(path)],
+                                 "tokenizer": tokset, "bos_token": bos,
                                  "eos_token": eos, "cases": cases})
         n_err = sum("error" in c for c in cases)
         print(f"{name}: {len(cases)} conversations, {n_err} raise", file=sys.stderr)
+    check_same_render(out, SAME_RENDER)
     env = ctu._compile_jinja_template("").environment
     out["feature_context"] = CTX
     out["features"] = [{"template": f, "text": env.from_string(f).render(**CTX)} for f in FEATURES]

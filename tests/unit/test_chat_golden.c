@@ -174,7 +174,7 @@ int main(void)
         md_tokenizer_free(tok);
         free(src);
     }
-    CHECK(json_array_size(json_object_get(doc, "templates")) >= 21);
+    CHECK(json_array_size(json_object_get(doc, "templates")) >= 23);
     check_features(doc);
     json_decref(doc);
     TEST_MAIN_END();
