@@ -364,82 +364,6 @@ static int call_macro(jctx *c, const jnode *call, const jnode *m, argv_ *a, json
     return rc;
 }
 
-/* transformers' namespace() refuses names that start with '_' (a
- * SecurityError: they could reach Python's internals). */
-static int check_ns_name(jctx *c, const jnode *n, const char *name, size_t len)
-{
-    if (len == 0 || name[0] != '_') return MD_OK;
-    char m[200];
-    snprintf(m, sizeof m, "a namespace() cannot hold the name '%.*s': transformers refuses underscore-prefixed "
-             "attributes on a namespace (rename it)", len > 80 ? 80 : (int)len, name);
-    return fail(c, n, m);
-}
-
-/* Sets o[k] = v for every pair of a dict, or of a list of [key, value]
- * pairs: the one positional argument of dict() and namespace(), as
- * Python's dict(arg) reads it. */
-static int fill_from(jctx *c, const jnode *call, int ns, json_t *o, const json_t *from)
-{
-    char m[200];
-    if (jv_is_dict(from)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach((json_t *)from, k, x) {
-            size_t kl = json_object_iter_key_len(json_object_key_to_iter(k));
-            if (JV_HIDDEN_KEY(k)) continue;
-            if ((ns && check_ns_name(c, call, k, kl)) || check_nest(c, call, x)) return MD_ERR;
-            if (json_object_setn(o, k, kl, x)) return oom(c);
-        }
-        return MD_OK;
-    }
-    if (!json_is_array(from)) {
-        const char *t = jv_type(from);
-        snprintf(m, sizeof m, "%s() takes a dict or a list of [key, value] pairs, not %s %s", ns ? "namespace" : "dict",
-                 strchr("aeiou", t[0]) ? "an" : "a", t);
-        return fail(c, call, m);
-    }
-    size_t i;
-    json_t *p;
-    json_array_foreach((json_t *)from, i, p) {
-        json_t *k = json_array_get(p, 0), *x = json_array_get(p, 1);
-        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(k)) {
-            snprintf(m, sizeof m, "%s(): item %zu of the list is not a [key, value] pair with a string key",
-                     ns ? "namespace" : "dict", i);
-            return fail(c, call, m);
-        }
-        if ((ns && check_ns_name(c, call, json_string_value(k), json_string_length(k))) || check_nest(c, call, x))
-            return MD_ERR;
-        if (json_object_setn(o, json_string_value(k), json_string_length(k), x)) return oom(c);
-    }
-    return MD_OK;
-}
-
-/* dict(arg, k=v, ...) and namespace(arg, k=v, ...): the pairs of arg,
- * then the keyword arguments. A namespace is remembered in c->namespaces
- * (emptied at the end of the render: that breaks any cycle through one). */
-static int call_mapping(jctx *c, const jnode *call, int ns, argv_ *a, json_t **out)
-{
-    json_t *o = json_object();
-    if (!o) return oom(c);
-    int rc = MD_OK;
-    for (size_t i = 0; rc == MD_OK && i < a->n; i++) {
-        if (!a->kw[i] && i > 0) rc = fail(c, call, ns ? "namespace() takes at most one argument without a name"
-                                                      : "dict() takes at most one argument without a name");
-        else if (!a->kw[i]) rc = fill_from(c, call, ns, o, a->v[i]);
-        else if ((ns && check_ns_name(c, call, a->kw[i], strlen(a->kw[i]))) || check_nest(c, call, a->v[i])) rc = MD_ERR;
-        else if (ns && !a->v[i]) json_object_del(o, a->kw[i]); /* undefined: reads back as undefined */
-        else if (json_object_set(o, a->kw[i], a->v[i] ? a->v[i] : json_null())) rc = oom(c);
-    }
-    if (rc == MD_OK && ns && (json_object_set_new(o, NS_MARK, json_true()) || json_array_append(c->namespaces, o)))
-        rc = oom(c);
-    if (rc) {
-        json_decref(o);
-        return MD_ERR;
-    }
-    *out = o;
-    return MD_OK;
-}
-
 static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, json_t **out)
 {
     if (!strcmp(name, "raise_exception")) {
@@ -452,7 +376,17 @@ static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, 
         free(s.s);
         return MD_ERR;
     }
-    if (!strcmp(name, "namespace") || !strcmp(name, "dict")) return call_mapping(c, call, name[0] == 'n', a, out);
+    if (!strcmp(name, "namespace") || !strcmp(name, "dict")) {
+        int ns = name[0] == 'n';
+        if (jlib_mapping(ns, a->v, a->kw, a->n, out, &c->walk, c->err))
+            return md_error_prefix(c->err, "%s:%d", c->t->name, call->line);
+        if (ns && json_array_append(c->namespaces, *out)) {
+            json_decref(*out);
+            *out = NULL;
+            return oom(c);
+        }
+        return MD_OK;
+    }
     if (!strcmp(name, "strftime_now")) {
         if (a->n != 1 || !json_is_string(a->v[0])) return fail(c, call, "strftime_now takes one format string");
         return jlib_strftime(json_string_value(a->v[0]), c->now, out, c->err);
@@ -769,8 +703,8 @@ static int exec_set(jctx *c, const jnode *n)
         json_t *ns = lookup(c, n->targets[0]);
         if (!jv_is_namespace(ns))
             rc = fail(c, n, "'set x.attr = ...' needs x to be a namespace()");
-        else if (check_ns_name(c, n, n->str, strlen(n->str)))
-            rc = MD_ERR;
+        else if (jlib_check_ns_name(n->str, strlen(n->str), c->err))
+            rc = md_error_prefix(c->err, "%s:%d", c->t->name, n->line);
         else if (!v) /* undefined: ns.attr reads back as undefined (jinja2 prints it in repr(ns) as Undefined) */
             json_object_del(ns, n->str);
         else if (json_object_set(ns, n->str, v))

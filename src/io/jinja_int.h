@@ -168,6 +168,14 @@ int jlib_test(const char *name, json_t *v, json_t **args, size_t n, int *out, jw
 /* Calls method `name` of v (str.strip, dict.items, ...). */
 int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n, json_t **out, jwalk *w,
                 md_error *err);
+/* dict(arg, k=v, ...) and namespace(arg, k=v, ...) (ns 1): the pairs of
+ * arg (a dict or a list of [key, value] pairs), then the keyword arguments
+ * (kw[i] != NULL); *out a new dict, or a namespace (marked JV_NS_MARK: the
+ * caller remembers it, to empty it at the end of the render). Errors as
+ * jinja2 raises them, and transformers' refusal of '_'-prefixed names. */
+int jlib_mapping(int ns, json_t **args, char **kw, size_t n, json_t **out, jwalk *w, md_error *err);
+/* MD_ERR (err set) when transformers' namespace() refuses name: one that starts with '_'. */
+int jlib_check_ns_name(const char *name, size_t len, md_error *err);
 /* Formats t (UTC) with a Python strftime format. */
 int jlib_strftime(const char *fmt, time_t t, json_t **out, md_error *err);
 

@@ -532,6 +532,79 @@ int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n,
     return md_error_set(err, "a %s has no method '%s' in mechdiff's Jinja interpreter", jv_type(v), name);
 }
 
+/* --- dict() and namespace() ------------------------------------------------------------ */
+
+int jlib_check_ns_name(const char *name, size_t len, md_error *err)
+{
+    if (len == 0 || name[0] != '_') return MD_OK;
+    return md_error_set(err, "a namespace() cannot hold the name '%.*s': transformers refuses underscore-prefixed "
+                             "attributes on a namespace (rename it)", len > 80 ? 80 : (int)len, name);
+}
+
+/* Sets o[k] = x (k of kl bytes), checking the name (a namespace) and that
+ * the dict stays within JINJA_MAX_NEST levels. */
+static int mapping_set(int ns, json_t *o, const char *k, size_t kl, json_t *x, jwalk *w, md_error *err)
+{
+    if (ns && jlib_check_ns_name(k, kl, err)) return MD_ERR;
+    int d = jv_depth(x, w);
+    if (!w->over && d + 1 > JINJA_MAX_NEST) w->over = JWALK_DEEP;
+    if (w->over) return jwalk_error(w, err);
+    return json_object_setn(o, k, kl, x) ? md_error_set(err, "out of memory") : MD_OK;
+}
+
+/* The pairs of a dict, or of a list of [key, value] pairs: the one
+ * positional argument of dict() and namespace(), as Python's dict(arg) reads it. */
+static int mapping_fill(int ns, json_t *o, json_t *from, jwalk *w, md_error *err)
+{
+    const char *what = ns ? "namespace" : "dict";
+    if (jv_is_dict(from)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(from, k, x) {
+            if (!HIDDEN_KEY(k) && mapping_set(ns, o, k, KEY_LEN(k), x, w, err)) return MD_ERR;
+        }
+        return MD_OK;
+    }
+    if (!json_is_array(from)) {
+        const char *t = jv_type(from);
+        return md_error_set(err, "%s() takes a dict or a list of [key, value] pairs, not %s %s", what,
+                            strchr("aeiou", t[0]) ? "an" : "a", t);
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(from, i, p) {
+        json_t *k = json_array_get(p, 0);
+        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(k))
+            return md_error_set(err, "%s(): item %zu of the list is not a [key, value] pair with a string key", what, i);
+        if (mapping_set(ns, o, json_string_value(k), json_string_length(k), json_array_get(p, 1), w, err))
+            return MD_ERR;
+    }
+    return MD_OK;
+}
+
+int jlib_mapping(int ns, json_t **args, char **kw, size_t n, json_t **out, jwalk *w, md_error *err)
+{
+    json_t *o = json_object();
+    int rc = o ? MD_OK : md_error_set(err, "out of memory");
+    for (size_t i = 0; rc == MD_OK && i < n; i++) {
+        if (!kw[i] && i > 0)
+            rc = md_error_set(err, "%s() takes at most one argument without a name", ns ? "namespace" : "dict");
+        else if (!kw[i])
+            rc = mapping_fill(ns, o, args[i], w, err);
+        else if (ns && !args[i]) /* undefined: reads back as undefined */
+            json_object_del(o, kw[i]);
+        else
+            rc = mapping_set(ns, o, kw[i], strlen(kw[i]), args[i] ? args[i] : json_null(), w, err);
+    }
+    if (rc == MD_OK && ns && json_object_set_new(o, JV_NS_MARK, json_true())) rc = md_error_set(err, "out of memory");
+    if (rc) {
+        json_decref(o);
+        return MD_ERR;
+    }
+    *out = o;
+    return MD_OK;
+}
+
 int jlib_strftime(const char *fmt, time_t t, json_t **out, md_error *err)
 {
     struct tm tm;
