@@ -5,40 +5,7 @@
  * wherever jinja2 raises, and renders the same text everywhere else). Also
  * a namespace that holds itself through a dict and a list prints as
  * Python's repr does, and the loop filter sees the loop variable. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "mechdiff/chat.h"
-#include "testutil.h"
-
-static int render(const char *src, char **out, md_error *err)
-{
-    md_chat_message m[2] = {{"system", "s"}, {"user", "x"}};
-    md_chat_opts o = {0};
-    size_t len = 0;
-    md_error_clear(err);
-    return md_chat_render_jinja(src, "DIR/chat_template.jinja", m, 2, &o, out, &len, err);
-}
-
-static void check_ok(const char *src, const char *want)
-{
-    char *out = NULL;
-    md_error err;
-    int rc = render(src, &out, &err);
-    CHECK_MSG(rc == MD_OK && out && strcmp(out, want) == 0, "%s: got \"%s\" want \"%s\" (%s)", src,
-              out ? out : "(null)", want, err.msg);
-    free(out);
-}
-
-static void check_err(const char *src, const char *needle)
-{
-    char *out = NULL;
-    md_error err;
-    CHECK(render(src, &out, &err) == MD_ERR && !out);
-    CHECK_MSG(strstr(err.msg, "DIR/chat_template.jinja:1") && strstr(err.msg, needle),
-              "%s: error \"%s\" should name the file and line and contain \"%s\"", src, err.msg, needle);
-}
+#include "jinja_check.h"
 
 #define NS "{% set ns = namespace(a=1) %}"
 
@@ -69,9 +36,9 @@ int main(void)
     check_err("{% set ns = namespace(a=[]) %}{% set ns.a = [ns] %}{% for i in range(70) %}{% set ns.a = [ns.a] %}"
               "{% endfor %}{{ ns }}", "nested more than 512 levels");
     /* the loop filter: the items first, then loop.* counts only those kept */
-    check_ok("{% for m in messages if m.role == 'user' %}{{ loop.index }}/{{ loop.length }} {{ m.content }}"
-             "{% endfor %}", "1/1 x");
+    check_ok("{% for m in messages + [{'role': 'system'}, {'role': 'user', 'content': 'y'}] if m.role == 'user' %}"
+             "{{ loop.index }}/{{ loop.length }} {{ m.content }} {{ loop.last }};{% endfor %}", "1/2 x False;2/2 y True;");
     check_ok("{% for m in messages if m.nope %}{{ m }}{% else %}none{% endfor %}", "none");
-    check_ok("{% for m in messages if m.role == 'system' %}{% set n = 1 %}{% endfor %}{{ m is defined }}", "False");
+    check_ok("{% for m in messages if m.role == 'user' %}{% set n = 1 %}{% endfor %}{{ m is defined }}", "False");
     TEST_MAIN_END();
 }
