@@ -286,8 +286,8 @@ static int cycle_str(md_sbuf *b, const json_t *v, const jwalk *w, int *found)
     for (int k = 0; o && o->v != v && k < JV_OPEN_SCAN; k++) o = o->up;
     *found = o && o->v == v;
     if (!*found) return MD_OK;
-    return json_is_array(v) ? md_sb_add(b, "[...]", 5)
-         : jv_is_namespace(v) ? md_sb_add(b, "<Namespace {...}>", 17) : md_sb_add(b, "{...}", 5);
+    return json_is_array(v) ? md_sbuf_add(b, "[...]", 5)
+         : jv_is_namespace(v) ? md_sbuf_add(b, "<Namespace {...}>", 17) : md_sbuf_add(b, "{...}", 5);
 }
 
 /* str() of a list, dict or namespace (<Namespace {'k': 1}>, as jinja2's
@@ -299,7 +299,7 @@ static int open_str(md_sbuf *b, const json_t *v, jwalk *w)
     jv_open here = {v, w->open};
     w->open = &here;
     w->open_ns += ns;
-    int rc = (ns && md_sb_add(b, "<Namespace ", 11)) || container_str(b, v, w) || (ns && md_sb_add(b, ">", 1));
+    int rc = (ns && md_sbuf_add(b, "<Namespace ", 11)) || container_str(b, v, w) || (ns && md_sbuf_add(b, ">", 1));
     w->open_ns -= ns;
     w->open = here.up;
     return rc ? MD_ERR : MD_OK;
