@@ -16,6 +16,7 @@
 #include "mechdiff/h5out.h"
 #include "mechdiff/snapfile.h"
 #include "runner/h5catchup.h"
+#include "runner/h5declared.h"
 #include "runner/h5out_int.h"
 #include "runner/h5scale.h"
 #include "runner/h5util.h"
@@ -199,6 +200,48 @@ static int write_piece(md_h5out *h, const char *exp, const md_piece *pc, char *r
     return MD_OK;
 }
 
+/* Creates the stage group path (/completion/<exp>/stage<k>): its
+ * attributes, the record of the datasets its plan declares (h5declared.h),
+ * the done flags and regions with their `unit` scale. */
+static int create_stage(md_h5out *h, const char *path, const char *kind, int exp_index, const md_plan *plan,
+                        md_error *err)
+{
+    hid_t sg = md_h5_group_open_or_create(h->file, path);
+    if (sg < 0) return md_error_set(err, "%s: cannot create %s", h->tmp, path);
+    md_h5_attr_str(sg, "kind", kind);
+    md_h5_attr_i64(sg, "experiment_index", exp_index);
+    md_h5_attr_i64(sg, "stage", plan->stage);
+    md_h5_attr_i64(sg, "n_units", plan->n_units);
+    if (md_h5declared_write_list(sg, plan) != MD_OK) {
+        H5Gclose(sg);
+        return md_error_set(err, "%s: cannot write the attribute %s of %s", h->tmp, MD_H5DECLARED_ATTR, path);
+    }
+    hsize_t n = (hsize_t)plan->n_units, ch = n < 65536 ? n : 65536;
+    hid_t sp = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &ch);
+    hid_t done = H5Dcreate2(sg, "done", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    md_h5_attr_str(done, "description", "1 = this work unit's results are in the file");
+    hid_t st = md_h5_str_type();
+    ch = n < 4096 ? n : 4096;
+    H5Pset_chunk(dcpl, 1, &ch);
+    hid_t reg = H5Dcreate2(sg, "regions", st, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    md_h5_attr_str(reg, "description", "hyperslabs written by the unit: dataset[offset+count,...];...");
+    /* a named dimension `unit` (scale 0..n-1) for both: netCDF readers
+       (ncdump, xarray) see no phony dimensions anywhere in the file */
+    int scaled = done >= 0 && reg >= 0 && H5DSset_label(done, 0, "unit") >= 0 &&
+                 H5DSset_label(reg, 0, "unit") >= 0 &&
+                 md_h5scale_attach(sg, done, 0, "unit", plan->n_units, NULL) == MD_OK &&
+                 md_h5scale_attach(sg, reg, 0, "unit", plan->n_units, NULL) == MD_OK;
+    H5Tclose(st);
+    H5Dclose(done);
+    H5Dclose(reg);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Gclose(sg);
+    if (done < 0 || reg < 0 || !scaled) return md_error_set(err, "%s: cannot create %s/done", h->tmp, path);
+    return MD_OK;
+}
+
 int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char *kind, const md_plan *plan,
                     md_error *err)
 {
@@ -234,36 +277,8 @@ int md_h5out_define(md_h5out *h, const char *exp_name, int exp_index, const char
         if (n != plan->n_units)
             return md_error_set(err, "%s: %s has %lld units, the plan now has %lld (a changed job? use --force-new)",
                                 h->path, path, (long long)n, (long long)plan->n_units);
-    } else {
-        hid_t sg = md_h5_group_open_or_create(h->file, path);
-        if (sg < 0) return md_error_set(err, "%s: cannot create %s", h->tmp, path);
-        md_h5_attr_str(sg, "kind", kind);
-        md_h5_attr_i64(sg, "experiment_index", exp_index);
-        md_h5_attr_i64(sg, "stage", plan->stage);
-        md_h5_attr_i64(sg, "n_units", plan->n_units);
-        hsize_t n = (hsize_t)plan->n_units, ch = n < 65536 ? n : 65536;
-        hid_t sp = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        H5Pset_chunk(dcpl, 1, &ch);
-        hid_t done = H5Dcreate2(sg, "done", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        md_h5_attr_str(done, "description", "1 = this work unit's results are in the file");
-        hid_t st = md_h5_str_type();
-        ch = n < 4096 ? n : 4096;
-        H5Pset_chunk(dcpl, 1, &ch);
-        hid_t reg = H5Dcreate2(sg, "regions", st, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        md_h5_attr_str(reg, "description", "hyperslabs written by the unit: dataset[offset+count,...];...");
-        /* a named dimension `unit` (scale 0..n-1) for both: netCDF readers
-           (ncdump, xarray) see no phony dimensions anywhere in the file */
-        int scaled = done >= 0 && reg >= 0 && H5DSset_label(done, 0, "unit") >= 0 &&
-                     H5DSset_label(reg, 0, "unit") >= 0 &&
-                     md_h5scale_attach(sg, done, 0, "unit", plan->n_units, NULL) == MD_OK &&
-                     md_h5scale_attach(sg, reg, 0, "unit", plan->n_units, NULL) == MD_OK;
-        H5Tclose(st);
-        H5Dclose(done);
-        H5Dclose(reg);
-        H5Pclose(dcpl);
-        H5Sclose(sp);
-        H5Gclose(sg);
-        if (done < 0 || reg < 0 || !scaled) return md_error_set(err, "%s: cannot create %s/done", h->tmp, path);
+    } else if (create_stage(h, path, kind, exp_index, plan, err) != MD_OK) {
+        return MD_ERR;
     }
     const void *bytes;
     size_t len, pos = 0;
