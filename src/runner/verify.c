@@ -200,15 +200,20 @@ static void check_declared(md_vctx *v, hid_t sg, const char *exp, int k, const c
         char full[MD_PATH_MAX + 300];
         snprintf(full, sizeof full, "/%s/%s", exp, names[i]);
         H5O_info_t oi;
+        H5L_info_t li;
         int bad_name = !names[i][0] || names[i][0] == '/' || strstr(names[i], "..") || strlen(full) > MD_PATH_MAX + 200;
         int there = !bad_name && md_h5_exists(v->file, full) && H5Oexists_by_name(v->file, full, H5P_DEFAULT) > 0 &&
                     H5Oget_info_by_name2(v->file, full, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0;
+        int hard = there && H5Lget_info(v->file, full, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_HARD;
         if (bad_name)
             md_verify_defect(v, object, "attribute '%s' entry %d '%s' is not a path under the experiment group /%s",
                              MD_H5DECLARED_ATTR, i, names[i], exp);
         else if (!there)
             md_verify_defect(v, full, "missing: dataset '%s' of experiment %s, declared by its stage %d (%s "
                              "attribute '%s')", names[i], exp, k, object, MD_H5DECLARED_ATTR);
+        else if (!hard)
+            md_verify_defect(v, full, "a soft or external link, not the dataset '%s' of experiment %s its stage %d "
+                             "declared (%s attribute '%s')", names[i], exp, k, object, MD_H5DECLARED_ATTR);
         else if (oi.type != H5O_TYPE_DATASET)
             md_verify_defect(v, full, "not a dataset (a %s): dataset '%s' of experiment %s, declared by its stage %d "
                              "(%s attribute '%s')", oi.type == H5O_TYPE_GROUP ? "group" : "named type", names[i], exp,

@@ -4,8 +4,8 @@
 # `mechdiff verify` makes of it:
 #   - a small run of every kind records every dataset it writes, and each
 #     recorded dataset deleted in turn (h5py `del`) is named by verify in one
-#     line (file, dataset, experiment, stage; exit 4); a group in its place
-#     and a record of another type are defects too;
+#     line (file, dataset, experiment, stage; exit 4); a group or a soft
+#     link in its place and a record of another type are defects too;
 #   - files without the record (earlier builds: every `datasets` attribute
 #     removed) verify as before (exit 0, nothing printed with --quiet) and
 #     resume: a killed run's file stripped of it finishes with the results
@@ -97,6 +97,14 @@ with h5py.File("d.h5", "r+") as f:
 rc, lines = verify("d.h5")
 assert rc == 4 and any(l.startswith(f"d.h5: /{exp}/{names[0]}: not a dataset (a group): dataset '{names[0]}' of "
                                     f"experiment {exp}, declared by its stage {k}") for l in lines), lines[:8]
+if len(names) > 1:  # a soft link in its place, to another dataset of the stage
+    shutil.copy(src, "d.h5")
+    with h5py.File("d.h5", "r+") as f:
+        del f[f"{exp}/{names[0]}"]
+        f[f"{exp}/{names[0]}"] = h5py.SoftLink(f"/{exp}/{names[1]}")
+    rc, lines = verify("d.h5")
+    assert rc == 4 and any(l.startswith(f"d.h5: /{exp}/{names[0]}: a soft or external link, not the dataset")
+                           for l in lines), lines[:8]
 for bad, what in [(np.int64(3), "integers of rank 0"), (np.array([b"x/../y"]), "entry 0 'x/../y' is not a path")]:
     shutil.copy(src, "d.h5")
     with h5py.File("d.h5", "r+") as f:
