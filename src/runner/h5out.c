@@ -118,20 +118,11 @@ static int write_provenance(hid_t f, const md_provenance *prov)
         char path[200];
         snprintf(path, sizeof path, "/provenance/models/%s", m->role);
         hid_t mg = md_h5_group_open_or_create(f, path);
-        rc |= md_h5_attr_str(mg, "path", m->dir);
-        rc |= md_h5_attr_str(mg, "config_json", m->config_json ? m->config_json : "");
-        size_t cap = 1;
-        for (int k = 0; k < m->n_files; k++) cap += strlen(m->files[k]) + 70;
-        char *list = calloc(cap, 1);
-        for (int k = 0; list && k < m->n_files; k++) {
-            strcat(list, m->sha256[k]);
-            strcat(list, "  ");
-            strcat(list, m->files[k]);
-            strcat(list, "\n");
+        if (mg < 0) {
+            rc = MD_ERR;
+            continue;
         }
-        rc |= md_h5_attr_str(mg, "weight_sha256", list ? list : "");
-        rc |= md_h5_attr_str(mg, "weight_sha256_format", "sha256sum -c format, file names relative to path");
-        free(list);
+        rc |= md_prov_write_model((int64_t)mg, m) ? MD_ERR : MD_OK;
         H5Gclose(mg);
     }
     for (int i = 0; i < prov->n_data; i++) {
