@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "io/jinja_int.h"
+#include "io/tok_text.h"
 #include "mechdiff/numfmt.h"
 
 #define HIDDEN_KEY(k) JV_HIDDEN_KEY(k)
@@ -198,24 +199,15 @@ static int unprintable(unsigned u)
     return 0;
 }
 
-/* The code point at s[0..n) and its length in bytes (a stray byte: itself). */
-static unsigned utf8_at(const unsigned char *s, size_t n, size_t *len)
-{
-    size_t l = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 1;
-    if (l > n) l = 1;
-    unsigned u = l == 1 ? s[0] : s[0] & (0x7F >> l);
-    for (size_t i = 1; i < l; i++) u = u << 6 | (s[i] & 0x3F);
-    *len = l;
-    return u;
-}
-
 static int repr_str(md_sbuf *b, const char *s, size_t n)
 {
     int dq = memchr(s, '\'', n) && !memchr(s, '"', n);
     char q = dq ? '"' : '\'';
     if (md_sbuf_add(b, &q, 1)) return MD_ERR;
     for (size_t i = 0, l; i < n; i += l) {
-        unsigned u = utf8_at((const unsigned char *)s + i, n - i, &l);
+        int32_t cp;
+        l = md_u8_dec((const unsigned char *)s + i, n - i, &cp);
+        unsigned u = cp < 0 ? (unsigned char)s[i] : (unsigned)cp; /* a stray byte: itself */
         const char *e = u == '\\' ? "\\\\" : u == '\n' ? "\\n" : u == '\t' ? "\\t" : u == '\r' ? "\\r"
                       : u == (unsigned char)q ? (dq ? "\\\"" : "\\'") : NULL;
         char x[12];

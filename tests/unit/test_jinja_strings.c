@@ -61,6 +61,10 @@ int main(void)
                " {{ {'p\\x00q': 2}['p\\x00q'] }}",
                "1 1 True 3 2");
     CHECK_TEXT("{% for a, b in k | items %}{{ a | length }}{{ b }}{% endfor %} {{ (s ~ sub) | length }}", "31 8");
+    /* str() of a list decodes each string's UTF-8 (2, 3 and 4 bytes) to pick what Python's repr
+     * escapes: U+2028, U+F0000 (private use), U+0085, U+00AD escaped; é and U+1F600 kept */
+    CHECK_TEXT("{{ ['\xc3\xa9', '\xe2\x80\xa8', '\xf3\xb0\x80\x80', '\xc2\x85', '\xf0\x9f\x98\x80', '\xc2\xad'] }}",
+               "['\xc3\xa9', '\\u2028', '\\U000f0000', '\\x85', '\xf0\x9f\x98\x80', '\\xad']");
     /* escape stops at a NUL no more: the '<' after it is seen (mechdiff does not escape) */
     char *out = NULL;
     size_t len = 0;
