@@ -366,38 +366,50 @@ static herr_t latest_setup(hid_t g, const char *name, const H5L_info_t *info, vo
     return 0;
 }
 
-/* Copies every /completion/<exp>/stage<s>/done of the file into now->done_at_start. */
+/* The copy of the done flags (md_prov_check_resume -> copy_experiment ->
+ * copy_stage): where they go, the experiment being listed, what went wrong. */
+typedef struct copy_ctx {
+    md_prov_numerics *now;
+    const char *exp; /* the experiment's name, as /completion lists it */
+    md_error *err;
+} copy_ctx;
+
+/* One /completion/<exp>/stage<s>/done of the file into now->done_at_start
+ * (a group without done flags is skipped). */
 static herr_t copy_stage(hid_t exp, const char *name, const H5L_info_t *info, void *arg)
 {
     (void)info;
-    md_prov_numerics *now = arg;
-    char path[300];
+    copy_ctx *cx = arg;
+    md_prov_numerics *now = cx->now;
+    char path[300], full[600];
     snprintf(path, sizeof path, "%s/done", name);
-    if (H5Lexists(exp, name, H5P_DEFAULT) <= 0 || H5Lexists(exp, path, H5P_DEFAULT) <= 0) return 0;
+    if (H5Lexists(exp, path, H5P_DEFAULT) <= 0) return 0;
+    snprintf(full, sizeof full, "/completion/%s/%s", cx->exp, path); /* for the message */
     int64_t n = 0;
-    md_error ignored; /* the resume check read these flags already (and said what is wrong) */
-    uint8_t *done = md_h5_read_flags(exp, path, &n, &ignored);
+    uint8_t *done = md_h5_read_flags(exp, full, &n, cx->err);
     md_prov_done_copy *g = done ? realloc(now->done_at_start, (size_t)(now->n_done + 1) * sizeof *g) : NULL;
     if (!g) {
+        if (done) md_error_set(cx->err, "out of memory");
         free(done);
         return -1;
     }
     now->done_at_start = g;
-    char exp_name[200] = "";
-    H5Iget_name(exp, exp_name, sizeof exp_name);
     md_prov_done_copy *c = &now->done_at_start[now->n_done++];
-    snprintf(c->path, sizeof c->path, "%s/%s", strrchr(exp_name, '/') ? strrchr(exp_name, '/') + 1 : exp_name, name);
+    snprintf(c->path, sizeof c->path, "%s/%s", cx->exp, name);
     c->done = done;
     c->n = n;
     return 0;
 }
 
+/* Every stage of one /completion/<exp> into now->done_at_start. */
 static herr_t copy_experiment(hid_t comp, const char *name, const H5L_info_t *info, void *arg)
 {
     (void)info;
     hid_t e = H5Gopen2(comp, name, H5P_DEFAULT);
     if (e < 0) return 0;
-    herr_t rc = H5Literate(e, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_stage, arg);
+    copy_ctx *cx = arg;
+    cx->exp = name;
+    herr_t rc = H5Literate(e, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_stage, cx);
     H5Gclose(e);
     return rc < 0 ? -1 : 0;
 }
@@ -426,11 +438,16 @@ int md_prov_check_resume(const char *path, md_prov_numerics *now, int allow_mixe
             snprintf(now->mixed_from, sizeof now->mixed_from, "%s", before);
             if (H5Lexists(f, "/completion", H5P_DEFAULT) > 0) {
                 hid_t c = H5Gopen2(f, "/completion", H5P_DEFAULT);
-                if (H5Literate(c, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_experiment, now) < 0)
-                    rc = md_error_set(err, "%s: cannot read the done flags to record the mix", path);
+                md_error why;
+                md_error_clear(&why);
+                copy_ctx cx = {now, "", &why};
+                if (H5Literate(c, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_experiment, &cx) < 0)
+                    rc = md_error_set(err, "%s: cannot read the done flags to record the mix%s%s", path,
+                                      why.msg[0] ? ": " : "", why.msg);
                 H5Gclose(c);
             }
-            fprintf(stderr, "mechdiff: rank 0: --allow-mixed-numerics: %s was computed with '%s', this run uses "
+            if (rc == MD_OK)
+                fprintf(stderr, "mechdiff: rank 0: --allow-mixed-numerics: %s was computed with '%s', this run uses "
                             "'%s'; the new segment records the units done before it\n", path, before, now->setup);
         }
     }
