@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mechdiff/h5out.h"
 #include "mechdiff/job.h"
@@ -95,19 +96,47 @@ static const char *pre_digest(const md_prov_digests *pre, const char *path)
     return NULL;
 }
 
+/* first[k] = the index of the first of paths[0..k] that is the same file
+ * (device and inode; a path that cannot be stat'ed is its own): a file
+ * listed twice (two roles on one model folder, one CSV under two dataset
+ * names) is hashed once. *first malloc'd (the caller frees it). The files
+ * of a job are few: each is compared with those before it. */
+static int same_files(char *const *paths, int n, int **first, md_error *err)
+{
+    struct stat *st = calloc((size_t)(n ? n : 1), sizeof *st); /* owned */
+    int *ok = calloc((size_t)(n ? n : 1), sizeof *ok);          /* owned: st[k] holds paths[k]'s */
+    *first = malloc((size_t)(n ? n : 1) * sizeof **first);
+    if (!st || !ok || !*first) {
+        free(st), free(ok), free(*first);
+        *first = NULL;
+        return md_error_set(err, "out of memory");
+    }
+    for (int k = 0; k < n; k++) {
+        ok[k] = stat(paths[k], &st[k]) == 0;
+        (*first)[k] = k;
+        for (int j = 0; ok[k] && j < k && (*first)[k] == k; j++)
+            if (ok[j] && st[j].st_dev == st[k].st_dev && st[j].st_ino == st[k].st_ino) (*first)[k] = (*first)[j];
+    }
+    free(st);
+    free(ok);
+    return MD_OK;
+}
+
 /* SHA-256 of every weight file (when hash) and dataset: those in pre as
- * they are, the others in one parallel, cached pass (filehash.h). */
+ * they are, the others in one parallel, cached pass (filehash.h), a file
+ * listed twice hashed once. */
 static int hash_all(md_model_prov *models, int nm, md_data_prov *data, int nd, int hash, const md_prov_digests *pre,
                     const char *output_dir, int progress, md_error *err)
 {
     char **paths = NULL; /* owned, with its strings */
-    int n = 0;
+    int n = 0, *first = NULL; /* owned: same_files */
     if (input_paths(models, nm, data, nd, hash, &paths, &n, err) != MD_OK) return MD_ERR;
     char(*hex)[MD_SHA256_HEX_SIZE] = calloc((size_t)(n ? n : 1), sizeof *hex); /* owned */
     const char **todo = calloc((size_t)(n ? n : 1), sizeof *todo);            /* owned; strings of paths */
     int *at = calloc((size_t)(n ? n : 1), sizeof *at), m = 0;                  /* owned: index of todo[j] */
-    int rc = hex && todo && at ? MD_OK : md_error_set(err, "out of memory");
+    int rc = hex && todo && at ? same_files(paths, n, &first, err) : md_error_set(err, "out of memory");
     for (int k = 0; rc == MD_OK && k < n; k++) {
+        if (first[k] != k) continue; /* the digest of the file's first path, below */
         const char *d = pre_digest(pre, paths[k]);
         if (d) memcpy(hex[k], d, MD_SHA256_HEX_SIZE);
         else todo[m] = paths[k], at[m++] = k;
@@ -117,6 +146,9 @@ static int hash_all(md_model_prov *models, int nm, md_data_prov *data, int nd, i
     if (rc == MD_OK && !got) rc = md_error_set(err, "out of memory");
     if (rc == MD_OK && m) rc = md_filehash_many(todo, m, got, &opt, NULL, err);
     for (int j = 0; rc == MD_OK && j < m; j++) memcpy(hex[at[j]], got[j], MD_SHA256_HEX_SIZE);
+    for (int k = 0; rc == MD_OK && k < n; k++)
+        if (first[k] != k) memcpy(hex[k], hex[first[k]], MD_SHA256_HEX_SIZE);
+    free(first);
     int k = 0;
     for (int i = 0; rc == MD_OK && i < nm; i++)
         for (int f = 0; rc == MD_OK && f < models[i].n_files; f++) {
@@ -164,9 +196,17 @@ int md_prov_list_inputs(const md_job *job, md_prov_digests *out, md_error *err)
     int nm = 0, nd = 0;
     memset(out, 0, sizeof *out);
     md_filehash_output_dir(md_job_output(job), out->output_dir, sizeof out->output_dir);
-    int rc = collect_lists(job, &models, &nm, &data, &nd, err);
+    int rc = collect_lists(job, &models, &nm, &data, &nd, err), *first = NULL; /* owned: same_files */
     if (rc == MD_OK)
         rc = input_paths(models, nm, data, nd, md_params_bool(&job->runtime, "hash_weights"), &out->paths, &out->n, err);
+    if (rc == MD_OK) rc = same_files(out->paths, out->n, &first, err);
+    int kept = 0; /* each file once (md_prov_collect_with finds its other paths' digest by the first) */
+    for (int k = 0; rc == MD_OK && k < out->n; k++) {
+        if (first[k] == k) out->paths[kept++] = out->paths[k];
+        else free(out->paths[k]);
+    }
+    if (rc == MD_OK) out->n = kept;
+    free(first);
     out->hex = rc == MD_OK ? calloc((size_t)(out->n ? out->n : 1), sizeof *out->hex) : NULL;
     if (rc == MD_OK && !out->hex) rc = md_error_set(err, "out of memory");
     md_prov_free(models, nm, data);
