@@ -208,13 +208,15 @@ static int create_stage(md_h5out *h, const char *path, const char *kind, int exp
 {
     hid_t sg = md_h5_group_open_or_create(h->file, path);
     if (sg < 0) return md_error_set(err, "%s: cannot create %s", h->tmp, path);
-    md_h5_attr_str(sg, "kind", kind);
-    md_h5_attr_i64(sg, "experiment_index", exp_index);
-    md_h5_attr_i64(sg, "stage", plan->stage);
-    md_h5_attr_i64(sg, "n_units", plan->n_units);
-    if (md_h5declared_write_list(sg, plan) != MD_OK) {
+    /* each attribute checked: a stage without them would not verify, and a resume could not read it */
+    const char *bad = md_h5_attr_str(sg, "kind", kind) != MD_OK ? "kind"
+                    : md_h5_attr_i64(sg, "experiment_index", exp_index) != MD_OK ? "experiment_index"
+                    : md_h5_attr_i64(sg, "stage", plan->stage) != MD_OK ? "stage"
+                    : md_h5_attr_i64(sg, "n_units", plan->n_units) != MD_OK ? "n_units"
+                    : md_h5declared_write_list(sg, plan) != MD_OK ? MD_H5DECLARED_ATTR : NULL;
+    if (bad) {
         H5Gclose(sg);
-        return md_error_set(err, "%s: cannot write the attribute %s of %s", h->tmp, MD_H5DECLARED_ATTR, path);
+        return md_error_set(err, "%s: cannot write the attribute %s of %s", h->tmp, bad, path);
     }
     hsize_t n = (hsize_t)plan->n_units, ch = n < 65536 ? n : 65536;
     hid_t sp = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
