@@ -74,9 +74,12 @@ int md_h5declared_read_list(hid_t sg, char ***names, int *n, char *what, size_t 
     hssize_t count = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
     H5T_class_t c = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
     int rc = -1;
-    if (c != H5T_STRING || rank != 1 || count < 0 || count > (1 << 20))
+    if (c != H5T_STRING || rank != 1 || count < 0)
         snprintf(what, len, "%s of rank %d", c == H5T_STRING ? "strings" : c == H5T_INTEGER ? "integers"
                                              : c == H5T_FLOAT ? "numbers" : "values of another class", rank);
+    else if (count > MD_H5DECLARED_MAX)
+        snprintf(what, len, "%lld strings (more than %d: no record mechdiff writes)", (long long)count,
+                 MD_H5DECLARED_MAX);
     else if (!(*names = read_strings(a, ft, (int)count)))
         snprintf(what, len, "strings that cannot be read");
     else

@@ -20,6 +20,9 @@
 
 /* The attribute's name. */
 #define MD_H5DECLARED_ATTR "datasets"
+/* More names than this are refused on reading (no plan comes near it: a
+ * hand-made attribute); the reader's message says so. */
+#define MD_H5DECLARED_MAX (1 << 20)
 
 /* Writes the record of plan's datasets on the stage group sg (replacing
  * one there): MD_OK or MD_ERR. */

@@ -2,10 +2,12 @@
  * (src/runner/h5declared.h): written from a plan and read back in the
  * plan's order (three names, none); absent = 0; a fixed-length string
  * array (numpy bytes written by hand) reads too; an integer, a scalar
- * string and a 2-D array are -1 with what they hold; nothing is left
- * open. What verify makes of it on real files: tests/e2e/verify_declared.sh. */
+ * string, a 2-D array and more than MD_H5DECLARED_MAX names are -1 with
+ * what they hold; nothing is left open. What verify makes of it on real
+ * files: tests/e2e/verify_declared.sh. */
 #include <hdf5.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runner/h5declared.h"
@@ -89,6 +91,30 @@ int main(void)
     put_attr(g, vl, 2, square, &one);
     check_refused(g, "strings of rank 2");
     H5Tclose(vl);
+
+    /* more names than MD_H5DECLARED_MAX (1-byte fixed strings; an attribute past 64 KiB needs the
+       dense attribute storage of the newer file format) */
+    char big_path[600];
+    snprintf(big_path, sizeof big_path, "%s.big", path);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    CHECK(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) >= 0);
+    hid_t bf = H5Fcreate(big_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t bg = H5Gcreate2(bf, "stage0", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t many = (hsize_t)MD_H5DECLARED_MAX + 1;
+    char *ones = malloc((size_t)many);
+    CHECK(bf >= 0 && bg >= 0 && ones);
+    if (ones) {
+        memset(ones, 'v', (size_t)many);
+        hid_t one_byte = H5Tcopy(H5T_C_S1);
+        put_attr(bg, one_byte, 1, &many, ones);
+        check_refused(bg, "1048577 strings (more than 1048576");
+        H5Tclose(one_byte);
+        free(ones);
+    }
+    H5Gclose(bg);
+    H5Fclose(bf);
+    H5Pclose(fapl);
+    remove(big_path);
 
     H5Gclose(g);
     CHECK_MSG(H5Fget_obj_count(f, H5F_OBJ_ALL) == 1, "%lld objects open", (long long)H5Fget_obj_count(f, H5F_OBJ_ALL));
