@@ -185,6 +185,22 @@ static void check_provenance_groups(md_vctx *v)
     }
 }
 
+/* 1 when name (an entry of a stage's record) is no relative path of the
+ * writer's: empty, absolute, or with an empty or "." part (HDF5 reads "."
+ * as the group itself). ".." is an ordinary link name in HDF5 (a dataset
+ * named "v1..2" by the job is one), never the parent. */
+static int bad_record_name(const char *name)
+{
+    if (!name[0] || name[0] == '/') return 1;
+    for (const char *p = name;; p++) {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == 0 || (len == 1 && p[0] == '.')) return 1;
+        if (!end) return 0;
+        p = end;
+    }
+}
+
 /* The record of the datasets stage k of exp declared (attribute `datasets`
  * of the stage group sg, h5declared.h): each is a dataset of /<exp>. A
  * stage without one (written before the record) is counted, not checked. */
@@ -201,7 +217,7 @@ static void check_declared(md_vctx *v, hid_t sg, const char *exp, int k, const c
         snprintf(full, sizeof full, "/%s/%s", exp, names[i]);
         H5O_info_t oi;
         H5L_info_t li;
-        int bad_name = !names[i][0] || names[i][0] == '/' || strstr(names[i], "..") || strlen(full) > MD_PATH_MAX + 200;
+        int bad_name = bad_record_name(names[i]) || strlen(full) > MD_PATH_MAX + 200;
         int there = !bad_name && md_h5_exists(v->file, full) && H5Oexists_by_name(v->file, full, H5P_DEFAULT) > 0 &&
                     H5Oget_info_by_name2(v->file, full, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0;
         int hard = there && H5Lget_info(v->file, full, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_HARD;

@@ -5,7 +5,9 @@
 #   - a small run of every kind records every dataset it writes, and each
 #     recorded dataset deleted in turn (h5py `del`) is named by verify in one
 #     line (file, dataset, experiment, stage; exit 4); a group or a soft
-#     link in its place and a record of another type are defects too;
+#     link in its place, a record of another type and an entry that is no
+#     relative path (absolute, a "." part) are defects too; a dataset name
+#     with ".." (an ordinary HDF5 name) is not;
 #   - files without the record (earlier builds: every `datasets` attribute
 #     removed) verify as before (exit 0, nothing printed with --quiet) and
 #     resume: a killed run's file stripped of it finishes with the results
@@ -41,9 +43,12 @@ summary() {
 cat > q.yaml <<YAML
 name: declared
 seed: 1
-$(job_pair cities sp_en_trans harmful harmless)
+$(job_pair)
+datasets:
+$(for d in cities sp_en_trans harmful harmless; do echo "  $d: $ROOT/data/$d.csv"; done)
+  v1..2: $ROOT/data/cities.csv  # '..' is an ordinary HDF5 name: recorded and verified as any
 experiments:
-  - {kind: knowledge, datasets: [cities], cross: [instruct->base], max_pairs: 2, n_toks: 2}
+  - {kind: knowledge, datasets: [v1..2], cross: [instruct->base], max_pairs: 2, n_toks: 2}
   - {kind: truth, train_datasets: [sp_en_trans], test_datasets: [cities], max_statements: 40, control_directions: 1}
   - {kind: refusal, n_train: 8, n_test: 3, max_new_tokens: 2, templates: {base: base, instruct: chat}}
   - {kind: confidence, prompts: cities, max_prompts: 4}
@@ -105,7 +110,8 @@ if len(names) > 1:  # a soft link in its place, to another dataset of the stage
     rc, lines = verify("d.h5")
     assert rc == 4 and any(l.startswith(f"d.h5: /{exp}/{names[0]}: a soft or external link, not the dataset")
                            for l in lines), lines[:8]
-for bad, what in [(np.int64(3), "integers of rank 0"), (np.array([b"x/../y"]), "entry 0 'x/../y' is not a path")]:
+for bad, what in [(np.int64(3), "integers of rank 0"), (np.array([b"x/./y"]), "entry 0 'x/./y' is not a path"),
+                  (np.array([b"/knowledge/x"]), "entry 0 '/knowledge/x' is not a path")]:
     shutil.copy(src, "d.h5")
     with h5py.File("d.h5", "r+") as f:
         f[f"completion/{exp}/stage{k}"].attrs["datasets"] = bad
