@@ -12,7 +12,6 @@
 #include "mechdiff/exp_prompt.h"
 #include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
-#include "mechdiff/hf_config.h"
 #include "mechdiff/model.h"
 #include "mechdiff/tokcache.h"
 #include "mechdiff/tokenizer.h"
@@ -103,11 +102,7 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
 {
     md_tokenizer *tok = NULL; /* ctx->toks's, or owned here without one */
     md_error one;
-    const char *dir = md_params_map_get(&ctx->job->top, "models", s->roles[i]);
-    if (md_hf_config_load_dir(c, dir, &one) != MD_OK || md_tokcache_acquire(ctx->toks, dir, &tok, &one) != MD_OK) {
-        md_error_prefix(&one, "%s: model '%s'", where, s->roles[i]); /* as md_exp_load_role says it */
-        return md_error_add(err, &one);
-    }
+    if (md_exp_load_role(ctx, where, s->roles[i], c, &tok, &one) != MD_OK) return md_error_add(err, &one);
     const char *jt = md_tokenizer_chat_template(tok);
     md_chat_kind kind;
     const char *fmt;

@@ -35,7 +35,8 @@ int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err)
 
 static const char *JOB_HEAD = "name: t\nseed: 1\n"
                               "models: {base: models/organism-base, instruct: models/organism-instruct}\n"
-                              "datasets: {harmful: data/harmful.csv, harmless: data/harmless.csv}\n"
+                              "datasets: {harmful: data/harmful.csv, harmless: data/harmless.csv, cities: "
+                              "data/cities.csv, sp_en_trans: data/sp_en_trans.csv}\n"
                               "experiments:\n";
 
 /* The cache: one load per folder however often it is asked; NULL: a load
@@ -84,10 +85,11 @@ static void plan_and_estimate(const md_kind_ctx *ctx, double *sum, md_stage_esti
     md_plan_free(&plan);
 }
 
-/* validate, then the stage-0 plan and the estimate, with one cache: 2 loads
- * for 2 roles in all (the old code: 2 at the folder check, 2 at the
- * kind's validate, 2 for the plan, 2 for the estimate); the costs and the
- * estimate equal those without the cache. */
+/* validate, then every experiment's stage-0 plan and estimate, with one
+ * cache: 2 loads for the 2 model folders in all (the old code, for one
+ * refusal experiment: 2 at the folder check, 2 at the kind's validate, 2
+ * for the plan, 2 for the estimate); the costs and the estimates equal
+ * those without the cache. */
 static void check_job(const char *exp_line)
 {
     char text[1024];
@@ -105,26 +107,26 @@ static void check_job(const char *exp_line)
     int before = loads;
     CHECK_MSG(md_job_validate(job, toks, &err) == MD_OK, "%s", err.msg);
     CHECK_MSG(loads - before == 2, "%s: validate loaded %d tokenizers for 2 model folders", exp_line, loads - before);
-    md_kind_ctx ctx = md_kind_ctx_of(job, opts, 0);
-    ctx.toks = toks;
-    double cached_sum, fresh_sum;
-    md_stage_estimate cached[MD_KIND_MAX_STAGES] = {{0}}, fresh[MD_KIND_MAX_STAGES] = {{0}};
-    before = loads;
-    plan_and_estimate(&ctx, &cached_sum, cached, exp_line);
-    CHECK_MSG(loads == before, "%s: the plan and estimate after validate loaded %d tokenizers, not 0", exp_line,
-              loads - before);
+    for (int i = 0; i < job->n_exps; i++) {
+        const char *name = job->exps[i].name;
+        md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
+        ctx.toks = toks;
+        double cached_sum, fresh_sum;
+        md_stage_estimate cached[MD_KIND_MAX_STAGES] = {{0}}, fresh[MD_KIND_MAX_STAGES] = {{0}};
+        before = loads;
+        plan_and_estimate(&ctx, &cached_sum, cached, name);
+        CHECK_MSG(loads == before, "%s: the plan and estimate after validate loaded %d tokenizers, not 0", name,
+                  loads - before);
+        ctx.toks = NULL;
+        plan_and_estimate(&ctx, &fresh_sum, fresh, name); /* each load its own (the old path) */
+        CHECK_MSG(cached_sum == fresh_sum, "%s: plan cost %.17g with the cache, %.17g without", name, cached_sum,
+                  fresh_sum);
+        for (int s = 0; s < MD_KIND_MAX_STAGES; s++)
+            CHECK_MSG(cached[s].units == fresh[s].units && cached[s].cost == fresh[s].cost,
+                      "%s: stage %d estimate %lld/%.17g with the cache, %lld/%.17g without", name, s,
+                      (long long)cached[s].units, cached[s].cost, (long long)fresh[s].units, fresh[s].cost);
+    }
     md_tokcache_free(toks);
-    ctx.toks = NULL;
-    before = loads;
-    plan_and_estimate(&ctx, &fresh_sum, fresh, exp_line);
-    CHECK_MSG(loads - before == 4, "%s: without a cache the plan and estimate loaded %d tokenizers, not 2 + 2",
-              exp_line, loads - before);
-    CHECK_MSG(cached_sum == fresh_sum, "%s: plan cost %.17g with the cache, %.17g without", exp_line, cached_sum,
-              fresh_sum);
-    for (int s = 0; s < MD_KIND_MAX_STAGES; s++)
-        CHECK_MSG(cached[s].units == fresh[s].units && cached[s].cost == fresh[s].cost,
-                  "%s: stage %d estimate %lld/%.17g with the cache, %lld/%.17g without", exp_line, s,
-                  (long long)cached[s].units, cached[s].cost, (long long)fresh[s].units, fresh[s].cost);
     md_kind_free_opts(job, opts);
     md_job_free(job);
 }
@@ -136,6 +138,11 @@ int main(void)
                   "     templates: {base: base, instruct: chat}}\n");
         check_job("  - {kind: refusal_sweep, n_train: 6, n_test: 3, batch: 4, positions: [-1, -2], "
                   "max_new_tokens: 2}\n");
+        /* the kinds that take their tokenizers through md_exp_load_role, with refusal: one cache for all */
+        check_job("  - {kind: knowledge, datasets: [cities], max_pairs: 3}\n"
+                  "  - {kind: truth, train_datasets: [sp_en_trans], test_datasets: [cities], max_statements: 24}\n"
+                  "  - {kind: confidence, prompts: cities, max_prompts: 6}\n"
+                  "  - {kind: refusal, n_train: 4, n_test: 2, batch: 2, max_new_tokens: 2}\n");
     }
     TEST_MAIN_END();
 }
