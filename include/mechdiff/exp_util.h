@@ -37,8 +37,10 @@ const char *md_exp_get_role(const md_kind_ctx *ctx, int i);
  * not in the job's models map. */
 int md_exp_resolve_roles(const md_kind_ctx *ctx, const char *where, const char **roles, int max, int *n,
                          md_error *err);
-/* Config and tokenizer of a role's model folder (*tok owned by the caller,
- * md_tokenizer_free). Errors are prefixed "<where>: model '<role>'". */
+/* Config and tokenizer of a role's model folder (*tok from ctx->toks,
+ * md_tokcache_acquire: the caller ends its use with
+ * md_tokcache_release(ctx->toks, *tok), which frees it when ctx has no
+ * cache). Errors are prefixed "<where>: model '<role>'". */
 int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role, md_config *cfg,
                      md_tokenizer **tok, md_error *err);
 /* MD_OK when the models of role0 and role pair (directions cross between

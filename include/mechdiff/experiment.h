@@ -70,12 +70,16 @@ typedef struct md_output {
 /* Everything a callback may look at: the job, this experiment, its index,
  * and its options: the kind's options struct (md_kind.opts, .opts_size),
  * bound once by whoever built the context (md_kind_bind_opts) and owned
- * there; NULL for a kind without options. */
+ * there; NULL for a kind without options. toks: the tokenizers of the
+ * caller's phase (tokcache.h; borrowed, NULL = none: each use loads its
+ * own), set by callers that plan, validate or estimate several times. */
+struct md_tokcache;
 typedef struct md_kind_ctx {
     const md_job *job;
     const md_exp_spec *exp;
     int exp_index;
     const void *opts;
+    struct md_tokcache *toks;
 } md_kind_ctx;
 
 /* A stage's input (output of the previous finish_stage). */

@@ -12,11 +12,13 @@
 #define MECHDIFF_FOLDER_CHECK_H
 
 #include "mechdiff/error.h"
+#include "mechdiff/tokcache.h"
 
 /* Checks model folder DIR of role ROLE (for the message). MD_OK or MD_ERR
  * with "model 'ROLE' (DIR): what is wrong; what to do". Maps the weight
  * files without reading every weight (nothing is converted but the norm
- * vectors). */
-int md_folder_check(const char *role, const char *dir, md_error *err);
+ * vectors). The tokenizer comes from toks (borrowed; NULL: loaded and freed
+ * here); the messages are the same either way. */
+int md_folder_check(const char *role, const char *dir, md_tokcache *toks, md_error *err);
 
 #endif

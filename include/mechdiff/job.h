@@ -18,6 +18,7 @@
 
 #include "mechdiff/error.h"
 #include "mechdiff/schema.h"
+#include "mechdiff/tokcache.h"
 
 struct md_kind;
 
@@ -59,8 +60,10 @@ int md_job_parse_string(const char *text, const char *source, const char *base_d
  * was reported by the parse at its key) and runs every experiment kind's
  * semantic validate hook (rank 0 only), but not for an experiment that names
  * a missing dataset (md_job_missing_dataset: the parse reported it at the
- * dataset's key) or a model whose folder is missing (md_job_missing_model). */
-int md_job_validate(const md_job *job, md_error *err);
+ * dataset's key) or a model whose folder is missing (md_job_missing_model).
+ * toks: the caller's tokenizers (tokcache.h; borrowed, NULL: each check
+ * loads its own), so that a folder's tokenizer loads once. */
+int md_job_validate(const md_job *job, md_tokcache *toks, md_error *err);
 
 /* 1 when experiment exp names dataset `name` in one of its keys (a string
  * key, or an item of a list; not `kind` or `name`), else 0. */
@@ -79,8 +82,9 @@ const char *md_job_missing_model(const md_job *job, int exp);
  * `mechdiff validate` shows): *out is set whenever the file's structure is
  * sound, also when files or folders are missing or a kind's check failed,
  * so that the caller can plan its experiments and report those problems
- * too (the caller frees it). MD_OK only when nothing is wrong. */
-int md_job_check_file(const char *path, md_job **out, md_error *err);
+ * too (the caller frees it). MD_OK only when nothing is wrong. toks: as
+ * md_job_validate's. */
+int md_job_check_file(const char *path, md_tokcache *toks, md_job **out, md_error *err);
 
 /* Flags of md_job_to_yaml. */
 #define MD_JOB_YAML_IDENTITY 1  /* leave out runtime: and output: (they do not

@@ -81,6 +81,7 @@
 #include "mechdiff/error.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/job.h"
+#include "mechdiff/tokcache.h"
 
 /* Stages per experiment the progress tracks (experiment.h). */
 #define MD_PROGRESS_MAX_STAGES MD_KIND_MAX_STAGES
@@ -117,8 +118,9 @@ void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t n_units, 
 void md_progress_end_exp(md_progress *p, int exp, int stage);
 /* Sizes every later stage of every experiment from its kind's estimate
  * (one per experiment) and prints the plan line. Call once, after the first
- * stages are planned. */
-void md_progress_print_plan(md_progress *p);
+ * stages are planned. toks: the tokenizers the plans used (tokcache.h;
+ * borrowed, NULL: the estimates load their own). */
+void md_progress_print_plan(md_progress *p, md_tokcache *toks);
 
 /* One unit of (exp, stage) of this cost finished in this run (now, or at
  * clock time t). */

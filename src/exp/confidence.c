@@ -49,6 +49,7 @@
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
 #include "mechdiff/model.h"
+#include "mechdiff/tokcache.h"
 
 
 static const md_key CONFIDENCE_KEYS[] = {
@@ -223,7 +224,7 @@ static int conf_check_context(const md_kind_ctx *ctx, const char *where, const c
         p.text = pr[i];
         rc = md_exp_check_fits(&fit, &p, strlen(pr[i]) + 2, err, "the prompt of CSV row %d (0-based)", i);
     }
-    md_tokenizer_free(p.tok);
+    md_tokcache_release(ctx->toks, p.tok);
     return rc;
 }
 

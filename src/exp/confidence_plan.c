@@ -9,6 +9,7 @@
 #include "mechdiff/exp_cost.h"
 #include "mechdiff/exp_output.h"
 #include "mechdiff/exp_util.h"
+#include "mechdiff/tokcache.h"
 
 enum {
     CO_NORM, CO_LOGITVAR, CO_SELECTED, CO_THRESHOLD, CO_OVERLAP, CO_IOU, CO_D_NORM, CO_D_LOGITVAR, CO_PROMPTS,
@@ -217,7 +218,7 @@ static int plan_role_tokens(const md_kind_ctx *ctx, int r, const char **pr, int 
                  role, note);
         rc = md_plan_attr(plan, path, "description", desc, err);
     }
-    md_tokenizer_free(tok);
+    md_tokcache_release(ctx->toks, tok);
     free(len);
     free(last);
     free(txt);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mechdiff/tokcache.h"
+
 const char *md_exp_format_where(const md_kind_ctx *ctx, char *buf, size_t n)
 {
     snprintf(buf, n, "%s:%d:%d: experiment '%s'", ctx->job->source, ctx->exp->line, ctx->exp->col, ctx->exp->name);
@@ -41,7 +43,8 @@ int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role
                      md_tokenizer **tok, md_error *err)
 {
     const char *dir = md_params_map_get(&ctx->job->top, "models", role);
-    if (md_hf_config_load_dir(cfg, dir, err) != MD_OK || md_tokenizer_load(tok, dir, err) != MD_OK)
+    *tok = NULL;
+    if (md_hf_config_load_dir(cfg, dir, err) != MD_OK || md_tokcache_acquire(ctx->toks, dir, tok, err) != MD_OK)
         return md_error_prefix(err, "%s: model '%s'", where, role);
     return MD_OK;
 }

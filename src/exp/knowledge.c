@@ -37,6 +37,7 @@
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
 #include "mechdiff/knowledge.h"
+#include "mechdiff/tokcache.h"
 
 static const md_key KNOWLEDGE_KEYS[] = {
     {.name = "datasets", .type = MD_KEY_STRLIST, .def = NULL,
@@ -248,7 +249,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
     int rc = MD_OK;
     md_config c0 = {0};
     const char *dir0 = NULL;
-    md_tokenizer *tok0 = NULL; /* the first model's, owned here */
+    md_tokenizer *tok0 = NULL; /* the first model's (ctx->toks's, or owned here without one) */
     /* Every model involved must load its config and tokenizer, and those
      * patched across must pair: same width, layers, vocabulary and
      * tokenizer (prompts are tokenised once and fed to both). Every failed
@@ -263,7 +264,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
             md_tokenizer *tok = NULL;
             md_error one;
             if (md_exp_load_role(ctx, where, roles[j], &c, &tok, &one) != MD_OK) {
-                md_tokenizer_free(tok);
+                md_tokcache_release(ctx->toks, tok);
                 rc = md_error_add(err, &one);
                 continue;
             }
@@ -279,7 +280,7 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
                                         "(use a base model and its own post-trained version)",
                                    where, dir0, dir, why);
             if (dir0) {
-                md_tokenizer_free(tok);
+                md_tokcache_release(ctx->toks, tok);
                 continue;
             }
             c0 = c;
@@ -287,19 +288,20 @@ static int kn_validate(const md_kind_ctx *ctx, md_error *err)
             tok0 = tok;
         }
     }
-    md_tokenizer_free(tok0);
+    md_tokcache_release(ctx->toks, tok0);
     free(tmp.combos);
     return rc;
 }
 
-/* The tokenizer and config of the first model of the experiment. */
+/* The tokenizer (from ctx->toks: md_tokcache_release ends its use) and
+ * config of the first model of the experiment. */
 static int kn_first_model(const md_kind_ctx *ctx, md_tokenizer **tok, md_config *cfg, md_error *err)
 {
     const char *role = md_exp_get_role(ctx, 0);
     const char *dir = role ? md_params_map_get(&ctx->job->top, "models", role) : NULL;
     if (!dir) return md_error_set(err, "experiment '%s': no model roles", ctx->exp->name);
     if (md_hf_config_load_dir(cfg, dir, err) != MD_OK) return MD_ERR;
-    return md_tokenizer_load(tok, dir, err);
+    return md_tokcache_acquire(ctx->toks, dir, tok, err);
 }
 
 /* The axes every dataset shares: layer (every layer of the model, 0 = the
@@ -391,7 +393,7 @@ static int kn_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_p
     rc = MD_OK;
 done:
     kn_state_free(s);
-    md_tokenizer_free(tok);
+    md_tokcache_release(ctx->toks, tok);
     return rc;
 }
 
@@ -410,7 +412,7 @@ static int kn_estimate(const md_kind_ctx *ctx, md_stage_estimate *out, md_error 
         rc = MD_OK;
     }
     kn_state_free(s);
-    md_tokenizer_free(tok);
+    md_tokcache_release(ctx->toks, tok);
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #include "exp/refusal_labels.h"
 #include "mechdiff/exp_output.h"
 #include "mechdiff/hf_config.h"
+#include "mechdiff/tokcache.h"
 #include "mechdiff/tokenizer.h"
 
 const md_output MD_REFUSAL_OUTPUTS[] = {
@@ -166,14 +167,14 @@ static int plan_candidates(md_plan *plan, const md_refusal_state *s, const char 
  * activations are read at, and its prompts' lengths (the units' costs). */
 static int plan_role_tokens(md_plan *plan, const md_kind_ctx *ctx, md_refusal_state *s, int m, md_error *err)
 {
-    md_tokenizer *tok = NULL; /* owned here */
+    md_tokenizer *tok = NULL; /* ctx->toks's, or owned here without one */
     int rel = s->sweep ? 0 : md_refusal_position(&s->opt, s->roles[m]);
     int rc = md_refusal_load_tokenizer(ctx, s, m, &tok, err);
     if (rc == MD_OK)
         rc = md_refusal_plan_tokens(plan, ctx, s, m, tok, s->sweep ? s->positions : &rel, s->sweep ? s->n_pos : 1,
                                     OUT(MD_RO_TOKEN_ID), err);
     if (rc == MD_OK) rc = md_refusal_price_role(ctx, s, m, tok, err);
-    md_tokenizer_free(tok);
+    md_tokcache_release(ctx->toks, tok);
     return rc;
 }
 

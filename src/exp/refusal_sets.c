@@ -13,6 +13,7 @@
 #include "mechdiff/exp_units.h"
 #include "mechdiff/exp_util.h"
 #include "mechdiff/model.h"
+#include "mechdiff/tokcache.h"
 #include "mechdiff/tokenizer.h"
 
 static const char *const SET_NAMES[2] = {"harmful", "harmless"};
@@ -99,12 +100,9 @@ static int rf_check_context(const char *where, const md_refusal_state *s, int i,
 int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c,
                           md_error *err)
 {
-    md_tokenizer *tok = NULL;
+    md_tokenizer *tok = NULL; /* ctx->toks's, or owned here without one */
     md_error one;
-    if (md_exp_load_role(ctx, where, s->roles[i], c, &tok, &one) != MD_OK) {
-        md_tokenizer_free(tok);
-        return md_error_add(err, &one);
-    }
+    if (md_exp_load_role(ctx, where, s->roles[i], c, &tok, &one) != MD_OK) return md_error_add(err, &one);
     const char *jt = md_tokenizer_chat_template(tok);
     md_chat_kind kind;
     const char *fmt;
@@ -130,7 +128,7 @@ int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_re
         free(ids);
         if (rc == MD_OK) rc = rf_check_context(where, s, i, tok, kind, fmt, n, c, &one);
     }
-    md_tokenizer_free(tok);
+    md_tokcache_release(ctx->toks, tok);
     if (rc != MD_OK) md_error_add(err, &one);
     return MD_OK;
 }
@@ -150,7 +148,8 @@ int md_refusal_load_tokenizer(const md_kind_ctx *ctx, const md_refusal_state *s,
                               md_error *err)
 {
     *tok = NULL;
-    if (md_tokenizer_load(tok, md_params_map_get(&ctx->job->top, "models", s->roles[r]), err) == MD_OK) return MD_OK;
+    if (md_tokcache_acquire(ctx->toks, md_params_map_get(&ctx->job->top, "models", s->roles[r]), tok, err) == MD_OK)
+        return MD_OK;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     return md_error_prefix(err, "%s: model '%s'", where, s->roles[r]);
@@ -182,7 +181,7 @@ int md_refusal_price(const md_kind_ctx *ctx, void *state, md_error *err)
         md_tokenizer *tok = NULL;
         rc = md_refusal_load_tokenizer(ctx, s, r, &tok, err);
         if (rc == MD_OK) rc = md_refusal_price_role(ctx, s, r, tok, err);
-        md_tokenizer_free(tok);
+        md_tokcache_release(ctx->toks, tok);
     }
     if (rc != MD_OK) {
         free(s->prompt_tokens);

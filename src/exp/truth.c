@@ -55,6 +55,7 @@
 #include "mechdiff/forward.h"
 #include "mechdiff/hf_config.h"
 #include "mechdiff/model.h"
+#include "mechdiff/tokcache.h"
 
 static const md_key TRUTH_KEYS[] = {
     {.name = "models", .type = MD_KEY_STRLIST, .def = "", .doc = "Roles compared (empty = every role in `models`)."},
@@ -437,7 +438,7 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
         md_error one;
         depth[i] = -1;
         if (md_exp_load_role(ctx, where, s->roles[i], &c, &tok, &one) != MD_OK) {
-            md_tokenizer_free(tok);
+            md_tokcache_release(ctx->toks, tok);
             rc = md_error_add(err, &one);
             continue;
         }
@@ -445,7 +446,7 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
         if (md_exp_check_answer_words(ctx, where, s->roles[i], tok, o->true_word, o->false_word, &one) != MD_OK)
             rc = md_error_add(err, &one);
         if (tr_check_context(where, s, i, tok, &c, &one) != MD_OK) rc = md_error_add(err, &one);
-        md_tokenizer_free(tok);
+        md_tokcache_release(ctx->toks, tok);
         if (r0 >= 0 && md_exp_check_widths(where, s->roles[r0], &c0, s->roles[i], &c, &one) != MD_OK)
             rc = md_error_add(err, &one);
         if (r0 < 0) c0 = c, r0 = i;

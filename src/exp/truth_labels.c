@@ -10,6 +10,7 @@
 #include "exp/truth.h"
 #include "mechdiff/exp_output.h"
 #include "mechdiff/exp_util.h"
+#include "mechdiff/tokcache.h"
 
 int md_truth_plan_axes(const md_truth_state *s, const char *const *conds, int n_cond, const char *const *tests,
                        md_plan *plan, md_error *err)
@@ -78,7 +79,7 @@ int md_truth_plan_tokens(const md_kind_ctx *ctx, const md_truth_state *s, const 
             rc = put_tokens(s, m, k, tok, out, plan, err);
             if (rc == MD_OK) rc = md_plan_attr(plan, path, "description", desc, err);
         }
-        md_tokenizer_free(tok);
+        md_tokcache_release(ctx->toks, tok);
         if (rc != MD_OK) return MD_ERR;
     }
     return MD_OK;
@@ -137,7 +138,7 @@ int md_truth_plan_interv_tokens(const md_kind_ctx *ctx, const md_truth_state *s,
         int rc = MD_OK;
         for (int j = 0; rc == MD_OK && j < s->n_test; j++)
             if (s->ds[s->test[j]].n_iv > 0) rc = put_interv_tokens(s, m, j, tok, out, plan, err);
-        md_tokenizer_free(tok);
+        md_tokcache_release(ctx->toks, tok);
         if (rc != MD_OK) return MD_ERR;
     }
     return MD_OK;

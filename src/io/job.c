@@ -438,12 +438,12 @@ int md_job_parse_file(const char *path, md_job **out, md_error *err)
     return parse_file(path, 0, out, err);
 }
 
-int md_job_check_file(const char *path, md_job **out, md_error *err)
+int md_job_check_file(const char *path, md_tokcache *toks, md_job **out, md_error *err)
 {
     int rc = parse_file(path, 1, out, err);
     if (!*out) return MD_ERR;
     md_error more;
-    if (md_job_validate(*out, &more) != MD_OK) {
+    if (md_job_validate(*out, toks, &more) != MD_OK) {
         size_t used = rc == MD_OK ? 0 : strlen(err->msg);
         if (rc == MD_OK) err->msg[0] = '\0';
         snprintf(err->msg + used, sizeof err->msg - used, "%s%s", used ? "\n" : "", more.msg);

@@ -88,7 +88,7 @@ static int first_role_of_folder(const md_job *job, int i, char *keys, size_t cap
     return 1;
 }
 
-int md_job_validate(const md_job *job, md_error *err)
+int md_job_validate(const md_job *job, md_tokcache *toks, md_error *err)
 {
     md_error_clear(err);
     int bad = MD_OK;
@@ -107,7 +107,7 @@ int md_job_validate(const md_job *job, md_error *err)
         md_error_clear(&one);
         char keys[1024];
         if (!first_role_of_folder(job, i, keys, sizeof keys)) continue; /* reported at its key, or checked already */
-        if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
+        if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i), toks,
                             &one) == MD_OK)
             continue;
         const md_value *map = md_params_find(&job->top, "models"); /* where the models map is in the file */
@@ -123,6 +123,7 @@ int md_job_validate(const md_job *job, md_error *err)
         if (!e->impl->validate || md_job_missing_dataset(job, i) || md_job_missing_model(job, i))
             continue; /* reported once, at its key or by the folder check */
         md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
+        ctx.toks = toks;
         md_error one;
         md_error_clear(&one);
         if (e->impl->validate(&ctx, &one) == MD_OK) continue;

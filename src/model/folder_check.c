@@ -11,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mechdiff/hf_config.h"
 #include "mechdiff/model.h"
+#include "mechdiff/tokenizer.h"
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -100,13 +102,35 @@ static int check_files(const char *role, const char *dir, md_error *err)
     return MD_OK;
 }
 
-int md_folder_check(const char *role, const char *dir, md_error *err)
+/* The tokenizer of DIR from toks, checked against the vocabulary of its
+ * config.json as md_model_load checks it, and at the same point: after the
+ * config (an error in config.json is md_model_load's to say), before the
+ * weights. */
+static int check_tokenizer(const char *dir, md_tokcache *toks, md_error *err)
+{
+    md_config c;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (access(path, R_OK) != 0 || md_hf_config_load_dir(&c, dir, err) != MD_OK) return MD_OK;
+    md_tokenizer *tok = NULL; /* toks's */
+    if (md_tokcache_acquire(toks, dir, &tok, err) != MD_OK) return MD_ERR;
+    if (md_tokenizer_vocab_size(tok) > c.vocab_size)
+        return md_error_set(err, "%s: tokenizer has %d tokens but config.json vocab_size is %d", dir,
+                            md_tokenizer_vocab_size(tok), c.vocab_size);
+    return MD_OK;
+}
+
+int md_folder_check(const char *role, const char *dir, md_tokcache *toks, md_error *err)
 {
     if (check_files(role, dir, err) != MD_OK) return MD_ERR;
     md_model_options opt;
     md_model_options_init(&opt);
     opt.fp32_cache_bytes = 1; /* bind every tensor, convert none but the vectors */
     opt.skip_finite_check = 1; /* reading every weight is the workers' job, when they load them */
+    if (toks) { /* the tokenizer once, from the phase's cache: the model binds only the weights */
+        if (check_tokenizer(dir, toks, err) != MD_OK) return md_error_prefix(err, "model '%s'", role);
+        opt.skip_tokenizer = 1;
+    }
     md_model *m = NULL;
     if (md_model_load(&m, dir, &opt, err) != MD_OK) return md_error_prefix(err, "model '%s'", role);
     md_model_free(m);

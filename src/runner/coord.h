@@ -79,6 +79,8 @@ typedef struct coord {
     int64_t done_units, run_units;
     double t_start, t_last_flush, t_last_snapshot;
     md_progress *progress;     /* rank 0's progress lines (owned; freed by md_run) */
+    md_tokcache *toks;         /* rank 0's tokenizers of the start-up (validation, stage-0 plans, progress
+                                  estimate; owned; freed once the progress plan line is out, or by md_coord_free) */
     md_prov_digests digests;   /* rank 0: start-up digests read by every node (hashshare.h; owned, freed by md_run) */
 } coord;
 

@@ -176,10 +176,11 @@ void md_progress_end_exp(md_progress *p, int exp, int stage)
  * runs a later stage only once every part's units are in, e.g. --part 0/1
  * or a resume after a merge, and then no note says the estimate was
  * wrong —, nor for a planned one-stage kind). */
-static void estimate_exp(md_progress *p, int i)
+static void estimate_exp(md_progress *p, md_tokcache *toks, int i)
 {
     md_stage_estimate est[MD_KIND_MAX_STAGES] = {{0}};
     md_kind_ctx ctx = md_kind_ctx_of(p->job, p->exp_opts, i);
+    ctx.toks = toks;
     md_error err;
     int last = -1;
     for (int s = 0; s < MD_PROGRESS_MAX_STAGES; s++)
@@ -225,10 +226,10 @@ void md_progress_work(const md_progress *p, double *done, double *total)
     *total = t;
 }
 
-void md_progress_print_plan(md_progress *p)
+void md_progress_print_plan(md_progress *p, md_tokcache *toks)
 {
     if (!p) return;
-    for (int i = 0; i < p->job->n_exps; i++) estimate_exp(p, i);
+    for (int i = 0; i < p->job->n_exps; i++) estimate_exp(p, toks, i);
     if (!p->enabled) return;
     int64_t done, total;
     int unsized;

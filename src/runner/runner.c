@@ -301,6 +301,7 @@ static int plan_stage(coord *c, int exp, md_error *err)
     const md_exp_spec *spec = &c->job->exps[exp];
     exp_state *e = &c->exps[exp];
     md_kind_ctx ctx = md_kind_ctx_of(c->job, c->exp_opts, exp);
+    ctx.toks = c->toks; /* the start-up's tokenizers (NULL after it) */
     md_plan_free(&e->plan);
     md_plan_init(&e->plan, e->stage);
     e->plan.kind = spec->kind;
@@ -641,7 +642,9 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
         for (int64_t u = 0; u < e->plan.n_units; u++) c->done_units += e->done[u] && in_part(c, u);
         if (e->status == EXP_RUNNING && queue_stage(c, i, err) != MD_OK) return MD_ERR;
     }
-    md_progress_print_plan(c->progress);
+    md_progress_print_plan(c->progress, c->toks);
+    md_tokcache_free(c->toks); /* the start-up is over: later plans load what they need */
+    c->toks = NULL;
     int64_t in_file = 0, planned = 0; /* every stage's, as the plan line counts them (done_units: the current stages') */
     if (c->progress) md_progress_counts(c->progress, &in_file, &planned, NULL);
     if (c->opts->progress && in_file)

@@ -19,7 +19,7 @@
 int md_coord_load_job(coord *c, md_error *err)
 {
     if (md_job_parse_file(c->opts->job_path, &c->job, err) != MD_OK) return MD_ERR;
-    if (md_job_validate(c->job, err) != MD_OK) return MD_ERR;
+    if (md_tokcache_create(&c->toks, err) != MD_OK || md_job_validate(c->job, c->toks, err) != MD_OK) return MD_ERR;
     c->part_index = (int)md_params_int(&c->job->runtime, "array_index");
     c->part_count = (int)md_params_int(&c->job->runtime, "array_count");
     if (c->opts->part_count > 0) {
@@ -150,6 +150,7 @@ void md_coord_free(coord *c)
     for (int i = 0; c->have_stage && i < c->world; i++) free(c->have_stage[i]);
     free(c->have_stage);
     md_kind_free_opts(c->job, c->exp_opts);
+    md_tokcache_free(c->toks);
     md_journal_close(c->journal);
     if (c->lock_fd > 0) md_outlock_release(c->out, c->lock_fd, 0);
     md_prov_free(c->models, c->n_models, c->data);

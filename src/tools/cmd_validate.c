@@ -12,6 +12,7 @@
 #include "mechdiff/job.h"
 #include "mechdiff/outlock.h"
 #include "mechdiff/plan.h"
+#include "mechdiff/tokcache.h"
 #include "tools/cmds.h"
 
 static void usage(FILE *f)
@@ -55,10 +56,12 @@ static void print_keys(void)
  * checked (said once: not when the job's checks said it, or said
  * something about this experiment already). Experiments whose dataset or
  * model folder is missing are not planned (reported at their key). */
-static int plan_one(const md_job *job, void **opts, int i, const char *path, md_plan *plan, md_error *checked)
+static int plan_one(const md_job *job, void **opts, md_tokcache *toks, int i, const char *path, md_plan *plan,
+                    md_error *checked)
 {
     const md_exp_spec *e = &job->exps[i];
     md_kind_ctx ctx = md_kind_ctx_of(job, opts, i);
+    ctx.toks = toks;
     md_error err;
     md_blob none = {0};
     plan->kind = e->kind;
@@ -122,8 +125,14 @@ int cmd_validate(int argc, char **argv)
     if (!path) return cmd_usage_error("validate", usage, "no job file given");
     md_job *job = NULL;
     md_error err, checked = {0};
-    int rc = md_job_check_file(path, &job, &checked) == MD_OK ? 0 : 2; /* every problem at once */
-    if (!job) { /* no job to check further: the file cannot be read (no summary), or its YAML is broken */
+    md_tokcache *toks = NULL; /* each model folder's tokenizer, loaded once for the checks and plans (owned) */
+    if (md_tokcache_create(&toks, &err) != MD_OK) {
+        fprintf(stderr, "mechdiff validate: %s\n", err.msg);
+        return 2;
+    }
+    int rc = md_job_check_file(path, toks, &job, &checked) == MD_OK ? 0 : 2; /* every problem at once */
+    if (!job) {
+        md_tokcache_free(toks); /* no job to check further: the file cannot be read (no summary), or its YAML is broken */
         size_t n = strlen(path);
         if (strncmp(checked.msg, path, n) == 0 && checked.msg[n] == ':' && isdigit((unsigned char)checked.msg[n + 1]))
             print_problems(path, &checked);
@@ -140,11 +149,12 @@ int cmd_validate(int argc, char **argv)
         fprintf(stderr, "mechdiff validate: %s\n", plans ? err.msg : "out of memory");
         free(plans);
         md_job_free(job);
+        md_tokcache_free(toks);
         return 2;
     }
     for (int i = 0; i < job->n_exps; i++) {
         md_plan_init(&plans[i], 0);
-        if (plan_one(job, opts, i, path, &plans[i], &checked) != MD_OK) rc = 2;
+        if (plan_one(job, opts, toks, i, path, &plans[i], &checked) != MD_OK) rc = 2;
     }
     if (rc) print_problems(path, &checked);
     for (int i = 0; i < job->n_exps; i++) {
@@ -152,6 +162,7 @@ int cmd_validate(int argc, char **argv)
         md_plan_free(&plans[i]);
     }
     free(plans);
+    md_tokcache_free(toks);
     if (rc == 0) printf("%s: valid; output %s\n", path, md_job_output(job));
     if (print) {
         char *y = md_job_to_yaml(job, 0);

@@ -106,7 +106,7 @@ int main(void)
                       "  - kind: selftest\n";
     CHECK(md_job_parse_file(write_file("gpu.yaml", gpu), &job, &err) == MD_OK);
     if (job) {
-        int rc = md_job_validate(job, &err);
+        int rc = md_job_validate(job, NULL, &err);
         if (md_device_build_archs()[0] == '\0')
             CHECK_MSG(rc == MD_ERR && strstr(err.msg, "gpu.yaml") && strstr(err.msg, "built without CUDA") &&
                           strstr(err.msg, "backend: cpu"),

@@ -158,7 +158,7 @@ static void test_totals(md_job *job, void *const *opts, const int64_t stage0[], 
         want += stage0[i];
         want_work += sum_costs(&plans[i]);
     }
-    md_progress_print_plan(p);
+    md_progress_print_plan(p, NULL);
     int64_t done, total;
     int unsized;
     md_progress_counts(p, &done, &total, &unsized);
@@ -186,7 +186,7 @@ static void test_totals(md_job *job, void *const *opts, const int64_t stage0[], 
     CHECK(md_progress_create(&p, &o, &err) == MD_OK);
     if (!p) return;
     md_progress_set_stage(p, 0, 0, 7, plans[0].cost, NULL); /* units 1, 3, 5 are this part's */
-    md_progress_print_plan(p);
+    md_progress_print_plan(p, NULL);
     md_progress_counts(p, &done, &total, &unsized);
     CHECK(total == 3 && unsized == 0); /* nothing after the part's stage; the other experiments unplanned = none */
     md_progress_work(p, &wdone, &wtotal);
