@@ -13,14 +13,17 @@ int md_h5declared_write_list(hid_t sg, const md_plan *plan)
     const char **names = malloc((size_t)(plan->n_dsets + 1) * sizeof *names);
     if (!names) return MD_ERR;
     for (int i = 0; i < plan->n_dsets; i++) names[i] = plan->dsets[i].path;
-    if (H5Aexists(sg, MD_H5DECLARED_ATTR) > 0) H5Adelete(sg, MD_H5DECLARED_ATTR);
+    int rc = MD_ERR;
+    hid_t t = -1, sp = -1, a = -1;
     hsize_t n = (hsize_t)plan->n_dsets;
-    hid_t t = md_h5_str_type(), sp = H5Screate_simple(1, &n, NULL);
-    hid_t a = H5Acreate2(sg, MD_H5DECLARED_ATTR, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a >= 0 && H5Awrite(a, t, names) >= 0 ? MD_OK : MD_ERR;
+    if (H5Aexists(sg, MD_H5DECLARED_ATTR) > 0 && H5Adelete(sg, MD_H5DECLARED_ATTR) < 0) goto done;
+    if ((t = md_h5_str_type()) < 0 || (sp = H5Screate_simple(1, &n, NULL)) < 0) goto done;
+    if ((a = H5Acreate2(sg, MD_H5DECLARED_ATTR, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto done;
+    rc = H5Awrite(a, t, names) >= 0 ? MD_OK : MD_ERR;
+done:
     if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
     free(names);
     return rc;
 }

@@ -1,4 +1,6 @@
-/* h5util.h — private to src/runner (h5out*.c, h5read.c): the small HDF5
+/* h5util.h — private to src/runner (the writer h5out*.c, h5declared.c,
+ * h5catchup.c, h5digest.c, provenance.c; the readers h5read.c, verify*.c;
+ * and their unit and fuzz tests): the small HDF5
  * helpers both the results-file writer and its readers use. Every hid_t
  * returned is owned by the caller (close it); strings are malloc'd. */
 #ifndef MECHDIFF_RUNNER_H5UTIL_H
