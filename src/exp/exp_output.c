@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mechdiff/sbuf.h"
+
 void md_exp_join_names(char *val, size_t cap, const char *const *items, int n)
 {
     size_t off = 0;
@@ -47,57 +49,34 @@ static int utf8_len(const unsigned char *s, size_t left)
 int md_exp_token_strings(const md_tokenizer *tok, const int *ids, int64_t n, char **out, size_t *nbytes,
                          md_error *err)
 {
-    size_t cap = 256, len = 0;
-    char *buf = malloc(cap);
+    md_sbuf b = {0}; /* the strings: handed to *out */
     *out = NULL;
     *nbytes = 0;
-    if (!buf) return md_error_set(err, "out of memory");
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n && !b.failed; i++) {
         char *piece = NULL;
         size_t plen = 0;
         if (ids[i] < 0) { /* no token there: "" */
-            if (len + 1 > cap) {
-                char *g = realloc(buf, cap *= 2);
-                if (!g) {
-                    free(buf);
-                    return md_error_set(err, "out of memory");
-                }
-                buf = g;
-            }
-            buf[len++] = '\0';
+            md_sbuf_add_char(&b, '\0');
             continue;
         }
         if (md_tokenizer_decode_n(tok, &ids[i], 1, 0, &piece, &plen, err) != MD_OK) {
-            free(buf);
+            md_sbuf_free(&b);
             return MD_ERR;
-        }
-        if (len + 3 * plen + 1 > cap) { /* every byte may become U+FFFD (3 bytes) */
-            while (len + 3 * plen + 1 > cap) cap *= 2;
-            char *g = realloc(buf, cap);
-            if (!g) {
-                free(piece);
-                free(buf);
-                return md_error_set(err, "out of memory");
-            }
-            buf = g;
         }
         for (size_t k = 0; k < plen;) {
             int c = piece[k] ? utf8_len((const unsigned char *)piece + k, plen - k) : 0;
-            if (c) {
-                memcpy(buf + len, piece + k, (size_t)c);
-                len += (size_t)c;
-                k += (size_t)c;
-            } else {
-                memcpy(buf + len, "\xef\xbf\xbd", 3);
-                len += 3;
-                k++;
-            }
+            md_sbuf_add(&b, c ? piece + k : "\xef\xbf\xbd", c ? (size_t)c : 3);
+            k += c ? (size_t)c : 1;
         }
-        buf[len++] = '\0';
+        md_sbuf_add_char(&b, '\0');
         free(piece);
     }
-    *out = buf;
-    *nbytes = len;
+    *nbytes = b.n;
+    *out = md_sbuf_take(&b);
+    if (!*out) {
+        *nbytes = 0;
+        return md_error_set(err, "out of memory");
+    }
     return MD_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mechdiff/fsutil.h"
+#include "mechdiff/sbuf.h"
 
 typedef struct strvec {
     char **v;
@@ -32,16 +33,14 @@ static int parse_record(const char **p, strvec *out)
     const char *s = *p;
     int nf = 0;
     for (;;) {
-        size_t cap = 64, len = 0;
-        char *f = malloc(cap);
-        if (!f) return -1;
+        md_sbuf f = {0}; /* the field's text: handed to out */
         int quoted = *s == '"';
         if (quoted) s++;
         for (;;) {
             char c = *s;
             if (quoted) {
                 if (c == '\0') {
-                    free(f);
+                    md_sbuf_free(&f);
                     return -1;
                 }
                 if (c == '"') {
@@ -54,19 +53,11 @@ static int parse_record(const char **p, strvec *out)
             } else if (c == ',' || c == '\n' || c == '\r' || c == '\0') {
                 break;
             }
-            if (len + 2 > cap) {
-                char *nf2 = realloc(f, cap *= 2);
-                if (!nf2) {
-                    free(f);
-                    return -1;
-                }
-                f = nf2;
-            }
-            f[len++] = *s++;
+            md_sbuf_add_char(&f, *s++); /* a failure shows in md_sbuf_take */
         }
-        f[len] = '\0';
-        if (strvec_push(out, f) != 0) {
-            free(f);
+        char *field = md_sbuf_take(&f);
+        if (!field || strvec_push(out, field) != 0) {
+            free(field);
             return -1;
         }
         nf++;

@@ -129,8 +129,8 @@ static int arith(jctx *c, const jnode *n, const char *op, json_t *a, json_t *b, 
     double x, y;
     if (!strcmp(op, "+") && json_is_string(a) && json_is_string(b)) {
         md_sbuf s = {0};
-        if (md_sb_add(&s, json_string_value(a), json_string_length(a)) ||
-            md_sb_add(&s, json_string_value(b), json_string_length(b))) { free(s.s); return oom(c); }
+        if (md_sbuf_add(&s, json_string_value(a), json_string_length(a)) ||
+            md_sbuf_add(&s, json_string_value(b), json_string_length(b))) { free(s.s); return oom(c); }
         *out = json_stringn(s.s ? s.s : "", s.n);
         free(s.s);
         return *out ? MD_OK : oom(c);
@@ -283,7 +283,7 @@ static int ev_slice(jctx *c, const jnode *n, json_t **out)
     md_sbuf s = {0};
     for (long long i = lo; res && (step > 0 ? i < hi : i > hi); i += step) {
         json_t *v = json_array_get(items, (size_t)i);
-        if (json_is_string(obj) ? md_sb_add(&s, json_string_value(v), json_string_length(v)) : json_array_append(res, v)) {
+        if (json_is_string(obj) ? md_sbuf_add(&s, json_string_value(v), json_string_length(v)) : json_array_append(res, v)) {
             json_decref(res);
             res = NULL;
         }
@@ -694,7 +694,7 @@ static int exec_one(jctx *c, const jnode *n)
     json_t *v = NULL;
     int rc = MD_OK;
     switch (n->kind) {
-    case JN_TEXT: return md_sb_add(&c->out, n->str, n->len) ? oom(c) : MD_OK;
+    case JN_TEXT: return md_sbuf_add(&c->out, n->str, n->len) ? oom(c) : MD_OK;
     case JN_OUT:
         if (ev(c, n->a, &v)) return MD_ERR;
         rc = add_str(c, n, &c->out, v);
@@ -752,7 +752,7 @@ int md_jinja_render(const md_jinja *t, json_t *ctx, time_t now, char **out, size
     json_t *ns;
     json_array_foreach(c.namespaces, i, ns) json_object_clear(ns);
     json_decref(c.namespaces);
-    if (rc == MD_OK && !c.out.s && md_sb_add(&c.out, "", 0)) rc = oom(&c);
+    if (rc == MD_OK && !c.out.s && md_sbuf_add(&c.out, "", 0)) rc = oom(&c);
     if (rc) {
         free(c.out.s);
         return MD_ERR;

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "io/tok_text.h" /* md_sbuf */
+#include "mechdiff/sbuf.h"
 #include "mechdiff/error.h"
 #include "mechdiff/jinja.h"
 

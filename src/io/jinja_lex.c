@@ -52,15 +52,15 @@ static int lex_string(jparser *p, const char *s, size_t n, size_t *i, int line, 
     while (*i < n && s[*i] != q) {
         char c = s[(*i)++];
         if (c != '\\' || *i >= n) {
-            if (md_sb_add(b, &c, 1)) return MD_ERR;
+            if (md_sbuf_add(b, &c, 1)) return MD_ERR;
             continue;
         }
         char e = s[(*i)++];
         const char *r = e == 'n' ? "\n" : e == 't' ? "\t" : e == 'r' ? "\r" : e == '\\' ? "\\" : e == '\'' ? "'"
                       : e == '"' ? "\"" : e == '0' ? "" : NULL;
-        if (e == '0' && md_sb_add(b, "", 1)) return MD_ERR;
+        if (e == '0' && md_sbuf_add(b, "", 1)) return MD_ERR;
         if (r) {
-            if (md_sb_add(b, r, strlen(r))) return MD_ERR;
+            if (md_sbuf_add(b, r, strlen(r))) return MD_ERR;
         } else if (e == 'u' || e == 'x') {
             int nd = e == 'u' ? 4 : 2;
             unsigned cp = 0;
@@ -75,10 +75,10 @@ static int lex_string(jparser *p, const char *s, size_t n, size_t *i, int line, 
             if (ul == 1) u[0] = (char)cp;
             else if (ul == 2) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3F)); }
             else { u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[2] = (char)(0x80 | (cp & 0x3F)); }
-            if (md_sb_add(b, u, ul)) return MD_ERR;
+            if (md_sbuf_add(b, u, ul)) return MD_ERR;
         } else {
             char two[2] = {'\\', e};
-            if (md_sb_add(b, two, 2)) return MD_ERR;
+            if (md_sbuf_add(b, two, 2)) return MD_ERR;
         }
     }
     if (*i >= n) return md_error_set(p->err, "%s:%d: string literal is not closed", p->name, line);

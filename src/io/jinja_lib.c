@@ -97,11 +97,11 @@ static json_t *replace(const json_t *v, const json_t *from, const json_t *to, lo
     int bad_ = 0;
     for (size_t i = 0; i <= n && !bad_ && b.n <= JINJA_MAX_TEXT;) { /* longer: refused by the caller */
         if (count != 0 && fl && i + fl <= n && memcmp(s + i, f, fl) == 0) {
-            bad_ = md_sb_add(&b, t, tl);
+            bad_ = md_sbuf_add(&b, t, tl);
             i += fl;
             count--;
         } else if (i < n) {
-            bad_ = md_sb_add(&b, s + i, 1);
+            bad_ = md_sbuf_add(&b, s + i, 1);
             i++;
         } else {
             break;
@@ -182,7 +182,7 @@ static int join(json_t *v, json_t *sep, json_t *attr, json_t **out, jwalk *w, md
     int rc = MD_OK;
     json_array_foreach(l, i, x) {
         if (b.n > JINJA_MAX_TEXT) break; /* too long already: the caller refuses it */
-        if (i && json_is_string(sep) && md_sb_add(&b, json_string_value(sep), json_string_length(sep))) rc = MD_ERR;
+        if (i && json_is_string(sep) && md_sbuf_add(&b, json_string_value(sep), json_string_length(sep))) rc = MD_ERR;
         if (jv_str(&b, json_is_string(attr) ? get_key(x, attr) : x, w)) rc = MD_ERR;
     }
     json_decref(l);

@@ -202,7 +202,7 @@ static jnode *parse_primary(jparser *p)
     if (t->type == TK_STR) {
         md_sbuf b = {0};
         while (cur(p)->type == TK_STR) { /* adjacent literals concatenate */
-            if (md_sb_add(&b, cur(p)->s, cur(p)->len)) break;
+            if (md_sbuf_add(&b, cur(p)->s, cur(p)->len)) break;
             p->pos++;
         }
         if ((n = mk(p, JE_LIT))) n->lit = json_stringn(b.s ? b.s : "", b.n);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "io/jinja_int.h"
+#include "mechdiff/numfmt.h"
 
 #define HIDDEN_KEY(k) ((k)[0] == '\x01')
 #define KEY_LEN(k) json_object_iter_key_len(json_object_key_to_iter(k)) /* keys may hold NUL */
@@ -208,20 +209,20 @@ static int repr_str(md_sbuf *b, const char *s, size_t n)
 {
     int dq = memchr(s, '\'', n) && !memchr(s, '"', n);
     char q = dq ? '"' : '\'';
-    if (md_sb_add(b, &q, 1)) return MD_ERR;
+    if (md_sbuf_add(b, &q, 1)) return MD_ERR;
     for (size_t i = 0, l; i < n; i += l) {
         unsigned u = utf8_at((const unsigned char *)s + i, n - i, &l);
         const char *e = u == '\\' ? "\\\\" : u == '\n' ? "\\n" : u == '\t' ? "\\t" : u == '\r' ? "\\r"
                       : u == (unsigned char)q ? (dq ? "\\\"" : "\\'") : NULL;
         char x[12];
         int rc;
-        if (e) rc = md_sb_add(b, e, 2);
+        if (e) rc = md_sbuf_add(b, e, 2);
         else if (unprintable(u))
-            rc = md_sb_add(b, x, (size_t)snprintf(x, sizeof x, u < 0x100 ? "\\x%02x" : u < 0x10000 ? "\\u%04x" : "\\U%08x", u));
-        else rc = md_sb_add(b, s + i, l);
+            rc = md_sbuf_add(b, x, (size_t)snprintf(x, sizeof x, u < 0x100 ? "\\x%02x" : u < 0x10000 ? "\\u%04x" : "\\U%08x", u));
+        else rc = md_sbuf_add(b, s + i, l);
         if (rc) return MD_ERR;
     }
-    return md_sb_add(b, &q, 1);
+    return md_sbuf_add(b, &q, 1);
 }
 
 static int repr(md_sbuf *b, const json_t *v, jwalk *w)
@@ -230,25 +231,21 @@ static int repr(md_sbuf *b, const json_t *v, jwalk *w)
     return json_is_string(v) ? repr_str(b, json_string_value(v), json_string_length(v)) : jv_str(b, v, w);
 }
 
-/* repr(d) as Python writes it: the shortest digits that read back as d, in
- * fixed notation for exponents -4..15 (100.0, 1e+16, 1e-05). */
+/* repr(d) as Python writes it: the shortest digits that read back as d
+ * (numfmt.h), in fixed notation for exponents -4..15 (100.0, 1e+16, 1e-05). */
 static int float_str(md_sbuf *b, double d)
 {
-    char s[400];
-    if (isnan(d)) return md_sb_add(b, "nan", 3);
-    if (isinf(d)) return d > 0 ? md_sb_add(b, "inf", 3) : md_sb_add(b, "-inf", 4);
-    int p = 1;
-    for (; p < 17; p++) {
-        snprintf(s, sizeof s, "%.*e", p - 1, d);
-        if (strtod(s, NULL) == d) break;
-    }
+    char s[400], g[MD_NUMFMT_DOUBLE_LEN];
+    if (isnan(d)) return md_sbuf_add(b, "nan", 3);
+    if (isinf(d)) return d > 0 ? md_sbuf_add(b, "inf", 3) : md_sbuf_add(b, "-inf", 4);
+    int p = md_numfmt_write_shortest(d, g, sizeof g);
     snprintf(s, sizeof s, "%.*e", p - 1, d);
     int x = atoi(strchr(s, 'e') + 1);
     if (x >= -4 && x < 16) {
         snprintf(s, sizeof s, "%.*f", p - 1 - x > 0 ? p - 1 - x : 0, d);
         if (!strchr(s, '.')) strcat(s, ".0");
     }
-    return md_sb_add(b, s, strlen(s));
+    return md_sbuf_add(b, s, strlen(s));
 }
 
 static int container_str(md_sbuf *b, const json_t *v, jwalk *w)
@@ -258,35 +255,35 @@ static int container_str(md_sbuf *b, const json_t *v, jwalk *w)
     size_t i;
     int first = 1, rc = MD_OK;
     if (json_is_array(v)) {
-        rc = md_sb_add(b, "[", 1);
+        rc = md_sbuf_add(b, "[", 1);
         json_array_foreach((json_t *)v, i, x) {
             if (rc || w->over) break;
-            rc = (i && md_sb_add(b, ", ", 2)) || repr(b, x, w);
+            rc = (i && md_sbuf_add(b, ", ", 2)) || repr(b, x, w);
         }
-        return rc || w->over ? MD_ERR : md_sb_add(b, "]", 1);
+        return rc || w->over ? MD_ERR : md_sbuf_add(b, "]", 1);
     }
-    rc = md_sb_add(b, "{", 1);
+    rc = md_sbuf_add(b, "{", 1);
     json_object_foreach((json_t *)v, k, x) {
         if (rc || w->over) break;
         if (HIDDEN_KEY(k)) continue;
-        rc = (!first && md_sb_add(b, ", ", 2)) || repr_str(b, k, KEY_LEN(k)) ||
-             md_sb_add(b, ": ", 2) || repr(b, x, w);
+        rc = (!first && md_sbuf_add(b, ", ", 2)) || repr_str(b, k, KEY_LEN(k)) ||
+             md_sbuf_add(b, ": ", 2) || repr(b, x, w);
         first = 0;
     }
-    return rc || w->over ? MD_ERR : md_sb_add(b, "}", 1);
+    return rc || w->over ? MD_ERR : md_sbuf_add(b, "}", 1);
 }
 
 int jv_str(md_sbuf *b, const json_t *v, jwalk *w)
 {
     char s[32];
-    if (!v) return md_sb_add(b, "", 0);
+    if (!v) return md_sbuf_add(b, "", 0);
     switch (json_typeof(v)) {
-    case JSON_STRING: return md_sb_add(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER: snprintf(s, sizeof s, "%lld", (long long)json_integer_value(v)); return md_sb_add(b, s, strlen(s));
+    case JSON_STRING: return md_sbuf_add(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: snprintf(s, sizeof s, "%lld", (long long)json_integer_value(v)); return md_sbuf_add(b, s, strlen(s));
     case JSON_REAL: return float_str(b, json_real_value(v));
-    case JSON_TRUE: return md_sb_add(b, "True", 4);
-    case JSON_FALSE: return md_sb_add(b, "False", 5);
-    case JSON_NULL: return md_sb_add(b, "None", 4);
+    case JSON_TRUE: return md_sbuf_add(b, "True", 4);
+    case JSON_FALSE: return md_sbuf_add(b, "False", 5);
+    case JSON_NULL: return md_sbuf_add(b, "None", 4);
     default: break;
     }
     if (jwalk_enter(w)) return MD_ERR;
@@ -300,17 +297,17 @@ int jv_str(md_sbuf *b, const json_t *v, jwalk *w)
 /* A JSON string as json.dumps(ensure_ascii=False) writes it. */
 static int json_str(md_sbuf *b, const char *s, size_t n)
 {
-    int rc = md_sb_add(b, "\"", 1);
+    int rc = md_sbuf_add(b, "\"", 1);
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char ch = (unsigned char)s[i];
         const char *e = ch == '"' ? "\\\"" : ch == '\\' ? "\\\\" : ch == '\n' ? "\\n" : ch == '\r' ? "\\r"
                       : ch == '\t' ? "\\t" : ch == '\b' ? "\\b" : ch == '\f' ? "\\f" : NULL;
         char u[8];
-        if (e) rc = md_sb_add(b, e, 2);
-        else if (ch < 0x20) rc = md_sb_add(b, u, (size_t)snprintf(u, sizeof u, "\\u%04x", ch));
-        else rc = md_sb_add(b, s + i, 1);
+        if (e) rc = md_sbuf_add(b, e, 2);
+        else if (ch < 0x20) rc = md_sbuf_add(b, u, (size_t)snprintf(u, sizeof u, "\\u%04x", ch));
+        else rc = md_sbuf_add(b, s + i, 1);
     }
-    return rc || md_sb_add(b, "\"", 1);
+    return rc || md_sbuf_add(b, "\"", 1);
 }
 
 /* The newline and indentation before an item at level (indent < 0: none);
@@ -320,10 +317,10 @@ static int json_newline(md_sbuf *b, int indent, int level)
 {
     static const char spaces[] = "                                ";
     if (indent < 0) return MD_OK;
-    if (md_sb_add(b, "\n", 1)) return MD_ERR;
+    if (md_sbuf_add(b, "\n", 1)) return MD_ERR;
     for (long long left = (long long)indent * level; left > 0 && b->n <= JINJA_MAX_TEXT;) {
         size_t k = left < (long long)(sizeof spaces - 1) ? (size_t)left : sizeof spaces - 1;
-        if (md_sb_add(b, spaces, k)) return MD_ERR;
+        if (md_sbuf_add(b, spaces, k)) return MD_ERR;
         left -= (long long)k;
     }
     return MD_OK;
@@ -331,7 +328,7 @@ static int json_newline(md_sbuf *b, int indent, int level)
 
 static int json_container(md_sbuf *b, const json_t *v, int indent, int level, jwalk *w, md_error *err)
 {
-    int arr = json_is_array(v), rc = md_sb_add(b, arr ? "[" : "{", 1);
+    int arr = json_is_array(v), rc = md_sbuf_add(b, arr ? "[" : "{", 1);
     const char *sep = indent < 0 ? ", " : ",";
     size_t n = 0, i;
     const char *k;
@@ -339,20 +336,20 @@ static int json_container(md_sbuf *b, const json_t *v, int indent, int level, jw
     if (arr) {
         json_array_foreach((json_t *)v, i, x) {
             if (rc || b->n > JINJA_MAX_TEXT) break;
-            rc = (n++ && md_sb_add(b, sep, strlen(sep))) || json_newline(b, indent, level + 1) ||
+            rc = (n++ && md_sbuf_add(b, sep, strlen(sep))) || json_newline(b, indent, level + 1) ||
                  jv_json(b, x, indent, level + 1, w, err);
         }
     } else {
         json_object_foreach((json_t *)v, k, x) {
             if (rc || b->n > JINJA_MAX_TEXT) break;
             if (HIDDEN_KEY(k)) continue;
-            rc = (n++ && md_sb_add(b, sep, strlen(sep))) || json_newline(b, indent, level + 1) ||
-                 json_str(b, k, KEY_LEN(k)) || md_sb_add(b, ": ", 2) ||
+            rc = (n++ && md_sbuf_add(b, sep, strlen(sep))) || json_newline(b, indent, level + 1) ||
+                 json_str(b, k, KEY_LEN(k)) || md_sbuf_add(b, ": ", 2) ||
                  jv_json(b, x, indent, level + 1, w, err);
         }
     }
     if (!rc && n) rc = json_newline(b, indent, level);
-    return rc || md_sb_add(b, arr ? "]" : "}", 1);
+    return rc || md_sbuf_add(b, arr ? "]" : "}", 1);
 }
 
 int jv_json(md_sbuf *b, const json_t *v, int indent, int level, jwalk *w, md_error *err)
@@ -361,16 +358,16 @@ int jv_json(md_sbuf *b, const json_t *v, int indent, int level, jwalk *w, md_err
     if (b->n > JINJA_MAX_TEXT) return MD_OK; /* too long already: the caller refuses it */
     switch (json_typeof(v)) {
     case JSON_STRING: return json_str(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER: snprintf(s, sizeof s, "%lld", (long long)json_integer_value(v)); return md_sb_add(b, s, strlen(s));
+    case JSON_INTEGER: snprintf(s, sizeof s, "%lld", (long long)json_integer_value(v)); return md_sbuf_add(b, s, strlen(s));
     case JSON_REAL: {
         double d = json_real_value(v);
-        if (isnan(d)) return md_sb_add(b, "NaN", 3);
-        if (isinf(d)) return d > 0 ? md_sb_add(b, "Infinity", 8) : md_sb_add(b, "-Infinity", 9);
+        if (isnan(d)) return md_sbuf_add(b, "NaN", 3);
+        if (isinf(d)) return d > 0 ? md_sbuf_add(b, "Infinity", 8) : md_sbuf_add(b, "-Infinity", 9);
         return float_str(b, d);
     }
-    case JSON_TRUE: return md_sb_add(b, "true", 4);
-    case JSON_FALSE: return md_sb_add(b, "false", 5);
-    case JSON_NULL: return md_sb_add(b, "null", 4);
+    case JSON_TRUE: return md_sbuf_add(b, "true", 4);
+    case JSON_FALSE: return md_sbuf_add(b, "false", 5);
+    case JSON_NULL: return md_sbuf_add(b, "null", 4);
     default: break;
     }
     if (json_is_object(v) && json_object_get(v, FN_MARK))

@@ -1,23 +1,25 @@
-/* job.c — the YAML job file (see include/mechdiff/job.h).
+/* job.c — the YAML job file (see include/mechdiff/job.h): the key tables
+ * of the top level and runtime, reading the file, and the walk over its
+ * document (top level, runtime, each experiment against its kind's keys,
+ * defaults, the output path, the missing datasets) into an md_job.
  *
  * libyaml's document API gives a node tree with start marks; every value is
- * checked against a schema (md_key tables: top level, runtime, the kind's) and
- * every problem is appended to the error as "file:line:col: key 'k': ...". */
+ * checked against a schema (md_key tables: top level, runtime, the kind's)
+ * by job_value.c, and every problem is appended to the error as
+ * "file:line:col: key 'k': ...". */
 #include "mechdiff/job.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "mechdiff/experiment.h"
-#include "mechdiff/hub.h"
+#include "io/job_value.h"
 #include "io/job_yaml.h"
 
 const md_key MD_JOB_TOP_KEYS[] = {
@@ -79,323 +81,6 @@ const md_key MD_EXP_COMMON_KEYS[] = {
      .doc = "Output group `/<name>`; empty = the kind. Must be unique in the job."},
     {0}};
 
-/* Parse context: the document, where it came from, the error being built. */
-typedef struct parse_ctx {
-    yaml_document_t doc;
-    const char *source;
-    const char *dir;
-    int check_paths;
-    md_error *err;
-    int n_errors;
-    int n_path_errors;         /* of n_errors: files/folders that do not exist */
-    const char *dataset;       /* the `datasets` entry whose path is being checked */
-    struct {                   /* missing dataset files, reported with the experiments */
-        const yaml_node_t *at; /* that name them (report_missing) */
-        const char *name;      /* (both point into doc) */
-    } missing[32];
-    int n_missing;
-} parse_ctx;
-
-static void add_error(parse_ctx *pc, const yaml_node_t *at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void add_error(parse_ctx *pc, const yaml_node_t *at, const char *fmt, ...)
-{
-    char line[768];
-    va_list ap;
-    pc->n_errors++; /* also when the message no longer fits */
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    size_t used = strlen(pc->err->msg);
-    if (used + 2 >= sizeof pc->err->msg) return;
-    snprintf(pc->err->msg + used, sizeof pc->err->msg - used, "%s%s:%d:%d: %s", used ? "\n" : "",
-             pc->source, at ? (int)at->start_mark.line + 1 : 1, at ? (int)at->start_mark.column + 1 : 1,
-             line);
-}
-
-static yaml_node_t *node_at(parse_ctx *pc, int index)
-{
-    return yaml_document_get_node(&pc->doc, index);
-}
-
-static const char *node_text(const yaml_node_t *n)
-{
-    return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : "";
-}
-
-static const char *node_kind_name(const yaml_node_t *n)
-{
-    if (n->type == YAML_SEQUENCE_NODE) return "a list";
-    if (n->type == YAML_MAPPING_NODE) return "a map";
-    return "a scalar";
-}
-
-/* Shows what was found, for "expected X, got Y". */
-static void describe(const yaml_node_t *n, char *buf, size_t len)
-{
-    if (n->type == YAML_SCALAR_NODE)
-        snprintf(buf, len, "'%.200s'", node_text(n));
-    else
-        snprintf(buf, len, "%s", node_kind_name(n));
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
-/* dir/rel, or rel when absolute; canonicalised when it exists. Returns malloc'd. */
-static char *resolve_path(const char *dir, const char *rel)
-{
-    char joined[PATH_MAX];
-    if (rel[0] == '/' || !dir || !dir[0])
-        snprintf(joined, sizeof joined, "%s", rel);
-    else
-        snprintf(joined, sizeof joined, "%s/%s", dir, rel);
-    char canon[PATH_MAX];
-    if (realpath(joined, canon)) return xstrdup(canon);
-    return xstrdup(joined);
-}
-
-static int check_path(parse_ctx *pc, const yaml_node_t *at, const char *key, const char *path,
-                      md_key_type type)
-{
-    if (!pc->check_paths || (type != MD_KEY_FILE && type != MD_KEY_DIR)) return MD_OK;
-    struct stat st;
-    pc->n_path_errors++; /* undone below when the path is fine */
-    if (stat(path, &st) != 0 && pc->dataset && pc->n_missing < (int)(sizeof pc->missing / sizeof pc->missing[0])) {
-        pc->missing[pc->n_missing].at = at;
-        pc->missing[pc->n_missing++].name = pc->dataset;
-        pc->n_errors++;
-        return MD_ERR;
-    }
-    if (stat(path, &st) != 0) {
-        add_error(pc, at, "key '%s': %s '%s' does not exist (relative paths are relative to the job file's folder)",
-                  key, type == MD_KEY_DIR ? "folder" : "file", path);
-        return MD_ERR;
-    }
-    if (type == MD_KEY_DIR && !S_ISDIR(st.st_mode)) {
-        add_error(pc, at, "key '%s': expected a folder, got file '%s' (give the folder that holds it)", key, path);
-        return MD_ERR;
-    }
-    if (type == MD_KEY_FILE && S_ISDIR(st.st_mode)) {
-        add_error(pc, at, "key '%s': expected a file, got folder '%s'", key, path);
-        return MD_ERR;
-    }
-    pc->n_path_errors--;
-    return MD_OK;
-}
-
-/* A Hugging Face cache repo folder (models--org--name) becomes the snapshot
- * refs/main names (hub.h); the job keeps that path, so provenance records
- * which snapshot ran. Takes and returns ownership of path. */
-static char *resolve_hub(parse_ctx *pc, const yaml_node_t *at, const char *key, char *path)
-{
-    char snap[PATH_MAX];
-    md_error e;
-    if (md_hub_resolve_dir(path, snap, sizeof snap, &e) != MD_OK) {
-        add_error(pc, at, "key '%s': %s", key, e.msg);
-        return path;
-    }
-    if (strcmp(snap, path) == 0) return path;
-    char *s = xstrdup(snap);
-    if (!s) return path;
-    free(path);
-    return s;
-}
-
-static int parse_bool_text(const char *s, int64_t *out)
-{
-    static const char *yes[] = {"true", "yes", "on"}, *no[] = {"false", "no", "off"};
-    for (int i = 0; i < 3; i++) {
-        if (strcasecmp(s, yes[i]) == 0) { *out = 1; return MD_OK; }
-        if (strcasecmp(s, no[i]) == 0) { *out = 0; return MD_OK; }
-    }
-    return MD_ERR;
-}
-
-static int allowed_has(const char *allowed, const char *s)
-{
-    size_t n = strlen(s);
-    for (const char *p = allowed; p && *p;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, s, n) == 0) return 1;
-        p = bar ? bar + 1 : NULL;
-    }
-    return 0;
-}
-
-/* Converts scalar text to a scalar-typed value. Returns MD_ERR (message in
- * why) when the text is not of the key's type or out of range. */
-static int scalar_value(const md_key *k, const char *text, md_value *v, char *why, size_t len)
-{
-    char *end = NULL;
-    errno = 0;
-    switch (k->type) {
-    case MD_KEY_INT:
-        v->i = strtoll(text, &end, 10);
-        if (!text[0] || *end || errno) { snprintf(why, len, "expected int"); return MD_ERR; }
-        if (k->min < k->max && ((double)v->i < k->min || (double)v->i > k->max)) {
-            snprintf(why, len, "expected int in [%.17g, %.17g]", k->min, k->max);
-            return MD_ERR;
-        }
-        return MD_OK;
-    case MD_KEY_FLOAT:
-        v->f = strtod(text, &end);
-        if (!text[0] || *end || errno) { snprintf(why, len, "expected float"); return MD_ERR; }
-        if (k->min < k->max && (v->f < k->min || v->f > k->max)) {
-            snprintf(why, len, "expected float in [%g, %g]", k->min, k->max);
-            return MD_ERR;
-        }
-        return MD_OK;
-    case MD_KEY_BOOL:
-        if (parse_bool_text(text, &v->i) != MD_OK) { snprintf(why, len, "expected bool (true/false)"); return MD_ERR; }
-        return MD_OK;
-    case MD_KEY_STRING:
-    case MD_KEY_FILE:
-    case MD_KEY_DIR:
-        if (k->allowed && !allowed_has(k->allowed, text)) {
-            snprintf(why, len, "expected one of %s", k->allowed);
-            return MD_ERR;
-        }
-        v->s = xstrdup(text);
-        return v->s ? MD_OK : (snprintf(why, len, "out of memory"), MD_ERR);
-    default:
-        snprintf(why, len, "expected %s", md_key_type_name(k->type));
-        return MD_ERR;
-    }
-}
-
-static int push_item(md_value *v, const char *key, const char *val)
-{
-    char **l = realloc(v->list, (size_t)(v->n + 1) * sizeof *l);
-    if (!l) return MD_ERR;
-    v->list = l;
-    l[v->n] = xstrdup(key);
-    if (val) {
-        char **vs = realloc(v->vals, (size_t)(v->n + 1) * sizeof *vs);
-        if (!vs) return MD_ERR;
-        v->vals = vs;
-        vs[v->n] = xstrdup(val);
-    }
-    v->n++;
-    return MD_OK;
-}
-
-/* The default of a key (schema text). Lists: comma-separated; maps: empty. */
-static int default_value(const md_key *k, md_value *v)
-{
-    char why[128];
-    if (k->type == MD_KEY_STRLIST) {
-        for (const char *p = k->def; p && *p;) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            char item[256];
-            snprintf(item, sizeof item, "%.*s", (int)len, p);
-            if (push_item(v, item, NULL) != MD_OK) return MD_ERR;
-            p = comma ? comma + 1 : NULL;
-        }
-        return MD_OK;
-    }
-    if (k->type == MD_KEY_MAP) return MD_OK;
-    if ((k->type == MD_KEY_STRING || k->type == MD_KEY_FILE || k->type == MD_KEY_DIR) && !k->def[0]) {
-        v->s = xstrdup("");
-        return v->s ? MD_OK : MD_ERR;
-    }
-    return scalar_value(k, k->def, v, why, sizeof why);
-}
-
-/* Parses one node as the value of key k into v (positions recorded). */
-static void parse_value(parse_ctx *pc, const md_key *k, yaml_node_t *n, md_value *v)
-{
-    char why[160], got[256];
-    v->line = (int)n->start_mark.line + 1;
-    v->col = (int)n->start_mark.column + 1;
-    if (k->type == MD_KEY_STRLIST) {
-        if (n->type == YAML_SCALAR_NODE) {
-            push_item(v, node_text(n), NULL);
-            return;
-        }
-        if (n->type != YAML_SEQUENCE_NODE) {
-            add_error(pc, n, "key '%s': expected a list of strings, got %s", k->name, node_kind_name(n));
-            return;
-        }
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-            yaml_node_t *item = node_at(pc, *it);
-            if (item->type != YAML_SCALAR_NODE) {
-                add_error(pc, item, "key '%s': expected a list of strings, got %s in the list", k->name,
-                          node_kind_name(item));
-                continue;
-            }
-            push_item(v, node_text(item), NULL);
-        }
-        return;
-    }
-    if (k->type == MD_KEY_MAP) {
-        if (n->type == YAML_SCALAR_NODE && !node_text(n)[0]) return; /* `key:` with nothing = empty */
-        if (n->type != YAML_MAPPING_NODE) {
-            add_error(pc, n, "key '%s': expected a map, got %s", k->name, node_kind_name(n));
-            return;
-        }
-        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
-            yaml_node_t *kn = node_at(pc, pr->key), *vn = node_at(pc, pr->value);
-            if (kn->type != YAML_SCALAR_NODE || vn->type != YAML_SCALAR_NODE) {
-                add_error(pc, vn, "key '%s': expected a map of scalars, got %s", k->name, node_kind_name(vn));
-                continue;
-            }
-            if (md_params_map_get(&(md_params){.v = v, .n = 1}, k->name, node_text(kn))) {
-                add_error(pc, kn, "key '%s': '%s' given twice", k->name, node_text(kn));
-                continue;
-            }
-            const char *name = node_text(kn);
-            if ((k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) &&
-                (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 ||
-                 (k->item == MD_KEY_DIR && strstr(name, "->")))) {
-                add_error(pc, kn,
-                          "key '%s': the name '%s' becomes an HDF5 group name in the results file (a role also "
-                          "in '<source>-><target>'): give one that is not empty or '.' and has no '/'%s",
-                          k->name, name, k->item == MD_KEY_DIR ? " or '->'" : "");
-                continue;
-            }
-            char full[300];
-            snprintf(full, sizeof full, "%s.%s", k->name, name);
-            if (k->item == MD_KEY_FILE || k->item == MD_KEY_DIR) {
-                char *path = resolve_path(pc->dir, node_text(vn));
-                if (path && k->item == MD_KEY_DIR && pc->check_paths) path = resolve_hub(pc, vn, full, path);
-                pc->dataset = strcmp(k->name, "datasets") == 0 ? node_text(kn) : NULL;
-                if (path) check_path(pc, vn, full, path, k->item);
-                pc->dataset = NULL;
-                push_item(v, node_text(kn), path ? path : "");
-                free(path);
-            } else {
-                push_item(v, node_text(kn), node_text(vn));
-            }
-        }
-        return;
-    }
-    if (n->type != YAML_SCALAR_NODE) {
-        add_error(pc, n, "key '%s': expected %s, got %s", k->name, md_key_type_name(k->type), node_kind_name(n));
-        return;
-    }
-    if (scalar_value(k, node_text(n), v, why, sizeof why) != MD_OK) {
-        describe(n, got, sizeof got);
-        add_error(pc, n, "key '%s': %s, got %s", k->name, why, got);
-        return;
-    }
-    if (k->type == MD_KEY_FILE || k->type == MD_KEY_DIR) {
-        char *path = resolve_path(pc->dir, v->s);
-        if (!path) return;
-        free(v->s);
-        v->s = path;
-        check_path(pc, n, k->name, path, k->type);
-    }
-}
-
 static const md_key *schema_find(const md_key *const *schemas, const char *name)
 {
     for (int s = 0; schemas[s]; s++)
@@ -418,7 +103,7 @@ static void list_keys(const md_key *const *schemas, const char *const *extra, ch
 /* Parses a mapping against the concatenated schemas into out (one value per
  * key, schema order). Keys listed in `extra` are allowed and skipped (the
  * caller handles them). `where` names the mapping in messages. */
-static int parse_mapping(parse_ctx *pc, yaml_node_t *map, const md_key *const *schemas,
+static int parse_mapping(md_job_pctx *pc, yaml_node_t *map, const md_key *const *schemas,
                          const char *const *extra, const char *where, md_params *out)
 {
     int n_keys = 0;
@@ -432,14 +117,14 @@ static int parse_mapping(parse_ctx *pc, yaml_node_t *map, const md_key *const *s
         for (const md_key *k = schemas[s]; k->name; k++) out->v[i++].key = k;
 
     int errors_before = pc->n_errors;
-    if (map && map->type != YAML_MAPPING_NODE && !(map->type == YAML_SCALAR_NODE && !node_text(map)[0])) {
-        add_error(pc, map, "%s: expected a map, got %s", where, node_kind_name(map));
+    if (map && map->type != YAML_MAPPING_NODE && !(map->type == YAML_SCALAR_NODE && !md_job_node_text(map)[0])) {
+        md_job_add_error(pc, map, "%s: expected a map, got %s", where, md_job_node_kind(map));
         map = NULL;
     }
     if (map && map->type == YAML_MAPPING_NODE) {
         for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++) {
-            yaml_node_t *kn = node_at(pc, pr->key), *vn = node_at(pc, pr->value);
-            const char *name = node_text(kn);
+            yaml_node_t *kn = md_job_node_at(pc, pr->key), *vn = md_job_node_at(pc, pr->value);
+            const char *name = md_job_node_text(kn);
             int is_extra = 0;
             for (int e = 0; extra && extra[e]; e++) is_extra |= strcmp(extra[e], name) == 0;
             if (is_extra) continue;
@@ -447,15 +132,15 @@ static int parse_mapping(parse_ctx *pc, yaml_node_t *map, const md_key *const *s
             if (!k) {
                 char keys[512];
                 list_keys(schemas, extra, keys, sizeof keys);
-                add_error(pc, kn, "key '%s': unknown key in %s (known: %s)", name, where, keys);
+                md_job_add_error(pc, kn, "key '%s': unknown key in %s (known: %s)", name, where, keys);
                 continue;
             }
             md_value *v = (md_value *)md_params_find(out, name);
             if (v->line) {
-                add_error(pc, kn, "key '%s': given twice in %s (first at line %d)", name, where, v->line);
+                md_job_add_error(pc, kn, "key '%s': given twice in %s (first at line %d)", name, where, v->line);
                 continue;
             }
-            parse_value(pc, k, vn, v);
+            md_job_parse_value(pc, k, vn, v);
             if (!v->line) v->line = (int)vn->start_mark.line + 1;
         }
     }
@@ -463,19 +148,20 @@ static int parse_mapping(parse_ctx *pc, yaml_node_t *map, const md_key *const *s
         md_value *v = &out->v[i];
         if (v->line) continue;
         if (!v->key->def) {
-            add_error(pc, map, "key '%s': required in %s (%s)", v->key->name, where, v->key->doc);
+            md_job_add_error(pc, map, "key '%s': required in %s (%s)", v->key->name, where, v->key->doc);
             continue;
         }
-        if (default_value(v->key, v) != MD_OK) add_error(pc, map, "key '%s': bad default (bug)", v->key->name);
+        if (md_job_default_value(v->key, v) != MD_OK)
+            md_job_add_error(pc, map, "key '%s': bad default (bug)", v->key->name);
     }
     return pc->n_errors == errors_before ? MD_OK : MD_ERR;
 }
 
-static yaml_node_t *map_get(parse_ctx *pc, yaml_node_t *map, const char *name)
+static yaml_node_t *map_get(md_job_pctx *pc, yaml_node_t *map, const char *name)
 {
     if (!map || map->type != YAML_MAPPING_NODE) return NULL;
     for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++)
-        if (strcmp(node_text(node_at(pc, pr->key)), name) == 0) return node_at(pc, pr->value);
+        if (strcmp(md_job_node_text(md_job_node_at(pc, pr->key)), name) == 0) return md_job_node_at(pc, pr->value);
     return NULL;
 }
 
@@ -487,39 +173,39 @@ static void kinds_list(char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "|" : "", (*k)->name);
 }
 
-static void parse_experiment(parse_ctx *pc, yaml_node_t *n, md_exp_spec *e, int index)
+static void parse_experiment(md_job_pctx *pc, yaml_node_t *n, md_exp_spec *e, int index)
 {
     char where[64];
     snprintf(where, sizeof where, "experiments[%d]", index);
     e->line = (int)n->start_mark.line + 1;
     e->col = (int)n->start_mark.column + 1;
     if (n->type != YAML_MAPPING_NODE) {
-        add_error(pc, n, "%s: expected a map with a 'kind' key, got %s", where, node_kind_name(n));
+        md_job_add_error(pc, n, "%s: expected a map with a 'kind' key, got %s", where, md_job_node_kind(n));
         return;
     }
     yaml_node_t *kn = map_get(pc, n, "kind");
     if (!kn) {
-        add_error(pc, n, "key 'kind': required in %s", where);
+        md_job_add_error(pc, n, "key 'kind': required in %s", where);
         return;
     }
-    e->impl = md_kind_find(node_text(kn));
+    e->impl = md_kind_find(md_job_node_text(kn));
     if (!e->impl) {
         char kinds[256], got[256];
         kinds_list(kinds, sizeof kinds);
-        describe(kn, got, sizeof got);
-        add_error(pc, kn, "key 'kind': expected one of %s, got %s", kinds, got);
+        md_job_node_describe(kn, got, sizeof got);
+        md_job_add_error(pc, kn, "key 'kind': expected one of %s, got %s", kinds, got);
         return;
     }
     const md_key *schemas[] = {MD_EXP_COMMON_KEYS, e->impl->keys, NULL};
     snprintf(where, sizeof where, "experiments[%d] (kind %s)", index, e->impl->name);
     parse_mapping(pc, n, schemas, NULL, where, &e->params);
-    e->kind = xstrdup(e->impl->name);
+    e->kind = strdup(e->impl->name);
     const char *name = md_params_str(&e->params, "name");
-    e->name = xstrdup(name[0] ? name : e->impl->name);
+    e->name = strdup(name[0] ? name : e->impl->name);
     md_value *nv = (md_value *)md_params_find(&e->params, "name");
     if (nv && e->name && !name[0]) {
         free(nv->s);
-        nv->s = xstrdup(e->name);
+        nv->s = strdup(e->name);
     }
 }
 
@@ -529,7 +215,7 @@ static void default_output(md_job *job, md_params *top)
     md_value *v = (md_value *)md_params_find(top, "output");
     if (!v) return;
     if (v->s && v->s[0]) {
-        char *p = resolve_path(job->dir, v->s);
+        char *p = md_job_resolve_path(job->dir, v->s);
         free(v->s);
         v->s = p;
         return;
@@ -543,7 +229,7 @@ static void default_output(md_job *job, md_params *top)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s.h5", job->dir, stem);
     free(v->s);
-    v->s = xstrdup(path);
+    v->s = strdup(path);
 }
 
 /* Limits checked before libyaml sees the text: a job file is a page of
@@ -554,7 +240,7 @@ static void default_output(md_job *job, md_params *top)
 
 /* The missing dataset files (check_path), each once at its key with the
  * experiments that name it: their own checks would only say it again. */
-static void report_missing(parse_ctx *pc, const md_job *job)
+static void report_missing(md_job_pctx *pc, const md_job *job)
 {
     for (int m = 0; m < pc->n_missing; m++) {
         char users[640] = "";
@@ -563,10 +249,11 @@ static void report_missing(parse_ctx *pc, const md_job *job)
             if (job->exps[i].name && md_job_exp_uses_dataset(job, i, pc->missing[m].name))
                 snprintf(users + used, sizeof users - used, "%s'%s'", used ? ", " : "; used by experiments ", job->exps[i].name);
         }
-        char *path = resolve_path(pc->dir, node_text(pc->missing[m].at));
+        char *path = md_job_resolve_path(pc->dir, md_job_node_text(pc->missing[m].at));
         pc->n_errors--; /* counted when it was found */
-        add_error(pc, pc->missing[m].at, "key 'datasets.%s': file '%s' does not exist (relative paths are relative "
-                  "to the job file's folder%s)", pc->missing[m].name, path ? path : "?", users);
+        md_job_add_error(pc, pc->missing[m].at,
+                         "key 'datasets.%s': file '%s' does not exist (relative paths are relative to the job "
+                         "file's folder%s)", pc->missing[m].name, path ? path : "?", users);
         free(path);
     }
     pc->n_missing = 0;
@@ -582,7 +269,7 @@ static int parse_text(const char *text, const char *source, const char *base_dir
     md_error local;
     if (!err) err = &local;
     md_error_clear(err);
-    parse_ctx pc = {.source = source, .check_paths = check_paths, .err = err};
+    md_job_pctx pc = {.source = source, .check_paths = check_paths, .err = err};
     if (md_job_yaml_check_depth(text, source, JOB_MAX_DEPTH, err) != MD_OK) return MD_ERR;
     md_job *job = calloc(1, sizeof *job);
     yaml_parser_t parser;
@@ -591,9 +278,9 @@ static int parse_text(const char *text, const char *source, const char *base_dir
         free(job);
         return md_error_set(err, "%s: out of memory", source);
     }
-    job->source = xstrdup(source);
+    job->source = strdup(source);
     char cwd[PATH_MAX];
-    job->dir = resolve_path(getcwd(cwd, sizeof cwd) ? cwd : ".", base_dir ? base_dir : ".");
+    job->dir = md_job_resolve_path(getcwd(cwd, sizeof cwd) ? cwd : ".", base_dir ? base_dir : ".");
     pc.dir = job->dir;
 
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
@@ -628,7 +315,7 @@ static int parse_text(const char *text, const char *source, const char *base_dir
         goto fail;
     }
     if (root->type != YAML_MAPPING_NODE) {
-        add_error(&pc, root, "top level: expected a map, got %s", node_kind_name(root));
+        md_job_add_error(&pc, root, "top level: expected a map, got %s", md_job_node_kind(root));
         goto fail;
     }
     static const char *const structural[] = {"runtime", "experiments", NULL};
@@ -640,8 +327,8 @@ static int parse_text(const char *text, const char *source, const char *base_dir
 
     yaml_node_t *exps = map_get(&pc, root, "experiments");
     if (!exps || exps->type != YAML_SEQUENCE_NODE) {
-        add_error(&pc, exps ? exps : root, "key 'experiments': expected a list of experiments, got %s",
-                  exps ? node_kind_name(exps) : "nothing");
+        md_job_add_error(&pc, exps ? exps : root, "key 'experiments': expected a list of experiments, got %s",
+                         exps ? md_job_node_kind(exps) : "nothing");
         goto fail;
     }
     int n = (int)(exps->data.sequence.items.top - exps->data.sequence.items.start);
@@ -649,14 +336,15 @@ static int parse_text(const char *text, const char *source, const char *base_dir
     if (!job->exps) goto fail;
     job->n_exps = n;
     for (int i = 0; i < n; i++) {
-        yaml_node_t *en = node_at(&pc, exps->data.sequence.items.start[i]);
+        yaml_node_t *en = md_job_node_at(&pc, exps->data.sequence.items.start[i]);
         parse_experiment(&pc, en, &job->exps[i], i);
         for (int j = 0; j < i; j++)
             if (job->exps[i].name && job->exps[j].name && strcmp(job->exps[i].name, job->exps[j].name) == 0)
-                add_error(&pc, en, "key 'name': experiment name '%s' already used at line %d (set distinct names)",
-                          job->exps[i].name, job->exps[j].line);
+                md_job_add_error(&pc, en,
+                                 "key 'name': experiment name '%s' already used at line %d (set distinct names)",
+                                 job->exps[i].name, job->exps[j].line);
     }
-    if (n == 0) add_error(&pc, exps, "key 'experiments': the list is empty");
+    if (n == 0) md_job_add_error(&pc, exps, "key 'experiments': the list is empty");
     report_missing(&pc, job);
     if (pc.n_errors && !(keep_soft && pc.n_errors == pc.n_path_errors)) goto fail;
     yaml_document_delete(&pc.doc);
@@ -684,7 +372,7 @@ static int apply_backend_env(md_job *job, md_error *err)
     for (int i = 0; i < job->runtime.n; i++) {
         md_value *v = &job->runtime.v[i];
         if (strcmp(v->key->name, "backend") != 0) continue;
-        char *s = xstrdup(want);
+        char *s = strdup(want);
         if (!s) return md_error_set(err, "out of memory");
         free(v->s);
         v->s = s;

@@ -2,13 +2,14 @@
  * (io/job_yaml.h), and the resolved job as YAML (md_job_to_yaml, see
  * include/mechdiff/job.h): every key with its value, defaults filled in, in
  * a form md_job_parse_string reads back to the same job. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mechdiff/experiment.h"
 #include "mechdiff/job.h"
+#include "mechdiff/numfmt.h"
+#include "mechdiff/sbuf.h"
 #include "io/job_yaml.h"
 
 /* Flow nesting: '[' and '{' outside quotes and comments; block nesting: a
@@ -51,70 +52,33 @@ int md_job_yaml_check_depth(const char *text, const char *source, int max_depth,
     return MD_OK;
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    if (!b->p) { /* vsnprintf(NULL + 0, 0, ...) would be pointer arithmetic on NULL */
-        b->p = malloc(256);
-        if (!b->p) { b->oom = 1; return; }
-        b->cap = 256;
-        b->len = 0;
-    }
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 /* A YAML double-quoted scalar. */
-static void sb_quoted(sbuf *b, const char *s)
+static void sb_quoted(md_sbuf *b, const char *s)
 {
-    sb_printf(b, "\"");
+    md_sbuf_add_str(b, "\"");
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') sb_printf(b, "\\%c", *c);
-        else if (*c == '\n') sb_printf(b, "\\n");
-        else if (*c == '\t') sb_printf(b, "\\t");
-        else if (*c < 0x20 || *c == 0x7f) sb_printf(b, "\\x%02x", *c);
-        else sb_printf(b, "%c", *c);
+        if (*c == '"' || *c == '\\') md_sbuf_add_format(b, "\\%c", *c);
+        else if (*c == '\n') md_sbuf_add_str(b, "\\n");
+        else if (*c == '\t') md_sbuf_add_str(b, "\\t");
+        else if (*c < 0x20 || *c == 0x7f) md_sbuf_add_format(b, "\\x%02x", *c);
+        else md_sbuf_add_char(b, (char)*c);
     }
-    sb_printf(b, "\"");
+    md_sbuf_add_str(b, "\"");
 }
 
-/* The shortest %g text that reads back as exactly v (at most 17 digits). */
-static void sb_float(sbuf *b, double v)
+/* The shortest %g text that reads back as exactly v (numfmt.h). */
+static void sb_float(md_sbuf *b, double v)
 {
-    char t[32];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(t, sizeof t, "%.*g", prec, v);
-        if (strtod(t, NULL) == v) break;
-    }
-    sb_printf(b, "%s\n", t);
+    char t[MD_NUMFMT_DOUBLE_LEN];
+    md_numfmt_write_shortest(v, t, sizeof t);
+    md_sbuf_add_format(b, "%s\n", t);
 }
 
 /* identity: the text provenance.c hashes into job_sha256 (floats as %.17g, "key: " before a
  * map's lines) stays byte for byte what it has always been, so files written
  * before keep resuming; the readable form (shortest floats, no trailing
  * space) is for the job shown and stored. */
-static void emit_params(sbuf *b, const md_params *p, const char *indent, const char *first_indent,
+static void emit_params(md_sbuf *b, const md_params *p, const char *indent, const char *first_indent,
                         const char *skip, int identity)
 {
     int first = 1;
@@ -122,54 +86,51 @@ static void emit_params(sbuf *b, const md_params *p, const char *indent, const c
         const md_value *v = &p->v[i];
         if (skip && strcmp(skip, v->key->name) == 0) continue;
         int map_lines = v->key->type == MD_KEY_MAP && v->n;
-        sb_printf(b, "%s%s:%s", first ? first_indent : indent, v->key->name, map_lines && !identity ? "" : " ");
+        md_sbuf_add_format(b, "%s%s:%s", first ? first_indent : indent, v->key->name,
+                           map_lines && !identity ? "" : " ");
         first = 0;
         switch (v->key->type) {
-        case MD_KEY_INT: sb_printf(b, "%lld\n", (long long)v->i); break;
+        case MD_KEY_INT: md_sbuf_add_format(b, "%lld\n", (long long)v->i); break;
         case MD_KEY_FLOAT:
-            if (identity) sb_printf(b, "%.17g\n", v->f);
+            if (identity) md_sbuf_add_format(b, "%.17g\n", v->f);
             else sb_float(b, v->f);
             break;
-        case MD_KEY_BOOL: sb_printf(b, "%s\n", v->i ? "true" : "false"); break;
+        case MD_KEY_BOOL: md_sbuf_add_format(b, "%s\n", v->i ? "true" : "false"); break;
         case MD_KEY_STRLIST:
-            sb_printf(b, "[");
+            md_sbuf_add_str(b, "[");
             for (int j = 0; j < v->n; j++) {
-                if (j) sb_printf(b, ", ");
+                if (j) md_sbuf_add_str(b, ", ");
                 sb_quoted(b, v->list[j]);
             }
-            sb_printf(b, "]\n");
+            md_sbuf_add_str(b, "]\n");
             break;
         case MD_KEY_MAP:
-            if (!v->n) { sb_printf(b, "{}\n"); break; }
-            sb_printf(b, "\n");
+            if (!v->n) { md_sbuf_add_str(b, "{}\n"); break; }
+            md_sbuf_add_str(b, "\n");
             for (int j = 0; j < v->n; j++) {
-                sb_printf(b, "%s  ", indent);
+                md_sbuf_add_format(b, "%s  ", indent);
                 sb_quoted(b, v->list[j]);
-                sb_printf(b, ": ");
+                md_sbuf_add_str(b, ": ");
                 sb_quoted(b, v->vals[j]);
-                sb_printf(b, "\n");
+                md_sbuf_add_str(b, "\n");
             }
             break;
-        default: sb_quoted(b, v->s ? v->s : ""); sb_printf(b, "\n"); break;
+        default: sb_quoted(b, v->s ? v->s : ""); md_sbuf_add_str(b, "\n"); break;
         }
     }
 }
 
 char *md_job_to_yaml(const md_job *job, int flags)
 {
-    sbuf b = {0};
-    sb_printf(&b, "# resolved mechdiff job (every key, defaults filled in)\n");
+    md_sbuf b = {0}; /* the text: handed to the caller */
+    md_sbuf_add_str(&b, "# resolved mechdiff job (every key, defaults filled in)\n");
     int identity = (flags & MD_JOB_YAML_IDENTITY) != 0;
     emit_params(&b, &job->top, "", "", identity ? "output" : NULL, identity);
     if (!identity) {
-        sb_printf(&b, "runtime:\n");
+        md_sbuf_add_str(&b, "runtime:\n");
         emit_params(&b, &job->runtime, "  ", "  ", NULL, identity);
     }
-    sb_printf(&b, "experiments:\n");
+    md_sbuf_add_str(&b, "experiments:\n");
     for (int i = 0; i < job->n_exps; i++) emit_params(&b, &job->exps[i].params, "    ", "  - ", NULL, identity);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return md_sbuf_take(&b); /* NULL when an add ran out of memory */
 }

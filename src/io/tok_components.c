@@ -72,7 +72,7 @@ int md_tk_parse_normalizer(md_tokenizer *t, json_t *n, md_error *err)
         const char *p = json_string_value(json_object_get(n, "prepend"));
         if (!p) return md_error_set(err, "normalizer Prepend has no \"prepend\" string");
         op.kind = NORM_PREPEND;
-        op.a = md_tk_strdup(p);
+        op.a = strdup(p);
     } else if (strcmp(type, "Replace") == 0) {
         int is_re;
         const char *p = get_pattern(n, &is_re);
@@ -81,13 +81,13 @@ int md_tk_parse_normalizer(md_tokenizer *t, json_t *n, md_error *err)
             return md_error_set(err, "normalizer Replace: only a non-empty {\"String\": ...} pattern with a "
                                 "\"content\" string is supported");
         op.kind = NORM_REPLACE;
-        op.a = md_tk_strdup(p);
-        op.b = md_tk_strdup(c);
+        op.a = strdup(p);
+        op.b = strdup(c);
     } else if (!strcmp(type, "NFC") || !strcmp(type, "NFD") || !strcmp(type, "NFKC") || !strcmp(type, "NFKD")) {
         op.kind = NORM_UNICODE;
         op.uform = UTF8PROC_STABLE | (type[2] == 'K' ? UTF8PROC_COMPAT : 0) |
                    (type[strlen(type) - 1] == 'C' ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE);
-        op.a = md_tk_strdup(type);
+        op.a = strdup(type);
     } else {
         return md_error_set(err, "unsupported normalizer \"%s\" (supported: Sequence, Prepend, Replace, NFC, NFD, "
                             "NFKC, NFKD)", type);
@@ -168,7 +168,7 @@ int md_tk_parse_pre_tokenizer(md_tokenizer *t, json_t *p, md_error *err)
     } else if (strcmp(type, "Metaspace") == 0) {
         const char *r = json_string_value(json_object_get(p, "replacement"));
         op.kind = PRE_METASPACE;
-        op.repl = md_tk_strdup(r ? r : METASPACE);
+        op.repl = strdup(r ? r : METASPACE);
         op.prepend = parse_prepend_scheme(p);
         op.split = md_tk_get_bool(p, "split", 1);
         if (!op.repl) return md_error_set(err, "out of memory");
@@ -205,20 +205,20 @@ int md_tk_parse_decoder(md_tokenizer *t, json_t *d, md_error *err)
         if (!p || !c || is_re || !*p)
             return md_error_set(err, "decoder Replace: only a non-empty {\"String\": ...} pattern is supported");
         op.kind = DEC_REPLACE;
-        op.a = md_tk_strdup(p);
-        op.b = md_tk_strdup(c);
+        op.a = strdup(p);
+        op.b = strdup(c);
         if (!op.a || !op.b) goto oom;
     } else if (strcmp(type, "Strip") == 0) {
         const char *c = json_string_value(json_object_get(d, "content"));
         op.kind = DEC_STRIP;
-        op.a = md_tk_strdup(c ? c : " ");
+        op.a = strdup(c ? c : " ");
         op.start = (int)json_integer_value(json_object_get(d, "start"));
         op.stop = (int)json_integer_value(json_object_get(d, "stop"));
         if (!op.a) goto oom;
     } else if (strcmp(type, "Metaspace") == 0) {
         const char *r = json_string_value(json_object_get(d, "replacement"));
         op.kind = DEC_METASPACE;
-        op.a = md_tk_strdup(r ? r : METASPACE);
+        op.a = strdup(r ? r : METASPACE);
         op.prepend = parse_prepend_scheme(d);
         if (!op.a) goto oom;
     } else {

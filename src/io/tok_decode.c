@@ -19,12 +19,12 @@ int md_tk_bytelevel_bytes(const md_tokenizer *t, const char *s, size_t n, md_sbu
         size_t l = md_u8_dec((const unsigned char *)s + i, n - i, &cp);
         if (cp < 0 || cp >= 324 || t->char_byte[cp] < 0) {
             out->n = start;
-            return md_sb_add(out, s, n);
+            return md_sbuf_add(out, s, n);
         }
-        if (md_sb_addc(out, (char)t->char_byte[cp])) return MD_ERR;
+        if (md_sbuf_add_char(out, (char)t->char_byte[cp])) return MD_ERR;
         i += l;
     }
-    return out->s ? MD_OK : md_sb_add(out, "", 0);
+    return out->s ? MD_OK : md_sbuf_add(out, "", 0);
 }
 
 int md_tk_byte_token(const char *s, size_t n)
@@ -46,24 +46,24 @@ static int dec_step(const md_tokenizer *t, const dec_op *op, md_slist *toks, md_
     md_sbuf acc = {0}, tmp = {0};
     if (op->kind == DEC_BYTELEVEL || op->kind == DEC_FUSE) {
         for (size_t i = 0; i < toks->n; i++) {
-            int r = op->kind == DEC_FUSE ? md_sb_add(&acc, toks->s[i], toks->len[i])
+            int r = op->kind == DEC_FUSE ? md_sbuf_add(&acc, toks->s[i], toks->len[i])
                                          : md_tk_bytelevel_bytes(t, toks->s[i], toks->len[i], &acc);
             if (r) goto oom;
         }
         if (op->kind == DEC_BYTELEVEL) {
-            if (md_sb_add_lossy(&tmp, acc.s ? acc.s : "", acc.n) || md_sb_add(&tmp, "", 0)) goto oom;
+            if (md_u8_add_lossy(&tmp, acc.s ? acc.s : "", acc.n) || md_sbuf_add(&tmp, "", 0)) goto oom;
             if (md_sl_add(&out, tmp.s, tmp.n, 0)) goto oom;
         } else if (md_sl_add(&out, acc.s ? acc.s : "", acc.n, 0)) goto oom;
     } else if (op->kind == DEC_REPLACE) {
         for (size_t i = 0; i < toks->n; i++) {
             tmp.n = 0;
-            if (md_sb_replace(&tmp, toks->s[i], toks->len[i], op->a, op->b) || md_sl_add(&out, tmp.s, tmp.n, 0)) goto oom;
+            if (md_tk_add_replaced(&tmp, toks->s[i], toks->len[i], op->a, op->b) || md_sl_add(&out, tmp.s, tmp.n, 0)) goto oom;
         }
     } else if (op->kind == DEC_BYTEFALLBACK) {
         for (size_t i = 0; i <= toks->n; i++) {
             int b = i < toks->n ? md_tk_byte_token(toks->s[i], toks->len[i]) : -1;
             if (b >= 0) {
-                if (md_sb_addc(&acc, (char)b)) goto oom;
+                if (md_sbuf_add_char(&acc, (char)b)) goto oom;
                 continue;
             }
             if (acc.n) {
@@ -90,7 +90,7 @@ static int dec_step(const md_tokenizer *t, const dec_op *op, md_slist *toks, md_
         for (size_t i = 0; i < toks->n; i++) {
             tmp.n = 0;
             const char *to = (i == 0 && op->prepend != PREPEND_NEVER) ? "" : " ";
-            if (md_sb_replace(&tmp, toks->s[i], toks->len[i], op->a, to) || md_sl_add(&out, tmp.s, tmp.n, 0)) goto oom;
+            if (md_tk_add_replaced(&tmp, toks->s[i], toks->len[i], op->a, to) || md_sl_add(&out, tmp.s, tmp.n, 0)) goto oom;
         }
     }
     free(acc.s);
@@ -131,8 +131,8 @@ int md_tokenizer_decode_n(const md_tokenizer *t, const int *ids, size_t n_ids, i
     for (size_t k = 0; k < t->n_dec; k++)
         if (dec_step(t, &t->dec[k], &toks, err)) goto fail;
     for (size_t i = 0; i < toks.n; i++)
-        if ((!t->has_decoder && i && md_sb_addc(&out, ' ')) || md_sb_add(&out, toks.s[i], toks.len[i])) goto oom;
-    if (!out.s && md_sb_add(&out, "", 0)) goto oom;
+        if ((!t->has_decoder && i && md_sbuf_add_char(&out, ' ')) || md_sbuf_add(&out, toks.s[i], toks.len[i])) goto oom;
+    if (!out.s && md_sbuf_add(&out, "", 0)) goto oom;
     md_sl_free(&toks);
     *text = out.s;
     if (len) *len = out.n;
@@ -154,10 +154,10 @@ int md_tokenizer_piece_text(const md_tokenizer *t, int id, char **out, size_t *l
     md_sbuf b = {0};
     size_t n = strlen(p);
     int r;
-    if (t->added_of_id[id] >= 0) r = md_sb_add(&b, p, n);
+    if (t->added_of_id[id] >= 0) r = md_sbuf_add(&b, p, n);
     else if (t->kind == MD_TOKENIZER_BYTE_LEVEL) r = md_tk_bytelevel_bytes(t, p, n, &b);
-    else if (md_tk_byte_token(p, n) >= 0) r = md_sb_addc(&b, (char)md_tk_byte_token(p, n));
-    else r = md_sb_replace(&b, p, n, METASPACE, " ");
+    else if (md_tk_byte_token(p, n) >= 0) r = md_sbuf_add_char(&b, (char)md_tk_byte_token(p, n));
+    else r = md_tk_add_replaced(&b, p, n, METASPACE, " ");
     if (r) { free(b.s); return md_error_set(err, "out of memory"); }
     *out = b.s;
     *len = b.n;

@@ -21,7 +21,7 @@ static int unicode_normalize(const char *s, size_t n, int options, md_sbuf *out)
 {
     utf8proc_uint8_t *r = NULL;
     utf8proc_ssize_t len = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &r, (utf8proc_option_t)options);
-    int rc = len < 0 ? MD_ERR : md_sb_add(out, (const char *)r, (size_t)len);
+    int rc = len < 0 ? MD_ERR : md_sbuf_add(out, (const char *)r, (size_t)len);
     free(r);
     return rc;
 }
@@ -29,17 +29,17 @@ static int unicode_normalize(const char *s, size_t n, int options, md_sbuf *out)
 int md_tk_apply_normalizer(const md_tokenizer *t, const char *s, size_t n, md_sbuf *out)
 {
     md_sbuf cur = {0};
-    if (md_sb_add(&cur, s, n)) return MD_ERR;
+    if (md_sbuf_add(&cur, s, n)) return MD_ERR;
     for (size_t k = 0; k < t->n_norm; k++) {
         const norm_op *op = &t->norm[k];
         md_sbuf next = {0};
         int rc;
         if (op->kind == NORM_PREPEND) {
-            rc = cur.n ? (md_sb_add(&next, op->a, strlen(op->a)) || md_sb_add(&next, cur.s, cur.n)) : md_sb_add(&next, "", 0);
+            rc = cur.n ? (md_sbuf_add(&next, op->a, strlen(op->a)) || md_sbuf_add(&next, cur.s, cur.n)) : md_sbuf_add(&next, "", 0);
         } else if (op->kind == NORM_UNICODE) {
             rc = unicode_normalize(cur.s ? cur.s : "", cur.n, op->uform, &next);
         } else {
-            rc = md_sb_replace(&next, cur.s, cur.n, op->a, op->b);
+            rc = md_tk_add_replaced(&next, cur.s, cur.n, op->a, op->b);
         }
         free(cur.s);
         cur = next;
@@ -202,7 +202,7 @@ static int bytelevel_step(const md_tokenizer *t, const pre_op *op, const char *s
     md_sbuf pre = {0};
     md_slist parts = {0};
     int rc = MD_ERR;
-    if ((op->add_prefix_space && (n == 0 || s[0] != ' ') && md_sb_addc(&pre, ' ')) || md_sb_add(&pre, s, n)) goto bl_oom;
+    if ((op->add_prefix_space && (n == 0 || s[0] != ' ') && md_sbuf_add_char(&pre, ' ')) || md_sbuf_add(&pre, s, n)) goto bl_oom;
     if (op->re) {
         if (regex_split(op, pre.s, pre.n, origin, &parts, err)) goto bl_out;
     } else if (md_sl_add(&parts, pre.s, pre.n, origin)) goto bl_oom;
@@ -210,7 +210,7 @@ static int bytelevel_step(const md_tokenizer *t, const pre_op *op, const char *s
         md_sbuf m = {0};
         for (size_t k = 0; k < parts.len[i]; k++) {
             const char *c = t->byte_char[(unsigned char)parts.s[i][k]];
-            if (md_sb_add(&m, c, strlen(c))) { free(m.s); goto bl_oom; }
+            if (md_sbuf_add(&m, c, strlen(c))) { free(m.s); goto bl_oom; }
         }
         int r = md_sl_add(out, m.s ? m.s : "", m.n, parts.origin[i]);
         free(m.s);
@@ -233,11 +233,11 @@ static int metaspace_step(const pre_op *op, const char *s, size_t n, int origin,
     md_sbuf m = {0};
     size_t rl = strlen(op->repl);
     int rc = MD_ERR;
-    if (md_sb_replace(&m, s, n, " ", op->repl)) goto ms_oom;
+    if (md_tk_add_replaced(&m, s, n, " ", op->repl)) goto ms_oom;
     int want = op->prepend == PREPEND_ALWAYS || (op->prepend == PREPEND_FIRST && origin);
     if (want && !(m.n >= rl && memcmp(m.s, op->repl, rl) == 0)) {
         md_sbuf p = {0};
-        if (md_sb_add(&p, op->repl, rl) || md_sb_add(&p, m.s, m.n)) { free(p.s); goto ms_oom; }
+        if (md_sbuf_add(&p, op->repl, rl) || md_sbuf_add(&p, m.s, m.n)) { free(p.s); goto ms_oom; }
         free(m.s);
         m = p;
     }

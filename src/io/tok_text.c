@@ -1,34 +1,11 @@
-/* tok_text.c — byte buffers, string lists and UTF-8 helpers of the
- * tokenizer (see src/io/tok_text.h). */
+/* tok_text.c — string lists and UTF-8 helpers of the tokenizer (see
+ * src/io/tok_text.h). */
 #include "io/tok_text.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "mechdiff/error.h"
-
-
-int md_sb_add(md_sbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) return MD_ERR;
-        b->s = p;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-    return MD_OK;
-}
-
-int md_sb_addc(md_sbuf *b, char c)
-{
-    return md_sb_add(b, &c, 1);
-}
-
 
 int md_sl_add(md_slist *l, const char *s, size_t n, int origin)
 {
@@ -136,14 +113,14 @@ size_t md_u8_invalid(const char *s, size_t n)
 
 /* Appends s as UTF-8, replacing each maximal invalid subpart with U+FFFD
  * (the practice of Rust's String::from_utf8_lossy, used by the decoders). */
-int md_sb_add_lossy(md_sbuf *b, const char *s, size_t n)
+int md_u8_add_lossy(md_sbuf *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
         size_t bad = md_u8_invalid(s + i, n - i);
-        if (bad == (size_t)-1) return md_sb_add(b, s + i, n - i);
-        if (md_sb_add(b, s + i, bad)) return MD_ERR;
+        if (bad == (size_t)-1) return md_sbuf_add(b, s + i, n - i);
+        if (md_sbuf_add(b, s + i, bad)) return MD_ERR;
         i += bad;
         /* length of the maximal subpart starting at i */
         unsigned char c = u[i];
@@ -162,35 +139,27 @@ int md_sb_add_lossy(md_sbuf *b, const char *s, size_t n)
                 while (take < l && i + take < n && (u[i + take] & 0xC0) == 0x80) take++;
             }
         }
-        if (md_sb_add(b, "\xef\xbf\xbd", 3)) return MD_ERR;
+        if (md_sbuf_add(b, "\xef\xbf\xbd", 3)) return MD_ERR;
         i += take;
     }
     return MD_OK;
 }
 
 /* Replaces every occurrence of a (non-empty) with b in s[0..n). */
-int md_sb_replace(md_sbuf *out, const char *s, size_t n, const char *a, const char *b)
+int md_tk_add_replaced(md_sbuf *out, const char *s, size_t n, const char *a, const char *b)
 {
     size_t al = strlen(a), bl = strlen(b);
     for (size_t i = 0; i < n;) {
         if (al && i + al <= n && memcmp(s + i, a, al) == 0) {
-            if (md_sb_add(out, b, bl)) return MD_ERR;
+            if (md_sbuf_add(out, b, bl)) return MD_ERR;
             i += al;
         } else {
-            if (md_sb_addc(out, s[i])) return MD_ERR;
+            if (md_sbuf_add_char(out, s[i])) return MD_ERR;
             i++;
         }
     }
-    if (!out->s && md_sb_add(out, "", 0)) return MD_ERR;
+    if (!out->s && md_sbuf_add(out, "", 0)) return MD_ERR;
     return MD_OK;
-}
-
-char *md_tk_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *c = malloc(n);
-    if (c) memcpy(c, s, n);
-    return c;
 }
 
 char *md_tk_path_join(const char *dir, const char *name)

@@ -47,7 +47,7 @@ static int parse_added(md_tokenizer *t, json_t *arr, md_error *err)
         if (!c || !*c || !json_is_integer(id))
             return md_error_set(err, "added_tokens[%zu] needs a non-empty \"content\" and an integer \"id\"", i);
         added_tok *x = &t->added[t->n_added++];
-        x->content = md_tk_strdup(c);
+        x->content = strdup(c);
         if (!x->content) return md_error_set(err, "out of memory");
         x->len = strlen(c);
         x->id = (int)json_integer_value(id);
@@ -168,7 +168,7 @@ static int load_config(md_tokenizer *t, const char *dir, int *add_bos, md_error 
             goto out;
         }
     }
-    if (tmpl && (!(t->chat_template = md_tk_strdup(tmpl)) || !(t->chat_template_origin = md_tk_strdup(path)))) {
+    if (tmpl && (!(t->chat_template = strdup(tmpl)) || !(t->chat_template_origin = strdup(path)))) {
         md_error_set(err, "out of memory");
         goto out;
     }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mechdiff/device.h"
+#include "mechdiff/sbuf.h"
 #include "mechdiff/shard.h"
 #include "model/kvcache_impl.h"
 #include "model/exec_impl.h"
@@ -46,34 +47,10 @@ void md_shard_layer_range(int n_layers, int size, int rank, int *lo, int *hi)
     *hi = *lo + base + (rank < extra ? 1 : 0);
 }
 
-/* ---- a growable byte buffer and its reader ------------------------------ */
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} buf;
-
-static void buf_put(buf *b, const void *data, size_t n)
+/* ---- a message written into an md_sbuf, and its reader ---------------- */
+static void buf_i32(md_sbuf *b, int32_t v)
 {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, data, n);
-    b->n += n;
-}
-
-static void buf_i32(buf *b, int32_t v)
-{
-    buf_put(b, &v, sizeof v);
+    md_sbuf_add(b, &v, sizeof v); /* a failure shows in b->failed */
 }
 
 typedef struct rd {
@@ -195,18 +172,18 @@ int md_shard_load(md_shard_group *g, md_model **out, const char *dir, const md_m
     link->model_id = g->next_model_id++;
     for (int j = 0; j < g->size; j++) md_shard_layer_range(cfg.n_layers, g->size, j, &link->lo[j], &link->hi[j]);
     /* members first (they load in parallel with the leader) */
-    buf b = {0};
-    buf_put(&b, dir, strlen(dir) + 1);
+    md_sbuf b = {0}; /* the request: freed here */
+    md_sbuf_add(&b, dir, strlen(dir) + 1);
     buf_i32(&b, (int32_t)opt.backend);
     buf_i32(&b, (int32_t)opt.cuda_weights);
     buf_i32(&b, (int32_t)opt.cuda_gemm);
     int64_t cache = (int64_t)opt.fp32_cache_bytes;
-    buf_put(&b, &cache, sizeof cache);
-    int rc = b.oom ? md_error_set(err, "out of memory") : MD_OK;
+    md_sbuf_add(&b, &cache, sizeof cache);
+    int rc = b.failed ? md_error_set(err, "out of memory") : MD_OK;
     for (int j = 1; j < g->size && rc == MD_OK; j++)
-        if (send_req(g->comm, j, OP_LOAD, link->model_id, 0, 0, 0, 0, 0, b.p, b.n) != MD_OK)
+        if (send_req(g->comm, j, OP_LOAD, link->model_id, 0, 0, 0, 0, 0, b.s, b.n) != MD_OK)
             rc = md_error_set(err, "shard: cannot reach member %d", j);
-    free(b.p);
+    md_sbuf_free(&b);
     md_model *m = NULL;
     md_model_options lopt = opt;
     lopt.layer_lo = link->lo[0];
@@ -312,7 +289,7 @@ static int clampi(int v, int lo, int hi)
 
 /* The request for member j: the call restricted to its layers, its hooks,
  * and the residual rows x entering its first layer. */
-static int build_request(const md_model *m, const md_forward *f, int lo, int hi, const float *x, buf *b)
+static int build_request(const md_model *m, const md_forward *f, int lo, int hi, const float *x, md_sbuf *b)
 {
     int N = f->n_seq * (f->t1 - f->t0), d = m->cfg.d_model, L = m->cfg.n_layers;
     int end = f->layer_end < hi ? f->layer_end : hi;
@@ -347,15 +324,15 @@ static int build_request(const md_model *m, const md_forward *f, int lo, int hi,
         buf_i32(b, h->pos);
         buf_i32(b, h->vec_per_seq);
         buf_i32(b, h->head);
-        buf_put(b, &h->coef, sizeof h->coef);
+        md_sbuf_add(b, &h->coef, sizeof h->coef);
         buf_i32(b, nv);
-        buf_put(b, h->vec, (size_t)nv * sizeof(float));
+        md_sbuf_add(b, h->vec, (size_t)nv * sizeof(float));
         buf_i32(b, (h->seq_pos != NULL) | (h->seq_head != NULL) << 1); /* a batched hook's cells */
         for (int s = 0; h->seq_pos && s < f->n_seq; s++) buf_i32(b, h->seq_pos[s]);
         for (int s = 0; h->seq_head && s < f->n_seq; s++) buf_i32(b, h->seq_head[s]);
     }
-    buf_put(b, x, (size_t)N * d * sizeof(float));
-    return b->oom ? MD_ERR : MD_OK;
+    md_sbuf_add(b, x, (size_t)N * d * sizeof(float));
+    return b->failed ? MD_ERR : MD_OK;
 }
 
 static int shard_forward(void *ctx, md_model *m, const md_forward *f, md_error *err)
@@ -389,14 +366,14 @@ static int shard_forward(void *ctx, md_model *m, const md_forward *f, md_error *
     /* 2. each member in layer order: send x, get x back (+ reads, logits) */
     for (int j = 1; j < g->size && link->lo[j] < f->layer_end; j++) {
         if (l0 >= link->hi[j]) continue;
-        buf b = {0};
+        md_sbuf b = {0}; /* the request: freed here */
         if (build_request(m, f, link->lo[j], link->hi[j], x, &b) != MD_OK ||
-            send_req(g->comm, j, OP_FORWARD, link->model_id, f->cache->exec_id, 0, 0, 0, 0, b.p, b.n) != MD_OK) {
-            free(b.p);
+            send_req(g->comm, j, OP_FORWARD, link->model_id, f->cache->exec_id, 0, 0, 0, 0, b.s, b.n) != MD_OK) {
+            md_sbuf_free(&b);
             md_error_set(err, "shard: cannot send a forward to member %d", j);
             goto done;
         }
-        free(b.p);
+        md_sbuf_free(&b);
         char *p = NULL;
         size_t n = 0;
         if (recv_reply(g->comm, j, &p, &n, err) != MD_OK) goto done;
@@ -504,7 +481,8 @@ static int serve_load(member *s, int64_t id, const char *p, size_t n, md_error *
     return md_model_load(&s->models[id], dir, &opt, err);
 }
 
-static int serve_forward(member *s, md_model *m, md_kvcache *kc, const char *p, size_t n, buf *out, md_error *err)
+static int serve_forward(member *s, md_model *m, md_kvcache *kc, const char *p, size_t n, md_sbuf *out,
+                         md_error *err)
 {
     rd r = {.p = p, .n = n};
     md_forward f;
@@ -605,20 +583,20 @@ static int serve_forward(member *s, md_model *m, md_kvcache *kc, const char *p, 
         free(index);
         goto done;
     }
-    buf_put(out, xout, (size_t)N * d * sizeof(float));
+    md_sbuf_add(out, xout, (size_t)N * d * sizeof(float));
     free(xout);
     buf_i32(out, (int32_t)n_logits);
-    buf_put(out, logits, n_logits * sizeof(float));
+    md_sbuf_add(out, logits, n_logits * sizeof(float));
     int n_reads = 0;
     for (int i = 0; i < n_hooks; i++) n_reads += hooks[i].op == MD_HOOK_READ;
     buf_i32(out, n_reads);
     for (int i = 0; i < n_hooks; i++)
         if (hooks[i].op == MD_HOOK_READ) {
             buf_i32(out, index[i]);
-            buf_put(out, hooks[i].out, md_hook_read_count(m, &f, &hooks[i]) * sizeof(float));
+            md_sbuf_add(out, hooks[i].out, md_hook_read_count(m, &f, &hooks[i]) * sizeof(float));
         }
     free(index);
-    rc = out->oom ? md_error_set(err, "out of memory") : MD_OK;
+    rc = out->failed ? md_error_set(err, "out of memory") : MD_OK;
     goto done;
 bad:
     md_error_set(err, "rank %d: malformed forward request", s->rank);
@@ -727,14 +705,14 @@ int md_shard_serve(MPI_Comm comm, md_error *err)
             if (cid >= 0 && cid < s.n_caches && s.caches[cid]) md_kvcache_truncate(s.caches[cid], (int)h[3]);
             break;
         case OP_FORWARD: {
-            buf out = {0};
+            md_sbuf out = {0}; /* the reply: freed here */
             md_kvcache *kc = cid >= 0 && cid < s.n_caches ? s.caches[cid] : NULL;
             if (!m || !kc) r = md_error_set(&e, "rank %d: unknown model %lld or cache %lld", s.rank, (long long)mid,
                                             (long long)cid);
             else r = serve_forward(&s, m, kc, p, (size_t)h[7], &out, &e);
             if (r != MD_OK) send_error(comm, &e);
-            else send_reply(comm, 0, out.p, out.n);
-            free(out.p);
+            else send_reply(comm, 0, out.s, out.n);
+            md_sbuf_free(&out);
             break;
         }
         default:

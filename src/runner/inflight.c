@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "mechdiff/fsutil.h"
+#include "mechdiff/sbuf.h"
 
 #define LINE 512     /* bytes per rank line, '\n'-terminated, space-padded */
 #define SLOTS 8      /* units remembered per rank (more are counted) */
@@ -120,30 +121,18 @@ char *md_inflight_read(const char *output)
         if (fd >= 0) close(fd);
         return NULL;
     }
-    size_t cap = 4096, len = 0;
-    char *out = malloc(cap), line[LINE + 1];
-    if (!out) {
-        fclose(fp);
-        return NULL;
-    }
+    md_sbuf out = {0}; /* the lines: handed to the caller */
+    char line[LINE + 1];
     while (fgets(line, sizeof line, fp)) {
         size_t n = strlen(line);
         while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\n')) n--;
         if (n == 0) continue;
-        if (len + n + 2 > cap) {
-            char *g = realloc(out, cap = 2 * (len + n + 2));
-            if (!g) break;
-            out = g;
-        }
-        memcpy(out + len, line, n);
-        len += n;
-        out[len++] = '\n';
+        if (md_sbuf_add(&out, line, n) != MD_OK || md_sbuf_add_char(&out, '\n') != MD_OK) break;
     }
     fclose(fp);
-    if (len == 0) {
-        free(out);
+    if (out.n == 0) {
+        md_sbuf_free(&out);
         return NULL;
     }
-    out[len] = '\0';
-    return out;
+    return md_sbuf_take(&out); /* NULL when out of memory: informative only, read as none */
 }

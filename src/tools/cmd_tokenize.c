@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mechdiff/chat.h"
+#include "mechdiff/sbuf.h"
 #include "mechdiff/tokenizer.h"
 #include "tools/cmds.h"
 
@@ -62,26 +63,20 @@ static void print_readable(const char *s, size_t n)
 /* All of standard input (which may hold NUL bytes); *len its length. */
 static char *read_stdin(size_t *len)
 {
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) return NULL;
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
-        n += r;
-        if (n + 1 == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) { free(buf); return NULL; }
-            buf = nb;
-            cap *= 2;
-        }
-    }
+    md_sbuf b = {0}; /* the text: handed to the caller */
+    size_t r = 0;
+    do { /* fread writes into the reserved room; n and the NUL follow it */
+        if (md_sbuf_reserve(&b, 4096) != MD_OK) break;
+        r = fread(b.s + b.n, 1, b.cap - b.n - 1, stdin);
+        b.n += r;
+        b.s[b.n] = '\0';
+    } while (r > 0);
     if (ferror(stdin)) {
-        free(buf);
+        md_sbuf_free(&b);
         return NULL;
     }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    *len = b.n;
+    return md_sbuf_take(&b); /* NULL when out of memory */
 }
 
 /* The ids of text, or of its chat prompt (chat != 0; chat_template may name
