@@ -46,6 +46,13 @@ int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role
  * (md_hf_config_check_pair), else an error starting with `where`. */
 int md_exp_check_widths(const char *where, const char *role0, const md_config *c0, const char *role,
                         const md_config *c, md_error *err);
+/* The layer keys of a kind are checked once per model depth (one line per
+ * problem, not one per role). depth[0..n): each role's number of layers (-1
+ * = its model did not load). 0 when role i has no depth or an earlier role
+ * has the same; else the number of roles of its depth, named in who
+ * ("model 'a'" or "models 'a', 'b'": the message's subject, for "has" or
+ * "have"). */
+int md_exp_depth_roles(const char *const *roles, const int *depth, int n, int i, char *who, size_t cap);
 /* MD_OK when true_word and false_word are one token each of tok (role's
  * tokenizer), else one error starting with `where` that names every word
  * that splits, into what, and how to choose others. */

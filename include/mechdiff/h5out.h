@@ -15,7 +15,9 @@
  *                                 hostname, exit, git_revision, numeric setup: provenance.h)
  *   /<experiment>                 attr kind; the kind's datasets under it: chunked, deflate,
  *                                 attrs units and description, dimension scales named after the dims
- *   /completion/<experiment>/stage<k>  attrs kind, experiment_index, stage, n_units
+ *   /completion/<experiment>/stage<k>  attrs kind, experiment_index, stage, n_units,
+ *                            datasets (string[n]: the paths under /<experiment> of the
+ *                            datasets the stage's plan declared; src/runner/h5declared.h)
  *   /completion/<experiment>/stage<k>/done     uint8[unit]  1 = the unit's data is in this file
  *   /completion/<experiment>/stage<k>/regions  string[unit] hyperslabs the unit wrote
  *                            ("values[17+1,0+4,0+8];label[17+1]"), used by merge

@@ -4,8 +4,12 @@
  * extension, and the globals raise_exception, strftime_now and namespace.
  *
  * Covered: text, {{ }}, {% %} and {# #} with "-" whitespace control;
- * if/elif/else, for (with else, loop.*, break/continue, tuple targets),
- * set (names and namespace attributes), macro, generation; expressions with
+ * if/elif/else, for (with else, loop.*, break/continue, tuple targets, the
+ * loop filter "for x in xs if cond"), set (names and namespace attributes),
+ * macro, generation; namespace() and dict() as transformers has them (from
+ * keyword arguments, a dict or [key, value] pairs; a namespace prints as
+ * <Namespace {...}>, is no mapping, not iterable, not JSON, and takes no
+ * '_'-prefixed names, each refusal an error); expressions with
  * literals, lists, dicts, attributes, subscripts, slices, calls, filters,
  * tests, and/or/not, in, is, comparisons, arithmetic, ~ and a if b else c;
  * the filters, tests and string/dict methods real chat templates use.

@@ -6,6 +6,8 @@
  *     segments: present where every run writes them, one value of their class;
  *   - /completion: every stage's attributes, done flags (1-D, 0/1, n_units
  *     long), regions and `unit` scale; a finished file has every flag 1;
+ *     every dataset the stage's record (attribute `datasets`) names is a
+ *     dataset of its experiment group (stages of older files have none);
  *   - the experiments of the job stored in /provenance job_yaml: each has
  *     its group of its kind and its stages its index, no other group has
  *     stages (skipped when this build cannot parse that job);
@@ -37,6 +39,8 @@ typedef struct md_verify_result {
     int64_t units_read;      /* done units read back through their regions */
     int64_t digests_checked; /* datasets whose sha256 attribute matched */
     int64_t digests_absent;  /* datasets without one (files of older builds, unfinished files) */
+    int64_t declared_present; /* datasets a stage's record (attribute `datasets`) names, found */
+    int64_t stages_unrecorded; /* stages without that record (files of older builds: not checked) */
 } md_verify_result;
 
 /* Verifies the results file at path; every defect and every incomplete

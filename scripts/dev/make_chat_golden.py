@@ -10,7 +10,8 @@ the text and the token ids of that text encoded without added special tokens
 (what apply_chat_template(tokenize=True) does). EXTRA adds, per template,
 conversations beyond role/content with the render's keyword arguments
 (tools=, enable_thinking=, thinking=): cases with "extra". FEATURES are
-single expressions and statements rendered by the same jinja2 environment. tests/unit/test_chat_golden.c
+single expressions and statements rendered by the same jinja2 environment;
+FEATURE_ERRORS those it raises on (features with "error": mechdiff must fail). tests/unit/test_chat_golden.c
 checks mechdiff's Jinja interpreter and encoder against them.
 
 strftime_now is pinned to NOW (UTC) so that dated templates (Llama-3.2) are
@@ -48,6 +49,8 @@ FAMILY = {
     "mistral-7b-instruct-v0.1": ("sentencepiece", "<s>", "</s>"),
     "mistral-7b-instruct-v0.2": ("sentencepiece", "<s>", "</s>"),
     "mistral-7b-instruct-v0.3": ("sentencepiece", "<s>", "</s>"),
+    "mistral-7b-instruct-v0.3-initial": ("sentencepiece", "<s>", "</s>"),
+    "olmo-2-open-instruct": ("bytelevel", "<|endoftext|>", "<|endoftext|>"),
     "qwen2.5-instruct": ("bytelevel", None, "<|im_end|>"),
     "qwen3": ("bytelevel", None, "<|im_end|>"),
     "smollm2-instruct": ("bytelevel", "<|im_start|>", "<|im_end|>"),
@@ -93,6 +96,8 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
           "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
                          "required": ["city"]}}}]
 CALL = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}
+CALL_ID = dict(CALL, id="a1b2c3d4e")  # Mistral's template wants 9-character ids
+TOOLS_RETURN = [{"type": "function", "function": dict(TOOLS[0]["function"], **{"return": {"type": "number"}})}]
 EXTRA = {
     "qwen3": [
         ("thinking_off", [{"role": "user", "content": "How do I bake bread?"}], True, {"enable_thinking": False}),
@@ -107,8 +112,40 @@ EXTRA = {
                    {"role": "assistant", "content": "", "tool_calls": [CALL]},
                    {"role": "tool", "content": "sunny"}], True, {"tools": TOOLS}),
     ],
-    "llama-3.1-instruct": [
+    "llama-3.1-instruct": [  # also Llama-3.3-70B-Instruct's template (sources.json)
         ("tools", [SYSTEM, {"role": "user", "content": "Weather in Paris?"}], True, {"tools": TOOLS}),
+        ("tool_call_result", [{"role": "user", "content": "Weather in Paris?"},
+                              {"role": "assistant", "content": "", "tool_calls": [CALL]},
+                              {"role": "tool", "content": "{\"temp\": 21.5}"}], True, {"tools": TOOLS}),
+        ("tool_result_mapping", [{"role": "user", "content": "Weather?"},
+                                 {"role": "assistant", "content": "", "tool_calls": [CALL]},
+                                 {"role": "ipython", "content": {"temp": 21.5, "sky": ["clear"]}}], False,
+         {"tools": TOOLS, "tools_in_user_message": False}),
+        ("builtin_tools", [SYSTEM, {"role": "user", "content": "Search the news."},
+                           {"role": "assistant", "content": "", "tool_calls": [
+                               {"type": "function", "function": {"name": "brave_search",
+                                                                 "arguments": {"query": "news", "n": "3"}}}]},
+                           {"role": "ipython", "content": "headline"}], True,
+         {"builtin_tools": ["brave_search", "code_interpreter", "wolfram_alpha"], "date_string": "07 Dec 2026"}),
+        ("two_tool_calls", [{"role": "user", "content": "Both?"},
+                            {"role": "assistant", "content": "", "tool_calls": [CALL, CALL]}], False, {"tools": TOOLS}),
+        ("tools_without_user", [SYSTEM], True, {"tools": TOOLS}),
+    ],
+    "mistral-7b-instruct-v0.3": [
+        ("tools", [SYSTEM, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": " Hello. "},
+                   {"role": "user", "content": "Weather in Paris?"}], True, {"tools": TOOLS_RETURN}),
+        ("tool_call_result", [{"role": "user", "content": "Weather in Paris?"},
+                              {"role": "assistant", "tool_calls": [CALL_ID]},
+                              {"role": "tool", "tool_call_id": "a1b2c3d4e", "content": "{\"temp\": 21.5}"},
+                              {"role": "assistant", "content": "21.5 degrees."},
+                              {"role": "user", "content": "Thanks"}], True, {"tools": TOOLS}),
+        ("tool_result_nested", [{"role": "user", "content": "Go"}, {"role": "assistant", "tool_calls": [CALL_ID]},
+                                {"role": "tool_results", "tool_call_id": "a1b2c3d4e",
+                                 "content": {"content": "nested"}}], False, {}),
+        ("bad_call_id", [{"role": "user", "content": "Go"},
+                         {"role": "assistant", "tool_calls": [dict(CALL_ID, id="call_1")]}], False, {}),
+        ("roles_not_alternating", [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], True, {}),
+        ("unknown_role", [{"role": "user", "content": "a"}, {"role": "critic", "content": "b"}], True, {}),
     ],
     "granite-3.3-instruct": [
         ("thinking", [{"role": "user", "content": "2+2?"}], True, {"thinking": True}),
@@ -200,7 +237,81 @@ FEATURES = [
     " {{ {'a\\x00b': 1} | list | first | length }} {{ {'a\\x00b': 1} | tojson }} {{ {'a\\x00b': 1} }}",
     "{{ ['a\\x00b', 'tab\\there', 'x\\x7fy', 'nb\\u00a0sp', 'zw\\u200bj', 'bom\\ufeff', '\u00e9\u5317\U0001f642', \"q'\","
     " 'q\"', \"b'\\\"\", '\\x1b[0m'] }} {{ {'k\\x01': 'v\\x02'} }}",
+    # namespaces as transformers' TemplateNamespace (jinja2's Namespace) prints and tests them
+    "{% set ns = namespace(a=1, b='x', c=none, d=[1, 'y'], e={'k': true}, f=1.5, g=\"it's\") %}{{ ns }}|{{ namespace() }}"
+    "|{{ ns | string }}|{{ [ns] }}|{{ {'k': ns} }}|{{ ns ~ '' }}|{{ ns | trim }}|{{ 'T' if namespace() else 'F' }}"
+    "|{{ namespace(a=1) }}|{{ ns | default('x') }}|{{ nope | default(ns) }}",
+    "{% set ns = namespace(a=1) %}{{ ns is mapping }} {{ ns is defined }} {{ ns is iterable }} {{ ns is sequence }}"
+    " {{ ns is none }} {{ ns is string }} {{ ns is callable }} {{ ns is sameas ns }} {{ ns is sameas namespace(a=1) }}"
+    " {{ ns.a is defined }} {{ ns.b is defined }} {{ ns.a.b is defined }} {{ ns == ns }} {{ ns == namespace(a=1) }}"
+    " {{ ns != ns }} {{ ns is eq ns }} {{ ns and 'y' }} {{ not ns }} {{ ns | int }} {{ ns | float }}",
+    "{% set ns = namespace(a=1, items='i') %}{{ ns['a'] }} {{ ns.a }} [{{ ns['b'] }}|{{ ns.b }}|{{ ns[0] }}]"
+    " {{ ns['a'] is defined }} {{ ns['zz'] is defined }} {{ ns.items }} {{ ns._a is defined }}",
+    "{% set ns = namespace(n=0, last=none, found=false) %}{% for m in messages %}{% set ns.n = ns.n + loop.index %}"
+    "{% set ns.last = m.role %}{% if m.role == 'user' %}{% set ns.found = true %}{% endif %}{% endfor %}"
+    "{{ ns.n }} {{ ns.last }} {{ ns.found }} {{ ns }}{% set alias = ns %}{% set alias.n = -1 %} {{ ns.n }}"
+    "{% macro bump() %}{% set ns.n = ns.n + 10 %}{% endmacro %}{{ bump() }} {{ ns.n }}"
+    "{% set ns.t %}blk{{ 1 }}{% endset %} {{ ns.t }}{% set ns.t = nope %} [{{ ns.t }}] {{ ns.t is defined }}",
+    "{% set args = messages[2].tool_calls[0].function.arguments %}{% set ns = namespace(args) %}{{ ns.a }} {{ ns.b }}"
+    " {{ ns }} {{ namespace(args, a=2, z=3) }} {{ namespace([['p', 1], ['q', [2]]]) }} {{ namespace(messages[1]).role }}"
+    " {{ dict(args) }} {{ dict(args, a=3) }} {{ dict([['a', 1]]) }} {{ dict(_a=1) }}",
+    "{% set outer = namespace(inner=namespace(count=0), tag='o') %}{% for m in messages %}{% set c = outer.inner %}"
+    "{% set c.count = c.count + 1 %}{% endfor %}{{ outer.inner.count }} {{ outer }}{% set outer.inner = 5 %} {{ outer }}"
+    " {{ namespace(a=namespace(b=namespace(c=3))).a.b.c }}",
+    "{% set ns = namespace(a=[1]) %}{% set ns.a = ns.a + [ns] %}{{ ns }} {{ ns.a }}{% set ns.b = {'me': ns} %}"
+    " {{ ns.b }} {{ ns }}",
+    # the loop filter (for x in xs if cond) and string filters of non-strings (jinja2's str())
+    "{% for m in messages if m.role != 'system' %}{{ loop.index }}/{{ loop.length }}:{{ m.role }}"
+    "{{ ',' if not loop.last }}{% endfor %}|{% for x in [1, 2, 3] if x > 5 %}{{ x }}{% else %}none{% endfor %}"
+    "|{% for k, v in messages[2].tool_calls[0].function.arguments | items if k == 'b' %}{{ v | length }}{% endfor %}",
+    "{{ none | trim }}|{{ nope | trim }}|{{ 12 | upper }}|{{ [1, 'a'] | replace(\"'\", '\"') }}|{{ none | lower }}"
+    "|{{ true | capitalize }}|{{ {'a': 1} | trim }}|{{ 1.5 | title }}",
 ]
+
+# Expressions on namespaces that jinja2 (with transformers' namespace) raises
+# on: mechdiff must refuse them too (the C test checks that it fails).
+FEATURE_ERRORS = [
+    "{% set ns = namespace(a=1) %}{{ ns | tojson }}",
+    "{% set ns = namespace(a=1) %}{{ [ns] | tojson }}",
+    "{% set ns = namespace(a=1) %}{{ ns.items() }}",
+    "{% set ns = namespace(a=1) %}{{ ns.get('a') }}",
+    "{% set ns = namespace(a=1) %}{{ ns | length }}",
+    "{% set ns = namespace(a=1) %}{{ ns | list }}",
+    "{% set ns = namespace(a=1) %}{{ ns | first }}",
+    "{% set ns = namespace(a=1) %}{{ ns | join(',') }}",
+    "{% set ns = namespace(a=1) %}{{ ns | items | list }}",
+    "{% set ns = namespace(a=1) %}{{ 'a' in ns }}",
+    "{% set ns = namespace(a=1) %}{% for k in ns %}{{ k }}{% endfor %}",
+    "{% set ns = namespace(a=1) %}{{ ns + 1 }}",
+    "{% set ns = namespace(a=1) %}{{ ns < 1 }}",
+    "{% set ns = namespace(a=1) %}{{ ns[1:] }}",
+    "{% set x = 1 %}{% set x.a = 2 %}",
+    "{% set ns = namespace(a=1) %}{% set ns.a.b = 2 %}",
+    "{% set ns = namespace(_a=1) %}",
+    "{% set ns = namespace(a=1) %}{% set ns._b = 2 %}",
+    "{% set ns = namespace({'_a': 1}) %}",
+    "{% set ns = namespace(a=1) %}{{ namespace(ns) }}",
+    "{{ namespace(1) }}",
+    "{{ namespace('ab') }}",
+    "{{ namespace([['a']]) }}",
+    "{{ namespace(messages[0], messages[1]) }}",
+    "{{ dict(1) }}",
+]
+
+
+# Templates that must render the same text as another for every conversation:
+# the reconstructed OLMo-2 SFT/DPO template and the Hub's OLMo-2-Instruct one.
+SAME_RENDER = [("olmo-2-open-instruct.jinja", "olmo-2-instruct.jinja")]
+
+
+def check_same_render(out, pairs):
+    by = {t["template"]: t for t in out["templates"]}
+    for a, b in pairs:
+        ta = [c.get("text", c.get("error")) for c in by[a]["cases"]]
+        tb = [c.get("text", c.get("error")) for c in by[b]["cases"]]
+        if ta != tb:
+            sys.exit(f"{a} and {b} render differently")
+        print(f"{a} renders as {b} in all {len(ta)} conversations", file=sys.stderr)
 
 
 class FixedDatetime(dt.datetime):
@@ -216,10 +327,13 @@ def main():
     for name in EXTRA:
         if name not in FAMILY:
             sys.exit(f"EXTRA names {name}, which has no template")
+    sources = json.load(open(os.path.join(ROOT, "sources.json"), encoding="utf-8"))
     for path in sorted(glob.glob(os.path.join(ROOT, "*.jinja"))):
         name = os.path.basename(path)[:-len(".jinja")]
         if name not in FAMILY:
             sys.exit(f"{path}: add it to FAMILY")
+        if os.path.basename(path) not in sources:
+            sys.exit(f"{path}: say in {ROOT}/sources.json where it was read")
         src = open(path, encoding="utf-8").read()
         tokset, bos, eos = FAMILY[name]
         tok = Tokenizer.from_file(os.path.join(TOK, tokset, "tokenizer.json"))
@@ -237,13 +351,21 @@ def main():
             except Exception as e:  # the template raised: mechdiff must fail too
                 case["error"] = str(e)
             cases.append(case)
-        out["templates"].append({"template": os.path.basename(path), "tokenizer": tokset, "bos_token": bos,
+        out["templates"].append({"template": os.path.basename(path), "source": sources[os.path.basename(path)],
+                                 "tokenizer": tokset, "bos_token": bos,
                                  "eos_token": eos, "cases": cases})
         n_err = sum("error" in c for c in cases)
         print(f"{name}: {len(cases)} conversations, {n_err} raise", file=sys.stderr)
+    check_same_render(out, SAME_RENDER)
     env = ctu._compile_jinja_template("").environment
     out["feature_context"] = CTX
     out["features"] = [{"template": f, "text": env.from_string(f).render(**CTX)} for f in FEATURES]
+    for f in FEATURE_ERRORS:
+        try:
+            env.from_string(f).render(**CTX)
+            sys.exit(f"FEATURE_ERRORS: jinja2 renders {f!r}: move it to FEATURES")
+        except Exception as e:  # the template raised: mechdiff must fail too
+            out["features"].append({"template": f, "error": f"{type(e).__name__}: {e}"})
     with open(os.path.join(ROOT, "cases.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
         f.write("\n")

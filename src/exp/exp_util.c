@@ -56,6 +56,19 @@ int md_exp_check_widths(const char *where, const char *role0, const md_config *c
                         where, role0, role, why);
 }
 
+int md_exp_depth_roles(const char *const *roles, const int *depth, int n, int i, char *who, size_t cap)
+{
+    if (depth[i] < 0) return 0;
+    for (int j = 0; j < i; j++)
+        if (depth[j] == depth[i]) return 0;
+    int k = 0;
+    for (int j = i; j < n; j++) k += depth[j] == depth[i];
+    size_t off = (size_t)snprintf(who, cap, "model%s ", k > 1 ? "s" : "");
+    for (int j = i, m = 0; j < n && off < cap; j++)
+        if (depth[j] == depth[i]) off += (size_t)snprintf(who + off, cap - off, "%s'%s'", m++ ? ", " : "", roles[j]);
+    return k;
+}
+
 int md_exp_check_fits(const md_exp_fit *f, void *arg, size_t bound, md_error *err, const char *what, ...)
 {
     long long max = f->cfg->max_position;

@@ -265,18 +265,12 @@ int md_refusal_build_state(const md_kind_ctx *ctx, md_refusal_state **out, md_er
     return MD_OK;
 }
 
-/* Point mode: the layers (with layers = 1: a depth not checked yet),
- * positions and coefficients for model i (config c), each failed check a
- * line of err (md_error_addf). */
-static void rf_check_point(const char *where, const md_refusal_state *s, int i, const md_config *c, int layers,
-                           md_error *err)
+/* Point mode: the positions and coefficients for model i, each failed check
+ * a line of err (md_error_addf). */
+static void rf_check_point(const char *where, const md_refusal_state *s, int i, md_error *err)
 {
     const md_refusal_opts *o = &s->opt;
     const char *role = s->roles[i];
-    int l = md_refusal_layer(o, c->n_layers, 0), la = md_refusal_layer(o, c->n_layers, 1);
-    if (layers && (l >= c->n_layers || la >= c->n_layers))
-        md_error_addf(err, "%s: key 'layer'/'addition_layer': %d/%d but model '%s' has %d layers", where, l, la, role,
-                      c->n_layers);
     const char *pv = md_value_map_get(o->positions, role);
     if (pv && (atoi(pv) >= 0 || atoi(pv) < -4096))
         md_error_addf(err, "%s: key 'positions': '%s' for role '%s' must be a negative integer (from the end)", where,
@@ -287,20 +281,30 @@ static void rf_check_point(const char *where, const md_refusal_state *s, int i, 
         md_error_addf(err, "%s: key 'coefficients': '%s' for role '%s' is not a number", where, cv, role);
 }
 
-/* Sweep mode: every candidate layer exists in model i (config c; c0 that
- * of role i0, the first that loaded), each failed check a line of err. */
-static void rf_check_sweep(const char *where, const md_refusal_state *s, int i, int i0, const md_config *c0,
-                           const md_config *c, md_error *err)
+/* The layer keys for the models of one depth (n_layers; who names them:
+ * md_exp_depth_roles, k of them): point mode the direction's and the
+ * addition's layer, sweep mode every candidate layer and `all` against the
+ * depth of role i0 (the first that loaded, d0). Each failed check a line of
+ * err. */
+static void rf_check_layers(const char *where, const md_refusal_state *s, int n_layers, const char *who, int k,
+                            int i0, int d0, md_error *err)
 {
+    const char *has = k > 1 ? "have" : "has";
+    if (!s->sweep) {
+        int l = md_refusal_layer(&s->opt, n_layers, 0), la = md_refusal_layer(&s->opt, n_layers, 1);
+        if (l >= n_layers || la >= n_layers)
+            md_error_addf(err, "%s: key 'layer'/'addition_layer': %d/%d but %s %s %d layers", where, l, la, who, has,
+                          n_layers);
+        return;
+    }
     const char *kl = s->opt.sweep ? "sweep_layers" : "layers";
     const md_value *lv = s->opt.sweep_layers;
-    if (lv->n == 1 && strcmp(lv->list[0], "all") == 0 && c->n_layers != c0->n_layers)
-        md_error_addf(err, "%s: key '%s': 'all' but model '%s' has %d layers and '%s' %d; list the layers", where, kl,
-                      s->roles[i0], c0->n_layers, s->roles[i], c->n_layers);
+    if (lv->n == 1 && strcmp(lv->list[0], "all") == 0 && n_layers != d0)
+        md_error_addf(err, "%s: key '%s': 'all' but model '%s' has %d layers and %s %d; list the layers", where, kl,
+                      s->roles[i0], d0, who, n_layers);
     for (int li = 0; li < s->n_layers; li++)
-        if (s->layers[li] >= c->n_layers) {
-            md_error_addf(err, "%s: key '%s': %d but model '%s' has %d layers", where, kl, s->layers[li], s->roles[i],
-                          c->n_layers);
+        if (s->layers[li] >= n_layers) {
+            md_error_addf(err, "%s: key '%s': %d but %s %s %d layers", where, kl, s->layers[li], who, has, n_layers);
             break;
         }
 }
@@ -327,7 +331,8 @@ static void rf_check_map_roles(const md_kind_ctx *ctx, const char *where, const 
 }
 
 /* Every check of every role, each failed one a line of err (md_error_add);
- * the widths and the sweep's layers against the first role that loads. */
+ * the widths and the sweep's `all` against the first role that loads; the
+ * layer keys once per number of layers, naming the models of that depth. */
 static int rf_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
@@ -337,15 +342,21 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
     md_error_clear(err);
     rf_check_map_roles(ctx, where, s, err);
     md_config c0 = {0};
-    for (int i = 0, i0 = -1; i < s->n_roles; i++) {
+    int i0 = -1, depth[MD_REFUSAL_MAX_ROLES];
+    for (int i = 0; i < s->n_roles; i++) {
         md_config c;
         md_error one;
+        depth[i] = -1;
         if (md_refusal_check_role(ctx, where, s, i, &c, err) != MD_OK) continue;
+        depth[i] = c.n_layers;
         if (i0 < 0) c0 = c, i0 = i;
         else if (md_exp_check_widths(where, s->roles[i0], &c0, s->roles[i], &c, &one) != MD_OK) md_error_add(err, &one);
-        int depth = i == i0 || c.n_layers != c0.n_layers; /* the layer keys: once per number of layers */
-        if (s->sweep && depth) rf_check_sweep(where, s, i, i0, &c0, &c, err);
-        else if (!s->sweep) rf_check_point(where, s, i, &c, depth, err);
+        if (!s->sweep) rf_check_point(where, s, i, err);
+    }
+    for (int i = 0; i < s->n_roles; i++) { /* the layer keys: once per number of layers */
+        char who[512];
+        int k = md_exp_depth_roles(s->roles, depth, s->n_roles, i, who, sizeof who);
+        if (k) rf_check_layers(where, s, depth[i], who, k, i0, c0.n_layers, err);
     }
     md_refusal_free_state(s);
     return err->msg[0] ? MD_ERR : MD_OK;

@@ -96,10 +96,18 @@ void md_refusal_free_sets(md_refusal_state *s);
  * is not set). */
 int md_refusal_check_role(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i, md_config *c,
                           md_error *err);
-/* md_dirseq.price: every role's train and test prompts rendered in its
- * template and tokenised as the units do (md_exp_encode_instructions_with,
- * the role's tokenizer only: no model), their lengths into
- * s->prompt_tokens. */
+/* Role r's tokenizer (*tok owned by the caller: md_tokenizer_free); the
+ * error names the experiment and the role. */
+int md_refusal_load_tokenizer(const md_kind_ctx *ctx, const md_refusal_state *s, int r, struct md_tokenizer **tok,
+                              md_error *err);
+/* Role r's train and test prompts rendered in its template and tokenised
+ * as the units do (md_exp_encode_instructions_with, its tokenizer tok: no
+ * model), their lengths into s->prompt_tokens (allocated for every role on
+ * the first call). */
+int md_refusal_price_role(const md_kind_ctx *ctx, md_refusal_state *s, int r, const struct md_tokenizer *tok,
+                          md_error *err);
+/* md_dirseq.price: md_refusal_price_role for every role, each tokenizer
+ * loaded for it (a plan that has them loaded prices role by role). */
 int md_refusal_price(const md_kind_ctx *ctx, void *state, md_error *err);
 /* The tokens of role's prompts of set (test: its test rows, else its train
  * rows), indexed like s->train / s->test; NULL before md_refusal_price. */

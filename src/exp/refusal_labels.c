@@ -157,7 +157,7 @@ static int put_set_tokens(md_plan *plan, const md_kind_ctx *ctx, const md_refusa
 }
 
 int md_refusal_plan_tokens(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_state *s, int role,
-                           const int *rel, int n_rel, const md_output *out, md_error *err)
+                           const md_tokenizer *tok, const int *rel, int n_rel, const md_output *out, md_error *err)
 {
     const char *name = s->roles[role];
     char scope[MD_PATH_MAX];
@@ -168,11 +168,7 @@ int md_refusal_plan_tokens(md_plan *plan, const md_kind_ctx *ctx, const md_refus
     if (md_plan_axis_values(plan, scope, "position", v, n_rel,
                             "token position counted from the end of the prompt (-1 = its last token)", err) != MD_OK)
         return MD_ERR;
-    md_config cfg;
-    md_tokenizer *tok = NULL;
-    if (md_exp_load_role(ctx, ctx->exp->name, name, &cfg, &tok, err) != MD_OK) return MD_ERR;
     int rc = MD_OK;
     for (int k = 0; rc == MD_OK && k < 2; k++) rc = put_set_tokens(plan, ctx, s, name, tok, k, rel, n_rel, out, err);
-    md_tokenizer_free(tok);
     return rc;
 }

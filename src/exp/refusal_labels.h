@@ -45,8 +45,10 @@ int md_refusal_plan_gen_group(md_plan *plan, const md_refusal_state *s, const md
  * rel[0..n_rel) (counted from the end) in scope tokens/<role>, and per set
  * the train prompts' token ids, texts and absolute indices [row, position]
  * (out[0..2]: the token_id, token and position entries of the table, path
- * tokens/{model}/{set}/...) in the role's template and tokenizer. */
+ * tokens/{model}/{set}/...) in the role's template and tokenizer tok (the
+ * caller's: md_refusal_load_tokenizer). */
 int md_refusal_plan_tokens(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_state *s, int role,
-                           const int *rel, int n_rel, const md_output *out, md_error *err);
+                           const struct md_tokenizer *tok, const int *rel, int n_rel, const md_output *out,
+                           md_error *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include "exp/refusal_labels.h"
 #include "mechdiff/exp_output.h"
 #include "mechdiff/hf_config.h"
+#include "mechdiff/tokenizer.h"
 
 const md_output MD_REFUSAL_OUTPUTS[] = {
     [MD_RO_INSTRUCTION] = {.path = "split/{set}/instruction", .type = MD_H5_STR, .dims = "row",
@@ -161,18 +162,30 @@ static int plan_candidates(md_plan *plan, const md_refusal_state *s, const char 
     return md_plan_attr(plan, path, "positions", val, err);
 }
 
-/* Stage 0: the split, the activations, and where they are read. */
-static int plan_stage0(md_plan *plan, const md_kind_ctx *ctx, const md_refusal_state *s, md_error *err)
+/* Role m's part of stage 0, with its tokenizer loaded once: the tokens its
+ * activations are read at, and its prompts' lengths (the units' costs). */
+static int plan_role_tokens(md_plan *plan, const md_kind_ctx *ctx, md_refusal_state *s, int m, md_error *err)
+{
+    md_tokenizer *tok = NULL; /* owned here */
+    int rel = s->sweep ? 0 : md_refusal_position(&s->opt, s->roles[m]);
+    int rc = md_refusal_load_tokenizer(ctx, s, m, &tok, err);
+    if (rc == MD_OK)
+        rc = md_refusal_plan_tokens(plan, ctx, s, m, tok, s->sweep ? s->positions : &rel, s->sweep ? s->n_pos : 1,
+                                    OUT(MD_RO_TOKEN_ID), err);
+    if (rc == MD_OK) rc = md_refusal_price_role(ctx, s, m, tok, err);
+    md_tokenizer_free(tok);
+    return rc;
+}
+
+/* Stage 0: the split, the activations, and where they are read (and the
+ * prompts priced). */
+static int plan_stage0(md_plan *plan, const md_kind_ctx *ctx, md_refusal_state *s, md_error *err)
 {
     char path[MD_PATH_MAX], val[64];
     md_config c;
     if (plan_acts(plan, ctx, s, &c, err) != MD_OK) return MD_ERR;
-    for (int m = 0; m < s->n_roles; m++) {
-        int rel = s->sweep ? 0 : md_refusal_position(&s->opt, s->roles[m]);
-        if (md_refusal_plan_tokens(plan, ctx, s, m, s->sweep ? s->positions : &rel, s->sweep ? s->n_pos : 1,
-                                   OUT(MD_RO_TOKEN_ID), err) != MD_OK)
-            return MD_ERR;
-    }
+    for (int m = 0; m < s->n_roles; m++)
+        if (plan_role_tokens(plan, ctx, s, m, err) != MD_OK) return MD_ERR;
     if (s->sweep) {
         if (plan_candidates(plan, s, "", err) != MD_OK) return MD_ERR;
         return md_plan_units(plan, s->acts.n, err);
@@ -320,8 +333,8 @@ int md_refusal_plan(const md_kind_ctx *ctx, int stage, const md_blob *input, md_
     } else {
         rc = s->sweep ? plan_sweep_scores(plan, s, input, err) : plan_point_scores(plan, s, input, err);
     }
-    if (rc == MD_OK && stage < 2 && (rc = md_refusal_price(ctx, s, err)) == MD_OK)
-        md_dirseq_plan_costs(ctx, s, stage, plan);
+    if (rc == MD_OK && stage == 1) rc = md_refusal_price(ctx, s, err); /* stage 0 priced as it planned the tokens */
+    if (rc == MD_OK && stage < 2) md_dirseq_plan_costs(ctx, s, stage, plan);
 done:
     md_refusal_free_state(s);
     return rc;

@@ -146,28 +146,42 @@ static int count_tokens(const md_kind_ctx *ctx, const md_tokenizer *tok, md_chat
     return rc;
 }
 
+int md_refusal_load_tokenizer(const md_kind_ctx *ctx, const md_refusal_state *s, int r, md_tokenizer **tok,
+                              md_error *err)
+{
+    *tok = NULL;
+    if (md_tokenizer_load(tok, md_params_map_get(&ctx->job->top, "models", s->roles[r]), err) == MD_OK) return MD_OK;
+    char where[MD_EXP_WHERE_MAX];
+    md_exp_format_where(ctx, where, sizeof where);
+    return md_error_prefix(err, "%s: model '%s'", where, s->roles[r]);
+}
+
+int md_refusal_price_role(const md_kind_ctx *ctx, md_refusal_state *s, int r, const md_tokenizer *tok,
+                          md_error *err)
+{
+    int per = s->n_train + s->n_test, rc = MD_OK;
+    if (!s->prompt_tokens && !(s->prompt_tokens = malloc((size_t)s->n_roles * 2 * (size_t)per * sizeof(int))))
+        return md_error_set(err, "out of memory");
+    const char *jt = md_tokenizer_chat_template(tok);
+    md_chat_kind chat = jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN;
+    for (int k = 0; k < 2 && rc == MD_OK; k++) {
+        int *len = md_refusal_prompt_tokens(s, r, k, 0);
+        rc = count_tokens(ctx, tok, chat, s, r, k, s->train[k], s->n_train, len, err);
+        if (rc == MD_OK) rc = count_tokens(ctx, tok, chat, s, r, k, s->test[k], s->n_test, len + s->n_train, err);
+    }
+    return rc;
+}
+
 int md_refusal_price(const md_kind_ctx *ctx, void *state, md_error *err)
 {
     md_refusal_state *s = state;
-    char where[MD_EXP_WHERE_MAX];
-    md_exp_format_where(ctx, where, sizeof where);
-    int per = s->n_train + s->n_test, rc = MD_OK;
+    int rc = MD_OK;
     free(s->prompt_tokens);
-    if (!(s->prompt_tokens = malloc((size_t)s->n_roles * 2 * (size_t)per * sizeof(int))))
-        return md_error_set(err, "out of memory");
+    s->prompt_tokens = NULL;
     for (int r = 0; r < s->n_roles && rc == MD_OK; r++) {
         md_tokenizer *tok = NULL;
-        if (md_tokenizer_load(&tok, md_params_map_get(&ctx->job->top, "models", s->roles[r]), err) != MD_OK) {
-            rc = md_error_prefix(err, "%s: model '%s'", where, s->roles[r]);
-            break;
-        }
-        const char *jt = md_tokenizer_chat_template(tok);
-        md_chat_kind chat = jt ? md_chat_detect(jt) : MD_CHAT_UNKNOWN;
-        for (int k = 0; k < 2 && rc == MD_OK; k++) {
-            int *len = md_refusal_prompt_tokens(s, r, k, 0);
-            rc = count_tokens(ctx, tok, chat, s, r, k, s->train[k], s->n_train, len, err);
-            if (rc == MD_OK) rc = count_tokens(ctx, tok, chat, s, r, k, s->test[k], s->n_test, len + s->n_train, err);
-        }
+        rc = md_refusal_load_tokenizer(ctx, s, r, &tok, err);
+        if (rc == MD_OK) rc = md_refusal_price_role(ctx, s, r, tok, err);
         md_tokenizer_free(tok);
     }
     if (rc != MD_OK) {

@@ -402,9 +402,25 @@ static int tr_check_context(const char *where, const md_truth_state *s, int m, c
     return MD_OK;
 }
 
+/* The layer keys for the models of one depth (n_layers; who names them:
+ * md_exp_depth_roles, k of them), each failed check a line of err. */
+static int tr_check_layers(const char *where, const md_truth_opts *o, int n_layers, const char *who, int k,
+                           md_error *err)
+{
+    int rc = MD_OK, l = md_truth_layer(o, n_layers), lo, hi;
+    if (l >= n_layers)
+        rc = md_error_addf(err, "%s: key 'layer': %d but %s %s %d layers", where, l, who, k > 1 ? "have" : "has",
+                           n_layers);
+    if (md_truth_iv_layers(o, n_layers, &lo, &hi) != MD_OK || hi >= n_layers)
+        rc = md_error_addf(err, "%s: key 'intervention_layers': '%s' is not -1, 'a' or 'a-b' with 0 <= a <= b < "
+                                "%d (layers of %s)",
+                           where, o->intervention_layers, n_layers, who);
+    return rc;
+}
+
 /* Every check of every role, each failed one a line of err (md_error_add):
  * answer words, context, widths against the first role that loads, and the
- * layer keys (once per number of layers). */
+ * layer keys (once per number of layers, naming the models of that depth). */
 static int tr_validate(const md_kind_ctx *ctx, md_error *err)
 {
     char where[MD_EXP_WHERE_MAX];
@@ -412,34 +428,32 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
     md_truth_state *s = NULL;
     if (md_truth_build_state(ctx, &s, err) != MD_OK) return MD_ERR;
     const md_truth_opts *o = &s->opt;
-    int rc = MD_OK, r0 = -1;
+    int rc = MD_OK, r0 = -1, depth[TR_MAX_ROLES];
     md_config c0 = {0};
     md_error_clear(err);
     for (int i = 0; i < s->n_roles; i++) {
         md_config c;
         md_tokenizer *tok = NULL;
         md_error one;
+        depth[i] = -1;
         if (md_exp_load_role(ctx, where, s->roles[i], &c, &tok, &one) != MD_OK) {
             md_tokenizer_free(tok);
             rc = md_error_add(err, &one);
             continue;
         }
+        depth[i] = c.n_layers;
         if (md_exp_check_answer_words(ctx, where, s->roles[i], tok, o->true_word, o->false_word, &one) != MD_OK)
             rc = md_error_add(err, &one);
         if (tr_check_context(where, s, i, tok, &c, &one) != MD_OK) rc = md_error_add(err, &one);
         md_tokenizer_free(tok);
         if (r0 >= 0 && md_exp_check_widths(where, s->roles[r0], &c0, s->roles[i], &c, &one) != MD_OK)
             rc = md_error_add(err, &one);
-        if (r0 >= 0 && c.n_layers == c0.n_layers) continue; /* the layer keys were checked for this depth */
         if (r0 < 0) c0 = c, r0 = i;
-        int l = md_truth_layer(o, c.n_layers), lo, hi;
-        if (l >= c.n_layers)
-            rc = md_error_addf(err, "%s: key 'layer': %d but model '%s' has %d layers", where, l, s->roles[i],
-                               c.n_layers);
-        if (md_truth_iv_layers(o, c.n_layers, &lo, &hi) != MD_OK || hi >= c.n_layers)
-            rc = md_error_addf(err, "%s: key 'intervention_layers': '%s' is not -1, 'a' or 'a-b' with 0 <= a <= b < "
-                                    "%d (layers of model '%s')",
-                               where, o->intervention_layers, c.n_layers, s->roles[i]);
+    }
+    for (int i = 0; i < s->n_roles; i++) {
+        char who[512];
+        int k = md_exp_depth_roles(s->roles, depth, s->n_roles, i, who, sizeof who);
+        if (k && tr_check_layers(where, o, depth[i], who, k, err) != MD_OK) rc = MD_ERR;
     }
     md_truth_free_state(s);
     return rc;

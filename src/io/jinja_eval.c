@@ -14,8 +14,8 @@
 #define MAX_DEPTH 64
 #define MAX_STEPS (1 << 20) /* loop iterations and range() items in one render (a chat template: a few per message) */
 #define MAX_WORK (1LL << 28)  /* bytes of strings and items of lists that one render's expressions make */
-#define NS_MARK "\x01namespace"
-#define FN_MARK "\x01function"
+#define NS_MARK JV_NS_MARK
+#define FN_MARK JV_FN_MARK
 
 typedef struct jctx {
     const md_jinja *t;
@@ -377,17 +377,14 @@ static int call_builtin(jctx *c, const jnode *call, const char *name, argv_ *a, 
         return MD_ERR;
     }
     if (!strcmp(name, "namespace") || !strcmp(name, "dict")) {
-        json_t *o = json_object();
-        if (!o) return oom(c);
-        for (size_t i = 0; i < a->n; i++) {
-            if (name[0] == 'd' && check_nest(c, call, a->v[i])) { json_decref(o); return MD_ERR; }
-            if (a->kw[i] && json_object_set(o, a->kw[i], a->v[i] ? a->v[i] : json_null())) { json_decref(o); return oom(c); }
-        }
-        if (name[0] == 'n' && (json_object_set_new(o, NS_MARK, json_true()) || json_array_append(c->namespaces, o))) {
-            json_decref(o);
+        int ns = name[0] == 'n';
+        if (jlib_mapping(ns, a->v, a->kw, a->n, out, &c->walk, c->err))
+            return md_error_prefix(c->err, "%s:%d", c->t->name, call->line);
+        if (ns && json_array_append(c->namespaces, *out)) {
+            json_decref(*out);
+            *out = NULL;
             return oom(c);
         }
-        *out = o;
         return MD_OK;
     }
     if (!strcmp(name, "strftime_now")) {
@@ -597,10 +594,45 @@ static int loop_items(jctx *c, const jnode *n, json_t *v, json_t **items)
         return MD_OK;
     }
     if (!v) return (*items = json_array()) ? MD_OK : oom(c); /* jinja2's Undefined iterates as empty */
-    if (json_is_object(v) || json_is_string(v)) return jlib_filter("list", v, NULL, NULL, 0, items, &c->walk, c->err);
+    if (jv_is_dict(v) || json_is_string(v)) return jlib_filter("list", v, NULL, NULL, 0, items, &c->walk, c->err);
     char m[96];
     snprintf(m, sizeof m, "cannot loop over a %s", jv_type(v));
     return fail(c, n, m);
+}
+
+/* Binds the loop variables of n to item in frame (for a, b in ...: item unpacked). */
+static int bind_targets(jctx *c, const jnode *n, json_t *frame, json_t *item)
+{
+    if (n->n_targets == 1) return json_object_set(frame, n->targets[0], item) ? oom(c) : MD_OK;
+    if (!json_is_array(item) || json_array_size(item) != n->n_targets)
+        return fail(c, n, "cannot unpack a loop item into that many variables");
+    for (size_t k = 0; k < n->n_targets; k++)
+        if (json_object_set(frame, n->targets[k], json_array_get(item, k))) return oom(c);
+    return MD_OK;
+}
+
+/* for x in items if cond: the items for which cond is true, as jinja2
+ * filters them before the loop (loop.length, loop.last count only these).
+ * Each item tested is a loop step. *kept is a new reference. */
+static int filter_items(jctx *c, const jnode *n, json_t *frame, json_t *items, json_t **kept)
+{
+    *kept = json_array();
+    if (!*kept) return oom(c);
+    int rc = MD_OK;
+    for (size_t i = 0; rc == MD_OK && i < json_array_size(items); i++) {
+        json_t *item = json_array_get(items, i), *t = NULL;
+        if (++c->steps > MAX_STEPS) rc = fail(c, n, "the loops run more than 2^20 steps in all, loop filters included");
+        if (rc == MD_OK) rc = bind_targets(c, n, frame, item);
+        if (rc == MD_OK) rc = ev(c, n->c, &t);
+        if (rc == MD_OK && jv_truthy(t) && json_array_append(*kept, item)) rc = oom(c);
+        json_decref(t);
+    }
+    json_object_clear(frame);
+    if (rc) {
+        json_decref(*kept);
+        *kept = NULL;
+    }
+    return rc;
 }
 
 static int set_loop_vars(jctx *c, const jnode *n, json_t *frame, json_t *items, size_t i)
@@ -615,28 +647,20 @@ static int set_loop_vars(jctx *c, const jnode *n, json_t *frame, json_t *items, 
         (i + 1 < len && json_object_set(loop, "nextitem", json_array_get(items, i + 1))) ||
         json_object_set_new(frame, "loop", loop))
         return oom(c);
-    if (n->n_targets == 1) return json_object_set(frame, n->targets[0], item) ? oom(c) : MD_OK;
-    if (!json_is_array(item) || json_array_size(item) != n->n_targets)
-        return fail(c, n, "cannot unpack a loop item into that many variables");
-    for (size_t k = 0; k < n->n_targets; k++)
-        if (json_object_set(frame, n->targets[k], json_array_get(item, k))) return oom(c);
-    return MD_OK;
+    return bind_targets(c, n, frame, item);
 }
 
 static int exec_for(jctx *c, const jnode *n)
 {
-    json_t *v = NULL, *items = NULL;
+    json_t *v = NULL, *items = NULL, *frame = NULL;
     int rc = MD_ERR;
     if (ev(c, n->a, &v) || loop_items(c, n, v, &items)) goto out;
-    if (json_array_size(items) == 0) {
-        rc = exec_list(c, n->orelse);
-        goto out;
-    }
     if (c->depth >= MAX_DEPTH) { fail(c, n, "loops nest too deeply"); goto out; }
-    json_t *frame = json_object();
-    if (!frame) { oom(c); goto out; }
+    if (!(frame = json_object())) { oom(c); goto out; }
     c->frames[c->depth++] = frame;
-    rc = MD_OK;
+    json_t *all = items;
+    rc = n->c ? filter_items(c, n, frame, all, &items) : MD_OK;
+    if (n->c) json_decref(all);
     for (size_t i = 0; rc == MD_OK && i < json_array_size(items); i++) {
         if (++c->steps > MAX_STEPS) {
             char m[128];
@@ -652,6 +676,7 @@ static int exec_for(jctx *c, const jnode *n)
         if (stop) break;
     }
     json_decref(c->frames[--c->depth]);
+    if (rc == MD_OK && json_array_size(items) == 0) rc = exec_list(c, n->orelse);
 out:
     json_decref(v);
     json_decref(items);
@@ -676,9 +701,13 @@ static int exec_set(jctx *c, const jnode *n)
     int rc = MD_OK;
     if (n->str) { /* ns.attr = value */
         json_t *ns = lookup(c, n->targets[0]);
-        if (!json_is_object(ns) || !json_object_get(ns, NS_MARK))
+        if (!jv_is_namespace(ns))
             rc = fail(c, n, "'set x.attr = ...' needs x to be a namespace()");
-        else if (json_object_set(ns, n->str, v ? v : json_null()))
+        else if (jlib_check_ns_name(n->str, strlen(n->str), c->err))
+            rc = md_error_prefix(c->err, "%s:%d", c->t->name, n->line);
+        else if (!v) /* undefined: ns.attr reads back as undefined (jinja2 prints it in repr(ns) as Undefined) */
+            json_object_del(ns, n->str);
+        else if (json_object_set(ns, n->str, v))
             rc = oom(c);
         json_decref(ns);
     } else if (v ? json_object_set(c->frames[c->depth - 1], n->targets[0], v)

@@ -28,7 +28,8 @@ struct jnode {
     char *str;            /* text, name, attribute, filter/test or operator (owned) */
     size_t len;           /* length of str */
     json_t *lit;          /* JE_LIT value (owned reference) */
-    jnode *a, *b, *c;     /* operands; JE_SLICE start/stop/step; JN_IF/JE_COND cond, JN_SET value */
+    jnode *a, *b, *c;     /* operands; JE_SLICE start/stop/step; JN_IF/JE_COND cond, JN_SET value;
+                             JN_FOR: a the iterable, c the loop filter (for x in a if c) or NULL */
     jnode **args;         /* call/filter/test arguments, list items, dict keys+values (owned) */
     char **kw;            /* [n_args] keyword name or NULL (owned) */
     size_t n_args;
@@ -88,10 +89,24 @@ void jnode_free(jnode *n);
 #define JINJA_MAX_WALK (1LL << 22)
 #define JINJA_MAX_NEST 512
 
+/* A list, dict or namespace that str() is printing now: one link a level,
+ * on the C stack. Only a namespace() can make a cycle (it is the one value
+ * a template changes in place), so while one is open, a value met again
+ * inside itself prints as Python's repr does ([...], {...},
+ * <Namespace {...}>) instead of walking round the cycle; the check looks
+ * JV_OPEN_SCAN levels up (a longer cycle ends at JINJA_MAX_NEST). */
+typedef struct jv_open {
+    const json_t *v;
+    const struct jv_open *up;
+} jv_open;
+#define JV_OPEN_SCAN 64
+
 typedef struct jwalk {
-    long long left; /* steps left in this render */
-    int depth;      /* levels of the walk now under way */
-    int over;       /* 0, or JWALK_STEPS / JWALK_DEEP once a walk ran past a bound */
+    long long left;      /* steps left in this render */
+    int depth;           /* levels of the walk now under way */
+    int over;            /* 0, or JWALK_STEPS / JWALK_DEEP once a walk ran past a bound */
+    const jv_open *open; /* what str() is inside of (NULL outside any) */
+    int open_ns;         /* how many of those are namespaces */
 } jwalk;
 
 enum { JWALK_STEPS = 1, JWALK_DEEP = 2 };
@@ -108,16 +123,29 @@ int jwalk_error(const jwalk *w, md_error *err);
  * (the same value) is walked once. 0 with w->over set when w ran out. */
 int jv_depth(const json_t *v, jwalk *w);
 
-/* Python truthiness of a value; v NULL is undefined (false). */
+/* Values beyond JSON are objects with a hidden key (a key that starts with
+ * \x01 is never printed, listed or serialised): a namespace() carries
+ * JV_NS_MARK, a function or macro JV_FN_MARK (its name). A "dict" is an
+ * object that is neither. */
+#define JV_NS_MARK "\x01namespace"
+#define JV_FN_MARK "\x01function"
+#define JV_HIDDEN_KEY(k) ((k)[0] == '\x01')
+int jv_is_namespace(const json_t *v);
+int jv_is_function(const json_t *v);
+int jv_is_dict(const json_t *v);
+
+/* Python truthiness of a value; v NULL is undefined (false); a namespace
+ * is always true, as any Python object without __bool__ or __len__. */
 int jv_truthy(const json_t *v);
-/* Appends str(v) as Python prints it (None, True, 1.5, ['a'], {'k': 1}).
+/* Appends str(v) as Python prints it (None, True, 1.5, ['a'], {'k': 1},
+ * <Namespace {'k': 1}> as jinja2's Namespace.__repr__).
  * MD_ERR when out of memory or when w ran out (w->over). Past
  * JINJA_MAX_TEXT it adds no more (the caller refuses the text). */
 int jv_str(md_sbuf *b, const json_t *v, jwalk *w);
 /* Python ==: numbers by value across int, float and bool, also inside
  * lists and dicts. 0 (with w->over set) when w ran out. */
 int jv_equal(const json_t *a, const json_t *b, jwalk *w);
-/* Python's `needle in hay` for a string, list or dict hay: *res 0/1
+/* Python's `needle in hay` for a string, list or dict (not namespace) hay: *res 0/1
  * (0 with w->over set when w ran out; 0 for an undefined hay, as jinja2's
  * Undefined iterates as empty); MD_ERR for any other hay, or a
  * string hay with a needle that is not a string. */
@@ -125,10 +153,10 @@ int jv_contains(const json_t *hay, const json_t *needle, int *res, jwalk *w);
 /* Appends json.dumps(v, ensure_ascii=False, indent) as transformers'
  * tojson writes it (indent < 0: none), v at nesting level `level`; stops
  * a little past JINJA_MAX_TEXT (the caller refuses the text). MD_ERR for
- * a function or a walk out of budget (err says which), or out of memory
+ * a function, a namespace (transformers' json.dumps raises) or a walk out of budget (err says which), or out of memory
  * (err left as it was: clear it first). */
 int jv_json(md_sbuf *b, const json_t *v, int indent, int level, jwalk *w, md_error *err);
-/* The type name used in messages ("string", "list", ...). */
+/* The type name used in messages ("string", "list", "namespace", ...). */
 const char *jv_type(const json_t *v);
 
 /* Applies filter `name` to v with positional args[0..n) and keyword args
@@ -140,6 +168,14 @@ int jlib_test(const char *name, json_t *v, json_t **args, size_t n, int *out, jw
 /* Calls method `name` of v (str.strip, dict.items, ...). */
 int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n, json_t **out, jwalk *w,
                 md_error *err);
+/* dict(arg, k=v, ...) and namespace(arg, k=v, ...) (ns 1): the pairs of
+ * arg (a dict or a list of [key, value] pairs), then the keyword arguments
+ * (kw[i] != NULL); *out a new dict, or a namespace (marked JV_NS_MARK: the
+ * caller remembers it, to empty it at the end of the render). Errors as
+ * jinja2 raises them, and transformers' refusal of '_'-prefixed names. */
+int jlib_mapping(int ns, json_t **args, char **kw, size_t n, json_t **out, jwalk *w, md_error *err);
+/* MD_ERR (err set) when transformers' namespace() refuses name: one that starts with '_'. */
+int jlib_check_ns_name(const char *name, size_t len, md_error *err);
 /* Formats t (UTC) with a Python strftime format. */
 int jlib_strftime(const char *fmt, time_t t, json_t **out, md_error *err);
 

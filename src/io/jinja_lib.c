@@ -11,7 +11,7 @@
 
 #include "io/jinja_int.h"
 
-#define HIDDEN_KEY(k) ((k)[0] == '\x01')
+#define HIDDEN_KEY(k) JV_HIDDEN_KEY(k)
 #define KEY_LEN(k) json_object_iter_key_len(json_object_key_to_iter(k)) /* keys may hold NUL */
 
 /* v[key] for a string key (NULL when v is no dict or has no such key). */
@@ -112,14 +112,15 @@ static json_t *replace(const json_t *v, const json_t *from, const json_t *to, lo
     return r;
 }
 
-/* list(v): a list's items, a dict's keys, a string's characters. */
+/* list(v): a list's items, a dict's keys, a string's characters (NULL for
+ * anything else: a namespace is not iterable in jinja2 either). */
 static json_t *to_list(const json_t *v)
 {
     json_t *l = json_array();
     if (!l) return NULL;
     if (json_is_array(v)) {
         if (json_array_extend(l, (json_t *)v)) goto fail;
-    } else if (json_is_object(v)) {
+    } else if (jv_is_dict(v)) {
         const char *k;
         json_t *x;
         json_object_foreach((json_t *)v, k, x) if (!HIDDEN_KEY(k) && json_array_append_new(l, json_stringn(k, KEY_LEN(k)))) goto fail;
@@ -249,7 +250,7 @@ static long long length_of(const json_t *v)
         return n;
     }
     if (json_is_array(v)) return (long long)json_array_size(v);
-    if (json_is_object(v)) {
+    if (jv_is_dict(v)) {
         json_t *l = to_list(v);
         long long n = l ? (long long)json_array_size(l) : 0;
         json_decref(l);
@@ -258,13 +259,23 @@ static long long length_of(const json_t *v)
     return -1;
 }
 
-static int str_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n, json_t **out, md_error *err)
+static int str_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n, json_t **out, jwalk *w,
+                      md_error *err)
 {
     static const char *const names[] = {"trim", "upper", "lower", "capitalize", "title", "replace", NULL};
     int known = 0;
     for (int k = 0; names[k]; k++) known |= !strcmp(name, names[k]);
     if (!known) return 1; /* not a string filter */
-    if (!json_is_string(v)) return bad(err, "filter", name, v);
+    if (!json_is_string(v)) { /* jinja2 takes str() of anything else: None -> 'None', undefined -> '' */
+        md_sbuf b = {0};
+        json_t *sv = NULL;
+        int rc = jv_str(&b, v, w) ? (w->over ? jwalk_error(w, err) : md_error_set(err, "out of memory")) : MD_OK;
+        if (rc == MD_OK && !(sv = json_stringn(b.s ? b.s : "", b.n))) rc = md_error_set(err, "out of memory");
+        free(b.s);
+        if (rc == MD_OK) rc = str_filter(name, sv, args, kw, n, out, w, err);
+        json_decref(sv);
+        return rc;
+    }
     if (!strcmp(name, "trim")) *out = strip(v, kwarg(args, kw, n, "chars", 0), 1, 1);
     else if (!strcmp(name, "upper")) *out = map_str(v, 0);
     else if (!strcmp(name, "lower")) *out = map_str(v, 1);
@@ -310,7 +321,7 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
         free(b.s);
         return *out ? MD_OK : md_error_set(err, "out of memory");
     }
-    int r = str_filter(name, v, args, kw, n, out, err);
+    int r = str_filter(name, v, args, kw, n, out, w, err);
     if (r != 1) return r;
     if (!strcmp(name, "length") || !strcmp(name, "count")) {
         long long len = length_of(v);
@@ -321,7 +332,7 @@ int jlib_filter(const char *name, json_t *v, json_t **args, char **kw, size_t n,
     } else if (!strcmp(name, "list")) {
         if (!(*out = to_list(v))) return bad(err, "filter", name, v);
     } else if (!strcmp(name, "items")) {
-        if (!json_is_object(v) || !(*out = items(v))) return bad(err, "filter", name, v);
+        if (!jv_is_dict(v) || !(*out = items(v))) return bad(err, "filter", name, v);
     } else if (!strcmp(name, "first") || !strcmp(name, "last")) {
         json_t *l = to_list(v);
         size_t len = l ? json_array_size(l) : 0;
@@ -362,10 +373,10 @@ int jlib_test(const char *name, json_t *v, json_t **args, size_t n, int *out, jw
     else if (!strcmp(name, "boolean")) *out = json_is_boolean(v);
     else if (!strcmp(name, "true")) *out = json_is_true(v);
     else if (!strcmp(name, "false")) *out = json_is_false(v);
-    else if (!strcmp(name, "mapping")) *out = json_is_object(v) && !json_object_get(v, "\x01function");
+    else if (!strcmp(name, "mapping")) *out = jv_is_dict(v);
     else if (!strcmp(name, "iterable") || !strcmp(name, "sequence"))
-        *out = json_is_string(v) || json_is_array(v) || (json_is_object(v) && !json_object_get(v, "\x01function"));
-    else if (!strcmp(name, "callable")) *out = json_is_object(v) && json_object_get(v, "\x01function");
+        *out = json_is_string(v) || json_is_array(v) || jv_is_dict(v);
+    else if (!strcmp(name, "callable")) *out = jv_is_function(v);
     else if (!strcmp(name, "odd") || !strcmp(name, "even")) {
         if (!json_is_integer(v)) return bad(err, "test", name, v);
         *out = (json_integer_value(v) % 2 != 0) == (name[0] == 'o');
@@ -496,7 +507,10 @@ int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n,
 {
     *out = NULL;
     if (json_is_string(v)) return str_method(v, name, args, kw, n, out, w, err);
-    if (json_is_object(v)) {
+    if (jv_is_namespace(v))
+        return md_error_set(err, "a namespace() has no method '%s' (jinja2 raises: it has no attribute '%s'); "
+                                 "read what it holds as ns.NAME", name, name);
+    if (jv_is_dict(v)) {
         if (!strcmp(name, "items")) *out = items(v);
         else if (!strcmp(name, "keys")) *out = to_list(v);
         else if (!strcmp(name, "values")) {
@@ -516,6 +530,79 @@ int jlib_method(json_t *v, const char *name, json_t **args, char **kw, size_t n,
         return *out ? MD_OK : md_error_set(err, "out of memory");
     }
     return md_error_set(err, "a %s has no method '%s' in mechdiff's Jinja interpreter", jv_type(v), name);
+}
+
+/* --- dict() and namespace() ------------------------------------------------------------ */
+
+int jlib_check_ns_name(const char *name, size_t len, md_error *err)
+{
+    if (len == 0 || name[0] != '_') return MD_OK;
+    return md_error_set(err, "a namespace() cannot hold the name '%.*s': transformers refuses underscore-prefixed "
+                             "attributes on a namespace (rename it)", len > 80 ? 80 : (int)len, name);
+}
+
+/* Sets o[k] = x (k of kl bytes), checking the name (a namespace) and that
+ * the dict stays within JINJA_MAX_NEST levels. */
+static int mapping_set(int ns, json_t *o, const char *k, size_t kl, json_t *x, jwalk *w, md_error *err)
+{
+    if (ns && jlib_check_ns_name(k, kl, err)) return MD_ERR;
+    int d = jv_depth(x, w);
+    if (!w->over && d + 1 > JINJA_MAX_NEST) w->over = JWALK_DEEP;
+    if (w->over) return jwalk_error(w, err);
+    return json_object_setn(o, k, kl, x) ? md_error_set(err, "out of memory") : MD_OK;
+}
+
+/* The pairs of a dict, or of a list of [key, value] pairs: the one
+ * positional argument of dict() and namespace(), as Python's dict(arg) reads it. */
+static int mapping_fill(int ns, json_t *o, json_t *from, jwalk *w, md_error *err)
+{
+    const char *what = ns ? "namespace" : "dict";
+    if (jv_is_dict(from)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(from, k, x) {
+            if (!HIDDEN_KEY(k) && mapping_set(ns, o, k, KEY_LEN(k), x, w, err)) return MD_ERR;
+        }
+        return MD_OK;
+    }
+    if (!json_is_array(from)) {
+        const char *t = jv_type(from);
+        return md_error_set(err, "%s() takes a dict or a list of [key, value] pairs, not %s %s", what,
+                            strchr("aeiou", t[0]) ? "an" : "a", t);
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(from, i, p) {
+        json_t *k = json_array_get(p, 0);
+        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(k))
+            return md_error_set(err, "%s(): item %zu of the list is not a [key, value] pair with a string key", what, i);
+        if (mapping_set(ns, o, json_string_value(k), json_string_length(k), json_array_get(p, 1), w, err))
+            return MD_ERR;
+    }
+    return MD_OK;
+}
+
+int jlib_mapping(int ns, json_t **args, char **kw, size_t n, json_t **out, jwalk *w, md_error *err)
+{
+    json_t *o = json_object();
+    int rc = o ? MD_OK : md_error_set(err, "out of memory");
+    for (size_t i = 0; rc == MD_OK && i < n; i++) {
+        if (!kw[i] && i > 0)
+            rc = md_error_set(err, "%s() takes at most one argument without a name", ns ? "namespace" : "dict");
+        else if (!kw[i])
+            rc = mapping_fill(ns, o, args[i], w, err);
+        else if (ns && !args[i]) /* undefined: reads back as undefined */
+            json_object_del(o, kw[i]);
+        else
+            rc = mapping_set(ns, o, kw[i], strlen(kw[i]), args[i] ? args[i] : json_null(), w, err);
+    }
+    if (rc == MD_OK && ns && json_object_set_new(o, JV_NS_MARK, json_true())) rc = md_error_set(err, "out of memory");
+    if (rc) {
+        json_decref(o);
+        return MD_ERR;
+    }
+    *out = o;
+    return MD_OK;
 }
 
 int jlib_strftime(const char *fmt, time_t t, json_t **out, md_error *err)

@@ -515,7 +515,9 @@ fail:
     return NULL;
 }
 
-/* After "for": a[, b] in expr %} body [else ...] endfor %}. */
+/* After "for": a[, b] in expr [if cond] %} body [else ...] endfor %}. As
+ * in jinja2, the iterable is no "x if y else z" (an "if" after it starts
+ * the loop filter, n->c). */
 static jnode *parse_for(jparser *p)
 {
     jnode *n = mk(p, JN_FOR);
@@ -527,7 +529,9 @@ static jnode *parse_for(jparser *p)
     } while (is_op(p, ",") && ++p->pos);
     if (!is_name(p, "in")) { fail_at(p, "'in'"); goto fail; }
     p->pos++;
-    if (!(n->a = parse_expr(p)) || expect_end(p) || parse_list(p, FOR_STOPS, &which, &n->body)) goto fail;
+    if (!(n->a = parse_andor(p, 1))) goto fail;
+    if (is_name(p, "if") && (++p->pos, !(n->c = parse_expr(p)))) goto fail;
+    if (expect_end(p) || parse_list(p, FOR_STOPS, &which, &n->body)) goto fail;
     if (strcmp(which, "else") == 0 && (expect_end(p) || parse_list(p, ENDFOR, &which, &n->orelse))) goto fail;
     if (expect_end(p)) goto fail;
     return n;

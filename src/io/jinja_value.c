@@ -11,10 +11,10 @@
 #include "io/jinja_int.h"
 #include "mechdiff/numfmt.h"
 
-#define HIDDEN_KEY(k) ((k)[0] == '\x01')
+#define HIDDEN_KEY(k) JV_HIDDEN_KEY(k)
 #define KEY_LEN(k) json_object_iter_key_len(json_object_key_to_iter(k)) /* keys may hold NUL */
-#define NS_MARK "\x01namespace"
-#define FN_MARK "\x01function"
+#define NS_MARK JV_NS_MARK
+#define FN_MARK JV_FN_MARK
 
 /* --- the walk budget -------------------------------------------------------------- */
 
@@ -64,6 +64,10 @@ int jv_depth(const json_t *v, jwalk *w)
 
 /* --- truth and type ---------------------------------------------------------------- */
 
+int jv_is_namespace(const json_t *v) { return json_is_object(v) && json_object_get(v, NS_MARK) != NULL; }
+int jv_is_function(const json_t *v) { return json_is_object(v) && json_object_get(v, FN_MARK) != NULL; }
+int jv_is_dict(const json_t *v) { return json_is_object(v) && !jv_is_namespace(v) && !jv_is_function(v); }
+
 int jv_truthy(const json_t *v)
 {
     if (!v || json_is_null(v) || json_is_false(v)) return 0;
@@ -75,7 +79,7 @@ int jv_truthy(const json_t *v)
         const char *k;
         json_t *x;
         json_object_foreach((json_t *)v, k, x) if (!HIDDEN_KEY(k)) return 1;
-        return json_object_get(v, FN_MARK) != NULL;
+        return !jv_is_dict(v); /* a function or an empty namespace */
     }
     return 1;
 }
@@ -84,7 +88,7 @@ const char *jv_type(const json_t *v)
 {
     if (!v) return "undefined value";
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "dict";
+    case JSON_OBJECT: return jv_is_namespace(v) ? "namespace" : jv_is_function(v) ? "function" : "dict";
     case JSON_ARRAY: return "list";
     case JSON_STRING: return "string";
     case JSON_INTEGER: return "integer";
@@ -169,7 +173,7 @@ int jv_contains(const json_t *hay, const json_t *needle, int *res, jwalk *w)
             *res = jv_equal(json_array_get(hay, i), needle, w);
         return MD_OK;
     }
-    if (json_is_object(hay)) {
+    if (jv_is_dict(hay)) {
         *res = json_is_string(needle) &&
                json_object_getn(hay, json_string_value(needle), json_string_length(needle)) != NULL;
         return MD_OK;
@@ -273,6 +277,34 @@ static int container_str(md_sbuf *b, const json_t *v, jwalk *w)
     return rc || w->over ? MD_ERR : md_sbuf_add(b, "}", 1);
 }
 
+/* A container already open further out (a cycle through a namespace):
+ * Python's repr writes [...], {...}, or <Namespace {...}> for jinja2's
+ * Namespace.__repr__ of its dict. */
+static int cycle_str(md_sbuf *b, const json_t *v, const jwalk *w, int *found)
+{
+    const jv_open *o = w->open;
+    for (int k = 0; o && o->v != v && k < JV_OPEN_SCAN; k++) o = o->up;
+    *found = o && o->v == v;
+    if (!*found) return MD_OK;
+    return json_is_array(v) ? md_sbuf_add(b, "[...]", 5)
+         : jv_is_namespace(v) ? md_sbuf_add(b, "<Namespace {...}>", 17) : md_sbuf_add(b, "{...}", 5);
+}
+
+/* str() of a list, dict or namespace (<Namespace {'k': 1}>, as jinja2's
+ * Namespace.__repr__), with v open in w while its items print. */
+static int open_str(md_sbuf *b, const json_t *v, jwalk *w)
+{
+    int ns = jv_is_namespace(v), found = 0;
+    if (w->open_ns && (cycle_str(b, v, w, &found) || found)) return found ? MD_OK : MD_ERR;
+    jv_open here = {v, w->open};
+    w->open = &here;
+    w->open_ns += ns;
+    int rc = (ns && md_sbuf_add(b, "<Namespace ", 11)) || container_str(b, v, w) || (ns && md_sbuf_add(b, ">", 1));
+    w->open_ns -= ns;
+    w->open = here.up;
+    return rc ? MD_ERR : MD_OK;
+}
+
 int jv_str(md_sbuf *b, const json_t *v, jwalk *w)
 {
     char s[32];
@@ -287,7 +319,7 @@ int jv_str(md_sbuf *b, const json_t *v, jwalk *w)
     default: break;
     }
     if (jwalk_enter(w)) return MD_ERR;
-    int rc = container_str(b, v, w);
+    int rc = open_str(b, v, w);
     jwalk_leave(w);
     return rc;
 }
@@ -370,8 +402,11 @@ int jv_json(md_sbuf *b, const json_t *v, int indent, int level, jwalk *w, md_err
     case JSON_NULL: return md_sbuf_add(b, "null", 4);
     default: break;
     }
-    if (json_is_object(v) && json_object_get(v, FN_MARK))
-        return md_error_set(err, "tojson: cannot serialise a function");
+    if (jv_is_function(v)) return md_error_set(err, "tojson: cannot serialise a function");
+    if (jv_is_namespace(v))
+        return md_error_set(err, "tojson: cannot serialise a namespace() (transformers' json.dumps raises "
+                                 "'Object of type TemplateNamespace is not JSON serializable'); give tojson one "
+                                 "of its attributes (ns.x | tojson)");
     if (jwalk_enter(w)) return jwalk_error(w, err);
     int rc = json_container(b, v, indent, level, w, err);
     jwalk_leave(w);

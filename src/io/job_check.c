@@ -64,6 +64,30 @@ const char *md_job_missing_model(const md_job *job, int exp)
     return NULL;
 }
 
+/* Whether model i's folder exists and no earlier role names the same
+ * folder (device and inode): a folder is checked once, its problem one line
+ * at the keys of every role on it ("key 'models.a'", "keys 'models.a',
+ * 'models.b'") in keys. A folder that is missing is reported at its key by
+ * the parse. */
+static int first_role_of_folder(const md_job *job, int i, char *keys, size_t cap)
+{
+    struct stat st, other;
+    const char *dir = md_params_map_val(&job->top, "models", i);
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+    int n = md_params_count(&job->top, "models"), same = 0;
+    char rest[900] = "";
+    for (int j = 0; j < n; j++) {
+        const char *d = md_params_map_val(&job->top, "models", j);
+        if (j == i || !d || stat(d, &other) != 0 || other.st_dev != st.st_dev || other.st_ino != st.st_ino) continue;
+        if (j < i) return 0;
+        size_t used = strlen(rest);
+        snprintf(rest + used, sizeof rest - used, ", 'models.%s'", md_params_item(&job->top, "models", j));
+        same++;
+    }
+    snprintf(keys, cap, "key%s 'models.%s'%s", same ? "s" : "", md_params_item(&job->top, "models", i), rest);
+    return 1;
+}
+
 int md_job_validate(const md_job *job, md_error *err)
 {
     md_error_clear(err);
@@ -81,15 +105,14 @@ int md_job_validate(const md_job *job, md_error *err)
     for (int i = 0; i < md_params_count(&job->top, "models"); i++) {
         md_error one;
         md_error_clear(&one);
-        struct stat st;
-        const char *dir = md_params_map_val(&job->top, "models", i);
-        if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) continue; /* reported once, at its key */
+        char keys[1024];
+        if (!first_role_of_folder(job, i, keys, sizeof keys)) continue; /* reported at its key, or checked already */
         if (md_folder_check(md_params_item(&job->top, "models", i), md_params_map_val(&job->top, "models", i),
                             &one) == MD_OK)
             continue;
         const md_value *map = md_params_find(&job->top, "models"); /* where the models map is in the file */
-        md_error_prefix(&one, "%s:%d:%d: key 'models.%s'", job->source ? job->source : "job", map ? map->line : 0,
-                        map ? map->col : 0, md_params_item(&job->top, "models", i));
+        md_error_prefix(&one, "%s:%d:%d: %s", job->source ? job->source : "job", map ? map->line : 0,
+                        map ? map->col : 0, keys);
         bad = md_error_add(err, &one);
     }
     void **opts = NULL; /* the experiments' options, bound once for their validate hooks */

@@ -1,4 +1,4 @@
-/* h5scale.h — private to src/runner (h5out.c): the dimension scales of the
+/* h5scale.h — private to src/runner (h5out_data.c): the dimension scales of the
  * results file. A dimension with a declared axis (md_axis, plan.h) gets its
  * labels (a variable-length UTF-8 string scale: xarray/h5netcdf select by
  * them, ncdump shows them) or its values (int64); one without gets 0..n-1.

@@ -1,4 +1,4 @@
-/* h5util.h — private to src/runner (h5out.c, h5read.c): the small HDF5
+/* h5util.h — private to src/runner (h5out*.c, h5read.c): the small HDF5
  * helpers both the results-file writer and its readers use. Every hid_t
  * returned is owned by the caller (close it); strings are malloc'd. */
 #ifndef MECHDIFF_RUNNER_H5UTIL_H

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mechdiff/h5out.h"
 #include "mechdiff/job.h"
@@ -95,19 +96,47 @@ static const char *pre_digest(const md_prov_digests *pre, const char *path)
     return NULL;
 }
 
+/* first[k] = the index of the first of paths[0..k] that is the same file
+ * (device and inode; a path that cannot be stat'ed is its own): a file
+ * listed twice (two roles on one model folder, one CSV under two dataset
+ * names) is hashed once. *first malloc'd (the caller frees it). The files
+ * of a job are few: each is compared with those before it. */
+static int same_files(char *const *paths, int n, int **first, md_error *err)
+{
+    struct stat *st = calloc((size_t)(n ? n : 1), sizeof *st); /* owned */
+    int *ok = calloc((size_t)(n ? n : 1), sizeof *ok);          /* owned: st[k] holds paths[k]'s */
+    *first = malloc((size_t)(n ? n : 1) * sizeof **first);
+    if (!st || !ok || !*first) {
+        free(st), free(ok), free(*first);
+        *first = NULL;
+        return md_error_set(err, "out of memory");
+    }
+    for (int k = 0; k < n; k++) {
+        ok[k] = stat(paths[k], &st[k]) == 0;
+        (*first)[k] = k;
+        for (int j = 0; ok[k] && j < k && (*first)[k] == k; j++)
+            if (ok[j] && st[j].st_dev == st[k].st_dev && st[j].st_ino == st[k].st_ino) (*first)[k] = (*first)[j];
+    }
+    free(st);
+    free(ok);
+    return MD_OK;
+}
+
 /* SHA-256 of every weight file (when hash) and dataset: those in pre as
- * they are, the others in one parallel, cached pass (filehash.h). */
+ * they are, the others in one parallel, cached pass (filehash.h), a file
+ * listed twice hashed once. */
 static int hash_all(md_model_prov *models, int nm, md_data_prov *data, int nd, int hash, const md_prov_digests *pre,
                     const char *output_dir, int progress, md_error *err)
 {
     char **paths = NULL; /* owned, with its strings */
-    int n = 0;
+    int n = 0, *first = NULL; /* owned: same_files */
     if (input_paths(models, nm, data, nd, hash, &paths, &n, err) != MD_OK) return MD_ERR;
     char(*hex)[MD_SHA256_HEX_SIZE] = calloc((size_t)(n ? n : 1), sizeof *hex); /* owned */
     const char **todo = calloc((size_t)(n ? n : 1), sizeof *todo);            /* owned; strings of paths */
     int *at = calloc((size_t)(n ? n : 1), sizeof *at), m = 0;                  /* owned: index of todo[j] */
-    int rc = hex && todo && at ? MD_OK : md_error_set(err, "out of memory");
+    int rc = hex && todo && at ? same_files(paths, n, &first, err) : md_error_set(err, "out of memory");
     for (int k = 0; rc == MD_OK && k < n; k++) {
+        if (first[k] != k) continue; /* the digest of the file's first path, below */
         const char *d = pre_digest(pre, paths[k]);
         if (d) memcpy(hex[k], d, MD_SHA256_HEX_SIZE);
         else todo[m] = paths[k], at[m++] = k;
@@ -117,6 +146,9 @@ static int hash_all(md_model_prov *models, int nm, md_data_prov *data, int nd, i
     if (rc == MD_OK && !got) rc = md_error_set(err, "out of memory");
     if (rc == MD_OK && m) rc = md_filehash_many(todo, m, got, &opt, NULL, err);
     for (int j = 0; rc == MD_OK && j < m; j++) memcpy(hex[at[j]], got[j], MD_SHA256_HEX_SIZE);
+    for (int k = 0; rc == MD_OK && k < n; k++)
+        if (first[k] != k) memcpy(hex[k], hex[first[k]], MD_SHA256_HEX_SIZE);
+    free(first);
     int k = 0;
     for (int i = 0; rc == MD_OK && i < nm; i++)
         for (int f = 0; rc == MD_OK && f < models[i].n_files; f++) {
@@ -164,9 +196,17 @@ int md_prov_list_inputs(const md_job *job, md_prov_digests *out, md_error *err)
     int nm = 0, nd = 0;
     memset(out, 0, sizeof *out);
     md_filehash_output_dir(md_job_output(job), out->output_dir, sizeof out->output_dir);
-    int rc = collect_lists(job, &models, &nm, &data, &nd, err);
+    int rc = collect_lists(job, &models, &nm, &data, &nd, err), *first = NULL; /* owned: same_files */
     if (rc == MD_OK)
         rc = input_paths(models, nm, data, nd, md_params_bool(&job->runtime, "hash_weights"), &out->paths, &out->n, err);
+    if (rc == MD_OK) rc = same_files(out->paths, out->n, &first, err);
+    int kept = 0; /* each file once (md_prov_collect_with finds its other paths' digest by the first) */
+    for (int k = 0; rc == MD_OK && k < out->n; k++) {
+        if (first[k] == k) out->paths[kept++] = out->paths[k];
+        else free(out->paths[k]);
+    }
+    if (rc == MD_OK) out->n = kept;
+    free(first);
     out->hex = rc == MD_OK ? calloc((size_t)(out->n ? out->n : 1), sizeof *out->hex) : NULL;
     if (rc == MD_OK && !out->hex) rc = md_error_set(err, "out of memory");
     md_prov_free(models, nm, data);
@@ -366,38 +406,50 @@ static herr_t latest_setup(hid_t g, const char *name, const H5L_info_t *info, vo
     return 0;
 }
 
-/* Copies every /completion/<exp>/stage<s>/done of the file into now->done_at_start. */
+/* The copy of the done flags (md_prov_check_resume -> copy_experiment ->
+ * copy_stage): where they go, the experiment being listed, what went wrong. */
+typedef struct copy_ctx {
+    md_prov_numerics *now;
+    const char *exp; /* the experiment's name, as /completion lists it */
+    md_error *err;
+} copy_ctx;
+
+/* One /completion/<exp>/stage<s>/done of the file into now->done_at_start
+ * (a group without done flags is skipped). */
 static herr_t copy_stage(hid_t exp, const char *name, const H5L_info_t *info, void *arg)
 {
     (void)info;
-    md_prov_numerics *now = arg;
-    char path[300];
+    copy_ctx *cx = arg;
+    md_prov_numerics *now = cx->now;
+    char path[300], full[600];
     snprintf(path, sizeof path, "%s/done", name);
-    if (H5Lexists(exp, name, H5P_DEFAULT) <= 0 || H5Lexists(exp, path, H5P_DEFAULT) <= 0) return 0;
+    if (H5Lexists(exp, path, H5P_DEFAULT) <= 0) return 0;
+    snprintf(full, sizeof full, "/completion/%s/%s", cx->exp, path); /* for the message */
     int64_t n = 0;
-    md_error ignored; /* the resume check read these flags already (and said what is wrong) */
-    uint8_t *done = md_h5_read_flags(exp, path, &n, &ignored);
+    uint8_t *done = md_h5_read_flags(exp, full, &n, cx->err);
     md_prov_done_copy *g = done ? realloc(now->done_at_start, (size_t)(now->n_done + 1) * sizeof *g) : NULL;
     if (!g) {
+        if (done) md_error_set(cx->err, "out of memory");
         free(done);
         return -1;
     }
     now->done_at_start = g;
-    char exp_name[200] = "";
-    H5Iget_name(exp, exp_name, sizeof exp_name);
     md_prov_done_copy *c = &now->done_at_start[now->n_done++];
-    snprintf(c->path, sizeof c->path, "%s/%s", strrchr(exp_name, '/') ? strrchr(exp_name, '/') + 1 : exp_name, name);
+    snprintf(c->path, sizeof c->path, "%s/%s", cx->exp, name);
     c->done = done;
     c->n = n;
     return 0;
 }
 
+/* Every stage of one /completion/<exp> into now->done_at_start. */
 static herr_t copy_experiment(hid_t comp, const char *name, const H5L_info_t *info, void *arg)
 {
     (void)info;
     hid_t e = H5Gopen2(comp, name, H5P_DEFAULT);
     if (e < 0) return 0;
-    herr_t rc = H5Literate(e, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_stage, arg);
+    copy_ctx *cx = arg;
+    cx->exp = name;
+    herr_t rc = H5Literate(e, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_stage, cx);
     H5Gclose(e);
     return rc < 0 ? -1 : 0;
 }
@@ -426,11 +478,16 @@ int md_prov_check_resume(const char *path, md_prov_numerics *now, int allow_mixe
             snprintf(now->mixed_from, sizeof now->mixed_from, "%s", before);
             if (H5Lexists(f, "/completion", H5P_DEFAULT) > 0) {
                 hid_t c = H5Gopen2(f, "/completion", H5P_DEFAULT);
-                if (H5Literate(c, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_experiment, now) < 0)
-                    rc = md_error_set(err, "%s: cannot read the done flags to record the mix", path);
+                md_error why;
+                md_error_clear(&why);
+                copy_ctx cx = {now, "", &why};
+                if (H5Literate(c, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_experiment, &cx) < 0)
+                    rc = md_error_set(err, "%s: cannot read the done flags to record the mix%s%s", path,
+                                      why.msg[0] ? ": " : "", why.msg);
                 H5Gclose(c);
             }
-            fprintf(stderr, "mechdiff: rank 0: --allow-mixed-numerics: %s was computed with '%s', this run uses "
+            if (rc == MD_OK)
+                fprintf(stderr, "mechdiff: rank 0: --allow-mixed-numerics: %s was computed with '%s', this run uses "
                             "'%s'; the new segment records the units done before it\n", path, before, now->setup);
         }
     }

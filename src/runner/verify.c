@@ -11,6 +11,7 @@
 
 #include "mechdiff/h5out.h"
 #include "mechdiff/job.h"
+#include "runner/h5declared.h"
 #include "runner/h5util.h"
 #include "runner/verify_int.h"
 
@@ -184,6 +185,45 @@ static void check_provenance_groups(md_vctx *v)
     }
 }
 
+/* The record of the datasets stage k of exp declared (attribute `datasets`
+ * of the stage group sg, h5declared.h): each is a dataset of /<exp>. A
+ * stage without one (written before the record) is counted, not checked. */
+static void check_declared(md_vctx *v, hid_t sg, const char *exp, int k, const char *object)
+{
+    char **names = NULL, what[96];
+    int n = 0, got = md_h5declared_read_list(sg, &names, &n, what, sizeof what);
+    if (got == 0) v->res->stages_unrecorded++;
+    if (got < 0)
+        md_verify_defect(v, object, "attribute '%s' holds %s, not the 1-D list of strings the writer records",
+                         MD_H5DECLARED_ATTR, what);
+    for (int i = 0; i < n; i++) {
+        char full[MD_PATH_MAX + 300];
+        snprintf(full, sizeof full, "/%s/%s", exp, names[i]);
+        H5O_info_t oi;
+        H5L_info_t li;
+        int bad_name = !names[i][0] || names[i][0] == '/' || strstr(names[i], "..") || strlen(full) > MD_PATH_MAX + 200;
+        int there = !bad_name && md_h5_exists(v->file, full) && H5Oexists_by_name(v->file, full, H5P_DEFAULT) > 0 &&
+                    H5Oget_info_by_name2(v->file, full, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0;
+        int hard = there && H5Lget_info(v->file, full, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_HARD;
+        if (bad_name)
+            md_verify_defect(v, object, "attribute '%s' entry %d '%s' is not a path under the experiment group /%s",
+                             MD_H5DECLARED_ATTR, i, names[i], exp);
+        else if (!there)
+            md_verify_defect(v, full, "missing: dataset '%s' of experiment %s, declared by its stage %d (%s "
+                             "attribute '%s')", names[i], exp, k, object, MD_H5DECLARED_ATTR);
+        else if (!hard)
+            md_verify_defect(v, full, "a soft or external link, not the dataset '%s' of experiment %s its stage %d "
+                             "declared (%s attribute '%s')", names[i], exp, k, object, MD_H5DECLARED_ATTR);
+        else if (oi.type != H5O_TYPE_DATASET)
+            md_verify_defect(v, full, "not a dataset (a %s): dataset '%s' of experiment %s, declared by its stage %d "
+                             "(%s attribute '%s')", oi.type == H5O_TYPE_GROUP ? "group" : "named type", names[i], exp,
+                             k, object, MD_H5DECLARED_ATTR);
+        else
+            v->res->declared_present++;
+    }
+    md_h5declared_free_list(names, n);
+}
+
 /* One /completion/<exp>/stage<k>. */
 static void check_stage(md_vctx *v, hid_t eg, const char *exp, const char *name)
 {
@@ -205,6 +245,7 @@ static void check_stage(md_vctx *v, hid_t eg, const char *exp, const char *name)
     int64_t n_units = md_verify_attr(v, sg, object, "n_units", H5T_INTEGER, 1) == 1
                           ? md_h5_attr_read_i64(sg, "n_units", -1) : -1;
     if (stage != k) md_verify_defect(v, object, "attribute 'stage' is %lld, the group's name says %d", (long long)stage, k);
+    check_declared(v, sg, exp, k, object);
     char *kind = md_h5_attr_read_str(sg, "kind");
     snprintf(path, sizeof path, "/%s", exp);
     hid_t xg = md_h5_exists(v->file, path) ? H5Gopen2(v->file, path, H5P_DEFAULT) : -1;

@@ -42,6 +42,7 @@ int cmd_merge(int argc, char **argv)
     char **parts = argv + 2;
     md_h5info *info = calloc((size_t)n_parts, sizeof *info);
     int *seen = calloc((size_t)n_parts, sizeof *seen);
+    uint8_t *liked = calloc((size_t)n_parts, 1); /* part p checked against part 0 for this experiment */
     md_job *job = NULL;
     md_h5out *h = NULL;
     md_reader *ref = NULL; /* part 0, the datasets every part must have */
@@ -49,7 +50,7 @@ int cmd_merge(int argc, char **argv)
     md_result_init(&res);
     md_error err;
     int rc = 1;
-    if (!info || !seen) goto done;
+    if (!info || !seen || !liked) goto done;
     for (int p = 0; p < n_parts; p++) {
         if (cmd_check_results_path(parts[p], "", &err) != MD_OK) {
             fprintf(stderr, "mechdiff merge: %s\n", err.msg);
@@ -111,6 +112,7 @@ int cmd_merge(int argc, char **argv)
         md_reader_close(ref);
         ref = NULL;
         if (md_reader_open(&ref, parts[0], exp, &err) != MD_OK) goto fail;
+        memset(liked, 0, (size_t)n_parts);
         for (int stage = 0;; stage++) {
             int64_t n = 0;
             const uint8_t *done = md_h5out_done(h, exp, stage, &n, &err);
@@ -124,7 +126,9 @@ int cmd_merge(int argc, char **argv)
                 if (ok && pd && pn != n)
                     ok = md_error_set(&err, "%s: %s stage %d has %lld units, part 0 has %lld", parts[p], exp, stage,
                                       (long long)pn, (long long)n) == MD_OK;
-                if (ok && pd) ok = md_reader_check_like(rd, ref, &err) == MD_OK;
+                /* the experiment's datasets, not the stage's: once per part (at its first stage) */
+                if (ok && pd && !liked[p]) ok = md_reader_check_like(rd, ref, &err) == MD_OK;
+                liked[p] |= pd != NULL;
                 if (!ok) {
                     md_reader_close(rd);
                     free(pd);
@@ -173,5 +177,6 @@ done:
     for (int p = 0; info && p < n_parts; p++) md_h5out_info_free(&info[p]);
     free(info);
     free(seen);
+    free(liked);
     return rc;
 }

@@ -13,7 +13,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: mechdiff verify OUT.h5 [--quiet]\n\n"
                "Checks a results file without the job, models or data: the root and /provenance\n"
-               "attributes and run segments, every stage's done flags and regions, every dataset\n"
+               "attributes and run segments, every stage's done flags and regions, every dataset a\n"
+               "stage recorded as declared (a missing one is named with its experiment and stage;\n"
+               "files of older builds have no record: not checked), every dataset\n"
                "against its kind's outputs table (type, rank, units, description, dimension scales,\n"
                "list attributes naming an axis), every done unit read back through its regions,\n"
                "values finite where the kind never writes NaN and inside each kind's true ranges,\n"
@@ -53,10 +55,12 @@ int cmd_verify(int argc, char **argv)
     if (md_verify_file(path, stdout, &res) != 0) return VERIFY_INVALID;
     if (!quiet) {
         printf("%s: %s: %lld datasets, %lld stages, %lld done units read back; SHA-256 of the values: %lld "
-               "matched, %lld without one (not checked)\n",
+               "matched, %lld without one (not checked); declared datasets: %lld present, %lld stages without "
+               "a record (not checked)\n",
                path, res.defects ? "INVALID" : res.incomplete ? "valid, incomplete" : "valid and complete",
                (long long)res.datasets, (long long)res.stages, (long long)res.units_read,
-               (long long)res.digests_checked, (long long)res.digests_absent);
+               (long long)res.digests_checked, (long long)res.digests_absent, (long long)res.declared_present,
+               (long long)res.stages_unrecorded);
         if (res.defects) printf("%s: %lld defects\n", path, (long long)res.defects);
     }
     return res.defects ? VERIFY_INVALID : res.incomplete ? VERIFY_INCOMPLETE : VERIFY_VALID;

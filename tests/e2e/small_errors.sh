@@ -167,7 +167,7 @@ problems 3 "$T/many_kn.yaml" "experiment 'knowledge': model 'base' .*: answer wo
 # refusal: a misspelt role, the layer (once for models of the same depth), a coefficient
 printf 'models: {base: %s, instruct: %s}\ndatasets: {harmful: %s, harmless: %s}\nexperiments:\n  - {kind: refusal, n_train: 4, n_test: 2, templates: {Instruct: chat}, coefficients: {base: x}, layer: 40}\n' \
   "$O" "$I" "$PWD/data/harmful.csv" "$PWD/data/harmless.csv" > "$T/many_rf.yaml"
-problems 3 "$T/many_rf.yaml" "key 'templates': 'Instruct' is not a role" "key 'layer'/'addition_layer': 40/40 but model 'base'" \
+problems 3 "$T/many_rf.yaml" "key 'templates': 'Instruct' is not a role" "key 'layer'/'addition_layer': 40/40 but models 'base', 'instruct' have 4 layers" \
   "key 'coefficients': 'x' for role 'base' is not a number"
 # confidence: the prompts against the context of each model
 printf 'models: {base: %s, other: %s}\ndatasets: {long: %s}\nexperiments:\n  - {kind: confidence, prompts: long}\n' \

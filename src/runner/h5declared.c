@@ -1,0 +1,88 @@
+/* h5declared.c — the record of a stage's declared datasets (h5declared.h). */
+#include "runner/h5declared.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mechdiff/error.h"
+#include "runner/h5util.h"
+
+int md_h5declared_write_list(hid_t sg, const md_plan *plan)
+{
+    const char **names = malloc((size_t)(plan->n_dsets + 1) * sizeof *names);
+    if (!names) return MD_ERR;
+    for (int i = 0; i < plan->n_dsets; i++) names[i] = plan->dsets[i].path;
+    if (H5Aexists(sg, MD_H5DECLARED_ATTR) > 0) H5Adelete(sg, MD_H5DECLARED_ATTR);
+    hsize_t n = (hsize_t)plan->n_dsets;
+    hid_t t = md_h5_str_type(), sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(sg, MD_H5DECLARED_ATTR, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a >= 0 && H5Awrite(a, t, names) >= 0 ? MD_OK : MD_ERR;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    free(names);
+    return rc;
+}
+
+void md_h5declared_free_list(char **names, int n)
+{
+    for (int i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* The n strings of attribute a (file type ft) as malloc'd copies: variable
+ * length ones as the writer stores them, fixed-length ones (an attribute
+ * rewritten by hand with numpy bytes) NUL-terminated. */
+static char **read_strings(hid_t a, hid_t ft, int n)
+{
+    char **out = calloc((size_t)n + 1, sizeof *out);
+    if (!out) return NULL;
+    int ok = 1;
+    if (H5Tis_variable_str(ft) > 0) {
+        char **vl = calloc((size_t)n + 1, sizeof *vl);
+        hid_t t = md_h5_str_type();
+        ok = vl && H5Aread(a, t, vl) >= 0;
+        for (int i = 0; ok && i < n; i++) ok = (out[i] = strdup(vl[i] ? vl[i] : "")) != NULL;
+        for (int i = 0; vl && i < n; i++) H5free_memory(vl[i]);
+        H5Tclose(t);
+        free(vl);
+    } else {
+        size_t size = H5Tget_size(ft);
+        char *buf = size ? calloc((size_t)n + 1, size) : NULL;
+        ok = buf && H5Aread(a, ft, buf) >= 0;
+        for (int i = 0; ok && i < n; i++) ok = (out[i] = strndup(buf + (size_t)i * size, size)) != NULL;
+        free(buf);
+    }
+    if (ok) return out;
+    md_h5declared_free_list(out, n);
+    return NULL;
+}
+
+int md_h5declared_read_list(hid_t sg, char ***names, int *n, char *what, size_t len)
+{
+    *names = NULL;
+    *n = 0;
+    if (H5Aexists(sg, MD_H5DECLARED_ATTR) <= 0) return 0;
+    hid_t a = H5Aopen(sg, MD_H5DECLARED_ATTR, H5P_DEFAULT);
+    if (a < 0) {
+        snprintf(what, len, "an attribute that cannot be opened");
+        return -1;
+    }
+    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hssize_t count = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    H5T_class_t c = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
+    int rc = -1;
+    if (c != H5T_STRING || rank != 1 || count < 0 || count > (1 << 20))
+        snprintf(what, len, "%s of rank %d", c == H5T_STRING ? "strings" : c == H5T_INTEGER ? "integers"
+                                             : c == H5T_FLOAT ? "numbers" : "values of another class", rank);
+    else if (!(*names = read_strings(a, ft, (int)count)))
+        snprintf(what, len, "strings that cannot be read");
+    else
+        *n = (int)count, rc = 1;
+    if (sp >= 0) H5Sclose(sp);
+    if (ft >= 0) H5Tclose(ft);
+    H5Aclose(a);
+    return rc;
+}
