@@ -26,7 +26,7 @@ for f in "$@"; do
   [ -n "$kind" ] || kind="exit-$rc"
   # the first stack frame that is neither the sanitizer's nor libc's
   frame=$(sed -n '/ERROR: /,$p' <<<"$out" | grep -E "^ +#[0-9]+ " |
-          grep -vE "__sanitizer|__interceptor|__asan|__lsan|in (malloc|calloc|realloc|strdup|memcpy|memmove|memset|free)\b|libc\.so|libc_start|pthread_kill|raise|abort|fuzzer::|in _start|CrashCallback|PrintStackTrace" |
+          grep -vE "__sanitizer|__interceptor|__asan|__lsan|sysdeps/| in __(mem|str)[a-z0-9_]*|in (malloc|calloc|realloc|strdup|memcpy|memmove|memset|free)\b|libc\.so|libc_start|pthread_kill|raise|abort|fuzzer::|in _start|CrashCallback|PrintStackTrace" |
           head -1)
   if grep -q "libhdf5" <<<"$frame"; then
     fn=$(grep -oE " in [A-Za-z0-9_]+" <<<"$frame" | head -1 | sed 's/ in //')

@@ -81,6 +81,7 @@ static void run_resume(const char *path, int allow_mixed, int write)
                 abort();
             }
             if (getenv("FUZZ_SHOW")) fprintf(stderr, "fuzz: plan of stage 1: %s\n", err.msg);
+            md_plan_free(&plan);
             break;
         }
         md_reader *rd = NULL;
