@@ -13,12 +13,14 @@ typedef struct src_dset {
     hid_t id;                  /* owned; -1 = not copyable (write values) */
     int rank;
     hsize_t dims[MD_MAX_DIMS], chunk[MD_MAX_DIMS];
+    uint64_t raw;              /* bytes of one chunk's values (at most 2^40) */
     uint64_t *seen;            /* open addressing: linear chunk index + 1, 0 = empty (owned) */
     size_t n_seen, cap_seen;   /* cap_seen: a power of two */
 } src_dset;
 
 struct md_h5catchup {
     hid_t file;                /* the published file, read-only (owned) */
+    char name[4096];           /* its path, for messages */
     src_dset *dsets;           /* owned */
     int n_dsets;
     void *buf;                 /* one stored chunk (owned) */
@@ -35,6 +37,7 @@ int md_h5catchup_open(md_h5catchup **out, hid_t published, md_error *err)
         return md_error_set(err, "out of memory");
     }
     (*out)->file = published;
+    if (H5Fget_name(published, (*out)->name, sizeof (*out)->name) < 0) snprintf((*out)->name, sizeof (*out)->name, "OUT.h5");
     return MD_OK;
 }
 
@@ -55,6 +58,9 @@ static int same_storage(hid_t src, hid_t dst, src_dset *d)
          memcmp(d->dims, dd, (size_t)d->rank * sizeof *dd) == 0 && H5Pget_layout(ps) == H5D_CHUNKED &&
          H5Pget_layout(pd) == H5D_CHUNKED && H5Pget_chunk(ps, d->rank, d->chunk) == d->rank &&
          H5Pget_chunk(pd, d->rank, cd) == d->rank && memcmp(d->chunk, cd, (size_t)d->rank * sizeof *cd) == 0;
+    d->raw = ok ? H5Tget_size(ts) : 0;
+    for (int i = 0; ok && i < d->rank; i++) d->raw = d->chunk[i] > ((uint64_t)1 << 40) / (d->raw ? d->raw : 1)
+                                                      ? (uint64_t)1 << 40 : d->raw * d->chunk[i];
     int nf = ok ? H5Pget_nfilters(ps) : -1;
     ok = ok && nf >= 0 && H5Pget_nfilters(pd) == nf;
     for (int i = 0; ok && i < nf; i++) {
@@ -173,7 +179,13 @@ static int copy_chunk(md_h5catchup *cu, const src_dset *d, hid_t dst, const hsiz
 {
     hsize_t size = 0;
     if (H5Dget_chunk_storage_size(d->id, off, &size) < 0 || size == 0)
-        return md_error_set(err, "%s: cannot find the size of a stored chunk", d->path);
+        return md_error_set(err, "%s: %s: cannot find the size of a stored chunk", cu->name, d->path);
+    /* The size comes from the file's chunk index, which damage may set to
+       anything: a stored chunk holds its values deflated (deflate adds a few
+       bytes a block), never more than half as much again. */
+    if (size > d->raw + d->raw / 2 + 4096)
+        return md_error_set(err, "%s: %s: a stored chunk of %llu bytes, where its values take %llu: the file is damaged",
+                            cu->name, d->path, (unsigned long long)size, (unsigned long long)d->raw);
     if (size > cu->cap) {
         void *b = realloc(cu->buf, (size_t)size);
         if (!b) return md_error_set(err, "out of memory (a chunk of %llu bytes)", (unsigned long long)size);
@@ -182,7 +194,7 @@ static int copy_chunk(md_h5catchup *cu, const src_dset *d, hid_t dst, const hsiz
     }
     uint32_t filters = 0;
     if (H5Dread_chunk(d->id, H5P_DEFAULT, off, &filters, cu->buf) < 0)
-        return md_error_set(err, "%s: cannot read a stored chunk of the published file", d->path);
+        return md_error_set(err, "%s: %s: cannot read a stored chunk", cu->name, d->path);
     if (H5Dwrite_chunk(dst, H5P_DEFAULT, filters, off, (size_t)size, cu->buf) < 0)
         return md_error_set(err, "%s: cannot write a stored chunk into the snapshot", d->path);
     cu->chunks++;

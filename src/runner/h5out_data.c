@@ -152,6 +152,14 @@ static int copy_piece(md_h5out *h, const char *exp, const md_piece *pc, md_error
     return md_h5catchup_copy_piece(h->catchup, d, full, pc, err);
 }
 
+/* 1 when data[0..nbytes) is exactly n NUL-terminated strings. */
+static int holds_strings(const char *data, size_t nbytes, size_t n)
+{
+    size_t nul = 0;
+    for (size_t i = 0; i < nbytes; i++) nul += data[i] == '\0';
+    return nul == n && (n == 0 || data[nbytes - 1] == '\0');
+}
+
 /* Writes one piece into /<exp>/<piece path>. Appends "path[o+c,...]" to region. */
 static int write_piece(md_h5out *h, const char *exp, const md_piece *pc, char *region, size_t rlen,
                        md_error *err)
@@ -172,6 +180,11 @@ static int write_piece(md_h5out *h, const char *exp, const md_piece *pc, char *r
     if (type != MD_H5_STR && pc->nbytes != elems * md_h5type_size(type))
         return md_error_set(err, "%s: %s: a piece of %zu bytes for %zu values of %zu bytes", h->tmp, full, pc->nbytes,
                             elems, md_h5type_size(type));
+    /* a string dataset where the plan has numbers (a file edited by hand):
+       the piece's bytes are not strings to walk */
+    if (type == MD_H5_STR && !holds_strings(pc->data, pc->nbytes, elems))
+        return md_error_set(err, "%s: %s holds strings, the piece of %zu bytes for it does not hold %zu of them: " MD_H5_EDITED_HINT,
+                            h->tmp, full, pc->nbytes, elems);
     hid_t fs = H5Dget_space(d);
     if (H5Sget_simple_extent_ndims(fs) != pc->rank) {
         H5Sclose(fs);

@@ -426,7 +426,9 @@ int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_err
     H5Sselect_elements(fs, H5S_SELECT_SET, 1, &coord);
     hid_t ms = H5Screate_simple(1, &one, NULL);
     char *text = NULL;
-    int rc = H5Dread(d, t, ms, fs, H5P_DEFAULT, &text) >= 0 ? MD_OK : md_error_set(err, "cannot read %s", path);
+    int rc = H5Dread(d, t, ms, fs, H5P_DEFAULT, &text) >= 0
+                 ? MD_OK
+                 : md_error_set(err, "%s: cannot read %s[%lld]: " MD_H5_EDITED_HINT, r->path, path, (long long)unit);
     H5Sclose(ms);
     H5Sclose(fs);
     H5Tclose(t);

@@ -76,9 +76,9 @@ static void rb_compute(const rb_job *j, int stage, const md_blob *input, int64_t
 }
 
 /* One snapshot of path: defines stage (when define), applies the units of
- * mask (bit u = unit u), commits the segment. */
+ * mask (bit k = units k*block .. k*block+block-1), commits the segment. */
 static void rb_snapshot(const rb_job *j, const char *path, const md_provenance *prov, int stage, const md_blob *in,
-                        int define, unsigned mask, md_segment *seg)
+                        int define, unsigned mask, int64_t block, md_segment *seg)
 {
     md_h5out *h = NULL;
     md_plan plan;
@@ -89,7 +89,7 @@ static void rb_snapshot(const rb_job *j, const char *path, const md_provenance *
     if (md_h5out_begin(&h, path, NULL, prov, &err) != MD_OK) rb_die("begin", &err);
     if (define && md_h5out_define(h, "selftest", 0, "selftest", &plan, &err) != MD_OK) rb_die("define", &err);
     for (int64_t u = 0; u < plan.n_units; u++) {
-        if (!(mask >> u & 1)) continue;
+        if (u / block >= 32 || !(mask >> (u / block) & 1)) continue;
         size_t len;
         rb_compute(j, stage, in, u, &res);
         const void *bytes = md_result_bytes(&res, &len);
@@ -113,14 +113,31 @@ static void rb_finish(const rb_job *j, const char *path, md_blob *next)
     md_reader_close(rd);
 }
 
+/* The provenance of a new file of job j (its model and data made up; a
+ * whole job). Ownership: points into itself and j (copying it is wrong). */
+typedef struct rb_prov {
+    md_model_prov model;
+    char *files[1], *sums[1];
+    md_data_prov data;
+    md_provenance prov;
+} rb_prov;
+
+static void rb_prov_init(rb_prov *p, const rb_job *j)
+{
+    p->files[0] = "model.safetensors";
+    p->sums[0] = RB_IDENTITY;
+    p->model = (md_model_prov){.role = "base", .dir = "/models/base", .config_json = "{\"hidden_size\": 8}",
+                               .files = p->files, .sha256 = p->sums, .n_files = 1};
+    p->data = (md_data_prov){.name = "cities", .path = "/data/cities.csv", .sha256 = RB_IDENTITY};
+    p->prov = (md_provenance){.job_yaml = j->yaml, .job_sha256 = RB_IDENTITY, .job_name = "fz", .part_index = -1,
+                              .part_count = 0, .models = &p->model, .n_models = 1, .data = &p->data, .n_data = 1};
+}
+
 static void rb_write(const rb_job *j, int variant, const char *path)
 {
-    md_model_prov model = {.role = "base", .dir = "/models/base", .config_json = "{\"hidden_size\": 8}"};
-    char *files[] = {"model.safetensors"}, *sums[] = {RB_IDENTITY};
-    model.files = files, model.sha256 = sums, model.n_files = 1;
-    md_data_prov data = {.name = "cities", .path = "/data/cities.csv", .sha256 = RB_IDENTITY};
-    md_provenance prov = {.job_yaml = j->yaml, .job_sha256 = RB_IDENTITY, .job_name = "fz", .part_index = -1,
-                          .part_count = 0, .models = &model, .n_models = 1, .data = &data, .n_data = 1};
+    rb_prov rp;
+    rb_prov_init(&rp, j);
+    md_provenance prov = rp.prov;
     if (variant == RB_PART) prov.part_index = 0, prov.part_count = 2;
     md_prov_numerics num;
     rb_numerics(&num, RB_SETUP);
@@ -128,15 +145,15 @@ static void rb_write(const rb_job *j, int variant, const char *path)
                       .exit = "running", .numerics = &num};
     md_blob empty = {0}, next = {0};
     unlink(path);
-    rb_snapshot(j, path, &prov, 0, &empty, 1, 0, &seg);
+    rb_snapshot(j, path, &prov, 0, &empty, 1, 0, 1, &seg);
     if (variant == RB_STOPPED || variant == RB_PART) {
         seg.exit = variant == RB_PART ? "part done" : "stopped (signal)";
         seg.finished = variant == RB_PART;
-        rb_snapshot(j, path, &prov, 0, &empty, 0, 5u, &seg);
+        rb_snapshot(j, path, &prov, 0, &empty, 0, 5u, 1, &seg);
         return;
     }
     seg.exit = variant == RB_MIXED ? "stopped (signal)" : "running";
-    rb_snapshot(j, path, &prov, 0, &empty, 0, variant == RB_MIXED ? 1u : 7u, &seg);
+    rb_snapshot(j, path, &prov, 0, &empty, 0, variant == RB_MIXED ? 1u : 7u, 1, &seg);
     md_prov_numerics other;
     if (variant == RB_MIXED) { /* a second segment, resumed with another setup */
         md_error err;
@@ -144,29 +161,30 @@ static void rb_write(const rb_job *j, int variant, const char *path)
         if (md_prov_check_resume(path, &other, 1, &err) != MD_OK) rb_die("mixed resume", &err);
         seg = (md_segment){.id = -1, .start_time = 1.8e9 + 10, .end_time = 1.8e9 + 20, .world_size = 1,
                            .hostname = "fuzz2", .exit = "running", .numerics = &other};
-        rb_snapshot(j, path, &prov, 0, &empty, 0, 6u, &seg);
+        rb_snapshot(j, path, &prov, 0, &empty, 0, 6u, 1, &seg);
     }
     rb_finish(j, path, &next);
     seg.exit = "finished";
     seg.finished = 1;
-    rb_snapshot(j, path, &prov, 1, &next, 1, 7u, &seg);
+    rb_snapshot(j, path, &prov, 1, &next, 1, 7u, 1, &seg);
     md_blob_free(&next);
     if (variant == RB_MIXED) md_prov_free_numerics(&other);
 }
 
-static void rb_job_load(rb_job *j)
+/* Parses the job yaml (RB_JOB: the job of every base). */
+static void rb_job_load(rb_job *j, const char *yaml)
 {
     md_error err;
-    if (md_job_parse_string(RB_JOB, "<fuzz job>", NULL, 0, &j->job, &err) != MD_OK) rb_die("job", &err);
+    if (md_job_parse_string(yaml, "<fuzz job>", NULL, 0, &j->job, &err) != MD_OK) rb_die("job", &err);
     if (md_kind_bind_opts(j->job, &j->opts, &err) != MD_OK) rb_die("options", &err);
     j->yaml = md_job_to_yaml(j->job, 0);
     if (!j->yaml) rb_die("job yaml", NULL);
 }
 
 /* Writes every base in dir and keeps its bytes. */
-static void rb_load(rb_bases *b, const char *dir)
+static inline void rb_load(rb_bases *b, const char *dir)
 {
-    rb_job_load(&b->j);
+    rb_job_load(&b->j, RB_JOB);
     for (int v = 0; v < RB_COUNT; v++) {
         char path[600];
         snprintf(path, sizeof path, "%s/base%d.h5", dir, v);

@@ -20,7 +20,9 @@
 #include <math.h>
 
 #include "fuzz_common.h"
+#include "fuzz_results_base.h"
 #include "mechdiff/experiment.h"
+#include "runner/h5util.h"
 
 typedef struct fz {
     const uint8_t *p;
@@ -559,6 +561,27 @@ static void fz_edit(fz *z, hid_t f, fz_objs *o)
         if (g >= 0) H5Gclose(g);
     }
     }
+}
+
+/* A copy of the file image[0..len) with up to max_edits edits of the input
+ * made on it (core driver, in memory): its bytes (malloc'd) and *out_len. */
+static inline uint8_t *fz_edit_image(fz *z, const uint8_t *image, size_t len, int max_edits, size_t *out_len)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, 1 << 16, 0);
+    H5Pset_file_image(fapl, (void *)image, len);
+    hid_t f = H5Fopen("edit.h5", H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    if (f < 0) abort();
+    static fz_objs objs;
+    for (int i = 0; i < max_edits && z->n; i++) fz_edit(z, f, &objs);
+    H5Fflush(f, H5F_SCOPE_GLOBAL);
+    ssize_t n = H5Fget_file_image(f, NULL, 0);
+    uint8_t *img = n > 0 ? malloc((size_t)n) : NULL;
+    if (!img || H5Fget_file_image(f, img, (size_t)n) != n) abort();
+    H5Fclose(f);
+    *out_len = (size_t)n;
+    return img;
 }
 
 #endif
