@@ -98,7 +98,7 @@ int md_h5scale_attach(hid_t parent, hid_t d, unsigned dim, const char *name, int
         if (H5Lexists(parent, sname, H5P_DEFAULT) > 0) {
             hid_t s = H5Dopen2(parent, sname, H5P_DEFAULT);
             int ok = s >= 0 && scale_equal(s, n, axis);
-            if (ok && H5DSis_attached(d, s, dim) <= 0) ok = H5DSattach_scale(d, s, dim) >= 0;
+            if (ok) ok = H5DSattach_scale(d, s, dim) >= 0; /* d is new: not attached yet */
             if (s >= 0) H5Dclose(s);
             if (ok) return MD_OK;
             continue; /* a different scale of that name: try the next name */
