@@ -21,24 +21,5 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char ref_path[600];
-    if (!bases.image[0]) {
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        rb_load(&bases, fuzz_dir());
-        snprintf(ref_path, sizeof ref_path, "%s/base%d.h5", fuzz_dir(), RB_PART);
-    }
-    fz z = {data, size};
-    unsigned head = fz_u8(&z);
-    int b = (int)(head % RB_COUNT);
-    size_t len;
-    uint8_t *img = fb_damage_image(&z, bases.image[b], bases.len[b], 16, &len);
-    char path[600];
-    snprintf(path, sizeof path, "%s/results.h5", fuzz_dir());
-    fuzz_write("results.h5", img, len);
-    const char *keep = getenv("FUZZ_RESULTS_KEEP");
-    FILE *kf = keep ? fopen(keep, "wb") : NULL;
-    if (kf) fwrite(img, 1, len, kf), fclose(kf);
-    fr_read_all(path, img, len, ref_path, head >> 2 & 1);
-    free(img);
-    return 0;
+    return fr_run_input(data, size, fb_damage_image, 16);
 }

@@ -182,4 +182,37 @@ static void fr_read_all(const char *path, const uint8_t *img, size_t len, const 
     check_unchanged(path, img, len);
 }
 
+/* How a harness changes a copy of a base file: at most max_ops changes
+ * chosen by z; returns the new image (malloc'd, *out_len bytes). */
+typedef uint8_t *(*fr_damage_fn)(fz *z, const uint8_t *image, size_t len, int max_ops, size_t *out_len);
+
+/* One input of fuzz_results or fuzz_h5bytes: its first byte picks a base
+ * file (written on the first input) and, bit 2, --allow-mixed-numerics;
+ * `damage` (at most max_ops changes) turns a copy of it into results.h5
+ * (and a copy at $FUZZ_RESULTS_KEEP, to look at a finding), which every
+ * reader then reads (fr_read_all). */
+static int fr_run_input(const uint8_t *data, size_t size, fr_damage_fn damage, int max_ops)
+{
+    static char ref_path[600];
+    if (!bases.image[0]) {
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        rb_load(&bases, fuzz_dir());
+        snprintf(ref_path, sizeof ref_path, "%s/base%d.h5", fuzz_dir(), RB_PART);
+    }
+    fz z = {data, size};
+    unsigned head = fz_u8(&z);
+    int b = (int)(head % RB_COUNT);
+    size_t len;
+    uint8_t *img = damage(&z, bases.image[b], bases.len[b], max_ops, &len);
+    char path[600];
+    snprintf(path, sizeof path, "%s/results.h5", fuzz_dir());
+    fuzz_write("results.h5", img, len);
+    const char *keep = getenv("FUZZ_RESULTS_KEEP");
+    FILE *kf = keep ? fopen(keep, "wb") : NULL;
+    if (kf) fwrite(img, 1, len, kf), fclose(kf);
+    fr_read_all(path, img, len, ref_path, head >> 2 & 1);
+    free(img);
+    return 0;
+}
+
 #endif

@@ -5,13 +5,9 @@
  * them; the cache's tokenizers give the same plan costs and estimate as
  * loading each (md_kind_ctx.toks NULL, the old path).
  *
- * The loads are counted as test_refusal_loads.c counts them: this
- * executable's md_tokenizer_load takes the place of the library's (ELF
- * symbol interposition; libmechdiff is a shared library built with -fPIC)
- * and forwards to it (dlsym RTLD_NEXT); the first check says when the
- * build binds the library's own calls and nothing can be counted. */
+ * The loads are counted by tokload_count.h (this executable's
+ * md_tokenizer_load in place of the library's). */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,16 +18,7 @@
 #include "mechdiff/tokenizer.h"
 #include "testutil.h"
 
-static int loads; /* md_tokenizer_load calls so far */
-
-int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err)
-{
-    int (*real)(md_tokenizer **, const char *, md_error *) =
-        (int (*)(md_tokenizer **, const char *, md_error *))dlsym(RTLD_NEXT, "md_tokenizer_load");
-    loads++;
-    if (!real) return md_error_set(err, "test_tokcache_loads: the library's md_tokenizer_load is not found");
-    return real(out, dir, err);
-}
+#include "tokload_count.h"
 
 static const char *JOB_HEAD = "name: t\nseed: 1\n"
                               "models: {base: models/organism-base, instruct: models/organism-instruct}\n"
