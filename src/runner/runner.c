@@ -305,8 +305,12 @@ static int plan_stage(coord *c, int exp, md_error *err)
     md_plan_free(&e->plan);
     md_plan_init(&e->plan, e->stage);
     e->plan.kind = spec->kind;
-    if (spec->impl->plan(&ctx, e->stage, &e->input, &e->plan, err) != MD_OK)
-        return md_error_prefix(err, "rank 0, %s, plan of stage %d", spec->name, e->stage);
+    if (spec->impl->plan(&ctx, e->stage, &e->input, &e->plan, err) != MD_OK) {
+        if (e->stage == 0) return md_error_prefix(err, "rank 0, %s, plan of stage 0", spec->name);
+        /* a later stage's input is what finish_stage read back from the file */
+        return md_error_prefix(err, "rank 0, %s, plan of stage %d from stage %d's results in %s", spec->name,
+                               e->stage, e->stage - 1, c->out);
+    }
     if (e->plan.n_units < 1)
         return md_error_set(err, "rank 0, %s, plan of stage %d: no units (call md_plan_units)", spec->name, e->stage);
     if (md_plan_check_outputs(&e->plan, spec->kind, spec->impl->outputs, err) != MD_OK) return MD_ERR;

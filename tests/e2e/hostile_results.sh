@@ -99,6 +99,7 @@ done_value_2|/completion/selftest/stage0/done holds 2 at unit 1, not 0 or 1|stag
 done_value_0|ok|ok
 done_huge|/completion/selftest/stage0/done holds 1099511627776 flags, more than the 16777216 units a stage can have: $EDITED|stage0/done holds 1099511627776 flags, more than the 16777216 units
 values_shape|ok|dataset /selftest/values is \[7,2,3\] of float64, the job declares \[6,2,3\] of float64: $EDITED
+values_nan|ok|plan of stage 1 from stage 0's results in .*out.h5: .*the value is NaN
 values_rank|ok|dataset /selftest/values is \[6,6\] of float64, the job declares \[6,2,3\]
 values_f32|ok|dataset /selftest/values is \[6,2,3\] of float32, the job declares \[6,2,3\] of float64
 values_string|ok|dataset /selftest/values is \[6,2,3\] of string

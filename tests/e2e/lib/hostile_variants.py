@@ -37,6 +37,14 @@ def replace_dataset(path, name, data, dtype=None):
         f.create_dataset(name, data=data, dtype=dtype)
 
 
+def fill(path, name, value):
+    """Overwrites every value of dataset `name` in place (shape, type and
+    attributes kept: a bit flip or a user's edit of the numbers)."""
+    with h5py.File(path, "r+") as f:
+        d = f[name]
+        d[...] = np.full(d.shape, value, dtype=d.dtype)
+
+
 def huge(path, name, dtype):
     """Replaces dataset `name` by a chunked one declared 2^40 long, nothing
     written (a few bytes in the file: a reader must not allocate it)."""
@@ -122,6 +130,7 @@ VARIANTS = {
     "done_value_0": lambda p: done_values(p, 0),
     # results datasets
     "values_shape": lambda p: replace_dataset(p, "/%s/values" % EXP, np.zeros((n_units(p) + 1, 2, 3))),
+    "values_nan": lambda p: fill(p, "/%s/values" % EXP, np.nan),
     "values_rank": lambda p: replace_dataset(p, "/%s/values" % EXP, np.zeros((n_units(p), 6))),
     "values_f32": lambda p: replace_dataset(p, "/%s/values" % EXP, np.zeros((n_units(p), 2, 3), "f4")),
     "values_string": lambda p: replace_dataset(p, "/%s/values" % EXP, np.array(["x"] * n_units(p) * 6,
