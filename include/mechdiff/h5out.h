@@ -181,6 +181,9 @@ void md_h5out_free_stages(md_h5stage *stages, int n);
 
 /* Reader for finish_stage: the experiment's datasets of a committed file. */
 int md_reader_open(md_reader **out, const char *path, const char *exp_name, md_error *err);
+/* Points r at another experiment of the same file (merge reads every
+ * experiment of a part through one open). */
+void md_reader_select(md_reader *r, const char *exp_name);
 void md_reader_close(md_reader *r);
 
 /* Done flags of a stage through a reader (*done malloc'd; NULL, 0 when the

@@ -135,6 +135,11 @@ int md_reader_open(md_reader **out, const char *path, const char *exp_name, md_e
     return MD_OK;
 }
 
+void md_reader_select(md_reader *r, const char *exp_name)
+{
+    snprintf(r->exp, sizeof r->exp, "%s", exp_name);
+}
+
 void md_reader_close(md_reader *r)
 {
     if (!r) return;

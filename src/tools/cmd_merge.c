@@ -6,7 +6,7 @@
  * written as a snapshot (tmp + rename) like `run` does. Each stage's record
  * of its declared datasets is part 0's, or the first part's that has one
  * when part 0 has none; parts whose records differ are refused. Each part
- * is opened once per experiment (a reader reads one experiment). */
+ * is opened once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +34,7 @@ typedef struct merge {
     char **parts;     /* [n_parts] the part files (argv) */
     int n_parts;
     md_h5info *info;  /* [n_parts] each part's identity (owned) */
-    md_reader **rd;   /* [n_parts] the current experiment's reader of each part (owned) */
+    md_reader **rd;   /* [n_parts] each part's reader, at the current experiment (owned) */
     uint8_t *liked;   /* [n_parts] part p checked against parts[0] for the current experiment */
     md_h5out *h;      /* the merged snapshot (owned until committed) */
     md_result res;    /* one unit's encoded result (scratch) */
@@ -88,14 +88,17 @@ static void close_readers(merge *m)
     }
 }
 
-/* Opens every part once for experiment exp (closing the previous
- * experiment's readers) and forgets which parts were checked. */
-static int open_readers(merge *m, const char *exp, md_error *err)
+/* Points every part's reader at experiment exp, opening each part the
+ * first time, and forgets which parts were checked. */
+static int select_experiment(merge *m, const char *exp, md_error *err)
 {
     memset(m->liked, 0, (size_t)m->n_parts);
-    close_readers(m);
-    for (int p = 0; p < m->n_parts; p++)
-        if (md_reader_open(&m->rd[p], m->parts[p], exp, err) != MD_OK) return MD_ERR;
+    for (int p = 0; p < m->n_parts; p++) {
+        if (m->rd[p])
+            md_reader_select(m->rd[p], exp);
+        else if (md_reader_open(&m->rd[p], m->parts[p], exp, err) != MD_OK)
+            return MD_ERR;
+    }
     return MD_OK;
 }
 
@@ -172,7 +175,7 @@ static int merge_stages(merge *m, const md_job *job, md_error *err)
 {
     for (int e = 0; e < job->n_exps; e++) {
         const char *exp = job->exps[e].name;
-        if (open_readers(m, exp, err) != MD_OK) return MD_ERR;
+        if (select_experiment(m, exp, err) != MD_OK) return MD_ERR;
         for (int stage = 0;; stage++) {
             int64_t n = 0;
             const uint8_t *done = md_h5out_done(m->h, exp, stage, &n, err);
