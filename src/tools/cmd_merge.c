@@ -130,9 +130,9 @@ static int merge_record(merge *m, const char *exp, int stage, md_error *err)
         }
         if (!same_record(ref, n_ref, names, n))
             rc = md_error_set(err, "%s and %s hold different records of the datasets of experiment %s stage %d "
-                              "(attribute '%s' of /completion/%s/stage%d: %d and %d names): the parts come from "
-                              "different jobs or builds of mechdiff; run every part with one build", m->parts[from],
-                              m->parts[p], exp, stage, "datasets", exp, stage, n_ref, n);
+                              "(attribute 'datasets' of /completion/%s/stage%d: %d and %d names): the parts come "
+                              "from different jobs or builds of mechdiff; run every part with one build",
+                              m->parts[from], m->parts[p], exp, stage, exp, stage, n_ref, n);
         md_h5out_free_declared(names, n);
     }
     if (rc == MD_OK && from > 0) rc = md_h5out_set_declared(m->h, exp, stage, ref, n_ref, err);
