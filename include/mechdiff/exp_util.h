@@ -71,6 +71,11 @@ int md_exp_pair_vocabularies(const md_exp_model *a, const md_exp_model *b, const
  * a few hundred bytes: several fit one md_error). */
 int md_exp_check_pair(const char *where, const char *what, const md_exp_model *a, const md_exp_model *b,
                       const char *const *words, int same_arch, md_error *err);
+/* When the config.json vocab_size of the job's models differ: 1, and one
+ * line into buf[cap] saying which models have how many ids more than the
+ * smallest (the run's start-up says it once); else 0. Reads each model's
+ * config.json. */
+int md_exp_describe_vocabularies(const md_job *job, char *buf, size_t cap);
 /* The layer keys of a kind are checked once per model depth (one line per
  * problem, not one per role). depth[0..n): each role's number of layers (-1
  * = its model did not load). 0 when role i has no depth or an earlier role

@@ -125,6 +125,31 @@ int md_exp_check_pair(const char *where, const char *what, const md_exp_model *a
     return MD_OK;
 }
 
+int md_exp_describe_vocabularies(const md_job *job, char *buf, size_t cap)
+{
+    int n = md_params_count(&job->top, "models"), lo = -1, hi = -1, v[64];
+    if (n > 64) n = 64;
+    for (int i = 0; i < n; i++) {
+        md_config c;
+        md_error ignored; /* a folder that does not load was refused by validate */
+        v[i] = md_hf_config_load_dir(&c, md_params_map_val(&job->top, "models", i), &ignored) == MD_OK ? c.vocab_size
+                                                                                                  : -1;
+        if (v[i] >= 0 && (lo < 0 || v[i] < v[lo])) lo = i;
+        if (v[i] >= 0 && (hi < 0 || v[i] > v[hi])) hi = i;
+    }
+    if (lo < 0 || v[lo] == v[hi]) return 0;
+    size_t used = (size_t)snprintf(buf, cap, "vocabularies differ:");
+    for (int i = 0, k = 0; i < n && used < cap; i++)
+        if (v[i] > v[lo])
+            used += (size_t)snprintf(buf + used, cap - used, "%s '%s' has %d ids more than '%s' (vocab_size %d vs %d)",
+                                     k++ ? ";" : "", md_params_item(&job->top, "models", i), v[i] - v[lo],
+                                     md_params_item(&job->top, "models", lo), v[i], v[lo]);
+    if (used < cap)
+        snprintf(buf + used, cap - used, "; they are appended tokens or padding rows, and no model is fed an id it "
+                                         "lacks (docs/methods.md, \"Pairs of models\")");
+    return 1;
+}
+
 int md_exp_depth_roles(const char *const *roles, const int *depth, int n, int i, char *who, size_t cap)
 {
     if (depth[i] < 0) return 0;

@@ -235,15 +235,23 @@ static int kn_roles(const kn_state *s, const char **roles, int *crossed)
     return n;
 }
 
-/* Where position p of pair's prompt comes from, into buf: the few-shot
- * lines, the statement (quoted) or the suffix (*key: the job key). */
-static void kn_position_origin(const md_kn_dataset *ds, const md_kn_pair *pair, int row, int p, const char **key,
-                               char *buf, size_t cap)
+/* Where position p of the prompt ids[0..pair->len) comes from, into buf:
+ * the few-shot lines, the statement or the suffix (*key: the job key),
+ * and the text around it (decoded by tok). */
+static void kn_position_origin(const md_kn_dataset *ds, const md_kn_pair *pair, const int *ids, int row, int p,
+                               const md_tokenizer *tok, const char **key, char *buf, size_t cap)
 {
     *key = p >= pair->len - ds->suffix_tokens ? "suffix" : "datasets";
-    if (p < pair->stmt_first) snprintf(buf, cap, "in its few-shot lines");
+    int a = p >= 6 ? p - 6 : 0, b = p + 4 <= pair->len ? p + 4 : pair->len;
+    char *text = NULL;
+    md_error ignored;
+    if (md_tokenizer_decode(tok, ids + a, (size_t)(b - a), 0, &text, &ignored) == MD_OK)
+        for (char *c = text; *c; c++)
+            if (*c == '\n' || *c == '"') *c = ' ';
+    if (p < pair->stmt_first) snprintf(buf, cap, "in its few-shot lines, \"...%.80s...\"", text ? text : "");
     else if (p < pair->len - ds->suffix_tokens) snprintf(buf, cap, "in the statement \"%.80s\"", ds->statements[row]);
-    else snprintf(buf, cap, "in the suffix");
+    else snprintf(buf, cap, "in the suffix, \"...%.80s\"", text ? text : "");
+    free(text);
 }
 
 /* The first id of dataset ds's prompts that is not below limit (a model's
@@ -260,8 +268,9 @@ static void kn_check_ids(const char *where, const md_kn_dataset *ds, const md_to
             while (p < pair->len && ids[p] < limit) p++;
             if (p == pair->len) continue;
             const char *key, *piece = md_tokenizer_piece(tok0, ids[p]);
-            char origin[160];
-            kn_position_origin(ds, pair, f ? pair->false_row : pair->true_row, p, &key, origin, sizeof origin);
+            char origin[200];
+            kn_position_origin(ds, pair, ids, f ? pair->false_row : pair->true_row, p, tok0, &key, origin,
+                               sizeof origin);
             md_error_addf(err, "%s: key '%s': dataset '%s': the %s prompt of pair %d holds token %d '%.60s' (%s), "
                                "which model '%s' (%s) does not have (its tokenizer has %d ids): prompts are "
                                "tokenised once, by model '%s', and fed to every model; remove that text, or list "
