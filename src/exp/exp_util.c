@@ -94,11 +94,10 @@ int md_exp_pair_vocabularies(const md_exp_model *a, const md_exp_model *b, const
     int id = md_tokenizer_first_difference(a->tok, b->tok);
     if (id >= 0) {
         const char *pa = md_tokenizer_piece(a->tok, id), *pb = md_tokenizer_piece(b->tok, id);
+        int na = md_tokenizer_vocab_size(a->tok), nb = md_tokenizer_vocab_size(b->tok);
         snprintf(why, cap, "token id %d is '%.60s' in '%s' and '%.60s' in '%s' (the ids both vocabularies have, "
                            "0..%d, must be the same tokens)",
-                 id, pa ? pa : "(none)", a->role, pb ? pb : "(none)", b->role,
-                 (md_tokenizer_vocab_size(a->tok) < md_tokenizer_vocab_size(b->tok) ? md_tokenizer_vocab_size(a->tok)
-                                                                                  : md_tokenizer_vocab_size(b->tok)) - 1);
+                 id, pa ? pa : "(none)", a->role, pb ? pb : "(none)", b->role, (na < nb ? na : nb) - 1);
         return MD_ERR;
     }
     if (pair_same_ids(a, b, PAIR_PROBE, 1, "a probe text", why, cap) != MD_OK) return MD_ERR;
