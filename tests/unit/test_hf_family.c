@@ -2,8 +2,8 @@
  * (src/io/hf_family.c): each family's switches and transformers' defaults,
  * the keys that change the computation and are not implemented (clear
  * errors, never a silently different forward), and the pair check of
- * cross-model patching (every field but vocab_size). The numbers of each family are pinned by the
- * goldens (test_forward). */
+ * cross-model patching (every field but vocab_size). The numbers of each
+ * family are pinned by the goldens (test_forward). */
 #include <stdio.h>
 #include <string.h>
 
