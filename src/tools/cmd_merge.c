@@ -6,10 +6,13 @@
  * written as a snapshot (tmp + rename) like `run` does. Each stage's record
  * of its declared datasets is part 0's, or the first part's that has one
  * when part 0 has none; parts whose records differ are refused. Each part
- * is opened once. */
+ * is opened once when the descriptor limit (RLIMIT_NOFILE) leaves room for
+ * all of them; else each part's file is open only while it is read (a job
+ * may be split into up to 10^6 parts). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +37,9 @@ typedef struct merge {
     char **parts;     /* [n_parts] the part files (argv) */
     int n_parts;
     md_h5info *info;  /* [n_parts] each part's identity (owned) */
-    md_reader **rd;   /* [n_parts] each part's reader, at the current experiment (owned) */
+    md_reader **rd;   /* [n_parts] each part's reader while open, at the current experiment (owned) */
+    const char *exp;  /* the current experiment */
+    int keep_open;    /* 1: every part stays open once opened; 0: only parts[0] (part_release) */
     uint8_t *liked;   /* [n_parts] part p checked against parts[0] for the current experiment */
     md_h5out *h;      /* the merged snapshot (owned until committed) */
     md_result res;    /* one unit's encoded result (scratch) */
@@ -88,18 +93,41 @@ static void close_readers(merge *m)
     }
 }
 
-/* Points every part's reader at experiment exp, opening each part the
- * first time, and forgets which parts were checked. */
+/* Whether all n_parts part files may stay open at once: they take a
+ * quarter of the soft descriptor limit at most (the rest: standard streams,
+ * the merged file, HDF5 and the C library). */
+static int may_keep_open(int n_parts)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    return rl.rlim_cur == RLIM_INFINITY || (rlim_t)n_parts <= rl.rlim_cur / 4;
+}
+
+/* Points every open part's reader at experiment exp (opening parts[0]) and
+ * forgets which parts were checked. */
 static int select_experiment(merge *m, const char *exp, md_error *err)
 {
     memset(m->liked, 0, (size_t)m->n_parts);
-    for (int p = 0; p < m->n_parts; p++) {
-        if (m->rd[p])
-            md_reader_select(m->rd[p], exp);
-        else if (md_reader_open(&m->rd[p], m->parts[p], exp, err) != MD_OK)
-            return MD_ERR;
-    }
-    return MD_OK;
+    m->exp = exp;
+    for (int p = 0; p < m->n_parts; p++)
+        if (m->rd[p]) md_reader_select(m->rd[p], exp);
+    return m->rd[0] ? MD_OK : md_reader_open(&m->rd[0], m->parts[0], exp, err);
+}
+
+/* Part p's reader at the current experiment in m->rd[p], opened when it is
+ * not open. */
+static int part_reader(merge *m, int p, md_error *err)
+{
+    return m->rd[p] ? MD_OK : md_reader_open(&m->rd[p], m->parts[p], m->exp, err);
+}
+
+/* Ends a read of part p: closes its file unless the parts stay open
+ * (parts[0], the reference of every other, always does). */
+static void part_release(merge *m, int p)
+{
+    if (p == 0 || m->keep_open) return;
+    md_reader_close(m->rd[p]);
+    m->rd[p] = NULL;
 }
 
 /* 1 when the records a[0..na) and b[0..nb) name the same datasets in the
@@ -121,7 +149,8 @@ static int merge_record(merge *m, const char *exp, int stage, md_error *err)
     char **ref = NULL, **names = NULL; /* owned */
     int n_ref = 0, n = 0, from = -1, rc = MD_OK;
     for (int p = 0; p < m->n_parts && rc == MD_OK; p++) {
-        int got = md_reader_declared(m->rd[p], stage, &names, &n, err);
+        int got = part_reader(m, p, err) != MD_OK ? MD_ERR : md_reader_declared(m->rd[p], stage, &names, &n, err);
+        part_release(m, p);
         if (got < 0) rc = MD_ERR;
         if (got <= 0) continue;
         if (from < 0) {
@@ -148,7 +177,8 @@ static int copy_part_stage(merge *m, int p, const char *exp, int stage, const ui
 {
     uint8_t *pd = NULL; /* owned */
     int64_t pn = 0;
-    int rc = md_reader_done(m->rd[p], stage, &pd, &pn, err);
+    int rc = part_reader(m, p, err);
+    if (rc == MD_OK) rc = md_reader_done(m->rd[p], stage, &pd, &pn, err);
     if (rc == MD_OK && pd && pn != n)
         rc = md_error_set(err, "%s: %s stage %d has %lld units, part 0 has %lld", m->parts[p], exp, stage,
                           (long long)pn, (long long)n);
@@ -165,6 +195,7 @@ static int copy_part_stage(merge *m, int p, const char *exp, int stage, const ui
         else
             m->copied++;
     }
+    part_release(m, p);
     free(pd);
     return rc;
 }
@@ -238,7 +269,7 @@ int cmd_merge(int argc, char **argv)
         return cmd_usage_error("merge", usage, argc < 2 ? "no output and part files given" : "no part files given "
                                "(the outputs of `mechdiff run --part I/N`, all N of them)");
     const char *out = argv[1];
-    merge m = {.parts = argv + 2, .n_parts = argc - 2};
+    merge m = {.parts = argv + 2, .n_parts = argc - 2, .keep_open = may_keep_open(argc - 2)};
     md_result_init(&m.res);
     m.info = calloc((size_t)m.n_parts, sizeof *m.info);
     m.rd = calloc((size_t)m.n_parts, sizeof *m.rd);
