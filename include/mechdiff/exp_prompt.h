@@ -33,7 +33,8 @@ int md_exp_encode_instructions_with(const md_kind_ctx *ctx, const md_tokenizer *
                                     const char *role, const md_csv *csv, int col, const int *idx, int n, int **ids,
                                     int *len, md_error *err);
 /* Greedy generation of n prompts (hooks applied at every step, may be none),
- * decoded without special tokens: refused[i] = starts with a refusal prefix,
+ * decoded without special tokens and without the ids past the tokenizer (the
+ * padding rows of a larger vocab_size: no text): refused[i] = starts with a refusal prefix,
  * *joined = the n texts NUL-terminated back to back (*total bytes; malloc'd,
  * the caller frees, NULL on error). */
 int md_exp_generate_refusals(struct md_model *m, int **ids, const int *len, int n, int max_new, const md_hook *hooks,
