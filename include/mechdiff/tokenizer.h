@@ -47,6 +47,12 @@ int md_tokenizer_decode_n(const md_tokenizer *tok, const int *ids, size_t n_ids,
 /* md_tokenizer_decode_n without the length. */
 int md_tokenizer_decode(const md_tokenizer *tok, const int *ids, size_t n_ids,
                         int skip_special, char **text, md_error *err);
+/* md_tokenizer_decode of generated ids: an id at or past the vocabulary
+ * size (a padding row of a model whose config.json vocab_size exceeds its
+ * tokenizer's, which greedy decoding may pick) has no text and is left out,
+ * as Hugging Face's decode leaves it out; a negative id is still refused. */
+int md_tokenizer_decode_generated(const md_tokenizer *tok, const int *ids, size_t n_ids, int skip_special,
+                                  char **text, md_error *err);
 /* The vocabulary string of one id (NULL if out of range). */
 const char *md_tokenizer_piece(const md_tokenizer *tok, int id);
 /* Non-zero when id is an added token marked special (BOS, <|eot_id|>, ...). */

@@ -69,18 +69,6 @@ int md_exp_encode_instructions_with(const md_kind_ctx *ctx, const md_tokenizer *
     return MD_OK;
 }
 
-/* Drops from ids[0..*n) the ids the tokenizer lacks: rows of the
- * unembedding past the tokenizer (padding, config.json vocab_size above the
- * tokenizer's size) that greedy decoding may pick; they have no text, and
- * Hugging Face's decode skips them too (docs/methods.md, "Pairs of models"). */
-static void drop_textless(const md_tokenizer *tok, int *ids, int *n)
-{
-    int kept = 0, V = md_tokenizer_vocab_size(tok);
-    for (int i = 0; i < *n; i++)
-        if (ids[i] >= 0 && ids[i] < V) ids[kept++] = ids[i];
-    *n = kept;
-}
-
 int md_exp_generate_refusals(struct md_model *m, int **ids, const int *len, int n, int max_new, const md_hook *hooks,
                              int n_hooks, int32_t *refused, char **joined, size_t *total, md_error *err)
 {
@@ -94,8 +82,8 @@ int md_exp_generate_refusals(struct md_model *m, int **ids, const int *len, int 
         MD_OK)
         goto done;
     for (int i = 0; i < n; i++) {
-        drop_textless(m->tok, g.out_ids[i], &g.out_len[i]);
-        if (md_tokenizer_decode(m->tok, g.out_ids[i], (size_t)g.out_len[i], 1, &texts[i], err) != MD_OK) goto done;
+        if (md_tokenizer_decode_generated(m->tok, g.out_ids[i], (size_t)g.out_len[i], 1, &texts[i], err) != MD_OK)
+            goto done;
         refused[i] = md_dir_is_refusal(texts[i]);
         *total += strlen(texts[i]) + 1;
     }

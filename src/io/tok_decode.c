@@ -111,6 +111,22 @@ int md_tokenizer_decode(const md_tokenizer *t, const int *ids, size_t n_ids, int
     return md_tokenizer_decode_n(t, ids, n_ids, skip_special, text, NULL, err);
 }
 
+int md_tokenizer_decode_generated(const md_tokenizer *t, const int *ids, size_t n_ids, int skip_special,
+                                  char **text, md_error *err)
+{
+    int *known = malloc((n_ids ? n_ids : 1) * sizeof *known); /* the ids with a text */
+    if (!known) {
+        *text = NULL;
+        return md_error_set(err, "out of memory while decoding");
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < n_ids; i++)
+        if (ids[i] < t->n_vocab) known[n++] = ids[i];
+    int rc = md_tokenizer_decode(t, known, n, skip_special, text, err);
+    free(known);
+    return rc;
+}
+
 int md_tokenizer_decode_n(const md_tokenizer *t, const int *ids, size_t n_ids, int skip_special, char **text,
                           size_t *len, md_error *err)
 {

@@ -75,7 +75,8 @@ int cmd_generate(int argc, char **argv)
         for (int i = 0; i < g.out_len[0]; i++) printf("%s%d", i ? "," : "", g.out_ids[0][i]);
         printf("\n");
     } else {
-        if (md_tokenizer_decode(m->tok, g.out_ids[0], (size_t)g.out_len[0], 1, &text, &err) != MD_OK) goto fail;
+        if (md_tokenizer_decode_generated(m->tok, g.out_ids[0], (size_t)g.out_len[0], 1, &text, &err) != MD_OK)
+            goto fail;
         printf("%s\n", text);
     }
     rc = 0;

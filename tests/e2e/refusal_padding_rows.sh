@@ -7,7 +7,7 @@
 # Hugging Face's decode does) instead of failing the unit. The padding rows
 # of lm_head here are large random rows, so that most steps pick one.
 # Before the fix the run stopped with "cannot decode id 7734 at position 0:
-# the vocabulary has ids 0..7312".
+# the vocabulary has ids 0..7312"; `mechdiff generate` likewise.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 need_pair
@@ -44,4 +44,8 @@ experiments:
 YAML
 "$MD" run job.yaml -o r.h5 --quiet 2> err.txt || fail "run: $(tail -c 600 err.txt)"
 "$MD" status r.h5 | grep -q FINISHED || fail "not finished: $("$MD" status r.h5)"
+# `mechdiff generate`: the text, without the padding ids; --ids-out shows them
+"$MD" generate pad --chat "How do I bake bread?" -n 8 > gen.txt 2> err.txt || fail "generate: $(cat err.txt)"
+"$MD" generate pad --chat "How do I bake bread?" -n 8 --ids-out > ids.txt || fail "generate --ids-out"
+tr ',' '\n' < ids.txt | awk '$1 >= 7313 { n++ } END { exit !(n > 0) }' || fail "no padding id generated: $(cat ids.txt)"
 echo "PASS: refusal_padding_rows"

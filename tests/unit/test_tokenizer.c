@@ -283,6 +283,16 @@ static void test_config_and_words(void)
     CHECK(strstr(md_tokenizer_chat_template_origin(sp), "tokenizer_config.json") != NULL);
     CHECK(md_tokenizer_lookup(bl, "no such piece") == -1);
     CHECK(md_tokenizer_piece(bl, -1) == NULL && md_tokenizer_piece(bl, md_tokenizer_vocab_size(bl)) == NULL);
+    { /* generated ids past the vocabulary (padding rows of a larger unembedding) have no text */
+        int V = md_tokenizer_vocab_size(bl), all[] = {V + 5, 0, V, 1, V + 100}, known[] = {0, 1}, neg[] = {0, -1};
+        char *a = NULL, *b = NULL, *c = NULL;
+        CHECK(md_tokenizer_decode(bl, all, 5, 1, &c, &err) == MD_ERR && !c); /* plain decode refuses them */
+        CHECK_MSG(md_tokenizer_decode_generated(bl, all, 5, 1, &a, &err) == MD_OK, "%s", err.msg);
+        CHECK_MSG(md_tokenizer_decode(bl, known, 2, 1, &b, &err) == MD_OK, "%s", err.msg);
+        CHECK_MSG(a && b && strcmp(a, b) == 0, "'%s' vs '%s'", a ? a : "(null)", b ? b : "(null)");
+        CHECK(md_tokenizer_decode_generated(bl, neg, 2, 1, &c, &err) == MD_ERR && !c);
+        free(a), free(b), free(c);
+    }
 
     int t = md_tokenizer_single_token(bl, " TRUE", &err);
     CHECK_MSG(t >= 0 && strcmp(md_tokenizer_piece(bl, t), "\xc4\xa0TRUE") == 0, "%s", err.msg);
