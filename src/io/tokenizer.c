@@ -231,7 +231,12 @@ int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err)
     if (!t->path) { md_error_set(err, "out of memory"); goto fail; }
     json_error_t je;
     if (access(t->path, F_OK) != 0) {
-        md_error_set(err, "%s: cannot open (does DIR hold a Hugging Face tokenizer.json?)", t->path);
+        md_error_set(err,
+                     "%s: no such file: the model folder needs the tokenizer.json of its Hugging Face repository "
+                     "(download it with the weights; `mechdiff make-model` writes none: copy tokenizer.json and "
+                     "tokenizer_config.json of a tokenizer with config.json's vocab_size tokens into the folder, "
+                     "docs/real-model.md)",
+                     t->path);
         goto fail;
     }
     size_t len = 0;
