@@ -235,7 +235,7 @@ int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err)
                      "%s: no such file: the model folder needs the tokenizer.json of its Hugging Face repository "
                      "(download it with the weights; `mechdiff make-model` writes none: copy tokenizer.json and "
                      "tokenizer_config.json of a tokenizer with config.json's vocab_size tokens into the folder, "
-                     "docs/real-model.md)",
+                     "docs/own-job.md)",
                      t->path);
         goto fail;
     }
