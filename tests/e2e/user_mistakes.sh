@@ -7,8 +7,9 @@
 # folder without tokenizer.json, a CSV without a needed column (knowledge;
 # refusal, which has a `column` key), an answer word of several tokens, a
 # prompt longer than the model's context, two runs on one output, and a
-# resume after the job changed. On the shipped pair; validate only, except
-# the last two (a selftest job).
+# resume after the job changed (the refusal names the first changed key
+# and its experiment, or says that only a model or dataset file changed).
+# On the shipped pair; validate only, except the last two (selftest jobs).
 . "$(dirname "$0")/../lib.sh"
 need_pair
 DOC=$ROOT/docs/own-job.md
@@ -102,6 +103,17 @@ sed 's/units: 40/units: 30/' run.yaml >changed.yaml
 expect_status 1 "was written by a different job (job hash" "$MD" run changed.yaml -o run.h5 --quiet
 grep -qF "refusing to resume; use another -o, or --force-new to start over" "$WORK/err" \
     || fail "changed job: no remedy: $(cat "$WORK/err")"
+grep -qF "the first difference (experiment 'selftest'): 'units: 40' in the file, 'units: 30' in this job" "$WORK/err" \
+    || fail "changed job: the changed key is not named: $(cat "$WORK/err")"
 doc_has "was written by a different job (job hash"
 doc_has "refusing to resume; use another -o, or --force-new to start over"
+doc_has "the first difference (experiment 'knowledge'): 'max_pairs: 4' in the file, 'max_pairs: 3' in this job"
+# the same keys, a dataset file changed: said so (before: only 'parameters, models or datasets changed')
+printf 'statement,label\na,1\n' >x.csv
+printf 'output: ds.h5\ndatasets: {x: x.csv}\nexperiments:\n  - {kind: selftest, units: 4}\n' >ds.yaml
+"$MD" run ds.yaml --quiet || fail "the dataset job failed"
+echo 'b,0' >>x.csv
+expect_status 1 "the job's keys are the same, so a model's weights or config.json or a dataset file changed" \
+    "$MD" run ds.yaml --quiet
+doc_has "the job's keys are the same, so a model's weights or config.json or a dataset file changed"
 echo "PASS: every mistake of docs/own-job.md's table gets its line"
