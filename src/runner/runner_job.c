@@ -141,7 +141,11 @@ int md_coord_recover(coord *c, md_error *err)
         return MD_OK;
     }
     md_h5info info;
-    if (md_h5out_info(c->out, &info, err) != MD_OK) return MD_ERR;
+    if (md_h5out_info(c->out, &info, err) != MD_OK) {
+        md_error what = *err; /* never replaced, even with --force-new: it may be someone's other file */
+        return md_error_set(err, "%.1800s (run leaves it as it is, also with --force-new: use another -o, or move it "
+                            "away)", what.msg);
+    }
     if (info.layout != MD_RESULTS_LAYOUT && !c->opts->force_new) {
         md_error_set(err, "%s was written in results layout %d (mechdiff %s); this mechdiff writes layout %d "
                      "(include/mechdiff/h5out.h): refusing to resume it; finish it with the mechdiff that "

@@ -8,7 +8,8 @@
 # refusal, which has a `column` key), an answer word of several tokens, a
 # prompt longer than the model's context, two runs on one output, and a
 # resume after the job changed (the refusal names the first changed key
-# and its experiment, or says that only a model or dataset file changed).
+# and its experiment, or says that only a model or dataset file changed),
+# and an output that is some other program's HDF5 file (never replaced).
 # On the shipped pair; validate only, except the last two (selftest jobs).
 . "$(dirname "$0")/../lib.sh"
 need_pair
@@ -116,4 +117,12 @@ echo 'b,0' >>x.csv
 expect_status 1 "the job's keys are the same, so a model's weights or config.json or a dataset file changed" \
     "$MD" run ds.yaml --quiet
 doc_has "the job's keys are the same, so a model's weights or config.json or a dataset file changed"
+# an output path that names some other HDF5 file: left as it is, even with --force-new, and said so
+"$PY" -c "import h5py, sys; h5py.File(sys.argv[1], 'w').create_dataset('mine', data=[1, 2])" other.h5 \
+    || fail "cannot write other.h5"
+sum=$(sha256sum <other.h5)
+expect_status 1 "not a mechdiff results file (run leaves it as it is, also with --force-new: use another -o, or move it away)" \
+    "$MD" run ds.yaml -o other.h5 --quiet --force-new
+[ "$(sha256sum <other.h5)" = "$sum" ] || fail "run changed another program's HDF5 file"
+doc_has "not a mechdiff results file (run leaves it as it is, also with --force-new: use another -o, or move it away)"
 echo "PASS: every mistake of docs/own-job.md's table gets its line"
