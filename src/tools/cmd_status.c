@@ -284,7 +284,8 @@ static void print_in_flight(const char *real, int finished)
     case 1: printf("  in flight now (the run %s is still going):\n", who); break;
     case 2: printf("  in flight in the run %s (still going there, or it died: then a rank that died was computing "
                    "these):\n", who); break;
-    default: printf("  in flight when the last run stopped (a rank that died was computing these):\n");
+    default: printf("  in flight when the last run stopped (computed again on resume; a rank that died was computing "
+                    "these, a run stopped by a signal dropped them):\n");
     }
     for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
     free(left);
