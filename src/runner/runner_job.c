@@ -85,24 +85,28 @@ int md_coord_lock_output(coord *c, md_error *err)
 }
 
 /* The next line of a resolved job (md_job_to_yaml) that the job hash
- * covers: comments, `output:` and the `runtime:` block are skipped. Copies
- * it into line and the name of the experiment it belongs to into exp
- * ("" before `experiments:`); returns 0 at the end of the text. */
-static int next_job_line(const char **p, char *line, size_t cap, char *exp, size_t exp_cap)
+ * covers: comments, `output:` and the `runtime:` block are skipped. Sets
+ * *line and *len to it (not NUL-terminated: a line may be longer than any
+ * buffer, and two lines may differ only past one) and copies the name of
+ * the experiment it belongs to into exp ("" before `experiments:`);
+ * returns 0 at the end of the text. */
+static int next_job_line(const char **p, const char **line, size_t *len, char *exp, size_t exp_cap)
 {
     static const char name_key[] = "    name: ";
     int in_runtime = 0;
     while (**p) {
-        const char *e = strchr(*p, '\n');
-        size_t n = e ? (size_t)(e - *p) : strlen(*p);
-        snprintf(line, cap, "%.*s", (int)(n < cap ? n : cap - 1), *p);
+        const char *s = *p, *e = strchr(s, '\n');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
         *p += n + (e ? 1 : 0);
-        if (line[0] != ' ') in_runtime = strcmp(line, "runtime:") == 0;
-        if (in_runtime || line[0] == '#' || strncmp(line, "output:", 7) == 0) continue;
-        if (strncmp(line, name_key, sizeof name_key - 1) == 0) {
-            const char *v = line + sizeof name_key - 1;
-            snprintf(exp, exp_cap, "%.*s", (int)strcspn(v + (*v == '"'), "\""), v + (*v == '"'));
+        if (s[0] != ' ') in_runtime = n == 8 && strncmp(s, "runtime:", 8) == 0;
+        if (in_runtime || s[0] == '#' || strncmp(s, "output:", 7) == 0) continue;
+        if (n >= sizeof name_key - 1 && strncmp(s, name_key, sizeof name_key - 1) == 0) {
+            const char *v = s + sizeof name_key - 1;
+            size_t q = *v == '"', k = strcspn(v + q, "\"\n");
+            snprintf(exp, exp_cap, "%.*s", (int)(k < exp_cap ? k : exp_cap - 1), v + q);
         }
+        *line = s;
+        *len = n;
         return 1;
     }
     return 0;
@@ -113,19 +117,25 @@ static int next_job_line(const char **p, char *line, size_t cap, char *exp, size
  * or, when every line the hash covers is the same, the files it covers. */
 static void job_difference(const char *stored, const char *now, char *out, size_t cap)
 {
-    char a[256], b[256], exp_a[128] = "", exp_b[128] = "";
-    const char *pa = stored ? stored : "", *pb = now ? now : "";
+    char exp_a[128] = "", exp_b[128] = "";
+    const char *pa = stored ? stored : "", *pb = now ? now : "", *a = "", *b = "";
+    size_t na = 0, nb = 0;
     for (;;) {
-        int ha = next_job_line(&pa, a, sizeof a, exp_a, sizeof exp_a);
-        int hb = next_job_line(&pb, b, sizeof b, exp_b, sizeof exp_b);
+        int ha = next_job_line(&pa, &a, &na, exp_a, sizeof exp_a);
+        int hb = next_job_line(&pb, &b, &nb, exp_b, sizeof exp_b);
         if (!ha && !hb) break;
-        if (ha && hb && strcmp(a, b) == 0) continue;
-        const char *ta = a, *tb = b;
-        while (*ta == ' ' || *ta == '-') ta++;
-        while (*tb == ' ' || *tb == '-') tb++;
-        snprintf(out, cap, "the first difference%s%s%s: '%s' in the file, '%s' in this job",
+        if (ha && hb && na == nb && memcmp(a, b, na) == 0) continue;
+        if (!ha) a = "(nothing)", na = 9;
+        if (!hb) b = "(nothing)", nb = 9;
+        while (na && (*a == ' ' || *a == '-')) a++, na--;
+        while (nb && (*b == ' ' || *b == '-')) b++, nb--;
+        size_t d = 0, from; /* the first byte that differs; a long line is shown from shortly before it */
+        while (d < na && d < nb && a[d] == b[d]) d++;
+        from = d > 200 ? d - 100 : 0;
+        snprintf(out, cap, "the first difference%s%s%s: '%s%.*s' in the file, '%s%.*s' in this job",
                  exp_b[0] || exp_a[0] ? " (experiment '" : "", exp_b[0] ? exp_b : exp_a,
-                 exp_b[0] || exp_a[0] ? "')" : "", ha ? ta : "(nothing)", hb ? tb : "(nothing)");
+                 exp_b[0] || exp_a[0] ? "')" : "", from ? "..." : "", (int)((na - from) < 250 ? na - from : 250),
+                 a + from, from ? "..." : "", (int)((nb - from) < 250 ? nb - from : 250), b + from);
         return;
     }
     snprintf(out, cap, "the job's keys are the same, so a model's weights or config.json or a dataset file changed "
