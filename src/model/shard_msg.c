@@ -98,7 +98,8 @@ static int get_count(rd *r, const char *field, size_t item_bytes, int *v)
     return MD_OK;
 }
 
-/* n ints, each in [lo, hi], into a malloc'd array (*out; caller frees). */
+/* n ints, each in [lo, hi], into a malloc'd array (*out; caller frees; NULL
+ * after a failure). */
 static int get_ints(rd *r, const char *field, int n, int lo, int hi, int **out)
 {
     const void *q = NULL;
@@ -111,6 +112,8 @@ static int get_ints(rd *r, const char *field, int n, int lo, int hi, int **out)
         if (x < lo || x > hi) {
             char f[64];
             snprintf(f, sizeof f, "%s[%d]", field, i);
+            free(*out);
+            *out = NULL;
             return bad(r, f, "%d is outside [%d, %d]", (int)x, lo, hi);
         }
     }

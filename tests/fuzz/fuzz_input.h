@@ -12,14 +12,14 @@ typedef struct fz {
     size_t n;
 } fz;
 
-static unsigned fz_u8(fz *z)
+static inline unsigned fz_u8(fz *z)
 {
     if (!z->n) return 0;
     z->n--;
     return *z->p++;
 }
 
-static uint64_t fz_u64(fz *z, int bytes)
+static inline uint64_t fz_u64(fz *z, int bytes)
 {
     uint64_t v = 0;
     for (int i = 0; i < bytes; i++) v = v << 8 | fz_u8(z);

@@ -19,11 +19,14 @@
  *      member's encoder over patterned outputs) must be accepted by the
  *      leader and land in the right places (reads of every layer: the
  *      member's slices only);
- *   5  the same forward, then the rest of the input as a member's reply:
- *      refused, or copied into the leader's buffers without overrunning
- *      them.
+ *   5  a 2-byte length n, then the same forward from the input but its
+ *      last n bytes, which are a member's reply: refused, or copied into the
+ *      leader's buffers without overrunning them.
  * Models: two shapes (4 layers on 3 ranks, 3 layers on 2, different widths
- * and heads); only their config and layer range matter to the messages. */
+ * and heads); only their config and layer range matter to the messages.
+ * Seeds: FUZZ_SHARD_SEEDS=DIR writes, for each input of test 4, the encoded
+ * request as an input of test 3 and the member's reply after the forward as
+ * one of test 5 (regress/shard_msg holds a few). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,8 +329,21 @@ static void check_restricted(const md_model *m, const gen *g, const md_shard_fwd
     if (k != d->n_hooks) FAIL("the member's request has hooks the leader did not send");
 }
 
+/* FUZZ_SHARD_SEEDS: head (the test's bytes) then body as one input file. */
+static void dump_seed(const char *kind, const uint8_t *head, size_t nh, const void *body, size_t nb)
+{
+    static int count;
+    const char *dir = getenv("FUZZ_SHARD_SEEDS");
+    if (!dir) return;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-%d", dir, kind, count++);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(head, 1, nh, f) != nh || (nb && fwrite(body, 1, nb, f) != nb)) abort();
+    fclose(f);
+}
+
 /* The member's reply over patterned outputs; the leader's copy of it. */
-static void check_reply(const md_model *m, gen *g, md_shard_fwd *q)
+static void check_reply(const md_model *m, gen *g, md_shard_fwd *q, const uint8_t *in, size_t used)
 {
     const md_forward *f = &g->f;
     size_t xf = (size_t)f->n_seq * (size_t)(f->t1 - f->t0) * (size_t)m->cfg.d_model;
@@ -346,6 +362,13 @@ static void check_reply(const md_model *m, gen *g, md_shard_fwd *q)
     md_shard_reply r;
     md_error e = {0};
     if (md_shard_msg_encode_reply(&b, m, q, xo, lg, nl) != MD_OK) FAIL("the member cannot encode its reply");
+    if (getenv("FUZZ_SHARD_SEEDS")) { /* test 5: the same forward, then this reply */
+        uint8_t *head = malloc(used + 3);
+        head[0] = 5, head[1] = (uint8_t)(b.n >> 8), head[2] = (uint8_t)b.n;
+        memcpy(head + 3, in, used);
+        if (b.n < 65536) dump_seed("reply", head, used + 3, b.s, b.n);
+        free(head);
+    }
     if (md_shard_msg_decode_reply(b.s, b.n, m, f, m->layer_lo, m->layer_hi, &r, &e) != MD_OK)
         FAIL("the leader refuses a member's reply: %s", e.msg);
     float *x = malloc((xf ? xf : 1) * sizeof(float));
@@ -373,9 +396,11 @@ static void check_reply(const md_model *m, gen *g, md_shard_fwd *q)
     free(lg);
 }
 
-static void test_valid_forward(fz *z, int reply_bytes)
+/* Test 4 (reply == NULL) or 5: z holds the forward's choices. */
+static void test_valid_forward(fz *z, const uint8_t *reply, size_t n_reply)
 {
     md_model whole, mm;
+    const uint8_t *in = z->p;
     int size, max_t1 = 1 + (int)(fz_u8(z) % 24);
     unsigned s = fz_u8(z) % 2, j = 1 + fz_u8(z) % 2;
     shape(&mm, (int)s, &size, (int)j);
@@ -393,17 +418,18 @@ static void test_valid_forward(fz *z, int reply_bytes)
         FAIL("the leader cannot encode a valid forward");
     if (sent && md_shard_msg_decode_forward(b.s, b.n, &mm, max_t1, &q, &e) != MD_OK)
         FAIL("member [%d, %d) refuses a valid forward: %s", mm.layer_lo, mm.layer_hi, e.msg);
-    if (sent && !reply_bytes) {
+    if (sent && !reply) {
+        uint8_t head[4] = {3, (uint8_t)(max_t1 - 1), (uint8_t)s, (uint8_t)(j - 1)}; /* test 3's choices */
+        dump_seed("request", head, sizeof head, b.s, b.n);
         check_restricted(&mm, &g, &q);
-        check_reply(&mm, &g, &q);
-    } else if (sent) { /* the rest of the input as the member's reply */
-        size_t n = z->n;
-        uint8_t *p = malloc(n ? n : 1);
-        memcpy(p, z->p, n);
+        check_reply(&mm, &g, &q, in, (size_t)(z->p - in));
+    } else if (sent) {
+        uint8_t *p = malloc(n_reply ? n_reply : 1); /* malloc'd as MPI's payloads */
+        memcpy(p, reply, n_reply);
         md_shard_reply r;
         float *x = malloc(((size_t)f->n_seq * (size_t)(f->t1 - f->t0) * (size_t)whole.cfg.d_model + 1) * sizeof(float));
-        if (md_shard_msg_decode_reply(p, n, &mm, f, mm.layer_lo, mm.layer_hi, &r, &e) == MD_OK) {
-            md_shard_msg_apply_reply(&r, &mm, f, mm.layer_lo, mm.layer_hi, x);
+        if (md_shard_msg_decode_reply(p, n_reply, &whole, f, mm.layer_lo, mm.layer_hi, &r, &e) == MD_OK) {
+            md_shard_msg_apply_reply(&r, &whole, f, mm.layer_lo, mm.layer_hi, x);
             md_shard_msg_free_reply(&r);
         } else {
             check_error(&e, "forward reply");
@@ -424,8 +450,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1: test_headers(&z, 1); break;
     case 2: test_load(z.p, z.n); break;
     case 3: test_forward_bytes(&z); break;
-    case 4: test_valid_forward(&z, 0); break;
-    default: test_valid_forward(&z, 1); break;
+    case 4: test_valid_forward(&z, NULL, 0); break;
+    default: {
+        size_t n_reply = (size_t)fz_u64(&z, 2);
+        if (n_reply > z.n) n_reply = z.n;
+        fz head = {z.p, z.n - n_reply};
+        test_valid_forward(&head, z.p + head.n, n_reply);
+    }
     }
     return 0;
 }
