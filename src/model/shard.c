@@ -473,17 +473,10 @@ static int serve_cache(member *s, const md_shard_hdr *h, md_error *err)
     return MD_OK;
 }
 
-/* Decodes a forward request, runs it on this member's layers and writes
- * the reply into out. */
-static int serve_forward(member *s, const md_shard_hdr *h, const char *p, md_sbuf *out, md_error *err)
+int md_shard_serve_forward(md_model *m, md_kvcache *kc, const void *p, size_t n, md_sbuf *out, md_error *err)
 {
-    held *hm = table_find(&s->models, h->model), *hc = table_find(&s->caches, h->cache);
-    if (!hm || !hc || hc->model != h->model)
-        return md_error_set(err, "no model %d or no cache %d of it", h->model, h->cache);
-    md_model *m = hm->obj;
-    md_kvcache *kc = hc->obj;
     md_shard_fwd q;
-    if (md_shard_msg_decode_forward(p, h->bytes, m, kc->prefix_len + kc->max_len, &q, err) != MD_OK) return MD_ERR;
+    if (md_shard_msg_decode_forward(p, n, m, kc->prefix_len + kc->max_len, &q, err) != MD_OK) return MD_ERR;
     size_t nl = md_shard_msg_logit_count(m, &q.f, m->layer_hi);
     size_t xf = (size_t)q.f.n_seq * (size_t)(q.f.t1 - q.f.t0) * (size_t)m->cfg.d_model;
     float *logits = nl ? malloc(nl * sizeof(float)) : NULL, *xout = malloc(xf * sizeof(float));
@@ -503,6 +496,15 @@ static int serve_forward(member *s, const md_shard_hdr *h, const char *p, md_sbu
     free(xout);
     md_shard_msg_free_forward(&q);
     return rc;
+}
+
+/* A forward request for model h->model on cache h->cache. */
+static int serve_forward(member *s, const md_shard_hdr *h, const char *p, md_sbuf *out, md_error *err)
+{
+    held *hm = table_find(&s->models, h->model), *hc = table_find(&s->caches, h->cache);
+    if (!hm || !hc || hc->model != h->model)
+        return md_error_set(err, "no model %d or no cache %d of it", h->model, h->cache);
+    return md_shard_serve_forward(hm->obj, hc->obj, p, h->bytes, out, err);
 }
 
 /* One request the header h announced, whose payload is p. */

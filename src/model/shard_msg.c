@@ -309,12 +309,15 @@ static int decode_shape(rd *r, const md_model *m, int max_t1, md_shard_fwd *q)
     if (get_in(r, "has_starts", 0, 1, &has_starts) != MD_OK) return MD_ERR;
     if (!has_starts) return MD_OK;
     if (get_ints(r, "seq_layer_start", f->n_seq, f->layer_start, f->layer_end, &q->starts) != MD_OK) return MD_ERR;
+    char fld[48];
     for (int s = 1; s < f->n_seq; s++)
-        if (q->starts[s] < q->starts[s - 1])
-            return bad(r, "seq_layer_start", "[%d] %d is below the one before (%d): starts must not decrease", s,
-                       q->starts[s], q->starts[s - 1]);
+        if (q->starts[s] < q->starts[s - 1]) {
+            snprintf(fld, sizeof fld, "seq_layer_start[%d]", s);
+            return bad(r, fld, "%d is below the one before (%d): starts must not decrease", q->starts[s],
+                       q->starts[s - 1]);
+        }
     if (q->starts[0] != f->layer_start)
-        return bad(r, "seq_layer_start", "[0] %d differs from layer_start %d", q->starts[0], f->layer_start);
+        return bad(r, "seq_layer_start[0]", "%d differs from layer_start %d", q->starts[0], f->layer_start);
     f->seq_layer_start = q->starts;
     return MD_OK;
 }

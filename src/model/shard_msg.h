@@ -137,6 +137,11 @@ void md_shard_msg_free_reply(md_shard_reply *r);
 void md_shard_msg_apply_reply(const md_shard_reply *r, const md_model *m, const md_forward *f, int lo, int hi,
                               float *x);
 
+/* What a member does with a forward request p[0..n) (shard.c): decodes it
+ * for its model m and cache kc, runs it on m's layers and writes the reply
+ * into out. Errors name the field or the forward's step. */
+int md_shard_serve_forward(md_model *m, md_kvcache *kc, const void *p, size_t n, md_sbuf *out, md_error *err);
+
 /* The logits a forward on [lo, hi) returns: 0 unless it ends at the last
  * layer and m holds it (the rows × ids or vocabulary of f's mode). */
 size_t md_shard_msg_logit_count(const md_model *m, const md_forward *f, int hi);

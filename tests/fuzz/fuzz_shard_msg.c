@@ -6,34 +6,41 @@
  *   1  a reply header;
  *   2  a load request (the rest of the input): refused, or encoding what
  *      was decoded gives the same bytes;
- *   3  a forward request (the rest) for a member (next bytes: the model's
- *      shape, which member, its cache's capacity): refused with an error
- *      naming the field, or every view lies inside the message, each vec
- *      has its hook's length, and encoding the decoded request and decoding
- *      it again gives the same request;
+ *   3  a forward request (the rest) served by a member as shard.c serves
+ *      it (md_shard_serve_forward: decode, run on the member's layers of a
+ *      real tiny model, reply; next bytes: the model, which member, its
+ *      cache's capacity; the cache holds the sequences and positions the
+ *      request names): refused with an error naming the field or the
+ *      forward, or answered with a reply of the size the decoder counted;
+ *      and decoded alone: every view lies inside the message, each vec has
+ *      its hook's length, and encoding the decoded request and decoding it
+ *      again gives the same request;
  *   4  a valid forward built from the input (sequences, positions, start
  *      layers, logits and ids, padding, up to 6 hooks of every point and op,
  *      per-sequence cells, any floats) as the leader sends it to a member:
  *      the member must accept it and decode the call restricted to its
- *      layers (the round trip is the identity on it), and its reply (the
- *      member's encoder over patterned outputs) must be accepted by the
- *      leader and land in the right places (reads of every layer: the
- *      member's slices only);
+ *      layers (the round trip is the identity on it), serve it (the
+ *      forward on its layers succeeds, the leader accepts the reply), and
+ *      a reply over patterned outputs must land in the leader's buffers in
+ *      the right places (reads of every layer: the member's slices only);
  *   5  a 2-byte length n, then the same forward from the input but its
  *      last n bytes, which are a member's reply: refused, or copied into the
  *      leader's buffers without overrunning them.
- * Models: two shapes (4 layers on 3 ranks, 3 layers on 2, different widths
- * and heads); only their config and layer range matter to the messages.
+ * Models: on the first input, two tiny random checkpoints written by
+ * make-model's writer (a Llama of 4 layers on 3 ranks, d 8; a Gemma-2 of 3
+ * layers on 2 ranks, d 4, 4 heads of 2, a sliding window, soft-caps; 64
+ * positions) and each member's layer range of them loaded, as members
+ * load them.
  * Seeds: FUZZ_SHARD_SEEDS=DIR writes, for each input of test 4, the encoded
  * request as an input of test 3 and the member's reply after the forward as
  * one of test 5 (regress/shard_msg holds a few). */
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "fuzz_common.h"
 #include "fuzz_input.h"
+#include "mechdiff/make_model.h"
 #include "mechdiff/shard.h"
+#include "model/kvcache_impl.h"
 #include "model/shard_msg.h"
 
 #define FAIL(...)                                                                                                      \
@@ -45,24 +52,58 @@
 
 enum { MAX_SEQ = 4, MAX_HOOKS = 6 };
 
-/* The shape of model s on its group (size ranks), member j's layers. */
-static void shape(md_model *m, int s, int *size, int j)
+static md_model *members[2][3]; /* [shape][member j >= 1]: loaded once, kept for the process */
+
+static void make_shape(int s)
 {
-    memset(m, 0, sizeof *m);
-    md_config *c = &m->cfg;
-    if (s == 0) {
-        *c = (md_config){.n_layers = 4, .d_model = 8, .d_ff = 12, .n_heads = 2, .n_kv_heads = 1, .head_dim = 4,
-                         .vocab_size = 16};
-        *size = 3;
-    } else {
-        *c = (md_config){.n_layers = 3, .d_model = 4, .d_ff = 6, .n_heads = 4, .n_kv_heads = 2, .head_dim = 2,
-                         .vocab_size = 5};
-        *size = 2;
+    md_config cfg;
+    md_error err = {0};
+    const char *like = s == 0 ? "llama3-8b" : "gemma2-9b";
+    if (md_make_model_config(&cfg, like, &err) != MD_OK) FAIL("%s", err.msg);
+    if (s == 0) cfg.d_model = 8, cfg.d_ff = 12, cfg.n_heads = 2, cfg.n_kv_heads = 1, cfg.head_dim = 4;
+    else cfg.d_model = 4, cfg.d_ff = 6, cfg.n_heads = 4, cfg.n_kv_heads = 2, cfg.head_dim = 2;
+    cfg.max_position = 64;
+    if (cfg.embed_scale > 0.0f) cfg.embed_scale = 2.0f;
+    if (cfg.query_pre_attn_scalar > 0.0) cfg.query_pre_attn_scalar = 2.0;
+    if (cfg.sliding_window > 0) cfg.sliding_window = 3;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/shape%d", fuzz_dir(), s);
+    int layers = s == 0 ? 4 : 3, size = s == 0 ? 3 : 2;
+    md_make_model_opts o = {.like = like, .n_layers = layers, .seed = 11, .dtype = MD_DTYPE_F32,
+                            .vocab = s == 0 ? 16 : 5, .out_dir = dir, .config = &cfg, .threads = 1};
+    if (md_make_model(&o, &err) != MD_OK) FAIL("%s", err.msg);
+    for (int j = 1; j < size; j++) {
+        md_model_options opt;
+        md_model_options_init(&opt);
+        opt.skip_tokenizer = 1;
+        opt.fp32_cache_bytes = 1 << 20;
+        md_shard_layer_range(layers, size, j, &opt.layer_lo, &opt.layer_hi);
+        if (md_model_load(&members[s][j], dir, &opt, &err) != MD_OK) FAIL("%s", err.msg);
     }
-    if (j >= *size) j = *size - 1;
-    md_shard_layer_range(c->n_layers, *size, j, &m->layer_lo, &m->layer_hi);
-    m->has_embed = m->layer_lo == 0;
-    m->has_head = m->layer_hi == c->n_layers;
+}
+
+/* Member j of shape s (its model as loaded), and the whole model's shape
+ * as the leader sees it (config only: what the encoders read). */
+static md_model *member(unsigned s, unsigned j, md_model *whole)
+{
+    if (!members[0][1]) make_shape(0), make_shape(1);
+    if (!members[s][j]) j = 1;
+    md_model *m = members[s][j];
+    memset(whole, 0, sizeof *whole);
+    whole->cfg = m->cfg;
+    whole->layer_hi = m->cfg.n_layers;
+    whole->has_embed = whole->has_head = 1;
+    return m;
+}
+
+/* A cache of m for n_seq sequences and max_t1 positions, filled up to len. */
+static md_kvcache *cache_for(md_model *m, int n_seq, int max_t1, int len)
+{
+    md_kvcache *kc = NULL;
+    md_error err = {0};
+    if (md_kvcache_create(&kc, m, n_seq, max_t1, &err) != MD_OK) FAIL("%s", err.msg);
+    kc->len = len;
+    return kc;
 }
 
 static void check_error(const md_error *e, const char *what)
@@ -152,31 +193,48 @@ static void check_views(const md_model *m, const md_shard_fwd *q, const uint8_t 
     }
 }
 
+static int peek_i32(const uint8_t *p, size_t n, size_t at, int lo, int hi)
+{
+    int32_t v = 0;
+    if (at + 4 <= n) memcpy(&v, p + at, 4);
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 static void test_forward_bytes(fz *z)
 {
-    md_model m;
-    int size, max_t1 = 1 + (int)(fz_u8(z) % 40);
+    md_model whole;
+    int max_t1 = 1 + (int)(fz_u8(z) % 40);
     unsigned s = fz_u8(z) % 2, j = 1 + fz_u8(z) % 2;
-    shape(&m, (int)s, &size, (int)j);
+    md_model *m = member(s, j, &whole);
     size_t n = z->n;
     uint8_t *p = malloc(n ? n : 1); /* a payload as MPI delivers it: malloc'd, so floats are aligned */
     if (!p) abort();
     memcpy(p, z->p, n);
+    /* the member serves it, on a cache that holds what the request names (n_seq, t0) */
+    md_kvcache *kc = cache_for(m, peek_i32(p, n, 0, 1, 8), max_t1, peek_i32(p, n, 4, 0, max_t1));
+    md_sbuf out = {0};
     md_shard_fwd q, q2;
     md_error e = {0};
-    if (md_shard_msg_decode_forward(p, n, &m, max_t1, &q, &e) != MD_OK) {
+    int served = md_shard_serve_forward(m, kc, p, n, &out, &e);
+    md_kvcache_free(kc);
+    if (served != MD_OK) check_error(&e, "forward");
+    if (md_shard_msg_decode_forward(p, n, m, max_t1, &q, &e) != MD_OK) {
+        if (served == MD_OK) FAIL("a request served is refused alone: %s", e.msg);
         check_error(&e, "forward request");
+        md_sbuf_free(&out);
         free(p);
         return;
     }
-    check_views(&m, &q, p, n);
+    if (served == MD_OK && out.n != q.reply_bytes) FAIL("a reply of %zu bytes, %zu counted", out.n, q.reply_bytes);
+    md_sbuf_free(&out);
+    check_views(m, &q, p, n);
     md_sbuf b = {0};
-    if (md_shard_msg_encode_forward(&b, &m, &q.f, m.layer_lo, m.layer_hi, q.f.resid_in) != MD_OK)
+    if (md_shard_msg_encode_forward(&b, m, &q.f, m->layer_lo, m->layer_hi, q.f.resid_in) != MD_OK)
         FAIL("a decoded request cannot be encoded");
-    if (md_shard_msg_decode_forward(b.s, b.n, &m, max_t1, &q2, &e) != MD_OK)
+    if (md_shard_msg_decode_forward(b.s, b.n, m, max_t1, &q2, &e) != MD_OK)
         FAIL("a decoded request, encoded again, is refused: %s", e.msg);
     if (b.n != n) FAIL("a decoded request encodes to %zu bytes, not %zu", b.n, n);
-    same_request(&m, &q, &q2);
+    same_request(m, &q, &q2);
     md_shard_msg_free_forward(&q2);
     md_shard_msg_free_forward(&q);
     md_sbuf_free(&b);
@@ -396,16 +454,36 @@ static void check_reply(const md_model *m, gen *g, md_shard_fwd *q, const uint8_
     free(lg);
 }
 
+/* The member serves the leader's request p[0..n) of g's forward; the
+ * leader takes its reply. */
+static void check_served(md_model *m, const md_model *whole, gen *g, const void *p, size_t n, int max_t1)
+{
+    const md_forward *f = &g->f;
+    md_kvcache *kc = cache_for(m, f->n_seq, max_t1, f->t0);
+    md_sbuf out = {0};
+    md_shard_reply r;
+    md_error e = {0};
+    if (md_shard_serve_forward(m, kc, p, n, &out, &e) != MD_OK)
+        FAIL("member [%d, %d) cannot serve a valid forward: %s", m->layer_lo, m->layer_hi, e.msg);
+    md_kvcache_free(kc);
+    if (md_shard_msg_decode_reply(out.s, out.n, whole, f, m->layer_lo, m->layer_hi, &r, &e) != MD_OK)
+        FAIL("the leader refuses the reply a member served: %s", e.msg);
+    float *x = malloc(((size_t)f->n_seq * (size_t)(f->t1 - f->t0) * (size_t)m->cfg.d_model + 1) * sizeof(float));
+    md_shard_msg_apply_reply(&r, whole, f, m->layer_lo, m->layer_hi, x);
+    md_shard_msg_free_reply(&r);
+    md_sbuf_free(&out);
+    free(x);
+}
+
 /* Test 4 (reply == NULL) or 5: z holds the forward's choices. */
 static void test_valid_forward(fz *z, const uint8_t *reply, size_t n_reply)
 {
-    md_model whole, mm;
+    md_model whole;
     const uint8_t *in = z->p;
-    int size, max_t1 = 1 + (int)(fz_u8(z) % 24);
+    int max_t1 = 1 + (int)(fz_u8(z) % 24);
     unsigned s = fz_u8(z) % 2, j = 1 + fz_u8(z) % 2;
-    shape(&mm, (int)s, &size, (int)j);
-    shape(&whole, (int)s, &size, 0);
-    whole.layer_lo = 0, whole.layer_hi = whole.cfg.n_layers, whole.has_head = 1;
+    md_model *m = member(s, j, &whole);
+    md_model mm = *m; /* read only */
     gen g;
     gen_forward(z, &whole, max_t1, &g);
     const md_forward *f = &g.f;
@@ -422,6 +500,7 @@ static void test_valid_forward(fz *z, const uint8_t *reply, size_t n_reply)
         uint8_t head[4] = {3, (uint8_t)(max_t1 - 1), (uint8_t)s, (uint8_t)(j - 1)}; /* test 3's choices */
         dump_seed("request", head, sizeof head, b.s, b.n);
         check_restricted(&mm, &g, &q);
+        check_served(m, &whole, &g, b.s, b.n, max_t1);
         check_reply(&mm, &g, &q, in, (size_t)(z->p - in));
     } else if (sent) {
         uint8_t *p = malloc(n_reply ? n_reply : 1); /* malloc'd as MPI's payloads */
