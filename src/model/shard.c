@@ -423,12 +423,7 @@ static int serve_load(member *s, const md_shard_hdr *h, const char *p, md_error 
     md_shard_load_req q;
     if (md_shard_msg_decode_load(p, h->bytes, &q, err) != MD_OK) return MD_ERR;
     md_model_options opt;
-    md_model_options_init(&opt);
-    opt.backend = q.backend;
-    opt.cuda_weights = q.cuda_weights;
-    opt.cuda_gemm = q.cuda_gemm;
-    opt.fp32_cache_bytes = q.fp32_cache_bytes;
-    opt.skip_tokenizer = 1;
+    md_shard_msg_load_options(&q, &opt);
     /* Each member holds its layers on its own node-local GPU, not the leader's. */
     if (opt.backend == MD_BACKEND_CUDA && md_device_pick(&opt.device, err) != MD_OK) return MD_ERR;
     md_config cfg;

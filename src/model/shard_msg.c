@@ -209,6 +209,16 @@ int md_shard_msg_decode_load(const void *p, size_t n, md_shard_load_req *out, md
     return MD_OK;
 }
 
+void md_shard_msg_load_options(const md_shard_load_req *q, md_model_options *opt)
+{
+    md_model_options_init(opt);
+    opt->backend = q->backend;
+    opt->cuda_weights = q->cuda_weights;
+    opt->cuda_gemm = q->cuda_gemm;
+    opt->fp32_cache_bytes = q->fp32_cache_bytes;
+    opt->skip_tokenizer = 1;
+}
+
 /* ---- forward request ------------------------------------------------------- */
 static int clampi(int v, int lo, int hi)
 {

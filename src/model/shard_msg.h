@@ -80,6 +80,9 @@ typedef struct md_shard_load_req {
 } md_shard_load_req;
 
 int md_shard_msg_encode_load(md_sbuf *b, const char *dir, const md_model_options *opt);
+/* The options a decoded load request carries (defaults elsewhere; the
+ * tokenizer skipped: members never tokenize). */
+void md_shard_msg_load_options(const md_shard_load_req *q, md_model_options *opt);
 /* dir: non-empty, shorter than md_model.dir; enums in range; cache >= 0. */
 int md_shard_msg_decode_load(const void *p, size_t n, md_shard_load_req *out, md_error *err);
 

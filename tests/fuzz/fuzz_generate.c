@@ -36,12 +36,7 @@
 #include "mechdiff/generate.h"
 #include "mechdiff/make_model.h"
 
-#define FAIL(...)                                                                                                      \
-    do {                                                                                                               \
-        fprintf(stderr, "fuzz_generate: " __VA_ARGS__);                                                               \
-        fprintf(stderr, "\n");                                                                                         \
-        abort();                                                                                                       \
-    } while (0)
+#define FAIL FUZZ_FAIL
 
 enum { MAX_SEQ = 4, MAX_HOOKS = 2, D = 32, V = 40, POS = 40, LAYERS = 2 };
 #define TOL 1e-4f

@@ -43,12 +43,7 @@
 #include "model/kvcache_impl.h"
 #include "model/shard_msg.h"
 
-#define FAIL(...)                                                                                                      \
-    do {                                                                                                               \
-        fprintf(stderr, "fuzz_shard_msg: " __VA_ARGS__);                                                              \
-        fprintf(stderr, "\n");                                                                                         \
-        abort();                                                                                                       \
-    } while (0)
+#define FAIL FUZZ_FAIL
 
 enum { MAX_SEQ = 4, MAX_HOOKS = 6 };
 
@@ -138,11 +133,7 @@ static void test_load(const uint8_t *p, size_t n)
     md_error e = {0};
     if (md_shard_msg_decode_load(p, n, &q, &e) != MD_OK) return check_error(&e, "load request");
     md_model_options opt;
-    md_model_options_init(&opt);
-    opt.backend = q.backend;
-    opt.cuda_weights = q.cuda_weights;
-    opt.cuda_gemm = q.cuda_gemm;
-    opt.fp32_cache_bytes = q.fp32_cache_bytes;
+    md_shard_msg_load_options(&q, &opt);
     md_sbuf b = {0};
     if (md_shard_msg_encode_load(&b, q.dir, &opt) != MD_OK || b.n != n || memcmp(b.s, p, n))
         FAIL("load request: encode(decode(p)) != p");
