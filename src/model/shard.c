@@ -368,11 +368,11 @@ typedef struct table {
     int n, cap;
 } table;
 
-typedef struct member {
-    MPI_Comm comm;
-    int rank, size;
+struct md_shard_member {
+    int rank, size;        /* in the group */
     table models, caches;
-} member;
+};
+typedef md_shard_member member;
 
 static held *table_find(table *t, int id)
 {
@@ -502,8 +502,26 @@ static int serve_forward(member *s, const md_shard_hdr *h, const char *p, md_sbu
     return md_shard_serve_forward(hm->obj, hc->obj, p, h->bytes, out, err);
 }
 
-/* One request the header h announced, whose payload is p. */
-static int serve_op(member *s, const md_shard_hdr *h, const char *p, md_sbuf *out, md_error *err)
+int md_shard_member_new(md_shard_member **out, int rank, int size)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out) return MD_ERR;
+    (*out)->rank = rank;
+    (*out)->size = size;
+    return MD_OK;
+}
+
+void md_shard_member_free(md_shard_member *s)
+{
+    if (!s) return;
+    while (s->models.n > 0) model_drop(s, s->models.v[0].id); /* and their caches */
+    while (s->caches.n > 0) cache_drop(s, s->caches.v[0].id);
+    free(s->models.v);
+    free(s->caches.v);
+    free(s);
+}
+
+int md_shard_member_handle(md_shard_member *s, const md_shard_hdr *h, const char *p, md_sbuf *out, md_error *err)
 {
     switch (h->op) {
     case MD_SHARD_LOAD: return serve_load(s, h, p, err);
@@ -517,11 +535,12 @@ static int serve_op(member *s, const md_shard_hdr *h, const char *p, md_sbuf *ou
         return MD_OK;
     }
     case MD_SHARD_FORWARD: return serve_forward(s, h, p, out, err);
+    case MD_SHARD_CLOSE: return MD_OK;
     default: return md_error_set(err, "request %d has no handler", (int)h->op);
     }
 }
 
-static int wants_reply(md_shard_op op)
+int md_shard_msg_wants_reply(md_shard_op op)
 {
     return op == MD_SHARD_LOAD || op == MD_SHARD_CACHE_CREATE || op == MD_SHARD_CACHE_FORK || op == MD_SHARD_FORWARD;
 }
@@ -529,40 +548,34 @@ static int wants_reply(md_shard_op op)
 /* Receives and answers one request: 1 to go on, MD_OK after CLOSE, MD_ERR
  * (err) when the leader is gone or sent a header that does not decode (the
  * member then answers with the error, in case the leader waits, and stops). */
-static int serve_one(member *s, md_error *err)
+static int serve_one(MPI_Comm comm, member *s, md_error *err)
 {
     int64_t raw[8];
     md_shard_hdr h;
     char *p = NULL;
-    if (MPI_Recv(raw, 8, MPI_INT64_T, 0, MD_SHARD_TAG_REQ, s->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+    if (MPI_Recv(raw, 8, MPI_INT64_T, 0, MD_SHARD_TAG_REQ, comm, MPI_STATUS_IGNORE) != MPI_SUCCESS)
         return md_error_set(err, "shard member %d: lost the leader", s->rank);
-    if (md_shard_msg_decode_header(raw, &h, err) != MD_OK || recv_payload(s->comm, 0, h.bytes, &p, err) != MD_OK) {
-        send_error(s->comm, err);
+    if (md_shard_msg_decode_header(raw, &h, err) != MD_OK || recv_payload(comm, 0, h.bytes, &p, err) != MD_OK) {
+        send_error(comm, err);
         return md_error_prefix(err, "shard member %d", s->rank);
-    }
-    if (h.op == MD_SHARD_CLOSE) {
-        free(p);
-        return MD_OK;
     }
     md_error e = {0};
     md_sbuf out = {0}; /* the reply: freed here */
-    int r = serve_op(s, &h, p, &out, &e);
-    if (wants_reply(h.op)) r == MD_OK ? send_reply(s->comm, 0, out.s, out.n) : send_error(s->comm, &e);
+    int r = md_shard_member_handle(s, &h, p, &out, &e);
+    if (md_shard_msg_wants_reply(h.op)) r == MD_OK ? send_reply(comm, 0, out.s, out.n) : send_error(comm, &e);
     md_sbuf_free(&out);
     free(p);
-    return 1;
+    return h.op == MD_SHARD_CLOSE ? MD_OK : 1;
 }
 
 int md_shard_serve(MPI_Comm comm, md_error *err)
 {
-    member s = {.comm = comm};
-    MPI_Comm_rank(comm, &s.rank);
-    MPI_Comm_size(comm, &s.size);
-    int rc;
-    while ((rc = serve_one(&s, err)) == 1) {}
-    while (s.models.n > 0) model_drop(&s, s.models.v[0].id); /* and their caches */
-    while (s.caches.n > 0) cache_drop(&s, s.caches.v[0].id);
-    free(s.models.v);
-    free(s.caches.v);
+    int rank, size, rc;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    md_shard_member *s = NULL;
+    if (md_shard_member_new(&s, rank, size) != MD_OK) return md_error_set(err, "shard member %d: out of memory", rank);
+    while ((rc = serve_one(comm, s, err)) == 1) {}
+    md_shard_member_free(s);
     return rc;
 }

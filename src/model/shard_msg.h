@@ -140,6 +140,24 @@ void md_shard_msg_free_reply(md_shard_reply *r);
 void md_shard_msg_apply_reply(const md_shard_reply *r, const md_model *m, const md_forward *f, int lo, int hi,
                               float *x);
 
+/* Whether a request gets an answer (LOAD, CACHE_CREATE, CACHE_FORK, FORWARD). */
+int md_shard_msg_wants_reply(md_shard_op op);
+
+/* ---- a member's side without MPI (shard.c; md_shard_serve is the MPI loop
+ * around it): what it holds, by the leader's ids, and one request at a
+ * time. Ownership: the member owns the models and caches it holds. */
+typedef struct md_shard_member md_shard_member;
+/* rank, size: the member's place in its group (its layer range of a model). */
+int md_shard_member_new(md_shard_member **out, int rank, int size);
+/* Frees every model and cache the member holds. */
+void md_shard_member_free(md_shard_member *s);
+/* One request whose header decoded to h and whose payload is p[0..h->bytes):
+ * MD_OK with the reply payload in out (FORWARD) or MD_ERR with err, which
+ * names the field or what failed (the leader prefixes the member). A cache
+ * freed goes with its forks, a model with its caches; CLOSE does nothing
+ * here. */
+int md_shard_member_handle(md_shard_member *s, const md_shard_hdr *h, const char *p, md_sbuf *out, md_error *err);
+
 /* What a member does with a forward request p[0..n) (shard.c): decodes it
  * for its model m and cache kc, runs it on m's layers and writes the reply
  * into out. Errors name the field or the forward's step. */

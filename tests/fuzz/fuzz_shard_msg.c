@@ -26,6 +26,14 @@
  *   5  a 2-byte length n, then the same forward from the input but its
  *      last n bytes, which are a member's reply: refused, or copied into the
  *      leader's buffers without overrunning them.
+ *   6  a member's life without MPI (md_shard_member_handle, what
+ *      md_shard_serve does with each request): up to 12 requests of any
+ *      op with small or extreme ids and arguments, loads of the tiny
+ *      checkpoints (or of a folder that is not there), caches created,
+ *      forked and freed in any order (a parent before its forks), forwards
+ *      built as in 4: every request is served or refused with a message,
+ *      nothing is read after it is freed, and freeing the member leaves no
+ *      memory behind.
  * Models: on the first input, two tiny random checkpoints written by
  * make-model's writer (a Llama of 4 layers on 3 ranks, d 8; a Gemma-2 of 3
  * layers on 2 ranks, d 4, 4 heads of 2, a sliding window, soft-caps; 64
@@ -512,15 +520,79 @@ static void test_valid_forward(fz *z, const uint8_t *reply, size_t n_reply)
     gen_free(&g);
 }
 
+/* ---- 6: a member's life ------------------------------------------------------ */
+static int small_arg(fz *z)
+{
+    static const int edge[8] = {-1, 0, 24, 25, 1 << 20, 2147483647, -2147483647 - 1, 100000};
+    unsigned b = fz_u8(z);
+    return b < 224 ? (int)(b % 8) : edge[b % 8];
+}
+
+/* The payload of request op: a load, a forward for the member's layers, or none. */
+static void payload(fz *z, md_shard_op op, unsigned s, int rank, md_sbuf *pay)
+{
+    md_model whole;
+    md_model *m = member(s, 1, &whole);
+    if (op == MD_SHARD_LOAD) {
+        char dir[512];
+        unsigned b = fz_u8(z);
+        snprintf(dir, sizeof dir, "%s/%s%u", fuzz_dir(), b % 4 ? "shape" : "nowhere", b / 4 % 2);
+        md_model_options opt;
+        md_model_options_init(&opt);
+        opt.fp32_cache_bytes = 1 << 20;
+        md_shard_msg_encode_load(pay, dir, &opt);
+    } else if (op == MD_SHARD_FORWARD) {
+        int lo, hi, size = s == 0 ? 3 : 2;
+        md_shard_layer_range(m->cfg.n_layers, size, rank, &lo, &hi);
+        gen g;
+        gen_forward(z, &whole, 1 + (int)(fz_u8(z) % 24), &g);
+        md_shard_msg_encode_forward(pay, &whole, &g.f, lo, hi, g.x);
+        gen_free(&g);
+    }
+}
+
+static void test_member(fz *z)
+{
+    unsigned s = fz_u8(z) % 2;
+    int size = s == 0 ? 3 : 2, rank = 1 + (int)(fz_u8(z) % (unsigned)(size - 1));
+    md_shard_member *mb = NULL;
+    if (md_shard_member_new(&mb, rank, size) != MD_OK) FAIL("out of memory");
+    for (int k = 0; k < 12 && z->n; k++) {
+        md_shard_op op = (md_shard_op)(1 + fz_u8(z) % 8);
+        int64_t raw[8] = {op};
+        raw[1] = fz_u8(z) % 3; /* model, cache */
+        raw[2] = fz_u8(z) % 4;
+        for (int i = 3; i < 7; i++) raw[i] = small_arg(z);
+        /* a cache of 10^6 .. 10^17 rows is refused by malloc: outside what a harness may ask (libFuzzer's
+         * malloc limit); below, it is made; above, the size overflows and the member refuses it */
+        double rows = op == MD_SHARD_CACHE_CREATE ? (double)raw[3] * (double)raw[4] : (double)raw[5] * (double)raw[6];
+        if ((op == MD_SHARD_CACHE_CREATE || op == MD_SHARD_CACHE_FORK) && rows > 1e6 && rows < 1e18) continue;
+        md_sbuf pay = {0}, out = {0};
+        md_shard_hdr h;
+        md_error e = {0};
+        payload(z, op, s, rank, &pay);
+        raw[7] = (int64_t)pay.n;
+        if (md_shard_msg_decode_header(raw, &h, &e) == MD_OK &&
+            md_shard_member_handle(mb, &h, pay.s ? pay.s : "", &out, &e) != MD_OK && !e.msg[0])
+            FAIL("op %d refused without a message", (int)op);
+        if (getenv("FUZZ_SHOW")) fprintf(stderr, "%s: op %d: %s\n", e.msg[0] ? "refused" : "served", (int)op, e.msg);
+        md_sbuf_free(&pay);
+        md_sbuf_free(&out);
+        if (op == MD_SHARD_CLOSE) break;
+    }
+    md_shard_member_free(mb);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fz z = {data, size};
-    switch (fz_u8(&z) % 6) {
+    switch (fz_u8(&z) % 7) {
     case 0: test_headers(&z, 0); break;
     case 1: test_headers(&z, 1); break;
     case 2: test_load(z.p, z.n); break;
     case 3: test_forward_bytes(&z); break;
     case 4: test_valid_forward(&z, NULL, 0); break;
+    case 6: test_member(&z); break;
     default: {
         size_t n_reply = (size_t)fz_u64(&z, 2);
         if (n_reply > z.n) n_reply = z.n;
