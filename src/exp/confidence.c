@@ -444,6 +444,75 @@ static int ablate_each(md_model *m, const conf_view *v, int r, int S, int T, con
     return MD_OK;
 }
 
+/* The buffers of one batch of S prompts (owned; batch_free). */
+typedef struct conf_batch {
+    int S, T;                          /* prompts, padded length */
+    int **ids, *len;                   /* [S][len[i]] each prompt's tokens with BOS */
+    int *tokens, *pad;                 /* [S][T] left-padded, [S] padding of each */
+    float *post, *rpre, *logits, *act; /* [S][ff], [S][d], [S][V], [S][k] at the last token of the last layer */
+    double *ent, *abl;                 /* [S] clean entropy, [S][k] ablated */
+    md_kvcache *kc;
+} conf_batch;
+
+static void batch_free(conf_batch *b)
+{
+    for (int i = 0; b->ids && i < b->S; i++) free(b->ids[i]);
+    free(b->ids);
+    free(b->len);
+    free(b->pad);
+    free(b->tokens);
+    free(b->post);
+    free(b->rpre);
+    free(b->logits);
+    free(b->act);
+    free(b->ent);
+    free(b->abl);
+    md_kvcache_free(b->kc);
+}
+
+/* Tokenises prompts[0..b->S) with BOS and left-pads them (b->tokens, b->pad,
+ * b->T). */
+static int batch_tokenize(conf_batch *b, const md_model *m, const char *const *prompts, md_error *err)
+{
+    b->ids = calloc((size_t)b->S, sizeof *b->ids);
+    b->len = calloc((size_t)b->S, sizeof *b->len);
+    if (!b->ids || !b->len) return md_error_set(err, "confidence: out of memory (batch of %d prompts)", b->S);
+    for (int i = 0; i < b->S; i++) {
+        size_t n_ids = 0;
+        if (md_tokenizer_encode(m->tok, prompts[i], 1, &b->ids[i], &n_ids, err) != MD_OK) return MD_ERR;
+        b->len[i] = (int)n_ids;
+    }
+    if (md_exp_pad_batch(m, b->ids, b->len, b->S, &b->T, &b->pad, &b->tokens, err) != MD_OK) return MD_ERR;
+    if (b->T < 1) return md_error_set(err, "confidence: empty prompt");
+    return MD_OK;
+}
+
+/* The clean run: mlp_post and resid_pre of the last layer at the last
+ * token, the next-token entropy, and the selected neurons' activations of
+ * role r. */
+static int batch_clean_run(conf_batch *b, md_model *m, const conf_view *v, int r, md_error *err)
+{
+    const md_config *c = &m->cfg;
+    int L = c->n_layers - 1, ff = c->d_ff, V = c->vocab_size, k = v->h->k, S = b->S, T = b->T;
+    if (md_kvcache_create(&b->kc, m, S, T, err) != MD_OK) return MD_ERR;
+    md_hook hk[2] = {
+        {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = b->post},
+        {.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = b->rpre}};
+    md_forward f;
+    md_forward_init_batch(&f, m, S, T, b->tokens, b->pad, b->kc);
+    md_forward_set_hooks(&f, hk, 2);
+    md_forward_set_logits(&f, MD_LOGITS_LAST, b->logits, NULL, 0);
+    if (md_model_forward(m, &f, err) != MD_OK) return MD_ERR;
+    for (int i = 0; i < S; i++) {
+        b->ent[i] = md_entropy_softmax(b->logits + (size_t)i * V, V);
+        for (int j = 0; j < k; j++) {
+            int32_t nj = v->sel[r * k + j];
+            b->act[(size_t)i * k + j] = nj >= 0 && nj < ff ? b->post[(size_t)i * ff + nj] : NAN;
+        }
+    }
+    return MD_OK;
+}
+
 /* One batch of prompts through role's model: tokenised with BOS, left-padded
  * to the longest. Clean run: mlp_post and resid_pre of the last layer at the
  * last token, next-token entropy. stage 2: then one partial forward of the
@@ -462,80 +531,40 @@ static int compute_batch(const md_kind_ctx *ctx, md_worker *w, conf_state *s, in
     if (md_worker_model(w, role, &m, err) != MD_OK) return MD_ERR;
     if (!m->tok) return md_error_set(err, "confidence: model '%s' has no tokenizer", role);
     const md_config *c = &m->cfg;
-    int L = c->n_layers - 1, d = c->d_model, ff = c->d_ff, V = c->vocab_size;
-    int **ids = calloc((size_t)S, sizeof *ids);
-    int *len = calloc((size_t)S, sizeof *len), *tokens = NULL, *pad = NULL;
-    float *post = NULL, *rpre = NULL, *logits = NULL, *act = NULL;
-    double *ent = NULL, *abl = NULL;
-    md_kvcache *kc = NULL;
-    int rc = MD_ERR, T = 0;
+    int d = c->d_model, ff = c->d_ff, V = c->vocab_size;
+    conf_batch b = {.S = S};
+    int rc = MD_ERR;
     char path[MD_PATH_MAX];
-    if (!ids || !len) goto oom;
-    for (int i = 0; i < S; i++) {
-        size_t n_ids = 0;
-        if (md_tokenizer_encode(m->tok, s->prompts[p0 + i], 1, &ids[i], &n_ids, err) != MD_OK) goto done;
-        len[i] = (int)n_ids;
-    }
-    if (md_exp_pad_batch(m, ids, len, S, &T, &pad, &tokens, err) != MD_OK) goto done;
-    if (T < 1) {
-        md_error_set(err, "confidence: empty prompt");
-        goto done;
-    }
-    post = malloc((size_t)S * ff * sizeof *post);
-    rpre = malloc((size_t)S * d * sizeof *rpre);
-    logits = malloc((size_t)S * V * sizeof *logits);
-    act = malloc((size_t)S * k * sizeof *act);
-    ent = malloc((size_t)S * sizeof *ent);
-    if (!post || !rpre || !logits || !act || !ent) goto oom;
-    if (md_kvcache_create(&kc, m, S, T, err) != MD_OK) goto done;
-    md_hook hk[2] = {
-        {.point = MD_HOOK_MLP_POST, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = post},
-        {.point = MD_HOOK_RESID_PRE, .op = MD_HOOK_READ, .layer = L, .seq = MD_ALL, .pos = T - 1, .out = rpre}};
-    md_forward f;
-    md_forward_init_batch(&f, m, S, T, tokens, pad, kc);
-    md_forward_set_hooks(&f, hk, 2);
-    md_forward_set_logits(&f, MD_LOGITS_LAST, logits, NULL, 0);
-    if (md_model_forward(m, &f, err) != MD_OK) goto done;
-    for (int i = 0; i < S; i++) {
-        ent[i] = md_entropy_softmax(logits + (size_t)i * V, V);
-        for (int j = 0; j < k; j++) {
-            int32_t nj = v->sel[r * k + j];
-            act[(size_t)i * k + j] = nj >= 0 && nj < ff ? post[(size_t)i * ff + nj] : NAN;
-        }
-    }
+    if (batch_tokenize(&b, m, s->prompts + p0, err) != MD_OK) goto done;
+    b.post = malloc((size_t)S * ff * sizeof *b.post);
+    b.rpre = malloc((size_t)S * d * sizeof *b.rpre);
+    b.logits = malloc((size_t)S * V * sizeof *b.logits);
+    b.act = malloc((size_t)S * k * sizeof *b.act);
+    b.ent = malloc((size_t)S * sizeof *b.ent);
+    if (!b.post || !b.rpre || !b.logits || !b.act || !b.ent) goto oom;
+    if (batch_clean_run(&b, m, v, r, err) != MD_OK) goto done;
     int64_t off2[2] = {p0, 0}, cnt2[2] = {S, k}, off1 = p0, cnt1 = S;
     if (stage == 1) {
         snprintf(path, sizeof path, "%s/activation", role);
-        if (md_result_put(out, path, 2, off2, cnt2, act, (size_t)S * k * sizeof *act, err) != MD_OK) goto done;
+        if (md_result_put(out, path, 2, off2, cnt2, b.act, (size_t)S * k * sizeof *b.act, err) != MD_OK) goto done;
         snprintf(path, sizeof path, "%s/entropy", role);
-        if (md_result_put(out, path, 1, &off1, &cnt1, ent, (size_t)S * sizeof *ent, err) != MD_OK) goto done;
+        if (md_result_put(out, path, 1, &off1, &cnt1, b.ent, (size_t)S * sizeof *b.ent, err) != MD_OK) goto done;
         rc = MD_OK;
         goto done;
     }
     /* Stage 2: mean-ablation, one neuron at a time. */
-    abl = malloc((size_t)S * k * sizeof *abl);
-    if (!abl) goto oom;
-    if (ablate_each(m, v, r, S, T, pad, kc, post, rpre, logits, abl, err) != MD_OK) goto done;
+    b.abl = malloc((size_t)S * k * sizeof *b.abl);
+    if (!b.abl) goto oom;
+    if (ablate_each(m, v, r, S, b.T, b.pad, b.kc, b.post, b.rpre, b.logits, b.abl, err) != MD_OK) goto done;
     snprintf(path, sizeof path, "%s/entropy_ablated", role);
-    if (md_result_put(out, path, 2, off2, cnt2, abl, (size_t)S * k * sizeof *abl, err) != MD_OK) goto done;
+    if (md_result_put(out, path, 2, off2, cnt2, b.abl, (size_t)S * k * sizeof *b.abl, err) != MD_OK) goto done;
     rc = MD_OK;
     goto done;
 oom:
     md_error_set(err, "confidence: out of memory (batch of %d prompts)", S);
 done:
     if (rc != MD_OK) md_error_prefix(err, "confidence: model '%s', prompts %lld..", role, (long long)p0);
-    for (int i = 0; ids && i < S; i++) free(ids[i]);
-    free(ids);
-    free(len);
-    free(pad);
-    free(tokens);
-    free(post);
-    free(rpre);
-    free(logits);
-    free(act);
-    free(ent);
-    free(abl);
-    md_kvcache_free(kc);
+    batch_free(&b);
     return rc;
 }
 

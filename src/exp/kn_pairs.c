@@ -188,6 +188,67 @@ fail_kept: /* the ids stay with the pair table (freed with ds); count it */
     return MD_ERR;
 }
 
+/* Few-shot examples: walk a seeded permutation, take half true, half false
+ * (md_fewshot_draw); marks their rows in used. */
+static int kn_draw_shots(md_kn_dataset *ds, const md_kn_options *opt, int *used, md_error *err)
+{
+    int shots[64], ns = 0;
+    md_fewshot_opts fo = {.n_shots = opt->n_shots, .shot_seed = opt->shot_seed, .suffix = opt->suffix,
+                          .true_word = opt->true_word, .false_word = opt->false_word};
+    if (md_fewshot_draw((const char *const *)ds->statements, ds->labels, ds->n_rows, &fo, shots, 64, &ns,
+                        &ds->few_shot, err) != MD_OK)
+        return MD_ERR;
+    for (int i = 0; i < ns; i++) used[shots[i]] = 1;
+    return MD_OK;
+}
+
+/* Pairs each unused TRUE row with its first free FALSE partner of the same
+ * template (kn_add_pair), counting the rows dropped; *min_window: the
+ * smallest statement + suffix window of the kept pairs. */
+static int kn_pair_rows(md_kn_dataset *ds, const md_tokenizer *tok, const md_kn_options *opt, kn_index *ix,
+                        int **tmpl, const size_t *tlen, int *used, int *min_window, md_error *err)
+{
+    for (int t = 0; t < ds->n_rows; t++) {
+        if (!ds->labels[t] || used[t]) continue;
+        int k = kn_find_partner(ds, ix, tmpl, tlen, t), partner = k < 0 ? -1 : ix->c[k].row, window = 0;
+        if (partner < 0) {
+            ds->dropped_no_partner++;
+            continue;
+        }
+        if (opt->max_pairs > 0 && ds->n_pairs >= opt->max_pairs) {
+            ds->dropped_max_pairs++;
+            continue;
+        }
+        int kept = kn_add_pair(ds, tok, opt, t, partner, (int)tlen[t], &window, err);
+        if (kept == MD_ERR) return MD_ERR;
+        if (!kept) continue;
+        if (window < *min_window) *min_window = window;
+        used[t] = used[partner] = 1;
+        ix->next[k] = k + 1;
+        ds->n_pairs++;
+    }
+    return MD_OK;
+}
+
+/* Counts the unpaired FALSE rows, refuses a dataset without pairs and sets
+ * ds->n_toks (n_toks, or the smallest window; at most a prompt's length - 1). */
+static int kn_finish(md_kn_dataset *ds, const md_kn_options *opt, const int *used, int min_window,
+                     const char *csv_path, md_error *err)
+{
+    for (int r = 0; r < ds->n_rows; r++)
+        if (!ds->labels[r] && !used[r]) ds->unpaired_false++;
+    if (ds->n_pairs == 0) {
+        md_error_set(err, "%s: no TRUE/FALSE pair has the same token template (%d TRUE statements had no "
+                          "partner, %d tokenised differently in the prompt)",
+                     csv_path, ds->dropped_no_partner, ds->dropped_prompt_mismatch);
+        return MD_ERR;
+    }
+    ds->n_toks = opt->n_toks > 0 ? opt->n_toks : min_window;
+    for (int i = 0; i < ds->n_pairs; i++)
+        if (ds->n_toks > ds->pairs[i].len - 1) ds->n_toks = ds->pairs[i].len - 1;
+    return MD_OK;
+}
+
 int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_path, const md_tokenizer *tok,
                         const md_kn_options *opt, md_error *err)
 {
@@ -216,14 +277,7 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
 
     /* Few-shot examples: walk a seeded permutation, take half true, half false. */
     used = calloc((size_t)csv->n_rows, sizeof(int));
-    if (!used) goto oom;
-    int shots[64], ns = 0;
-    md_fewshot_opts fo = {.n_shots = opt->n_shots, .shot_seed = opt->shot_seed, .suffix = opt->suffix,
-                          .true_word = opt->true_word, .false_word = opt->false_word};
-    if (md_fewshot_draw((const char *const *)ds->statements, ds->labels, csv->n_rows, &fo, shots, 64, &ns,
-                        &ds->few_shot, err) != MD_OK)
-        goto oom;
-    for (int i = 0; i < ns; i++) used[shots[i]] = 1;
+    if (!used || kn_draw_shots(ds, opt, used, err) != MD_OK) goto oom;
 
     /* Token templates of the bare statements. */
     tmpl = calloc((size_t)csv->n_rows, sizeof(int *));
@@ -235,36 +289,8 @@ int md_kn_dataset_build(md_kn_dataset *ds, const char *name, const char *csv_pat
 
     if (kn_index_build(&ix, ds, tlen, used) != MD_OK) goto oom;
     int min_window = 1 << 30;
-    for (int t = 0; t < csv->n_rows; t++) {
-        if (!ds->labels[t] || used[t]) continue;
-        int k = kn_find_partner(ds, &ix, tmpl, tlen, t), partner = k < 0 ? -1 : ix.c[k].row, window = 0;
-        if (partner < 0) {
-            ds->dropped_no_partner++;
-            continue;
-        }
-        if (opt->max_pairs > 0 && ds->n_pairs >= opt->max_pairs) {
-            ds->dropped_max_pairs++;
-            continue;
-        }
-        int kept = kn_add_pair(ds, tok, opt, t, partner, (int)tlen[t], &window, err);
-        if (kept == MD_ERR) goto fail;
-        if (!kept) continue;
-        if (window < min_window) min_window = window;
-        used[t] = used[partner] = 1;
-        ix.next[k] = k + 1;
-        ds->n_pairs++;
-    }
-    for (int r = 0; r < csv->n_rows; r++)
-        if (!ds->labels[r] && !used[r]) ds->unpaired_false++;
-    if (ds->n_pairs == 0) {
-        md_error_set(err, "%s: no TRUE/FALSE pair has the same token template (%d TRUE statements had no "
-                          "partner, %d tokenised differently in the prompt)",
-                     csv_path, ds->dropped_no_partner, ds->dropped_prompt_mismatch);
-        goto fail;
-    }
-    ds->n_toks = opt->n_toks > 0 ? opt->n_toks : min_window;
-    for (int i = 0; i < ds->n_pairs; i++)
-        if (ds->n_toks > ds->pairs[i].len - 1) ds->n_toks = ds->pairs[i].len - 1;
+    if (kn_pair_rows(ds, tok, opt, &ix, tmpl, tlen, used, &min_window, err) != MD_OK) goto fail;
+    if (kn_finish(ds, opt, used, min_window, csv_path, err) != MD_OK) goto fail;
     for (int r = 0; r < csv->n_rows; r++) free(tmpl[r]);
     free(tmpl);
     free(tlen);

@@ -188,6 +188,113 @@ static int parse_torch_dtype(md_config *cfg, json_t *root, const char *src, md_e
     return MD_OK;
 }
 
+/* Architecture and model type: cfg->family, architecture, model_type;
+ * *mistral says whether model_type is "mistral". */
+static int parse_architecture(md_config *cfg, json_t *root, int *mistral, const char *src, md_error *err)
+{
+    json_t *archs = json_object_get(root, "architectures");
+    json_t *mt = json_object_get(root, "model_type");
+    const char *arch = NULL;
+    if (json_is_array(archs) && json_array_size(archs) > 0 && json_is_string(json_array_get(archs, 0)))
+        arch = json_string_value(json_array_get(archs, 0));
+    const char *model_type = json_is_string(mt) ? json_string_value(mt) : NULL;
+    if (!arch && !model_type)
+        return md_error_set(err, "%s: neither 'architectures' nor 'model_type' is set; cannot tell the architecture",
+                            src);
+    if (md_family_lookup(arch, model_type, &cfg->family, &arch, &model_type, src, err) != MD_OK) return MD_ERR;
+    *mistral = strcmp(model_type, "mistral") == 0;
+    snprintf(cfg->architecture, sizeof cfg->architecture, "%s", arch);
+    snprintf(cfg->model_type, sizeof cfg->model_type, "%s", model_type);
+    return MD_OK;
+}
+
+/* Widths, head_dim and their consistency. */
+static int parse_widths(md_config *cfg, json_t *root, int mistral, const char *src, md_error *err)
+{
+    if (get_int(root, "hidden_size", 1, 0, MAX_WIDTH, &cfg->d_model, src, err) ||
+        get_int(root, "intermediate_size", 1, 0, MAX_WIDTH, &cfg->d_ff, src, err) ||
+        get_int(root, "num_hidden_layers", 1, 0, MAX_COUNT, &cfg->n_layers, src, err) ||
+        get_int(root, "num_attention_heads", 1, 0, MAX_COUNT, &cfg->n_heads, src, err) ||
+        get_int(root, "vocab_size", 1, 0, MAX_VOCAB, &cfg->vocab_size, src, err) ||
+        get_int(root, "num_key_value_heads", 0, cfg->n_heads, MAX_COUNT, &cfg->n_kv_heads, src, err) ||
+        get_int(root, "max_position_embeddings", 0, mistral ? 4096 * 32 : 2048, MAX_POSITION,
+                &cfg->max_position, src, err))
+        return MD_ERR;
+    if (!json_object_get(root, "head_dim") || json_is_null(json_object_get(root, "head_dim"))) {
+        if (cfg->d_model % cfg->n_heads != 0)
+            return md_error_set(err, "%s: 'hidden_size' %d is not divisible by 'num_attention_heads' %d (and no "
+                                "'head_dim' is given)", src, cfg->d_model, cfg->n_heads);
+        cfg->head_dim = cfg->d_model / cfg->n_heads;
+    } else if (get_int(root, "head_dim", 1, 0, MAX_HEAD_DIM, &cfg->head_dim, src, err)) {
+        return MD_ERR;
+    }
+    if (cfg->n_heads % cfg->n_kv_heads != 0)
+        return md_error_set(err, "%s: 'num_attention_heads' %d is not divisible by 'num_key_value_heads' %d", src,
+                            cfg->n_heads, cfg->n_kv_heads);
+    if ((long long)cfg->n_heads * cfg->head_dim > MAX_WIDTH)
+        return md_error_set(err, "%s: 'num_attention_heads' %d x 'head_dim' %d exceeds %d", src, cfg->n_heads,
+                            cfg->head_dim, MAX_WIDTH);
+    if (cfg->head_dim % 2 != 0)
+        return md_error_set(err, "%s: 'head_dim' %d must be even for rotary embeddings", src, cfg->head_dim);
+    return MD_OK;
+}
+
+/* Llama/Mistral's own keys: hidden_act, attention_bias, mlp_bias (only
+ * checked when llama_like) and sliding_window. */
+static int parse_llama_keys(md_config *cfg, json_t *root, int llama_like, int mistral, const char *src,
+                            md_error *err)
+{
+    json_t *act = llama_like ? json_object_get(root, "hidden_act") : NULL;
+    if (act && !json_is_null(act)) {
+        if (!json_is_string(act) ||
+            (strcmp(json_string_value(act), "silu") != 0 && strcmp(json_string_value(act), "swish") != 0))
+            return md_error_set(err, "%s: 'hidden_act' = '%s' is not supported (only silu)", src,
+                                json_is_string(act) ? json_string_value(act) : "(not a string)");
+    }
+    int bias = 0;
+    if (llama_like && get_bool(root, "attention_bias", 0, &bias, src, err)) return MD_ERR;
+    if (bias)
+        return md_error_set(err, "%s: 'attention_bias' = true is not supported (the engine has no attention "
+                            "biases)", src);
+    if (llama_like && get_bool(root, "mlp_bias", 0, &bias, src, err)) return MD_ERR;
+    if (bias) return md_error_set(err, "%s: 'mlp_bias' = true is not supported (the engine has no MLP biases)", src);
+    json_t *sw = llama_like ? json_object_get(root, "sliding_window") : NULL;
+    int window = 0;
+    if (!sw && mistral) window = 4096; /* MistralConfig default */
+    if (sw && !json_is_null(sw)) {
+        if (!json_is_integer(sw)) return md_error_set(err, "%s: 'sliding_window' must be an integer or null", src);
+        json_int_t w = json_integer_value(sw);
+        if (w < 0 || w > MAX_POSITION)
+            return md_error_set(err, "%s: 'sliding_window' = %lld is out of range (0..%d, or null)", src,
+                                (long long)w, MAX_POSITION);
+        window = (int)w;
+    }
+    if (window > 0 && window < cfg->max_position)
+        return md_error_set(err, "%s: 'sliding_window' = %d is smaller than 'max_position_embeddings' = %d; "
+                            "sliding-window attention (e.g. Mistral-7B v0.1) is not implemented: use a model "
+                            "without it (Mistral v0.2+)", src, window, cfg->max_position);
+    return MD_OK;
+}
+
+/* Rotary embeddings: rope_parameters (transformers >= 5) or rope_theta + rope_scaling. */
+static int parse_rotary(md_config *cfg, json_t *root, const char *src, md_error *err)
+{
+    json_t *rp = json_object_get(root, "rope_parameters");
+    json_t *rs = json_object_get(root, "rope_scaling");
+    cfg->rope_type = MD_ROPE_DEFAULT;
+    cfg->rope_factor = 1.0;
+    if (get_num(root, "", "rope_theta", 0, 10000.0, 1.0, MAX_ROPE_THETA, &cfg->rope_theta, src, err)) return MD_ERR;
+    if (rp && !json_is_null(rp)) {
+        if (!json_is_object(rp)) return md_error_set(err, "%s: 'rope_parameters' must be an object", src);
+        if (get_num(rp, "rope_parameters.", "rope_theta", 0, cfg->rope_theta, 1.0, MAX_ROPE_THETA,
+                    &cfg->rope_theta, src, err))
+            return MD_ERR;
+        return parse_rope(cfg, rp, "rope_parameters", src, err);
+    }
+    if (rs && !json_is_null(rs)) return parse_rope(cfg, rs, "rope_scaling", src, err);
+    return MD_OK;
+}
+
 int md_hf_config_parse(md_config *cfg, const char *json_text, const char *source, md_error *err)
 {
     const char *src = source ? source : "config.json";
@@ -204,57 +311,8 @@ int md_hf_config_parse(md_config *cfg, const char *json_text, const char *source
         md_error_set(err, "%s: not a JSON object", src);
         goto fail;
     }
-
-    /* Architecture and model type. */
-    json_t *archs = json_object_get(root, "architectures");
-    json_t *mt = json_object_get(root, "model_type");
-    const char *arch = NULL;
-    if (json_is_array(archs) && json_array_size(archs) > 0 && json_is_string(json_array_get(archs, 0)))
-        arch = json_string_value(json_array_get(archs, 0));
-    const char *model_type = json_is_string(mt) ? json_string_value(mt) : NULL;
-    if (!arch && !model_type) {
-        md_error_set(err, "%s: neither 'architectures' nor 'model_type' is set; cannot tell the architecture", src);
-        goto fail;
-    }
-    if (md_family_lookup(arch, model_type, &cfg->family, &arch, &model_type, src, err) != MD_OK) goto fail;
-    int mistral = strcmp(model_type, "mistral") == 0, llama_like = cfg->family == MD_FAMILY_LLAMA;
-    snprintf(cfg->architecture, sizeof cfg->architecture, "%s", arch);
-    snprintf(cfg->model_type, sizeof cfg->model_type, "%s", model_type);
-
-    /* Widths. */
-    if (get_int(root, "hidden_size", 1, 0, MAX_WIDTH, &cfg->d_model, src, err) ||
-        get_int(root, "intermediate_size", 1, 0, MAX_WIDTH, &cfg->d_ff, src, err) ||
-        get_int(root, "num_hidden_layers", 1, 0, MAX_COUNT, &cfg->n_layers, src, err) ||
-        get_int(root, "num_attention_heads", 1, 0, MAX_COUNT, &cfg->n_heads, src, err) ||
-        get_int(root, "vocab_size", 1, 0, MAX_VOCAB, &cfg->vocab_size, src, err) ||
-        get_int(root, "num_key_value_heads", 0, cfg->n_heads, MAX_COUNT, &cfg->n_kv_heads, src, err) ||
-        get_int(root, "max_position_embeddings", 0, mistral ? 4096 * 32 : 2048, MAX_POSITION,
-                &cfg->max_position, src, err))
-        goto fail;
-    if (!json_object_get(root, "head_dim") || json_is_null(json_object_get(root, "head_dim"))) {
-        if (cfg->d_model % cfg->n_heads != 0) {
-            md_error_set(err, "%s: 'hidden_size' %d is not divisible by 'num_attention_heads' %d (and no "
-                         "'head_dim' is given)", src, cfg->d_model, cfg->n_heads);
-            goto fail;
-        }
-        cfg->head_dim = cfg->d_model / cfg->n_heads;
-    } else if (get_int(root, "head_dim", 1, 0, MAX_HEAD_DIM, &cfg->head_dim, src, err)) {
-        goto fail;
-    }
-    if (cfg->n_heads % cfg->n_kv_heads != 0) {
-        md_error_set(err, "%s: 'num_attention_heads' %d is not divisible by 'num_key_value_heads' %d", src,
-                     cfg->n_heads, cfg->n_kv_heads);
-        goto fail;
-    }
-    if ((long long)cfg->n_heads * cfg->head_dim > MAX_WIDTH) {
-        md_error_set(err, "%s: 'num_attention_heads' %d x 'head_dim' %d exceeds %d", src, cfg->n_heads,
-                     cfg->head_dim, MAX_WIDTH);
-        goto fail;
-    }
-    if (cfg->head_dim % 2 != 0) {
-        md_error_set(err, "%s: 'head_dim' %d must be even for rotary embeddings", src, cfg->head_dim);
-        goto fail;
-    }
+    int mistral = 0;
+    if (parse_architecture(cfg, root, &mistral, src, err) || parse_widths(cfg, root, mistral, src, err)) goto fail;
 
     /* Stored as a float32 (as transformers adds it): a normal float32, so that
      * it neither rounds to 0 nor to infinity and writes back as itself. */
@@ -264,70 +322,11 @@ int md_hf_config_parse(md_config *cfg, const char *json_text, const char *source
     if (get_bool(root, "tie_word_embeddings", 0, &cfg->tie_word_embeddings, src, err)) goto fail;
 
     /* The other families' keys (src/io/hf_family.c); Llama/Mistral's here. */
-    if (md_family_parse(cfg, root, src, err) != MD_OK) goto fail;
-    json_t *act = llama_like ? json_object_get(root, "hidden_act") : NULL;
-    if (act && !json_is_null(act)) {
-        if (!json_is_string(act) ||
-            (strcmp(json_string_value(act), "silu") != 0 && strcmp(json_string_value(act), "swish") != 0)) {
-            md_error_set(err, "%s: 'hidden_act' = '%s' is not supported (only silu)", src,
-                         json_is_string(act) ? json_string_value(act) : "(not a string)");
-            goto fail;
-        }
-    }
-    int bias = 0;
-    if (llama_like && get_bool(root, "attention_bias", 0, &bias, src, err)) goto fail;
-    if (bias) {
-        md_error_set(err, "%s: 'attention_bias' = true is not supported (the engine has no attention biases)", src);
+    if (md_family_parse(cfg, root, src, err) != MD_OK ||
+        parse_llama_keys(cfg, root, cfg->family == MD_FAMILY_LLAMA, mistral, src, err) ||
+        parse_rotary(cfg, root, src, err) || parse_special_ids(cfg, root, src, err) ||
+        parse_torch_dtype(cfg, root, src, err))
         goto fail;
-    }
-    if (llama_like && get_bool(root, "mlp_bias", 0, &bias, src, err)) goto fail;
-    if (bias) {
-        md_error_set(err, "%s: 'mlp_bias' = true is not supported (the engine has no MLP biases)", src);
-        goto fail;
-    }
-    json_t *sw = llama_like ? json_object_get(root, "sliding_window") : NULL;
-    int window = 0;
-    if (!sw && mistral) window = 4096; /* MistralConfig default */
-    if (sw && !json_is_null(sw)) {
-        if (!json_is_integer(sw)) {
-            md_error_set(err, "%s: 'sliding_window' must be an integer or null", src);
-            goto fail;
-        }
-        json_int_t w = json_integer_value(sw);
-        if (w < 0 || w > MAX_POSITION) {
-            md_error_set(err, "%s: 'sliding_window' = %lld is out of range (0..%d, or null)", src, (long long)w,
-                         MAX_POSITION);
-            goto fail;
-        }
-        window = (int)w;
-    }
-    if (window > 0 && window < cfg->max_position) {
-        md_error_set(err, "%s: 'sliding_window' = %d is smaller than 'max_position_embeddings' = %d; sliding-window "
-                     "attention (e.g. Mistral-7B v0.1) is not implemented: use a model without it (Mistral v0.2+)",
-                     src, window, cfg->max_position);
-        goto fail;
-    }
-
-    /* Rotary embeddings: rope_parameters (transformers >= 5) or rope_theta + rope_scaling. */
-    json_t *rp = json_object_get(root, "rope_parameters");
-    json_t *rs = json_object_get(root, "rope_scaling");
-    cfg->rope_type = MD_ROPE_DEFAULT;
-    cfg->rope_factor = 1.0;
-    if (get_num(root, "", "rope_theta", 0, 10000.0, 1.0, MAX_ROPE_THETA, &cfg->rope_theta, src, err)) goto fail;
-    if (rp && !json_is_null(rp)) {
-        if (!json_is_object(rp)) {
-            md_error_set(err, "%s: 'rope_parameters' must be an object", src);
-            goto fail;
-        }
-        if (get_num(rp, "rope_parameters.", "rope_theta", 0, cfg->rope_theta, 1.0, MAX_ROPE_THETA,
-                    &cfg->rope_theta, src, err))
-            goto fail;
-        if (parse_rope(cfg, rp, "rope_parameters", src, err)) goto fail;
-    } else if (rs && !json_is_null(rs)) {
-        if (parse_rope(cfg, rs, "rope_scaling", src, err)) goto fail;
-    }
-    if (parse_special_ids(cfg, root, src, err)) goto fail;
-    if (parse_torch_dtype(cfg, root, src, err)) goto fail;
     rc = MD_OK;
 fail:
     json_decref(root);

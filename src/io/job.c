@@ -259,6 +259,68 @@ static void report_missing(md_job_pctx *pc, const md_job *job)
     pc->n_missing = 0;
 }
 
+/* The "YAML syntax error" of the parser's last failed load. */
+static void set_syntax_error(const yaml_parser_t *parser, const char *source, md_error *err)
+{
+    md_error_set(err, "%s:%d:%d: YAML syntax error: %s %s", source, (int)parser->problem_mark.line + 1,
+                 (int)parser->problem_mark.column + 1, parser->problem ? parser->problem : "",
+                 parser->context ? parser->context : "");
+}
+
+/* Loads the job file's one YAML document into pc->doc (*have_doc = 1 once it
+ * is there: the caller deletes it) and deletes the parser. MD_ERR on a
+ * syntax error or a second document. */
+static int load_document(yaml_parser_t *parser, md_job_pctx *pc, const char *source, int *have_doc, md_error *err)
+{
+    if (!yaml_parser_load(parser, &pc->doc)) {
+        set_syntax_error(parser, source, err);
+        yaml_parser_delete(parser);
+        return MD_ERR;
+    }
+    *have_doc = 1;
+    yaml_document_t extra;
+    if (!yaml_parser_load(parser, &extra)) {
+        set_syntax_error(parser, source, err);
+        yaml_parser_delete(parser);
+        return MD_ERR;
+    }
+    yaml_node_t *second = yaml_document_get_root_node(&extra);
+    int second_line = second ? (int)extra.start_mark.line + 1 : 0;
+    yaml_document_delete(&extra);
+    yaml_parser_delete(parser);
+    if (second)
+        return md_error_set(err, "%s:%d:1: a second YAML document: a job file holds one (remove the '---' and what "
+                            "follows, or merge them)", source, second_line);
+    return MD_OK;
+}
+
+/* The `experiments:` list into job->exps (names checked distinct). MD_ERR
+ * when it is not a list or memory runs out; other problems are counted in pc. */
+static int parse_experiments(md_job_pctx *pc, yaml_node_t *root, md_job *job)
+{
+    yaml_node_t *exps = map_get(pc, root, "experiments");
+    if (!exps || exps->type != YAML_SEQUENCE_NODE) {
+        md_job_add_error(pc, exps ? exps : root, "key 'experiments': expected a list of experiments, got %s",
+                         exps ? md_job_node_kind(exps) : "nothing");
+        return MD_ERR;
+    }
+    int n = (int)(exps->data.sequence.items.top - exps->data.sequence.items.start);
+    job->exps = calloc((size_t)(n ? n : 1), sizeof *job->exps);
+    if (!job->exps) return MD_ERR;
+    job->n_exps = n;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *en = md_job_node_at(pc, exps->data.sequence.items.start[i]);
+        parse_experiment(pc, en, &job->exps[i], i);
+        for (int j = 0; j < i; j++)
+            if (job->exps[i].name && job->exps[j].name && strcmp(job->exps[i].name, job->exps[j].name) == 0)
+                md_job_add_error(pc, en,
+                                 "key 'name': experiment name '%s' already used at line %d (set distinct names)",
+                                 job->exps[i].name, job->exps[j].line);
+    }
+    if (n == 0) md_job_add_error(pc, exps, "key 'experiments': the list is empty");
+    return MD_OK;
+}
+
 /* md_job_parse_string; keep_soft = 1 also returns the job in *out when its
  * only problems are missing files/folders (with MD_ERR and the messages). */
 static int parse_text(const char *text, const char *source, const char *base_dir, int check_paths, int keep_soft,
@@ -284,31 +346,7 @@ static int parse_text(const char *text, const char *source, const char *base_dir
     pc.dir = job->dir;
 
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
-    if (!yaml_parser_load(&parser, &pc.doc)) {
-        md_error_set(err, "%s:%d:%d: YAML syntax error: %s %s", source, (int)parser.problem_mark.line + 1,
-                     (int)parser.problem_mark.column + 1, parser.problem ? parser.problem : "",
-                     parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
-        goto fail;
-    }
-    have_doc = 1;
-    yaml_document_t extra;
-    if (!yaml_parser_load(&parser, &extra)) {
-        md_error_set(err, "%s:%d:%d: YAML syntax error: %s %s", source, (int)parser.problem_mark.line + 1,
-                     (int)parser.problem_mark.column + 1, parser.problem ? parser.problem : "",
-                     parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
-        goto fail;
-    }
-    yaml_node_t *second = yaml_document_get_root_node(&extra);
-    int second_line = second ? (int)extra.start_mark.line + 1 : 0;
-    yaml_document_delete(&extra);
-    yaml_parser_delete(&parser);
-    if (second) {
-        md_error_set(err, "%s:%d:1: a second YAML document: a job file holds one (remove the '---' and what "
-                     "follows, or merge them)", source, second_line);
-        goto fail;
-    }
+    if (load_document(&parser, &pc, source, &have_doc, err) != MD_OK) goto fail;
     yaml_node_t *root = yaml_document_get_root_node(&pc.doc);
     if (!root) {
         md_error_set(err, "%s:1:1: the job file is empty (expected a map with 'experiments')", source);
@@ -325,26 +363,7 @@ static int parse_text(const char *text, const char *source, const char *base_dir
     parse_mapping(&pc, map_get(&pc, root, "runtime"), rt_schemas, NULL, "runtime", &job->runtime);
     default_output(job, &job->top);
 
-    yaml_node_t *exps = map_get(&pc, root, "experiments");
-    if (!exps || exps->type != YAML_SEQUENCE_NODE) {
-        md_job_add_error(&pc, exps ? exps : root, "key 'experiments': expected a list of experiments, got %s",
-                         exps ? md_job_node_kind(exps) : "nothing");
-        goto fail;
-    }
-    int n = (int)(exps->data.sequence.items.top - exps->data.sequence.items.start);
-    job->exps = calloc((size_t)(n ? n : 1), sizeof *job->exps);
-    if (!job->exps) goto fail;
-    job->n_exps = n;
-    for (int i = 0; i < n; i++) {
-        yaml_node_t *en = md_job_node_at(&pc, exps->data.sequence.items.start[i]);
-        parse_experiment(&pc, en, &job->exps[i], i);
-        for (int j = 0; j < i; j++)
-            if (job->exps[i].name && job->exps[j].name && strcmp(job->exps[i].name, job->exps[j].name) == 0)
-                md_job_add_error(&pc, en,
-                                 "key 'name': experiment name '%s' already used at line %d (set distinct names)",
-                                 job->exps[i].name, job->exps[j].line);
-    }
-    if (n == 0) md_job_add_error(&pc, exps, "key 'experiments': the list is empty");
+    if (parse_experiments(&pc, root, job) != MD_OK) goto fail;
     report_missing(&pc, job);
     if (pc.n_errors && !(keep_soft && pc.n_errors == pc.n_path_errors)) goto fail;
     yaml_document_delete(&pc.doc);

@@ -155,6 +155,71 @@ static int parse_entry(md_safetensors *st, size_t fi, const char *name, json_t *
     return MD_OK;
 }
 
+/* Maps the open file fd into f (size, map, data section) and reads its JSON
+ * header into *root (an object; the caller frees it, also on MD_ERR). */
+static int read_header(st_file *f, int fd, json_t **root, md_error *err)
+{
+    const char *path = f->path;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) return md_error_set(err, "%s: cannot stat: %s", path, strerror(errno));
+    f->size = (size_t)sb.st_size;
+    if (f->size < 8)
+        return md_error_set(err, "%s: file is %zu bytes, shorter than the 8-byte header length; not a safetensors "
+                            "file or truncated", path, f->size);
+    f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (f->map == MAP_FAILED) {
+        f->map = NULL;
+        return md_error_set(err, "%s: mmap failed: %s", path, strerror(errno));
+    }
+    const uint8_t *base = f->map;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | base[i];
+    if (n > ST_MAX_HEADER)
+        return md_error_set(err, "%s: header length %llu is absurd (> %u bytes); not a safetensors file or corrupt",
+                            path, (unsigned long long)n, ST_MAX_HEADER);
+    if (n > f->size - 8)
+        return md_error_set(err, "%s: header length %llu is larger than the file (%zu bytes); the file is "
+                            "truncated or corrupt", path, (unsigned long long)n, f->size);
+    f->data = base + 8 + n;
+    f->data_size = f->size - 8 - (size_t)n;
+    json_error_t jerr;
+    *root = json_loadb((const char *)base + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*root)
+        return md_error_set(err, "%s: header is not valid JSON (%s at byte %d); the file is corrupt", path,
+                            jerr.text, jerr.position);
+    if (!json_is_object(*root)) return md_error_set(err, "%s: header is not a JSON object; the file is corrupt", path);
+    return MD_OK;
+}
+
+/* The header's "__metadata__" entry: an object of strings. */
+static int check_metadata(json_t *val, const char *path, md_error *err)
+{
+    if (!json_is_object(val)) return md_error_set(err, "%s: \"__metadata__\" must be an object of strings", path);
+    const char *mk;
+    json_t *mv;
+    json_object_foreach(val, mk, mv) {
+        if (!json_is_string(mv)) return md_error_set(err, "%s: \"__metadata__\" key '%s' is not a string", path, mk);
+    }
+    return MD_OK;
+}
+
+/* Ranges must not overlap (empty tensors occupy no bytes); sorts ranges. */
+static int check_overlaps(const md_safetensors *st, st_range *ranges, size_t nr, const char *path, md_error *err)
+{
+    qsort(ranges, nr, sizeof *ranges, range_cmp);
+    uint64_t max_end = 0;
+    size_t max_tensor = 0;
+    for (size_t i = 0; i < nr; i++) {
+        if (ranges[i].begin == ranges[i].end) continue;
+        if (ranges[i].begin < max_end)
+            return md_error_set(err, "%s: tensors '%s' and '%s' have overlapping data_offsets; the file is corrupt",
+                                path, st->tensors[max_tensor].name, st->tensors[ranges[i].tensor].name);
+        max_end = ranges[i].end;
+        max_tensor = ranges[i].tensor;
+    }
+    return MD_OK;
+}
+
 /* Maps st->files[fi] (path already set) and appends its tensors. */
 static int load_file(md_safetensors *st, size_t fi, md_error *err)
 {
@@ -165,49 +230,7 @@ static int load_file(md_safetensors *st, size_t fi, md_error *err)
     st_range *ranges = NULL;
     int fd = md_fsutil_open_input(path, err); /* a FIFO or device is refused, never read */
     if (fd < 0) goto fail;
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        md_error_set(err, "%s: cannot stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    f->size = (size_t)sb.st_size;
-    if (f->size < 8) {
-        md_error_set(err, "%s: file is %zu bytes, shorter than the 8-byte header length; not a safetensors file "
-                     "or truncated", path, f->size);
-        goto fail;
-    }
-    f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (f->map == MAP_FAILED) {
-        f->map = NULL;
-        md_error_set(err, "%s: mmap failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    const uint8_t *base = f->map;
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | base[i];
-    if (hlen > ST_MAX_HEADER) {
-        md_error_set(err, "%s: header length %llu is absurd (> %u bytes); not a safetensors file or corrupt",
-                     path, (unsigned long long)hlen, ST_MAX_HEADER);
-        goto fail;
-    }
-    if (hlen > f->size - 8) {
-        md_error_set(err, "%s: header length %llu is larger than the file (%zu bytes); the file is truncated "
-                     "or corrupt", path, (unsigned long long)hlen, f->size);
-        goto fail;
-    }
-    f->data = base + 8 + hlen;
-    f->data_size = f->size - 8 - (size_t)hlen;
-    json_error_t jerr;
-    root = json_loadb((const char *)base + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        md_error_set(err, "%s: header is not valid JSON (%s at byte %d); the file is corrupt", path, jerr.text,
-                     jerr.position);
-        goto fail;
-    }
-    if (!json_is_object(root)) {
-        md_error_set(err, "%s: header is not a JSON object; the file is corrupt", path);
-        goto fail;
-    }
+    if (read_header(f, fd, &root, err) != MD_OK) goto fail;
     size_t n = json_object_size(root);
     ranges = calloc(n ? n : 1, sizeof *ranges);
     if (!ranges) {
@@ -219,37 +242,13 @@ static int load_file(md_safetensors *st, size_t fi, md_error *err)
     json_t *val;
     json_object_foreach(root, key, val) {
         if (strcmp(key, "__metadata__") == 0) {
-            if (!json_is_object(val)) {
-                md_error_set(err, "%s: \"__metadata__\" must be an object of strings", path);
-                goto fail;
-            }
-            const char *mk;
-            json_t *mv;
-            json_object_foreach(val, mk, mv) {
-                if (!json_is_string(mv)) {
-                    md_error_set(err, "%s: \"__metadata__\" key '%s' is not a string", path, mk);
-                    goto fail;
-                }
-            }
+            if (check_metadata(val, path, err) != MD_OK) goto fail;
             continue;
         }
         if (parse_entry(st, fi, key, val, &ranges[nr], err) != MD_OK) goto fail;
         nr++;
     }
-    /* Ranges must not overlap (empty tensors occupy no bytes). */
-    qsort(ranges, nr, sizeof *ranges, range_cmp);
-    uint64_t max_end = 0;
-    size_t max_tensor = 0;
-    for (size_t i = 0; i < nr; i++) {
-        if (ranges[i].begin == ranges[i].end) continue;
-        if (ranges[i].begin < max_end) {
-            md_error_set(err, "%s: tensors '%s' and '%s' have overlapping data_offsets; the file is corrupt", path,
-                         st->tensors[max_tensor].name, st->tensors[ranges[i].tensor].name);
-            goto fail;
-        }
-        max_end = ranges[i].end;
-        max_tensor = ranges[i].tensor;
-    }
+    if (check_overlaps(st, ranges, nr, path, err) != MD_OK) goto fail;
     rc = MD_OK;
 fail:
     free(ranges);
@@ -327,6 +326,61 @@ fail:
     return MD_ERR;
 }
 
+/* weight_map's distinct shard file names (borrowed), first seen first, into names; *ns their count. */
+static int collect_shard_names(json_t *wm, const char *dir, const char *index_path, const char **names, size_t *ns,
+                               md_error *err)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(wm, key, val) {
+        if (!json_is_string(val))
+            return md_error_set(err, "%s: weight_map entry '%s' is not a file name string", index_path, key);
+        const char *s = json_string_value(val);
+        if (s[0] == '\0' || strchr(s, '/') || strcmp(s, "..") == 0)
+            return md_error_set(err, "%s: weight_map entry '%s' names shard '%s', which is not a plain file name "
+                                "in %s", index_path, key, s, dir);
+        size_t k = 0;
+        while (k < *ns && strcmp(names[k], s) != 0) k++;
+        if (k == *ns) names[(*ns)++] = s;
+    }
+    if (*ns == 0) return md_error_set(err, "%s: weight_map is empty", index_path);
+    return MD_OK;
+}
+
+/* Sets the path of each of st's files (dir/names[k]) and loads it. */
+static int load_shards(md_safetensors *st, const char *dir, const char *const *names, const char *index_path,
+                       md_error *err)
+{
+    for (size_t k = 0; k < st->n_files; k++) {
+        st->files[k].path = path_join(dir, names[k]);
+        if (!st->files[k].path) return md_error_set(err, "%s: out of memory", index_path);
+        if (load_file(st, k, err) != MD_OK) { /* name the index too: the shard may be a typo in it */
+            md_error_prefix(err, "%s: shard '%s' of weight_map", index_path, names[k]);
+            return MD_ERR;
+        }
+    }
+    return MD_OK;
+}
+
+/* Every tensor of weight_map is in the shard it is mapped to. */
+static int check_weight_map(const md_safetensors *st, json_t *wm, const char *dir, const char *index_path,
+                            md_error *err)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(wm, key, val) {
+        const md_tensor_info *t = md_safetensors_find(st, key);
+        const char *shard = json_string_value(val);
+        if (!t)
+            return md_error_set(err, "%s: tensor '%s' is listed in weight_map but missing from shard %s/%s; "
+                                "re-download the shard or fix the index", index_path, key, dir, shard);
+        if (strcmp(st->files[t->file_index].path + strlen(dir) + 1, shard) != 0)
+            return md_error_set(err, "%s: tensor '%s' is mapped to shard %s but found in %s", index_path, key,
+                                shard, st->files[t->file_index].path);
+    }
+    return MD_OK;
+}
+
 static int open_sharded(md_safetensors **out, const char *dir, const char *index_path, md_error *err)
 {
     json_error_t jerr;
@@ -354,58 +408,15 @@ static int open_sharded(md_safetensors **out, const char *dir, const char *index
         goto fail;
     }
     size_t ns = 0;
-    const char *key;
-    json_t *val;
-    json_object_foreach(wm, key, val) {
-        if (!json_is_string(val)) {
-            md_error_set(err, "%s: weight_map entry '%s' is not a file name string", index_path, key);
-            goto fail;
-        }
-        const char *s = json_string_value(val);
-        if (s[0] == '\0' || strchr(s, '/') || strcmp(s, "..") == 0) {
-            md_error_set(err, "%s: weight_map entry '%s' names shard '%s', which is not a plain file name in %s",
-                         index_path, key, s, dir);
-            goto fail;
-        }
-        size_t k = 0;
-        while (k < ns && strcmp(shard_names[k], s) != 0) k++;
-        if (k == ns) shard_names[ns++] = s;
-    }
-    if (ns == 0) {
-        md_error_set(err, "%s: weight_map is empty", index_path);
-        goto fail;
-    }
+    if (collect_shard_names(wm, dir, index_path, shard_names, &ns, err) != MD_OK) goto fail;
     st = st_new(ns);
     if (!st) {
         md_error_set(err, "%s: out of memory", index_path);
         goto fail;
     }
-    for (size_t k = 0; k < ns; k++) {
-        st->files[k].path = path_join(dir, shard_names[k]);
-        if (!st->files[k].path) {
-            md_error_set(err, "%s: out of memory", index_path);
-            goto fail;
-        }
-        if (load_file(st, k, err) != MD_OK) { /* name the index too: the shard may be a typo in it */
-            md_error_prefix(err, "%s: shard '%s' of weight_map", index_path, shard_names[k]);
-            goto fail;
-        }
-    }
-    if (finalize(st, err) != MD_OK) goto fail;
-    json_object_foreach(wm, key, val) {
-        const md_tensor_info *t = md_safetensors_find(st, key);
-        const char *shard = json_string_value(val);
-        if (!t) {
-            md_error_set(err, "%s: tensor '%s' is listed in weight_map but missing from shard %s/%s; "
-                         "re-download the shard or fix the index", index_path, key, dir, shard);
-            goto fail;
-        }
-        if (strcmp(st->files[t->file_index].path + strlen(dir) + 1, shard) != 0) {
-            md_error_set(err, "%s: tensor '%s' is mapped to shard %s but found in %s", index_path, key, shard,
-                         st->files[t->file_index].path);
-            goto fail;
-        }
-    }
+    if (load_shards(st, dir, shard_names, index_path, err) != MD_OK || finalize(st, err) != MD_OK ||
+        check_weight_map(st, wm, dir, index_path, err) != MD_OK)
+        goto fail;
     free(shard_names);
     json_decref(root);
     *out = st;

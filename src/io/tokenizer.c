@@ -218,6 +218,66 @@ static int load_chat_template_file(md_tokenizer *t, const char *dir, md_error *e
     return rc;
 }
 
+/* Reads t->path (tokenizer.json) into *root: a JSON object with a "model"
+ * object (the caller frees *root, also on MD_ERR). */
+static int read_tokenizer_json(md_tokenizer *t, json_t **root, md_error *err)
+{
+    json_error_t je;
+    if (access(t->path, F_OK) != 0)
+        return md_error_set(err, "%s: cannot open (does DIR hold a Hugging Face tokenizer.json?)", t->path);
+    size_t len = 0;
+    char *text = md_fsutil_read_input(t->path, MD_TK_MAX_FILE, &len, err); /* a FIFO is refused, never read */
+    if (!text) return MD_ERR;
+    *root = json_loadb(text, len, 0, &je);
+    free(text);
+    if (!*root) return md_error_set(err, "%s: invalid JSON at line %d: %s", t->path, je.line, je.text);
+    if (!json_is_object(*root) || !json_is_object(json_object_get(*root, "model")))
+        return md_error_set(err, "%s: no \"model\" object; not a tokenizer.json", t->path);
+    return MD_OK;
+}
+
+/* tokenizer.json's sections (added tokens, model, normalizer,
+ * pre-tokenizer, decoder, post-processor) into t. */
+static int parse_sections(md_tokenizer *t, json_t *root, md_error *err)
+{
+    if (parse_added(t, json_object_get(root, "added_tokens"), err) ||
+        parse_model(t, json_object_get(root, "model"), err) ||
+        md_tk_parse_normalizer(t, json_object_get(root, "normalizer"), err) ||
+        md_tk_parse_pre_tokenizer(t, json_object_get(root, "pre_tokenizer"), err) ||
+        md_tk_parse_decoder(t, json_object_get(root, "decoder"), err) ||
+        md_tk_parse_post(t, json_object_get(root, "post_processor"), err))
+        return md_error_prefix(err, "%s", t->path);
+    for (size_t k = 0; k < t->post_prefix.n + t->post_suffix.n; k++) {
+        int id = k < t->post_prefix.n ? t->post_prefix.v[k] : t->post_suffix.v[k - t->post_prefix.n];
+        if (id < 0 || id >= t->n_vocab)
+            return md_error_set(err, "%s: post_processor adds id %d, outside the vocabulary", t->path, id);
+    }
+    return MD_OK;
+}
+
+/* Added-token tables (added_of_id, each one's normalised text, the first
+ * bytes that may start one); every id must be a piece or an added token. */
+static int build_added_tables(md_tokenizer *t, md_error *err)
+{
+    t->added_of_id = malloc((size_t)t->n_vocab * sizeof *t->added_of_id);
+    if (!t->added_of_id) return md_error_set(err, "out of memory");
+    for (int i = 0; i < t->n_vocab; i++) t->added_of_id[i] = -1;
+    for (size_t k = 0; k < t->n_added; k++) {
+        added_tok *a = &t->added[k];
+        t->added_of_id[a->id] = (int)k;
+        md_sbuf nb = {0};
+        if (md_tk_apply_normalizer(t, a->content, a->len, &nb)) return md_error_set(err, "out of memory");
+        a->norm = nb.s;
+        a->norm_len = nb.n;
+        if (a->normalized ? a->norm_len : a->len)
+            t->added_first[a->normalized][(unsigned char)(a->normalized ? a->norm[0] : a->content[0])] = 1;
+    }
+    for (int id = 0; id < t->n_vocab; id++)
+        if (!t->bpe.pieces[id] && t->added_of_id[id] < 0)
+            return md_error_set(err, "%s: id %d is neither in model.vocab nor in added_tokens", t->path, id);
+    return MD_OK;
+}
+
 int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err)
 {
     *out = NULL;
@@ -229,59 +289,7 @@ int md_tokenizer_load(md_tokenizer **out, const char *dir, md_error *err)
     build_byte_map(t);
     t->path = md_tk_path_join(dir, "tokenizer.json");
     if (!t->path) { md_error_set(err, "out of memory"); goto fail; }
-    json_error_t je;
-    if (access(t->path, F_OK) != 0) {
-        md_error_set(err, "%s: cannot open (does DIR hold a Hugging Face tokenizer.json?)", t->path);
-        goto fail;
-    }
-    size_t len = 0;
-    char *text = md_fsutil_read_input(t->path, MD_TK_MAX_FILE, &len, err); /* a FIFO is refused, never read */
-    if (!text) goto fail;
-    root = json_loadb(text, len, 0, &je);
-    free(text);
-    if (!root) {
-        md_error_set(err, "%s: invalid JSON at line %d: %s", t->path, je.line, je.text);
-        goto fail;
-    }
-    if (!json_is_object(root) || !json_is_object(json_object_get(root, "model"))) {
-        md_error_set(err, "%s: no \"model\" object; not a tokenizer.json", t->path);
-        goto fail;
-    }
-    if (parse_added(t, json_object_get(root, "added_tokens"), err) ||
-        parse_model(t, json_object_get(root, "model"), err) ||
-        md_tk_parse_normalizer(t, json_object_get(root, "normalizer"), err) ||
-        md_tk_parse_pre_tokenizer(t, json_object_get(root, "pre_tokenizer"), err) ||
-        md_tk_parse_decoder(t, json_object_get(root, "decoder"), err) ||
-        md_tk_parse_post(t, json_object_get(root, "post_processor"), err)) {
-        md_error_prefix(err, "%s", t->path);
-        goto fail;
-    }
-    for (size_t k = 0; k < t->post_prefix.n + t->post_suffix.n; k++) {
-        int id = k < t->post_prefix.n ? t->post_prefix.v[k] : t->post_suffix.v[k - t->post_prefix.n];
-        if (id < 0 || id >= t->n_vocab) {
-            md_error_set(err, "%s: post_processor adds id %d, outside the vocabulary", t->path, id);
-            goto fail;
-        }
-    }
-    /* Added-token tables. */
-    t->added_of_id = malloc((size_t)t->n_vocab * sizeof *t->added_of_id);
-    if (!t->added_of_id) { md_error_set(err, "out of memory"); goto fail; }
-    for (int i = 0; i < t->n_vocab; i++) t->added_of_id[i] = -1;
-    for (size_t k = 0; k < t->n_added; k++) {
-        added_tok *a = &t->added[k];
-        t->added_of_id[a->id] = (int)k;
-        md_sbuf nb = {0};
-        if (md_tk_apply_normalizer(t, a->content, a->len, &nb)) { md_error_set(err, "out of memory"); goto fail; }
-        a->norm = nb.s;
-        a->norm_len = nb.n;
-        if (a->normalized ? a->norm_len : a->len)
-            t->added_first[a->normalized][(unsigned char)(a->normalized ? a->norm[0] : a->content[0])] = 1;
-    }
-    for (int id = 0; id < t->n_vocab; id++)
-        if (!t->bpe.pieces[id] && t->added_of_id[id] < 0) {
-            md_error_set(err, "%s: id %d is neither in model.vocab nor in added_tokens", t->path, id);
-            goto fail;
-        }
+    if (read_tokenizer_json(t, &root, err) || parse_sections(t, root, err) || build_added_tables(t, err)) goto fail;
     /* Kind. */
     t->kind = MD_TOKENIZER_BYTE_LEVEL;
     int byte_level = 0;
@@ -349,4 +357,44 @@ int md_tokenizer_lookup(const md_tokenizer *t, const char *piece)
 int md_tokenizer_is_special(const md_tokenizer *t, int id)
 {
     return id >= 0 && id < t->n_vocab && t->added_of_id[id] >= 0 && t->added[t->added_of_id[id]].special;
+}
+
+/* The vocabulary string of id (NULL for an id without one) and its length
+ * in bytes (model pieces and added tokens may hold a NUL). */
+static const char *piece_bytes(const md_tokenizer *t, int id, size_t *len)
+{
+    int k = t->added_of_id[id];
+    *len = k >= 0 ? t->added[k].len : t->bpe.piece_len[id];
+    return k >= 0 ? t->added[k].content : t->bpe.pieces[id];
+}
+
+/* Whether id stands for the same bytes in a and b when one has it as an
+ * added token and the other as a model piece (md_tokenizer_piece_text). */
+static int same_text(const md_tokenizer *a, const md_tokenizer *b, int id)
+{
+    char *ta = NULL, *tb = NULL;
+    size_t na = 0, nb = 0;
+    md_error ignored;
+    int same = md_tokenizer_piece_text(a, id, &ta, &na, &ignored) == MD_OK &&
+               md_tokenizer_piece_text(b, id, &tb, &nb, &ignored) == MD_OK && na == nb && memcmp(ta, tb, na) == 0;
+    free(ta);
+    free(tb);
+    return same;
+}
+
+int md_tokenizer_first_difference(const md_tokenizer *a, const md_tokenizer *b)
+{
+    if (a->kind != b->kind) return 0;
+    int n = a->n_vocab < b->n_vocab ? a->n_vocab : b->n_vocab;
+    for (int id = 0; id < n; id++) {
+        size_t la, lb;
+        const char *pa = piece_bytes(a, id, &la), *pb = piece_bytes(b, id, &lb);
+        if (!pa || !pb) {
+            if (pa != pb) return id; /* an id one vocabulary lacks */
+            continue;
+        }
+        if (la == lb && memcmp(pa, pb, la) == 0) continue;
+        if ((a->added_of_id[id] >= 0) == (b->added_of_id[id] >= 0) || !same_text(a, b, id)) return id;
+    }
+    return -1;
 }

@@ -608,7 +608,9 @@ static int start_inflight(coord *c, md_error *err)
     return md_inflight_open(&c->inflight, c->out, c->world, err);
 }
 
-static int coordinator(coord *c, md_run_stats *stats, md_error *err)
+/* Rank 0's state for a run: the output's canonical path, the per-rank
+ * tables, the worker of a one-rank run, provenance, numerics, the segment. */
+static int coord_setup(coord *c, md_error *err)
 {
     int n = c->job->n_exps;
     if (md_outlock_resolve(md_job_output(c->job), c->out, sizeof c->out, err) != MD_OK) return MD_ERR;
@@ -635,7 +637,15 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     c->seg = (md_segment){.id = -1, .start_time = wall_s(), .world_size = c->world, .numerics = &c->numerics};
     gethostname(c->seg.hostname, sizeof c->seg.hostname - 1);
     c->t_start = c->t_last_flush = c->t_last_snapshot = md_clock_seconds();
+    return MD_OK;
+}
 
+/* Locks the output, recovers what an earlier run left (file and journal),
+ * plans every experiment's first stage, writes the first snapshot and
+ * queues the units not done yet. */
+static int coord_start(coord *c, md_error *err)
+{
+    int n = c->job->n_exps;
     if (md_coord_lock_output(c, err) != MD_OK || md_coord_recover(c, err) != MD_OK) return MD_ERR;
     if (start_inflight(c, err) != MD_OK) return MD_ERR;
     for (int i = 0; i < n; i++)
@@ -653,12 +663,15 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     if (c->progress) md_progress_counts(c->progress, &in_file, &planned, NULL);
     if (c->opts->progress && in_file)
         fprintf(stderr, "mechdiff: rank 0: resuming %s: %lld units already done\n", c->out, (long long)in_file);
+    return MD_OK;
+}
 
-    int64_t abandoned = 0;
-    double t0 = md_clock_seconds();
-    int rc = dispatch(c, &abandoned, err);
-    stats->units = c->run_units;
-    stats->seconds = md_clock_seconds() - t0;
+/* After the dispatch loop (rc its result, abandoned the units left out on
+ * workers): the last snapshot, the end line, the lock and in-flight list,
+ * and the exit code of the run. */
+static int coord_finish(coord *c, int rc, int64_t abandoned, md_run_stats *stats, md_error *err)
+{
+    int n = c->job->n_exps;
     md_progress_tick(c->progress, 1);
     int stopped = c->opts->stop && *c->opts->stop;
     const char *why = rc != MD_OK || c->failed ? "error" : stopped && !all_done(c) ? "stopped (signal)"
@@ -691,6 +704,17 @@ static int coordinator(coord *c, md_run_stats *stats, md_error *err)
     }
     if (!stats->finished && stopped) return MD_EXIT_REQUEUE;
     return MD_EXIT_OK;
+}
+
+static int coordinator(coord *c, md_run_stats *stats, md_error *err)
+{
+    if (coord_setup(c, err) != MD_OK || coord_start(c, err) != MD_OK) return MD_ERR;
+    int64_t abandoned = 0;
+    double t0 = md_clock_seconds();
+    int rc = dispatch(c, &abandoned, err);
+    stats->units = c->run_units;
+    stats->seconds = md_clock_seconds() - t0;
+    return coord_finish(c, rc, abandoned, stats, err);
 }
 
 int md_run(const md_run_opts *opts, MPI_Comm comm, md_run_stats *stats, md_error *err)

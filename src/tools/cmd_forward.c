@@ -271,6 +271,62 @@ static int parse_args(int argc, char **argv, prompt_args *pa, const char **dir, 
     return bad ? cmd_usage_error("forward", usage, "%s", bad) : 0;
 }
 
+/* What one forward command holds (the pointers owned; freed at the end of
+ * cmd_forward). */
+typedef struct fwd_state {
+    md_model *m;
+    md_kvcache *kc;
+    int *ids;                     /* [n] the prompt's tokens */
+    size_t n;
+    float *logits;                /* [n][vocab] */
+    md_hook hooks[MD_HOOK_COUNT]; /* the --hooks read points, each with its buffer .out */
+    int n_hooks;
+} fwd_state;
+
+/* Allocates the hook buffers, the logits and the KV cache and runs the
+ * forward pass of s->ids through s->m. */
+static int fwd_run(fwd_state *s, md_error *err)
+{
+    md_forward f;
+    md_forward_init_tokens(&f, s->m, 1, (int)s->n, s->ids);
+    f.logits = MD_LOGITS_ALL;
+    f.hooks = s->hooks;
+    f.n_hooks = s->n_hooks;
+    for (int i = 0; i < s->n_hooks; i++) {
+        s->hooks[i].out = malloc(md_hook_read_count(s->m, &f, &s->hooks[i]) * sizeof(float));
+        if (!s->hooks[i].out) return md_error_set(err, "out of memory for hook buffers");
+    }
+    s->logits = malloc(s->n * (size_t)s->m->cfg.vocab_size * sizeof(float));
+    if (!s->logits) return md_error_set(err, "out of memory for logits");
+    f.logits_out = s->logits;
+    if (md_kvcache_create(&s->kc, s->m, 1, (int)s->n, err) != MD_OK) return MD_ERR;
+    f.cache = s->kc;
+    return md_model_forward(s->m, &f, err);
+}
+
+/* Writes the results and provenance into tmp and renames it to real (out
+ * names it in the message). *file: tmp's handle, -1 once closed; on MD_ERR
+ * the caller closes and removes it when it is still open. */
+static int fwd_write(const fwd_state *s, hid_t *file, const char *tmp, const char *real, const char *out,
+                     const char *dir, int argc, char **argv, md_error *err)
+{
+    *file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (*file < 0) return md_error_set(err, "cannot create %s (is the folder writable?)", tmp);
+    if (write_results(*file, s->m, s->ids, s->n, s->logits, s->hooks, s->n_hooks, err) != MD_OK ||
+        write_provenance(*file, dir, argc, argv, err) != MD_OK) {
+        md_error_prefix(err, "%s", tmp);
+        return MD_ERR;
+    }
+    int bad = H5Fclose(*file) < 0;
+    *file = -1;
+    if (bad || rename(tmp, real) != 0) {
+        md_error_set(err, "writing %s failed", out);
+        remove(tmp);
+        return MD_ERR;
+    }
+    return MD_OK;
+}
+
 int cmd_forward(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
@@ -281,65 +337,21 @@ int cmd_forward(int argc, char **argv)
     const char *dir = NULL, *out = NULL, *hooks_arg = NULL;
     if (parse_args(argc, argv, &pa, &dir, &out, &hooks_arg) != 0) return 2;
     md_error err = {0};
-    md_model *m = NULL;
-    md_kvcache *kc = NULL;
-    int *ids = NULL;
-    size_t n = 0;
-    float *logits = NULL;
-    md_hook hooks[MD_HOOK_COUNT];
-    int n_hooks = 0;
-    memset(hooks, 0, sizeof hooks);
+    fwd_state s = {0};
     char tmp[PATH_MAX + 8], real[PATH_MAX];
     hid_t file = -1;
     int rc = 1;
     char snap[4096];
-    if (hooks_arg && parse_hooks(hooks_arg, hooks, &n_hooks, &err) != MD_OK)
+    if (hooks_arg && parse_hooks(hooks_arg, s.hooks, &s.n_hooks, &err) != MD_OK)
         return cmd_usage_error("forward", usage, "%s", err.msg);
     if (cmd_model_dir("forward", dir, 1, snap, sizeof snap)) return 1;
     /* the output as run takes it (parent folders created, a folder refused, a link followed), before the model loads */
     if (md_outlock_resolve(out, real, sizeof real, &err) != MD_OK) goto fail;
-    if (md_model_load(&m, snap, NULL, &err) != MD_OK) goto fail;
-    if (prompt_args_tokens(&pa, m, &ids, &n, &err) != MD_OK) goto fail;
-    md_forward f;
-    md_forward_init_tokens(&f, m, 1, (int)n, ids);
-    f.logits = MD_LOGITS_ALL;
-    f.hooks = hooks;
-    f.n_hooks = n_hooks;
-    for (int i = 0; i < n_hooks; i++) {
-        hooks[i].out = malloc(md_hook_read_count(m, &f, &hooks[i]) * sizeof(float));
-        if (!hooks[i].out) {
-            md_error_set(&err, "out of memory for hook buffers");
-            goto fail;
-        }
-    }
-    logits = malloc(n * (size_t)m->cfg.vocab_size * sizeof(float));
-    if (!logits) {
-        md_error_set(&err, "out of memory for logits");
-        goto fail;
-    }
-    f.logits_out = logits;
-    if (md_kvcache_create(&kc, m, 1, (int)n, &err) != MD_OK) goto fail;
-    f.cache = kc;
-    if (md_model_forward(m, &f, &err) != MD_OK) goto fail;
-
+    if (md_model_load(&s.m, snap, NULL, &err) != MD_OK) goto fail;
+    if (prompt_args_tokens(&pa, s.m, &s.ids, &s.n, &err) != MD_OK) goto fail;
+    if (fwd_run(&s, &err) != MD_OK) goto fail;
     snprintf(tmp, sizeof tmp, "%s.tmp", real);
-    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) {
-        md_error_set(&err, "cannot create %s (is the folder writable?)", tmp);
-        goto fail;
-    }
-    if (write_results(file, m, ids, n, logits, hooks, n_hooks, &err) != MD_OK ||
-        write_provenance(file, dir, argc, argv, &err) != MD_OK) {
-        md_error_prefix(&err, "%s", tmp);
-        goto fail;
-    }
-    int bad = H5Fclose(file) < 0;
-    file = -1;
-    if (bad || rename(tmp, real) != 0) {
-        md_error_set(&err, "writing %s failed", out);
-        remove(tmp);
-        goto fail;
-    }
+    if (fwd_write(&s, &file, tmp, real, out, dir, argc, argv, &err) != MD_OK) goto fail;
     rc = 0;
     goto done;
 fail:
@@ -349,10 +361,10 @@ fail:
         remove(tmp);
     }
 done:
-    for (int i = 0; i < n_hooks; i++) free(hooks[i].out);
-    free(logits);
-    free(ids);
-    md_kvcache_free(kc);
-    md_model_free(m);
+    for (int i = 0; i < s.n_hooks; i++) free(s.hooks[i].out);
+    free(s.logits);
+    free(s.ids);
+    md_kvcache_free(s.kc);
+    md_model_free(s.m);
     return rc;
 }

@@ -196,6 +196,94 @@ static int open_results(const char *path, char *real, size_t len, md_h5info *inf
     return MD_ERR;
 }
 
+/* The file's stages at path with their done counts (owned: status_free);
+ * NULL with err set when they cannot be read. */
+static status_ctx *status_load(const char *path, md_error *err)
+{
+    status_ctx *s = calloc(1, sizeof *s);
+    int rc = s ? md_h5out_read_stages(path, &s->stages, &s->n_rows, err) : md_error_set(err, "out of memory");
+    if (rc == MD_OK && !(s->rows = calloc((size_t)(s->n_rows ? s->n_rows : 1), sizeof *s->rows)))
+        rc = md_error_set(err, "out of memory");
+    if (rc != MD_OK) {
+        status_free(s);
+        return NULL;
+    }
+    for (int i = 0; i < s->n_rows; i++) {
+        s->rows[i].st = &s->stages[i];
+        for (int64_t u = 0; u < s->stages[i].n_units; u++) s->rows[i].done += s->stages[i].done[u];
+    }
+    return s;
+}
+
+/* Adds the units of the journal beside real (OUT.h5.journal) to s when it
+ * continues the file's snapshot; returns whether it does. */
+static int replay_journal(status_ctx *s, const char *real, const md_h5info *info, md_error *err)
+{
+    char jpath[4200];
+    md_run_journal_path(real, jpath, sizeof jpath);
+    uint64_t jgen = 0;
+    int64_t n_rec = 0;
+    int torn = 0;
+    md_journal_replay(jpath, &jgen, NULL, NULL, &n_rec, &torn, err);
+    int journal_current = n_rec > 0 && jgen == info->generation;
+    if (journal_current) md_journal_replay(jpath, &jgen, on_record, s, &n_rec, &torn, err);
+    return journal_current;
+}
+
+/* "OUT.h5: job NAME (hash ...), part, snapshot N, FINISHED" */
+static void print_header(const char *path, const md_h5info *info)
+{
+    char *name = info->job_yaml ? strstr(info->job_yaml, "\nname: ") : NULL;
+    printf("%s: job %.*s (hash %.12s)", path, name ? (int)strcspn(name + 7, "\n") : 1, name ? name + 7 : "?",
+           info->job_sha256);
+    if (info->part_count > 0) printf(", part %d/%d", info->part_index, info->part_count);
+    printf(", snapshot %llu, %s", (unsigned long long)info->generation, info->finished ? "FINISHED" : "not finished");
+    if (info->finished && info->part_count > 0) /* the counts below are the whole job's */
+        printf(" (this part: units u with u %% %d == %d; then mechdiff merge, docs/cluster.md)", info->part_count,
+               info->part_index);
+    printf("\n");
+}
+
+/* One line per stage (done / total), the journal's rate and the total. */
+static void print_stages(const status_ctx *s, int journal_current)
+{
+    int64_t tot = 0, done = 0;
+    for (int i = 0; i < s->n_rows; i++) {
+        const stage_row *r = &s->rows[i];
+        int64_t d = r->done + r->journal, n = r->st->n_units;
+        printf("  %-24s stage %d: %10lld / %-10lld %5.1f%%", r->st->exp, r->st->stage, (long long)d, (long long)n,
+               n ? 100.0 * (double)d / (double)n : 0.0);
+        if (r->journal) printf("  (%lld in the journal)", (long long)r->journal);
+        printf("\n");
+        tot += n;
+        done += d;
+    }
+    if (journal_current && s->records > 1) {
+        double now = (double)time(NULL);
+        printf("  journal: %lld units since the last snapshot, %.1f units/s, last %.0f s ago\n",
+               (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9),
+               now > s->t_last ? now - s->t_last : 0.0);
+    }
+    printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
+}
+
+/* The units in flight when the run writing real stopped (or now, while it
+ * runs), from OUT.h5.inflight; nothing for a finished job. */
+static void print_in_flight(const char *real, int finished)
+{
+    char *left = finished ? NULL : md_inflight_read(real);
+    if (!left) return;
+    char who[300];
+    switch (run_alive(real, who, sizeof who)) {
+    case 1: printf("  in flight now (the run %s is still going):\n", who); break;
+    case 2: printf("  in flight in the run %s (still going there, or it died: then a rank that died was computing "
+                   "these):\n", who); break;
+    default: printf("  in flight when the last run stopped (a rank that died was computing these):\n");
+    }
+    for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
+    free(left);
+}
+
 int cmd_status(int argc, char **argv)
 {
     if (cmd_wants_help(argc, argv)) {
@@ -216,71 +304,19 @@ int cmd_status(int argc, char **argv)
         fprintf(stderr, "mechdiff status: %s\n", err.msg);
         return 1;
     }
-    status_ctx *s = calloc(1, sizeof *s);
-    int rc = s ? md_h5out_read_stages(path, &s->stages, &s->n_rows, &err) : md_error_set(&err, "out of memory");
-    if (rc == MD_OK && !(s->rows = calloc((size_t)(s->n_rows ? s->n_rows : 1), sizeof *s->rows)))
-        rc = md_error_set(&err, "out of memory");
-    if (rc != MD_OK) {
+    status_ctx *s = status_load(path, &err);
+    if (!s) {
         fprintf(stderr, "mechdiff status: %s\n", err.msg);
-        status_free(s);
         md_h5out_info_free(&info);
         return 1;
     }
-    for (int i = 0; i < s->n_rows; i++) {
-        s->rows[i].st = &s->stages[i];
-        for (int64_t u = 0; u < s->stages[i].n_units; u++) s->rows[i].done += s->stages[i].done[u];
-    }
     int costed = stage_costs(s, info.job_yaml);
-    char jpath[4200];
-    md_run_journal_path(real, jpath, sizeof jpath);
-    uint64_t jgen = 0;
-    int64_t n_rec = 0;
-    int torn = 0;
-    md_journal_replay(jpath, &jgen, NULL, NULL, &n_rec, &torn, &err);
-    int journal_current = n_rec > 0 && jgen == info.generation;
-    if (journal_current) md_journal_replay(jpath, &jgen, on_record, s, &n_rec, &torn, &err);
-
-    char *name = info.job_yaml ? strstr(info.job_yaml, "\nname: ") : NULL;
-    printf("%s: job %.*s (hash %.12s)", path, name ? (int)strcspn(name + 7, "\n") : 1, name ? name + 7 : "?",
-           info.job_sha256);
-    if (info.part_count > 0) printf(", part %d/%d", info.part_index, info.part_count);
-    printf(", snapshot %llu, %s", (unsigned long long)info.generation, info.finished ? "FINISHED" : "not finished");
-    if (info.finished && info.part_count > 0) /* the counts below are the whole job's */
-        printf(" (this part: units u with u %% %d == %d; then mechdiff merge, docs/cluster.md)", info.part_count,
-               info.part_index);
-    printf("\n");
-    int64_t tot = 0, done = 0;
-    for (int i = 0; i < s->n_rows; i++) {
-        stage_row *r = &s->rows[i];
-        int64_t d = r->done + r->journal, n = r->st->n_units;
-        printf("  %-24s stage %d: %10lld / %-10lld %5.1f%%", r->st->exp, r->st->stage, (long long)d, (long long)n,
-               n ? 100.0 * (double)d / (double)n : 0.0);
-        if (r->journal) printf("  (%lld in the journal)", (long long)r->journal);
-        printf("\n");
-        tot += n;
-        done += d;
-    }
-    if (journal_current && s->records > 1) {
-        double now = (double)time(NULL);
-        printf("  journal: %lld units since the last snapshot, %.1f units/s, last %.0f s ago\n",
-               (long long)s->records, (double)(s->records - 1) / (s->t_last - s->t_first + 1e-9),
-               now > s->t_last ? now - s->t_last : 0.0);
-    }
-    printf("  total (stages planned so far): %lld / %lld units\n", (long long)done, (long long)tot);
+    int journal_current = replay_journal(s, real, &info, &err);
+    print_header(path, &info);
+    print_stages(s, journal_current);
     if (costed) print_work(s, journal_current && s->records > 1 && !info.finished);
-    char *left = info.finished ? NULL : md_inflight_read(real);
-    if (left) {
-        char who[300];
-        switch (run_alive(real, who, sizeof who)) {
-        case 1: printf("  in flight now (the run %s is still going):\n", who); break;
-        case 2: printf("  in flight in the run %s (still going there, or it died: then a rank that died was computing "
-                       "these):\n", who); break;
-        default: printf("  in flight when the last run stopped (a rank that died was computing these):\n");
-        }
-        for (char *line = strtok(left, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
-        free(left);
-    }
-    rc = info.finished ? 0 : 3;
+    print_in_flight(real, info.finished);
+    int rc = info.finished ? 0 : 3;
     status_free(s);
     md_h5out_info_free(&info);
     return rc;

@@ -101,43 +101,98 @@ static int encode(const md_tokenizer *tok, const char *text, size_t len, int spe
     return md_chat_encode(tok, kind, fmt, text, ids, n, err);
 }
 
-int cmd_tokenize(int argc, char **argv)
+/* The command line of tokenize. */
+typedef struct tok_args {
+    const char *pos[2];        /* tokenizer folder, TEXT */
+    int npos, json, special, chat;
+    const char *chat_template; /* --chat-template or NULL */
+} tok_args;
+
+/* Reads the command line into a; returns -1 to go on, else the exit status
+ * (0 after --help, the usage error's status). */
+static int parse_args(int argc, char **argv, tok_args *a)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
         }
-    const char *pos[2] = {NULL, NULL};
-    int npos = 0, json = 0, special = 1, opts = 1, chat = 0;
-    const char *chat_template = NULL;
+    int opts = 1;
     for (int i = 1; i < argc; i++) {
         if (opts && strcmp(argv[i], "--") == 0) opts = 0;
-        else if (opts && strcmp(argv[i], "--chat") == 0) chat = 1;
-        else if (opts && strcmp(argv[i], "--chat-template") == 0 && i + 1 < argc) chat_template = argv[++i];
-        else if (!opts && npos < 2) pos[npos++] = argv[i];
-        else if (strcmp(argv[i], "--json") == 0) json = 1;
-        else if (strcmp(argv[i], "--no-special") == 0) special = 0;
+        else if (opts && strcmp(argv[i], "--chat") == 0) a->chat = 1;
+        else if (opts && strcmp(argv[i], "--chat-template") == 0 && i + 1 < argc) a->chat_template = argv[++i];
+        else if (!opts && a->npos < 2) a->pos[a->npos++] = argv[i];
+        else if (strcmp(argv[i], "--json") == 0) a->json = 1;
+        else if (strcmp(argv[i], "--no-special") == 0) a->special = 0;
         else if (opts && strcmp(argv[i], "--chat-template") == 0)
             return cmd_usage_error("tokenize", usage, "--chat-template needs a value");
         else if (strncmp(argv[i], "--", 2) == 0)
             return cmd_usage_error("tokenize", usage, "unknown option '%s' (a TEXT that starts with \"--\" goes after "
                                    "--)", argv[i]);
-        else if (npos < 2) pos[npos++] = argv[i];
+        else if (a->npos < 2) a->pos[a->npos++] = argv[i];
         else
             return cmd_usage_error("tokenize", usage, "unexpected argument '%s' (quote TEXT as one argument)", argv[i]);
     }
-    if (npos < 2)
-        return cmd_usage_error("tokenize", usage, npos ? "no TEXT given (\"-\" reads standard input)"
-                                                      : "no tokenizer folder and TEXT given");
-    if (chat_template && !chat) return cmd_usage_error("tokenize", usage, "--chat-template needs --chat");
-    int status = 1;
+    if (a->npos < 2)
+        return cmd_usage_error("tokenize", usage, a->npos ? "no TEXT given (\"-\" reads standard input)"
+                                                         : "no tokenizer folder and TEXT given");
+    if (a->chat_template && !a->chat) return cmd_usage_error("tokenize", usage, "--chat-template needs --chat");
+    return -1;
+}
+
+/* --json: {"ids": [...], "pieces": [...]} on stdout. MD_ERR (reported) when a
+ * piece cannot be formatted. */
+static int print_json(const md_tokenizer *tok, const int *ids, size_t n)
+{
+    fputs("{\"ids\": [", stdout);
+    for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
+    fputs("], \"pieces\": [", stdout);
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_string(md_tokenizer_piece(tok, ids[i]));
+        char *d = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+        json_decref(s);
+        if (!d) {
+            fprintf(stderr, "mechdiff tokenize: cannot format piece of id %d\n", ids[i]);
+            return MD_ERR;
+        }
+        printf("%s%s", i ? ", " : "", d);
+        free(d);
+    }
+    fputs("]}\n", stdout);
+    return MD_OK;
+}
+
+/* One "ID<TAB>readable piece" line per token. MD_ERR (reported) on error. */
+static int print_lines(const md_tokenizer *tok, const int *ids, size_t n, md_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *pt = NULL;
+        size_t pl = 0;
+        if (md_tokenizer_piece_text(tok, ids[i], &pt, &pl, err)) {
+            fprintf(stderr, "mechdiff tokenize: %s\n", err->msg);
+            return MD_ERR;
+        }
+        printf("%d\t", ids[i]);
+        print_readable(pt, pl);
+        putchar('\n');
+        free(pt);
+    }
+    return MD_OK;
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    tok_args a = {.special = 1};
+    int status = parse_args(argc, argv, &a);
+    if (status >= 0) return status;
+    status = 1;
     md_error err = {{0}};
     md_tokenizer *tok = NULL;
     int *ids = NULL;
     size_t n = 0;
     char *owned = NULL;
-    const char *text = pos[1];
+    const char *text = a.pos[1];
     size_t text_len = strlen(text);
     if (strcmp(text, "-") == 0) {
         owned = read_stdin(&text_len);
@@ -148,42 +203,13 @@ int cmd_tokenize(int argc, char **argv)
         text = owned;
     }
     char dir[4096];
-    if (cmd_model_dir("tokenize", pos[0], 0, dir, sizeof dir)) goto out;
+    if (cmd_model_dir("tokenize", a.pos[0], 0, dir, sizeof dir)) goto out;
     if (md_tokenizer_load(&tok, dir, &err) ||
-        encode(tok, text, text_len, special, chat, chat_template, &ids, &n, &err)) {
+        encode(tok, text, text_len, a.special, a.chat, a.chat_template, &ids, &n, &err)) {
         fprintf(stderr, "mechdiff tokenize: %s\n", err.msg);
         goto out;
     }
-    if (json) {
-        fputs("{\"ids\": [", stdout);
-        for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
-        fputs("], \"pieces\": [", stdout);
-        for (size_t i = 0; i < n; i++) {
-            json_t *s = json_string(md_tokenizer_piece(tok, ids[i]));
-            char *d = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
-            json_decref(s);
-            if (!d) {
-                fprintf(stderr, "mechdiff tokenize: cannot format piece of id %d\n", ids[i]);
-                goto out;
-            }
-            printf("%s%s", i ? ", " : "", d);
-            free(d);
-        }
-        fputs("]}\n", stdout);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            char *pt = NULL;
-            size_t pl = 0;
-            if (md_tokenizer_piece_text(tok, ids[i], &pt, &pl, &err)) {
-                fprintf(stderr, "mechdiff tokenize: %s\n", err.msg);
-                goto out;
-            }
-            printf("%d\t", ids[i]);
-            print_readable(pt, pl);
-            putchar('\n');
-            free(pt);
-        }
-    }
+    if (a.json ? print_json(tok, ids, n) : print_lines(tok, ids, n, &err)) goto out;
     status = fflush(stdout) == 0 ? 0 : 1;
 out:
     free(ids);
