@@ -23,8 +23,9 @@ void md_inflight_add(md_inflight *f, int rank, const char *unit);
 void md_inflight_remove(md_inflight *f, int rank, const char *unit);
 /* Closes; remove != 0 deletes the file (the run ended with nothing in flight). */
 void md_inflight_close(md_inflight *f, int remove);
-/* The lines of ranks that held units when a run stopped ("rank 2: knowledge
- * unit 17 (since 12:03:04)\n" ...), malloc'd; NULL when there is no such
+/* The lines of ranks that held units when a run stopped ("rank 2:
+ * knowledge/stage 0/unit 17 (handed out 2026-12-07T12:03:04Z)\n" ...: each
+ * unit with the UTC time it was handed out), malloc'd; NULL when there is no such
  * file or nothing was in flight. */
 char *md_inflight_read(const char *output);
 /* Removes OUTPUT.inflight: a one-rank run (which keeps none) once it has

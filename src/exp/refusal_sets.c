@@ -30,9 +30,13 @@ int md_refusal_load_sets(const md_kind_ctx *ctx, const char *where, md_refusal_s
         const char *key = SET_NAMES[k], *name = k == MD_REFUSAL_HARMFUL ? o->harmful : o->harmless;
         const char *path = md_exp_find_dataset(ctx, where, key, name, err);
         if (!path) return MD_ERR;
-        if (md_csv_read(&s->csv[k], path, err) != MD_OK ||
-            (s->col[k] = md_csv_column(s->csv[k], o->column, err)) < 0)
-            return md_error_prefix(err, "%s: key '%s'", where, key);
+        if (md_csv_read(&s->csv[k], path, err) != MD_OK) return md_error_prefix(err, "%s: key '%s'", where, key);
+        if ((s->col[k] = md_csv_column(s->csv[k], o->column, err)) < 0) {
+            md_error what = *err;
+            return md_error_set(err, "%s: key '%s': %.1700s: set the experiment's `column` key to the one that holds "
+                                "the instructions (AdvBench's harmful_behaviors.csv: goal), or rename it in the CSV's "
+                                "first line", where, key, what.msg);
+        }
         s->train[k] = malloc((size_t)s->n_train * sizeof(int));
         s->test[k] = malloc((size_t)s->n_test * sizeof(int));
         if (!s->train[k] || !s->test[k]) return md_error_set(err, "out of memory");

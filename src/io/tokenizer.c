@@ -224,7 +224,12 @@ static int read_tokenizer_json(md_tokenizer *t, json_t **root, md_error *err)
 {
     json_error_t je;
     if (access(t->path, F_OK) != 0)
-        return md_error_set(err, "%s: cannot open (does DIR hold a Hugging Face tokenizer.json?)", t->path);
+        return md_error_set(err,
+                            "%s: no such file: the model folder needs the tokenizer.json of its Hugging Face "
+                            "repository (download it with the weights; `mechdiff make-model` writes none: copy "
+                            "tokenizer.json and tokenizer_config.json of a tokenizer with at most config.json's "
+                            "vocab_size tokens into the folder, docs/own-job.md)",
+                            t->path);
     size_t len = 0;
     char *text = md_fsutil_read_input(t->path, MD_TK_MAX_FILE, &len, err); /* a FIFO is refused, never read */
     if (!text) return MD_ERR;

@@ -16,8 +16,8 @@
 
 typedef struct rank_units {
     char name[SLOTS][160];
+    time_t given[SLOTS]; /* when each unit was handed out */
     int n, extra;
-    time_t since;
 } rank_units;
 
 struct md_inflight {
@@ -47,21 +47,32 @@ int md_inflight_open(md_inflight **out, const char *output, int world, md_error 
     return MD_OK;
 }
 
+/* "2026-12-07T21:49:40Z": the UTC stamp of the run's log lines. */
+static void stamp(time_t t, char *out, size_t cap)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* "rank 1: truth/stage 1/unit 5 (handed out T), ...": each unit with its own
+ * time (a rank that is sent its next unit before it returns the last one is
+ * never idle, so one time per rank said when it first got work, not how long
+ * the units it holds have been computing). */
 static void write_line(md_inflight *f, int rank)
 {
     char line[LINE];
     rank_units *u = &f->r[rank];
     int n = 0;
     if (u->n > 0 || u->extra > 0) {
-        char when[32];
-        struct tm tm;
-        localtime_r(&u->since, &tm);
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
         n = snprintf(line, sizeof line, "rank %d:", rank);
-        for (int i = 0; i < u->n && n < LINE - 1; i++)
-            n += snprintf(line + n, sizeof line - (size_t)n, "%s %s", i ? "," : "", u->name[i]);
+        for (int i = 0; i < u->n && n < LINE - 1; i++) {
+            char when[32];
+            stamp(u->given[i], when, sizeof when);
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s %s (handed out %s)", i ? "," : "", u->name[i],
+                          when);
+        }
         if (u->extra && n < LINE - 1) n += snprintf(line + n, sizeof line - (size_t)n, " (+%d more)", u->extra);
-        if (n < LINE - 1) n += snprintf(line + n, sizeof line - (size_t)n, " (since %s)", when);
         if (n > LINE - 1) n = LINE - 1;
     }
     memset(line + n, ' ', (size_t)(LINE - 1 - n));
@@ -74,9 +85,12 @@ void md_inflight_add(md_inflight *f, int rank, const char *unit)
 {
     if (!f || rank < 0 || rank >= f->world) return;
     rank_units *u = &f->r[rank];
-    if (u->n == 0 && u->extra == 0) u->since = time(NULL);
-    if (u->n < SLOTS) snprintf(u->name[u->n++], sizeof u->name[0], "%s", unit);
-    else u->extra++;
+    if (u->n < SLOTS) {
+        u->given[u->n] = time(NULL);
+        snprintf(u->name[u->n++], sizeof u->name[0], "%s", unit);
+    } else {
+        u->extra++;
+    }
     write_line(f, rank);
 }
 
@@ -87,6 +101,7 @@ void md_inflight_remove(md_inflight *f, int rank, const char *unit)
     for (int i = 0; i < u->n; i++)
         if (strncmp(u->name[i], unit, sizeof u->name[0] - 1) == 0) {
             memmove(u->name[i], u->name[i + 1], (size_t)(u->n - i - 1) * sizeof u->name[0]);
+            memmove(&u->given[i], &u->given[i + 1], (size_t)(u->n - i - 1) * sizeof u->given[0]);
             u->n--;
             write_line(f, rank);
             return;

@@ -84,6 +84,54 @@ int md_coord_lock_output(coord *c, md_error *err)
     return md_outlock_acquire(c->out, &c->lock_fd, &c->lock_held, err);
 }
 
+/* The next line of a resolved job (md_job_to_yaml) that the job hash
+ * covers: comments, `output:` and the `runtime:` block are skipped. Copies
+ * it into line and the name of the experiment it belongs to into exp
+ * ("" before `experiments:`); returns 0 at the end of the text. */
+static int next_job_line(const char **p, char *line, size_t cap, char *exp, size_t exp_cap)
+{
+    static const char name_key[] = "    name: ";
+    int in_runtime = 0;
+    while (**p) {
+        const char *e = strchr(*p, '\n');
+        size_t n = e ? (size_t)(e - *p) : strlen(*p);
+        snprintf(line, cap, "%.*s", (int)(n < cap ? n : cap - 1), *p);
+        *p += n + (e ? 1 : 0);
+        if (line[0] != ' ') in_runtime = strcmp(line, "runtime:") == 0;
+        if (in_runtime || line[0] == '#' || strncmp(line, "output:", 7) == 0) continue;
+        if (strncmp(line, name_key, sizeof name_key - 1) == 0) {
+            const char *v = line + sizeof name_key - 1;
+            snprintf(exp, exp_cap, "%.*s", (int)strcspn(v + (*v == '"'), "\""), v + (*v == '"'));
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* What differs between the job stored in a results file and this one, for
+ * the refusal to resume: the first line that differs, with its experiment,
+ * or, when every line the hash covers is the same, the files it covers. */
+static void job_difference(const char *stored, const char *now, char *out, size_t cap)
+{
+    char a[256], b[256], exp_a[128] = "", exp_b[128] = "";
+    const char *pa = stored ? stored : "", *pb = now ? now : "";
+    for (;;) {
+        int ha = next_job_line(&pa, a, sizeof a, exp_a, sizeof exp_a);
+        int hb = next_job_line(&pb, b, sizeof b, exp_b, sizeof exp_b);
+        if (!ha && !hb) break;
+        if (ha && hb && strcmp(a, b) == 0) continue;
+        const char *ta = a, *tb = b;
+        while (*ta == ' ' || *ta == '-') ta++;
+        while (*tb == ' ' || *tb == '-') tb++;
+        snprintf(out, cap, "the first difference%s%s%s: '%s' in the file, '%s' in this job",
+                 exp_b[0] || exp_a[0] ? " (experiment '" : "", exp_b[0] ? exp_b : exp_a,
+                 exp_b[0] || exp_a[0] ? "')" : "", ha ? ta : "(nothing)", hb ? tb : "(nothing)");
+        return;
+    }
+    snprintf(out, cap, "the job's keys are the same, so a model's weights or config.json or a dataset file changed "
+                       "(their hashes: /provenance/models/<role> and /provenance/datasets/<name> of the file)");
+}
+
 /* Rank 0: refuse another job's file, fold a killed run's journal. */
 int md_coord_recover(coord *c, md_error *err)
 {
@@ -93,7 +141,11 @@ int md_coord_recover(coord *c, md_error *err)
         return MD_OK;
     }
     md_h5info info;
-    if (md_h5out_info(c->out, &info, err) != MD_OK) return MD_ERR;
+    if (md_h5out_info(c->out, &info, err) != MD_OK) {
+        md_error what = *err; /* never replaced, even with --force-new: it may be someone's other file */
+        return md_error_set(err, "%.1800s (run leaves it as it is, also with --force-new: use another -o, or move it "
+                            "away)", what.msg);
+    }
     if (info.layout != MD_RESULTS_LAYOUT && !c->opts->force_new) {
         md_error_set(err, "%s was written in results layout %d (mechdiff %s); this mechdiff writes layout %d "
                      "(include/mechdiff/h5out.h): refusing to resume it; finish it with the mechdiff that "
@@ -104,6 +156,8 @@ int md_coord_recover(coord *c, md_error *err)
     }
     int same = strcmp(info.job_sha256, c->identity) == 0 && info.part_index == c->part_index &&
                info.part_count == c->part_count;
+    char changed[700] = "";
+    if (!same && !c->opts->force_new) job_difference(info.job_yaml, c->job_yaml, changed, sizeof changed);
     md_h5out_info_free(&info);
     if (!same && !c->opts->force_new) {
         if (info.part_count != c->part_count || info.part_index != c->part_index)
@@ -111,8 +165,8 @@ int md_coord_recover(coord *c, md_error *err)
                                 "(another -o, or --force-new to start over)", c->out, info.part_index,
                                 info.part_count, c->part_index, c->part_count);
         return md_error_set(err, "%s was written by a different job (job hash %.12s, this job %.12s: parameters, "
-                            "models or datasets changed): refusing to resume; use another -o, or --force-new to "
-                            "start over", c->out, info.job_sha256, c->identity);
+                            "models or datasets changed; %s): refusing to resume; use another -o, or --force-new "
+                            "to start over", c->out, info.job_sha256, c->identity, changed);
     }
     if (!same) {
         fprintf(stderr, "mechdiff: rank 0: --force-new: replacing %s\n", c->out);

@@ -38,7 +38,9 @@ static void help(FILE *f)
             "  --vocab V       override the vocabulary size to keep files small; BOS/EOS ids\n"
             "                  outside it become V-2 / V-1\n"
             "  --threads N     generator threads (default: the online CPUs)\n\n"
-            "No tokenizer is written: drive the model with token ids (e.g. forward --ids).\n");
+            "No tokenizer is written: drive the model with token ids (e.g. forward --ids), or, for a\n"
+            "job, copy a tokenizer.json (and tokenizer_config.json) of at most V tokens into DIR: the\n"
+            "shipped pair's has 7310 (--vocab 7310; docs/own-job.md).\n");
 }
 
 static int parse_u64(const char *s, unsigned long long *out)
