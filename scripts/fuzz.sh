@@ -7,7 +7,7 @@
 #   scripts/fuzz.sh --time SECONDS [HARNESS...] each for SECONDS (a long run)
 # HARNESS: safetensors, config, tokenizer, job, chat_template, csv, fewshot,
 # st_index, tokenizer_config, generation_config, hub, journal, model, results, h5bytes,
-# catchup (default: all).
+# catchup, shard_msg, generate (default: all).
 # The corpus grows in build-fuzz/corpus/<harness>; a crash or leak stops the run, leaves
 # build-fuzz/crash-* (or leak-*) and exits non-zero. h5bytes and catchup (results files
 # damaged below the HDF5 API, on which libhdf5 itself crashes) run forked past crashes
@@ -24,14 +24,14 @@ if [ "${1:-}" = --runs ]; then LIMIT=(-runs="$2"); shift 2
 elif [ "${1:-}" = --time ]; then LIMIT=(-max_total_time="$2"); shift 2; fi
 HARNESSES=("$@")
 [ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer job chat_template csv fewshot st_index
-  tokenizer_config generation_config hub journal model results h5bytes catchup)
+  tokenizer_config generation_config hub journal model results h5bytes catchup shard_msg generate)
 command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (scripts/install-deps.sh)"; exit 1; }
 CC=clang scripts/build.sh "$BUILD" -DMECHDIFF_FUZZ=ON -DMECHDIFF_NATIVE=OFF >/dev/null
 
 # Seed corpora (rebuilt each time; the corpus dirs keep what the fuzzer found).
 SEEDS="$BUILD/seeds"
 rm -rf "$SEEDS"; mkdir -p "$SEEDS"/{safetensors,config,tokenizer,job,chat_template,csv,fewshot,st_index} \
-  "$SEEDS"/{tokenizer_config,generation_config,hub,journal,model,results,h5bytes,catchup}
+  "$SEEDS"/{tokenizer_config,generation_config,hub,journal,model,results,h5bytes,catchup,shard_msg,generate}
 cp tests/golden/templates/*.jinja "$SEEDS/chat_template/"
 for d in tests/golden/models/*/ models/organism-base/; do
   n=$(basename "$d")

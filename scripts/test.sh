@@ -29,5 +29,5 @@ CC=clang scripts/build.sh build-ubsan -DMECHDIFF_UBSAN=ON -DMECHDIFF_NATIVE=OFF
 # the HDF5 API (forked, ~15-75 executions/s against ~50-5000 for the others)
 # get fewer runs
 scripts/fuzz.sh --runs "${FUZZ_SMOKE_RUNS:-3000}" safetensors config tokenizer job chat_template csv fewshot \
-  st_index tokenizer_config generation_config hub journal model results
+  st_index tokenizer_config generation_config hub journal model results shard_msg generate
 scripts/fuzz.sh --runs "${FUZZ_SMOKE_RUNS_SLOW:-1000}" h5bytes catchup

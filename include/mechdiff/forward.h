@@ -119,7 +119,7 @@ typedef struct md_forward {
                                      is then [rows][n_logit_ids] (a patching metric
                                      needs 2 of 128k logits) */
     int n_logit_ids;
-    const int *n_pad;             /* optional left padding per sequence */
+    const int *n_pad;             /* optional left padding per sequence, each in [0, t1) */
     const md_hook *hooks;
     int n_hooks;
     md_kvcache *cache;

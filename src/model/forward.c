@@ -60,6 +60,10 @@ static int check_args(const md_model *m, const md_forward *f, int lo_bound, int 
         for (int s = 1; s < f->n_seq; s++)
             if (f->seq_layer_start[s] < f->seq_layer_start[s - 1] || f->seq_layer_start[s] > f->layer_end)
                 return md_error_set(err, "forward: seq_layer_start must be non-decreasing and <= layer_end");
+    for (int s = 0; f->n_pad && s < f->n_seq; s++)
+        if (f->n_pad[s] < 0 || f->n_pad[s] >= f->t1)
+            return md_error_set(err, "forward: sequence %d has %d padding positions; need 0 <= n_pad < %d (at "
+                                     "least one real token)", s, f->n_pad[s], f->t1);
     if (!f->resid_in) {
         if (!f->tokens || lo != 0 || f->seq_layer_start)
             return md_error_set(err, "forward: give tokens (starting at layer 0) or resid_in");

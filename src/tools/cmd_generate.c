@@ -7,8 +7,6 @@
 #include "tools/cmds.h"
 #include "tools/prompt_args.h"
 
-enum { MAX_NEW = 1 << 20 }; /* -n: new tokens at most (the context bounds it further) */
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: mechdiff generate DIR (--prompt TEXT | --chat TEXT | --ids 1,2,3) [-n N]\n"
@@ -39,8 +37,8 @@ int cmd_generate(int argc, char **argv)
             char *end = NULL;
             long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
             if (i + 1 >= argc) return cmd_usage_error("generate", usage, "-n needs a value");
-            if (end == argv[i + 1] || *end || v < 1 || v > MAX_NEW)
-                return cmd_usage_error("generate", usage, "-n '%s' must be an integer in 1..%d", argv[i + 1], MAX_NEW);
+            if (end == argv[i + 1] || *end || v < 1 || v > MD_GENERATE_MAX_NEW)
+                return cmd_usage_error("generate", usage, "-n '%s' must be an integer in 1..%d", argv[i + 1], MD_GENERATE_MAX_NEW);
             n_new = (int)v;
             i++;
         } else if (strcmp(argv[i], "--ids-out") == 0) {

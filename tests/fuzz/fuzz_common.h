@@ -65,6 +65,15 @@ static inline void fuzz_copy_repo_file(const char *rel, const char *name)
     free(buf);
 }
 
+/* A failed check of a harness: prints where and what (printf-style), aborts. */
+#define FUZZ_FAIL(...)                                                                                                 \
+    do {                                                                                                               \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                                               \
+        fprintf(stderr, __VA_ARGS__);                                                                                  \
+        fputc('\n', stderr);                                                                                           \
+        abort();                                                                                                       \
+    } while (0)
+
 /* A NUL-terminated copy of data (caller frees). */
 static inline char *fuzz_text(const uint8_t *data, size_t size)
 {

@@ -20,28 +20,10 @@
 #include <math.h>
 
 #include "fuzz_common.h"
+#include "fuzz_input.h"
 #include "fuzz_results_base.h"
 #include "mechdiff/experiment.h"
 #include "runner/h5util.h"
-
-typedef struct fz {
-    const uint8_t *p;
-    size_t n;
-} fz;
-
-static unsigned fz_u8(fz *z)
-{
-    if (!z->n) return 0;
-    z->n--;
-    return *z->p++;
-}
-
-static uint64_t fz_u64(fz *z, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++) v = v << 8 | fz_u8(z);
-    return v;
-}
 
 /* Up to max bytes of text (a length byte, then the bytes; may hold NUL). */
 static size_t fz_bytes(fz *z, char *buf, size_t max)

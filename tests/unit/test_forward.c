@@ -368,7 +368,7 @@ static void check_invariants(const char *name)
         md_generation_free(&c1);
         free(dir);
     }
-    /* 6. Bad inputs: a token outside the vocabulary, a cache too short. */
+    /* 6. Bad inputs: a token outside the vocabulary, a cache too short, bad padding. */
     {
         int bad[2] = {0, V + 5};
         md_kvcache *kc = NULL;
@@ -381,6 +381,17 @@ static void check_invariants(const char *name)
         CHECK(md_model_forward(m, &h, &err) == MD_ERR && strstr(err.msg, "vocabulary"));
         h.t1 = 3;
         CHECK(md_model_forward(m, &h, &err) == MD_ERR && strstr(err.msg, "capacity"));
+        /* left padding must leave a real token: negative padding would
+         * make attention read before its score row, full padding softmax
+         * over no key */
+        int good[2] = {0, 1}, pad = -1;
+        md_forward_init_tokens(&h, m, 1, 2, good);
+        h.cache = kc;
+        h.logits_out = lg;
+        h.n_pad = &pad;
+        CHECK(md_model_forward(m, &h, &err) == MD_ERR && strstr(err.msg, "padding"));
+        pad = 2;
+        CHECK(md_model_forward(m, &h, &err) == MD_ERR && strstr(err.msg, "padding"));
         md_kvcache_free(kc);
     }
     free(clean_logits);
