@@ -6,9 +6,9 @@
  * written as a snapshot (tmp + rename) like `run` does. Each stage's record
  * of its declared datasets is part 0's, or the first part's that has one
  * when part 0 has none; parts whose records differ are refused. Each part
- * is opened once when the descriptor limit (RLIMIT_NOFILE) leaves room for
- * all of them; else each part's file is open only while it is read (a job
- * may be split into up to 10^6 parts). */
+ * is opened once when there are at most 256 and the descriptor limit
+ * (RLIMIT_NOFILE) leaves room for all of them; else each part's file is
+ * open only while it is read (a job may be split into up to 10^6 parts). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,13 +93,17 @@ static void close_readers(merge *m)
     }
 }
 
-/* Whether all n_parts part files may stay open at once: they take a
- * quarter of the soft descriptor limit at most (the rest: standard streams,
- * the merged file, HDF5 and the C library). */
+/* The most part files kept open at once: each open HDF5 file holds its own
+ * metadata cache. */
+#define MERGE_KEEP_MAX 256
+
+/* Whether all n_parts part files may stay open at once: at most
+ * MERGE_KEEP_MAX, and a quarter of the soft descriptor limit (the rest:
+ * standard streams, the merged file, HDF5 and the C library). */
 static int may_keep_open(int n_parts)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (n_parts > MERGE_KEEP_MAX || getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
     return rl.rlim_cur == RLIM_INFINITY || (rlim_t)n_parts <= rl.rlim_cur / 4;
 }
 
