@@ -128,3 +128,15 @@ with open(f"{out}/model.safetensors", "wb") as f:
 shutil.copy(tok, f"{out}/tokenizer.json")
 PY
 }
+# strip_declared FILE: removes every stage's record of its declared datasets
+# (attribute `datasets` of /completion/<experiment>/stage<k>): a results
+# file as a build before the record wrote it.
+strip_declared() {
+  "$PY" - "$1" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    for e in f["completion"].values():
+        for st in e.values():
+            del st.attrs["datasets"]
+PY
+}

@@ -43,11 +43,39 @@ int md_exp_resolve_roles(const md_kind_ctx *ctx, const char *where, const char *
  * cache). Errors are prefixed "<where>: model '<role>'". */
 int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role, md_config *cfg,
                      md_tokenizer **tok, md_error *err);
-/* MD_OK when the models of role0 and role pair (directions cross between
- * them): the same architecture in every field that changes the forward
- * (md_hf_config_check_pair), else an error starting with `where`. */
-int md_exp_check_widths(const char *where, const char *role0, const md_config *c0, const char *role,
-                        const md_config *c, md_error *err);
+/* One model of a pair: its role, folder, config and tokenizer (borrowed). */
+typedef struct md_exp_model {
+    const char *role;
+    const char *dir;
+    const md_config *cfg;
+    const md_tokenizer *tok;
+} md_exp_model;
+
+/* The vocabulary half of the pairing rule: the tokenizers are of one kind,
+ * every id below the smaller vocabulary size is the same token in both
+ * (md_tokenizer_first_difference: the larger's extra ids are appended
+ * tokens; rows of embed/lm_head beyond either tokenizer are padding), and a
+ * probe text and each of words (NULL-terminated, may be NULL) encode to
+ * the same ids in both. MD_OK, or MD_ERR with the first difference in
+ * why[cap] (the id and its two tokens, or the text and the first id that
+ * differs). Cost: one pass over the shared ids and a few encodings. */
+int md_exp_pair_vocabularies(const md_exp_model *a, const md_exp_model *b, const char *const *words, char *why,
+                             size_t cap);
+/* The pairing rule of every cross-model comparison (knowledge's `cross`
+ * and its shared prompts, truth and refusal directions; docs/methods.md,
+ * "Pairs of models"): with same_arch, every field of config.json that
+ * changes the forward agrees (md_hf_config_check_pair: all but
+ * vocab_size), and the vocabularies pair (md_exp_pair_vocabularies). MD_OK,
+ * else an error "<where>: <what>: 'a' and 'b': <difference> (what to do)"
+ * that also names both folders when the vocabularies differ (one line of
+ * a few hundred bytes: several fit one md_error). */
+int md_exp_check_pair(const char *where, const char *what, const md_exp_model *a, const md_exp_model *b,
+                      const char *const *words, int same_arch, md_error *err);
+/* When the config.json vocab_size of the job's models differ: 1, and one
+ * line into buf[cap] saying which models have how many ids more than the
+ * smallest (the run's start-up says it once); else 0. Reads each model's
+ * config.json. */
+int md_exp_describe_vocabularies(const md_job *job, char *buf, size_t cap);
 /* The layer keys of a kind are checked once per model depth (one line per
  * problem, not one per role). depth[0..n): each role's number of layers (-1
  * = its model did not load). 0 when role i has no depth or an earlier role

@@ -181,6 +181,9 @@ void md_h5out_free_stages(md_h5stage *stages, int n);
 
 /* Reader for finish_stage: the experiment's datasets of a committed file. */
 int md_reader_open(md_reader **out, const char *path, const char *exp_name, md_error *err);
+/* Points r at another experiment of the same file (merge reads every
+ * experiment of a part through one open). */
+void md_reader_select(md_reader *r, const char *exp_name);
 void md_reader_close(md_reader *r);
 
 /* Done flags of a stage through a reader (*done malloc'd; NULL, 0 when the
@@ -195,5 +198,18 @@ int md_reader_check_plan(md_reader *r, const md_plan *plan, md_error *err);
  * dims and type (merge: a part against part 0): MD_OK, else err names both. */
 int md_reader_check_like(md_reader *r, md_reader *ref, md_error *err);
 int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_error *err);
+
+/* The record of the datasets a stage's plan declared (attribute `datasets`
+ * of /completion/<experiment>/stage<k>, src/runner/h5declared.h), read
+ * through a reader: 1 with *names (n of them, malloc'd: free them with
+ * md_h5out_free_declared); 0 when the stage or its record is absent (a
+ * file of a build before the record); MD_ERR when the attribute is not a
+ * list of strings (err names the file and the stage group). */
+int md_reader_declared(md_reader *r, int stage, char ***names, int *n, md_error *err);
+/* Writes the record names[0..n) on the stage of exp_name in h, replacing
+ * the one there (merge: the first part was written before records, a later
+ * part has one). The stage must be defined in h. */
+int md_h5out_set_declared(md_h5out *h, const char *exp_name, int stage, char *const *names, int n, md_error *err);
+void md_h5out_free_declared(char **names, int n);
 
 #endif

@@ -111,8 +111,10 @@ int md_hf_config_write_generation(const md_config *cfg, const char *path, md_err
 /* Whether a residual of model a means the same in model b (cross-model
  * patching): every architectural field that changes the forward must agree
  * (family, widths, heads, RoPE, norms and their placement, biases, q/k norms,
- * activation, scales, soft-caps, sliding windows per layer); the vocabulary
- * too. MD_OK, or MD_ERR with the first difference in why. */
+ * activation, scales, soft-caps, sliding windows per layer). vocab_size may
+ * differ: whether the vocabularies pair is a question for their tokenizers
+ * (md_exp_check_pair, exp_util.h, holds the whole rule). MD_OK, or MD_ERR
+ * with the first difference in why. */
 int md_hf_config_check_pair(const md_config *a, const md_config *b, char *why, size_t why_len);
 
 /* Notes: torch_dtype is MD_DTYPE_INVALID when config.json declares none.

@@ -56,6 +56,16 @@ int md_tokenizer_is_special(const md_tokenizer *tok, int id);
  * may be a partial UTF-8 sequence; *out (malloc'd, NUL-terminated) holds
  * *len bytes. */
 int md_tokenizer_piece_text(const md_tokenizer *tok, int id, char **out, size_t *len, md_error *err);
+/* The first id below both vocabulary sizes that does not stand for the same
+ * token in a and b: its vocabulary string (or added token) differs, or one
+ * of them lacks it; an id that is an added token in one and a model piece
+ * in the other is the same when both stand for the same bytes
+ * (md_tokenizer_piece_text). -1 when every shared id agrees: the smaller
+ * vocabulary is a prefix of the larger one, whose extra ids are appended
+ * tokens. 0 when the kinds differ (byte-level vs SentencePiece pieces do
+ * not mean the same bytes). One pass over the shared ids comparing
+ * strings: about a millisecond for a 150k vocabulary. */
+int md_tokenizer_first_difference(const md_tokenizer *a, const md_tokenizer *b);
 /* The id of an exact vocabulary string or added token; -1 when unknown. */
 int md_tokenizer_lookup(const md_tokenizer *tok, const char *piece);
 /* Id of WORD (e.g. " TRUE") when it is exactly one token after a preceding

@@ -1,5 +1,5 @@
-/* fsutil.c — regular-file inputs, no-follow outputs, bounded reads (see
- * include/mechdiff/fsutil.h). */
+/* fsutil.c — regular-file inputs, no-follow outputs, bounded reads, file
+ * identity (see include/mechdiff/fsutil.h). */
 #include "mechdiff/fsutil.h"
 
 #include <errno.h>
@@ -112,4 +112,9 @@ int md_fsutil_open_output(const char *path, int flags, mode_t mode, md_error *er
         return -1;
     }
     return fd;
+}
+
+int md_fsutil_same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }

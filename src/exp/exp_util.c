@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mechdiff/tokcache.h"
@@ -49,14 +50,103 @@ int md_exp_load_role(const md_kind_ctx *ctx, const char *where, const char *role
     return MD_OK;
 }
 
-int md_exp_check_widths(const char *where, const char *role0, const md_config *c0, const char *role,
-                        const md_config *c, md_error *err)
+/* A probe of the tokenisation beyond the vocabulary (normaliser,
+ * pre-tokenizer, merges, BOS): the prompt format, digits, punctuation,
+ * Unicode. */
+static const char PAIR_PROBE[] = "The city of Paris is in France. This statement is: TRUE\n"
+                                 "Fifty-one is larger than 12345, isn't it? \xc3\xbc" "ber caf\xc3\xa9 \xe2\x80\x94 ok";
+
+/* MD_OK when text encodes to the same ids in both tokenizers, else MD_ERR
+ * with the first difference in why. what names the text. */
+static int pair_same_ids(const md_exp_model *a, const md_exp_model *b, const char *text, int add_special,
+                         const char *what, char *why, size_t cap)
 {
-    char why[256];
-    if (md_hf_config_check_pair(c0, c, why, sizeof why) == MD_OK) return MD_OK;
-    return md_error_set(err, "%s: models do not pair: '%s' and '%s': %s (directions cross between models: use a "
-                             "base model and its own post-trained version)",
-                        where, role0, role, why);
+    int *ia = NULL, *ib = NULL;
+    size_t na = 0, nb = 0, k = 0;
+    md_error e;
+    int rc = MD_OK;
+    if (md_tokenizer_encode(a->tok, text, add_special, &ia, &na, &e) != MD_OK ||
+        md_tokenizer_encode(b->tok, text, add_special, &ib, &nb, &e) != MD_OK) {
+        snprintf(why, cap, "%s cannot be encoded: %s", what, e.msg);
+        rc = MD_ERR;
+    } else {
+        while (k < na && k < nb && ia[k] == ib[k]) k++;
+        if (k < na || k < nb) {
+            snprintf(why, cap, "%s encodes to different ids (token %zu: %d in '%s', %d in '%s')", what, k,
+                     k < na ? ia[k] : -1, a->role, k < nb ? ib[k] : -1, b->role);
+            rc = MD_ERR;
+        }
+    }
+    free(ia);
+    free(ib);
+    return rc;
+}
+
+int md_exp_pair_vocabularies(const md_exp_model *a, const md_exp_model *b, const char *const *words, char *why,
+                             size_t cap)
+{
+    if (md_tokenizer_get_kind(a->tok) != md_tokenizer_get_kind(b->tok)) {
+        snprintf(why, cap, "their tokenizers are of different kinds (%s vs %s)",
+                 md_tokenizer_get_kind(a->tok) == MD_TOKENIZER_BYTE_LEVEL ? "byte-level BPE" : "SentencePiece",
+                 md_tokenizer_get_kind(b->tok) == MD_TOKENIZER_BYTE_LEVEL ? "byte-level BPE" : "SentencePiece");
+        return MD_ERR;
+    }
+    int id = md_tokenizer_first_difference(a->tok, b->tok);
+    if (id >= 0) {
+        const char *pa = md_tokenizer_piece(a->tok, id), *pb = md_tokenizer_piece(b->tok, id);
+        int na = md_tokenizer_vocab_size(a->tok), nb = md_tokenizer_vocab_size(b->tok);
+        snprintf(why, cap, "token id %d is '%.60s' in '%s' and '%.60s' in '%s' (the ids both vocabularies have, "
+                           "0..%d, must be the same tokens)",
+                 id, pa ? pa : "(none)", a->role, pb ? pb : "(none)", b->role, (na < nb ? na : nb) - 1);
+        return MD_ERR;
+    }
+    if (pair_same_ids(a, b, PAIR_PROBE, 1, "a probe text", why, cap) != MD_OK) return MD_ERR;
+    for (int w = 0; words && words[w]; w++) {
+        char what[128];
+        snprintf(what, sizeof what, "the answer word '%.60s'", words[w]);
+        if (pair_same_ids(a, b, words[w], 0, what, why, cap) != MD_OK) return MD_ERR;
+    }
+    return MD_OK;
+}
+
+int md_exp_check_pair(const char *where, const char *what, const md_exp_model *a, const md_exp_model *b,
+                      const char *const *words, int same_arch, md_error *err)
+{
+    char why[512];
+    if (same_arch && md_hf_config_check_pair(a->cfg, b->cfg, why, sizeof why) != MD_OK)
+        return md_error_set(err, "%s: %s: '%s' and '%s': %s (use a base model and its own post-trained version)",
+                            where, what, a->role, b->role, why);
+    if (md_exp_pair_vocabularies(a, b, words, why, sizeof why) != MD_OK)
+        return md_error_set(err, "%s: %s: '%s' (%s) and '%s' (%s): %s (use a base model and its own post-trained "
+                                 "version: their vocabularies may differ only by tokens appended to the larger one; "
+                                 "docs/methods.md, \"Pairs of models\")",
+                            where, what, a->role, a->dir, b->role, b->dir, why);
+    return MD_OK;
+}
+
+int md_exp_describe_vocabularies(const md_job *job, char *buf, size_t cap)
+{
+    int n = md_params_count(&job->top, "models"), lo = -1, hi = -1, v[64];
+    if (n > 64) n = 64;
+    for (int i = 0; i < n; i++) {
+        md_config c;
+        md_error ignored; /* a folder that does not load was refused by validate */
+        v[i] = md_hf_config_load_dir(&c, md_params_map_val(&job->top, "models", i), &ignored) == MD_OK ? c.vocab_size
+                                                                                                  : -1;
+        if (v[i] >= 0 && (lo < 0 || v[i] < v[lo])) lo = i;
+        if (v[i] >= 0 && (hi < 0 || v[i] > v[hi])) hi = i;
+    }
+    if (lo < 0 || v[lo] == v[hi]) return 0;
+    size_t used = (size_t)snprintf(buf, cap, "vocabularies differ:");
+    for (int i = 0, k = 0; i < n && used < cap; i++)
+        if (v[i] > v[lo])
+            used += (size_t)snprintf(buf + used, cap - used, "%s '%s' has %d ids more than '%s' (vocab_size %d vs %d)",
+                                     k++ ? ";" : "", md_params_item(&job->top, "models", i), v[i] - v[lo],
+                                     md_params_item(&job->top, "models", lo), v[i], v[lo]);
+    if (used < cap)
+        snprintf(buf + used, cap - used, "; they are appended tokens or padding rows, and no model is fed an id it "
+                                         "lacks (docs/methods.md, \"Pairs of models\")");
+    return 1;
 }
 
 int md_exp_depth_roles(const char *const *roles, const int *depth, int n, int i, char *who, size_t cap)

@@ -217,79 +217,174 @@ fail:
     return MD_ERR;
 }
 
-/* 1 when two tokenizers agree: same vocabulary size and the same ids for a
- * probe text mixing the prompt format, digits, punctuation and Unicode. */
-static int kn_same_tokenizer(const md_tokenizer *a, const md_tokenizer *b)
+/* The roles of the combinations, each once, in order: roles[0] is the
+ * model whose tokenizer encodes every prompt (kn_prepare); crossed[r]: role
+ * r is in a cross pair. Returns their number (<= 2 n_combos). */
+static int kn_roles(const kn_state *s, const char **roles, int *crossed)
 {
-    static const char probe[] = "The city of Paris is in France. This statement is: TRUE\n"
-                                "Fifty-one is larger than 12345, isn't it? \xc3\xbc" "ber caf\xc3\xa9 \xe2\x80\x94 ok";
-    if (md_tokenizer_vocab_size(a) != md_tokenizer_vocab_size(b)) return 0;
-    int *ia = NULL, *ib = NULL;
-    size_t na = 0, nb = 0;
-    md_error e = {0};
-    int same = md_tokenizer_encode(a, probe, 1, &ia, &na, &e) == MD_OK &&
-               md_tokenizer_encode(b, probe, 1, &ib, &nb, &e) == MD_OK && na == nb &&
-               memcmp(ia, ib, na * sizeof(int)) == 0;
-    free(ia);
-    free(ib);
-    return same;
+    int n = 0;
+    for (int i = 0; i < s->n_combos; i++) {
+        const char *pair[2] = {s->combos[i].target, s->combos[i].source};
+        for (int j = 0; j < 2; j++) {
+            int r = 0;
+            while (r < n && strcmp(roles[r], pair[j]) != 0) r++;
+            if (r == n) roles[n] = pair[j], crossed[n++] = 0;
+            crossed[r] |= i >= s->n_self;
+        }
+    }
+    return n;
+}
+
+/* Where position p of the prompt ids[0..pair->len) comes from, into buf:
+ * the few-shot lines, the statement or the suffix (*key: the job key),
+ * and the text around it (decoded by tok). */
+static void kn_position_origin(const md_kn_dataset *ds, const md_kn_pair *pair, const int *ids, int row, int p,
+                               const md_tokenizer *tok, const char **key, char *buf, size_t cap)
+{
+    *key = p >= pair->len - ds->suffix_tokens ? "suffix" : "datasets";
+    int a = p >= 6 ? p - 6 : 0, b = p + 4 <= pair->len ? p + 4 : pair->len;
+    char *text = NULL;
+    md_error ignored;
+    if (md_tokenizer_decode(tok, ids + a, (size_t)(b - a), 0, &text, &ignored) == MD_OK)
+        for (char *c = text; *c; c++)
+            if (*c == '\n' || *c == '"') *c = ' ';
+    if (p < pair->stmt_first) snprintf(buf, cap, "in its few-shot lines, \"...%.80s...\"", text ? text : "");
+    else if (p < pair->len - ds->suffix_tokens) snprintf(buf, cap, "in the statement \"%.80s\"", ds->statements[row]);
+    else snprintf(buf, cap, "in the suffix, \"...%.80s\"", text ? text : "");
+    free(text);
+}
+
+/* The first id of dataset ds's prompts that is not below limit (a model's
+ * tokenizer size): a line of err naming the dataset, the prompt, the token
+ * and the model. */
+static void kn_check_ids(const char *where, const md_kn_dataset *ds, const md_tokenizer *tok0, const char *role0,
+                         const char *role, const char *dir, int limit, md_error *err)
+{
+    for (int k = 0; k < ds->n_pairs; k++)
+        for (int f = 0; f < 2; f++) {
+            const md_kn_pair *pair = &ds->pairs[k];
+            const int *ids = f ? pair->false_ids : pair->true_ids;
+            int p = 0;
+            while (p < pair->len && ids[p] < limit) p++;
+            if (p == pair->len) continue;
+            const char *key, *piece = md_tokenizer_piece(tok0, ids[p]);
+            char origin[200];
+            kn_position_origin(ds, pair, ids, f ? pair->false_row : pair->true_row, p, tok0, &key, origin,
+                               sizeof origin);
+            md_error_addf(err, "%s: key '%s': dataset '%s': the %s prompt of pair %d holds token %d '%.60s' (%s), "
+                               "which model '%s' (%s) does not have (its tokenizer has %d ids): prompts are "
+                               "tokenised once, by model '%s', and fed to every model; remove that text, or list "
+                               "the model with fewer ids first in `models`",
+                          where, key, ds->name, f ? "FALSE" : "TRUE", k, ids[p], piece ? piece : "?", origin, role,
+                          dir, limit, role0);
+            return;
+        }
+}
+
+/* Every id of every prompt (encoded by tok0, roles[0]'s) is below the
+ * vocabulary size of each model it is fed to (limit[r]; -1: did not load):
+ * only a model with fewer ids than tok0 can lack one, so the datasets are
+ * built here only then. Each failed check is a line of err. */
+static int kn_check_prompt_ids(const md_kind_ctx *ctx, const char *where, const kn_state *tmp,
+                               const md_tokenizer *tok0, const char *const *roles, const int *limit, int n,
+                               md_error *err)
+{
+    int lo = md_tokenizer_vocab_size(tok0), rc = MD_OK;
+    for (int r = 1; r < n; r++)
+        if (limit[r] >= 0 && limit[r] < lo) lo = limit[r];
+    if (lo == md_tokenizer_vocab_size(tok0)) return MD_OK;
+    md_kn_options o;
+    kn_pair_options(&tmp->opt, &o);
+    for (int d = 0; d < tmp->opt.datasets->n; d++) {
+        const char *name = tmp->opt.datasets->list[d];
+        const char *path = md_params_map_get(&ctx->job->top, "datasets", name);
+        md_kn_dataset ds = {0};
+        md_error one;
+        if (!path) continue; /* said by the plan */
+        if (md_kn_dataset_build(&ds, name, path, tok0, &o, &one) != MD_OK) {
+            rc = md_error_addf(err, "%s: dataset '%s': %s", where, name, one.msg);
+            continue;
+        }
+        for (int r = 1; r < n; r++) {
+            const char *dir = md_params_map_get(&ctx->job->top, "models", roles[r]);
+            if (limit[r] >= 0 && limit[r] < md_tokenizer_vocab_size(tok0))
+                kn_check_ids(where, &ds, tok0, roles[0], roles[r], dir, limit[r], err);
+        }
+        md_kn_dataset_free(&ds);
+    }
+    return err->msg[0] ? MD_ERR : rc;
+}
+
+/* Role b's model against the first role's (a, whose tokenizer encodes every
+ * prompt): its answer words, the vocabularies (every model is fed a's ids)
+ * and, in a cross pair, the architecture (md_exp_check_pair). */
+static int kn_check_role(const md_kind_ctx *ctx, const char *where, const kn_opts *o, const md_exp_model *a,
+                         const md_exp_model *b, int crossed, md_error *err)
+{
+    const char *const words[] = {o->true_word, o->false_word, NULL};
+    md_error one;
+    int rc = MD_OK;
+    if (md_exp_check_answer_words(ctx, where, b->role, b->tok, o->true_word, o->false_word, &one) != MD_OK)
+        rc = md_error_add(err, &one);
+    if (a && md_exp_check_pair(where,
+                               crossed ? "key 'cross': models do not pair for cross-model patching"
+                                       : "key 'models': models do not pair (prompts are tokenised once, by the "
+                                         "first model, and fed to every model)",
+                               a, b, words, crossed, &one) != MD_OK)
+        rc = md_error_add(err, &one);
+    return rc;
+}
+
+/* Every model of the combinations loads its config and tokenizer and pairs
+ * with the first (prompts are tokenised once, by it, and fed to all of
+ * them), and every prompt id is one each model has; each failed check is a
+ * line of err (md_error_add). roles, crossed, limit: room for 2 n_combos. */
+static int kn_check_models(const md_kind_ctx *ctx, const char *where, const kn_state *tmp, const char **roles,
+                           int *crossed, int *limit, md_error *err)
+{
+    const md_params *top = &ctx->job->top;
+    int n = kn_roles(tmp, roles, crossed), rc = MD_OK;
+    md_config c0 = {0};
+    md_tokenizer *tok0 = NULL; /* roles[0]'s: it encodes every prompt (ctx->toks's, or owned here) */
+    md_error_clear(err);
+    for (int r = 0; r < n; r++) {
+        md_config c;
+        md_tokenizer *tok = NULL;
+        md_error one;
+        limit[r] = -1;
+        if (md_exp_load_role(ctx, where, roles[r], &c, &tok, &one) != MD_OK) {
+            md_tokcache_release(ctx->toks, tok);
+            rc = md_error_add(err, &one);
+            continue;
+        }
+        limit[r] = md_tokenizer_vocab_size(tok) < c.vocab_size ? md_tokenizer_vocab_size(tok) : c.vocab_size;
+        md_exp_model a = {roles[0], md_params_map_get(top, "models", roles[0]), &c0, tok0};
+        md_exp_model b = {roles[r], md_params_map_get(top, "models", roles[r]), &c, tok};
+        if (kn_check_role(ctx, where, &tmp->opt, r && tok0 ? &a : NULL, &b, crossed[r], err) != MD_OK) rc = MD_ERR;
+        if (r == 0) c0 = c, tok0 = tok;
+        else md_tokcache_release(ctx->toks, tok);
+    }
+    if (rc == MD_OK && tok0 && kn_check_prompt_ids(ctx, where, tmp, tok0, roles, limit, n, err) != MD_OK) rc = MD_ERR;
+    md_tokcache_release(ctx->toks, tok0);
+    return rc;
 }
 
 static int kn_validate(const md_kind_ctx *ctx, md_error *err)
 {
-    const md_params *top = &ctx->job->top;
     char where[MD_EXP_WHERE_MAX];
     md_exp_format_where(ctx, where, sizeof where);
     kn_state tmp = {0};
     tmp.opt = *(const kn_opts *)ctx->opts;
-    if (kn_combos(ctx, &tmp, err) != MD_OK) {
-        free(tmp.combos);
-        return MD_ERR;
-    }
-    int rc = MD_OK;
-    md_config c0 = {0};
-    const char *dir0 = NULL;
-    md_tokenizer *tok0 = NULL; /* the first model's (ctx->toks's, or owned here without one) */
-    /* Every model involved must load its config and tokenizer, and those
-     * patched across must pair: same width, layers, vocabulary and
-     * tokenizer (prompts are tokenised once and fed to both). Every failed
-     * check is a line of err (md_error_add: a role's said once). */
-    md_error_clear(err);
-    for (int i = 0; i < tmp.n_combos; i++) {
-        const char *roles[2] = {tmp.combos[i].target, tmp.combos[i].source};
-        for (int j = 0; j < 2; j++) {
-            char why[256];
-            const char *dir = md_params_map_get(top, "models", roles[j]);
-            md_config c;
-            md_tokenizer *tok = NULL;
-            md_error one;
-            if (md_exp_load_role(ctx, where, roles[j], &c, &tok, &one) != MD_OK) {
-                md_tokcache_release(ctx->toks, tok);
-                rc = md_error_add(err, &one);
-                continue;
-            }
-            if (md_exp_check_answer_words(ctx, where, roles[j], tok, tmp.opt.true_word, tmp.opt.false_word, &one) !=
-                MD_OK)
-                rc = md_error_add(err, &one);
-            if (tok0 && i >= tmp.n_self && !kn_same_tokenizer(tok0, tok))
-                rc = md_error_addf(err, "%s: key 'cross': models do not pair for cross-model patching: the tokenizer "
-                                        "of %s differs from that of %s (use a base model and its own post-trained "
-                                        "version)", where, dir, dir0);
-            if (dir0 && i >= tmp.n_self && md_hf_config_check_pair(&c0, &c, why, sizeof why) != MD_OK)
-                rc = md_error_addf(err, "%s: key 'cross': models do not pair for cross-model patching: %s and %s: %s "
-                                        "(use a base model and its own post-trained version)",
-                                   where, dir0, dir, why);
-            if (dir0) {
-                md_tokcache_release(ctx->toks, tok);
-                continue;
-            }
-            c0 = c;
-            dir0 = dir;
-            tok0 = tok;
-        }
-    }
-    md_tokcache_release(ctx->toks, tok0);
+    int rc = kn_combos(ctx, &tmp, err);
+    size_t cap = 2 * (size_t)tmp.n_combos + 1;
+    const char **roles = calloc(cap, sizeof *roles);
+    int *crossed = calloc(cap, sizeof *crossed), *limit = calloc(cap, sizeof *limit);
+    if (rc == MD_OK && (!roles || !crossed || !limit)) rc = md_error_set(err, "out of memory");
+    if (rc == MD_OK) rc = kn_check_models(ctx, where, &tmp, roles, crossed, limit, err);
     free(tmp.combos);
+    free(roles);
+    free(crossed);
+    free(limit);
     return rc;
 }
 

@@ -330,6 +330,24 @@ static void rf_check_map_roles(const md_kind_ctx *ctx, const char *where, const 
     }
 }
 
+/* Role i's model pairs with role i0's (c0, tok0): directions cross between
+ * them (md_exp_check_pair); a failed check is a line of err. */
+static void rf_check_pair(const md_kind_ctx *ctx, const char *where, const md_refusal_state *s, int i0,
+                          const md_config *c0, const md_tokenizer *tok0, int i, const md_config *c, md_error *err)
+{
+    const md_params *top = &ctx->job->top;
+    md_tokenizer *tok = NULL;
+    md_error one;
+    md_error_clear(&one);
+    if (md_refusal_load_tokenizer(ctx, s, i, &tok, &one) == MD_OK) {
+        md_exp_model a = {s->roles[i0], md_params_map_get(top, "models", s->roles[i0]), c0, tok0};
+        md_exp_model b = {s->roles[i], md_params_map_get(top, "models", s->roles[i]), c, tok};
+        md_exp_check_pair(where, "models do not pair (directions cross between models)", &a, &b, NULL, 1, &one);
+    }
+    if (one.msg[0]) md_error_add(err, &one);
+    md_tokcache_release(ctx->toks, tok);
+}
+
 /* Every check of every role, each failed one a line of err (md_error_add);
  * the widths and the sweep's `all` against the first role that loads; the
  * layer keys once per number of layers, naming the models of that depth. */
@@ -342,17 +360,20 @@ static int rf_validate(const md_kind_ctx *ctx, md_error *err)
     md_error_clear(err);
     rf_check_map_roles(ctx, where, s, err);
     md_config c0 = {0};
+    md_tokenizer *tok0 = NULL; /* the first role that loads: the others pair with it */
     int i0 = -1, depth[MD_REFUSAL_MAX_ROLES];
     for (int i = 0; i < s->n_roles; i++) {
         md_config c;
-        md_error one;
         depth[i] = -1;
         if (md_refusal_check_role(ctx, where, s, i, &c, err) != MD_OK) continue;
         depth[i] = c.n_layers;
-        if (i0 < 0) c0 = c, i0 = i;
-        else if (md_exp_check_widths(where, s->roles[i0], &c0, s->roles[i], &c, &one) != MD_OK) md_error_add(err, &one);
+        md_error one;
+        if (i0 >= 0) rf_check_pair(ctx, where, s, i0, &c0, tok0, i, &c, err);
+        else if (md_refusal_load_tokenizer(ctx, s, i, &tok0, &one) == MD_OK) c0 = c, i0 = i;
+        else md_error_add(err, &one);
         if (!s->sweep) rf_check_point(where, s, i, err);
     }
+    md_tokcache_release(ctx->toks, tok0);
     for (int i = 0; i < s->n_roles; i++) { /* the layer keys: once per number of layers */
         char who[512];
         int k = md_exp_depth_roles(s->roles, depth, s->n_roles, i, who, sizeof who);

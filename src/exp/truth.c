@@ -451,6 +451,8 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
     const md_truth_opts *o = &s->opt;
     int rc = MD_OK, r0 = -1, depth[TR_MAX_ROLES];
     md_config c0 = {0};
+    md_tokenizer *tok0 = NULL; /* the first role that loads: the others pair with it */
+    const char *const words[] = {o->true_word, o->false_word, NULL};
     md_error_clear(err);
     for (int i = 0; i < s->n_roles; i++) {
         md_config c;
@@ -466,11 +468,19 @@ static int tr_validate(const md_kind_ctx *ctx, md_error *err)
         if (md_exp_check_answer_words(ctx, where, s->roles[i], tok, o->true_word, o->false_word, &one) != MD_OK)
             rc = md_error_add(err, &one);
         if (tr_check_context(where, s, i, tok, &c, &one) != MD_OK) rc = md_error_add(err, &one);
-        md_tokcache_release(ctx->toks, tok);
-        if (r0 >= 0 && md_exp_check_widths(where, s->roles[r0], &c0, s->roles[i], &c, &one) != MD_OK)
+        if (r0 < 0) {
+            c0 = c, r0 = i, tok0 = tok;
+            continue;
+        }
+        const md_params *top = &ctx->job->top;
+        md_exp_model a = {s->roles[r0], md_params_map_get(top, "models", s->roles[r0]), &c0, tok0};
+        md_exp_model b = {s->roles[i], md_params_map_get(top, "models", s->roles[i]), &c, tok};
+        if (md_exp_check_pair(where, "models do not pair (directions cross between models)", &a, &b, words, 1,
+                              &one) != MD_OK)
             rc = md_error_add(err, &one);
-        if (r0 < 0) c0 = c, r0 = i;
+        md_tokcache_release(ctx->toks, tok);
     }
+    md_tokcache_release(ctx->toks, tok0);
     for (int i = 0; i < s->n_roles; i++) {
         char who[512];
         int k = md_exp_depth_roles(s->roles, depth, s->n_roles, i, who, sizeof who);

@@ -274,7 +274,7 @@ int md_hf_config_check_pair(const md_config *a, const md_config *b, char *why, s
         return MD_ERR;
     }
     SAME(d_model, "%d") SAME(d_ff, "%d") SAME(n_layers, "%d") SAME(n_heads, "%d") SAME(n_kv_heads, "%d")
-    SAME(head_dim, "%d") SAME(vocab_size, "%d") SAME(rms_eps, "%g") SAME(rope_theta, "%g")
+    SAME(head_dim, "%d") SAME(rms_eps, "%g") SAME(rope_theta, "%g")
     SAME(rope_type, "%d") SAME(rope_factor, "%g") SAME(rope_low_freq_factor, "%g")
     SAME(rope_high_freq_factor, "%g") SAME(rope_original_max_position, "%d") SAME(qkv_bias, "%d")
     SAME(qk_norm, "%d") SAME(norm_place, "%d") SAME(norm_plus_one, "%d") SAME(hidden_act, "%d")

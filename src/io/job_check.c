@@ -13,6 +13,7 @@
 #include "mechdiff/device.h"
 #include "mechdiff/experiment.h"
 #include "mechdiff/folder_check.h"
+#include "mechdiff/fsutil.h"
 
 int md_job_exp_uses_dataset(const md_job *job, int exp, const char *name)
 {
@@ -78,7 +79,7 @@ static int first_role_of_folder(const md_job *job, int i, char *keys, size_t cap
     char rest[900] = "";
     for (int j = 0; j < n; j++) {
         const char *d = md_params_map_val(&job->top, "models", j);
-        if (j == i || !d || stat(d, &other) != 0 || other.st_dev != st.st_dev || other.st_ino != st.st_ino) continue;
+        if (j == i || !d || stat(d, &other) != 0 || !md_fsutil_same_file(&other, &st)) continue;
         if (j < i) return 0;
         size_t used = strlen(rest);
         snprintf(rest + used, sizeof rest - used, ", 'models.%s'", md_params_item(&job->top, "models", j));

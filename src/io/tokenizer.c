@@ -358,3 +358,43 @@ int md_tokenizer_is_special(const md_tokenizer *t, int id)
 {
     return id >= 0 && id < t->n_vocab && t->added_of_id[id] >= 0 && t->added[t->added_of_id[id]].special;
 }
+
+/* The vocabulary string of id (NULL for an id without one) and its length
+ * in bytes (model pieces and added tokens may hold a NUL). */
+static const char *piece_bytes(const md_tokenizer *t, int id, size_t *len)
+{
+    int k = t->added_of_id[id];
+    *len = k >= 0 ? t->added[k].len : t->bpe.piece_len[id];
+    return k >= 0 ? t->added[k].content : t->bpe.pieces[id];
+}
+
+/* Whether id stands for the same bytes in a and b when one has it as an
+ * added token and the other as a model piece (md_tokenizer_piece_text). */
+static int same_text(const md_tokenizer *a, const md_tokenizer *b, int id)
+{
+    char *ta = NULL, *tb = NULL;
+    size_t na = 0, nb = 0;
+    md_error ignored;
+    int same = md_tokenizer_piece_text(a, id, &ta, &na, &ignored) == MD_OK &&
+               md_tokenizer_piece_text(b, id, &tb, &nb, &ignored) == MD_OK && na == nb && memcmp(ta, tb, na) == 0;
+    free(ta);
+    free(tb);
+    return same;
+}
+
+int md_tokenizer_first_difference(const md_tokenizer *a, const md_tokenizer *b)
+{
+    if (a->kind != b->kind) return 0;
+    int n = a->n_vocab < b->n_vocab ? a->n_vocab : b->n_vocab;
+    for (int id = 0; id < n; id++) {
+        size_t la, lb;
+        const char *pa = piece_bytes(a, id, &la), *pb = piece_bytes(b, id, &lb);
+        if (!pa || !pb) {
+            if (pa != pb) return id; /* an id one vocabulary lacks */
+            continue;
+        }
+        if (la == lb && memcmp(pa, pb, la) == 0) continue;
+        if ((a->added_of_id[id] >= 0) == (b->added_of_id[id] >= 0) || !same_text(a, b, id)) return id;
+    }
+    return -1;
+}

@@ -1,4 +1,5 @@
-/* h5declared.c — the record of a stage's declared datasets (h5declared.h). */
+/* h5declared.c — the record of a stage's declared datasets (h5declared.h;
+ * md_h5out_set_declared of include/mechdiff/h5out.h). */
 #include "runner/h5declared.h"
 
 #include <stdio.h>
@@ -6,16 +7,15 @@
 #include <string.h>
 
 #include "mechdiff/error.h"
+#include "mechdiff/h5out.h"
+#include "runner/h5out_int.h"
 #include "runner/h5util.h"
 
-int md_h5declared_write_list(hid_t sg, const md_plan *plan)
+int md_h5declared_write_names(hid_t sg, const char *const *names, int n_names)
 {
-    const char **names = malloc((size_t)(plan->n_dsets + 1) * sizeof *names);
-    if (!names) return MD_ERR;
-    for (int i = 0; i < plan->n_dsets; i++) names[i] = plan->dsets[i].path;
     int rc = MD_ERR;
     hid_t t = -1, sp = -1, a = -1;
-    hsize_t n = (hsize_t)plan->n_dsets;
+    hsize_t n = (hsize_t)n_names;
     if (H5Aexists(sg, MD_H5DECLARED_ATTR) > 0 && H5Adelete(sg, MD_H5DECLARED_ATTR) < 0) goto done;
     if ((t = md_h5_str_type()) < 0 || (sp = H5Screate_simple(1, &n, NULL)) < 0) goto done;
     if ((a = H5Acreate2(sg, MD_H5DECLARED_ATTR, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto done;
@@ -24,8 +24,34 @@ done:
     if (a >= 0) H5Aclose(a);
     if (sp >= 0) H5Sclose(sp);
     if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+int md_h5declared_write_list(hid_t sg, const md_plan *plan)
+{
+    const char **names = malloc((size_t)(plan->n_dsets + 1) * sizeof *names);
+    if (!names) return MD_ERR;
+    for (int i = 0; i < plan->n_dsets; i++) names[i] = plan->dsets[i].path;
+    int rc = md_h5declared_write_names(sg, names, plan->n_dsets);
     free(names);
     return rc;
+}
+
+int md_h5out_set_declared(md_h5out *h, const char *exp_name, int stage, char *const *names, int n, md_error *err)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/completion/%s/stage%d", exp_name, stage);
+    hid_t sg = md_h5_exists(h->file, path) ? H5Gopen2(h->file, path, H5P_DEFAULT) : -1;
+    int rc = sg >= 0 ? md_h5declared_write_names(sg, (const char *const *)names, n) : MD_ERR;
+    if (sg >= 0) H5Gclose(sg);
+    if (rc != MD_OK)
+        return md_error_set(err, "%s: cannot write the attribute %s of %s", h->tmp, MD_H5DECLARED_ATTR, path);
+    return MD_OK;
+}
+
+void md_h5out_free_declared(char **names, int n)
+{
+    md_h5declared_free_list(names, n);
 }
 
 void md_h5declared_free_list(char **names, int n)

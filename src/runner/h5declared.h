@@ -8,7 +8,8 @@
  * the C API reads it with one H5Aread into char *[n]; a name holds any
  * character a dataset path may (no separator to split on).
  * Files written before the record (earlier builds of mechdiff) have
- * no such attribute: nothing to check.
+ * no such attribute: nothing to check. `mechdiff merge` reads it through
+ * md_reader_declared and writes it through md_h5out_set_declared (h5out.h).
  * Ownership: the name arrays are malloc'd (md_h5declared_free_list). */
 #ifndef MECHDIFF_RUNNER_H5DECLARED_H
 #define MECHDIFF_RUNNER_H5DECLARED_H
@@ -27,6 +28,9 @@
 /* Writes the record of plan's datasets on the stage group sg (replacing
  * one there): MD_OK or MD_ERR. */
 int md_h5declared_write_list(hid_t sg, const md_plan *plan);
+/* The same for the dataset paths names[0..n) (merge: a record read back
+ * from a part). */
+int md_h5declared_write_names(hid_t sg, const char *const *names, int n);
 /* Reads the record of the stage group sg: 1 with *names (n of them,
  * malloc'd) set; 0 when sg has none (an older file); -1 when the attribute
  * is not a 1-D array of strings (what it holds instead goes to what). */

@@ -10,6 +10,7 @@
 #include <sys/file.h>
 
 #include "mechdiff/plan.h"
+#include "runner/h5declared.h"
 #include "runner/h5util.h"
 
 struct md_reader {
@@ -134,6 +135,11 @@ int md_reader_open(md_reader **out, const char *path, const char *exp_name, md_e
     return MD_OK;
 }
 
+void md_reader_select(md_reader *r, const char *exp_name)
+{
+    snprintf(r->exp, sizeof r->exp, "%s", exp_name);
+}
+
 void md_reader_close(md_reader *r)
 {
     if (!r) return;
@@ -231,6 +237,22 @@ int md_reader_done(md_reader *r, int stage, uint8_t **done, int64_t *n_units, md
     *done = NULL;
     *n_units = 0;
     return md_error_prefix(err, "%s", r->path);
+}
+
+int md_reader_declared(md_reader *r, int stage, char ***names, int *n, md_error *err)
+{
+    *names = NULL;
+    *n = 0;
+    char path[512], what[160];
+    snprintf(path, sizeof path, "/completion/%s/stage%d", r->exp, stage);
+    if (!md_h5_exists(r->file, path)) return 0;
+    hid_t sg = H5Gopen2(r->file, path, H5P_DEFAULT);
+    if (sg < 0) return md_error_set(err, "%s: %s cannot be opened: " MD_H5_EDITED_HINT, r->path, path);
+    int got = md_h5declared_read_list(sg, names, n, what, sizeof what);
+    H5Gclose(sg);
+    if (got >= 0) return got;
+    return md_error_set(err, "%s: %s: attribute '%s' holds %s, not a list of dataset paths: " MD_H5_EDITED_HINT,
+                        r->path, path, MD_H5DECLARED_ATTR, what);
 }
 
 int md_reader_check_plan(md_reader *r, const md_plan *plan, md_error *err)

@@ -117,10 +117,10 @@ int md_outlock_resolve(const char *output, char *buf, size_t len, md_error *err)
 }
 
 /* 1 when fd is the file at path now (not one a finished run removed). */
-static int same_file(int fd, const char *path)
+static int is_file_at(int fd, const char *path)
 {
     struct stat a, b;
-    return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && md_fsutil_same_file(&a, &b);
 }
 
 int md_outlock_acquire(const char *resolved, int *fd, int *held_elsewhere, md_error *err)
@@ -141,7 +141,7 @@ int md_outlock_acquire(const char *resolved, int *fd, int *held_elsewhere, md_er
             return md_error_set(err, "%s is being written by another run (%s): wait for it to end or stop it first",
                                 resolved, n > 0 ? info : "unknown process");
         }
-        if (!same_file(lfd, path)) { /* a run that finished removed it after we opened it: take the new one */
+        if (!is_file_at(lfd, path)) { /* a run that finished removed it after we opened it: take the new one */
             close(lfd);
             lfd = -1;
             if (tries == 100) return md_error_set(err, "%s: the lock file keeps being replaced", path);
@@ -159,7 +159,7 @@ void md_outlock_release(const char *resolved, int fd, int remove)
     if (fd < 0) return;
     char path[PATH_MAX + 8];
     snprintf(path, sizeof path, "%s.lock", resolved);
-    if (remove && same_file(fd, path)) unlink(path); /* still held: a run that opens it now retries */
+    if (remove && is_file_at(fd, path)) unlink(path); /* still held: a run that opens it now retries */
     close(fd);
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "mechdiff/clock.h"
+#include "mechdiff/exp_util.h"
 #include "mechdiff/experiment.h"
 
 typedef struct stage_count {
@@ -139,6 +140,11 @@ void md_progress_print_start(md_progress *p)
         fprintf(stderr, "%s %s=%s", i ? "," : "", md_params_item(&p->job->top, "models", i),
                 md_params_map_val(&p->job->top, "models", i));
     fprintf(stderr, "; %d experiment%s; output %s\n", p->job->n_exps, p->job->n_exps == 1 ? "" : "s", p->output);
+    char vocab[1024];
+    if (md_exp_describe_vocabularies(p->job, vocab, sizeof vocab)) {
+        line_start(p);
+        fprintf(stderr, "%s\n", vocab);
+    }
 }
 
 void md_progress_set_stage(md_progress *p, int exp, int stage, int64_t n_units, const double *cost,

@@ -115,7 +115,7 @@ static int same_files(char *const *paths, int n, int **first, md_error *err)
         ok[k] = stat(paths[k], &st[k]) == 0;
         (*first)[k] = k;
         for (int j = 0; ok[k] && j < k && (*first)[k] == k; j++)
-            if (ok[j] && st[j].st_dev == st[k].st_dev && st[j].st_ino == st[k].st_ino) (*first)[k] = (*first)[j];
+            if (ok[j] && md_fsutil_same_file(&st[j], &st[k])) (*first)[k] = (*first)[j];
     }
     free(st);
     free(ok);

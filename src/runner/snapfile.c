@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mechdiff/fsutil.h"
+
 /* Plain read/write copy from the current offsets on (copy_file_range refused). */
 static int copy_rw(int in, int out, const char *from, const char *to, md_error *err)
 {
@@ -88,7 +90,7 @@ int md_snapfile_take_previous(const char *path, const char *prev, const char *tm
     struct stat sp, sc;
     if (!md_snapfile_mark_matches(prev, prev_mark)) return 0; /* missing, a link, or written since */
     if (lstat(prev, &sp) != 0 || !S_ISREG(sp.st_mode) || stat(path, &sc) != 0) return 0;
-    if (sp.st_dev == sc.st_dev && sp.st_ino == sc.st_ino) return 0; /* killed between keep and publish */
+    if (md_fsutil_same_file(&sp, &sc)) return 0; /* killed between keep and publish */
     int fd = open(prev, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return 0;
     /* An HDF5 reader with file locking on holds a shared lock while the file

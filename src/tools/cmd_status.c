@@ -24,6 +24,7 @@
 #include "mechdiff/plan.h"
 #include "mechdiff/progress.h"
 #include "mechdiff/runner.h"
+#include "mechdiff/tokcache.h"
 #include "tools/cmds.h"
 
 /* A stage of the file and what status adds to it. */
@@ -66,17 +67,20 @@ static int on_record(void *arg, double time, const void *payload, size_t len, md
 }
 
 /* Every row's cost from its kind's estimate for the job stored in the file
- * (job_yaml), one estimate per experiment; 1 when every row got one (the
+ * (job_yaml), one estimate per experiment, the experiments sharing one
+ * tokenizer per model folder (md_tokcache); 1 when every row got one (the
  * kinds read the job's tokenizers and datasets, which may be gone), else 0. */
 static int stage_costs(status_ctx *s, const char *job_yaml)
 {
     md_job *job = NULL;
     void **opts = NULL;
+    md_tokcache *toks = NULL; /* owned */
     md_stage_estimate est[MD_KIND_MAX_STAGES];
     md_error err;
     int all = job_yaml && s->n_rows > 0;
     if (!all || md_job_parse_string(job_yaml, "<job stored in the results file>", NULL, 0, &job, &err) != MD_OK ||
-        md_kind_bind_opts(job, &opts, &err) != MD_OK) {
+        md_kind_bind_opts(job, &opts, &err) != MD_OK || md_tokcache_create(&toks, &err) != MD_OK) {
+        md_kind_free_opts(job, opts);
         md_job_free(job);
         return 0;
     }
@@ -89,12 +93,14 @@ static int stage_costs(status_ctx *s, const char *job_yaml)
         }
         if (x != have) { /* the rows of an experiment are next to each other */
             md_kind_ctx ctx = md_kind_ctx_of(job, opts, x);
+            ctx.toks = toks;
             md_kind_estimate_stages(&ctx, est, &err); /* on failure est holds "not known" */
             have = x;
         }
         r->cost = est[stage].cost > 0 ? est[stage].cost : 0;
         all &= r->cost > 0;
     }
+    md_tokcache_free(toks);
     md_kind_free_opts(job, opts);
     md_job_free(job);
     return all;

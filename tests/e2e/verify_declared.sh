@@ -22,16 +22,6 @@ set -euo pipefail
 need_pair
 cd "$T"
 run() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$MD" run "$@"; }
-# strip FILE: removes every stage's record (a file of an earlier build)
-strip() {
-  "$PY" - "$1" <<'PY'
-import sys, h5py
-with h5py.File(sys.argv[1], "r+") as f:
-    for e in f["completion"].values():
-        for st in e.values():
-            del st.attrs["datasets"]
-PY
-}
 # summary FILE PATTERN: verify's summary line of FILE holds PATTERN
 summary() {
   local s rc=0
@@ -123,7 +113,7 @@ PY
 
 # a file of an earlier build (no record): verifies as before
 cp q.h5 old.h5
-strip old.h5
+strip_declared old.h5
 "$MD" verify --quiet old.h5 > out.txt || fail "a file without records: $("$MD" verify old.h5)"
 [ ! -s out.txt ] || fail "a file without records: --quiet printed $(head -c 600 out.txt)"
 summary old.h5 "valid and complete: .*declared datasets: 0 present, 12 stages without a record"
@@ -135,7 +125,7 @@ for f in k kold; do
   (MECHDIFF_TEST_KILL_SNAPSHOT=2:-1 run s.yaml -o $f.h5 --quiet; exit $?) 2>/dev/null || true
   rm -f $f.h5.lock
 done
-strip kold.h5
+strip_declared kold.h5
 summary kold.h5 "valid, incomplete: .*declared datasets: 0 present, 1 stages without a record"
 run s.yaml -o kold.h5 --quiet || fail "a killed run's file without records does not resume"
 # the results of an uninterrupted run; every attribute too, but the record
