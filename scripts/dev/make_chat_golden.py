@@ -260,6 +260,11 @@ FEATURES = [
     " {{ namespace(a=namespace(b=namespace(c=3))).a.b.c }}",
     "{% set ns = namespace(a=[1]) %}{% set ns.a = ns.a + [ns] %}{{ ns }} {{ ns.a }}{% set ns.b = {'me': ns} %}"
     " {{ ns.b }} {{ ns }}",
+    # an undefined value kept as a namespace attribute: jinja2 stores its Undefined (repr: Undefined, in place)
+    "{% set ns = namespace(a=1, b=2) %}{% set ns.a = undefined %}{{ ns }} {{ ns.a is defined }} [{{ ns.a }}]"
+    " {{ ns['a'] is defined }}{% set ns.a = 3 %} {{ ns }} {% set ns2 = namespace(x=nope, y=none) %}{{ ns2 }} {{ [ns2] }}"
+    " {{ {'k': ns2} }} {{ ns2 | string }} {{ ns2.x | default('d') }} {{ ns2.x is undefined }} {{ ns2.y is none }}"
+    "{% set ns2.z %}{% endset %} {% set ns3 = namespace(p=ns2.x, q=ns2) %}{{ ns3 }} {{ 'T' if ns2.x else 'F' }}",
     # the loop filter (for x in xs if cond) and string filters of non-strings (jinja2's str())
     "{% for m in messages if m.role != 'system' %}{{ loop.index }}/{{ loop.length }}:{{ m.role }}"
     "{{ ',' if not loop.last }}{% endfor %}|{% for x in [1, 2, 3] if x > 5 %}{{ x }}{% else %}none{% endfor %}"

@@ -91,6 +91,30 @@ done:
     return rc;
 }
 
+/* The unit directions wn[nn][d] of neurons n0..n0+nn and their norms:
+ * w_i = p * W_down[:, i] (row r of W_down holds component r of every
+ * neuron; p the post-MLP norm's gain, loaded into g). Scratch: g[d], row[nn],
+ * nsq[nn] (zeroed). */
+static void neuron_directions(const md_entropy_src *s, int n0, int nn, float *g, float *row, double *nsq, float *wn,
+                              double *norm)
+{
+    size_t d = (size_t)s->d, ff = (size_t)s->d_ff, es = md_dtype_size(s->w_down_dtype);
+    load_norm_gain(s, s->post_gain, s->post_gain_dtype, g);
+    for (size_t r = 0; r < d; r++) {
+        md_dtype_to_f32(row, (const char *)s->w_down + (r * ff + (size_t)n0) * es, s->w_down_dtype, (size_t)nn);
+        for (int i = 0; i < nn; i++) {
+            if (s->post_gain) row[i] *= g[r];
+            wn[(size_t)i * d + r] = row[i];
+            nsq[i] += (double)row[i] * row[i];
+        }
+    }
+    for (int i = 0; i < nn; i++) {
+        norm[i] = sqrt(nsq[i]);
+        double inv = norm[i] > 0 ? 1.0 / norm[i] : 0.0;
+        for (size_t r = 0; r < d; r++) wn[(size_t)i * d + r] = (float)(wn[(size_t)i * d + r] * inv);
+    }
+}
+
 int md_entropy_neurons(const md_entropy_src *s, const double *wu_mean, int n0, int n1, int block_rows,
                        double *norm, double *logitvar, md_error *err)
 {
@@ -99,7 +123,7 @@ int md_entropy_neurons(const md_entropy_src *s, const double *wu_mean, int n0, i
         return md_error_set(err, "entropy: neuron range [%d, %d) outside [0, %d)", n0, n1, s->d_ff);
     if (block_rows <= 0) block_rows = MD_ENTROPY_BLOCK_ROWS;
     int nn = n1 - n0;
-    size_t d = (size_t)s->d, ff = (size_t)s->d_ff, es = md_dtype_size(s->w_down_dtype);
+    size_t d = (size_t)s->d;
     /* Owned scratch: neuron directions, one W_U block, cosines of one block,
      * the gain, one down_proj row slice, and the double accumulators. */
     float *wn = malloc((size_t)nn * d * sizeof *wn);         /* [nn][d] unit w_i */
@@ -114,23 +138,8 @@ int md_entropy_neurons(const md_entropy_src *s, const double *wu_mean, int n0, i
         md_error_set(err, "entropy: out of memory (%d neurons x %zu, W_U block of %d rows)", nn, d, block_rows);
         goto done;
     }
-    /* w_i = p * W_down[:, i]: row r of W_down holds component r of every
-     * neuron; g holds p here, then the final norm's gain. */
-    load_norm_gain(s, s->post_gain, s->post_gain_dtype, g);
-    for (size_t r = 0; r < d; r++) {
-        md_dtype_to_f32(row, (const char *)s->w_down + (r * ff + (size_t)n0) * es, s->w_down_dtype, (size_t)nn);
-        for (int i = 0; i < nn; i++) {
-            if (s->post_gain) row[i] *= g[r];
-            wn[(size_t)i * d + r] = row[i];
-            nsq[i] += (double)row[i] * row[i];
-        }
-    }
-    load_gain(s, g);
-    for (int i = 0; i < nn; i++) {
-        norm[i] = sqrt(nsq[i]);
-        double inv = norm[i] > 0 ? 1.0 / norm[i] : 0.0;
-        for (size_t r = 0; r < d; r++) wn[(size_t)i * d + r] = (float)(wn[(size_t)i * d + r] * inv);
-    }
+    neuron_directions(s, n0, nn, g, row, nsq, wn, norm);
+    load_gain(s, g); /* g: the final norm's gain from here on */
 
     for (int64_t r0 = 0; r0 < s->vocab; r0 += block_rows) {
         int nr = (int)(r0 + block_rows <= s->vocab ? block_rows : s->vocab - r0);

@@ -267,6 +267,79 @@ static int tr_add_ds(const md_kind_ctx *ctx, md_truth_state *s, const char *key,
     return s->ds[s->n_ds++].name = name, s->n_ds - 1;
 }
 
+/* intervention_positions: 1..TR_MAX_POS negative offsets from the end of
+ * the statement, into s->pos. */
+static int tr_parse_positions(md_truth_state *s, const char *where, md_error *err)
+{
+    const md_truth_opts *o = &s->opt;
+    s->n_pos = o->intervention_positions->n;
+    if (s->n_pos < 1 || s->n_pos > TR_MAX_POS)
+        return md_error_set(err, "%s: key 'intervention_positions': %d positions (1 to %d allowed)", where,
+                            s->n_pos, TR_MAX_POS);
+    for (int i = 0; i < s->n_pos; i++) {
+        const char *v = o->intervention_positions->list[i];
+        char *end = NULL;
+        long q = strtol(v, &end, 10);
+        if (end == v || *end || q >= 0 || q < -4096)
+            return md_error_set(err, "%s: key 'intervention_positions': '%s' is not a negative integer (from the "
+                                "end of the statement; -1 = its last token)", where, v);
+        s->pos[i] = (int)q;
+    }
+    return MD_OK;
+}
+
+/* train_datasets and test_datasets (each at least one) into s->ds (each
+ * dataset once) and s->train / s->test (indices into s->ds, each once). */
+static int tr_add_lists(const md_kind_ctx *ctx, md_truth_state *s, const char *where, md_error *err)
+{
+    const char *lists[2] = {"train_datasets", "test_datasets"};
+    const md_value *vals[2] = {s->opt.train_datasets, s->opt.test_datasets};
+    for (int l = 0; l < 2; l++) {
+        int n = vals[l]->n;
+        if (n < 1) return md_error_set(err, "%s: key '%s': at least one dataset is needed", where, lists[l]);
+        for (int i = 0; i < n; i++) {
+            int k = tr_add_ds(ctx, s, lists[l], vals[l]->list[i], err);
+            if (k < 0) return MD_ERR;
+            int *v = l ? s->test : s->train, *nv = l ? &s->n_test : &s->n_train, dup = 0;
+            for (int j = 0; j < *nv; j++) dup |= v[j] == k;
+            if (!dup) v[(*nv)++] = k;
+        }
+    }
+    return MD_OK;
+}
+
+/* Loads every dataset of s->ds (tr_ds_load; the test ones with their
+ * intervention rows). */
+static int tr_load_datasets(const md_kind_ctx *ctx, md_truth_state *s, const char *where, md_error *err)
+{
+    for (int k = 0; k < s->n_ds; k++) {
+        int is_test = 0;
+        for (int j = 0; j < s->n_test; j++) is_test |= s->test[j] == k;
+        const char *path = md_params_map_get(&ctx->job->top, "datasets", s->ds[k].name);
+        if (tr_ds_load(&s->opt, &s->ds[k], path, is_test, err) != MD_OK)
+            return md_error_prefix(err, "%s: dataset '%s'", where, s->ds[k].name);
+    }
+    return MD_OK;
+}
+
+/* The unit tables: stage 0 (md_dirseq_collect_units) and stage 1 (role x
+ * test dataset x direction x batch). */
+static int tr_build_units(md_truth_state *s, md_error *err)
+{
+    int nr = s->n_roles, c1 = 0, nc = 1 + nr + s->n_control, rows[TR_MAX_DS];
+    for (int k = 0; k < s->n_ds; k++) rows[k] = s->ds[k].n;
+    for (int j = 0; j < s->n_test; j++) c1 += nr * nc * md_exp_count_batches(s->ds[s->test[j]].n_iv, s->batch);
+    if (md_dirseq_collect_units(&s->u0, nr, s->n_ds, rows, s->batch, err) != MD_OK ||
+        md_exp_alloc_units(&s->u1, c1, err) != MD_OK)
+        return MD_ERR;
+    for (int t = 0; t < nr; t++)
+        for (int j = 0; j < s->n_test; j++)
+            for (int c = 0; c < nc; c++)
+                for (int b = 0; b < md_exp_count_batches(s->ds[s->test[j]].n_iv, s->batch); b++)
+                    md_exp_add_unit(&s->u1, t, j, c, b);
+    return MD_OK;
+}
+
 int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error *err)
 {
     const md_params *top = &ctx->job->top;
@@ -277,67 +350,14 @@ int md_truth_build_state(const md_kind_ctx *ctx, md_truth_state **out, md_error 
     s->opt = *(const md_truth_opts *)ctx->opts;
     const md_truth_opts *o = &s->opt;
     if (md_exp_resolve_roles(ctx, where, s->roles, TR_MAX_ROLES, &s->n_roles, err) != MD_OK) goto fail;
-    int nr = s->n_roles;
     s->batch = (int)o->batch;
     s->hook = md_hook_point_parse(o->hook);
     s->token = (int)o->token;
     s->n_control = (int)o->control_directions;
     s->shot_seed = (uint64_t)o->shot_seed;
-    s->n_pos = o->intervention_positions->n;
-    if (s->n_pos < 1 || s->n_pos > TR_MAX_POS) {
-        md_error_set(err, "%s: key 'intervention_positions': %d positions (1 to %d allowed)", where, s->n_pos,
-                     TR_MAX_POS);
+    if (tr_parse_positions(s, where, err) != MD_OK || tr_add_lists(ctx, s, where, err) != MD_OK ||
+        tr_load_datasets(ctx, s, where, err) != MD_OK || tr_build_units(s, err) != MD_OK)
         goto fail;
-    }
-    for (int i = 0; i < s->n_pos; i++) {
-        const char *v = o->intervention_positions->list[i];
-        char *end = NULL;
-        long q = strtol(v, &end, 10);
-        if (end == v || *end || q >= 0 || q < -4096) {
-            md_error_set(err, "%s: key 'intervention_positions': '%s' is not a negative integer (from the end of the "
-                              "statement; -1 = its last token)",
-                         where, v);
-            goto fail;
-        }
-        s->pos[i] = (int)q;
-    }
-    const char *lists[2] = {"train_datasets", "test_datasets"};
-    const md_value *vals[2] = {o->train_datasets, o->test_datasets};
-    for (int l = 0; l < 2; l++) {
-        int n = vals[l]->n;
-        if (n < 1) {
-            md_error_set(err, "%s: key '%s': at least one dataset is needed", where, lists[l]);
-            goto fail;
-        }
-        for (int i = 0; i < n; i++) {
-            int k = tr_add_ds(ctx, s, lists[l], vals[l]->list[i], err);
-            if (k < 0) goto fail;
-            int *v = l ? s->test : s->train, *nv = l ? &s->n_test : &s->n_train, dup = 0;
-            for (int j = 0; j < *nv; j++) dup |= v[j] == k;
-            if (!dup) v[(*nv)++] = k;
-        }
-    }
-    for (int k = 0; k < s->n_ds; k++) {
-        int is_test = 0;
-        for (int j = 0; j < s->n_test; j++) is_test |= s->test[j] == k;
-        const char *path = md_params_map_get(top, "datasets", s->ds[k].name);
-        if (tr_ds_load(o, &s->ds[k], path, is_test, err) != MD_OK) {
-            md_error_prefix(err, "%s: dataset '%s'", where, s->ds[k].name);
-            goto fail;
-        }
-    }
-    /* unit tables */
-    int c1 = 0, nc = 1 + nr + s->n_control, rows[TR_MAX_DS];
-    for (int k = 0; k < s->n_ds; k++) rows[k] = s->ds[k].n;
-    for (int j = 0; j < s->n_test; j++) c1 += nr * nc * md_exp_count_batches(s->ds[s->test[j]].n_iv, s->batch);
-    if (md_dirseq_collect_units(&s->u0, nr, s->n_ds, rows, s->batch, err) != MD_OK ||
-        md_exp_alloc_units(&s->u1, c1, err) != MD_OK)
-        goto fail;
-    for (int t = 0; t < nr; t++)
-        for (int j = 0; j < s->n_test; j++)
-            for (int c = 0; c < nc; c++)
-                for (int b = 0; b < md_exp_count_batches(s->ds[s->test[j]].n_iv, s->batch); b++)
-                    md_exp_add_unit(&s->u1, t, j, c, b);
     md_config cfg; /* the models pair (tr_validate): the first one's widths price the units */
     if (md_hf_config_load_dir(&cfg, md_params_map_get(top, "models", s->roles[0]), err) != MD_OK) {
         md_error_prefix(err, "%s: model '%s'", where, s->roles[0]);

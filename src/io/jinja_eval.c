@@ -225,7 +225,7 @@ static int ev_index(jctx *c, const jnode *n, json_t *obj, json_t *key, json_t **
 {
     *out = NULL;
     if (json_is_object(obj) && json_is_string(key)) {
-        *out = json_incref(json_object_getn(obj, json_string_value(key), json_string_length(key)));
+        *out = jv_member(obj, json_string_value(key), json_string_length(key));
     } else if ((json_is_array(obj) || json_is_string(obj)) && is_int(key)) {
         long long i = ival(key), len;
         if (json_is_array(obj)) {
@@ -540,7 +540,7 @@ static int ev_node(jctx *c, const jnode *n, json_t **out)
     case JE_ATTR:
         if (ev(c, n->a, &a)) return MD_ERR;
         if (!a) rc = fail(c, n, "cannot read an attribute of an undefined value");
-        else if (json_is_object(a)) *out = json_incref(json_object_get(a, n->str));
+        else if (json_is_object(a)) *out = jv_member(a, n->str, strlen(n->str));
         json_decref(a);
         return rc;
     case JE_INDEX:
@@ -705,8 +705,8 @@ static int exec_set(jctx *c, const jnode *n)
             rc = fail(c, n, "'set x.attr = ...' needs x to be a namespace()");
         else if (jlib_check_ns_name(n->str, strlen(n->str), c->err))
             rc = md_error_prefix(c->err, "%s:%d", c->t->name, n->line);
-        else if (!v) /* undefined: ns.attr reads back as undefined (jinja2 prints it in repr(ns) as Undefined) */
-            json_object_del(ns, n->str);
+        else if (!v) /* undefined: ns.attr reads back as undefined, repr(ns) prints it as Undefined */
+            rc = json_object_set_new(ns, n->str, jv_undefined_slot()) ? oom(c) : MD_OK;
         else if (json_object_set(ns, n->str, v))
             rc = oom(c);
         json_decref(ns);

@@ -133,6 +133,17 @@ int jv_depth(const json_t *v, jwalk *w);
 int jv_is_namespace(const json_t *v);
 int jv_is_function(const json_t *v);
 int jv_is_dict(const json_t *v);
+/* An undefined value kept as a namespace's attribute (`set ns.a = nope`,
+ * namespace(a=nope)): jinja2 stores its Undefined, reads it back as
+ * undefined and prints it as Undefined in repr(ns). Only a namespace holds
+ * one: reads (jv_member) give NULL for it. jv_undefined_slot returns a new
+ * reference (NULL when out of memory). */
+#define JV_UNDEF_MARK "\x01undefined"
+json_t *jv_undefined_slot(void);
+int jv_is_undefined_slot(const json_t *v);
+/* obj[key] (key of len bytes) as a new reference; NULL when obj has no
+ * such key or holds an undefined slot there. */
+json_t *jv_member(const json_t *obj, const char *key, size_t len);
 
 /* Python truthiness of a value; v NULL is undefined (false); a namespace
  * is always true, as any Python object without __bool__ or __len__. */

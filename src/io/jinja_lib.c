@@ -17,7 +17,8 @@
 /* v[key] for a string key (NULL when v is no dict or has no such key). */
 static json_t *get_key(const json_t *v, const json_t *key)
 {
-    return json_is_string(key) ? json_object_getn(v, json_string_value(key), json_string_length(key)) : NULL;
+    json_t *x = json_is_string(key) ? json_object_getn(v, json_string_value(key), json_string_length(key)) : NULL;
+    return jv_is_undefined_slot(x) ? NULL : x; /* a namespace's undefined attribute */
 }
 
 /* The byte offset of the first (last: rev) s[0..sl) in h[0..hl), or -1. */
@@ -591,8 +592,8 @@ int jlib_mapping(int ns, json_t **args, char **kw, size_t n, json_t **out, jwalk
             rc = md_error_set(err, "%s() takes at most one argument without a name", ns ? "namespace" : "dict");
         else if (!kw[i])
             rc = mapping_fill(ns, o, args[i], w, err);
-        else if (ns && !args[i]) /* undefined: reads back as undefined */
-            json_object_del(o, kw[i]);
+        else if (ns && !args[i]) /* undefined: reads back as undefined, repr(ns) prints it as Undefined */
+            rc = json_object_set_new(o, kw[i], jv_undefined_slot()) ? md_error_set(err, "out of memory") : MD_OK;
         else
             rc = mapping_set(ns, o, kw[i], strlen(kw[i]), args[i] ? args[i] : json_null(), w, err);
     }

@@ -67,7 +67,17 @@ int jv_depth(const json_t *v, jwalk *w)
 
 int jv_is_namespace(const json_t *v) { return json_is_object(v) && json_object_get(v, NS_MARK) != NULL; }
 int jv_is_function(const json_t *v) { return json_is_object(v) && json_object_get(v, FN_MARK) != NULL; }
-int jv_is_dict(const json_t *v) { return json_is_object(v) && !jv_is_namespace(v) && !jv_is_function(v); }
+int jv_is_dict(const json_t *v)
+{
+    return json_is_object(v) && !jv_is_namespace(v) && !jv_is_function(v) && !jv_is_undefined_slot(v);
+}
+json_t *jv_undefined_slot(void) { return json_pack("{sb}", JV_UNDEF_MARK, 1); }
+int jv_is_undefined_slot(const json_t *v) { return json_is_object(v) && json_object_get(v, JV_UNDEF_MARK) != NULL; }
+json_t *jv_member(const json_t *obj, const char *key, size_t len)
+{
+    json_t *x = json_object_getn(obj, key, len);
+    return jv_is_undefined_slot(x) ? NULL : json_incref(x);
+}
 
 int jv_truthy(const json_t *v)
 {
@@ -310,6 +320,7 @@ int jv_str(md_sbuf *b, const json_t *v, jwalk *w)
     case JSON_NULL: return md_sbuf_add(b, "None", 4);
     default: break;
     }
+    if (jv_is_undefined_slot(v)) return md_sbuf_add(b, "Undefined", 9); /* repr(Undefined) in repr(ns) */
     if (jwalk_enter(w)) return MD_ERR;
     int rc = open_str(b, v, w);
     jwalk_leave(w);

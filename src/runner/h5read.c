@@ -437,24 +437,87 @@ static int piece_fits(const md_reader *r, hid_t ds, const md_piece *pc, const ch
                         r->path, regions, (long long)unit, r->exp, pc->path, rank);
 }
 
+/* Entry unit of the regions dataset at path (regions) into *text
+ * (HDF5's: H5free_memory). */
+static int read_regions_entry(md_reader *r, const char *regions, int64_t unit, char **text, md_error *err)
+{
+    hid_t d = H5Dopen2(r->file, regions, H5P_DEFAULT);
+    hid_t fs = H5Dget_space(d), t = md_h5_str_type();
+    hsize_t coord = (hsize_t)unit, one = 1;
+    H5Sselect_elements(fs, H5S_SELECT_SET, 1, &coord);
+    hid_t ms = H5Screate_simple(1, &one, NULL);
+    int rc = H5Dread(d, t, ms, fs, H5P_DEFAULT, text) >= 0
+                 ? MD_OK
+                 : md_error_set(err, "%s: cannot read %s[%lld]: " MD_H5_EDITED_HINT, r->path, regions, (long long)unit);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Tclose(t);
+    H5Dclose(d);
+    return rc;
+}
+
+/* The element count of piece pc (*elems), refused beyond UNIT_MAX_BYTES:
+ * the counts lie inside the dataset's dims, which a file may declare huge. */
+static int piece_elems(const md_reader *r, const md_piece *pc, md_h5type type, const char *regions, int64_t unit,
+                       size_t *elems_out, md_error *err)
+{
+    size_t elems = 1, esize = type == MD_H5_STR ? sizeof(char *) : md_h5type_size(type);
+    int too_big = 0;
+    for (int i = 0; i < pc->rank; i++) elems = pc->count[i] ? elems : 0;
+    for (int i = 0; elems && i < pc->rank; i++) {
+        too_big |= elems > UNIT_MAX_BYTES / esize / (uint64_t)pc->count[i];
+        if (!too_big) elems *= (size_t)pc->count[i];
+    }
+    if (too_big)
+        return md_error_set(err, "%s: %s[%lld] names a piece of /%s/%s larger than one unit's result can be (%lld "
+                            "bytes): " MD_H5_EDITED_HINT, r->path, regions, (long long)unit, r->exp, pc->path,
+                            (long long)UNIT_MAX_BYTES);
+    *elems_out = elems;
+    return MD_OK;
+}
+
+/* Reads piece pc (elems elements of type) from the file and puts it into
+ * out; strings packed NUL-separated as md_result_put takes them. */
+static int put_piece(md_reader *r, const md_piece *pc, md_h5type type, size_t elems, md_result *out, md_error *err)
+{
+    int rc;
+    hid_t mt = md_h5_mem_type(type);
+    if (type == MD_H5_STR) {
+        char **strs = calloc(elems, sizeof *strs);
+        rc = strs ? reader_read(r, pc->path, pc->offset, pc->count, mt, strs, err) : md_error_set(err, "out of memory");
+        size_t total = 0;
+        for (size_t i = 0; rc == MD_OK && i < elems; i++) total += strlen(strs[i] ? strs[i] : "") + 1;
+        char *packed = rc == MD_OK ? malloc(total) : NULL;
+        size_t at = 0;
+        for (size_t i = 0; packed && i < elems; i++) {
+            size_t l = strlen(strs[i] ? strs[i] : "") + 1;
+            memcpy(packed + at, strs[i] ? strs[i] : "", l);
+            at += l;
+        }
+        if (rc == MD_OK)
+            rc = packed ? md_result_put(out, pc->path, pc->rank, pc->offset, pc->count, packed, total, err)
+                        : md_error_set(err, "out of memory");
+        for (size_t i = 0; strs && i < elems; i++) H5free_memory(strs[i]);
+        free(strs);
+        free(packed);
+    } else {
+        size_t nbytes = elems * md_h5type_size(type);
+        void *buf = malloc(nbytes ? nbytes : 1);
+        rc = buf ? reader_read(r, pc->path, pc->offset, pc->count, mt, buf, err) : md_error_set(err, "out of memory");
+        if (rc == MD_OK) rc = md_result_put(out, pc->path, pc->rank, pc->offset, pc->count, buf, nbytes, err);
+        free(buf);
+    }
+    H5Tclose(mt);
+    return rc;
+}
+
 int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_error *err)
 {
     char path[512];
     snprintf(path, sizeof path, "/completion/%s/stage%d/regions", r->exp, stage);
     if (!md_h5_exists(r->file, path)) return md_error_set(err, "%s: no %s: " MD_H5_EDITED_HINT, r->path, path);
-    hid_t d = H5Dopen2(r->file, path, H5P_DEFAULT);
-    hid_t fs = H5Dget_space(d), t = md_h5_str_type();
-    hsize_t coord = (hsize_t)unit, one = 1;
-    H5Sselect_elements(fs, H5S_SELECT_SET, 1, &coord);
-    hid_t ms = H5Screate_simple(1, &one, NULL);
     char *text = NULL;
-    int rc = H5Dread(d, t, ms, fs, H5P_DEFAULT, &text) >= 0
-                 ? MD_OK
-                 : md_error_set(err, "%s: cannot read %s[%lld]: " MD_H5_EDITED_HINT, r->path, path, (long long)unit);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    H5Tclose(t);
-    H5Dclose(d);
+    int rc = read_regions_entry(r, path, unit, &text, err);
     md_result_reset(out);
     for (const char *s = text ? text : ""; rc == MD_OK && *s;) {
         md_piece pc;
@@ -474,47 +537,9 @@ int md_reader_unit(md_reader *r, int stage, int64_t unit, md_result *out, md_err
             rc = md_error_set(err, "%s: /%s/%s has a type mechdiff does not write: " MD_H5_EDITED_HINT, r->path, r->exp,
                               pc.path);
         H5Dclose(ds);
-        if (rc != MD_OK) break;
-        size_t elems = 1, esize = type == MD_H5_STR ? sizeof(char *) : md_h5type_size(type);
-        int too_big = 0; /* the counts lie inside the dataset's dims, which a file may declare huge */
-        for (int i = 0; i < pc.rank; i++) elems = pc.count[i] ? elems : 0;
-        for (int i = 0; elems && i < pc.rank; i++) {
-            too_big |= elems > UNIT_MAX_BYTES / esize / (uint64_t)pc.count[i];
-            if (!too_big) elems *= (size_t)pc.count[i];
-        }
-        if (too_big) {
-            rc = md_error_set(err, "%s: %s[%lld] names a piece of /%s/%s larger than one unit's result can be (%lld "
-                              "bytes): " MD_H5_EDITED_HINT, r->path, path, (long long)unit, r->exp, pc.path,
-                              (long long)UNIT_MAX_BYTES);
-            break;
-        }
-        hid_t mt = md_h5_mem_type(type);
-        if (type == MD_H5_STR) {
-            char **strs = calloc(elems, sizeof *strs);
-            rc = strs ? reader_read(r, pc.path, pc.offset, pc.count, mt, strs, err) : md_error_set(err, "out of memory");
-            size_t total = 0;
-            for (size_t i = 0; rc == MD_OK && i < elems; i++) total += strlen(strs[i] ? strs[i] : "") + 1;
-            char *packed = rc == MD_OK ? malloc(total) : NULL;
-            size_t at = 0;
-            for (size_t i = 0; packed && i < elems; i++) {
-                size_t l = strlen(strs[i] ? strs[i] : "") + 1;
-                memcpy(packed + at, strs[i] ? strs[i] : "", l);
-                at += l;
-            }
-            if (rc == MD_OK)
-                rc = packed ? md_result_put(out, pc.path, pc.rank, pc.offset, pc.count, packed, total, err)
-                            : md_error_set(err, "out of memory");
-            for (size_t i = 0; strs && i < elems; i++) H5free_memory(strs[i]);
-            free(strs);
-            free(packed);
-        } else {
-            size_t nbytes = elems * md_h5type_size(type);
-            void *buf = malloc(nbytes ? nbytes : 1);
-            rc = buf ? reader_read(r, pc.path, pc.offset, pc.count, mt, buf, err) : md_error_set(err, "out of memory");
-            if (rc == MD_OK) rc = md_result_put(out, pc.path, pc.rank, pc.offset, pc.count, buf, nbytes, err);
-            free(buf);
-        }
-        H5Tclose(mt);
+        size_t elems = 0;
+        if (rc != MD_OK || (rc = piece_elems(r, &pc, type, path, unit, &elems, err)) != MD_OK) break;
+        rc = put_piece(r, &pc, type, elems, out, err);
     }
     if (text) H5free_memory(text);
     return rc;
