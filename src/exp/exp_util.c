@@ -82,6 +82,23 @@ static int pair_same_ids(const md_exp_model *a, const md_exp_model *b, const cha
     return rc;
 }
 
+/* Up to 60 bytes of vocabulary string p (NULL: "(none)") into buf, control
+ * bytes escaped (\n, \t, \xNN): an added token may hold a newline, and an
+ * error is one line. */
+static const char *show_piece(const char *p, char *buf, size_t cap)
+{
+    size_t n = 0;
+    if (!p) p = "(none)";
+    for (size_t i = 0; p[i] && i < 60 && n + 5 < cap; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c >= 0x20 && c != 0x7f) buf[n++] = (char)c;
+        else if (c == '\n' || c == '\t') buf[n++] = '\\', buf[n++] = c == '\n' ? 'n' : 't';
+        else n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 int md_exp_pair_vocabularies(const md_exp_model *a, const md_exp_model *b, const char *const *words, char *why,
                              size_t cap)
 {
@@ -93,11 +110,12 @@ int md_exp_pair_vocabularies(const md_exp_model *a, const md_exp_model *b, const
     }
     int id = md_tokenizer_first_difference(a->tok, b->tok);
     if (id >= 0) {
-        const char *pa = md_tokenizer_piece(a->tok, id), *pb = md_tokenizer_piece(b->tok, id);
+        char pa[256], pb[256];
         int na = md_tokenizer_vocab_size(a->tok), nb = md_tokenizer_vocab_size(b->tok);
-        snprintf(why, cap, "token id %d is '%.60s' in '%s' and '%.60s' in '%s' (the ids both vocabularies have, "
+        snprintf(why, cap, "token id %d is '%s' in '%s' and '%s' in '%s' (the ids both vocabularies have, "
                            "0..%d, must be the same tokens)",
-                 id, pa ? pa : "(none)", a->role, pb ? pb : "(none)", b->role, (na < nb ? na : nb) - 1);
+                 id, show_piece(md_tokenizer_piece(a->tok, id), pa, sizeof pa), a->role,
+                 show_piece(md_tokenizer_piece(b->tok, id), pb, sizeof pb), b->role, (na < nb ? na : nb) - 1);
         return MD_ERR;
     }
     if (pair_same_ids(a, b, PAIR_PROBE, 1, "a probe text", why, cap) != MD_OK) return MD_ERR;

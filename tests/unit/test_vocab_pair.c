@@ -76,14 +76,14 @@ static void swap_pieces(json_t *root, void *arg)
 }
 
 /* Renames the content of added token 3 ('<|assistant|>'). */
+/* Added token 3 renamed to arg ("<|bot|>" when NULL). */
 static void rename_added(json_t *root, void *arg)
 {
-    (void)arg;
     json_t *added = json_object_get(root, "added_tokens"), *t;
     size_t i;
     json_array_foreach(added, i, t)
         if (json_integer_value(json_object_get(t, "id")) == 3)
-            json_object_set_new(t, "content", json_string("<|bot|>"));
+            json_object_set_new(t, "content", json_string(arg ? (const char *)arg : "<|bot|>"));
 }
 
 /* An added token (not special) over an existing model piece: id and content in arg. */
@@ -215,6 +215,14 @@ int main(void)
     CHECK(ren && md_tokenizer_first_difference(base, ren) == 3);
     CHECK(!pairs("base", BASE_DIR, &c0, base, "renamed", d_ren, &c0, ren, NULL, &err));
     CHECK_MSG(strstr(err.msg, "token id 3 is '<|assistant|>' in 'base' and '<|bot|>' in 'renamed'"), "%s", err.msg);
+    /* a token holding control bytes is shown escaped: the error stays one line */
+    char d_nl[600];
+    md_tokenizer *nl = variant("renamed_nl", rename_added, (void *)"<|bot\n\t|>", 0, d_nl, sizeof d_nl);
+    CHECK(nl && !pairs("base", BASE_DIR, &c0, base, "nl", d_nl, &c0, nl, NULL, &err));
+    CHECK_MSG(strstr(err.msg, "'<|bot\\n\\t|>' in 'nl'") && !strchr(err.msg, '\n') && !strchr(err.msg, '\t'), "%s",
+              err.msg);
+    md_tokenizer_free(nl);
+    remove_variant(d_nl);
 
     /* an added token over a model piece of the same bytes: the same token; other bytes: not */
     over o;
