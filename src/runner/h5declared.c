@@ -45,7 +45,9 @@ int md_h5out_set_declared(md_h5out *h, const char *exp_name, int stage, char *co
     int rc = sg >= 0 ? md_h5declared_write_names(sg, (const char *const *)names, n) : MD_ERR;
     if (sg >= 0) H5Gclose(sg);
     if (rc != MD_OK)
-        return md_error_set(err, "%s: cannot write the attribute %s of %s", h->tmp, MD_H5DECLARED_ATTR, path);
+        return md_error_set(err, "%s: cannot write the attribute %s of %s (is its file system full or read-only? "
+                                 "free space and run the same command again: finished units are kept)",
+                            h->tmp, MD_H5DECLARED_ATTR, path);
     return MD_OK;
 }
 
