@@ -41,14 +41,8 @@ static void usage(FILE *f)
 
 int cmd_inspect(int argc, char **argv)
 {
-    if (cmd_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (cmd_reject_options("inspect", argc, argv)) {
-        usage(stderr);
-        return 2;
-    }
+    int start = cmd_start_plain("inspect", usage, argc, argv);
+    if (start >= 0) return start;
     if (argc < 2) return cmd_usage_error("inspect", usage, "no model folder given");
     if (argc > 2) return cmd_usage_error("inspect", usage, "one model folder at a time ('%s' is a second)", argv[2]);
     md_error err = {0};

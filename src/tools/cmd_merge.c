@@ -261,14 +261,8 @@ static int merge_parts(merge *m, const char *out, md_error *err)
 
 int cmd_merge(int argc, char **argv)
 {
-    if (cmd_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (cmd_reject_options("merge", argc, argv)) {
-        usage(stderr);
-        return 2;
-    }
+    int start = cmd_start_plain("merge", usage, argc, argv);
+    if (start >= 0) return start;
     if (argc < 3)
         return cmd_usage_error("merge", usage, argc < 2 ? "no output and part files given" : "no part files given "
                                "(the outputs of `mechdiff run --part I/N`, all N of them)");

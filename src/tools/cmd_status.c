@@ -293,14 +293,8 @@ static void print_in_flight(const char *real, int finished)
 
 int cmd_status(int argc, char **argv)
 {
-    if (cmd_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (cmd_reject_options("status", argc, argv)) {
-        usage(stderr);
-        return 2;
-    }
+    int start = cmd_start_plain("status", usage, argc, argv);
+    if (start >= 0) return start;
     if (argc < 2 || !argv[1][0]) return cmd_usage_error("status", usage, "no results file given");
     if (argc > 2) return cmd_usage_error("status", usage, "one results file at a time ('%s' is a second)", argv[2]);
     const char *path = argv[1];

@@ -22,12 +22,13 @@ int cmd_verify(int argc, char **argv);
 /* True when argv holds -h or --help. */
 int cmd_wants_help(int argc, char **argv);
 
-/* For subcommands without options (inspect, status, merge): when an argument
- * after argv[0] looks like an option ("-x", "--x"), prints
- * "mechdiff <cmd>: unknown option '...'" to stderr and returns 1 (the caller
- * then prints its usage and exits 2); else 0. A file whose name starts with
- * '-' is named as ./-x. */
-int cmd_reject_options(const char *cmd, int argc, char **argv);
+/* The start of a subcommand without options (inspect, status, merge):
+ * -h/--help prints its usage to stdout and returns 0; an argument after
+ * argv[0] that looks like an option ("-x", "--x") prints
+ * "mechdiff <cmd>: unknown option '...'", a blank line and the usage to
+ * stderr and returns 2 (a file whose name starts with '-' is named as
+ * ./-x); else returns -1: go on. The caller returns any value >= 0. */
+int cmd_start_plain(const char *cmd, void (*usage)(FILE *), int argc, char **argv);
 
 /* A bad command line: prints "mechdiff <cmd>: <what is wrong>", a blank
  * line and the subcommand's usage to stderr; returns 2 (the exit status of

@@ -37,14 +37,19 @@ int cmd_wants_help(int argc, char **argv)
     return 0;
 }
 
-int cmd_reject_options(const char *cmd, int argc, char **argv)
+int cmd_start_plain(const char *cmd, void (*usage)(FILE *), int argc, char **argv)
 {
+    if (cmd_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
     for (int i = 1; i < argc; i++)
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "mechdiff %s: unknown option '%s'\n\n", cmd, argv[i]);
-            return 1;
+            usage(stderr);
+            return 2;
         }
-    return 0;
+    return -1;
 }
 
 int cmd_usage_error(const char *cmd, void (*usage)(FILE *), const char *fmt, ...)
